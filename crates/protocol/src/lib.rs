@@ -1,0 +1,26 @@
+//! Wire types: what crosses the IPC boundary between the Tauri shell and the UI, and what the CLI
+//! prints with `--json`.
+//!
+//! This crate compiles to `wasm32-unknown-unknown` (the UI depends on it) and so depends on nothing
+//! but serde. Token amounts travel as decimal strings, never as floats.
+
+pub mod error;
+pub mod hardware;
+
+pub use error::{ApiError, ErrorCode};
+pub use hardware::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
+
+/// Names of the commands the desktop shell exposes to the UI. One request struct per command.
+pub mod commands {
+    /// `HardwareReportRequest` -> `HardwareReport`.
+    pub const HARDWARE_REPORT: &str = "hardware_report";
+}
+
+/// Request of [`commands::HARDWARE_REPORT`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HardwareReportRequest {
+    /// Enumerate the devices again instead of returning the report cached at start-up.
+    #[serde(default)]
+    pub refresh: bool,
+}

@@ -1,0 +1,32 @@
+//! Compiles every kernel in `shaders/` (GLSL compute) to SPIR-V with `glslc` at build time.
+//! The kernels are part of the verifiable tier: what is compiled here is what every provider runs.
+
+use std::{env, fs, path::PathBuf, process::Command};
+
+fn main() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let shaders = PathBuf::from("shaders");
+    println!("cargo:rerun-if-changed=shaders");
+    let glslc = env::var("GLSLC").unwrap_or_else(|_| "glslc".to_owned());
+    let mut entries: Vec<_> = fs::read_dir(&shaders)
+        .expect("gpu-engine/shaders exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "comp"))
+        .collect();
+    entries.sort();
+    for src in entries {
+        let name = src.file_stem().expect("file name").to_string_lossy().into_owned();
+        let spv = out.join(format!("{name}.spv"));
+        let status = Command::new(&glslc)
+            .args(["--target-env=vulkan1.1", "-fshader-stage=compute", "-Werror", "-I"])
+            .arg(&shaders)
+            .arg(&src)
+            .arg("-o")
+            .arg(&spv)
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("could not run `{glslc}` to compile {}: {e}. Install it: `apt-get install glslc` (or `make setup`)", src.display())
+            });
+        assert!(status.success(), "glslc failed on {}", src.display());
+    }
+}

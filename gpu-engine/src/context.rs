@@ -1,0 +1,288 @@
+//! An opened device: logical device, queue, allocators, pipeline cache, limits.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use vulkano::{
+    Validated, VulkanError,
+    buffer::{Buffer, BufferContents, BufferCreateInfo, BufferUsage, Subbuffer},
+    command_buffer::{
+        AutoCommandBufferBuilder, CommandBufferUsage, PrimaryAutoCommandBuffer,
+        allocator::StandardCommandBufferAllocator,
+    },
+    descriptor_set::allocator::StandardDescriptorSetAllocator,
+    device::{Device, DeviceCreateInfo, DeviceFeatures, Queue, QueueCreateInfo, QueueFlags},
+    memory::allocator::{AllocationCreateInfo, MemoryTypeFilter, StandardMemoryAllocator},
+    pipeline::{
+        ComputePipeline, PipelineLayout, PipelineShaderStageCreateInfo,
+        cache::{PipelineCache, PipelineCacheCreateInfo},
+        compute::ComputePipelineCreateInfo,
+        layout::PipelineDescriptorSetLayoutCreateInfo,
+    },
+    shader::{ShaderModule, ShaderModuleCreateInfo, SpecializationConstant},
+    sync::{self, GpuFuture},
+};
+
+use crate::{
+    DeviceInfo, EngineError, ReproClass, Vulkan,
+    device::{DeviceType, has_compute_queue},
+    shaders,
+};
+
+/// Which device to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// Discrete GPU, then integrated, then virtual, then a CPU driver.
+    #[default]
+    Best,
+    /// The device at this enumeration index (`gridmint gpus` shows them).
+    Index(u32),
+}
+
+/// Limits and places the caller decides.
+#[derive(Debug, Clone)]
+pub struct GpuOptions {
+    /// A dispatch (one command buffer) that takes longer is abandoned with [`EngineError::Timeout`].
+    pub dispatch_timeout: Duration,
+    /// The most device memory a job may use, in bytes; `None` means the device's own size.
+    pub memory_limit_bytes: Option<u64>,
+    /// Where the driver's pipeline cache is kept between runs; `None` keeps it in memory only.
+    pub pipeline_cache_dir: Option<PathBuf>,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        Self { dispatch_timeout: Duration::from_secs(60), memory_limit_bytes: None, pipeline_cache_dir: None }
+    }
+}
+
+/// An opened compute device.
+#[derive(Debug)]
+pub struct Gpu {
+    info: DeviceInfo,
+    pub(crate) device: Arc<Device>,
+    pub(crate) queue: Arc<Queue>,
+    pub(crate) memory: Arc<StandardMemoryAllocator>,
+    pub(crate) descriptors: Arc<StandardDescriptorSetAllocator>,
+    pub(crate) commands: Arc<StandardCommandBufferAllocator>,
+    pipeline_cache: Arc<PipelineCache>,
+    options: GpuOptions,
+    fused_fma: bool,
+}
+
+impl Gpu {
+    /// Opens a device and probes its reproducibility classes.
+    pub fn open(vulkan: &Vulkan, choice: DeviceChoice, options: GpuOptions) -> Result<Self, EngineError> {
+        let physicals = vulkan.physical_devices()?;
+        let (index, physical) = match choice {
+            DeviceChoice::Index(i) => {
+                let p = physicals
+                    .get(i as usize)
+                    .ok_or(EngineError::UnknownDevice { index: i, count: physicals.len() })?;
+                (i, p.clone())
+            }
+            DeviceChoice::Best => physicals
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| has_compute_queue(p))
+                .min_by_key(|(_, p)| DeviceType::from(p.properties().device_type))
+                .map(|(i, p)| (i as u32, p.clone()))
+                .ok_or(EngineError::NoDevice)?,
+        };
+        let info = DeviceInfo::from_physical(index, &physical);
+        let queue_family_index = physical
+            .queue_family_properties()
+            .iter()
+            .position(|q| q.queue_flags.intersects(QueueFlags::COMPUTE))
+            .ok_or_else(|| EngineError::NoComputeQueue { device: info.name.clone() })?
+            as u32;
+        let (device, mut queues) = Device::new(
+            physical,
+            DeviceCreateInfo {
+                queue_create_infos: vec![QueueCreateInfo { queue_family_index, ..Default::default() }],
+                // Out-of-bounds reads return zero or in-bounds data instead of faulting: buyer kernels
+                // run with it on.
+                enabled_features: DeviceFeatures { robust_buffer_access: true, ..DeviceFeatures::empty() },
+                ..Default::default()
+            },
+        )
+        .map_err(|e| EngineError::vulkan("creating the logical device", e))?;
+        let queue = queues.next().ok_or_else(|| EngineError::NoComputeQueue { device: info.name.clone() })?;
+
+        let initial_data = options
+            .pipeline_cache_dir
+            .as_ref()
+            .and_then(|dir| std::fs::read(dir.join(cache_file_name(&info))).ok())
+            .unwrap_or_default();
+        // SAFETY: the driver checks the cache header (vendor, device, driver UUID) and ignores
+        // data that is not its own; we only ever write back what the same driver produced.
+        let pipeline_cache = unsafe {
+            PipelineCache::new(device.clone(), PipelineCacheCreateInfo { initial_data, ..Default::default() })
+        }
+        .or_else(|_| unsafe { PipelineCache::new(device.clone(), PipelineCacheCreateInfo::default()) })
+        .map_err(|e| EngineError::vulkan("creating the pipeline cache", e))?;
+
+        let mut gpu = Self {
+            memory: Arc::new(StandardMemoryAllocator::new_default(device.clone())),
+            descriptors: Arc::new(StandardDescriptorSetAllocator::new(device.clone(), Default::default())),
+            commands: Arc::new(StandardCommandBufferAllocator::new(device.clone(), Default::default())),
+            info,
+            device,
+            queue,
+            pipeline_cache,
+            options,
+            fused_fma: false,
+        };
+        gpu.fused_fma = crate::kernels::fma_probe::device_fma_is_fused(&gpu)?;
+        tracing::info!(device = %gpu.info.name, fused = gpu.fused_fma, "opened compute device");
+        Ok(gpu)
+    }
+
+    pub fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    pub fn options(&self) -> &GpuOptions {
+        &self.options
+    }
+
+    /// Whether this device reproduces `class` bit for bit.
+    pub fn supports(&self, class: ReproClass) -> bool {
+        match class {
+            ReproClass::Unfused => true,
+            ReproClass::Fused => self.fused_fma,
+        }
+    }
+
+    /// The classes this device reproduces, unfused first.
+    pub fn classes(&self) -> Vec<ReproClass> {
+        [ReproClass::Unfused, ReproClass::Fused].into_iter().filter(|c| self.supports(*c)).collect()
+    }
+
+    /// Fails up front when `what` would need more device memory than the user allows.
+    pub fn check_memory(&self, what: &str, needed_bytes: u64) -> Result<(), EngineError> {
+        let limit_bytes = self.options.memory_limit_bytes.unwrap_or(self.info.device_local_memory_bytes);
+        if needed_bytes > limit_bytes {
+            return Err(EngineError::OverMemoryLimit {
+                what: what.to_owned(),
+                needed_bytes,
+                limit_bytes,
+                device: self.info.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes the driver's pipeline cache to the cache directory, if one was given.
+    pub fn save_pipeline_cache(&self) -> std::io::Result<()> {
+        let Some(dir) = &self.options.pipeline_cache_dir else { return Ok(()) };
+        let data = self.pipeline_cache.get_data().map_err(std::io::Error::other)?;
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(cache_file_name(&self.info));
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, data)?;
+        std::fs::rename(tmp, path)
+    }
+
+    /// A storage buffer holding `data`, host-visible so results can be read back.
+    pub fn upload<T: BufferContents + Copy>(&self, data: &[T]) -> Result<Subbuffer<[T]>, EngineError> {
+        Buffer::from_iter(
+            self.memory.clone(),
+            BufferCreateInfo { usage: BufferUsage::STORAGE_BUFFER, ..Default::default() },
+            AllocationCreateInfo {
+                memory_type_filter: MemoryTypeFilter::PREFER_DEVICE | MemoryTypeFilter::HOST_RANDOM_ACCESS,
+                ..Default::default()
+            },
+            data.iter().copied(),
+        )
+        .map_err(|e| EngineError::vulkan("allocating a storage buffer", e))
+    }
+
+    /// An uninitialised storage buffer of `len` elements for kernel output.
+    pub fn output<T: BufferContents>(&self, len: u64) -> Result<Subbuffer<[T]>, EngineError> {
+        Buffer::new_slice(
+            self.memory.clone(),
+            BufferCreateInfo { usage: BufferUsage::STORAGE_BUFFER, ..Default::default() },
+            AllocationCreateInfo {
+                memory_type_filter: MemoryTypeFilter::PREFER_DEVICE | MemoryTypeFilter::HOST_RANDOM_ACCESS,
+                ..Default::default()
+            },
+            len.max(1),
+        )
+        .map_err(|e| EngineError::vulkan("allocating an output buffer", e))
+    }
+
+    /// Reads a buffer back to the host.
+    pub fn download<T: BufferContents + Copy>(&self, buf: &Subbuffer<[T]>) -> Result<Vec<T>, EngineError> {
+        let guard = buf.read().map_err(|e| EngineError::vulkan("reading a buffer back", e))?;
+        Ok(guard.to_vec())
+    }
+
+    /// A one-time command buffer builder on this device's compute queue.
+    pub(crate) fn recorder(&self) -> Result<AutoCommandBufferBuilder<PrimaryAutoCommandBuffer>, EngineError> {
+        AutoCommandBufferBuilder::primary(
+            self.commands.clone(),
+            self.queue.queue_family_index(),
+            CommandBufferUsage::OneTimeSubmit,
+        )
+        .map_err(|e| EngineError::vulkan("allocating a command buffer", e))
+    }
+
+    /// Submits recorded work and waits for it, bounded by the dispatch timeout.
+    pub(crate) fn submit(
+        &self,
+        kernel: &'static str,
+        builder: AutoCommandBufferBuilder<PrimaryAutoCommandBuffer>,
+    ) -> Result<(), EngineError> {
+        let commands = builder.build().map_err(|e| EngineError::vulkan("finishing a command buffer", e))?;
+        let future = sync::now(self.device.clone())
+            .then_execute(self.queue.clone(), commands)
+            .map_err(|e| EngineError::vulkan("submitting work", e))?
+            .then_signal_fence_and_flush()
+            .map_err(|e| map_run_error(kernel, e, self.options.dispatch_timeout))?;
+        future.wait(Some(self.options.dispatch_timeout)).map_err(|e| map_run_error(kernel, e, self.options.dispatch_timeout))
+    }
+
+    /// Builds a compute pipeline from SPIR-V with specialization constants, through the cache.
+    pub(crate) fn pipeline(
+        &self,
+        spirv_bytes: &[u8],
+        constants: &[(u32, SpecializationConstant)],
+    ) -> Result<Arc<ComputePipeline>, EngineError> {
+        let words = shaders::words(spirv_bytes);
+        // SAFETY: the kernel library is compiled from our own GLSL by glslc at build time; buyer
+        // SPIR-V goes through validation before it reaches this function.
+        let module = unsafe { ShaderModule::new(self.device.clone(), ShaderModuleCreateInfo::new(&words)) }
+            .map_err(|e| EngineError::vulkan("creating a shader module", e))?;
+        let entry = module
+            .specialize(constants.iter().copied().collect())
+            .map_err(|e| EngineError::vulkan("specializing a shader", e))?
+            .entry_point("main")
+            .ok_or_else(|| EngineError::vulkan("finding the shader entry point", "no `main`"))?;
+        let stage = PipelineShaderStageCreateInfo::new(entry);
+        let layout = PipelineLayout::new(
+            self.device.clone(),
+            PipelineDescriptorSetLayoutCreateInfo::from_stages([&stage])
+                .into_pipeline_layout_create_info(self.device.clone())
+                .map_err(|e| EngineError::vulkan("deriving a pipeline layout", e.error))?,
+        )
+        .map_err(|e| EngineError::vulkan("creating a pipeline layout", e))?;
+        ComputePipeline::new(
+            self.device.clone(),
+            Some(self.pipeline_cache.clone()),
+            ComputePipelineCreateInfo::stage_layout(stage, layout),
+        )
+        .map_err(|e| EngineError::vulkan("creating a compute pipeline", e))
+    }
+}
+
+fn cache_file_name(info: &DeviceInfo) -> String {
+    format!("pipelines-{:04x}-{:04x}.bin", info.vendor_id, info.device_id)
+}
+
+fn map_run_error(kernel: &'static str, err: Validated<VulkanError>, timeout: Duration) -> EngineError {
+    match err {
+        Validated::Error(VulkanError::DeviceLost) => EngineError::DeviceLost { kernel },
+        Validated::Error(VulkanError::Timeout) => EngineError::Timeout { kernel, timeout },
+        other => EngineError::vulkan("running a kernel", other),
+    }
+}

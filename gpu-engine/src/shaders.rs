@@ -1,0 +1,15 @@
+//! SPIR-V of the kernel library, compiled from `gpu-engine/shaders/*.comp` by build.rs.
+
+macro_rules! spirv {
+    ($name:literal) => {
+        include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".spv"))
+    };
+}
+
+pub(crate) const GEMM: &[u8] = spirv!("gemm");
+pub(crate) const FMA_PROBE: &[u8] = spirv!("fma_probe");
+
+/// SPIR-V bytes to words (SPIR-V is a stream of little-endian u32).
+pub(crate) fn words(bytes: &[u8]) -> Vec<u32> {
+    bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}

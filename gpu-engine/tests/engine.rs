@@ -1,0 +1,142 @@
+//! Integration tests of gpu-engine on a real Vulkan device (llvmpipe in CI).
+//!
+//! Module map:
+//! - `support`: opening the device; a missing device skips, unless GRIDMINT_REQUIRE_VULKAN=1
+//!   (set by `make test`) turns the skip into a failure.
+//! - `devices`: enumeration and class probing.
+//! - `gemm`: the GEMM kernel against the CPU reference, bit for bit.
+
+mod support {
+    use gpu_engine::{DeviceChoice, Gpu, GpuOptions, Vulkan};
+
+    /// Opens the best device, or explains why the test is skipped.
+    pub fn gpu() -> Option<Gpu> {
+        let required = std::env::var("GRIDMINT_REQUIRE_VULKAN").is_ok_and(|v| v == "1");
+        let opened = Vulkan::load().and_then(|vk| Gpu::open(&vk, DeviceChoice::Best, GpuOptions::default()));
+        match opened {
+            Ok(gpu) => Some(gpu),
+            Err(e) if !required => {
+                eprintln!("SKIPPED: no Vulkan device ({e})");
+                None
+            }
+            Err(e) => panic!("GRIDMINT_REQUIRE_VULKAN=1 but no Vulkan device could be opened: {e}"),
+        }
+    }
+
+    /// First index where two float slices differ in bits, with both values.
+    pub fn first_difference(got: &[f32], want: &[f32]) -> Option<(usize, f32, f32)> {
+        got.iter().zip(want).enumerate().find(|(_, (g, w))| g.to_bits() != w.to_bits()).map(|(i, (g, w))| (i, *g, *w))
+    }
+}
+
+mod devices {
+    use gpu_engine::{ReproClass, Vulkan};
+
+    #[test]
+    fn enumeration_reports_names_drivers_and_limits() {
+        let Some(gpu) = super::support::gpu() else { return };
+        let devices = Vulkan::load().and_then(|vk| vk.devices()).expect("devices enumerate once a device opened");
+        assert!(devices.iter().any(|d| d.name == gpu.info().name), "the opened device is in the list");
+        for d in &devices {
+            assert!(!d.name.is_empty(), "device {} has no name", d.index);
+            assert!(d.api_version.starts_with("1."), "{}: Vulkan API {}", d.name, d.api_version);
+            assert!(d.max_shared_memory_bytes >= 16 * 1024, "{}: Vulkan guarantees 16 KiB of shared memory", d.name);
+        }
+    }
+
+    #[test]
+    fn every_device_reproduces_the_unfused_class() {
+        let Some(gpu) = super::support::gpu() else { return };
+        assert!(gpu.supports(ReproClass::Unfused));
+        assert_eq!(gpu.classes()[0], ReproClass::Unfused);
+    }
+
+    #[test]
+    fn llvmpipe_does_not_claim_the_fused_class() {
+        // determinism.md: llvmpipe computes fma() unfused. If this starts failing, a Mesa upgrade
+        // changed that and the fused class gains a CPU driver: update determinism.md.
+        let Some(gpu) = super::support::gpu() else { return };
+        if gpu.info().name.contains("llvmpipe") {
+            assert!(!gpu.supports(ReproClass::Fused), "llvmpipe claimed a fused fma");
+        }
+    }
+}
+
+mod gemm {
+    use gpu_engine::{
+        ReproClass,
+        kernels::{Gemm, gemm::GemmShape},
+        numeric::canonicalize_all,
+        reference, seeded,
+    };
+
+    use super::support::{first_difference, gpu};
+
+    fn check(class: ReproClass, shape: GemmShape, seed: u64) {
+        let Some(gpu) = gpu() else { return };
+        if !gpu.supports(class) {
+            eprintln!("SKIPPED: {} does not reproduce {}", gpu.info().name, class.as_str());
+            return;
+        }
+        let GemmShape { m, n, k } = shape;
+        let mut a = seeded::mixed(seed, m * k);
+        let mut b = seeded::mixed(seed ^ 0xb, k * n);
+        canonicalize_all(&mut a);
+        canonicalize_all(&mut b);
+        let want = reference::gemm(class, &a, &b, m, n, k);
+        let kernel = Gemm::new(&gpu, class).expect("pipeline builds");
+        let (ba, bb) = (gpu.upload(&a).expect("upload A"), gpu.upload(&b).expect("upload B"));
+        let bc = gpu.output::<f32>((m * n) as u64).expect("allocate C");
+        kernel.run(&gpu, &ba, &bb, &bc, shape).expect("GEMM runs");
+        let got = gpu.download(&bc).expect("read C");
+        if let Some((i, g, w)) = first_difference(&got, &want) {
+            panic!(
+                "{:?} GEMM {m}x{k} * {k}x{n} (seed {seed}) differs from the CPU reference at C[{}][{}]: gpu {g:e} ({:#010x}) cpu {w:e} ({:#010x})",
+                class, i / n, i % n, g.to_bits(), w.to_bits()
+            );
+        }
+    }
+
+    #[test]
+    fn matches_reference_on_tile_multiples() {
+        check(ReproClass::Unfused, GemmShape { m: 128, n: 64, k: 96 }, 1);
+    }
+
+    #[test]
+    fn matches_reference_on_ragged_shapes() {
+        // Sizes that are not multiples of the 64x64x16 tiles, including 1-wide edges.
+        for (i, (m, n, k)) in [(1, 1, 1), (3, 130, 17), (65, 7, 33), (100, 100, 1), (31, 257, 70)].into_iter().enumerate() {
+            check(ReproClass::Unfused, GemmShape { m, n, k }, 100 + i as u64);
+        }
+    }
+
+    #[test]
+    fn matches_reference_on_random_shapes() {
+        let mut rng = gpu_engine::seeded::SplitMix64::new(7);
+        for case in 0..8 {
+            let shape = GemmShape {
+                m: 1 + rng.below(150) as usize,
+                n: 1 + rng.below(150) as usize,
+                k: 1 + rng.below(300) as usize,
+            };
+            check(ReproClass::Unfused, shape, 1000 + case);
+        }
+    }
+
+    #[test]
+    fn fused_class_matches_mul_add_where_supported() {
+        check(ReproClass::Fused, GemmShape { m: 70, n: 90, k: 130 }, 9);
+    }
+
+    #[test]
+    fn a_shape_that_does_not_match_the_buffers_is_an_error() {
+        let Some(gpu) = gpu() else { return };
+        let kernel = Gemm::new(&gpu, ReproClass::Unfused).expect("pipeline builds");
+        let a = gpu.upload(&[1.0f32; 6]).expect("upload");
+        let c = gpu.output::<f32>(4).expect("allocate");
+        let err = kernel.run(&gpu, &a, &a, &c, GemmShape { m: 2, n: 2, k: 4 }).expect_err("A has 6, not 8");
+        assert!(err.to_string().contains("A has 6 elements, expected 8"), "{err}");
+        let err = kernel.run(&gpu, &a, &a, &c, GemmShape { m: 0, n: 2, k: 3 }).expect_err("M = 0");
+        assert!(err.to_string().contains("M must be at least 1"), "{err}");
+    }
+}
