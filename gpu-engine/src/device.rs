@@ -32,7 +32,11 @@ impl Vulkan {
                 ..Default::default()
             },
         )
-        .map_err(|e| EngineError::vulkan("creating the Vulkan instance", e))?;
+        .map_err(|e| match e {
+            // The loader answers this when it found no driver (ICD) at all.
+            vulkano::Validated::Error(vulkano::VulkanError::IncompatibleDriver) => EngineError::NoDevice,
+            other => EngineError::vulkan("creating the Vulkan instance", other),
+        })?;
         Ok(Self { instance })
     }
 

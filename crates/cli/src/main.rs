@@ -1,0 +1,68 @@
+//! `gridmint`: the headless node. Every command is a thin call into `gridmint-node`.
+
+mod gpus;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use gridmint_node::{Node, NodeError, Paths};
+
+#[derive(Debug, Parser)]
+#[command(name = "gridmint", version, about = "Gridmint: an open marketplace for verifiable GPU compute")]
+struct Cli {
+    /// Keep config, data, cache and logs under this folder instead of the platform's directories.
+    #[arg(long, global = true, env = "GRIDMINT_HOME")]
+    home: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout (errors as {"code", "message"}).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the compute devices Vulkan finds, and the host.
+    Gpus,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let paths = match &cli.home {
+        Some(home) => Paths::under(home),
+        None => match Paths::discover() {
+            Some(p) => p,
+            None => {
+                eprintln!("error: could not find a home directory; pass --home <dir> or set GRIDMINT_HOME");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let _log_guard = gridmint_node::logging::init(&paths.logs, "gridmint.log", "warn")
+        .map_err(|e| eprintln!("warning: logging to {} is off: {e}", paths.logs.display()))
+        .ok();
+    let node = Node::new(paths);
+    let result = match cli.command {
+        Command::Gpus => gpus::run(&node, cli.json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            report(&err, cli.json);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints an error for people on stderr, and as `{code, message}` on stdout with `--json`.
+fn report(err: &anyhow::Error, json: bool) {
+    tracing::debug!(error = ?err, "command failed");
+    eprintln!("error: {err:#}");
+    if json {
+        let api = match err.downcast_ref::<NodeError>() {
+            Some(e) => e.to_api(),
+            None => gridmint_protocol::ApiError::new(gridmint_protocol::ErrorCode::Internal, format!("{err:#}")),
+        };
+        println!("{}", serde_json::to_string(&api).unwrap_or_default());
+    }
+}

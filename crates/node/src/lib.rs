@@ -1,0 +1,37 @@
+//! The Gridmint node: the one API that the desktop shell (`src-tauri`) and the CLI (`gridmint`)
+//! both call. Wire types from `gridmint-protocol` are produced at this edge; the engine's and the
+//! chain's own types stay inside.
+//!
+//! Nothing below this crate looks up directories or the clock by itself: [`Paths`] is resolved once
+//! by the binary and passed in.
+
+pub mod error;
+pub mod hardware;
+pub mod logging;
+pub mod paths;
+
+pub use error::NodeError;
+pub use paths::Paths;
+
+use gridmint_protocol::HardwareReport;
+
+/// A node on this machine. Cheap to create; each call opens what it needs.
+#[derive(Debug, Clone)]
+pub struct Node {
+    paths: Paths,
+}
+
+impl Node {
+    pub fn new(paths: Paths) -> Self {
+        Self { paths }
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The compute devices Vulkan finds and the host they sit in.
+    pub fn hardware_report(&self) -> Result<HardwareReport, NodeError> {
+        hardware::report()
+    }
+}

@@ -1,0 +1,71 @@
+//! End-to-end tests of the `gridmint` binary.
+//!
+//! Module map:
+//! - `support`: running the built binary with a private home.
+//! - `gpus`: device listing, JSON shape, and the no-driver error.
+
+mod support {
+    use std::process::{Command, Output};
+
+    pub fn gridmint(args: &[&str], env: &[(&str, &str)]) -> Output {
+        let home = std::env::temp_dir().join(format!("gridmint-cli-test-{}", std::process::id()));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gridmint"));
+        cmd.args(args).env("GRIDMINT_HOME", &home);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("gridmint runs")
+    }
+
+    pub fn vulkan_required() -> bool {
+        std::env::var("GRIDMINT_REQUIRE_VULKAN").is_ok_and(|v| v == "1")
+    }
+}
+
+mod gpus {
+    use super::support::{gridmint, vulkan_required};
+
+    #[test]
+    fn json_lists_devices_with_every_field() {
+        let out = gridmint(&["gpus", "--json"], &[]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            assert!(!vulkan_required(), "gpus failed: {}", String::from_utf8_lossy(&out.stderr));
+            eprintln!("SKIPPED: no Vulkan device");
+            return;
+        }
+        let report: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+        let devices = report["devices"].as_array().expect("devices is an array");
+        assert!(!devices.is_empty(), "at least one device");
+        for key in ["name", "vendor", "kind", "driverVersion", "apiVersion", "deviceLocalMemoryBytes", "maxSharedMemoryBytes"] {
+            assert!(devices[0].get(key).is_some(), "device lacks {key}: {}", devices[0]);
+        }
+        assert!(report["host"]["logicalCores"].as_u64().unwrap_or(0) >= 1, "host cores: {}", report["host"]);
+        assert!(report["host"]["memoryBytes"].as_u64().unwrap_or(0) > 0, "host memory: {}", report["host"]);
+        if vulkan_required() {
+            assert!(stdout.contains("llvmpipe"), "CI machines have llvmpipe: {stdout}");
+        }
+    }
+
+    #[test]
+    fn table_names_each_device() {
+        let out = gridmint(&["gpus"], &[]);
+        if !out.status.success() {
+            assert!(!vulkan_required());
+            return;
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("device") && stdout.contains("host:"), "{stdout}");
+    }
+
+    #[test]
+    fn no_driver_is_a_clear_error_not_a_panic() {
+        let out = gridmint(&["gpus", "--json"], &[("VK_DRIVER_FILES", "/nonexistent/icd.json"), ("VK_ICD_FILENAMES", "/nonexistent/icd.json")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "no driver must exit non-zero");
+        assert!(!stderr.contains("panicked"), "must not panic: {stderr}");
+        assert!(stderr.contains("mesa-vulkan-drivers"), "the error names the fix: {stderr}");
+        let api: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints the error as JSON");
+        assert_eq!(api["code"], "no_vulkan");
+    }
+}

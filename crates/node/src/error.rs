@@ -1,0 +1,29 @@
+use gridmint_protocol::{ApiError, ErrorCode};
+
+/// Errors of the node API.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Engine(#[from] gpu_engine::EngineError),
+    #[error("{what} {path}: {source}")]
+    Io { what: &'static str, path: std::path::PathBuf, source: std::io::Error },
+}
+
+impl NodeError {
+    /// The wire form: what the UI shows and `--json` prints.
+    pub fn to_api(&self) -> ApiError {
+        use gpu_engine::EngineError as E;
+        let code = match self {
+            NodeError::Engine(E::NoLoader(_) | E::NoDevice) => ErrorCode::NoVulkan,
+            NodeError::Engine(E::UnknownDevice { .. } | E::Shape { .. } | E::OverMemoryLimit { .. }) => ErrorCode::InvalidInput,
+            _ => ErrorCode::Internal,
+        };
+        ApiError::new(code, self.to_string())
+    }
+}
+
+impl From<&NodeError> for ApiError {
+    fn from(e: &NodeError) -> Self {
+        e.to_api()
+    }
+}
