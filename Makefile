@@ -1,0 +1,86 @@
+# Gridmint: `make run` starts the app on the embedded local network, `make test` runs every suite.
+# Both install what is missing first (scripts/setup.sh, idempotent).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export PATH := $(HOME)/.cargo/bin:$(CURDIR)/contracts/node_modules/.bin:$(PATH)
+CARGO_TARGET_DIR ?= $(CURDIR)/target
+export CARGO_TARGET_DIR
+BIN := $(CARGO_TARGET_DIR)/debug
+RELEASE_BIN := $(CARGO_TARGET_DIR)/release
+# Tests that need Vulkan, the desktop stack or the keyring fail instead of skipping under make.
+export GRIDMINT_REQUIRE_VULKAN := 1
+export GRIDMINT_REQUIRE_E2E := 1
+
+.PHONY: help setup run app ui contracts test test-rust test-architecture test-contracts test-ui e2e \
+        bench bench-engine bench-gas demo package clean
+
+help:
+	@echo "make run     install what is missing, build, start the desktop app"
+	@echo "make test    install what is missing, run every suite"
+	@echo "make e2e     the desktop end-to-end suite alone"
+	@echo "make bench   benchmarks -> target/bench/*.json"
+	@echo "make demo    headless end-to-end demo on a local chain"
+	@echo "make package Linux packages of the app"
+
+setup:
+	@scripts/setup.sh
+
+# --- builds -------------------------------------------------------------------------------------
+ui:
+	cd ui && trunk build --release
+
+contracts:
+	cd contracts && forge build
+
+app: ui
+	cargo build -p gridmint-app --features custom-protocol
+
+# --- run ----------------------------------------------------------------------------------------
+run: setup app
+	@if [ -z "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then \
+	  echo "No display: starting Xvfb on :99 (take a screenshot with: DISPLAY=:99 import -window root shot.png)"; \
+	  (Xvfb :99 -screen 0 1280x860x24 -nolisten tcp >/dev/null 2>&1 &); sleep 1; \
+	  export DISPLAY=:99; fi; \
+	WEBKIT_DISABLE_DMABUF_RENDERER=1 $(BIN)/gridmint-app
+
+# --- tests --------------------------------------------------------------------------------------
+test: setup test-architecture test-rust test-contracts test-ui e2e
+	@echo "make test: every suite passed"
+
+test-architecture:
+	@echo "Architecture invariants (ARCHITECTURE.md):"
+	@scripts/check-architecture.sh
+
+test-rust:
+	cargo test --workspace --exclude gridmint-app --exclude gridmint-ui
+
+test-contracts:
+	cd contracts && forge test
+
+test-ui: ui
+
+e2e: setup ui
+	cargo test -p gridmint-app --features custom-protocol --test e2e -- --test-threads=1
+
+# --- benchmarks ---------------------------------------------------------------------------------
+bench: setup bench-engine
+	@echo "benchmarks written to target/bench/"
+
+bench-engine:
+	@mkdir -p target/bench
+	cargo build --release -p gridmint-cli
+	$(RELEASE_BIN)/gridmint bench --json > target/bench/engine.json
+	@cat target/bench/engine.json
+
+# --- not built yet ------------------------------------------------------------------------------
+demo:
+	@echo "make demo: the headless demo arrives with the node issue (#6); nothing to run yet" >&2; exit 1
+
+package:
+	@echo "make package: the installers issue (#8) builds the .deb/.rpm; nothing to package yet" >&2; exit 1
+
+clean:
+	cargo clean
+	rm -rf ui/dist contracts/out contracts/cache

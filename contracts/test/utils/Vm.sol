@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+/// @notice The forge cheatcodes these tests use (forge-std has no npm package here).
+interface Vm {
+    function prank(address sender) external;
+    function startPrank(address sender) external;
+    function stopPrank() external;
+    function deal(address who, uint256 newBalance) external;
+    function warp(uint256 newTimestamp) external;
+    function roll(uint256 newHeight) external;
+    function prevrandao(bytes32 newPrevrandao) external;
+    function expectRevert(bytes calldata revertData) external;
+    function expectRevert(bytes4 revertData) external;
+    function expectRevert() external;
+    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData) external;
+    function assume(bool condition) external pure;
+    function label(address account, string calldata newLabel) external;
+    function addr(uint256 privateKey) external pure returns (address);
+    function envOr(string calldata name, uint256 defaultValue) external view returns (uint256);
+    function envOr(string calldata name, address defaultValue) external view returns (address);
+    function startBroadcast(uint256 privateKey) external;
+    function stopBroadcast() external;
+    function writeFile(string calldata path, string calldata data) external;
+    function toString(address value) external pure returns (string memory);
+    function toString(uint256 value) external pure returns (string memory);
+    function snapshotState() external returns (uint256 snapshotId);
+    function revertToState(uint256 snapshotId) external returns (bool success);
+    function snapshotGasLastCall(string calldata name) external returns (uint256 gasUsed);
+    function pauseGasMetering() external;
+    function resumeGasMetering() external;
+}

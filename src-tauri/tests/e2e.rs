@@ -1,0 +1,183 @@
+//! End-to-end tests of the real desktop app: Xvfb, tauri-driver and WebKitWebDriver, driven over
+//! WebDriver. Screenshots land in `<repo>/target/e2e/`.
+//!
+//! Needs `Xvfb`, `tauri-driver` and `WebKitWebDriver` on PATH (`make setup` installs them) and a
+//! binary built with `--features custom-protocol` (the UI in ui/dist embedded). Without them the
+//! tests skip, unless GRIDMINT_REQUIRE_E2E=1 (set by `make test`), which makes a skip a failure.
+//!
+//! Module map:
+//! - `harness`: the display, the driver, one WebDriver session per test.
+//! - `hardware`: the first window lists the machine's compute devices.
+
+mod harness {
+    use std::{
+        net::TcpListener,
+        path::PathBuf,
+        process::{Child, Command, Stdio},
+        time::{Duration, Instant},
+    };
+
+    use fantoccini::{Client, ClientBuilder};
+
+    /// A running display + driver + app session; everything is killed on drop.
+    pub struct Session {
+        pub client: Client,
+        display: String,
+        children: Vec<Child>,
+        _home: TempHome,
+    }
+
+    pub struct TempHome(pub PathBuf);
+    impl Drop for TempHome {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    impl Drop for Session {
+        fn drop(&mut self) {
+            for child in self.children.iter_mut().rev() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    fn required() -> bool {
+        std::env::var("GRIDMINT_REQUIRE_E2E").is_ok_and(|v| v == "1")
+    }
+
+    fn on_path(tool: &str) -> bool {
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+    }
+
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    }
+
+    fn wait_for_port(port: u16, within: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// The repository's `target/e2e`, whatever CARGO_TARGET_DIR is.
+    pub fn screenshot_dir() -> PathBuf {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e");
+        std::fs::create_dir_all(&dir).expect("create target/e2e");
+        dir
+    }
+
+    /// Starts Xvfb, tauri-driver and the app; `None` (skip) when a tool is missing and not required.
+    pub async fn start(name: &str) -> Option<Session> {
+        let missing: Vec<_> = ["Xvfb", "tauri-driver", "WebKitWebDriver"].into_iter().filter(|t| !on_path(t)).collect();
+        if !missing.is_empty() {
+            assert!(!required(), "GRIDMINT_REQUIRE_E2E=1 but {missing:?} not on PATH; run `make setup`");
+            eprintln!("SKIPPED: {missing:?} not on PATH");
+            return None;
+        }
+        let app = PathBuf::from(env!("CARGO_BIN_EXE_gridmint-app"));
+        let home = TempHome(std::env::temp_dir().join(format!("gridmint-e2e-{name}-{}", std::process::id())));
+        let mut children = Vec::new();
+
+        let display = format!(":{}", 90 + std::process::id() % 400);
+        let xvfb = Command::new("Xvfb")
+            .args([display.as_str(), "-screen", "0", "1280x860x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb starts");
+        children.push(xvfb);
+        std::thread::sleep(Duration::from_millis(500));
+
+        let port = free_port();
+        let native_port = free_port();
+        let driver = Command::new("tauri-driver")
+            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+            .env("DISPLAY", &display)
+            .env("GRIDMINT_HOME", &home.0)
+            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+            .env("LIBGL_ALWAYS_SOFTWARE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("tauri-driver starts");
+        children.push(driver);
+        assert!(wait_for_port(port, Duration::from_secs(20)), "tauri-driver did not listen on {port}");
+
+        let mut caps = serde_json::Map::new();
+        caps.insert("tauri:options".into(), serde_json::json!({ "application": app }));
+        caps.insert("browserName".into(), serde_json::json!("wry"));
+        let url = format!("http://127.0.0.1:{port}");
+        let mut builder = ClientBuilder::native();
+        builder.capabilities(caps);
+        let connect = builder.connect(&url);
+        let client = within("opening a WebDriver session with the app", connect).await.expect("a WebDriver session with the app");
+        Some(Session { client, display, children, _home: home })
+    }
+
+    /// Every WebDriver step is bounded: a hung driver fails the test instead of stalling CI.
+    pub async fn within<T>(what: &str, step: impl std::future::Future<Output = T>) -> T {
+        match tokio::time::timeout(Duration::from_secs(90), step).await {
+            Ok(v) => v,
+            Err(_) => panic!("{what} took more than 90 s"),
+        }
+    }
+
+    /// A screenshot of the whole X display. (WebKitWebDriver's own screenshot command hangs
+    /// under Xvfb, so the picture comes from the X server.)
+    pub fn screenshot(session: &Session, name: &str) -> PathBuf {
+        let path = screenshot_dir().join(format!("{name}.png"));
+        let status = Command::new("import")
+            .args(["-display", &session.display, "-window", "root"])
+            .arg(&path)
+            .status()
+            .expect("imagemagick's import runs");
+        assert!(status.success(), "import could not capture {}", session.display);
+        path
+    }
+}
+
+mod hardware {
+    use std::time::Duration;
+
+    use fantoccini::Locator;
+
+    use super::harness;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn first_window_lists_the_llvmpipe_device() {
+        let Some(session) = harness::start("hardware").await else { return };
+        let client = &session.client;
+        let wait = client.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css("[data-testid=device-row]"));
+        let row = match harness::within("waiting for a device row", wait).await {
+            Ok(row) => row,
+            Err(e) => {
+                let shot = harness::screenshot(&session, "hardware-failed");
+                let source = harness::within("reading the page source", client.source()).await.unwrap_or_default();
+                panic!("no device row within 60 s ({e}); screenshot {}; page:\n{source}", shot.display());
+            }
+        };
+        let read = async {
+            let mut names = Vec::new();
+            for el in client.find_all(Locator::Css("[data-testid=device-name]")).await.expect("device names") {
+                names.push(el.text().await.expect("name text"));
+            }
+            let host = client.find(Locator::Css("[data-testid=host]")).await.expect("host line").text().await.expect("host text");
+            let row_text = row.text().await.expect("row text");
+            (names, host, row_text)
+        };
+        let (names, host, row_text) = harness::within("reading the device list", read).await;
+        let shot = harness::screenshot(&session, "hardware");
+        eprintln!("screenshot: {}", shot.display());
+        assert!(row_text.contains("Vulkan"), "a device row shows its Vulkan version: {row_text}");
+        assert!(names.iter().any(|n| n.contains("llvmpipe")), "the window lists llvmpipe; it shows {names:?}");
+        assert!(host.starts_with("Host: "), "the host line is shown: {host}");
+        harness::within("closing the session", session.client.clone().close()).await.expect("close the session");
+    }
+}
