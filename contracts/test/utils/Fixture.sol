@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Test} from "./Test.sol";
+import {Gridmint} from "../../src/Gridmint.sol";
+import {MockStablecoin} from "../../src/tokens/MockStablecoin.sol";
+import {GridToken} from "../../src/tokens/GridToken.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {JobParams, Requirements} from "../../src/libraries/Types.sol";
+
+/// @notice A deployed market with funded providers and a buyer.
+abstract contract Fixture is Test {
+    Gridmint internal market;
+    MockStablecoin internal usd;
+    GridToken internal grid;
+
+    address internal treasury = address(0x7EA5);
+    address internal arbiter = address(0xA4B1);
+    address internal buyer = address(0xB0B);
+    address[] internal providers;
+
+    uint256 internal constant MIN_STAKE_PER_UNIT = 1e18;
+    uint120 internal constant STAKE = 1_000e18;
+    uint32 internal constant CU = 100;
+    uint96 internal constant PRICE = 1_000; // gUSD base units per work unit
+    uint64 internal constant MAX_WU = 1_000;
+    uint32 internal constant EPOCH = 1 days;
+
+    function setUp() public virtual {
+        vm.warp(1_700_000_000);
+        usd = new MockStablecoin();
+        market = new Gridmint(config());
+        grid = market.stakeToken();
+        for (uint256 i; i < 5; ++i) {
+            address p = address(uint160(0x1000 + i));
+            providers.push(p);
+            grid.transfer(p, 10 * uint256(STAKE));
+            vm.prank(p);
+            grid.approve(address(market), type(uint256).max);
+        }
+        usd.mint(buyer, 1e15);
+        vm.prank(buyer);
+        usd.approve(address(market), type(uint256).max);
+    }
+
+    function config() internal view virtual returns (Gridmint.Config memory) {
+        return Gridmint.Config({
+            paymentToken: IERC20(address(usd)),
+            treasury: treasury,
+            arbiter: arbiter,
+            initialStakeHolder: address(this),
+            initialStakeSupply: 1e30,
+            minStakePerUnit: MIN_STAKE_PER_UNIT,
+            unstakeCooldown: 7 days,
+            payoutDelay: 2 days,
+            disputeWindow: 3 days,
+            feeBps: 250,
+            slashBps: 1_000,
+            buyerSlashShareBps: 5_000,
+            epochLength: EPOCH,
+            initialEpochCap: 1_000e18,
+            halvingEpochs: 365,
+            rewardPerFee: 1e12
+        });
+    }
+
+    function registerProvider(address p) internal {
+        vm.prank(p);
+        market.register(keccak256("NVIDIA H100 80GB HBM3"), 81_559, CU, 3, 0xff, STAKE, address(0));
+    }
+
+    function registerAll(uint256 n) internal {
+        for (uint256 i; i < n; ++i) registerProvider(providers[i]);
+    }
+
+    function params(uint8 k) internal view returns (JobParams memory p) {
+        p.specHash = keccak256("job.toml");
+        p.dataRoot = keccak256("data");
+        p.requirements = Requirements({minMemoryMiB: 1_024, minComputeUnits: 10, regionMask: 0, workloadClass: 1});
+        p.replicas = k;
+        p.pricePerUnit = PRICE;
+        p.maxWorkUnits = MAX_WU;
+        p.claimDeadline = uint40(block.timestamp + 10);
+        p.commitDeadline = uint40(block.timestamp + 100);
+        p.revealDeadline = uint40(block.timestamp + 200);
+    }
+
+    function post(uint8 k) internal returns (uint256 jobId) {
+        vm.prank(buyer);
+        jobId = market.postJob(params(k));
+    }
+
+    function claimAs(uint256 jobId, address p) internal returns (uint256 index) {
+        vm.prank(p);
+        index = market.claim(jobId);
+    }
+
+    function salt(address p) internal pure returns (bytes32) {
+        return keccak256(abi.encode("salt", p));
+    }
+
+    function commitAs(uint256 jobId, uint256 index, address p, bytes32 root, uint64 wu) internal {
+        vm.prank(p);
+        market.commit(jobId, index, keccak256(abi.encode(root, wu, salt(p), p)));
+    }
+
+    function revealAs(uint256 jobId, uint256 index, address p, bytes32 root, uint64 wu) internal {
+        vm.prank(p);
+        market.reveal(jobId, index, root, wu, salt(p));
+    }
+
+    /// Posts a k-replica job, has providers[0..k) claim, commit and reveal `roots[i]`, finalizes.
+    function runJob(uint8 k, bytes32[] memory roots, uint64 wu) internal returns (uint256 jobId) {
+        jobId = post(k);
+        for (uint256 i; i < k; ++i) claimAs(jobId, providers[i]);
+        vm.warp(block.timestamp + 11);
+        for (uint256 i; i < k; ++i) commitAs(jobId, i, providers[i], roots[i], wu);
+        for (uint256 i; i < k; ++i) revealAs(jobId, i, providers[i], roots[i], wu);
+        market.finalize(jobId);
+    }
+
+    function same(uint256 k, bytes32 root) internal pure returns (bytes32[] memory roots) {
+        roots = new bytes32[](k);
+        for (uint256 i; i < k; ++i) roots[i] = root;
+    }
+}
