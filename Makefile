@@ -14,7 +14,7 @@ export GRIDMINT_REQUIRE_VULKAN := 1
 export GRIDMINT_REQUIRE_E2E := 1
 
 .PHONY: help setup run app ui contracts test test-rust test-architecture test-contracts test-ui e2e \
-        bench bench-engine bench-gas demo package clean
+        bench bench-engine bench-gas test-contracts-deep demo package clean
 
 help:
 	@echo "make run     install what is missing, build, start the desktop app"
@@ -57,7 +57,12 @@ test-rust:
 	cargo test --workspace --exclude gridmint-app --exclude gridmint-ui
 
 test-contracts:
+	cd contracts && forge build --sizes > /dev/null
 	cd contracts && forge test
+
+# Deeper fuzz and invariant runs (not part of `make test`).
+test-contracts-deep:
+	cd contracts && FOUNDRY_PROFILE=deep forge test
 
 test-ui: ui
 
@@ -65,7 +70,7 @@ e2e: setup ui
 	cargo test -p gridmint-app --features custom-protocol --test e2e -- --test-threads=1
 
 # --- benchmarks ---------------------------------------------------------------------------------
-bench: setup bench-engine
+bench: setup bench-engine bench-gas
 	@echo "benchmarks written to target/bench/"
 
 bench-engine:
@@ -73,6 +78,11 @@ bench-engine:
 	cargo build --release -p gridmint-cli
 	$(RELEASE_BIN)/gridmint bench --json > target/bench/engine.json
 	@cat target/bench/engine.json
+
+bench-gas:
+	@mkdir -p target/bench
+	cd contracts && forge test --match-contract GasBench > /dev/null
+	@cat target/bench/gas.json; echo
 
 # --- not built yet ------------------------------------------------------------------------------
 demo:

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Vm} from "../utils/Vm.sol";
+import {Gridmint} from "../../src/Gridmint.sol";
+import {MockStablecoin} from "../../src/tokens/MockStablecoin.sol";
+import {GridToken} from "../../src/tokens/GridToken.sol";
+import {Job, JobParams, JobState, Replica, ReplicaStatus, Requirements} from "../../src/libraries/Types.sol";
+
+/// @notice Drives the market with valid actions only (so the suite runs with fail_on_revert):
+/// each action picks a target for which it is allowed, or does nothing. Ghost state records what
+/// the invariants compare against.
+contract Handler {
+    Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
+
+    Gridmint public immutable market;
+    MockStablecoin public immutable usd;
+    GridToken public immutable grid;
+    address public immutable buyer;
+    address public immutable treasury;
+    address public immutable arbiter;
+    address[] public providers;
+
+    bytes32 internal constant ROOT = keccak256("honest");
+
+    // ghost state
+    uint256[] public jobIds;
+    mapping(uint256 => uint256) public escrowOf; // as posted
+    mapping(uint256 => uint256) public settledOut; // paid + fee + refund credited when the job ended
+    uint256 public overpaidJobs; // jobs whose credits exceeded their escrow
+    uint256 public doublePaid; // a provider credited more than one replica's pay for one job
+    mapping(bytes32 => uint256) public calls;
+
+    constructor(Gridmint market_, MockStablecoin usd_, address buyer_, address treasury_, address arbiter_, address[] memory providers_) {
+        market = market_;
+        usd = usd_;
+        grid = market_.stakeToken();
+        buyer = buyer_;
+        treasury = treasury_;
+        arbiter = arbiter_;
+        providers = providers_;
+    }
+
+    function jobCount() external view returns (uint256) {
+        return jobIds.length;
+    }
+
+    function providerCount() external view returns (uint256) {
+        return providers.length;
+    }
+
+    // ---- actions ------------------------------------------------------------------------------
+
+    function postJob(uint8 k, uint96 price, uint64 maxWu, uint16 claimWindow) external {
+        if (jobIds.length >= 40) return;
+        JobParams memory p;
+        p.specHash = keccak256(abi.encode(jobIds.length));
+        p.replicas = uint8(1 + k % 4);
+        p.pricePerUnit = uint96(1 + price % 1e6);
+        p.maxWorkUnits = uint64(1 + maxWu % 1e5);
+        p.claimDeadline = uint40(block.timestamp + 1 + claimWindow % 600);
+        p.commitDeadline = p.claimDeadline + 600;
+        p.revealDeadline = p.commitDeadline + 600;
+        (uint256 payment, uint256 fee) = market.escrowFor(p.pricePerUnit, p.maxWorkUnits, p.replicas);
+        usd.mint(buyer, payment + fee);
+        vm.prank(buyer);
+        uint256 jobId = market.postJob(p);
+        jobIds.push(jobId);
+        escrowOf[jobId] = payment + fee;
+        calls["postJob"]++;
+    }
+
+    function claim(uint256 jobSeed, uint256 providerSeed) external {
+        if (jobIds.length == 0) return;
+        uint256 jobId = jobIds[jobSeed % jobIds.length];
+        Job memory j = market.jobOf(jobId);
+        if (j.state != JobState.Open || block.timestamp > j.claimDeadline) return;
+        address p = providers[providerSeed % providers.length];
+        if (!market.isEligible(p, j.requirements)) return;
+        for (uint256 i; i < j.claimants; ++i) {
+            (Replica memory r,) = market.replicaOf(jobId, i);
+            if (r.provider == p) return;
+        }
+        vm.prank(p);
+        market.claim(jobId);
+        calls["claim"]++;
+    }
+
+    function commit(uint256 jobSeed, uint256 indexSeed, bool corrupt) external {
+        if (jobIds.length == 0) return;
+        uint256 jobId = jobIds[jobSeed % jobIds.length];
+        Job memory j = market.jobOf(jobId);
+        bool startable = j.state == JobState.Open && block.timestamp > j.claimDeadline && j.claimants > 0;
+        if (!startable && j.state != JobState.Running) return;
+        if (block.timestamp > j.commitDeadline || j.claimants == 0) return;
+        uint256 index = indexSeed % j.claimants;
+        (Replica memory r,) = market.replicaOf(jobId, index);
+        if (r.status != ReplicaStatus.Claimed) return;
+        if (j.state == JobState.Running && (j.selected >> index) & 1 == 0) return;
+        bytes32 root = corrupt ? keccak256(abi.encode("corrupt", r.provider)) : ROOT;
+        uint64 wu = j.maxWorkUnits / 2;
+        bytes32 c = keccak256(abi.encode(root, wu, bytes32(uint256(uint160(r.provider))), r.provider));
+        if (j.state == JobState.Open) {
+            // This call selects the replicas first; it may leave this claimant out.
+            vm.prank(r.provider);
+            try market.commit(jobId, index, c) {
+                calls["commit"]++;
+            } catch {
+                calls["commit-unselected"]++;
+            }
+            return;
+        }
+        vm.prank(r.provider);
+        market.commit(jobId, index, c);
+        calls["commit"]++;
+    }
+
+    function reveal(uint256 jobSeed, uint256 indexSeed) external {
+        if (jobIds.length == 0) return;
+        uint256 jobId = jobIds[jobSeed % jobIds.length];
+        Job memory j = market.jobOf(jobId);
+        if (j.state != JobState.Running || block.timestamp > j.revealDeadline || j.claimants == 0) return;
+        if (j.committed < _popcount(j.selected) && block.timestamp <= j.commitDeadline) return;
+        uint256 index = indexSeed % j.claimants;
+        (Replica memory r, bytes32 commitment) = market.replicaOf(jobId, index);
+        if (r.status != ReplicaStatus.Committed) return;
+        uint64 wu = j.maxWorkUnits / 2;
+        bytes32 s = bytes32(uint256(uint160(r.provider)));
+        bytes32 root = ROOT;
+        if (keccak256(abi.encode(root, wu, s, r.provider)) != commitment) root = keccak256(abi.encode("corrupt", r.provider));
+        vm.prank(r.provider);
+        market.reveal(jobId, index, root, wu, s);
+        calls["reveal"]++;
+    }
+
+    function finalize(uint256 jobSeed) external {
+        if (jobIds.length == 0) return;
+        uint256 jobId = jobIds[jobSeed % jobIds.length];
+        Job memory j = market.jobOf(jobId);
+        if (j.state == JobState.Open) {
+            if (block.timestamp <= j.claimDeadline) return;
+            if (j.claimants > 0 && block.timestamp <= j.revealDeadline) return;
+        } else if (j.state == JobState.Running) {
+            if (j.revealed < _popcount(j.selected) && block.timestamp <= j.revealDeadline) return;
+        } else {
+            return;
+        }
+        _measured(jobId, j, abi.encodeCall(Gridmint.finalize, (jobId)), address(this));
+        calls["finalize"]++;
+    }
+
+    function resolveOrExpire(uint256 jobSeed, bool resolve) external {
+        if (jobIds.length == 0) return;
+        uint256 jobId = jobIds[jobSeed % jobIds.length];
+        Job memory j = market.jobOf(jobId);
+        if (j.state != JobState.Disputed) return;
+        if (resolve) {
+            _measured(jobId, j, abi.encodeCall(Gridmint.resolveDispute, (jobId, ROOT)), arbiter);
+            calls["resolve"]++;
+        } else if (block.timestamp > market.disputeDeadline(jobId)) {
+            _measured(jobId, j, abi.encodeCall(Gridmint.expireDispute, (jobId)), address(this));
+            calls["expire"]++;
+        }
+    }
+
+    function withdraw(uint256 accountSeed) external {
+        address a = _account(accountSeed);
+        if (market.accountOf(a).balance == 0) return;
+        vm.prank(a);
+        market.withdraw();
+        calls["withdraw"]++;
+    }
+
+    function claimRewards(uint256 providerSeed) external {
+        address p = providers[providerSeed % providers.length];
+        vm.prank(p);
+        try market.claimRewards() {
+            calls["claimRewards"]++;
+        } catch {}
+    }
+
+    function warp(uint256 seconds_) external {
+        vm.warp(block.timestamp + 1 + seconds_ % 2 hours);
+        calls["warp"]++;
+    }
+
+    // ---- helpers ------------------------------------------------------------------------------
+
+    function accountCount() public view returns (uint256) {
+        return providers.length + 2;
+    }
+
+    function accountAt(uint256 i) public view returns (address) {
+        if (i < providers.length) return providers[i];
+        return i == providers.length ? buyer : treasury;
+    }
+
+    function _account(uint256 seed) internal view returns (address) {
+        return accountAt(seed % accountCount());
+    }
+
+    /// Calls a settling function and records what every account was credited.
+    function _measured(uint256 jobId, Job memory j, bytes memory data, address caller) internal {
+        uint256 n = accountCount();
+        uint256[] memory before = new uint256[](n);
+        for (uint256 i; i < n; ++i) before[i] = market.accountOf(accountAt(i)).balance;
+        vm.prank(caller);
+        (bool ok, bytes memory err) = address(market).call(data);
+        if (!ok) {
+            assembly {
+                revert(add(err, 32), mload(err))
+            }
+        }
+        Job memory after_ = market.jobOf(jobId);
+        if (after_.state == JobState.Disputed) return;
+        uint256 credited;
+        uint256 onePay = uint256(j.pricePerUnit) * (j.maxWorkUnits / 2);
+        for (uint256 i; i < n; ++i) {
+            uint256 delta = market.accountOf(accountAt(i)).balance - before[i];
+            credited += delta;
+            if (i < providers.length && delta > onePay) doublePaid++;
+        }
+        settledOut[jobId] = credited;
+        if (credited > escrowOf[jobId]) overpaidJobs++;
+    }
+
+    function _popcount(uint32 x) internal pure returns (uint256 c) {
+        for (; x != 0; x &= x - 1) ++c;
+    }
+}

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Fixture} from "../utils/Fixture.sol";
+import {Handler} from "./Handler.sol";
+
+/// @notice The handler's actions are not vacuous: a scripted run reaches every late state.
+contract HandlerReachTest is Fixture {
+    function test_handlerReachesCommitRevealFinalizeAndDisputes() public {
+        registerAll(5);
+        Handler h = new Handler(market, usd, buyer, treasury, arbiter, providers);
+        for (uint256 round; round < 12; ++round) {
+            h.postJob(uint8(round), 1_000, 1_000, 10);
+            for (uint256 p; p < 5; ++p) h.claim(round, p);
+            h.warp(30);
+            // Rounds with k = 3 (round % 4 == 2): every replica corrupt, each differently: no majority.
+            for (uint256 i; i < 5; ++i) h.commit(round, i, round % 4 == 2 || (round % 4 == 3 && i == 0));
+            for (uint256 i; i < 5; ++i) h.reveal(round, i);
+            h.finalize(round);
+            h.resolveOrExpire(round, round % 2 == 0);
+            h.withdraw(round);
+        }
+        assertGe(h.calls("commit"), 12, "commits happen");
+        assertGe(h.calls("reveal"), 12, "reveals happen");
+        assertGe(h.calls("finalize"), 10, "jobs finalize");
+        assertGe(h.calls("resolve") + h.calls("expire"), 1, "disputes are reached and settled");
+        assertGe(h.calls("withdraw"), 1, "withdrawals happen");
+    }
+}

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Fixture} from "../utils/Fixture.sol";
+import {Handler} from "./Handler.sol";
+import {Gridmint} from "../../src/Gridmint.sol";
+import {Job, JobState, Provider} from "../../src/libraries/Types.sol";
+
+/// @notice The invariants of test/invariant/README.md, checked after every handler call.
+contract MarketInvariantTest is Fixture {
+    Handler internal handler;
+
+    function setUp() public override {
+        super.setUp();
+        registerAll(5);
+        handler = new Handler(market, usd, buyer, treasury, arbiter, providers);
+        targetContract(address(handler));
+    }
+
+    function targetContract(address target) internal {
+        _targets.push(target);
+    }
+
+    address[] internal _targets;
+
+    /// forge reads the fuzzing targets from here.
+    function targetContracts() public view returns (address[] memory) {
+        return _targets;
+    }
+
+    /// 1. The market's token balances equal what it owes.
+    function invariant_balancesEqualObligations() public view {
+        uint256 openEscrow;
+        for (uint256 i; i < handler.jobCount(); ++i) {
+            uint256 jobId = handler.jobIds(i);
+            JobState s = market.jobOf(jobId).state;
+            if (s == JobState.Open || s == JobState.Running || s == JobState.Disputed) openEscrow += handler.escrowOf(jobId);
+        }
+        uint256 balances;
+        for (uint256 i; i < handler.accountCount(); ++i) balances += market.accountOf(handler.accountAt(i)).balance;
+        assertEq(openEscrow, market.totalEscrow(), "open escrows = recorded escrow");
+        assertEq(balances, market.totalBalances(), "account balances = recorded balances");
+        assertEq(usd.balanceOf(address(market)), openEscrow + balances, "payment token = escrows + balances");
+
+        uint256 stakes;
+        uint256 credits;
+        for (uint256 i; i < handler.accountCount(); ++i) {
+            address a = handler.accountAt(i);
+            stakes += market.providerOf(a).stake;
+            credits += market.stakeCredit(a);
+        }
+        assertEq(stakes, market.totalStake(), "stakes = recorded stake");
+        assertEq(grid.balanceOf(address(market)), stakes + credits, "protocol token = stakes + slash credits");
+    }
+
+    /// 2. No job pays out more than it escrowed; no provider is paid twice for one job.
+    function invariant_noOverpayment() public view {
+        assertEq(handler.overpaidJobs(), 0, "a job credited more than its escrow");
+        assertEq(handler.doublePaid(), 0, "a provider was paid twice for one job");
+        for (uint256 i; i < handler.jobCount(); ++i) {
+            uint256 jobId = handler.jobIds(i);
+            JobState s = market.jobOf(jobId).state;
+            if (s == JobState.Finalized || s == JobState.Resolved || s == JobState.Refunded) {
+                assertEq(handler.settledOut(jobId), handler.escrowOf(jobId), "a settled job credits exactly its escrow");
+            }
+        }
+    }
+
+    /// 3. Every job reaches a terminal state once its deadlines pass, whoever moves it on.
+    function invariant_everyJobCanEnd() public {
+        uint256 snapshot = vm.snapshotState();
+        vm.warp(block.timestamp + 30 days);
+        for (uint256 i; i < handler.jobCount(); ++i) {
+            uint256 jobId = handler.jobIds(i);
+            JobState s = market.jobOf(jobId).state;
+            if (s == JobState.Open || s == JobState.Running) {
+                market.finalize(jobId);
+                s = market.jobOf(jobId).state;
+            }
+            if (s == JobState.Disputed) {
+                vm.warp(block.timestamp + 4 days);
+                market.expireDispute(jobId);
+                s = market.jobOf(jobId).state;
+            }
+            assertTrue(s == JobState.Finalized || s == JobState.Refunded || s == JobState.Resolved, "terminal state reached");
+        }
+        assertEq(market.totalEscrow(), 0, "no escrow stuck after every deadline");
+        vm.revertToState(snapshot);
+    }
+
+    /// 4. Emissions per epoch never exceed min(schedule cap, ratio x fees).
+    function invariant_emissionsWithinCap() public view {
+        uint256 current = market.currentEpoch();
+        for (uint256 e; e <= current; ++e) {
+            assertLe(market.epochRewards(e), market.emissionCap(e), "epoch emission within its cap");
+            assertLe(market.emissionCap(e), market.scheduleCap(e), "cap within the schedule");
+        }
+    }
+
+    /// Activity report: a suite whose handler never reaches the late states would prove little.
+    function invariant_callSummary() public view {
+        handler.calls("postJob");
+    }
+}

@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Fixture} from "../utils/Fixture.sol";
+import "../../src/libraries/Errors.sol";
+import {Job, JobParams, JobState, Replica, ReplicaStatus, Requirements} from "../../src/libraries/Types.sol";
+
+contract MarketTest is Fixture {
+    bytes32 internal constant ROOT = keccak256("the right result");
+    bytes32 internal constant BAD = keccak256("a corrupted result");
+
+    function setUp() public override {
+        super.setUp();
+        registerAll(5);
+    }
+
+    // ---- posting --------------------------------------------------------------------------------
+
+    function test_post_escrowsPaymentForKReplicasPlusFee() public {
+        uint256 before = usd.balanceOf(buyer);
+        uint256 jobId = post(3);
+        (uint256 payment, uint256 fee) = market.escrowFor(PRICE, MAX_WU, 3);
+        assertEq(payment, uint256(PRICE) * MAX_WU * 3, "payment for 3 replicas");
+        assertEq(fee, payment * 250 / 10_000, "2.5% fee");
+        assertEq(usd.balanceOf(buyer), before - payment - fee, "escrow pulled");
+        assertEq(market.totalEscrow(), payment + fee, "escrow recorded");
+        Job memory j = market.jobOf(jobId);
+        assertEq(uint256(j.state), uint256(JobState.Open), "open");
+        assertEq(j.buyer, buyer, "buyer");
+        assertEq(jobId, 1, "ids start at 1");
+    }
+
+    function _expectPostRevert(JobParams memory p, bytes memory err) internal {
+        uint256 count = market.jobCount();
+        uint256 escrow = market.totalEscrow();
+        vm.prank(buyer);
+        vm.expectRevert(err);
+        market.postJob(p);
+        assertEq(market.jobCount(), count, "no job recorded");
+        assertEq(market.totalEscrow(), escrow, "no escrow moved");
+    }
+
+    function test_post_rejectsBadInput() public {
+        JobParams memory p = params(0);
+        _expectPostRevert(p, abi.encodeWithSelector(InvalidReplicas.selector, uint256(0)));
+        p = params(16);
+        _expectPostRevert(p, abi.encodeWithSelector(InvalidReplicas.selector, uint256(16)));
+        p = params(3);
+        p.pricePerUnit = 0;
+        _expectPostRevert(p, abi.encodeWithSelector(ZeroPrice.selector));
+        p = params(3);
+        p.maxWorkUnits = 0;
+        _expectPostRevert(p, abi.encodeWithSelector(ZeroWorkUnits.selector));
+        p = params(3);
+        p.claimDeadline = uint40(block.timestamp);
+        _expectPostRevert(p, abi.encodeWithSelector(BadDeadlines.selector));
+        p = params(3);
+        p.commitDeadline = p.claimDeadline;
+        _expectPostRevert(p, abi.encodeWithSelector(BadDeadlines.selector));
+        p = params(3);
+        p.revealDeadline = p.commitDeadline - 1;
+        _expectPostRevert(p, abi.encodeWithSelector(BadDeadlines.selector));
+        p = params(3);
+        p.pricePerUnit = type(uint96).max;
+        _expectPostRevert(p, abi.encodeWithSelector(InvalidParameter.selector, "escrow"));
+        p = params(3);
+        p.requirements.workloadClass = 8;
+        _expectPostRevert(p, abi.encodeWithSelector(InvalidParameter.selector, "workloadClass"));
+    }
+
+    // ---- claiming -------------------------------------------------------------------------------
+
+    function test_claim_rejectsUnknownJobAndClosedWindow() public {
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(UnknownJob.selector, uint256(9)));
+        market.claim(9);
+        uint256 jobId = post(1);
+        vm.warp(block.timestamp + 11);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(ClaimWindowClosed.selector, jobId));
+        market.claim(jobId);
+    }
+
+    function test_claim_rejectsUnregisteredAndDoubleClaims() public {
+        uint256 jobId = post(1);
+        address stranger = address(0xDEAD);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, jobId, stranger));
+        market.claim(jobId);
+        claimAs(jobId, providers[0]);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(AlreadyClaimed.selector, jobId, providers[0]));
+        market.claim(jobId);
+    }
+
+    function test_claim_checksRequirements() public {
+        JobParams memory p = params(1);
+        p.requirements = Requirements({minMemoryMiB: 200_000, minComputeUnits: 0, regionMask: 0, workloadClass: 0});
+        vm.prank(buyer);
+        uint256 tooBig = market.postJob(p);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, tooBig, providers[0]));
+        market.claim(tooBig);
+        p.requirements = Requirements({minMemoryMiB: 0, minComputeUnits: 0, regionMask: 1 << 5, workloadClass: 0});
+        vm.prank(buyer);
+        uint256 otherRegion = market.postJob(p);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, otherRegion, providers[0]));
+        market.claim(otherRegion);
+    }
+
+    function test_claim_rejectsAnUnderStakedProvider() public {
+        // Slash providers[0] by letting it miss a job: its stake falls below CU * minimum.
+        uint256 first = post(1);
+        claimAs(first, providers[0]);
+        vm.warp(block.timestamp + 201);
+        market.finalize(first);
+        assertTrue(market.providerOf(providers[0]).stake < MIN_STAKE_PER_UNIT * CU * 10, "slashed");
+        // Raise the bar: a fresh provider registered at exactly the minimum, then slashed once.
+        address thin = address(0x5151);
+        grid.transfer(thin, MIN_STAKE_PER_UNIT * CU);
+        vm.startPrank(thin);
+        grid.approve(address(market), type(uint256).max);
+        market.register(keccak256("gpu"), 81_559, CU, 3, 0xff, uint120(MIN_STAKE_PER_UNIT * CU), address(0));
+        vm.stopPrank();
+        uint256 second = post(1);
+        claimAs(second, thin);
+        vm.warp(block.timestamp + 201);
+        market.finalize(second);
+        uint256 third = post(1);
+        vm.prank(thin);
+        vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, third, thin));
+        market.claim(third);
+    }
+
+    // ---- the honest path --------------------------------------------------------------------------
+
+    function test_honestJob_paysAllKAndRefundsUnusedEscrow() public {
+        uint64 wu = 600;
+        uint256 before = usd.balanceOf(buyer);
+        uint256 jobId = runJob(3, same(3, ROOT), wu);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "finalized");
+        assertEq(market.agreedRoot(jobId), ROOT, "agreed root");
+        uint256 pay = uint256(PRICE) * wu;
+        for (uint256 i; i < 3; ++i) {
+            assertEq(market.accountOf(providers[i]).balance, pay, "each replica paid for its work");
+            assertEq(market.reputationOf(providers[i]).agreed, 1, "agreement recorded");
+        }
+        uint256 fee = 3 * pay * 250 / 10_000;
+        assertEq(market.accountOf(treasury).balance, fee, "fee to the treasury");
+        vm.prank(buyer);
+        market.withdraw();
+        assertEq(before - usd.balanceOf(buyer), 3 * pay + fee, "the buyer paid exactly work + fee");
+        assertEq(market.totalEscrow(), 0, "no escrow left");
+    }
+
+    function test_corruptReplica_isSlashedAndTheMajorityPaid() public {
+        bytes32[] memory roots = same(3, ROOT);
+        roots[2] = BAD;
+        uint120 stakeBefore = market.providerOf(providers[2]).stake;
+        uint256 jobId = runJob(3, roots, 500);
+        assertEq(market.agreedRoot(jobId), ROOT, "the majority's root wins");
+        assertEq(market.accountOf(providers[2]).balance, 0, "the dissenter is not paid");
+        uint256 slashed = uint256(stakeBefore) / 10;
+        assertEq(market.providerOf(providers[2]).stake, stakeBefore - slashed, "10% slashed");
+        assertEq(market.stakeCredit(buyer), slashed / 2, "half to the buyer");
+        assertEq(market.stakeCredit(treasury), slashed - slashed / 2, "the rest to the treasury");
+        assertEq(market.reputationOf(providers[2]).slashed, 1, "slash recorded");
+        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 500, "honest replica paid");
+        vm.prank(buyer);
+        market.withdrawStakeCredit();
+        assertEq(grid.balanceOf(buyer), slashed / 2, "buyer withdraws its share of the slash");
+    }
+
+    function test_silentReplica_isSlashedForMissingTheDeadline() public {
+        uint256 jobId = post(3);
+        for (uint256 i; i < 3; ++i) claimAs(jobId, providers[i]);
+        vm.warp(block.timestamp + 11);
+        commitAs(jobId, 0, providers[0], ROOT, 500);
+        commitAs(jobId, 1, providers[1], ROOT, 500);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(RevealNotOpen.selector, jobId));
+        market.reveal(jobId, 0, ROOT, 500, salt(providers[0]));
+        vm.warp(block.timestamp + 100); // past the commit deadline: reveals open
+        revealAs(jobId, 0, providers[0], ROOT, 500);
+        revealAs(jobId, 1, providers[1], ROOT, 500);
+        vm.expectRevert(abi.encodeWithSelector(NotFinalizable.selector, jobId));
+        market.finalize(jobId);
+        vm.warp(block.timestamp + 100);
+        market.finalize(jobId);
+        assertEq(market.reputationOf(providers[2]).missed, 1, "missed deadline recorded");
+        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 500, "2 of 3 is a majority");
+    }
+
+    function test_unclaimedJob_isRefundedInFull() public {
+        uint256 before = usd.balanceOf(buyer);
+        uint256 jobId = post(3);
+        vm.expectRevert(abi.encodeWithSelector(NotFinalizable.selector, jobId));
+        market.finalize(jobId);
+        vm.warp(block.timestamp + 11);
+        market.finalize(jobId);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Refunded), "refunded");
+        vm.prank(buyer);
+        market.withdraw();
+        assertEq(usd.balanceOf(buyer), before, "every unit back");
+    }
+
+    function test_moreClaimantsThanReplicas_selectsExactlyK() public {
+        uint256 jobId = post(2);
+        for (uint256 i; i < 5; ++i) claimAs(jobId, providers[i]);
+        vm.warp(block.timestamp + 11);
+        vm.prevrandao(bytes32(uint256(42)));
+        // Whoever commits first triggers selection; unselected claimants are refused.
+        uint256 selectedCount;
+        for (uint256 i; i < 5; ++i) {
+            vm.prank(providers[i]);
+            try market.commit(jobId, i, keccak256(abi.encode(ROOT, uint64(1), salt(providers[i]), providers[i]))) {
+                ++selectedCount;
+            } catch (bytes memory err) {
+                assertEq(keccak256(err), keccak256(abi.encodeWithSelector(NotSelected.selector, jobId, i)), "NotSelected");
+            }
+        }
+        assertEq(selectedCount, 2, "exactly k replicas selected");
+    }
+
+    // ---- commit / reveal errors ---------------------------------------------------------------------
+
+    function test_commit_rejectsDoubleCommitStrangersAndLateCommits() public {
+        uint256 jobId = post(2);
+        claimAs(jobId, providers[0]);
+        claimAs(jobId, providers[1]);
+        vm.warp(block.timestamp + 11);
+        commitAs(jobId, 0, providers[0], ROOT, 1);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(AlreadyCommitted.selector, jobId, uint256(0)));
+        market.commit(jobId, 0, bytes32(uint256(1)));
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(NotYourReplica.selector, jobId, uint256(1)));
+        market.commit(jobId, 1, bytes32(uint256(1)));
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(NotSelected.selector, jobId, uint256(7)));
+        market.commit(jobId, 7, bytes32(uint256(1)));
+        vm.warp(block.timestamp + 100);
+        vm.prank(providers[1]);
+        vm.expectRevert(abi.encodeWithSelector(CommitWindowClosed.selector, jobId));
+        market.commit(jobId, 1, bytes32(uint256(1)));
+    }
+
+    function test_commit_beforeTheClaimWindowCloses_isRefused() public {
+        uint256 jobId = post(1);
+        claimAs(jobId, providers[0]);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Open));
+        market.commit(jobId, 0, bytes32(uint256(1)));
+    }
+
+    function test_reveal_rejectsMismatchUncommittedOverMaxAndLate() public {
+        uint256 jobId = post(2);
+        claimAs(jobId, providers[0]);
+        claimAs(jobId, providers[1]);
+        vm.warp(block.timestamp + 11);
+        commitAs(jobId, 0, providers[0], ROOT, 5);
+        vm.prank(providers[1]);
+        market.commit(jobId, 1, keccak256(abi.encode(ROOT, MAX_WU + 1, salt(providers[1]), providers[1])));
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(CommitmentMismatch.selector, jobId, uint256(0)));
+        market.reveal(jobId, 0, BAD, 5, salt(providers[0]));
+        vm.prank(providers[1]);
+        vm.expectRevert(abi.encodeWithSelector(WorkUnitsOverMax.selector, uint256(MAX_WU + 1), uint256(MAX_WU)));
+        market.reveal(jobId, 1, ROOT, MAX_WU + 1, salt(providers[1]));
+        revealAs(jobId, 0, providers[0], ROOT, 5);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(NotCommitted.selector, jobId, uint256(0)));
+        market.reveal(jobId, 0, ROOT, 5, salt(providers[0]));
+        vm.warp(block.timestamp + 200);
+        vm.prank(providers[1]);
+        vm.expectRevert(abi.encodeWithSelector(RevealWindowClosed.selector, jobId));
+        market.reveal(jobId, 1, ROOT, 5, salt(providers[1]));
+    }
+
+    // ---- disputes -------------------------------------------------------------------------------
+
+    function _disputed() internal returns (uint256 jobId) {
+        bytes32[] memory roots = new bytes32[](3);
+        roots[0] = ROOT;
+        roots[1] = BAD;
+        roots[2] = keccak256("a third answer");
+        jobId = runJob(3, roots, 400);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Disputed), "no majority: disputed");
+    }
+
+    function test_dispute_arbiterPaysTheCorrectReplica() public {
+        uint256 jobId = _disputed();
+        vm.expectRevert(abi.encodeWithSelector(NotArbiter.selector, address(this)));
+        market.resolveDispute(jobId, ROOT);
+        vm.prank(arbiter);
+        market.resolveDispute(jobId, ROOT);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Resolved), "resolved");
+        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 400, "the correct replica is paid");
+        assertEq(market.reputationOf(providers[1]).slashed, 1, "wrong replica slashed");
+        assertEq(market.reputationOf(providers[2]).slashed, 1, "wrong replica slashed");
+        assertEq(market.totalEscrow(), 0, "escrow released");
+    }
+
+    function test_dispute_expiresToAFullRefund() public {
+        uint256 jobId = _disputed();
+        vm.expectRevert(abi.encodeWithSelector(DisputeOpen.selector, jobId));
+        market.expireDispute(jobId);
+        vm.warp(block.timestamp + 3 days + 1);
+        market.expireDispute(jobId);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Refunded), "refunded");
+        assertEq(market.totalEscrow(), 0, "escrow released");
+        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Refunded));
+        market.expireDispute(jobId);
+    }
+
+    // ---- fuzz -------------------------------------------------------------------------------------
+
+    /// Any k, price, work and deadlines: the buyer pays exactly work + fee, providers get their work.
+    function testFuzz_lifecycleConservesPayment(uint8 k, uint96 price, uint64 maxWu, uint64 wu, uint32 claimWindow)
+        public
+    {
+        k = uint8(bound(k, 1, 5));
+        price = uint96(bound(price, 1, 1e9));
+        maxWu = uint64(bound(maxWu, 1, 1e9));
+        wu = uint64(bound(wu, 0, maxWu));
+        claimWindow = uint32(bound(claimWindow, 1, 30 days));
+        JobParams memory p = params(k);
+        p.pricePerUnit = price;
+        p.maxWorkUnits = maxWu;
+        p.claimDeadline = uint40(block.timestamp + claimWindow);
+        p.commitDeadline = p.claimDeadline + 1 hours;
+        p.revealDeadline = p.commitDeadline + 1 hours;
+        (uint256 payment, uint256 escrowFee) = market.escrowFor(price, maxWu, k);
+        usd.mint(buyer, payment + escrowFee);
+        uint256 buyerBefore = usd.balanceOf(buyer);
+        vm.prank(buyer);
+        uint256 jobId = market.postJob(p);
+        for (uint256 i; i < k; ++i) claimAs(jobId, providers[i]);
+        vm.warp(p.claimDeadline + 1);
+        for (uint256 i; i < k; ++i) commitAs(jobId, i, providers[i], ROOT, wu);
+        for (uint256 i; i < k; ++i) revealAs(jobId, i, providers[i], ROOT, wu);
+        market.finalize(jobId);
+        vm.prank(buyer);
+        try market.withdraw() {} catch {}
+        uint256 work = uint256(price) * wu * k;
+        assertEq(buyerBefore - usd.balanceOf(buyer), work + work * 250 / 10_000, "buyer pays work + fee");
+        assertEq(usd.balanceOf(address(market)), market.totalBalances(), "only balances remain");
+    }
+}
