@@ -12,6 +12,7 @@ RELEASE_BIN := $(CARGO_TARGET_DIR)/release
 # Tests that need Vulkan, the desktop stack or the keyring fail instead of skipping under make.
 export GRIDMINT_REQUIRE_VULKAN := 1
 export GRIDMINT_REQUIRE_E2E := 1
+export GRIDMINT_REQUIRE_CHAIN := 1
 
 .PHONY: help setup run app ui contracts test test-rust test-architecture test-contracts test-ui e2e \
         bench bench-engine bench-gas test-contracts-deep demo package clean
@@ -53,7 +54,8 @@ test-architecture:
 	@echo "Architecture invariants (ARCHITECTURE.md):"
 	@scripts/check-architecture.sh
 
-test-rust:
+# The chain crate's bindings are generated from contracts/out: build the contracts first.
+test-rust: contracts
 	cargo test --workspace --exclude gridmint-app --exclude gridmint-ui
 
 test-contracts:
@@ -75,6 +77,7 @@ bench: setup bench-engine bench-gas
 
 bench-engine:
 	@mkdir -p target/bench
+	@python3 -c "import numpy, threadpoolctl" 2>/dev/null || python3 -m pip install --quiet numpy threadpoolctl
 	cargo build --release -p gridmint-cli
 	$(RELEASE_BIN)/gridmint bench --json > target/bench/engine.json
 	@cat target/bench/engine.json

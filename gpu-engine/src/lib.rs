@@ -10,6 +10,8 @@
 //!
 //! The engine knows nothing of jobs, prices or wallets.
 
+pub mod bench;
+pub mod commitment;
 pub mod context;
 pub mod device;
 pub mod error;

@@ -140,3 +140,34 @@ mod gemm {
         assert!(err.to_string().contains("M must be at least 1"), "{err}");
     }
 }
+
+mod determinism {
+    use gpu_engine::bench::{determinism_reference, determinism_suite};
+
+    #[test]
+    fn the_device_prints_the_reference_hashes() {
+        let Some(gpu) = super::support::gpu() else { return };
+        let on_device = determinism_suite(&gpu).expect("suite runs");
+        let reference = determinism_reference();
+        assert_eq!(on_device.len(), reference.len());
+        for (got, want) in on_device.iter().zip(&reference) {
+            assert_eq!(got.name, want.name);
+            if let Some(hash) = &got.hash {
+                assert_eq!(Some(hash), want.hash.as_ref(), "{} differs from the CPU reference", got.name);
+            }
+        }
+        assert!(on_device.iter().filter(|c| c.hash.is_some()).count() >= 6, "the unfused class always runs");
+    }
+}
+
+mod bandwidth {
+    #[test]
+    fn copy_moves_every_value() {
+        let Some(gpu) = super::support::gpu() else { return };
+        let src: Vec<f32> = (0..4096).map(|i| i as f32).collect();
+        let kernel = gpu_engine::kernels::copy::Copy::new(&gpu).expect("pipeline");
+        let (s, d) = (gpu.upload(&src).expect("upload"), gpu.output::<f32>(4096).expect("alloc"));
+        kernel.run(&gpu, &s, &d).expect("copy runs");
+        assert_eq!(gpu.download(&d).expect("read"), src);
+    }
+}

@@ -1,1 +1,12 @@
-//! placeholder
+//! Gridmint's EVM side: alloy bindings generated with `sol!` from the compiled contracts
+//! (`contracts/out`), a market client generic over the alloy provider, typed revert decoding,
+//! and deployment files.
+
+pub mod bindings;
+pub mod deployment;
+pub mod error;
+pub mod market;
+
+pub use deployment::Deployment;
+pub use error::ChainError;
+pub use market::{Market, commitment};

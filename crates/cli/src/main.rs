@@ -1,5 +1,6 @@
 //! `gridmint`: the headless node. Every command is a thin call into `gridmint-node`.
 
+mod bench;
 mod gpus;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// List the compute devices Vulkan finds, and the host.
     Gpus,
+    /// Benchmark a device: deterministic GEMM, bandwidth, score, and a same-run reference.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
     let node = Node::new(paths);
     let result = match cli.command {
         Command::Gpus => gpus::run(&node, cli.json),
+        Command::Bench(args) => bench::run(&node, args, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

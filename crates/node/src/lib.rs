@@ -5,6 +5,7 @@
 //! Nothing below this crate looks up directories or the clock by itself: [`Paths`] is resolved once
 //! by the binary and passed in.
 
+pub mod bench;
 pub mod error;
 pub mod hardware;
 pub mod logging;
@@ -13,7 +14,7 @@ pub mod paths;
 pub use error::NodeError;
 pub use paths::Paths;
 
-use gridmint_protocol::HardwareReport;
+use gridmint_protocol::{BenchmarkReport, DeterminismCase, HardwareReport};
 
 /// A node on this machine. Cheap to create; each call opens what it needs.
 #[derive(Debug, Clone)]
@@ -33,5 +34,15 @@ impl Node {
     /// The compute devices Vulkan finds and the host they sit in.
     pub fn hardware_report(&self) -> Result<HardwareReport, NodeError> {
         hardware::report()
+    }
+
+    /// Benchmarks a device (the best one unless `device` names one).
+    pub fn benchmark(&self, device: Option<u32>, reps: usize) -> Result<BenchmarkReport, NodeError> {
+        bench::run(&self.paths, device, reps)
+    }
+
+    /// Runs the determinism suite: one BLAKE3 per fixed-seed case, the same on every device.
+    pub fn determinism_suite(&self, device: Option<u32>) -> Result<Vec<DeterminismCase>, NodeError> {
+        bench::determinism(&self.paths, device)
     }
 }

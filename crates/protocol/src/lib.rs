@@ -4,9 +4,11 @@
 //! This crate compiles to `wasm32-unknown-unknown` (the UI depends on it) and so depends on nothing
 //! but serde. Token amounts travel as decimal strings, never as floats.
 
+pub mod bench;
 pub mod error;
 pub mod hardware;
 
+pub use bench::{BenchmarkReport, DeterminismCase};
 pub use error::{ApiError, ErrorCode};
 pub use hardware::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
 

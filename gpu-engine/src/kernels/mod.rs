@@ -3,9 +3,11 @@
 //! Each pipeline is built once per device and reused; `run` records one dispatch, submits it and
 //! waits within the dispatch timeout; `record` adds it to a caller's command buffer instead.
 
+pub mod copy;
 pub mod fma_probe;
 pub mod gemm;
 
+pub use copy::Copy;
 pub use gemm::Gemm;
 
 use crate::EngineError;

@@ -1,0 +1,20 @@
+//! The bindings are generated from the contracts' compiled artifacts: fail early, and say how
+//! to make them, when they are missing.
+
+use std::path::PathBuf;
+
+const ARTIFACTS: &[&str] =
+    &["Gridmint.sol/Gridmint.json", "MockStablecoin.sol/MockStablecoin.json", "GridToken.sol/GridToken.json"];
+
+fn main() {
+    let out = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("../../contracts/out");
+    for artifact in ARTIFACTS {
+        let path = out.join(artifact);
+        println!("cargo:rerun-if-changed={}", path.display());
+        assert!(
+            path.exists(),
+            "{} is missing: build the contracts first with `make contracts` (cd contracts && forge build)",
+            path.display()
+        );
+    }
+}

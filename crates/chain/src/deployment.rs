@@ -1,0 +1,58 @@
+//! Where the contracts of a network live: written by `forge script script/Deploy.s.sol` or by
+//! [`crate::Market::deploy`], read by every node of that network.
+
+use std::path::Path;
+
+use alloy::primitives::Address;
+use serde::{Deserialize, Serialize};
+
+use crate::ChainError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub chain_id: u64,
+    /// The block the market was deployed in: event indexing starts here.
+    pub start_block: u64,
+    pub market: Address,
+    pub payment_token: Address,
+    pub stake_token: Address,
+}
+
+impl Deployment {
+    pub fn load(path: &Path) -> Result<Self, ChainError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ChainError::Deployment { path: path.to_owned(), message: e.to_string() })?;
+        serde_json::from_str(&text).map_err(|e| ChainError::Deployment { path: path.to_owned(), message: e.to_string() })
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), ChainError> {
+        let err = |e: &dyn std::fmt::Display| ChainError::Deployment { path: path.to_owned(), message: e.to_string() };
+        let json = serde_json::to_string_pretty(self).map_err(|e| err(&e))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, json).map_err(|e| err(&e))?;
+        std::fs::rename(&tmp, path).map_err(|e| err(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_the_forge_script_writes() {
+        let json = r#"{
+  "chainId": 31337,
+  "startBlock": 0,
+  "market": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+  "paymentToken": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+  "stakeToken": "0xCafac3dD18aC6c6e92c921884f9E4176737C052c"
+}"#;
+        let d: Deployment = serde_json::from_str(json).expect("parses the script's output");
+        assert_eq!(d.chain_id, 31337);
+        assert_eq!(d.market, "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512".parse::<Address>().expect("address"));
+    }
+}

@@ -1,0 +1,188 @@
+//! The market client: one method per contract call, generic over the alloy provider (HTTP, a
+//! wallet filler stack, a test provider), with reverts decoded into the market's custom errors.
+
+use alloy::{
+    network::Ethereum,
+    primitives::{Address, B256, U256, keccak256},
+    providers::{PendingTransactionBuilder, Provider},
+    rpc::types::TransactionReceipt,
+    sol_types::{SolEvent, SolValue},
+};
+
+use crate::{
+    ChainError, Deployment,
+    bindings::{
+        GridToken,
+        Gridmint::{self, GridmintInstance},
+        MockStablecoin,
+    },
+};
+
+/// The commitment a provider submits: `keccak256(abi.encode(root, workUnits, salt, provider))`,
+/// exactly what the contract's `reveal` recomputes.
+pub fn commitment(result_root: B256, work_units: u64, salt: B256, provider: Address) -> B256 {
+    keccak256((result_root, work_units, salt, provider).abi_encode())
+}
+
+/// A handle on a deployed market, acting as the provider's default sender.
+#[derive(Debug, Clone)]
+pub struct Market<P> {
+    contract: GridmintInstance<P>,
+    deployment: Deployment,
+}
+
+/// What a mined transaction left: its receipt (gas, hash) and, where the call returns one, a value.
+#[derive(Debug, Clone)]
+pub struct Mined<T> {
+    pub value: T,
+    pub receipt: TransactionReceipt,
+}
+
+impl<P: Provider + Clone> Market<P> {
+    pub fn new(provider: P, deployment: Deployment) -> Self {
+        Self { contract: Gridmint::new(deployment.market, provider), deployment }
+    }
+
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+
+    pub fn contract(&self) -> &GridmintInstance<P> {
+        &self.contract
+    }
+
+    /// Deploys a mock stablecoin and the market with `config` (its payment token is replaced by
+    /// the mock), from the provider's default sender.
+    pub async fn deploy(provider: P, mut config: Gridmint::Config) -> Result<Self, ChainError> {
+        let start_block = provider
+            .get_block_number()
+            .await
+            .map_err(|e| ChainError::Receipt { call: "get_block_number", message: e.to_string() })?;
+        let chain_id = provider
+            .get_chain_id()
+            .await
+            .map_err(|e| ChainError::Receipt { call: "get_chain_id", message: e.to_string() })?;
+        let usd = MockStablecoin::deploy(provider.clone())
+            .await
+            .map_err(|e| ChainError::from_contract("deploy MockStablecoin", e))?;
+        config.paymentToken = *usd.address();
+        let market =
+            Gridmint::deploy(provider.clone(), config).await.map_err(|e| ChainError::from_contract("deploy Gridmint", e))?;
+        let stake_token =
+            market.stakeToken().call().await.map_err(|e| ChainError::from_contract("stakeToken", e))?;
+        let deployment =
+            Deployment { chain_id, start_block, market: *market.address(), payment_token: *usd.address(), stake_token };
+        Ok(Self { contract: market, deployment })
+    }
+
+    /// The same market, sending from another provider (another wallet).
+    pub fn with_provider<Q: Provider + Clone>(&self, provider: Q) -> Market<Q> {
+        Market::new(provider, self.deployment)
+    }
+
+    async fn mined(
+        call: &'static str,
+        sent: Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let pending = sent.map_err(|e| ChainError::from_contract(call, e))?;
+        let receipt =
+            pending.get_receipt().await.map_err(|e| ChainError::Receipt { call, message: e.to_string() })?;
+        if !receipt.status() {
+            return Err(ChainError::Failed { call, tx: receipt.transaction_hash });
+        }
+        Ok(receipt)
+    }
+
+    fn event<E: SolEvent>(call: &'static str, receipt: &TransactionReceipt) -> Result<E, ChainError> {
+        receipt
+            .decoded_log::<E>()
+            .map(|log| log.data)
+            .ok_or(ChainError::MissingEvent { call, event: E::SIGNATURE })
+    }
+
+    /// Approves the market to pull the sender's payment and stake tokens.
+    pub async fn approve_all(&self) -> Result<(), ChainError> {
+        let provider = self.contract.provider().clone();
+        let usd = MockStablecoin::new(self.deployment.payment_token, provider.clone());
+        Self::mined("approve payment token", usd.approve(self.deployment.market, U256::MAX).send().await).await?;
+        let grid = GridToken::new(self.deployment.stake_token, provider);
+        Self::mined("approve stake token", grid.approve(self.deployment.market, U256::MAX).send().await).await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn register(
+        &self,
+        device_model_hash: B256,
+        memory_mib: u32,
+        compute_units: u32,
+        region: u16,
+        classes: u8,
+        stake: U256,
+        payout: Address,
+    ) -> Result<Mined<()>, ChainError> {
+        let stake = alloy::primitives::Uint::<120, 2>::from(stake);
+        let call = self.contract.register(device_model_hash, memory_mib, compute_units, region, classes, stake, payout);
+        let receipt = Self::mined("register", call.send().await).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
+    /// Posts a job; returns its id.
+    pub async fn post_job(&self, params: Gridmint::JobParams) -> Result<Mined<U256>, ChainError> {
+        let receipt = Self::mined("postJob", self.contract.postJob(params).send().await).await?;
+        let posted: Gridmint::JobPosted = Self::event("postJob", &receipt)?;
+        Ok(Mined { value: posted.jobId, receipt })
+    }
+
+    /// Claims a job; returns the claimant index.
+    pub async fn claim(&self, job_id: U256) -> Result<Mined<U256>, ChainError> {
+        let receipt = Self::mined("claim", self.contract.claim(job_id).send().await).await?;
+        let claimed: Gridmint::JobClaimed = Self::event("claim", &receipt)?;
+        Ok(Mined { value: claimed.index, receipt })
+    }
+
+    pub async fn commit(&self, job_id: U256, index: U256, commitment: B256) -> Result<Mined<()>, ChainError> {
+        let receipt = Self::mined("commit", self.contract.commit(job_id, index, commitment).send().await).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
+    pub async fn reveal(
+        &self,
+        job_id: U256,
+        index: U256,
+        result_root: B256,
+        work_units: u64,
+        salt: B256,
+    ) -> Result<Mined<()>, ChainError> {
+        let call = self.contract.reveal(job_id, index, result_root, work_units, salt);
+        let receipt = Self::mined("reveal", call.send().await).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
+    pub async fn finalize(&self, job_id: U256) -> Result<Mined<()>, ChainError> {
+        let receipt = Self::mined("finalize", self.contract.finalize(job_id).send().await).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
+    /// Withdraws the sender's payment-token balance to its payout address.
+    pub async fn withdraw(&self) -> Result<Mined<()>, ChainError> {
+        let receipt = Self::mined("withdraw", self.contract.withdraw().send().await).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
+    pub async fn job(&self, job_id: U256) -> Result<Gridmint::Job, ChainError> {
+        self.contract.jobOf(job_id).call().await.map_err(|e| ChainError::from_contract("jobOf", e))
+    }
+
+    pub async fn agreed_root(&self, job_id: U256) -> Result<B256, ChainError> {
+        self.contract.agreedRoot(job_id).call().await.map_err(|e| ChainError::from_contract("agreedRoot", e))
+    }
+
+    pub async fn account(&self, who: Address) -> Result<Gridmint::Account, ChainError> {
+        self.contract.accountOf(who).call().await.map_err(|e| ChainError::from_contract("accountOf", e))
+    }
+
+    pub async fn reputation(&self, who: Address) -> Result<Gridmint::Reputation, ChainError> {
+        self.contract.reputationOf(who).call().await.map_err(|e| ChainError::from_contract("reputationOf", e))
+    }
+}

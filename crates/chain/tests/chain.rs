@@ -1,0 +1,210 @@
+//! The chain crate against a real anvil, through the generated bindings.
+//!
+//! Needs anvil (`make setup` installs it under contracts/node_modules) and the compiled
+//! contracts. Skips without anvil unless GRIDMINT_REQUIRE_CHAIN=1 (set by `make test`).
+//!
+//! Module map:
+//! - `support`: anvil, wallets, a deployed market.
+//! - `lifecycle`: one full job with k = 3 driven through the bindings, and its receipt gas.
+//! - `reverts`: custom errors decoded into typed values.
+
+mod support {
+    use std::path::PathBuf;
+
+    use alloy::{
+        providers::ext::AnvilApi,
+        node_bindings::{Anvil, AnvilInstance},
+        primitives::{Address, U256},
+        providers::{DynProvider, Provider, ProviderBuilder},
+        signers::local::PrivateKeySigner,
+    };
+    use gridmint_chain::{Market, bindings::Gridmint};
+
+    pub fn anvil_binary() -> Option<PathBuf> {
+        let bundled = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        if bundled.is_file() {
+            return Some(bundled);
+        }
+        std::env::var_os("PATH")
+            .and_then(|p| std::env::split_paths(&p).map(|d| d.join("anvil")).find(|p| p.is_file()))
+    }
+
+    pub struct Chain {
+        pub anvil: AnvilInstance,
+        pub market: Market<DynProvider>,
+    }
+
+    impl Chain {
+        pub fn wallet(&self, i: usize) -> (Address, Market<DynProvider>) {
+            let signer: PrivateKeySigner = self.anvil.keys()[i].clone().into();
+            let address = signer.address();
+            let provider = ProviderBuilder::new().wallet(signer).connect_http(self.anvil.endpoint_url()).erased();
+            (address, self.market.with_provider(provider))
+        }
+
+        pub async fn advance(&self, seconds: u64) {
+            let provider = ProviderBuilder::new().connect_http(self.anvil.endpoint_url());
+            provider.anvil_increase_time(seconds).await.expect("increase time");
+            provider.anvil_mine(Some(1), None).await.expect("mine");
+        }
+
+        pub async fn now(&self) -> u64 {
+            let provider = ProviderBuilder::new().connect_http(self.anvil.endpoint_url());
+            let block = provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await.expect("block").expect("latest");
+            block.header.timestamp
+        }
+    }
+
+    pub async fn chain() -> Option<Chain> {
+        let Some(binary) = anvil_binary() else {
+            assert!(std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"), "GRIDMINT_REQUIRE_CHAIN=1 but no anvil; run `make setup`");
+            eprintln!("SKIPPED: no anvil");
+            return None;
+        };
+        let anvil = Anvil::at(binary).try_spawn().expect("anvil starts");
+        let deployer: PrivateKeySigner = anvil.keys()[0].clone().into();
+        let deployer_address = deployer.address();
+        let provider = ProviderBuilder::new().wallet(deployer).connect_http(anvil.endpoint_url()).erased();
+        let config = Gridmint::Config {
+            paymentToken: Address::ZERO, // replaced by the deployed mock
+            treasury: Address::repeat_byte(0x7e),
+            arbiter: deployer_address,
+            initialStakeHolder: deployer_address,
+            initialStakeSupply: U256::from(10).pow(U256::from(27)),
+            minStakePerUnit: U256::from(10).pow(U256::from(16)),
+            unstakeCooldown: 7 * 86_400,
+            payoutDelay: 2 * 86_400,
+            disputeWindow: 3 * 86_400,
+            feeBps: 250,
+            slashBps: 1_000,
+            buyerSlashShareBps: 5_000,
+            epochLength: 86_400,
+            initialEpochCap: U256::from(10).pow(U256::from(23)),
+            halvingEpochs: 365,
+            rewardPerFee: U256::from(10).pow(U256::from(13)),
+        };
+        let market = Market::deploy(provider, config).await.expect("the market deploys");
+        Some(Chain { anvil, market })
+    }
+}
+
+mod lifecycle {
+    use alloy::primitives::{Address, B256, U256, keccak256};
+    use gridmint_chain::{
+        bindings::{GridToken, Gridmint, MockStablecoin},
+        commitment,
+    };
+
+    use super::support::chain;
+
+    #[tokio::test]
+    async fn one_job_with_three_replicas_settles_through_the_bindings() {
+        let Some(chain) = chain().await else { return };
+        let deployment = *chain.market.deployment();
+        let (_, deployer) = chain.wallet(0);
+        let stake = U256::from(10).pow(U256::from(21)); // 1000 GRID
+        let grid = GridToken::new(deployment.stake_token, deployer.contract().provider().clone());
+
+        // Three providers get stake and register; a buyer gets test dollars.
+        let mut providers = Vec::new();
+        for i in 1..=3 {
+            let (address, market) = chain.wallet(i);
+            grid.transfer(address, stake).send().await.expect("send").get_receipt().await.expect("fund GRID");
+            market.approve_all().await.expect("approve");
+            market
+                .register(keccak256("llvmpipe"), 2048, 100, 3, 0xff, stake, Address::ZERO)
+                .await
+                .expect("register");
+            providers.push((address, market));
+        }
+        let (buyer_address, buyer) = chain.wallet(4);
+        let usd = MockStablecoin::new(deployment.payment_token, buyer.contract().provider().clone());
+        usd.mint(buyer_address, U256::from(1_000_000_000u64)).send().await.expect("send").get_receipt().await.expect("mint");
+        buyer.approve_all().await.expect("approve");
+
+        let now = chain.now().await;
+        let params = Gridmint::JobParams {
+            specHash: keccak256("job.toml"),
+            dataRoot: keccak256("sentences.txt"),
+            requirements: Gridmint::Requirements { minMemoryMiB: 1024, minComputeUnits: 10, regionMask: 0, workloadClass: 1 },
+            replicas: 3,
+            pricePerUnit: alloy::primitives::Uint::<96, 2>::from(1_000u64),
+            maxWorkUnits: 10_000,
+            claimDeadline: alloy::primitives::Uint::<40, 1>::from(now + 30),
+            commitDeadline: alloy::primitives::Uint::<40, 1>::from(now + 300),
+            revealDeadline: alloy::primitives::Uint::<40, 1>::from(now + 600),
+        };
+        let mut gas = 0u64;
+        let posted = buyer.post_job(params).await.expect("post");
+        gas += posted.receipt.gas_used;
+        let job_id = posted.value;
+        let mut indices = Vec::new();
+        for (_, market) in &providers {
+            let claimed = market.claim(job_id).await.expect("claim");
+            gas += claimed.receipt.gas_used;
+            indices.push(claimed.value);
+        }
+        chain.advance(31).await;
+
+        let root = B256::repeat_byte(0xab);
+        let work_units = 7_000u64;
+        for ((address, market), index) in providers.iter().zip(&indices) {
+            let salt = keccak256(address.as_slice());
+            let c = commitment(root, work_units, salt, *address);
+            let on_chain = market.contract().commitmentOf(root, work_units, salt, *address).call().await.expect("commitmentOf");
+            assert_eq!(c, on_chain, "the Rust commitment is the contract's");
+            gas += market.commit(job_id, *index, c).await.expect("commit").receipt.gas_used;
+        }
+        for ((address, market), index) in providers.iter().zip(&indices) {
+            let salt = keccak256(address.as_slice());
+            gas += market.reveal(job_id, *index, root, work_units, salt).await.expect("reveal").receipt.gas_used;
+        }
+        gas += buyer.finalize(job_id).await.expect("finalize").receipt.gas_used;
+        eprintln!("receipt gas of the whole k=3 lifecycle (first job on a fresh chain): {gas}");
+
+        let job = buyer.job(job_id).await.expect("job");
+        assert_eq!(job.state, 4, "Finalized");
+        assert_eq!(buyer.agreed_root(job_id).await.expect("root"), root, "the agreed root is on chain");
+        let (first, first_market) = &providers[0];
+        let account = buyer.account(*first).await.expect("account");
+        assert_eq!(account.balance, 1_000u128 * 7_000, "paid for the reported work");
+        assert_eq!(buyer.reputation(*first).await.expect("reputation").agreed, 1, "reputation grows");
+        first_market.withdraw().await.expect("withdraw");
+        let usd_view = MockStablecoin::new(deployment.payment_token, first_market.contract().provider().clone());
+        assert_eq!(usd_view.balanceOf(*first).call().await.expect("balance"), U256::from(7_000_000u64), "earnings arrive");
+    }
+}
+
+mod reverts {
+    use alloy::primitives::{B256, U256};
+    use gridmint_chain::bindings::Gridmint::{self, GridmintErrors};
+
+    use super::support::chain;
+
+    #[tokio::test]
+    async fn custom_errors_decode_into_typed_values() {
+        let Some(chain) = chain().await else { return };
+        let (_, buyer) = chain.wallet(4);
+        let now = chain.now().await;
+        let params = Gridmint::JobParams {
+            specHash: B256::ZERO,
+            dataRoot: B256::ZERO,
+            requirements: Gridmint::Requirements { minMemoryMiB: 0, minComputeUnits: 0, regionMask: 0, workloadClass: 0 },
+            replicas: 0,
+            pricePerUnit: alloy::primitives::Uint::<96, 2>::from(1u64),
+            maxWorkUnits: 1,
+            claimDeadline: alloy::primitives::Uint::<40, 1>::from(now + 30),
+            commitDeadline: alloy::primitives::Uint::<40, 1>::from(now + 60),
+            revealDeadline: alloy::primitives::Uint::<40, 1>::from(now + 90),
+        };
+        let err = buyer.post_job(params).await.expect_err("k = 0 is refused");
+        match err.revert_reason() {
+            Some(GridmintErrors::InvalidReplicas(e)) => assert_eq!(e.replicas, U256::ZERO),
+            other => panic!("expected InvalidReplicas, got {other:?} ({err})"),
+        }
+        let err = buyer.finalize(U256::from(99)).await.expect_err("unknown job");
+        assert!(matches!(err.revert_reason(), Some(GridmintErrors::UnknownJob(_))), "{err}");
+        assert!(err.to_string().contains("UnknownJob"), "the message names the error: {err}");
+    }
+}

@@ -1,0 +1,45 @@
+//! Benchmarking the machine's devices.
+
+use gpu_engine::{DeviceChoice, DeviceType, Gpu, GpuOptions, ReproClass, Vulkan, bench};
+use gridmint_protocol::{BenchmarkReport, DeterminismCase};
+
+use crate::{NodeError, Paths};
+
+fn open(paths: &Paths, device: Option<u32>) -> Result<Gpu, NodeError> {
+    let choice = device.map_or(DeviceChoice::Best, DeviceChoice::Index);
+    let options = GpuOptions { pipeline_cache_dir: Some(paths.pipeline_cache()), ..GpuOptions::default() };
+    Ok(Gpu::open(&Vulkan::load()?, choice, options)?)
+}
+
+/// Measures the deterministic GEMM and the bandwidth of a device (the best one by default).
+pub fn run(paths: &Paths, device: Option<u32>, reps: usize) -> Result<BenchmarkReport, NodeError> {
+    let gpu = open(paths, device)?;
+    let fused = gpu.supports(ReproClass::Fused);
+    let is_gpu = gpu.info().device_type != DeviceType::Cpu;
+    let rate = |n, class| bench::gemm_rate(&gpu, n, class, reps).map(|r| r.gflops);
+    let gemm_gflops_1024 = rate(1024, ReproClass::Unfused)?;
+    let gemm_gflops_1024_fused = fused.then(|| rate(1024, ReproClass::Fused)).transpose()?;
+    let gemm_gflops_4096 = is_gpu.then(|| rate(4096, ReproClass::Unfused)).transpose()?;
+    let gemm_gflops_4096_fused = (is_gpu && fused).then(|| rate(4096, ReproClass::Fused)).transpose()?;
+    let floats = if is_gpu { 64 << 20 } else { 16 << 20 };
+    let bandwidth_gbs = bench::bandwidth_gbs(&gpu, floats, reps)?;
+    let _ = gpu.save_pipeline_cache();
+    let best = gemm_gflops_4096.unwrap_or(gemm_gflops_1024);
+    Ok(BenchmarkReport {
+        device: gpu.info().name.clone(),
+        driver: gpu.info().driver_version.clone(),
+        classes: gpu.classes().iter().map(|c| c.as_str().to_owned()).collect(),
+        gemm_gflops_1024,
+        gemm_gflops_1024_fused,
+        gemm_gflops_4096,
+        gemm_gflops_4096_fused,
+        bandwidth_gbs,
+        score: best.floor() as u32,
+    })
+}
+
+/// The determinism suite on a device.
+pub fn determinism(paths: &Paths, device: Option<u32>) -> Result<Vec<DeterminismCase>, NodeError> {
+    let gpu = open(paths, device)?;
+    Ok(bench::determinism_suite(&gpu)?.into_iter().map(|c| DeterminismCase { name: c.name, hash: c.hash }).collect())
+}

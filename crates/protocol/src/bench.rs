@@ -1,0 +1,30 @@
+//! What `gridmint bench` measures on a device. Keys are snake_case: the benchmark JSON format.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkReport {
+    pub device: String,
+    pub driver: String,
+    /// The reproducibility classes the device proved at start-up ("unfused", "fused").
+    pub classes: Vec<String>,
+    /// Deterministic fp32 GEMM, unfused class, 1024^3.
+    pub gemm_gflops_1024: f64,
+    pub gemm_gflops_1024_fused: Option<f64>,
+    /// 4096^3, on GPUs only (minutes on a CPU driver).
+    pub gemm_gflops_4096: Option<f64>,
+    pub gemm_gflops_4096_fused: Option<f64>,
+    /// Copy bandwidth (read + write) in GB/s.
+    pub bandwidth_gbs: f64,
+    /// Standardized compute units, what the registry records: the unfused deterministic GEMM
+    /// rate in GFLOP/s at the largest size measured, rounded down.
+    pub score: u32,
+}
+
+/// One line of `gridmint bench --determinism`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeterminismCase {
+    pub name: String,
+    /// BLAKE3 of the output, hex; `None` when the device does not reproduce that class.
+    pub hash: Option<String>,
+}

@@ -1,0 +1,127 @@
+//! Measurements of an opened device: deterministic GEMM throughput, memory bandwidth, and the
+//! determinism suite (fixed-seed cases whose output hashes must match on every device).
+
+use std::time::{Duration, Instant};
+
+use crate::{
+    EngineError, Gpu, ReproClass,
+    commitment::output_hash,
+    kernels::{Copy, Gemm, gemm::GemmShape},
+    numeric::canonicalize_all,
+    seeded, work,
+};
+
+/// One GEMM size measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GemmRate {
+    pub n: usize,
+    pub class: ReproClass,
+    /// Median seconds of one n x n x n GEMM, from dispatch to fence.
+    pub seconds: f64,
+    pub gflops: f64,
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// Times `reps` square GEMMs of size n (after one warm-up) in `class`.
+pub fn gemm_rate(gpu: &Gpu, n: usize, class: ReproClass, reps: usize) -> Result<GemmRate, EngineError> {
+    let bytes = 3 * (n * n * 4) as u64;
+    gpu.check_memory(&format!("a {n}x{n} GEMM benchmark"), bytes)?;
+    let kernel = Gemm::new(gpu, class)?;
+    let a = gpu.upload(&seeded::uniform(1, n * n))?;
+    let b = gpu.upload(&seeded::uniform(2, n * n))?;
+    let c = gpu.output::<f32>((n * n) as u64)?;
+    let shape = GemmShape { m: n, n, k: n };
+    kernel.run(gpu, &a, &b, &c, shape)?;
+    let mut samples = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let start = Instant::now();
+        kernel.run(gpu, &a, &b, &c, shape)?;
+        samples.push(start.elapsed());
+    }
+    let seconds = median(samples).as_secs_f64();
+    let flops = work::gemm(n as u64, n as u64, n as u64) as f64;
+    Ok(GemmRate { n, class, seconds, gflops: flops / seconds / 1e9 })
+}
+
+/// Copy bandwidth in GB/s (bytes read + bytes written per second) over `floats` floats.
+pub fn bandwidth_gbs(gpu: &Gpu, floats: usize, reps: usize) -> Result<f64, EngineError> {
+    gpu.check_memory("the bandwidth benchmark", 2 * floats as u64 * 4)?;
+    let kernel = Copy::new(gpu)?;
+    let src = gpu.upload(&vec![1.0f32; floats])?;
+    let dst = gpu.output::<f32>(floats as u64)?;
+    kernel.run(gpu, &src, &dst)?;
+    let mut samples = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let start = Instant::now();
+        kernel.run(gpu, &src, &dst)?;
+        samples.push(start.elapsed());
+    }
+    Ok(2.0 * floats as f64 * 4.0 / median(samples).as_secs_f64() / 1e9)
+}
+
+/// The shapes of the determinism suite: tiny, ragged, tile-aligned and skinny.
+pub const DETERMINISM_SHAPES: &[(usize, usize, usize)] =
+    &[(1, 1, 1), (17, 65, 33), (64, 64, 64), (100, 70, 300), (257, 31, 129), (3, 500, 1000)];
+
+/// One case of the determinism suite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeterminismCase {
+    pub name: String,
+    /// BLAKE3 of the output (hex), or `None` when the device does not reproduce the class.
+    pub hash: Option<String>,
+}
+
+/// The case's name and its inputs (hostile mixed data, canonicalized), from a fixed seed.
+pub fn determinism_inputs(i: usize) -> (String, GemmShape, Vec<f32>, Vec<f32>) {
+    let (m, n, k) = DETERMINISM_SHAPES[i];
+    let seed = 0x6772_6964 + i as u64;
+    let mut a = seeded::mixed(seed, m * k);
+    let mut b = seeded::mixed(seed ^ 0xb, k * n);
+    canonicalize_all(&mut a);
+    canonicalize_all(&mut b);
+    (format!("gemm-{m}x{k}x{n}-seed{seed:x}"), GemmShape { m, n, k }, a, b)
+}
+
+fn hex(h: &[u8; 32]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs every case in both classes on `gpu`.
+pub fn determinism_suite(gpu: &Gpu) -> Result<Vec<DeterminismCase>, EngineError> {
+    let mut cases = Vec::new();
+    for class in [ReproClass::Unfused, ReproClass::Fused] {
+        let kernel = if gpu.supports(class) { Some(Gemm::new(gpu, class)?) } else { None };
+        for i in 0..DETERMINISM_SHAPES.len() {
+            let (name, shape, a, b) = determinism_inputs(i);
+            let name = format!("{name}-{}", class.as_str());
+            let hash = match &kernel {
+                None => None,
+                Some(kernel) => {
+                    let (ba, bb) = (gpu.upload(&a)?, gpu.upload(&b)?);
+                    let bc = gpu.output::<f32>((shape.m * shape.n) as u64)?;
+                    kernel.run(gpu, &ba, &bb, &bc, shape)?;
+                    Some(hex(&output_hash(&gpu.download(&bc)?)))
+                }
+            };
+            cases.push(DeterminismCase { name, hash });
+        }
+    }
+    Ok(cases)
+}
+
+/// The same suite computed by the CPU reference: what every device must print.
+pub fn determinism_reference() -> Vec<DeterminismCase> {
+    let mut cases = Vec::new();
+    for class in [ReproClass::Unfused, ReproClass::Fused] {
+        for i in 0..DETERMINISM_SHAPES.len() {
+            let (name, shape, a, b) = determinism_inputs(i);
+            let c = crate::reference::gemm(class, &a, &b, shape.m, shape.n, shape.k);
+            cases.push(DeterminismCase { name: format!("{name}-{}", class.as_str()), hash: Some(hex(&output_hash(&c))) });
+        }
+    }
+    cases
+}
