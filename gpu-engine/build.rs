@@ -18,7 +18,7 @@ fn main() {
         let name = src.file_stem().expect("file name").to_string_lossy().into_owned();
         let spv = out.join(format!("{name}.spv"));
         let status = Command::new(&glslc)
-            .args(["--target-env=vulkan1.1", "-fshader-stage=compute", "-Werror", "-I"])
+            .args(["--target-env=vulkan1.1", "-fshader-stage=compute", "-O", "-Werror", "-I"])
             .arg(&shaders)
             .arg(&src)
             .arg("-o")

@@ -47,11 +47,12 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   rustup target add wasm32-unknown-unknown
 fi
 
-# cargo_tool BIN VERSION INSTALL-ARGS...: installs when `BIN --version` does not print VERSION.
+# cargo_tool CRATE VERSION INSTALL-ARGS...: installs unless `cargo install --list` has CRATE vVERSION.
+installed_crates=$(cargo install --list 2>/dev/null || true)
 cargo_tool() {
-  local bin=$1 version=$2; shift 2
-  if ! "$bin" --version 2>/dev/null | grep -qF "$version"; then
-    say "cargo install $* ($bin $version)"
+  local crate=$1 version=$2; shift 2
+  if ! grep -qx "$crate v$version:" <<<"$installed_crates"; then
+    say "cargo install $* ($crate $version)"
     cargo install --quiet "$@"
   fi
 }
@@ -59,7 +60,7 @@ cargo_tool() {
 cargo_tool trunk 0.21.14 trunk --version 0.21.14 --locked
 # wasm-bindgen-cli must be exactly the wasm-bindgen of Cargo.lock.
 WB_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
-cargo_tool wasm-bindgen "$WB_VERSION" wasm-bindgen-cli --version "$WB_VERSION"
+cargo_tool wasm-bindgen-cli "$WB_VERSION" wasm-bindgen-cli --version "$WB_VERSION"
 cargo_tool tauri-driver 2.1.0 tauri-driver --version 2.1.0
 
 # --- Contracts toolchain (forge, anvil, cast, solc, OpenZeppelin from npm) -----------------------

@@ -7,6 +7,7 @@
 // so the result depends on neither the tile sizes nor the device. K is padded with zeros to the
 // tile depth; 0 * 0 = +0 and acc + 0 = acc, so the padding is exact.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "canon.glsl"
 
 layout(local_size_x = 16, local_size_y = 16, local_size_z = 1) in;
@@ -34,8 +35,8 @@ void main() {
     uint col0 = gl_WorkGroupID.x * BN;
 
     precise float acc[TM][TN];
-    for (uint i = 0u; i < TM; i++)
-        for (uint j = 0u; j < TN; j++)
+    [[unroll]] for (uint i = 0u; i < TM; i++)
+        [[unroll]] for (uint j = 0u; j < TN; j++)
             acc[i][j] = 0.0;
 
     for (uint k0 = 0u; k0 < s.K; k0 += BK) {
@@ -56,13 +57,13 @@ void main() {
             Bs[kk][cc] = (gk < s.K && gc < s.N) ? b[gk * s.N + gc] : 0.0;
         }
         barrier();
-        for (uint kk = 0u; kk < BK; kk++) {
+        [[unroll]] for (uint kk = 0u; kk < BK; kk++) {
             float av[TM];
             float bv[TN];
-            for (uint i = 0u; i < TM; i++) av[i] = As[kk][ty + 16u * i];
-            for (uint j = 0u; j < TN; j++) bv[j] = Bs[kk][tx + 16u * j];
-            for (uint i = 0u; i < TM; i++) {
-                for (uint j = 0u; j < TN; j++) {
+            [[unroll]] for (uint i = 0u; i < TM; i++) av[i] = As[kk][ty + 16u * i];
+            [[unroll]] for (uint j = 0u; j < TN; j++) bv[j] = Bs[kk][tx + 16u * j];
+            [[unroll]] for (uint i = 0u; i < TM; i++) {
+                [[unroll]] for (uint j = 0u; j < TN; j++) {
                     if (FUSED) {
                         acc[i][j] = fma(av[i], bv[j], acc[i][j]);
                     } else {
@@ -75,10 +76,10 @@ void main() {
         barrier();
     }
 
-    for (uint i = 0u; i < TM; i++) {
+    [[unroll]] for (uint i = 0u; i < TM; i++) {
         uint gr = row0 + ty + 16u * i;
         if (gr >= s.M) continue;
-        for (uint j = 0u; j < TN; j++) {
+        [[unroll]] for (uint j = 0u; j < TN; j++) {
             uint gc = col0 + tx + 16u * j;
             if (gc < s.N) c[gr * s.N + gc] = canon(acc[i][j]);
         }

@@ -9,6 +9,7 @@ macro_rules! spirv {
 pub(crate) const GEMM: &[u8] = spirv!("gemm");
 pub(crate) const FMA_PROBE: &[u8] = spirv!("fma_probe");
 pub(crate) const COPY: &[u8] = spirv!("copy");
+pub(crate) const GEMM_STREAM: &[u8] = spirv!("gemm_stream");
 
 /// SPIR-V bytes to words (SPIR-V is a stream of little-endian u32).
 pub(crate) fn words(bytes: &[u8]) -> Vec<u32> {

@@ -65,7 +65,7 @@ mod devices {
 mod gemm {
     use gpu_engine::{
         ReproClass,
-        kernels::{Gemm, gemm::GemmShape},
+        kernels::{Gemm, gemm::{GemmShape, GemmVariant}},
         numeric::canonicalize_all,
         reference, seeded,
     };
@@ -73,6 +73,12 @@ mod gemm {
     use super::support::{first_difference, gpu};
 
     fn check(class: ReproClass, shape: GemmShape, seed: u64) {
+        for variant in [GemmVariant::Tiled, GemmVariant::Streaming] {
+            check_variant(class, variant, shape, seed);
+        }
+    }
+
+    fn check_variant(class: ReproClass, variant: GemmVariant, shape: GemmShape, seed: u64) {
         let Some(gpu) = gpu() else { return };
         if !gpu.supports(class) {
             eprintln!("SKIPPED: {} does not reproduce {}", gpu.info().name, class.as_str());
@@ -84,14 +90,14 @@ mod gemm {
         canonicalize_all(&mut a);
         canonicalize_all(&mut b);
         let want = reference::gemm(class, &a, &b, m, n, k);
-        let kernel = Gemm::new(&gpu, class).expect("pipeline builds");
+        let kernel = Gemm::with_variant(&gpu, class, variant).expect("pipeline builds");
         let (ba, bb) = (gpu.upload(&a).expect("upload A"), gpu.upload(&b).expect("upload B"));
         let bc = gpu.output::<f32>((m * n) as u64).expect("allocate C");
         kernel.run(&gpu, &ba, &bb, &bc, shape).expect("GEMM runs");
         let got = gpu.download(&bc).expect("read C");
         if let Some((i, g, w)) = first_difference(&got, &want) {
             panic!(
-                "{:?} GEMM {m}x{k} * {k}x{n} (seed {seed}) differs from the CPU reference at C[{}][{}]: gpu {g:e} ({:#010x}) cpu {w:e} ({:#010x})",
+                "{:?} {variant:?} GEMM {m}x{k} * {k}x{n} (seed {seed}) differs from the CPU reference at C[{}][{}]: gpu {g:e} ({:#010x}) cpu {w:e} ({:#010x})",
                 class, i / n, i % n, g.to_bits(), w.to_bits()
             );
         }

@@ -15,12 +15,35 @@ use crate::{EngineError, Gpu, ReproClass, shaders};
 
 const KERNEL: &str = "gemm";
 const TILE: u64 = 64;
+/// Columns per lane of the streaming variant (TN in shaders/gemm_stream.comp).
+const STREAM_TN: u64 = 8;
+/// Rows per workgroup of the streaming variant (TM in shaders/gemm_stream.comp).
+const STREAM_TM: u64 = 16;
 
 /// `C[M,N] = A[M,K] * B[K,N]` in a fixed reproducibility class.
 #[derive(Debug)]
 pub struct Gemm {
     pipeline: Arc<ComputePipeline>,
     class: ReproClass,
+    variant: GemmVariant,
+}
+
+/// How the work is laid out on the device. Both variants compute the same sums in the same
+/// order, so they give the same bits; they differ only in speed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GemmVariant {
+    /// 64x64 tiles in shared memory, 4x4 per invocation: for GPUs.
+    Tiled,
+    /// No shared memory, 16 rows x 8 columns per lane, uniform A loads: for CPU drivers, whose lanes
+    /// gather per-lane loads one by one and whose barriers are coroutine switches.
+    Streaming,
+}
+
+impl GemmVariant {
+    /// The faster variant for a device.
+    pub fn for_device(gpu: &Gpu) -> Self {
+        if gpu.info().device_type == crate::DeviceType::Cpu { GemmVariant::Streaming } else { GemmVariant::Tiled }
+    }
 }
 
 /// The shape of one GEMM.
@@ -32,7 +55,12 @@ pub struct GemmShape {
 }
 
 impl Gemm {
+    /// The GEMM pipeline in the device's faster variant.
     pub fn new(gpu: &Gpu, class: ReproClass) -> Result<Self, EngineError> {
+        Self::with_variant(gpu, class, GemmVariant::for_device(gpu))
+    }
+
+    pub fn with_variant(gpu: &Gpu, class: ReproClass, variant: GemmVariant) -> Result<Self, EngineError> {
         if !gpu.supports(class) {
             return Err(EngineError::Shape {
                 kernel: KERNEL,
@@ -40,8 +68,12 @@ impl Gemm {
             });
         }
         let fused = class == ReproClass::Fused;
-        let pipeline = gpu.pipeline(shaders::GEMM, &[(0, SpecializationConstant::Bool(fused))])?;
-        Ok(Self { pipeline, class })
+        let spirv = match variant {
+            GemmVariant::Tiled => shaders::GEMM,
+            GemmVariant::Streaming => shaders::GEMM_STREAM,
+        };
+        let pipeline = gpu.pipeline(spirv, &[(0, SpecializationConstant::Bool(fused))])?;
+        Ok(Self { pipeline, class, variant })
     }
 
     pub fn class(&self) -> ReproClass {
@@ -79,7 +111,10 @@ impl Gemm {
             .and_then(|b| b.bind_descriptor_sets(PipelineBindPoint::Compute, layout.clone(), 0, set))
             .and_then(|b| b.push_constants(layout.clone(), 0, [m, n, k]))
             .map_err(|e| EngineError::vulkan("recording GEMM", e))?;
-        let counts = [groups(u64::from(n), TILE), groups(u64::from(m), TILE), 1];
+        let counts = match self.variant {
+            GemmVariant::Tiled => [groups(u64::from(n), TILE), groups(u64::from(m), TILE), 1],
+            GemmVariant::Streaming => [groups(u64::from(n), 64 * STREAM_TN), groups(u64::from(m), STREAM_TM), 1],
+        };
         // SAFETY: the shader bounds-checks every load and store against M, N, K, and the buffer
         // lengths were checked against the shape above.
         unsafe { builder.dispatch(counts) }.map_err(|e| EngineError::vulkan("recording GEMM dispatch", e))?;
