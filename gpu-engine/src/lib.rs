@@ -13,6 +13,7 @@
 pub mod bench;
 pub mod commitment;
 pub mod context;
+pub mod detmath;
 pub mod device;
 pub mod error;
 pub mod kernels;

@@ -24,3 +24,84 @@ pub fn gemm(class: ReproClass, a: &[f32], b: &[f32], m: usize, n: usize, k: usiz
     }
     c
 }
+
+/// The functions of the unary kernel, in its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    Exp = 0,
+    Tanh = 1,
+    Gelu = 2,
+    Recip = 3,
+    Rsqrt = 4,
+}
+
+impl UnaryOp {
+    pub fn apply(self, x: f32) -> f32 {
+        use crate::detmath as m;
+        match self {
+            UnaryOp::Exp => m::exp(x),
+            UnaryOp::Tanh => m::tanh(x),
+            UnaryOp::Gelu => m::gelu(x),
+            UnaryOp::Recip => m::recip(x),
+            UnaryOp::Rsqrt => m::rsqrt(x),
+        }
+    }
+}
+
+pub fn unary(op: UnaryOp, x: &[f32]) -> Vec<f32> {
+    x.iter().map(|&v| canonicalize(op.apply(v))).collect()
+}
+
+/// Row softmax in `shaders/softmax_rows.comp`'s order.
+pub fn softmax_rows(x: &[f32], rows: usize, n: usize) -> Vec<f32> {
+    assert_eq!(x.len(), rows * n);
+    let mut y = vec![0.0f32; rows * n];
+    for r in 0..rows {
+        let row = &x[r * n..(r + 1) * n];
+        let m = row[1..].iter().fold(row[0], |m, &v| glsl_max(m, v));
+        let mut sum = 0.0f32;
+        for (j, &v) in row.iter().enumerate() {
+            let e = crate::detmath::exp(v - m);
+            y[r * n + j] = e;
+            sum += e;
+        }
+        let inv = crate::detmath::recip(sum);
+        for v in &mut y[r * n..(r + 1) * n] {
+            *v = canonicalize(*v * inv);
+        }
+    }
+    y
+}
+
+/// GLSL `max(a, b)`: `a < b ? b : a` (its definition), which differs from `f32::max` only on NaN.
+fn glsl_max(a: f32, b: f32) -> f32 {
+    if a < b { b } else { a }
+}
+
+/// Row layer norm in `shaders/layernorm_rows.comp`'s order.
+pub fn layernorm_rows(x: &[f32], gamma: &[f32], beta: &[f32], rows: usize, n: usize, eps: f32) -> Vec<f32> {
+    assert_eq!(x.len(), rows * n);
+    assert_eq!(gamma.len(), n);
+    assert_eq!(beta.len(), n);
+    let inv_n = crate::detmath::recip(n as f32);
+    let mut y = vec![0.0f32; rows * n];
+    for r in 0..rows {
+        let row = &x[r * n..(r + 1) * n];
+        let mut sum = 0.0f32;
+        for &v in row {
+            sum += v;
+        }
+        let mean = canonicalize(sum * inv_n);
+        let mut sq = 0.0f32;
+        for &v in row {
+            let d = v - mean;
+            sq += d * d;
+        }
+        let inv = crate::detmath::rsqrt(canonicalize(sq * inv_n) + eps);
+        for j in 0..n {
+            let t = canonicalize((row[j] - mean) * inv);
+            y[r * n + j] = canonicalize(t * gamma[j] + beta[j]);
+        }
+    }
+    y
+}

@@ -15,3 +15,7 @@ pub(crate) const GEMM_STREAM: &[u8] = spirv!("gemm_stream");
 pub(crate) fn words(bytes: &[u8]) -> Vec<u32> {
     bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
+
+pub(crate) const UNARY: &[u8] = spirv!("unary");
+pub(crate) const SOFTMAX_ROWS: &[u8] = spirv!("softmax_rows");
+pub(crate) const LAYERNORM_ROWS: &[u8] = spirv!("layernorm_rows");

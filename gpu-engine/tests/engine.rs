@@ -177,3 +177,76 @@ mod bandwidth {
         assert_eq!(gpu.download(&d).expect("read"), src);
     }
 }
+
+mod rows {
+    use gpu_engine::{
+        kernels::rows::{LayerNormRows, RowsShape, SoftmaxRows, Unary},
+        numeric::canonicalize_all,
+        reference::{self, UnaryOp},
+        seeded::SplitMix64,
+    };
+
+    use super::support::{first_difference, gpu};
+
+    fn values(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        let mut rng = SplitMix64::new(seed);
+        let mut v: Vec<f32> = (0..n).map(|_| rng.range(lo, hi)).collect();
+        canonicalize_all(&mut v);
+        v
+    }
+
+    fn same(what: &str, got: &[f32], want: &[f32]) {
+        if let Some((i, g, w)) = first_difference(got, want) {
+            panic!("{what} differs from the CPU reference at {i}: gpu {g:e} ({:#010x}) cpu {w:e} ({:#010x})", g.to_bits(), w.to_bits());
+        }
+    }
+
+    #[test]
+    fn unary_functions_match_the_reference() {
+        let Some(gpu) = gpu() else { return };
+        let cases = [
+            (UnaryOp::Exp, -100.0, 90.0),
+            (UnaryOp::Tanh, -12.0, 12.0),
+            (UnaryOp::Gelu, -10.0, 10.0),
+            (UnaryOp::Recip, 1e-3, 1e6),
+            (UnaryOp::Rsqrt, 1e-9, 1e9),
+        ];
+        for (i, (op, lo, hi)) in cases.into_iter().enumerate() {
+            let x = values(50 + i as u64, 10_007, lo, hi);
+            let kernel = Unary::new(&gpu, op).expect("pipeline");
+            let (bx, by) = (gpu.upload(&x).expect("upload"), gpu.output::<f32>(x.len() as u64).expect("alloc"));
+            kernel.run(&gpu, &bx, &by).expect("runs");
+            same(&format!("{op:?}"), &gpu.download(&by).expect("read"), &reference::unary(op, &x));
+        }
+    }
+
+    #[test]
+    fn softmax_rows_match_the_reference() {
+        let Some(gpu) = gpu() else { return };
+        for (rows, n, spread) in [(1, 1, 1.0), (7, 384, 30.0), (130, 33, 200.0)] {
+            let x = values(rows as u64 * 31 + n as u64, rows * n, -spread, spread);
+            let kernel = SoftmaxRows::new(&gpu).expect("pipeline");
+            let (bx, by) = (gpu.upload(&x).expect("upload"), gpu.output::<f32>((rows * n) as u64).expect("alloc"));
+            kernel.run(&gpu, &bx, &by, rows, n).expect("runs");
+            let got = gpu.download(&by).expect("read");
+            same(&format!("softmax {rows}x{n}"), &got, &reference::softmax_rows(&x, rows, n));
+            let row_sum: f32 = got[..n].iter().sum();
+            assert!((row_sum - 1.0).abs() < 1e-4, "a softmax row sums to 1, not {row_sum}");
+        }
+    }
+
+    #[test]
+    fn layernorm_rows_match_the_reference() {
+        let Some(gpu) = gpu() else { return };
+        for (rows, n) in [(1, 1), (5, 384), (65, 17)] {
+            let x = values(rows as u64 + 7 * n as u64, rows * n, -50.0, 50.0);
+            let g = values(11, n, 0.5, 1.5);
+            let b = values(12, n, -0.1, 0.1);
+            let kernel = LayerNormRows::new(&gpu).expect("pipeline");
+            let bufs = [&x, &g, &b].map(|v| gpu.upload(v).expect("upload"));
+            let by = gpu.output::<f32>((rows * n) as u64).expect("alloc");
+            kernel.run(&gpu, &bufs[0], &bufs[1], &bufs[2], &by, RowsShape { rows, n }, 1e-12).expect("runs");
+            same(&format!("layernorm {rows}x{n}"), &gpu.download(&by).expect("read"), &reference::layernorm_rows(&x, &g, &b, rows, n, 1e-12));
+        }
+    }
+}

@@ -6,6 +6,7 @@
 pub mod copy;
 pub mod fma_probe;
 pub mod gemm;
+pub mod rows;
 
 pub use copy::Copy;
 pub use gemm::Gemm;

@@ -1,0 +1,129 @@
+//! Elementwise functions and row-wise kernels built on `shaders/detmath.glsl`: unary functions,
+//! row softmax, row layer norm. One invocation per row; every sum runs in increasing column order.
+
+use std::sync::Arc;
+
+use vulkano::{
+    buffer::{BufferContents, Subbuffer},
+    descriptor_set::{DescriptorSet, WriteDescriptorSet},
+    pipeline::{ComputePipeline, Pipeline, PipelineBindPoint},
+    shader::SpecializationConstant,
+};
+
+use super::check_len;
+use crate::{EngineError, Gpu, reference::UnaryOp, shaders};
+
+/// Binds `buffers` to bindings 0.., pushes `push`, dispatches `groups` and waits.
+fn dispatch<Pc: BufferContents>(
+    gpu: &Gpu,
+    kernel: &'static str,
+    pipeline: &Arc<ComputePipeline>,
+    buffers: &[&Subbuffer<[f32]>],
+    push: Pc,
+    groups: [u32; 3],
+) -> Result<(), EngineError> {
+    let layout = pipeline.layout();
+    let writes = buffers.iter().enumerate().map(|(i, b)| WriteDescriptorSet::buffer(i as u32, (*b).clone()));
+    let set = DescriptorSet::new(gpu.descriptors.clone(), layout.set_layouts()[0].clone(), writes, [])
+        .map_err(|e| EngineError::vulkan("binding kernel buffers", e))?;
+    let mut builder = gpu.recorder()?;
+    builder
+        .bind_pipeline_compute(pipeline.clone())
+        .and_then(|b| b.bind_descriptor_sets(PipelineBindPoint::Compute, layout.clone(), 0, set))
+        .and_then(|b| b.push_constants(layout.clone(), 0, push))
+        .map_err(|e| EngineError::vulkan("recording a kernel", e))?;
+    // SAFETY: every kernel in this module bounds-checks its indices against the pushed shape,
+    // and the callers check the buffer lengths against that shape.
+    unsafe { builder.dispatch(groups) }.map_err(|e| EngineError::vulkan("recording a dispatch", e))?;
+    gpu.submit(kernel, builder)
+}
+
+fn u32_len(kernel: &'static str, what: &str, v: usize) -> Result<u32, EngineError> {
+    super::check_u32(kernel, what, v)
+}
+
+fn linear_groups(n: u32, per_group: u32) -> [u32; 3] {
+    let groups = n.div_ceil(per_group);
+    if groups <= 65_535 { [groups, 1, 1] } else { [65_535, groups.div_ceil(65_535), 1] }
+}
+
+/// `y = f(x)` elementwise.
+#[derive(Debug)]
+pub struct Unary {
+    pipeline: Arc<ComputePipeline>,
+}
+
+impl Unary {
+    pub fn new(gpu: &Gpu, op: UnaryOp) -> Result<Self, EngineError> {
+        Ok(Self { pipeline: gpu.pipeline(shaders::UNARY, &[(0, SpecializationConstant::U32(op as u32))])? })
+    }
+
+    pub fn run(&self, gpu: &Gpu, x: &Subbuffer<[f32]>, y: &Subbuffer<[f32]>) -> Result<(), EngineError> {
+        check_len("unary", "y", y.len(), x.len())?;
+        let n = u32_len("unary", "length", x.len() as usize)?;
+        dispatch(gpu, "unary", &self.pipeline, &[x, y], n, linear_groups(n, 256))
+    }
+}
+
+/// Softmax over each row of a `rows x n` matrix.
+#[derive(Debug)]
+pub struct SoftmaxRows {
+    pipeline: Arc<ComputePipeline>,
+}
+
+impl SoftmaxRows {
+    pub fn new(gpu: &Gpu) -> Result<Self, EngineError> {
+        Ok(Self { pipeline: gpu.pipeline(shaders::SOFTMAX_ROWS, &[])? })
+    }
+
+    pub fn run(&self, gpu: &Gpu, x: &Subbuffer<[f32]>, y: &Subbuffer<[f32]>, rows: usize, n: usize) -> Result<(), EngineError> {
+        let (r, c) = (u32_len("softmax", "rows", rows)?, u32_len("softmax", "n", n)?);
+        check_len("softmax", "x", x.len(), (rows * n) as u64)?;
+        check_len("softmax", "y", y.len(), (rows * n) as u64)?;
+        dispatch(gpu, "softmax", &self.pipeline, &[x, y], [r, c], [r.div_ceil(64), 1, 1])
+    }
+}
+
+/// Layer norm over each row, with per-column scale and bias.
+#[derive(Debug)]
+pub struct LayerNormRows {
+    pipeline: Arc<ComputePipeline>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RowsShape {
+    pub rows: usize,
+    pub n: usize,
+}
+
+impl LayerNormRows {
+    pub fn new(gpu: &Gpu) -> Result<Self, EngineError> {
+        Ok(Self { pipeline: gpu.pipeline(shaders::LAYERNORM_ROWS, &[])? })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &self,
+        gpu: &Gpu,
+        x: &Subbuffer<[f32]>,
+        gamma: &Subbuffer<[f32]>,
+        beta: &Subbuffer<[f32]>,
+        y: &Subbuffer<[f32]>,
+        shape: RowsShape,
+        eps: f32,
+    ) -> Result<(), EngineError> {
+        let (r, c) = (u32_len("layernorm", "rows", shape.rows)?, u32_len("layernorm", "n", shape.n)?);
+        check_len("layernorm", "x", x.len(), (shape.rows * shape.n) as u64)?;
+        check_len("layernorm", "gamma", gamma.len(), shape.n as u64)?;
+        check_len("layernorm", "beta", beta.len(), shape.n as u64)?;
+        check_len("layernorm", "y", y.len(), (shape.rows * shape.n) as u64)?;
+        #[derive(BufferContents, Clone, Copy)]
+        #[repr(C)]
+        struct Push {
+            rows: u32,
+            n: u32,
+            eps: f32,
+        }
+        dispatch(gpu, "layernorm", &self.pipeline, &[x, gamma, beta, y], Push { rows: r, n: c, eps }, [r.div_ceil(64), 1, 1])
+    }
+}
