@@ -2,11 +2,7 @@
 
 use std::sync::Arc;
 
-use vulkano::{
-    buffer::Subbuffer,
-    descriptor_set::{DescriptorSet, WriteDescriptorSet},
-    pipeline::{ComputePipeline, Pipeline, PipelineBindPoint},
-};
+use vulkano::{buffer::Subbuffer, pipeline::ComputePipeline};
 
 use super::check_len;
 use crate::{EngineError, Gpu, shaders};
@@ -31,24 +27,6 @@ impl Copy {
         }
         let n = u32::try_from(src.len() / 4)
             .map_err(|_| EngineError::Shape { kernel: KERNEL, message: "too long".to_owned() })?;
-        let layout = self.pipeline.layout();
-        let set = DescriptorSet::new(
-            gpu.descriptors.clone(),
-            layout.set_layouts()[0].clone(),
-            [WriteDescriptorSet::buffer(0, src.clone()), WriteDescriptorSet::buffer(1, dst.clone())],
-            [],
-        )
-        .map_err(|e| EngineError::vulkan("binding copy buffers", e))?;
-        let mut builder = gpu.recorder()?;
-        builder
-            .bind_pipeline_compute(self.pipeline.clone())
-            .and_then(|b| b.bind_descriptor_sets(PipelineBindPoint::Compute, layout.clone(), 0, set))
-            .and_then(|b| b.push_constants(layout.clone(), 0, n))
-            .map_err(|e| EngineError::vulkan("recording copy", e))?;
-        let groups = n.div_ceil(256);
-        let (x, y) = if groups <= 65_535 { (groups, 1) } else { (65_535, groups.div_ceil(65_535)) };
-        // SAFETY: the shader bounds-checks its index against n, the vec4 length of both buffers.
-        unsafe { builder.dispatch([x, y, 1]) }.map_err(|e| EngineError::vulkan("recording copy dispatch", e))?;
-        gpu.submit(KERNEL, builder)
+        super::dispatch(gpu, KERNEL, &self.pipeline, &[src, dst], n, super::linear_groups(n, 256))
     }
 }

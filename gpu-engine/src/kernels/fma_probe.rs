@@ -1,10 +1,5 @@
 //! Proves at start-up whether a device's `fma()` is truly fused (`shaders/fma_probe.comp`).
 
-use vulkano::{
-    descriptor_set::{DescriptorSet, WriteDescriptorSet},
-    pipeline::{Pipeline, PipelineBindPoint},
-};
-
 use crate::{EngineError, Gpu, shaders};
 
 /// Test vectors where one rounding and two roundings differ.
@@ -30,28 +25,8 @@ pub fn device_fma_is_fused(gpu: &Gpu) -> Result<bool, EngineError> {
     let pipeline = gpu.pipeline(shaders::FMA_PROBE, &[])?;
     let (bx, by, bz) = (gpu.upload(&x)?, gpu.upload(&y)?, gpu.upload(&z)?);
     let out = gpu.output::<f32>(u64::from(n))?;
-    let layout = pipeline.layout();
-    let set = DescriptorSet::new(
-        gpu.descriptors.clone(),
-        layout.set_layouts()[0].clone(),
-        [
-            WriteDescriptorSet::buffer(0, bx),
-            WriteDescriptorSet::buffer(1, by),
-            WriteDescriptorSet::buffer(2, bz),
-            WriteDescriptorSet::buffer(3, out.clone()),
-        ],
-        [],
-    )
-    .map_err(|e| EngineError::vulkan("binding the fma probe", e))?;
-    let mut builder = gpu.recorder()?;
-    builder
-        .bind_pipeline_compute(pipeline.clone())
-        .and_then(|b| b.bind_descriptor_sets(PipelineBindPoint::Compute, layout.clone(), 0, set))
-        .and_then(|b| b.push_constants(layout.clone(), 0, n))
-        .map_err(|e| EngineError::vulkan("recording the fma probe", e))?;
-    // SAFETY: the probe bounds-checks its index against n, the length of every buffer.
-    unsafe { builder.dispatch([n.div_ceil(64), 1, 1]) }.map_err(|e| EngineError::vulkan("recording the fma probe", e))?;
-    gpu.submit("fma_probe", builder)?;
+    let groups = [n.div_ceil(64), 1, 1];
+    super::dispatch(gpu, "fma_probe", &pipeline, &[&bx, &by, &bz, &out], n, groups)?;
     let got = gpu.download(&out)?;
     let fused = x.iter().zip(&y).zip(&z).map(|((x, y), z)| x.mul_add(*y, *z));
     Ok(got.iter().zip(fused).all(|(g, f)| g.to_bits() == f.to_bits()))

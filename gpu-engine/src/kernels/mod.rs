@@ -11,7 +11,15 @@ pub mod rows;
 pub use copy::Copy;
 pub use gemm::Gemm;
 
-use crate::EngineError;
+use std::sync::Arc;
+
+use vulkano::{
+    buffer::{BufferContents, Subbuffer},
+    descriptor_set::{DescriptorSet, WriteDescriptorSet},
+    pipeline::{ComputePipeline, Pipeline, PipelineBindPoint},
+};
+
+use crate::{EngineError, Gpu};
 
 /// Workgroup counts for `len` items in groups of `group`.
 pub(crate) fn groups(len: u64, group: u64) -> u32 {
@@ -31,3 +39,35 @@ pub(crate) fn check_u32(kernel: &'static str, what: &str, v: usize) -> Result<u3
     }
     u32::try_from(v).map_err(|_| EngineError::Shape { kernel, message: format!("{what} = {v} does not fit in 32 bits") })
 }
+
+/// Binds `buffers` to bindings 0.., pushes `push`, dispatches `groups` and waits.
+pub(crate) fn dispatch<Pc: BufferContents>(
+    gpu: &Gpu,
+    kernel: &'static str,
+    pipeline: &Arc<ComputePipeline>,
+    buffers: &[&Subbuffer<[f32]>],
+    push: Pc,
+    groups: [u32; 3],
+) -> Result<(), EngineError> {
+    let layout = pipeline.layout();
+    let writes = buffers.iter().enumerate().map(|(i, b)| WriteDescriptorSet::buffer(i as u32, (*b).clone()));
+    let set = DescriptorSet::new(gpu.descriptors.clone(), layout.set_layouts()[0].clone(), writes, [])
+        .map_err(|e| EngineError::vulkan("binding kernel buffers", e))?;
+    let mut builder = gpu.recorder()?;
+    builder
+        .bind_pipeline_compute(pipeline.clone())
+        .and_then(|b| b.bind_descriptor_sets(PipelineBindPoint::Compute, layout.clone(), 0, set))
+        .and_then(|b| b.push_constants(layout.clone(), 0, push))
+        .map_err(|e| EngineError::vulkan("recording a kernel", e))?;
+    // SAFETY: every kernel that goes through here bounds-checks its indices against the pushed
+    // shape, and its caller checks the buffer lengths against that shape.
+    unsafe { builder.dispatch(groups) }.map_err(|e| EngineError::vulkan("recording a dispatch", e))?;
+    gpu.submit(kernel, builder)
+}
+
+
+/// Workgroup counts for `n` invocations in groups of `per_group`, spilling into y past the
+/// 65,535 groups that every device allows in x.
+pub(crate) fn linear_groups(n: u32, per_group: u32) -> [u32; 3] {
+    let groups = n.div_ceil(per_group);
+    if groups <= 65_535 { [groups, 1, 1] } else { [65_535, groups.div_ceil(65_535), 1] }

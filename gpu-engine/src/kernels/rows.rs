@@ -5,46 +5,17 @@ use std::sync::Arc;
 
 use vulkano::{
     buffer::{BufferContents, Subbuffer},
-    descriptor_set::{DescriptorSet, WriteDescriptorSet},
-    pipeline::{ComputePipeline, Pipeline, PipelineBindPoint},
+    pipeline::ComputePipeline,
     shader::SpecializationConstant,
 };
 
-use super::check_len;
+use super::{check_len, dispatch, linear_groups};
 use crate::{EngineError, Gpu, reference::UnaryOp, shaders};
-
-/// Binds `buffers` to bindings 0.., pushes `push`, dispatches `groups` and waits.
-fn dispatch<Pc: BufferContents>(
-    gpu: &Gpu,
-    kernel: &'static str,
-    pipeline: &Arc<ComputePipeline>,
-    buffers: &[&Subbuffer<[f32]>],
-    push: Pc,
-    groups: [u32; 3],
-) -> Result<(), EngineError> {
-    let layout = pipeline.layout();
-    let writes = buffers.iter().enumerate().map(|(i, b)| WriteDescriptorSet::buffer(i as u32, (*b).clone()));
-    let set = DescriptorSet::new(gpu.descriptors.clone(), layout.set_layouts()[0].clone(), writes, [])
-        .map_err(|e| EngineError::vulkan("binding kernel buffers", e))?;
-    let mut builder = gpu.recorder()?;
-    builder
-        .bind_pipeline_compute(pipeline.clone())
-        .and_then(|b| b.bind_descriptor_sets(PipelineBindPoint::Compute, layout.clone(), 0, set))
-        .and_then(|b| b.push_constants(layout.clone(), 0, push))
-        .map_err(|e| EngineError::vulkan("recording a kernel", e))?;
-    // SAFETY: every kernel in this module bounds-checks its indices against the pushed shape,
-    // and the callers check the buffer lengths against that shape.
-    unsafe { builder.dispatch(groups) }.map_err(|e| EngineError::vulkan("recording a dispatch", e))?;
-    gpu.submit(kernel, builder)
-}
 
 fn u32_len(kernel: &'static str, what: &str, v: usize) -> Result<u32, EngineError> {
     super::check_u32(kernel, what, v)
 }
 
-fn linear_groups(n: u32, per_group: u32) -> [u32; 3] {
-    let groups = n.div_ceil(per_group);
-    if groups <= 65_535 { [groups, 1, 1] } else { [65_535, groups.div_ceil(65_535), 1] }
 }
 
 /// `y = f(x)` elementwise.

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Fixture} from "../utils/Fixture.sol";
+import "../../src/libraries/Errors.sol";
+import {JobState} from "../../src/libraries/Types.sol";
+import {Gridmint} from "../../src/Gridmint.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
+/// @notice The revert paths not exercised by the lifecycle tests, each leaving state unchanged.
+contract RevertsTest is Fixture {
+    function setUp() public override {
+        super.setUp();
+        registerAll(3);
+    }
+
+    function test_finalize_unknownJob() public {
+        vm.expectRevert(abi.encodeWithSelector(UnknownJob.selector, uint256(1)));
+        market.finalize(1);
+    }
+
+    function test_claim_afterSelection_isWrongState() public {
+        uint256 jobId = post(1);
+        claimAs(jobId, providers[0]);
+        vm.warp(block.timestamp + 11);
+        commitAs(jobId, 0, providers[0], keccak256("r"), 1);
+        vm.prank(providers[1]);
+        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Running));
+        market.claim(jobId);
+    }
+
+    function test_commitAndReveal_onUnknownJob_areWrongState() public {
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, uint256(5), JobState.None));
+        market.commit(5, 0, bytes32(uint256(1)));
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, uint256(5), JobState.None));
+        market.reveal(5, 0, bytes32(0), 0, bytes32(0));
+    }
+
+    function test_resolveDispute_onlyDisputedJobs() public {
+        uint256 jobId = runJob(1, same(1, keccak256("r")), 1);
+        vm.prank(arbiter);
+        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Finalized));
+        market.resolveDispute(jobId, keccak256("r"));
+    }
+
+    function test_withdrawStakeCredit_withNothing() public {
+        vm.prank(buyer);
+        vm.expectRevert(NothingToWithdraw.selector);
+        market.withdrawStakeCredit();
+    }
+
+    function test_claim_tooManyClaimants() public {
+        uint256 jobId = post(1);
+        for (uint256 i; i < 33; ++i) {
+            address p = address(uint160(0x9000 + i));
+            grid.transfer(p, STAKE);
+            vm.startPrank(p);
+            grid.approve(address(market), type(uint256).max);
+            market.register(keccak256("gpu"), 81_559, CU, 3, 0xff, STAKE, address(0));
+            if (i < 32) {
+                market.claim(jobId);
+            } else {
+                vm.expectRevert(abi.encodeWithSelector(TooManyClaimants.selector, jobId));
+                market.claim(jobId);
+            }
+            vm.stopPrank();
+        }
+        assertEq(market.jobOf(jobId).claimants, 32, "32 claims, no more");
+    }
+
+    function test_constructor_rejectsBadParameters() public {
+        Gridmint.Config memory c = config();
+        c.treasury = address(0);
+        vm.expectRevert(ZeroAddress.selector);
+        new Gridmint(c);
+        c = config();
+        c.feeBps = 2_001;
+        vm.expectRevert(abi.encodeWithSelector(InvalidParameter.selector, "feeBps"));
+        new Gridmint(c);
+        c = config();
+        c.slashBps = 0;
+        vm.expectRevert(abi.encodeWithSelector(InvalidParameter.selector, "slashBps"));
+        new Gridmint(c);
+        c = config();
+        c.epochLength = 0;
+        vm.expectRevert(abi.encodeWithSelector(InvalidParameter.selector, "epochs"));
+        new Gridmint(c);
+    }
+
+    function test_stakeToken_onlyTheMarketMints() public {
+        vm.expectRevert(abi.encodeWithSignature("NotMinter(address)", address(this)));
+        grid.mint(address(this), 1);
+    }
+}
