@@ -71,3 +71,4 @@ pub(crate) fn dispatch<Pc: BufferContents>(
 pub(crate) fn linear_groups(n: u32, per_group: u32) -> [u32; 3] {
     let groups = n.div_ceil(per_group);
     if groups <= 65_535 { [groups, 1, 1] } else { [65_535, groups.div_ceil(65_535), 1] }
+}

@@ -16,8 +16,6 @@ fn u32_len(kernel: &'static str, what: &str, v: usize) -> Result<u32, EngineErro
     super::check_u32(kernel, what, v)
 }
 
-}
-
 /// `y = f(x)` elementwise.
 #[derive(Debug)]
 pub struct Unary {
