@@ -105,3 +105,32 @@ pub fn layernorm_rows(x: &[f32], gamma: &[f32], beta: &[f32], rows: usize, n: us
     }
     y
 }
+
+/// `a op b` elementwise; `row_broadcast` adds one row `b` of length n to every row of `a`.
+pub fn binary(op: crate::kernels::elementwise::BinaryOp, a: &[f32], b: &[f32], n: usize, row_broadcast: bool) -> Vec<f32> {
+    use crate::kernels::elementwise::BinaryOp;
+    a.iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let y = if row_broadcast { b[i % n] } else { b[i] };
+            canonicalize(match op {
+                BinaryOp::Add => x + y,
+                BinaryOp::Mul => x * y,
+            })
+        })
+        .collect()
+}
+
+pub fn gather(table: &[f32], ids: &[u32], dim: usize) -> Vec<f32> {
+    ids.iter().flat_map(|&id| table[id as usize * dim..(id as usize + 1) * dim].iter().copied()).collect()
+}
+
+pub fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = x[r * cols + c];
+        }
+    }
+    out
+}

@@ -19,3 +19,6 @@ pub(crate) fn words(bytes: &[u8]) -> Vec<u32> {
 pub(crate) const UNARY: &[u8] = spirv!("unary");
 pub(crate) const SOFTMAX_ROWS: &[u8] = spirv!("softmax_rows");
 pub(crate) const LAYERNORM_ROWS: &[u8] = spirv!("layernorm_rows");
+pub(crate) const BINARY: &[u8] = spirv!("binary");
+pub(crate) const GATHER: &[u8] = spirv!("gather");
+pub(crate) const TRANSPOSE: &[u8] = spirv!("transpose");

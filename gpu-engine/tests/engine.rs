@@ -250,3 +250,64 @@ mod rows {
         }
     }
 }
+
+mod elementwise {
+    use gpu_engine::{
+        kernels::elementwise::{Binary, BinaryOp, Gather, Transpose},
+        numeric::canonicalize_all,
+        reference, seeded,
+    };
+
+    use super::support::{first_difference, gpu};
+
+    fn mixed(seed: u64, n: usize) -> Vec<f32> {
+        let mut v = seeded::mixed(seed, n);
+        canonicalize_all(&mut v);
+        v
+    }
+
+    #[test]
+    fn binary_ops_match_the_reference_with_and_without_broadcast() {
+        let Some(gpu) = gpu() else { return };
+        let (rows, n) = (37, 384);
+        let a = mixed(1, rows * n);
+        for (op, broadcast) in [(BinaryOp::Add, false), (BinaryOp::Mul, false), (BinaryOp::Add, true), (BinaryOp::Mul, true)] {
+            let b = mixed(2, if broadcast { n } else { rows * n });
+            let kernel = Binary::new(&gpu, op, broadcast).expect("pipeline");
+            let (ba, bb) = (gpu.upload(&a).expect("upload"), gpu.upload(&b).expect("upload"));
+            let out = gpu.output::<f32>(a.len() as u64).expect("alloc");
+            kernel.run(&gpu, &ba, &bb, &out, n).expect("runs");
+            let got = gpu.download(&out).expect("read");
+            if let Some((i, g, w)) = first_difference(&got, &reference::binary(op, &a, &b, n, broadcast)) {
+                panic!("{op:?} broadcast={broadcast} differs at {i}: {g:e} vs {w:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn gather_copies_rows_and_rejects_ids_past_the_table() {
+        let Some(gpu) = gpu() else { return };
+        let (vocab, dim) = (1000, 384);
+        let table = mixed(3, vocab * dim);
+        let ids: Vec<u32> = vec![101, 7592, 2088, 102].into_iter().map(|i| i % vocab as u32).chain([0, 999]).collect();
+        let kernel = Gather::new(&gpu).expect("pipeline");
+        let bt = gpu.upload(&table).expect("upload");
+        let out = gpu.output::<f32>((ids.len() * dim) as u64).expect("alloc");
+        kernel.run(&gpu, &bt, &ids, &out, dim).expect("runs");
+        assert_eq!(gpu.download(&out).expect("read"), reference::gather(&table, &ids, dim));
+        let err = kernel.run(&gpu, &bt, &[5, 1000], &gpu.output::<f32>(2 * dim as u64).expect("alloc"), dim).expect_err("id 1000 is past the table");
+        assert!(err.to_string().contains("token 1 has id 1000, but the table has 1000 rows"), "{err}");
+    }
+
+    #[test]
+    fn transpose_matches_the_reference() {
+        let Some(gpu) = gpu() else { return };
+        for (rows, cols) in [(1, 1), (3, 257), (128, 64)] {
+            let x = mixed(4, rows * cols);
+            let kernel = Transpose::new(&gpu).expect("pipeline");
+            let (bx, out) = (gpu.upload(&x).expect("upload"), gpu.output::<f32>((rows * cols) as u64).expect("alloc"));
+            kernel.run(&gpu, &bx, &out, rows, cols).expect("runs");
+            assert_eq!(gpu.download(&out).expect("read"), reference::transpose(&x, rows, cols), "{rows}x{cols}");
+        }
+    }
+}

@@ -27,6 +27,6 @@ impl Copy {
         }
         let n = u32::try_from(src.len() / 4)
             .map_err(|_| EngineError::Shape { kernel: KERNEL, message: "too long".to_owned() })?;
-        super::dispatch(gpu, KERNEL, &self.pipeline, &[src, dst], n, super::linear_groups(n, 256))
+        super::dispatch(gpu, KERNEL, &self.pipeline, &[src.as_bytes(), dst.as_bytes()], n, super::linear_groups(n, 256))
     }
 }

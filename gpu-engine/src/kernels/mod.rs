@@ -4,6 +4,7 @@
 //! waits within the dispatch timeout; `record` adds it to a caller's command buffer instead.
 
 pub mod copy;
+pub mod elementwise;
 pub mod fma_probe;
 pub mod gemm;
 pub mod rows;
@@ -45,7 +46,7 @@ pub(crate) fn dispatch<Pc: BufferContents>(
     gpu: &Gpu,
     kernel: &'static str,
     pipeline: &Arc<ComputePipeline>,
-    buffers: &[&Subbuffer<[f32]>],
+    buffers: &[&Subbuffer<[u8]>],
     push: Pc,
     groups: [u32; 3],
 ) -> Result<(), EngineError> {

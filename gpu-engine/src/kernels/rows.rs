@@ -30,7 +30,7 @@ impl Unary {
     pub fn run(&self, gpu: &Gpu, x: &Subbuffer<[f32]>, y: &Subbuffer<[f32]>) -> Result<(), EngineError> {
         check_len("unary", "y", y.len(), x.len())?;
         let n = u32_len("unary", "length", x.len() as usize)?;
-        dispatch(gpu, "unary", &self.pipeline, &[x, y], n, linear_groups(n, 256))
+        dispatch(gpu, "unary", &self.pipeline, &[x.as_bytes(), y.as_bytes()], n, linear_groups(n, 256))
     }
 }
 
@@ -49,7 +49,7 @@ impl SoftmaxRows {
         let (r, c) = (u32_len("softmax", "rows", rows)?, u32_len("softmax", "n", n)?);
         check_len("softmax", "x", x.len(), (rows * n) as u64)?;
         check_len("softmax", "y", y.len(), (rows * n) as u64)?;
-        dispatch(gpu, "softmax", &self.pipeline, &[x, y], [r, c], [r.div_ceil(64), 1, 1])
+        dispatch(gpu, "softmax", &self.pipeline, &[x.as_bytes(), y.as_bytes()], [r, c], [r.div_ceil(64), 1, 1])
     }
 }
 
@@ -93,6 +93,6 @@ impl LayerNormRows {
             n: u32,
             eps: f32,
         }
-        dispatch(gpu, "layernorm", &self.pipeline, &[x, gamma, beta, y], Push { rows: r, n: c, eps }, [r.div_ceil(64), 1, 1])
+        dispatch(gpu, "layernorm", &self.pipeline, &[x.as_bytes(), gamma.as_bytes(), beta.as_bytes(), y.as_bytes()], Push { rows: r, n: c, eps }, [r.div_ceil(64), 1, 1])
     }
 }

@@ -1,0 +1,23 @@
+#version 450
+// out = a (op) b elementwise; with ROW_BROADCAST, b is one row of length n added to every row.
+#extension GL_GOOGLE_include_directive : require
+#include "canon.glsl"
+
+layout(local_size_x = 256) in;
+layout(constant_id = 0) const uint OP = 0u; // 0 add, 1 multiply
+layout(constant_id = 1) const bool ROW_BROADCAST = false;
+
+layout(set = 0, binding = 0) readonly buffer A { float a[]; };
+layout(set = 0, binding = 1) readonly buffer B { float b[]; };
+layout(set = 0, binding = 2) writeonly buffer Out { float o[]; };
+layout(push_constant) uniform Shape { uint len; uint n; } s;
+
+void main() {
+    uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * 256u;
+    if (i >= s.len) return;
+    float bv = ROW_BROADCAST ? b[i % s.n] : b[i];
+    precise float r;
+    if (OP == 0u) r = a[i] + bv;
+    else r = a[i] * bv;
+    o[i] = canon(r);
+}
