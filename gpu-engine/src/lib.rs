@@ -13,6 +13,7 @@
 pub mod bench;
 pub mod commitment;
 pub mod context;
+pub mod control;
 pub mod detmath;
 pub mod device;
 pub mod error;
