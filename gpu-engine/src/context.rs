@@ -242,22 +242,39 @@ impl Gpu {
         future.wait(Some(self.options.dispatch_timeout)).map_err(|e| map_run_error(kernel, e, self.options.dispatch_timeout))
     }
 
-    /// Builds a compute pipeline from SPIR-V with specialization constants, through the cache.
+    /// Builds a compute pipeline from the library's SPIR-V with specialization constants.
     pub(crate) fn pipeline(
         &self,
         spirv_bytes: &[u8],
         constants: &[(u32, SpecializationConstant)],
     ) -> Result<Arc<ComputePipeline>, EngineError> {
-        let words = shaders::words(spirv_bytes);
-        // SAFETY: the kernel library is compiled from our own GLSL by glslc at build time; buyer
-        // SPIR-V goes through validation before it reaches this function.
-        let module = unsafe { ShaderModule::new(self.device.clone(), ShaderModuleCreateInfo::new(&words)) }
+        // SAFETY: the kernel library is compiled from our own GLSL by glslc at build time.
+        unsafe { self.pipeline_unchecked(&shaders::words(spirv_bytes), "main", constants) }
+    }
+
+    /// Builds a compute pipeline from SPIR-V that [`crate::external::compile`] produced.
+    pub(crate) fn pipeline_from_words(&self, words: &[u32], entry_point: &str) -> Result<Arc<ComputePipeline>, EngineError> {
+        // SAFETY: `words` was written by naga from a module that passed naga's validator and the
+        // engine's interface and determinism rules, with bounds checks forced on every access.
+        unsafe { self.pipeline_unchecked(words, entry_point, &[]) }
+    }
+
+    /// # Safety
+    /// `words` must be valid SPIR-V whose memory accesses stay in bounds.
+    unsafe fn pipeline_unchecked(
+        &self,
+        words: &[u32],
+        entry_point: &str,
+        constants: &[(u32, SpecializationConstant)],
+    ) -> Result<Arc<ComputePipeline>, EngineError> {
+        // SAFETY: upheld by the caller.
+        let module = unsafe { ShaderModule::new(self.device.clone(), ShaderModuleCreateInfo::new(words)) }
             .map_err(|e| EngineError::vulkan("creating a shader module", e))?;
         let entry = module
             .specialize(constants.iter().copied().collect())
             .map_err(|e| EngineError::vulkan("specializing a shader", e))?
-            .entry_point("main")
-            .ok_or_else(|| EngineError::vulkan("finding the shader entry point", "no `main`"))?;
+            .entry_point(entry_point)
+            .ok_or_else(|| EngineError::vulkan("finding the shader entry point", format!("no `{entry_point}`")))?;
         let stage = PipelineShaderStageCreateInfo::new(entry);
         let layout = PipelineLayout::new(
             self.device.clone(),

@@ -23,6 +23,8 @@ pub enum EngineError {
     Timeout { kernel: &'static str, timeout: Duration },
     #[error("the device was lost while running {kernel}; the engine recreates it on the next open")]
     DeviceLost { kernel: &'static str },
+    #[error("kernel rejected: {reason}")]
+    KernelRejected { reason: String },
     #[error("the run was cancelled after {completed_dispatches} dispatches")]
     Cancelled { completed_dispatches: usize },
     #[error("invalid shape for {kernel}: {message}")]

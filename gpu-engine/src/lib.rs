@@ -17,6 +17,7 @@ pub mod control;
 pub mod detmath;
 pub mod device;
 pub mod error;
+pub mod external;
 pub mod kernels;
 pub mod numeric;
 pub mod reference;

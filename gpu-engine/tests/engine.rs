@@ -390,3 +390,99 @@ mod control {
         assert_eq!(control.state(), gpu_engine::control::RunState::Cancelled, "a cancelled run stays cancelled");
     }
 }
+
+mod external {
+    use gpu_engine::{
+        ReproClass,
+        external::{BufferSpec, ExternalKernel, KernelSource, KernelSpec, Tier, compile},
+    };
+
+    use super::support::gpu;
+
+    const AXPY: &str = r#"
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = id.x;
+    if (i < arrayLength(&x)) {
+        y[i] = x[i] * 2.5 + y[i];
+    }
+}
+"#;
+
+    fn spec(n: u64, tier: Tier) -> KernelSpec {
+        KernelSpec {
+            entry_point: "main".into(),
+            buffers: vec![BufferSpec { binding: 0, len: n }, BufferSpec { binding: 1, len: n }],
+            workgroups: [n.div_ceil(64) as u32, 1, 1],
+            tier,
+        }
+    }
+
+    fn reject(source: &str, tier: Tier) -> String {
+        compile(&KernelSource::Wgsl(source.into()), &spec(64, tier)).expect_err("must be rejected").to_string()
+    }
+
+    #[test]
+    fn a_valid_wgsl_kernel_runs_and_matches_an_unfused_cpu_loop() {
+        let Some(gpu) = gpu() else { return };
+        let n = 1000u64;
+        let x: Vec<f32> = (0..n).map(|i| (i as f32).mul_add(0.37, -100.0) * 1.000_001).collect();
+        let y0: Vec<f32> = (0..n).map(|i| 1.0 / (i as f32 + 3.0)).collect();
+        let kernel = ExternalKernel::new(&gpu, &KernelSource::Wgsl(AXPY.into()), spec(n, Tier::Verifiable(ReproClass::Unfused)))
+            .expect("a valid kernel is accepted");
+        let (bx, by) = (gpu.upload(&x).expect("upload"), gpu.upload(&y0).expect("upload"));
+        kernel.run(&gpu, &[bx, by.clone()]).expect("runs");
+        let got = gpu.download(&by).expect("read");
+        for i in 0..n as usize {
+            let want = x[i] * 2.5 + y0[i];
+            assert_eq!(got[i].to_bits(), want.to_bits(), "value {i}: {} vs {want}", got[i]);
+        }
+    }
+
+    #[test]
+    fn verifiable_kernels_get_no_contraction_on_every_float_op() {
+        let words = compile(&KernelSource::Wgsl(AXPY.into()), &spec(64, Tier::Verifiable(ReproClass::Unfused))).expect("compiles");
+        let open = compile(&KernelSource::Wgsl(AXPY.into()), &spec(64, Tier::Open)).expect("compiles");
+        let decorations = |w: &[u32]| w.windows(3).filter(|d| d[0] == (3 << 16 | 71) && d[2] == 42).count();
+        assert!(decorations(&words) >= 2, "the multiply and the add are NoContraction");
+        assert_eq!(decorations(&open), 0, "the open tier is left as written");
+    }
+
+    #[test]
+    fn transcendental_functions_and_float_division_are_refused_in_the_verifiable_tier() {
+        let exp = AXPY.replace("x[i] * 2.5 + y[i]", "exp(x[i])");
+        let err = reject(&exp, Tier::Verifiable(ReproClass::Unfused));
+        assert!(err.contains("Exp") && err.contains("drivers compute differently"), "{err}");
+        assert!(compile(&KernelSource::Wgsl(exp), &spec(64, Tier::Open)).is_ok(), "the open tier allows exp");
+        let div = AXPY.replace("x[i] * 2.5 + y[i]", "x[i] / y[i]");
+        let err = reject(&div, Tier::Verifiable(ReproClass::Unfused));
+        assert!(err.contains("Divide"), "{err}");
+        let fma = AXPY.replace("x[i] * 2.5 + y[i]", "fma(x[i], 2.5, y[i])");
+        assert!(reject(&fma, Tier::Verifiable(ReproClass::Unfused)).contains("Fma"));
+        assert!(compile(&KernelSource::Wgsl(fma), &spec(64, Tier::Verifiable(ReproClass::Fused))).is_ok(), "fma is the fused class");
+    }
+
+    #[test]
+    fn bad_kernels_are_refused_with_the_validators_message() {
+        let err = reject("fn main( {", Tier::Open);
+        assert!(err.starts_with("kernel rejected: WGSL:"), "{err}");
+        let atomic = r#"
+@group(0) @binding(0) var<storage, read_write> x: array<atomic<f32>>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) { atomicAdd(&x[id.x], 1.0); y[0] = 0.0; }
+"#;
+        let err = reject(atomic, Tier::Open);
+        assert!(err.contains("kernel rejected"), "float atomics need a capability we never grant: {err}");
+        let undeclared = AXPY.replace("@binding(1)", "@binding(5)");
+        assert!(reject(&undeclared, Tier::Open).contains("@binding(5), which was not declared"));
+        let mut too_big = spec(64, Tier::Open);
+        too_big.workgroups = [70_000, 1, 1];
+        let err = compile(&KernelSource::Wgsl(AXPY.into()), &too_big).expect_err("dispatch too large").to_string();
+        assert!(err.contains("dispatch [70000, 1, 1]"), "{err}");
+        let err = compile(&KernelSource::Spirv(vec![1, 2, 3, 4, 5, 6, 7, 8]), &spec(64, Tier::Open)).expect_err("not SPIR-V").to_string();
+        assert!(err.starts_with("kernel rejected: SPIR-V:"), "{err}");
+    }
+}

@@ -73,3 +73,26 @@ pub(crate) fn linear_groups(n: u32, per_group: u32) -> [u32; 3] {
     let groups = n.div_ceil(per_group);
     if groups <= 65_535 { [groups, 1, 1] } else { [65_535, groups.div_ceil(65_535), 1] }
 }
+
+/// Binds buffers at explicit bindings (no push constants), dispatches and waits.
+pub(crate) fn dispatch_bound(
+    gpu: &Gpu,
+    kernel: &'static str,
+    pipeline: &Arc<ComputePipeline>,
+    buffers: &[(u32, Subbuffer<[u8]>)],
+    groups: [u32; 3],
+) -> Result<(), EngineError> {
+    let layout = pipeline.layout();
+    let writes = buffers.iter().map(|(binding, b)| WriteDescriptorSet::buffer(*binding, b.clone()));
+    let set = DescriptorSet::new(gpu.descriptors.clone(), layout.set_layouts()[0].clone(), writes, [])
+        .map_err(|e| EngineError::vulkan("binding kernel buffers", e))?;
+    let mut builder = gpu.recorder()?;
+    builder
+        .bind_pipeline_compute(pipeline.clone())
+        .and_then(|b| b.bind_descriptor_sets(PipelineBindPoint::Compute, layout.clone(), 0, set))
+        .map_err(|e| EngineError::vulkan("recording a kernel", e))?;
+    // SAFETY: external kernels are written by naga with bounds checks on every buffer access,
+    // and their buffers were checked against the declared lengths.
+    unsafe { builder.dispatch(groups) }.map_err(|e| EngineError::vulkan("recording a dispatch", e))?;
+    gpu.submit(kernel, builder)
+}

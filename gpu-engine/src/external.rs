@@ -1,0 +1,251 @@
+//! Kernels brought from outside the library: WGSL or SPIR-V with declared buffers and dispatch
+//! size. Nothing reaches the driver before naga has parsed and validated it and the rules below
+//! hold; the SPIR-V the driver sees is the one naga writes, with bounds checks forced on every
+//! access and, in the verifiable tier, NoContraction on every float add, subtract and multiply.
+//!
+//! Rules: one compute entry point of the declared name; only storage buffers, in group 0, at
+//! exactly the declared bindings (at most [`MAX_BINDINGS`], each at most [`MAX_BUFFER_BYTES`]);
+//! no capabilities beyond core (so no float atomics, no subgroup operations, no float64);
+//! workgroups of at most 1024 invocations and at most [`MAX_WORKGROUPS`] of them. In the
+//! verifiable tier also: no built-in transcendental or other driver-defined function (exp, tanh,
+//! inverseSqrt, dot, …), no float division or remainder, and `fma` only in the fused class.
+
+use std::sync::Arc;
+
+use naga::{
+    AddressSpace, BinaryOperator, Expression, MathFunction, ScalarKind, ShaderStage,
+    valid::{Capabilities, ModuleInfo, ValidationFlags, Validator},
+};
+use vulkano::{buffer::Subbuffer, pipeline::ComputePipeline};
+
+use crate::{EngineError, Gpu, ReproClass};
+
+pub const MAX_BINDINGS: usize = 8;
+pub const MAX_BUFFER_BYTES: u64 = 1 << 30;
+pub const MAX_WORKGROUPS: u64 = 1 << 24;
+
+/// The kernel's code.
+#[derive(Debug, Clone)]
+pub enum KernelSource {
+    Wgsl(String),
+    Spirv(Vec<u8>),
+}
+
+/// Whether results must reproduce bit for bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Verifiable(ReproClass),
+    /// Anything valid; results are not compared across devices.
+    Open,
+}
+
+/// One storage buffer of f32 values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferSpec {
+    pub binding: u32,
+    pub len: u64,
+}
+
+/// What the kernel declares about itself.
+#[derive(Debug, Clone)]
+pub struct KernelSpec {
+    pub entry_point: String,
+    pub buffers: Vec<BufferSpec>,
+    pub workgroups: [u32; 3],
+    pub tier: Tier,
+}
+
+fn rejected(reason: impl Into<String>) -> EngineError {
+    EngineError::KernelRejected { reason: reason.into() }
+}
+
+/// Parses, validates and rewrites a kernel to the SPIR-V words the engine will run.
+pub fn compile(source: &KernelSource, spec: &KernelSpec) -> Result<Vec<u32>, EngineError> {
+    let module = match source {
+        KernelSource::Wgsl(text) => {
+            naga::front::wgsl::parse_str(text).map_err(|e| rejected(format!("WGSL: {}", e.emit_to_string(text))))?
+        }
+        KernelSource::Spirv(bytes) => naga::front::spv::parse_u8_slice(bytes, &naga::front::spv::Options::default())
+            .map_err(|e| rejected(format!("SPIR-V: {e}")))?,
+    };
+    let info = Validator::new(ValidationFlags::all(), Capabilities::empty()).validate(&module).map_err(|e| {
+        let text = match source {
+            KernelSource::Wgsl(t) => e.emit_to_string(t),
+            KernelSource::Spirv(_) => e.as_inner().to_string(),
+        };
+        rejected(format!("validation: {text}"))
+    })?;
+    check_interface(&module, spec)?;
+    if let Tier::Verifiable(class) = spec.tier {
+        check_determinism(&module, &info, class)?;
+    }
+    let mut options = naga::back::spv::Options::default();
+    options.bounds_check_policies.index = naga::proc::BoundsCheckPolicy::Restrict;
+    options.bounds_check_policies.buffer = naga::proc::BoundsCheckPolicy::Restrict;
+    let pipeline = naga::back::spv::PipelineOptions { shader_stage: ShaderStage::Compute, entry_point: spec.entry_point.clone() };
+    let words = naga::back::spv::write_vec(&module, &info, &options, Some(&pipeline))
+        .map_err(|e| rejected(format!("writing SPIR-V: {e}")))?;
+    Ok(match spec.tier {
+        Tier::Verifiable(_) => no_contraction(words),
+        Tier::Open => words,
+    })
+}
+
+fn check_interface(module: &naga::Module, spec: &KernelSpec) -> Result<(), EngineError> {
+    let entry = module
+        .entry_points
+        .iter()
+        .find(|e| e.name == spec.entry_point)
+        .ok_or_else(|| rejected(format!("no entry point named {:?}", spec.entry_point)))?;
+    if entry.stage != ShaderStage::Compute {
+        return Err(rejected(format!("entry point {:?} is not a compute shader", spec.entry_point)));
+    }
+    let invocations: u64 = entry.workgroup_size.iter().map(|&s| u64::from(s)).product();
+    if invocations == 0 || invocations > 1024 {
+        return Err(rejected(format!("workgroup size {:?} has {invocations} invocations; 1 to 1024 allowed", entry.workgroup_size)));
+    }
+    if spec.buffers.is_empty() || spec.buffers.len() > MAX_BINDINGS {
+        return Err(rejected(format!("{} buffers declared; 1 to {MAX_BINDINGS} allowed", spec.buffers.len())));
+    }
+    for b in &spec.buffers {
+        if b.len == 0 || b.len * 4 > MAX_BUFFER_BYTES {
+            return Err(rejected(format!("buffer {} has {} values; 1 to {} allowed", b.binding, b.len, MAX_BUFFER_BYTES / 4)));
+        }
+    }
+    let groups: u64 = spec.workgroups.iter().map(|&g| u64::from(g)).product();
+    if spec.workgroups.iter().any(|&g| g == 0 || g > 65_535) || groups > MAX_WORKGROUPS {
+        return Err(rejected(format!("dispatch {:?}: each count 1 to 65535, at most {MAX_WORKGROUPS} workgroups", spec.workgroups)));
+    }
+    let mut bound = Vec::new();
+    for (_, var) in module.global_variables.iter() {
+        let name = var.name.as_deref().unwrap_or("(unnamed)");
+        match var.space {
+            AddressSpace::Storage { .. } => {
+                let rb = var.binding.as_ref().ok_or_else(|| rejected(format!("storage buffer {name} has no binding")))?;
+                if rb.group != 0 || !spec.buffers.iter().any(|b| b.binding == rb.binding) {
+                    return Err(rejected(format!("{name} is at @group({}) @binding({}), which was not declared", rb.group, rb.binding)));
+                }
+                bound.push(rb.binding);
+            }
+            AddressSpace::Private | AddressSpace::WorkGroup => {}
+            other => return Err(rejected(format!("{name} is in the {other:?} address space; only storage buffers are allowed"))),
+        }
+    }
+    for b in &spec.buffers {
+        if !bound.contains(&b.binding) {
+            return Err(rejected(format!("binding {} was declared but the kernel does not use it", b.binding)));
+        }
+    }
+    Ok(())
+}
+
+fn check_determinism(module: &naga::Module, info: &ModuleInfo, class: ReproClass) -> Result<(), EngineError> {
+    let allowed = |f: MathFunction| match f {
+        MathFunction::Abs
+        | MathFunction::Min
+        | MathFunction::Max
+        | MathFunction::Clamp
+        | MathFunction::Floor
+        | MathFunction::Ceil
+        | MathFunction::Trunc
+        | MathFunction::Sign => true,
+        MathFunction::Fma => class == ReproClass::Fused,
+        _ => false,
+    };
+    let functions = module.functions.iter().map(|(h, f)| (f, &info[h]));
+    let entries = module.entry_points.iter().enumerate().map(|(i, e)| (&e.function, info.get_entry_point(i)));
+    for (function, finfo) in functions.chain(entries) {
+        let fname = function.name.as_deref().unwrap_or("entry point");
+        for (handle, expr) in function.expressions.iter() {
+            match expr {
+                Expression::Math { fun, .. } if !allowed(*fun) => {
+                    return Err(rejected(format!(
+                        "{fname} uses {fun:?}, which drivers compute differently; the verifiable tier allows \
+                         abs, min, max, clamp, floor, ceil, trunc, sign (and fma in the fused class)"
+                    )));
+                }
+                Expression::Binary { op: op @ (BinaryOperator::Divide | BinaryOperator::Modulo), .. } => {
+                    let kind = finfo[handle].ty.inner_with(&module.types).scalar_kind();
+                    if kind == Some(ScalarKind::Float) {
+                        return Err(rejected(format!(
+                            "{fname} uses float {op:?}, which drivers round differently; multiply by a reciprocal \
+                             computed with + - * instead"
+                        )));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decorates the result of every float add, subtract, multiply (scalar, vector, matrix) and
+/// negate with NoContraction, so that no driver fuses them.
+pub fn no_contraction(words: Vec<u32>) -> Vec<u32> {
+    const FLOAT_ARITH: &[u32] = &[127, 129, 131, 133, 142, 143, 144, 145, 146, 147];
+    const OP_DECORATE: u32 = 71;
+    const NO_CONTRACTION: u32 = 42;
+    let is_type_or_later = |op: u32| (19..=39).contains(&op) || (41..=52).contains(&op) || op == 54 || op == 59;
+    let mut ids = Vec::new();
+    let mut insert_at = None;
+    let mut i = 5;
+    while i < words.len() {
+        let count = (words[i] >> 16) as usize;
+        let op = words[i] & 0xffff;
+        if count == 0 {
+            break;
+        }
+        if insert_at.is_none() && is_type_or_later(op) {
+            insert_at = Some(i);
+        }
+        if FLOAT_ARITH.contains(&op) && count >= 4 {
+            ids.push(words[i + 2]);
+        }
+        i += count;
+    }
+    let Some(at) = insert_at else { return words };
+    let mut out = Vec::with_capacity(words.len() + 3 * ids.len());
+    out.extend_from_slice(&words[..at]);
+    for id in ids {
+        out.extend_from_slice(&[(3 << 16) | OP_DECORATE, id, NO_CONTRACTION]);
+    }
+    out.extend_from_slice(&words[at..]);
+    out
+}
+
+/// A validated external kernel, ready to dispatch on one device.
+#[derive(Debug)]
+pub struct ExternalKernel {
+    pipeline: Arc<ComputePipeline>,
+    spec: KernelSpec,
+}
+
+impl ExternalKernel {
+    pub fn new(gpu: &Gpu, source: &KernelSource, spec: KernelSpec) -> Result<Self, EngineError> {
+        if let Tier::Verifiable(class) = spec.tier {
+            if !gpu.supports(class) {
+                return Err(rejected(format!("{} does not reproduce the {} class", gpu.info().name, class.as_str())));
+            }
+        }
+        let bytes: u64 = spec.buffers.iter().map(|b| b.len * 4).sum();
+        gpu.check_memory("the kernel's buffers", bytes)?;
+        let words = compile(source, &spec)?;
+        let pipeline = gpu.pipeline_from_words(&words, &spec.entry_point)?;
+        Ok(Self { pipeline, spec })
+    }
+
+    /// Dispatches once over `buffers`, given in the order of the declared bindings.
+    pub fn run(&self, gpu: &Gpu, buffers: &[Subbuffer<[f32]>]) -> Result<(), EngineError> {
+        if buffers.len() != self.spec.buffers.len() {
+            return Err(rejected(format!("{} buffers given, {} declared", buffers.len(), self.spec.buffers.len())));
+        }
+        for (b, declared) in buffers.iter().zip(&self.spec.buffers) {
+            if b.len() != declared.len {
+                return Err(rejected(format!("buffer {} has {} values, {} declared", declared.binding, b.len(), declared.len)));
+            }
+        }
+        let bindings: Vec<_> = self.spec.buffers.iter().map(|b| b.binding).zip(buffers.iter().map(|b| b.as_bytes().clone())).collect();
+        super::kernels::dispatch_bound(gpu, "external kernel", &self.pipeline, &bindings, self.spec.workgroups)
+    }
+}
