@@ -18,7 +18,7 @@ export GRIDMINT_REQUIRE_VULKAN := 1
 export GRIDMINT_REQUIRE_E2E := 1
 export GRIDMINT_REQUIRE_CHAIN := 1
 
-.PHONY: help setup run app ui contracts test test-rust test-architecture test-contracts test-ui e2e \
+.PHONY: help setup run app ui contracts test lint test-rust test-architecture test-contracts test-ui e2e \
         bench bench-engine bench-gas test-contracts-deep demo package clean
 
 help:
@@ -51,12 +51,16 @@ run: setup app
 	WEBKIT_DISABLE_DMABUF_RENDERER=1 $(BIN)/gridmint-app
 
 # --- tests --------------------------------------------------------------------------------------
-test: setup test-architecture test-rust test-contracts test-ui e2e
+test: setup test-architecture lint test-rust test-contracts test-ui e2e
 	@echo "make test: every suite passed"
 
 test-architecture:
 	@echo "Architecture invariants (ARCHITECTURE.md):"
 	@scripts/check-architecture.sh
+
+lint: contracts
+	cargo fmt --all --check
+	cargo clippy --workspace --exclude gridmint-app --exclude gridmint-ui --all-targets -- -D warnings
 
 # The chain crate's bindings are generated from contracts/out: build the contracts first.
 test-rust: contracts

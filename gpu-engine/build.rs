@@ -25,7 +25,10 @@ fn main() {
             .arg(&spv)
             .status()
             .unwrap_or_else(|e| {
-                panic!("could not run `{glslc}` to compile {}: {e}. Install it: `apt-get install glslc` (or `make setup`)", src.display())
+                panic!(
+                    "could not run `{glslc}` to compile {}: {e}. Install it: `apt-get install glslc` (or `make setup`)",
+                    src.display()
+                )
             });
         assert!(status.success(), "glslc failed on {}", src.display());
     }

@@ -120,7 +120,10 @@ pub fn determinism_reference() -> Vec<DeterminismCase> {
         for i in 0..DETERMINISM_SHAPES.len() {
             let (name, shape, a, b) = determinism_inputs(i);
             let c = crate::reference::gemm(class, &a, &b, shape.m, shape.n, shape.k);
-            cases.push(DeterminismCase { name: format!("{name}-{}", class.as_str()), hash: Some(hex(&output_hash(&c))) });
+            cases.push(DeterminismCase {
+                name: format!("{name}-{}", class.as_str()),
+                hash: Some(hex(&output_hash(&c))),
+            });
         }
     }
     cases

@@ -75,9 +75,8 @@ impl Gpu {
         let physicals = vulkan.physical_devices()?;
         let (index, physical) = match choice {
             DeviceChoice::Index(i) => {
-                let p = physicals
-                    .get(i as usize)
-                    .ok_or(EngineError::UnknownDevice { index: i, count: physicals.len() })?;
+                let p =
+                    physicals.get(i as usize).ok_or(EngineError::UnknownDevice { index: i, count: physicals.len() })?;
                 (i, p.clone())
             }
             DeviceChoice::Best => physicals
@@ -239,7 +238,9 @@ impl Gpu {
             .map_err(|e| EngineError::vulkan("submitting work", e))?
             .then_signal_fence_and_flush()
             .map_err(|e| map_run_error(kernel, e, self.options.dispatch_timeout))?;
-        future.wait(Some(self.options.dispatch_timeout)).map_err(|e| map_run_error(kernel, e, self.options.dispatch_timeout))
+        future
+            .wait(Some(self.options.dispatch_timeout))
+            .map_err(|e| map_run_error(kernel, e, self.options.dispatch_timeout))
     }
 
     /// Builds a compute pipeline from the library's SPIR-V with specialization constants.
@@ -253,7 +254,11 @@ impl Gpu {
     }
 
     /// Builds a compute pipeline from SPIR-V that [`crate::external::compile`] produced.
-    pub(crate) fn pipeline_from_words(&self, words: &[u32], entry_point: &str) -> Result<Arc<ComputePipeline>, EngineError> {
+    pub(crate) fn pipeline_from_words(
+        &self,
+        words: &[u32],
+        entry_point: &str,
+    ) -> Result<Arc<ComputePipeline>, EngineError> {
         // SAFETY: `words` was written by naga from a module that passed naga's validator and the
         // engine's interface and determinism rules, with bounds checks forced on every access.
         unsafe { self.pipeline_unchecked(words, entry_point, &[]) }

@@ -1,5 +1,7 @@
 //! The CPU twin of `shaders/detmath.glsl`: the same operations in the same order, so that the
 //! GPU and the CPU agree bit for bit. Rust never fuses `a * b + c`, like `precise` GLSL.
+//! The literals are written exactly as in the GLSL source, not as `std::f32::consts`.
+#![allow(clippy::approx_constant, clippy::excessive_precision)]
 
 #[inline]
 fn bits(x: f32) -> u32 {
@@ -129,7 +131,11 @@ mod tests {
         while x < 6.0 {
             assert!((tanh(x) as f64 - (x as f64).tanh()).abs() < 2e-6, "tanh({x})");
             let gelu_ref = 0.5 * x as f64 * (1.0 + libm_erf(x as f64 / 2f64.sqrt()));
-            assert!((gelu(x) as f64 - gelu_ref).abs() < 2e-6 * (1.0 + x.abs() as f64), "gelu({x}) = {} vs {gelu_ref}", gelu(x));
+            assert!(
+                (gelu(x) as f64 - gelu_ref).abs() < 2e-6 * (1.0 + x.abs() as f64),
+                "gelu({x}) = {} vs {gelu_ref}",
+                gelu(x)
+            );
             x += 0.0317;
         }
     }

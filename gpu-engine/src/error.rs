@@ -17,7 +17,9 @@ pub enum EngineError {
     UnknownDevice { index: u32, count: usize },
     #[error("device {device} has no queue family that supports compute")]
     NoComputeQueue { device: String },
-    #[error("{what} needs {needed_bytes} bytes of device memory, over the limit of {limit_bytes} bytes set for {device}")]
+    #[error(
+        "{what} needs {needed_bytes} bytes of device memory, over the limit of {limit_bytes} bytes set for {device}"
+    )]
     OverMemoryLimit { what: String, needed_bytes: u64, limit_bytes: u64, device: String },
     #[error("dispatch of {kernel} did not finish within {timeout:?}")]
     Timeout { kernel: &'static str, timeout: Duration },

@@ -82,7 +82,8 @@ pub fn compile(source: &KernelSource, spec: &KernelSpec) -> Result<Vec<u32>, Eng
     let mut options = naga::back::spv::Options::default();
     options.bounds_check_policies.index = naga::proc::BoundsCheckPolicy::Restrict;
     options.bounds_check_policies.buffer = naga::proc::BoundsCheckPolicy::Restrict;
-    let pipeline = naga::back::spv::PipelineOptions { shader_stage: ShaderStage::Compute, entry_point: spec.entry_point.clone() };
+    let pipeline =
+        naga::back::spv::PipelineOptions { shader_stage: ShaderStage::Compute, entry_point: spec.entry_point.clone() };
     let words = naga::back::spv::write_vec(&module, &info, &options, Some(&pipeline))
         .map_err(|e| rejected(format!("writing SPIR-V: {e}")))?;
     Ok(match spec.tier {
@@ -102,33 +103,52 @@ fn check_interface(module: &naga::Module, spec: &KernelSpec) -> Result<(), Engin
     }
     let invocations: u64 = entry.workgroup_size.iter().map(|&s| u64::from(s)).product();
     if invocations == 0 || invocations > 1024 {
-        return Err(rejected(format!("workgroup size {:?} has {invocations} invocations; 1 to 1024 allowed", entry.workgroup_size)));
+        return Err(rejected(format!(
+            "workgroup size {:?} has {invocations} invocations; 1 to 1024 allowed",
+            entry.workgroup_size
+        )));
     }
     if spec.buffers.is_empty() || spec.buffers.len() > MAX_BINDINGS {
         return Err(rejected(format!("{} buffers declared; 1 to {MAX_BINDINGS} allowed", spec.buffers.len())));
     }
     for b in &spec.buffers {
         if b.len == 0 || b.len * 4 > MAX_BUFFER_BYTES {
-            return Err(rejected(format!("buffer {} has {} values; 1 to {} allowed", b.binding, b.len, MAX_BUFFER_BYTES / 4)));
+            return Err(rejected(format!(
+                "buffer {} has {} values; 1 to {} allowed",
+                b.binding,
+                b.len,
+                MAX_BUFFER_BYTES / 4
+            )));
         }
     }
     let groups: u64 = spec.workgroups.iter().map(|&g| u64::from(g)).product();
     if spec.workgroups.iter().any(|&g| g == 0 || g > 65_535) || groups > MAX_WORKGROUPS {
-        return Err(rejected(format!("dispatch {:?}: each count 1 to 65535, at most {MAX_WORKGROUPS} workgroups", spec.workgroups)));
+        return Err(rejected(format!(
+            "dispatch {:?}: each count 1 to 65535, at most {MAX_WORKGROUPS} workgroups",
+            spec.workgroups
+        )));
     }
     let mut bound = Vec::new();
     for (_, var) in module.global_variables.iter() {
         let name = var.name.as_deref().unwrap_or("(unnamed)");
         match var.space {
             AddressSpace::Storage { .. } => {
-                let rb = var.binding.as_ref().ok_or_else(|| rejected(format!("storage buffer {name} has no binding")))?;
+                let rb =
+                    var.binding.as_ref().ok_or_else(|| rejected(format!("storage buffer {name} has no binding")))?;
                 if rb.group != 0 || !spec.buffers.iter().any(|b| b.binding == rb.binding) {
-                    return Err(rejected(format!("{name} is at @group({}) @binding({}), which was not declared", rb.group, rb.binding)));
+                    return Err(rejected(format!(
+                        "{name} is at @group({}) @binding({}), which was not declared",
+                        rb.group, rb.binding
+                    )));
                 }
                 bound.push(rb.binding);
             }
             AddressSpace::Private | AddressSpace::WorkGroup => {}
-            other => return Err(rejected(format!("{name} is in the {other:?} address space; only storage buffers are allowed"))),
+            other => {
+                return Err(rejected(format!(
+                    "{name} is in the {other:?} address space; only storage buffers are allowed"
+                )));
+            }
         }
     }
     for b in &spec.buffers {
@@ -223,10 +243,10 @@ pub struct ExternalKernel {
 
 impl ExternalKernel {
     pub fn new(gpu: &Gpu, source: &KernelSource, spec: KernelSpec) -> Result<Self, EngineError> {
-        if let Tier::Verifiable(class) = spec.tier {
-            if !gpu.supports(class) {
-                return Err(rejected(format!("{} does not reproduce the {} class", gpu.info().name, class.as_str())));
-            }
+        if let Tier::Verifiable(class) = spec.tier
+            && !gpu.supports(class)
+        {
+            return Err(rejected(format!("{} does not reproduce the {} class", gpu.info().name, class.as_str())));
         }
         let bytes: u64 = spec.buffers.iter().map(|b| b.len * 4).sum();
         gpu.check_memory("the kernel's buffers", bytes)?;
@@ -242,10 +262,16 @@ impl ExternalKernel {
         }
         for (b, declared) in buffers.iter().zip(&self.spec.buffers) {
             if b.len() != declared.len {
-                return Err(rejected(format!("buffer {} has {} values, {} declared", declared.binding, b.len(), declared.len)));
+                return Err(rejected(format!(
+                    "buffer {} has {} values, {} declared",
+                    declared.binding,
+                    b.len(),
+                    declared.len
+                )));
             }
         }
-        let bindings: Vec<_> = self.spec.buffers.iter().map(|b| b.binding).zip(buffers.iter().map(|b| b.as_bytes().clone())).collect();
+        let bindings: Vec<_> =
+            self.spec.buffers.iter().map(|b| b.binding).zip(buffers.iter().map(|b| b.as_bytes().clone())).collect();
         super::kernels::dispatch_bound(gpu, "external kernel", &self.pipeline, &bindings, self.spec.workgroups)
     }
 }

@@ -107,7 +107,13 @@ pub fn layernorm_rows(x: &[f32], gamma: &[f32], beta: &[f32], rows: usize, n: us
 }
 
 /// `a op b` elementwise; `row_broadcast` adds one row `b` of length n to every row of `a`.
-pub fn binary(op: crate::kernels::elementwise::BinaryOp, a: &[f32], b: &[f32], n: usize, row_broadcast: bool) -> Vec<f32> {
+pub fn binary(
+    op: crate::kernels::elementwise::BinaryOp,
+    a: &[f32],
+    b: &[f32],
+    n: usize,
+    row_broadcast: bool,
+) -> Vec<f32> {
     use crate::kernels::elementwise::BinaryOp;
     a.iter()
         .enumerate()

@@ -65,7 +65,10 @@ mod devices {
 mod gemm {
     use gpu_engine::{
         ReproClass,
-        kernels::{Gemm, gemm::{GemmShape, GemmVariant}},
+        kernels::{
+            Gemm,
+            gemm::{GemmShape, GemmVariant},
+        },
         numeric::canonicalize_all,
         reference, seeded,
     };
@@ -98,7 +101,11 @@ mod gemm {
         if let Some((i, g, w)) = first_difference(&got, &want) {
             panic!(
                 "{:?} {variant:?} GEMM {m}x{k} * {k}x{n} (seed {seed}) differs from the CPU reference at C[{}][{}]: gpu {g:e} ({:#010x}) cpu {w:e} ({:#010x})",
-                class, i / n, i % n, g.to_bits(), w.to_bits()
+                class,
+                i / n,
+                i % n,
+                g.to_bits(),
+                w.to_bits()
             );
         }
     }
@@ -111,7 +118,9 @@ mod gemm {
     #[test]
     fn matches_reference_on_ragged_shapes() {
         // Sizes that are not multiples of the 64x64x16 tiles, including 1-wide edges.
-        for (i, (m, n, k)) in [(1, 1, 1), (3, 130, 17), (65, 7, 33), (100, 100, 1), (31, 257, 70)].into_iter().enumerate() {
+        for (i, (m, n, k)) in
+            [(1, 1, 1), (3, 130, 17), (65, 7, 33), (100, 100, 1), (31, 257, 70)].into_iter().enumerate()
+        {
             check(ReproClass::Unfused, GemmShape { m, n, k }, 100 + i as u64);
         }
     }
@@ -197,7 +206,11 @@ mod rows {
 
     fn same(what: &str, got: &[f32], want: &[f32]) {
         if let Some((i, g, w)) = first_difference(got, want) {
-            panic!("{what} differs from the CPU reference at {i}: gpu {g:e} ({:#010x}) cpu {w:e} ({:#010x})", g.to_bits(), w.to_bits());
+            panic!(
+                "{what} differs from the CPU reference at {i}: gpu {g:e} ({:#010x}) cpu {w:e} ({:#010x})",
+                g.to_bits(),
+                w.to_bits()
+            );
         }
     }
 
@@ -246,7 +259,11 @@ mod rows {
             let bufs = [&x, &g, &b].map(|v| gpu.upload(v).expect("upload"));
             let by = gpu.output::<f32>((rows * n) as u64).expect("alloc");
             kernel.run(&gpu, &bufs[0], &bufs[1], &bufs[2], &by, RowsShape { rows, n }, 1e-12).expect("runs");
-            same(&format!("layernorm {rows}x{n}"), &gpu.download(&by).expect("read"), &reference::layernorm_rows(&x, &g, &b, rows, n, 1e-12));
+            same(
+                &format!("layernorm {rows}x{n}"),
+                &gpu.download(&by).expect("read"),
+                &reference::layernorm_rows(&x, &g, &b, rows, n, 1e-12),
+            );
         }
     }
 }
@@ -271,7 +288,9 @@ mod elementwise {
         let Some(gpu) = gpu() else { return };
         let (rows, n) = (37, 384);
         let a = mixed(1, rows * n);
-        for (op, broadcast) in [(BinaryOp::Add, false), (BinaryOp::Mul, false), (BinaryOp::Add, true), (BinaryOp::Mul, true)] {
+        for (op, broadcast) in
+            [(BinaryOp::Add, false), (BinaryOp::Mul, false), (BinaryOp::Add, true), (BinaryOp::Mul, true)]
+        {
             let b = mixed(2, if broadcast { n } else { rows * n });
             let kernel = Binary::new(&gpu, op, broadcast).expect("pipeline");
             let (ba, bb) = (gpu.upload(&a).expect("upload"), gpu.upload(&b).expect("upload"));
@@ -295,7 +314,9 @@ mod elementwise {
         let out = gpu.output::<f32>((ids.len() * dim) as u64).expect("alloc");
         kernel.run(&gpu, &bt, &ids, &out, dim).expect("runs");
         assert_eq!(gpu.download(&out).expect("read"), reference::gather(&table, &ids, dim));
-        let err = kernel.run(&gpu, &bt, &[5, 1000], &gpu.output::<f32>(2 * dim as u64).expect("alloc"), dim).expect_err("id 1000 is past the table");
+        let err = kernel
+            .run(&gpu, &bt, &[5, 1000], &gpu.output::<f32>(2 * dim as u64).expect("alloc"), dim)
+            .expect_err("id 1000 is past the table");
         assert!(err.to_string().contains("token 1 has id 1000, but the table has 1000 rows"), "{err}");
     }
 
@@ -342,11 +363,16 @@ mod control {
         let c = gpu.output::<f32>((n * n) as u64).expect("alloc");
         let shape = GemmShape { m: n, n, k: n };
         let run = |control: &Control, done: &AtomicUsize| {
-            run_steps(12, control, |p: Progress| done.store(p.done, Ordering::SeqCst), |i| {
-                let b = gpu.upload(&seeded::uniform(100 + i as u64, n * n))?;
-                kernel.run(&gpu, &a, &b, &c, shape)?;
-                Ok(output_hash(&gpu.download(&c)?))
-            })
+            run_steps(
+                12,
+                control,
+                |p: Progress| done.store(p.done, Ordering::SeqCst),
+                |i| {
+                    let b = gpu.upload(&seeded::uniform(100 + i as u64, n * n))?;
+                    kernel.run(&gpu, &a, &b, &c, shape)?;
+                    Ok(output_hash(&gpu.download(&c)?))
+                },
+            )
         };
         let reference = root(&run(&Control::new(), &AtomicUsize::new(0)).expect("plain run"));
 
@@ -374,13 +400,18 @@ mod control {
     fn cancel_stops_at_the_next_boundary_with_a_clear_error() {
         let control = Control::new();
         let mut ran = 0;
-        let result = run_steps(10, &control, |_| {}, |i| {
-            ran += 1;
-            if i == 3 {
-                control.cancel();
-            }
-            Ok([i as u8; 32])
-        });
+        let result = run_steps(
+            10,
+            &control,
+            |_| {},
+            |i| {
+                ran += 1;
+                if i == 3 {
+                    control.cancel();
+                }
+                Ok([i as u8; 32])
+            },
+        );
         match result {
             Err(EngineError::Cancelled { completed_dispatches }) => assert_eq!(completed_dispatches, 4),
             other => panic!("expected a cancellation, got {other:?}"),
@@ -430,8 +461,9 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         let n = 1000u64;
         let x: Vec<f32> = (0..n).map(|i| (i as f32).mul_add(0.37, -100.0) * 1.000_001).collect();
         let y0: Vec<f32> = (0..n).map(|i| 1.0 / (i as f32 + 3.0)).collect();
-        let kernel = ExternalKernel::new(&gpu, &KernelSource::Wgsl(AXPY.into()), spec(n, Tier::Verifiable(ReproClass::Unfused)))
-            .expect("a valid kernel is accepted");
+        let kernel =
+            ExternalKernel::new(&gpu, &KernelSource::Wgsl(AXPY.into()), spec(n, Tier::Verifiable(ReproClass::Unfused)))
+                .expect("a valid kernel is accepted");
         let (bx, by) = (gpu.upload(&x).expect("upload"), gpu.upload(&y0).expect("upload"));
         kernel.run(&gpu, &[bx, by.clone()]).expect("runs");
         let got = gpu.download(&by).expect("read");
@@ -443,7 +475,8 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 
     #[test]
     fn verifiable_kernels_get_no_contraction_on_every_float_op() {
-        let words = compile(&KernelSource::Wgsl(AXPY.into()), &spec(64, Tier::Verifiable(ReproClass::Unfused))).expect("compiles");
+        let words = compile(&KernelSource::Wgsl(AXPY.into()), &spec(64, Tier::Verifiable(ReproClass::Unfused)))
+            .expect("compiles");
         let open = compile(&KernelSource::Wgsl(AXPY.into()), &spec(64, Tier::Open)).expect("compiles");
         let decorations = |w: &[u32]| w.windows(3).filter(|d| d[0] == (3 << 16 | 71) && d[2] == 42).count();
         assert!(decorations(&words) >= 2, "the multiply and the add are NoContraction");
@@ -461,7 +494,10 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         assert!(err.contains("Divide"), "{err}");
         let fma = AXPY.replace("x[i] * 2.5 + y[i]", "fma(x[i], 2.5, y[i])");
         assert!(reject(&fma, Tier::Verifiable(ReproClass::Unfused)).contains("Fma"));
-        assert!(compile(&KernelSource::Wgsl(fma), &spec(64, Tier::Verifiable(ReproClass::Fused))).is_ok(), "fma is the fused class");
+        assert!(
+            compile(&KernelSource::Wgsl(fma), &spec(64, Tier::Verifiable(ReproClass::Fused))).is_ok(),
+            "fma is the fused class"
+        );
     }
 
     #[test]
@@ -482,7 +518,9 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) { atomicAdd(&x[id.x], 1.0)
         too_big.workgroups = [70_000, 1, 1];
         let err = compile(&KernelSource::Wgsl(AXPY.into()), &too_big).expect_err("dispatch too large").to_string();
         assert!(err.contains("dispatch [70000, 1, 1]"), "{err}");
-        let err = compile(&KernelSource::Spirv(vec![1, 2, 3, 4, 5, 6, 7, 8]), &spec(64, Tier::Open)).expect_err("not SPIR-V").to_string();
+        let err = compile(&KernelSource::Spirv(vec![1, 2, 3, 4, 5, 6, 7, 8]), &spec(64, Tier::Open))
+            .expect_err("not SPIR-V")
+            .to_string();
         assert!(err.starts_with("kernel rejected: SPIR-V:"), "{err}");
     }
 }

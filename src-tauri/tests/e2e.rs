@@ -117,7 +117,9 @@ mod harness {
         let mut builder = ClientBuilder::native();
         builder.capabilities(caps);
         let connect = builder.connect(&url);
-        let client = within("opening a WebDriver session with the app", connect).await.expect("a WebDriver session with the app");
+        let client = within("opening a WebDriver session with the app", connect)
+            .await
+            .expect("a WebDriver session with the app");
         Some(Session { client, display, children, _home: home })
     }
 
@@ -168,7 +170,13 @@ mod hardware {
             for el in client.find_all(Locator::Css("[data-testid=device-name]")).await.expect("device names") {
                 names.push(el.text().await.expect("name text"));
             }
-            let host = client.find(Locator::Css("[data-testid=host]")).await.expect("host line").text().await.expect("host text");
+            let host = client
+                .find(Locator::Css("[data-testid=host]"))
+                .await
+                .expect("host line")
+                .text()
+                .await
+                .expect("host text");
             let row_text = row.text().await.expect("row text");
             (names, host, row_text)
         };

@@ -23,7 +23,8 @@ impl Deployment {
     pub fn load(path: &Path) -> Result<Self, ChainError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ChainError::Deployment { path: path.to_owned(), message: e.to_string() })?;
-        serde_json::from_str(&text).map_err(|e| ChainError::Deployment { path: path.to_owned(), message: e.to_string() })
+        serde_json::from_str(&text)
+            .map_err(|e| ChainError::Deployment { path: path.to_owned(), message: e.to_string() })
     }
 
     pub fn save(&self, path: &Path) -> Result<(), ChainError> {

@@ -9,7 +9,7 @@ pub enum ChainError {
     Contract {
         call: &'static str,
         #[source]
-        source: alloy::contract::Error,
+        source: Box<alloy::contract::Error>,
     },
     #[error("{call}: the transaction {tx} was mined but failed")]
     Failed { call: &'static str, tx: alloy::primitives::TxHash },
@@ -26,7 +26,7 @@ impl ChainError {
     pub(crate) fn from_contract(call: &'static str, source: alloy::contract::Error) -> Self {
         match source.as_decoded_interface_error::<GridmintErrors>() {
             Some(reason) => ChainError::Reverted { call, reason: Box::new(reason) },
-            None => ChainError::Contract { call, source },
+            None => ChainError::Contract { call, source: Box::new(source) },
         }
     }
 

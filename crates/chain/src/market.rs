@@ -66,10 +66,10 @@ impl<P: Provider + Clone> Market<P> {
             .await
             .map_err(|e| ChainError::from_contract("deploy MockStablecoin", e))?;
         config.paymentToken = *usd.address();
-        let market =
-            Gridmint::deploy(provider.clone(), config).await.map_err(|e| ChainError::from_contract("deploy Gridmint", e))?;
-        let stake_token =
-            market.stakeToken().call().await.map_err(|e| ChainError::from_contract("stakeToken", e))?;
+        let market = Gridmint::deploy(provider.clone(), config)
+            .await
+            .map_err(|e| ChainError::from_contract("deploy Gridmint", e))?;
+        let stake_token = market.stakeToken().call().await.map_err(|e| ChainError::from_contract("stakeToken", e))?;
         let deployment =
             Deployment { chain_id, start_block, market: *market.address(), payment_token: *usd.address(), stake_token };
         Ok(Self { contract: market, deployment })
@@ -85,8 +85,7 @@ impl<P: Provider + Clone> Market<P> {
         sent: Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
     ) -> Result<TransactionReceipt, ChainError> {
         let pending = sent.map_err(|e| ChainError::from_contract(call, e))?;
-        let receipt =
-            pending.get_receipt().await.map_err(|e| ChainError::Receipt { call, message: e.to_string() })?;
+        let receipt = pending.get_receipt().await.map_err(|e| ChainError::Receipt { call, message: e.to_string() })?;
         if !receipt.status() {
             return Err(ChainError::Failed { call, tx: receipt.transaction_hash });
         }
@@ -94,10 +93,7 @@ impl<P: Provider + Clone> Market<P> {
     }
 
     fn event<E: SolEvent>(call: &'static str, receipt: &TransactionReceipt) -> Result<E, ChainError> {
-        receipt
-            .decoded_log::<E>()
-            .map(|log| log.data)
-            .ok_or(ChainError::MissingEvent { call, event: E::SIGNATURE })
+        receipt.decoded_log::<E>().map(|log| log.data).ok_or(ChainError::MissingEvent { call, event: E::SIGNATURE })
     }
 
     /// Approves the market to pull the sender's payment and stake tokens.

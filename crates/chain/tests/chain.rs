@@ -12,9 +12,9 @@ mod support {
     use std::path::PathBuf;
 
     use alloy::{
-        providers::ext::AnvilApi,
         node_bindings::{Anvil, AnvilInstance},
         primitives::{Address, U256},
+        providers::ext::AnvilApi,
         providers::{DynProvider, Provider, ProviderBuilder},
         signers::local::PrivateKeySigner,
     };
@@ -26,8 +26,7 @@ mod support {
         if bundled.is_file() {
             return Some(bundled);
         }
-        std::env::var_os("PATH")
-            .and_then(|p| std::env::split_paths(&p).map(|d| d.join("anvil")).find(|p| p.is_file()))
+        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("anvil")).find(|p| p.is_file()))
     }
 
     pub struct Chain {
@@ -51,14 +50,21 @@ mod support {
 
         pub async fn now(&self) -> u64 {
             let provider = ProviderBuilder::new().connect_http(self.anvil.endpoint_url());
-            let block = provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await.expect("block").expect("latest");
+            let block = provider
+                .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+                .await
+                .expect("block")
+                .expect("latest");
             block.header.timestamp
         }
     }
 
     pub async fn chain() -> Option<Chain> {
         let Some(binary) = anvil_binary() else {
-            assert!(std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"), "GRIDMINT_REQUIRE_CHAIN=1 but no anvil; run `make setup`");
+            assert!(
+                std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"),
+                "GRIDMINT_REQUIRE_CHAIN=1 but no anvil; run `make setup`"
+            );
             eprintln!("SKIPPED: no anvil");
             return None;
         };
@@ -112,22 +118,30 @@ mod lifecycle {
             let (address, market) = chain.wallet(i);
             grid.transfer(address, stake).send().await.expect("send").get_receipt().await.expect("fund GRID");
             market.approve_all().await.expect("approve");
-            market
-                .register(keccak256("llvmpipe"), 2048, 100, 3, 0xff, stake, Address::ZERO)
-                .await
-                .expect("register");
+            market.register(keccak256("llvmpipe"), 2048, 100, 3, 0xff, stake, Address::ZERO).await.expect("register");
             providers.push((address, market));
         }
         let (buyer_address, buyer) = chain.wallet(4);
         let usd = MockStablecoin::new(deployment.payment_token, buyer.contract().provider().clone());
-        usd.mint(buyer_address, U256::from(1_000_000_000u64)).send().await.expect("send").get_receipt().await.expect("mint");
+        usd.mint(buyer_address, U256::from(1_000_000_000u64))
+            .send()
+            .await
+            .expect("send")
+            .get_receipt()
+            .await
+            .expect("mint");
         buyer.approve_all().await.expect("approve");
 
         let now = chain.now().await;
         let params = Gridmint::JobParams {
             specHash: keccak256("job.toml"),
             dataRoot: keccak256("sentences.txt"),
-            requirements: Gridmint::Requirements { minMemoryMiB: 1024, minComputeUnits: 10, regionMask: 0, workloadClass: 1 },
+            requirements: Gridmint::Requirements {
+                minMemoryMiB: 1024,
+                minComputeUnits: 10,
+                regionMask: 0,
+                workloadClass: 1,
+            },
             replicas: 3,
             pricePerUnit: alloy::primitives::Uint::<96, 2>::from(1_000u64),
             maxWorkUnits: 10_000,
@@ -152,7 +166,8 @@ mod lifecycle {
         for ((address, market), index) in providers.iter().zip(&indices) {
             let salt = keccak256(address.as_slice());
             let c = commitment(root, work_units, salt, *address);
-            let on_chain = market.contract().commitmentOf(root, work_units, salt, *address).call().await.expect("commitmentOf");
+            let on_chain =
+                market.contract().commitmentOf(root, work_units, salt, *address).call().await.expect("commitmentOf");
             assert_eq!(c, on_chain, "the Rust commitment is the contract's");
             gas += market.commit(job_id, *index, c).await.expect("commit").receipt.gas_used;
         }
@@ -172,7 +187,11 @@ mod lifecycle {
         assert_eq!(buyer.reputation(*first).await.expect("reputation").agreed, 1, "reputation grows");
         first_market.withdraw().await.expect("withdraw");
         let usd_view = MockStablecoin::new(deployment.payment_token, first_market.contract().provider().clone());
-        assert_eq!(usd_view.balanceOf(*first).call().await.expect("balance"), U256::from(7_000_000u64), "earnings arrive");
+        assert_eq!(
+            usd_view.balanceOf(*first).call().await.expect("balance"),
+            U256::from(7_000_000u64),
+            "earnings arrive"
+        );
     }
 }
 
@@ -190,7 +209,12 @@ mod reverts {
         let params = Gridmint::JobParams {
             specHash: B256::ZERO,
             dataRoot: B256::ZERO,
-            requirements: Gridmint::Requirements { minMemoryMiB: 0, minComputeUnits: 0, regionMask: 0, workloadClass: 0 },
+            requirements: Gridmint::Requirements {
+                minMemoryMiB: 0,
+                minComputeUnits: 0,
+                regionMask: 0,
+                workloadClass: 0,
+            },
             replicas: 0,
             pricePerUnit: alloy::primitives::Uint::<96, 2>::from(1u64),
             maxWorkUnits: 1,

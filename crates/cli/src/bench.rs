@@ -53,13 +53,18 @@ pub fn run(node: &Node, args: BenchArgs, json: bool) -> anyhow::Result<()> {
         let r = &out.report;
         println!("device      {} ({})", r.device, r.driver);
         println!("classes     {}", r.classes.join(", "));
-        println!("GEMM 1024³  {:.1} GFLOP/s (unfused){}", r.gemm_gflops_1024, fmt_opt(" · fused ", r.gemm_gflops_1024_fused));
+        println!(
+            "GEMM 1024³  {:.1} GFLOP/s (unfused){}",
+            r.gemm_gflops_1024,
+            fmt_opt(" · fused ", r.gemm_gflops_1024_fused)
+        );
         if let Some(g) = r.gemm_gflops_4096 {
             println!("GEMM 4096³  {g:.1} GFLOP/s (unfused){}", fmt_opt(" · fused ", r.gemm_gflops_4096_fused));
         }
         println!("bandwidth   {:.1} GB/s", r.bandwidth_gbs);
         println!("score       {} compute units", r.score);
-        if let (Some(name), Some(g), Some(ratio)) = (&out.reference, out.reference_gflops_1024, out.ratio_vs_reference) {
+        if let (Some(name), Some(g), Some(ratio)) = (&out.reference, out.reference_gflops_1024, out.ratio_vs_reference)
+        {
             println!("reference   {name}: {g:.1} GFLOP/s at 1024³ → ratio {ratio:.3}");
         }
     }

@@ -17,7 +17,15 @@ pub fn run(node: &Node, json: bool) -> anyhow::Result<()> {
 fn render(report: &HardwareReport) -> String {
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY).set_header([
-        "#", "device", "vendor", "type", "driver", "Vulkan", "memory", "subgroup", "shared mem",
+        "#",
+        "device",
+        "vendor",
+        "type",
+        "driver",
+        "Vulkan",
+        "memory",
+        "subgroup",
+        "shared mem",
     ]);
     for d in &report.devices {
         let driver = match &d.driver_name {

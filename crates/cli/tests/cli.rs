@@ -37,7 +37,9 @@ mod gpus {
         let report: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is JSON");
         let devices = report["devices"].as_array().expect("devices is an array");
         assert!(!devices.is_empty(), "at least one device");
-        for key in ["name", "vendor", "kind", "driverVersion", "apiVersion", "deviceLocalMemoryBytes", "maxSharedMemoryBytes"] {
+        for key in
+            ["name", "vendor", "kind", "driverVersion", "apiVersion", "deviceLocalMemoryBytes", "maxSharedMemoryBytes"]
+        {
             assert!(devices[0].get(key).is_some(), "device lacks {key}: {}", devices[0]);
         }
         assert!(report["host"]["logicalCores"].as_u64().unwrap_or(0) >= 1, "host cores: {}", report["host"]);
@@ -60,7 +62,10 @@ mod gpus {
 
     #[test]
     fn no_driver_is_a_clear_error_not_a_panic() {
-        let out = gridmint(&["gpus", "--json"], &[("VK_DRIVER_FILES", "/nonexistent/icd.json"), ("VK_ICD_FILENAMES", "/nonexistent/icd.json")]);
+        let out = gridmint(
+            &["gpus", "--json"],
+            &[("VK_DRIVER_FILES", "/nonexistent/icd.json"), ("VK_ICD_FILENAMES", "/nonexistent/icd.json")],
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "no driver must exit non-zero");
         assert!(!stderr.contains("panicked"), "must not panic: {stderr}");

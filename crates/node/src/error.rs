@@ -15,7 +15,9 @@ impl NodeError {
         use gpu_engine::EngineError as E;
         let code = match self {
             NodeError::Engine(E::NoLoader(_) | E::NoDevice) => ErrorCode::NoVulkan,
-            NodeError::Engine(E::UnknownDevice { .. } | E::Shape { .. } | E::OverMemoryLimit { .. }) => ErrorCode::InvalidInput,
+            NodeError::Engine(E::UnknownDevice { .. } | E::Shape { .. } | E::OverMemoryLimit { .. }) => {
+                ErrorCode::InvalidInput
+            }
             _ => ErrorCode::Internal,
         };
         ApiError::new(code, self.to_string())

@@ -22,8 +22,11 @@ impl Copy {
     /// Copies `src` into `dst` (equal lengths, a multiple of 4 floats).
     pub fn run(&self, gpu: &Gpu, src: &Subbuffer<[f32]>, dst: &Subbuffer<[f32]>) -> Result<(), EngineError> {
         check_len(KERNEL, "dst", dst.len(), src.len())?;
-        if src.len() % 4 != 0 {
-            return Err(EngineError::Shape { kernel: KERNEL, message: format!("{} floats is not a multiple of 4", src.len()) });
+        if !src.len().is_multiple_of(4) {
+            return Err(EngineError::Shape {
+                kernel: KERNEL,
+                message: format!("{} floats is not a multiple of 4", src.len()),
+            });
         }
         let n = u32::try_from(src.len() / 4)
             .map_err(|_| EngineError::Shape { kernel: KERNEL, message: "too long".to_owned() })?;

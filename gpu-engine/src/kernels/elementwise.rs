@@ -23,8 +23,7 @@ pub struct Binary {
 
 impl Binary {
     pub fn new(gpu: &Gpu, op: BinaryOp, row_broadcast: bool) -> Result<Self, EngineError> {
-        let constants =
-            [(0, SpecializationConstant::U32(op as u32)), (1, SpecializationConstant::Bool(row_broadcast))];
+        let constants = [(0, SpecializationConstant::U32(op as u32)), (1, SpecializationConstant::Bool(row_broadcast))];
         Ok(Self { pipeline: gpu.pipeline(shaders::BINARY, &constants)?, row_broadcast })
     }
 
@@ -40,11 +39,21 @@ impl Binary {
         let len = check_u32("binary", "length", a.len() as usize)?;
         let n32 = check_u32("binary", "row length", n)?;
         check_len("binary", "out", out.len(), a.len())?;
-        if a.len() % n as u64 != 0 {
-            return Err(EngineError::Shape { kernel: "binary", message: format!("{} elements are not rows of {n}", a.len()) });
+        if !a.len().is_multiple_of(n as u64) {
+            return Err(EngineError::Shape {
+                kernel: "binary",
+                message: format!("{} elements are not rows of {n}", a.len()),
+            });
         }
         check_len("binary", "b", b.len(), if self.row_broadcast { n as u64 } else { a.len() })?;
-        dispatch(gpu, "binary", &self.pipeline, &[a.as_bytes(), b.as_bytes(), out.as_bytes()], [len, n32], linear_groups(len, 256))
+        dispatch(
+            gpu,
+            "binary",
+            &self.pipeline,
+            &[a.as_bytes(), b.as_bytes(), out.as_bytes()],
+            [len, n32],
+            linear_groups(len, 256),
+        )
     }
 }
 
@@ -72,12 +81,22 @@ impl Gather {
         let tokens = check_u32("gather", "tokens", ids.len())?;
         let vocab = table.len() / dim as u64;
         if let Some((t, id)) = ids.iter().enumerate().find(|(_, id)| u64::from(**id) >= vocab) {
-            return Err(EngineError::Shape { kernel: "gather", message: format!("token {t} has id {id}, but the table has {vocab} rows") });
+            return Err(EngineError::Shape {
+                kernel: "gather",
+                message: format!("token {t} has id {id}, but the table has {vocab} rows"),
+            });
         }
         check_len("gather", "out", out.len(), ids.len() as u64 * dim as u64)?;
         let ids = gpu.upload(ids)?;
         let total = check_u32("gather", "output length", ids.len() as usize * dim)?;
-        dispatch(gpu, "gather", &self.pipeline, &[table.as_bytes(), ids.as_bytes(), out.as_bytes()], [tokens, dim32], linear_groups(total, 256))
+        dispatch(
+            gpu,
+            "gather",
+            &self.pipeline,
+            &[table.as_bytes(), ids.as_bytes(), out.as_bytes()],
+            [tokens, dim32],
+            linear_groups(total, 256),
+        )
     }
 }
 
@@ -92,7 +111,14 @@ impl Transpose {
         Ok(Self { pipeline: gpu.pipeline(shaders::TRANSPOSE, &[])? })
     }
 
-    pub fn run(&self, gpu: &Gpu, x: &Subbuffer<[f32]>, out: &Subbuffer<[f32]>, rows: usize, cols: usize) -> Result<(), EngineError> {
+    pub fn run(
+        &self,
+        gpu: &Gpu,
+        x: &Subbuffer<[f32]>,
+        out: &Subbuffer<[f32]>,
+        rows: usize,
+        cols: usize,
+    ) -> Result<(), EngineError> {
         let (r, c) = (check_u32("transpose", "rows", rows)?, check_u32("transpose", "cols", cols)?);
         check_len("transpose", "x", x.len(), rows as u64 * cols as u64)?;
         check_len("transpose", "out", out.len(), rows as u64 * cols as u64)?;

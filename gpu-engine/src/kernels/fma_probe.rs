@@ -26,7 +26,14 @@ pub fn device_fma_is_fused(gpu: &Gpu) -> Result<bool, EngineError> {
     let (bx, by, bz) = (gpu.upload(&x)?, gpu.upload(&y)?, gpu.upload(&z)?);
     let out = gpu.output::<f32>(u64::from(n))?;
     let groups = [n.div_ceil(64), 1, 1];
-    super::dispatch(gpu, "fma_probe", &pipeline, &[bx.as_bytes(), by.as_bytes(), bz.as_bytes(), out.as_bytes()], n, groups)?;
+    super::dispatch(
+        gpu,
+        "fma_probe",
+        &pipeline,
+        &[bx.as_bytes(), by.as_bytes(), bz.as_bytes(), out.as_bytes()],
+        n,
+        groups,
+    )?;
     let got = gpu.download(&out)?;
     let fused = x.iter().zip(&y).zip(&z).map(|((x, y), z)| x.mul_add(*y, *z));
     Ok(got.iter().zip(fused).all(|(g, f)| g.to_bits() == f.to_bits()))
@@ -37,7 +44,8 @@ mod tests {
     #[test]
     fn vectors_separate_the_two_classes() {
         let (x, y, z) = super::vectors();
-        let differing = (0..x.len()).filter(|&i| x[i].mul_add(y[i], z[i]).to_bits() != (x[i] * y[i] + z[i]).to_bits()).count();
+        let differing =
+            (0..x.len()).filter(|&i| x[i].mul_add(y[i], z[i]).to_bits() != (x[i] * y[i] + z[i]).to_bits()).count();
         assert!(differing >= 32, "only {differing} of {} vectors tell fused from unfused", x.len());
     }
 }

@@ -90,7 +90,8 @@ impl Gemm {
         c: &Subbuffer<[f32]>,
         shape: GemmShape,
     ) -> Result<(), EngineError> {
-        let (m, n, k) = (check_u32(KERNEL, "M", shape.m)?, check_u32(KERNEL, "N", shape.n)?, check_u32(KERNEL, "K", shape.k)?);
+        let (m, n, k) =
+            (check_u32(KERNEL, "M", shape.m)?, check_u32(KERNEL, "N", shape.n)?, check_u32(KERNEL, "K", shape.k)?);
         check_len(KERNEL, "A", a.len(), u64::from(m) * u64::from(k))?;
         check_len(KERNEL, "B", b.len(), u64::from(k) * u64::from(n))?;
         check_len(KERNEL, "C", c.len(), u64::from(m) * u64::from(n))?;

@@ -38,7 +38,8 @@ pub(crate) fn check_u32(kernel: &'static str, what: &str, v: usize) -> Result<u3
     if v == 0 {
         return Err(EngineError::Shape { kernel, message: format!("{what} must be at least 1") });
     }
-    u32::try_from(v).map_err(|_| EngineError::Shape { kernel, message: format!("{what} = {v} does not fit in 32 bits") })
+    u32::try_from(v)
+        .map_err(|_| EngineError::Shape { kernel, message: format!("{what} = {v} does not fit in 32 bits") })
 }
 
 /// Binds `buffers` to bindings 0.., pushes `push`, dispatches `groups` and waits.
@@ -65,7 +66,6 @@ pub(crate) fn dispatch<Pc: BufferContents>(
     unsafe { builder.dispatch(groups) }.map_err(|e| EngineError::vulkan("recording a dispatch", e))?;
     gpu.submit(kernel, builder)
 }
-
 
 /// Workgroup counts for `n` invocations in groups of `per_group`, spilling into y past the
 /// 65,535 groups that every device allows in x.

@@ -45,7 +45,14 @@ impl SoftmaxRows {
         Ok(Self { pipeline: gpu.pipeline(shaders::SOFTMAX_ROWS, &[])? })
     }
 
-    pub fn run(&self, gpu: &Gpu, x: &Subbuffer<[f32]>, y: &Subbuffer<[f32]>, rows: usize, n: usize) -> Result<(), EngineError> {
+    pub fn run(
+        &self,
+        gpu: &Gpu,
+        x: &Subbuffer<[f32]>,
+        y: &Subbuffer<[f32]>,
+        rows: usize,
+        n: usize,
+    ) -> Result<(), EngineError> {
         let (r, c) = (u32_len("softmax", "rows", rows)?, u32_len("softmax", "n", n)?);
         check_len("softmax", "x", x.len(), (rows * n) as u64)?;
         check_len("softmax", "y", y.len(), (rows * n) as u64)?;
@@ -93,6 +100,13 @@ impl LayerNormRows {
             n: u32,
             eps: f32,
         }
-        dispatch(gpu, "layernorm", &self.pipeline, &[x.as_bytes(), gamma.as_bytes(), beta.as_bytes(), y.as_bytes()], Push { rows: r, n: c, eps }, [r.div_ceil(64), 1, 1])
+        dispatch(
+            gpu,
+            "layernorm",
+            &self.pipeline,
+            &[x.as_bytes(), gamma.as_bytes(), beta.as_bytes(), y.as_bytes()],
+            Push { rows: r, n: c, eps },
+            [r.div_ceil(64), 1, 1],
+        )
     }
 }
