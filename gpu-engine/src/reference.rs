@@ -140,3 +140,32 @@ pub fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     }
     out
 }
+
+/// Row sums in `shaders/reduce_rows.comp`'s fixed tree: 256 strided partial sums, then pairwise
+/// halving.
+pub fn sum_rows(x: &[f32], rows: usize, n: usize) -> Vec<f32> {
+    assert_eq!(x.len(), rows * n);
+    (0..rows)
+        .map(|r| {
+            let row = &x[r * n..(r + 1) * n];
+            let mut partial = [0.0f32; 256];
+            for (t, p) in partial.iter_mut().enumerate() {
+                let mut acc = 0.0f32;
+                let mut j = t;
+                while j < n {
+                    acc += row[j];
+                    j += 256;
+                }
+                *p = acc;
+            }
+            let mut stride = 128;
+            while stride > 0 {
+                for t in 0..stride {
+                    partial[t] += partial[t + stride];
+                }
+                stride /= 2;
+            }
+            canonicalize(partial[0])
+        })
+        .collect()
+}

@@ -22,3 +22,4 @@ pub(crate) const LAYERNORM_ROWS: &[u8] = spirv!("layernorm_rows");
 pub(crate) const BINARY: &[u8] = spirv!("binary");
 pub(crate) const GATHER: &[u8] = spirv!("gather");
 pub(crate) const TRANSPOSE: &[u8] = spirv!("transpose");
+pub(crate) const REDUCE_ROWS: &[u8] = spirv!("reduce_rows");

@@ -189,7 +189,7 @@ mod bandwidth {
 
 mod rows {
     use gpu_engine::{
-        kernels::rows::{LayerNormRows, RowsShape, SoftmaxRows, Unary},
+        kernels::rows::{LayerNormRows, RowsShape, SoftmaxRows, SumRows, Unary},
         numeric::canonicalize_all,
         reference::{self, UnaryOp},
         seeded::SplitMix64,
@@ -245,6 +245,23 @@ mod rows {
             same(&format!("softmax {rows}x{n}"), &got, &reference::softmax_rows(&x, rows, n));
             let row_sum: f32 = got[..n].iter().sum();
             assert!((row_sum - 1.0).abs() < 1e-4, "a softmax row sums to 1, not {row_sum}");
+        }
+    }
+
+    #[test]
+    fn tree_row_sums_match_the_reference() {
+        let Some(gpu) = gpu() else { return };
+        for (rows, n) in [(1, 1), (3, 255), (2, 256), (5, 257), (4, 10_000), (70_000, 3)] {
+            let mut x = gpu_engine::seeded::mixed(rows as u64 * 13 + n as u64, rows * n);
+            canonicalize_all(&mut x);
+            let kernel = SumRows::new(&gpu).expect("pipeline");
+            let (bx, out) = (gpu.upload(&x).expect("upload"), gpu.output::<f32>(rows as u64).expect("alloc"));
+            kernel.run(&gpu, &bx, &out, RowsShape { rows, n }).expect("runs");
+            same(
+                &format!("sum_rows {rows}x{n}"),
+                &gpu.download(&out).expect("read"),
+                &reference::sum_rows(&x, rows, n),
+            );
         }
     }
 

@@ -110,3 +110,29 @@ impl LayerNormRows {
         )
     }
 }
+
+/// Sums each row of a `rows x n` matrix with a fixed tree (see `shaders/reduce_rows.comp`).
+#[derive(Debug)]
+pub struct SumRows {
+    pipeline: Arc<ComputePipeline>,
+}
+
+impl SumRows {
+    pub fn new(gpu: &Gpu) -> Result<Self, EngineError> {
+        Ok(Self { pipeline: gpu.pipeline(shaders::REDUCE_ROWS, &[])? })
+    }
+
+    pub fn run(
+        &self,
+        gpu: &Gpu,
+        x: &Subbuffer<[f32]>,
+        out: &Subbuffer<[f32]>,
+        shape: RowsShape,
+    ) -> Result<(), EngineError> {
+        let (r, c) = (u32_len("sum_rows", "rows", shape.rows)?, u32_len("sum_rows", "n", shape.n)?);
+        check_len("sum_rows", "x", x.len(), (shape.rows * shape.n) as u64)?;
+        check_len("sum_rows", "out", out.len(), shape.rows as u64)?;
+        let groups = if r <= 65_535 { [r, 1, 1] } else { [65_535, r.div_ceil(65_535), 1] };
+        dispatch(gpu, "sum_rows", &self.pipeline, &[x.as_bytes(), out.as_bytes()], [r, c], groups)
+    }
+}
