@@ -10,6 +10,7 @@
 //!
 //! The engine knows nothing of jobs, prices or wallets.
 
+pub mod attention;
 pub mod bench;
 pub mod commitment;
 pub mod context;

@@ -45,6 +45,11 @@ pub fn moved(values: u64) -> u64 {
     values
 }
 
+/// Row sums: one add per value.
+pub fn sum_rows(rows: u64, n: u64) -> u64 {
+    rows * n
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -53,9 +58,4 @@ mod tests {
         assert_eq!(super::softmax_rows(2, 3), 2 * (3 * 21 + 6));
         assert_eq!(super::layernorm_rows(1, 384), 384 * 8 + 9);
     }
-}
-
-/// Row sums: one add per value.
-pub fn sum_rows(rows: u64, n: u64) -> u64 {
-    rows * n
 }

@@ -541,3 +541,38 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) { atomicAdd(&x[id.x], 1.0)
         assert!(err.starts_with("kernel rejected: SPIR-V:"), "{err}");
     }
 }
+
+mod attention {
+    use gpu_engine::{
+        ReproClass,
+        attention::{self, Attention, AttentionShape},
+        numeric::canonicalize_all,
+        seeded,
+    };
+
+    use super::support::{first_difference, gpu};
+
+    #[test]
+    fn multi_head_attention_matches_the_reference_with_padding() {
+        let Some(gpu) = gpu() else { return };
+        let s = AttentionShape { tokens: 9, heads: 12, head_dim: 32 };
+        let input = |seed| {
+            let mut v: Vec<f32> = seeded::uniform(seed, s.tokens * s.width()).iter().map(|x| x * 3.0).collect();
+            canonicalize_all(&mut v);
+            v
+        };
+        let (q, k, v) = (input(1), input(2), input(3));
+        let mask: Vec<f32> = (0..s.tokens).map(|i| if i < 7 { 0.0 } else { -10_000.0 }).collect(); // 2 padding tokens
+        let scale = gpu_engine::detmath::rsqrt(s.head_dim as f32);
+        let kernel = Attention::new(&gpu, ReproClass::Unfused).expect("pipelines");
+        let bufs = [&q, &k, &v, &mask].map(|x| gpu.upload(x).expect("upload"));
+        let out = gpu.output::<f32>((s.tokens * s.width()) as u64).expect("alloc");
+        kernel.run(&gpu, &bufs[0], &bufs[1], &bufs[2], &bufs[3], &out, s, scale).expect("runs");
+        let got = gpu.download(&out).expect("read");
+        let want = attention::reference(ReproClass::Unfused, &q, &k, &v, &mask, s, scale);
+        if let Some((i, g, w)) = first_difference(&got, &want) {
+            panic!("attention differs at token {} column {}: {g:e} vs {w:e}", i / s.width(), i % s.width());
+        }
+        assert!(got.iter().all(|x| x.is_finite()), "finite output");
+    }
+}
