@@ -17,6 +17,7 @@ RELEASE_BIN := $(CARGO_TARGET_DIR)/release
 export GRIDMINT_REQUIRE_VULKAN := 1
 export GRIDMINT_REQUIRE_E2E := 1
 export GRIDMINT_REQUIRE_CHAIN := 1
+export GRIDMINT_REQUIRE_KEYRING := 1
 
 .PHONY: help setup run app ui contracts test lint test-rust test-architecture test-contracts test-ui e2e \
         bench bench-engine bench-gas test-contracts-deep demo package clean
@@ -63,8 +64,9 @@ lint: contracts
 	cargo clippy --workspace --exclude gridmint-app --exclude gridmint-ui --all-targets -- -D warnings
 
 # The chain crate's bindings are generated from contracts/out: build the contracts first.
+# Inside a private D-Bus session with gnome-keyring: the wallet tests use the real Secret Service.
 test-rust: contracts
-	cargo test --workspace --exclude gridmint-app --exclude gridmint-ui
+	scripts/with-keyring.sh cargo test --workspace --exclude gridmint-app --exclude gridmint-ui
 
 test-contracts:
 	@mkdir -p target/bench

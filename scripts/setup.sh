@@ -16,7 +16,7 @@ APT_PACKAGES=(
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-tools glslc spirv-tools
   xvfb webkit2gtk-driver imagemagick binaryen
-  gnome-keyring libsecret-tools dbus dbus-x11
+  gnome-keyring libsecret-tools dbus dbus-x11 libdbus-1-dev
   nodejs npm python3 python3-pip
 )
 missing=()

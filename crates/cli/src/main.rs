@@ -2,6 +2,7 @@
 
 mod bench;
 mod gpus;
+mod wallet;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -25,6 +26,9 @@ struct Cli {
 enum Command {
     /// List the compute devices Vulkan finds, and the host.
     Gpus,
+    /// The node's wallet, kept only in the OS keyring.
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
     /// Benchmark a device: deterministic GEMM, bandwidth, score, and a same-run reference.
     Bench(bench::BenchArgs),
 }
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Gpus => gpus::run(&node, cli.json),
         Command::Bench(args) => bench::run(&node, args, cli.json),
+        Command::Wallet(command) => wallet::run(&node, command, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

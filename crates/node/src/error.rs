@@ -5,6 +5,8 @@ use gridmint_protocol::{ApiError, ErrorCode};
 pub enum NodeError {
     #[error(transparent)]
     Engine(#[from] gpu_engine::EngineError),
+    #[error(transparent)]
+    Wallet(#[from] crate::wallet::WalletError),
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: std::path::PathBuf, source: std::io::Error },
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod hardware;
 pub mod logging;
 pub mod paths;
+pub mod wallet;
 
 pub use error::NodeError;
 pub use paths::Paths;
