@@ -23,7 +23,7 @@ pub enum ChainError {
 
 impl ChainError {
     /// Decodes a contract error into the market's custom error where it is one.
-    pub(crate) fn from_contract(call: &'static str, source: alloy::contract::Error) -> Self {
+    pub fn from_contract(call: &'static str, source: alloy::contract::Error) -> Self {
         match source.as_decoded_interface_error::<GridmintErrors>() {
             Some(reason) => ChainError::Reverted { call, reason: Box::new(reason) },
             None => ChainError::Contract { call, source: Box::new(source) },

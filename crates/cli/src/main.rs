@@ -1,6 +1,7 @@
 //! `gridmint`: the headless node. Every command is a thin call into `gridmint-node`.
 
 mod bench;
+mod devnet;
 mod gpus;
 mod wallet;
 
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// List the compute devices Vulkan finds, and the host.
     Gpus,
+    /// Start the local network: anvil, the contracts, funded test accounts.
+    Devnet(devnet::DevnetArgs),
     /// The node's wallet, kept only in the OS keyring.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Gpus => gpus::run(&node, cli.json),
         Command::Bench(args) => bench::run(&node, args, cli.json),
         Command::Wallet(command) => wallet::run(&node, command, cli.json),
+        Command::Devnet(args) => devnet::run(&node, args, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

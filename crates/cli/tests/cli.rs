@@ -126,3 +126,65 @@ mod wallet {
         let _ = std::fs::remove_dir_all(&home);
     }
 }
+
+mod devnet {
+    use std::{
+        io::{BufRead, BufReader},
+        process::{Command, Stdio},
+    };
+
+    use alloy::{primitives::Address, providers::ProviderBuilder};
+    use gridmint_chain::bindings::{Gridmint, MockStablecoin};
+
+    fn anvil() -> Option<std::path::PathBuf> {
+        let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        p.is_file().then_some(p)
+    }
+
+    #[tokio::test]
+    async fn devnet_deploys_funds_writes_a_profile_and_stops_cleanly() {
+        let Some(anvil) = anvil() else {
+            assert!(std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"), "no anvil: run `make setup`");
+            return;
+        };
+        let home = std::env::temp_dir().join(format!("gridmint-devnet-{}", std::process::id()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gridmint"))
+            .args(["devnet", "--json", "--block-time", "0", "--accounts", "3", "--anvil"])
+            .arg(&anvil)
+            .env("GRIDMINT_HOME", &home)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gridmint devnet starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the profile line");
+        let profile: serde_json::Value = serde_json::from_str(&line).expect("one JSON line");
+        let on_disk: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(home.join("config/networks/local.json")).expect("profile file"),
+        )
+        .expect("profile JSON");
+        assert_eq!(profile, on_disk, "the printed profile is the one written for other nodes");
+
+        let rpc = profile["rpcUrl"].as_str().expect("rpcUrl").parse().expect("url");
+        let provider = ProviderBuilder::new().connect_http(rpc);
+        let market: Address = profile["deployment"]["market"].as_str().expect("market").parse().expect("address");
+        let usd: Address = profile["deployment"]["paymentToken"].as_str().expect("token").parse().expect("address");
+        let fee = Gridmint::new(market, provider.clone()).feeBps().call().await.expect("the market answers");
+        assert_eq!(fee, 250);
+        let funded: Address = profile["fundedAccounts"][0].as_str().expect("account").parse().expect("address");
+        let balance = MockStablecoin::new(usd, provider).balanceOf(funded).call().await.expect("balance");
+        assert_eq!(balance, alloy::primitives::U256::from(gridmint_node::devnet::FUNDED_USD), "test dollars funded");
+
+        let port = rpc_port(profile["rpcUrl"].as_str().expect("rpcUrl"));
+        Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill -INT");
+        let status = child.wait().expect("devnet exits");
+        assert!(status.success(), "Ctrl-C is a clean stop: {status}");
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "anvil stops with the devnet");
+        let _ = std::fs::remove_dir_all(&home);
+    }
+
+    fn rpc_port(url: &str) -> u16 {
+        url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).expect("a port in the RPC URL")
+    }
+}

@@ -7,6 +7,12 @@ pub enum NodeError {
     Engine(#[from] gpu_engine::EngineError),
     #[error(transparent)]
     Wallet(#[from] crate::wallet::WalletError),
+    #[error(transparent)]
+    Chain(#[from] gridmint_chain::ChainError),
+    #[error("anvil ({binary}) could not start: {message}; `make setup` installs it, or pass --anvil PATH")]
+    Anvil { binary: std::path::PathBuf, message: String },
+    #[error("network profile {path}: {message}")]
+    Profile { path: std::path::PathBuf, message: String },
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: std::path::PathBuf, source: std::io::Error },
 }

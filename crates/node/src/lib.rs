@@ -6,6 +6,7 @@
 //! by the binary and passed in.
 
 pub mod bench;
+pub mod devnet;
 pub mod error;
 pub mod hardware;
 pub mod logging;

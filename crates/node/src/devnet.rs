@@ -1,0 +1,143 @@
+//! The embedded local network: anvil on a free port, the contracts deployed from their compiled
+//! artifacts, test accounts funded with test dollars and stake, and a network profile written to
+//! `<config>/networks/local.json` for every node on this machine to read.
+
+use std::path::{Path, PathBuf};
+
+use alloy::{
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, U256},
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use gridmint_chain::{
+    Deployment, Market,
+    bindings::{GridToken, Gridmint, MockStablecoin},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{NodeError, Paths};
+
+/// How to reach a network: what every node of it reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkProfile {
+    pub name: String,
+    pub rpc_url: String,
+    pub deployment: Deployment,
+    /// Accounts funded with test dollars and stake (the devnet's only).
+    pub funded_accounts: Vec<Address>,
+}
+
+impl NetworkProfile {
+    pub fn path(paths: &Paths, name: &str) -> PathBuf {
+        paths.config.join("networks").join(format!("{name}.json"))
+    }
+
+    pub fn load(path: &Path) -> Result<Self, NodeError> {
+        let text = std::fs::read_to_string(path).map_err(|source| NodeError::Io {
+            what: "reading",
+            path: path.into(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| NodeError::Profile { path: path.into(), message: e.to_string() })
+    }
+
+    fn save(&self, path: &Path) -> Result<(), NodeError> {
+        let io = |source| NodeError::Io { what: "writing", path: path.into(), source };
+        std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).map_err(io)?;
+        let json = serde_json::to_string_pretty(self)
+            .map_err(|e| NodeError::Profile { path: path.into(), message: e.to_string() })?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, json).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+}
+
+/// How to start the devnet.
+#[derive(Debug, Clone)]
+pub struct DevnetOptions {
+    /// The anvil binary.
+    pub anvil: PathBuf,
+    pub port: Option<u16>,
+    /// Seconds per block; `None` mines each transaction at once.
+    pub block_time: Option<u64>,
+    /// How many of anvil's accounts (after the deployer) to fund.
+    pub accounts: usize,
+}
+
+/// A running devnet; anvil stops when this is dropped.
+#[derive(Debug)]
+pub struct Devnet {
+    _anvil: AnvilInstance,
+    pub profile: NetworkProfile,
+    pub profile_path: PathBuf,
+}
+
+/// Test dollars (6 decimals) and stake (18 decimals) each funded account gets.
+pub const FUNDED_USD: u64 = 1_000_000 * 1_000_000;
+pub const FUNDED_GRID: u128 = 10_000 * 10u128.pow(18);
+
+/// The market parameters of the local network (also in contracts/script/Deploy.s.sol).
+pub fn local_config(deployer: Address) -> Gridmint::Config {
+    let e = |n: u64, d: u64| U256::from(n) * U256::from(10).pow(U256::from(d));
+    Gridmint::Config {
+        paymentToken: Address::ZERO,
+        treasury: deployer,
+        arbiter: deployer,
+        initialStakeHolder: deployer,
+        initialStakeSupply: e(1, 27),
+        minStakePerUnit: e(1, 16),
+        unstakeCooldown: 7 * 86_400,
+        payoutDelay: 2 * 86_400,
+        disputeWindow: 3 * 86_400,
+        feeBps: 250,
+        slashBps: 1_000,
+        buyerSlashShareBps: 5_000,
+        epochLength: 86_400,
+        initialEpochCap: e(100_000, 18),
+        halvingEpochs: 365,
+        rewardPerFee: e(1, 13),
+    }
+}
+
+/// Starts anvil, deploys, funds, writes the profile.
+pub async fn start(paths: &Paths, options: DevnetOptions) -> Result<Devnet, NodeError> {
+    let mut anvil = Anvil::at(&options.anvil);
+    if let Some(port) = options.port {
+        anvil = anvil.port(port);
+    }
+    if let Some(seconds) = options.block_time.filter(|s| *s > 0) {
+        anvil = anvil.block_time(seconds);
+    }
+    let anvil =
+        anvil.try_spawn().map_err(|e| NodeError::Anvil { binary: options.anvil.clone(), message: e.to_string() })?;
+    let deployer: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let deployer_address = deployer.address();
+    let provider = ProviderBuilder::new().wallet(deployer).connect_http(anvil.endpoint_url()).erased();
+    let market = Market::deploy(provider.clone(), local_config(deployer_address)).await?;
+    let deployment = *market.deployment();
+    let usd = MockStablecoin::new(deployment.payment_token, provider.clone());
+    let grid = GridToken::new(deployment.stake_token, provider.clone());
+    let chain = |call: &'static str| {
+        move |e: alloy::contract::Error| NodeError::Chain(gridmint_chain::ChainError::from_contract(call, e))
+    };
+    let funded: Vec<Address> =
+        anvil.addresses().iter().skip(1).take(options.accounts.min(anvil.addresses().len() - 1)).copied().collect();
+    let mut pending = Vec::new();
+    for account in &funded {
+        pending.push(usd.mint(*account, U256::from(FUNDED_USD)).send().await.map_err(chain("mint"))?);
+        pending.push(grid.transfer(*account, U256::from(FUNDED_GRID)).send().await.map_err(chain("transfer"))?);
+    }
+    for tx in pending {
+        tx.get_receipt().await.map_err(|e| {
+            NodeError::Chain(gridmint_chain::ChainError::Receipt { call: "funding", message: e.to_string() })
+        })?;
+    }
+    let profile =
+        NetworkProfile { name: "local".into(), rpc_url: anvil.endpoint(), deployment, funded_accounts: funded };
+    let profile_path = NetworkProfile::path(paths, "local");
+    profile.save(&profile_path)?;
+    tracing::info!(rpc = %profile.rpc_url, market = %deployment.market, "devnet running");
+    Ok(Devnet { _anvil: anvil, profile, profile_path })
+}
