@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, U256};
 use serde::{Deserialize, Serialize};
 
-use crate::ChainError;
+use crate::{ChainError, bindings::Gridmint};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -36,6 +36,30 @@ impl Deployment {
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, json).map_err(|e| err(&e))?;
         std::fs::rename(&tmp, path).map_err(|e| err(&e))
+    }
+}
+
+/// The market parameters of the local network and of the tests (also in
+/// contracts/script/Deploy.s.sol). The payment token is filled in by [`crate::Market::deploy`].
+pub fn local_config(deployer: Address) -> Gridmint::Config {
+    let e = |n: u64, d: u64| U256::from(n) * U256::from(10).pow(U256::from(d));
+    Gridmint::Config {
+        paymentToken: Address::ZERO,
+        treasury: deployer,
+        arbiter: deployer,
+        initialStakeHolder: deployer,
+        initialStakeSupply: e(1, 27),
+        minStakePerUnit: e(1, 16),
+        unstakeCooldown: 7 * 86_400,
+        payoutDelay: 2 * 86_400,
+        disputeWindow: 3 * 86_400,
+        feeBps: 250,
+        slashBps: 1_000,
+        buyerSlashShareBps: 5_000,
+        epochLength: 86_400,
+        initialEpochCap: e(100_000, 18),
+        halvingEpochs: 365,
+        rewardPerFee: e(1, 13),
     }
 }
 

@@ -72,24 +72,7 @@ mod support {
         let deployer: PrivateKeySigner = anvil.keys()[0].clone().into();
         let deployer_address = deployer.address();
         let provider = ProviderBuilder::new().wallet(deployer).connect_http(anvil.endpoint_url()).erased();
-        let config = Gridmint::Config {
-            paymentToken: Address::ZERO, // replaced by the deployed mock
-            treasury: Address::repeat_byte(0x7e),
-            arbiter: deployer_address,
-            initialStakeHolder: deployer_address,
-            initialStakeSupply: U256::from(10).pow(U256::from(27)),
-            minStakePerUnit: U256::from(10).pow(U256::from(16)),
-            unstakeCooldown: 7 * 86_400,
-            payoutDelay: 2 * 86_400,
-            disputeWindow: 3 * 86_400,
-            feeBps: 250,
-            slashBps: 1_000,
-            buyerSlashShareBps: 5_000,
-            epochLength: 86_400,
-            initialEpochCap: U256::from(10).pow(U256::from(23)),
-            halvingEpochs: 365,
-            rewardPerFee: U256::from(10).pow(U256::from(13)),
-        };
+        let config = gridmint_chain::deployment::local_config(deployer_address);
         let market = Market::deploy(provider, config).await.expect("the market deploys");
         Some(Chain { anvil, market })
     }

@@ -12,7 +12,8 @@ use alloy::{
 };
 use gridmint_chain::{
     Deployment, Market,
-    bindings::{GridToken, Gridmint, MockStablecoin},
+    bindings::{GridToken, MockStablecoin},
+    deployment::local_config,
 };
 use serde::{Deserialize, Serialize};
 
@@ -77,29 +78,6 @@ pub struct Devnet {
 /// Test dollars (6 decimals) and stake (18 decimals) each funded account gets.
 pub const FUNDED_USD: u64 = 1_000_000 * 1_000_000;
 pub const FUNDED_GRID: u128 = 10_000 * 10u128.pow(18);
-
-/// The market parameters of the local network (also in contracts/script/Deploy.s.sol).
-pub fn local_config(deployer: Address) -> Gridmint::Config {
-    let e = |n: u64, d: u64| U256::from(n) * U256::from(10).pow(U256::from(d));
-    Gridmint::Config {
-        paymentToken: Address::ZERO,
-        treasury: deployer,
-        arbiter: deployer,
-        initialStakeHolder: deployer,
-        initialStakeSupply: e(1, 27),
-        minStakePerUnit: e(1, 16),
-        unstakeCooldown: 7 * 86_400,
-        payoutDelay: 2 * 86_400,
-        disputeWindow: 3 * 86_400,
-        feeBps: 250,
-        slashBps: 1_000,
-        buyerSlashShareBps: 5_000,
-        epochLength: 86_400,
-        initialEpochCap: e(100_000, 18),
-        halvingEpochs: 365,
-        rewardPerFee: e(1, 13),
-    }
-}
 
 /// Starts anvil, deploys, funds, writes the profile.
 pub async fn start(paths: &Paths, options: DevnetOptions) -> Result<Devnet, NodeError> {
