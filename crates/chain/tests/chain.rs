@@ -13,12 +13,12 @@ mod support {
 
     use alloy::{
         node_bindings::{Anvil, AnvilInstance},
-        primitives::{Address, U256},
+        primitives::Address,
         providers::ext::AnvilApi,
         providers::{DynProvider, Provider, ProviderBuilder},
         signers::local::PrivateKeySigner,
     };
-    use gridmint_chain::{Market, bindings::Gridmint};
+    use gridmint_chain::Market;
 
     pub fn anvil_binary() -> Option<PathBuf> {
         let bundled = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
