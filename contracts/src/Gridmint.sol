@@ -391,7 +391,7 @@ contract Gridmint {
         if (votes * 2 > j.replicas) {
             _settle(jobId, j, root, workUnits);
         } else if (j.revealed == 0) {
-            _slashAll(jobId, j, bytes32(0));
+            _slashNoShows(jobId, j); // nobody revealed: every selected replica missed
             _refundAll(jobId, j);
         } else {
             j.state = JobState.Disputed;
@@ -632,14 +632,7 @@ contract Gridmint {
         emit Events.JobRefunded(jobId, refund);
     }
 
-    /// @dev Slashes every selected replica (none revealed): all missed the deadline.
-    function _slashAll(uint256 jobId, Job storage j, bytes32) internal {
-        uint256 selected = j.selected;
-        for (uint256 i; selected >> i != 0; ++i) {
-            if ((selected >> i) & 1 == 1) _slash(jobId, j.buyer, _replicas[jobId][i].provider, true);
-        }
-    }
-
+    /// @dev Slashes every selected replica that did not reveal: it missed a deadline.
     function _slashNoShows(uint256 jobId, Job storage j) internal {
         uint256 selected = j.selected;
         for (uint256 i; selected >> i != 0; ++i) {

@@ -31,9 +31,3 @@ impl NodeError {
         ApiError::new(code, self.to_string())
     }
 }
-
-impl From<&NodeError> for ApiError {
-    fn from(e: &NodeError) -> Self {
-        e.to_api()
-    }
-}

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use vulkano::{
     buffer::Subbuffer,
     command_buffer::{AutoCommandBufferBuilder, PrimaryAutoCommandBuffer},
-    descriptor_set::{DescriptorSet, WriteDescriptorSet},
-    pipeline::{ComputePipeline, Pipeline, PipelineBindPoint},
+    pipeline::ComputePipeline,
     shader::SpecializationConstant,
 };
 
@@ -95,31 +94,14 @@ impl Gemm {
         check_len(KERNEL, "A", a.len(), u64::from(m) * u64::from(k))?;
         check_len(KERNEL, "B", b.len(), u64::from(k) * u64::from(n))?;
         check_len(KERNEL, "C", c.len(), u64::from(m) * u64::from(n))?;
-        let layout = self.pipeline.layout();
-        let set = DescriptorSet::new(
-            gpu.descriptors.clone(),
-            layout.set_layouts()[0].clone(),
-            [
-                WriteDescriptorSet::buffer(0, a.clone()),
-                WriteDescriptorSet::buffer(1, b.clone()),
-                WriteDescriptorSet::buffer(2, c.clone()),
-            ],
-            [],
-        )
-        .map_err(|e| EngineError::vulkan("binding GEMM buffers", e))?;
-        builder
-            .bind_pipeline_compute(self.pipeline.clone())
-            .and_then(|b| b.bind_descriptor_sets(PipelineBindPoint::Compute, layout.clone(), 0, set))
-            .and_then(|b| b.push_constants(layout.clone(), 0, [m, n, k]))
-            .map_err(|e| EngineError::vulkan("recording GEMM", e))?;
         let counts = match self.variant {
             GemmVariant::Tiled => [groups(u64::from(n), TILE), groups(u64::from(m), TILE), 1],
             GemmVariant::Streaming => [groups(u64::from(n), 64 * STREAM_TN), groups(u64::from(m), STREAM_TM), 1],
         };
+        let bound = [(0, a.as_bytes().clone()), (1, b.as_bytes().clone()), (2, c.as_bytes().clone())];
         // SAFETY: the shader bounds-checks every load and store against M, N, K, and the buffer
         // lengths were checked against the shape above.
-        unsafe { builder.dispatch(counts) }.map_err(|e| EngineError::vulkan("recording GEMM dispatch", e))?;
-        Ok(())
+        unsafe { super::record(gpu, builder, &self.pipeline, bound, Some([m, n, k]), counts) }
     }
 
     /// Runs one GEMM and waits for it.

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use vulkano::{
     buffer::{BufferContents, Subbuffer},
+    command_buffer::{AutoCommandBufferBuilder, PrimaryAutoCommandBuffer},
     descriptor_set::{DescriptorSet, WriteDescriptorSet},
     pipeline::{ComputePipeline, Pipeline, PipelineBindPoint},
 };
@@ -42,6 +43,36 @@ pub(crate) fn check_u32(kernel: &'static str, what: &str, v: usize) -> Result<u3
         .map_err(|_| EngineError::Shape { kernel, message: format!("{what} = {v} does not fit in 32 bits") })
 }
 
+/// Records one dispatch of `pipeline` into `builder`: each buffer at its binding, then the push
+/// constants (if any), then `groups`.
+///
+/// # Safety
+/// The kernel must keep every buffer access in bounds for these buffers, push constants and
+/// group counts.
+pub(crate) unsafe fn record<Pc: BufferContents>(
+    gpu: &Gpu,
+    builder: &mut AutoCommandBufferBuilder<PrimaryAutoCommandBuffer>,
+    pipeline: &Arc<ComputePipeline>,
+    buffers: impl IntoIterator<Item = (u32, Subbuffer<[u8]>)>,
+    push: Option<Pc>,
+    groups: [u32; 3],
+) -> Result<(), EngineError> {
+    let layout = pipeline.layout();
+    let writes = buffers.into_iter().map(|(binding, b)| WriteDescriptorSet::buffer(binding, b));
+    let set = DescriptorSet::new(gpu.descriptors.clone(), layout.set_layouts()[0].clone(), writes, [])
+        .map_err(|e| EngineError::vulkan("binding kernel buffers", e))?;
+    builder
+        .bind_pipeline_compute(pipeline.clone())
+        .and_then(|b| b.bind_descriptor_sets(PipelineBindPoint::Compute, layout.clone(), 0, set))
+        .map_err(|e| EngineError::vulkan("recording a kernel", e))?;
+    if let Some(push) = push {
+        builder.push_constants(layout.clone(), 0, push).map_err(|e| EngineError::vulkan("recording a kernel", e))?;
+    }
+    // SAFETY: upheld by the caller.
+    unsafe { builder.dispatch(groups) }.map_err(|e| EngineError::vulkan("recording a dispatch", e))?;
+    Ok(())
+}
+
 /// Binds `buffers` to bindings 0.., pushes `push`, dispatches `groups` and waits.
 pub(crate) fn dispatch<Pc: BufferContents>(
     gpu: &Gpu,
@@ -51,19 +82,11 @@ pub(crate) fn dispatch<Pc: BufferContents>(
     push: Pc,
     groups: [u32; 3],
 ) -> Result<(), EngineError> {
-    let layout = pipeline.layout();
-    let writes = buffers.iter().enumerate().map(|(i, b)| WriteDescriptorSet::buffer(i as u32, (*b).clone()));
-    let set = DescriptorSet::new(gpu.descriptors.clone(), layout.set_layouts()[0].clone(), writes, [])
-        .map_err(|e| EngineError::vulkan("binding kernel buffers", e))?;
     let mut builder = gpu.recorder()?;
-    builder
-        .bind_pipeline_compute(pipeline.clone())
-        .and_then(|b| b.bind_descriptor_sets(PipelineBindPoint::Compute, layout.clone(), 0, set))
-        .and_then(|b| b.push_constants(layout.clone(), 0, push))
-        .map_err(|e| EngineError::vulkan("recording a kernel", e))?;
+    let bound = buffers.iter().enumerate().map(|(i, b)| (i as u32, (*b).clone()));
     // SAFETY: every kernel that goes through here bounds-checks its indices against the pushed
     // shape, and its caller checks the buffer lengths against that shape.
-    unsafe { builder.dispatch(groups) }.map_err(|e| EngineError::vulkan("recording a dispatch", e))?;
+    unsafe { record(gpu, &mut builder, pipeline, bound, Some(push), groups) }?;
     gpu.submit(kernel, builder)
 }
 
@@ -82,17 +105,9 @@ pub(crate) fn dispatch_bound(
     buffers: &[(u32, Subbuffer<[u8]>)],
     groups: [u32; 3],
 ) -> Result<(), EngineError> {
-    let layout = pipeline.layout();
-    let writes = buffers.iter().map(|(binding, b)| WriteDescriptorSet::buffer(*binding, b.clone()));
-    let set = DescriptorSet::new(gpu.descriptors.clone(), layout.set_layouts()[0].clone(), writes, [])
-        .map_err(|e| EngineError::vulkan("binding kernel buffers", e))?;
     let mut builder = gpu.recorder()?;
-    builder
-        .bind_pipeline_compute(pipeline.clone())
-        .and_then(|b| b.bind_descriptor_sets(PipelineBindPoint::Compute, layout.clone(), 0, set))
-        .map_err(|e| EngineError::vulkan("recording a kernel", e))?;
     // SAFETY: external kernels are written by naga with bounds checks on every buffer access,
     // and their buffers were checked against the declared lengths.
-    unsafe { builder.dispatch(groups) }.map_err(|e| EngineError::vulkan("recording a dispatch", e))?;
+    unsafe { record(gpu, &mut builder, pipeline, buffers.iter().cloned(), None::<u32>, groups) }?;
     gpu.submit(kernel, builder)
 }

@@ -9,12 +9,8 @@ use vulkano::{
     shader::SpecializationConstant,
 };
 
-use super::{check_len, dispatch, linear_groups};
+use super::{check_len, check_u32, dispatch, linear_groups};
 use crate::{EngineError, Gpu, reference::UnaryOp, shaders};
-
-fn u32_len(kernel: &'static str, what: &str, v: usize) -> Result<u32, EngineError> {
-    super::check_u32(kernel, what, v)
-}
 
 /// `y = f(x)` elementwise.
 #[derive(Debug)]
@@ -29,7 +25,7 @@ impl Unary {
 
     pub fn run(&self, gpu: &Gpu, x: &Subbuffer<[f32]>, y: &Subbuffer<[f32]>) -> Result<(), EngineError> {
         check_len("unary", "y", y.len(), x.len())?;
-        let n = u32_len("unary", "length", x.len() as usize)?;
+        let n = check_u32("unary", "length", x.len() as usize)?;
         dispatch(gpu, "unary", &self.pipeline, &[x.as_bytes(), y.as_bytes()], n, linear_groups(n, 256))
     }
 }
@@ -53,7 +49,7 @@ impl SoftmaxRows {
         rows: usize,
         n: usize,
     ) -> Result<(), EngineError> {
-        let (r, c) = (u32_len("softmax", "rows", rows)?, u32_len("softmax", "n", n)?);
+        let (r, c) = (check_u32("softmax", "rows", rows)?, check_u32("softmax", "n", n)?);
         check_len("softmax", "x", x.len(), (rows * n) as u64)?;
         check_len("softmax", "y", y.len(), (rows * n) as u64)?;
         dispatch(gpu, "softmax", &self.pipeline, &[x.as_bytes(), y.as_bytes()], [r, c], [r.div_ceil(64), 1, 1])
@@ -88,7 +84,7 @@ impl LayerNormRows {
         shape: RowsShape,
         eps: f32,
     ) -> Result<(), EngineError> {
-        let (r, c) = (u32_len("layernorm", "rows", shape.rows)?, u32_len("layernorm", "n", shape.n)?);
+        let (r, c) = (check_u32("layernorm", "rows", shape.rows)?, check_u32("layernorm", "n", shape.n)?);
         check_len("layernorm", "x", x.len(), (shape.rows * shape.n) as u64)?;
         check_len("layernorm", "gamma", gamma.len(), shape.n as u64)?;
         check_len("layernorm", "beta", beta.len(), shape.n as u64)?;
@@ -129,7 +125,7 @@ impl SumRows {
         out: &Subbuffer<[f32]>,
         shape: RowsShape,
     ) -> Result<(), EngineError> {
-        let (r, c) = (u32_len("sum_rows", "rows", shape.rows)?, u32_len("sum_rows", "n", shape.n)?);
+        let (r, c) = (check_u32("sum_rows", "rows", shape.rows)?, check_u32("sum_rows", "n", shape.n)?);
         check_len("sum_rows", "x", x.len(), (shape.rows * shape.n) as u64)?;
         check_len("sum_rows", "out", out.len(), shape.rows as u64)?;
         let groups = if r <= 65_535 { [r, 1, 1] } else { [65_535, r.div_ceil(65_535), 1] };
