@@ -4,7 +4,7 @@
 #include "canon.glsl"
 
 layout(local_size_x = 256) in;
-layout(constant_id = 0) const uint OP = 0u; // 0 add, 1 multiply
+layout(constant_id = 0) const uint OP = 0u; // 0 add, 1 multiply, 2 subtract, 3 a where b > 0
 layout(constant_id = 1) const bool ROW_BROADCAST = false;
 
 layout(set = 0, binding = 0) readonly buffer A { float a[]; };
@@ -18,6 +18,8 @@ void main() {
     float bv = ROW_BROADCAST ? b[i % s.n] : b[i];
     precise float r;
     if (OP == 0u) r = a[i] + bv;
-    else r = a[i] * bv;
+    else if (OP == 1u) r = a[i] * bv;
+    else if (OP == 2u) r = a[i] - bv;
+    else r = bv > 0.0 ? a[i] : 0.0;
     o[i] = canon(r);
 }

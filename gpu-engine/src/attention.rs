@@ -1,29 +1,36 @@
-//! Multi-head self-attention composed from the library's kernels, for one sequence:
-//!   per head h:  S = (Q_h * scale) K_h^T + mask;  P = softmax_rows(S);  O_h = P V_h
-//! Q, K, V and O are `[tokens, heads * head_dim]`; `mask` is added to every row of S (0 for a
-//! real token, a large negative number for padding). Every step is a deterministic kernel, so the
-//! result is the same bits on every device; [`reference`] is the CPU twin.
+//! Multi-head self-attention over a batch of padded sequences in one dispatch
+//! (`shaders/attention.comp`), and its CPU twin [`reference`].
+//!
+//! The input is the packed projection `QKV[batch * seq, 3 * heads * head_dim]` (rows `q | k | v`)
+//! and the number of real tokens of each sequence; padding keys never enter a sum, so a row's bits
+//! do not depend on the batch it was computed in.
 
 use std::sync::Arc;
 
-use vulkano::{buffer::Subbuffer, pipeline::ComputePipeline, shader::SpecializationConstant};
+use vulkano::{
+    buffer::{BufferContents, Subbuffer},
+    pipeline::ComputePipeline,
+    shader::SpecializationConstant,
+};
 
 use crate::{
-    EngineError, Gpu, ReproClass,
-    kernels::{
-        Gemm, check_len, check_u32, dispatch,
-        elementwise::{Binary, BinaryOp, Transpose},
-        gemm::GemmShape,
-        linear_groups,
-        rows::SoftmaxRows,
-    },
-    reference as cpu, shaders,
+    EngineError, Gpu, Recorder, ReproClass,
+    kernels::{check_len, check_u32, linear_groups, record_library, run_alone},
+    numeric::canonicalize,
+    shaders,
 };
+
+const KERNEL: &str = "attention";
+/// The largest head width the kernel is built for (its per-invocation arrays).
+pub const MAX_HEAD_DIM: usize = 128;
 
 /// The shape of one attention call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttentionShape {
-    pub tokens: usize,
+    /// Sequences in the batch.
+    pub batch: usize,
+    /// Padded length of every sequence.
+    pub seq: usize,
     pub heads: usize,
     pub head_dim: usize,
 }
@@ -32,126 +39,149 @@ impl AttentionShape {
     pub fn width(&self) -> usize {
         self.heads * self.head_dim
     }
+
+    pub fn rows(&self) -> usize {
+        self.batch * self.seq
+    }
 }
 
-/// The pipelines attention needs, built once per device.
+/// The attention pipeline for one head width and reproducibility class.
 #[derive(Debug)]
 pub struct Attention {
-    gemm: Gemm,
-    transpose: Transpose,
-    scale: Binary,
-    add_mask: Binary,
-    softmax: SoftmaxRows,
-    extract: Arc<ComputePipeline>,
-    insert: Arc<ComputePipeline>,
+    pipeline: Arc<ComputePipeline>,
+    head_dim: usize,
 }
 
 impl Attention {
-    pub fn new(gpu: &Gpu, class: ReproClass) -> Result<Self, EngineError> {
-        Ok(Self {
-            gemm: Gemm::new(gpu, class)?,
-            transpose: Transpose::new(gpu)?,
-            scale: Binary::new(gpu, BinaryOp::Mul, true)?,
-            add_mask: Binary::new(gpu, BinaryOp::Add, true)?,
-            softmax: SoftmaxRows::new(gpu)?,
-            extract: gpu.pipeline(shaders::HEAD, &[(0, SpecializationConstant::Bool(false))])?,
-            insert: gpu.pipeline(shaders::HEAD, &[(0, SpecializationConstant::Bool(true))])?,
-        })
+    pub fn new(gpu: &Gpu, class: ReproClass, head_dim: usize) -> Result<Self, EngineError> {
+        if head_dim == 0 || head_dim > MAX_HEAD_DIM {
+            return Err(EngineError::Shape {
+                kernel: KERNEL,
+                message: format!("head_dim {head_dim} is outside 1..={MAX_HEAD_DIM}"),
+            });
+        }
+        if !gpu.supports(class) {
+            return Err(EngineError::Shape {
+                kernel: KERNEL,
+                message: format!("{} does not reproduce the {} class", gpu.info().name, class.as_str()),
+            });
+        }
+        let constants = [
+            (0, SpecializationConstant::Bool(class == ReproClass::Fused)),
+            (1, SpecializationConstant::U32(head_dim as u32)),
+        ];
+        Ok(Self { pipeline: gpu.pipeline(shaders::ATTENTION, &constants)?, head_dim })
     }
 
-    fn head(
-        &self,
-        gpu: &Gpu,
-        insert: bool,
-        x: &Subbuffer<[f32]>,
-        out: &Subbuffer<[f32]>,
-        s: AttentionShape,
-        h: usize,
-    ) -> Result<(), EngineError> {
-        let push = [s.tokens as u32, s.heads as u32, s.head_dim as u32, h as u32];
-        let n = (s.tokens * s.head_dim) as u32;
-        let pipeline = if insert { &self.insert } else { &self.extract };
-        dispatch(gpu, "attention head", pipeline, &[x.as_bytes(), out.as_bytes()], push, linear_groups(n, 256))
-    }
-
-    /// `out = attention(q, k, v, mask)`; `scale` is usually `1 / sqrt(head_dim)`.
+    /// Records `out = attention(qkv)`; `lens` (on the device, one per sequence) are checked by the
+    /// caller to be at most `seq`; `scale` is usually `1 / sqrt(head_dim)`.
     #[allow(clippy::too_many_arguments)]
-    pub fn run(
+    pub fn record(
         &self,
         gpu: &Gpu,
-        q: &Subbuffer<[f32]>,
-        k: &Subbuffer<[f32]>,
-        v: &Subbuffer<[f32]>,
-        mask: &Subbuffer<[f32]>,
+        builder: &mut Recorder,
+        qkv: &Subbuffer<[f32]>,
+        lens: &Subbuffer<[u32]>,
         out: &Subbuffer<[f32]>,
         s: AttentionShape,
         scale: f32,
     ) -> Result<(), EngineError> {
-        let (t, d) = (
-            check_u32("attention", "tokens", s.tokens)? as usize,
-            check_u32("attention", "head_dim", s.head_dim)? as usize,
-        );
-        check_u32("attention", "heads", s.heads)?;
-        let wide = (t * s.width()) as u64;
-        for (name, b) in [("q", q), ("k", k), ("v", v), ("out", out)] {
-            check_len("attention", name, b.len(), wide)?;
+        if s.head_dim != self.head_dim {
+            return Err(EngineError::Shape {
+                kernel: KERNEL,
+                message: format!("built for head_dim {}, called with {}", self.head_dim, s.head_dim),
+            });
         }
-        check_len("attention", "mask", mask.len(), t as u64)?;
-        let scale_row = gpu.upload(&vec![scale; d])?;
-        let (qh, kh, vh, qs) = (
-            gpu.output::<f32>((t * d) as u64)?,
-            gpu.output::<f32>((t * d) as u64)?,
-            gpu.output::<f32>((t * d) as u64)?,
-            gpu.output::<f32>((t * d) as u64)?,
-        );
-        let kt = gpu.output::<f32>((d * t) as u64)?;
-        let (scores, masked, probs) = (
-            gpu.output::<f32>((t * t) as u64)?,
-            gpu.output::<f32>((t * t) as u64)?,
-            gpu.output::<f32>((t * t) as u64)?,
-        );
-        let oh = gpu.output::<f32>((t * d) as u64)?;
-        for h in 0..s.heads {
-            self.head(gpu, false, q, &qh, s, h)?;
-            self.head(gpu, false, k, &kh, s, h)?;
-            self.head(gpu, false, v, &vh, s, h)?;
-            self.scale.run(gpu, &qh, &scale_row, &qs, d)?;
-            self.transpose.run(gpu, &kh, &kt, t, d)?;
-            self.gemm.run(gpu, &qs, &kt, &scores, GemmShape { m: t, n: t, k: d })?;
-            self.add_mask.run(gpu, &scores, mask, &masked, t)?;
-            self.softmax.run(gpu, &masked, &probs, t, t)?;
-            self.gemm.run(gpu, &probs, &vh, &oh, GemmShape { m: t, n: d, k: t })?;
-            self.head(gpu, true, &oh, out, s, h)?;
+        let batch = check_u32(KERNEL, "batch", s.batch)?;
+        let seq = check_u32(KERNEL, "seq", s.seq)?;
+        let heads = check_u32(KERNEL, "heads", s.heads)?;
+        let invocations = check_u32(KERNEL, "batch * heads * seq", s.batch * s.heads * s.seq)?;
+        check_len(KERNEL, "qkv", qkv.len(), (s.rows() * 3 * s.width()) as u64)?;
+        check_len(KERNEL, "lens", lens.len(), s.batch as u64)?;
+        check_len(KERNEL, "out", out.len(), (s.rows() * s.width()) as u64)?;
+        #[derive(BufferContents, Clone, Copy)]
+        #[repr(C)]
+        struct Push {
+            batch: u32,
+            seq: u32,
+            heads: u32,
+            scale: f32,
         }
-        Ok(())
+        record_library(
+            gpu,
+            builder,
+            &self.pipeline,
+            &[qkv.as_bytes(), lens.as_bytes(), out.as_bytes()],
+            Push { batch, seq, heads, scale },
+            linear_groups(invocations, 64),
+        )
+    }
+
+    /// Runs one attention call; `lens` are checked against `seq` here.
+    pub fn run(
+        &self,
+        gpu: &Gpu,
+        qkv: &Subbuffer<[f32]>,
+        lens: &[u32],
+        out: &Subbuffer<[f32]>,
+        s: AttentionShape,
+        scale: f32,
+    ) -> Result<(), EngineError> {
+        check_lens(lens, s.seq)?;
+        let lens = gpu.upload(lens)?;
+        run_alone(gpu, KERNEL, |b| self.record(gpu, b, qkv, &lens, out, s, scale))
     }
 }
 
-/// The CPU twin of [`Attention::run`].
-pub fn reference(
-    class: ReproClass,
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    mask: &[f32],
-    s: AttentionShape,
-    scale: f32,
-) -> Vec<f32> {
-    let (t, d, w) = (s.tokens, s.head_dim, s.width());
-    let column = |x: &[f32], h: usize| -> Vec<f32> {
-        (0..t).flat_map(|i| x[i * w + h * d..i * w + (h + 1) * d].to_vec()).collect()
+/// Every sequence length must be at most the padded length (a zero-length sequence is all padding).
+pub fn check_lens(lens: &[u32], seq: usize) -> Result<(), EngineError> {
+    match lens.iter().enumerate().find(|(_, l)| **l as usize > seq) {
+        Some((b, l)) => Err(EngineError::Shape {
+            kernel: KERNEL,
+            message: format!("sequence {b} has {l} tokens, more than the padded length {seq}"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The CPU twin of [`Attention::run`], op for op.
+pub fn reference(class: ReproClass, qkv: &[f32], lens: &[u32], s: AttentionShape, scale: f32) -> Vec<f32> {
+    let (w, d) = (s.width(), s.head_dim);
+    let stride = 3 * w;
+    assert_eq!(qkv.len(), s.rows() * stride, "qkv must be [batch * seq, 3 * width]");
+    let mut out = vec![0.0f32; s.rows() * w];
+    let score = |q: &[f32], k: &[f32]| {
+        let acc = q.iter().zip(k).fold(0.0f32, |acc, (&a, &b)| class.mul_add(a, b, acc));
+        canonicalize(canonicalize(acc) * scale)
     };
-    let mut out = vec![0.0f32; t * w];
-    for h in 0..s.heads {
-        let (qh, kh, vh) = (column(q, h), column(k, h), column(v, h));
-        let qs = cpu::binary(BinaryOp::Mul, &qh, &vec![scale; d], d, true);
-        let kt = cpu::transpose(&kh, t, d);
-        let scores = cpu::gemm(class, &qs, &kt, t, t, d);
-        let masked = cpu::binary(BinaryOp::Add, &scores, mask, t, true);
-        let probs = cpu::softmax_rows(&masked, t, t);
-        let oh = cpu::gemm(class, &probs, &vh, t, d, t);
-        for i in 0..t {
-            out[i * w + h * d..i * w + (h + 1) * d].copy_from_slice(&oh[i * d..(i + 1) * d]);
+    for b in 0..s.batch {
+        let len = lens[b] as usize;
+        let first = b * s.seq;
+        for h in 0..s.heads {
+            let key = |j: usize| &qkv[(first + j) * stride + w + h * d..][..d];
+            let value = |j: usize| &qkv[(first + j) * stride + 2 * w + h * d..][..d];
+            for i in 0..len.min(s.seq) {
+                let q = &qkv[(first + i) * stride + h * d..][..d];
+                let mut m = 0.0f32;
+                for j in 0..len {
+                    let sj = score(q, key(j));
+                    m = if j == 0 || m < sj { sj } else { m };
+                }
+                let mut z = 0.0f32;
+                let mut a = vec![0.0f32; d];
+                for j in 0..len {
+                    let e = canonicalize(crate::detmath::exp(score(q, key(j)) - m));
+                    z += e;
+                    for (acc, &v) in a.iter_mut().zip(value(j)) {
+                        *acc = class.mul_add(e, v, *acc);
+                    }
+                }
+                let inv = crate::detmath::recip(z);
+                let o = &mut out[(first + i) * w + h * d..][..d];
+                for (o, acc) in o.iter_mut().zip(a) {
+                    *o = canonicalize(canonicalize(acc) * inv);
+                }
+            }
         }
     }
     out

@@ -28,6 +28,9 @@ use crate::{
     shaders,
 };
 
+/// A command buffer being recorded: one or more kernel dispatches submitted together.
+pub type Recorder = AutoCommandBufferBuilder<PrimaryAutoCommandBuffer>;
+
 /// Which device to open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DeviceChoice {
@@ -216,8 +219,9 @@ impl Gpu {
         Ok(guard.to_vec())
     }
 
-    /// A one-time command buffer builder on this device's compute queue.
-    pub(crate) fn recorder(&self) -> Result<AutoCommandBufferBuilder<PrimaryAutoCommandBuffer>, EngineError> {
+    /// A one-time command buffer on this device's compute queue: kernels' `record` methods add
+    /// dispatches to it (vulkano inserts the barriers between them), [`Gpu::submit`] runs it.
+    pub fn recorder(&self) -> Result<Recorder, EngineError> {
         AutoCommandBufferBuilder::primary(
             self.commands.clone(),
             self.queue.queue_family_index(),
@@ -226,12 +230,9 @@ impl Gpu {
         .map_err(|e| EngineError::vulkan("allocating a command buffer", e))
     }
 
-    /// Submits recorded work and waits for it, bounded by the dispatch timeout.
-    pub(crate) fn submit(
-        &self,
-        kernel: &'static str,
-        builder: AutoCommandBufferBuilder<PrimaryAutoCommandBuffer>,
-    ) -> Result<(), EngineError> {
+    /// Submits recorded work and waits for it, bounded by the dispatch timeout; `kernel` names the
+    /// work in errors.
+    pub fn submit(&self, kernel: &'static str, builder: Recorder) -> Result<(), EngineError> {
         let commands = builder.build().map_err(|e| EngineError::vulkan("finishing a command buffer", e))?;
         let future = sync::now(self.device.clone())
             .then_execute(self.queue.clone(), commands)

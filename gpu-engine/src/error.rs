@@ -31,6 +31,8 @@ pub enum EngineError {
     Cancelled { completed_dispatches: usize },
     #[error("invalid shape for {kernel}: {message}")]
     Shape { kernel: &'static str, message: String },
+    #[error("model weights: tensor `{tensor}`: {message}")]
+    Weights { tensor: String, message: String },
     #[error("Vulkan error while {context}: {message}")]
     Vulkan { context: &'static str, message: String },
 }

@@ -25,8 +25,9 @@ pub mod reference;
 pub mod seeded;
 mod shaders;
 pub mod work;
+pub mod workloads;
 
-pub use context::{DeviceChoice, Gpu, GpuOptions};
+pub use context::{DeviceChoice, Gpu, GpuOptions, Recorder};
 pub use device::{DeviceInfo, DeviceType, Vulkan};
 pub use error::EngineError;
 pub use numeric::ReproClass;

@@ -33,6 +33,8 @@ pub enum UnaryOp {
     Gelu = 2,
     Recip = 3,
     Rsqrt = 4,
+    /// `x > 0 ? x : +0`.
+    Relu = 5,
 }
 
 impl UnaryOp {
@@ -44,6 +46,13 @@ impl UnaryOp {
             UnaryOp::Gelu => m::gelu(x),
             UnaryOp::Recip => m::recip(x),
             UnaryOp::Rsqrt => m::rsqrt(x),
+            UnaryOp::Relu => {
+                if x > 0.0 {
+                    x
+                } else {
+                    0.0
+                }
+            }
         }
     }
 }
@@ -114,15 +123,11 @@ pub fn binary(
     n: usize,
     row_broadcast: bool,
 ) -> Vec<f32> {
-    use crate::kernels::elementwise::BinaryOp;
     a.iter()
         .enumerate()
         .map(|(i, &x)| {
             let y = if row_broadcast { b[i % n] } else { b[i] };
-            canonicalize(match op {
-                BinaryOp::Add => x + y,
-                BinaryOp::Mul => x * y,
-            })
+            canonicalize(op.apply(x, y))
         })
         .collect()
 }

@@ -23,4 +23,5 @@ pub(crate) const BINARY: &[u8] = spirv!("binary");
 pub(crate) const GATHER: &[u8] = spirv!("gather");
 pub(crate) const TRANSPOSE: &[u8] = spirv!("transpose");
 pub(crate) const REDUCE_ROWS: &[u8] = spirv!("reduce_rows");
-pub(crate) const HEAD: &[u8] = spirv!("head");
+pub(crate) const ATTENTION: &[u8] = spirv!("attention");
+pub(crate) const SGD_MOMENTUM: &[u8] = spirv!("sgd_momentum");

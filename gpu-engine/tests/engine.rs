@@ -5,6 +5,13 @@
 //!   (set by `make test`) turns the skip into a failure.
 //! - `devices`: enumeration and class probing.
 //! - `gemm`: the GEMM kernel against the CPU reference, bit for bit.
+//! - `determinism`, `bandwidth`: the suite's cases and the copy kernel.
+//! - `rows`, `elementwise`: unary, softmax, layer norm, row sums; binary ops, gather, transpose.
+//! - `control`: pause, resume, cancel and progress of multi-dispatch runs.
+//! - `external`: buyer kernels in WGSL / SPIR-V through naga.
+//! - `attention`: batched multi-head attention against its CPU twin, padding invariance.
+//! - `workloads`: the sentence encoder against its CPU twin in any batch; MLP training learns and
+//!   repeats bit for bit.
 
 mod support {
     use gpu_engine::{DeviceChoice, Gpu, GpuOptions, Vulkan};
@@ -553,26 +560,160 @@ mod attention {
     use super::support::{first_difference, gpu};
 
     #[test]
-    fn multi_head_attention_matches_the_reference_with_padding() {
+    fn batched_attention_matches_the_reference_and_ignores_padding() {
         let Some(gpu) = gpu() else { return };
-        let s = AttentionShape { tokens: 9, heads: 12, head_dim: 32 };
-        let input = |seed| {
-            let mut v: Vec<f32> = seeded::uniform(seed, s.tokens * s.width()).iter().map(|x| x * 3.0).collect();
-            canonicalize_all(&mut v);
-            v
-        };
-        let (q, k, v) = (input(1), input(2), input(3));
-        let mask: Vec<f32> = (0..s.tokens).map(|i| if i < 7 { 0.0 } else { -10_000.0 }).collect(); // 2 padding tokens
+        let s = AttentionShape { batch: 3, seq: 9, heads: 12, head_dim: 32 };
+        let mut qkv: Vec<f32> = seeded::uniform(7, s.rows() * 3 * s.width()).iter().map(|x| x * 3.0).collect();
+        canonicalize_all(&mut qkv);
+        let lens = [9u32, 4, 1];
         let scale = gpu_engine::detmath::rsqrt(s.head_dim as f32);
-        let kernel = Attention::new(&gpu, ReproClass::Unfused).expect("pipelines");
-        let bufs = [&q, &k, &v, &mask].map(|x| gpu.upload(x).expect("upload"));
-        let out = gpu.output::<f32>((s.tokens * s.width()) as u64).expect("alloc");
-        kernel.run(&gpu, &bufs[0], &bufs[1], &bufs[2], &bufs[3], &out, s, scale).expect("runs");
+        let kernel = Attention::new(&gpu, ReproClass::Unfused, s.head_dim).expect("pipeline");
+        let input = gpu.upload(&qkv).expect("upload");
+        let out = gpu.output::<f32>((s.rows() * s.width()) as u64).expect("alloc");
+        kernel.run(&gpu, &input, &lens, &out, s, scale).expect("runs");
         let got = gpu.download(&out).expect("read");
-        let want = attention::reference(ReproClass::Unfused, &q, &k, &v, &mask, s, scale);
+        let want = attention::reference(ReproClass::Unfused, &qkv, &lens, s, scale);
         if let Some((i, g, w)) = first_difference(&got, &want) {
-            panic!("attention differs at token {} column {}: {g:e} vs {w:e}", i / s.width(), i % s.width());
+            panic!("attention differs at row {} column {}: {g:e} vs {w:e}", i / s.width(), i % s.width());
         }
-        assert!(got.iter().all(|x| x.is_finite()), "finite output");
+        // Padding rows are +0; real rows are finite and not all zero.
+        let row = |r: usize| &got[r * s.width()..(r + 1) * s.width()];
+        assert!(row(9 + 5).iter().all(|v| v.to_bits() == 0), "a padding query row is +0");
+        assert!(row(9 + 3).iter().any(|v| *v != 0.0) && got.iter().all(|v| v.is_finite()));
+        // Sequence 1 alone, unpadded, gives the same bits as inside the padded batch.
+        let alone_shape = AttentionShape { batch: 1, seq: 4, ..s };
+        let alone_in: Vec<f32> = qkv[9 * 3 * s.width()..(9 + 4) * 3 * s.width()].to_vec();
+        let alone = attention::reference(ReproClass::Unfused, &alone_in, &[4], alone_shape, scale);
+        assert!(first_difference(&alone, &got[9 * s.width()..13 * s.width()]).is_none(), "padding changed a row");
+    }
+
+    #[test]
+    fn lengths_over_the_padded_length_are_refused() {
+        let Some(gpu) = gpu() else { return };
+        let s = AttentionShape { batch: 1, seq: 2, heads: 1, head_dim: 4 };
+        let kernel = Attention::new(&gpu, ReproClass::Unfused, 4).expect("pipeline");
+        let input = gpu.upload(&[0.0f32; 24]).expect("upload");
+        let out = gpu.output::<f32>(8).expect("alloc");
+        let err = kernel.run(&gpu, &input, &[3], &out, s, 0.5).expect_err("3 > 2").to_string();
+        assert!(err.contains("sequence 0 has 3 tokens, more than the padded length 2"), "{err}");
+        assert!(Attention::new(&gpu, ReproClass::Unfused, 129).is_err(), "head_dim over 128");
+    }
+}
+
+mod workloads {
+    use gpu_engine::{
+        ReproClass,
+        kernels::train::SgdParams,
+        workloads::{
+            encoder::{self, Encoder, EncoderConfig, EncoderWeights},
+            mlp::{self, Activation, MlpParams, TrainOptions, Trainer},
+        },
+    };
+
+    use super::support::{first_difference, gpu};
+
+    fn tiny() -> EncoderConfig {
+        EncoderConfig {
+            vocab_size: 50,
+            hidden: 64,
+            layers: 2,
+            heads: 2,
+            intermediate: 128,
+            max_positions: 40,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+        }
+    }
+
+    #[test]
+    fn encoder_matches_its_cpu_twin_in_any_batch() {
+        let Some(gpu) = gpu() else { return };
+        let weights = EncoderWeights::seeded(tiny(), 3).expect("weights");
+        let sequences: Vec<Vec<u32>> =
+            [vec![1, 7, 9, 2], vec![1, 2], (0..33).map(|i| (i * 7 % 50) as u32).collect(), vec![5]].to_vec();
+        let encoder = Encoder::new(&gpu, weights.clone(), ReproClass::Unfused).expect("encoder");
+        let mut seen = Vec::new();
+        let together = encoder.encode(&gpu, &sequences, 4096, |done| seen.push(done)).expect("encodes");
+        assert_eq!(seen.last(), Some(&4), "progress reaches every sequence");
+        // One sequence per batch: the same bits as all of them padded together.
+        let alone = encoder.encode(&gpu, &sequences, 1, |_| {}).expect("encodes one by one");
+        for (s, ids) in sequences.iter().enumerate() {
+            let want = encoder::reference(&weights, ReproClass::Unfused, ids).expect("reference");
+            assert_eq!(together[s].len(), 64);
+            if let Some((i, g, w)) = first_difference(&together[s], &want) {
+                panic!("sequence {s} column {i}: device {g:e}, CPU twin {w:e}");
+            }
+            assert!(first_difference(&alone[s], &together[s]).is_none(), "batching changed sequence {s}");
+            let norm: f32 = want.iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "sequence {s} is L2-normalized ({norm})");
+        }
+    }
+
+    #[test]
+    fn encoder_refuses_bad_ids_and_weights() {
+        let Some(gpu) = gpu() else { return };
+        let encoder = Encoder::new(&gpu, EncoderWeights::seeded(tiny(), 3).expect("weights"), ReproClass::Unfused)
+            .expect("encoder");
+        let err = encoder.encode(&gpu, &[vec![1, 2], vec![3, 50]], 64, |_| {}).expect_err("id 50").to_string();
+        assert!(err.contains("sequence 1, token 1: id 50 is outside the vocabulary"), "{err}");
+        let err = encoder.encode(&gpu, &[vec![1; 41]], 64, |_| {}).expect_err("too long").to_string();
+        assert!(err.contains("41 tokens, more than the 40 positions"), "{err}");
+        let err = EncoderWeights::from_safetensors(b"not a file", tiny()).expect_err("garbage").to_string();
+        assert!(err.starts_with("model weights: tensor `(header)`"), "{err}");
+    }
+
+    fn blobs(samples: usize) -> (Vec<f32>, Vec<u32>) {
+        // Three well-separated clusters in 4 dimensions.
+        let mut rng = gpu_engine::seeded::SplitMix64::new(11);
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for s in 0..samples {
+            let class = (s % 3) as u32;
+            for f in 0..4 {
+                let centre = if f as u32 == class { 2.0 } else { 0.0 };
+                x.push(centre + rng.range(-0.5, 0.5));
+            }
+            y.push(class);
+        }
+        (x, y)
+    }
+
+    fn train(activation: Activation) -> (MlpParams, f32) {
+        let gpu = gpu().expect("checked by the caller");
+        let (x, y) = blobs(90);
+        let params = MlpParams::seeded(&[4, 8, 3], 5).expect("params");
+        let options = TrainOptions { activation, sgd: SgdParams { learning_rate: 0.1, momentum: 0.9 }, batch_size: 16 };
+        let trainer = Trainer::new(&gpu, &params, options, ReproClass::Unfused).expect("trainer");
+        for epoch in 0..15 {
+            trainer.epoch(&gpu, &x, &y, &mlp::epoch_order(90, 5, epoch), |_| {}).expect("epoch");
+        }
+        let probs = trainer.predict(&gpu, &x).expect("predict");
+        let correct = y
+            .iter()
+            .enumerate()
+            .filter(|(s, l)| {
+                let row = &probs[s * 3..s * 3 + 3];
+                let best = (0..3).fold(0, |b, c| if row[c] > row[b] { c } else { b });
+                best == **l as usize
+            })
+            .count();
+        (trainer.params(&gpu).expect("read back"), correct as f32 / 90.0)
+    }
+
+    #[test]
+    fn mlp_training_learns_and_repeats_bit_for_bit() {
+        if gpu().is_none() {
+            return;
+        }
+        for activation in [Activation::Relu, Activation::Tanh] {
+            let (first, accuracy) = train(activation);
+            let (second, _) = train(activation);
+            assert!(accuracy > 0.95, "{activation:?}: accuracy {accuracy} on separable clusters");
+            assert_eq!(first.to_safetensors().expect("bytes"), second.to_safetensors().expect("bytes"));
+            let start = MlpParams::seeded(&[4, 8, 3], 5).expect("params");
+            assert_ne!(first, start, "training moved the weights");
+            let round = MlpParams::from_safetensors(&first.to_safetensors().expect("bytes"), &[4, 8, 3]).expect("load");
+            assert_eq!(round, first, "checkpoints round-trip");
+        }
     }
 }

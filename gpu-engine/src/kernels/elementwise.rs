@@ -4,14 +4,35 @@ use std::sync::Arc;
 
 use vulkano::{buffer::Subbuffer, pipeline::ComputePipeline, shader::SpecializationConstant};
 
-use super::{check_len, check_u32, dispatch, linear_groups};
-use crate::{EngineError, Gpu, shaders};
+use super::{check_len, check_u32, linear_groups, record_library, run_alone};
+use crate::{EngineError, Gpu, Recorder, shaders};
 
 /// The binary operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinaryOp {
     Add = 0,
     Mul = 1,
+    Sub = 2,
+    /// `a` where `b > 0`, else `+0`: the backward pass of ReLU (`b` is the pre-activation).
+    PassWherePositive = 3,
+}
+
+impl BinaryOp {
+    /// The op on two values, as the kernel computes it (before canonicalization).
+    pub fn apply(self, a: f32, b: f32) -> f32 {
+        match self {
+            BinaryOp::Add => a + b,
+            BinaryOp::Mul => a * b,
+            BinaryOp::Sub => a - b,
+            BinaryOp::PassWherePositive => {
+                if b > 0.0 {
+                    a
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
 }
 
 /// `out = a op b`, or with a row broadcast `out[r, j] = a[r, j] op b[j]`.
@@ -28,9 +49,10 @@ impl Binary {
     }
 
     /// `n` is the row length; without a broadcast `b` has `a`'s length and `n` only has to divide it.
-    pub fn run(
+    pub fn record(
         &self,
         gpu: &Gpu,
+        builder: &mut Recorder,
         a: &Subbuffer<[f32]>,
         b: &Subbuffer<[f32]>,
         out: &Subbuffer<[f32]>,
@@ -46,14 +68,25 @@ impl Binary {
             });
         }
         check_len("binary", "b", b.len(), if self.row_broadcast { n as u64 } else { a.len() })?;
-        dispatch(
+        record_library(
             gpu,
-            "binary",
+            builder,
             &self.pipeline,
             &[a.as_bytes(), b.as_bytes(), out.as_bytes()],
             [len, n32],
             linear_groups(len, 256),
         )
+    }
+
+    pub fn run(
+        &self,
+        gpu: &Gpu,
+        a: &Subbuffer<[f32]>,
+        b: &Subbuffer<[f32]>,
+        out: &Subbuffer<[f32]>,
+        n: usize,
+    ) -> Result<(), EngineError> {
+        run_alone(gpu, "binary", |builder| self.record(gpu, builder, a, b, out, n))
     }
 }
 
@@ -89,14 +122,16 @@ impl Gather {
         check_len("gather", "out", out.len(), ids.len() as u64 * dim as u64)?;
         let ids = gpu.upload(ids)?;
         let total = check_u32("gather", "output length", ids.len() as usize * dim)?;
-        dispatch(
-            gpu,
-            "gather",
-            &self.pipeline,
-            &[table.as_bytes(), ids.as_bytes(), out.as_bytes()],
-            [tokens, dim32],
-            linear_groups(total, 256),
-        )
+        run_alone(gpu, "gather", |b| {
+            record_library(
+                gpu,
+                b,
+                &self.pipeline,
+                &[table.as_bytes(), ids.as_bytes(), out.as_bytes()],
+                [tokens, dim32],
+                linear_groups(total, 256),
+            )
+        })
     }
 }
 
@@ -111,9 +146,10 @@ impl Transpose {
         Ok(Self { pipeline: gpu.pipeline(shaders::TRANSPOSE, &[])? })
     }
 
-    pub fn run(
+    pub fn record(
         &self,
         gpu: &Gpu,
+        builder: &mut Recorder,
         x: &Subbuffer<[f32]>,
         out: &Subbuffer<[f32]>,
         rows: usize,
@@ -122,6 +158,18 @@ impl Transpose {
         let (r, c) = (check_u32("transpose", "rows", rows)?, check_u32("transpose", "cols", cols)?);
         check_len("transpose", "x", x.len(), rows as u64 * cols as u64)?;
         check_len("transpose", "out", out.len(), rows as u64 * cols as u64)?;
-        dispatch(gpu, "transpose", &self.pipeline, &[x.as_bytes(), out.as_bytes()], [r, c], linear_groups(r * c, 256))
+        let total = check_u32("transpose", "length", rows * cols)?;
+        record_library(gpu, builder, &self.pipeline, &[x.as_bytes(), out.as_bytes()], [r, c], linear_groups(total, 256))
+    }
+
+    pub fn run(
+        &self,
+        gpu: &Gpu,
+        x: &Subbuffer<[f32]>,
+        out: &Subbuffer<[f32]>,
+        rows: usize,
+        cols: usize,
+    ) -> Result<(), EngineError> {
+        run_alone(gpu, "transpose", |b| self.record(gpu, b, x, out, rows, cols))
     }
 }

@@ -2,15 +2,10 @@
 
 use std::sync::Arc;
 
-use vulkano::{
-    buffer::Subbuffer,
-    command_buffer::{AutoCommandBufferBuilder, PrimaryAutoCommandBuffer},
-    pipeline::ComputePipeline,
-    shader::SpecializationConstant,
-};
+use vulkano::{buffer::Subbuffer, pipeline::ComputePipeline, shader::SpecializationConstant};
 
 use super::{check_len, check_u32, groups};
-use crate::{EngineError, Gpu, ReproClass, shaders};
+use crate::{EngineError, Gpu, Recorder, ReproClass, shaders};
 
 const KERNEL: &str = "gemm";
 const TILE: u64 = 64;
@@ -83,7 +78,7 @@ impl Gemm {
     pub fn record(
         &self,
         gpu: &Gpu,
-        builder: &mut AutoCommandBufferBuilder<PrimaryAutoCommandBuffer>,
+        builder: &mut Recorder,
         a: &Subbuffer<[f32]>,
         b: &Subbuffer<[f32]>,
         c: &Subbuffer<[f32]>,
@@ -113,8 +108,6 @@ impl Gemm {
         c: &Subbuffer<[f32]>,
         shape: GemmShape,
     ) -> Result<(), EngineError> {
-        let mut builder = gpu.recorder()?;
-        self.record(gpu, &mut builder, a, b, c, shape)?;
-        gpu.submit(KERNEL, builder)
+        super::run_alone(gpu, KERNEL, |builder| self.record(gpu, builder, a, b, c, shape))
     }
 }

@@ -1,13 +1,15 @@
 //! The deterministic kernel library: one struct per compute pipeline.
 //!
 //! Each pipeline is built once per device and reused; `run` records one dispatch, submits it and
-//! waits within the dispatch timeout; `record` adds it to a caller's command buffer instead.
+//! waits within the dispatch timeout; `record` adds it to a caller's command buffer instead, so a
+//! whole model step is one submission.
 
 pub mod copy;
 pub mod elementwise;
 pub mod fma_probe;
 pub mod gemm;
 pub mod rows;
+pub mod train;
 
 pub use copy::Copy;
 pub use gemm::Gemm;
@@ -16,12 +18,11 @@ use std::sync::Arc;
 
 use vulkano::{
     buffer::{BufferContents, Subbuffer},
-    command_buffer::{AutoCommandBufferBuilder, PrimaryAutoCommandBuffer},
     descriptor_set::{DescriptorSet, WriteDescriptorSet},
     pipeline::{ComputePipeline, Pipeline, PipelineBindPoint},
 };
 
-use crate::{EngineError, Gpu};
+use crate::{EngineError, Gpu, Recorder};
 
 /// Workgroup counts for `len` items in groups of `group`.
 pub(crate) fn groups(len: u64, group: u64) -> u32 {
@@ -51,7 +52,7 @@ pub(crate) fn check_u32(kernel: &'static str, what: &str, v: usize) -> Result<u3
 /// group counts.
 pub(crate) unsafe fn record<Pc: BufferContents>(
     gpu: &Gpu,
-    builder: &mut AutoCommandBufferBuilder<PrimaryAutoCommandBuffer>,
+    builder: &mut Recorder,
     pipeline: &Arc<ComputePipeline>,
     buffers: impl IntoIterator<Item = (u32, Subbuffer<[u8]>)>,
     push: Option<Pc>,
@@ -73,6 +74,21 @@ pub(crate) unsafe fn record<Pc: BufferContents>(
     Ok(())
 }
 
+/// Records one dispatch of a library kernel: `buffers` at bindings 0.., then `push`, then `groups`.
+pub(crate) fn record_library<Pc: BufferContents>(
+    gpu: &Gpu,
+    builder: &mut Recorder,
+    pipeline: &Arc<ComputePipeline>,
+    buffers: &[&Subbuffer<[u8]>],
+    push: Pc,
+    groups: [u32; 3],
+) -> Result<(), EngineError> {
+    let bound = buffers.iter().enumerate().map(|(i, b)| (i as u32, (*b).clone()));
+    // SAFETY: every library kernel bounds-checks its indices against the pushed shape, and its
+    // caller checks the buffer lengths against that shape.
+    unsafe { record(gpu, builder, pipeline, bound, Some(push), groups) }
+}
+
 /// Binds `buffers` to bindings 0.., pushes `push`, dispatches `groups` and waits.
 pub(crate) fn dispatch<Pc: BufferContents>(
     gpu: &Gpu,
@@ -83,10 +99,18 @@ pub(crate) fn dispatch<Pc: BufferContents>(
     groups: [u32; 3],
 ) -> Result<(), EngineError> {
     let mut builder = gpu.recorder()?;
-    let bound = buffers.iter().enumerate().map(|(i, b)| (i as u32, (*b).clone()));
-    // SAFETY: every kernel that goes through here bounds-checks its indices against the pushed
-    // shape, and its caller checks the buffer lengths against that shape.
-    unsafe { record(gpu, &mut builder, pipeline, bound, Some(push), groups) }?;
+    record_library(gpu, &mut builder, pipeline, buffers, push, groups)?;
+    gpu.submit(kernel, builder)
+}
+
+/// Runs `record` in a command buffer of its own and waits for it.
+pub(crate) fn run_alone(
+    gpu: &Gpu,
+    kernel: &'static str,
+    record: impl FnOnce(&mut Recorder) -> Result<(), EngineError>,
+) -> Result<(), EngineError> {
+    let mut builder = gpu.recorder()?;
+    record(&mut builder)?;
     gpu.submit(kernel, builder)
 }
 

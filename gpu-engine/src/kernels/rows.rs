@@ -1,5 +1,6 @@
 //! Elementwise functions and row-wise kernels built on `shaders/detmath.glsl`: unary functions,
-//! row softmax, row layer norm. One invocation per row; every sum runs in increasing column order.
+//! row softmax, row layer norm, row sums. One invocation per row; every sum runs in increasing
+//! column order except [`SumRows`], whose tree is fixed by the row length.
 
 use std::sync::Arc;
 
@@ -9,8 +10,8 @@ use vulkano::{
     shader::SpecializationConstant,
 };
 
-use super::{check_len, check_u32, dispatch, linear_groups};
-use crate::{EngineError, Gpu, reference::UnaryOp, shaders};
+use super::{check_len, check_u32, linear_groups, record_library, run_alone};
+use crate::{EngineError, Gpu, Recorder, reference::UnaryOp, shaders};
 
 /// `y = f(x)` elementwise.
 #[derive(Debug)]
@@ -23,10 +24,37 @@ impl Unary {
         Ok(Self { pipeline: gpu.pipeline(shaders::UNARY, &[(0, SpecializationConstant::U32(op as u32))])? })
     }
 
-    pub fn run(&self, gpu: &Gpu, x: &Subbuffer<[f32]>, y: &Subbuffer<[f32]>) -> Result<(), EngineError> {
+    pub fn record(
+        &self,
+        gpu: &Gpu,
+        builder: &mut Recorder,
+        x: &Subbuffer<[f32]>,
+        y: &Subbuffer<[f32]>,
+    ) -> Result<(), EngineError> {
         check_len("unary", "y", y.len(), x.len())?;
         let n = check_u32("unary", "length", x.len() as usize)?;
-        dispatch(gpu, "unary", &self.pipeline, &[x.as_bytes(), y.as_bytes()], n, linear_groups(n, 256))
+        record_library(gpu, builder, &self.pipeline, &[x.as_bytes(), y.as_bytes()], n, linear_groups(n, 256))
+    }
+
+    pub fn run(&self, gpu: &Gpu, x: &Subbuffer<[f32]>, y: &Subbuffer<[f32]>) -> Result<(), EngineError> {
+        run_alone(gpu, "unary", |b| self.record(gpu, b, x, y))
+    }
+}
+
+/// The shape of a row-wise kernel's input: `rows` rows of `n` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowsShape {
+    pub rows: usize,
+    pub n: usize,
+}
+
+impl RowsShape {
+    fn checked(self, kernel: &'static str) -> Result<[u32; 2], EngineError> {
+        Ok([check_u32(kernel, "rows", self.rows)?, check_u32(kernel, "n", self.n)?])
+    }
+
+    fn len(self) -> u64 {
+        self.rows as u64 * self.n as u64
     }
 }
 
@@ -41,6 +69,20 @@ impl SoftmaxRows {
         Ok(Self { pipeline: gpu.pipeline(shaders::SOFTMAX_ROWS, &[])? })
     }
 
+    pub fn record(
+        &self,
+        gpu: &Gpu,
+        builder: &mut Recorder,
+        x: &Subbuffer<[f32]>,
+        y: &Subbuffer<[f32]>,
+        shape: RowsShape,
+    ) -> Result<(), EngineError> {
+        let [r, c] = shape.checked("softmax")?;
+        check_len("softmax", "x", x.len(), shape.len())?;
+        check_len("softmax", "y", y.len(), shape.len())?;
+        record_library(gpu, builder, &self.pipeline, &[x.as_bytes(), y.as_bytes()], [r, c], [r.div_ceil(64), 1, 1])
+    }
+
     pub fn run(
         &self,
         gpu: &Gpu,
@@ -49,10 +91,7 @@ impl SoftmaxRows {
         rows: usize,
         n: usize,
     ) -> Result<(), EngineError> {
-        let (r, c) = (check_u32("softmax", "rows", rows)?, check_u32("softmax", "n", n)?);
-        check_len("softmax", "x", x.len(), (rows * n) as u64)?;
-        check_len("softmax", "y", y.len(), (rows * n) as u64)?;
-        dispatch(gpu, "softmax", &self.pipeline, &[x.as_bytes(), y.as_bytes()], [r, c], [r.div_ceil(64), 1, 1])
+        run_alone(gpu, "softmax", |b| self.record(gpu, b, x, y, RowsShape { rows, n }))
     }
 }
 
@@ -62,15 +101,43 @@ pub struct LayerNormRows {
     pipeline: Arc<ComputePipeline>,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct RowsShape {
-    pub rows: usize,
-    pub n: usize,
-}
-
 impl LayerNormRows {
     pub fn new(gpu: &Gpu) -> Result<Self, EngineError> {
         Ok(Self { pipeline: gpu.pipeline(shaders::LAYERNORM_ROWS, &[])? })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        gpu: &Gpu,
+        builder: &mut Recorder,
+        x: &Subbuffer<[f32]>,
+        gamma: &Subbuffer<[f32]>,
+        beta: &Subbuffer<[f32]>,
+        y: &Subbuffer<[f32]>,
+        shape: RowsShape,
+        eps: f32,
+    ) -> Result<(), EngineError> {
+        let [r, c] = shape.checked("layernorm")?;
+        check_len("layernorm", "x", x.len(), shape.len())?;
+        check_len("layernorm", "gamma", gamma.len(), shape.n as u64)?;
+        check_len("layernorm", "beta", beta.len(), shape.n as u64)?;
+        check_len("layernorm", "y", y.len(), shape.len())?;
+        #[derive(BufferContents, Clone, Copy)]
+        #[repr(C)]
+        struct Push {
+            rows: u32,
+            n: u32,
+            eps: f32,
+        }
+        record_library(
+            gpu,
+            builder,
+            &self.pipeline,
+            &[x.as_bytes(), gamma.as_bytes(), beta.as_bytes(), y.as_bytes()],
+            Push { rows: r, n: c, eps },
+            [r.div_ceil(64), 1, 1],
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -84,26 +151,7 @@ impl LayerNormRows {
         shape: RowsShape,
         eps: f32,
     ) -> Result<(), EngineError> {
-        let (r, c) = (check_u32("layernorm", "rows", shape.rows)?, check_u32("layernorm", "n", shape.n)?);
-        check_len("layernorm", "x", x.len(), (shape.rows * shape.n) as u64)?;
-        check_len("layernorm", "gamma", gamma.len(), shape.n as u64)?;
-        check_len("layernorm", "beta", beta.len(), shape.n as u64)?;
-        check_len("layernorm", "y", y.len(), (shape.rows * shape.n) as u64)?;
-        #[derive(BufferContents, Clone, Copy)]
-        #[repr(C)]
-        struct Push {
-            rows: u32,
-            n: u32,
-            eps: f32,
-        }
-        dispatch(
-            gpu,
-            "layernorm",
-            &self.pipeline,
-            &[x.as_bytes(), gamma.as_bytes(), beta.as_bytes(), y.as_bytes()],
-            Push { rows: r, n: c, eps },
-            [r.div_ceil(64), 1, 1],
-        )
+        run_alone(gpu, "layernorm", |b| self.record(gpu, b, x, gamma, beta, y, shape, eps))
     }
 }
 
@@ -118,6 +166,21 @@ impl SumRows {
         Ok(Self { pipeline: gpu.pipeline(shaders::REDUCE_ROWS, &[])? })
     }
 
+    pub fn record(
+        &self,
+        gpu: &Gpu,
+        builder: &mut Recorder,
+        x: &Subbuffer<[f32]>,
+        out: &Subbuffer<[f32]>,
+        shape: RowsShape,
+    ) -> Result<(), EngineError> {
+        let [r, c] = shape.checked("sum_rows")?;
+        check_len("sum_rows", "x", x.len(), shape.len())?;
+        check_len("sum_rows", "out", out.len(), shape.rows as u64)?;
+        let groups = if r <= 65_535 { [r, 1, 1] } else { [65_535, r.div_ceil(65_535), 1] };
+        record_library(gpu, builder, &self.pipeline, &[x.as_bytes(), out.as_bytes()], [r, c], groups)
+    }
+
     pub fn run(
         &self,
         gpu: &Gpu,
@@ -125,10 +188,6 @@ impl SumRows {
         out: &Subbuffer<[f32]>,
         shape: RowsShape,
     ) -> Result<(), EngineError> {
-        let (r, c) = (check_u32("sum_rows", "rows", shape.rows)?, check_u32("sum_rows", "n", shape.n)?);
-        check_len("sum_rows", "x", x.len(), (shape.rows * shape.n) as u64)?;
-        check_len("sum_rows", "out", out.len(), shape.rows as u64)?;
-        let groups = if r <= 65_535 { [r, 1, 1] } else { [65_535, r.div_ceil(65_535), 1] };
-        dispatch(gpu, "sum_rows", &self.pipeline, &[x.as_bytes(), out.as_bytes()], [r, c], groups)
+        run_alone(gpu, "sum_rows", |b| self.record(gpu, b, x, out, shape))
     }
 }

@@ -1,0 +1,10 @@
+//! Model workloads built from the kernel library: a BERT-family sentence encoder (inference) and
+//! an MLP classifier (training). Each runs as a few command buffers of deterministic kernels, so
+//! its outputs are the same bits on every device; each has a CPU twin for tests and referees.
+//!
+//! Workloads take tensors and token ids, never files or jobs: reading packages, tokenizing and
+//! writing outputs is the node's runner.
+
+pub mod encoder;
+pub mod mlp;
+pub mod tensors;

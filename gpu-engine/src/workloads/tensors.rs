@@ -1,0 +1,63 @@
+//! Reading and writing named f32 tensors in the safetensors format.
+
+use std::collections::BTreeMap;
+
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::{EngineError, numeric::canonicalize_all};
+
+fn weights_error(tensor: &str, message: impl Into<String>) -> EngineError {
+    EngineError::Weights { tensor: tensor.to_owned(), message: message.into() }
+}
+
+/// A parsed safetensors file.
+pub struct TensorFile<'a> {
+    inner: SafeTensors<'a>,
+}
+
+impl std::fmt::Debug for TensorFile<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TensorFile").field("tensors", &self.inner.len()).finish()
+    }
+}
+
+impl<'a> TensorFile<'a> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, EngineError> {
+        let inner = SafeTensors::deserialize(bytes).map_err(|e| weights_error("(header)", e.to_string()))?;
+        Ok(Self { inner })
+    }
+
+    /// The f32 tensor `name`, which must have exactly `shape`; values are canonicalized (see
+    /// `numeric`), so weights with denormals compute the same everywhere.
+    pub fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, EngineError> {
+        let view = self.inner.tensor(name).map_err(|_| weights_error(name, "missing from the file"))?;
+        if view.dtype() != Dtype::F32 {
+            return Err(weights_error(name, format!("dtype is {:?}, expected F32", view.dtype())));
+        }
+        if view.shape() != shape {
+            return Err(weights_error(name, format!("shape is {:?}, expected {shape:?}", view.shape())));
+        }
+        let mut values: Vec<f32> =
+            view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        canonicalize_all(&mut values);
+        Ok(values)
+    }
+}
+
+/// Serializes named f32 tensors (name -> (shape, values)) to safetensors bytes. The layout is a
+/// function of the names, shapes and values only, so equal tensors give equal bytes.
+pub fn to_bytes(tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>) -> Result<Vec<u8>, EngineError> {
+    let raw: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, (shape, values))| {
+            (name.clone(), shape.clone(), values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())
+        })
+        .collect();
+    let mut views = Vec::with_capacity(raw.len());
+    for (name, shape, bytes) in &raw {
+        let view = TensorView::new(Dtype::F32, shape.clone(), bytes)
+            .map_err(|e| weights_error(name, format!("cannot be written: {e}")))?;
+        views.push((name.clone(), view));
+    }
+    safetensors::serialize(views, None).map_err(|e| weights_error("(file)", format!("cannot be written: {e}")))
+}
