@@ -3,6 +3,7 @@
 mod bench;
 mod devnet;
 mod gpus;
+mod run;
 mod wallet;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -32,6 +33,8 @@ enum Command {
     /// The node's wallet, kept only in the OS keyring.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// Run a job package (folder or .zip with job.toml) on this machine, with no network.
+    Run(run::RunArgs),
     /// Benchmark a device: deterministic GEMM, bandwidth, score, and a same-run reference.
     Bench(bench::BenchArgs),
 }
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&node, args, cli.json),
         Command::Wallet(command) => wallet::run(&node, command, cli.json),
         Command::Devnet(args) => devnet::run(&node, args, cli.json),
+        Command::Run(args) => run::run(&node, args, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,7 +5,7 @@ use gridmint_protocol::{BenchmarkReport, DeterminismCase};
 
 use crate::{NodeError, Paths};
 
-fn open(paths: &Paths, device: Option<u32>) -> Result<Gpu, NodeError> {
+pub(crate) fn open(paths: &Paths, device: Option<u32>) -> Result<Gpu, NodeError> {
     let choice = device.map_or(DeviceChoice::Best, DeviceChoice::Index);
     let options = GpuOptions { pipeline_cache_dir: Some(paths.pipeline_cache()), ..GpuOptions::default() };
     Ok(Gpu::open(&Vulkan::load()?, choice, options)?)

@@ -6,6 +6,8 @@ pub enum NodeError {
     #[error(transparent)]
     Engine(#[from] gpu_engine::EngineError),
     #[error(transparent)]
+    Job(#[from] crate::runner::JobError),
+    #[error(transparent)]
     Wallet(#[from] crate::wallet::WalletError),
     #[error(transparent)]
     Chain(#[from] gridmint_chain::ChainError),
@@ -26,6 +28,7 @@ impl NodeError {
             NodeError::Engine(E::UnknownDevice { .. } | E::Shape { .. } | E::OverMemoryLimit { .. }) => {
                 ErrorCode::InvalidInput
             }
+            NodeError::Job(e) if e.is_input_error() => ErrorCode::InvalidInput,
             _ => ErrorCode::Internal,
         };
         ApiError::new(code, self.to_string())

@@ -11,12 +11,15 @@ pub mod error;
 pub mod hardware;
 pub mod logging;
 pub mod paths;
+pub mod runner;
 pub mod wallet;
 
 pub use error::NodeError;
 pub use paths::Paths;
 
-use gridmint_protocol::{BenchmarkReport, DeterminismCase, HardwareReport};
+use std::path::Path;
+
+use gridmint_protocol::{BenchmarkReport, DeterminismCase, HardwareReport, RunReport};
 
 /// A node on this machine. Cheap to create; each call opens what it needs.
 #[derive(Debug, Clone)]
@@ -41,6 +44,21 @@ impl Node {
     /// Benchmarks a device (the best one unless `device` names one).
     pub fn benchmark(&self, device: Option<u32>, reps: usize) -> Result<BenchmarkReport, NodeError> {
         bench::run(&self.paths, device, reps)
+    }
+
+    /// Runs a job package locally (no network) on a device (the best one unless `device` names
+    /// one) and writes its outputs to `out`: the code path a provider runs assigned work with.
+    pub fn run_job(
+        &self,
+        package: &Path,
+        out: &Path,
+        device: Option<u32>,
+        progress: runner::ProgressFn,
+    ) -> Result<RunReport, NodeError> {
+        let gpu = bench::open(&self.paths, device)?;
+        let report = runner::run(&self.paths, &gpu, package, out, progress)?;
+        let _ = gpu.save_pipeline_cache();
+        Ok(report)
     }
 
     /// Runs the determinism suite: one BLAKE3 per fixed-seed case, the same on every device.

@@ -7,10 +7,12 @@
 pub mod bench;
 pub mod error;
 pub mod hardware;
+pub mod job;
 
 pub use bench::{BenchmarkReport, DeterminismCase};
 pub use error::{ApiError, ErrorCode};
 pub use hardware::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
+pub use job::{JobKind, JobManifest, RunReport};
 
 /// Names of the commands the desktop shell exposes to the UI. One request struct per command.
 pub mod commands {

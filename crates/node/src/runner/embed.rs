@@ -1,0 +1,191 @@
+//! `kind = "embed"`: sentence embeddings with a BERT-family encoder, as sentence-transformers
+//! computes them (tokenize with truncation, encoder, mean pooling, L2 normalization).
+//! Output: `embeddings.npy`, float32 `[sentences, hidden]`, rows in input order.
+
+use std::{fs, path::Path, path::PathBuf};
+
+use gpu_engine::{
+    Gpu, ReproClass,
+    workloads::encoder::{DEFAULT_BATCH_TOKENS, Encoder, EncoderConfig, EncoderWeights},
+};
+use gridmint_protocol::job::EmbedSettings;
+use serde::Deserialize;
+use tokenizers::{Tokenizer, TruncationParams};
+
+use super::{JobError, Package, Progress, ProgressFn, npy, output::Staging, textfile};
+use crate::Paths;
+
+/// The files of a model folder.
+pub const MODEL_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+
+/// A sentence-encoder model folder, loaded.
+#[derive(Debug)]
+pub struct Model {
+    pub name: String,
+    pub config: EncoderConfig,
+    pub weights: EncoderWeights,
+    pub tokenizer: Tokenizer,
+    /// Tokens per sentence after truncation, special tokens included.
+    pub max_seq_length: usize,
+}
+
+#[derive(Deserialize)]
+struct HfConfig {
+    vocab_size: usize,
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    intermediate_size: usize,
+    max_position_embeddings: usize,
+    #[serde(default = "two")]
+    type_vocab_size: usize,
+    #[serde(default = "bert_eps")]
+    layer_norm_eps: f32,
+    #[serde(default = "gelu")]
+    hidden_act: String,
+}
+
+fn two() -> usize {
+    2
+}
+fn bert_eps() -> f32 {
+    1e-12
+}
+fn gelu() -> String {
+    "gelu".to_owned()
+}
+
+#[derive(Deserialize)]
+struct SentenceBertConfig {
+    max_seq_length: usize,
+}
+
+impl Model {
+    /// Loads `config.json`, `model.safetensors`, `tokenizer.json` (and `sentence_bert_config.json`
+    /// for the truncation length, if present) from `dir`.
+    pub fn load(name: &str, dir: &Path) -> Result<Self, JobError> {
+        let bad = |message: String| JobError::Model { model: name.to_owned(), message };
+        for file in MODEL_FILES {
+            if !dir.join(file).is_file() {
+                return Err(bad(format!("{} is missing", dir.join(file).display())));
+            }
+        }
+        let read = |file: &str| fs::read(dir.join(file)).map_err(|e| bad(format!("{}: {e}", dir.join(file).display())));
+        let hf: HfConfig =
+            serde_json::from_slice(&read("config.json")?).map_err(|e| bad(format!("config.json: {e}")))?;
+        if hf.hidden_act != "gelu" {
+            return Err(bad(format!("config.json: hidden_act `{}` is not supported (only erf `gelu`)", hf.hidden_act)));
+        }
+        let config = EncoderConfig {
+            vocab_size: hf.vocab_size,
+            hidden: hf.hidden_size,
+            layers: hf.num_hidden_layers,
+            heads: hf.num_attention_heads,
+            intermediate: hf.intermediate_size,
+            max_positions: hf.max_position_embeddings,
+            type_vocab_size: hf.type_vocab_size,
+            layer_norm_eps: hf.layer_norm_eps,
+        };
+        let weights = EncoderWeights::from_safetensors(&read("model.safetensors")?, config)
+            .map_err(|e| bad(format!("model.safetensors: {e}")))?;
+        let tokenizer =
+            Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| bad(format!("tokenizer.json: {e}")))?;
+        let max_seq_length = match fs::read(dir.join("sentence_bert_config.json")) {
+            Ok(bytes) => {
+                serde_json::from_slice::<SentenceBertConfig>(&bytes)
+                    .map_err(|e| bad(format!("sentence_bert_config.json: {e}")))?
+                    .max_seq_length
+            }
+            Err(_) => config.max_positions,
+        };
+        Ok(Self { name: name.to_owned(), config, weights, tokenizer, max_seq_length })
+    }
+
+    /// Token ids of each sentence, truncated to `max_len` tokens with [CLS] and [SEP].
+    pub fn tokenize(&mut self, sentences: &[&str], max_len: usize) -> Result<Vec<Vec<u32>>, JobError> {
+        let bad = |message: String| JobError::Model { model: self.name.clone(), message };
+        let truncation = TruncationParams { max_length: max_len, ..TruncationParams::default() };
+        self.tokenizer.with_truncation(Some(truncation)).map_err(|e| bad(format!("truncation: {e}")))?;
+        self.tokenizer.with_padding(None);
+        let encodings =
+            self.tokenizer.encode_batch(sentences.to_vec(), true).map_err(|e| bad(format!("tokenizing: {e}")))?;
+        Ok(encodings.iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+}
+
+/// Where the manifest's `model` is: a folder inside the package, or a name in the model cache.
+pub fn resolve_model(paths: &Paths, package: &Package, model: &str) -> Result<PathBuf, JobError> {
+    if let Ok(inside) = package.file("model", model)
+        && inside.is_dir()
+    {
+        return Ok(inside);
+    }
+    let cached = paths.model(model);
+    if !model.contains(['/', '\\']) && cached.is_dir() {
+        return Ok(cached);
+    }
+    Err(JobError::Model {
+        model: model.to_owned(),
+        message: format!(
+            "not a folder in the package and not in the model cache ({}); `make setup` puts all-MiniLM-L6-v2 there",
+            cached.display()
+        ),
+    })
+}
+
+/// The sentences of the input file, one per line; empty lines and empty files are errors.
+pub fn sentences<'a>(file: &str, text: &'a str) -> Result<Vec<&'a str>, JobError> {
+    let mut out = Vec::new();
+    for (line, sentence) in textfile::lines(text) {
+        if sentence.trim().is_empty() {
+            return Err(JobError::input(file, format!("line {line} is empty; every line must hold a sentence")));
+        }
+        out.push(sentence);
+    }
+    if out.is_empty() {
+        return Err(JobError::input(file, "has no sentences"));
+    }
+    Ok(out)
+}
+
+/// Runs an embed job: returns (sentences, work units).
+pub fn run(
+    paths: &Paths,
+    gpu: &Gpu,
+    class: ReproClass,
+    package: &Package,
+    staging: &mut Staging,
+    progress: ProgressFn,
+) -> Result<(u64, u64), JobError> {
+    let m = &package.manifest;
+    let model_name = package.required("model", &m.model)?;
+    let input = package.required("input", &m.input)?;
+    let settings = m.embed.clone().unwrap_or_default();
+    let text = textfile::utf8(input, package.read("input", input)?)?;
+    let sentences = sentences(input, &text)?;
+    let mut model = Model::load(model_name, &resolve_model(paths, package, model_name)?)?;
+    let max_len = checked_max_len(&settings, &model)?;
+    let ids = model.tokenize(&sentences, max_len)?;
+    let work_units = ids.iter().map(|s| model.config.work_units(s.len())).sum();
+    let total = sentences.len() as u64;
+    progress(&Progress { stage: "embedding".to_owned(), done: 0, total });
+    let encoder = Encoder::new(gpu, model.weights, class)?;
+    let batch_tokens = settings.batch_tokens.unwrap_or(DEFAULT_BATCH_TOKENS).max(max_len);
+    let embeddings = encoder.encode(gpu, &ids, batch_tokens, |done| {
+        progress(&Progress { stage: "embedding".to_owned(), done: done as u64, total });
+    })?;
+    let flat: Vec<f32> = embeddings.concat();
+    staging.write("embeddings.npy", &npy::f32_matrix(&flat, sentences.len(), model.config.hidden))?;
+    Ok((total, work_units))
+}
+
+fn checked_max_len(settings: &EmbedSettings, model: &Model) -> Result<usize, JobError> {
+    let max_len = settings.max_seq_length.unwrap_or(model.max_seq_length);
+    if !(3..=model.config.max_positions).contains(&max_len) {
+        return Err(JobError::Model {
+            model: model.name.clone(),
+            message: format!("max_seq_length {max_len} is outside 3..={}", model.config.max_positions),
+        });
+    }
+    Ok(max_len)
+}

@@ -1,0 +1,47 @@
+use std::path::PathBuf;
+
+/// Why a job package could not run. Each message names the file, and the line, row or column
+/// where there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The package itself: a missing or malformed `job.toml`, a bad zip, a path leaving the package.
+    #[error("job package {path}: {message}")]
+    Package { path: PathBuf, message: String },
+    /// A data file the manifest names.
+    #[error("{file}: {message}")]
+    Input { file: String, message: String },
+    /// The model: missing files, bad config, weights of the wrong shapes.
+    #[error("model {model}: {message}")]
+    Model { model: String, message: String },
+    /// The output folder.
+    #[error("output folder {path}: {message}")]
+    Output { path: PathBuf, message: String },
+    #[error(transparent)]
+    Engine(#[from] gpu_engine::EngineError),
+    #[error("{what} {path}: {source}")]
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+}
+
+impl JobError {
+    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| JobError::Io { what, path, source }
+    }
+
+    pub(crate) fn input(file: &str, message: impl Into<String>) -> Self {
+        JobError::Input { file: file.to_owned(), message: message.into() }
+    }
+
+    /// Whether the job's own input is at fault (not the machine).
+    pub fn is_input_error(&self) -> bool {
+        match self {
+            JobError::Package { .. } | JobError::Input { .. } | JobError::Model { .. } | JobError::Output { .. } => {
+                true
+            }
+            JobError::Engine(e) => {
+                matches!(e, gpu_engine::EngineError::Shape { .. } | gpu_engine::EngineError::Weights { .. })
+            }
+            JobError::Io { .. } => false,
+        }
+    }
+}

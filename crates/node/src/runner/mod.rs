@@ -1,0 +1,56 @@
+//! Running a job package on this machine: the code path `gridmint run` and the provider agent
+//! share. A package is read ([`package`]), its workload runs on the engine ([`embed`], [`train`]),
+//! and the outputs appear in the output folder all at once or not at all ([`output`]).
+
+pub mod embed;
+pub mod error;
+pub mod npy;
+pub mod output;
+pub mod package;
+mod textfile;
+pub mod train;
+
+use std::{path::Path, time::Instant};
+
+use gpu_engine::{Gpu, ReproClass};
+use gridmint_protocol::{JobKind, RunReport};
+
+pub use error::JobError;
+pub use package::Package;
+
+use crate::Paths;
+
+/// Where a run is: `done` of `total` in the current `stage`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub stage: String,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Reports progress; `&mut |_| {}` ignores it.
+pub type ProgressFn<'a> = &'a mut dyn FnMut(&Progress);
+
+/// Runs the package at `package` (a folder or a .zip) on `gpu` and writes its outputs to `out`,
+/// which must not exist or be empty. On error nothing is left in `out`.
+pub fn run(paths: &Paths, gpu: &Gpu, package: &Path, out: &Path, progress: ProgressFn) -> Result<RunReport, JobError> {
+    let started = Instant::now();
+    let package = Package::open(package)?;
+    let mut staging = output::Staging::create(out)?;
+    let class = ReproClass::Unfused;
+    let (items, work_units) = match package.manifest.kind {
+        JobKind::Embed => embed::run(paths, gpu, class, &package, &mut staging, progress)?,
+        JobKind::Train => train::run(gpu, class, &package, &mut staging, progress)?,
+    };
+    let device = gpu.info().name.clone();
+    staging.commit(|outputs, result_root| RunReport {
+        kind: package.manifest.kind,
+        items,
+        work_units,
+        result_root,
+        outputs,
+        device,
+        class: class.as_str().to_owned(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,292 @@
+//! `kind = "train"`: an MLP classifier on a CSV data set (features..., label).
+//!
+//! Outputs: `checkpoints/epoch-NNN.safetensors` after every epoch, `checkpoints.json` with each
+//! checkpoint's BLAKE3 and a hash chain over them (starting from the BLAKE3 of `job.toml`),
+//! `model.safetensors` (the final weights, `layers.{l}.weight` as `[in, out]`), `model.json`
+//! (the layer sizes and activation) and `metrics.json` (loss and accuracies per epoch).
+//! Every output is a function of the package alone, so redundant runs agree on every byte.
+
+use gpu_engine::{
+    Gpu, ReproClass,
+    kernels::train::SgdParams,
+    workloads::mlp::{self, Activation, MlpParams, TrainOptions, Trainer},
+};
+use gridmint_protocol::job::{ActivationName, TrainSettings};
+use serde::Serialize;
+
+use super::{JobError, Package, Progress, ProgressFn, output::Staging, textfile};
+
+/// A parsed CSV data set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataSet {
+    /// Row-major `[samples, features]`.
+    pub features: Vec<f32>,
+    pub labels: Vec<u32>,
+    pub columns: usize,
+}
+
+impl DataSet {
+    pub fn samples(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn feature_count(&self) -> usize {
+        self.columns - 1
+    }
+}
+
+/// Parses `features..., label` rows. A first row with no numeric cell is a header. Errors name the
+/// row (the file's line number) and the column (from 1).
+pub fn parse_csv(file: &str, text: &str) -> Result<DataSet, JobError> {
+    let mut features = Vec::new();
+    let mut labels = Vec::new();
+    let mut columns = 0;
+    for (row, line) in textfile::lines(text) {
+        if line.trim().is_empty() {
+            return Err(JobError::input(file, format!("row {row} is empty")));
+        }
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        if row == 1 && cells.iter().all(|c| c.parse::<f32>().is_err()) {
+            continue; // a header
+        }
+        if columns == 0 {
+            if cells.len() < 2 {
+                return Err(JobError::input(file, format!("row {row} has 1 column; need features and a label")));
+            }
+            columns = cells.len();
+        } else if cells.len() != columns {
+            return Err(JobError::input(
+                file,
+                format!("row {row} has {} columns, expected {columns} like the rows before it", cells.len()),
+            ));
+        }
+        for (col, cell) in cells[..columns - 1].iter().enumerate() {
+            match cell.parse::<f32>() {
+                Ok(v) if v.is_finite() => features.push(gpu_engine::numeric::canonicalize(v)),
+                _ => {
+                    return Err(JobError::input(
+                        file,
+                        format!("row {row}, column {}: `{cell}` is not a finite number", col + 1),
+                    ));
+                }
+            }
+        }
+        let label = cells[columns - 1];
+        let value = label.parse::<u32>().map_err(|_| {
+            JobError::input(
+                file,
+                format!("row {row}, column {columns} (the label): `{label}` is not a class index (an integer from 0)"),
+            )
+        })?;
+        labels.push(value);
+    }
+    if labels.is_empty() {
+        return Err(JobError::input(file, "has no data rows"));
+    }
+    Ok(DataSet { features, labels, columns })
+}
+
+fn check_labels(file: &str, data: &DataSet, classes: usize) -> Result<(), JobError> {
+    match data.labels.iter().enumerate().find(|(_, l)| **l as usize >= classes) {
+        Some((i, l)) => Err(JobError::input(
+            file,
+            format!("data row {} has label {l}, out of range for {classes} classes (0..={})", i + 1, classes - 1),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `ln(x)` for finite `x > 0` from IEEE `+ - * /` only, so every machine computes the same bits
+/// (platform `ln` may differ in the last place): `x = m 2^e`, `ln m = 2 atanh((m-1)/(m+1))`.
+pub fn det_ln(x: f64) -> f64 {
+    let bits = x.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000); // [1, 2)
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let mut term = s;
+    let mut sum = 0.0;
+    for k in 0..30 {
+        sum += term / f64::from(2 * k + 1);
+        term *= s2;
+    }
+    2.0 * sum + exponent as f64 * std::f64::consts::LN_2
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EpochMetrics {
+    epoch: u32,
+    loss: f64,
+    train_accuracy: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_accuracy: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Checkpoint {
+    epoch: u32,
+    file: String,
+    blake3: String,
+    chain: String,
+}
+
+/// Mean cross-entropy and accuracy of probabilities against labels.
+fn score(probs: &[f32], labels: &[u32], classes: usize) -> (f64, f64) {
+    let mut loss = 0.0f64;
+    let mut correct = 0usize;
+    for (s, &label) in labels.iter().enumerate() {
+        let row = &probs[s * classes..(s + 1) * classes];
+        loss -= det_ln(f64::from(row[label as usize]).max(1e-12));
+        let best = (0..classes).fold(0, |b, c| if row[c] > row[b] { c } else { b });
+        correct += usize::from(best == label as usize);
+    }
+    let n = labels.len() as f64;
+    // Six decimals are plenty for a report and keep the JSON short.
+    let round = |v: f64| (v * 1e6).round() / 1e6;
+    (round(loss / n), round(correct as f64 / n))
+}
+
+/// Runs a train job: returns (training samples, work units).
+pub fn run(
+    gpu: &Gpu,
+    class: ReproClass,
+    package: &Package,
+    staging: &mut Staging,
+    progress: ProgressFn,
+) -> Result<(u64, u64), JobError> {
+    let m = &package.manifest;
+    let data_file = package.required("data", &m.data)?;
+    let settings: &TrainSettings = m.train.as_ref().ok_or_else(|| JobError::Package {
+        path: package.source.clone(),
+        message: "job.toml: a [train] table is required for kind = \"train\"".to_owned(),
+    })?;
+    let bad_setting = |message: String| JobError::Package {
+        path: package.source.clone(),
+        message: format!("job.toml: [train] {message}"),
+    };
+    if settings.epochs == 0 || settings.batch_size == 0 {
+        return Err(bad_setting("epochs and batch_size must be at least 1".to_owned()));
+    }
+    if !(settings.learning_rate.is_finite() && settings.learning_rate > 0.0) {
+        return Err(bad_setting(format!("learning_rate {} must be a positive number", settings.learning_rate)));
+    }
+    if !(0.0..1.0).contains(&settings.momentum) {
+        return Err(bad_setting(format!("momentum {} must be in [0, 1)", settings.momentum)));
+    }
+    if settings.hidden.contains(&0) {
+        return Err(bad_setting("hidden layer sizes must be at least 1".to_owned()));
+    }
+    let train = parse_csv(data_file, &textfile::utf8(data_file, package.read("data", data_file)?)?)?;
+    let test = match &m.test {
+        Some(file) => {
+            let set = parse_csv(file, &textfile::utf8(file, package.read("test", file)?)?)?;
+            if set.columns != train.columns {
+                return Err(JobError::input(
+                    file,
+                    format!("has {} columns, but {data_file} has {}", set.columns, train.columns),
+                ));
+            }
+            Some((file.as_str(), set))
+        }
+        None => None,
+    };
+    let classes = settings.classes.unwrap_or_else(|| 1 + *train.labels.iter().max().expect("not empty") as usize);
+    if classes < 2 {
+        return Err(bad_setting(format!("{classes} class: a classifier needs at least 2")));
+    }
+    check_labels(data_file, &train, classes)?;
+    if let Some((file, set)) = &test {
+        check_labels(file, set, classes)?;
+    }
+
+    let mut sizes = vec![train.feature_count()];
+    sizes.extend(&settings.hidden);
+    sizes.push(classes);
+    let activation = match settings.activation {
+        ActivationName::Relu => Activation::Relu,
+        ActivationName::Tanh => Activation::Tanh,
+    };
+    let options = TrainOptions {
+        activation,
+        sgd: SgdParams { learning_rate: settings.learning_rate, momentum: settings.momentum },
+        batch_size: settings.batch_size,
+    };
+    let trainer = Trainer::new(gpu, &MlpParams::seeded(&sizes, settings.seed)?, options, class)?;
+    let mut chain = blake3::hash(&package.manifest_bytes);
+    let mut checkpoints = Vec::new();
+    let mut metrics = Vec::new();
+    let steps = train.samples().div_ceil(settings.batch_size) as u64;
+    for epoch in 0..settings.epochs {
+        let stage = format!("epoch {}/{}", epoch + 1, settings.epochs);
+        let order = mlp::epoch_order(train.samples(), settings.seed, epoch);
+        trainer.epoch(gpu, &train.features, &train.labels, &order, |done| {
+            progress(&Progress { stage: stage.clone(), done: done as u64, total: steps });
+        })?;
+        let (loss, train_accuracy) = score(&trainer.predict(gpu, &train.features)?, &train.labels, classes);
+        let test_accuracy = match &test {
+            Some((_, set)) => Some(score(&trainer.predict(gpu, &set.features)?, &set.labels, classes).1),
+            None => None,
+        };
+        metrics.push(EpochMetrics { epoch: epoch + 1, loss, train_accuracy, test_accuracy });
+        let bytes = trainer.params(gpu)?.to_safetensors()?;
+        let file = format!("checkpoints/epoch-{:03}.safetensors", epoch + 1);
+        let hash = blake3::hash(&bytes);
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(chain.as_bytes()).update(hash.as_bytes());
+        chain = hasher.finalize();
+        staging.write(&file, &bytes)?;
+        checkpoints.push(Checkpoint {
+            epoch: epoch + 1,
+            file,
+            blake3: hash.to_hex().to_string(),
+            chain: chain.to_hex().to_string(),
+        });
+        if epoch + 1 == settings.epochs {
+            staging.write("model.safetensors", &bytes)?;
+        }
+    }
+    staging.write("checkpoints.json", &json(&checkpoints))?;
+    staging.write("metrics.json", &json(&serde_json::json!({ "epochs": metrics, "classes": classes })))?;
+    let activation_name = match activation {
+        Activation::Relu => "relu",
+        Activation::Tanh => "tanh",
+    };
+    staging.write("model.json", &json(&serde_json::json!({ "sizes": sizes, "activation": activation_name })))?;
+    let work_units = u64::from(settings.epochs) * mlp::epoch_work_units(&sizes, train.samples());
+    Ok((train.samples() as u64, work_units))
+}
+
+/// Pretty JSON bytes of plain data.
+fn json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).expect("plain data always serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn det_ln_matches_ln() {
+        for x in [1e-12, 0.001, 0.3, 1.0, 2.0, 7.5, 1e6] {
+            assert!((det_ln(x) - f64::ln(x)).abs() < 1e-13 * (1.0 + f64::ln(x).abs()), "{x}");
+        }
+        assert_eq!(det_ln(1.0), 0.0);
+    }
+
+    #[test]
+    fn csv_errors_name_row_and_column() {
+        let err = |text: &str| parse_csv("d.csv", text).expect_err("bad").to_string();
+        assert_eq!(err("1,2,0\n3,4\n"), "d.csv: row 2 has 2 columns, expected 3 like the rows before it");
+        assert_eq!(err("a,b,label\n1,x,0\n"), "d.csv: row 2, column 2: `x` is not a finite number");
+        assert_eq!(
+            err("1,2,0.5\n"),
+            "d.csv: row 1, column 3 (the label): `0.5` is not a class index (an integer from 0)"
+        );
+        assert_eq!(err("1,2,0\n\n1,2,1\n"), "d.csv: row 2 is empty");
+        assert_eq!(err("a,b,c\n"), "d.csv: has no data rows");
+        assert_eq!(err("1,inf,0\n"), "d.csv: row 1, column 2: `inf` is not a finite number");
+        let ok = parse_csv("d.csv", "f1,f2,label\n1,2,0\n3.5,-4,2\n").expect("parses");
+        assert_eq!(ok, DataSet { features: vec![1.0, 2.0, 3.5, -4.0], labels: vec![0, 2], columns: 3 });
+    }
+}
