@@ -18,9 +18,10 @@ export GRIDMINT_REQUIRE_VULKAN := 1
 export GRIDMINT_REQUIRE_E2E := 1
 export GRIDMINT_REQUIRE_CHAIN := 1
 export GRIDMINT_REQUIRE_KEYRING := 1
+export GRIDMINT_REQUIRE_REFERENCE := 1
 
 .PHONY: help setup run app ui contracts test lint test-rust test-architecture test-contracts test-ui e2e \
-        bench bench-engine bench-gas test-contracts-deep demo package clean
+        bench bench-engine bench-workloads bench-gas test-contracts-deep demo package clean
 
 help:
 	@echo "make run     install what is missing, build, start the desktop app"
@@ -83,7 +84,7 @@ e2e: setup ui
 	cargo test -p gridmint-app --features custom-protocol --test e2e -- --test-threads=1
 
 # --- benchmarks ---------------------------------------------------------------------------------
-bench: setup bench-engine bench-gas
+bench: setup bench-engine bench-workloads bench-gas
 	@echo "benchmarks written to target/bench/"
 
 bench-engine:
@@ -92,6 +93,14 @@ bench-engine:
 	cargo build --release -p gridmint-cli
 	$(RELEASE_BIN)/gridmint bench --json > target/bench/engine.json
 	@cat target/bench/engine.json
+
+MODEL_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/gridmint/models/all-MiniLM-L6-v2
+
+# Embed 10,000 sentences and train the digits MLP, beside sentence-transformers / PyTorch.
+bench-workloads:
+	@mkdir -p target/bench
+	cargo build --release -p gridmint-cli
+	python3 scripts/bench/workloads.py $(RELEASE_BIN)/gridmint $(MODEL_DIR) target/bench/workloads.json
 
 bench-gas:
 	@mkdir -p target/bench

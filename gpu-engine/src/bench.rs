@@ -128,3 +128,55 @@ pub fn determinism_reference() -> Vec<DeterminismCase> {
     }
     cases
 }
+
+/// all-MiniLM-L6-v2's shapes.
+pub const MINILM_SHAPES: crate::workloads::encoder::EncoderConfig = crate::workloads::encoder::EncoderConfig {
+    vocab_size: 30522,
+    hidden: 384,
+    layers: 6,
+    heads: 12,
+    intermediate: 1536,
+    max_positions: 512,
+    type_vocab_size: 2,
+    layer_norm_eps: 1e-12,
+};
+
+/// The workload cases of the determinism suite, with weights and data made from fixed seeds in
+/// the real models' shapes (the real weights need not travel): the MiniLM-shaped encoder on 12
+/// sequences of 1 to 256 tokens, and a digits-shaped MLP (64-64-10) trained 3 epochs on 512
+/// seeded samples. Each hash is BLAKE3 of the outputs' little-endian bytes.
+pub fn workload_suite(gpu: &Gpu) -> Result<Vec<DeterminismCase>, EngineError> {
+    use crate::workloads::{encoder, mlp};
+    let class = ReproClass::Unfused;
+    let seed = 0x6772_6964;
+    let weights = encoder::EncoderWeights::seeded(MINILM_SHAPES, seed)?;
+    let mut rng = seeded::SplitMix64::new(seed ^ 0xe);
+    let sequences: Vec<Vec<u32>> = [1usize, 2, 5, 9, 16, 17, 31, 64, 100, 128, 200, 256]
+        .iter()
+        .map(|&len| (0..len).map(|_| rng.below(MINILM_SHAPES.vocab_size as u64) as u32).collect())
+        .collect();
+    let embeddings = encoder::Encoder::new(gpu, weights, class)?.encode(gpu, &sequences, 2048, |_| {})?;
+    let embed = output_hash(&embeddings.concat());
+
+    let sizes = [64, 64, 10];
+    let samples = 512;
+    let features: Vec<f32> = (0..samples * 64).map(|_| rng.unit()).collect();
+    let labels: Vec<u32> =
+        (0..samples).map(|s| (features[s * 64..(s + 1) * 64].iter().sum::<f32>() as u32) % 10).collect();
+    let options = mlp::TrainOptions {
+        activation: mlp::Activation::Relu,
+        sgd: crate::kernels::train::SgdParams { learning_rate: 0.05, momentum: 0.9 },
+        batch_size: 32,
+    };
+    let trainer = mlp::Trainer::new(gpu, &mlp::MlpParams::seeded(&sizes, seed)?, options, class)?;
+    for epoch in 0..3 {
+        trainer.epoch(gpu, &features, &labels, &mlp::epoch_order(samples, seed, epoch), |_| {})?;
+    }
+    let params = trainer.params(gpu)?;
+    let flat: Vec<f32> = params.layers.iter().flat_map(|(w, b)| w.iter().chain(b).copied()).collect();
+    let train = output_hash(&flat);
+    Ok(vec![
+        DeterminismCase { name: format!("embed-minilm-shape-12seq-seed{seed:x}-unfused"), hash: Some(hex(&embed)) },
+        DeterminismCase { name: format!("train-mlp-64-64-10-3ep-seed{seed:x}-unfused"), hash: Some(hex(&train)) },
+    ])
+}

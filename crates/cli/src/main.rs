@@ -17,6 +17,9 @@ struct Cli {
     /// Keep config, data, cache and logs under this folder instead of the platform's directories.
     #[arg(long, global = true, env = "GRIDMINT_HOME")]
     home: Option<PathBuf>,
+    /// Where model folders are found by name (default: the platform cache's `models`, also under --home).
+    #[arg(long, global = true, env = "GRIDMINT_MODELS")]
+    models: Option<PathBuf>,
     /// Print machine-readable JSON on stdout (errors as {"code", "message"}).
     #[arg(long, global = true)]
     json: bool,
@@ -42,7 +45,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let paths = match &cli.home {
-        Some(home) => Paths::under(home),
+        Some(home) => {
+            let machine = Paths::discover().map(|p| p.models);
+            let models = cli.models.clone().or(machine).unwrap_or_else(|| home.join("cache").join("models"));
+            Paths::under(home).with_models(models)
+        }
         None => match Paths::discover() {
             Some(p) => p,
             None => {
@@ -50,6 +57,10 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
+    };
+    let paths = match &cli.models {
+        Some(models) => paths.with_models(models.clone()),
+        None => paths,
     };
     let _log_guard = gridmint_node::logging::init(&paths.logs, "gridmint.log", "warn")
         .map_err(|e| eprintln!("warning: logging to {} is off: {e}", paths.logs.display()))

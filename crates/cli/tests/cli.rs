@@ -3,6 +3,7 @@
 //! Module map:
 //! - `support`: running the built binary with a private home.
 //! - `gpus`: device listing, JSON shape, and the no-driver error.
+//! - `run`: a job package end to end: the JSON report, the outputs, and a bad input's exit code.
 
 mod support {
     use std::process::{Command, Output};
@@ -186,5 +187,46 @@ mod devnet {
 
     fn rpc_port(url: &str) -> u16 {
         url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).expect("a port in the RPC URL")
+    }
+}
+
+mod run {
+    use std::fs;
+
+    use super::support::{gridmint, vulkan_required};
+
+    #[test]
+    fn runs_a_package_and_reports_json_then_refuses_bad_input() {
+        let tmp = std::env::temp_dir().join(format!("gridmint-cli-run-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        let pkg = tmp.join("job");
+        fs::create_dir_all(&pkg).expect("package");
+        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [3]\nlearning_rate = 0.1\nepochs = 2\nbatch_size = 4\n";
+        fs::write(pkg.join("job.toml"), job).expect("manifest");
+        let rows: String = (0..20).map(|i| format!("{},{},{}\n", i % 4, i % 3, i % 2)).collect();
+        fs::write(pkg.join("d.csv"), rows).expect("csv");
+        let out_dir = tmp.join("out");
+        let out = gridmint(&["run", &pkg.to_string_lossy(), "--out", &out_dir.to_string_lossy(), "--json"], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && stderr.contains("Vulkan") && !vulkan_required() {
+            eprintln!("SKIPPED: {stderr}");
+            return;
+        }
+        assert!(out.status.success(), "{stderr}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+        assert_eq!(report["kind"], "train");
+        assert_eq!(report["items"], 20);
+        assert_eq!(report["resultRoot"].as_str().map(str::len), Some(64));
+        assert!(out_dir.join("model.safetensors").is_file() && out_dir.join("result.json").is_file());
+
+        fs::write(pkg.join("d.csv"), "1,2,0\n3,oops,1\n").expect("csv");
+        let bad_out = tmp.join("bad");
+        let out = gridmint(&["run", &pkg.to_string_lossy(), "--out", &bad_out.to_string_lossy(), "--json"], &[]);
+        assert_eq!(out.status.code(), Some(1));
+        let api: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON error");
+        assert_eq!(api["code"], "invalid_input");
+        assert_eq!(api["message"], "d.csv: row 2, column 2: `oops` is not a finite number");
+        assert!(!bad_out.exists(), "nothing written for a failed run");
+        let _ = fs::remove_dir_all(&tmp);
     }
 }

@@ -41,5 +41,7 @@ pub fn run(paths: &Paths, device: Option<u32>, reps: usize) -> Result<BenchmarkR
 /// The determinism suite on a device.
 pub fn determinism(paths: &Paths, device: Option<u32>) -> Result<Vec<DeterminismCase>, NodeError> {
     let gpu = open(paths, device)?;
-    Ok(bench::determinism_suite(&gpu)?.into_iter().map(|c| DeterminismCase { name: c.name, hash: c.hash }).collect())
+    let mut cases = bench::determinism_suite(&gpu)?;
+    cases.extend(bench::workload_suite(&gpu)?);
+    Ok(cases.into_iter().map(|c| DeterminismCase { name: c.name, hash: c.hash }).collect())
 }

@@ -13,6 +13,9 @@ pub struct Paths {
     pub cache: PathBuf,
     /// Log files.
     pub logs: PathBuf,
+    /// Model folders by name (`make setup` puts all-MiniLM-L6-v2 here). Large and read-only, so
+    /// nodes under `--home` share the machine's by default (see [`Paths::with_models`]).
+    pub models: PathBuf,
 }
 
 impl Paths {
@@ -25,24 +28,30 @@ impl Paths {
             config: dirs.config_dir().to_path_buf(),
             logs: dirs.state_dir().map_or_else(|| data.join("logs"), |s| s.join("logs")),
             cache: dirs.cache_dir().to_path_buf(),
+            models: dirs.cache_dir().join("models"),
             data,
         })
     }
 
     /// Every directory under one root: for tests, several nodes on one machine, and `--home`.
-    /// The model cache is shared with the machine's own unless `cache` is given.
     pub fn under(root: &Path) -> Self {
         Self {
             config: root.join("config"),
             data: root.join("data"),
             cache: root.join("cache"),
             logs: root.join("logs"),
+            models: root.join("cache").join("models"),
         }
     }
 
-    /// The folder holding the named model (`<cache>/models/<name>`).
+    /// The same, with models from `models`.
+    pub fn with_models(self, models: PathBuf) -> Self {
+        Self { models, ..self }
+    }
+
+    /// The folder holding the named model (`<models>/<name>`).
     pub fn model(&self, name: &str) -> PathBuf {
-        self.cache.join("models").join(name)
+        self.models.join(name)
     }
 
     /// The driver pipeline cache's folder.

@@ -9,17 +9,30 @@ use crate::{EngineError, Gpu, Recorder, ReproClass, shaders};
 
 const KERNEL: &str = "gemm";
 const TILE: u64 = 64;
-/// Columns per lane of the streaming variant (TN in shaders/gemm_stream.comp).
-const STREAM_TN: u64 = 8;
-/// Rows per workgroup of the streaming variant (TM in shaders/gemm_stream.comp).
-const STREAM_TM: u64 = 16;
+/// Columns per lane of the streaming variant (TN in shaders/gemm_stream.comp): a workgroup covers
+/// 64 * TN columns, and the host picks the TN that wastes the fewest lanes for each N.
+const STREAM_TNS: [u32; 3] = [8, 6, 4];
+/// Rows per workgroup of the streaming variant (TM in shaders/gemm_stream.comp); 32 measured
+/// fastest on llvmpipe at the encoder's shapes (bench/RESULTS.md).
+const STREAM_TM: u64 = 32;
 
 /// `C[M,N] = A[M,K] * B[K,N]` in a fixed reproducibility class.
 #[derive(Debug)]
 pub struct Gemm {
-    pipeline: Arc<ComputePipeline>,
+    /// One pipeline for the tiled variant; one per entry of `STREAM_TNS` for the streaming one.
+    pipelines: Vec<Arc<ComputePipeline>>,
     class: ReproClass,
     variant: GemmVariant,
+}
+
+/// The index into `STREAM_TNS` that leaves the fewest idle columns for `n` (ties: the wider).
+fn stream_tn_index(n: u64) -> usize {
+    (0..STREAM_TNS.len())
+        .min_by_key(|&i| {
+            let cover = 64 * u64::from(STREAM_TNS[i]);
+            (n.div_ceil(cover) * cover - n, i)
+        })
+        .expect("STREAM_TNS is not empty")
 }
 
 /// How the work is laid out on the device. Both variants compute the same sums in the same
@@ -28,7 +41,7 @@ pub struct Gemm {
 pub enum GemmVariant {
     /// 64x64 tiles in shared memory, 4x4 per invocation: for GPUs.
     Tiled,
-    /// No shared memory, 16 rows x 8 columns per lane, uniform A loads: for CPU drivers, whose lanes
+    /// No shared memory, 32 rows x 4-8 columns per lane, uniform A loads: for CPU drivers, whose lanes
     /// gather per-lane loads one by one and whose barriers are coroutine switches.
     Streaming,
 }
@@ -61,13 +74,15 @@ impl Gemm {
                 message: format!("{} does not reproduce the {} class", gpu.info().name, class.as_str()),
             });
         }
-        let fused = class == ReproClass::Fused;
-        let spirv = match variant {
-            GemmVariant::Tiled => shaders::GEMM,
-            GemmVariant::Streaming => shaders::GEMM_STREAM,
+        let fused = SpecializationConstant::Bool(class == ReproClass::Fused);
+        let pipelines = match variant {
+            GemmVariant::Tiled => vec![gpu.pipeline(shaders::GEMM, &[(0, fused)])?],
+            GemmVariant::Streaming => STREAM_TNS
+                .iter()
+                .map(|&tn| gpu.pipeline(shaders::GEMM_STREAM, &[(0, fused), (1, SpecializationConstant::U32(tn))]))
+                .collect::<Result<_, _>>()?,
         };
-        let pipeline = gpu.pipeline(spirv, &[(0, SpecializationConstant::Bool(fused))])?;
-        Ok(Self { pipeline, class, variant })
+        Ok(Self { pipelines, class, variant })
     }
 
     pub fn class(&self) -> ReproClass {
@@ -89,14 +104,18 @@ impl Gemm {
         check_len(KERNEL, "A", a.len(), u64::from(m) * u64::from(k))?;
         check_len(KERNEL, "B", b.len(), u64::from(k) * u64::from(n))?;
         check_len(KERNEL, "C", c.len(), u64::from(m) * u64::from(n))?;
-        let counts = match self.variant {
-            GemmVariant::Tiled => [groups(u64::from(n), TILE), groups(u64::from(m), TILE), 1],
-            GemmVariant::Streaming => [groups(u64::from(n), 64 * STREAM_TN), groups(u64::from(m), STREAM_TM), 1],
+        let (pipeline, counts) = match self.variant {
+            GemmVariant::Tiled => (&self.pipelines[0], [groups(u64::from(n), TILE), groups(u64::from(m), TILE), 1]),
+            GemmVariant::Streaming => {
+                let t = stream_tn_index(u64::from(n));
+                let cover = 64 * u64::from(STREAM_TNS[t]);
+                (&self.pipelines[t], [groups(u64::from(n), cover), groups(u64::from(m), STREAM_TM), 1])
+            }
         };
         let bound = [(0, a.as_bytes().clone()), (1, b.as_bytes().clone()), (2, c.as_bytes().clone())];
         // SAFETY: the shader bounds-checks every load and store against M, N, K, and the buffer
         // lengths were checked against the shape above.
-        unsafe { super::record(gpu, builder, &self.pipeline, bound, Some([m, n, k]), counts) }
+        unsafe { super::record(gpu, builder, pipeline, bound, Some([m, n, k]), counts) }
     }
 
     /// Runs one GEMM and waits for it.
@@ -109,5 +128,19 @@ impl Gemm {
         shape: GemmShape,
     ) -> Result<(), EngineError> {
         super::run_alone(gpu, KERNEL, |builder| self.record(gpu, builder, a, b, c, shape))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn streaming_width_fits_the_columns() {
+        let tn = |n| super::STREAM_TNS[super::stream_tn_index(n)];
+        assert_eq!(tn(384), 6);
+        assert_eq!(tn(1152), 6);
+        assert_eq!(tn(1536), 8);
+        assert_eq!(tn(1024), 8);
+        assert_eq!(tn(256), 4);
+        assert_eq!(tn(10), 4);
     }
 }

@@ -138,12 +138,17 @@ impl EncoderWeights {
         config.validate()?;
         let file = TensorFile::parse(bytes)?;
         let (h, i) = (config.hidden, config.intermediate);
-        let prefix = if file.f32("embeddings.LayerNorm.weight", &[h]).is_ok() { "" } else { "bert." };
+        let prefix = if file.contains("bert.embeddings.LayerNorm.weight") { "bert." } else { "" };
         let get = |name: &str, shape: &[usize]| file.f32(&format!("{prefix}{name}"), shape);
         let linear = |name: &str, out: usize, inp: usize| -> Result<(Vec<f32>, Vec<f32>), EngineError> {
             let w = get(&format!("{name}.weight"), &[out, inp])?;
             Ok((linear_to_in_out(&w, out, inp), get(&format!("{name}.bias"), &[out])?))
         };
+        let emb_ln_g = get("embeddings.LayerNorm.weight", &[h])?;
+        let emb_ln_b = get("embeddings.LayerNorm.bias", &[h])?;
+        let word = get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?;
+        let position = get("embeddings.position_embeddings.weight", &[config.max_positions, h])?;
+        let token_type = get("embeddings.token_type_embeddings.weight", &[config.type_vocab_size, h])?;
         let mut layers = Vec::with_capacity(config.layers);
         for l in 0..config.layers {
             let p = format!("encoder.layer.{l}");
@@ -168,15 +173,7 @@ impl EncoderWeights {
                 ln2_b: get(&format!("{p}.output.LayerNorm.bias"), &[h])?,
             });
         }
-        Ok(Self {
-            config,
-            word: get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
-            position: get("embeddings.position_embeddings.weight", &[config.max_positions, h])?,
-            token_type: get("embeddings.token_type_embeddings.weight", &[config.type_vocab_size, h])?,
-            emb_ln_g: get("embeddings.LayerNorm.weight", &[h])?,
-            emb_ln_b: get("embeddings.LayerNorm.bias", &[h])?,
-            layers,
-        })
+        Ok(Self { config, word, position, token_type, emb_ln_g, emb_ln_b, layers })
     }
 
     /// Weights of the right shapes made from a seed: the same values on every machine, for

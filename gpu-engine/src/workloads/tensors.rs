@@ -27,6 +27,10 @@ impl<'a> TensorFile<'a> {
         Ok(Self { inner })
     }
 
+    pub fn contains(&self, name: &str) -> bool {
+        self.inner.tensor(name).is_ok()
+    }
+
     /// The f32 tensor `name`, which must have exactly `shape`; values are canonicalized (see
     /// `numeric`), so weights with denormals compute the same everywhere.
     pub fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, EngineError> {

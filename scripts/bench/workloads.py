@@ -1,0 +1,145 @@
+"""`make bench-workloads`: Gridmint's embed and train workloads beside sentence-transformers and
+PyTorch, on the same machine in the same run. Writes target/bench/workloads.json.
+
+usage: workloads.py GRIDMINT_BIN MODEL_DIR OUT_JSON [--sentences N] [--epochs E]
+"""
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+WORDS = (
+    "the a of compute market provider buyer verifies result hash kernel device memory bandwidth "
+    "shader vulkan deterministic bits tensor embedding sentence model train epoch batch token "
+    "price escrow stake reward network peer content address job package manifest output "
+    "Grüße München café naïve déjà vu straße 東京 日本語 データ Москва данные مرحبا 🚀 🔥 🎉 🍕"
+).split()
+
+
+def sentence_mix(n: int, seed: int = 0) -> list:
+    """n sentences: 70% short (4-15 words), 25% medium (16-40), 5% long (60-200, past 256 tokens)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        r = rng.random()
+        words = rng.randint(4, 15) if r < 0.70 else rng.randint(16, 40) if r < 0.95 else rng.randint(60, 200)
+        s = " ".join(rng.choice(WORDS) for _ in range(words))
+        out.append(s[0].upper() + s[1:] + ".")
+    return out
+
+
+def run_gridmint(binary: str, package: str, out: str) -> dict:
+    proc = subprocess.run([binary, "run", package, "--out", out, "--json"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"gridmint run failed: {proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def reference_embed(model_dir: str, sentences: list) -> tuple:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    batch = 256 if device == "cuda" else 32
+    model = SentenceTransformer(model_dir, device=device)
+    model.encode(sentences[:64], batch_size=batch)  # warm-up
+    start = time.perf_counter()
+    ref = model.encode(sentences, batch_size=batch, convert_to_numpy=True, normalize_embeddings=True)
+    seconds = time.perf_counter() - start
+    import sentence_transformers
+
+    name = f"sentence-transformers {sentence_transformers.__version__}, torch {torch.__version__} ({device}, batch {batch}, {torch.get_num_threads()} threads)"
+    return len(sentences) / seconds, ref, name
+
+
+def reference_train(train_csv: str, test_csv: str, epochs: int) -> tuple:
+    import torch
+
+    def load(path):
+        data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float32)
+        return torch.from_numpy(data[:, :-1]), torch.from_numpy(data[:, -1].astype(np.int64))
+
+    x, y = load(train_csv)
+    xt, yt = load(test_csv)
+    torch.manual_seed(7)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        order = torch.randperm(len(y))
+        for i in range(0, len(y), 32):
+            idx = order[i : i + 32]
+            opt.zero_grad()
+            loss_fn(model(x[idx]), y[idx]).backward()
+            opt.step()
+        with torch.no_grad():  # the same per-epoch evaluation gridmint does
+            loss_fn(model(x), y).item()
+            accuracy = (model(xt).argmax(1) == yt).float().mean().item()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), accuracy
+
+
+def main() -> None:
+    binary, model_dir, out_json = sys.argv[1:4]
+    n = int(sys.argv[sys.argv.index("--sentences") + 1]) if "--sentences" in sys.argv else 10000
+    epochs = int(sys.argv[sys.argv.index("--epochs") + 1]) if "--epochs" in sys.argv else 10
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory(prefix="gridmint-bench-") as tmp:
+        sentences = sentence_mix(n)
+        pkg = os.path.join(tmp, "embed")
+        os.makedirs(pkg)
+        with open(os.path.join(pkg, "sentences.txt"), "w", encoding="utf-8") as f:
+            f.write("\n".join(sentences) + "\n")
+        with open(os.path.join(pkg, "job.toml"), "w") as f:
+            f.write('kind = "embed"\nmodel = "all-MiniLM-L6-v2"\ninput = "sentences.txt"\n')
+        embed = run_gridmint(binary, pkg, os.path.join(tmp, "embed-out"))
+        ours = np.load(os.path.join(tmp, "embed-out", "embeddings.npy"))
+        ref_rate, ref, ref_name = reference_embed(model_dir, sentences)
+        cosine = (ours * ref).sum(1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(ref, axis=1))
+
+        digits = os.path.join(tmp, "digits")
+        subprocess.run([sys.executable, os.path.join(here, "..", "reference", "digits_csv.py"), digits], check=True)
+        with open(os.path.join(digits, "job.toml"), "w") as f:
+            f.write(
+                'kind = "train"\ndata = "train.csv"\ntest = "test.csv"\n[train]\nhidden = [64]\nactivation = "relu"\n'
+                f"learning_rate = 0.05\nmomentum = 0.9\nepochs = {epochs}\nbatch_size = 32\nseed = 7\n"
+            )
+        train = run_gridmint(binary, digits, os.path.join(tmp, "train-out"))
+        with open(os.path.join(tmp, "train-out", "metrics.json")) as f:
+            test_accuracy = json.load(f)["epochs"][-1]["testAccuracy"]
+        ref_epoch_s, ref_accuracy = reference_train(
+            os.path.join(digits, "train.csv"), os.path.join(digits, "test.csv"), epochs
+        )
+
+    embed_rate = n / embed["seconds"]
+    train_epoch_s = train["seconds"] / epochs
+    result = {
+        "device": embed["device"],
+        "embed_sentences": n,
+        "embed_seconds": embed["seconds"],
+        "embed_sentences_per_s": embed_rate,
+        "reference_sentences_per_s": ref_rate,
+        "embed_ratio": embed_rate / ref_rate,
+        "embed_min_cosine_vs_reference": float(cosine.min()),
+        "train_epoch_s": train_epoch_s,
+        "reference_train_epoch_s": ref_epoch_s,
+        "train_ratio": ref_epoch_s / train_epoch_s,
+        "train_test_accuracy": test_accuracy,
+        "reference_train_test_accuracy": ref_accuracy,
+        "reference": ref_name,
+        "notes": "gridmint times are whole jobs (model load, tokenizing, writing outputs); the references time encode() and the epoch loop alone",
+    }
+    with open(out_json, "w") as f:
+        json.dump(result, f, indent=2)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
