@@ -102,10 +102,10 @@ bench-workloads:
 	cargo build --release -p gridmint-cli
 	python3 scripts/bench/workloads.py $(RELEASE_BIN)/gridmint $(MODEL_DIR) target/bench/workloads.json
 
-bench-gas:
+# Receipt gas of whole job lifecycles on a real anvil (crates/chain/examples/gas_bench.rs).
+bench-gas: contracts
 	@mkdir -p target/bench
-	cd contracts && forge test --match-contract GasBench > /dev/null
-	@cat target/bench/gas.json; echo
+	cargo run -q -p gridmint-chain --example gas_bench -- $(FOUNDRY)/anvil-linux-amd64/bin/anvil target/bench/gas.json
 
 # --- not built yet ------------------------------------------------------------------------------
 demo:

@@ -3,12 +3,15 @@ pragma solidity ^0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 
 import {GridToken} from "./tokens/GridToken.sol";
 import "./libraries/Errors.sol";
 import {Events} from "./libraries/Events.sol";
 import {
     Account,
+    EpochTotals,
     Job,
     JobParams,
     JobState,
@@ -17,7 +20,9 @@ import {
     Replica,
     ReplicaStatus,
     Reputation,
-    Requirements
+    Requirements,
+    Reveal,
+    SignedCommit
 } from "./libraries/Types.sol";
 
 /// @title Gridmint
@@ -86,12 +91,11 @@ contract Gridmint {
     mapping(uint256 => mapping(uint256 => Replica)) internal _replicas;
     /// @dev A replica's commitment until it reveals, then its result root.
     mapping(uint256 => mapping(uint256 => bytes32)) internal _results;
-    mapping(uint256 => bytes32) public agreedRoot;
+    mapping(uint256 => bytes32) internal _resolvedRoot; // set by the arbiter only
     mapping(uint256 => uint40) public disputeDeadline;
 
     /// @notice Payment and fees per epoch, the basis of rewards.
-    mapping(uint256 => uint256) public epochPaid;
-    mapping(uint256 => uint256) public epochFees;
+    mapping(uint256 => EpochTotals) internal _epochTotals;
     /// @notice Protocol tokens settled as rewards per epoch (≤ emissionCap).
     mapping(uint256 => uint256) public epochRewards;
 
@@ -213,8 +217,8 @@ contract Gridmint {
     function applyPayoutChange(address provider) external {
         address next = pendingPayout[provider];
         if (next == address(0)) revert NoPendingPayout(provider);
-        uint256 at = pendingPayoutAt[provider];
-        if (block.timestamp < at) revert PayoutNotYetEffective(at);
+        uint256 effectiveAt = pendingPayoutAt[provider];
+        if (block.timestamp < effectiveAt) revert PayoutNotYetEffective(effectiveAt);
         _payout[provider] = next;
         delete pendingPayout[provider];
         delete pendingPayoutAt[provider];
@@ -290,7 +294,6 @@ contract Gridmint {
         j.revealDeadline = p.revealDeadline;
         j.requirements = p.requirements;
         j.feeBps = feeBps;
-        j.specHash = p.specHash;
         totalEscrow += payment + fee;
         emit Events.JobPosted(
             jobId,
@@ -333,39 +336,48 @@ contract Gridmint {
     /// @notice Commits `keccak256(abi.encode(resultRoot, workUnits, salt, provider))` for the
     /// caller's replica. The first commit after the claim window selects the replicas.
     function commit(uint256 jobId, uint256 index, bytes32 commitment) external {
-        Job storage j = _jobs[jobId];
-        _closeClaims(jobId, j);
-        if (j.state != JobState.Running) revert WrongState(jobId, j.state);
-        if (block.timestamp > j.commitDeadline) revert CommitWindowClosed(jobId);
-        if ((j.selected >> index) & 1 == 0) revert NotSelected(jobId, index);
-        Replica storage r = _replicas[jobId][index];
-        if (r.provider != msg.sender) revert NotYourReplica(jobId, index);
-        if (r.status != ReplicaStatus.Claimed) revert AlreadyCommitted(jobId, index);
-        r.status = ReplicaStatus.Committed;
-        _results[jobId][index] = commitment;
-        j.committed += 1;
-        emit Events.ResultCommitted(jobId, msg.sender, index, commitment);
+        Job storage j = _openCommits(jobId);
+        _commit(jobId, j, index, msg.sender, commitment);
     }
 
-    /// @notice Reveals a committed result. Open once every selected replica committed or the
-    /// commit deadline passed, so nobody can copy a revealed root into a late commitment.
-    function reveal(uint256 jobId, uint256 index, bytes32 resultRoot, uint64 workUnits, bytes32 salt) external {
-        Job storage j = _jobs[jobId];
-        if (j.state != JobState.Running) revert WrongState(jobId, j.state);
-        if (j.committed < _popcount(j.selected) && block.timestamp <= j.commitDeadline) revert RevealNotOpen(jobId);
-        if (block.timestamp > j.revealDeadline) revert RevealWindowClosed(jobId);
-        Replica storage r = _replicas[jobId][index];
-        if (r.provider != msg.sender) revert NotYourReplica(jobId, index);
-        if (r.status != ReplicaStatus.Committed) revert NotCommitted(jobId, index);
-        if (keccak256(abi.encode(resultRoot, workUnits, salt, msg.sender)) != _results[jobId][index]) {
-            revert CommitmentMismatch(jobId, index);
+    /// @notice Commits for several replicas in one transaction, each signed by its provider:
+    /// providers exchange signed commitments off chain and any one of them (or the buyer) submits
+    /// them together. A signature binds the chain, this market, the job and the replica.
+    function commitSigned(uint256 jobId, SignedCommit[] calldata commits) external {
+        Job storage j = _openCommits(jobId);
+        for (uint256 n; n < commits.length; ++n) {
+            SignedCommit calldata c = commits[n];
+            address signer = ECDSA.recover(
+                MessageHashUtils.toEthSignedMessageHash(commitDigest(jobId, c.index, c.commitment)), c.signature
+            );
+            if (signer != _replicas[jobId][c.index].provider) revert BadCommitSignature(jobId, c.index);
+            _commit(jobId, j, c.index, signer, c.commitment);
         }
-        if (workUnits > j.maxWorkUnits) revert WorkUnitsOverMax(workUnits, j.maxWorkUnits);
-        r.status = ReplicaStatus.Revealed;
-        r.workUnits = workUnits;
-        _results[jobId][index] = resultRoot;
-        j.revealed += 1;
-        emit Events.ResultRevealed(jobId, msg.sender, index, resultRoot, workUnits);
+    }
+
+    /// @notice What a provider signs to have its commitment submitted by someone else.
+    function commitDigest(uint256 jobId, uint256 index, bytes32 commitment) public view returns (bytes32) {
+        return keccak256(abi.encode("gridmint.commit", block.chainid, address(this), jobId, index, commitment));
+    }
+
+    /// @notice Reveals a committed result. Anyone may reveal, since the commitment binds the
+    /// provider; open once every selected replica committed or the commit deadline passed, so
+    /// nobody can copy a revealed root into a late commitment. The reveal that completes the job
+    /// also settles it.
+    function reveal(uint256 jobId, uint256 index, bytes32 resultRoot, uint64 workUnits, bytes32 salt) external {
+        Job storage j = _openReveals(jobId);
+        _reveal(jobId, j, index, resultRoot, workUnits, salt);
+        _settleIfComplete(jobId, j);
+    }
+
+    /// @notice Reveals several replicas in one transaction (see `reveal`).
+    function revealBatch(uint256 jobId, Reveal[] calldata reveals) external {
+        Job storage j = _openReveals(jobId);
+        for (uint256 n; n < reveals.length; ++n) {
+            Reveal calldata r = reveals[n];
+            _reveal(jobId, j, r.index, r.resultRoot, r.workUnits, r.salt);
+        }
+        _settleIfComplete(jobId, j);
     }
 
     /// @notice Moves a job on once its deadlines allow: refunds a job nobody claimed; settles a
@@ -387,18 +399,7 @@ contract Gridmint {
         uint256 selectedCount = _popcount(j.selected);
         if (j.revealed < selectedCount && block.timestamp <= j.revealDeadline) revert NotFinalizable(jobId);
 
-        (bytes32 root, uint64 workUnits, uint256 votes) = _majority(jobId, j.selected);
-        if (votes * 2 > j.replicas) {
-            _settle(jobId, j, root, workUnits);
-        } else if (j.revealed == 0) {
-            _slashNoShows(jobId, j); // nobody revealed: every selected replica missed
-            _refundAll(jobId, j);
-        } else {
-            j.state = JobState.Disputed;
-            uint40 deadline = uint40(block.timestamp + disputeWindow);
-            disputeDeadline[jobId] = deadline;
-            emit Events.JobDisputed(jobId, deadline);
-        }
+        _decide(jobId, j);
     }
 
     /// @notice The arbiter settles a dispute by naming the correct result root (found by
@@ -419,6 +420,7 @@ contract Gridmint {
             }
         }
         emit Events.DisputeResolved(jobId, resultRoot);
+        _resolvedRoot[jobId] = resultRoot;
         _settle(jobId, j, resultRoot, workUnits);
         j.state = JobState.Resolved;
     }
@@ -468,6 +470,23 @@ contract Gridmint {
     }
 
     /// @notice The commitment a provider submits, for off-chain use.
+    /// @notice The result root a settled job paid for (zero for a job not settled by agreement).
+    function agreedRoot(uint256 jobId) external view returns (bytes32 root) {
+        Job storage j = _jobs[jobId];
+        if (j.state == JobState.Resolved) return _resolvedRoot[jobId];
+        if (j.state == JobState.Finalized) (root,,) = _majority(jobId, j.selected);
+    }
+
+    /// @notice Payment providers earned in `epoch` (the basis of its rewards).
+    function epochPaid(uint256 epoch) public view returns (uint256) {
+        return _epochTotals[epoch].paid;
+    }
+
+    /// @notice Protocol fees paid in `epoch` (the demand that bounds its emission).
+    function epochFees(uint256 epoch) public view returns (uint256) {
+        return _epochTotals[epoch].fees;
+    }
+
     function commitmentOf(bytes32 resultRoot, uint64 workUnits, bytes32 salt, address provider)
         external
         pure
@@ -492,7 +511,7 @@ contract Gridmint {
 
     /// @notice Emission of an epoch: min(schedule cap, rewardPerFee × fees paid in it).
     function emissionCap(uint256 epoch) public view returns (uint256) {
-        uint256 byDemand = epochFees[epoch] * rewardPerFee;
+        uint256 byDemand = epochFees(epoch) * rewardPerFee;
         uint256 cap = scheduleCap(epoch);
         return byDemand < cap ? byDemand : cap;
     }
@@ -552,6 +571,71 @@ contract Gridmint {
         emit Events.ReplicasSelected(jobId, mask, seed);
     }
 
+    /// @dev The job, checked to accept commits now (selecting the replicas first if due).
+    function _openCommits(uint256 jobId) internal returns (Job storage j) {
+        j = _jobs[jobId];
+        _closeClaims(jobId, j);
+        if (j.state != JobState.Running) revert WrongState(jobId, j.state);
+        if (block.timestamp > j.commitDeadline) revert CommitWindowClosed(jobId);
+    }
+
+    function _commit(uint256 jobId, Job storage j, uint256 index, address provider, bytes32 commitment) internal {
+        if ((j.selected >> index) & 1 == 0) revert NotSelected(jobId, index);
+        Replica storage r = _replicas[jobId][index];
+        if (r.provider != provider) revert NotYourReplica(jobId, index);
+        if (r.status != ReplicaStatus.Claimed) revert AlreadyCommitted(jobId, index);
+        r.status = ReplicaStatus.Committed;
+        _results[jobId][index] = commitment;
+        j.committed += 1;
+        emit Events.ResultCommitted(jobId, provider, index, commitment);
+    }
+
+    /// @dev The job, checked to accept reveals now.
+    function _openReveals(uint256 jobId) internal view returns (Job storage j) {
+        j = _jobs[jobId];
+        if (j.state != JobState.Running) revert WrongState(jobId, j.state);
+        if (j.committed < _popcount(j.selected) && block.timestamp <= j.commitDeadline) revert RevealNotOpen(jobId);
+        if (block.timestamp > j.revealDeadline) revert RevealWindowClosed(jobId);
+    }
+
+    function _reveal(uint256 jobId, Job storage j, uint256 index, bytes32 resultRoot, uint64 workUnits, bytes32 salt)
+        internal
+    {
+        Replica storage r = _replicas[jobId][index];
+        if (r.status != ReplicaStatus.Committed) revert NotCommitted(jobId, index);
+        address provider = r.provider;
+        if (keccak256(abi.encode(resultRoot, workUnits, salt, provider)) != _results[jobId][index]) {
+            revert CommitmentMismatch(jobId, index);
+        }
+        if (workUnits > j.maxWorkUnits) revert WorkUnitsOverMax(workUnits, j.maxWorkUnits);
+        r.status = ReplicaStatus.Revealed;
+        r.workUnits = workUnits;
+        _results[jobId][index] = resultRoot;
+        j.revealed += 1;
+        emit Events.ResultRevealed(jobId, provider, index, resultRoot, workUnits);
+    }
+
+    /// @dev Settles a job as soon as every selected replica has revealed.
+    function _settleIfComplete(uint256 jobId, Job storage j) internal {
+        if (j.revealed == _popcount(j.selected)) _decide(jobId, j);
+    }
+
+    /// @dev Pays the majority, or refunds when nobody revealed, or opens a dispute.
+    function _decide(uint256 jobId, Job storage j) internal {
+        (bytes32 root, uint64 workUnits, uint256 votes) = _majority(jobId, j.selected);
+        if (votes * 2 > j.replicas) {
+            _settle(jobId, j, root, workUnits);
+        } else if (j.revealed == 0) {
+            _slashNoShows(jobId, j); // nobody revealed: every selected replica missed
+            _refundAll(jobId, j);
+        } else {
+            j.state = JobState.Disputed;
+            uint40 deadline = uint40(block.timestamp + disputeWindow);
+            disputeDeadline[jobId] = deadline;
+            emit Events.JobDisputed(jobId, deadline);
+        }
+    }
+
     /// @dev The (root, workUnits) pair revealed by most selected replicas, and its count.
     function _majority(uint256 jobId, uint256 selected)
         internal
@@ -605,9 +689,9 @@ contract Gridmint {
         totalBalances += escrowPayment + escrowFee;
         _accounts[treasury].balance += uint128(fee);
         if (refund != 0) _accounts[j.buyer].balance += uint128(refund);
-        epochPaid[epoch] += paid;
-        epochFees[epoch] += fee;
-        agreedRoot[jobId] = root;
+        EpochTotals storage totals = _epochTotals[epoch];
+        totals.paid += uint128(paid);
+        totals.fees += uint128(fee);
         j.state = JobState.Finalized;
         emit Events.JobFinalized(jobId, root, workUnits, paid, fee, refund);
     }
@@ -674,7 +758,7 @@ contract Gridmint {
         uint256 epoch = a.epoch;
         uint256 mine = a.epochPaid;
         if (mine == 0 || epoch >= currentEpoch()) return;
-        uint256 reward = (mine * emissionCap(epoch)) / epochPaid[epoch];
+        uint256 reward = (mine * emissionCap(epoch)) / epochPaid(epoch);
         a.epochPaid = 0;
         if (reward == 0) return;
         _reputations[provider].rewards += uint128(reward);

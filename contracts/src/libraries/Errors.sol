@@ -37,6 +37,7 @@ error RevealNotOpen(uint256 jobId);
 error RevealWindowClosed(uint256 jobId);
 error NotCommitted(uint256 jobId, uint256 index);
 error CommitmentMismatch(uint256 jobId, uint256 index);
+error BadCommitSignature(uint256 jobId, uint256 index);
 error WorkUnitsOverMax(uint256 reported, uint256 max);
 error NotFinalizable(uint256 jobId);
 error NotArbiter(address caller);

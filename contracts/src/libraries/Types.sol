@@ -78,7 +78,8 @@ struct JobParams {
     uint40 revealDeadline;
 }
 
-/// @notice A job, four slots.
+/// @notice A job, three slots. The spec hash and data root live in the `JobPosted` event only:
+/// nothing on chain reads them, and each would cost a storage slot per job.
 struct Job {
     // slot 0
     address buyer;
@@ -97,8 +98,28 @@ struct Job {
     // slot 2
     Requirements requirements;
     uint16 feeBps; // protocol fee in force when posted
-    // slot 3
-    bytes32 specHash;
+}
+
+/// @notice A commitment signed by the replica's provider, so that one transaction can carry the
+/// commitments of every replica (see `Gridmint.commitSigned`).
+struct SignedCommit {
+    uint256 index;
+    bytes32 commitment;
+    bytes signature; // the provider's EIP-191 signature of `Gridmint.commitDigest(jobId, index, commitment)`
+}
+
+/// @notice A reveal: anyone may submit it, since the commitment binds the provider's address.
+struct Reveal {
+    uint256 index;
+    bytes32 resultRoot;
+    uint64 workUnits;
+    bytes32 salt;
+}
+
+/// @notice What one epoch's settled jobs paid providers and the protocol, one slot.
+struct EpochTotals {
+    uint128 paid;
+    uint128 fees;
 }
 
 /// @notice One claim on a job, one slot.

@@ -22,7 +22,8 @@ contract HandlerReachTest is Fixture {
         }
         assertGe(h.calls("commit"), 12, "commits happen");
         assertGe(h.calls("reveal"), 12, "reveals happen");
-        assertGe(h.calls("finalize"), 10, "jobs finalize");
+        assertGe(h.calls("reveal-settled"), 3, "the last reveal settles jobs");
+        assertGe(h.calls("finalize") + h.calls("reveal-settled"), 10, "jobs settle");
         assertGe(h.calls("resolve") + h.calls("expire"), 1, "disputes are reached and settled");
         assertGe(h.calls("withdraw"), 1, "withdrawals happen");
     }

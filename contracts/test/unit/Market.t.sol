@@ -3,7 +3,9 @@ pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
 import "../../src/libraries/Errors.sol";
-import {Job, JobParams, JobState, Replica, ReplicaStatus, Requirements} from "../../src/libraries/Types.sol";
+import {
+    Job, JobParams, JobState, Replica, ReplicaStatus, Requirements, Reveal, SignedCommit
+} from "../../src/libraries/Types.sol";
 
 contract MarketTest is Fixture {
     bytes32 internal constant ROOT = keccak256("the right result");
@@ -152,6 +154,54 @@ contract MarketTest is Fixture {
         market.withdraw();
         assertEq(before - usd.balanceOf(buyer), 3 * pay + fee, "the buyer paid exactly work + fee");
         assertEq(market.totalEscrow(), 0, "no escrow left");
+    }
+
+    function test_lastReveal_settlesTheJobAndFinalizeThenRefuses() public {
+        uint256 jobId = runJob(2, same(2, ROOT), 300);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled by the last reveal");
+        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Finalized));
+        market.finalize(jobId);
+    }
+
+    function test_commitSigned_andRevealBatch_settleAJobInTwoTransactions() public {
+        uint256 jobId = post(3);
+        for (uint256 i; i < 3; ++i) claimAs(jobId, providers[i]);
+        vm.warp(block.timestamp + 11);
+        SignedCommit[] memory commits = new SignedCommit[](3);
+        Reveal[] memory reveals = new Reveal[](3);
+        for (uint256 i; i < 3; ++i) {
+            commits[i] = signedCommit(jobId, i, i, ROOT, 450);
+            reveals[i] = Reveal({index: i, resultRoot: ROOT, workUnits: 450, salt: salt(providers[i])});
+        }
+        vm.prank(buyer); // anyone may carry signed commitments
+        market.commitSigned(jobId, commits);
+        vm.prank(address(0xCAFE)); // and anyone may reveal
+        market.revealBatch(jobId, reveals);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled");
+        assertEq(market.agreedRoot(jobId), ROOT, "agreed root");
+        for (uint256 i; i < 3; ++i) {
+            assertEq(market.accountOf(providers[i]).balance, uint256(PRICE) * 450, "each replica paid");
+        }
+    }
+
+    function test_commitSigned_rejectsAForeignOrReplayedSignature() public {
+        uint256 jobId = post(2);
+        claimAs(jobId, providers[0]);
+        claimAs(jobId, providers[1]);
+        vm.warp(block.timestamp + 11);
+        SignedCommit[] memory commits = new SignedCommit[](1);
+        commits[0] = signedCommit(jobId, 1, 0, ROOT, 5); // provider 0 signs for replica 1
+        vm.expectRevert(abi.encodeWithSelector(BadCommitSignature.selector, jobId, uint256(1)));
+        market.commitSigned(jobId, commits);
+        commits[0] = signedCommit(jobId, 0, 0, ROOT, 5);
+        commits[0].commitment = keccak256("tampered");
+        vm.expectRevert(abi.encodeWithSelector(BadCommitSignature.selector, jobId, uint256(0)));
+        market.commitSigned(jobId, commits);
+        commits[0] = signedCommit(jobId, 0, 0, ROOT, 5);
+        market.commitSigned(jobId, commits);
+        vm.expectRevert(abi.encodeWithSelector(AlreadyCommitted.selector, jobId, uint256(0)));
+        market.commitSigned(jobId, commits);
+        assertEq(market.jobOf(jobId).committed, 1, "state unchanged by the refused calls");
     }
 
     function test_corruptReplica_isSlashedAndTheMajorityPaid() public {
@@ -340,7 +390,7 @@ contract MarketTest is Fixture {
         vm.warp(p.claimDeadline + 1);
         for (uint256 i; i < k; ++i) commitAs(jobId, i, providers[i], ROOT, wu);
         for (uint256 i; i < k; ++i) revealAs(jobId, i, providers[i], ROOT, wu);
-        market.finalize(jobId);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "the last reveal settles");
         vm.prank(buyer);
         try market.withdraw() {} catch {}
         uint256 work = uint256(price) * wu * k;

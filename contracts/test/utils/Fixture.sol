@@ -6,7 +6,8 @@ import {Gridmint} from "../../src/Gridmint.sol";
 import {MockStablecoin} from "../../src/tokens/MockStablecoin.sol";
 import {GridToken} from "../../src/tokens/GridToken.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {JobParams, Requirements} from "../../src/libraries/Types.sol";
+import {JobParams, Requirements, SignedCommit} from "../../src/libraries/Types.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 
 /// @notice A deployed market with funded providers and a buyer.
 abstract contract Fixture is Test {
@@ -25,6 +26,8 @@ abstract contract Fixture is Test {
     uint96 internal constant PRICE = 1_000; // gUSD base units per work unit
     uint64 internal constant MAX_WU = 1_000;
     uint32 internal constant EPOCH = 1 days;
+    /// Provider i's private key is PROVIDER_KEY + i (they sign commitments).
+    uint256 internal constant PROVIDER_KEY = 0x1000;
 
     function setUp() public virtual {
         vm.warp(1_700_000_000);
@@ -32,7 +35,7 @@ abstract contract Fixture is Test {
         market = new Gridmint(config());
         grid = market.stakeToken();
         for (uint256 i; i < 5; ++i) {
-            address p = address(uint160(0x1000 + i));
+            address p = vm.addr(PROVIDER_KEY + i);
             providers.push(p);
             grid.transfer(p, 10 * uint256(STAKE));
             vm.prank(p);
@@ -109,14 +112,28 @@ abstract contract Fixture is Test {
         market.reveal(jobId, index, root, wu, salt(p));
     }
 
-    /// Posts a k-replica job, has providers[0..k) claim, commit and reveal `roots[i]`, finalizes.
+    /// Provider i's signed commitment to `root` for replica `index`.
+    function signedCommit(uint256 jobId, uint256 index, uint256 i, bytes32 root, uint64 wu)
+        internal
+        view
+        returns (SignedCommit memory c)
+    {
+        address p = providers[i];
+        c.index = index;
+        c.commitment = keccak256(abi.encode(root, wu, salt(p), p));
+        bytes32 digest = MessageHashUtils.toEthSignedMessageHash(market.commitDigest(jobId, index, c.commitment));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(PROVIDER_KEY + i, digest);
+        c.signature = abi.encodePacked(r, s, v);
+    }
+
+    /// Posts a k-replica job, has providers[0..k) claim, commit and reveal `roots[i]`; the last
+    /// reveal settles it.
     function runJob(uint8 k, bytes32[] memory roots, uint64 wu) internal returns (uint256 jobId) {
         jobId = post(k);
         for (uint256 i; i < k; ++i) claimAs(jobId, providers[i]);
         vm.warp(block.timestamp + 11);
         for (uint256 i; i < k; ++i) commitAs(jobId, i, providers[i], roots[i], wu);
         for (uint256 i; i < k; ++i) revealAs(jobId, i, providers[i], roots[i], wu);
-        market.finalize(jobId);
     }
 
     function same(uint256 k, bytes32 root) internal pure returns (bytes32[] memory roots) {

@@ -17,6 +17,7 @@ interface Vm {
     function assume(bool condition) external pure;
     function label(address account, string calldata newLabel) external;
     function addr(uint256 privateKey) external pure returns (address);
+    function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function envOr(string calldata name, uint256 defaultValue) external view returns (uint256);
     function envOr(string calldata name, address defaultValue) external view returns (address);
     function startBroadcast(uint256 privateKey) external;

@@ -3,9 +3,10 @@
 
 use alloy::{
     network::Ethereum,
-    primitives::{Address, B256, U256, keccak256},
+    primitives::{Address, B256, Bytes, U256, keccak256},
     providers::{PendingTransactionBuilder, Provider},
     rpc::types::TransactionReceipt,
+    signers::{Signer, local::PrivateKeySigner},
     sol_types::{SolEvent, SolValue},
 };
 
@@ -22,6 +23,32 @@ use crate::{
 /// exactly what the contract's `reveal` recomputes.
 pub fn commitment(result_root: B256, work_units: u64, salt: B256, provider: Address) -> B256 {
     keccak256((result_root, work_units, salt, provider).abi_encode())
+}
+
+/// What a provider signs so that someone else may submit its commitment (`commitSigned`):
+/// `keccak256(abi.encode("gridmint.commit", chainId, market, jobId, index, commitment))`, exactly
+/// the contract's `commitDigest`.
+pub fn commit_digest(chain_id: u64, market: Address, job_id: U256, index: U256, commitment: B256) -> B256 {
+    keccak256(
+        ("gridmint.commit".to_owned(), U256::from(chain_id), market, job_id, index, commitment).abi_encode_params(),
+    )
+}
+
+/// A commitment signed by its provider (EIP-191 over [`commit_digest`]), ready for `commitSigned`.
+pub async fn sign_commit(
+    signer: &PrivateKeySigner,
+    chain_id: u64,
+    market: Address,
+    job_id: U256,
+    index: U256,
+    commitment: B256,
+) -> Result<Gridmint::SignedCommit, ChainError> {
+    let digest = commit_digest(chain_id, market, job_id, index, commitment);
+    let signature = signer
+        .sign_message(digest.as_slice())
+        .await
+        .map_err(|e| ChainError::Receipt { call: "sign commitment", message: e.to_string() })?;
+    Ok(Gridmint::SignedCommit { index, commitment, signature: Bytes::from(signature.as_bytes().to_vec()) })
 }
 
 /// A handle on a deployed market, acting as the provider's default sender.
@@ -152,6 +179,22 @@ impl<P: Provider + Clone> Market<P> {
     ) -> Result<Mined<()>, ChainError> {
         let call = self.contract.reveal(job_id, index, result_root, work_units, salt);
         let receipt = Self::mined("reveal", call.send().await).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
+    /// Submits several providers' signed commitments in one transaction.
+    pub async fn commit_signed(
+        &self,
+        job_id: U256,
+        commits: Vec<Gridmint::SignedCommit>,
+    ) -> Result<Mined<()>, ChainError> {
+        let receipt = Self::mined("commitSigned", self.contract.commitSigned(job_id, commits).send().await).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
+    /// Reveals several replicas in one transaction; the reveal that completes the job settles it.
+    pub async fn reveal_batch(&self, job_id: U256, reveals: Vec<Gridmint::Reveal>) -> Result<Mined<()>, ChainError> {
+        let receipt = Self::mined("revealBatch", self.contract.revealBatch(job_id, reveals).send().await).await?;
         Ok(Mined { value: (), receipt })
     }
 

@@ -133,7 +133,7 @@ mod lifecycle {
             revealDeadline: alloy::primitives::Uint::<40, 1>::from(now + 600),
         };
         let mut gas = 0u64;
-        let posted = buyer.post_job(params).await.expect("post");
+        let posted = buyer.post_job(params.clone()).await.expect("post");
         gas += posted.receipt.gas_used;
         let job_id = posted.value;
         let mut indices = Vec::new();
@@ -158,17 +158,53 @@ mod lifecycle {
             let salt = keccak256(address.as_slice());
             gas += market.reveal(job_id, *index, root, work_units, salt).await.expect("reveal").receipt.gas_used;
         }
-        gas += buyer.finalize(job_id).await.expect("finalize").receipt.gas_used;
-        eprintln!("receipt gas of the whole k=3 lifecycle (first job on a fresh chain): {gas}");
+        eprintln!(
+            "receipt gas of the whole k=3 lifecycle, one transaction per step (first job on a fresh chain): {gas}"
+        );
 
         let job = buyer.job(job_id).await.expect("job");
-        assert_eq!(job.state, 4, "Finalized");
+        assert_eq!(job.state, 4, "Finalized by the last reveal");
         assert_eq!(buyer.agreed_root(job_id).await.expect("root"), root, "the agreed root is on chain");
         let (first, first_market) = &providers[0];
         let account = buyer.account(*first).await.expect("account");
         assert_eq!(account.balance, 1_000u128 * 7_000, "paid for the reported work");
         assert_eq!(buyer.reputation(*first).await.expect("reputation").agreed, 1, "reputation grows");
         first_market.withdraw().await.expect("withdraw");
+
+        // The batched path: commitments signed off chain and carried by the buyer in one
+        // transaction, every reveal in another, which settles the job.
+        let now = chain.now().await;
+        let mut second = params.clone();
+        second.claimDeadline = alloy::primitives::Uint::<40, 1>::from(now + 30);
+        second.commitDeadline = alloy::primitives::Uint::<40, 1>::from(now + 300);
+        second.revealDeadline = alloy::primitives::Uint::<40, 1>::from(now + 600);
+        let job_id = buyer.post_job(second).await.expect("post").value;
+        for (_, market) in &providers {
+            market.claim(job_id).await.expect("claim");
+        }
+        chain.advance(31).await;
+        let chain_id = chain.anvil.chain_id();
+        let mut commits = Vec::new();
+        let mut reveals = Vec::new();
+        for (i, (address, _)) in providers.iter().enumerate() {
+            let signer: alloy::signers::local::PrivateKeySigner = chain.anvil.keys()[i + 1].clone().into();
+            let salt = keccak256(address.as_slice());
+            let c = commitment(root, work_units, salt, *address);
+            let index = U256::from(i);
+            let digest = gridmint_chain::commit_digest(chain_id, deployment.market, job_id, index, c);
+            let on_chain = buyer.contract().commitDigest(job_id, index, c).call().await.expect("commitDigest");
+            assert_eq!(digest, on_chain, "the Rust digest is the contract's");
+            commits.push(
+                gridmint_chain::sign_commit(&signer, chain_id, deployment.market, job_id, index, c)
+                    .await
+                    .expect("sign"),
+            );
+            reveals.push(Gridmint::Reveal { index, resultRoot: root, workUnits: work_units, salt });
+        }
+        buyer.commit_signed(job_id, commits).await.expect("signed commits");
+        buyer.reveal_batch(job_id, reveals).await.expect("batched reveals");
+        assert_eq!(buyer.job(job_id).await.expect("job").state, 4, "Finalized in two transactions");
+        assert_eq!(buyer.agreed_root(job_id).await.expect("root"), root);
         let usd_view = MockStablecoin::new(deployment.payment_token, first_market.contract().provider().clone());
         assert_eq!(
             usd_view.balanceOf(*first).call().await.expect("balance"),
