@@ -154,8 +154,8 @@ pub fn reference(class: ReproClass, qkv: &[f32], lens: &[u32], s: AttentionShape
         let acc = q.iter().zip(k).fold(0.0f32, |acc, (&a, &b)| class.mul_add(a, b, acc));
         canonicalize(canonicalize(acc) * scale)
     };
-    for b in 0..s.batch {
-        let len = lens[b] as usize;
+    for (b, &len) in lens.iter().enumerate().take(s.batch) {
+        let len = len as usize;
         let first = b * s.seq;
         for h in 0..s.heads {
             let key = |j: usize| &qkv[(first + j) * stride + w + h * d..][..d];

@@ -143,13 +143,23 @@ pub struct TrainOptions {
     pub batch_size: usize,
 }
 
+/// A layer's weight and bias on the device.
+type DeviceLayer = (Subbuffer<[f32]>, Subbuffer<[f32]>);
+
+/// The buffers a recorded forward pass leaves: every layer's pre-activation (the last is the
+/// logits) and every layer's input (`inputs[0]` is the batch).
+struct Forward {
+    pre: Vec<Subbuffer<[f32]>>,
+    inputs: Vec<Subbuffer<[f32]>>,
+}
+
 /// An MLP's parameters and optimizer state on a device, with its pipelines.
 #[derive(Debug)]
 pub struct Trainer {
     sizes: Vec<usize>,
     options: TrainOptions,
-    weights: Vec<(Subbuffer<[f32]>, Subbuffer<[f32]>)>,
-    velocity: Vec<(Subbuffer<[f32]>, Subbuffer<[f32]>)>,
+    weights: Vec<DeviceLayer>,
+    velocity: Vec<DeviceLayer>,
     gemm: Gemm,
     add_row: Binary,
     sub: Binary,
@@ -222,15 +232,8 @@ impl Trainer {
         Ok(())
     }
 
-    /// Records the forward pass of `rows` rows from `x`: returns the pre-activations and
-    /// activations of every layer (`acts[0]` is `x`; the last pre-activation is the logits).
-    fn forward(
-        &self,
-        gpu: &Gpu,
-        r: &mut Recorder,
-        x: Subbuffer<[f32]>,
-        rows: usize,
-    ) -> Result<(Vec<Subbuffer<[f32]>>, Vec<Subbuffer<[f32]>>), EngineError> {
+    /// Records the forward pass of `rows` rows from `x`.
+    fn forward(&self, gpu: &Gpu, r: &mut Recorder, x: Subbuffer<[f32]>, rows: usize) -> Result<Forward, EngineError> {
         let mut acts = vec![x];
         let mut pre = Vec::new();
         let last = self.weights.len() - 1;
@@ -247,7 +250,7 @@ impl Trainer {
             }
             pre.push(zb);
         }
-        Ok((pre, acts))
+        Ok(Forward { pre, inputs: acts })
     }
 
     /// One pass over the samples in `order`, in minibatches (the last one may be smaller).
@@ -272,7 +275,7 @@ impl Trainer {
             let onehot = gpu.upload(&onehot)?;
             let mut rec = gpu.recorder()?;
             let r = &mut rec;
-            let (pre, acts) = self.forward(gpu, r, gpu.upload(&xb)?, rows)?;
+            let Forward { pre, inputs: acts } = self.forward(gpu, r, gpu.upload(&xb)?, rows)?;
             let probs = gpu.output::<f32>((rows * c) as u64)?;
             let diff = gpu.output::<f32>((rows * c) as u64)?;
             let mut dz = gpu.output::<f32>((rows * c) as u64)?;
@@ -337,7 +340,7 @@ impl Trainer {
         for chunk in x.chunks(1024 * f) {
             let rows = chunk.len() / f;
             let mut rec = gpu.recorder()?;
-            let (pre, _) = self.forward(gpu, &mut rec, gpu.upload(chunk)?, rows)?;
+            let pre = self.forward(gpu, &mut rec, gpu.upload(chunk)?, rows)?.pre;
             let probs = gpu.output::<f32>((rows * c) as u64)?;
             self.softmax.record(
                 gpu,
