@@ -108,8 +108,10 @@ bench-gas: contracts
 	cargo run -q -p gridmint-chain --example gas_bench -- $(FOUNDRY)/anvil-linux-amd64/bin/anvil target/bench/gas.json
 
 # --- not built yet ------------------------------------------------------------------------------
-demo:
-	@echo "make demo: the headless demo arrives with the node issue (#6); nothing to run yet" >&2; exit 1
+# The market on this machine: local chain, three provider processes (one corrupt), a buyer.
+demo: setup contracts
+	cargo build -p gridmint-cli
+	$(BIN)/gridmint demo --anvil $(FOUNDRY)/anvil-linux-amd64/bin/anvil
 
 package:
 	@echo "make package: the installers issue (#8) builds the .deb/.rpm; nothing to package yet" >&2; exit 1

@@ -1,8 +1,10 @@
 //! `gridmint`: the headless node. Every command is a thin call into `gridmint-node`.
 
 mod bench;
+mod demo;
 mod devnet;
 mod gpus;
+mod market;
 mod run;
 mod wallet;
 
@@ -36,6 +38,14 @@ enum Command {
     /// The node's wallet, kept only in the OS keyring.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// Serve jobs as a provider on a network.
+    #[command(subcommand)]
+    Provider(market::ProviderCommand),
+    /// Buy compute: post a job package to a network.
+    #[command(subcommand)]
+    Job(market::JobCommand),
+    /// The whole market on this machine: local chain, three providers (one corrupt), a buyer.
+    Demo(demo::DemoArgs),
     /// Run a job package (folder or .zip with job.toml) on this machine, with no network.
     Run(run::RunArgs),
     /// Benchmark a device: deterministic GEMM, bandwidth, score, and a same-run reference.
@@ -72,6 +82,9 @@ fn main() -> ExitCode {
         Command::Wallet(command) => wallet::run(&node, command, cli.json),
         Command::Devnet(args) => devnet::run(&node, args, cli.json),
         Command::Run(args) => run::run(&node, args, cli.json),
+        Command::Provider(command) => market::provider(&node, command, cli.json),
+        Command::Job(command) => market::job(&node, command, cli.json),
+        Command::Demo(args) => demo::run(&node, args, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,8 @@
 //! - `support`: running the built binary with a private home.
 //! - `gpus`: device listing, JSON shape, and the no-driver error.
 //! - `run`: a job package end to end: the JSON report, the outputs, and a bad input's exit code.
+//! - `demo`: the market on a real anvil with three provider processes, one corrupt: verified result,
+//!   honest providers paid, the corrupt one slashed.
 
 mod support {
     use std::process::{Command, Output};
@@ -228,5 +230,58 @@ mod run {
         assert_eq!(api["message"], "d.csv: row 2, column 2: `oops` is not a finite number");
         assert!(!bad_out.exists(), "nothing written for a failed run");
         let _ = fs::remove_dir_all(&tmp);
+    }
+}
+
+mod demo {
+    use super::support::gridmint;
+
+    fn anvil() -> Option<std::path::PathBuf> {
+        let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        if bundled.is_file() {
+            return Some(bundled);
+        }
+        assert!(std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"), "GRIDMINT_REQUIRE_CHAIN=1 but no anvil");
+        eprintln!("SKIPPED: no anvil");
+        None
+    }
+
+    #[test]
+    fn three_providers_one_corrupt_the_job_is_verified_and_the_cheat_slashed() {
+        let Some(anvil) = anvil() else { return };
+        let models = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/gridmint/models"));
+        let has_model = models.as_ref().is_some_and(|m| m.join("all-MiniLM-L6-v2/model.safetensors").is_file());
+        if !has_model {
+            assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM in the model cache");
+            eprintln!("SKIPPED: no all-MiniLM-L6-v2 (make setup)");
+            return;
+        }
+        let models = models.expect("checked").to_string_lossy().into_owned();
+        let out = gridmint(
+            &["--models", &models, "demo", "--json", "--sentences", "24", "--anvil", &anvil.to_string_lossy()],
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "demo failed: {stderr}");
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        assert_eq!(summary["job_verified"], true, "{summary}");
+        assert_eq!(summary["result_matches_local_run"], true, "{summary}");
+        let providers = summary["providers"].as_array().expect("providers");
+        assert_eq!(providers.len(), 3);
+        for p in providers {
+            let earned: u128 = p["earned"].as_str().expect("earned").parse().expect("number");
+            let slashed: u128 = p["slashed"].as_str().expect("slashed").parse().expect("number");
+            if p["corrupt"] == true {
+                assert_eq!(earned, 0, "the cheat is not paid: {p}");
+                assert!(slashed > 0, "the cheat is slashed: {p}");
+                assert_eq!(p["reputation"], 0, "{p}");
+            } else {
+                assert!(earned > 0, "honest providers are paid: {p}");
+                assert_eq!(slashed, 0, "{p}");
+                assert_eq!(p["reputation"], 10_000, "{p}");
+            }
+        }
+        assert!(summary["elapsed_s"].as_f64().is_some());
     }
 }

@@ -15,6 +15,10 @@ pub enum NodeError {
     Anvil { binary: std::path::PathBuf, message: String },
     #[error("network profile {path}: {message}")]
     Profile { path: std::path::PathBuf, message: String },
+    #[error("job data: {message}")]
+    Exchange { message: String },
+    #[error("market: {message}")]
+    Market { message: String },
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: std::path::PathBuf, source: std::io::Error },
 }

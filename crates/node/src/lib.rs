@@ -6,11 +6,15 @@
 //! by the binary and passed in.
 
 pub mod bench;
+pub mod buyer;
 pub mod devnet;
 pub mod error;
+pub mod exchange;
 pub mod hardware;
 pub mod logging;
+pub mod net;
 pub mod paths;
+pub mod provider;
 pub mod runner;
 pub mod wallet;
 
@@ -44,6 +48,11 @@ impl Node {
     /// Benchmarks a device (the best one unless `device` names one).
     pub fn benchmark(&self, device: Option<u32>, reps: usize) -> Result<BenchmarkReport, NodeError> {
         bench::run(&self.paths, device, reps)
+    }
+
+    /// Opens a device (the best one unless `device` names one) with this node's pipeline cache.
+    pub fn open_gpu(&self, device: Option<u32>) -> Result<gpu_engine::Gpu, NodeError> {
+        bench::open(&self.paths, device)
     }
 
     /// Runs a job package locally (no network) on a device (the best one unless `device` names

@@ -148,6 +148,18 @@ pub fn sentences<'a>(file: &str, text: &'a str) -> Result<Vec<&'a str>, JobError
     Ok(out)
 }
 
+/// The work units of an embed job: the tokenizer's lengths through the model's shapes.
+pub fn estimate(paths: &Paths, package: &Package) -> Result<u64, JobError> {
+    let m = &package.manifest;
+    let model_name = package.required("model", &m.model)?;
+    let input = package.required("input", &m.input)?;
+    let text = textfile::utf8(input, package.read("input", input)?)?;
+    let sentences = sentences(input, &text)?;
+    let mut model = Model::load(model_name, &resolve_model(paths, package, model_name)?)?;
+    let max_len = checked_max_len(&m.embed.clone().unwrap_or_default(), &model)?;
+    Ok(model.tokenize(&sentences, max_len)?.iter().map(|s| model.config.work_units(s.len())).sum())
+}
+
 /// Runs an embed job: returns (sentences, work units).
 pub fn run(
     paths: &Paths,

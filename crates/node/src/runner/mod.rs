@@ -31,6 +31,14 @@ pub struct Progress {
 /// Reports progress; `&mut |_| {}` ignores it.
 pub type ProgressFn<'a> = &'a mut dyn FnMut(&Progress);
 
+/// What a package will cost, from its shapes alone (no device): the same figure the run reports.
+pub fn estimate(paths: &Paths, package: &Package) -> Result<u64, JobError> {
+    match package.manifest.kind {
+        JobKind::Embed => embed::estimate(paths, package),
+        JobKind::Train => train::estimate(package),
+    }
+}
+
 /// Runs the package at `package` (a folder or a .zip) on `gpu` and writes its outputs to `out`,
 /// which must not exist or be empty. On error nothing is left in `out`.
 pub fn run(paths: &Paths, gpu: &Gpu, package: &Path, out: &Path, progress: ProgressFn) -> Result<RunReport, JobError> {

@@ -147,14 +147,22 @@ fn score(probs: &[f32], labels: &[u32], classes: usize) -> (f64, f64) {
     (round(loss / n), round(correct as f64 / n))
 }
 
-/// Runs a train job: returns (training samples, work units).
-pub fn run(
-    gpu: &Gpu,
-    class: ReproClass,
-    package: &Package,
-    staging: &mut Staging,
-    progress: ProgressFn,
-) -> Result<(u64, u64), JobError> {
+/// The work units of a train job, from the data's shapes.
+pub fn estimate(package: &Package) -> Result<u64, JobError> {
+    let job = prepare(package)?;
+    Ok(u64::from(job.settings.epochs) * mlp::epoch_work_units(&job.sizes, job.train.samples()))
+}
+
+/// A checked train job.
+struct Prepared<'a> {
+    settings: &'a TrainSettings,
+    train: DataSet,
+    test: Option<(&'a str, DataSet)>,
+    classes: usize,
+    sizes: Vec<usize>,
+}
+
+fn prepare(package: &Package) -> Result<Prepared<'_>, JobError> {
     let m = &package.manifest;
     let data_file = package.required("data", &m.data)?;
     let settings: &TrainSettings = m.train.as_ref().ok_or_else(|| JobError::Package {
@@ -203,6 +211,18 @@ pub fn run(
     let mut sizes = vec![train.feature_count()];
     sizes.extend(&settings.hidden);
     sizes.push(classes);
+    Ok(Prepared { settings, train, test, classes, sizes })
+}
+
+/// Runs a train job: returns (training samples, work units).
+pub fn run(
+    gpu: &Gpu,
+    class: ReproClass,
+    package: &Package,
+    staging: &mut Staging,
+    progress: ProgressFn,
+) -> Result<(u64, u64), JobError> {
+    let Prepared { settings, train, test, classes, sizes } = prepare(package)?;
     let activation = match settings.activation {
         ActivationName::Relu => Activation::Relu,
         ActivationName::Tanh => Activation::Tanh,

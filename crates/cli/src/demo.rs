@@ -1,0 +1,224 @@
+//! `gridmint demo`: the whole market on this machine. Starts the local network, three provider
+//! nodes as separate processes (one of them corrupts its results, a test-only flag), and a buyer
+//! that submits an embedding job with k = 3. The job must be verified, the buyer's result must
+//! match a local run, the honest providers must be paid and the corrupt one slashed.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy::primitives::{Address, U256};
+use anyhow::Context;
+use gridmint_node::{
+    Node, Paths,
+    buyer::{self, SubmitOptions},
+    devnet::{self, DevnetOptions},
+    net::{self, Network},
+    runner,
+};
+use serde::Serialize;
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// The anvil binary (`make setup` installs one under contracts/node_modules).
+    #[arg(long, env = "GRIDMINT_ANVIL", default_value = "anvil")]
+    anvil: PathBuf,
+    /// Sentences in the demo's embedding job.
+    #[arg(long, default_value_t = 100)]
+    sentences: usize,
+    /// Where the demo's folders go (chain profile, provider homes, logs, result); emptied first.
+    /// Default: `<data>/demo`.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct ProviderLine {
+    address: String,
+    corrupt: bool,
+    /// Payment-token base units credited (withdrawable).
+    earned: String,
+    /// Stake lost to slashing, in protocol-token base units.
+    slashed: String,
+    /// Reputation score in basis points.
+    reputation: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    job_verified: bool,
+    result_matches_local_run: bool,
+    job_id: String,
+    agreed_root: String,
+    providers: Vec<ProviderLine>,
+    elapsed_s: f64,
+    folder: String,
+}
+
+const PROVIDERS: u32 = 3;
+const BUYER_ACCOUNT: u32 = 4;
+
+fn demo_sentences(n: usize) -> String {
+    let subjects = ["The provider", "A buyer", "The market", "Every replica", "A verifier", "The network", "Our GPU"];
+    let verbs = ["computes", "verifies", "settles", "embeds", "hashes", "checks", "pays for"];
+    let objects =
+        ["a sentence", "the same bits", "one dispatch", "the result root", "fair work", "the escrow", "a shard"];
+    (0..n)
+        .map(|i| format!("{} {} {} ({i}).", subjects[i % 7], verbs[(i / 7) % 7], objects[(i / 49 + i) % 7]))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+fn spawn_provider(dir: &Path, profile: &Path, models: &Path, account: u32, corrupt: bool) -> anyhow::Result<Child> {
+    let exe = std::env::current_exe().context("locating the gridmint binary")?;
+    let home = dir.join(format!("provider-{account}"));
+    std::fs::create_dir_all(&home)?;
+    let log = std::fs::File::create(dir.join(format!("provider-{account}.log")))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--home")
+        .arg(&home)
+        .arg("--models")
+        .arg(models)
+        .args(["provider", "start", "--network"])
+        .arg(profile)
+        .args(["--dev-account", &account.to_string(), "--exit-after-jobs", "1"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    if corrupt {
+        cmd.arg("--corrupt-results");
+    }
+    Ok(cmd.spawn()?)
+}
+
+struct Children(Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let dir = args.dir.clone().unwrap_or_else(|| node.paths().data.join("demo"));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let models = node.paths().models.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let summary = runtime.block_on(async {
+        let chain_paths = Paths::under(&dir.join("chain"));
+        let options = DevnetOptions { anvil: args.anvil.clone(), port: None, block_time: Some(1), accounts: 5 };
+        let devnet = devnet::start(&chain_paths, options).await?;
+        let profile = devnet.profile_path.clone();
+        eprintln!("local network {} (market {})", devnet.profile.rpc_url, devnet.profile.deployment.market);
+
+        let mut children = Children(Vec::new());
+        for account in 1..=PROVIDERS {
+            children.0.push(spawn_provider(&dir, &profile, &models, account, account == PROVIDERS)?);
+        }
+        let buyer_net = Network::connect(&profile, net::dev_account(BUYER_ACCOUNT)?)?;
+        let addresses: Vec<Address> =
+            (1..=PROVIDERS).map(|a| net::dev_account(a).map(|s| s.address())).collect::<Result<_, _>>()?;
+        // Wait for the three registrations (each benchmarks its device first).
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let mut stakes = vec![U256::ZERO; addresses.len()];
+        loop {
+            for (i, a) in addresses.iter().enumerate() {
+                stakes[i] = buyer_net.standing(*a).await?.1;
+            }
+            if stakes.iter().all(|s| !s.is_zero()) {
+                break;
+            }
+            for child in &mut children.0 {
+                if let Some(status) = child.try_wait()? {
+                    anyhow::bail!("a provider exited early ({status}); see the logs in {}", dir.display());
+                }
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "providers did not register in 180 s; logs in {}",
+                dir.display()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        eprintln!("3 providers registered; submitting an embedding job with k = 3");
+
+        let package = dir.join("job");
+        std::fs::create_dir_all(&package)?;
+        std::fs::write(
+            package.join("job.toml"),
+            "kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"sentences.txt\"\n",
+        )?;
+        std::fs::write(package.join("sentences.txt"), demo_sentences(args.sentences))?;
+        let buyer_paths = Paths::under(&dir.join("buyer")).with_models(models.clone());
+        let options = SubmitOptions { replicas: 3, ..SubmitOptions::default() };
+        let posted = buyer::submit(&buyer_paths, &buyer_net, &package, &options).await?;
+        eprintln!("job {} posted ({} work units); waiting for the market", posted.job_id, posted.work_units);
+        let result_dir = dir.join("result");
+        let outcome = buyer::wait_and_fetch(&buyer_net, posted.job_id, Some(&result_dir), options.poll).await?;
+
+        // The buyer's own check: run the same package here and compare roots.
+        let gpu = node.open_gpu(None)?;
+        let local = runner::run(&buyer_paths, &gpu, &package, &dir.join("local-run"), &mut |_| {})?;
+        let matches = format!("0x{}", local.result_root) == outcome.agreed_root.to_string();
+
+        for child in &mut children.0 {
+            let wait_until = Instant::now() + Duration::from_secs(60);
+            while child.try_wait()?.is_none() && Instant::now() < wait_until {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        let mut providers = Vec::new();
+        for (i, a) in addresses.iter().enumerate() {
+            let (earned, stake, score) = buyer_net.standing(*a).await?;
+            providers.push(ProviderLine {
+                address: a.to_string(),
+                corrupt: i as u32 + 1 == PROVIDERS,
+                earned: earned.to_string(),
+                slashed: stakes[i].saturating_sub(stake).to_string(),
+                reputation: score.to::<u64>(),
+            });
+        }
+        drop(devnet);
+        anyhow::Ok(Summary {
+            job_verified: outcome.verified,
+            result_matches_local_run: matches,
+            job_id: posted.job_id.to_string(),
+            agreed_root: outcome.agreed_root.to_string(),
+            providers,
+            elapsed_s: started.elapsed().as_secs_f64(),
+            folder: dir.display().to_string(),
+        })
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "job {} verified: {}   matches a local run: {}",
+            summary.job_id, summary.job_verified, summary.result_matches_local_run
+        );
+        println!("agreed result root {}", summary.agreed_root);
+        for p in &summary.providers {
+            println!(
+                "  {} {:<8} earned {:>10}  slashed {:>22}  reputation {:>5} bps",
+                p.address,
+                if p.corrupt { "corrupt" } else { "honest" },
+                p.earned,
+                p.slashed,
+                p.reputation
+            );
+        }
+        println!("{:.1} s; logs and files in {}", summary.elapsed_s, summary.folder);
+    }
+    anyhow::ensure!(summary.job_verified && summary.result_matches_local_run, "the demo job was not verified");
+    Ok(())
+}

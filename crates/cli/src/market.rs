@@ -1,0 +1,160 @@
+//! `gridmint provider start`, `gridmint job submit`: the market from the command line.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use gridmint_node::{
+    Node,
+    buyer::{self, SubmitOptions},
+    net::{self, Network},
+    provider::{self, ProviderOptions},
+    wallet::Wallet,
+};
+
+/// Which network and which key.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NetworkArgs {
+    /// The network profile (`gridmint devnet` writes `<config>/networks/local.json`).
+    #[arg(long)]
+    pub network: Option<PathBuf>,
+    /// Sign with anvil's public test account N instead of the keyring wallet (local network only).
+    #[arg(long)]
+    pub dev_account: Option<u32>,
+}
+
+impl NetworkArgs {
+    pub fn connect(&self, node: &Node) -> anyhow::Result<Network> {
+        let profile =
+            self.network.clone().unwrap_or_else(|| gridmint_node::devnet::NetworkProfile::path(node.paths(), "local"));
+        let signer = match self.dev_account {
+            Some(index) => net::dev_account(index)?,
+            None => Wallet::for_paths(node.paths()).signer().context("the node's wallet (`gridmint wallet new`)")?,
+        };
+        let net = Network::connect(&profile, signer)?;
+        anyhow::ensure!(
+            self.dev_account.is_none() || net.profile.name == "local",
+            "--dev-account is only for the local network, not `{}`",
+            net.profile.name
+        );
+        Ok(net)
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ProviderCommand {
+    /// Register (if needed) and serve jobs until stopped.
+    Start(StartArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    network: NetworkArgs,
+    /// Lowest accepted price per on-chain work unit (10^9 operations), in payment-token base units.
+    #[arg(long, default_value_t = 1)]
+    price_floor: u128,
+    /// Device index from `gridmint gpus` (default: the best).
+    #[arg(long)]
+    gpu: Option<u32>,
+    /// Stop after this many jobs settle.
+    #[arg(long)]
+    exit_after_jobs: Option<usize>,
+    /// Test only: corrupt every result (the market must slash this provider).
+    #[arg(long, hide = true)]
+    corrupt_results: bool,
+}
+
+pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Result<()> {
+    let ProviderCommand::Start(args) = command;
+    let net = args.network.connect(node)?;
+    let gpu = node.open_gpu(args.gpu)?;
+    let options = ProviderOptions {
+        price_floor: args.price_floor,
+        region: 0,
+        exit_after_jobs: args.exit_after_jobs,
+        corrupt_results: args.corrupt_results,
+        poll: Duration::from_millis(500),
+    };
+    eprintln!("provider {} on {} serving {}", net.address(), gpu.info().name, net.profile.rpc_url);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let report = runtime.block_on(provider::serve(node.paths(), &net, &gpu, &options))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "address": report.address.to_string(), "jobsSettled": report.jobs_settled })
+        );
+    } else {
+        println!("provider {}: {} jobs settled", report.address, report.jobs_settled);
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum JobCommand {
+    /// Post a job package to the market, wait for the verified result.
+    Submit(SubmitArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SubmitArgs {
+    /// A folder or .zip holding job.toml.
+    package: PathBuf,
+    #[command(flatten)]
+    network: NetworkArgs,
+    /// Providers that compute it independently (the majority's result is paid).
+    #[arg(long, default_value_t = 3)]
+    replicas: u8,
+    /// Price per on-chain work unit (10^9 operations), in payment-token base units.
+    #[arg(long, default_value_t = 1)]
+    price: u128,
+    /// Where the verified result goes (requires waiting).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Wait for the result.
+    #[arg(long)]
+    wait: bool,
+}
+
+pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
+    let JobCommand::Submit(args) = command;
+    let net = args.network.connect(node)?;
+    let options = SubmitOptions { replicas: args.replicas, price_per_unit: args.price, ..SubmitOptions::default() };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let posted = buyer::submit(node.paths(), &net, &args.package, &options).await?;
+        eprintln!("posted job {} ({} work units, escrow {})", posted.job_id, posted.work_units, posted.escrow);
+        if !(args.wait || args.out.is_some()) {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "jobId": posted.job_id.to_string(), "workUnits": posted.work_units })
+                );
+            }
+            return Ok(());
+        }
+        let outcome = buyer::wait_and_fetch(&net, posted.job_id, args.out.as_deref(), options.poll).await?;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "jobId": posted.job_id.to_string(),
+                    "state": outcome.state,
+                    "agreedRoot": outcome.agreed_root.to_string(),
+                    "verified": outcome.verified,
+                })
+            );
+        } else {
+            println!(
+                "job {}: state {}, verified {}, root {}",
+                posted.job_id, outcome.state, outcome.verified, outcome.agreed_root
+            );
+        }
+        anyhow::ensure!(
+            outcome.verified,
+            "job {} ended without a verified result (state {})",
+            posted.job_id,
+            outcome.state
+        );
+        Ok(())
+    })
+}

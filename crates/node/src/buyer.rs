@@ -1,0 +1,151 @@
+//! The buyer client: checks a package, estimates its cost, publishes its data, posts it with
+//! escrow, waits for the market to settle it, fetches the agreed result, checks it against the
+//! on-chain root, and can re-execute it locally.
+
+use std::{path::Path, time::Duration};
+
+use alloy::primitives::{B256, U256, Uint, keccak256};
+use gridmint_chain::bindings::Gridmint;
+
+use crate::{NodeError, Paths, exchange, net::Network, runner};
+
+/// How to post a job.
+#[derive(Debug, Clone)]
+pub struct SubmitOptions {
+    pub replicas: u8,
+    /// Payment-token base units per on-chain work unit (10^9 floating-point operations).
+    pub price_per_unit: u128,
+    pub claim_window_s: u64,
+    pub commit_window_s: u64,
+    pub reveal_window_s: u64,
+    /// Requirements a provider must meet.
+    pub min_memory_mib: u32,
+    pub poll: Duration,
+}
+
+impl Default for SubmitOptions {
+    fn default() -> Self {
+        Self {
+            replicas: 3,
+            price_per_unit: 1,
+            claim_window_s: 10,
+            commit_window_s: 300,
+            reveal_window_s: 120,
+            min_memory_mib: 0,
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A posted job.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    pub job_id: U256,
+    /// On-chain work units (see [`crate::net::chain_work_units`]).
+    pub work_units: u64,
+    pub escrow: U256,
+    pub data_root: B256,
+}
+
+/// How a job ended for the buyer.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub job_id: U256,
+    /// The job state (4 Finalized, 5 Refunded, 6 Resolved, 3 Disputed).
+    pub state: u8,
+    pub agreed_root: B256,
+    /// The fetched result's files hash to the agreed root.
+    pub verified: bool,
+}
+
+/// Validates the package, publishes its data and posts it. Nothing is posted (and no funds move)
+/// unless the package opens, every file it names reads, and its work can be estimated.
+pub async fn submit(
+    paths: &Paths,
+    net: &Network,
+    package_path: &Path,
+    options: &SubmitOptions,
+) -> Result<Posted, NodeError> {
+    let package = runner::Package::open(package_path)?;
+    let work_units = crate::net::chain_work_units(runner::estimate(paths, &package)?);
+    let mut entries = Vec::new();
+    for (name, path) in exchange::files(&package.root)? {
+        let bytes =
+            std::fs::read(&path).map_err(|e| NodeError::Io { what: "reading", path: path.clone(), source: e })?;
+        entries.push((name, bytes));
+    }
+    let bundle = exchange::bundle(&entries)?;
+    let data = net.blobs.put(&bundle)?;
+    let now = net.now().await?;
+    let claim = now + options.claim_window_s;
+    let commit = claim + options.commit_window_s;
+    let reveal = commit + options.reveal_window_s;
+    let params = Gridmint::JobParams {
+        specHash: keccak256(&package.manifest_bytes),
+        dataRoot: B256::from(*data.as_bytes()),
+        requirements: Gridmint::Requirements {
+            minMemoryMiB: options.min_memory_mib,
+            minComputeUnits: 0,
+            regionMask: 0,
+            workloadClass: 0,
+        },
+        replicas: options.replicas,
+        pricePerUnit: Uint::<96, 2>::from(options.price_per_unit),
+        maxWorkUnits: work_units,
+        claimDeadline: Uint::<40, 1>::from(claim),
+        commitDeadline: Uint::<40, 1>::from(commit),
+        revealDeadline: Uint::<40, 1>::from(reveal),
+    };
+    let escrow = net
+        .market
+        .contract()
+        .escrowFor(params.pricePerUnit, work_units, options.replicas)
+        .call()
+        .await
+        .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("escrowFor", e)))?;
+    net.market.approve_all().await?;
+    let posted = net.market.post_job(params).await?;
+    tracing::info!(job = %posted.value, work_units, "posted");
+    Ok(Posted {
+        job_id: posted.value,
+        work_units,
+        escrow: escrow.payment + escrow.fee,
+        data_root: B256::from(*data.as_bytes()),
+    })
+}
+
+/// Waits until the job leaves Open/Running (moving it on with `finalize` once its deadlines pass),
+/// then fetches and checks the agreed result and writes its files to `out`.
+pub async fn wait_and_fetch(
+    net: &Network,
+    job_id: U256,
+    out: Option<&Path>,
+    poll: Duration,
+) -> Result<Outcome, NodeError> {
+    loop {
+        let job = net.market.job(job_id).await?;
+        if job.state != 1 && job.state != 2 {
+            break;
+        }
+        let now = net.now().await?;
+        let reveal_deadline: u64 = job.revealDeadline.to();
+        let claim_deadline: u64 = job.claimDeadline.to();
+        if (job.state == 2 && now > reveal_deadline) || (job.state == 1 && job.claimants == 0 && now > claim_deadline) {
+            let _ = net.market.finalize(job_id).await;
+        }
+        tokio::time::sleep(poll).await;
+    }
+    let job = net.market.job(job_id).await?;
+    let agreed_root = net.market.agreed_root(job_id).await?;
+    let mut verified = false;
+    if agreed_root != B256::ZERO
+        && let Some(bundle) = net.blobs.resolve(&format!("results/{agreed_root:x}"))?
+    {
+        let entries = exchange::unbundle(&bundle)?;
+        verified = B256::from(exchange::result_root(&entries)) == agreed_root;
+        if let (true, Some(out)) = (verified, out) {
+            exchange::write_all(out, &entries)?;
+        }
+    }
+    Ok(Outcome { job_id, state: job.state, agreed_root, verified })
+}

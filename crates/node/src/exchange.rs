@@ -1,0 +1,199 @@
+//! Content-addressed job data between nodes: BLAKE3-named blobs, and deterministic bundles (zip
+//! archives) of a folder's files.
+//!
+//! This is the local stand-in for iroh-blobs: nodes on one machine share a folder beside the
+//! network profile (`<profile dir>/blobs`). The addressing is already the peer-to-peer one (a blob
+//! is named by its BLAKE3 and checked against it on every read), so moving to iroh changes where
+//! bytes come from, not what the provider agent and the buyer client do with them.
+
+use std::{
+    fs,
+    io::{Read, Write},
+    path::{Path, PathBuf},
+};
+
+use gpu_engine::commitment;
+
+use crate::NodeError;
+
+/// A content-addressed blob folder.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    dir: PathBuf,
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> NodeError {
+    let path = path.to_owned();
+    move |source| NodeError::Io { what, path, source }
+}
+
+impl BlobStore {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    /// The exchange of the network whose profile is at `profile`.
+    pub fn beside_profile(profile: &Path) -> Self {
+        Self::new(profile.parent().unwrap_or(Path::new(".")).join("blobs"))
+    }
+
+    fn path(&self, hash: &blake3::Hash) -> PathBuf {
+        self.dir.join(hash.to_hex().as_str())
+    }
+
+    /// Stores `bytes` under their BLAKE3 (written to a temporary name, then renamed: readers never
+    /// see half a blob).
+    pub fn put(&self, bytes: &[u8]) -> Result<blake3::Hash, NodeError> {
+        let hash = blake3::hash(bytes);
+        let path = self.path(&hash);
+        if !path.exists() {
+            fs::create_dir_all(&self.dir).map_err(io("creating", &self.dir))?;
+            let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+            fs::write(&tmp, bytes).map_err(io("writing", &tmp))?;
+            fs::rename(&tmp, &path).map_err(io("storing", &path))?;
+        }
+        Ok(hash)
+    }
+
+    /// The blob named `hash`, checked against it; `None` if this store does not have it.
+    pub fn get(&self, hash: &blake3::Hash) -> Result<Option<Vec<u8>>, NodeError> {
+        let path = self.path(hash);
+        match fs::read(&path) {
+            Ok(bytes) if blake3::hash(&bytes) == *hash => Ok(Some(bytes)),
+            Ok(_) => Err(NodeError::Exchange { message: format!("blob {} does not match its name", hash.to_hex()) }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(NodeError::Io { what: "reading", path, source: e }),
+        }
+    }
+
+    /// Names a blob (e.g. `results/<root>`), so that a reader who knows only the name finds it.
+    pub fn link(&self, name: &str, hash: &blake3::Hash) -> Result<(), NodeError> {
+        let path = self.dir.join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io("creating", parent))?;
+        }
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        fs::write(&tmp, hash.to_hex().as_bytes()).map_err(io("writing", &tmp))?;
+        fs::rename(&tmp, &path).map_err(io("storing", &path))
+    }
+
+    /// The blob a name points to.
+    pub fn resolve(&self, name: &str) -> Result<Option<Vec<u8>>, NodeError> {
+        let path = self.dir.join(name);
+        let Ok(hex) = fs::read_to_string(&path) else { return Ok(None) };
+        let hash = blake3::Hash::from_hex(hex.trim())
+            .map_err(|e| NodeError::Exchange { message: format!("{}: {e}", path.display()) })?;
+        self.get(&hash)
+    }
+}
+
+/// Every regular file under `dir` (relative, `/`-separated, sorted), skipping hidden names.
+pub fn files(dir: &Path) -> Result<Vec<(String, PathBuf)>, NodeError> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).map_err(io("listing", &d))? {
+            let entry = entry.map_err(io("listing", &d))?;
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.is_file() {
+                let rel = path.strip_prefix(dir).expect("under dir").to_string_lossy().replace('\\', "/");
+                out.push((rel, path));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A zip of `(name, bytes)` entries in name order, stored uncompressed with fixed timestamps:
+/// the same files always give the same bytes, so the same BLAKE3.
+pub fn bundle(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>, NodeError> {
+    let mut sorted: Vec<&(String, Vec<u8>)> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o644);
+    let bad = |e: &dyn std::fmt::Display| NodeError::Exchange { message: format!("bundling: {e}") };
+    for (name, bytes) in sorted {
+        zip.start_file(name.as_str(), options).map_err(|e| bad(&e))?;
+        zip.write_all(bytes).map_err(|e| bad(&e))?;
+    }
+    Ok(zip.finish().map_err(|e| bad(&e))?.into_inner())
+}
+
+/// The entries of a bundle, refusing names that would leave a folder.
+pub fn unbundle(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, NodeError> {
+    let bad = |message: String| NodeError::Exchange { message };
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| bad(format!("not a bundle: {e}")))?;
+    let mut out = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(|e| bad(format!("entry {i}: {e}")))?;
+        let Some(name) = entry.enclosed_name() else {
+            return Err(bad(format!("entry `{}` leaves the folder", entry.name())));
+        };
+        let name = name.to_string_lossy().replace('\\', "/");
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).map_err(|e| bad(format!("entry `{name}`: {e}")))?;
+        out.push((name, data));
+    }
+    Ok(out)
+}
+
+/// The result root of output files: the Merkle root over their BLAKE3 hashes in name order, as
+/// `runner` computes it for `result.json`.
+pub fn result_root(entries: &[(String, Vec<u8>)]) -> [u8; 32] {
+    let mut sorted: Vec<&(String, Vec<u8>)> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let leaves: Vec<commitment::Hash> = sorted.iter().map(|(_, b)| *blake3::hash(b).as_bytes()).collect();
+    commitment::root(&leaves)
+}
+
+/// Writes entries under `dir`.
+pub fn write_all(dir: &Path, entries: &[(String, Vec<u8>)]) -> Result<(), NodeError> {
+    for (name, bytes) in entries {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io("creating", parent))?;
+        }
+        fs::write(&path, bytes).map_err(io("writing", &path))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundles_are_deterministic_and_round_trip() {
+        let entries = vec![("b.txt".to_owned(), b"two".to_vec()), ("a/x.bin".to_owned(), vec![0, 1, 2])];
+        let one = bundle(&entries).expect("bundle");
+        let reversed: Vec<_> = entries.iter().rev().cloned().collect();
+        assert_eq!(one, bundle(&reversed).expect("bundle"), "order does not matter");
+        let mut back = unbundle(&one).expect("unbundle");
+        back.sort();
+        let mut want = entries.clone();
+        want.sort();
+        assert_eq!(back, want);
+        assert_eq!(result_root(&entries), result_root(&reversed));
+    }
+
+    #[test]
+    fn the_store_checks_names() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = BlobStore::new(dir.path().to_owned());
+        let h = store.put(b"hello").expect("put");
+        assert_eq!(store.get(&h).expect("get"), Some(b"hello".to_vec()));
+        fs::write(dir.path().join(h.to_hex().as_str()), b"tampered").expect("tamper");
+        assert!(store.get(&h).is_err(), "a tampered blob is refused");
+        assert_eq!(store.get(&blake3::hash(b"absent")).expect("get"), None);
+    }
+}

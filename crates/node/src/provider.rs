@@ -1,0 +1,259 @@
+//! The provider agent: registers this machine, watches the market for jobs it fits, claims them,
+//! fetches the job data, runs it through the same runner as `gridmint run`, commits and reveals
+//! the result root, and publishes the result for the buyer. One job at a time per device.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use alloy::primitives::{Address, B256, U256, keccak256};
+use gpu_engine::{Gpu, ReproClass, bench};
+use gridmint_chain::{
+    ChainError,
+    bindings::Gridmint::{self, GridmintErrors},
+    commitment,
+};
+use rand::RngCore;
+
+use crate::{NodeError, Paths, exchange, net::Network, runner};
+
+/// How the agent behaves.
+#[derive(Debug, Clone)]
+pub struct ProviderOptions {
+    /// The lowest price per work unit (payment-token base units) it accepts.
+    pub price_floor: u128,
+    /// Region code it registers with.
+    pub region: u16,
+    /// Stop after this many jobs settle (for demos and tests); run until stopped otherwise.
+    pub exit_after_jobs: Option<usize>,
+    /// Test only: flip a bit of every result before committing, to exercise slashing.
+    pub corrupt_results: bool,
+    /// How often to poll the chain.
+    pub poll: Duration,
+}
+
+/// A job the agent took on, and how far it got.
+#[derive(Debug)]
+struct Task {
+    index: U256,
+    claim_deadline: u64,
+    /// (result root, salt, work units, outputs bundle) once computed.
+    result: Option<(B256, B256, u64, Vec<u8>)>,
+    committed: bool,
+    revealed: bool,
+}
+
+/// What `serve` did, for the caller's summary.
+#[derive(Debug, Default, Clone)]
+pub struct ProviderReport {
+    pub address: Address,
+    pub jobs_settled: usize,
+}
+
+const JOB_STATE_OPEN: u8 = 1;
+const JOB_STATE_RUNNING: u8 = 2;
+
+fn market_error(message: impl Into<String>) -> NodeError {
+    NodeError::Market { message: message.into() }
+}
+
+/// Registers the machine if it is not yet: hardware from the engine, compute units from a short
+/// deterministic GEMM benchmark, stake = the market's minimum for those units.
+pub async fn ensure_registered(net: &Network, gpu: &Gpu, options: &ProviderOptions) -> Result<(), NodeError> {
+    let c = net.market.contract();
+    let me = net.address();
+    let record =
+        c.providerOf(me).call().await.map_err(|e| NodeError::Chain(ChainError::from_contract("providerOf", e)))?;
+    if record.status != 0 {
+        return Ok(());
+    }
+    let units = bench::gemm_rate(gpu, 512, ReproClass::Unfused, 3)?.gflops.max(1.0) as u32;
+    let per_unit = c
+        .minStakePerUnit()
+        .call()
+        .await
+        .map_err(|e| NodeError::Chain(ChainError::from_contract("minStakePerUnit", e)))?;
+    let stake = per_unit * U256::from(units);
+    let memory_mib = (gpu.info().device_local_memory_bytes / (1 << 20)).clamp(1, u64::from(u32::MAX)) as u32;
+    net.market.approve_all().await?;
+    let model = keccak256(gpu.info().name.as_bytes());
+    net.market.register(model, memory_mib, units, options.region, 0xff, stake, Address::ZERO).await?;
+    tracing::info!(%me, units, memory_mib, "registered");
+    Ok(())
+}
+
+/// Runs the agent until `exit_after_jobs` jobs have settled (or forever).
+pub async fn serve(
+    paths: &Paths,
+    net: &Network,
+    gpu: &Gpu,
+    options: &ProviderOptions,
+) -> Result<ProviderReport, NodeError> {
+    ensure_registered(net, gpu, options).await?;
+    let me = net.address();
+    let mut report = ProviderReport { address: me, jobs_settled: 0 };
+    let mut cursor = net.profile.deployment.start_block;
+    let mut tasks: BTreeMap<U256, Task> = BTreeMap::new();
+    let work_dir = paths.data.join("provider");
+    loop {
+        let head = net.block_number().await?;
+        if head >= cursor {
+            for posted in net.posted_jobs(cursor, head).await? {
+                if let Some(task) = consider(net, &posted, options).await? {
+                    tasks.insert(posted.jobId, task);
+                }
+            }
+            cursor = head + 1;
+        }
+        let now = net.now().await?;
+        let mut finished = Vec::new();
+        for (job_id, task) in tasks.iter_mut() {
+            if step(net, paths, gpu, &work_dir, *job_id, task, now, options).await? {
+                finished.push(*job_id);
+            }
+        }
+        for job_id in finished {
+            tasks.remove(&job_id);
+            report.jobs_settled += 1;
+            if options.exit_after_jobs.is_some_and(|n| report.jobs_settled >= n) {
+                return Ok(report);
+            }
+        }
+        tokio::time::sleep(options.poll).await;
+    }
+}
+
+/// Claims a newly posted job if it fits this node.
+async fn consider(
+    net: &Network,
+    posted: &Gridmint::JobPosted,
+    options: &ProviderOptions,
+) -> Result<Option<Task>, NodeError> {
+    let price: u128 = posted.pricePerUnit.to();
+    let claim_deadline: u64 = posted.claimDeadline.to();
+    if price < options.price_floor || net.now().await? >= claim_deadline {
+        return Ok(None);
+    }
+    let eligible = net
+        .market
+        .contract()
+        .isEligible(net.address(), posted.requirements.clone())
+        .call()
+        .await
+        .map_err(|e| NodeError::Chain(ChainError::from_contract("isEligible", e)))?;
+    if !eligible {
+        return Ok(None);
+    }
+    match net.market.claim(posted.jobId).await {
+        Ok(claimed) => {
+            tracing::info!(job = %posted.jobId, index = %claimed.value, "claimed");
+            Ok(Some(Task { index: claimed.value, claim_deadline, result: None, committed: false, revealed: false }))
+        }
+        Err(e) => {
+            tracing::warn!(job = %posted.jobId, error = %e, "claim refused");
+            Ok(None)
+        }
+    }
+}
+
+/// Moves one task on; true when the job is settled (or lost) and the task is done.
+#[allow(clippy::too_many_arguments)]
+async fn step(
+    net: &Network,
+    paths: &Paths,
+    gpu: &Gpu,
+    work_dir: &std::path::Path,
+    job_id: U256,
+    task: &mut Task,
+    now: u64,
+    options: &ProviderOptions,
+) -> Result<bool, NodeError> {
+    let job = net.market.job(job_id).await?;
+    if job.state != JOB_STATE_OPEN && job.state != JOB_STATE_RUNNING {
+        if task.revealed {
+            tracing::info!(job = %job_id, state = job.state, "settled");
+        }
+        return Ok(true);
+    }
+    if task.result.is_none() {
+        task.result = Some(compute(paths, net, gpu, work_dir, job_id, options).await?);
+    }
+    let (root, salt, work_units, bundle) = task.result.clone().expect("computed above");
+    if !task.committed && now > task.claim_deadline {
+        let c = commitment(root, work_units, salt, net.address());
+        match net.market.commit(job_id, task.index, c).await {
+            Ok(_) => task.committed = true,
+            Err(ChainError::Reverted { reason, .. }) if matches!(*reason, GridmintErrors::NotSelected(_)) => {
+                tracing::info!(job = %job_id, "not selected");
+                return Ok(true);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // Publish the result bundle by its root, for the buyer (only the agreed one is fetched).
+        let hash = net.blobs.put(&bundle)?;
+        net.blobs.link(&format!("results/{root:x}"), &hash)?;
+        return Ok(false);
+    }
+    let commit_deadline: u64 = job.commitDeadline.to();
+    let selected = job.selected.count_ones() as u8;
+    if task.committed && !task.revealed && (job.committed >= selected || now > commit_deadline) {
+        net.market.reveal(job_id, task.index, root, work_units, salt).await?;
+        task.revealed = true;
+    }
+    Ok(false)
+}
+
+/// Fetches the job data, runs it, and returns (result root, salt, work units, outputs bundle).
+async fn compute(
+    paths: &Paths,
+    net: &Network,
+    gpu: &Gpu,
+    work_dir: &std::path::Path,
+    job_id: U256,
+    options: &ProviderOptions,
+) -> Result<(B256, B256, u64, Vec<u8>), NodeError> {
+    let posted = find_posted(net, job_id).await?;
+    let data = blake3::Hash::from_bytes(posted.dataRoot.0);
+    let bundle = net
+        .blobs
+        .get(&data)?
+        .ok_or_else(|| NodeError::Exchange { message: format!("job {job_id}: data {} not found", data.to_hex()) })?;
+    let dir = work_dir.join(format!("job-{job_id}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| NodeError::Io { what: "creating", path: dir.clone(), source: e })?;
+    let package = dir.join("package.zip");
+    std::fs::write(&package, &bundle).map_err(|e| NodeError::Io {
+        what: "writing",
+        path: package.clone(),
+        source: e,
+    })?;
+    let out = dir.join("out");
+    let report = runner::run(paths, gpu, &package, &out, &mut |_| {})?;
+    let mut entries = Vec::new();
+    for (name, path) in exchange::files(&out)? {
+        if name == runner::output::REPORT_FILE {
+            continue;
+        }
+        let bytes =
+            std::fs::read(&path).map_err(|e| NodeError::Io { what: "reading", path: path.clone(), source: e })?;
+        entries.push((name, bytes));
+    }
+    if options.corrupt_results
+        && let Some((_, bytes)) = entries.first_mut()
+        && let Some(last) = bytes.last_mut()
+    {
+        *last ^= 1; // test only: a wrong answer, so the market must catch it
+    }
+    let root = B256::from(exchange::result_root(&entries));
+    let mut salt = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut salt);
+    tracing::info!(job = %job_id, root = %root, work_units = report.work_units, "computed");
+    Ok((root, B256::from(salt), crate::net::chain_work_units(report.work_units), exchange::bundle(&entries)?))
+}
+
+async fn find_posted(net: &Network, job_id: U256) -> Result<Gridmint::JobPosted, NodeError> {
+    let head = net.block_number().await?;
+    net.posted_jobs(net.profile.deployment.start_block, head)
+        .await?
+        .into_iter()
+        .find(|p| p.jobId == job_id)
+        .ok_or_else(|| market_error(format!("job {job_id} has no JobPosted event")))
+}
