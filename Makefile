@@ -21,7 +21,7 @@ export GRIDMINT_REQUIRE_KEYRING := 1
 export GRIDMINT_REQUIRE_REFERENCE := 1
 
 .PHONY: help setup run app ui contracts test lint test-rust test-architecture test-contracts test-ui e2e \
-        bench bench-engine bench-workloads bench-gas test-contracts-deep demo package clean
+        bench bench-engine bench-workloads bench-gas bench-e2e test-contracts-deep demo package clean
 
 help:
 	@echo "make run     install what is missing, build, start the desktop app"
@@ -84,7 +84,7 @@ e2e: setup ui
 	cargo test -p gridmint-app --features custom-protocol --test e2e -- --test-threads=1
 
 # --- benchmarks ---------------------------------------------------------------------------------
-bench: setup bench-engine bench-workloads bench-gas
+bench: setup bench-engine bench-workloads bench-gas bench-e2e
 	@echo "benchmarks written to target/bench/"
 
 bench-engine:
@@ -101,6 +101,13 @@ bench-workloads:
 	@mkdir -p target/bench
 	cargo build --release -p gridmint-cli
 	python3 scripts/bench/workloads.py $(RELEASE_BIN)/gridmint $(MODEL_DIR) target/bench/workloads.json
+
+# Submit to verified result: a 100-sentence embedding job, k = 3, anvil with 1-second blocks.
+bench-e2e: contracts
+	@mkdir -p target/bench
+	cargo build --release -p gridmint-cli
+	$(RELEASE_BIN)/gridmint demo --json --sentences 100 --anvil $(FOUNDRY)/anvil-linux-amd64/bin/anvil > target/bench/e2e.json
+	@cat target/bench/e2e.json
 
 # Receipt gas of whole job lifecycles on a real anvil (crates/chain/examples/gas_bench.rs).
 bench-gas: contracts

@@ -139,13 +139,13 @@ async fn main() -> anyhow::Result<()> {
         let address = net.keys[i].address();
         grid.transfer(address, stake).send().await?.get_receipt().await?;
         let provider = net.as_wallet(i);
-        provider.approve_all().await?;
+        provider.approve_all(address).await?;
         provider.register(keccak256("llvmpipe"), 2048, 100, 3, 0xff, stake, Address::ZERO).await?;
     }
     let buyer = net.as_wallet(9);
     let usd = MockStablecoin::new(deployment.payment_token, buyer.contract().provider().clone());
     usd.mint(net.keys[9].address(), U256::from(10u64).pow(U256::from(15))).send().await?.get_receipt().await?;
-    buyer.approve_all().await?;
+    buyer.approve_all(net.keys[9].address()).await?;
 
     let first_job_k3 = net.lifecycle(3, true).await?;
     let k1 = net.lifecycle(1, true).await?;

@@ -123,13 +123,22 @@ impl<P: Provider + Clone> Market<P> {
         receipt.decoded_log::<E>().map(|log| log.data).ok_or(ChainError::MissingEvent { call, event: E::SIGNATURE })
     }
 
-    /// Approves the market to pull the sender's payment and stake tokens.
-    pub async fn approve_all(&self) -> Result<(), ChainError> {
+    /// Approves the market to pull the sender's payment and stake tokens (without limit), unless
+    /// it already may: an approval is a transaction, so a block of waiting.
+    /// `owner` is the sender's address.
+    pub async fn approve_all(&self, owner: Address) -> Result<(), ChainError> {
         let provider = self.contract.provider().clone();
+        let unlimited = U256::MAX >> 1;
         let usd = MockStablecoin::new(self.deployment.payment_token, provider.clone());
-        Self::mined("approve payment token", usd.approve(self.deployment.market, U256::MAX).send().await).await?;
+        let usd_allowance = usd.allowance(owner, self.deployment.market).call().await.unwrap_or(U256::ZERO);
+        if usd_allowance < unlimited {
+            Self::mined("approve payment token", usd.approve(self.deployment.market, U256::MAX).send().await).await?;
+        }
         let grid = GridToken::new(self.deployment.stake_token, provider);
-        Self::mined("approve stake token", grid.approve(self.deployment.market, U256::MAX).send().await).await?;
+        let grid_allowance = grid.allowance(owner, self.deployment.market).call().await.unwrap_or(U256::ZERO);
+        if grid_allowance < unlimited {
+            Self::mined("approve stake token", grid.approve(self.deployment.market, U256::MAX).send().await).await?;
+        }
         Ok(())
     }
 

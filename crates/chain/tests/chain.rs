@@ -100,7 +100,7 @@ mod lifecycle {
         for i in 1..=3 {
             let (address, market) = chain.wallet(i);
             grid.transfer(address, stake).send().await.expect("send").get_receipt().await.expect("fund GRID");
-            market.approve_all().await.expect("approve");
+            market.approve_all(address).await.expect("approve");
             market.register(keccak256("llvmpipe"), 2048, 100, 3, 0xff, stake, Address::ZERO).await.expect("register");
             providers.push((address, market));
         }
@@ -113,7 +113,7 @@ mod lifecycle {
             .get_receipt()
             .await
             .expect("mint");
-        buyer.approve_all().await.expect("approve");
+        buyer.approve_all(buyer_address).await.expect("approve");
 
         let now = chain.now().await;
         let params = Gridmint::JobParams {

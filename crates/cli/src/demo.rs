@@ -53,6 +53,11 @@ struct Summary {
     job_id: String,
     agreed_root: String,
     providers: Vec<ProviderLine>,
+    /// From the buyer starting `submit` (package check, estimate, publish, post) to the verified
+    /// result on disk.
+    submit_to_verified_s: f64,
+    /// The same job run once locally by the buyer on this machine (the compute alone).
+    local_run_s: f64,
     elapsed_s: f64,
     folder: String,
 }
@@ -160,15 +165,20 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
         )?;
         std::fs::write(package.join("sentences.txt"), demo_sentences(args.sentences))?;
         let buyer_paths = Paths::under(&dir.join("buyer")).with_models(models.clone());
-        let options = SubmitOptions { replicas: 3, ..SubmitOptions::default() };
+        // The providers are up and watching, so a short claim window suffices (4 one-second blocks).
+        let options = SubmitOptions { replicas: 3, claim_window_s: 4, ..SubmitOptions::default() };
+        let submitted = Instant::now();
         let posted = buyer::submit(&buyer_paths, &buyer_net, &package, &options).await?;
         eprintln!("job {} posted ({} work units); waiting for the market", posted.job_id, posted.work_units);
         let result_dir = dir.join("result");
         let outcome = buyer::wait_and_fetch(&buyer_net, posted.job_id, Some(&result_dir), options.poll).await?;
+        let submit_to_verified_s = submitted.elapsed().as_secs_f64();
 
         // The buyer's own check: run the same package here and compare roots.
         let gpu = node.open_gpu(None)?;
+        let local_started = Instant::now();
         let local = runner::run(&buyer_paths, &gpu, &package, &dir.join("local-run"), &mut |_| {})?;
+        let local_run_s = local_started.elapsed().as_secs_f64();
         let matches = format!("0x{}", local.result_root) == outcome.agreed_root.to_string();
 
         for child in &mut children.0 {
@@ -195,6 +205,8 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
             job_id: posted.job_id.to_string(),
             agreed_root: outcome.agreed_root.to_string(),
             providers,
+            submit_to_verified_s,
+            local_run_s,
             elapsed_s: started.elapsed().as_secs_f64(),
             folder: dir.display().to_string(),
         })
@@ -217,7 +229,10 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
                 p.reputation
             );
         }
-        println!("{:.1} s; logs and files in {}", summary.elapsed_s, summary.folder);
+        println!(
+            "submit to verified {:.1} s (the same job alone here: {:.1} s); demo {:.1} s; logs and files in {}",
+            summary.submit_to_verified_s, summary.local_run_s, summary.elapsed_s, summary.folder
+        );
     }
     anyhow::ensure!(summary.job_verified && summary.result_matches_local_run, "the demo job was not verified");
     Ok(())

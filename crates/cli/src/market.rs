@@ -107,6 +107,9 @@ pub struct SubmitArgs {
     /// Price per on-chain work unit (10^9 operations), in payment-token base units.
     #[arg(long, default_value_t = 1)]
     price: u128,
+    /// Seconds providers have to claim it.
+    #[arg(long, default_value_t = 10)]
+    claim_window: u64,
     /// Where the verified result goes (requires waiting).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -118,7 +121,12 @@ pub struct SubmitArgs {
 pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
     let JobCommand::Submit(args) = command;
     let net = args.network.connect(node)?;
-    let options = SubmitOptions { replicas: args.replicas, price_per_unit: args.price, ..SubmitOptions::default() };
+    let options = SubmitOptions {
+        replicas: args.replicas,
+        price_per_unit: args.price,
+        claim_window_s: args.claim_window,
+        ..SubmitOptions::default()
+    };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let posted = buyer::submit(node.paths(), &net, &args.package, &options).await?;

@@ -103,7 +103,7 @@ pub async fn submit(
         .call()
         .await
         .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("escrowFor", e)))?;
-    net.market.approve_all().await?;
+    net.market.approve_all(net.address()).await?;
     let posted = net.market.post_job(params).await?;
     tracing::info!(job = %posted.value, work_units, "posted");
     Ok(Posted {

@@ -73,7 +73,7 @@ pub async fn ensure_registered(net: &Network, gpu: &Gpu, options: &ProviderOptio
         .map_err(|e| NodeError::Chain(ChainError::from_contract("minStakePerUnit", e)))?;
     let stake = per_unit * U256::from(units);
     let memory_mib = (gpu.info().device_local_memory_bytes / (1 << 20)).clamp(1, u64::from(u32::MAX)) as u32;
-    net.market.approve_all().await?;
+    net.market.approve_all(net.address()).await?;
     let model = keccak256(gpu.info().name.as_bytes());
     net.market.register(model, memory_mib, units, options.region, 0xff, stake, Address::ZERO).await?;
     tracing::info!(%me, units, memory_mib, "registered");
