@@ -58,6 +58,9 @@ struct Summary {
     submit_to_verified_s: f64,
     /// The same job run once locally by the buyer on this machine (the compute alone).
     local_run_s: f64,
+    /// The honest providers' time from claim to settlement not spent fetching and computing, as a
+    /// share of that time (their mean).
+    overhead_share: Option<f64>,
     elapsed_s: f64,
     folder: String,
 }
@@ -82,16 +85,17 @@ fn spawn_provider(dir: &Path, profile: &Path, models: &Path, account: u32, corru
     let home = dir.join(format!("provider-{account}"));
     std::fs::create_dir_all(&home)?;
     let log = std::fs::File::create(dir.join(format!("provider-{account}.log")))?;
+    let report = std::fs::File::create(dir.join(format!("provider-{account}.json")))?;
     let mut cmd = Command::new(exe);
     cmd.arg("--home")
         .arg(&home)
         .arg("--models")
         .arg(models)
-        .args(["provider", "start", "--network"])
+        .args(["--json", "provider", "start", "--network"])
         .arg(profile)
         .args(["--dev-account", &account.to_string(), "--exit-after-jobs", "1"])
         .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
+        .stdout(report)
         .stderr(log);
     if corrupt {
         cmd.arg("--corrupt-results");
@@ -187,6 +191,20 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
+        let mut shares = Vec::new();
+        for account in 1..PROVIDERS {
+            let text = std::fs::read_to_string(dir.join(format!("provider-{account}.json"))).unwrap_or_default();
+            if let Ok(report) = serde_json::from_str::<serde_json::Value>(text.trim()) {
+                for job in report["jobs"].as_array().into_iter().flatten() {
+                    if let (Some(total), Some(compute)) = (job["totalS"].as_f64(), job["computeS"].as_f64())
+                        && total > 0.0
+                    {
+                        shares.push((total - compute) / total);
+                    }
+                }
+            }
+        }
+        let overhead_share = (!shares.is_empty()).then(|| shares.iter().sum::<f64>() / shares.len() as f64);
         let mut providers = Vec::new();
         for (i, a) in addresses.iter().enumerate() {
             let (earned, stake, score) = buyer_net.standing(*a).await?;
@@ -207,6 +225,7 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
             providers,
             submit_to_verified_s,
             local_run_s,
+            overhead_share,
             elapsed_s: started.elapsed().as_secs_f64(),
             folder: dir.display().to_string(),
         })

@@ -79,10 +79,7 @@ pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Re
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = runtime.block_on(provider::serve(node.paths(), &net, &gpu, &options))?;
     if json {
-        println!(
-            "{}",
-            serde_json::json!({ "address": report.address.to_string(), "jobsSettled": report.jobs_settled })
-        );
+        println!("{}", serde_json::to_string(&report)?);
     } else {
         println!("provider {}: {} jobs settled", report.address, report.jobs_settled);
     }

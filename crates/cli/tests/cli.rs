@@ -4,6 +4,7 @@
 //! - `support`: running the built binary with a private home.
 //! - `gpus`: device listing, JSON shape, and the no-driver error.
 //! - `run`: a job package end to end: the JSON report, the outputs, and a bad input's exit code.
+//! - `crash`: a provider killed with SIGKILL mid-job resumes from its node state and is paid.
 //! - `demo`: the market on a real anvil with three provider processes, one corrupt: verified result,
 //!   honest providers paid, the corrupt one slashed.
 
@@ -283,5 +284,136 @@ mod demo {
             }
         }
         assert!(summary["elapsed_s"].as_f64().is_some());
+        let share = summary["overhead_share"].as_f64().expect("the honest providers reported their timings");
+        assert!((0.0..1.0).contains(&share), "{share}");
+    }
+}
+
+mod crash {
+    use std::{
+        fs,
+        path::Path,
+        process::{Child, Command, Stdio},
+        time::{Duration, Instant},
+    };
+
+    use gridmint_node::store::Store;
+
+    struct Kill(Child);
+
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn gridmint(home: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gridmint"));
+        cmd.arg("--home").arg(home).args(args).stdin(Stdio::null());
+        cmd
+    }
+
+    fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+        let until = Instant::now() + timeout;
+        while !ready() {
+            assert!(Instant::now() < until, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    #[test]
+    fn a_provider_killed_mid_job_resumes_from_its_state_and_is_paid() {
+        let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        if !anvil.is_file() {
+            assert!(
+                std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"),
+                "GRIDMINT_REQUIRE_CHAIN=1 but no anvil"
+            );
+            eprintln!("SKIPPED: no anvil");
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (chain_home, provider_home, buyer_home) =
+            (tmp.path().join("chain"), tmp.path().join("p"), tmp.path().join("b"));
+        let _devnet = Kill(
+            gridmint(&chain_home, &["devnet", "--block-time", "1", "--anvil", &anvil.to_string_lossy()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("devnet starts"),
+        );
+        let profile = chain_home.join("config/networks/local.json");
+        wait_for("the devnet profile", Duration::from_secs(60), || profile.is_file());
+        let profile = profile.to_string_lossy().into_owned();
+
+        let pkg = tmp.path().join("job");
+        fs::create_dir_all(&pkg).expect("package");
+        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nepochs = 2\nbatch_size = 4\n";
+        fs::write(pkg.join("job.toml"), job).expect("manifest");
+        let rows: String = (0..40).map(|i| format!("{},{},{}\n", i % 5, (i * 3) % 7, i % 2)).collect();
+        fs::write(pkg.join("d.csv"), rows).expect("csv");
+
+        let provider_args =
+            ["--json", "provider", "start", "--network", &profile, "--dev-account", "1", "--exit-after-jobs", "1"];
+        let log = fs::File::create(tmp.path().join("provider.log")).expect("log");
+        let mut first = gridmint(&provider_home, &provider_args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("provider starts");
+        let registered = provider_home.join("data/node.sqlite3");
+        wait_for("the provider's state", Duration::from_secs(120), || registered.is_file());
+        std::thread::sleep(Duration::from_secs(3)); // registration transactions
+
+        let buyer = gridmint(
+            &buyer_home,
+            &[
+                "--json",
+                "job",
+                "submit",
+                &pkg.to_string_lossy(),
+                "--network",
+                &profile,
+                "--dev-account",
+                "4",
+                "--replicas",
+                "1",
+                "--claim-window",
+                "8",
+                "--wait",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("buyer starts");
+        // Kill -9 once the result is computed and stored, before it is committed on chain.
+        wait_for("a computed task", Duration::from_secs(120), || {
+            Store::open(&registered).and_then(|s| s.any_computed()).unwrap_or(false)
+        });
+        first.kill().expect("SIGKILL");
+        let _ = first.wait();
+
+        let log = fs::File::create(tmp.path().join("provider-2.log")).expect("log");
+        let second =
+            gridmint(&provider_home, &provider_args).stdout(Stdio::piped()).stderr(log).spawn().expect("restart");
+        let out = second.wait_with_output().expect("the restarted provider finishes the job");
+        assert!(out.status.success(), "{}", fs::read_to_string(tmp.path().join("provider-2.log")).unwrap_or_default());
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("provider JSON");
+        assert_eq!(report["jobsSettled"], 1, "{report}");
+        assert_eq!(report["resumed"], 1, "the restarted provider took the task over from its state: {report}");
+
+        let out = buyer_output(buyer);
+        let outcome: serde_json::Value = serde_json::from_slice(&out).expect("buyer JSON");
+        assert_eq!(outcome["verified"], true, "{outcome}");
+        assert_eq!(outcome["state"], 4, "finalized: {outcome}");
+    }
+
+    fn buyer_output(child: Child) -> Vec<u8> {
+        let out = child.wait_with_output().expect("buyer finishes");
+        assert!(out.status.success(), "buyer: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
     }
 }

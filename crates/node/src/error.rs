@@ -17,6 +17,8 @@ pub enum NodeError {
     Profile { path: std::path::PathBuf, message: String },
     #[error("job data: {message}")]
     Exchange { message: String },
+    #[error("node state: {message}")]
+    Store { message: String },
     #[error("market: {message}")]
     Market { message: String },
     #[error("{what} {path}: {source}")]

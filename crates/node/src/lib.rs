@@ -16,6 +16,7 @@ pub mod net;
 pub mod paths;
 pub mod provider;
 pub mod runner;
+pub mod store;
 pub mod wallet;
 
 pub use error::NodeError;

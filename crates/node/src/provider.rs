@@ -2,7 +2,10 @@
 //! fetches the job data, runs it through the same runner as `gridmint run`, commits and reveals
 //! the result root, and publishes the result for the buyer. One job at a time per device.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
 use alloy::primitives::{Address, B256, U256, keccak256};
 use gpu_engine::{Gpu, ReproClass, bench};
@@ -13,7 +16,7 @@ use gridmint_chain::{
 };
 use rand::RngCore;
 
-use crate::{NodeError, Paths, exchange, net::Network, runner};
+use crate::{NodeError, Paths, exchange, net::Network, runner, store::Store};
 
 /// How the agent behaves.
 #[derive(Debug, Clone)]
@@ -34,18 +37,35 @@ pub struct ProviderOptions {
 #[derive(Debug)]
 struct Task {
     index: U256,
+    claimed_at: Instant,
+    compute_s: f64,
     claim_deadline: u64,
-    /// (result root, salt, work units, outputs bundle) once computed.
-    result: Option<(B256, B256, u64, Vec<u8>)>,
+    /// (result root, salt, on-chain work units) once computed; stored before the commit.
+    result: Option<(B256, B256, u64)>,
     committed: bool,
     revealed: bool,
 }
 
+/// One job as the provider lived it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobTiming {
+    pub job_id: String,
+    /// From the claim to seeing the job settled.
+    pub total_s: f64,
+    /// Fetching the data and running it (the runner), the part that is the work itself.
+    pub compute_s: f64,
+}
+
 /// What `serve` did, for the caller's summary.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProviderReport {
     pub address: Address,
     pub jobs_settled: usize,
+    /// Tasks taken over from the node state at start (left by a stopped or killed run).
+    pub resumed: usize,
+    pub jobs: Vec<JobTiming>,
 }
 
 const JOB_STATE_OPEN: u8 = 1;
@@ -89,29 +109,47 @@ pub async fn serve(
 ) -> Result<ProviderReport, NodeError> {
     ensure_registered(net, gpu, options).await?;
     let me = net.address();
-    let mut report = ProviderReport { address: me, jobs_settled: 0 };
-    let mut cursor = net.profile.deployment.start_block;
-    let mut tasks: BTreeMap<U256, Task> = BTreeMap::new();
+    let mut report = ProviderReport { address: me, ..ProviderReport::default() };
+    let store = Store::open(&paths.data.join("node.sqlite3"))?;
+    let key = format!("{}:{}", net.profile.deployment.market, me);
+    let mut cursor = store.cursor(&key)?.unwrap_or(net.profile.deployment.start_block);
+    let mut tasks = resume(&store, &key)?;
+    report.resumed = tasks.len();
+    if !tasks.is_empty() {
+        tracing::info!(tasks = tasks.len(), "resuming tasks from the node state");
+    }
     let work_dir = paths.data.join("provider");
     loop {
         let head = net.block_number().await?;
         if head >= cursor {
             for posted in net.posted_jobs(cursor, head).await? {
+                if tasks.contains_key(&posted.jobId) {
+                    continue;
+                }
                 if let Some(task) = consider(net, &posted, options).await? {
+                    store.insert_task(&key, &posted.jobId.to_string(), &task.index.to_string(), task.claim_deadline)?;
                     tasks.insert(posted.jobId, task);
                 }
             }
             cursor = head + 1;
+            store.set_cursor(&key, cursor)?;
         }
         let now = net.now().await?;
         let mut finished = Vec::new();
         for (job_id, task) in tasks.iter_mut() {
-            if step(net, paths, gpu, &work_dir, *job_id, task, now, options).await? {
+            if step(net, paths, gpu, &store, &key, &work_dir, *job_id, task, now, options).await? {
                 finished.push(*job_id);
             }
         }
         for job_id in finished {
-            tasks.remove(&job_id);
+            store.remove_task(&key, &job_id.to_string())?;
+            if let Some(task) = tasks.remove(&job_id) {
+                report.jobs.push(JobTiming {
+                    job_id: job_id.to_string(),
+                    total_s: task.claimed_at.elapsed().as_secs_f64(),
+                    compute_s: task.compute_s,
+                });
+            }
             report.jobs_settled += 1;
             if options.exit_after_jobs.is_some_and(|n| report.jobs_settled >= n) {
                 return Ok(report);
@@ -119,6 +157,37 @@ pub async fn serve(
         }
         tokio::time::sleep(options.poll).await;
     }
+}
+
+/// The tasks a previous run of this node left (it was stopped or killed mid-job).
+fn resume(store: &Store, key: &str) -> Result<BTreeMap<U256, Task>, NodeError> {
+    let bad = |what: &str, v: &str| NodeError::Store { message: format!("stored {what} `{v}` is not valid") };
+    let mut tasks = BTreeMap::new();
+    for t in store.tasks(key)? {
+        let job_id: U256 = t.job_id.parse().map_err(|_| bad("job id", &t.job_id))?;
+        let index: U256 = t.replica.parse().map_err(|_| bad("replica", &t.replica))?;
+        let result = match t.result {
+            Some((root, salt, units)) => Some((
+                root.parse::<B256>().map_err(|_| bad("result root", &root))?,
+                salt.parse::<B256>().map_err(|_| bad("salt", &salt))?,
+                units,
+            )),
+            None => None,
+        };
+        tasks.insert(
+            job_id,
+            Task {
+                index,
+                claimed_at: Instant::now(),
+                compute_s: t.compute_s,
+                claim_deadline: t.claim_deadline,
+                result,
+                committed: t.committed,
+                revealed: t.revealed,
+            },
+        );
+    }
+    Ok(tasks)
 }
 
 /// Claims a newly posted job if it fits this node.
@@ -142,16 +211,49 @@ async fn consider(
     if !eligible {
         return Ok(None);
     }
-    match net.market.claim(posted.jobId).await {
-        Ok(claimed) => {
-            tracing::info!(job = %posted.jobId, index = %claimed.value, "claimed");
-            Ok(Some(Task { index: claimed.value, claim_deadline, result: None, committed: false, revealed: false }))
+    let index = match net.market.claim(posted.jobId).await {
+        Ok(claimed) => claimed.value,
+        // Claimed by this node before a crash that came before the claim was stored: find it.
+        Err(ChainError::Reverted { reason, .. }) if matches!(*reason, GridmintErrors::AlreadyClaimed(_)) => {
+            match own_replica(net, posted.jobId).await? {
+                Some(index) => index,
+                None => return Ok(None),
+            }
         }
         Err(e) => {
             tracing::warn!(job = %posted.jobId, error = %e, "claim refused");
-            Ok(None)
+            return Ok(None);
+        }
+    };
+    tracing::info!(job = %posted.jobId, %index, "claimed");
+    Ok(Some(Task {
+        index,
+        claimed_at: Instant::now(),
+        compute_s: 0.0,
+        claim_deadline,
+        result: None,
+        committed: false,
+        revealed: false,
+    }))
+}
+
+/// This node's replica index on a job, from the chain.
+async fn own_replica(net: &Network, job_id: U256) -> Result<Option<U256>, NodeError> {
+    let claimants = net.market.job(job_id).await?.claimants;
+    for i in 0..claimants {
+        let index = U256::from(i);
+        let replica = net
+            .market
+            .contract()
+            .replicaOf(job_id, index)
+            .call()
+            .await
+            .map_err(|e| NodeError::Chain(ChainError::from_contract("replicaOf", e)))?;
+        if replica.r.provider == net.address() {
+            return Ok(Some(index));
         }
     }
+    Ok(None)
 }
 
 /// Moves one task on; true when the job is settled (or lost) and the task is done.
@@ -160,6 +262,8 @@ async fn step(
     net: &Network,
     paths: &Paths,
     gpu: &Gpu,
+    store: &Store,
+    key: &str,
     work_dir: &std::path::Path,
     job_id: U256,
     task: &mut Task,
@@ -174,34 +278,46 @@ async fn step(
         return Ok(true);
     }
     if task.result.is_none() {
-        task.result = Some(compute(paths, net, gpu, work_dir, job_id, options).await?);
+        let started = Instant::now();
+        let (root, salt, units) = compute(paths, net, gpu, work_dir, job_id, options).await?;
+        task.compute_s = started.elapsed().as_secs_f64();
+        // Stored before anything goes on chain: a restarted node must reveal this very root and salt.
+        store.set_result(key, &job_id.to_string(), &root.to_string(), &salt.to_string(), units, task.compute_s)?;
+        task.result = Some((root, salt, units));
     }
-    let (root, salt, work_units, bundle) = task.result.clone().expect("computed above");
+    let (root, salt, work_units) = task.result.expect("computed above");
     if !task.committed && now > task.claim_deadline {
         let c = commitment(root, work_units, salt, net.address());
         match net.market.commit(job_id, task.index, c).await {
-            Ok(_) => task.committed = true,
+            Ok(_) => {}
             Err(ChainError::Reverted { reason, .. }) if matches!(*reason, GridmintErrors::NotSelected(_)) => {
                 tracing::info!(job = %job_id, "not selected");
                 return Ok(true);
             }
+            // Committed already (by this node before a restart): carry on to the reveal.
+            Err(ChainError::Reverted { reason, .. }) if matches!(*reason, GridmintErrors::AlreadyCommitted(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        // Publish the result bundle by its root, for the buyer (only the agreed one is fetched).
-        let hash = net.blobs.put(&bundle)?;
-        net.blobs.link(&format!("results/{root:x}"), &hash)?;
+        task.committed = true;
+        store.mark(key, &job_id.to_string(), true, false)?;
         return Ok(false);
     }
     let commit_deadline: u64 = job.commitDeadline.to();
     let selected = job.selected.count_ones() as u8;
     if task.committed && !task.revealed && (job.committed >= selected || now > commit_deadline) {
-        net.market.reveal(job_id, task.index, root, work_units, salt).await?;
+        match net.market.reveal(job_id, task.index, root, work_units, salt).await {
+            Ok(_) => {}
+            Err(ChainError::Reverted { reason, .. }) if matches!(*reason, GridmintErrors::NotCommitted(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
         task.revealed = true;
+        store.mark(key, &job_id.to_string(), true, true)?;
     }
     Ok(false)
 }
 
-/// Fetches the job data, runs it, and returns (result root, salt, work units, outputs bundle).
+/// Fetches the job data, runs it, publishes the outputs by their root (the buyer fetches the
+/// agreed one), and returns (result root, salt, on-chain work units).
 async fn compute(
     paths: &Paths,
     net: &Network,
@@ -209,7 +325,7 @@ async fn compute(
     work_dir: &std::path::Path,
     job_id: U256,
     options: &ProviderOptions,
-) -> Result<(B256, B256, u64, Vec<u8>), NodeError> {
+) -> Result<(B256, B256, u64), NodeError> {
     let posted = find_posted(net, job_id).await?;
     let data = blake3::Hash::from_bytes(posted.dataRoot.0);
     let bundle = net
@@ -245,8 +361,10 @@ async fn compute(
     let root = B256::from(exchange::result_root(&entries));
     let mut salt = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut salt);
+    let hash = net.blobs.put(&exchange::bundle(&entries)?)?;
+    net.blobs.link(&format!("results/{root:x}"), &hash)?;
     tracing::info!(job = %job_id, root = %root, work_units = report.work_units, "computed");
-    Ok((root, B256::from(salt), crate::net::chain_work_units(report.work_units), exchange::bundle(&entries)?))
+    Ok((root, B256::from(salt), crate::net::chain_work_units(report.work_units)))
 }
 
 async fn find_posted(net: &Network, job_id: U256) -> Result<Gridmint::JobPosted, NodeError> {

@@ -1,0 +1,214 @@
+//! The node's state on disk (SQLite in the data folder): what must survive `kill -9`. Every step
+//! of a provider task is written before the transaction it leads to, so a restarted node resumes
+//! where it was: above all the result root and salt are stored before the commitment goes on
+//! chain, since without them the reveal (and the payment) would be lost.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::NodeError;
+
+/// The schema, one migration per entry; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &["CREATE TABLE cursor (network TEXT PRIMARY KEY, next_block INTEGER NOT NULL);
+     CREATE TABLE provider_task (
+         network TEXT NOT NULL,
+         job_id TEXT NOT NULL,
+         replica TEXT NOT NULL,
+         claim_deadline INTEGER NOT NULL,
+         result_root TEXT,
+         salt TEXT,
+         work_units INTEGER,
+         compute_s REAL NOT NULL DEFAULT 0,
+         committed INTEGER NOT NULL DEFAULT 0,
+         revealed INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY (network, job_id)
+     );"];
+
+/// A provider task as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTask {
+    pub job_id: String,
+    pub replica: String,
+    pub claim_deadline: u64,
+    /// (result root, salt, work units) once computed, hex without 0x for the hashes.
+    pub result: Option<(String, String, u64)>,
+    pub compute_s: f64,
+    pub committed: bool,
+    pub revealed: bool,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    db: Connection,
+}
+
+fn db_error(e: rusqlite::Error) -> NodeError {
+    NodeError::Store { message: e.to_string() }
+}
+
+impl Store {
+    /// Opens (creating and migrating) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, NodeError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| NodeError::Io {
+                what: "creating",
+                path: parent.to_owned(),
+                source: e,
+            })?;
+        }
+        let db = Connection::open(path).map_err(db_error)?;
+        db.pragma_update(None, "journal_mode", "WAL").map_err(db_error)?;
+        db.pragma_update(None, "synchronous", "FULL").map_err(db_error)?;
+        let applied: usize = db.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(db_error)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+            db.execute_batch(sql).map_err(db_error)?;
+            db.pragma_update(None, "user_version", i + 1).map_err(db_error)?;
+        }
+        Ok(Self { db })
+    }
+
+    pub fn cursor(&self, network: &str) -> Result<Option<u64>, NodeError> {
+        self.db
+            .query_row("SELECT next_block FROM cursor WHERE network = ?1", [network], |r| r.get::<_, i64>(0))
+            .optional()
+            .map(|v| v.map(|b| b as u64))
+            .map_err(db_error)
+    }
+
+    pub fn set_cursor(&self, network: &str, next_block: u64) -> Result<(), NodeError> {
+        self.db
+            .execute(
+                "INSERT INTO cursor (network, next_block) VALUES (?1, ?2)
+                 ON CONFLICT(network) DO UPDATE SET next_block = excluded.next_block",
+                params![network, next_block as i64],
+            )
+            .map(|_| ())
+            .map_err(db_error)
+    }
+
+    pub fn tasks(&self, network: &str) -> Result<Vec<StoredTask>, NodeError> {
+        let mut stmt = self
+            .db
+            .prepare(
+                "SELECT job_id, replica, claim_deadline, result_root, salt, work_units, compute_s, committed, revealed
+                 FROM provider_task WHERE network = ?1 ORDER BY job_id",
+            )
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map([network], |r| {
+                let root: Option<String> = r.get(3)?;
+                let salt: Option<String> = r.get(4)?;
+                let units: Option<i64> = r.get(5)?;
+                Ok(StoredTask {
+                    job_id: r.get(0)?,
+                    replica: r.get(1)?,
+                    claim_deadline: r.get::<_, i64>(2)? as u64,
+                    result: match (root, salt, units) {
+                        (Some(root), Some(salt), Some(units)) => Some((root, salt, units as u64)),
+                        _ => None,
+                    },
+                    compute_s: r.get(6)?,
+                    committed: r.get::<_, i64>(7)? != 0,
+                    revealed: r.get::<_, i64>(8)? != 0,
+                })
+            })
+            .map_err(db_error)?;
+        rows.collect::<Result<_, _>>().map_err(db_error)
+    }
+
+    pub fn insert_task(
+        &self,
+        network: &str,
+        job_id: &str,
+        replica: &str,
+        claim_deadline: u64,
+    ) -> Result<(), NodeError> {
+        self.db
+            .execute(
+                "INSERT OR IGNORE INTO provider_task (network, job_id, replica, claim_deadline) VALUES (?1, ?2, ?3, ?4)",
+                params![network, job_id, replica, claim_deadline as i64],
+            )
+            .map(|_| ())
+            .map_err(db_error)
+    }
+
+    pub fn set_result(
+        &self,
+        network: &str,
+        job_id: &str,
+        root: &str,
+        salt: &str,
+        work_units: u64,
+        compute_s: f64,
+    ) -> Result<(), NodeError> {
+        self.db
+            .execute(
+                "UPDATE provider_task SET result_root = ?3, salt = ?4, work_units = ?5, compute_s = ?6
+                 WHERE network = ?1 AND job_id = ?2",
+                params![network, job_id, root, salt, work_units as i64, compute_s],
+            )
+            .map(|_| ())
+            .map_err(db_error)
+    }
+
+    pub fn mark(&self, network: &str, job_id: &str, committed: bool, revealed: bool) -> Result<(), NodeError> {
+        self.db
+            .execute(
+                "UPDATE provider_task SET committed = ?3, revealed = ?4 WHERE network = ?1 AND job_id = ?2",
+                params![network, job_id, committed as i64, revealed as i64],
+            )
+            .map(|_| ())
+            .map_err(db_error)
+    }
+
+    /// Whether any task, on any network, has its result stored.
+    pub fn any_computed(&self) -> Result<bool, NodeError> {
+        self.db
+            .query_row("SELECT EXISTS(SELECT 1 FROM provider_task WHERE result_root IS NOT NULL)", [], |r| r.get(0))
+            .map_err(db_error)
+    }
+
+    pub fn remove_task(&self, network: &str, job_id: &str) -> Result<(), NodeError> {
+        self.db
+            .execute("DELETE FROM provider_task WHERE network = ?1 AND job_id = ?2", params![network, job_id])
+            .map(|_| ())
+            .map_err(db_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tasks_and_cursor_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("node.sqlite3");
+        {
+            let store = Store::open(&path).expect("open");
+            store.set_cursor("m", 42).expect("cursor");
+            store.insert_task("m", "7", "0", 1000).expect("task");
+            store.set_result("m", "7", "ab", "cd", 29, 1.5).expect("result");
+            store.mark("m", "7", true, false).expect("mark");
+        }
+        let store = Store::open(&path).expect("reopen");
+        assert_eq!(store.cursor("m").expect("cursor"), Some(42));
+        assert_eq!(store.cursor("other").expect("cursor"), None);
+        let tasks = store.tasks("m").expect("tasks");
+        assert_eq!(
+            tasks,
+            vec![StoredTask {
+                job_id: "7".into(),
+                replica: "0".into(),
+                claim_deadline: 1000,
+                result: Some(("ab".into(), "cd".into(), 29)),
+                compute_s: 1.5,
+                committed: true,
+                revealed: false,
+            }]
+        );
+        store.remove_task("m", "7").expect("remove");
+        assert!(store.tasks("m").expect("tasks").is_empty());
+    }
+}
