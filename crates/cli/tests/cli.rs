@@ -4,7 +4,8 @@
 //! - `support`: running the built binary with a private home.
 //! - `gpus`: device listing, JSON shape, and the no-driver error.
 //! - `run`: a job package end to end: the JSON report, the outputs, and a bad input's exit code.
-//! - `crash`: a provider killed with SIGKILL mid-job resumes from its node state and is paid.
+//! - `crash`: a provider killed with SIGKILL mid-job resumes from its node state and is paid; a
+//!   provider whose RPC goes down for a while (a TCP proxy cut) waits and carries on.
 //! - `demo`: the market on a real anvil with three provider processes, one corrupt: verified result,
 //!   honest providers paid, the corrupt one slashed.
 
@@ -409,6 +410,196 @@ mod crash {
         let outcome: serde_json::Value = serde_json::from_slice(&out).expect("buyer JSON");
         assert_eq!(outcome["verified"], true, "{outcome}");
         assert_eq!(outcome["state"], 4, "finalized: {outcome}");
+    }
+
+    /// A TCP forwarder to `target` that can be cut (every connection closed, new ones refused).
+    struct Proxy {
+        port: u16,
+        up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    }
+
+    impl Proxy {
+        fn start(target: std::net::SocketAddr) -> Self {
+            use std::{
+                net::{Shutdown, TcpListener, TcpStream},
+                sync::{Arc, Mutex, atomic::AtomicBool, atomic::Ordering},
+            };
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let port = listener.local_addr().expect("addr").port();
+            let up = Arc::new(AtomicBool::new(true));
+            let open: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
+            let (up2, open2) = (up.clone(), open.clone());
+            std::thread::spawn(move || {
+                for client in listener.incoming().flatten() {
+                    if !up2.load(Ordering::SeqCst) {
+                        let _ = client.shutdown(Shutdown::Both);
+                        continue;
+                    }
+                    let Ok(server) = TcpStream::connect(target) else { continue };
+                    let mut list = open2.lock().expect("lock");
+                    for s in [&client, &server] {
+                        if let Ok(c) = s.try_clone() {
+                            list.push(c);
+                        }
+                    }
+                    drop(list);
+                    for (mut from, mut to) in
+                        [(client.try_clone(), server.try_clone()), (server.try_clone(), client.try_clone())]
+                            .into_iter()
+                            .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                    {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(Shutdown::Both);
+                        });
+                    }
+                }
+            });
+            Self { port, up, open }
+        }
+
+        fn set(&self, up: bool) {
+            self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+            if !up {
+                for s in self.open.lock().expect("lock").drain(..) {
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_provider_whose_rpc_goes_down_waits_and_carries_on() {
+        let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        if !anvil.is_file() {
+            assert!(
+                std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"),
+                "GRIDMINT_REQUIRE_CHAIN=1 but no anvil"
+            );
+            eprintln!("SKIPPED: no anvil");
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (chain_home, provider_home, buyer_home) =
+            (tmp.path().join("chain"), tmp.path().join("p"), tmp.path().join("b"));
+        let _devnet = Kill(
+            gridmint(&chain_home, &["devnet", "--block-time", "1", "--anvil", &anvil.to_string_lossy()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("devnet starts"),
+        );
+        let profile = chain_home.join("config/networks/local.json");
+        wait_for("the devnet profile", Duration::from_secs(60), || profile.is_file());
+        std::thread::sleep(Duration::from_millis(500));
+        // The provider reaches the chain through a proxy; its profile sits beside the real one, so
+        // both share the job-data exchange.
+        let mut json: serde_json::Value = serde_json::from_slice(&fs::read(&profile).expect("profile")).expect("json");
+        let rpc: url_lite::Url = json["rpcUrl"].as_str().expect("rpcUrl").parse().expect("url");
+        let proxy = Proxy::start(rpc.addr());
+        json["rpcUrl"] = format!("http://127.0.0.1:{}", proxy.port).into();
+        let proxied = profile.with_file_name("local-proxied.json");
+        fs::write(&proxied, serde_json::to_vec(&json).expect("json")).expect("write");
+
+        let pkg = tmp.path().join("job");
+        fs::create_dir_all(&pkg).expect("package");
+        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nepochs = 2\nbatch_size = 4\n";
+        fs::write(pkg.join("job.toml"), job).expect("manifest");
+        let rows: String = (0..40).map(|i| format!("{},{},{}\n", i % 5, (i * 3) % 7, i % 2)).collect();
+        fs::write(pkg.join("d.csv"), rows).expect("csv");
+
+        let log = fs::File::create(tmp.path().join("provider.log")).expect("log");
+        let provider = gridmint(
+            &provider_home,
+            &[
+                "--json",
+                "provider",
+                "start",
+                "--network",
+                &proxied.to_string_lossy(),
+                "--dev-account",
+                "1",
+                "--exit-after-jobs",
+                "1",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("provider starts");
+        wait_for("the provider's state", Duration::from_secs(120), || {
+            provider_home.join("data/node.sqlite3").is_file()
+        });
+        std::thread::sleep(Duration::from_secs(2));
+
+        proxy.set(false);
+        let buyer = gridmint(
+            &buyer_home,
+            &[
+                "--json",
+                "job",
+                "submit",
+                &pkg.to_string_lossy(),
+                "--network",
+                &profile.to_string_lossy(),
+                "--dev-account",
+                "4",
+                "--replicas",
+                "1",
+                "--claim-window",
+                "25",
+                "--wait",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("buyer starts");
+        std::thread::sleep(Duration::from_secs(6)); // the job is posted while the provider is cut off
+        proxy.set(true);
+
+        let out = provider.wait_with_output().expect("the provider finishes");
+        let log = fs::read_to_string(tmp.path().join("provider.log")).unwrap_or_default();
+        assert!(out.status.success(), "the provider gave up: {log}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("provider JSON");
+        assert_eq!(report["jobsSettled"], 1, "{report}");
+        let outcome: serde_json::Value = serde_json::from_slice(&buyer_output(buyer)).expect("buyer JSON");
+        assert_eq!(outcome["verified"], true, "{outcome}");
+        // The cut was felt: the node logged its retries instead of exiting.
+        let logs: String = fs::read_dir(provider_home.join("logs"))
+            .expect("log folder")
+            .flatten()
+            .map(|e| fs::read_to_string(e.path()).unwrap_or_default())
+            .collect();
+        assert!(logs.contains("cannot read the chain"), "no retry logged: {logs}");
+    }
+
+    /// Parses `http://host:port` for the proxy (anvil's URL).
+    mod url_lite {
+        pub struct Url(std::net::SocketAddr);
+
+        impl Url {
+            pub fn addr(&self) -> std::net::SocketAddr {
+                self.0
+            }
+        }
+
+        impl std::str::FromStr for Url {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, String> {
+                use std::net::ToSocketAddrs;
+                let hostport = s.trim_start_matches("http://").trim_end_matches('/');
+                hostport
+                    .to_socket_addrs()
+                    .map_err(|e| e.to_string())?
+                    .find(|a| a.is_ipv4())
+                    .map(Url)
+                    .ok_or_else(|| format!("no IPv4 address for {s}"))
+            }
+        }
     }
 
     fn buyer_output(child: Child) -> Vec<u8> {

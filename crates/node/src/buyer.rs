@@ -122,16 +122,12 @@ pub async fn wait_and_fetch(
     out: Option<&Path>,
     poll: Duration,
 ) -> Result<Outcome, NodeError> {
+    // The RPC may fail for a while: keep waiting, every call is a read or an idempotent finalize.
     loop {
-        let job = net.market.job(job_id).await?;
-        if job.state != 1 && job.state != 2 {
-            break;
-        }
-        let now = net.now().await?;
-        let reveal_deadline: u64 = job.revealDeadline.to();
-        let claim_deadline: u64 = job.claimDeadline.to();
-        if (job.state == 2 && now > reveal_deadline) || (job.state == 1 && job.claimants == 0 && now > claim_deadline) {
-            let _ = net.market.finalize(job_id).await;
+        match poll_once(net, job_id).await {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(job = %job_id, error = %e, "cannot read the job; retrying"),
         }
         tokio::time::sleep(poll).await;
     }
@@ -148,4 +144,20 @@ pub async fn wait_and_fetch(
         }
     }
     Ok(Outcome { job_id, state: job.state, agreed_root, verified })
+}
+
+/// One look at the job: true once it left Open and Running. Moves it on with `finalize` when its
+/// deadlines have passed (nobody claimed it, or the reveals are late).
+async fn poll_once(net: &Network, job_id: U256) -> Result<bool, NodeError> {
+    let job = net.market.job(job_id).await?;
+    if job.state != 1 && job.state != 2 {
+        return Ok(true);
+    }
+    let now = net.now().await?;
+    let reveal_deadline: u64 = job.revealDeadline.to();
+    let claim_deadline: u64 = job.claimDeadline.to();
+    if now > reveal_deadline || (job.claimants == 0 && now > claim_deadline) {
+        net.market.finalize(job_id).await?;
+    }
+    Ok(false)
 }

@@ -119,26 +119,46 @@ pub async fn serve(
         tracing::info!(tasks = tasks.len(), "resuming tasks from the node state");
     }
     let work_dir = paths.data.join("provider");
+    let mut backoff = options.poll;
     loop {
-        let head = net.block_number().await?;
-        if head >= cursor {
-            for posted in net.posted_jobs(cursor, head).await? {
-                if tasks.contains_key(&posted.jobId) {
-                    continue;
-                }
-                if let Some(task) = consider(net, &posted, options).await? {
-                    store.insert_task(&key, &posted.jobId.to_string(), &task.index.to_string(), task.claim_deadline)?;
-                    tasks.insert(posted.jobId, task);
-                }
+        // A failed scan (the RPC is down, say) is retried with backoff; the cursor only moves
+        // past blocks whose events were all handled.
+        match scan(net, &store, &key, cursor, &mut tasks, options).await {
+            Ok(next) => {
+                cursor = next;
+                backoff = options.poll;
             }
-            cursor = head + 1;
-            store.set_cursor(&key, cursor)?;
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot read the chain; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
         }
-        let now = net.now().await?;
+        let now = match net.now().await {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the chain clock; retrying");
+                tokio::time::sleep(options.poll).await;
+                continue;
+            }
+        };
         let mut finished = Vec::new();
         for (job_id, task) in tasks.iter_mut() {
-            if step(net, paths, gpu, &store, &key, &work_dir, *job_id, task, now, options).await? {
-                finished.push(*job_id);
+            match step(net, paths, gpu, &store, &key, &work_dir, *job_id, task, now, options).await {
+                Ok(done) => {
+                    if done {
+                        finished.push(*job_id);
+                    }
+                }
+                // A job whose package cannot run here will never run here: give it up (the
+                // market refunds or reassigns it). Anything else (RPC, data not there yet) is
+                // tried again on the next round.
+                Err(NodeError::Job(e)) => {
+                    tracing::error!(job = %job_id, error = %e, "the job cannot run here; giving it up");
+                    finished.push(*job_id);
+                }
+                Err(e) => tracing::warn!(job = %job_id, error = %e, "task step failed; retrying"),
             }
         }
         for job_id in finished {
@@ -157,6 +177,32 @@ pub async fn serve(
         }
         tokio::time::sleep(options.poll).await;
     }
+}
+
+/// Reads new `JobPosted` events from `cursor` and claims what fits; returns the next cursor.
+async fn scan(
+    net: &Network,
+    store: &Store,
+    key: &str,
+    cursor: u64,
+    tasks: &mut BTreeMap<U256, Task>,
+    options: &ProviderOptions,
+) -> Result<u64, NodeError> {
+    let head = net.block_number().await?;
+    if head < cursor {
+        return Ok(cursor);
+    }
+    for posted in net.posted_jobs(cursor, head).await? {
+        if tasks.contains_key(&posted.jobId) {
+            continue;
+        }
+        if let Some(task) = consider(net, &posted, options).await? {
+            store.insert_task(key, &posted.jobId.to_string(), &task.index.to_string(), task.claim_deadline)?;
+            tasks.insert(posted.jobId, task);
+        }
+    }
+    store.set_cursor(key, head + 1)?;
+    Ok(head + 1)
 }
 
 /// The tasks a previous run of this node left (it was stopped or killed mid-job).
