@@ -6,6 +6,7 @@
 //! - `run`: a job package end to end: the JSON report, the outputs, and a bad input's exit code.
 //! - `crash`: a provider killed with SIGKILL mid-job resumes from its node state and is paid; a
 //!   provider whose RPC goes down for a while (a TCP proxy cut) waits and carries on.
+//! - `submit`: malformed packages are refused before anything is posted; no funds move.
 //! - `demo`: the market on a real anvil with three provider processes, one corrupt: verified result,
 //!   honest providers paid, the corrupt one slashed.
 
@@ -606,5 +607,112 @@ mod crash {
         let out = child.wait_with_output().expect("buyer finishes");
         assert!(out.status.success(), "buyer: {}", String::from_utf8_lossy(&out.stderr));
         out.stdout
+    }
+}
+
+mod submit {
+    use std::{
+        fs,
+        io::Write,
+        path::Path,
+        process::{Command, Stdio},
+        time::{Duration, Instant},
+    };
+
+    #[test]
+    fn malformed_packages_are_refused_and_nothing_is_posted() {
+        let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        if !anvil.is_file() {
+            assert!(
+                std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"),
+                "GRIDMINT_REQUIRE_CHAIN=1 but no anvil"
+            );
+            eprintln!("SKIPPED: no anvil");
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        let bin = env!("CARGO_BIN_EXE_gridmint");
+        let mut devnet = Command::new(bin)
+            .arg("--home")
+            .arg(tmp.path().join("chain"))
+            .args(["devnet", "--block-time", "1", "--anvil", &anvil.to_string_lossy()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("devnet");
+        let profile = tmp.path().join("chain/config/networks/local.json");
+        let until = Instant::now() + Duration::from_secs(60);
+        while !profile.is_file() {
+            assert!(Instant::now() < until, "no devnet profile");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+
+        let pkg = |name: &str, files: &[(&str, &[u8])]| {
+            let dir = tmp.path().join(name);
+            fs::create_dir_all(&dir).expect("dir");
+            for (f, bytes) in files {
+                fs::write(dir.join(f), bytes).expect("file");
+            }
+            dir
+        };
+        let embed = b"kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"s.txt\"\n".as_slice();
+        let big = pkg("big", &[("job.toml", embed)]);
+        fs::File::create(big.join("s.txt")).expect("file").set_len((1u64 << 30) + 1).expect("sparse 1 GiB + 1");
+        let escaping = tmp.path().join("escape.zip");
+        {
+            let mut zip = zip::ZipWriter::new(fs::File::create(&escaping).expect("zip"));
+            let options = zip::write::SimpleFileOptions::default();
+            zip.start_file("job.toml", options).expect("entry");
+            zip.write_all(embed).expect("write");
+            zip.start_file("../escaped.txt", options).expect("entry");
+            zip.write_all(b"out").expect("write");
+            zip.finish().expect("finish");
+        }
+        let cases: Vec<(std::path::PathBuf, &str)> = vec![
+            (pkg("empty", &[]), "job.toml cannot be read"),
+            (pkg("toml", &[("job.toml", b"kind = ")]), "job.toml: TOML parse error"),
+            (pkg("kind", &[("job.toml", b"kind = \"mine\"\n")]), "unknown variant `mine`"),
+            (pkg("missing", &[("job.toml", embed)]), "`input` = \"s.txt\" cannot be read"),
+            (big, "over the 1073741824-byte limit for one file"),
+            (escaping, "would be written outside the package"),
+        ];
+        for (path, want) in cases {
+            let out = Command::new(bin)
+                .arg("--home")
+                .arg(tmp.path().join("buyer"))
+                .args(["--json", "job", "submit"])
+                .arg(&path)
+                .arg("--network")
+                .arg(&profile)
+                .args(["--dev-account", "4"])
+                .output()
+                .expect("submit runs");
+            assert_eq!(out.status.code(), Some(1), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+            let api: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON error");
+            assert_eq!(api["code"], "invalid_input", "{}: {api}", path.display());
+            let message = api["message"].as_str().expect("message");
+            assert!(message.contains(want), "{}: expected `{want}` in `{message}`", path.display());
+        }
+        assert!(!tmp.path().join("escaped.txt").exists(), "nothing was written outside the package");
+
+        // Nothing reached the chain: no job, the buyer's test dollars untouched.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let signer = gridmint_node::net::dev_account(4).expect("buyer key");
+            let buyer = signer.address();
+            let net = gridmint_node::net::Network::connect(&profile, signer).expect("connect");
+            let jobs = net.market.contract().jobCount().call().await.expect("jobCount");
+            assert_eq!(jobs, alloy::primitives::U256::ZERO, "no job was posted");
+            let usd = gridmint_chain::bindings::MockStablecoin::new(
+                net.profile.deployment.payment_token,
+                net.market.contract().provider().clone(),
+            );
+            let balance = usd.balanceOf(buyer).call().await.expect("balance");
+            assert_eq!(balance, alloy::primitives::U256::from(gridmint_node::devnet::FUNDED_USD), "no funds moved");
+        });
+        let _ = devnet.kill();
+        let _ = devnet.wait();
     }
 }

@@ -9,6 +9,11 @@ use gridmint_chain::bindings::Gridmint;
 
 use crate::{NodeError, Paths, exchange, net::Network, runner};
 
+/// The largest file a package may hold, and the largest package: bigger data should be sharded
+/// or fetched by providers from its source.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+pub const MAX_PACKAGE_BYTES: u64 = 4 << 30;
+
 /// How to post a job.
 #[derive(Debug, Clone)]
 pub struct SubmitOptions {
@@ -67,9 +72,27 @@ pub async fn submit(
     options: &SubmitOptions,
 ) -> Result<Posted, NodeError> {
     let package = runner::Package::open(package_path)?;
+    let files = exchange::files(&package.root)?;
+    let mut total = 0u64;
+    for (name, path) in &files {
+        let bytes = std::fs::metadata(path)
+            .map_err(|e| NodeError::Io { what: "reading", path: path.clone(), source: e })?
+            .len();
+        total += bytes;
+        let too_big =
+            |message: String| NodeError::Job(runner::JobError::Package { path: package_path.to_owned(), message });
+        if bytes > MAX_FILE_BYTES {
+            return Err(too_big(format!(
+                "`{name}` is {bytes} bytes, over the {MAX_FILE_BYTES}-byte limit for one file"
+            )));
+        }
+        if total > MAX_PACKAGE_BYTES {
+            return Err(too_big(format!("the files add up to more than the {MAX_PACKAGE_BYTES}-byte limit")));
+        }
+    }
     let work_units = crate::net::chain_work_units(runner::estimate(paths, &package)?);
     let mut entries = Vec::new();
-    for (name, path) in exchange::files(&package.root)? {
+    for (name, path) in files {
         let bytes =
             std::fs::read(&path).map_err(|e| NodeError::Io { what: "reading", path: path.clone(), source: e })?;
         entries.push((name, bytes));
