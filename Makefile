@@ -106,7 +106,7 @@ bench-workloads:
 bench-e2e: contracts
 	@mkdir -p target/bench
 	cargo build --release -p gridmint-cli
-	$(RELEASE_BIN)/gridmint demo --json --sentences 100 --anvil $(FOUNDRY)/anvil-linux-amd64/bin/anvil > target/bench/e2e.json
+	$(RELEASE_BIN)/gridmint demo --json --sentences 100 --claim-window 4 --anvil $(FOUNDRY)/anvil-linux-amd64/bin/anvil > target/bench/e2e.json
 	@cat target/bench/e2e.json
 
 # Receipt gas of whole job lifecycles on a real anvil (crates/chain/examples/gas_bench.rs).

@@ -28,6 +28,9 @@ pub struct DemoArgs {
     /// Sentences in the demo's embedding job.
     #[arg(long, default_value_t = 100)]
     sentences: usize,
+    /// Seconds the providers have to claim the job (each claim is a transaction in a 1-second block).
+    #[arg(long, default_value_t = 10)]
+    claim_window: u64,
     /// Where the demo's folders go (chain profile, provider homes, logs, result); emptied first.
     /// Default: `<data>/demo`.
     #[arg(long)]
@@ -169,14 +172,20 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
         )?;
         std::fs::write(package.join("sentences.txt"), demo_sentences(args.sentences))?;
         let buyer_paths = Paths::under(&dir.join("buyer")).with_models(models.clone());
-        // The providers are up and watching, so a short claim window suffices (4 one-second blocks).
-        let options = SubmitOptions { replicas: 3, claim_window_s: 4, ..SubmitOptions::default() };
+        let options = SubmitOptions { replicas: 3, claim_window_s: args.claim_window, ..SubmitOptions::default() };
         let submitted = Instant::now();
         let posted = buyer::submit(&buyer_paths, &buyer_net, &package, &options).await?;
         eprintln!("job {} posted ({} work units); waiting for the market", posted.job_id, posted.work_units);
         let result_dir = dir.join("result");
         let outcome = buyer::wait_and_fetch(&buyer_net, posted.job_id, Some(&result_dir), options.poll).await?;
         let submit_to_verified_s = submitted.elapsed().as_secs_f64();
+        let claimants = buyer_net.market.job(posted.job_id).await?.claimants;
+        anyhow::ensure!(
+            claimants == 3,
+            "only {claimants} of 3 providers claimed within the {} s claim window (see the logs in {})",
+            args.claim_window,
+            dir.display()
+        );
 
         // The buyer's own check: run the same package here and compare roots.
         let gpu = node.open_gpu(None)?;

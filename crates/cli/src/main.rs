@@ -95,11 +95,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// A failure whose JSON the command already printed (its result object says what went wrong):
+/// exit non-zero without a second JSON object on stdout.
+#[derive(Debug)]
+pub struct AlreadyReported(pub String);
+
+impl std::fmt::Display for AlreadyReported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for AlreadyReported {}
+
 /// Prints an error for people on stderr, and as `{code, message}` on stdout with `--json`.
 fn report(err: &anyhow::Error, json: bool) {
     tracing::debug!(error = ?err, "command failed");
     eprintln!("error: {err:#}");
-    if json {
+    if json && err.downcast_ref::<AlreadyReported>().is_none() {
         let api = match err.downcast_ref::<NodeError>() {
             Some(e) => e.to_api(),
             None => gridmint_protocol::ApiError::new(gridmint_protocol::ErrorCode::Internal, format!("{err:#}")),

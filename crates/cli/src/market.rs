@@ -107,6 +107,12 @@ pub struct SubmitArgs {
     /// Seconds providers have to claim it.
     #[arg(long, default_value_t = 10)]
     claim_window: u64,
+    /// Seconds after the claim window for the commitments.
+    #[arg(long, default_value_t = 300)]
+    commit_window: u64,
+    /// Seconds after the commit window for the reveals.
+    #[arg(long, default_value_t = 120)]
+    reveal_window: u64,
     /// Where the verified result goes (requires waiting).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -122,6 +128,8 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
         replicas: args.replicas,
         price_per_unit: args.price,
         claim_window_s: args.claim_window,
+        commit_window_s: args.commit_window,
+        reveal_window_s: args.reveal_window,
         ..SubmitOptions::default()
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -154,12 +162,10 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
                 posted.job_id, outcome.state, outcome.verified, outcome.agreed_root
             );
         }
-        anyhow::ensure!(
-            outcome.verified,
-            "job {} ended without a verified result (state {})",
-            posted.job_id,
-            outcome.state
-        );
+        if !outcome.verified {
+            let message = format!("job {} ended without a verified result (state {})", posted.job_id, outcome.state);
+            return Err(crate::AlreadyReported(message).into());
+        }
         Ok(())
     })
 }

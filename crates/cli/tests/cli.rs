@@ -413,6 +413,108 @@ mod crash {
         assert_eq!(outcome["state"], 4, "finalized: {outcome}");
     }
 
+    #[test]
+    fn a_provider_that_goes_silent_is_slashed_and_the_buyer_refunded() {
+        let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        if !anvil.is_file() {
+            assert!(
+                std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"),
+                "GRIDMINT_REQUIRE_CHAIN=1 but no anvil"
+            );
+            eprintln!("SKIPPED: no anvil");
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (chain_home, provider_home, buyer_home) =
+            (tmp.path().join("chain"), tmp.path().join("p"), tmp.path().join("b"));
+        let _devnet = Kill(
+            gridmint(&chain_home, &["devnet", "--block-time", "1", "--anvil", &anvil.to_string_lossy()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("devnet starts"),
+        );
+        let profile = chain_home.join("config/networks/local.json");
+        wait_for("the devnet profile", Duration::from_secs(60), || profile.is_file());
+        let profile = profile.to_string_lossy().into_owned();
+        let pkg = tmp.path().join("job");
+        fs::create_dir_all(&pkg).expect("package");
+        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nepochs = 2\nbatch_size = 4\n";
+        fs::write(pkg.join("job.toml"), job).expect("manifest");
+        let rows: String = (0..40).map(|i| format!("{},{},{}\n", i % 5, (i * 3) % 7, i % 2)).collect();
+        fs::write(pkg.join("d.csv"), rows).expect("csv");
+
+        let mut provider = Kill(
+            gridmint(&provider_home, &["provider", "start", "--network", &profile, "--dev-account", "1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("provider starts"),
+        );
+        let state = provider_home.join("data/node.sqlite3");
+        wait_for("the provider's state", Duration::from_secs(120), || state.is_file());
+        std::thread::sleep(Duration::from_secs(2));
+        let buyer = gridmint(
+            &buyer_home,
+            &[
+                "--json",
+                "job",
+                "submit",
+                &pkg.to_string_lossy(),
+                "--network",
+                &profile,
+                "--dev-account",
+                "4",
+                "--replicas",
+                "1",
+                "--claim-window",
+                "6",
+                "--commit-window",
+                "6",
+                "--reveal-window",
+                "4",
+                "--wait",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("buyer starts");
+        // The provider claims, then goes silent for good.
+        wait_for("a claimed task", Duration::from_secs(60), || {
+            gridmint_node::store::Store::open(&state).and_then(|s| s.any_task()).unwrap_or(false)
+        });
+        let _ = provider.0.kill();
+        let out = buyer.wait_with_output().expect("buyer finishes");
+        assert_eq!(out.status.code(), Some(1), "no verified result: {}", String::from_utf8_lossy(&out.stderr));
+        let outcome: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("buyer JSON: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+        assert_eq!(outcome["state"], 5, "refunded: {outcome}");
+
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let net = gridmint_node::net::Network::connect(
+                Path::new(&profile),
+                gridmint_node::net::dev_account(4).expect("key"),
+            )
+            .expect("connect");
+            let buyer = net.address();
+            let silent = gridmint_node::net::dev_account(1).expect("key").address();
+            let escrow = net.market.account(buyer).await.expect("account").balance;
+            assert!(escrow > 0, "the whole escrow is back, withdrawable");
+            let rep = net.market.reputation(silent).await.expect("reputation");
+            assert_eq!(rep.missed, 1, "the silent provider missed its deadline");
+            net.market.withdraw().await.expect("the buyer withdraws its refund");
+            let usd = gridmint_chain::bindings::MockStablecoin::new(
+                net.profile.deployment.payment_token,
+                net.market.contract().provider().clone(),
+            );
+            let balance = usd.balanceOf(buyer).call().await.expect("balance");
+            assert_eq!(balance, alloy::primitives::U256::from(gridmint_node::devnet::FUNDED_USD), "every unit back");
+        });
+    }
+
     /// A TCP forwarder to `target` that can be cut (every connection closed, new ones refused).
     struct Proxy {
         port: u16,

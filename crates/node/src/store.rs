@@ -162,6 +162,11 @@ impl Store {
             .map_err(db_error)
     }
 
+    /// Whether any task is stored, on any network.
+    pub fn any_task(&self) -> Result<bool, NodeError> {
+        self.db.query_row("SELECT EXISTS(SELECT 1 FROM provider_task)", [], |r| r.get(0)).map_err(db_error)
+    }
+
     /// Whether any task, on any network, has its result stored.
     pub fn any_computed(&self) -> Result<bool, NodeError> {
         self.db
