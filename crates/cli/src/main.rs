@@ -44,6 +44,8 @@ enum Command {
     /// Buy compute: post a job package to a network.
     #[command(subcommand)]
     Job(market::JobCommand),
+    /// This node's earnings, stake and reputation; `--withdraw` pays the balance out.
+    Earnings(market::EarningsArgs),
     /// The whole market on this machine: local chain, three providers (one corrupt), a buyer.
     Demo(demo::DemoArgs),
     /// Run a job package (folder or .zip with job.toml) on this machine, with no network.
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         Command::Provider(command) => market::provider(&node, command, cli.json),
         Command::Job(command) => market::job(&node, command, cli.json),
         Command::Demo(args) => demo::run(&node, args, cli.json),
+        Command::Earnings(args) => market::earnings(&node, args, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,6 +23,16 @@ pub struct NetworkArgs {
 }
 
 impl NetworkArgs {
+    /// For reading the chain only: no key is needed, a throwaway one fills the signer slot.
+    pub fn connect_reader(&self, node: &Node) -> anyhow::Result<Network> {
+        if self.dev_account.is_some() {
+            return self.connect(node);
+        }
+        let profile =
+            self.network.clone().unwrap_or_else(|| gridmint_node::devnet::NetworkProfile::path(node.paths(), "local"));
+        Ok(Network::connect(&profile, alloy::signers::local::PrivateKeySigner::random())?)
+    }
+
     pub fn connect(&self, node: &Node) -> anyhow::Result<Network> {
         let profile =
             self.network.clone().unwrap_or_else(|| gridmint_node::devnet::NetworkProfile::path(node.paths(), "local"));
@@ -90,6 +100,82 @@ pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Re
 pub enum JobCommand {
     /// Post a job package to the market, wait for the verified result.
     Submit(SubmitArgs),
+    /// A job's state on chain: replicas, commitments, reveals, deadlines, the agreed result.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The job id `job submit` printed.
+    job_id: u64,
+    #[command(flatten)]
+    network: NetworkArgs,
+}
+
+/// The names of `JobState` in the contract.
+fn state_name(state: u8) -> &'static str {
+    match state {
+        1 => "open",
+        2 => "running",
+        3 => "disputed",
+        4 => "finalized",
+        5 => "refunded",
+        6 => "resolved",
+        _ => "unknown",
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EarningsArgs {
+    #[command(flatten)]
+    network: NetworkArgs,
+    /// Send the withdrawable balance to the payout address.
+    #[arg(long)]
+    withdraw: bool,
+}
+
+/// `gridmint earnings`: what this node earned, staked and is owed, and its reputation.
+pub fn earnings(node: &Node, args: EarningsArgs, json: bool) -> anyhow::Result<()> {
+    let net = args.network.connect(node)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let me = net.address();
+        let account = net.market.account(me).await?;
+        let rep = net.market.reputation(me).await?;
+        let (_, stake, score) = net.standing(me).await?;
+        let mut withdrawn = 0u128;
+        if args.withdraw && account.balance > 0 {
+            net.market.withdraw().await?;
+            withdrawn = account.balance;
+        }
+        let value = serde_json::json!({
+            "address": me.to_string(),
+            "withdrawable": (account.balance - withdrawn).to_string(),
+            "withdrawn": withdrawn.to_string(),
+            "stake": stake.to_string(),
+            "rewards": rep.rewards.to_string(),
+            "reputation": {
+                "score": score.to::<u64>(),
+                "completed": rep.completed,
+                "agreed": rep.agreed,
+                "slashed": rep.slashed,
+                "missed": rep.missed,
+            },
+        });
+        if json {
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            println!("account       {me}");
+            println!("withdrawable  {} gUSD base units (withdrawn now: {withdrawn})", account.balance - withdrawn);
+            println!("stake         {stake} GRID base units");
+            println!("rewards       {} GRID base units", rep.rewards);
+            println!(
+                "reputation    {} bps ({} completed, {} agreed, {} slashed, {} missed)",
+                score, rep.completed, rep.agreed, rep.slashed, rep.missed
+            );
+        }
+        Ok(())
+    })
 }
 
 #[derive(Debug, clap::Args)]
@@ -122,7 +208,10 @@ pub struct SubmitArgs {
 }
 
 pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
-    let JobCommand::Submit(args) = command;
+    let args = match command {
+        JobCommand::Submit(args) => args,
+        JobCommand::Status(args) => return status(node, args, json),
+    };
     let net = args.network.connect(node)?;
     let options = SubmitOptions {
         replicas: args.replicas,
@@ -165,6 +254,48 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
         if !outcome.verified {
             let message = format!("job {} ended without a verified result (state {})", posted.job_id, outcome.state);
             return Err(crate::AlreadyReported(message).into());
+        }
+        Ok(())
+    })
+}
+
+fn status(node: &Node, args: StatusArgs, json: bool) -> anyhow::Result<()> {
+    let net = args.network.connect_reader(node)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let id = alloy::primitives::U256::from(args.job_id);
+        let job = net.market.job(id).await?;
+        anyhow::ensure!(job.state != 0, "there is no job {} on this network", args.job_id);
+        let root = net.market.agreed_root(id).await?;
+        let value = serde_json::json!({
+            "jobId": args.job_id,
+            "state": state_name(job.state),
+            "buyer": job.buyer.to_string(),
+            "replicas": job.replicas,
+            "claimants": job.claimants,
+            "selected": job.selected.count_ones(),
+            "committed": job.committed,
+            "revealed": job.revealed,
+            "claimDeadline": job.claimDeadline.to::<u64>(),
+            "commitDeadline": job.commitDeadline.to::<u64>(),
+            "revealDeadline": job.revealDeadline.to::<u64>(),
+            "agreedRoot": (!root.is_zero()).then(|| root.to_string()),
+        });
+        if json {
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            println!(
+                "job {}: {} — {} of {} replicas claimed, {} committed, {} revealed",
+                args.job_id,
+                state_name(job.state),
+                job.claimants,
+                job.replicas,
+                job.committed,
+                job.revealed
+            );
+            if !root.is_zero() {
+                println!("agreed result root {root}");
+            }
         }
         Ok(())
     })

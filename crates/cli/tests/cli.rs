@@ -411,6 +411,24 @@ mod crash {
         let outcome: serde_json::Value = serde_json::from_slice(&out).expect("buyer JSON");
         assert_eq!(outcome["verified"], true, "{outcome}");
         assert_eq!(outcome["state"], 4, "finalized: {outcome}");
+
+        // The job's record and the provider's earnings, from the chain; the earnings are paid out.
+        let status =
+            gridmint(&buyer_home, &["--json", "job", "status", "1", "--network", &profile]).output().expect("status");
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+        assert_eq!(status["state"], "finalized", "{status}");
+        assert_eq!(status["revealed"], 1, "{status}");
+        let earnings = gridmint(
+            &provider_home,
+            &["--json", "earnings", "--network", &profile, "--dev-account", "1", "--withdraw"],
+        )
+        .output()
+        .expect("earnings");
+        let earnings: serde_json::Value = serde_json::from_slice(&earnings.stdout).expect("earnings JSON");
+        let withdrawn: u128 = earnings["withdrawn"].as_str().expect("withdrawn").parse().expect("number");
+        assert!(withdrawn > 0, "the provider was paid and withdrew: {earnings}");
+        assert_eq!(earnings["withdrawable"], "0", "{earnings}");
+        assert_eq!(earnings["reputation"]["completed"], 1, "{earnings}");
     }
 
     #[test]
