@@ -8,6 +8,7 @@ use gridmint_node::{
     buyer::{self, SubmitOptions},
     net::{self, Network},
     provider::{self, ProviderOptions},
+    store::Store,
     wallet::Wallet,
 };
 
@@ -102,6 +103,20 @@ pub enum JobCommand {
     Submit(SubmitArgs),
     /// A job's state on chain: replicas, commitments, reveals, deadlines, the agreed result.
     Status(StatusArgs),
+    /// Wait for this node's unfinished jobs (or one) and fetch their verified results: what a
+    /// restarted buyer runs.
+    Wait(WaitArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WaitArgs {
+    /// One job; default: every unfinished job this node posted.
+    job_id: Option<u64>,
+    #[command(flatten)]
+    network: NetworkArgs,
+    /// Where the result goes (default: where `job submit --out` said, else `<data>/results/job-<id>`).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -211,6 +226,7 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
     let args = match command {
         JobCommand::Submit(args) => args,
         JobCommand::Status(args) => return status(node, args, json),
+        JobCommand::Wait(args) => return wait(node, args, json),
     };
     let net = args.network.connect(node)?;
     let options = SubmitOptions {
@@ -224,6 +240,12 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let posted = buyer::submit(node.paths(), &net, &args.package, &options).await?;
+        let out_dir = args.out.clone().unwrap_or_else(|| default_out(node, posted.job_id));
+        Store::open(&node.paths().data.join("node.sqlite3"))?.insert_buyer_job(
+            &buyer::state_key(&net),
+            &posted.job_id.to_string(),
+            &out_dir.to_string_lossy(),
+        )?;
         eprintln!("posted job {} ({} work units, escrow {})", posted.job_id, posted.work_units, posted.escrow);
         if !(args.wait || args.out.is_some()) {
             if json {
@@ -234,7 +256,7 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        let outcome = buyer::wait_and_fetch(&net, posted.job_id, args.out.as_deref(), options.poll).await?;
+        let outcome = buyer::wait_and_fetch(&net, posted.job_id, Some(&out_dir), options.poll).await?;
         if json {
             println!(
                 "{}",
@@ -296,6 +318,48 @@ fn status(node: &Node, args: StatusArgs, json: bool) -> anyhow::Result<()> {
             if !root.is_zero() {
                 println!("agreed result root {root}");
             }
+        }
+        Ok(())
+    })
+}
+
+fn default_out(node: &Node, job_id: alloy::primitives::U256) -> PathBuf {
+    node.paths().data.join("results").join(format!("job-{job_id}"))
+}
+
+fn wait(node: &Node, args: WaitArgs, json: bool) -> anyhow::Result<()> {
+    let net = args.network.connect(node)?;
+    let store = Store::open(&node.paths().data.join("node.sqlite3"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let jobs = match args.job_id {
+            Some(id) => vec![alloy::primitives::U256::from(id)],
+            None => buyer::unfinished_jobs(&net).await?,
+        };
+        let mut results = Vec::new();
+        for job_id in jobs {
+            let stored = store.buyer_job_out(&buyer::state_key(&net), &job_id.to_string())?.map(PathBuf::from);
+            let out = args.out.clone().or(stored).unwrap_or_else(|| default_out(node, job_id));
+            eprintln!("waiting for job {job_id} (result to {})", out.display());
+            let outcome =
+                buyer::wait_and_fetch(&net, job_id, Some(&out), std::time::Duration::from_millis(500)).await?;
+            results.push(serde_json::json!({
+                "jobId": job_id.to_string(),
+                "state": state_name(outcome.state),
+                "verified": outcome.verified,
+                "agreedRoot": outcome.agreed_root.to_string(),
+                "out": out.display().to_string(),
+            }));
+        }
+        if json {
+            println!("{}", serde_json::to_string_pretty(&results)?);
+        } else {
+            for r in &results {
+                println!("job {}: {}, verified {}, result in {}", r["jobId"], r["state"], r["verified"], r["out"]);
+            }
+        }
+        if results.iter().any(|r| r["verified"] != true) {
+            return Err(crate::AlreadyReported("a job ended without a verified result".to_owned()).into());
         }
         Ok(())
     })

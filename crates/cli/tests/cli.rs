@@ -5,6 +5,7 @@
 //! - `gpus`: device listing, JSON shape, and the no-driver error.
 //! - `run`: a job package end to end: the JSON report, the outputs, and a bad input's exit code.
 //! - `crash`: a provider killed with SIGKILL mid-job resumes from its node state and is paid; a
+//!   buyer killed after posting finds its job again (`job wait`) and gets the verified result; a
 //!   provider whose RPC goes down for a while (a TCP proxy cut) waits and carries on.
 //! - `submit`: malformed packages are refused before anything is posted; no funds move.
 //! - `demo`: the market on a real anvil with three provider processes, one corrupt: verified result,
@@ -429,6 +430,97 @@ mod crash {
         assert!(withdrawn > 0, "the provider was paid and withdrew: {earnings}");
         assert_eq!(earnings["withdrawable"], "0", "{earnings}");
         assert_eq!(earnings["reputation"]["completed"], 1, "{earnings}");
+    }
+
+    #[test]
+    fn a_buyer_killed_after_posting_resumes_and_gets_the_verified_result() {
+        use std::io::BufRead;
+        let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        if !anvil.is_file() {
+            assert!(
+                std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"),
+                "GRIDMINT_REQUIRE_CHAIN=1 but no anvil"
+            );
+            eprintln!("SKIPPED: no anvil");
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (chain_home, provider_home, buyer_home) =
+            (tmp.path().join("chain"), tmp.path().join("p"), tmp.path().join("b"));
+        let _devnet = Kill(
+            gridmint(&chain_home, &["devnet", "--block-time", "1", "--anvil", &anvil.to_string_lossy()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("devnet starts"),
+        );
+        let profile = chain_home.join("config/networks/local.json");
+        wait_for("the devnet profile", Duration::from_secs(60), || profile.is_file());
+        let profile = profile.to_string_lossy().into_owned();
+        let pkg = tmp.path().join("job");
+        fs::create_dir_all(&pkg).expect("package");
+        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nepochs = 2\nbatch_size = 4\n";
+        fs::write(pkg.join("job.toml"), job).expect("manifest");
+        let rows: String = (0..40).map(|i| format!("{},{},{}\n", i % 5, (i * 3) % 7, i % 2)).collect();
+        fs::write(pkg.join("d.csv"), rows).expect("csv");
+        let _provider = Kill(
+            gridmint(&provider_home, &["provider", "start", "--network", &profile, "--dev-account", "1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("provider starts"),
+        );
+        wait_for("the provider's state", Duration::from_secs(120), || {
+            provider_home.join("data/node.sqlite3").is_file()
+        });
+        std::thread::sleep(Duration::from_secs(2));
+
+        let out_dir = tmp.path().join("result");
+        let mut buyer = gridmint(
+            &buyer_home,
+            &[
+                "job",
+                "submit",
+                &pkg.to_string_lossy(),
+                "--network",
+                &profile,
+                "--dev-account",
+                "4",
+                "--replicas",
+                "1",
+                "--claim-window",
+                "6",
+                "--out",
+                &out_dir.to_string_lossy(),
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("buyer starts");
+        let mut lines = std::io::BufReader::new(buyer.stderr.take().expect("stderr")).lines();
+        let mut seen = Vec::new();
+        let posted = lines
+            .find_map(|l| {
+                let l = l.ok()?;
+                seen.push(l.clone());
+                l.starts_with("posted job").then_some(l)
+            })
+            .unwrap_or_else(|| panic!("the buyer did not post: {seen:?}"));
+        buyer.kill().expect("SIGKILL the buyer");
+        let _ = buyer.wait();
+        assert!(!out_dir.exists(), "killed before any result: {posted}");
+
+        let out = gridmint(&buyer_home, &["--json", "job", "wait", "--network", &profile, "--dev-account", "4"])
+            .output()
+            .expect("the restarted buyer waits");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let results: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(results.as_array().map(Vec::len), Some(1), "the posted job was found again: {results}");
+        assert_eq!(results[0]["verified"], true, "{results}");
+        assert_eq!(results[0]["out"], out_dir.display().to_string(), "the result goes where submit said: {results}");
+        assert!(out_dir.join("model.safetensors").is_file(), "the verified result is on disk");
     }
 
     #[test]

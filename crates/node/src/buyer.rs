@@ -137,6 +137,29 @@ pub async fn submit(
     })
 }
 
+/// This node's jobs on the network that have not ended (Open, Running, Disputed), from the chain's
+/// `JobPosted` events: the chain is the record, so a buyer restarted after any crash finds every
+/// job it posted.
+pub async fn unfinished_jobs(net: &Network) -> Result<Vec<U256>, NodeError> {
+    let head = net.block_number().await?;
+    let mut open = Vec::new();
+    for posted in net.posted_jobs(net.profile.deployment.start_block, head).await? {
+        if posted.buyer != net.address() {
+            continue;
+        }
+        let state = net.market.job(posted.jobId).await?.state;
+        if matches!(state, 1..=3) {
+            open.push(posted.jobId);
+        }
+    }
+    Ok(open)
+}
+
+/// The key the node state files this network's records under.
+pub fn state_key(net: &Network) -> String {
+    format!("{}:{}", net.profile.deployment.market, net.address())
+}
+
 /// Waits until the job leaves Open/Running (moving it on with `finalize` once its deadlines pass),
 /// then fetches and checks the agreed result and writes its files to `out`.
 pub async fn wait_and_fetch(

@@ -10,7 +10,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::NodeError;
 
 /// The schema, one migration per entry; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &["CREATE TABLE cursor (network TEXT PRIMARY KEY, next_block INTEGER NOT NULL);
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE cursor (network TEXT PRIMARY KEY, next_block INTEGER NOT NULL);
      CREATE TABLE provider_task (
          network TEXT NOT NULL,
          job_id TEXT NOT NULL,
@@ -23,7 +24,14 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE cursor (network TEXT PRIMARY KEY, ne
          committed INTEGER NOT NULL DEFAULT 0,
          revealed INTEGER NOT NULL DEFAULT 0,
          PRIMARY KEY (network, job_id)
-     );"];
+     );",
+    "CREATE TABLE buyer_job (
+         network TEXT NOT NULL,
+         job_id TEXT NOT NULL,
+         out_dir TEXT NOT NULL,
+         PRIMARY KEY (network, job_id)
+     );",
+];
 
 /// A provider task as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,6 +170,27 @@ impl Store {
             .map_err(db_error)
     }
 
+    /// Remembers where a posted job's result goes.
+    pub fn insert_buyer_job(&self, network: &str, job_id: &str, out_dir: &str) -> Result<(), NodeError> {
+        self.db
+            .execute(
+                "INSERT OR REPLACE INTO buyer_job (network, job_id, out_dir) VALUES (?1, ?2, ?3)",
+                params![network, job_id, out_dir],
+            )
+            .map(|_| ())
+            .map_err(db_error)
+    }
+
+    /// Where a posted job's result goes, if this node posted it.
+    pub fn buyer_job_out(&self, network: &str, job_id: &str) -> Result<Option<String>, NodeError> {
+        self.db
+            .query_row("SELECT out_dir FROM buyer_job WHERE network = ?1 AND job_id = ?2", [network, job_id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_error)
+    }
+
     /// Whether any task is stored, on any network.
     pub fn any_task(&self) -> Result<bool, NodeError> {
         self.db.query_row("SELECT EXISTS(SELECT 1 FROM provider_task)", [], |r| r.get(0)).map_err(db_error)
@@ -213,6 +242,9 @@ mod tests {
                 revealed: false,
             }]
         );
+        store.insert_buyer_job("m", "3", "/out").expect("buyer job");
+        assert_eq!(store.buyer_job_out("m", "3").expect("read"), Some("/out".to_owned()));
+        assert_eq!(store.buyer_job_out("m", "4").expect("read"), None);
         store.remove_task("m", "7").expect("remove");
         assert!(store.tasks("m").expect("tasks").is_empty());
     }
