@@ -333,6 +333,18 @@ contract Gridmint {
         emit Events.JobClaimed(jobId, msg.sender, index);
     }
 
+    /// @notice Closes the claim window: selects the k replicas (all claimants if no more claimed)
+    /// and starts the job. Anyone may call it once the claim deadline has passed; the first commit
+    /// does it too. Claimants call it before committing, so that a claimant who is not selected
+    /// learns it from the job without a reverted commit undoing the selection.
+    function selectReplicas(uint256 jobId) external {
+        Job storage j = _jobs[jobId];
+        if (j.state != JobState.Open) revert WrongState(jobId, j.state);
+        if (block.timestamp <= j.claimDeadline) revert ClaimWindowOpen(jobId);
+        if (j.claimants == 0) revert NotFinalizable(jobId);
+        _closeClaims(jobId, j);
+    }
+
     /// @notice Commits `keccak256(abi.encode(resultRoot, workUnits, salt, provider))` for the
     /// caller's replica. The first commit after the claim window selects the replicas.
     function commit(uint256 jobId, uint256 index, bytes32 commitment) external {

@@ -255,6 +255,31 @@ contract MarketTest is Fixture {
         assertEq(usd.balanceOf(buyer), before, "every unit back");
     }
 
+    function test_selectReplicas_persistsTheSelectionForEveryClaimant() public {
+        uint256 jobId = post(1);
+        claimAs(jobId, providers[0]);
+        claimAs(jobId, providers[1]);
+        vm.expectRevert(abi.encodeWithSelector(ClaimWindowOpen.selector, jobId));
+        market.selectReplicas(jobId);
+        vm.warp(block.timestamp + 11);
+        vm.prevrandao(bytes32(uint256(7)));
+        market.selectReplicas(jobId); // anyone
+        uint32 mask = market.jobOf(jobId).selected;
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Running), "running");
+        assertTrue(mask == 1 || mask == 2, "exactly one of two selected");
+        uint256 chosen = mask == 1 ? 0 : 1;
+        uint256 other = 1 - chosen;
+        // The one left out is refused, and the refusal does not undo or re-roll the selection.
+        vm.prevrandao(bytes32(uint256(8)));
+        vm.prank(providers[other]);
+        vm.expectRevert(abi.encodeWithSelector(NotSelected.selector, jobId, other));
+        market.commit(jobId, other, keccak256("x"));
+        assertEq(market.jobOf(jobId).selected, mask, "selection unchanged");
+        commitAs(jobId, chosen, providers[chosen], ROOT, 5);
+        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Running));
+        market.selectReplicas(jobId);
+    }
+
     function test_moreClaimantsThanReplicas_selectsExactlyK() public {
         uint256 jobId = post(2);
         for (uint256 i; i < 5; ++i) claimAs(jobId, providers[i]);

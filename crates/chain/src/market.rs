@@ -119,6 +119,17 @@ impl<P: Provider + Clone> Market<P> {
         Ok(receipt)
     }
 
+    /// Estimates, pads the gas limit and sends: gas used depends on state (how many claimed
+    /// before, whose commit closes the claims, who settles), and another transaction in the same
+    /// block can change it after the estimate. An unpadded limit runs out of gas in that race.
+    async fn send<D: alloy::contract::CallDecoder>(
+        call: &'static str,
+        builder: alloy::contract::CallBuilder<&P, D>,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let estimate = builder.estimate_gas().await.map_err(|e| ChainError::from_contract(call, e))?;
+        Self::mined(call, builder.gas(estimate + estimate / 2 + 50_000).send().await).await
+    }
+
     fn event<E: SolEvent>(call: &'static str, receipt: &TransactionReceipt) -> Result<E, ChainError> {
         receipt.decoded_log::<E>().map(|log| log.data).ok_or(ChainError::MissingEvent { call, event: E::SIGNATURE })
     }
@@ -132,12 +143,12 @@ impl<P: Provider + Clone> Market<P> {
         let usd = MockStablecoin::new(self.deployment.payment_token, provider.clone());
         let usd_allowance = usd.allowance(owner, self.deployment.market).call().await.unwrap_or(U256::ZERO);
         if usd_allowance < unlimited {
-            Self::mined("approve payment token", usd.approve(self.deployment.market, U256::MAX).send().await).await?;
+            Self::send("approve payment token", usd.approve(self.deployment.market, U256::MAX)).await?;
         }
         let grid = GridToken::new(self.deployment.stake_token, provider);
         let grid_allowance = grid.allowance(owner, self.deployment.market).call().await.unwrap_or(U256::ZERO);
         if grid_allowance < unlimited {
-            Self::mined("approve stake token", grid.approve(self.deployment.market, U256::MAX).send().await).await?;
+            Self::send("approve stake token", grid.approve(self.deployment.market, U256::MAX)).await?;
         }
         Ok(())
     }
@@ -155,26 +166,32 @@ impl<P: Provider + Clone> Market<P> {
     ) -> Result<Mined<()>, ChainError> {
         let stake = alloy::primitives::Uint::<120, 2>::from(stake);
         let call = self.contract.register(device_model_hash, memory_mib, compute_units, region, classes, stake, payout);
-        let receipt = Self::mined("register", call.send().await).await?;
+        let receipt = Self::send("register", call).await?;
         Ok(Mined { value: (), receipt })
     }
 
     /// Posts a job; returns its id.
     pub async fn post_job(&self, params: Gridmint::JobParams) -> Result<Mined<U256>, ChainError> {
-        let receipt = Self::mined("postJob", self.contract.postJob(params).send().await).await?;
+        let receipt = Self::send("postJob", self.contract.postJob(params)).await?;
         let posted: Gridmint::JobPosted = Self::event("postJob", &receipt)?;
         Ok(Mined { value: posted.jobId, receipt })
     }
 
     /// Claims a job; returns the claimant index.
     pub async fn claim(&self, job_id: U256) -> Result<Mined<U256>, ChainError> {
-        let receipt = Self::mined("claim", self.contract.claim(job_id).send().await).await?;
+        let receipt = Self::send("claim", self.contract.claim(job_id)).await?;
         let claimed: Gridmint::JobClaimed = Self::event("claim", &receipt)?;
         Ok(Mined { value: claimed.index, receipt })
     }
 
+    /// Closes the claim window and selects the replicas (anyone, after the claim deadline).
+    pub async fn select_replicas(&self, job_id: U256) -> Result<Mined<()>, ChainError> {
+        let receipt = Self::send("selectReplicas", self.contract.selectReplicas(job_id)).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
     pub async fn commit(&self, job_id: U256, index: U256, commitment: B256) -> Result<Mined<()>, ChainError> {
-        let receipt = Self::mined("commit", self.contract.commit(job_id, index, commitment).send().await).await?;
+        let receipt = Self::send("commit", self.contract.commit(job_id, index, commitment)).await?;
         Ok(Mined { value: (), receipt })
     }
 
@@ -187,7 +204,7 @@ impl<P: Provider + Clone> Market<P> {
         salt: B256,
     ) -> Result<Mined<()>, ChainError> {
         let call = self.contract.reveal(job_id, index, result_root, work_units, salt);
-        let receipt = Self::mined("reveal", call.send().await).await?;
+        let receipt = Self::send("reveal", call).await?;
         Ok(Mined { value: (), receipt })
     }
 
@@ -197,24 +214,24 @@ impl<P: Provider + Clone> Market<P> {
         job_id: U256,
         commits: Vec<Gridmint::SignedCommit>,
     ) -> Result<Mined<()>, ChainError> {
-        let receipt = Self::mined("commitSigned", self.contract.commitSigned(job_id, commits).send().await).await?;
+        let receipt = Self::send("commitSigned", self.contract.commitSigned(job_id, commits)).await?;
         Ok(Mined { value: (), receipt })
     }
 
     /// Reveals several replicas in one transaction; the reveal that completes the job settles it.
     pub async fn reveal_batch(&self, job_id: U256, reveals: Vec<Gridmint::Reveal>) -> Result<Mined<()>, ChainError> {
-        let receipt = Self::mined("revealBatch", self.contract.revealBatch(job_id, reveals).send().await).await?;
+        let receipt = Self::send("revealBatch", self.contract.revealBatch(job_id, reveals)).await?;
         Ok(Mined { value: (), receipt })
     }
 
     pub async fn finalize(&self, job_id: U256) -> Result<Mined<()>, ChainError> {
-        let receipt = Self::mined("finalize", self.contract.finalize(job_id).send().await).await?;
+        let receipt = Self::send("finalize", self.contract.finalize(job_id)).await?;
         Ok(Mined { value: (), receipt })
     }
 
     /// Withdraws the sender's payment-token balance to its payout address.
     pub async fn withdraw(&self) -> Result<Mined<()>, ChainError> {
-        let receipt = Self::mined("withdraw", self.contract.withdraw().send().await).await?;
+        let receipt = Self::send("withdraw", self.contract.withdraw()).await?;
         Ok(Mined { value: (), receipt })
     }
 

@@ -214,6 +214,10 @@ pub struct SubmitArgs {
     /// Seconds after the commit window for the reveals.
     #[arg(long, default_value_t = 120)]
     reveal_window: u64,
+    /// Split an embedding job into shards of at most this many sentences; each shard is its own
+    /// market job (matched, run, verified and settled independently), results joined in order.
+    #[arg(long)]
+    shard_size: Option<usize>,
     /// Where the verified result goes (requires waiting).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -238,6 +242,9 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
         ..SubmitOptions::default()
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    if let Some(size) = args.shard_size {
+        return runtime.block_on(submit_sharded(node, &net, &args, &options, size, json));
+    }
     runtime.block_on(async {
         let posted = buyer::submit(node.paths(), &net, &args.package, &options).await?;
         let out_dir = args.out.clone().unwrap_or_else(|| default_out(node, posted.job_id));
@@ -363,4 +370,57 @@ fn wait(node: &Node, args: WaitArgs, json: bool) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// `job submit --shard-size`: one market job per shard, results joined in input order.
+async fn submit_sharded(
+    node: &Node,
+    net: &Network,
+    args: &SubmitArgs,
+    options: &SubmitOptions,
+    size: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let shards_dir = tempfile::Builder::new().prefix("shards-").tempdir()?;
+    let shards = buyer::shard(&args.package, shards_dir.path(), size)?;
+    let mut posted = Vec::new();
+    for (i, shard) in shards.iter().enumerate() {
+        let p = buyer::submit(node.paths(), net, shard, options).await?;
+        eprintln!("shard {}/{}: posted job {} ({} work units)", i + 1, shards.len(), p.job_id, p.work_units);
+        posted.push(p);
+    }
+    let out = args.out.clone().unwrap_or_else(|| default_out(node, posted[0].job_id));
+    let mut shard_outs = Vec::new();
+    let mut verified = true;
+    for (i, p) in posted.iter().enumerate() {
+        let dir = out.join("shards").join(format!("shard-{i:03}"));
+        let outcome = buyer::wait_and_fetch(net, p.job_id, Some(&dir), options.poll).await?;
+        eprintln!(
+            "shard {}/{}: job {} {}",
+            i + 1,
+            posted.len(),
+            p.job_id,
+            if outcome.verified { "verified" } else { "NOT verified" }
+        );
+        verified &= outcome.verified;
+        shard_outs.push(dir);
+    }
+    let (rows, cols) = if verified { buyer::join_embeddings(&shard_outs, &out)? } else { (0, 0) };
+    let value = serde_json::json!({
+        "jobIds": posted.iter().map(|p| p.job_id.to_string()).collect::<Vec<_>>(),
+        "shards": posted.len(),
+        "verified": verified,
+        "rows": rows,
+        "columns": cols,
+        "out": out.display().to_string(),
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!("{} shards, verified {verified}: {rows} x {cols} embeddings in {}", posted.len(), out.display());
+    }
+    if !verified {
+        return Err(crate::AlreadyReported("a shard ended without a verified result".to_owned()).into());
+    }
+    Ok(())
 }

@@ -305,7 +305,14 @@ mod crash {
     struct Kill(Child);
 
     impl Drop for Kill {
+        /// SIGINT first, so that `gridmint devnet` stops its anvil (SIGKILL would orphan it), then
+        /// SIGKILL whatever is left after five seconds.
         fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-INT", &self.0.id().to_string()]).status();
+            let until = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < until && matches!(self.0.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
@@ -521,6 +528,98 @@ mod crash {
         assert_eq!(results[0]["verified"], true, "{results}");
         assert_eq!(results[0]["out"], out_dir.display().to_string(), "the result goes where submit said: {results}");
         assert!(out_dir.join("model.safetensors").is_file(), "the verified result is on disk");
+    }
+
+    #[test]
+    fn an_embedding_job_in_shards_joins_to_the_bits_of_one_local_run() {
+        let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        let models = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/gridmint/models")).expect("HOME");
+        if !anvil.is_file() || !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
+            assert!(
+                std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"),
+                "no anvil or no MiniLM (make setup)"
+            );
+            eprintln!("SKIPPED: needs anvil and all-MiniLM-L6-v2");
+            return;
+        }
+        let models = models.to_string_lossy().into_owned();
+        let tmp = tempfile::tempdir().expect("tmp");
+        let chain_home = tmp.path().join("chain");
+        let _devnet = Kill(
+            gridmint(&chain_home, &["devnet", "--block-time", "1", "--anvil", &anvil.to_string_lossy()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("devnet starts"),
+        );
+        let profile = chain_home.join("config/networks/local.json");
+        wait_for("the devnet profile", Duration::from_secs(60), || profile.is_file());
+        let profile = profile.to_string_lossy().into_owned();
+        let mut providers = Vec::new();
+        for account in ["1", "2"] {
+            let home = tmp.path().join(format!("p{account}"));
+            providers.push(Kill(
+                gridmint(
+                    &home,
+                    &["--models", &models, "provider", "start", "--network", &profile, "--dev-account", account],
+                )
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("provider starts"),
+            ));
+            wait_for("a provider's state", Duration::from_secs(120), || home.join("data/node.sqlite3").is_file());
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        let pkg = tmp.path().join("job");
+        fs::create_dir_all(&pkg).expect("package");
+        fs::write(pkg.join("job.toml"), "kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"s.txt\"\n")
+            .expect("manifest");
+        let sentences: String = (0..20).map(|i| format!("Sentence number {i} about verifiable compute.\n")).collect();
+        fs::write(pkg.join("s.txt"), sentences).expect("sentences");
+        let out = tmp.path().join("result");
+        let submitted = gridmint(
+            &tmp.path().join("b"),
+            &[
+                "--models",
+                &models,
+                "--json",
+                "job",
+                "submit",
+                &pkg.to_string_lossy(),
+                "--network",
+                &profile,
+                "--dev-account",
+                "4",
+                "--replicas",
+                "1",
+                "--shard-size",
+                "8",
+                "--out",
+                &out.to_string_lossy(),
+            ],
+        )
+        .output()
+        .expect("sharded submit");
+        assert!(submitted.status.success(), "{}", String::from_utf8_lossy(&submitted.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&submitted.stdout).expect("JSON");
+        assert_eq!(summary["shards"], 3, "20 sentences in shards of 8: {summary}");
+        assert_eq!(summary["rows"], 20, "{summary}");
+
+        let local = tmp.path().join("local");
+        let run = gridmint(
+            &tmp.path().join("b"),
+            &["--models", &models, "run", &pkg.to_string_lossy(), "--out", &local.to_string_lossy()],
+        )
+        .output()
+        .expect("local run");
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        assert_eq!(
+            fs::read(out.join("embeddings.npy")).expect("joined"),
+            fs::read(local.join("embeddings.npy")).expect("local"),
+            "three shards on the market give the bits of one local run"
+        );
     }
 
     #[test]
@@ -924,7 +1023,7 @@ mod submit {
             let balance = usd.balanceOf(buyer).call().await.expect("balance");
             assert_eq!(balance, alloy::primitives::U256::from(gridmint_node::devnet::FUNDED_USD), "no funds moved");
         });
-        let _ = devnet.kill();
+        let _ = Command::new("kill").args(["-INT", &devnet.id().to_string()]).status();
         let _ = devnet.wait();
     }
 }

@@ -137,6 +137,76 @@ pub async fn submit(
     })
 }
 
+/// Splits an embedding package into packages of at most `sentences_per_shard` lines each, under
+/// `dir` (`shard-000`, …), in input order. Each shard is a whole package: the manifest and every
+/// other file, with its slice of the input. A package that fits in one shard is returned as is.
+pub fn shard(
+    package_path: &Path,
+    dir: &Path,
+    sentences_per_shard: usize,
+) -> Result<Vec<std::path::PathBuf>, NodeError> {
+    let package = runner::Package::open(package_path)?;
+    let bad = |message: String| NodeError::Job(runner::JobError::Package { path: package_path.to_owned(), message });
+    if package.manifest.kind != gridmint_protocol::JobKind::Embed {
+        return Err(bad("only embed jobs shard (a training run is one model)".to_owned()));
+    }
+    if sentences_per_shard == 0 {
+        return Err(bad("a shard needs at least one sentence".to_owned()));
+    }
+    let input = package.required("input", &package.manifest.input)?.to_owned();
+    let text = String::from_utf8(package.read("input", &input)?).map_err(|_| bad(format!("`{input}` is not UTF-8")))?;
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= sentences_per_shard {
+        return Ok(vec![package_path.to_owned()]);
+    }
+    let others: Vec<(String, std::path::PathBuf)> =
+        exchange::files(&package.root)?.into_iter().filter(|(name, _)| *name != input).collect();
+    let mut shards = Vec::new();
+    for (i, chunk) in lines.chunks(sentences_per_shard).enumerate() {
+        let shard_dir = dir.join(format!("shard-{i:03}"));
+        let mut entries = Vec::new();
+        for (name, path) in &others {
+            let bytes =
+                std::fs::read(path).map_err(|e| NodeError::Io { what: "reading", path: path.clone(), source: e })?;
+            entries.push((name.clone(), bytes));
+        }
+        entries.push((input.clone(), (chunk.join("\n") + "\n").into_bytes()));
+        exchange::write_all(&shard_dir, &entries)?;
+        shards.push(shard_dir);
+    }
+    Ok(shards)
+}
+
+/// Joins the shards' `embeddings.npy` (each under `shard_dirs[i]`) into one, rows in shard order.
+pub fn join_embeddings(shard_dirs: &[std::path::PathBuf], out: &Path) -> Result<(usize, usize), NodeError> {
+    let mut all = Vec::new();
+    let mut width = None;
+    let mut rows = 0;
+    for dir in shard_dirs {
+        let path = dir.join("embeddings.npy");
+        let bytes =
+            std::fs::read(&path).map_err(|e| NodeError::Io { what: "reading", path: path.clone(), source: e })?;
+        let (values, r, c) = runner::npy::read_f32_matrix(&bytes)
+            .map_err(|message| NodeError::Exchange { message: format!("{}: {message}", path.display()) })?;
+        if *width.get_or_insert(c) != c {
+            return Err(NodeError::Exchange {
+                message: format!("{} has {c} columns, the first shard {width:?}", path.display()),
+            });
+        }
+        rows += r;
+        all.extend(values);
+    }
+    let cols = width.unwrap_or(0);
+    let path = out.join("embeddings.npy");
+    std::fs::create_dir_all(out).map_err(|e| NodeError::Io { what: "creating", path: out.to_owned(), source: e })?;
+    std::fs::write(&path, runner::npy::f32_matrix(&all, rows, cols)).map_err(|e| NodeError::Io {
+        what: "writing",
+        path,
+        source: e,
+    })?;
+    Ok((rows, cols))
+}
+
 /// This node's jobs on the network that have not ended (Open, Running, Disputed), from the chain's
 /// `JobPosted` events: the chain is the record, so a buyer restarted after any crash finds every
 /// job it posted.

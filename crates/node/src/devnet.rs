@@ -81,7 +81,9 @@ pub const FUNDED_GRID: u128 = 10_000 * 10u128.pow(18);
 
 /// Starts anvil, deploys, funds, writes the profile.
 pub async fn start(paths: &Paths, options: DevnetOptions) -> Result<Devnet, NodeError> {
-    let mut anvil = Anvil::at(&options.anvil);
+    // Keep history in memory only: anvil otherwise dumps old states under ~/.foundry/anvil/tmp,
+    // which grows without bound on a long-running local network.
+    let mut anvil = Anvil::at(&options.anvil).arg("--prune-history");
     if let Some(port) = options.port {
         anvil = anvil.port(port);
     }

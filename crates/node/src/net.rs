@@ -57,7 +57,17 @@ impl Network {
             path: profile_path.to_owned(),
             message: format!("rpc_url `{}`: {e}", profile.rpc_url),
         })?;
-        let provider = ProviderBuilder::new().wallet(signer.clone()).connect_http(url).erased();
+        // Nonces from the node each time: a node sends one transaction at a time and some are
+        // refused at estimation (NotSelected, a lost race), which must not leave a gap the way a
+        // locally reserved nonce would (every later transaction would wait forever).
+        let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
+            .wallet(signer.clone())
+            .connect_http(url)
+            .erased();
         let market = Market::new(provider, profile.deployment);
         Ok(Self {
             blobs: BlobStore::beside_profile(profile_path),

@@ -333,6 +333,22 @@ async fn step(
     }
     let (root, salt, work_units) = task.result.expect("computed above");
     if !task.committed && now > task.claim_deadline {
+        // Select first (a no-op revert if someone already did), then commit only if chosen: a
+        // refused commit would undo the selection and re-roll it for everyone.
+        let mut job = job;
+        if job.state == JOB_STATE_OPEN {
+            match net.market.select_replicas(job_id).await {
+                Ok(_) => {}
+                Err(ChainError::Reverted { reason, .. }) if matches!(*reason, GridmintErrors::WrongState(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            job = net.market.job(job_id).await?;
+        }
+        let index: u32 = task.index.to();
+        if (job.selected >> index) & 1 == 0 {
+            tracing::info!(job = %job_id, "not selected");
+            return Ok(true);
+        }
         let c = commitment(root, work_units, salt, net.address());
         match net.market.commit(job_id, task.index, c).await {
             Ok(_) => {}

@@ -18,6 +18,28 @@ pub fn f32_matrix(values: &[f32], rows: usize, cols: usize) -> Vec<u8> {
     bytes
 }
 
+/// Reads a C-order little-endian float32 matrix written by [`f32_matrix`] (or numpy): the values,
+/// rows and columns.
+pub fn read_f32_matrix(bytes: &[u8]) -> Result<(Vec<f32>, usize, usize), String> {
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err("not a .npy file".to_owned());
+    }
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(bytes.get(10..10 + header_len).ok_or("truncated header")?)
+        .map_err(|_| "header is not ASCII".to_owned())?;
+    if !header.contains("'descr': '<f4'") || !header.contains("'fortran_order': False") {
+        return Err(format!("not a C-order float32 array: {header}"));
+    }
+    let shape = header.split("'shape': (").nth(1).and_then(|r| r.split(')').next()).ok_or("no shape")?;
+    let dims: Vec<usize> = shape.split(',').filter_map(|d| d.trim().parse().ok()).collect();
+    let [rows, cols] = dims[..] else { return Err(format!("shape ({shape}) is not 2-D")) };
+    let data = &bytes[10 + header_len..];
+    if data.len() != rows * cols * 4 {
+        return Err(format!("{} data bytes for shape ({rows}, {cols})", data.len()));
+    }
+    Ok((data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(), rows, cols))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -30,5 +52,9 @@ mod tests {
         assert!(header.contains("'shape': (2, 3)") && header.ends_with('\n'), "{header}");
         assert_eq!(&bytes[10 + header_len..10 + header_len + 4], &1.0f32.to_le_bytes());
         assert_eq!(bytes.len(), 10 + header_len + 24);
+        let (values, rows, cols) = super::read_f32_matrix(&bytes).expect("reads back");
+        assert_eq!((rows, cols), (2, 3));
+        assert_eq!(values, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert!(super::read_f32_matrix(b"nope").is_err());
     }
 }
