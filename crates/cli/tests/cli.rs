@@ -332,38 +332,53 @@ mod crash {
         }
     }
 
-    #[test]
-    fn a_provider_killed_mid_job_resumes_from_its_state_and_is_paid() {
+    /// The bundled anvil, or a skip (a failure under GRIDMINT_REQUIRE_CHAIN=1).
+    pub(super) fn anvil() -> Option<std::path::PathBuf> {
         let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-        if !anvil.is_file() {
-            assert!(
-                std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"),
-                "GRIDMINT_REQUIRE_CHAIN=1 but no anvil"
-            );
-            eprintln!("SKIPPED: no anvil");
-            return;
+        if anvil.is_file() {
+            return Some(anvil);
         }
-        let tmp = tempfile::tempdir().expect("tmp");
-        let (chain_home, provider_home, buyer_home) =
-            (tmp.path().join("chain"), tmp.path().join("p"), tmp.path().join("b"));
-        let _devnet = Kill(
-            gridmint(&chain_home, &["devnet", "--block-time", "1", "--anvil", &anvil.to_string_lossy()])
+        assert!(std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"), "GRIDMINT_REQUIRE_CHAIN=1 but no anvil");
+        eprintln!("SKIPPED: no anvil");
+        None
+    }
+
+    /// `gridmint devnet` under `home` (stopped with SIGINT on drop) and its profile's path.
+    fn local_market(home: &Path, anvil: &Path) -> (Kill, std::path::PathBuf) {
+        let devnet = Kill(
+            gridmint(home, &["devnet", "--block-time", "1", "--anvil", &anvil.to_string_lossy()])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("devnet starts"),
         );
-        let profile = chain_home.join("config/networks/local.json");
+        let profile = home.join("config/networks/local.json");
         wait_for("the devnet profile", Duration::from_secs(60), || profile.is_file());
+        std::thread::sleep(Duration::from_millis(300)); // written, then renamed into place
+        (devnet, profile)
+    }
+
+    /// A small training package (needs no model): 40 rows, 2 epochs.
+    fn train_package(dir: &Path) -> std::path::PathBuf {
+        fs::create_dir_all(dir).expect("package");
+        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nepochs = 2\nbatch_size = 4\n";
+        fs::write(dir.join("job.toml"), job).expect("manifest");
+        let rows: String = (0..40).map(|i| format!("{},{},{}\n", i % 5, (i * 3) % 7, i % 2)).collect();
+        fs::write(dir.join("d.csv"), rows).expect("csv");
+        dir.to_owned()
+    }
+
+    #[test]
+    fn a_provider_killed_mid_job_resumes_from_its_state_and_is_paid() {
+        let Some(anvil) = anvil() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (chain_home, provider_home, buyer_home) =
+            (tmp.path().join("chain"), tmp.path().join("p"), tmp.path().join("b"));
+        let (_devnet, profile) = local_market(&chain_home, &anvil);
         let profile = profile.to_string_lossy().into_owned();
 
-        let pkg = tmp.path().join("job");
-        fs::create_dir_all(&pkg).expect("package");
-        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nepochs = 2\nbatch_size = 4\n";
-        fs::write(pkg.join("job.toml"), job).expect("manifest");
-        let rows: String = (0..40).map(|i| format!("{},{},{}\n", i % 5, (i * 3) % 7, i % 2)).collect();
-        fs::write(pkg.join("d.csv"), rows).expect("csv");
+        let pkg = train_package(&tmp.path().join("job"));
 
         let provider_args =
             ["--json", "provider", "start", "--network", &profile, "--dev-account", "1", "--exit-after-jobs", "1"];
@@ -442,35 +457,13 @@ mod crash {
     #[test]
     fn a_buyer_killed_after_posting_resumes_and_gets_the_verified_result() {
         use std::io::BufRead;
-        let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-        if !anvil.is_file() {
-            assert!(
-                std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"),
-                "GRIDMINT_REQUIRE_CHAIN=1 but no anvil"
-            );
-            eprintln!("SKIPPED: no anvil");
-            return;
-        }
+        let Some(anvil) = anvil() else { return };
         let tmp = tempfile::tempdir().expect("tmp");
         let (chain_home, provider_home, buyer_home) =
             (tmp.path().join("chain"), tmp.path().join("p"), tmp.path().join("b"));
-        let _devnet = Kill(
-            gridmint(&chain_home, &["devnet", "--block-time", "1", "--anvil", &anvil.to_string_lossy()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("devnet starts"),
-        );
-        let profile = chain_home.join("config/networks/local.json");
-        wait_for("the devnet profile", Duration::from_secs(60), || profile.is_file());
+        let (_devnet, profile) = local_market(&chain_home, &anvil);
         let profile = profile.to_string_lossy().into_owned();
-        let pkg = tmp.path().join("job");
-        fs::create_dir_all(&pkg).expect("package");
-        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nepochs = 2\nbatch_size = 4\n";
-        fs::write(pkg.join("job.toml"), job).expect("manifest");
-        let rows: String = (0..40).map(|i| format!("{},{},{}\n", i % 5, (i * 3) % 7, i % 2)).collect();
-        fs::write(pkg.join("d.csv"), rows).expect("csv");
+        let pkg = train_package(&tmp.path().join("job"));
         let _provider = Kill(
             gridmint(&provider_home, &["provider", "start", "--network", &profile, "--dev-account", "1"])
                 .stdout(Stdio::null())
@@ -546,15 +539,7 @@ mod crash {
         let models = models.to_string_lossy().into_owned();
         let tmp = tempfile::tempdir().expect("tmp");
         let chain_home = tmp.path().join("chain");
-        let _devnet = Kill(
-            gridmint(&chain_home, &["devnet", "--block-time", "1", "--anvil", &anvil.to_string_lossy()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("devnet starts"),
-        );
-        let profile = chain_home.join("config/networks/local.json");
-        wait_for("the devnet profile", Duration::from_secs(60), || profile.is_file());
+        let (_devnet, profile) = local_market(&chain_home, &anvil);
         let profile = profile.to_string_lossy().into_owned();
         let mut providers = Vec::new();
         for account in ["1", "2"] {
@@ -624,35 +609,13 @@ mod crash {
 
     #[test]
     fn a_provider_that_goes_silent_is_slashed_and_the_buyer_refunded() {
-        let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-        if !anvil.is_file() {
-            assert!(
-                std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"),
-                "GRIDMINT_REQUIRE_CHAIN=1 but no anvil"
-            );
-            eprintln!("SKIPPED: no anvil");
-            return;
-        }
+        let Some(anvil) = anvil() else { return };
         let tmp = tempfile::tempdir().expect("tmp");
         let (chain_home, provider_home, buyer_home) =
             (tmp.path().join("chain"), tmp.path().join("p"), tmp.path().join("b"));
-        let _devnet = Kill(
-            gridmint(&chain_home, &["devnet", "--block-time", "1", "--anvil", &anvil.to_string_lossy()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("devnet starts"),
-        );
-        let profile = chain_home.join("config/networks/local.json");
-        wait_for("the devnet profile", Duration::from_secs(60), || profile.is_file());
+        let (_devnet, profile) = local_market(&chain_home, &anvil);
         let profile = profile.to_string_lossy().into_owned();
-        let pkg = tmp.path().join("job");
-        fs::create_dir_all(&pkg).expect("package");
-        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nepochs = 2\nbatch_size = 4\n";
-        fs::write(pkg.join("job.toml"), job).expect("manifest");
-        let rows: String = (0..40).map(|i| format!("{},{},{}\n", i % 5, (i * 3) % 7, i % 2)).collect();
-        fs::write(pkg.join("d.csv"), rows).expect("csv");
+        let pkg = train_package(&tmp.path().join("job"));
 
         let mut provider = Kill(
             gridmint(&provider_home, &["provider", "start", "--network", &profile, "--dev-account", "1"])
@@ -783,28 +746,11 @@ mod crash {
 
     #[test]
     fn a_provider_whose_rpc_goes_down_waits_and_carries_on() {
-        let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-        if !anvil.is_file() {
-            assert!(
-                std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"),
-                "GRIDMINT_REQUIRE_CHAIN=1 but no anvil"
-            );
-            eprintln!("SKIPPED: no anvil");
-            return;
-        }
+        let Some(anvil) = anvil() else { return };
         let tmp = tempfile::tempdir().expect("tmp");
         let (chain_home, provider_home, buyer_home) =
             (tmp.path().join("chain"), tmp.path().join("p"), tmp.path().join("b"));
-        let _devnet = Kill(
-            gridmint(&chain_home, &["devnet", "--block-time", "1", "--anvil", &anvil.to_string_lossy()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("devnet starts"),
-        );
-        let profile = chain_home.join("config/networks/local.json");
-        wait_for("the devnet profile", Duration::from_secs(60), || profile.is_file());
+        let (_devnet, profile) = local_market(&chain_home, &anvil);
         std::thread::sleep(Duration::from_millis(500));
         // The provider reaches the chain through a proxy; its profile sits beside the real one, so
         // both share the job-data exchange.
@@ -815,12 +761,7 @@ mod crash {
         let proxied = profile.with_file_name("local-proxied.json");
         fs::write(&proxied, serde_json::to_vec(&json).expect("json")).expect("write");
 
-        let pkg = tmp.path().join("job");
-        fs::create_dir_all(&pkg).expect("package");
-        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nepochs = 2\nbatch_size = 4\n";
-        fs::write(pkg.join("job.toml"), job).expect("manifest");
-        let rows: String = (0..40).map(|i| format!("{},{},{}\n", i % 5, (i * 3) % 7, i % 2)).collect();
-        fs::write(pkg.join("d.csv"), rows).expect("csv");
+        let pkg = train_package(&tmp.path().join("job"));
 
         let log = fs::File::create(tmp.path().join("provider.log")).expect("log");
         let provider = gridmint(
@@ -922,26 +863,17 @@ mod crash {
 }
 
 mod submit {
+    use super::crash::anvil;
     use std::{
         fs,
         io::Write,
-        path::Path,
         process::{Command, Stdio},
         time::{Duration, Instant},
     };
 
     #[test]
     fn malformed_packages_are_refused_and_nothing_is_posted() {
-        let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-        if !anvil.is_file() {
-            assert!(
-                std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"),
-                "GRIDMINT_REQUIRE_CHAIN=1 but no anvil"
-            );
-            eprintln!("SKIPPED: no anvil");
-            return;
-        }
+        let Some(anvil) = anvil() else { return };
         let tmp = tempfile::tempdir().expect("tmp");
         let bin = env!("CARGO_BIN_EXE_gridmint");
         let mut devnet = Command::new(bin)

@@ -81,9 +81,10 @@ pub const FUNDED_GRID: u128 = 10_000 * 10u128.pow(18);
 
 /// Starts anvil, deploys, funds, writes the profile.
 pub async fn start(paths: &Paths, options: DevnetOptions) -> Result<Devnet, NodeError> {
-    // Keep history in memory only: anvil otherwise dumps old states under ~/.foundry/anvil/tmp,
-    // which grows without bound on a long-running local network.
-    let mut anvil = Anvil::at(&options.anvil).arg("--prune-history");
+    // Keep the last 256 states in memory and none on disk: anvil otherwise dumps old states under
+    // ~/.foundry/anvil/tmp, which grows without bound on a long-running local network. (Keeping
+    // none breaks reads racing a new block: "block height is 7 but requested was 6".)
+    let mut anvil = Anvil::at(&options.anvil).args(["--prune-history", "256"]);
     if let Some(port) = options.port {
         anvil = anvil.port(port);
     }
