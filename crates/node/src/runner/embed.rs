@@ -148,16 +148,33 @@ pub fn sentences<'a>(file: &str, text: &'a str) -> Result<Vec<&'a str>, JobError
     Ok(out)
 }
 
-/// The work units of an embed job: the tokenizer's lengths through the model's shapes.
-pub fn estimate(paths: &Paths, package: &Package) -> Result<u64, JobError> {
+/// An embed job read and tokenized, ready for the device.
+struct Prepared {
+    model: Model,
+    ids: Vec<Vec<u32>>,
+    max_len: usize,
+    batch_tokens: Option<usize>,
+    work_units: u64,
+}
+
+/// Reads the sentences, loads the model and tokenizes: what both the estimate and the run need.
+fn prepare(paths: &Paths, package: &Package) -> Result<Prepared, JobError> {
     let m = &package.manifest;
     let model_name = package.required("model", &m.model)?;
     let input = package.required("input", &m.input)?;
+    let settings = m.embed.clone().unwrap_or_default();
     let text = textfile::utf8(input, package.read("input", input)?)?;
     let sentences = sentences(input, &text)?;
     let mut model = Model::load(model_name, &resolve_model(paths, package, model_name)?)?;
-    let max_len = checked_max_len(&m.embed.clone().unwrap_or_default(), &model)?;
-    Ok(model.tokenize(&sentences, max_len)?.iter().map(|s| model.config.work_units(s.len())).sum())
+    let max_len = checked_max_len(&settings, &model)?;
+    let ids = model.tokenize(&sentences, max_len)?;
+    let work_units = ids.iter().map(|s| model.config.work_units(s.len())).sum();
+    Ok(Prepared { model, ids, max_len, batch_tokens: settings.batch_tokens, work_units })
+}
+
+/// The work units of an embed job: the tokenizer's lengths through the model's shapes.
+pub fn estimate(paths: &Paths, package: &Package) -> Result<u64, JobError> {
+    Ok(prepare(paths, package)?.work_units)
 }
 
 /// Runs an embed job: returns (sentences, work units).
@@ -169,25 +186,17 @@ pub fn run(
     staging: &mut Staging,
     progress: ProgressFn,
 ) -> Result<(u64, u64), JobError> {
-    let m = &package.manifest;
-    let model_name = package.required("model", &m.model)?;
-    let input = package.required("input", &m.input)?;
-    let settings = m.embed.clone().unwrap_or_default();
-    let text = textfile::utf8(input, package.read("input", input)?)?;
-    let sentences = sentences(input, &text)?;
-    let mut model = Model::load(model_name, &resolve_model(paths, package, model_name)?)?;
-    let max_len = checked_max_len(&settings, &model)?;
-    let ids = model.tokenize(&sentences, max_len)?;
-    let work_units = ids.iter().map(|s| model.config.work_units(s.len())).sum();
-    let total = sentences.len() as u64;
+    let Prepared { model, ids, max_len, batch_tokens, work_units } = prepare(paths, package)?;
+    let hidden = model.config.hidden;
+    let total = ids.len() as u64;
     progress(&Progress { stage: "embedding".to_owned(), done: 0, total });
     let encoder = Encoder::new(gpu, model.weights, class)?;
-    let batch_tokens = settings.batch_tokens.unwrap_or(DEFAULT_BATCH_TOKENS).max(max_len);
+    let batch_tokens = batch_tokens.unwrap_or(DEFAULT_BATCH_TOKENS).max(max_len);
     let embeddings = encoder.encode(gpu, &ids, batch_tokens, |done| {
         progress(&Progress { stage: "embedding".to_owned(), done: done as u64, total });
     })?;
     let flat: Vec<f32> = embeddings.concat();
-    staging.write("embeddings.npy", &npy::f32_matrix(&flat, sentences.len(), model.config.hidden))?;
+    staging.write("embeddings.npy", &npy::f32_matrix(&flat, ids.len(), hidden))?;
     Ok((total, work_units))
 }
 
