@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 use crate::{
     EngineError, Gpu, ReproClass,
     commitment::output_hash,
-    kernels::{Copy, Gemm, gemm::GemmShape},
+    kernels::{
+        Copy, Gemm,
+        gemm::{GemmShape, GemmVariant},
+    },
     numeric::canonicalize_all,
     seeded, work,
 };
@@ -26,21 +29,40 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-/// Times `reps` square GEMMs of size n (after one warm-up) in `class`.
+/// Times `reps` square GEMMs of size n (after one warm-up) in `class`, in the device's layout.
 pub fn gemm_rate(gpu: &Gpu, n: usize, class: ReproClass, reps: usize) -> Result<GemmRate, EngineError> {
+    gemm_rate_in(gpu, n, class, GemmVariant::for_device(gpu), reps)
+}
+
+/// Like [`gemm_rate`], in a given layout. Each sample is one submission of as many GEMMs as fill
+/// about 50 ms (at least one), so that submission overhead does not count against fast devices.
+pub fn gemm_rate_in(
+    gpu: &Gpu,
+    n: usize,
+    class: ReproClass,
+    variant: GemmVariant,
+    reps: usize,
+) -> Result<GemmRate, EngineError> {
     let bytes = 3 * (n * n * 4) as u64;
     gpu.check_memory(&format!("a {n}x{n} GEMM benchmark"), bytes)?;
-    let kernel = Gemm::new(gpu, class)?;
+    let kernel = Gemm::with_variant(gpu, class, variant)?;
     let a = gpu.upload(&seeded::uniform(1, n * n))?;
     let b = gpu.upload(&seeded::uniform(2, n * n))?;
     let c = gpu.output::<f32>((n * n) as u64)?;
     let shape = GemmShape { m: n, n, k: n };
+    let start = Instant::now();
     kernel.run(gpu, &a, &b, &c, shape)?;
+    let once = start.elapsed().as_secs_f64();
+    let batch = ((0.05 / once.max(1e-6)).ceil() as usize).clamp(1, 64);
     let mut samples = Vec::with_capacity(reps);
     for _ in 0..reps.max(1) {
+        let mut builder = gpu.recorder()?;
+        for _ in 0..batch {
+            kernel.record(gpu, &mut builder, &a, &b, &c, shape)?;
+        }
         let start = Instant::now();
-        kernel.run(gpu, &a, &b, &c, shape)?;
-        samples.push(start.elapsed());
+        gpu.submit("gemm", builder)?;
+        samples.push(start.elapsed() / batch as u32);
     }
     let seconds = median(samples).as_secs_f64();
     let flops = work::gemm(n as u64, n as u64, n as u64) as f64;

@@ -6,7 +6,7 @@ use vulkano::{
     Validated, VulkanError,
     buffer::{Buffer, BufferContents, BufferCreateInfo, BufferUsage, Subbuffer},
     command_buffer::{
-        AutoCommandBufferBuilder, CommandBufferUsage, PrimaryAutoCommandBuffer,
+        AutoCommandBufferBuilder, CommandBufferUsage, CopyBufferInfo, PrimaryAutoCommandBuffer,
         allocator::StandardCommandBufferAllocator,
     },
     descriptor_set::allocator::StandardDescriptorSetAllocator,
@@ -50,11 +50,21 @@ pub struct GpuOptions {
     pub memory_limit_bytes: Option<u64>,
     /// Where the driver's pipeline cache is kept between runs; `None` keeps it in memory only.
     pub pipeline_cache_dir: Option<PathBuf>,
+    /// Whether kernel buffers live in device-only memory, filled and read back through host
+    /// staging buffers. `None` decides by device type: yes for discrete and virtual GPUs, whose
+    /// host-visible memory is either system RAM across the bus or a slow mapped window; no for CPU
+    /// drivers and integrated GPUs, where all memory is the host's.
+    pub staged_memory: Option<bool>,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        Self { dispatch_timeout: Duration::from_secs(60), memory_limit_bytes: None, pipeline_cache_dir: None }
+        Self {
+            dispatch_timeout: Duration::from_secs(60),
+            memory_limit_bytes: None,
+            pipeline_cache_dir: None,
+            staged_memory: None,
+        }
     }
 }
 
@@ -70,6 +80,7 @@ pub struct Gpu {
     pipeline_cache: Arc<PipelineCache>,
     options: GpuOptions,
     fused_fma: bool,
+    staged: bool,
 }
 
 impl Gpu {
@@ -123,6 +134,10 @@ impl Gpu {
         .or_else(|_| unsafe { PipelineCache::new(device.clone(), PipelineCacheCreateInfo::default()) })
         .map_err(|e| EngineError::vulkan("creating the pipeline cache", e))?;
 
+        let staged = options.staged_memory.unwrap_or(matches!(
+            info.device_type,
+            DeviceType::DiscreteGpu | DeviceType::VirtualGpu | DeviceType::Other
+        ));
         let mut gpu = Self {
             memory: Arc::new(StandardMemoryAllocator::new_default(device.clone())),
             descriptors: Arc::new(StandardDescriptorSetAllocator::new(device.clone(), Default::default())),
@@ -131,6 +146,7 @@ impl Gpu {
             device,
             queue,
             pipeline_cache,
+            staged,
             options,
             fused_fma: false,
         };
@@ -185,37 +201,86 @@ impl Gpu {
         std::fs::rename(tmp, path)
     }
 
-    /// A storage buffer holding `data`, host-visible so results can be read back.
+    /// Whether kernel buffers are device-only and staged through host buffers ([`GpuOptions`]).
+    pub fn staged_memory(&self) -> bool {
+        self.staged
+    }
+
+    /// A storage buffer holding `data`: written in place on a host-memory device, or copied from a
+    /// host staging buffer into device-only memory on a staged one.
     pub fn upload<T: BufferContents + Copy>(&self, data: &[T]) -> Result<Subbuffer<[T]>, EngineError> {
-        Buffer::from_iter(
+        if !self.staged {
+            return Buffer::from_iter(
+                self.memory.clone(),
+                BufferCreateInfo { usage: Self::KERNEL_USAGE, ..Default::default() },
+                AllocationCreateInfo {
+                    memory_type_filter: MemoryTypeFilter::PREFER_DEVICE | MemoryTypeFilter::HOST_RANDOM_ACCESS,
+                    ..Default::default()
+                },
+                data.iter().copied(),
+            )
+            .map_err(|e| EngineError::vulkan("allocating a storage buffer", e));
+        }
+        let staging = Buffer::from_iter(
             self.memory.clone(),
-            BufferCreateInfo { usage: BufferUsage::STORAGE_BUFFER, ..Default::default() },
+            BufferCreateInfo { usage: BufferUsage::TRANSFER_SRC, ..Default::default() },
             AllocationCreateInfo {
-                memory_type_filter: MemoryTypeFilter::PREFER_DEVICE | MemoryTypeFilter::HOST_RANDOM_ACCESS,
+                memory_type_filter: MemoryTypeFilter::PREFER_HOST | MemoryTypeFilter::HOST_SEQUENTIAL_WRITE,
                 ..Default::default()
             },
             data.iter().copied(),
         )
-        .map_err(|e| EngineError::vulkan("allocating a storage buffer", e))
+        .map_err(|e| EngineError::vulkan("allocating a staging buffer", e))?;
+        let target = self.output::<T>(data.len() as u64)?;
+        let mut builder = self.recorder()?;
+        builder
+            .copy_buffer(CopyBufferInfo::buffers(staging, target.clone()))
+            .map_err(|e| EngineError::vulkan("recording an upload", e))?;
+        self.submit("upload", builder)?;
+        Ok(target)
     }
+
+    const KERNEL_USAGE: BufferUsage =
+        BufferUsage::STORAGE_BUFFER.union(BufferUsage::TRANSFER_SRC).union(BufferUsage::TRANSFER_DST);
 
     /// An uninitialised storage buffer of `len` elements for kernel output.
     pub fn output<T: BufferContents>(&self, len: u64) -> Result<Subbuffer<[T]>, EngineError> {
+        let memory_type_filter = if self.staged {
+            MemoryTypeFilter::PREFER_DEVICE
+        } else {
+            MemoryTypeFilter::PREFER_DEVICE | MemoryTypeFilter::HOST_RANDOM_ACCESS
+        };
         Buffer::new_slice(
             self.memory.clone(),
-            BufferCreateInfo { usage: BufferUsage::STORAGE_BUFFER, ..Default::default() },
-            AllocationCreateInfo {
-                memory_type_filter: MemoryTypeFilter::PREFER_DEVICE | MemoryTypeFilter::HOST_RANDOM_ACCESS,
-                ..Default::default()
-            },
+            BufferCreateInfo { usage: Self::KERNEL_USAGE, ..Default::default() },
+            AllocationCreateInfo { memory_type_filter, ..Default::default() },
             len.max(1),
         )
         .map_err(|e| EngineError::vulkan("allocating an output buffer", e))
     }
 
-    /// Reads a buffer back to the host.
+    /// Reads a buffer back to the host (through a staging buffer on a staged device).
     pub fn download<T: BufferContents + Copy>(&self, buf: &Subbuffer<[T]>) -> Result<Vec<T>, EngineError> {
-        let guard = buf.read().map_err(|e| EngineError::vulkan("reading a buffer back", e))?;
+        if !self.staged {
+            let guard = buf.read().map_err(|e| EngineError::vulkan("reading a buffer back", e))?;
+            return Ok(guard.to_vec());
+        }
+        let staging = Buffer::new_slice::<T>(
+            self.memory.clone(),
+            BufferCreateInfo { usage: BufferUsage::TRANSFER_DST, ..Default::default() },
+            AllocationCreateInfo {
+                memory_type_filter: MemoryTypeFilter::PREFER_HOST | MemoryTypeFilter::HOST_RANDOM_ACCESS,
+                ..Default::default()
+            },
+            buf.len(),
+        )
+        .map_err(|e| EngineError::vulkan("allocating a staging buffer", e))?;
+        let mut builder = self.recorder()?;
+        builder
+            .copy_buffer(CopyBufferInfo::buffers(buf.clone(), staging.clone()))
+            .map_err(|e| EngineError::vulkan("recording a read-back", e))?;
+        self.submit("download", builder)?;
+        let guard = staging.read().map_err(|e| EngineError::vulkan("reading a buffer back", e))?;
         Ok(guard.to_vec())
     }
 

@@ -1,7 +1,7 @@
 """`make bench-workloads`: Gridmint's embed and train workloads beside sentence-transformers and
 PyTorch, on the same machine in the same run. Writes target/bench/workloads.json.
 
-usage: workloads.py GRIDMINT_BIN MODEL_DIR OUT_JSON [--sentences N] [--epochs E]
+usage: workloads.py GRIDMINT_BIN MODEL_DIR OUT_JSON [--sentences N] [--epochs E] [--batch-tokens T]
 """
 import json
 import os
@@ -90,6 +90,7 @@ def main() -> None:
     binary, model_dir, out_json = sys.argv[1:4]
     n = int(sys.argv[sys.argv.index("--sentences") + 1]) if "--sentences" in sys.argv else 10000
     epochs = int(sys.argv[sys.argv.index("--epochs") + 1]) if "--epochs" in sys.argv else 10
+    batch_tokens = int(sys.argv[sys.argv.index("--batch-tokens") + 1]) if "--batch-tokens" in sys.argv else None
     here = os.path.dirname(os.path.abspath(__file__))
     with tempfile.TemporaryDirectory(prefix="gridmint-bench-") as tmp:
         sentences = sentence_mix(n)
@@ -99,6 +100,8 @@ def main() -> None:
             f.write("\n".join(sentences) + "\n")
         with open(os.path.join(pkg, "job.toml"), "w") as f:
             f.write('kind = "embed"\nmodel = "all-MiniLM-L6-v2"\ninput = "sentences.txt"\n')
+            if batch_tokens:
+                f.write(f"[embed]\nbatch_tokens = {batch_tokens}\n")
         embed = run_gridmint(binary, pkg, os.path.join(tmp, "embed-out"))
         ours = np.load(os.path.join(tmp, "embed-out", "embeddings.npy"))
         ref_rate, ref, ref_name = reference_embed(model_dir, sentences)
@@ -124,6 +127,7 @@ def main() -> None:
         "device": embed["device"],
         "embed_sentences": n,
         "embed_seconds": embed["seconds"],
+        "embed_batch_tokens": batch_tokens,
         "embed_sentences_per_s": embed_rate,
         "reference_sentences_per_s": ref_rate,
         "embed_ratio": embed_rate / ref_rate,

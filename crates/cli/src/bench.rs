@@ -12,15 +12,31 @@ pub struct BenchArgs {
     /// Print the determinism suite (`<case> <blake3>`) instead of timings.
     #[arg(long)]
     determinism: bool,
+    /// With --determinism: print the GEMM cases as the CPU reference computes them (both
+    /// classes; what every device that reproduces a class must print), opening no device.
+    #[arg(long, requires = "determinism")]
+    cpu_reference: bool,
     /// Device index (see `gridmint gpus`); the best device by default.
     #[arg(long)]
     gpu: Option<u32>,
     /// Timed repetitions per measurement (the median is reported).
     #[arg(long, default_value_t = 5)]
     reps: usize,
-    /// Skip the numpy reference.
+    /// Skip the reference.
     #[arg(long)]
     no_reference: bool,
+    /// The reference to compare with: numpy fp32 matmul on the CPU (OpenBLAS), or PyTorch fp32
+    /// matmul on CUDA with TF32 off. `auto`: PyTorch when the device is a GPU and CUDA answers,
+    /// else numpy.
+    #[arg(long, value_enum, default_value_t = ReferenceKind::Auto)]
+    reference: ReferenceKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReferenceKind {
+    Auto,
+    Numpy,
+    Torch,
 }
 
 #[derive(Debug, Serialize)]
@@ -30,9 +46,28 @@ struct Output {
     reference: Option<String>,
     reference_gflops_1024: Option<f64>,
     ratio_vs_reference: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference_gflops_4096: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio_vs_reference_4096: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio_vs_reference_4096_fused: Option<f64>,
+}
+
+/// A reference run: its name and fp32 GFLOP/s at 1024³ (and 4096³ for PyTorch on a GPU).
+struct Reference {
+    name: String,
+    gflops_1024: f64,
+    gflops_4096: Option<f64>,
 }
 
 pub fn run(node: &Node, args: BenchArgs, json: bool) -> anyhow::Result<()> {
+    if args.cpu_reference {
+        for case in gridmint_node::bench::determinism_reference() {
+            println!("{} {}", case.name, case.hash.as_deref().unwrap_or("unsupported"));
+        }
+        return Ok(());
+    }
     if args.determinism {
         for case in node.determinism_suite(args.gpu)? {
             println!("{} {}", case.name, case.hash.as_deref().unwrap_or("unsupported"));
@@ -40,11 +75,28 @@ pub fn run(node: &Node, args: BenchArgs, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let report = node.benchmark(args.gpu, args.reps)?;
-    let reference = if args.no_reference { None } else { Some(numpy_reference(args.reps)?) };
+    let on_gpu = !report.gemm_layouts.is_empty();
+    let reference = match (args.no_reference, args.reference) {
+        (true, _) => None,
+        (false, ReferenceKind::Numpy) => Some(numpy_reference(args.reps)?),
+        (false, ReferenceKind::Torch) => Some(torch_reference(args.reps)?),
+        (false, ReferenceKind::Auto) if on_gpu => match torch_reference(args.reps) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!("PyTorch CUDA reference unavailable ({e:#}); comparing with numpy");
+                Some(numpy_reference(args.reps)?)
+            }
+        },
+        (false, ReferenceKind::Auto) => Some(numpy_reference(args.reps)?),
+    };
+    let ref_4096 = reference.as_ref().and_then(|r| r.gflops_4096);
     let out = Output {
-        reference_gflops_1024: reference.as_ref().map(|r| r.1),
-        ratio_vs_reference: reference.as_ref().map(|r| report.gemm_gflops_1024 / r.1),
-        reference: reference.map(|r| r.0),
+        reference_gflops_1024: reference.as_ref().map(|r| r.gflops_1024),
+        ratio_vs_reference: reference.as_ref().map(|r| report.gemm_gflops_1024 / r.gflops_1024),
+        reference_gflops_4096: ref_4096,
+        ratio_vs_reference_4096: report.gemm_gflops_4096.zip(ref_4096).map(|(g, r)| g / r),
+        ratio_vs_reference_4096_fused: report.gemm_gflops_4096_fused.zip(ref_4096).map(|(g, r)| g / r),
+        reference: reference.map(|r| r.name),
         report,
     };
     if json {
@@ -60,6 +112,9 @@ pub fn run(node: &Node, args: BenchArgs, json: bool) -> anyhow::Result<()> {
         );
         if let Some(g) = r.gemm_gflops_4096 {
             println!("GEMM 4096³  {g:.1} GFLOP/s (unfused){}", fmt_opt(" · fused ", r.gemm_gflops_4096_fused));
+        }
+        for l in &r.gemm_layouts {
+            println!("  layout {:<11} {:<7} {}³  {:.1} GFLOP/s", l.layout, l.class, l.n, l.gflops);
         }
         println!("bandwidth   {:.1} GB/s", r.bandwidth_gbs);
         println!("score       {} compute units", r.score);
@@ -97,21 +152,66 @@ except Exception:
 print(json.dumps({"gflops": 2 * n**3 / ts[len(ts) // 2] / 1e9, "name": f"numpy {np.__version__} fp32 matmul" + info}))
 "#;
 
-/// numpy fp32 matmul at 1024³ in a subprocess, with the OpenBLAS overrides of this machine unset
-/// so that it runs its best kernel (shared/notes: they slow a current numpy).
-fn numpy_reference(reps: usize) -> anyhow::Result<(String, f64)> {
+const TORCH: &str = r#"
+import json, torch
+assert torch.cuda.is_available(), "CUDA is not available to PyTorch"
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+torch.set_float32_matmul_precision("highest")
+out = {"name": f"PyTorch {torch.__version__} fp32 matmul, TF32 off, on {torch.cuda.get_device_name()}"}
+for n in (1024, 4096):
+    g = torch.Generator(device="cuda").manual_seed(0)
+    a = torch.rand(n, n, device="cuda", generator=g) * 2 - 1
+    b = torch.rand(n, n, device="cuda", generator=g) * 2 - 1
+    c = torch.empty(n, n, device="cuda")
+    for _ in range(3): torch.mm(a, b, out=c)
+    torch.cuda.synchronize()
+    inner = 50 if n == 1024 else 10
+    ts = []
+    for _ in range(REPS):
+        s = torch.cuda.Event(enable_timing=True); e = torch.cuda.Event(enable_timing=True)
+        s.record()
+        for _ in range(inner): torch.mm(a, b, out=c)
+        e.record(); torch.cuda.synchronize()
+        ts.append(s.elapsed_time(e) / 1000 / inner)
+    ts.sort()
+    out[f"gflops_{n}"] = 2 * n**3 / ts[len(ts) // 2] / 1e9
+print(json.dumps(out))
+"#;
+
+fn python_json(script: &str, what: &str) -> anyhow::Result<serde_json::Value> {
     let out = Command::new("python3")
-        .args(["-c", &NUMPY.replace("REPS", &reps.max(1).to_string())])
+        .args(["-c", script])
         .env_remove("OPENBLAS_CORETYPE")
         .env_remove("OPENBLAS_L2_SIZE")
         .output()
-        .context("running python3 for the numpy reference (install it, or pass --no-reference)")?;
+        .with_context(|| format!("running python3 for the {what} reference (install it, or pass --no-reference)"))?;
     anyhow::ensure!(
         out.status.success(),
-        "the numpy reference failed (`python3 -m pip install numpy threadpoolctl`, or pass --no-reference): {}",
+        "the {what} reference failed (pass --no-reference to skip it): {}",
         String::from_utf8_lossy(&out.stderr).trim()
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("reading the numpy reference's output")?;
-    let gflops = v["gflops"].as_f64().context("the numpy reference printed no gflops")?;
-    Ok((v["name"].as_str().unwrap_or("numpy").to_owned(), gflops))
+    serde_json::from_slice(&out.stdout).with_context(|| format!("reading the {what} reference's output"))
+}
+
+/// PyTorch fp32 matmul on CUDA, TF32 off, at 1024³ and 4096³, timed with CUDA events.
+fn torch_reference(reps: usize) -> anyhow::Result<Reference> {
+    let v = python_json(&TORCH.replace("REPS", &reps.max(1).to_string()), "PyTorch")?;
+    Ok(Reference {
+        name: v["name"].as_str().unwrap_or("PyTorch").to_owned(),
+        gflops_1024: v["gflops_1024"].as_f64().context("the PyTorch reference printed no gflops_1024")?,
+        gflops_4096: v["gflops_4096"].as_f64(),
+    })
+}
+
+/// numpy fp32 matmul at 1024³ in a subprocess, with the OpenBLAS overrides of this machine unset
+/// so that it runs its best kernel (shared/notes: they slow a current numpy).
+fn numpy_reference(reps: usize) -> anyhow::Result<Reference> {
+    let v = python_json(&NUMPY.replace("REPS", &reps.max(1).to_string()), "numpy")
+        .context("`python3 -m pip install numpy threadpoolctl` installs what it needs")?;
+    Ok(Reference {
+        name: v["name"].as_str().unwrap_or("numpy").to_owned(),
+        gflops_1024: v["gflops"].as_f64().context("the numpy reference printed no gflops")?,
+        gflops_4096: None,
+    })
 }

@@ -1,7 +1,7 @@
 //! Benchmarking the machine's devices.
 
-use gpu_engine::{DeviceChoice, DeviceType, Gpu, GpuOptions, ReproClass, Vulkan, bench};
-use gridmint_protocol::{BenchmarkReport, DeterminismCase};
+use gpu_engine::{DeviceChoice, DeviceType, Gpu, GpuOptions, ReproClass, Vulkan, bench, kernels::gemm::GemmVariant};
+use gridmint_protocol::{BenchmarkReport, DeterminismCase, GemmLayoutRate};
 
 use crate::{NodeError, Paths};
 
@@ -21,6 +21,20 @@ pub fn run(paths: &Paths, device: Option<u32>, reps: usize) -> Result<BenchmarkR
     let gemm_gflops_1024_fused = fused.then(|| rate(1024, ReproClass::Fused)).transpose()?;
     let gemm_gflops_4096 = is_gpu.then(|| rate(4096, ReproClass::Unfused)).transpose()?;
     let gemm_gflops_4096_fused = (is_gpu && fused).then(|| rate(4096, ReproClass::Fused)).transpose()?;
+    let mut gemm_layouts = Vec::new();
+    if is_gpu {
+        for class in gpu.classes() {
+            for variant in GemmVariant::ALL.into_iter().filter(|v| *v != GemmVariant::Streaming) {
+                let r = bench::gemm_rate_in(&gpu, 4096, class, variant, reps)?;
+                gemm_layouts.push(GemmLayoutRate {
+                    layout: variant.name(),
+                    class: class.as_str().to_owned(),
+                    n: 4096,
+                    gflops: r.gflops,
+                });
+            }
+        }
+    }
     let floats = if is_gpu { 64 << 20 } else { 16 << 20 };
     let bandwidth_gbs = bench::bandwidth_gbs(&gpu, floats, reps)?;
     let _ = gpu.save_pipeline_cache();
@@ -35,6 +49,8 @@ pub fn run(paths: &Paths, device: Option<u32>, reps: usize) -> Result<BenchmarkR
         gemm_gflops_4096_fused,
         bandwidth_gbs,
         score: best.floor() as u32,
+        gemm_layout: GemmVariant::for_device(&gpu).name(),
+        gemm_layouts,
     })
 }
 
@@ -44,4 +60,10 @@ pub fn determinism(paths: &Paths, device: Option<u32>) -> Result<Vec<Determinism
     let mut cases = bench::determinism_suite(&gpu)?;
     cases.extend(bench::workload_suite(&gpu)?);
     Ok(cases.into_iter().map(|c| DeterminismCase { name: c.name, hash: c.hash }).collect())
+}
+
+/// The GEMM cases of the determinism suite as the CPU reference computes them, in both classes:
+/// what a device that reproduces a class must print. Opens no device.
+pub fn determinism_reference() -> Vec<DeterminismCase> {
+    bench::determinism_reference().into_iter().map(|c| DeterminismCase { name: c.name, hash: c.hash }).collect()
 }

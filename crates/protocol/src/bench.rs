@@ -19,6 +19,23 @@ pub struct BenchmarkReport {
     /// Standardized compute units, what the registry records: the unfused deterministic GEMM
     /// rate in GFLOP/s at the largest size measured, rounded down.
     pub score: u32,
+    /// The GEMM layout jobs run with on this device (`stream`, `tiled64`, `wide128x8`, ...).
+    #[serde(default)]
+    pub gemm_layout: String,
+    /// On GPUs, every layout measured at the largest size: they give the same bits, so the
+    /// fastest one is the one to run.
+    #[serde(default)]
+    pub gemm_layouts: Vec<GemmLayoutRate>,
+}
+
+/// One GEMM layout's rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GemmLayoutRate {
+    pub layout: String,
+    /// "unfused" or "fused".
+    pub class: String,
+    pub n: u32,
+    pub gflops: f64,
 }
 
 /// One line of `gridmint bench --determinism`.

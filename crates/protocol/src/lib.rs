@@ -9,7 +9,7 @@ pub mod error;
 pub mod hardware;
 pub mod job;
 
-pub use bench::{BenchmarkReport, DeterminismCase};
+pub use bench::{BenchmarkReport, DeterminismCase, GemmLayoutRate};
 pub use error::{ApiError, ErrorCode};
 pub use hardware::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
 pub use job::{JobKind, JobManifest, RunReport};

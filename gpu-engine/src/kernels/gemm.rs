@@ -1,4 +1,6 @@
-//! Deterministic tiled GEMM (`shaders/gemm.comp`).
+//! Deterministic GEMM in three layouts that give the same bits: `shaders/gemm.comp` (64x64
+//! tiles), `shaders/gemm_wide.comp` (128x128 tiles, for discrete GPUs) and
+//! `shaders/gemm_stream.comp` (no shared memory, for CPU drivers).
 
 use std::sync::Arc;
 
@@ -9,6 +11,7 @@ use crate::{EngineError, Gpu, Recorder, ReproClass, shaders};
 
 const KERNEL: &str = "gemm";
 const TILE: u64 = 64;
+const WIDE_TILE: u64 = 128;
 /// Columns per lane of the streaming variant (TN in shaders/gemm_stream.comp): a workgroup covers
 /// 64 * TN columns, and the host picks the TN that wastes the fewest lanes for each N.
 const STREAM_TNS: [u32; 3] = [8, 6, 4];
@@ -39,17 +42,45 @@ fn stream_tn_index(n: u64) -> usize {
 /// order, so they give the same bits; they differ only in speed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GemmVariant {
-    /// 64x64 tiles in shared memory, 4x4 per invocation: for GPUs.
+    /// 64x64 tiles in shared memory, 16 deep, 4x4 per invocation.
     Tiled,
+    /// 128x128 tiles in shared memory, 8x8 per invocation with 16-byte shared loads, the next
+    /// slice fetched while the current one is multiplied; `depth` (8 or 16) is the slice's depth,
+    /// `stages` (1 or 2) the shared buffers slices alternate between.
+    Wide { depth: u32, stages: u32 },
     /// No shared memory, 32 rows x 4-8 columns per lane, uniform A loads: for CPU drivers, whose lanes
     /// gather per-lane loads one by one and whose barriers are coroutine switches.
     Streaming,
 }
 
 impl GemmVariant {
+    /// Every layout, for benchmarks and the bit-exactness tests.
+    pub const ALL: [GemmVariant; 6] = [
+        GemmVariant::Tiled,
+        GemmVariant::Wide { depth: 8, stages: 1 },
+        GemmVariant::Wide { depth: 8, stages: 2 },
+        GemmVariant::Wide { depth: 16, stages: 1 },
+        GemmVariant::Wide { depth: 16, stages: 2 },
+        GemmVariant::Streaming,
+    ];
+
     /// The faster variant for a device.
     pub fn for_device(gpu: &Gpu) -> Self {
-        if gpu.info().device_type == crate::DeviceType::Cpu { GemmVariant::Streaming } else { GemmVariant::Tiled }
+        if gpu.info().device_type == crate::DeviceType::Cpu {
+            GemmVariant::Streaming
+        } else {
+            GemmVariant::Wide { depth: 8, stages: 1 }
+        }
+    }
+
+    /// A short stable name (`tiled64`, `wide128x8`, `wide128x16s2`, `stream`).
+    pub fn name(self) -> String {
+        match self {
+            GemmVariant::Tiled => "tiled64".to_owned(),
+            GemmVariant::Wide { depth, stages: 1 } => format!("wide128x{depth}"),
+            GemmVariant::Wide { depth, stages } => format!("wide128x{depth}s{stages}"),
+            GemmVariant::Streaming => "stream".to_owned(),
+        }
     }
 }
 
@@ -77,6 +108,19 @@ impl Gemm {
         let fused = SpecializationConstant::Bool(class == ReproClass::Fused);
         let pipelines = match variant {
             GemmVariant::Tiled => vec![gpu.pipeline(shaders::GEMM, &[(0, fused)])?],
+            GemmVariant::Wide { depth, stages } => {
+                if !matches!(depth, 8 | 16) || !matches!(stages, 1 | 2) {
+                    return Err(EngineError::Shape {
+                        kernel: KERNEL,
+                        message: format!(
+                            "the wide layout stages 8 or 16 deep in 1 or 2 buffers, not {depth} in {stages}"
+                        ),
+                    });
+                }
+                let constants =
+                    [(0, fused), (1, SpecializationConstant::U32(depth)), (2, SpecializationConstant::U32(stages))];
+                vec![gpu.pipeline(shaders::GEMM_WIDE, &constants)?]
+            }
             GemmVariant::Streaming => STREAM_TNS
                 .iter()
                 .map(|&tn| gpu.pipeline(shaders::GEMM_STREAM, &[(0, fused), (1, SpecializationConstant::U32(tn))]))
@@ -87,6 +131,10 @@ impl Gemm {
 
     pub fn class(&self) -> ReproClass {
         self.class
+    }
+
+    pub fn variant(&self) -> GemmVariant {
+        self.variant
     }
 
     /// Records the dispatch into `builder`.
@@ -106,6 +154,9 @@ impl Gemm {
         check_len(KERNEL, "C", c.len(), u64::from(m) * u64::from(n))?;
         let (pipeline, counts) = match self.variant {
             GemmVariant::Tiled => (&self.pipelines[0], [groups(u64::from(n), TILE), groups(u64::from(m), TILE), 1]),
+            GemmVariant::Wide { .. } => {
+                (&self.pipelines[0], [groups(u64::from(n), WIDE_TILE), groups(u64::from(m), WIDE_TILE), 1])
+            }
             GemmVariant::Streaming => {
                 let t = stream_tn_index(u64::from(n));
                 let cover = 64 * u64::from(STREAM_TNS[t]);

@@ -1,0 +1,120 @@
+#version 450
+// Deterministic GEMM for discrete GPUs: the same sums as gemm.comp, in the same order (every
+// element of C accumulated in one invocation, in increasing k, from +0), so the same bits.
+//
+// Layout: 256 invocations own a 128x128 tile of C, 8x8 each, split as rows {4*ty .. 4*ty+3,
+// 64+4*ty .. 64+4*ty+3} and the same for columns with tx: the shared-memory reads of a k step are
+// four 16-byte loads per invocation, conflict-free, for 64 multiply-adds. A and B are staged in
+// shared memory BK deep (a specialization constant), and the next slice is fetched into registers
+// while the current one is multiplied, so global-memory latency overlaps the arithmetic; with
+// STAGES = 2 slices alternate between two shared buffers and each costs one barrier, not two.
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+#include "canon.glsl"
+
+layout(local_size_x = 256, local_size_y = 1, local_size_z = 1) in;
+layout(constant_id = 0) const bool FUSED = false;
+layout(constant_id = 1) const uint BK = 8u; // depth of a staged slice: 8 or 16
+layout(constant_id = 2) const uint STAGES = 1u; // 2: slices alternate between two buffers, one barrier each
+
+layout(set = 0, binding = 0) readonly buffer MatA { float a[]; };
+layout(set = 0, binding = 1) readonly buffer MatB { float b[]; };
+layout(set = 0, binding = 2) writeonly buffer MatC { float c[]; };
+layout(push_constant) uniform Shape { uint M; uint N; uint K; } s;
+
+const uint BM = 128u;
+const uint BN = 128u;
+const uint LOADS = BK / 2u; // floats of A (and of B) each invocation stages per slice: 128 * BK / 256
+const uint SLICE = BK * 32u; // vec4s per staged slice of A (and of B)
+
+// As[base + kk * 32 + q] holds rows 4q .. 4q+3 of the tile at depth kk; Bs likewise holds columns.
+shared vec4 As[2u * SLICE];
+shared vec4 Bs[2u * SLICE];
+
+float pa[LOADS];
+float pb[LOADS];
+
+// Fetches slice k0 into registers: A[row0 + idx / BK][k0 + idx % BK] for idx = tid + 256 l
+// (consecutive invocations read consecutive k), B[k0 + idx / 128][col0 + idx % 128]; zeros outside.
+void fetch(uint tid, uint row0, uint col0, uint k0) {
+    [[unroll]] for (uint l = 0u; l < LOADS; l++) {
+        uint idx = tid + l * 256u;
+        uint gr = row0 + idx / BK;
+        uint gk = k0 + idx % BK;
+        pa[l] = (gr < s.M && gk < s.K) ? a[gr * s.K + gk] : 0.0;
+        uint gk2 = k0 + idx / BN;
+        uint gc = col0 + idx % BN;
+        pb[l] = (gk2 < s.K && gc < s.N) ? b[gk2 * s.N + gc] : 0.0;
+    }
+}
+
+void stage(uint tid, uint base) {
+    [[unroll]] for (uint l = 0u; l < LOADS; l++) {
+        uint idx = tid + l * 256u;
+        uint r = idx / BK;
+        uint kk = idx % BK;
+        As[base + kk * 32u + r / 4u][r % 4u] = pa[l];
+        uint kb = idx / BN;
+        uint cc = idx % BN;
+        Bs[base + kb * 32u + cc / 4u][cc % 4u] = pb[l];
+    }
+}
+
+void main() {
+    uint tid = gl_LocalInvocationID.x;
+    uint tx = tid % 16u;
+    uint ty = tid / 16u;
+    uint row0 = gl_WorkGroupID.y * BM;
+    uint col0 = gl_WorkGroupID.x * BN;
+
+    precise float acc[8][8];
+    [[unroll]] for (uint i = 0u; i < 8u; i++)
+        [[unroll]] for (uint j = 0u; j < 8u; j++)
+            acc[i][j] = 0.0;
+
+    fetch(tid, row0, col0, 0u);
+    stage(tid, 0u);
+    barrier();
+    uint base = 0u;
+    for (uint k0 = 0u; k0 < s.K; k0 += BK) {
+        uint k1 = k0 + BK;
+        if (k1 < s.K) fetch(tid, row0, col0, k1); // in flight while this slice is multiplied
+        [[unroll]] for (uint kk = 0u; kk < BK; kk++) {
+            vec4 a0 = As[base + kk * 32u + ty];
+            vec4 a1 = As[base + kk * 32u + 16u + ty];
+            vec4 b0 = Bs[base + kk * 32u + tx];
+            vec4 b1 = Bs[base + kk * 32u + 16u + tx];
+            float av[8] = float[8](a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w);
+            float bv[8] = float[8](b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w);
+            [[unroll]] for (uint i = 0u; i < 8u; i++) {
+                [[unroll]] for (uint j = 0u; j < 8u; j++) {
+                    if (FUSED) {
+                        acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+                    } else {
+                        precise float p = av[i] * bv[j];
+                        acc[i][j] = acc[i][j] + p;
+                    }
+                }
+            }
+        }
+        if (STAGES == 2u) {
+            // The other buffer was last read before the previous barrier: fill it, then one barrier.
+            if (k1 < s.K) stage(tid, SLICE - base);
+            barrier();
+            base = SLICE - base;
+        } else {
+            barrier();
+            if (k1 < s.K) stage(tid, 0u);
+            barrier();
+        }
+    }
+
+    [[unroll]] for (uint i = 0u; i < 8u; i++) {
+        uint gr = row0 + (i < 4u ? 4u * ty + i : 64u + 4u * ty + (i - 4u));
+        if (gr >= s.M) continue;
+        [[unroll]] for (uint j = 0u; j < 8u; j++) {
+            uint gc = col0 + (j < 4u ? 4u * tx + j : 64u + 4u * tx + (j - 4u));
+            if (gc < s.N) c[gr * s.N + gc] = canon(acc[i][j]);
+        }
+    }
+}

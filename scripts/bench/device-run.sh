@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The GPU-machine benchmark run behind the H200 rows of bench/RESULTS.md. That machine has no Rust
+# toolchain and no network, so what it runs is built here and travels in .devrun/ (git-ignored):
+#   gridmint                    cargo build --release -p gridmint-cli (stripped)
+#   engine-tests                cargo test --release -p gpu-engine --test engine --no-run
+#   encoder_profile             cargo build --release -p gpu-engine --example encoder_profile
+#   determinism-llvmpipe.txt    gridmint bench --determinism, here
+#   determinism-cpu-reference.txt  gridmint bench --determinism --cpu-reference
+#   model/                      all-MiniLM-L6-v2's small files (config, tokenizer), no weights
+#   lib/                        the shared libraries gridmint links, used only if the image lacks them
+# and .gl/ holds Debian's libvulkan1 (and libglvnd) .debs. Results land in $OUT.
+# A dry run on llvmpipe: OUT=/tmp/out SENTENCES=200 scripts/bench/device-run.sh
+set -u
+D=$PWD/.devrun
+OUT=${OUT:-/tmp/gridmint-device-out}
+SENTENCES=${SENTENCES:-10000}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/log.txt") 2>&1
+step() { echo; echo "=== $* ($(date +%T))"; }
+
+if command -v nvidia-smi >/dev/null; then
+  # The image has no Vulkan loader: unpack Debian's (carried in .gl/), point it at the driver.
+  for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+  [ -e /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] &&
+    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+fi
+if ldd "$D/gridmint" | grep -q "not found"; then export LD_LIBRARY_PATH=$D/lib; fi
+export GRIDMINT_REQUIRE_VULKAN=1
+
+step devices
+timeout 30 "$D/gridmint" gpus
+
+step "determinism suite"
+timeout 90 "$D/gridmint" bench --determinism | tee "$OUT/determinism.txt"
+echo "--- against llvmpipe (unfused GEMM and workloads; lines that differ):"
+grep -v -e "-fused " "$D/determinism-llvmpipe.txt" | diff - <(grep -v -e "-fused " "$OUT/determinism.txt") && echo "identical"
+echo "--- fused GEMM against the CPU reference (Rust mul_add):"
+grep -e "-fused " "$D/determinism-cpu-reference.txt" | diff - <(grep -e "-fused " "$OUT/determinism.txt") && echo "identical"
+
+step "engine benchmark"
+timeout 150 "$D/gridmint" bench --json > "$OUT/engine.json"; cat "$OUT/engine.json"
+
+step "workloads: embed $SENTENCES sentences (seeded MiniLM-shaped weights) and train digits"
+MODELS=/tmp/gridmint-models
+python3 scripts/bench/seeded_model.py "$D/model" "$MODELS/all-MiniLM-L6-v2" --seed 0
+GRIDMINT_MODELS=$MODELS timeout 240 python3 scripts/bench/workloads.py "$D/gridmint" "$MODELS/all-MiniLM-L6-v2" \
+  "$OUT/workloads.json" --sentences "$SENTENCES"
+if command -v nvidia-smi >/dev/null; then
+  step "embed with 4096-token batches"
+  GRIDMINT_MODELS=$MODELS timeout 150 python3 scripts/bench/workloads.py "$D/gridmint" "$MODELS/all-MiniLM-L6-v2" \
+    "$OUT/workloads-4k.json" --sentences "$SENTENCES" --batch-tokens 4096 --epochs 2
+fi
+
+step "engine tests on this device (GPU output == CPU reference, bit for bit)"
+timeout 120 "$D/engine-tests" --test-threads=2 2>&1 | tail -25
+
+step "encoder layer profile"
+timeout 60 "$D/encoder_profile" 16384 32
+step done
