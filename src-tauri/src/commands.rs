@@ -1,28 +1,72 @@
-//! Command adapters: a few lines each, over the node API.
+//! Command adapters: a few lines each, over the node API. Blocking node calls (device enumeration,
+//! chain reads) run on the blocking pool, never on the async runtime's threads.
 
-use gridmint_protocol::{ApiError, ErrorCode, HardwareReport, HardwareReportRequest};
+use gridmint_protocol::{
+    ApiError, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest, JobSummary, ListJobsRequest,
+    MarketStatus, MarketStatusRequest, PackagePreview, SubmitJobRequest,
+};
 use tauri::State;
 
 use crate::AppState;
+
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tauri::async_runtime::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("{what} stopped: {e}")))?
+}
 
 #[tauri::command]
 pub(crate) async fn hardware_report(
     state: State<'_, AppState>,
     request: HardwareReportRequest,
 ) -> Result<HardwareReport, ApiError> {
-    if !request.refresh {
-        if let Some(report) = state.hardware.lock().map_err(poisoned)?.clone() {
-            return Ok(report);
-        }
+    if !request.refresh
+        && let Some(report) = state.hardware.lock().map_err(poisoned)?.clone()
+    {
+        return Ok(report);
     }
     let node = state.node.clone();
-    // Enumeration loads the Vulkan driver: keep it off the async runtime's threads.
-    let report = tauri::async_runtime::spawn_blocking(move || node.hardware_report())
-        .await
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("device enumeration stopped: {e}")))?
-        .map_err(|e| e.to_api())?;
+    // Enumeration loads the Vulkan driver.
+    let report = blocking("device enumeration", move || node.hardware_report().map_err(|e| e.to_api())).await?;
     *state.hardware.lock().map_err(poisoned)? = Some(report.clone());
     Ok(report)
+}
+
+#[tauri::command]
+pub(crate) async fn market_status(
+    state: State<'_, AppState>,
+    request: MarketStatusRequest,
+) -> Result<MarketStatus, ApiError> {
+    let MarketStatusRequest {} = request;
+    let market = state.market.clone();
+    blocking("reading the market", move || Ok(market.status())).await
+}
+
+#[tauri::command]
+pub(crate) async fn inspect_package(
+    state: State<'_, AppState>,
+    request: InspectPackageRequest,
+) -> Result<PackagePreview, ApiError> {
+    let market = state.market.clone();
+    blocking("checking the package", move || market.inspect(&request).map_err(|e| e.to_api())).await
+}
+
+#[tauri::command]
+pub(crate) async fn submit_job(state: State<'_, AppState>, request: SubmitJobRequest) -> Result<JobSummary, ApiError> {
+    let market = state.market.clone();
+    blocking("submitting the job", move || market.submit(&request).map_err(|e| e.to_api())).await
+}
+
+#[tauri::command]
+pub(crate) async fn list_jobs(
+    state: State<'_, AppState>,
+    request: ListJobsRequest,
+) -> Result<Vec<JobSummary>, ApiError> {
+    let ListJobsRequest {} = request;
+    Ok(state.market.jobs())
 }
 
 fn poisoned<T>(_: std::sync::PoisonError<T>) -> ApiError {

@@ -8,6 +8,9 @@
 //! Module map:
 //! - `harness`: the display, the driver, one WebDriver session per test.
 //! - `hardware`: the first window lists the machine's compute devices.
+//! - `market`: on the embedded local network, a bad package shows its error inline; the sample
+//!   embedding job, submitted through the Buy page (the code path a drop takes), ends "verified"
+//!   and the provider's earnings on the dashboard rise.
 
 mod harness {
     use std::{
@@ -156,6 +159,10 @@ mod hardware {
     async fn first_window_lists_the_llvmpipe_device() {
         let Some(session) = harness::start("hardware").await else { return };
         let client = &session.client;
+        let tab =
+            client.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css("[data-testid=nav-hardware]"));
+        let tab = harness::within("waiting for the Hardware tab", tab).await.expect("the Hardware tab");
+        harness::within("opening Hardware", tab.click()).await.expect("click Hardware");
         let wait = client.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css("[data-testid=device-row]"));
         let row = match harness::within("waiting for a device row", wait).await {
             Ok(row) => row,
@@ -186,6 +193,112 @@ mod hardware {
         assert!(row_text.contains("Vulkan"), "a device row shows its Vulkan version: {row_text}");
         assert!(names.iter().any(|n| n.contains("llvmpipe")), "the window lists llvmpipe; it shows {names:?}");
         assert!(host.starts_with("Host: "), "the host line is shown: {host}");
+        harness::within("closing the session", session.client.clone().close()).await.expect("close the session");
+    }
+}
+
+mod market {
+    use std::time::Duration;
+
+    use fantoccini::{Client, Locator, elements::Element};
+
+    use super::harness;
+
+    async fn find(client: &Client, css: &str, within_s: u64) -> Element {
+        let wait = client.wait().at_most(Duration::from_secs(within_s)).for_element(Locator::Css(css));
+        harness::within(css, wait).await.unwrap_or_else(|e| panic!("no {css} within {within_s} s: {e}"))
+    }
+
+    async fn text(client: &Client, css: &str) -> String {
+        match client.find(Locator::Css(css)).await {
+            Ok(el) => el.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Polls until `css`'s text satisfies `ok`, up to `within_s`; the last text otherwise.
+    async fn wait_text(client: &Client, css: &str, within_s: u64, ok: impl Fn(&str) -> bool) -> Result<String, String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(within_s);
+        loop {
+            let t = harness::within(css, text(client, css)).await;
+            if ok(&t) {
+                return Ok(t);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(t);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn type_path(client: &Client, path: &std::path::Path) {
+        let input = find(client, "[data-testid=package-path]", 30).await;
+        harness::within("clearing the path", input.clear()).await.expect("clear the path field");
+        harness::within("typing the path", input.send_keys(&path.display().to_string())).await.expect("type");
+        let check = find(client, "[data-testid=inspect]", 10).await;
+        harness::within("clicking Check", check.click()).await.expect("click Check");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bad_package_errors_inline_and_the_sample_job_is_verified_and_paid() {
+        let Some(session) = harness::start("market").await else { return };
+        let client = &session.client;
+        let dir = tempfile::tempdir().expect("scratch dir");
+
+        let bad = dir.path().join("bad-job");
+        std::fs::create_dir_all(&bad).expect("bad package");
+        std::fs::write(
+            bad.join("job.toml"),
+            "kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"missing.txt\"\n",
+        )
+        .expect("write");
+        let good = dir.path().join("sample-embed");
+        std::fs::create_dir_all(&good).expect("package");
+        std::fs::write(
+            good.join("job.toml"),
+            "kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"sentences.txt\"\n",
+        )
+        .expect("write");
+        std::fs::write(
+            good.join("sentences.txt"),
+            "Providers earn by running verified jobs.\nEvery result is checked by hash.\nGPUs go back to their owners at once.\n",
+        )
+        .expect("write");
+
+        harness::within("opening Buy", find(client, "[data-testid=nav-buy]", 60).await.click()).await.expect("click");
+        type_path(client, &bad).await;
+        let error = wait_text(client, "[data-testid=package-error]", 60, |t| !t.is_empty()).await;
+        harness::screenshot(&session, "buy-error");
+        let error = error.unwrap_or_else(|t| panic!("no inline error for the bad package (page shows {t:?})"));
+        assert!(error.contains("missing.txt"), "the error names the missing file: {error}");
+
+        type_path(client, &good).await;
+        find(client, "[data-testid=package-preview]", 60).await;
+        // Submit is enabled once the local network is up and this machine registered.
+        let ready = wait_text(client, "[data-testid=submit]", 240, |t| t.contains("Submit")).await;
+        harness::screenshot(&session, "buy-preview");
+        ready.unwrap_or_else(|t| panic!("the network was not ready in 240 s (button says {t:?})"));
+        let priced = wait_text(client, "[data-testid=package-preview]", 30, |t| t.contains('$')).await;
+        priced.unwrap_or_else(|t| panic!("the preview shows no escrow cost once the network is ready: {t:?}"));
+        let submit = find(client, "[data-testid=submit]", 10).await;
+        harness::within("clicking Submit", submit.click()).await.expect("click Submit");
+
+        let status =
+            wait_text(client, "[data-testid=job-status]", 240, |t| t != "posting" && t != "running" && !t.is_empty())
+                .await;
+        harness::screenshot(&session, "jobs");
+        let status = status.unwrap_or_else(|t| panic!("the job did not settle in 240 s (status {t:?})"));
+        let result = harness::within("reading the result", text(client, "[data-testid=job-result]")).await;
+        assert_eq!(status, "verified", "the job ends verified; result column: {result}");
+
+        harness::within("opening the dashboard", find(client, "[data-testid=nav-dashboard]", 10).await.click())
+            .await
+            .expect("click");
+        let earned = wait_text(client, "[data-testid=earnings]", 30, |t| t.starts_with('$') && t != "$0.00").await;
+        harness::screenshot(&session, "dashboard");
+        let earned = earned.unwrap_or_else(|t| panic!("the provider's earnings did not rise (shows {t:?})"));
+        let reputation = harness::within("reading reputation", text(client, "[data-testid=reputation]")).await;
+        eprintln!("earned {earned}, reputation {reputation}");
         harness::within("closing the session", session.client.clone().close()).await.expect("close the session");
     }
 }

@@ -1,12 +1,75 @@
-//! The window: header and the hardware view.
+//! The window: a header with the pages (Dashboard, Buy, Jobs, Hardware) and the pages
+//! themselves. The market status and the job list are polled once a second for every page.
 
-use gridmint_protocol::{ApiError, ComputeDevice, HardwareReport, HostInfo};
-use leptos::prelude::*;
+use std::time::Duration;
+
+use gridmint_protocol::{
+    ApiError, ComputeDevice, HardwareReport, HostInfo, JobStatus, JobSummary, MarketStatus, NetworkPhase,
+    PackagePreview,
+};
+use leptos::{prelude::*, task::spawn_local};
 
 use crate::ipc;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Page {
+    Dashboard,
+    Buy,
+    Jobs,
+    Hardware,
+}
+
+impl Page {
+    const ALL: [Page; 4] = [Page::Dashboard, Page::Buy, Page::Jobs, Page::Hardware];
+
+    fn label(self) -> &'static str {
+        match self {
+            Page::Dashboard => "Dashboard",
+            Page::Buy => "Buy compute",
+            Page::Jobs => "Jobs",
+            Page::Hardware => "Hardware",
+        }
+    }
+
+    fn test_id(self) -> &'static str {
+        match self {
+            Page::Dashboard => "nav-dashboard",
+            Page::Buy => "nav-buy",
+            Page::Jobs => "nav-jobs",
+            Page::Hardware => "nav-hardware",
+        }
+    }
+}
+
+/// What every page reads: refreshed once a second.
+#[derive(Clone, Copy)]
+struct Live {
+    status: RwSignal<Option<Result<MarketStatus, ApiError>>>,
+    jobs: RwSignal<Vec<JobSummary>>,
+}
+
+fn refresh(live: Live) {
+    spawn_local(async move {
+        live.status.set(Some(ipc::market_status().await));
+        if let Ok(jobs) = ipc::list_jobs().await {
+            live.jobs.set(jobs);
+        }
+    });
+}
+
 #[component]
 pub fn App() -> impl IntoView {
+    let page = RwSignal::new(Page::Dashboard);
+    let live = Live { status: RwSignal::new(None), jobs: RwSignal::new(Vec::new()) };
+    refresh(live);
+    set_interval(move || refresh(live), Duration::from_secs(1));
+    let dropped = RwSignal::new(None::<String>);
+    ipc::on_file_drop(move |paths| {
+        if let Some(first) = paths.into_iter().next() {
+            dropped.set(Some(first));
+            page.set(Page::Buy);
+        }
+    });
     view! {
         <header class="top">
             <div class="logo" aria-hidden="true">
@@ -15,10 +78,267 @@ pub fn App() -> impl IntoView {
                 <span></span><span></span><span></span>
             </div>
             <div class="brand">"Gridmint"</div>
+            <nav class="tabs">
+                {Page::ALL.into_iter().map(|p| view! {
+                    <button
+                        class:active=move || page.get() == p
+                        data-testid=p.test_id()
+                        on:click=move |_| page.set(p)
+                    >{p.label()}</button>
+                }).collect_view()}
+            </nav>
+            <NetworkBadge live />
         </header>
         <main>
-            <Hardware />
+            {move || match page.get() {
+                Page::Dashboard => view! { <Dashboard live /> }.into_any(),
+                Page::Buy => view! { <Buy live page dropped /> }.into_any(),
+                Page::Jobs => view! { <Jobs live /> }.into_any(),
+                Page::Hardware => view! { <Hardware /> }.into_any(),
+            }}
         </main>
+    }
+}
+
+#[component]
+fn NetworkBadge(live: Live) -> impl IntoView {
+    let text = move || match live.status.get() {
+        None => ("starting", "local network: starting…".to_owned()),
+        Some(Err(e)) => ("failed", format!("local network: {}", e.message)),
+        Some(Ok(s)) => match s.phase {
+            NetworkPhase::Starting => ("starting", "local network: starting…".to_owned()),
+            NetworkPhase::Ready => ("ready", "local network".to_owned()),
+            NetworkPhase::Failed { .. } => ("failed", "local network: failed".to_owned()),
+        },
+    };
+    view! {
+        <div class="badge" data-testid="network-badge" data-phase=move || text().0>
+            <span class="dot"></span>{move || text().1}
+        </div>
+    }
+}
+
+/// Earnings, stake and reputation of this machine, and what its agent is doing.
+#[component]
+fn Dashboard(live: Live) -> impl IntoView {
+    view! {
+        <h1>"Dashboard"</h1>
+        <p class="sub">"This machine earns by running verified jobs on the network."</p>
+        {move || match live.status.get() {
+            None => view! { <p class="loading">"Starting the local network…"</p> }.into_any(),
+            Some(Err(error)) => view! { <ErrorBox error /> }.into_any(),
+            Some(Ok(status)) => view! { <Standing status /> }.into_any(),
+        }}
+        <RecentJobs live />
+    }
+}
+
+#[component]
+fn Standing(status: MarketStatus) -> impl IntoView {
+    let MarketStatus { phase, network, rpc_url, market, provider } = status;
+    let phase_line = match &phase {
+        NetworkPhase::Starting => "Starting: chain, contracts, then this machine registers.".to_owned(),
+        NetworkPhase::Ready => format!("Ready on the {network} network"),
+        NetworkPhase::Failed { message } => format!("The {network} network could not start: {message}"),
+    };
+    let failed = matches!(phase, NetworkPhase::Failed { .. });
+    view! {
+        <section class="card" class:error=failed data-testid="network-phase">
+            <div class="row-title">{phase_line}</div>
+            {rpc_url.map(|url| view! { <div class="muted mono">{format!("RPC {url} · market {}", market.unwrap_or_default())}</div> })}
+        </section>
+        {provider.map(|p| {
+            let reputation = format!("{:.1}%", p.reputation_bps as f64 / 100.0);
+            view! {
+                <section class="stats">
+                    <div class="card stat">
+                        <div class="label">"Earned, withdrawable"</div>
+                        <div class="value" data-testid="earnings">{format!("${}", p.withdrawable_usd)}</div>
+                    </div>
+                    <div class="card stat">
+                        <div class="label">"Stake"</div>
+                        <div class="value">{format!("{} GRID", p.stake_grid)}</div>
+                    </div>
+                    <div class="card stat">
+                        <div class="label">"Reputation"</div>
+                        <div class="value" data-testid="reputation">{reputation}</div>
+                    </div>
+                </section>
+                <section class="card">
+                    <div class="row-title">{p.device.clone()}</div>
+                    <div class="muted" data-testid="activity">{p.activity.clone()}</div>
+                    <div class="muted mono">{p.address.clone()}</div>
+                </section>
+            }
+        })}
+    }
+}
+
+#[component]
+fn RecentJobs(live: Live) -> impl IntoView {
+    view! {
+        {move || {
+            let jobs = live.jobs.get();
+            (!jobs.is_empty()).then(|| view! {
+                <h2>"Your jobs"</h2>
+                <JobTable jobs=jobs.into_iter().take(5).collect() />
+            })
+        }}
+    }
+}
+
+/// Drop or pick a package, see what it is and what it costs, post it.
+#[component]
+fn Buy(live: Live, page: RwSignal<Page>, dropped: RwSignal<Option<String>>) -> impl IntoView {
+    let path = RwSignal::new(String::new());
+    let replicas = RwSignal::new(1u8);
+    let price = RwSignal::new(1000u64);
+    let preview = RwSignal::new(None::<Result<PackagePreview, ApiError>>);
+    let submitting = RwSignal::new(false);
+    let submit_error = RwSignal::new(None::<ApiError>);
+    let inspect = move || {
+        let (p, r, c) = (path.get_untracked(), replicas.get_untracked(), price.get_untracked());
+        spawn_local(async move { preview.set(Some(ipc::inspect_package(p, r, c).await)) });
+    };
+    // A drop on the window lands here.
+    Effect::new(move |_| {
+        if let Some(p) = dropped.get() {
+            path.set(p);
+            dropped.set(None);
+            inspect();
+        }
+    });
+    let submit = move |_| {
+        submitting.set(true);
+        submit_error.set(None);
+        let (p, r, c) = (path.get_untracked(), replicas.get_untracked(), price.get_untracked());
+        spawn_local(async move {
+            match ipc::submit_job(p, r, c).await {
+                Ok(_) => {
+                    refresh(live);
+                    page.set(Page::Jobs);
+                }
+                Err(e) => submit_error.set(Some(e)),
+            }
+            submitting.set(false);
+        });
+    };
+    let ready = move || matches!(live.status.get(), Some(Ok(MarketStatus { phase: NetworkPhase::Ready, .. })));
+    // A package checked before the network was up is priced again once it is.
+    Effect::new(move |_| {
+        let unpriced = matches!(preview.get_untracked(), Some(Ok(PackagePreview { cost_usd: None, .. })));
+        if ready() && unpriced {
+            inspect();
+        }
+    });
+    view! {
+        <h1>"Buy compute"</h1>
+        <p class="sub">"Drop a job folder or .zip (with a job.toml) on this window, or type its path."</p>
+        <section class="card drop" data-testid="drop-zone">
+            <label class="field wide">
+                <span>"Package"</span>
+                <input
+                    type="text"
+                    placeholder="/path/to/job-folder or job.zip"
+                    data-testid="package-path"
+                    prop:value=move || path.get()
+                    on:input=move |ev| path.set(event_target_value(&ev))
+                    on:change=move |_| inspect()
+                />
+            </label>
+            <label class="field">
+                <span>"Replicas"</span>
+                <input
+                    type="number" min="1" max="9" data-testid="replicas"
+                    prop:value=move || replicas.get().to_string()
+                    on:input=move |ev| replicas.set(event_target_value(&ev).parse().unwrap_or(1))
+                />
+            </label>
+            <label class="field">
+                <span>"Price per work unit (µUSD)"</span>
+                <input
+                    type="number" min="0" data-testid="price"
+                    prop:value=move || price.get().to_string()
+                    on:input=move |ev| price.set(event_target_value(&ev).parse().unwrap_or(0))
+                />
+            </label>
+            <div class="actions">
+                <button class="secondary" data-testid="inspect" on:click=move |_| inspect()>"Check"</button>
+            </div>
+        </section>
+        {move || preview.get().map(|result| match result {
+            Err(error) => view! { <div data-testid="package-error"><ErrorBox error /></div> }.into_any(),
+            Ok(pkg) => {
+                let title = format!("{} job · {}", pkg.kind, pkg.model.clone().unwrap_or_default());
+                let units = pkg.work_units.to_string();
+                let cost = pkg.cost_usd.clone().map_or_else(|| "when the network is ready".to_owned(), |c| format!("${c}"));
+                let files = pkg.files.iter().map(|(n, b)| format!("{n} ({b} B)")).collect::<Vec<_>>().join(", ");
+                view! {
+                <section class="card" data-testid="package-preview">
+                    <div class="row-title">{title}</div>
+                    <dl class="specs">
+                        <Spec label="Work units" value=units />
+                        <Spec label="Cost (escrow)" value=cost />
+                        <Spec label="Files" value=files />
+                    </dl>
+                    <div class="actions">
+                        <button
+                            data-testid="submit"
+                            disabled=move || submitting.get() || !ready()
+                            on:click=submit
+                        >{move || if ready() { "Submit job" } else { "Waiting for the network…" }}</button>
+                    </div>
+                    {move || submit_error.get().map(|error| view! { <div data-testid="submit-error"><ErrorBox error /></div> })}
+                </section>
+                }.into_any()
+            }
+        })}
+    }
+}
+
+#[component]
+fn Jobs(live: Live) -> impl IntoView {
+    view! {
+        <h1>"Jobs"</h1>
+        <p class="sub">"Every job you posted from this machine, newest first."</p>
+        {move || {
+            let jobs = live.jobs.get();
+            if jobs.is_empty() {
+                view! { <p class="loading" data-testid="no-jobs">"No jobs yet: drop a package on the Buy page."</p> }.into_any()
+            } else {
+                view! { <JobTable jobs /> }.into_any()
+            }
+        }}
+    }
+}
+
+#[component]
+fn JobTable(jobs: Vec<JobSummary>) -> impl IntoView {
+    view! {
+        <table class="jobs card">
+            <thead><tr><th>"#"</th><th>"Status"</th><th>"Package"</th><th>"Units"</th><th>"Time"</th><th>"Result"</th></tr></thead>
+            <tbody>
+                {jobs.into_iter().map(|j| {
+                    let class = match j.status {
+                        JobStatus::Verified => "pill",
+                        JobStatus::Failed | JobStatus::Disputed => "pill bad",
+                        _ => "pill neutral",
+                    };
+                    let name = j.package.rsplit('/').next().unwrap_or(&j.package).to_owned();
+                    let result = j.result_dir.clone().or(j.detail.clone()).unwrap_or_default();
+                    view! {
+                        <tr data-testid="job-row">
+                            <td>{j.job_id.clone().unwrap_or_else(|| format!("local {}", j.local_id))}</td>
+                            <td><span class=class data-testid="job-status">{j.status.label()}</span></td>
+                            <td title=j.package.clone()>{name}</td>
+                            <td>{j.work_units}</td>
+                            <td>{format!("{:.0} s", j.elapsed_s)}</td>
+                            <td class="mono small" data-testid="job-result">{result}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }
 

@@ -1,7 +1,10 @@
 //! The one place the UI crosses into the shell: `window.__TAURI__.core.invoke`, with the
 //! protocol crate's request and response types. Errors arrive as `{code, message}`.
 
-use gridmint_protocol::{ApiError, ErrorCode, HardwareReport, HardwareReportRequest, commands};
+use gridmint_protocol::{
+    ApiError, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest, JobSummary, ListJobsRequest,
+    MarketStatus, MarketStatusRequest, PackagePreview, SubmitJobRequest, commands,
+};
 use serde::{Serialize, de::DeserializeOwned};
 use wasm_bindgen::prelude::*;
 
@@ -33,4 +36,45 @@ async fn invoke<Req: Serialize, Resp: DeserializeOwned>(cmd: &str, request: &Req
 
 pub async fn hardware_report(refresh: bool) -> Result<HardwareReport, ApiError> {
     invoke(commands::HARDWARE_REPORT, &HardwareReportRequest { refresh }).await
+}
+
+pub async fn market_status() -> Result<MarketStatus, ApiError> {
+    invoke(commands::MARKET_STATUS, &MarketStatusRequest {}).await
+}
+
+pub async fn inspect_package(path: String, replicas: u8, price_per_unit: u64) -> Result<PackagePreview, ApiError> {
+    invoke(commands::INSPECT_PACKAGE, &InspectPackageRequest { path, replicas, price_per_unit }).await
+}
+
+pub async fn submit_job(path: String, replicas: u8, price_per_unit: u64) -> Result<JobSummary, ApiError> {
+    invoke(commands::SUBMIT_JOB, &SubmitJobRequest { path, replicas, price_per_unit }).await
+}
+
+pub async fn list_jobs() -> Result<Vec<JobSummary>, ApiError> {
+    invoke(commands::LIST_JOBS, &ListJobsRequest {}).await
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["window", "__TAURI__", "event"], js_name = listen, catch)]
+    fn tauri_listen(event: &str, handler: &Closure<dyn FnMut(JsValue)>) -> Result<js_sys::Promise, JsValue>;
+}
+
+#[derive(serde::Deserialize)]
+struct DragDrop {
+    paths: Vec<String>,
+}
+
+/// Calls `f` with the paths of files or folders dropped on the window (Tauri's drag-drop event:
+/// the webview itself never sees their paths).
+pub fn on_file_drop(mut f: impl FnMut(Vec<String>) + 'static) {
+    let closure = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        let payload = js_sys::Reflect::get(&event, &JsValue::from_str("payload")).ok();
+        if let Some(drop) = payload.and_then(|p| serde_wasm_bindgen::from_value::<DragDrop>(p).ok()) {
+            f(drop.paths);
+        }
+    });
+    if tauri_listen("tauri://drag-drop", &closure).is_ok() {
+        closure.forget();
+    }
 }

@@ -128,7 +128,14 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let summary = runtime.block_on(async {
         let chain_paths = Paths::under(&dir.join("chain"));
-        let options = DevnetOptions { anvil: args.anvil.clone(), port: None, block_time: Some(1), accounts: 5 };
+        // The devnet starts on this (the main) thread's runtime: anvil may die with it.
+        let options = DevnetOptions {
+            anvil: args.anvil.clone(),
+            port: None,
+            block_time: Some(1),
+            accounts: 5,
+            stop_with_thread: true,
+        };
         let devnet = devnet::start(&chain_paths, options).await?;
         let profile = devnet.profile_path.clone();
         eprintln!("local network {} (market {})", devnet.profile.rpc_url, devnet.profile.deployment.market);

@@ -31,6 +31,8 @@ pub fn run(node: &Node, args: DevnetArgs, json: bool) -> anyhow::Result<()> {
             port: args.port,
             block_time: Some(args.block_time),
             accounts: args.accounts,
+            // Started from the main thread, which lives as long as the devnet.
+            stop_with_thread: true,
         };
         let devnet = devnet::start(node.paths(), options).await?;
         let p = &devnet.profile;

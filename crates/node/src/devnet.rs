@@ -65,6 +65,27 @@ pub struct DevnetOptions {
     pub block_time: Option<u64>,
     /// How many of anvil's accounts (after the deployer) to fund.
     pub accounts: usize,
+    /// Have the kernel kill anvil when the thread that starts it ends, even if this process is
+    /// killed outright (Linux `setpriv --pdeathsig`, where util-linux has it). Only for a caller
+    /// whose starting thread lives as long as the network: the main thread, or a dedicated one.
+    pub stop_with_thread: bool,
+}
+
+/// A launcher that execs anvil with the parent-death signal set, so that a killed node leaves no
+/// anvil behind; `None` where `setpriv` is missing (anvil then outlives a SIGKILL of the node).
+fn guarded_anvil(paths: &Paths, anvil: &Path) -> Option<PathBuf> {
+    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].into_iter().map(Path::new).find(|p| p.is_file())?;
+    let script = paths.data.join("anvil-guard.sh");
+    let quoted = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+    let text = format!("#!/bin/sh\nexec {} --pdeathsig KILL -- {} \"$@\"\n", quoted(setpriv), quoted(anvil));
+    std::fs::create_dir_all(&paths.data).ok()?;
+    std::fs::write(&script, text).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).ok()?;
+    }
+    Some(script)
 }
 
 /// A running devnet; anvil stops when this is dropped.
@@ -84,7 +105,12 @@ pub async fn start(paths: &Paths, options: DevnetOptions) -> Result<Devnet, Node
     // Keep the last 256 states in memory and none on disk: anvil otherwise dumps old states under
     // ~/.foundry/anvil/tmp, which grows without bound on a long-running local network. (Keeping
     // none breaks reads racing a new block: "block height is 7 but requested was 6".)
-    let mut anvil = Anvil::at(&options.anvil).args(["--prune-history", "256"]);
+    let program = if options.stop_with_thread && options.anvil.is_file() {
+        guarded_anvil(paths, &options.anvil).unwrap_or_else(|| options.anvil.clone())
+    } else {
+        options.anvil.clone()
+    };
+    let mut anvil = Anvil::at(&program).args(["--prune-history", "256"]);
     if let Some(port) = options.port {
         anvil = anvil.port(port);
     }

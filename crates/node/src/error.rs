@@ -21,6 +21,10 @@ pub enum NodeError {
     Store { message: String },
     #[error("market: {message}")]
     Market { message: String },
+    #[error("the network is not available: {message}")]
+    NetworkUnavailable { message: String },
+    #[error("{message}")]
+    InvalidRequest { message: String },
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: std::path::PathBuf, source: std::io::Error },
 }
@@ -35,6 +39,8 @@ impl NodeError {
                 ErrorCode::InvalidInput
             }
             NodeError::Job(e) if e.is_input_error() => ErrorCode::InvalidInput,
+            NodeError::InvalidRequest { .. } => ErrorCode::InvalidInput,
+            NodeError::NetworkUnavailable { .. } => ErrorCode::NetworkUnavailable,
             _ => ErrorCode::Internal,
         };
         ApiError::new(code, self.to_string())

@@ -7,6 +7,9 @@
 //!   sentence-transformers, digits training to 95% with repeatable checkpoint hashes, zip packages,
 //!   and every kind of bad input leaving nothing in the output folder. Parts that need the model
 //!   cache or Python's reference packages skip without them unless GRIDMINT_REQUIRE_REFERENCE=1.
+//! - `local`: the app's embedded local network (anvil, contracts, this machine as provider): a
+//!   bad package is refused before anything is posted, a good one is verified and pays the
+//!   provider. Needs anvil (GRIDMINT_REQUIRE_CHAIN=1 makes its absence a failure) and MiniLM.
 
 mod wallet {
     use std::process::Command;
@@ -389,4 +392,116 @@ mod runner {
     const TINY_CONFIG: &str = r#"{"vocab_size": 20, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
         "intermediate_size": 16, "max_position_embeddings": 16, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
         "hidden_act": "gelu"}"#;
+}
+
+mod local {
+    use std::{
+        path::PathBuf,
+        time::{Duration, Instant},
+    };
+
+    use gridmint_node::{
+        Paths,
+        local::{LocalMarket, LocalMarketOptions},
+    };
+    use gridmint_protocol::{ErrorCode, InspectPackageRequest, JobStatus, NetworkPhase, SubmitJobRequest};
+
+    fn anvil() -> Option<PathBuf> {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        if p.is_file() {
+            return Some(p);
+        }
+        assert!(std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"), "GRIDMINT_REQUIRE_CHAIN=1 but no anvil");
+        eprintln!("SKIPPED: no anvil");
+        None
+    }
+
+    #[test]
+    fn a_dropped_package_is_checked_posted_verified_and_pays_the_provider() {
+        let Some(anvil) = anvil() else { return };
+        let scratch = tempfile::tempdir().expect("scratch dir");
+        let mut paths = Paths::under(scratch.path());
+        if let Some(real) = Paths::discover() {
+            paths = paths.with_models(real.models);
+        }
+        if !paths.model("all-MiniLM-L6-v2").join("model.safetensors").is_file() {
+            assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM (make setup)");
+            eprintln!("SKIPPED: no MiniLM");
+            return;
+        }
+        let market = LocalMarket::start(paths, LocalMarketOptions { anvil, block_time_s: 1, claim_window_s: 6 });
+
+        // A bad package is refused at once, naming the problem, before the network is even needed.
+        let bad = scratch.path().join("bad");
+        std::fs::create_dir_all(&bad).expect("bad package dir");
+        std::fs::write(
+            bad.join("job.toml"),
+            "kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"missing.txt\"\n",
+        )
+        .expect("write job.toml");
+        let request = InspectPackageRequest { path: bad.display().to_string(), replicas: 1, price_per_unit: 1 };
+        let err = market.inspect(&request).expect_err("a package naming a missing file is refused");
+        assert_eq!(err.to_api().code, ErrorCode::InvalidInput, "{err}");
+        assert!(err.to_string().contains("missing.txt"), "the error names the file: {err}");
+
+        let deadline = Instant::now() + Duration::from_secs(240);
+        let standing = loop {
+            let status = market.status();
+            match status.phase {
+                NetworkPhase::Ready => break status.provider.expect("a ready network reports the provider"),
+                NetworkPhase::Failed { message } => panic!("the local network failed: {message}"),
+                NetworkPhase::Starting => {
+                    assert!(Instant::now() < deadline, "the local network was not ready in 240 s");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        };
+        assert!(standing.registered, "this machine registered and staked: {standing:?}");
+        let earned_before: f64 = standing.withdrawable_usd.parse().expect("a decimal amount");
+
+        let good = scratch.path().join("good");
+        std::fs::create_dir_all(&good).expect("package dir");
+        std::fs::write(good.join("job.toml"), "kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"s.txt\"\n")
+            .expect("write job.toml");
+        std::fs::write(good.join("s.txt"), "The market verifies results.\nGPUs earn by the hour.\n").expect("input");
+        let preview = market
+            .inspect(&InspectPackageRequest { path: good.display().to_string(), replicas: 1, price_per_unit: 1000 })
+            .expect("a good package previews");
+        assert_eq!(preview.kind, "embed");
+        assert!(preview.work_units >= 1 && preview.cost_usd.is_some(), "{preview:?}");
+
+        let too_many = SubmitJobRequest { path: good.display().to_string(), replicas: 3, price_per_unit: 1000 };
+        let err = market.submit(&too_many).expect_err("3 replicas on a 1-provider network are refused");
+        assert_eq!(err.to_api().code, ErrorCode::InvalidInput);
+        assert!(market.jobs().is_empty(), "a refused job is not listed");
+
+        let submitted = market
+            .submit(&SubmitJobRequest { path: good.display().to_string(), replicas: 1, price_per_unit: 1000 })
+            .expect("submits");
+        assert_eq!(submitted.status, JobStatus::Posting);
+        let deadline = Instant::now() + Duration::from_secs(240);
+        let job = loop {
+            let job = market.jobs().into_iter().next().expect("the job is listed");
+            if job.status.is_final() {
+                break job;
+            }
+            assert!(Instant::now() < deadline, "the job did not settle in 240 s: {job:?}");
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        assert_eq!(job.status, JobStatus::Verified, "{job:?}");
+        let result = PathBuf::from(job.result_dir.expect("a verified job has its result saved"));
+        assert!(result.join("embeddings.npy").is_file(), "the result holds the embeddings");
+
+        // Earnings are credited when the job settles; the status reads them from the chain.
+        let earned_after: f64 =
+            market.status().provider.expect("provider").withdrawable_usd.parse().expect("a decimal amount");
+        assert!(earned_after > earned_before, "the provider earned: {earned_before} -> {earned_after}");
+
+        // Shutting down stops anvil: nothing is left listening on the chain's port.
+        let rpc = market.status().rpc_url.expect("a ready network has an RPC URL");
+        let port: u16 = rpc.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).expect("a port");
+        market.shutdown();
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "anvil still listens on {port}");
+    }
 }

@@ -10,6 +10,8 @@ pub enum ErrorCode {
     NoVulkan,
     /// The request was malformed or named something that does not exist.
     InvalidInput,
+    /// The network is not ready yet (starting) or could not start; the message says which.
+    NetworkUnavailable,
     /// Anything else; the message and the log say what.
     Internal,
 }

@@ -8,16 +8,29 @@ pub mod bench;
 pub mod error;
 pub mod hardware;
 pub mod job;
+pub mod market;
 
 pub use bench::{BenchmarkReport, DeterminismCase, GemmLayoutRate};
 pub use error::{ApiError, ErrorCode};
 pub use hardware::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
 pub use job::{JobKind, JobManifest, RunReport};
+pub use market::{
+    InspectPackageRequest, JobStatus, JobSummary, ListJobsRequest, MarketStatus, MarketStatusRequest, NetworkPhase,
+    PackagePreview, ProviderStanding, SubmitJobRequest,
+};
 
 /// Names of the commands the desktop shell exposes to the UI. One request struct per command.
 pub mod commands {
     /// `HardwareReportRequest` -> `HardwareReport`.
     pub const HARDWARE_REPORT: &str = "hardware_report";
+    /// `MarketStatusRequest` -> `MarketStatus`.
+    pub const MARKET_STATUS: &str = "market_status";
+    /// `InspectPackageRequest` -> `PackagePreview`.
+    pub const INSPECT_PACKAGE: &str = "inspect_package";
+    /// `SubmitJobRequest` -> `JobSummary` (posting continues in the background).
+    pub const SUBMIT_JOB: &str = "submit_job";
+    /// `ListJobsRequest` -> `Vec<JobSummary>`, newest first.
+    pub const LIST_JOBS: &str = "list_jobs";
 }
 
 /// Request of [`commands::HARDWARE_REPORT`].

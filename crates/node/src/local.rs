@@ -1,0 +1,463 @@
+//! The embedded local network the desktop app runs on by default: a devnet (anvil with the
+//! contracts deployed), this machine as a provider (the agent in-process, on the best device), and
+//! a buyer whose jobs the app lists.
+//!
+//! The chain, the agent and every job run on threads of their own with current-thread runtimes;
+//! the methods here are blocking and short (a few RPC reads at most), for the shell to call from
+//! `spawn_blocking`. On the local network the accounts are the devnet's funded ones: the provider
+//! is account 1, the buyer account 2 (the OS-keyring wallet is for real networks).
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use alloy::primitives::{Address, U256, Uint};
+use gridmint_protocol::{
+    InspectPackageRequest, JobStatus, JobSummary, MarketStatus, NetworkPhase, PackagePreview, ProviderStanding,
+    SubmitJobRequest, market::format_units,
+};
+
+use crate::{
+    NodeError, Paths,
+    buyer::{self, SubmitOptions},
+    devnet::{self, DevnetOptions},
+    exchange,
+    net::{self, Network},
+    provider::{self, ProviderOptions},
+    runner,
+};
+
+const PROVIDER_ACCOUNT: u32 = 1;
+const BUYER_ACCOUNT: u32 = 2;
+/// Providers on the local network: this machine.
+pub const LOCAL_PROVIDERS: u8 = 1;
+
+/// How to start the local network.
+#[derive(Debug, Clone)]
+pub struct LocalMarketOptions {
+    /// The anvil binary.
+    pub anvil: PathBuf,
+    /// Seconds per block.
+    pub block_time_s: u64,
+    /// Seconds providers have to claim a posted job.
+    pub claim_window_s: u64,
+}
+
+/// A running local network; cheap to clone. The chain (anvil) stops on [`LocalMarket::shutdown`]
+/// or when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct LocalMarket {
+    inner: Arc<Inner>,
+    stopper: Arc<Stopper>,
+}
+
+/// Stops the network thread and waits for anvil to go: a process left behind would keep its
+/// port and its state on disk.
+#[derive(Debug)]
+struct Stopper {
+    stop: tokio::sync::watch::Sender<bool>,
+    stopped: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl Stopper {
+    fn stop(&self) {
+        let _ = self.stop.send(true);
+        if let Some(stopped) = lock(&self.stopped).take() {
+            // The thread drops the devnet (killing anvil) and then signals, or is already gone.
+            let _ = stopped.recv_timeout(Duration::from_secs(10));
+        }
+    }
+}
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    paths: Paths,
+    /// `<data>/local-network`: the chain profile, the shared blob folder, the agent's and the
+    /// buyer's state. Emptied at start (the chain itself lives in anvil's memory).
+    root: PathBuf,
+    options: LocalMarketOptions,
+    phase: Mutex<Phase>,
+    activity: Mutex<String>,
+    jobs: Mutex<Vec<Job>>,
+}
+
+#[derive(Debug, Clone)]
+enum Phase {
+    Starting,
+    Ready { profile_path: PathBuf, market: Address, rpc_url: String, provider: Address, device: String },
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+struct Job {
+    summary: JobSummary,
+    started: Instant,
+    ended: Option<Instant>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, NodeError> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|source| NodeError::Io {
+        what: "starting an async runtime for",
+        path: PathBuf::from("the local network"),
+        source,
+    })
+}
+
+fn usd(amount: U256) -> String {
+    format_units(amount.saturating_to::<u128>(), 6)
+}
+
+impl LocalMarket {
+    /// Starts the chain, deploys, registers this machine and serves, on a thread of its own.
+    /// Returns at once; [`LocalMarket::status`] says when it is ready.
+    pub fn start(paths: Paths, options: LocalMarketOptions) -> Self {
+        let root = paths.data.join("local-network");
+        let inner = Arc::new(Inner {
+            paths,
+            root,
+            options,
+            phase: Mutex::new(Phase::Starting),
+            activity: Mutex::new("starting the local network".into()),
+            jobs: Mutex::new(Vec::new()),
+        });
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let (stopped_tx, stopped) = std::sync::mpsc::channel();
+        let runner = inner.clone();
+        let spawned = std::thread::Builder::new().name("local-network".into()).spawn(move || {
+            runner.run(stop_rx);
+            let _ = stopped_tx.send(());
+        });
+        if let Err(e) = spawned {
+            *lock(&inner.phase) = Phase::Failed(format!("could not start the network thread: {e}"));
+        }
+        Self { inner, stopper: Arc::new(Stopper { stop, stopped: Mutex::new(Some(stopped)) }) }
+    }
+
+    /// Stops the provider agent and the chain, and waits (up to 10 s) for anvil to exit.
+    pub fn shutdown(&self) {
+        self.stopper.stop();
+        *lock(&self.inner.phase) = Phase::Failed("the local network was shut down".into());
+    }
+
+    /// The network's phase and, once it is ready, this machine's standing read from the chain.
+    pub fn status(&self) -> MarketStatus {
+        let phase = lock(&self.inner.phase).clone();
+        let activity = lock(&self.inner.activity).clone();
+        let mut status = MarketStatus {
+            phase: NetworkPhase::Starting,
+            network: "local".into(),
+            rpc_url: None,
+            market: None,
+            provider: None,
+        };
+        match phase {
+            Phase::Starting => {}
+            Phase::Failed(message) => status.phase = NetworkPhase::Failed { message },
+            Phase::Ready { profile_path, market, rpc_url, provider, device } => {
+                status.phase = NetworkPhase::Ready;
+                status.rpc_url = Some(rpc_url);
+                status.market = Some(market.to_string());
+                let standing = runtime().and_then(|rt| {
+                    let net = Network::connect(&profile_path, net::dev_account(BUYER_ACCOUNT)?)?;
+                    rt.block_on(net.standing(provider))
+                });
+                status.provider = Some(match standing {
+                    Ok((withdrawable, stake, score)) => ProviderStanding {
+                        address: provider.to_string(),
+                        device,
+                        registered: !stake.is_zero(),
+                        withdrawable_usd: format_units(withdrawable, 6),
+                        stake_grid: format_units(stake.saturating_to::<u128>(), 18),
+                        reputation_bps: score.saturating_to::<u64>(),
+                        activity,
+                    },
+                    Err(e) => ProviderStanding {
+                        address: provider.to_string(),
+                        device,
+                        registered: false,
+                        withdrawable_usd: "—".into(),
+                        stake_grid: "—".into(),
+                        reputation_bps: 0,
+                        activity: format!("cannot read the chain: {e}"),
+                    },
+                });
+            }
+        }
+        status
+    }
+
+    /// Opens a package and prices it, as submitting would, without posting anything.
+    pub fn inspect(&self, request: &InspectPackageRequest) -> Result<PackagePreview, NodeError> {
+        let path = package_path(&request.path)?;
+        let package = runner::Package::open(&path)?;
+        let mut files = Vec::new();
+        for (name, file) in exchange::files(&package.root)? {
+            let bytes = std::fs::metadata(&file)
+                .map_err(|source| NodeError::Io { what: "reading", path: file.clone(), source })?
+                .len();
+            files.push((name, bytes));
+        }
+        let work_units = net::chain_work_units(runner::estimate(&self.inner.paths, &package)?);
+        let cost_usd = match lock(&self.inner.phase).clone() {
+            Phase::Ready { profile_path, .. } if request.replicas > 0 => {
+                let rt = runtime()?;
+                let net = Network::connect(&profile_path, net::dev_account(BUYER_ACCOUNT)?)?;
+                let escrow = rt.block_on(async {
+                    net.market
+                        .contract()
+                        .escrowFor(Uint::<96, 2>::from(request.price_per_unit), work_units, request.replicas)
+                        .call()
+                        .await
+                        .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("escrowFor", e)))
+                })?;
+                Some(usd(escrow.payment + escrow.fee))
+            }
+            _ => None,
+        };
+        Ok(PackagePreview {
+            path: path.display().to_string(),
+            kind: package.manifest.kind.as_str().to_owned(),
+            model: package.manifest.model.clone(),
+            files,
+            work_units,
+            cost_usd,
+        })
+    }
+
+    /// Checks the package and posts it in the background: the returned summary is `posting`, and
+    /// [`LocalMarket::jobs`] follows it to its end. A package that does not open, or a network
+    /// that is not ready, is an error here and nothing is posted.
+    pub fn submit(&self, request: &SubmitJobRequest) -> Result<JobSummary, NodeError> {
+        let Phase::Ready { profile_path, .. } = lock(&self.inner.phase).clone() else {
+            return Err(NodeError::NetworkUnavailable {
+                message: "the local network is still starting (or failed to); see the dashboard".into(),
+            });
+        };
+        if request.replicas == 0 || request.replicas > LOCAL_PROVIDERS {
+            return Err(NodeError::InvalidRequest {
+                message: format!(
+                    "replicas: the local network has {LOCAL_PROVIDERS} provider (this machine), so a job can ask for 1 to {LOCAL_PROVIDERS}, not {}",
+                    request.replicas
+                ),
+            });
+        }
+        let preview = self.inspect(&InspectPackageRequest {
+            path: request.path.clone(),
+            replicas: request.replicas,
+            price_per_unit: request.price_per_unit,
+        })?;
+        let summary = {
+            let mut jobs = lock(&self.inner.jobs);
+            let summary = JobSummary {
+                local_id: jobs.len() as u64 + 1,
+                job_id: None,
+                package: preview.path.clone(),
+                status: JobStatus::Posting,
+                detail: None,
+                work_units: preview.work_units,
+                replicas: request.replicas,
+                result_dir: None,
+                elapsed_s: 0.0,
+            };
+            jobs.push(Job { summary: summary.clone(), started: Instant::now(), ended: None });
+            summary
+        };
+        let inner = self.inner.clone();
+        let local_id = summary.local_id;
+        let options = SubmitOptions {
+            replicas: request.replicas,
+            price_per_unit: u128::from(request.price_per_unit),
+            claim_window_s: self.inner.options.claim_window_s,
+            ..SubmitOptions::default()
+        };
+        let package = PathBuf::from(&preview.path);
+        let spawned = std::thread::Builder::new().name(format!("job-{local_id}")).spawn(move || {
+            let result = inner.follow(local_id, &profile_path, &package, &options);
+            if let Err(e) = result {
+                tracing::warn!(job = local_id, error = %e, "job failed");
+                inner.update(local_id, |s| {
+                    s.status = JobStatus::Failed;
+                    s.detail = Some(e.to_string());
+                });
+            }
+        });
+        if let Err(e) = spawned {
+            self.inner.update(local_id, |s| {
+                s.status = JobStatus::Failed;
+                s.detail = Some(format!("could not start the job's thread: {e}"));
+            });
+        }
+        Ok(summary)
+    }
+
+    /// The buyer's jobs, newest first.
+    pub fn jobs(&self) -> Vec<JobSummary> {
+        let now = Instant::now();
+        lock(&self.inner.jobs)
+            .iter()
+            .rev()
+            .map(|job| {
+                let mut s = job.summary.clone();
+                s.elapsed_s = job.ended.unwrap_or(now).duration_since(job.started).as_secs_f64();
+                s
+            })
+            .collect()
+    }
+}
+
+/// A dropped path may come as a `file://` URL.
+fn package_path(raw: &str) -> Result<PathBuf, NodeError> {
+    let raw = raw.trim();
+    let raw = raw.strip_prefix("file://").unwrap_or(raw);
+    if raw.is_empty() {
+        return Err(NodeError::InvalidRequest {
+            message: "no package: drop a folder or .zip, or type its path".into(),
+        });
+    }
+    Ok(PathBuf::from(raw))
+}
+
+impl Inner {
+    fn set_activity(&self, what: impl Into<String>) {
+        *lock(&self.activity) = what.into();
+    }
+
+    fn update(&self, local_id: u64, change: impl FnOnce(&mut JobSummary)) {
+        if let Some(job) = lock(&self.jobs).iter_mut().find(|j| j.summary.local_id == local_id) {
+            change(&mut job.summary);
+            if job.summary.status.is_final() && job.ended.is_none() {
+                job.ended = Some(Instant::now());
+            }
+        }
+    }
+
+    fn run(self: Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
+        let result = runtime().and_then(|rt| rt.block_on(self.clone().serve(stop)));
+        if let Err(e) = result {
+            tracing::error!(error = %e, "the local network stopped");
+            let mut phase = lock(&self.phase);
+            match *phase {
+                Phase::Ready { .. } => self.set_activity(format!("stopped: {e}")),
+                _ => *phase = Phase::Failed(e.to_string()),
+            }
+        }
+    }
+
+    async fn serve(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<(), NodeError> {
+        if self.root.exists() {
+            std::fs::remove_dir_all(&self.root).map_err(|source| NodeError::Io {
+                what: "emptying",
+                path: self.root.clone(),
+                source,
+            })?;
+        }
+        let chain_paths = Paths::under(&self.root.join("chain"));
+        let devnet = devnet::start(
+            &chain_paths,
+            DevnetOptions {
+                anvil: self.options.anvil.clone(),
+                port: None,
+                block_time: Some(self.options.block_time_s),
+                accounts: 3,
+                // This thread lives until shutdown: a killed app takes anvil with it.
+                stop_with_thread: true,
+            },
+        );
+        let devnet = tokio::select! {
+            devnet = devnet => devnet?,
+            _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
+        };
+        let served = tokio::select! {
+            served = self.clone().provide(&devnet) => served,
+            _ = stop.wait_for(|stopped| *stopped) => Ok(()),
+        };
+        drop(devnet);
+        tracing::info!("local network stopped");
+        served
+    }
+
+    /// Registers this machine and serves jobs; returns only on an error the agent cannot retry.
+    async fn provide(self: Arc<Self>, devnet: &devnet::Devnet) -> Result<(), NodeError> {
+        self.set_activity("opening the compute device");
+        let gpu = crate::bench::open(&self.paths, None)?;
+        let net = Network::connect(&devnet.profile_path, net::dev_account(PROVIDER_ACCOUNT)?)?;
+        let options = ProviderOptions {
+            price_floor: 0,
+            region: 0,
+            exit_after_jobs: None,
+            corrupt_results: false,
+            poll: Duration::from_millis(500),
+        };
+        self.set_activity("registering: benchmarking the device and staking");
+        provider::ensure_registered(&net, &gpu, &options).await?;
+        *lock(&self.phase) = Phase::Ready {
+            profile_path: devnet.profile_path.clone(),
+            market: devnet.profile.deployment.market,
+            rpc_url: devnet.profile.rpc_url.clone(),
+            provider: net.address(),
+            device: gpu.info().name.clone(),
+        };
+        self.set_activity("serving: waiting for jobs");
+        tracing::info!(market = %devnet.profile.deployment.market, "local network ready");
+        let provider_paths = Paths::under(&self.root.join("provider")).with_models(self.paths.models.clone());
+        if let Err(e) = provider::serve(&provider_paths, &net, &gpu, &options).await {
+            // Keep the chain up for the buyer's side; say what stopped.
+            tracing::error!(error = %e, "the provider agent stopped");
+            self.set_activity(format!("stopped: {e}"));
+        }
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+
+    fn follow(
+        &self,
+        local_id: u64,
+        profile_path: &Path,
+        package: &Path,
+        options: &SubmitOptions,
+    ) -> Result<(), NodeError> {
+        let rt = runtime()?;
+        let net = Network::connect(profile_path, net::dev_account(BUYER_ACCOUNT)?)?;
+        let buyer_paths = Paths::under(&self.root.join("buyer")).with_models(self.paths.models.clone());
+        rt.block_on(async {
+            let posted = buyer::submit(&buyer_paths, &net, package, options).await?;
+            let results = self.paths.data.join("results").join(format!("job-{}", posted.job_id));
+            self.update(local_id, |s| {
+                s.job_id = Some(posted.job_id.to_string());
+                s.status = JobStatus::Running;
+            });
+            let outcome = buyer::wait_and_fetch(&net, posted.job_id, Some(&results), options.poll).await?;
+            self.update(local_id, |s| {
+                s.detail = Some(format!("agreed root {}", outcome.agreed_root));
+                s.status = match outcome.state {
+                    4 | 6 if outcome.verified => {
+                        s.result_dir = Some(results.display().to_string());
+                        JobStatus::Verified
+                    }
+                    5 => JobStatus::Refunded,
+                    3 => JobStatus::Disputed,
+                    state => {
+                        s.detail = Some(format!(
+                            "ended in state {state} without a result that hashes to the agreed root {}",
+                            outcome.agreed_root
+                        ));
+                        JobStatus::Failed
+                    }
+                };
+            });
+            Ok(())
+        })
+    }
+}
