@@ -150,7 +150,14 @@ impl Gpu {
             options,
             fused_fma: false,
         };
-        gpu.fused_fma = crate::kernels::fma_probe::device_fma_is_fused(&gpu)?;
+        // The start-up probe is bounded by at least 10 s, not by the (possibly tight) bound set
+        // for jobs' dispatches: a device reopened after an overrun may still be finishing the
+        // abandoned work (a CPU driver shares its cores with it).
+        let job_timeout = gpu.options.dispatch_timeout;
+        gpu.options.dispatch_timeout = job_timeout.max(Duration::from_secs(10));
+        let probed = crate::kernels::fma_probe::device_fma_is_fused(&gpu);
+        gpu.options.dispatch_timeout = job_timeout;
+        gpu.fused_fma = probed?;
         tracing::info!(device = %gpu.info.name, fused = gpu.fused_fma, "opened compute device");
         Ok(gpu)
     }
@@ -304,9 +311,31 @@ impl Gpu {
             .map_err(|e| EngineError::vulkan("submitting work", e))?
             .then_signal_fence_and_flush()
             .map_err(|e| map_run_error(kernel, e, self.options.dispatch_timeout))?;
-        future
-            .wait(Some(self.options.dispatch_timeout))
-            .map_err(|e| map_run_error(kernel, e, self.options.dispatch_timeout))
+        // Not `future.wait(Some(timeout))`: in vulkano 0.35 a wait that times out drops the
+        // command buffer's future while the work runs, which submits the one-time command buffer
+        // again and panics (measured). Poll the fence instead, and on a timeout or a lost device
+        // leak the future: the caller reopens the device (`recovery::DeviceSlot`), and the old
+        // one lives until its work is over.
+        let timeout = self.options.dispatch_timeout;
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_micros(10);
+        loop {
+            match future.is_signaled() {
+                Ok(true) => return Ok(()),
+                Ok(false) if started.elapsed() < timeout => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_micros(500));
+                }
+                Ok(false) => {
+                    std::mem::forget(future);
+                    return Err(EngineError::Timeout { kernel, timeout });
+                }
+                Err(e) => {
+                    std::mem::forget(future);
+                    return Err(map_run_error(kernel, Validated::Error(e), timeout));
+                }
+            }
+        }
     }
 
     /// Builds a compute pipeline from the library's SPIR-V with specialization constants.

@@ -10,6 +10,7 @@
 #   lib/                        the shared libraries gridmint links, used only if the image lacks them
 # and .gl/ holds Debian's libvulkan1 (and libglvnd) .debs. Results land in $OUT.
 # A dry run on llvmpipe: OUT=/tmp/out SENTENCES=200 scripts/bench/device-run.sh
+# ENGINE_ONLY=1: the determinism suite, the engine benchmark and the engine tests alone.
 set -u
 D=$PWD/.devrun
 OUT=${OUT:-/tmp/gridmint-device-out}
@@ -40,6 +41,13 @@ grep -e "-fused " "$D/determinism-cpu-reference.txt" | diff - <(grep -e "-fused 
 
 step "engine benchmark"
 timeout 150 "$D/gridmint" bench --json > "$OUT/engine.json"; cat "$OUT/engine.json"
+
+if [ -n "${ENGINE_ONLY:-}" ]; then
+  step "engine tests on this device (GPU output == CPU reference, bit for bit)"
+  timeout 150 "$D/engine-tests" --test-threads=2 2>&1 | tail -40
+  step done
+  exit 0
+fi
 
 step "workloads: embed $SENTENCES sentences (seeded MiniLM-shaped weights) and train digits"
 MODELS=/tmp/gridmint-models

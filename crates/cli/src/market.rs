@@ -78,7 +78,7 @@ pub struct StartArgs {
 pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Result<()> {
     let ProviderCommand::Start(args) = command;
     let net = args.network.connect(node)?;
-    let gpu = node.open_gpu(args.gpu)?;
+    let gpu = node.open_device_slot(args.gpu)?;
     let options = ProviderOptions {
         price_floor: args.price_floor,
         region: 0,
@@ -86,7 +86,7 @@ pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Re
         corrupt_results: args.corrupt_results,
         poll: Duration::from_millis(500),
     };
-    eprintln!("provider {} on {} serving {}", net.address(), gpu.info().name, net.profile.rpc_url);
+    eprintln!("provider {} on {} serving {}", net.address(), gpu.gpu().info().name, net.profile.rpc_url);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = runtime.block_on(provider::serve(node.paths(), &net, &gpu, &options))?;
     if json {

@@ -11,6 +11,13 @@ pub(crate) fn open(paths: &Paths, device: Option<u32>) -> Result<Gpu, NodeError>
     Ok(Gpu::open(&Vulkan::load()?, choice, options)?)
 }
 
+/// Opens a device that is reopened after a loss (what long-running agents hold).
+pub(crate) fn open_slot(paths: &Paths, device: Option<u32>) -> Result<gpu_engine::DeviceSlot, NodeError> {
+    let choice = device.map_or(DeviceChoice::Best, DeviceChoice::Index);
+    let options = GpuOptions { pipeline_cache_dir: Some(paths.pipeline_cache()), ..GpuOptions::default() };
+    Ok(gpu_engine::DeviceSlot::open(&Vulkan::load()?, choice, options)?)
+}
+
 /// Measures the deterministic GEMM and the bandwidth of a device (the best one by default).
 pub fn run(paths: &Paths, device: Option<u32>, reps: usize) -> Result<BenchmarkReport, NodeError> {
     let gpu = open(paths, device)?;

@@ -57,6 +57,12 @@ impl Node {
         bench::open(&self.paths, device)
     }
 
+    /// Opens a device (as [`Node::open_gpu`]) that is reopened, and its work repeated, when the
+    /// driver loses it: what the provider agent serves with.
+    pub fn open_device_slot(&self, device: Option<u32>) -> Result<gpu_engine::DeviceSlot, NodeError> {
+        bench::open_slot(&self.paths, device)
+    }
+
     /// Runs a job package locally (no network) on a device (the best one unless `device` names
     /// one) and writes its outputs to `out`: the code path a provider runs assigned work with.
     pub fn run_job(

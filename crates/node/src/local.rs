@@ -391,7 +391,7 @@ impl Inner {
     /// Registers this machine and serves jobs; returns only on an error the agent cannot retry.
     async fn provide(self: Arc<Self>, devnet: &devnet::Devnet) -> Result<(), NodeError> {
         self.set_activity("opening the compute device");
-        let gpu = crate::bench::open(&self.paths, None)?;
+        let gpu = crate::bench::open_slot(&self.paths, None)?;
         let net = Network::connect(&devnet.profile_path, net::dev_account(PROVIDER_ACCOUNT)?)?;
         let options = ProviderOptions {
             price_floor: 0,
@@ -401,13 +401,13 @@ impl Inner {
             poll: Duration::from_millis(500),
         };
         self.set_activity("registering: benchmarking the device and staking");
-        provider::ensure_registered(&net, &gpu, &options).await?;
+        provider::ensure_registered(&net, &gpu.gpu(), &options).await?;
         *lock(&self.phase) = Phase::Ready {
             profile_path: devnet.profile_path.clone(),
             market: devnet.profile.deployment.market,
             rpc_url: devnet.profile.rpc_url.clone(),
             provider: net.address(),
-            device: gpu.info().name.clone(),
+            device: gpu.gpu().info().name.clone(),
         };
         self.set_activity("serving: waiting for jobs");
         tracing::info!(market = %devnet.profile.deployment.market, "local network ready");

@@ -8,7 +8,7 @@ use std::{
 };
 
 use alloy::primitives::{Address, B256, U256, keccak256};
-use gpu_engine::{Gpu, ReproClass, bench};
+use gpu_engine::{DeviceSlot, Gpu, ReproClass, bench, recovery::needs_reopen};
 use gridmint_chain::{
     ChainError,
     bindings::Gridmint::{self, GridmintErrors},
@@ -104,10 +104,10 @@ pub async fn ensure_registered(net: &Network, gpu: &Gpu, options: &ProviderOptio
 pub async fn serve(
     paths: &Paths,
     net: &Network,
-    gpu: &Gpu,
+    gpu: &DeviceSlot,
     options: &ProviderOptions,
 ) -> Result<ProviderReport, NodeError> {
-    ensure_registered(net, gpu, options).await?;
+    ensure_registered(net, &gpu.gpu(), options).await?;
     let me = net.address();
     let mut report = ProviderReport { address: me, ..ProviderReport::default() };
     let store = Store::open(&paths.data.join("node.sqlite3"))?;
@@ -307,7 +307,7 @@ async fn own_replica(net: &Network, job_id: U256) -> Result<Option<U256>, NodeEr
 async fn step(
     net: &Network,
     paths: &Paths,
-    gpu: &Gpu,
+    gpu: &DeviceSlot,
     store: &Store,
     key: &str,
     work_dir: &std::path::Path,
@@ -383,7 +383,7 @@ async fn step(
 async fn compute(
     paths: &Paths,
     net: &Network,
-    gpu: &Gpu,
+    gpu: &DeviceSlot,
     work_dir: &std::path::Path,
     job_id: U256,
     options: &ProviderOptions,
@@ -404,7 +404,12 @@ async fn compute(
         source: e,
     })?;
     let out = dir.join("out");
-    let report = runner::run(paths, gpu, &package, &out, &mut |_| {})?;
+    // A lost (or overrun) device is reopened and the job run again from the start: the runner
+    // leaves nothing in `out` on failure, and the result's bits do not depend on the run.
+    let report = gpu.run_or_reopen(
+        |gpu| runner::run(paths, gpu, &package, &out, &mut |_| {}),
+        |e| matches!(e, runner::JobError::Engine(err) if needs_reopen(err)),
+    )?;
     let mut entries = Vec::new();
     for (name, path) in exchange::files(&out)? {
         if name == runner::output::REPORT_FILE {

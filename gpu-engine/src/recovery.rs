@@ -1,0 +1,89 @@
+//! Keeping a device usable: when the driver reports the device lost, or a dispatch overran its
+//! time bound (the device's state is then unknown), the device is opened again and the work runs
+//! once more from the start. Work in the verifiable tier is a pure function of its inputs, so a
+//! rerun gives the same bits.
+
+use std::sync::{
+    Arc, Mutex, MutexGuard,
+    atomic::{AtomicU64, Ordering},
+};
+
+use crate::{DeviceChoice, EngineError, Gpu, GpuOptions, Vulkan};
+
+/// An opened device that is reopened after a loss.
+#[derive(Debug)]
+pub struct DeviceSlot {
+    vulkan: Vulkan,
+    choice: DeviceChoice,
+    options: GpuOptions,
+    gpu: Mutex<Arc<Gpu>>,
+    reopened: AtomicU64,
+}
+
+/// Whether an error leaves the device in a state that only reopening it clears.
+pub fn needs_reopen(error: &EngineError) -> bool {
+    matches!(error, EngineError::DeviceLost { .. } | EngineError::Timeout { .. })
+}
+
+impl DeviceSlot {
+    pub fn open(vulkan: &Vulkan, choice: DeviceChoice, options: GpuOptions) -> Result<Self, EngineError> {
+        let gpu = Gpu::open(vulkan, choice, options.clone())?;
+        Ok(Self {
+            vulkan: vulkan.clone(),
+            choice,
+            options,
+            gpu: Mutex::new(Arc::new(gpu)),
+            reopened: AtomicU64::new(0),
+        })
+    }
+
+    fn current(&self) -> MutexGuard<'_, Arc<Gpu>> {
+        self.gpu.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The device as it is now.
+    pub fn gpu(&self) -> Arc<Gpu> {
+        self.current().clone()
+    }
+
+    /// How many times the device was opened again.
+    pub fn reopened(&self) -> u64 {
+        self.reopened.load(Ordering::Relaxed)
+    }
+
+    /// Opens the device again, replacing the current one (work still holding the old one keeps
+    /// it alive until it finishes).
+    pub fn reopen(&self) -> Result<Arc<Gpu>, EngineError> {
+        let fresh = Arc::new(Gpu::open(&self.vulkan, self.choice, self.options.clone())?);
+        *self.current() = fresh.clone();
+        self.reopened.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(device = %fresh.info().name, "reopened the compute device");
+        Ok(fresh)
+    }
+
+    /// Runs `work` on the device. If it fails because the device was lost or a dispatch overran
+    /// its bound, the device is reopened and `work` runs once more on the new one; a second
+    /// failure is returned as it is.
+    pub fn run<T>(&self, work: impl FnMut(&Gpu) -> Result<T, EngineError>) -> Result<T, EngineError> {
+        self.run_or_reopen(work, needs_reopen)
+    }
+
+    /// [`DeviceSlot::run`] for work with its own error type: `device_failed` says which of its
+    /// errors call for reopening the device (an engine error for which [`needs_reopen`] holds).
+    pub fn run_or_reopen<T, E: From<EngineError> + std::fmt::Display>(
+        &self,
+        mut work: impl FnMut(&Gpu) -> Result<T, E>,
+        device_failed: impl Fn(&E) -> bool,
+    ) -> Result<T, E> {
+        let gpu = self.gpu();
+        match work(&gpu) {
+            Err(e) if device_failed(&e) => {
+                tracing::warn!(error = %e, "the device failed; reopening it and running the work again");
+                drop(gpu);
+                let fresh = self.reopen()?;
+                work(&fresh)
+            }
+            other => other,
+        }
+    }
+}
