@@ -21,7 +21,7 @@ export GRIDMINT_REQUIRE_KEYRING := 1
 export GRIDMINT_REQUIRE_REFERENCE := 1
 
 .PHONY: help setup run app ui contracts test lint test-rust test-architecture test-contracts test-ui e2e \
-        bench bench-engine bench-workloads bench-gas bench-e2e test-contracts-deep demo package clean
+        bench bench-engine bench-workloads bench-gas bench-e2e bench-app test-contracts-deep demo package clean
 
 help:
 	@echo "make run     install what is missing, build, start the desktop app"
@@ -84,7 +84,7 @@ e2e: setup ui
 	cargo test -p gridmint-app --features custom-protocol --test e2e -- --test-threads=1
 
 # --- benchmarks ---------------------------------------------------------------------------------
-bench: setup bench-engine bench-workloads bench-gas bench-e2e
+bench: setup bench-engine bench-workloads bench-gas bench-e2e bench-app
 	@echo "benchmarks written to target/bench/"
 
 bench-engine:
@@ -108,6 +108,15 @@ bench-e2e: contracts
 	cargo build --release -p gridmint-cli
 	$(RELEASE_BIN)/gridmint demo --json --sentences 100 --claim-window 4 --anvil $(FOUNDRY)/anvil-linux-amd64/bin/anvil > target/bench/e2e.json
 	@cat target/bench/e2e.json
+
+# The release app under Xvfb: cold start to a rendered dashboard, memory with the window open and
+# closed to the tray (src-tauri/tests/e2e.rs, module `tray`).
+bench-app: ui
+	@mkdir -p target/bench
+	cargo build --release -p gridmint-app --features custom-protocol
+	GRIDMINT_E2E_APP=$(RELEASE_BIN)/gridmint-app GRIDMINT_APP_BENCH=$(CURDIR)/target/bench/app.json \
+	  cargo test -p gridmint-app --features custom-protocol --test e2e tray -- --test-threads=1
+	@cat target/bench/app.json
 
 # Receipt gas of whole job lifecycles on a real anvil (crates/chain/examples/gas_bench.rs).
 bench-gas: contracts

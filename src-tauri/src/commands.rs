@@ -3,7 +3,7 @@
 
 use gridmint_protocol::{
     ApiError, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest, JobSummary, ListJobsRequest,
-    MarketStatus, MarketStatusRequest, PackagePreview, SubmitJobRequest,
+    MarketStatus, MarketStatusRequest, PackagePreview, SetEarningRequest, SubmitJobRequest,
 };
 use tauri::State;
 
@@ -67,6 +67,18 @@ pub(crate) async fn list_jobs(
 ) -> Result<Vec<JobSummary>, ApiError> {
     let ListJobsRequest {} = request;
     Ok(state.market.jobs())
+}
+
+#[tauri::command]
+pub(crate) async fn set_earning(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    request: SetEarningRequest,
+) -> Result<MarketStatus, ApiError> {
+    state.market.set_paused(request.paused);
+    crate::sync_tray(&app, request.paused);
+    let market = state.market.clone();
+    blocking("reading the market", move || Ok(market.status())).await
 }
 
 fn poisoned<T>(_: std::sync::PoisonError<T>) -> ApiError {

@@ -10,6 +10,11 @@ use gridmint_node::{
     local::{LocalMarket, LocalMarketOptions},
 };
 use gridmint_protocol::HardwareReport;
+use tauri::{
+    AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder,
+    menu::{Menu, MenuItem},
+    tray::TrayIconBuilder,
+};
 
 /// What the commands share.
 pub(crate) struct AppState {
@@ -60,20 +65,34 @@ pub fn run() {
     let state = AppState { node: Node::new(paths), hardware: Mutex::new(None), market: market.clone() };
     let app = tauri::Builder::default()
         .manage(state)
+        .setup(|app| {
+            // Without a tray host (no StatusNotifier on the desktop) the app still runs; the
+            // window is then the only way in.
+            if let Err(e) = tray(app.handle()) {
+                tracing::warn!(error = %e, "no tray icon");
+            }
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             commands::hardware_report,
             commands::market_status,
             commands::inspect_package,
             commands::submit_job,
             commands::list_jobs,
+            commands::set_earning,
         ])
         .build(tauri::generate_context!());
     match app {
-        Ok(app) => app.run(move |_, event| {
-            if let tauri::RunEvent::Exit = event {
-                // The chain is a child process: stop it before the process exits.
-                market.shutdown();
+        Ok(app) => app.run(move |_, event| match event {
+            // The last window closed: keep earning in the tray (the webview is gone with the
+            // window, and its memory with it). Quit from the tray menu exits.
+            RunEvent::ExitRequested { code: None, api, .. } => {
+                tracing::info!("window closed; earning on in the tray");
+                api.prevent_exit();
             }
+            // The chain is a child process: stop it before the process exits.
+            RunEvent::Exit => market.shutdown(),
+            _ => {}
         }),
         Err(e) => {
             market.shutdown();
@@ -82,4 +101,64 @@ pub fn run() {
             std::process::exit(1);
         }
     }
+}
+
+/// The tray's pause/resume item, kept to relabel it.
+struct PauseItem(MenuItem<tauri::Wry>);
+
+/// Relabels the tray for the earning state (from the menu or the window).
+pub(crate) fn sync_tray(app: &AppHandle, paused: bool) {
+    if let Some(item) = app.try_state::<PauseItem>() {
+        let _ = item.0.set_text(if paused { "Resume earning" } else { "Pause earning" });
+    }
+    if let Some(tray) = app.tray_by_id("gridmint") {
+        let _ = tray.set_tooltip(Some(if paused { "Gridmint: paused" } else { "Gridmint: earning" }));
+    }
+}
+
+/// The tray icon and its menu: open the window (made again if it was closed), pause or resume
+/// earning, quit.
+fn tray(app: &AppHandle) -> tauri::Result<()> {
+    let open = MenuItem::with_id(app, "open", "Open Gridmint", true, None::<&str>)?;
+    let pause = MenuItem::with_id(app, "pause", "Pause earning", true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", "Quit Gridmint", true, None::<&str>)?;
+    let menu = Menu::with_items(app, &[&open, &pause, &quit])?;
+    app.manage(PauseItem(pause));
+    let mut builder =
+        TrayIconBuilder::with_id("gridmint").tooltip("Gridmint: earning").menu(&menu).on_menu_event(|app, event| {
+            match event.id.as_ref() {
+                "open" => {
+                    if let Err(e) = show_window(app) {
+                        tracing::error!(error = %e, "could not open the window");
+                    }
+                }
+                "pause" => {
+                    let market = &app.state::<AppState>().market;
+                    let paused = !market.is_paused();
+                    market.set_paused(paused);
+                    sync_tray(app, paused);
+                }
+                "quit" => app.exit(0),
+                _ => {}
+            }
+        });
+    if let Some(icon) = app.default_window_icon() {
+        builder = builder.icon(icon.clone());
+    }
+    builder.build(app)?;
+    Ok(())
+}
+
+/// Shows the main window, making it again after it was closed to the tray.
+fn show_window(app: &AppHandle) -> tauri::Result<()> {
+    if let Some(window) = app.get_webview_window("main") {
+        window.show()?;
+        return window.set_focus();
+    }
+    WebviewWindowBuilder::new(app, "main", WebviewUrl::default())
+        .title("Gridmint")
+        .inner_size(1100.0, 760.0)
+        .min_inner_size(720.0, 480.0)
+        .build()?;
+    Ok(())
 }

@@ -11,6 +11,8 @@
 //! - `market`: on the embedded local network, a bad package shows its error inline; the sample
 //!   embedding job, submitted through the Buy page (the code path a drop takes), ends "verified"
 //!   and the provider's earnings on the dashboard rise.
+//! - `tray`: closing the window keeps the app (and its local network) running with the webview
+//!   gone; with GRIDMINT_APP_BENCH=<file> it also writes the cold start and memory figures there.
 
 mod harness {
     use std::{
@@ -22,12 +24,52 @@ mod harness {
 
     use fantoccini::{Client, ClientBuilder};
 
-    /// A running display + driver + app session; everything is killed on drop.
+    /// A running display + driver + app session; everything is killed on drop (the app too: it
+    /// keeps running in the tray when its window closes).
     pub struct Session {
         pub client: Client,
         display: String,
         children: Vec<Child>,
-        _home: TempHome,
+        pub home: TempHome,
+        /// When the WebDriver session (and so the app) was asked for.
+        pub launched: Instant,
+    }
+
+    /// The app's process for this session's home (its environment names the home).
+    pub fn app_pid(home: &std::path::Path) -> Option<u32> {
+        let needle = format!("GRIDMINT_HOME={}", home.display());
+        std::fs::read_dir("/proc").ok()?.filter_map(|e| e.ok()).find_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let exe = std::fs::read_link(e.path().join("exe")).ok()?;
+            if !exe.file_name()?.to_str()?.starts_with("gridmint-app") {
+                return None;
+            }
+            let environ = std::fs::read(e.path().join("environ")).ok()?;
+            environ.split(|b| *b == 0).any(|v| v == needle.as_bytes()).then_some(pid)
+        })
+    }
+
+    /// `pid` and every process below it: (pid, command name, resident KiB).
+    pub fn process_tree(pid: u32) -> Vec<(u32, String, u64)> {
+        let mut all = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let Ok(status) = std::fs::read_to_string(e.path().join("status")) else { continue };
+            let field = |k: &str| {
+                status.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_owned()).unwrap_or_default()
+            };
+            let ppid: u32 = field("PPid:").parse().unwrap_or(0);
+            let rss: u64 = field("VmRSS:").trim_end_matches(" kB").trim().parse().unwrap_or(0);
+            all.push((p, ppid, field("Name:"), rss));
+        }
+        let mut tree = vec![pid];
+        let mut i = 0;
+        while i < tree.len() {
+            let parent = tree[i];
+            tree.extend(all.iter().filter(|(_, pp, _, _)| *pp == parent).map(|(p, _, _, _)| *p));
+            i += 1;
+        }
+        all.into_iter().filter(|(p, _, _, _)| tree.contains(p)).map(|(p, _, name, rss)| (p, name, rss)).collect()
     }
 
     pub struct TempHome(pub PathBuf);
@@ -39,6 +81,14 @@ mod harness {
 
     impl Drop for Session {
         fn drop(&mut self) {
+            if let Some(pid) = app_pid(&self.home.0) {
+                let _ = Command::new("kill").arg(pid.to_string()).status();
+                let gone = Instant::now() + Duration::from_secs(5);
+                while Instant::now() < gone && std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
             for child in self.children.iter_mut().rev() {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -84,7 +134,10 @@ mod harness {
             eprintln!("SKIPPED: {missing:?} not on PATH");
             return None;
         }
-        let app = PathBuf::from(env!("CARGO_BIN_EXE_gridmint-app"));
+        // GRIDMINT_E2E_APP: another build of the app (the release build, for `make bench-app`).
+        let app = std::env::var_os("GRIDMINT_E2E_APP")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_gridmint-app")));
         let home = TempHome(std::env::temp_dir().join(format!("gridmint-e2e-{name}-{}", std::process::id())));
         let mut children = Vec::new();
 
@@ -119,11 +172,12 @@ mod harness {
         let url = format!("http://127.0.0.1:{port}");
         let mut builder = ClientBuilder::native();
         builder.capabilities(caps);
+        let launched = Instant::now();
         let connect = builder.connect(&url);
         let client = within("opening a WebDriver session with the app", connect)
             .await
             .expect("a WebDriver session with the app");
-        Some(Session { client, display, children, _home: home })
+        Some(Session { client, display, children, home, launched })
     }
 
     /// Every WebDriver step is bounded: a hung driver fails the test instead of stalling CI.
@@ -299,6 +353,81 @@ mod market {
         let earned = earned.unwrap_or_else(|t| panic!("the provider's earnings did not rise (shows {t:?})"));
         let reputation = harness::within("reading reputation", text(client, "[data-testid=reputation]")).await;
         eprintln!("earned {earned}, reputation {reputation}");
+
+        let pause = find(client, "[data-testid=pause-toggle]", 10).await;
+        harness::within("pausing", pause.click()).await.expect("click Pause earning");
+        let paused = wait_text(client, "[data-testid=activity]", 15, |t| t.starts_with("paused")).await;
+        paused.unwrap_or_else(|t| panic!("pausing did not show on the dashboard (activity {t:?})"));
+        let resume = wait_text(client, "[data-testid=pause-toggle]", 10, |t| t.contains("Resume")).await;
+        resume.unwrap_or_else(|t| panic!("the button does not offer to resume: {t:?}"));
         harness::within("closing the session", session.client.clone().close()).await.expect("close the session");
+    }
+}
+
+mod tray {
+    use std::time::{Duration, Instant};
+
+    use fantoccini::Locator;
+
+    use super::harness;
+
+    fn mib(tree: &[(u32, String, u64)], skip: &str) -> f64 {
+        tree.iter().filter(|(_, name, _)| name != skip).map(|(_, _, kib)| *kib).sum::<u64>() as f64 / 1024.0
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_the_window_keeps_earning_in_the_tray_without_the_webview() {
+        let Some(session) = harness::start("tray").await else { return };
+        let client = &session.client;
+        let first =
+            client.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css("[data-testid=nav-dashboard]"));
+        harness::within("waiting for the dashboard", first).await.expect("the dashboard renders");
+        let cold_start_ms = session.launched.elapsed().as_secs_f64() * 1e3;
+        let ready = client
+            .wait()
+            .at_most(Duration::from_secs(240))
+            .for_element(Locator::Css("[data-testid=network-badge][data-phase=ready]"));
+        harness::within("waiting for the local network", ready).await.expect("the local network gets ready");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        let pid = harness::app_pid(&session.home.0).expect("the app's process");
+        let window = harness::process_tree(pid);
+        let rss_window_mb = mib(&window, "anvil");
+        let webkit_before = window.iter().filter(|(_, n, _)| n.starts_with("WebKit")).count();
+        harness::screenshot(&session, "tray-before-close");
+
+        // Closed from the app's side, as the window manager's close button does (WebDriver's own
+        // close ends the browser process, which is the app).
+        let close = client.execute("window.__TAURI__.window.getCurrentWindow().close(); return true;", vec![]);
+        let _ = harness::within("closing the window", close).await;
+        let settle = Instant::now() + Duration::from_secs(20);
+        let tray = loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let tree = harness::process_tree(pid);
+            if tree.iter().all(|(_, n, _)| !n.starts_with("WebKitWeb")) || Instant::now() > settle {
+                break tree;
+            }
+        };
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let tray = if tray.is_empty() { tray } else { harness::process_tree(pid) };
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the app exited when its window closed");
+        let names: Vec<&str> = tray.iter().map(|(_, n, _)| n.as_str()).collect();
+        assert!(names.iter().any(|n| *n == "anvil"), "the local network runs on in the tray: {names:?}");
+        assert!(!names.iter().any(|n| n.starts_with("WebKitWeb")), "the web process is gone: {names:?}");
+        let rss_tray_mb = mib(&tray, "anvil");
+        let anvil_mb = tray.iter().filter(|(_, n, _)| n == "anvil").map(|(_, _, k)| *k).sum::<u64>() as f64 / 1024.0;
+        eprintln!(
+            "cold start {cold_start_ms:.0} ms; window {rss_window_mb:.1} MiB ({webkit_before} WebKit processes); tray {rss_tray_mb:.1} MiB; anvil {anvil_mb:.1} MiB; tray processes {names:?}"
+        );
+        if let Some(out) = std::env::var_os("GRIDMINT_APP_BENCH") {
+            let json = serde_json::json!({
+                "cold_start_ms": cold_start_ms,
+                "rss_window_mb": rss_window_mb,
+                "rss_tray_mb": rss_tray_mb,
+                "anvil_rss_mb": anvil_mb,
+                "notes": "RSS of the app process and its children (WebKit), without the local chain (anvil, listed apart); cold start = WebDriver session request to the rendered dashboard",
+            });
+            std::fs::write(&out, serde_json::to_string_pretty(&json).expect("json")).expect("write the bench file");
+        }
     }
 }

@@ -164,10 +164,24 @@ fn Standing(status: MarketStatus) -> impl IntoView {
                         <div class="value" data-testid="reputation">{reputation}</div>
                     </div>
                 </section>
-                <section class="card">
-                    <div class="row-title">{p.device.clone()}</div>
-                    <div class="muted" data-testid="activity">{p.activity.clone()}</div>
-                    <div class="muted mono">{p.address.clone()}</div>
+                <section class="card agent">
+                    <div>
+                        <div class="row-title">{p.device.clone()}</div>
+                        <div class="muted" data-testid="activity">{p.activity.clone()}</div>
+                        <div class="muted mono">{p.address.clone()}</div>
+                    </div>
+                    <div class="actions">
+                        <button
+                            class="secondary"
+                            data-testid="pause-toggle"
+                            on:click=move |_| {
+                                let paused = !p.paused;
+                                spawn_local(async move {
+                                    let _ = ipc::set_earning(paused).await;
+                                });
+                            }
+                        >{if p.paused { "Resume earning" } else { "Pause earning" }}</button>
+                    </div>
                 </section>
             }
         })}

@@ -3,7 +3,7 @@
 
 use gridmint_protocol::{
     ApiError, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest, JobSummary, ListJobsRequest,
-    MarketStatus, MarketStatusRequest, PackagePreview, SubmitJobRequest, commands,
+    MarketStatus, MarketStatusRequest, PackagePreview, SetEarningRequest, SubmitJobRequest, commands,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use wasm_bindgen::prelude::*;
@@ -48,6 +48,10 @@ pub async fn inspect_package(path: String, replicas: u8, price_per_unit: u64) ->
 
 pub async fn submit_job(path: String, replicas: u8, price_per_unit: u64) -> Result<JobSummary, ApiError> {
     invoke(commands::SUBMIT_JOB, &SubmitJobRequest { path, replicas, price_per_unit }).await
+}
+
+pub async fn set_earning(paused: bool) -> Result<MarketStatus, ApiError> {
+    invoke(commands::SET_EARNING, &SetEarningRequest { paused }).await
 }
 
 pub async fn list_jobs() -> Result<Vec<JobSummary>, ApiError> {

@@ -85,6 +85,7 @@ pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Re
         exit_after_jobs: args.exit_after_jobs,
         corrupt_results: args.corrupt_results,
         poll: Duration::from_millis(500),
+        paused: None,
     };
     eprintln!("provider {} on {} serving {}", net.address(), gpu.gpu().info().name, net.profile.rpc_url);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

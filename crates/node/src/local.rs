@@ -87,6 +87,8 @@ struct Inner {
     phase: Mutex<Phase>,
     activity: Mutex<String>,
     jobs: Mutex<Vec<Job>>,
+    /// Earning paused: the agent takes no new jobs.
+    paused: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +133,7 @@ impl LocalMarket {
             phase: Mutex::new(Phase::Starting),
             activity: Mutex::new("starting the local network".into()),
             jobs: Mutex::new(Vec::new()),
+            paused: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         });
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let (stopped_tx, stopped) = std::sync::mpsc::channel();
@@ -145,6 +148,16 @@ impl LocalMarket {
         Self { inner, stopper: Arc::new(Stopper { stop, stopped: Mutex::new(Some(stopped)) }) }
     }
 
+    /// Pauses earning (no new jobs; running ones finish) or resumes it.
+    pub fn set_paused(&self, paused: bool) {
+        self.inner.paused.store(paused, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(paused, "earning paused or resumed");
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.inner.paused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Stops the provider agent and the chain, and waits (up to 10 s) for anvil to exit.
     pub fn shutdown(&self) {
         self.stopper.stop();
@@ -154,7 +167,9 @@ impl LocalMarket {
     /// The network's phase and, once it is ready, this machine's standing read from the chain.
     pub fn status(&self) -> MarketStatus {
         let phase = lock(&self.inner.phase).clone();
-        let activity = lock(&self.inner.activity).clone();
+        let paused = self.is_paused();
+        let activity =
+            if paused { "paused: taking no new jobs".to_owned() } else { lock(&self.inner.activity).clone() };
         let mut status = MarketStatus {
             phase: NetworkPhase::Starting,
             network: "local".into(),
@@ -182,6 +197,7 @@ impl LocalMarket {
                         stake_grid: format_units(stake.saturating_to::<u128>(), 18),
                         reputation_bps: score.saturating_to::<u64>(),
                         activity,
+                        paused,
                     },
                     Err(e) => ProviderStanding {
                         address: provider.to_string(),
@@ -191,6 +207,7 @@ impl LocalMarket {
                         stake_grid: "—".into(),
                         reputation_bps: 0,
                         activity: format!("cannot read the chain: {e}"),
+                        paused,
                     },
                 });
             }
@@ -399,6 +416,7 @@ impl Inner {
             exit_after_jobs: None,
             corrupt_results: false,
             poll: Duration::from_millis(500),
+            paused: Some(self.paused.clone()),
         };
         self.set_activity("registering: benchmarking the device and staking");
         provider::ensure_registered(&net, &gpu.gpu(), &options).await?;

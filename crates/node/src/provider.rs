@@ -31,6 +31,9 @@ pub struct ProviderOptions {
     pub corrupt_results: bool,
     /// How often to poll the chain.
     pub poll: Duration,
+    /// While set, the agent claims no new jobs (the ones it holds run to the end, so no job is
+    /// abandoned and no stake is lost): the owner wants the machine back.
+    pub paused: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// A job the agent took on, and how far it got.
@@ -245,6 +248,10 @@ async fn consider(
     let price: u128 = posted.pricePerUnit.to();
     let claim_deadline: u64 = posted.claimDeadline.to();
     if price < options.price_floor || net.now().await? >= claim_deadline {
+        return Ok(None);
+    }
+    if options.paused.as_ref().is_some_and(|p| p.load(std::sync::atomic::Ordering::Relaxed)) {
+        tracing::info!(job = %posted.jobId, "paused: not claiming");
         return Ok(None);
     }
     let eligible = net

@@ -418,7 +418,7 @@ mod local {
     }
 
     #[test]
-    fn a_dropped_package_is_checked_posted_verified_and_pays_the_provider() {
+    fn a_dropped_package_is_checked_posted_verified_and_pays_the_provider_unless_paused() {
         let Some(anvil) = anvil() else { return };
         let scratch = tempfile::tempdir().expect("scratch dir");
         let mut paths = Paths::under(scratch.path());
@@ -476,19 +476,29 @@ mod local {
         assert_eq!(err.to_api().code, ErrorCode::InvalidInput);
         assert!(market.jobs().is_empty(), "a refused job is not listed");
 
-        let submitted = market
-            .submit(&SubmitJobRequest { path: good.display().to_string(), replicas: 1, price_per_unit: 1000 })
-            .expect("submits");
-        assert_eq!(submitted.status, JobStatus::Posting);
-        let deadline = Instant::now() + Duration::from_secs(240);
-        let job = loop {
-            let job = market.jobs().into_iter().next().expect("the job is listed");
-            if job.status.is_final() {
-                break job;
+        let settle = |local_id: u64| {
+            let deadline = Instant::now() + Duration::from_secs(240);
+            loop {
+                let job = market.jobs().into_iter().find(|j| j.local_id == local_id).expect("the job is listed");
+                if job.status.is_final() {
+                    break job;
+                }
+                assert!(Instant::now() < deadline, "the job did not settle in 240 s: {job:?}");
+                std::thread::sleep(Duration::from_millis(500));
             }
-            assert!(Instant::now() < deadline, "the job did not settle in 240 s: {job:?}");
-            std::thread::sleep(Duration::from_millis(500));
         };
+        let request = SubmitJobRequest { path: good.display().to_string(), replicas: 1, price_per_unit: 1000 };
+
+        // Paused, the machine takes no job: nobody claims it and the escrow comes back.
+        market.set_paused(true);
+        assert!(market.status().provider.expect("provider").activity.starts_with("paused"));
+        let unclaimed = settle(market.submit(&request).expect("submits").local_id);
+        assert_eq!(unclaimed.status, JobStatus::Refunded, "{unclaimed:?}");
+
+        market.set_paused(false);
+        let submitted = market.submit(&request).expect("submits");
+        assert_eq!(submitted.status, JobStatus::Posting);
+        let job = settle(submitted.local_id);
         assert_eq!(job.status, JobStatus::Verified, "{job:?}");
         let result = PathBuf::from(job.result_dir.expect("a verified job has its result saved"));
         assert!(result.join("embeddings.npy").is_file(), "the result holds the embeddings");

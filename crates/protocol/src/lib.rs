@@ -16,7 +16,7 @@ pub use hardware::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
 pub use job::{JobKind, JobManifest, RunReport};
 pub use market::{
     InspectPackageRequest, JobStatus, JobSummary, ListJobsRequest, MarketStatus, MarketStatusRequest, NetworkPhase,
-    PackagePreview, ProviderStanding, SubmitJobRequest,
+    PackagePreview, ProviderStanding, SetEarningRequest, SubmitJobRequest,
 };
 
 /// Names of the commands the desktop shell exposes to the UI. One request struct per command.
@@ -31,6 +31,8 @@ pub mod commands {
     pub const SUBMIT_JOB: &str = "submit_job";
     /// `ListJobsRequest` -> `Vec<JobSummary>`, newest first.
     pub const LIST_JOBS: &str = "list_jobs";
+    /// `SetEarningRequest` -> `MarketStatus`.
+    pub const SET_EARNING: &str = "set_earning";
 }
 
 /// Request of [`commands::HARDWARE_REPORT`].

@@ -48,6 +48,17 @@ pub struct ProviderStanding {
     pub reputation_bps: u64,
     /// What the agent is doing now, in words.
     pub activity: String,
+    /// Earning is paused: no new jobs are taken.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+/// Request of [`crate::commands::SET_EARNING`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetEarningRequest {
+    /// true: take no new jobs (those running finish); false: take jobs again.
+    pub paused: bool,
 }
 
 /// Request of [`crate::commands::INSPECT_PACKAGE`]: a folder or .zip with a job.toml.
