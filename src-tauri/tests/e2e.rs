@@ -412,7 +412,7 @@ mod tray {
         let tray = if tray.is_empty() { tray } else { harness::process_tree(pid) };
         assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the app exited when its window closed");
         let names: Vec<&str> = tray.iter().map(|(_, n, _)| n.as_str()).collect();
-        assert!(names.iter().any(|n| *n == "anvil"), "the local network runs on in the tray: {names:?}");
+        assert!(names.contains(&"anvil"), "the local network runs on in the tray: {names:?}");
         assert!(!names.iter().any(|n| n.starts_with("WebKitWeb")), "the web process is gone: {names:?}");
         let rss_tray_mb = mib(&tray, "anvil");
         let anvil_mb = tray.iter().filter(|(_, n, _)| n == "anvil").map(|(_, _, k)| *k).sum::<u64>() as f64 / 1024.0;
