@@ -100,11 +100,24 @@ impl Network {
 
     /// `JobPosted` events in blocks `from..=to`.
     pub async fn posted_jobs(&self, from: u64, to: u64) -> Result<Vec<Gridmint::JobPosted>, NodeError> {
-        let filter = Filter::new()
+        self.posted(None, from, to).await
+    }
+
+    /// The `JobPosted` event of one job (`jobId` is an indexed topic: the node filters, not us).
+    pub async fn posted_job(&self, job_id: U256) -> Result<Option<Gridmint::JobPosted>, NodeError> {
+        let head = self.block_number().await?;
+        Ok(self.posted(Some(job_id), self.profile.deployment.start_block, head).await?.into_iter().next())
+    }
+
+    async fn posted(&self, job: Option<U256>, from: u64, to: u64) -> Result<Vec<Gridmint::JobPosted>, NodeError> {
+        let mut filter = Filter::new()
             .address(self.profile.deployment.market)
             .event_signature(Gridmint::JobPosted::SIGNATURE_HASH)
             .from_block(from)
             .to_block(to);
+        if let Some(job) = job {
+            filter = filter.topic1(alloy::primitives::B256::from(job));
+        }
         let logs = self.market.contract().provider().get_logs(&filter).await.map_err(chain_error("get_logs"))?;
         logs.iter()
             .map(|log| {

@@ -442,10 +442,5 @@ async fn compute(
 }
 
 async fn find_posted(net: &Network, job_id: U256) -> Result<Gridmint::JobPosted, NodeError> {
-    let head = net.block_number().await?;
-    net.posted_jobs(net.profile.deployment.start_block, head)
-        .await?
-        .into_iter()
-        .find(|p| p.jobId == job_id)
-        .ok_or_else(|| market_error(format!("job {job_id} has no JobPosted event")))
+    net.posted_job(job_id).await?.ok_or_else(|| market_error(format!("job {job_id} has no JobPosted event")))
 }
