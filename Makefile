@@ -80,8 +80,9 @@ test-contracts-deep:
 
 test-ui: ui
 
+# Inside a private D-Bus session with gnome-keyring too: the wallet page uses the real keyring.
 e2e: setup ui
-	cargo test -p gridmint-app --features custom-protocol --test e2e -- --test-threads=1
+	scripts/with-keyring.sh cargo test -p gridmint-app --features custom-protocol --test e2e -- --test-threads=1
 
 # --- benchmarks ---------------------------------------------------------------------------------
 bench: setup bench-engine bench-workloads bench-gas bench-e2e bench-app

@@ -1,9 +1,17 @@
 //! Command adapters: a few lines each, over the node API. Blocking node calls (device enumeration,
 //! chain reads) run on the blocking pool, never on the async runtime's threads.
 
+use gridmint_node::{
+    NodeError,
+    wallet::{ExportConfirmation, WalletError},
+};
 use gridmint_protocol::{
     ApiError, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest, JobSummary, ListJobsRequest,
     MarketStatus, MarketStatusRequest, PackagePreview, SetEarningRequest, SubmitJobRequest,
+    wallet::{
+        CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus,
+        WalletStatusRequest,
+    },
 };
 use tauri::State;
 
@@ -79,6 +87,64 @@ pub(crate) async fn set_earning(
     crate::sync_tray(&app, request.paused);
     let market = state.market.clone();
     blocking("reading the market", move || Ok(market.status())).await
+}
+
+fn wallet_error(e: WalletError) -> ApiError {
+    NodeError::Wallet(e).to_api()
+}
+
+#[tauri::command]
+pub(crate) async fn wallet_status(
+    state: State<'_, AppState>,
+    request: WalletStatusRequest,
+) -> Result<WalletStatus, ApiError> {
+    let WalletStatusRequest {} = request;
+    let wallet = state.node.wallet();
+    blocking("reading the keyring", move || match wallet.address() {
+        Ok(address) => Ok(WalletStatus { address: Some(address.to_string()) }),
+        Err(WalletError::NoWallet { .. }) => Ok(WalletStatus { address: None }),
+        Err(e) => Err(wallet_error(e)),
+    })
+    .await
+}
+
+#[tauri::command]
+pub(crate) async fn create_wallet(
+    state: State<'_, AppState>,
+    request: CreateWalletRequest,
+) -> Result<WalletStatus, ApiError> {
+    let CreateWalletRequest {} = request;
+    let wallet = state.node.wallet();
+    blocking("writing the keyring", move || {
+        wallet.create().map(|a| WalletStatus { address: Some(a.to_string()) }).map_err(wallet_error)
+    })
+    .await
+}
+
+#[tauri::command]
+pub(crate) async fn import_wallet(
+    state: State<'_, AppState>,
+    request: ImportWalletRequest,
+) -> Result<WalletStatus, ApiError> {
+    let wallet = state.node.wallet();
+    blocking("writing the keyring", move || {
+        wallet.import(&request.phrase).map(|a| WalletStatus { address: Some(a.to_string()) }).map_err(wallet_error)
+    })
+    .await
+}
+
+/// The recovery words, only on a confirmed request (the one way key material reaches the UI).
+#[tauri::command]
+pub(crate) async fn export_mnemonic(
+    state: State<'_, AppState>,
+    request: ExportMnemonicRequest,
+) -> Result<RecoveryWords, ApiError> {
+    let confirmation = if request.confirmed { ExportConfirmation::Confirmed } else { ExportConfirmation::NotConfirmed };
+    let wallet = state.node.wallet();
+    blocking("reading the keyring", move || {
+        wallet.export_mnemonic(confirmation).map(|w| RecoveryWords { words: w.to_string() }).map_err(wallet_error)
+    })
+    .await
 }
 
 fn poisoned<T>(_: std::sync::PoisonError<T>) -> ApiError {

@@ -80,6 +80,10 @@ pub fn run() {
             commands::submit_job,
             commands::list_jobs,
             commands::set_earning,
+            commands::wallet_status,
+            commands::create_wallet,
+            commands::import_wallet,
+            commands::export_mnemonic,
         ])
         .build(tauri::generate_context!());
     match app {

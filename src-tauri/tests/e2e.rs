@@ -11,6 +11,9 @@
 //! - `market`: on the embedded local network, a bad package shows its error inline; the sample
 //!   embedding job, submitted through the Buy page (the code path a drop takes), ends "verified"
 //!   and the provider's earnings on the dashboard rise.
+//! - `wallet`: a wallet made in the real OS keyring (run under scripts/with-keyring.sh, as
+//!   `make e2e` does; skipped without a D-Bus session unless GRIDMINT_REQUIRE_KEYRING=1) shows its
+//!   address, and the recovery words only after the confirmation.
 //! - `tray`: closing the window keeps the app (and its local network) running with the webview
 //!   gone; with GRIDMINT_APP_BENCH=<file> it also writes the cold start and memory figures there.
 
@@ -429,5 +432,50 @@ mod tray {
             });
             std::fs::write(&out, serde_json::to_string_pretty(&json).expect("json")).expect("write the bench file");
         }
+    }
+}
+
+mod wallet {
+    use std::time::Duration;
+
+    use fantoccini::{Client, Locator, elements::Element};
+
+    use super::harness;
+
+    async fn find(client: &Client, css: &str) -> Element {
+        let wait = client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(css));
+        harness::within(css, wait).await.unwrap_or_else(|e| panic!("no {css} within 30 s: {e}"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_wallet_shows_its_address_and_the_words_only_after_confirmation() {
+        if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+            assert!(
+                std::env::var("GRIDMINT_REQUIRE_KEYRING").as_deref() != Ok("1"),
+                "GRIDMINT_REQUIRE_KEYRING=1 but no D-Bus session: run under scripts/with-keyring.sh"
+            );
+            eprintln!("SKIPPED: no D-Bus session for the keyring");
+            return;
+        }
+        let Some(session) = harness::start("wallet").await else { return };
+        let client = &session.client;
+        harness::within("opening Wallet", find(client, "[data-testid=nav-wallet]").await.click()).await.expect("click");
+        harness::within("creating", find(client, "[data-testid=wallet-create]").await.click()).await.expect("click");
+        let address = harness::within("reading the address", find(client, "[data-testid=wallet-address]").await.text())
+            .await
+            .expect("address text");
+        assert!(address.starts_with("0x") && address.len() == 42, "an Ethereum address: {address}");
+
+        let export = find(client, "[data-testid=export]").await;
+        let disabled = harness::within("reading the button", export.attr("disabled")).await.expect("attribute");
+        assert!(disabled.is_some(), "the words are not offered before the confirmation");
+        harness::within("confirming", find(client, "[data-testid=export-confirm]").await.click()).await.expect("click");
+        harness::within("showing the words", export.click()).await.expect("click");
+        let words = harness::within("reading the words", find(client, "[data-testid=mnemonic]").await.text())
+            .await
+            .expect("text");
+        harness::screenshot(&session, "wallet");
+        let count = words.split_whitespace().count();
+        assert!(count == 12 || count == 24, "a BIP-39 phrase: {count} words");
     }
 }

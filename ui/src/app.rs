@@ -17,10 +17,11 @@ enum Page {
     Buy,
     Jobs,
     Hardware,
+    Wallet,
 }
 
 impl Page {
-    const ALL: [Page; 4] = [Page::Dashboard, Page::Buy, Page::Jobs, Page::Hardware];
+    const ALL: [Page; 5] = [Page::Dashboard, Page::Buy, Page::Jobs, Page::Hardware, Page::Wallet];
 
     fn label(self) -> &'static str {
         match self {
@@ -28,6 +29,7 @@ impl Page {
             Page::Buy => "Buy compute",
             Page::Jobs => "Jobs",
             Page::Hardware => "Hardware",
+            Page::Wallet => "Wallet",
         }
     }
 
@@ -37,6 +39,7 @@ impl Page {
             Page::Buy => "nav-buy",
             Page::Jobs => "nav-jobs",
             Page::Hardware => "nav-hardware",
+            Page::Wallet => "nav-wallet",
         }
     }
 }
@@ -95,6 +98,7 @@ pub fn App() -> impl IntoView {
                 Page::Buy => view! { <Buy live page dropped /> }.into_any(),
                 Page::Jobs => view! { <Jobs live /> }.into_any(),
                 Page::Hardware => view! { <Hardware /> }.into_any(),
+                Page::Wallet => view! { <Wallet /> }.into_any(),
             }}
         </main>
     }
@@ -307,6 +311,80 @@ fn Buy(live: Live, page: RwSignal<Page>, dropped: RwSignal<Option<String>>) -> i
                 }.into_any()
             }
         })}
+    }
+}
+
+/// The node's wallet: its key only in the OS keyring; the recovery words only on a confirmed request.
+#[component]
+fn Wallet() -> impl IntoView {
+    let status = RwSignal::new(None::<Result<gridmint_protocol::wallet::WalletStatus, ApiError>>);
+    let phrase = RwSignal::new(String::new());
+    let confirmed = RwSignal::new(false);
+    let words = RwSignal::new(None::<Result<String, ApiError>>);
+    spawn_local(async move { status.set(Some(ipc::wallet_status().await)) });
+    let create = move |_| spawn_local(async move { status.set(Some(ipc::create_wallet().await)) });
+    let import = move |_| {
+        let p = phrase.get_untracked();
+        spawn_local(async move {
+            let result = ipc::import_wallet(p).await;
+            if result.is_ok() {
+                phrase.set(String::new());
+            }
+            status.set(Some(result));
+        })
+    };
+    let export = move |_| {
+        let c = confirmed.get_untracked();
+        spawn_local(async move { words.set(Some(ipc::export_mnemonic(c).await.map(|w| w.words))) })
+    };
+    view! {
+        <h1>"Wallet"</h1>
+        <p class="sub">"This node's key lives only in the OS keyring. It signs on real networks; the local network uses its own test accounts."</p>
+        {move || match status.get() {
+            None => view! { <p class="loading">"Reading the keyring…"</p> }.into_any(),
+            Some(Err(error)) => view! { <div data-testid="wallet-error"><ErrorBox error /></div> }.into_any(),
+            Some(Ok(s)) => match s.address {
+                Some(address) => view! {
+                    <section class="card">
+                        <div class="label muted">"Address"</div>
+                        <div class="mono big" data-testid="wallet-address">{address}</div>
+                    </section>
+                    <section class="card">
+                        <div class="row-title">"Back up the recovery words"</div>
+                        <label class="check">
+                            <input type="checkbox" data-testid="export-confirm"
+                                prop:checked=move || confirmed.get()
+                                on:change=move |ev| confirmed.set(event_target_checked(&ev)) />
+                            " I understand that anyone who sees these words controls this wallet's funds."
+                        </label>
+                        <div class="actions">
+                            <button data-testid="export" disabled=move || !confirmed.get() on:click=export>"Show recovery words"</button>
+                        </div>
+                        {move || words.get().map(|w| match w {
+                            Ok(w) => view! { <div class="words mono" data-testid="mnemonic">{w}</div> }.into_any(),
+                            Err(error) => view! { <ErrorBox error /> }.into_any(),
+                        })}
+                    </section>
+                }.into_any(),
+                None => view! {
+                    <section class="card">
+                        <div class="row-title">"No wallet on this machine yet"</div>
+                        <div class="actions">
+                            <button data-testid="wallet-create" on:click=create>"Create a wallet"</button>
+                        </div>
+                    </section>
+                    <section class="card">
+                        <div class="row-title">"Or import one"</div>
+                        <textarea data-testid="wallet-phrase" rows="3" placeholder="twelve or twenty-four recovery words"
+                            prop:value=move || phrase.get()
+                            on:input=move |ev| phrase.set(event_target_value(&ev))></textarea>
+                        <div class="actions">
+                            <button class="secondary" data-testid="wallet-import" on:click=import>"Import"</button>
+                        </div>
+                    </section>
+                }.into_any(),
+            },
+        }}
     }
 }
 

@@ -4,6 +4,10 @@
 use gridmint_protocol::{
     ApiError, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest, JobSummary, ListJobsRequest,
     MarketStatus, MarketStatusRequest, PackagePreview, SetEarningRequest, SubmitJobRequest, commands,
+    wallet::{
+        CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus,
+        WalletStatusRequest,
+    },
 };
 use serde::{Serialize, de::DeserializeOwned};
 use wasm_bindgen::prelude::*;
@@ -52,6 +56,22 @@ pub async fn submit_job(path: String, replicas: u8, price_per_unit: u64) -> Resu
 
 pub async fn set_earning(paused: bool) -> Result<MarketStatus, ApiError> {
     invoke(commands::SET_EARNING, &SetEarningRequest { paused }).await
+}
+
+pub async fn wallet_status() -> Result<WalletStatus, ApiError> {
+    invoke(commands::WALLET_STATUS, &WalletStatusRequest {}).await
+}
+
+pub async fn create_wallet() -> Result<WalletStatus, ApiError> {
+    invoke(commands::CREATE_WALLET, &CreateWalletRequest {}).await
+}
+
+pub async fn import_wallet(phrase: String) -> Result<WalletStatus, ApiError> {
+    invoke(commands::IMPORT_WALLET, &ImportWalletRequest { phrase }).await
+}
+
+pub async fn export_mnemonic(confirmed: bool) -> Result<RecoveryWords, ApiError> {
+    invoke(commands::EXPORT_MNEMONIC, &ExportMnemonicRequest { confirmed }).await
 }
 
 pub async fn list_jobs() -> Result<Vec<JobSummary>, ApiError> {

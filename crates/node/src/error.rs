@@ -40,6 +40,8 @@ impl NodeError {
             }
             NodeError::Job(e) if e.is_input_error() => ErrorCode::InvalidInput,
             NodeError::InvalidRequest { .. } => ErrorCode::InvalidInput,
+            NodeError::Wallet(crate::wallet::WalletError::Keyring { .. }) => ErrorCode::Keyring,
+            NodeError::Wallet(_) => ErrorCode::InvalidInput,
             NodeError::NetworkUnavailable { .. } => ErrorCode::NetworkUnavailable,
             _ => ErrorCode::Internal,
         };

@@ -78,6 +78,11 @@ impl Node {
         Ok(report)
     }
 
+    /// This node's wallet (its key only in the OS keyring).
+    pub fn wallet(&self) -> wallet::Wallet {
+        wallet::Wallet::for_paths(&self.paths)
+    }
+
     /// Runs the determinism suite: one BLAKE3 per fixed-seed case, the same on every device.
     pub fn determinism_suite(&self, device: Option<u32>) -> Result<Vec<DeterminismCase>, NodeError> {
         bench::determinism(&self.paths, device)

@@ -12,6 +12,8 @@ pub enum ErrorCode {
     InvalidInput,
     /// The network is not ready yet (starting) or could not start; the message says which.
     NetworkUnavailable,
+    /// The OS keyring (Secret Service) is missing or refused; the message names the fix.
+    Keyring,
     /// Anything else; the message and the log say what.
     Internal,
 }

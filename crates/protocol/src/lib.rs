@@ -9,6 +9,7 @@ pub mod error;
 pub mod hardware;
 pub mod job;
 pub mod market;
+pub mod wallet;
 
 pub use bench::{BenchmarkReport, DeterminismCase, GemmLayoutRate};
 pub use error::{ApiError, ErrorCode};
@@ -17,6 +18,9 @@ pub use job::{JobKind, JobManifest, RunReport};
 pub use market::{
     InspectPackageRequest, JobStatus, JobSummary, ListJobsRequest, MarketStatus, MarketStatusRequest, NetworkPhase,
     PackagePreview, ProviderStanding, SetEarningRequest, SubmitJobRequest,
+};
+pub use wallet::{
+    CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus, WalletStatusRequest,
 };
 
 /// Names of the commands the desktop shell exposes to the UI. One request struct per command.
@@ -33,6 +37,14 @@ pub mod commands {
     pub const LIST_JOBS: &str = "list_jobs";
     /// `SetEarningRequest` -> `MarketStatus`.
     pub const SET_EARNING: &str = "set_earning";
+    /// `WalletStatusRequest` -> `WalletStatus`.
+    pub const WALLET_STATUS: &str = "wallet_status";
+    /// `CreateWalletRequest` -> `WalletStatus`.
+    pub const CREATE_WALLET: &str = "create_wallet";
+    /// `ImportWalletRequest` -> `WalletStatus`.
+    pub const IMPORT_WALLET: &str = "import_wallet";
+    /// `ExportMnemonicRequest` -> `RecoveryWords` (refused unless `confirmed`).
+    pub const EXPORT_MNEMONIC: &str = "export_mnemonic";
 }
 
 /// Request of [`commands::HARDWARE_REPORT`].
