@@ -29,6 +29,20 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
+/// Keeps the device busy with 2048³ GEMMs for about `seconds`, so that a GPU's clocks have
+/// ramped up before anything is timed.
+pub fn warm_up(gpu: &Gpu, seconds: f64) -> Result<(), EngineError> {
+    let n = 2048;
+    let kernel = Gemm::new(gpu, ReproClass::Unfused)?;
+    let (a, b) = (gpu.upload(&seeded::uniform(1, n * n))?, gpu.upload(&seeded::uniform(2, n * n))?);
+    let c = gpu.output::<f32>((n * n) as u64)?;
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < seconds {
+        kernel.run(gpu, &a, &b, &c, GemmShape { m: n, n, k: n })?;
+    }
+    Ok(())
+}
+
 /// Times `reps` square GEMMs of size n (after one warm-up) in `class`, in the device's layout.
 pub fn gemm_rate(gpu: &Gpu, n: usize, class: ReproClass, reps: usize) -> Result<GemmRate, EngineError> {
     gemm_rate_in(gpu, n, class, GemmVariant::for_device(gpu), reps)
