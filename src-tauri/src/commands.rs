@@ -6,8 +6,9 @@ use gridmint_node::{
     wallet::{ExportConfirmation, WalletError},
 };
 use gridmint_protocol::{
-    ApiError, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest, JobSummary, ListJobsRequest,
-    MarketStatus, MarketStatusRequest, PackagePreview, SetEarningRequest, SubmitJobRequest,
+    ApiError, AppSettings, AppSettingsRequest, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest,
+    JobSummary, ListJobsRequest, MarketStatus, MarketStatusRequest, PackagePreview, SetEarningRequest,
+    SubmitJobRequest,
     wallet::{
         CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus,
         WalletStatusRequest,
@@ -87,6 +88,22 @@ pub(crate) async fn set_earning(
     crate::sync_tray(&app, request.paused);
     let market = state.market.clone();
     blocking("reading the market", move || Ok(market.status())).await
+}
+
+#[tauri::command]
+pub(crate) async fn app_settings(
+    state: State<'_, AppState>,
+    request: AppSettingsRequest,
+) -> Result<AppSettings, ApiError> {
+    let AppSettingsRequest {} = request;
+    let paths = state.node.paths();
+    Ok(AppSettings {
+        network: "local".into(),
+        data_dir: paths.data.display().to_string(),
+        logs_dir: paths.logs.display().to_string(),
+        models_dir: paths.models.display().to_string(),
+        anvil: state.anvil.display().to_string(),
+    })
 }
 
 fn wallet_error(e: WalletError) -> ApiError {

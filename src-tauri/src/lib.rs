@@ -23,6 +23,7 @@ pub(crate) struct AppState {
     pub(crate) hardware: Mutex<Option<HardwareReport>>,
     /// The embedded local network the app runs on.
     pub(crate) market: LocalMarket,
+    pub(crate) anvil: PathBuf,
 }
 
 /// The anvil binary: GRIDMINT_ANVIL, else `anvil` on PATH, else the one `make setup` installs in
@@ -60,9 +61,12 @@ pub fn run() {
         .map_err(|e| eprintln!("warning: logging to {} is off: {e}", paths.logs.display()))
         .ok();
     tracing::info!(data = %paths.data.display(), "starting Gridmint");
-    let market =
-        LocalMarket::start(paths.clone(), LocalMarketOptions { anvil: anvil(), block_time_s: 1, claim_window_s: 6 });
-    let state = AppState { node: Node::new(paths), hardware: Mutex::new(None), market: market.clone() };
+    let anvil = anvil();
+    let market = LocalMarket::start(
+        paths.clone(),
+        LocalMarketOptions { anvil: anvil.clone(), block_time_s: 1, claim_window_s: 6 },
+    );
+    let state = AppState { node: Node::new(paths), hardware: Mutex::new(None), market: market.clone(), anvil };
     let app = tauri::Builder::default()
         .manage(state)
         .setup(|app| {
@@ -80,6 +84,7 @@ pub fn run() {
             commands::submit_job,
             commands::list_jobs,
             commands::set_earning,
+            commands::app_settings,
             commands::wallet_status,
             commands::create_wallet,
             commands::import_wallet,

@@ -250,6 +250,18 @@ mod hardware {
         assert!(row_text.contains("Vulkan"), "a device row shows its Vulkan version: {row_text}");
         assert!(names.iter().any(|n| n.contains("llvmpipe")), "the window lists llvmpipe; it shows {names:?}");
         assert!(host.starts_with("Host: "), "the host line is shown: {host}");
+
+        // Settings names this session's data folder (under GRIDMINT_HOME).
+        let tab = client.find(Locator::Css("[data-testid=nav-settings]"));
+        harness::within("opening Settings", async { tab.await.expect("the Settings tab").click().await })
+            .await
+            .expect("click Settings");
+        let dir = client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=data-dir]"));
+        let dir = harness::within("reading the data folder", async { dir.await.expect("data folder").text().await })
+            .await
+            .expect("text");
+        harness::screenshot(&session, "settings");
+        assert!(dir.starts_with(&session.home.0.display().to_string()), "the data folder is under the home: {dir}");
         harness::within("closing the session", session.client.clone().close()).await.expect("close the session");
     }
 }

@@ -18,10 +18,11 @@ enum Page {
     Jobs,
     Hardware,
     Wallet,
+    Settings,
 }
 
 impl Page {
-    const ALL: [Page; 5] = [Page::Dashboard, Page::Buy, Page::Jobs, Page::Hardware, Page::Wallet];
+    const ALL: [Page; 6] = [Page::Dashboard, Page::Buy, Page::Jobs, Page::Hardware, Page::Wallet, Page::Settings];
 
     fn label(self) -> &'static str {
         match self {
@@ -30,6 +31,7 @@ impl Page {
             Page::Jobs => "Jobs",
             Page::Hardware => "Hardware",
             Page::Wallet => "Wallet",
+            Page::Settings => "Settings",
         }
     }
 
@@ -40,6 +42,7 @@ impl Page {
             Page::Jobs => "nav-jobs",
             Page::Hardware => "nav-hardware",
             Page::Wallet => "nav-wallet",
+            Page::Settings => "nav-settings",
         }
     }
 }
@@ -99,6 +102,7 @@ pub fn App() -> impl IntoView {
                 Page::Jobs => view! { <Jobs live /> }.into_any(),
                 Page::Hardware => view! { <Hardware /> }.into_any(),
                 Page::Wallet => view! { <Wallet /> }.into_any(),
+                Page::Settings => view! { <Settings live /> }.into_any(),
             }}
         </main>
     }
@@ -385,6 +389,42 @@ fn Wallet() -> impl IntoView {
                 }.into_any(),
             },
         }}
+    }
+}
+
+/// Where the app keeps its data, logs and models, and the network it is on.
+#[component]
+fn Settings(live: Live) -> impl IntoView {
+    let settings = LocalResource::new(ipc::app_settings);
+    view! {
+        <h1>"Settings"</h1>
+        <p class="sub">"The network and the folders this app uses."</p>
+        <Transition fallback=|| view! { <p class="loading">"Reading settings…"</p> }>
+            {move || settings.get().map(|result| match result {
+                Err(error) => view! { <ErrorBox error /> }.into_any(),
+                Ok(s) => {
+                    let rpc = move || match live.status.get() {
+                        Some(Ok(MarketStatus { rpc_url: Some(url), market, .. })) => {
+                            format!("{url} · market {}", market.unwrap_or_default())
+                        }
+                        _ => "starting…".to_owned(),
+                    };
+                    let network = format!("{} (embedded: a chain on this machine, started with the app)", s.network);
+                    view! {
+                        <section class="card">
+                            <dl class="specs settings">
+                                <Spec label="Network" value=network />
+                                <div><dt>"Chain"</dt><dd class="mono">{rpc}</dd></div>
+                                <div><dt>"Data folder"</dt><dd class="mono" data-testid="data-dir">{s.data_dir.clone()}</dd></div>
+                                <div><dt>"Logs"</dt><dd class="mono">{s.logs_dir.clone()}</dd></div>
+                                <div><dt>"Model cache"</dt><dd class="mono">{s.models_dir.clone()}</dd></div>
+                                <div><dt>"Local chain binary"</dt><dd class="mono">{s.anvil.clone()}</dd></div>
+                            </dl>
+                        </section>
+                    }.into_any()
+                }
+            })}
+        </Transition>
     }
 }
 

@@ -58,6 +58,10 @@ pub async fn set_earning(paused: bool) -> Result<MarketStatus, ApiError> {
     invoke(commands::SET_EARNING, &SetEarningRequest { paused }).await
 }
 
+pub async fn app_settings() -> Result<gridmint_protocol::AppSettings, ApiError> {
+    invoke(commands::APP_SETTINGS, &gridmint_protocol::AppSettingsRequest {}).await
+}
+
 pub async fn wallet_status() -> Result<WalletStatus, ApiError> {
     invoke(commands::WALLET_STATUS, &WalletStatusRequest {}).await
 }

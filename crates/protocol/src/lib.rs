@@ -16,8 +16,8 @@ pub use error::{ApiError, ErrorCode};
 pub use hardware::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
 pub use job::{JobKind, JobManifest, RunReport};
 pub use market::{
-    InspectPackageRequest, JobStatus, JobSummary, ListJobsRequest, MarketStatus, MarketStatusRequest, NetworkPhase,
-    PackagePreview, ProviderStanding, SetEarningRequest, SubmitJobRequest,
+    AppSettings, AppSettingsRequest, InspectPackageRequest, JobStatus, JobSummary, ListJobsRequest, MarketStatus,
+    MarketStatusRequest, NetworkPhase, PackagePreview, ProviderStanding, SetEarningRequest, SubmitJobRequest,
 };
 pub use wallet::{
     CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus, WalletStatusRequest,
@@ -37,6 +37,8 @@ pub mod commands {
     pub const LIST_JOBS: &str = "list_jobs";
     /// `SetEarningRequest` -> `MarketStatus`.
     pub const SET_EARNING: &str = "set_earning";
+    /// `AppSettingsRequest` -> `AppSettings`.
+    pub const APP_SETTINGS: &str = "app_settings";
     /// `WalletStatusRequest` -> `WalletStatus`.
     pub const WALLET_STATUS: &str = "wallet_status";
     /// `CreateWalletRequest` -> `WalletStatus`.

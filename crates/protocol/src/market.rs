@@ -61,6 +61,24 @@ pub struct SetEarningRequest {
     pub paused: bool,
 }
 
+/// Request of [`crate::commands::APP_SETTINGS`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppSettingsRequest {}
+
+/// Where the app keeps things and which network it is on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppSettings {
+    /// "local": the embedded network.
+    pub network: String,
+    pub data_dir: String,
+    pub logs_dir: String,
+    pub models_dir: String,
+    /// The anvil binary the local network runs.
+    pub anvil: String,
+}
+
 /// Request of [`crate::commands::INSPECT_PACKAGE`]: a folder or .zip with a job.toml.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
