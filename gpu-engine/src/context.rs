@@ -216,28 +216,24 @@ impl Gpu {
     /// A storage buffer holding `data`: written in place on a host-memory device, or copied from a
     /// host staging buffer into device-only memory on a staged one.
     pub fn upload<T: BufferContents + Copy>(&self, data: &[T]) -> Result<Subbuffer<[T]>, EngineError> {
-        if !self.staged {
-            return Buffer::from_iter(
+        let filled = |usage, memory_type_filter, what| {
+            Buffer::from_iter(
                 self.memory.clone(),
-                BufferCreateInfo { usage: Self::KERNEL_USAGE, ..Default::default() },
-                AllocationCreateInfo {
-                    memory_type_filter: MemoryTypeFilter::PREFER_DEVICE | MemoryTypeFilter::HOST_RANDOM_ACCESS,
-                    ..Default::default()
-                },
+                BufferCreateInfo { usage, ..Default::default() },
+                AllocationCreateInfo { memory_type_filter, ..Default::default() },
                 data.iter().copied(),
             )
-            .map_err(|e| EngineError::vulkan("allocating a storage buffer", e));
+            .map_err(|e| EngineError::vulkan(what, e))
+        };
+        if !self.staged {
+            let host_visible = MemoryTypeFilter::PREFER_DEVICE | MemoryTypeFilter::HOST_RANDOM_ACCESS;
+            return filled(Self::KERNEL_USAGE, host_visible, "allocating a storage buffer");
         }
-        let staging = Buffer::from_iter(
-            self.memory.clone(),
-            BufferCreateInfo { usage: BufferUsage::TRANSFER_SRC, ..Default::default() },
-            AllocationCreateInfo {
-                memory_type_filter: MemoryTypeFilter::PREFER_HOST | MemoryTypeFilter::HOST_SEQUENTIAL_WRITE,
-                ..Default::default()
-            },
-            data.iter().copied(),
-        )
-        .map_err(|e| EngineError::vulkan("allocating a staging buffer", e))?;
+        let staging = filled(
+            BufferUsage::TRANSFER_SRC,
+            MemoryTypeFilter::PREFER_HOST | MemoryTypeFilter::HOST_SEQUENTIAL_WRITE,
+            "allocating a staging buffer",
+        )?;
         let target = self.output::<T>(data.len() as u64)?;
         let mut builder = self.recorder()?;
         builder

@@ -50,8 +50,7 @@ pub(crate) async fn market_status(
     request: MarketStatusRequest,
 ) -> Result<MarketStatus, ApiError> {
     let MarketStatusRequest {} = request;
-    let market = state.market.clone();
-    blocking("reading the market", move || Ok(market.status())).await
+    read_status(&state).await
 }
 
 #[tauri::command]
@@ -86,8 +85,7 @@ pub(crate) async fn set_earning(
 ) -> Result<MarketStatus, ApiError> {
     state.market.set_paused(request.paused);
     crate::sync_tray(&app, request.paused);
-    let market = state.market.clone();
-    blocking("reading the market", move || Ok(market.status())).await
+    read_status(&state).await
 }
 
 #[tauri::command]
@@ -106,6 +104,16 @@ pub(crate) async fn app_settings(
     })
 }
 
+/// The market status, read from the chain on the blocking pool.
+async fn read_status(state: &AppState) -> Result<MarketStatus, ApiError> {
+    let market = state.market.clone();
+    blocking("reading the market", move || Ok(market.status())).await
+}
+
+fn with_address(address: impl std::fmt::Display) -> WalletStatus {
+    WalletStatus { address: Some(address.to_string()) }
+}
+
 fn wallet_error(e: WalletError) -> ApiError {
     NodeError::Wallet(e).to_api()
 }
@@ -118,7 +126,7 @@ pub(crate) async fn wallet_status(
     let WalletStatusRequest {} = request;
     let wallet = state.node.wallet();
     blocking("reading the keyring", move || match wallet.address() {
-        Ok(address) => Ok(WalletStatus { address: Some(address.to_string()) }),
+        Ok(address) => Ok(with_address(address)),
         Err(WalletError::NoWallet { .. }) => Ok(WalletStatus { address: None }),
         Err(e) => Err(wallet_error(e)),
     })
@@ -132,10 +140,7 @@ pub(crate) async fn create_wallet(
 ) -> Result<WalletStatus, ApiError> {
     let CreateWalletRequest {} = request;
     let wallet = state.node.wallet();
-    blocking("writing the keyring", move || {
-        wallet.create().map(|a| WalletStatus { address: Some(a.to_string()) }).map_err(wallet_error)
-    })
-    .await
+    blocking("writing the keyring", move || wallet.create().map(with_address).map_err(wallet_error)).await
 }
 
 #[tauri::command]
@@ -144,10 +149,8 @@ pub(crate) async fn import_wallet(
     request: ImportWalletRequest,
 ) -> Result<WalletStatus, ApiError> {
     let wallet = state.node.wallet();
-    blocking("writing the keyring", move || {
-        wallet.import(&request.phrase).map(|a| WalletStatus { address: Some(a.to_string()) }).map_err(wallet_error)
-    })
-    .await
+    blocking("writing the keyring", move || wallet.import(&request.phrase).map(with_address).map_err(wallet_error))
+        .await
 }
 
 /// The recovery words, only on a confirmed request (the one way key material reaches the UI).

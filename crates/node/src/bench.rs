@@ -5,16 +5,20 @@ use gridmint_protocol::{BenchmarkReport, DeterminismCase, GemmLayoutRate};
 
 use crate::{NodeError, Paths};
 
-pub(crate) fn open(paths: &Paths, device: Option<u32>) -> Result<Gpu, NodeError> {
+/// The device to open (the best unless `device` names one), with this node's pipeline cache.
+fn choice_and_options(paths: &Paths, device: Option<u32>) -> (DeviceChoice, GpuOptions) {
     let choice = device.map_or(DeviceChoice::Best, DeviceChoice::Index);
-    let options = GpuOptions { pipeline_cache_dir: Some(paths.pipeline_cache()), ..GpuOptions::default() };
+    (choice, GpuOptions { pipeline_cache_dir: Some(paths.pipeline_cache()), ..GpuOptions::default() })
+}
+
+pub(crate) fn open(paths: &Paths, device: Option<u32>) -> Result<Gpu, NodeError> {
+    let (choice, options) = choice_and_options(paths, device);
     Ok(Gpu::open(&Vulkan::load()?, choice, options)?)
 }
 
 /// Opens a device that is reopened after a loss (what long-running agents hold).
 pub(crate) fn open_slot(paths: &Paths, device: Option<u32>) -> Result<gpu_engine::DeviceSlot, NodeError> {
-    let choice = device.map_or(DeviceChoice::Best, DeviceChoice::Index);
-    let options = GpuOptions { pipeline_cache_dir: Some(paths.pipeline_cache()), ..GpuOptions::default() };
+    let (choice, options) = choice_and_options(paths, device);
     Ok(gpu_engine::DeviceSlot::open(&Vulkan::load()?, choice, options)?)
 }
 
@@ -30,8 +34,6 @@ pub fn run(paths: &Paths, device: Option<u32>, reps: usize) -> Result<BenchmarkR
     let rate = |n, class| bench::gemm_rate(&gpu, n, class, reps).map(|r| r.gflops);
     let gemm_gflops_1024 = rate(1024, ReproClass::Unfused)?;
     let gemm_gflops_1024_fused = fused.then(|| rate(1024, ReproClass::Fused)).transpose()?;
-    let gemm_gflops_4096 = is_gpu.then(|| rate(4096, ReproClass::Unfused)).transpose()?;
-    let gemm_gflops_4096_fused = (is_gpu && fused).then(|| rate(4096, ReproClass::Fused)).transpose()?;
     let mut gemm_layouts = Vec::new();
     if is_gpu {
         for class in gpu.classes() {
@@ -46,6 +48,12 @@ pub fn run(paths: &Paths, device: Option<u32>, reps: usize) -> Result<BenchmarkR
             }
         }
     }
+    // The 4096³ headline is the device's own layout, read from the list (not measured again).
+    let default_layout = GemmVariant::for_device(&gpu).name();
+    let at_4096 = |class: ReproClass| {
+        gemm_layouts.iter().find(|l| l.layout == default_layout && l.class == class.as_str()).map(|l| l.gflops)
+    };
+    let (gemm_gflops_4096, gemm_gflops_4096_fused) = (at_4096(ReproClass::Unfused), at_4096(ReproClass::Fused));
     let floats = if is_gpu { 64 << 20 } else { 16 << 20 };
     let bandwidth_gbs = bench::bandwidth_gbs(&gpu, floats, reps)?;
     let _ = gpu.save_pipeline_cache();
@@ -60,7 +68,7 @@ pub fn run(paths: &Paths, device: Option<u32>, reps: usize) -> Result<BenchmarkR
         gemm_gflops_4096_fused,
         bandwidth_gbs,
         score: best.floor() as u32,
-        gemm_layout: GemmVariant::for_device(&gpu).name(),
+        gemm_layout: default_layout,
         gemm_layouts,
     })
 }

@@ -117,6 +117,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, NodeError> {
     })
 }
 
+/// A runtime of its own and the buyer's connection: what each blocking chain call here runs on.
+fn buyer(profile_path: &Path) -> Result<(tokio::runtime::Runtime, Network), NodeError> {
+    Ok((runtime()?, Network::connect(profile_path, net::dev_account(BUYER_ACCOUNT)?)?))
+}
+
 fn usd(amount: U256) -> String {
     format_units(amount.saturating_to::<u128>(), 6)
 }
@@ -184,10 +189,7 @@ impl LocalMarket {
                 status.phase = NetworkPhase::Ready;
                 status.rpc_url = Some(rpc_url);
                 status.market = Some(market.to_string());
-                let standing = runtime().and_then(|rt| {
-                    let net = Network::connect(&profile_path, net::dev_account(BUYER_ACCOUNT)?)?;
-                    rt.block_on(net.standing(provider))
-                });
+                let standing = buyer(&profile_path).and_then(|(rt, net)| rt.block_on(net.standing(provider)));
                 status.provider = Some(match standing {
                     Ok((withdrawable, stake, score)) => ProviderStanding {
                         address: provider.to_string(),
@@ -229,8 +231,7 @@ impl LocalMarket {
         let work_units = net::chain_work_units(runner::estimate(&self.inner.paths, &package)?);
         let cost_usd = match lock(&self.inner.phase).clone() {
             Phase::Ready { profile_path, .. } if request.replicas > 0 => {
-                let rt = runtime()?;
-                let net = Network::connect(&profile_path, net::dev_account(BUYER_ACCOUNT)?)?;
+                let (rt, net) = buyer(&profile_path)?;
                 let escrow = rt.block_on(async {
                     net.market
                         .contract()
@@ -446,8 +447,7 @@ impl Inner {
         package: &Path,
         options: &SubmitOptions,
     ) -> Result<(), NodeError> {
-        let rt = runtime()?;
-        let net = Network::connect(profile_path, net::dev_account(BUYER_ACCOUNT)?)?;
+        let (rt, net) = buyer(profile_path)?;
         let buyer_paths = Paths::under(&self.root.join("buyer")).with_models(self.paths.models.clone());
         rt.block_on(async {
             let posted = buyer::submit(&buyer_paths, &net, package, options).await?;
