@@ -27,7 +27,6 @@ error WrongState(uint256 jobId, JobState state);
 error ClaimWindowClosed(uint256 jobId);
 error ClaimWindowOpen(uint256 jobId);
 error TooManyClaimants(uint256 jobId);
-error AlreadyClaimed(uint256 jobId, address provider);
 error NotEligible(uint256 jobId, address provider);
 error NotSelected(uint256 jobId, uint256 index);
 error NotYourReplica(uint256 jobId, uint256 index);
@@ -40,12 +39,11 @@ error CommitmentMismatch(uint256 jobId, uint256 index);
 error BadCommitSignature(uint256 jobId, uint256 index);
 error WorkUnitsOverMax(uint256 reported, uint256 max);
 error NotFinalizable(uint256 jobId);
+/// The trail passed does not hash to the job's trail: rebuild it from the job's events.
+error TrailMismatch(uint256 jobId);
 error NotArbiter(address caller);
 error DisputeOpen(uint256 jobId);
 error NothingToWithdraw();
-
-
-
 
 // Admin
 error NotGovernor(address caller);

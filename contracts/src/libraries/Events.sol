@@ -38,13 +38,22 @@ library Events {
     event ReplicasSelected(uint256 indexed jobId, uint32 selectedMask, uint256 seed);
     event ResultCommitted(uint256 indexed jobId, address indexed provider, uint256 index, bytes32 commitment);
     event ResultRevealed(uint256 indexed jobId, address indexed provider, uint256 index, bytes32 resultRoot, uint64 workUnits);
-    event ReplicaPaid(uint256 indexed jobId, address indexed provider, uint256 amount);
     event ProviderSlashed(uint256 indexed jobId, address indexed provider, uint256 amount, bool missedDeadline);
-    event JobFinalized(uint256 indexed jobId, bytes32 resultRoot, uint64 workUnits, uint256 paid, uint256 fee, uint256 refund);
+    /// @notice Bit i of `paidMask`: claimant i was paid `paid / popcount(paidMask)` (price × workUnits).
+    event JobFinalized(
+        uint256 indexed jobId,
+        bytes32 resultRoot,
+        uint64 workUnits,
+        uint32 paidMask,
+        uint256 paid,
+        uint256 fee,
+        uint256 refund
+    );
     event JobDisputed(uint256 indexed jobId, uint40 disputeDeadline);
     event DisputeResolved(uint256 indexed jobId, bytes32 resultRoot);
     event JobRefunded(uint256 indexed jobId, uint256 refund);
     event Withdrawn(address indexed account, address indexed to, uint256 amount);
+    event FeesCollected(address indexed treasury, uint256 fromEpoch, uint256 toEpoch, uint256 amount);
     event StakeTokenWithdrawn(address indexed account, uint256 amount);
 
     event RewardsSettled(address indexed provider, uint256 indexed epoch, uint256 amount);

@@ -10,7 +10,7 @@ enum ProviderStatus {
 
 /// @notice Lifecycle of a job. Terminal states: Finalized, Refunded, Resolved.
 /// Open --(claim deadline, claimants)--> Running --(all revealed | reveal deadline)--> Finalized | Disputed
-/// Open --(claim deadline, no claimant)--> Refunded
+/// Open --(claim deadline, no eligible claimant)--> Refunded
 /// Disputed --(arbiter)--> Resolved;  Disputed --(dispute deadline)--> Refunded
 enum JobState {
     None,
@@ -22,39 +22,41 @@ enum JobState {
     Resolved
 }
 
-/// @notice Lifecycle of one claim on a job.
-enum ReplicaStatus {
-    None,
-    Claimed, // claimed; selected or not is in the job's selection mask
-    Committed,
-    Revealed
-}
-
-/// @notice A provider's node, one storage slot.
+/// @notice A provider's node and its count of agreements, one storage slot.
 struct Provider {
-    uint120 stake; // protocol token, 18 decimals
+    uint96 stake; // protocol token, 18 decimals
     uint32 computeUnits; // benchmark score in standardized compute units
     uint32 memoryMiB; // device-local memory
-    uint16 region; // region code, 0..31
+    uint8 region; // region code, 0..31
     uint8 classes; // bitmask of workload classes it runs
     ProviderStatus status;
-    uint8 activeJobs; // jobs claimed and not yet settled: stake cannot leave while > 0
+    uint8 activeJobs; // claims on jobs not yet ended: stake cannot leave while > 0
     uint32 unstakeAt; // end of the cool-down
+    uint32 agreed; // times it was in the agreeing majority (and paid); kept after unstaking
 }
 
-/// @notice A provider's money and record, one slot each.
+/// @notice A provider's money, one slot.
 struct Account {
     uint128 balance; // payment token, withdrawable to the payout address
     uint96 epochPaid; // payment earned in `epoch`, the basis of rewards
     uint32 epoch;
 }
 
-struct Reputation {
-    uint32 completed; // jobs finished and paid
-    uint32 agreed; // times it was in the agreeing majority
+/// @notice A provider's offences and unclaimed rewards, one slot: written by slashes and reward
+/// settlements only, never on the paid path of a job.
+struct Record {
     uint32 slashed; // times it was slashed for a dissenting result
     uint32 missed; // deadlines missed while selected
     uint128 rewards; // protocol-token rewards settled and not yet claimed
+}
+
+/// @notice A provider's reputation as `reputationOf` reports it.
+struct Reputation {
+    uint32 completed; // jobs finished and paid
+    uint32 agreed; // times it was in the agreeing majority
+    uint32 slashed;
+    uint32 missed;
+    uint128 rewards;
 }
 
 /// @notice What a job asks of a provider.
@@ -78,26 +80,51 @@ struct JobParams {
     uint40 revealDeadline;
 }
 
-/// @notice A job, three slots. The spec hash and data root live in the `JobPosted` event only:
-/// nothing on chain reads them, and each would cost a storage slot per job.
-struct Job {
-    // slot 0
-    address buyer;
-    uint40 claimDeadline;
-    uint40 commitDeadline;
-    uint8 replicas;
-    JobState state;
-    // slot 1
+/// @notice What a posted job fixes beyond its storage slot. Not stored: it travels in calldata
+/// inside a `Trail`, bound by the job's trail hash (the `JobPosted` event carries it).
+struct Terms {
+    Requirements requirements;
     uint96 pricePerUnit;
     uint64 maxWorkUnits;
+    uint40 commitDeadline;
     uint40 revealDeadline;
+}
+
+/// @notice A job, one slot. The rest of what the market must know of a job (its terms, who
+/// claimed it, the commitments, the reveals) comes in calldata as a `Trail`, checked against the
+/// job's trail hash; the spec hash and data root live in the `JobPosted` event only.
+struct Job {
+    address buyer;
+    uint40 claimDeadline;
+    uint8 replicas; // k
+    JobState state;
     uint8 claimants;
-    uint8 committed;
-    uint8 revealed;
     uint32 selected; // bit i set: claimant i is one of the k replicas (0 until selection)
-    // slot 2
-    Requirements requirements;
-    uint16 feeBps; // protocol fee in force when posted
+}
+
+/// @notice A commitment in a job's trail.
+struct Committed {
+    uint256 index; // the claimant index
+    bytes32 commitment;
+}
+
+/// @notice A reveal in a job's trail.
+struct Revealed {
+    uint256 index;
+    bytes32 resultRoot;
+    uint64 workUnits;
+}
+
+/// @notice A job's history, passed as calldata and checked against the job's trail hash:
+/// `keccak256(abi.encode(jobId, terms))`, then one link per claimant `(hash, address)`, per
+/// commitment `(hash, index, commitment)` and per reveal `(hash, index, root, workUnits)`, in the
+/// order of the `JobClaimed`, `ResultCommitted` and `ResultRevealed` events. Anyone rebuilds it
+/// from the job's events; none of it costs storage.
+struct Trail {
+    Terms terms;
+    address[] claimants; // in claim order: a claimant's index is its position
+    Committed[] commits;
+    Revealed[] reveals;
 }
 
 /// @notice A commitment signed by the replica's provider, so that one transaction can carry the
@@ -120,11 +147,4 @@ struct Reveal {
 struct EpochTotals {
     uint128 paid;
     uint128 fees;
-}
-
-/// @notice One claim on a job, one slot.
-struct Replica {
-    address provider;
-    ReplicaStatus status;
-    uint64 workUnits; // as revealed
 }

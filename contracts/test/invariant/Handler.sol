@@ -5,12 +5,13 @@ import {Vm} from "../utils/Vm.sol";
 import {Gridmint} from "../../src/Gridmint.sol";
 import {MockStablecoin} from "../../src/tokens/MockStablecoin.sol";
 import {GridToken} from "../../src/tokens/GridToken.sol";
-import {Job, JobParams, JobState, Replica, ReplicaStatus, Requirements} from "../../src/libraries/Types.sol";
+import {Job, JobParams, JobState, Requirements, Terms, Trail} from "../../src/libraries/Types.sol";
+import {TrailBook} from "../utils/TrailBook.sol";
 
 /// @notice Drives the market with valid actions only (so the suite runs with fail_on_revert):
 /// each action picks a target for which it is allowed, or does nothing. Ghost state records what
-/// the invariants compare against.
-contract Handler {
+/// the invariants compare against. It keeps each job's trail as a client would (TrailBook).
+contract Handler is TrailBook {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
     Gridmint public immutable market;
@@ -49,6 +50,11 @@ contract Handler {
         return providers.length;
     }
 
+    /// The job's trail as the handler recorded it, for the invariants to move jobs on.
+    function trailOf(uint256 jobId) external view returns (Trail memory) {
+        return trail(jobId);
+    }
+
     // ---- actions ------------------------------------------------------------------------------
 
     function postJob(uint8 k, uint96 price, uint64 maxWu, uint16 claimWindow) external {
@@ -65,6 +71,7 @@ contract Handler {
         usd.mint(buyer, payment + fee);
         vm.prank(buyer);
         uint256 jobId = market.postJob(p);
+        bookPost(jobId, p);
         jobIds.push(jobId);
         escrowOf[jobId] = payment + fee;
         calls["postJob"]++;
@@ -76,13 +83,12 @@ contract Handler {
         Job memory j = market.jobOf(jobId);
         if (j.state != JobState.Open || block.timestamp > j.claimDeadline) return;
         address p = providers[providerSeed % providers.length];
-        if (!market.isEligible(p, j.requirements)) return;
-        for (uint256 i; i < j.claimants; ++i) {
-            (Replica memory r,) = market.replicaOf(jobId, i);
-            if (r.provider == p) return;
-        }
+        // Unfit and repeated claims are allowed (never selected); a slashed-below-minimum
+        // provider is refused, so skip it.
+        if (!market.isEligible(p, Requirements(0, 0, 0, 0))) return;
         vm.prank(p);
         market.claim(jobId);
+        bookClaim(jobId, p);
         calls["claim"]++;
     }
 
@@ -90,28 +96,32 @@ contract Handler {
         if (jobIds.length == 0) return;
         uint256 jobId = jobIds[jobSeed % jobIds.length];
         Job memory j = market.jobOf(jobId);
+        Terms memory terms = termsOf(jobId);
         bool startable = j.state == JobState.Open && block.timestamp > j.claimDeadline && j.claimants > 0;
         if (!startable && j.state != JobState.Running) return;
-        if (block.timestamp > j.commitDeadline || j.claimants == 0) return;
+        if (block.timestamp > terms.commitDeadline || j.claimants == 0) return;
         uint256 index = indexSeed % j.claimants;
-        (Replica memory r,) = market.replicaOf(jobId, index);
-        if (r.status != ReplicaStatus.Claimed) return;
+        address provider = claimantAt(jobId, index);
+        if (commitmentAt(jobId, index) != bytes32(0)) return;
         if (j.state == JobState.Running && (j.selected >> index) & 1 == 0) return;
-        bytes32 root = corrupt ? keccak256(abi.encode("corrupt", r.provider)) : ROOT;
-        uint64 wu = j.maxWorkUnits / 2;
-        bytes32 c = keccak256(abi.encode(root, wu, bytes32(uint256(uint160(r.provider))), r.provider));
+        bytes32 root = corrupt ? keccak256(abi.encode("corrupt", provider)) : ROOT;
+        uint64 wu = terms.maxWorkUnits / 2;
+        bytes32 c = keccak256(abi.encode(root, wu, bytes32(uint256(uint160(provider))), provider));
         if (j.state == JobState.Open) {
-            // This call selects the replicas first; it may leave this claimant out.
-            vm.prank(r.provider);
-            try market.commit(jobId, index, c) {
+            // This call selects the replicas first; it may leave this claimant out (or, when no
+            // claimant is eligible, refund the job).
+            vm.prank(provider);
+            try market.commit(jobId, index, c, trail(jobId)) {
+                bookCommit(jobId, index, c);
                 calls["commit"]++;
             } catch {
                 calls["commit-unselected"]++;
             }
             return;
         }
-        vm.prank(r.provider);
-        market.commit(jobId, index, c);
+        vm.prank(provider);
+        market.commit(jobId, index, c, trail(jobId));
+        bookCommit(jobId, index, c);
         calls["commit"]++;
     }
 
@@ -119,19 +129,17 @@ contract Handler {
         if (jobIds.length == 0) return;
         uint256 jobId = jobIds[jobSeed % jobIds.length];
         Job memory j = market.jobOf(jobId);
-        if (j.state != JobState.Running || block.timestamp > j.revealDeadline || j.claimants == 0) return;
-        if (j.committed < _popcount(j.selected) && block.timestamp <= j.commitDeadline) return;
+        Terms memory terms = termsOf(jobId);
+        if (j.state != JobState.Running || block.timestamp > terms.revealDeadline || j.claimants == 0) return;
+        if (commitCount(jobId) < _popcount(j.selected) && block.timestamp <= terms.commitDeadline) return;
         uint256 index = indexSeed % j.claimants;
-        (Replica memory r, bytes32 commitment) = market.replicaOf(jobId, index);
-        if (r.status != ReplicaStatus.Committed) return;
-        uint64 wu = j.maxWorkUnits / 2;
-        bytes32 s = bytes32(uint256(uint160(r.provider)));
-        bytes32 root = ROOT;
-        if (keccak256(abi.encode(root, wu, s, r.provider)) != commitment) root = keccak256(abi.encode("corrupt", r.provider));
+        bytes32 commitment = commitmentAt(jobId, index);
+        if (commitment == bytes32(0) || revealedAt(jobId, index)) return;
+        address provider = claimantAt(jobId, index);
         // The reveal that completes the job settles it: measure it like a finalize. Anyone may
         // reveal; half the time a stranger carries it.
-        address carrier = uint256(jobSeed >> 128) % 2 == 0 ? r.provider : address(0xCA11);
-        _measured(jobId, j, abi.encodeCall(Gridmint.reveal, (jobId, index, root, wu, s)), carrier);
+        address carrier = uint256(jobSeed >> 128) % 2 == 0 ? provider : address(0xCA11);
+        _measured(jobId, _revealCall(jobId, index, provider, commitment, terms.maxWorkUnits / 2), carrier);
         calls["reveal"]++;
         if (market.jobOf(jobId).state != JobState.Running) calls["reveal-settled"]++;
     }
@@ -140,15 +148,16 @@ contract Handler {
         if (jobIds.length == 0) return;
         uint256 jobId = jobIds[jobSeed % jobIds.length];
         Job memory j = market.jobOf(jobId);
+        uint256 revealDeadline = termsOf(jobId).revealDeadline;
         if (j.state == JobState.Open) {
             if (block.timestamp <= j.claimDeadline) return;
-            if (j.claimants > 0 && block.timestamp <= j.revealDeadline) return;
+            if (j.claimants > 0 && block.timestamp <= revealDeadline) return;
         } else if (j.state == JobState.Running) {
-            if (j.revealed < _popcount(j.selected) && block.timestamp <= j.revealDeadline) return;
+            if (revealCount(jobId) < _popcount(j.selected) && block.timestamp <= revealDeadline) return;
         } else {
             return;
         }
-        _measured(jobId, j, abi.encodeCall(Gridmint.finalize, (jobId)), address(this));
+        _measured(jobId, abi.encodeCall(Gridmint.finalize, (jobId, trail(jobId))), address(this));
         calls["finalize"]++;
     }
 
@@ -158,10 +167,10 @@ contract Handler {
         Job memory j = market.jobOf(jobId);
         if (j.state != JobState.Disputed) return;
         if (resolve) {
-            _measured(jobId, j, abi.encodeCall(Gridmint.resolveDispute, (jobId, ROOT)), arbiter);
+            _measured(jobId, abi.encodeCall(Gridmint.resolveDispute, (jobId, ROOT, trail(jobId))), arbiter);
             calls["resolve"]++;
         } else if (block.timestamp > market.disputeDeadline(jobId)) {
-            _measured(jobId, j, abi.encodeCall(Gridmint.expireDispute, (jobId)), address(this));
+            _measured(jobId, abi.encodeCall(Gridmint.expireDispute, (jobId, trail(jobId))), address(this));
             calls["expire"]++;
         }
     }
@@ -174,6 +183,13 @@ contract Handler {
         calls["withdraw"]++;
     }
 
+    function collectFees(uint256 epochs) external {
+        uint256 from = market.feesCollectedThrough();
+        if (from >= market.currentEpoch()) return;
+        market.collectFees(1 + epochs % 4);
+        calls["collectFees"]++;
+    }
+
     function claimRewards(uint256 providerSeed) external {
         address p = providers[providerSeed % providers.length];
         vm.prank(p);
@@ -183,7 +199,7 @@ contract Handler {
     }
 
     function warp(uint256 seconds_) external {
-        vm.warp(block.timestamp + 1 + seconds_ % 2 hours);
+        vm.warp(vm.getBlockTimestamp() + 1 + seconds_ % 2 hours);
         calls["warp"]++;
     }
 
@@ -203,10 +219,11 @@ contract Handler {
     }
 
     /// Calls a settling function and records what every account was credited.
-    function _measured(uint256 jobId, Job memory j, bytes memory data, address caller) internal {
+    function _measured(uint256 jobId, bytes memory data, address caller) internal {
         uint256 n = accountCount();
         uint256[] memory before = new uint256[](n);
         for (uint256 i; i < n; ++i) before[i] = market.accountOf(accountAt(i)).balance;
+        uint256 feesBefore = market.uncollectedFees();
         vm.prank(caller);
         (bool ok, bytes memory err) = address(market).call(data);
         if (!ok) {
@@ -216,8 +233,9 @@ contract Handler {
         }
         Job memory after_ = market.jobOf(jobId);
         if (after_.state == JobState.Disputed) return;
-        uint256 credited;
-        uint256 onePay = uint256(j.pricePerUnit) * (j.maxWorkUnits / 2);
+        uint256 credited = market.uncollectedFees() - feesBefore; // the fee, owed to the treasury
+        Terms memory terms = termsOf(jobId);
+        uint256 onePay = uint256(terms.pricePerUnit) * (terms.maxWorkUnits / 2);
         for (uint256 i; i < n; ++i) {
             uint256 delta = market.accountOf(accountAt(i)).balance - before[i];
             credited += delta;
@@ -225,6 +243,18 @@ contract Handler {
         }
         settledOut[jobId] = credited;
         if (credited > escrowOf[jobId]) overpaidJobs++;
+    }
+
+    /// The reveal of claimant `index` (honest or corrupt, whichever it committed), recorded.
+    function _revealCall(uint256 jobId, uint256 index, address provider, bytes32 commitment, uint64 wu)
+        internal
+        returns (bytes memory data)
+    {
+        bytes32 s = bytes32(uint256(uint160(provider)));
+        bytes32 root = ROOT;
+        if (keccak256(abi.encode(root, wu, s, provider)) != commitment) root = keccak256(abi.encode("corrupt", provider));
+        data = abi.encodeCall(Gridmint.reveal, (jobId, index, root, wu, s, trail(jobId)));
+        bookReveal(jobId, index, root, wu);
     }
 
     function _popcount(uint32 x) internal pure returns (uint256 c) {

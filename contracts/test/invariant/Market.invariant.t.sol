@@ -38,6 +38,7 @@ contract MarketInvariantTest is Fixture {
         }
         uint256 balances;
         for (uint256 i; i < handler.accountCount(); ++i) balances += market.accountOf(handler.accountAt(i)).balance;
+        balances += market.uncollectedFees();
         assertEq(openEscrow, market.totalEscrow(), "open escrows = recorded escrow");
         assertEq(balances, market.totalBalances(), "account balances = recorded balances");
         assertEq(usd.balanceOf(address(market)), openEscrow + balances, "payment token = escrows + balances");
@@ -69,17 +70,17 @@ contract MarketInvariantTest is Fixture {
     /// 3. Every job reaches a terminal state once its deadlines pass, whoever moves it on.
     function invariant_everyJobCanEnd() public {
         uint256 snapshot = vm.snapshotState();
-        vm.warp(block.timestamp + 30 days);
+        vm.warp(vm.getBlockTimestamp() + 30 days);
         for (uint256 i; i < handler.jobCount(); ++i) {
             uint256 jobId = handler.jobIds(i);
             JobState s = market.jobOf(jobId).state;
             if (s == JobState.Open || s == JobState.Running) {
-                market.finalize(jobId);
+                market.finalize(jobId, handler.trailOf(jobId));
                 s = market.jobOf(jobId).state;
             }
             if (s == JobState.Disputed) {
-                vm.warp(block.timestamp + 4 days);
-                market.expireDispute(jobId);
+                vm.warp(vm.getBlockTimestamp() + 4 days);
+                market.expireDispute(jobId, handler.trailOf(jobId));
                 s = market.jobOf(jobId).state;
             }
             assertTrue(s == JobState.Finalized || s == JobState.Refunded || s == JobState.Resolved, "terminal state reached");

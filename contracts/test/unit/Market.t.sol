@@ -3,9 +3,7 @@ pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
 import "../../src/libraries/Errors.sol";
-import {
-    Job, JobParams, JobState, Replica, ReplicaStatus, Requirements, Reveal, SignedCommit
-} from "../../src/libraries/Types.sol";
+import {Job, JobParams, JobState, Requirements, Reveal, SignedCommit, Trail} from "../../src/libraries/Types.sol";
 
 contract MarketTest is Fixture {
     bytes32 internal constant ROOT = keccak256("the right result");
@@ -54,7 +52,7 @@ contract MarketTest is Fixture {
         p.maxWorkUnits = 0;
         _expectPostRevert(p, abi.encodeWithSelector(ZeroWorkUnits.selector));
         p = params(3);
-        p.claimDeadline = uint40(block.timestamp);
+        p.claimDeadline = uint40(vm.getBlockTimestamp());
         _expectPostRevert(p, abi.encodeWithSelector(BadDeadlines.selector));
         p = params(3);
         p.commitDeadline = p.claimDeadline;
@@ -77,58 +75,105 @@ contract MarketTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(UnknownJob.selector, uint256(9)));
         market.claim(9);
         uint256 jobId = post(1);
-        vm.warp(block.timestamp + 11);
+        vm.warp(vm.getBlockTimestamp() + 11);
         vm.prank(providers[0]);
         vm.expectRevert(abi.encodeWithSelector(ClaimWindowClosed.selector, jobId));
         market.claim(jobId);
     }
 
-    function test_claim_rejectsUnregisteredAndDoubleClaims() public {
+    function test_claim_rejectsAnUnregisteredProvider() public {
         uint256 jobId = post(1);
         address stranger = address(0xDEAD);
+        bytes32 trailBefore = market.trailOf(jobId);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, jobId, stranger));
         market.claim(jobId);
-        claimAs(jobId, providers[0]);
-        vm.prank(providers[0]);
-        vm.expectRevert(abi.encodeWithSelector(AlreadyClaimed.selector, jobId, providers[0]));
-        market.claim(jobId);
+        assertEq(market.jobOf(jobId).claimants, 0, "no claimant recorded");
+        assertEq(market.trailOf(jobId), trailBefore, "trail unchanged");
     }
 
-    function test_claim_checksRequirements() public {
+    function test_repeatedClaim_isNeverSelectedAndReleasedAtTheEnd() public {
+        uint256 jobId = post(2);
+        claimAs(jobId, providers[0]);
+        claimAs(jobId, providers[0]); // a retry after a lost receipt, say
+        claimAs(jobId, providers[1]);
+        assertEq(market.providerOf(providers[0]).activeJobs, 2, "both claims lock the stake");
+        vm.warp(vm.getBlockTimestamp() + 11);
+        market.selectReplicas(jobId, trail(jobId));
+        assertEq(market.jobOf(jobId).selected, 0x5, "claimants 0 and 2: the repeat weighs nothing");
+        commitAs(jobId, 0, providers[0], ROOT, 5);
+        commitAs(jobId, 2, providers[1], ROOT, 5);
+        revealAs(jobId, 0, providers[0], ROOT, 5);
+        revealAs(jobId, 2, providers[1], ROOT, 5);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled");
+        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "paid once");
+        assertEq(market.providerOf(providers[0]).activeJobs, 0, "both claims released");
+    }
+
+    function test_selection_skipsClaimantsThatMissTheRequirements() public {
         JobParams memory p = params(1);
         p.requirements = Requirements({minMemoryMiB: 200_000, minComputeUnits: 0, regionMask: 0, workloadClass: 0});
-        vm.prank(buyer);
-        uint256 tooBig = market.postJob(p);
-        vm.prank(providers[0]);
-        vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, tooBig, providers[0]));
-        market.claim(tooBig);
+        uint256 tooBig = postWith(p);
+        claimAs(tooBig, providers[0]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        market.selectReplicas(tooBig, trail(tooBig));
+        assertEq(uint256(market.jobOf(tooBig).state), uint256(JobState.Refunded), "nobody eligible: refunded");
+        assertEq(market.providerOf(providers[0]).activeJobs, 0, "the claimant is released");
+        p = params(1);
         p.requirements = Requirements({minMemoryMiB: 0, minComputeUnits: 0, regionMask: 1 << 5, workloadClass: 0});
-        vm.prank(buyer);
-        uint256 otherRegion = market.postJob(p);
+        uint256 otherRegion = postWith(p);
+        claimAs(otherRegion, providers[0]); // region 3
+        vm.warp(vm.getBlockTimestamp() + 11);
+        finalize(otherRegion);
+        assertEq(uint256(market.jobOf(otherRegion).state), uint256(JobState.Refunded), "wrong region: refunded");
+        assertEq(market.accountOf(buyer).balance, 2 * (uint256(PRICE) * MAX_WU * 1025 / 1000), "both escrows back");
+    }
+
+    function test_aStaleOrForgedTrail_isRefusedAndChangesNothing() public {
+        uint256 jobId = post(2);
+        claimAs(jobId, providers[0]);
+        Trail memory stale = trail(jobId);
+        claimAs(jobId, providers[1]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        vm.expectRevert(abi.encodeWithSelector(TrailMismatch.selector, jobId));
+        market.selectReplicas(jobId, stale);
+        Trail memory forged = trail(jobId);
+        forged.terms.pricePerUnit = PRICE * 10; // claim a higher pay
+        bytes32 c = keccak256(abi.encode(ROOT, uint64(5), salt(providers[0]), providers[0]));
         vm.prank(providers[0]);
-        vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, otherRegion, providers[0]));
-        market.claim(otherRegion);
+        vm.expectRevert(abi.encodeWithSelector(TrailMismatch.selector, jobId));
+        market.commit(jobId, 0, c, forged);
+        forged = trail(jobId);
+        forged.claimants[1] = providers[4]; // swap a co-verifier
+        vm.expectRevert(abi.encodeWithSelector(TrailMismatch.selector, jobId));
+        market.selectReplicas(jobId, forged);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Open), "still open");
+        commitAs(jobId, 0, providers[0], ROOT, 5); // the true trail works
+        Trail memory lying = trail(jobId);
+        lying.commits[0].commitment = keccak256("another commitment");
+        vm.prank(providers[1]);
+        vm.expectRevert(abi.encodeWithSelector(TrailMismatch.selector, jobId));
+        market.commit(jobId, 1, c, lying);
     }
 
     function test_claim_rejectsAnUnderStakedProvider() public {
         // Slash providers[0] by letting it miss a job: its stake falls below CU * minimum.
         uint256 first = post(1);
         claimAs(first, providers[0]);
-        vm.warp(block.timestamp + 201);
-        market.finalize(first);
+        vm.warp(vm.getBlockTimestamp() + 201);
+        finalize(first);
         assertTrue(market.providerOf(providers[0]).stake < MIN_STAKE_PER_UNIT * CU * 10, "slashed");
         // Raise the bar: a fresh provider registered at exactly the minimum, then slashed once.
         address thin = address(0x5151);
         grid.transfer(thin, MIN_STAKE_PER_UNIT * CU);
         vm.startPrank(thin);
         grid.approve(address(market), type(uint256).max);
-        market.register(keccak256("gpu"), 81_559, CU, 3, 0xff, uint120(MIN_STAKE_PER_UNIT * CU), address(0));
+        market.register(keccak256("gpu"), 81_559, CU, 3, 0xff, uint96(MIN_STAKE_PER_UNIT * CU), address(0));
         vm.stopPrank();
         uint256 second = post(1);
         claimAs(second, thin);
-        vm.warp(block.timestamp + 201);
-        market.finalize(second);
+        vm.warp(vm.getBlockTimestamp() + 201);
+        finalize(second);
         uint256 third = post(1);
         vm.prank(thin);
         vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, third, thin));
@@ -149,34 +194,40 @@ contract MarketTest is Fixture {
             assertEq(market.reputationOf(providers[i]).agreed, 1, "agreement recorded");
         }
         uint256 fee = 3 * pay * 250 / 10_000;
-        assertEq(market.accountOf(treasury).balance, fee, "fee to the treasury");
+        assertEq(market.uncollectedFees(), fee, "the fee waits in its epoch");
         vm.prank(buyer);
         market.withdraw();
         assertEq(before - usd.balanceOf(buyer), 3 * pay + fee, "the buyer paid exactly work + fee");
         assertEq(market.totalEscrow(), 0, "no escrow left");
+        vm.expectRevert(NothingToWithdraw.selector);
+        market.collectFees(10); // the epoch is not over
+        vm.warp(vm.getBlockTimestamp() + EPOCH);
+        market.collectFees(10); // anyone
+        assertEq(usd.balanceOf(treasury), fee, "the fee reaches the treasury");
+        assertEq(market.uncollectedFees(), 0, "collected");
+        assertEq(market.feesCollectedThrough(), 1, "through epoch 0");
+        assertEq(usd.balanceOf(address(market)), market.totalBalances(), "only the workers' balances remain");
     }
 
     function test_lastReveal_settlesTheJobAndFinalizeThenRefuses() public {
         uint256 jobId = runJob(2, same(2, ROOT), 300);
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled by the last reveal");
         vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Finalized));
-        market.finalize(jobId);
+        finalize(jobId);
     }
 
     function test_commitSigned_andRevealBatch_settleAJobInTwoTransactions() public {
         uint256 jobId = post(3);
         for (uint256 i; i < 3; ++i) claimAs(jobId, providers[i]);
-        vm.warp(block.timestamp + 11);
+        vm.warp(vm.getBlockTimestamp() + 11);
         SignedCommit[] memory commits = new SignedCommit[](3);
         Reveal[] memory reveals = new Reveal[](3);
         for (uint256 i; i < 3; ++i) {
             commits[i] = signedCommit(jobId, i, i, ROOT, 450);
             reveals[i] = Reveal({index: i, resultRoot: ROOT, workUnits: 450, salt: salt(providers[i])});
         }
-        vm.prank(buyer); // anyone may carry signed commitments
-        market.commitSigned(jobId, commits);
-        vm.prank(address(0xCAFE)); // and anyone may reveal
-        market.revealBatch(jobId, reveals);
+        commitSignedAs(buyer, jobId, commits); // anyone may carry signed commitments
+        revealBatchAs(address(0xCAFE), jobId, reveals); // and anyone may reveal
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled");
         assertEq(market.agreedRoot(jobId), ROOT, "agreed root");
         for (uint256 i; i < 3; ++i) {
@@ -188,26 +239,29 @@ contract MarketTest is Fixture {
         uint256 jobId = post(2);
         claimAs(jobId, providers[0]);
         claimAs(jobId, providers[1]);
-        vm.warp(block.timestamp + 11);
+        vm.warp(vm.getBlockTimestamp() + 11);
         SignedCommit[] memory commits = new SignedCommit[](1);
         commits[0] = signedCommit(jobId, 1, 0, ROOT, 5); // provider 0 signs for replica 1
+        Trail memory t = trail(jobId);
         vm.expectRevert(abi.encodeWithSelector(BadCommitSignature.selector, jobId, uint256(1)));
-        market.commitSigned(jobId, commits);
+        market.commitSigned(jobId, t, commits);
         commits[0] = signedCommit(jobId, 0, 0, ROOT, 5);
         commits[0].commitment = keccak256("tampered");
         vm.expectRevert(abi.encodeWithSelector(BadCommitSignature.selector, jobId, uint256(0)));
-        market.commitSigned(jobId, commits);
+        market.commitSigned(jobId, t, commits);
         commits[0] = signedCommit(jobId, 0, 0, ROOT, 5);
-        market.commitSigned(jobId, commits);
+        commitSignedAs(address(this), jobId, commits);
+        bytes32 trailBefore = market.trailOf(jobId);
+        t = trail(jobId);
         vm.expectRevert(abi.encodeWithSelector(AlreadyCommitted.selector, jobId, uint256(0)));
-        market.commitSigned(jobId, commits);
-        assertEq(market.jobOf(jobId).committed, 1, "state unchanged by the refused calls");
+        market.commitSigned(jobId, t, commits);
+        assertEq(market.trailOf(jobId), trailBefore, "state unchanged by the refused calls");
     }
 
     function test_corruptReplica_isSlashedAndTheMajorityPaid() public {
         bytes32[] memory roots = same(3, ROOT);
         roots[2] = BAD;
-        uint120 stakeBefore = market.providerOf(providers[2]).stake;
+        uint96 stakeBefore = market.providerOf(providers[2]).stake;
         uint256 jobId = runJob(3, roots, 500);
         assertEq(market.agreedRoot(jobId), ROOT, "the majority's root wins");
         assertEq(market.accountOf(providers[2]).balance, 0, "the dissenter is not paid");
@@ -225,19 +279,21 @@ contract MarketTest is Fixture {
     function test_silentReplica_isSlashedForMissingTheDeadline() public {
         uint256 jobId = post(3);
         for (uint256 i; i < 3; ++i) claimAs(jobId, providers[i]);
-        vm.warp(block.timestamp + 11);
+        vm.warp(vm.getBlockTimestamp() + 11);
         commitAs(jobId, 0, providers[0], ROOT, 500);
         commitAs(jobId, 1, providers[1], ROOT, 500);
+        Trail memory t = trail(jobId);
         vm.prank(providers[0]);
         vm.expectRevert(abi.encodeWithSelector(RevealNotOpen.selector, jobId));
-        market.reveal(jobId, 0, ROOT, 500, salt(providers[0]));
-        vm.warp(block.timestamp + 100); // past the commit deadline: reveals open
+        market.reveal(jobId, 0, ROOT, 500, salt(providers[0]), t);
+        vm.warp(vm.getBlockTimestamp() + 100); // past the commit deadline: reveals open
         revealAs(jobId, 0, providers[0], ROOT, 500);
         revealAs(jobId, 1, providers[1], ROOT, 500);
+        t = trail(jobId);
         vm.expectRevert(abi.encodeWithSelector(NotFinalizable.selector, jobId));
-        market.finalize(jobId);
-        vm.warp(block.timestamp + 100);
-        market.finalize(jobId);
+        market.finalize(jobId, t);
+        vm.warp(vm.getBlockTimestamp() + 100);
+        finalize(jobId);
         assertEq(market.reputationOf(providers[2]).missed, 1, "missed deadline recorded");
         assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 500, "2 of 3 is a majority");
     }
@@ -245,10 +301,11 @@ contract MarketTest is Fixture {
     function test_unclaimedJob_isRefundedInFull() public {
         uint256 before = usd.balanceOf(buyer);
         uint256 jobId = post(3);
+        Trail memory t = trail(jobId);
         vm.expectRevert(abi.encodeWithSelector(NotFinalizable.selector, jobId));
-        market.finalize(jobId);
-        vm.warp(block.timestamp + 11);
-        market.finalize(jobId);
+        market.finalize(jobId, t);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        finalize(jobId);
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Refunded), "refunded");
         vm.prank(buyer);
         market.withdraw();
@@ -259,11 +316,12 @@ contract MarketTest is Fixture {
         uint256 jobId = post(1);
         claimAs(jobId, providers[0]);
         claimAs(jobId, providers[1]);
+        Trail memory t = trail(jobId);
         vm.expectRevert(abi.encodeWithSelector(ClaimWindowOpen.selector, jobId));
-        market.selectReplicas(jobId);
-        vm.warp(block.timestamp + 11);
+        market.selectReplicas(jobId, t);
+        vm.warp(vm.getBlockTimestamp() + 11);
         vm.prevrandao(bytes32(uint256(7)));
-        market.selectReplicas(jobId); // anyone
+        market.selectReplicas(jobId, t); // anyone
         uint32 mask = market.jobOf(jobId).selected;
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Running), "running");
         assertTrue(mask == 1 || mask == 2, "exactly one of two selected");
@@ -273,23 +331,26 @@ contract MarketTest is Fixture {
         vm.prevrandao(bytes32(uint256(8)));
         vm.prank(providers[other]);
         vm.expectRevert(abi.encodeWithSelector(NotSelected.selector, jobId, other));
-        market.commit(jobId, other, keccak256("x"));
+        market.commit(jobId, other, keccak256("x"), t);
         assertEq(market.jobOf(jobId).selected, mask, "selection unchanged");
         commitAs(jobId, chosen, providers[chosen], ROOT, 5);
+        t = trail(jobId);
         vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Running));
-        market.selectReplicas(jobId);
+        market.selectReplicas(jobId, t);
     }
 
     function test_moreClaimantsThanReplicas_selectsExactlyK() public {
         uint256 jobId = post(2);
         for (uint256 i; i < 5; ++i) claimAs(jobId, providers[i]);
-        vm.warp(block.timestamp + 11);
+        vm.warp(vm.getBlockTimestamp() + 11);
         vm.prevrandao(bytes32(uint256(42)));
         // Whoever commits first triggers selection; unselected claimants are refused.
         uint256 selectedCount;
         for (uint256 i; i < 5; ++i) {
+            bytes32 c = keccak256(abi.encode(ROOT, uint64(1), salt(providers[i]), providers[i]));
             vm.prank(providers[i]);
-            try market.commit(jobId, i, keccak256(abi.encode(ROOT, uint64(1), salt(providers[i]), providers[i]))) {
+            try market.commit(jobId, i, c, trail(jobId)) {
+                bookCommit(jobId, i, c);
                 ++selectedCount;
             } catch (bytes memory err) {
                 assertEq(keccak256(err), keccak256(abi.encodeWithSelector(NotSelected.selector, jobId, i)), "NotSelected");
@@ -304,53 +365,56 @@ contract MarketTest is Fixture {
         uint256 jobId = post(2);
         claimAs(jobId, providers[0]);
         claimAs(jobId, providers[1]);
-        vm.warp(block.timestamp + 11);
+        vm.warp(vm.getBlockTimestamp() + 11);
         commitAs(jobId, 0, providers[0], ROOT, 1);
+        Trail memory t = trail(jobId);
         vm.prank(providers[0]);
         vm.expectRevert(abi.encodeWithSelector(AlreadyCommitted.selector, jobId, uint256(0)));
-        market.commit(jobId, 0, bytes32(uint256(1)));
+        market.commit(jobId, 0, bytes32(uint256(1)), t);
         vm.prank(providers[0]);
         vm.expectRevert(abi.encodeWithSelector(NotYourReplica.selector, jobId, uint256(1)));
-        market.commit(jobId, 1, bytes32(uint256(1)));
+        market.commit(jobId, 1, bytes32(uint256(1)), t);
         vm.prank(providers[0]);
         vm.expectRevert(abi.encodeWithSelector(NotSelected.selector, jobId, uint256(7)));
-        market.commit(jobId, 7, bytes32(uint256(1)));
-        vm.warp(block.timestamp + 100);
+        market.commit(jobId, 7, bytes32(uint256(1)), t);
+        vm.warp(vm.getBlockTimestamp() + 100);
         vm.prank(providers[1]);
         vm.expectRevert(abi.encodeWithSelector(CommitWindowClosed.selector, jobId));
-        market.commit(jobId, 1, bytes32(uint256(1)));
+        market.commit(jobId, 1, bytes32(uint256(1)), t);
     }
 
     function test_commit_beforeTheClaimWindowCloses_isRefused() public {
         uint256 jobId = post(1);
         claimAs(jobId, providers[0]);
+        Trail memory t = trail(jobId);
         vm.prank(providers[0]);
         vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Open));
-        market.commit(jobId, 0, bytes32(uint256(1)));
+        market.commit(jobId, 0, bytes32(uint256(1)), t);
     }
 
     function test_reveal_rejectsMismatchUncommittedOverMaxAndLate() public {
         uint256 jobId = post(2);
         claimAs(jobId, providers[0]);
         claimAs(jobId, providers[1]);
-        vm.warp(block.timestamp + 11);
+        vm.warp(vm.getBlockTimestamp() + 11);
         commitAs(jobId, 0, providers[0], ROOT, 5);
-        vm.prank(providers[1]);
-        market.commit(jobId, 1, keccak256(abi.encode(ROOT, MAX_WU + 1, salt(providers[1]), providers[1])));
+        commitRaw(jobId, 1, providers[1], keccak256(abi.encode(ROOT, MAX_WU + 1, salt(providers[1]), providers[1])));
+        Trail memory t = trail(jobId);
         vm.prank(providers[0]);
         vm.expectRevert(abi.encodeWithSelector(CommitmentMismatch.selector, jobId, uint256(0)));
-        market.reveal(jobId, 0, BAD, 5, salt(providers[0]));
+        market.reveal(jobId, 0, BAD, 5, salt(providers[0]), t);
         vm.prank(providers[1]);
         vm.expectRevert(abi.encodeWithSelector(WorkUnitsOverMax.selector, uint256(MAX_WU + 1), uint256(MAX_WU)));
-        market.reveal(jobId, 1, ROOT, MAX_WU + 1, salt(providers[1]));
+        market.reveal(jobId, 1, ROOT, MAX_WU + 1, salt(providers[1]), t);
         revealAs(jobId, 0, providers[0], ROOT, 5);
+        t = trail(jobId);
         vm.prank(providers[0]);
         vm.expectRevert(abi.encodeWithSelector(NotCommitted.selector, jobId, uint256(0)));
-        market.reveal(jobId, 0, ROOT, 5, salt(providers[0]));
-        vm.warp(block.timestamp + 200);
+        market.reveal(jobId, 0, ROOT, 5, salt(providers[0]), t);
+        vm.warp(vm.getBlockTimestamp() + 200);
         vm.prank(providers[1]);
         vm.expectRevert(abi.encodeWithSelector(RevealWindowClosed.selector, jobId));
-        market.reveal(jobId, 1, ROOT, 5, salt(providers[1]));
+        market.reveal(jobId, 1, ROOT, 5, salt(providers[1]), t);
     }
 
     // ---- disputes -------------------------------------------------------------------------------
@@ -366,10 +430,12 @@ contract MarketTest is Fixture {
 
     function test_dispute_arbiterPaysTheCorrectReplica() public {
         uint256 jobId = _disputed();
+        Trail memory t = trail(jobId);
         vm.expectRevert(abi.encodeWithSelector(NotArbiter.selector, address(this)));
-        market.resolveDispute(jobId, ROOT);
+        market.resolveDispute(jobId, ROOT, t);
         vm.prank(arbiter);
-        market.resolveDispute(jobId, ROOT);
+        market.resolveDispute(jobId, ROOT, t);
+        assertEq(market.agreedRoot(jobId), ROOT, "the arbiter's root is the result");
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Resolved), "resolved");
         assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 400, "the correct replica is paid");
         assertEq(market.reputationOf(providers[1]).slashed, 1, "wrong replica slashed");
@@ -379,14 +445,15 @@ contract MarketTest is Fixture {
 
     function test_dispute_expiresToAFullRefund() public {
         uint256 jobId = _disputed();
+        Trail memory t = trail(jobId);
         vm.expectRevert(abi.encodeWithSelector(DisputeOpen.selector, jobId));
-        market.expireDispute(jobId);
-        vm.warp(block.timestamp + 3 days + 1);
-        market.expireDispute(jobId);
+        market.expireDispute(jobId, t);
+        vm.warp(vm.getBlockTimestamp() + 3 days + 1);
+        market.expireDispute(jobId, t);
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Refunded), "refunded");
         assertEq(market.totalEscrow(), 0, "escrow released");
         vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Refunded));
-        market.expireDispute(jobId);
+        market.expireDispute(jobId, t);
     }
 
     // ---- fuzz -------------------------------------------------------------------------------------
@@ -403,14 +470,13 @@ contract MarketTest is Fixture {
         JobParams memory p = params(k);
         p.pricePerUnit = price;
         p.maxWorkUnits = maxWu;
-        p.claimDeadline = uint40(block.timestamp + claimWindow);
+        p.claimDeadline = uint40(vm.getBlockTimestamp() + claimWindow);
         p.commitDeadline = p.claimDeadline + 1 hours;
         p.revealDeadline = p.commitDeadline + 1 hours;
         (uint256 payment, uint256 escrowFee) = market.escrowFor(price, maxWu, k);
         usd.mint(buyer, payment + escrowFee);
         uint256 buyerBefore = usd.balanceOf(buyer);
-        vm.prank(buyer);
-        uint256 jobId = market.postJob(p);
+        uint256 jobId = postWith(p);
         for (uint256 i; i < k; ++i) claimAs(jobId, providers[i]);
         vm.warp(p.claimDeadline + 1);
         for (uint256 i; i < k; ++i) commitAs(jobId, i, providers[i], ROOT, wu);

@@ -3,7 +3,7 @@ pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
 import "../../src/libraries/Errors.sol";
-import {JobState} from "../../src/libraries/Types.sol";
+import {JobState, Trail} from "../../src/libraries/Types.sol";
 import {Gridmint} from "../../src/Gridmint.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
@@ -15,34 +15,37 @@ contract RevertsTest is Fixture {
     }
 
     function test_finalize_unknownJob() public {
+        Trail memory none;
         vm.expectRevert(abi.encodeWithSelector(UnknownJob.selector, uint256(1)));
-        market.finalize(1);
+        market.finalize(1, none);
     }
 
     function test_claim_afterSelection_isWrongState() public {
         uint256 jobId = post(1);
         claimAs(jobId, providers[0]);
-        vm.warp(block.timestamp + 11);
+        vm.warp(vm.getBlockTimestamp() + 11);
         commitAs(jobId, 0, providers[0], keccak256("r"), 1);
         vm.prank(providers[1]);
         vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Running));
         market.claim(jobId);
     }
 
-    function test_commitAndReveal_onUnknownJob_areWrongState() public {
+    function test_commitAndReveal_onUnknownJob_areUnknownJob() public {
+        Trail memory none;
         vm.prank(providers[0]);
-        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, uint256(5), JobState.None));
-        market.commit(5, 0, bytes32(uint256(1)));
+        vm.expectRevert(abi.encodeWithSelector(UnknownJob.selector, uint256(5)));
+        market.commit(5, 0, bytes32(uint256(1)), none);
         vm.prank(providers[0]);
-        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, uint256(5), JobState.None));
-        market.reveal(5, 0, bytes32(0), 0, bytes32(0));
+        vm.expectRevert(abi.encodeWithSelector(UnknownJob.selector, uint256(5)));
+        market.reveal(5, 0, bytes32(0), 0, bytes32(0), none);
     }
 
     function test_resolveDispute_onlyDisputedJobs() public {
         uint256 jobId = runJob(1, same(1, keccak256("r")), 1);
+        Trail memory t = trail(jobId);
         vm.prank(arbiter);
         vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Finalized));
-        market.resolveDispute(jobId, keccak256("r"));
+        market.resolveDispute(jobId, keccak256("r"), t);
     }
 
     function test_withdrawStakeCredit_withNothing() public {

@@ -32,7 +32,7 @@ contract RewardsTest is Fixture {
         vm.prank(providers[0]);
         vm.expectRevert(NothingToWithdraw.selector);
         market.claimRewards(); // the epoch is not over yet
-        vm.warp(block.timestamp + EPOCH);
+        vm.warp(vm.getBlockTimestamp() + EPOCH);
         uint256 cap = market.emissionCap(epoch);
         for (uint256 i; i < 3; ++i) {
             vm.prank(providers[i]);
@@ -43,7 +43,7 @@ contract RewardsTest is Fixture {
     }
 
     function test_noFeesNoEmission() public {
-        vm.warp(block.timestamp + EPOCH);
+        vm.warp(vm.getBlockTimestamp() + EPOCH);
         assertEq(market.emissionCap(0), 0, "an epoch without paid work emits nothing");
     }
 }

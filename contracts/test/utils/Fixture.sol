@@ -6,11 +6,12 @@ import {Gridmint} from "../../src/Gridmint.sol";
 import {MockStablecoin} from "../../src/tokens/MockStablecoin.sol";
 import {GridToken} from "../../src/tokens/GridToken.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {JobParams, Requirements, SignedCommit} from "../../src/libraries/Types.sol";
+import {JobParams, Requirements, Reveal, SignedCommit} from "../../src/libraries/Types.sol";
+import {TrailBook} from "./TrailBook.sol";
 import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 
 /// @notice A deployed market with funded providers and a buyer.
-abstract contract Fixture is Test {
+abstract contract Fixture is Test, TrailBook {
     Gridmint internal market;
     MockStablecoin internal usd;
     GridToken internal grid;
@@ -21,7 +22,7 @@ abstract contract Fixture is Test {
     address[] internal providers;
 
     uint256 internal constant MIN_STAKE_PER_UNIT = 1e18;
-    uint120 internal constant STAKE = 1_000e18;
+    uint96 internal constant STAKE = 1_000e18;
     uint32 internal constant CU = 100;
     uint96 internal constant PRICE = 1_000; // gUSD base units per work unit
     uint64 internal constant MAX_WU = 1_000;
@@ -83,19 +84,29 @@ abstract contract Fixture is Test {
         p.replicas = k;
         p.pricePerUnit = PRICE;
         p.maxWorkUnits = MAX_WU;
-        p.claimDeadline = uint40(block.timestamp + 10);
-        p.commitDeadline = uint40(block.timestamp + 100);
-        p.revealDeadline = uint40(block.timestamp + 200);
+        p.claimDeadline = uint40(vm.getBlockTimestamp() + 10);
+        p.commitDeadline = uint40(vm.getBlockTimestamp() + 100);
+        p.revealDeadline = uint40(vm.getBlockTimestamp() + 200);
     }
 
     function post(uint8 k) internal returns (uint256 jobId) {
+        jobId = postWith(params(k));
+    }
+
+    function postWith(JobParams memory p) internal returns (uint256 jobId) {
         vm.prank(buyer);
-        jobId = market.postJob(params(k));
+        jobId = market.postJob(p);
+        bookPost(jobId, p);
     }
 
     function claimAs(uint256 jobId, address p) internal returns (uint256 index) {
         vm.prank(p);
         index = market.claim(jobId);
+        bookClaim(jobId, p);
+    }
+
+    function finalize(uint256 jobId) internal {
+        market.finalize(jobId, trail(jobId));
     }
 
     function salt(address p) internal pure returns (bytes32) {
@@ -103,13 +114,33 @@ abstract contract Fixture is Test {
     }
 
     function commitAs(uint256 jobId, uint256 index, address p, bytes32 root, uint64 wu) internal {
+        commitRaw(jobId, index, p, keccak256(abi.encode(root, wu, salt(p), p)));
+    }
+
+    function commitRaw(uint256 jobId, uint256 index, address p, bytes32 commitment) internal {
         vm.prank(p);
-        market.commit(jobId, index, keccak256(abi.encode(root, wu, salt(p), p)));
+        market.commit(jobId, index, commitment, trail(jobId));
+        bookCommit(jobId, index, commitment);
     }
 
     function revealAs(uint256 jobId, uint256 index, address p, bytes32 root, uint64 wu) internal {
         vm.prank(p);
-        market.reveal(jobId, index, root, wu, salt(p));
+        market.reveal(jobId, index, root, wu, salt(p), trail(jobId));
+        bookReveal(jobId, index, root, wu);
+    }
+
+    function commitSignedAs(address caller, uint256 jobId, SignedCommit[] memory commits) internal {
+        vm.prank(caller);
+        market.commitSigned(jobId, trail(jobId), commits);
+        for (uint256 i; i < commits.length; ++i) bookCommit(jobId, commits[i].index, commits[i].commitment);
+    }
+
+    function revealBatchAs(address caller, uint256 jobId, Reveal[] memory reveals) internal {
+        vm.prank(caller);
+        market.revealBatch(jobId, trail(jobId), reveals);
+        for (uint256 i; i < reveals.length; ++i) {
+            bookReveal(jobId, reveals[i].index, reveals[i].resultRoot, reveals[i].workUnits);
+        }
     }
 
     /// Provider i's signed commitment to `root` for replica `index`.
@@ -131,7 +162,7 @@ abstract contract Fixture is Test {
     function runJob(uint8 k, bytes32[] memory roots, uint64 wu) internal returns (uint256 jobId) {
         jobId = post(k);
         for (uint256 i; i < k; ++i) claimAs(jobId, providers[i]);
-        vm.warp(block.timestamp + 11);
+        vm.warp(vm.getBlockTimestamp() + 11);
         for (uint256 i; i < k; ++i) commitAs(jobId, i, providers[i], roots[i], wu);
         for (uint256 i; i < k; ++i) revealAs(jobId, i, providers[i], roots[i], wu);
     }

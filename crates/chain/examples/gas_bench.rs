@@ -51,8 +51,8 @@ impl Net {
         Ok(block.ok_or_else(|| anyhow::anyhow!("no latest block"))?.header.timestamp)
     }
 
-    /// One job with `k` replicas; returns the summed receipt gas.
-    async fn lifecycle(&self, k: usize, batched: bool) -> anyhow::Result<u64> {
+    /// One job with `k` replicas; returns the summed receipt gas and each transaction's.
+    async fn lifecycle(&self, k: usize, batched: bool) -> anyhow::Result<(u64, Vec<(&'static str, u64)>)> {
         let buyer = self.as_wallet(9);
         let now = self.now().await?;
         let params = Gridmint::JobParams {
@@ -97,7 +97,9 @@ impl Net {
                 );
                 reveals.push(Gridmint::Reveal { index, resultRoot: root, workUnits: work_units, salt });
             } else {
-                gas += self.as_wallet(i).commit(job_id, index, c).await?.receipt.gas_used;
+                let g = self.as_wallet(i).commit(job_id, index, c).await?.receipt.gas_used;
+                steps.push(("commit", g));
+                gas += g;
             }
         }
         if batched {
@@ -111,13 +113,15 @@ impl Net {
             for i in 1..=k {
                 let address = self.keys[i].address();
                 let salt = keccak256(address.as_slice());
-                gas +=
+                let g =
                     self.as_wallet(i).reveal(job_id, U256::from(i - 1), root, work_units, salt).await?.receipt.gas_used;
+                steps.push(("reveal", g));
+                gas += g;
             }
         }
         anyhow::ensure!(buyer.job(job_id).await?.state == 4, "job {job_id} did not settle");
         eprintln!("k={k} batched={batched}: {steps:?} total {gas}");
-        Ok(gas)
+        Ok((gas, steps))
     }
 }
 
@@ -147,14 +151,15 @@ async fn main() -> anyhow::Result<()> {
     usd.mint(net.keys[9].address(), U256::from(10u64).pow(U256::from(15))).send().await?.get_receipt().await?;
     buyer.approve_all(net.keys[9].address()).await?;
 
-    let first_job_k3 = net.lifecycle(3, true).await?;
-    let k1 = net.lifecycle(1, true).await?;
-    let k3 = net.lifecycle(3, true).await?;
-    let k1_per_replica = net.lifecycle(1, false).await?;
-    let k3_per_replica = net.lifecycle(3, false).await?;
+    let (first_job_k3, _) = net.lifecycle(3, true).await?;
+    let (k1, _) = net.lifecycle(1, true).await?;
+    let (k3, k3_steps) = net.lifecycle(3, true).await?;
+    let (k1_per_replica, _) = net.lifecycle(1, false).await?;
+    let (k3_per_replica, _) = net.lifecycle(3, false).await?;
     let json = serde_json::json!({
         "k1": k1,
         "k3": k3,
+        "k3_transactions": k3_steps.iter().map(|(call, gas)| serde_json::json!({"call": call, "gas": gas})).collect::<Vec<_>>(),
         "k1_per_replica": k1_per_replica,
         "k3_per_replica": k3_per_replica,
         "first_job_k3": first_job_k3,

@@ -17,6 +17,8 @@ pub enum ChainError {
     Receipt { call: &'static str, message: String },
     #[error("{call}: the receipt has no {event} event")]
     MissingEvent { call: &'static str, event: &'static str },
+    #[error("{what}: {message}")]
+    InvalidInput { what: &'static str, message: String },
     #[error("deployment file {path}: {message}")]
     Deployment { path: std::path::PathBuf, message: String },
 }

@@ -9,4 +9,4 @@ pub mod market;
 
 pub use deployment::Deployment;
 pub use error::ChainError;
-pub use market::{Market, commit_digest, commitment, sign_commit};
+pub use market::{JobView, Market, commit_digest, commitment, sign_commit};

@@ -1,11 +1,13 @@
 //! The market client: one method per contract call, generic over the alloy provider (HTTP, a
 //! wallet filler stack, a test provider), with reverts decoded into the market's custom errors.
 
+use std::time::Duration;
+
 use alloy::{
     network::Ethereum,
     primitives::{Address, B256, Bytes, U256, keccak256},
     providers::{PendingTransactionBuilder, Provider},
-    rpc::types::TransactionReceipt,
+    rpc::types::{Filter, TransactionReceipt},
     signers::{Signer, local::PrivateKeySigner},
     sol_types::{SolEvent, SolValue},
 };
@@ -14,10 +16,55 @@ use crate::{
     ChainError, Deployment,
     bindings::{
         GridToken,
-        Gridmint::{self, GridmintInstance},
+        Gridmint::{self, GridmintErrors, GridmintInstance},
         MockStablecoin,
     },
 };
+
+/// How often a call that carries a job's trail is tried: another transaction on the same job
+/// (a co-replica's commit or reveal) can land between reading the trail and mining the call.
+const TRAIL_ATTEMPTS: usize = 6;
+
+/// A job as the market knows it: its storage slot, and what its trail (rebuilt from the job's
+/// events) says of its terms, commitments and reveals.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    pub buyer: Address,
+    /// `JobState` as its discriminant (1 Open, 2 Running, 3 Disputed, 4 Finalized, 5 Refunded,
+    /// 6 Resolved).
+    pub state: u8,
+    pub replicas: u8,
+    pub claimants: u8,
+    /// Bit i set: claimant i is one of the replicas (0 until selection).
+    pub selected: u32,
+    pub claim_deadline: u64,
+    pub trail: Gridmint::Trail,
+}
+
+impl JobView {
+    pub fn commit_deadline(&self) -> u64 {
+        self.trail.terms.commitDeadline.to()
+    }
+
+    pub fn reveal_deadline(&self) -> u64 {
+        self.trail.terms.revealDeadline.to()
+    }
+
+    /// Commitments made so far.
+    pub fn committed(&self) -> usize {
+        self.trail.commits.len()
+    }
+
+    /// Reveals made so far.
+    pub fn revealed(&self) -> usize {
+        self.trail.reveals.len()
+    }
+
+    /// The claimant index of `provider`'s first claim, if it claimed.
+    pub fn claimant_index(&self, provider: Address) -> Option<U256> {
+        self.trail.claimants.iter().position(|a| *a == provider).map(U256::from)
+    }
+}
 
 /// The commitment a provider submits: `keccak256(abi.encode(root, workUnits, salt, provider))`,
 /// exactly what the contract's `reveal` recomputes.
@@ -164,7 +211,10 @@ impl<P: Provider + Clone> Market<P> {
         stake: U256,
         payout: Address,
     ) -> Result<Mined<()>, ChainError> {
-        let stake = alloy::primitives::Uint::<120, 2>::from(stake);
+        if stake.bit_len() > 96 {
+            return Err(ChainError::InvalidInput { what: "stake", message: format!("{stake} exceeds 2^96 - 1") });
+        }
+        let stake = alloy::primitives::Uint::<96, 2>::from(stake.to::<u128>());
         let call = self.contract.register(device_model_hash, memory_mib, compute_units, region, classes, stake, payout);
         let receipt = Self::send("register", call).await?;
         Ok(Mined { value: (), receipt })
@@ -186,12 +236,12 @@ impl<P: Provider + Clone> Market<P> {
 
     /// Closes the claim window and selects the replicas (anyone, after the claim deadline).
     pub async fn select_replicas(&self, job_id: U256) -> Result<Mined<()>, ChainError> {
-        let receipt = Self::send("selectReplicas", self.contract.selectReplicas(job_id)).await?;
+        let receipt = self.with_trail("selectReplicas", job_id, |t| self.contract.selectReplicas(job_id, t)).await?;
         Ok(Mined { value: (), receipt })
     }
 
     pub async fn commit(&self, job_id: U256, index: U256, commitment: B256) -> Result<Mined<()>, ChainError> {
-        let receipt = Self::send("commit", self.contract.commit(job_id, index, commitment)).await?;
+        let receipt = self.with_trail("commit", job_id, |t| self.contract.commit(job_id, index, commitment, t)).await?;
         Ok(Mined { value: (), receipt })
     }
 
@@ -203,8 +253,9 @@ impl<P: Provider + Clone> Market<P> {
         work_units: u64,
         salt: B256,
     ) -> Result<Mined<()>, ChainError> {
-        let call = self.contract.reveal(job_id, index, result_root, work_units, salt);
-        let receipt = Self::send("reveal", call).await?;
+        let receipt = self
+            .with_trail("reveal", job_id, |t| self.contract.reveal(job_id, index, result_root, work_units, salt, t))
+            .await?;
         Ok(Mined { value: (), receipt })
     }
 
@@ -214,19 +265,131 @@ impl<P: Provider + Clone> Market<P> {
         job_id: U256,
         commits: Vec<Gridmint::SignedCommit>,
     ) -> Result<Mined<()>, ChainError> {
-        let receipt = Self::send("commitSigned", self.contract.commitSigned(job_id, commits)).await?;
+        let receipt =
+            self.with_trail("commitSigned", job_id, |t| self.contract.commitSigned(job_id, t, commits.clone())).await?;
         Ok(Mined { value: (), receipt })
     }
 
     /// Reveals several replicas in one transaction; the reveal that completes the job settles it.
     pub async fn reveal_batch(&self, job_id: U256, reveals: Vec<Gridmint::Reveal>) -> Result<Mined<()>, ChainError> {
-        let receipt = Self::send("revealBatch", self.contract.revealBatch(job_id, reveals)).await?;
+        let receipt =
+            self.with_trail("revealBatch", job_id, |t| self.contract.revealBatch(job_id, t, reveals.clone())).await?;
         Ok(Mined { value: (), receipt })
     }
 
     pub async fn finalize(&self, job_id: U256) -> Result<Mined<()>, ChainError> {
-        let receipt = Self::send("finalize", self.contract.finalize(job_id)).await?;
+        let receipt = self.with_trail("finalize", job_id, |t| self.contract.finalize(job_id, t)).await?;
         Ok(Mined { value: (), receipt })
+    }
+
+    /// Sends a call that carries the job's trail, rebuilt from the job's events. When another
+    /// transaction on the job lands first (the trail is stale: `TrailMismatch`, or the mined
+    /// call failed), rebuilds the trail and tries again.
+    async fn with_trail<'a, D, F>(
+        &'a self,
+        call: &'static str,
+        job_id: U256,
+        build: F,
+    ) -> Result<TransactionReceipt, ChainError>
+    where
+        D: alloy::contract::CallDecoder,
+        F: Fn(Gridmint::Trail) -> alloy::contract::CallBuilder<&'a P, D>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let trail = self.trail(job_id).await?;
+            match Self::send(call, build(trail)).await {
+                Err(e) if attempt < TRAIL_ATTEMPTS && Self::stale_trail(&e) => {
+                    tracing::debug!(%job_id, call, attempt, error = %e, "the job moved on: rebuilding its trail");
+                    tokio::time::sleep(Duration::from_millis(250 * attempt as u64)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn stale_trail(e: &ChainError) -> bool {
+        matches!(e, ChainError::Failed { .. }) || matches!(e.revert_reason(), Some(GridmintErrors::TrailMismatch(_)))
+    }
+
+    /// The job's trail: its terms (from `JobPosted`), claimants, commitments and reveals in the
+    /// order of their events, which is the order the market hashed them.
+    pub async fn trail(&self, job_id: U256) -> Result<Gridmint::Trail, ChainError> {
+        let filter = Filter::new()
+            .address(self.deployment.market)
+            .event_signature(vec![
+                Gridmint::JobPosted::SIGNATURE_HASH,
+                Gridmint::JobClaimed::SIGNATURE_HASH,
+                Gridmint::ResultCommitted::SIGNATURE_HASH,
+                Gridmint::ResultRevealed::SIGNATURE_HASH,
+            ])
+            .topic1(B256::from(job_id))
+            .from_block(self.deployment.start_block);
+        let mut logs = self
+            .contract
+            .provider()
+            .get_logs(&filter)
+            .await
+            .map_err(|e| ChainError::Receipt { call: "get_logs (trail)", message: e.to_string() })?;
+        logs.sort_by_key(|l| (l.block_number, l.log_index));
+        let decode = |e: alloy::sol_types::Error| ChainError::Receipt { call: "decode trail", message: e.to_string() };
+        let mut trail = Gridmint::Trail {
+            terms: Gridmint::Terms {
+                requirements: Gridmint::Requirements {
+                    minMemoryMiB: 0,
+                    minComputeUnits: 0,
+                    regionMask: 0,
+                    workloadClass: 0,
+                },
+                pricePerUnit: Default::default(),
+                maxWorkUnits: 0,
+                commitDeadline: Default::default(),
+                revealDeadline: Default::default(),
+            },
+            claimants: Vec::new(),
+            commits: Vec::new(),
+            reveals: Vec::new(),
+        };
+        let mut posted = false;
+        for log in &logs {
+            match log.topic0() {
+                Some(&Gridmint::JobPosted::SIGNATURE_HASH) => {
+                    let p = log.log_decode::<Gridmint::JobPosted>().map_err(decode)?.inner.data;
+                    trail.terms = Gridmint::Terms {
+                        requirements: p.requirements,
+                        pricePerUnit: p.pricePerUnit,
+                        maxWorkUnits: p.maxWorkUnits,
+                        commitDeadline: p.commitDeadline,
+                        revealDeadline: p.revealDeadline,
+                    };
+                    posted = true;
+                }
+                Some(&Gridmint::JobClaimed::SIGNATURE_HASH) => {
+                    trail.claimants.push(log.log_decode::<Gridmint::JobClaimed>().map_err(decode)?.inner.data.provider);
+                }
+                Some(&Gridmint::ResultCommitted::SIGNATURE_HASH) => {
+                    let c = log.log_decode::<Gridmint::ResultCommitted>().map_err(decode)?.inner.data;
+                    trail.commits.push(Gridmint::Committed { index: c.index, commitment: c.commitment });
+                }
+                Some(&Gridmint::ResultRevealed::SIGNATURE_HASH) => {
+                    let r = log.log_decode::<Gridmint::ResultRevealed>().map_err(decode)?.inner.data;
+                    trail.reveals.push(Gridmint::Revealed {
+                        index: r.index,
+                        resultRoot: r.resultRoot,
+                        workUnits: r.workUnits,
+                    });
+                }
+                _ => {}
+            }
+        }
+        if !posted && !logs.is_empty() {
+            return Err(ChainError::Receipt {
+                call: "trail",
+                message: format!("job {job_id} has events but no JobPosted"),
+            });
+        }
+        Ok(trail)
     }
 
     /// Withdraws the sender's payment-token balance to its payout address.
@@ -235,8 +398,19 @@ impl<P: Provider + Clone> Market<P> {
         Ok(Mined { value: (), receipt })
     }
 
-    pub async fn job(&self, job_id: U256) -> Result<Gridmint::Job, ChainError> {
-        self.contract.jobOf(job_id).call().await.map_err(|e| ChainError::from_contract("jobOf", e))
+    /// The job's slot and its trail. A job that does not exist has state 0 and an empty trail.
+    pub async fn job(&self, job_id: U256) -> Result<JobView, ChainError> {
+        let slot = self.contract.jobOf(job_id).call().await.map_err(|e| ChainError::from_contract("jobOf", e))?;
+        let trail = self.trail(job_id).await?;
+        Ok(JobView {
+            buyer: slot.buyer,
+            state: slot.state,
+            replicas: slot.replicas,
+            claimants: slot.claimants,
+            selected: slot.selected,
+            claim_deadline: slot.claimDeadline.to(),
+            trail,
+        })
     }
 
     pub async fn agreed_root(&self, job_id: U256) -> Result<B256, ChainError> {

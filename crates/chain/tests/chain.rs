@@ -146,18 +146,39 @@ mod lifecycle {
 
         let root = B256::repeat_byte(0xab);
         let work_units = 7_000u64;
-        for ((address, market), index) in providers.iter().zip(&indices) {
-            let salt = keccak256(address.as_slice());
-            let c = commitment(root, work_units, salt, *address);
-            let on_chain =
-                market.contract().commitmentOf(root, work_units, salt, *address).call().await.expect("commitmentOf");
-            assert_eq!(c, on_chain, "the Rust commitment is the contract's");
-            gas += market.commit(job_id, *index, c).await.expect("commit").receipt.gas_used;
-        }
-        for ((address, market), index) in providers.iter().zip(&indices) {
-            let salt = keccak256(address.as_slice());
-            gas += market.reveal(job_id, *index, root, work_units, salt).await.expect("reveal").receipt.gas_used;
-        }
+        // The three providers commit at the same moment, then reveal at the same moment: each
+        // call carries the job's trail, so all but the first find it stale and rebuild it.
+        let commit = |i: usize| {
+            let (address, market) = &providers[i];
+            let index = indices[i];
+            async move {
+                let salt = keccak256(address.as_slice());
+                let c = commitment(root, work_units, salt, *address);
+                let on_chain = market
+                    .contract()
+                    .commitmentOf(root, work_units, salt, *address)
+                    .call()
+                    .await
+                    .expect("commitmentOf");
+                assert_eq!(c, on_chain, "the Rust commitment is the contract's");
+                market.commit(job_id, index, c).await.expect("concurrent commit").receipt.gas_used
+            }
+        };
+        let (a, b, c) = tokio::join!(commit(0), commit(1), commit(2));
+        gas += a + b + c;
+        let trail = buyer.trail(job_id).await.expect("trail");
+        assert_eq!(trail.claimants, providers.iter().map(|(a, _)| *a).collect::<Vec<_>>(), "claimants in order");
+        assert_eq!(trail.commits.len(), 3, "every commitment in the rebuilt trail");
+        let reveal = |i: usize| {
+            let (address, market) = &providers[i];
+            let index = indices[i];
+            async move {
+                let salt = keccak256(address.as_slice());
+                market.reveal(job_id, index, root, work_units, salt).await.expect("concurrent reveal").receipt.gas_used
+            }
+        };
+        let (a, b, c) = tokio::join!(reveal(0), reveal(1), reveal(2));
+        gas += a + b + c;
         eprintln!(
             "receipt gas of the whole k=3 lifecycle, one transaction per step (first job on a fresh chain): {gas}"
         );

@@ -304,11 +304,11 @@ fn status(node: &Node, args: StatusArgs, json: bool) -> anyhow::Result<()> {
             "replicas": job.replicas,
             "claimants": job.claimants,
             "selected": job.selected.count_ones(),
-            "committed": job.committed,
-            "revealed": job.revealed,
-            "claimDeadline": job.claimDeadline.to::<u64>(),
-            "commitDeadline": job.commitDeadline.to::<u64>(),
-            "revealDeadline": job.revealDeadline.to::<u64>(),
+            "committed": job.committed(),
+            "revealed": job.revealed(),
+            "claimDeadline": job.claim_deadline,
+            "commitDeadline": job.commit_deadline(),
+            "revealDeadline": job.reveal_deadline(),
             "agreedRoot": (!root.is_zero()).then(|| root.to_string()),
         });
         if json {
@@ -320,8 +320,8 @@ fn status(node: &Node, args: StatusArgs, json: bool) -> anyhow::Result<()> {
                 state_name(job.state),
                 job.claimants,
                 job.replicas,
-                job.committed,
-                job.revealed
+                job.committed(),
+                job.revealed()
             );
             if !root.is_zero() {
                 println!("agreed result root {root}");

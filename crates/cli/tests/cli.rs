@@ -947,7 +947,7 @@ mod submit {
             let buyer = signer.address();
             let net = gridmint_node::net::Network::connect(&profile, signer).expect("connect");
             let jobs = net.market.contract().jobCount().call().await.expect("jobCount");
-            assert_eq!(jobs, alloy::primitives::U256::ZERO, "no job was posted");
+            assert_eq!(jobs, 0, "no job was posted");
             let usd = gridmint_chain::bindings::MockStablecoin::new(
                 net.profile.deployment.payment_token,
                 net.market.contract().provider().clone(),

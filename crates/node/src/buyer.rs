@@ -270,8 +270,8 @@ async fn poll_once(net: &Network, job_id: U256) -> Result<bool, NodeError> {
         return Ok(true);
     }
     let now = net.now().await?;
-    let reveal_deadline: u64 = job.revealDeadline.to();
-    let claim_deadline: u64 = job.claimDeadline.to();
+    let reveal_deadline = job.reveal_deadline();
+    let claim_deadline = job.claim_deadline;
     if now > reveal_deadline || (job.claimants == 0 && now > claim_deadline) {
         net.market.finalize(job_id).await?;
     }

@@ -264,19 +264,17 @@ async fn consider(
     if !eligible {
         return Ok(None);
     }
-    let index = match net.market.claim(posted.jobId).await {
-        Ok(claimed) => claimed.value,
-        // Claimed by this node before a crash that came before the claim was stored: find it.
-        Err(ChainError::Reverted { reason, .. }) if matches!(*reason, GridmintErrors::AlreadyClaimed(_)) => {
-            match own_replica(net, posted.jobId).await? {
-                Some(index) => index,
-                None => return Ok(None),
+    // Claimed by this node before a crash that came before the claim was stored: a second
+    // claim would only lock stake (the market never selects a repeat), so find the first.
+    let index = match net.market.job(posted.jobId).await?.claimant_index(net.address()) {
+        Some(index) => index,
+        None => match net.market.claim(posted.jobId).await {
+            Ok(claimed) => claimed.value,
+            Err(e) => {
+                tracing::warn!(job = %posted.jobId, error = %e, "claim refused");
+                return Ok(None);
             }
-        }
-        Err(e) => {
-            tracing::warn!(job = %posted.jobId, error = %e, "claim refused");
-            return Ok(None);
-        }
+        },
     };
     tracing::info!(job = %posted.jobId, %index, "claimed");
     Ok(Some(Task {
@@ -288,25 +286,6 @@ async fn consider(
         committed: false,
         revealed: false,
     }))
-}
-
-/// This node's replica index on a job, from the chain.
-async fn own_replica(net: &Network, job_id: U256) -> Result<Option<U256>, NodeError> {
-    let claimants = net.market.job(job_id).await?.claimants;
-    for i in 0..claimants {
-        let index = U256::from(i);
-        let replica = net
-            .market
-            .contract()
-            .replicaOf(job_id, index)
-            .call()
-            .await
-            .map_err(|e| NodeError::Chain(ChainError::from_contract("replicaOf", e)))?;
-        if replica.r.provider == net.address() {
-            return Ok(Some(index));
-        }
-    }
-    Ok(None)
 }
 
 /// Moves one task on; true when the job is settled (or lost) and the task is done.
@@ -371,9 +350,8 @@ async fn step(
         store.mark(key, &job_id.to_string(), true, false)?;
         return Ok(false);
     }
-    let commit_deadline: u64 = job.commitDeadline.to();
-    let selected = job.selected.count_ones() as u8;
-    if task.committed && !task.revealed && (job.committed >= selected || now > commit_deadline) {
+    let selected = job.selected.count_ones() as usize;
+    if task.committed && !task.revealed && (job.committed() >= selected || now > job.commit_deadline()) {
         match net.market.reveal(job_id, task.index, root, work_units, salt).await {
             Ok(_) => {}
             Err(ChainError::Reverted { reason, .. }) if matches!(*reason, GridmintErrors::NotCommitted(_)) => {}
