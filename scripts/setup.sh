@@ -69,6 +69,12 @@ if [ ! -x contracts/node_modules/.bin/forge ] || [ contracts/package-lock.json -
   (cd contracts && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 
+# --- The Tauri CLI for `make package` (its prebuilt binary from npm) --------------------------------
+if [ ! -x installers/node_modules/.bin/tauri ] || [ installers/package-lock.json -nt installers/node_modules/.package-lock.json ]; then
+  say "npm: installing installers/ packages (the Tauri CLI)"
+  (cd installers && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+
 # --- Model weights: all-MiniLM-L6-v2 into the app's model cache -----------------------------------
 MODEL_DIR="${GRIDMINT_MODEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gridmint/models}/all-MiniLM-L6-v2"
 if [ "${SETUP_SKIP_MODEL:-0}" != 1 ] && [ ! -f "$MODEL_DIR/model.safetensors" ]; then

@@ -2,7 +2,10 @@
 //! [`Control`], the engine checks it between dispatches. A dispatch in flight is never
 //! interrupted, so the device is handed back within one dispatch's time.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::{
+    sync::{Arc, Condvar, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
 
 use crate::{EngineError, commitment::Hash};
 
@@ -13,15 +16,25 @@ pub enum RunState {
     Cancelled,
 }
 
+#[derive(Debug)]
+struct Shared {
+    state: RunState,
+    /// A dispatch of this run is on the device.
+    busy: bool,
+    /// When the device was last handed back (the end of the last dispatch).
+    idle_since: Instant,
+}
+
 /// A handle shared between the run and whoever steers it (the idle detector, the UI).
 #[derive(Debug, Clone)]
 pub struct Control {
-    inner: Arc<(Mutex<RunState>, Condvar)>,
+    inner: Arc<(Mutex<Shared>, Condvar)>,
 }
 
 impl Default for Control {
     fn default() -> Self {
-        Self { inner: Arc::new((Mutex::new(RunState::Running), Condvar::new())) }
+        let shared = Shared { state: RunState::Running, busy: false, idle_since: Instant::now() };
+        Self { inner: Arc::new((Mutex::new(shared), Condvar::new())) }
     }
 }
 
@@ -30,13 +43,16 @@ impl Control {
         Self::default()
     }
 
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.inner.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn set(&self, state: RunState) {
-        let (lock, changed) = &*self.inner;
-        let mut s = lock.lock().unwrap_or_else(|p| p.into_inner());
-        if *s != RunState::Cancelled {
-            *s = state;
+        let mut s = self.lock();
+        if s.state != RunState::Cancelled {
+            s.state = state;
         }
-        changed.notify_all();
+        self.inner.1.notify_all();
     }
 
     /// Stops at the next dispatch boundary until [`Control::resume`] or [`Control::cancel`].
@@ -54,20 +70,41 @@ impl Control {
     }
 
     pub fn state(&self) -> RunState {
-        *self.inner.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.lock().state
     }
 
-    /// Blocks while paused; `Err` once cancelled.
-    fn checkpoint(&self, step: usize) -> Result<(), EngineError> {
-        let (lock, changed) = &*self.inner;
-        let mut s = lock.lock().unwrap_or_else(|p| p.into_inner());
-        while *s == RunState::Paused {
-            s = changed.wait(s).unwrap_or_else(|p| p.into_inner());
+    /// Waits until no dispatch of this run is on the device (at once if none is), at most
+    /// `timeout`; returns when the device was handed back, or `None` on a timeout. After
+    /// [`Control::pause`] this is the moment the owner has the GPU again.
+    pub fn wait_idle(&self, timeout: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + timeout;
+        let mut s = self.lock();
+        while s.busy {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            s = self.inner.1.wait_timeout(s, left).unwrap_or_else(|p| p.into_inner()).0;
         }
-        if *s == RunState::Cancelled {
+        Some(s.idle_since)
+    }
+
+    /// Blocks while paused; `Err` once cancelled. Otherwise marks a dispatch as started.
+    fn checkpoint(&self, step: usize) -> Result<(), EngineError> {
+        let mut s = self.lock();
+        while s.state == RunState::Paused {
+            s = self.inner.1.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+        if s.state == RunState::Cancelled {
             return Err(EngineError::Cancelled { completed_dispatches: step });
         }
+        s.busy = true;
         Ok(())
+    }
+
+    /// Marks the dispatch that [`Control::checkpoint`] started as finished.
+    fn finished(&self) {
+        let mut s = self.lock();
+        s.busy = false;
+        s.idle_since = Instant::now();
+        self.inner.1.notify_all();
     }
 }
 
@@ -87,10 +124,12 @@ pub fn run_steps(
     mut on_progress: impl FnMut(Progress),
     mut step: impl FnMut(usize) -> Result<Hash, EngineError>,
 ) -> Result<Vec<Hash>, EngineError> {
-    let mut hashes = Vec::with_capacity(total);
+    let mut hashes = Vec::with_capacity(total.min(1 << 12));
     for i in 0..total {
         control.checkpoint(i)?;
-        hashes.push(step(i)?);
+        let result = step(i);
+        control.finished();
+        hashes.push(result?);
         on_progress(Progress { done: i + 1, total });
     }
     Ok(hashes)

@@ -449,6 +449,48 @@ mod control {
         assert_eq!(root(&hashes), reference, "pausing changes no bit of the result");
     }
 
+    /// The yield path: a pause while a dispatch is on the device; `wait_idle` returns when that
+    /// dispatch ends (not a step later), and no dispatch starts until the resume.
+    #[test]
+    fn wait_idle_returns_when_the_dispatch_in_flight_ends() {
+        let control = Control::new();
+        let started = Arc::new(AtomicUsize::new(0));
+        let steering = {
+            let (control, started) = (control.clone(), started.clone());
+            std::thread::spawn(move || {
+                while started.load(Ordering::SeqCst) < 3 {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                control.pause(); // a step is on the "device"
+                // A step may have passed its checkpoint and not yet counted itself.
+                let at_pause = started.load(Ordering::SeqCst);
+                let idle = control.wait_idle(Duration::from_secs(5));
+                let at_idle = started.load(Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(200));
+                let later = started.load(Ordering::SeqCst);
+                control.resume();
+                (idle.is_some(), at_pause, at_idle, later)
+            })
+        };
+        let hashes = run_steps(
+            8,
+            &control,
+            |_| {},
+            |i| {
+                started.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(60));
+                Ok([i as u8; 32])
+            },
+        )
+        .expect("the run finishes after the resume");
+        let (idle, at_pause, at_idle, later) = steering.join().expect("steering thread");
+        assert!(idle, "the device is handed back within the timeout");
+        assert!(at_idle == at_pause || at_idle == at_pause + 1, "idle once the dispatch in flight ends");
+        assert_eq!(later, at_idle, "nothing starts while paused");
+        assert_eq!(hashes.len(), 8);
+        assert!(control.wait_idle(Duration::ZERO).is_some(), "no run: idle at once");
+    }
+
     #[test]
     fn cancel_stops_at_the_next_boundary_with_a_clear_error() {
         let control = Control::new();

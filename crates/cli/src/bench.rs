@@ -30,6 +30,14 @@ pub struct BenchArgs {
     /// else numpy.
     #[arg(long, value_enum, default_value_t = ReferenceKind::Auto)]
     reference: ReferenceKind,
+    /// Measure the GPU yield instead: this many simulated user-input events while a long job
+    /// runs, each timed until the GPU is handed back. Input goes through the X server named by
+    /// DISPLAY (XTEST, seen by the X11 idle detector); without DISPLAY it is simulated in-process.
+    #[arg(long, value_name = "TRIALS")]
+    r#yield: Option<usize>,
+    /// With --yield: the job's dispatch length to aim for, in milliseconds.
+    #[arg(long, default_value_t = 80.0, requires = "yield")]
+    dispatch_ms: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -71,6 +79,28 @@ pub fn run(node: &Node, args: BenchArgs, json: bool) -> anyhow::Result<()> {
     if args.determinism {
         for case in node.determinism_suite(args.gpu)? {
             println!("{} {}", case.name, case.hash.as_deref().unwrap_or("unsupported"));
+        }
+        return Ok(());
+    }
+    if let Some(trials) = args.r#yield {
+        anyhow::ensure!(trials > 0, "--yield needs at least one trial");
+        let display = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty());
+        let report =
+            gridmint_node::bench::yield_latency(node.paths(), args.gpu, trials, args.dispatch_ms, display.as_deref())?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!(
+                "yield on {} ({}): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} trials; dispatches {:.1} ms (max {:.1})",
+                report.device,
+                report.input_source,
+                report.p50_ms,
+                report.p99_ms,
+                report.max_ms,
+                report.trials,
+                report.dispatch_ms_p50,
+                report.dispatch_ms_max
+            );
         }
         return Ok(());
     }

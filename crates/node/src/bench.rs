@@ -86,3 +86,199 @@ pub fn determinism(paths: &Paths, device: Option<u32>) -> Result<Vec<Determinism
 pub fn determinism_reference() -> Vec<DeterminismCase> {
     bench::determinism_reference().into_iter().map(|c| DeterminismCase { name: c.name, hash: c.hash }).collect()
 }
+
+/// What `gridmint bench --yield` measured: the time from a user-input event to the GPU being
+/// handed back, while a long job of short dispatches runs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct YieldReport {
+    pub device: String,
+    /// `x11-xtest`: a real input event through the X server (XTEST), seen by the X11 idle
+    /// detector; `in-process`: no X server, the detector's clock is reset directly.
+    pub input_source: &'static str,
+    pub trials: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// The job's dispatches (a 2·n³ GEMM each, n chosen for ≈ `target_dispatch_ms`).
+    pub gemm_n: usize,
+    pub dispatch_ms_p50: f64,
+    pub dispatch_ms_max: f64,
+    /// How often the idle detector reads the idle time.
+    pub poll_ms: f64,
+    pub latencies_ms: Vec<f64>,
+}
+
+/// The nearest-rank percentile of sorted `v`.
+fn percentile(v: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
+/// An idle clock the bench resets itself (no X server).
+struct ManualIdle(std::sync::Arc<std::sync::Mutex<std::time::Instant>>);
+
+impl crate::idle::InputIdle for ManualIdle {
+    fn idle_for(&mut self) -> Result<std::time::Duration, NodeError> {
+        Ok(self.0.lock().unwrap_or_else(|p| p.into_inner()).elapsed())
+    }
+}
+
+/// Runs a long job of GEMM dispatches of about `target_dispatch_ms` each under a
+/// [`crate::idle::Yielder`], and `trials` times: waits for the job to be working, simulates the
+/// owner's input at a random moment, and measures until the GPU is idle (the dispatch in flight
+/// ended and no other started).
+pub fn yield_latency(
+    paths: &Paths,
+    device: Option<u32>,
+    trials: usize,
+    target_dispatch_ms: f64,
+    display: Option<&str>,
+) -> Result<YieldReport, NodeError> {
+    use std::{
+        sync::{Arc, Mutex, mpsc},
+        time::{Duration, Instant},
+    };
+
+    use gpu_engine::{
+        control::{Control, run_steps},
+        kernels::{Gemm, gemm::GemmShape},
+        seeded,
+    };
+    use rand::Rng;
+
+    use crate::idle::{IdlePolicy, InputIdle, YieldEvent, Yielder};
+
+    let gpu = open(paths, device)?;
+    let kernel = Gemm::new(&gpu, ReproClass::Unfused)?;
+    // Calibrate: the largest n (a multiple of 64) whose dispatch stays near the target.
+    let time_one = |n: usize| -> Result<f64, NodeError> {
+        let a = gpu.upload(&seeded::uniform(1, n * n))?;
+        let c = gpu.output::<f32>((n * n) as u64)?;
+        let shape = GemmShape { m: n, n, k: n };
+        kernel.run(&gpu, &a, &a, &c, shape)?;
+        let started = Instant::now();
+        kernel.run(&gpu, &a, &a, &c, shape)?;
+        Ok(started.elapsed().as_secs_f64() * 1e3)
+    };
+    let mut n = 64;
+    while n < 4096 {
+        let ms = time_one(n + 64)?;
+        if ms > target_dispatch_ms {
+            break;
+        }
+        n += 64;
+    }
+    let a = gpu.upload(&seeded::uniform(1, n * n))?;
+    let b = gpu.upload(&seeded::uniform(2, n * n))?;
+    let c = gpu.output::<f32>((n * n) as u64)?;
+    let shape = GemmShape { m: n, n, k: n };
+
+    let policy =
+        IdlePolicy { start_after: Duration::from_millis(400), notice: Duration::ZERO, poll: Duration::from_millis(10) };
+    let manual = Arc::new(Mutex::new(Instant::now()));
+    type SimulateInput = Box<dyn Fn(u32) -> Result<(), NodeError>>;
+    let (source, input, input_source): (Box<dyn InputIdle>, SimulateInput, _) =
+        match display.map(|d| (crate::idle::X11Idle::connect(Some(d)), crate::idle::X11Idle::connect(Some(d)))) {
+            Some((Ok(detector), Ok(user))) => (
+                Box::new(detector),
+                Box::new(move |i| user.simulate_input((100 + (i % 200)) as i16, (100 + (i % 150)) as i16)),
+                "x11-xtest",
+            ),
+            Some((Err(e), _)) | Some((_, Err(e))) => return Err(e),
+            None => {
+                let clock = manual.clone();
+                (
+                    Box::new(ManualIdle(manual.clone())),
+                    Box::new(move |_| {
+                        *clock.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                        Ok(())
+                    }),
+                    "in-process",
+                )
+            }
+        };
+    let control = Control::new();
+    let (events_tx, events) = mpsc::channel();
+    let yielder = Yielder::spawn(source, control.clone(), policy, move |e| {
+        let _ = events_tx.send(e);
+    });
+    let dispatch_ms = Mutex::new(Vec::new());
+    let outcome = std::thread::scope(|scope| -> Result<Vec<f64>, NodeError> {
+        let job = scope.spawn(|| {
+            run_steps(
+                usize::MAX,
+                &control,
+                |_| {},
+                |_| {
+                    let started = Instant::now();
+                    kernel.run(&gpu, &a, &b, &c, shape)?;
+                    dispatch_ms.lock().unwrap_or_else(|p| p.into_inner()).push(started.elapsed().as_secs_f64() * 1e3);
+                    Ok([0; 32])
+                },
+            )
+        });
+        let wait = Duration::from_secs(30);
+        let mut latencies = Vec::with_capacity(trials);
+        let mut rng = rand::thread_rng();
+        let measured = (|| -> Result<(), NodeError> {
+            for trial in 0..trials {
+                // The job works again once the owner has been away for `start_after`.
+                loop {
+                    match events.recv_timeout(wait) {
+                        Ok(YieldEvent::Started) => break,
+                        Ok(YieldEvent::SourceFailed) | Err(_) => {
+                            return Err(NodeError::IdleDetection {
+                                message: format!("trial {trial}: the job never started"),
+                            });
+                        }
+                        Ok(_) => {}
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(rng.gen_range(30..250)));
+                let touched = Instant::now();
+                input(trial as u32)?;
+                loop {
+                    match events.recv_timeout(wait) {
+                        Ok(YieldEvent::Yielded { .. }) => break,
+                        Ok(YieldEvent::SourceFailed) | Err(_) => {
+                            return Err(NodeError::IdleDetection {
+                                message: format!("trial {trial}: the input was not seen"),
+                            });
+                        }
+                        Ok(_) => {}
+                    }
+                }
+                let idle = control.wait_idle(wait).ok_or_else(|| NodeError::IdleDetection {
+                    message: format!("trial {trial}: the GPU was not handed back within {wait:?}"),
+                })?;
+                latencies.push(idle.saturating_duration_since(touched).as_secs_f64() * 1e3);
+            }
+            Ok(())
+        })();
+        drop(yielder);
+        control.cancel();
+        control.resume();
+        let _ = job.join();
+        measured.map(|()| latencies)
+    })?;
+    let mut sorted = outcome.clone();
+    sorted.sort_by(f64::total_cmp);
+    let mut dispatches = dispatch_ms.into_inner().unwrap_or_else(|p| p.into_inner());
+    dispatches.sort_by(f64::total_cmp);
+    if sorted.is_empty() || dispatches.is_empty() {
+        return Err(NodeError::IdleDetection { message: "no trial ran".into() });
+    }
+    Ok(YieldReport {
+        device: gpu.info().name.clone(),
+        input_source,
+        trials: sorted.len(),
+        p50_ms: percentile(&sorted, 50.0),
+        p99_ms: percentile(&sorted, 99.0),
+        max_ms: *sorted.last().unwrap_or(&0.0),
+        gemm_n: n,
+        dispatch_ms_p50: percentile(&dispatches, 50.0),
+        dispatch_ms_max: *dispatches.last().unwrap_or(&0.0),
+        poll_ms: policy.poll.as_secs_f64() * 1e3,
+        latencies_ms: outcome,
+    })
+}

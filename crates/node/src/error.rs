@@ -25,6 +25,8 @@ pub enum NodeError {
     NetworkUnavailable { message: String },
     #[error("{message}")]
     InvalidRequest { message: String },
+    #[error("idle detection: {message}")]
+    IdleDetection { message: String },
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: std::path::PathBuf, source: std::io::Error },
 }

@@ -11,6 +11,7 @@ pub mod devnet;
 pub mod error;
 pub mod exchange;
 pub mod hardware;
+pub mod idle;
 pub mod local;
 pub mod logging;
 pub mod net;

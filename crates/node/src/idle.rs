@@ -1,0 +1,253 @@
+//! Idle detection and the GPU yield: work starts after the owner has left the machine alone for a
+//! while (with a notice a few seconds before), and the moment they touch it again the run is
+//! paused at its next dispatch boundary ([`gpu_engine::control::Control`]), so the GPU is theirs
+//! within one dispatch.
+//!
+//! Where the input comes from is an [`InputIdle`]: on Linux desktops the X server's screensaver
+//! extension (the time since the last key press or pointer motion of any client, which is what
+//! screensavers use), read with x11rb. [`X11Idle::simulate_input`] sends a real input event
+//! through XTEST, as a user (or xdotool) would: the yield benchmark's "user touches the mouse".
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use gpu_engine::control::Control;
+
+use crate::NodeError;
+
+/// How long the owner has not touched the machine.
+pub trait InputIdle: Send {
+    fn idle_for(&mut self) -> Result<Duration, NodeError>;
+}
+
+/// When work may run.
+#[derive(Debug, Clone, Copy)]
+pub struct IdlePolicy {
+    /// Idle time before work starts (the market-lessons default: 10 minutes).
+    pub start_after: Duration,
+    /// How long before the start the owner is told (5 seconds).
+    pub notice: Duration,
+    /// How often the idle time is read.
+    pub poll: Duration,
+}
+
+impl Default for IdlePolicy {
+    fn default() -> Self {
+        Self { start_after: Duration::from_secs(600), notice: Duration::from_secs(5), poll: Duration::from_millis(25) }
+    }
+}
+
+/// What the yielder did, for the tray, notifications and the log.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum YieldEvent {
+    /// Work starts in this long unless the owner comes back.
+    Notice { starts_in: Duration },
+    /// The owner has been away long enough: the run resumed.
+    Started,
+    /// The owner came back: the run was paused at `at` (it stops at the next dispatch boundary).
+    Yielded { at: Instant },
+    /// The idle source failed; the run stays paused.
+    SourceFailed,
+}
+
+/// The thread that steers a run's [`Control`] by the owner's presence. Starts paused: a run
+/// under a yielder only works while the owner is away. Stops (leaving the run paused) on drop.
+#[derive(Debug)]
+pub struct Yielder {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Yielder {
+    pub fn spawn(
+        mut source: Box<dyn InputIdle>,
+        control: Control,
+        policy: IdlePolicy,
+        on_event: impl Fn(YieldEvent) + Send + 'static,
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        control.pause();
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("gridmint-yield".into())
+                .spawn(move || {
+                    let mut working = false;
+                    let mut noticed = false;
+                    let mut last = Duration::ZERO;
+                    while !stop.load(Ordering::SeqCst) {
+                        let idle = match source.idle_for() {
+                            Ok(idle) => idle,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "idle detection failed: keeping the GPU paused");
+                                control.pause();
+                                on_event(YieldEvent::SourceFailed);
+                                return;
+                            }
+                        };
+                        // Input resets the idle time: it is now shorter than when last read.
+                        let touched = idle < last;
+                        last = idle;
+                        if working && touched {
+                            control.pause();
+                            working = false;
+                            noticed = false;
+                            on_event(YieldEvent::Yielded { at: Instant::now() });
+                        } else if !working {
+                            if touched {
+                                noticed = false;
+                            }
+                            if !noticed && idle + policy.notice >= policy.start_after {
+                                noticed = true;
+                                on_event(YieldEvent::Notice { starts_in: policy.start_after.saturating_sub(idle) });
+                            }
+                            if idle >= policy.start_after {
+                                control.resume();
+                                working = true;
+                                on_event(YieldEvent::Started);
+                            }
+                        }
+                        std::thread::sleep(policy.poll);
+                    }
+                    control.pause();
+                })
+                .expect("spawning the yield thread")
+        };
+        Self { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Yielder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+pub use x11::X11Idle;
+
+#[cfg(target_os = "linux")]
+mod x11 {
+    use std::time::Duration;
+
+    use x11rb::{
+        connection::Connection,
+        protocol::{screensaver::ConnectionExt as _, xproto::ConnectionExt as _, xtest::ConnectionExt as _},
+        rust_connection::RustConnection,
+    };
+
+    use super::InputIdle;
+    use crate::NodeError;
+
+    fn x11_error(what: &'static str) -> impl Fn(String) -> NodeError {
+        move |message| NodeError::IdleDetection { message: format!("X11 {what}: {message}") }
+    }
+
+    /// The X server's idle time (MIT-SCREEN-SAVER), on the display named by `DISPLAY`.
+    pub struct X11Idle {
+        conn: RustConnection,
+        root: u32,
+    }
+
+    impl std::fmt::Debug for X11Idle {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("X11Idle").field("root", &self.root).finish_non_exhaustive()
+        }
+    }
+
+    impl X11Idle {
+        /// Connects to `display` (or `DISPLAY`); fails clearly without an X server or without
+        /// the screensaver extension (Wayland sessions without Xwayland, headless machines).
+        pub fn connect(display: Option<&str>) -> Result<Self, NodeError> {
+            let (conn, screen) =
+                x11rb::connect(display).map_err(|e| x11_error("connecting to the X server")(e.to_string()))?;
+            let root = conn.setup().roots[screen].root;
+            conn.screensaver_query_version(1, 1)
+                .map_err(|e| x11_error("screensaver extension")(e.to_string()))?
+                .reply()
+                .map_err(|e| x11_error("screensaver extension")(e.to_string()))?;
+            Ok(Self { conn, root })
+        }
+
+        /// Sends one pointer motion through XTEST, as a user moving the mouse: the X server
+        /// resets its idle time exactly as for real input.
+        pub fn simulate_input(&self, x: i16, y: i16) -> Result<(), NodeError> {
+            const MOTION_NOTIFY: u8 = 6;
+            self.conn
+                .xtest_fake_input(MOTION_NOTIFY, 0, x11rb::CURRENT_TIME, self.root, x, y, 0)
+                .map_err(|e| x11_error("XTEST input")(e.to_string()))?;
+            // A round trip: the event has reached the server when this returns.
+            self.conn
+                .get_input_focus()
+                .map_err(|e| x11_error("XTEST input")(e.to_string()))?
+                .reply()
+                .map_err(|e| x11_error("XTEST input")(e.to_string()))?;
+            Ok(())
+        }
+    }
+
+    impl InputIdle for X11Idle {
+        fn idle_for(&mut self) -> Result<Duration, NodeError> {
+            let info = self
+                .conn
+                .screensaver_query_info(self.root)
+                .map_err(|e| x11_error("query")(e.to_string()))?
+                .reply()
+                .map_err(|e| x11_error("query")(e.to_string()))?;
+            Ok(Duration::from_millis(u64::from(info.ms_since_user_input)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Mutex, mpsc};
+
+    use gpu_engine::control::RunState;
+
+    use super::*;
+
+    /// An idle clock the test moves by hand.
+    struct Scripted(Arc<Mutex<Duration>>);
+
+    impl InputIdle for Scripted {
+        fn idle_for(&mut self) -> Result<Duration, NodeError> {
+            Ok(*self.0.lock().expect("clock"))
+        }
+    }
+
+    #[test]
+    fn starts_after_the_idle_time_with_a_notice_and_yields_on_input() {
+        let clock = Arc::new(Mutex::new(Duration::ZERO));
+        let control = Control::new();
+        let (tx, rx) = mpsc::channel();
+        let policy = IdlePolicy {
+            start_after: Duration::from_secs(600),
+            notice: Duration::from_secs(5),
+            poll: Duration::from_millis(2),
+        };
+        let _yielder = Yielder::spawn(Box::new(Scripted(clock.clone())), control.clone(), policy, move |e| {
+            let _ = tx.send(e);
+        });
+        assert_eq!(control.state(), RunState::Paused, "nothing runs while the owner is here");
+        *clock.lock().expect("clock") = Duration::from_secs(596);
+        let wait = Duration::from_secs(5);
+        assert_eq!(rx.recv_timeout(wait).expect("an event"), YieldEvent::Notice { starts_in: Duration::from_secs(4) });
+        assert_eq!(control.state(), RunState::Paused, "a notice, not yet the start");
+        *clock.lock().expect("clock") = Duration::from_secs(600);
+        assert_eq!(rx.recv_timeout(wait).expect("an event"), YieldEvent::Started);
+        assert_eq!(control.state(), RunState::Running);
+        *clock.lock().expect("clock") = Duration::from_millis(3); // the owner moves the mouse
+        assert!(matches!(rx.recv_timeout(wait).expect("an event"), YieldEvent::Yielded { .. }));
+        assert_eq!(control.state(), RunState::Paused, "the run yields");
+    }
+}
