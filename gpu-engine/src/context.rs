@@ -81,6 +81,10 @@ pub struct Gpu {
     options: GpuOptions,
     fused_fma: bool,
     staged: bool,
+    /// Steers every submission: the owner's pause or cancel takes effect between them.
+    control: std::sync::RwLock<Option<crate::control::Control>>,
+    /// Submissions so far (a cancellation reports how many completed).
+    submissions: std::sync::atomic::AtomicUsize,
 }
 
 impl Gpu {
@@ -149,6 +153,8 @@ impl Gpu {
             staged,
             options,
             fused_fma: false,
+            control: std::sync::RwLock::new(None),
+            submissions: std::sync::atomic::AtomicUsize::new(0),
         };
         // The start-up probe is bounded by at least 10 s, not by the (possibly tight) bound set
         // for jobs' dispatches: a device reopened after an overrun may still be finishing the
@@ -300,7 +306,30 @@ impl Gpu {
 
     /// Submits recorded work and waits for it, bounded by the dispatch timeout; `kernel` names the
     /// work in errors.
+    /// Puts every later submission under `control` (or none): each waits while it is paused and
+    /// fails with [`EngineError::Cancelled`] once it is cancelled, so a workload yields at its
+    /// submission boundaries without knowing it. [`crate::control::Control::wait_idle`] then
+    /// tells when the device is handed back.
+    pub fn set_control(&self, control: Option<crate::control::Control>) {
+        *self.control.write().unwrap_or_else(|p| p.into_inner()) = control;
+    }
+
+    /// Whether a [`crate::control::Control`] steers this device's submissions.
+    pub fn is_steered(&self) -> bool {
+        self.control.read().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
     pub fn submit(&self, kernel: &'static str, builder: Recorder) -> Result<(), EngineError> {
+        let control = self.control.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(control) = control else { return self.submit_now(kernel, builder) };
+        control.checkpoint(self.submissions.load(std::sync::atomic::Ordering::Relaxed))?;
+        let result = self.submit_now(kernel, builder);
+        control.finished();
+        self.submissions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        result
+    }
+
+    fn submit_now(&self, kernel: &'static str, builder: Recorder) -> Result<(), EngineError> {
         let commands = builder.build().map_err(|e| EngineError::vulkan("finishing a command buffer", e))?;
         let future = sync::now(self.device.clone())
             .then_execute(self.queue.clone(), commands)

@@ -23,6 +23,8 @@ struct Shared {
     busy: bool,
     /// When the device was last handed back (the end of the last dispatch).
     idle_since: Instant,
+    /// Pauses are ignored: the run must finish before a deadline (see [`Control::pin`]).
+    pinned: bool,
 }
 
 /// A handle shared between the run and whoever steers it (the idle detector, the UI).
@@ -33,7 +35,7 @@ pub struct Control {
 
 impl Default for Control {
     fn default() -> Self {
-        let shared = Shared { state: RunState::Running, busy: false, idle_since: Instant::now() };
+        let shared = Shared { state: RunState::Running, busy: false, idle_since: Instant::now(), pinned: false };
         Self { inner: Arc::new((Mutex::new(shared), Condvar::new())) }
     }
 }
@@ -49,8 +51,20 @@ impl Control {
 
     fn set(&self, state: RunState) {
         let mut s = self.lock();
-        if s.state != RunState::Cancelled {
+        if s.state != RunState::Cancelled && !(s.pinned && state == RunState::Paused) {
             s.state = state;
+        }
+        self.inner.1.notify_all();
+    }
+
+    /// While pinned the run keeps going and pauses are ignored (a paused run resumes): what a
+    /// provider does when a yielded task would otherwise miss its deadline. Unpinning leaves the
+    /// run as it is; the next pause holds again.
+    pub fn pin(&self, pinned: bool) {
+        let mut s = self.lock();
+        s.pinned = pinned;
+        if pinned && s.state == RunState::Paused {
+            s.state = RunState::Running;
         }
         self.inner.1.notify_all();
     }
@@ -87,7 +101,7 @@ impl Control {
     }
 
     /// Blocks while paused; `Err` once cancelled. Otherwise marks a dispatch as started.
-    fn checkpoint(&self, step: usize) -> Result<(), EngineError> {
+    pub(crate) fn checkpoint(&self, step: usize) -> Result<(), EngineError> {
         let mut s = self.lock();
         while s.state == RunState::Paused {
             s = self.inner.1.wait(s).unwrap_or_else(|p| p.into_inner());
@@ -100,7 +114,7 @@ impl Control {
     }
 
     /// Marks the dispatch that [`Control::checkpoint`] started as finished.
-    fn finished(&self) {
+    pub(crate) fn finished(&self) {
         let mut s = self.lock();
         s.busy = false;
         s.idle_since = Instant::now();

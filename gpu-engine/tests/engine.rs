@@ -491,6 +491,42 @@ mod control {
         assert!(control.wait_idle(Duration::ZERO).is_some(), "no run: idle at once");
     }
 
+    /// A device under a Control: a paused owner holds every submission (any workload's) until the
+    /// resume; a cancel fails the next one with `Cancelled`.
+    #[test]
+    fn a_steered_device_holds_submissions_while_paused_and_refuses_them_once_cancelled() {
+        let Some(gpu) = gpu() else { return };
+        let n = 64;
+        let kernel = Gemm::new(&gpu, ReproClass::Unfused).expect("pipeline");
+        let a = gpu.upload(&seeded::uniform(1, n * n)).expect("upload");
+        let c = gpu.output::<f32>((n * n) as u64).expect("alloc");
+        let shape = GemmShape { m: n, n, k: n };
+        let control = Control::new();
+        gpu.set_control(Some(control.clone()));
+        assert!(gpu.is_steered());
+        control.pause();
+        let done = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                kernel.run(&gpu, &a, &a, &c, shape).expect("runs after the resume");
+                done.store(1, Ordering::SeqCst);
+            });
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(done.load(Ordering::SeqCst), 0, "held while paused");
+            assert!(control.wait_idle(Duration::ZERO).is_some(), "nothing on the device while held");
+            control.resume();
+            worker.join().expect("worker");
+        });
+        assert_eq!(done.load(Ordering::SeqCst), 1);
+        control.cancel();
+        match kernel.run(&gpu, &a, &a, &c, shape) {
+            Err(EngineError::Cancelled { .. }) => {}
+            other => panic!("expected Cancelled, got {other:?}"),
+        }
+        gpu.set_control(None);
+        kernel.run(&gpu, &a, &a, &c, shape).expect("unsteered again");
+    }
+
     #[test]
     fn cancel_stops_at_the_next_boundary_with_a_clear_error() {
         let control = Control::new();
@@ -717,6 +753,13 @@ mod workloads {
             assert!(first_difference(&alone[s], &together[s]).is_none(), "batching changed sequence {s}");
             let norm: f32 = want.iter().map(|v| v * v).sum::<f32>().sqrt();
             assert!((norm - 1.0).abs() < 1e-5, "sequence {s} is L2-normalized ({norm})");
+        }
+        // Steered (one submission per layer, each a yield point): the same bits.
+        gpu.set_control(Some(gpu_engine::control::Control::new()));
+        let steered = encoder.encode(&gpu, &sequences, 4096, |_| {}).expect("encodes steered");
+        gpu.set_control(None);
+        for s in 0..sequences.len() {
+            assert!(first_difference(&steered[s], &together[s]).is_none(), "steering changed sequence {s}");
         }
     }
 

@@ -7,8 +7,8 @@ use gridmint_node::{
 };
 use gridmint_protocol::{
     ApiError, AppSettings, AppSettingsRequest, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest,
-    JobSummary, ListJobsRequest, MarketStatus, MarketStatusRequest, PackagePreview, SetEarningRequest,
-    SubmitJobRequest,
+    JobSummary, ListJobsRequest, MarketStatus, MarketStatusRequest, PackagePreview, SetBackgroundRequest,
+    SetEarningRequest, SubmitJobRequest,
     wallet::{
         CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus,
         WalletStatusRequest,
@@ -94,14 +94,32 @@ pub(crate) async fn app_settings(
     request: AppSettingsRequest,
 ) -> Result<AppSettings, ApiError> {
     let AppSettingsRequest {} = request;
+    Ok(settings_of(&state))
+}
+
+fn settings_of(state: &AppState) -> AppSettings {
     let paths = state.node.paths();
-    Ok(AppSettings {
+    AppSettings {
         network: "local".into(),
         data_dir: paths.data.display().to_string(),
         logs_dir: paths.logs.display().to_string(),
         models_dir: paths.models.display().to_string(),
         anvil: state.anvil.display().to_string(),
-    })
+        background: *state.background.settings.lock().unwrap_or_else(|p| p.into_inner()),
+        idle_detection_error: state.background.idle_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+    }
+}
+
+/// Stores the background settings, then applies them (login entry, idle mode).
+#[tauri::command]
+pub(crate) async fn set_background(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    request: SetBackgroundRequest,
+) -> Result<AppSettings, ApiError> {
+    gridmint_node::settings::store(state.node.paths(), &request.settings).map_err(|e| e.to_api())?;
+    state.background.apply(&app, &state.market, request.settings)?;
+    Ok(settings_of(&state))
 }
 
 /// The market status, read from the chain on the blocking pool.

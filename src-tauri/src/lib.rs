@@ -1,6 +1,7 @@
 //! The desktop shell: start-up, command adapters, logging. Every command takes one request struct
 //! from `gridmint-protocol`, calls `gridmint-node`, and returns `Result<Response, ApiError>`.
 
+mod background;
 mod commands;
 
 use std::{path::PathBuf, sync::Mutex};
@@ -24,13 +25,20 @@ pub(crate) struct AppState {
     /// The embedded local network the app runs on.
     pub(crate) market: LocalMarket,
     pub(crate) anvil: PathBuf,
+    /// Start at login and earning only while idle.
+    pub(crate) background: background::Background,
 }
 
-/// The anvil binary: GRIDMINT_ANVIL, else `anvil` on PATH, else the one `make setup` installs in
-/// this checkout (a development build).
+/// The anvil binary: GRIDMINT_ANVIL, else the one installed beside the app (`gridmint-anvil`,
+/// a sidecar in the packages), else `anvil` on PATH, else the one `make setup` installs in this
+/// checkout (a development build).
 fn anvil() -> PathBuf {
     if let Some(path) = std::env::var_os("GRIDMINT_ANVIL") {
         return PathBuf::from(path);
+    }
+    let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join("gridmint-anvil")));
+    if let Some(beside) = beside.filter(|p| p.is_file()) {
+        return beside;
     }
     let on_path =
         std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("anvil")).find(|a| a.is_file()));
@@ -66,14 +74,49 @@ pub fn run() {
         paths.clone(),
         LocalMarketOptions { anvil: anvil.clone(), block_time_s: 1, claim_window_s: 6 },
     );
-    let state = AppState { node: Node::new(paths), hardware: Mutex::new(None), market: market.clone(), anvil };
+    let (settings, stored) = gridmint_node::settings::load(&paths).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "background settings unreadable: using the defaults");
+        (Default::default(), false)
+    });
+    let state = AppState {
+        node: Node::new(paths),
+        hardware: Mutex::new(None),
+        market: market.clone(),
+        anvil,
+        background: background::Background::default(),
+    };
+    let minimized = std::env::args().any(|a| a == background::MINIMIZED);
     let app = tauri::Builder::default()
+        // First: a second launch only brings this instance's window forward.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            if let Err(e) = show_window(app) {
+                tracing::error!(error = %e, "could not open the window");
+            }
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec![background::MINIMIZED]),
+        ))
+        .plugin(tauri_plugin_notification::init())
         .manage(state)
-        .setup(|app| {
+        .setup(move |app| {
             // Without a tray host (no StatusNotifier on the desktop) the app still runs; the
             // window is then the only way in.
             if let Err(e) = tray(app.handle()) {
                 tracing::warn!(error = %e, "no tray icon");
+            }
+            let state = app.state::<AppState>();
+            // A first run stores the defaults (start at login on), so the login entry is made
+            // once and the owner's later choice is kept.
+            if !stored && let Err(e) = gridmint_node::settings::store(state.node.paths(), &settings) {
+                tracing::warn!(error = %e, "could not store the background settings");
+            }
+            if let Err(e) = state.background.apply(app.handle(), &state.market, settings) {
+                tracing::warn!(error = %e.message, "background settings only partly applied");
+            }
+            // Started at login: to the tray, without a window.
+            if minimized && let Some(window) = app.get_webview_window("main") {
+                let _ = window.close();
             }
             Ok(())
         })
@@ -85,6 +128,7 @@ pub fn run() {
             commands::list_jobs,
             commands::set_earning,
             commands::app_settings,
+            commands::set_background,
             commands::wallet_status,
             commands::create_wallet,
             commands::import_wallet,
@@ -122,6 +166,13 @@ pub(crate) fn sync_tray(app: &AppHandle, paused: bool) {
     }
     if let Some(tray) = app.tray_by_id("gridmint") {
         let _ = tray.set_tooltip(Some(if paused { "Gridmint: paused" } else { "Gridmint: earning" }));
+    }
+}
+
+/// Sets the tray's tooltip (idle mode's state).
+pub(crate) fn set_tray_tooltip(app: &AppHandle, text: &str) {
+    if let Some(tray) = app.tray_by_id("gridmint") {
+        let _ = tray.set_tooltip(Some(text));
     }
 }
 

@@ -156,9 +156,16 @@ mod harness {
 
         let port = free_port();
         let native_port = free_port();
+        // The app's HOME is the session's too: its login entry (~/.config/autostart) lands there,
+        // not in the real home. The model cache stays the machine's.
+        let user_home = home.0.join("user");
+        std::fs::create_dir_all(&user_home).expect("the session's HOME");
+        let models = gridmint_node::Paths::discover().map(|p| p.models).unwrap_or_default();
         let driver = Command::new("tauri-driver")
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
             .env("DISPLAY", &display)
+            .env("HOME", &user_home)
+            .env("GRIDMINT_MODELS", &models)
             .env("GRIDMINT_HOME", &home.0)
             .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
             .env("LIBGL_ALWAYS_SOFTWARE", "1")
@@ -262,6 +269,32 @@ mod hardware {
             .expect("text");
         harness::screenshot(&session, "settings");
         assert!(dir.starts_with(&session.home.0.display().to_string()), "the data folder is under the home: {dir}");
+
+        // A first run adds the login entry (start at login is on by default), which starts the
+        // app in the tray; unticking it and saving removes the entry. Earning only while idle
+        // finds the X server's idle time (Xvfb has the screensaver extension).
+        let entry = session.home.0.join("user/.config/autostart/Gridmint.desktop");
+        let text = std::fs::read_to_string(&entry).expect("the login entry of a first run");
+        assert!(text.contains("--minimized"), "the login entry starts the app in the tray: {text}");
+        let click = |id: &'static str| {
+            let client = client.clone();
+            async move {
+                let el = client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(id)).await;
+                el.expect(id).click().await.expect(id);
+            }
+        };
+        harness::within("unticking start at login", click("[data-testid=start-at-login]")).await;
+        harness::within("ticking earn only while idle", click("[data-testid=earn-when-idle]")).await;
+        harness::within("saving", click("[data-testid=save-background]")).await;
+        let saved =
+            client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=background-saved]"));
+        harness::within("waiting for the settings to apply", saved).await.expect("saved and applied, no error");
+        harness::screenshot(&session, "settings-background");
+        assert!(!entry.exists(), "the login entry is gone");
+        let stored =
+            std::fs::read_to_string(std::path::Path::new(&dir).join("settings.json")).expect("settings stored");
+        assert!(stored.contains("\"earnOnlyWhenIdle\": true"), "idle mode stored: {stored}");
+        assert!(stored.contains("\"startAtLogin\": false"), "login entry off stored: {stored}");
         harness::within("closing the session", session.client.clone().close()).await.expect("close the session");
     }
 }

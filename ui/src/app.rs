@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use gridmint_protocol::{
-    ApiError, ComputeDevice, HardwareReport, HostInfo, JobStatus, JobSummary, MarketStatus, NetworkPhase,
-    PackagePreview,
+    ApiError, BackgroundSettings, ComputeDevice, HardwareReport, HostInfo, JobStatus, JobSummary, MarketStatus,
+    NetworkPhase, PackagePreview,
 };
 use leptos::{prelude::*, task::spawn_local};
 
@@ -421,10 +421,61 @@ fn Settings(live: Live) -> impl IntoView {
                                 <div><dt>"Local chain binary"</dt><dd class="mono">{s.anvil.clone()}</dd></div>
                             </dl>
                         </section>
+                        <Background current=s.background idle_error=s.idle_detection_error.clone() />
                     }.into_any()
                 }
             })}
         </Transition>
+    }
+}
+
+/// Start at login, and earning only while the owner is away (the GPU handed back on input).
+#[component]
+fn Background(current: BackgroundSettings, idle_error: Option<String>) -> impl IntoView {
+    let login = RwSignal::new(current.start_at_login);
+    let idle = RwSignal::new(current.earn_only_when_idle);
+    let minutes = RwSignal::new(current.idle_minutes.to_string());
+    let outcome: RwSignal<Option<Result<(), ApiError>>> = RwSignal::new(None);
+    let save = move |_| {
+        let Ok(idle_minutes) = minutes.get().trim().parse::<u32>() else {
+            outcome.set(Some(Err(ApiError::new(
+                gridmint_protocol::ErrorCode::InvalidInput,
+                format!("idle minutes: {:?} is not a whole number", minutes.get()),
+            ))));
+            return;
+        };
+        let settings =
+            BackgroundSettings { start_at_login: login.get(), earn_only_when_idle: idle.get(), idle_minutes };
+        spawn_local(async move {
+            outcome.set(Some(ipc::set_background(settings).await.map(|_| ())));
+        });
+    };
+    view! {
+        <section class="card background">
+            <div class="row-title">"Background"</div>
+            <label class="check">
+                <input type="checkbox" data-testid="start-at-login" prop:checked=move || login.get()
+                    on:change=move |ev| login.set(event_target_checked(&ev)) />
+                " Start Gridmint when I log in (to the tray)"
+            </label>
+            <label class="check">
+                <input type="checkbox" data-testid="earn-when-idle" prop:checked=move || idle.get()
+                    on:change=move |ev| idle.set(event_target_checked(&ev)) />
+                " Earn only while I'm away: start after "
+                <input type="number" min="1" max="240" class="minutes" data-testid="idle-minutes"
+                    prop:value=move || minutes.get()
+                    on:input=move |ev| minutes.set(event_target_value(&ev)) />
+                " minutes without input; the GPU is handed back the moment I touch the keyboard or mouse"
+            </label>
+            {idle_error.map(|e| view! { <p class="sub" data-testid="idle-unavailable">{format!("Idle detection is unavailable here: {e}")}</p> })}
+            <div class="actions">
+                <button data-testid="save-background" on:click=save>"Save"</button>
+            </div>
+            {move || outcome.get().map(|r| match r {
+                Ok(()) => view! { <p class="ok" data-testid="background-saved">"Saved and applied."</p> }.into_any(),
+                Err(error) => view! { <ErrorBox error /> }.into_any(),
+            })}
+        </section>
     }
 }
 

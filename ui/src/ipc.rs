@@ -62,6 +62,12 @@ pub async fn app_settings() -> Result<gridmint_protocol::AppSettings, ApiError> 
     invoke(commands::APP_SETTINGS, &gridmint_protocol::AppSettingsRequest {}).await
 }
 
+pub async fn set_background(
+    settings: gridmint_protocol::BackgroundSettings,
+) -> Result<gridmint_protocol::AppSettings, ApiError> {
+    invoke(commands::SET_BACKGROUND, &gridmint_protocol::SetBackgroundRequest { settings }).await
+}
+
 pub async fn wallet_status() -> Result<WalletStatus, ApiError> {
     invoke(commands::WALLET_STATUS, &WalletStatusRequest {}).await
 }

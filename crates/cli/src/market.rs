@@ -86,6 +86,8 @@ pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Re
         corrupt_results: args.corrupt_results,
         poll: Duration::from_millis(500),
         paused: None,
+        control: None,
+        deadline_margin: Duration::from_secs(30),
     };
     eprintln!("provider {} on {} serving {}", net.address(), gpu.gpu().info().name, net.profile.rpc_url);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

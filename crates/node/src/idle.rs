@@ -56,6 +56,9 @@ pub enum YieldEvent {
     SourceFailed,
 }
 
+/// Hears a [`Yielder`]'s events.
+pub type YieldEvents = Box<dyn Fn(YieldEvent) + Send>;
+
 /// The thread that steers a run's [`Control`] by the owner's presence. Starts paused: a run
 /// under a yielder only works while the owner is away. Stops (leaving the run paused) on drop.
 #[derive(Debug)]

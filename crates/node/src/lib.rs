@@ -18,6 +18,7 @@ pub mod net;
 pub mod paths;
 pub mod provider;
 pub mod runner;
+pub mod settings;
 pub mod store;
 pub mod wallet;
 

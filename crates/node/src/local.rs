@@ -89,6 +89,10 @@ struct Inner {
     jobs: Mutex<Vec<Job>>,
     /// Earning paused: the agent takes no new jobs.
     paused: Arc<std::sync::atomic::AtomicBool>,
+    /// Steers the running job's device work: an idle detector yields the GPU through it.
+    gpu_control: gpu_engine::control::Control,
+    /// Earning only while the owner is away: the detector steering `gpu_control`.
+    yielder: Mutex<Option<crate::idle::Yielder>>,
 }
 
 #[derive(Debug, Clone)]
@@ -139,6 +143,8 @@ impl LocalMarket {
             activity: Mutex::new("starting the local network".into()),
             jobs: Mutex::new(Vec::new()),
             paused: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            gpu_control: gpu_engine::control::Control::new(),
+            yielder: Mutex::new(None),
         });
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let (stopped_tx, stopped) = std::sync::mpsc::channel();
@@ -157,6 +163,46 @@ impl LocalMarket {
     pub fn set_paused(&self, paused: bool) {
         self.inner.paused.store(paused, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(paused, "earning paused or resumed");
+    }
+
+    /// Earns only while the owner is away (`Some`): jobs' device work waits until the desktop
+    /// has had no input for the policy's time, and on input is paused at the next submission
+    /// boundary; `events` hears each change. `None`: earns whenever a job is held. Fails (and
+    /// earns as with `None`) where idle detection is unavailable: no X server, no screensaver
+    /// extension.
+    pub fn set_idle_mode(
+        &self,
+        mode: Option<(crate::idle::IdlePolicy, crate::idle::YieldEvents)>,
+    ) -> Result<(), NodeError> {
+        let mut yielder = lock(&self.inner.yielder);
+        // A yielder that stops leaves the GPU paused.
+        *yielder = None;
+        let control = self.inner.gpu_control.clone();
+        let Some((policy, events)) = mode else {
+            control.resume();
+            return Ok(());
+        };
+        #[cfg(target_os = "linux")]
+        let source = crate::idle::X11Idle::connect(None);
+        #[cfg(not(target_os = "linux"))]
+        let source: Result<crate::idle::X11Idle, NodeError> =
+            Err(NodeError::IdleDetection { message: "not on this platform yet".into() });
+        match source {
+            Ok(source) => {
+                *yielder = Some(crate::idle::Yielder::spawn(Box::new(source), control, policy, events));
+                tracing::info!(after = ?policy.start_after, "earning only while the owner is away");
+                Ok(())
+            }
+            Err(e) => {
+                control.resume();
+                Err(e)
+            }
+        }
+    }
+
+    /// The control over the running job's device work.
+    pub fn gpu_control(&self) -> gpu_engine::control::Control {
+        self.inner.gpu_control.clone()
     }
 
     pub fn is_paused(&self) -> bool {
@@ -418,6 +464,8 @@ impl Inner {
             corrupt_results: false,
             poll: Duration::from_millis(500),
             paused: Some(self.paused.clone()),
+            control: Some(self.gpu_control.clone()),
+            deadline_margin: Duration::from_secs(20),
         };
         self.set_activity("registering: benchmarking the device and staking");
         provider::ensure_registered(&net, &gpu.gpu(), &options).await?;

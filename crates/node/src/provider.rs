@@ -34,6 +34,12 @@ pub struct ProviderOptions {
     /// While set, the agent claims no new jobs (the ones it holds run to the end, so no job is
     /// abandoned and no stake is lost): the owner wants the machine back.
     pub paused: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Steers the running job's device work (an idle detector's [`crate::idle::Yielder`]
+    /// pauses it at the next submission when the owner comes back). A yielded job is resumed
+    /// (the control pinned) once only `deadline_margin` is left before its commit deadline,
+    /// so it is not lost.
+    pub control: Option<gpu_engine::control::Control>,
+    pub deadline_margin: Duration,
 }
 
 /// A job the agent took on, and how far it got.
@@ -389,12 +395,28 @@ async fn compute(
         source: e,
     })?;
     let out = dir.join("out");
+    let guard = match &options.control {
+        Some(control) => {
+            let commit_deadline: u64 = posted.commitDeadline.to();
+            let left = commit_deadline.saturating_sub(net.now().await?);
+            let pin_in = Duration::from_secs(left).saturating_sub(options.deadline_margin);
+            Some(DeadlineGuard::start(control.clone(), pin_in, job_id))
+        }
+        None => None,
+    };
     // A lost (or overrun) device is reopened and the job run again from the start: the runner
     // leaves nothing in `out` on failure, and the result's bits do not depend on the run.
     let report = gpu.run_or_reopen(
-        |gpu| runner::run(paths, gpu, &package, &out, &mut |_| {}),
+        |gpu| {
+            gpu.set_control(options.control.clone());
+            let report = runner::run(paths, gpu, &package, &out, &mut |_| {});
+            gpu.set_control(None);
+            report
+        },
         |e| matches!(e, runner::JobError::Engine(err) if needs_reopen(err)),
-    )?;
+    );
+    drop(guard);
+    let report = report?;
     let mut entries = Vec::new();
     for (name, path) in exchange::files(&out)? {
         if name == runner::output::REPORT_FILE {
@@ -417,6 +439,37 @@ async fn compute(
     net.blobs.link(&format!("results/{root:x}"), &hash)?;
     tracing::info!(job = %job_id, root = %root, work_units = report.work_units, "computed");
     Ok((root, B256::from(salt), crate::net::chain_work_units(report.work_units)))
+}
+
+/// Pins a job's control (its yields are then ignored) once `pin_in` has passed, until dropped.
+struct DeadlineGuard {
+    control: gpu_engine::control::Control,
+    done: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DeadlineGuard {
+    fn start(control: gpu_engine::control::Control, pin_in: Duration, job_id: U256) -> Self {
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let pinned = control.clone();
+        let thread = std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(pin_in) {
+                tracing::warn!(job = %job_id, "near its commit deadline: this job runs on, yields paused");
+                pinned.pin(true);
+            }
+        });
+        Self { control, done, thread: Some(thread) }
+    }
+}
+
+impl Drop for DeadlineGuard {
+    fn drop(&mut self) {
+        let _ = self.done.send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.control.pin(false);
+    }
 }
 
 async fn find_posted(net: &Network, job_id: U256) -> Result<Gridmint::JobPosted, NodeError> {

@@ -16,8 +16,9 @@ pub use error::{ApiError, ErrorCode};
 pub use hardware::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
 pub use job::{JobKind, JobManifest, RunReport};
 pub use market::{
-    AppSettings, AppSettingsRequest, InspectPackageRequest, JobStatus, JobSummary, ListJobsRequest, MarketStatus,
-    MarketStatusRequest, NetworkPhase, PackagePreview, ProviderStanding, SetEarningRequest, SubmitJobRequest,
+    AppSettings, AppSettingsRequest, BackgroundSettings, InspectPackageRequest, JobStatus, JobSummary, ListJobsRequest,
+    MarketStatus, MarketStatusRequest, NetworkPhase, PackagePreview, ProviderStanding, SetBackgroundRequest,
+    SetEarningRequest, SubmitJobRequest,
 };
 pub use wallet::{
     CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus, WalletStatusRequest,
@@ -39,6 +40,8 @@ pub mod commands {
     pub const SET_EARNING: &str = "set_earning";
     /// `AppSettingsRequest` -> `AppSettings`.
     pub const APP_SETTINGS: &str = "app_settings";
+    /// `SetBackgroundRequest` -> `AppSettings` (applied at once: autostart entry, idle mode).
+    pub const SET_BACKGROUND: &str = "set_background";
     /// `WalletStatusRequest` -> `WalletStatus`.
     pub const WALLET_STATUS: &str = "wallet_status";
     /// `CreateWalletRequest` -> `WalletStatus`.

@@ -77,6 +77,36 @@ pub struct AppSettings {
     pub models_dir: String,
     /// The anvil binary the local network runs.
     pub anvil: String,
+    pub background: BackgroundSettings,
+    /// Why earning only while idle cannot work on this desktop (no X server, no screensaver
+    /// extension); `None` when it can.
+    pub idle_detection_error: Option<String>,
+}
+
+/// How the app earns in the background: at login, and only while the owner is away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackgroundSettings {
+    /// Start (to the tray) when the owner logs in.
+    pub start_at_login: bool,
+    /// Run jobs only after `idle_minutes` without keyboard or mouse input, and hand the GPU back
+    /// at the next dispatch boundary on input.
+    pub earn_only_when_idle: bool,
+    /// 1..=240.
+    pub idle_minutes: u32,
+}
+
+impl Default for BackgroundSettings {
+    fn default() -> Self {
+        Self { start_at_login: true, earn_only_when_idle: false, idle_minutes: 10 }
+    }
+}
+
+/// Request of [`crate::commands::SET_BACKGROUND`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetBackgroundRequest {
+    pub settings: BackgroundSettings,
 }
 
 /// Request of [`crate::commands::INSPECT_PACKAGE`]: a folder or .zip with a job.toml.

@@ -368,7 +368,8 @@ impl Encoder {
         Ok(out)
     }
 
-    /// One padded batch in one command buffer; ids must have been checked.
+    /// One padded batch in one command buffer, or one per layer when the device is steered (an
+    /// owner's pause then waits for one layer, not the batch); ids must have been checked.
     fn encode_batch(&self, gpu: &Gpu, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>, EngineError> {
         let c = self.weights.config;
         let (h, i) = (c.hidden, c.intermediate);
@@ -390,10 +391,14 @@ impl Encoder {
         let eps = c.layer_norm_eps;
         let att = AttentionShape { batch: batch.len(), seq, heads: c.heads, head_dim: c.head_dim() };
         let scale = crate::detmath::rsqrt(c.head_dim() as f32);
+        let per_layer = gpu.is_steered();
         let mut rec = gpu.recorder()?;
-        let r = &mut rec;
-        self.norm.record(gpu, r, &x, &self.emb_ln.0, &self.emb_ln.1, &a, shape, eps)?;
+        self.norm.record(gpu, &mut rec, &x, &self.emb_ln.0, &self.emb_ln.1, &a, shape, eps)?;
         for l in &self.device_layers {
+            if per_layer {
+                gpu.submit("encoder layer", std::mem::replace(&mut rec, gpu.recorder()?))?;
+            }
+            let r = &mut rec;
             self.gemm.record(gpu, r, &a, &l.qkv_w, &q1, GemmShape { m: rows, n: 3 * h, k: h })?;
             self.add_row.record(gpu, r, &q1, &l.qkv_b, &q2, 3 * h)?;
             self.attention.record(gpu, r, &q2, &lens, &b, att, scale)?;

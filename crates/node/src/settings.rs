@@ -1,0 +1,69 @@
+//! The owner's background settings (start at login, earn only while idle), kept in
+//! `<data>/settings.json` so that the app applies them again at every start.
+
+use std::path::PathBuf;
+
+use gridmint_protocol::BackgroundSettings;
+
+use crate::{NodeError, Paths};
+
+fn file(paths: &Paths) -> PathBuf {
+    paths.data.join("settings.json")
+}
+
+/// The stored settings, and whether there were any (false on a first run: the defaults).
+pub fn load(paths: &Paths) -> Result<(BackgroundSettings, bool), NodeError> {
+    let path = file(paths);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let settings = serde_json::from_slice(&bytes).map_err(|e| NodeError::InvalidRequest {
+                message: format!("{}: not valid settings ({e}); delete it to start from the defaults", path.display()),
+            })?;
+            Ok((settings, true))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((BackgroundSettings::default(), false)),
+        Err(source) => Err(NodeError::Io { what: "reading", path, source }),
+    }
+}
+
+/// Checks and stores `settings` (written to a temporary file, then renamed: never half-written).
+pub fn store(paths: &Paths, settings: &BackgroundSettings) -> Result<(), NodeError> {
+    if !(1..=240).contains(&settings.idle_minutes) {
+        return Err(NodeError::InvalidRequest {
+            message: format!("idle minutes: {} is outside 1..=240", settings.idle_minutes),
+        });
+    }
+    let path = file(paths);
+    std::fs::create_dir_all(&paths.data).map_err(|source| NodeError::Io {
+        what: "creating",
+        path: paths.data.clone(),
+        source,
+    })?;
+    let tmp = path.with_extension("json.tmp");
+    let json = serde_json::to_vec_pretty(settings).map_err(|e| NodeError::InvalidRequest { message: e.to_string() })?;
+    std::fs::write(&tmp, json).map_err(|source| NodeError::Io { what: "writing", path: tmp.clone(), source })?;
+    std::fs::rename(&tmp, &path).map_err(|source| NodeError::Io { what: "renaming", path, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_on_a_first_run_then_what_was_stored_and_bad_values_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::under(dir.path());
+        let (first, stored) = load(&paths).expect("load");
+        assert!(!stored, "a first run");
+        assert_eq!(first, BackgroundSettings::default());
+        let mine = BackgroundSettings { start_at_login: false, earn_only_when_idle: true, idle_minutes: 3 };
+        store(&paths, &mine).expect("store");
+        assert_eq!(load(&paths).expect("load"), (mine, true));
+        let err = store(&paths, &BackgroundSettings { idle_minutes: 0, ..mine }).expect_err("0 minutes");
+        assert!(err.to_string().contains("idle minutes: 0"), "{err}");
+        assert_eq!(load(&paths).expect("load").0, mine, "a refused value changes nothing");
+        std::fs::write(paths.data.join("settings.json"), b"{ broken").expect("write");
+        let err = load(&paths).expect_err("broken file");
+        assert!(err.to_string().contains("settings.json"), "the error names the file: {err}");
+    }
+}
