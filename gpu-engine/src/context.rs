@@ -85,6 +85,8 @@ pub struct Gpu {
     control: std::sync::RwLock<Option<crate::control::Control>>,
     /// Submissions so far (a cancellation reports how many completed).
     submissions: std::sync::atomic::AtomicUsize,
+    /// The owner's cap on device memory for jobs, in bytes (0: none), under the option's limit.
+    memory_cap: std::sync::atomic::AtomicU64,
 }
 
 impl Gpu {
@@ -155,6 +157,7 @@ impl Gpu {
             fused_fma: false,
             control: std::sync::RwLock::new(None),
             submissions: std::sync::atomic::AtomicUsize::new(0),
+            memory_cap: std::sync::atomic::AtomicU64::new(0),
         };
         // The start-up probe is bounded by at least 10 s, not by the (possibly tight) bound set
         // for jobs' dispatches: a device reopened after an overrun may still be finishing the
@@ -191,7 +194,11 @@ impl Gpu {
 
     /// Fails up front when `what` would need more device memory than the user allows.
     pub fn check_memory(&self, what: &str, needed_bytes: u64) -> Result<(), EngineError> {
-        let limit_bytes = self.options.memory_limit_bytes.unwrap_or(self.info.device_local_memory_bytes);
+        let mut limit_bytes = self.options.memory_limit_bytes.unwrap_or(self.info.device_local_memory_bytes);
+        let cap = self.memory_cap.load(std::sync::atomic::Ordering::Relaxed);
+        if cap != 0 {
+            limit_bytes = limit_bytes.min(cap);
+        }
         if needed_bytes > limit_bytes {
             return Err(EngineError::OverMemoryLimit {
                 what: what.to_owned(),
@@ -312,6 +319,12 @@ impl Gpu {
     /// tells when the device is handed back.
     pub fn set_control(&self, control: Option<crate::control::Control>) {
         *self.control.write().unwrap_or_else(|p| p.into_inner()) = control;
+    }
+
+    /// Caps the device memory a job may use (the owner's share), below the open-time limit;
+    /// `None` lifts the cap. [`Gpu::check_memory`] refuses bigger jobs up front.
+    pub fn set_memory_cap(&self, bytes: Option<u64>) {
+        self.memory_cap.store(bytes.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether a [`crate::control::Control`] steers this device's submissions.

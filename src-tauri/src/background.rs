@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use gridmint_node::{
-    idle::{IdlePolicy, YieldEvent, YieldEvents},
+    idle::{YieldEvent, YieldEvents},
     local::LocalMarket,
 };
 use gridmint_protocol::{ApiError, BackgroundSettings, ErrorCode};
@@ -43,16 +43,11 @@ impl Background {
         } else if !settings.start_at_login && enabled {
             autostart.disable().map_err(|e| internal("autostart: removing the login entry", e))?;
         }
-        let mode = settings.earn_only_when_idle.then(|| {
-            let policy = IdlePolicy {
-                start_after: std::time::Duration::from_secs(u64::from(settings.idle_minutes) * 60),
-                ..IdlePolicy::default()
-            };
+        let events: YieldEvents = {
             let app = app.clone();
-            let events: YieldEvents = Box::new(move |event| on_event(&app, event));
-            (policy, events)
-        });
-        let applied = market.set_idle_mode(mode);
+            Box::new(move |event| on_event(&app, event))
+        };
+        let applied = market.set_background(&settings, events);
         *self.idle_error.lock().unwrap_or_else(|p| p.into_inner()) = applied.as_ref().err().map(|e| e.to_string());
         applied.map_err(|e| ApiError::new(ErrorCode::Internal, format!("earning only while idle: {e}")))
     }
@@ -72,5 +67,6 @@ fn on_event(app: &AppHandle, event: YieldEvent) {
         YieldEvent::Started => crate::set_tray_tooltip(app, "Gridmint: earning while you're away"),
         YieldEvent::Yielded { .. } => crate::set_tray_tooltip(app, "Gridmint: waiting until you're away"),
         YieldEvent::SourceFailed => crate::set_tray_tooltip(app, "Gridmint: idle detection failed; paused"),
+        YieldEvent::Held { reason } => crate::set_tray_tooltip(app, &format!("Gridmint: held ({reason})")),
     }
 }

@@ -285,16 +285,41 @@ mod hardware {
         };
         harness::within("unticking start at login", click("[data-testid=start-at-login]")).await;
         harness::within("ticking earn only while idle", click("[data-testid=earn-when-idle]")).await;
+        let fill = |id: &'static str, value: &'static str| {
+            let client = client.clone();
+            async move {
+                let el = client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(id)).await.expect(id);
+                el.clear().await.expect(id);
+                el.send_keys(value).await.expect(id);
+            }
+        };
+        // A share under the 10 % floor is refused inline, naming the field; nothing is stored.
+        harness::within("a bad memory share", fill("[data-testid=memory-share]", "5")).await;
+        harness::within("saving", click("[data-testid=save-background]")).await;
+        let error = client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=error]"));
+        let error = harness::within("reading the error", async { error.await.expect("an inline error").text().await })
+            .await
+            .expect("text");
+        assert!(error.contains("GPU memory share: 5 %"), "the error names the field and value: {error}");
+        harness::within("a memory share", fill("[data-testid=memory-share]", "50")).await;
+        harness::within("a temperature limit", fill("[data-testid=max-temp]", "85")).await;
         harness::within("saving", click("[data-testid=save-background]")).await;
         let saved =
             client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=background-saved]"));
         harness::within("waiting for the settings to apply", saved).await.expect("saved and applied, no error");
+        let card = client.find(Locator::Css("section.background"));
+        let card = harness::within("reading the card", async { card.await.expect("the card").text().await })
+            .await
+            .expect("text");
+        assert!(!card.contains("Internal") && !card.contains("InvalidInput"), "no error left on the card: {card}");
         harness::screenshot(&session, "settings-background");
         assert!(!entry.exists(), "the login entry is gone");
         let stored =
             std::fs::read_to_string(std::path::Path::new(&dir).join("settings.json")).expect("settings stored");
         assert!(stored.contains("\"earnOnlyWhenIdle\": true"), "idle mode stored: {stored}");
         assert!(stored.contains("\"startAtLogin\": false"), "login entry off stored: {stored}");
+        assert!(stored.contains("\"gpuMemorySharePct\": 50"), "memory share stored: {stored}");
+        assert!(stored.contains("\"maxGpuTempC\": 85"), "temperature limit stored: {stored}");
         harness::within("closing the session", session.client.clone().close()).await.expect("close the session");
     }
 }

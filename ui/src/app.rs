@@ -435,17 +435,49 @@ fn Background(current: BackgroundSettings, idle_error: Option<String>) -> impl I
     let login = RwSignal::new(current.start_at_login);
     let idle = RwSignal::new(current.earn_only_when_idle);
     let minutes = RwSignal::new(current.idle_minutes.to_string());
+    let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_default();
+    let from = RwSignal::new(opt(current.earn_from_hour.map(u32::from)));
+    let until = RwSignal::new(opt(current.earn_until_hour.map(u32::from)));
+    let ac = RwSignal::new(current.ac_power_only);
+    let temp = RwSignal::new(opt(current.max_gpu_temp_c));
+    let share = RwSignal::new(current.gpu_memory_share_pct.to_string());
     let outcome: RwSignal<Option<Result<(), ApiError>>> = RwSignal::new(None);
     let save = move |_| {
-        let Ok(idle_minutes) = minutes.get().trim().parse::<u32>() else {
-            outcome.set(Some(Err(ApiError::new(
-                gridmint_protocol::ErrorCode::InvalidInput,
-                format!("idle minutes: {:?} is not a whole number", minutes.get()),
-            ))));
-            return;
+        let invalid = |message: String| {
+            outcome.set(Some(Err(ApiError::new(gridmint_protocol::ErrorCode::InvalidInput, message))));
         };
-        let settings =
-            BackgroundSettings { start_at_login: login.get(), earn_only_when_idle: idle.get(), idle_minutes };
+        // A blank field is "no limit"; anything else must be a whole number.
+        let number = |name: &str, text: String| -> Result<Option<u32>, String> {
+            let text = text.trim().to_owned();
+            if text.is_empty() {
+                return Ok(None);
+            }
+            text.parse::<u32>().map(Some).map_err(|_| format!("{name}: {text:?} is not a whole number"))
+        };
+        let read = (|| -> Result<BackgroundSettings, String> {
+            let idle_minutes = number("idle minutes", minutes.get())?.ok_or("idle minutes: required")?;
+            let hour = |name: &str, text: String| -> Result<Option<u8>, String> {
+                number(name, text)?
+                    .map(|h| u8::try_from(h).map_err(|_| format!("{name}: {h} is not an hour")))
+                    .transpose()
+            };
+            let share = number("memory share", share.get())?.unwrap_or(100);
+            Ok(BackgroundSettings {
+                start_at_login: login.get(),
+                earn_only_when_idle: idle.get(),
+                idle_minutes,
+                earn_from_hour: hour("from hour", from.get())?,
+                earn_until_hour: hour("until hour", until.get())?,
+                ac_power_only: ac.get(),
+                max_gpu_temp_c: number("temperature limit", temp.get())?,
+                gpu_memory_share_pct: u8::try_from(share)
+                    .map_err(|_| format!("memory share: {share} % is too large"))?,
+            })
+        })();
+        let settings = match read {
+            Ok(s) => s,
+            Err(message) => return invalid(message),
+        };
         spawn_local(async move {
             outcome.set(Some(ipc::set_background(settings).await.map(|_| ())));
         });
@@ -466,6 +498,33 @@ fn Background(current: BackgroundSettings, idle_error: Option<String>) -> impl I
                     prop:value=move || minutes.get()
                     on:input=move |ev| minutes.set(event_target_value(&ev)) />
                 " minutes without input; the GPU is handed back the moment I touch the keyboard or mouse"
+            </label>
+            <div class="row-title limits">"Limits"</div>
+            <label class="check">
+                " Earn only from "
+                <input type="number" min="0" max="23" class="minutes" data-testid="earn-from" placeholder="any"
+                    prop:value=move || from.get() on:input=move |ev| from.set(event_target_value(&ev)) />
+                ":00 until "
+                <input type="number" min="0" max="23" class="minutes" data-testid="earn-until" placeholder="any"
+                    prop:value=move || until.get() on:input=move |ev| until.set(event_target_value(&ev)) />
+                ":00 (blank: any hour)"
+            </label>
+            <label class="check">
+                <input type="checkbox" data-testid="ac-only" prop:checked=move || ac.get()
+                    on:change=move |ev| ac.set(event_target_checked(&ev)) />
+                " Only on AC power (stop on battery)"
+            </label>
+            <label class="check">
+                " Stop while the GPU is at or above "
+                <input type="number" min="30" max="110" class="minutes" data-testid="max-temp" placeholder="none"
+                    prop:value=move || temp.get() on:input=move |ev| temp.set(event_target_value(&ev)) />
+                " °C"
+            </label>
+            <label class="check">
+                " Let a job use at most "
+                <input type="number" min="10" max="100" class="minutes" data-testid="memory-share"
+                    prop:value=move || share.get() on:input=move |ev| share.set(event_target_value(&ev)) />
+                " % of the GPU's memory"
             </label>
             {idle_error.map(|e| view! { <p class="sub" data-testid="idle-unavailable">{format!("Idle detection is unavailable here: {e}")}</p> })}
             <div class="actions">

@@ -88,6 +88,8 @@ pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Re
         paused: None,
         control: None,
         deadline_margin: Duration::from_secs(30),
+        held: None,
+        memory_share: None,
     };
     eprintln!("provider {} on {} serving {}", net.address(), gpu.gpu().info().name, net.profile.rpc_url);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -44,7 +44,7 @@ impl Default for IdlePolicy {
 }
 
 /// What the yielder did, for the tray, notifications and the log.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum YieldEvent {
     /// Work starts in this long unless the owner comes back.
     Notice { starts_in: Duration },
@@ -54,6 +54,21 @@ pub enum YieldEvent {
     Yielded { at: Instant },
     /// The idle source failed; the run stays paused.
     SourceFailed,
+    /// One of the owner's limits holds the work (outside the hours, on battery, too hot).
+    Held { reason: String },
+}
+
+/// Says why work must not run now (the owner's limits), or `None`.
+pub type Gate = Box<dyn FnMut() -> Option<String> + Send>;
+
+/// An owner who is always away: with a gate only, work runs whenever the limits allow.
+#[derive(Debug, Clone, Copy)]
+pub struct AlwaysAway;
+
+impl InputIdle for AlwaysAway {
+    fn idle_for(&mut self) -> Result<Duration, NodeError> {
+        Ok(Duration::from_secs(u64::from(u32::MAX)))
+    }
 }
 
 /// Hears a [`Yielder`]'s events.
@@ -69,9 +84,21 @@ pub struct Yielder {
 
 impl Yielder {
     pub fn spawn(
+        source: Box<dyn InputIdle>,
+        control: Control,
+        policy: IdlePolicy,
+        on_event: impl Fn(YieldEvent) + Send + 'static,
+    ) -> Self {
+        Self::spawn_gated(source, control, policy, None, on_event)
+    }
+
+    /// As [`Yielder::spawn`], and work also waits while `gate` gives a reason (read once a
+    /// second): a run in progress is paused at its next boundary.
+    pub fn spawn_gated(
         mut source: Box<dyn InputIdle>,
         control: Control,
         policy: IdlePolicy,
+        mut gate: Option<Gate>,
         on_event: impl Fn(YieldEvent) + Send + 'static,
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
@@ -84,7 +111,26 @@ impl Yielder {
                     let mut working = false;
                     let mut noticed = false;
                     let mut last = Duration::ZERO;
+                    let mut held: Option<String> = None;
+                    let mut gate_read: Option<Instant> = None;
                     while !stop.load(Ordering::SeqCst) {
+                        if let Some(gate) = gate.as_mut()
+                            && gate_read.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+                        {
+                            gate_read = Some(Instant::now());
+                            let reason = gate();
+                            if reason != held {
+                                held = reason.clone();
+                                if let Some(reason) = reason {
+                                    if working {
+                                        control.pause();
+                                        working = false;
+                                        noticed = false;
+                                    }
+                                    on_event(YieldEvent::Held { reason });
+                                }
+                            }
+                        }
                         let idle = match source.idle_for() {
                             Ok(idle) => idle,
                             Err(e) => {
@@ -102,11 +148,14 @@ impl Yielder {
                             working = false;
                             noticed = false;
                             on_event(YieldEvent::Yielded { at: Instant::now() });
-                        } else if !working {
+                        } else if !working && held.is_none() {
                             if touched {
                                 noticed = false;
                             }
-                            if !noticed && idle + policy.notice >= policy.start_after {
+                            if !noticed
+                                && !policy.notice.is_zero()
+                                && idle.saturating_add(policy.notice) >= policy.start_after
+                            {
                                 noticed = true;
                                 on_event(YieldEvent::Notice { starts_in: policy.start_after.saturating_sub(idle) });
                             }
@@ -252,5 +301,30 @@ mod tests {
         *clock.lock().expect("clock") = Duration::from_millis(3); // the owner moves the mouse
         assert!(matches!(rx.recv_timeout(wait).expect("an event"), YieldEvent::Yielded { .. }));
         assert_eq!(control.state(), RunState::Paused, "the run yields");
+    }
+
+    #[test]
+    fn a_limit_holds_the_work_and_releases_it() {
+        let reason = Arc::new(Mutex::new(Some("on battery".to_owned())));
+        let control = Control::new();
+        let (tx, rx) = mpsc::channel();
+        let policy = IdlePolicy { start_after: Duration::ZERO, notice: Duration::ZERO, poll: Duration::from_millis(2) };
+        let gate: Gate = {
+            let reason = reason.clone();
+            Box::new(move || reason.lock().expect("reason").clone())
+        };
+        let _yielder = Yielder::spawn_gated(Box::new(AlwaysAway), control.clone(), policy, Some(gate), move |e| {
+            let _ = tx.send(e);
+        });
+        let wait = Duration::from_secs(5);
+        assert_eq!(rx.recv_timeout(wait).expect("an event"), YieldEvent::Held { reason: "on battery".into() });
+        assert_eq!(control.state(), RunState::Paused, "held");
+        *reason.lock().expect("reason") = None; // plugged in
+        assert_eq!(rx.recv_timeout(wait).expect("an event"), YieldEvent::Started, "read within a second");
+        assert_eq!(control.state(), RunState::Running);
+        *reason.lock().expect("reason") = Some("GPU at 91 °C (limit 85 °C)".into());
+        let held = rx.recv_timeout(wait).expect("an event");
+        assert!(matches!(held, YieldEvent::Held { ref reason } if reason.contains("91")), "{held:?}");
+        assert_eq!(control.state(), RunState::Paused, "a running job is paused");
     }
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod exchange;
 pub mod hardware;
 pub mod idle;
+pub mod limits;
 pub mod local;
 pub mod logging;
 pub mod net;

@@ -91,8 +91,12 @@ struct Inner {
     paused: Arc<std::sync::atomic::AtomicBool>,
     /// Steers the running job's device work: an idle detector yields the GPU through it.
     gpu_control: gpu_engine::control::Control,
-    /// Earning only while the owner is away: the detector steering `gpu_control`.
+    /// Earning only while the owner is away, within the owner's limits: steers `gpu_control`.
     yielder: Mutex<Option<crate::idle::Yielder>>,
+    /// Why one of the owner's limits holds the work now, if one does.
+    held: Arc<Mutex<Option<String>>>,
+    /// The share of device memory a job may use, in percent.
+    memory_share: Arc<std::sync::atomic::AtomicU8>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +149,8 @@ impl LocalMarket {
             paused: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             gpu_control: gpu_engine::control::Control::new(),
             yielder: Mutex::new(None),
+            held: Arc::new(Mutex::new(None)),
+            memory_share: Arc::new(std::sync::atomic::AtomicU8::new(100)),
         });
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let (stopped_tx, stopped) = std::sync::mpsc::channel();
@@ -165,39 +171,70 @@ impl LocalMarket {
         tracing::info!(paused, "earning paused or resumed");
     }
 
-    /// Earns only while the owner is away (`Some`): jobs' device work waits until the desktop
-    /// has had no input for the policy's time, and on input is paused at the next submission
-    /// boundary; `events` hears each change. `None`: earns whenever a job is held. Fails (and
-    /// earns as with `None`) where idle detection is unavailable: no X server, no screensaver
-    /// extension.
-    pub fn set_idle_mode(
+    /// Applies the owner's background settings to the work of this machine: with "earn only
+    /// while away", jobs' device work waits until the desktop has had no input for
+    /// `idle_minutes` and is paused at the next submission boundary on input; with limits
+    /// (hours, AC power, GPU temperature) it waits, and no job is claimed, while one holds; the
+    /// memory share caps each job. `events` hears each change. Fails (and earns as without idle
+    /// mode) where idle detection is unavailable: no X server, no screensaver extension.
+    pub fn set_background(
         &self,
-        mode: Option<(crate::idle::IdlePolicy, crate::idle::YieldEvents)>,
+        settings: &gridmint_protocol::BackgroundSettings,
+        events: crate::idle::YieldEvents,
     ) -> Result<(), NodeError> {
+        use crate::idle::{AlwaysAway, Gate, IdlePolicy, InputIdle, Yielder};
+        self.inner
+            .memory_share
+            .store(settings.gpu_memory_share_pct.clamp(10, 100), std::sync::atomic::Ordering::Relaxed);
         let mut yielder = lock(&self.inner.yielder);
         // A yielder that stops leaves the GPU paused.
         *yielder = None;
+        *lock(&self.inner.held) = None;
         let control = self.inner.gpu_control.clone();
-        let Some((policy, events)) = mode else {
+        let limits = (settings.earn_from_hour.is_some() && settings.earn_until_hour.is_some())
+            || settings.ac_power_only
+            || settings.max_gpu_temp_c.is_some();
+        if !settings.earn_only_when_idle && !limits {
             control.resume();
             return Ok(());
-        };
-        #[cfg(target_os = "linux")]
-        let source = crate::idle::X11Idle::connect(None);
-        #[cfg(not(target_os = "linux"))]
-        let source: Result<crate::idle::X11Idle, NodeError> =
-            Err(NodeError::IdleDetection { message: "not on this platform yet".into() });
-        match source {
-            Ok(source) => {
-                *yielder = Some(crate::idle::Yielder::spawn(Box::new(source), control, policy, events));
-                tracing::info!(after = ?policy.start_after, "earning only while the owner is away");
-                Ok(())
-            }
-            Err(e) => {
-                control.resume();
-                Err(e)
-            }
         }
+        let (source, policy): (Box<dyn InputIdle>, IdlePolicy) = if settings.earn_only_when_idle {
+            #[cfg(target_os = "linux")]
+            let source = crate::idle::X11Idle::connect(None);
+            #[cfg(not(target_os = "linux"))]
+            let source: Result<crate::idle::X11Idle, NodeError> =
+                Err(NodeError::IdleDetection { message: "not on this platform yet".into() });
+            match source {
+                Ok(source) => (
+                    Box::new(source),
+                    IdlePolicy {
+                        start_after: Duration::from_secs(u64::from(settings.idle_minutes) * 60),
+                        ..IdlePolicy::default()
+                    },
+                ),
+                Err(e) => {
+                    control.resume();
+                    return Err(e);
+                }
+            }
+        } else {
+            (
+                Box::new(AlwaysAway),
+                IdlePolicy { start_after: Duration::ZERO, notice: Duration::ZERO, poll: Duration::from_millis(250) },
+            )
+        };
+        let gate: Option<Gate> = limits.then(|| {
+            let (settings, held, sensors) = (*settings, self.inner.held.clone(), crate::limits::Sensors::default());
+            let gate: Gate = Box::new(move || {
+                let reason = crate::limits::blocked(&settings, sensors.read());
+                *lock(&held) = reason.clone();
+                reason
+            });
+            gate
+        });
+        *yielder = Some(Yielder::spawn_gated(source, control, policy, gate, events));
+        tracing::info!(idle = settings.earn_only_when_idle, limits, "background settings applied");
+        Ok(())
     }
 
     /// The control over the running job's device work.
@@ -466,6 +503,8 @@ impl Inner {
             paused: Some(self.paused.clone()),
             control: Some(self.gpu_control.clone()),
             deadline_margin: Duration::from_secs(20),
+            held: Some(self.held.clone()),
+            memory_share: Some(self.memory_share.clone()),
         };
         self.set_activity("registering: benchmarking the device and staking");
         provider::ensure_registered(&net, &gpu.gpu(), &options).await?;

@@ -40,6 +40,10 @@ pub struct ProviderOptions {
     /// so it is not lost.
     pub control: Option<gpu_engine::control::Control>,
     pub deadline_margin: Duration,
+    /// While it holds a reason (one of the owner's limits), the agent claims no new jobs.
+    pub held: Option<std::sync::Arc<std::sync::Mutex<Option<String>>>>,
+    /// The share of device memory a job may use, in percent (100 without it).
+    pub memory_share: Option<std::sync::Arc<std::sync::atomic::AtomicU8>>,
 }
 
 /// A job the agent took on, and how far it got.
@@ -260,6 +264,10 @@ async fn consider(
         tracing::info!(job = %posted.jobId, "paused: not claiming");
         return Ok(None);
     }
+    if let Some(reason) = options.held.as_ref().and_then(|h| h.lock().unwrap_or_else(|p| p.into_inner()).clone()) {
+        tracing::info!(job = %posted.jobId, %reason, "held by a limit: not claiming");
+        return Ok(None);
+    }
     let eligible = net
         .market
         .contract()
@@ -408,6 +416,8 @@ async fn compute(
     // leaves nothing in `out` on failure, and the result's bits do not depend on the run.
     let report = gpu.run_or_reopen(
         |gpu| {
+            let share = options.memory_share.as_ref().map_or(100, |s| s.load(std::sync::atomic::Ordering::Relaxed));
+            gpu.set_memory_cap((share < 100).then(|| gpu.info().device_local_memory_bytes / 100 * u64::from(share)));
             gpu.set_control(options.control.clone());
             let report = runner::run(paths, gpu, &package, &out, &mut |_| {});
             gpu.set_control(None);

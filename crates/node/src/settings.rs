@@ -33,6 +33,21 @@ pub fn store(paths: &Paths, settings: &BackgroundSettings) -> Result<(), NodeErr
             message: format!("idle minutes: {} is outside 1..=240", settings.idle_minutes),
         });
     }
+    let bad = |message: String| Err(NodeError::InvalidRequest { message });
+    for (name, hour) in [("earn from hour", settings.earn_from_hour), ("earn until hour", settings.earn_until_hour)] {
+        if let Some(h) = hour.filter(|h| *h > 23) {
+            return bad(format!("{name}: {h} is not an hour of the day (0..=23)"));
+        }
+    }
+    if settings.earn_from_hour.is_some() != settings.earn_until_hour.is_some() {
+        return bad("earning hours: give both the first and the last hour, or neither".into());
+    }
+    if let Some(t) = settings.max_gpu_temp_c.filter(|t| !(30..=110).contains(t)) {
+        return bad(format!("GPU temperature limit: {t} °C is outside 30..=110"));
+    }
+    if !(10..=100).contains(&settings.gpu_memory_share_pct) {
+        return bad(format!("GPU memory share: {} % is outside 10..=100", settings.gpu_memory_share_pct));
+    }
     let path = file(paths);
     std::fs::create_dir_all(&paths.data).map_err(|source| NodeError::Io {
         what: "creating",
@@ -56,12 +71,30 @@ mod tests {
         let (first, stored) = load(&paths).expect("load");
         assert!(!stored, "a first run");
         assert_eq!(first, BackgroundSettings::default());
-        let mine = BackgroundSettings { start_at_login: false, earn_only_when_idle: true, idle_minutes: 3 };
+        let mine = BackgroundSettings {
+            start_at_login: false,
+            earn_only_when_idle: true,
+            idle_minutes: 3,
+            earn_from_hour: Some(22),
+            earn_until_hour: Some(7),
+            ac_power_only: true,
+            max_gpu_temp_c: Some(80),
+            gpu_memory_share_pct: 50,
+        };
         store(&paths, &mine).expect("store");
         assert_eq!(load(&paths).expect("load"), (mine, true));
         let err = store(&paths, &BackgroundSettings { idle_minutes: 0, ..mine }).expect_err("0 minutes");
         assert!(err.to_string().contains("idle minutes: 0"), "{err}");
         assert_eq!(load(&paths).expect("load").0, mine, "a refused value changes nothing");
+        for (bad, says) in [
+            (BackgroundSettings { earn_from_hour: Some(24), ..mine }, "earn from hour: 24"),
+            (BackgroundSettings { earn_until_hour: None, ..mine }, "both the first and the last hour"),
+            (BackgroundSettings { max_gpu_temp_c: Some(200), ..mine }, "200 °C"),
+            (BackgroundSettings { gpu_memory_share_pct: 5, ..mine }, "5 %"),
+        ] {
+            let err = store(&paths, &bad).expect_err(says);
+            assert!(err.to_string().contains(says), "{err}");
+        }
         std::fs::write(paths.data.join("settings.json"), b"{ broken").expect("write");
         let err = load(&paths).expect_err("broken file");
         assert!(err.to_string().contains("settings.json"), "the error names the file: {err}");

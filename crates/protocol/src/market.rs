@@ -94,11 +94,39 @@ pub struct BackgroundSettings {
     pub earn_only_when_idle: bool,
     /// 1..=240.
     pub idle_minutes: u32,
+    /// Earn only from this local hour (0..=23) until `earn_until_hour` (the window may cross
+    /// midnight); both `None`: any hour.
+    #[serde(default)]
+    pub earn_from_hour: Option<u8>,
+    #[serde(default)]
+    pub earn_until_hour: Option<u8>,
+    /// Stop on battery.
+    #[serde(default)]
+    pub ac_power_only: bool,
+    /// Stop while the hottest GPU is at or above this, in °C.
+    #[serde(default)]
+    pub max_gpu_temp_c: Option<u32>,
+    /// The share of the GPU's memory a job may use, 10..=100 %.
+    #[serde(default = "full_share")]
+    pub gpu_memory_share_pct: u8,
+}
+
+fn full_share() -> u8 {
+    100
 }
 
 impl Default for BackgroundSettings {
     fn default() -> Self {
-        Self { start_at_login: true, earn_only_when_idle: false, idle_minutes: 10 }
+        Self {
+            start_at_login: true,
+            earn_only_when_idle: false,
+            idle_minutes: 10,
+            earn_from_hour: None,
+            earn_until_hour: None,
+            ac_power_only: false,
+            max_gpu_temp_c: None,
+            gpu_memory_share_pct: 100,
+        }
     }
 }
 

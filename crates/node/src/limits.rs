@@ -1,0 +1,153 @@
+//! The owner's limits on earning: hours of the day, AC power only, a GPU temperature ceiling.
+//! [`blocked`] says whether (and why) work must stop now; [`Sensors`] reads this machine's
+//! power supply and GPU temperature from sysfs (hwmon) or `nvidia-smi`.
+
+use std::path::Path;
+
+use gridmint_protocol::BackgroundSettings;
+
+/// What the machine reports now; `None` where it cannot tell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Readings {
+    /// Local hour of the day, 0..=23.
+    pub hour: u8,
+    /// On mains power (`None`: no power-supply information, as on most desktops).
+    pub on_ac: Option<bool>,
+    /// The hottest GPU, in °C.
+    pub gpu_temp_c: Option<f32>,
+}
+
+/// Why work must stop now under `settings`, or `None` when it may run.
+pub fn blocked(settings: &BackgroundSettings, now: Readings) -> Option<String> {
+    if let (Some(from), Some(until)) = (settings.earn_from_hour, settings.earn_until_hour) {
+        let inside =
+            if from <= until { (from..until).contains(&now.hour) } else { now.hour >= from || now.hour < until };
+        if from != until && !inside {
+            return Some(format!("outside the earning hours ({from:02}:00–{until:02}:00)"));
+        }
+    }
+    if settings.ac_power_only && now.on_ac == Some(false) {
+        return Some("on battery".to_owned());
+    }
+    if let (Some(max), Some(t)) = (settings.max_gpu_temp_c, now.gpu_temp_c)
+        && t >= max as f32
+    {
+        return Some(format!("GPU at {t:.0} °C (limit {max} °C)"));
+    }
+    None
+}
+
+/// Reads the machine's power supply and GPU temperature.
+#[derive(Debug, Clone)]
+pub struct Sensors {
+    sys: std::path::PathBuf,
+}
+
+impl Default for Sensors {
+    fn default() -> Self {
+        Self { sys: "/sys".into() }
+    }
+}
+
+impl Sensors {
+    /// Sensors under another sysfs root (tests).
+    pub fn under(sys: &Path) -> Self {
+        Self { sys: sys.to_owned() }
+    }
+
+    pub fn read(&self) -> Readings {
+        use chrono::Timelike;
+        Readings { hour: chrono::Local::now().hour() as u8, on_ac: self.on_ac(), gpu_temp_c: self.gpu_temp_c() }
+    }
+
+    /// Mains online per `class/power_supply/*/{type,online}`; `None` without a mains supply.
+    pub fn on_ac(&self) -> Option<bool> {
+        let entries = std::fs::read_dir(self.sys.join("class/power_supply")).ok()?;
+        let mut mains = None;
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            let kind = std::fs::read_to_string(dir.join("type")).unwrap_or_default();
+            if kind.trim() == "Mains" {
+                let online = std::fs::read_to_string(dir.join("online")).unwrap_or_default();
+                mains = Some(mains.unwrap_or(false) || online.trim() == "1");
+            }
+        }
+        mains
+    }
+
+    /// The hottest GPU: `class/drm/card*/device/hwmon/hwmon*/temp1_input` (amdgpu, nouveau,
+    /// i915), else `nvidia-smi` (the NVIDIA driver exposes no hwmon).
+    pub fn gpu_temp_c(&self) -> Option<f32> {
+        let mut hottest: Option<f32> = None;
+        if let Ok(cards) = std::fs::read_dir(self.sys.join("class/drm")) {
+            for card in cards.flatten() {
+                let Ok(hwmons) = std::fs::read_dir(card.path().join("device/hwmon")) else { continue };
+                for hwmon in hwmons.flatten() {
+                    let milli = std::fs::read_to_string(hwmon.path().join("temp1_input")).ok();
+                    if let Some(c) = milli.and_then(|m| m.trim().parse::<f32>().ok()).map(|m| m / 1000.0) {
+                        hottest = Some(hottest.map_or(c, |h| h.max(c)));
+                    }
+                }
+            }
+        }
+        if hottest.is_some() || self.sys != Path::new("/sys") {
+            return hottest;
+        }
+        let out = std::process::Command::new("nvidia-smi")
+            .args(["--query-gpu=temperature.gpu", "--format=csv,noheader,nounits"])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse::<f32>().ok()).reduce(f32::max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> BackgroundSettings {
+        BackgroundSettings::default()
+    }
+
+    const FREE: Readings = Readings { hour: 12, on_ac: None, gpu_temp_c: None };
+
+    #[test]
+    fn hours_power_and_temperature_each_block_with_a_reason() {
+        assert_eq!(blocked(&settings(), FREE), None, "no limits: runs");
+        let night = BackgroundSettings { earn_from_hour: Some(22), earn_until_hour: Some(7), ..settings() };
+        assert_eq!(blocked(&night, Readings { hour: 23, ..FREE }), None, "inside a window across midnight");
+        assert_eq!(blocked(&night, Readings { hour: 3, ..FREE }), None);
+        let reason = blocked(&night, Readings { hour: 12, ..FREE }).expect("blocked at noon");
+        assert!(reason.contains("22:00–07:00"), "{reason}");
+        let day = BackgroundSettings { earn_from_hour: Some(9), earn_until_hour: Some(17), ..settings() };
+        assert!(blocked(&day, Readings { hour: 17, ..FREE }).is_some(), "the end hour is outside");
+        let ac = BackgroundSettings { ac_power_only: true, ..settings() };
+        assert_eq!(blocked(&ac, Readings { on_ac: Some(false), ..FREE }).as_deref(), Some("on battery"));
+        assert_eq!(blocked(&ac, Readings { on_ac: None, ..FREE }), None, "no battery: a desktop on mains");
+        let hot = BackgroundSettings { max_gpu_temp_c: Some(80), ..settings() };
+        assert!(blocked(&hot, Readings { gpu_temp_c: Some(83.0), ..FREE }).expect("too hot").contains("83"));
+        assert_eq!(blocked(&hot, Readings { gpu_temp_c: Some(70.0), ..FREE }), None);
+    }
+
+    #[test]
+    fn sensors_read_sysfs_power_supplies_and_hwmon() {
+        let sys = tempfile::tempdir().expect("tempdir");
+        let write = |p: &str, v: &str| {
+            let path = sys.path().join(p);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, v).expect("write");
+        };
+        let sensors = Sensors::under(sys.path());
+        assert_eq!(sensors.on_ac(), None, "no power supply information");
+        assert_eq!(sensors.gpu_temp_c(), None);
+        write("class/power_supply/BAT0/type", "Battery\n");
+        write("class/power_supply/AC/type", "Mains\n");
+        write("class/power_supply/AC/online", "0\n");
+        assert_eq!(sensors.on_ac(), Some(false), "a laptop on battery");
+        write("class/power_supply/AC/online", "1\n");
+        assert_eq!(sensors.on_ac(), Some(true));
+        write("class/drm/card0/device/hwmon/hwmon3/temp1_input", "61000\n");
+        write("class/drm/card1/device/hwmon/hwmon4/temp1_input", "74500\n");
+        assert_eq!(sensors.gpu_temp_c(), Some(74.5), "the hottest GPU");
+    }
+}
