@@ -485,45 +485,29 @@ fn Background(current: BackgroundSettings, idle_error: Option<String>) -> impl I
     view! {
         <section class="card background">
             <div class="row-title">"Background"</div>
-            <label class="check">
-                <input type="checkbox" data-testid="start-at-login" prop:checked=move || login.get()
-                    on:change=move |ev| login.set(event_target_checked(&ev)) />
-                " Start Gridmint when I log in (to the tray)"
-            </label>
-            <label class="check">
-                <input type="checkbox" data-testid="earn-when-idle" prop:checked=move || idle.get()
-                    on:change=move |ev| idle.set(event_target_checked(&ev)) />
+            <Toggle testid="start-at-login" value=login>" Start Gridmint when I log in (to the tray)"</Toggle>
+            <Toggle testid="earn-when-idle" value=idle>
                 " Earn only while I'm away: start after "
-                <input type="number" min="1" max="240" class="minutes" data-testid="idle-minutes"
-                    prop:value=move || minutes.get()
-                    on:input=move |ev| minutes.set(event_target_value(&ev)) />
+                <NumberField testid="idle-minutes" value=minutes min=1 max=240 />
                 " minutes without input; the GPU is handed back the moment I touch the keyboard or mouse"
-            </label>
+            </Toggle>
             <div class="row-title limits">"Limits"</div>
             <label class="check">
                 " Earn only from "
-                <input type="number" min="0" max="23" class="minutes" data-testid="earn-from" placeholder="any"
-                    prop:value=move || from.get() on:input=move |ev| from.set(event_target_value(&ev)) />
+                <NumberField testid="earn-from" value=from min=0 max=23 placeholder="any" />
                 ":00 until "
-                <input type="number" min="0" max="23" class="minutes" data-testid="earn-until" placeholder="any"
-                    prop:value=move || until.get() on:input=move |ev| until.set(event_target_value(&ev)) />
+                <NumberField testid="earn-until" value=until min=0 max=23 placeholder="any" />
                 ":00 (blank: any hour)"
             </label>
-            <label class="check">
-                <input type="checkbox" data-testid="ac-only" prop:checked=move || ac.get()
-                    on:change=move |ev| ac.set(event_target_checked(&ev)) />
-                " Only on AC power (stop on battery)"
-            </label>
+            <Toggle testid="ac-only" value=ac>" Only on AC power (stop on battery)"</Toggle>
             <label class="check">
                 " Stop while the GPU is at or above "
-                <input type="number" min="30" max="110" class="minutes" data-testid="max-temp" placeholder="none"
-                    prop:value=move || temp.get() on:input=move |ev| temp.set(event_target_value(&ev)) />
+                <NumberField testid="max-temp" value=temp min=30 max=110 placeholder="none" />
                 " °C"
             </label>
             <label class="check">
                 " Let a job use at most "
-                <input type="number" min="10" max="100" class="minutes" data-testid="memory-share"
-                    prop:value=move || share.get() on:input=move |ev| share.set(event_target_value(&ev)) />
+                <NumberField testid="memory-share" value=share min=10 max=100 />
                 " % of the GPU's memory"
             </label>
             {idle_error.map(|e| view! { <p class="sub" data-testid="idle-unavailable">{format!("Idle detection is unavailable here: {e}")}</p> })}
@@ -535,6 +519,33 @@ fn Background(current: BackgroundSettings, idle_error: Option<String>) -> impl I
                 Err(error) => view! { <ErrorBox error /> }.into_any(),
             })}
         </section>
+    }
+}
+
+/// A labelled checkbox bound to `value`; the children are the label.
+#[component]
+fn Toggle(testid: &'static str, value: RwSignal<bool>, children: Children) -> impl IntoView {
+    view! {
+        <label class="check">
+            <input type="checkbox" data-testid=testid prop:checked=move || value.get()
+                on:change=move |ev| value.set(event_target_checked(&ev)) />
+            {children()}
+        </label>
+    }
+}
+
+/// A small whole-number field bound to `value` (as typed: checked when saved).
+#[component]
+fn NumberField(
+    testid: &'static str,
+    value: RwSignal<String>,
+    min: u32,
+    max: u32,
+    #[prop(optional)] placeholder: &'static str,
+) -> impl IntoView {
+    view! {
+        <input type="number" min=min max=max class="minutes" data-testid=testid placeholder=placeholder
+            prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev)) />
     }
 }
 

@@ -3,7 +3,7 @@ pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
 import "../../src/libraries/Errors.sol";
-import {JobState, Trail} from "../../src/libraries/Types.sol";
+import {JobState, SignedCommit, Trail} from "../../src/libraries/Types.sol";
 import {Gridmint} from "../../src/Gridmint.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
@@ -46,6 +46,30 @@ contract RevertsTest is Fixture {
         vm.prank(arbiter);
         vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Finalized));
         market.resolveDispute(jobId, keccak256("r"), t);
+    }
+
+    function test_selectReplicas_withoutClaimants_isNotFinalizable() public {
+        uint256 jobId = post(1);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        Trail memory t = trail(jobId);
+        vm.expectRevert(abi.encodeWithSelector(NotFinalizable.selector, jobId));
+        market.selectReplicas(jobId, t);
+    }
+
+    function test_commitSigned_forAClaimantThatDoesNotExist_isNotSelected() public {
+        uint256 jobId = post(1);
+        claimAs(jobId, providers[0]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        SignedCommit[] memory commits = new SignedCommit[](1);
+        commits[0] = signedCommit(jobId, 5, 0, keccak256("r"), 1);
+        Trail memory t = trail(jobId);
+        vm.expectRevert(abi.encodeWithSelector(NotSelected.selector, jobId, uint256(5)));
+        market.commitSigned(jobId, t, commits);
+    }
+
+    function test_collectFees_beforeAnEpochEnds_hasNothing() public {
+        vm.expectRevert(NothingToWithdraw.selector);
+        market.collectFees(1);
     }
 
     function test_withdrawStakeCredit_withNothing() public {
