@@ -120,18 +120,12 @@ bench-app: ui
 	@cat target/bench/app.json
 
 # The GPU yield: the time from a user-input event (a real one, through XTEST on an Xvfb display,
-# seen by the X11 idle detector) to the GPU being handed back, over 60 trials while a long job of
-# short dispatches runs; with the .deb's size when `make package` has run.
+# seen by the X11 idle detector) to the GPU being handed back, over 60 trials while a long job runs
+# (a real embedding job, and GEMM dispatches); with the .deb's size when `make package` has run.
 bench-yield: setup
 	cargo build --release -p gridmint-cli
 	@mkdir -p target/bench
-	@display=:$$((300 + $$$$ % 300)); Xvfb $$display -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 & xvfb=$$!; sleep 1; \
-	  DISPLAY=$$display $(RELEASE_BIN)/gridmint bench --yield 60 --dispatch-ms 60 --json > target/bench/yield.raw.json; rc=$$?; \
-	  kill $$xvfb; exit $$rc
-	python3 -c 'import json,os; y=json.load(open("target/bench/yield.raw.json")); p="target/bench/package.json"; \
-	  y["deb_bytes"]=json.load(open(p))["deb_bytes"] if os.path.exists(p) else None; json.dump(y,open("target/bench/yield.json","w"),indent=2)'
-	@rm -f target/bench/yield.raw.json
-	@python3 -c 'import json; y=json.load(open("target/bench/yield.json")); print({k:y[k] for k in ("p50_ms","p99_ms","trials","deb_bytes","input_source","dispatch_ms_max")})'
+	python3 scripts/bench/yield.py $(RELEASE_BIN)/gridmint 60
 
 # Receipt gas of whole job lifecycles on a real anvil (crates/chain/examples/gas_bench.rs).
 bench-gas: contracts

@@ -25,7 +25,14 @@ struct Shared {
     idle_since: Instant,
     /// Pauses are ignored: the run must finish before a deadline (see [`Control::pin`]).
     pinned: bool,
+    /// When the dispatch on the device started.
+    busy_since: Instant,
+    /// How long each dispatch held the device, the latest [`HELD_KEPT`].
+    held: std::collections::VecDeque<Duration>,
 }
+
+/// How many dispatch durations a [`Control`] keeps.
+const HELD_KEPT: usize = 100_000;
 
 /// A handle shared between the run and whoever steers it (the idle detector, the UI).
 #[derive(Debug, Clone)]
@@ -35,7 +42,14 @@ pub struct Control {
 
 impl Default for Control {
     fn default() -> Self {
-        let shared = Shared { state: RunState::Running, busy: false, idle_since: Instant::now(), pinned: false };
+        let shared = Shared {
+            state: RunState::Running,
+            busy: false,
+            idle_since: Instant::now(),
+            pinned: false,
+            busy_since: Instant::now(),
+            held: std::collections::VecDeque::new(),
+        };
         Self { inner: Arc::new((Mutex::new(shared), Condvar::new())) }
     }
 }
@@ -110,7 +124,14 @@ impl Control {
             return Err(EngineError::Cancelled { completed_dispatches: step });
         }
         s.busy = true;
+        s.busy_since = Instant::now();
         Ok(())
+    }
+
+    /// How long each dispatch run under this control held the device, oldest first (the latest
+    /// 100,000): what bounds the time to hand the device back.
+    pub fn dispatch_times(&self) -> Vec<Duration> {
+        self.lock().held.iter().copied().collect()
     }
 
     /// Marks the dispatch that [`Control::checkpoint`] started as finished.
@@ -118,6 +139,11 @@ impl Control {
         let mut s = self.lock();
         s.busy = false;
         s.idle_since = Instant::now();
+        let held = s.idle_since - s.busy_since;
+        if s.held.len() == HELD_KEPT {
+            s.held.pop_front();
+        }
+        s.held.push_back(held);
         self.inner.1.notify_all();
     }
 }

@@ -527,6 +527,39 @@ mod control {
         kernel.run(&gpu, &a, &a, &c, shape).expect("unsteered again");
     }
 
+    /// A pinned run ignores pauses (a job near its deadline), and a paused one resumes when pinned.
+    #[test]
+    fn a_pinned_control_ignores_pauses_until_unpinned() {
+        let control = Control::new();
+        control.pause();
+        control.pin(true);
+        assert_eq!(control.state(), gpu_engine::control::RunState::Running, "pinning resumes a paused run");
+        control.pause();
+        assert_eq!(control.state(), gpu_engine::control::RunState::Running, "a pause is ignored while pinned");
+        control.pin(false);
+        control.pause();
+        assert_eq!(control.state(), gpu_engine::control::RunState::Paused, "unpinned, pauses hold again");
+        control.cancel();
+        control.pin(true);
+        assert_eq!(control.state(), gpu_engine::control::RunState::Cancelled, "a cancel stays final");
+    }
+
+    /// The owner's memory share: a job over the cap is refused up front with the figures.
+    #[test]
+    fn a_memory_cap_refuses_bigger_work_up_front() {
+        let Some(gpu) = gpu() else { return };
+        gpu.check_memory("a 64 MiB job", 64 << 20).expect("fits the device");
+        gpu.set_memory_cap(Some(32 << 20));
+        match gpu.check_memory("a 64 MiB job", 64 << 20) {
+            Err(EngineError::OverMemoryLimit { needed_bytes, limit_bytes, .. }) => {
+                assert_eq!((needed_bytes, limit_bytes), (64 << 20, 32 << 20));
+            }
+            other => panic!("expected OverMemoryLimit, got {other:?}"),
+        }
+        gpu.set_memory_cap(None);
+        gpu.check_memory("a 64 MiB job", 64 << 20).expect("the cap is lifted");
+    }
+
     #[test]
     fn cancel_stops_at_the_next_boundary_with_a_clear_error() {
         let control = Control::new();

@@ -31,7 +31,7 @@ mod harness {
     /// keeps running in the tray when its window closes).
     pub struct Session {
         pub client: Client,
-        display: String,
+        pub display: String,
         children: Vec<Child>,
         pub home: TempHome,
         /// When the WebDriver session (and so the app) was asked for.
@@ -320,6 +320,36 @@ mod hardware {
         assert!(stored.contains("\"startAtLogin\": false"), "login entry off stored: {stored}");
         assert!(stored.contains("\"gpuMemorySharePct\": 50"), "memory share stored: {stored}");
         assert!(stored.contains("\"maxGpuTempC\": 85"), "temperature limit stored: {stored}");
+
+        // A second launch (the desktop entry clicked again) hands over to this instance and exits.
+        let app = std::env::var_os("GRIDMINT_E2E_APP")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_BIN_EXE_gridmint-app")));
+        let mut second = std::process::Command::new(app)
+            .env("DISPLAY", &session.display)
+            .env("HOME", session.home.0.join("user"))
+            .env("GRIDMINT_HOME", &session.home.0)
+            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("a second launch");
+        let launched = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = second.try_wait().expect("the second launch") {
+                break Some(status);
+            }
+            if launched.elapsed() > Duration::from_secs(30) {
+                let _ = second.kill();
+                let _ = second.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let status = status.expect("the second launch is still running after 30 s: no single instance");
+        assert!(status.success(), "the second launch exits cleanly: {status}");
+        let still = client.find(Locator::Css("[data-testid=nav-settings]"));
+        harness::within("the first instance still answers", still).await.expect("the first instance's window");
         harness::within("closing the session", session.client.clone().close()).await.expect("close the session");
     }
 }

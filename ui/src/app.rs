@@ -441,6 +441,7 @@ fn Background(current: BackgroundSettings, idle_error: Option<String>) -> impl I
     let ac = RwSignal::new(current.ac_power_only);
     let temp = RwSignal::new(opt(current.max_gpu_temp_c));
     let share = RwSignal::new(current.gpu_memory_share_pct.to_string());
+    let others = RwSignal::new(current.yield_to_other_programs);
     let outcome: RwSignal<Option<Result<(), ApiError>>> = RwSignal::new(None);
     let save = move |_| {
         let invalid = |message: String| {
@@ -472,6 +473,7 @@ fn Background(current: BackgroundSettings, idle_error: Option<String>) -> impl I
                 max_gpu_temp_c: number("temperature limit", temp.get())?,
                 gpu_memory_share_pct: u8::try_from(share)
                     .map_err(|_| format!("memory share: {share} % is too large"))?,
+                yield_to_other_programs: others.get(),
             })
         })();
         let settings = match read {
@@ -500,6 +502,9 @@ fn Background(current: BackgroundSettings, idle_error: Option<String>) -> impl I
                 ":00 (blank: any hour)"
             </label>
             <Toggle testid="ac-only" value=ac>" Only on AC power (stop on battery)"</Toggle>
+            <Toggle testid="yield-to-others" value=others>
+                " Give way when another program runs heavy work on the GPU (NVIDIA: seen through nvidia-smi)"
+            </Toggle>
             <label class="check">
                 " Stop while the GPU is at or above "
                 <NumberField testid="max-temp" value=temp min=30 max=110 placeholder="none" />

@@ -38,6 +38,10 @@ pub struct BenchArgs {
     /// With --yield: the job's dispatch length to aim for, in milliseconds.
     #[arg(long, default_value_t = 80.0, requires = "yield")]
     dispatch_ms: f64,
+    /// With --yield: run this job package (again and again, as a provider runs it) instead of
+    /// GEMM dispatches.
+    #[arg(long, requires = "yield")]
+    job: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -85,8 +89,14 @@ pub fn run(node: &Node, args: BenchArgs, json: bool) -> anyhow::Result<()> {
     if let Some(trials) = args.r#yield {
         anyhow::ensure!(trials > 0, "--yield needs at least one trial");
         let display = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty());
-        let report =
-            gridmint_node::bench::yield_latency(node.paths(), args.gpu, trials, args.dispatch_ms, display.as_deref())?;
+        let report = gridmint_node::bench::yield_latency(
+            node.paths(),
+            args.gpu,
+            trials,
+            args.dispatch_ms,
+            display.as_deref(),
+            args.job.as_deref(),
+        )?;
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {

@@ -99,8 +99,11 @@ pub struct YieldReport {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
-    /// The job's dispatches (a 2·n³ GEMM each, n chosen for ≈ `target_dispatch_ms`).
-    pub gemm_n: usize,
+    /// The long job: a job package run again and again, or GEMM dispatches (2·n³ each, n chosen
+    /// for ≈ `target_dispatch_ms`).
+    pub job: Option<String>,
+    pub gemm_n: Option<usize>,
+    /// How long each of the job's submissions held the device.
     pub dispatch_ms_p50: f64,
     pub dispatch_ms_max: f64,
     /// How often the idle detector reads the idle time.
@@ -123,16 +126,18 @@ impl crate::idle::InputIdle for ManualIdle {
     }
 }
 
-/// Runs a long job of GEMM dispatches of about `target_dispatch_ms` each under a
-/// [`crate::idle::Yielder`], and `trials` times: waits for the job to be working, simulates the
-/// owner's input at a random moment, and measures until the GPU is idle (the dispatch in flight
-/// ended and no other started).
+/// Runs a long job under a [`crate::idle::Yielder`] (the job package `job` again and again,
+/// through the runner as a provider runs it, or GEMM dispatches of about `target_dispatch_ms`
+/// each), and `trials` times: waits for the job to be working, simulates the owner's input at a
+/// random moment, and measures until the GPU is idle (the dispatch in flight ended and no other
+/// started).
 pub fn yield_latency(
     paths: &Paths,
     device: Option<u32>,
     trials: usize,
     target_dispatch_ms: f64,
     display: Option<&str>,
+    job: Option<&std::path::Path>,
 ) -> Result<YieldReport, NodeError> {
     use std::{
         sync::{Arc, Mutex, mpsc},
@@ -161,7 +166,7 @@ pub fn yield_latency(
         Ok(started.elapsed().as_secs_f64() * 1e3)
     };
     let mut n = 64;
-    while n < 4096 {
+    while job.is_none() && n < 4096 {
         let ms = time_one(n + 64)?;
         if ms > target_dispatch_ms {
             break;
@@ -202,20 +207,43 @@ pub fn yield_latency(
     let yielder = Yielder::spawn(source, control.clone(), policy, move |e| {
         let _ = events_tx.send(e);
     });
-    let dispatch_ms = Mutex::new(Vec::new());
+    let scratch =
+        tempfile::tempdir().map_err(|e| NodeError::Io { what: "creating", path: std::env::temp_dir(), source: e })?;
     let outcome = std::thread::scope(|scope| -> Result<Vec<f64>, NodeError> {
-        let job = scope.spawn(|| {
-            run_steps(
-                usize::MAX,
-                &control,
-                |_| {},
-                |_| {
-                    let started = Instant::now();
-                    kernel.run(&gpu, &a, &b, &c, shape)?;
-                    dispatch_ms.lock().unwrap_or_else(|p| p.into_inner()).push(started.elapsed().as_secs_f64() * 1e3);
-                    Ok([0; 32])
-                },
-            )
+        let job = scope.spawn(|| -> Result<(), NodeError> {
+            match job {
+                Some(package) => {
+                    gpu.set_control(Some(control.clone()));
+                    for run in 0.. {
+                        let out = scratch.path().join(format!("run-{run}"));
+                        match crate::runner::run(paths, &gpu, package, &out, &mut |_| {}) {
+                            Ok(_) => {
+                                let _ = std::fs::remove_dir_all(&out);
+                            }
+                            Err(crate::runner::JobError::Engine(gpu_engine::EngineError::Cancelled { .. })) => break,
+                            Err(e) => {
+                                return Err(NodeError::IdleDetection {
+                                    message: format!("the bench's job failed: {e}"),
+                                });
+                            }
+                        }
+                    }
+                    gpu.set_control(None);
+                    Ok(())
+                }
+                None => {
+                    let _ = run_steps(
+                        usize::MAX,
+                        &control,
+                        |_| {},
+                        |_| {
+                            kernel.run(&gpu, &a, &b, &c, shape)?;
+                            Ok([0; 32])
+                        },
+                    );
+                    Ok(())
+                }
+            }
         });
         let wait = Duration::from_secs(30);
         let mut latencies = Vec::with_capacity(trials);
@@ -258,12 +286,12 @@ pub fn yield_latency(
         drop(yielder);
         control.cancel();
         control.resume();
-        let _ = job.join();
-        measured.map(|()| latencies)
+        let ran = job.join().unwrap_or_else(|_| Err(NodeError::IdleDetection { message: "the job panicked".into() }));
+        measured.and(ran).map(|()| latencies)
     })?;
     let mut sorted = outcome.clone();
     sorted.sort_by(f64::total_cmp);
-    let mut dispatches = dispatch_ms.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut dispatches: Vec<f64> = control.dispatch_times().iter().map(|d| d.as_secs_f64() * 1e3).collect();
     dispatches.sort_by(f64::total_cmp);
     if sorted.is_empty() || dispatches.is_empty() {
         return Err(NodeError::IdleDetection { message: "no trial ran".into() });
@@ -275,7 +303,8 @@ pub fn yield_latency(
         p50_ms: percentile(&sorted, 50.0),
         p99_ms: percentile(&sorted, 99.0),
         max_ms: *sorted.last().unwrap_or(&0.0),
-        gemm_n: n,
+        job: job.map(|p| p.display().to_string()),
+        gemm_n: job.is_none().then_some(n),
         dispatch_ms_p50: percentile(&dispatches, 50.0),
         dispatch_ms_max: *dispatches.last().unwrap_or(&0.0),
         poll_ms: policy.poll.as_secs_f64() * 1e3,

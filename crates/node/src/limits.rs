@@ -1,13 +1,14 @@
-//! The owner's limits on earning: hours of the day, AC power only, a GPU temperature ceiling.
-//! [`blocked`] says whether (and why) work must stop now; [`Sensors`] reads this machine's
-//! power supply and GPU temperature from sysfs (hwmon) or `nvidia-smi`.
+//! The owner's limits on earning: hours of the day, AC power only, a GPU temperature ceiling,
+//! and giving way to other programs' GPU work. [`blocked`] says whether (and why) work must stop
+//! now; [`Sensors`] reads this machine's power supply and GPU temperature from sysfs (hwmon) or
+//! `nvidia-smi`, and other processes' compute work from `nvidia-smi`.
 
 use std::path::Path;
 
 use gridmint_protocol::BackgroundSettings;
 
 /// What the machine reports now; `None` where it cannot tell.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Readings {
     /// Local hour of the day, 0..=23.
     pub hour: u8,
@@ -15,6 +16,8 @@ pub struct Readings {
     pub on_ac: Option<bool>,
     /// The hottest GPU, in °C.
     pub gpu_temp_c: Option<f32>,
+    /// Another program's compute work on the GPU ("name (pid N, M MiB)"), if any.
+    pub other_program: Option<String>,
 }
 
 /// Why work must stop now under `settings`, or `None` when it may run.
@@ -34,6 +37,11 @@ pub fn blocked(settings: &BackgroundSettings, now: Readings) -> Option<String> {
     {
         return Some(format!("GPU at {t:.0} °C (limit {max} °C)"));
     }
+    if settings.yield_to_other_programs
+        && let Some(other) = &now.other_program
+    {
+        return Some(format!("{other} is using the GPU"));
+    }
     None
 }
 
@@ -41,23 +49,49 @@ pub fn blocked(settings: &BackgroundSettings, now: Readings) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct Sensors {
     sys: std::path::PathBuf,
+    nvidia_smi: std::path::PathBuf,
 }
 
 impl Default for Sensors {
     fn default() -> Self {
-        Self { sys: "/sys".into() }
+        Self { sys: "/sys".into(), nvidia_smi: "nvidia-smi".into() }
     }
 }
 
+/// Other programs' GPU memory below this is not heavy work (a desktop compositor, a browser).
+const HEAVY_MIB: u64 = 256;
+
 impl Sensors {
-    /// Sensors under another sysfs root (tests).
-    pub fn under(sys: &Path) -> Self {
-        Self { sys: sys.to_owned() }
+    /// Sensors under another sysfs root and with another `nvidia-smi` (tests).
+    pub fn under(sys: &Path, nvidia_smi: &Path) -> Self {
+        Self { sys: sys.to_owned(), nvidia_smi: nvidia_smi.to_owned() }
     }
 
     pub fn read(&self) -> Readings {
         use chrono::Timelike;
-        Readings { hour: chrono::Local::now().hour() as u8, on_ac: self.on_ac(), gpu_temp_c: self.gpu_temp_c() }
+        Readings {
+            hour: chrono::Local::now().hour() as u8,
+            on_ac: self.on_ac(),
+            gpu_temp_c: self.gpu_temp_c(),
+            other_program: self.other_program(),
+        }
+    }
+
+    /// Another process's compute work on an NVIDIA GPU with at least 256 MiB of memory
+    /// (`nvidia-smi --query-compute-apps`); `None` without one, or without nvidia-smi.
+    pub fn other_program(&self) -> Option<String> {
+        let out = std::process::Command::new(&self.nvidia_smi)
+            .args(["--query-compute-apps=pid,process_name,used_memory", "--format=csv,noheader,nounits"])
+            .output()
+            .ok()?;
+        let me = std::process::id();
+        String::from_utf8_lossy(&out.stdout).lines().find_map(|line| {
+            let mut fields = line.split(',').map(str::trim);
+            let pid: u32 = fields.next()?.parse().ok()?;
+            let name = fields.next()?.to_owned();
+            let mib: u64 = fields.next()?.parse().ok()?;
+            (pid != me && mib >= HEAVY_MIB).then(|| format!("{name} (pid {pid}, {mib} MiB)"))
+        })
     }
 
     /// Mains online per `class/power_supply/*/{type,online}`; `None` without a mains supply.
@@ -90,10 +124,10 @@ impl Sensors {
                 }
             }
         }
-        if hottest.is_some() || self.sys != Path::new("/sys") {
+        if hottest.is_some() {
             return hottest;
         }
-        let out = std::process::Command::new("nvidia-smi")
+        let out = std::process::Command::new(&self.nvidia_smi)
             .args(["--query-gpu=temperature.gpu", "--format=csv,noheader,nounits"])
             .output()
             .ok()?;
@@ -109,7 +143,7 @@ mod tests {
         BackgroundSettings::default()
     }
 
-    const FREE: Readings = Readings { hour: 12, on_ac: None, gpu_temp_c: None };
+    const FREE: Readings = Readings { hour: 12, on_ac: None, gpu_temp_c: None, other_program: None };
 
     #[test]
     fn hours_power_and_temperature_each_block_with_a_reason() {
@@ -127,6 +161,11 @@ mod tests {
         let hot = BackgroundSettings { max_gpu_temp_c: Some(80), ..settings() };
         assert!(blocked(&hot, Readings { gpu_temp_c: Some(83.0), ..FREE }).expect("too hot").contains("83"));
         assert_eq!(blocked(&hot, Readings { gpu_temp_c: Some(70.0), ..FREE }), None);
+        let busy = Readings { other_program: Some("blender (pid 7, 4096 MiB)".into()), ..FREE };
+        let reason = blocked(&settings(), busy.clone()).expect("another program's work holds by default");
+        assert!(reason.contains("blender"), "{reason}");
+        let greedy = BackgroundSettings { yield_to_other_programs: false, ..settings() };
+        assert_eq!(blocked(&greedy, busy), None, "unless the owner says otherwise");
     }
 
     #[test]
@@ -137,9 +176,11 @@ mod tests {
             std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             std::fs::write(path, v).expect("write");
         };
-        let sensors = Sensors::under(sys.path());
+        let missing = sys.path().join("no-nvidia-smi");
+        let sensors = Sensors::under(sys.path(), &missing);
         assert_eq!(sensors.on_ac(), None, "no power supply information");
         assert_eq!(sensors.gpu_temp_c(), None);
+        assert_eq!(sensors.other_program(), None, "no nvidia-smi: nothing known");
         write("class/power_supply/BAT0/type", "Battery\n");
         write("class/power_supply/AC/type", "Mains\n");
         write("class/power_supply/AC/online", "0\n");
@@ -149,5 +190,26 @@ mod tests {
         write("class/drm/card0/device/hwmon/hwmon3/temp1_input", "61000\n");
         write("class/drm/card1/device/hwmon/hwmon4/temp1_input", "74500\n");
         assert_eq!(sensors.gpu_temp_c(), Some(74.5), "the hottest GPU");
+    }
+
+    /// A stand-in `nvidia-smi` that prints what the real one prints for compute apps.
+    #[cfg(unix)]
+    #[test]
+    fn other_programs_heavy_compute_work_is_seen_through_nvidia_smi() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let smi = dir.path().join("nvidia-smi");
+        let me = std::process::id();
+        let script = |rows: &str| {
+            std::fs::write(&smi, format!("#!/bin/sh\nprintf '{rows}'\n")).expect("write");
+            std::fs::set_permissions(&smi, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        };
+        let sensors = Sensors::under(dir.path(), &smi);
+        script(&format!("{me}, gridmint, 9000\\n"));
+        assert_eq!(sensors.other_program(), None, "our own work is not another program's");
+        script("4242, Xorg, 120\\n");
+        assert_eq!(sensors.other_program(), None, "a compositor's few MiB are not heavy work");
+        script(&format!("{me}, gridmint, 9000\\n4243, python3, 10240\\n"));
+        assert_eq!(sensors.other_program().as_deref(), Some("python3 (pid 4243, 10240 MiB)"));
     }
 }

@@ -191,9 +191,13 @@ impl LocalMarket {
         *yielder = None;
         *lock(&self.inner.held) = None;
         let control = self.inner.gpu_control.clone();
+        // Other programs' GPU work is only known through nvidia-smi: no gate for it without one.
+        let nvidia = settings.yield_to_other_programs
+            && std::process::Command::new("nvidia-smi").arg("-L").output().is_ok_and(|o| o.status.success());
         let limits = (settings.earn_from_hour.is_some() && settings.earn_until_hour.is_some())
             || settings.ac_power_only
-            || settings.max_gpu_temp_c.is_some();
+            || settings.max_gpu_temp_c.is_some()
+            || nvidia;
         if !settings.earn_only_when_idle && !limits {
             control.resume();
             return Ok(());

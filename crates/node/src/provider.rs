@@ -485,3 +485,30 @@ impl Drop for DeadlineGuard {
 async fn find_posted(net: &Network, job_id: U256) -> Result<Gridmint::JobPosted, NodeError> {
     net.posted_job(job_id).await?.ok_or_else(|| market_error(format!("job {job_id} has no JobPosted event")))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use alloy::primitives::U256;
+    use gpu_engine::control::{Control, RunState};
+
+    use super::DeadlineGuard;
+
+    #[test]
+    fn a_yielded_job_is_pinned_when_its_deadline_nears_and_released_after() {
+        let control = Control::new();
+        control.pause(); // the owner is at the machine
+        let guard = DeadlineGuard::start(control.clone(), Duration::from_millis(50), U256::from(7));
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(control.state(), RunState::Running, "pinned: the job runs on to meet its deadline");
+        control.pause();
+        assert_eq!(control.state(), RunState::Running, "and the owner's input no longer pauses it");
+        drop(guard);
+        control.pause();
+        assert_eq!(control.state(), RunState::Paused, "after the job, pauses hold again");
+        let early = DeadlineGuard::start(control.clone(), Duration::from_secs(60), U256::from(8));
+        drop(early); // the job ended long before its deadline: nothing was pinned
+        assert_eq!(control.state(), RunState::Paused);
+    }
+}

@@ -80,6 +80,7 @@ mod tests {
             ac_power_only: true,
             max_gpu_temp_c: Some(80),
             gpu_memory_share_pct: 50,
+            yield_to_other_programs: false,
         };
         store(&paths, &mine).expect("store");
         assert_eq!(load(&paths).expect("load"), (mine, true));

@@ -109,6 +109,13 @@ pub struct BackgroundSettings {
     /// The share of the GPU's memory a job may use, 10..=100 %.
     #[serde(default = "full_share")]
     pub gpu_memory_share_pct: u8,
+    /// Hold while another program runs compute work on the GPU (where the driver reports it).
+    #[serde(default = "yes")]
+    pub yield_to_other_programs: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn full_share() -> u8 {
@@ -126,6 +133,7 @@ impl Default for BackgroundSettings {
             ac_power_only: false,
             max_gpu_temp_c: None,
             gpu_memory_share_pct: 100,
+            yield_to_other_programs: true,
         }
     }
 }

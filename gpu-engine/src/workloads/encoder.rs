@@ -368,8 +368,8 @@ impl Encoder {
         Ok(out)
     }
 
-    /// One padded batch in one command buffer, or one per layer when the device is steered (an
-    /// owner's pause then waits for one layer, not the batch); ids must have been checked.
+    /// One padded batch in one command buffer, or several when the device is steered (an owner's
+    /// pause then waits for one layer or one kernel, not the batch); ids must have been checked.
     fn encode_batch(&self, gpu: &Gpu, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>, EngineError> {
         let c = self.weights.config;
         let (h, i) = (c.hidden, c.intermediate);
@@ -391,28 +391,41 @@ impl Encoder {
         let eps = c.layer_norm_eps;
         let att = AttentionShape { batch: batch.len(), seq, heads: c.heads, head_dim: c.head_dim() };
         let scale = crate::detmath::rsqrt(c.head_dim() as f32);
-        let per_layer = gpu.is_steered();
+        // Steered (an owner may want the device back), the batch is cut into submissions, each a
+        // point where a pause takes effect: one per layer on a GPU (a layer takes milliseconds),
+        // one per kernel on a CPU driver, where a layer of a large batch takes seconds.
+        let steered = gpu.is_steered();
+        let per_kernel = steered && gpu.info().device_type == crate::DeviceType::Cpu;
         let mut rec = gpu.recorder()?;
-        self.norm.record(gpu, &mut rec, &x, &self.emb_ln.0, &self.emb_ln.1, &a, shape, eps)?;
-        for l in &self.device_layers {
-            if per_layer {
-                gpu.submit("encoder layer", std::mem::replace(&mut rec, gpu.recorder()?))?;
+        let cut = |rec: &mut crate::Recorder, here: bool| -> Result<(), EngineError> {
+            if here {
+                gpu.submit("encoder", std::mem::replace(rec, gpu.recorder()?))?;
             }
-            let r = &mut rec;
-            self.gemm.record(gpu, r, &a, &l.qkv_w, &q1, GemmShape { m: rows, n: 3 * h, k: h })?;
-            self.add_row.record(gpu, r, &q1, &l.qkv_b, &q2, 3 * h)?;
-            self.attention.record(gpu, r, &q2, &lens, &b, att, scale)?;
-            self.gemm.record(gpu, r, &b, &l.out_w, &cc, GemmShape { m: rows, n: h, k: h })?;
-            self.add_row.record(gpu, r, &cc, &l.out_b, &d, h)?;
-            self.add.record(gpu, r, &d, &a, &cc, h)?;
-            self.norm.record(gpu, r, &cc, &l.ln1.0, &l.ln1.1, &b, shape, eps)?;
-            self.gemm.record(gpu, r, &b, &l.ffn_in_w, &f1, GemmShape { m: rows, n: i, k: h })?;
-            self.add_row.record(gpu, r, &f1, &l.ffn_in_b, &f2, i)?;
-            self.gelu.record(gpu, r, &f2, &f1)?;
-            self.gemm.record(gpu, r, &f1, &l.ffn_out_w, &cc, GemmShape { m: rows, n: h, k: i })?;
-            self.add_row.record(gpu, r, &cc, &l.ffn_out_b, &d, h)?;
-            self.add.record(gpu, r, &d, &b, &cc, h)?;
-            self.norm.record(gpu, r, &cc, &l.ln2.0, &l.ln2.1, &a, shape, eps)?;
+            Ok(())
+        };
+        macro_rules! kernel {
+            ($record:expr) => {{
+                $record?;
+                cut(&mut rec, per_kernel)?;
+            }};
+        }
+        kernel!(self.norm.record(gpu, &mut rec, &x, &self.emb_ln.0, &self.emb_ln.1, &a, shape, eps));
+        for l in &self.device_layers {
+            cut(&mut rec, steered && !per_kernel)?;
+            kernel!(self.gemm.record(gpu, &mut rec, &a, &l.qkv_w, &q1, GemmShape { m: rows, n: 3 * h, k: h }));
+            kernel!(self.add_row.record(gpu, &mut rec, &q1, &l.qkv_b, &q2, 3 * h));
+            kernel!(self.attention.record(gpu, &mut rec, &q2, &lens, &b, att, scale));
+            kernel!(self.gemm.record(gpu, &mut rec, &b, &l.out_w, &cc, GemmShape { m: rows, n: h, k: h }));
+            kernel!(self.add_row.record(gpu, &mut rec, &cc, &l.out_b, &d, h));
+            kernel!(self.add.record(gpu, &mut rec, &d, &a, &cc, h));
+            kernel!(self.norm.record(gpu, &mut rec, &cc, &l.ln1.0, &l.ln1.1, &b, shape, eps));
+            kernel!(self.gemm.record(gpu, &mut rec, &b, &l.ffn_in_w, &f1, GemmShape { m: rows, n: i, k: h }));
+            kernel!(self.add_row.record(gpu, &mut rec, &f1, &l.ffn_in_b, &f2, i));
+            kernel!(self.gelu.record(gpu, &mut rec, &f2, &f1));
+            kernel!(self.gemm.record(gpu, &mut rec, &f1, &l.ffn_out_w, &cc, GemmShape { m: rows, n: h, k: i }));
+            kernel!(self.add_row.record(gpu, &mut rec, &cc, &l.ffn_out_b, &d, h));
+            kernel!(self.add.record(gpu, &mut rec, &d, &b, &cc, h));
+            kernel!(self.norm.record(gpu, &mut rec, &cc, &l.ln2.0, &l.ln2.1, &a, shape, eps));
         }
         gpu.submit("encoder", rec)?;
         let hidden = gpu.download(&a)?;

@@ -177,6 +177,9 @@ pub fn estimate(paths: &Paths, package: &Package) -> Result<u64, JobError> {
     Ok(prepare(paths, package)?.work_units)
 }
 
+/// The batch size, in tokens, of an embed job on a CPU driver whose owner may take it back.
+const STEERED_CPU_BATCH_TOKENS: usize = 512;
+
 /// Runs an embed job: returns (sentences, work units).
 pub fn run(
     paths: &Paths,
@@ -191,7 +194,12 @@ pub fn run(
     let total = ids.len() as u64;
     progress(&Progress { stage: "embedding".to_owned(), done: 0, total });
     let encoder = Encoder::new(gpu, model.weights, class)?;
-    let batch_tokens = batch_tokens.unwrap_or(DEFAULT_BATCH_TOKENS).max(max_len);
+    let mut batch_tokens = batch_tokens.unwrap_or(DEFAULT_BATCH_TOKENS).max(max_len);
+    if gpu.is_steered() && gpu.info().device_type == gpu_engine::DeviceType::Cpu {
+        // An owner may want the device back: on a CPU driver a kernel over 512 tokens takes tens
+        // of milliseconds, over 4096 several hundred. Batching changes no bit of any row.
+        batch_tokens = batch_tokens.min(STEERED_CPU_BATCH_TOKENS.max(max_len));
+    }
     let embeddings = encoder.encode(gpu, &ids, batch_tokens, |done| {
         progress(&Progress { stage: "embedding".to_owned(), done: done as u64, total });
     })?;
