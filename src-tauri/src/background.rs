@@ -9,6 +9,8 @@ use gridmint_node::{
 };
 use gridmint_protocol::{ApiError, BackgroundSettings, ErrorCode};
 use tauri::AppHandle;
+
+use crate::tray_icon::TrayState;
 use tauri_plugin_autostart::ManagerExt as _;
 use tauri_plugin_notification::NotificationExt as _;
 
@@ -64,9 +66,15 @@ fn on_event(app: &AppHandle, event: YieldEvent) {
                 tracing::warn!(error = %e, "notification not shown");
             }
         }
-        YieldEvent::Started => crate::set_tray_tooltip(app, "Gridmint: earning while you're away"),
-        YieldEvent::Yielded { .. } => crate::set_tray_tooltip(app, "Gridmint: waiting until you're away"),
-        YieldEvent::SourceFailed => crate::set_tray_tooltip(app, "Gridmint: idle detection failed; paused"),
-        YieldEvent::Held { reason } => crate::set_tray_tooltip(app, &format!("Gridmint: held ({reason})")),
+        YieldEvent::Started => crate::set_tray_state(app, TrayState::Earning, "Gridmint: earning while you're away"),
+        YieldEvent::Yielded { .. } => {
+            crate::set_tray_state(app, TrayState::Waiting, "Gridmint: waiting until you're away")
+        }
+        YieldEvent::SourceFailed => {
+            crate::set_tray_state(app, TrayState::Error, "Gridmint: idle detection failed; paused")
+        }
+        YieldEvent::Held { reason } => {
+            crate::set_tray_state(app, TrayState::Waiting, &format!("Gridmint: held ({reason})"))
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 mod background;
 mod commands;
+mod tray_icon;
 
 use std::{path::PathBuf, sync::Mutex};
 
@@ -164,15 +165,20 @@ pub(crate) fn sync_tray(app: &AppHandle, paused: bool) {
     if let Some(item) = app.try_state::<PauseItem>() {
         let _ = item.0.set_text(if paused { "Resume earning" } else { "Pause earning" });
     }
-    if let Some(tray) = app.tray_by_id("gridmint") {
-        let _ = tray.set_tooltip(Some(if paused { "Gridmint: paused" } else { "Gridmint: earning" }));
+    if paused {
+        set_tray_state(app, tray_icon::TrayState::Paused, "Gridmint: paused");
+    } else {
+        set_tray_state(app, tray_icon::TrayState::Earning, "Gridmint: earning");
     }
 }
 
-/// Sets the tray's tooltip (idle mode's state).
-pub(crate) fn set_tray_tooltip(app: &AppHandle, text: &str) {
-    if let Some(tray) = app.tray_by_id("gridmint") {
-        let _ = tray.set_tooltip(Some(text));
+/// Shows `state` in the tray: its icon (drawn from the app icon) and `text` as the tooltip.
+pub(crate) fn set_tray_state(app: &AppHandle, state: tray_icon::TrayState, text: &str) {
+    let Some(tray) = app.tray_by_id("gridmint") else { return };
+    let _ = tray.set_tooltip(Some(text));
+    if let Some(icon) = app.default_window_icon() {
+        let rgba = tray_icon::variant(icon.rgba(), icon.width(), icon.height(), state);
+        let _ = tray.set_icon(Some(tauri::image::Image::new_owned(rgba, icon.width(), icon.height())));
     }
 }
 
