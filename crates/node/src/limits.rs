@@ -67,13 +67,14 @@ impl Sensors {
         Self { sys: sys.to_owned(), nvidia_smi: nvidia_smi.to_owned() }
     }
 
-    pub fn read(&self) -> Readings {
+    /// What `settings` needs to know now, and nothing more: each nvidia-smi query is a process.
+    pub fn read_for(&self, settings: &BackgroundSettings) -> Readings {
         use chrono::Timelike;
         Readings {
             hour: chrono::Local::now().hour() as u8,
-            on_ac: self.on_ac(),
-            gpu_temp_c: self.gpu_temp_c(),
-            other_program: self.other_program(),
+            on_ac: if settings.ac_power_only { self.on_ac() } else { None },
+            gpu_temp_c: if settings.max_gpu_temp_c.is_some() { self.gpu_temp_c() } else { None },
+            other_program: if settings.yield_to_other_programs { self.other_program() } else { None },
         }
     }
 

@@ -230,7 +230,7 @@ impl LocalMarket {
         let gate: Option<Gate> = limits.then(|| {
             let (settings, held, sensors) = (*settings, self.inner.held.clone(), crate::limits::Sensors::default());
             let gate: Gate = Box::new(move || {
-                let reason = crate::limits::blocked(&settings, sensors.read());
+                let reason = crate::limits::blocked(&settings, sensors.read_for(&settings));
                 *lock(&held) = reason.clone();
                 reason
             });
