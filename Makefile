@@ -140,14 +140,15 @@ demo: setup contracts
 
 # Linux packages with the Tauri bundler (its CLI from npm, installers/package.json): the app, the
 # `gridmint` CLI and the local chain (anvil, as /usr/bin/gridmint-anvil) beside it as Tauri sidecars
-# (installers/tauri.package.json), the systemd user unit for headless providers, the desktop entry. Writes target/bench/package.json (sizes); see installers/README.md.
+# (installers/linux/tauri.linux.json: the Linux bundle settings), the systemd user unit for headless
+# providers, the desktop entry. Writes target/bench/package.json (sizes); see installers/README.md.
 TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
 package: setup ui
 	cargo build --release -p gridmint-cli
 	mkdir -p src-tauri/binaries
 	cp $(RELEASE_BIN)/gridmint src-tauri/binaries/gridmint-$(TRIPLE)
 	cp $(FOUNDRY)/anvil-linux-amd64/bin/anvil src-tauri/binaries/gridmint-anvil-$(TRIPLE)
-	cd src-tauri && ../installers/node_modules/.bin/tauri build --bundles deb,rpm --ci --config ../installers/tauri.package.json
+	cd src-tauri && ../installers/node_modules/.bin/tauri build --bundles deb,rpm --ci --config ../installers/linux/tauri.linux.json
 	@mkdir -p target/bench
 	@deb=$$(ls -t $(RELEASE_BIN)/bundle/deb/*.deb | head -1); rpm=$$(ls -t $(RELEASE_BIN)/bundle/rpm/*.rpm | head -1); \
 	  printf '{"deb": "%s", "deb_bytes": %d, "rpm": "%s", "rpm_bytes": %d}\n' "$$deb" "$$(stat -c %s "$$deb")" "$$rpm" "$$(stat -c %s "$$rpm")" \
