@@ -135,6 +135,7 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
             block_time: Some(1),
             accounts: 5,
             stop_with_thread: true,
+            confirmations: 0,
         };
         let devnet = devnet::start(&chain_paths, options).await?;
         let profile = devnet.profile_path.clone();

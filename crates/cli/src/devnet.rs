@@ -21,6 +21,9 @@ pub struct DevnetArgs {
     /// The anvil binary (`make setup` installs one under contracts/node_modules).
     #[arg(long, env = "GRIDMINT_ANVIL", default_value = "anvil")]
     anvil: PathBuf,
+    /// Blocks a job's posting must be under before providers act on it (written to the profile).
+    #[arg(long, default_value_t = 0)]
+    confirmations: u64,
 }
 
 pub fn run(node: &Node, args: DevnetArgs, json: bool) -> anyhow::Result<()> {
@@ -33,6 +36,7 @@ pub fn run(node: &Node, args: DevnetArgs, json: bool) -> anyhow::Result<()> {
             accounts: args.accounts,
             // Started from the main thread, which lives as long as the devnet.
             stop_with_thread: true,
+            confirmations: args.confirmations,
         };
         let devnet = devnet::start(node.paths(), options).await?;
         let p = &devnet.profile;

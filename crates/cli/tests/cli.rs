@@ -346,12 +346,28 @@ mod crash {
 
     /// `gridmint devnet` under `home` (stopped with SIGINT on drop) and its profile's path.
     fn local_market(home: &Path, anvil: &Path) -> (Kill, std::path::PathBuf) {
+        local_market_with(home, anvil, 0)
+    }
+
+    fn local_market_with(home: &Path, anvil: &Path, confirmations: u64) -> (Kill, std::path::PathBuf) {
+        let confirmations = confirmations.to_string();
         let devnet = Kill(
-            gridmint(home, &["devnet", "--block-time", "1", "--anvil", &anvil.to_string_lossy()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("devnet starts"),
+            gridmint(
+                home,
+                &[
+                    "devnet",
+                    "--block-time",
+                    "1",
+                    "--confirmations",
+                    &confirmations,
+                    "--anvil",
+                    &anvil.to_string_lossy(),
+                ],
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("devnet starts"),
         );
         let profile = home.join("config/networks/local.json");
         wait_for("the devnet profile", Duration::from_secs(60), || profile.is_file());
@@ -452,6 +468,81 @@ mod crash {
         assert!(withdrawn > 0, "the provider was paid and withdrew: {earnings}");
         assert_eq!(earnings["withdrawable"], "0", "{earnings}");
         assert_eq!(earnings["reputation"]["completed"], 1, "{earnings}");
+    }
+
+    /// With confirmations in the network profile, a provider acts on a job only once its posting
+    /// is that many blocks deep (a shallower reorg cannot take back a claimed job): on chain, the
+    /// claim lands at least that many blocks after the post.
+    #[test]
+    fn a_provider_claims_only_confirmed_jobs() {
+        let Some(anvil) = anvil() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (chain_home, provider_home, buyer_home) =
+            (tmp.path().join("chain"), tmp.path().join("p"), tmp.path().join("b"));
+        const CONFIRMATIONS: u64 = 4;
+        let (_devnet, profile_path) = local_market_with(&chain_home, &anvil, CONFIRMATIONS);
+        let profile = profile_path.to_string_lossy().into_owned();
+        let pkg = train_package(&tmp.path().join("job"));
+        let log = fs::File::create(tmp.path().join("provider.log")).expect("log");
+        let provider = gridmint(
+            &provider_home,
+            &["--json", "provider", "start", "--network", &profile, "--dev-account", "1", "--exit-after-jobs", "1"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("provider starts");
+        let registered = provider_home.join("data/node.sqlite3");
+        wait_for("the provider's state", Duration::from_secs(120), || registered.is_file());
+        std::thread::sleep(Duration::from_secs(3)); // registration transactions
+        let buyer = gridmint(
+            &buyer_home,
+            &[
+                "--json",
+                "job",
+                "submit",
+                &pkg.to_string_lossy(),
+                "--network",
+                &profile,
+                "--dev-account",
+                "4",
+                "--replicas",
+                "1",
+                "--claim-window",
+                "15",
+                "--wait",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("buyer starts");
+        let out = provider.wait_with_output().expect("the provider finishes the job");
+        assert!(out.status.success(), "{}", fs::read_to_string(tmp.path().join("provider.log")).unwrap_or_default());
+        let outcome: serde_json::Value = serde_json::from_slice(&buyer_output(buyer)).expect("buyer JSON");
+        assert_eq!(outcome["verified"], true, "{outcome}");
+
+        let rpc = gridmint_node::devnet::NetworkProfile::load(&profile_path).expect("profile");
+        assert_eq!(rpc.confirmations, CONFIRMATIONS, "the devnet wrote its confirmations into the profile");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let (posted, claimed) = runtime.block_on(async {
+            use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
+            use gridmint_chain::bindings::Gridmint;
+            let chain = alloy::providers::ProviderBuilder::new().connect_http(rpc.rpc_url.parse().expect("url"));
+            let block_of = |signature| {
+                let filter = Filter::new().address(rpc.deployment.market).event_signature(signature).from_block(0);
+                let chain = chain.clone();
+                async move {
+                    let logs = chain.get_logs(&filter).await.expect("logs");
+                    logs.first().and_then(|l| l.block_number).expect("the event")
+                }
+            };
+            (block_of(Gridmint::JobPosted::SIGNATURE_HASH).await, block_of(Gridmint::JobClaimed::SIGNATURE_HASH).await)
+        });
+        assert!(
+            claimed >= posted + CONFIRMATIONS,
+            "posted in block {posted}, claimed in block {claimed}: fewer than {CONFIRMATIONS} confirmations"
+        );
     }
 
     #[test]

@@ -28,6 +28,11 @@ pub struct NetworkProfile {
     pub deployment: Deployment,
     /// Accounts funded with test dollars and stake (the devnet's only).
     pub funded_accounts: Vec<Address>,
+    /// Blocks a job's posting must be under before a provider acts on it: a reorg shallower than
+    /// this cannot take back a job the provider claimed. 0 on the devnet (anvil does not reorg
+    /// by itself).
+    #[serde(default)]
+    pub confirmations: u64,
 }
 
 impl NetworkProfile {
@@ -69,6 +74,8 @@ pub struct DevnetOptions {
     /// killed outright (Linux `setpriv --pdeathsig`, where util-linux has it). Only for a caller
     /// whose starting thread lives as long as the network: the main thread, or a dedicated one.
     pub stop_with_thread: bool,
+    /// Written into the profile (see [`NetworkProfile::confirmations`]).
+    pub confirmations: u64,
 }
 
 /// A launcher that execs anvil with the parent-death signal set, so that a killed node leaves no
@@ -141,8 +148,13 @@ pub async fn start(paths: &Paths, options: DevnetOptions) -> Result<Devnet, Node
             NodeError::Chain(gridmint_chain::ChainError::Receipt { call: "funding", message: e.to_string() })
         })?;
     }
-    let profile =
-        NetworkProfile { name: "local".into(), rpc_url: anvil.endpoint(), deployment, funded_accounts: funded };
+    let profile = NetworkProfile {
+        name: "local".into(),
+        rpc_url: anvil.endpoint(),
+        deployment,
+        funded_accounts: funded,
+        confirmations: options.confirmations,
+    };
     let profile_path = NetworkProfile::path(paths, "local");
     profile.save(&profile_path)?;
     tracing::info!(rpc = %profile.rpc_url, market = %deployment.market, "devnet running");

@@ -478,6 +478,7 @@ impl Inner {
                 accounts: 3,
                 // This thread lives until shutdown: a killed app takes anvil with it.
                 stop_with_thread: true,
+                confirmations: 0,
             },
         );
         let devnet = tokio::select! {

@@ -192,7 +192,8 @@ pub async fn serve(
     }
 }
 
-/// Reads new `JobPosted` events from `cursor` and claims what fits; returns the next cursor.
+/// Reads new `JobPosted` events from `cursor` up to the newest block with the network's
+/// confirmations on top, and claims what fits; returns the next cursor.
 async fn scan(
     net: &Network,
     store: &Store,
@@ -202,6 +203,7 @@ async fn scan(
     options: &ProviderOptions,
 ) -> Result<u64, NodeError> {
     let head = net.block_number().await?;
+    let Some(head) = head.checked_sub(net.profile.confirmations) else { return Ok(cursor) };
     if head < cursor {
         return Ok(cursor);
     }
