@@ -396,40 +396,11 @@ mod crash {
 
         let pkg = train_package(&tmp.path().join("job"));
 
-        let provider_args =
-            ["--json", "provider", "start", "--network", &profile, "--dev-account", "1", "--exit-after-jobs", "1"];
-        let log = fs::File::create(tmp.path().join("provider.log")).expect("log");
-        let mut first = gridmint(&provider_home, &provider_args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("provider starts");
+        let provider_args = provider_once(&profile);
+        let mut first = start_provider(&provider_home, &profile, &tmp.path().join("provider.log"), Stdio::null());
         let registered = provider_home.join("data/node.sqlite3");
-        wait_for("the provider's state", Duration::from_secs(120), || registered.is_file());
-        std::thread::sleep(Duration::from_secs(3)); // registration transactions
 
-        let buyer = gridmint(
-            &buyer_home,
-            &[
-                "--json",
-                "job",
-                "submit",
-                &pkg.to_string_lossy(),
-                "--network",
-                &profile,
-                "--dev-account",
-                "4",
-                "--replicas",
-                "1",
-                "--claim-window",
-                "8",
-                "--wait",
-            ],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("buyer starts");
+        let buyer = submit_and_wait(&buyer_home, &pkg, &profile, 8);
         // Kill -9 once the result is computed and stored, before it is committed on chain.
         wait_for("a computed task", Duration::from_secs(120), || {
             Store::open(&registered).and_then(|s| s.any_computed()).unwrap_or(false)
@@ -483,40 +454,8 @@ mod crash {
         let (_devnet, profile_path) = local_market_with(&chain_home, &anvil, CONFIRMATIONS);
         let profile = profile_path.to_string_lossy().into_owned();
         let pkg = train_package(&tmp.path().join("job"));
-        let log = fs::File::create(tmp.path().join("provider.log")).expect("log");
-        let provider = gridmint(
-            &provider_home,
-            &["--json", "provider", "start", "--network", &profile, "--dev-account", "1", "--exit-after-jobs", "1"],
-        )
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("provider starts");
-        let registered = provider_home.join("data/node.sqlite3");
-        wait_for("the provider's state", Duration::from_secs(120), || registered.is_file());
-        std::thread::sleep(Duration::from_secs(3)); // registration transactions
-        let buyer = gridmint(
-            &buyer_home,
-            &[
-                "--json",
-                "job",
-                "submit",
-                &pkg.to_string_lossy(),
-                "--network",
-                &profile,
-                "--dev-account",
-                "4",
-                "--replicas",
-                "1",
-                "--claim-window",
-                "15",
-                "--wait",
-            ],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("buyer starts");
+        let provider = start_provider(&provider_home, &profile, &tmp.path().join("provider.log"), Stdio::piped());
+        let buyer = submit_and_wait(&buyer_home, &pkg, &profile, 15);
         let out = provider.wait_with_output().expect("the provider finishes the job");
         assert!(out.status.success(), "{}", fs::read_to_string(tmp.path().join("provider.log")).unwrap_or_default());
         let outcome: serde_json::Value = serde_json::from_slice(&buyer_output(buyer)).expect("buyer JSON");
@@ -944,6 +883,35 @@ mod crash {
                     .ok_or_else(|| format!("no IPv4 address for {s}"))
             }
         }
+    }
+
+    /// The arguments of a provider (devnet account 1) that stops after one job.
+    fn provider_once(profile: &str) -> [&str; 9] {
+        ["--json", "provider", "start", "--network", profile, "--dev-account", "1", "--exit-after-jobs", "1"]
+    }
+
+    /// [`provider_once`] under `home`, logging to `log`, once it has registered on chain.
+    fn start_provider(home: &Path, profile: &str, log: &Path, stdout: Stdio) -> Child {
+        let log = fs::File::create(log).expect("log");
+        let child =
+            gridmint(home, &provider_once(profile)).stdout(stdout).stderr(log).spawn().expect("provider starts");
+        let registered = home.join("data/node.sqlite3");
+        wait_for("the provider's state", Duration::from_secs(120), || registered.is_file());
+        std::thread::sleep(Duration::from_secs(3)); // registration transactions
+        child
+    }
+
+    /// `gridmint --json job submit <pkg> --replicas 1 --wait` as devnet account 4, JSON on stdout.
+    fn submit_and_wait(home: &Path, pkg: &Path, profile: &str, claim_window_s: u32) -> Child {
+        let window = claim_window_s.to_string();
+        let pkg = pkg.to_string_lossy();
+        let args = ["--json", "job", "submit", &pkg, "--network", profile, "--dev-account", "4", "--replicas", "1"];
+        gridmint(home, &args)
+            .args(["--claim-window", &window, "--wait"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("buyer starts")
     }
 
     fn buyer_output(child: Child) -> Vec<u8> {
