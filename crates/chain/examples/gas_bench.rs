@@ -119,7 +119,7 @@ impl Net {
                 gas += g;
             }
         }
-        anyhow::ensure!(buyer.job(job_id).await?.state == 4, "job {job_id} did not settle");
+        anyhow::ensure!(buyer.slot(job_id).await?.state == 4, "job {job_id} did not settle");
         eprintln!("k={k} batched={batched}: {steps:?} total {gas}");
         Ok((gas, steps))
     }

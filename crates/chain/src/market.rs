@@ -59,11 +59,6 @@ impl JobView {
     pub fn revealed(&self) -> usize {
         self.trail.reveals.len()
     }
-
-    /// The claimant index of `provider`'s first claim, if it claimed.
-    pub fn claimant_index(&self, provider: Address) -> Option<U256> {
-        self.trail.claimants.iter().position(|a| *a == provider).map(U256::from)
-    }
 }
 
 /// The commitment a provider submits: `keccak256(abi.encode(root, workUnits, salt, provider))`,
@@ -398,9 +393,16 @@ impl<P: Provider + Clone> Market<P> {
         Ok(Mined { value: (), receipt })
     }
 
-    /// The job's slot and its trail. A job that does not exist has state 0 and an empty trail.
+    /// The job's storage slot alone (state, claimants, selection, claim deadline): one call,
+    /// for loops that poll a job. A job that does not exist has state 0.
+    pub async fn slot(&self, job_id: U256) -> Result<Gridmint::Job, ChainError> {
+        self.contract.jobOf(job_id).call().await.map_err(|e| ChainError::from_contract("jobOf", e))
+    }
+
+    /// The job's slot and its trail (a log query besides the call). A job that does not exist
+    /// has state 0 and an empty trail.
     pub async fn job(&self, job_id: U256) -> Result<JobView, ChainError> {
-        let slot = self.contract.jobOf(job_id).call().await.map_err(|e| ChainError::from_contract("jobOf", e))?;
+        let slot = self.slot(job_id).await?;
         let trail = self.trail(job_id).await?;
         Ok(JobView {
             buyer: slot.buyer,

@@ -217,7 +217,7 @@ pub async fn unfinished_jobs(net: &Network) -> Result<Vec<U256>, NodeError> {
         if posted.buyer != net.address() {
             continue;
         }
-        let state = net.market.job(posted.jobId).await?.state;
+        let state = net.market.slot(posted.jobId).await?.state;
         if matches!(state, 1..=3) {
             open.push(posted.jobId);
         }
@@ -239,15 +239,16 @@ pub async fn wait_and_fetch(
     poll: Duration,
 ) -> Result<Outcome, NodeError> {
     // The RPC may fail for a while: keep waiting, every call is a read or an idempotent finalize.
+    let mut reveal_deadline = None;
     loop {
-        match poll_once(net, job_id).await {
+        match poll_once(net, job_id, &mut reveal_deadline).await {
             Ok(true) => break,
             Ok(false) => {}
             Err(e) => tracing::warn!(job = %job_id, error = %e, "cannot read the job; retrying"),
         }
         tokio::time::sleep(poll).await;
     }
-    let job = net.market.job(job_id).await?;
+    let job = net.market.slot(job_id).await?;
     let agreed_root = net.market.agreed_root(job_id).await?;
     let mut verified = false;
     if agreed_root != B256::ZERO
@@ -262,17 +263,21 @@ pub async fn wait_and_fetch(
     Ok(Outcome { job_id, state: job.state, agreed_root, verified })
 }
 
-/// One look at the job: true once it left Open and Running. Moves it on with `finalize` when its
-/// deadlines have passed (nobody claimed it, or the reveals are late).
-async fn poll_once(net: &Network, job_id: U256) -> Result<bool, NodeError> {
-    let job = net.market.job(job_id).await?;
+/// One look at the job's slot: true once it left Open and Running. Moves it on with `finalize`
+/// when its deadlines have passed (nobody claimed it, or the reveals are late). The reveal
+/// deadline (a term, fixed at posting) is read from the job's trail once, into `reveal_deadline`.
+async fn poll_once(net: &Network, job_id: U256, reveal_deadline: &mut Option<u64>) -> Result<bool, NodeError> {
+    let job = net.market.slot(job_id).await?;
     if job.state != 1 && job.state != 2 {
         return Ok(true);
     }
+    let deadline = match *reveal_deadline {
+        Some(d) => d,
+        None => *reveal_deadline.insert(net.market.job(job_id).await?.reveal_deadline()),
+    };
     let now = net.now().await?;
-    let reveal_deadline = job.reveal_deadline();
-    let claim_deadline = job.claim_deadline;
-    if now > reveal_deadline || (job.claimants == 0 && now > claim_deadline) {
+    let claim_deadline: u64 = job.claimDeadline.to();
+    if now > deadline || (job.claimants == 0 && now > claim_deadline) {
         net.market.finalize(job_id).await?;
     }
     Ok(false)

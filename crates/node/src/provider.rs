@@ -282,8 +282,9 @@ async fn consider(
     }
     // Claimed by this node before a crash that came before the claim was stored: a second
     // claim would only lock stake (the market never selects a repeat), so find the first.
-    let index = match net.market.job(posted.jobId).await?.claimant_index(net.address()) {
-        Some(index) => index,
+    let earlier = net.market.trail(posted.jobId).await?.claimants.iter().position(|a| *a == net.address());
+    let index = match earlier {
+        Some(position) => U256::from(position),
         None => match net.market.claim(posted.jobId).await {
             Ok(claimed) => claimed.value,
             Err(e) => {
@@ -318,7 +319,8 @@ async fn step(
     now: u64,
     options: &ProviderOptions,
 ) -> Result<bool, NodeError> {
-    let job = net.market.job(job_id).await?;
+    // The slot on every poll; the trail (a log query) only when a reveal is being decided.
+    let job = net.market.slot(job_id).await?;
     if job.state != JOB_STATE_OPEN && job.state != JOB_STATE_RUNNING {
         if task.revealed {
             tracing::info!(job = %job_id, state = job.state, "settled");
@@ -344,7 +346,7 @@ async fn step(
                 Err(ChainError::Reverted { reason, .. }) if matches!(*reason, GridmintErrors::WrongState(_)) => {}
                 Err(e) => return Err(e.into()),
             }
-            job = net.market.job(job_id).await?;
+            job = net.market.slot(job_id).await?;
         }
         let index: u32 = task.index.to();
         if (job.selected >> index) & 1 == 0 {
@@ -366,8 +368,12 @@ async fn step(
         store.mark(key, &job_id.to_string(), true, false)?;
         return Ok(false);
     }
+    if !task.committed || task.revealed {
+        return Ok(false);
+    }
     let selected = job.selected.count_ones() as usize;
-    if task.committed && !task.revealed && (job.committed() >= selected || now > job.commit_deadline()) {
+    let view = net.market.job(job_id).await?;
+    if view.committed() >= selected || now > view.commit_deadline() {
         match net.market.reveal(job_id, task.index, root, work_units, salt).await {
             Ok(_) => {}
             Err(ChainError::Reverted { reason, .. }) if matches!(*reason, GridmintErrors::NotCommitted(_)) => {}
