@@ -335,6 +335,7 @@ contract Gridmint {
             msg.sender,
             p.specHash,
             p.dataRoot,
+            p.dataPeer,
             p.requirements,
             p.replicas,
             p.pricePerUnit,

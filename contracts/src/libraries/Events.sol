@@ -25,6 +25,7 @@ library Events {
         address indexed buyer,
         bytes32 specHash,
         bytes32 dataRoot,
+        bytes32 dataPeer,
         Requirements requirements,
         uint8 replicas,
         uint96 pricePerUnit,

@@ -71,6 +71,7 @@ struct Requirements {
 struct JobParams {
     bytes32 specHash; // hash of the job manifest
     bytes32 dataRoot; // content address of the job data (BLAKE3 root)
+    bytes32 dataPeer; // the buyer's peer-to-peer endpoint (an iroh endpoint id): where providers fetch the data
     Requirements requirements;
     uint8 replicas; // k
     uint96 pricePerUnit; // payment-token base units per work unit

@@ -80,6 +80,7 @@ abstract contract Fixture is Test, TrailBook {
     function params(uint8 k) internal view returns (JobParams memory p) {
         p.specHash = keccak256("job.toml");
         p.dataRoot = keccak256("data");
+        p.dataPeer = keccak256("peer");
         p.requirements = Requirements({minMemoryMiB: 1_024, minComputeUnits: 10, regionMask: 0, workloadClass: 1});
         p.replicas = k;
         p.pricePerUnit = PRICE;

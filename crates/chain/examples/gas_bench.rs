@@ -58,6 +58,7 @@ impl Net {
         let params = Gridmint::JobParams {
             specHash: keccak256("job.toml"),
             dataRoot: keccak256("data"),
+            dataPeer: keccak256("peer"), // a realistic (non-zero) endpoint id: its calldata costs what a real one does
             requirements: Gridmint::Requirements {
                 minMemoryMiB: 1024,
                 minComputeUnits: 10,

@@ -119,6 +119,7 @@ mod lifecycle {
         let params = Gridmint::JobParams {
             specHash: keccak256("job.toml"),
             dataRoot: keccak256("sentences.txt"),
+            dataPeer: keccak256("endpoint"),
             requirements: Gridmint::Requirements {
                 minMemoryMiB: 1024,
                 minComputeUnits: 10,
@@ -249,6 +250,7 @@ mod reverts {
         let params = Gridmint::JobParams {
             specHash: B256::ZERO,
             dataRoot: B256::ZERO,
+            dataPeer: B256::ZERO,
             requirements: Gridmint::Requirements {
                 minMemoryMiB: 0,
                 minComputeUnits: 0,

@@ -344,6 +344,8 @@ fn wait(node: &Node, args: WaitArgs, json: bool) -> anyhow::Result<()> {
     let store = Store::open(&node.paths().data.join("node.sqlite3"))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
+        // The claimants fetch the jobs' data from this node and deliver the results to it.
+        net.start_peer(&node.paths().data).await?;
         let jobs = match args.job_id {
             Some(id) => vec![alloy::primitives::U256::from(id)],
             None => buyer::unfinished_jobs(&net).await?,

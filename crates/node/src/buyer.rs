@@ -98,7 +98,9 @@ pub async fn submit(
         entries.push((name, bytes));
     }
     let bundle = exchange::bundle(&entries)?;
-    let data = net.blobs.put(&bundle)?;
+    // Providers fetch the data from this node's endpoint: it must be up before the job is posted.
+    let peer = net.start_peer(&paths.data).await?;
+    let data = peer.local().put(&bundle)?;
     let now = net.now().await?;
     let claim = now + options.claim_window_s;
     let commit = claim + options.commit_window_s;
@@ -106,6 +108,7 @@ pub async fn submit(
     let params = Gridmint::JobParams {
         specHash: keccak256(&package.manifest_bytes),
         dataRoot: B256::from(*data.as_bytes()),
+        dataPeer: B256::from(*peer.id().as_bytes()),
         requirements: Gridmint::Requirements {
             minMemoryMiB: options.min_memory_mib,
             minComputeUnits: 0,
@@ -231,7 +234,9 @@ pub fn state_key(net: &Network) -> String {
 }
 
 /// Waits until the job leaves Open/Running (moving it on with `finalize` once its deadlines pass),
-/// then fetches and checks the agreed result and writes its files to `out`.
+/// then takes the agreed result its providers delivered, checks it and writes its files to `out`.
+/// The node's endpoint must be up ([`Network::start_peer`]): it serves the job's data to the
+/// claimants and receives the results.
 pub async fn wait_and_fetch(
     net: &Network,
     job_id: U256,
@@ -252,7 +257,7 @@ pub async fn wait_and_fetch(
     let agreed_root = net.market.agreed_root(job_id).await?;
     let mut verified = false;
     if agreed_root != B256::ZERO
-        && let Some(bundle) = net.blobs.resolve(&format!("results/{agreed_root:x}"))?
+        && let Some(bundle) = delivered(net, job_id, agreed_root, poll).await?
     {
         let entries = exchange::unbundle(&bundle)?;
         verified = B256::from(exchange::result_root(&entries)) == agreed_root;
@@ -261,6 +266,26 @@ pub async fn wait_and_fetch(
         }
     }
     Ok(Outcome { job_id, state: job.state, agreed_root, verified })
+}
+
+/// How long a settled job's result may take to arrive from its providers (each delivers right
+/// after its reveal, and retries while this node is unreachable).
+const RESULT_WAIT: Duration = Duration::from_secs(120);
+
+/// The agreed result, once a provider delivered it to this node's endpoint.
+async fn delivered(net: &Network, job_id: U256, root: B256, poll: Duration) -> Result<Option<Vec<u8>>, NodeError> {
+    let peer = net.peer()?;
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(bundle) = peer.local().resolve(&format!("results/{root:x}"))? {
+            return Ok(Some(bundle));
+        }
+        if started.elapsed() > RESULT_WAIT {
+            tracing::warn!(job = %job_id, %root, "no provider delivered the agreed result");
+            return Ok(None);
+        }
+        tokio::time::sleep(poll).await;
+    }
 }
 
 /// One look at the job's slot: true once it left Open and Running. Moves it on with `finalize`

@@ -1,10 +1,5 @@
-//! Content-addressed job data between nodes: BLAKE3-named blobs, and deterministic bundles (zip
-//! archives) of a folder's files.
-//!
-//! This is the local stand-in for iroh-blobs: nodes on one machine share a folder beside the
-//! network profile (`<profile dir>/blobs`). The addressing is already the peer-to-peer one (a blob
-//! is named by its BLAKE3 and checked against it on every read), so moving to iroh changes where
-//! bytes come from, not what the provider agent and the buyer client do with them.
+//! Content-addressed job data: BLAKE3-named blobs in a node's own store, and deterministic
+//! bundles (zip archives) of a folder's files. Moving them between nodes is [`crate::peer`]'s job.
 
 use std::{
     fs,
@@ -30,11 +25,6 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> NodeErr
 impl BlobStore {
     pub fn new(dir: PathBuf) -> Self {
         Self { dir }
-    }
-
-    /// The exchange of the network whose profile is at `profile`.
-    pub fn beside_profile(profile: &Path) -> Self {
-        Self::new(profile.parent().unwrap_or(Path::new(".")).join("blobs"))
     }
 
     fn path(&self, hash: &blake3::Hash) -> PathBuf {

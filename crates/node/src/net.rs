@@ -12,7 +12,7 @@ use alloy::{
 };
 use gridmint_chain::{Market, bindings::Gridmint};
 
-use crate::{NodeError, devnet::NetworkProfile, exchange::BlobStore};
+use crate::{NodeError, devnet::NetworkProfile, peer::Peer};
 
 /// anvil's public test mnemonic: its accounts are the local network's test accounts.
 pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
@@ -43,7 +43,8 @@ pub struct Network {
     pub profile_path: PathBuf,
     pub signer: PrivateKeySigner,
     pub market: Market<DynProvider>,
-    pub blobs: BlobStore,
+    /// The node's peer-to-peer endpoint, once [`Network::start_peer`] bound it.
+    peer: std::sync::Arc<tokio::sync::OnceCell<Peer>>,
 }
 
 fn chain_error(call: &'static str) -> impl FnOnce(alloy::transports::TransportError) -> NodeError {
@@ -69,13 +70,25 @@ impl Network {
             .connect_http(url)
             .erased();
         let market = Market::new(provider, profile.deployment);
-        Ok(Self {
-            blobs: BlobStore::beside_profile(profile_path),
-            profile,
-            profile_path: profile_path.to_owned(),
-            signer,
-            market,
-        })
+        Ok(Self { peer: Default::default(), profile, profile_path: profile_path.to_owned(), signer, market })
+    }
+
+    /// Binds this node's peer-to-peer endpoint (once; later calls return the same one), with its
+    /// blob store under `data` (the node's data folder).
+    pub async fn start_peer(&self, data: &Path) -> Result<&Peer, NodeError> {
+        self.peer.get_or_try_init(|| Peer::start(self, data)).await
+    }
+
+    /// The endpoint [`Network::start_peer`] bound.
+    pub fn peer(&self) -> Result<&Peer, NodeError> {
+        self.peer
+            .get()
+            .ok_or_else(|| NodeError::Exchange { message: "this node's peer endpoint is not started".into() })
+    }
+
+    /// The same connection without the endpoint (what the endpoint's own handlers hold).
+    pub(crate) fn without_peer(&self) -> Self {
+        Self { peer: Default::default(), ..self.clone() }
     }
 
     pub fn address(&self) -> Address {

@@ -57,7 +57,20 @@ struct Task {
     result: Option<(B256, B256, u64)>,
     committed: bool,
     revealed: bool,
+    /// The buyer has the result (not stored: a resumed task offers it again, and the buyer
+    /// answers at once if it has it).
+    delivered: bool,
+    /// The delivery under way (it runs beside the agent's loop: a buyer that cannot be reached
+    /// must not hold up other jobs), and when to try again after a failed one.
+    delivery: Option<tokio::task::JoinHandle<Result<(), NodeError>>>,
+    retry_delivery_at: Option<Instant>,
+    /// When the job was first seen settled: delivery (from the commit on) is retried for
+    /// [`DELIVERY_WINDOW`] after.
+    settled_at: Option<Instant>,
 }
+
+/// How long after settlement a provider keeps offering its result to a buyer it cannot reach.
+const DELIVERY_WINDOW: Duration = Duration::from_secs(600);
 
 /// One job as the provider lived it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -121,6 +134,7 @@ pub async fn serve(
     options: &ProviderOptions,
 ) -> Result<ProviderReport, NodeError> {
     ensure_registered(net, &gpu.gpu(), options).await?;
+    net.start_peer(&paths.data).await?;
     let me = net.address();
     let mut report = ProviderReport { address: me, ..ProviderReport::default() };
     let store = Store::open(&paths.data.join("node.sqlite3"))?;
@@ -245,6 +259,10 @@ fn resume(store: &Store, key: &str) -> Result<BTreeMap<U256, Task>, NodeError> {
                 result,
                 committed: t.committed,
                 revealed: t.revealed,
+                delivered: false,
+                delivery: None,
+                retry_delivery_at: None,
+                settled_at: None,
             },
         );
     }
@@ -302,6 +320,10 @@ async fn consider(
         result: None,
         committed: false,
         revealed: false,
+        delivered: false,
+        delivery: None,
+        retry_delivery_at: None,
+        settled_at: None,
     }))
 }
 
@@ -321,9 +343,14 @@ async fn step(
 ) -> Result<bool, NodeError> {
     // The slot on every poll; the trail (a log query) only when a reveal is being decided.
     let job = net.market.slot(job_id).await?;
+    deliver_once(net, job_id, task).await;
     if job.state != JOB_STATE_OPEN && job.state != JOB_STATE_RUNNING {
+        let settled_at = *task.settled_at.get_or_insert_with(Instant::now);
+        if task.committed && !task.delivered && settled_at.elapsed() < DELIVERY_WINDOW {
+            return Ok(false);
+        }
         if task.revealed {
-            tracing::info!(job = %job_id, state = job.state, "settled");
+            tracing::info!(job = %job_id, state = job.state, delivered = task.delivered, "settled");
         }
         return Ok(true);
     }
@@ -366,6 +393,10 @@ async fn step(
         }
         task.committed = true;
         store.mark(key, &job_id.to_string(), true, false)?;
+        // The result goes to the buyer now, off the settlement's critical path: it is sealed to
+        // the buyer (no other provider can copy it), and the buyer files it under its root until
+        // the market agrees on one.
+        deliver_once(net, job_id, task).await;
         return Ok(false);
     }
     if !task.committed || task.revealed {
@@ -385,8 +416,51 @@ async fn step(
     Ok(false)
 }
 
-/// Fetches the job data, runs it, publishes the outputs by their root (the buyer fetches the
-/// agreed one), and returns (result root, salt, on-chain work units).
+/// Pause between delivery attempts to a buyer that could not be reached.
+const DELIVERY_RETRY: Duration = Duration::from_secs(5);
+
+/// Moves a committed task's delivery on: starts it (in the background), or takes its outcome; a
+/// failed one is started again after [`DELIVERY_RETRY`].
+async fn deliver_once(net: &Network, job_id: U256, task: &mut Task) {
+    let (Some((root, ..)), true, false) = (task.result, task.committed, task.delivered) else { return };
+    match task.delivery.take() {
+        Some(handle) if handle.is_finished() => {
+            match handle.await.unwrap_or_else(|e| Err(NodeError::Exchange { message: e.to_string() })) {
+                Ok(()) => {
+                    tracing::info!(job = %job_id, "result delivered to the buyer");
+                    task.delivered = true;
+                }
+                Err(e) => {
+                    tracing::warn!(job = %job_id, error = %e, "cannot deliver the result yet");
+                    task.retry_delivery_at = Some(Instant::now() + DELIVERY_RETRY);
+                }
+            }
+        }
+        Some(running) => task.delivery = Some(running),
+        None if task.retry_delivery_at.is_none_or(|at| Instant::now() >= at) => {
+            let net = net.clone();
+            task.delivery = Some(tokio::spawn(async move { deliver(&net, job_id, root).await }));
+        }
+        None => {}
+    }
+}
+
+/// Offers the sealed result of `job_id` to its buyer.
+async fn deliver(net: &Network, job_id: U256, root: B256) -> Result<(), NodeError> {
+    let peer = net.peer()?;
+    let sealed = peer.local().resolve(&sealed_name(job_id, root))?.ok_or_else(|| NodeError::Exchange {
+        message: format!("job {job_id}: the sealed result is not on this node"),
+    })?;
+    let posted = find_posted(net, job_id).await?;
+    peer.deliver_result(net, &posted, root, &sealed).await
+}
+
+fn sealed_name(job_id: U256, root: B256) -> String {
+    format!("sealed/{job_id}/{root:x}")
+}
+
+/// Fetches the job data from the buyer, runs it, keeps the outputs sealed to the buyer (offered
+/// after the reveal), and returns (result root, salt, on-chain work units).
 async fn compute(
     paths: &Paths,
     net: &Network,
@@ -396,11 +470,7 @@ async fn compute(
     options: &ProviderOptions,
 ) -> Result<(B256, B256, u64), NodeError> {
     let posted = find_posted(net, job_id).await?;
-    let data = blake3::Hash::from_bytes(posted.dataRoot.0);
-    let bundle = net
-        .blobs
-        .get(&data)?
-        .ok_or_else(|| NodeError::Exchange { message: format!("job {job_id}: data {} not found", data.to_hex()) })?;
+    let (bundle, buyer_key) = net.peer()?.fetch_job_data(net, &posted).await?;
     let dir = work_dir.join(format!("job-{job_id}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| NodeError::Io { what: "creating", path: dir.clone(), source: e })?;
@@ -453,8 +523,7 @@ async fn compute(
     let root = B256::from(exchange::result_root(&entries));
     let mut salt = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut salt);
-    let hash = net.blobs.put(&exchange::bundle(&entries)?)?;
-    net.blobs.link(&format!("results/{root:x}"), &hash)?;
+    net.peer()?.keep_sealed(&sealed_name(job_id, root), &buyer_key, &exchange::bundle(&entries)?)?;
     tracing::info!(job = %job_id, root = %root, work_units = report.work_units, "computed");
     Ok((root, B256::from(salt), crate::net::chain_work_units(report.work_units)))
 }

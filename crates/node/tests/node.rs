@@ -10,6 +10,8 @@
 //! - `local`: the app's embedded local network (anvil, contracts, this machine as provider): a
 //!   bad package is refused before anything is posted, a good one is verified and pays the
 //!   provider. Needs anvil (GRIDMINT_REQUIRE_CHAIN=1 makes its absence a failure) and MiniLM.
+//! - `peer`: job data between real iroh endpoints on a real anvil: only claimants get a job's data,
+//!   sealed to them; only claimants deliver results, sealed to the buyer and matching their root.
 
 mod wallet {
     use std::process::Command;
@@ -513,5 +515,133 @@ mod local {
         let port: u16 = rpc.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).expect("a port");
         market.shutdown();
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "anvil still listens on {port}");
+    }
+}
+
+mod peer {
+    use std::path::PathBuf;
+
+    use alloy::primitives::{Address, B256, U256, Uint, keccak256};
+    use gridmint_chain::bindings::Gridmint;
+    use gridmint_node::{
+        Paths, devnet,
+        exchange::{self, BlobStore},
+        net::{self, Network},
+    };
+
+    fn anvil() -> Option<PathBuf> {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        if p.is_file() {
+            return Some(p);
+        }
+        assert!(std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"), "GRIDMINT_REQUIRE_CHAIN=1 but no anvil");
+        eprintln!("SKIPPED: no anvil");
+        None
+    }
+
+    /// Registers `net`'s account as a provider with a made-up hardware record.
+    async fn register(net: &Network) {
+        let units = 10u32;
+        let per_unit = net.market.contract().minStakePerUnit().call().await.expect("minStakePerUnit");
+        net.market.approve_all(net.address()).await.expect("approve");
+        net.market
+            .register(keccak256("test device"), 8_192, units, 0, 0xff, per_unit * U256::from(units), Address::ZERO)
+            .await
+            .expect("register");
+    }
+
+    /// Job data only reaches claimants, sealed to them, and checks against the chain; results only
+    /// come from claimants, and only when their files hash to the root they are offered under.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn job_data_goes_only_to_claimants_and_results_must_match_their_root() {
+        let Some(anvil) = anvil() else { return };
+        let scratch = tempfile::tempdir().expect("scratch");
+        let chain_paths = Paths::under(&scratch.path().join("chain"));
+        let options = devnet::DevnetOptions {
+            anvil,
+            port: None,
+            block_time: None,
+            accounts: 4,
+            stop_with_thread: false,
+            confirmations: 0,
+        };
+        let chain = devnet::start(&chain_paths, options).await.expect("devnet");
+        let node = |account: u32| {
+            let net =
+                Network::connect(&chain.profile_path, net::dev_account(account).expect("dev key")).expect("connect");
+            (net, scratch.path().join(format!("node-{account}")))
+        };
+        let (buyer, buyer_dir) = node(1);
+        let (claimant, claimant_dir) = node(2);
+        let (outsider, outsider_dir) = node(3);
+        let buyer_peer = buyer.start_peer(&buyer_dir).await.expect("buyer endpoint");
+        let claimant_peer = claimant.start_peer(&claimant_dir).await.expect("claimant endpoint");
+        let outsider_peer = outsider.start_peer(&outsider_dir).await.expect("outsider endpoint");
+        assert_ne!(buyer_peer.id(), claimant_peer.id());
+        let key = gridmint_node::peer::endpoint_key(&net::dev_account(1).expect("key"));
+        assert_eq!(key.public(), buyer_peer.id(), "the endpoint id follows the wallet (stable across restarts)");
+
+        let package = exchange::bundle(&[("job.toml".into(), b"kind = \"embed\"\n".to_vec())]).expect("bundle");
+        let data = buyer_peer.local().put(&package).expect("put");
+        let now = buyer.now().await.expect("clock");
+        let params = Gridmint::JobParams {
+            specHash: keccak256("job.toml"),
+            dataRoot: B256::from(*data.as_bytes()),
+            dataPeer: B256::from(*buyer_peer.id().as_bytes()),
+            requirements: Gridmint::Requirements {
+                minMemoryMiB: 0,
+                minComputeUnits: 0,
+                regionMask: 0,
+                workloadClass: 0,
+            },
+            replicas: 1,
+            pricePerUnit: Uint::<96, 2>::from(10u64),
+            maxWorkUnits: 5,
+            claimDeadline: Uint::<40, 1>::from(now + 600),
+            commitDeadline: Uint::<40, 1>::from(now + 1200),
+            revealDeadline: Uint::<40, 1>::from(now + 1800),
+        };
+        buyer.market.approve_all(buyer.address()).await.expect("approve");
+        let job_id = buyer.market.post_job(params).await.expect("post").value;
+        let posted = buyer.posted_job(job_id).await.expect("logs").expect("posted");
+
+        // Not a claimant: refused, and told why.
+        let refused = outsider_peer.fetch_job_data(&outsider, &posted).await.expect_err("an outsider is refused");
+        assert!(refused.to_string().contains("has not claimed"), "{refused}");
+
+        register(&claimant).await;
+        claimant.market.claim(job_id).await.expect("claim");
+        let (bundle, buyer_key) = claimant_peer.fetch_job_data(&claimant, &posted).await.expect("a claimant gets it");
+        assert_eq!(bundle, package, "the data arrives whole, checked against the data root");
+        let buyer_signer = net::dev_account(1).expect("key");
+        assert_eq!(
+            Address::from_public_key(&buyer_key.into()),
+            buyer_signer.address(),
+            "the offer was signed by the job's buyer"
+        );
+
+        // A result whose files do not hash to the root it is offered under is refused.
+        let entries = vec![("embeddings.npy".to_owned(), vec![1u8, 2, 3])];
+        let result = exchange::bundle(&entries).expect("bundle");
+        let root = B256::from(exchange::result_root(&entries));
+        let sealed = gridmint_node::seal::seal(&buyer_key, &result);
+        let wrong = claimant_peer.deliver_result(&claimant, &posted, B256::repeat_byte(7), &sealed).await;
+        assert!(wrong.expect_err("a mismatched root is refused").to_string().contains("do not hash"));
+        // Not sealed to the buyer: it cannot open it.
+        let foreign = gridmint_node::seal::seal(&k256::SecretKey::random(&mut rand::rngs::OsRng).public_key(), &result);
+        let unopened = claimant_peer.deliver_result(&claimant, &posted, root, &foreign).await;
+        assert!(unopened.expect_err("a blob not sealed to the buyer is refused").to_string().contains("not sealed"));
+        // An outsider cannot deliver.
+        let sealed_by_outsider = gridmint_node::seal::seal(&buyer_key, &result);
+        let intruder = outsider_peer.deliver_result(&outsider, &posted, root, &sealed_by_outsider).await;
+        assert!(intruder.expect_err("an outsider's result is refused").to_string().contains("has not claimed"));
+        assert!(buyer_peer.local().resolve(&format!("results/{root:x}")).expect("store").is_none());
+
+        claimant_peer.deliver_result(&claimant, &posted, root, &sealed).await.expect("the claimant's result is taken");
+        let stored = BlobStore::new(buyer_dir.join("blobs")).resolve(&format!("results/{root:x}")).expect("read");
+        assert_eq!(stored, Some(result), "the buyer filed the result under its root, in its own data folder");
+        let shared = chain.profile_path.parent().expect("profile dir").join("blobs");
+        assert!(!shared.exists(), "no folder the nodes share carries data: {}", shared.display());
     }
 }

@@ -1,0 +1,451 @@
+//! Peer-to-peer job data. Every node runs an iroh endpoint (QUIC; relays and hole punching on
+//! real networks, direct loopback on the local one) whose identity is derived from its wallet key,
+//! so it is stable across restarts and never stored.
+//!
+//! The buyer's endpoint id goes on chain with the job (`dataPeer`). Two exchanges, each a signed
+//! request on [`JOB_ALPN`] followed by a BLAKE3-verified iroh-blobs transfer of a sealed blob:
+//!
+//! - **Job data.** A provider that claimed the job asks the buyer for it, signing the request
+//!   with its wallet key and binding it to its endpoint id. The buyer checks, on chain, that the
+//!   signer is a claimant of its job, seals the package to the signer's public key (recovered from
+//!   the signature) and answers with the sealed blob's hash, signed in turn: the provider learns
+//!   the buyer's public key and that it speaks to the job's buyer. The provider fetches the blob,
+//!   opens it and checks it against the job's `dataRoot`.
+//! - **Results.** After its reveal the provider seals its result bundle to the buyer's key and
+//!   offers it (job, result root, blob hash, signed). The buyer fetches it from the provider,
+//!   opens it, checks that its files hash to the offered root and files it under
+//!   `results/<root>` in its own blob store, where it looks for the agreed root.
+//!
+//! Only ciphertexts ever enter the transfer store, so a peer that is not the reader learns
+//! nothing but sizes. A node's own plaintexts live in its [`BlobStore`] under its data folder.
+//!
+//! On a network whose RPC is on this machine (the embedded local network), endpoints bind to
+//! loopback with no relay and no discovery service, and find each other in an address book
+//! beside the network profile (the local stand-in for DNS discovery).
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use alloy::{
+    primitives::{Address, B256, Bytes, Signature, U256, eip191_hash_message},
+    signers::{SignerSync, local::PrivateKeySigner},
+};
+use iroh::{
+    Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey, TransportAddr,
+    endpoint::{Connection, PortmapperConfig, presets},
+    protocol::{AcceptError, ProtocolHandler, Router},
+};
+use iroh_blobs::{BlobsProtocol, store::mem::MemStore};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    NodeError,
+    exchange::{self, BlobStore},
+    net::Network,
+    seal,
+};
+
+/// The job-data protocol: signed requests for a job's data and offers of results.
+pub const JOB_ALPN: &[u8] = b"gridmint/job/1";
+const MAX_MESSAGE: usize = 64 * 1024;
+/// How long one exchange (request, transfer, answer) may take before it is given up and retried.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long reaching a peer may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn connect(endpoint: &Endpoint, to: EndpointAddr, alpn: &[u8]) -> Result<Connection, NodeError> {
+    let id = to.id;
+    match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect(to, alpn)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(peer_error(format!("cannot reach peer {}: {e}", id.fmt_short()))),
+        Err(_) => Err(peer_error(format!("cannot reach peer {} in {CONNECT_TIMEOUT:?}", id.fmt_short()))),
+    }
+}
+
+fn peer_error(message: impl Into<String>) -> NodeError {
+    NodeError::Exchange { message: message.into() }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum Request {
+    /// A claimant asks for a job's data.
+    Data { job_id: U256, signature: Bytes },
+    /// A provider offers its result.
+    Result { job_id: U256, root: B256, blob: B256, signature: Bytes },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum Response {
+    /// The job's data sealed to the asker, and the buyer's signature over the offer.
+    Data {
+        blob: B256,
+        signature: Bytes,
+    },
+    Accepted,
+    Refused {
+        message: String,
+    },
+}
+
+/// What is signed: a readable message (EIP-191), bound to the chain, the market and the endpoint
+/// that carries it, so it cannot be replayed elsewhere.
+fn statement(net: &Network, what: &str, job_id: U256, endpoint: &EndpointId, extra: &str) -> String {
+    let d = &net.profile.deployment;
+    format!("Gridmint {what}\nchain {}\nmarket {}\njob {job_id}\nendpoint {endpoint}{extra}", d.chain_id, d.market)
+}
+
+fn sign(signer: &PrivateKeySigner, message: &str) -> Result<Bytes, NodeError> {
+    let signature = signer.sign_message_sync(message.as_bytes()).map_err(|e| peer_error(format!("signing: {e}")))?;
+    Ok(Bytes::from(signature.as_bytes().to_vec()))
+}
+
+/// The signer's address and public key.
+fn recover(signature: &[u8], message: &str) -> Result<(Address, k256::PublicKey), NodeError> {
+    let signature = Signature::from_raw(signature).map_err(|e| peer_error(format!("a malformed signature: {e}")))?;
+    let key = signature
+        .recover_from_prehash(&eip191_hash_message(message.as_bytes()))
+        .map_err(|e| peer_error(format!("a signature that recovers no key: {e}")))?;
+    let address = Address::from_public_key(&key);
+    Ok((address, k256::PublicKey::from(&key)))
+}
+
+/// The wallet's secret key on the curve, for opening sealed blobs.
+fn wallet_secret(signer: &PrivateKeySigner) -> k256::SecretKey {
+    k256::SecretKey::from(signer.credential())
+}
+
+/// The endpoint key derived from a wallet key (one way: the endpoint key says nothing of it).
+pub fn endpoint_key(signer: &PrivateKeySigner) -> SecretKey {
+    let wallet = zeroize::Zeroizing::new(signer.to_bytes().0);
+    SecretKey::from_bytes(&blake3::derive_key("gridmint 2026-11 iroh endpoint key", wallet.as_slice()))
+}
+
+/// Where peers on one machine find each other's addresses.
+#[derive(Debug, Clone)]
+struct AddressBook {
+    dir: PathBuf,
+}
+
+impl AddressBook {
+    fn path(&self, id: &EndpointId) -> PathBuf {
+        self.dir.join(id.to_string())
+    }
+
+    fn publish(&self, id: &EndpointId, addrs: &[SocketAddr]) -> Result<(), NodeError> {
+        let text: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+        std::fs::create_dir_all(&self.dir).map_err(|source| NodeError::Io {
+            what: "creating",
+            path: self.dir.clone(),
+            source,
+        })?;
+        let path = self.path(id);
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        std::fs::write(&tmp, text.join("\n")).map_err(|source| NodeError::Io {
+            what: "writing",
+            path: tmp.clone(),
+            source,
+        })?;
+        std::fs::rename(&tmp, &path).map_err(|source| NodeError::Io { what: "writing", path, source })
+    }
+
+    fn lookup(&self, id: &EndpointId) -> Vec<SocketAddr> {
+        std::fs::read_to_string(self.path(id))
+            .map(|text| text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A node's endpoint: the job-data protocol and the blob transfers behind it.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    router: Router,
+    transfers: MemStore,
+    local: BlobStore,
+    book: Option<AddressBook>,
+}
+
+/// True when the network's RPC is on this machine: the embedded local network.
+fn is_local(rpc_url: &str) -> bool {
+    let host = rpc_url.split("://").nth(1).unwrap_or(rpc_url);
+    host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
+}
+
+impl Peer {
+    /// Binds the endpoint of `net`'s wallet, with the node's blob store under `data`.
+    pub(crate) async fn start(net: &Network, data: &Path) -> Result<Self, NodeError> {
+        let key = endpoint_key(&net.signer);
+        let local = is_local(&net.profile.rpc_url);
+        let builder = if local {
+            Endpoint::builder(presets::Minimal)
+                .relay_mode(RelayMode::Disabled)
+                .clear_address_lookup()
+                .portmapper_config(PortmapperConfig::Disabled)
+                .clear_ip_transports()
+                .bind_addr("127.0.0.1:0")
+                .map_err(|e| peer_error(format!("binding the endpoint: {e}")))?
+        } else {
+            Endpoint::builder(presets::N0)
+        };
+        let endpoint =
+            builder
+                .secret_key(key)
+                .alpns(vec![JOB_ALPN.to_vec(), iroh_blobs::ALPN.to_vec()])
+                .bind()
+                .await
+                .map_err(|e| NodeError::NetworkUnavailable { message: format!("the peer-to-peer endpoint: {e}") })?;
+        let book =
+            local.then(|| AddressBook { dir: net.profile_path.parent().unwrap_or(Path::new(".")).join("peers") });
+        if let Some(book) = &book {
+            book.publish(&endpoint.id(), &endpoint.bound_sockets())?;
+        }
+        let transfers = MemStore::new();
+        let blobs = BlobsProtocol::new(&transfers, None);
+        let handler = JobData {
+            net: net.without_peer(),
+            endpoint: endpoint.clone(),
+            transfers: transfers.clone(),
+            local: BlobStore::new(data.join("blobs")),
+            book: book.clone(),
+        };
+        let router =
+            Router::builder(endpoint).accept(JOB_ALPN, Arc::new(handler)).accept(iroh_blobs::ALPN, blobs).spawn();
+        tracing::info!(endpoint = %router.endpoint().id(), local, "peer endpoint up");
+        Ok(Self { router, transfers, local: BlobStore::new(data.join("blobs")), book })
+    }
+
+    /// This node's endpoint id: what a buyer puts on chain as the job's `dataPeer`.
+    pub fn id(&self) -> EndpointId {
+        self.router.endpoint().id()
+    }
+
+    /// The node's own content-addressed store (plaintexts: its packages, its results).
+    pub fn local(&self) -> &BlobStore {
+        &self.local
+    }
+
+    fn addr(&self, id: EndpointId) -> EndpointAddr {
+        let direct = self.book.as_ref().map(|b| b.lookup(&id)).unwrap_or_default();
+        EndpointAddr::from_parts(id, direct.into_iter().map(TransportAddr::Ip))
+    }
+
+    async fn ask(&self, to: EndpointId, request: &Request) -> Result<Response, NodeError> {
+        let conn = connect(self.router.endpoint(), self.addr(to), JOB_ALPN).await?;
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| peer_error(format!("opening a stream: {e}")))?;
+        let body = serde_json::to_vec(request).map_err(|e| peer_error(e.to_string()))?;
+        send.write_all(&body).await.map_err(|e| peer_error(format!("sending: {e}")))?;
+        send.finish().map_err(|e| peer_error(format!("sending: {e}")))?;
+        let answer = recv.read_to_end(MAX_MESSAGE).await.map_err(|e| peer_error(format!("reading the answer: {e}")))?;
+        conn.close(0u32.into(), b"done");
+        serde_json::from_slice(&answer).map_err(|e| peer_error(format!("a malformed answer: {e}")))
+    }
+
+    /// Fetches a sealed blob from `from` into the transfer store and returns its bytes.
+    async fn fetch(&self, from: EndpointId, blob: B256) -> Result<Vec<u8>, NodeError> {
+        fetch(self.router.endpoint(), &self.transfers, self.addr(from), blob).await
+    }
+
+    /// As a claimant of `posted`: fetches the job's data from its buyer, checked against the
+    /// job's data root. Returns the package bundle and the buyer's public key (results are sealed
+    /// to it).
+    pub async fn fetch_job_data(
+        &self,
+        net: &Network,
+        posted: &gridmint_chain::bindings::Gridmint::JobPosted,
+    ) -> Result<(Vec<u8>, k256::PublicKey), NodeError> {
+        let job_id = posted.jobId;
+        let buyer = EndpointId::from_bytes(&posted.dataPeer.0)
+            .map_err(|e| peer_error(format!("job {job_id}: its dataPeer is not an endpoint id: {e}")))?;
+        let signature = sign(&net.signer, &statement(net, "data request", job_id, &self.id(), ""))?;
+        let work = async {
+            let blob = match self.ask(buyer, &Request::Data { job_id, signature }).await? {
+                Response::Data { blob, signature } => {
+                    let offer = statement(net, "data offer", job_id, &self.id(), &format!("\nblob {blob}"));
+                    let (signer, key) = recover(&signature, &offer)?;
+                    if signer != posted.buyer {
+                        return Err(peer_error(format!(
+                            "job {job_id}: the data was offered by {signer}, not the job's buyer {}",
+                            posted.buyer
+                        )));
+                    }
+                    (blob, key)
+                }
+                Response::Refused { message } => {
+                    return Err(peer_error(format!("job {job_id}: the buyer refused the data: {message}")));
+                }
+                Response::Accepted => return Err(peer_error(format!("job {job_id}: an answer out of turn"))),
+            };
+            let sealed = self.fetch(buyer, blob.0).await?;
+            let bundle = seal::open(&wallet_secret(&net.signer), &sealed)
+                .map_err(|e| peer_error(format!("job {job_id}: the data: {e}")))?;
+            if blake3::hash(&bundle).as_bytes() != &posted.dataRoot.0 {
+                return Err(peer_error(format!("job {job_id}: the data does not hash to the job's data root")));
+            }
+            self.local.put(&bundle)?;
+            Ok((bundle, blob.1))
+        };
+        tokio::time::timeout(EXCHANGE_TIMEOUT, work)
+            .await
+            .map_err(|_| peer_error(format!("job {job_id}: fetching the data timed out")))?
+    }
+
+    /// As a provider after its reveal: seals the result bundle to the buyer and offers it; true
+    /// once the buyer has it.
+    pub async fn deliver_result(
+        &self,
+        net: &Network,
+        posted: &gridmint_chain::bindings::Gridmint::JobPosted,
+        root: B256,
+        sealed: &[u8],
+    ) -> Result<(), NodeError> {
+        let job_id = posted.jobId;
+        let buyer = EndpointId::from_bytes(&posted.dataPeer.0)
+            .map_err(|e| peer_error(format!("job {job_id}: its dataPeer is not an endpoint id: {e}")))?;
+        let tag = self.transfers.add_bytes(sealed.to_vec()).await.map_err(|e| peer_error(e.to_string()))?;
+        let blob = B256::from(*tag.hash.as_bytes());
+        let message = statement(net, "result", job_id, &self.id(), &format!("\nroot {root}\nblob {blob}"));
+        let request = Request::Result { job_id, root, blob, signature: sign(&net.signer, &message)? };
+        let answer = tokio::time::timeout(EXCHANGE_TIMEOUT, self.ask(buyer, &request))
+            .await
+            .map_err(|_| peer_error(format!("job {job_id}: delivering the result timed out")));
+        let _ = self.transfers.tags().delete(tag.name).await;
+        match answer?? {
+            Response::Accepted => Ok(()),
+            Response::Refused { message } => {
+                Err(peer_error(format!("job {job_id}: the buyer refused the result: {message}")))
+            }
+            Response::Data { .. } => Err(peer_error(format!("job {job_id}: an answer out of turn"))),
+        }
+    }
+
+    /// Seals `bundle` to `reader` and keeps it in the node's store under `name`.
+    pub fn keep_sealed(&self, name: &str, reader: &k256::PublicKey, bundle: &[u8]) -> Result<(), NodeError> {
+        let hash = self.local.put(&seal::seal(reader, bundle))?;
+        self.local.link(name, &hash)
+    }
+
+    pub async fn shutdown(&self) {
+        let _ = self.router.shutdown().await;
+    }
+}
+
+async fn fetch(endpoint: &Endpoint, store: &MemStore, from: EndpointAddr, blob: B256) -> Result<Vec<u8>, NodeError> {
+    let hash = iroh_blobs::Hash::from_bytes(blob.0);
+    let conn = connect(endpoint, from, iroh_blobs::ALPN).await?;
+    store
+        .remote()
+        .fetch(conn.clone(), hash)
+        .complete()
+        .await
+        .map_err(|e| peer_error(format!("fetching blob {blob}: {e}")))?;
+    conn.close(0u32.into(), b"done");
+    let bytes = store.get_bytes(hash).await.map_err(|e| peer_error(format!("reading blob {blob}: {e}")))?;
+    Ok(bytes.to_vec())
+}
+
+/// The buyer's side of [`JOB_ALPN`].
+#[derive(Debug)]
+struct JobData {
+    net: Network,
+    endpoint: Endpoint,
+    transfers: MemStore,
+    local: BlobStore,
+    book: Option<AddressBook>,
+}
+
+impl JobData {
+    async fn answer(&self, from: EndpointId, request: Request) -> Response {
+        let result = match request {
+            Request::Data { job_id, signature } => self.data(from, job_id, &signature).await,
+            Request::Result { job_id, root, blob, signature } => {
+                self.result(from, job_id, root, blob, &signature).await
+            }
+        };
+        result.unwrap_or_else(|e| {
+            tracing::warn!(peer = %from.fmt_short(), error = %e, "refused a peer's request");
+            Response::Refused { message: e.to_string() }
+        })
+    }
+
+    /// The job, if this node posted it, and whether `who` claimed it.
+    async fn my_job(
+        &self,
+        job_id: U256,
+        who: Address,
+    ) -> Result<gridmint_chain::bindings::Gridmint::JobPosted, NodeError> {
+        let posted = self.net.posted_job(job_id).await?.ok_or_else(|| peer_error(format!("no job {job_id}")))?;
+        if posted.buyer != self.net.address() {
+            return Err(peer_error(format!("job {job_id} is not this node's")));
+        }
+        if !self.net.market.trail(job_id).await?.claimants.contains(&who) {
+            return Err(peer_error(format!("{who} has not claimed job {job_id}")));
+        }
+        Ok(posted)
+    }
+
+    async fn data(&self, from: EndpointId, job_id: U256, signature: &[u8]) -> Result<Response, NodeError> {
+        let (who, key) = recover(signature, &statement(&self.net, "data request", job_id, &from, ""))?;
+        let posted = self.my_job(job_id, who).await?;
+        let bundle = self
+            .local
+            .get(&blake3::Hash::from_bytes(posted.dataRoot.0))?
+            .ok_or_else(|| peer_error(format!("job {job_id}: its data is not on this node")))?;
+        let tag = self.transfers.add_bytes(seal::seal(&key, &bundle)).await.map_err(|e| peer_error(e.to_string()))?;
+        let blob = B256::from(*tag.hash.as_bytes());
+        let offer = statement(&self.net, "data offer", job_id, &from, &format!("\nblob {blob}"));
+        tracing::info!(job = %job_id, provider = %who, "serving the job's data");
+        Ok(Response::Data { blob, signature: sign(&self.net.signer, &offer)? })
+    }
+
+    async fn result(
+        &self,
+        from: EndpointId,
+        job_id: U256,
+        root: B256,
+        blob: B256,
+        signature: &[u8],
+    ) -> Result<Response, NodeError> {
+        let message = statement(&self.net, "result", job_id, &from, &format!("\nroot {root}\nblob {blob}"));
+        let (who, _) = recover(signature, &message)?;
+        self.my_job(job_id, who).await?;
+        let name = format!("results/{root:x}");
+        if self.local.resolve(&name)?.is_some() {
+            return Ok(Response::Accepted);
+        }
+        let direct = self.book.as_ref().map(|b| b.lookup(&from)).unwrap_or_default();
+        let addr = EndpointAddr::from_parts(from, direct.into_iter().map(TransportAddr::Ip));
+        let sealed = fetch(&self.endpoint, &self.transfers, addr, blob).await?;
+        let bundle = seal::open(&wallet_secret(&self.net.signer), &sealed)
+            .map_err(|e| peer_error(format!("job {job_id}: the result: {e}")))?;
+        let entries = exchange::unbundle(&bundle)?;
+        if B256::from(exchange::result_root(&entries)) != root {
+            return Err(peer_error(format!("job {job_id}: the result's files do not hash to {root}")));
+        }
+        let hash = self.local.put(&bundle)?;
+        self.local.link(&name, &hash)?;
+        tracing::info!(job = %job_id, provider = %who, %root, "received a result");
+        Ok(Response::Accepted)
+    }
+}
+
+impl ProtocolHandler for JobData {
+    async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
+        let from = connection.remote_id();
+        let (mut send, mut recv) = connection.accept_bi().await?;
+        let body = recv.read_to_end(MAX_MESSAGE).await.map_err(AcceptError::from_err)?;
+        let response = match serde_json::from_slice::<Request>(&body) {
+            Ok(request) => self.answer(from, request).await,
+            Err(e) => Response::Refused { message: format!("a malformed request: {e}") },
+        };
+        let body = serde_json::to_vec(&response).map_err(AcceptError::from_err)?;
+        send.write_all(&body).await.map_err(AcceptError::from_err)?;
+        send.finish().map_err(AcceptError::from_err)?;
+        connection.closed().await;
+        Ok(())
+    }
+}
