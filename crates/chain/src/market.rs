@@ -180,17 +180,24 @@ impl<P: Provider + Clone> Market<P> {
     /// it already may: an approval is a transaction, so a block of waiting.
     /// `owner` is the sender's address.
     pub async fn approve_all(&self, owner: Address) -> Result<(), ChainError> {
+        self.approve_payment(owner).await?;
         let provider = self.contract.provider().clone();
         let unlimited = U256::MAX >> 1;
-        let usd = MockStablecoin::new(self.deployment.payment_token, provider.clone());
-        let usd_allowance = usd.allowance(owner, self.deployment.market).call().await.unwrap_or(U256::ZERO);
-        if usd_allowance < unlimited {
-            Self::send("approve payment token", usd.approve(self.deployment.market, U256::MAX)).await?;
-        }
         let grid = GridToken::new(self.deployment.stake_token, provider);
         let grid_allowance = grid.allowance(owner, self.deployment.market).call().await.unwrap_or(U256::ZERO);
         if grid_allowance < unlimited {
             Self::send("approve stake token", grid.approve(self.deployment.market, U256::MAX)).await?;
+        }
+        Ok(())
+    }
+
+    /// Approves the market to pull the sender's payment tokens (what a buyer needs), unless it
+    /// already may.
+    pub async fn approve_payment(&self, owner: Address) -> Result<(), ChainError> {
+        let usd = MockStablecoin::new(self.deployment.payment_token, self.contract.provider().clone());
+        let allowance = usd.allowance(owner, self.deployment.market).call().await.unwrap_or(U256::ZERO);
+        if allowance < U256::MAX >> 1 {
+            Self::send("approve payment token", usd.approve(self.deployment.market, U256::MAX)).await?;
         }
         Ok(())
     }

@@ -187,6 +187,7 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
         let result_dir = dir.join("result");
         let outcome = buyer::wait_and_fetch(&buyer_net, posted.job_id, Some(&result_dir), options.poll).await?;
         let submit_to_verified_s = submitted.elapsed().as_secs_f64();
+        buyer_net.close_peer().await;
         let claimants = buyer_net.market.slot(posted.job_id).await?.claimants;
         anyhow::ensure!(
             claimants == 3,

@@ -269,6 +269,7 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
             return Ok(());
         }
         let outcome = buyer::wait_and_fetch(&net, posted.job_id, Some(&out_dir), options.poll).await?;
+        net.close_peer().await;
         if json {
             println!(
                 "{}",
@@ -365,6 +366,7 @@ fn wait(node: &Node, args: WaitArgs, json: bool) -> anyhow::Result<()> {
                 "out": out.display().to_string(),
             }));
         }
+        net.close_peer().await;
         if json {
             println!("{}", serde_json::to_string_pretty(&results)?);
         } else {
@@ -412,6 +414,7 @@ async fn submit_sharded(
         verified &= outcome.verified;
         shard_outs.push(dir);
     }
+    net.close_peer().await;
     let (rows, cols) = if verified { buyer::join_embeddings(&shard_outs, &out)? } else { (0, 0) };
     let value = serde_json::json!({
         "jobIds": posted.iter().map(|p| p.job_id.to_string()).collect::<Vec<_>>(),

@@ -129,7 +129,7 @@ pub async fn submit(
         .call()
         .await
         .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("escrowFor", e)))?;
-    net.market.approve_all(net.address()).await?;
+    net.market.approve_payment(net.address()).await?;
     let posted = net.market.post_job(params).await?;
     tracing::info!(job = %posted.value, work_units, "posted");
     Ok(Posted {
@@ -251,7 +251,14 @@ pub async fn wait_and_fetch(
             Ok(false) => {}
             Err(e) => tracing::warn!(job = %job_id, error = %e, "cannot read the job; retrying"),
         }
-        tokio::time::sleep(poll).await;
+        // The next look comes after `poll`, or as soon as a provider hands over a commitment.
+        match net.peer() {
+            Ok(peer) => peer.relay_arrival(poll).await,
+            Err(_) => tokio::time::sleep(poll).await,
+        }
+    }
+    if let Ok(peer) = net.peer() {
+        peer.forget_relayed(job_id);
     }
     let job = net.market.slot(job_id).await?;
     let agreed_root = net.market.agreed_root(job_id).await?;
@@ -304,6 +311,55 @@ async fn poll_once(net: &Network, job_id: U256, reveal_deadline: &mut Option<u64
     let claim_deadline: u64 = job.claimDeadline.to();
     if now > deadline || (job.claimants == 0 && now > claim_deadline) {
         net.market.finalize(job_id).await?;
+    } else if job.state == 1 && job.claimants > 0 && now > claim_deadline {
+        // Select the replicas as soon as the claim window closes, while they compute, so the
+        // selection is not on the way of their commitments.
+        match net.market.select_replicas(job_id).await {
+            Ok(_) => tracing::info!(job = %job_id, "replicas selected"),
+            Err(gridmint_chain::ChainError::Reverted { reason, .. })
+                if matches!(*reason, gridmint_chain::bindings::Gridmint::GridmintErrors::WrongState(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    } else if job.state == 2 && submit_relayed(net, job_id, job.selected).await? {
+        // The batch of reveals settled the job.
+        return Ok(net.market.slot(job_id).await?.state != 2);
+    }
+    Ok(false)
+}
+
+/// Submits the commitments the selected replicas' providers handed over, all in one
+/// transaction once every one missing on chain is here, then their reveals the same way (the
+/// last reveal settles the job). True once it submitted the reveals.
+async fn submit_relayed(net: &Network, job_id: U256, selected: u32) -> Result<bool, NodeError> {
+    let Ok(peer) = net.peer() else { return Ok(false) };
+    let relayed = peer.relayed(job_id);
+    if relayed.is_empty() {
+        return Ok(false);
+    }
+    let selected: Vec<U256> = (0..32u32).filter(|i| (selected >> i) & 1 == 1).map(U256::from).collect();
+    let view = net.market.job(job_id).await?;
+    let on_chain = |indices: &mut dyn Iterator<Item = U256>| indices.collect::<std::collections::BTreeSet<U256>>();
+    let committed = on_chain(&mut view.trail.commits.iter().map(|c| c.index));
+    let missing: Vec<&U256> = selected.iter().filter(|i| !committed.contains(i)).collect();
+    let view = if missing.is_empty() {
+        view
+    } else {
+        if !missing.iter().all(|i| relayed.contains_key(i)) {
+            return Ok(false);
+        }
+        let commits = missing.iter().map(|i| relayed[i].signed.clone()).collect();
+        net.market.commit_signed(job_id, commits).await?;
+        tracing::info!(job = %job_id, replicas = missing.len(), "submitted the replicas' commitments");
+        // Every selected replica is committed now: the reveals may follow at once.
+        net.market.job(job_id).await?
+    };
+    let revealed = on_chain(&mut view.trail.reveals.iter().map(|r| r.index));
+    let pending: Vec<&U256> = selected.iter().filter(|i| !revealed.contains(i)).collect();
+    if !pending.is_empty() && pending.iter().all(|i| relayed.contains_key(i)) {
+        let reveals = pending.iter().map(|i| relayed[i].reveal.clone()).collect();
+        net.market.reveal_batch(job_id, reveals).await?;
+        tracing::info!(job = %job_id, replicas = pending.len(), "submitted the replicas' reveals");
+        return Ok(true);
     }
     Ok(false)
 }

@@ -79,6 +79,13 @@ impl Network {
         self.peer.get_or_try_init(|| Peer::start(self, data)).await
     }
 
+    /// Closes the endpoint (if it was started), telling connected peers.
+    pub async fn close_peer(&self) {
+        if let Some(peer) = self.peer.get() {
+            peer.shutdown().await;
+        }
+    }
+
     /// The endpoint [`Network::start_peer`] bound.
     pub fn peer(&self) -> Result<&Peer, NodeError> {
         self.peer

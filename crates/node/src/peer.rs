@@ -16,6 +16,14 @@
 //!   opens it, checks that its files hash to the offered root and files it under
 //!   `results/<root>` in its own blob store, where it looks for the agreed root.
 //!
+//! - **Commitments.** A provider may hand the buyer its signed commitment together with the
+//!   reveal (root, work units, salt): the buyer checks both against the claimant and submits
+//!   every selected replica's in one `commitSigned`, then their reveals in one `revealBatch`
+//!   (which settles), so a job with k replicas takes two blocks instead of 2k (the job's trail
+//!   admits one commit or reveal per block). The buyer already holds the results by then, so it
+//!   learns nothing the reveal would hide from it; a provider whose relayed commitment does not
+//!   land in time commits and reveals itself.
+//!
 //! Only ciphertexts ever enter the transfer store, so a peer that is not the reader learns
 //! nothing but sizes. A node's own plaintexts live in its [`BlobStore`] under its data folder.
 //!
@@ -77,7 +85,22 @@ enum Request {
     Data { job_id: U256, signature: Bytes },
     /// A provider offers its result.
     Result { job_id: U256, root: B256, blob: B256, signature: Bytes },
+    /// A provider hands over its signed commitment and the reveal that opens it.
+    Commit { job_id: U256, index: U256, commitment: B256, signature: Bytes, root: B256, work_units: u64, salt: B256 },
 }
+
+/// A replica's commitment and reveal, as its provider handed them to the buyer.
+#[derive(Debug, Clone)]
+pub struct Relayed {
+    pub signed: gridmint_chain::bindings::Gridmint::SignedCommit,
+    pub reveal: gridmint_chain::bindings::Gridmint::Reveal,
+}
+
+/// What the buyer's endpoint holds for the chain: per job, per claimant index.
+type RelayBook = Arc<std::sync::Mutex<std::collections::BTreeMap<U256, std::collections::BTreeMap<U256, Relayed>>>>;
+
+/// Wakes the buyer's loop when a commitment arrives (the last one completes a batch).
+type RelayBell = Arc<tokio::sync::Notify>;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
@@ -168,6 +191,8 @@ pub struct Peer {
     transfers: MemStore,
     local: BlobStore,
     book: Option<AddressBook>,
+    relay: RelayBook,
+    bell: RelayBell,
 }
 
 /// True when the network's RPC is on this machine: the embedded local network.
@@ -206,7 +231,11 @@ impl Peer {
         }
         let transfers = MemStore::new();
         let blobs = BlobsProtocol::new(&transfers, None);
+        let relay = RelayBook::default();
+        let bell = RelayBell::default();
         let handler = JobData {
+            relay: relay.clone(),
+            bell: bell.clone(),
             net: net.without_peer(),
             endpoint: endpoint.clone(),
             transfers: transfers.clone(),
@@ -216,7 +245,7 @@ impl Peer {
         let router =
             Router::builder(endpoint).accept(JOB_ALPN, Arc::new(handler)).accept(iroh_blobs::ALPN, blobs).spawn();
         tracing::info!(endpoint = %router.endpoint().id(), local, "peer endpoint up");
-        Ok(Self { router, transfers, local: BlobStore::new(data.join("blobs")), book })
+        Ok(Self { router, transfers, local: BlobStore::new(data.join("blobs")), book, relay, bell })
     }
 
     /// This node's endpoint id: what a buyer puts on chain as the job's `dataPeer`.
@@ -323,6 +352,52 @@ impl Peer {
         }
     }
 
+    /// As a provider: hands the buyer of `posted` this replica's signed commitment and its reveal;
+    /// `Ok` once the buyer took them (it then submits them with the other replicas').
+    pub async fn relay_commit(
+        &self,
+        net: &Network,
+        posted: &gridmint_chain::bindings::Gridmint::JobPosted,
+        index: U256,
+        root: B256,
+        work_units: u64,
+        salt: B256,
+    ) -> Result<(), NodeError> {
+        let job_id = posted.jobId;
+        let buyer = EndpointId::from_bytes(&posted.dataPeer.0)
+            .map_err(|e| peer_error(format!("job {job_id}: its dataPeer is not an endpoint id: {e}")))?;
+        let commitment = gridmint_chain::commitment(root, work_units, salt, net.address());
+        let d = &net.profile.deployment;
+        let signed = gridmint_chain::sign_commit(&net.signer, d.chain_id, d.market, job_id, index, commitment).await?;
+        let request =
+            Request::Commit { job_id, index, commitment, signature: signed.signature, root, work_units, salt };
+        match tokio::time::timeout(CONNECT_TIMEOUT, self.ask(buyer, &request))
+            .await
+            .map_err(|_| peer_error(format!("job {job_id}: relaying the commitment timed out")))??
+        {
+            Response::Accepted => Ok(()),
+            Response::Refused { message } => {
+                Err(peer_error(format!("job {job_id}: the buyer refused the commitment: {message}")))
+            }
+            Response::Data { .. } => Err(peer_error(format!("job {job_id}: an answer out of turn"))),
+        }
+    }
+
+    /// As a buyer: the commitments and reveals the providers of `job_id` handed over.
+    pub fn relayed(&self, job_id: U256) -> std::collections::BTreeMap<U256, Relayed> {
+        self.relay.lock().unwrap_or_else(|p| p.into_inner()).get(&job_id).cloned().unwrap_or_default()
+    }
+
+    /// As a buyer: waits up to `timeout` for a provider to hand over a commitment.
+    pub async fn relay_arrival(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.bell.notified()).await;
+    }
+
+    /// As a buyer: forgets a finished job's relayed commitments.
+    pub fn forget_relayed(&self, job_id: U256) {
+        self.relay.lock().unwrap_or_else(|p| p.into_inner()).remove(&job_id);
+    }
+
     /// Seals `bundle` to `reader` and keeps it in the node's store under `name`.
     pub fn keep_sealed(&self, name: &str, reader: &k256::PublicKey, bundle: &[u8]) -> Result<(), NodeError> {
         let hash = self.local.put(&seal::seal(reader, bundle))?;
@@ -351,6 +426,8 @@ async fn fetch(endpoint: &Endpoint, store: &MemStore, from: EndpointAddr, blob: 
 /// The buyer's side of [`JOB_ALPN`].
 #[derive(Debug)]
 struct JobData {
+    relay: RelayBook,
+    bell: RelayBell,
     net: Network,
     endpoint: Endpoint,
     transfers: MemStore,
@@ -364,6 +441,9 @@ impl JobData {
             Request::Data { job_id, signature } => self.data(from, job_id, &signature).await,
             Request::Result { job_id, root, blob, signature } => {
                 self.result(from, job_id, root, blob, &signature).await
+            }
+            Request::Commit { job_id, index, commitment, signature, root, work_units, salt } => {
+                self.commit(job_id, index, commitment, signature, root, work_units, salt).await
             }
         };
         result.unwrap_or_else(|e| {
@@ -386,6 +466,44 @@ impl JobData {
             return Err(peer_error(format!("{who} has not claimed job {job_id}")));
         }
         Ok(posted)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn commit(
+        &self,
+        job_id: U256,
+        index: U256,
+        commitment: B256,
+        signature: Bytes,
+        root: B256,
+        work_units: u64,
+        salt: B256,
+    ) -> Result<Response, NodeError> {
+        let d = &self.net.profile.deployment;
+        let digest = gridmint_chain::commit_digest(d.chain_id, d.market, job_id, index, commitment);
+        let signer = Signature::from_raw(&signature)
+            .and_then(|s| s.recover_address_from_msg(digest.as_slice()))
+            .map_err(|e| peer_error(format!("job {job_id}: a commitment signature that recovers no key: {e}")))?;
+        let posted = self.net.posted_job(job_id).await?.ok_or_else(|| peer_error(format!("no job {job_id}")))?;
+        if posted.buyer != self.net.address() {
+            return Err(peer_error(format!("job {job_id} is not this node's")));
+        }
+        let claimants = self.net.market.trail(job_id).await?.claimants;
+        let position: usize = index.try_into().unwrap_or(usize::MAX);
+        if claimants.get(position) != Some(&signer) {
+            return Err(peer_error(format!("job {job_id}: claimant {index} is not {signer}")));
+        }
+        if gridmint_chain::commitment(root, work_units, salt, signer) != commitment {
+            return Err(peer_error(format!("job {job_id}: the reveal does not open the commitment")));
+        }
+        let relayed = Relayed {
+            signed: gridmint_chain::bindings::Gridmint::SignedCommit { index, commitment, signature },
+            reveal: gridmint_chain::bindings::Gridmint::Reveal { index, resultRoot: root, workUnits: work_units, salt },
+        };
+        self.relay.lock().unwrap_or_else(|p| p.into_inner()).entry(job_id).or_default().insert(index, relayed);
+        tracing::info!(job = %job_id, provider = %signer, %index, "took a relayed commitment");
+        self.bell.notify_waiters();
+        Ok(Response::Accepted)
     }
 
     async fn data(&self, from: EndpointId, job_id: U256, signature: &[u8]) -> Result<Response, NodeError> {

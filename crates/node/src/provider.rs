@@ -60,6 +60,13 @@ struct Task {
     /// The buyer has the result (not stored: a resumed task offers it again, and the buyer
     /// answers at once if it has it).
     delivered: bool,
+    /// When the buyer took this replica's signed commitment and reveal (it submits them with the
+    /// other replicas'), and whether handing them over failed (the agent then commits itself).
+    relayed_at: Option<Instant>,
+    relay_failed: bool,
+    /// When every selected replica was first seen committed (a relayed reveal is waited for
+    /// [`RELAY_GRACE`] from then).
+    all_committed_at: Option<Instant>,
     /// The delivery under way (it runs beside the agent's loop: a buyer that cannot be reached
     /// must not hold up other jobs), and when to try again after a failed one.
     delivery: Option<tokio::task::JoinHandle<Result<(), NodeError>>>,
@@ -68,6 +75,11 @@ struct Task {
     /// [`DELIVERY_WINDOW`] after.
     settled_at: Option<Instant>,
 }
+
+/// How long a provider waits for the buyer to submit a relayed commitment (or reveal) before it
+/// submits its own; never past [`RELAY_MARGIN_S`] before the deadline.
+const RELAY_GRACE: Duration = Duration::from_secs(10);
+const RELAY_MARGIN_S: u64 = 30;
 
 /// How long after settlement a provider keeps offering its result to a buyer it cannot reach.
 const DELIVERY_WINDOW: Duration = Duration::from_secs(600);
@@ -199,6 +211,7 @@ pub async fn serve(
             }
             report.jobs_settled += 1;
             if options.exit_after_jobs.is_some_and(|n| report.jobs_settled >= n) {
+                net.close_peer().await;
                 return Ok(report);
             }
         }
@@ -260,6 +273,9 @@ fn resume(store: &Store, key: &str) -> Result<BTreeMap<U256, Task>, NodeError> {
                 committed: t.committed,
                 revealed: t.revealed,
                 delivered: false,
+                relayed_at: None,
+                relay_failed: false,
+                all_committed_at: None,
                 delivery: None,
                 retry_delivery_at: None,
                 settled_at: None,
@@ -321,6 +337,9 @@ async fn consider(
         committed: false,
         revealed: false,
         delivered: false,
+        relayed_at: None,
+        relay_failed: false,
+        all_committed_at: None,
         delivery: None,
         retry_delivery_at: None,
         settled_at: None,
@@ -338,7 +357,7 @@ async fn step(
     work_dir: &std::path::Path,
     job_id: U256,
     task: &mut Task,
-    now: u64,
+    mut now: u64,
     options: &ProviderOptions,
 ) -> Result<bool, NodeError> {
     // The slot on every poll; the trail (a log query) only when a reveal is being decided.
@@ -361,6 +380,8 @@ async fn step(
         // Stored before anything goes on chain: a restarted node must reveal this very root and salt.
         store.set_result(key, &job_id.to_string(), &root.to_string(), &salt.to_string(), units, task.compute_s)?;
         task.result = Some((root, salt, units));
+        // The clock read before the run is stale: the claim window has likely closed since.
+        now = net.now().await?;
     }
     let (root, salt, work_units) = task.result.expect("computed above");
     if !task.committed && now > task.claim_deadline {
@@ -380,6 +401,35 @@ async fn step(
             tracing::info!(job = %job_id, "not selected");
             return Ok(true);
         }
+        // Hand the commitment and its reveal to the buyer, who submits every replica's together.
+        if task.relayed_at.is_none() && !task.relay_failed {
+            let posted = find_posted(net, job_id).await?;
+            match net.peer()?.relay_commit(net, &posted, task.index, root, work_units, salt).await {
+                Ok(()) => {
+                    tracing::info!(job = %job_id, "commitment handed to the buyer");
+                    task.relayed_at = Some(Instant::now());
+                    deliver_once(net, job_id, task).await;
+                    return Ok(false);
+                }
+                Err(e) => {
+                    tracing::warn!(job = %job_id, error = %e, "the buyer did not take the commitment; committing");
+                    task.relay_failed = true;
+                }
+            }
+        }
+        if let Some(at) = task.relayed_at {
+            let view = net.market.job(job_id).await?;
+            if view.trail.commits.iter().any(|c| c.index == task.index) {
+                task.committed = true;
+                tracing::info!(job = %job_id, "committed (by the buyer)");
+                store.mark(key, &job_id.to_string(), true, false)?;
+                return Ok(false);
+            }
+            if at.elapsed() < RELAY_GRACE && view.commit_deadline().saturating_sub(now) > RELAY_MARGIN_S {
+                return Ok(false);
+            }
+            tracing::warn!(job = %job_id, "the buyer did not submit the commitment in time; committing");
+        }
         let c = commitment(root, work_units, salt, net.address());
         match net.market.commit(job_id, task.index, c).await {
             Ok(_) => {}
@@ -392,6 +442,7 @@ async fn step(
             Err(e) => return Err(e.into()),
         }
         task.committed = true;
+        tracing::info!(job = %job_id, "committed");
         store.mark(key, &job_id.to_string(), true, false)?;
         // The result goes to the buyer now, off the settlement's critical path: it is sealed to
         // the buyer (no other provider can copy it), and the buyer files it under its root until
@@ -404,13 +455,26 @@ async fn step(
     }
     let selected = job.selected.count_ones() as usize;
     let view = net.market.job(job_id).await?;
+    if view.trail.reveals.iter().any(|r| r.index == task.index) {
+        task.revealed = true;
+        tracing::info!(job = %job_id, "revealed (by the buyer)");
+        store.mark(key, &job_id.to_string(), true, true)?;
+        return Ok(false);
+    }
     if view.committed() >= selected || now > view.commit_deadline() {
+        if task.relayed_at.is_some() {
+            let since = *task.all_committed_at.get_or_insert_with(Instant::now);
+            if since.elapsed() < RELAY_GRACE && view.reveal_deadline().saturating_sub(now) > RELAY_MARGIN_S {
+                return Ok(false);
+            }
+        }
         match net.market.reveal(job_id, task.index, root, work_units, salt).await {
             Ok(_) => {}
             Err(ChainError::Reverted { reason, .. }) if matches!(*reason, GridmintErrors::NotCommitted(_)) => {}
             Err(e) => return Err(e.into()),
         }
         task.revealed = true;
+        tracing::info!(job = %job_id, "revealed");
         store.mark(key, &job_id.to_string(), true, true)?;
     }
     Ok(false)
@@ -422,7 +486,10 @@ const DELIVERY_RETRY: Duration = Duration::from_secs(5);
 /// Moves a committed task's delivery on: starts it (in the background), or takes its outcome; a
 /// failed one is started again after [`DELIVERY_RETRY`].
 async fn deliver_once(net: &Network, job_id: U256, task: &mut Task) {
-    let (Some((root, ..)), true, false) = (task.result, task.committed, task.delivered) else { return };
+    let (Some((root, ..)), true, false) = (task.result, task.committed || task.relayed_at.is_some(), task.delivered)
+    else {
+        return;
+    };
     match task.delivery.take() {
         Some(handle) if handle.is_finished() => {
             match handle.await.unwrap_or_else(|e| Err(NodeError::Exchange { message: e.to_string() })) {
