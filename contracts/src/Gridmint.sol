@@ -427,12 +427,23 @@ contract Gridmint {
     {
         Reveal[] memory one = new Reveal[](1);
         one[0] = Reveal({index: index, resultRoot: resultRoot, workUnits: workUnits, salt: salt});
-        _revealAll(jobId, t, one);
+        _revealAll(jobId, t, one, false);
     }
 
     /// @notice Reveals several replicas in one transaction (see `reveal`).
     function revealBatch(uint256 jobId, Trail calldata t, Reveal[] calldata reveals) external {
-        _revealAll(jobId, t, reveals);
+        _revealAll(jobId, t, reveals, false);
+    }
+
+    /// @notice The buyer's challenge: reveals the remaining replicas like `revealBatch`, but the
+    /// job goes to the arbiter instead of settling by majority. A buyer challenges when its own
+    /// re-execution of a sample of the result disagrees with what the replicas agree on (a
+    /// colluding or commonly wrong majority); the arbiter re-executes the disputed dispatch and
+    /// `resolveDispute` pays the replicas that revealed the correct root and slashes the rest.
+    /// Only the job's buyer; the batch must complete the reveals.
+    function challenge(uint256 jobId, Trail calldata t, Reveal[] calldata reveals) external {
+        if (msg.sender != _jobs[jobId].buyer) revert NotBuyer(jobId, msg.sender);
+        _revealAll(jobId, t, reveals, true);
     }
 
     /// @notice Moves a job on once its deadlines allow: refunds a job nobody (eligible) claimed;
@@ -722,7 +733,7 @@ contract Gridmint {
 
     /// @dev Reveals `batch` on top of the trail's reveals; settles the job when every selected
     /// replica has revealed, or else stores the longer trail.
-    function _revealAll(uint256 jobId, Trail calldata t, Reveal[] memory batch) internal {
+    function _revealAll(uint256 jobId, Trail calldata t, Reveal[] memory batch, bool challenged) internal {
         Job storage j = _jobs[jobId];
         if (j.state == JobState.None) revert UnknownJob(jobId);
         if (j.state != JobState.Running) revert WrongState(jobId, j.state);
@@ -752,11 +763,23 @@ contract Gridmint {
             h = keccak256(abi.encode(h, r.index, r.resultRoot, r.workUnits));
             emit Events.ResultRevealed(jobId, provider, r.index, r.resultRoot, r.workUnits);
         }
-        if (all.length == selectedCount) {
+        if (challenged) {
+            if (all.length != selectedCount) revert ChallengeIncomplete(jobId);
+            _openDispute(jobId, j, h);
+        } else if (all.length == selectedCount) {
             _decide(jobId, j, t, all, h);
         } else {
             _trails[jobId] = h;
         }
+    }
+
+    /// @dev Hands the job to the arbiter; `h` is the trail hash with every reveal.
+    function _openDispute(uint256 jobId, Job storage j, bytes32 h) internal {
+        j.state = JobState.Disputed;
+        uint40 deadline = uint40(block.timestamp + disputeWindow);
+        disputeDeadline[jobId] = deadline;
+        _trails[jobId] = h;
+        emit Events.JobDisputed(jobId, deadline);
     }
 
     function _commitmentOf(Trail calldata t, uint256 index) internal pure returns (bytes32) {
@@ -776,11 +799,7 @@ contract Gridmint {
             _slashNoShows(jobId, j, t, reveals); // nobody revealed: every selected replica missed
             _refundAll(jobId, j, t);
         } else {
-            j.state = JobState.Disputed;
-            uint40 deadline = uint40(block.timestamp + disputeWindow);
-            disputeDeadline[jobId] = deadline;
-            _trails[jobId] = h;
-            emit Events.JobDisputed(jobId, deadline);
+            _openDispute(jobId, j, h);
         }
     }
 

@@ -42,6 +42,8 @@ error NotFinalizable(uint256 jobId);
 /// The trail passed does not hash to the job's trail: rebuild it from the job's events.
 error TrailMismatch(uint256 jobId);
 error NotArbiter(address caller);
+error NotBuyer(uint256 jobId, address caller);
+error ChallengeIncomplete(uint256 jobId);
 error DisputeOpen(uint256 jobId);
 error NothingToWithdraw();
 

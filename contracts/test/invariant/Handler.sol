@@ -5,7 +5,7 @@ import {Vm} from "../utils/Vm.sol";
 import {Gridmint} from "../../src/Gridmint.sol";
 import {MockStablecoin} from "../../src/tokens/MockStablecoin.sol";
 import {GridToken} from "../../src/tokens/GridToken.sol";
-import {Job, JobParams, JobState, Requirements, Terms, Trail} from "../../src/libraries/Types.sol";
+import {Job, JobParams, JobState, Requirements, Reveal, Terms, Trail} from "../../src/libraries/Types.sol";
 import {TrailBook} from "../utils/TrailBook.sol";
 
 /// @notice Drives the market with valid actions only (so the suite runs with fail_on_revert):
@@ -142,6 +142,35 @@ contract Handler is TrailBook {
         _measured(jobId, _revealCall(jobId, index, provider, commitment, terms.maxWorkUnits / 2), carrier);
         calls["reveal"]++;
         if (market.jobOf(jobId).state != JobState.Running) calls["reveal-settled"]++;
+    }
+
+    /// The buyer challenges the replicas' agreement (its spot check disagreed), with the reveals
+    /// that complete the job: the job goes to the arbiter whatever the majority.
+    function challenge(uint256 jobSeed) external {
+        if (jobIds.length == 0) return;
+        uint256 jobId = jobIds[jobSeed % jobIds.length];
+        Job memory j = market.jobOf(jobId);
+        Terms memory terms = termsOf(jobId);
+        if (j.state != JobState.Running || block.timestamp > terms.revealDeadline) return;
+        uint256 selected = _popcount(j.selected);
+        if (commitCount(jobId) < selected || revealCount(jobId) >= selected) return;
+        Reveal[] memory reveals = new Reveal[](selected - revealCount(jobId));
+        uint64 wu = terms.maxWorkUnits / 2;
+        uint256 n;
+        for (uint256 i; i < j.claimants && n < reveals.length; ++i) {
+            if ((j.selected >> i) & 1 == 0 || revealedAt(jobId, i)) continue;
+            address provider = claimantAt(jobId, i);
+            bytes32 s = bytes32(uint256(uint160(provider)));
+            bytes32 root = ROOT;
+            if (keccak256(abi.encode(root, wu, s, provider)) != commitmentAt(jobId, i)) {
+                root = keccak256(abi.encode("corrupt", provider));
+            }
+            reveals[n++] = Reveal({index: i, resultRoot: root, workUnits: wu, salt: s});
+        }
+        bytes memory data = abi.encodeCall(Gridmint.challenge, (jobId, trail(jobId), reveals));
+        for (uint256 m; m < n; ++m) bookReveal(jobId, reveals[m].index, reveals[m].resultRoot, wu);
+        _measured(jobId, data, buyer);
+        calls["challenge"]++;
     }
 
     function finalize(uint256 jobSeed) external {

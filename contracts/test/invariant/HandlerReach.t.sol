@@ -6,7 +6,7 @@ import {Handler} from "./Handler.sol";
 
 /// @notice The handler's actions are not vacuous: a scripted run reaches every late state.
 contract HandlerReachTest is Fixture {
-    function test_handlerReachesCommitRevealFinalizeAndDisputes() public {
+    function test_handlerReachesCommitRevealFinalizeDisputesAndChallenges() public {
         registerAll(5);
         Handler h = new Handler(market, usd, buyer, treasury, arbiter, providers);
         for (uint256 round; round < 12; ++round) {
@@ -15,6 +15,8 @@ contract HandlerReachTest is Fixture {
             h.warp(30);
             // Rounds with k = 3 (round % 4 == 2): every replica corrupt, each differently: no majority.
             for (uint256 i; i < 5; ++i) h.commit(round, i, round % 4 == 2 || (round % 4 == 3 && i == 0));
+            // Round 5 (k = 2): the buyer challenges the agreement instead of letting it settle.
+            if (round == 5) h.challenge(round);
             for (uint256 i; i < 5; ++i) h.reveal(round, i);
             h.finalize(round);
             h.resolveOrExpire(round, round % 2 == 0);
@@ -26,5 +28,6 @@ contract HandlerReachTest is Fixture {
         assertGe(h.calls("finalize") + h.calls("reveal-settled"), 10, "jobs settle");
         assertGe(h.calls("resolve") + h.calls("expire"), 1, "disputes are reached and settled");
         assertGe(h.calls("withdraw"), 1, "withdrawals happen");
+        assertEq(h.calls("challenge"), 1, "the buyer's challenge is reached");
     }
 }

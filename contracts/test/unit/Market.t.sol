@@ -456,6 +456,42 @@ contract MarketTest is Fixture {
         market.expireDispute(jobId, t);
     }
 
+    /// Two replicas agree on a wrong root; the buyer's sample disagrees: it challenges with the
+    /// reveals instead of settling, and the arbiter pays the one correct replica.
+    function test_challenge_sendsAnAgreedButWrongResultToTheArbiter() public {
+        uint256 jobId = post(3);
+        for (uint256 i; i < 3; ++i) claimAs(jobId, providers[i]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        bytes32[3] memory roots = [ROOT, BAD, BAD];
+        for (uint256 i; i < 3; ++i) commitAs(jobId, i, providers[i], roots[i], 5);
+        Reveal[] memory reveals = new Reveal[](3);
+        for (uint256 i; i < 3; ++i) {
+            reveals[i] = Reveal({index: i, resultRoot: roots[i], workUnits: 5, salt: salt(providers[i])});
+        }
+        Trail memory t = trail(jobId);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(NotBuyer.selector, jobId, providers[0]));
+        market.challenge(jobId, t, reveals);
+        Reveal[] memory two = new Reveal[](2);
+        (two[0], two[1]) = (reveals[0], reveals[1]);
+        vm.prank(buyer);
+        vm.expectRevert(abi.encodeWithSelector(ChallengeIncomplete.selector, jobId));
+        market.challenge(jobId, t, two);
+
+        vm.prank(buyer);
+        market.challenge(jobId, t, reveals);
+        for (uint256 i; i < 3; ++i) bookReveal(jobId, i, roots[i], 5);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Disputed), "the majority did not settle it");
+        assertEq(market.accountOf(providers[1]).balance, 0, "nobody paid yet");
+        vm.prank(arbiter);
+        market.resolveDispute(jobId, ROOT, trail(jobId));
+        assertEq(market.agreedRoot(jobId), ROOT, "the arbiter's root is the result");
+        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "the correct replica is paid");
+        assertEq(market.reputationOf(providers[1]).slashed, 1, "the wrong majority is slashed");
+        assertEq(market.reputationOf(providers[2]).slashed, 1, "the wrong majority is slashed");
+        assertEq(market.totalEscrow(), 0, "escrow released");
+    }
+
     // ---- fuzz -------------------------------------------------------------------------------------
 
     /// Any k, price, work and deadlines: the buyer pays exactly work + fee, providers get their work.

@@ -279,6 +279,14 @@ impl<P: Provider + Clone> Market<P> {
         Ok(Mined { value: (), receipt })
     }
 
+    /// The buyer's challenge: reveals the remaining replicas and hands the job to the arbiter
+    /// instead of settling it (the buyer's own re-execution disagrees with the majority).
+    pub async fn challenge(&self, job_id: U256, reveals: Vec<Gridmint::Reveal>) -> Result<Mined<()>, ChainError> {
+        let receipt =
+            self.with_trail("challenge", job_id, |t| self.contract.challenge(job_id, t, reveals.clone())).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
     pub async fn finalize(&self, job_id: U256) -> Result<Mined<()>, ChainError> {
         let receipt = self.with_trail("finalize", job_id, |t| self.contract.finalize(job_id, t)).await?;
         Ok(Mined { value: (), receipt })

@@ -31,6 +31,13 @@ pub struct DemoArgs {
     /// Seconds the providers have to claim the job (each claim is a transaction in a 1-second block).
     #[arg(long, default_value_t = 10)]
     claim_window: u64,
+    /// How many providers corrupt their results (the last ones). With 2 the corrupt majority
+    /// agrees on a wrong result: the buyer's spot check must catch it and challenge.
+    #[arg(long, default_value_t = 1)]
+    corrupt: u32,
+    /// Sentences the buyer re-executes before letting the providers' agreement settle the job.
+    #[arg(long, default_value_t = 4)]
+    spot_check: usize,
     /// Where the demo's folders go (chain profile, provider homes, logs, result); emptied first.
     /// Default: `<data>/demo`.
     #[arg(long)]
@@ -52,6 +59,8 @@ struct ProviderLine {
 #[derive(Debug, Serialize)]
 struct Summary {
     job_verified: bool,
+    /// `finalized` (settled by agreement) or `disputed` (the buyer challenged the agreement).
+    job_state: String,
     result_matches_local_run: bool,
     job_id: String,
     agreed_root: String,
@@ -119,6 +128,7 @@ impl Drop for Children {
 
 pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
     let started = Instant::now();
+    let corrupt = args.corrupt.min(PROVIDERS);
     let dir = args.dir.clone().unwrap_or_else(|| node.paths().data.join("demo"));
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
@@ -143,7 +153,7 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
 
         let mut children = Children(Vec::new());
         for account in 1..=PROVIDERS {
-            children.0.push(spawn_provider(&dir, &profile, &models, account, account == PROVIDERS)?);
+            children.0.push(spawn_provider(&dir, &profile, &models, account, account > PROVIDERS - corrupt)?);
         }
         let buyer_net = Network::connect(&profile, net::dev_account(BUYER_ACCOUNT)?)?;
         let addresses: Vec<Address> =
@@ -180,7 +190,12 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
         )?;
         std::fs::write(package.join("sentences.txt"), demo_sentences(args.sentences))?;
         let buyer_paths = Paths::under(&dir.join("buyer")).with_models(models.clone());
-        let options = SubmitOptions { replicas: 3, claim_window_s: args.claim_window, ..SubmitOptions::default() };
+        let options = SubmitOptions {
+            replicas: 3,
+            claim_window_s: args.claim_window,
+            spot_check_rows: args.spot_check,
+            ..SubmitOptions::default()
+        };
         let submitted = Instant::now();
         let posted = buyer::submit(&buyer_paths, &buyer_net, &package, &options).await?;
         eprintln!("job {} posted ({} work units); waiting for the market", posted.job_id, posted.work_units);
@@ -228,7 +243,7 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
             let (earned, stake, score) = buyer_net.standing(*a).await?;
             providers.push(ProviderLine {
                 address: a.to_string(),
-                corrupt: i as u32 + 1 == PROVIDERS,
+                corrupt: i as u32 + 1 > PROVIDERS - corrupt,
                 earned: earned.to_string(),
                 slashed: stakes[i].saturating_sub(stake).to_string(),
                 reputation: score.to::<u64>(),
@@ -237,6 +252,14 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
         drop(devnet);
         anyhow::Ok(Summary {
             job_verified: outcome.verified,
+            job_state: match outcome.state {
+                3 => "disputed",
+                4 => "finalized",
+                5 => "refunded",
+                6 => "resolved",
+                _ => "open",
+            }
+            .to_owned(),
             result_matches_local_run: matches,
             job_id: posted.job_id.to_string(),
             agreed_root: outcome.agreed_root.to_string(),
@@ -271,6 +294,15 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
             summary.submit_to_verified_s, summary.local_run_s, summary.elapsed_s, summary.folder
         );
     }
-    anyhow::ensure!(summary.job_verified && summary.result_matches_local_run, "the demo job was not verified");
+    if corrupt * 2 > PROVIDERS {
+        // A corrupt majority: the demo shows the buyer's spot check refusing its agreement.
+        anyhow::ensure!(
+            summary.job_state == "disputed",
+            "the corrupt majority's result was not challenged (job {})",
+            summary.job_state
+        );
+    } else {
+        anyhow::ensure!(summary.job_verified && summary.result_matches_local_run, "the demo job was not verified");
+    }
     Ok(())
 }

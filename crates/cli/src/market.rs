@@ -122,6 +122,9 @@ pub struct WaitArgs {
     /// Where the result goes (default: where `job submit --out` said, else `<data>/results/job-<id>`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// As `job submit --spot-check`.
+    #[arg(long, default_value_t = 4)]
+    spot_check: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -229,6 +232,10 @@ pub struct SubmitArgs {
     /// Wait for the result.
     #[arg(long)]
     wait: bool,
+    /// Sentences of the agreed result re-executed on this machine before the job may settle (a
+    /// mismatch challenges the result instead); 0 turns the spot check off.
+    #[arg(long, default_value_t = 4)]
+    spot_check: usize,
 }
 
 pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
@@ -244,6 +251,7 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
         claim_window_s: args.claim_window,
         commit_window_s: args.commit_window,
         reveal_window_s: args.reveal_window,
+        spot_check_rows: args.spot_check,
         ..SubmitOptions::default()
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -346,7 +354,7 @@ fn wait(node: &Node, args: WaitArgs, json: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         // The claimants fetch the jobs' data from this node and deliver the results to it.
-        net.start_peer(&node.paths().data).await?;
+        buyer::start_buyer_peer(node.paths(), &net, args.spot_check).await?;
         let jobs = match args.job_id {
             Some(id) => vec![alloy::primitives::U256::from(id)],
             None => buyer::unfinished_jobs(&net).await?,

@@ -290,6 +290,35 @@ mod demo {
         let share = summary["overhead_share"].as_f64().expect("the honest providers reported their timings");
         assert!((0.0..1.0).contains(&share), "{share}");
     }
+
+    /// Two of three providers corrupt their results the same way: they agree, but the buyer's spot
+    /// check re-executes sentences and contradicts them, so it challenges instead of letting the
+    /// majority be paid. Nobody is paid or slashed until the arbiter decides.
+    #[test]
+    fn a_corrupt_majority_is_caught_by_the_buyers_spot_check() {
+        let Some(anvil) = anvil() else { return };
+        let models = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/gridmint/models"));
+        if !models.as_ref().is_some_and(|m| m.join("all-MiniLM-L6-v2/model.safetensors").is_file()) {
+            assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM in the model cache");
+            eprintln!("SKIPPED: no all-MiniLM-L6-v2 (make setup)");
+            return;
+        }
+        let models = models.expect("checked").to_string_lossy().into_owned();
+        let dir = tempfile::tempdir().expect("tmp");
+        let args = ["--models", &models, "demo", "--json", "--sentences", "6", "--corrupt", "2", "--dir"];
+        let out =
+            gridmint(&[&args[..], &[&dir.path().to_string_lossy(), "--anvil", &anvil.to_string_lossy()]].concat(), &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "demo failed: {stderr}");
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        assert_eq!(summary["job_state"], "disputed", "{summary}");
+        assert_eq!(summary["job_verified"], false, "{summary}");
+        assert!(stderr.contains("challenging"), "the buyer said why: {stderr}");
+        for p in summary["providers"].as_array().expect("providers") {
+            assert_eq!(p["earned"], "0", "nobody is paid before the arbiter decides: {p}");
+            assert_eq!(p["slashed"], "0", "{p}");
+        }
+    }
 }
 
 mod crash {
@@ -783,7 +812,7 @@ mod crash {
         let (_devnet, profile) = local_market(&chain_home, &anvil);
         std::thread::sleep(Duration::from_millis(500));
         // The provider reaches the chain through a proxy; its profile sits beside the real one, so
-        // both share the job-data exchange.
+        // both share the peers' address book.
         let mut json: serde_json::Value = serde_json::from_slice(&fs::read(&profile).expect("profile")).expect("json");
         let rpc: url_lite::Url = json["rpcUrl"].as_str().expect("rpcUrl").parse().expect("url");
         let proxy = Proxy::start(rpc.addr());

@@ -26,6 +26,9 @@ pub struct SubmitOptions {
     /// Requirements a provider must meet.
     pub min_memory_mib: u32,
     pub poll: Duration,
+    /// Rows of the agreed result this node re-executes before letting agreement settle the job
+    /// (see [`crate::spot`]); 0 turns the spot check off.
+    pub spot_check_rows: usize,
 }
 
 impl Default for SubmitOptions {
@@ -38,6 +41,7 @@ impl Default for SubmitOptions {
             reveal_window_s: 120,
             min_memory_mib: 0,
             poll: Duration::from_millis(500),
+            spot_check_rows: 4,
         }
     }
 }
@@ -99,7 +103,7 @@ pub async fn submit(
     }
     let bundle = exchange::bundle(&entries)?;
     // Providers fetch the data from this node's endpoint: it must be up before the job is posted.
-    let peer = net.start_peer(&paths.data).await?;
+    let peer = start_buyer_peer(paths, net, options.spot_check_rows).await?;
     let data = peer.local().put(&bundle)?;
     let now = net.now().await?;
     let claim = now + options.claim_window_s;
@@ -138,6 +142,20 @@ pub async fn submit(
         escrow: escrow.payment + escrow.fee,
         data_root: B256::from(*data.as_bytes()),
     })
+}
+
+/// Starts this node's endpoint as a buyer's: it serves job data, takes results and relayed
+/// commitments, and (with `spot_check_rows` > 0) spot-checks delivered results on this machine.
+pub async fn start_buyer_peer<'a>(
+    paths: &Paths,
+    net: &'a Network,
+    spot_check_rows: usize,
+) -> Result<&'a crate::peer::Peer, NodeError> {
+    let peer = net.start_peer(&paths.data).await?;
+    if spot_check_rows > 0 {
+        peer.enable_spot_checks(crate::spot::SpotCheck { paths: paths.clone(), rows: spot_check_rows, device: None });
+    }
+    Ok(peer)
 }
 
 /// Splits an embedding package into packages of at most `sentences_per_shard` lines each, under
@@ -275,6 +293,9 @@ pub async fn wait_and_fetch(
     Ok(Outcome { job_id, state: job.state, agreed_root, verified })
 }
 
+/// How long one round of the buyer's loop waits for a running spot check.
+const SPOT_WAIT: Duration = Duration::from_secs(5);
+
 /// How long a settled job's result may take to arrive from its providers (each delivers right
 /// after its reveal, and retries while this node is unreachable).
 const RESULT_WAIT: Duration = Duration::from_secs(120);
@@ -356,7 +377,27 @@ async fn submit_relayed(net: &Network, job_id: U256, selected: u32) -> Result<bo
     let revealed = on_chain(&mut view.trail.reveals.iter().map(|r| r.index));
     let pending: Vec<&U256> = selected.iter().filter(|i| !revealed.contains(i)).collect();
     if !pending.is_empty() && pending.iter().all(|i| relayed.contains_key(i)) {
-        let reveals = pending.iter().map(|i| relayed[i].reveal.clone()).collect();
+        let reveals: Vec<Gridmint::Reveal> = pending.iter().map(|i| relayed[i].reveal.clone()).collect();
+        if peer.spot_checks_enabled() {
+            let roots: Vec<B256> =
+                view.trail.reveals.iter().map(|r| r.resultRoot).chain(reveals.iter().map(|r| r.resultRoot)).collect();
+            let majority = roots.iter().find(|r| roots.iter().filter(|x| x == r).count() * 2 > selected.len());
+            if let Some(&root) = majority {
+                match peer.spot_outcome(job_id, root, SPOT_WAIT).await {
+                    Some(Ok(crate::spot::SpotOutcome::Differs { row })) => {
+                        tracing::warn!(job = %job_id, %root, row, "the replicas agree on a result this node's own run contradicts: challenging");
+                        net.market.challenge(job_id, reveals).await?;
+                        return Ok(true);
+                    }
+                    Some(Ok(outcome)) => tracing::info!(job = %job_id, %root, ?outcome, "spot check passed"),
+                    // A check that could not run (no device, say) does not hold the job up.
+                    Some(Err(e)) => tracing::warn!(job = %job_id, error = %e, "spot check failed to run; settling"),
+                    // Not delivered, or still running: look again on the next round (the
+                    // providers reveal themselves if this takes too long).
+                    None => return Ok(false),
+                }
+            }
+        }
         net.market.reveal_batch(job_id, reveals).await?;
         tracing::info!(job = %job_id, replicas = pending.len(), "submitted the replicas' reveals");
         return Ok(true);

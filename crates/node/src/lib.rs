@@ -22,6 +22,7 @@ pub mod provider;
 pub mod runner;
 pub mod seal;
 pub mod settings;
+pub mod spot;
 pub mod store;
 pub mod wallet;
 

@@ -102,6 +102,39 @@ type RelayBook = Arc<std::sync::Mutex<std::collections::BTreeMap<U256, std::coll
 /// Wakes the buyer's loop when a commitment arrives (the last one completes a batch).
 type RelayBell = Arc<tokio::sync::Notify>;
 
+/// A finished spot check: its outcome, or why it could not run.
+type SpotResult = Result<crate::spot::SpotOutcome, String>;
+/// Per (job, result root): `None` while the check runs.
+type SpotBook = std::collections::BTreeMap<(U256, B256), Option<SpotResult>>;
+
+/// The buyer's spot checks: the checker, and per (job, result root) the outcome (`None` while
+/// it runs; the error as text when the check itself failed).
+#[derive(Debug, Default, Clone)]
+struct Spots {
+    checker: Arc<std::sync::OnceLock<crate::spot::SpotCheck>>,
+    outcomes: Arc<std::sync::Mutex<SpotBook>>,
+}
+
+impl Spots {
+    /// Starts the check of a delivered result (once per job and root), beside the endpoint.
+    fn start(&self, job_id: U256, root: B256, package: Vec<u8>, result: Vec<(String, Vec<u8>)>) {
+        let Some(checker) = self.checker.get().cloned() else { return };
+        {
+            let mut outcomes = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+            if outcomes.contains_key(&(job_id, root)) {
+                return;
+            }
+            outcomes.insert((job_id, root), None);
+        }
+        let outcomes = self.outcomes.clone();
+        tokio::task::spawn_blocking(move || {
+            let outcome = checker.check(&package, &result).map_err(|e| e.to_string());
+            tracing::info!(job = %job_id, %root, ?outcome, "spot check");
+            outcomes.lock().unwrap_or_else(|p| p.into_inner()).insert((job_id, root), Some(outcome));
+        });
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 enum Response {
@@ -193,6 +226,7 @@ pub struct Peer {
     book: Option<AddressBook>,
     relay: RelayBook,
     bell: RelayBell,
+    spots: Spots,
 }
 
 /// True when the network's RPC is on this machine: the embedded local network.
@@ -233,7 +267,9 @@ impl Peer {
         let blobs = BlobsProtocol::new(&transfers, None);
         let relay = RelayBook::default();
         let bell = RelayBell::default();
+        let spots = Spots::default();
         let handler = JobData {
+            spots: spots.clone(),
             relay: relay.clone(),
             bell: bell.clone(),
             net: net.without_peer(),
@@ -245,7 +281,7 @@ impl Peer {
         let router =
             Router::builder(endpoint).accept(JOB_ALPN, Arc::new(handler)).accept(iroh_blobs::ALPN, blobs).spawn();
         tracing::info!(endpoint = %router.endpoint().id(), local, "peer endpoint up");
-        Ok(Self { router, transfers, local: BlobStore::new(data.join("blobs")), book, relay, bell })
+        Ok(Self { router, transfers, local: BlobStore::new(data.join("blobs")), book, relay, bell, spots })
     }
 
     /// This node's endpoint id: what a buyer puts on chain as the job's `dataPeer`.
@@ -393,9 +429,41 @@ impl Peer {
         let _ = tokio::time::timeout(timeout, self.bell.notified()).await;
     }
 
-    /// As a buyer: forgets a finished job's relayed commitments.
+    /// As a buyer: forgets a finished job's relayed commitments and spot checks.
     pub fn forget_relayed(&self, job_id: U256) {
         self.relay.lock().unwrap_or_else(|p| p.into_inner()).remove(&job_id);
+        self.spots.outcomes.lock().unwrap_or_else(|p| p.into_inner()).retain(|(job, _), _| *job != job_id);
+    }
+
+    /// As a buyer: spot-checks every delivered result before agreement may settle a job (see
+    /// [`crate::spot`]). Set once; later calls are ignored.
+    pub fn enable_spot_checks(&self, checker: crate::spot::SpotCheck) {
+        let _ = self.spots.checker.set(checker);
+    }
+
+    pub fn spot_checks_enabled(&self) -> bool {
+        self.spots.checker.get().is_some()
+    }
+
+    /// As a buyer: the spot check of `root` for `job_id`, waiting up to `wait` for it to finish;
+    /// `None` if the result was not delivered or the check is still running.
+    pub async fn spot_outcome(
+        &self,
+        job_id: U256,
+        root: B256,
+        wait: Duration,
+    ) -> Option<Result<crate::spot::SpotOutcome, String>> {
+        let until = std::time::Instant::now() + wait;
+        loop {
+            let state = self.spots.outcomes.lock().unwrap_or_else(|p| p.into_inner()).get(&(job_id, root)).cloned();
+            match state {
+                Some(Some(done)) => return Some(done),
+                Some(None) if std::time::Instant::now() < until => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                _ => return None,
+            }
+        }
     }
 
     /// Seals `bundle` to `reader` and keeps it in the node's store under `name`.
@@ -426,6 +494,7 @@ async fn fetch(endpoint: &Endpoint, store: &MemStore, from: EndpointAddr, blob: 
 /// The buyer's side of [`JOB_ALPN`].
 #[derive(Debug)]
 struct JobData {
+    spots: Spots,
     relay: RelayBook,
     bell: RelayBell,
     net: Network,
@@ -530,7 +599,7 @@ impl JobData {
     ) -> Result<Response, NodeError> {
         let message = statement(&self.net, "result", job_id, &from, &format!("\nroot {root}\nblob {blob}"));
         let (who, _) = recover(signature, &message)?;
-        self.my_job(job_id, who).await?;
+        let posted = self.my_job(job_id, who).await?;
         let name = format!("results/{root:x}");
         if self.local.resolve(&name)?.is_some() {
             return Ok(Response::Accepted);
@@ -546,6 +615,9 @@ impl JobData {
         }
         let hash = self.local.put(&bundle)?;
         self.local.link(&name, &hash)?;
+        if let Some(package) = self.local.get(&blake3::Hash::from_bytes(posted.dataRoot.0))? {
+            self.spots.start(job_id, root, package, entries);
+        }
         tracing::info!(job = %job_id, provider = %who, %root, "received a result");
         Ok(Response::Accepted)
     }

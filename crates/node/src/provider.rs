@@ -581,11 +581,16 @@ async fn compute(
             std::fs::read(&path).map_err(|e| NodeError::Io { what: "reading", path: path.clone(), source: e })?;
         entries.push((name, bytes));
     }
-    if options.corrupt_results
-        && let Some((_, bytes)) = entries.first_mut()
-        && let Some(last) = bytes.last_mut()
-    {
-        *last ^= 1; // test only: a wrong answer, so the market must catch it
+    if options.corrupt_results {
+        // Test only: a wrong answer everywhere (one bit in every 64 bytes from the end, clear of a
+        // file's first 128 bytes: an .npy header stays readable, every embedding row is wrong),
+        // so the market and a buyer's spot check must catch it.
+        for (_, bytes) in &mut entries {
+            let len = bytes.len();
+            for back in (0..len.saturating_sub(128)).step_by(64) {
+                bytes[len - 1 - back] ^= 1;
+            }
+        }
     }
     let root = B256::from(exchange::result_root(&entries));
     let mut salt = [0u8; 32];

@@ -1,0 +1,89 @@
+//! The buyer's spot check: before it lets the replicas' agreement settle a job, the buyer
+//! re-executes a random sample of the agreed result on its own device (llvmpipe will do) and
+//! compares bits. Embedding rows do not depend on the batch they ran in, so a sample of sentences
+//! run alone must give exactly the result's rows for them. A mismatch means the agreeing replicas
+//! are wrong together (colluding, or a common bug): the buyer challenges instead of settling and
+//! the arbiter decides.
+
+use std::path::PathBuf;
+
+use gridmint_protocol::JobKind;
+use rand::seq::index::sample;
+
+use crate::{NodeError, Paths, exchange, runner};
+
+/// What a spot check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpotOutcome {
+    /// The sampled rows (0-based input lines) match bit for bit.
+    Agrees { rows: Vec<usize> },
+    /// This row of the result is not what the buyer's own run gives.
+    Differs { row: usize },
+    /// Nothing to sample in this kind of job (a training run is one model: its check is the
+    /// replicas' agreement).
+    NotSampled { reason: String },
+}
+
+/// The buyer's spot checker: its directories (models, pipeline cache) and how many rows it samples.
+#[derive(Debug, Clone)]
+pub struct SpotCheck {
+    pub paths: Paths,
+    /// Rows re-executed per job (all of them when the job has fewer).
+    pub rows: usize,
+    /// The device to run on (the best one when `None`).
+    pub device: Option<u32>,
+}
+
+fn bad(message: String) -> NodeError {
+    NodeError::Exchange { message: format!("spot check: {message}") }
+}
+
+impl SpotCheck {
+    /// Checks `result` (the files of a delivered result) against a local run of a random sample
+    /// of the job whose package bundle is `package`.
+    pub fn check(&self, package: &[u8], result: &[(String, Vec<u8>)]) -> Result<SpotOutcome, NodeError> {
+        let scratch = tempfile::tempdir().map_err(|e| bad(format!("a scratch folder: {e}")))?;
+        let dir = scratch.path().join("job");
+        let files = exchange::unbundle(package)?;
+        exchange::write_all(&dir, &files)?;
+        let job = runner::Package::open(&dir)?;
+        if job.manifest.kind != JobKind::Embed {
+            return Ok(SpotOutcome::NotSampled { reason: format!("a {} job", job.manifest.kind.as_str()) });
+        }
+        let input = job.required("input", &job.manifest.input)?.to_owned();
+        let text = String::from_utf8(job.read("input", &input)?).map_err(|_| bad(format!("`{input}` is not UTF-8")))?;
+        let lines: Vec<&str> = text.lines().collect();
+        let mut rows = sample(&mut rand::thread_rng(), lines.len(), self.rows.min(lines.len())).into_vec();
+        rows.sort_unstable();
+        let picked: Vec<&str> = rows.iter().map(|&r| lines[r]).collect();
+        let sample_dir = scratch.path().join("sample");
+        let mut entries: Vec<(String, Vec<u8>)> = files.into_iter().filter(|(name, _)| *name != input).collect();
+        entries.push((input, (picked.join("\n") + "\n").into_bytes()));
+        exchange::write_all(&sample_dir, &entries)?;
+        let out: PathBuf = scratch.path().join("out");
+        let gpu = crate::bench::open(&self.paths, self.device)?;
+        runner::run(&self.paths, &gpu, &sample_dir, &out, &mut |_| {})?;
+        let _ = gpu.save_pipeline_cache();
+        let mine = matrix(&std::fs::read(out.join("embeddings.npy")).map_err(|e| bad(format!("own run: {e}")))?)?;
+        let theirs = result
+            .iter()
+            .find(|(name, _)| name == "embeddings.npy")
+            .ok_or_else(|| bad("the result has no embeddings.npy".to_owned()))?;
+        let theirs = matrix(&theirs.1)?;
+        if theirs.1 != lines.len() || theirs.2 != mine.2 {
+            // The wrong shape is wrong in every row; name the first.
+            return Ok(SpotOutcome::Differs { row: 0 });
+        }
+        for (i, &row) in rows.iter().enumerate() {
+            let (a, b) = (&mine.0[i * mine.2..(i + 1) * mine.2], &theirs.0[row * theirs.2..(row + 1) * theirs.2]);
+            if a.iter().zip(b).any(|(x, y)| x.to_bits() != y.to_bits()) {
+                return Ok(SpotOutcome::Differs { row });
+            }
+        }
+        Ok(SpotOutcome::Agrees { rows })
+    }
+}
+
+fn matrix(bytes: &[u8]) -> Result<(Vec<f32>, usize, usize), NodeError> {
+    runner::npy::read_f32_matrix(bytes).map_err(|m| bad(format!("embeddings.npy: {m}")))
+}
