@@ -8,7 +8,7 @@ use gridmint_node::{
 use gridmint_protocol::{
     ApiError, AppSettings, AppSettingsRequest, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest,
     JobSummary, ListJobsRequest, MarketStatus, MarketStatusRequest, PackagePreview, SetBackgroundRequest,
-    SetEarningRequest, SubmitJobRequest,
+    SetEarningRequest, SubmitJobRequest, WithdrawEarningsRequest, Withdrawal,
     wallet::{
         CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus,
         WalletStatusRequest,
@@ -86,6 +86,16 @@ pub(crate) async fn set_earning(
     state.market.set_paused(request.paused);
     crate::sync_tray(&app, request.paused);
     read_status(&state).await
+}
+
+#[tauri::command]
+pub(crate) async fn withdraw_earnings(
+    state: State<'_, AppState>,
+    request: WithdrawEarningsRequest,
+) -> Result<Withdrawal, ApiError> {
+    let WithdrawEarningsRequest {} = request;
+    let market = state.market.clone();
+    blocking("withdrawing", move || market.withdraw().map_err(|e| e.to_api())).await
 }
 
 #[tauri::command]

@@ -128,6 +128,7 @@ pub fn run() {
             commands::submit_job,
             commands::list_jobs,
             commands::set_earning,
+            commands::withdraw_earnings,
             commands::app_settings,
             commands::set_background,
             commands::wallet_status,

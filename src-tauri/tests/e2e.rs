@@ -10,7 +10,8 @@
 //! - `hardware`: the first window lists the machine's compute devices.
 //! - `market`: on the embedded local network, a bad package shows its error inline; the sample
 //!   embedding job, submitted through the Buy page (the code path a drop takes), ends "verified"
-//!   and the provider's earnings on the dashboard rise.
+//!   and the provider's earnings on the dashboard rise; withdrawing them empties the balance and
+//!   credits the payout address.
 //! - `wallet`: a wallet made in the real OS keyring (run under scripts/with-keyring.sh, as
 //!   `make e2e` does; skipped without a D-Bus session unless GRIDMINT_REQUIRE_KEYRING=1) shows its
 //!   address, and the recovery words only after the confirmation.
@@ -456,6 +457,21 @@ mod market {
         let earned = earned.unwrap_or_else(|t| panic!("the provider's earnings did not rise (shows {t:?})"));
         let reputation = harness::within("reading reputation", text(client, "[data-testid=reputation]")).await;
         eprintln!("earned {earned}, reputation {reputation}");
+
+        // Withdraw: the earned balance goes to the payout address, the dashboard says so.
+        let paid_before =
+            harness::within("reading the payout balance", text(client, "[data-testid=payout-balance]")).await;
+        let withdraw = find(client, "[data-testid=withdraw]", 10).await;
+        harness::within("withdrawing", withdraw.click()).await.expect("click Withdraw");
+        let receipt = wait_text(client, "[data-testid=withdraw-receipt]", 30, |t| t.starts_with("Sent $")).await;
+        let receipt = receipt.unwrap_or_else(|t| panic!("no withdrawal receipt ({t:?})"));
+        assert!(receipt.contains(earned.trim_start_matches('$')), "the receipt names the amount earned: {receipt}");
+        let emptied = wait_text(client, "[data-testid=earnings]", 15, |t| t == "$0.00").await;
+        emptied.unwrap_or_else(|t| panic!("the withdrawable balance did not drop to zero (shows {t:?})"));
+        let paid = wait_text(client, "[data-testid=payout-balance]", 15, |t| !t.is_empty() && t != paid_before).await;
+        let paid = paid.unwrap_or_else(|t| panic!("the payout address did not receive it (shows {t:?})"));
+        harness::screenshot(&session, "dashboard-withdrawn");
+        eprintln!("withdrew: {receipt}; payout balance {paid_before} -> {paid}");
 
         let pause = find(client, "[data-testid=pause-toggle]", 10).await;
         harness::within("pausing", pause.click()).await.expect("click Pause earning");

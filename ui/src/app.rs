@@ -129,20 +129,34 @@ fn NetworkBadge(live: Live) -> impl IntoView {
 /// Earnings, stake and reputation of this machine, and what its agent is doing.
 #[component]
 fn Dashboard(live: Live) -> impl IntoView {
+    // Kept here, not in the standing (which is drawn again on every status refresh).
+    let withdrawal = RwSignal::new(None::<Result<gridmint_protocol::Withdrawal, ApiError>>);
     view! {
         <h1>"Dashboard"</h1>
         <p class="sub">"This machine earns by running verified jobs on the network."</p>
         {move || match live.status.get() {
             None => view! { <p class="loading">"Starting the local network…"</p> }.into_any(),
             Some(Err(error)) => view! { <ErrorBox error /> }.into_any(),
-            Some(Ok(status)) => view! { <Standing status /> }.into_any(),
+            Some(Ok(status)) => view! { <Standing status live withdrawal /> }.into_any(),
         }}
+        {move || withdrawal.get().map(|o| match o {
+            Ok(w) => view! {
+                <section class="card" data-testid="withdraw-receipt">
+                    {format!("Sent ${} to {} (transaction {})", w.amount_usd, w.to, w.transaction)}
+                </section>
+            }.into_any(),
+            Err(error) => view! { <div data-testid="withdraw-error"><ErrorBox error /></div> }.into_any(),
+        })}
         <RecentJobs live />
     }
 }
 
 #[component]
-fn Standing(status: MarketStatus) -> impl IntoView {
+fn Standing(
+    status: MarketStatus,
+    live: Live,
+    withdrawal: RwSignal<Option<Result<gridmint_protocol::Withdrawal, ApiError>>>,
+) -> impl IntoView {
     let MarketStatus { phase, network, rpc_url, market, provider } = status;
     let phase_line = match &phase {
         NetworkPhase::Starting => "Starting: chain, contracts, then this machine registers.".to_owned(),
@@ -157,11 +171,17 @@ fn Standing(status: MarketStatus) -> impl IntoView {
         </section>
         {provider.map(|p| {
             let reputation = format!("{:.1}%", p.reputation_bps as f64 / 100.0);
+            let nothing_to_withdraw = p.withdrawable_usd.parse::<f64>().map_or(true, |v| v <= 0.0);
             view! {
                 <section class="stats">
                     <div class="card stat">
                         <div class="label">"Earned, withdrawable"</div>
                         <div class="value" data-testid="earnings">{format!("${}", p.withdrawable_usd)}</div>
+                    </div>
+                    <div class="card stat">
+                        <div class="label">"Payout address holds"</div>
+                        <div class="value" data-testid="payout-balance">{format!("${}", p.payout_balance_usd)}</div>
+                        <div class="muted mono small" title="where withdrawals go">{p.payout_address.clone()}</div>
                     </div>
                     <div class="card stat">
                         <div class="label">"Stake"</div>
@@ -179,6 +199,7 @@ fn Standing(status: MarketStatus) -> impl IntoView {
                         <div class="muted mono">{p.address.clone()}</div>
                     </div>
                     <div class="actions">
+                        <Withdraw disabled=nothing_to_withdraw live withdrawal />
                         <button
                             class="secondary"
                             data-testid="pause-toggle"
@@ -193,6 +214,27 @@ fn Standing(status: MarketStatus) -> impl IntoView {
                 </section>
             }
         })}
+    }
+}
+
+/// Pays the earned balance out to the payout address (the receipt shows on the dashboard).
+#[component]
+fn Withdraw(
+    disabled: bool,
+    live: Live,
+    withdrawal: RwSignal<Option<Result<gridmint_protocol::Withdrawal, ApiError>>>,
+) -> impl IntoView {
+    let busy = RwSignal::new(false);
+    let withdraw = move |_| {
+        busy.set(true);
+        spawn_local(async move {
+            withdrawal.set(Some(ipc::withdraw_earnings().await));
+            busy.set(false);
+            refresh(live);
+        })
+    };
+    view! {
+        <button data-testid="withdraw" disabled=move || disabled || busy.get() on:click=withdraw>"Withdraw"</button>
     }
 }
 

@@ -3,7 +3,8 @@
 
 use gridmint_protocol::{
     ApiError, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest, JobSummary, ListJobsRequest,
-    MarketStatus, MarketStatusRequest, PackagePreview, SetEarningRequest, SubmitJobRequest, commands,
+    MarketStatus, MarketStatusRequest, PackagePreview, SetEarningRequest, SubmitJobRequest, WithdrawEarningsRequest,
+    Withdrawal, commands,
     wallet::{
         CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus,
         WalletStatusRequest,
@@ -56,6 +57,10 @@ pub async fn submit_job(path: String, replicas: u8, price_per_unit: u64) -> Resu
 
 pub async fn set_earning(paused: bool) -> Result<MarketStatus, ApiError> {
     invoke(commands::SET_EARNING, &SetEarningRequest { paused }).await
+}
+
+pub async fn withdraw_earnings() -> Result<Withdrawal, ApiError> {
+    invoke(commands::WITHDRAW_EARNINGS, &WithdrawEarningsRequest {}).await
 }
 
 pub async fn app_settings() -> Result<gridmint_protocol::AppSettings, ApiError> {

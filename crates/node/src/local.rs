@@ -16,7 +16,7 @@ use std::{
 use alloy::primitives::{Address, U256, Uint};
 use gridmint_protocol::{
     InspectPackageRequest, JobStatus, JobSummary, MarketStatus, NetworkPhase, PackagePreview, ProviderStanding,
-    SubmitJobRequest, market::format_units,
+    SubmitJobRequest, Withdrawal, market::format_units,
 };
 
 use crate::{
@@ -276,9 +276,17 @@ impl LocalMarket {
                 status.phase = NetworkPhase::Ready;
                 status.rpc_url = Some(rpc_url);
                 status.market = Some(market.to_string());
-                let standing = buyer(&profile_path).and_then(|(rt, net)| rt.block_on(net.standing(provider)));
+                let standing = buyer(&profile_path).and_then(|(rt, net)| {
+                    rt.block_on(async {
+                        let standing = net.standing(provider).await?;
+                        let payout = net.payout(provider).await?;
+                        Ok((standing, payout))
+                    })
+                });
                 status.provider = Some(match standing {
-                    Ok((withdrawable, stake, score)) => ProviderStanding {
+                    Ok(((withdrawable, stake, score), (payout, payout_balance))) => ProviderStanding {
+                        payout_address: payout.to_string(),
+                        payout_balance_usd: format_units(payout_balance, 6),
                         address: provider.to_string(),
                         device,
                         registered: !stake.is_zero(),
@@ -289,6 +297,8 @@ impl LocalMarket {
                         paused,
                     },
                     Err(e) => ProviderStanding {
+                        payout_address: String::new(),
+                        payout_balance_usd: "—".into(),
                         address: provider.to_string(),
                         device,
                         registered: false,
@@ -302,6 +312,30 @@ impl LocalMarket {
             }
         }
         status
+    }
+
+    /// Pays this machine's earned balance out to its payout address.
+    pub fn withdraw(&self) -> Result<Withdrawal, NodeError> {
+        let profile_path = match &*lock(&self.inner.phase) {
+            Phase::Ready { profile_path, .. } => profile_path.clone(),
+            _ => return Err(NodeError::NetworkUnavailable { message: "the local network is not ready".into() }),
+        };
+        let rt = runtime()?;
+        let net = Network::connect(&profile_path, net::dev_account(PROVIDER_ACCOUNT)?)?;
+        rt.block_on(async {
+            let (amount, ..) = net.standing(net.address()).await?;
+            if amount == 0 {
+                return Err(NodeError::InvalidRequest { message: "nothing to withdraw yet".into() });
+            }
+            let (to, _) = net.payout(net.address()).await?;
+            let mined = net.market.withdraw().await?;
+            tracing::info!(amount, %to, "withdrew earnings");
+            Ok(Withdrawal {
+                amount_usd: format_units(amount, 6),
+                to: to.to_string(),
+                transaction: mined.receipt.transaction_hash.to_string(),
+            })
+        })
     }
 
     /// Opens a package and prices it, as submitting would, without posting anything.
@@ -549,6 +583,7 @@ impl Inner {
                 s.status = JobStatus::Running;
             });
             let outcome = buyer::wait_and_fetch(&net, posted.job_id, Some(&results), options.poll).await?;
+            net.close_peer().await;
             self.update(local_id, |s| {
                 s.detail = Some(format!("agreed root {}", outcome.agreed_root));
                 s.status = match outcome.state {

@@ -151,6 +151,23 @@ impl Network {
             .collect()
     }
 
+    /// Where an account's withdrawals go, and that address's payment-token balance.
+    pub async fn payout(&self, who: Address) -> Result<(Address, u128), NodeError> {
+        let c = self.market.contract();
+        let to = c
+            .payoutOf(who)
+            .call()
+            .await
+            .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("payoutOf", e)))?;
+        let usd = gridmint_chain::bindings::MockStablecoin::new(self.profile.deployment.payment_token, c.provider());
+        let balance = usd
+            .balanceOf(to)
+            .call()
+            .await
+            .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("balanceOf", e)))?;
+        Ok((to, balance.saturating_to()))
+    }
+
     /// The payment-token balance an account can withdraw, its stake, and its reputation score (bps).
     pub async fn standing(&self, who: Address) -> Result<(u128, U256, U256), NodeError> {
         let c = self.market.contract();

@@ -18,7 +18,7 @@ pub use job::{JobKind, JobManifest, RunReport};
 pub use market::{
     AppSettings, AppSettingsRequest, BackgroundSettings, InspectPackageRequest, JobStatus, JobSummary, ListJobsRequest,
     MarketStatus, MarketStatusRequest, NetworkPhase, PackagePreview, ProviderStanding, SetBackgroundRequest,
-    SetEarningRequest, SubmitJobRequest,
+    SetEarningRequest, SubmitJobRequest, WithdrawEarningsRequest, Withdrawal,
 };
 pub use wallet::{
     CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus, WalletStatusRequest,
@@ -38,6 +38,8 @@ pub mod commands {
     pub const LIST_JOBS: &str = "list_jobs";
     /// `SetEarningRequest` -> `MarketStatus`.
     pub const SET_EARNING: &str = "set_earning";
+    /// `WithdrawEarningsRequest` -> `Withdrawal` (this machine's earned balance, paid out).
+    pub const WITHDRAW_EARNINGS: &str = "withdraw_earnings";
     /// `AppSettingsRequest` -> `AppSettings`.
     pub const APP_SETTINGS: &str = "app_settings";
     /// `SetBackgroundRequest` -> `AppSettings` (applied at once: autostart entry, idle mode).

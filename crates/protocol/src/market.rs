@@ -51,6 +51,28 @@ pub struct ProviderStanding {
     /// Earning is paused: no new jobs are taken.
     #[serde(default)]
     pub paused: bool,
+    /// Where withdrawals go (the payout address), and what it holds of the payment token, USD.
+    #[serde(default)]
+    pub payout_address: String,
+    #[serde(default)]
+    pub payout_balance_usd: String,
+}
+
+/// Request of [`crate::commands::WITHDRAW_EARNINGS`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WithdrawEarningsRequest {}
+
+/// A withdrawal that went through.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Withdrawal {
+    /// Paid out, USD.
+    pub amount_usd: String,
+    /// The payout address it went to.
+    pub to: String,
+    /// The transaction's hash.
+    pub transaction: String,
 }
 
 /// Request of [`crate::commands::SET_EARNING`].
