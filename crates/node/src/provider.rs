@@ -76,6 +76,28 @@ struct Task {
     settled_at: Option<Instant>,
 }
 
+impl Task {
+    /// A task just claimed (or taken over from the node state, which then fills in how far it got).
+    fn claimed(index: U256, claim_deadline: u64) -> Self {
+        Self {
+            index,
+            claimed_at: Instant::now(),
+            compute_s: 0.0,
+            claim_deadline,
+            result: None,
+            committed: false,
+            revealed: false,
+            delivered: false,
+            relayed_at: None,
+            relay_failed: false,
+            all_committed_at: None,
+            delivery: None,
+            retry_delivery_at: None,
+            settled_at: None,
+        }
+    }
+}
+
 /// How long a provider waits for the buyer to submit a relayed commitment (or reveal) before it
 /// submits its own; never past [`RELAY_MARGIN_S`] before the deadline.
 const RELAY_GRACE: Duration = Duration::from_secs(10);
@@ -265,20 +287,11 @@ fn resume(store: &Store, key: &str) -> Result<BTreeMap<U256, Task>, NodeError> {
         tasks.insert(
             job_id,
             Task {
-                index,
-                claimed_at: Instant::now(),
                 compute_s: t.compute_s,
-                claim_deadline: t.claim_deadline,
                 result,
                 committed: t.committed,
                 revealed: t.revealed,
-                delivered: false,
-                relayed_at: None,
-                relay_failed: false,
-                all_committed_at: None,
-                delivery: None,
-                retry_delivery_at: None,
-                settled_at: None,
+                ..Task::claimed(index, t.claim_deadline)
             },
         );
     }
@@ -328,22 +341,7 @@ async fn consider(
         },
     };
     tracing::info!(job = %posted.jobId, %index, "claimed");
-    Ok(Some(Task {
-        index,
-        claimed_at: Instant::now(),
-        compute_s: 0.0,
-        claim_deadline,
-        result: None,
-        committed: false,
-        revealed: false,
-        delivered: false,
-        relayed_at: None,
-        relay_failed: false,
-        all_committed_at: None,
-        delivery: None,
-        retry_delivery_at: None,
-        settled_at: None,
-    }))
+    Ok(Some(Task::claimed(index, claim_deadline)))
 }
 
 /// Moves one task on; true when the job is settled (or lost) and the task is done.

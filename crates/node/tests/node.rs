@@ -408,7 +408,8 @@ mod local {
     };
     use gridmint_protocol::{ErrorCode, InspectPackageRequest, JobStatus, NetworkPhase, SubmitJobRequest};
 
-    fn anvil() -> Option<PathBuf> {
+    /// The bundled anvil, or a skip (a failure under GRIDMINT_REQUIRE_CHAIN=1).
+    pub(super) fn anvil() -> Option<PathBuf> {
         let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
         if p.is_file() {
@@ -519,7 +520,7 @@ mod local {
 }
 
 mod peer {
-    use std::path::PathBuf;
+    use super::local::anvil;
 
     use alloy::primitives::{Address, B256, U256, Uint, keccak256};
     use gridmint_chain::bindings::Gridmint;
@@ -528,17 +529,6 @@ mod peer {
         exchange::{self, BlobStore},
         net::{self, Network},
     };
-
-    fn anvil() -> Option<PathBuf> {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-        if p.is_file() {
-            return Some(p);
-        }
-        assert!(std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"), "GRIDMINT_REQUIRE_CHAIN=1 but no anvil");
-        eprintln!("SKIPPED: no anvil");
-        None
-    }
 
     /// Registers `net`'s account as a provider with a made-up hardware record.
     async fn register(net: &Network) {
