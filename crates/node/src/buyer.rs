@@ -296,8 +296,8 @@ pub async fn wait_and_fetch(
 /// How long one round of the buyer's loop waits for a running spot check.
 const SPOT_WAIT: Duration = Duration::from_secs(5);
 
-/// How long a settled job's result may take to arrive from its providers (each delivers right
-/// after its reveal, and retries while this node is unreachable).
+/// How long a settled job's result may take to arrive from its providers (each delivers it once
+/// its commitment is relayed or on chain, and retries while this node is unreachable).
 const RESULT_WAIT: Duration = Duration::from_secs(120);
 
 /// The agreed result, once a provider delivered it to this node's endpoint.
