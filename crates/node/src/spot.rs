@@ -3,7 +3,7 @@
 //! compares bits. Embedding rows do not depend on the batch they ran in, so a sample of sentences
 //! run alone must give exactly the result's rows for them. A mismatch means the agreeing replicas
 //! are wrong together (colluding, or a common bug): the buyer challenges instead of settling and
-//! the arbiter decides.
+//! the arbiter decides. A training run's sample is its first epoch.
 
 use std::path::PathBuf;
 
@@ -15,12 +15,12 @@ use crate::{NodeError, Paths, exchange, runner};
 /// What a spot check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpotOutcome {
-    /// The sampled rows (0-based input lines) match bit for bit.
+    /// The sampled rows (0-based input lines; for a training run, epoch 0, the first) match bit
+    /// for bit.
     Agrees { rows: Vec<usize> },
-    /// This row of the result is not what the buyer's own run gives.
+    /// This row (or epoch) of the result is not what the buyer's own run gives.
     Differs { row: usize },
-    /// Nothing to sample in this kind of job (a training run is one model: its check is the
-    /// replicas' agreement).
+    /// Nothing to sample in this job.
     NotSampled { reason: String },
 }
 
@@ -47,6 +47,9 @@ impl SpotCheck {
         let files = exchange::unbundle(package)?;
         exchange::write_all(&dir, &files)?;
         let job = runner::Package::open(&dir)?;
+        if job.manifest.kind == JobKind::Train {
+            return self.check_training(scratch.path(), files, result);
+        }
         if job.manifest.kind != JobKind::Embed {
             return Ok(SpotOutcome::NotSampled { reason: format!("a {} job", job.manifest.kind.as_str()) });
         }
@@ -81,6 +84,42 @@ impl SpotCheck {
             }
         }
         Ok(SpotOutcome::Agrees { rows })
+    }
+}
+
+impl SpotCheck {
+    /// A training run's sample is its first epoch: it depends on the seed, the data and the
+    /// optimizer settings, not on how many epochs follow, so the job run here with one epoch must
+    /// write exactly the result's first checkpoint.
+    fn check_training(
+        &self,
+        scratch: &std::path::Path,
+        mut files: Vec<(String, Vec<u8>)>,
+        result: &[(String, Vec<u8>)],
+    ) -> Result<SpotOutcome, NodeError> {
+        const FIRST: &str = "checkpoints/epoch-001.safetensors";
+        let manifest = files
+            .iter_mut()
+            .find(|(name, _)| name == gridmint_protocol::job::MANIFEST_FILE)
+            .ok_or_else(|| bad("the package has no manifest".to_owned()))?;
+        let text = std::str::from_utf8(&manifest.1).map_err(|_| bad("job.toml is not UTF-8".to_owned()))?;
+        let mut doc: toml::Table = text.parse().map_err(|e| bad(format!("job.toml: {e}")))?;
+        match doc.get_mut("train").and_then(toml::Value::as_table_mut) {
+            Some(train) => {
+                train.insert("epochs".into(), toml::Value::Integer(1));
+            }
+            None => return Ok(SpotOutcome::NotSampled { reason: "no [train] table".into() }),
+        }
+        manifest.1 = toml::to_string(&doc).map_err(|e| bad(format!("job.toml: {e}")))?.into_bytes();
+        let sample_dir = scratch.join("sample");
+        exchange::write_all(&sample_dir, &files)?;
+        let out = scratch.join("out");
+        let gpu = crate::bench::open(&self.paths, self.device)?;
+        runner::run(&self.paths, &gpu, &sample_dir, &out, &mut |_| {})?;
+        let _ = gpu.save_pipeline_cache();
+        let mine = std::fs::read(out.join(FIRST)).map_err(|e| bad(format!("own run: {e}")))?;
+        let theirs = result.iter().find(|(name, _)| name == FIRST).map(|(_, bytes)| bytes);
+        Ok(if theirs == Some(&mine) { SpotOutcome::Agrees { rows: vec![0] } } else { SpotOutcome::Differs { row: 0 } })
     }
 }
 

@@ -322,6 +322,37 @@ mod runner {
         assert_eq!(a.result_root, b.result_root);
     }
 
+    /// The buyer's spot check of a training result re-runs its first epoch: a true result
+    /// agrees, one whose first checkpoint was changed by one bit does not.
+    #[test]
+    fn a_training_spot_check_reruns_the_first_epoch() {
+        use gridmint_node::{
+            exchange,
+            spot::{SpotCheck, SpotOutcome},
+        };
+        if gpu().is_none() {
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = paths(tmp.path());
+        let rows: String = (0..48).map(|i| format!("{},{},{}\n", i % 3, (i * 5) % 7, i % 2)).collect();
+        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nepochs = 3\nbatch_size = 8\n";
+        let folder = package(&tmp.path().join("job"), job, &[("d.csv", rows.as_bytes())]);
+        let gpu = gpu().expect("checked");
+        run(&paths, &gpu, &folder, &tmp.path().join("out")).expect("the job runs");
+        let read_all = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+            exchange::files(dir).expect("files").into_iter().map(|(n, p)| (n, fs::read(p).expect("read"))).collect()
+        };
+        let bundle = exchange::bundle(&read_all(&folder)).expect("bundle");
+        let mut result = read_all(&tmp.path().join("out"));
+        let check = SpotCheck { paths: paths.clone(), rows: 4, device: None };
+        assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0] });
+        let first = result.iter_mut().find(|(n, _)| n == "checkpoints/epoch-001.safetensors").expect("epoch 1");
+        let last = first.1.len() - 1;
+        first.1[last] ^= 1;
+        assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Differs { row: 0 });
+    }
+
     /// Runs a bad package and checks the message and that nothing was written.
     fn refused(paths: &Paths, gpu: &Gpu, pkg: &Path, want: &str) {
         let out = pkg.with_extension("out");
