@@ -171,6 +171,12 @@ fn recover(signature: &[u8], message: &str) -> Result<(Address, k256::PublicKey)
     Ok((address, k256::PublicKey::from(&key)))
 }
 
+/// The buyer's endpoint, from the job's posting.
+fn data_peer(posted: &gridmint_chain::bindings::Gridmint::JobPosted) -> Result<EndpointId, NodeError> {
+    EndpointId::from_bytes(&posted.dataPeer.0)
+        .map_err(|e| peer_error(format!("job {}: its dataPeer is not an endpoint id: {e}", posted.jobId)))
+}
+
 /// The wallet's secret key on the curve, for opening sealed blobs.
 fn wallet_secret(signer: &PrivateKeySigner) -> k256::SecretKey {
     k256::SecretKey::from(signer.credential())
@@ -215,6 +221,13 @@ impl AddressBook {
             .map(|text| text.lines().filter_map(|l| l.trim().parse().ok()).collect())
             .unwrap_or_default()
     }
+}
+
+/// `id` with the addresses the local address book has for it (none on other networks: iroh's
+/// discovery finds them).
+fn endpoint_addr(book: Option<&AddressBook>, id: EndpointId) -> EndpointAddr {
+    let direct = book.map(|b| b.lookup(&id)).unwrap_or_default();
+    EndpointAddr::from_parts(id, direct.into_iter().map(TransportAddr::Ip))
 }
 
 /// A node's endpoint: the job-data protocol and the blob transfers behind it.
@@ -295,8 +308,7 @@ impl Peer {
     }
 
     fn addr(&self, id: EndpointId) -> EndpointAddr {
-        let direct = self.book.as_ref().map(|b| b.lookup(&id)).unwrap_or_default();
-        EndpointAddr::from_parts(id, direct.into_iter().map(TransportAddr::Ip))
+        endpoint_addr(self.book.as_ref(), id)
     }
 
     async fn ask(&self, to: EndpointId, request: &Request) -> Result<Response, NodeError> {
@@ -324,8 +336,7 @@ impl Peer {
         posted: &gridmint_chain::bindings::Gridmint::JobPosted,
     ) -> Result<(Vec<u8>, k256::PublicKey), NodeError> {
         let job_id = posted.jobId;
-        let buyer = EndpointId::from_bytes(&posted.dataPeer.0)
-            .map_err(|e| peer_error(format!("job {job_id}: its dataPeer is not an endpoint id: {e}")))?;
+        let buyer = data_peer(posted)?;
         let signature = sign(&net.signer, &statement(net, "data request", job_id, &self.id(), ""))?;
         let work = async {
             let blob = match self.ask(buyer, &Request::Data { job_id, signature }).await? {
@@ -369,8 +380,7 @@ impl Peer {
         sealed: &[u8],
     ) -> Result<(), NodeError> {
         let job_id = posted.jobId;
-        let buyer = EndpointId::from_bytes(&posted.dataPeer.0)
-            .map_err(|e| peer_error(format!("job {job_id}: its dataPeer is not an endpoint id: {e}")))?;
+        let buyer = data_peer(posted)?;
         let tag = self.transfers.add_bytes(sealed.to_vec()).await.map_err(|e| peer_error(e.to_string()))?;
         let blob = B256::from(*tag.hash.as_bytes());
         let message = statement(net, "result", job_id, &self.id(), &format!("\nroot {root}\nblob {blob}"));
@@ -400,8 +410,7 @@ impl Peer {
         salt: B256,
     ) -> Result<(), NodeError> {
         let job_id = posted.jobId;
-        let buyer = EndpointId::from_bytes(&posted.dataPeer.0)
-            .map_err(|e| peer_error(format!("job {job_id}: its dataPeer is not an endpoint id: {e}")))?;
+        let buyer = data_peer(posted)?;
         let commitment = gridmint_chain::commitment(root, work_units, salt, net.address());
         let d = &net.profile.deployment;
         let signed = gridmint_chain::sign_commit(&net.signer, d.chain_id, d.market, job_id, index, commitment).await?;
@@ -521,20 +530,21 @@ impl JobData {
         })
     }
 
-    /// The job, if this node posted it, and whether `who` claimed it.
+    /// The job and its claimants, if this node posted it and `who` claimed it.
     async fn my_job(
         &self,
         job_id: U256,
         who: Address,
-    ) -> Result<gridmint_chain::bindings::Gridmint::JobPosted, NodeError> {
+    ) -> Result<(gridmint_chain::bindings::Gridmint::JobPosted, Vec<Address>), NodeError> {
         let posted = self.net.posted_job(job_id).await?.ok_or_else(|| peer_error(format!("no job {job_id}")))?;
         if posted.buyer != self.net.address() {
             return Err(peer_error(format!("job {job_id} is not this node's")));
         }
-        if !self.net.market.trail(job_id).await?.claimants.contains(&who) {
+        let claimants = self.net.market.trail(job_id).await?.claimants;
+        if !claimants.contains(&who) {
             return Err(peer_error(format!("{who} has not claimed job {job_id}")));
         }
-        Ok(posted)
+        Ok((posted, claimants))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -553,11 +563,7 @@ impl JobData {
         let signer = Signature::from_raw(&signature)
             .and_then(|s| s.recover_address_from_msg(digest.as_slice()))
             .map_err(|e| peer_error(format!("job {job_id}: a commitment signature that recovers no key: {e}")))?;
-        let posted = self.net.posted_job(job_id).await?.ok_or_else(|| peer_error(format!("no job {job_id}")))?;
-        if posted.buyer != self.net.address() {
-            return Err(peer_error(format!("job {job_id} is not this node's")));
-        }
-        let claimants = self.net.market.trail(job_id).await?.claimants;
+        let (_, claimants) = self.my_job(job_id, signer).await?;
         let position: usize = index.try_into().unwrap_or(usize::MAX);
         if claimants.get(position) != Some(&signer) {
             return Err(peer_error(format!("job {job_id}: claimant {index} is not {signer}")));
@@ -577,7 +583,7 @@ impl JobData {
 
     async fn data(&self, from: EndpointId, job_id: U256, signature: &[u8]) -> Result<Response, NodeError> {
         let (who, key) = recover(signature, &statement(&self.net, "data request", job_id, &from, ""))?;
-        let posted = self.my_job(job_id, who).await?;
+        let (posted, _) = self.my_job(job_id, who).await?;
         let bundle = self
             .local
             .get(&blake3::Hash::from_bytes(posted.dataRoot.0))?
@@ -599,14 +605,12 @@ impl JobData {
     ) -> Result<Response, NodeError> {
         let message = statement(&self.net, "result", job_id, &from, &format!("\nroot {root}\nblob {blob}"));
         let (who, _) = recover(signature, &message)?;
-        let posted = self.my_job(job_id, who).await?;
+        let (posted, _) = self.my_job(job_id, who).await?;
         let name = format!("results/{root:x}");
         if self.local.resolve(&name)?.is_some() {
             return Ok(Response::Accepted);
         }
-        let direct = self.book.as_ref().map(|b| b.lookup(&from)).unwrap_or_default();
-        let addr = EndpointAddr::from_parts(from, direct.into_iter().map(TransportAddr::Ip));
-        let sealed = fetch(&self.endpoint, &self.transfers, addr, blob).await?;
+        let sealed = fetch(&self.endpoint, &self.transfers, endpoint_addr(self.book.as_ref(), from), blob).await?;
         let bundle = seal::open(&wallet_secret(&self.net.signer), &sealed)
             .map_err(|e| peer_error(format!("job {job_id}: the result: {e}")))?;
         let entries = exchange::unbundle(&bundle)?;

@@ -64,9 +64,7 @@ impl SpotCheck {
         entries.push((input, (picked.join("\n") + "\n").into_bytes()));
         exchange::write_all(&sample_dir, &entries)?;
         let out: PathBuf = scratch.path().join("out");
-        let gpu = crate::bench::open(&self.paths, self.device)?;
-        runner::run(&self.paths, &gpu, &sample_dir, &out, &mut |_| {})?;
-        let _ = gpu.save_pipeline_cache();
+        self.run_here(&sample_dir, &out)?;
         let mine = matrix(&std::fs::read(out.join("embeddings.npy")).map_err(|e| bad(format!("own run: {e}")))?)?;
         let theirs = result
             .iter()
@@ -88,6 +86,14 @@ impl SpotCheck {
 }
 
 impl SpotCheck {
+    /// Runs the sample package in `dir` on this machine's device, into `out`.
+    fn run_here(&self, dir: &std::path::Path, out: &std::path::Path) -> Result<(), NodeError> {
+        let gpu = crate::bench::open(&self.paths, self.device)?;
+        runner::run(&self.paths, &gpu, dir, out, &mut |_| {})?;
+        let _ = gpu.save_pipeline_cache();
+        Ok(())
+    }
+
     /// A training run's sample is its first epoch: it depends on the seed, the data and the
     /// optimizer settings, not on how many epochs follow, so the job run here with one epoch must
     /// write exactly the result's first checkpoint.
@@ -114,9 +120,7 @@ impl SpotCheck {
         let sample_dir = scratch.join("sample");
         exchange::write_all(&sample_dir, &files)?;
         let out = scratch.join("out");
-        let gpu = crate::bench::open(&self.paths, self.device)?;
-        runner::run(&self.paths, &gpu, &sample_dir, &out, &mut |_| {})?;
-        let _ = gpu.save_pipeline_cache();
+        self.run_here(&sample_dir, &out)?;
         let mine = std::fs::read(out.join(FIRST)).map_err(|e| bad(format!("own run: {e}")))?;
         let theirs = result.iter().find(|(name, _)| name == FIRST).map(|(_, bytes)| bytes);
         Ok(if theirs == Some(&mine) { SpotOutcome::Agrees { rows: vec![0] } } else { SpotOutcome::Differs { row: 0 } })
