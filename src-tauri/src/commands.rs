@@ -6,9 +6,11 @@ use gridmint_node::{
     wallet::{ExportConfirmation, WalletError},
 };
 use gridmint_protocol::{
-    ApiError, AppSettings, AppSettingsRequest, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest,
-    JobSummary, ListJobsRequest, MarketStatus, MarketStatusRequest, PackagePreview, SetBackgroundRequest,
-    SetEarningRequest, SubmitJobRequest, WithdrawEarningsRequest, Withdrawal,
+    ApiError, AppSettings, AppSettingsRequest, BenchmarkProgress, BenchmarkReport, ChangePayoutRequest,
+    EarningsHistory, EarningsHistoryRequest, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest,
+    JobSummary, JobTimeline, JobTimelineRequest, ListJobsRequest, MarketStatus, MarketStatusRequest, PackagePreview,
+    PriceSuggestion, RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest, StartEarningRequest,
+    SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest, Withdrawal,
     wallet::{
         CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus,
         WalletStatusRequest,
@@ -99,6 +101,95 @@ pub(crate) async fn withdraw_earnings(
 }
 
 #[tauri::command]
+pub(crate) async fn earnings_history(
+    state: State<'_, AppState>,
+    request: EarningsHistoryRequest,
+) -> Result<EarningsHistory, ApiError> {
+    let market = state.market.clone();
+    blocking("reading the earnings", move || market.earnings(request.period).map_err(|e| e.to_api())).await
+}
+
+#[tauri::command]
+pub(crate) async fn change_payout(
+    state: State<'_, AppState>,
+    request: ChangePayoutRequest,
+) -> Result<MarketStatus, ApiError> {
+    let market = state.market.clone();
+    blocking("changing the payout address", move || market.change_payout(&request.address).map_err(|e| e.to_api()))
+        .await?;
+    read_status(&state).await
+}
+
+#[tauri::command]
+pub(crate) async fn job_timeline(
+    state: State<'_, AppState>,
+    request: JobTimelineRequest,
+) -> Result<JobTimeline, ApiError> {
+    let market = state.market.clone();
+    blocking("reading the job's events", move || market.timeline(request.local_id).map_err(|e| e.to_api())).await
+}
+
+#[tauri::command]
+pub(crate) async fn suggest_price_floor(
+    state: State<'_, AppState>,
+    request: SuggestPriceFloorRequest,
+) -> Result<PriceSuggestion, ApiError> {
+    let SuggestPriceFloorRequest {} = request;
+    let market = state.market.clone();
+    blocking("reading the market's prices", move || market.suggest_price_floor().map_err(|e| e.to_api())).await
+}
+
+/// Benchmarks a device, sending `BENCHMARK_PROGRESS` events on the way.
+#[tauri::command]
+pub(crate) async fn run_benchmark(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    request: RunBenchmarkRequest,
+) -> Result<BenchmarkReport, ApiError> {
+    use tauri::Emitter as _;
+    let node = state.node.clone();
+    blocking("benchmarking", move || {
+        let mut progress = |p: BenchmarkProgress| {
+            if let Err(e) = app.emit(gridmint_protocol::events::BENCHMARK_PROGRESS, p) {
+                tracing::warn!(error = %e, "benchmark progress not sent");
+            }
+        };
+        node.benchmark_with_progress(request.device, 3, &mut progress).map_err(|e| e.to_api())
+    })
+    .await
+}
+
+/// The end of the first-run set-up: a wallet in the keyring (made if there is none), the
+/// settings stored and applied, and the network told to register this machine and earn.
+#[tauri::command]
+pub(crate) async fn start_earning(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    request: StartEarningRequest,
+) -> Result<AppSettings, ApiError> {
+    let wallet = state.node.wallet();
+    let made = blocking("writing the keyring", move || match wallet.address() {
+        Ok(_) => Ok(()),
+        Err(WalletError::NoWallet { .. }) => wallet.create().map(|_| ()).map_err(wallet_error),
+        Err(e) => Err(wallet_error(e)),
+    })
+    .await;
+    // The local network earns with its own test account: a desktop without a keyring (no
+    // Secret Service) still earns there; the Wallet page says what is wrong.
+    if let Err(e) = made {
+        tracing::warn!(error = %e.message, "no wallet made in the keyring");
+    }
+    gridmint_node::settings::store(state.node.paths(), &request.settings).map_err(|e| e.to_api())?;
+    if let Err(e) = state.background.apply(&app, &state.market, request.settings) {
+        // Earning goes on without what failed (say, idle detection); the Settings page says why.
+        tracing::warn!(error = %e.message, "background settings only partly applied");
+    }
+    state.market.start_earning(request.settings.price_floor_per_unit);
+    tracing::info!(price_floor = request.settings.price_floor_per_unit, "set-up finished: earning");
+    Ok(settings_of(&state))
+}
+
+#[tauri::command]
 pub(crate) async fn app_settings(
     state: State<'_, AppState>,
     request: AppSettingsRequest,
@@ -117,6 +208,7 @@ fn settings_of(state: &AppState) -> AppSettings {
         anvil: state.anvil.display().to_string(),
         background: *state.background.settings.lock().unwrap_or_else(|p| p.into_inner()),
         idle_detection_error: state.background.idle_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        onboarded: !state.market.awaits_owner(),
     }
 }
 

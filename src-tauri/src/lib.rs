@@ -71,14 +71,21 @@ pub fn run() {
         .ok();
     tracing::info!(data = %paths.data.display(), "starting Gridmint");
     let anvil = anvil();
-    let market = LocalMarket::start(
-        paths.clone(),
-        LocalMarketOptions { anvil: anvil.clone(), block_time_s: 1, claim_window_s: 6 },
-    );
+    // No stored settings: a first run, set up by the owner before this machine registers. An
+    // unreadable file is not a first run: the defaults, and earning goes on.
     let (settings, stored) = gridmint_node::settings::load(&paths).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "background settings unreadable: using the defaults");
-        (Default::default(), false)
+        (Default::default(), true)
     });
+    let market = LocalMarket::start(
+        paths.clone(),
+        LocalMarketOptions {
+            anvil: anvil.clone(),
+            block_time_s: 1,
+            claim_window_s: 6,
+            price_floor: stored.then_some(settings.price_floor_per_unit),
+        },
+    );
     let state = AppState {
         node: Node::new(paths),
         hardware: Mutex::new(None),
@@ -107,12 +114,8 @@ pub fn run() {
                 tracing::warn!(error = %e, "no tray icon");
             }
             let state = app.state::<AppState>();
-            // A first run stores the defaults (start at login on), so the login entry is made
-            // once and the owner's later choice is kept.
-            if !stored && let Err(e) = gridmint_node::settings::store(state.node.paths(), &settings) {
-                tracing::warn!(error = %e, "could not store the background settings");
-            }
-            if let Err(e) = state.background.apply(app.handle(), &state.market, settings) {
+            // A first run applies nothing (no login entry) until the owner finishes the set-up.
+            if stored && let Err(e) = state.background.apply(app.handle(), &state.market, settings) {
                 tracing::warn!(error = %e.message, "background settings only partly applied");
             }
             // Started at login: to the tray, without a window.
@@ -129,6 +132,12 @@ pub fn run() {
             commands::list_jobs,
             commands::set_earning,
             commands::withdraw_earnings,
+            commands::earnings_history,
+            commands::change_payout,
+            commands::job_timeline,
+            commands::suggest_price_floor,
+            commands::run_benchmark,
+            commands::start_earning,
             commands::app_settings,
             commands::set_background,
             commands::wallet_status,

@@ -12,6 +12,9 @@
 //!   embedding job, submitted through the Buy page (the code path a drop takes), ends "verified"
 //!   and the provider's earnings on the dashboard rise; withdrawing them empties the balance and
 //!   credits the payout address.
+//! - `onboarding`: a first run opens on the set-up (devices, a benchmark with its progress bar,
+//!   limits, a price floor suggested by the market); "Start earning" registers the machine and
+//!   opens the dashboard, with the choices stored.
 //! - `wallet`: a wallet made in the real OS keyring (run under scripts/with-keyring.sh, as
 //!   `make e2e` does; skipped without a D-Bus session unless GRIDMINT_REQUIRE_KEYRING=1) shows its
 //!   address, and the recovery words only after the confirmation.
@@ -130,8 +133,18 @@ mod harness {
         dir
     }
 
-    /// Starts Xvfb, tauri-driver and the app; `None` (skip) when a tool is missing and not required.
+    /// Starts Xvfb, tauri-driver and the app on a machine set up before (default settings
+    /// stored); `None` (skip) when a tool is missing and not required.
     pub async fn start(name: &str) -> Option<Session> {
+        launch(name, false).await
+    }
+
+    /// [`start`] on a machine that never ran Gridmint: the app opens on its set-up.
+    pub async fn start_first_run(name: &str) -> Option<Session> {
+        launch(name, true).await
+    }
+
+    async fn launch(name: &str, first_run: bool) -> Option<Session> {
         let missing: Vec<_> = ["Xvfb", "tauri-driver", "WebKitWebDriver"].into_iter().filter(|t| !on_path(t)).collect();
         if !missing.is_empty() {
             assert!(!required(), "GRIDMINT_REQUIRE_E2E=1 but {missing:?} not on PATH; run `make setup`");
@@ -143,6 +156,10 @@ mod harness {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_gridmint-app")));
         let home = TempHome(std::env::temp_dir().join(format!("gridmint-e2e-{name}-{}", std::process::id())));
+        if !first_run {
+            let paths = gridmint_node::Paths::under(&home.0);
+            gridmint_node::settings::store(&paths, &Default::default()).expect("the settings of a set-up machine");
+        }
         let mut children = Vec::new();
 
         let display = format!(":{}", 90 + std::process::id() % 400);
@@ -271,11 +288,11 @@ mod hardware {
         harness::screenshot(&session, "settings");
         assert!(dir.starts_with(&session.home.0.display().to_string()), "the data folder is under the home: {dir}");
 
-        // A first run adds the login entry (start at login is on by default), which starts the
+        // The settings (start at login is on by default) add the login entry, which starts the
         // app in the tray; unticking it and saving removes the entry. Earning only while idle
         // finds the X server's idle time (Xvfb has the screensaver extension).
         let entry = session.home.0.join("user/.config/autostart/Gridmint.desktop");
-        let text = std::fs::read_to_string(&entry).expect("the login entry of a first run");
+        let text = std::fs::read_to_string(&entry).expect("the login entry the settings ask for");
         assert!(text.contains("--minimized"), "the login entry starts the app in the tray: {text}");
         let click = |id: &'static str| {
             let client = client.clone();
@@ -449,6 +466,26 @@ mod market {
         let result = harness::within("reading the result", text(client, "[data-testid=job-result]")).await;
         assert_eq!(status, "verified", "the job ends verified; result column: {result}");
 
+        // Its timeline: each step on chain with its transaction, and the verification outcome.
+        harness::within("opening the timeline", find(client, "[data-testid=job-details]", 10).await.click())
+            .await
+            .expect("click Timeline");
+        let verification = wait_text(client, "[data-testid=job-verification]", 30, |t| !t.is_empty()).await;
+        let verification = verification.unwrap_or_else(|t| panic!("no verification outcome ({t:?})"));
+        assert!(verification.starts_with("verified"), "{verification}");
+        let steps = harness::within("reading the steps", async {
+            let mut steps = Vec::new();
+            for el in client.find_all(Locator::Css("[data-testid=timeline-step]")).await.expect("steps") {
+                steps.push(el.text().await.expect("step"));
+            }
+            steps
+        })
+        .await;
+        assert_eq!(steps, ["posted", "claimed", "selected", "committed", "revealed", "finalized"]);
+        let tx = harness::within("reading a transaction", text(client, "[data-testid=timeline-tx]")).await;
+        assert!(tx.starts_with("0x"), "each step shows its transaction: {tx}");
+        harness::screenshot(&session, "jobs-timeline");
+
         harness::within("opening the dashboard", find(client, "[data-testid=nav-dashboard]", 10).await.click())
             .await
             .expect("click");
@@ -457,6 +494,30 @@ mod market {
         let earned = earned.unwrap_or_else(|t| panic!("the provider's earnings did not rise (shows {t:?})"));
         let reputation = harness::within("reading reputation", text(client, "[data-testid=reputation]")).await;
         eprintln!("earned {earned}, reputation {reputation}");
+        // The chart reads the same payment from the chain's events: today's total is what was
+        // earned (the only paid job), in the last hour's bar; so is this week's.
+        let charted = wait_text(client, "[data-testid=earnings-period-total]", 30, |t| t == earned).await;
+        charted.unwrap_or_else(|t| panic!("the day's chart total is not the {earned} earned (shows {t:?})"));
+        let bars = harness::within("reading the bars", client.find_all(Locator::Css("[data-testid=earnings-bar]")))
+            .await
+            .expect("bars");
+        assert_eq!(bars.len(), 24, "a day is drawn by the hour");
+        let last = harness::within("reading the last bar", bars[23].attr("data-usd")).await.expect("attr");
+        assert_eq!(last.map(|usd| format!("${usd}")).as_deref(), Some(earned.as_str()), "paid in this hour");
+        let predicted = harness::within("reading the prediction", text(client, "[data-testid=predicted-24h]")).await;
+        assert!(predicted.starts_with('$') && predicted != "$0.00", "a paid job predicts earnings: {predicted}");
+        let week = find(client, "[data-testid=earnings-period-week]", 10).await;
+        harness::within("choosing the week", week.click()).await.expect("click week");
+        let weekly = "[data-testid=earnings-period-total][data-period=week]";
+        let weekly = wait_text(client, weekly, 30, |t| t == earned).await;
+        weekly.unwrap_or_else(|t| panic!("the week's total is not {earned} (shows {t:?})"));
+        let days = harness::within("reading the bars", client.find_all(Locator::Css("[data-testid=earnings-bar]")))
+            .await
+            .expect("bars");
+        assert_eq!(days.len(), 7, "a week is drawn by the day");
+        let gpu = harness::within("reading the GPU telemetry", text(client, "[data-testid=gpu-telemetry]")).await;
+        assert!(gpu.contains('·'), "load and temperature, or dashes where unreported: {gpu}");
+        harness::screenshot(&session, "dashboard-earnings-week");
 
         // Withdraw: the earned balance goes to the payout address, the dashboard says so.
         let paid_before =
@@ -479,7 +540,113 @@ mod market {
         paused.unwrap_or_else(|t| panic!("pausing did not show on the dashboard (activity {t:?})"));
         let resume = wait_text(client, "[data-testid=pause-toggle]", 10, |t| t.contains("Resume")).await;
         resume.unwrap_or_else(|t| panic!("the button does not offer to resume: {t:?}"));
+
+        // The Wallet page: the earning account's balances, and a payout address change that
+        // refuses a typo inline and waits out the market's delay.
+        harness::within("opening Wallet", find(client, "[data-testid=nav-wallet]", 10).await.click())
+            .await
+            .expect("click");
+        let drained = wait_text(client, "[data-testid=wallet-withdrawable]", 30, |t| t == "$0.00").await;
+        drained.unwrap_or_else(|t| panic!("the wallet page's withdrawable is not $0.00 after withdrawing ({t:?})"));
+        let stake = harness::within("reading the stake", text(client, "[data-testid=wallet-stake]")).await;
+        assert!(stake.ends_with("GRID") && !stake.starts_with("0.00"), "the stake is locked: {stake}");
+        let input = find(client, "[data-testid=payout-input]", 10).await;
+        harness::within("typing an address", input.send_keys("0x12345")).await.expect("type");
+        let change = find(client, "[data-testid=payout-change]", 10).await;
+        harness::within("changing the payout", change.click()).await.expect("click Change");
+        let refused = wait_text(client, "[data-testid=payout-error]", 30, |t| !t.is_empty()).await;
+        let refused = refused.unwrap_or_else(|t| panic!("a bad payout address showed no error ({t:?})"));
+        assert!(refused.contains("0x12345"), "the error names the input: {refused}");
+        let next = "0x00000000000000000000000000000000000000aA";
+        harness::within("clearing", input.clear()).await.expect("clear");
+        harness::within("typing an address", input.send_keys(next)).await.expect("type");
+        harness::within("changing the payout", change.click()).await.expect("click Change");
+        let pending = wait_text(client, "[data-testid=pending-payout]", 30, |t| !t.is_empty()).await;
+        let pending = pending.unwrap_or_else(|t| panic!("the payout change is not shown pending ({t:?})"));
+        assert!(pending.to_lowercase().contains(&next.to_lowercase()), "{pending}");
+        harness::screenshot(&session, "wallet-earning-account");
         harness::within("closing the session", session.client.clone().close()).await.expect("close the session");
+    }
+}
+
+mod onboarding {
+    use std::time::Duration;
+
+    use fantoccini::{Client, Locator, elements::Element};
+
+    use super::harness;
+
+    async fn find(client: &Client, css: &str, within_s: u64) -> Element {
+        let wait = client.wait().at_most(Duration::from_secs(within_s)).for_element(Locator::Css(css));
+        harness::within(css, wait).await.unwrap_or_else(|e| panic!("no {css} within {within_s} s: {e}"))
+    }
+
+    async fn text_within(client: &Client, css: &str, within_s: u64, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(within_s);
+        loop {
+            let t = match harness::within(css, client.find(Locator::Css(css))).await {
+                Ok(el) => harness::within(css, el.text()).await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if ok(&t) {
+                return t;
+            }
+            assert!(std::time::Instant::now() < deadline, "{css} did not come right in {within_s} s: {t:?}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_first_run_sets_up_benchmarks_and_starts_earning_in_one_click() {
+        let Some(session) = harness::start_first_run("onboarding").await else { return };
+        let client = &session.client;
+        find(client, "[data-testid=onboarding]", 60).await;
+        // The pages wait for the set-up: nothing registers before the owner says so.
+        let tabs = harness::within("looking for tabs", client.find_all(Locator::Css("[data-testid=nav-dashboard]")))
+            .await
+            .expect("query");
+        assert!(tabs.is_empty(), "a first run opens on the set-up, not the dashboard");
+        let device = text_within(client, "[data-testid=onboarding-device]", 60, |t| !t.is_empty()).await;
+        assert!(device.contains("llvmpipe"), "the set-up lists the device: {device}");
+        let result = text_within(client, "[data-testid=benchmark-result]", 180, |t| t.contains("GFLOP/s")).await;
+        let bar = find(client, "[data-testid=benchmark-progress]", 5).await;
+        let (value, max) = harness::within("reading the progress bar", async {
+            (bar.attr("value").await.expect("value"), bar.attr("max").await.expect("max"))
+        })
+        .await;
+        assert!(value.is_some() && value == max, "the progress bar is full when done: {value:?} of {max:?}");
+        let suggestion = text_within(client, "[data-testid=price-suggestion]", 120, |t| !t.is_empty()).await;
+        assert!(suggestion.contains("$0.001"), "no jobs yet: the default offer is suggested: {suggestion}");
+        let floor = find(client, "[data-testid=price-floor]", 5).await;
+        let typed = harness::within("reading the floor", floor.prop("value")).await.expect("value");
+        assert_eq!(typed.as_deref(), Some("0.001"), "the suggestion fills the price floor");
+        // One change from the defaults: half the GPU's memory.
+        let share = find(client, "[data-testid=memory-share]", 5).await;
+        harness::within("clearing", share.clear()).await.expect("clear");
+        harness::within("typing", share.send_keys("50")).await.expect("type");
+        harness::screenshot(&session, "onboarding");
+        eprintln!("benchmark: {result}; {suggestion}");
+
+        harness::within("starting", find(client, "[data-testid=start-earning]", 5).await.click()).await.expect("click");
+        find(client, "[data-testid=nav-dashboard]", 60).await;
+        let ready = text_within(client, "[data-testid=network-phase]", 240, |t| t.contains("Ready")).await;
+        let activity = text_within(client, "[data-testid=activity]", 30, |t| t.starts_with("serving")).await;
+        harness::screenshot(&session, "onboarding-dashboard");
+        eprintln!("{ready}: {activity}");
+        // Stored: the next start skips the set-up and keeps the owner's choices.
+        let stored = std::fs::read_to_string(session.home.0.join("data/settings.json")).expect("stored settings");
+        let stored: serde_json::Value = serde_json::from_str(&stored).expect("json");
+        assert_eq!(stored["gpuMemorySharePct"], 50, "{stored}");
+        assert_eq!(stored["priceFloorPerUnit"], 1000, "{stored}");
+        let entry = session.home.0.join("user/.config/autostart/Gridmint.desktop");
+        assert!(entry.is_file(), "start at login (the default) made the login entry");
+        if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+            harness::within("opening Wallet", find(client, "[data-testid=nav-wallet]", 10).await.click())
+                .await
+                .expect("click");
+            let address = text_within(client, "[data-testid=wallet-address]", 30, |t| t.starts_with("0x")).await;
+            assert_eq!(address.len(), 42, "the set-up made a wallet in the keyring: {address}");
+        }
     }
 }
 

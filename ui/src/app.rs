@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use gridmint_protocol::{
-    ApiError, BackgroundSettings, ComputeDevice, HardwareReport, HostInfo, JobStatus, JobSummary, MarketStatus,
-    NetworkPhase, PackagePreview,
+    ApiError, BackgroundSettings, ComputeDevice, EarningsHistory, EarningsPeriod, HardwareReport, HostInfo, JobStatus,
+    JobSummary, JobTimeline, MarketStatus, NetworkPhase, PackagePreview, ProviderStanding,
 };
 use leptos::{prelude::*, task::spawn_local};
 
@@ -63,8 +63,24 @@ fn refresh(live: Live) {
     });
 }
 
+/// The first-run set-up until the owner starts earning, then the app's pages.
 #[component]
 pub fn App() -> impl IntoView {
+    let onboarded = RwSignal::new(None::<Result<bool, ApiError>>);
+    spawn_local(async move { onboarded.set(Some(ipc::app_settings().await.map(|s| s.onboarded))) });
+    view! {
+        {move || match onboarded.get() {
+            None => view! { <p class="loading">"Starting…"</p> }.into_any(),
+            Some(Err(error)) => view! { <main><ErrorBox error /></main> }.into_any(),
+            Some(Ok(false)) => view! { <Onboarding done=move || onboarded.set(Some(Ok(true))) /> }.into_any(),
+            Some(Ok(true)) => view! { <Pages /> }.into_any(),
+        }}
+    }
+}
+
+/// The header with the pages, and the page shown.
+#[component]
+fn Pages() -> impl IntoView {
     let page = RwSignal::new(Page::Dashboard);
     let live = Live { status: RwSignal::new(None), jobs: RwSignal::new(Vec::new()) };
     refresh(live);
@@ -78,12 +94,7 @@ pub fn App() -> impl IntoView {
     });
     view! {
         <header class="top">
-            <div class="logo" aria-hidden="true">
-                <span></span><span></span><span></span>
-                <span></span><span></span><span></span>
-                <span></span><span></span><span></span>
-            </div>
-            <div class="brand">"Gridmint"</div>
+            <Brand />
             <nav class="tabs">
                 {Page::ALL.into_iter().map(|p| view! {
                     <button
@@ -101,7 +112,7 @@ pub fn App() -> impl IntoView {
                 Page::Buy => view! { <Buy live page dropped /> }.into_any(),
                 Page::Jobs => view! { <Jobs live /> }.into_any(),
                 Page::Hardware => view! { <Hardware /> }.into_any(),
-                Page::Wallet => view! { <Wallet /> }.into_any(),
+                Page::Wallet => view! { <Wallet live /> }.into_any(),
                 Page::Settings => view! { <Settings live /> }.into_any(),
             }}
         </main>
@@ -126,6 +137,162 @@ fn NetworkBadge(live: Live) -> impl IntoView {
     }
 }
 
+/// The header's logo and name.
+#[component]
+fn Brand() -> impl IntoView {
+    view! {
+        <div class="logo" aria-hidden="true">
+            <span></span><span></span><span></span>
+            <span></span><span></span><span></span>
+            <span></span><span></span><span></span>
+        </div>
+        <div class="brand">"Gridmint"</div>
+    }
+}
+
+/// The first run: a wallet, the hardware and its benchmark, limits, a price floor from the
+/// market, then one click to register, stake and start earning. Every step has a default.
+#[component]
+fn Onboarding(done: impl Fn() + Copy + 'static) -> impl IntoView {
+    let wallet = RwSignal::new(None::<Result<gridmint_protocol::wallet::WalletStatus, ApiError>>);
+    spawn_local(async move { wallet.set(Some(ipc::wallet_status().await)) });
+    let phrase = RwSignal::new(String::new());
+    let import = move |_| {
+        let p = phrase.get_untracked();
+        spawn_local(async move {
+            let result = ipc::import_wallet(p).await;
+            if result.is_ok() {
+                phrase.set(String::new());
+            }
+            wallet.set(Some(result));
+        })
+    };
+
+    let devices = LocalResource::new(|| ipc::hardware_report(false));
+    let progress = RwSignal::new(gridmint_protocol::BenchmarkProgress { done: 0, total: 1, stage: "waiting".into() });
+    let benchmark = RwSignal::new(None::<Result<gridmint_protocol::BenchmarkReport, ApiError>>);
+    ipc::on_benchmark_progress(move |p| progress.set(p));
+    spawn_local(async move { benchmark.set(Some(ipc::run_benchmark().await)) });
+
+    let form = BackgroundForm::new(&BackgroundSettings::default());
+    let suggestion = RwSignal::new(None::<Result<gridmint_protocol::PriceSuggestion, ApiError>>);
+    // The chain may still be starting: ask until it answers.
+    let ask = move || {
+        spawn_local(async move {
+            let answer = ipc::suggest_price_floor().await;
+            if let Ok(s) = &answer {
+                form.floor.set(s.usd_per_unit.clone());
+            }
+            suggestion.set(Some(answer));
+        })
+    };
+    ask();
+    let retry = set_interval_with_handle(
+        move || {
+            if !matches!(suggestion.get_untracked(), Some(Ok(_))) {
+                ask();
+            }
+        },
+        Duration::from_secs(2),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(handle) = retry {
+            handle.clear();
+        }
+    });
+
+    let starting = RwSignal::new(false);
+    let error = RwSignal::new(None::<ApiError>);
+    let start = move |_| match form.read() {
+        Err(e) => error.set(Some(e)),
+        Ok(settings) => {
+            starting.set(true);
+            error.set(None);
+            spawn_local(async move {
+                match ipc::start_earning(settings).await {
+                    Ok(s) if s.onboarded => done(),
+                    Ok(_) => error.set(Some(ApiError::new(
+                        gridmint_protocol::ErrorCode::Internal,
+                        "the set-up was stored but the network did not start earning",
+                    ))),
+                    Err(e) => error.set(Some(e)),
+                }
+                starting.set(false);
+            });
+        }
+    };
+    view! {
+        <header class="top"><Brand /></header>
+        <main class="onboarding" data-testid="onboarding">
+            <h1>"Set up Gridmint"</h1>
+            <p class="sub">"Everything below has a sensible default: “Start earning” is all it takes."</p>
+            <section class="card" data-testid="onboarding-wallet">
+                <div class="row-title">"1 · Wallet"</div>
+                {move || match wallet.get() {
+                    None => view! { <p class="loading">"Reading the keyring…"</p> }.into_any(),
+                    Some(Err(error)) => view! { <ErrorBox error /> }.into_any(),
+                    Some(Ok(w)) => match w.address {
+                        Some(address) => view! {
+                            <p>"Your wallet, kept in the OS keyring: " <span class="mono" data-testid="onboarding-address">{address}</span></p>
+                        }.into_any(),
+                        None => view! {
+                            <p class="muted">"A new wallet is made in your OS keyring when you start (back up its words on the Wallet page). Or import one:"</p>
+                            <div class="inline">
+                                <input class="grow" data-testid="onboarding-phrase" placeholder="twelve or twenty-four recovery words"
+                                    prop:value=move || phrase.get() on:input=move |ev| phrase.set(event_target_value(&ev)) />
+                                <button data-testid="onboarding-import" on:click=import>"Import"</button>
+                            </div>
+                        }.into_any(),
+                    },
+                }}
+            </section>
+            <section class="card" data-testid="onboarding-hardware">
+                <div class="row-title">"2 · Hardware"</div>
+                <Transition fallback=|| view! { <p class="loading">"Looking for devices…"</p> }>
+                    {move || devices.get().map(|r| match r {
+                        Ok(report) => view! {
+                            <ul class="plain">{report.devices.into_iter().map(|d| view! {
+                                <li data-testid="onboarding-device">{d.name}</li>
+                            }).collect_view()}</ul>
+                        }.into_any(),
+                        Err(error) => view! { <ErrorBox error /> }.into_any(),
+                    })}
+                </Transition>
+                <progress data-testid="benchmark-progress" max=move || progress.get().total value=move || progress.get().done></progress>
+                {move || match benchmark.get() {
+                    None => view! { <p class="muted small" data-testid="benchmark-stage">{move || format!("Benchmarking: {}", progress.get().stage)}</p> }.into_any(),
+                    Some(Ok(b)) => view! {
+                        <p data-testid="benchmark-result">{format!(
+                            "{}: {:.1} GFLOP/s deterministic matrix multiply, {:.1} GB/s memory",
+                            b.device, b.gemm_gflops_4096.unwrap_or(b.gemm_gflops_1024), b.bandwidth_gbs,
+                        )}</p>
+                    }.into_any(),
+                    Some(Err(error)) => view! { <ErrorBox error /> }.into_any(),
+                }}
+            </section>
+            <section class="card background" data-testid="onboarding-limits">
+                <div class="row-title">"3 · When and how much"</div>
+                <BackgroundFields form />
+                {move || suggestion.get().map(|s| match s {
+                    Ok(s) => view! { <p class="muted small" data-testid="price-suggestion">{format!("Suggested ${} per unit: {}.", s.usd_per_unit, s.basis)}</p> }.into_any(),
+                    Err(e) => view! { <p class="muted small">{format!("No price suggestion yet ({}).", e.message)}</p> }.into_any(),
+                })}
+            </section>
+            <section class="card">
+                <div class="row-title">"4 · Register and stake"</div>
+                <p class="muted">"Starting registers this machine on the network with its benchmark and stakes GRID (returned when you leave), then takes jobs."</p>
+                <div class="actions">
+                    <button data-testid="start-earning" disabled=move || starting.get() on:click=start>
+                        {move || if starting.get() { "Starting…" } else { "Start earning" }}
+                    </button>
+                </div>
+                {move || error.get().map(|error| view! { <div data-testid="onboarding-error"><ErrorBox error /></div> })}
+            </section>
+        </main>
+    }
+}
+
 /// Earnings, stake and reputation of this machine, and what its agent is doing.
 #[component]
 fn Dashboard(live: Live) -> impl IntoView {
@@ -147,6 +314,7 @@ fn Dashboard(live: Live) -> impl IntoView {
             }.into_any(),
             Err(error) => view! { <div data-testid="withdraw-error"><ErrorBox error /></div> }.into_any(),
         })}
+        <EarningsChart live />
         <RecentJobs live />
     }
 }
@@ -191,6 +359,15 @@ fn Standing(
                         <div class="label">"Reputation"</div>
                         <div class="value" data-testid="reputation">{reputation}</div>
                     </div>
+                    <div class="card stat">
+                        <div class="label">"GPU now"</div>
+                        <div class="value" data-testid="gpu-telemetry">{telemetry(p.gpu_busy_pct, p.gpu_temp_c)}</div>
+                        <div class="muted small">{if p.gpu_busy_pct.is_none() && p.gpu_temp_c.is_none() {
+                            "this device reports neither load nor temperature"
+                        } else {
+                            "utilisation · temperature"
+                        }}</div>
+                    </div>
                 </section>
                 <section class="card agent">
                     <div>
@@ -215,6 +392,129 @@ fn Standing(
             }
         })}
     }
+}
+
+/// "87% · 64 °C", a dash for what the platform does not report.
+fn telemetry(busy: Option<u32>, temp: Option<f32>) -> String {
+    let busy = busy.map_or("—".to_owned(), |b| format!("{b}%"));
+    let temp = temp.map_or("—".to_owned(), |t| format!("{t:.0} °C"));
+    format!("{busy} · {temp}")
+}
+
+/// Earnings over a day (by hour), a week or a month (by day), read from the chain's payments,
+/// and the next 24 hours at the recent rate.
+#[component]
+fn EarningsChart(live: Live) -> impl IntoView {
+    let period = RwSignal::new(EarningsPeriod::Day);
+    let history = RwSignal::new(None::<Result<EarningsHistory, ApiError>>);
+    let load = move || {
+        let p = period.get_untracked();
+        spawn_local(async move {
+            let read = ipc::earnings_history(p).await;
+            // A slow answer for a period no longer shown is dropped.
+            if period.get_untracked() == p {
+                history.set(Some(read));
+            }
+        });
+    };
+    // The balance changes when a job pays (or on a withdrawal): a memo, so the once-a-second
+    // status refresh alone does not read the chain's logs again.
+    let earned = Memo::new(move |_| {
+        live.status.with(|s| {
+            s.as_ref()
+                .and_then(|s| s.as_ref().ok())
+                .and_then(|s| s.provider.as_ref())
+                .map(|p| p.withdrawable_usd.clone())
+        })
+    });
+    Effect::new(move |_| {
+        period.track();
+        earned.track();
+        load();
+    });
+    view! {
+        <section class="card chart" data-testid="earnings-chart">
+            <div class="chart-head">
+                <div class="row-title">"Earnings"</div>
+                <div class="segmented">
+                    {EarningsPeriod::ALL.into_iter().map(|p| view! {
+                        <button class:active=move || period.get() == p
+                            data-testid=format!("earnings-period-{}", p.label())
+                            on:click=move |_| period.set(p)>{p.label()}</button>
+                    }).collect_view()}
+                </div>
+            </div>
+            {move || match history.get() {
+                None => view! { <p class="loading">"Reading payments from the chain…"</p> }.into_any(),
+                Some(Err(error)) => view! { <ErrorBox error /> }.into_any(),
+                Some(Ok(h)) => view! { <Bars history=h /> }.into_any(),
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn Bars(history: EarningsHistory) -> impl IntoView {
+    const W: f64 = 720.0;
+    const H: f64 = 140.0;
+    let n = history.buckets.len().max(1) as f64;
+    let top = history.buckets.iter().map(|b| b.micro_usd).max().unwrap_or(0).max(1) as f64;
+    let slot = W / n;
+    let hourly = history.period == EarningsPeriod::Day;
+    let bars = history
+        .buckets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let h = if b.micro_usd == 0 { 1.0 } else { (b.micro_usd as f64 / top * (H - 4.0)).max(3.0) };
+            let when = utc_label(b.start_unix_s, hourly);
+            view! {
+                <rect class:empty=b.micro_usd == 0 x=i as f64 * slot + 2.0 y=H - h width=slot - 4.0 height=h
+                    data-testid="earnings-bar" data-usd=b.usd.clone()>
+                    <title>{format!("{when}: ${}", b.usd)}</title>
+                </rect>
+            }
+        })
+        .collect_view();
+    let first = history.buckets.first().map(|b| utc_label(b.start_unix_s, hourly)).unwrap_or_default();
+    view! {
+        <svg class="bars" viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img"
+            aria-label=format!("earnings per {}", if hourly { "hour" } else { "day" })>{bars}</svg>
+        <div class="axis muted small"><span>{first}</span><span>"now"</span></div>
+        <div class="chart-foot">
+            <div>
+                <span class="muted">{match history.period {
+                    EarningsPeriod::Day => "Last 24 hours: ",
+                    EarningsPeriod::Week => "Last 7 days: ",
+                    EarningsPeriod::Month => "Last 30 days: ",
+                }}</span>
+                <strong data-testid="earnings-period-total" data-period=history.period.label()>{format!("${}", history.total_usd)}</strong>
+            </div>
+            <div title=history.basis.clone()>
+                <span class="muted">"Next 24 h, predicted: "</span>
+                <strong data-testid="predicted-24h">{format!("${}", history.predicted_24h_usd)}</strong>
+                <span class="muted small">{format!(" ({})", history.basis)}</span>
+            </div>
+        </div>
+    }
+}
+
+/// "14:00" (hours of a day) or "Nov 26" (days), UTC.
+fn utc_label(unix_s: u64, hourly: bool) -> String {
+    if hourly {
+        return format!("{:02}:00 UTC", unix_s / 3600 % 24);
+    }
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = (unix_s / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!("{} {day}", MONTHS[(month - 1) as usize])
 }
 
 /// Pays the earned balance out to the payout address (the receipt shows on the dashboard).
@@ -362,7 +662,7 @@ fn Buy(live: Live, page: RwSignal<Page>, dropped: RwSignal<Option<String>>) -> i
 
 /// The node's wallet: its key only in the OS keyring; the recovery words only on a confirmed request.
 #[component]
-fn Wallet() -> impl IntoView {
+fn Wallet(live: Live) -> impl IntoView {
     let status = RwSignal::new(None::<Result<gridmint_protocol::wallet::WalletStatus, ApiError>>);
     let phrase = RwSignal::new(String::new());
     let confirmed = RwSignal::new(false);
@@ -386,6 +686,7 @@ fn Wallet() -> impl IntoView {
     view! {
         <h1>"Wallet"</h1>
         <p class="sub">"This node's key lives only in the OS keyring. It signs on real networks; the local network uses its own test accounts."</p>
+        <EarningAccount live />
         {move || match status.get() {
             None => view! { <p class="loading">"Reading the keyring…"</p> }.into_any(),
             Some(Err(error)) => view! { <div data-testid="wallet-error"><ErrorBox error /></div> }.into_any(),
@@ -434,6 +735,65 @@ fn Wallet() -> impl IntoView {
     }
 }
 
+/// The account this machine earns with: its balances and where its withdrawals go. The form
+/// is drawn once (what is typed survives the status refresh); the figures follow the status.
+#[component]
+fn EarningAccount(live: Live) -> impl IntoView {
+    let standing = Memo::new(move |_| {
+        live.status.with(|s| s.as_ref().and_then(|s| s.as_ref().ok()).and_then(|s| s.provider.clone()))
+    });
+    let next = RwSignal::new(String::new());
+    let outcome = RwSignal::new(None::<Result<(), ApiError>>);
+    let busy = RwSignal::new(false);
+    let change = move |_| {
+        let address = next.get_untracked();
+        busy.set(true);
+        spawn_local(async move {
+            let result = ipc::change_payout(address).await;
+            busy.set(false);
+            if let Ok(status) = &result {
+                live.status.set(Some(Ok(status.clone())));
+                next.set(String::new());
+            }
+            outcome.set(Some(result.map(|_| ())));
+        })
+    };
+    view! {
+        {move || standing.get().map(|p: ProviderStanding| view! {
+            <section class="card" data-testid="earning-account">
+                <div class="row-title">"Earning account"</div>
+                <div class="muted mono small">{p.address.clone()}</div>
+                <dl class="specs">
+                    <div><dt>"Earned, withdrawable"</dt><dd data-testid="wallet-withdrawable">{format!("${}", p.withdrawable_usd)}</dd></div>
+                    <div><dt>"Stake (locked)"</dt><dd data-testid="wallet-stake">{format!("{} GRID", p.stake_grid)}</dd></div>
+                    <div><dt>"Rewards to claim"</dt><dd data-testid="wallet-rewards">{format!("{} GRID", p.rewards_grid)}</dd></div>
+                    <div><dt>"Payout address holds"</dt><dd data-testid="wallet-payout-balance">{format!("${}", p.payout_balance_usd)}</dd></div>
+                </dl>
+            </section>
+        })}
+        <section class="card" class:hidden=move || standing.with(Option::is_none)>
+            <div class="row-title">"Payout address"</div>
+            <div class="mono" data-testid="payout-address">{move || standing.get().map(|p| p.payout_address)}</div>
+            {move || standing.get().and_then(|p| p.pending_payout).map(|pending| view! {
+                <p class="muted" data-testid="pending-payout">{format!(
+                    "Changing to {} from {} (the market holds a change for two days, so a stolen key cannot redirect earnings at once).",
+                    pending.address, utc_label(pending.effective_at_unix_s, false),
+                )}</p>
+            })}
+            <div class="inline">
+                <input class="mono grow" data-testid="payout-input" placeholder="0x… new payout address"
+                    prop:value=move || next.get() on:input=move |ev| next.set(event_target_value(&ev)) />
+                <button data-testid="payout-change" disabled=move || busy.get() || next.get().trim().is_empty()
+                    on:click=change>"Change"</button>
+            </div>
+            {move || outcome.get().map(|o| match o {
+                Ok(()) => view! { <p class="ok" data-testid="payout-requested">"Requested."</p> }.into_any(),
+                Err(error) => view! { <div data-testid="payout-error"><ErrorBox error /></div> }.into_any(),
+            })}
+        </section>
+    }
+}
+
 /// Where the app keeps its data, logs and models, and the network it is on.
 #[component]
 fn Settings(live: Live) -> impl IntoView {
@@ -472,23 +832,42 @@ fn Settings(live: Live) -> impl IntoView {
 }
 
 /// Start at login, and earning only while the owner is away (the GPU handed back on input).
-#[component]
-fn Background(current: BackgroundSettings, idle_error: Option<String>) -> impl IntoView {
-    let login = RwSignal::new(current.start_at_login);
-    let idle = RwSignal::new(current.earn_only_when_idle);
-    let minutes = RwSignal::new(current.idle_minutes.to_string());
-    let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_default();
-    let from = RwSignal::new(opt(current.earn_from_hour.map(u32::from)));
-    let until = RwSignal::new(opt(current.earn_until_hour.map(u32::from)));
-    let ac = RwSignal::new(current.ac_power_only);
-    let temp = RwSignal::new(opt(current.max_gpu_temp_c));
-    let share = RwSignal::new(current.gpu_memory_share_pct.to_string());
-    let others = RwSignal::new(current.yield_to_other_programs);
-    let outcome: RwSignal<Option<Result<(), ApiError>>> = RwSignal::new(None);
-    let save = move |_| {
-        let invalid = |message: String| {
-            outcome.set(Some(Err(ApiError::new(gridmint_protocol::ErrorCode::InvalidInput, message))));
-        };
+/// The background settings as typed: the fields of the Settings page and of the first-run
+/// set-up, read and checked when saved.
+#[derive(Clone, Copy)]
+struct BackgroundForm {
+    login: RwSignal<bool>,
+    idle: RwSignal<bool>,
+    minutes: RwSignal<String>,
+    from: RwSignal<String>,
+    until: RwSignal<String>,
+    ac: RwSignal<bool>,
+    temp: RwSignal<String>,
+    share: RwSignal<String>,
+    others: RwSignal<bool>,
+    /// USD per work unit, as typed.
+    floor: RwSignal<String>,
+}
+
+impl BackgroundForm {
+    fn new(current: &BackgroundSettings) -> Self {
+        let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_default();
+        Self {
+            login: RwSignal::new(current.start_at_login),
+            idle: RwSignal::new(current.earn_only_when_idle),
+            minutes: RwSignal::new(current.idle_minutes.to_string()),
+            from: RwSignal::new(opt(current.earn_from_hour.map(u32::from))),
+            until: RwSignal::new(opt(current.earn_until_hour.map(u32::from))),
+            ac: RwSignal::new(current.ac_power_only),
+            temp: RwSignal::new(opt(current.max_gpu_temp_c)),
+            share: RwSignal::new(current.gpu_memory_share_pct.to_string()),
+            others: RwSignal::new(current.yield_to_other_programs),
+            floor: RwSignal::new(usd_of_units(current.price_floor_per_unit)),
+        }
+    }
+
+    /// The settings, or what is wrong with a field (named).
+    fn read(&self) -> Result<BackgroundSettings, ApiError> {
         // A blank field is "no limit"; anything else must be a whole number.
         let number = |name: &str, text: String| -> Result<Option<u32>, String> {
             let text = text.trim().to_owned();
@@ -497,66 +876,112 @@ fn Background(current: BackgroundSettings, idle_error: Option<String>) -> impl I
             }
             text.parse::<u32>().map(Some).map_err(|_| format!("{name}: {text:?} is not a whole number"))
         };
-        let read = (|| -> Result<BackgroundSettings, String> {
-            let idle_minutes = number("idle minutes", minutes.get())?.ok_or("idle minutes: required")?;
+        let read = || -> Result<BackgroundSettings, String> {
+            let idle_minutes = number("idle minutes", self.minutes.get())?.ok_or("idle minutes: required")?;
             let hour = |name: &str, text: String| -> Result<Option<u8>, String> {
                 number(name, text)?
                     .map(|h| u8::try_from(h).map_err(|_| format!("{name}: {h} is not an hour")))
                     .transpose()
             };
-            let share = number("memory share", share.get())?.unwrap_or(100);
+            let share = number("memory share", self.share.get())?.unwrap_or(100);
             Ok(BackgroundSettings {
-                start_at_login: login.get(),
-                earn_only_when_idle: idle.get(),
+                start_at_login: self.login.get(),
+                earn_only_when_idle: self.idle.get(),
                 idle_minutes,
-                earn_from_hour: hour("from hour", from.get())?,
-                earn_until_hour: hour("until hour", until.get())?,
-                ac_power_only: ac.get(),
-                max_gpu_temp_c: number("temperature limit", temp.get())?,
+                earn_from_hour: hour("from hour", self.from.get())?,
+                earn_until_hour: hour("until hour", self.until.get())?,
+                ac_power_only: self.ac.get(),
+                max_gpu_temp_c: number("temperature limit", self.temp.get())?,
                 gpu_memory_share_pct: u8::try_from(share)
                     .map_err(|_| format!("memory share: {share} % is too large"))?,
-                yield_to_other_programs: others.get(),
+                yield_to_other_programs: self.others.get(),
+                price_floor_per_unit: units_of_usd("price floor", &self.floor.get())?,
             })
-        })();
-        let settings = match read {
-            Ok(s) => s,
-            Err(message) => return invalid(message),
         };
-        spawn_local(async move {
+        read().map_err(|message| ApiError::new(gridmint_protocol::ErrorCode::InvalidInput, message))
+    }
+}
+
+/// "0.001" for 1000 base units (10^-6 USD).
+fn usd_of_units(units: u64) -> String {
+    gridmint_protocol::market::format_units(u128::from(units), 6)
+}
+
+/// Base units (10^-6 USD) of a typed dollar amount: at most 6 decimals, no sign.
+fn units_of_usd(name: &str, text: &str) -> Result<u64, String> {
+    let text = text.trim().trim_start_matches('$');
+    let bad = || format!("{name}: {text:?} is not an amount in dollars (like 0.001)");
+    if text.is_empty() {
+        return Ok(0);
+    }
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if frac.len() > 6
+        || !whole.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
+        || (whole.is_empty() && frac.is_empty())
+    {
+        return Err(bad());
+    }
+    let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad())? };
+    let frac: u64 = format!("{frac:0<6}").parse().map_err(|_| bad())?;
+    whole.checked_mul(1_000_000).and_then(|w| w.checked_add(frac)).ok_or_else(bad)
+}
+
+/// The fields of a [`BackgroundForm`].
+#[component]
+fn BackgroundFields(form: BackgroundForm) -> impl IntoView {
+    view! {
+        <Toggle testid="start-at-login" value=form.login>" Start Gridmint when I log in (to the tray)"</Toggle>
+        <Toggle testid="earn-when-idle" value=form.idle>
+            " Earn only while I'm away: start after "
+            <NumberField testid="idle-minutes" value=form.minutes min=1 max=240 />
+            " minutes without input; the GPU is handed back the moment I touch the keyboard or mouse"
+        </Toggle>
+        <div class="row-title limits">"Limits"</div>
+        <label class="check">
+            " Earn only from "
+            <NumberField testid="earn-from" value=form.from min=0 max=23 placeholder="any" />
+            ":00 until "
+            <NumberField testid="earn-until" value=form.until min=0 max=23 placeholder="any" />
+            ":00 (blank: any hour)"
+        </label>
+        <Toggle testid="ac-only" value=form.ac>" Only on AC power (stop on battery)"</Toggle>
+        <Toggle testid="yield-to-others" value=form.others>
+            " Give way when another program runs heavy work on the GPU (NVIDIA: seen through nvidia-smi)"
+        </Toggle>
+        <label class="check">
+            " Stop while the GPU is at or above "
+            <NumberField testid="max-temp" value=form.temp min=30 max=110 placeholder="none" />
+            " °C"
+        </label>
+        <label class="check">
+            " Let a job use at most "
+            <NumberField testid="memory-share" value=form.share min=10 max=100 />
+            " % of the GPU's memory"
+        </label>
+        <label class="check">
+            " Take only jobs paying at least $"
+            <input class="price" data-testid="price-floor" prop:value=move || form.floor.get()
+                on:input=move |ev| form.floor.set(event_target_value(&ev)) />
+            " per work unit (10⁹ operations)"
+        </label>
+    }
+}
+
+#[component]
+fn Background(current: BackgroundSettings, idle_error: Option<String>) -> impl IntoView {
+    let form = BackgroundForm::new(&current);
+    let outcome: RwSignal<Option<Result<(), ApiError>>> = RwSignal::new(None);
+    let save = move |_| match form.read() {
+        Err(error) => outcome.set(Some(Err(error))),
+        Ok(settings) => spawn_local(async move {
             outcome.set(Some(ipc::set_background(settings).await.map(|_| ())));
-        });
+        }),
     };
     view! {
         <section class="card background">
             <div class="row-title">"Background"</div>
-            <Toggle testid="start-at-login" value=login>" Start Gridmint when I log in (to the tray)"</Toggle>
-            <Toggle testid="earn-when-idle" value=idle>
-                " Earn only while I'm away: start after "
-                <NumberField testid="idle-minutes" value=minutes min=1 max=240 />
-                " minutes without input; the GPU is handed back the moment I touch the keyboard or mouse"
-            </Toggle>
-            <div class="row-title limits">"Limits"</div>
-            <label class="check">
-                " Earn only from "
-                <NumberField testid="earn-from" value=from min=0 max=23 placeholder="any" />
-                ":00 until "
-                <NumberField testid="earn-until" value=until min=0 max=23 placeholder="any" />
-                ":00 (blank: any hour)"
-            </label>
-            <Toggle testid="ac-only" value=ac>" Only on AC power (stop on battery)"</Toggle>
-            <Toggle testid="yield-to-others" value=others>
-                " Give way when another program runs heavy work on the GPU (NVIDIA: seen through nvidia-smi)"
-            </Toggle>
-            <label class="check">
-                " Stop while the GPU is at or above "
-                <NumberField testid="max-temp" value=temp min=30 max=110 placeholder="none" />
-                " °C"
-            </label>
-            <label class="check">
-                " Let a job use at most "
-                <NumberField testid="memory-share" value=share min=10 max=100 />
-                " % of the GPU's memory"
-            </label>
+            <BackgroundFields form />
+            <p class="muted small">"A new price floor applies from the next start."</p>
             {idle_error.map(|e| view! { <p class="sub" data-testid="idle-unavailable">{format!("Idle detection is unavailable here: {e}")}</p> })}
             <div class="actions">
                 <button data-testid="save-background" on:click=save>"Save"</button>
@@ -598,25 +1023,110 @@ fn NumberField(
 
 #[component]
 fn Jobs(live: Live) -> impl IntoView {
+    let open = RwSignal::new(None::<u64>);
     view! {
         <h1>"Jobs"</h1>
-        <p class="sub">"Every job you posted from this machine, newest first."</p>
+        <p class="sub">"Every job you posted from this machine, newest first. Pick one for its timeline."</p>
         {move || {
             let jobs = live.jobs.get();
             if jobs.is_empty() {
                 view! { <p class="loading" data-testid="no-jobs">"No jobs yet: drop a package on the Buy page."</p> }.into_any()
             } else {
-                view! { <JobTable jobs /> }.into_any()
+                view! { <JobTable jobs open /> }.into_any()
             }
         }}
+        <JobDetail open live />
+    }
+}
+
+/// The timeline of the job picked on the Jobs page: each replica's claim, commitment and reveal
+/// on chain with its transaction, the settlement and the verification outcome. Read again every
+/// two seconds while the job runs.
+#[component]
+fn JobDetail(open: RwSignal<Option<u64>>, live: Live) -> impl IntoView {
+    let timeline = RwSignal::new(None::<Result<JobTimeline, ApiError>>);
+    let load = move || {
+        if let Some(id) = open.get_untracked() {
+            spawn_local(async move {
+                let read = ipc::job_timeline(id).await;
+                if open.get_untracked() == Some(id) {
+                    timeline.set(Some(read));
+                }
+            });
+        }
+    };
+    Effect::new(move |_| {
+        open.track();
+        timeline.set(None);
+        load();
+    });
+    let running = move || {
+        open.get_untracked().is_some_and(|id| {
+            live.jobs.with_untracked(|jobs| jobs.iter().any(|j| j.local_id == id && !j.status.is_final()))
+        })
+    };
+    let poll = set_interval_with_handle(
+        move || {
+            if running() {
+                load();
+            }
+        },
+        Duration::from_secs(2),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(handle) = poll {
+            handle.clear();
+        }
+    });
+    view! {
+        {move || open.get().map(|id| view! {
+            <section class="card" data-testid="job-timeline">
+                <div class="chart-head">
+                    <div class="row-title">{format!("Job {id}: timeline")}</div>
+                    <button class="link" data-testid="timeline-close" on:click=move |_| open.set(None)>"Close"</button>
+                </div>
+                {move || match timeline.get() {
+                    None => view! { <p class="loading">"Reading the job's events…"</p> }.into_any(),
+                    Some(Err(error)) => view! { <ErrorBox error /> }.into_any(),
+                    Some(Ok(t)) => view! { <Timeline timeline=t /> }.into_any(),
+                }}
+            </section>
+        })}
     }
 }
 
 #[component]
-fn JobTable(jobs: Vec<JobSummary>) -> impl IntoView {
+fn Timeline(timeline: JobTimeline) -> impl IntoView {
+    let start = timeline.events.first().map_or(0, |e| e.at_unix_s);
+    let short = |s: &str| if s.len() > 14 { format!("{}…{}", &s[..8], &s[s.len() - 4..]) } else { s.to_owned() };
+    view! {
+        {timeline.verification.map(|v| view! { <p class="verification" data-testid="job-verification">{v}</p> })}
+        {timeline.job_id.is_none().then(|| view! { <p class="muted">"Not on chain yet: publishing the data and posting."</p> })}
+        <table class="jobs timeline">
+            <thead><tr><th>"Time"</th><th>"Step"</th><th>"Replica"</th><th>"Provider"</th><th>"Detail"</th><th>"Transaction"</th></tr></thead>
+            <tbody>
+                {timeline.events.into_iter().map(|e| view! {
+                    <tr data-testid="timeline-row">
+                        <td>{format!("+{} s", e.at_unix_s.saturating_sub(start))}</td>
+                        <td data-testid="timeline-step">{e.step}</td>
+                        <td>{e.replica.map(|r| format!("#{r}")).unwrap_or_default()}</td>
+                        <td class="mono small" title=e.provider.clone().unwrap_or_default()>{e.provider.as_deref().map(short).unwrap_or_default()}</td>
+                        <td class="small">{e.detail.unwrap_or_default()}</td>
+                        <td class="mono small" title=e.transaction.clone() data-testid="timeline-tx">{short(&e.transaction)}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn JobTable(jobs: Vec<JobSummary>, #[prop(optional)] open: Option<RwSignal<Option<u64>>>) -> impl IntoView {
     view! {
         <table class="jobs card">
-            <thead><tr><th>"#"</th><th>"Status"</th><th>"Package"</th><th>"Units"</th><th>"Time"</th><th>"Result"</th></tr></thead>
+            <thead><tr><th>"#"</th><th>"Status"</th><th>"Package"</th><th>"Units"</th><th>"Time"</th><th>"Result"</th>
+                {open.map(|_| view! { <th></th> })}</tr></thead>
             <tbody>
                 {jobs.into_iter().map(|j| {
                     let class = match j.status {
@@ -634,6 +1144,11 @@ fn JobTable(jobs: Vec<JobSummary>) -> impl IntoView {
                             <td>{j.work_units}</td>
                             <td>{format!("{:.0} s", j.elapsed_s)}</td>
                             <td class="mono small" data-testid="job-result">{result}</td>
+                            {open.map(|open| {
+                                let id = j.local_id;
+                                view! { <td><button class="link" data-testid="job-details"
+                                    on:click=move |_| open.set(Some(id))>"Timeline"</button></td> }
+                            })}
                         </tr>
                     }
                 }).collect_view()}

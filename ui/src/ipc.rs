@@ -63,6 +63,16 @@ pub async fn withdraw_earnings() -> Result<Withdrawal, ApiError> {
     invoke(commands::WITHDRAW_EARNINGS, &WithdrawEarningsRequest {}).await
 }
 
+pub async fn earnings_history(
+    period: gridmint_protocol::EarningsPeriod,
+) -> Result<gridmint_protocol::EarningsHistory, ApiError> {
+    invoke(commands::EARNINGS_HISTORY, &gridmint_protocol::EarningsHistoryRequest { period }).await
+}
+
+pub async fn change_payout(address: String) -> Result<MarketStatus, ApiError> {
+    invoke(commands::CHANGE_PAYOUT, &gridmint_protocol::ChangePayoutRequest { address }).await
+}
+
 pub async fn app_settings() -> Result<gridmint_protocol::AppSettings, ApiError> {
     invoke(commands::APP_SETTINGS, &gridmint_protocol::AppSettingsRequest {}).await
 }
@@ -116,4 +126,35 @@ pub fn on_file_drop(mut f: impl FnMut(Vec<String>) + 'static) {
     if tauri_listen("tauri://drag-drop", &closure).is_ok() {
         closure.forget();
     }
+}
+
+/// Calls `f` with each `BenchmarkProgress` the shell sends while a benchmark runs.
+pub fn on_benchmark_progress(mut f: impl FnMut(gridmint_protocol::BenchmarkProgress) + 'static) {
+    let closure = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        let payload = js_sys::Reflect::get(&event, &JsValue::from_str("payload")).ok();
+        if let Some(progress) = payload.and_then(|p| serde_wasm_bindgen::from_value(p).ok()) {
+            f(progress);
+        }
+    });
+    if tauri_listen(gridmint_protocol::events::BENCHMARK_PROGRESS, &closure).is_ok() {
+        closure.forget();
+    }
+}
+
+pub async fn job_timeline(local_id: u64) -> Result<gridmint_protocol::JobTimeline, ApiError> {
+    invoke(commands::JOB_TIMELINE, &gridmint_protocol::JobTimelineRequest { local_id }).await
+}
+
+pub async fn run_benchmark() -> Result<gridmint_protocol::BenchmarkReport, ApiError> {
+    invoke(commands::RUN_BENCHMARK, &gridmint_protocol::RunBenchmarkRequest { device: None }).await
+}
+
+pub async fn suggest_price_floor() -> Result<gridmint_protocol::PriceSuggestion, ApiError> {
+    invoke(commands::SUGGEST_PRICE_FLOOR, &gridmint_protocol::SuggestPriceFloorRequest {}).await
+}
+
+pub async fn start_earning(
+    settings: gridmint_protocol::BackgroundSettings,
+) -> Result<gridmint_protocol::AppSettings, ApiError> {
+    invoke(commands::START_EARNING, &gridmint_protocol::StartEarningRequest { settings }).await
 }

@@ -408,6 +408,13 @@ impl<P: Provider + Clone> Market<P> {
         Ok(Mined { value: (), receipt })
     }
 
+    /// Asks for a new payout address (a registered provider only); it takes effect after the
+    /// market's payout delay, when anyone applies it.
+    pub async fn request_payout_change(&self, payout: Address) -> Result<Mined<()>, ChainError> {
+        let receipt = Self::send("requestPayoutChange", self.contract.requestPayoutChange(payout)).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
     /// The job's storage slot alone (state, claimants, selection, claim deadline): one call,
     /// for loops that poll a job. A job that does not exist has state 0.
     pub async fn slot(&self, job_id: U256) -> Result<Gridmint::Job, ChainError> {

@@ -1,7 +1,7 @@
 //! Benchmarking the machine's devices.
 
 use gpu_engine::{DeviceChoice, DeviceType, Gpu, GpuOptions, ReproClass, Vulkan, bench, kernels::gemm::GemmVariant};
-use gridmint_protocol::{BenchmarkReport, DeterminismCase, GemmLayoutRate};
+use gridmint_protocol::{BenchmarkProgress, BenchmarkReport, DeterminismCase, GemmLayoutRate};
 
 use crate::{NodeError, Paths};
 
@@ -24,28 +24,61 @@ pub(crate) fn open_slot(paths: &Paths, device: Option<u32>) -> Result<gpu_engine
 
 /// Measures the deterministic GEMM and the bandwidth of a device (the best one by default).
 pub fn run(paths: &Paths, device: Option<u32>, reps: usize) -> Result<BenchmarkReport, NodeError> {
+    run_with_progress(paths, device, reps, &mut |_| {})
+}
+
+/// [`run`], telling `progress` before each step (and once more when done) how many of how many
+/// steps are finished and what runs now.
+pub fn run_with_progress(
+    paths: &Paths,
+    device: Option<u32>,
+    reps: usize,
+    progress: &mut dyn FnMut(BenchmarkProgress),
+) -> Result<BenchmarkReport, NodeError> {
+    progress(BenchmarkProgress { done: 0, total: 1, stage: "opening the device".into() });
     let gpu = open(paths, device)?;
     let fused = gpu.supports(ReproClass::Fused);
     let is_gpu = gpu.info().device_type != DeviceType::Cpu;
+    let layouts: Vec<(ReproClass, GemmVariant)> = if is_gpu {
+        gpu.classes()
+            .into_iter()
+            .flat_map(|c| GemmVariant::ALL.into_iter().filter(|v| *v != GemmVariant::Streaming).map(move |v| (c, v)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // Opened; warm-up; GEMM 1024³ (and fused); the layouts; bandwidth.
+    let total = 1 + u32::from(is_gpu) + 1 + u32::from(fused) + layouts.len() as u32 + 1;
+    let mut done = 1;
+    let mut step = |stage: String| {
+        progress(BenchmarkProgress { done, total, stage });
+        done += 1;
+    };
     if is_gpu {
+        step("warming the GPU up".into());
         // The first GEMM timed on the H200 read low once (bench/RESULTS.md): clocks first.
         bench::warm_up(&gpu, 1.0)?;
     }
     let rate = |n, class| bench::gemm_rate(&gpu, n, class, reps).map(|r| r.gflops);
+    step("matrix multiply 1024³".into());
     let gemm_gflops_1024 = rate(1024, ReproClass::Unfused)?;
-    let gemm_gflops_1024_fused = fused.then(|| rate(1024, ReproClass::Fused)).transpose()?;
+    let gemm_gflops_1024_fused = if fused {
+        step("matrix multiply 1024³, fused".into());
+        Some(rate(1024, ReproClass::Fused)?)
+    } else {
+        None
+    };
     let mut gemm_layouts = Vec::new();
     if is_gpu {
-        for class in gpu.classes() {
-            for variant in GemmVariant::ALL.into_iter().filter(|v| *v != GemmVariant::Streaming) {
-                let r = bench::gemm_rate_in(&gpu, 4096, class, variant, reps)?;
-                gemm_layouts.push(GemmLayoutRate {
-                    layout: variant.name(),
-                    class: class.as_str().to_owned(),
-                    n: 4096,
-                    gflops: r.gflops,
-                });
-            }
+        for (class, variant) in layouts {
+            step(format!("matrix multiply 4096³, {} {}", variant.name(), class.as_str()));
+            let r = bench::gemm_rate_in(&gpu, 4096, class, variant, reps)?;
+            gemm_layouts.push(GemmLayoutRate {
+                layout: variant.name(),
+                class: class.as_str().to_owned(),
+                n: 4096,
+                gflops: r.gflops,
+            });
         }
     }
     // The 4096³ headline is the device's own layout, read from the list (not measured again).
@@ -55,7 +88,9 @@ pub fn run(paths: &Paths, device: Option<u32>, reps: usize) -> Result<BenchmarkR
     };
     let (gemm_gflops_4096, gemm_gflops_4096_fused) = (at_4096(ReproClass::Unfused), at_4096(ReproClass::Fused));
     let floats = if is_gpu { 64 << 20 } else { 16 << 20 };
+    step("memory bandwidth".into());
     let bandwidth_gbs = bench::bandwidth_gbs(&gpu, floats, reps)?;
+    step("done".into());
     let _ = gpu.save_pipeline_cache();
     let best = gemm_gflops_4096.unwrap_or(gemm_gflops_1024);
     Ok(BenchmarkReport {

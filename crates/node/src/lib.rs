@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod buyer;
 pub mod devnet;
+pub mod earnings;
 pub mod error;
 pub mod exchange;
 pub mod hardware;
@@ -56,6 +57,16 @@ impl Node {
     /// Benchmarks a device (the best one unless `device` names one).
     pub fn benchmark(&self, device: Option<u32>, reps: usize) -> Result<BenchmarkReport, NodeError> {
         bench::run(&self.paths, device, reps)
+    }
+
+    /// [`Node::benchmark`], telling `progress` how far it is before each step.
+    pub fn benchmark_with_progress(
+        &self,
+        device: Option<u32>,
+        reps: usize,
+        progress: &mut dyn FnMut(gridmint_protocol::BenchmarkProgress),
+    ) -> Result<BenchmarkReport, NodeError> {
+        bench::run_with_progress(&self.paths, device, reps, progress)
     }
 
     /// Opens a device (the best one unless `device` names one) with this node's pipeline cache.

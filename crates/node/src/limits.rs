@@ -110,6 +110,28 @@ impl Sensors {
         mains
     }
 
+    /// The busiest GPU's utilisation, %: `class/drm/card*/device/gpu_busy_percent` (amdgpu,
+    /// i915 with xe), else `nvidia-smi`; `None` where neither reports one.
+    pub fn gpu_busy_pct(&self) -> Option<u32> {
+        let mut busiest: Option<u32> = None;
+        if let Ok(cards) = std::fs::read_dir(self.sys.join("class/drm")) {
+            for card in cards.flatten() {
+                let busy = std::fs::read_to_string(card.path().join("device/gpu_busy_percent")).ok();
+                if let Some(b) = busy.and_then(|b| b.trim().parse::<u32>().ok()) {
+                    busiest = Some(busiest.map_or(b, |m| m.max(b)));
+                }
+            }
+        }
+        if busiest.is_some() {
+            return busiest;
+        }
+        let out = std::process::Command::new(&self.nvidia_smi)
+            .args(["--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse::<u32>().ok()).max()
+    }
+
     /// The hottest GPU: `class/drm/card*/device/hwmon/hwmon*/temp1_input` (amdgpu, nouveau,
     /// i915), else `nvidia-smi` (the NVIDIA driver exposes no hwmon).
     pub fn gpu_temp_c(&self) -> Option<f32> {
@@ -191,6 +213,10 @@ mod tests {
         write("class/drm/card0/device/hwmon/hwmon3/temp1_input", "61000\n");
         write("class/drm/card1/device/hwmon/hwmon4/temp1_input", "74500\n");
         assert_eq!(sensors.gpu_temp_c(), Some(74.5), "the hottest GPU");
+        assert_eq!(sensors.gpu_busy_pct(), None, "no utilisation reported");
+        write("class/drm/card0/device/gpu_busy_percent", "12\n");
+        write("class/drm/card1/device/gpu_busy_percent", "87\n");
+        assert_eq!(sensors.gpu_busy_pct(), Some(87), "the busiest GPU");
     }
 
     /// A stand-in `nvidia-smi` that prints what the real one prints for compute apps.

@@ -15,8 +15,9 @@ use std::{
 
 use alloy::primitives::{Address, U256, Uint};
 use gridmint_protocol::{
-    InspectPackageRequest, JobStatus, JobSummary, MarketStatus, NetworkPhase, PackagePreview, ProviderStanding,
-    SubmitJobRequest, Withdrawal, market::format_units,
+    EarningsHistory, EarningsPeriod, InspectPackageRequest, JobStatus, JobSummary, JobTimeline, MarketStatus,
+    NetworkPhase, PackagePreview, PendingPayout, PriceSuggestion, ProviderStanding, SubmitJobRequest, Withdrawal,
+    market::format_units,
 };
 
 use crate::{
@@ -33,6 +34,9 @@ const PROVIDER_ACCOUNT: u32 = 1;
 const BUYER_ACCOUNT: u32 = 2;
 /// Providers on the local network: this machine.
 pub const LOCAL_PROVIDERS: u8 = 1;
+/// What the app offers per work unit unless the buyer says otherwise (10^-6 USD): the price a
+/// new provider is suggested when the market has no jobs to learn from.
+pub const DEFAULT_PRICE_PER_UNIT: u64 = 1000;
 
 /// How to start the local network.
 #[derive(Debug, Clone)]
@@ -43,6 +47,9 @@ pub struct LocalMarketOptions {
     pub block_time_s: u64,
     /// Seconds providers have to claim a posted job.
     pub claim_window_s: u64,
+    /// This machine's price floor, `None` on a first run: the chain starts, but the machine
+    /// registers and stakes only when the owner finishes the set-up ([`LocalMarket::start_earning`]).
+    pub price_floor: Option<u64>,
 }
 
 /// A running local network; cheap to clone. The chain (anvil) stops on [`LocalMarket::shutdown`]
@@ -97,6 +104,10 @@ struct Inner {
     held: Arc<Mutex<Option<String>>>,
     /// The share of device memory a job may use, in percent.
     memory_share: Arc<std::sync::atomic::AtomicU8>,
+    /// The price floor once the owner said to start earning: the agent registers then.
+    owner: tokio::sync::watch::Sender<Option<u64>>,
+    /// The chain's profile once it is up (before this machine registers).
+    chain: Mutex<Option<PathBuf>>,
 }
 
 #[derive(Debug, Clone)]
@@ -142,7 +153,6 @@ impl LocalMarket {
         let inner = Arc::new(Inner {
             paths,
             root,
-            options,
             phase: Mutex::new(Phase::Starting),
             activity: Mutex::new("starting the local network".into()),
             jobs: Mutex::new(Vec::new()),
@@ -151,6 +161,9 @@ impl LocalMarket {
             yielder: Mutex::new(None),
             held: Arc::new(Mutex::new(None)),
             memory_share: Arc::new(std::sync::atomic::AtomicU8::new(100)),
+            owner: tokio::sync::watch::Sender::new(options.price_floor),
+            chain: Mutex::new(None),
+            options,
         });
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let (stopped_tx, stopped) = std::sync::mpsc::channel();
@@ -241,6 +254,45 @@ impl LocalMarket {
         Ok(())
     }
 
+    /// Whether the network waits for the owner to finish the set-up before this machine
+    /// registers.
+    pub fn awaits_owner(&self) -> bool {
+        self.inner.owner.borrow().is_none()
+    }
+
+    /// The end of the set-up: this machine registers, stakes and serves jobs paying at least
+    /// `price_floor` (payment-token base units per work unit). Once it serves, a new floor
+    /// applies from the next start.
+    pub fn start_earning(&self, price_floor: u64) {
+        self.inner.owner.send_if_modified(|floor| {
+            let first = floor.is_none();
+            if first {
+                *floor = Some(price_floor);
+            }
+            first
+        });
+    }
+
+    /// A price floor from what the market's jobs pay: the median offer of the jobs posted so
+    /// far; without any, the app's default buy price.
+    pub fn suggest_price_floor(&self) -> Result<PriceSuggestion, NodeError> {
+        let Some(profile_path) = lock(&self.inner.chain).clone() else {
+            return Err(NodeError::NetworkUnavailable { message: "the local chain is still starting".into() });
+        };
+        let (rt, net) = buyer(&profile_path)?;
+        let mut prices = rt.block_on(async {
+            let head = net.block_number().await?;
+            let posted = net.posted_jobs(net.profile.deployment.start_block, head).await?;
+            Ok::<_, NodeError>(posted.iter().map(|p| p.pricePerUnit.to::<u64>()).collect::<Vec<u64>>())
+        })?;
+        prices.sort_unstable();
+        let (price, basis) = match prices.len() {
+            0 => (DEFAULT_PRICE_PER_UNIT, "no jobs on this network yet: the app's default offer".to_owned()),
+            n => (prices[n / 2], format!("the median offer of the {n} jobs posted on this network")),
+        };
+        Ok(PriceSuggestion { price_per_unit: price, usd_per_unit: format_units(u128::from(price), 6), basis })
+    }
+
     /// The control over the running job's device work.
     pub fn gpu_control(&self) -> gpu_engine::control::Control {
         self.inner.gpu_control.clone()
@@ -280,25 +332,40 @@ impl LocalMarket {
                     rt.block_on(async {
                         let standing = net.standing(provider).await?;
                         let payout = net.payout(provider).await?;
-                        Ok((standing, payout))
+                        let pending = net.pending_payout(provider).await?;
+                        let rewards = net.market.reputation(provider).await?.rewards;
+                        Ok((standing, payout, pending, rewards))
                     })
                 });
+                let sensors = crate::limits::Sensors::default();
+                let (gpu_temp_c, gpu_busy_pct) = (sensors.gpu_temp_c(), sensors.gpu_busy_pct());
                 status.provider = Some(match standing {
-                    Ok(((withdrawable, stake, score), (payout, payout_balance))) => ProviderStanding {
-                        payout_address: payout.to_string(),
-                        payout_balance_usd: format_units(payout_balance, 6),
-                        address: provider.to_string(),
-                        device,
-                        registered: !stake.is_zero(),
-                        withdrawable_usd: format_units(withdrawable, 6),
-                        stake_grid: format_units(stake.saturating_to::<u128>(), 18),
-                        reputation_bps: score.saturating_to::<u64>(),
-                        activity,
-                        paused,
-                    },
+                    Ok(((withdrawable, stake, score), (payout, payout_balance), pending, rewards)) => {
+                        ProviderStanding {
+                            payout_address: payout.to_string(),
+                            payout_balance_usd: format_units(payout_balance, 6),
+                            pending_payout: pending.map(|(address, at)| PendingPayout {
+                                address: address.to_string(),
+                                effective_at_unix_s: at,
+                            }),
+                            rewards_grid: format_units(rewards, 18),
+                            address: provider.to_string(),
+                            device,
+                            registered: !stake.is_zero(),
+                            withdrawable_usd: format_units(withdrawable, 6),
+                            stake_grid: format_units(stake.saturating_to::<u128>(), 18),
+                            reputation_bps: score.saturating_to::<u64>(),
+                            activity,
+                            paused,
+                            gpu_temp_c,
+                            gpu_busy_pct,
+                        }
+                    }
                     Err(e) => ProviderStanding {
                         payout_address: String::new(),
                         payout_balance_usd: "—".into(),
+                        pending_payout: None,
+                        rewards_grid: "—".into(),
                         address: provider.to_string(),
                         device,
                         registered: false,
@@ -307,11 +374,53 @@ impl LocalMarket {
                         reputation_bps: 0,
                         activity: format!("cannot read the chain: {e}"),
                         paused,
+                        gpu_temp_c,
+                        gpu_busy_pct,
                     },
                 });
             }
         }
         status
+    }
+
+    /// The connection profile of the ready network, or why there is none.
+    fn ready_profile(&self) -> Result<PathBuf, NodeError> {
+        match &*lock(&self.inner.phase) {
+            Phase::Ready { profile_path, .. } => Ok(profile_path.clone()),
+            _ => Err(NodeError::NetworkUnavailable { message: "the local network is not ready".into() }),
+        }
+    }
+
+    /// This machine's earnings over `period`, read from the chain's payment events.
+    pub fn earnings(&self, period: EarningsPeriod) -> Result<EarningsHistory, NodeError> {
+        let profile_path = self.ready_profile()?;
+        let rt = runtime()?;
+        let net = Network::connect(&profile_path, net::dev_account(PROVIDER_ACCOUNT)?)?;
+        rt.block_on(async {
+            let now = net.now().await?;
+            let since = net.registered_at(net.address()).await?.unwrap_or(now);
+            let payments = net.payments_to(net.address()).await?;
+            Ok(crate::earnings::history(period, now, since, &payments))
+        })
+    }
+
+    /// Asks the market to send this machine's withdrawals to `address` from now on: the change
+    /// waits out the market's payout delay (a stolen key cannot redirect earnings at once).
+    pub fn change_payout(&self, address: &str) -> Result<(), NodeError> {
+        let to: Address = address.trim().parse().map_err(|e| NodeError::InvalidRequest {
+            message: format!("payout address `{}`: {e} (expected 0x and 40 hex digits)", address.trim()),
+        })?;
+        if to.is_zero() {
+            return Err(NodeError::InvalidRequest { message: "payout address: the zero address burns funds".into() });
+        }
+        let profile_path = self.ready_profile()?;
+        let rt = runtime()?;
+        let net = Network::connect(&profile_path, net::dev_account(PROVIDER_ACCOUNT)?)?;
+        rt.block_on(async {
+            let mined = net.market.request_payout_change(to).await?;
+            tracing::info!(%to, tx = %mined.receipt.transaction_hash, "payout address change requested");
+            Ok(())
+        })
     }
 
     /// Pays this machine's earned balance out to its payout address.
@@ -441,6 +550,40 @@ impl LocalMarket {
         Ok(summary)
     }
 
+    /// One of the buyer's jobs step by step: the chain's events for it (posted, each replica's
+    /// claim, commitment and reveal, settlement) with their transactions, and the verification
+    /// outcome.
+    pub fn timeline(&self, local_id: u64) -> Result<JobTimeline, NodeError> {
+        let summary = lock(&self.inner.jobs)
+            .iter()
+            .find(|j| j.summary.local_id == local_id)
+            .map(|j| j.summary.clone())
+            .ok_or_else(|| NodeError::InvalidRequest { message: format!("job {local_id}: no such job in this app") })?;
+        let verification = match summary.status {
+            JobStatus::Verified => Some(format!(
+                "verified: the replicas agreed, the fetched result hashes to the {}, and the spot check re-ran a sample here with the same bits",
+                summary.detail.as_deref().unwrap_or("agreed root")
+            )),
+            JobStatus::Disputed => {
+                Some("disputed: the replicas or this machine's spot check disagreed; the arbiter settles".into())
+            }
+            JobStatus::Refunded => Some("refunded: too few providers claimed it in time".into()),
+            JobStatus::Failed => summary.detail.clone().map(|d| format!("failed: {d}")),
+            JobStatus::Posting | JobStatus::Running => None,
+        };
+        let events = match &summary.job_id {
+            Some(id) => {
+                let job_id: U256 = id.parse().map_err(|e| NodeError::InvalidRequest {
+                    message: format!("job {local_id}: its id `{id}` is not a number ({e})"),
+                })?;
+                let (rt, net) = buyer(&self.ready_profile()?)?;
+                rt.block_on(net.job_events(job_id))?
+            }
+            None => Vec::new(),
+        };
+        Ok(JobTimeline { local_id, job_id: summary.job_id, events, verification })
+    }
+
     /// The buyer's jobs, newest first.
     pub fn jobs(&self) -> Vec<JobSummary> {
         let now = Instant::now();
@@ -519,6 +662,7 @@ impl Inner {
             devnet = devnet => devnet?,
             _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
         };
+        *lock(&self.chain) = Some(devnet.profile_path.clone());
         let served = tokio::select! {
             served = self.clone().provide(&devnet) => served,
             _ = stop.wait_for(|stopped| *stopped) => Ok(()),
@@ -533,8 +677,17 @@ impl Inner {
         self.set_activity("opening the compute device");
         let gpu = crate::bench::open_slot(&self.paths, None)?;
         let net = Network::connect(&devnet.profile_path, net::dev_account(PROVIDER_ACCOUNT)?)?;
+        let mut owner = self.owner.subscribe();
+        if owner.borrow().is_none() {
+            self.set_activity("waiting for you to finish the set-up");
+        }
+        let price_floor = owner
+            .wait_for(Option::is_some)
+            .await
+            .map(|floor| floor.unwrap_or(0))
+            .map_err(|_| NodeError::NetworkUnavailable { message: "the app stopped during the set-up".into() })?;
         let options = ProviderOptions {
-            price_floor: 0,
+            price_floor: u128::from(price_floor),
             region: 0,
             exit_after_jobs: None,
             corrupt_results: false,

@@ -168,6 +168,209 @@ impl Network {
         Ok((to, balance.saturating_to()))
     }
 
+    /// Decoded events `E` of the market in the deployment's blocks, filtered by `topics`
+    /// (position 1..=3 of the indexed ones), each with its block's timestamp.
+    async fn events<E: SolEvent>(
+        &self,
+        topics: &[(usize, Vec<alloy::primitives::B256>)],
+    ) -> Result<Vec<(E, u64)>, NodeError> {
+        let mut filter = Filter::new()
+            .address(self.profile.deployment.market)
+            .event_signature(E::SIGNATURE_HASH)
+            .from_block(self.profile.deployment.start_block)
+            .to_block(alloy::eips::BlockNumberOrTag::Latest);
+        for (position, values) in topics {
+            filter.topics[*position] = values.clone().into();
+        }
+        let provider = self.market.contract().provider();
+        let logs = provider.get_logs(&filter).await.map_err(chain_error("get_logs"))?;
+        let mut out = Vec::with_capacity(logs.len());
+        for log in logs {
+            let at = match (log.block_timestamp, log.block_number) {
+                (Some(at), _) => at,
+                (None, Some(number)) => provider
+                    .get_block_by_number(number.into())
+                    .await
+                    .map_err(chain_error("block of a log"))?
+                    .map_or(0, |b| b.header.timestamp),
+                (None, None) => 0,
+            };
+            let event = log.log_decode::<E>().map(|l| l.inner.data).map_err(|e| {
+                NodeError::Chain(gridmint_chain::ChainError::Receipt {
+                    call: "decode an event",
+                    message: e.to_string(),
+                })
+            })?;
+            out.push((event, at));
+        }
+        Ok(out)
+    }
+
+    /// Every payment the market made to `provider` for a job: when (chain time) and how much
+    /// (payment-token base units).
+    pub async fn payments_to(&self, provider: Address) -> Result<Vec<crate::earnings::Payment>, NodeError> {
+        let revealed = self.events::<Gridmint::ResultRevealed>(&[(2, vec![provider.into_word()])]).await?;
+        if revealed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let index_of: std::collections::HashMap<U256, U256> =
+            revealed.iter().map(|(r, _)| (r.jobId, r.index)).collect();
+        let jobs: Vec<alloy::primitives::B256> = index_of.keys().map(|id| (*id).into()).collect();
+        let finalized = self.events::<Gridmint::JobFinalized>(&[(1, jobs)]).await?;
+        Ok(finalized
+            .into_iter()
+            .filter_map(|(f, at)| {
+                let index = index_of.get(&f.jobId)?.saturating_to::<u32>();
+                let paid_here = index < 32 && (f.paidMask >> index) & 1 == 1;
+                let share = f.paid.checked_div(U256::from(f.paidMask.count_ones()))?;
+                paid_here.then(|| crate::earnings::Payment { at, amount: share.saturating_to() })
+            })
+            .collect())
+    }
+
+    /// Every event of one job, oldest first, as the app's timeline shows them.
+    pub async fn job_events(&self, job_id: U256) -> Result<Vec<gridmint_protocol::JobEvent>, NodeError> {
+        use Gridmint::{
+            DisputeResolved, JobClaimed, JobDisputed, JobFinalized, JobPosted, JobRefunded, ProviderSlashed,
+            ReplicasSelected, ResultCommitted, ResultRevealed,
+        };
+        let signatures = vec![
+            JobPosted::SIGNATURE_HASH,
+            JobClaimed::SIGNATURE_HASH,
+            ReplicasSelected::SIGNATURE_HASH,
+            ResultCommitted::SIGNATURE_HASH,
+            ResultRevealed::SIGNATURE_HASH,
+            JobFinalized::SIGNATURE_HASH,
+            JobRefunded::SIGNATURE_HASH,
+            JobDisputed::SIGNATURE_HASH,
+            DisputeResolved::SIGNATURE_HASH,
+            ProviderSlashed::SIGNATURE_HASH,
+        ];
+        let filter = Filter::new()
+            .address(self.profile.deployment.market)
+            .event_signature(signatures)
+            .topic1(alloy::primitives::B256::from(job_id))
+            .from_block(self.profile.deployment.start_block)
+            .to_block(alloy::eips::BlockNumberOrTag::Latest);
+        let provider = self.market.contract().provider();
+        let logs = provider.get_logs(&filter).await.map_err(chain_error("get_logs"))?;
+        let usd = |v: U256| gridmint_protocol::market::format_units(v.saturating_to(), 6);
+        let mut claimants: Vec<Address> = Vec::new();
+        let mut events = Vec::with_capacity(logs.len());
+        for log in logs {
+            let at = match (log.block_timestamp, log.block_number) {
+                (Some(at), _) => at,
+                (None, Some(number)) => provider
+                    .get_block_by_number(number.into())
+                    .await
+                    .map_err(chain_error("block of a log"))?
+                    .map_or(0, |b| b.header.timestamp),
+                (None, None) => 0,
+            };
+            let transaction = log.transaction_hash.map(|h| h.to_string()).unwrap_or_default();
+            let decode_error = |e: alloy::sol_types::Error| {
+                NodeError::Chain(gridmint_chain::ChainError::Receipt {
+                    call: "decode a job event",
+                    message: e.to_string(),
+                })
+            };
+            let event = |step: &str, replica: Option<U256>, who: Option<Address>, detail: Option<String>| {
+                gridmint_protocol::JobEvent {
+                    at_unix_s: at,
+                    step: step.to_owned(),
+                    replica: replica.map(|r| r.saturating_to()),
+                    provider: who.map(|a| a.to_string()),
+                    detail,
+                    transaction: transaction.clone(),
+                }
+            };
+            let index_of = |who: Address| claimants.iter().position(|c| *c == who).map(U256::from);
+            let e = match log.topic0() {
+                Some(&JobPosted::SIGNATURE_HASH) => {
+                    let p = log.log_decode::<JobPosted>().map_err(decode_error)?.inner.data;
+                    event("posted", None, None, Some(format!("{} replicas, escrow ${}", p.replicas, usd(p.escrow))))
+                }
+                Some(&JobClaimed::SIGNATURE_HASH) => {
+                    let c = log.log_decode::<JobClaimed>().map_err(decode_error)?.inner.data;
+                    claimants.push(c.provider);
+                    event("claimed", Some(c.index), Some(c.provider), None)
+                }
+                Some(&ReplicasSelected::SIGNATURE_HASH) => {
+                    let s = log.log_decode::<ReplicasSelected>().map_err(decode_error)?.inner.data;
+                    let chosen: Vec<String> =
+                        (0..32).filter(|i| (s.selectedMask >> i) & 1 == 1).map(|i| format!("#{i}")).collect();
+                    event("selected", None, None, Some(format!("replicas {}", chosen.join(", "))))
+                }
+                Some(&ResultCommitted::SIGNATURE_HASH) => {
+                    let c = log.log_decode::<ResultCommitted>().map_err(decode_error)?.inner.data;
+                    event("committed", Some(c.index), Some(c.provider), None)
+                }
+                Some(&ResultRevealed::SIGNATURE_HASH) => {
+                    let r = log.log_decode::<ResultRevealed>().map_err(decode_error)?.inner.data;
+                    event("revealed", Some(r.index), Some(r.provider), Some(format!("root {}", r.resultRoot)))
+                }
+                Some(&JobFinalized::SIGNATURE_HASH) => {
+                    let f = log.log_decode::<JobFinalized>().map_err(decode_error)?.inner.data;
+                    event(
+                        "finalized",
+                        None,
+                        None,
+                        Some(format!(
+                            "{} replica(s) paid ${}, fee ${}, refund ${}",
+                            f.paidMask.count_ones(),
+                            usd(f.paid),
+                            usd(f.fee),
+                            usd(f.refund)
+                        )),
+                    )
+                }
+                Some(&JobRefunded::SIGNATURE_HASH) => {
+                    let r = log.log_decode::<JobRefunded>().map_err(decode_error)?.inner.data;
+                    event("refunded", None, None, Some(format!("${} back to the buyer", usd(r.refund))))
+                }
+                Some(&JobDisputed::SIGNATURE_HASH) => event("disputed", None, None, None),
+                Some(&DisputeResolved::SIGNATURE_HASH) => {
+                    let d = log.log_decode::<DisputeResolved>().map_err(decode_error)?.inner.data;
+                    event("resolved", None, None, Some(format!("root {}", d.resultRoot)))
+                }
+                Some(&ProviderSlashed::SIGNATURE_HASH) => {
+                    let s = log.log_decode::<ProviderSlashed>().map_err(decode_error)?.inner.data;
+                    let why = if s.missedDeadline { "missed a deadline" } else { "revealed a wrong result" };
+                    let grid = gridmint_protocol::market::format_units(s.amount.saturating_to(), 18);
+                    event("slashed", index_of(s.provider), Some(s.provider), Some(format!("{grid} GRID: {why}")))
+                }
+                _ => continue,
+            };
+            events.push(e);
+        }
+        Ok(events)
+    }
+
+    /// When `provider` registered (chain time), if it did.
+    pub async fn registered_at(&self, provider: Address) -> Result<Option<u64>, NodeError> {
+        let registered = self.events::<Gridmint::ProviderRegistered>(&[(1, vec![provider.into_word()])]).await?;
+        Ok(registered.first().map(|(_, at)| *at))
+    }
+
+    /// A payout address `provider` asked for and when it takes effect, if one waits.
+    pub async fn pending_payout(&self, provider: Address) -> Result<Option<(Address, u64)>, NodeError> {
+        let c = self.market.contract();
+        let next = c
+            .pendingPayout(provider)
+            .call()
+            .await
+            .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("pendingPayout", e)))?;
+        if next.is_zero() {
+            return Ok(None);
+        }
+        let at = c
+            .pendingPayoutAt(provider)
+            .call()
+            .await
+            .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("pendingPayoutAt", e)))?;
+        Ok(Some((next, at.saturating_to())))
+    }
+
     /// The payment-token balance an account can withdraw, its stake, and its reputation score (bps).
     pub async fn standing(&self, who: Address) -> Result<(u128, U256, U256), NodeError> {
         let c = self.market.contract();

@@ -81,9 +81,15 @@ mod tests {
             max_gpu_temp_c: Some(80),
             gpu_memory_share_pct: 50,
             yield_to_other_programs: false,
+            price_floor_per_unit: 2500,
         };
         store(&paths, &mine).expect("store");
         assert_eq!(load(&paths).expect("load"), (mine, true));
+        // A file from before the price floor: read, with no floor.
+        let older = r#"{"startAtLogin":false,"earnOnlyWhenIdle":false,"idleMinutes":10}"#;
+        std::fs::write(paths.data.join("settings.json"), older).expect("write");
+        assert_eq!(load(&paths).expect("load").0.price_floor_per_unit, 0);
+        store(&paths, &mine).expect("store");
         let err = store(&paths, &BackgroundSettings { idle_minutes: 0, ..mine }).expect_err("0 minutes");
         assert!(err.to_string().contains("idle minutes: 0"), "{err}");
         assert_eq!(load(&paths).expect("load").0, mine, "a refused value changes nothing");

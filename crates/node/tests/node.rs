@@ -437,7 +437,9 @@ mod local {
         Paths,
         local::{LocalMarket, LocalMarketOptions},
     };
-    use gridmint_protocol::{ErrorCode, InspectPackageRequest, JobStatus, NetworkPhase, SubmitJobRequest};
+    use gridmint_protocol::{
+        EarningsPeriod, ErrorCode, InspectPackageRequest, JobStatus, NetworkPhase, SubmitJobRequest,
+    };
 
     /// The bundled anvil, or a skip (a failure under GRIDMINT_REQUIRE_CHAIN=1).
     pub(super) fn anvil() -> Option<PathBuf> {
@@ -464,7 +466,10 @@ mod local {
             eprintln!("SKIPPED: no MiniLM");
             return;
         }
-        let market = LocalMarket::start(paths, LocalMarketOptions { anvil, block_time_s: 1, claim_window_s: 6 });
+        let market = LocalMarket::start(
+            paths,
+            LocalMarketOptions { anvil, block_time_s: 1, claim_window_s: 6, price_floor: Some(0) },
+        );
 
         // A bad package is refused at once, naming the problem, before the network is even needed.
         let bad = scratch.path().join("bad");
@@ -541,6 +546,42 @@ mod local {
         let earned_after: f64 =
             market.status().provider.expect("provider").withdrawable_usd.parse().expect("a decimal amount");
         assert!(earned_after > earned_before, "the provider earned: {earned_before} -> {earned_after}");
+
+        // The job's timeline: every step on chain, in order, with its transaction.
+        let timeline = market.timeline(job.local_id).expect("the timeline reads");
+        let steps: Vec<&str> = timeline.events.iter().map(|e| e.step.as_str()).collect();
+        assert_eq!(steps, ["posted", "claimed", "selected", "committed", "revealed", "finalized"], "{timeline:?}");
+        assert!(timeline.events.iter().all(|e| e.transaction.len() == 66), "each step names its transaction");
+        assert!(timeline.events.windows(2).all(|w| w[0].at_unix_s <= w[1].at_unix_s), "oldest first");
+        let revealed = &timeline.events[4];
+        assert_eq!((revealed.replica, revealed.provider.as_deref()), (Some(0), Some(standing.address.as_str())));
+        assert!(timeline.verification.as_deref().is_some_and(|v| v.starts_with("verified")), "{timeline:?}");
+        let err = market.timeline(99).expect_err("no job 99");
+        assert_eq!(err.to_api().code, ErrorCode::InvalidInput, "{err}");
+
+        // The earnings chart reads the same payment from the chain's events: in the day's last
+        // hour, the week's last day; the refunded job paid nothing.
+        let day = market.earnings(EarningsPeriod::Day).expect("the earnings history reads");
+        assert_eq!(day.buckets.len(), 24);
+        let paid: f64 = day.total_usd.parse().expect("a decimal amount");
+        assert!((paid - (earned_after - earned_before)).abs() < 1e-9, "chart {paid} vs balance change");
+        assert_eq!(day.buckets[23].usd, day.total_usd, "paid within this hour: {day:?}");
+        assert!(day.predicted_24h_usd.parse::<f64>().expect("a decimal") > 0.0, "{day:?}");
+        let month = market.earnings(EarningsPeriod::Month).expect("the earnings history reads");
+        assert_eq!((month.buckets.len(), month.total_usd.as_str()), (30, day.total_usd.as_str()));
+
+        // A payout address change: a typo is refused naming the input; a good one waits out the
+        // market's delay, and withdrawals still go to the current address meanwhile.
+        let err = market.change_payout("0x12345").expect_err("not an address");
+        assert_eq!(err.to_api().code, ErrorCode::InvalidInput, "{err}");
+        assert!(err.to_string().contains("0x12345"), "{err}");
+        let next = "0x00000000000000000000000000000000000000aA";
+        market.change_payout(next).expect("a payout change is requested");
+        let standing = market.status().provider.expect("provider");
+        let pending = standing.pending_payout.expect("the change is pending");
+        assert!(pending.address.eq_ignore_ascii_case(next), "{pending:?}");
+        assert!(pending.effective_at_unix_s > day.now_unix_s + 86_400, "a delay of days: {pending:?}");
+        assert_eq!(standing.payout_address, standing.address, "the current payout address is unchanged");
 
         // Shutting down stops anvil: nothing is left listening on the chain's port.
         let rpc = market.status().rpc_url.expect("a ready network has an RPC URL");

@@ -16,9 +16,11 @@ pub use error::{ApiError, ErrorCode};
 pub use hardware::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
 pub use job::{JobKind, JobManifest, RunReport};
 pub use market::{
-    AppSettings, AppSettingsRequest, BackgroundSettings, InspectPackageRequest, JobStatus, JobSummary, ListJobsRequest,
-    MarketStatus, MarketStatusRequest, NetworkPhase, PackagePreview, ProviderStanding, SetBackgroundRequest,
-    SetEarningRequest, SubmitJobRequest, WithdrawEarningsRequest, Withdrawal,
+    AppSettings, AppSettingsRequest, BackgroundSettings, BenchmarkProgress, ChangePayoutRequest, EarningsBucket,
+    EarningsHistory, EarningsHistoryRequest, EarningsPeriod, InspectPackageRequest, JobEvent, JobStatus, JobSummary,
+    JobTimeline, JobTimelineRequest, ListJobsRequest, MarketStatus, MarketStatusRequest, NetworkPhase, PackagePreview,
+    PendingPayout, PriceSuggestion, ProviderStanding, RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest,
+    StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest, Withdrawal,
 };
 pub use wallet::{
     CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus, WalletStatusRequest,
@@ -40,6 +42,18 @@ pub mod commands {
     pub const SET_EARNING: &str = "set_earning";
     /// `WithdrawEarningsRequest` -> `Withdrawal` (this machine's earned balance, paid out).
     pub const WITHDRAW_EARNINGS: &str = "withdraw_earnings";
+    /// `EarningsHistoryRequest` -> `EarningsHistory`.
+    pub const EARNINGS_HISTORY: &str = "earnings_history";
+    /// `ChangePayoutRequest` -> `MarketStatus` (the change is pending for the market's delay).
+    pub const CHANGE_PAYOUT: &str = "change_payout";
+    /// `JobTimelineRequest` -> `JobTimeline`.
+    pub const JOB_TIMELINE: &str = "job_timeline";
+    /// `SuggestPriceFloorRequest` -> `PriceSuggestion`.
+    pub const SUGGEST_PRICE_FLOOR: &str = "suggest_price_floor";
+    /// `RunBenchmarkRequest` -> `BenchmarkReport`, with `events::BENCHMARK_PROGRESS` on the way.
+    pub const RUN_BENCHMARK: &str = "run_benchmark";
+    /// `StartEarningRequest` -> `AppSettings` (stored, applied; this machine registers and stakes).
+    pub const START_EARNING: &str = "start_earning";
     /// `AppSettingsRequest` -> `AppSettings`.
     pub const APP_SETTINGS: &str = "app_settings";
     /// `SetBackgroundRequest` -> `AppSettings` (applied at once: autostart entry, idle mode).
@@ -52,6 +66,12 @@ pub mod commands {
     pub const IMPORT_WALLET: &str = "import_wallet";
     /// `ExportMnemonicRequest` -> `RecoveryWords` (refused unless `confirmed`).
     pub const EXPORT_MNEMONIC: &str = "export_mnemonic";
+}
+
+/// Names of the events the shell sends the UI.
+pub mod events {
+    /// `BenchmarkProgress`, while a `RUN_BENCHMARK` runs.
+    pub const BENCHMARK_PROGRESS: &str = "benchmark-progress";
 }
 
 /// Request of [`commands::HARDWARE_REPORT`].

@@ -56,6 +56,91 @@ pub struct ProviderStanding {
     pub payout_address: String,
     #[serde(default)]
     pub payout_balance_usd: String,
+    /// A payout address asked for and when it takes effect (Unix seconds, chain time).
+    #[serde(default)]
+    pub pending_payout: Option<PendingPayout>,
+    /// Staking rewards settled to this provider and not yet claimed, GRID.
+    #[serde(default)]
+    pub rewards_grid: String,
+    /// The hottest GPU's temperature, °C, and its utilisation, %, where the platform reports them
+    /// (hwmon, nvidia-smi); `None` elsewhere (a CPU device such as llvmpipe).
+    #[serde(default)]
+    pub gpu_temp_c: Option<f32>,
+    #[serde(default)]
+    pub gpu_busy_pct: Option<u32>,
+}
+
+/// A payout address change waiting out the market's delay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingPayout {
+    pub address: String,
+    pub effective_at_unix_s: u64,
+}
+
+/// Request of [`crate::commands::CHANGE_PAYOUT`]: where this machine's withdrawals should go.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangePayoutRequest {
+    /// A 0x-prefixed, 20-byte address.
+    pub address: String,
+}
+
+/// Request of [`crate::commands::EARNINGS_HISTORY`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EarningsHistoryRequest {
+    pub period: EarningsPeriod,
+}
+
+/// The span an earnings chart covers: a day in hours, a week or a month in days.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EarningsPeriod {
+    #[default]
+    Day,
+    Week,
+    Month,
+}
+
+impl EarningsPeriod {
+    pub const ALL: [EarningsPeriod; 3] = [EarningsPeriod::Day, EarningsPeriod::Week, EarningsPeriod::Month];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            EarningsPeriod::Day => "day",
+            EarningsPeriod::Week => "week",
+            EarningsPeriod::Month => "month",
+        }
+    }
+}
+
+/// This machine's earnings over a period, from the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EarningsHistory {
+    pub period: EarningsPeriod,
+    /// Oldest first; the last holds now.
+    pub buckets: Vec<EarningsBucket>,
+    /// Earned in the period, USD.
+    pub total_usd: String,
+    /// What the next 24 hours would pay at the recent rate, USD.
+    pub predicted_24h_usd: String,
+    /// How the prediction was made, in words.
+    pub basis: String,
+    /// The chain's clock when this was read.
+    pub now_unix_s: u64,
+}
+
+/// Earnings of one hour or day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EarningsBucket {
+    /// Start of the hour or day (UTC), Unix seconds.
+    pub start_unix_s: u64,
+    pub usd: String,
+    /// The same in 10^-6 USD, for drawing.
+    pub micro_usd: u64,
 }
 
 /// Request of [`crate::commands::WITHDRAW_EARNINGS`].
@@ -103,6 +188,56 @@ pub struct AppSettings {
     /// Why earning only while idle cannot work on this desktop (no X server, no screensaver
     /// extension); `None` when it can.
     pub idle_detection_error: Option<String>,
+    /// The owner finished the first-run set-up (wallet, hardware, limits, price): the app shows
+    /// its pages; `false` shows the set-up.
+    #[serde(default)]
+    pub onboarded: bool,
+}
+
+/// Request of [`crate::commands::SUGGEST_PRICE_FLOOR`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SuggestPriceFloorRequest {}
+
+/// A price floor the market suggests for this machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PriceSuggestion {
+    /// Payment-token base units (10^-6 USD) per work unit.
+    pub price_per_unit: u64,
+    /// The same in USD.
+    pub usd_per_unit: String,
+    /// Where it comes from, in words.
+    pub basis: String,
+}
+
+/// Request of [`crate::commands::RUN_BENCHMARK`]; progress arrives as
+/// [`crate::events::BENCHMARK_PROGRESS`] events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunBenchmarkRequest {
+    /// The device's index; `None`: the best.
+    #[serde(default)]
+    pub device: Option<u32>,
+}
+
+/// How far a benchmark is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BenchmarkProgress {
+    /// Steps finished, of `total`.
+    pub done: u32,
+    pub total: u32,
+    /// The step running now, in words.
+    pub stage: String,
+}
+
+/// Request of [`crate::commands::START_EARNING`]: the end of the first-run set-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartEarningRequest {
+    /// Limits and the price floor, stored and applied.
+    pub settings: BackgroundSettings,
 }
 
 /// How the app earns in the background: at login, and only while the owner is away.
@@ -134,6 +269,10 @@ pub struct BackgroundSettings {
     /// Hold while another program runs compute work on the GPU (where the driver reports it).
     #[serde(default = "yes")]
     pub yield_to_other_programs: bool,
+    /// The lowest price this machine works for, payment-token base units (10^-6 USD) per work
+    /// unit; jobs offering less are left to others. Applied when the agent starts.
+    #[serde(default)]
+    pub price_floor_per_unit: u64,
 }
 
 fn yes() -> bool {
@@ -156,6 +295,7 @@ impl Default for BackgroundSettings {
             max_gpu_temp_c: None,
             gpu_memory_share_pct: 100,
             yield_to_other_programs: true,
+            price_floor_per_unit: 0,
         }
     }
 }
@@ -260,6 +400,45 @@ pub struct JobSummary {
     pub result_dir: Option<String>,
     /// Seconds from submit to now (running) or to the end (final).
     pub elapsed_s: f64,
+}
+
+/// Request of [`crate::commands::JOB_TIMELINE`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobTimelineRequest {
+    /// The app's number for the job ([`JobSummary::local_id`]).
+    pub local_id: u64,
+}
+
+/// What happened to a job, from the chain's events and the buyer's own checks, oldest first.
+/// A job is one shard (one package, run whole): its replicas are the rows of its progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobTimeline {
+    pub local_id: u64,
+    pub job_id: Option<String>,
+    pub events: Vec<JobEvent>,
+    /// The verification outcome in words, once there is one.
+    pub verification: Option<String>,
+}
+
+/// One step of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobEvent {
+    /// Chain time, Unix seconds.
+    pub at_unix_s: u64,
+    /// "posted", "claimed", "selected", "committed", "revealed", "finalized", "refunded",
+    /// "disputed", "resolved", "slashed".
+    pub step: String,
+    /// The claimant index of the replica it concerns, if one.
+    pub replica: Option<u32>,
+    /// That replica's provider.
+    pub provider: Option<String>,
+    /// Details in words (the revealed root, what was paid).
+    pub detail: Option<String>,
+    /// The transaction it happened in.
+    pub transaction: String,
 }
 
 /// Formats `amount` base units of a token with `decimals` decimals, trimming trailing zeros but
