@@ -84,6 +84,7 @@ pub fn run() {
             block_time_s: 1,
             claim_window_s: 6,
             price_floor: stored.then_some(settings.price_floor_per_unit),
+            device: settings.earning_device,
         },
     );
     let state = AppState {

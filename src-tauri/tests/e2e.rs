@@ -276,6 +276,38 @@ mod hardware {
         assert!(names.iter().any(|n| n.contains("llvmpipe")), "the window lists llvmpipe; it shows {names:?}");
         assert!(host.starts_with("Host: "), "the host line is shown: {host}");
 
+        // Each device benchmarks on request (a progress bar while it runs) and can be chosen to
+        // earn, stored for the next start.
+        let bench = client.find(Locator::Css("[data-testid=device-benchmark]"));
+        harness::within("benchmarking", async { bench.await.expect("Benchmark button").click().await })
+            .await
+            .expect("click Benchmark");
+        let result = client
+            .wait()
+            .at_most(Duration::from_secs(180))
+            .for_element(Locator::Css("[data-testid=device-benchmark-result]"));
+        let result = harness::within("the benchmark", async { result.await.expect("a result").text().await })
+            .await
+            .expect("text");
+        assert!(result.contains("GFLOP/s"), "{result}");
+        let earn = client.find(Locator::Css("[data-testid=earn-with]"));
+        harness::within("choosing the device", async { earn.await.expect("radio").click().await })
+            .await
+            .expect("click");
+        let saved =
+            client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=earn-with-saved]"));
+        harness::within("saving the choice", saved).await.expect("the choice is saved");
+        let checked = harness::within("reading the radio", async {
+            client.find(Locator::Css("[data-testid=earn-with]")).await.expect("radio").is_selected().await
+        })
+        .await
+        .expect("checked");
+        assert!(checked, "the chosen device is marked");
+        harness::screenshot(&session, "hardware-benchmarked");
+        let stored = std::fs::read_to_string(session.home.0.join("data/settings.json")).expect("settings");
+        let stored: serde_json::Value = serde_json::from_str(&stored).expect("json");
+        assert_eq!(stored["earningDevice"], 0, "{stored}");
+
         // Settings names this session's data folder (under GRIDMINT_HOME).
         let tab = client.find(Locator::Css("[data-testid=nav-settings]"));
         harness::within("opening Settings", async { tab.await.expect("the Settings tab").click().await })
@@ -455,8 +487,18 @@ mod market {
         ready.unwrap_or_else(|t| panic!("the network was not ready in 240 s (button says {t:?})"));
         let priced = wait_text(client, "[data-testid=package-preview]", 30, |t| t.contains('$')).await;
         priced.unwrap_or_else(|t| panic!("the preview shows no escrow cost once the network is ready: {t:?}"));
+        // The result goes to a folder the buyer chose.
+        let chosen = dir.path().join("my results");
+        let results = find(client, "[data-testid=results-dir]", 10).await;
+        harness::within("typing the results folder", results.send_keys(&chosen.display().to_string()))
+            .await
+            .expect("type");
         let submit = find(client, "[data-testid=submit]", 10).await;
         harness::within("clicking Submit", submit.click()).await.expect("click Submit");
+        // While it runs, the row shows where it is (upload, matching, running, verifying).
+        let stage = find(client, "[data-testid=job-stage]", 30).await;
+        let stage = harness::within("reading the stage", stage.attr("data-stage")).await.expect("attr");
+        eprintln!("first stage seen: {stage:?}");
 
         let status =
             wait_text(client, "[data-testid=job-status]", 240, |t| t != "posting" && t != "running" && !t.is_empty())
@@ -465,6 +507,8 @@ mod market {
         let status = status.unwrap_or_else(|t| panic!("the job did not settle in 240 s (status {t:?})"));
         let result = harness::within("reading the result", text(client, "[data-testid=job-result]")).await;
         assert_eq!(status, "verified", "the job ends verified; result column: {result}");
+        assert_eq!(result, chosen.display().to_string(), "saved where the buyer chose");
+        assert!(chosen.join("embeddings.npy").is_file(), "the embeddings are in the chosen folder");
 
         // Its timeline: each step on chain with its transaction, and the verification outcome.
         harness::within("opening the timeline", find(client, "[data-testid=job-details]", 10).await.click())
@@ -493,6 +537,8 @@ mod market {
         harness::screenshot(&session, "dashboard");
         let earned = earned.unwrap_or_else(|t| panic!("the provider's earnings did not rise (shows {t:?})"));
         let reputation = harness::within("reading reputation", text(client, "[data-testid=reputation]")).await;
+        let record = harness::within("reading the record", text(client, "[data-testid=reputation-record]")).await;
+        assert_eq!(record, "1 agreed · 0 wrong · 0 missed", "the record behind the score");
         eprintln!("earned {earned}, reputation {reputation}");
         // The chart reads the same payment from the chain's events: today's total is what was
         // earned (the only paid job), in the last hour's bar; so is this week's.

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use gridmint_protocol::{
-    ApiError, BackgroundSettings, ComputeDevice, EarningsHistory, EarningsPeriod, HardwareReport, HostInfo, JobStatus,
-    JobSummary, JobTimeline, MarketStatus, NetworkPhase, PackagePreview, ProviderStanding,
+    ApiError, BackgroundSettings, ComputeDevice, EarningsHistory, EarningsPeriod, HardwareReport, HostInfo, JobStage,
+    JobStatus, JobSummary, JobTimeline, MarketStatus, NetworkPhase, PackagePreview, ProviderStanding,
 };
 use leptos::{prelude::*, task::spawn_local};
 
@@ -111,7 +111,7 @@ fn Pages() -> impl IntoView {
                 Page::Dashboard => view! { <Dashboard live /> }.into_any(),
                 Page::Buy => view! { <Buy live page dropped /> }.into_any(),
                 Page::Jobs => view! { <Jobs live /> }.into_any(),
-                Page::Hardware => view! { <Hardware /> }.into_any(),
+                Page::Hardware => view! { <Hardware live /> }.into_any(),
                 Page::Wallet => view! { <Wallet live /> }.into_any(),
                 Page::Settings => view! { <Settings live /> }.into_any(),
             }}
@@ -171,8 +171,11 @@ fn Onboarding(done: impl Fn() + Copy + 'static) -> impl IntoView {
     let devices = LocalResource::new(|| ipc::hardware_report(false));
     let progress = RwSignal::new(gridmint_protocol::BenchmarkProgress { done: 0, total: 1, stage: "waiting".into() });
     let benchmark = RwSignal::new(None::<Result<gridmint_protocol::BenchmarkReport, ApiError>>);
-    ipc::on_benchmark_progress(move |p| progress.set(p));
-    spawn_local(async move { benchmark.set(Some(ipc::run_benchmark().await)) });
+    ipc::on_benchmark_progress(move |p| {
+        // After the set-up is gone the signal is too: try_set drops the event.
+        let _ = progress.try_set(p);
+    });
+    spawn_local(async move { benchmark.set(Some(ipc::run_benchmark(None).await)) });
 
     let form = BackgroundForm::new(&BackgroundSettings::default());
     let suggestion = RwSignal::new(None::<Result<gridmint_protocol::PriceSuggestion, ApiError>>);
@@ -358,6 +361,9 @@ fn Standing(
                     <div class="card stat">
                         <div class="label">"Reputation"</div>
                         <div class="value" data-testid="reputation">{reputation}</div>
+                        <div class="muted small" data-testid="reputation-record">{format!(
+                            "{} agreed · {} wrong · {} missed", p.jobs_agreed, p.jobs_slashed, p.jobs_missed
+                        )}</div>
                     </div>
                     <div class="card stat">
                         <div class="label">"GPU now"</div>
@@ -417,14 +423,15 @@ fn EarningsChart(live: Live) -> impl IntoView {
             }
         });
     };
-    // The balance changes when a job pays (or on a withdrawal): a memo, so the once-a-second
-    // status refresh alone does not read the chain's logs again.
+    // The balance changes when a job pays (or on a withdrawal), the activity when the agent
+    // takes a job (pending earnings): a memo, so the once-a-second status refresh alone does
+    // not read the chain's logs again.
     let earned = Memo::new(move |_| {
         live.status.with(|s| {
             s.as_ref()
                 .and_then(|s| s.as_ref().ok())
                 .and_then(|s| s.provider.as_ref())
-                .map(|p| p.withdrawable_usd.clone())
+                .map(|p| (p.withdrawable_usd.clone(), p.activity.clone()))
         })
     });
     Effect::new(move |_| {
@@ -495,6 +502,10 @@ fn Bars(history: EarningsHistory) -> impl IntoView {
                 <strong data-testid="predicted-24h">{format!("${}", history.predicted_24h_usd)}</strong>
                 <span class="muted small">{format!(" ({})", history.basis)}</span>
             </div>
+            <div title="in jobs this machine claimed that have not settled: paid if its result agrees">
+                <span class="muted">"Pending: "</span>
+                <strong data-testid="earnings-pending">{format!("${}", history.pending_usd)}</strong>
+            </div>
         </div>
     }
 }
@@ -557,6 +568,9 @@ fn Buy(live: Live, page: RwSignal<Page>, dropped: RwSignal<Option<String>>) -> i
     let path = RwSignal::new(String::new());
     let replicas = RwSignal::new(1u8);
     let price = RwSignal::new(1000u64);
+    let memory = RwSignal::new(String::new());
+    let regions = RwSignal::new(String::new());
+    let results = RwSignal::new(String::new());
     let preview = RwSignal::new(None::<Result<PackagePreview, ApiError>>);
     let submitting = RwSignal::new(false);
     let submit_error = RwSignal::new(None::<ApiError>);
@@ -573,11 +587,34 @@ fn Buy(live: Live, page: RwSignal<Page>, dropped: RwSignal<Option<String>>) -> i
         }
     });
     let submit = move |_| {
+        let invalid = |message: String| ApiError::new(gridmint_protocol::ErrorCode::InvalidInput, message);
+        let memory_mib = match memory.get_untracked().trim() {
+            "" => Ok(0),
+            m => m.parse::<u32>().map_err(|_| invalid(format!("minimum memory: {m:?} is not a whole number of MiB"))),
+        };
+        let region_codes = regions
+            .get_untracked()
+            .split([',', ' '])
+            .filter(|r| !r.is_empty())
+            .map(|r| r.parse::<u8>().map_err(|_| invalid(format!("regions: {r:?} is not a region code"))))
+            .collect::<Result<Vec<u8>, ApiError>>();
+        let (min_memory_mib, regions) = match (memory_mib, region_codes) {
+            (Ok(m), Ok(r)) => (m, r),
+            (Err(e), _) | (_, Err(e)) => return submit_error.set(Some(e)),
+        };
+        let results_dir = Some(results.get_untracked()).filter(|d| !d.trim().is_empty());
+        let request = gridmint_protocol::SubmitJobRequest {
+            path: path.get_untracked(),
+            replicas: replicas.get_untracked(),
+            price_per_unit: price.get_untracked(),
+            min_memory_mib,
+            regions,
+            results_dir,
+        };
         submitting.set(true);
         submit_error.set(None);
-        let (p, r, c) = (path.get_untracked(), replicas.get_untracked(), price.get_untracked());
         spawn_local(async move {
-            match ipc::submit_job(p, r, c).await {
+            match ipc::submit_job(request).await {
                 Ok(_) => {
                     refresh(live);
                     page.set(Page::Jobs);
@@ -625,6 +662,21 @@ fn Buy(live: Live, page: RwSignal<Page>, dropped: RwSignal<Option<String>>) -> i
                     prop:value=move || price.get().to_string()
                     on:input=move |ev| price.set(event_target_value(&ev).parse().unwrap_or(0))
                 />
+            </label>
+            <label class="field">
+                <span>"Min GPU memory (MiB)"</span>
+                <input type="number" min="0" data-testid="min-memory" placeholder="any"
+                    prop:value=move || memory.get() on:input=move |ev| memory.set(event_target_value(&ev)) />
+            </label>
+            <label class="field">
+                <span>"Regions (codes)"</span>
+                <input type="text" data-testid="regions" placeholder="anywhere"
+                    prop:value=move || regions.get() on:input=move |ev| regions.set(event_target_value(&ev)) />
+            </label>
+            <label class="field wide">
+                <span>"Save results to"</span>
+                <input type="text" data-testid="results-dir" placeholder="the app's results folder (a new folder per job)"
+                    prop:value=move || results.get() on:input=move |ev| results.set(event_target_value(&ev)) />
             </label>
             <div class="actions">
                 <button class="secondary" data-testid="inspect" on:click=move |_| inspect()>"Check"</button>
@@ -847,6 +899,8 @@ struct BackgroundForm {
     others: RwSignal<bool>,
     /// USD per work unit, as typed.
     floor: RwSignal<String>,
+    /// Chosen on the Hardware page; carried through.
+    device: RwSignal<Option<u32>>,
 }
 
 impl BackgroundForm {
@@ -863,6 +917,7 @@ impl BackgroundForm {
             share: RwSignal::new(current.gpu_memory_share_pct.to_string()),
             others: RwSignal::new(current.yield_to_other_programs),
             floor: RwSignal::new(usd_of_units(current.price_floor_per_unit)),
+            device: RwSignal::new(current.earning_device),
         }
     }
 
@@ -896,6 +951,7 @@ impl BackgroundForm {
                     .map_err(|_| format!("memory share: {share} % is too large"))?,
                 yield_to_other_programs: self.others.get(),
                 price_floor_per_unit: units_of_usd("price floor", &self.floor.get())?,
+                earning_device: self.device.get(),
             })
         };
         read().map_err(|message| ApiError::new(gridmint_protocol::ErrorCode::InvalidInput, message))
@@ -1121,6 +1177,18 @@ fn Timeline(timeline: JobTimeline) -> impl IntoView {
     }
 }
 
+/// upload → matching → running → verifying, the current one marked.
+#[component]
+fn Stages(stage: JobStage) -> impl IntoView {
+    view! {
+        <div class="stages" data-testid="job-stage" data-stage=stage.label()>
+            {JobStage::ALL.into_iter().filter(|s| *s != JobStage::Done).map(|s| view! {
+                <span class:done=s < stage class:now=s == stage>{s.label()}</span>
+            }).collect_view()}
+        </div>
+    }
+}
+
 #[component]
 fn JobTable(jobs: Vec<JobSummary>, #[prop(optional)] open: Option<RwSignal<Option<u64>>>) -> impl IntoView {
     view! {
@@ -1139,7 +1207,10 @@ fn JobTable(jobs: Vec<JobSummary>, #[prop(optional)] open: Option<RwSignal<Optio
                     view! {
                         <tr data-testid="job-row">
                             <td>{j.job_id.clone().unwrap_or_else(|| format!("local {}", j.local_id))}</td>
-                            <td><span class=class data-testid="job-status">{j.status.label()}</span></td>
+                            <td>
+                                <span class=class data-testid="job-status">{j.status.label()}</span>
+                                {(!j.status.is_final()).then(|| view! { <Stages stage=j.stage /> })}
+                            </td>
                             <td title=j.package.clone()>{name}</td>
                             <td>{j.work_units}</td>
                             <td>{format!("{:.0} s", j.elapsed_s)}</td>
@@ -1159,33 +1230,96 @@ fn JobTable(jobs: Vec<JobSummary>, #[prop(optional)] open: Option<RwSignal<Optio
 
 /// The compute devices this machine offers the network.
 #[component]
-fn Hardware() -> impl IntoView {
+fn Hardware(live: Live) -> impl IntoView {
     let report = LocalResource::new(|| ipc::hardware_report(false));
+    // The stored settings: which device earns (the rest is carried through a change).
+    let settings = RwSignal::new(None::<BackgroundSettings>);
+    spawn_local(async move {
+        if let Ok(s) = ipc::app_settings().await {
+            settings.set(Some(s.background));
+        }
+    });
+    let earning_now = move || {
+        live.status.with(|s| {
+            s.as_ref().and_then(|s| s.as_ref().ok()).and_then(|s| s.provider.as_ref()).map(|p| p.device.clone())
+        })
+    };
+    // One benchmark at a time: its progress events carry no device.
+    let progress = RwSignal::new(None::<gridmint_protocol::BenchmarkProgress>);
+    ipc::on_benchmark_progress(move |p| {
+        // The listener outlives the page (Tauri keeps it): once the page is gone, nothing to set.
+        let _ = progress.try_set(Some(p));
+    });
+    let bench = HardwareBench { progress, running: RwSignal::new(None) };
     view! {
         <h1>"Hardware"</h1>
-        <p class="sub">"The compute devices Gridmint found through Vulkan on this machine."</p>
+        <p class="sub">"The compute devices Gridmint found through Vulkan on this machine. One earns at a time; its limits (memory share, hours, idle only) are on the Settings page."</p>
+        <p class="muted" data-testid="earning-device">{move || earning_now().map_or_else(
+            || "No device earns yet.".to_owned(),
+            |d| format!("Earning now with {d}."),
+        )}</p>
         <Transition fallback=|| view! { <p class="loading" data-testid="devices-loading">"Looking for devices…"</p> }>
             {move || report.get().map(|result| match result {
-                Ok(report) => view! { <Report report /> }.into_any(),
+                Ok(report) => view! { <Report report settings bench /> }.into_any(),
                 Err(error) => view! { <ErrorBox error /> }.into_any(),
             })}
         </Transition>
     }
 }
 
+/// The benchmark running on the Hardware page, if one is.
+#[derive(Clone, Copy)]
+struct HardwareBench {
+    progress: RwSignal<Option<gridmint_protocol::BenchmarkProgress>>,
+    /// The device index it runs on.
+    running: RwSignal<Option<u32>>,
+}
+
 #[component]
-fn Report(report: HardwareReport) -> impl IntoView {
+fn Report(
+    report: HardwareReport,
+    settings: RwSignal<Option<BackgroundSettings>>,
+    bench: HardwareBench,
+) -> impl IntoView {
     let HardwareReport { host, devices } = report;
     view! {
         <section class="devices" data-testid="device-list">
-            {devices.into_iter().map(|device| view! { <Device device /> }).collect_view()}
+            {devices.into_iter().map(|device| view! { <Device device settings bench /> }).collect_view()}
         </section>
         <HostLine host />
     }
 }
 
 #[component]
-fn Device(device: ComputeDevice) -> impl IntoView {
+fn Device(
+    device: ComputeDevice,
+    settings: RwSignal<Option<BackgroundSettings>>,
+    bench: HardwareBench,
+) -> impl IntoView {
+    let index = device.index;
+    let result = RwSignal::new(None::<Result<gridmint_protocol::BenchmarkReport, ApiError>>);
+    let run = move |_| {
+        bench.running.set(Some(index));
+        bench.progress.set(None);
+        spawn_local(async move {
+            // The page may be gone by the time it ends (try_set: then nothing to show).
+            let _ = result.try_set(Some(ipc::run_benchmark(Some(index)).await));
+            let _ = bench.running.try_set(None);
+        });
+    };
+    let chosen = move || settings.with(|s| s.as_ref().and_then(|s| s.earning_device)) == Some(index);
+    let saved = RwSignal::new(None::<Result<(), ApiError>>);
+    let choose = move |_| {
+        let Some(current) = settings.get_untracked() else { return };
+        let next = BackgroundSettings { earning_device: Some(index), ..current };
+        spawn_local(async move {
+            let stored = ipc::set_background(next).await;
+            if let Ok(s) = &stored {
+                settings.set(Some(s.background));
+            }
+            saved.set(Some(stored.map(|_| ())));
+        });
+    };
     let driver = match &device.driver_name {
         Some(name) => format!("{name} {}", device.driver_version),
         None => device.driver_version.clone(),
@@ -1203,6 +1337,32 @@ fn Device(device: ComputeDevice) -> impl IntoView {
                 <Spec label="Subgroup size" value=subgroup />
                 <Spec label="Shared memory" value=format!("{} KiB", device.max_shared_memory_bytes / 1024) />
             </dl>
+            <label class="check">
+                <input type="radio" name="earning-device" data-testid="earn-with" prop:checked=chosen on:change=choose />
+                " Earn with this device (from the next start)"
+            </label>
+            {move || saved.get().map(|r| match r {
+                Ok(()) => view! { <p class="ok" data-testid="earn-with-saved">"Saved: this device earns from the next start."</p> }.into_any(),
+                Err(error) => view! { <ErrorBox error /> }.into_any(),
+            })}
+            <div class="actions">
+                <button class="secondary" data-testid="device-benchmark" disabled=move || bench.running.get().is_some() on:click=run>"Benchmark"</button>
+            </div>
+            {move || (bench.running.get() == Some(index)).then(|| view! {
+                <progress data-testid="device-benchmark-progress"
+                    max=move || bench.progress.get().map_or(1, |p| p.total)
+                    value=move || bench.progress.get().map_or(0, |p| p.done)></progress>
+                <p class="muted small">{move || bench.progress.get().map(|p| p.stage).unwrap_or_default()}</p>
+            })}
+            {move || result.get().map(|r| match r {
+                Ok(b) => view! {
+                    <p data-testid="device-benchmark-result">{format!(
+                        "{:.1} GFLOP/s deterministic matrix multiply (1024³), {:.1} GB/s memory, score {}",
+                        b.gemm_gflops_1024, b.bandwidth_gbs, b.score,
+                    )}</p>
+                }.into_any(),
+                Err(error) => view! { <ErrorBox error /> }.into_any(),
+            })}
         </article>
     }
 }

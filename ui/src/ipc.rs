@@ -51,8 +51,8 @@ pub async fn inspect_package(path: String, replicas: u8, price_per_unit: u64) ->
     invoke(commands::INSPECT_PACKAGE, &InspectPackageRequest { path, replicas, price_per_unit }).await
 }
 
-pub async fn submit_job(path: String, replicas: u8, price_per_unit: u64) -> Result<JobSummary, ApiError> {
-    invoke(commands::SUBMIT_JOB, &SubmitJobRequest { path, replicas, price_per_unit }).await
+pub async fn submit_job(request: SubmitJobRequest) -> Result<JobSummary, ApiError> {
+    invoke(commands::SUBMIT_JOB, &request).await
 }
 
 pub async fn set_earning(paused: bool) -> Result<MarketStatus, ApiError> {
@@ -145,8 +145,8 @@ pub async fn job_timeline(local_id: u64) -> Result<gridmint_protocol::JobTimelin
     invoke(commands::JOB_TIMELINE, &gridmint_protocol::JobTimelineRequest { local_id }).await
 }
 
-pub async fn run_benchmark() -> Result<gridmint_protocol::BenchmarkReport, ApiError> {
-    invoke(commands::RUN_BENCHMARK, &gridmint_protocol::RunBenchmarkRequest { device: None }).await
+pub async fn run_benchmark(device: Option<u32>) -> Result<gridmint_protocol::BenchmarkReport, ApiError> {
+    invoke(commands::RUN_BENCHMARK, &gridmint_protocol::RunBenchmarkRequest { device }).await
 }
 
 pub async fn suggest_price_floor() -> Result<gridmint_protocol::PriceSuggestion, ApiError> {

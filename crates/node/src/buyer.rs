@@ -23,8 +23,10 @@ pub struct SubmitOptions {
     pub claim_window_s: u64,
     pub commit_window_s: u64,
     pub reveal_window_s: u64,
-    /// Requirements a provider must meet.
+    /// Requirements a provider must meet: device memory, and the regions it may be in (bit r:
+    /// region r; 0: anywhere).
     pub min_memory_mib: u32,
+    pub region_mask: u32,
     pub poll: Duration,
     /// Rows of the agreed result this node re-executes before letting agreement settle the job
     /// (see [`crate::spot`]); 0 turns the spot check off.
@@ -40,6 +42,7 @@ impl Default for SubmitOptions {
             commit_window_s: 300,
             reveal_window_s: 120,
             min_memory_mib: 0,
+            region_mask: 0,
             poll: Duration::from_millis(500),
             spot_check_rows: 4,
         }
@@ -116,7 +119,7 @@ pub async fn submit(
         requirements: Gridmint::Requirements {
             minMemoryMiB: options.min_memory_mib,
             minComputeUnits: 0,
-            regionMask: 0,
+            regionMask: options.region_mask,
             workloadClass: 0,
         },
         replicas: options.replicas,

@@ -15,7 +15,7 @@ use std::{
 
 use alloy::primitives::{Address, U256, Uint};
 use gridmint_protocol::{
-    EarningsHistory, EarningsPeriod, InspectPackageRequest, JobStatus, JobSummary, JobTimeline, MarketStatus,
+    EarningsHistory, EarningsPeriod, InspectPackageRequest, JobStage, JobStatus, JobSummary, JobTimeline, MarketStatus,
     NetworkPhase, PackagePreview, PendingPayout, PriceSuggestion, ProviderStanding, SubmitJobRequest, Withdrawal,
     market::format_units,
 };
@@ -50,6 +50,8 @@ pub struct LocalMarketOptions {
     /// This machine's price floor, `None` on a first run: the chain starts, but the machine
     /// registers and stakes only when the owner finishes the set-up ([`LocalMarket::start_earning`]).
     pub price_floor: Option<u64>,
+    /// The device that earns; `None`: the fastest.
+    pub device: Option<u32>,
 }
 
 /// A running local network; cheap to clone. The chain (anvil) stops on [`LocalMarket::shutdown`]
@@ -333,39 +335,43 @@ impl LocalMarket {
                         let standing = net.standing(provider).await?;
                         let payout = net.payout(provider).await?;
                         let pending = net.pending_payout(provider).await?;
-                        let rewards = net.market.reputation(provider).await?.rewards;
-                        Ok((standing, payout, pending, rewards))
+                        let record = net.market.reputation(provider).await?;
+                        Ok((standing, payout, pending, record))
                     })
                 });
                 let sensors = crate::limits::Sensors::default();
                 let (gpu_temp_c, gpu_busy_pct) = (sensors.gpu_temp_c(), sensors.gpu_busy_pct());
                 status.provider = Some(match standing {
-                    Ok(((withdrawable, stake, score), (payout, payout_balance), pending, rewards)) => {
-                        ProviderStanding {
-                            payout_address: payout.to_string(),
-                            payout_balance_usd: format_units(payout_balance, 6),
-                            pending_payout: pending.map(|(address, at)| PendingPayout {
-                                address: address.to_string(),
-                                effective_at_unix_s: at,
-                            }),
-                            rewards_grid: format_units(rewards, 18),
-                            address: provider.to_string(),
-                            device,
-                            registered: !stake.is_zero(),
-                            withdrawable_usd: format_units(withdrawable, 6),
-                            stake_grid: format_units(stake.saturating_to::<u128>(), 18),
-                            reputation_bps: score.saturating_to::<u64>(),
-                            activity,
-                            paused,
-                            gpu_temp_c,
-                            gpu_busy_pct,
-                        }
-                    }
+                    Ok(((withdrawable, stake, score), (payout, payout_balance), pending, record)) => ProviderStanding {
+                        payout_address: payout.to_string(),
+                        payout_balance_usd: format_units(payout_balance, 6),
+                        pending_payout: pending.map(|(address, at)| PendingPayout {
+                            address: address.to_string(),
+                            effective_at_unix_s: at,
+                        }),
+                        rewards_grid: format_units(record.rewards, 18),
+                        jobs_agreed: record.agreed,
+                        jobs_slashed: record.slashed,
+                        jobs_missed: record.missed,
+                        address: provider.to_string(),
+                        device,
+                        registered: !stake.is_zero(),
+                        withdrawable_usd: format_units(withdrawable, 6),
+                        stake_grid: format_units(stake.saturating_to::<u128>(), 18),
+                        reputation_bps: score.saturating_to::<u64>(),
+                        activity,
+                        paused,
+                        gpu_temp_c,
+                        gpu_busy_pct,
+                    },
                     Err(e) => ProviderStanding {
                         payout_address: String::new(),
                         payout_balance_usd: "—".into(),
                         pending_payout: None,
                         rewards_grid: "—".into(),
+                        jobs_agreed: 0,
+                        jobs_slashed: 0,
+                        jobs_missed: 0,
                         address: provider.to_string(),
                         device,
                         registered: false,
@@ -400,7 +406,11 @@ impl LocalMarket {
             let now = net.now().await?;
             let since = net.registered_at(net.address()).await?.unwrap_or(now);
             let payments = net.payments_to(net.address()).await?;
-            Ok(crate::earnings::history(period, now, since, &payments))
+            let pending = net.pending_for(net.address()).await?;
+            Ok(EarningsHistory {
+                pending_usd: format_units(pending, 6),
+                ..crate::earnings::history(period, now, since, &payments)
+            })
         })
     }
 
@@ -501,6 +511,17 @@ impl LocalMarket {
                 ),
             });
         }
+        let mut region_mask = 0u32;
+        for &r in &request.regions {
+            if r > 31 {
+                return Err(NodeError::InvalidRequest {
+                    message: format!("regions: {r} is not a region code (0 to 31)"),
+                });
+            }
+            region_mask |= 1 << r;
+        }
+        let results_dir =
+            request.results_dir.as_deref().map(str::trim).filter(|d| !d.is_empty()).map(results_folder).transpose()?;
         let preview = self.inspect(&InspectPackageRequest {
             path: request.path.clone(),
             replicas: request.replicas,
@@ -518,6 +539,7 @@ impl LocalMarket {
                 replicas: request.replicas,
                 result_dir: None,
                 elapsed_s: 0.0,
+                stage: JobStage::Uploading,
             };
             jobs.push(Job { summary: summary.clone(), started: Instant::now(), ended: None });
             summary
@@ -528,11 +550,13 @@ impl LocalMarket {
             replicas: request.replicas,
             price_per_unit: u128::from(request.price_per_unit),
             claim_window_s: self.inner.options.claim_window_s,
+            min_memory_mib: request.min_memory_mib,
+            region_mask,
             ..SubmitOptions::default()
         };
         let package = PathBuf::from(&preview.path);
         let spawned = std::thread::Builder::new().name(format!("job-{local_id}")).spawn(move || {
-            let result = inner.follow(local_id, &profile_path, &package, &options);
+            let result = inner.follow(local_id, &profile_path, &package, &options, results_dir);
             if let Err(e) = result {
                 tracing::warn!(job = local_id, error = %e, "job failed");
                 inner.update(local_id, |s| {
@@ -596,6 +620,26 @@ impl LocalMarket {
                 s
             })
             .collect()
+    }
+}
+
+/// How often a running job's stage is read from the chain.
+const STAGE_POLL: Duration = Duration::from_secs(1);
+
+/// A folder the buyer chose for a result: absolute, and new or empty (nothing is overwritten).
+fn results_folder(raw: &str) -> Result<PathBuf, NodeError> {
+    let dir = PathBuf::from(raw.strip_prefix("file://").unwrap_or(raw));
+    let bad =
+        |why: &str| Err(NodeError::InvalidRequest { message: format!("results folder {}: {why}", dir.display()) });
+    if !dir.is_absolute() {
+        return bad("give a full path (from /)");
+    }
+    match std::fs::read_dir(&dir).map(|mut entries| entries.next().is_none()) {
+        Ok(false) => bad("is not empty; choose a new or empty folder"),
+        Ok(true) => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => bad("is a file"),
+        Err(e) => bad(&format!("cannot be read ({e})")),
     }
 }
 
@@ -675,7 +719,7 @@ impl Inner {
     /// Registers this machine and serves jobs; returns only on an error the agent cannot retry.
     async fn provide(self: Arc<Self>, devnet: &devnet::Devnet) -> Result<(), NodeError> {
         self.set_activity("opening the compute device");
-        let gpu = crate::bench::open_slot(&self.paths, None)?;
+        let gpu = crate::bench::open_slot(&self.paths, self.options.device)?;
         let net = Network::connect(&devnet.profile_path, net::dev_account(PROVIDER_ACCOUNT)?)?;
         let mut owner = self.owner.subscribe();
         if owner.borrow().is_none() {
@@ -725,19 +769,40 @@ impl Inner {
         profile_path: &Path,
         package: &Path,
         options: &SubmitOptions,
+        results_dir: Option<PathBuf>,
     ) -> Result<(), NodeError> {
         let (rt, net) = buyer(profile_path)?;
         let buyer_paths = Paths::under(&self.root.join("buyer")).with_models(self.paths.models.clone());
         rt.block_on(async {
             let posted = buyer::submit(&buyer_paths, &net, package, options).await?;
-            let results = self.paths.data.join("results").join(format!("job-{}", posted.job_id));
+            let results =
+                results_dir.unwrap_or_else(|| self.paths.data.join("results").join(format!("job-{}", posted.job_id)));
             self.update(local_id, |s| {
                 s.job_id = Some(posted.job_id.to_string());
                 s.status = JobStatus::Running;
+                s.stage = JobStage::Matching;
             });
-            let outcome = buyer::wait_and_fetch(&net, posted.job_id, Some(&results), options.poll).await?;
+            // The stage follows the job's slot on chain while the buyer waits for the result.
+            let fetch = buyer::wait_and_fetch(&net, posted.job_id, Some(&results), options.poll);
+            tokio::pin!(fetch);
+            let outcome = loop {
+                tokio::select! {
+                    outcome = &mut fetch => break outcome?,
+                    _ = tokio::time::sleep(STAGE_POLL) => {
+                        if let Ok(slot) = net.market.slot(posted.job_id).await {
+                            let stage = match slot.state {
+                                1 if slot.claimants == 0 => JobStage::Matching,
+                                1 => JobStage::Running,
+                                _ => JobStage::Verifying,
+                            };
+                            self.update(local_id, |s| s.stage = stage);
+                        }
+                    }
+                }
+            };
             net.close_peer().await;
             self.update(local_id, |s| {
+                s.stage = JobStage::Done;
                 s.detail = Some(format!("agreed root {}", outcome.agreed_root));
                 s.status = match outcome.state {
                     4 | 6 if outcome.verified => {

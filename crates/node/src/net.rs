@@ -346,6 +346,62 @@ impl Network {
         Ok(events)
     }
 
+    /// What `provider` may still earn from jobs it claimed that have not settled: the job's price
+    /// times the work units it revealed (before a reveal: the job's maximum), unless the
+    /// selection left it out. Payment-token base units.
+    pub async fn pending_for(&self, provider: Address) -> Result<u128, NodeError> {
+        use Gridmint::{
+            DisputeResolved, JobClaimed, JobFinalized, JobPosted, JobRefunded, ReplicasSelected, ResultRevealed,
+        };
+        let claimed = self.events::<JobClaimed>(&[(2, vec![provider.into_word()])]).await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let jobs: Vec<alloy::primitives::B256> = claimed.iter().map(|(c, _)| c.jobId.into()).collect();
+        let mut settled = std::collections::HashSet::new();
+        for (f, _) in self.events::<JobFinalized>(&[(1, jobs.clone())]).await? {
+            settled.insert(f.jobId);
+        }
+        for (r, _) in self.events::<JobRefunded>(&[(1, jobs.clone())]).await? {
+            settled.insert(r.jobId);
+        }
+        for (d, _) in self.events::<DisputeResolved>(&[(1, jobs.clone())]).await? {
+            settled.insert(d.jobId);
+        }
+        let open: Vec<&JobClaimed> = claimed.iter().map(|(c, _)| c).filter(|c| !settled.contains(&c.jobId)).collect();
+        if open.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<alloy::primitives::B256> = open.iter().map(|c| c.jobId.into()).collect();
+        let posted: std::collections::HashMap<U256, JobPosted> =
+            self.events::<JobPosted>(&[(1, ids.clone())]).await?.into_iter().map(|(p, _)| (p.jobId, p)).collect();
+        let selected: std::collections::HashMap<U256, u32> = self
+            .events::<ReplicasSelected>(&[(1, ids.clone())])
+            .await?
+            .into_iter()
+            .map(|(s, _)| (s.jobId, s.selectedMask))
+            .collect();
+        let revealed: std::collections::HashMap<U256, u64> = self
+            .events::<ResultRevealed>(&[(1, ids), (2, vec![provider.into_word()])])
+            .await?
+            .into_iter()
+            .map(|(r, _)| (r.jobId, r.workUnits))
+            .collect();
+        Ok(open
+            .iter()
+            .filter(|c| {
+                selected
+                    .get(&c.jobId)
+                    .is_none_or(|mask| c.index < U256::from(32) && (mask >> c.index.to::<u32>()) & 1 == 1)
+            })
+            .filter_map(|c| {
+                let job = posted.get(&c.jobId)?;
+                let units = revealed.get(&c.jobId).copied().unwrap_or(job.maxWorkUnits);
+                Some(job.pricePerUnit.to::<u128>() * u128::from(units))
+            })
+            .sum())
+    }
+
     /// When `provider` registered (chain time), if it did.
     pub async fn registered_at(&self, provider: Address) -> Result<Option<u64>, NodeError> {
         let registered = self.events::<Gridmint::ProviderRegistered>(&[(1, vec![provider.into_word()])]).await?;

@@ -82,6 +82,7 @@ mod tests {
             gpu_memory_share_pct: 50,
             yield_to_other_programs: false,
             price_floor_per_unit: 2500,
+            earning_device: Some(1),
         };
         store(&paths, &mine).expect("store");
         assert_eq!(load(&paths).expect("load"), (mine, true));

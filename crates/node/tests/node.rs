@@ -438,7 +438,7 @@ mod local {
         local::{LocalMarket, LocalMarketOptions},
     };
     use gridmint_protocol::{
-        EarningsPeriod, ErrorCode, InspectPackageRequest, JobStatus, NetworkPhase, SubmitJobRequest,
+        EarningsPeriod, ErrorCode, InspectPackageRequest, JobStage, JobStatus, NetworkPhase, SubmitJobRequest,
     };
 
     /// The bundled anvil, or a skip (a failure under GRIDMINT_REQUIRE_CHAIN=1).
@@ -468,7 +468,7 @@ mod local {
         }
         let market = LocalMarket::start(
             paths,
-            LocalMarketOptions { anvil, block_time_s: 1, claim_window_s: 6, price_floor: Some(0) },
+            LocalMarketOptions { anvil, block_time_s: 1, claim_window_s: 6, price_floor: Some(0), device: None },
         );
 
         // A bad package is refused at once, naming the problem, before the network is even needed.
@@ -510,15 +510,31 @@ mod local {
         assert_eq!(preview.kind, "embed");
         assert!(preview.work_units >= 1 && preview.cost_usd.is_some(), "{preview:?}");
 
-        let too_many = SubmitJobRequest { path: good.display().to_string(), replicas: 3, price_per_unit: 1000 };
+        let too_many = SubmitJobRequest {
+            path: good.display().to_string(),
+            replicas: 3,
+            price_per_unit: 1000,
+            ..Default::default()
+        };
         let err = market.submit(&too_many).expect_err("3 replicas on a 1-provider network are refused");
         assert_eq!(err.to_api().code, ErrorCode::InvalidInput);
         assert!(market.jobs().is_empty(), "a refused job is not listed");
 
+        let stages = std::cell::RefCell::new(Vec::new());
+        // The most the provider's pending earnings showed while a job ran.
+        let pending_seen = std::cell::Cell::new(0.0f64);
         let settle = |local_id: u64| {
             let deadline = Instant::now() + Duration::from_secs(240);
+            stages.borrow_mut().clear();
             loop {
                 let job = market.jobs().into_iter().find(|j| j.local_id == local_id).expect("the job is listed");
+                if stages.borrow().last() != Some(&job.stage) {
+                    stages.borrow_mut().push(job.stage);
+                }
+                if matches!(job.stage, JobStage::Running | JobStage::Verifying) {
+                    let pending = market.earnings(EarningsPeriod::Day).map(|e| e.pending_usd.parse().unwrap_or(0.0));
+                    pending_seen.set(pending_seen.get().max(pending.unwrap_or(0.0)));
+                }
                 if job.status.is_final() {
                     break job;
                 }
@@ -526,7 +542,23 @@ mod local {
                 std::thread::sleep(Duration::from_millis(500));
             }
         };
-        let request = SubmitJobRequest { path: good.display().to_string(), replicas: 1, price_per_unit: 1000 };
+        let request = SubmitJobRequest {
+            path: good.display().to_string(),
+            replicas: 1,
+            price_per_unit: 1000,
+            ..Default::default()
+        };
+        // Requirements and the results folder are checked before anything is posted.
+        for (bad, says) in [
+            (SubmitJobRequest { regions: vec![40], ..request.clone() }, "40 is not a region"),
+            (SubmitJobRequest { results_dir: Some("relative/dir".into()), ..request.clone() }, "full path"),
+            (SubmitJobRequest { results_dir: Some(good.display().to_string()), ..request.clone() }, "is not empty"),
+        ] {
+            let err = market.submit(&bad).expect_err(says);
+            assert_eq!(err.to_api().code, ErrorCode::InvalidInput, "{err}");
+            assert!(err.to_string().contains(says), "{says}: {err}");
+        }
+        assert!(market.jobs().is_empty(), "a refused job is not listed");
 
         // Paused, the machine takes no job: nobody claims it and the escrow comes back.
         market.set_paused(true);
@@ -535,11 +567,27 @@ mod local {
         assert_eq!(unclaimed.status, JobStatus::Refunded, "{unclaimed:?}");
 
         market.set_paused(false);
-        let submitted = market.submit(&request).expect("submits");
+        // This machine (region 0, 2 GiB on llvmpipe) meets the requirements; the result goes
+        // where the buyer chose.
+        let chosen = scratch.path().join("chosen results");
+        let submitted = market
+            .submit(&SubmitJobRequest {
+                min_memory_mib: 1024,
+                regions: vec![0, 3],
+                results_dir: Some(chosen.display().to_string()),
+                ..request.clone()
+            })
+            .expect("submits");
         assert_eq!(submitted.status, JobStatus::Posting);
         let job = settle(submitted.local_id);
         assert_eq!(job.status, JobStatus::Verified, "{job:?}");
+        let seen = stages.borrow().clone();
+        assert_eq!(seen.last(), Some(&JobStage::Done), "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "the stages only move forward: {seen:?}");
+        assert!(seen.contains(&JobStage::Running) && seen.contains(&JobStage::Verifying), "{seen:?}");
+        assert!(pending_seen.get() > 0.0, "the claimed job showed as pending earnings while it ran");
         let result = PathBuf::from(job.result_dir.expect("a verified job has its result saved"));
+        assert_eq!(result, chosen, "saved where the buyer chose");
         assert!(result.join("embeddings.npy").is_file(), "the result holds the embeddings");
 
         // Earnings are credited when the job settles; the status reads them from the chain.
@@ -567,6 +615,9 @@ mod local {
         assert!((paid - (earned_after - earned_before)).abs() < 1e-9, "chart {paid} vs balance change");
         assert_eq!(day.buckets[23].usd, day.total_usd, "paid within this hour: {day:?}");
         assert!(day.predicted_24h_usd.parse::<f64>().expect("a decimal") > 0.0, "{day:?}");
+        assert_eq!(day.pending_usd, "0.00", "nothing claimed is unsettled: {day:?}");
+        let record = market.status().provider.expect("provider");
+        assert_eq!((record.jobs_agreed, record.jobs_slashed, record.jobs_missed), (1, 0, 0), "{record:?}");
         let month = market.earnings(EarningsPeriod::Month).expect("the earnings history reads");
         assert_eq!((month.buckets.len(), month.total_usd.as_str()), (30, day.total_usd.as_str()));
 

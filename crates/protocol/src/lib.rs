@@ -17,10 +17,11 @@ pub use hardware::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
 pub use job::{JobKind, JobManifest, RunReport};
 pub use market::{
     AppSettings, AppSettingsRequest, BackgroundSettings, BenchmarkProgress, ChangePayoutRequest, EarningsBucket,
-    EarningsHistory, EarningsHistoryRequest, EarningsPeriod, InspectPackageRequest, JobEvent, JobStatus, JobSummary,
-    JobTimeline, JobTimelineRequest, ListJobsRequest, MarketStatus, MarketStatusRequest, NetworkPhase, PackagePreview,
-    PendingPayout, PriceSuggestion, ProviderStanding, RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest,
-    StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest, Withdrawal,
+    EarningsHistory, EarningsHistoryRequest, EarningsPeriod, InspectPackageRequest, JobEvent, JobStage, JobStatus,
+    JobSummary, JobTimeline, JobTimelineRequest, ListJobsRequest, MarketStatus, MarketStatusRequest, NetworkPhase,
+    PackagePreview, PendingPayout, PriceSuggestion, ProviderStanding, RunBenchmarkRequest, SetBackgroundRequest,
+    SetEarningRequest, StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest,
+    Withdrawal,
 };
 pub use wallet::{
     CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus, WalletStatusRequest,

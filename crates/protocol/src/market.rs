@@ -62,6 +62,14 @@ pub struct ProviderStanding {
     /// Staking rewards settled to this provider and not yet claimed, GRID.
     #[serde(default)]
     pub rewards_grid: String,
+    /// The record behind the reputation score: jobs in the agreeing majority, slashed for a
+    /// wrong result, slashed for a missed deadline.
+    #[serde(default)]
+    pub jobs_agreed: u32,
+    #[serde(default)]
+    pub jobs_slashed: u32,
+    #[serde(default)]
+    pub jobs_missed: u32,
     /// The hottest GPU's temperature, °C, and its utilisation, %, where the platform reports them
     /// (hwmon, nvidia-smi); `None` elsewhere (a CPU device such as llvmpipe).
     #[serde(default)]
@@ -124,6 +132,10 @@ pub struct EarningsHistory {
     pub buckets: Vec<EarningsBucket>,
     /// Earned in the period, USD.
     pub total_usd: String,
+    /// In jobs this machine claimed that have not settled yet, at most (USD): paid if its
+    /// result agrees.
+    #[serde(default)]
+    pub pending_usd: String,
     /// What the next 24 hours would pay at the recent rate, USD.
     pub predicted_24h_usd: String,
     /// How the prediction was made, in words.
@@ -273,6 +285,10 @@ pub struct BackgroundSettings {
     /// unit; jobs offering less are left to others. Applied when the agent starts.
     #[serde(default)]
     pub price_floor_per_unit: u64,
+    /// The device that earns (its index in the hardware report); `None`: the fastest. Applied
+    /// when the agent starts.
+    #[serde(default)]
+    pub earning_device: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -296,6 +312,7 @@ impl Default for BackgroundSettings {
             gpu_memory_share_pct: 100,
             yield_to_other_programs: true,
             price_floor_per_unit: 0,
+            earning_device: None,
         }
     }
 }
@@ -341,6 +358,48 @@ pub struct SubmitJobRequest {
     pub replicas: u8,
     /// Payment-token base units (10^-6 USD) per work unit.
     pub price_per_unit: u64,
+    /// Providers need at least this much device memory, MiB (0: any).
+    #[serde(default)]
+    pub min_memory_mib: u32,
+    /// The regions providers may be in (codes 0..=31); empty: anywhere.
+    #[serde(default)]
+    pub regions: Vec<u8>,
+    /// Where the verified result goes: an absolute path to an empty or new folder; `None`: the
+    /// app's results folder.
+    #[serde(default)]
+    pub results_dir: Option<String>,
+}
+
+/// How far a running job is, for the buyer's progress line (in order).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JobStage {
+    /// Sealing and publishing the data, posting the job.
+    #[default]
+    Uploading,
+    /// Posted; waiting for providers to claim it.
+    Matching,
+    /// Claimed; the providers compute.
+    Running,
+    /// Replicas selected: commitments, reveals, fetching the result and the spot check.
+    Verifying,
+    /// Ended (see the status).
+    Done,
+}
+
+impl JobStage {
+    pub const ALL: [JobStage; 5] =
+        [JobStage::Uploading, JobStage::Matching, JobStage::Running, JobStage::Verifying, JobStage::Done];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            JobStage::Uploading => "upload",
+            JobStage::Matching => "matching",
+            JobStage::Running => "running",
+            JobStage::Verifying => "verifying",
+            JobStage::Done => "done",
+        }
+    }
 }
 
 /// Request of [`crate::commands::LIST_JOBS`].
@@ -400,6 +459,8 @@ pub struct JobSummary {
     pub result_dir: Option<String>,
     /// Seconds from submit to now (running) or to the end (final).
     pub elapsed_s: f64,
+    #[serde(default)]
+    pub stage: JobStage,
 }
 
 /// Request of [`crate::commands::JOB_TIMELINE`].
