@@ -9,8 +9,8 @@ use gridmint_protocol::{
     ApiError, AppSettings, AppSettingsRequest, BenchmarkProgress, BenchmarkReport, ChangePayoutRequest,
     EarningsHistory, EarningsHistoryRequest, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest,
     JobSummary, JobTimeline, JobTimelineRequest, ListJobsRequest, MarketStatus, MarketStatusRequest, PackagePreview,
-    PriceSuggestion, RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest, StartEarningRequest,
-    SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest, Withdrawal,
+    PriceSuggestion, RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest, SetNetworkRequest,
+    StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest, Withdrawal,
     wallet::{
         CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus,
         WalletStatusRequest,
@@ -198,10 +198,22 @@ pub(crate) async fn app_settings(
     Ok(settings_of(&state))
 }
 
+/// Checks and stores the network for the next start.
+#[tauri::command]
+pub(crate) async fn set_network(
+    state: State<'_, AppState>,
+    request: SetNetworkRequest,
+) -> Result<AppSettings, ApiError> {
+    gridmint_node::settings::store_network(state.node.paths(), &request.settings).map_err(|e| e.to_api())?;
+    Ok(settings_of(&state))
+}
+
 fn settings_of(state: &AppState) -> AppSettings {
     let paths = state.node.paths();
+    let network_settings = gridmint_node::settings::load_network(paths).unwrap_or_default();
     AppSettings {
-        network: "local".into(),
+        network: state.market.network_name().into(),
+        network_settings,
         data_dir: paths.data.display().to_string(),
         logs_dir: paths.logs.display().to_string(),
         models_dir: paths.models.display().to_string(),

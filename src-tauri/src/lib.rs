@@ -49,6 +49,25 @@ fn anvil() -> PathBuf {
     })
 }
 
+/// The network stored for this start: the local one, or the owner's with the key from the
+/// keyring (without one, the network says how to get one).
+fn network_choice(paths: &Paths) -> gridmint_node::local::NetworkChoice {
+    use gridmint_node::local::NetworkChoice;
+    let stored = gridmint_node::settings::load_network(paths).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "network settings unreadable: the local network");
+        Default::default()
+    });
+    let Some(custom) = stored.custom else { return NetworkChoice::Local };
+    match gridmint_node::wallet::Wallet::for_paths(paths).signer() {
+        Ok(signer) => {
+            NetworkChoice::Custom { rpc_url: custom.rpc_url, deployment: PathBuf::from(custom.deployment_file), signer }
+        }
+        Err(e) => NetworkChoice::Unavailable(format!(
+            "the custom network signs with your wallet, and there is none ({e}): create or import one on the Wallet page, then restart"
+        )),
+    }
+}
+
 /// Resolves the paths (GRIDMINT_HOME, else the platform's; models from GRIDMINT_MODELS, else the
 /// machine's model cache), starts logging and the local network, runs the app.
 pub fn run() {
@@ -77,6 +96,7 @@ pub fn run() {
         tracing::warn!(error = %e, "background settings unreadable: using the defaults");
         (Default::default(), true)
     });
+    let network = network_choice(&paths);
     let market = LocalMarket::start(
         paths.clone(),
         LocalMarketOptions {
@@ -85,6 +105,7 @@ pub fn run() {
             claim_window_s: 6,
             price_floor: stored.then_some(settings.price_floor_per_unit),
             device: settings.earning_device,
+            network,
         },
     );
     let state = AppState {
@@ -139,6 +160,7 @@ pub fn run() {
             commands::suggest_price_floor,
             commands::run_benchmark,
             commands::start_earning,
+            commands::set_network,
             commands::app_settings,
             commands::set_background,
             commands::wallet_status,

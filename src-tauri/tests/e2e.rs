@@ -317,7 +317,52 @@ mod hardware {
         let dir = harness::within("reading the data folder", async { dir.await.expect("data folder").text().await })
             .await
             .expect("text");
+        // The network for the next start: a custom one is checked before it is stored (the RPC
+        // URL, the deployment file), and stored for the next start.
+        let click = |id: &'static str| {
+            let client = client.clone();
+            async move {
+                let el = client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(id)).await;
+                el.expect(id).click().await.expect(id);
+            }
+        };
+        let fill = |id: &'static str, value: String| {
+            let client = client.clone();
+            async move {
+                let el = client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(id)).await.expect(id);
+                el.clear().await.expect(id);
+                el.send_keys(&value).await.expect(id);
+            }
+        };
+        let deployment = session.home.0.join("deployment.json");
+        harness::within("choosing a custom network", click("[data-testid=network-custom]")).await;
+        harness::within("an RPC URL", fill("[data-testid=rpc-url]", "http://127.0.0.1:9".into())).await;
+        harness::within("a deployment file", fill("[data-testid=deployment-file]", deployment.display().to_string()))
+            .await;
+        harness::within("saving", click("[data-testid=save-network]")).await;
+        let error =
+            client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=network-error]"));
+        let error =
+            harness::within("the error", async { error.await.expect("an error").text().await }).await.expect("text");
+        assert!(error.contains("deployment.json"), "a missing deployment file is named: {error}");
+        let a = "0x0000000000000000000000000000000000000001";
+        std::fs::write(
+            &deployment,
+            format!(r#"{{"chainId":31337,"startBlock":0,"market":"{a}","paymentToken":"{a}","stakeToken":"{a}"}}"#),
+        )
+        .expect("write a deployment");
+        harness::within("saving", click("[data-testid=save-network]")).await;
+        let saved =
+            client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=network-saved]"));
+        harness::within("saved", saved).await.expect("the network is stored");
         harness::screenshot(&session, "settings");
+        let stored = std::fs::read_to_string(session.home.0.join("data/network.json")).expect("network.json");
+        assert!(stored.contains("http://127.0.0.1:9"), "{stored}");
+        harness::within("back to local", click("[data-testid=network-local]")).await;
+        harness::within("saving", click("[data-testid=save-network]")).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let stored = std::fs::read_to_string(session.home.0.join("data/network.json")).expect("network.json");
+        assert!(!stored.contains("rpcUrl"), "the local network again: {stored}");
         assert!(dir.starts_with(&session.home.0.display().to_string()), "the data folder is under the home: {dir}");
 
         // The settings (start at login is on by default) add the login entry, which starts the

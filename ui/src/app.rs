@@ -125,9 +125,9 @@ fn NetworkBadge(live: Live) -> impl IntoView {
         None => ("starting", "local network: starting…".to_owned()),
         Some(Err(e)) => ("failed", format!("local network: {}", e.message)),
         Some(Ok(s)) => match s.phase {
-            NetworkPhase::Starting => ("starting", "local network: starting…".to_owned()),
-            NetworkPhase::Ready => ("ready", "local network".to_owned()),
-            NetworkPhase::Failed { .. } => ("failed", "local network: failed".to_owned()),
+            NetworkPhase::Starting => ("starting", format!("{} network: starting…", s.network)),
+            NetworkPhase::Ready => ("ready", format!("{} network", s.network)),
+            NetworkPhase::Failed { .. } => ("failed", format!("{} network: failed", s.network)),
         },
     };
     view! {
@@ -863,7 +863,11 @@ fn Settings(live: Live) -> impl IntoView {
                         }
                         _ => "starting…".to_owned(),
                     };
-                    let network = format!("{} (embedded: a chain on this machine, started with the app)", s.network);
+                    let network = if s.network == "local" {
+                        "local (embedded: a chain on this machine, started with the app)".to_owned()
+                    } else {
+                        format!("{} (yours, with your wallet's key)", s.network)
+                    };
                     view! {
                         <section class="card">
                             <dl class="specs settings">
@@ -875,11 +879,58 @@ fn Settings(live: Live) -> impl IntoView {
                                 <div><dt>"Local chain binary"</dt><dd class="mono">{s.anvil.clone()}</dd></div>
                             </dl>
                         </section>
+                        <NetworkChoice current=s.network_settings.clone() />
                         <Background current=s.background idle_error=s.idle_detection_error.clone() />
                     }.into_any()
                 }
             })}
         </Transition>
+    }
+}
+
+/// The network for the next start: the embedded one, or the owner's (RPC + deployment file).
+#[component]
+fn NetworkChoice(current: gridmint_protocol::NetworkSettings) -> impl IntoView {
+    let custom = RwSignal::new(current.custom.is_some());
+    let rpc = RwSignal::new(current.custom.as_ref().map(|c| c.rpc_url.clone()).unwrap_or_default());
+    let file = RwSignal::new(current.custom.as_ref().map(|c| c.deployment_file.clone()).unwrap_or_default());
+    let outcome = RwSignal::new(None::<Result<(), ApiError>>);
+    let save = move |_| {
+        let settings = gridmint_protocol::NetworkSettings {
+            custom: custom.get_untracked().then(|| gridmint_protocol::CustomNetwork {
+                rpc_url: rpc.get_untracked(),
+                deployment_file: file.get_untracked(),
+            }),
+        };
+        spawn_local(async move { outcome.set(Some(ipc::set_network(settings).await.map(|_| ()))) });
+    };
+    view! {
+        <section class="card background">
+            <div class="row-title">"Network (from the next start)"</div>
+            <label class="check">
+                <input type="radio" name="network" data-testid="network-local" prop:checked=move || !custom.get()
+                    on:change=move |_| custom.set(false) />
+                " Local: an embedded chain on this machine, for trying Gridmint out"
+            </label>
+            <label class="check">
+                <input type="radio" name="network" data-testid="network-custom" prop:checked=move || custom.get()
+                    on:change=move |_| custom.set(true) />
+                " A network of mine, signing with my wallet:"
+            </label>
+            <div class="inline" class:hidden=move || !custom.get()>
+                <input class="mono grow" data-testid="rpc-url" placeholder="https://rpc.example.org"
+                    prop:value=move || rpc.get() on:input=move |ev| rpc.set(event_target_value(&ev)) />
+                <input class="mono grow" data-testid="deployment-file" placeholder="/path/to/deployment.json"
+                    prop:value=move || file.get() on:input=move |ev| file.set(event_target_value(&ev)) />
+            </div>
+            <div class="actions">
+                <button data-testid="save-network" on:click=save>"Save"</button>
+            </div>
+            {move || outcome.get().map(|r| match r {
+                Ok(()) => view! { <p class="ok" data-testid="network-saved">"Saved: joined at the next start."</p> }.into_any(),
+                Err(error) => view! { <div data-testid="network-error"><ErrorBox error /></div> }.into_any(),
+            })}
+        </section>
     }
 }
 

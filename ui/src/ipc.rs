@@ -145,6 +145,12 @@ pub async fn job_timeline(local_id: u64) -> Result<gridmint_protocol::JobTimelin
     invoke(commands::JOB_TIMELINE, &gridmint_protocol::JobTimelineRequest { local_id }).await
 }
 
+pub async fn set_network(
+    settings: gridmint_protocol::NetworkSettings,
+) -> Result<gridmint_protocol::AppSettings, ApiError> {
+    invoke(commands::SET_NETWORK, &gridmint_protocol::SetNetworkRequest { settings }).await
+}
+
 pub async fn run_benchmark(device: Option<u32>) -> Result<gridmint_protocol::BenchmarkReport, ApiError> {
     invoke(commands::RUN_BENCHMARK, &gridmint_protocol::RunBenchmarkRequest { device }).await
 }

@@ -13,7 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::primitives::{Address, U256, Uint};
+use alloy::{
+    primitives::{Address, U256, Uint},
+    signers::local::PrivateKeySigner,
+};
 use gridmint_protocol::{
     EarningsHistory, EarningsPeriod, InspectPackageRequest, JobStage, JobStatus, JobSummary, JobTimeline, MarketStatus,
     NetworkPhase, PackagePreview, PendingPayout, PriceSuggestion, ProviderStanding, SubmitJobRequest, Withdrawal,
@@ -23,7 +26,7 @@ use gridmint_protocol::{
 use crate::{
     NodeError, Paths,
     buyer::{self, SubmitOptions},
-    devnet::{self, DevnetOptions},
+    devnet::{self, DevnetOptions, NetworkProfile},
     exchange,
     net::{self, Network},
     provider::{self, ProviderOptions},
@@ -52,6 +55,32 @@ pub struct LocalMarketOptions {
     pub price_floor: Option<u64>,
     /// The device that earns; `None`: the fastest.
     pub device: Option<u32>,
+    /// The embedded devnet, or a network of the owner's.
+    pub network: NetworkChoice,
+}
+
+/// Which network the app runs on.
+#[derive(Debug, Clone, Default)]
+pub enum NetworkChoice {
+    /// The embedded devnet (anvil, the contracts, the devnet's funded test accounts), made
+    /// afresh at each start.
+    #[default]
+    Local,
+    /// A network of the owner's: its RPC, its deployment file, and the owner's key (from the OS
+    /// keyring) as both provider and buyer. This machine's state persists across starts.
+    Custom { rpc_url: String, deployment: PathBuf, signer: PrivateKeySigner },
+    /// A network that cannot start, and why (for example: a custom network without a wallet).
+    Unavailable(String),
+}
+
+impl NetworkChoice {
+    /// "local" or "custom", as the app shows it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            NetworkChoice::Local => "local",
+            NetworkChoice::Custom { .. } | NetworkChoice::Unavailable(_) => "custom",
+        }
+    }
 }
 
 /// A running local network; cheap to clone. The chain (anvil) stops on [`LocalMarket::shutdown`]
@@ -138,9 +167,28 @@ fn runtime() -> Result<tokio::runtime::Runtime, NodeError> {
     })
 }
 
-/// A runtime of its own and the buyer's connection: what each blocking chain call here runs on.
-fn buyer(profile_path: &Path) -> Result<(tokio::runtime::Runtime, Network), NodeError> {
-    Ok((runtime()?, Network::connect(profile_path, net::dev_account(BUYER_ACCOUNT)?)?))
+impl Inner {
+    /// The key this machine earns with: the devnet's provider account, or the owner's.
+    fn provider_key(&self) -> Result<PrivateKeySigner, NodeError> {
+        match &self.options.network {
+            NetworkChoice::Custom { signer, .. } => Ok(signer.clone()),
+            _ => net::dev_account(PROVIDER_ACCOUNT),
+        }
+    }
+
+    /// The key this app's jobs are posted with: the devnet's buyer account, or the owner's.
+    fn buyer_key(&self) -> Result<PrivateKeySigner, NodeError> {
+        match &self.options.network {
+            NetworkChoice::Custom { signer, .. } => Ok(signer.clone()),
+            _ => net::dev_account(BUYER_ACCOUNT),
+        }
+    }
+
+    /// A runtime of its own and the buyer's connection: what each blocking chain call here
+    /// runs on.
+    fn buyer(&self, profile_path: &Path) -> Result<(tokio::runtime::Runtime, Network), NodeError> {
+        Ok((runtime()?, Network::connect(profile_path, self.buyer_key()?)?))
+    }
 }
 
 fn usd(amount: U256) -> String {
@@ -151,7 +199,12 @@ impl LocalMarket {
     /// Starts the chain, deploys, registers this machine and serves, on a thread of its own.
     /// Returns at once; [`LocalMarket::status`] says when it is ready.
     pub fn start(paths: Paths, options: LocalMarketOptions) -> Self {
-        let root = paths.data.join("local-network");
+        // The devnet's folder is emptied at each start (its chain lives in anvil's memory); a
+        // custom network's is kept (the agent's record of its jobs).
+        let root = paths.data.join(match options.network {
+            NetworkChoice::Local => "local-network",
+            _ => "custom-network",
+        });
         let inner = Arc::new(Inner {
             paths,
             root,
@@ -256,6 +309,11 @@ impl LocalMarket {
         Ok(())
     }
 
+    /// "local" or "custom".
+    pub fn network_name(&self) -> &'static str {
+        self.inner.options.network.name()
+    }
+
     /// Whether the network waits for the owner to finish the set-up before this machine
     /// registers.
     pub fn awaits_owner(&self) -> bool {
@@ -281,7 +339,7 @@ impl LocalMarket {
         let Some(profile_path) = lock(&self.inner.chain).clone() else {
             return Err(NodeError::NetworkUnavailable { message: "the local chain is still starting".into() });
         };
-        let (rt, net) = buyer(&profile_path)?;
+        let (rt, net) = self.inner.buyer(&profile_path)?;
         let mut prices = rt.block_on(async {
             let head = net.block_number().await?;
             let posted = net.posted_jobs(net.profile.deployment.start_block, head).await?;
@@ -318,7 +376,7 @@ impl LocalMarket {
             if paused { "paused: taking no new jobs".to_owned() } else { lock(&self.inner.activity).clone() };
         let mut status = MarketStatus {
             phase: NetworkPhase::Starting,
-            network: "local".into(),
+            network: self.inner.options.network.name().into(),
             rpc_url: None,
             market: None,
             provider: None,
@@ -330,7 +388,7 @@ impl LocalMarket {
                 status.phase = NetworkPhase::Ready;
                 status.rpc_url = Some(rpc_url);
                 status.market = Some(market.to_string());
-                let standing = buyer(&profile_path).and_then(|(rt, net)| {
+                let standing = self.inner.buyer(&profile_path).and_then(|(rt, net)| {
                     rt.block_on(async {
                         let standing = net.standing(provider).await?;
                         let payout = net.payout(provider).await?;
@@ -401,7 +459,7 @@ impl LocalMarket {
     pub fn earnings(&self, period: EarningsPeriod) -> Result<EarningsHistory, NodeError> {
         let profile_path = self.ready_profile()?;
         let rt = runtime()?;
-        let net = Network::connect(&profile_path, net::dev_account(PROVIDER_ACCOUNT)?)?;
+        let net = Network::connect(&profile_path, self.inner.provider_key()?)?;
         rt.block_on(async {
             let now = net.now().await?;
             let since = net.registered_at(net.address()).await?.unwrap_or(now);
@@ -425,7 +483,7 @@ impl LocalMarket {
         }
         let profile_path = self.ready_profile()?;
         let rt = runtime()?;
-        let net = Network::connect(&profile_path, net::dev_account(PROVIDER_ACCOUNT)?)?;
+        let net = Network::connect(&profile_path, self.inner.provider_key()?)?;
         rt.block_on(async {
             let mined = net.market.request_payout_change(to).await?;
             tracing::info!(%to, tx = %mined.receipt.transaction_hash, "payout address change requested");
@@ -440,7 +498,7 @@ impl LocalMarket {
             _ => return Err(NodeError::NetworkUnavailable { message: "the local network is not ready".into() }),
         };
         let rt = runtime()?;
-        let net = Network::connect(&profile_path, net::dev_account(PROVIDER_ACCOUNT)?)?;
+        let net = Network::connect(&profile_path, self.inner.provider_key()?)?;
         rt.block_on(async {
             let (amount, ..) = net.standing(net.address()).await?;
             if amount == 0 {
@@ -471,7 +529,7 @@ impl LocalMarket {
         let work_units = net::chain_work_units(runner::estimate(&self.inner.paths, &package)?);
         let cost_usd = match lock(&self.inner.phase).clone() {
             Phase::Ready { profile_path, .. } if request.replicas > 0 => {
-                let (rt, net) = buyer(&profile_path)?;
+                let (rt, net) = self.inner.buyer(&profile_path)?;
                 let escrow = rt.block_on(async {
                     net.market
                         .contract()
@@ -600,7 +658,7 @@ impl LocalMarket {
                 let job_id: U256 = id.parse().map_err(|e| NodeError::InvalidRequest {
                     message: format!("job {local_id}: its id `{id}` is not a number ({e})"),
                 })?;
-                let (rt, net) = buyer(&self.ready_profile()?)?;
+                let (rt, net) = self.inner.buyer(&self.ready_profile()?)?;
                 rt.block_on(net.job_events(job_id))?
             }
             None => Vec::new(),
@@ -682,6 +740,42 @@ impl Inner {
     }
 
     async fn serve(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<(), NodeError> {
+        let (rpc_url, deployment) = match &self.options.network {
+            NetworkChoice::Local => return self.serve_devnet(stop).await,
+            NetworkChoice::Unavailable(why) => {
+                return Err(NodeError::NetworkUnavailable { message: why.clone() });
+            }
+            NetworkChoice::Custom { rpc_url, deployment, .. } => (rpc_url.clone(), deployment.clone()),
+        };
+        let profile = NetworkProfile {
+            name: "custom".into(),
+            rpc_url,
+            deployment: gridmint_chain::Deployment::load(&deployment)?,
+            funded_accounts: Vec::new(),
+            // A real chain may reorg: act on postings a block deep.
+            confirmations: 1,
+        };
+        let profile_path = self.root.join("profile.json");
+        std::fs::create_dir_all(&self.root).map_err(|source| NodeError::Io {
+            what: "creating",
+            path: self.root.clone(),
+            source,
+        })?;
+        let json = serde_json::to_vec_pretty(&profile)
+            .map_err(|e| NodeError::Profile { path: profile_path.clone(), message: e.to_string() })?;
+        std::fs::write(&profile_path, json).map_err(|source| NodeError::Io {
+            what: "writing",
+            path: profile_path.clone(),
+            source,
+        })?;
+        *lock(&self.chain) = Some(profile_path.clone());
+        tokio::select! {
+            served = self.clone().provide(&profile_path, &profile) => served,
+            _ = stop.wait_for(|stopped| *stopped) => Ok(()),
+        }
+    }
+
+    async fn serve_devnet(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<(), NodeError> {
         if self.root.exists() {
             std::fs::remove_dir_all(&self.root).map_err(|source| NodeError::Io {
                 what: "emptying",
@@ -708,7 +802,7 @@ impl Inner {
         };
         *lock(&self.chain) = Some(devnet.profile_path.clone());
         let served = tokio::select! {
-            served = self.clone().provide(&devnet) => served,
+            served = self.clone().provide(&devnet.profile_path, &devnet.profile) => served,
             _ = stop.wait_for(|stopped| *stopped) => Ok(()),
         };
         drop(devnet);
@@ -717,10 +811,10 @@ impl Inner {
     }
 
     /// Registers this machine and serves jobs; returns only on an error the agent cannot retry.
-    async fn provide(self: Arc<Self>, devnet: &devnet::Devnet) -> Result<(), NodeError> {
+    async fn provide(self: Arc<Self>, profile_path: &Path, profile: &NetworkProfile) -> Result<(), NodeError> {
         self.set_activity("opening the compute device");
         let gpu = crate::bench::open_slot(&self.paths, self.options.device)?;
-        let net = Network::connect(&devnet.profile_path, net::dev_account(PROVIDER_ACCOUNT)?)?;
+        let net = Network::connect(profile_path, self.provider_key()?)?;
         let mut owner = self.owner.subscribe();
         if owner.borrow().is_none() {
             self.set_activity("waiting for you to finish the set-up");
@@ -745,14 +839,14 @@ impl Inner {
         self.set_activity("registering: benchmarking the device and staking");
         provider::ensure_registered(&net, &gpu.gpu(), &options).await?;
         *lock(&self.phase) = Phase::Ready {
-            profile_path: devnet.profile_path.clone(),
-            market: devnet.profile.deployment.market,
-            rpc_url: devnet.profile.rpc_url.clone(),
+            profile_path: profile_path.to_owned(),
+            market: profile.deployment.market,
+            rpc_url: profile.rpc_url.clone(),
             provider: net.address(),
             device: gpu.gpu().info().name.clone(),
         };
         self.set_activity("serving: waiting for jobs");
-        tracing::info!(market = %devnet.profile.deployment.market, "local network ready");
+        tracing::info!(market = %profile.deployment.market, network = self.options.network.name(), "network ready");
         let provider_paths = Paths::under(&self.root.join("provider")).with_models(self.paths.models.clone());
         if let Err(e) = provider::serve(&provider_paths, &net, &gpu, &options).await {
             // Keep the chain up for the buyer's side; say what stopped.
@@ -771,7 +865,7 @@ impl Inner {
         options: &SubmitOptions,
         results_dir: Option<PathBuf>,
     ) -> Result<(), NodeError> {
-        let (rt, net) = buyer(profile_path)?;
+        let (rt, net) = self.buyer(profile_path)?;
         let buyer_paths = Paths::under(&self.root.join("buyer")).with_models(self.paths.models.clone());
         rt.block_on(async {
             let posted = buyer::submit(&buyer_paths, &net, package, options).await?;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use gridmint_protocol::BackgroundSettings;
+use gridmint_protocol::{BackgroundSettings, NetworkSettings};
 
 use crate::{NodeError, Paths};
 
@@ -49,6 +49,52 @@ pub fn store(paths: &Paths, settings: &BackgroundSettings) -> Result<(), NodeErr
         return bad(format!("GPU memory share: {} % is outside 10..=100", settings.gpu_memory_share_pct));
     }
     let path = file(paths);
+    std::fs::create_dir_all(&paths.data).map_err(|source| NodeError::Io {
+        what: "creating",
+        path: paths.data.clone(),
+        source,
+    })?;
+    let tmp = path.with_extension("json.tmp");
+    let json = serde_json::to_vec_pretty(settings).map_err(|e| NodeError::InvalidRequest { message: e.to_string() })?;
+    std::fs::write(&tmp, json).map_err(|source| NodeError::Io { what: "writing", path: tmp.clone(), source })?;
+    std::fs::rename(&tmp, &path).map_err(|source| NodeError::Io { what: "renaming", path, source })
+}
+
+fn network_file(paths: &Paths) -> PathBuf {
+    paths.data.join("network.json")
+}
+
+/// The network stored for this start (the local one when none was).
+pub fn load_network(paths: &Paths) -> Result<NetworkSettings, NodeError> {
+    let path = network_file(paths);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| NodeError::InvalidRequest {
+            message: format!(
+                "{}: not valid network settings ({e}); delete it to use the local network",
+                path.display()
+            ),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(NetworkSettings::default()),
+        Err(source) => Err(NodeError::Io { what: "reading", path, source }),
+    }
+}
+
+/// Checks `settings` (the RPC URL parses, the deployment file reads as one) and stores them for
+/// the next start; never half-written.
+pub fn store_network(paths: &Paths, settings: &NetworkSettings) -> Result<(), NodeError> {
+    if let Some(custom) = &settings.custom {
+        let url = custom.rpc_url.trim();
+        let scheme = url.split_once("://").map(|(s, _)| s);
+        if !matches!(scheme, Some("http" | "https" | "ws" | "wss")) || url.len() <= "http://".len() {
+            return Err(NodeError::InvalidRequest {
+                message: format!("RPC URL {url:?}: expected http(s):// or ws(s):// and a host"),
+            });
+        }
+        let file = PathBuf::from(custom.deployment_file.trim());
+        gridmint_chain::Deployment::load(&file)
+            .map_err(|e| NodeError::InvalidRequest { message: format!("deployment file: {e}") })?;
+    }
+    let path = network_file(paths);
     std::fs::create_dir_all(&paths.data).map_err(|source| NodeError::Io {
         what: "creating",
         path: paths.data.clone(),
@@ -106,5 +152,32 @@ mod tests {
         std::fs::write(paths.data.join("settings.json"), b"{ broken").expect("write");
         let err = load(&paths).expect_err("broken file");
         assert!(err.to_string().contains("settings.json"), "the error names the file: {err}");
+    }
+
+    #[test]
+    fn a_custom_network_is_stored_only_with_an_rpc_url_and_a_deployment_that_reads() {
+        use gridmint_protocol::CustomNetwork;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::under(dir.path());
+        assert_eq!(load_network(&paths).expect("load"), NetworkSettings::default(), "local by default");
+        let deployment = dir.path().join("deployment.json");
+        let custom = |rpc: &str, file: &std::path::Path| NetworkSettings {
+            custom: Some(CustomNetwork { rpc_url: rpc.into(), deployment_file: file.display().to_string() }),
+        };
+        let err = store_network(&paths, &custom("localhost:8545", &deployment)).expect_err("no scheme");
+        assert!(err.to_string().contains("localhost:8545"), "{err}");
+        let err = store_network(&paths, &custom("http://localhost:8545", &deployment)).expect_err("no file");
+        assert!(err.to_string().contains("deployment.json"), "the error names the file: {err}");
+        std::fs::write(&deployment, "{\"chainId\": 1}").expect("write");
+        let err = store_network(&paths, &custom("http://localhost:8545", &deployment)).expect_err("incomplete");
+        assert!(err.to_string().contains("deployment.json"), "{err}");
+        let a = "0x0000000000000000000000000000000000000001";
+        let json =
+            format!(r#"{{"chainId":31337,"startBlock":0,"market":"{a}","paymentToken":"{a}","stakeToken":"{a}"}}"#);
+        std::fs::write(&deployment, json).expect("write");
+        let good = custom("https://rpc.example.org", &deployment);
+        store_network(&paths, &good).expect("a good custom network is stored");
+        assert_eq!(load_network(&paths).expect("load"), good);
+        assert_eq!(load(&paths).expect("load").1, false, "the network file is not the settings file");
     }
 }

@@ -468,7 +468,14 @@ mod local {
         }
         let market = LocalMarket::start(
             paths,
-            LocalMarketOptions { anvil, block_time_s: 1, claim_window_s: 6, price_floor: Some(0), device: None },
+            LocalMarketOptions {
+                anvil,
+                block_time_s: 1,
+                claim_window_s: 6,
+                price_floor: Some(0),
+                device: None,
+                network: Default::default(),
+            },
         );
 
         // A bad package is refused at once, naming the problem, before the network is even needed.
@@ -639,6 +646,86 @@ mod local {
         let port: u16 = rpc.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).expect("a port");
         market.shutdown();
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "anvil still listens on {port}");
+    }
+}
+
+mod custom_network {
+    use std::time::{Duration, Instant};
+
+    use gridmint_node::{
+        Paths, devnet,
+        local::{LocalMarket, LocalMarketOptions, NetworkChoice},
+        net,
+    };
+    use gridmint_protocol::NetworkPhase;
+
+    /// The app on a network of the owner's: its RPC and deployment file, the owner's key
+    /// registering this machine; a deployment file that does not read fails with its path.
+    #[test]
+    fn the_app_runs_on_a_custom_network_with_the_owners_key() {
+        let Some(anvil) = super::local::anvil() else { return };
+        let scratch = tempfile::tempdir().expect("scratch");
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let options = devnet::DevnetOptions {
+            anvil: anvil.clone(),
+            port: None,
+            block_time: Some(1),
+            accounts: 3,
+            stop_with_thread: false,
+            confirmations: 0,
+        };
+        let chain = rt.block_on(devnet::start(&Paths::under(&scratch.path().join("chain")), options)).expect("devnet");
+        let deployment = scratch.path().join("deployment.json");
+        chain.profile.deployment.save(&deployment).expect("save the deployment");
+        let owner = net::dev_account(2).expect("a funded key");
+        let start = |deployment: std::path::PathBuf, home: &str| {
+            LocalMarket::start(
+                Paths::under(&scratch.path().join(home)),
+                LocalMarketOptions {
+                    anvil: anvil.clone(),
+                    block_time_s: 1,
+                    claim_window_s: 6,
+                    price_floor: Some(0),
+                    device: None,
+                    network: NetworkChoice::Custom {
+                        rpc_url: chain.profile.rpc_url.clone(),
+                        deployment,
+                        signer: owner.clone(),
+                    },
+                },
+            )
+        };
+        let wait = |market: &LocalMarket| {
+            let deadline = Instant::now() + Duration::from_secs(240);
+            loop {
+                let status = market.status();
+                if !matches!(status.phase, NetworkPhase::Starting) {
+                    break status;
+                }
+                assert!(Instant::now() < deadline, "not ready in 240 s: {status:?}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        };
+
+        let broken = scratch.path().join("missing-deployment.json");
+        let failed = wait(&start(broken.clone(), "broken"));
+        match failed.phase {
+            NetworkPhase::Failed { message } => {
+                assert!(message.contains("missing-deployment.json"), "the error names the file: {message}")
+            }
+            other => panic!("a missing deployment file must fail the network: {other:?}"),
+        }
+
+        let market = start(deployment, "home");
+        let status = wait(&market);
+        assert_eq!(status.phase, NetworkPhase::Ready, "{status:?}");
+        assert_eq!(status.network, "custom");
+        assert_eq!(status.rpc_url.as_deref(), Some(chain.profile.rpc_url.as_str()));
+        let standing = status.provider.expect("the provider's standing");
+        assert!(standing.registered, "registered and staked on the owner's network: {standing:?}");
+        assert_eq!(standing.address, owner.address().to_string(), "with the owner's key");
+        market.shutdown();
+        drop(chain);
     }
 }
 

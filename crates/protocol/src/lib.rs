@@ -16,12 +16,12 @@ pub use error::{ApiError, ErrorCode};
 pub use hardware::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
 pub use job::{JobKind, JobManifest, RunReport};
 pub use market::{
-    AppSettings, AppSettingsRequest, BackgroundSettings, BenchmarkProgress, ChangePayoutRequest, EarningsBucket,
-    EarningsHistory, EarningsHistoryRequest, EarningsPeriod, InspectPackageRequest, JobEvent, JobStage, JobStatus,
-    JobSummary, JobTimeline, JobTimelineRequest, ListJobsRequest, MarketStatus, MarketStatusRequest, NetworkPhase,
-    PackagePreview, PendingPayout, PriceSuggestion, ProviderStanding, RunBenchmarkRequest, SetBackgroundRequest,
-    SetEarningRequest, StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest,
-    Withdrawal,
+    AppSettings, AppSettingsRequest, BackgroundSettings, BenchmarkProgress, ChangePayoutRequest, CustomNetwork,
+    EarningsBucket, EarningsHistory, EarningsHistoryRequest, EarningsPeriod, InspectPackageRequest, JobEvent, JobStage,
+    JobStatus, JobSummary, JobTimeline, JobTimelineRequest, ListJobsRequest, MarketStatus, MarketStatusRequest,
+    NetworkPhase, NetworkSettings, PackagePreview, PendingPayout, PriceSuggestion, ProviderStanding,
+    RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest, SetNetworkRequest, StartEarningRequest,
+    SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest, Withdrawal,
 };
 pub use wallet::{
     CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus, WalletStatusRequest,
@@ -55,6 +55,8 @@ pub mod commands {
     pub const RUN_BENCHMARK: &str = "run_benchmark";
     /// `StartEarningRequest` -> `AppSettings` (stored, applied; this machine registers and stakes).
     pub const START_EARNING: &str = "start_earning";
+    /// `SetNetworkRequest` -> `AppSettings` (checked and stored; joined at the next start).
+    pub const SET_NETWORK: &str = "set_network";
     /// `AppSettingsRequest` -> `AppSettings`.
     pub const APP_SETTINGS: &str = "app_settings";
     /// `SetBackgroundRequest` -> `AppSettings` (applied at once: autostart entry, idle mode).

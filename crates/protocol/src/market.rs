@@ -204,6 +204,35 @@ pub struct AppSettings {
     /// its pages; `false` shows the set-up.
     #[serde(default)]
     pub onboarded: bool,
+    /// The network stored for the next start (the one running is `network`).
+    #[serde(default)]
+    pub network_settings: NetworkSettings,
+}
+
+/// The network the app joins at its next start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkSettings {
+    /// `None`: the embedded local network.
+    #[serde(default)]
+    pub custom: Option<CustomNetwork>,
+}
+
+/// A network of the owner's: where its chain answers and where its contracts are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomNetwork {
+    /// http(s) or ws(s) URL of an RPC node.
+    pub rpc_url: String,
+    /// A deployment file (JSON: chainId, startBlock, market, paymentToken, stakeToken).
+    pub deployment_file: String,
+}
+
+/// Request of [`crate::commands::SET_NETWORK`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetNetworkRequest {
+    pub settings: NetworkSettings,
 }
 
 /// Request of [`crate::commands::SUGGEST_PRICE_FLOOR`].
