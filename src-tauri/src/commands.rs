@@ -129,6 +129,25 @@ pub(crate) async fn job_timeline(
     blocking("reading the job's events", move || market.timeline(request.local_id).map_err(|e| e.to_api())).await
 }
 
+/// Opens a job's result folder with the desktop's opener (`xdg-open`, `open`, `explorer`;
+/// GRIDMINT_OPENER overrides it). Only folders the app saved results to are opened.
+#[tauri::command]
+pub(crate) async fn open_results(state: State<'_, AppState>, request: JobTimelineRequest) -> Result<(), ApiError> {
+    let dir = state.market.result_dir(request.local_id).map_err(|e| e.to_api())?;
+    let opener = std::env::var_os("GRIDMINT_OPENER").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        if cfg!(target_os = "macos") {
+            "open".into()
+        } else if cfg!(windows) {
+            "explorer".into()
+        } else {
+            "xdg-open".into()
+        }
+    });
+    std::process::Command::new(&opener).arg(&dir).spawn().map(drop).map_err(|e| {
+        ApiError::new(ErrorCode::Internal, format!("could not open {} with {}: {e}", dir.display(), opener.display()))
+    })
+}
+
 #[tauri::command]
 pub(crate) async fn suggest_price_floor(
     state: State<'_, AppState>,
@@ -208,12 +227,24 @@ pub(crate) async fn set_network(
     Ok(settings_of(&state))
 }
 
+/// Checks the new data folder and keeps it for the next start (nothing has the data open then).
+#[tauri::command]
+pub(crate) async fn move_data_folder(
+    state: State<'_, AppState>,
+    request: gridmint_protocol::MoveDataFolderRequest,
+) -> Result<AppSettings, ApiError> {
+    let to = std::path::PathBuf::from(request.path.trim());
+    gridmint_node::paths::request_data_move(state.node.paths(), &to).map_err(|e| e.to_api())?;
+    Ok(settings_of(&state))
+}
+
 fn settings_of(state: &AppState) -> AppSettings {
     let paths = state.node.paths();
     let network_settings = gridmint_node::settings::load_network(paths).unwrap_or_default();
     AppSettings {
         network: state.market.network_name().into(),
         network_settings,
+        data_dir_next: gridmint_node::paths::pending_data_move(paths).map(|p| p.display().to_string()),
         data_dir: paths.data.display().to_string(),
         logs_dir: paths.logs.display().to_string(),
         models_dir: paths.models.display().to_string(),

@@ -85,9 +85,15 @@ pub fn run() {
     if let Some(models) = std::env::var_os("GRIDMINT_MODELS") {
         paths = paths.with_models(PathBuf::from(models));
     }
+    // The data folder the owner chose (moved there first if a move waits): before anything
+    // opens it.
+    let (paths, move_error) = gridmint_node::paths::resolve_data(paths);
     let _log_guard = gridmint_node::logging::init(&paths.logs, "gridmint-app.log", "info")
         .map_err(|e| eprintln!("warning: logging to {} is off: {e}", paths.logs.display()))
         .ok();
+    if let Some(e) = move_error {
+        tracing::error!(error = %e, data = %paths.data.display(), "the data folder did not move; it stays where it was");
+    }
     tracing::info!(data = %paths.data.display(), "starting Gridmint");
     let anvil = anvil();
     // No stored settings: a first run, set up by the owner before this machine registers. An
@@ -157,10 +163,12 @@ pub fn run() {
             commands::earnings_history,
             commands::change_payout,
             commands::job_timeline,
+            commands::open_results,
             commands::suggest_price_floor,
             commands::run_benchmark,
             commands::start_earning,
             commands::set_network,
+            commands::move_data_folder,
             commands::app_settings,
             commands::set_background,
             commands::wallet_status,

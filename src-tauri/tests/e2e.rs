@@ -179,12 +179,21 @@ mod harness {
         let user_home = home.0.join("user");
         std::fs::create_dir_all(&user_home).expect("the session's HOME");
         let models = gridmint_node::Paths::discover().map(|p| p.models).unwrap_or_default();
+        // The desktop's opener, standing in for xdg-open: it notes what the app asked to open.
+        let opener = home.0.join("opener.sh");
+        std::fs::write(&opener, format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", home.0.join("opened").display()))
+            .expect("write the opener");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).expect("chmod the opener");
+        }
         let driver = Command::new("tauri-driver")
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
             .env("DISPLAY", &display)
             .env("HOME", &user_home)
             .env("GRIDMINT_MODELS", &models)
             .env("GRIDMINT_HOME", &home.0)
+            .env("GRIDMINT_OPENER", &opener)
             .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
             .env("LIBGL_ALWAYS_SOFTWARE", "1")
             .stdout(Stdio::null())
@@ -355,6 +364,26 @@ mod hardware {
         let saved =
             client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=network-saved]"));
         harness::within("saved", saved).await.expect("the network is stored");
+        // Moving the data folder: a relative path is refused inline; a full one waits for the
+        // next start (nothing has the data open then).
+        harness::within("a relative data folder", fill("[data-testid=data-dir-input]", "gridmint-data".into())).await;
+        harness::within("moving", click("[data-testid=move-data]")).await;
+        let error =
+            client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=data-move-error]"));
+        let error =
+            harness::within("the error", async { error.await.expect("an error").text().await }).await.expect("text");
+        assert!(error.contains("full path"), "{error}");
+        let to = session.home.0.join("moved data");
+        harness::within("a new data folder", fill("[data-testid=data-dir-input]", to.display().to_string())).await;
+        harness::within("moving", click("[data-testid=move-data]")).await;
+        let pending =
+            client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=data-move-pending]"));
+        let pending =
+            harness::within("pending", async { pending.await.expect("pending").text().await }).await.expect("text");
+        assert!(pending.contains(&to.display().to_string()), "{pending}");
+        let next =
+            std::fs::read_to_string(session.home.0.join("config/data-folder.next")).expect("kept for the next start");
+        assert_eq!(next, to.display().to_string());
         harness::screenshot(&session, "settings");
         let stored = std::fs::read_to_string(session.home.0.join("data/network.json")).expect("network.json");
         assert!(stored.contains("http://127.0.0.1:9"), "{stored}");
@@ -574,6 +603,17 @@ mod market {
         let tx = harness::within("reading a transaction", text(client, "[data-testid=timeline-tx]")).await;
         assert!(tx.starts_with("0x"), "each step shows its transaction: {tx}");
         harness::screenshot(&session, "jobs-timeline");
+        harness::within("opening the results", find(client, "[data-testid=open-results]", 10).await.click())
+            .await
+            .expect("click Open results");
+        find(client, "[data-testid=results-opened]", 30).await;
+        let noted = session.home.0.join("opened");
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while !noted.is_file() && std::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let opened = std::fs::read_to_string(&noted).expect("the opener ran");
+        assert_eq!(opened, chosen.display().to_string(), "the result folder is what was opened");
 
         harness::within("opening the dashboard", find(client, "[data-testid=nav-dashboard]", 10).await.click())
             .await

@@ -880,11 +880,41 @@ fn Settings(live: Live) -> impl IntoView {
                             </dl>
                         </section>
                         <NetworkChoice current=s.network_settings.clone() />
+                        <DataFolder current=s.data_dir.clone() next=s.data_dir_next.clone() />
                         <Background current=s.background idle_error=s.idle_detection_error.clone() />
                     }.into_any()
                 }
             })}
         </Transition>
+    }
+}
+
+/// Moving the data folder (jobs, results, the agent's records): done at the next start.
+#[component]
+fn DataFolder(current: String, next: Option<String>) -> impl IntoView {
+    let to = RwSignal::new(String::new());
+    let outcome = RwSignal::new(next.map(Ok::<String, ApiError>));
+    let save = move |_| {
+        let path = to.get_untracked();
+        spawn_local(async move {
+            let result = ipc::move_data_folder(path).await;
+            outcome.set(Some(result.map(|s| s.data_dir_next.unwrap_or_default())));
+        });
+    };
+    view! {
+        <section class="card background">
+            <div class="row-title">"Data folder"</div>
+            <p class="muted small">{format!("Now: {current}. Jobs, results and this machine's records live here.")}</p>
+            <div class="inline">
+                <input class="mono grow" data-testid="data-dir-input" placeholder="/full/path/to/a/new/folder"
+                    prop:value=move || to.get() on:input=move |ev| to.set(event_target_value(&ev)) />
+                <button data-testid="move-data" disabled=move || to.get().trim().is_empty() on:click=save>"Move"</button>
+            </div>
+            {move || outcome.get().map(|r| match r {
+                Ok(next) => view! { <p class="ok" data-testid="data-move-pending">{format!("Moves to {next} at the next start.")}</p> }.into_any(),
+                Err(error) => view! { <div data-testid="data-move-error"><ErrorBox error /></div> }.into_any(),
+            })}
+        </section>
     }
 }
 
@@ -1198,7 +1228,29 @@ fn JobDetail(open: RwSignal<Option<u64>>, live: Live) -> impl IntoView {
                     Some(Err(error)) => view! { <ErrorBox error /> }.into_any(),
                     Some(Ok(t)) => view! { <Timeline timeline=t /> }.into_any(),
                 }}
+                <OpenResults id live />
             </section>
+        })}
+    }
+}
+
+/// Opens a verified job's result folder in the file manager.
+#[component]
+fn OpenResults(id: u64, live: Live) -> impl IntoView {
+    let outcome = RwSignal::new(None::<Result<(), ApiError>>);
+    let saved =
+        move || live.jobs.with(|jobs| jobs.iter().find(|j| j.local_id == id).and_then(|j| j.result_dir.clone()));
+    let open = move |_| spawn_local(async move { outcome.set(Some(ipc::open_results(id).await)) });
+    view! {
+        {move || saved().map(|dir| view! {
+            <div class="inline">
+                <span class="mono small grow">{dir}</span>
+                <button data-testid="open-results" on:click=open>"Open results"</button>
+            </div>
+        })}
+        {move || outcome.get().map(|r| match r {
+            Ok(()) => view! { <p class="ok" data-testid="results-opened">"Opened in your file manager."</p> }.into_any(),
+            Err(error) => view! { <ErrorBox error /> }.into_any(),
         })}
     }
 }

@@ -151,6 +151,14 @@ pub async fn set_network(
     invoke(commands::SET_NETWORK, &gridmint_protocol::SetNetworkRequest { settings }).await
 }
 
+pub async fn open_results(local_id: u64) -> Result<(), ApiError> {
+    invoke(commands::OPEN_RESULTS, &gridmint_protocol::JobTimelineRequest { local_id }).await
+}
+
+pub async fn move_data_folder(path: String) -> Result<gridmint_protocol::AppSettings, ApiError> {
+    invoke(commands::MOVE_DATA_FOLDER, &gridmint_protocol::MoveDataFolderRequest { path }).await
+}
+
 pub async fn run_benchmark(device: Option<u32>) -> Result<gridmint_protocol::BenchmarkReport, ApiError> {
     invoke(commands::RUN_BENCHMARK, &gridmint_protocol::RunBenchmarkRequest { device }).await
 }

@@ -74,6 +74,11 @@ fn main() -> ExitCode {
         Some(models) => paths.with_models(models.clone()),
         None => paths,
     };
+    // The data folder the owner chose in the app (moved there first if a move waits).
+    let (paths, move_error) = gridmint_node::paths::resolve_data(paths);
+    if let Some(e) = move_error {
+        eprintln!("warning: the data folder did not move ({e}); using {}", paths.data.display());
+    }
     let _log_guard = gridmint_node::logging::init(&paths.logs, "gridmint.log", "warn")
         .map_err(|e| eprintln!("warning: logging to {} is off: {e}", paths.logs.display()))
         .ok();

@@ -128,7 +128,7 @@ mod wallet {
             .unwrap_or_default();
         assert!(!logs.contains("junk"), "the mnemonic never reaches the log files");
         let _ = Command::new("secret-tool")
-            .args(["clear", "service", "gridmint", "username", &format!("node:{}", home.join("data").display())])
+            .args(["clear", "service", "gridmint", "username", &format!("node:{}", home.join("config").display())])
             .status();
         let _ = std::fs::remove_dir_all(&home);
     }

@@ -666,6 +666,18 @@ impl LocalMarket {
         Ok(JobTimeline { local_id, job_id: summary.job_id, events, verification })
     }
 
+    /// Where a verified job's result was saved.
+    pub fn result_dir(&self, local_id: u64) -> Result<PathBuf, NodeError> {
+        let jobs = lock(&self.inner.jobs);
+        let job = jobs
+            .iter()
+            .find(|j| j.summary.local_id == local_id)
+            .ok_or_else(|| NodeError::InvalidRequest { message: format!("job {local_id}: no such job in this app") })?;
+        job.summary.result_dir.as_ref().map(PathBuf::from).ok_or_else(|| NodeError::InvalidRequest {
+            message: format!("job {local_id} has no result yet ({})", job.summary.status.label()),
+        })
+    }
+
     /// The buyer's jobs, newest first.
     pub fn jobs(&self) -> Vec<JobSummary> {
         let now = Instant::now();

@@ -2,6 +2,105 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::NodeError;
+
+/// The data folder the owner chose, kept in the config folder.
+fn data_pointer(paths: &Paths) -> PathBuf {
+    paths.config.join("data-folder")
+}
+
+/// A move of the data folder asked for, done at the next start (nothing has it open then).
+fn pending_move(paths: &Paths) -> PathBuf {
+    paths.config.join("data-folder.next")
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> NodeError + 'a {
+    move |source| NodeError::Io { what, path: path.to_owned(), source }
+}
+
+/// Asks for the data folder to move to `to` at the next start: `to` must be a full path, new
+/// or empty, and not inside the current one.
+pub fn request_data_move(paths: &Paths, to: &Path) -> Result<(), NodeError> {
+    let bad = |why: &str| Err(NodeError::InvalidRequest { message: format!("data folder {}: {why}", to.display()) });
+    if !to.is_absolute() {
+        return bad("give a full path (from /)");
+    }
+    if to.starts_with(&paths.data) {
+        return bad("is inside the current data folder");
+    }
+    match std::fs::read_dir(to).map(|mut entries| entries.next().is_none()) {
+        Ok(false) => return bad("is not empty; choose a new or empty folder"),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return bad(&format!("cannot be read ({e})")),
+        _ => {}
+    }
+    std::fs::create_dir_all(&paths.config).map_err(io("creating", &paths.config))?;
+    let pending = pending_move(paths);
+    std::fs::write(&pending, to.display().to_string()).map_err(io("writing", &pending))
+}
+
+/// Where the data folder will be after the next start, if a move waits.
+pub fn pending_data_move(paths: &Paths) -> Option<PathBuf> {
+    std::fs::read_to_string(pending_move(paths)).ok().map(|p| PathBuf::from(p.trim()))
+}
+
+/// The paths with the data folder the owner chose, after doing a move that waits. Call once at
+/// start, before anything opens the data folder. A move that fails leaves the data where it was
+/// (the paths returned say where) and the error says why; it is tried again at the next start.
+pub fn resolve_data(paths: Paths) -> (Paths, Option<NodeError>) {
+    let paths = match std::fs::read_to_string(data_pointer(&paths)) {
+        Ok(p) if !p.trim().is_empty() => {
+            let data = PathBuf::from(p.trim());
+            paths.with_data(data)
+        }
+        _ => paths,
+    };
+    let Some(to) = pending_data_move(&paths) else { return (paths, None) };
+    match move_data(&paths, &to) {
+        Ok(moved) => (moved, None),
+        Err(e) => (paths, Some(e)),
+    }
+}
+
+fn move_data(paths: &Paths, to: &Path) -> Result<Paths, NodeError> {
+    let to = to.to_owned();
+    let from = paths.data.clone();
+    if from.exists() {
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
+        }
+        // An empty folder made by the owner is replaced.
+        if to.is_dir() {
+            std::fs::remove_dir(&to).map_err(io("replacing the empty folder", &to))?;
+        }
+        if std::fs::rename(&from, &to).is_err() {
+            // Another file system: copy, then remove the original.
+            copy_tree(&from, &to)?;
+            std::fs::remove_dir_all(&from).map_err(io("removing the moved", &from))?;
+        }
+    }
+    let moved = paths.clone().with_data(to.clone());
+    let pointer = data_pointer(paths);
+    std::fs::write(&pointer, to.display().to_string()).map_err(io("writing", &pointer))?;
+    let pending = pending_move(paths);
+    std::fs::remove_file(&pending).map_err(io("removing", &pending))?;
+    tracing::info!(from = %from.display(), to = %to.display(), "data folder moved");
+    Ok(moved)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), NodeError> {
+    std::fs::create_dir_all(to).map_err(io("creating", to))?;
+    for entry in std::fs::read_dir(from).map_err(io("reading", from))? {
+        let entry = entry.map_err(io("reading", from))?;
+        let target = to.join(entry.file_name());
+        if entry.file_type().map_err(io("reading", &entry.path()))?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target).map_err(io("copying", &target))?;
+        }
+    }
+    Ok(())
+}
+
 /// The node's directories.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
@@ -49,6 +148,11 @@ impl Paths {
         Self { models, ..self }
     }
 
+    /// The same, with data in `data`.
+    pub fn with_data(self, data: PathBuf) -> Self {
+        Self { data, ..self }
+    }
+
     /// The folder holding the named model (`<models>/<name>`).
     pub fn model(&self, name: &str) -> PathBuf {
         self.models.join(name)
@@ -57,5 +161,48 @@ impl Paths {
     /// The driver pipeline cache's folder.
     pub fn pipeline_cache(&self) -> PathBuf {
         self.cache.join("pipelines")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_data_folder_moves_at_the_next_start_and_stays_there() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::under(&root.path().join("home"));
+        std::fs::create_dir_all(paths.data.join("results/job-1")).expect("mkdir");
+        std::fs::write(paths.data.join("results/job-1/embeddings.npy"), b"npy").expect("write");
+        std::fs::write(paths.data.join("settings.json"), b"{}").expect("write");
+
+        let refuse = |to: &Path, says: &str| {
+            let err = request_data_move(&paths, to).expect_err(says);
+            assert!(err.to_string().contains(says), "{says}: {err}");
+        };
+        refuse(Path::new("relative/data"), "full path");
+        refuse(&paths.data.join("inner"), "inside the current data folder");
+        let busy = root.path().join("busy");
+        std::fs::create_dir_all(&busy).expect("mkdir");
+        std::fs::write(busy.join("x"), b"x").expect("write");
+        refuse(&busy, "not empty");
+        assert_eq!(pending_data_move(&paths), None, "a refused move is not kept");
+
+        let to = root.path().join("elsewhere/gridmint data");
+        request_data_move(&paths, &to).expect("a move is asked for");
+        assert_eq!(pending_data_move(&paths), Some(to.clone()));
+        assert!(paths.data.join("settings.json").is_file(), "nothing moves before the next start");
+
+        let (moved, error) = resolve_data(paths.clone());
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(moved.data, to);
+        assert_eq!(std::fs::read(to.join("results/job-1/embeddings.npy")).expect("moved"), b"npy");
+        assert!(!paths.data.exists(), "the old folder is gone");
+        assert_eq!(pending_data_move(&paths), None, "done");
+        // Every later start finds it there.
+        let (again, error) = resolve_data(paths.clone());
+        assert!(error.is_none());
+        assert_eq!(again.data, to);
+        assert_eq!(again.config, paths.config, "settings stay put");
     }
 }

@@ -51,10 +51,11 @@ fn keyring_err(e: keyring::Error) -> WalletError {
 }
 
 impl Wallet {
-    /// The wallet of the node whose data lives in `paths` (several nodes on one machine each
-    /// have their own).
+    /// The wallet of the node whose settings live in `paths.config` (several nodes on one
+    /// machine each have their own). Named after the config folder, which stays put when the
+    /// owner moves the data folder.
     pub fn for_paths(paths: &Paths) -> Self {
-        Self::named(format!("node:{}", paths.data.display()))
+        Self::named(format!("node:{}", paths.config.display()))
     }
 
     pub fn named(account: impl Into<String>) -> Self {

@@ -19,9 +19,9 @@ pub use market::{
     AppSettings, AppSettingsRequest, BackgroundSettings, BenchmarkProgress, ChangePayoutRequest, CustomNetwork,
     EarningsBucket, EarningsHistory, EarningsHistoryRequest, EarningsPeriod, InspectPackageRequest, JobEvent, JobStage,
     JobStatus, JobSummary, JobTimeline, JobTimelineRequest, ListJobsRequest, MarketStatus, MarketStatusRequest,
-    NetworkPhase, NetworkSettings, PackagePreview, PendingPayout, PriceSuggestion, ProviderStanding,
-    RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest, SetNetworkRequest, StartEarningRequest,
-    SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest, Withdrawal,
+    MoveDataFolderRequest, NetworkPhase, NetworkSettings, PackagePreview, PendingPayout, PriceSuggestion,
+    ProviderStanding, RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest, SetNetworkRequest,
+    StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest, Withdrawal,
 };
 pub use wallet::{
     CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus, WalletStatusRequest,
@@ -49,12 +49,16 @@ pub mod commands {
     pub const CHANGE_PAYOUT: &str = "change_payout";
     /// `JobTimelineRequest` -> `JobTimeline`.
     pub const JOB_TIMELINE: &str = "job_timeline";
+    /// `JobTimelineRequest` -> `()`: opens the job's result folder in the desktop's file manager.
+    pub const OPEN_RESULTS: &str = "open_results";
     /// `SuggestPriceFloorRequest` -> `PriceSuggestion`.
     pub const SUGGEST_PRICE_FLOOR: &str = "suggest_price_floor";
     /// `RunBenchmarkRequest` -> `BenchmarkReport`, with `events::BENCHMARK_PROGRESS` on the way.
     pub const RUN_BENCHMARK: &str = "run_benchmark";
     /// `StartEarningRequest` -> `AppSettings` (stored, applied; this machine registers and stakes).
     pub const START_EARNING: &str = "start_earning";
+    /// `MoveDataFolderRequest` -> `AppSettings` (checked; the folder moves at the next start).
+    pub const MOVE_DATA_FOLDER: &str = "move_data_folder";
     /// `SetNetworkRequest` -> `AppSettings` (checked and stored; joined at the next start).
     pub const SET_NETWORK: &str = "set_network";
     /// `AppSettingsRequest` -> `AppSettings`.

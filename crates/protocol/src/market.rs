@@ -204,6 +204,9 @@ pub struct AppSettings {
     /// its pages; `false` shows the set-up.
     #[serde(default)]
     pub onboarded: bool,
+    /// Where the data folder moves at the next start, if the owner asked.
+    #[serde(default)]
+    pub data_dir_next: Option<String>,
     /// The network stored for the next start (the one running is `network`).
     #[serde(default)]
     pub network_settings: NetworkSettings,
@@ -226,6 +229,14 @@ pub struct CustomNetwork {
     pub rpc_url: String,
     /// A deployment file (JSON: chainId, startBlock, market, paymentToken, stakeToken).
     pub deployment_file: String,
+}
+
+/// Request of [`crate::commands::MOVE_DATA_FOLDER`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MoveDataFolderRequest {
+    /// A full path to a new or empty folder.
+    pub path: String,
 }
 
 /// Request of [`crate::commands::SET_NETWORK`].
