@@ -379,6 +379,16 @@ fn Standing(
                     <div>
                         <div class="row-title">{p.device.clone()}</div>
                         <div class="muted" data-testid="activity">{p.activity.clone()}</div>
+                        {p.current_task.clone().map(|t| view! {
+                            <div class="task" data-testid="current-task">
+                                <span>{if t.total > 0 {
+                                    format!("Job {}: {} {}/{}", t.job_id, t.stage, t.done, t.total)
+                                } else {
+                                    format!("Job {}: {}", t.job_id, t.stage)
+                                }}</span>
+                                <progress max=t.total.max(1) value=t.done.min(t.total)></progress>
+                            </div>
+                        })}
                         <div class="muted mono">{p.address.clone()}</div>
                     </div>
                     <div class="actions">

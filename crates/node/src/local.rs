@@ -139,6 +139,8 @@ struct Inner {
     owner: tokio::sync::watch::Sender<Option<u64>>,
     /// The chain's profile once it is up (before this machine registers).
     chain: Mutex<Option<PathBuf>>,
+    /// The job the agent computes now, with its progress.
+    current_task: Arc<Mutex<Option<gridmint_protocol::CurrentTask>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -218,6 +220,7 @@ impl LocalMarket {
             memory_share: Arc::new(std::sync::atomic::AtomicU8::new(100)),
             owner: tokio::sync::watch::Sender::new(options.price_floor),
             chain: Mutex::new(None),
+            current_task: Arc::new(Mutex::new(None)),
             options,
         });
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
@@ -397,6 +400,7 @@ impl LocalMarket {
                         Ok((standing, payout, pending, record))
                     })
                 });
+                let current_task = lock(&self.inner.current_task).clone();
                 let sensors = crate::limits::Sensors::default();
                 let (gpu_temp_c, gpu_busy_pct) = (sensors.gpu_temp_c(), sensors.gpu_busy_pct());
                 status.provider = Some(match standing {
@@ -421,6 +425,7 @@ impl LocalMarket {
                         paused,
                         gpu_temp_c,
                         gpu_busy_pct,
+                        current_task: current_task.clone(),
                     },
                     Err(e) => ProviderStanding {
                         payout_address: String::new(),
@@ -440,6 +445,7 @@ impl LocalMarket {
                         paused,
                         gpu_temp_c,
                         gpu_busy_pct,
+                        current_task: current_task.clone(),
                     },
                 });
             }
@@ -847,6 +853,7 @@ impl Inner {
             deadline_margin: Duration::from_secs(20),
             held: Some(self.held.clone()),
             memory_share: Some(self.memory_share.clone()),
+            current_task: Some(self.current_task.clone()),
         };
         self.set_activity("registering: benchmarking the device and staking");
         provider::ensure_registered(&net, &gpu.gpu(), &options).await?;

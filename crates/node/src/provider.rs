@@ -44,6 +44,15 @@ pub struct ProviderOptions {
     pub held: Option<std::sync::Arc<std::sync::Mutex<Option<String>>>>,
     /// The share of device memory a job may use, in percent (100 without it).
     pub memory_share: Option<std::sync::Arc<std::sync::atomic::AtomicU8>>,
+    /// Where the agent posts the job it is computing and its progress (a dashboard reads it).
+    pub current_task: Option<std::sync::Arc<std::sync::Mutex<Option<gridmint_protocol::CurrentTask>>>>,
+}
+
+/// Posts the job being computed (or none) on the board of `options`, if it has one.
+fn post_task(options: &ProviderOptions, task: Option<gridmint_protocol::CurrentTask>) {
+    if let Some(board) = &options.current_task {
+        *board.lock().unwrap_or_else(|p| p.into_inner()) = task;
+    }
 }
 
 /// A job the agent took on, and how far it got.
@@ -534,8 +543,30 @@ async fn compute(
     job_id: U256,
     options: &ProviderOptions,
 ) -> Result<(B256, B256, u64), NodeError> {
+    let task = |stage: &str, done: u64, total: u64| gridmint_protocol::CurrentTask {
+        job_id: job_id.to_string(),
+        stage: stage.to_owned(),
+        done,
+        total,
+    };
+    post_task(options, Some(task("fetching the data", 0, 0)));
+    let computed = compute_posted(paths, net, gpu, work_dir, job_id, options, &task).await;
+    post_task(options, None);
+    computed
+}
+
+async fn compute_posted(
+    paths: &Paths,
+    net: &Network,
+    gpu: &DeviceSlot,
+    work_dir: &std::path::Path,
+    job_id: U256,
+    options: &ProviderOptions,
+    task: &dyn Fn(&str, u64, u64) -> gridmint_protocol::CurrentTask,
+) -> Result<(B256, B256, u64), NodeError> {
     let posted = find_posted(net, job_id).await?;
     let (bundle, buyer_key) = net.peer()?.fetch_job_data(net, &posted).await?;
+    post_task(options, Some(task("loading", 0, 0)));
     let dir = work_dir.join(format!("job-{job_id}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| NodeError::Io { what: "creating", path: dir.clone(), source: e })?;
@@ -562,7 +593,9 @@ async fn compute(
             let share = options.memory_share.as_ref().map_or(100, |s| s.load(std::sync::atomic::Ordering::Relaxed));
             gpu.set_memory_cap((share < 100).then(|| gpu.info().device_local_memory_bytes / 100 * u64::from(share)));
             gpu.set_control(options.control.clone());
-            let report = runner::run(paths, gpu, &package, &out, &mut |_| {});
+            let report = runner::run(paths, gpu, &package, &out, &mut |p| {
+                post_task(options, Some(task(&p.stage, p.done, p.total)));
+            });
             gpu.set_control(None);
             report
         },

@@ -530,6 +530,8 @@ mod local {
         let stages = std::cell::RefCell::new(Vec::new());
         // The most the provider's pending earnings showed while a job ran.
         let pending_seen = std::cell::Cell::new(0.0f64);
+        // What the dashboard showed of the agent's current task while a job ran.
+        let tasks_seen = std::cell::RefCell::new(Vec::new());
         let settle = |local_id: u64| {
             let deadline = Instant::now() + Duration::from_secs(240);
             stages.borrow_mut().clear();
@@ -537,6 +539,9 @@ mod local {
                 let job = market.jobs().into_iter().find(|j| j.local_id == local_id).expect("the job is listed");
                 if stages.borrow().last() != Some(&job.stage) {
                     stages.borrow_mut().push(job.stage);
+                }
+                if let Some(task) = market.status().provider.and_then(|p| p.current_task) {
+                    tasks_seen.borrow_mut().push(task);
                 }
                 if matches!(job.stage, JobStage::Running | JobStage::Verifying) {
                     let pending = market.earnings(EarningsPeriod::Day).map(|e| e.pending_usd.parse().unwrap_or(0.0));
@@ -593,6 +598,13 @@ mod local {
         assert!(seen.windows(2).all(|w| w[0] < w[1]), "the stages only move forward: {seen:?}");
         assert!(seen.contains(&JobStage::Running) && seen.contains(&JobStage::Verifying), "{seen:?}");
         assert!(pending_seen.get() > 0.0, "the claimed job showed as pending earnings while it ran");
+        let tasks = tasks_seen.borrow();
+        let job_id = job.job_id.clone().expect("posted");
+        assert!(tasks.iter().any(|t| t.job_id == job_id), "the agent's task showed on the status: {tasks:?}");
+        assert!(
+            market.status().provider.expect("provider").current_task.is_none(),
+            "no task once the result is computed"
+        );
         let result = PathBuf::from(job.result_dir.expect("a verified job has its result saved"));
         assert_eq!(result, chosen, "saved where the buyer chose");
         assert!(result.join("embeddings.npy").is_file(), "the result holds the embeddings");

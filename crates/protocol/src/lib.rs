@@ -16,11 +16,11 @@ pub use error::{ApiError, ErrorCode};
 pub use hardware::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
 pub use job::{JobKind, JobManifest, RunReport};
 pub use market::{
-    AppSettings, AppSettingsRequest, BackgroundSettings, BenchmarkProgress, ChangePayoutRequest, CustomNetwork,
-    EarningsBucket, EarningsHistory, EarningsHistoryRequest, EarningsPeriod, InspectPackageRequest, JobEvent, JobStage,
-    JobStatus, JobSummary, JobTimeline, JobTimelineRequest, ListJobsRequest, MarketStatus, MarketStatusRequest,
-    MoveDataFolderRequest, NetworkPhase, NetworkSettings, PackagePreview, PendingPayout, PriceSuggestion,
-    ProviderStanding, RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest, SetNetworkRequest,
+    AppSettings, AppSettingsRequest, BackgroundSettings, BenchmarkProgress, ChangePayoutRequest, CurrentTask,
+    CustomNetwork, EarningsBucket, EarningsHistory, EarningsHistoryRequest, EarningsPeriod, InspectPackageRequest,
+    JobEvent, JobStage, JobStatus, JobSummary, JobTimeline, JobTimelineRequest, ListJobsRequest, MarketStatus,
+    MarketStatusRequest, MoveDataFolderRequest, NetworkPhase, NetworkSettings, PackagePreview, PendingPayout,
+    PriceSuggestion, ProviderStanding, RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest, SetNetworkRequest,
     StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest, Withdrawal,
 };
 pub use wallet::{

@@ -70,12 +70,27 @@ pub struct ProviderStanding {
     pub jobs_slashed: u32,
     #[serde(default)]
     pub jobs_missed: u32,
+    /// The job the agent is computing now, and how far it is.
+    #[serde(default)]
+    pub current_task: Option<CurrentTask>,
     /// The hottest GPU's temperature, °C, and its utilisation, %, where the platform reports them
     /// (hwmon, nvidia-smi); `None` elsewhere (a CPU device such as llvmpipe).
     #[serde(default)]
     pub gpu_temp_c: Option<f32>,
     #[serde(default)]
     pub gpu_busy_pct: Option<u32>,
+}
+
+/// The job a provider is computing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentTask {
+    pub job_id: String,
+    /// "fetching the data", "loading the model", "embedding", "epoch 3/10", ...
+    pub stage: String,
+    /// Steps of `stage` done, of `total` (0 of 0: no count for this stage).
+    pub done: u64,
+    pub total: u64,
 }
 
 /// A payout address change waiting out the market's delay.
