@@ -120,6 +120,32 @@ pub(crate) async fn change_payout(
     read_status(&state).await
 }
 
+/// The desktop's own file dialog, for a package or a results folder.
+#[tauri::command]
+pub(crate) async fn pick_path(
+    app: tauri::AppHandle,
+    request: gridmint_protocol::PickPathRequest,
+) -> Result<gridmint_protocol::PickedPath, ApiError> {
+    use gridmint_protocol::PickKind;
+    use tauri_plugin_dialog::DialogExt as _;
+    blocking("the file dialog", move || {
+        let dialog = app.dialog().file();
+        let picked = match request.kind {
+            PickKind::PackageFolder => dialog.set_title("Choose a job folder").blocking_pick_folder(),
+            PickKind::PackageZip => {
+                dialog.set_title("Choose a job .zip").add_filter("Job package", &["zip"]).blocking_pick_file()
+            }
+            PickKind::ResultsFolder => dialog.set_title("Where should the results go?").blocking_pick_folder(),
+        };
+        let path = picked
+            .map(|p| p.into_path())
+            .transpose()
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("the dialog returned no local path: {e}")))?;
+        Ok(gridmint_protocol::PickedPath { path: path.map(|p| p.display().to_string()) })
+    })
+    .await
+}
+
 #[tauri::command]
 pub(crate) async fn job_timeline(
     state: State<'_, AppState>,

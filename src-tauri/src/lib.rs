@@ -134,6 +134,7 @@ pub fn run() {
             Some(vec![background::MINIMIZED]),
         ))
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
         .manage(state)
         .setup(move |app| {
             // Without a tray host (no StatusNotifier on the desktop) the app still runs; the
@@ -163,6 +164,7 @@ pub fn run() {
             commands::earnings_history,
             commands::change_payout,
             commands::job_timeline,
+            commands::pick_path,
             commands::open_results,
             commands::suggest_price_floor,
             commands::run_benchmark,

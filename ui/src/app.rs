@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use gridmint_protocol::{
     ApiError, BackgroundSettings, ComputeDevice, EarningsHistory, EarningsPeriod, HardwareReport, HostInfo, JobStage,
-    JobStatus, JobSummary, JobTimeline, MarketStatus, NetworkPhase, PackagePreview, ProviderStanding,
+    JobStatus, JobSummary, JobTimeline, MarketStatus, NetworkPhase, PackagePreview, PickKind, ProviderStanding,
 };
 use leptos::{prelude::*, task::spawn_local};
 
@@ -634,6 +634,20 @@ fn Buy(live: Live, page: RwSignal<Page>, dropped: RwSignal<Option<String>>) -> i
             submitting.set(false);
         });
     };
+    // The desktop's file dialog: a package is checked at once; a results folder fills its field.
+    let pick = move |kind: PickKind| {
+        spawn_local(async move {
+            match ipc::pick_path(kind).await {
+                Ok(Some(p)) if kind == PickKind::ResultsFolder => results.set(p),
+                Ok(Some(p)) => {
+                    path.set(p);
+                    inspect();
+                }
+                Ok(None) => {}
+                Err(e) => submit_error.set(Some(e)),
+            }
+        })
+    };
     let ready = move || matches!(live.status.get(), Some(Ok(MarketStatus { phase: NetworkPhase::Ready, .. })));
     // A package checked before the network was up is priced again once it is.
     Effect::new(move |_| {
@@ -690,6 +704,12 @@ fn Buy(live: Live, page: RwSignal<Page>, dropped: RwSignal<Option<String>>) -> i
             </label>
             <div class="actions">
                 <button class="secondary" data-testid="inspect" on:click=move |_| inspect()>"Check"</button>
+                " "
+                <button class="secondary" data-testid="pick-folder" on:click=move |_| pick(PickKind::PackageFolder)>"Choose folder…"</button>
+                " "
+                <button class="secondary" data-testid="pick-zip" on:click=move |_| pick(PickKind::PackageZip)>"Choose .zip…"</button>
+                " "
+                <button class="secondary" data-testid="pick-results" on:click=move |_| pick(PickKind::ResultsFolder)>"Results folder…"</button>
             </div>
         </section>
         {move || preview.get().map(|result| match result {

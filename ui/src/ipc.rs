@@ -159,6 +159,13 @@ pub async fn move_data_folder(path: String) -> Result<gridmint_protocol::AppSett
     invoke(commands::MOVE_DATA_FOLDER, &gridmint_protocol::MoveDataFolderRequest { path }).await
 }
 
+/// The desktop's file dialog; `None` when cancelled.
+pub async fn pick_path(kind: gridmint_protocol::PickKind) -> Result<Option<String>, ApiError> {
+    let picked: gridmint_protocol::PickedPath =
+        invoke(commands::PICK_PATH, &gridmint_protocol::PickPathRequest { kind }).await?;
+    Ok(picked.path)
+}
+
 pub async fn run_benchmark(device: Option<u32>) -> Result<gridmint_protocol::BenchmarkReport, ApiError> {
     invoke(commands::RUN_BENCHMARK, &gridmint_protocol::RunBenchmarkRequest { device }).await
 }

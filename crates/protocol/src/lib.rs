@@ -23,6 +23,7 @@ pub use market::{
     PriceSuggestion, ProviderStanding, RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest, SetNetworkRequest,
     StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest, Withdrawal,
 };
+pub use market::{PickKind, PickPathRequest, PickedPath};
 pub use wallet::{
     CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus, WalletStatusRequest,
 };
@@ -47,6 +48,8 @@ pub mod commands {
     pub const EARNINGS_HISTORY: &str = "earnings_history";
     /// `ChangePayoutRequest` -> `MarketStatus` (the change is pending for the market's delay).
     pub const CHANGE_PAYOUT: &str = "change_payout";
+    /// `PickPathRequest` -> `PickedPath` (the desktop's file dialog).
+    pub const PICK_PATH: &str = "pick_path";
     /// `JobTimelineRequest` -> `JobTimeline`.
     pub const JOB_TIMELINE: &str = "job_timeline";
     /// `JobTimelineRequest` -> `()`: opens the job's result folder in the desktop's file manager.

@@ -518,6 +518,33 @@ pub struct JobSummary {
     pub stage: JobStage,
 }
 
+/// Request of [`crate::commands::PICK_PATH`]: the desktop's own file dialog.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PickPathRequest {
+    pub kind: PickKind,
+}
+
+/// What the dialog picks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PickKind {
+    /// A job package folder.
+    #[default]
+    PackageFolder,
+    /// A job package .zip.
+    PackageZip,
+    /// A folder for a job's results.
+    ResultsFolder,
+}
+
+/// The path picked; `None` when the dialog was cancelled.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PickedPath {
+    pub path: Option<String>,
+}
+
 /// Request of [`crate::commands::JOB_TIMELINE`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
