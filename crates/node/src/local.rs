@@ -567,7 +567,17 @@ impl LocalMarket {
                 message: "the local network is still starting (or failed to); see the dashboard".into(),
             });
         };
-        if request.replicas == 0 || request.replicas > LOCAL_PROVIDERS {
+        // The market takes 1 to MAX_REPLICAS (15); the local network has one provider.
+        let most = match self.inner.options.network {
+            NetworkChoice::Local => LOCAL_PROVIDERS,
+            _ => 15,
+        };
+        if request.replicas == 0 || request.replicas > most {
+            if most > LOCAL_PROVIDERS {
+                return Err(NodeError::InvalidRequest {
+                    message: format!("replicas: 1 to {most}, not {}", request.replicas),
+                });
+            }
             return Err(NodeError::InvalidRequest {
                 message: format!(
                     "replicas: the local network has {LOCAL_PROVIDERS} provider (this machine), so a job can ask for 1 to {LOCAL_PROVIDERS}, not {}",

@@ -736,6 +736,15 @@ mod custom_network {
         let standing = status.provider.expect("the provider's standing");
         assert!(standing.registered, "registered and staked on the owner's network: {standing:?}");
         assert_eq!(standing.address, owner.address().to_string(), "with the owner's key");
+        // Not the local network's one provider: the market's own limit on replicas.
+        let request = gridmint_protocol::SubmitJobRequest {
+            path: "/nonexistent".into(),
+            replicas: 16,
+            price_per_unit: 1000,
+            ..Default::default()
+        };
+        let err = market.submit(&request).expect_err("16 replicas");
+        assert!(err.to_string().contains("1 to 15"), "{err}");
         market.shutdown();
         drop(chain);
     }
