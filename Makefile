@@ -78,7 +78,9 @@ test-contracts:
 test-contracts-deep:
 	cd contracts && FOUNDRY_PROFILE=deep forge test
 
+# The UI's pure logic (amounts, labels) on the host; the pages themselves in `e2e`.
 test-ui: ui
+	cargo test -p gridmint-ui
 
 # Inside a private D-Bus session with gnome-keyring too: the wallet page uses the real keyring.
 e2e: setup ui

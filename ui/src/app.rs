@@ -1531,3 +1531,41 @@ fn ErrorBox(error: ApiError) -> impl IntoView {
 fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dollar_amounts_parse_to_base_units_exactly_or_name_the_field() {
+        assert_eq!(units_of_usd("price floor", "0.001"), Ok(1000));
+        assert_eq!(units_of_usd("price floor", "$2.5"), Ok(2_500_000));
+        assert_eq!(units_of_usd("price floor", " 7 "), Ok(7_000_000));
+        assert_eq!(units_of_usd("price floor", ".000001"), Ok(1));
+        assert_eq!(units_of_usd("price floor", ""), Ok(0), "blank: no floor");
+        for bad in ["0.0000001", "-1", "1e3", "abc", ".", "1.2.3", "99999999999999999999"] {
+            let err = units_of_usd("price floor", bad).expect_err(bad);
+            assert!(err.starts_with("price floor:"), "names the field: {err}");
+        }
+        for units in [0, 1, 1000, 2_500_000, 123_456_789] {
+            assert_eq!(units_of_usd("x", &usd_of_units(units)), Ok(units), "round trip of {units}");
+        }
+    }
+
+    #[test]
+    fn chart_labels_are_utc_hours_and_civil_dates() {
+        assert_eq!(utc_label(0, false), "Jan 1");
+        assert_eq!(utc_label(0, true), "00:00 UTC");
+        // 2026-11-26 07:00 UTC.
+        assert_eq!(utc_label(1_795_676_400, true), "07:00 UTC");
+        assert_eq!(utc_label(1_795_676_400, false), "Nov 26");
+        // 2024-02-29 (a leap day).
+        assert_eq!(utc_label(1_709_164_800, false), "Feb 29");
+    }
+
+    #[test]
+    fn telemetry_shows_dashes_for_what_is_not_reported() {
+        assert_eq!(telemetry(Some(87), Some(64.4)), "87% · 64 °C");
+        assert_eq!(telemetry(None, None), "— · —");
+    }
+}
