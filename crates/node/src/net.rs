@@ -45,7 +45,13 @@ pub struct Network {
     pub market: Market<DynProvider>,
     /// The node's peer-to-peer endpoint, once [`Network::start_peer`] bound it.
     peer: std::sync::Arc<tokio::sync::OnceCell<Peer>>,
+    /// Blocks per `eth_getLogs` request: public RPC nodes refuse wider ranges.
+    log_window: u64,
 }
+
+/// Blocks per `eth_getLogs` request unless [`Network::with_log_window`] says otherwise (what
+/// public RPC providers commonly accept).
+pub const LOG_WINDOW: u64 = 10_000;
 
 fn chain_error(call: &'static str) -> impl FnOnce(alloy::transports::TransportError) -> NodeError {
     move |e| NodeError::Chain(gridmint_chain::ChainError::Receipt { call, message: e.to_string() })
@@ -70,7 +76,38 @@ impl Network {
             .connect_http(url)
             .erased();
         let market = Market::new(provider, profile.deployment);
-        Ok(Self { peer: Default::default(), profile, profile_path: profile_path.to_owned(), signer, market })
+        Ok(Self {
+            peer: Default::default(),
+            profile,
+            profile_path: profile_path.to_owned(),
+            signer,
+            market,
+            log_window: LOG_WINDOW,
+        })
+    }
+
+    /// The same connection, asking for logs `blocks` at a time.
+    pub fn with_log_window(self, blocks: u64) -> Self {
+        Self { log_window: blocks.max(1), ..self }
+    }
+
+    /// The logs `filter` matches in blocks `from..=to` (`to`: the head when `None`), asked for
+    /// in windows of `log_window` blocks.
+    async fn logs(&self, filter: Filter, from: u64, to: Option<u64>) -> Result<Vec<alloy::rpc::types::Log>, NodeError> {
+        let to = match to {
+            Some(to) => to,
+            None => self.block_number().await?,
+        };
+        let provider = self.market.contract().provider();
+        let mut logs = Vec::new();
+        let mut start = from;
+        while start <= to {
+            let end = start.saturating_add(self.log_window - 1).min(to);
+            let window = filter.clone().from_block(start).to_block(end);
+            logs.extend(provider.get_logs(&window).await.map_err(chain_error("get_logs"))?);
+            start = end + 1;
+        }
+        Ok(logs)
     }
 
     /// Binds this node's peer-to-peer endpoint (once; later calls return the same one), with its
@@ -130,15 +167,12 @@ impl Network {
     }
 
     async fn posted(&self, job: Option<U256>, from: u64, to: u64) -> Result<Vec<Gridmint::JobPosted>, NodeError> {
-        let mut filter = Filter::new()
-            .address(self.profile.deployment.market)
-            .event_signature(Gridmint::JobPosted::SIGNATURE_HASH)
-            .from_block(from)
-            .to_block(to);
+        let mut filter =
+            Filter::new().address(self.profile.deployment.market).event_signature(Gridmint::JobPosted::SIGNATURE_HASH);
         if let Some(job) = job {
             filter = filter.topic1(alloy::primitives::B256::from(job));
         }
-        let logs = self.market.contract().provider().get_logs(&filter).await.map_err(chain_error("get_logs"))?;
+        let logs = self.logs(filter, from, Some(to)).await?;
         logs.iter()
             .map(|log| {
                 log.log_decode::<Gridmint::JobPosted>().map(|l| l.inner.data).map_err(|e| {
@@ -174,16 +208,12 @@ impl Network {
         &self,
         topics: &[(usize, Vec<alloy::primitives::B256>)],
     ) -> Result<Vec<(E, u64)>, NodeError> {
-        let mut filter = Filter::new()
-            .address(self.profile.deployment.market)
-            .event_signature(E::SIGNATURE_HASH)
-            .from_block(self.profile.deployment.start_block)
-            .to_block(alloy::eips::BlockNumberOrTag::Latest);
+        let mut filter = Filter::new().address(self.profile.deployment.market).event_signature(E::SIGNATURE_HASH);
         for (position, values) in topics {
             filter.topics[*position] = values.clone().into();
         }
         let provider = self.market.contract().provider();
-        let logs = provider.get_logs(&filter).await.map_err(chain_error("get_logs"))?;
+        let logs = self.logs(filter, self.profile.deployment.start_block, None).await?;
         let mut out = Vec::with_capacity(logs.len());
         for log in logs {
             let at = match (log.block_timestamp, log.block_number) {
@@ -249,11 +279,9 @@ impl Network {
         let filter = Filter::new()
             .address(self.profile.deployment.market)
             .event_signature(signatures)
-            .topic1(alloy::primitives::B256::from(job_id))
-            .from_block(self.profile.deployment.start_block)
-            .to_block(alloy::eips::BlockNumberOrTag::Latest);
+            .topic1(alloy::primitives::B256::from(job_id));
         let provider = self.market.contract().provider();
-        let logs = provider.get_logs(&filter).await.map_err(chain_error("get_logs"))?;
+        let logs = self.logs(filter, self.profile.deployment.start_block, None).await?;
         let usd = |v: U256| gridmint_protocol::market::format_units(v.saturating_to(), 6);
         let mut claimants: Vec<Address> = Vec::new();
         let mut events = Vec::with_capacity(logs.len());

@@ -833,6 +833,19 @@ mod peer {
 
         register(&claimant).await;
         claimant.market.claim(job_id).await.expect("claim");
+        // Logs asked for a block at a time (as public RPC nodes require, in wider windows) find
+        // the same events as one request over the whole chain.
+        let narrow = claimant.clone().with_log_window(1);
+        let whole = claimant.registered_at(claimant.address()).await.expect("logs");
+        assert!(whole.is_some(), "the registration is found");
+        assert_eq!(narrow.registered_at(claimant.address()).await.expect("logs"), whole);
+        let head = buyer.block_number().await.expect("head");
+        let windowed = buyer.clone().with_log_window(2).posted_jobs(0, head).await.expect("logs");
+        assert_eq!(windowed.len(), buyer.posted_jobs(0, head).await.expect("logs").len());
+        assert_eq!(
+            narrow.job_events(job_id).await.expect("events").len(),
+            claimant.job_events(job_id).await.expect("events").len()
+        );
         let (bundle, buyer_key) = claimant_peer.fetch_job_data(&claimant, &posted).await.expect("a claimant gets it");
         assert_eq!(bundle, package, "the data arrives whole, checked against the data root");
         let buyer_signer = net::dev_account(1).expect("key");
