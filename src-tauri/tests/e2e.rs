@@ -646,6 +646,8 @@ mod market {
             .await
             .expect("bars");
         assert_eq!(days.len(), 7, "a week is drawn by the day");
+        let demand = harness::within("reading the demand", text(client, "[data-testid=market-demand]")).await;
+        assert!(demand.ends_with("1 job, median offer $0.001 per unit"), "the market's last 24 h: {demand}");
         let gpu = harness::within("reading the GPU telemetry", text(client, "[data-testid=gpu-telemetry]")).await;
         assert!(gpu.contains('·'), "load and temperature, or dashes where unreported: {gpu}");
         harness::screenshot(&session, "dashboard-earnings-week");
@@ -671,6 +673,30 @@ mod market {
         paused.unwrap_or_else(|t| panic!("pausing did not show on the dashboard (activity {t:?})"));
         let resume = wait_text(client, "[data-testid=pause-toggle]", 10, |t| t.contains("Resume")).await;
         resume.unwrap_or_else(|t| panic!("the button does not offer to resume: {t:?}"));
+
+        // Paused, a new job is not taken, and the dashboard says which and why.
+        harness::within("opening Buy", find(client, "[data-testid=nav-buy]", 10).await.click()).await.expect("click");
+        type_path(client, &good).await;
+        let ready = wait_text(client, "[data-testid=submit]", 30, |t| t.contains("Submit")).await;
+        ready.unwrap_or_else(|t| panic!("the package did not check again: {t:?}"));
+        harness::within("clicking Submit", find(client, "[data-testid=submit]", 10).await.click()).await.expect("click");
+        // Submitting ends on the Jobs page: wait for it (and the second row) before leaving.
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let rows = harness::within("listing jobs", client.find_all(Locator::Css("[data-testid=job-row]"))).await;
+            if rows.map(|r| r.len()).unwrap_or(0) >= 2 {
+                break;
+            }
+            assert!(std::time::Instant::now() < until, "the second job is not listed");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        harness::within("opening the dashboard", find(client, "[data-testid=nav-dashboard]", 10).await.click())
+            .await
+            .expect("click");
+        let declined = wait_text(client, "[data-testid=declined-job]", 60, |t| t.contains("earning is paused")).await;
+        let declined = declined.unwrap_or_else(|t| panic!("the declined job is not shown ({t:?})"));
+        assert!(declined.starts_with("Not taken: job 2"), "{declined}");
+        harness::screenshot(&session, "dashboard-declined");
 
         // The Wallet page: the earning account's balances, and a payout address change that
         // refuses a typo inline and waits out the market's delay.

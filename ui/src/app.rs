@@ -379,6 +379,13 @@ fn Standing(
                     <div>
                         <div class="row-title">{p.device.clone()}</div>
                         <div class="muted" data-testid="activity">{p.activity.clone()}</div>
+                        // The status is drawn again every second: a plain list, not a widget
+                        // with state of its own.
+                        {(!p.declined_jobs.is_empty()).then(|| view! {
+                            <ul class="plain declined">{p.declined_jobs.iter().take(3).map(|d| view! {
+                                <li class="small" data-testid="declined-job">{format!("Not taken: job {}, {}", d.job_id, d.reason)}</li>
+                            }).collect_view()}</ul>
+                        })}
                         {p.current_task.clone().map(|t| view! {
                             <div class="task" data-testid="current-task">
                                 <span>{if t.total > 0 {
@@ -511,6 +518,17 @@ fn Bars(history: EarningsHistory) -> impl IntoView {
                 <span class="muted">"Next 24 h, predicted: "</span>
                 <strong data-testid="predicted-24h">{format!("${}", history.predicted_24h_usd)}</strong>
                 <span class="muted small">{format!(" ({})", history.basis)}</span>
+            </div>
+            <div data-testid="market-demand">
+                <span class="muted">"Market, last 24 h: "</span>
+                <strong>{match &history.market_median_usd_per_unit {
+                    Some(median) => format!(
+                        "{} job{}, median offer ${median} per unit",
+                        history.market_jobs_24h,
+                        if history.market_jobs_24h == 1 { "" } else { "s" }
+                    ),
+                    None => "no jobs posted".to_owned(),
+                }}</strong>
             </div>
             <div title="in jobs this machine claimed that have not settled: paid if its result agrees">
                 <span class="muted">"Pending: "</span>

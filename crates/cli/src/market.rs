@@ -81,6 +81,7 @@ pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Re
     let gpu = node.open_device_slot(args.gpu)?;
     let options = ProviderOptions {
         current_task: None,
+        declined: None,
         price_floor: args.price_floor,
         region: 0,
         exit_after_jobs: args.exit_after_jobs,

@@ -68,6 +68,8 @@ pub fn history(period: EarningsPeriod, now: u64, earning_since: u64, payments: &
         total_usd: format_units(total, 6),
         pending_usd: "0.00".to_owned(),
         predicted_24h_usd: format_units(predicted, 6),
+        market_jobs_24h: 0,
+        market_median_usd_per_unit: None,
         basis: if recent == 0 {
             "no paid jobs in the last 7 days".to_owned()
         } else {

@@ -141,6 +141,8 @@ struct Inner {
     chain: Mutex<Option<PathBuf>>,
     /// The job the agent computes now, with its progress.
     current_task: Arc<Mutex<Option<gridmint_protocol::CurrentTask>>>,
+    /// The latest jobs the agent did not take, and why.
+    declined: Arc<Mutex<Vec<gridmint_protocol::DeclinedJob>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +223,7 @@ impl LocalMarket {
             owner: tokio::sync::watch::Sender::new(options.price_floor),
             chain: Mutex::new(None),
             current_task: Arc::new(Mutex::new(None)),
+            declined: Arc::new(Mutex::new(Vec::new())),
             options,
         });
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
@@ -401,6 +404,7 @@ impl LocalMarket {
                     })
                 });
                 let current_task = lock(&self.inner.current_task).clone();
+                let declined_jobs = lock(&self.inner.declined).clone();
                 let sensors = crate::limits::Sensors::default();
                 let (gpu_temp_c, gpu_busy_pct) = (sensors.gpu_temp_c(), sensors.gpu_busy_pct());
                 status.provider = Some(match standing {
@@ -426,6 +430,7 @@ impl LocalMarket {
                         gpu_temp_c,
                         gpu_busy_pct,
                         current_task: current_task.clone(),
+                        declined_jobs: declined_jobs.clone(),
                     },
                     Err(e) => ProviderStanding {
                         payout_address: String::new(),
@@ -446,6 +451,7 @@ impl LocalMarket {
                         gpu_temp_c,
                         gpu_busy_pct,
                         current_task: current_task.clone(),
+                        declined_jobs: declined_jobs.clone(),
                     },
                 });
             }
@@ -471,8 +477,17 @@ impl LocalMarket {
             let since = net.registered_at(net.address()).await?.unwrap_or(now);
             let payments = net.payments_to(net.address()).await?;
             let pending = net.pending_for(net.address()).await?;
+            let mut offers: Vec<u128> = net
+                .posted_since(now.saturating_sub(86_400))
+                .await?
+                .iter()
+                .map(|p| p.pricePerUnit.to::<u128>())
+                .collect();
+            offers.sort_unstable();
             Ok(EarningsHistory {
                 pending_usd: format_units(pending, 6),
+                market_jobs_24h: offers.len() as u32,
+                market_median_usd_per_unit: offers.get(offers.len() / 2).map(|&p| format_units(p, 6)),
                 ..crate::earnings::history(period, now, since, &payments)
             })
         })
@@ -864,6 +879,7 @@ impl Inner {
             held: Some(self.held.clone()),
             memory_share: Some(self.memory_share.clone()),
             current_task: Some(self.current_task.clone()),
+            declined: Some(self.declined.clone()),
         };
         self.set_activity("registering: benchmarking the device and staking");
         provider::ensure_registered(&net, &gpu.gpu(), &options).await?;

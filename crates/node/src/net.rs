@@ -430,6 +430,12 @@ impl Network {
             .sum())
     }
 
+    /// The jobs posted at or after `since` (chain time).
+    pub async fn posted_since(&self, since: u64) -> Result<Vec<Gridmint::JobPosted>, NodeError> {
+        let posted = self.events::<Gridmint::JobPosted>(&[]).await?;
+        Ok(posted.into_iter().filter(|(_, at)| *at >= since).map(|(p, _)| p).collect())
+    }
+
     /// When `provider` registered (chain time), if it did.
     pub async fn registered_at(&self, provider: Address) -> Result<Option<u64>, NodeError> {
         let registered = self.events::<Gridmint::ProviderRegistered>(&[(1, vec![provider.into_word()])]).await?;

@@ -44,8 +44,23 @@ pub struct ProviderOptions {
     pub held: Option<std::sync::Arc<std::sync::Mutex<Option<String>>>>,
     /// The share of device memory a job may use, in percent (100 without it).
     pub memory_share: Option<std::sync::Arc<std::sync::atomic::AtomicU8>>,
+    /// Where the agent notes the jobs it did not take and why (the latest [`DECLINED_KEPT`]).
+    pub declined: Option<std::sync::Arc<std::sync::Mutex<Vec<gridmint_protocol::DeclinedJob>>>>,
     /// Where the agent posts the job it is computing and its progress (a dashboard reads it).
     pub current_task: Option<std::sync::Arc<std::sync::Mutex<Option<gridmint_protocol::CurrentTask>>>>,
+}
+
+/// Jobs not taken that the agent keeps for the owner to see.
+pub const DECLINED_KEPT: usize = 10;
+
+/// Notes a job not taken, newest first, in `options`' list if it has one.
+fn decline(options: &ProviderOptions, job_id: U256, reason: String) {
+    tracing::info!(job = %job_id, %reason, "not taking the job");
+    if let Some(list) = &options.declined {
+        let mut list = list.lock().unwrap_or_else(|p| p.into_inner());
+        list.insert(0, gridmint_protocol::DeclinedJob { job_id: job_id.to_string(), reason });
+        list.truncate(DECLINED_KEPT);
+    }
 }
 
 /// Posts the job being computed (or none) on the board of `options`, if it has one.
@@ -315,15 +330,22 @@ async fn consider(
 ) -> Result<Option<Task>, NodeError> {
     let price: u128 = posted.pricePerUnit.to();
     let claim_deadline: u64 = posted.claimDeadline.to();
-    if price < options.price_floor || net.now().await? >= claim_deadline {
+    // A job whose claim window closed (one seen late, after a restart) is not a choice.
+    if net.now().await? >= claim_deadline {
+        return Ok(None);
+    }
+    let usd = |v: u128| gridmint_protocol::market::format_units(v, 6);
+    if price < options.price_floor {
+        let why = format!("offers ${} per unit, below your floor of ${}", usd(price), usd(options.price_floor));
+        decline(options, posted.jobId, why);
         return Ok(None);
     }
     if options.paused.as_ref().is_some_and(|p| p.load(std::sync::atomic::Ordering::Relaxed)) {
-        tracing::info!(job = %posted.jobId, "paused: not claiming");
+        decline(options, posted.jobId, "earning is paused".into());
         return Ok(None);
     }
     if let Some(reason) = options.held.as_ref().and_then(|h| h.lock().unwrap_or_else(|p| p.into_inner()).clone()) {
-        tracing::info!(job = %posted.jobId, %reason, "held by a limit: not claiming");
+        decline(options, posted.jobId, format!("held: {reason}"));
         return Ok(None);
     }
     let eligible = net
@@ -334,6 +356,24 @@ async fn consider(
         .await
         .map_err(|e| NodeError::Chain(ChainError::from_contract("isEligible", e)))?;
     if !eligible {
+        let me = net
+            .market
+            .contract()
+            .providerOf(net.address())
+            .call()
+            .await
+            .map_err(|e| NodeError::Chain(ChainError::from_contract("providerOf", e)))?;
+        let req = &posted.requirements;
+        let why = if req.minMemoryMiB > me.memoryMiB {
+            format!("needs {} MiB of GPU memory; this device registered {} MiB", req.minMemoryMiB, me.memoryMiB)
+        } else if req.minComputeUnits > me.computeUnits {
+            format!("needs a compute score of {}; this device has {}", req.minComputeUnits, me.computeUnits)
+        } else if req.regionMask != 0 && req.regionMask.checked_shr(u32::from(me.region)).unwrap_or(0) & 1 == 0 {
+            format!("is not open to this machine's region ({})", me.region)
+        } else {
+            "this machine may not claim it now (its stake, its job limit or the job's workload class)".to_owned()
+        };
+        decline(options, posted.jobId, why);
         return Ok(None);
     }
     // Claimed by this node before a crash that came before the claim was stored: a second

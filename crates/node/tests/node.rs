@@ -577,6 +577,13 @@ mod local {
         assert!(market.status().provider.expect("provider").activity.starts_with("paused"));
         let unclaimed = settle(market.submit(&request).expect("submits").local_id);
         assert_eq!(unclaimed.status, JobStatus::Refunded, "{unclaimed:?}");
+        // The owner sees why: the agent noted the job it did not take.
+        let declined = market.status().provider.expect("provider").declined_jobs;
+        let first = declined.first().expect("the paused job is noted");
+        assert_eq!(
+            (first.job_id.as_str(), first.reason.as_str()),
+            (unclaimed.job_id.as_deref().expect("posted"), "earning is paused")
+        );
 
         market.set_paused(false);
         // This machine (region 0, 2 GiB on llvmpipe) meets the requirements; the result goes
@@ -635,6 +642,8 @@ mod local {
         assert_eq!(day.buckets[23].usd, day.total_usd, "paid within this hour: {day:?}");
         assert!(day.predicted_24h_usd.parse::<f64>().expect("a decimal") > 0.0, "{day:?}");
         assert_eq!(day.pending_usd, "0.00", "nothing claimed is unsettled: {day:?}");
+        // Demand: both jobs were posted today, each offering $0.001 per unit.
+        assert_eq!((day.market_jobs_24h, day.market_median_usd_per_unit.as_deref()), (2, Some("0.001")));
         let record = market.status().provider.expect("provider");
         assert_eq!((record.jobs_agreed, record.jobs_slashed, record.jobs_missed), (1, 0, 0), "{record:?}");
         let month = market.earnings(EarningsPeriod::Month).expect("the earnings history reads");

@@ -23,7 +23,7 @@ pub use market::{
     PriceSuggestion, ProviderStanding, RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest, SetNetworkRequest,
     StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest, Withdrawal,
 };
-pub use market::{PickKind, PickPathRequest, PickedPath};
+pub use market::{DeclinedJob, PickKind, PickPathRequest, PickedPath};
 pub use wallet::{
     CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus, WalletStatusRequest,
 };

@@ -73,12 +73,24 @@ pub struct ProviderStanding {
     /// The job the agent is computing now, and how far it is.
     #[serde(default)]
     pub current_task: Option<CurrentTask>,
+    /// The latest jobs this machine saw and did not take, newest first, each with why.
+    #[serde(default)]
+    pub declined_jobs: Vec<DeclinedJob>,
     /// The hottest GPU's temperature, °C, and its utilisation, %, where the platform reports them
     /// (hwmon, nvidia-smi); `None` elsewhere (a CPU device such as llvmpipe).
     #[serde(default)]
     pub gpu_temp_c: Option<f32>,
     #[serde(default)]
     pub gpu_busy_pct: Option<u32>,
+}
+
+/// A job a provider saw and did not take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeclinedJob {
+    pub job_id: String,
+    /// Why, in words: below the price floor, paused, held by a limit, requirements not met.
+    pub reason: String,
 }
 
 /// The job a provider is computing.
@@ -153,6 +165,12 @@ pub struct EarningsHistory {
     pub pending_usd: String,
     /// What the next 24 hours would pay at the recent rate, USD.
     pub predicted_24h_usd: String,
+    /// Demand: jobs posted on the market in the last 24 hours, and their median offer per work
+    /// unit (USD), if any.
+    #[serde(default)]
+    pub market_jobs_24h: u32,
+    #[serde(default)]
+    pub market_median_usd_per_unit: Option<String>,
     /// How the prediction was made, in words.
     pub basis: String,
     /// The chain's clock when this was read.
