@@ -679,7 +679,9 @@ mod market {
         type_path(client, &good).await;
         let ready = wait_text(client, "[data-testid=submit]", 30, |t| t.contains("Submit")).await;
         ready.unwrap_or_else(|t| panic!("the package did not check again: {t:?}"));
-        harness::within("clicking Submit", find(client, "[data-testid=submit]", 10).await.click()).await.expect("click");
+        harness::within("clicking Submit", find(client, "[data-testid=submit]", 10).await.click())
+            .await
+            .expect("click");
         // Submitting ends on the Jobs page: wait for it (and the second row) before leaving.
         let until = std::time::Instant::now() + Duration::from_secs(30);
         loop {
