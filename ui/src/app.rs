@@ -137,6 +137,16 @@ fn NetworkBadge(live: Live) -> impl IntoView {
     }
 }
 
+/// Runs `f` every `period` until the component that called this is gone.
+fn every_while_shown(period: Duration, f: impl Fn() + 'static) {
+    let handle = set_interval_with_handle(f, period).ok();
+    on_cleanup(move || {
+        if let Some(handle) = handle {
+            handle.clear();
+        }
+    });
+}
+
 /// The header's logo and name.
 #[component]
 fn Brand() -> impl IntoView {
@@ -190,18 +200,9 @@ fn Onboarding(done: impl Fn() + Copy + 'static) -> impl IntoView {
         })
     };
     ask();
-    let retry = set_interval_with_handle(
-        move || {
-            if !matches!(suggestion.get_untracked(), Some(Ok(_))) {
-                ask();
-            }
-        },
-        Duration::from_secs(2),
-    )
-    .ok();
-    on_cleanup(move || {
-        if let Some(handle) = retry {
-            handle.clear();
+    every_while_shown(Duration::from_secs(2), move || {
+        if !matches!(suggestion.get_untracked(), Some(Ok(_))) {
+            ask();
         }
     });
 
@@ -1250,18 +1251,9 @@ fn JobDetail(open: RwSignal<Option<u64>>, live: Live) -> impl IntoView {
             live.jobs.with_untracked(|jobs| jobs.iter().any(|j| j.local_id == id && !j.status.is_final()))
         })
     };
-    let poll = set_interval_with_handle(
-        move || {
-            if running() {
-                load();
-            }
-        },
-        Duration::from_secs(2),
-    )
-    .ok();
-    on_cleanup(move || {
-        if let Some(handle) = poll {
-            handle.clear();
+    every_while_shown(Duration::from_secs(2), move || {
+        if running() {
+            load();
         }
     });
     view! {

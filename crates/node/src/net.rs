@@ -110,6 +110,22 @@ impl Network {
         Ok(logs)
     }
 
+    /// The chain time of a log's block (from the log when the node includes it).
+    async fn log_time(&self, log: &alloy::rpc::types::Log) -> Result<u64, NodeError> {
+        Ok(match (log.block_timestamp, log.block_number) {
+            (Some(at), _) => at,
+            (None, Some(number)) => self
+                .market
+                .contract()
+                .provider()
+                .get_block_by_number(number.into())
+                .await
+                .map_err(chain_error("block of a log"))?
+                .map_or(0, |b| b.header.timestamp),
+            (None, None) => 0,
+        })
+    }
+
     /// Binds this node's peer-to-peer endpoint (once; later calls return the same one), with its
     /// blob store under `data` (the node's data folder).
     pub async fn start_peer(&self, data: &Path) -> Result<&Peer, NodeError> {
@@ -212,19 +228,10 @@ impl Network {
         for (position, values) in topics {
             filter.topics[*position] = values.clone().into();
         }
-        let provider = self.market.contract().provider();
         let logs = self.logs(filter, self.profile.deployment.start_block, None).await?;
         let mut out = Vec::with_capacity(logs.len());
         for log in logs {
-            let at = match (log.block_timestamp, log.block_number) {
-                (Some(at), _) => at,
-                (None, Some(number)) => provider
-                    .get_block_by_number(number.into())
-                    .await
-                    .map_err(chain_error("block of a log"))?
-                    .map_or(0, |b| b.header.timestamp),
-                (None, None) => 0,
-            };
+            let at = self.log_time(&log).await?;
             let event = log.log_decode::<E>().map(|l| l.inner.data).map_err(|e| {
                 NodeError::Chain(gridmint_chain::ChainError::Receipt {
                     call: "decode an event",
@@ -280,21 +287,12 @@ impl Network {
             .address(self.profile.deployment.market)
             .event_signature(signatures)
             .topic1(alloy::primitives::B256::from(job_id));
-        let provider = self.market.contract().provider();
         let logs = self.logs(filter, self.profile.deployment.start_block, None).await?;
         let usd = |v: U256| gridmint_protocol::market::format_units(v.saturating_to(), 6);
         let mut claimants: Vec<Address> = Vec::new();
         let mut events = Vec::with_capacity(logs.len());
         for log in logs {
-            let at = match (log.block_timestamp, log.block_number) {
-                (Some(at), _) => at,
-                (None, Some(number)) => provider
-                    .get_block_by_number(number.into())
-                    .await
-                    .map_err(chain_error("block of a log"))?
-                    .map_or(0, |b| b.header.timestamp),
-                (None, None) => 0,
-            };
+            let at = self.log_time(&log).await?;
             let transaction = log.transaction_hash.map(|h| h.to_string()).unwrap_or_default();
             let decode_error = |e: alloy::sol_types::Error| {
                 NodeError::Chain(gridmint_chain::ChainError::Receipt {
