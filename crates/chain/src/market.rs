@@ -98,7 +98,14 @@ pub async fn sign_commit(
 pub struct Market<P> {
     contract: GridmintInstance<P>,
     deployment: Deployment,
+    /// Blocks per `eth_getLogs` request: public RPC nodes refuse wider ranges.
+    log_window: u64,
+    /// The block each job was posted in, once a trail found it: later trails start there.
+    posted_in: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<U256, u64>>>,
 }
+
+/// Blocks per `eth_getLogs` request unless [`Market::with_log_window`] says otherwise.
+pub const LOG_WINDOW: u64 = 10_000;
 
 /// What a mined transaction left: its receipt (gas, hash) and, where the call returns one, a value.
 #[derive(Debug, Clone)]
@@ -109,7 +116,16 @@ pub struct Mined<T> {
 
 impl<P: Provider + Clone> Market<P> {
     pub fn new(provider: P, deployment: Deployment) -> Self {
-        Self { contract: Gridmint::new(deployment.market, provider), deployment }
+        Self::at(Gridmint::new(deployment.market, provider), deployment)
+    }
+
+    fn at(contract: GridmintInstance<P>, deployment: Deployment) -> Self {
+        Self { contract, deployment, log_window: LOG_WINDOW, posted_in: Default::default() }
+    }
+
+    /// The same market, asking for logs `blocks` at a time.
+    pub fn with_log_window(self, blocks: u64) -> Self {
+        Self { log_window: blocks.max(1), ..self }
     }
 
     pub fn deployment(&self) -> &Deployment {
@@ -141,12 +157,12 @@ impl<P: Provider + Clone> Market<P> {
         let stake_token = market.stakeToken().call().await.map_err(|e| ChainError::from_contract("stakeToken", e))?;
         let deployment =
             Deployment { chain_id, start_block, market: *market.address(), payment_token: *usd.address(), stake_token };
-        Ok(Self { contract: market, deployment })
+        Ok(Self::at(market, deployment))
     }
 
     /// The same market, sending from another provider (another wallet).
     pub fn with_provider<Q: Provider + Clone>(&self, provider: Q) -> Market<Q> {
-        Market::new(provider, self.deployment)
+        Market::new(provider, self.deployment).with_log_window(self.log_window)
     }
 
     async fn mined(
@@ -334,15 +350,32 @@ impl<P: Provider + Clone> Market<P> {
                 Gridmint::ResultCommitted::SIGNATURE_HASH,
                 Gridmint::ResultRevealed::SIGNATURE_HASH,
             ])
-            .topic1(B256::from(job_id))
-            .from_block(self.deployment.start_block);
-        let mut logs = self
-            .contract
-            .provider()
-            .get_logs(&filter)
+            .topic1(B256::from(job_id));
+        let known = self.posted_in.lock().unwrap_or_else(|p| p.into_inner()).get(&job_id).copied();
+        let provider = self.contract.provider();
+        let head = provider
+            .get_block_number()
             .await
-            .map_err(|e| ChainError::Receipt { call: "get_logs (trail)", message: e.to_string() })?;
+            .map_err(|e| ChainError::Receipt { call: "get_block_number (trail)", message: e.to_string() })?;
+        let mut logs = Vec::new();
+        let mut start = known.unwrap_or(self.deployment.start_block);
+        while start <= head {
+            let end = start.saturating_add(self.log_window - 1).min(head);
+            let window = filter.clone().from_block(start).to_block(end);
+            let found = provider
+                .get_logs(&window)
+                .await
+                .map_err(|e| ChainError::Receipt { call: "get_logs (trail)", message: e.to_string() })?;
+            logs.extend(found);
+            start = end + 1;
+        }
         logs.sort_by_key(|l| (l.block_number, l.log_index));
+        if known.is_none()
+            && let Some(block) = logs.first().and_then(|l| l.block_number)
+        {
+            // The first event of a job is its posting: nothing of it lies before.
+            self.posted_in.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id, block);
+        }
         let decode = |e: alloy::sol_types::Error| ChainError::Receipt { call: "decode trail", message: e.to_string() };
         let mut trail = Gridmint::Trail {
             terms: Gridmint::Terms {

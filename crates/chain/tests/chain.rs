@@ -168,6 +168,14 @@ mod lifecycle {
         let (a, b, c) = tokio::join!(commit(0), commit(1), commit(2));
         gas += a + b + c;
         let trail = buyer.trail(job_id).await.expect("trail");
+        // A block at a time (public RPC nodes cap the range), and again from the cached posting
+        // block: the same trail.
+        let narrow = buyer.clone().with_log_window(1);
+        for _ in 0..2 {
+            let windowed = narrow.trail(job_id).await.expect("trail in 1-block windows");
+            use alloy::sol_types::SolValue as _;
+            assert_eq!(windowed.abi_encode(), trail.abi_encode(), "the same trail, window by window");
+        }
         assert_eq!(trail.claimants, providers.iter().map(|(a, _)| *a).collect::<Vec<_>>(), "claimants in order");
         assert_eq!(trail.commits.len(), 3, "every commitment in the rebuilt trail");
         let reveal = |i: usize| {
