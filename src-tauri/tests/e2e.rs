@@ -217,6 +217,13 @@ mod harness {
         Some(Session { client, display, children, home, launched })
     }
 
+    /// The text of the element `css`, once it appears (up to `within_s`).
+    pub async fn text_within(client: &fantoccini::Client, css: &str, within_s: u64) -> String {
+        let wait = client.wait().at_most(Duration::from_secs(within_s)).for_element(fantoccini::Locator::Css(css));
+        let element = within(css, wait).await.unwrap_or_else(|e| panic!("no {css} within {within_s} s: {e}"));
+        within(css, element.text()).await.unwrap_or_else(|e| panic!("the text of {css}: {e}"))
+    }
+
     /// Every WebDriver step is bounded: a hung driver fails the test instead of stalling CI.
     pub async fn within<T>(what: &str, step: impl std::future::Future<Output = T>) -> T {
         match tokio::time::timeout(Duration::from_secs(90), step).await {
@@ -349,10 +356,7 @@ mod hardware {
         harness::within("a deployment file", fill("[data-testid=deployment-file]", deployment.display().to_string()))
             .await;
         harness::within("saving", click("[data-testid=save-network]")).await;
-        let error =
-            client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=network-error]"));
-        let error =
-            harness::within("the error", async { error.await.expect("an error").text().await }).await.expect("text");
+        let error = harness::text_within(client, "[data-testid=network-error]", 30).await;
         assert!(error.contains("deployment.json"), "a missing deployment file is named: {error}");
         let a = "0x0000000000000000000000000000000000000001";
         std::fs::write(
@@ -368,18 +372,12 @@ mod hardware {
         // next start (nothing has the data open then).
         harness::within("a relative data folder", fill("[data-testid=data-dir-input]", "gridmint-data".into())).await;
         harness::within("moving", click("[data-testid=move-data]")).await;
-        let error =
-            client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=data-move-error]"));
-        let error =
-            harness::within("the error", async { error.await.expect("an error").text().await }).await.expect("text");
+        let error = harness::text_within(client, "[data-testid=data-move-error]", 30).await;
         assert!(error.contains("full path"), "{error}");
         let to = session.home.0.join("moved data");
         harness::within("a new data folder", fill("[data-testid=data-dir-input]", to.display().to_string())).await;
         harness::within("moving", click("[data-testid=move-data]")).await;
-        let pending =
-            client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=data-move-pending]"));
-        let pending =
-            harness::within("pending", async { pending.await.expect("pending").text().await }).await.expect("text");
+        let pending = harness::text_within(client, "[data-testid=data-move-pending]", 30).await;
         assert!(pending.contains(&to.display().to_string()), "{pending}");
         let next =
             std::fs::read_to_string(session.home.0.join("config/data-folder.next")).expect("kept for the next start");

@@ -147,6 +147,21 @@ fn every_while_shown(period: Duration, f: impl Fn() + 'static) {
     });
 }
 
+/// Imports the typed recovery words into the keyring; the field is cleared once they are in.
+fn import_wallet(
+    phrase: RwSignal<String>,
+    status: RwSignal<Option<Result<gridmint_protocol::wallet::WalletStatus, ApiError>>>,
+) {
+    let words = phrase.get_untracked();
+    spawn_local(async move {
+        let result = ipc::import_wallet(words).await;
+        if result.is_ok() {
+            phrase.set(String::new());
+        }
+        status.set(Some(result));
+    })
+}
+
 /// The header's logo and name.
 #[component]
 fn Brand() -> impl IntoView {
@@ -167,16 +182,7 @@ fn Onboarding(done: impl Fn() + Copy + 'static) -> impl IntoView {
     let wallet = RwSignal::new(None::<Result<gridmint_protocol::wallet::WalletStatus, ApiError>>);
     spawn_local(async move { wallet.set(Some(ipc::wallet_status().await)) });
     let phrase = RwSignal::new(String::new());
-    let import = move |_| {
-        let p = phrase.get_untracked();
-        spawn_local(async move {
-            let result = ipc::import_wallet(p).await;
-            if result.is_ok() {
-                phrase.set(String::new());
-            }
-            wallet.set(Some(result));
-        })
-    };
+    let import = move |_| import_wallet(phrase, wallet);
 
     let devices = LocalResource::new(|| ipc::hardware_report(false));
     let progress = RwSignal::new(gridmint_protocol::BenchmarkProgress { done: 0, total: 1, stage: "waiting".into() });
@@ -770,16 +776,7 @@ fn Wallet(live: Live) -> impl IntoView {
     let words = RwSignal::new(None::<Result<String, ApiError>>);
     spawn_local(async move { status.set(Some(ipc::wallet_status().await)) });
     let create = move |_| spawn_local(async move { status.set(Some(ipc::create_wallet().await)) });
-    let import = move |_| {
-        let p = phrase.get_untracked();
-        spawn_local(async move {
-            let result = ipc::import_wallet(p).await;
-            if result.is_ok() {
-                phrase.set(String::new());
-            }
-            status.set(Some(result));
-        })
-    };
+    let import = move |_| import_wallet(phrase, status);
     let export = move |_| {
         let c = confirmed.get_untracked();
         spawn_local(async move { words.set(Some(ipc::export_mnemonic(c).await.map(|w| w.words))) })

@@ -113,49 +113,46 @@ impl Sensors {
     /// The busiest GPU's utilisation, %: `class/drm/card*/device/gpu_busy_percent` (amdgpu,
     /// i915 with xe), else `nvidia-smi`; `None` where neither reports one.
     pub fn gpu_busy_pct(&self) -> Option<u32> {
-        let mut busiest: Option<u32> = None;
-        if let Ok(cards) = std::fs::read_dir(self.sys.join("class/drm")) {
-            for card in cards.flatten() {
-                let busy = std::fs::read_to_string(card.path().join("device/gpu_busy_percent")).ok();
-                if let Some(b) = busy.and_then(|b| b.trim().parse::<u32>().ok()) {
-                    busiest = Some(busiest.map_or(b, |m| m.max(b)));
-                }
-            }
-        }
-        if busiest.is_some() {
-            return busiest;
-        }
-        let out = std::process::Command::new(&self.nvidia_smi)
-            .args(["--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"])
-            .output()
-            .ok()?;
-        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse::<u32>().ok()).max()
+        let sysfs = self.card_devices().iter().filter_map(|d| read_number::<u32>(&d.join("gpu_busy_percent"))).max();
+        sysfs.or_else(|| self.nvidia_gpus::<u32>("utilization.gpu").into_iter().max())
     }
 
     /// The hottest GPU: `class/drm/card*/device/hwmon/hwmon*/temp1_input` (amdgpu, nouveau,
     /// i915), else `nvidia-smi` (the NVIDIA driver exposes no hwmon).
     pub fn gpu_temp_c(&self) -> Option<f32> {
-        let mut hottest: Option<f32> = None;
-        if let Ok(cards) = std::fs::read_dir(self.sys.join("class/drm")) {
-            for card in cards.flatten() {
-                let Ok(hwmons) = std::fs::read_dir(card.path().join("device/hwmon")) else { continue };
-                for hwmon in hwmons.flatten() {
-                    let milli = std::fs::read_to_string(hwmon.path().join("temp1_input")).ok();
-                    if let Some(c) = milli.and_then(|m| m.trim().parse::<f32>().ok()).map(|m| m / 1000.0) {
-                        hottest = Some(hottest.map_or(c, |h| h.max(c)));
-                    }
-                }
-            }
-        }
-        if hottest.is_some() {
-            return hottest;
-        }
-        let out = std::process::Command::new(&self.nvidia_smi)
-            .args(["--query-gpu=temperature.gpu", "--format=csv,noheader,nounits"])
-            .output()
-            .ok()?;
-        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse::<f32>().ok()).reduce(f32::max)
+        let sysfs = self
+            .card_devices()
+            .iter()
+            .filter_map(|d| std::fs::read_dir(d.join("hwmon")).ok())
+            .flat_map(|hwmons| hwmons.flatten().map(|h| h.path().join("temp1_input")))
+            .filter_map(|input| read_number::<f32>(&input).map(|milli| milli / 1000.0))
+            .reduce(f32::max);
+        sysfs.or_else(|| self.nvidia_gpus::<f32>("temperature.gpu").into_iter().reduce(f32::max))
     }
+
+    /// `class/drm/card*/device` of each card sysfs lists.
+    fn card_devices(&self) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(self.sys.join("class/drm"))
+            .map(|cards| cards.flatten().map(|card| card.path().join("device")).collect())
+            .unwrap_or_default()
+    }
+
+    /// One value of `field` per GPU from `nvidia-smi`; none without it.
+    fn nvidia_gpus<T: std::str::FromStr>(&self, field: &str) -> Vec<T> {
+        let query = format!("--query-gpu={field}");
+        let Ok(out) = std::process::Command::new(&self.nvidia_smi)
+            .args([query.as_str(), "--format=csv,noheader,nounits"])
+            .output()
+        else {
+            return Vec::new();
+        };
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+    }
+}
+
+/// A sysfs file holding one number.
+fn read_number<T: std::str::FromStr>(path: &Path) -> Option<T> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]

@@ -53,6 +53,10 @@ pub struct Network {
 /// public RPC providers commonly accept).
 pub const LOG_WINDOW: u64 = 10_000;
 
+fn contract_error(call: &'static str) -> impl FnOnce(alloy::contract::Error) -> NodeError {
+    move |e| NodeError::Chain(gridmint_chain::ChainError::from_contract(call, e))
+}
+
 fn chain_error(call: &'static str) -> impl FnOnce(alloy::transports::TransportError) -> NodeError {
     move |e| NodeError::Chain(gridmint_chain::ChainError::Receipt { call, message: e.to_string() })
 }
@@ -204,17 +208,9 @@ impl Network {
     /// Where an account's withdrawals go, and that address's payment-token balance.
     pub async fn payout(&self, who: Address) -> Result<(Address, u128), NodeError> {
         let c = self.market.contract();
-        let to = c
-            .payoutOf(who)
-            .call()
-            .await
-            .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("payoutOf", e)))?;
+        let to = c.payoutOf(who).call().await.map_err(contract_error("payoutOf"))?;
         let usd = gridmint_chain::bindings::MockStablecoin::new(self.profile.deployment.payment_token, c.provider());
-        let balance = usd
-            .balanceOf(to)
-            .call()
-            .await
-            .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("balanceOf", e)))?;
+        let balance = usd.balanceOf(to).call().await.map_err(contract_error("balanceOf"))?;
         Ok((to, balance.saturating_to()))
     }
 
@@ -443,19 +439,11 @@ impl Network {
     /// A payout address `provider` asked for and when it takes effect, if one waits.
     pub async fn pending_payout(&self, provider: Address) -> Result<Option<(Address, u64)>, NodeError> {
         let c = self.market.contract();
-        let next = c
-            .pendingPayout(provider)
-            .call()
-            .await
-            .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("pendingPayout", e)))?;
+        let next = c.pendingPayout(provider).call().await.map_err(contract_error("pendingPayout"))?;
         if next.is_zero() {
             return Ok(None);
         }
-        let at = c
-            .pendingPayoutAt(provider)
-            .call()
-            .await
-            .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("pendingPayoutAt", e)))?;
+        let at = c.pendingPayoutAt(provider).call().await.map_err(contract_error("pendingPayoutAt"))?;
         Ok(Some((next, at.saturating_to())))
     }
 
@@ -463,16 +451,8 @@ impl Network {
     pub async fn standing(&self, who: Address) -> Result<(u128, U256, U256), NodeError> {
         let c = self.market.contract();
         let account = self.market.account(who).await?;
-        let provider = c
-            .providerOf(who)
-            .call()
-            .await
-            .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("providerOf", e)))?;
-        let score = c
-            .reputationScore(who)
-            .call()
-            .await
-            .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("reputationScore", e)))?;
+        let provider = c.providerOf(who).call().await.map_err(contract_error("providerOf"))?;
+        let score = c.reputationScore(who).call().await.map_err(contract_error("reputationScore"))?;
         Ok((account.balance, U256::from(provider.stake), score))
     }
 }
