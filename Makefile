@@ -41,8 +41,9 @@ ui:
 contracts:
 	cd contracts && forge build
 
+# The window (gridmint-app) and the agent it starts beside it (gridmint-agent: the tray, the network).
 app: ui
-	cargo build -p gridmint-app --features custom-protocol
+	cargo build -p gridmint-agent -p gridmint-app --features gridmint-app/custom-protocol
 
 # --- run ----------------------------------------------------------------------------------------
 run: setup app
@@ -84,6 +85,7 @@ test-ui: ui
 
 # Inside a private D-Bus session with gnome-keyring too: the wallet page uses the real keyring.
 e2e: setup ui
+	cargo build -p gridmint-agent
 	scripts/with-keyring.sh cargo test -p gridmint-app --features custom-protocol --test e2e -- --test-threads=1
 
 # --- benchmarks ---------------------------------------------------------------------------------
@@ -116,7 +118,7 @@ bench-e2e: contracts
 # closed to the tray (src-tauri/tests/e2e.rs, module `tray`).
 bench-app: ui
 	@mkdir -p target/bench
-	cargo build --release -p gridmint-app --features custom-protocol
+	cargo build --release -p gridmint-agent -p gridmint-app --features gridmint-app/custom-protocol
 	GRIDMINT_E2E_APP=$(RELEASE_BIN)/gridmint-app GRIDMINT_APP_BENCH=$(CURDIR)/target/bench/app.json \
 	  cargo test -p gridmint-app --features custom-protocol --test e2e tray -- --test-threads=1
 	@cat target/bench/app.json
@@ -140,15 +142,16 @@ demo: setup contracts
 	cargo build -p gridmint-cli
 	$(BIN)/gridmint demo --anvil $(FOUNDRY)/anvil-linux-amd64/bin/anvil
 
-# Linux packages with the Tauri bundler (its CLI from npm, installers/package.json): the app, the
-# `gridmint` CLI and the local chain (anvil, as /usr/bin/gridmint-anvil) beside it as Tauri sidecars
+# Linux packages with the Tauri bundler (its CLI from npm, installers/package.json): the app, its
+# agent (the tray), the `gridmint` CLI and the local chain (anvil, as /usr/bin/gridmint-anvil) beside it as Tauri sidecars
 # (installers/linux/tauri.linux.json: the Linux bundle settings), the systemd user unit for headless
 # providers, the desktop entry. Writes target/bench/package.json (sizes); see installers/README.md.
 TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
 package: setup ui
-	cargo build --release -p gridmint-cli
+	cargo build --release -p gridmint-cli -p gridmint-agent
 	mkdir -p src-tauri/binaries
 	cp $(RELEASE_BIN)/gridmint src-tauri/binaries/gridmint-$(TRIPLE)
+	cp $(RELEASE_BIN)/gridmint-agent src-tauri/binaries/gridmint-agent-$(TRIPLE)
 	cp $(FOUNDRY)/anvil-linux-amd64/bin/anvil src-tauri/binaries/gridmint-anvil-$(TRIPLE)
 	cd src-tauri && ../installers/node_modules/.bin/tauri build --bundles deb,rpm --ci --config ../installers/linux/tauri.linux.json
 	@mkdir -p target/bench

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the .deb that `make package` built, starts the installed app under Xvfb with a fresh
 # HOME, and checks what a user gets: the desktop entry and icons, the CLI, the systemd user unit,
-# the app's window, its embedded network (the bundled gridmint-anvil) and its login entry.
+# the app's window, its agent and embedded network (the bundled gridmint-agent and gridmint-anvil)
+# and its login entry.
 # Then removes the package. Needs root (or sudo) for dpkg.
 #
 #   installers/test-deb.sh [path/to/Gridmint_*.deb]
@@ -38,6 +39,7 @@ DISPLAY=$display HOME="$work/home" GRIDMINT_HOME="$work/gridmint" WEBKIT_DISABLE
 cleanup() {
   kill $app 2>/dev/null || true
   pkill -f "^/usr/bin/gridmint-app" 2>/dev/null || true
+  pkill -f "^/usr/bin/gridmint-agent" 2>/dev/null || true
   sleep 2
   # The session's document portal mounts a FUSE folder in the temporary HOME.
   fusermount -u "$work/home/.cache/doc" 2>/dev/null || umount -l "$work/home/.cache/doc" 2>/dev/null || true
@@ -57,8 +59,10 @@ pgrep -f "^/usr/bin/gridmint-anvil" >/dev/null || fail "not the bundled anvil"
 ok "it runs the bundled /usr/bin/gridmint-anvil"
 DISPLAY=$display xwininfo -root -tree | grep -q '"Gridmint"' || fail "no Gridmint window"
 ok "its window is on the display"
+pgrep -f "^/usr/bin/gridmint-agent" >/dev/null || fail "the window did not start the bundled agent"
+ok "the window started /usr/bin/gridmint-agent (the tray, the network)"
 entry="$work/home/.config/autostart/Gridmint.desktop"
-grep -q 'gridmint-app --minimized' "$entry" || fail "login entry: $(cat "$entry" 2>/dev/null)"
+grep -q '/usr/bin/gridmint-agent' "$entry" || fail "login entry: $(cat "$entry" 2>/dev/null)"
 ok "login entry $entry: $(grep '^Exec' "$entry")"
 DISPLAY=$display import -window root "${SHOT:-/dev/null}" 2>/dev/null || true
 echo "the .deb works"

@@ -27,11 +27,19 @@ out=$(deps gridmint-protocol | grep -vE '^(gridmint-protocol|serde|serde_core|se
 
 check "only src-tauri (gridmint-app) depends on tauri"
 before=$fail
-for pkg in gpu-engine gridmint-protocol gridmint-chain gridmint-node gridmint-cli; do
+for pkg in gpu-engine gridmint-protocol gridmint-chain gridmint-node gridmint-cli gridmint-agent; do
   if deps "$pkg" | grep -qE '^tauri'; then bad "$pkg depends on tauri"; fi
 done
 if deps gridmint-ui --target wasm32-unknown-unknown | grep -qE '^tauri'; then bad "gridmint-ui depends on tauri"; fi
 [ $fail -eq "$before" ] && ok
+
+check "the agent (the tray process) links no webview and no GTK"
+out=$(deps gridmint-agent | grep -E '^(tauri|wry|webkit2gtk|gtk|libappindicator|tray-icon)' || true)
+[ -z "$out" ] && ok || bad "gridmint-agent depends on: $(echo $out)"
+
+check "the window talks to the network only through the agent"
+out=$(grep -nE 'LocalMarket|Network::connect|wallet::Wallet' src-tauri/src/*.rs | grep -vE '^[^:]+:[0-9]+:\s*//' || true)
+[ -z "$out" ] && ok || bad "$out"
 
 check "ui depends on no internal crate but gridmint-protocol"
 out=$(deps gridmint-ui --target wasm32-unknown-unknown | grep -E '^(gpu-engine|gridmint-)' | grep -vE '^gridmint-(ui|protocol)$' || true)

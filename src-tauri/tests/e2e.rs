@@ -18,8 +18,9 @@
 //! - `wallet`: a wallet made in the real OS keyring (run under scripts/with-keyring.sh, as
 //!   `make e2e` does; skipped without a D-Bus session unless GRIDMINT_REQUIRE_KEYRING=1) shows its
 //!   address, and the recovery words only after the confirmation.
-//! - `tray`: closing the window keeps the app (and its local network) running with the webview
-//!   gone; with GRIDMINT_APP_BENCH=<file> it also writes the cold start and memory figures there.
+//! - `tray`: closing the window ends the window's process (and its WebKit processes); the agent
+//!   it started earns on with the local network; with GRIDMINT_APP_BENCH=<file> it also writes
+//!   the cold start and memory figures there.
 
 mod harness {
     use std::{
@@ -42,13 +43,22 @@ mod harness {
         pub launched: Instant,
     }
 
-    /// The app's process for this session's home (its environment names the home).
+    /// The app's window process for this session's home (its environment names the home).
     pub fn app_pid(home: &std::path::Path) -> Option<u32> {
+        pid_of("gridmint-app", home)
+    }
+
+    /// The agent's process for this session's home (the window starts it; it outlives the window).
+    pub fn agent_pid(home: &std::path::Path) -> Option<u32> {
+        pid_of("gridmint-agent", home)
+    }
+
+    fn pid_of(program: &str, home: &std::path::Path) -> Option<u32> {
         let needle = format!("GRIDMINT_HOME={}", home.display());
         std::fs::read_dir("/proc").ok()?.filter_map(|e| e.ok()).find_map(|e| {
             let pid: u32 = e.file_name().to_str()?.parse().ok()?;
             let exe = std::fs::read_link(e.path().join("exe")).ok()?;
-            if !exe.file_name()?.to_str()?.starts_with("gridmint-app") {
+            if !exe.file_name()?.to_str()?.starts_with(program) {
                 return None;
             }
             let environ = std::fs::read(e.path().join("environ")).ok()?;
@@ -88,9 +98,10 @@ mod harness {
 
     impl Drop for Session {
         fn drop(&mut self) {
-            if let Some(pid) = app_pid(&self.home.0) {
+            // The window, then the agent (it stops its chain on SIGTERM).
+            for pid in [app_pid(&self.home.0), agent_pid(&self.home.0)].into_iter().flatten() {
                 let _ = Command::new("kill").arg(pid.to_string()).status();
-                let gone = Instant::now() + Duration::from_secs(5);
+                let gone = Instant::now() + Duration::from_secs(10);
                 while Instant::now() < gone && std::path::Path::new(&format!("/proc/{pid}")).exists() {
                     std::thread::sleep(Duration::from_millis(100));
                 }
@@ -155,6 +166,12 @@ mod harness {
         let app = std::env::var_os("GRIDMINT_E2E_APP")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_gridmint-app")));
+        let agent = app.with_file_name("gridmint-agent");
+        assert!(
+            agent.is_file(),
+            "the window starts the agent beside it, and there is no {}: build it (`make app`, or cargo build -p gridmint-agent)",
+            agent.display()
+        );
         let home = TempHome(std::env::temp_dir().join(format!("gridmint-e2e-{name}-{}", std::process::id())));
         if !first_run {
             let paths = gridmint_node::Paths::under(&home.0);
@@ -397,7 +414,7 @@ mod hardware {
         // finds the X server's idle time (Xvfb has the screensaver extension).
         let entry = session.home.0.join("user/.config/autostart/Gridmint.desktop");
         let text = std::fs::read_to_string(&entry).expect("the login entry the settings ask for");
-        assert!(text.contains("--minimized"), "the login entry starts the app in the tray: {text}");
+        assert!(text.contains("gridmint-agent"), "the login entry starts the agent (the tray, no window): {text}");
         let click = |id: &'static str| {
             let client = client.clone();
             async move {
@@ -833,8 +850,10 @@ mod tray {
         harness::within("waiting for the local network", ready).await.expect("the local network gets ready");
         tokio::time::sleep(Duration::from_secs(2)).await;
 
-        let pid = harness::app_pid(&session.home.0).expect("the app's process");
-        let window = harness::process_tree(pid);
+        let pid = harness::app_pid(&session.home.0).expect("the window's process");
+        let agent = harness::agent_pid(&session.home.0).expect("the agent's process, started by the window");
+        let mut window = harness::process_tree(pid);
+        window.extend(harness::process_tree(agent));
         let rss_window_mb = mib(&window, "anvil");
         let webkit_before = window.iter().filter(|(_, n, _)| n.starts_with("WebKit")).count();
         harness::screenshot(&session, "tray-before-close");
@@ -843,20 +862,22 @@ mod tray {
         // close ends the browser process, which is the app).
         let close = client.execute("window.__TAURI__.window.getCurrentWindow().close(); return true;", vec![]);
         let _ = harness::within("closing the window", close).await;
+        // The window's process ends, and its WebKit processes with it; the agent earns on.
         let settle = Instant::now() + Duration::from_secs(20);
-        let tray = loop {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let tree = harness::process_tree(pid);
-            if tree.iter().all(|(_, n, _)| !n.starts_with("WebKitWeb")) || Instant::now() > settle {
-                break tree;
-            }
-        };
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let tray = if tray.is_empty() { tray } else { harness::process_tree(pid) };
-        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the app exited when its window closed");
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < settle {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "the window's process outlived its window");
+        let webkit = |tree: &[(u32, String, u64)]| tree.iter().any(|(_, n, _)| n.starts_with("WebKit"));
+        while webkit(&harness::process_tree(1)) && Instant::now() < settle {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(std::path::Path::new(&format!("/proc/{agent}")).exists(), "the agent exited when the window closed");
+        let tray = harness::process_tree(agent);
         let names: Vec<&str> = tray.iter().map(|(_, n, _)| n.as_str()).collect();
         assert!(names.contains(&"anvil"), "the local network runs on in the tray: {names:?}");
-        assert!(!names.iter().any(|n| n.starts_with("WebKitWeb")), "the web process is gone: {names:?}");
+        assert!(!webkit(&tray), "no web process in the tray: {names:?}");
         let rss_tray_mb = mib(&tray, "anvil");
         let anvil_mb = tray.iter().filter(|(_, n, _)| n == "anvil").map(|(_, _, k)| *k).sum::<u64>() as f64 / 1024.0;
         eprintln!(
@@ -868,7 +889,7 @@ mod tray {
                 "rss_window_mb": rss_window_mb,
                 "rss_tray_mb": rss_tray_mb,
                 "anvil_rss_mb": anvil_mb,
-                "notes": "RSS of the app process and its children (WebKit), without the local chain (anvil, listed apart); cold start = WebDriver session request to the rendered dashboard",
+                "notes": "RSS of the app's processes: the window (and its WebKit children) and the agent, without the local chain (anvil, listed apart); in the tray only the agent runs. Cold start = WebDriver session request to the rendered dashboard",
             });
             std::fs::write(&out, serde_json::to_string_pretty(&json).expect("json")).expect("write the bench file");
         }

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod buyer;
+pub mod control;
 pub mod devnet;
 pub mod earnings;
 pub mod error;

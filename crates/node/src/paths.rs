@@ -143,6 +143,27 @@ impl Paths {
         }
     }
 
+    /// The desktop's directories, from its environment: GRIDMINT_HOME (every folder under it),
+    /// else the platform's (else the temporary folder's `gridmint`); models from GRIDMINT_MODELS,
+    /// else the machine's model cache. The window and the agent both resolve them so.
+    pub fn from_env() -> Self {
+        let machine = Self::discover();
+        let mut paths = match std::env::var_os("GRIDMINT_HOME") {
+            Some(home) => {
+                let paths = Self::under(Path::new(&home));
+                match &machine {
+                    Some(m) => paths.with_models(m.models.clone()),
+                    None => paths,
+                }
+            }
+            None => machine.unwrap_or_else(|| Self::under(&std::env::temp_dir().join("gridmint"))),
+        };
+        if let Some(models) = std::env::var_os("GRIDMINT_MODELS") {
+            paths = paths.with_models(PathBuf::from(models));
+        }
+        paths
+    }
+
     /// The same, with models from `models`.
     pub fn with_models(self, models: PathBuf) -> Self {
         Self { models, ..self }

@@ -1,0 +1,191 @@
+//! Gridmint's desktop agent: the process that earns. It runs the network (the embedded local
+//! chain, or the owner's), the provider, the tray icon and the login entry, and answers the app's
+//! windows over the control socket (`gridmint_node::control`). It holds no webview: a window is a
+//! process of its own (`gridmint-app`), started from the tray or the desktop and gone when closed,
+//! so what stays in the tray is only what earns.
+//!
+//! Module map:
+//! - `commands`: one function per UI command, over the node API, and the table that routes a
+//!   window's call to it.
+//! - `background`: the login entry, earning only while the owner is away, notifications.
+//! - `tray`: the StatusNotifierItem icon and its menu.
+//! - `tray_icon`: the icon's states, drawn from the app icon.
+
+mod background;
+mod commands;
+mod tray;
+mod tray_icon;
+
+use std::{path::PathBuf, process::ExitCode, sync::Mutex};
+
+use gridmint_node::{
+    Node, Paths,
+    control::{self, Message},
+    local::{LocalMarket, LocalMarketOptions, NetworkChoice},
+};
+use gridmint_protocol::HardwareReport;
+use tokio::sync::broadcast;
+
+/// What the commands, the tray and the background share.
+#[derive(Debug)]
+pub(crate) struct Agent {
+    pub(crate) node: Node,
+    /// The hardware report, enumerated once and refreshed on request.
+    pub(crate) hardware: Mutex<Option<HardwareReport>>,
+    pub(crate) market: LocalMarket,
+    pub(crate) anvil: PathBuf,
+    /// Start at login and earning only while idle.
+    pub(crate) background: background::Background,
+    /// To every window: events, and "quit".
+    pub(crate) pushes: broadcast::Sender<Message>,
+    pub(crate) tray: tray::TrayLink,
+    /// Resolves when the agent should quit (the tray's Quit).
+    pub(crate) quit: tokio::sync::Notify,
+}
+
+impl Agent {
+    /// Sends a UI event to every window.
+    pub(crate) fn emit(&self, name: &str, payload: impl serde::Serialize) {
+        match serde_json::to_value(payload) {
+            // No window open is fine: nobody is watching.
+            Ok(payload) => drop(self.pushes.send(Message::Event { name: name.to_owned(), payload })),
+            Err(e) => tracing::warn!(error = %e, event = name, "event not sent"),
+        }
+    }
+}
+
+/// The anvil binary: GRIDMINT_ANVIL, else the one installed beside the agent (`gridmint-anvil`,
+/// a sidecar in the packages), else `anvil` on PATH, else the one `make setup` installs in this
+/// checkout (a development build).
+fn anvil() -> PathBuf {
+    if let Some(path) = std::env::var_os("GRIDMINT_ANVIL") {
+        return PathBuf::from(path);
+    }
+    if let Some(beside) = beside_me("gridmint-anvil") {
+        return beside;
+    }
+    let on_path =
+        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("anvil")).find(|a| a.is_file()));
+    on_path.unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+    })
+}
+
+/// `name` in the folder of this executable, if it is there.
+pub(crate) fn beside_me(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join(name)).filter(|p| p.is_file())
+}
+
+/// The network stored for this start: the local one, or the owner's with the key from the
+/// keyring (without one, the network says how to get one).
+fn network_choice(paths: &Paths) -> NetworkChoice {
+    let stored = gridmint_node::settings::load_network(paths).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "network settings unreadable: the local network");
+        Default::default()
+    });
+    let Some(custom) = stored.custom else { return NetworkChoice::Local };
+    match gridmint_node::wallet::Wallet::for_paths(paths).signer() {
+        Ok(signer) => {
+            NetworkChoice::Custom { rpc_url: custom.rpc_url, deployment: PathBuf::from(custom.deployment_file), signer }
+        }
+        Err(e) => NetworkChoice::Unavailable(format!(
+            "the custom network signs with your wallet, and there is none ({e}): create or import one on the Wallet page, then restart"
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    let paths = Paths::from_env();
+    // The data folder the owner chose (moved there first if a move waits): before anything
+    // opens it.
+    let (paths, move_error) = gridmint_node::paths::resolve_data(paths);
+    let _log_guard = gridmint_node::logging::init(&paths.logs, "gridmint-agent.log", "info")
+        .map_err(|e| eprintln!("warning: logging to {} is off: {e}", paths.logs.display()))
+        .ok();
+    if let Some(e) = move_error {
+        tracing::error!(error = %e, data = %paths.data.display(), "the data folder did not move; it stays where it was");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: could not start the agent's runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(paths)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "the agent stopped");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(paths: Paths) -> anyhow::Result<()> {
+    let socket = control::socket_path(&paths);
+    // First: one agent per home. A second start (the login entry while one runs) ends here.
+    let listener = match control::bind(&socket).await {
+        Ok(listener) => listener,
+        Err(control::ControlError::AlreadyRunning { path }) => {
+            tracing::info!(socket = %path.display(), "an agent already runs for this home");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(data = %paths.data.display(), socket = %socket.display(), "starting the Gridmint agent");
+    let anvil = anvil();
+    // No stored settings: a first run, set up by the owner before this machine registers. An
+    // unreadable file is not a first run: the defaults, and earning goes on.
+    let (settings, stored) = gridmint_node::settings::load(&paths).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "background settings unreadable: using the defaults");
+        (Default::default(), true)
+    });
+    let market = LocalMarket::start(
+        paths.clone(),
+        LocalMarketOptions {
+            anvil: anvil.clone(),
+            block_time_s: 1,
+            claim_window_s: 6,
+            price_floor: stored.then_some(settings.price_floor_per_unit),
+            device: settings.earning_device,
+            network: network_choice(&paths),
+        },
+    );
+    let (pushes, _) = broadcast::channel(64);
+    let agent = std::sync::Arc::new(Agent {
+        node: Node::new(paths),
+        hardware: Mutex::new(None),
+        market: market.clone(),
+        anvil,
+        background: background::Background::default(),
+        pushes: pushes.clone(),
+        tray: tray::TrayLink::default(),
+        quit: tokio::sync::Notify::new(),
+    });
+    // Without a tray host (no StatusNotifierWatcher on the desktop) the agent still earns; the
+    // app's window is then the way in.
+    tray::spawn(&agent).await;
+    // A first run applies nothing (no login entry) until the owner finishes the set-up.
+    if stored && let Err(e) = agent.background.apply(&agent, settings) {
+        tracing::warn!(error = %e.message, "background settings only partly applied");
+    }
+    let server = tokio::spawn(control::serve(listener, commands::handler(agent.clone()), pushes.clone()));
+
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = agent.quit.notified() => tracing::info!("quit from the tray"),
+        _ = terminate.recv() => tracing::info!("asked to stop (SIGTERM)"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("asked to stop (Ctrl-C)"),
+    }
+    // The windows close with the agent; then the chain (a child process) stops before we exit.
+    let _ = pushes.send(Message::Quit);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    server.abort();
+    let _ = std::fs::remove_file(&socket);
+    tokio::task::spawn_blocking(move || market.shutdown()).await?;
+    tracing::info!("the agent stopped");
+    Ok(())
+}

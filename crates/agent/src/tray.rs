@@ -1,0 +1,166 @@
+//! The tray icon (a StatusNotifierItem, over D-Bus): it shows idle / earning / paused / error, and
+//! its menu opens the app's window, pauses or resumes earning, and quits.
+
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+
+use ksni::TrayMethods as _;
+
+use crate::{Agent, tray_icon::TrayState};
+
+/// The app icon, RGBA, decoded once.
+static APP_ICON: LazyLock<Option<(Vec<u8>, u32, u32)>> = LazyLock::new(|| {
+    let decoder = png::Decoder::new(std::io::Cursor::new(&include_bytes!("../../../src-tauri/icons/32x32.png")[..]));
+    let mut reader = decoder.read_info().ok()?;
+    let mut rgba = vec![0; reader.output_buffer_size()?];
+    let info = reader.next_frame(&mut rgba).ok()?;
+    rgba.truncate(info.buffer_size());
+    (info.color_type == png::ColorType::Rgba && info.bit_depth == png::BitDepth::Eight).then_some((
+        rgba,
+        info.width,
+        info.height,
+    ))
+});
+
+/// The tray as the agent sees it: set its state from anywhere; nothing when there is no tray.
+#[derive(Default)]
+pub(crate) struct TrayLink {
+    handle: Mutex<Option<(ksni::Handle<GridmintTray>, tokio::runtime::Handle)>>,
+}
+
+impl std::fmt::Debug for TrayLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrayLink").finish_non_exhaustive()
+    }
+}
+
+impl TrayLink {
+    /// Shows `state` with `text` as the tooltip.
+    pub(crate) fn show(&self, state: TrayState, text: &str) {
+        let text = text.to_owned();
+        self.update(move |tray| {
+            tray.state = state;
+            tray.tooltip = text;
+        });
+    }
+
+    /// Shows the earning state the owner chose (the window's switch or the tray's menu).
+    pub(crate) fn show_paused(&self, paused: bool) {
+        self.update(move |tray| {
+            tray.paused = paused;
+            (tray.state, tray.tooltip) = if paused {
+                (TrayState::Paused, "Gridmint: paused".into())
+            } else {
+                (TrayState::Earning, "Gridmint: earning".into())
+            };
+        });
+    }
+
+    fn update(&self, change: impl FnOnce(&mut GridmintTray) + Send + 'static) {
+        let Some((handle, runtime)) = self.handle.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return };
+        runtime.spawn(async move {
+            handle.update(change).await;
+        });
+    }
+}
+
+/// The tray item's state.
+#[derive(Debug)]
+pub(crate) struct GridmintTray {
+    agent: Weak<Agent>,
+    state: TrayState,
+    tooltip: String,
+    paused: bool,
+}
+
+impl ksni::Tray for GridmintTray {
+    fn id(&self) -> String {
+        "gridmint".into()
+    }
+
+    fn title(&self) -> String {
+        "Gridmint".into()
+    }
+
+    fn icon_pixmap(&self) -> Vec<ksni::Icon> {
+        let Some((rgba, width, height)) = APP_ICON.as_ref() else { return Vec::new() };
+        let mut data = crate::tray_icon::variant(rgba, *width, *height, self.state);
+        for px in data.chunks_exact_mut(4) {
+            px.rotate_right(1); // RGBA to ARGB
+        }
+        vec![ksni::Icon { width: *width as i32, height: *height as i32, data }]
+    }
+
+    fn tool_tip(&self) -> ksni::ToolTip {
+        ksni::ToolTip { title: self.tooltip.clone(), ..Default::default() }
+    }
+
+    fn activate(&mut self, _x: i32, _y: i32) {
+        open_window();
+    }
+
+    fn menu(&self) -> Vec<ksni::MenuItem<Self>> {
+        use ksni::menu::StandardItem;
+        vec![
+            StandardItem {
+                label: "Open Gridmint".into(),
+                activate: Box::new(|_: &mut Self| open_window()),
+                ..Default::default()
+            }
+            .into(),
+            StandardItem {
+                label: if self.paused { "Resume earning" } else { "Pause earning" }.into(),
+                activate: Box::new(|tray: &mut Self| {
+                    let Some(agent) = tray.agent.upgrade() else { return };
+                    let paused = !agent.market.is_paused();
+                    agent.market.set_paused(paused);
+                    agent.tray.show_paused(paused);
+                }),
+                ..Default::default()
+            }
+            .into(),
+            ksni::MenuItem::Separator,
+            StandardItem {
+                label: "Quit Gridmint".into(),
+                activate: Box::new(|tray: &mut Self| {
+                    if let Some(agent) = tray.agent.upgrade() {
+                        agent.quit.notify_one();
+                    }
+                }),
+                ..Default::default()
+            }
+            .into(),
+        ]
+    }
+}
+
+/// Puts the icon in the tray. Without a tray host (no StatusNotifierWatcher, no session bus) the
+/// agent runs on without one and says so in the log.
+pub(crate) async fn spawn(agent: &Arc<Agent>) {
+    let tray = GridmintTray {
+        agent: Arc::downgrade(agent),
+        state: TrayState::Earning,
+        tooltip: "Gridmint: earning".into(),
+        paused: agent.market.is_paused(),
+    };
+    match tray.spawn().await {
+        Ok(handle) => {
+            *agent.tray.handle.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((handle, tokio::runtime::Handle::current()));
+        }
+        Err(e) => tracing::warn!(error = %e, "no tray icon (no StatusNotifier host on this desktop)"),
+    }
+}
+
+/// Opens the app's window: `gridmint-app` beside the agent (a second one only brings the first
+/// forward).
+pub(crate) fn open_window() {
+    let Some(app) = crate::beside_me("gridmint-app") else {
+        tracing::error!("gridmint-app is not installed beside the agent; the window cannot open");
+        return;
+    };
+    match std::process::Command::new(&app).spawn() {
+        // Reaped on its own thread: the window outlives nothing here.
+        Ok(mut child) => drop(std::thread::spawn(move || child.wait())),
+        Err(e) => tracing::error!(error = %e, app = %app.display(), "the window could not open"),
+    }
+}

@@ -1,0 +1,360 @@
+//! The desktop agent's control socket: how the app's window talks to the agent that earns.
+//!
+//! The agent (tray, local network, provider) is one process; each window is another, started and
+//! ended as the owner opens and closes it, so closing the window frees everything a webview holds.
+//! They speak newline-delimited JSON over a Unix socket in the config folder (the owner's alone):
+//! the window sends [`Call`]s (a command's name and its arguments, as the UI sent them), the agent
+//! answers each with a [`Message::Reply`] and pushes [`Message::Event`]s (benchmark progress) and
+//! [`Message::Quit`] (the tray's "Quit") to every window.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use gridmint_protocol::{ApiError, ErrorCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::{UnixListener, UnixStream},
+    sync::{broadcast, mpsc, oneshot},
+};
+
+use crate::Paths;
+
+/// A command from a window: its name and its arguments (`{"request": {...}}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Call {
+    pub id: u64,
+    pub command: String,
+    #[serde(default)]
+    pub args: Value,
+}
+
+/// What the agent writes to a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Message {
+    /// The answer to the call `id`: its value, or the error.
+    Reply {
+        id: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ok: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        err: Option<ApiError>,
+    },
+    /// A UI event, passed on to the page as it is.
+    Event { name: String, payload: Value },
+    /// The agent quits (the tray's "Quit"): the window closes too.
+    Quit,
+}
+
+/// Where the agent of the home `paths` listens. In the config folder: a move of the data folder
+/// does not move it, and the window finds it before the agent has started.
+pub fn socket_path(paths: &Paths) -> PathBuf {
+    paths.config.join("agent.sock")
+}
+
+/// Why the control socket failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("the agent's socket {path} is {len} bytes long; Unix sockets take at most 100: choose a shorter home")]
+    PathTooLong { path: PathBuf, len: usize },
+    #[error("another Gridmint agent already serves {path}")]
+    AlreadyRunning { path: PathBuf },
+    #[error("{what} the agent's socket {path}: {source}")]
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        ApiError::new(ErrorCode::Internal, e.to_string())
+    }
+}
+
+/// The error a window's call gets when the agent is gone.
+fn agent_gone(detail: &str) -> ApiError {
+    ApiError::new(ErrorCode::NetworkUnavailable, format!("the Gridmint agent is not answering ({detail})"))
+}
+
+fn check_len(path: &Path) -> Result<(), ControlError> {
+    let len = path.as_os_str().len();
+    if len > 100 {
+        return Err(ControlError::PathTooLong { path: path.to_owned(), len });
+    }
+    Ok(())
+}
+
+/// Binds the agent's socket: one agent per home. A socket file nobody answers on (an agent that
+/// crashed) is replaced; one that answers is another agent's, and this one must not start.
+pub async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
+    check_len(path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| ControlError::Io {
+            what: "creating the folder of",
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(ControlError::AlreadyRunning { path: path.to_owned() });
+        }
+        std::fs::remove_file(path).map_err(|source| ControlError::Io {
+            what: "removing the stale",
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    let listener = UnixListener::bind(path).map_err(|source| ControlError::Io {
+        what: "binding",
+        path: path.to_owned(),
+        source,
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| ControlError::Io {
+            what: "restricting",
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    Ok(listener)
+}
+
+/// What answers a window's calls: the command's name and arguments in, its value or error out.
+pub type Handler =
+    Arc<dyn Fn(String, Value) -> std::pin::Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send>> + Send + Sync>;
+
+/// Serves windows on `listener` until the task is dropped (and every window with it): every call
+/// runs on its own task (a benchmark does not hold up a status read), and every window gets the
+/// `pushes`.
+pub async fn serve(listener: UnixListener, handler: Handler, pushes: broadcast::Sender<Message>) {
+    let mut windows = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    windows.spawn(serve_window(stream, handler.clone(), pushes.subscribe()));
+                }
+                Err(e) => tracing::warn!(error = %e, "a window could not connect"),
+            },
+            Some(_) = windows.join_next() => {}
+        }
+    }
+}
+
+async fn serve_window(stream: UnixStream, handler: Handler, mut pushes: broadcast::Receiver<Message>) {
+    let (read, mut write) = stream.into_split();
+    let (replies, mut outgoing) = mpsc::unbounded_channel::<Message>();
+    let mut calls = tokio::task::JoinSet::new();
+    let mut lines = BufReader::new(read).lines();
+    tracing::info!("a window connected");
+    loop {
+        let message = tokio::select! {
+            line = lines.next_line() => {
+                let Ok(Some(line)) = line else { break };
+                match serde_json::from_str::<Call>(&line) {
+                    Ok(call) => {
+                        let (handler, replies) = (handler.clone(), replies.clone());
+                        calls.spawn(async move {
+                            let (ok, err) = match handler(call.command, call.args).await {
+                                Ok(value) => (Some(value), None),
+                                Err(e) => (None, Some(e)),
+                            };
+                            let _ = replies.send(Message::Reply { id: call.id, ok, err });
+                        });
+                    }
+                    Err(e) => tracing::warn!(error = %e, "a window sent a line that is not a call; ignored"),
+                }
+                continue;
+            }
+            Some(reply) = outgoing.recv() => reply,
+            push = pushes.recv() => match push {
+                Ok(m) => m,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(skipped = n, "a slow window missed events");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            Some(_) = calls.join_next() => continue,
+        };
+        let Ok(mut line) = serde_json::to_vec(&message) else { continue };
+        line.push(b'\n');
+        if write.write_all(&line).await.is_err() {
+            break;
+        }
+    }
+    tracing::info!("a window disconnected");
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, ApiError>>>>>;
+
+/// A window's end of the socket.
+#[derive(Debug, Clone)]
+pub struct AgentLink {
+    next: Arc<AtomicU64>,
+    /// Set when the agent closed the connection.
+    closed: Arc<std::sync::atomic::AtomicBool>,
+    pending: Pending,
+    calls: mpsc::UnboundedSender<Call>,
+}
+
+impl AgentLink {
+    /// Connects to the agent at `path`; the agent's events and requests (not replies) arrive on
+    /// the receiver, which ends when the agent goes.
+    pub async fn connect(path: &Path) -> Result<(Self, mpsc::UnboundedReceiver<Message>), ControlError> {
+        check_len(path)?;
+        let stream = UnixStream::connect(path).await.map_err(|source| ControlError::Io {
+            what: "connecting to",
+            path: path.to_owned(),
+            source,
+        })?;
+        let (read, mut write) = stream.into_split();
+        let pending: Pending = Arc::default();
+        let (calls, mut outgoing) = mpsc::unbounded_channel::<Call>();
+        let (pushes, received) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(call) = outgoing.recv().await {
+                let Ok(mut line) = serde_json::to_vec(&call) else { continue };
+                line.push(b'\n');
+                if write.write_all(&line).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let answered = pending.clone();
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader_closed = closed.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(read).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                match serde_json::from_str::<Message>(&line) {
+                    Ok(Message::Reply { id, ok, err }) => {
+                        let result = match (ok, err) {
+                            (_, Some(e)) => Err(e),
+                            (ok, None) => Ok(ok.unwrap_or(Value::Null)),
+                        };
+                        let waiter = answered.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                        if let Some(waiter) = waiter {
+                            let _ = waiter.send(result);
+                        }
+                    }
+                    Ok(other) => {
+                        let _ = pushes.send(other);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "the agent sent a line that is not a message"),
+                }
+            }
+            // The agent is gone: every call still waiting fails now, not never.
+            reader_closed.store(true, Ordering::Relaxed);
+            for (_, waiter) in answered.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+                let _ = waiter.send(Err(agent_gone("it closed the connection")));
+            }
+        });
+        Ok((Self { next: Arc::new(AtomicU64::new(1)), closed, pending, calls }, received))
+    }
+
+    /// Calls `command` with `args` and waits for the agent's answer.
+    pub async fn call(&self, command: &str, args: Value) -> Result<Value, ApiError> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (answer, answered) = oneshot::channel();
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id, answer);
+        // Checked after the waiter is in: a reader that ended before it was cannot answer it.
+        if self.closed.load(Ordering::Relaxed)
+            || self.calls.send(Call { id, command: command.to_owned(), args }).is_err()
+        {
+            self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            return Err(agent_gone("the connection is closed"));
+        }
+        answered.await.unwrap_or_else(|_| Err(agent_gone("the connection is closed")))
+    }
+
+    /// Whether the connection is still open.
+    pub fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Relaxed) && !self.calls.is_closed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn echo_handler() -> Handler {
+        Arc::new(|command, args| {
+            Box::pin(async move {
+                match command.as_str() {
+                    "echo" => Ok(args),
+                    "slow" => {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        Ok(Value::from("slow"))
+                    }
+                    other => Err(ApiError::new(ErrorCode::InvalidInput, format!("no command {other}"))),
+                }
+            })
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_window_calls_gets_errors_and_events_and_learns_when_the_agent_goes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("agent.sock");
+        let listener = bind(&path).await.expect("bind");
+        assert!(matches!(bind(&path).await, Err(ControlError::AlreadyRunning { .. })), "one agent per home");
+        let (pushes, _) = broadcast::channel(16);
+        let server = tokio::spawn(serve(listener, echo_handler(), pushes.clone()));
+        let (link, mut events) = AgentLink::connect(&path).await.expect("connect");
+
+        let args = serde_json::json!({"request": {"refresh": true}});
+        assert_eq!(link.call("echo", args.clone()).await, Ok(args));
+        let err = link.call("nope", Value::Null).await.expect_err("an unknown command fails");
+        assert_eq!(err.code, ErrorCode::InvalidInput);
+        assert!(err.message.contains("nope"), "{err:?}");
+
+        // Calls do not wait for each other: the quick one answers while the slow one runs.
+        let (slow, quick) = tokio::join!(link.call("slow", Value::Null), async {
+            let started = std::time::Instant::now();
+            let answer = link.call("echo", Value::from(1)).await;
+            (answer, started.elapsed())
+        });
+        assert_eq!(slow, Ok(Value::from("slow")));
+        assert_eq!(quick.0, Ok(Value::from(1)));
+        assert!(quick.1 < std::time::Duration::from_millis(150), "the quick call waited: {:?}", quick.1);
+
+        let event = Message::Event { name: "benchmark-progress".into(), payload: serde_json::json!({"done": 1}) };
+        // The window's reader subscribes on connect; wait until it has.
+        while pushes.receiver_count() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        pushes.send(event.clone()).expect("a window listens");
+        assert_eq!(events.recv().await, Some(event));
+
+        // The agent goes: waiting calls fail with a clear error, the events end.
+        server.abort();
+        let _ = server.await;
+        drop(pushes);
+        let gone = tokio::time::timeout(std::time::Duration::from_secs(5), link.call("slow", Value::Null))
+            .await
+            .expect("a call to a gone agent fails, not hangs");
+        assert_eq!(gone.expect_err("the agent is gone").code, ErrorCode::NetworkUnavailable);
+        assert!(!link.is_open(), "the link knows the agent is gone");
+        // A stale socket file is replaced by the next agent.
+        drop(link);
+        let again = bind(&path).await;
+        assert!(again.is_ok(), "{:?}", again.err());
+    }
+
+    #[tokio::test]
+    async fn a_socket_path_too_long_is_refused_with_its_length() {
+        let long = PathBuf::from(format!("/tmp/{}/agent.sock", "x".repeat(120)));
+        let err = bind(&long).await.expect_err("too long");
+        assert!(err.to_string().contains("at most 100"), "{err}");
+    }
+}
