@@ -19,8 +19,10 @@
 //!   `make e2e` does; skipped without a D-Bus session unless GRIDMINT_REQUIRE_KEYRING=1) shows its
 //!   address, and the recovery words only after the confirmation.
 //! - `tray`: closing the window ends the window's process (and its WebKit processes); the agent
-//!   it started earns on with the local network; with GRIDMINT_APP_BENCH=<file> it also writes
-//!   the cold start and memory figures there.
+//!   it started earns on with the local network; the window opened again attaches to the same
+//!   agent; the tray's menu over D-Bus pauses earning (the window shows it) and quits (agent,
+//!   chain and window gone). With GRIDMINT_APP_BENCH=<file> it also writes the cold start and
+//!   memory figures there.
 
 mod harness {
     use std::{
@@ -36,6 +38,9 @@ mod harness {
     /// keeps running in the tray when its window closes).
     pub struct Session {
         pub client: Client,
+        /// The WebDriver endpoint and the capabilities that launch the app (to open it again).
+        driver_url: String,
+        capabilities: serde_json::Map<String, serde_json::Value>,
         pub display: String,
         children: Vec<Child>,
         pub home: TempHome,
@@ -224,14 +229,22 @@ mod harness {
         caps.insert("tauri:options".into(), serde_json::json!({ "application": app }));
         caps.insert("browserName".into(), serde_json::json!("wry"));
         let url = format!("http://127.0.0.1:{port}");
-        let mut builder = ClientBuilder::native();
-        builder.capabilities(caps);
         let launched = Instant::now();
-        let connect = builder.connect(&url);
-        let client = within("opening a WebDriver session with the app", connect)
+        let client = connect(&url, &caps).await;
+        Some(Session { client, driver_url: url, capabilities: caps, display, children, home, launched })
+    }
+
+    async fn connect(url: &str, caps: &serde_json::Map<String, serde_json::Value>) -> Client {
+        let mut builder = ClientBuilder::native();
+        builder.capabilities(caps.clone());
+        within("opening a WebDriver session with the app", builder.connect(url))
             .await
-            .expect("a WebDriver session with the app");
-        Some(Session { client, display, children, home, launched })
+            .expect("a WebDriver session with the app")
+    }
+
+    /// Launches the app's window again in this session (as the tray's "Open" does).
+    pub async fn reopen(session: &Session) -> Client {
+        connect(&session.driver_url, &session.capabilities).await
     }
 
     /// The text of the element `css`, once it appears (up to `within_s`).
@@ -831,6 +844,98 @@ mod tray {
 
     use super::harness;
 
+    /// Where a process's resident memory is: MiB per mapping (a library, the binary, `[heap]`,
+    /// anonymous), largest first.
+    fn resident_by_mapping(pid: u32) -> Vec<(String, f64)> {
+        let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+        let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+        let mut mapping = String::new();
+        for line in smaps.lines() {
+            if let Some(kib) = line.strip_prefix("Rss:") {
+                let kib: u64 = kib.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0);
+                *by.entry(mapping.clone()).or_default() += kib;
+            } else if line.split_whitespace().next().is_some_and(|range| range.contains('-')) {
+                let name = line.split_whitespace().nth(5).unwrap_or("[anonymous]");
+                mapping = name.rsplit('/').next().unwrap_or(name).to_owned();
+            }
+        }
+        let mut by: Vec<(String, f64)> = by.into_iter().map(|(k, v)| (k, v as f64 / 1024.0)).collect();
+        by.sort_by(|a, b| b.1.total_cmp(&a.1));
+        by
+    }
+
+    fn required_keyring() -> bool {
+        std::env::var("GRIDMINT_REQUIRE_KEYRING").is_ok_and(|v| v == "1")
+    }
+
+    /// The tray's StatusNotifierItem, seen from the session bus with `gdbus`.
+    mod tray {
+        use std::process::Command;
+
+        fn gdbus(args: &[&str]) -> String {
+            let out = Command::new("gdbus").args(["call", "--session"]).args(args).output().expect("gdbus runs");
+            assert!(out.status.success(), "gdbus {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+
+        /// The bus name of `pid`'s tray item (`org.kde.StatusNotifierItem-<pid>-<n>`).
+        pub fn item_of(pid: u32) -> Option<String> {
+            let names = gdbus(&[
+                "--dest",
+                "org.freedesktop.DBus",
+                "--object-path",
+                "/org/freedesktop/DBus",
+                "--method",
+                "org.freedesktop.DBus.ListNames",
+            ]);
+            let prefix = format!("org.kde.StatusNotifierItem-{pid}-");
+            let start = names.find(&prefix)?;
+            names[start..].split('\'').next().map(str::to_owned)
+        }
+
+        /// The menu's items: (id, label).
+        pub fn menu(item: &str) -> Vec<(i32, String)> {
+            let layout = gdbus(&[
+                "--dest",
+                item,
+                "--object-path",
+                "/MenuBar",
+                "--method",
+                "com.canonical.dbusmenu.GetLayout",
+                "0",
+                // Typed: a bare "-1" would read as an option.
+                "int32 -1",
+                "[]",
+            ]);
+            layout
+                .split("<(")
+                .skip(1)
+                .filter_map(|child| {
+                    let id = child.split(',').next()?.trim().parse().ok()?;
+                    let label = child.split("'label': <'").nth(1)?.split("'>").next()?;
+                    Some((id, label.to_owned()))
+                })
+                .collect()
+        }
+
+        /// Clicks the menu item `id`.
+        pub fn click(item: &str, id: i32) {
+            let id = id.to_string();
+            gdbus(&[
+                "--dest",
+                item,
+                "--object-path",
+                "/MenuBar",
+                "--method",
+                "com.canonical.dbusmenu.Event",
+                &id,
+                "clicked",
+                "<0>",
+                "0",
+            ]);
+        }
+    }
+
     fn mib(tree: &[(u32, String, u64)], skip: &str) -> f64 {
         tree.iter().filter(|(_, name, _)| name != skip).map(|(_, _, kib)| *kib).sum::<u64>() as f64 / 1024.0
     }
@@ -879,16 +984,75 @@ mod tray {
         assert!(names.contains(&"anvil"), "the local network runs on in the tray: {names:?}");
         assert!(!webkit(&tray), "no web process in the tray: {names:?}");
         let rss_tray_mb = mib(&tray, "anvil");
+        let tray_by_mapping = resident_by_mapping(agent);
         let anvil_mb = tray.iter().filter(|(_, n, _)| n == "anvil").map(|(_, _, k)| *k).sum::<u64>() as f64 / 1024.0;
         eprintln!(
             "cold start {cold_start_ms:.0} ms; window {rss_window_mb:.1} MiB ({webkit_before} WebKit processes); tray {rss_tray_mb:.1} MiB; anvil {anvil_mb:.1} MiB; tray processes {names:?}"
         );
+
+        // Opened again (the tray's "Open" starts the window the same way): the window attaches to
+        // the agent that is earning; nothing starts twice, and the network is ready at once.
+        let chain = |tree: &[(u32, String, u64)]| tree.iter().find(|(_, n, _)| n == "anvil").map(|(p, _, _)| *p);
+        // The driver takes one session at a time: end the first (its window is gone already).
+        let _ = tokio::time::timeout(Duration::from_secs(30), client.clone().close()).await;
+        let reopened = harness::reopen(&session).await;
+        let ready = reopened
+            .wait()
+            .at_most(Duration::from_secs(60))
+            .for_element(Locator::Css("[data-testid=network-badge][data-phase=ready]"));
+        harness::within("the reopened window's network badge", ready).await.expect("ready in the reopened window");
+        assert_eq!(harness::agent_pid(&session.home.0), Some(agent), "the same agent serves the new window");
+        assert_eq!(chain(&harness::process_tree(agent)), chain(&tray), "the same local chain, not a new one");
+        assert!(harness::app_pid(&session.home.0).is_some_and(|p| p != pid), "a new window process");
+        harness::screenshot(&session, "tray-reopened");
+
+        // The tray's menu, driven as a desktop's panel does (com.canonical.dbusmenu on the agent's
+        // StatusNotifierItem, over the session bus): pause earning, then quit.
+        if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+            let item = tray::item_of(agent).expect("the agent's tray item on the session bus");
+            let id = |label: &str| {
+                let menu = tray::menu(&item);
+                menu.iter()
+                    .find(|(_, l)| l == label)
+                    .map(|(id, _)| *id)
+                    .unwrap_or_else(|| panic!("no {label:?} in {menu:?}"))
+            };
+            tray::click(&item, id("Pause earning"));
+            let paused = harness::text_within(&reopened, "[data-testid=pause-toggle]", 10).await;
+            let settle = Instant::now() + Duration::from_secs(20);
+            let mut label = paused;
+            while label != "Resume earning" && Instant::now() < settle {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                label = harness::text_within(&reopened, "[data-testid=pause-toggle]", 10).await;
+            }
+            assert_eq!(label, "Resume earning", "the window shows the pause made from the tray");
+            let _ = id("Resume earning");
+            let anvil = chain(&harness::process_tree(agent)).expect("the chain runs");
+            tray::click(&item, id("Quit Gridmint"));
+            let settle = Instant::now() + Duration::from_secs(20);
+            let alive = |p: u32| std::path::Path::new(&format!("/proc/{p}")).exists();
+            let window = harness::app_pid(&session.home.0);
+            while (alive(agent) || alive(anvil) || window.is_some_and(alive)) && Instant::now() < settle {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            assert!(!alive(agent), "the agent quit from the tray");
+            assert!(!alive(anvil), "and stopped its chain");
+            assert!(!window.is_some_and(alive), "and the window closed with it");
+        } else {
+            assert!(!required_keyring(), "GRIDMINT_REQUIRE_KEYRING=1 but no session bus for the tray's menu");
+            eprintln!("SKIPPED the tray menu: no session bus");
+        }
         if let Some(out) = std::env::var_os("GRIDMINT_APP_BENCH") {
             let json = serde_json::json!({
                 "cold_start_ms": cold_start_ms,
                 "rss_window_mb": rss_window_mb,
                 "rss_tray_mb": rss_tray_mb,
                 "anvil_rss_mb": anvil_mb,
+                "tray_agent_by_mapping_mb": tray_by_mapping
+                    .into_iter()
+                    .take(12)
+                    .map(|(k, v)| serde_json::json!([k, (v * 10.0).round() / 10.0]))
+                    .collect::<Vec<_>>(),
                 "notes": "RSS of the app's processes: the window (and its WebKit children) and the agent, without the local chain (anvil, listed apart); in the tray only the agent runs. Cold start = WebDriver session request to the rendered dashboard",
             });
             std::fs::write(&out, serde_json::to_string_pretty(&json).expect("json")).expect("write the bench file");

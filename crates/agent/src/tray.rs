@@ -94,6 +94,11 @@ impl ksni::Tray for GridmintTray {
         ksni::ToolTip { title: self.tooltip.clone(), ..Default::default() }
     }
 
+    fn watcher_offline(&self, reason: ksni::OfflineReason) -> bool {
+        tracing::info!(?reason, "no tray host yet; the icon shows when one starts");
+        true
+    }
+
     fn activate(&mut self, _x: i32, _y: i32) {
         open_window();
     }
@@ -133,8 +138,9 @@ impl ksni::Tray for GridmintTray {
     }
 }
 
-/// Puts the icon in the tray. Without a tray host (no StatusNotifierWatcher, no session bus) the
-/// agent runs on without one and says so in the log.
+/// Puts the icon in the tray. Started at login, the agent may be up before the desktop's panel:
+/// the item waits on the session bus for a tray host (a StatusNotifierWatcher) to come. Without a
+/// session bus the agent runs on with no tray and says so in the log.
 pub(crate) async fn spawn(agent: &Arc<Agent>) {
     let tray = GridmintTray {
         agent: Arc::downgrade(agent),
@@ -142,12 +148,12 @@ pub(crate) async fn spawn(agent: &Arc<Agent>) {
         tooltip: "Gridmint: earning".into(),
         paused: agent.market.is_paused(),
     };
-    match tray.spawn().await {
+    match tray.assume_sni_available(true).spawn().await {
         Ok(handle) => {
             *agent.tray.handle.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some((handle, tokio::runtime::Handle::current()));
         }
-        Err(e) => tracing::warn!(error = %e, "no tray icon (no StatusNotifier host on this desktop)"),
+        Err(e) => tracing::warn!(error = %e, "no tray icon (no session bus)"),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The Gridmint node: the one API that the desktop shell (`src-tauri`) and the CLI (`gridmint`)
+//! The Gridmint node: the one API that the desktop agent (`crates/agent`) and the CLI (`gridmint`)
 //! both call. Wire types from `gridmint-protocol` are produced at this edge; the engine's and the
 //! chain's own types stay inside.
 //!
@@ -7,6 +7,8 @@
 
 pub mod bench;
 pub mod buyer;
+// A Unix socket; Windows would take a named pipe (not built yet).
+#[cfg(unix)]
 pub mod control;
 pub mod devnet;
 pub mod earnings;
