@@ -869,7 +869,7 @@ mod tray {
     }
 
     /// The tray's StatusNotifierItem, seen from the session bus with `gdbus`.
-    mod tray {
+    mod status_item {
         use std::process::Command;
 
         fn gdbus(args: &[&str]) -> String {
@@ -1009,15 +1009,15 @@ mod tray {
         // The tray's menu, driven as a desktop's panel does (com.canonical.dbusmenu on the agent's
         // StatusNotifierItem, over the session bus): pause earning, then quit.
         if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
-            let item = tray::item_of(agent).expect("the agent's tray item on the session bus");
+            let item = status_item::item_of(agent).expect("the agent's tray item on the session bus");
             let id = |label: &str| {
-                let menu = tray::menu(&item);
+                let menu = status_item::menu(&item);
                 menu.iter()
                     .find(|(_, l)| l == label)
                     .map(|(id, _)| *id)
                     .unwrap_or_else(|| panic!("no {label:?} in {menu:?}"))
             };
-            tray::click(&item, id("Pause earning"));
+            status_item::click(&item, id("Pause earning"));
             let paused = harness::text_within(&reopened, "[data-testid=pause-toggle]", 10).await;
             let settle = Instant::now() + Duration::from_secs(20);
             let mut label = paused;
@@ -1028,7 +1028,7 @@ mod tray {
             assert_eq!(label, "Resume earning", "the window shows the pause made from the tray");
             let _ = id("Resume earning");
             let anvil = chain(&harness::process_tree(agent)).expect("the chain runs");
-            tray::click(&item, id("Quit Gridmint"));
+            status_item::click(&item, id("Quit Gridmint"));
             let settle = Instant::now() + Duration::from_secs(20);
             let alive = |p: u32| std::path::Path::new(&format!("/proc/{p}")).exists();
             let window = harness::app_pid(&session.home.0);
