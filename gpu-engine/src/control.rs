@@ -84,6 +84,11 @@ impl Control {
     }
 
     /// Stops at the next dispatch boundary until [`Control::resume`] or [`Control::cancel`].
+    /// Whether the run is held against pauses.
+    pub fn is_pinned(&self) -> bool {
+        self.lock().pinned
+    }
+
     pub fn pause(&self) {
         self.set(RunState::Paused);
     }

@@ -92,9 +92,9 @@ async fn hardware_report(state: State<'_>, request: HardwareReportRequest) -> Re
     {
         return Ok(report);
     }
-    let node = state.node.clone();
-    // Enumeration loads the Vulkan driver.
-    let report = blocking("device enumeration", move || node.hardware_report().map_err(|e| e.to_api())).await?;
+    let worker = state.worker.clone();
+    // Enumeration loads the Vulkan driver: in a worker, not here.
+    let report = blocking("device enumeration", move || worker.hardware().map_err(|e| e.to_api())).await?;
     *state.hardware.lock().map_err(poisoned)? = Some(report.clone());
     Ok(report)
 }
@@ -174,11 +174,11 @@ async fn suggest_price_floor(state: State<'_>, request: SuggestPriceFloorRequest
 
 /// Benchmarks a device, sending `BENCHMARK_PROGRESS` events on the way.
 async fn run_benchmark(state: State<'_>, request: RunBenchmarkRequest) -> Result<BenchmarkReport, ApiError> {
-    let node = state.node.clone();
+    let worker = state.worker.clone();
     let agent = state.clone();
     blocking("benchmarking", move || {
         let mut progress = |p: BenchmarkProgress| agent.emit(gridmint_protocol::events::BENCHMARK_PROGRESS, p);
-        node.benchmark_with_progress(request.device, 3, &mut progress).map_err(|e| e.to_api())
+        worker.benchmark(request.device, 3, &mut progress).map_err(|e| e.to_api())
     })
     .await
 }

@@ -22,6 +22,7 @@ use gridmint_node::{
     Node, Paths,
     control::{self, Message},
     local::{LocalMarket, LocalMarketOptions, NetworkChoice},
+    worker::DeviceWorker,
 };
 use gridmint_protocol::HardwareReport;
 use tokio::sync::broadcast;
@@ -33,6 +34,9 @@ pub(crate) struct Agent {
     /// The hardware report, enumerated once and refreshed on request.
     pub(crate) hardware: Mutex<Option<HardwareReport>>,
     pub(crate) market: LocalMarket,
+    /// Where device work runs: this executable as a worker process, so the agent never loads
+    /// the Vulkan driver (it would keep its pages for good).
+    pub(crate) worker: DeviceWorker,
     pub(crate) anvil: PathBuf,
     /// Start at login and earning only while idle.
     pub(crate) background: background::Background,
@@ -96,8 +100,17 @@ fn network_choice(paths: &Paths) -> NetworkChoice {
     }
 }
 
+/// The argument that makes this executable a device worker (`gridmint_node::worker`).
+const DEVICE_WORKER: &str = "--device-worker";
+
 fn main() -> ExitCode {
     let paths = Paths::from_env();
+    if std::env::args().any(|a| a == DEVICE_WORKER) {
+        // One request on stdin, the answer on stdout; its log to stderr and its own file. The
+        // data folder is the agent's to move, never a worker's.
+        let _log_guard = gridmint_node::logging::init(&paths.logs, "gridmint-worker.log", "warn").ok();
+        return if gridmint_node::worker::serve_stdio(&paths) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
     // The data folder the owner chose (moved there first if a move waits): before anything
     // opens it.
     let (paths, move_error) = gridmint_node::paths::resolve_data(paths);
@@ -143,6 +156,7 @@ async fn run(paths: Paths) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "background settings unreadable: using the defaults");
         (Default::default(), true)
     });
+    let worker = DeviceWorker::new(std::env::current_exe()?, vec![DEVICE_WORKER.to_owned()]);
     let market = LocalMarket::start(
         paths.clone(),
         LocalMarketOptions {
@@ -152,6 +166,7 @@ async fn run(paths: Paths) -> anyhow::Result<()> {
             price_floor: stored.then_some(settings.price_floor_per_unit),
             device: settings.earning_device,
             network: network_choice(&paths),
+            worker: Some(worker.clone()),
         },
     );
     let (pushes, _) = broadcast::channel(64);
@@ -159,6 +174,7 @@ async fn run(paths: Paths) -> anyhow::Result<()> {
         node: Node::new(paths),
         hardware: Mutex::new(None),
         market: market.clone(),
+        worker,
         anvil,
         background: background::Background::default(),
         pushes: pushes.clone(),

@@ -78,7 +78,7 @@ pub struct StartArgs {
 pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Result<()> {
     let ProviderCommand::Start(args) = command;
     let net = args.network.connect(node)?;
-    let gpu = node.open_device_slot(args.gpu)?;
+    let gpu = provider::Compute::Here(node.open_device_slot(args.gpu)?);
     let options = ProviderOptions {
         current_task: None,
         declined: None,
@@ -93,7 +93,7 @@ pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Re
         held: None,
         memory_share: None,
     };
-    eprintln!("provider {} on {} serving {}", net.address(), gpu.gpu().info().name, net.profile.rpc_url);
+    eprintln!("provider {} on {} serving {}", net.address(), gpu.device_name()?, net.profile.rpc_url);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = runtime.block_on(provider::serve(node.paths(), &net, &gpu, &options))?;
     if json {
@@ -356,7 +356,7 @@ fn wait(node: &Node, args: WaitArgs, json: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         // The claimants fetch the jobs' data from this node and deliver the results to it.
-        buyer::start_buyer_peer(node.paths(), &net, args.spot_check).await?;
+        buyer::start_buyer_peer(node.paths(), &net, args.spot_check, None).await?;
         let jobs = match args.job_id {
             Some(id) => vec![alloy::primitives::U256::from(id)],
             None => buyer::unfinished_jobs(&net).await?,

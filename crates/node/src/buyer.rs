@@ -31,6 +31,8 @@ pub struct SubmitOptions {
     /// Rows of the agreed result this node re-executes before letting agreement settle the job
     /// (see [`crate::spot`]); 0 turns the spot check off.
     pub spot_check_rows: usize,
+    /// Where the spot check runs: a device worker process, or (`None`) this process.
+    pub spot_check_worker: Option<crate::worker::DeviceWorker>,
 }
 
 impl Default for SubmitOptions {
@@ -45,6 +47,7 @@ impl Default for SubmitOptions {
             region_mask: 0,
             poll: Duration::from_millis(500),
             spot_check_rows: 4,
+            spot_check_worker: None,
         }
     }
 }
@@ -106,7 +109,7 @@ pub async fn submit(
     }
     let bundle = exchange::bundle(&entries)?;
     // Providers fetch the data from this node's endpoint: it must be up before the job is posted.
-    let peer = start_buyer_peer(paths, net, options.spot_check_rows).await?;
+    let peer = start_buyer_peer(paths, net, options.spot_check_rows, options.spot_check_worker.clone()).await?;
     let data = peer.local().put(&bundle)?;
     let now = net.now().await?;
     let claim = now + options.claim_window_s;
@@ -153,10 +156,16 @@ pub async fn start_buyer_peer<'a>(
     paths: &Paths,
     net: &'a Network,
     spot_check_rows: usize,
+    worker: Option<crate::worker::DeviceWorker>,
 ) -> Result<&'a crate::peer::Peer, NodeError> {
     let peer = net.start_peer(&paths.data).await?;
     if spot_check_rows > 0 {
-        peer.enable_spot_checks(crate::spot::SpotCheck { paths: paths.clone(), rows: spot_check_rows, device: None });
+        peer.enable_spot_checks(crate::spot::SpotCheck {
+            paths: paths.clone(),
+            rows: spot_check_rows,
+            device: None,
+            worker,
+        });
     }
     Ok(peer)
 }

@@ -25,6 +25,8 @@ pub enum NodeError {
     NetworkUnavailable { message: String },
     #[error("{message}")]
     InvalidRequest { message: String },
+    #[error("device worker: {message}")]
+    Worker { message: String },
     #[error("idle detection: {message}")]
     IdleDetection { message: String },
     #[error("{what} {path}: {source}")]

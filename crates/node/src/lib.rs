@@ -29,6 +29,7 @@ pub mod settings;
 pub mod spot;
 pub mod store;
 pub mod wallet;
+pub mod worker;
 
 pub use error::NodeError;
 pub use paths::Paths;

@@ -57,6 +57,9 @@ pub struct LocalMarketOptions {
     pub device: Option<u32>,
     /// The embedded devnet, or a network of the owner's.
     pub network: NetworkChoice,
+    /// Run the device work (registration's benchmark, jobs, spot checks) in worker processes
+    /// (the desktop agent, which then never loads the driver); `None`: in this process.
+    pub worker: Option<crate::worker::DeviceWorker>,
 }
 
 /// Which network the app runs on.
@@ -641,6 +644,7 @@ impl LocalMarket {
             claim_window_s: self.inner.options.claim_window_s,
             min_memory_mib: request.min_memory_mib,
             region_mask,
+            spot_check_worker: self.inner.options.worker.clone(),
             ..SubmitOptions::default()
         };
         let package = PathBuf::from(&preview.path);
@@ -856,7 +860,10 @@ impl Inner {
     /// Registers this machine and serves jobs; returns only on an error the agent cannot retry.
     async fn provide(self: Arc<Self>, profile_path: &Path, profile: &NetworkProfile) -> Result<(), NodeError> {
         self.set_activity("opening the compute device");
-        let gpu = crate::bench::open_slot(&self.paths, self.options.device)?;
+        let gpu = match &self.options.worker {
+            Some(worker) => provider::Compute::Worker { worker: worker.clone(), device: self.options.device },
+            None => provider::Compute::Here(crate::bench::open_slot(&self.paths, self.options.device)?),
+        };
         let net = Network::connect(profile_path, self.provider_key()?)?;
         let mut owner = self.owner.subscribe();
         if owner.borrow().is_none() {
@@ -882,13 +889,13 @@ impl Inner {
             declined: Some(self.declined.clone()),
         };
         self.set_activity("registering: benchmarking the device and staking");
-        provider::ensure_registered(&net, &gpu.gpu(), &options).await?;
+        provider::ensure_registered(&net, &gpu, &options).await?;
         *lock(&self.phase) = Phase::Ready {
             profile_path: profile_path.to_owned(),
             market: profile.deployment.market,
             rpc_url: profile.rpc_url.clone(),
             provider: net.address(),
-            device: gpu.gpu().info().name.clone(),
+            device: gpu.device_name()?,
         };
         self.set_activity("serving: waiting for jobs");
         tracing::info!(market = %profile.deployment.market, network = self.options.network.name(), "network ready");

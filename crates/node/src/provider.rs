@@ -8,7 +8,7 @@ use std::{
 };
 
 use alloy::primitives::{Address, B256, U256, keccak256};
-use gpu_engine::{DeviceSlot, Gpu, ReproClass, bench, recovery::needs_reopen};
+use gpu_engine::{DeviceSlot, recovery::needs_reopen};
 use gridmint_chain::{
     ChainError,
     bindings::Gridmint::{self, GridmintErrors},
@@ -67,6 +67,34 @@ fn decline(options: &ProviderOptions, job_id: U256, reason: String) {
 fn post_task(options: &ProviderOptions, task: Option<gridmint_protocol::CurrentTask>) {
     if let Some(board) = &options.current_task {
         *board.lock().unwrap_or_else(|p| p.into_inner()) = task;
+    }
+}
+
+/// Where the agent's device work runs.
+#[derive(Debug)]
+pub enum Compute {
+    /// In this process: the device opened once and reopened after a loss (the CLI).
+    Here(DeviceSlot),
+    /// In a worker process per job, benchmark or lookup (the desktop agent, which then never
+    /// loads the driver itself; see [`crate::worker`]).
+    Worker { worker: crate::worker::DeviceWorker, device: Option<u32> },
+}
+
+impl Compute {
+    /// What the device offers the market (a short GEMM benchmark).
+    fn facts(&self) -> Result<crate::worker::DeviceFacts, NodeError> {
+        match self {
+            Compute::Here(slot) => crate::worker::DeviceFacts::measure(&slot.gpu()),
+            Compute::Worker { worker, device } => worker.facts(*device),
+        }
+    }
+
+    /// The device's name.
+    pub fn device_name(&self) -> Result<String, NodeError> {
+        match self {
+            Compute::Here(slot) => Ok(slot.gpu().info().name.clone()),
+            Compute::Worker { worker, device } => worker.device_name(*device),
+        }
     }
 }
 
@@ -161,7 +189,7 @@ fn market_error(message: impl Into<String>) -> NodeError {
 
 /// Registers the machine if it is not yet: hardware from the engine, compute units from a short
 /// deterministic GEMM benchmark, stake = the market's minimum for those units.
-pub async fn ensure_registered(net: &Network, gpu: &Gpu, options: &ProviderOptions) -> Result<(), NodeError> {
+pub async fn ensure_registered(net: &Network, gpu: &Compute, options: &ProviderOptions) -> Result<(), NodeError> {
     let c = net.market.contract();
     let me = net.address();
     let record =
@@ -169,16 +197,17 @@ pub async fn ensure_registered(net: &Network, gpu: &Gpu, options: &ProviderOptio
     if record.status != 0 {
         return Ok(());
     }
-    let units = bench::gemm_rate(gpu, 512, ReproClass::Unfused, 3)?.gflops.max(1.0) as u32;
+    let facts = gpu.facts()?;
+    let units = facts.units;
     let per_unit = c
         .minStakePerUnit()
         .call()
         .await
         .map_err(|e| NodeError::Chain(ChainError::from_contract("minStakePerUnit", e)))?;
     let stake = per_unit * U256::from(units);
-    let memory_mib = (gpu.info().device_local_memory_bytes / (1 << 20)).clamp(1, u64::from(u32::MAX)) as u32;
+    let memory_mib = (facts.memory_bytes / (1 << 20)).clamp(1, u64::from(u32::MAX)) as u32;
     net.market.approve_all(net.address()).await?;
-    let model = keccak256(gpu.info().name.as_bytes());
+    let model = keccak256(facts.name.as_bytes());
     net.market.register(model, memory_mib, units, options.region, 0xff, stake, Address::ZERO).await?;
     tracing::info!(%me, units, memory_mib, "registered");
     Ok(())
@@ -188,10 +217,10 @@ pub async fn ensure_registered(net: &Network, gpu: &Gpu, options: &ProviderOptio
 pub async fn serve(
     paths: &Paths,
     net: &Network,
-    gpu: &DeviceSlot,
+    gpu: &Compute,
     options: &ProviderOptions,
 ) -> Result<ProviderReport, NodeError> {
-    ensure_registered(net, &gpu.gpu(), options).await?;
+    ensure_registered(net, gpu, options).await?;
     net.start_peer(&paths.data).await?;
     let me = net.address();
     let mut report = ProviderReport { address: me, ..ProviderReport::default() };
@@ -398,7 +427,7 @@ async fn consider(
 async fn step(
     net: &Network,
     paths: &Paths,
-    gpu: &DeviceSlot,
+    gpu: &Compute,
     store: &Store,
     key: &str,
     work_dir: &std::path::Path,
@@ -578,7 +607,7 @@ fn sealed_name(job_id: U256, root: B256) -> String {
 async fn compute(
     paths: &Paths,
     net: &Network,
-    gpu: &DeviceSlot,
+    gpu: &Compute,
     work_dir: &std::path::Path,
     job_id: U256,
     options: &ProviderOptions,
@@ -598,7 +627,7 @@ async fn compute(
 async fn compute_posted(
     paths: &Paths,
     net: &Network,
-    gpu: &DeviceSlot,
+    gpu: &Compute,
     work_dir: &std::path::Path,
     job_id: U256,
     options: &ProviderOptions,
@@ -628,21 +657,30 @@ async fn compute_posted(
     };
     // A lost (or overrun) device is reopened and the job run again from the start: the runner
     // leaves nothing in `out` on failure, and the result's bits do not depend on the run.
-    let report = gpu.run_or_reopen(
-        |gpu| {
-            let share = options.memory_share.as_ref().map_or(100, |s| s.load(std::sync::atomic::Ordering::Relaxed));
-            gpu.set_memory_cap((share < 100).then(|| gpu.info().device_local_memory_bytes / 100 * u64::from(share)));
-            gpu.set_control(options.control.clone());
-            let report = runner::run(paths, gpu, &package, &out, &mut |p| {
-                post_task(options, Some(task(&p.stage, p.done, p.total)));
-            });
-            gpu.set_control(None);
-            report
-        },
-        |e| matches!(e, runner::JobError::Engine(err) if needs_reopen(err)),
-    );
+    let share = options.memory_share.as_ref().map_or(100, |s| s.load(std::sync::atomic::Ordering::Relaxed));
+    let mut progress = |p: &runner::Progress| post_task(options, Some(task(&p.stage, p.done, p.total)));
+    let work_units = match gpu {
+        Compute::Here(slot) => slot
+            .run_or_reopen(
+                |gpu| {
+                    gpu.set_memory_cap(
+                        (share < 100).then(|| gpu.info().device_local_memory_bytes / 100 * u64::from(share)),
+                    );
+                    gpu.set_control(options.control.clone());
+                    let report = runner::run(paths, gpu, &package, &out, &mut progress);
+                    gpu.set_control(None);
+                    report
+                },
+                |e| matches!(e, runner::JobError::Engine(err) if needs_reopen(err)),
+            )
+            .map(|report| report.work_units)
+            .map_err(NodeError::from),
+        Compute::Worker { worker, device } => {
+            worker.run(*device, &package, &out, share, options.control.as_ref(), &mut progress)
+        }
+    };
     drop(guard);
-    let report = report?;
+    let work_units = work_units?;
     let mut entries = Vec::new();
     for (name, path) in exchange::files(&out)? {
         if name == runner::output::REPORT_FILE {
@@ -667,8 +705,8 @@ async fn compute_posted(
     let mut salt = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut salt);
     net.peer()?.keep_sealed(&sealed_name(job_id, root), &buyer_key, &exchange::bundle(&entries)?)?;
-    tracing::info!(job = %job_id, root = %root, work_units = report.work_units, "computed");
-    Ok((root, B256::from(salt), crate::net::chain_work_units(report.work_units)))
+    tracing::info!(job = %job_id, root = %root, work_units, "computed");
+    Ok((root, B256::from(salt), crate::net::chain_work_units(work_units)))
 }
 
 /// Pins a job's control (its yields are then ignored) once `pin_in` has passed, until dropped.

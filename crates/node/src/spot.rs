@@ -32,6 +32,8 @@ pub struct SpotCheck {
     pub rows: usize,
     /// The device to run on (the best one when `None`).
     pub device: Option<u32>,
+    /// Run in a device worker process instead of this one.
+    pub worker: Option<crate::worker::DeviceWorker>,
 }
 
 fn bad(message: String) -> NodeError {
@@ -88,6 +90,9 @@ impl SpotCheck {
 impl SpotCheck {
     /// Runs the sample package in `dir` on this machine's device, into `out`.
     fn run_here(&self, dir: &std::path::Path, out: &std::path::Path) -> Result<(), NodeError> {
+        if let Some(worker) = &self.worker {
+            return worker.run(self.device, dir, out, 100, None, &mut |_| {}).map(drop);
+        }
         let gpu = crate::bench::open(&self.paths, self.device)?;
         runner::run(&self.paths, &gpu, dir, out, &mut |_| {})?;
         let _ = gpu.save_pipeline_cache();

@@ -345,7 +345,7 @@ mod runner {
         };
         let bundle = exchange::bundle(&read_all(&folder)).expect("bundle");
         let mut result = read_all(&tmp.path().join("out"));
-        let check = SpotCheck { paths: paths.clone(), rows: 4, device: None };
+        let check = SpotCheck { paths: paths.clone(), rows: 4, device: None, worker: None };
         assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0] });
         let first = result.iter_mut().find(|(n, _)| n == "checkpoints/epoch-001.safetensors").expect("epoch 1");
         let last = first.1.len() - 1;
@@ -475,6 +475,7 @@ mod local {
                 price_floor: Some(0),
                 device: None,
                 network: Default::default(),
+                worker: None,
             },
         );
 
@@ -713,6 +714,7 @@ mod custom_network {
                         deployment,
                         signer: owner.clone(),
                     },
+                    worker: None,
                 },
             )
         };

@@ -20,6 +20,10 @@ pub enum JobError {
     Engine(#[from] gpu_engine::EngineError),
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    /// Reported by the device worker process that ran the job (`input`: the job's own input is
+    /// at fault).
+    #[error("{message}")]
+    Worker { message: String, input: bool },
 }
 
 impl JobError {
@@ -42,6 +46,7 @@ impl JobError {
                 matches!(e, gpu_engine::EngineError::Shape { .. } | gpu_engine::EngineError::Weights { .. })
             }
             JobError::Io { .. } => false,
+            JobError::Worker { input, .. } => *input,
         }
     }
 }
