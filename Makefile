@@ -120,7 +120,7 @@ bench-app: ui
 	@mkdir -p target/bench
 	cargo build --release -p gridmint-agent -p gridmint-app --features gridmint-app/custom-protocol
 	GRIDMINT_E2E_APP=$(RELEASE_BIN)/gridmint-app GRIDMINT_APP_BENCH=$(CURDIR)/target/bench/app.json \
-	  cargo test -p gridmint-app --features custom-protocol --test e2e tray -- --test-threads=1
+	  scripts/with-keyring.sh cargo test -p gridmint-app --features custom-protocol --test e2e tray -- --test-threads=1
 	@cat target/bench/app.json
 
 # The GPU yield: the time from a user-input event (a real one, through XTEST on an Xvfb display,

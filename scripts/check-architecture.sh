@@ -37,6 +37,10 @@ check "the agent (the tray process) links no webview and no GTK"
 out=$(deps gridmint-agent | grep -E '^(tauri|wry|webkit2gtk|gtk|libappindicator|tray-icon)' || true)
 [ -z "$out" ] && ok || bad "gridmint-agent depends on: $(echo $out)"
 
+check "the agent opens no device itself (device work: --device-worker)"
+out=$(grep -nE 'open_gpu|open_device_slot|hardware_report\(\)|benchmark_with_progress|gpu_engine::' crates/agent/src/*.rs | grep -vE '^[^:]+:[0-9]+:\s*//' || true)
+[ -z "$out" ] && ok || bad "$out"
+
 check "the window talks to the network only through the agent"
 out=$(grep -nE 'LocalMarket|Network::connect|wallet::Wallet' src-tauri/src/*.rs | grep -vE '^[^:]+:[0-9]+:\s*//' || true)
 [ -z "$out" ] && ok || bad "$out"

@@ -985,6 +985,10 @@ mod tray {
         assert!(!webkit(&tray), "no web process in the tray: {names:?}");
         let rss_tray_mb = mib(&tray, "anvil");
         let tray_by_mapping = resident_by_mapping(agent);
+        // The window listed the devices and the agent registered (a GEMM): all in device workers.
+        let maps = std::fs::read_to_string(format!("/proc/{agent}/maps")).expect("the agent's mappings");
+        let driver: Vec<&str> = maps.lines().filter(|l| l.contains("libvulkan") || l.contains("libLLVM")).collect();
+        assert!(driver.is_empty(), "the agent loaded the Vulkan driver itself: {driver:?}");
         let anvil_mb = tray.iter().filter(|(_, n, _)| n == "anvil").map(|(_, _, k)| *k).sum::<u64>() as f64 / 1024.0;
         eprintln!(
             "cold start {cold_start_ms:.0} ms; window {rss_window_mb:.1} MiB ({webkit_before} WebKit processes); tray {rss_tray_mb:.1} MiB; anvil {anvil_mb:.1} MiB; tray processes {names:?}"
