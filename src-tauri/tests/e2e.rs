@@ -918,6 +918,32 @@ mod tray {
                 .collect()
         }
 
+        /// A property of the item (`ToolTip`, `Status`), as gdbus prints it.
+        pub fn property(item: &str, name: &str) -> String {
+            gdbus(&[
+                "--dest",
+                item,
+                "--object-path",
+                "/StatusNotifierItem",
+                "--method",
+                "org.freedesktop.DBus.Properties.Get",
+                "org.kde.StatusNotifierItem",
+                name,
+            ])
+        }
+
+        /// Waits up to 10 s for the property `name` to contain `text`; returns it as last read.
+        pub fn wait_property(item: &str, name: &str, text: &str) -> String {
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let value = property(item, name);
+                if value.contains(text) || std::time::Instant::now() > until {
+                    return value;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+        }
+
         /// Clicks the menu item `id`.
         pub fn click(item: &str, id: i32) {
             let id = id.to_string();
@@ -1021,7 +1047,14 @@ mod tray {
                     .map(|(id, _)| *id)
                     .unwrap_or_else(|| panic!("no {label:?} in {menu:?}"))
             };
+            // Serving with no job: idle (the icon faded), and the tooltip says so.
+            let tip = status_item::wait_property(&item, "ToolTip", "waiting for jobs");
+            assert!(tip.contains("Gridmint: ready, waiting for jobs"), "the idle tray's tooltip: {tip}");
+            assert!(status_item::property(&item, "Status").contains("Active"));
             status_item::click(&item, id("Pause earning"));
+            let tip = status_item::wait_property(&item, "ToolTip", "paused");
+            assert!(tip.contains("Gridmint: paused"), "the paused tray's tooltip: {tip}");
+            assert!(status_item::property(&item, "Status").contains("Passive"), "paused is passive");
             let paused = harness::text_within(&reopened, "[data-testid=pause-toggle]", 10).await;
             let settle = Instant::now() + Duration::from_secs(20);
             let mut label = paused;

@@ -54,7 +54,10 @@ impl Background {
                 }
             })
         };
+        // The idle detector (if any) says again what holds the work.
+        agent.tray.hold(None);
         let applied = agent.market.set_background(&settings, events);
+        agent.tray.refresh(&agent.market);
         *self.idle_error.lock().unwrap_or_else(|p| p.into_inner()) = applied.as_ref().err().map(|e| e.to_string());
         applied.map_err(|e| ApiError::new(ErrorCode::Internal, format!("earning only while idle: {e}")))
     }
@@ -74,9 +77,16 @@ fn on_event(agent: &Agent, event: YieldEvent) {
                 }
             });
         }
-        YieldEvent::Started => agent.tray.show(TrayState::Earning, "Gridmint: earning while you're away"),
-        YieldEvent::Yielded { .. } => agent.tray.show(TrayState::Waiting, "Gridmint: waiting until you're away"),
-        YieldEvent::SourceFailed => agent.tray.show(TrayState::Error, "Gridmint: idle detection failed; paused"),
-        YieldEvent::Held { reason } => agent.tray.show(TrayState::Waiting, &format!("Gridmint: held ({reason})")),
+        YieldEvent::Started => agent.tray.hold(None),
+        YieldEvent::Yielded { .. } => {
+            agent.tray.hold(Some((TrayState::Waiting, "Gridmint: waiting until you're away".into())))
+        }
+        YieldEvent::SourceFailed => {
+            agent.tray.hold(Some((TrayState::Error, "Gridmint: idle detection failed; paused".into())))
+        }
+        YieldEvent::Held { reason } => {
+            agent.tray.hold(Some((TrayState::Waiting, format!("Gridmint: held ({reason})"))))
+        }
     }
+    agent.tray.refresh(&agent.market);
 }

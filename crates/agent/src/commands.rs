@@ -121,7 +121,7 @@ async fn list_jobs(state: State<'_>, request: ListJobsRequest) -> Result<Vec<Job
 
 async fn set_earning(state: State<'_>, request: SetEarningRequest) -> Result<MarketStatus, ApiError> {
     state.market.set_paused(request.paused);
-    state.tray.show_paused(request.paused);
+    state.tray.refresh(&state.market);
     read_status(state).await
 }
 

@@ -21,10 +21,15 @@ static APP_ICON: LazyLock<Option<(Vec<u8>, u32, u32)>> = LazyLock::new(|| {
     ))
 });
 
-/// The tray as the agent sees it: set its state from anywhere; nothing when there is no tray.
+/// The tray as the agent sees it: what the idle detector and the owner's limits say, and the
+/// state shown (kept to send D-Bus updates only on a change). Nothing happens without a tray.
 #[derive(Default)]
 pub(crate) struct TrayLink {
     handle: Mutex<Option<(ksni::Handle<GridmintTray>, tokio::runtime::Handle)>>,
+    /// Set by the idle detector and the limits (waiting for the owner to leave, held, failed);
+    /// `None` while they let work run.
+    held: Mutex<Option<(TrayState, String)>>,
+    shown: Mutex<Option<(TrayState, String, bool)>>,
 }
 
 impl std::fmt::Debug for TrayLink {
@@ -33,32 +38,47 @@ impl std::fmt::Debug for TrayLink {
     }
 }
 
+/// How often the tray follows the machine's activity.
+pub(crate) const REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl TrayLink {
-    /// Shows `state` with `text` as the tooltip.
-    pub(crate) fn show(&self, state: TrayState, text: &str) {
-        let text = text.to_owned();
-        self.update(move |tray| {
-            tray.state = state;
-            tray.tooltip = text;
-        });
+    /// What the idle detector or a limit says (`None`: work may run).
+    pub(crate) fn hold(&self, held: Option<(TrayState, String)>) {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = held;
     }
 
-    /// Shows the earning state the owner chose (the window's switch or the tray's menu).
-    pub(crate) fn show_paused(&self, paused: bool) {
-        self.update(move |tray| {
-            tray.paused = paused;
-            (tray.state, tray.tooltip) = if paused {
-                (TrayState::Paused, "Gridmint: paused".into())
-            } else {
-                (TrayState::Earning, "Gridmint: earning".into())
-            };
-        });
-    }
-
-    fn update(&self, change: impl FnOnce(&mut GridmintTray) + Send + 'static) {
+    /// Shows what the machine does now: paused by the owner, stopped, held, computing a job,
+    /// or serving with none.
+    pub(crate) fn refresh(&self, market: &gridmint_node::local::LocalMarket) {
+        use gridmint_node::local::Activity;
+        let paused = market.is_paused();
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let (state, text) = match (paused, market.activity(), held) {
+            (true, ..) => (TrayState::Paused, "Gridmint: paused".to_owned()),
+            (_, Activity::Failed(message), _) => (TrayState::Error, format!("Gridmint: stopped ({message})")),
+            (_, _, Some(held)) => held,
+            (_, Activity::Starting, _) => (TrayState::Idle, "Gridmint: starting".to_owned()),
+            (_, Activity::AwaitingSetUp, _) => (TrayState::Idle, "Gridmint: finish the set-up to earn".to_owned()),
+            (_, Activity::Serving, _) => (TrayState::Idle, "Gridmint: ready, waiting for jobs".to_owned()),
+            (_, Activity::Computing { job_id }, _) => (TrayState::Earning, format!("Gridmint: earning (job {job_id})")),
+        };
+        let next = (state, text.clone(), paused);
+        {
+            let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+            if shown.as_ref() == Some(&next) {
+                return;
+            }
+            *shown = Some(next);
+        }
         let Some((handle, runtime)) = self.handle.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return };
         runtime.spawn(async move {
-            handle.update(change).await;
+            handle
+                .update(move |tray| {
+                    tray.state = state;
+                    tray.tooltip = text;
+                    tray.paused = paused;
+                })
+                .await;
         });
     }
 }
@@ -90,6 +110,15 @@ impl ksni::Tray for GridmintTray {
         vec![ksni::Icon { width: *width as i32, height: *height as i32, data }]
     }
 
+    /// Active while earning or serving, NeedsAttention when stopped, Passive otherwise.
+    fn status(&self) -> ksni::Status {
+        match self.state {
+            TrayState::Error => ksni::Status::NeedsAttention,
+            TrayState::Paused | TrayState::Waiting => ksni::Status::Passive,
+            TrayState::Earning | TrayState::Idle => ksni::Status::Active,
+        }
+    }
+
     fn tool_tip(&self) -> ksni::ToolTip {
         ksni::ToolTip { title: self.tooltip.clone(), ..Default::default() }
     }
@@ -116,9 +145,8 @@ impl ksni::Tray for GridmintTray {
                 label: if self.paused { "Resume earning" } else { "Pause earning" }.into(),
                 activate: Box::new(|tray: &mut Self| {
                     let Some(agent) = tray.agent.upgrade() else { return };
-                    let paused = !agent.market.is_paused();
-                    agent.market.set_paused(paused);
-                    agent.tray.show_paused(paused);
+                    agent.market.set_paused(!agent.market.is_paused());
+                    agent.tray.refresh(&agent.market);
                 }),
                 ..Default::default()
             }
@@ -144,14 +172,23 @@ impl ksni::Tray for GridmintTray {
 pub(crate) async fn spawn(agent: &Arc<Agent>) {
     let tray = GridmintTray {
         agent: Arc::downgrade(agent),
-        state: TrayState::Earning,
-        tooltip: "Gridmint: earning".into(),
+        state: TrayState::Idle,
+        tooltip: "Gridmint: starting".into(),
         paused: agent.market.is_paused(),
     };
     match tray.assume_sni_available(true).spawn().await {
         Ok(handle) => {
             *agent.tray.handle.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some((handle, tokio::runtime::Handle::current()));
+            // It follows the machine from now on.
+            let agent = Arc::downgrade(agent);
+            tokio::spawn(async move {
+                while let Some(agent) = agent.upgrade() {
+                    agent.tray.refresh(&agent.market);
+                    drop(agent);
+                    tokio::time::sleep(REFRESH).await;
+                }
+            });
         }
         Err(e) => tracing::warn!(error = %e, "no tray icon (no session bus)"),
     }

@@ -1,10 +1,12 @@
-//! The tray icon's states, drawn from the app icon: earning (the icon), waiting (greyed and
-//! faded: paused by the owner, or held until they are away or a limit lifts), error (a red dot).
+//! The tray icon's states, drawn from the app icon: earning (the icon: a job is computing), idle
+//! (the icon, faded: serving, no job right now), paused (grey: the owner paused earning), waiting
+//! (grey and faded: held until the owner is away or a limit lifts), error (a red dot).
 
 /// What the tray shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TrayState {
     Earning,
+    Idle,
     Paused,
     Waiting,
     Error,
@@ -15,6 +17,11 @@ pub(crate) fn variant(rgba: &[u8], width: u32, height: u32, state: TrayState) ->
     let mut out = rgba.to_vec();
     match state {
         TrayState::Earning => {}
+        TrayState::Idle => {
+            for px in out.chunks_exact_mut(4) {
+                px[3] = (u32::from(px[3]) * 140 / 255) as u8;
+            }
+        }
         TrayState::Paused | TrayState::Waiting => {
             let fade = if state == TrayState::Waiting { 160 } else { 255 };
             for px in out.chunks_exact_mut(4) {
@@ -56,9 +63,16 @@ mod tests {
         let paused = variant(&icon, w, h, TrayState::Paused);
         let waiting = variant(&icon, w, h, TrayState::Waiting);
         let error = variant(&icon, w, h, TrayState::Error);
+        let idle = variant(&icon, w, h, TrayState::Idle);
         assert_eq!(earning, icon, "earning is the app icon");
-        for v in [&paused, &waiting, &error] {
+        for v in [&paused, &waiting, &error, &idle] {
             assert_eq!(v.len(), icon.len());
+        }
+        assert_eq!(&idle[0..3], &icon[0..3], "idle keeps the colours");
+        assert!(idle[3] < icon[3], "idle is fainter");
+        let all = [&earning, &idle, &paused, &waiting, &error];
+        for (i, a) in all.iter().enumerate() {
+            assert!(all[i + 1..].iter().all(|b| a != b), "every state looks different");
         }
         assert!(paused.chunks_exact(4).all(|p| p[0] == p[1] && p[1] == p[2]), "paused is grey");
         assert_eq!(paused[3], 255, "paused keeps the alpha");

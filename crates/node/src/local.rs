@@ -155,6 +155,21 @@ enum Phase {
     Failed(String),
 }
 
+/// What the machine is doing ([`LocalMarket::activity`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Activity {
+    Starting,
+    /// The network could not start, or stopped.
+    Failed(String),
+    /// Waiting for the owner to finish the set-up before it registers.
+    AwaitingSetUp,
+    /// Registered and waiting for jobs.
+    Serving,
+    Computing {
+        job_id: String,
+    },
+}
+
 #[derive(Debug, Clone)]
 struct Job {
     summary: JobSummary,
@@ -365,6 +380,19 @@ impl LocalMarket {
     /// The control over the running job's device work.
     pub fn gpu_control(&self) -> gpu_engine::control::Control {
         self.inner.gpu_control.clone()
+    }
+
+    /// What this machine is doing now, read without the chain (the tray polls it).
+    pub fn activity(&self) -> Activity {
+        match &*lock(&self.inner.phase) {
+            Phase::Failed(message) => Activity::Failed(message.clone()),
+            Phase::Starting if self.awaits_owner() => Activity::AwaitingSetUp,
+            Phase::Starting => Activity::Starting,
+            Phase::Ready { .. } => match &*lock(&self.inner.current_task) {
+                Some(task) => Activity::Computing { job_id: task.job_id.clone() },
+                None => Activity::Serving,
+            },
+        }
     }
 
     pub fn is_paused(&self) -> bool {
