@@ -74,30 +74,43 @@ mod worker {
         assert!(missing.to_string().contains("99"), "the error names the device: {missing}");
     }
 
+    /// What a steered run shares with the test: its control, the progress seen, the run.
+    struct Steered {
+        control: Control,
+        seen: Arc<Mutex<Vec<u64>>>,
+        run: std::thread::JoinHandle<Result<u64, NodeError>>,
+    }
+
+    /// Starts a 40-epoch training job in a worker, steered from here, and waits for its
+    /// `progress_lines`-th progress line.
+    fn steered_run(tmp: &Path, out: &str, progress_lines: usize) -> Steered {
+        let package = tmp.join("pkg");
+        training_package(&package, 40);
+        let control = Control::new();
+        let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let run = {
+            let (control, seen, out) = (control.clone(), seen.clone(), tmp.join(out));
+            std::thread::spawn(move || {
+                worker().run(None, &package, &out, 100, Some(&control), &mut |p| {
+                    seen.lock().expect("lock").push(p.done);
+                })
+            })
+        };
+        let started = Instant::now();
+        while seen.lock().expect("lock").len() < progress_lines {
+            assert!(started.elapsed() < Duration::from_secs(120), "no progress from the worker");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Steered { control, seen, run }
+    }
+
     #[test]
     fn a_job_steered_from_here_pauses_resumes_and_matches_an_in_process_run_bit_for_bit() {
         if !vulkan() {
             return;
         }
         let tmp = tempfile::tempdir().expect("tmp");
-        let package = tmp.path().join("pkg");
-        training_package(&package, 40);
-        let control = Control::new();
-        let seen: Arc<Mutex<Vec<(Instant, u64)>>> = Arc::default();
-        let run = {
-            let (control, seen, package, out) =
-                (control.clone(), seen.clone(), package.clone(), tmp.path().join("worker-out"));
-            std::thread::spawn(move || {
-                worker().run(None, &package, &out, 100, Some(&control), &mut |p| {
-                    seen.lock().expect("lock").push((Instant::now(), p.done));
-                })
-            })
-        };
-        let started = Instant::now();
-        while seen.lock().expect("lock").len() < 2 {
-            assert!(started.elapsed() < Duration::from_secs(120), "no progress from the worker");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let Steered { control, seen, run } = steered_run(tmp.path(), "worker-out", 2);
         control.pause();
         // Let the pause reach the worker and the step under way finish.
         std::thread::sleep(Duration::from_millis(500));
@@ -114,7 +127,7 @@ mod worker {
 
         let here = tmp.path().join("here-out");
         let node = Node::new(Paths::under(&tmp.path().join("home")).with_models(tmp.path().join("models")));
-        let report = node.run_job(&package, &here, None, &mut |_| {}).expect("the same job in-process");
+        let report = node.run_job(&tmp.path().join("pkg"), &here, None, &mut |_| {}).expect("the same job in-process");
         assert_eq!(report.work_units, units, "the same work units");
         assert_eq!(result_root(&tmp.path().join("worker-out")), result_root(&here), "the same bits");
     }
@@ -125,24 +138,7 @@ mod worker {
             return;
         }
         let tmp = tempfile::tempdir().expect("tmp");
-        let package = tmp.path().join("pkg");
-        training_package(&package, 40);
-        let control = Control::new();
-        let progressed = Arc::new(Mutex::new(0u32));
-        let run = {
-            let (control, progressed, package, out) =
-                (control.clone(), progressed.clone(), package.clone(), tmp.path().join("out"));
-            std::thread::spawn(move || {
-                worker().run(None, &package, &out, 100, Some(&control), &mut |_| {
-                    *progressed.lock().expect("lock") += 1;
-                })
-            })
-        };
-        let started = Instant::now();
-        while *progressed.lock().expect("lock") < 1 {
-            assert!(started.elapsed() < Duration::from_secs(120), "no progress from the worker");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let Steered { control, run, .. } = steered_run(tmp.path(), "out", 1);
         control.cancel();
         let err = run.join().expect("the run thread").expect_err("a cancelled job fails");
         assert!(matches!(err, NodeError::Job(JobError::Worker { input: false, .. })), "{err:?}");
@@ -150,6 +146,7 @@ mod worker {
         assert!(!tmp.path().join("out/result.json").exists(), "no half result");
 
         // A worker that dies is the machine's failure (the provider tries again), not the job's.
+        let package = tmp.path().join("pkg");
         let dead = DeviceWorker::new("/bin/sh".into(), vec!["-c".into(), "read line; exit 3".into()]);
         let err = dead.run(None, &package, &tmp.path().join("out2"), 100, None, &mut |_| {}).expect_err("no answer");
         assert!(matches!(err, NodeError::Worker { .. }), "{err:?}");
