@@ -502,7 +502,19 @@ mod hardware {
         assert!(status.success(), "the second launch exits cleanly: {status}");
         let still = client.find(Locator::Css("[data-testid=nav-settings]"));
         harness::within("the first instance still answers", still).await.expect("the first instance's window");
-        harness::within("closing the session", session.client.clone().close()).await.expect("close the session");
+
+        // "Stop earning and quit": the window's way out where the desktop has no tray.
+        let (window, agent) = (harness::app_pid(&session.home.0), harness::agent_pid(&session.home.0));
+        let agent = agent.expect("the agent runs");
+        harness::within("stop earning and quit", click("[data-testid=quit-agent]")).await;
+        let alive = |p: u32| std::path::Path::new(&format!("/proc/{p}")).exists();
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while (alive(agent) || window.is_some_and(alive)) && std::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert!(!alive(agent), "the agent quit from the window");
+        assert!(!window.is_some_and(alive), "and the window closed");
+        let _ = tokio::time::timeout(Duration::from_secs(30), session.client.clone().close()).await;
     }
 }
 

@@ -892,6 +892,24 @@ fn EarningAccount(live: Live) -> impl IntoView {
     }
 }
 
+/// Closing the window leaves Gridmint earning (in the tray, where the desktop has one); this
+/// stops it for good, until the app or the login entry starts it again.
+#[component]
+fn QuitAgent() -> impl IntoView {
+    let quit = move |_| {
+        spawn_local(async move {
+            let _ = ipc::quit_agent().await;
+        });
+    };
+    view! {
+        <section class="card">
+            <h2>"Stop Gridmint"</h2>
+            <p class="muted">"Closing this window keeps Gridmint earning in the background. This stops earning and the local network, and closes the app."</p>
+            <button data-testid="quit-agent" on:click=quit>"Stop earning and quit"</button>
+        </section>
+    }
+}
+
 /// Where the app keeps its data, logs and models, and the network it is on.
 #[component]
 fn Settings(live: Live) -> impl IntoView {
@@ -928,6 +946,7 @@ fn Settings(live: Live) -> impl IntoView {
                         <NetworkChoice current=s.network_settings.clone() />
                         <DataFolder current=s.data_dir.clone() next=s.data_dir_next.clone() />
                         <Background current=s.background idle_error=s.idle_detection_error.clone() />
+                        <QuitAgent />
                     }.into_any()
                 }
             })}

@@ -73,6 +73,11 @@ pub async fn change_payout(address: String) -> Result<MarketStatus, ApiError> {
     invoke(commands::CHANGE_PAYOUT, &gridmint_protocol::ChangePayoutRequest { address }).await
 }
 
+/// Stops earning and quits: the agent (and every window with it).
+pub async fn quit_agent() -> Result<(), ApiError> {
+    invoke(commands::QUIT_AGENT, &gridmint_protocol::QuitAgentRequest {}).await
+}
+
 pub async fn app_settings() -> Result<gridmint_protocol::AppSettings, ApiError> {
     invoke(commands::APP_SETTINGS, &gridmint_protocol::AppSettingsRequest {}).await
 }

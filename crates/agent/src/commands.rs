@@ -69,6 +69,12 @@ async fn dispatch(agent: &Arc<Agent>, command: &str, args: &Value) -> Result<Val
         c::MOVE_DATA_FOLDER => reply(move_data_folder(a, request(command, args)?).await),
         c::APP_SETTINGS => reply(app_settings(a, request(command, args)?).await),
         c::SET_BACKGROUND => reply(set_background(a, request(command, args)?).await),
+        c::QUIT_AGENT => {
+            let gridmint_protocol::QuitAgentRequest {} = request(command, args)?;
+            tracing::info!("quit from a window");
+            a.quit.notify_one();
+            reply(Ok(()))
+        }
         c::WALLET_STATUS => reply(wallet_status(a, request(command, args)?).await),
         c::CREATE_WALLET => reply(create_wallet(a, request(command, args)?).await),
         c::IMPORT_WALLET => reply(import_wallet(a, request(command, args)?).await),

@@ -192,7 +192,7 @@ async fn run(paths: Paths) -> anyhow::Result<()> {
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        _ = agent.quit.notified() => tracing::info!("quit from the tray"),
+        _ = agent.quit.notified() => tracing::info!("asked to quit (the tray or a window)"),
         _ = terminate.recv() => tracing::info!("asked to stop (SIGTERM)"),
         _ = tokio::signal::ctrl_c() => tracing::info!("asked to stop (Ctrl-C)"),
     }

@@ -15,6 +15,7 @@ pub use bench::{BenchmarkReport, DeterminismCase, GemmLayoutRate};
 pub use error::{ApiError, ErrorCode};
 pub use hardware::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
 pub use job::{JobKind, JobManifest, RunReport};
+pub use market::QuitAgentRequest;
 pub use market::{
     AppSettings, AppSettingsRequest, BackgroundSettings, BenchmarkProgress, ChangePayoutRequest, CurrentTask,
     CustomNetwork, EarningsBucket, EarningsHistory, EarningsHistoryRequest, EarningsPeriod, InspectPackageRequest,
@@ -68,6 +69,9 @@ pub mod commands {
     pub const APP_SETTINGS: &str = "app_settings";
     /// `SetBackgroundRequest` -> `AppSettings` (applied at once: autostart entry, idle mode).
     pub const SET_BACKGROUND: &str = "set_background";
+    /// `QuitAgentRequest` -> `()`: the agent stops earning, stops the local network and exits;
+    /// every window closes with it (the window's way out where there is no tray).
+    pub const QUIT_AGENT: &str = "quit_agent";
     /// `WalletStatusRequest` -> `WalletStatus`.
     pub const WALLET_STATUS: &str = "wallet_status";
     /// `CreateWalletRequest` -> `WalletStatus`.

@@ -213,6 +213,11 @@ pub struct SetEarningRequest {
     pub paused: bool,
 }
 
+/// Request of [`crate::commands::QUIT_AGENT`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuitAgentRequest {}
+
 /// Request of [`crate::commands::APP_SETTINGS`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
