@@ -54,10 +54,12 @@ pub enum Message {
     Quit,
 }
 
-/// Where the agent of the home `paths` listens. In the config folder: a move of the data folder
-/// does not move it, and the window finds it before the agent has started.
+/// Where the agent of the home `paths` listens: `<config>/run/agent.sock`. In the config folder:
+/// a move of the data folder does not move it, and the window finds it before the agent has
+/// started. `run` is the owner's alone (0700), so nobody else reaches the socket, not even in the
+/// instant between binding it and restricting it.
 pub fn socket_path(paths: &Paths) -> PathBuf {
-    paths.config.join("agent.sock")
+    paths.config.join("run").join("agent.sock")
 }
 
 /// Why the control socket failed.
@@ -95,11 +97,13 @@ fn check_len(path: &Path) -> Result<(), ControlError> {
 pub async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
     check_len(path)?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| ControlError::Io {
-            what: "creating the folder of",
-            path: path.to_owned(),
-            source,
-        })?;
+        let folder_error = |source| ControlError::Io { what: "creating the folder of", path: path.to_owned(), source };
+        std::fs::create_dir_all(dir).map_err(folder_error)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(folder_error)?;
+        }
     }
     if path.exists() {
         if UnixStream::connect(path).await.is_ok() {
@@ -305,8 +309,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_window_calls_gets_errors_and_events_and_learns_when_the_agent_goes() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("agent.sock");
+        let path = dir.path().join("run").join("agent.sock");
         let listener = bind(&path).await.expect("bind");
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+            assert_eq!(mode(&dir.path().join("run")), 0o700, "the socket's folder is the owner's alone");
+            assert_eq!(mode(&path), 0o600, "and so is the socket");
+        }
         assert!(matches!(bind(&path).await, Err(ControlError::AlreadyRunning { .. })), "one agent per home");
         let (pushes, _) = broadcast::channel(16);
         let server = tokio::spawn(serve(listener, echo_handler(), pushes.clone()));
