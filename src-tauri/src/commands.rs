@@ -2,15 +2,6 @@
 
 use gridmint_protocol::{ApiError, ErrorCode};
 
-async fn blocking<T: Send + 'static>(
-    what: &'static str,
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tauri::async_runtime::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("{what} stopped: {e}")))?
-}
-
 /// The desktop's own file dialog, for a package or a results folder.
 #[tauri::command]
 pub(crate) async fn pick_path(
@@ -19,7 +10,8 @@ pub(crate) async fn pick_path(
 ) -> Result<gridmint_protocol::PickedPath, ApiError> {
     use gridmint_protocol::PickKind;
     use tauri_plugin_dialog::DialogExt as _;
-    blocking("the file dialog", move || {
+    // The dialog blocks until the owner answers: off the runtime's threads.
+    tauri::async_runtime::spawn_blocking(move || {
         let dialog = app.dialog().file();
         let picked = match request.kind {
             PickKind::PackageFolder => dialog.set_title("Choose a job folder").blocking_pick_folder(),
@@ -35,4 +27,5 @@ pub(crate) async fn pick_path(
         Ok(gridmint_protocol::PickedPath { path: path.map(|p| p.display().to_string()) })
     })
     .await
+    .map_err(|e| ApiError::new(ErrorCode::Internal, format!("the file dialog stopped: {e}")))?
 }

@@ -917,13 +917,17 @@ impl Inner {
             declined: Some(self.declined.clone()),
         };
         self.set_activity("registering: benchmarking the device and staking");
-        provider::ensure_registered(&net, &gpu, &options).await?;
+        // The device's name from the registration's measurement, else (registered before) asked for.
+        let device = match provider::ensure_registered(&net, &gpu, &options).await? {
+            Some(facts) => facts.name,
+            None => gpu.device_name()?,
+        };
         *lock(&self.phase) = Phase::Ready {
             profile_path: profile_path.to_owned(),
             market: profile.deployment.market,
             rpc_url: profile.rpc_url.clone(),
             provider: net.address(),
-            device: gpu.device_name()?,
+            device,
         };
         self.set_activity("serving: waiting for jobs");
         tracing::info!(market = %profile.deployment.market, network = self.options.network.name(), "network ready");

@@ -8,7 +8,7 @@ use std::{
 };
 
 use alloy::primitives::{Address, B256, U256, keccak256};
-use gpu_engine::{DeviceSlot, recovery::needs_reopen};
+use gpu_engine::DeviceSlot;
 use gridmint_chain::{
     ChainError,
     bindings::Gridmint::{self, GridmintErrors},
@@ -188,14 +188,19 @@ fn market_error(message: impl Into<String>) -> NodeError {
 }
 
 /// Registers the machine if it is not yet: hardware from the engine, compute units from a short
-/// deterministic GEMM benchmark, stake = the market's minimum for those units.
-pub async fn ensure_registered(net: &Network, gpu: &Compute, options: &ProviderOptions) -> Result<(), NodeError> {
+/// deterministic GEMM benchmark, stake = the market's minimum for those units. Returns what it
+/// measured when it registered now (`None`: registered before).
+pub async fn ensure_registered(
+    net: &Network,
+    gpu: &Compute,
+    options: &ProviderOptions,
+) -> Result<Option<crate::worker::DeviceFacts>, NodeError> {
     let c = net.market.contract();
     let me = net.address();
     let record =
         c.providerOf(me).call().await.map_err(|e| NodeError::Chain(ChainError::from_contract("providerOf", e)))?;
     if record.status != 0 {
-        return Ok(());
+        return Ok(None);
     }
     let facts = gpu.facts()?;
     let units = facts.units;
@@ -210,7 +215,7 @@ pub async fn ensure_registered(net: &Network, gpu: &Compute, options: &ProviderO
     let model = keccak256(facts.name.as_bytes());
     net.market.register(model, memory_mib, units, options.region, 0xff, stake, Address::ZERO).await?;
     tracing::info!(%me, units, memory_mib, "registered");
-    Ok(())
+    Ok(Some(facts))
 }
 
 /// Runs the agent until `exit_after_jobs` jobs have settled (or forever).
@@ -655,26 +660,16 @@ async fn compute_posted(
         }
         None => None,
     };
-    // A lost (or overrun) device is reopened and the job run again from the start: the runner
-    // leaves nothing in `out` on failure, and the result's bits do not depend on the run.
+    // In this process or a worker, the same runner: a lost device is reopened and the job run
+    // again (`runner::run_in_slot`).
     let share = options.memory_share.as_ref().map_or(100, |s| s.load(std::sync::atomic::Ordering::Relaxed));
     let mut progress = |p: &runner::Progress| post_task(options, Some(task(&p.stage, p.done, p.total)));
     let work_units = match gpu {
-        Compute::Here(slot) => slot
-            .run_or_reopen(
-                |gpu| {
-                    gpu.set_memory_cap(
-                        (share < 100).then(|| gpu.info().device_local_memory_bytes / 100 * u64::from(share)),
-                    );
-                    gpu.set_control(options.control.clone());
-                    let report = runner::run(paths, gpu, &package, &out, &mut progress);
-                    gpu.set_control(None);
-                    report
-                },
-                |e| matches!(e, runner::JobError::Engine(err) if needs_reopen(err)),
-            )
-            .map(|report| report.work_units)
-            .map_err(NodeError::from),
+        Compute::Here(slot) => {
+            runner::run_in_slot(paths, slot, &package, &out, share, options.control.clone(), &mut progress)
+                .map(|report| report.work_units)
+                .map_err(NodeError::from)
+        }
         Compute::Worker { worker, device } => {
             worker.run(*device, &package, &out, share, options.control.as_ref(), &mut progress)
         }

@@ -336,17 +336,7 @@ fn run_here(
     progress: runner::ProgressFn,
 ) -> Result<WorkerReply, NodeError> {
     let slot = crate::bench::open_slot(paths, device)?;
-    let report = slot.run_or_reopen(
-        |gpu| {
-            let share = memory_share_pct.clamp(10, 100);
-            gpu.set_memory_cap((share < 100).then(|| gpu.info().device_local_memory_bytes / 100 * u64::from(share)));
-            gpu.set_control(Some(control.clone()));
-            let report = runner::run(paths, gpu, package, out, &mut *progress);
-            gpu.set_control(None);
-            report
-        },
-        |e| matches!(e, runner::JobError::Engine(err) if gpu_engine::recovery::needs_reopen(err)),
-    )?;
+    let report = runner::run_in_slot(paths, &slot, package, out, memory_share_pct, Some(control.clone()), progress)?;
     let _ = slot.gpu().save_pipeline_cache();
     Ok(WorkerReply::Ran { work_units: report.work_units })
 }

@@ -41,6 +41,32 @@ pub fn estimate(paths: &Paths, package: &Package) -> Result<u64, JobError> {
 
 /// Runs the package at `package` (a folder or a .zip) on `gpu` and writes its outputs to `out`,
 /// which must not exist or be empty. On error nothing is left in `out`.
+/// [`run`] on a device slot, as providers run their jobs: under `memory_share_pct` of the
+/// device's memory (10 to 100) and steered by `control`; a lost (or overrun) device is reopened
+/// and the job run again from the start (the runner leaves nothing in `out` on failure, and the
+/// result's bits do not depend on the run).
+pub fn run_in_slot(
+    paths: &Paths,
+    slot: &gpu_engine::DeviceSlot,
+    package: &Path,
+    out: &Path,
+    memory_share_pct: u8,
+    control: Option<gpu_engine::control::Control>,
+    progress: ProgressFn,
+) -> Result<RunReport, JobError> {
+    let share = memory_share_pct.clamp(10, 100);
+    slot.run_or_reopen(
+        |gpu| {
+            gpu.set_memory_cap((share < 100).then(|| gpu.info().device_local_memory_bytes / 100 * u64::from(share)));
+            gpu.set_control(control.clone());
+            let report = run(paths, gpu, package, out, &mut *progress);
+            gpu.set_control(None);
+            report
+        },
+        |e| matches!(e, JobError::Engine(err) if gpu_engine::recovery::needs_reopen(err)),
+    )
+}
+
 pub fn run(paths: &Paths, gpu: &Gpu, package: &Path, out: &Path, progress: ProgressFn) -> Result<RunReport, JobError> {
     let started = Instant::now();
     let package = Package::open(package)?;
