@@ -1,5 +1,6 @@
 //! Multi-head self-attention over a batch of padded sequences in one dispatch
-//! (`shaders/attention.comp`), and its CPU twin [`reference`].
+//! (`shaders/attention.comp`, or `shaders/attention_texel.comp` on CPU drivers: the same sums,
+//! with QKV fetched as texels), and its CPU twin [`reference`].
 //!
 //! The input is the packed projection `QKV[batch * seq, 3 * heads * head_dim]` (rows `q | k | v`)
 //! and the number of real tokens of each sequence; padding keys never enter a sum, so a row's bits
@@ -8,14 +9,19 @@
 use std::sync::Arc;
 
 use vulkano::{
-    buffer::{BufferContents, Subbuffer},
+    buffer::{
+        BufferContents, Subbuffer,
+        view::{BufferView, BufferViewCreateInfo},
+    },
+    descriptor_set::WriteDescriptorSet,
+    format::Format,
     pipeline::ComputePipeline,
     shader::SpecializationConstant,
 };
 
 use crate::{
     EngineError, Gpu, Recorder, ReproClass,
-    kernels::{check_len, check_u32, linear_groups, record_library, run_alone},
+    kernels::{check_len, check_u32, linear_groups, record_library, record_writes, run_alone},
     numeric::canonicalize,
     shaders,
 };
@@ -49,11 +55,22 @@ impl AttentionShape {
 #[derive(Debug)]
 pub struct Attention {
     pipeline: Arc<ComputePipeline>,
+    /// The texel variant, where it was chosen (used when QKV starts on a 16-byte texel).
+    texel: Option<Arc<ComputePipeline>>,
     head_dim: usize,
 }
 
 impl Attention {
+    /// The attention pipeline in the device's faster layout: QKV fetched as texels on CPU drivers
+    /// (where `head_dim` is a multiple of 4), read as a storage buffer elsewhere.
     pub fn new(gpu: &Gpu, class: ReproClass, head_dim: usize) -> Result<Self, EngineError> {
+        let texels = gpu.info().device_type == crate::DeviceType::Cpu && head_dim.is_multiple_of(4);
+        Self::with_texels(gpu, class, head_dim, texels)
+    }
+
+    /// The attention pipeline, reading QKV as texels (`texels`, needs `head_dim` a multiple of 4)
+    /// or as a storage buffer. Both give the same bits.
+    pub fn with_texels(gpu: &Gpu, class: ReproClass, head_dim: usize, texels: bool) -> Result<Self, EngineError> {
         if head_dim == 0 || head_dim > MAX_HEAD_DIM {
             return Err(EngineError::Shape {
                 kernel: KERNEL,
@@ -70,7 +87,14 @@ impl Attention {
             (0, SpecializationConstant::Bool(class == ReproClass::Fused)),
             (1, SpecializationConstant::U32(head_dim as u32)),
         ];
-        Ok(Self { pipeline: gpu.pipeline(shaders::ATTENTION, &constants)?, head_dim })
+        if texels && !head_dim.is_multiple_of(4) {
+            return Err(EngineError::Shape {
+                kernel: KERNEL,
+                message: format!("texels hold 4 floats: head_dim {head_dim} is not a multiple of 4"),
+            });
+        }
+        let texel = texels.then(|| gpu.pipeline(shaders::ATTENTION_TEXEL, &constants)).transpose()?;
+        Ok(Self { pipeline: gpu.pipeline(shaders::ATTENTION, &constants)?, texel, head_dim })
     }
 
     /// Records `out = attention(qkv)`; `lens` (on the device, one per sequence) are checked by the
@@ -107,14 +131,23 @@ impl Attention {
             heads: u32,
             scale: f32,
         }
-        record_library(
-            gpu,
-            builder,
-            &self.pipeline,
-            &[qkv.as_bytes(), lens.as_bytes(), out.as_bytes()],
-            Push { batch, seq, heads, scale },
-            linear_groups(invocations, 64),
-        )
+        let (push, groups) = (Push { batch, seq, heads, scale }, linear_groups(invocations, 64));
+        if let Some(texel) = self.texel.as_ref().filter(|_| gpu.texels_fit(qkv)) {
+            let view = BufferView::new(
+                qkv.as_bytes().clone(),
+                BufferViewCreateInfo { format: Format::R32G32B32A32_SFLOAT, ..Default::default() },
+            )
+            .map_err(|e| EngineError::vulkan("viewing a buffer as texels", e))?;
+            let writes = [
+                WriteDescriptorSet::buffer_view(0, view),
+                WriteDescriptorSet::buffer(1, lens.as_bytes().clone()),
+                WriteDescriptorSet::buffer(2, out.as_bytes().clone()),
+            ];
+            // SAFETY: as for the storage-buffer kernel: every fetch and store is inside the rows
+            // of real sequences, and the lengths were checked against the shape above.
+            return unsafe { record_writes(gpu, builder, texel, writes, Some(push), groups) };
+        }
+        record_library(gpu, builder, &self.pipeline, &[qkv.as_bytes(), lens.as_bytes(), out.as_bytes()], push, groups)
     }
 
     /// Runs one attention call; `lens` are checked against `seq` here.

@@ -187,6 +187,16 @@ impl Gpu {
         }
     }
 
+    /// Whether `buf` can be viewed as RGBA 32-bit float texels (16 bytes each): its start is on the
+    /// device's texel buffer alignment and its texel count within the device's limit.
+    pub fn texels_fit(&self, buf: &Subbuffer<[f32]>) -> bool {
+        let props = self.device.physical_device().properties();
+        let align = props.min_texel_buffer_offset_alignment.as_devicesize().max(16);
+        buf.offset().is_multiple_of(align)
+            && buf.len().is_multiple_of(4)
+            && buf.len() / 4 <= u64::from(props.max_texel_buffer_elements)
+    }
+
     /// The classes this device reproduces, unfused first.
     pub fn classes(&self) -> Vec<ReproClass> {
         [ReproClass::Unfused, ReproClass::Fused].into_iter().filter(|c| self.supports(*c)).collect()
@@ -256,8 +266,12 @@ impl Gpu {
         Ok(target)
     }
 
-    const KERNEL_USAGE: BufferUsage =
-        BufferUsage::STORAGE_BUFFER.union(BufferUsage::TRANSFER_SRC).union(BufferUsage::TRANSFER_DST);
+    /// Kernel buffers are storage buffers, and uniform texel buffers too so that a kernel may
+    /// fetch 16 bytes at a time where that is faster (the GEMM on CPU drivers).
+    const KERNEL_USAGE: BufferUsage = BufferUsage::STORAGE_BUFFER
+        .union(BufferUsage::UNIFORM_TEXEL_BUFFER)
+        .union(BufferUsage::TRANSFER_SRC)
+        .union(BufferUsage::TRANSFER_DST);
 
     /// An uninitialised storage buffer of `len` elements for kernel output.
     pub fn output<T: BufferContents>(&self, len: u64) -> Result<Subbuffer<[T]>, EngineError> {

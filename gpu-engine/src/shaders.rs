@@ -10,6 +10,7 @@ pub(crate) const GEMM: &[u8] = spirv!("gemm");
 pub(crate) const FMA_PROBE: &[u8] = spirv!("fma_probe");
 pub(crate) const COPY: &[u8] = spirv!("copy");
 pub(crate) const GEMM_STREAM: &[u8] = spirv!("gemm_stream");
+pub(crate) const GEMM_TEXEL: &[u8] = spirv!("gemm_texel");
 pub(crate) const GEMM_WIDE: &[u8] = spirv!("gemm_wide");
 
 /// SPIR-V bytes to words (SPIR-V is a stream of little-endian u32).
@@ -25,6 +26,7 @@ pub(crate) const GATHER: &[u8] = spirv!("gather");
 pub(crate) const TRANSPOSE: &[u8] = spirv!("transpose");
 pub(crate) const REDUCE_ROWS: &[u8] = spirv!("reduce_rows");
 pub(crate) const ATTENTION: &[u8] = spirv!("attention");
+pub(crate) const ATTENTION_TEXEL: &[u8] = spirv!("attention_texel");
 pub(crate) const SGD_MOMENTUM: &[u8] = spirv!("sgd_momentum");
 
 #[cfg(test)]
@@ -91,12 +93,14 @@ mod tests {
     fn every_float_op_is_precise_and_fma_appears_only_where_written() {
         let all = kernels!(
             "attention",
+            "attention_texel",
             "binary",
             "copy",
             "fma_probe",
             "gather",
             "gemm",
             "gemm_stream",
+            "gemm_texel",
             "gemm_wide",
             "layernorm_rows",
             "reduce_rows",
@@ -120,7 +124,7 @@ mod tests {
     fn every_kernel_file_is_in_the_census() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
         let files = std::fs::read_dir(dir).expect("shaders/").filter_map(|e| e.ok()).count();
-        // 14 kernels and canon.glsl, detmath.glsl.
-        assert_eq!(files, 16, "a kernel was added or removed: update the census list above");
+        // 16 kernels and canon.glsl, detmath.glsl.
+        assert_eq!(files, 18, "a kernel was added or removed: update the census list above");
     }
 }

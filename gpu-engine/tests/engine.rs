@@ -174,6 +174,45 @@ mod gemm {
         }
     }
 
+    /// Shapes the texel layout takes (K and N multiples of 4): single texels, one run of columns
+    /// short of a workgroup, workgroups past N and rows past M.
+    #[test]
+    fn matches_reference_where_texels_fit() {
+        for (i, (m, n, k)) in
+            [(1, 4, 4), (33, 8, 12), (70, 260, 36), (31, 516, 128), (65, 1028, 8)].into_iter().enumerate()
+        {
+            check(ReproClass::Unfused, GemmShape { m, n, k }, 200 + i as u64);
+        }
+    }
+
+    /// Views that start mid-buffer: on a texel (16 bytes in) the texel layout reads them, off one it
+    /// falls back to streaming; both give the reference's bits.
+    #[test]
+    fn matches_reference_on_views_into_larger_buffers() {
+        let Some(gpu) = gpu() else { return };
+        let (m, n, k) = (40, 68, 24);
+        let mut a = seeded::mixed(31, m * k);
+        let mut b = seeded::mixed(32, k * n);
+        canonicalize_all(&mut a);
+        canonicalize_all(&mut b);
+        let want = reference::gemm(ReproClass::Unfused, &a, &b, m, n, k);
+        for skip in [4u64, 1] {
+            let pad = |x: &[f32]| [vec![7.0f32; skip as usize], x.to_vec()].concat();
+            let ba = gpu.upload(&pad(&a)).expect("upload A").slice(skip..);
+            let bb = gpu.upload(&pad(&b)).expect("upload B").slice(skip..);
+            let bc = gpu.output::<f32>((m * n) as u64).expect("allocate C");
+            for variant in [GemmVariant::Texel, GemmVariant::Streaming] {
+                let kernel = Gemm::with_variant(&gpu, ReproClass::Unfused, variant).expect("pipeline builds");
+                kernel.run(&gpu, &ba, &bb, &bc, GemmShape { m, n, k }).expect("GEMM runs");
+                let got = gpu.download(&bc).expect("read C");
+                assert!(
+                    first_difference(&got, &want).is_none(),
+                    "{variant:?}, inputs {skip} floats into their buffers"
+                );
+            }
+        }
+    }
+
     #[test]
     fn fused_class_matches_mul_add_where_supported() {
         check(ReproClass::Fused, GemmShape { m: 70, n: 90, k: 130 }, 9);
@@ -701,20 +740,30 @@ mod attention {
 
     #[test]
     fn batched_attention_matches_the_reference_and_ignores_padding() {
+        check_batched(false);
+        check_batched(true);
+    }
+
+    /// QKV read as a storage buffer or fetched as texels.
+    fn check_batched(texels: bool) {
         let Some(gpu) = gpu() else { return };
         let s = AttentionShape { batch: 3, seq: 9, heads: 12, head_dim: 32 };
         let mut qkv: Vec<f32> = seeded::uniform(7, s.rows() * 3 * s.width()).iter().map(|x| x * 3.0).collect();
         canonicalize_all(&mut qkv);
         let lens = [9u32, 4, 1];
         let scale = gpu_engine::detmath::rsqrt(s.head_dim as f32);
-        let kernel = Attention::new(&gpu, ReproClass::Unfused, s.head_dim).expect("pipeline");
+        let kernel = Attention::with_texels(&gpu, ReproClass::Unfused, s.head_dim, texels).expect("pipeline");
         let input = gpu.upload(&qkv).expect("upload");
         let out = gpu.output::<f32>((s.rows() * s.width()) as u64).expect("alloc");
         kernel.run(&gpu, &input, &lens, &out, s, scale).expect("runs");
         let got = gpu.download(&out).expect("read");
         let want = attention::reference(ReproClass::Unfused, &qkv, &lens, s, scale);
         if let Some((i, g, w)) = first_difference(&got, &want) {
-            panic!("attention differs at row {} column {}: {g:e} vs {w:e}", i / s.width(), i % s.width());
+            panic!(
+                "attention (texels: {texels}) differs at row {} column {}: {g:e} vs {w:e}",
+                i / s.width(),
+                i % s.width()
+            );
         }
         // Padding rows are +0; real rows are finite and not all zero.
         let row = |r: usize| &got[r * s.width()..(r + 1) * s.width()];
@@ -737,6 +786,9 @@ mod attention {
         let err = kernel.run(&gpu, &input, &[3], &out, s, 0.5).expect_err("3 > 2").to_string();
         assert!(err.contains("sequence 0 has 3 tokens, more than the padded length 2"), "{err}");
         assert!(Attention::new(&gpu, ReproClass::Unfused, 129).is_err(), "head_dim over 128");
+        let err = Attention::with_texels(&gpu, ReproClass::Unfused, 6, true).expect_err("6 floats are no texels");
+        assert!(err.to_string().contains("head_dim 6 is not a multiple of 4"), "{err}");
+        assert!(Attention::new(&gpu, ReproClass::Unfused, 6).is_ok(), "an odd width reads a storage buffer");
     }
 }
 

@@ -42,7 +42,12 @@ pub fn run_with_progress(
     let layouts: Vec<(ReproClass, GemmVariant)> = if is_gpu {
         gpu.classes()
             .into_iter()
-            .flat_map(|c| GemmVariant::ALL.into_iter().filter(|v| *v != GemmVariant::Streaming).map(move |v| (c, v)))
+            .flat_map(|c| {
+                GemmVariant::ALL
+                    .into_iter()
+                    .filter(|v| !matches!(v, GemmVariant::Streaming | GemmVariant::Texel))
+                    .map(move |v| (c, v))
+            })
             .collect()
     } else {
         Vec::new()

@@ -1,10 +1,20 @@
-//! Deterministic GEMM in three layouts that give the same bits: `shaders/gemm.comp` (64x64
-//! tiles), `shaders/gemm_wide.comp` (128x128 tiles, for discrete GPUs) and
-//! `shaders/gemm_stream.comp` (no shared memory, for CPU drivers).
+//! Deterministic GEMM in four layouts that give the same bits: `shaders/gemm.comp` (64x64
+//! tiles), `shaders/gemm_wide.comp` (128x128 tiles, for discrete GPUs), `shaders/gemm_stream.comp`
+//! (no shared memory) and `shaders/gemm_texel.comp` (no shared memory, A and B fetched as texels
+//! 16 bytes at a time; for CPU drivers).
 
 use std::sync::Arc;
 
-use vulkano::{buffer::Subbuffer, pipeline::ComputePipeline, shader::SpecializationConstant};
+use vulkano::{
+    buffer::{
+        Subbuffer,
+        view::{BufferView, BufferViewCreateInfo},
+    },
+    descriptor_set::WriteDescriptorSet,
+    format::Format,
+    pipeline::ComputePipeline,
+    shader::SpecializationConstant,
+};
 
 use super::{check_len, check_u32, groups};
 use crate::{EngineError, Gpu, Recorder, ReproClass, shaders};
@@ -18,11 +28,18 @@ const STREAM_TNS: [u32; 3] = [8, 6, 4];
 /// Rows per workgroup of the streaming variant (TM in shaders/gemm_stream.comp); 32 measured
 /// fastest on llvmpipe at the encoder's shapes (bench/RESULTS.md).
 const STREAM_TM: u64 = 32;
+/// Runs of 4 adjacent columns per lane of the texel variant (CV in shaders/gemm_texel.comp): a
+/// workgroup covers 256 * CV columns.
+const TEXEL_CVS: [u32; 2] = [2, 1];
+/// Rows per workgroup of the texel variant (TM in shaders/gemm_texel.comp); 32 measured fastest
+/// on llvmpipe at 1024³ and the encoder's shapes against 16 and 48 (bench/RESULTS.md).
+const TEXEL_TM: u64 = 32;
 
 /// `C[M,N] = A[M,K] * B[K,N]` in a fixed reproducibility class.
 #[derive(Debug)]
 pub struct Gemm {
-    /// One pipeline for the tiled variant; one per entry of `STREAM_TNS` for the streaming one.
+    /// One pipeline for the tiled variant; one per entry of `STREAM_TNS` for the streaming one;
+    /// for the texel one, one per entry of `TEXEL_CVS` and then the streaming ones (its fallback).
     pipelines: Vec<Arc<ComputePipeline>>,
     class: ReproClass,
     variant: GemmVariant,
@@ -38,6 +55,16 @@ fn stream_tn_index(n: u64) -> usize {
         .expect("STREAM_TNS is not empty")
 }
 
+/// The index into `TEXEL_CVS` that leaves the fewest idle columns for `n` (ties: the wider).
+fn texel_cv_index(n: u64) -> usize {
+    (0..TEXEL_CVS.len())
+        .min_by_key(|&i| {
+            let cover = 256 * u64::from(TEXEL_CVS[i]);
+            (n.div_ceil(cover) * cover - n, i)
+        })
+        .expect("TEXEL_CVS is not empty")
+}
+
 /// How the work is laid out on the device. Both variants compute the same sums in the same
 /// order, so they give the same bits; they differ only in speed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,23 +78,28 @@ pub enum GemmVariant {
     /// No shared memory, 32 rows x 4-8 columns per lane, uniform A loads: for CPU drivers, whose lanes
     /// gather per-lane loads one by one and whose barriers are coroutine switches.
     Streaming,
+    /// No shared memory, 32 rows x 8 columns per lane, A and B read through texel buffers four
+    /// floats per fetch: for CPU drivers, whose texel fetches are branch-free gathers. Needs K and
+    /// N to be multiples of 4 and A and B to start 16-byte aligned; other GEMMs run `Streaming`.
+    Texel,
 }
 
 impl GemmVariant {
     /// Every layout, for benchmarks and the bit-exactness tests.
-    pub const ALL: [GemmVariant; 6] = [
+    pub const ALL: [GemmVariant; 7] = [
         GemmVariant::Tiled,
         GemmVariant::Wide { depth: 8, stages: 1 },
         GemmVariant::Wide { depth: 8, stages: 2 },
         GemmVariant::Wide { depth: 16, stages: 1 },
         GemmVariant::Wide { depth: 16, stages: 2 },
         GemmVariant::Streaming,
+        GemmVariant::Texel,
     ];
 
     /// The faster variant for a device.
     pub fn for_device(gpu: &Gpu) -> Self {
         if gpu.info().device_type == crate::DeviceType::Cpu {
-            GemmVariant::Streaming
+            GemmVariant::Texel
         } else {
             GemmVariant::Wide { depth: 8, stages: 1 }
         }
@@ -80,6 +112,7 @@ impl GemmVariant {
             GemmVariant::Wide { depth, stages: 1 } => format!("wide128x{depth}"),
             GemmVariant::Wide { depth, stages } => format!("wide128x{depth}s{stages}"),
             GemmVariant::Streaming => "stream".to_owned(),
+            GemmVariant::Texel => "texel".to_owned(),
         }
     }
 }
@@ -121,10 +154,15 @@ impl Gemm {
                     [(0, fused), (1, SpecializationConstant::U32(depth)), (2, SpecializationConstant::U32(stages))];
                 vec![gpu.pipeline(shaders::GEMM_WIDE, &constants)?]
             }
-            GemmVariant::Streaming => STREAM_TNS
-                .iter()
-                .map(|&tn| gpu.pipeline(shaders::GEMM_STREAM, &[(0, fused), (1, SpecializationConstant::U32(tn))]))
-                .collect::<Result<_, _>>()?,
+            GemmVariant::Streaming => stream_pipelines(gpu, fused)?,
+            GemmVariant::Texel => {
+                let mut pipelines = TEXEL_CVS
+                    .iter()
+                    .map(|&cv| gpu.pipeline(shaders::GEMM_TEXEL, &[(0, fused), (1, SpecializationConstant::U32(cv))]))
+                    .collect::<Result<Vec<_>, _>>()?;
+                pipelines.extend(stream_pipelines(gpu, fused)?);
+                pipelines
+            }
         };
         Ok(Self { pipelines, class, variant })
     }
@@ -152,15 +190,29 @@ impl Gemm {
         check_len(KERNEL, "A", a.len(), u64::from(m) * u64::from(k))?;
         check_len(KERNEL, "B", b.len(), u64::from(k) * u64::from(n))?;
         check_len(KERNEL, "C", c.len(), u64::from(m) * u64::from(n))?;
+        if self.variant == GemmVariant::Texel && texels_fit(gpu, a, b, n, k) {
+            let t = texel_cv_index(u64::from(n));
+            let cover = 256 * u64::from(TEXEL_CVS[t]);
+            let counts = [groups(u64::from(n), cover), groups(u64::from(m), TEXEL_TM), 1];
+            let writes = [
+                WriteDescriptorSet::buffer_view(0, texels(a)?),
+                WriteDescriptorSet::buffer_view(1, texels(b)?),
+                WriteDescriptorSet::buffer(2, c.clone()),
+            ];
+            // SAFETY: the shader clamps every fetch to the last row of A and the last column of B,
+            // stores only inside C, and the lengths were checked against the shape above.
+            return unsafe { super::record_writes(gpu, builder, &self.pipelines[t], writes, Some([m, n, k]), counts) };
+        }
         let (pipeline, counts) = match self.variant {
             GemmVariant::Tiled => (&self.pipelines[0], [groups(u64::from(n), TILE), groups(u64::from(m), TILE), 1]),
             GemmVariant::Wide { .. } => {
                 (&self.pipelines[0], [groups(u64::from(n), WIDE_TILE), groups(u64::from(m), WIDE_TILE), 1])
             }
-            GemmVariant::Streaming => {
+            GemmVariant::Streaming | GemmVariant::Texel => {
                 let t = stream_tn_index(u64::from(n));
+                let first = if self.variant == GemmVariant::Texel { TEXEL_CVS.len() } else { 0 };
                 let cover = 64 * u64::from(STREAM_TNS[t]);
-                (&self.pipelines[t], [groups(u64::from(n), cover), groups(u64::from(m), STREAM_TM), 1])
+                (&self.pipelines[first + t], [groups(u64::from(n), cover), groups(u64::from(m), STREAM_TM), 1])
             }
         };
         let bound = [(0, a.as_bytes().clone()), (1, b.as_bytes().clone()), (2, c.as_bytes().clone())];
@@ -182,8 +234,40 @@ impl Gemm {
     }
 }
 
+fn stream_pipelines(gpu: &Gpu, fused: SpecializationConstant) -> Result<Vec<Arc<ComputePipeline>>, EngineError> {
+    STREAM_TNS
+        .iter()
+        .map(|&tn| gpu.pipeline(shaders::GEMM_STREAM, &[(0, fused), (1, SpecializationConstant::U32(tn))]))
+        .collect()
+}
+
+/// Whether A and B can be read as 16-byte texels: K and N multiples of 4 (so every row starts on a
+/// texel) and both buffers viewable as texels.
+fn texels_fit(gpu: &Gpu, a: &Subbuffer<[f32]>, b: &Subbuffer<[f32]>, n: u32, k: u32) -> bool {
+    n.is_multiple_of(4) && k.is_multiple_of(4) && gpu.texels_fit(a) && gpu.texels_fit(b)
+}
+
+/// A view of `buf` as RGBA 32-bit float texels (four floats each).
+fn texels(buf: &Subbuffer<[f32]>) -> Result<Arc<BufferView>, EngineError> {
+    BufferView::new(
+        buf.as_bytes().clone(),
+        BufferViewCreateInfo { format: Format::R32G32B32A32_SFLOAT, ..Default::default() },
+    )
+    .map_err(|e| EngineError::vulkan("viewing a buffer as texels", e))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn texel_width_fits_the_columns() {
+        let cv = |n| super::TEXEL_CVS[super::texel_cv_index(n)];
+        assert_eq!(cv(384), 2);
+        assert_eq!(cv(1152), 1);
+        assert_eq!(cv(1536), 2);
+        assert_eq!(cv(1024), 2);
+        assert_eq!(cv(4), 1);
+    }
+
     #[test]
     fn streaming_width_fits_the_columns() {
         let tn = |n| super::STREAM_TNS[super::stream_tn_index(n)];

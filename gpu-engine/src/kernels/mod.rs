@@ -58,8 +58,24 @@ pub(crate) unsafe fn record<Pc: BufferContents>(
     push: Option<Pc>,
     groups: [u32; 3],
 ) -> Result<(), EngineError> {
-    let layout = pipeline.layout();
     let writes = buffers.into_iter().map(|(binding, b)| WriteDescriptorSet::buffer(binding, b));
+    // SAFETY: upheld by the caller.
+    unsafe { record_writes(gpu, builder, pipeline, writes, push, groups) }
+}
+
+/// Like [`record`], with any descriptor writes (texel buffer views as well as buffers).
+///
+/// # Safety
+/// As for [`record`].
+pub(crate) unsafe fn record_writes<Pc: BufferContents>(
+    gpu: &Gpu,
+    builder: &mut Recorder,
+    pipeline: &Arc<ComputePipeline>,
+    writes: impl IntoIterator<Item = WriteDescriptorSet>,
+    push: Option<Pc>,
+    groups: [u32; 3],
+) -> Result<(), EngineError> {
+    let layout = pipeline.layout();
     let set = DescriptorSet::new(gpu.descriptors.clone(), layout.set_layouts()[0].clone(), writes, [])
         .map_err(|e| EngineError::vulkan("binding kernel buffers", e))?;
     builder
