@@ -19,7 +19,7 @@ pub struct BenchmarkReport {
     /// Standardized compute units, what the registry records: the unfused deterministic GEMM
     /// rate in GFLOP/s at the largest size measured, rounded down.
     pub score: u32,
-    /// The GEMM layout jobs run with on this device (`stream`, `tiled64`, `wide128x8`, ...).
+    /// The GEMM layout jobs run with on this device (`texel`, `stream`, `tiled64`, `wide128x8`, ...).
     #[serde(default)]
     pub gemm_layout: String,
     /// On GPUs, every layout measured at the largest size: they give the same bits, so the
