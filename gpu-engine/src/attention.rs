@@ -9,19 +9,15 @@
 use std::sync::Arc;
 
 use vulkano::{
-    buffer::{
-        BufferContents, Subbuffer,
-        view::{BufferView, BufferViewCreateInfo},
-    },
+    buffer::{BufferContents, Subbuffer},
     descriptor_set::WriteDescriptorSet,
-    format::Format,
     pipeline::ComputePipeline,
     shader::SpecializationConstant,
 };
 
 use crate::{
     EngineError, Gpu, Recorder, ReproClass,
-    kernels::{check_len, check_u32, linear_groups, record_library, record_writes, run_alone},
+    kernels::{check_len, check_u32, linear_groups, record_library, record_writes, run_alone, texel_view},
     numeric::canonicalize,
     shaders,
 };
@@ -133,13 +129,8 @@ impl Attention {
         }
         let (push, groups) = (Push { batch, seq, heads, scale }, linear_groups(invocations, 64));
         if let Some(texel) = self.texel.as_ref().filter(|_| gpu.texels_fit(qkv)) {
-            let view = BufferView::new(
-                qkv.as_bytes().clone(),
-                BufferViewCreateInfo { format: Format::R32G32B32A32_SFLOAT, ..Default::default() },
-            )
-            .map_err(|e| EngineError::vulkan("viewing a buffer as texels", e))?;
             let writes = [
-                WriteDescriptorSet::buffer_view(0, view),
+                WriteDescriptorSet::buffer_view(0, texel_view(qkv)?),
                 WriteDescriptorSet::buffer(1, lens.as_bytes().clone()),
                 WriteDescriptorSet::buffer(2, out.as_bytes().clone()),
             ];

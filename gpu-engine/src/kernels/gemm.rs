@@ -6,14 +6,7 @@
 use std::sync::Arc;
 
 use vulkano::{
-    buffer::{
-        Subbuffer,
-        view::{BufferView, BufferViewCreateInfo},
-    },
-    descriptor_set::WriteDescriptorSet,
-    format::Format,
-    pipeline::ComputePipeline,
-    shader::SpecializationConstant,
+    buffer::Subbuffer, descriptor_set::WriteDescriptorSet, pipeline::ComputePipeline, shader::SpecializationConstant,
 };
 
 use super::{check_len, check_u32, groups};
@@ -45,24 +38,25 @@ pub struct Gemm {
     variant: GemmVariant,
 }
 
-/// The index into `STREAM_TNS` that leaves the fewest idle columns for `n` (ties: the wider).
-fn stream_tn_index(n: u64) -> usize {
-    (0..STREAM_TNS.len())
+/// The index into `widths` (widest first) whose workgroups, each covering `columns_per_unit` times
+/// the width, leave the fewest idle columns for `n` (ties: the wider).
+fn fitted_width(n: u64, widths: &[u32], columns_per_unit: u64) -> usize {
+    (0..widths.len())
         .min_by_key(|&i| {
-            let cover = 64 * u64::from(STREAM_TNS[i]);
+            let cover = columns_per_unit * u64::from(widths[i]);
             (n.div_ceil(cover) * cover - n, i)
         })
-        .expect("STREAM_TNS is not empty")
+        .expect("a layout has at least one width")
 }
 
-/// The index into `TEXEL_CVS` that leaves the fewest idle columns for `n` (ties: the wider).
+/// The index into `STREAM_TNS` for `n` columns (a streaming workgroup covers 64 * TN).
+fn stream_tn_index(n: u64) -> usize {
+    fitted_width(n, &STREAM_TNS, 64)
+}
+
+/// The index into `TEXEL_CVS` for `n` columns (a texel workgroup covers 256 * CV).
 fn texel_cv_index(n: u64) -> usize {
-    (0..TEXEL_CVS.len())
-        .min_by_key(|&i| {
-            let cover = 256 * u64::from(TEXEL_CVS[i]);
-            (n.div_ceil(cover) * cover - n, i)
-        })
-        .expect("TEXEL_CVS is not empty")
+    fitted_width(n, &TEXEL_CVS, 256)
 }
 
 /// How the work is laid out on the device. Both variants compute the same sums in the same
@@ -195,8 +189,8 @@ impl Gemm {
             let cover = 256 * u64::from(TEXEL_CVS[t]);
             let counts = [groups(u64::from(n), cover), groups(u64::from(m), TEXEL_TM), 1];
             let writes = [
-                WriteDescriptorSet::buffer_view(0, texels(a)?),
-                WriteDescriptorSet::buffer_view(1, texels(b)?),
+                WriteDescriptorSet::buffer_view(0, super::texel_view(a)?),
+                WriteDescriptorSet::buffer_view(1, super::texel_view(b)?),
                 WriteDescriptorSet::buffer(2, c.clone()),
             ];
             // SAFETY: the shader clamps every fetch to the last row of A and the last column of B,
@@ -247,29 +241,10 @@ fn texels_fit(gpu: &Gpu, a: &Subbuffer<[f32]>, b: &Subbuffer<[f32]>, n: u32, k: 
     n.is_multiple_of(4) && k.is_multiple_of(4) && gpu.texels_fit(a) && gpu.texels_fit(b)
 }
 
-/// A view of `buf` as RGBA 32-bit float texels (four floats each).
-fn texels(buf: &Subbuffer<[f32]>) -> Result<Arc<BufferView>, EngineError> {
-    BufferView::new(
-        buf.as_bytes().clone(),
-        BufferViewCreateInfo { format: Format::R32G32B32A32_SFLOAT, ..Default::default() },
-    )
-    .map_err(|e| EngineError::vulkan("viewing a buffer as texels", e))
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
-    fn texel_width_fits_the_columns() {
-        let cv = |n| super::TEXEL_CVS[super::texel_cv_index(n)];
-        assert_eq!(cv(384), 2);
-        assert_eq!(cv(1152), 1);
-        assert_eq!(cv(1536), 2);
-        assert_eq!(cv(1024), 2);
-        assert_eq!(cv(4), 1);
-    }
-
-    #[test]
-    fn streaming_width_fits_the_columns() {
+    fn layout_widths_fit_the_columns() {
         let tn = |n| super::STREAM_TNS[super::stream_tn_index(n)];
         assert_eq!(tn(384), 6);
         assert_eq!(tn(1152), 6);
@@ -277,5 +252,10 @@ mod tests {
         assert_eq!(tn(1024), 8);
         assert_eq!(tn(256), 4);
         assert_eq!(tn(10), 4);
+        let cv = |n| super::TEXEL_CVS[super::texel_cv_index(n)];
+        assert_eq!(cv(384), 2);
+        assert_eq!(cv(1152), 1);
+        assert_eq!(cv(1536), 2);
+        assert_eq!(cv(4), 1);
     }
 }

@@ -17,8 +17,12 @@ pub use gemm::Gemm;
 use std::sync::Arc;
 
 use vulkano::{
-    buffer::{BufferContents, Subbuffer},
+    buffer::{
+        BufferContents, Subbuffer,
+        view::{BufferView, BufferViewCreateInfo},
+    },
     descriptor_set::{DescriptorSet, WriteDescriptorSet},
+    format::Format,
     pipeline::{ComputePipeline, Pipeline, PipelineBindPoint},
 };
 
@@ -88,6 +92,16 @@ pub(crate) unsafe fn record_writes<Pc: BufferContents>(
     // SAFETY: upheld by the caller.
     unsafe { builder.dispatch(groups) }.map_err(|e| EngineError::vulkan("recording a dispatch", e))?;
     Ok(())
+}
+
+/// A view of `buf` as RGBA 32-bit float texels (four floats each), for kernels that fetch 16 bytes
+/// at a time; [`Gpu::texels_fit`] says whether `buf` can be viewed so.
+pub(crate) fn texel_view(buf: &Subbuffer<[f32]>) -> Result<Arc<BufferView>, EngineError> {
+    BufferView::new(
+        buf.as_bytes().clone(),
+        BufferViewCreateInfo { format: Format::R32G32B32A32_SFLOAT, ..Default::default() },
+    )
+    .map_err(|e| EngineError::vulkan("viewing a buffer as texels", e))
 }
 
 /// Records one dispatch of a library kernel: `buffers` at bindings 0.., then `push`, then `groups`.
