@@ -132,18 +132,20 @@ mod gemm {
             return;
         };
         assert!(gpu.staged_memory());
-        let (m, n, k) = (65, 131, 47);
-        let mut a = seeded::mixed(3, m * k);
-        let mut b = seeded::mixed(4, k * n);
-        canonicalize_all(&mut a);
-        canonicalize_all(&mut b);
-        let (ba, bb) = (gpu.upload(&a).expect("upload A"), gpu.upload(&b).expect("upload B"));
-        assert_eq!(gpu.download(&ba).expect("read A back"), a, "a staged round trip changes nothing");
-        let bc = gpu.output::<f32>((m * n) as u64).expect("allocate C");
-        let kernel = Gemm::new(&gpu, ReproClass::Unfused).expect("pipeline builds");
-        kernel.run(&gpu, &ba, &bb, &bc, GemmShape { m, n, k }).expect("GEMM runs");
-        let want = reference::gemm(ReproClass::Unfused, &a, &b, m, n, k);
-        assert!(first_difference(&gpu.download(&bc).expect("read C"), &want).is_none());
+        // Ragged, then texel-shaped (K and N multiples of 4: device-only buffers viewed as texels).
+        for (m, n, k) in [(65, 131, 47), (65, 132, 48)] {
+            let mut a = seeded::mixed(3, m * k);
+            let mut b = seeded::mixed(4, k * n);
+            canonicalize_all(&mut a);
+            canonicalize_all(&mut b);
+            let (ba, bb) = (gpu.upload(&a).expect("upload A"), gpu.upload(&b).expect("upload B"));
+            assert_eq!(gpu.download(&ba).expect("read A back"), a, "a staged round trip changes nothing");
+            let bc = gpu.output::<f32>((m * n) as u64).expect("allocate C");
+            let kernel = Gemm::new(&gpu, ReproClass::Unfused).expect("pipeline builds");
+            kernel.run(&gpu, &ba, &bb, &bc, GemmShape { m, n, k }).expect("GEMM runs");
+            let want = reference::gemm(ReproClass::Unfused, &a, &b, m, n, k);
+            assert!(first_difference(&gpu.download(&bc).expect("read C"), &want).is_none(), "{m}x{k} * {k}x{n}");
+        }
     }
 
     #[test]
