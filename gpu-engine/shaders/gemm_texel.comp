@@ -10,14 +10,19 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #include "canon.glsl"
+#include "detmath.glsl"
 
 layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 0) const bool FUSED = false;
 layout(constant_id = 1) const uint CV = 2u; // runs of 4 columns per lane (the host picks 2 or 1 to fit N)
+// What each element gets as it is stored: 0 nothing, 1 + bias[j], 2 + bias[j] then GELU. The same
+// ops as binary.comp (row broadcast) and unary.comp (GELU) after a plain GEMM, so the same bits.
+layout(constant_id = 2) const uint EPILOGUE = 0u;
 
 layout(set = 0, binding = 0) uniform samplerBuffer matA; // A[M][K] as M * K / 4 texels
 layout(set = 0, binding = 1) uniform samplerBuffer matB; // B[K][N] as K * N / 4 texels
 layout(set = 0, binding = 2) writeonly buffer MatC { float cout[]; };
+layout(set = 0, binding = 3) uniform samplerBuffer biasRow; // N / 4 texels (bound, unread, without EPILOGUE)
 layout(push_constant) uniform Shape { uint M; uint N; uint K; } s;
 
 const uint TM = 32u; // rows per workgroup
@@ -62,10 +67,19 @@ void main() {
     }
     [[unroll]] for (uint g = 0u; g < CV; g++) {
         uint c = c0 + 64u * g;
+        vec4 bias = EPILOGUE != 0u ? texelFetch(biasRow, bcol[g]) : vec4(0.0);
         [[unroll]] for (uint r = 0u; r < TM; r++) {
             if (c < n4 && i0 + r < s.M) {
                 uint at = (i0 + r) * s.N + 4u * c;
-                [[unroll]] for (uint e = 0u; e < 4u; e++) cout[at + e] = canon(acc[r][g][e]);
+                [[unroll]] for (uint e = 0u; e < 4u; e++) {
+                    float v = canon(acc[r][g][e]);
+                    if (EPILOGUE != 0u) {
+                        precise float biased = v + bias[e];
+                        v = canon(biased);
+                    }
+                    if (EPILOGUE == 2u) v = canon(det_gelu(v));
+                    cout[at + e] = v;
+                }
             }
         }
     }

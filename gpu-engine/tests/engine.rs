@@ -215,6 +215,45 @@ mod gemm {
         }
     }
 
+    /// A bias (and GELU) added as the texel layout stores C equals the GEMM followed by the
+    /// row-broadcast add (and the GELU kernel), bit for bit; other layouts refuse to fuse.
+    #[test]
+    fn fused_bias_and_gelu_equal_the_separate_kernels() {
+        use gpu_engine::kernels::{elementwise::BinaryOp, gemm::Epilogue};
+        let Some(gpu) = gpu() else { return };
+        let (m, n, k) = (37, 264, 20);
+        let mut a = seeded::mixed(41, m * k);
+        let mut b = seeded::mixed(42, k * n);
+        let mut bias = seeded::mixed(43, n);
+        for v in [&mut a, &mut b, &mut bias] {
+            canonicalize_all(v);
+        }
+        let biased =
+            reference::binary(BinaryOp::Add, &reference::gemm(ReproClass::Unfused, &a, &b, m, n, k), &bias, n, true);
+        let gelu = reference::unary(reference::UnaryOp::Gelu, &biased);
+        let (ba, bb, bbias) =
+            (gpu.upload(&a).expect("A"), gpu.upload(&b).expect("B"), gpu.upload(&bias).expect("bias"));
+        let bc = gpu.output::<f32>((m * n) as u64).expect("C");
+        let shape = GemmShape { m, n, k };
+        let texel = Gemm::with_variant(&gpu, ReproClass::Unfused, GemmVariant::Texel).expect("pipeline builds");
+        assert!(texel.fuses(&gpu, &ba, &bb, shape));
+        for (epilogue, want) in [(Epilogue::Bias, &biased), (Epilogue::BiasGelu, &gelu)] {
+            let mut rec = gpu.recorder().expect("recorder");
+            texel.record_fused(&gpu, &mut rec, &ba, &bb, &bbias, epilogue, &bc, shape).expect("records");
+            gpu.submit("fused gemm", rec).expect("runs");
+            let got = gpu.download(&bc).expect("read C");
+            if let Some((i, g, w)) = first_difference(&got, want) {
+                panic!("{epilogue:?} differs at C[{}][{}]: {g:e} vs {w:e}", i / n, i % n);
+            }
+        }
+        let stream = Gemm::with_variant(&gpu, ReproClass::Unfused, GemmVariant::Streaming).expect("pipeline builds");
+        assert!(!stream.fuses(&gpu, &ba, &bb, shape));
+        let mut rec = gpu.recorder().expect("recorder");
+        let err =
+            stream.record_fused(&gpu, &mut rec, &ba, &bb, &bbias, Epilogue::Bias, &bc, shape).expect_err("no epilogue");
+        assert!(err.to_string().contains("cannot add a bias in the GEMM"), "{err}");
+    }
+
     #[test]
     fn fused_class_matches_mul_add_where_supported() {
         check(ReproClass::Fused, GemmShape { m: 70, n: 90, k: 130 }, 9);

@@ -3,7 +3,7 @@
 //! (no shared memory) and `shaders/gemm_texel.comp` (no shared memory, A and B fetched as texels
 //! 16 bytes at a time; for CPU drivers).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use vulkano::{
     buffer::Subbuffer, descriptor_set::WriteDescriptorSet, pipeline::ComputePipeline, shader::SpecializationConstant,
@@ -32,8 +32,11 @@ const TEXEL_TM: u64 = 32;
 #[derive(Debug)]
 pub struct Gemm {
     /// One pipeline for the tiled variant; one per entry of `STREAM_TNS` for the streaming one;
-    /// for the texel one, one per entry of `TEXEL_CVS` and then the streaming ones (its fallback).
+    /// for the texel one, one per entry of `TEXEL_CVS`, then the streaming ones (its fallback).
     pipelines: Vec<Arc<ComputePipeline>>,
+    /// The texel variant's pipelines with an epilogue (bias; bias + GELU), one per entry of
+    /// `TEXEL_CVS` each, built when first used: most GEMMs have none.
+    epilogues: [Vec<OnceLock<Arc<ComputePipeline>>>; 2],
     class: ReproClass,
     variant: GemmVariant,
 }
@@ -111,6 +114,15 @@ impl GemmVariant {
     }
 }
 
+/// What [`Gemm::record_fused`] applies to each element of C as it stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    /// `C[i][j] + bias[j]`.
+    Bias,
+    /// `gelu(C[i][j] + bias[j])`.
+    BiasGelu,
+}
+
 /// The shape of one GEMM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GemmShape {
@@ -150,15 +162,14 @@ impl Gemm {
             }
             GemmVariant::Streaming => stream_pipelines(gpu, fused)?,
             GemmVariant::Texel => {
-                let mut pipelines = TEXEL_CVS
-                    .iter()
-                    .map(|&cv| gpu.pipeline(shaders::GEMM_TEXEL, &[(0, fused), (1, SpecializationConstant::U32(cv))]))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let mut pipelines =
+                    (0..TEXEL_CVS.len()).map(|t| texel_pipeline(gpu, class, t, 0)).collect::<Result<Vec<_>, _>>()?;
                 pipelines.extend(stream_pipelines(gpu, fused)?);
                 pipelines
             }
         };
-        Ok(Self { pipelines, class, variant })
+        let lazy = || (0..TEXEL_CVS.len()).map(|_| OnceLock::new()).collect();
+        Ok(Self { pipelines, epilogues: [lazy(), lazy()], class, variant })
     }
 
     pub fn class(&self) -> ReproClass {
@@ -179,23 +190,9 @@ impl Gemm {
         c: &Subbuffer<[f32]>,
         shape: GemmShape,
     ) -> Result<(), EngineError> {
-        let (m, n, k) =
-            (check_u32(KERNEL, "M", shape.m)?, check_u32(KERNEL, "N", shape.n)?, check_u32(KERNEL, "K", shape.k)?);
-        check_len(KERNEL, "A", a.len(), u64::from(m) * u64::from(k))?;
-        check_len(KERNEL, "B", b.len(), u64::from(k) * u64::from(n))?;
-        check_len(KERNEL, "C", c.len(), u64::from(m) * u64::from(n))?;
-        if self.variant == GemmVariant::Texel && texels_fit(gpu, a, b, n, k) {
-            let t = texel_cv_index(u64::from(n));
-            let cover = 256 * u64::from(TEXEL_CVS[t]);
-            let counts = [groups(u64::from(n), cover), groups(u64::from(m), TEXEL_TM), 1];
-            let writes = [
-                WriteDescriptorSet::buffer_view(0, super::texel_view(a)?),
-                WriteDescriptorSet::buffer_view(1, super::texel_view(b)?),
-                WriteDescriptorSet::buffer(2, c.clone()),
-            ];
-            // SAFETY: the shader clamps every fetch to the last row of A and the last column of B,
-            // stores only inside C, and the lengths were checked against the shape above.
-            return unsafe { super::record_writes(gpu, builder, &self.pipelines[t], writes, Some([m, n, k]), counts) };
+        let [m, n, k] = check_shape(a, b, c, shape)?;
+        if self.fuses(gpu, a, b, shape) {
+            return self.record_texel(gpu, builder, a, b, None, c, [m, n, k]);
         }
         let (pipeline, counts) = match self.variant {
             GemmVariant::Tiled => (&self.pipelines[0], [groups(u64::from(n), TILE), groups(u64::from(m), TILE), 1]),
@@ -215,6 +212,93 @@ impl Gemm {
         unsafe { super::record(gpu, builder, pipeline, bound, Some([m, n, k]), counts) }
     }
 
+    /// Whether [`Gemm::record_fused`] can record this GEMM: the texel layout, K and N multiples
+    /// of 4, and A and B viewable as texels.
+    pub fn fuses(&self, gpu: &Gpu, a: &Subbuffer<[f32]>, b: &Subbuffer<[f32]>, shape: GemmShape) -> bool {
+        let (n, k) = (u32::try_from(shape.n), u32::try_from(shape.k));
+        self.variant == GemmVariant::Texel && matches!((n, k), (Ok(n), Ok(k)) if texels_fit(gpu, a, b, n, k))
+    }
+
+    /// Records `C = epilogue(A * B)` in one dispatch, where [`Gemm::fuses`] says so: `bias` (one row
+    /// of N) added to every row, then GELU if `epilogue` says so. The same ops as a plain GEMM
+    /// followed by the row-broadcast add and the GELU kernel, so the same bits.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_fused(
+        &self,
+        gpu: &Gpu,
+        builder: &mut Recorder,
+        a: &Subbuffer<[f32]>,
+        b: &Subbuffer<[f32]>,
+        bias: &Subbuffer<[f32]>,
+        epilogue: Epilogue,
+        c: &Subbuffer<[f32]>,
+        shape: GemmShape,
+    ) -> Result<(), EngineError> {
+        let [m, n, k] = check_shape(a, b, c, shape)?;
+        check_len(KERNEL, "bias", bias.len(), u64::from(n))?;
+        if !self.fuses(gpu, a, b, shape) || !gpu.texels_fit(bias) {
+            return Err(EngineError::Shape {
+                kernel: KERNEL,
+                message: format!(
+                    "the {} layout cannot add a bias in the GEMM for {}x{} * {}x{} (it needs the texel layout, K and N multiples of 4 and texel-aligned inputs)",
+                    self.variant.name(),
+                    shape.m,
+                    shape.k,
+                    shape.k,
+                    shape.n
+                ),
+            });
+        }
+        self.record_texel(gpu, builder, a, b, Some((bias, epilogue)), c, [m, n, k])
+    }
+
+    /// The texel layout's dispatch, with or without an epilogue.
+    #[allow(clippy::too_many_arguments)]
+    fn record_texel(
+        &self,
+        gpu: &Gpu,
+        builder: &mut Recorder,
+        a: &Subbuffer<[f32]>,
+        b: &Subbuffer<[f32]>,
+        epilogue: Option<(&Subbuffer<[f32]>, Epilogue)>,
+        c: &Subbuffer<[f32]>,
+        [m, n, k]: [u32; 3],
+    ) -> Result<(), EngineError> {
+        let t = texel_cv_index(u64::from(n));
+        let cover = 256 * u64::from(TEXEL_CVS[t]);
+        let counts = [groups(u64::from(n), cover), groups(u64::from(m), TEXEL_TM), 1];
+        let b_view = super::texel_view(b)?;
+        let (bias_view, pipeline) = match epilogue {
+            // Bound but not read without an epilogue (the binding is in the shader either way).
+            None => (b_view.clone(), &self.pipelines[t]),
+            Some((bias, epilogue)) => {
+                let e = match epilogue {
+                    Epilogue::Bias => 1,
+                    Epilogue::BiasGelu => 2,
+                };
+                let slot = &self.epilogues[e - 1][t];
+                let pipeline = match slot.get() {
+                    Some(p) => p,
+                    None => {
+                        // Two threads may both build it; the second's is dropped.
+                        let _ = slot.set(texel_pipeline(gpu, self.class, t, e as u32)?);
+                        slot.get().expect("set just now")
+                    }
+                };
+                (super::texel_view(bias)?, pipeline)
+            }
+        };
+        let writes = [
+            WriteDescriptorSet::buffer_view(0, super::texel_view(a)?),
+            WriteDescriptorSet::buffer_view(1, b_view),
+            WriteDescriptorSet::buffer(2, c.clone()),
+            WriteDescriptorSet::buffer_view(3, bias_view),
+        ];
+        // SAFETY: the shader clamps every fetch to the last row of A and the last column of B (and
+        // of the bias row), stores only inside C, and the lengths were checked against the shape.
+        unsafe { super::record_writes(gpu, builder, pipeline, writes, Some([m, n, k]), counts) }
+    }
+
     /// Runs one GEMM and waits for it.
     pub fn run(
         &self,
@@ -226,6 +310,31 @@ impl Gemm {
     ) -> Result<(), EngineError> {
         super::run_alone(gpu, KERNEL, |builder| self.record(gpu, builder, a, b, c, shape))
     }
+}
+
+/// M, N and K as pushed to the shaders, once the buffers' lengths are checked against them.
+fn check_shape(
+    a: &Subbuffer<[f32]>,
+    b: &Subbuffer<[f32]>,
+    c: &Subbuffer<[f32]>,
+    shape: GemmShape,
+) -> Result<[u32; 3], EngineError> {
+    let (m, n, k) =
+        (check_u32(KERNEL, "M", shape.m)?, check_u32(KERNEL, "N", shape.n)?, check_u32(KERNEL, "K", shape.k)?);
+    check_len(KERNEL, "A", a.len(), u64::from(m) * u64::from(k))?;
+    check_len(KERNEL, "B", b.len(), u64::from(k) * u64::from(n))?;
+    check_len(KERNEL, "C", c.len(), u64::from(m) * u64::from(n))?;
+    Ok([m, n, k])
+}
+
+/// The texel layout's pipeline for `TEXEL_CVS[t]` with epilogue `e` (0 none, 1 bias, 2 bias + GELU).
+fn texel_pipeline(gpu: &Gpu, class: ReproClass, t: usize, e: u32) -> Result<Arc<ComputePipeline>, EngineError> {
+    let constants = [
+        (0, SpecializationConstant::Bool(class == ReproClass::Fused)),
+        (1, SpecializationConstant::U32(TEXEL_CVS[t])),
+        (2, SpecializationConstant::U32(e)),
+    ];
+    gpu.pipeline(shaders::GEMM_TEXEL, &constants)
 }
 
 fn stream_pipelines(gpu: &Gpu, fused: SpecializationConstant) -> Result<Vec<Arc<ComputePipeline>>, EngineError> {

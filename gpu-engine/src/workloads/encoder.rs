@@ -18,7 +18,7 @@ use crate::{
     kernels::{
         Gemm,
         elementwise::{Binary, BinaryOp},
-        gemm::GemmShape,
+        gemm::{Epilogue, GemmShape},
         rows::{LayerNormRows, RowsShape, Unary},
     },
     numeric::canonicalize,
@@ -409,21 +409,33 @@ impl Encoder {
                 cut(&mut rec, per_kernel)?;
             }};
         }
+        // out = x W + bias (then GELU): one dispatch where the GEMM's layout adds the bias as it
+        // stores (the same bits), else the GEMM into `tmp` and the row-broadcast add (and GELU).
+        macro_rules! linear {
+            ($x:expr, $w:expr, $bias:expr, $epilogue:expr, $tmp:expr, $out:expr, $n:expr, $k:expr) => {{
+                let shape = GemmShape { m: rows, n: $n, k: $k };
+                if self.gemm.fuses(gpu, $x, $w, shape) {
+                    kernel!(self.gemm.record_fused(gpu, &mut rec, $x, $w, $bias, $epilogue, $out, shape));
+                } else if $epilogue == Epilogue::Bias {
+                    kernel!(self.gemm.record(gpu, &mut rec, $x, $w, $tmp, shape));
+                    kernel!(self.add_row.record(gpu, &mut rec, $tmp, $bias, $out, $n));
+                } else {
+                    kernel!(self.gemm.record(gpu, &mut rec, $x, $w, $out, shape));
+                    kernel!(self.add_row.record(gpu, &mut rec, $out, $bias, $tmp, $n));
+                    kernel!(self.gelu.record(gpu, &mut rec, $tmp, $out));
+                }
+            }};
+        }
         kernel!(self.norm.record(gpu, &mut rec, &x, &self.emb_ln.0, &self.emb_ln.1, &a, shape, eps));
         for l in &self.device_layers {
             cut(&mut rec, steered && !per_kernel)?;
-            kernel!(self.gemm.record(gpu, &mut rec, &a, &l.qkv_w, &q1, GemmShape { m: rows, n: 3 * h, k: h }));
-            kernel!(self.add_row.record(gpu, &mut rec, &q1, &l.qkv_b, &q2, 3 * h));
+            linear!(&a, &l.qkv_w, &l.qkv_b, Epilogue::Bias, &q1, &q2, 3 * h, h);
             kernel!(self.attention.record(gpu, &mut rec, &q2, &lens, &b, att, scale));
-            kernel!(self.gemm.record(gpu, &mut rec, &b, &l.out_w, &cc, GemmShape { m: rows, n: h, k: h }));
-            kernel!(self.add_row.record(gpu, &mut rec, &cc, &l.out_b, &d, h));
+            linear!(&b, &l.out_w, &l.out_b, Epilogue::Bias, &cc, &d, h, h);
             kernel!(self.add.record(gpu, &mut rec, &d, &a, &cc, h));
             kernel!(self.norm.record(gpu, &mut rec, &cc, &l.ln1.0, &l.ln1.1, &b, shape, eps));
-            kernel!(self.gemm.record(gpu, &mut rec, &b, &l.ffn_in_w, &f1, GemmShape { m: rows, n: i, k: h }));
-            kernel!(self.add_row.record(gpu, &mut rec, &f1, &l.ffn_in_b, &f2, i));
-            kernel!(self.gelu.record(gpu, &mut rec, &f2, &f1));
-            kernel!(self.gemm.record(gpu, &mut rec, &f1, &l.ffn_out_w, &cc, GemmShape { m: rows, n: h, k: i }));
-            kernel!(self.add_row.record(gpu, &mut rec, &cc, &l.ffn_out_b, &d, h));
+            linear!(&b, &l.ffn_in_w, &l.ffn_in_b, Epilogue::BiasGelu, &f2, &f1, i, h);
+            linear!(&f1, &l.ffn_out_w, &l.ffn_out_b, Epilogue::Bias, &cc, &d, h, i);
             kernel!(self.add.record(gpu, &mut rec, &d, &b, &cc, h));
             kernel!(self.norm.record(gpu, &mut rec, &cc, &l.ln2.0, &l.ln2.1, &a, shape, eps));
         }
