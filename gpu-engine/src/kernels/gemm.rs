@@ -75,9 +75,9 @@ pub enum GemmVariant {
     /// No shared memory, 32 rows x 4-8 columns per lane, uniform A loads: for CPU drivers, whose lanes
     /// gather per-lane loads one by one and whose barriers are coroutine switches.
     Streaming,
-    /// No shared memory, 32 rows x 8 columns per lane, A and B read through texel buffers four
-    /// floats per fetch: for CPU drivers, whose texel fetches are branch-free gathers. Needs K and
-    /// N to be multiples of 4 and A and B to start 16-byte aligned; other GEMMs run `Streaming`.
+    /// No shared memory, 32 rows x 4 or 8 columns per lane, A and B read through texel buffers
+    /// four floats per fetch: for CPU drivers, whose texel fetches are branch-free gathers. Needs K
+    /// and N to be multiples of 4 and A and B to start on a texel; other GEMMs run `Streaming`.
     Texel,
 }
 
