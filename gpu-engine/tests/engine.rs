@@ -835,8 +835,8 @@ mod attention {
 
 mod workloads {
     use gpu_engine::{
-        ReproClass,
-        kernels::train::SgdParams,
+        Gpu, ReproClass,
+        kernels::{gemm::GemmVariant, train::SgdParams},
         workloads::{
             encoder::{self, Encoder, EncoderConfig, EncoderWeights},
             mlp::{self, Activation, MlpParams, TrainOptions, Trainer},
@@ -861,20 +861,29 @@ mod workloads {
     #[test]
     fn encoder_matches_its_cpu_twin_in_any_batch() {
         let Some(gpu) = gpu() else { return };
+        let layouts = [GemmVariant::for_device(&gpu), GemmVariant::Streaming];
+        for layout in layouts {
+            check_encoder(&gpu, layout);
+        }
+    }
+
+    /// In `layout`: the device's (bias and GELU added as the GEMM stores, on a CPU driver) and the
+    /// streaming one (GEMM, then the separate bias add and GELU kernels, as GPUs run them).
+    fn check_encoder(gpu: &Gpu, layout: GemmVariant) {
         let weights = EncoderWeights::seeded(tiny(), 3).expect("weights");
         let sequences: Vec<Vec<u32>> =
             [vec![1, 7, 9, 2], vec![1, 2], (0..33).map(|i| (i * 7 % 50) as u32).collect(), vec![5]].to_vec();
-        let encoder = Encoder::new(&gpu, weights.clone(), ReproClass::Unfused).expect("encoder");
+        let encoder = Encoder::with_layout(gpu, weights.clone(), ReproClass::Unfused, layout).expect("encoder");
         let mut seen = Vec::new();
-        let together = encoder.encode(&gpu, &sequences, 4096, |done| seen.push(done)).expect("encodes");
+        let together = encoder.encode(gpu, &sequences, 4096, |done| seen.push(done)).expect("encodes");
         assert_eq!(seen.last(), Some(&4), "progress reaches every sequence");
         // One sequence per batch: the same bits as all of them padded together.
-        let alone = encoder.encode(&gpu, &sequences, 1, |_| {}).expect("encodes one by one");
+        let alone = encoder.encode(gpu, &sequences, 1, |_| {}).expect("encodes one by one");
         for (s, ids) in sequences.iter().enumerate() {
             let want = encoder::reference(&weights, ReproClass::Unfused, ids).expect("reference");
             assert_eq!(together[s].len(), 64);
             if let Some((i, g, w)) = first_difference(&together[s], &want) {
-                panic!("sequence {s} column {i}: device {g:e}, CPU twin {w:e}");
+                panic!("{layout:?}: sequence {s} column {i}: device {g:e}, CPU twin {w:e}");
             }
             assert!(first_difference(&alone[s], &together[s]).is_none(), "batching changed sequence {s}");
             let norm: f32 = want.iter().map(|v| v * v).sum::<f32>().sqrt();
@@ -882,7 +891,7 @@ mod workloads {
         }
         // Steered (one submission per layer, each a yield point): the same bits.
         gpu.set_control(Some(gpu_engine::control::Control::new()));
-        let steered = encoder.encode(&gpu, &sequences, 4096, |_| {}).expect("encodes steered");
+        let steered = encoder.encode(gpu, &sequences, 4096, |_| {}).expect("encodes steered");
         gpu.set_control(None);
         for s in 0..sequences.len() {
             assert!(first_difference(&steered[s], &together[s]).is_none(), "steering changed sequence {s}");

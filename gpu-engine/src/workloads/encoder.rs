@@ -18,7 +18,7 @@ use crate::{
     kernels::{
         Gemm,
         elementwise::{Binary, BinaryOp},
-        gemm::{Epilogue, GemmShape},
+        gemm::{Epilogue, GemmShape, GemmVariant},
         rows::{LayerNormRows, RowsShape, Unary},
     },
     numeric::canonicalize,
@@ -293,8 +293,19 @@ struct DeviceLayer {
 pub const DEFAULT_BATCH_TOKENS: usize = 8192;
 
 impl Encoder {
-    /// Uploads the weights and builds the pipelines.
+    /// Uploads the weights and builds the pipelines, the GEMM in the device's faster layout.
     pub fn new(gpu: &Gpu, weights: EncoderWeights, class: ReproClass) -> Result<Self, EngineError> {
+        Self::with_layout(gpu, weights, class, GemmVariant::for_device(gpu))
+    }
+
+    /// Like [`Encoder::new`] with the GEMM in a given layout (all give the same bits; the texel
+    /// layout adds the projections' biases as it stores, the others run the separate kernels).
+    pub fn with_layout(
+        gpu: &Gpu,
+        weights: EncoderWeights,
+        class: ReproClass,
+        layout: GemmVariant,
+    ) -> Result<Self, EngineError> {
         let c = weights.config;
         let layer_bytes = (c.hidden * 4 * c.hidden + 2 * c.hidden * c.intermediate) as u64 * 4;
         gpu.check_memory("the encoder weights", layer_bytes * c.layers as u64)?;
@@ -319,7 +330,7 @@ impl Encoder {
         Ok(Self {
             emb_ln: (gpu.upload(&weights.emb_ln_g)?, gpu.upload(&weights.emb_ln_b)?),
             device_layers,
-            gemm: Gemm::new(gpu, class)?,
+            gemm: Gemm::with_variant(gpu, class, layout)?,
             add_row: Binary::new(gpu, BinaryOp::Add, true)?,
             add: Binary::new(gpu, BinaryOp::Add, false)?,
             gelu: Unary::new(gpu, UnaryOp::Gelu)?,
@@ -385,8 +396,18 @@ impl Encoder {
         let lens = gpu.upload(&lens)?;
         let wide = |n: usize| gpu.output::<f32>((rows * n) as u64);
         let (a, b, cc, d) = (wide(h)?, wide(h)?, wide(h)?, wide(h)?);
-        let (q1, q2) = (wide(3 * h)?, wide(3 * h)?);
-        let (f1, f2) = (wide(i)?, wide(i)?);
+        let (q2, f1) = (wide(3 * h)?, wide(i)?);
+        // Scratch that only the unfused projections write (GEMM, then the bias add): allocated on
+        // first use, so a layout that adds the bias as it stores never holds it.
+        let (q1, f2) = (std::cell::OnceCell::new(), std::cell::OnceCell::new());
+        let scratch =
+            |cell: &std::cell::OnceCell<Subbuffer<[f32]>>, n: usize| -> Result<Subbuffer<[f32]>, EngineError> {
+                if let Some(buf) = cell.get() {
+                    return Ok(buf.clone());
+                }
+                let buf = wide(n)?;
+                Ok(cell.get_or_init(|| buf).clone())
+            };
         let shape = RowsShape { rows, n: h };
         let eps = c.layer_norm_eps;
         let att = AttentionShape { batch: batch.len(), seq, heads: c.heads, head_dim: c.head_dim() };
@@ -411,6 +432,7 @@ impl Encoder {
         }
         // out = x W + bias (then GELU): one dispatch where the GEMM's layout adds the bias as it
         // stores (the same bits), else the GEMM into `tmp` and the row-broadcast add (and GELU).
+        // `tmp` is evaluated only on the unfused path.
         macro_rules! linear {
             ($x:expr, $w:expr, $bias:expr, $epilogue:expr, $tmp:expr, $out:expr, $n:expr, $k:expr) => {{
                 let shape = GemmShape { m: rows, n: $n, k: $k };
@@ -429,12 +451,12 @@ impl Encoder {
         kernel!(self.norm.record(gpu, &mut rec, &x, &self.emb_ln.0, &self.emb_ln.1, &a, shape, eps));
         for l in &self.device_layers {
             cut(&mut rec, steered && !per_kernel)?;
-            linear!(&a, &l.qkv_w, &l.qkv_b, Epilogue::Bias, &q1, &q2, 3 * h, h);
+            linear!(&a, &l.qkv_w, &l.qkv_b, Epilogue::Bias, &scratch(&q1, 3 * h)?, &q2, 3 * h, h);
             kernel!(self.attention.record(gpu, &mut rec, &q2, &lens, &b, att, scale));
             linear!(&b, &l.out_w, &l.out_b, Epilogue::Bias, &cc, &d, h, h);
             kernel!(self.add.record(gpu, &mut rec, &d, &a, &cc, h));
             kernel!(self.norm.record(gpu, &mut rec, &cc, &l.ln1.0, &l.ln1.1, &b, shape, eps));
-            linear!(&b, &l.ffn_in_w, &l.ffn_in_b, Epilogue::BiasGelu, &f2, &f1, i, h);
+            linear!(&b, &l.ffn_in_w, &l.ffn_in_b, Epilogue::BiasGelu, &scratch(&f2, i)?, &f1, i, h);
             linear!(&f1, &l.ffn_out_w, &l.ffn_out_b, Epilogue::Bias, &cc, &d, h, i);
             kernel!(self.add.record(gpu, &mut rec, &d, &b, &cc, h));
             kernel!(self.norm.record(gpu, &mut rec, &cc, &l.ln2.0, &l.ln2.1, &a, shape, eps));
