@@ -1,8 +1,9 @@
-//! GFLOP/s of GEMM layouts on the device, interleaved so that a busy machine slows them alike:
+//! GFLOP/s of GEMM layouts on the device, interleaved so that a busy machine slows them alike, in
+//! every reproducibility class the device has:
 //! `cargo run --release -p gpu-engine --example gemm_layouts [n] [rounds] [layout,...]`.
 
 use gpu_engine::{
-    DeviceChoice, Gpu, GpuOptions, ReproClass, Vulkan, bench,
+    DeviceChoice, Gpu, GpuOptions, Vulkan, bench,
     kernels::{Gemm, gemm::GemmVariant},
 };
 
@@ -16,15 +17,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => GemmVariant::ALL.to_vec(),
     };
     println!("{} n={n} (the device's layout: {})", gpu.info().name, GemmVariant::for_device(&gpu).name());
+    let classes = gpu.classes();
     for &v in &layouts {
-        let start = std::time::Instant::now();
-        Gemm::with_variant(&gpu, ReproClass::Unfused, v)?;
-        println!("{:<12} pipelines built in {:.0} ms", v.name(), start.elapsed().as_secs_f64() * 1e3);
+        for &class in &classes {
+            let start = std::time::Instant::now();
+            Gemm::with_variant(&gpu, class, v)?;
+            let ms = start.elapsed().as_secs_f64() * 1e3;
+            println!("{:<14} {:<8} pipelines built in {ms:.0} ms", v.name(), class.as_str());
+        }
     }
     for round in 1..=rounds {
         for &v in &layouts {
-            let r = bench::gemm_rate_in(&gpu, n, ReproClass::Unfused, v, 3)?;
-            println!("round {round} {:<12} {:>9.1} GFLOP/s", v.name(), r.gflops);
+            for &class in &classes {
+                let r = bench::gemm_rate_in(&gpu, n, class, v, 3)?;
+                println!("round {round} {:<14} {:<8} {:>9.1} GFLOP/s", v.name(), class.as_str(), r.gflops);
+            }
         }
     }
     Ok(())

@@ -8,6 +8,13 @@
 // shared memory BK deep (a specialization constant), and the next slice is fetched into registers
 // while the current one is multiplied, so global-memory latency overlaps the arithmetic; with
 // STAGES = 2 slices alternate between two shared buffers and each costs one barrier, not two.
+//
+// VEC (K and N multiples of 4, buffers 16-byte aligned) reads A and B 16 bytes at a time: a slice
+// of A is one vec4 (4 consecutive k of one row) per invocation per 8 deep, written to shared
+// memory transposed by 32 consecutive rows per warp (no bank conflicts), a slice of B one vec4 of
+// 4 consecutive columns; each warp computes a 32x64 block of the tile (4x8 invocations), so its
+// shared-memory reads of a k step touch 64 + 128 contiguous bytes; C is stored 16 bytes at a time.
+// Only where the loads come from and which invocation owns which element change, not the sums.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #include "canon.glsl"
@@ -16,10 +23,15 @@ layout(local_size_x = 256, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 0) const bool FUSED = false;
 layout(constant_id = 1) const uint BK = 8u; // depth of a staged slice: 8 or 16
 layout(constant_id = 2) const uint STAGES = 1u; // 2: slices alternate between two buffers, one barrier each
+layout(constant_id = 3) const bool VEC = false; // 16-byte loads and stores (see above)
 
 layout(set = 0, binding = 0) readonly buffer MatA { float a[]; };
 layout(set = 0, binding = 1) readonly buffer MatB { float b[]; };
 layout(set = 0, binding = 2) writeonly buffer MatC { float c[]; };
+// The same buffers seen 16 bytes at a time (read only when VEC).
+layout(set = 0, binding = 0) readonly buffer MatA4 { vec4 a4[]; };
+layout(set = 0, binding = 1) readonly buffer MatB4 { vec4 b4[]; };
+layout(set = 0, binding = 2) writeonly buffer MatC4 { vec4 c4[]; };
 layout(push_constant) uniform Shape { uint M; uint N; uint K; } s;
 
 const uint BM = 128u;
@@ -33,10 +45,28 @@ shared vec4 Bs[2u * SLICE];
 
 float pa[LOADS];
 float pb[LOADS];
+const uint VLOADS = BK / 8u; // vec4s of A (and of B) each invocation stages per slice when VEC
+vec4 pa4[VLOADS];
+vec4 pb4[VLOADS];
 
 // Fetches slice k0 into registers: A[row0 + idx / BK][k0 + idx % BK] for idx = tid + 256 l
 // (consecutive invocations read consecutive k), B[k0 + idx / 128][col0 + idx % 128]; zeros outside.
 void fetch(uint tid, uint row0, uint col0, uint k0) {
+    if (VEC) {
+        // A: v = tid + 256 l covers 128 rows x BK/4 quads: row v % 128, quad v / 128.
+        // B: BK rows x 32 quads: row v / 32, quad v % 32. K and N are multiples of 4, so a quad
+        // is wholly inside or wholly outside.
+        [[unroll]] for (uint l = 0u; l < VLOADS; l++) {
+            uint v = tid + l * 256u;
+            uint gr = row0 + v % 128u;
+            uint gk = k0 + 4u * (v / 128u);
+            pa4[l] = (gr < s.M && gk < s.K) ? a4[(gr * s.K + gk) / 4u] : vec4(0.0);
+            uint gk2 = k0 + v / 32u;
+            uint gc = col0 + 4u * (v % 32u);
+            pb4[l] = (gk2 < s.K && gc < s.N) ? b4[(gk2 * s.N + gc) / 4u] : vec4(0.0);
+        }
+        return;
+    }
     [[unroll]] for (uint l = 0u; l < LOADS; l++) {
         uint idx = tid + l * 256u;
         uint gr = row0 + idx / BK;
@@ -49,6 +79,17 @@ void fetch(uint tid, uint row0, uint col0, uint k0) {
 }
 
 void stage(uint tid, uint base) {
+    if (VEC) {
+        [[unroll]] for (uint l = 0u; l < VLOADS; l++) {
+            uint v = tid + l * 256u;
+            uint r = v % 128u;
+            uint q = v / 128u;
+            [[unroll]] for (uint i = 0u; i < 4u; i++)
+                As[base + (4u * q + i) * 32u + r / 4u][r % 4u] = pa4[l][i];
+            Bs[base + (v / 32u) * 32u + v % 32u] = pb4[l];
+        }
+        return;
+    }
     [[unroll]] for (uint l = 0u; l < LOADS; l++) {
         uint idx = tid + l * 256u;
         uint r = idx / BK;
@@ -62,8 +103,11 @@ void stage(uint tid, uint base) {
 
 void main() {
     uint tid = gl_LocalInvocationID.x;
-    uint tx = tid % 16u;
-    uint ty = tid / 16u;
+    // Without VEC a warp owns two rows of invocations (2x16); with it a 4x8 block.
+    uint warp = tid / 32u;
+    uint lane = tid % 32u;
+    uint tx = VEC ? 8u * (warp % 2u) + lane % 8u : tid % 16u;
+    uint ty = VEC ? 4u * (warp / 2u) + lane / 8u : tid / 16u;
     uint row0 = gl_WorkGroupID.y * BM;
     uint col0 = gl_WorkGroupID.x * BN;
 
@@ -112,6 +156,17 @@ void main() {
     [[unroll]] for (uint i = 0u; i < 8u; i++) {
         uint gr = row0 + (i < 4u ? 4u * ty + i : 64u + 4u * ty + (i - 4u));
         if (gr >= s.M) continue;
+        if (VEC) {
+            [[unroll]] for (uint h = 0u; h < 2u; h++) {
+                uint gc = col0 + 64u * h + 4u * tx;
+                if (gc < s.N) {
+                    uint j = 4u * h;
+                    c4[(gr * s.N + gc) / 4u] =
+                        vec4(canon(acc[i][j]), canon(acc[i][j + 1u]), canon(acc[i][j + 2u]), canon(acc[i][j + 3u]));
+                }
+            }
+            continue;
+        }
         [[unroll]] for (uint j = 0u; j < 8u; j++) {
             uint gc = col0 + (j < 4u ? 4u * tx + j : 64u + 4u * tx + (j - 4u));
             if (gc < s.N) c[gr * s.N + gc] = canon(acc[i][j]);

@@ -188,7 +188,8 @@ mod gemm {
     }
 
     /// Views that start mid-buffer: on a texel (16 bytes in) the texel layout reads them, off one it
-    /// falls back to streaming; both give the reference's bits.
+    /// falls back to streaming (and the wide layout's 16-byte loads to its 4-byte ones); all give
+    /// the reference's bits.
     #[test]
     fn matches_reference_on_views_into_larger_buffers() {
         let Some(gpu) = gpu() else { return };
@@ -203,7 +204,8 @@ mod gemm {
             let ba = gpu.upload(&pad(&a)).expect("upload A").slice(skip..);
             let bb = gpu.upload(&pad(&b)).expect("upload B").slice(skip..);
             let bc = gpu.output::<f32>((m * n) as u64).expect("allocate C");
-            for variant in [GemmVariant::Texel, GemmVariant::Streaming] {
+            let wide_vector = GemmVariant::Wide { depth: 8, stages: 1, vector: true };
+            for variant in [GemmVariant::Texel, GemmVariant::Streaming, wide_vector] {
                 let kernel = Gemm::with_variant(&gpu, ReproClass::Unfused, variant).expect("pipeline builds");
                 kernel.run(&gpu, &ba, &bb, &bc, GemmShape { m, n, k }).expect("GEMM runs");
                 let got = gpu.download(&bc).expect("read C");

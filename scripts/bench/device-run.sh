@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The GPU-machine benchmark run behind the H200 rows of bench/RESULTS.md. That machine has no Rust
-# toolchain and no network, so what it runs is built here and travels in .devrun/ (git-ignored):
+# The GPU-machine benchmark run behind the H100 and H200 rows of bench/RESULTS.md. That machine has
+# no Rust toolchain and no network, so what it runs is built here by scripts/bench/device-prepare.sh
+# and travels in .devrun/ (git-ignored):
 #   gridmint                    cargo build --release -p gridmint-cli (stripped)
 #   engine-tests                cargo test --release -p gpu-engine --test engine --no-run
 #   encoder_profile             cargo build --release -p gpu-engine --example encoder_profile
+#   gemm_layouts                cargo build --release -p gpu-engine --example gemm_layouts
 #   determinism-llvmpipe.txt    gridmint bench --determinism, here
 #   determinism-cpu-reference.txt  gridmint bench --determinism --cpu-reference
 #   model/                      all-MiniLM-L6-v2's small files (config, tokenizer), no weights
@@ -43,6 +45,9 @@ step "engine benchmark"
 timeout 150 "$D/gridmint" bench --json > "$OUT/engine.json"; cat "$OUT/engine.json"
 
 if [ -n "${ENGINE_ONLY:-}" ]; then
+  step "GEMM layouts at 4096³, interleaved, both classes"
+  timeout 150 "$D/gemm_layouts" "${LAYOUT_N:-4096}" 3 "${LAYOUTS:-wide128x8,wide128x8s2,wide128x8v,wide128x8s2v,wide128x16v,wide128x16s2v}" |
+    tee "$OUT/layouts.txt"
   step "engine tests on this device (GPU output == CPU reference, bit for bit)"
   timeout 150 "$D/engine-tests" --test-threads=2 2>&1 | tail -40
   step done

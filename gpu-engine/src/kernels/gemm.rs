@@ -70,8 +70,11 @@ pub enum GemmVariant {
     Tiled,
     /// 128x128 tiles in shared memory, 8x8 per invocation with 16-byte shared loads, the next
     /// slice fetched while the current one is multiplied; `depth` (8 or 16) is the slice's depth,
-    /// `stages` (1 or 2) the shared buffers slices alternate between.
-    Wide { depth: u32, stages: u32 },
+    /// `stages` (1 or 2) the shared buffers slices alternate between. `vector`: A, B and C read
+    /// and written 16 bytes at a time, A transposed into shared memory without bank conflicts, each
+    /// warp on a 32x64 block; needs K and N multiples of 4 and 16-byte-aligned buffers (other GEMMs
+    /// run the same layout without it).
+    Wide { depth: u32, stages: u32, vector: bool },
     /// No shared memory, 32 rows x 4-8 columns per lane, uniform A loads: for CPU drivers, whose lanes
     /// gather per-lane loads one by one and whose barriers are coroutine switches.
     Streaming,
@@ -83,12 +86,16 @@ pub enum GemmVariant {
 
 impl GemmVariant {
     /// Every layout, for benchmarks and the bit-exactness tests.
-    pub const ALL: [GemmVariant; 7] = [
+    pub const ALL: [GemmVariant; 11] = [
         GemmVariant::Tiled,
-        GemmVariant::Wide { depth: 8, stages: 1 },
-        GemmVariant::Wide { depth: 8, stages: 2 },
-        GemmVariant::Wide { depth: 16, stages: 1 },
-        GemmVariant::Wide { depth: 16, stages: 2 },
+        GemmVariant::Wide { depth: 8, stages: 1, vector: false },
+        GemmVariant::Wide { depth: 8, stages: 2, vector: false },
+        GemmVariant::Wide { depth: 16, stages: 1, vector: false },
+        GemmVariant::Wide { depth: 16, stages: 2, vector: false },
+        GemmVariant::Wide { depth: 8, stages: 1, vector: true },
+        GemmVariant::Wide { depth: 8, stages: 2, vector: true },
+        GemmVariant::Wide { depth: 16, stages: 1, vector: true },
+        GemmVariant::Wide { depth: 16, stages: 2, vector: true },
         GemmVariant::Streaming,
         GemmVariant::Texel,
     ];
@@ -98,16 +105,18 @@ impl GemmVariant {
         if gpu.info().device_type == crate::DeviceType::Cpu {
             GemmVariant::Texel
         } else {
-            GemmVariant::Wide { depth: 8, stages: 1 }
+            GemmVariant::Wide { depth: 8, stages: 1, vector: true }
         }
     }
 
-    /// A short stable name (`tiled64`, `wide128x8`, `wide128x16s2`, `stream`).
+    /// A short stable name (`tiled64`, `wide128x8`, `wide128x16s2`, `wide128x8v`, `stream`).
     pub fn name(self) -> String {
         match self {
             GemmVariant::Tiled => "tiled64".to_owned(),
-            GemmVariant::Wide { depth, stages: 1 } => format!("wide128x{depth}"),
-            GemmVariant::Wide { depth, stages } => format!("wide128x{depth}s{stages}"),
+            GemmVariant::Wide { depth, stages, vector } => {
+                let stages = if stages == 1 { String::new() } else { format!("s{stages}") };
+                format!("wide128x{depth}{stages}{}", if vector { "v" } else { "" })
+            }
             GemmVariant::Streaming => "stream".to_owned(),
             GemmVariant::Texel => "texel".to_owned(),
         }
@@ -147,7 +156,7 @@ impl Gemm {
         let fused = SpecializationConstant::Bool(class == ReproClass::Fused);
         let pipelines = match variant {
             GemmVariant::Tiled => vec![gpu.pipeline(shaders::GEMM, &[(0, fused)])?],
-            GemmVariant::Wide { depth, stages } => {
+            GemmVariant::Wide { depth, stages, vector } => {
                 if !matches!(depth, 8 | 16) || !matches!(stages, 1 | 2) {
                     return Err(EngineError::Shape {
                         kernel: KERNEL,
@@ -156,9 +165,17 @@ impl Gemm {
                         ),
                     });
                 }
-                let constants =
-                    [(0, fused), (1, SpecializationConstant::U32(depth)), (2, SpecializationConstant::U32(stages))];
-                vec![gpu.pipeline(shaders::GEMM_WIDE, &constants)?]
+                let wide = |vector| {
+                    let constants = [
+                        (0, fused),
+                        (1, SpecializationConstant::U32(depth)),
+                        (2, SpecializationConstant::U32(stages)),
+                        (3, SpecializationConstant::Bool(vector)),
+                    ];
+                    gpu.pipeline(shaders::GEMM_WIDE, &constants)
+                };
+                // With `vector`, the 16-byte pipeline first, then the fallback for other shapes.
+                if vector { vec![wide(true)?, wide(false)?] } else { vec![wide(false)?] }
             }
             GemmVariant::Streaming => stream_pipelines(gpu, fused)?,
             GemmVariant::Texel => {
@@ -196,8 +213,9 @@ impl Gemm {
         }
         let (pipeline, counts) = match self.variant {
             GemmVariant::Tiled => (&self.pipelines[0], [groups(u64::from(n), TILE), groups(u64::from(m), TILE), 1]),
-            GemmVariant::Wide { .. } => {
-                (&self.pipelines[0], [groups(u64::from(n), WIDE_TILE), groups(u64::from(m), WIDE_TILE), 1])
+            GemmVariant::Wide { vector, .. } => {
+                let p = if vector && quads_fit([a, b, c], n, k) { 0 } else { self.pipelines.len() - 1 };
+                (&self.pipelines[p], [groups(u64::from(n), WIDE_TILE), groups(u64::from(m), WIDE_TILE), 1])
             }
             GemmVariant::Streaming | GemmVariant::Texel => {
                 let t = stream_tn_index(u64::from(n));
@@ -342,6 +360,12 @@ fn stream_pipelines(gpu: &Gpu, fused: SpecializationConstant) -> Result<Vec<Arc<
         .iter()
         .map(|&tn| gpu.pipeline(shaders::GEMM_STREAM, &[(0, fused), (1, SpecializationConstant::U32(tn))]))
         .collect()
+}
+
+/// Whether A, B and C can be read and written as vec4s: K and N multiples of 4 (so every row starts
+/// on a quad) and every buffer bound at a 16-byte-aligned offset.
+fn quads_fit(buffers: [&Subbuffer<[f32]>; 3], n: u32, k: u32) -> bool {
+    n.is_multiple_of(4) && k.is_multiple_of(4) && buffers.iter().all(|b| b.offset().is_multiple_of(16))
 }
 
 /// Whether A and B can be read as 16-byte texels: K and N multiples of 4 (so every row starts on a
