@@ -55,6 +55,21 @@ pub struct GpuOptions {
     /// host-visible memory is either system RAM across the bus or a slow mapped window; no for CPU
     /// drivers and integrated GPUs, where all memory is the host's.
     pub staged_memory: Option<bool>,
+    /// GEMM layouts measured fastest on particular devices and drivers (what a benchmark found);
+    /// the opened device takes those that name it, for their class, instead of its default. Every
+    /// layout gives the same bits, so this changes speed only.
+    pub gemm_layouts: Vec<GemmLayoutChoice>,
+}
+
+/// The GEMM layout to run in one class on one device and driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GemmLayoutChoice {
+    /// [`DeviceInfo::name`].
+    pub device: String,
+    /// [`DeviceInfo::driver_version`]: a new driver compiles kernels anew, so it is measured anew.
+    pub driver: String,
+    pub class: ReproClass,
+    pub layout: crate::kernels::gemm::GemmVariant,
 }
 
 impl Default for GpuOptions {
@@ -64,6 +79,7 @@ impl Default for GpuOptions {
             memory_limit_bytes: None,
             pipeline_cache_dir: None,
             staged_memory: None,
+            gemm_layouts: Vec::new(),
         }
     }
 }
@@ -229,6 +245,16 @@ impl Gpu {
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, data)?;
         std::fs::rename(tmp, path)
+    }
+
+    /// The GEMM layout this device runs in `class`: the one [`GpuOptions::gemm_layouts`] names for
+    /// this device and driver, else [`GemmVariant::for_device`](crate::kernels::gemm::GemmVariant::for_device).
+    pub fn gemm_layout(&self, class: ReproClass) -> crate::kernels::gemm::GemmVariant {
+        self.options
+            .gemm_layouts
+            .iter()
+            .find(|c| c.class == class && c.device == self.info.name && c.driver == self.info.driver_version)
+            .map_or_else(|| crate::kernels::gemm::GemmVariant::for_device(self), |c| c.layout)
     }
 
     /// Whether kernel buffers are device-only and staged through host buffers ([`GpuOptions`]).

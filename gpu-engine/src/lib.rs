@@ -28,7 +28,7 @@ mod shaders;
 pub mod work;
 pub mod workloads;
 
-pub use context::{DeviceChoice, Gpu, GpuOptions, Recorder};
+pub use context::{DeviceChoice, GemmLayoutChoice, Gpu, GpuOptions, Recorder};
 pub use device::{DeviceInfo, DeviceType, Vulkan};
 pub use error::EngineError;
 pub use numeric::ReproClass;

@@ -11,7 +11,25 @@ pub(crate) const FMA_PROBE: &[u8] = spirv!("fma_probe");
 pub(crate) const COPY: &[u8] = spirv!("copy");
 pub(crate) const GEMM_STREAM: &[u8] = spirv!("gemm_stream");
 pub(crate) const GEMM_TEXEL: &[u8] = spirv!("gemm_texel");
-pub(crate) const GEMM_WIDE: &[u8] = spirv!("gemm_wide");
+
+macro_rules! wide {
+    ($($suffix:literal),* $(,)?) => {
+        [$(($suffix, include_bytes!(concat!(env!("OUT_DIR"), "/gemm_wide-", $suffix, ".spv")) as &[u8])),*]
+    };
+}
+
+/// The wide GEMM's modules, one per combination build.rs compiles: `u`/`f` (class), slice depth,
+/// `s` and stage count, `v` for 16-byte loads.
+const GEMM_WIDE: [(&str, &[u8]); 16] = wide!(
+    "u8s1", "u8s1v", "u8s2", "u8s2v", "u16s1", "u16s1v", "u16s2", "u16s2v", "f8s1", "f8s1v", "f8s2", "f8s2v", "f16s1",
+    "f16s1v", "f16s2", "f16s2v",
+);
+
+/// The wide GEMM's module for a class, slice depth (8 or 16), stage count (1 or 2) and load width.
+pub(crate) fn gemm_wide(fused: bool, depth: u32, stages: u32, vector: bool) -> Option<&'static [u8]> {
+    let key = format!("{}{depth}s{stages}{}", if fused { "f" } else { "u" }, if vector { "v" } else { "" });
+    GEMM_WIDE.iter().find(|(k, _)| *k == key).map(|(_, spirv)| *spirv)
+}
 
 /// SPIR-V bytes to words (SPIR-V is a stream of little-endian u32).
 pub(crate) fn words(bytes: &[u8]) -> Vec<u32> {
@@ -101,7 +119,6 @@ mod tests {
             "gemm",
             "gemm_stream",
             "gemm_texel",
-            "gemm_wide",
             "layernorm_rows",
             "reduce_rows",
             "sgd_momentum",
@@ -118,6 +135,22 @@ mod tests {
             float_ops += c.float_ops;
         }
         assert!(float_ops > 100, "the census found the kernels' arithmetic ({float_ops} ops)");
+    }
+
+    /// The wide GEMM's modules: no contractible float op in any, `Fma` only in the fused class's,
+    /// as often as the source writes it, and none in the unfused class's.
+    #[test]
+    fn every_wide_gemm_module_is_precise_and_only_the_fused_ones_fma() {
+        let written = written_fmas(include_str!("../shaders/gemm_wide.comp"));
+        assert_eq!(written, 1, "gemm_wide.comp writes one fma(");
+        for (name, spirv) in super::GEMM_WIDE {
+            let c = census(spirv);
+            assert!(c.contractible.is_empty(), "gemm_wide-{name}: float ops without NoContraction");
+            let want = if name.starts_with('f') { written } else { 0 };
+            assert_eq!(c.fma, want, "gemm_wide-{name}: {} Fma in SPIR-V", c.fma);
+            assert!(c.float_ops > 0 || want > 0, "gemm_wide-{name}: the census found its arithmetic");
+        }
+        assert!(super::gemm_wide(true, 16, 2, true).is_some() && super::gemm_wide(false, 12, 1, false).is_none());
     }
 
     #[test]

@@ -187,6 +187,49 @@ mod gemm {
         }
     }
 
+    /// A layout measured fastest for this device and driver (what the node stores after a
+    /// benchmark) is the one `Gemm::new` builds in that class; one stored for another driver is not.
+    #[test]
+    fn a_measured_layout_for_this_device_and_driver_is_used() {
+        let Some(plain) = gpu() else { return };
+        let default = plain.gemm_layout(ReproClass::Unfused);
+        assert_eq!(default, GemmVariant::for_device(&plain), "nothing measured: the device's default");
+        let other = if default == GemmVariant::Streaming { GemmVariant::Tiled } else { GemmVariant::Streaming };
+        let choice = |driver: &str| gpu_engine::GemmLayoutChoice {
+            device: plain.info().name.clone(),
+            driver: driver.to_owned(),
+            class: ReproClass::Unfused,
+            layout: other,
+        };
+        let options =
+            |driver: &str| gpu_engine::GpuOptions { gemm_layouts: vec![choice(driver)], ..Default::default() };
+        let measured = super::support::gpu_with(options(&plain.info().driver_version)).expect("opens again");
+        assert_eq!(measured.gemm_layout(ReproClass::Unfused), other);
+        let kernel = Gemm::new(&measured, ReproClass::Unfused).expect("pipeline builds");
+        assert_eq!(kernel.variant(), other);
+        let stale = super::support::gpu_with(options("another driver")).expect("opens again");
+        assert_eq!(stale.gemm_layout(ReproClass::Unfused), default, "measured under another driver: not used");
+        assert_eq!(
+            measured.gemm_layout(ReproClass::Fused),
+            GemmVariant::for_device(&measured),
+            "other classes keep theirs"
+        );
+    }
+
+    /// The 16-deep wide layouts (built on request, not in `GemmVariant::ALL`), ragged and 16-byte
+    /// shaped.
+    #[test]
+    fn sixteen_deep_wide_layouts_match_the_reference() {
+        for stages in [1, 2] {
+            for vector in [false, true] {
+                let variant = GemmVariant::Wide { depth: 16, stages, vector };
+                for (i, (m, n, k)) in [(257, 131, 45), (70, 260, 36)].into_iter().enumerate() {
+                    check_variant(ReproClass::Unfused, variant, GemmShape { m, n, k }, 300 + i as u64);
+                }
+            }
+        }
+    }
+
     /// Views that start mid-buffer: on a texel (16 bytes in) the texel layout reads them, off one it
     /// falls back to streaming (and the wide layout's 16-byte loads to its 4-byte ones); all give
     /// the reference's bits.

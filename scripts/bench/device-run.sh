@@ -46,7 +46,7 @@ timeout 150 "$D/gridmint" bench --json > "$OUT/engine.json"; cat "$OUT/engine.js
 
 if [ -n "${ENGINE_ONLY:-}" ]; then
   step "GEMM layouts at 4096³, interleaved, both classes"
-  timeout 90 "$D/gemm_layouts" "${LAYOUT_N:-4096}" 3 "${LAYOUTS:-wide128x8,wide128x8s2,wide128x8v,wide128x8s2v}" |
+  timeout 90 "$D/gemm_layouts" "${LAYOUT_N:-4096}" 3 "${LAYOUTS:-tiled64,wide128x8,wide128x8s2,wide128x8v,wide128x8s2v}" |
     tee "$OUT/layouts.txt"
   step "engine tests on this device (GPU output == CPU reference, bit for bit)"
   timeout "${TEST_S:-150}" "$D/engine-tests" --test-threads=2 2>&1 | tail -40

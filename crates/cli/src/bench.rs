@@ -153,6 +153,8 @@ pub fn run(node: &Node, args: BenchArgs, json: bool) -> anyhow::Result<()> {
         if let Some(g) = r.gemm_gflops_4096 {
             println!("GEMM 4096³  {g:.1} GFLOP/s (unfused){}", fmt_opt(" · fused ", r.gemm_gflops_4096_fused));
         }
+        let fused_layout = r.gemm_layout_fused.as_deref().map(|l| format!(", {l} (fused)")).unwrap_or_default();
+        println!("layout      {} (unfused){fused_layout}", r.gemm_layout);
         for l in &r.gemm_layouts {
             println!("  layout {:<11} {:<7} {}³  {:.1} GFLOP/s", l.layout, l.class, l.n, l.gflops);
         }

@@ -1,14 +1,93 @@
 //! Benchmarking the machine's devices.
 
-use gpu_engine::{DeviceChoice, DeviceType, Gpu, GpuOptions, ReproClass, Vulkan, bench, kernels::gemm::GemmVariant};
+use gpu_engine::{
+    DeviceChoice, DeviceType, GemmLayoutChoice, Gpu, GpuOptions, ReproClass, Vulkan, bench, kernels::gemm::GemmVariant,
+};
 use gridmint_protocol::{BenchmarkProgress, BenchmarkReport, DeterminismCase, GemmLayoutRate};
+use serde::{Deserialize, Serialize};
 
 use crate::{NodeError, Paths};
 
-/// The device to open (the best unless `device` names one), with this node's pipeline cache.
+/// The device to open (the best unless `device` names one), with this node's pipeline cache and
+/// the GEMM layouts its benchmarks measured fastest.
 fn choice_and_options(paths: &Paths, device: Option<u32>) -> (DeviceChoice, GpuOptions) {
     let choice = device.map_or(DeviceChoice::Best, DeviceChoice::Index);
-    (choice, GpuOptions { pipeline_cache_dir: Some(paths.pipeline_cache()), ..GpuOptions::default() })
+    let options = GpuOptions {
+        pipeline_cache_dir: Some(paths.pipeline_cache()),
+        gemm_layouts: load_layouts(paths),
+        ..GpuOptions::default()
+    };
+    (choice, options)
+}
+
+/// One line of `gemm-layouts.json`: the layout `gridmint bench` measured fastest for a class on a
+/// device and driver, and its rate at 4096³.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StoredLayout {
+    device: String,
+    driver: String,
+    class: String,
+    layout: String,
+    gflops: f64,
+}
+
+fn read_layouts(paths: &Paths) -> Vec<StoredLayout> {
+    let path = paths.gemm_layouts();
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            // A cache: an unreadable one means default layouts until the next benchmark.
+            tracing::warn!("ignoring {}: {e}", path.display());
+            Vec::new()
+        }),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The stored choices this engine understands (a layout renamed or dropped since is skipped).
+fn load_layouts(paths: &Paths) -> Vec<GemmLayoutChoice> {
+    read_layouts(paths)
+        .into_iter()
+        .filter_map(|s| {
+            let class = s.class.parse::<ReproClass>().ok()?;
+            let layout = GemmVariant::from_name(&s.layout)?;
+            Some(GemmLayoutChoice { device: s.device, driver: s.driver, class, layout })
+        })
+        .collect()
+}
+
+/// Replaces what is stored for this device and driver with `fastest`, keeping other devices'.
+fn save_layouts(paths: &Paths, device: &str, driver: &str, fastest: &[&GemmLayoutRate]) -> Result<(), NodeError> {
+    let mut stored: Vec<StoredLayout> =
+        read_layouts(paths).into_iter().filter(|s| s.device != device || s.driver != driver).collect();
+    stored.extend(fastest.iter().map(|r| StoredLayout {
+        device: device.to_owned(),
+        driver: driver.to_owned(),
+        class: r.class.clone(),
+        layout: r.layout.clone(),
+        gflops: r.gflops,
+    }));
+    let path = paths.gemm_layouts();
+    let io = |what| move |source| NodeError::Io { what, path: paths.gemm_layouts(), source };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io("creating the folder of"))?;
+    }
+    let json = serde_json::to_vec_pretty(&stored).expect("plain data serializes");
+    let partial = path.with_extension("json.partial");
+    std::fs::write(&partial, json).map_err(io("writing"))?;
+    std::fs::rename(&partial, &path).map_err(io("replacing"))
+}
+
+/// The fastest of `rates` in each class, in the order the classes first appear.
+fn fastest_per_class(rates: &[GemmLayoutRate]) -> Vec<&GemmLayoutRate> {
+    let mut best: Vec<&GemmLayoutRate> = Vec::new();
+    for r in rates {
+        match best.iter_mut().find(|b| b.class == r.class) {
+            Some(b) if r.gflops > b.gflops => *b = r,
+            Some(_) => {}
+            None => best.push(r),
+        }
+    }
+    best
 }
 
 pub(crate) fn open(paths: &Paths, device: Option<u32>) -> Result<Gpu, NodeError> {
@@ -52,8 +131,8 @@ pub fn run_with_progress(
     } else {
         Vec::new()
     };
-    // Opened; warm-up; GEMM 1024³ (and fused); the layouts; bandwidth.
-    let total = 1 + u32::from(is_gpu) + 1 + u32::from(fused) + layouts.len() as u32 + 1;
+    // Opened; warm-up; the layouts; GEMM 1024³ (and fused); bandwidth.
+    let total = 1 + u32::from(is_gpu) + layouts.len() as u32 + 1 + u32::from(fused) + 1;
     let mut done = 1;
     let mut step = |stage: String| {
         progress(BenchmarkProgress { done, total, stage });
@@ -64,15 +143,6 @@ pub fn run_with_progress(
         // The first GEMM timed on the H200 read low once (bench/RESULTS.md): clocks first.
         bench::warm_up(&gpu, 1.0)?;
     }
-    let rate = |n, class| bench::gemm_rate(&gpu, n, class, reps).map(|r| r.gflops);
-    step("matrix multiply 1024³".into());
-    let gemm_gflops_1024 = rate(1024, ReproClass::Unfused)?;
-    let gemm_gflops_1024_fused = if fused {
-        step("matrix multiply 1024³, fused".into());
-        Some(rate(1024, ReproClass::Fused)?)
-    } else {
-        None
-    };
     let mut gemm_layouts = Vec::new();
     if is_gpu {
         for (class, variant) in layouts {
@@ -86,12 +156,28 @@ pub fn run_with_progress(
             });
         }
     }
-    // The 4096³ headline is the device's own layout, read from the list (not measured again).
-    let default_layout = GemmVariant::for_device(&gpu).name();
-    let at_4096 = |class: ReproClass| {
-        gemm_layouts.iter().find(|l| l.layout == default_layout && l.class == class.as_str()).map(|l| l.gflops)
+    // On a GPU the fastest layout of each class becomes the device's (every layout gives the same
+    // bits): stored for this device and driver, it is what jobs run from now on, and the 4096³
+    // headline is its rate, read from the list (not measured again).
+    let fastest = fastest_per_class(&gemm_layouts);
+    if !fastest.is_empty() {
+        save_layouts(paths, &gpu.info().name, &gpu.info().driver_version, &fastest)?;
+    }
+    let chosen = |class: ReproClass| fastest.iter().find(|r| r.class == class.as_str());
+    let layout_for = |class: ReproClass| {
+        chosen(class).and_then(|r| GemmVariant::from_name(&r.layout)).unwrap_or_else(|| gpu.gemm_layout(class))
     };
-    let (gemm_gflops_4096, gemm_gflops_4096_fused) = (at_4096(ReproClass::Unfused), at_4096(ReproClass::Fused));
+    let (gemm_gflops_4096, gemm_gflops_4096_fused) =
+        (chosen(ReproClass::Unfused).map(|r| r.gflops), chosen(ReproClass::Fused).map(|r| r.gflops));
+    let rate = |n, class| bench::gemm_rate_in(&gpu, n, class, layout_for(class), reps).map(|r| r.gflops);
+    step("matrix multiply 1024³".into());
+    let gemm_gflops_1024 = rate(1024, ReproClass::Unfused)?;
+    let gemm_gflops_1024_fused = if fused {
+        step("matrix multiply 1024³, fused".into());
+        Some(rate(1024, ReproClass::Fused)?)
+    } else {
+        None
+    };
     let floats = if is_gpu { 64 << 20 } else { 16 << 20 };
     step("memory bandwidth".into());
     let bandwidth_gbs = bench::bandwidth_gbs(&gpu, floats, reps)?;
@@ -108,7 +194,8 @@ pub fn run_with_progress(
         gemm_gflops_4096_fused,
         bandwidth_gbs,
         score: best.floor() as u32,
-        gemm_layout: default_layout,
+        gemm_layout: layout_for(ReproClass::Unfused).name(),
+        gemm_layout_fused: fused.then(|| layout_for(ReproClass::Fused).name()),
         gemm_layouts,
     })
 }
@@ -350,4 +437,64 @@ pub fn yield_latency(
         poll_ms: policy.poll.as_secs_f64() * 1e3,
         latencies_ms: outcome,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate(layout: &str, class: &str, gflops: f64) -> GemmLayoutRate {
+        GemmLayoutRate { layout: layout.into(), class: class.into(), n: 4096, gflops }
+    }
+
+    #[test]
+    fn the_fastest_layout_of_each_class_is_chosen() {
+        let rates = [
+            rate("wide128x8", "unfused", 22_347.0),
+            rate("wide128x8s2", "unfused", 23_216.0),
+            rate("tiled64", "fused", 24_400.0),
+            rate("wide128x8v", "fused", 6_687.0),
+        ];
+        let best: Vec<_> =
+            fastest_per_class(&rates).into_iter().map(|r| (r.class.as_str(), r.layout.as_str())).collect();
+        assert_eq!(best, [("unfused", "wide128x8s2"), ("fused", "tiled64")]);
+        assert!(fastest_per_class(&[]).is_empty());
+    }
+
+    /// What a benchmark stores is what the next device opening reads: per device and driver,
+    /// replaced by the next benchmark of the same pair, beside other pairs; names this engine does
+    /// not know and a damaged file leave the defaults.
+    #[test]
+    fn measured_layouts_are_kept_per_device_and_driver() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::under(root.path());
+        assert!(load_layouts(&paths).is_empty(), "nothing measured yet");
+
+        let (h100, old, new) = ("NVIDIA H100 80GB HBM3", "580.159.4.0", "590.1.0.0");
+        let first = [rate("wide128x8s2", "unfused", 23_216.0), rate("tiled64", "fused", 24_400.0)];
+        save_layouts(&paths, h100, old, &first.iter().collect::<Vec<_>>()).expect("save");
+        save_layouts(&paths, "llvmpipe", "0.0.1", &[&rate("texel", "unfused", 60.0)]).expect("save");
+        let again = [rate("wide128x8v", "unfused", 23_119.0)];
+        save_layouts(&paths, h100, old, &again.iter().collect::<Vec<_>>()).expect("save");
+        save_layouts(&paths, h100, new, &[&rate("wide128x8", "fused", 32_011.0)]).expect("save");
+
+        let mut got: Vec<_> =
+            load_layouts(&paths).into_iter().map(|c| (c.device, c.driver, c.class, c.layout.name())).collect();
+        got.sort();
+        let want = |d: &str, v: &str, c, l: &str| (d.to_owned(), v.to_owned(), c, l.to_owned());
+        assert_eq!(
+            got,
+            [
+                want(h100, old, ReproClass::Unfused, "wide128x8v"),
+                want(h100, new, ReproClass::Fused, "wide128x8"),
+                want("llvmpipe", "0.0.1", ReproClass::Unfused, "texel"),
+            ]
+        );
+
+        save_layouts(&paths, "gpu", "1", &[&rate("wide128x99", "unfused", 1.0), &rate("tiled64", "warped", 1.0)])
+            .expect("save");
+        assert_eq!(load_layouts(&paths).len(), 3, "unknown layout and class names are skipped");
+        std::fs::write(paths.gemm_layouts(), b"{ not json").expect("damage it");
+        assert!(load_layouts(&paths).is_empty(), "a damaged file means the defaults");
+    }
 }

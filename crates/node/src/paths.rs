@@ -179,6 +179,11 @@ impl Paths {
         self.models.join(name)
     }
 
+    /// The GEMM layouts `gridmint bench` measured fastest, per device, driver and class.
+    pub fn gemm_layouts(&self) -> PathBuf {
+        self.cache.join("gemm-layouts.json")
+    }
+
     /// The driver pipeline cache's folder.
     pub fn pipeline_cache(&self) -> PathBuf {
         self.cache.join("pipelines")

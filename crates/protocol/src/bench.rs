@@ -19,9 +19,14 @@ pub struct BenchmarkReport {
     /// Standardized compute units, what the registry records: the unfused deterministic GEMM
     /// rate in GFLOP/s at the largest size measured, rounded down.
     pub score: u32,
-    /// The GEMM layout jobs run with on this device (`texel`, `stream`, `tiled64`, `wide128x8`, ...).
+    /// The GEMM layout jobs run with on this device in the unfused class (`texel`, `stream`,
+    /// `tiled64`, `wide128x8v`, ...): on GPUs the fastest of `gemm_layouts`, which the node keeps
+    /// for this device and driver.
     #[serde(default)]
     pub gemm_layout: String,
+    /// The same in the fused class, where the device has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm_layout_fused: Option<String>,
     /// On GPUs, every layout measured at the largest size: they give the same bits, so the
     /// fastest one is the one to run.
     #[serde(default)]

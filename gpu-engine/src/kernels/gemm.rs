@@ -99,13 +99,22 @@ impl GemmVariant {
         GemmVariant::Texel,
     ];
 
-    /// The faster variant for a device.
+    /// The layout for a device when nothing was measured on it ([`Gpu::gemm_layout`] prefers a
+    /// measured one): texels on CPU drivers, the wide layout with 16-byte loads on GPUs.
     pub fn for_device(gpu: &Gpu) -> Self {
         if gpu.info().device_type == crate::DeviceType::Cpu {
             GemmVariant::Texel
         } else {
             GemmVariant::Wide { depth: 8, stages: 1, vector: true }
         }
+    }
+
+    /// The layout a [`GemmVariant::name`] names, if any (the 16-deep wide ones too).
+    pub fn from_name(name: &str) -> Option<Self> {
+        let wide16 = [1, 2].into_iter().flat_map(|stages| {
+            [false, true].into_iter().map(move |vector| GemmVariant::Wide { depth: 16, stages, vector })
+        });
+        Self::ALL.into_iter().chain(wide16).find(|v| v.name() == name)
     }
 
     /// A short stable name (`tiled64`, `wide128x8`, `wide128x16s2`, `wide128x8v`, `stream`).
@@ -140,9 +149,9 @@ pub struct GemmShape {
 }
 
 impl Gemm {
-    /// The GEMM pipeline in the device's faster variant.
+    /// The GEMM pipeline in the device's layout for `class` ([`Gpu::gemm_layout`]).
     pub fn new(gpu: &Gpu, class: ReproClass) -> Result<Self, EngineError> {
-        Self::with_variant(gpu, class, GemmVariant::for_device(gpu))
+        Self::with_variant(gpu, class, gpu.gemm_layout(class))
     }
 
     pub fn with_variant(gpu: &Gpu, class: ReproClass, variant: GemmVariant) -> Result<Self, EngineError> {
@@ -164,14 +173,11 @@ impl Gemm {
                         ),
                     });
                 }
+                // One module per combination, no specialization constants (shaders/gemm_wide.comp).
                 let wide = |vector| {
-                    let constants = [
-                        (0, fused),
-                        (1, SpecializationConstant::U32(depth)),
-                        (2, SpecializationConstant::U32(stages)),
-                        (3, SpecializationConstant::Bool(vector)),
-                    ];
-                    gpu.pipeline(shaders::GEMM_WIDE, &constants)
+                    let spirv = shaders::gemm_wide(class == ReproClass::Fused, depth, stages, vector)
+                        .expect("build.rs compiles every depth, stage count and width checked above");
+                    gpu.pipeline(spirv, &[])
                 };
                 // With `vector`, the 16-byte pipeline first, then the fallback for other shapes.
                 if vector { vec![wide(true)?, wide(false)?] } else { vec![wide(false)?] }
@@ -389,5 +395,24 @@ mod tests {
         assert_eq!(cv(1152), 1);
         assert_eq!(cv(1536), 2);
         assert_eq!(cv(4), 1);
+    }
+
+    #[test]
+    fn every_layout_name_reads_back() {
+        use super::GemmVariant;
+        let mut names = std::collections::HashSet::new();
+        for depth in [8, 16] {
+            for stages in [1, 2] {
+                for vector in [false, true] {
+                    let v = GemmVariant::Wide { depth, stages, vector };
+                    assert_eq!(GemmVariant::from_name(&v.name()), Some(v));
+                    assert!(names.insert(v.name()));
+                }
+            }
+        }
+        for v in GemmVariant::ALL {
+            assert_eq!(GemmVariant::from_name(&v.name()), Some(v));
+        }
+        assert_eq!(GemmVariant::from_name("wide128x12"), None);
     }
 }

@@ -295,7 +295,7 @@ pub const DEFAULT_BATCH_TOKENS: usize = 8192;
 impl Encoder {
     /// Uploads the weights and builds the pipelines, the GEMM in the device's faster layout.
     pub fn new(gpu: &Gpu, weights: EncoderWeights, class: ReproClass) -> Result<Self, EngineError> {
-        Self::with_layout(gpu, weights, class, GemmVariant::for_device(gpu))
+        Self::with_layout(gpu, weights, class, gpu.gemm_layout(class))
     }
 
     /// Like [`Encoder::new`] with the GEMM in a given layout (all give the same bits; the texel
