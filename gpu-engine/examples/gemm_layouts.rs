@@ -3,7 +3,7 @@
 //! `cargo run --release -p gpu-engine --example gemm_layouts [n] [rounds] [layout,...]`.
 
 use gpu_engine::{
-    DeviceChoice, Gpu, GpuOptions, Vulkan, bench,
+    DeviceChoice, Gpu, GpuOptions, ReproClass, Vulkan, bench,
     kernels::{Gemm, gemm::GemmVariant},
 };
 
@@ -16,7 +16,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(names) => GemmVariant::ALL.into_iter().filter(|v| names.split(',').any(|x| x == v.name())).collect(),
         None => GemmVariant::ALL.to_vec(),
     };
-    println!("{} n={n} (the device's layout: {})", gpu.info().name, GemmVariant::for_device(&gpu).name());
+    let default = |class| GemmVariant::for_device(&gpu, class).name();
+    println!(
+        "{} n={n} (the device's layouts: {} unfused, {} fused)",
+        gpu.info().name,
+        default(ReproClass::Unfused),
+        default(ReproClass::Fused)
+    );
     let classes = gpu.classes();
     for &v in &layouts {
         for &class in &classes {

@@ -254,7 +254,7 @@ impl Gpu {
             .gemm_layouts
             .iter()
             .find(|c| c.class == class && c.device == self.info.name && c.driver == self.info.driver_version)
-            .map_or_else(|| crate::kernels::gemm::GemmVariant::for_device(self), |c| c.layout)
+            .map_or_else(|| crate::kernels::gemm::GemmVariant::for_device(self, class), |c| c.layout)
     }
 
     /// Whether kernel buffers are device-only and staged through host buffers ([`GpuOptions`]).

@@ -193,7 +193,7 @@ mod gemm {
     fn a_measured_layout_for_this_device_and_driver_is_used() {
         let Some(plain) = gpu() else { return };
         let default = plain.gemm_layout(ReproClass::Unfused);
-        assert_eq!(default, GemmVariant::for_device(&plain), "nothing measured: the device's default");
+        assert_eq!(default, GemmVariant::for_device(&plain, ReproClass::Unfused), "nothing measured: the default");
         let other = if default == GemmVariant::Streaming { GemmVariant::Tiled } else { GemmVariant::Streaming };
         let choice = |driver: &str| gpu_engine::GemmLayoutChoice {
             device: plain.info().name.clone(),
@@ -211,7 +211,7 @@ mod gemm {
         assert_eq!(stale.gemm_layout(ReproClass::Unfused), default, "measured under another driver: not used");
         assert_eq!(
             measured.gemm_layout(ReproClass::Fused),
-            GemmVariant::for_device(&measured),
+            GemmVariant::for_device(&measured, ReproClass::Fused),
             "other classes keep theirs"
         );
     }
@@ -906,7 +906,7 @@ mod workloads {
     #[test]
     fn encoder_matches_its_cpu_twin_in_any_batch() {
         let Some(gpu) = gpu() else { return };
-        let layouts = [GemmVariant::for_device(&gpu), GemmVariant::Streaming];
+        let layouts = [GemmVariant::for_device(&gpu, ReproClass::Unfused), GemmVariant::Streaming];
         for layout in layouts {
             check_encoder(&gpu, layout);
         }

@@ -99,13 +99,16 @@ impl GemmVariant {
         GemmVariant::Texel,
     ];
 
-    /// The layout for a device when nothing was measured on it ([`Gpu::gemm_layout`] prefers a
-    /// measured one): texels on CPU drivers, the wide layout with 16-byte loads on GPUs.
-    pub fn for_device(gpu: &Gpu) -> Self {
-        if gpu.info().device_type == crate::DeviceType::Cpu {
-            GemmVariant::Texel
-        } else {
-            GemmVariant::Wide { depth: 8, stages: 1, vector: true }
+    /// The layout for a device and class when nothing was measured on it ([`Gpu::gemm_layout`]
+    /// prefers a measured one): texels on CPU drivers; on GPUs the wide layout with 16-byte loads
+    /// in the unfused class (22.3-23.2 TFLOP/s for every 8-deep wide layout on the H100 and H200) and the
+    /// 64x64 tiles in the fused class, the one layout whose fused rate held in every build measured
+    /// (24.4-24.6 TFLOP/s, where the wide ones ranged from 6 to 32; bench/RESULTS.md).
+    pub fn for_device(gpu: &Gpu, class: ReproClass) -> Self {
+        match (gpu.info().device_type, class) {
+            (crate::DeviceType::Cpu, _) => GemmVariant::Texel,
+            (_, ReproClass::Unfused) => GemmVariant::Wide { depth: 8, stages: 1, vector: true },
+            (_, ReproClass::Fused) => GemmVariant::Tiled,
         }
     }
 
