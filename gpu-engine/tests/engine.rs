@@ -35,6 +35,13 @@ mod support {
         }
     }
 
+    /// `n` seeded values of every kind (zeros, negatives, large and tiny magnitudes), canonical.
+    pub fn mixed(seed: u64, n: usize) -> Vec<f32> {
+        let mut v = gpu_engine::seeded::mixed(seed, n);
+        gpu_engine::numeric::canonicalize_all(&mut v);
+        v
+    }
+
     /// First index where two float slices differ in bits, with both values.
     pub fn first_difference(got: &[f32], want: &[f32]) -> Option<(usize, f32, f32)> {
         got.iter().zip(want).enumerate().find(|(_, (g, w))| g.to_bits() != w.to_bits()).map(|(i, (g, w))| (i, *g, *w))
@@ -81,11 +88,10 @@ mod gemm {
             Gemm,
             gemm::{GemmShape, GemmVariant},
         },
-        numeric::canonicalize_all,
-        reference, seeded,
+        reference,
     };
 
-    use super::support::{first_difference, gpu};
+    use super::support::{first_difference, gpu, mixed};
 
     fn check(class: ReproClass, shape: GemmShape, seed: u64) {
         for variant in GemmVariant::ALL {
@@ -100,10 +106,7 @@ mod gemm {
             return;
         }
         let GemmShape { m, n, k } = shape;
-        let mut a = seeded::mixed(seed, m * k);
-        let mut b = seeded::mixed(seed ^ 0xb, k * n);
-        canonicalize_all(&mut a);
-        canonicalize_all(&mut b);
+        let (a, b) = (mixed(seed, m * k), mixed(seed ^ 0xb, k * n));
         let want = reference::gemm(class, &a, &b, m, n, k);
         let kernel = Gemm::with_variant(&gpu, class, variant).expect("pipeline builds");
         let (ba, bb) = (gpu.upload(&a).expect("upload A"), gpu.upload(&b).expect("upload B"));
@@ -134,10 +137,7 @@ mod gemm {
         assert!(gpu.staged_memory());
         // Ragged, then texel-shaped (K and N multiples of 4: device-only buffers viewed as texels).
         for (m, n, k) in [(65, 131, 47), (65, 132, 48)] {
-            let mut a = seeded::mixed(3, m * k);
-            let mut b = seeded::mixed(4, k * n);
-            canonicalize_all(&mut a);
-            canonicalize_all(&mut b);
+            let (a, b) = (mixed(3, m * k), mixed(4, k * n));
             let (ba, bb) = (gpu.upload(&a).expect("upload A"), gpu.upload(&b).expect("upload B"));
             assert_eq!(gpu.download(&ba).expect("read A back"), a, "a staged round trip changes nothing");
             let bc = gpu.output::<f32>((m * n) as u64).expect("allocate C");
@@ -237,10 +237,7 @@ mod gemm {
     fn matches_reference_on_views_into_larger_buffers() {
         let Some(gpu) = gpu() else { return };
         let (m, n, k) = (40, 68, 24);
-        let mut a = seeded::mixed(31, m * k);
-        let mut b = seeded::mixed(32, k * n);
-        canonicalize_all(&mut a);
-        canonicalize_all(&mut b);
+        let (a, b) = (mixed(31, m * k), mixed(32, k * n));
         let want = reference::gemm(ReproClass::Unfused, &a, &b, m, n, k);
         for skip in [4u64, 1] {
             let pad = |x: &[f32]| [vec![7.0f32; skip as usize], x.to_vec()].concat();
@@ -267,12 +264,7 @@ mod gemm {
         use gpu_engine::kernels::{elementwise::BinaryOp, gemm::Epilogue};
         let Some(gpu) = gpu() else { return };
         let (m, n, k) = (37, 264, 20);
-        let mut a = seeded::mixed(41, m * k);
-        let mut b = seeded::mixed(42, k * n);
-        let mut bias = seeded::mixed(43, n);
-        for v in [&mut a, &mut b, &mut bias] {
-            canonicalize_all(v);
-        }
+        let (a, b, bias) = (mixed(41, m * k), mixed(42, k * n), mixed(43, n));
         let biased =
             reference::binary(BinaryOp::Add, &reference::gemm(ReproClass::Unfused, &a, &b, m, n, k), &bias, n, true);
         let gelu = reference::unary(reference::UnaryOp::Gelu, &biased);
@@ -413,8 +405,7 @@ mod rows {
     fn tree_row_sums_match_the_reference() {
         let Some(gpu) = gpu() else { return };
         for (rows, n) in [(1, 1), (3, 255), (2, 256), (5, 257), (4, 10_000), (70_000, 3)] {
-            let mut x = gpu_engine::seeded::mixed(rows as u64 * 13 + n as u64, rows * n);
-            canonicalize_all(&mut x);
+            let x = super::support::mixed(rows as u64 * 13 + n as u64, rows * n);
             let kernel = SumRows::new(&gpu).expect("pipeline");
             let (bx, out) = (gpu.upload(&x).expect("upload"), gpu.output::<f32>(rows as u64).expect("alloc"));
             kernel.run(&gpu, &bx, &out, RowsShape { rows, n }).expect("runs");
@@ -449,17 +440,10 @@ mod rows {
 mod elementwise {
     use gpu_engine::{
         kernels::elementwise::{Binary, BinaryOp, Gather, Transpose},
-        numeric::canonicalize_all,
-        reference, seeded,
+        reference,
     };
 
-    use super::support::{first_difference, gpu};
-
-    fn mixed(seed: u64, n: usize) -> Vec<f32> {
-        let mut v = seeded::mixed(seed, n);
-        canonicalize_all(&mut v);
-        v
-    }
+    use super::support::{first_difference, gpu, mixed};
 
     #[test]
     fn binary_ops_match_the_reference_with_and_without_broadcast() {

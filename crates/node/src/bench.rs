@@ -55,19 +55,25 @@ fn load_layouts(paths: &Paths) -> Vec<GemmLayoutChoice> {
         .collect()
 }
 
+/// One GEMM layout's rate at 4096³ in one class.
+type Measured = (ReproClass, GemmVariant, f64);
+
 /// Replaces what is stored for this device and driver with `fastest`, keeping other devices'.
-fn save_layouts(paths: &Paths, device: &str, driver: &str, fastest: &[&GemmLayoutRate]) -> Result<(), NodeError> {
+fn save_layouts(paths: &Paths, device: &str, driver: &str, fastest: &[Measured]) -> Result<(), NodeError> {
     let mut stored: Vec<StoredLayout> =
         read_layouts(paths).into_iter().filter(|s| s.device != device || s.driver != driver).collect();
-    stored.extend(fastest.iter().map(|r| StoredLayout {
+    stored.extend(fastest.iter().map(|&(class, layout, gflops)| StoredLayout {
         device: device.to_owned(),
         driver: driver.to_owned(),
-        class: r.class.clone(),
-        layout: r.layout.clone(),
-        gflops: r.gflops,
+        class: class.as_str().to_owned(),
+        layout: layout.name(),
+        gflops,
     }));
     let path = paths.gemm_layouts();
-    let io = |what| move |source| NodeError::Io { what, path: paths.gemm_layouts(), source };
+    let io = |what| {
+        let path = path.clone();
+        move |source| NodeError::Io { what, path, source }
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io("creating the folder of"))?;
     }
@@ -78,11 +84,11 @@ fn save_layouts(paths: &Paths, device: &str, driver: &str, fastest: &[&GemmLayou
 }
 
 /// The fastest of `rates` in each class, in the order the classes first appear.
-fn fastest_per_class(rates: &[GemmLayoutRate]) -> Vec<&GemmLayoutRate> {
-    let mut best: Vec<&GemmLayoutRate> = Vec::new();
-    for r in rates {
-        match best.iter_mut().find(|b| b.class == r.class) {
-            Some(b) if r.gflops > b.gflops => *b = r,
+fn fastest_per_class(rates: &[Measured]) -> Vec<Measured> {
+    let mut best: Vec<Measured> = Vec::new();
+    for &r in rates {
+        match best.iter_mut().find(|b| b.0 == r.0) {
+            Some(b) if r.2 > b.2 => *b = r,
             Some(_) => {}
             None => best.push(r),
         }
@@ -143,32 +149,22 @@ pub fn run_with_progress(
         // The first GEMM timed on the H200 read low once (bench/RESULTS.md): clocks first.
         bench::warm_up(&gpu, 1.0)?;
     }
-    let mut gemm_layouts = Vec::new();
-    if is_gpu {
-        for (class, variant) in layouts {
-            step(format!("matrix multiply 4096³, {} {}", variant.name(), class.as_str()));
-            let r = bench::gemm_rate_in(&gpu, 4096, class, variant, reps)?;
-            gemm_layouts.push(GemmLayoutRate {
-                layout: variant.name(),
-                class: class.as_str().to_owned(),
-                n: 4096,
-                gflops: r.gflops,
-            });
-        }
+    let mut measured: Vec<Measured> = Vec::new();
+    for (class, variant) in layouts {
+        step(format!("matrix multiply 4096³, {} {}", variant.name(), class.as_str()));
+        measured.push((class, variant, bench::gemm_rate_in(&gpu, 4096, class, variant, reps)?.gflops));
     }
     // On a GPU the fastest layout of each class becomes the device's (every layout gives the same
     // bits): stored for this device and driver, it is what jobs run from now on, and the 4096³
     // headline is its rate, read from the list (not measured again).
-    let fastest = fastest_per_class(&gemm_layouts);
+    let fastest = fastest_per_class(&measured);
     if !fastest.is_empty() {
         save_layouts(paths, &gpu.info().name, &gpu.info().driver_version, &fastest)?;
     }
-    let chosen = |class: ReproClass| fastest.iter().find(|r| r.class == class.as_str());
-    let layout_for = |class: ReproClass| {
-        chosen(class).and_then(|r| GemmVariant::from_name(&r.layout)).unwrap_or_else(|| gpu.gemm_layout(class))
-    };
+    let chosen = |class: ReproClass| fastest.iter().find(|r| r.0 == class);
+    let layout_for = |class: ReproClass| chosen(class).map_or_else(|| gpu.gemm_layout(class), |r| r.1);
     let (gemm_gflops_4096, gemm_gflops_4096_fused) =
-        (chosen(ReproClass::Unfused).map(|r| r.gflops), chosen(ReproClass::Fused).map(|r| r.gflops));
+        (chosen(ReproClass::Unfused).map(|r| r.2), chosen(ReproClass::Fused).map(|r| r.2));
     let rate = |n, class| bench::gemm_rate_in(&gpu, n, class, layout_for(class), reps).map(|r| r.gflops);
     step("matrix multiply 1024³".into());
     let gemm_gflops_1024 = rate(1024, ReproClass::Unfused)?;
@@ -196,7 +192,15 @@ pub fn run_with_progress(
         score: best.floor() as u32,
         gemm_layout: layout_for(ReproClass::Unfused).name(),
         gemm_layout_fused: fused.then(|| layout_for(ReproClass::Fused).name()),
-        gemm_layouts,
+        gemm_layouts: measured
+            .iter()
+            .map(|&(class, layout, gflops)| GemmLayoutRate {
+                layout: layout.name(),
+                class: class.as_str().to_owned(),
+                n: 4096,
+                gflops,
+            })
+            .collect(),
     })
 }
 
@@ -443,8 +447,9 @@ pub fn yield_latency(
 mod tests {
     use super::*;
 
-    fn rate(layout: &str, class: &str, gflops: f64) -> GemmLayoutRate {
-        GemmLayoutRate { layout: layout.into(), class: class.into(), n: 4096, gflops }
+    fn rate(layout: &str, class: &str, gflops: f64) -> Measured {
+        let layout = GemmVariant::from_name(layout).expect("a layout name");
+        (class.parse().expect("a class name"), layout, gflops)
     }
 
     #[test]
@@ -455,9 +460,8 @@ mod tests {
             rate("tiled64", "fused", 24_400.0),
             rate("wide128x8v", "fused", 6_687.0),
         ];
-        let best: Vec<_> =
-            fastest_per_class(&rates).into_iter().map(|r| (r.class.as_str(), r.layout.as_str())).collect();
-        assert_eq!(best, [("unfused", "wide128x8s2"), ("fused", "tiled64")]);
+        let best: Vec<_> = fastest_per_class(&rates).into_iter().map(|(c, l, _)| (c.as_str(), l.name())).collect();
+        assert_eq!(best, [("unfused", "wide128x8s2".to_owned()), ("fused", "tiled64".to_owned())]);
         assert!(fastest_per_class(&[]).is_empty());
     }
 
@@ -472,11 +476,10 @@ mod tests {
 
         let (h100, old, new) = ("NVIDIA H100 80GB HBM3", "580.159.4.0", "590.1.0.0");
         let first = [rate("wide128x8s2", "unfused", 23_216.0), rate("tiled64", "fused", 24_400.0)];
-        save_layouts(&paths, h100, old, &first.iter().collect::<Vec<_>>()).expect("save");
-        save_layouts(&paths, "llvmpipe", "0.0.1", &[&rate("texel", "unfused", 60.0)]).expect("save");
-        let again = [rate("wide128x8v", "unfused", 23_119.0)];
-        save_layouts(&paths, h100, old, &again.iter().collect::<Vec<_>>()).expect("save");
-        save_layouts(&paths, h100, new, &[&rate("wide128x8", "fused", 32_011.0)]).expect("save");
+        save_layouts(&paths, h100, old, &first).expect("save");
+        save_layouts(&paths, "llvmpipe", "0.0.1", &[rate("texel", "unfused", 60.0)]).expect("save");
+        save_layouts(&paths, h100, old, &[rate("wide128x8v", "unfused", 23_119.0)]).expect("save");
+        save_layouts(&paths, h100, new, &[rate("wide128x8", "fused", 32_011.0)]).expect("save");
 
         let mut got: Vec<_> =
             load_layouts(&paths).into_iter().map(|c| (c.device, c.driver, c.class, c.layout.name())).collect();
@@ -491,8 +494,12 @@ mod tests {
             ]
         );
 
-        save_layouts(&paths, "gpu", "1", &[&rate("wide128x99", "unfused", 1.0), &rate("tiled64", "warped", 1.0)])
-            .expect("save");
+        let mut stored = read_layouts(&paths);
+        for (layout, class) in [("wide128x99", "unfused"), ("tiled64", "warped")] {
+            let (device, driver) = ("gpu".to_owned(), "1".to_owned());
+            stored.push(StoredLayout { device, driver, class: class.into(), layout: layout.into(), gflops: 1.0 });
+        }
+        std::fs::write(paths.gemm_layouts(), serde_json::to_vec(&stored).expect("json")).expect("write");
         assert_eq!(load_layouts(&paths).len(), 3, "unknown layout and class names are skipped");
         std::fs::write(paths.gemm_layouts(), b"{ not json").expect("damage it");
         assert!(load_layouts(&paths).is_empty(), "a damaged file means the defaults");
