@@ -13,7 +13,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
     let gpu = Gpu::open(&Vulkan::load()?, DeviceChoice::Best, GpuOptions::default())?;
     let layouts: Vec<GemmVariant> = match args.get(2) {
-        Some(names) => GemmVariant::ALL.into_iter().filter(|v| names.split(',').any(|x| x == v.name())).collect(),
+        Some(names) => names
+            .split(',')
+            .map(|x| GemmVariant::from_name(x).ok_or_else(|| format!("no GEMM layout is named {x:?}")))
+            .collect::<Result<_, _>>()?,
         None => GemmVariant::ALL.to_vec(),
     };
     let default = |class| GemmVariant::for_device(&gpu, class).name();

@@ -21,11 +21,19 @@ layout(push_constant) uniform Shape { uint M; uint N; uint K; } s;
 const uint BM = 64;
 const uint BN = 64;
 const uint BK = 16;
-const uint TM = 4; // rows per invocation: ty + 16 * i
-const uint TN = 4; // columns per invocation: tx + 16 * j
+// Each invocation owns rows ty + 16 i and columns tx + 16 j of the tile, i, j < 4.
 
 shared float As[BK][BM];
 shared float Bs[BK][BN];
+
+// Row gr of C from column gc on, every 16th column: the four elements one invocation owns.
+void store(uint gr, uint gc, vec4 v) {
+    if (gr >= s.M) return;
+    if (gc < s.N) c[gr * s.N + gc] = canon(v.x);
+    if (gc + 16u < s.N) c[gr * s.N + gc + 16u] = canon(v.y);
+    if (gc + 32u < s.N) c[gr * s.N + gc + 32u] = canon(v.z);
+    if (gc + 48u < s.N) c[gr * s.N + gc + 48u] = canon(v.w);
+}
 
 void main() {
     uint tx = gl_LocalInvocationID.x;
@@ -34,10 +42,9 @@ void main() {
     uint row0 = gl_WorkGroupID.y * BM;
     uint col0 = gl_WorkGroupID.x * BN;
 
-    precise float acc[TM][TN];
-    [[unroll]] for (uint i = 0u; i < TM; i++)
-        [[unroll]] for (uint j = 0u; j < TN; j++)
-            acc[i][j] = 0.0;
+    // Row i of the invocation's 4x4 block is one vec4 (columns tx, tx+16, tx+32, tx+48): registers
+    // only, no arrays, whether or not the driver unrolls the loops (see shaders/gemm_wide.comp).
+    precise vec4 acc0 = vec4(0.0), acc1 = vec4(0.0), acc2 = vec4(0.0), acc3 = vec4(0.0);
 
     for (uint k0 = 0u; k0 < s.K; k0 += BK) {
         for (uint l = 0u; l < (BM * BK) / 256u; l++) {
@@ -58,30 +65,29 @@ void main() {
         }
         barrier();
         [[unroll]] for (uint kk = 0u; kk < BK; kk++) {
-            float av[TM];
-            float bv[TN];
-            [[unroll]] for (uint i = 0u; i < TM; i++) av[i] = As[kk][ty + 16u * i];
-            [[unroll]] for (uint j = 0u; j < TN; j++) bv[j] = Bs[kk][tx + 16u * j];
-            [[unroll]] for (uint i = 0u; i < TM; i++) {
-                [[unroll]] for (uint j = 0u; j < TN; j++) {
-                    if (FUSED) {
-                        acc[i][j] = fma(av[i], bv[j], acc[i][j]);
-                    } else {
-                        precise float p = av[i] * bv[j];
-                        acc[i][j] = acc[i][j] + p;
-                    }
-                }
+            vec4 bv = vec4(Bs[kk][tx], Bs[kk][tx + 16u], Bs[kk][tx + 32u], Bs[kk][tx + 48u]);
+            float a0 = As[kk][ty], a1 = As[kk][ty + 16u], a2 = As[kk][ty + 32u], a3 = As[kk][ty + 48u];
+            if (FUSED) {
+                acc0 = fma(vec4(a0), bv, acc0);
+                acc1 = fma(vec4(a1), bv, acc1);
+                acc2 = fma(vec4(a2), bv, acc2);
+                acc3 = fma(vec4(a3), bv, acc3);
+            } else {
+                precise vec4 p0 = vec4(a0) * bv;
+                precise vec4 p1 = vec4(a1) * bv;
+                precise vec4 p2 = vec4(a2) * bv;
+                precise vec4 p3 = vec4(a3) * bv;
+                acc0 = acc0 + p0;
+                acc1 = acc1 + p1;
+                acc2 = acc2 + p2;
+                acc3 = acc3 + p3;
             }
         }
         barrier();
     }
 
-    [[unroll]] for (uint i = 0u; i < TM; i++) {
-        uint gr = row0 + ty + 16u * i;
-        if (gr >= s.M) continue;
-        [[unroll]] for (uint j = 0u; j < TN; j++) {
-            uint gc = col0 + tx + 16u * j;
-            if (gc < s.N) c[gr * s.N + gc] = canon(acc[i][j]);
-        }
-    }
+    store(row0 + ty, col0 + tx, acc0);
+    store(row0 + ty + 16u, col0 + tx, acc1);
+    store(row0 + ty + 32u, col0 + tx, acc2);
+    store(row0 + ty + 48u, col0 + tx, acc3);
 }

@@ -1,6 +1,6 @@
 //! Finding compute devices.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use vulkano::{
     VulkanLibrary,
@@ -21,8 +21,20 @@ pub struct Vulkan {
 }
 
 impl Vulkan {
-    /// Loads the Vulkan loader and creates an instance.
+    /// The process's Vulkan instance, created by the first call (which loads the Vulkan loader)
+    /// and kept until the process exits; a call after a failed one tries again.
+    ///
+    /// One instance for the process's life, never destroyed: the loader unloads the driver when
+    /// the last instance is destroyed, and NVIDIA's (580.159, H100) still had threads running its
+    /// code. Two engine tests that opened and dropped devices dozens of times died with SIGSEGV at
+    /// an instruction address in an unmapped page; a provider reopening its device after a loss
+    /// would do the same.
     pub fn load() -> Result<Self, EngineError> {
+        static INSTANCE: Mutex<Option<Arc<Instance>>> = Mutex::new(None);
+        let mut kept = INSTANCE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(instance) = kept.as_ref() {
+            return Ok(Self { instance: instance.clone() });
+        }
         let library = VulkanLibrary::new().map_err(|e| EngineError::NoLoader(e.to_string()))?;
         let instance = Instance::new(
             library,
@@ -37,6 +49,7 @@ impl Vulkan {
             vulkano::Validated::Error(vulkano::VulkanError::IncompatibleDriver) => EngineError::NoDevice,
             other => EngineError::vulkan("creating the Vulkan instance", other),
         })?;
+        *kept = Some(instance.clone());
         Ok(Self { instance })
     }
 
@@ -176,6 +189,20 @@ pub fn driver_version(vendor_id: u32, raw: u32, info: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every load shares the one instance (see [`Vulkan::load`]), so dropping what a load gave
+    /// never unloads the driver.
+    #[test]
+    fn every_load_shares_the_process_instance() {
+        let Ok(first) = Vulkan::load() else {
+            assert!(std::env::var_os("GRIDMINT_REQUIRE_VULKAN").is_none(), "no Vulkan loader");
+            return;
+        };
+        let weak = Arc::downgrade(&first.instance);
+        drop(first);
+        let again = Vulkan::load().expect("a second load");
+        assert!(weak.upgrade().is_some_and(|kept| Arc::ptr_eq(&kept, &again.instance)), "the instance was kept");
+    }
 
     #[test]
     fn nvidia_driver_versions_use_nvidia_packing() {

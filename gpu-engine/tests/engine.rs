@@ -216,20 +216,6 @@ mod gemm {
         );
     }
 
-    /// The 16-deep wide layouts (built on request, not in `GemmVariant::ALL`), ragged and 16-byte
-    /// shaped.
-    #[test]
-    fn sixteen_deep_wide_layouts_match_the_reference() {
-        for stages in [1, 2] {
-            for vector in [false, true] {
-                let variant = GemmVariant::Wide { depth: 16, stages, vector };
-                for (i, (m, n, k)) in [(257, 131, 45), (70, 260, 36)].into_iter().enumerate() {
-                    check_variant(ReproClass::Unfused, variant, GemmShape { m, n, k }, 300 + i as u64);
-                }
-            }
-        }
-    }
-
     /// Views that start mid-buffer: on a texel (16 bytes in) the texel layout reads them, off one it
     /// falls back to streaming (and the wide layout's 16-byte loads to its 4-byte ones); all give
     /// the reference's bits.

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds what scripts/bench/device-run.sh carries to the GPU machine (no Rust toolchain there, no
-# network) into .devrun/ (git-ignored), and the llvmpipe and CPU-reference determinism lists it
-# compares the GPU's against. Run here, then on the GPU machine, with .devrun and .gl carried:
+# network) into target/devrun/, and the llvmpipe and CPU-reference determinism lists it compares the
+# GPU's against, and packs them as .devrun/pack.tar.xz (git-ignored; about 16 MB where the files are
+# 60, and the device tool carries at most 64 MiB). Run here, then on the GPU machine, with .devrun
+# and .gl carried:
 #   ENGINE_ONLY=1 scripts/bench/device-run.sh
 # lib/ (shared libraries the image may lack) and model/ (MiniLM's small files) are filled once:
-# lib/ from `ldd .devrun/gridmint`, model/ from the MiniLM download (`make models`).
+# lib/ from `ldd target/devrun/gridmint`, model/ from the MiniLM download (`make models`).
 set -euo pipefail
 export CARGO_INCREMENTAL=0
-D=.devrun
+D=target/devrun
 mkdir -p "$D/lib" "$D/model"
 cargo build --release -p gridmint-cli
 cargo build --release -p gpu-engine --example encoder_profile --example gemm_layouts
@@ -26,4 +28,7 @@ if [ -z "$(ls -A "$D/model")" ]; then
 fi
 GRIDMINT_REQUIRE_VULKAN=1 "$D/gridmint" bench --determinism > "$D/determinism-llvmpipe.txt"
 "$D/gridmint" bench --determinism --cpu-reference > "$D/determinism-cpu-reference.txt"
-du -sh "$D"
+mkdir -p .devrun
+rm -f .devrun/pack.tar.xz
+tar -C "$D" -cf - . | xz -T0 -6 > .devrun/pack.tar.xz
+du -sh "$D" .devrun/pack.tar.xz

@@ -10,11 +10,13 @@
 #   determinism-cpu-reference.txt  gridmint bench --determinism --cpu-reference
 #   model/                      all-MiniLM-L6-v2's small files (config, tokenizer), no weights
 #   lib/                        the shared libraries gridmint links, used only if the image lacks them
-# and .gl/ holds Debian's libvulkan1 (and libglvnd) .debs. Results land in $OUT.
+# packed as .devrun/pack.tar.xz and unpacked here; .gl/ holds Debian's libvulkan1 (and libglvnd)
+# .debs. Results land in $OUT.
 # A dry run on llvmpipe: OUT=/tmp/out SENTENCES=200 scripts/bench/device-run.sh
 # ENGINE_ONLY=1: the determinism suite, the engine benchmark and the engine tests alone.
 set -u
 D=$PWD/.devrun
+[ -f "$D/pack.tar.xz" ] && tar -C "$D" -xJf "$D/pack.tar.xz"
 OUT=${OUT:-/tmp/gridmint-device-out}
 SENTENCES=${SENTENCES:-10000}
 mkdir -p "$OUT"
@@ -46,10 +48,16 @@ timeout 150 "$D/gridmint" bench --json > "$OUT/engine.json"; cat "$OUT/engine.js
 
 if [ -n "${ENGINE_ONLY:-}" ]; then
   step "GEMM layouts at 4096³, interleaved, both classes"
-  timeout 90 "$D/gemm_layouts" "${LAYOUT_N:-4096}" 3 "${LAYOUTS:-tiled64,wide128x8,wide128x8s2,wide128x8v,wide128x8s2v}" |
+  timeout 90 "$D/gemm_layouts" "${LAYOUT_N:-4096}" 3 "${LAYOUTS:-tiled64,wide128x8,wide128x8s2,wide128x8v,wide128x8s2v,wide128x16,wide128x16s2,wide128x16v,wide128x16s2v}" |
     tee "$OUT/layouts.txt"
+  if [ -n "${LAYOUTS2:-}" ]; then
+    # Layouts whose builds may be slow (the 16-deep ones took 60 s per fused pipeline once), apart,
+    # so that a timeout here loses none of the readings above.
+    step "more GEMM layouts: $LAYOUTS2"
+    timeout "${LAYOUTS2_S:-75}" "$D/gemm_layouts" "${LAYOUT_N:-4096}" 2 "$LAYOUTS2" | tee "$OUT/layouts2.txt"
+  fi
   step "engine tests on this device (GPU output == CPU reference, bit for bit)"
-  timeout "${TEST_S:-150}" "$D/engine-tests" --test-threads=2 2>&1 | tail -40
+  timeout "${TEST_S:-150}" "$D/engine-tests" --test-threads=4 2>&1 | tail -50
   step done
   exit 0
 fi

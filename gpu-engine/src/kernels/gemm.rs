@@ -86,38 +86,35 @@ pub enum GemmVariant {
 
 impl GemmVariant {
     /// Every layout, for benchmarks and the bit-exactness tests.
-    /// The 16-deep wide slices are left out: on the H200 they ran at 4.6-7.5 TFLOP/s in the fused
-    /// class against 32 for 8 deep, and on the H100 the driver took 60 s to build each fused
-    /// 16-deep vector pipeline (bench/RESULTS.md). `with_variant` still builds them.
-    pub const ALL: [GemmVariant; 7] = [
+    pub const ALL: [GemmVariant; 11] = [
         GemmVariant::Tiled,
         GemmVariant::Wide { depth: 8, stages: 1, vector: false },
         GemmVariant::Wide { depth: 8, stages: 2, vector: false },
         GemmVariant::Wide { depth: 8, stages: 1, vector: true },
         GemmVariant::Wide { depth: 8, stages: 2, vector: true },
+        GemmVariant::Wide { depth: 16, stages: 1, vector: false },
+        GemmVariant::Wide { depth: 16, stages: 2, vector: false },
+        GemmVariant::Wide { depth: 16, stages: 1, vector: true },
+        GemmVariant::Wide { depth: 16, stages: 2, vector: true },
         GemmVariant::Streaming,
         GemmVariant::Texel,
     ];
 
     /// The layout for a device and class when nothing was measured on it ([`Gpu::gemm_layout`]
-    /// prefers a measured one): texels on CPU drivers; on GPUs the wide layout with 16-byte loads
-    /// in the unfused class (22.3-23.2 TFLOP/s for every 8-deep wide layout on the H100 and H200) and the
-    /// 64x64 tiles in the fused class, the one layout whose fused rate held in every build measured
-    /// (24.4-24.6 TFLOP/s, where the wide ones ranged from 6 to 32; bench/RESULTS.md).
+    /// prefers a measured one): texels on CPU drivers; on GPUs the wide layouts with 16-byte loads,
+    /// 16 deep in the unfused class and 8 deep in two stages in the fused class, the fastest of each
+    /// class on the H100 (24.8-25.0 and 37.7-37.9 TFLOP/s at 4096³; bench/RESULTS.md).
     pub fn for_device(gpu: &Gpu, class: ReproClass) -> Self {
         match (gpu.info().device_type, class) {
             (crate::DeviceType::Cpu, _) => GemmVariant::Texel,
-            (_, ReproClass::Unfused) => GemmVariant::Wide { depth: 8, stages: 1, vector: true },
-            (_, ReproClass::Fused) => GemmVariant::Tiled,
+            (_, ReproClass::Unfused) => GemmVariant::Wide { depth: 16, stages: 1, vector: true },
+            (_, ReproClass::Fused) => GemmVariant::Wide { depth: 8, stages: 2, vector: true },
         }
     }
 
-    /// The layout a [`GemmVariant::name`] names, if any (the 16-deep wide ones too).
+    /// The layout a [`GemmVariant::name`] names, if any.
     pub fn from_name(name: &str) -> Option<Self> {
-        let wide16 = [1, 2].into_iter().flat_map(|stages| {
-            [false, true].into_iter().map(move |vector| GemmVariant::Wide { depth: 16, stages, vector })
-        });
-        Self::ALL.into_iter().chain(wide16).find(|v| v.name() == name)
+        Self::ALL.into_iter().find(|v| v.name() == name)
     }
 
     /// A short stable name (`tiled64`, `wide128x8`, `wide128x16s2`, `wide128x8v`, `stream`).
