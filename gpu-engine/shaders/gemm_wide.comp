@@ -18,11 +18,12 @@
 //
 // Registers only, no arrays: the 64 accumulators are 16 vec4 (row i, columns 0-3 and 4-7 of the
 // invocation's eight), the prefetched slice is vec4s, and every loop over them (the k steps of a
-// slice included) is written out by a macro. glslc runs at -O0 (build.rs), so an array here reaches the driver as an array indexed by a
-// loop counter, and whether it lands in registers depends on the driver unrolling the loop. NVIDIA's
-// (580.159) did so in one build and not in the next: with arrays, the fused class ran at 32 TFLOP/s
-// on an H200 and at 6-14 on an H100 after unrelated changes to the module, and tiled64's unfused
-// class at 19 and then 5 (bench/RESULTS.md). A test checks every wide module for arrays in registers.
+// slice included) is written out by a macro. glslc runs at -O0 (build.rs), so an array here would
+// reach the driver as an array indexed by a loop counter, and whether it lands in registers would
+// depend on the driver unrolling the loop. NVIDIA's (580.159) did in one build and not in the next:
+// with arrays, the fused class ran at 32 TFLOP/s on an H200 and at 6-14 on an H100 after unrelated
+// changes to the module, and tiled64's unfused class at 19 and then 5; without, 37.8 fused on the
+// H100 (bench/RESULTS.md). A test checks every GPU GEMM module for arrays in registers.
 //
 // build.rs compiles this file once per combination of GEMM_FUSED, GEMM_BK, GEMM_STAGES and
 // GEMM_VEC (-D defines, `#if`), so each SPIR-V module holds only its own code path.
