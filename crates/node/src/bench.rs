@@ -69,18 +69,7 @@ fn save_layouts(paths: &Paths, device: &str, driver: &str, fastest: &[Measured])
         layout: layout.name(),
         gflops,
     }));
-    let path = paths.gemm_layouts();
-    let io = |what| {
-        let path = path.clone();
-        move |source| NodeError::Io { what, path, source }
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io("creating the folder of"))?;
-    }
-    let json = serde_json::to_vec_pretty(&stored).expect("plain data serializes");
-    let partial = path.with_extension("json.partial");
-    std::fs::write(&partial, json).map_err(io("writing"))?;
-    std::fs::rename(&partial, &path).map_err(io("replacing"))
+    crate::paths::write_json(&paths.gemm_layouts(), &stored)
 }
 
 /// The fastest of `rates` in each class, in the order the classes first appear.

@@ -18,6 +18,18 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     move |source| NodeError::Io { what, path: path.to_owned(), source }
 }
 
+/// Writes `value` as JSON to `path`, creating its folder: to a temporary file, then renamed, so a
+/// reader never sees half of it.
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), NodeError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let json = serde_json::to_vec_pretty(value).map_err(|e| NodeError::InvalidRequest { message: e.to_string() })?;
+    std::fs::write(&tmp, json).map_err(io("writing", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(io("renaming", path))
+}
+
 /// Asks for the data folder to move to `to` at the next start: `to` must be a full path, new
 /// or empty, and not inside the current one.
 pub fn request_data_move(paths: &Paths, to: &Path) -> Result<(), NodeError> {

@@ -48,21 +48,7 @@ pub fn store(paths: &Paths, settings: &BackgroundSettings) -> Result<(), NodeErr
     if !(10..=100).contains(&settings.gpu_memory_share_pct) {
         return bad(format!("GPU memory share: {} % is outside 10..=100", settings.gpu_memory_share_pct));
     }
-    write_json(paths, &file(paths), settings)
-}
-
-/// Writes `value` as JSON to `path` in the data folder: to a temporary file, then renamed, so a
-/// reader never sees half of it.
-fn write_json(paths: &Paths, path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), NodeError> {
-    std::fs::create_dir_all(&paths.data).map_err(|source| NodeError::Io {
-        what: "creating",
-        path: paths.data.clone(),
-        source,
-    })?;
-    let tmp = path.with_extension("json.tmp");
-    let json = serde_json::to_vec_pretty(value).map_err(|e| NodeError::InvalidRequest { message: e.to_string() })?;
-    std::fs::write(&tmp, json).map_err(|source| NodeError::Io { what: "writing", path: tmp.clone(), source })?;
-    std::fs::rename(&tmp, path).map_err(|source| NodeError::Io { what: "renaming", path: path.to_owned(), source })
+    crate::paths::write_json(&file(paths), settings)
 }
 
 fn network_file(paths: &Paths) -> PathBuf {
@@ -99,7 +85,7 @@ pub fn store_network(paths: &Paths, settings: &NetworkSettings) -> Result<(), No
         gridmint_chain::Deployment::load(&file)
             .map_err(|e| NodeError::InvalidRequest { message: format!("deployment file: {e}") })?;
     }
-    write_json(paths, &network_file(paths), settings)
+    crate::paths::write_json(&network_file(paths), settings)
 }
 
 #[cfg(test)]
