@@ -60,7 +60,8 @@ fn compile(glslc: &str, shaders: &Path, src: &Path, defines: &[String], spv: &Pa
         // unrolled GEMM loops into fma() (measured with glslc from shaderc 2023.2: 511 of 512
         // in gemm.comp), which the H200 then fused and llvmpipe did not, so the unfused class
         // lost its bits. Drivers optimize SPIR-V themselves; the kernel tests in shaders.rs
-        // check that every float op keeps NoContraction and that fma() appears only as written.
+        // check that every float op keeps NoContraction and that fma() appears only as written
+        // (in gemm_wide.comp, once per expansion of the macro that writes it).
         .args(["--target-env=vulkan1.1", "-fshader-stage=compute", "-O0", "-Werror"])
         .args(defines)
         .arg("-I")

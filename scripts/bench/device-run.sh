@@ -16,7 +16,10 @@
 # ENGINE_ONLY=1: the determinism suite, the engine benchmark and the engine tests alone.
 set -u
 D=$PWD/.devrun
-[ -f "$D/pack.tar.xz" ] && tar -C "$D" -xJf "$D/pack.tar.xz"
+if [ -f "$D/pack.tar.xz" ]; then
+  # Unpacked outside the tree, so that a dry run here leaves .devrun small enough to carry.
+  U=$(mktemp -d); tar -C "$U" -xJf "$D/pack.tar.xz"; D=$U
+fi
 OUT=${OUT:-/tmp/gridmint-device-out}
 SENTENCES=${SENTENCES:-10000}
 mkdir -p "$OUT"
