@@ -8,7 +8,8 @@ SHELL := /bin/bash
 # forge, anvil and cast: the platform binaries themselves. The npm wrappers in node_modules/.bin
 # exit 0 when forge fails (measured with forge 1.7.1: a failing test passed `make test`).
 FOUNDRY := $(CURDIR)/contracts/node_modules/@foundry-rs
-export PATH := $(HOME)/.cargo/bin:$(FOUNDRY)/forge-linux-amd64/bin:$(FOUNDRY)/anvil-linux-amd64/bin:$(FOUNDRY)/cast-linux-amd64/bin:$(PATH)
+# Tools that `cargo install` put in CARGO_HOME (trunk, wasm-bindgen, tauri-driver).
+export PATH := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(FOUNDRY)/forge-linux-amd64/bin:$(FOUNDRY)/anvil-linux-amd64/bin:$(FOUNDRY)/cast-linux-amd64/bin:$(PATH)
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 BIN := $(CARGO_TARGET_DIR)/debug
@@ -19,6 +20,9 @@ export GRIDMINT_REQUIRE_E2E := 1
 export GRIDMINT_REQUIRE_CHAIN := 1
 export GRIDMINT_REQUIRE_KEYRING := 1
 export GRIDMINT_REQUIRE_REFERENCE := 1
+# Nothing loads a model from a hub at run time: the references read the weights `make setup` put in the cache.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help setup run app ui contracts test lint test-rust test-architecture test-contracts test-ui e2e \
         bench bench-engine bench-workloads bench-gas bench-e2e bench-app bench-yield test-contracts-deep demo package clean
@@ -60,6 +64,8 @@ test: setup test-architecture lint test-rust test-contracts test-ui e2e
 test-architecture:
 	@echo "Architecture invariants (ARCHITECTURE.md):"
 	@scripts/check-architecture.sh
+	@echo "The check itself fails when its tools fail:"
+	@scripts/test-check-architecture.sh
 
 lint: contracts
 	cargo fmt --all --check
@@ -68,7 +74,7 @@ lint: contracts
 # The chain crate's bindings are generated from contracts/out: build the contracts first.
 # Inside a private D-Bus session with gnome-keyring: the wallet tests use the real Secret Service.
 test-rust: contracts
-	scripts/with-keyring.sh cargo test --workspace --exclude gridmint-app --exclude gridmint-ui
+	scripts/with-keyring.sh cargo test --no-fail-fast --workspace --exclude gridmint-app --exclude gridmint-ui
 
 test-contracts:
 	@mkdir -p target/bench
@@ -99,7 +105,7 @@ bench-engine:
 	$(RELEASE_BIN)/gridmint bench --json > target/bench/engine.json
 	@cat target/bench/engine.json
 
-MODEL_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/gridmint/models/all-MiniLM-L6-v2
+MODEL_DIR ?= $(or $(GRIDMINT_MODELS),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/gridmint/models)/all-MiniLM-L6-v2
 
 # Embed 10,000 sentences and train the digits MLP, beside sentence-transformers / PyTorch.
 bench-workloads:

@@ -63,6 +63,11 @@ WB_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/, ""); p
 cargo_tool wasm-bindgen-cli "$WB_VERSION" wasm-bindgen-cli --version "$WB_VERSION"
 cargo_tool tauri-driver 2.1.0 tauri-driver --version 2.1.0
 
+# --- The workspace's crates, at the lockfile's versions, for every target (host and wasm32) ---------
+# Everything after set-up may build without asking the registry; nothing relies on a warm cache.
+say "cargo: fetching the locked crates"
+cargo fetch --locked --quiet
+
 # --- Contracts toolchain (forge, anvil, cast, solc, OpenZeppelin from npm) -----------------------
 if [ ! -x contracts/node_modules/.bin/forge ] || [ contracts/package-lock.json -nt contracts/node_modules/.package-lock.json ]; then
   say "npm: installing contracts/ packages"
@@ -76,7 +81,9 @@ if [ ! -x installers/node_modules/.bin/tauri ] || [ installers/package-lock.json
 fi
 
 # --- Model weights: all-MiniLM-L6-v2 into the app's model cache -----------------------------------
-MODEL_DIR="${GRIDMINT_MODEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gridmint/models}/all-MiniLM-L6-v2"
+# The same folder the app and the tests read (crates/node/src/paths.rs): GRIDMINT_MODELS, else
+# $XDG_CACHE_HOME/gridmint/models, else ~/.cache/gridmint/models.
+MODEL_DIR="${GRIDMINT_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/gridmint/models}/all-MiniLM-L6-v2"
 if [ "${SETUP_SKIP_MODEL:-0}" != 1 ] && [ ! -f "$MODEL_DIR/model.safetensors" ]; then
   say "model: all-MiniLM-L6-v2 -> $MODEL_DIR"
   tmp=$(mktemp -d)

@@ -24,6 +24,12 @@ mod support {
         cmd.output().expect("gridmint runs")
     }
 
+    /// The machine's model cache, resolved as the app resolves it (GRIDMINT_MODELS, else
+    /// $XDG_CACHE_HOME/gridmint/models, else ~/.cache/gridmint/models): where `make setup` put the weights.
+    pub fn model_cache() -> std::path::PathBuf {
+        gridmint_node::Paths::from_env().models
+    }
+
     pub fn vulkan_required() -> bool {
         std::env::var("GRIDMINT_REQUIRE_VULKAN").is_ok_and(|v| v == "1")
     }
@@ -254,7 +260,7 @@ mod demo {
     #[test]
     fn three_providers_one_corrupt_the_job_is_verified_and_the_cheat_slashed() {
         let Some(anvil) = anvil() else { return };
-        let models = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/gridmint/models"));
+        let models = Some(super::support::model_cache());
         let has_model = models.as_ref().is_some_and(|m| m.join("all-MiniLM-L6-v2/model.safetensors").is_file());
         if !has_model {
             assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM in the model cache");
@@ -297,7 +303,7 @@ mod demo {
     #[test]
     fn a_corrupt_majority_is_caught_by_the_buyers_spot_check() {
         let Some(anvil) = anvil() else { return };
-        let models = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/gridmint/models"));
+        let models = Some(super::support::model_cache());
         if !models.as_ref().is_some_and(|m| m.join("all-MiniLM-L6-v2/model.safetensors").is_file()) {
             assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM in the model cache");
             eprintln!("SKIPPED: no all-MiniLM-L6-v2 (make setup)");
@@ -586,7 +592,7 @@ mod crash {
     fn an_embedding_job_in_shards_joins_to_the_bits_of_one_local_run() {
         let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-        let models = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/gridmint/models")).expect("HOME");
+        let models = super::support::model_cache();
         if !anvil.is_file() || !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
             assert!(
                 std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"),
