@@ -78,7 +78,7 @@ pub struct StartArgs {
 pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Result<()> {
     let ProviderCommand::Start(args) = command;
     let net = args.network.connect(node)?;
-    let gpu = provider::Compute::Here(node.open_device_slot(args.gpu)?);
+    let gpu = std::sync::Arc::new(provider::Compute::Here(node.open_device_slot(args.gpu)?));
     let options = ProviderOptions {
         current_task: None,
         declined: None,
@@ -218,9 +218,10 @@ pub struct SubmitArgs {
     /// Seconds providers have to claim it.
     #[arg(long, default_value_t = 10)]
     claim_window: u64,
-    /// Seconds after the claim window for the commitments.
-    #[arg(long, default_value_t = 300)]
-    commit_window: u64,
+    /// Seconds after the claim window for the commitments [default: from the job's work and the
+    /// measured speed of the providers that may take it].
+    #[arg(long)]
+    commit_window: Option<u64>,
     /// Seconds after the commit window for the reveals.
     #[arg(long, default_value_t = 120)]
     reveal_window: u64,
@@ -402,33 +403,55 @@ async fn submit_sharded(
 ) -> anyhow::Result<()> {
     let shards_dir = tempfile::Builder::new().prefix("shards-").tempdir()?;
     let shards = buyer::shard(&args.package, shards_dir.path(), size)?;
-    let mut posted = Vec::new();
-    for (i, shard) in shards.iter().enumerate() {
-        let p = buyer::submit(node.paths(), net, shard, options).await?;
-        eprintln!("shard {}/{}: posted job {} ({} work units)", i + 1, shards.len(), p.job_id, p.work_units);
-        posted.push(p);
-    }
-    let out = args.out.clone().unwrap_or_else(|| default_out(node, posted[0].job_id));
-    let mut shard_outs = Vec::new();
-    let mut verified = true;
-    for (i, p) in posted.iter().enumerate() {
-        let dir = out.join("shards").join(format!("shard-{i:03}"));
-        let outcome = buyer::wait_and_fetch(net, p.job_id, Some(&dir), options.poll).await?;
-        eprintln!(
-            "shard {}/{}: job {} {}",
-            i + 1,
-            posted.len(),
-            p.job_id,
-            if outcome.verified { "verified" } else { "NOT verified" }
-        );
-        verified &= outcome.verified;
-        shard_outs.push(dir);
-    }
+    let n = shards.len();
+    // Without --out the result is named after the first shard's job, known only once it is posted:
+    // the shards' results gather in a folder beside it first, then it is renamed.
+    let results = node.paths().data.join("results");
+    let gather = match &args.out {
+        Some(out) => out.clone(),
+        None => {
+            std::fs::create_dir_all(&results)?;
+            tempfile::Builder::new().prefix("sharded-").tempdir_in(&results)?.keep()
+        }
+    };
+    let dirs: Vec<PathBuf> = (0..n).map(|i| gather.join("shards").join(format!("shard-{i:03}"))).collect();
+    let mut first_job = None;
+    let sharded = buyer::run_shards(node.paths(), net, &shards, &dirs, options, &mut |event| match event {
+        buyer::ShardEvent::Posted { shard, attempt, posted } => {
+            first_job.get_or_insert(posted.job_id);
+            let again = if attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+            eprintln!("shard {}/{n}: posted job {} ({} work units){again}", shard + 1, posted.job_id, posted.work_units);
+        }
+        buyer::ShardEvent::Ended { shard, outcome } => eprintln!(
+            "shard {}/{n}: job {} {}",
+            shard + 1,
+            outcome.job_id,
+            if outcome.verified { "verified".to_owned() } else { format!("NOT verified (state {})", outcome.state) }
+        ),
+        buyer::ShardEvent::Reposting { shard, attempt } => {
+            eprintln!("shard {}/{n}: refunded without a result; posting it again (attempt {attempt})", shard + 1)
+        }
+    })
+    .await;
     net.close_peer().await;
+    let sharded = sharded?;
+    let out = match (&args.out, first_job) {
+        (Some(out), _) => out.clone(),
+        (None, Some(first)) => {
+            let out = default_out(node, first);
+            std::fs::rename(&gather, &out).with_context(|| format!("moving {} to {}", gather.display(), out.display()))?;
+            out
+        }
+        (None, None) => gather,
+    };
+    let shard_outs: Vec<PathBuf> = (0..n).map(|i| out.join("shards").join(format!("shard-{i:03}"))).collect();
+    let verified = sharded.verified();
+    let posted = &sharded.job_ids;
     let (rows, cols) = if verified { buyer::join_embeddings(&shard_outs, &out)? } else { (0, 0) };
     let value = serde_json::json!({
-        "jobIds": posted.iter().map(|p| p.job_id.to_string()).collect::<Vec<_>>(),
-        "shards": posted.len(),
+        "jobIds": posted.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
+        "shards": n,
+        "reposted": posted.len() - n,
         "verified": verified,
         "rows": rows,
         "columns": cols,
@@ -437,7 +460,7 @@ async fn submit_sharded(
     if json {
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        println!("{} shards, verified {verified}: {rows} x {cols} embeddings in {}", posted.len(), out.display());
+        println!("{n} shards, verified {verified}: {rows} x {cols} embeddings in {}", out.display());
     }
     if !verified {
         return Err(crate::AlreadyReported("a shard ended without a verified result".to_owned()).into());

@@ -21,7 +21,9 @@ pub struct SubmitOptions {
     /// Payment-token base units per on-chain work unit (10^9 floating-point operations).
     pub price_per_unit: u128,
     pub claim_window_s: u64,
-    pub commit_window_s: u64,
+    /// Seconds after the claim window for the commitments; `None`: from the job's work and the
+    /// eligible providers' measured speed ([`commit_window`]).
+    pub commit_window_s: Option<u64>,
     pub reveal_window_s: u64,
     /// Requirements a provider must meet: device memory, and the regions it may be in (bit r:
     /// region r; 0: anywhere).
@@ -41,7 +43,7 @@ impl Default for SubmitOptions {
             replicas: 3,
             price_per_unit: 1,
             claim_window_s: 10,
-            commit_window_s: 300,
+            commit_window_s: None,
             reveal_window_s: 120,
             min_memory_mib: 0,
             region_mask: 0,
@@ -111,20 +113,25 @@ pub async fn submit(
     // Providers fetch the data from this node's endpoint: it must be up before the job is posted.
     let peer = start_buyer_peer(paths, net, options.spot_check_rows, options.spot_check_worker.clone()).await?;
     let data = peer.local().put(&bundle)?;
+    let requirements = Gridmint::Requirements {
+        minMemoryMiB: options.min_memory_mib,
+        minComputeUnits: 0,
+        regionMask: options.region_mask,
+        workloadClass: 0,
+    };
+    let commit_window_s = match options.commit_window_s {
+        Some(window) => window,
+        None => commit_window(net, work_units, &requirements, options.replicas).await?,
+    };
     let now = net.now().await?;
     let claim = now + options.claim_window_s;
-    let commit = claim + options.commit_window_s;
+    let commit = claim + commit_window_s;
     let reveal = commit + options.reveal_window_s;
     let params = Gridmint::JobParams {
         specHash: keccak256(&package.manifest_bytes),
         dataRoot: B256::from(*data.as_bytes()),
         dataPeer: B256::from(*peer.id().as_bytes()),
-        requirements: Gridmint::Requirements {
-            minMemoryMiB: options.min_memory_mib,
-            minComputeUnits: 0,
-            regionMask: options.region_mask,
-            workloadClass: 0,
-        },
+        requirements: requirements.clone(),
         replicas: options.replicas,
         pricePerUnit: Uint::<96, 2>::from(options.price_per_unit),
         maxWorkUnits: work_units,
@@ -148,6 +155,44 @@ pub async fn submit(
         escrow: escrow.payment + escrow.fee,
         data_root: B256::from(*data.as_bytes()),
     })
+}
+
+/// The commit window for a job of `work_units` on this network: long enough for the
+/// `replicas`-th fastest provider eligible under `requirements`, at its registered (measured)
+/// compute units, to finish with [`crate::pace::DEADLINE_SAFETY`] to spare
+/// ([`crate::pace::commit_window_s`]). With no eligible provider registered yet, the shortest window.
+pub async fn commit_window(
+    net: &Network,
+    work_units: u64,
+    requirements: &Gridmint::Requirements,
+    replicas: u8,
+) -> Result<u64, NodeError> {
+    let c = net.market.contract();
+    let mut units = Vec::new();
+    for provider in net.provider_addresses().await? {
+        let eligible = c
+            .isEligible(provider, requirements.clone())
+            .call()
+            .await
+            .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("isEligible", e)))?;
+        if eligible {
+            let record = c
+                .providerOf(provider)
+                .call()
+                .await
+                .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("providerOf", e)))?;
+            units.push(record.computeUnits);
+        }
+    }
+    let window = match crate::pace::reference_units(units, replicas) {
+        Some(reference) => crate::pace::commit_window_s(work_units, reference),
+        None => {
+            tracing::warn!("no provider eligible for this job is registered yet: the shortest commit window");
+            crate::pace::MIN_COMMIT_WINDOW_S
+        }
+    };
+    tracing::info!(work_units, window, "commit window");
+    Ok(window)
 }
 
 /// Starts this node's endpoint as a buyer's: it serves job data, takes results and relayed
@@ -209,6 +254,81 @@ pub fn shard(
     }
     Ok(shards)
 }
+
+/// How often a shard is posted before the buyer gives up on it: a shard that no provider could
+/// take in time (nobody claimed it, or every replica missed its deadline: the market refunded it)
+/// is posted again, with deadlines sized anew.
+pub const SHARD_ATTEMPTS: usize = 3;
+
+/// What happens to the shards of a job, as [`run_shards`] goes.
+#[derive(Debug, Clone)]
+pub enum ShardEvent {
+    Posted { shard: usize, attempt: usize, posted: Posted },
+    Ended { shard: usize, outcome: Outcome },
+    /// Refunded without a result: posted again.
+    Reposting { shard: usize, attempt: usize },
+}
+
+/// How each shard ended: its last job's outcome, in shard order.
+#[derive(Debug, Clone)]
+pub struct Sharded {
+    pub outcomes: Vec<Outcome>,
+    /// Every job posted, in the order posted (re-posts included).
+    pub job_ids: Vec<U256>,
+}
+
+impl Sharded {
+    pub fn verified(&self) -> bool {
+        self.outcomes.iter().all(|o| o.verified)
+    }
+}
+
+/// Posts every shard package in `shards` as its own job, then follows them all at once: each
+/// verified result goes to `dirs[i]`; a shard the market refunded without a result is posted again
+/// (up to [`SHARD_ATTEMPTS`] times). `events` hears each step.
+pub async fn run_shards(
+    paths: &Paths,
+    net: &Network,
+    shards: &[std::path::PathBuf],
+    dirs: &[std::path::PathBuf],
+    options: &SubmitOptions,
+    events: &mut dyn FnMut(ShardEvent),
+) -> Result<Sharded, NodeError> {
+    assert_eq!(shards.len(), dirs.len(), "one result folder per shard");
+    let mut job_ids = Vec::new();
+    let mut waiting = tokio::task::JoinSet::new();
+    let follow = |waiting: &mut tokio::task::JoinSet<_>, shard: usize, attempt: usize, job_id: U256| {
+        let (net, dir, poll) = (net.clone(), dirs[shard].clone(), options.poll);
+        waiting.spawn(async move { (shard, attempt, wait_and_fetch(&net, job_id, Some(&dir), poll).await) });
+    };
+    for (shard, package) in shards.iter().enumerate() {
+        let posted = submit(paths, net, package, options).await?;
+        job_ids.push(posted.job_id);
+        follow(&mut waiting, shard, 1, posted.job_id);
+        events(ShardEvent::Posted { shard, attempt: 1, posted });
+    }
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; shards.len()];
+    while let Some(joined) = waiting.join_next().await {
+        let (shard, attempt, outcome) =
+            joined.map_err(|e| NodeError::Market { message: format!("following a shard's job stopped: {e}") })?;
+        let outcome = outcome?;
+        events(ShardEvent::Ended { shard, outcome: outcome.clone() });
+        let refunded = outcome.state == JOB_STATE_REFUNDED && outcome.agreed_root == B256::ZERO;
+        if !outcome.verified && refunded && attempt < SHARD_ATTEMPTS {
+            events(ShardEvent::Reposting { shard, attempt: attempt + 1 });
+            let posted = submit(paths, net, &shards[shard], options).await?;
+            job_ids.push(posted.job_id);
+            follow(&mut waiting, shard, attempt + 1, posted.job_id);
+            events(ShardEvent::Posted { shard, attempt: attempt + 1, posted });
+            continue;
+        }
+        outcomes[shard] = Some(outcome);
+    }
+    Ok(Sharded { outcomes: outcomes.into_iter().map(|o| o.expect("every shard ended")).collect(), job_ids })
+}
+
+/// `JobState.Refunded`: the escrow went back to the buyer.
+const JOB_STATE_REFUNDED: u8 = 5;
 
 /// Joins the shards' `embeddings.npy` (each under `shard_dirs[i]`) into one, rows in shard order.
 pub fn join_embeddings(shard_dirs: &[std::path::PathBuf], out: &Path) -> Result<(usize, usize), NodeError> {

@@ -20,6 +20,7 @@ pub mod limits;
 pub mod local;
 pub mod logging;
 pub mod net;
+pub mod pace;
 pub mod paths;
 pub mod peer;
 pub mod provider;

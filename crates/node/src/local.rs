@@ -888,10 +888,10 @@ impl Inner {
     /// Registers this machine and serves jobs; returns only on an error the agent cannot retry.
     async fn provide(self: Arc<Self>, profile_path: &Path, profile: &NetworkProfile) -> Result<(), NodeError> {
         self.set_activity("opening the compute device");
-        let gpu = match &self.options.worker {
+        let gpu = Arc::new(match &self.options.worker {
             Some(worker) => provider::Compute::Worker { worker: worker.clone(), device: self.options.device },
             None => provider::Compute::Here(crate::bench::open_slot(&self.paths, self.options.device)?),
-        };
+        });
         let net = Network::connect(profile_path, self.provider_key()?)?;
         let mut owner = self.owner.subscribe();
         if owner.borrow().is_none() {

@@ -431,6 +431,13 @@ impl Network {
     }
 
     /// When `provider` registered (chain time), if it did.
+    /// Every provider that registered on this market, in the order they first did.
+    pub async fn provider_addresses(&self) -> Result<Vec<Address>, NodeError> {
+        let mut seen = std::collections::BTreeSet::new();
+        let registered = self.events::<Gridmint::ProviderRegistered>(&[]).await?;
+        Ok(registered.into_iter().map(|(e, _)| e.provider).filter(|p| seen.insert(*p)).collect())
+    }
+
     pub async fn registered_at(&self, provider: Address) -> Result<Option<u64>, NodeError> {
         let registered = self.events::<Gridmint::ProviderRegistered>(&[(1, vec![provider.into_word()])]).await?;
         Ok(registered.first().map(|(_, at)| *at))

@@ -1,6 +1,12 @@
 //! The provider agent: registers this machine, watches the market for jobs it fits, claims them,
 //! fetches the job data, runs it through the same runner as `gridmint run`, commits and reveals
-//! the result root, and publishes the result for the buyer. One job at a time per device.
+//! the result root, and publishes the result for the buyer.
+//!
+//! One job computes at a time per device, in the background: the agent goes on watching the
+//! market, claiming, relaying and delivering while it runs. The device's queue is run earliest
+//! commit deadline first (jobs it is known to be selected for before jobs still being drawn), and
+//! the agent claims a job only if its queue, at its own measured pace ([`crate::pace`]), finishes
+//! that job before the job's commit deadline.
 
 use std::{
     collections::BTreeMap,
@@ -16,7 +22,7 @@ use gridmint_chain::{
 };
 use rand::RngCore;
 
-use crate::{NodeError, Paths, exchange, net::Network, runner, store::Store};
+use crate::{NodeError, Paths, exchange, net::Network, pace::Pace, runner, store::Store};
 
 /// How the agent behaves.
 #[derive(Debug, Clone)]
@@ -105,6 +111,15 @@ struct Task {
     claimed_at: Instant,
     compute_s: f64,
     claim_deadline: u64,
+    /// The job's terms that the device's queue is planned by (from its `JobPosted` event; a task
+    /// resumed while the chain cannot be read has `u64::MAX` and 0 until it can).
+    commit_deadline: u64,
+    max_work_units: u64,
+    /// Whether this node's claim was drawn (`None` until the market selected the replicas).
+    selected: Option<bool>,
+    /// The computation under way, and when it started.
+    computing: Option<tokio::task::JoinHandle<Result<Computed, NodeError>>>,
+    started_at: Option<Instant>,
     /// (result root, salt, on-chain work units) once computed; stored before the commit.
     result: Option<(B256, B256, u64)>,
     committed: bool,
@@ -130,12 +145,17 @@ struct Task {
 
 impl Task {
     /// A task just claimed (or taken over from the node state, which then fills in how far it got).
-    fn claimed(index: U256, claim_deadline: u64) -> Self {
+    fn claimed(index: U256, claim_deadline: u64, commit_deadline: u64, max_work_units: u64) -> Self {
         Self {
             index,
             claimed_at: Instant::now(),
             compute_s: 0.0,
             claim_deadline,
+            commit_deadline,
+            max_work_units,
+            selected: None,
+            computing: None,
+            started_at: None,
             result: None,
             committed: false,
             revealed: false,
@@ -148,7 +168,45 @@ impl Task {
             settled_at: None,
         }
     }
+
+    /// Still to be computed (and not known to be passed over).
+    fn waiting_for_device(&self) -> bool {
+        self.result.is_none() && self.selected != Some(false)
+    }
+
+    /// How much device time this task still needs, at `pace`.
+    fn remaining(&self, pace: &Pace) -> Duration {
+        if !self.waiting_for_device() {
+            return Duration::ZERO;
+        }
+        let estimate = pace.estimate(self.max_work_units);
+        match self.started_at {
+            // Running: what is left of the estimate, never less than a tenth of it (it may overrun).
+            Some(at) => estimate.saturating_sub(at.elapsed()).max(estimate / 10),
+            None => estimate,
+        }
+    }
 }
+
+/// A finished computation: (result root, salt, on-chain work units) and its seconds.
+type Computed = ((B256, B256, u64), f64);
+
+/// The task the device computes next when it is free: of those waiting, the ones known to be
+/// selected before those still being drawn, each by earliest commit deadline.
+fn next_for_device(tasks: &BTreeMap<U256, Task>) -> Option<U256> {
+    if tasks.values().any(|t| t.computing.is_some()) {
+        return None;
+    }
+    tasks
+        .iter()
+        .filter(|(_, t)| t.waiting_for_device())
+        .min_by_key(|(_, t)| (t.selected != Some(true), t.commit_deadline))
+        .map(|(id, _)| *id)
+}
+
+/// Seconds a provider keeps between its queue's estimated end and a job's commit deadline when it
+/// decides to claim: the commitment's relay or transaction after the result.
+const CLAIM_MARGIN_S: u64 = 30;
 
 /// How long a provider waits for the buyer to submit a relayed commitment (or reveal) before it
 /// submits its own; never past [`RELAY_MARGIN_S`] before the deadline.
@@ -222,7 +280,7 @@ pub async fn ensure_registered(
 pub async fn serve(
     paths: &Paths,
     net: &Network,
-    gpu: &Compute,
+    gpu: &std::sync::Arc<Compute>,
     options: &ProviderOptions,
 ) -> Result<ProviderReport, NodeError> {
     ensure_registered(net, gpu, options).await?;
@@ -231,6 +289,15 @@ pub async fn serve(
     let mut report = ProviderReport { address: me, ..ProviderReport::default() };
     let store = Store::open(&paths.data.join("node.sqlite3"))?;
     let key = format!("{}:{}", net.profile.deployment.market, me);
+    let units = net
+        .market
+        .contract()
+        .providerOf(me)
+        .call()
+        .await
+        .map_err(|e| NodeError::Chain(ChainError::from_contract("providerOf", e)))?
+        .computeUnits;
+    let mut pace = Pace::for_units(units).with_scale(store.pace_scale(&key)?.unwrap_or(1.0));
     let mut cursor = store.cursor(&key)?.unwrap_or(net.profile.deployment.start_block);
     let mut tasks = resume(&store, &key)?;
     report.resumed = tasks.len();
@@ -242,7 +309,7 @@ pub async fn serve(
     loop {
         // A failed scan (the RPC is down, say) is retried with backoff; the cursor only moves
         // past blocks whose events were all handled.
-        match scan(net, &store, &key, cursor, &mut tasks, options).await {
+        match scan(net, &store, &key, cursor, &mut tasks, options, &pace).await {
             Ok(next) => {
                 cursor = next;
                 backoff = options.poll;
@@ -254,6 +321,13 @@ pub async fn serve(
                 continue;
             }
         }
+        // Resumed tasks learn their terms once the chain answers.
+        for (job_id, task) in tasks.iter_mut().filter(|(_, t)| t.commit_deadline == u64::MAX) {
+            if let Ok(Some(posted)) = net.posted_job(*job_id).await {
+                task.commit_deadline = posted.commitDeadline.to();
+                task.max_work_units = posted.maxWorkUnits;
+            }
+        }
         let now = match net.now().await {
             Ok(now) => now,
             Err(e) => {
@@ -263,8 +337,10 @@ pub async fn serve(
             }
         };
         let mut finished = Vec::new();
+        let next = next_for_device(&tasks);
         for (job_id, task) in tasks.iter_mut() {
-            match step(net, paths, gpu, &store, &key, &work_dir, *job_id, task, now, options).await {
+            let ctx = StepContext { net, paths, gpu, store: &store, key: &key, work_dir: &work_dir, options };
+            match step(&ctx, *job_id, task, now, next == Some(*job_id), &mut pace).await {
                 Ok(done) => {
                     if done {
                         finished.push(*job_id);
@@ -283,6 +359,9 @@ pub async fn serve(
         for job_id in finished {
             store.remove_task(&key, &job_id.to_string())?;
             if let Some(task) = tasks.remove(&job_id) {
+                if let Some(running) = task.computing {
+                    running.abort();
+                }
                 report.jobs.push(JobTiming {
                     job_id: job_id.to_string(),
                     total_s: task.claimed_at.elapsed().as_secs_f64(),
@@ -299,6 +378,17 @@ pub async fn serve(
     }
 }
 
+/// What every step of a task reads.
+struct StepContext<'a> {
+    net: &'a Network,
+    paths: &'a Paths,
+    gpu: &'a std::sync::Arc<Compute>,
+    store: &'a Store,
+    key: &'a str,
+    work_dir: &'a std::path::Path,
+    options: &'a ProviderOptions,
+}
+
 /// Reads new `JobPosted` events from `cursor` up to the newest block with the network's
 /// confirmations on top, and claims what fits; returns the next cursor.
 async fn scan(
@@ -308,6 +398,7 @@ async fn scan(
     cursor: u64,
     tasks: &mut BTreeMap<U256, Task>,
     options: &ProviderOptions,
+    pace: &Pace,
 ) -> Result<u64, NodeError> {
     let head = net.block_number().await?;
     let Some(head) = head.checked_sub(net.profile.confirmations) else { return Ok(cursor) };
@@ -318,7 +409,7 @@ async fn scan(
         if tasks.contains_key(&posted.jobId) {
             continue;
         }
-        if let Some(task) = consider(net, &posted, options).await? {
+        if let Some(task) = consider(net, &posted, options, tasks, pace).await? {
             store.insert_task(key, &posted.jobId.to_string(), &task.index.to_string(), task.claim_deadline)?;
             tasks.insert(posted.jobId, task);
         }
@@ -349,23 +440,34 @@ fn resume(store: &Store, key: &str) -> Result<BTreeMap<U256, Task>, NodeError> {
                 result,
                 committed: t.committed,
                 revealed: t.revealed,
-                ..Task::claimed(index, t.claim_deadline)
+                ..Task::claimed(index, t.claim_deadline, u64::MAX, 0)
             },
         );
     }
     Ok(tasks)
 }
 
-/// Claims a newly posted job if it fits this node.
+/// Claims a newly posted job if it fits this node: its price, the owner's pause and limits, the
+/// market's eligibility, and time: the device's queue (`tasks`) and this job, at `pace`, must
+/// finish [`CLAIM_MARGIN_S`] before the job's commit deadline. A job this node cannot finish in
+/// time is left to providers that can (or, unclaimed, back to its buyer to post again).
 async fn consider(
     net: &Network,
     posted: &Gridmint::JobPosted,
     options: &ProviderOptions,
+    tasks: &BTreeMap<U256, Task>,
+    pace: &Pace,
 ) -> Result<Option<Task>, NodeError> {
     let price: u128 = posted.pricePerUnit.to();
     let claim_deadline: u64 = posted.claimDeadline.to();
+    let commit_deadline: u64 = posted.commitDeadline.to();
     // A job whose claim window closed (one seen late, after a restart) is not a choice.
-    if net.now().await? >= claim_deadline {
+    let now = net.now().await?;
+    if now >= claim_deadline {
+        return Ok(None);
+    }
+    if let Some(why) = too_late(now, commit_deadline, posted.maxWorkUnits, tasks.values(), pace) {
+        decline(options, posted.jobId, why);
         return Ok(None);
     }
     let usd = |v: u128| gridmint_protocol::market::format_units(v, 6);
@@ -424,23 +526,43 @@ async fn consider(
         },
     };
     tracing::info!(job = %posted.jobId, %index, "claimed");
-    Ok(Some(Task::claimed(index, claim_deadline)))
+    Ok(Some(Task::claimed(index, claim_deadline, commit_deadline, posted.maxWorkUnits)))
 }
 
-/// Moves one task on; true when the job is settled (or lost) and the task is done.
-#[allow(clippy::too_many_arguments)]
+/// Why a job of `work_units` due at `commit_deadline` cannot be finished in time behind `queue`
+/// at `pace` (chain time `now`), or `None` when it can.
+fn too_late<'a>(
+    now: u64,
+    commit_deadline: u64,
+    work_units: u64,
+    queue: impl Iterator<Item = &'a Task>,
+    pace: &Pace,
+) -> Option<String> {
+    let (queued, ahead) =
+        queue.filter(|t| t.waiting_for_device()).fold((Duration::ZERO, 0usize), |(d, n), t| (d + t.remaining(pace), n + 1));
+    let this = pace.estimate(work_units);
+    let done_at = now.saturating_add((queued + this).as_secs()).saturating_add(CLAIM_MARGIN_S);
+    (done_at > commit_deadline).then(|| {
+        format!(
+            "busy: {ahead} job(s) ahead ({} s) and this one ({} s) would end {} s after its commit deadline",
+            queued.as_secs(),
+            this.as_secs(),
+            done_at - commit_deadline
+        )
+    })
+}
+
+/// Moves one task on; true when the job is settled (or lost) and the task is done. `device_free`:
+/// the device is free and this task is the one it computes next.
 async fn step(
-    net: &Network,
-    paths: &Paths,
-    gpu: &Compute,
-    store: &Store,
-    key: &str,
-    work_dir: &std::path::Path,
+    ctx: &StepContext<'_>,
     job_id: U256,
     task: &mut Task,
     mut now: u64,
-    options: &ProviderOptions,
+    device_free: bool,
+    pace: &mut Pace,
 ) -> Result<bool, NodeError> {
+    let StepContext { net, store, key, .. } = *ctx;
     // The slot on every poll; the trail (a log query) only when a reveal is being decided.
     let job = net.market.slot(job_id).await?;
     deliver_once(net, job_id, task).await;
@@ -454,15 +576,49 @@ async fn step(
         }
         return Ok(true);
     }
+    if job.state == JOB_STATE_RUNNING {
+        let index: u32 = task.index.to();
+        task.selected = Some((job.selected >> index) & 1 == 1);
+    }
     if task.result.is_none() {
-        let started = Instant::now();
-        let (root, salt, units) = compute(paths, net, gpu, work_dir, job_id, options).await?;
-        task.compute_s = started.elapsed().as_secs_f64();
-        // Stored before anything goes on chain: a restarted node must reveal this very root and salt.
-        store.set_result(key, &job_id.to_string(), &root.to_string(), &salt.to_string(), units, task.compute_s)?;
-        task.result = Some((root, salt, units));
-        // The clock read before the run is stale: the claim window has likely closed since.
-        now = net.now().await?;
+        if task.selected == Some(false) {
+            // Drawn out before its turn on the device (or while it ran: the run is dropped).
+            tracing::info!(job = %job_id, "not selected");
+            return Ok(true);
+        }
+        match task.computing.take() {
+            Some(running) if running.is_finished() => {
+                task.started_at = None;
+                let ((root, salt, units), seconds) = running
+                    .await
+                    .map_err(|e| NodeError::Worker { message: format!("job {job_id}: the computation stopped: {e}") })??;
+                task.compute_s = seconds;
+                // Stored before anything goes on chain: a restarted node must reveal this very root and salt.
+                store.set_result(key, &job_id.to_string(), &root.to_string(), &salt.to_string(), units, seconds)?;
+                task.result = Some((root, salt, units));
+                pace.observe(units, Duration::from_secs_f64(seconds));
+                store.set_pace_scale(key, pace.scale())?;
+                tracing::info!(job = %job_id, seconds, scale = pace.scale(), "pace learned");
+                now = net.now().await?;
+            }
+            Some(running) => {
+                task.computing = Some(running);
+                return Ok(false);
+            }
+            None if device_free => {
+                task.started_at = Some(Instant::now());
+                task.computing = Some(tokio::spawn(compute(
+                    ctx.paths.clone(),
+                    net.clone(),
+                    ctx.gpu.clone(),
+                    ctx.work_dir.to_owned(),
+                    job_id,
+                    ctx.options.clone(),
+                )));
+                return Ok(false);
+            }
+            None => return Ok(false),
+        }
     }
     let (root, salt, work_units) = task.result.expect("computed above");
     if !task.committed && now > task.claim_deadline {
@@ -607,40 +763,39 @@ fn sealed_name(job_id: U256, root: B256) -> String {
     format!("sealed/{job_id}/{root:x}")
 }
 
-/// Fetches the job data from the buyer, runs it, keeps the outputs sealed to the buyer (offered
-/// after the reveal), and returns (result root, salt, on-chain work units).
+/// Fetches the job data from the buyer, runs it (on a blocking thread: the agent's loop goes on),
+/// keeps the outputs sealed to the buyer (offered after the reveal), and returns (result root,
+/// salt, on-chain work units) with the seconds it took.
 async fn compute(
-    paths: &Paths,
-    net: &Network,
-    gpu: &Compute,
-    work_dir: &std::path::Path,
+    paths: Paths,
+    net: Network,
+    gpu: std::sync::Arc<Compute>,
+    work_dir: std::path::PathBuf,
     job_id: U256,
-    options: &ProviderOptions,
-) -> Result<(B256, B256, u64), NodeError> {
-    let task = |stage: &str, done: u64, total: u64| gridmint_protocol::CurrentTask {
-        job_id: job_id.to_string(),
-        stage: stage.to_owned(),
-        done,
-        total,
-    };
-    post_task(options, Some(task("fetching the data", 0, 0)));
-    let computed = compute_posted(paths, net, gpu, work_dir, job_id, options, &task).await;
-    post_task(options, None);
-    computed
+    options: ProviderOptions,
+) -> Result<Computed, NodeError> {
+    let started = Instant::now();
+    post_task(&options, Some(current(job_id, "fetching the data", 0, 0)));
+    let computed = compute_posted(paths, &net, gpu, &work_dir, job_id, &options).await;
+    post_task(&options, None);
+    computed.map(|c| (c, started.elapsed().as_secs_f64()))
+}
+
+fn current(job_id: U256, stage: &str, done: u64, total: u64) -> gridmint_protocol::CurrentTask {
+    gridmint_protocol::CurrentTask { job_id: job_id.to_string(), stage: stage.to_owned(), done, total }
 }
 
 async fn compute_posted(
-    paths: &Paths,
+    paths: Paths,
     net: &Network,
-    gpu: &Compute,
+    gpu: std::sync::Arc<Compute>,
     work_dir: &std::path::Path,
     job_id: U256,
     options: &ProviderOptions,
-    task: &dyn Fn(&str, u64, u64) -> gridmint_protocol::CurrentTask,
 ) -> Result<(B256, B256, u64), NodeError> {
     let posted = find_posted(net, job_id).await?;
     let (bundle, buyer_key) = net.peer()?.fetch_job_data(net, &posted).await?;
-    post_task(options, Some(task("loading", 0, 0)));
+    post_task(options, Some(current(job_id, "loading", 0, 0)));
     let dir = work_dir.join(format!("job-{job_id}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| NodeError::Io { what: "creating", path: dir.clone(), source: e })?;
@@ -663,17 +818,24 @@ async fn compute_posted(
     // In this process or a worker, the same runner: a lost device is reopened and the job run
     // again (`runner::run_in_slot`).
     let share = options.memory_share.as_ref().map_or(100, |s| s.load(std::sync::atomic::Ordering::Relaxed));
-    let mut progress = |p: &runner::Progress| post_task(options, Some(task(&p.stage, p.done, p.total)));
-    let work_units = match gpu {
-        Compute::Here(slot) => {
-            runner::run_in_slot(paths, slot, &package, &out, share, options.control.clone(), &mut progress)
-                .map(|report| report.work_units)
-                .map_err(NodeError::from)
+    let run_options = options.clone();
+    let (run_package, run_out) = (package.clone(), out.clone());
+    let work_units = tokio::task::spawn_blocking(move || {
+        let options = run_options;
+        let mut progress = |p: &runner::Progress| post_task(&options, Some(current(job_id, &p.stage, p.done, p.total)));
+        match &*gpu {
+            Compute::Here(slot) => {
+                runner::run_in_slot(&paths, slot, &run_package, &run_out, share, options.control.clone(), &mut progress)
+                    .map(|report| report.work_units)
+                    .map_err(NodeError::from)
+            }
+            Compute::Worker { worker, device } => {
+                worker.run(*device, &run_package, &run_out, share, options.control.as_ref(), &mut progress)
+            }
         }
-        Compute::Worker { worker, device } => {
-            worker.run(*device, &package, &out, share, options.control.as_ref(), &mut progress)
-        }
-    };
+    })
+    .await
+    .map_err(|e| NodeError::Worker { message: format!("job {job_id}: the run stopped: {e}") })?;
     drop(guard);
     let work_units = work_units?;
     let mut entries = Vec::new();
@@ -746,7 +908,56 @@ mod tests {
     use alloy::primitives::U256;
     use gpu_engine::control::{Control, RunState};
 
-    use super::DeadlineGuard;
+    use super::{BTreeMap, CLAIM_MARGIN_S, DeadlineGuard, Pace, Task, next_for_device, too_late};
+
+    fn task(commit_deadline: u64, work_units: u64) -> Task {
+        Task::claimed(U256::ZERO, 0, commit_deadline, work_units)
+    }
+
+    #[test]
+    fn a_busy_provider_claims_only_what_it_can_finish_before_the_deadline() {
+        // 20 s of overhead + 1 GFLOP at 10 GFLOP/s × 0.25 = 20.4 s a job at scale 1.
+        let pace = Pace::for_units(10);
+        let one = pace.estimate(1).as_secs();
+        let deadline = 1_000 + 3 * one + CLAIM_MARGIN_S + 1;
+        let mut queue = vec![task(deadline, 1), task(deadline, 1)];
+        assert_eq!(too_late(1_000, deadline, 1, queue.iter(), &pace), None, "two ahead and this one fit");
+        queue.push(task(deadline, 1));
+        let why = too_late(1_000, deadline, 1, queue.iter(), &pace).expect("a fourth does not fit");
+        assert!(why.starts_with("busy: 3 job(s) ahead"), "{why}");
+        // Computed or passed-over tasks take no device time.
+        queue[0].result = Some(Default::default());
+        queue[1].selected = Some(false);
+        assert_eq!(too_late(1_000, deadline, 1, queue.iter(), &pace), None);
+        // A loaded machine learned it is four times slower: now even one job is too much.
+        let mut loaded = pace;
+        for _ in 0..8 {
+            loaded.observe(1, pace.estimate(1) * 4);
+        }
+        assert!(too_late(1_000, 1_000 + 2 * one + CLAIM_MARGIN_S, 1, std::iter::empty(), &loaded).is_some());
+    }
+
+    #[test]
+    fn the_device_runs_selected_work_first_then_the_earliest_deadline() {
+        let mut tasks = BTreeMap::new();
+        tasks.insert(U256::from(1), task(500, 1));
+        tasks.insert(U256::from(2), task(300, 1));
+        tasks.insert(U256::from(3), task(400, 1));
+        assert_eq!(next_for_device(&tasks), Some(U256::from(2)), "earliest commit deadline");
+        tasks.get_mut(&U256::from(3)).expect("3").selected = Some(true);
+        assert_eq!(next_for_device(&tasks), Some(U256::from(3)), "known to be selected first");
+        tasks.get_mut(&U256::from(3)).expect("3").selected = Some(false);
+        assert_eq!(next_for_device(&tasks), Some(U256::from(2)), "passed over: never run");
+    }
+
+    #[tokio::test]
+    async fn the_device_computes_one_job_at_a_time() {
+        let mut tasks = BTreeMap::new();
+        tasks.insert(U256::from(1), task(500, 1));
+        tasks.insert(U256::from(2), task(300, 1));
+        tasks.get_mut(&U256::from(1)).expect("1").computing = Some(tokio::spawn(std::future::pending()));
+        assert_eq!(next_for_device(&tasks), None, "job 1 holds the device");
+    }
 
     #[test]
     fn a_yielded_job_is_pinned_when_its_deadline_nears_and_released_after() {

@@ -31,6 +31,8 @@ const MIGRATIONS: &[&str] = &[
          out_dir TEXT NOT NULL,
          PRIMARY KEY (network, job_id)
      );",
+    // What a provider learned of its own pace (crate::pace): measured job time over the model's.
+    "CREATE TABLE pace (network TEXT PRIMARY KEY, scale REAL NOT NULL);",
 ];
 
 /// A provider task as stored.
@@ -203,6 +205,25 @@ impl Store {
             .map_err(db_error)
     }
 
+    /// The pace scale this node learned on `network` (see [`crate::pace::Pace::scale`]).
+    pub fn pace_scale(&self, network: &str) -> Result<Option<f64>, NodeError> {
+        self.db
+            .query_row("SELECT scale FROM pace WHERE network = ?1", [network], |r| r.get(0))
+            .optional()
+            .map_err(db_error)
+    }
+
+    pub fn set_pace_scale(&self, network: &str, scale: f64) -> Result<(), NodeError> {
+        self.db
+            .execute(
+                "INSERT INTO pace (network, scale) VALUES (?1, ?2)
+                 ON CONFLICT(network) DO UPDATE SET scale = excluded.scale",
+                params![network, scale],
+            )
+            .map(|_| ())
+            .map_err(db_error)
+    }
+
     pub fn remove_task(&self, network: &str, job_id: &str) -> Result<(), NodeError> {
         self.db
             .execute("DELETE FROM provider_task WHERE network = ?1 AND job_id = ?2", params![network, job_id])
@@ -245,6 +266,10 @@ mod tests {
         store.insert_buyer_job("m", "3", "/out").expect("buyer job");
         assert_eq!(store.buyer_job_out("m", "3").expect("read"), Some("/out".to_owned()));
         assert_eq!(store.buyer_job_out("m", "4").expect("read"), None);
+        assert_eq!(store.pace_scale("m").expect("pace"), None);
+        store.set_pace_scale("m", 2.5).expect("pace");
+        store.set_pace_scale("m", 3.0).expect("pace");
+        assert_eq!(store.pace_scale("m").expect("pace"), Some(3.0));
         store.remove_task("m", "7").expect("remove");
         assert!(store.tasks("m").expect("tasks").is_empty());
     }
