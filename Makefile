@@ -39,10 +39,11 @@ setup:
 	@scripts/setup.sh
 
 # --- builds -------------------------------------------------------------------------------------
-ui:
+# Every entry point goes through set-up (idempotent): forge, trunk and the crates come from it.
+ui: setup
 	cd ui && trunk build --release
 
-contracts:
+contracts: setup
 	cd contracts && forge build
 
 # The window (gridmint-app) and the agent it starts beside it (gridmint-agent: the tray, the network).
@@ -76,13 +77,13 @@ lint: contracts
 test-rust: contracts
 	scripts/with-keyring.sh cargo test --no-fail-fast --workspace --exclude gridmint-app --exclude gridmint-ui
 
-test-contracts:
+test-contracts: setup
 	@mkdir -p target/bench
 	cd contracts && forge build --sizes --json --skip test --skip script | node tools/check-sizes.cjs
 	cd contracts && forge test
 
 # Deeper fuzz and invariant runs (not part of `make test`).
-test-contracts-deep:
+test-contracts-deep: setup
 	cd contracts && FOUNDRY_PROFILE=deep forge test
 
 # The UI's pure logic (amounts, labels) on the host; the pages themselves in `e2e`.
@@ -98,7 +99,7 @@ e2e: setup ui
 bench: setup bench-engine bench-workloads bench-gas bench-e2e bench-app bench-yield
 	@echo "benchmarks written to target/bench/"
 
-bench-engine:
+bench-engine: setup
 	@mkdir -p target/bench
 	@python3 -c "import numpy, threadpoolctl" 2>/dev/null || python3 -m pip install --quiet numpy threadpoolctl
 	cargo build --release -p gridmint-cli
@@ -108,7 +109,7 @@ bench-engine:
 MODEL_DIR ?= $(or $(GRIDMINT_MODELS),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/gridmint/models)/all-MiniLM-L6-v2
 
 # Embed 10,000 sentences and train the digits MLP, beside sentence-transformers / PyTorch.
-bench-workloads:
+bench-workloads: setup
 	@mkdir -p target/bench
 	cargo build --release -p gridmint-cli
 	python3 scripts/bench/workloads.py $(RELEASE_BIN)/gridmint $(MODEL_DIR) target/bench/workloads.json
@@ -142,7 +143,7 @@ bench-gas: contracts
 	@mkdir -p target/bench
 	cargo run -q -p gridmint-chain --example gas_bench -- $(FOUNDRY)/anvil-linux-amd64/bin/anvil target/bench/gas.json
 
-# --- not built yet ------------------------------------------------------------------------------
+# --- demo and packages -------------------------------------------------------------------------
 # The market on this machine: local chain, three provider processes (one corrupt), a buyer.
 demo: setup contracts
 	cargo build -p gridmint-cli

@@ -420,7 +420,12 @@ async fn submit_sharded(
         buyer::ShardEvent::Posted { shard, attempt, posted } => {
             first_job.get_or_insert(posted.job_id);
             let again = if attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
-            eprintln!("shard {}/{n}: posted job {} ({} work units){again}", shard + 1, posted.job_id, posted.work_units);
+            eprintln!(
+                "shard {}/{n}: posted job {} ({} work units){again}",
+                shard + 1,
+                posted.job_id,
+                posted.work_units
+            );
         }
         buyer::ShardEvent::Ended { shard, outcome } => eprintln!(
             "shard {}/{n}: job {} {}",
@@ -439,7 +444,8 @@ async fn submit_sharded(
         (Some(out), _) => out.clone(),
         (None, Some(first)) => {
             let out = default_out(node, first);
-            std::fs::rename(&gather, &out).with_context(|| format!("moving {} to {}", gather.display(), out.display()))?;
+            std::fs::rename(&gather, &out)
+                .with_context(|| format!("moving {} to {}", gather.display(), out.display()))?;
             out
         }
         (None, None) => gather,

@@ -707,8 +707,10 @@ mod crash {
                 "1",
                 "--claim-window",
                 "6",
+                // Long enough for the provider to take it (it claims only what it can finish by the
+                // commit deadline at its pace: 20 s of overhead and 30 s of margin for a small job).
                 "--commit-window",
-                "6",
+                "60",
                 "--reveal-window",
                 "4",
                 "--wait",

@@ -263,10 +263,20 @@ pub const SHARD_ATTEMPTS: usize = 3;
 /// What happens to the shards of a job, as [`run_shards`] goes.
 #[derive(Debug, Clone)]
 pub enum ShardEvent {
-    Posted { shard: usize, attempt: usize, posted: Posted },
-    Ended { shard: usize, outcome: Outcome },
+    Posted {
+        shard: usize,
+        attempt: usize,
+        posted: Posted,
+    },
+    Ended {
+        shard: usize,
+        outcome: Outcome,
+    },
     /// Refunded without a result: posted again.
-    Reposting { shard: usize, attempt: usize },
+    Reposting {
+        shard: usize,
+        attempt: usize,
+    },
 }
 
 /// How each shard ended: its last job's outcome, in shard order.

@@ -7,8 +7,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use gpu_engine::commitment;
-
 use crate::NodeError;
 
 /// A content-addressed blob folder.
@@ -137,13 +135,12 @@ pub fn unbundle(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, NodeError> {
     Ok(out)
 }
 
-/// The result root of output files: the Merkle root over their BLAKE3 hashes in name order, as
-/// `runner` computes it for `result.json`.
+/// The result root of output files held in memory ([`crate::runner::output::result_root`], the
+/// one definition; `result.json` carries the same).
 pub fn result_root(entries: &[(String, Vec<u8>)]) -> [u8; 32] {
-    let mut sorted: Vec<&(String, Vec<u8>)> = entries.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let leaves: Vec<commitment::Hash> = sorted.iter().map(|(_, b)| *blake3::hash(b).as_bytes()).collect();
-    commitment::root(&leaves)
+    let hashes: Vec<(&str, blake3::Hash)> =
+        entries.iter().map(|(name, bytes)| (name.as_str(), blake3::hash(bytes))).collect();
+    crate::runner::output::result_root(hashes.iter().map(|(name, hash)| (*name, hash)))
 }
 
 /// Writes entries under `dir`.

@@ -538,8 +538,9 @@ fn too_late<'a>(
     queue: impl Iterator<Item = &'a Task>,
     pace: &Pace,
 ) -> Option<String> {
-    let (queued, ahead) =
-        queue.filter(|t| t.waiting_for_device()).fold((Duration::ZERO, 0usize), |(d, n), t| (d + t.remaining(pace), n + 1));
+    let (queued, ahead) = queue
+        .filter(|t| t.waiting_for_device())
+        .fold((Duration::ZERO, 0usize), |(d, n), t| (d + t.remaining(pace), n + 1));
     let this = pace.estimate(work_units);
     let done_at = now.saturating_add((queued + this).as_secs()).saturating_add(CLAIM_MARGIN_S);
     (done_at > commit_deadline).then(|| {
@@ -589,9 +590,9 @@ async fn step(
         match task.computing.take() {
             Some(running) if running.is_finished() => {
                 task.started_at = None;
-                let ((root, salt, units), seconds) = running
-                    .await
-                    .map_err(|e| NodeError::Worker { message: format!("job {job_id}: the computation stopped: {e}") })??;
+                let ((root, salt, units), seconds) = running.await.map_err(|e| NodeError::Worker {
+                    message: format!("job {job_id}: the computation stopped: {e}"),
+                })??;
                 task.compute_s = seconds;
                 // Stored before anything goes on chain: a restarted node must reveal this very root and salt.
                 store.set_result(key, &job_id.to_string(), &root.to_string(), &salt.to_string(), units, seconds)?;

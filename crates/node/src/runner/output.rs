@@ -15,6 +15,34 @@ use super::JobError;
 /// The report's file name inside the output folder.
 pub const REPORT_FILE: &str = "result.json";
 
+/// The domain byte of a result leaf. Inner nodes are `BLAKE3(0x01 || left || right)` and
+/// dispatch leaves `BLAKE3(0x00 || output)` ([`commitment`]); a result leaf is neither.
+const RESULT_LEAF: u8 = 0x02;
+
+/// One output file's leaf: `BLAKE3(0x02 || len(path) as u64 LE || path || BLAKE3(content))`. It
+/// binds the file's path as well as its content, and can never pass for an inner node: a one-file
+/// result whose bytes spell an inner node (`0x01 || a || b`) has another root than the two-file
+/// result under it.
+pub fn result_leaf(path: &str, content: &blake3::Hash) -> commitment::Hash {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&[RESULT_LEAF]);
+    hasher.update(&(path.len() as u64).to_le_bytes());
+    hasher.update(path.as_bytes());
+    hasher.update(content.as_bytes());
+    *hasher.finalize().as_bytes()
+}
+
+/// The result root of output files given as (`/`-separated path, BLAKE3 of the content): the
+/// Merkle root ([`commitment::root`]) over their [`result_leaf`]s in path order. The one place a
+/// result root is computed: the runner's report, the provider's commitment and the buyer's check
+/// all come here.
+pub fn result_root<'a>(files: impl IntoIterator<Item = (&'a str, &'a blake3::Hash)>) -> commitment::Hash {
+    let mut files: Vec<(&str, &blake3::Hash)> = files.into_iter().collect();
+    files.sort_by(|a, b| a.0.cmp(b.0));
+    let leaves: Vec<commitment::Hash> = files.iter().map(|(path, hash)| result_leaf(path, hash)).collect();
+    commitment::root(&leaves)
+}
+
 #[derive(Debug)]
 pub struct Staging {
     target: PathBuf,
@@ -61,8 +89,7 @@ impl Staging {
     /// place.
     pub fn commit(mut self, report: impl FnOnce(Vec<OutputFile>, String) -> RunReport) -> Result<RunReport, JobError> {
         self.files.sort_by(|a, b| a.0.cmp(&b.0));
-        let leaves: Vec<commitment::Hash> = self.files.iter().map(|f| *f.2.as_bytes()).collect();
-        let root = commitment::root(&leaves);
+        let root = result_root(self.files.iter().map(|(path, _, hash)| (path.as_str(), hash)));
         let outputs = self
             .files
             .iter()
@@ -90,5 +117,47 @@ impl Drop for Staging {
         if !self.committed {
             let _ = fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_spelling_an_inner_node_does_not_pass_for_two_files() {
+        let (a, b) = (b"first file".to_vec(), b"second file".to_vec());
+        let two = [("a", blake3::hash(&a)), ("b", blake3::hash(&b))];
+        let two_root = result_root(two.iter().map(|(p, h)| (*p, h)));
+        // The 65 bytes of the inner node over the two leaves, as one file, under either name.
+        let mut forged = vec![0x01];
+        forged.extend_from_slice(&result_leaf("a", &two[0].1));
+        forged.extend_from_slice(&result_leaf("b", &two[1].1));
+        assert_eq!(forged.len(), 65);
+        for name in ["a", "b", "forged"] {
+            let one = result_root([(name, &blake3::hash(&forged))]);
+            assert_ne!(one, two_root, "a one-file result under `{name}` spells the two-file root");
+        }
+        // Nor do the old plain-content leaves collide: the one-file root is its leaf, not BLAKE3(bytes).
+        let plain = [0x01].iter().chain(two[0].1.as_bytes()).chain(two[1].1.as_bytes()).copied().collect::<Vec<u8>>();
+        assert_ne!(
+            result_root([("x", &blake3::hash(&plain))]),
+            commitment::root(&[*two[0].1.as_bytes(), *two[1].1.as_bytes()])
+        );
+    }
+
+    #[test]
+    fn the_root_binds_names_and_ignores_order() {
+        let h = blake3::hash(b"same bytes");
+        let g = blake3::hash(b"other bytes");
+        assert_ne!(result_root([("a.npy", &h)]), result_root([("b.npy", &h)]), "a renamed file changes the root");
+        assert_ne!(
+            result_root([("a", &h), ("b", &g)]),
+            result_root([("a", &g), ("b", &h)]),
+            "swapped contents change the root"
+        );
+        assert_eq!(result_root([("a", &h), ("b", &g)]), result_root([("b", &g), ("a", &h)]), "input order does not");
+        // A path's length is bound: ("ab", x) and ("a", "b" || x) are different leaves.
+        assert_ne!(result_leaf("ab", &h), result_leaf("a", &h));
     }
 }
