@@ -260,14 +260,13 @@ mod demo {
     #[test]
     fn three_providers_one_corrupt_the_job_is_verified_and_the_cheat_slashed() {
         let Some(anvil) = anvil() else { return };
-        let models = Some(super::support::model_cache());
-        let has_model = models.as_ref().is_some_and(|m| m.join("all-MiniLM-L6-v2/model.safetensors").is_file());
-        if !has_model {
+        let models = super::support::model_cache();
+        if !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
             assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM in the model cache");
             eprintln!("SKIPPED: no all-MiniLM-L6-v2 (make setup)");
             return;
         }
-        let models = models.expect("checked").to_string_lossy().into_owned();
+        let models = models.to_string_lossy().into_owned();
         let out = gridmint(
             &["--models", &models, "demo", "--json", "--sentences", "24", "--anvil", &anvil.to_string_lossy()],
             &[],
@@ -303,13 +302,13 @@ mod demo {
     #[test]
     fn a_corrupt_majority_is_caught_by_the_buyers_spot_check() {
         let Some(anvil) = anvil() else { return };
-        let models = Some(super::support::model_cache());
-        if !models.as_ref().is_some_and(|m| m.join("all-MiniLM-L6-v2/model.safetensors").is_file()) {
+        let models = super::support::model_cache();
+        if !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
             assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM in the model cache");
             eprintln!("SKIPPED: no all-MiniLM-L6-v2 (make setup)");
             return;
         }
-        let models = models.expect("checked").to_string_lossy().into_owned();
+        let models = models.to_string_lossy().into_owned();
         let dir = tempfile::tempdir().expect("tmp");
         let args = ["--models", &models, "demo", "--json", "--sentences", "6", "--corrupt", "2", "--dir"];
         let out =
