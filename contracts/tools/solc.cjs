@@ -2,7 +2,7 @@
 // forge's solc: npm's JavaScript build of solc behind the two calls forge makes.
 //   --version          -> "Version: <version>"
 //   --standard-json    -> compile stdin, resolving imports against --base-path / --include-path
-// (forge cannot download a native solc on these machines; see shared/notes/environment.md)
+// (forge downloads native compilers from outside the package registries, which CI cannot reach)
 'use strict';
 const fs = require('fs');
 const path = require('path');

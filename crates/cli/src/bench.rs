@@ -247,7 +247,7 @@ fn torch_reference(reps: usize) -> anyhow::Result<Reference> {
 }
 
 /// numpy fp32 matmul at 1024³ in a subprocess, with the OpenBLAS overrides of this machine unset
-/// so that it runs its best kernel (shared/notes: they slow a current numpy).
+/// so that it runs its best kernel (they are set for old OpenBLAS builds and slow a current numpy).
 fn numpy_reference(reps: usize) -> anyhow::Result<Reference> {
     let v = python_json(&NUMPY.replace("REPS", &reps.max(1).to_string()), "numpy")
         .context("`python3 -m pip install numpy threadpoolctl` installs what it needs")?;
