@@ -120,7 +120,10 @@ impl Net {
                 gas += g;
             }
         }
-        anyhow::ensure!(buyer.slot(job_id).await?.state == 4, "job {job_id} did not settle");
+        anyhow::ensure!(
+            buyer.slot(job_id).await?.job_state()? == gridmint_chain::JobState::Finalized,
+            "job {job_id} did not settle"
+        );
         eprintln!("k={k} batched={batched}: {steps:?} total {gas}");
         Ok((gas, steps))
     }

@@ -6,7 +6,9 @@ pub mod bindings;
 pub mod deployment;
 pub mod error;
 pub mod market;
+pub mod state;
 
 pub use deployment::Deployment;
 pub use error::ChainError;
 pub use market::{JobView, Market, commit_digest, commitment, sign_commit};
+pub use state::JobState;

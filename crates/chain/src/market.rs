@@ -30,9 +30,7 @@ const TRAIL_ATTEMPTS: usize = 6;
 #[derive(Debug, Clone)]
 pub struct JobView {
     pub buyer: Address,
-    /// `JobState` as its discriminant (1 Open, 2 Running, 3 Disputed, 4 Finalized, 5 Refunded,
-    /// 6 Resolved).
-    pub state: u8,
+    pub state: crate::JobState,
     pub replicas: u8,
     pub claimants: u8,
     /// Bit i set: claimant i is one of the replicas (0 until selection).
@@ -461,7 +459,7 @@ impl<P: Provider + Clone> Market<P> {
         let trail = self.trail(job_id).await?;
         Ok(JobView {
             buyer: slot.buyer,
-            state: slot.state,
+            state: slot.job_state()?,
             replicas: slot.replicas,
             claimants: slot.claimants,
             selected: slot.selected,

@@ -193,7 +193,7 @@ mod lifecycle {
         );
 
         let job = buyer.job(job_id).await.expect("job");
-        assert_eq!(job.state, 4, "Finalized by the last reveal");
+        assert_eq!(job.state, gridmint_chain::JobState::Finalized, "Finalized by the last reveal");
         assert_eq!(buyer.agreed_root(job_id).await.expect("root"), root, "the agreed root is on chain");
         let (first, first_market) = &providers[0];
         let account = buyer.account(*first).await.expect("account");
@@ -233,7 +233,11 @@ mod lifecycle {
         }
         buyer.commit_signed(job_id, commits).await.expect("signed commits");
         buyer.reveal_batch(job_id, reveals).await.expect("batched reveals");
-        assert_eq!(buyer.job(job_id).await.expect("job").state, 4, "Finalized in two transactions");
+        assert_eq!(
+            buyer.job(job_id).await.expect("job").state,
+            gridmint_chain::JobState::Finalized,
+            "Finalized in two transactions"
+        );
         assert_eq!(buyer.agreed_root(job_id).await.expect("root"), root);
         let usd_view = MockStablecoin::new(deployment.payment_token, first_market.contract().provider().clone());
         assert_eq!(

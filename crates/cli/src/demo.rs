@@ -252,14 +252,7 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
         drop(devnet);
         anyhow::Ok(Summary {
             job_verified: outcome.verified,
-            job_state: match outcome.state {
-                3 => "disputed",
-                4 => "finalized",
-                5 => "refunded",
-                6 => "resolved",
-                _ => "open",
-            }
-            .to_owned(),
+            job_state: outcome.state.name().to_owned(),
             result_matches_local_run: matches,
             job_id: posted.job_id.to_string(),
             agreed_root: outcome.agreed_root.to_string(),

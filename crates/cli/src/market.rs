@@ -137,19 +137,6 @@ pub struct StatusArgs {
     network: NetworkArgs,
 }
 
-/// The names of `JobState` in the contract.
-fn state_name(state: u8) -> &'static str {
-    match state {
-        1 => "open",
-        2 => "running",
-        3 => "disputed",
-        4 => "finalized",
-        5 => "refunded",
-        6 => "resolved",
-        _ => "unknown",
-    }
-}
-
 #[derive(Debug, clap::Args)]
 pub struct EarningsArgs {
     #[command(flatten)]
@@ -286,7 +273,8 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
                 "{}",
                 serde_json::json!({
                     "jobId": posted.job_id.to_string(),
-                    "state": outcome.state,
+                    "state": u8::from(outcome.state),
+                    "stateName": outcome.state.name(),
                     "agreedRoot": outcome.agreed_root.to_string(),
                     "verified": outcome.verified,
                 })
@@ -311,11 +299,11 @@ fn status(node: &Node, args: StatusArgs, json: bool) -> anyhow::Result<()> {
     runtime.block_on(async {
         let id = alloy::primitives::U256::from(args.job_id);
         let job = net.market.job(id).await?;
-        anyhow::ensure!(job.state != 0, "there is no job {} on this network", args.job_id);
+        anyhow::ensure!(job.state != gridmint_node::JobState::None, "there is no job {} on this network", args.job_id);
         let root = net.market.agreed_root(id).await?;
         let value = serde_json::json!({
             "jobId": args.job_id,
-            "state": state_name(job.state),
+            "state": job.state.name(),
             "buyer": job.buyer.to_string(),
             "replicas": job.replicas,
             "claimants": job.claimants,
@@ -333,7 +321,7 @@ fn status(node: &Node, args: StatusArgs, json: bool) -> anyhow::Result<()> {
             println!(
                 "job {}: {} — {} of {} replicas claimed, {} committed, {} revealed",
                 args.job_id,
-                state_name(job.state),
+                job.state.name(),
                 job.claimants,
                 job.replicas,
                 job.committed(),
@@ -371,7 +359,7 @@ fn wait(node: &Node, args: WaitArgs, json: bool) -> anyhow::Result<()> {
                 buyer::wait_and_fetch(&net, job_id, Some(&out), std::time::Duration::from_millis(500)).await?;
             results.push(serde_json::json!({
                 "jobId": job_id.to_string(),
-                "state": state_name(outcome.state),
+                "state": outcome.state.name(),
                 "verified": outcome.verified,
                 "agreedRoot": outcome.agreed_root.to_string(),
                 "out": out.display().to_string(),

@@ -5,7 +5,7 @@
 use std::{path::Path, time::Duration};
 
 use alloy::primitives::{B256, U256, Uint, keccak256};
-use gridmint_chain::bindings::Gridmint;
+use gridmint_chain::{JobState, bindings::Gridmint};
 
 use crate::{NodeError, Paths, exchange, net::Network, runner};
 
@@ -68,8 +68,7 @@ pub struct Posted {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub job_id: U256,
-    /// The job state (4 Finalized, 5 Refunded, 6 Resolved, 3 Disputed).
-    pub state: u8,
+    pub state: JobState,
     pub agreed_root: B256,
     /// The fetched result's files hash to the agreed root.
     pub verified: bool,
@@ -323,7 +322,7 @@ pub async fn run_shards(
             joined.map_err(|e| NodeError::Market { message: format!("following a shard's job stopped: {e}") })?;
         let outcome = outcome?;
         events(ShardEvent::Ended { shard, outcome: outcome.clone() });
-        let refunded = outcome.state == JOB_STATE_REFUNDED && outcome.agreed_root == B256::ZERO;
+        let refunded = outcome.state == JobState::Refunded && outcome.agreed_root == B256::ZERO;
         if !outcome.verified && refunded && attempt < SHARD_ATTEMPTS {
             events(ShardEvent::Reposting { shard, attempt: attempt + 1 });
             let posted = submit(paths, net, &shards[shard], options).await?;
@@ -336,9 +335,6 @@ pub async fn run_shards(
     }
     Ok(Sharded { outcomes: outcomes.into_iter().map(|o| o.expect("every shard ended")).collect(), job_ids })
 }
-
-/// `JobState.Refunded`: the escrow went back to the buyer.
-const JOB_STATE_REFUNDED: u8 = 5;
 
 /// Joins the shards' `embeddings.npy` (each under `shard_dirs[i]`) into one, rows in shard order.
 pub fn join_embeddings(shard_dirs: &[std::path::PathBuf], out: &Path) -> Result<(usize, usize), NodeError> {
@@ -380,8 +376,7 @@ pub async fn unfinished_jobs(net: &Network) -> Result<Vec<U256>, NodeError> {
         if posted.buyer != net.address() {
             continue;
         }
-        let state = net.market.slot(posted.jobId).await?.state;
-        if matches!(state, 1..=3) {
+        if net.market.slot(posted.jobId).await?.job_state()?.unsettled() {
             open.push(posted.jobId);
         }
     }
@@ -432,7 +427,7 @@ pub async fn wait_and_fetch(
             exchange::write_all(out, &entries)?;
         }
     }
-    Ok(Outcome { job_id, state: job.state, agreed_root, verified })
+    Ok(Outcome { job_id, state: job.job_state()?, agreed_root, verified })
 }
 
 /// How long one round of the buyer's loop waits for a running spot check.
@@ -463,7 +458,8 @@ async fn delivered(net: &Network, job_id: U256, root: B256, poll: Duration) -> R
 /// deadline (a term, fixed at posting) is read from the job's trail once, into `reveal_deadline`.
 async fn poll_once(net: &Network, job_id: U256, reveal_deadline: &mut Option<u64>) -> Result<bool, NodeError> {
     let job = net.market.slot(job_id).await?;
-    if job.state != 1 && job.state != 2 {
+    let state = job.job_state()?;
+    if !state.in_progress() {
         return Ok(true);
     }
     let deadline = match *reveal_deadline {
@@ -474,7 +470,7 @@ async fn poll_once(net: &Network, job_id: U256, reveal_deadline: &mut Option<u64
     let claim_deadline: u64 = job.claimDeadline.to();
     if now > deadline || (job.claimants == 0 && now > claim_deadline) {
         net.market.finalize(job_id).await?;
-    } else if job.state == 1 && job.claimants > 0 && now > claim_deadline {
+    } else if state == JobState::Open && job.claimants > 0 && now > claim_deadline {
         // Select the replicas as soon as the claim window closes, while they compute, so the
         // selection is not on the way of their commitments.
         match net.market.select_replicas(job_id).await {
@@ -483,9 +479,9 @@ async fn poll_once(net: &Network, job_id: U256, reveal_deadline: &mut Option<u64
                 if matches!(*reason, gridmint_chain::bindings::Gridmint::GridmintErrors::WrongState(_)) => {}
             Err(e) => return Err(e.into()),
         }
-    } else if job.state == 2 && submit_relayed(net, job_id, job.selected).await? {
+    } else if state == JobState::Running && submit_relayed(net, job_id, job.selected).await? {
         // The batch of reveals settled the job.
-        return Ok(net.market.slot(job_id).await?.state != 2);
+        return Ok(net.market.slot(job_id).await?.job_state()? != JobState::Running);
     }
     Ok(false)
 }

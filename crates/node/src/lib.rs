@@ -33,6 +33,7 @@ pub mod wallet;
 pub mod worker;
 
 pub use error::NodeError;
+pub use gridmint_chain::JobState;
 pub use paths::Paths;
 
 use std::path::Path;

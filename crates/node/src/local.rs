@@ -24,7 +24,7 @@ use gridmint_protocol::{
 };
 
 use crate::{
-    NodeError, Paths,
+    JobState, NodeError, Paths,
     buyer::{self, SubmitOptions},
     devnet::{self, DevnetOptions, NetworkProfile},
     exchange,
@@ -968,9 +968,9 @@ impl Inner {
                     outcome = &mut fetch => break outcome?,
                     _ = tokio::time::sleep(STAGE_POLL) => {
                         if let Ok(slot) = net.market.slot(posted.job_id).await {
-                            let stage = match slot.state {
-                                1 if slot.claimants == 0 => JobStage::Matching,
-                                1 => JobStage::Running,
+                            let stage = match slot.job_state() {
+                                Ok(JobState::Open) if slot.claimants == 0 => JobStage::Matching,
+                                Ok(JobState::Open) => JobStage::Running,
                                 _ => JobStage::Verifying,
                             };
                             self.update(local_id, |s| s.stage = stage);
@@ -983,12 +983,12 @@ impl Inner {
                 s.stage = JobStage::Done;
                 s.detail = Some(format!("agreed root {}", outcome.agreed_root));
                 s.status = match outcome.state {
-                    4 | 6 if outcome.verified => {
+                    state if state.settled_with_result() && outcome.verified => {
                         s.result_dir = Some(results.display().to_string());
                         JobStatus::Verified
                     }
-                    5 => JobStatus::Refunded,
-                    3 => JobStatus::Disputed,
+                    JobState::Refunded => JobStatus::Refunded,
+                    JobState::Disputed => JobStatus::Disputed,
                     state => {
                         s.detail = Some(format!(
                             "ended in state {state} without a result that hashes to the agreed root {}",

@@ -16,7 +16,7 @@ use std::{
 use alloy::primitives::{Address, B256, U256, keccak256};
 use gpu_engine::DeviceSlot;
 use gridmint_chain::{
-    ChainError,
+    ChainError, JobState,
     bindings::Gridmint::{self, GridmintErrors},
     commitment,
 };
@@ -237,9 +237,6 @@ pub struct ProviderReport {
     pub resumed: usize,
     pub jobs: Vec<JobTiming>,
 }
-
-const JOB_STATE_OPEN: u8 = 1;
-const JOB_STATE_RUNNING: u8 = 2;
 
 fn market_error(message: impl Into<String>) -> NodeError {
     NodeError::Market { message: message.into() }
@@ -566,18 +563,19 @@ async fn step(
     let StepContext { net, store, key, .. } = *ctx;
     // The slot on every poll; the trail (a log query) only when a reveal is being decided.
     let job = net.market.slot(job_id).await?;
+    let state = job.job_state()?;
     deliver_once(net, job_id, task).await;
-    if job.state != JOB_STATE_OPEN && job.state != JOB_STATE_RUNNING {
+    if !state.in_progress() {
         let settled_at = *task.settled_at.get_or_insert_with(Instant::now);
         if task.committed && !task.delivered && settled_at.elapsed() < DELIVERY_WINDOW {
             return Ok(false);
         }
         if task.revealed {
-            tracing::info!(job = %job_id, state = job.state, delivered = task.delivered, "settled");
+            tracing::info!(job = %job_id, %state, delivered = task.delivered, "settled");
         }
         return Ok(true);
     }
-    if job.state == JOB_STATE_RUNNING {
+    if state == JobState::Running {
         let index: u32 = task.index.to();
         task.selected = Some((job.selected >> index) & 1 == 1);
     }
@@ -626,7 +624,7 @@ async fn step(
         // Select first (a no-op revert if someone already did), then commit only if chosen: a
         // refused commit would undo the selection and re-roll it for everyone.
         let mut job = job;
-        if job.state == JOB_STATE_OPEN {
+        if state == JobState::Open {
             match net.market.select_replicas(job_id).await {
                 Ok(_) => {}
                 Err(ChainError::Reverted { reason, .. }) if matches!(*reason, GridmintErrors::WrongState(_)) => {}
