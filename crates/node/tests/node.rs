@@ -12,6 +12,9 @@
 //!   provider. Needs anvil (GRIDMINT_REQUIRE_CHAIN=1 makes its absence a failure) and MiniLM.
 //! - `peer`: job data between real iroh endpoints on a real anvil: only claimants get a job's data,
 //!   sealed to them; only claimants deliver results, sealed to the buyer and matching their root.
+//! - `shards`: a sharded embedding job whose shards nobody could take in time (the only provider
+//!   is paused) is refunded, posted again by the buyer, and completes on the provider (in-process,
+//!   on llvmpipe, on a real anvil).
 
 mod wallet {
     use std::process::Command;
@@ -888,5 +891,123 @@ mod peer {
         assert_eq!(stored, Some(result), "the buyer filed the result under its root, in its own data folder");
         let shared = chain.profile_path.parent().expect("profile dir").join("blobs");
         assert!(!shared.exists(), "no folder the nodes share carries data: {}", shared.display());
+    }
+}
+
+mod shards {
+    use std::{
+        sync::{
+            Arc,
+            atomic::{AtomicBool, Ordering},
+        },
+        time::{Duration, Instant},
+    };
+
+    use super::local::anvil;
+
+    use gridmint_node::{
+        JobState, Node, Paths,
+        buyer::{self, ShardEvent, SubmitOptions},
+        devnet,
+        net::{self, Network},
+        provider::{self, Compute, ProviderOptions},
+    };
+
+    #[test]
+    fn a_shard_nobody_could_take_in_time_is_posted_again_and_completes() {
+        let Some(anvil) = anvil() else { return };
+        let scratch = tempfile::tempdir().expect("scratch");
+        let models = Paths::discover().map(|p| p.models).unwrap_or_default();
+        if !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
+            assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM (make setup)");
+            eprintln!("SKIPPED: no MiniLM");
+            return;
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let options = devnet::DevnetOptions {
+            anvil,
+            port: None,
+            block_time: Some(1),
+            accounts: 3,
+            stop_with_thread: false,
+            confirmations: 0,
+        };
+        let chain = rt.block_on(devnet::start(&Paths::under(&scratch.path().join("chain")), options)).expect("devnet");
+
+        // The only provider, paused: it takes nothing until the buyer posts a shard again.
+        let paused = Arc::new(AtomicBool::new(true));
+        let provider = {
+            let (profile, paused) = (chain.profile_path.clone(), paused.clone());
+            let paths = Paths::under(&scratch.path().join("provider")).with_models(models.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async move {
+                    let net = Network::connect(&profile, net::dev_account(1)?)?;
+                    let gpu = Arc::new(Compute::Here(Node::new(paths.clone()).open_device_slot(None)?));
+                    let options = ProviderOptions {
+                        price_floor: 0,
+                        region: 0,
+                        exit_after_jobs: Some(2),
+                        corrupt_results: false,
+                        poll: Duration::from_millis(300),
+                        paused: Some(paused),
+                        control: None,
+                        deadline_margin: Duration::from_secs(20),
+                        held: None,
+                        memory_share: None,
+                        declined: None,
+                        current_task: None,
+                    };
+                    provider::serve(&paths, &net, &gpu, &options).await
+                })
+            })
+        };
+        let buyer_net = Network::connect(&chain.profile_path, net::dev_account(2).expect("key")).expect("connect");
+        let provider_address = net::dev_account(1).expect("key").address();
+        let until = Instant::now() + Duration::from_secs(180);
+        let registered = || {
+            let call = buyer_net.market.contract().providerOf(provider_address);
+            rt.block_on(async { call.call().await }).expect("providerOf").status != 0
+        };
+        while !registered() {
+            assert!(!provider.is_finished(), "the provider stopped before registering");
+            assert!(Instant::now() < until, "the provider did not register");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+
+        let pkg = scratch.path().join("job");
+        std::fs::create_dir_all(&pkg).expect("package");
+        std::fs::write(pkg.join("job.toml"), "kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"s.txt\"\n")
+            .expect("manifest");
+        let text: String = (0..6).map(|i| format!("Shard sentence {i} for the market.\n")).collect();
+        std::fs::write(pkg.join("s.txt"), text).expect("sentences");
+        let shards = buyer::shard(&pkg, &scratch.path().join("shards"), 3).expect("shards");
+        assert_eq!(shards.len(), 2);
+        let dirs: Vec<_> = (0..2).map(|i| scratch.path().join(format!("out-{i}"))).collect();
+        let buyer_paths = Paths::under(&scratch.path().join("buyer")).with_models(models);
+        let options = SubmitOptions { replicas: 1, claim_window_s: 3, spot_check_rows: 0, ..SubmitOptions::default() };
+        let mut events = Vec::new();
+        let sharded = rt
+            .block_on(buyer::run_shards(&buyer_paths, &buyer_net, &shards, &dirs, &options, &mut |event| {
+                if matches!(event, ShardEvent::Reposting { .. }) {
+                    paused.store(false, Ordering::SeqCst);
+                }
+                events.push(event);
+            }))
+            .expect("the shards end");
+        let refunded = events
+            .iter()
+            .filter(|e| matches!(e, ShardEvent::Ended { outcome, .. } if outcome.state == JobState::Refunded))
+            .count();
+        let reposted = events.iter().filter(|e| matches!(e, ShardEvent::Reposting { attempt: 2, .. })).count();
+        assert_eq!((refunded, reposted), (2, 2), "both first posts refunded, both posted again: {events:?}");
+        assert!(sharded.verified(), "the second posts complete: {:?}", sharded.outcomes);
+        assert_eq!(sharded.job_ids.len(), 4);
+        let (rows, cols) = buyer::join_embeddings(&dirs, &scratch.path().join("joined")).expect("join");
+        assert_eq!((rows, cols), (6, 384));
+        let report = provider.join().expect("the provider thread").expect("the provider served");
+        assert_eq!(report.jobs_settled, 2);
+        rt.block_on(buyer_net.close_peer());
+        drop(chain);
     }
 }
