@@ -19,11 +19,18 @@ echo "target cache $dir: ${size} GiB, ${free} GiB free on its disk"
 if [ "$size" -gt "$keep_gib" ] || [ "$free" -lt "$free_gib_min" ]; then
   echo "target cache: dropping the workspace's own artifacts and incremental state"
   rm -rf "$dir"/debug/incremental "$dir"/release/incremental
-  packages=$(cargo metadata --no-deps --format-version 1 --offline 2>/dev/null |
-    python3 -c 'import json,sys; print(" ".join(p["name"] for p in json.load(sys.stdin)["packages"]))' || true)
+  # The workspace's own packages (no registry needed for --no-deps). A failed step says so and
+  # leaves the rest to the last resort below (removing the whole directory when space is short).
+  if ! packages=$(cargo metadata --no-deps --format-version 1 |
+    python3 -c 'import json,sys; print(" ".join(p["name"] for p in json.load(sys.stdin)["packages"]))'); then
+    echo "target cache: cannot list the workspace's packages; not pruning them" >&2
+    packages=""
+  fi
   for p in $packages; do
-    CARGO_TARGET_DIR="$dir" cargo clean --quiet --offline -p "$p" || true
-    CARGO_TARGET_DIR="$dir" cargo clean --quiet --offline --release -p "$p" || true
+    for profile in "" --release; do
+      CARGO_TARGET_DIR="$dir" cargo clean --quiet $profile -p "$p" ||
+        echo "target cache: cargo clean $profile -p $p failed" >&2
+    done
   done
   size=$(size_gib); free=$(free_gib)
   echo "target cache: now ${size} GiB, ${free} GiB free"
