@@ -71,6 +71,7 @@ test-architecture:
 lint: contracts
 	cargo fmt --all --check
 	cargo clippy --workspace --exclude gridmint-app --exclude gridmint-ui --all-targets -- -D warnings
+	cargo clippy -p gridmint-ui --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 # The chain crate's bindings are generated from contracts/out: build the contracts first.
 # Inside a private D-Bus session with gnome-keyring: the wallet tests use the real Secret Service.
