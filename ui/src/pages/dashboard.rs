@@ -1,0 +1,184 @@
+//! The provider's page: earnings, stake, reputation, what the agent is doing, a withdrawal.
+
+use gridmint_protocol::{ApiError, MarketStatus, NetworkPhase};
+use leptos::{prelude::*, task::spawn_local};
+
+use crate::{
+    chart::EarningsChart,
+    components::{ErrorBox, job_table::JobTable},
+    ipc,
+    live::{Live, refresh},
+};
+
+/// Earnings, stake and reputation of this machine, and what its agent is doing.
+#[component]
+pub fn Dashboard(live: Live) -> impl IntoView {
+    // Kept here, not in the standing (which is drawn again on every status refresh).
+    let withdrawal = RwSignal::new(None::<Result<gridmint_protocol::Withdrawal, ApiError>>);
+    view! {
+        <h1>"Dashboard"</h1>
+        <p class="sub">"This machine earns by running verified jobs on the network."</p>
+        {move || match live.status.get() {
+            None => view! { <p class="loading">"Starting the local network…"</p> }.into_any(),
+            Some(Err(error)) => view! { <ErrorBox error /> }.into_any(),
+            Some(Ok(status)) => view! { <Standing status live withdrawal /> }.into_any(),
+        }}
+        {move || withdrawal.get().map(|o| match o {
+            Ok(w) => view! {
+                <section class="card" data-testid="withdraw-receipt">
+                    {format!("Sent ${} to {} (transaction {})", w.amount_usd, w.to, w.transaction)}
+                </section>
+            }.into_any(),
+            Err(error) => view! { <div data-testid="withdraw-error"><ErrorBox error /></div> }.into_any(),
+        })}
+        <EarningsChart live />
+        <RecentJobs live />
+    }
+}
+
+#[component]
+pub fn Standing(
+    status: MarketStatus,
+    live: Live,
+    withdrawal: RwSignal<Option<Result<gridmint_protocol::Withdrawal, ApiError>>>,
+) -> impl IntoView {
+    let MarketStatus { phase, network, rpc_url, market, provider } = status;
+    let phase_line = match &phase {
+        NetworkPhase::Starting => "Starting: chain, contracts, then this machine registers.".to_owned(),
+        NetworkPhase::Ready => format!("Ready on the {network} network"),
+        NetworkPhase::Failed { message } => format!("The {network} network could not start: {message}"),
+    };
+    let failed = matches!(phase, NetworkPhase::Failed { .. });
+    view! {
+        <section class="card" class:error=failed data-testid="network-phase">
+            <div class="row-title">{phase_line}</div>
+            {rpc_url.map(|url| view! { <div class="muted mono">{format!("RPC {url} · market {}", market.unwrap_or_default())}</div> })}
+        </section>
+        {provider.map(|p| {
+            let reputation = format!("{:.1}%", p.reputation_bps as f64 / 100.0);
+            let nothing_to_withdraw = p.withdrawable_usd.parse::<f64>().map_or(true, |v| v <= 0.0);
+            view! {
+                <section class="stats">
+                    <div class="card stat">
+                        <div class="label">"Earned, withdrawable"</div>
+                        <div class="value" data-testid="earnings">{format!("${}", p.withdrawable_usd)}</div>
+                    </div>
+                    <div class="card stat">
+                        <div class="label">"Payout address holds"</div>
+                        <div class="value" data-testid="payout-balance">{format!("${}", p.payout_balance_usd)}</div>
+                        <div class="muted mono small" title="where withdrawals go">{p.payout_address.clone()}</div>
+                    </div>
+                    <div class="card stat">
+                        <div class="label">"Stake"</div>
+                        <div class="value">{format!("{} GRID", p.stake_grid)}</div>
+                    </div>
+                    <div class="card stat">
+                        <div class="label">"Reputation"</div>
+                        <div class="value" data-testid="reputation">{reputation}</div>
+                        <div class="muted small" data-testid="reputation-record">{format!(
+                            "{} agreed · {} wrong · {} missed", p.jobs_agreed, p.jobs_slashed, p.jobs_missed
+                        )}</div>
+                    </div>
+                    <div class="card stat">
+                        <div class="label">"GPU now"</div>
+                        <div class="value" data-testid="gpu-telemetry">{telemetry(p.gpu_busy_pct, p.gpu_temp_c)}</div>
+                        <div class="muted small">{if p.gpu_busy_pct.is_none() && p.gpu_temp_c.is_none() {
+                            "this device reports neither load nor temperature"
+                        } else {
+                            "utilisation · temperature"
+                        }}</div>
+                    </div>
+                </section>
+                <section class="card agent">
+                    <div>
+                        <div class="row-title">{p.device.clone()}</div>
+                        <div class="muted" data-testid="activity">{p.activity.clone()}</div>
+                        // The status is drawn again every second: a plain list, not a widget
+                        // with state of its own.
+                        {(!p.declined_jobs.is_empty()).then(|| view! {
+                            <ul class="plain declined">{p.declined_jobs.iter().take(3).map(|d| view! {
+                                <li class="small" data-testid="declined-job">{format!("Not taken: job {}, {}", d.job_id, d.reason)}</li>
+                            }).collect_view()}</ul>
+                        })}
+                        {p.current_task.clone().map(|t| view! {
+                            <div class="task" data-testid="current-task">
+                                <span>{if t.total > 0 {
+                                    format!("Job {}: {} {}/{}", t.job_id, t.stage, t.done, t.total)
+                                } else {
+                                    format!("Job {}: {}", t.job_id, t.stage)
+                                }}</span>
+                                <progress max=t.total.max(1) value=t.done.min(t.total)></progress>
+                            </div>
+                        })}
+                        <div class="muted mono">{p.address.clone()}</div>
+                    </div>
+                    <div class="actions">
+                        <Withdraw disabled=nothing_to_withdraw live withdrawal />
+                        <button
+                            class="secondary"
+                            data-testid="pause-toggle"
+                            on:click=move |_| {
+                                let paused = !p.paused;
+                                spawn_local(async move {
+                                    let _ = ipc::set_earning(paused).await;
+                                });
+                            }
+                        >{if p.paused { "Resume earning" } else { "Pause earning" }}</button>
+                    </div>
+                </section>
+            }
+        })}
+    }
+}
+
+/// "87% · 64 °C", a dash for what the platform does not report.
+pub fn telemetry(busy: Option<u32>, temp: Option<f32>) -> String {
+    let busy = busy.map_or("—".to_owned(), |b| format!("{b}%"));
+    let temp = temp.map_or("—".to_owned(), |t| format!("{t:.0} °C"));
+    format!("{busy} · {temp}")
+}
+
+/// Pays the earned balance out to the payout address (the receipt shows on the dashboard).
+#[component]
+pub fn Withdraw(
+    disabled: bool,
+    live: Live,
+    withdrawal: RwSignal<Option<Result<gridmint_protocol::Withdrawal, ApiError>>>,
+) -> impl IntoView {
+    let busy = RwSignal::new(false);
+    let withdraw = move |_| {
+        busy.set(true);
+        spawn_local(async move {
+            withdrawal.set(Some(ipc::withdraw_earnings().await));
+            busy.set(false);
+            refresh(live);
+        })
+    };
+    view! {
+        <button data-testid="withdraw" disabled=move || disabled || busy.get() on:click=withdraw>"Withdraw"</button>
+    }
+}
+
+#[component]
+pub fn RecentJobs(live: Live) -> impl IntoView {
+    view! {
+        {move || {
+            let jobs = live.jobs.get();
+            (!jobs.is_empty()).then(|| view! {
+                <h2>"Your jobs"</h2>
+                <JobTable jobs=jobs.into_iter().take(5).collect() />
+            })
+        }}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn telemetry_shows_dashes_for_what_is_not_reported() {
+        assert_eq!(telemetry(Some(87), Some(64.4)), "87% · 64 °C");
+        assert_eq!(telemetry(None, None), "— · —");
+    }
+}

@@ -1,0 +1,125 @@
+//! The jobs page: every job posted from this machine and, picked, its timeline on chain.
+
+use std::time::Duration;
+
+use gridmint_protocol::{ApiError, JobTimeline};
+use leptos::{prelude::*, task::spawn_local};
+
+use crate::{
+    components::{ErrorBox, job_table::JobTable},
+    ipc,
+    live::{Live, every_while_shown},
+};
+
+#[component]
+pub fn Jobs(live: Live) -> impl IntoView {
+    let open = RwSignal::new(None::<u64>);
+    view! {
+        <h1>"Jobs"</h1>
+        <p class="sub">"Every job you posted from this machine, newest first. Pick one for its timeline."</p>
+        {move || {
+            let jobs = live.jobs.get();
+            if jobs.is_empty() {
+                view! { <p class="loading" data-testid="no-jobs">"No jobs yet: drop a package on the Buy page."</p> }.into_any()
+            } else {
+                view! { <JobTable jobs open /> }.into_any()
+            }
+        }}
+        <JobDetail open live />
+    }
+}
+
+/// The timeline of the job picked on the Jobs page: each replica's claim, commitment and reveal
+/// on chain with its transaction, the settlement and the verification outcome. Read again every
+/// two seconds while the job runs.
+#[component]
+pub fn JobDetail(open: RwSignal<Option<u64>>, live: Live) -> impl IntoView {
+    let timeline = RwSignal::new(None::<Result<JobTimeline, ApiError>>);
+    let load = move || {
+        if let Some(id) = open.get_untracked() {
+            spawn_local(async move {
+                let read = ipc::job_timeline(id).await;
+                if open.get_untracked() == Some(id) {
+                    timeline.set(Some(read));
+                }
+            });
+        }
+    };
+    Effect::new(move |_| {
+        open.track();
+        timeline.set(None);
+        load();
+    });
+    let running = move || {
+        open.get_untracked().is_some_and(|id| {
+            live.jobs.with_untracked(|jobs| jobs.iter().any(|j| j.local_id == id && !j.status.is_final()))
+        })
+    };
+    every_while_shown(Duration::from_secs(2), move || {
+        if running() {
+            load();
+        }
+    });
+    view! {
+        {move || open.get().map(|id| view! {
+            <section class="card" data-testid="job-timeline">
+                <div class="chart-head">
+                    <div class="row-title">{format!("Job {id}: timeline")}</div>
+                    <button class="link" data-testid="timeline-close" on:click=move |_| open.set(None)>"Close"</button>
+                </div>
+                {move || match timeline.get() {
+                    None => view! { <p class="loading">"Reading the job's events…"</p> }.into_any(),
+                    Some(Err(error)) => view! { <ErrorBox error /> }.into_any(),
+                    Some(Ok(t)) => view! { <Timeline timeline=t /> }.into_any(),
+                }}
+                <OpenResults id live />
+            </section>
+        })}
+    }
+}
+
+/// Opens a verified job's result folder in the file manager.
+#[component]
+pub fn OpenResults(id: u64, live: Live) -> impl IntoView {
+    let outcome = RwSignal::new(None::<Result<(), ApiError>>);
+    let saved =
+        move || live.jobs.with(|jobs| jobs.iter().find(|j| j.local_id == id).and_then(|j| j.result_dir.clone()));
+    let open = move |_| spawn_local(async move { outcome.set(Some(ipc::open_results(id).await)) });
+    view! {
+        {move || saved().map(|dir| view! {
+            <div class="inline">
+                <span class="mono small grow">{dir}</span>
+                <button data-testid="open-results" on:click=open>"Open results"</button>
+            </div>
+        })}
+        {move || outcome.get().map(|r| match r {
+            Ok(()) => view! { <p class="ok" data-testid="results-opened">"Opened in your file manager."</p> }.into_any(),
+            Err(error) => view! { <ErrorBox error /> }.into_any(),
+        })}
+    }
+}
+
+#[component]
+pub fn Timeline(timeline: JobTimeline) -> impl IntoView {
+    let start = timeline.events.first().map_or(0, |e| e.at_unix_s);
+    let short = |s: &str| if s.len() > 14 { format!("{}…{}", &s[..8], &s[s.len() - 4..]) } else { s.to_owned() };
+    view! {
+        {timeline.verification.map(|v| view! { <p class="verification" data-testid="job-verification">{v}</p> })}
+        {timeline.job_id.is_none().then(|| view! { <p class="muted">"Not on chain yet: publishing the data and posting."</p> })}
+        <table class="jobs timeline">
+            <thead><tr><th>"Time"</th><th>"Step"</th><th>"Replica"</th><th>"Provider"</th><th>"Detail"</th><th>"Transaction"</th></tr></thead>
+            <tbody>
+                {timeline.events.into_iter().map(|e| view! {
+                    <tr data-testid="timeline-row">
+                        <td>{format!("+{} s", e.at_unix_s.saturating_sub(start))}</td>
+                        <td data-testid="timeline-step">{e.step}</td>
+                        <td>{e.replica.map(|r| format!("#{r}")).unwrap_or_default()}</td>
+                        <td class="mono small" title=e.provider.clone().unwrap_or_default()>{e.provider.as_deref().map(short).unwrap_or_default()}</td>
+                        <td class="small">{e.detail.unwrap_or_default()}</td>
+                        <td class="mono small" title=e.transaction.clone() data-testid="timeline-tx">{short(&e.transaction)}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
