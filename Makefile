@@ -68,10 +68,13 @@ test-architecture:
 	@echo "The check itself fails when its tools fail:"
 	@scripts/test-check-architecture.sh
 
-lint: contracts
+# Every crate under clippy -D warnings: the workspace, the UI for its target, the app as shipped
+# (custom-protocol embeds ui/dist, so the UI is built first).
+lint: contracts ui
 	cargo fmt --all --check
 	cargo clippy --workspace --exclude gridmint-app --exclude gridmint-ui --all-targets -- -D warnings
 	cargo clippy -p gridmint-ui --target wasm32-unknown-unknown --all-targets -- -D warnings
+	cargo clippy -p gridmint-app --features custom-protocol --all-targets -- -D warnings
 
 # The chain crate's bindings are generated from contracts/out: build the contracts first.
 # Inside a private D-Bus session with gnome-keyring: the wallet tests use the real Secret Service.

@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO="${CARGO:-cargo}"
+PYTHON="${PYTHON:-python3}"
 fail=0
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 check() { printf '  %-70s' "$1"; }
@@ -54,11 +55,21 @@ else bad "$DEPS_ERROR"; fi
 
 check "only src-tauri (gridmint-app) depends on tauri"
 found=""
-for pkg in gpu-engine gridmint-protocol gridmint-chain gridmint-node gridmint-cli gridmint-agent; do
+for pkg in gpu-engine gridmint-protocol gridmint-home gridmint-chain gridmint-node gridmint-cli gridmint-agent; do
   if deps "$pkg"; then grep -qE '^tauri' <<<"$DEPS" && found+=" $pkg"; else found+=" ($DEPS_ERROR)"; fi
 done
 if deps gridmint-ui --target wasm32-unknown-unknown; then grep -qE '^tauri' <<<"$DEPS" && found+=" gridmint-ui"; else found+=" ($DEPS_ERROR)"; fi
 expect_none "depends on tauri" "${found# }"
+
+check "gridmint-home depends on no internal crate but gridmint-protocol"
+if deps gridmint-home; then
+  expect_none "gridmint-home depends on" "$(grep -E '^(gpu-engine|gridmint-)' <<<"$DEPS" | grep -vE '^gridmint-(home|protocol)$' | xargs || true)"
+else bad "$DEPS_ERROR"; fi
+
+check "the window: protocol and home only; no chain, p2p, GPU, DB, keyring"
+if deps gridmint-app; then
+  expect_none "gridmint-app depends on" "$(grep -E '^(gpu-engine|gridmint-|alloy|iroh|vulkano|rusqlite|keyring)' <<<"$DEPS" | grep -vE '^gridmint-(app|home|protocol)$' | xargs || true)"
+else bad "$DEPS_ERROR"; fi
 
 check "the agent (the tray process) links no webview and no GTK"
 if deps gridmint-agent; then
@@ -88,5 +99,38 @@ else bad "$MATCHES_ERROR"; fi
 
 check "protocol and ui build for wasm32-unknown-unknown"
 if "$CARGO" check --quiet --locked -p gridmint-protocol -p gridmint-ui --target wasm32-unknown-unknown 2>"$log"; then ok; else bad "$(tail -20 "$log")"; fi
+
+
+check "no cycle between the modules of a crate"
+# Known, and removed by the next step of the crate split (the peer-to-peer crate takes the peer
+# module and a narrow view of the network instead of the whole Network): a cycle listed here
+# passes; any other fails, and so does a listed one that is gone (then delete its line).
+known_cycles="crates/node/src net <-> peer"
+# shellcheck disable=SC2046
+if cycles=$("$PYTHON" scripts/module-cycles.py $(ls -d crates/*/src) gpu-engine/src src-tauri/src ui/src 2>"$log"); then
+  new_cycles=$(comm -13 <(sort <<<"$known_cycles") <(sort <<<"$cycles") | sed '/^$/d' | paste -sd ';' -)
+  gone=$(comm -23 <(sort <<<"$known_cycles") <(sort <<<"$cycles") | sed '/^$/d' | paste -sd ';' -)
+  expect_none "cycles" "${new_cycles:+new: $new_cycles}${gone:+ gone (delete from known_cycles): $gone}"
+else bad "module-cycles.py failed: $(tail -5 "$log")"; fi
+
+check "no Rust source file over 800 lines (tests apart)"
+# Known and not to grow (split by the crate step): file and its ceiling.
+declare -A ceiling=([crates/node/src/provider.rs]=902 [crates/node/src/local.rs]=1004)
+if files=$(git ls-files '*.rs' 2>"$log" | grep -v '/tests/'); [ -n "$files" ]; then
+  over=""
+  for f in $files; do
+    n=$(awk '/^#\[cfg\(test\)\]/{exit} {n++} END{print n+0}' "$f")
+    limit=${ceiling[$f]:-800}
+    [ "$n" -gt "$limit" ] && over+=" $f ($n lines, ceiling $limit)"
+  done
+  expect_none "over" "${over# }"
+else bad "git ls-files found no Rust sources: $(tail -5 "$log")"; fi
+
+check "every shell script stops at its first error (set -euo pipefail)"
+if scripts=$(git ls-files '*.sh' .ci/run 2>"$log"); [ -n "$scripts" ]; then
+  missing=""
+  for f in $scripts; do grep -qxE 'set -euo pipefail' "$f" || missing+=" $f"; done
+  expect_none "without set -euo pipefail" "${missing# }"
+else bad "git ls-files found no scripts: $(tail -5 "$log")"; fi
 
 exit $fail

@@ -3,12 +3,18 @@
 # with "earn only while away" at 1 minute, the app shows its notice before work starts.
 #
 #   apt install dunst && scripts/check-idle-notice.sh [path/to/gridmint-app]
-set -u
+set -euo pipefail
 app=${1:-${CARGO_TARGET_DIR:-target}/debug/gridmint-app}
 work=$(mktemp -d); mkdir -p "$work/home" "$work/gm/data"
 echo '{"startAtLogin": false, "earnOnlyWhenIdle": true, "idleMinutes": 1}' > "$work/gm/data/settings.json"
 display=:$((600 + $$ % 200))
 Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 & xvfb=$!
+cleanup() {
+  kill "$xvfb" 2>/dev/null || true
+  fusermount -u "$work/home/.cache/doc" 2>/dev/null || true
+  rm -rf "$work" 2>/dev/null || true
+}
+trap cleanup EXIT
 sleep 1
 export DISPLAY=$display HOME="$work/home" GRIDMINT_HOME="$work/gm" WEBKIT_DISABLE_DMABUF_RENDERER=1
 dbus-run-session -- bash -c '
@@ -22,6 +28,3 @@ for n in json.load(sys.stdin)[\"data\"][0]:
 "
   kill $app; sleep 2
 ' "$app" "$work"
-kill $xvfb
-fusermount -u "$work/home/.cache/doc" 2>/dev/null || true
-rm -rf "$work" 2>/dev/null || true

@@ -25,6 +25,34 @@ pub fn gemm(class: ReproClass, a: &[f32], b: &[f32], m: usize, n: usize, k: usiz
     c
 }
 
+/// The operations of the binary kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add = 0,
+    Mul = 1,
+    Sub = 2,
+    /// `a` where `b > 0`, else `+0`: the backward pass of ReLU (`b` is the pre-activation).
+    PassWherePositive = 3,
+}
+
+impl BinaryOp {
+    /// The op on two values, as the kernel computes it (before canonicalization).
+    pub fn apply(self, a: f32, b: f32) -> f32 {
+        match self {
+            BinaryOp::Add => a + b,
+            BinaryOp::Mul => a * b,
+            BinaryOp::Sub => a - b,
+            BinaryOp::PassWherePositive => {
+                if b > 0.0 {
+                    a
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
 /// The functions of the unary kernel, in its order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnaryOp {
@@ -116,13 +144,7 @@ pub fn layernorm_rows(x: &[f32], gamma: &[f32], beta: &[f32], rows: usize, n: us
 }
 
 /// `a op b` elementwise; `row_broadcast` adds one row `b` of length n to every row of `a`.
-pub fn binary(
-    op: crate::kernels::elementwise::BinaryOp,
-    a: &[f32],
-    b: &[f32],
-    n: usize,
-    row_broadcast: bool,
-) -> Vec<f32> {
+pub fn binary(op: BinaryOp, a: &[f32], b: &[f32], n: usize, row_broadcast: bool) -> Vec<f32> {
     a.iter()
         .enumerate()
         .map(|(i, &x)| {

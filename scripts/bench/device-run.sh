@@ -14,7 +14,11 @@
 # .debs. Results land in $OUT.
 # A dry run on llvmpipe: OUT=/tmp/out SENTENCES=200 scripts/bench/device-run.sh
 # ENGINE_ONLY=1: the determinism suite, the engine benchmark and the engine tests alone.
-set -u
+set -euo pipefail
+# A step that fails is reported and counted, and the run goes on to the next (each reading is
+# worth having); the exit status says whether any failed.
+failures=0
+failed() { echo "!!! FAILED: $*"; failures=$((failures + 1)); }
 D=$PWD/.devrun
 if [ -f "$D/pack.tar.xz" ]; then
   # Unpacked outside the tree, so that a dry run here leaves .devrun small enough to carry.
@@ -28,57 +32,66 @@ step() { echo; echo "=== $* ($(date +%T))"; }
 
 if command -v nvidia-smi >/dev/null; then
   # The image has no Vulkan loader: unpack Debian's (carried in .gl/), point it at the driver.
-  for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+  shopt -s nullglob
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  shopt -u nullglob
+  ldconfig
   [ -e /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] &&
     export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || failed nvidia-smi
 fi
 if ldd "$D/gridmint" | grep -q "not found"; then export LD_LIBRARY_PATH=$D/lib; fi
 export GRIDMINT_REQUIRE_VULKAN=1
 
 step devices
-timeout 30 "$D/gridmint" gpus
+timeout 30 "$D/gridmint" gpus || failed devices
 
 step "determinism suite"
-timeout 90 "$D/gridmint" bench --determinism | tee "$OUT/determinism.txt"
+timeout 90 "$D/gridmint" bench --determinism | tee "$OUT/determinism.txt" || failed "determinism suite"
 echo "--- against llvmpipe (unfused GEMM and workloads; lines that differ):"
-grep -v -e "-fused " "$D/determinism-llvmpipe.txt" | diff - <(grep -v -e "-fused " "$OUT/determinism.txt") && echo "identical"
+if grep -v -e "-fused " "$D/determinism-llvmpipe.txt" | diff - <(grep -v -e "-fused " "$OUT/determinism.txt"); then
+  echo identical
+else failed "determinism: differs from llvmpipe"; fi
 echo "--- fused GEMM against the CPU reference (Rust mul_add):"
-grep -e "-fused " "$D/determinism-cpu-reference.txt" | diff - <(grep -e "-fused " "$OUT/determinism.txt") && echo "identical"
+if grep -e "-fused " "$D/determinism-cpu-reference.txt" | diff - <(grep -e "-fused " "$OUT/determinism.txt"); then
+  echo identical
+else failed "determinism: fused GEMM differs from the CPU reference"; fi
 
 step "engine benchmark"
-timeout 150 "$D/gridmint" bench --json > "$OUT/engine.json"; cat "$OUT/engine.json"
+timeout 150 "$D/gridmint" bench --json > "$OUT/engine.json" || failed "engine benchmark"
+cat "$OUT/engine.json"
 
 if [ -n "${ENGINE_ONLY:-}" ]; then
   step "GEMM layouts at 4096³, interleaved, both classes"
   timeout 90 "$D/gemm_layouts" "${LAYOUT_N:-4096}" 3 "${LAYOUTS:-tiled64,wide128x8,wide128x8s2,wide128x8v,wide128x8s2v,wide128x16,wide128x16s2,wide128x16v,wide128x16s2v}" |
-    tee "$OUT/layouts.txt"
+    tee "$OUT/layouts.txt" || failed "GEMM layouts"
   if [ -n "${LAYOUTS2:-}" ]; then
     # Layouts whose builds may be slow (the 16-deep ones took 60 s per fused pipeline once), apart,
     # so that a timeout here loses none of the readings above.
     step "more GEMM layouts: $LAYOUTS2"
-    timeout "${LAYOUTS2_S:-75}" "$D/gemm_layouts" "${LAYOUT_N:-4096}" 2 "$LAYOUTS2" | tee "$OUT/layouts2.txt"
+    timeout "${LAYOUTS2_S:-75}" "$D/gemm_layouts" "${LAYOUT_N:-4096}" 2 "$LAYOUTS2" | tee "$OUT/layouts2.txt" || failed "more GEMM layouts"
   fi
   step "engine tests on this device (GPU output == CPU reference, bit for bit)"
-  timeout "${TEST_S:-150}" "$D/engine-tests" --test-threads=4 2>&1 | tail -50
-  step done
-  exit 0
+  timeout "${TEST_S:-150}" "$D/engine-tests" --test-threads=4 2>&1 | tail -50 || failed "engine tests"
+  step "done: $failures step(s) failed"
+  exit $((failures > 0 ? 1 : 0))
 fi
 
 step "workloads: embed $SENTENCES sentences (seeded MiniLM-shaped weights) and train digits"
 MODELS=/tmp/gridmint-models
-python3 scripts/bench/seeded_model.py "$D/model" "$MODELS/all-MiniLM-L6-v2" --seed 0
+python3 scripts/bench/seeded_model.py "$D/model" "$MODELS/all-MiniLM-L6-v2" --seed 0 || failed "seeded model"
 GRIDMINT_MODELS=$MODELS timeout 240 python3 scripts/bench/workloads.py "$D/gridmint" "$MODELS/all-MiniLM-L6-v2" \
-  "$OUT/workloads.json" --sentences "$SENTENCES"
+  "$OUT/workloads.json" --sentences "$SENTENCES" || failed workloads
 if command -v nvidia-smi >/dev/null; then
   step "embed with 4096-token batches"
   GRIDMINT_MODELS=$MODELS timeout 150 python3 scripts/bench/workloads.py "$D/gridmint" "$MODELS/all-MiniLM-L6-v2" \
-    "$OUT/workloads-4k.json" --sentences "$SENTENCES" --batch-tokens 4096 --epochs 2
+    "$OUT/workloads-4k.json" --sentences "$SENTENCES" --batch-tokens 4096 --epochs 2 || failed "workloads, 4096-token batches"
 fi
 
 step "engine tests on this device (GPU output == CPU reference, bit for bit)"
-timeout 120 "$D/engine-tests" --test-threads=2 2>&1 | tail -25
+timeout 120 "$D/engine-tests" --test-threads=2 2>&1 | tail -25 || failed "engine tests"
 
 step "encoder layer profile"
-timeout 60 "$D/encoder_profile" 16384 32
-step done
+timeout 60 "$D/encoder_profile" 16384 32 || failed "encoder profile"
+step "done: $failures step(s) failed"
+exit $((failures > 0 ? 1 : 0))

@@ -3,7 +3,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use gridmint_node::{
+use gridmint_home::{
     Paths,
     control::{self, AgentLink, Message},
 };

@@ -7,7 +7,7 @@
 mod agent;
 mod commands;
 
-use gridmint_node::{Paths, control::Message};
+use gridmint_home::{Paths, control::Message};
 use tauri::{Emitter as _, Manager, ipc::InvokeBody};
 
 /// The argument older login entries start the app with: start the agent, open no window.
@@ -17,7 +17,7 @@ const MINIMIZED: &str = "--minimized";
 /// runs, and opens the window.
 pub fn run() {
     let paths = Paths::from_env();
-    let _log_guard = gridmint_node::logging::init(&paths.logs, "gridmint-app.log", "info")
+    let _log_guard = gridmint_home::logging::init(&paths.logs, "gridmint-app.log", "info")
         .map_err(|e| eprintln!("warning: logging to {} is off: {e}", paths.logs.display()))
         .ok();
     if std::env::args().any(|a| a == MINIMIZED) {

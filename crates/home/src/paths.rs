@@ -1,8 +1,8 @@
-//! Where the node keeps things. Resolved once, by the binary, and passed down.
+//! Where the app keeps things. Resolved once, by the binary, and passed down.
 
 use std::path::{Path, PathBuf};
 
-use crate::NodeError;
+use crate::HomeError;
 
 /// The data folder the owner chose, kept in the config folder.
 fn data_pointer(paths: &Paths) -> PathBuf {
@@ -14,26 +14,26 @@ fn pending_move(paths: &Paths) -> PathBuf {
     paths.config.join("data-folder.next")
 }
 
-fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> NodeError + 'a {
-    move |source| NodeError::Io { what, path: path.to_owned(), source }
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> HomeError + 'a {
+    move |source| HomeError::Io { what, path: path.to_owned(), source }
 }
 
 /// Writes `value` as JSON to `path`, creating its folder: to a temporary file, then renamed, so a
 /// reader never sees half of it.
-pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), NodeError> {
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), HomeError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
     }
     let tmp = path.with_extension("json.tmp");
-    let json = serde_json::to_vec_pretty(value).map_err(|e| NodeError::InvalidRequest { message: e.to_string() })?;
+    let json = serde_json::to_vec_pretty(value).map_err(|e| HomeError::InvalidRequest { message: e.to_string() })?;
     std::fs::write(&tmp, json).map_err(io("writing", &tmp))?;
     std::fs::rename(&tmp, path).map_err(io("renaming", path))
 }
 
 /// Asks for the data folder to move to `to` at the next start: `to` must be a full path, new
 /// or empty, and not inside the current one.
-pub fn request_data_move(paths: &Paths, to: &Path) -> Result<(), NodeError> {
-    let bad = |why: &str| Err(NodeError::InvalidRequest { message: format!("data folder {}: {why}", to.display()) });
+pub fn request_data_move(paths: &Paths, to: &Path) -> Result<(), HomeError> {
+    let bad = |why: &str| Err(HomeError::InvalidRequest { message: format!("data folder {}: {why}", to.display()) });
     if !to.is_absolute() {
         return bad("give a full path (from /)");
     }
@@ -58,7 +58,7 @@ pub fn pending_data_move(paths: &Paths) -> Option<PathBuf> {
 /// The paths with the data folder the owner chose, after doing a move that waits. Call once at
 /// start, before anything opens the data folder. A move that fails leaves the data where it was
 /// (the paths returned say where) and the error says why; it is tried again at the next start.
-pub fn resolve_data(paths: Paths) -> (Paths, Option<NodeError>) {
+pub fn resolve_data(paths: Paths) -> (Paths, Option<HomeError>) {
     let paths = match std::fs::read_to_string(data_pointer(&paths)) {
         Ok(p) if !p.trim().is_empty() => {
             let data = PathBuf::from(p.trim());
@@ -73,7 +73,7 @@ pub fn resolve_data(paths: Paths) -> (Paths, Option<NodeError>) {
     }
 }
 
-fn move_data(paths: &Paths, to: &Path) -> Result<Paths, NodeError> {
+fn move_data(paths: &Paths, to: &Path) -> Result<Paths, HomeError> {
     let to = to.to_owned();
     let from = paths.data.clone();
     if from.exists() {
@@ -99,7 +99,7 @@ fn move_data(paths: &Paths, to: &Path) -> Result<Paths, NodeError> {
     Ok(moved)
 }
 
-fn copy_tree(from: &Path, to: &Path) -> Result<(), NodeError> {
+fn copy_tree(from: &Path, to: &Path) -> Result<(), HomeError> {
     std::fs::create_dir_all(to).map_err(io("creating", to))?;
     for entry in std::fs::read_dir(from).map_err(io("reading", from))? {
         let entry = entry.map_err(io("reading", from))?;

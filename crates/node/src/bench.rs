@@ -69,7 +69,7 @@ fn save_layouts(paths: &Paths, device: &str, driver: &str, fastest: &[Measured])
         layout: layout.name(),
         gflops,
     }));
-    crate::paths::write_json(&paths.gemm_layouts(), &stored)
+    crate::paths::write_json(&paths.gemm_layouts(), &stored).map_err(NodeError::from)
 }
 
 /// The fastest of `rates` in each class, in the order the classes first appear.

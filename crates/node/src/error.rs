@@ -33,6 +33,15 @@ pub enum NodeError {
     Io { what: &'static str, path: std::path::PathBuf, source: std::io::Error },
 }
 
+impl From<gridmint_home::HomeError> for NodeError {
+    fn from(e: gridmint_home::HomeError) -> Self {
+        match e {
+            gridmint_home::HomeError::InvalidRequest { message } => NodeError::InvalidRequest { message },
+            gridmint_home::HomeError::Io { what, path, source } => NodeError::Io { what, path, source },
+        }
+    }
+}
+
 impl NodeError {
     /// The wire form: what the UI shows and `--json` prints.
     pub fn to_api(&self) -> ApiError {

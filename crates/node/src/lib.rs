@@ -7,9 +7,6 @@
 
 pub mod bench;
 pub mod buyer;
-// A Unix socket; Windows would take a named pipe (not built yet).
-#[cfg(unix)]
-pub mod control;
 pub mod devnet;
 pub mod earnings;
 pub mod error;
@@ -18,10 +15,8 @@ pub mod hardware;
 pub mod idle;
 pub mod limits;
 pub mod local;
-pub mod logging;
 pub mod net;
 pub mod pace;
-pub mod paths;
 pub mod peer;
 pub mod provider;
 pub mod runner;
@@ -34,7 +29,11 @@ pub mod worker;
 
 pub use error::NodeError;
 pub use gridmint_chain::JobState;
-pub use paths::Paths;
+// The app's folders, logging and the control socket live in `gridmint-home` (the window links
+// that crate alone); re-exported so the node's callers keep one import path.
+#[cfg(unix)]
+pub use gridmint_home::control;
+pub use gridmint_home::{Paths, logging, paths};
 
 use std::path::Path;
 

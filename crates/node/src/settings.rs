@@ -48,7 +48,7 @@ pub fn store(paths: &Paths, settings: &BackgroundSettings) -> Result<(), NodeErr
     if !(10..=100).contains(&settings.gpu_memory_share_pct) {
         return bad(format!("GPU memory share: {} % is outside 10..=100", settings.gpu_memory_share_pct));
     }
-    crate::paths::write_json(&file(paths), settings)
+    crate::paths::write_json(&file(paths), settings).map_err(NodeError::from)
 }
 
 fn network_file(paths: &Paths) -> PathBuf {
@@ -85,7 +85,7 @@ pub fn store_network(paths: &Paths, settings: &NetworkSettings) -> Result<(), No
         gridmint_chain::Deployment::load(&file)
             .map_err(|e| NodeError::InvalidRequest { message: format!("deployment file: {e}") })?;
     }
-    crate::paths::write_json(&network_file(paths), settings)
+    crate::paths::write_json(&network_file(paths), settings).map_err(NodeError::from)
 }
 
 #[cfg(test)]

@@ -6,34 +6,8 @@ use vulkano::{buffer::Subbuffer, pipeline::ComputePipeline, shader::Specializati
 
 use super::{check_len, check_u32, linear_groups, record_library, run_alone};
 use crate::{EngineError, Gpu, Recorder, shaders};
-
-/// The binary operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BinaryOp {
-    Add = 0,
-    Mul = 1,
-    Sub = 2,
-    /// `a` where `b > 0`, else `+0`: the backward pass of ReLU (`b` is the pre-activation).
-    PassWherePositive = 3,
-}
-
-impl BinaryOp {
-    /// The op on two values, as the kernel computes it (before canonicalization).
-    pub fn apply(self, a: f32, b: f32) -> f32 {
-        match self {
-            BinaryOp::Add => a + b,
-            BinaryOp::Mul => a * b,
-            BinaryOp::Sub => a - b,
-            BinaryOp::PassWherePositive => {
-                if b > 0.0 {
-                    a
-                } else {
-                    0.0
-                }
-            }
-        }
-    }
-}
+// Defined beside its CPU semantics (the reference), which the kernel follows.
+pub use crate::reference::BinaryOp;
 
 /// `out = a op b`, or with a row broadcast `out[r, j] = a[r, j] op b[j]`.
 #[derive(Debug)]
