@@ -54,7 +54,7 @@ pub fn run() {
             Ok(())
         })
         .invoke_handler(move |invoke| {
-            if invoke.message.command() == gridmint_protocol::commands::PICK_PATH {
+            if invoke.message.command() == <gridmint_protocol::commands::PickPath as gridmint_protocol::Command>::NAME {
                 return local(invoke);
             }
             let command = invoke.message.command().to_owned();

@@ -1,16 +1,16 @@
-//! The one place the UI crosses into the shell: `window.__TAURI__.core.invoke`, with the
-//! protocol crate's request and response types. Errors arrive as `{code, message}`.
+//! The one place the UI crosses into the shell: `window.__TAURI__.core.invoke`, through
+//! [`call`], typed by the protocol crate's command table (a command's request and response). Errors arrive as `{code, message}`.
 
 use gridmint_protocol::{
-    ApiError, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest, JobSummary, ListJobsRequest,
-    MarketStatus, MarketStatusRequest, PackagePreview, SetEarningRequest, SubmitJobRequest, WithdrawEarningsRequest,
-    Withdrawal, commands,
+    ApiError, Command, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest, JobSummary,
+    ListJobsRequest, MarketStatus, MarketStatusRequest, PackagePreview, SetEarningRequest, SubmitJobRequest,
+    WithdrawEarningsRequest, Withdrawal, commands,
     wallet::{
         CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus,
         WalletStatusRequest,
     },
 };
-use serde::{Serialize, de::DeserializeOwned};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
@@ -24,7 +24,10 @@ struct Args<'a, T> {
     request: &'a T,
 }
 
-async fn invoke<Req: Serialize, Resp: DeserializeOwned>(cmd: &str, request: &Req) -> Result<Resp, ApiError> {
+/// Calls command `C` (declared in `gridmint_protocol::for_each_command!`) with its request; the
+/// answer is its response type, or the `{code, message}` it failed with.
+pub async fn call<C: Command>(request: &C::Request) -> Result<C::Response, ApiError> {
+    let cmd = C::NAME;
     let serializer = serde_wasm_bindgen::Serializer::json_compatible();
     let args = Args { request }
         .serialize(&serializer)
@@ -40,72 +43,72 @@ async fn invoke<Req: Serialize, Resp: DeserializeOwned>(cmd: &str, request: &Req
 }
 
 pub async fn hardware_report(refresh: bool) -> Result<HardwareReport, ApiError> {
-    invoke(commands::HARDWARE_REPORT, &HardwareReportRequest { refresh }).await
+    call::<commands::HardwareReport>(&HardwareReportRequest { refresh }).await
 }
 
 pub async fn market_status() -> Result<MarketStatus, ApiError> {
-    invoke(commands::MARKET_STATUS, &MarketStatusRequest {}).await
+    call::<commands::MarketStatus>(&MarketStatusRequest {}).await
 }
 
 pub async fn inspect_package(path: String, replicas: u8, price_per_unit: u64) -> Result<PackagePreview, ApiError> {
-    invoke(commands::INSPECT_PACKAGE, &InspectPackageRequest { path, replicas, price_per_unit }).await
+    call::<commands::InspectPackage>(&InspectPackageRequest { path, replicas, price_per_unit }).await
 }
 
 pub async fn submit_job(request: SubmitJobRequest) -> Result<JobSummary, ApiError> {
-    invoke(commands::SUBMIT_JOB, &request).await
+    call::<commands::SubmitJob>(&request).await
 }
 
 pub async fn set_earning(paused: bool) -> Result<MarketStatus, ApiError> {
-    invoke(commands::SET_EARNING, &SetEarningRequest { paused }).await
+    call::<commands::SetEarning>(&SetEarningRequest { paused }).await
 }
 
 pub async fn withdraw_earnings() -> Result<Withdrawal, ApiError> {
-    invoke(commands::WITHDRAW_EARNINGS, &WithdrawEarningsRequest {}).await
+    call::<commands::WithdrawEarnings>(&WithdrawEarningsRequest {}).await
 }
 
 pub async fn earnings_history(
     period: gridmint_protocol::EarningsPeriod,
 ) -> Result<gridmint_protocol::EarningsHistory, ApiError> {
-    invoke(commands::EARNINGS_HISTORY, &gridmint_protocol::EarningsHistoryRequest { period }).await
+    call::<commands::EarningsHistory>(&gridmint_protocol::EarningsHistoryRequest { period }).await
 }
 
 pub async fn change_payout(address: String) -> Result<MarketStatus, ApiError> {
-    invoke(commands::CHANGE_PAYOUT, &gridmint_protocol::ChangePayoutRequest { address }).await
+    call::<commands::ChangePayout>(&gridmint_protocol::ChangePayoutRequest { address }).await
 }
 
 /// Stops earning and quits: the agent (and every window with it).
 pub async fn quit_agent() -> Result<(), ApiError> {
-    invoke(commands::QUIT_AGENT, &gridmint_protocol::QuitAgentRequest {}).await
+    call::<commands::QuitAgent>(&gridmint_protocol::QuitAgentRequest {}).await
 }
 
 pub async fn app_settings() -> Result<gridmint_protocol::AppSettings, ApiError> {
-    invoke(commands::APP_SETTINGS, &gridmint_protocol::AppSettingsRequest {}).await
+    call::<commands::AppSettings>(&gridmint_protocol::AppSettingsRequest {}).await
 }
 
 pub async fn set_background(
     settings: gridmint_protocol::BackgroundSettings,
 ) -> Result<gridmint_protocol::AppSettings, ApiError> {
-    invoke(commands::SET_BACKGROUND, &gridmint_protocol::SetBackgroundRequest { settings }).await
+    call::<commands::SetBackground>(&gridmint_protocol::SetBackgroundRequest { settings }).await
 }
 
 pub async fn wallet_status() -> Result<WalletStatus, ApiError> {
-    invoke(commands::WALLET_STATUS, &WalletStatusRequest {}).await
+    call::<commands::WalletStatus>(&WalletStatusRequest {}).await
 }
 
 pub async fn create_wallet() -> Result<WalletStatus, ApiError> {
-    invoke(commands::CREATE_WALLET, &CreateWalletRequest {}).await
+    call::<commands::CreateWallet>(&CreateWalletRequest {}).await
 }
 
 pub async fn import_wallet(phrase: String) -> Result<WalletStatus, ApiError> {
-    invoke(commands::IMPORT_WALLET, &ImportWalletRequest { phrase }).await
+    call::<commands::ImportWallet>(&ImportWalletRequest { phrase }).await
 }
 
 pub async fn export_mnemonic(confirmed: bool) -> Result<RecoveryWords, ApiError> {
-    invoke(commands::EXPORT_MNEMONIC, &ExportMnemonicRequest { confirmed }).await
+    call::<commands::ExportMnemonic>(&ExportMnemonicRequest { confirmed }).await
 }
 
 pub async fn list_jobs() -> Result<Vec<JobSummary>, ApiError> {
-    invoke(commands::LIST_JOBS, &ListJobsRequest {}).await
+    call::<commands::ListJobs>(&ListJobsRequest {}).await
 }
 
 #[wasm_bindgen]
@@ -147,40 +150,40 @@ pub fn on_benchmark_progress(mut f: impl FnMut(gridmint_protocol::BenchmarkProgr
 }
 
 pub async fn job_timeline(local_id: u64) -> Result<gridmint_protocol::JobTimeline, ApiError> {
-    invoke(commands::JOB_TIMELINE, &gridmint_protocol::JobTimelineRequest { local_id }).await
+    call::<commands::JobTimeline>(&gridmint_protocol::JobTimelineRequest { local_id }).await
 }
 
 pub async fn set_network(
     settings: gridmint_protocol::NetworkSettings,
 ) -> Result<gridmint_protocol::AppSettings, ApiError> {
-    invoke(commands::SET_NETWORK, &gridmint_protocol::SetNetworkRequest { settings }).await
+    call::<commands::SetNetwork>(&gridmint_protocol::SetNetworkRequest { settings }).await
 }
 
 pub async fn open_results(local_id: u64) -> Result<(), ApiError> {
-    invoke(commands::OPEN_RESULTS, &gridmint_protocol::JobTimelineRequest { local_id }).await
+    call::<commands::OpenResults>(&gridmint_protocol::JobTimelineRequest { local_id }).await
 }
 
 pub async fn move_data_folder(path: String) -> Result<gridmint_protocol::AppSettings, ApiError> {
-    invoke(commands::MOVE_DATA_FOLDER, &gridmint_protocol::MoveDataFolderRequest { path }).await
+    call::<commands::MoveDataFolder>(&gridmint_protocol::MoveDataFolderRequest { path }).await
 }
 
 /// The desktop's file dialog; `None` when cancelled.
 pub async fn pick_path(kind: gridmint_protocol::PickKind) -> Result<Option<String>, ApiError> {
     let picked: gridmint_protocol::PickedPath =
-        invoke(commands::PICK_PATH, &gridmint_protocol::PickPathRequest { kind }).await?;
+        call::<commands::PickPath>(&gridmint_protocol::PickPathRequest { kind }).await?;
     Ok(picked.path)
 }
 
 pub async fn run_benchmark(device: Option<u32>) -> Result<gridmint_protocol::BenchmarkReport, ApiError> {
-    invoke(commands::RUN_BENCHMARK, &gridmint_protocol::RunBenchmarkRequest { device }).await
+    call::<commands::RunBenchmark>(&gridmint_protocol::RunBenchmarkRequest { device }).await
 }
 
 pub async fn suggest_price_floor() -> Result<gridmint_protocol::PriceSuggestion, ApiError> {
-    invoke(commands::SUGGEST_PRICE_FLOOR, &gridmint_protocol::SuggestPriceFloorRequest {}).await
+    call::<commands::SuggestPriceFloor>(&gridmint_protocol::SuggestPriceFloorRequest {}).await
 }
 
 pub async fn start_earning(
     settings: gridmint_protocol::BackgroundSettings,
 ) -> Result<gridmint_protocol::AppSettings, ApiError> {
-    invoke(commands::START_EARNING, &gridmint_protocol::StartEarningRequest { settings }).await
+    call::<commands::StartEarning>(&gridmint_protocol::StartEarningRequest { settings }).await
 }

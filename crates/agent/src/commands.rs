@@ -1,6 +1,6 @@
-//! Command adapters: a few lines each, over the node API, and [`handler`], the table that routes
-//! a window's call (a command's name from `gridmint_protocol::commands`, its request as the UI
-//! sent it) to them. Blocking node calls (device enumeration, chain reads) run on the blocking
+//! Command adapters: a few lines each, over the node API, one per command of
+//! `gridmint_protocol::for_each_command!` and named as it is, and [`handler`], which routes a
+//! window's call (the command's name, its request as the UI sent it) to them. Blocking node calls (device enumeration, chain reads) run on the blocking
 //! pool, never on the runtime's threads.
 
 use std::sync::Arc;
@@ -10,17 +10,17 @@ use gridmint_node::{
     wallet::{ExportConfirmation, WalletError},
 };
 use gridmint_protocol::{
-    ApiError, AppSettings, AppSettingsRequest, BenchmarkProgress, BenchmarkReport, ChangePayoutRequest,
+    ApiError, AppSettings, AppSettingsRequest, BenchmarkProgress, BenchmarkReport, ChangePayoutRequest, Command,
     EarningsHistory, EarningsHistoryRequest, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest,
     JobSummary, JobTimeline, JobTimelineRequest, ListJobsRequest, MarketStatus, MarketStatusRequest, PackagePreview,
-    PriceSuggestion, RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest, SetNetworkRequest,
-    StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest, Withdrawal,
+    PickPathRequest, PickedPath, PriceSuggestion, QuitAgentRequest, RunBenchmarkRequest, SetBackgroundRequest,
+    SetEarningRequest, SetNetworkRequest, StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest,
+    WithdrawEarningsRequest, Withdrawal, commands,
     wallet::{
         CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus,
         WalletStatusRequest,
     },
 };
-use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
 use crate::Agent;
@@ -35,53 +35,35 @@ pub(crate) fn handler(agent: Arc<Agent>) -> gridmint_node::control::Handler {
     })
 }
 
-/// The request of `command`: the `request` field of its arguments.
-fn request<T: DeserializeOwned>(command: &str, args: &Value) -> Result<T, ApiError> {
+/// The request of command `C`: the `request` field of its arguments.
+fn request<C: Command>(args: &Value) -> Result<C::Request, ApiError> {
     let value = args.get("request").cloned().unwrap_or(Value::Null);
     serde_json::from_value(value)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("{command}: the request does not fit: {e}")))
+        .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("{}: the request does not fit: {e}", C::NAME)))
 }
 
-fn reply<T: Serialize>(result: Result<T, ApiError>) -> Result<Value, ApiError> {
+/// The answer of command `C`, as the wire carries it.
+fn reply<C: Command>(result: Result<C::Response, ApiError>) -> Result<Value, ApiError> {
     serde_json::to_value(result?)
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("the answer could not be written: {e}")))
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("the answer to {} could not be written: {e}", C::NAME)))
 }
 
-async fn dispatch(agent: &Arc<Agent>, command: &str, args: &Value) -> Result<Value, ApiError> {
-    use gridmint_protocol::commands as c;
-    let a = agent;
-    match command {
-        c::HARDWARE_REPORT => reply(hardware_report(a, request(command, args)?).await),
-        c::MARKET_STATUS => reply(market_status(a, request(command, args)?).await),
-        c::INSPECT_PACKAGE => reply(inspect_package(a, request(command, args)?).await),
-        c::SUBMIT_JOB => reply(submit_job(a, request(command, args)?).await),
-        c::LIST_JOBS => reply(list_jobs(a, request(command, args)?).await),
-        c::SET_EARNING => reply(set_earning(a, request(command, args)?).await),
-        c::WITHDRAW_EARNINGS => reply(withdraw_earnings(a, request(command, args)?).await),
-        c::EARNINGS_HISTORY => reply(earnings_history(a, request(command, args)?).await),
-        c::CHANGE_PAYOUT => reply(change_payout(a, request(command, args)?).await),
-        c::JOB_TIMELINE => reply(job_timeline(a, request(command, args)?).await),
-        c::OPEN_RESULTS => reply(open_results(a, request(command, args)?).await),
-        c::SUGGEST_PRICE_FLOOR => reply(suggest_price_floor(a, request(command, args)?).await),
-        c::RUN_BENCHMARK => reply(run_benchmark(a, request(command, args)?).await),
-        c::START_EARNING => reply(start_earning(a, request(command, args)?).await),
-        c::SET_NETWORK => reply(set_network(a, request(command, args)?).await),
-        c::MOVE_DATA_FOLDER => reply(move_data_folder(a, request(command, args)?).await),
-        c::APP_SETTINGS => reply(app_settings(a, request(command, args)?).await),
-        c::SET_BACKGROUND => reply(set_background(a, request(command, args)?).await),
-        c::QUIT_AGENT => {
-            let gridmint_protocol::QuitAgentRequest {} = request(command, args)?;
-            tracing::info!("quit from a window");
-            a.quit.notify_one();
-            reply(Ok(()))
+/// Routes every command of `gridmint_protocol::for_each_command!` to the adapter of its name
+/// below, its request and answer typed by the declaration: a command without an adapter, or with
+/// one of other types, does not compile.
+macro_rules! route {
+    ($( $(#[$doc:meta])* $marker:ident = $name:ident : $request:ty => $response:ty; )*) => {
+        async fn dispatch(agent: &Arc<Agent>, command: &str, args: &Value) -> Result<Value, ApiError> {
+            $(
+                if command == <commands::$marker as Command>::NAME {
+                    return reply::<commands::$marker>($name(agent, request::<commands::$marker>(args)?).await);
+                }
+            )*
+            Err(ApiError::new(ErrorCode::InvalidInput, format!("the agent has no command {command:?}")))
         }
-        c::WALLET_STATUS => reply(wallet_status(a, request(command, args)?).await),
-        c::CREATE_WALLET => reply(create_wallet(a, request(command, args)?).await),
-        c::IMPORT_WALLET => reply(import_wallet(a, request(command, args)?).await),
-        c::EXPORT_MNEMONIC => reply(export_mnemonic(a, request(command, args)?).await),
-        other => Err(ApiError::new(ErrorCode::InvalidInput, format!("the agent has no command {other:?}"))),
-    }
+    };
 }
+gridmint_protocol::for_each_command!(route);
 
 async fn blocking<T: Send + 'static>(
     what: &'static str,
@@ -103,6 +85,22 @@ async fn hardware_report(state: State<'_>, request: HardwareReportRequest) -> Re
     let report = blocking("device enumeration", move || worker.hardware().map_err(|e| e.to_api())).await?;
     *state.hardware.lock().map_err(poisoned)? = Some(report.clone());
     Ok(report)
+}
+
+async fn quit_agent(state: State<'_>, request: QuitAgentRequest) -> Result<(), ApiError> {
+    let QuitAgentRequest {} = request;
+    tracing::info!("quit from a window");
+    state.quit.notify_one();
+    Ok(())
+}
+
+/// The file dialog is the window's own command: a window that passes it on is answered so.
+async fn pick_path(_: State<'_>, request: PickPathRequest) -> Result<PickedPath, ApiError> {
+    let PickPathRequest { kind } = request;
+    Err(ApiError::new(
+        ErrorCode::InvalidInput,
+        format!("pick_path ({kind:?}) is the window's file dialog, not the agent's"),
+    ))
 }
 
 async fn market_status(state: State<'_>, request: MarketStatusRequest) -> Result<MarketStatus, ApiError> {

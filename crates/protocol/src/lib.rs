@@ -29,70 +29,130 @@ pub use wallet::{
     CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus, WalletStatusRequest,
 };
 
-/// Names of the commands the desktop shell exposes to the UI. One request struct per command.
+/// A desktop command: its name on the wire, what it takes and what it answers. Each is declared
+/// once, in [`for_each_command!`]; the UI calls it as `ipc::call::<commands::X>` and the agent
+/// routes it to its handler of the same name, both from that declaration (a handler missing or of
+/// the wrong type does not compile).
+pub trait Command {
+    /// The name a window sends (snake case, the handler's name).
+    const NAME: &'static str;
+    type Request: serde::Serialize + serde::de::DeserializeOwned;
+    type Response: serde::Serialize + serde::de::DeserializeOwned;
+}
+
+/// The desktop's commands, one line each: `Marker = handler_name: Request => Response;`. Calls
+/// `$callback!` with the list, so that every table of commands (the markers below, the agent's
+/// dispatch) is made from this one declaration.
+#[macro_export]
+macro_rules! for_each_command {
+    ($callback:ident) => {
+        $callback! {
+            /// The compute devices and the host; cached at start unless `refresh`.
+            HardwareReport = hardware_report: $crate::HardwareReportRequest => $crate::HardwareReport;
+            /// The network's phase and this machine's standing on it.
+            MarketStatus = market_status: $crate::MarketStatusRequest => $crate::MarketStatus;
+            /// What a package is and what it would cost.
+            InspectPackage = inspect_package: $crate::InspectPackageRequest => $crate::PackagePreview;
+            /// Posts a job; posting continues in the background.
+            SubmitJob = submit_job: $crate::SubmitJobRequest => $crate::JobSummary;
+            /// The jobs posted from this machine, newest first.
+            ListJobs = list_jobs: $crate::ListJobsRequest => Vec<$crate::JobSummary>;
+            /// Pauses or resumes earning.
+            SetEarning = set_earning: $crate::SetEarningRequest => $crate::MarketStatus;
+            /// Pays this machine's earned balance out to its payout address.
+            WithdrawEarnings = withdraw_earnings: $crate::WithdrawEarningsRequest => $crate::Withdrawal;
+            /// Earnings over a day, a week or a month.
+            EarningsHistory = earnings_history: $crate::EarningsHistoryRequest => $crate::EarningsHistory;
+            /// Asks for a new payout address (pending for the market's delay).
+            ChangePayout = change_payout: $crate::ChangePayoutRequest => $crate::MarketStatus;
+            /// The desktop's file dialog: the window's own command, never the agent's.
+            PickPath = pick_path: $crate::PickPathRequest => $crate::PickedPath;
+            /// A job's events on chain.
+            JobTimeline = job_timeline: $crate::JobTimelineRequest => $crate::JobTimeline;
+            /// Opens a job's result folder in the desktop's file manager.
+            OpenResults = open_results: $crate::JobTimelineRequest => ();
+            /// A price floor from the market's recent jobs.
+            SuggestPriceFloor = suggest_price_floor: $crate::SuggestPriceFloorRequest => $crate::PriceSuggestion;
+            /// Benchmarks a device, with `events::BENCHMARK_PROGRESS` on the way.
+            RunBenchmark = run_benchmark: $crate::RunBenchmarkRequest => $crate::BenchmarkReport;
+            /// Stores and applies the first-run settings; this machine registers and stakes.
+            StartEarning = start_earning: $crate::StartEarningRequest => $crate::AppSettings;
+            /// Checks a new data folder; it moves at the next start.
+            MoveDataFolder = move_data_folder: $crate::MoveDataFolderRequest => $crate::AppSettings;
+            /// Checks and stores the network joined at the next start.
+            SetNetwork = set_network: $crate::SetNetworkRequest => $crate::AppSettings;
+            /// The app's settings and folders.
+            AppSettings = app_settings: $crate::AppSettingsRequest => $crate::AppSettings;
+            /// Stores and applies the background settings (autostart entry, idle mode).
+            SetBackground = set_background: $crate::SetBackgroundRequest => $crate::AppSettings;
+            /// Stops earning and the local network and exits; every window closes with it.
+            QuitAgent = quit_agent: $crate::QuitAgentRequest => ();
+            /// Whether this machine has a wallet, and its address.
+            WalletStatus = wallet_status: $crate::WalletStatusRequest => $crate::WalletStatus;
+            /// Makes a wallet in the OS keyring.
+            CreateWallet = create_wallet: $crate::CreateWalletRequest => $crate::WalletStatus;
+            /// Imports recovery words into the OS keyring.
+            ImportWallet = import_wallet: $crate::ImportWalletRequest => $crate::WalletStatus;
+            /// The recovery words, refused unless `confirmed`.
+            ExportMnemonic = export_mnemonic: $crate::ExportMnemonicRequest => $crate::RecoveryWords;
+        }
+    };
+}
+
+/// One marker type per desktop command (see [`Command`]), and [`commands::ALL`], their names.
 pub mod commands {
-    /// `HardwareReportRequest` -> `HardwareReport`.
-    pub const HARDWARE_REPORT: &str = "hardware_report";
-    /// `MarketStatusRequest` -> `MarketStatus`.
-    pub const MARKET_STATUS: &str = "market_status";
-    /// `InspectPackageRequest` -> `PackagePreview`.
-    pub const INSPECT_PACKAGE: &str = "inspect_package";
-    /// `SubmitJobRequest` -> `JobSummary` (posting continues in the background).
-    pub const SUBMIT_JOB: &str = "submit_job";
-    /// `ListJobsRequest` -> `Vec<JobSummary>`, newest first.
-    pub const LIST_JOBS: &str = "list_jobs";
-    /// `SetEarningRequest` -> `MarketStatus`.
-    pub const SET_EARNING: &str = "set_earning";
-    /// `WithdrawEarningsRequest` -> `Withdrawal` (this machine's earned balance, paid out).
-    pub const WITHDRAW_EARNINGS: &str = "withdraw_earnings";
-    /// `EarningsHistoryRequest` -> `EarningsHistory`.
-    pub const EARNINGS_HISTORY: &str = "earnings_history";
-    /// `ChangePayoutRequest` -> `MarketStatus` (the change is pending for the market's delay).
-    pub const CHANGE_PAYOUT: &str = "change_payout";
-    /// `PickPathRequest` -> `PickedPath` (the desktop's file dialog).
-    pub const PICK_PATH: &str = "pick_path";
-    /// `JobTimelineRequest` -> `JobTimeline`.
-    pub const JOB_TIMELINE: &str = "job_timeline";
-    /// `JobTimelineRequest` -> `()`: opens the job's result folder in the desktop's file manager.
-    pub const OPEN_RESULTS: &str = "open_results";
-    /// `SuggestPriceFloorRequest` -> `PriceSuggestion`.
-    pub const SUGGEST_PRICE_FLOOR: &str = "suggest_price_floor";
-    /// `RunBenchmarkRequest` -> `BenchmarkReport`, with `events::BENCHMARK_PROGRESS` on the way.
-    pub const RUN_BENCHMARK: &str = "run_benchmark";
-    /// `StartEarningRequest` -> `AppSettings` (stored, applied; this machine registers and stakes).
-    pub const START_EARNING: &str = "start_earning";
-    /// `MoveDataFolderRequest` -> `AppSettings` (checked; the folder moves at the next start).
-    pub const MOVE_DATA_FOLDER: &str = "move_data_folder";
-    /// `SetNetworkRequest` -> `AppSettings` (checked and stored; joined at the next start).
-    pub const SET_NETWORK: &str = "set_network";
-    /// `AppSettingsRequest` -> `AppSettings`.
-    pub const APP_SETTINGS: &str = "app_settings";
-    /// `SetBackgroundRequest` -> `AppSettings` (applied at once: autostart entry, idle mode).
-    pub const SET_BACKGROUND: &str = "set_background";
-    /// `QuitAgentRequest` -> `()`: the agent stops earning, stops the local network and exits;
-    /// every window closes with it (the window's way out where there is no tray).
-    pub const QUIT_AGENT: &str = "quit_agent";
-    /// `WalletStatusRequest` -> `WalletStatus`.
-    pub const WALLET_STATUS: &str = "wallet_status";
-    /// `CreateWalletRequest` -> `WalletStatus`.
-    pub const CREATE_WALLET: &str = "create_wallet";
-    /// `ImportWalletRequest` -> `WalletStatus`.
-    pub const IMPORT_WALLET: &str = "import_wallet";
-    /// `ExportMnemonicRequest` -> `RecoveryWords` (refused unless `confirmed`).
-    pub const EXPORT_MNEMONIC: &str = "export_mnemonic";
+    macro_rules! declare {
+        ($( $(#[$doc:meta])* $marker:ident = $name:ident : $request:ty => $response:ty; )*) => {
+            $(
+                $(#[$doc])*
+                #[derive(Debug)]
+                pub enum $marker {}
+
+                impl $crate::Command for $marker {
+                    const NAME: &'static str = stringify!($name);
+                    type Request = $request;
+                    type Response = $response;
+                }
+            )*
+
+            /// Every command's name, in the order declared.
+            pub const ALL: &[&str] = &[$(stringify!($name)),*];
+        };
+    }
+    crate::for_each_command!(declare);
 }
 
 /// Names of the events the shell sends the UI.
 pub mod events {
-    /// `BenchmarkProgress`, while a `RUN_BENCHMARK` runs.
+    /// `BenchmarkProgress`, while a [`commands::RunBenchmark`] runs.
     pub const BENCHMARK_PROGRESS: &str = "benchmark-progress";
 }
 
-/// Request of [`commands::HARDWARE_REPORT`].
+/// Request of [`commands::HardwareReport`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HardwareReportRequest {
     /// Enumerate the devices again instead of returning the report cached at start-up.
     #[serde(default)]
     pub refresh: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_one_snake_case_name() {
+        let mut names = commands::ALL.to_vec();
+        assert_eq!(names.len(), 24);
+        assert!(
+            names.iter().all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_lowercase() || c == '_')),
+            "{names:?}"
+        );
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), commands::ALL.len(), "a name is declared twice");
+        assert_eq!(<commands::MarketStatus as Command>::NAME, "market_status");
+        assert_eq!(<commands::PickPath as Command>::NAME, "pick_path");
+    }
 }

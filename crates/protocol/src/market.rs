@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Request of [`crate::commands::MARKET_STATUS`].
+/// Request of [`crate::commands::MarketStatus`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MarketStatusRequest {}
@@ -113,7 +113,7 @@ pub struct PendingPayout {
     pub effective_at_unix_s: u64,
 }
 
-/// Request of [`crate::commands::CHANGE_PAYOUT`]: where this machine's withdrawals should go.
+/// Request of [`crate::commands::ChangePayout`]: where this machine's withdrawals should go.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangePayoutRequest {
@@ -121,7 +121,7 @@ pub struct ChangePayoutRequest {
     pub address: String,
 }
 
-/// Request of [`crate::commands::EARNINGS_HISTORY`].
+/// Request of [`crate::commands::EarningsHistory`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EarningsHistoryRequest {
@@ -188,7 +188,7 @@ pub struct EarningsBucket {
     pub micro_usd: u64,
 }
 
-/// Request of [`crate::commands::WITHDRAW_EARNINGS`].
+/// Request of [`crate::commands::WithdrawEarnings`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WithdrawEarningsRequest {}
@@ -205,7 +205,7 @@ pub struct Withdrawal {
     pub transaction: String,
 }
 
-/// Request of [`crate::commands::SET_EARNING`].
+/// Request of [`crate::commands::SetEarning`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SetEarningRequest {
@@ -213,12 +213,12 @@ pub struct SetEarningRequest {
     pub paused: bool,
 }
 
-/// Request of [`crate::commands::QUIT_AGENT`].
+/// Request of [`crate::commands::QuitAgent`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QuitAgentRequest {}
 
-/// Request of [`crate::commands::APP_SETTINGS`].
+/// Request of [`crate::commands::AppSettings`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppSettingsRequest {}
@@ -269,7 +269,7 @@ pub struct CustomNetwork {
     pub deployment_file: String,
 }
 
-/// Request of [`crate::commands::MOVE_DATA_FOLDER`].
+/// Request of [`crate::commands::MoveDataFolder`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MoveDataFolderRequest {
@@ -277,14 +277,14 @@ pub struct MoveDataFolderRequest {
     pub path: String,
 }
 
-/// Request of [`crate::commands::SET_NETWORK`].
+/// Request of [`crate::commands::SetNetwork`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SetNetworkRequest {
     pub settings: NetworkSettings,
 }
 
-/// Request of [`crate::commands::SUGGEST_PRICE_FLOOR`].
+/// Request of [`crate::commands::SuggestPriceFloor`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SuggestPriceFloorRequest {}
@@ -301,7 +301,7 @@ pub struct PriceSuggestion {
     pub basis: String,
 }
 
-/// Request of [`crate::commands::RUN_BENCHMARK`]; progress arrives as
+/// Request of [`crate::commands::RunBenchmark`]; progress arrives as
 /// [`crate::events::BENCHMARK_PROGRESS`] events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -322,7 +322,7 @@ pub struct BenchmarkProgress {
     pub stage: String,
 }
 
-/// Request of [`crate::commands::START_EARNING`]: the end of the first-run set-up.
+/// Request of [`crate::commands::StartEarning`]: the end of the first-run set-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartEarningRequest {
@@ -395,14 +395,14 @@ impl Default for BackgroundSettings {
     }
 }
 
-/// Request of [`crate::commands::SET_BACKGROUND`].
+/// Request of [`crate::commands::SetBackground`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SetBackgroundRequest {
     pub settings: BackgroundSettings,
 }
 
-/// Request of [`crate::commands::INSPECT_PACKAGE`]: a folder or .zip with a job.toml.
+/// Request of [`crate::commands::InspectPackage`]: a folder or .zip with a job.toml.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InspectPackageRequest {
@@ -428,7 +428,7 @@ pub struct PackagePreview {
     pub cost_usd: Option<String>,
 }
 
-/// Request of [`crate::commands::SUBMIT_JOB`].
+/// Request of [`crate::commands::SubmitJob`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubmitJobRequest {
@@ -480,7 +480,7 @@ impl JobStage {
     }
 }
 
-/// Request of [`crate::commands::LIST_JOBS`].
+/// Request of [`crate::commands::ListJobs`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListJobsRequest {}
@@ -541,7 +541,7 @@ pub struct JobSummary {
     pub stage: JobStage,
 }
 
-/// Request of [`crate::commands::PICK_PATH`]: the desktop's own file dialog.
+/// Request of [`crate::commands::PickPath`]: the desktop's own file dialog.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PickPathRequest {
@@ -568,7 +568,7 @@ pub struct PickedPath {
     pub path: Option<String>,
 }
 
-/// Request of [`crate::commands::JOB_TIMELINE`].
+/// Request of [`crate::commands::JobTimeline`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobTimelineRequest {

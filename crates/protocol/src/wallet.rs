@@ -3,24 +3,24 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Request of [`crate::commands::WALLET_STATUS`].
+/// Request of [`crate::commands::WalletStatus`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WalletStatusRequest {}
 
-/// Request of [`crate::commands::CREATE_WALLET`]: a new BIP-39 mnemonic, made and kept in the keyring.
+/// Request of [`crate::commands::CreateWallet`]: a new BIP-39 mnemonic, made and kept in the keyring.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateWalletRequest {}
 
-/// Request of [`crate::commands::IMPORT_WALLET`].
+/// Request of [`crate::commands::ImportWallet`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportWalletRequest {
     pub phrase: String,
 }
 
-/// Request of [`crate::commands::EXPORT_MNEMONIC`].
+/// Request of [`crate::commands::ExportMnemonic`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportMnemonicRequest {
