@@ -56,11 +56,7 @@ run: setup app
 	  echo "No display: starting Xvfb on :99 (take a screenshot with: DISPLAY=:99 import -window root shot.png)"; \
 	  (Xvfb :99 -screen 0 1280x860x24 -nolisten tcp >/dev/null 2>&1 &); sleep 1; \
 	  export DISPLAY=:99; fi; \
-	keyring=; if [ -z "$${DBUS_SESSION_BUS_ADDRESS:-}" ]; then \
-	  echo "No session bus (so no OS keyring): running in a private one with a throwaway gnome-keyring;"; \
-	  echo "a wallet made in this run is gone when the app exits (the local network pays in test tokens)."; \
-	  keyring=scripts/with-keyring.sh; fi; \
-	WEBKIT_DISABLE_DMABUF_RENDERER=1 $$keyring $(BIN)/gridmint-app
+	WEBKIT_DISABLE_DMABUF_RENDERER=1 $(BIN)/gridmint-app
 
 # --- tests --------------------------------------------------------------------------------------
 test: setup test-architecture lint test-rust test-contracts test-ui e2e
