@@ -81,7 +81,7 @@ if [ ! -x installers/node_modules/.bin/tauri ] || [ installers/package-lock.json
 fi
 
 # --- Model weights: all-MiniLM-L6-v2 into the app's model cache -----------------------------------
-# The same folder the app and the tests read (crates/node/src/paths.rs): GRIDMINT_MODELS, else
+# The same folder the app and the tests read (crates/home/src/paths.rs): GRIDMINT_MODELS, else
 # $XDG_CACHE_HOME/gridmint/models, else ~/.cache/gridmint/models.
 MODEL_DIR="${GRIDMINT_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/gridmint/models}/all-MiniLM-L6-v2"
 if [ "${SETUP_SKIP_MODEL:-0}" != 1 ] && [ ! -f "$MODEL_DIR/model.safetensors" ]; then

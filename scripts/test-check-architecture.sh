@@ -23,7 +23,7 @@ fi
 # A failing python: the module-cycle check FAILs.
 printf '#!/bin/sh\necho "error: broken python (test-check-architecture.sh)" >&2\nexit 1\n' >"$broken/python"
 chmod +x "$broken/python"
-rc=0; out=$(PYTHON="$broken/python" scripts/check-architecture.sh 2>&1) || rc=$?
+rc=0; out=$(CARGO="$broken/cargo" PYTHON="$broken/python" scripts/check-architecture.sh 2>&1) || rc=$?
 if [ "$rc" -ne 0 ] && grep -qE '^  no cycle between the modules of a crate +FAIL$' <<<"$out"; then
   echo "  with a failing python: the module-cycle check FAILs                            ok"
 else

@@ -22,7 +22,9 @@ failed() { echo "!!! FAILED: $*"; failures=$((failures + 1)); }
 D=$PWD/.devrun
 if [ -f "$D/pack.tar.xz" ]; then
   # Unpacked outside the tree, so that a dry run here leaves .devrun small enough to carry.
-  U=$(mktemp -d); tar -C "$U" -xJf "$D/pack.tar.xz"; D=$U
+  U=$(mktemp -d)
+  tar -C "$U" -xJf "$D/pack.tar.xz" || { echo "!!! the carried binaries did not unpack"; exit 1; }
+  D=$U
 fi
 OUT=${OUT:-/tmp/gridmint-device-out}
 SENTENCES=${SENTENCES:-10000}
@@ -33,9 +35,9 @@ step() { echo; echo "=== $* ($(date +%T))"; }
 if command -v nvidia-smi >/dev/null; then
   # The image has no Vulkan loader: unpack Debian's (carried in .gl/), point it at the driver.
   shopt -s nullglob
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  for f in .gl/*.deb; do dpkg -x "$f" / || failed "unpacking $f"; done
   shopt -u nullglob
-  ldconfig
+  ldconfig || failed ldconfig
   [ -e /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] &&
     export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || failed nvidia-smi
@@ -49,11 +51,11 @@ timeout 30 "$D/gridmint" gpus || failed devices
 step "determinism suite"
 timeout 90 "$D/gridmint" bench --determinism | tee "$OUT/determinism.txt" || failed "determinism suite"
 echo "--- against llvmpipe (unfused GEMM and workloads; lines that differ):"
-if grep -v -e "-fused " "$D/determinism-llvmpipe.txt" | diff - <(grep -v -e "-fused " "$OUT/determinism.txt"); then
+if { grep -v -e "-fused " "$D/determinism-llvmpipe.txt" || true; } | diff - <(grep -v -e "-fused " "$OUT/determinism.txt" || true); then
   echo identical
 else failed "determinism: differs from llvmpipe"; fi
 echo "--- fused GEMM against the CPU reference (Rust mul_add):"
-if grep -e "-fused " "$D/determinism-cpu-reference.txt" | diff - <(grep -e "-fused " "$OUT/determinism.txt"); then
+if { grep -e "-fused " "$D/determinism-cpu-reference.txt" || true; } | diff - <(grep -e "-fused " "$OUT/determinism.txt" || true); then
   echo identical
 else failed "determinism: fused GEMM differs from the CPU reference"; fi
 

@@ -1,6 +1,6 @@
 //! Gridmint's desktop agent: the process that earns. It runs the network (the embedded local
 //! chain, or the owner's), the provider, the tray icon and the login entry, and answers the app's
-//! windows over the control socket (`gridmint_node::control`). It holds no webview: a window is a
+//! windows over the control socket (`gridmint_home::control`). It holds no webview: a window is a
 //! process of its own (`gridmint-app`), started from the tray or the desktop and gone when closed,
 //! so what stays in the tray is only what earns.
 //!
