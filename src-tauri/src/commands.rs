@@ -1,13 +1,14 @@
 //! The window's own command: the desktop's file dialog. Every other command is the agent's.
 
-use gridmint_protocol::{ApiError, ErrorCode};
+use gridmint_protocol::{ApiError, Command, ErrorCode, commands};
+
+/// The request and response of the window's one command, as the protocol's table declares them.
+type PickPathRequest = <commands::PickPath as Command>::Request;
+type PickedPath = <commands::PickPath as Command>::Response;
 
 /// The desktop's own file dialog, for a package or a results folder.
 #[tauri::command]
-pub(crate) async fn pick_path(
-    app: tauri::AppHandle,
-    request: gridmint_protocol::PickPathRequest,
-) -> Result<gridmint_protocol::PickedPath, ApiError> {
+pub(crate) async fn pick_path(app: tauri::AppHandle, request: PickPathRequest) -> Result<PickedPath, ApiError> {
     use gridmint_protocol::PickKind;
     use tauri_plugin_dialog::DialogExt as _;
     // The dialog blocks until the owner answers: off the runtime's threads.
