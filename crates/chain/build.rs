@@ -3,8 +3,12 @@
 
 use std::path::PathBuf;
 
-const ARTIFACTS: &[&str] =
-    &["Gridmint.sol/Gridmint.json", "MockStablecoin.sol/MockStablecoin.json", "GridToken.sol/GridToken.json"];
+const ARTIFACTS: &[&str] = &[
+    "Gridmint.sol/Gridmint.json",
+    "IERC20.sol/IERC20.json",
+    "MockStablecoin.sol/MockStablecoin.json",
+    "GridToken.sol/GridToken.json",
+];
 
 fn main() {
     let out = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("../../contracts/out");

@@ -8,6 +8,15 @@ alloy::sol!(
     "../../contracts/out/Gridmint.sol/Gridmint.json"
 );
 
+// The payment token as the market sees it on any network: OpenZeppelin's ERC-20 interface. The
+// mock stablecoin below is the local network's token, deployed and minted only there.
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    IERC20,
+    "../../contracts/out/IERC20.sol/IERC20.json"
+);
+
 alloy::sol!(
     #[sol(rpc)]
     #[derive(Debug)]

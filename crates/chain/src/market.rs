@@ -17,7 +17,7 @@ use crate::{
     bindings::{
         GridToken,
         Gridmint::{self, GridmintErrors, GridmintInstance},
-        MockStablecoin,
+        IERC20, MockStablecoin,
     },
 };
 
@@ -208,7 +208,7 @@ impl<P: Provider + Clone> Market<P> {
     /// Approves the market to pull the sender's payment tokens (what a buyer needs), unless it
     /// already may.
     pub async fn approve_payment(&self, owner: Address) -> Result<(), ChainError> {
-        let usd = MockStablecoin::new(self.deployment.payment_token, self.contract.provider().clone());
+        let usd = IERC20::new(self.deployment.payment_token, self.contract.provider().clone());
         let allowance = usd.allowance(owner, self.deployment.market).call().await.unwrap_or(U256::ZERO);
         if allowance < U256::MAX >> 1 {
             Self::send("approve payment token", usd.approve(self.deployment.market, U256::MAX)).await?;

@@ -209,7 +209,7 @@ impl Network {
     pub async fn payout(&self, who: Address) -> Result<(Address, u128), NodeError> {
         let c = self.market.contract();
         let to = c.payoutOf(who).call().await.map_err(contract_error("payoutOf"))?;
-        let usd = gridmint_chain::bindings::MockStablecoin::new(self.profile.deployment.payment_token, c.provider());
+        let usd = gridmint_chain::bindings::IERC20::new(self.profile.deployment.payment_token, c.provider());
         let balance = usd.balanceOf(to).call().await.map_err(contract_error("balanceOf"))?;
         Ok((to, balance.saturating_to()))
     }
