@@ -110,6 +110,8 @@ pub fn bundle(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>, NodeError> {
         .unix_permissions(0o644);
     let bad = |e: &dyn std::fmt::Display| NodeError::Exchange { message: format!("bundling: {e}") };
     for (name, bytes) in sorted {
+        // What a reader would refuse is refused here, where the sender can still rename it.
+        entry_name(name)?;
         zip.start_file(name.as_str(), options).map_err(|e| bad(&e))?;
         zip.write_all(bytes).map_err(|e| bad(&e))?;
     }
@@ -124,10 +126,7 @@ pub fn unbundle(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, NodeError> {
     let mut out = Vec::new();
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| bad(format!("entry {i}: {e}")))?;
-        let Some(name) = entry.enclosed_name() else {
-            return Err(bad(format!("entry `{}` leaves the folder", entry.name())));
-        };
-        let name = name.to_string_lossy().replace('\\', "/");
+        let name = entry_name(entry.name())?;
         let mut data = Vec::new();
         entry.read_to_end(&mut data).map_err(|e| bad(format!("entry `{name}`: {e}")))?;
         out.push((name, data));
@@ -143,8 +142,34 @@ pub fn result_root(entries: &[(String, Vec<u8>)]) -> [u8; 32] {
     crate::runner::output::result_root(hashes.iter().map(|(name, hash)| (*name, hash)))
 }
 
-/// Writes entries under `dir`.
+/// A bundle entry's name as it may be written under a folder: relative, `/`-separated, every
+/// component a plain name. Refused with the name in the error: empty names and components, `.`
+/// and `..`, a leading `/`, a backslash (a separator on Windows, a plain character on Unix: checking
+/// first and converting after let `..\\..\\x` through), `:` (drive letters, alternate streams) and
+/// control characters.
+pub fn entry_name(raw: &str) -> Result<String, NodeError> {
+    let refuse = |why: &str| Err(NodeError::Exchange { message: format!("entry {raw:?}: {why}") });
+    if raw.is_empty() {
+        return refuse("has no name");
+    }
+    if raw.contains('\\') || raw.contains(':') || raw.chars().any(char::is_control) {
+        return refuse("has a backslash, a colon or a control character");
+    }
+    if raw.starts_with('/') {
+        return refuse("is an absolute path");
+    }
+    if raw.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return refuse("leaves the folder or has an empty part");
+    }
+    Ok(raw.to_owned())
+}
+
+/// Writes entries under `dir`; a name that could leave `dir` ([`entry_name`]) is refused before
+/// anything is written.
 pub fn write_all(dir: &Path, entries: &[(String, Vec<u8>)]) -> Result<(), NodeError> {
+    for (name, _) in entries {
+        entry_name(name)?;
+    }
     for (name, bytes) in entries {
         let path = dir.join(name);
         if let Some(parent) = path.parent() {
@@ -171,6 +196,54 @@ mod tests {
         want.sort();
         assert_eq!(back, want);
         assert_eq!(result_root(&entries), result_root(&reversed));
+    }
+
+    /// A peer's result bundle naming an entry with backslashes (`..\\..\\x`) passed
+    /// `enclosed_name()` (a backslash is a plain character on Unix) and was then turned into
+    /// `../../x`, which `write_all` wrote outside the results folder.
+    #[test]
+    fn attack_a_bundle_entry_named_with_backslashes_cannot_leave_the_results_folder() {
+        let root = tempfile::tempdir().expect("tmp");
+        let results = root.path().join("a/b/c/results");
+        fs::create_dir_all(&results).expect("mkdir");
+        for evil in [
+            "..\\..\\..\\.config\\autostart\\x.desktop",
+            "..\\escape.txt",
+            "ok\\..\\..\\escape.txt",
+            "C:\\Windows\\x.txt",
+        ] {
+            assert!(bundle(&[(evil.to_owned(), b"x".to_vec())]).is_err(), "{evil:?} is not bundled");
+            // A hostile peer writes its zip by hand.
+            let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            zip.start_file(evil, zip::write::SimpleFileOptions::default()).expect("entry");
+            zip.write_all(b"pwned").expect("write");
+            let bytes = zip.finish().expect("zip").into_inner();
+            match unbundle(&bytes) {
+                Err(e) => assert!(e.to_string().contains("entry"), "names the entry: {e}"),
+                Ok(entries) => {
+                    let _ = write_all(&results, &entries);
+                }
+            }
+        }
+        // Nothing landed anywhere but inside the results folder.
+        let mut outside = Vec::new();
+        let mut stack = vec![root.path().to_owned()];
+        while let Some(dir) = stack.pop() {
+            for entry in fs::read_dir(&dir).expect("read").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if !path.starts_with(&results) {
+                    outside.push(path);
+                }
+            }
+        }
+        assert!(outside.is_empty(), "written outside the results folder: {outside:?}");
+        // And the writer refuses such names from any caller.
+        for evil in ["../x", "/etc/x", "a/../../x", "a\\..\\..\\x", ""] {
+            let err = write_all(&results, &[(evil.to_owned(), b"x".to_vec())]).expect_err(evil);
+            assert!(err.to_string().contains("entry"), "{evil:?}: {err}");
+        }
     }
 
     #[test]
