@@ -122,31 +122,45 @@ pub async fn submit(
         Some(window) => window,
         None => commit_window(net, work_units, &requirements, options.replicas).await?,
     };
-    let now = net.now().await?;
-    let claim = now + options.claim_window_s;
-    let commit = claim + commit_window_s;
-    let reveal = commit + options.reveal_window_s;
-    let params = Gridmint::JobParams {
-        specHash: keccak256(&package.manifest_bytes),
-        dataRoot: B256::from(*data.as_bytes()),
-        dataPeer: B256::from(*peer.id().as_bytes()),
-        requirements: requirements.clone(),
-        replicas: options.replicas,
-        pricePerUnit: Uint::<96, 2>::from(options.price_per_unit),
-        maxWorkUnits: work_units,
-        claimDeadline: Uint::<40, 1>::from(claim),
-        commitDeadline: Uint::<40, 1>::from(commit),
-        revealDeadline: Uint::<40, 1>::from(reveal),
-    };
     let escrow = net
         .market
         .contract()
-        .escrowFor(params.pricePerUnit, work_units, options.replicas)
+        .escrowFor(Uint::<96, 2>::from(options.price_per_unit), work_units, options.replicas)
         .call()
         .await
         .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("escrowFor", e)))?;
+    // Approved before the deadlines are set: its round trip must not use up the claim window.
     net.market.approve_payment(net.address()).await?;
-    let posted = net.market.post_job(params).await?;
+    // The deadlines count from the chain's latest block; on a loaded machine or chain the post can
+    // be mined after a short claim window has already closed (the market refuses it: BadDeadlines).
+    // Then the deadlines are set again from the new latest block and the job posted again.
+    let mut attempt = 1;
+    let posted = loop {
+        let now = net.now().await?;
+        let claim = now + options.claim_window_s;
+        let commit = claim + commit_window_s;
+        let reveal = commit + options.reveal_window_s;
+        let params = Gridmint::JobParams {
+            specHash: keccak256(&package.manifest_bytes),
+            dataRoot: B256::from(*data.as_bytes()),
+            dataPeer: B256::from(*peer.id().as_bytes()),
+            requirements: requirements.clone(),
+            replicas: options.replicas,
+            pricePerUnit: Uint::<96, 2>::from(options.price_per_unit),
+            maxWorkUnits: work_units,
+            claimDeadline: Uint::<40, 1>::from(claim),
+            commitDeadline: Uint::<40, 1>::from(commit),
+            revealDeadline: Uint::<40, 1>::from(reveal),
+        };
+        match net.market.post_job(params).await {
+            Ok(posted) => break posted,
+            Err(e) if attempt < POST_ATTEMPTS && net.now().await? >= claim && claim_window_closed(&e) => {
+                tracing::warn!(attempt, error = %e, "the claim window closed before the post was mined; posting again");
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     tracing::info!(job = %posted.value, work_units, "posted");
     Ok(Posted {
         job_id: posted.value,
@@ -154,6 +168,16 @@ pub async fn submit(
         escrow: escrow.payment + escrow.fee,
         data_root: B256::from(*data.as_bytes()),
     })
+}
+
+/// How many times a job is posted when its claim window closed before the post was mined.
+const POST_ATTEMPTS: u32 = 3;
+
+/// Whether a failed post is the market refusing deadlines already past: mined and reverted, or
+/// refused at estimation with `BadDeadlines`.
+fn claim_window_closed(e: &gridmint_chain::ChainError) -> bool {
+    matches!(e, gridmint_chain::ChainError::Failed { .. })
+        || matches!(e.revert_reason(), Some(Gridmint::GridmintErrors::BadDeadlines(_)))
 }
 
 /// The commit window for a job of `work_units` on this network: long enough for the
