@@ -8,6 +8,7 @@ mod agent;
 mod commands;
 
 use gridmint_home::{Paths, control::Message};
+use gridmint_protocol::Command as _;
 use tauri::{Emitter as _, Manager, ipc::InvokeBody};
 
 /// The argument older login entries start the app with: start the agent, open no window.
@@ -54,7 +55,7 @@ pub fn run() {
             Ok(())
         })
         .invoke_handler(move |invoke| {
-            if invoke.message.command() == <gridmint_protocol::commands::PickPath as gridmint_protocol::Command>::NAME {
+            if invoke.message.command() == gridmint_protocol::commands::PickPath::NAME {
                 return local(invoke);
             }
             let command = invoke.message.command().to_owned();

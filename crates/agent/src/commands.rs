@@ -1,7 +1,7 @@
 //! Command adapters: a few lines each, over the node API, one per command of
 //! `gridmint_protocol::for_each_command!` and named as it is, and [`handler`], which routes a
-//! window's call (the command's name, its request as the UI sent it) to them. Blocking node calls (device enumeration, chain reads) run on the blocking
-//! pool, never on the runtime's threads.
+//! window's call (the command's name, its request as the UI sent it) to them. Blocking node calls
+//! (device enumeration, chain reads) run on the blocking pool, never on the runtime's threads.
 
 use std::sync::Arc;
 

@@ -152,14 +152,17 @@ pub async fn submit(
             commitDeadline: Uint::<40, 1>::from(commit),
             revealDeadline: Uint::<40, 1>::from(reveal),
         };
-        match net.market.post_job(params).await {
+        let error = match net.market.post_job(params).await {
             Ok(posted) => break posted,
-            Err(e) if attempt < POST_ATTEMPTS && net.now().await? >= claim && claim_window_closed(&e) => {
-                tracing::warn!(attempt, error = %e, "the claim window closed before the post was mined; posting again");
-                attempt += 1;
-            }
-            Err(e) => return Err(e.into()),
+            Err(e) => e,
+        };
+        // The post's own error is the one returned, even if reading the chain's time fails too.
+        let closed = claim_window_closed(&error) && net.now().await.is_ok_and(|t| t >= claim);
+        if !closed || attempt == POST_ATTEMPTS {
+            return Err(error.into());
         }
+        tracing::warn!(attempt, error = %error, "the claim window closed before the post was mined; posting again");
+        attempt += 1;
     };
     tracing::info!(job = %posted.value, work_units, "posted");
     Ok(Posted {

@@ -126,7 +126,7 @@ pub fn unbundle(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, NodeError> {
     let mut out = Vec::new();
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| bad(format!("entry {i}: {e}")))?;
-        let name = entry_name(entry.name())?;
+        let name = entry_name(entry.name())?.to_owned();
         let mut data = Vec::new();
         entry.read_to_end(&mut data).map_err(|e| bad(format!("entry `{name}`: {e}")))?;
         out.push((name, data));
@@ -147,7 +147,7 @@ pub fn result_root(entries: &[(String, Vec<u8>)]) -> [u8; 32] {
 /// and `..`, a leading `/`, a backslash (a separator on Windows, a plain character on Unix: checking
 /// first and converting after let `..\\..\\x` through), `:` (drive letters, alternate streams) and
 /// control characters.
-pub fn entry_name(raw: &str) -> Result<String, NodeError> {
+pub fn entry_name(raw: &str) -> Result<&str, NodeError> {
     let refuse = |why: &str| Err(NodeError::Exchange { message: format!("entry {raw:?}: {why}") });
     if raw.is_empty() {
         return refuse("has no name");
@@ -161,7 +161,7 @@ pub fn entry_name(raw: &str) -> Result<String, NodeError> {
     if raw.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
         return refuse("leaves the folder or has an empty part");
     }
-    Ok(raw.to_owned())
+    Ok(raw)
 }
 
 /// Writes entries under `dir`; a name that could leave `dir` ([`entry_name`]) is refused before
