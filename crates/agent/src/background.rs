@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use gridmint_node::idle::{YieldEvent, YieldEvents};
 use gridmint_protocol::{ApiError, BackgroundSettings, ErrorCode};
+use gridmint_runner::idle::{YieldEvent, YieldEvents};
 
 use crate::{Agent, tray_icon::TrayState};
 

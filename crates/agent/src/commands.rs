@@ -82,7 +82,8 @@ async fn hardware_report(state: State<'_>, request: HardwareReportRequest) -> Re
     }
     let worker = state.worker.clone();
     // Enumeration loads the Vulkan driver: in a worker, not here.
-    let report = blocking("device enumeration", move || worker.hardware().map_err(|e| e.to_api())).await?;
+    let report =
+        blocking("device enumeration", move || worker.hardware().map_err(|e| NodeError::from(e).to_api())).await?;
     *state.hardware.lock().map_err(poisoned)? = Some(report.clone());
     Ok(report)
 }
@@ -182,7 +183,7 @@ async fn run_benchmark(state: State<'_>, request: RunBenchmarkRequest) -> Result
     let agent = state.clone();
     blocking("benchmarking", move || {
         let mut progress = |p: BenchmarkProgress| agent.emit(gridmint_protocol::events::BENCHMARK_PROGRESS, p);
-        worker.benchmark(request.device, 3, &mut progress).map_err(|e| e.to_api())
+        worker.benchmark(request.device, 3, &mut progress).map_err(|e| NodeError::from(e).to_api())
     })
     .await
 }

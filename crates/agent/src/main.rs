@@ -18,13 +18,13 @@ mod tray_icon;
 
 use std::{path::PathBuf, process::ExitCode, sync::Mutex};
 
+use gridmint_agent::local::{LocalMarket, LocalMarketOptions, NetworkChoice};
 use gridmint_node::{
     Node, Paths,
     control::{self, Message},
-    local::{LocalMarket, LocalMarketOptions, NetworkChoice},
-    worker::DeviceWorker,
 };
 use gridmint_protocol::HardwareReport;
+use gridmint_runner::worker::DeviceWorker;
 use tokio::sync::broadcast;
 
 /// What the commands, the tray and the background share.
@@ -109,7 +109,7 @@ fn main() -> ExitCode {
         // One request on stdin, the answer on stdout; its log to stderr and its own file. The
         // data folder is the agent's to move, never a worker's.
         let _log_guard = gridmint_node::logging::init(&paths.logs, "gridmint-worker.log", "warn").ok();
-        return if gridmint_node::worker::serve_stdio(&paths) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        return if gridmint_runner::worker::serve_stdio(&paths) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }
     // The data folder the owner chose (moved there first if a move waits): before anything
     // opens it.
@@ -166,7 +166,7 @@ async fn run(paths: Paths) -> anyhow::Result<()> {
             price_floor: stored.then_some(settings.price_floor_per_unit),
             device: settings.earning_device,
             network: network_choice(&paths),
-            worker: Some(worker.clone()),
+            worker: worker.clone(),
         },
     );
     let (pushes, _) = broadcast::channel(64);

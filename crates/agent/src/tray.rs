@@ -49,8 +49,8 @@ impl TrayLink {
 
     /// Shows what the machine does now: paused by the owner, stopped, held, computing a job,
     /// or serving with none.
-    pub(crate) fn refresh(&self, market: &gridmint_node::local::LocalMarket) {
-        use gridmint_node::local::Activity;
+    pub(crate) fn refresh(&self, market: &gridmint_agent::local::LocalMarket) {
+        use gridmint_agent::local::Activity;
         let paused = market.is_paused();
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let (state, text) = match (paused, market.activity(), held) {

@@ -15,7 +15,8 @@ mod worker {
     };
 
     use gpu_engine::control::Control;
-    use gridmint_node::{Node, NodeError, Paths, runner::JobError, worker::DeviceWorker};
+    use gridmint_node::{Node, Paths};
+    use gridmint_runner::{JobError, RunnerError, worker::DeviceWorker};
 
     fn worker() -> DeviceWorker {
         DeviceWorker::new(env!("CARGO_BIN_EXE_gridmint-agent").into(), vec!["--device-worker".into()])
@@ -70,7 +71,7 @@ mod worker {
         assert!(report.devices.iter().any(|d| d.name == facts.name), "{facts:?} in {report:?}");
         assert!(facts.units >= 1 && facts.memory_bytes > 0, "{facts:?}");
         let missing = worker().device_name(Some(99)).expect_err("no device 99");
-        assert!(matches!(missing, NodeError::Worker { .. }), "{missing:?}");
+        assert!(matches!(missing, RunnerError::Worker { .. }), "{missing:?}");
         assert!(missing.to_string().contains("99"), "the error names the device: {missing}");
     }
 
@@ -78,7 +79,7 @@ mod worker {
     struct Steered {
         control: Control,
         seen: Arc<Mutex<Vec<u64>>>,
-        run: std::thread::JoinHandle<Result<u64, NodeError>>,
+        run: std::thread::JoinHandle<Result<u64, RunnerError>>,
     }
 
     /// Starts a 40-epoch training job in a worker, steered from here, and waits for its
@@ -141,7 +142,7 @@ mod worker {
         let Steered { control, run, .. } = steered_run(tmp.path(), "out", 1);
         control.cancel();
         let err = run.join().expect("the run thread").expect_err("a cancelled job fails");
-        assert!(matches!(err, NodeError::Job(JobError::Worker { input: false, .. })), "{err:?}");
+        assert!(matches!(err, RunnerError::Job(JobError::Worker { input: false, .. })), "{err:?}");
         assert!(err.to_string().contains("cancel"), "it says so: {err}");
         assert!(!tmp.path().join("out/result.json").exists(), "no half result");
 
@@ -149,7 +150,7 @@ mod worker {
         let package = tmp.path().join("pkg");
         let dead = DeviceWorker::new("/bin/sh".into(), vec!["-c".into(), "read line; exit 3".into()]);
         let err = dead.run(None, &package, &tmp.path().join("out2"), 100, None, &mut |_| {}).expect_err("no answer");
-        assert!(matches!(err, NodeError::Worker { .. }), "{err:?}");
+        assert!(matches!(err, RunnerError::Worker { .. }), "{err:?}");
         assert!(err.to_string().contains("without an answer"), "{err}");
         let bad = DeviceWorker::new(tmp.path().join("no-such-worker"), vec![]).hardware().expect_err("not there");
         assert!(bad.to_string().contains("no-such-worker"), "the error names the program: {bad}");

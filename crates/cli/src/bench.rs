@@ -75,7 +75,7 @@ struct Reference {
 
 pub fn run(node: &Node, args: BenchArgs, json: bool) -> anyhow::Result<()> {
     if args.cpu_reference {
-        for case in gridmint_node::bench::determinism_reference() {
+        for case in gridmint_runner::bench::determinism_reference() {
             println!("{} {}", case.name, case.hash.as_deref().unwrap_or("unsupported"));
         }
         return Ok(());
@@ -89,14 +89,15 @@ pub fn run(node: &Node, args: BenchArgs, json: bool) -> anyhow::Result<()> {
     if let Some(trials) = args.r#yield {
         anyhow::ensure!(trials > 0, "--yield needs at least one trial");
         let display = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty());
-        let report = gridmint_node::bench::yield_latency(
+        let report = gridmint_runner::bench::yield_latency(
             node.paths(),
             args.gpu,
             trials,
             args.dispatch_ms,
             display.as_deref(),
             args.job.as_deref(),
-        )?;
+        )
+        .map_err(gridmint_node::NodeError::from)?;
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {

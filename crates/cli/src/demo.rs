@@ -16,8 +16,8 @@ use gridmint_node::{
     buyer::{self, SubmitOptions},
     devnet::{self, DevnetOptions},
     net::{self, Network},
-    runner,
 };
+use gridmint_runner as runner;
 use serde::Serialize;
 
 #[derive(Debug, clap::Args)]

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use gridmint_node::{Node, runner::Progress};
+use gridmint_node::Node;
+use gridmint_runner::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 #[derive(Debug, clap::Args)]

@@ -7,7 +7,9 @@ use std::{path::Path, time::Duration};
 use alloy::primitives::{B256, U256, Uint, keccak256};
 use gridmint_chain::{JobState, bindings::Gridmint};
 
-use crate::{NodeError, Paths, exchange, net::Network, runner};
+use gridmint_runner as runner;
+
+use crate::{NodeError, Paths, exchange, net::Network};
 
 /// The largest file a package may hold, and the largest package: bigger data should be sharded
 /// or fetched by providers from its source.
@@ -34,7 +36,7 @@ pub struct SubmitOptions {
     /// (see [`crate::spot`]); 0 turns the spot check off.
     pub spot_check_rows: usize,
     /// Where the spot check runs: a device worker process, or (`None`) this process.
-    pub spot_check_worker: Option<crate::worker::DeviceWorker>,
+    pub spot_check_worker: Option<gridmint_runner::worker::DeviceWorker>,
 }
 
 impl Default for SubmitOptions {
@@ -227,7 +229,7 @@ pub async fn start_buyer_peer<'a>(
     paths: &Paths,
     net: &'a Network,
     spot_check_rows: usize,
-    worker: Option<crate::worker::DeviceWorker>,
+    worker: Option<gridmint_runner::worker::DeviceWorker>,
 ) -> Result<&'a crate::peer::Peer, NodeError> {
     let peer = net.start_peer(&paths.data).await?;
     if spot_check_rows > 0 {

@@ -6,7 +6,7 @@ pub enum NodeError {
     #[error(transparent)]
     Engine(#[from] gpu_engine::EngineError),
     #[error(transparent)]
-    Job(#[from] crate::runner::JobError),
+    Job(#[from] gridmint_runner::JobError),
     #[error(transparent)]
     Wallet(#[from] crate::wallet::WalletError),
     #[error(transparent)]
@@ -31,6 +31,20 @@ pub enum NodeError {
     IdleDetection { message: String },
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: std::path::PathBuf, source: std::io::Error },
+}
+
+impl From<gridmint_runner::RunnerError> for NodeError {
+    fn from(e: gridmint_runner::RunnerError) -> Self {
+        use gridmint_runner::RunnerError as R;
+        match e {
+            R::Engine(e) => NodeError::Engine(e),
+            R::Job(e) => NodeError::Job(e),
+            R::Worker { message } => NodeError::Worker { message },
+            R::IdleDetection { message } => NodeError::IdleDetection { message },
+            R::Io { what, path, source } => NodeError::Io { what, path, source },
+            R::InvalidRequest { message } => NodeError::InvalidRequest { message },
+        }
+    }
 }
 
 impl From<gridmint_home::HomeError> for NodeError {

@@ -134,12 +134,12 @@ pub fn unbundle(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, NodeError> {
     Ok(out)
 }
 
-/// The result root of output files held in memory ([`crate::runner::output::result_root`], the
+/// The result root of output files held in memory ([`gridmint_runner::output::result_root`], the
 /// one definition; `result.json` carries the same).
 pub fn result_root(entries: &[(String, Vec<u8>)]) -> [u8; 32] {
     let hashes: Vec<(&str, blake3::Hash)> =
         entries.iter().map(|(name, bytes)| (name.as_str(), blake3::hash(bytes))).collect();
-    crate::runner::output::result_root(hashes.iter().map(|(name, hash)| (*name, hash)))
+    gridmint_runner::output::result_root(hashes.iter().map(|(name, hash)| (*name, hash)))
 }
 
 /// A bundle entry's name as it may be written under a folder: relative, `/`-separated, every

@@ -5,30 +5,24 @@
 //! Nothing below this crate looks up directories or the clock by itself: [`Paths`] is resolved once
 //! by the binary and passed in.
 
-pub mod bench;
 pub mod buyer;
 pub mod devnet;
 pub mod earnings;
 pub mod error;
 pub mod exchange;
-pub mod hardware;
-pub mod idle;
-pub mod limits;
-pub mod local;
 pub mod net;
 pub mod pace;
 pub mod peer;
 pub mod provider;
-pub mod runner;
 pub mod seal;
 pub mod settings;
 pub mod spot;
 pub mod store;
 pub mod wallet;
-pub mod worker;
 
 pub use error::NodeError;
 pub use gridmint_chain::JobState;
+use gridmint_runner::{self as runner, bench, hardware};
 // The app's folders, logging and the control socket live in `gridmint-home` (the window links
 // that crate alone); re-exported so the node's callers keep one import path.
 #[cfg(unix)]
@@ -56,12 +50,12 @@ impl Node {
 
     /// The compute devices Vulkan finds and the host they sit in.
     pub fn hardware_report(&self) -> Result<HardwareReport, NodeError> {
-        hardware::report()
+        Ok(hardware::report()?)
     }
 
     /// Benchmarks a device (the best one unless `device` names one).
     pub fn benchmark(&self, device: Option<u32>, reps: usize) -> Result<BenchmarkReport, NodeError> {
-        bench::run(&self.paths, device, reps)
+        Ok(bench::run(&self.paths, device, reps)?)
     }
 
     /// [`Node::benchmark`], telling `progress` how far it is before each step.
@@ -71,18 +65,18 @@ impl Node {
         reps: usize,
         progress: &mut dyn FnMut(gridmint_protocol::BenchmarkProgress),
     ) -> Result<BenchmarkReport, NodeError> {
-        bench::run_with_progress(&self.paths, device, reps, progress)
+        Ok(bench::run_with_progress(&self.paths, device, reps, progress)?)
     }
 
     /// Opens a device (the best one unless `device` names one) with this node's pipeline cache.
     pub fn open_gpu(&self, device: Option<u32>) -> Result<gpu_engine::Gpu, NodeError> {
-        bench::open(&self.paths, device)
+        Ok(bench::open(&self.paths, device)?)
     }
 
     /// Opens a device (as [`Node::open_gpu`]) that is reopened, and its work repeated, when the
     /// driver loses it: what the provider agent serves with.
     pub fn open_device_slot(&self, device: Option<u32>) -> Result<gpu_engine::DeviceSlot, NodeError> {
-        bench::open_slot(&self.paths, device)
+        Ok(bench::open_slot(&self.paths, device)?)
     }
 
     /// Runs a job package locally (no network) on a device (the best one unless `device` names
@@ -107,6 +101,6 @@ impl Node {
 
     /// Runs the determinism suite: one BLAKE3 per fixed-seed case, the same on every device.
     pub fn determinism_suite(&self, device: Option<u32>) -> Result<Vec<DeterminismCase>, NodeError> {
-        bench::determinism(&self.paths, device)
+        Ok(bench::determinism(&self.paths, device)?)
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! The model is `scale × (JOB_OVERHEAD_S + work / (gflops × WORK_EFFICIENCY))`:
 //! - `gflops` is the device's measured deterministic GEMM rate, the compute units it registered
-//!   with (see [`crate::worker::DeviceFacts`]);
+//!   with (see [`gridmint_runner::worker::DeviceFacts`]);
 //! - `work` is the job's on-chain work units (10^9 floating-point operations, see
 //!   [`crate::net::chain_work_units`]);
 //! - `scale` is what this provider learned from the jobs it ran (1 before the first): a machine

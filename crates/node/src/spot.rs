@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use gridmint_protocol::JobKind;
 use rand::seq::index::sample;
 
-use crate::{NodeError, Paths, exchange, runner};
+use gridmint_runner as runner;
+
+use crate::{NodeError, Paths, exchange};
 
 /// What a spot check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +35,7 @@ pub struct SpotCheck {
     /// The device to run on (the best one when `None`).
     pub device: Option<u32>,
     /// Run in a device worker process instead of this one.
-    pub worker: Option<crate::worker::DeviceWorker>,
+    pub worker: Option<gridmint_runner::worker::DeviceWorker>,
 }
 
 fn bad(message: String) -> NodeError {
@@ -91,9 +93,9 @@ impl SpotCheck {
     /// Runs the sample package in `dir` on this machine's device, into `out`.
     fn run_here(&self, dir: &std::path::Path, out: &std::path::Path) -> Result<(), NodeError> {
         if let Some(worker) = &self.worker {
-            return worker.run(self.device, dir, out, 100, None, &mut |_| {}).map(drop);
+            return Ok(worker.run(self.device, dir, out, 100, None, &mut |_| {}).map(drop)?);
         }
-        let gpu = crate::bench::open(&self.paths, self.device)?;
+        let gpu = gridmint_runner::bench::open(&self.paths, self.device)?;
         runner::run(&self.paths, &gpu, dir, out, &mut |_| {})?;
         let _ = gpu.save_pipeline_cache();
         Ok(())

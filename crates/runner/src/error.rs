@@ -50,3 +50,30 @@ impl JobError {
         }
     }
 }
+
+/// Errors of device work outside one job's run: opening and benchmarking a device, the device
+/// worker process, idle detection.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Engine(#[from] gpu_engine::EngineError),
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error("device worker: {message}")]
+    Worker { message: String },
+    #[error("idle detection: {message}")]
+    IdleDetection { message: String },
+    #[error("{what} {path}: {source}")]
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("{message}")]
+    InvalidRequest { message: String },
+}
+
+impl From<gridmint_home::HomeError> for RunnerError {
+    fn from(e: gridmint_home::HomeError) -> Self {
+        match e {
+            gridmint_home::HomeError::InvalidRequest { message } => RunnerError::InvalidRequest { message },
+            gridmint_home::HomeError::Io { what, path, source } => RunnerError::Io { what, path, source },
+        }
+    }
+}

@@ -22,7 +22,9 @@ use gridmint_chain::{
 };
 use rand::RngCore;
 
-use crate::{NodeError, Paths, exchange, net::Network, pace::Pace, runner, store::Store};
+use gridmint_runner as runner;
+
+use crate::{NodeError, Paths, exchange, net::Network, pace::Pace, store::Store};
 
 /// How the agent behaves.
 #[derive(Debug, Clone)]
@@ -40,7 +42,7 @@ pub struct ProviderOptions {
     /// While set, the agent claims no new jobs (the ones it holds run to the end, so no job is
     /// abandoned and no stake is lost): the owner wants the machine back.
     pub paused: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
-    /// Steers the running job's device work (an idle detector's [`crate::idle::Yielder`]
+    /// Steers the running job's device work (an idle detector's [`gridmint_runner::idle::Yielder`]
     /// pauses it at the next submission when the owner comes back). A yielded job is resumed
     /// (the control pinned) once only `deadline_margin` is left before its commit deadline,
     /// so it is not lost.
@@ -83,15 +85,15 @@ pub enum Compute {
     Here(DeviceSlot),
     /// In a worker process per job, benchmark or lookup (the desktop agent, which then never
     /// loads the driver itself; see [`crate::worker`]).
-    Worker { worker: crate::worker::DeviceWorker, device: Option<u32> },
+    Worker { worker: gridmint_runner::worker::DeviceWorker, device: Option<u32> },
 }
 
 impl Compute {
     /// What the device offers the market (a short GEMM benchmark).
-    fn facts(&self) -> Result<crate::worker::DeviceFacts, NodeError> {
+    fn facts(&self) -> Result<gridmint_runner::worker::DeviceFacts, NodeError> {
         match self {
-            Compute::Here(slot) => crate::worker::DeviceFacts::measure(&slot.gpu()),
-            Compute::Worker { worker, device } => worker.facts(*device),
+            Compute::Here(slot) => Ok(gridmint_runner::worker::DeviceFacts::measure(&slot.gpu())?),
+            Compute::Worker { worker, device } => Ok(worker.facts(*device)?),
         }
     }
 
@@ -99,7 +101,7 @@ impl Compute {
     pub fn device_name(&self) -> Result<String, NodeError> {
         match self {
             Compute::Here(slot) => Ok(slot.gpu().info().name.clone()),
-            Compute::Worker { worker, device } => worker.device_name(*device),
+            Compute::Worker { worker, device } => Ok(worker.device_name(*device)?),
         }
     }
 }
@@ -249,7 +251,7 @@ pub async fn ensure_registered(
     net: &Network,
     gpu: &Compute,
     options: &ProviderOptions,
-) -> Result<Option<crate::worker::DeviceFacts>, NodeError> {
+) -> Result<Option<gridmint_runner::worker::DeviceFacts>, NodeError> {
     let c = net.market.contract();
     let me = net.address();
     let record =
@@ -716,189 +718,9 @@ async fn step(
     Ok(false)
 }
 
-/// Pause between delivery attempts to a buyer that could not be reached.
-const DELIVERY_RETRY: Duration = Duration::from_secs(5);
+mod compute;
 
-/// Moves a committed task's delivery on: starts it (in the background), or takes its outcome; a
-/// failed one is started again after [`DELIVERY_RETRY`].
-async fn deliver_once(net: &Network, job_id: U256, task: &mut Task) {
-    let (Some((root, ..)), true, false) = (task.result, task.committed || task.relayed_at.is_some(), task.delivered)
-    else {
-        return;
-    };
-    match task.delivery.take() {
-        Some(handle) if handle.is_finished() => {
-            match handle.await.unwrap_or_else(|e| Err(NodeError::Exchange { message: e.to_string() })) {
-                Ok(()) => {
-                    tracing::info!(job = %job_id, "result delivered to the buyer");
-                    task.delivered = true;
-                }
-                Err(e) => {
-                    tracing::warn!(job = %job_id, error = %e, "cannot deliver the result yet");
-                    task.retry_delivery_at = Some(Instant::now() + DELIVERY_RETRY);
-                }
-            }
-        }
-        Some(running) => task.delivery = Some(running),
-        None if task.retry_delivery_at.is_none_or(|at| Instant::now() >= at) => {
-            let net = net.clone();
-            task.delivery = Some(tokio::spawn(async move { deliver(&net, job_id, root).await }));
-        }
-        None => {}
-    }
-}
-
-/// Offers the sealed result of `job_id` to its buyer.
-async fn deliver(net: &Network, job_id: U256, root: B256) -> Result<(), NodeError> {
-    let peer = net.peer()?;
-    let sealed = peer.local().resolve(&sealed_name(job_id, root))?.ok_or_else(|| NodeError::Exchange {
-        message: format!("job {job_id}: the sealed result is not on this node"),
-    })?;
-    let posted = find_posted(net, job_id).await?;
-    peer.deliver_result(net, &posted, root, &sealed).await
-}
-
-fn sealed_name(job_id: U256, root: B256) -> String {
-    format!("sealed/{job_id}/{root:x}")
-}
-
-/// Fetches the job data from the buyer, runs it (on a blocking thread: the agent's loop goes on),
-/// keeps the outputs sealed to the buyer (offered after the reveal), and returns (result root,
-/// salt, on-chain work units) with the seconds it took.
-async fn compute(
-    paths: Paths,
-    net: Network,
-    gpu: std::sync::Arc<Compute>,
-    work_dir: std::path::PathBuf,
-    job_id: U256,
-    options: ProviderOptions,
-) -> Result<Computed, NodeError> {
-    let started = Instant::now();
-    post_task(&options, Some(current(job_id, "fetching the data", 0, 0)));
-    let computed = compute_posted(paths, &net, gpu, &work_dir, job_id, &options).await;
-    post_task(&options, None);
-    computed.map(|c| (c, started.elapsed().as_secs_f64()))
-}
-
-fn current(job_id: U256, stage: &str, done: u64, total: u64) -> gridmint_protocol::CurrentTask {
-    gridmint_protocol::CurrentTask { job_id: job_id.to_string(), stage: stage.to_owned(), done, total }
-}
-
-async fn compute_posted(
-    paths: Paths,
-    net: &Network,
-    gpu: std::sync::Arc<Compute>,
-    work_dir: &std::path::Path,
-    job_id: U256,
-    options: &ProviderOptions,
-) -> Result<(B256, B256, u64), NodeError> {
-    let posted = find_posted(net, job_id).await?;
-    let (bundle, buyer_key) = net.peer()?.fetch_job_data(net, &posted).await?;
-    post_task(options, Some(current(job_id, "loading", 0, 0)));
-    let dir = work_dir.join(format!("job-{job_id}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| NodeError::Io { what: "creating", path: dir.clone(), source: e })?;
-    let package = dir.join("package.zip");
-    std::fs::write(&package, &bundle).map_err(|e| NodeError::Io {
-        what: "writing",
-        path: package.clone(),
-        source: e,
-    })?;
-    let out = dir.join("out");
-    let guard = match &options.control {
-        Some(control) => {
-            let commit_deadline: u64 = posted.commitDeadline.to();
-            let left = commit_deadline.saturating_sub(net.now().await?);
-            let pin_in = Duration::from_secs(left).saturating_sub(options.deadline_margin);
-            Some(DeadlineGuard::start(control.clone(), pin_in, job_id))
-        }
-        None => None,
-    };
-    // In this process or a worker, the same runner: a lost device is reopened and the job run
-    // again (`runner::run_in_slot`).
-    let share = options.memory_share.as_ref().map_or(100, |s| s.load(std::sync::atomic::Ordering::Relaxed));
-    let run_options = options.clone();
-    let (run_package, run_out) = (package.clone(), out.clone());
-    let work_units = tokio::task::spawn_blocking(move || {
-        let options = run_options;
-        let mut progress = |p: &runner::Progress| post_task(&options, Some(current(job_id, &p.stage, p.done, p.total)));
-        match &*gpu {
-            Compute::Here(slot) => {
-                runner::run_in_slot(&paths, slot, &run_package, &run_out, share, options.control.clone(), &mut progress)
-                    .map(|report| report.work_units)
-                    .map_err(NodeError::from)
-            }
-            Compute::Worker { worker, device } => {
-                worker.run(*device, &run_package, &run_out, share, options.control.as_ref(), &mut progress)
-            }
-        }
-    })
-    .await
-    .map_err(|e| NodeError::Worker { message: format!("job {job_id}: the run stopped: {e}") })?;
-    drop(guard);
-    let work_units = work_units?;
-    let mut entries = Vec::new();
-    for (name, path) in exchange::files(&out)? {
-        if name == runner::output::REPORT_FILE {
-            continue;
-        }
-        let bytes =
-            std::fs::read(&path).map_err(|e| NodeError::Io { what: "reading", path: path.clone(), source: e })?;
-        entries.push((name, bytes));
-    }
-    if options.corrupt_results {
-        // Test only: a wrong answer everywhere (one bit in every 64 bytes from the end, clear of a
-        // file's first 128 bytes: an .npy header stays readable, every embedding row is wrong),
-        // so the market and a buyer's spot check must catch it.
-        for (_, bytes) in &mut entries {
-            let len = bytes.len();
-            for back in (0..len.saturating_sub(128)).step_by(64) {
-                bytes[len - 1 - back] ^= 1;
-            }
-        }
-    }
-    let root = B256::from(exchange::result_root(&entries));
-    let mut salt = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut salt);
-    net.peer()?.keep_sealed(&sealed_name(job_id, root), &buyer_key, &exchange::bundle(&entries)?)?;
-    tracing::info!(job = %job_id, root = %root, work_units, "computed");
-    Ok((root, B256::from(salt), crate::net::chain_work_units(work_units)))
-}
-
-/// Pins a job's control (its yields are then ignored) once `pin_in` has passed, until dropped.
-struct DeadlineGuard {
-    control: gpu_engine::control::Control,
-    done: std::sync::mpsc::Sender<()>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl DeadlineGuard {
-    fn start(control: gpu_engine::control::Control, pin_in: Duration, job_id: U256) -> Self {
-        let (done, finished) = std::sync::mpsc::channel::<()>();
-        let pinned = control.clone();
-        let thread = std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(pin_in) {
-                tracing::warn!(job = %job_id, "near its commit deadline: this job runs on, yields paused");
-                pinned.pin(true);
-            }
-        });
-        Self { control, done, thread: Some(thread) }
-    }
-}
-
-impl Drop for DeadlineGuard {
-    fn drop(&mut self) {
-        let _ = self.done.send(());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        self.control.pin(false);
-    }
-}
-
-async fn find_posted(net: &Network, job_id: U256) -> Result<Gridmint::JobPosted, NodeError> {
-    net.posted_job(job_id).await?.ok_or_else(|| market_error(format!("job {job_id} has no JobPosted event")))
-}
+use compute::{compute, deliver_once, find_posted};
 
 #[cfg(test)]
 mod tests {
@@ -907,7 +729,7 @@ mod tests {
     use alloy::primitives::U256;
     use gpu_engine::control::{Control, RunState};
 
-    use super::{BTreeMap, CLAIM_MARGIN_S, DeadlineGuard, Pace, Task, next_for_device, too_late};
+    use super::{BTreeMap, CLAIM_MARGIN_S, Pace, Task, compute::DeadlineGuard, next_for_device, too_late};
 
     fn task(commit_deadline: u64, work_units: u64) -> Task {
         Task::claimed(U256::ZERO, 0, commit_deadline, work_units)

@@ -21,7 +21,7 @@ use gpu_engine::control::{Control, RunState};
 use gridmint_protocol::{BenchmarkProgress, BenchmarkReport, HardwareReport};
 use serde::{Deserialize, Serialize};
 
-use crate::{NodeError, Paths, runner};
+use crate::{self as runner, Paths, RunnerError};
 
 /// What a device offers the market: measured once, when the machine registers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,7 +35,7 @@ pub struct DeviceFacts {
 
 impl DeviceFacts {
     /// Measures `gpu`: its name and memory, and a short deterministic GEMM benchmark.
-    pub fn measure(gpu: &gpu_engine::Gpu) -> Result<Self, NodeError> {
+    pub fn measure(gpu: &gpu_engine::Gpu) -> Result<Self, RunnerError> {
         let rate = gpu_engine::bench::gemm_rate(gpu, 512, gpu_engine::ReproClass::Unfused, 3)?;
         Ok(Self {
             name: gpu.info().name.clone(),
@@ -97,7 +97,7 @@ impl DeviceWorker {
     }
 
     /// The devices and the host, enumerated in a worker.
-    pub fn hardware(&self) -> Result<HardwareReport, NodeError> {
+    pub fn hardware(&self) -> Result<HardwareReport, RunnerError> {
         match self.call(&WorkerRequest::Hardware, None, &mut |_| {})? {
             WorkerReply::Hardware(report) => Ok(report),
             other => Err(unexpected(&other)),
@@ -105,7 +105,7 @@ impl DeviceWorker {
     }
 
     /// The name of `device` (the best one by default), opened in a worker.
-    pub fn device_name(&self, device: Option<u32>) -> Result<String, NodeError> {
+    pub fn device_name(&self, device: Option<u32>) -> Result<String, RunnerError> {
         match self.call(&WorkerRequest::Name { device }, None, &mut |_| {})? {
             WorkerReply::Name { name } => Ok(name),
             other => Err(unexpected(&other)),
@@ -113,7 +113,7 @@ impl DeviceWorker {
     }
 
     /// What `device` offers the market, measured in a worker.
-    pub fn facts(&self, device: Option<u32>) -> Result<DeviceFacts, NodeError> {
+    pub fn facts(&self, device: Option<u32>) -> Result<DeviceFacts, RunnerError> {
         match self.call(&WorkerRequest::Facts { device }, None, &mut |_| {})? {
             WorkerReply::Facts(facts) => Ok(facts),
             other => Err(unexpected(&other)),
@@ -126,7 +126,7 @@ impl DeviceWorker {
         device: Option<u32>,
         reps: usize,
         progress: &mut dyn FnMut(BenchmarkProgress),
-    ) -> Result<BenchmarkReport, NodeError> {
+    ) -> Result<BenchmarkReport, RunnerError> {
         let mut on_line = |line: WorkerReply| {
             if let WorkerReply::BenchmarkProgress(p) = line {
                 progress(p);
@@ -148,7 +148,7 @@ impl DeviceWorker {
         memory_share_pct: u8,
         control: Option<&Control>,
         progress: runner::ProgressFn,
-    ) -> Result<u64, NodeError> {
+    ) -> Result<u64, RunnerError> {
         let request = WorkerRequest::Run { device, package: package.to_owned(), out: out.to_owned(), memory_share_pct };
         let mut on_line = |line: WorkerReply| {
             if let WorkerReply::JobProgress { stage, done, total } = line {
@@ -168,8 +168,8 @@ impl DeviceWorker {
         request: &WorkerRequest,
         control: Option<&Control>,
         on_line: &mut dyn FnMut(WorkerReply),
-    ) -> Result<WorkerReply, NodeError> {
-        let gone = |message: String| NodeError::Worker { message };
+    ) -> Result<WorkerReply, RunnerError> {
+        let gone = |message: String| RunnerError::Worker { message };
         let mut child = Command::new(&self.exe)
             .args(&self.args)
             .stdin(Stdio::piped())
@@ -208,7 +208,7 @@ impl DeviceWorker {
         }
         match answer {
             Some(WorkerReply::Failed { message, job, input }) if job => {
-                Err(NodeError::Job(runner::JobError::Worker { message, input }))
+                Err(RunnerError::Job(runner::JobError::Worker { message, input }))
             }
             Some(WorkerReply::Failed { message, .. }) => Err(gone(message)),
             Some(reply) => Ok(reply),
@@ -217,8 +217,8 @@ impl DeviceWorker {
     }
 }
 
-fn unexpected(reply: &WorkerReply) -> NodeError {
-    NodeError::Worker { message: format!("the device worker answered out of turn: {reply:?}") }
+fn unexpected(reply: &WorkerReply) -> RunnerError {
+    RunnerError::Worker { message: format!("the device worker answered out of turn: {reply:?}") }
 }
 
 /// Writes each change of `control` (pin, then state) to the worker until `done`.
@@ -316,7 +316,7 @@ pub fn serve_stdio(paths: &Paths) -> bool {
         }
         Err(e) => {
             let (job, input) = match &e {
-                NodeError::Job(job) => (true, job.is_input_error()),
+                RunnerError::Job(job) => (true, job.is_input_error()),
                 _ => (false, false),
             };
             write(&WorkerReply::Failed { message: e.to_string(), job, input });
@@ -334,7 +334,7 @@ fn run_here(
     memory_share_pct: u8,
     control: &Control,
     progress: runner::ProgressFn,
-) -> Result<WorkerReply, NodeError> {
+) -> Result<WorkerReply, RunnerError> {
     let slot = crate::bench::open_slot(paths, device)?;
     let report = runner::run_in_slot(paths, &slot, package, out, memory_share_pct, Some(control.clone()), progress)?;
     let _ = slot.gpu().save_pipeline_cache();

@@ -1,24 +1,41 @@
-//! Running a job package on this machine: the code path `gridmint run` and the provider agent
-//! share. A package is read ([`package`]), its workload runs on the engine ([`embed`], [`train`]),
-//! and the outputs appear in the output folder all at once or not at all ([`output`]).
+//! Running work on this machine's devices: the code path `gridmint run`, the provider agent and
+//! the buyer's spot check share. Knows job packages and devices; nothing of chains, prices, peers
+//! or wallets.
+//!
+//! Module map:
+//! - the crate root: [`run`] a package on a device (or a [`run_in_slot`] that survives a lost
+//!   device) and [`estimate`] its work units;
+//! - [`package`]: a job package (a folder or a .zip with `job.toml`), read with limits;
+//! - [`embed`], [`train`]: the runner of each job kind, with [`npy`] and `textfile` for their files;
+//! - [`output`]: outputs staged and committed all at once, and the one result root;
+//! - [`bench`]: opening a device with this machine's pipeline cache and layouts, benchmarks, the
+//!   determinism suite and the yield benchmark;
+//! - [`hardware`]: the devices and host this machine reports;
+//! - [`worker`]: device work in a child process (the protocol on its stdin and stdout);
+//! - [`idle`]: the owner's input and the GPU yield that follows it;
+//! - [`error`]: [`JobError`] (the package's fault or the machine's) and [`RunnerError`].
 
+pub mod bench;
 pub mod embed;
 pub mod error;
+pub mod hardware;
+pub mod idle;
 pub mod npy;
 pub mod output;
 pub mod package;
 mod textfile;
 pub mod train;
+pub mod worker;
 
 use std::{path::Path, time::Instant};
 
 use gpu_engine::{Gpu, ReproClass};
 use gridmint_protocol::{JobKind, RunReport};
 
-pub use error::JobError;
+pub use error::{JobError, RunnerError};
 pub use package::Package;
 
-use crate::Paths;
+pub use gridmint_home::Paths;
 
 /// Where a run is: `done` of `total` in the current `stage`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,11 +19,11 @@ use std::{
 
 use gpu_engine::control::Control;
 
-use crate::NodeError;
+use crate::RunnerError;
 
 /// How long the owner has not touched the machine.
 pub trait InputIdle: Send {
-    fn idle_for(&mut self) -> Result<Duration, NodeError>;
+    fn idle_for(&mut self) -> Result<Duration, RunnerError>;
 }
 
 /// When work may run.
@@ -66,7 +66,7 @@ pub type Gate = Box<dyn FnMut() -> Option<String> + Send>;
 pub struct AlwaysAway;
 
 impl InputIdle for AlwaysAway {
-    fn idle_for(&mut self) -> Result<Duration, NodeError> {
+    fn idle_for(&mut self) -> Result<Duration, RunnerError> {
         Ok(Duration::from_secs(u64::from(u32::MAX)))
     }
 }
@@ -198,10 +198,10 @@ mod x11 {
     };
 
     use super::InputIdle;
-    use crate::NodeError;
+    use crate::RunnerError;
 
-    fn x11_error(what: &'static str) -> impl Fn(String) -> NodeError {
-        move |message| NodeError::IdleDetection { message: format!("X11 {what}: {message}") }
+    fn x11_error(what: &'static str) -> impl Fn(String) -> RunnerError {
+        move |message| RunnerError::IdleDetection { message: format!("X11 {what}: {message}") }
     }
 
     /// The X server's idle time (MIT-SCREEN-SAVER), on the display named by `DISPLAY`.
@@ -219,7 +219,7 @@ mod x11 {
     impl X11Idle {
         /// Connects to `display` (or `DISPLAY`); fails clearly without an X server or without
         /// the screensaver extension (Wayland sessions without Xwayland, headless machines).
-        pub fn connect(display: Option<&str>) -> Result<Self, NodeError> {
+        pub fn connect(display: Option<&str>) -> Result<Self, RunnerError> {
             let (conn, screen) =
                 x11rb::connect(display).map_err(|e| x11_error("connecting to the X server")(e.to_string()))?;
             let root = conn.setup().roots[screen].root;
@@ -232,7 +232,7 @@ mod x11 {
 
         /// Sends one pointer motion through XTEST, as a user moving the mouse: the X server
         /// resets its idle time exactly as for real input.
-        pub fn simulate_input(&self, x: i16, y: i16) -> Result<(), NodeError> {
+        pub fn simulate_input(&self, x: i16, y: i16) -> Result<(), RunnerError> {
             const MOTION_NOTIFY: u8 = 6;
             self.conn
                 .xtest_fake_input(MOTION_NOTIFY, 0, x11rb::CURRENT_TIME, self.root, x, y, 0)
@@ -248,7 +248,7 @@ mod x11 {
     }
 
     impl InputIdle for X11Idle {
-        fn idle_for(&mut self) -> Result<Duration, NodeError> {
+        fn idle_for(&mut self) -> Result<Duration, RunnerError> {
             let info = self
                 .conn
                 .screensaver_query_info(self.root)
@@ -272,7 +272,7 @@ mod tests {
     struct Scripted(Arc<Mutex<Duration>>);
 
     impl InputIdle for Scripted {
-        fn idle_for(&mut self) -> Result<Duration, NodeError> {
+        fn idle_for(&mut self) -> Result<Duration, RunnerError> {
             Ok(*self.0.lock().expect("clock"))
         }
     }

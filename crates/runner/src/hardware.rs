@@ -3,10 +3,10 @@
 use gpu_engine::{DeviceInfo, DeviceType, Vulkan};
 use gridmint_protocol::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
 
-use crate::NodeError;
+use crate::RunnerError;
 
 /// Enumerates the compute devices and describes the host.
-pub fn report() -> Result<HardwareReport, NodeError> {
+pub fn report() -> Result<HardwareReport, RunnerError> {
     let devices = Vulkan::load()?.devices()?.into_iter().map(to_wire).collect();
     Ok(HardwareReport { host: host(), devices })
 }

@@ -6,7 +6,7 @@ use gpu_engine::{
 use gridmint_protocol::{BenchmarkProgress, BenchmarkReport, DeterminismCase, GemmLayoutRate};
 use serde::{Deserialize, Serialize};
 
-use crate::{NodeError, Paths};
+use crate::{Paths, RunnerError};
 
 /// The device to open (the best unless `device` names one), with this node's pipeline cache and
 /// the GEMM layouts its benchmarks measured fastest.
@@ -59,7 +59,7 @@ fn load_layouts(paths: &Paths) -> Vec<GemmLayoutChoice> {
 type Measured = (ReproClass, GemmVariant, f64);
 
 /// Replaces what is stored for this device and driver with `fastest`, keeping other devices'.
-fn save_layouts(paths: &Paths, device: &str, driver: &str, fastest: &[Measured]) -> Result<(), NodeError> {
+fn save_layouts(paths: &Paths, device: &str, driver: &str, fastest: &[Measured]) -> Result<(), RunnerError> {
     let mut stored: Vec<StoredLayout> =
         read_layouts(paths).into_iter().filter(|s| s.device != device || s.driver != driver).collect();
     stored.extend(fastest.iter().map(|&(class, layout, gflops)| StoredLayout {
@@ -69,7 +69,7 @@ fn save_layouts(paths: &Paths, device: &str, driver: &str, fastest: &[Measured])
         layout: layout.name(),
         gflops,
     }));
-    crate::paths::write_json(&paths.gemm_layouts(), &stored).map_err(NodeError::from)
+    gridmint_home::paths::write_json(&paths.gemm_layouts(), &stored).map_err(RunnerError::from)
 }
 
 /// The fastest of `rates` in each class, in the order the classes first appear.
@@ -85,19 +85,21 @@ fn fastest_per_class(rates: &[Measured]) -> Vec<Measured> {
     best
 }
 
-pub(crate) fn open(paths: &Paths, device: Option<u32>) -> Result<Gpu, NodeError> {
+/// Opens a device (the best unless `device` names one) with this machine's pipeline cache and
+/// GEMM layouts.
+pub fn open(paths: &Paths, device: Option<u32>) -> Result<Gpu, RunnerError> {
     let (choice, options) = choice_and_options(paths, device);
     Ok(Gpu::open(&Vulkan::load()?, choice, options)?)
 }
 
 /// Opens a device that is reopened after a loss (what long-running agents hold).
-pub(crate) fn open_slot(paths: &Paths, device: Option<u32>) -> Result<gpu_engine::DeviceSlot, NodeError> {
+pub fn open_slot(paths: &Paths, device: Option<u32>) -> Result<gpu_engine::DeviceSlot, RunnerError> {
     let (choice, options) = choice_and_options(paths, device);
     Ok(gpu_engine::DeviceSlot::open(&Vulkan::load()?, choice, options)?)
 }
 
 /// Measures the deterministic GEMM and the bandwidth of a device (the best one by default).
-pub fn run(paths: &Paths, device: Option<u32>, reps: usize) -> Result<BenchmarkReport, NodeError> {
+pub fn run(paths: &Paths, device: Option<u32>, reps: usize) -> Result<BenchmarkReport, RunnerError> {
     run_with_progress(paths, device, reps, &mut |_| {})
 }
 
@@ -108,7 +110,7 @@ pub fn run_with_progress(
     device: Option<u32>,
     reps: usize,
     progress: &mut dyn FnMut(BenchmarkProgress),
-) -> Result<BenchmarkReport, NodeError> {
+) -> Result<BenchmarkReport, RunnerError> {
     progress(BenchmarkProgress { done: 0, total: 1, stage: "opening the device".into() });
     let gpu = open(paths, device)?;
     let fused = gpu.supports(ReproClass::Fused);
@@ -194,7 +196,7 @@ pub fn run_with_progress(
 }
 
 /// The determinism suite on a device.
-pub fn determinism(paths: &Paths, device: Option<u32>) -> Result<Vec<DeterminismCase>, NodeError> {
+pub fn determinism(paths: &Paths, device: Option<u32>) -> Result<Vec<DeterminismCase>, RunnerError> {
     let gpu = open(paths, device)?;
     let mut cases = bench::determinism_suite(&gpu)?;
     cases.extend(bench::workload_suite(&gpu)?);
@@ -241,7 +243,7 @@ fn percentile(v: &[f64], p: f64) -> f64 {
 struct ManualIdle(std::sync::Arc<std::sync::Mutex<std::time::Instant>>);
 
 impl crate::idle::InputIdle for ManualIdle {
-    fn idle_for(&mut self) -> Result<std::time::Duration, NodeError> {
+    fn idle_for(&mut self) -> Result<std::time::Duration, RunnerError> {
         Ok(self.0.lock().unwrap_or_else(|p| p.into_inner()).elapsed())
     }
 }
@@ -258,7 +260,7 @@ pub fn yield_latency(
     target_dispatch_ms: f64,
     display: Option<&str>,
     job: Option<&std::path::Path>,
-) -> Result<YieldReport, NodeError> {
+) -> Result<YieldReport, RunnerError> {
     use std::{
         sync::{Arc, Mutex, mpsc},
         time::{Duration, Instant},
@@ -276,7 +278,7 @@ pub fn yield_latency(
     let gpu = open(paths, device)?;
     let kernel = Gemm::new(&gpu, ReproClass::Unfused)?;
     // Calibrate: the largest n (a multiple of 64) whose dispatch stays near the target.
-    let time_one = |n: usize| -> Result<f64, NodeError> {
+    let time_one = |n: usize| -> Result<f64, RunnerError> {
         let a = gpu.upload(&seeded::uniform(1, n * n))?;
         let c = gpu.output::<f32>((n * n) as u64)?;
         let shape = GemmShape { m: n, n, k: n };
@@ -301,7 +303,7 @@ pub fn yield_latency(
     let policy =
         IdlePolicy { start_after: Duration::from_millis(400), notice: Duration::ZERO, poll: Duration::from_millis(10) };
     let manual = Arc::new(Mutex::new(Instant::now()));
-    type SimulateInput = Box<dyn Fn(u32) -> Result<(), NodeError>>;
+    type SimulateInput = Box<dyn Fn(u32) -> Result<(), RunnerError>>;
     let (source, input, input_source): (Box<dyn InputIdle>, SimulateInput, _) =
         match display.map(|d| (crate::idle::X11Idle::connect(Some(d)), crate::idle::X11Idle::connect(Some(d)))) {
             Some((Ok(detector), Ok(user))) => (
@@ -328,21 +330,21 @@ pub fn yield_latency(
         let _ = events_tx.send(e);
     });
     let scratch =
-        tempfile::tempdir().map_err(|e| NodeError::Io { what: "creating", path: std::env::temp_dir(), source: e })?;
-    let outcome = std::thread::scope(|scope| -> Result<Vec<f64>, NodeError> {
-        let job = scope.spawn(|| -> Result<(), NodeError> {
+        tempfile::tempdir().map_err(|e| RunnerError::Io { what: "creating", path: std::env::temp_dir(), source: e })?;
+    let outcome = std::thread::scope(|scope| -> Result<Vec<f64>, RunnerError> {
+        let job = scope.spawn(|| -> Result<(), RunnerError> {
             match job {
                 Some(package) => {
                     gpu.set_control(Some(control.clone()));
                     for run in 0.. {
                         let out = scratch.path().join(format!("run-{run}"));
-                        match crate::runner::run(paths, &gpu, package, &out, &mut |_| {}) {
+                        match crate::run(paths, &gpu, package, &out, &mut |_| {}) {
                             Ok(_) => {
                                 let _ = std::fs::remove_dir_all(&out);
                             }
-                            Err(crate::runner::JobError::Engine(gpu_engine::EngineError::Cancelled { .. })) => break,
+                            Err(crate::JobError::Engine(gpu_engine::EngineError::Cancelled { .. })) => break,
                             Err(e) => {
-                                return Err(NodeError::IdleDetection {
+                                return Err(RunnerError::IdleDetection {
                                     message: format!("the bench's job failed: {e}"),
                                 });
                             }
@@ -368,14 +370,14 @@ pub fn yield_latency(
         let wait = Duration::from_secs(30);
         let mut latencies = Vec::with_capacity(trials);
         let mut rng = rand::thread_rng();
-        let measured = (|| -> Result<(), NodeError> {
+        let measured = (|| -> Result<(), RunnerError> {
             for trial in 0..trials {
                 // The job works again once the owner has been away for `start_after`.
                 loop {
                     match events.recv_timeout(wait) {
                         Ok(YieldEvent::Started) => break,
                         Ok(YieldEvent::SourceFailed) | Err(_) => {
-                            return Err(NodeError::IdleDetection {
+                            return Err(RunnerError::IdleDetection {
                                 message: format!("trial {trial}: the job never started"),
                             });
                         }
@@ -389,14 +391,14 @@ pub fn yield_latency(
                     match events.recv_timeout(wait) {
                         Ok(YieldEvent::Yielded { .. }) => break,
                         Ok(YieldEvent::SourceFailed) | Err(_) => {
-                            return Err(NodeError::IdleDetection {
+                            return Err(RunnerError::IdleDetection {
                                 message: format!("trial {trial}: the input was not seen"),
                             });
                         }
                         Ok(_) => {}
                     }
                 }
-                let idle = control.wait_idle(wait).ok_or_else(|| NodeError::IdleDetection {
+                let idle = control.wait_idle(wait).ok_or_else(|| RunnerError::IdleDetection {
                     message: format!("trial {trial}: the GPU was not handed back within {wait:?}"),
                 })?;
                 latencies.push(idle.saturating_duration_since(touched).as_secs_f64() * 1e3);
@@ -406,7 +408,7 @@ pub fn yield_latency(
         drop(yielder);
         control.cancel();
         control.resume();
-        let ran = job.join().unwrap_or_else(|_| Err(NodeError::IdleDetection { message: "the job panicked".into() }));
+        let ran = job.join().unwrap_or_else(|_| Err(RunnerError::IdleDetection { message: "the job panicked".into() }));
         measured.and(ran).map(|()| latencies)
     })?;
     let mut sorted = outcome.clone();
@@ -414,7 +416,7 @@ pub fn yield_latency(
     let mut dispatches: Vec<f64> = control.dispatch_times().iter().map(|d| d.as_secs_f64() * 1e3).collect();
     dispatches.sort_by(f64::total_cmp);
     if sorted.is_empty() || dispatches.is_empty() {
-        return Err(NodeError::IdleDetection { message: "no trial ran".into() });
+        return Err(RunnerError::IdleDetection { message: "no trial ran".into() });
     }
     Ok(YieldReport {
         device: gpu.info().name.clone(),

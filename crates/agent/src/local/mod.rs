@@ -23,15 +23,15 @@ use gridmint_protocol::{
     market::format_units,
 };
 
-use crate::{
+use gridmint_node::{
     JobState, NodeError, Paths,
     buyer::{self, SubmitOptions},
     devnet::{self, DevnetOptions, NetworkProfile},
     exchange,
     net::{self, Network},
     provider::{self, ProviderOptions},
-    runner,
 };
+use gridmint_runner as runner;
 
 const PROVIDER_ACCOUNT: u32 = 1;
 const BUYER_ACCOUNT: u32 = 2;
@@ -57,9 +57,9 @@ pub struct LocalMarketOptions {
     pub device: Option<u32>,
     /// The embedded devnet, or a network of the owner's.
     pub network: NetworkChoice,
-    /// Run the device work (registration's benchmark, jobs, spot checks) in worker processes
-    /// (the desktop agent, which then never loads the driver); `None`: in this process.
-    pub worker: Option<crate::worker::DeviceWorker>,
+    /// Where the device work runs (registration's benchmark, jobs, spot checks): worker
+    /// processes, so the agent never loads the Vulkan driver itself.
+    pub worker: gridmint_runner::worker::DeviceWorker,
 }
 
 /// Which network the app runs on.
@@ -133,7 +133,7 @@ struct Inner {
     /// Steers the running job's device work: an idle detector yields the GPU through it.
     gpu_control: gpu_engine::control::Control,
     /// Earning only while the owner is away, within the owner's limits: steers `gpu_control`.
-    yielder: Mutex<Option<crate::idle::Yielder>>,
+    yielder: Mutex<Option<gridmint_runner::idle::Yielder>>,
     /// Why one of the owner's limits holds the work now, if one does.
     held: Arc<Mutex<Option<String>>>,
     /// The share of device memory a job may use, in percent.
@@ -272,9 +272,9 @@ impl LocalMarket {
     pub fn set_background(
         &self,
         settings: &gridmint_protocol::BackgroundSettings,
-        events: crate::idle::YieldEvents,
+        events: gridmint_runner::idle::YieldEvents,
     ) -> Result<(), NodeError> {
-        use crate::idle::{AlwaysAway, Gate, IdlePolicy, InputIdle, Yielder};
+        use gridmint_runner::idle::{AlwaysAway, Gate, IdlePolicy, InputIdle, Yielder};
         self.inner
             .memory_share
             .store(settings.gpu_memory_share_pct.clamp(10, 100), std::sync::atomic::Ordering::Relaxed);
@@ -296,9 +296,9 @@ impl LocalMarket {
         }
         let (source, policy): (Box<dyn InputIdle>, IdlePolicy) = if settings.earn_only_when_idle {
             #[cfg(target_os = "linux")]
-            let source = crate::idle::X11Idle::connect(None);
+            let source = gridmint_runner::idle::X11Idle::connect(None);
             #[cfg(not(target_os = "linux"))]
-            let source: Result<crate::idle::X11Idle, NodeError> =
+            let source: Result<gridmint_runner::idle::X11Idle, NodeError> =
                 Err(NodeError::IdleDetection { message: "not on this platform yet".into() });
             match source {
                 Ok(source) => (
@@ -310,7 +310,7 @@ impl LocalMarket {
                 ),
                 Err(e) => {
                     control.resume();
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         } else {
@@ -519,7 +519,7 @@ impl LocalMarket {
                 pending_usd: format_units(pending, 6),
                 market_jobs_24h: offers.len() as u32,
                 market_median_usd_per_unit: offers.get(offers.len() / 2).map(|&p| format_units(p, 6)),
-                ..crate::earnings::history(period, now, since, &payments)
+                ..gridmint_node::earnings::history(period, now, since, &payments)
             })
         })
     }
@@ -566,226 +566,6 @@ impl LocalMarket {
             })
         })
     }
-
-    /// Opens a package and prices it, as submitting would, without posting anything.
-    pub fn inspect(&self, request: &InspectPackageRequest) -> Result<PackagePreview, NodeError> {
-        let path = package_path(&request.path)?;
-        let package = runner::Package::open(&path)?;
-        let mut files = Vec::new();
-        for (name, file) in exchange::files(&package.root)? {
-            let bytes = std::fs::metadata(&file)
-                .map_err(|source| NodeError::Io { what: "reading", path: file.clone(), source })?
-                .len();
-            files.push((name, bytes));
-        }
-        let work_units = net::chain_work_units(runner::estimate(&self.inner.paths, &package)?);
-        let cost_usd = match lock(&self.inner.phase).clone() {
-            Phase::Ready { profile_path, .. } if request.replicas > 0 => {
-                let (rt, net) = self.inner.buyer(&profile_path)?;
-                let escrow = rt.block_on(async {
-                    net.market
-                        .contract()
-                        .escrowFor(Uint::<96, 2>::from(request.price_per_unit), work_units, request.replicas)
-                        .call()
-                        .await
-                        .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("escrowFor", e)))
-                })?;
-                Some(usd(escrow.payment + escrow.fee))
-            }
-            _ => None,
-        };
-        Ok(PackagePreview {
-            path: path.display().to_string(),
-            kind: package.manifest.kind.as_str().to_owned(),
-            model: package.manifest.model.clone(),
-            files,
-            work_units,
-            cost_usd,
-        })
-    }
-
-    /// Checks the package and posts it in the background: the returned summary is `posting`, and
-    /// [`LocalMarket::jobs`] follows it to its end. A package that does not open, or a network
-    /// that is not ready, is an error here and nothing is posted.
-    pub fn submit(&self, request: &SubmitJobRequest) -> Result<JobSummary, NodeError> {
-        let Phase::Ready { profile_path, .. } = lock(&self.inner.phase).clone() else {
-            return Err(NodeError::NetworkUnavailable {
-                message: "the local network is still starting (or failed to); see the dashboard".into(),
-            });
-        };
-        // The market takes 1 to MAX_REPLICAS (15); the local network has one provider.
-        let most = match self.inner.options.network {
-            NetworkChoice::Local => LOCAL_PROVIDERS,
-            _ => 15,
-        };
-        if request.replicas == 0 || request.replicas > most {
-            if most > LOCAL_PROVIDERS {
-                return Err(NodeError::InvalidRequest {
-                    message: format!("replicas: 1 to {most}, not {}", request.replicas),
-                });
-            }
-            return Err(NodeError::InvalidRequest {
-                message: format!(
-                    "replicas: the local network has {LOCAL_PROVIDERS} provider (this machine), so a job can ask for 1 to {LOCAL_PROVIDERS}, not {}",
-                    request.replicas
-                ),
-            });
-        }
-        let mut region_mask = 0u32;
-        for &r in &request.regions {
-            if r > 31 {
-                return Err(NodeError::InvalidRequest {
-                    message: format!("regions: {r} is not a region code (0 to 31)"),
-                });
-            }
-            region_mask |= 1 << r;
-        }
-        let results_dir =
-            request.results_dir.as_deref().map(str::trim).filter(|d| !d.is_empty()).map(results_folder).transpose()?;
-        let preview = self.inspect(&InspectPackageRequest {
-            path: request.path.clone(),
-            replicas: request.replicas,
-            price_per_unit: request.price_per_unit,
-        })?;
-        let summary = {
-            let mut jobs = lock(&self.inner.jobs);
-            let summary = JobSummary {
-                local_id: jobs.len() as u64 + 1,
-                job_id: None,
-                package: preview.path.clone(),
-                status: JobStatus::Posting,
-                detail: None,
-                work_units: preview.work_units,
-                replicas: request.replicas,
-                result_dir: None,
-                elapsed_s: 0.0,
-                stage: JobStage::Uploading,
-            };
-            jobs.push(Job { summary: summary.clone(), started: Instant::now(), ended: None });
-            summary
-        };
-        let inner = self.inner.clone();
-        let local_id = summary.local_id;
-        let options = SubmitOptions {
-            replicas: request.replicas,
-            price_per_unit: u128::from(request.price_per_unit),
-            claim_window_s: self.inner.options.claim_window_s,
-            min_memory_mib: request.min_memory_mib,
-            region_mask,
-            spot_check_worker: self.inner.options.worker.clone(),
-            ..SubmitOptions::default()
-        };
-        let package = PathBuf::from(&preview.path);
-        let spawned = std::thread::Builder::new().name(format!("job-{local_id}")).spawn(move || {
-            let result = inner.follow(local_id, &profile_path, &package, &options, results_dir);
-            if let Err(e) = result {
-                tracing::warn!(job = local_id, error = %e, "job failed");
-                inner.update(local_id, |s| {
-                    s.status = JobStatus::Failed;
-                    s.detail = Some(e.to_string());
-                });
-            }
-        });
-        if let Err(e) = spawned {
-            self.inner.update(local_id, |s| {
-                s.status = JobStatus::Failed;
-                s.detail = Some(format!("could not start the job's thread: {e}"));
-            });
-        }
-        Ok(summary)
-    }
-
-    /// One of the buyer's jobs step by step: the chain's events for it (posted, each replica's
-    /// claim, commitment and reveal, settlement) with their transactions, and the verification
-    /// outcome.
-    pub fn timeline(&self, local_id: u64) -> Result<JobTimeline, NodeError> {
-        let summary = lock(&self.inner.jobs)
-            .iter()
-            .find(|j| j.summary.local_id == local_id)
-            .map(|j| j.summary.clone())
-            .ok_or_else(|| NodeError::InvalidRequest { message: format!("job {local_id}: no such job in this app") })?;
-        let verification = match summary.status {
-            JobStatus::Verified => Some(format!(
-                "verified: the replicas agreed, the fetched result hashes to the {}, and the spot check re-ran a sample here with the same bits",
-                summary.detail.as_deref().unwrap_or("agreed root")
-            )),
-            JobStatus::Disputed => {
-                Some("disputed: the replicas or this machine's spot check disagreed; the arbiter settles".into())
-            }
-            JobStatus::Refunded => Some("refunded: too few providers claimed it in time".into()),
-            JobStatus::Failed => summary.detail.clone().map(|d| format!("failed: {d}")),
-            JobStatus::Posting | JobStatus::Running => None,
-        };
-        let events = match &summary.job_id {
-            Some(id) => {
-                let job_id: U256 = id.parse().map_err(|e| NodeError::InvalidRequest {
-                    message: format!("job {local_id}: its id `{id}` is not a number ({e})"),
-                })?;
-                let (rt, net) = self.inner.buyer(&self.ready_profile()?)?;
-                rt.block_on(net.job_events(job_id))?
-            }
-            None => Vec::new(),
-        };
-        Ok(JobTimeline { local_id, job_id: summary.job_id, events, verification })
-    }
-
-    /// Where a verified job's result was saved.
-    pub fn result_dir(&self, local_id: u64) -> Result<PathBuf, NodeError> {
-        let jobs = lock(&self.inner.jobs);
-        let job = jobs
-            .iter()
-            .find(|j| j.summary.local_id == local_id)
-            .ok_or_else(|| NodeError::InvalidRequest { message: format!("job {local_id}: no such job in this app") })?;
-        job.summary.result_dir.as_ref().map(PathBuf::from).ok_or_else(|| NodeError::InvalidRequest {
-            message: format!("job {local_id} has no result yet ({})", job.summary.status.label()),
-        })
-    }
-
-    /// The buyer's jobs, newest first.
-    pub fn jobs(&self) -> Vec<JobSummary> {
-        let now = Instant::now();
-        lock(&self.inner.jobs)
-            .iter()
-            .rev()
-            .map(|job| {
-                let mut s = job.summary.clone();
-                s.elapsed_s = job.ended.unwrap_or(now).duration_since(job.started).as_secs_f64();
-                s
-            })
-            .collect()
-    }
-}
-
-/// How often a running job's stage is read from the chain.
-const STAGE_POLL: Duration = Duration::from_secs(1);
-
-/// A folder the buyer chose for a result: absolute, and new or empty (nothing is overwritten).
-fn results_folder(raw: &str) -> Result<PathBuf, NodeError> {
-    let dir = PathBuf::from(raw.strip_prefix("file://").unwrap_or(raw));
-    let bad =
-        |why: &str| Err(NodeError::InvalidRequest { message: format!("results folder {}: {why}", dir.display()) });
-    if !dir.is_absolute() {
-        return bad("give a full path (from /)");
-    }
-    match std::fs::read_dir(&dir).map(|mut entries| entries.next().is_none()) {
-        Ok(false) => bad("is not empty; choose a new or empty folder"),
-        Ok(true) => Ok(dir),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(dir),
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => bad("is a file"),
-        Err(e) => bad(&format!("cannot be read ({e})")),
-    }
-}
-
-/// A dropped path may come as a `file://` URL.
-fn package_path(raw: &str) -> Result<PathBuf, NodeError> {
-    let raw = raw.trim();
-    let raw = raw.strip_prefix("file://").unwrap_or(raw);
-    if raw.is_empty() {
-        return Err(NodeError::InvalidRequest {
-            message: "no package: drop a folder or .zip, or type its path".into(),
-        });
-    }
-    Ok(PathBuf::from(raw))
 }
 
 impl Inner {
@@ -801,204 +581,7 @@ impl Inner {
             }
         }
     }
-
-    fn run(self: Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
-        let result = runtime().and_then(|rt| rt.block_on(self.clone().serve(stop)));
-        if let Err(e) = result {
-            tracing::error!(error = %e, "the local network stopped");
-            let mut phase = lock(&self.phase);
-            match *phase {
-                Phase::Ready { .. } => self.set_activity(format!("stopped: {e}")),
-                _ => *phase = Phase::Failed(e.to_string()),
-            }
-        }
-    }
-
-    async fn serve(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<(), NodeError> {
-        let (rpc_url, deployment) = match &self.options.network {
-            NetworkChoice::Local => return self.serve_devnet(stop).await,
-            NetworkChoice::Unavailable(why) => {
-                return Err(NodeError::NetworkUnavailable { message: why.clone() });
-            }
-            NetworkChoice::Custom { rpc_url, deployment, .. } => (rpc_url.clone(), deployment.clone()),
-        };
-        let profile = NetworkProfile {
-            name: "custom".into(),
-            rpc_url,
-            deployment: gridmint_chain::Deployment::load(&deployment)?,
-            funded_accounts: Vec::new(),
-            // A real chain may reorg: act on postings a block deep.
-            confirmations: 1,
-        };
-        let profile_path = self.root.join("profile.json");
-        std::fs::create_dir_all(&self.root).map_err(|source| NodeError::Io {
-            what: "creating",
-            path: self.root.clone(),
-            source,
-        })?;
-        let json = serde_json::to_vec_pretty(&profile)
-            .map_err(|e| NodeError::Profile { path: profile_path.clone(), message: e.to_string() })?;
-        std::fs::write(&profile_path, json).map_err(|source| NodeError::Io {
-            what: "writing",
-            path: profile_path.clone(),
-            source,
-        })?;
-        *lock(&self.chain) = Some(profile_path.clone());
-        tokio::select! {
-            served = self.clone().provide(&profile_path, &profile) => served,
-            _ = stop.wait_for(|stopped| *stopped) => Ok(()),
-        }
-    }
-
-    async fn serve_devnet(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<(), NodeError> {
-        if self.root.exists() {
-            std::fs::remove_dir_all(&self.root).map_err(|source| NodeError::Io {
-                what: "emptying",
-                path: self.root.clone(),
-                source,
-            })?;
-        }
-        let chain_paths = Paths::under(&self.root.join("chain"));
-        let devnet = devnet::start(
-            &chain_paths,
-            DevnetOptions {
-                anvil: self.options.anvil.clone(),
-                port: None,
-                block_time: Some(self.options.block_time_s),
-                accounts: 3,
-                // This thread lives until shutdown: a killed app takes anvil with it.
-                stop_with_thread: true,
-                confirmations: 0,
-            },
-        );
-        let devnet = tokio::select! {
-            devnet = devnet => devnet?,
-            _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
-        };
-        *lock(&self.chain) = Some(devnet.profile_path.clone());
-        let served = tokio::select! {
-            served = self.clone().provide(&devnet.profile_path, &devnet.profile) => served,
-            _ = stop.wait_for(|stopped| *stopped) => Ok(()),
-        };
-        drop(devnet);
-        tracing::info!("local network stopped");
-        served
-    }
-
-    /// Registers this machine and serves jobs; returns only on an error the agent cannot retry.
-    async fn provide(self: Arc<Self>, profile_path: &Path, profile: &NetworkProfile) -> Result<(), NodeError> {
-        self.set_activity("opening the compute device");
-        let gpu = Arc::new(match &self.options.worker {
-            Some(worker) => provider::Compute::Worker { worker: worker.clone(), device: self.options.device },
-            None => provider::Compute::Here(crate::bench::open_slot(&self.paths, self.options.device)?),
-        });
-        let net = Network::connect(profile_path, self.provider_key()?)?;
-        let mut owner = self.owner.subscribe();
-        if owner.borrow().is_none() {
-            self.set_activity("waiting for you to finish the set-up");
-        }
-        let price_floor = owner
-            .wait_for(Option::is_some)
-            .await
-            .map(|floor| floor.unwrap_or(0))
-            .map_err(|_| NodeError::NetworkUnavailable { message: "the app stopped during the set-up".into() })?;
-        let options = ProviderOptions {
-            price_floor: u128::from(price_floor),
-            region: 0,
-            exit_after_jobs: None,
-            corrupt_results: false,
-            poll: Duration::from_millis(500),
-            paused: Some(self.paused.clone()),
-            control: Some(self.gpu_control.clone()),
-            deadline_margin: Duration::from_secs(20),
-            held: Some(self.held.clone()),
-            memory_share: Some(self.memory_share.clone()),
-            current_task: Some(self.current_task.clone()),
-            declined: Some(self.declined.clone()),
-        };
-        self.set_activity("registering: benchmarking the device and staking");
-        // The device's name from the registration's measurement, else (registered before) asked for.
-        let device = match provider::ensure_registered(&net, &gpu, &options).await? {
-            Some(facts) => facts.name,
-            None => gpu.device_name()?,
-        };
-        *lock(&self.phase) = Phase::Ready {
-            profile_path: profile_path.to_owned(),
-            market: profile.deployment.market,
-            rpc_url: profile.rpc_url.clone(),
-            provider: net.address(),
-            device,
-        };
-        self.set_activity("serving: waiting for jobs");
-        tracing::info!(market = %profile.deployment.market, network = self.options.network.name(), "network ready");
-        let provider_paths = Paths::under(&self.root.join("provider")).with_models(self.paths.models.clone());
-        if let Err(e) = provider::serve(&provider_paths, &net, &gpu, &options).await {
-            // Keep the chain up for the buyer's side; say what stopped.
-            tracing::error!(error = %e, "the provider agent stopped");
-            self.set_activity(format!("stopped: {e}"));
-        }
-        std::future::pending::<()>().await;
-        Ok(())
-    }
-
-    fn follow(
-        &self,
-        local_id: u64,
-        profile_path: &Path,
-        package: &Path,
-        options: &SubmitOptions,
-        results_dir: Option<PathBuf>,
-    ) -> Result<(), NodeError> {
-        let (rt, net) = self.buyer(profile_path)?;
-        let buyer_paths = Paths::under(&self.root.join("buyer")).with_models(self.paths.models.clone());
-        rt.block_on(async {
-            let posted = buyer::submit(&buyer_paths, &net, package, options).await?;
-            let results =
-                results_dir.unwrap_or_else(|| self.paths.data.join("results").join(format!("job-{}", posted.job_id)));
-            self.update(local_id, |s| {
-                s.job_id = Some(posted.job_id.to_string());
-                s.status = JobStatus::Running;
-                s.stage = JobStage::Matching;
-            });
-            // The stage follows the job's slot on chain while the buyer waits for the result.
-            let fetch = buyer::wait_and_fetch(&net, posted.job_id, Some(&results), options.poll);
-            tokio::pin!(fetch);
-            let outcome = loop {
-                tokio::select! {
-                    outcome = &mut fetch => break outcome?,
-                    _ = tokio::time::sleep(STAGE_POLL) => {
-                        if let Ok(slot) = net.market.slot(posted.job_id).await {
-                            let stage = match slot.job_state() {
-                                Ok(JobState::Open) if slot.claimants == 0 => JobStage::Matching,
-                                Ok(JobState::Open) => JobStage::Running,
-                                _ => JobStage::Verifying,
-                            };
-                            self.update(local_id, |s| s.stage = stage);
-                        }
-                    }
-                }
-            };
-            net.close_peer().await;
-            self.update(local_id, |s| {
-                s.stage = JobStage::Done;
-                s.detail = Some(format!("agreed root {}", outcome.agreed_root));
-                s.status = match outcome.state {
-                    state if state.settled_with_result() && outcome.verified => {
-                        s.result_dir = Some(results.display().to_string());
-                        JobStatus::Verified
-                    }
-                    JobState::Refunded => JobStatus::Refunded,
-                    JobState::Disputed => JobStatus::Disputed,
-                    state => {
-                        s.detail = Some(format!(
-                            "ended in state {state} without a result that hashes to the agreed root {}",
-                            outcome.agreed_root
-                        ));
-                        JobStatus::Failed
-                    }
-                };
-            });
-            Ok(())
-        })
-    }
 }
+
+mod buying;
+mod serving;

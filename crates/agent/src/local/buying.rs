@@ -1,0 +1,289 @@
+//! The buyer's side of the local network: packages checked and priced, jobs submitted and
+//! followed to a verified result, and the list the app shows.
+
+use super::*;
+
+impl LocalMarket {
+    /// Opens a package and prices it, as submitting would, without posting anything.
+    pub fn inspect(&self, request: &InspectPackageRequest) -> Result<PackagePreview, NodeError> {
+        let path = package_path(&request.path)?;
+        let package = runner::Package::open(&path)?;
+        let mut files = Vec::new();
+        for (name, file) in exchange::files(&package.root)? {
+            let bytes = std::fs::metadata(&file)
+                .map_err(|source| NodeError::Io { what: "reading", path: file.clone(), source })?
+                .len();
+            files.push((name, bytes));
+        }
+        let work_units = net::chain_work_units(runner::estimate(&self.inner.paths, &package)?);
+        let cost_usd = match lock(&self.inner.phase).clone() {
+            Phase::Ready { profile_path, .. } if request.replicas > 0 => {
+                let (rt, net) = self.inner.buyer(&profile_path)?;
+                let escrow = rt.block_on(async {
+                    net.market
+                        .contract()
+                        .escrowFor(Uint::<96, 2>::from(request.price_per_unit), work_units, request.replicas)
+                        .call()
+                        .await
+                        .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("escrowFor", e)))
+                })?;
+                Some(usd(escrow.payment + escrow.fee))
+            }
+            _ => None,
+        };
+        Ok(PackagePreview {
+            path: path.display().to_string(),
+            kind: package.manifest.kind.as_str().to_owned(),
+            model: package.manifest.model.clone(),
+            files,
+            work_units,
+            cost_usd,
+        })
+    }
+
+    /// Checks the package and posts it in the background: the returned summary is `posting`, and
+    /// [`LocalMarket::jobs`] follows it to its end. A package that does not open, or a network
+    /// that is not ready, is an error here and nothing is posted.
+    pub fn submit(&self, request: &SubmitJobRequest) -> Result<JobSummary, NodeError> {
+        let Phase::Ready { profile_path, .. } = lock(&self.inner.phase).clone() else {
+            return Err(NodeError::NetworkUnavailable {
+                message: "the local network is still starting (or failed to); see the dashboard".into(),
+            });
+        };
+        // The market takes 1 to MAX_REPLICAS (15); the local network has one provider.
+        let most = match self.inner.options.network {
+            NetworkChoice::Local => LOCAL_PROVIDERS,
+            _ => 15,
+        };
+        if request.replicas == 0 || request.replicas > most {
+            if most > LOCAL_PROVIDERS {
+                return Err(NodeError::InvalidRequest {
+                    message: format!("replicas: 1 to {most}, not {}", request.replicas),
+                });
+            }
+            return Err(NodeError::InvalidRequest {
+                message: format!(
+                    "replicas: the local network has {LOCAL_PROVIDERS} provider (this machine), so a job can ask for 1 to {LOCAL_PROVIDERS}, not {}",
+                    request.replicas
+                ),
+            });
+        }
+        let mut region_mask = 0u32;
+        for &r in &request.regions {
+            if r > 31 {
+                return Err(NodeError::InvalidRequest {
+                    message: format!("regions: {r} is not a region code (0 to 31)"),
+                });
+            }
+            region_mask |= 1 << r;
+        }
+        let results_dir =
+            request.results_dir.as_deref().map(str::trim).filter(|d| !d.is_empty()).map(results_folder).transpose()?;
+        let preview = self.inspect(&InspectPackageRequest {
+            path: request.path.clone(),
+            replicas: request.replicas,
+            price_per_unit: request.price_per_unit,
+        })?;
+        let summary = {
+            let mut jobs = lock(&self.inner.jobs);
+            let summary = JobSummary {
+                local_id: jobs.len() as u64 + 1,
+                job_id: None,
+                package: preview.path.clone(),
+                status: JobStatus::Posting,
+                detail: None,
+                work_units: preview.work_units,
+                replicas: request.replicas,
+                result_dir: None,
+                elapsed_s: 0.0,
+                stage: JobStage::Uploading,
+            };
+            jobs.push(Job { summary: summary.clone(), started: Instant::now(), ended: None });
+            summary
+        };
+        let inner = self.inner.clone();
+        let local_id = summary.local_id;
+        let options = SubmitOptions {
+            replicas: request.replicas,
+            price_per_unit: u128::from(request.price_per_unit),
+            claim_window_s: self.inner.options.claim_window_s,
+            min_memory_mib: request.min_memory_mib,
+            region_mask,
+            spot_check_worker: Some(self.inner.options.worker.clone()),
+            ..SubmitOptions::default()
+        };
+        let package = PathBuf::from(&preview.path);
+        let spawned = std::thread::Builder::new().name(format!("job-{local_id}")).spawn(move || {
+            let result = inner.follow(local_id, &profile_path, &package, &options, results_dir);
+            if let Err(e) = result {
+                tracing::warn!(job = local_id, error = %e, "job failed");
+                inner.update(local_id, |s| {
+                    s.status = JobStatus::Failed;
+                    s.detail = Some(e.to_string());
+                });
+            }
+        });
+        if let Err(e) = spawned {
+            self.inner.update(local_id, |s| {
+                s.status = JobStatus::Failed;
+                s.detail = Some(format!("could not start the job's thread: {e}"));
+            });
+        }
+        Ok(summary)
+    }
+
+    /// One of the buyer's jobs step by step: the chain's events for it (posted, each replica's
+    /// claim, commitment and reveal, settlement) with their transactions, and the verification
+    /// outcome.
+    pub fn timeline(&self, local_id: u64) -> Result<JobTimeline, NodeError> {
+        let summary = lock(&self.inner.jobs)
+            .iter()
+            .find(|j| j.summary.local_id == local_id)
+            .map(|j| j.summary.clone())
+            .ok_or_else(|| NodeError::InvalidRequest { message: format!("job {local_id}: no such job in this app") })?;
+        let verification = match summary.status {
+            JobStatus::Verified => Some(format!(
+                "verified: the replicas agreed, the fetched result hashes to the {}, and the spot check re-ran a sample here with the same bits",
+                summary.detail.as_deref().unwrap_or("agreed root")
+            )),
+            JobStatus::Disputed => {
+                Some("disputed: the replicas or this machine's spot check disagreed; the arbiter settles".into())
+            }
+            JobStatus::Refunded => Some("refunded: too few providers claimed it in time".into()),
+            JobStatus::Failed => summary.detail.clone().map(|d| format!("failed: {d}")),
+            JobStatus::Posting | JobStatus::Running => None,
+        };
+        let events = match &summary.job_id {
+            Some(id) => {
+                let job_id: U256 = id.parse().map_err(|e| NodeError::InvalidRequest {
+                    message: format!("job {local_id}: its id `{id}` is not a number ({e})"),
+                })?;
+                let (rt, net) = self.inner.buyer(&self.ready_profile()?)?;
+                rt.block_on(net.job_events(job_id))?
+            }
+            None => Vec::new(),
+        };
+        Ok(JobTimeline { local_id, job_id: summary.job_id, events, verification })
+    }
+
+    /// Where a verified job's result was saved.
+    pub fn result_dir(&self, local_id: u64) -> Result<PathBuf, NodeError> {
+        let jobs = lock(&self.inner.jobs);
+        let job = jobs
+            .iter()
+            .find(|j| j.summary.local_id == local_id)
+            .ok_or_else(|| NodeError::InvalidRequest { message: format!("job {local_id}: no such job in this app") })?;
+        job.summary.result_dir.as_ref().map(PathBuf::from).ok_or_else(|| NodeError::InvalidRequest {
+            message: format!("job {local_id} has no result yet ({})", job.summary.status.label()),
+        })
+    }
+
+    /// The buyer's jobs, newest first.
+    pub fn jobs(&self) -> Vec<JobSummary> {
+        let now = Instant::now();
+        lock(&self.inner.jobs)
+            .iter()
+            .rev()
+            .map(|job| {
+                let mut s = job.summary.clone();
+                s.elapsed_s = job.ended.unwrap_or(now).duration_since(job.started).as_secs_f64();
+                s
+            })
+            .collect()
+    }
+}
+
+/// How often a running job's stage is read from the chain.
+const STAGE_POLL: Duration = Duration::from_secs(1);
+
+/// A folder the buyer chose for a result: absolute, and new or empty (nothing is overwritten).
+fn results_folder(raw: &str) -> Result<PathBuf, NodeError> {
+    let dir = PathBuf::from(raw.strip_prefix("file://").unwrap_or(raw));
+    let bad =
+        |why: &str| Err(NodeError::InvalidRequest { message: format!("results folder {}: {why}", dir.display()) });
+    if !dir.is_absolute() {
+        return bad("give a full path (from /)");
+    }
+    match std::fs::read_dir(&dir).map(|mut entries| entries.next().is_none()) {
+        Ok(false) => bad("is not empty; choose a new or empty folder"),
+        Ok(true) => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => bad("is a file"),
+        Err(e) => bad(&format!("cannot be read ({e})")),
+    }
+}
+
+/// A dropped path may come as a `file://` URL.
+fn package_path(raw: &str) -> Result<PathBuf, NodeError> {
+    let raw = raw.trim();
+    let raw = raw.strip_prefix("file://").unwrap_or(raw);
+    if raw.is_empty() {
+        return Err(NodeError::InvalidRequest {
+            message: "no package: drop a folder or .zip, or type its path".into(),
+        });
+    }
+    Ok(PathBuf::from(raw))
+}
+
+impl Inner {
+    fn follow(
+        &self,
+        local_id: u64,
+        profile_path: &Path,
+        package: &Path,
+        options: &SubmitOptions,
+        results_dir: Option<PathBuf>,
+    ) -> Result<(), NodeError> {
+        let (rt, net) = self.buyer(profile_path)?;
+        let buyer_paths = Paths::under(&self.root.join("buyer")).with_models(self.paths.models.clone());
+        rt.block_on(async {
+            let posted = buyer::submit(&buyer_paths, &net, package, options).await?;
+            let results =
+                results_dir.unwrap_or_else(|| self.paths.data.join("results").join(format!("job-{}", posted.job_id)));
+            self.update(local_id, |s| {
+                s.job_id = Some(posted.job_id.to_string());
+                s.status = JobStatus::Running;
+                s.stage = JobStage::Matching;
+            });
+            // The stage follows the job's slot on chain while the buyer waits for the result.
+            let fetch = buyer::wait_and_fetch(&net, posted.job_id, Some(&results), options.poll);
+            tokio::pin!(fetch);
+            let outcome = loop {
+                tokio::select! {
+                    outcome = &mut fetch => break outcome?,
+                    _ = tokio::time::sleep(STAGE_POLL) => {
+                        if let Ok(slot) = net.market.slot(posted.job_id).await {
+                            let stage = match slot.job_state() {
+                                Ok(JobState::Open) if slot.claimants == 0 => JobStage::Matching,
+                                Ok(JobState::Open) => JobStage::Running,
+                                _ => JobStage::Verifying,
+                            };
+                            self.update(local_id, |s| s.stage = stage);
+                        }
+                    }
+                }
+            };
+            net.close_peer().await;
+            self.update(local_id, |s| {
+                s.stage = JobStage::Done;
+                s.detail = Some(format!("agreed root {}", outcome.agreed_root));
+                s.status = match outcome.state {
+                    state if state.settled_with_result() && outcome.verified => {
+                        s.result_dir = Some(results.display().to_string());
+                        JobStatus::Verified
+                    }
+                    JobState::Refunded => JobStatus::Refunded,
+                    JobState::Disputed => JobStatus::Disputed,
+                    state => {
+                        s.detail = Some(format!(
+                            "ended in state {state} without a result that hashes to the agreed root {}",
+                            outcome.agreed_root
+                        ));
+                        JobStatus::Failed
+                    }
+                };
+            });
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,346 @@
+//! The desktop agent's library against real parts: the app's embedded local network (anvil,
+//! the contracts, this machine as provider, MiniLM) and a network of the owner's. Needs anvil
+//! (GRIDMINT_REQUIRE_CHAIN=1 makes its absence a failure) and the model cache.
+//!
+//! Module map:
+//! - `local`: a bad package is refused before anything is posted, a good one is verified and
+//!   pays the provider unless paused.
+//! - `custom_network`: the app on the owner's RPC and deployment file.
+//!
+//! Device work runs as the agent runs it: this crate's binary with `--device-worker`.
+
+fn device_worker() -> gridmint_runner::worker::DeviceWorker {
+    gridmint_runner::worker::DeviceWorker::new(
+        env!("CARGO_BIN_EXE_gridmint-agent").into(),
+        vec!["--device-worker".into()],
+    )
+}
+
+mod local {
+    use std::{
+        path::PathBuf,
+        time::{Duration, Instant},
+    };
+
+    use gridmint_agent::local::{LocalMarket, LocalMarketOptions};
+    use gridmint_node::Paths;
+    use gridmint_protocol::{
+        EarningsPeriod, ErrorCode, InspectPackageRequest, JobStage, JobStatus, NetworkPhase, SubmitJobRequest,
+    };
+
+    /// The bundled anvil, or a skip (a failure under GRIDMINT_REQUIRE_CHAIN=1).
+    pub(super) fn anvil() -> Option<PathBuf> {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        if p.is_file() {
+            return Some(p);
+        }
+        assert!(std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"), "GRIDMINT_REQUIRE_CHAIN=1 but no anvil");
+        eprintln!("SKIPPED: no anvil");
+        None
+    }
+
+    #[test]
+    fn a_dropped_package_is_checked_posted_verified_and_pays_the_provider_unless_paused() {
+        let Some(anvil) = anvil() else { return };
+        let scratch = tempfile::tempdir().expect("scratch dir");
+        let mut paths = Paths::under(scratch.path());
+        if let Some(real) = Paths::discover() {
+            paths = paths.with_models(real.models);
+        }
+        if !paths.model("all-MiniLM-L6-v2").join("model.safetensors").is_file() {
+            assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM (make setup)");
+            eprintln!("SKIPPED: no MiniLM");
+            return;
+        }
+        let market = LocalMarket::start(
+            paths,
+            LocalMarketOptions {
+                anvil,
+                block_time_s: 1,
+                claim_window_s: 6,
+                price_floor: Some(0),
+                device: None,
+                network: Default::default(),
+                worker: super::device_worker(),
+            },
+        );
+
+        // A bad package is refused at once, naming the problem, before the network is even needed.
+        let bad = scratch.path().join("bad");
+        std::fs::create_dir_all(&bad).expect("bad package dir");
+        std::fs::write(
+            bad.join("job.toml"),
+            "kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"missing.txt\"\n",
+        )
+        .expect("write job.toml");
+        let request = InspectPackageRequest { path: bad.display().to_string(), replicas: 1, price_per_unit: 1 };
+        let err = market.inspect(&request).expect_err("a package naming a missing file is refused");
+        assert_eq!(err.to_api().code, ErrorCode::InvalidInput, "{err}");
+        assert!(err.to_string().contains("missing.txt"), "the error names the file: {err}");
+
+        let deadline = Instant::now() + Duration::from_secs(240);
+        let standing = loop {
+            let status = market.status();
+            match status.phase {
+                NetworkPhase::Ready => break status.provider.expect("a ready network reports the provider"),
+                NetworkPhase::Failed { message } => panic!("the local network failed: {message}"),
+                NetworkPhase::Starting => {
+                    assert!(Instant::now() < deadline, "the local network was not ready in 240 s");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        };
+        assert!(standing.registered, "this machine registered and staked: {standing:?}");
+        let earned_before: f64 = standing.withdrawable_usd.parse().expect("a decimal amount");
+
+        let good = scratch.path().join("good");
+        std::fs::create_dir_all(&good).expect("package dir");
+        std::fs::write(good.join("job.toml"), "kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"s.txt\"\n")
+            .expect("write job.toml");
+        std::fs::write(good.join("s.txt"), "The market verifies results.\nGPUs earn by the hour.\n").expect("input");
+        let preview = market
+            .inspect(&InspectPackageRequest { path: good.display().to_string(), replicas: 1, price_per_unit: 1000 })
+            .expect("a good package previews");
+        assert_eq!(preview.kind, "embed");
+        assert!(preview.work_units >= 1 && preview.cost_usd.is_some(), "{preview:?}");
+
+        let too_many = SubmitJobRequest {
+            path: good.display().to_string(),
+            replicas: 3,
+            price_per_unit: 1000,
+            ..Default::default()
+        };
+        let err = market.submit(&too_many).expect_err("3 replicas on a 1-provider network are refused");
+        assert_eq!(err.to_api().code, ErrorCode::InvalidInput);
+        assert!(market.jobs().is_empty(), "a refused job is not listed");
+
+        let stages = std::cell::RefCell::new(Vec::new());
+        // The most the provider's pending earnings showed while a job ran.
+        let pending_seen = std::cell::Cell::new(0.0f64);
+        // What the dashboard showed of the agent's current task while a job ran.
+        let tasks_seen = std::cell::RefCell::new(Vec::new());
+        let settle = |local_id: u64| {
+            let deadline = Instant::now() + Duration::from_secs(240);
+            stages.borrow_mut().clear();
+            loop {
+                let job = market.jobs().into_iter().find(|j| j.local_id == local_id).expect("the job is listed");
+                if stages.borrow().last() != Some(&job.stage) {
+                    stages.borrow_mut().push(job.stage);
+                }
+                if let Some(task) = market.status().provider.and_then(|p| p.current_task) {
+                    tasks_seen.borrow_mut().push(task);
+                }
+                if matches!(job.stage, JobStage::Running | JobStage::Verifying) {
+                    let pending = market.earnings(EarningsPeriod::Day).map(|e| e.pending_usd.parse().unwrap_or(0.0));
+                    pending_seen.set(pending_seen.get().max(pending.unwrap_or(0.0)));
+                }
+                if job.status.is_final() {
+                    break job;
+                }
+                assert!(Instant::now() < deadline, "the job did not settle in 240 s: {job:?}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        };
+        let request = SubmitJobRequest {
+            path: good.display().to_string(),
+            replicas: 1,
+            price_per_unit: 1000,
+            ..Default::default()
+        };
+        // Requirements and the results folder are checked before anything is posted.
+        for (bad, says) in [
+            (SubmitJobRequest { regions: vec![40], ..request.clone() }, "40 is not a region"),
+            (SubmitJobRequest { results_dir: Some("relative/dir".into()), ..request.clone() }, "full path"),
+            (SubmitJobRequest { results_dir: Some(good.display().to_string()), ..request.clone() }, "is not empty"),
+        ] {
+            let err = market.submit(&bad).expect_err(says);
+            assert_eq!(err.to_api().code, ErrorCode::InvalidInput, "{err}");
+            assert!(err.to_string().contains(says), "{says}: {err}");
+        }
+        assert!(market.jobs().is_empty(), "a refused job is not listed");
+
+        // Paused, the machine takes no job: nobody claims it and the escrow comes back.
+        market.set_paused(true);
+        assert!(market.status().provider.expect("provider").activity.starts_with("paused"));
+        let unclaimed = settle(market.submit(&request).expect("submits").local_id);
+        assert_eq!(unclaimed.status, JobStatus::Refunded, "{unclaimed:?}");
+        // The owner sees why: the agent noted the job it did not take.
+        let declined = market.status().provider.expect("provider").declined_jobs;
+        let first = declined.first().expect("the paused job is noted");
+        assert_eq!(
+            (first.job_id.as_str(), first.reason.as_str()),
+            (unclaimed.job_id.as_deref().expect("posted"), "earning is paused")
+        );
+
+        market.set_paused(false);
+        // This machine (region 0, 2 GiB on llvmpipe) meets the requirements; the result goes
+        // where the buyer chose.
+        let chosen = scratch.path().join("chosen results");
+        let submitted = market
+            .submit(&SubmitJobRequest {
+                min_memory_mib: 1024,
+                regions: vec![0, 3],
+                results_dir: Some(chosen.display().to_string()),
+                ..request.clone()
+            })
+            .expect("submits");
+        assert_eq!(submitted.status, JobStatus::Posting);
+        let job = settle(submitted.local_id);
+        assert_eq!(job.status, JobStatus::Verified, "{job:?}");
+        let seen = stages.borrow().clone();
+        assert_eq!(seen.last(), Some(&JobStage::Done), "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "the stages only move forward: {seen:?}");
+        assert!(seen.contains(&JobStage::Running) && seen.contains(&JobStage::Verifying), "{seen:?}");
+        assert!(pending_seen.get() > 0.0, "the claimed job showed as pending earnings while it ran");
+        let tasks = tasks_seen.borrow();
+        let job_id = job.job_id.clone().expect("posted");
+        assert!(tasks.iter().any(|t| t.job_id == job_id), "the agent's task showed on the status: {tasks:?}");
+        assert!(
+            market.status().provider.expect("provider").current_task.is_none(),
+            "no task once the result is computed"
+        );
+        let result = PathBuf::from(job.result_dir.expect("a verified job has its result saved"));
+        assert_eq!(result, chosen, "saved where the buyer chose");
+        assert!(result.join("embeddings.npy").is_file(), "the result holds the embeddings");
+
+        // Earnings are credited when the job settles; the status reads them from the chain.
+        let earned_after: f64 =
+            market.status().provider.expect("provider").withdrawable_usd.parse().expect("a decimal amount");
+        assert!(earned_after > earned_before, "the provider earned: {earned_before} -> {earned_after}");
+
+        // The job's timeline: every step on chain, in order, with its transaction.
+        let timeline = market.timeline(job.local_id).expect("the timeline reads");
+        let steps: Vec<&str> = timeline.events.iter().map(|e| e.step.as_str()).collect();
+        assert_eq!(steps, ["posted", "claimed", "selected", "committed", "revealed", "finalized"], "{timeline:?}");
+        assert!(timeline.events.iter().all(|e| e.transaction.len() == 66), "each step names its transaction");
+        assert!(timeline.events.windows(2).all(|w| w[0].at_unix_s <= w[1].at_unix_s), "oldest first");
+        let revealed = &timeline.events[4];
+        assert_eq!((revealed.replica, revealed.provider.as_deref()), (Some(0), Some(standing.address.as_str())));
+        assert!(timeline.verification.as_deref().is_some_and(|v| v.starts_with("verified")), "{timeline:?}");
+        let err = market.timeline(99).expect_err("no job 99");
+        assert_eq!(err.to_api().code, ErrorCode::InvalidInput, "{err}");
+
+        // The earnings chart reads the same payment from the chain's events: in the day's last
+        // hour, the week's last day; the refunded job paid nothing.
+        let day = market.earnings(EarningsPeriod::Day).expect("the earnings history reads");
+        assert_eq!(day.buckets.len(), 24);
+        let paid: f64 = day.total_usd.parse().expect("a decimal amount");
+        assert!((paid - (earned_after - earned_before)).abs() < 1e-9, "chart {paid} vs balance change");
+        assert_eq!(day.buckets[23].usd, day.total_usd, "paid within this hour: {day:?}");
+        assert!(day.predicted_24h_usd.parse::<f64>().expect("a decimal") > 0.0, "{day:?}");
+        assert_eq!(day.pending_usd, "0.00", "nothing claimed is unsettled: {day:?}");
+        // Demand: both jobs were posted today, each offering $0.001 per unit.
+        assert_eq!((day.market_jobs_24h, day.market_median_usd_per_unit.as_deref()), (2, Some("0.001")));
+        let record = market.status().provider.expect("provider");
+        assert_eq!((record.jobs_agreed, record.jobs_slashed, record.jobs_missed), (1, 0, 0), "{record:?}");
+        let month = market.earnings(EarningsPeriod::Month).expect("the earnings history reads");
+        assert_eq!((month.buckets.len(), month.total_usd.as_str()), (30, day.total_usd.as_str()));
+
+        // A payout address change: a typo is refused naming the input; a good one waits out the
+        // market's delay, and withdrawals still go to the current address meanwhile.
+        let err = market.change_payout("0x12345").expect_err("not an address");
+        assert_eq!(err.to_api().code, ErrorCode::InvalidInput, "{err}");
+        assert!(err.to_string().contains("0x12345"), "{err}");
+        let next = "0x00000000000000000000000000000000000000aA";
+        market.change_payout(next).expect("a payout change is requested");
+        let standing = market.status().provider.expect("provider");
+        let pending = standing.pending_payout.expect("the change is pending");
+        assert!(pending.address.eq_ignore_ascii_case(next), "{pending:?}");
+        assert!(pending.effective_at_unix_s > day.now_unix_s + 86_400, "a delay of days: {pending:?}");
+        assert_eq!(standing.payout_address, standing.address, "the current payout address is unchanged");
+
+        // Shutting down stops anvil: nothing is left listening on the chain's port.
+        let rpc = market.status().rpc_url.expect("a ready network has an RPC URL");
+        let port: u16 = rpc.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).expect("a port");
+        market.shutdown();
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "anvil still listens on {port}");
+    }
+}
+
+mod custom_network {
+    use std::time::{Duration, Instant};
+
+    use gridmint_agent::local::{LocalMarket, LocalMarketOptions, NetworkChoice};
+    use gridmint_node::{Paths, devnet, net};
+    use gridmint_protocol::NetworkPhase;
+
+    /// The app on a network of the owner's: its RPC and deployment file, the owner's key
+    /// registering this machine; a deployment file that does not read fails with its path.
+    #[test]
+    fn the_app_runs_on_a_custom_network_with_the_owners_key() {
+        let Some(anvil) = super::local::anvil() else { return };
+        let scratch = tempfile::tempdir().expect("scratch");
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let options = devnet::DevnetOptions {
+            anvil: anvil.clone(),
+            port: None,
+            block_time: Some(1),
+            accounts: 3,
+            stop_with_thread: false,
+            confirmations: 0,
+        };
+        let chain = rt.block_on(devnet::start(&Paths::under(&scratch.path().join("chain")), options)).expect("devnet");
+        let deployment = scratch.path().join("deployment.json");
+        chain.profile.deployment.save(&deployment).expect("save the deployment");
+        let owner = net::dev_account(2).expect("a funded key");
+        let start = |deployment: std::path::PathBuf, home: &str| {
+            LocalMarket::start(
+                Paths::under(&scratch.path().join(home)),
+                LocalMarketOptions {
+                    anvil: anvil.clone(),
+                    block_time_s: 1,
+                    claim_window_s: 6,
+                    price_floor: Some(0),
+                    device: None,
+                    network: NetworkChoice::Custom {
+                        rpc_url: chain.profile.rpc_url.clone(),
+                        deployment,
+                        signer: owner.clone(),
+                    },
+                    worker: super::device_worker(),
+                },
+            )
+        };
+        let wait = |market: &LocalMarket| {
+            let deadline = Instant::now() + Duration::from_secs(240);
+            loop {
+                let status = market.status();
+                if !matches!(status.phase, NetworkPhase::Starting) {
+                    break status;
+                }
+                assert!(Instant::now() < deadline, "not ready in 240 s: {status:?}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        };
+
+        let broken = scratch.path().join("missing-deployment.json");
+        let failed = wait(&start(broken.clone(), "broken"));
+        match failed.phase {
+            NetworkPhase::Failed { message } => {
+                assert!(message.contains("missing-deployment.json"), "the error names the file: {message}")
+            }
+            other => panic!("a missing deployment file must fail the network: {other:?}"),
+        }
+
+        let market = start(deployment, "home");
+        let status = wait(&market);
+        assert_eq!(status.phase, NetworkPhase::Ready, "{status:?}");
+        assert_eq!(status.network, "custom");
+        assert_eq!(status.rpc_url.as_deref(), Some(chain.profile.rpc_url.as_str()));
+        let standing = status.provider.expect("the provider's standing");
+        assert!(standing.registered, "registered and staked on the owner's network: {standing:?}");
+        assert_eq!(standing.address, owner.address().to_string(), "with the owner's key");
+        // Not the local network's one provider: the market's own limit on replicas.
+        let request = gridmint_protocol::SubmitJobRequest {
+            path: "/nonexistent".into(),
+            replicas: 16,
+            price_per_unit: 1000,
+            ..Default::default()
+        };
+        let err = market.submit(&request).expect_err("16 replicas");
+        assert!(err.to_string().contains("1 to 15"), "{err}");
+        market.shutdown();
+        drop(chain);
+    }
+}

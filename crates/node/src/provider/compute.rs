@@ -1,0 +1,188 @@
+//! A claimed job's device work and delivery: the run (on this process's device or in a worker,
+//! under a guard that cancels it at the commit deadline) and the sealed result handed to the buyer.
+
+use super::*;
+
+/// Pause between delivery attempts to a buyer that could not be reached.
+pub(super) const DELIVERY_RETRY: Duration = Duration::from_secs(5);
+
+/// Moves a committed task's delivery on: starts it (in the background), or takes its outcome; a
+/// failed one is started again after [`DELIVERY_RETRY`].
+pub(super) async fn deliver_once(net: &Network, job_id: U256, task: &mut Task) {
+    let (Some((root, ..)), true, false) = (task.result, task.committed || task.relayed_at.is_some(), task.delivered)
+    else {
+        return;
+    };
+    match task.delivery.take() {
+        Some(handle) if handle.is_finished() => {
+            match handle.await.unwrap_or_else(|e| Err(NodeError::Exchange { message: e.to_string() })) {
+                Ok(()) => {
+                    tracing::info!(job = %job_id, "result delivered to the buyer");
+                    task.delivered = true;
+                }
+                Err(e) => {
+                    tracing::warn!(job = %job_id, error = %e, "cannot deliver the result yet");
+                    task.retry_delivery_at = Some(Instant::now() + DELIVERY_RETRY);
+                }
+            }
+        }
+        Some(running) => task.delivery = Some(running),
+        None if task.retry_delivery_at.is_none_or(|at| Instant::now() >= at) => {
+            let net = net.clone();
+            task.delivery = Some(tokio::spawn(async move { deliver(&net, job_id, root).await }));
+        }
+        None => {}
+    }
+}
+
+/// Offers the sealed result of `job_id` to its buyer.
+pub(super) async fn deliver(net: &Network, job_id: U256, root: B256) -> Result<(), NodeError> {
+    let peer = net.peer()?;
+    let sealed = peer.local().resolve(&sealed_name(job_id, root))?.ok_or_else(|| NodeError::Exchange {
+        message: format!("job {job_id}: the sealed result is not on this node"),
+    })?;
+    let posted = find_posted(net, job_id).await?;
+    peer.deliver_result(net, &posted, root, &sealed).await
+}
+
+pub(super) fn sealed_name(job_id: U256, root: B256) -> String {
+    format!("sealed/{job_id}/{root:x}")
+}
+
+/// Fetches the job data from the buyer, runs it (on a blocking thread: the agent's loop goes on),
+/// keeps the outputs sealed to the buyer (offered after the reveal), and returns (result root,
+/// salt, on-chain work units) with the seconds it took.
+pub(super) async fn compute(
+    paths: Paths,
+    net: Network,
+    gpu: std::sync::Arc<Compute>,
+    work_dir: std::path::PathBuf,
+    job_id: U256,
+    options: ProviderOptions,
+) -> Result<Computed, NodeError> {
+    let started = Instant::now();
+    post_task(&options, Some(current(job_id, "fetching the data", 0, 0)));
+    let computed = compute_posted(paths, &net, gpu, &work_dir, job_id, &options).await;
+    post_task(&options, None);
+    computed.map(|c| (c, started.elapsed().as_secs_f64()))
+}
+
+pub(super) fn current(job_id: U256, stage: &str, done: u64, total: u64) -> gridmint_protocol::CurrentTask {
+    gridmint_protocol::CurrentTask { job_id: job_id.to_string(), stage: stage.to_owned(), done, total }
+}
+
+pub(super) async fn compute_posted(
+    paths: Paths,
+    net: &Network,
+    gpu: std::sync::Arc<Compute>,
+    work_dir: &std::path::Path,
+    job_id: U256,
+    options: &ProviderOptions,
+) -> Result<(B256, B256, u64), NodeError> {
+    let posted = find_posted(net, job_id).await?;
+    let (bundle, buyer_key) = net.peer()?.fetch_job_data(net, &posted).await?;
+    post_task(options, Some(current(job_id, "loading", 0, 0)));
+    let dir = work_dir.join(format!("job-{job_id}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| NodeError::Io { what: "creating", path: dir.clone(), source: e })?;
+    let package = dir.join("package.zip");
+    std::fs::write(&package, &bundle).map_err(|e| NodeError::Io {
+        what: "writing",
+        path: package.clone(),
+        source: e,
+    })?;
+    let out = dir.join("out");
+    let guard = match &options.control {
+        Some(control) => {
+            let commit_deadline: u64 = posted.commitDeadline.to();
+            let left = commit_deadline.saturating_sub(net.now().await?);
+            let pin_in = Duration::from_secs(left).saturating_sub(options.deadline_margin);
+            Some(DeadlineGuard::start(control.clone(), pin_in, job_id))
+        }
+        None => None,
+    };
+    // In this process or a worker, the same runner: a lost device is reopened and the job run
+    // again (`runner::run_in_slot`).
+    let share = options.memory_share.as_ref().map_or(100, |s| s.load(std::sync::atomic::Ordering::Relaxed));
+    let run_options = options.clone();
+    let (run_package, run_out) = (package.clone(), out.clone());
+    let work_units = tokio::task::spawn_blocking(move || {
+        let options = run_options;
+        let mut progress = |p: &runner::Progress| post_task(&options, Some(current(job_id, &p.stage, p.done, p.total)));
+        match &*gpu {
+            Compute::Here(slot) => {
+                runner::run_in_slot(&paths, slot, &run_package, &run_out, share, options.control.clone(), &mut progress)
+                    .map(|report| report.work_units)
+                    .map_err(NodeError::from)
+            }
+            Compute::Worker { worker, device } => worker
+                .run(*device, &run_package, &run_out, share, options.control.as_ref(), &mut progress)
+                .map_err(NodeError::from),
+        }
+    })
+    .await
+    .map_err(|e| NodeError::Worker { message: format!("job {job_id}: the run stopped: {e}") })?;
+    drop(guard);
+    let work_units = work_units?;
+    let mut entries = Vec::new();
+    for (name, path) in exchange::files(&out)? {
+        if name == runner::output::REPORT_FILE {
+            continue;
+        }
+        let bytes =
+            std::fs::read(&path).map_err(|e| NodeError::Io { what: "reading", path: path.clone(), source: e })?;
+        entries.push((name, bytes));
+    }
+    if options.corrupt_results {
+        // Test only: a wrong answer everywhere (one bit in every 64 bytes from the end, clear of a
+        // file's first 128 bytes: an .npy header stays readable, every embedding row is wrong),
+        // so the market and a buyer's spot check must catch it.
+        for (_, bytes) in &mut entries {
+            let len = bytes.len();
+            for back in (0..len.saturating_sub(128)).step_by(64) {
+                bytes[len - 1 - back] ^= 1;
+            }
+        }
+    }
+    let root = B256::from(exchange::result_root(&entries));
+    let mut salt = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut salt);
+    net.peer()?.keep_sealed(&sealed_name(job_id, root), &buyer_key, &exchange::bundle(&entries)?)?;
+    tracing::info!(job = %job_id, root = %root, work_units, "computed");
+    Ok((root, B256::from(salt), crate::net::chain_work_units(work_units)))
+}
+
+/// Pins a job's control (its yields are then ignored) once `pin_in` has passed, until dropped.
+pub(super) struct DeadlineGuard {
+    control: gpu_engine::control::Control,
+    done: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DeadlineGuard {
+    pub(super) fn start(control: gpu_engine::control::Control, pin_in: Duration, job_id: U256) -> Self {
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let pinned = control.clone();
+        let thread = std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(pin_in) {
+                tracing::warn!(job = %job_id, "near its commit deadline: this job runs on, yields paused");
+                pinned.pin(true);
+            }
+        });
+        Self { control, done, thread: Some(thread) }
+    }
+}
+
+impl Drop for DeadlineGuard {
+    fn drop(&mut self) {
+        let _ = self.done.send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.control.pin(false);
+    }
+}
+
+pub(super) async fn find_posted(net: &Network, job_id: U256) -> Result<Gridmint::JobPosted, NodeError> {
+    net.posted_job(job_id).await?.ok_or_else(|| market_error(format!("job {job_id} has no JobPosted event")))
+}

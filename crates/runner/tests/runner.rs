@@ -1,0 +1,291 @@
+//! Job packages on the real engine (llvmpipe in CI): MiniLM embeddings against
+//! sentence-transformers, digits training to 95% with repeatable checkpoint hashes, zip packages,
+//! and every kind of bad input leaving nothing in the output folder. Parts that need the model
+//! cache or Python's reference packages skip without them unless GRIDMINT_REQUIRE_REFERENCE=1;
+//! without Vulkan they skip unless GRIDMINT_REQUIRE_VULKAN=1.
+//!
+//! Module map:
+//! - `runner`: one job package at a time through `gridmint_runner::run`.
+
+mod runner {
+    use std::{
+        fs,
+        path::{Path, PathBuf},
+        process::Command,
+    };
+
+    use gpu_engine::{DeviceChoice, Gpu, GpuOptions, Vulkan};
+    use gridmint_protocol::RunReport;
+    use gridmint_runner::{self as runner, Paths};
+
+    fn required(what: &str) -> bool {
+        let var = if what == "vulkan" { "GRIDMINT_REQUIRE_VULKAN" } else { "GRIDMINT_REQUIRE_REFERENCE" };
+        std::env::var(var).as_deref() == Ok("1")
+    }
+
+    fn gpu() -> Option<Gpu> {
+        match Vulkan::load().and_then(|vk| Gpu::open(&vk, DeviceChoice::Best, GpuOptions::default())) {
+            Ok(gpu) => Some(gpu),
+            Err(e) if !required("vulkan") => {
+                eprintln!("SKIPPED: no Vulkan device ({e})");
+                None
+            }
+            Err(e) => panic!("GRIDMINT_REQUIRE_VULKAN=1 but: {e}"),
+        }
+    }
+
+    /// The user's model cache (where `make setup` put MiniLM), with a scratch home otherwise.
+    fn paths(scratch: &Path) -> Paths {
+        let paths = Paths::under(scratch);
+        match Paths::discover() {
+            Some(real) => paths.with_models(real.models),
+            None => paths,
+        }
+    }
+
+    fn minilm(paths: &Paths) -> Option<PathBuf> {
+        let dir = paths.model("all-MiniLM-L6-v2");
+        if dir.join("model.safetensors").is_file() {
+            return Some(dir);
+        }
+        assert!(!required("reference"), "GRIDMINT_REQUIRE_REFERENCE=1 but {} has no model (make setup)", dir.display());
+        eprintln!("SKIPPED: no all-MiniLM-L6-v2 in {}", dir.display());
+        None
+    }
+
+    /// Runs a reference script; None (a skip) when Python lacks its packages, unless required.
+    fn python(script: &str, args: &[&str]) -> Option<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference").join(script);
+        let out = Command::new("python3").arg(&path).args(args).output().expect("python3 runs");
+        if out.status.success() {
+            return Some(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!required("reference"), "GRIDMINT_REQUIRE_REFERENCE=1 but {script} failed: {stderr}");
+        eprintln!("SKIPPED: {script} failed (pip install sentence-transformers scikit-learn): {stderr}");
+        None
+    }
+
+    fn package(dir: &Path, manifest: &str, files: &[(&str, &[u8])]) -> PathBuf {
+        fs::create_dir_all(dir).expect("package folder");
+        fs::write(dir.join("job.toml"), manifest).expect("manifest");
+        for (name, bytes) in files {
+            fs::write(dir.join(name), bytes).expect("package file");
+        }
+        dir.to_owned()
+    }
+
+    fn run(paths: &Paths, gpu: &Gpu, package: &Path, out: &Path) -> Result<RunReport, runner::JobError> {
+        runner::run(paths, gpu, package, out, &mut |_| {})
+    }
+
+    /// Reads a `[n, d]` float32 .npy as written by numpy.save or by the runner.
+    fn npy(path: &Path) -> (Vec<f32>, usize, usize) {
+        let bytes = fs::read(path).expect("npy");
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        let header = std::str::from_utf8(&bytes[10..10 + header_len]).expect("ascii header");
+        assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"), "{header}");
+        let shape = &header[header.find("'shape': (").expect("shape") + 10..];
+        let dims: Vec<usize> =
+            shape[..shape.find(')').expect(")")].split(',').filter_map(|d| d.trim().parse().ok()).collect();
+        let values =
+            bytes[10 + header_len..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        (values, dims[0], dims[1])
+    }
+
+    fn sentences() -> String {
+        let long = "Verifiable compute means that every provider who runs the same job gets the same bits, so \
+                    results can be compared by hash and a cheater is caught. "
+            .repeat(12);
+        [
+            "Hello world",
+            "The quick brown fox jumps over the lazy dog.",
+            "GPU",
+            "embeddings",
+            "Grüße aus München, wie geht es dir heute?",
+            "Ceci n'est pas une pipe.",
+            "東京は日本の首都です。",
+            "Москва — столица России.",
+            "مرحبا بالعالم",
+            "🚀🔥🎉",
+            "I love pizza 🍕 and sushi 🍣!",
+            "A sentence with    odd   spacing\tand a tab.",
+            long.trim(),
+            "Short again.",
+        ]
+        .join("\n")
+            + "\n"
+    }
+
+    #[test]
+    fn embeddings_match_sentence_transformers_and_ignore_batching() {
+        let Some(gpu) = gpu() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = paths(tmp.path());
+        let Some(model_dir) = minilm(&paths) else { return };
+        let text = sentences();
+        let manifest = "kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"sentences.txt\"\n";
+        let pkg = package(&tmp.path().join("pkg"), manifest, &[("sentences.txt", text.as_bytes())]);
+        let report = run(&paths, &gpu, &pkg, &tmp.path().join("out")).expect("embed job runs");
+        let n = text.lines().count();
+        assert_eq!(report.items, n as u64);
+        assert!(report.work_units > 0);
+        let (got, rows, dim) = npy(&tmp.path().join("out/embeddings.npy"));
+        assert_eq!((rows, dim), (n, 384));
+
+        // One sentence per batch: the same file, byte for byte.
+        let one =
+            "kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"sentences.txt\"\n[embed]\nbatch_tokens = 1\n";
+        let pkg1 = package(&tmp.path().join("pkg1"), one, &[("sentences.txt", text.as_bytes())]);
+        run(&paths, &gpu, &pkg1, &tmp.path().join("out1")).expect("one per batch");
+        assert_eq!(
+            fs::read(tmp.path().join("out/embeddings.npy")).expect("a"),
+            fs::read(tmp.path().join("out1/embeddings.npy")).expect("b"),
+            "batch composition changed the bits"
+        );
+
+        let reference = tmp.path().join("reference.npy");
+        let model = model_dir.to_string_lossy().into_owned();
+        let input = pkg.join("sentences.txt").to_string_lossy().into_owned();
+        if python("embed.py", &[&model, &input, &reference.to_string_lossy()]).is_none() {
+            return;
+        }
+        let (want, want_rows, want_dim) = npy(&reference);
+        assert_eq!((want_rows, want_dim), (n, 384));
+        for r in 0..n {
+            let (g, w) = (&got[r * 384..(r + 1) * 384], &want[r * 384..(r + 1) * 384]);
+            let dot: f64 = g.iter().zip(w).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+            let norm = |x: &[f32]| x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+            let cosine = dot / (norm(g) * norm(w));
+            assert!(cosine >= 0.9999, "sentence {} ({:?}): cosine {cosine}", r + 1, text.lines().nth(r));
+        }
+    }
+
+    const DIGITS_JOB: &str = "kind = \"train\"\ndata = \"train.csv\"\ntest = \"test.csv\"\n\n[train]\nhidden = [64]\n\
+                              activation = \"relu\"\nlearning_rate = 0.05\nmomentum = 0.9\nepochs = 12\nbatch_size = 32\nseed = 7\n";
+
+    #[test]
+    fn digits_training_reaches_95_percent_and_repeats_bit_for_bit() {
+        let Some(gpu) = gpu() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = paths(tmp.path());
+        let pkg = tmp.path().join("digits");
+        if python("digits_csv.py", &[&pkg.to_string_lossy()]).is_none() {
+            return;
+        }
+        package(&pkg, DIGITS_JOB, &[]);
+        let first = run(&paths, &gpu, &pkg, &tmp.path().join("a")).expect("trains");
+        let second = run(&paths, &gpu, &pkg, &tmp.path().join("b")).expect("trains again");
+        assert_eq!(first.items, 1437);
+        let metrics: serde_json::Value =
+            serde_json::from_slice(&fs::read(tmp.path().join("a/metrics.json")).expect("metrics")).expect("json");
+        let epochs = metrics["epochs"].as_array().expect("epochs");
+        assert_eq!(epochs.len(), 12);
+        let last = &epochs[11];
+        assert!(last["testAccuracy"].as_f64().expect("test accuracy") >= 0.95, "{last}");
+        assert!(last["loss"].as_f64() < epochs[0]["loss"].as_f64(), "the loss fell");
+        let chain = |dir: &str| fs::read(tmp.path().join(dir).join("checkpoints.json")).expect("chain");
+        assert_eq!(chain("a"), chain("b"), "two runs, the same checkpoint hashes");
+        assert_eq!(first.result_root, second.result_root);
+        let checkpoints: serde_json::Value = serde_json::from_slice(&chain("a")).expect("json");
+        let hashes: Vec<&str> =
+            checkpoints.as_array().expect("list").iter().map(|c| c["blake3"].as_str().expect("hash")).collect();
+        assert_eq!(hashes.len(), 12);
+        assert!(hashes.windows(2).all(|w| w[0] != w[1]), "every epoch changed the weights");
+        let last_file = fs::read(tmp.path().join("a/checkpoints/epoch-012.safetensors")).expect("last checkpoint");
+        assert_eq!(last_file, fs::read(tmp.path().join("a/model.safetensors")).expect("model"));
+    }
+
+    #[test]
+    fn zip_packages_run_like_folders() {
+        let Some(gpu) = gpu() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = paths(tmp.path());
+        let rows: String = (0..60).map(|i| format!("{},{},{}\n", i % 3, (i * 7) % 5, i % 2)).collect();
+        let job = "kind = \"train\"\ndata = \"data/train.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nepochs = 2\nbatch_size = 8\n";
+        let folder = package(&tmp.path().join("job"), job, &[]);
+        fs::create_dir_all(folder.join("data")).expect("data dir");
+        fs::write(folder.join("data/train.csv"), &rows).expect("csv");
+        let zipped = tmp.path().join("job.zip");
+        let status = Command::new("zip").current_dir(tmp.path()).args(["-qr", "job.zip", "job"]).status();
+        if !status.is_ok_and(|s| s.success()) {
+            panic!("the `zip` tool is needed by this test (make setup installs it)");
+        }
+        let a = run(&paths, &gpu, &folder, &tmp.path().join("out-folder")).expect("folder");
+        let b = run(&paths, &gpu, &zipped, &tmp.path().join("out-zip")).expect("zip");
+        assert_eq!(a.result_root, b.result_root);
+    }
+
+    /// Runs a bad package and checks the message and that nothing was written.
+    fn refused(paths: &Paths, gpu: &Gpu, pkg: &Path, want: &str) {
+        let out = pkg.with_extension("out");
+        let err = run(paths, gpu, pkg, &out).expect_err(want).to_string();
+        assert!(err.contains(want), "expected `{want}` in: {err}");
+        assert!(!out.exists(), "{} was created by a failed run", out.display());
+        let parent = out.parent().expect("parent");
+        let leftovers: Vec<_> = fs::read_dir(parent)
+            .expect("list")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
+            .collect();
+        assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+    }
+
+    #[test]
+    fn bad_inputs_are_clear_errors_and_leave_no_output() {
+        let Some(gpu) = gpu() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = paths(tmp.path());
+        let embed = "kind = \"embed\"\nmodel = \"tiny\"\ninput = \"s.txt\"\n";
+        // A model folder in the package, so these run without the model cache.
+        let with_model = |name: &str, text: &[u8]| {
+            let pkg = package(&tmp.path().join(name), embed, &[("s.txt", text)]);
+            fs::create_dir_all(pkg.join("tiny")).expect("model dir");
+            fs::write(pkg.join("tiny/config.json"), TINY_CONFIG).expect("config");
+            fs::write(pkg.join("tiny/tokenizer.json"), "{}").expect("tokenizer");
+            pkg
+        };
+        refused(&paths, &gpu, &with_model("empty", b""), "s.txt: has no sentences");
+        refused(&paths, &gpu, &with_model("blank", b"one\n\nthree\n"), "s.txt: line 2 is empty");
+        refused(&paths, &gpu, &with_model("utf8", b"ok\n\xc3\x28 bad\n"), "s.txt: line 2: invalid UTF-8 at byte 3");
+        refused(&paths, &gpu, &with_model("nomodel", b"hi\n"), "model.safetensors is missing");
+        let shapes = with_model("shapes", b"hi\n");
+        let mut tensors = std::collections::BTreeMap::new();
+        tensors.insert("embeddings.LayerNorm.weight".to_owned(), (vec![7], vec![1.0f32; 7]));
+        let bytes = gpu_engine::workloads::tensors::to_bytes(&tensors).expect("bytes");
+        fs::write(shapes.join("tiny/model.safetensors"), bytes).expect("weights");
+        refused(&paths, &gpu, &shapes, "tensor `embeddings.LayerNorm.weight`: shape is [7], expected [8]");
+        let missing = package(&tmp.path().join("missing"), "kind = \"embed\"\ninput = \"s.txt\"\n", &[]);
+        refused(&paths, &gpu, &missing, "`model` is required for kind = \"embed\"");
+        let escape =
+            package(&tmp.path().join("escape"), "kind = \"embed\"\nmodel = \"x\"\ninput = \"../s.txt\"\n", &[]);
+        refused(&paths, &gpu, &escape, "must be a relative path inside the package");
+        let unknown = package(&tmp.path().join("unknown"), "kind = \"mine\"\n", &[]);
+        refused(&paths, &gpu, &unknown, "unknown variant `mine`");
+
+        let train = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nepochs = 1\nbatch_size = 4\nclasses = 2\n";
+        let csv = |name: &str, text: &str| package(&tmp.path().join(name), train, &[("d.csv", text.as_bytes())]);
+        refused(&paths, &gpu, &csv("ragged", "1,2,0\n3,1\n"), "d.csv: row 2 has 2 columns, expected 3");
+        refused(
+            &paths,
+            &gpu,
+            &csv("cell", "a,b,y\n1,2,0\n3,x,1\n"),
+            "d.csv: row 3, column 2: `x` is not a finite number",
+        );
+        refused(&paths, &gpu, &csv("label", "1,2,0\n3,4,2\n"), "label 2, out of range for 2 classes");
+        refused(&paths, &gpu, &csv("nodata", "a,b,y\n"), "d.csv: has no data rows");
+
+        // A non-empty output folder is never overwritten.
+        let ok = csv("ok", "1,2,0\n3,4,1\n");
+        let out = tmp.path().join("busy");
+        fs::create_dir_all(&out).expect("busy");
+        fs::write(out.join("keep.txt"), "mine").expect("file");
+        let err = run(&paths, &gpu, &ok, &out).expect_err("busy").to_string();
+        assert!(err.contains("is not empty"), "{err}");
+        assert_eq!(fs::read_to_string(out.join("keep.txt")).expect("kept"), "mine");
+    }
+
+    const TINY_CONFIG: &str = r#"{"vocab_size": 20, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "intermediate_size": 16, "max_position_embeddings": 16, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
+        "hidden_act": "gelu"}"#;
+}
