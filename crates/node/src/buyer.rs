@@ -9,7 +9,9 @@ use gridmint_chain::{JobState, bindings::Gridmint};
 
 use gridmint_runner as runner;
 
-use crate::{NodeError, Paths, exchange, net::Network};
+use gridmint_peer::exchange;
+
+use crate::{NodeError, Paths, net::Network};
 
 /// The largest file a package may hold, and the largest package: bigger data should be sharded
 /// or fetched by providers from its source.
@@ -230,7 +232,7 @@ pub async fn start_buyer_peer<'a>(
     net: &'a Network,
     spot_check_rows: usize,
     worker: Option<gridmint_runner::worker::DeviceWorker>,
-) -> Result<&'a crate::peer::Peer, NodeError> {
+) -> Result<&'a gridmint_peer::Peer, NodeError> {
     let peer = net.start_peer(&paths.data).await?;
     if spot_check_rows > 0 {
         peer.enable_spot_checks(crate::spot::SpotCheck {
@@ -551,7 +553,7 @@ async fn submit_relayed(net: &Network, job_id: U256, selected: u32) -> Result<bo
             let majority = roots.iter().find(|r| roots.iter().filter(|x| x == r).count() * 2 > selected.len());
             if let Some(&root) = majority {
                 match peer.spot_outcome(job_id, root, SPOT_WAIT).await {
-                    Some(Ok(crate::spot::SpotOutcome::Differs { row })) => {
+                    Some(Ok(gridmint_peer::SpotOutcome::Differs { row })) => {
                         tracing::warn!(job = %job_id, %root, row, "the replicas agree on a result this node's own run contradicts: challenging");
                         net.market.challenge(job_id, reveals).await?;
                         return Ok(true);

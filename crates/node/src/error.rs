@@ -47,6 +47,18 @@ impl From<gridmint_runner::RunnerError> for NodeError {
     }
 }
 
+impl From<gridmint_peer::PeerError> for NodeError {
+    fn from(e: gridmint_peer::PeerError) -> Self {
+        use gridmint_peer::PeerError as P;
+        match e {
+            P::Exchange { message } | P::Ledger { message } => NodeError::Exchange { message },
+            P::NetworkUnavailable { message } => NodeError::NetworkUnavailable { message },
+            P::Chain(e) => NodeError::Chain(e),
+            P::Io { what, path, source } => NodeError::Io { what, path, source },
+        }
+    }
+}
+
 impl From<gridmint_home::HomeError> for NodeError {
     fn from(e: gridmint_home::HomeError) -> Self {
         match e {

@@ -12,7 +12,9 @@ use alloy::{
 };
 use gridmint_chain::{Market, bindings::Gridmint};
 
-use crate::{NodeError, devnet::NetworkProfile, peer::Peer};
+use gridmint_peer::Peer;
+
+use crate::{NodeError, devnet::NetworkProfile};
 
 /// anvil's public test mnemonic: its accounts are the local network's test accounts.
 pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
@@ -132,8 +134,13 @@ impl Network {
 
     /// Binds this node's peer-to-peer endpoint (once; later calls return the same one), with its
     /// blob store under `data` (the node's data folder).
+    /// On a network whose RPC is on this machine (the embedded local network) the endpoint binds
+    /// to loopback and finds its peers in an address book beside the network profile.
     pub async fn start_peer(&self, data: &Path) -> Result<&Peer, NodeError> {
-        self.peer.get_or_try_init(|| Peer::start(self, data)).await
+        let book =
+            is_local(&self.profile.rpc_url).then(|| self.profile_path.parent().unwrap_or(Path::new(".")).join("peers"));
+        let start = || async { Peer::start(self.without_peer(), data, book).await.map_err(NodeError::from) };
+        self.peer.get_or_try_init(start).await
     }
 
     /// Closes the endpoint (if it was started), telling connected peers.
@@ -151,7 +158,7 @@ impl Network {
     }
 
     /// The same connection without the endpoint (what the endpoint's own handlers hold).
-    pub(crate) fn without_peer(&self) -> Self {
+    fn without_peer(&self) -> Self {
         Self { peer: Default::default(), ..self.clone() }
     }
 
@@ -461,5 +468,31 @@ impl Network {
         let provider = c.providerOf(who).call().await.map_err(contract_error("providerOf"))?;
         let score = c.reputationScore(who).call().await.map_err(contract_error("reputationScore"))?;
         Ok((account.balance, U256::from(provider.stake), score))
+    }
+}
+
+/// True when the network's RPC is on this machine: the embedded local network.
+fn is_local(rpc_url: &str) -> bool {
+    let host = rpc_url.split("://").nth(1).unwrap_or(rpc_url);
+    host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
+}
+
+/// The endpoint's view of the chain: this connection's wallet and market, a job's posting and
+/// claimants.
+impl gridmint_peer::Ledger for Network {
+    fn signer(&self) -> &PrivateKeySigner {
+        &self.signer
+    }
+
+    fn domain(&self) -> gridmint_peer::Domain {
+        gridmint_peer::Domain { chain_id: self.profile.deployment.chain_id, market: self.profile.deployment.market }
+    }
+
+    async fn posted_job(&self, job_id: U256) -> Result<Option<Gridmint::JobPosted>, gridmint_peer::PeerError> {
+        Network::posted_job(self, job_id).await.map_err(|e| gridmint_peer::PeerError::Ledger { message: e.to_string() })
+    }
+
+    async fn claimants(&self, job_id: U256) -> Result<Vec<Address>, gridmint_peer::PeerError> {
+        Ok(self.market.trail(job_id).await?.claimants)
     }
 }

@@ -12,19 +12,11 @@ use rand::seq::index::sample;
 
 use gridmint_runner as runner;
 
-use crate::{NodeError, Paths, exchange};
+use gridmint_peer::exchange;
 
-/// What a spot check found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SpotOutcome {
-    /// The sampled rows (0-based input lines; for a training run, epoch 0, the first) match bit
-    /// for bit.
-    Agrees { rows: Vec<usize> },
-    /// This row (or epoch) of the result is not what the buyer's own run gives.
-    Differs { row: usize },
-    /// Nothing to sample in this job.
-    NotSampled { reason: String },
-}
+use crate::{NodeError, Paths};
+
+pub use gridmint_peer::SpotOutcome;
 
 /// The buyer's spot checker: its directories (models, pipeline cache) and how many rows it samples.
 #[derive(Debug, Clone)]
@@ -36,6 +28,13 @@ pub struct SpotCheck {
     pub device: Option<u32>,
     /// Run in a device worker process instead of this one.
     pub worker: Option<gridmint_runner::worker::DeviceWorker>,
+}
+
+/// The buyer's endpoint runs it on each result it accepts.
+impl gridmint_peer::ResultCheck for SpotCheck {
+    fn check(&self, package: &[u8], result: &[(String, Vec<u8>)]) -> Result<SpotOutcome, String> {
+        SpotCheck::check(self, package, result).map_err(|e| e.to_string())
+    }
 }
 
 fn bad(message: String) -> NodeError {

@@ -178,10 +178,8 @@ mod spot {
     /// agrees, one whose first checkpoint was changed by one bit does not.
     #[test]
     fn a_training_spot_check_reruns_the_first_epoch() {
-        use gridmint_node::{
-            exchange,
-            spot::{SpotCheck, SpotOutcome},
-        };
+        use gridmint_node::spot::{SpotCheck, SpotOutcome};
+        use gridmint_peer::exchange;
         if gpu().is_none() {
             return;
         }
@@ -213,9 +211,9 @@ mod peer {
     use gridmint_chain::bindings::Gridmint;
     use gridmint_node::{
         Paths, devnet,
-        exchange::{self, BlobStore},
         net::{self, Network},
     };
+    use gridmint_peer::exchange::{self, BlobStore};
 
     /// Registers `net`'s account as a provider with a made-up hardware record.
     async fn register(net: &Network) {
@@ -256,7 +254,7 @@ mod peer {
         let claimant_peer = claimant.start_peer(&claimant_dir).await.expect("claimant endpoint");
         let outsider_peer = outsider.start_peer(&outsider_dir).await.expect("outsider endpoint");
         assert_ne!(buyer_peer.id(), claimant_peer.id());
-        let key = gridmint_node::peer::endpoint_key(&net::dev_account(1).expect("key"));
+        let key = gridmint_peer::endpoint_key(&net::dev_account(1).expect("key"));
         assert_eq!(key.public(), buyer_peer.id(), "the endpoint id follows the wallet (stable across restarts)");
 
         let package = exchange::bundle(&[("job.toml".into(), b"kind = \"embed\"\n".to_vec())]).expect("bundle");
@@ -284,7 +282,7 @@ mod peer {
         let posted = buyer.posted_job(job_id).await.expect("logs").expect("posted");
 
         // Not a claimant: refused, and told why.
-        let refused = outsider_peer.fetch_job_data(&outsider, &posted).await.expect_err("an outsider is refused");
+        let refused = outsider_peer.fetch_job_data(&posted).await.expect_err("an outsider is refused");
         assert!(refused.to_string().contains("has not claimed"), "{refused}");
 
         register(&claimant).await;
@@ -302,7 +300,7 @@ mod peer {
             narrow.job_events(job_id).await.expect("events").len(),
             claimant.job_events(job_id).await.expect("events").len()
         );
-        let (bundle, buyer_key) = claimant_peer.fetch_job_data(&claimant, &posted).await.expect("a claimant gets it");
+        let (bundle, buyer_key) = claimant_peer.fetch_job_data(&posted).await.expect("a claimant gets it");
         assert_eq!(bundle, package, "the data arrives whole, checked against the data root");
         let buyer_signer = net::dev_account(1).expect("key");
         assert_eq!(
@@ -315,20 +313,20 @@ mod peer {
         let entries = vec![("embeddings.npy".to_owned(), vec![1u8, 2, 3])];
         let result = exchange::bundle(&entries).expect("bundle");
         let root = B256::from(exchange::result_root(&entries));
-        let sealed = gridmint_node::seal::seal(&buyer_key, &result);
-        let wrong = claimant_peer.deliver_result(&claimant, &posted, B256::repeat_byte(7), &sealed).await;
+        let sealed = gridmint_peer::seal::seal(&buyer_key, &result);
+        let wrong = claimant_peer.deliver_result(&posted, B256::repeat_byte(7), &sealed).await;
         assert!(wrong.expect_err("a mismatched root is refused").to_string().contains("do not hash"));
         // Not sealed to the buyer: it cannot open it.
-        let foreign = gridmint_node::seal::seal(&k256::SecretKey::random(&mut rand::rngs::OsRng).public_key(), &result);
-        let unopened = claimant_peer.deliver_result(&claimant, &posted, root, &foreign).await;
+        let foreign = gridmint_peer::seal::seal(&k256::SecretKey::random(&mut rand::rngs::OsRng).public_key(), &result);
+        let unopened = claimant_peer.deliver_result(&posted, root, &foreign).await;
         assert!(unopened.expect_err("a blob not sealed to the buyer is refused").to_string().contains("not sealed"));
         // An outsider cannot deliver.
-        let sealed_by_outsider = gridmint_node::seal::seal(&buyer_key, &result);
-        let intruder = outsider_peer.deliver_result(&outsider, &posted, root, &sealed_by_outsider).await;
+        let sealed_by_outsider = gridmint_peer::seal::seal(&buyer_key, &result);
+        let intruder = outsider_peer.deliver_result(&posted, root, &sealed_by_outsider).await;
         assert!(intruder.expect_err("an outsider's result is refused").to_string().contains("has not claimed"));
         assert!(buyer_peer.local().resolve(&format!("results/{root:x}")).expect("store").is_none());
 
-        claimant_peer.deliver_result(&claimant, &posted, root, &sealed).await.expect("the claimant's result is taken");
+        claimant_peer.deliver_result(&posted, root, &sealed).await.expect("the claimant's result is taken");
         let stored = BlobStore::new(buyer_dir.join("blobs")).resolve(&format!("results/{root:x}")).expect("read");
         assert_eq!(stored, Some(result), "the buyer filed the result under its root, in its own data folder");
         let shared = chain.profile_path.parent().expect("profile dir").join("blobs");

@@ -13,7 +13,7 @@
 //! - [`hardware`]: the devices and host this machine reports;
 //! - [`worker`]: device work in a child process (the protocol on its stdin and stdout);
 //! - [`idle`]: the owner's input and the GPU yield that follows it;
-//! - [`error`]: [`JobError`] (the package's fault or the machine's) and [`RunnerError`].
+//! - [`error`]: the errors, [`JobError`] (the package's fault or the machine's) and [`RunnerError`].
 
 pub mod bench;
 pub mod embed;

@@ -27,10 +27,10 @@ use gridmint_node::{
     JobState, NodeError, Paths,
     buyer::{self, SubmitOptions},
     devnet::{self, DevnetOptions, NetworkProfile},
-    exchange,
     net::{self, Network},
     provider::{self, ProviderOptions},
 };
+use gridmint_peer::exchange;
 use gridmint_runner as runner;
 
 const PROVIDER_ACCOUNT: u32 = 1;

@@ -42,7 +42,7 @@ pub(super) async fn deliver(net: &Network, job_id: U256, root: B256) -> Result<(
         message: format!("job {job_id}: the sealed result is not on this node"),
     })?;
     let posted = find_posted(net, job_id).await?;
-    peer.deliver_result(net, &posted, root, &sealed).await
+    Ok(peer.deliver_result(&posted, root, &sealed).await?)
 }
 
 pub(super) fn sealed_name(job_id: U256, root: B256) -> String {
@@ -80,7 +80,7 @@ pub(super) async fn compute_posted(
     options: &ProviderOptions,
 ) -> Result<(B256, B256, u64), NodeError> {
     let posted = find_posted(net, job_id).await?;
-    let (bundle, buyer_key) = net.peer()?.fetch_job_data(net, &posted).await?;
+    let (bundle, buyer_key) = net.peer()?.fetch_job_data(&posted).await?;
     post_task(options, Some(current(job_id, "loading", 0, 0)));
     let dir = work_dir.join(format!("job-{job_id}"));
     let _ = std::fs::remove_dir_all(&dir);

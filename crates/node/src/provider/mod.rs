@@ -24,7 +24,9 @@ use rand::RngCore;
 
 use gridmint_runner as runner;
 
-use crate::{NodeError, Paths, exchange, net::Network, pace::Pace, store::Store};
+use gridmint_peer::exchange;
+
+use crate::{NodeError, Paths, net::Network, pace::Pace, store::Store};
 
 /// How the agent behaves.
 #[derive(Debug, Clone)]
@@ -642,7 +644,7 @@ async fn step(
         // Hand the commitment and its reveal to the buyer, who submits every replica's together.
         if task.relayed_at.is_none() && !task.relay_failed {
             let posted = find_posted(net, job_id).await?;
-            match net.peer()?.relay_commit(net, &posted, task.index, root, work_units, salt).await {
+            match net.peer()?.relay_commit(&posted, task.index, root, work_units, salt).await {
                 Ok(()) => {
                     tracing::info!(job = %job_id, "commitment handed to the buyer");
                     task.relayed_at = Some(Instant::now());

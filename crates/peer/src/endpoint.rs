@@ -42,6 +42,7 @@ use alloy::{
     primitives::{Address, B256, Bytes, Signature, U256, eip191_hash_message},
     signers::{SignerSync, local::PrivateKeySigner},
 };
+use gridmint_chain::bindings::Gridmint::JobPosted;
 use iroh::{
     Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey, TransportAddr,
     endpoint::{Connection, PortmapperConfig, presets},
@@ -51,11 +52,52 @@ use iroh_blobs::{BlobsProtocol, store::mem::MemStore};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    NodeError,
+    PeerError,
     exchange::{self, BlobStore},
-    net::Network,
     seal,
 };
+
+/// The chain and the market an endpoint speaks for: every signed statement names both, so it
+/// cannot be replayed on another network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Domain {
+    pub chain_id: u64,
+    pub market: Address,
+}
+
+/// What an endpoint needs from its network: the wallet it signs with, the market it speaks for,
+/// and the chain's word on a job (its posting, its claimants). The node's `Network` implements
+/// it; the endpoint knows nothing else of the chain.
+pub trait Ledger: Send + Sync + std::fmt::Debug + 'static {
+    /// This node's wallet key: it signs statements and opens what is sealed to this node.
+    fn signer(&self) -> &PrivateKeySigner;
+    fn domain(&self) -> Domain;
+    /// The job's posting, `None` if there is no such job.
+    fn posted_job(
+        &self,
+        job_id: U256,
+    ) -> impl std::future::Future<Output = Result<Option<JobPosted>, PeerError>> + Send;
+    /// The job's claimants, in claim order.
+    fn claimants(&self, job_id: U256) -> impl std::future::Future<Output = Result<Vec<Address>, PeerError>> + Send;
+}
+
+/// A check the buyer's endpoint runs on each result it accepts (the node's spot check): it
+/// re-runs a sample of the job whose package bundle is `package` and compares with `result`.
+pub trait ResultCheck: Send + Sync + std::fmt::Debug + 'static {
+    fn check(&self, package: &[u8], result: &[(String, Vec<u8>)]) -> Result<SpotOutcome, String>;
+}
+
+/// What a spot check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpotOutcome {
+    /// The sampled rows (0-based input lines; for a training run, epoch 0, the first) match bit
+    /// for bit.
+    Agrees { rows: Vec<usize> },
+    /// This row (or epoch) of the result is not what the buyer's own run gives.
+    Differs { row: usize },
+    /// Nothing to sample in this job.
+    NotSampled { reason: String },
+}
 
 /// The job-data protocol: signed requests for a job's data and offers of results.
 pub const JOB_ALPN: &[u8] = b"gridmint/job/1";
@@ -65,7 +107,7 @@ const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long reaching a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-async fn connect(endpoint: &Endpoint, to: EndpointAddr, alpn: &[u8]) -> Result<Connection, NodeError> {
+async fn connect(endpoint: &Endpoint, to: EndpointAddr, alpn: &[u8]) -> Result<Connection, PeerError> {
     let id = to.id;
     match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect(to, alpn)).await {
         Ok(Ok(conn)) => Ok(conn),
@@ -74,8 +116,8 @@ async fn connect(endpoint: &Endpoint, to: EndpointAddr, alpn: &[u8]) -> Result<C
     }
 }
 
-fn peer_error(message: impl Into<String>) -> NodeError {
-    NodeError::Exchange { message: message.into() }
+fn peer_error(message: impl Into<String>) -> PeerError {
+    PeerError::Exchange { message: message.into() }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -103,7 +145,7 @@ type RelayBook = Arc<std::sync::Mutex<std::collections::BTreeMap<U256, std::coll
 type RelayBell = Arc<tokio::sync::Notify>;
 
 /// A finished spot check: its outcome, or why it could not run.
-type SpotResult = Result<crate::spot::SpotOutcome, String>;
+type SpotResult = Result<SpotOutcome, String>;
 /// Per (job, result root): `None` while the check runs.
 type SpotBook = std::collections::BTreeMap<(U256, B256), Option<SpotResult>>;
 
@@ -111,7 +153,7 @@ type SpotBook = std::collections::BTreeMap<(U256, B256), Option<SpotResult>>;
 /// it runs; the error as text when the check itself failed).
 #[derive(Debug, Default, Clone)]
 struct Spots {
-    checker: Arc<std::sync::OnceLock<crate::spot::SpotCheck>>,
+    checker: Arc<std::sync::OnceLock<Arc<dyn ResultCheck>>>,
     outcomes: Arc<std::sync::Mutex<SpotBook>>,
 }
 
@@ -128,7 +170,7 @@ impl Spots {
         }
         let outcomes = self.outcomes.clone();
         tokio::task::spawn_blocking(move || {
-            let outcome = checker.check(&package, &result).map_err(|e| e.to_string());
+            let outcome = checker.check(&package, &result);
             tracing::info!(job = %job_id, %root, ?outcome, "spot check");
             outcomes.lock().unwrap_or_else(|p| p.into_inner()).insert((job_id, root), Some(outcome));
         });
@@ -151,18 +193,17 @@ enum Response {
 
 /// What is signed: a readable message (EIP-191), bound to the chain, the market and the endpoint
 /// that carries it, so it cannot be replayed elsewhere.
-fn statement(net: &Network, what: &str, job_id: U256, endpoint: &EndpointId, extra: &str) -> String {
-    let d = &net.profile.deployment;
+fn statement(d: &Domain, what: &str, job_id: U256, endpoint: &EndpointId, extra: &str) -> String {
     format!("Gridmint {what}\nchain {}\nmarket {}\njob {job_id}\nendpoint {endpoint}{extra}", d.chain_id, d.market)
 }
 
-fn sign(signer: &PrivateKeySigner, message: &str) -> Result<Bytes, NodeError> {
+fn sign(signer: &PrivateKeySigner, message: &str) -> Result<Bytes, PeerError> {
     let signature = signer.sign_message_sync(message.as_bytes()).map_err(|e| peer_error(format!("signing: {e}")))?;
     Ok(Bytes::from(signature.as_bytes().to_vec()))
 }
 
 /// The signer's address and public key.
-fn recover(signature: &[u8], message: &str) -> Result<(Address, k256::PublicKey), NodeError> {
+fn recover(signature: &[u8], message: &str) -> Result<(Address, k256::PublicKey), PeerError> {
     let signature = Signature::from_raw(signature).map_err(|e| peer_error(format!("a malformed signature: {e}")))?;
     let key = signature
         .recover_from_prehash(&eip191_hash_message(message.as_bytes()))
@@ -172,7 +213,7 @@ fn recover(signature: &[u8], message: &str) -> Result<(Address, k256::PublicKey)
 }
 
 /// The buyer's endpoint, from the job's posting.
-fn data_peer(posted: &gridmint_chain::bindings::Gridmint::JobPosted) -> Result<EndpointId, NodeError> {
+fn data_peer(posted: &JobPosted) -> Result<EndpointId, PeerError> {
     EndpointId::from_bytes(&posted.dataPeer.0)
         .map_err(|e| peer_error(format!("job {}: its dataPeer is not an endpoint id: {e}", posted.jobId)))
 }
@@ -199,21 +240,21 @@ impl AddressBook {
         self.dir.join(id.to_string())
     }
 
-    fn publish(&self, id: &EndpointId, addrs: &[SocketAddr]) -> Result<(), NodeError> {
+    fn publish(&self, id: &EndpointId, addrs: &[SocketAddr]) -> Result<(), PeerError> {
         let text: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-        std::fs::create_dir_all(&self.dir).map_err(|source| NodeError::Io {
+        std::fs::create_dir_all(&self.dir).map_err(|source| PeerError::Io {
             what: "creating",
             path: self.dir.clone(),
             source,
         })?;
         let path = self.path(id);
         let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-        std::fs::write(&tmp, text.join("\n")).map_err(|source| NodeError::Io {
+        std::fs::write(&tmp, text.join("\n")).map_err(|source| PeerError::Io {
             what: "writing",
             path: tmp.clone(),
             source,
         })?;
-        std::fs::rename(&tmp, &path).map_err(|source| NodeError::Io { what: "writing", path, source })
+        std::fs::rename(&tmp, &path).map_err(|source| PeerError::Io { what: "writing", path, source })
     }
 
     fn lookup(&self, id: &EndpointId) -> Vec<SocketAddr> {
@@ -234,6 +275,8 @@ fn endpoint_addr(book: Option<&AddressBook>, id: EndpointId) -> EndpointAddr {
 #[derive(Debug, Clone)]
 pub struct Peer {
     router: Router,
+    signer: PrivateKeySigner,
+    domain: Domain,
     transfers: MemStore,
     local: BlobStore,
     book: Option<AddressBook>,
@@ -242,17 +285,14 @@ pub struct Peer {
     spots: Spots,
 }
 
-/// True when the network's RPC is on this machine: the embedded local network.
-fn is_local(rpc_url: &str) -> bool {
-    let host = rpc_url.split("://").nth(1).unwrap_or(rpc_url);
-    host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
-}
-
 impl Peer {
-    /// Binds the endpoint of `net`'s wallet, with the node's blob store under `data`.
-    pub(crate) async fn start(net: &Network, data: &Path) -> Result<Self, NodeError> {
-        let key = endpoint_key(&net.signer);
-        let local = is_local(&net.profile.rpc_url);
+    /// Binds the endpoint of `ledger`'s wallet, with the node's blob store under `data`. With
+    /// `address_book` (a folder; the embedded local network), the endpoint binds to loopback with
+    /// no relay and no discovery, and peers find each other's addresses in that folder.
+    pub async fn start<L: Ledger>(ledger: L, data: &Path, address_book: Option<PathBuf>) -> Result<Self, PeerError> {
+        let key = endpoint_key(ledger.signer());
+        let (signer, domain) = (ledger.signer().clone(), ledger.domain());
+        let local = address_book.is_some();
         let builder = if local {
             Endpoint::builder(presets::Minimal)
                 .relay_mode(RelayMode::Disabled)
@@ -270,9 +310,8 @@ impl Peer {
                 .alpns(vec![JOB_ALPN.to_vec(), iroh_blobs::ALPN.to_vec()])
                 .bind()
                 .await
-                .map_err(|e| NodeError::NetworkUnavailable { message: format!("the peer-to-peer endpoint: {e}") })?;
-        let book =
-            local.then(|| AddressBook { dir: net.profile_path.parent().unwrap_or(Path::new(".")).join("peers") });
+                .map_err(|e| PeerError::NetworkUnavailable { message: format!("the peer-to-peer endpoint: {e}") })?;
+        let book = address_book.map(|dir| AddressBook { dir });
         if let Some(book) = &book {
             book.publish(&endpoint.id(), &endpoint.bound_sockets())?;
         }
@@ -285,7 +324,7 @@ impl Peer {
             spots: spots.clone(),
             relay: relay.clone(),
             bell: bell.clone(),
-            net: net.without_peer(),
+            ledger,
             endpoint: endpoint.clone(),
             transfers: transfers.clone(),
             local: BlobStore::new(data.join("blobs")),
@@ -294,7 +333,17 @@ impl Peer {
         let router =
             Router::builder(endpoint).accept(JOB_ALPN, Arc::new(handler)).accept(iroh_blobs::ALPN, blobs).spawn();
         tracing::info!(endpoint = %router.endpoint().id(), local, "peer endpoint up");
-        Ok(Self { router, transfers, local: BlobStore::new(data.join("blobs")), book, relay, bell, spots })
+        Ok(Self {
+            router,
+            signer,
+            domain,
+            transfers,
+            local: BlobStore::new(data.join("blobs")),
+            book,
+            relay,
+            bell,
+            spots,
+        })
     }
 
     /// This node's endpoint id: what a buyer puts on chain as the job's `dataPeer`.
@@ -311,7 +360,7 @@ impl Peer {
         endpoint_addr(self.book.as_ref(), id)
     }
 
-    async fn ask(&self, to: EndpointId, request: &Request) -> Result<Response, NodeError> {
+    async fn ask(&self, to: EndpointId, request: &Request) -> Result<Response, PeerError> {
         let conn = connect(self.router.endpoint(), self.addr(to), JOB_ALPN).await?;
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| peer_error(format!("opening a stream: {e}")))?;
         let body = serde_json::to_vec(request).map_err(|e| peer_error(e.to_string()))?;
@@ -323,25 +372,21 @@ impl Peer {
     }
 
     /// Fetches a sealed blob from `from` into the transfer store and returns its bytes.
-    async fn fetch(&self, from: EndpointId, blob: B256) -> Result<Vec<u8>, NodeError> {
+    async fn fetch(&self, from: EndpointId, blob: B256) -> Result<Vec<u8>, PeerError> {
         fetch(self.router.endpoint(), &self.transfers, self.addr(from), blob).await
     }
 
     /// As a claimant of `posted`: fetches the job's data from its buyer, checked against the
     /// job's data root. Returns the package bundle and the buyer's public key (results are sealed
     /// to it).
-    pub async fn fetch_job_data(
-        &self,
-        net: &Network,
-        posted: &gridmint_chain::bindings::Gridmint::JobPosted,
-    ) -> Result<(Vec<u8>, k256::PublicKey), NodeError> {
+    pub async fn fetch_job_data(&self, posted: &JobPosted) -> Result<(Vec<u8>, k256::PublicKey), PeerError> {
         let job_id = posted.jobId;
         let buyer = data_peer(posted)?;
-        let signature = sign(&net.signer, &statement(net, "data request", job_id, &self.id(), ""))?;
+        let signature = sign(&self.signer, &statement(&self.domain, "data request", job_id, &self.id(), ""))?;
         let work = async {
             let blob = match self.ask(buyer, &Request::Data { job_id, signature }).await? {
                 Response::Data { blob, signature } => {
-                    let offer = statement(net, "data offer", job_id, &self.id(), &format!("\nblob {blob}"));
+                    let offer = statement(&self.domain, "data offer", job_id, &self.id(), &format!("\nblob {blob}"));
                     let (signer, key) = recover(&signature, &offer)?;
                     if signer != posted.buyer {
                         return Err(peer_error(format!(
@@ -357,7 +402,7 @@ impl Peer {
                 Response::Accepted => return Err(peer_error(format!("job {job_id}: an answer out of turn"))),
             };
             let sealed = self.fetch(buyer, blob.0).await?;
-            let bundle = seal::open(&wallet_secret(&net.signer), &sealed)
+            let bundle = seal::open(&wallet_secret(&self.signer), &sealed)
                 .map_err(|e| peer_error(format!("job {job_id}: the data: {e}")))?;
             if blake3::hash(&bundle).as_bytes() != &posted.dataRoot.0 {
                 return Err(peer_error(format!("job {job_id}: the data does not hash to the job's data root")));
@@ -372,19 +417,13 @@ impl Peer {
 
     /// As a provider after its reveal: seals the result bundle to the buyer and offers it; true
     /// once the buyer has it.
-    pub async fn deliver_result(
-        &self,
-        net: &Network,
-        posted: &gridmint_chain::bindings::Gridmint::JobPosted,
-        root: B256,
-        sealed: &[u8],
-    ) -> Result<(), NodeError> {
+    pub async fn deliver_result(&self, posted: &JobPosted, root: B256, sealed: &[u8]) -> Result<(), PeerError> {
         let job_id = posted.jobId;
         let buyer = data_peer(posted)?;
         let tag = self.transfers.add_bytes(sealed.to_vec()).await.map_err(|e| peer_error(e.to_string()))?;
         let blob = B256::from(*tag.hash.as_bytes());
-        let message = statement(net, "result", job_id, &self.id(), &format!("\nroot {root}\nblob {blob}"));
-        let request = Request::Result { job_id, root, blob, signature: sign(&net.signer, &message)? };
+        let message = statement(&self.domain, "result", job_id, &self.id(), &format!("\nroot {root}\nblob {blob}"));
+        let request = Request::Result { job_id, root, blob, signature: sign(&self.signer, &message)? };
         let answer = tokio::time::timeout(EXCHANGE_TIMEOUT, self.ask(buyer, &request))
             .await
             .map_err(|_| peer_error(format!("job {job_id}: delivering the result timed out")));
@@ -402,18 +441,17 @@ impl Peer {
     /// `Ok` once the buyer took them (it then submits them with the other replicas').
     pub async fn relay_commit(
         &self,
-        net: &Network,
-        posted: &gridmint_chain::bindings::Gridmint::JobPosted,
+        posted: &JobPosted,
         index: U256,
         root: B256,
         work_units: u64,
         salt: B256,
-    ) -> Result<(), NodeError> {
+    ) -> Result<(), PeerError> {
         let job_id = posted.jobId;
         let buyer = data_peer(posted)?;
-        let commitment = gridmint_chain::commitment(root, work_units, salt, net.address());
-        let d = &net.profile.deployment;
-        let signed = gridmint_chain::sign_commit(&net.signer, d.chain_id, d.market, job_id, index, commitment).await?;
+        let commitment = gridmint_chain::commitment(root, work_units, salt, self.signer.address());
+        let d = &self.domain;
+        let signed = gridmint_chain::sign_commit(&self.signer, d.chain_id, d.market, job_id, index, commitment).await?;
         let request =
             Request::Commit { job_id, index, commitment, signature: signed.signature, root, work_units, salt };
         match tokio::time::timeout(CONNECT_TIMEOUT, self.ask(buyer, &request))
@@ -445,9 +483,9 @@ impl Peer {
     }
 
     /// As a buyer: spot-checks every delivered result before agreement may settle a job (see
-    /// [`crate::spot`]). Set once; later calls are ignored.
-    pub fn enable_spot_checks(&self, checker: crate::spot::SpotCheck) {
-        let _ = self.spots.checker.set(checker);
+    /// the node's spot check). Set once; later calls are ignored.
+    pub fn enable_spot_checks(&self, checker: impl ResultCheck) {
+        let _ = self.spots.checker.set(Arc::new(checker));
     }
 
     pub fn spot_checks_enabled(&self) -> bool {
@@ -456,12 +494,7 @@ impl Peer {
 
     /// As a buyer: the spot check of `root` for `job_id`, waiting up to `wait` for it to finish;
     /// `None` if the result was not delivered or the check is still running.
-    pub async fn spot_outcome(
-        &self,
-        job_id: U256,
-        root: B256,
-        wait: Duration,
-    ) -> Option<Result<crate::spot::SpotOutcome, String>> {
+    pub async fn spot_outcome(&self, job_id: U256, root: B256, wait: Duration) -> Option<Result<SpotOutcome, String>> {
         let until = std::time::Instant::now() + wait;
         loop {
             let state = self.spots.outcomes.lock().unwrap_or_else(|p| p.into_inner()).get(&(job_id, root)).cloned();
@@ -476,7 +509,7 @@ impl Peer {
     }
 
     /// Seals `bundle` to `reader` and keeps it in the node's store under `name`.
-    pub fn keep_sealed(&self, name: &str, reader: &k256::PublicKey, bundle: &[u8]) -> Result<(), NodeError> {
+    pub fn keep_sealed(&self, name: &str, reader: &k256::PublicKey, bundle: &[u8]) -> Result<(), PeerError> {
         let hash = self.local.put(&seal::seal(reader, bundle))?;
         self.local.link(name, &hash)
     }
@@ -486,7 +519,7 @@ impl Peer {
     }
 }
 
-async fn fetch(endpoint: &Endpoint, store: &MemStore, from: EndpointAddr, blob: B256) -> Result<Vec<u8>, NodeError> {
+async fn fetch(endpoint: &Endpoint, store: &MemStore, from: EndpointAddr, blob: B256) -> Result<Vec<u8>, PeerError> {
     let hash = iroh_blobs::Hash::from_bytes(blob.0);
     let conn = connect(endpoint, from, iroh_blobs::ALPN).await?;
     store
@@ -502,18 +535,18 @@ async fn fetch(endpoint: &Endpoint, store: &MemStore, from: EndpointAddr, blob: 
 
 /// The buyer's side of [`JOB_ALPN`].
 #[derive(Debug)]
-struct JobData {
+struct JobData<L> {
     spots: Spots,
     relay: RelayBook,
     bell: RelayBell,
-    net: Network,
+    ledger: L,
     endpoint: Endpoint,
     transfers: MemStore,
     local: BlobStore,
     book: Option<AddressBook>,
 }
 
-impl JobData {
+impl<L: Ledger> JobData<L> {
     async fn answer(&self, from: EndpointId, request: Request) -> Response {
         let result = match request {
             Request::Data { job_id, signature } => self.data(from, job_id, &signature).await,
@@ -531,16 +564,12 @@ impl JobData {
     }
 
     /// The job and its claimants, if this node posted it and `who` claimed it.
-    async fn my_job(
-        &self,
-        job_id: U256,
-        who: Address,
-    ) -> Result<(gridmint_chain::bindings::Gridmint::JobPosted, Vec<Address>), NodeError> {
-        let posted = self.net.posted_job(job_id).await?.ok_or_else(|| peer_error(format!("no job {job_id}")))?;
-        if posted.buyer != self.net.address() {
+    async fn my_job(&self, job_id: U256, who: Address) -> Result<(JobPosted, Vec<Address>), PeerError> {
+        let posted = self.ledger.posted_job(job_id).await?.ok_or_else(|| peer_error(format!("no job {job_id}")))?;
+        if posted.buyer != self.ledger.signer().address() {
             return Err(peer_error(format!("job {job_id} is not this node's")));
         }
-        let claimants = self.net.market.trail(job_id).await?.claimants;
+        let claimants = self.ledger.claimants(job_id).await?;
         if !claimants.contains(&who) {
             return Err(peer_error(format!("{who} has not claimed job {job_id}")));
         }
@@ -557,8 +586,8 @@ impl JobData {
         root: B256,
         work_units: u64,
         salt: B256,
-    ) -> Result<Response, NodeError> {
-        let d = &self.net.profile.deployment;
+    ) -> Result<Response, PeerError> {
+        let d = self.ledger.domain();
         let digest = gridmint_chain::commit_digest(d.chain_id, d.market, job_id, index, commitment);
         let signer = Signature::from_raw(&signature)
             .and_then(|s| s.recover_address_from_msg(digest.as_slice()))
@@ -581,8 +610,8 @@ impl JobData {
         Ok(Response::Accepted)
     }
 
-    async fn data(&self, from: EndpointId, job_id: U256, signature: &[u8]) -> Result<Response, NodeError> {
-        let (who, key) = recover(signature, &statement(&self.net, "data request", job_id, &from, ""))?;
+    async fn data(&self, from: EndpointId, job_id: U256, signature: &[u8]) -> Result<Response, PeerError> {
+        let (who, key) = recover(signature, &statement(&self.ledger.domain(), "data request", job_id, &from, ""))?;
         let (posted, _) = self.my_job(job_id, who).await?;
         let bundle = self
             .local
@@ -590,9 +619,9 @@ impl JobData {
             .ok_or_else(|| peer_error(format!("job {job_id}: its data is not on this node")))?;
         let tag = self.transfers.add_bytes(seal::seal(&key, &bundle)).await.map_err(|e| peer_error(e.to_string()))?;
         let blob = B256::from(*tag.hash.as_bytes());
-        let offer = statement(&self.net, "data offer", job_id, &from, &format!("\nblob {blob}"));
+        let offer = statement(&self.ledger.domain(), "data offer", job_id, &from, &format!("\nblob {blob}"));
         tracing::info!(job = %job_id, provider = %who, "serving the job's data");
-        Ok(Response::Data { blob, signature: sign(&self.net.signer, &offer)? })
+        Ok(Response::Data { blob, signature: sign(self.ledger.signer(), &offer)? })
     }
 
     async fn result(
@@ -602,8 +631,8 @@ impl JobData {
         root: B256,
         blob: B256,
         signature: &[u8],
-    ) -> Result<Response, NodeError> {
-        let message = statement(&self.net, "result", job_id, &from, &format!("\nroot {root}\nblob {blob}"));
+    ) -> Result<Response, PeerError> {
+        let message = statement(&self.ledger.domain(), "result", job_id, &from, &format!("\nroot {root}\nblob {blob}"));
         let (who, _) = recover(signature, &message)?;
         let (posted, _) = self.my_job(job_id, who).await?;
         let name = format!("results/{root:x}");
@@ -611,7 +640,7 @@ impl JobData {
             return Ok(Response::Accepted);
         }
         let sealed = fetch(&self.endpoint, &self.transfers, endpoint_addr(self.book.as_ref(), from), blob).await?;
-        let bundle = seal::open(&wallet_secret(&self.net.signer), &sealed)
+        let bundle = seal::open(&wallet_secret(self.ledger.signer()), &sealed)
             .map_err(|e| peer_error(format!("job {job_id}: the result: {e}")))?;
         let entries = exchange::unbundle(&bundle)?;
         if B256::from(exchange::result_root(&entries)) != root {
@@ -627,7 +656,7 @@ impl JobData {
     }
 }
 
-impl ProtocolHandler for JobData {
+impl<L: Ledger> ProtocolHandler for JobData<L> {
     async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
         let from = connection.remote_id();
         let (mut send, mut recv) = connection.accept_bi().await?;

@@ -1,5 +1,5 @@
 //! Content-addressed job data: BLAKE3-named blobs in a node's own store, and deterministic
-//! bundles (zip archives) of a folder's files. Moving them between nodes is [`crate::peer`]'s job.
+//! bundles (zip archives) of a folder's files. Moving them between nodes is [`crate::endpoint`]'s job.
 
 use std::{
     fs,
@@ -7,7 +7,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::NodeError;
+use crate::PeerError;
 
 /// A content-addressed blob folder.
 #[derive(Debug, Clone)]
@@ -15,9 +15,9 @@ pub struct BlobStore {
     dir: PathBuf,
 }
 
-fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> NodeError {
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PeerError {
     let path = path.to_owned();
-    move |source| NodeError::Io { what, path, source }
+    move |source| PeerError::Io { what, path, source }
 }
 
 impl BlobStore {
@@ -31,7 +31,7 @@ impl BlobStore {
 
     /// Stores `bytes` under their BLAKE3 (written to a temporary name, then renamed: readers never
     /// see half a blob).
-    pub fn put(&self, bytes: &[u8]) -> Result<blake3::Hash, NodeError> {
+    pub fn put(&self, bytes: &[u8]) -> Result<blake3::Hash, PeerError> {
         let hash = blake3::hash(bytes);
         let path = self.path(&hash);
         if !path.exists() {
@@ -44,18 +44,18 @@ impl BlobStore {
     }
 
     /// The blob named `hash`, checked against it; `None` if this store does not have it.
-    pub fn get(&self, hash: &blake3::Hash) -> Result<Option<Vec<u8>>, NodeError> {
+    pub fn get(&self, hash: &blake3::Hash) -> Result<Option<Vec<u8>>, PeerError> {
         let path = self.path(hash);
         match fs::read(&path) {
             Ok(bytes) if blake3::hash(&bytes) == *hash => Ok(Some(bytes)),
-            Ok(_) => Err(NodeError::Exchange { message: format!("blob {} does not match its name", hash.to_hex()) }),
+            Ok(_) => Err(PeerError::Exchange { message: format!("blob {} does not match its name", hash.to_hex()) }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(NodeError::Io { what: "reading", path, source: e }),
+            Err(e) => Err(PeerError::Io { what: "reading", path, source: e }),
         }
     }
 
     /// Names a blob (e.g. `results/<root>`), so that a reader who knows only the name finds it.
-    pub fn link(&self, name: &str, hash: &blake3::Hash) -> Result<(), NodeError> {
+    pub fn link(&self, name: &str, hash: &blake3::Hash) -> Result<(), PeerError> {
         let path = self.dir.join(name);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(io("creating", parent))?;
@@ -66,17 +66,17 @@ impl BlobStore {
     }
 
     /// The blob a name points to.
-    pub fn resolve(&self, name: &str) -> Result<Option<Vec<u8>>, NodeError> {
+    pub fn resolve(&self, name: &str) -> Result<Option<Vec<u8>>, PeerError> {
         let path = self.dir.join(name);
         let Ok(hex) = fs::read_to_string(&path) else { return Ok(None) };
         let hash = blake3::Hash::from_hex(hex.trim())
-            .map_err(|e| NodeError::Exchange { message: format!("{}: {e}", path.display()) })?;
+            .map_err(|e| PeerError::Exchange { message: format!("{}: {e}", path.display()) })?;
         self.get(&hash)
     }
 }
 
 /// Every regular file under `dir` (relative, `/`-separated, sorted), skipping hidden names.
-pub fn files(dir: &Path) -> Result<Vec<(String, PathBuf)>, NodeError> {
+pub fn files(dir: &Path) -> Result<Vec<(String, PathBuf)>, PeerError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -100,7 +100,7 @@ pub fn files(dir: &Path) -> Result<Vec<(String, PathBuf)>, NodeError> {
 
 /// A zip of `(name, bytes)` entries in name order, stored uncompressed with fixed timestamps:
 /// the same files always give the same bytes, so the same BLAKE3.
-pub fn bundle(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>, NodeError> {
+pub fn bundle(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>, PeerError> {
     let mut sorted: Vec<&(String, Vec<u8>)> = entries.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -108,7 +108,7 @@ pub fn bundle(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>, NodeError> {
         .compression_method(zip::CompressionMethod::Stored)
         .last_modified_time(zip::DateTime::default())
         .unix_permissions(0o644);
-    let bad = |e: &dyn std::fmt::Display| NodeError::Exchange { message: format!("bundling: {e}") };
+    let bad = |e: &dyn std::fmt::Display| PeerError::Exchange { message: format!("bundling: {e}") };
     for (name, bytes) in sorted {
         // What a reader would refuse is refused here, where the sender can still rename it.
         entry_name(name)?;
@@ -119,8 +119,8 @@ pub fn bundle(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>, NodeError> {
 }
 
 /// The entries of a bundle, refusing names that would leave a folder.
-pub fn unbundle(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, NodeError> {
-    let bad = |message: String| NodeError::Exchange { message };
+pub fn unbundle(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, PeerError> {
+    let bad = |message: String| PeerError::Exchange { message };
     let mut archive =
         zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| bad(format!("not a bundle: {e}")))?;
     let mut out = Vec::new();
@@ -147,8 +147,8 @@ pub fn result_root(entries: &[(String, Vec<u8>)]) -> [u8; 32] {
 /// and `..`, a leading `/`, a backslash (a separator on Windows, a plain character on Unix: checking
 /// first and converting after let `..\\..\\x` through), `:` (drive letters, alternate streams) and
 /// control characters.
-pub fn entry_name(raw: &str) -> Result<&str, NodeError> {
-    let refuse = |why: &str| Err(NodeError::Exchange { message: format!("entry {raw:?}: {why}") });
+pub fn entry_name(raw: &str) -> Result<&str, PeerError> {
+    let refuse = |why: &str| Err(PeerError::Exchange { message: format!("entry {raw:?}: {why}") });
     if raw.is_empty() {
         return refuse("has no name");
     }
@@ -166,7 +166,7 @@ pub fn entry_name(raw: &str) -> Result<&str, NodeError> {
 
 /// Writes entries under `dir`; a name that could leave `dir` ([`entry_name`]) is refused before
 /// anything is written.
-pub fn write_all(dir: &Path, entries: &[(String, Vec<u8>)]) -> Result<(), NodeError> {
+pub fn write_all(dir: &Path, entries: &[(String, Vec<u8>)]) -> Result<(), PeerError> {
     for (name, _) in entries {
         entry_name(name)?;
     }
