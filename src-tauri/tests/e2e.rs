@@ -11,7 +11,8 @@
 //! - `market`: on the embedded local network, a bad package shows its error inline; the sample
 //!   embedding job, submitted through the Buy page (the code path a drop takes), ends "verified"
 //!   and the provider's earnings on the dashboard rise; withdrawing them empties the balance and
-//!   credits the payout address.
+//!   credits the payout address; after the agent is killed (-9), the window opened again lists
+//!   the jobs as they were.
 //! - `onboarding`: a first run opens on the set-up (devices, a benchmark with its progress bar,
 //!   limits, a price floor suggested by the market); "Start earning" registers the machine and
 //!   opens the dashboard, with the choices stored.
@@ -765,6 +766,47 @@ mod market {
         assert!(pending.to_lowercase().contains(&next.to_lowercase()), "{pending}");
         harness::screenshot(&session, "wallet-earning-account");
         harness::within("closing the session", session.client.clone().close()).await.expect("close the session");
+
+        // A crash of the agent (kill -9) loses no job: the window opened again starts a new agent,
+        // and its Jobs page lists both jobs from the node store, the verified one as it was.
+        let agent = harness::agent_pid(&session.home.0).expect("the agent the window started");
+        let killed = std::process::Command::new("kill").args(["-9", &agent.to_string()]).status().expect("kill");
+        assert!(killed.success(), "kill -9 {agent}");
+        let gone = std::time::Instant::now() + Duration::from_secs(10);
+        while std::path::Path::new(&format!("/proc/{agent}")).exists() && std::time::Instant::now() < gone {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let reopened = harness::reopen(&session).await;
+        let client = &reopened;
+        harness::within("opening Jobs", find(client, "[data-testid=nav-jobs]", 60).await.click()).await.expect("click");
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        let rows = loop {
+            let rows = harness::within("listing jobs", client.find_all(Locator::Css("[data-testid=job-row]"))).await;
+            let rows = rows.unwrap_or_default();
+            if rows.len() >= 2 {
+                break rows;
+            }
+            assert!(std::time::Instant::now() < until, "the jobs are not listed after the agent restarted");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert_eq!(rows.len(), 2, "the two jobs, no more");
+        let mut seen = Vec::new();
+        for row in &rows {
+            let status = harness::within("a status", row.find(Locator::Css("[data-testid=job-status]"))).await;
+            let status = harness::within("its text", status.expect("status").text()).await.expect("text");
+            let result = harness::within("a result", row.find(Locator::Css("[data-testid=job-result]"))).await;
+            let result = harness::within("its text", result.expect("result").text()).await.expect("text");
+            seen.push((status, result));
+        }
+        harness::screenshot(&session, "jobs-after-agent-crash");
+        let verified = seen.iter().find(|(s, _)| s == "verified").unwrap_or_else(|| panic!("no verified job: {seen:?}"));
+        assert_eq!(verified.1, chosen.display().to_string(), "its result folder is kept: {seen:?}");
+        let other = seen.iter().find(|(s, _)| s != "verified").expect("the second job");
+        assert!(
+            other.0 == "refunded" || (other.0 == "failed" && other.1.starts_with("interrupted")),
+            "the paused job ended refunded, or the crash cut it off and it says so: {seen:?}"
+        );
+        harness::within("closing the session", reopened.clone().close()).await.expect("close the session");
     }
 }
 

@@ -53,18 +53,16 @@ mod local {
             eprintln!("SKIPPED: no MiniLM");
             return;
         }
-        let market = LocalMarket::start(
-            paths,
-            LocalMarketOptions {
-                anvil,
-                block_time_s: 1,
-                claim_window_s: 6,
-                price_floor: Some(0),
-                device: None,
-                network: Default::default(),
-                worker: super::device_worker(),
-            },
-        );
+        let options = || LocalMarketOptions {
+            anvil: anvil.clone(),
+            block_time_s: 1,
+            claim_window_s: 6,
+            price_floor: Some(0),
+            device: None,
+            network: Default::default(),
+            worker: super::device_worker(),
+        };
+        let market = LocalMarket::start(paths.clone(), options());
 
         // A bad package is refused at once, naming the problem, before the network is even needed.
         let bad = scratch.path().join("bad");
@@ -250,11 +248,38 @@ mod local {
         assert!(pending.effective_at_unix_s > day.now_unix_s + 86_400, "a delay of days: {pending:?}");
         assert_eq!(standing.payout_address, standing.address, "the current payout address is unchanged");
 
+        // A job still running when the app stops is not forgotten.
+        let unfinished = market.submit(&request).expect("submits").local_id;
+
         // Shutting down stops anvil: nothing is left listening on the chain's port.
         let rpc = market.status().rpc_url.expect("a ready network has an RPC URL");
         let port: u16 = rpc.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).expect("a port");
+        let before = market.jobs();
         market.shutdown();
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "anvil still listens on {port}");
+
+        // After a restart the Jobs page lists every job as it ended; the one the stop cut off
+        // says why, and the devnet's jobs (its chain is gone) have no events on the new chain.
+        let again = LocalMarket::start(paths, options());
+        let after = again.jobs();
+        assert_eq!(after.len(), 3, "{after:?}");
+        let by_id = |id: u64| after.iter().find(|j| j.local_id == id).expect("listed").clone();
+        let verified = by_id(job.local_id);
+        assert_eq!(
+            (verified.status, verified.job_id.as_deref(), verified.result_dir.as_deref()),
+            (JobStatus::Verified, Some(job_id.as_str()), Some(chosen.to_str().expect("utf-8"))),
+            "{verified:?}"
+        );
+        let was = before.iter().find(|j| j.local_id == job.local_id).expect("listed before");
+        assert_eq!((verified.detail.as_ref(), verified.elapsed_s), (was.detail.as_ref(), was.elapsed_s), "unchanged");
+        assert_eq!(by_id(unclaimed.local_id).status, JobStatus::Refunded);
+        let cut = by_id(unfinished);
+        assert_eq!(cut.status, JobStatus::Failed, "{cut:?}");
+        assert!(cut.detail.as_deref().is_some_and(|d| d.starts_with("interrupted")), "{cut:?}");
+        let old = again.timeline(job.local_id).expect("an earlier job's timeline reads");
+        assert!(old.events.is_empty(), "no events of the old chain read from the new one: {old:?}");
+        assert!(old.verification.as_deref().is_some_and(|v| v.starts_with("verified")), "{old:?}");
+        again.shutdown();
     }
 }
 

@@ -33,7 +33,32 @@ const MIGRATIONS: &[&str] = &[
      );",
     // What a provider learned of its own pace (crate::pace): measured job time over the model's.
     "CREATE TABLE pace (network TEXT PRIMARY KEY, scale REAL NOT NULL);",
+    // The desktop app's jobs: what the Jobs page lists, kept across restarts. `network` names the
+    // chain the job was posted on (the embedded devnet's differs at every start); `summary` is the
+    // job's wire form (`gridmint_protocol::JobSummary`) as JSON.
+    "CREATE TABLE app_job (
+         local_id INTEGER PRIMARY KEY,
+         network TEXT NOT NULL,
+         job_id TEXT,
+         summary TEXT NOT NULL,
+         submitted_ms INTEGER NOT NULL,
+         ended_ms INTEGER,
+         results_to TEXT
+     );",
 ];
+
+/// One of the desktop app's jobs as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppJob {
+    pub summary: gridmint_protocol::JobSummary,
+    /// The chain it was posted on ([`Store::save_app_job`]).
+    pub network: String,
+    /// Unix time in milliseconds.
+    pub submitted_ms: u64,
+    pub ended_ms: Option<u64>,
+    /// Where its verified result goes, once posted.
+    pub results_to: Option<String>,
+}
 
 /// A provider task as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -224,6 +249,66 @@ impl Store {
             .map_err(db_error)
     }
 
+    /// Writes one of the app's jobs (a new one, or its latest state).
+    pub fn save_app_job(&self, job: &AppJob) -> Result<(), NodeError> {
+        let summary = serde_json::to_string(&job.summary)
+            .map_err(|e| NodeError::Store { message: format!("app job {}: {e}", job.summary.local_id) })?;
+        self.db
+            .execute(
+                "INSERT INTO app_job (local_id, network, job_id, summary, submitted_ms, ended_ms, results_to)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(local_id) DO UPDATE SET network = excluded.network, job_id = excluded.job_id,
+                     summary = excluded.summary, ended_ms = excluded.ended_ms, results_to = excluded.results_to",
+                params![
+                    job.summary.local_id as i64,
+                    job.network,
+                    job.summary.job_id,
+                    summary,
+                    job.submitted_ms as i64,
+                    job.ended_ms.map(|t| t as i64),
+                    job.results_to
+                ],
+            )
+            .map(|_| ())
+            .map_err(db_error)
+    }
+
+    /// The app's jobs, oldest first. A row whose summary does not read is an error naming it.
+    pub fn app_jobs(&self) -> Result<Vec<AppJob>, NodeError> {
+        let mut stmt = self
+            .db
+            .prepare(
+                "SELECT local_id, network, summary, submitted_ms, ended_ms, results_to FROM app_job ORDER BY local_id",
+            )
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                ))
+            })
+            .map_err(db_error)?;
+        let mut jobs = Vec::new();
+        for row in rows {
+            let (local_id, network, summary, submitted_ms, ended_ms, results_to) = row.map_err(db_error)?;
+            let summary = serde_json::from_str(&summary)
+                .map_err(|e| NodeError::Store { message: format!("app job {local_id}: its summary: {e}") })?;
+            jobs.push(AppJob {
+                summary,
+                network,
+                submitted_ms: submitted_ms as u64,
+                ended_ms: ended_ms.map(|t| t as u64),
+                results_to,
+            });
+        }
+        Ok(jobs)
+    }
+
     pub fn remove_task(&self, network: &str, job_id: &str) -> Result<(), NodeError> {
         self.db
             .execute("DELETE FROM provider_task WHERE network = ?1 AND job_id = ?2", params![network, job_id])
@@ -272,5 +357,39 @@ mod tests {
         assert_eq!(store.pace_scale("m").expect("pace"), Some(3.0));
         store.remove_task("m", "7").expect("remove");
         assert!(store.tasks("m").expect("tasks").is_empty());
+    }
+
+    #[test]
+    fn the_apps_jobs_survive_reopening_and_keep_their_latest_state() {
+        use gridmint_protocol::{JobStage, JobStatus, JobSummary};
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("node.sqlite3");
+        let summary = JobSummary {
+            local_id: 1,
+            job_id: None,
+            package: "/p".into(),
+            status: JobStatus::Posting,
+            detail: None,
+            work_units: 3,
+            replicas: 1,
+            result_dir: None,
+            elapsed_s: 0.0,
+            stage: JobStage::Uploading,
+        };
+        let mut job = AppJob { summary, network: "local:1".into(), submitted_ms: 5, ended_ms: None, results_to: None };
+        {
+            let store = Store::open(&path).expect("open");
+            store.save_app_job(&job).expect("insert");
+            job.summary.job_id = Some("12".into());
+            job.summary.status = JobStatus::Verified;
+            job.ended_ms = Some(9);
+            job.results_to = Some("/r".into());
+            store.save_app_job(&job).expect("update");
+        }
+        let store = Store::open(&path).expect("reopen");
+        assert_eq!(store.app_jobs().expect("read"), vec![job]);
+        store.db.execute("UPDATE app_job SET summary = '{' WHERE local_id = 1", []).expect("corrupt");
+        let err = store.app_jobs().expect_err("a corrupt row is an error");
+        assert!(err.to_string().contains("app job 1"), "{err}");
     }
 }

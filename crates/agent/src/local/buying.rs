@@ -84,10 +84,10 @@ impl LocalMarket {
             replicas: request.replicas,
             price_per_unit: request.price_per_unit,
         })?;
-        let summary = {
+        let stored = {
             let mut jobs = lock(&self.inner.jobs);
             let summary = JobSummary {
-                local_id: jobs.len() as u64 + 1,
+                local_id: jobs.iter().map(|j| j.summary.local_id).max().unwrap_or(0) + 1,
                 job_id: None,
                 package: preview.path.clone(),
                 status: JobStatus::Posting,
@@ -98,9 +98,18 @@ impl LocalMarket {
                 elapsed_s: 0.0,
                 stage: JobStage::Uploading,
             };
-            jobs.push(Job { summary: summary.clone(), started: Instant::now(), ended: None });
-            summary
+            let job = Job {
+                summary,
+                network: self.inner.network_key.clone(),
+                submitted_ms: now_ms(),
+                ended_ms: None,
+                results_to: None,
+            };
+            jobs.push(job.clone());
+            job.stored()
         };
+        self.inner.keep(&stored);
+        let summary = stored.summary;
         let inner = self.inner.clone();
         let local_id = summary.local_id;
         let options = SubmitOptions {
@@ -116,6 +125,10 @@ impl LocalMarket {
         let spawned = std::thread::Builder::new().name(format!("job-{local_id}")).spawn(move || {
             let result = inner.follow(local_id, &profile_path, &package, &options, results_dir);
             if let Err(e) = result {
+                if inner.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    tracing::info!(job = local_id, error = %e, "job stopped with the network");
+                    return;
+                }
                 tracing::warn!(job = local_id, error = %e, "job failed");
                 inner.update(local_id, |s| {
                     s.status = JobStatus::Failed;
@@ -136,10 +149,10 @@ impl LocalMarket {
     /// claim, commitment and reveal, settlement) with their transactions, and the verification
     /// outcome.
     pub fn timeline(&self, local_id: u64) -> Result<JobTimeline, NodeError> {
-        let summary = lock(&self.inner.jobs)
+        let (summary, here) = lock(&self.inner.jobs)
             .iter()
             .find(|j| j.summary.local_id == local_id)
-            .map(|j| j.summary.clone())
+            .map(|j| (j.summary.clone(), j.network == self.inner.network_key))
             .ok_or_else(|| NodeError::InvalidRequest { message: format!("job {local_id}: no such job in this app") })?;
         let verification = match summary.status {
             JobStatus::Verified => Some(format!(
@@ -153,15 +166,16 @@ impl LocalMarket {
             JobStatus::Failed => summary.detail.clone().map(|d| format!("failed: {d}")),
             JobStatus::Posting | JobStatus::Running => None,
         };
+        // A job of an earlier start's devnet (or of another network) has no events on this chain.
         let events = match &summary.job_id {
-            Some(id) => {
+            Some(id) if here => {
                 let job_id: U256 = id.parse().map_err(|e| NodeError::InvalidRequest {
                     message: format!("job {local_id}: its id `{id}` is not a number ({e})"),
                 })?;
                 let (rt, net) = self.inner.buyer(&self.ready_profile()?)?;
                 rt.block_on(net.job_events(job_id))?
             }
-            None => Vec::new(),
+            _ => Vec::new(),
         };
         Ok(JobTimeline { local_id, job_id: summary.job_id, events, verification })
     }
@@ -180,13 +194,13 @@ impl LocalMarket {
 
     /// The buyer's jobs, newest first.
     pub fn jobs(&self) -> Vec<JobSummary> {
-        let now = Instant::now();
+        let now = now_ms();
         lock(&self.inner.jobs)
             .iter()
             .rev()
             .map(|job| {
                 let mut s = job.summary.clone();
-                s.elapsed_s = job.ended.unwrap_or(now).duration_since(job.started).as_secs_f64();
+                s.elapsed_s = job.ended_ms.unwrap_or(now).saturating_sub(job.submitted_ms) as f64 / 1e3;
                 s
             })
             .collect()
@@ -235,7 +249,7 @@ impl Inner {
         results_dir: Option<PathBuf>,
     ) -> Result<(), NodeError> {
         let (rt, net) = self.buyer(profile_path)?;
-        let buyer_paths = Paths::under(&self.root.join("buyer")).with_models(self.paths.models.clone());
+        let buyer_paths = self.buyer_paths();
         rt.block_on(async {
             let posted = buyer::submit(&buyer_paths, &net, package, options).await?;
             let results =
@@ -245,45 +259,118 @@ impl Inner {
                 s.status = JobStatus::Running;
                 s.stage = JobStage::Matching;
             });
-            // The stage follows the job's slot on chain while the buyer waits for the result.
-            let fetch = buyer::wait_and_fetch(&net, posted.job_id, Some(&results), options.poll);
-            tokio::pin!(fetch);
-            let outcome = loop {
-                tokio::select! {
-                    outcome = &mut fetch => break outcome?,
-                    _ = tokio::time::sleep(STAGE_POLL) => {
-                        if let Ok(slot) = net.market.slot(posted.job_id).await {
-                            let stage = match slot.job_state() {
-                                Ok(JobState::Open) if slot.claimants == 0 => JobStage::Matching,
-                                Ok(JobState::Open) => JobStage::Running,
-                                _ => JobStage::Verifying,
-                            };
-                            self.update(local_id, |s| s.stage = stage);
-                        }
+            self.set_results_to(local_id, &results);
+            self.follow_posted(local_id, &net, posted.job_id, &results, options.poll).await
+        })
+    }
+
+    /// The buyer's paths on this network: its blob store (the packages it serves) and state.
+    fn buyer_paths(&self) -> Paths {
+        Paths::under(&self.root.join("buyer")).with_models(self.paths.models.clone())
+    }
+
+    /// Takes up the jobs of this network that had not ended when the app stopped: the buyer's
+    /// endpoint serves their data again (it is in the buyer's blob store) and each is followed
+    /// to its end on a thread of its own.
+    pub(super) fn resume_jobs(self: &Arc<Self>, profile_path: &Path) {
+        let open: Vec<(u64, String, Option<String>)> = lock(&self.jobs)
+            .iter()
+            .filter(|j| !j.summary.status.is_final() && j.network == self.network_key)
+            .filter_map(|j| Some((j.summary.local_id, j.summary.job_id.clone()?, j.results_to.clone())))
+            .collect();
+        for (local_id, job_id, results) in open {
+            let (inner, profile_path) = (self.clone(), profile_path.to_owned());
+            tracing::info!(job = local_id, %job_id, "taking up a job the app had not finished");
+            let spawned = std::thread::Builder::new().name(format!("job-{local_id}")).spawn(move || {
+                let resumed = (|| {
+                    let job_id: U256 = job_id.parse().map_err(|e| NodeError::Store {
+                        message: format!("job {local_id}: its id `{job_id}` is not a number ({e})"),
+                    })?;
+                    let results = results
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| inner.paths.data.join("results").join(format!("job-{job_id}")));
+                    let (rt, net) = inner.buyer(&profile_path)?;
+                    let options = SubmitOptions {
+                        spot_check_worker: Some(inner.options.worker.clone()),
+                        ..SubmitOptions::default()
+                    };
+                    rt.block_on(async {
+                        buyer::start_buyer_peer(
+                            &inner.buyer_paths(),
+                            &net,
+                            options.spot_check_rows,
+                            options.spot_check_worker.clone(),
+                        )
+                        .await?;
+                        inner.follow_posted(local_id, &net, job_id, &results, options.poll).await
+                    })
+                })();
+                if let Err(e) = resumed {
+                    if inner.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                        tracing::info!(job = local_id, error = %e, "job stopped with the network");
+                        return;
+                    }
+                    tracing::warn!(job = local_id, error = %e, "job failed");
+                    inner.update(local_id, |s| {
+                        s.status = JobStatus::Failed;
+                        s.detail = Some(e.to_string());
+                    });
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(job = local_id, error = %e, "could not start the job's thread");
+            }
+        }
+    }
+
+    /// Follows a posted job to its end: its stage from the job's slot on chain while the buyer
+    /// waits, then the outcome, with the verified result written to `results`.
+    async fn follow_posted(
+        &self,
+        local_id: u64,
+        net: &Network,
+        job_id: U256,
+        results: &Path,
+        poll: Duration,
+    ) -> Result<(), NodeError> {
+        // The stage follows the job's slot on chain while the buyer waits for the result.
+        let fetch = buyer::wait_and_fetch(net, job_id, Some(results), poll);
+        tokio::pin!(fetch);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut fetch => break outcome?,
+                _ = tokio::time::sleep(STAGE_POLL) => {
+                    if let Ok(slot) = net.market.slot(job_id).await {
+                        let stage = match slot.job_state() {
+                            Ok(JobState::Open) if slot.claimants == 0 => JobStage::Matching,
+                            Ok(JobState::Open) => JobStage::Running,
+                            _ => JobStage::Verifying,
+                        };
+                        self.update(local_id, |s| s.stage = stage);
                     }
                 }
+            }
+        };
+        net.close_peer().await;
+        self.update(local_id, |s| {
+            s.stage = JobStage::Done;
+            s.detail = Some(format!("agreed root {}", outcome.agreed_root));
+            s.status = match outcome.state {
+                state if state.settled_with_result() && outcome.verified => {
+                    s.result_dir = Some(results.display().to_string());
+                    JobStatus::Verified
+                }
+                JobState::Refunded => JobStatus::Refunded,
+                JobState::Disputed => JobStatus::Disputed,
+                state => {
+                    s.detail = Some(format!(
+                        "ended in state {state} without a result that hashes to the agreed root {}",
+                        outcome.agreed_root
+                    ));
+                    JobStatus::Failed
+                }
             };
-            net.close_peer().await;
-            self.update(local_id, |s| {
-                s.stage = JobStage::Done;
-                s.detail = Some(format!("agreed root {}", outcome.agreed_root));
-                s.status = match outcome.state {
-                    state if state.settled_with_result() && outcome.verified => {
-                        s.result_dir = Some(results.display().to_string());
-                        JobStatus::Verified
-                    }
-                    JobState::Refunded => JobStatus::Refunded,
-                    JobState::Disputed => JobStatus::Disputed,
-                    state => {
-                        s.detail = Some(format!(
-                            "ended in state {state} without a result that hashes to the agreed root {}",
-                            outcome.agreed_root
-                        ));
-                        JobStatus::Failed
-                    }
-                };
-            });
-            Ok(())
-        })
+        });
+        Ok(())
     }
 }

@@ -10,7 +10,7 @@
 use std::{
     path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard},
-    time::{Duration, Instant},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use alloy::{
@@ -29,6 +29,7 @@ use gridmint_node::{
     devnet::{self, DevnetOptions, NetworkProfile},
     net::{self, Network},
     provider::{self, ProviderOptions},
+    store::{AppJob, Store},
 };
 use gridmint_peer::exchange;
 use gridmint_runner as runner;
@@ -128,6 +129,15 @@ struct Inner {
     phase: Mutex<Phase>,
     activity: Mutex<String>,
     jobs: Mutex<Vec<Job>>,
+    /// The chain this start's jobs are posted on: the devnet's (new at every start) or the
+    /// owner's network (its chain and market, the same across starts).
+    network_key: String,
+    /// Set by [`LocalMarket::shutdown`]: a job that fails from here on failed because the
+    /// network stopped, and keeps the state it had.
+    stopping: std::sync::atomic::AtomicBool,
+    /// Where the app's jobs are kept (`<data>/node.sqlite3`); `None` if it could not be opened
+    /// (then the jobs live in memory only, and the log says why).
+    store: Option<Mutex<Store>>,
     /// Earning paused: the agent takes no new jobs.
     paused: Arc<std::sync::atomic::AtomicBool>,
     /// Steers the running job's device work: an idle detector yields the GPU through it.
@@ -170,12 +180,39 @@ pub enum Activity {
     },
 }
 
+/// One of the app's jobs, as the Jobs page lists it and the node store keeps it.
 #[derive(Debug, Clone)]
 struct Job {
     summary: JobSummary,
-    started: Instant,
-    ended: Option<Instant>,
+    /// The chain it was posted on ([`Inner::network_key`]).
+    network: String,
+    /// Unix time in milliseconds.
+    submitted_ms: u64,
+    ended_ms: Option<u64>,
+    /// Where the verified result goes (the buyer's choice, or `<data>/results/job-<id>`).
+    results_to: Option<String>,
 }
+
+impl Job {
+    fn stored(&self) -> AppJob {
+        AppJob {
+            summary: self.summary.clone(),
+            network: self.network.clone(),
+            submitted_ms: self.submitted_ms,
+            ended_ms: self.ended_ms,
+            results_to: self.results_to.clone(),
+        }
+    }
+}
+
+/// Wall-clock time in Unix milliseconds (what the app's job records keep across restarts).
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What a job that had not ended when the app stopped says after the next start.
+const INTERRUPTED_LOCAL: &str = "interrupted: the app stopped before this job ended, and the local network starts afresh each time (its test money went with it); submit it again";
+const INTERRUPTED_POSTING: &str = "interrupted: the app stopped while posting this job; if the post landed, the market refunds it once its claim window closes";
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -227,12 +264,31 @@ impl LocalMarket {
             NetworkChoice::Local => "local-network",
             _ => "custom-network",
         });
+        let network_key = match &options.network {
+            NetworkChoice::Local => format!("local devnet started {}", now_ms()),
+            NetworkChoice::Custom { deployment, .. } => match gridmint_chain::Deployment::load(deployment) {
+                Ok(d) => format!("chain {} market {}", d.chain_id, d.market),
+                Err(_) => format!("deployment {}", deployment.display()),
+            },
+            NetworkChoice::Unavailable(_) => "unavailable".to_owned(),
+        };
+        let store = match Store::open(&paths.data.join("node.sqlite3")) {
+            Ok(store) => Some(store),
+            Err(e) => {
+                tracing::error!(error = %e, "the app's jobs will not be kept across restarts");
+                None
+            }
+        };
+        let jobs = store.as_ref().map(|s| restore_jobs(s, &network_key)).unwrap_or_default();
         let inner = Arc::new(Inner {
             paths,
             root,
             phase: Mutex::new(Phase::Starting),
             activity: Mutex::new("starting the local network".into()),
-            jobs: Mutex::new(Vec::new()),
+            jobs: Mutex::new(jobs),
+            network_key,
+            stopping: Default::default(),
+            store: store.map(Mutex::new),
             paused: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             gpu_control: gpu_engine::control::Control::new(),
             yielder: Mutex::new(None),
@@ -400,7 +456,25 @@ impl LocalMarket {
     }
 
     /// Stops the provider agent and the chain, and waits (up to 10 s) for anvil to exit.
+    /// Jobs still running stay as they are on the owner's network (the next start takes them
+    /// up); on the devnet, whose chain goes with it, they are marked interrupted.
     pub fn shutdown(&self) {
+        self.inner.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        if matches!(self.inner.options.network, NetworkChoice::Local) {
+            let unfinished: Vec<u64> = lock(&self.inner.jobs)
+                .iter()
+                .filter(|j| !j.summary.status.is_final())
+                .map(|j| j.summary.local_id)
+                .collect();
+            for local_id in unfinished {
+                self.inner.update(local_id, |s| {
+                    s.detail =
+                        Some(if s.job_id.is_none() { INTERRUPTED_POSTING } else { INTERRUPTED_LOCAL }.to_owned());
+                    s.status = JobStatus::Failed;
+                    s.stage = JobStage::Done;
+                });
+            }
+        }
         self.stopper.stop();
         *lock(&self.inner.phase) = Phase::Failed("the local network was shut down".into());
     }
@@ -573,14 +647,70 @@ impl Inner {
         *lock(&self.activity) = what.into();
     }
 
+    /// Changes one of the app's jobs and keeps its new state in the store.
     fn update(&self, local_id: u64, change: impl FnOnce(&mut JobSummary)) {
-        if let Some(job) = lock(&self.jobs).iter_mut().find(|j| j.summary.local_id == local_id) {
+        let stored = {
+            let mut jobs = lock(&self.jobs);
+            let Some(job) = jobs.iter_mut().find(|j| j.summary.local_id == local_id) else { return };
             change(&mut job.summary);
-            if job.summary.status.is_final() && job.ended.is_none() {
-                job.ended = Some(Instant::now());
+            if job.summary.status.is_final() && job.ended_ms.is_none() {
+                job.ended_ms = Some(now_ms());
             }
+            job.stored()
+        };
+        self.keep(&stored);
+    }
+
+    /// Where a posted job's verified result goes (kept, so a job taken up after a restart writes
+    /// it there too).
+    fn set_results_to(&self, local_id: u64, results: &Path) {
+        let stored = {
+            let mut jobs = lock(&self.jobs);
+            let Some(job) = jobs.iter_mut().find(|j| j.summary.local_id == local_id) else { return };
+            job.results_to = Some(results.display().to_string());
+            job.stored()
+        };
+        self.keep(&stored);
+    }
+
+    /// Writes a job to the store (a failure is logged: the job goes on in memory).
+    fn keep(&self, job: &AppJob) {
+        if let Some(store) = &self.store
+            && let Err(e) = lock(store).save_app_job(job)
+        {
+            tracing::error!(job = job.summary.local_id, error = %e, "could not keep the job's state");
         }
     }
+}
+
+/// The app's jobs from the store. One that had not ended is taken up again if it was posted on
+/// this start's network (it is followed once the network is ready, [`Inner::resume_jobs`]);
+/// otherwise it is marked failed, saying why, and kept so.
+fn restore_jobs(store: &Store, network_key: &str) -> Vec<Job> {
+    let stored = match store.app_jobs() {
+        Ok(stored) => stored,
+        Err(e) => {
+            tracing::error!(error = %e, "the app's earlier jobs could not be read");
+            return Vec::new();
+        }
+    };
+    let mut jobs = Vec::new();
+    for AppJob { summary, network, submitted_ms, ended_ms, results_to } in stored {
+        let mut job = Job { summary, network, submitted_ms, ended_ms, results_to };
+        let resumable = job.network == network_key && job.summary.job_id.is_some();
+        if !job.summary.status.is_final() && !resumable {
+            job.summary.status = JobStatus::Failed;
+            job.summary.stage = JobStage::Done;
+            job.summary.detail =
+                Some(if job.summary.job_id.is_none() { INTERRUPTED_POSTING } else { INTERRUPTED_LOCAL }.to_owned());
+            job.ended_ms = Some(now_ms());
+            if let Err(e) = store.save_app_job(&job.stored()) {
+                tracing::error!(job = job.summary.local_id, error = %e, "could not keep the job's state");
+            }
+        }
+        jobs.push(job);
+    }
+    jobs
 }
 
 mod buying;

@@ -130,6 +130,7 @@ impl Inner {
             device,
         };
         self.set_activity("serving: waiting for jobs");
+        self.resume_jobs(profile_path);
         tracing::info!(market = %profile.deployment.market, network = self.options.network.name(), "network ready");
         let provider_paths = Paths::under(&self.root.join("provider")).with_models(self.paths.models.clone());
         if let Err(e) = provider::serve(&provider_paths, &net, &gpu, &options).await {
