@@ -3,6 +3,8 @@ pragma solidity ^0.8.28;
 
 import {Vm} from "../test/utils/Vm.sol";
 import {Gridmint} from "../src/Gridmint.sol";
+import {GridmintStorage} from "../src/base/GridmintStorage.sol";
+import {IGridmint} from "../src/interfaces/IGridmint.sol";
 import {MockStablecoin} from "../src/tokens/MockStablecoin.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
@@ -21,7 +23,7 @@ contract Deploy {
         address payment = vm.envOr("PAYMENT_TOKEN", address(0));
         if (payment == address(0)) payment = address(new MockStablecoin());
         Gridmint market = new Gridmint(
-            Gridmint.Config({
+            GridmintStorage.Config({
                 paymentToken: IERC20(payment),
                 treasury: vm.envOr("TREASURY", deployer),
                 arbiter: vm.envOr("ARBITER", deployer),
@@ -46,7 +48,7 @@ contract Deploy {
             ",\n  \"startBlock\": ", vm.toString(startBlock),
             ",\n  \"market\": \"", vm.toString(address(market)),
             "\",\n  \"paymentToken\": \"", vm.toString(payment),
-            "\",\n  \"stakeToken\": \"", vm.toString(address(market.stakeToken())),
+            "\",\n  \"stakeToken\": \"", vm.toString(address(IGridmint(address(market)).stakeToken())),
             "\"\n}\n"
         );
         vm.writeFile(string.concat("deployments/", vm.toString(block.chainid), ".json"), json);

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 const ARTIFACTS: &[&str] = &[
+    "IGridmint.sol/IGridmint.json",
     "Gridmint.sol/Gridmint.json",
     "IERC20.sol/IERC20.json",
     "MockStablecoin.sol/MockStablecoin.json",

@@ -799,7 +799,8 @@ mod market {
             seen.push((status, result));
         }
         harness::screenshot(&session, "jobs-after-agent-crash");
-        let verified = seen.iter().find(|(s, _)| s == "verified").unwrap_or_else(|| panic!("no verified job: {seen:?}"));
+        let verified =
+            seen.iter().find(|(s, _)| s == "verified").unwrap_or_else(|| panic!("no verified job: {seen:?}"));
         assert_eq!(verified.1, chosen.display().to_string(), "its result folder is kept: {seen:?}");
         let other = seen.iter().find(|(s, _)| s != "verified").expect("the second job");
         assert!(

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Vm} from "../utils/Vm.sol";
-import {Gridmint} from "../../src/Gridmint.sol";
+import {IGridmint, IGridmintExtension, IGridmintMarket} from "../../src/interfaces/IGridmint.sol";
 import {MockStablecoin} from "../../src/tokens/MockStablecoin.sol";
 import {GridToken} from "../../src/tokens/GridToken.sol";
 import {Job, JobParams, JobState, Requirements, Reveal, Terms, Trail} from "../../src/libraries/Types.sol";
@@ -14,7 +14,7 @@ import {TrailBook} from "../utils/TrailBook.sol";
 contract Handler is TrailBook {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
-    Gridmint public immutable market;
+    IGridmint public immutable market;
     MockStablecoin public immutable usd;
     GridToken public immutable grid;
     address public immutable buyer;
@@ -32,7 +32,7 @@ contract Handler is TrailBook {
     uint256 public doublePaid; // a provider credited more than one replica's pay for one job
     mapping(bytes32 => uint256) public calls;
 
-    constructor(Gridmint market_, MockStablecoin usd_, address buyer_, address treasury_, address arbiter_, address[] memory providers_) {
+    constructor(IGridmint market_, MockStablecoin usd_, address buyer_, address treasury_, address arbiter_, address[] memory providers_) {
         market = market_;
         usd = usd_;
         grid = market_.stakeToken();
@@ -167,7 +167,7 @@ contract Handler is TrailBook {
             }
             reveals[n++] = Reveal({index: i, resultRoot: root, workUnits: wu, salt: s});
         }
-        bytes memory data = abi.encodeCall(Gridmint.challenge, (jobId, trail(jobId), reveals));
+        bytes memory data = abi.encodeCall(IGridmintMarket.challenge, (jobId, trail(jobId), reveals));
         for (uint256 m; m < n; ++m) bookReveal(jobId, reveals[m].index, reveals[m].resultRoot, wu);
         _measured(jobId, data, buyer);
         calls["challenge"]++;
@@ -186,7 +186,7 @@ contract Handler is TrailBook {
         } else {
             return;
         }
-        _measured(jobId, abi.encodeCall(Gridmint.finalize, (jobId, trail(jobId))), address(this));
+        _measured(jobId, abi.encodeCall(IGridmintMarket.finalize, (jobId, trail(jobId))), address(this));
         calls["finalize"]++;
     }
 
@@ -196,10 +196,10 @@ contract Handler is TrailBook {
         Job memory j = market.jobOf(jobId);
         if (j.state != JobState.Disputed) return;
         if (resolve) {
-            _measured(jobId, abi.encodeCall(Gridmint.resolveDispute, (jobId, ROOT, trail(jobId))), arbiter);
+            _measured(jobId, abi.encodeCall(IGridmintExtension.resolveDispute, (jobId, ROOT, trail(jobId))), arbiter);
             calls["resolve"]++;
         } else if (block.timestamp > market.disputeDeadline(jobId)) {
-            _measured(jobId, abi.encodeCall(Gridmint.expireDispute, (jobId, trail(jobId))), address(this));
+            _measured(jobId, abi.encodeCall(IGridmintExtension.expireDispute, (jobId, trail(jobId))), address(this));
             calls["expire"]++;
         }
     }
@@ -282,7 +282,7 @@ contract Handler is TrailBook {
         bytes32 s = bytes32(uint256(uint160(provider)));
         bytes32 root = ROOT;
         if (keccak256(abi.encode(root, wu, s, provider)) != commitment) root = keccak256(abi.encode("corrupt", provider));
-        data = abi.encodeCall(Gridmint.reveal, (jobId, index, root, wu, s, trail(jobId)));
+        data = abi.encodeCall(IGridmintMarket.reveal, (jobId, index, root, wu, s, trail(jobId)));
         bookReveal(jobId, index, root, wu);
     }
 

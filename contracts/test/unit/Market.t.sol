@@ -2,7 +2,6 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
-import "../../src/libraries/Errors.sol";
 import {Job, JobParams, JobState, Requirements, Reveal, SignedCommit, Trail} from "../../src/libraries/Types.sol";
 
 contract MarketTest is Fixture {

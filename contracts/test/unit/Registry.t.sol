@@ -2,7 +2,6 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
-import "../../src/libraries/Errors.sol";
 import {Provider, ProviderStatus} from "../../src/libraries/Types.sol";
 
 contract RegistryTest is Fixture {

@@ -2,9 +2,9 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
-import "../../src/libraries/Errors.sol";
 import {JobState, SignedCommit, Trail} from "../../src/libraries/Types.sol";
 import {Gridmint} from "../../src/Gridmint.sol";
+import {GridmintStorage} from "../../src/base/GridmintStorage.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 /// @notice The revert paths not exercised by the lifecycle tests, each leaving state unchanged.
@@ -98,7 +98,7 @@ contract RevertsTest is Fixture {
     }
 
     function test_constructor_rejectsBadParameters() public {
-        Gridmint.Config memory c = config();
+        GridmintStorage.Config memory c = config();
         c.treasury = address(0);
         vm.expectRevert(ZeroAddress.selector);
         new Gridmint(c);

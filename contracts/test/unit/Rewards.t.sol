@@ -2,7 +2,6 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
-import "../../src/libraries/Errors.sol";
 
 contract RewardsTest is Fixture {
     bytes32 internal constant ROOT = keccak256("r");

@@ -3,6 +3,8 @@ pragma solidity ^0.8.28;
 
 import {Test} from "./Test.sol";
 import {Gridmint} from "../../src/Gridmint.sol";
+import {GridmintStorage} from "../../src/base/GridmintStorage.sol";
+import {IGridmint, IGridmintErrors} from "../../src/interfaces/IGridmint.sol";
 import {MockStablecoin} from "../../src/tokens/MockStablecoin.sol";
 import {GridToken} from "../../src/tokens/GridToken.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
@@ -11,8 +13,8 @@ import {TrailBook} from "./TrailBook.sol";
 import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 
 /// @notice A deployed market with funded providers and a buyer.
-abstract contract Fixture is Test, TrailBook {
-    Gridmint internal market;
+abstract contract Fixture is Test, TrailBook, IGridmintErrors {
+    IGridmint internal market;
     MockStablecoin internal usd;
     GridToken internal grid;
 
@@ -33,7 +35,7 @@ abstract contract Fixture is Test, TrailBook {
     function setUp() public virtual {
         vm.warp(1_700_000_000);
         usd = new MockStablecoin();
-        market = new Gridmint(config());
+        market = IGridmint(address(new Gridmint(config())));
         grid = market.stakeToken();
         for (uint256 i; i < 5; ++i) {
             address p = vm.addr(PROVIDER_KEY + i);
@@ -47,8 +49,8 @@ abstract contract Fixture is Test, TrailBook {
         usd.approve(address(market), type(uint256).max);
     }
 
-    function config() internal view virtual returns (Gridmint.Config memory) {
-        return Gridmint.Config({
+    function config() internal view virtual returns (GridmintStorage.Config memory) {
+        return GridmintStorage.Config({
             paymentToken: IERC20(address(usd)),
             treasury: treasury,
             arbiter: arbiter,

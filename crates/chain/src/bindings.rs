@@ -1,10 +1,21 @@
 //! Generated from the Foundry artifacts: ABI and bytecode of each contract.
 #![allow(missing_docs, missing_debug_implementations, clippy::too_many_arguments)]
 
+// The market as clients see it at its one address: `IGridmint`, every function of the hot path
+// (`Gridmint`) and of the cold paths it delegates (`GridmintExtension`), every event and error.
 alloy::sol!(
     #[sol(rpc)]
     #[derive(Debug)]
     Gridmint,
+    "../../contracts/out/IGridmint.sol/IGridmint.json"
+);
+
+// The market's deployable code and its constructor (`Config`); it deploys the extension and the
+// protocol token itself. Calls go through `Gridmint` above.
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    GridmintDeploy,
     "../../contracts/out/Gridmint.sol/Gridmint.json"
 );
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use alloy::primitives::{Address, U256};
 use serde::{Deserialize, Serialize};
 
-use crate::{ChainError, bindings::Gridmint};
+use crate::{ChainError, bindings::GridmintStorage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -41,9 +41,9 @@ impl Deployment {
 
 /// The market parameters of the local network and of the tests (also in
 /// contracts/script/Deploy.s.sol). The payment token is filled in by [`crate::Market::deploy`].
-pub fn local_config(deployer: Address) -> Gridmint::Config {
+pub fn local_config(deployer: Address) -> GridmintStorage::Config {
     let e = |n: u64, d: u64| U256::from(n) * U256::from(10).pow(U256::from(d));
-    Gridmint::Config {
+    GridmintStorage::Config {
         paymentToken: Address::ZERO,
         treasury: deployer,
         arbiter: deployer,

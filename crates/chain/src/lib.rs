@@ -7,6 +7,7 @@ pub mod deployment;
 pub mod error;
 pub mod market;
 pub mod state;
+pub mod trail;
 
 pub use deployment::Deployment;
 pub use error::ChainError;

@@ -17,7 +17,7 @@ use crate::{
     bindings::{
         GridToken,
         Gridmint::{self, GridmintErrors, GridmintInstance},
-        IERC20, MockStablecoin,
+        GridmintDeploy, GridmintStorage, IERC20, MockStablecoin,
     },
 };
 
@@ -136,7 +136,7 @@ impl<P: Provider + Clone> Market<P> {
 
     /// Deploys a mock stablecoin and the market with `config` (its payment token is replaced by
     /// the mock), from the provider's default sender.
-    pub async fn deploy(provider: P, mut config: Gridmint::Config) -> Result<Self, ChainError> {
+    pub async fn deploy(provider: P, mut config: GridmintStorage::Config) -> Result<Self, ChainError> {
         let start_block = provider
             .get_block_number()
             .await
@@ -149,9 +149,10 @@ impl<P: Provider + Clone> Market<P> {
             .await
             .map_err(|e| ChainError::from_contract("deploy MockStablecoin", e))?;
         config.paymentToken = *usd.address();
-        let market = Gridmint::deploy(provider.clone(), config)
+        let deployed = GridmintDeploy::deploy(provider.clone(), config)
             .await
             .map_err(|e| ChainError::from_contract("deploy Gridmint", e))?;
+        let market = Gridmint::new(*deployed.address(), provider.clone());
         let stake_token = market.stakeToken().call().await.map_err(|e| ChainError::from_contract("stakeToken", e))?;
         let deployment =
             Deployment { chain_id, start_block, market: *market.address(), payment_token: *usd.address(), stake_token };

@@ -178,6 +178,12 @@ mod lifecycle {
         }
         assert_eq!(trail.claimants, providers.iter().map(|(a, _)| *a).collect::<Vec<_>>(), "claimants in order");
         assert_eq!(trail.commits.len(), 3, "every commitment in the rebuilt trail");
+        // The Rust mirror of the trail hash (gridmint_chain::trail) is the market's.
+        let kept = buyer.contract().trailOf(job_id).call().await.expect("trailOf");
+        assert_eq!(gridmint_chain::trail::hash(job_id, &trail), kept, "the rebuilt trail hashes to trailOf");
+        let mut stale = trail.clone();
+        stale.commits.pop();
+        assert_ne!(gridmint_chain::trail::hash(job_id, &stale), kept, "a trail missing a commitment does not");
         let reveal = |i: usize| {
             let (address, market) = &providers[i];
             let index = indices[i];

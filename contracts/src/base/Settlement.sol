@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+
+import {GridmintStorage} from "./GridmintStorage.sol";
+import {TrailHash} from "../libraries/TrailHash.sol";
+import {
+    Account,
+    EpochTotals,
+    Job,
+    JobState,
+    Provider,
+    ProviderStatus,
+    Record,
+    Requirements,
+    Reveal,
+    Revealed,
+    Trail
+} from "../libraries/Types.sol";
+
+/// @title Settlement
+/// @notice What both halves of the market share: checking a job's trail, selecting its
+/// replicas, revealing, deciding by majority, paying, slashing, refunding, opening a dispute, and
+/// crediting work towards rewards. Internal only: the hot path (`Gridmint`) settles a job that
+/// completes; the cold path (`GridmintExtension`) settles one the arbiter resolved or that
+/// expired.
+abstract contract Settlement is GridmintStorage {
+    using SafeERC20 for IERC20;
+
+    /// @dev Escrow a job needs: payment for k replicas at the maximum work, plus the fee.
+    function _escrowFor(uint96 pricePerUnit, uint64 maxWorkUnits, uint8 replicas)
+        internal
+        view
+        returns (uint256 payment, uint256 fee)
+    {
+        payment = uint256(pricePerUnit) * maxWorkUnits * replicas;
+        fee = (payment * _feeBps) / BPS;
+    }
+
+    /// @dev Whether `provider` may claim a job with these requirements now.
+    function _isEligible(address provider, Requirements memory req) internal view returns (bool) {
+        Provider memory p = _providers[provider];
+        return p.status == ProviderStatus.Active && p.stake >= _minStakePerUnit * p.computeUnits
+            && p.memoryMiB >= req.minMemoryMiB && p.computeUnits >= req.minComputeUnits
+            && (req.regionMask == 0 || (req.regionMask >> p.region) & 1 == 1)
+            && (p.classes >> req.workloadClass) & 1 == 1;
+    }
+
+    function _payoutOf(address account) internal view returns (address) {
+        address p = _payout[account];
+        return p == address(0) ? account : p;
+    }
+
+    function _currentEpoch() internal view returns (uint256) {
+        return (block.timestamp - _genesis) / _epochLength;
+    }
+
+    /// @dev The schedule's cap for `epoch`: halves every `halvingEpochs`.
+    function _scheduleCap(uint256 epoch) internal view returns (uint256) {
+        uint256 halvings = epoch / _halvingEpochs;
+        return halvings >= 256 ? 0 : _initialEpochCap >> halvings;
+    }
+
+    /// @dev Emission of an epoch: min(schedule cap, rewardPerFee × fees paid in it).
+    function _emissionCap(uint256 epoch) internal view returns (uint256) {
+        uint256 byDemand = _epochTotals[epoch].fees * _rewardPerFee;
+        uint256 cap = _scheduleCap(epoch);
+        return byDemand < cap ? byDemand : cap;
+    }
+
+    /// @dev Checks `t` against the job's trail hash and returns the hash.
+    function _verify(uint256 jobId, Job storage j, Trail calldata t) internal view returns (bytes32 h) {
+        if (t.claimants.length != j.claimants) revert TrailMismatch(jobId);
+        h = TrailHash.ofTrail(jobId, t);
+        if (h != _trails[jobId]) revert TrailMismatch(jobId);
+    }
+
+    /// @dev After the claim window: select k eligible claimants (all of them if no more), weighted
+    /// by stake with the block's randomness, and start the job; refund it if none is eligible.
+    /// A provider's second claim on a job weighs nothing.
+    function _closeClaims(uint256 jobId, Job storage j, Trail calldata t) internal {
+        if (j.state != JobState.Open || block.timestamp <= j.claimDeadline) return;
+        uint256 n = t.claimants.length;
+        if (n == 0) return; // finalize refunds it
+        uint256 k = j.replicas;
+        uint256[] memory weights = new uint256[](n);
+        uint256 total;
+        uint256 eligible;
+        uint32 mask;
+        for (uint256 i; i < n; ++i) {
+            address a = t.claimants[i];
+            bool repeated;
+            for (uint256 m; m < i; ++m) {
+                if (t.claimants[m] == a) repeated = true;
+            }
+            if (repeated || !_isEligible(a, t.terms.requirements)) continue;
+            weights[i] = uint256(_providers[a].stake) + 1;
+            total += weights[i];
+            eligible += 1;
+            mask |= uint32(1 << i);
+        }
+        uint256 seed;
+        if (eligible > k) {
+            mask = 0;
+            seed = uint256(keccak256(abi.encode(block.prevrandao, jobId)));
+            for (uint256 picked; picked < k; ++picked) {
+                uint256 x = uint256(keccak256(abi.encode(seed, picked))) % total;
+                for (uint256 i; i < n; ++i) {
+                    if ((mask >> i) & 1 == 1 || weights[i] == 0) continue;
+                    if (x < weights[i]) {
+                        mask |= uint32(1 << i);
+                        total -= weights[i];
+                        break;
+                    }
+                    x -= weights[i];
+                }
+            }
+        }
+        j.selected = mask;
+        emit ReplicasSelected(jobId, mask, seed);
+        if (mask == 0) {
+            _refundAll(jobId, j, t);
+        } else {
+            j.state = JobState.Running;
+        }
+    }
+
+    /// @dev The job, checked to accept commits now (selecting the replicas first if due), and
+    /// its trail hash.
+    function _openCommits(uint256 jobId, Trail calldata t) internal returns (Job storage j, bytes32 h) {
+        j = _jobs[jobId];
+        if (j.state == JobState.None) revert UnknownJob(jobId);
+        if (j.state == JobState.Open && block.timestamp > j.claimDeadline) {
+            h = _verify(jobId, j, t);
+            _closeClaims(jobId, j, t);
+        }
+        if (j.state != JobState.Running) revert WrongState(jobId, j.state);
+        if (block.timestamp > t.terms.commitDeadline) revert CommitWindowClosed(jobId);
+        if (h == bytes32(0)) h = _verify(jobId, j, t);
+    }
+
+    function _committedMask(Trail calldata t) internal pure returns (uint256 mask) {
+        for (uint256 i; i < t.commits.length; ++i) {
+            mask |= 1 << t.commits[i].index;
+        }
+    }
+
+    function _commit(
+        uint256 jobId,
+        Job storage j,
+        Trail calldata t,
+        bytes32 h,
+        uint256 mask,
+        uint256 index,
+        address provider,
+        bytes32 commitment
+    ) internal returns (bytes32, uint256) {
+        if (index >= 32 || (j.selected >> index) & 1 == 0) revert NotSelected(jobId, index);
+        if (t.claimants[index] != provider) revert NotYourReplica(jobId, index);
+        if ((mask >> index) & 1 == 1) revert AlreadyCommitted(jobId, index);
+        emit ResultCommitted(jobId, provider, index, commitment);
+        return (TrailHash.committed(h, index, commitment), mask | (1 << index));
+    }
+
+    /// @dev Reveals `batch` on top of the trail's reveals; settles the job when every selected
+    /// replica has revealed, or else stores the longer trail.
+    function _revealAll(uint256 jobId, Trail calldata t, Reveal[] memory batch, bool challenged) internal {
+        Job storage j = _jobs[jobId];
+        if (j.state == JobState.None) revert UnknownJob(jobId);
+        if (j.state != JobState.Running) revert WrongState(jobId, j.state);
+        bytes32 h = _verify(jobId, j, t);
+        uint256 selectedCount = _popcount(j.selected);
+        if (t.commits.length < selectedCount && block.timestamp <= t.terms.commitDeadline) revert RevealNotOpen(jobId);
+        if (block.timestamp > t.terms.revealDeadline) revert RevealWindowClosed(jobId);
+        uint256 before = t.reveals.length;
+        Revealed[] memory all = new Revealed[](before + batch.length);
+        uint256 revealedMask;
+        for (uint256 i; i < before; ++i) {
+            all[i] = t.reveals[i];
+            revealedMask |= 1 << all[i].index;
+        }
+        for (uint256 n; n < batch.length; ++n) {
+            Reveal memory r = batch[n];
+            if (r.index >= 32 || (revealedMask >> r.index) & 1 == 1) revert NotCommitted(jobId, r.index);
+            bytes32 commitment = _commitmentOf(t, r.index);
+            if (commitment == bytes32(0)) revert NotCommitted(jobId, r.index);
+            address provider = t.claimants[r.index];
+            if (keccak256(abi.encode(r.resultRoot, r.workUnits, r.salt, provider)) != commitment) {
+                revert CommitmentMismatch(jobId, r.index);
+            }
+            if (r.workUnits > t.terms.maxWorkUnits) revert WorkUnitsOverMax(r.workUnits, t.terms.maxWorkUnits);
+            revealedMask |= 1 << r.index;
+            all[before + n] = Revealed({index: r.index, resultRoot: r.resultRoot, workUnits: r.workUnits});
+            h = TrailHash.revealed(h, r.index, r.resultRoot, r.workUnits);
+            emit ResultRevealed(jobId, provider, r.index, r.resultRoot, r.workUnits);
+        }
+        if (challenged) {
+            if (all.length != selectedCount) revert ChallengeIncomplete(jobId);
+            _openDispute(jobId, j, h);
+        } else if (all.length == selectedCount) {
+            _decide(jobId, j, t, all, h);
+        } else {
+            _trails[jobId] = h;
+        }
+    }
+
+    /// @dev Hands the job to the _arbiter; `h` is the trail hash with every reveal.
+    function _openDispute(uint256 jobId, Job storage j, bytes32 h) internal {
+        j.state = JobState.Disputed;
+        uint40 deadline = uint40(block.timestamp + _disputeWindow);
+        _disputeDeadline[jobId] = deadline;
+        _trails[jobId] = h;
+        emit JobDisputed(jobId, deadline);
+    }
+
+    function _commitmentOf(Trail calldata t, uint256 index) internal pure returns (bytes32) {
+        for (uint256 i; i < t.commits.length; ++i) {
+            if (t.commits[i].index == index) return t.commits[i].commitment;
+        }
+        return bytes32(0);
+    }
+
+    /// @dev Pays the majority, or refunds when nobody revealed, or opens a dispute. `reveals`
+    /// are every reveal of the job and `h` the trail hash with them, kept by a dispute.
+    function _decide(uint256 jobId, Job storage j, Trail calldata t, Revealed[] memory reveals, bytes32 h) internal {
+        (bytes32 root, uint64 workUnits, uint256 votes) = _majority(reveals);
+        if (votes * 2 > j.replicas) {
+            _settle(jobId, j, t, reveals, root, workUnits);
+        } else if (reveals.length == 0) {
+            _slashNoShows(jobId, j, t, reveals); // nobody revealed: every selected replica missed
+            _refundAll(jobId, j, t);
+        } else {
+            _openDispute(jobId, j, h);
+        }
+    }
+
+    /// @dev The (root, workUnits) pair revealed by most replicas, and its count.
+    function _majority(Revealed[] memory reveals)
+        internal
+        pure
+        returns (bytes32 bestRoot, uint64 bestUnits, uint256 bestVotes)
+    {
+        for (uint256 i; i < reveals.length; ++i) {
+            uint256 votes = 1;
+            for (uint256 m = i + 1; m < reveals.length; ++m) {
+                if (reveals[m].resultRoot == reveals[i].resultRoot && reveals[m].workUnits == reveals[i].workUnits) {
+                    ++votes;
+                }
+            }
+            if (votes > bestVotes) (bestRoot, bestUnits, bestVotes) = (reveals[i].resultRoot, reveals[i].workUnits, votes);
+        }
+    }
+
+    /// @dev Pays every selected replica that revealed (root, workUnits), slashes every other
+    /// selected replica, releases every claimant, charges the fee on what was paid, refunds the
+    /// rest of the escrow and keeps the root as the job's result.
+    function _settle(
+        uint256 jobId,
+        Job storage j,
+        Trail calldata t,
+        Revealed[] memory reveals,
+        bytes32 root,
+        uint64 workUnits
+    ) internal {
+        uint256 epoch = _currentEpoch();
+        (uint256 paid, uint32 paidMask) = _payClaimants(jobId, j, t, reveals, root, workUnits, epoch);
+        uint256 escrow = _escrowOf(j, t);
+        uint256 fee = (paid * _feeBps) / BPS;
+        uint256 refund = escrow - paid - fee;
+        _totalEscrow -= uint96(escrow);
+        _totalBalances += uint96(escrow);
+        if (refund != 0) _accounts[j.buyer].balance += uint128(refund);
+        EpochTotals storage totals = _epochTotals[epoch];
+        totals.paid += uint128(paid);
+        totals.fees += uint128(fee);
+        j.state = JobState.Finalized;
+        _trails[jobId] = root;
+        emit JobFinalized(jobId, root, workUnits, paidMask, paid, fee, refund);
+    }
+
+    /// @dev Releases every claimant, pays the selected ones that revealed (root, workUnits) and
+    /// slashes the other selected ones; returns what was paid and to which claimants.
+    function _payClaimants(
+        uint256 jobId,
+        Job storage j,
+        Trail calldata t,
+        Revealed[] memory reveals,
+        bytes32 root,
+        uint64 workUnits,
+        uint256 epoch
+    ) internal returns (uint256 paid, uint32 paidMask) {
+        uint256 agreeing;
+        uint256 revealed;
+        for (uint256 i; i < reveals.length; ++i) {
+            revealed |= 1 << reveals[i].index;
+            if (reveals[i].resultRoot == root && reveals[i].workUnits == workUnits) agreeing |= 1 << reveals[i].index;
+        }
+        uint256 pay = uint256(t.terms.pricePerUnit) * workUnits;
+        uint256 selected = j.selected;
+        for (uint256 i; i < t.claimants.length; ++i) {
+            address a = t.claimants[i];
+            Provider storage p = _providers[a];
+            p.activeJobs -= 1;
+            if ((selected >> i) & 1 == 0) continue;
+            if ((agreeing >> i) & 1 == 1) {
+                p.agreed += 1;
+                paid += pay;
+                paidMask |= uint32(1 << i);
+                _creditWork(a, pay, epoch);
+            } else {
+                _slash(jobId, j.buyer, a, (revealed >> i) & 1 == 0);
+            }
+        }
+    }
+
+    function _escrowOf(Job storage j, Trail calldata t) internal view returns (uint256) {
+        (uint256 payment, uint256 fee) = _escrowFor(t.terms.pricePerUnit, t.terms.maxWorkUnits, j.replicas);
+        return payment + fee;
+    }
+
+    /// @dev Refunds the whole escrow and releases every claimant.
+    function _refundAll(uint256 jobId, Job storage j, Trail calldata t) internal {
+        for (uint256 i; i < t.claimants.length; ++i) {
+            _providers[t.claimants[i]].activeJobs -= 1;
+        }
+        uint256 refund = _escrowOf(j, t);
+        _totalEscrow -= uint96(refund);
+        _totalBalances += uint96(refund);
+        _accounts[j.buyer].balance += uint128(refund);
+        j.state = JobState.Refunded;
+        emit JobRefunded(jobId, refund);
+    }
+
+    /// @dev Slashes every selected replica that did not reveal: it missed a deadline.
+    function _slashNoShows(uint256 jobId, Job storage j, Trail calldata t, Revealed[] memory reveals) internal {
+        uint256 revealed;
+        for (uint256 i; i < reveals.length; ++i) {
+            revealed |= 1 << reveals[i].index;
+        }
+        uint256 selected = j.selected;
+        for (uint256 i; selected >> i != 0; ++i) {
+            if ((selected >> i) & 1 == 1 && (revealed >> i) & 1 == 0) _slash(jobId, j.buyer, t.claimants[i], true);
+        }
+    }
+
+    function _slash(uint256 jobId, address buyer, address provider, bool missed) internal {
+        Provider storage p = _providers[provider];
+        uint256 amount = (uint256(p.stake) * _slashBps) / BPS;
+        Record storage rec = _records[provider];
+        if (missed) rec.missed += 1;
+        else rec.slashed += 1;
+        if (amount == 0) return;
+        p.stake -= uint96(amount);
+        _totalStake -= amount;
+        _totalStakeCredit += amount;
+        uint256 toBuyer = (amount * _buyerSlashShareBps) / BPS;
+        _stakeCredit[buyer] += toBuyer;
+        _stakeCredit[_treasury] += amount - toBuyer;
+        emit ProviderSlashed(jobId, provider, amount, missed);
+    }
+
+    /// @dev Credits payment and the epoch's work of a provider, settling finished epochs first.
+    function _creditWork(address provider, uint256 pay, uint256 epoch) internal {
+        Account storage a = _accounts[provider];
+        if (a.epoch != epoch) {
+            _settleRewards(provider, a);
+            a.epoch = uint32(epoch);
+        }
+        a.balance += uint128(pay);
+        a.epochPaid += uint96(pay);
+    }
+
+    /// @dev Moves a provider's share of its last finished epoch's emission into its rewards.
+    function _settleRewards(address provider, Account storage a) internal {
+        uint256 epoch = a.epoch;
+        uint256 mine = a.epochPaid;
+        if (mine == 0 || epoch >= _currentEpoch()) return;
+        uint256 reward = (mine * _emissionCap(epoch)) / _epochTotals[epoch].paid;
+        a.epochPaid = 0;
+        if (reward == 0) return;
+        _records[provider].rewards += uint128(reward);
+        _epochRewards[epoch] += reward;
+        emit RewardsSettled(provider, epoch, reward);
+    }
+
+    function _popcount(uint32 x) internal pure returns (uint256 c) {
+        for (; x != 0; x &= x - 1) ++c;
+    }
+}

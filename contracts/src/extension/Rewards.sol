@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+
+import {ExtensionBase} from "./ExtensionBase.sol";
+import {IGridmintExtension} from "../interfaces/IGridmint.sol";
+import {
+    Account, Job, JobState, Provider, ProviderStatus, Record, Reputation, Requirements, Revealed, Trail
+} from "../libraries/Types.sol";
+
+/// @title Fees and rewards
+/// @notice Protocol fees sent to the treasury epoch by epoch, slash credits withdrawn, and protocol-token rewards: each epoch emits at most min(schedule cap, rewardPerFee × its fees), shared by the work paid in it.
+abstract contract Rewards is ExtensionBase, IGridmintExtension {
+    using SafeERC20 for IERC20;
+
+    /// @inheritdoc IGridmintExtension
+    function collectFees(uint256 epochs) external viaMarket {
+        uint256 from = _feesCollectedThrough;
+        uint256 to = _currentEpoch();
+        if (from + epochs < to) to = from + epochs;
+        if (to <= from) revert NothingToWithdraw();
+        uint256 amount;
+        for (uint256 e = from; e < to; ++e) {
+            amount += _epochTotals[e].fees;
+        }
+        _feesCollectedThrough = to;
+        _totalBalances -= uint96(amount);
+        emit FeesCollected(_treasury, from, to, amount);
+        if (amount != 0) _paymentToken.safeTransfer(_treasury, amount);
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function uncollectedFees() external view returns (uint256 amount) {
+        for (uint256 e = _feesCollectedThrough; e <= _currentEpoch(); ++e) {
+            amount += _epochTotals[e].fees;
+        }
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function withdrawStakeCredit() external viaMarket {
+        uint256 amount = _stakeCredit[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        _stakeCredit[msg.sender] = 0;
+        _totalStakeCredit -= amount;
+        emit StakeTokenWithdrawn(msg.sender, amount);
+        IERC20(address(_stakeToken)).safeTransfer(msg.sender, amount);
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function claimRewards() external viaMarket {
+        Account storage a = _accounts[msg.sender];
+        _settleRewards(msg.sender, a);
+        Record storage rec = _records[msg.sender];
+        uint256 amount = rec.rewards;
+        if (amount == 0) revert NothingToWithdraw();
+        rec.rewards = 0;
+        address to = _payoutOf(msg.sender);
+        emit RewardsClaimed(msg.sender, to, amount);
+        _stakeToken.mint(to, amount);
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function currentEpoch() external view returns (uint256) {
+        return _currentEpoch();
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function scheduleCap(uint256 epoch) external view returns (uint256) {
+        return _scheduleCap(epoch);
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function emissionCap(uint256 epoch) external view returns (uint256) {
+        return _emissionCap(epoch);
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function epochPaid(uint256 epoch) external view returns (uint256) {
+        return _epochTotals[epoch].paid;
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function epochFees(uint256 epoch) external view returns (uint256) {
+        return _epochTotals[epoch].fees;
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function epochRewards(uint256 epoch) external view returns (uint256) {
+        return _epochRewards[epoch];
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function stakeCredit(address account) external view returns (uint256) {
+        return _stakeCredit[account];
+    }
+}

@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
+import {GridToken} from "../tokens/GridToken.sol";
+import {
+    Account,
+    Job,
+    JobParams,
+    JobState,
+    Provider,
+    Reputation,
+    Requirements,
+    Reveal,
+    SignedCommit,
+    Trail
+} from "../libraries/Types.sol";
+
+/// @notice Every state transition of the protocol.
+interface IGridmintEvents {
+    event ProviderRegistered(
+        address indexed provider,
+        bytes32 deviceModelHash,
+        uint32 memoryMiB,
+        uint32 computeUnits,
+        uint16 region,
+        uint8 classes,
+        uint256 stake
+    );
+    event StakeAdded(address indexed provider, uint256 amount, uint256 stake);
+    event UnstakeRequested(address indexed provider, uint256 unstakeAt);
+    event StakeWithdrawn(address indexed provider, uint256 amount);
+    event PayoutChangeRequested(address indexed provider, address payout, uint256 effectiveAt);
+    event PayoutChanged(address indexed provider, address payout);
+
+    event JobPosted(
+        uint256 indexed jobId,
+        address indexed buyer,
+        bytes32 specHash,
+        bytes32 dataRoot,
+        bytes32 dataPeer,
+        Requirements requirements,
+        uint8 replicas,
+        uint96 pricePerUnit,
+        uint64 maxWorkUnits,
+        uint40 claimDeadline,
+        uint40 commitDeadline,
+        uint40 revealDeadline,
+        uint256 escrow
+    );
+    event JobClaimed(uint256 indexed jobId, address indexed provider, uint256 index);
+    event ReplicasSelected(uint256 indexed jobId, uint32 selectedMask, uint256 seed);
+    event ResultCommitted(uint256 indexed jobId, address indexed provider, uint256 index, bytes32 commitment);
+    event ResultRevealed(uint256 indexed jobId, address indexed provider, uint256 index, bytes32 resultRoot, uint64 workUnits);
+    event ProviderSlashed(uint256 indexed jobId, address indexed provider, uint256 amount, bool missedDeadline);
+    /// @notice Bit i of `paidMask`: claimant i was paid `paid / popcount(paidMask)` (price × workUnits).
+    event JobFinalized(
+        uint256 indexed jobId,
+        bytes32 resultRoot,
+        uint64 workUnits,
+        uint32 paidMask,
+        uint256 paid,
+        uint256 fee,
+        uint256 refund
+    );
+    event JobDisputed(uint256 indexed jobId, uint40 disputeDeadline);
+    event DisputeResolved(uint256 indexed jobId, bytes32 resultRoot);
+    event JobRefunded(uint256 indexed jobId, uint256 refund);
+    event Withdrawn(address indexed account, address indexed to, uint256 amount);
+    event FeesCollected(address indexed treasury, uint256 fromEpoch, uint256 toEpoch, uint256 amount);
+    event StakeTokenWithdrawn(address indexed account, uint256 amount);
+
+    event RewardsSettled(address indexed provider, uint256 indexed epoch, uint256 amount);
+    event RewardsClaimed(address indexed provider, address indexed to, uint256 amount);
+}
+
+/// @notice Every way a call to the market fails.
+interface IGridmintErrors {
+    // Registry
+    error AlreadyRegistered(address provider);
+    error NotRegistered(address provider);
+    error StakeTooLow(uint256 stake, uint256 required);
+    error InvalidHardware();
+    error InvalidRegion(uint16 region);
+    error NotUnstaking(address provider);
+    error CooldownActive(uint256 until);
+    error HasActiveJobs(uint256 count);
+    error NoPendingPayout(address provider);
+    error PayoutNotYetEffective(uint256 effectiveAt);
+    error ZeroAddress();
+    error ZeroAmount();
+
+    // Market
+    error InvalidReplicas(uint256 replicas);
+    error ZeroPrice();
+    error ZeroWorkUnits();
+    error BadDeadlines();
+    error UnknownJob(uint256 jobId);
+    error WrongState(uint256 jobId, JobState state);
+    error ClaimWindowClosed(uint256 jobId);
+    error ClaimWindowOpen(uint256 jobId);
+    error TooManyClaimants(uint256 jobId);
+    error NotEligible(uint256 jobId, address provider);
+    error NotSelected(uint256 jobId, uint256 index);
+    error NotYourReplica(uint256 jobId, uint256 index);
+    error AlreadyCommitted(uint256 jobId, uint256 index);
+    error CommitWindowClosed(uint256 jobId);
+    error RevealNotOpen(uint256 jobId);
+    error RevealWindowClosed(uint256 jobId);
+    error NotCommitted(uint256 jobId, uint256 index);
+    error CommitmentMismatch(uint256 jobId, uint256 index);
+    error BadCommitSignature(uint256 jobId, uint256 index);
+    error WorkUnitsOverMax(uint256 reported, uint256 max);
+    error NotFinalizable(uint256 jobId);
+    /// The trail passed does not hash to the job's trail: rebuild it from the job's events.
+    error TrailMismatch(uint256 jobId);
+    error NotArbiter(address caller);
+    error NotBuyer(uint256 jobId, address caller);
+    error ChallengeIncomplete(uint256 jobId);
+    error DisputeOpen(uint256 jobId);
+    error NothingToWithdraw();
+
+    // Admin
+    error NotGovernor(address caller);
+    error InvalidParameter(string name);
+    /// A cold-path call made at the extension's own address instead of the market's.
+    error OnlyThroughMarket(address market);
+
+    // Raised inside the OpenZeppelin libraries the market uses (declared here so that clients
+    // decode them too): a token transfer that failed, a commitment signature that does not parse.
+    error SafeERC20FailedOperation(address token);
+    error ECDSAInvalidSignature();
+    error ECDSAInvalidSignatureLength(uint256 length);
+    error ECDSAInvalidSignatureS(bytes32 s);
+}
+
+/// @title The market's hot path
+/// @notice What a job's life calls: post, claim, select, commit, reveal, challenge, finalize, and
+/// withdrawing earnings. Implemented by `Gridmint` itself, so none of it pays for a delegation.
+interface IGridmintMarket {
+    /// @notice Escrow a job needs: payment for k replicas at the maximum work, plus the fee.
+    function escrowFor(uint96 pricePerUnit, uint64 maxWorkUnits, uint8 replicas)
+        external
+        view
+        returns (uint256 payment, uint256 fee);
+
+    /// @notice Posts a job and escrows its payment for `replicas` providers plus the fee.
+    /// @return jobId the new job's id (ids start at 1).
+    function postJob(JobParams calldata p) external returns (uint256 jobId);
+
+    /// @notice Claims a place among the candidates of an open job: any active, fully staked
+    /// provider may claim; whether it meets the job's requirements is checked when the replicas
+    /// are selected, so an unfit or repeated claim is never selected and only locks the
+    /// claimant's stake until the job ends. After the claim window, k of the eligible claimants
+    /// are chosen at random, weighted by stake.
+    /// @return index the claimant index, used in commit and reveal.
+    function claim(uint256 jobId) external returns (uint256 index);
+
+    /// @notice Closes the claim window: selects the k replicas among the eligible claimants (all
+    /// of them if no more claimed) and starts the job, or refunds it if none is eligible. Anyone
+    /// may call it once the claim deadline has passed; the first commit does it too. Claimants
+    /// call it before committing, so that a claimant who is not selected learns it from the job
+    /// without a reverted commit undoing the selection.
+    function selectReplicas(uint256 jobId, Trail calldata t) external;
+
+    /// @notice Commits `keccak256(abi.encode(resultRoot, workUnits, salt, provider))` for the
+    /// caller's replica. The first commit after the claim window selects the replicas.
+    function commit(uint256 jobId, uint256 index, bytes32 commitment, Trail calldata t) external;
+
+    /// @notice Commits for several replicas in one transaction, each signed by its provider:
+    /// providers exchange signed commitments off chain and any one of them (or the buyer) submits
+    /// them together. A signature binds the chain, this market, the job and the replica.
+    function commitSigned(uint256 jobId, Trail calldata t, SignedCommit[] calldata commits) external;
+
+    /// @notice What a provider signs to have its commitment submitted by someone else.
+    function commitDigest(uint256 jobId, uint256 index, bytes32 commitment) external view returns (bytes32);
+
+    /// @notice Reveals a committed result. Anyone may reveal, since the commitment binds the
+    /// provider; open once every selected replica committed or the commit deadline passed, so
+    /// nobody can copy a revealed root into a late commitment. The reveal that completes the job
+    /// also settles it.
+    function reveal(uint256 jobId, uint256 index, bytes32 resultRoot, uint64 workUnits, bytes32 salt, Trail calldata t)
+        external;
+
+    /// @notice Reveals several replicas in one transaction (see `reveal`).
+    function revealBatch(uint256 jobId, Trail calldata t, Reveal[] calldata reveals) external;
+
+    /// @notice The buyer's challenge: reveals the remaining replicas like `revealBatch`, but the
+    /// job goes to the arbiter instead of settling by majority. A buyer challenges when its own
+    /// re-execution of a sample of the result disagrees with what the replicas agree on (a
+    /// colluding or commonly wrong majority); the arbiter re-executes the disputed dispatch and
+    /// `resolveDispute` pays the replicas that revealed the correct root and slashes the rest.
+    /// Only the job's buyer; the batch must complete the reveals.
+    function challenge(uint256 jobId, Trail calldata t, Reveal[] calldata reveals) external;
+
+    /// @notice Moves a job on once its deadlines allow: refunds a job nobody (eligible) claimed;
+    /// settles a job whose replicas all revealed or whose reveal deadline passed (pays the
+    /// agreeing majority, slashes dissenters and no-shows, refunds unused escrow) or opens a
+    /// dispute when there is no majority. Anyone may call it.
+    function finalize(uint256 jobId, Trail calldata t) external;
+
+    /// @notice Sends the caller's payment-token balance to its payout address.
+    function withdraw() external;
+
+    /// @notice The contract that serves every call not on the hot path (`IGridmintExtension`),
+    /// run in the market's own storage.
+    function extension() external view returns (address);
+}
+
+/// @title The market's cold paths
+/// @notice The provider registry and stake, dispute resolution, fees and rewards, and every
+/// view. Implemented by `GridmintExtension`; called at the market's address, which delegates
+/// them there.
+interface IGridmintExtension {
+    // --- Registry and stake -----------------------------------------------------------------
+
+    /// @notice Registers the caller's node with a hardware record and a stake of at least
+    /// `minStakePerUnit` per compute unit claimed. Pulls `stake` protocol tokens.
+    /// @param classes bitmask of the workload classes the node runs.
+    /// @param payout where earnings go (the caller if zero).
+    function register(
+        bytes32 deviceModelHash,
+        uint32 memoryMiB,
+        uint32 computeUnits,
+        uint16 region,
+        uint8 classes,
+        uint96 stake,
+        address payout
+    ) external;
+
+    /// @notice Adds stake (also after a slash, to become eligible again).
+    function addStake(uint96 amount) external;
+
+    /// @notice Starts the cool-down: no new claims; slashing still applies until withdrawal.
+    function requestUnstake() external;
+
+    /// @notice Withdraws the whole stake once the cool-down is over and no claimed job is open.
+    function withdrawStake() external;
+
+    /// @notice Asks for a new payout address; it takes effect after `payoutDelay`.
+    function requestPayoutChange(address payout) external;
+
+    /// @notice Applies a requested payout address after its delay. Anyone may call it.
+    function applyPayoutChange(address provider) external;
+
+    function providerOf(address provider) external view returns (Provider memory);
+    function payoutOf(address account) external view returns (address);
+    function reputationOf(address provider) external view returns (Reputation memory);
+
+    /// @notice Reputation in basis points: agreements over all graded outcomes, where a slash
+    /// weighs four and a missed deadline two. 0 without history.
+    function reputationScore(address provider) external view returns (uint256);
+
+    /// @notice Whether `provider` may claim a job with these requirements now.
+    function isEligible(address provider, Requirements memory req) external view returns (bool);
+
+    function deviceModelOf(address provider) external view returns (bytes32);
+    function pendingPayout(address provider) external view returns (address);
+    function pendingPayoutAt(address provider) external view returns (uint256);
+
+    // --- Disputes ---------------------------------------------------------------------------
+
+    /// @notice The arbiter settles a dispute by naming the correct result root (found by
+    /// re-executing the disputed dispatch). Replicas that revealed it are paid; the rest slashed.
+    function resolveDispute(uint256 jobId, bytes32 resultRoot, Trail calldata t) external;
+
+    /// @notice A dispute the arbiter did not resolve in time: the buyer is refunded in full and
+    /// no-shows are slashed. Anyone may call it.
+    function expireDispute(uint256 jobId, Trail calldata t) external;
+
+    function disputeDeadline(uint256 jobId) external view returns (uint40);
+
+    // --- Fees and rewards -------------------------------------------------------------------
+
+    /// @notice Sends the protocol fees of up to `epochs` finished epochs, oldest first, to the
+    /// treasury. Anyone may call it.
+    function collectFees(uint256 epochs) external;
+
+    /// @notice Protocol fees paid and not yet sent to the treasury (the current epoch's included).
+    function uncollectedFees() external view returns (uint256 amount);
+
+    /// @notice Sends the caller's protocol-token credit from slashes.
+    function withdrawStakeCredit() external;
+
+    /// @notice Settles the caller's share of finished epochs and mints its rewards to its
+    /// payout address.
+    function claimRewards() external;
+
+    function currentEpoch() external view returns (uint256);
+
+    /// @notice The schedule's cap for `epoch`: halves every `halvingEpochs`.
+    function scheduleCap(uint256 epoch) external view returns (uint256);
+
+    /// @notice Emission of an epoch: min(schedule cap, rewardPerFee × fees paid in it).
+    function emissionCap(uint256 epoch) external view returns (uint256);
+
+    /// @notice Payment providers earned in `epoch` (the basis of its rewards).
+    function epochPaid(uint256 epoch) external view returns (uint256);
+
+    /// @notice Protocol fees paid in `epoch` (the demand that bounds its emission).
+    function epochFees(uint256 epoch) external view returns (uint256);
+
+    /// @notice Protocol tokens settled as rewards per epoch (≤ emissionCap).
+    function epochRewards(uint256 epoch) external view returns (uint256);
+
+    /// @notice Protocol-token credit from slashes (buyers, treasury), withdrawable.
+    function stakeCredit(address account) external view returns (uint256);
+
+    // --- Jobs and accounts ------------------------------------------------------------------
+
+    function jobOf(uint256 jobId) external view returns (Job memory);
+
+    /// @notice The job's trail hash while it runs (see `Trail`); the paid result root after.
+    function trailOf(uint256 jobId) external view returns (bytes32);
+
+    function accountOf(address account) external view returns (Account memory);
+
+    /// @notice The result root a settled job paid for (zero for a job not settled by agreement).
+    function agreedRoot(uint256 jobId) external view returns (bytes32);
+
+    /// @notice The commitment a provider submits, for off-chain use.
+    function commitmentOf(bytes32 resultRoot, uint64 workUnits, bytes32 salt, address provider)
+        external
+        pure
+        returns (bytes32);
+
+    /// @notice Jobs posted so far.
+    function jobCount() external view returns (uint64);
+
+    /// @notice Payment token held for open jobs.
+    function totalEscrow() external view returns (uint96);
+
+    /// @notice Payment token owed: account balances and uncollected fees.
+    function totalBalances() external view returns (uint96);
+
+    /// @notice Epochs [0, feesCollectedThrough) have had their protocol fees sent to the treasury.
+    function feesCollectedThrough() external view returns (uint256);
+
+    /// @notice Protocol token staked.
+    function totalStake() external view returns (uint256);
+
+    /// @notice Protocol token owed from slashes.
+    function totalStakeCredit() external view returns (uint256);
+
+    // --- Parameters (fixed at deployment) ---------------------------------------------------
+
+    function MAX_REPLICAS() external view returns (uint256);
+    function MAX_CLAIMANTS() external view returns (uint256);
+    function paymentToken() external view returns (IERC20);
+    function stakeToken() external view returns (GridToken);
+    function treasury() external view returns (address);
+    function arbiter() external view returns (address);
+    function minStakePerUnit() external view returns (uint256);
+    function unstakeCooldown() external view returns (uint32);
+    function payoutDelay() external view returns (uint32);
+    function disputeWindow() external view returns (uint32);
+    function feeBps() external view returns (uint16);
+    function slashBps() external view returns (uint16);
+    function buyerSlashShareBps() external view returns (uint16);
+    function epochLength() external view returns (uint32);
+    function genesis() external view returns (uint256);
+    function initialEpochCap() external view returns (uint256);
+    function halvingEpochs() external view returns (uint32);
+    function rewardPerFee() external view returns (uint256);
+}
+
+/// @title Gridmint
+/// @notice The whole market at one address: the hot path (`IGridmintMarket`), the cold paths it
+/// delegates (`IGridmintExtension`), and every event and error. Clients bind this interface.
+interface IGridmint is IGridmintEvents, IGridmintErrors, IGridmintMarket, IGridmintExtension {}
