@@ -30,7 +30,7 @@ pub fn EarningsChart(live: Live) -> impl IntoView {
             s.as_ref()
                 .and_then(|s| s.as_ref().ok())
                 .and_then(|s| s.provider.as_ref())
-                .map(|p| (p.withdrawable_usd.clone(), p.activity.clone()))
+                .map(|p| (p.chain.as_ref().ok().map(|c| c.withdrawable), p.activity.clone()))
         })
     });
     Effect::new(move |_| {
@@ -76,7 +76,7 @@ pub fn Bars(history: EarningsHistory) -> impl IntoView {
             let when = utc_label(b.start_unix_s, hourly);
             view! {
                 <rect class:empty=b.micro_usd == 0 x=i as f64 * slot + 2.0 y=H - h width=slot - 4.0 height=h
-                    data-testid="earnings-bar" data-usd=b.usd.clone()>
+                    data-testid="earnings-bar" data-usd=b.usd.to_string()>
                     <title>{format!("{when}: ${}", b.usd)}</title>
                 </rect>
             }

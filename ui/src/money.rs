@@ -4,7 +4,7 @@ use gridmint_protocol::{ApiError, ErrorCode};
 
 /// "0.001" for 1000 base units (10^-6 USD).
 pub fn usd_of_units(units: u64) -> String {
-    gridmint_protocol::market::format_units(u128::from(units), 6)
+    gridmint_protocol::Usd::from_base_units(u128::from(units)).to_string()
 }
 
 /// Base units (10^-6 USD) of a typed dollar amount: at most 6 decimals, no sign.

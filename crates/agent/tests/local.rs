@@ -89,8 +89,9 @@ mod local {
                 }
             }
         };
-        assert!(standing.registered, "this machine registered and staked: {standing:?}");
-        let earned_before: f64 = standing.withdrawable_usd.parse().expect("a decimal amount");
+        let on_chain = standing.chain.clone().expect("the chain's record reads");
+        assert!(on_chain.registered, "this machine registered and staked: {standing:?}");
+        let earned_before = on_chain.withdrawable;
 
         let good = scratch.path().join("good");
         std::fs::create_dir_all(&good).expect("package dir");
@@ -101,7 +102,7 @@ mod local {
             .inspect(&InspectPackageRequest { path: good.display().to_string(), replicas: 1, price_per_unit: 1000 })
             .expect("a good package previews");
         assert_eq!(preview.kind, "embed");
-        assert!(preview.work_units >= 1 && preview.cost_usd.is_some(), "{preview:?}");
+        assert!(preview.work_units.get() >= 1 && preview.cost_usd.is_some(), "{preview:?}");
 
         let too_many = SubmitJobRequest {
             path: good.display().to_string(),
@@ -115,7 +116,7 @@ mod local {
 
         let stages = std::cell::RefCell::new(Vec::new());
         // The most the provider's pending earnings showed while a job ran.
-        let pending_seen = std::cell::Cell::new(0.0f64);
+        let pending_seen = std::cell::Cell::new(0u128);
         // What the dashboard showed of the agent's current task while a job ran.
         let tasks_seen = std::cell::RefCell::new(Vec::new());
         let settle = |local_id: u64| {
@@ -130,8 +131,8 @@ mod local {
                     tasks_seen.borrow_mut().push(task);
                 }
                 if matches!(job.stage, JobStage::Running | JobStage::Verifying) {
-                    let pending = market.earnings(EarningsPeriod::Day).map(|e| e.pending_usd.parse().unwrap_or(0.0));
-                    pending_seen.set(pending_seen.get().max(pending.unwrap_or(0.0)));
+                    let pending = market.earnings(EarningsPeriod::Day).map(|e| e.pending_usd.base_units());
+                    pending_seen.set(pending_seen.get().max(pending.unwrap_or(0)));
                 }
                 if job.status.is_final() {
                     break job;
@@ -166,10 +167,7 @@ mod local {
         // The owner sees why: the agent noted the job it did not take.
         let declined = market.status().provider.expect("provider").declined_jobs;
         let first = declined.first().expect("the paused job is noted");
-        assert_eq!(
-            (first.job_id.as_str(), first.reason.as_str()),
-            (unclaimed.job_id.as_deref().expect("posted"), "earning is paused")
-        );
+        assert_eq!((Some(first.job_id), first.reason.as_str()), (unclaimed.job_id, "earning is paused"));
 
         market.set_paused(false);
         // This machine (region 0, 2 GiB on llvmpipe) meets the requirements; the result goes
@@ -190,9 +188,9 @@ mod local {
         assert_eq!(seen.last(), Some(&JobStage::Done), "{seen:?}");
         assert!(seen.windows(2).all(|w| w[0] < w[1]), "the stages only move forward: {seen:?}");
         assert!(seen.contains(&JobStage::Running) && seen.contains(&JobStage::Verifying), "{seen:?}");
-        assert!(pending_seen.get() > 0.0, "the claimed job showed as pending earnings while it ran");
+        assert!(pending_seen.get() > 0, "the claimed job showed as pending earnings while it ran");
         let tasks = tasks_seen.borrow();
-        let job_id = job.job_id.clone().expect("posted");
+        let job_id = job.job_id.expect("posted");
         assert!(tasks.iter().any(|t| t.job_id == job_id), "the agent's task showed on the status: {tasks:?}");
         assert!(
             market.status().provider.expect("provider").current_task.is_none(),
@@ -203,8 +201,7 @@ mod local {
         assert!(result.join("embeddings.npy").is_file(), "the result holds the embeddings");
 
         // Earnings are credited when the job settles; the status reads them from the chain.
-        let earned_after: f64 =
-            market.status().provider.expect("provider").withdrawable_usd.parse().expect("a decimal amount");
+        let earned_after = market.status().provider.expect("provider").chain.expect("the chain's record").withdrawable;
         assert!(earned_after > earned_before, "the provider earned: {earned_before} -> {earned_after}");
 
         // The job's timeline: every step on chain, in order, with its transaction.
@@ -223,17 +220,20 @@ mod local {
         // hour, the week's last day; the refunded job paid nothing.
         let day = market.earnings(EarningsPeriod::Day).expect("the earnings history reads");
         assert_eq!(day.buckets.len(), 24);
-        let paid: f64 = day.total_usd.parse().expect("a decimal amount");
-        assert!((paid - (earned_after - earned_before)).abs() < 1e-9, "chart {paid} vs balance change");
+        let paid = day.total_usd.base_units();
+        assert_eq!(paid, earned_after.base_units() - earned_before.base_units(), "chart vs balance change");
         assert_eq!(day.buckets[23].usd, day.total_usd, "paid within this hour: {day:?}");
-        assert!(day.predicted_24h_usd.parse::<f64>().expect("a decimal") > 0.0, "{day:?}");
-        assert_eq!(day.pending_usd, "0.00", "nothing claimed is unsettled: {day:?}");
+        assert!(day.predicted_24h_usd.base_units() > 0, "{day:?}");
+        assert_eq!(day.pending_usd.to_string(), "0.00", "nothing claimed is unsettled: {day:?}");
         // Demand: both jobs were posted today, each offering $0.001 per unit.
-        assert_eq!((day.market_jobs_24h, day.market_median_usd_per_unit.as_deref()), (2, Some("0.001")));
-        let record = market.status().provider.expect("provider");
+        assert_eq!(
+            (day.market_jobs_24h, day.market_median_usd_per_unit.map(|u| u.to_string()).as_deref()),
+            (2, Some("0.001"))
+        );
+        let record = market.status().provider.expect("provider").chain.expect("the chain's record");
         assert_eq!((record.jobs_agreed, record.jobs_slashed, record.jobs_missed), (1, 0, 0), "{record:?}");
         let month = market.earnings(EarningsPeriod::Month).expect("the earnings history reads");
-        assert_eq!((month.buckets.len(), month.total_usd.as_str()), (30, day.total_usd.as_str()));
+        assert_eq!((month.buckets.len(), month.total_usd), (30, day.total_usd));
 
         // A payout address change: a typo is refused naming the input; a good one waits out the
         // market's delay, and withdrawals still go to the current address meanwhile.
@@ -243,10 +243,11 @@ mod local {
         let next = "0x00000000000000000000000000000000000000aA";
         market.change_payout(next).expect("a payout change is requested");
         let standing = market.status().provider.expect("provider");
-        let pending = standing.pending_payout.expect("the change is pending");
+        let on_chain = standing.chain.clone().expect("the chain's record");
+        let pending = on_chain.pending_payout.expect("the change is pending");
         assert!(pending.address.eq_ignore_ascii_case(next), "{pending:?}");
         assert!(pending.effective_at_unix_s > day.now_unix_s + 86_400, "a delay of days: {pending:?}");
-        assert_eq!(standing.payout_address, standing.address, "the current payout address is unchanged");
+        assert_eq!(on_chain.payout_address, standing.address, "the current payout address is unchanged");
 
         // A job still running when the app stops is not forgotten.
         let unfinished = market.submit(&request).expect("submits").local_id;
@@ -266,8 +267,8 @@ mod local {
         let by_id = |id: u64| after.iter().find(|j| j.local_id == id).expect("listed").clone();
         let verified = by_id(job.local_id);
         assert_eq!(
-            (verified.status, verified.job_id.as_deref(), verified.result_dir.as_deref()),
-            (JobStatus::Verified, Some(job_id.as_str()), Some(chosen.to_str().expect("utf-8"))),
+            (verified.status, verified.job_id, verified.result_dir.as_deref()),
+            (JobStatus::Verified, Some(job_id), Some(chosen.to_str().expect("utf-8"))),
             "{verified:?}"
         );
         let was = before.iter().find(|j| j.local_id == job.local_id).expect("listed before");
@@ -354,7 +355,10 @@ mod custom_network {
         assert_eq!(status.network, "custom");
         assert_eq!(status.rpc_url.as_deref(), Some(chain.profile.rpc_url.as_str()));
         let standing = status.provider.expect("the provider's standing");
-        assert!(standing.registered, "registered and staked on the owner's network: {standing:?}");
+        assert!(
+            standing.chain.as_ref().is_ok_and(|c| c.registered),
+            "registered and staked on the owner's network: {standing:?}"
+        );
         assert_eq!(standing.address, owner.address().to_string(), "with the owner's key");
         // Not the local network's one provider: the market's own limit on replicas.
         let request = gridmint_protocol::SubmitJobRequest {

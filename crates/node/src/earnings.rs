@@ -3,7 +3,7 @@
 //! chain's clock into hours (a day) or days (a week, a month), and a 24-hour prediction at the
 //! rate of the last seven days.
 
-use gridmint_protocol::{EarningsBucket, EarningsHistory, EarningsPeriod, market::format_units};
+use gridmint_protocol::{EarningsBucket, EarningsHistory, EarningsPeriod, Usd};
 
 /// One payment to the provider: when (chain time, Unix seconds) and how much (payment-token base
 /// units).
@@ -61,13 +61,13 @@ pub fn history(period: EarningsPeriod, now: u64, earning_since: u64, payments: &
             .enumerate()
             .map(|(i, &sum)| EarningsBucket {
                 start_unix_s: first_start + width * i as u64,
-                usd: format_units(sum, 6),
+                usd: Usd::from_base_units(sum),
                 micro_usd: u64::try_from(sum).unwrap_or(u64::MAX),
             })
             .collect(),
-        total_usd: format_units(total, 6),
-        pending_usd: "0.00".to_owned(),
-        predicted_24h_usd: format_units(predicted, 6),
+        total_usd: Usd::from_base_units(total),
+        pending_usd: Usd::default(),
+        predicted_24h_usd: Usd::from_base_units(predicted),
         market_jobs_24h: 0,
         market_median_usd_per_unit: None,
         basis: if recent == 0 {
@@ -99,7 +99,7 @@ mod tests {
         assert_eq!(h.buckets[23].micro_usd, 1_000_000);
         assert_eq!(h.buckets[18].micro_usd, 250_000);
         assert_eq!(h.buckets[0].micro_usd, 7);
-        assert_eq!(h.total_usd, "1.250007");
+        assert_eq!(h.total_usd.to_string(), "1.250007");
         let week = history(EarningsPeriod::Week, now, 0, &payments);
         assert_eq!(week.buckets.len(), 7);
         assert_eq!(week.buckets[6].micro_usd, 1_250_000);
@@ -113,17 +113,17 @@ mod tests {
         // $7 over the last 7 days: $1 a day.
         let week: Vec<Payment> = (0..7).map(|d| Payment { at: now - d * DAY - 1, amount: 1_000_000 }).collect();
         let h = history(EarningsPeriod::Week, now, 0, &week);
-        assert_eq!(h.predicted_24h_usd, "1.00");
+        assert_eq!(h.predicted_24h_usd.to_string(), "1.00");
         assert_eq!(h.basis, "at the rate of the last 7 days");
         // Registered 2 days ago, $1 earned: $0.50 a day.
         let h = history(EarningsPeriod::Day, now, now - 2 * DAY, &[Payment { at: now - 10, amount: 1_000_000 }]);
-        assert_eq!(h.predicted_24h_usd, "0.50");
+        assert_eq!(h.predicted_24h_usd.to_string(), "0.50");
         // Registered a minute ago, 1 cent earned: the rate of an hour, not of a minute.
         let h = history(EarningsPeriod::Day, now, now - 60, &[Payment { at: now, amount: 10_000 }]);
-        assert_eq!(h.predicted_24h_usd, "0.24");
+        assert_eq!(h.predicted_24h_usd.to_string(), "0.24");
         assert_eq!(h.basis, "at the rate of the last hour");
         let h = history(EarningsPeriod::Day, now, now - 60, &[]);
-        assert_eq!(h.predicted_24h_usd, "0.00");
+        assert_eq!(h.predicted_24h_usd.to_string(), "0.00");
         assert_eq!(h.basis, "no paid jobs in the last 7 days");
     }
 }

@@ -29,13 +29,22 @@ pub fn dev_account(index: u32) -> Result<PrivateKeySigner, NodeError> {
         .map_err(|e| NodeError::Profile { path: PathBuf::from("(dev account)"), message: e.to_string() })
 }
 
-/// Work units on chain are GFLOP-sized: the runner's work units (one per floating-point operation,
-/// see `gpu_engine::work`) rounded up to whole 10^9, so prices per unit stay in whole token base units.
-pub const FLOPS_PER_CHAIN_UNIT: u64 = 1_000_000_000;
-
-/// The on-chain work units of a job that the runner metered at `flops`.
+/// The on-chain work units of a job that the runner metered at `flops` floating-point operations
+/// (see [`gridmint_protocol::WorkUnits`]: GFLOPs rounded up, so prices per unit stay in whole
+/// token base units).
 pub fn chain_work_units(flops: u64) -> u64 {
-    flops.div_ceil(FLOPS_PER_CHAIN_UNIT).max(1)
+    gridmint_protocol::WorkUnits::from_flops(flops).get()
+}
+
+/// A job id the market gave, as the app's wire type. The market counts jobs in 64 bits
+/// (`jobCount`), so every id it gives fits.
+pub fn job_id(id: U256) -> gridmint_protocol::JobId {
+    gridmint_protocol::JobId::new(id.saturating_to())
+}
+
+/// The market's form of a job id.
+pub fn chain_job_id(id: gridmint_protocol::JobId) -> U256 {
+    U256::from(id.get())
 }
 
 /// A connected node.
@@ -291,7 +300,7 @@ impl Network {
             .event_signature(signatures)
             .topic1(alloy::primitives::B256::from(job_id));
         let logs = self.logs(filter, self.profile.deployment.start_block, None).await?;
-        let usd = |v: U256| gridmint_protocol::market::format_units(v.saturating_to(), 6);
+        let usd = |v: U256| gridmint_protocol::Usd::from_base_units(v.saturating_to()).to_string();
         let mut claimants: Vec<Address> = Vec::new();
         let mut events = Vec::with_capacity(logs.len());
         for log in logs {
@@ -365,7 +374,7 @@ impl Network {
                 Some(&ProviderSlashed::SIGNATURE_HASH) => {
                     let s = log.log_decode::<ProviderSlashed>().map_err(decode_error)?.inner.data;
                     let why = if s.missedDeadline { "missed a deadline" } else { "revealed a wrong result" };
-                    let grid = gridmint_protocol::market::format_units(s.amount.saturating_to(), 18);
+                    let grid = gridmint_protocol::Grid::from_base_units(s.amount.saturating_to()).to_string();
                     event("slashed", index_of(s.provider), Some(s.provider), Some(format!("{grid} GRID: {why}")))
                 }
                 _ => continue,

@@ -262,7 +262,7 @@ impl Store {
                 params![
                     job.summary.local_id as i64,
                     job.network,
-                    job.summary.job_id,
+                    job.summary.job_id.map(|id| id.to_string()),
                     summary,
                     job.submitted_ms as i64,
                     job.ended_ms.map(|t| t as i64),
@@ -370,7 +370,7 @@ mod tests {
             package: "/p".into(),
             status: JobStatus::Posting,
             detail: None,
-            work_units: 3,
+            work_units: gridmint_protocol::WorkUnits(3),
             replicas: 1,
             result_dir: None,
             elapsed_s: 0.0,
@@ -380,7 +380,7 @@ mod tests {
         {
             let store = Store::open(&path).expect("open");
             store.save_app_job(&job).expect("insert");
-            job.summary.job_id = Some("12".into());
+            job.summary.job_id = Some(gridmint_protocol::JobId::new(12));
             job.summary.status = JobStatus::Verified;
             job.ended_ms = Some(9);
             job.results_to = Some("/r".into());

@@ -2,13 +2,14 @@
 //! prints with `--json`.
 //!
 //! This crate compiles to `wasm32-unknown-unknown` (the UI depends on it) and so depends on nothing
-//! but serde. Token amounts travel as decimal strings, never as floats.
+//! but serde. Token amounts travel as decimal strings, never as floats ([`units`]).
 
 pub mod bench;
 pub mod error;
 pub mod hardware;
 pub mod job;
 pub mod market;
+pub mod units;
 pub mod wallet;
 
 pub use bench::{BenchmarkReport, DeterminismCase, GemmLayoutRate};
@@ -24,7 +25,8 @@ pub use market::{
     PriceSuggestion, ProviderStanding, RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest, SetNetworkRequest,
     StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest, Withdrawal,
 };
-pub use market::{DeclinedJob, PickKind, PickPathRequest, PickedPath};
+pub use market::{ChainStanding, DeclinedJob, PickKind, PickPathRequest, PickedPath};
+pub use units::{Grid, JobId, Usd, WorkUnits};
 pub use wallet::{
     CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus, WalletStatusRequest,
 };

@@ -1,9 +1,11 @@
 //! What the app shows of the market: the network it is on, this machine's standing as a provider,
-//! a job package before it is posted, and the buyer's jobs. Token amounts travel as decimal
-//! strings in whole units (payment token: USD with 6 decimals; stake token: GRID with 18), so no
-//! precision is lost in JavaScript.
+//! a job package before it is posted, and the buyer's jobs. Job ids, work units and token amounts
+//! are the types of [`crate::units`] (ids and amounts travel as decimal strings, so no precision is
+//! lost in JavaScript).
 
 use serde::{Deserialize, Serialize};
+
+use crate::{ApiError, Grid, JobId, Usd, WorkUnits};
 
 /// Request of [`crate::commands::MarketStatus`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,37 +41,11 @@ pub struct MarketStatus {
 pub struct ProviderStanding {
     pub address: String,
     pub device: String,
-    pub registered: bool,
-    /// Earned and withdrawable, USD.
-    pub withdrawable_usd: String,
-    /// Stake locked in the registry, GRID.
-    pub stake_grid: String,
-    /// Reputation score in basis points (10,000 = perfect).
-    pub reputation_bps: u64,
     /// What the agent is doing now, in words.
     pub activity: String,
     /// Earning is paused: no new jobs are taken.
     #[serde(default)]
     pub paused: bool,
-    /// Where withdrawals go (the payout address), and what it holds of the payment token, USD.
-    #[serde(default)]
-    pub payout_address: String,
-    #[serde(default)]
-    pub payout_balance_usd: String,
-    /// A payout address asked for and when it takes effect (Unix seconds, chain time).
-    #[serde(default)]
-    pub pending_payout: Option<PendingPayout>,
-    /// Staking rewards settled to this provider and not yet claimed, GRID.
-    #[serde(default)]
-    pub rewards_grid: String,
-    /// The record behind the reputation score: jobs in the agreeing majority, slashed for a
-    /// wrong result, slashed for a missed deadline.
-    #[serde(default)]
-    pub jobs_agreed: u32,
-    #[serde(default)]
-    pub jobs_slashed: u32,
-    #[serde(default)]
-    pub jobs_missed: u32,
     /// The job the agent is computing now, and how far it is.
     #[serde(default)]
     pub current_task: Option<CurrentTask>,
@@ -82,13 +58,40 @@ pub struct ProviderStanding {
     pub gpu_temp_c: Option<f32>,
     #[serde(default)]
     pub gpu_busy_pct: Option<u32>,
+    /// What the chain says of this machine, or why it could not be read.
+    pub chain: Result<ChainStanding, ApiError>,
+}
+
+/// This machine's record on the chain: its money, stake and reputation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainStanding {
+    pub registered: bool,
+    /// Earned and withdrawable.
+    pub withdrawable: Usd,
+    /// Stake locked in the registry.
+    pub stake: Grid,
+    /// Reputation score in basis points (10,000 = perfect).
+    pub reputation_bps: u64,
+    /// Where withdrawals go (the payout address), and what it holds of the payment token.
+    pub payout_address: String,
+    pub payout_balance: Usd,
+    /// A payout address asked for and when it takes effect (Unix seconds, chain time).
+    pub pending_payout: Option<PendingPayout>,
+    /// Staking rewards settled to this provider and not yet claimed.
+    pub rewards: Grid,
+    /// The record behind the reputation score: jobs in the agreeing majority, slashed for a
+    /// wrong result, slashed for a missed deadline.
+    pub jobs_agreed: u32,
+    pub jobs_slashed: u32,
+    pub jobs_missed: u32,
 }
 
 /// A job a provider saw and did not take.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeclinedJob {
-    pub job_id: String,
+    pub job_id: JobId,
     /// Why, in words: below the price floor, paused, held by a limit, requirements not met.
     pub reason: String,
 }
@@ -97,7 +100,7 @@ pub struct DeclinedJob {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CurrentTask {
-    pub job_id: String,
+    pub job_id: JobId,
     /// "fetching the data", "loading the model", "embedding", "epoch 3/10", ...
     pub stage: String,
     /// Steps of `stage` done, of `total` (0 of 0: no count for this stage).
@@ -157,20 +160,20 @@ pub struct EarningsHistory {
     pub period: EarningsPeriod,
     /// Oldest first; the last holds now.
     pub buckets: Vec<EarningsBucket>,
-    /// Earned in the period, USD.
-    pub total_usd: String,
+    /// Earned in the period.
+    pub total_usd: Usd,
     /// In jobs this machine claimed that have not settled yet, at most (USD): paid if its
     /// result agrees.
     #[serde(default)]
-    pub pending_usd: String,
+    pub pending_usd: Usd,
     /// What the next 24 hours would pay at the recent rate, USD.
-    pub predicted_24h_usd: String,
+    pub predicted_24h_usd: Usd,
     /// Demand: jobs posted on the market in the last 24 hours, and their median offer per work
     /// unit (USD), if any.
     #[serde(default)]
     pub market_jobs_24h: u32,
     #[serde(default)]
-    pub market_median_usd_per_unit: Option<String>,
+    pub market_median_usd_per_unit: Option<Usd>,
     /// How the prediction was made, in words.
     pub basis: String,
     /// The chain's clock when this was read.
@@ -183,7 +186,7 @@ pub struct EarningsHistory {
 pub struct EarningsBucket {
     /// Start of the hour or day (UTC), Unix seconds.
     pub start_unix_s: u64,
-    pub usd: String,
+    pub usd: Usd,
     /// The same in 10^-6 USD, for drawing.
     pub micro_usd: u64,
 }
@@ -197,8 +200,8 @@ pub struct WithdrawEarningsRequest {}
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Withdrawal {
-    /// Paid out, USD.
-    pub amount_usd: String,
+    /// Paid out.
+    pub amount_usd: Usd,
     /// The payout address it went to.
     pub to: String,
     /// The transaction's hash.
@@ -295,8 +298,8 @@ pub struct SuggestPriceFloorRequest {}
 pub struct PriceSuggestion {
     /// Payment-token base units (10^-6 USD) per work unit.
     pub price_per_unit: u64,
-    /// The same in USD.
-    pub usd_per_unit: String,
+    /// The same in dollars.
+    pub usd_per_unit: Usd,
     /// Where it comes from, in words.
     pub basis: String,
 }
@@ -423,9 +426,9 @@ pub struct PackagePreview {
     /// The files that would be published, with their sizes in bytes.
     pub files: Vec<(String, u64)>,
     /// On-chain work units (10^9 floating-point operations, rounded up).
-    pub work_units: u64,
-    /// Escrow the buyer pays when posting (price x units x replicas, plus the market fee), USD.
-    pub cost_usd: Option<String>,
+    pub work_units: WorkUnits,
+    /// Escrow the buyer pays when posting (price x units x replicas, plus the market fee).
+    pub cost_usd: Option<Usd>,
 }
 
 /// Request of [`crate::commands::SubmitJob`].
@@ -526,12 +529,12 @@ pub struct JobSummary {
     /// This app's number for the job (1, 2, ...), stable before the chain assigns an id.
     pub local_id: u64,
     /// The market's job id, once posted.
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
     pub package: String,
     pub status: JobStatus,
     /// The error, for a failed job; the agreed root, for a settled one.
     pub detail: Option<String>,
-    pub work_units: u64,
+    pub work_units: WorkUnits,
     pub replicas: u8,
     /// Where the verified result was saved.
     pub result_dir: Option<String>,
@@ -582,7 +585,7 @@ pub struct JobTimelineRequest {
 #[serde(rename_all = "camelCase")]
 pub struct JobTimeline {
     pub local_id: u64,
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
     pub events: Vec<JobEvent>,
     /// The verification outcome in words, once there is one.
     pub verification: Option<String>,
@@ -605,28 +608,4 @@ pub struct JobEvent {
     pub detail: Option<String>,
     /// The transaction it happened in.
     pub transaction: String,
-}
-
-/// Formats `amount` base units of a token with `decimals` decimals, trimming trailing zeros but
-/// keeping at least two places (`1234500` with 6 → "1.2345", `0` → "0.00").
-pub fn format_units(amount: u128, decimals: u32) -> String {
-    let scale = 10u128.pow(decimals);
-    let whole = amount / scale;
-    let mut frac = format!("{:0width$}", amount % scale, width = decimals as usize);
-    while frac.len() > 2 && frac.ends_with('0') {
-        frac.pop();
-    }
-    if decimals == 0 { whole.to_string() } else { format!("{whole}.{frac}") }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn amounts_format_without_losing_digits() {
-        assert_eq!(super::format_units(0, 6), "0.00");
-        assert_eq!(super::format_units(1_234_500, 6), "1.2345");
-        assert_eq!(super::format_units(5, 6), "0.000005");
-        assert_eq!(super::format_units(10_000 * 10u128.pow(18), 18), "10000.00");
-        assert_eq!(super::format_units(7, 0), "7");
-    }
 }

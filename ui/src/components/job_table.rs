@@ -32,13 +32,13 @@ pub fn JobTable(jobs: Vec<JobSummary>, #[prop(optional)] open: Option<RwSignal<O
                     let result = j.result_dir.clone().or(j.detail.clone()).unwrap_or_default();
                     view! {
                         <tr data-testid="job-row">
-                            <td>{j.job_id.clone().unwrap_or_else(|| format!("local {}", j.local_id))}</td>
+                            <td>{j.job_id.map_or_else(|| format!("local {}", j.local_id), |id| id.to_string())}</td>
                             <td>
                                 <span class=class data-testid="job-status">{j.status.label()}</span>
                                 {(!j.status.is_final()).then(|| view! { <Stages stage=j.stage /> })}
                             </td>
                             <td title=j.package.clone()>{name}</td>
-                            <td>{j.work_units}</td>
+                            <td>{j.work_units.get()}</td>
                             <td>{format!("{:.0} s", j.elapsed_s)}</td>
                             <td class="mono small" data-testid="job-result">{result}</td>
                             {open.map(|open| {

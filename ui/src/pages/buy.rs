@@ -155,7 +155,7 @@ pub fn Buy(live: Live, page: RwSignal<Page>, dropped: RwSignal<Option<String>>) 
             Ok(pkg) => {
                 let title = format!("{} job · {}", pkg.kind, pkg.model.clone().unwrap_or_default());
                 let units = pkg.work_units.to_string();
-                let cost = pkg.cost_usd.clone().map_or_else(|| "when the network is ready".to_owned(), |c| format!("${c}"));
+                let cost = pkg.cost_usd.map_or_else(|| "when the network is ready".to_owned(), |c| format!("${c}"));
                 let files = pkg.files.iter().map(|(n, b)| format!("{n} ({b} B)")).collect::<Vec<_>>().join(", ");
                 view! {
                 <section class="card" data-testid="package-preview">

@@ -55,40 +55,57 @@ pub fn Standing(
             {rpc_url.map(|url| view! { <div class="muted mono">{format!("RPC {url} · market {}", market.unwrap_or_default())}</div> })}
         </section>
         {provider.map(|p| {
-            let reputation = format!("{:.1}%", p.reputation_bps as f64 / 100.0);
-            let nothing_to_withdraw = p.withdrawable_usd.parse::<f64>().map_or(true, |v| v <= 0.0);
+            let nothing_to_withdraw = p.chain.as_ref().map_or(true, |c| c.withdrawable.base_units() == 0);
+            let telemetry_card = view! {
+                <div class="card stat">
+                    <div class="label">"GPU now"</div>
+                    <div class="value" data-testid="gpu-telemetry">{telemetry(p.gpu_busy_pct, p.gpu_temp_c)}</div>
+                    <div class="muted small">{if p.gpu_busy_pct.is_none() && p.gpu_temp_c.is_none() {
+                        "this device reports neither load nor temperature"
+                    } else {
+                        "utilisation · temperature"
+                    }}</div>
+                </div>
+            };
+            let stats = match p.chain.clone() {
+                Ok(c) => view! {
+                    <section class="stats">
+                        <div class="card stat">
+                            <div class="label">"Earned, withdrawable"</div>
+                            <div class="value" data-testid="earnings">{format!("${}", c.withdrawable)}</div>
+                        </div>
+                        <div class="card stat">
+                            <div class="label">"Payout address holds"</div>
+                            <div class="value" data-testid="payout-balance">{format!("${}", c.payout_balance)}</div>
+                            <div class="muted mono small" title="where withdrawals go">{c.payout_address.clone()}</div>
+                        </div>
+                        <div class="card stat">
+                            <div class="label">"Stake"</div>
+                            <div class="value">{format!("{} GRID", c.stake)}</div>
+                        </div>
+                        <div class="card stat">
+                            <div class="label">"Reputation"</div>
+                            <div class="value" data-testid="reputation">{format!("{:.1}%", c.reputation_bps as f64 / 100.0)}</div>
+                            <div class="muted small" data-testid="reputation-record">{format!(
+                                "{} agreed · {} wrong · {} missed", c.jobs_agreed, c.jobs_slashed, c.jobs_missed
+                            )}</div>
+                        </div>
+                        {telemetry_card}
+                    </section>
+                }
+                .into_any(),
+                // Not a placeholder amount: the error, as it is.
+                Err(error) => view! {
+                    <section class="card" data-testid="chain-error">
+                        <div class="row-title">"This machine's record on the chain cannot be read"</div>
+                        <ErrorBox error />
+                    </section>
+                    <section class="stats">{telemetry_card}</section>
+                }
+                .into_any(),
+            };
             view! {
-                <section class="stats">
-                    <div class="card stat">
-                        <div class="label">"Earned, withdrawable"</div>
-                        <div class="value" data-testid="earnings">{format!("${}", p.withdrawable_usd)}</div>
-                    </div>
-                    <div class="card stat">
-                        <div class="label">"Payout address holds"</div>
-                        <div class="value" data-testid="payout-balance">{format!("${}", p.payout_balance_usd)}</div>
-                        <div class="muted mono small" title="where withdrawals go">{p.payout_address.clone()}</div>
-                    </div>
-                    <div class="card stat">
-                        <div class="label">"Stake"</div>
-                        <div class="value">{format!("{} GRID", p.stake_grid)}</div>
-                    </div>
-                    <div class="card stat">
-                        <div class="label">"Reputation"</div>
-                        <div class="value" data-testid="reputation">{reputation}</div>
-                        <div class="muted small" data-testid="reputation-record">{format!(
-                            "{} agreed · {} wrong · {} missed", p.jobs_agreed, p.jobs_slashed, p.jobs_missed
-                        )}</div>
-                    </div>
-                    <div class="card stat">
-                        <div class="label">"GPU now"</div>
-                        <div class="value" data-testid="gpu-telemetry">{telemetry(p.gpu_busy_pct, p.gpu_temp_c)}</div>
-                        <div class="muted small">{if p.gpu_busy_pct.is_none() && p.gpu_temp_c.is_none() {
-                            "this device reports neither load nor temperature"
-                        } else {
-                            "utilisation · temperature"
-                        }}</div>
-                    </div>
-                </section>
+                {stats}
                 <section class="card agent">
                     <div>
                         <div class="row-title">{p.device.clone()}</div>

@@ -40,7 +40,7 @@ pub fn Onboarding(done: impl Fn() + Copy + 'static) -> impl IntoView {
         spawn_local(async move {
             let answer = ipc::suggest_price_floor().await;
             if let Ok(s) = &answer {
-                form.floor.set(s.usd_per_unit.clone());
+                form.floor.set(s.usd_per_unit.to_string());
             }
             suggestion.set(Some(answer));
         })

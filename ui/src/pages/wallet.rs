@@ -112,18 +112,26 @@ pub fn EarningAccount(live: Live) -> impl IntoView {
             <section class="card" data-testid="earning-account">
                 <div class="row-title">"Earning account"</div>
                 <div class="muted mono small">{p.address.clone()}</div>
-                <dl class="specs">
-                    <div><dt>"Earned, withdrawable"</dt><dd data-testid="wallet-withdrawable">{format!("${}", p.withdrawable_usd)}</dd></div>
-                    <div><dt>"Stake (locked)"</dt><dd data-testid="wallet-stake">{format!("{} GRID", p.stake_grid)}</dd></div>
-                    <div><dt>"Rewards to claim"</dt><dd data-testid="wallet-rewards">{format!("{} GRID", p.rewards_grid)}</dd></div>
-                    <div><dt>"Payout address holds"</dt><dd data-testid="wallet-payout-balance">{format!("${}", p.payout_balance_usd)}</dd></div>
-                </dl>
+                {match p.chain {
+                    Ok(c) => view! {
+                        <dl class="specs">
+                            <div><dt>"Earned, withdrawable"</dt><dd data-testid="wallet-withdrawable">{format!("${}", c.withdrawable)}</dd></div>
+                            <div><dt>"Stake (locked)"</dt><dd data-testid="wallet-stake">{format!("{} GRID", c.stake)}</dd></div>
+                            <div><dt>"Rewards to claim"</dt><dd data-testid="wallet-rewards">{format!("{} GRID", c.rewards)}</dd></div>
+                            <div><dt>"Payout address holds"</dt><dd data-testid="wallet-payout-balance">{format!("${}", c.payout_balance)}</dd></div>
+                        </dl>
+                    }
+                    .into_any(),
+                    Err(error) => view! { <ErrorBox error /> }.into_any(),
+                }}
             </section>
         })}
-        <section class="card" class:hidden=move || standing.with(Option::is_none)>
+        <section class="card" class:hidden=move || standing.with(|s| s.as_ref().is_none_or(|p| p.chain.is_err()))>
             <div class="row-title">"Payout address"</div>
-            <div class="mono" data-testid="payout-address">{move || standing.get().map(|p| p.payout_address)}</div>
-            {move || standing.get().and_then(|p| p.pending_payout).map(|pending| view! {
+            <div class="mono" data-testid="payout-address">{move || {
+                standing.get().and_then(|p| p.chain.ok()).map(|c| c.payout_address)
+            }}</div>
+            {move || standing.get().and_then(|p| p.chain.ok()).and_then(|c| c.pending_payout).map(|pending| view! {
                 <p class="muted" data-testid="pending-payout">{format!(
                     "Changing to {} from {} (the market holds a change for two days, so a stolen key cannot redirect earnings at once).",
                     pending.address, utc_label(pending.effective_at_unix_s, false),

@@ -36,7 +36,7 @@ impl LocalMarket {
             kind: package.manifest.kind.as_str().to_owned(),
             model: package.manifest.model.clone(),
             files,
-            work_units,
+            work_units: gridmint_protocol::WorkUnits(work_units),
             cost_usd,
         })
     }
@@ -169,11 +169,8 @@ impl LocalMarket {
         // A job of an earlier start's devnet (or of another network) has no events on this chain.
         let events = match &summary.job_id {
             Some(id) if here => {
-                let job_id: U256 = id.parse().map_err(|e| NodeError::InvalidRequest {
-                    message: format!("job {local_id}: its id `{id}` is not a number ({e})"),
-                })?;
                 let (rt, net) = self.inner.buyer(&self.ready_profile()?)?;
-                rt.block_on(net.job_events(job_id))?
+                rt.block_on(net.job_events(net::chain_job_id(*id)))?
             }
             _ => Vec::new(),
         };
@@ -255,7 +252,7 @@ impl Inner {
             let results =
                 results_dir.unwrap_or_else(|| self.paths.data.join("results").join(format!("job-{}", posted.job_id)));
             self.update(local_id, |s| {
-                s.job_id = Some(posted.job_id.to_string());
+                s.job_id = Some(net::job_id(posted.job_id));
                 s.status = JobStatus::Running;
                 s.stage = JobStage::Matching;
             });
@@ -273,19 +270,17 @@ impl Inner {
     /// endpoint serves their data again (it is in the buyer's blob store) and each is followed
     /// to its end on a thread of its own.
     pub(super) fn resume_jobs(self: &Arc<Self>, profile_path: &Path) {
-        let open: Vec<(u64, String, Option<String>)> = lock(&self.jobs)
+        let open: Vec<(u64, gridmint_protocol::JobId, Option<String>)> = lock(&self.jobs)
             .iter()
             .filter(|j| !j.summary.status.is_final() && j.network == self.network_key)
-            .filter_map(|j| Some((j.summary.local_id, j.summary.job_id.clone()?, j.results_to.clone())))
+            .filter_map(|j| Some((j.summary.local_id, j.summary.job_id?, j.results_to.clone())))
             .collect();
         for (local_id, job_id, results) in open {
             let (inner, profile_path) = (self.clone(), profile_path.to_owned());
             tracing::info!(job = local_id, %job_id, "taking up a job the app had not finished");
             let spawned = std::thread::Builder::new().name(format!("job-{local_id}")).spawn(move || {
                 let resumed = (|| {
-                    let job_id: U256 = job_id.parse().map_err(|e| NodeError::Store {
-                        message: format!("job {local_id}: its id `{job_id}` is not a number ({e})"),
-                    })?;
+                    let job_id = net::chain_job_id(job_id);
                     let results = results
                         .map(PathBuf::from)
                         .unwrap_or_else(|| inner.paths.data.join("results").join(format!("job-{job_id}")));

@@ -18,9 +18,9 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use gridmint_protocol::{
-    EarningsHistory, EarningsPeriod, InspectPackageRequest, JobStage, JobStatus, JobSummary, JobTimeline, MarketStatus,
-    NetworkPhase, PackagePreview, PendingPayout, PriceSuggestion, ProviderStanding, SubmitJobRequest, Withdrawal,
-    market::format_units,
+    ChainStanding, EarningsHistory, EarningsPeriod, Grid, InspectPackageRequest, JobStage, JobStatus, JobSummary,
+    JobTimeline, MarketStatus, NetworkPhase, PackagePreview, PendingPayout, PriceSuggestion, ProviderStanding,
+    SubmitJobRequest, Usd, Withdrawal,
 };
 
 use gridmint_node::{
@@ -176,7 +176,7 @@ pub enum Activity {
     /// Registered and waiting for jobs.
     Serving,
     Computing {
-        job_id: String,
+        job_id: gridmint_protocol::JobId,
     },
 }
 
@@ -250,8 +250,8 @@ impl Inner {
     }
 }
 
-fn usd(amount: U256) -> String {
-    format_units(amount.saturating_to::<u128>(), 6)
+fn usd(amount: U256) -> Usd {
+    Usd::from_base_units(amount.saturating_to::<u128>())
 }
 
 impl LocalMarket {
@@ -430,7 +430,7 @@ impl LocalMarket {
             0 => (DEFAULT_PRICE_PER_UNIT, "no jobs on this network yet: the app's default offer".to_owned()),
             n => (prices[n / 2], format!("the median offer of the {n} jobs posted on this network")),
         };
-        Ok(PriceSuggestion { price_per_unit: price, usd_per_unit: format_units(u128::from(price), 6), basis })
+        Ok(PriceSuggestion { price_per_unit: price, usd_per_unit: Usd::from_base_units(u128::from(price)), basis })
     }
 
     /// The control over the running job's device work.
@@ -445,7 +445,7 @@ impl LocalMarket {
             Phase::Starting if self.awaits_owner() => Activity::AwaitingSetUp,
             Phase::Starting => Activity::Starting,
             Phase::Ready { .. } => match &*lock(&self.inner.current_task) {
-                Some(task) => Activity::Computing { job_id: task.job_id.clone() },
+                Some(task) => Activity::Computing { job_id: task.job_id },
                 None => Activity::Serving,
             },
         }
@@ -512,52 +512,34 @@ impl LocalMarket {
                 let declined_jobs = lock(&self.inner.declined).clone();
                 let sensors = crate::limits::Sensors::default();
                 let (gpu_temp_c, gpu_busy_pct) = (sensors.gpu_temp_c(), sensors.gpu_busy_pct());
-                status.provider = Some(match standing {
-                    Ok(((withdrawable, stake, score), (payout, payout_balance), pending, record)) => ProviderStanding {
+                let chain = standing
+                    .map(|((withdrawable, stake, score), (payout, payout_balance), pending, record)| ChainStanding {
+                        registered: !stake.is_zero(),
+                        withdrawable: Usd::from_base_units(withdrawable),
+                        stake: Grid::from_base_units(stake.saturating_to()),
+                        reputation_bps: score.saturating_to::<u64>(),
                         payout_address: payout.to_string(),
-                        payout_balance_usd: format_units(payout_balance, 6),
+                        payout_balance: Usd::from_base_units(payout_balance),
                         pending_payout: pending.map(|(address, at)| PendingPayout {
                             address: address.to_string(),
                             effective_at_unix_s: at,
                         }),
-                        rewards_grid: format_units(record.rewards, 18),
+                        rewards: Grid::from_base_units(record.rewards),
                         jobs_agreed: record.agreed,
                         jobs_slashed: record.slashed,
                         jobs_missed: record.missed,
-                        address: provider.to_string(),
-                        device,
-                        registered: !stake.is_zero(),
-                        withdrawable_usd: format_units(withdrawable, 6),
-                        stake_grid: format_units(stake.saturating_to::<u128>(), 18),
-                        reputation_bps: score.saturating_to::<u64>(),
-                        activity,
-                        paused,
-                        gpu_temp_c,
-                        gpu_busy_pct,
-                        current_task: current_task.clone(),
-                        declined_jobs: declined_jobs.clone(),
-                    },
-                    Err(e) => ProviderStanding {
-                        payout_address: String::new(),
-                        payout_balance_usd: "—".into(),
-                        pending_payout: None,
-                        rewards_grid: "—".into(),
-                        jobs_agreed: 0,
-                        jobs_slashed: 0,
-                        jobs_missed: 0,
-                        address: provider.to_string(),
-                        device,
-                        registered: false,
-                        withdrawable_usd: "—".into(),
-                        stake_grid: "—".into(),
-                        reputation_bps: 0,
-                        activity: format!("cannot read the chain: {e}"),
-                        paused,
-                        gpu_temp_c,
-                        gpu_busy_pct,
-                        current_task: current_task.clone(),
-                        declined_jobs: declined_jobs.clone(),
-                    },
+                    })
+                    .map_err(|e| e.to_api());
+                status.provider = Some(ProviderStanding {
+                    address: provider.to_string(),
+                    device,
+                    activity,
+                    paused,
+                    gpu_temp_c,
+                    gpu_busy_pct,
+                    current_task,
+                    declined_jobs,
+                    chain,
                 });
             }
         }
@@ -590,9 +572,9 @@ impl LocalMarket {
                 .collect();
             offers.sort_unstable();
             Ok(EarningsHistory {
-                pending_usd: format_units(pending, 6),
+                pending_usd: Usd::from_base_units(pending),
                 market_jobs_24h: offers.len() as u32,
-                market_median_usd_per_unit: offers.get(offers.len() / 2).map(|&p| format_units(p, 6)),
+                market_median_usd_per_unit: offers.get(offers.len() / 2).map(|&p| Usd::from_base_units(p)),
                 ..gridmint_node::earnings::history(period, now, since, &payments)
             })
         })
@@ -634,7 +616,7 @@ impl LocalMarket {
             let mined = net.market.withdraw().await?;
             tracing::info!(amount, %to, "withdrew earnings");
             Ok(Withdrawal {
-                amount_usd: format_units(amount, 6),
+                amount_usd: Usd::from_base_units(amount),
                 to: to.to_string(),
                 transaction: mined.receipt.transaction_hash.to_string(),
             })

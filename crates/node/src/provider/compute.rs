@@ -68,7 +68,7 @@ pub(super) async fn compute(
 }
 
 pub(super) fn current(job_id: U256, stage: &str, done: u64, total: u64) -> gridmint_protocol::CurrentTask {
-    gridmint_protocol::CurrentTask { job_id: job_id.to_string(), stage: stage.to_owned(), done, total }
+    gridmint_protocol::CurrentTask { job_id: crate::net::job_id(job_id), stage: stage.to_owned(), done, total }
 }
 
 pub(super) async fn compute_posted(

@@ -68,7 +68,7 @@ fn decline(options: &ProviderOptions, job_id: U256, reason: String) {
     tracing::info!(job = %job_id, %reason, "not taking the job");
     if let Some(list) = &options.declined {
         let mut list = list.lock().unwrap_or_else(|p| p.into_inner());
-        list.insert(0, gridmint_protocol::DeclinedJob { job_id: job_id.to_string(), reason });
+        list.insert(0, gridmint_protocol::DeclinedJob { job_id: crate::net::job_id(job_id), reason });
         list.truncate(DECLINED_KEPT);
     }
 }
@@ -471,7 +471,7 @@ async fn consider(
         decline(options, posted.jobId, why);
         return Ok(None);
     }
-    let usd = |v: u128| gridmint_protocol::market::format_units(v, 6);
+    let usd = |v: u128| gridmint_protocol::Usd::from_base_units(v).to_string();
     if price < options.price_floor {
         let why = format!("offers ${} per unit, below your floor of ${}", usd(price), usd(options.price_floor));
         decline(options, posted.jobId, why);
