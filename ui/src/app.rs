@@ -1,7 +1,5 @@
 //! The window's frame: the first-run set-up, or the pages in a header and the page shown.
 
-use std::time::Duration;
-
 use gridmint_protocol::{ApiError, NetworkPhase};
 use leptos::{prelude::*, task::spawn_local};
 
@@ -32,8 +30,10 @@ pub fn App() -> impl IntoView {
 pub fn Pages() -> impl IntoView {
     let page = RwSignal::new(Page::Dashboard);
     let live = Live { status: RwSignal::new(None), jobs: RwSignal::new(Vec::new()) };
+    // Read once; from then on the agent pushes every change (no polling).
     refresh(live);
-    set_interval(move || refresh(live), Duration::from_secs(1));
+    ipc::on_market_status(move |status| live.status.set(Some(Ok(status))));
+    ipc::on_jobs(move |jobs| live.jobs.set(jobs));
     let dropped = RwSignal::new(None::<String>);
     ipc::on_file_drop(move |paths| {
         if let Some(first) = paths.into_iter().next() {

@@ -136,6 +136,29 @@ pub fn on_file_drop(mut f: impl FnMut(Vec<String>) + 'static) {
     }
 }
 
+/// Calls `f` with the payload of each `name` event the shell passes on from the agent.
+fn on_event<T: serde::de::DeserializeOwned + 'static>(name: &str, mut f: impl FnMut(T) + 'static) {
+    let closure = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        let payload = js_sys::Reflect::get(&event, &JsValue::from_str("payload")).ok();
+        if let Some(value) = payload.and_then(|p| serde_wasm_bindgen::from_value(p).ok()) {
+            f(value);
+        }
+    });
+    if tauri_listen(name, &closure).is_ok() {
+        closure.forget();
+    }
+}
+
+/// Calls `f` with the market status each time the agent pushes a change.
+pub fn on_market_status(f: impl FnMut(gridmint_protocol::MarketStatus) + 'static) {
+    on_event(gridmint_protocol::events::MARKET_STATUS, f);
+}
+
+/// Calls `f` with the app's jobs each time the agent pushes a change.
+pub fn on_jobs(f: impl FnMut(Vec<gridmint_protocol::JobSummary>) + 'static) {
+    on_event(gridmint_protocol::events::JOBS, f);
+}
+
 /// Calls `f` with each `BenchmarkProgress` the shell sends while a benchmark runs.
 pub fn on_benchmark_progress(mut f: impl FnMut(gridmint_protocol::BenchmarkProgress) + 'static) {
     let closure = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {

@@ -1,5 +1,6 @@
-//! What every page reads: the market status and the job list, refreshed once a second, and
-//! timers that end with the component that started them.
+//! What every page reads: the market status and the job list, read once and then as the agent
+//! pushes them (`ipc::on_market_status`, `ipc::on_jobs`), and timers that end with the component
+//! that started them.
 
 use std::time::Duration;
 
@@ -8,13 +9,14 @@ use leptos::{prelude::*, task::spawn_local};
 
 use crate::ipc;
 
-/// What every page reads: refreshed once a second.
+/// What every page reads: kept current by the agent's pushes.
 #[derive(Clone, Copy)]
 pub struct Live {
     pub status: RwSignal<Option<Result<MarketStatus, ApiError>>>,
     pub jobs: RwSignal<Vec<JobSummary>>,
 }
 
+/// Reads both now (at start, and right after an action of the owner's).
 pub fn refresh(live: Live) {
     spawn_local(async move {
         live.status.set(Some(ipc::market_status().await));

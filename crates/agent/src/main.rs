@@ -58,6 +58,40 @@ impl Agent {
     }
 }
 
+/// How often the agent looks for a change of the status or the jobs to push.
+const PUSH_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Pushes the market status and the job list to the windows whenever they change: computed here
+/// once per [`PUSH_PERIOD`] while a window is open (the chain is read again only after a new
+/// block), never once per window, and not at all with no window open.
+async fn push_changes(agent: std::sync::Arc<Agent>) {
+    let mut last: Option<(gridmint_protocol::MarketStatus, Vec<gridmint_protocol::JobSummary>)> = None;
+    let mut tick = tokio::time::interval(PUSH_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if agent.pushes.receiver_count() == 0 {
+            last = None; // the next window gets everything again
+            continue;
+        }
+        let market = agent.market.clone();
+        let Ok((status, jobs)) = tokio::task::spawn_blocking(move || (market.status(), market.jobs())).await else {
+            continue;
+        };
+        let (old_status, old_jobs) = match &last {
+            Some((status, jobs)) => (Some(status), Some(jobs)),
+            None => (None, None),
+        };
+        if old_status != Some(&status) {
+            agent.emit(gridmint_protocol::events::MARKET_STATUS, &status);
+        }
+        if old_jobs != Some(&jobs) {
+            agent.emit(gridmint_protocol::events::JOBS, &jobs);
+        }
+        last = Some((status, jobs));
+    }
+}
+
 /// The anvil binary: GRIDMINT_ANVIL, else the one installed beside the agent (`gridmint-anvil`,
 /// a sidecar in the packages), else `anvil` on PATH, else the one `make setup` installs in this
 /// checkout (a development build).
@@ -189,6 +223,7 @@ async fn run(paths: Paths) -> anyhow::Result<()> {
         tracing::warn!(error = %e.message, "background settings only partly applied");
     }
     let server = tokio::spawn(control::serve(listener, commands::handler(agent.clone()), pushes.clone()));
+    let pusher = tokio::spawn(push_changes(agent.clone()));
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -200,6 +235,7 @@ async fn run(paths: Paths) -> anyhow::Result<()> {
     let _ = pushes.send(Message::Quit);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     server.abort();
+    pusher.abort();
     let _ = std::fs::remove_file(&socket);
     tokio::task::spawn_blocking(move || market.shutdown()).await?;
     tracing::info!("the agent stopped");

@@ -128,6 +128,10 @@ pub mod commands {
 pub mod events {
     /// `BenchmarkProgress`, while a [`commands::RunBenchmark`] runs.
     pub const BENCHMARK_PROGRESS: &str = "benchmark-progress";
+    /// `MarketStatus`, each time it changes (the agent pushes it; windows do not poll).
+    pub const MARKET_STATUS: &str = "market-status";
+    /// `Vec<JobSummary>`, the app's jobs newest first, each time the list changes.
+    pub const JOBS: &str = "jobs";
 }
 
 /// Request of [`commands::HardwareReport`].

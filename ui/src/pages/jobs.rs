@@ -1,14 +1,12 @@
 //! The jobs page: every job posted from this machine and, picked, its timeline on chain.
 
-use std::time::Duration;
-
 use gridmint_protocol::{ApiError, JobTimeline};
 use leptos::{prelude::*, task::spawn_local};
 
 use crate::{
     components::{ErrorBox, job_table::JobTable},
     ipc,
-    live::{Live, every_while_shown},
+    live::Live,
 };
 
 #[component]
@@ -50,13 +48,15 @@ pub fn JobDetail(open: RwSignal<Option<u64>>, live: Live) -> impl IntoView {
         timeline.set(None);
         load();
     });
-    let running = move || {
-        open.get_untracked().is_some_and(|id| {
-            live.jobs.with_untracked(|jobs| jobs.iter().any(|j| j.local_id == id && !j.status.is_final()))
-        })
-    };
-    every_while_shown(Duration::from_secs(2), move || {
-        if running() {
+    // Read again when the agent pushes a new stage or status of this job: its chain events change
+    // only then.
+    let progress = Memo::new(move |_| {
+        let id = open.get()?;
+        live.jobs.with(|jobs| jobs.iter().find(|j| j.local_id == id).map(|j| (j.job_id, j.status, j.stage)))
+    });
+    Effect::new(move |previous: Option<()>| {
+        progress.track();
+        if previous.is_some() {
             load();
         }
     });

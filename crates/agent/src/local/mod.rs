@@ -10,7 +10,7 @@
 use std::{
     path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use alloy::{
@@ -135,6 +135,14 @@ struct Inner {
     /// Set by [`LocalMarket::shutdown`]: a job that fails from here on failed because the
     /// network stopped, and keeps the state it had.
     stopping: std::sync::atomic::AtomicBool,
+    /// The one connection the status is read through (a runtime and the buyer's RPC client,
+    /// made once for the ready network), and what it last read: the chain part of the status
+    /// changes only with a new block, so it is read again only then.
+    reader: Mutex<Option<Reader>>,
+    chain_read: Mutex<Option<(u64, Result<ChainStanding, gridmint_protocol::ApiError>)>>,
+    /// The GPU's temperature and load, read at most every [`SENSOR_PERIOD`] (nvidia-smi is a
+    /// process start).
+    sensed: Mutex<Option<Sensed>>,
     /// Where the app's jobs are kept (`<data>/node.sqlite3`); `None` if it could not be opened
     /// (then the jobs live in memory only, and the log says why).
     store: Option<Mutex<Store>>,
@@ -201,6 +209,30 @@ impl Job {
             submitted_ms: self.submitted_ms,
             ended_ms: self.ended_ms,
             results_to: self.results_to.clone(),
+        }
+    }
+}
+
+/// How often the GPU's sensors are read for the status.
+const SENSOR_PERIOD: Duration = Duration::from_secs(5);
+
+/// When the sensors were read, and the temperature (°C) and load (%) they gave.
+type Sensed = (Instant, Option<f32>, Option<u32>);
+
+/// The status's connection to the ready network.
+#[derive(Debug)]
+struct Reader {
+    profile: PathBuf,
+    rt: Option<tokio::runtime::Runtime>,
+    net: Network,
+}
+
+/// The reader's runtime may be dropped on an async thread (the agent's, when the last handle on
+/// the market goes): shut it down without blocking there.
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
         }
     }
 }
@@ -288,6 +320,9 @@ impl LocalMarket {
             jobs: Mutex::new(jobs),
             network_key,
             stopping: Default::default(),
+            reader: Mutex::new(None),
+            chain_read: Mutex::new(None),
+            sensed: Mutex::new(None),
             store: store.map(Mutex::new),
             paused: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             gpu_control: gpu_engine::control::Control::new(),
@@ -477,6 +512,7 @@ impl LocalMarket {
         }
         self.stopper.stop();
         *lock(&self.inner.phase) = Phase::Failed("the local network was shut down".into());
+        lock(&self.inner.reader).take();
     }
 
     /// The network's phase and, once it is ready, this machine's standing read from the chain.
@@ -499,37 +535,10 @@ impl LocalMarket {
                 status.phase = NetworkPhase::Ready;
                 status.rpc_url = Some(rpc_url);
                 status.market = Some(market.to_string());
-                let standing = self.inner.buyer(&profile_path).and_then(|(rt, net)| {
-                    rt.block_on(async {
-                        let standing = net.standing(provider).await?;
-                        let payout = net.payout(provider).await?;
-                        let pending = net.pending_payout(provider).await?;
-                        let record = net.market.reputation(provider).await?;
-                        Ok((standing, payout, pending, record))
-                    })
-                });
+                let chain = self.inner.chain_standing(&profile_path, provider);
                 let current_task = lock(&self.inner.current_task).clone();
                 let declined_jobs = lock(&self.inner.declined).clone();
-                let sensors = crate::limits::Sensors::default();
-                let (gpu_temp_c, gpu_busy_pct) = (sensors.gpu_temp_c(), sensors.gpu_busy_pct());
-                let chain = standing
-                    .map(|((withdrawable, stake, score), (payout, payout_balance), pending, record)| ChainStanding {
-                        registered: !stake.is_zero(),
-                        withdrawable: Usd::from_base_units(withdrawable),
-                        stake: Grid::from_base_units(stake.saturating_to()),
-                        reputation_bps: score.saturating_to::<u64>(),
-                        payout_address: payout.to_string(),
-                        payout_balance: Usd::from_base_units(payout_balance),
-                        pending_payout: pending.map(|(address, at)| PendingPayout {
-                            address: address.to_string(),
-                            effective_at_unix_s: at,
-                        }),
-                        rewards: Grid::from_base_units(record.rewards),
-                        jobs_agreed: record.agreed,
-                        jobs_slashed: record.slashed,
-                        jobs_missed: record.missed,
-                    })
-                    .map_err(|e| e.to_api());
+                let (gpu_temp_c, gpu_busy_pct) = self.inner.sensors();
                 status.provider = Some(ProviderStanding {
                     address: provider.to_string(),
                     device,
@@ -627,6 +636,62 @@ impl LocalMarket {
 impl Inner {
     fn set_activity(&self, what: impl Into<String>) {
         *lock(&self.activity) = what.into();
+    }
+
+    /// What the chain says of `provider`, read through the status's one connection, and only
+    /// when a block was mined since the last read (nothing on chain changes in between).
+    fn chain_standing(&self, profile: &Path, provider: Address) -> Result<ChainStanding, gridmint_protocol::ApiError> {
+        let mut reader = lock(&self.reader);
+        if reader.as_ref().is_none_or(|r| r.profile != profile) {
+            let (rt, net) = self.buyer(profile).map_err(|e| e.to_api())?;
+            *reader = Some(Reader { profile: profile.to_owned(), rt: Some(rt), net });
+        }
+        let Some(Reader { rt: Some(rt), net, .. }) = reader.as_ref() else { unreachable!("set above") };
+        let block = rt.block_on(net.block_number()).map_err(|e| e.to_api())?;
+        if let Some((read_at, read)) = &*lock(&self.chain_read)
+            && *read_at == block
+        {
+            return read.clone();
+        }
+        let read = rt
+            .block_on(async {
+                let standing = net.standing(provider).await?;
+                let payout = net.payout(provider).await?;
+                let pending = net.pending_payout(provider).await?;
+                let record = net.market.reputation(provider).await?;
+                Ok::<_, NodeError>((standing, payout, pending, record))
+            })
+            .map(|((withdrawable, stake, score), (payout, payout_balance), pending, record)| ChainStanding {
+                registered: !stake.is_zero(),
+                withdrawable: Usd::from_base_units(withdrawable),
+                stake: Grid::from_base_units(stake.saturating_to()),
+                reputation_bps: score.saturating_to::<u64>(),
+                payout_address: payout.to_string(),
+                payout_balance: Usd::from_base_units(payout_balance),
+                pending_payout: pending
+                    .map(|(address, at)| PendingPayout { address: address.to_string(), effective_at_unix_s: at }),
+                rewards: Grid::from_base_units(record.rewards),
+                jobs_agreed: record.agreed,
+                jobs_slashed: record.slashed,
+                jobs_missed: record.missed,
+            })
+            .map_err(|e| e.to_api());
+        *lock(&self.chain_read) = Some((block, read.clone()));
+        read
+    }
+
+    /// The hottest GPU's temperature and its load, read at most every [`SENSOR_PERIOD`].
+    fn sensors(&self) -> (Option<f32>, Option<u32>) {
+        let mut sensed = lock(&self.sensed);
+        match *sensed {
+            Some((at, temp, busy)) if at.elapsed() < SENSOR_PERIOD => (temp, busy),
+            _ => {
+                let sensors = crate::limits::Sensors::default();
+                let (temp, busy) = (sensors.gpu_temp_c(), sensors.gpu_busy_pct());
+                *sensed = Some((Instant::now(), temp, busy));
+                (temp, busy)
+            }
+        }
     }
 
     /// Changes one of the app's jobs and keeps its new state in the store.
