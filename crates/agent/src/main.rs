@@ -134,7 +134,7 @@ fn network_choice(paths: &Paths) -> NetworkChoice {
     }
 }
 
-/// The argument that makes this executable a device worker (`gridmint_node::worker`).
+/// The argument that makes this executable a device worker (`gridmint_runner::worker`).
 const DEVICE_WORKER: &str = "--device-worker";
 
 fn main() -> ExitCode {

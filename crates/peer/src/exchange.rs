@@ -75,7 +75,8 @@ impl BlobStore {
     }
 }
 
-/// Every regular file under `dir` (relative, `/`-separated, sorted), skipping hidden names.
+/// Every regular file under `dir` (relative, `/`-separated, sorted), skipping hidden names. A
+/// symbolic link anywhere under `dir` is refused, naming it.
 pub fn files(dir: &Path) -> Result<Vec<(String, PathBuf)>, PeerError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
@@ -86,9 +87,22 @@ pub fn files(dir: &Path) -> Result<Vec<(String, PathBuf)>, PeerError> {
             if entry.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
-            if path.is_dir() {
+            // The entry itself, not what a link points at: a link could lead anywhere on the
+            // machine (`data -> ~/.ssh`), and what is bundled leaves it.
+            let kind = entry.file_type().map_err(io("reading the type of", &path))?;
+            if kind.is_symlink() {
+                let rel = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
+                let to = fs::read_link(&path).map(|t| t.display().to_string()).unwrap_or_default();
+                return Err(PeerError::Exchange {
+                    message: format!(
+                        "{}: `{rel}` is a symbolic link (to {to}); a package carries its own files, so copy them in",
+                        dir.display()
+                    ),
+                });
+            }
+            if kind.is_dir() {
                 stack.push(path);
-            } else if path.is_file() {
+            } else if kind.is_file() {
                 let rel = path.strip_prefix(dir).expect("under dir").to_string_lossy().replace('\\', "/");
                 out.push((rel, path));
             }
@@ -118,17 +132,52 @@ pub fn bundle(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>, PeerError> {
     Ok(zip.finish().map_err(|e| bad(&e))?.into_inner())
 }
 
-/// The entries of a bundle, refusing names that would leave a folder.
+/// How much a bundle from a peer may hold once read: it is read into memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BundleLimits {
+    /// Bytes of all entries together, as read (not as the headers claim).
+    pub max_bytes: u64,
+    pub max_entries: usize,
+}
+
+impl BundleLimits {
+    /// What a job's package or result may hold: 1 GiB in 10,000 files.
+    pub const DEFAULT: Self = Self { max_bytes: 1 << 30, max_entries: 10_000 };
+}
+
+/// The entries of a bundle, refusing names that would leave a folder, within
+/// [`BundleLimits::DEFAULT`].
 pub fn unbundle(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, PeerError> {
+    unbundle_within(bytes, BundleLimits::DEFAULT)
+}
+
+/// [`unbundle`] within `limits`: a bundle with more entries, or whose entries expand to more
+/// bytes (a deflate bomb), is refused as soon as reading shows it, without holding the excess.
+pub fn unbundle_within(bytes: &[u8], limits: BundleLimits) -> Result<Vec<(String, Vec<u8>)>, PeerError> {
     let bad = |message: String| PeerError::Exchange { message };
     let mut archive =
         zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| bad(format!("not a bundle: {e}")))?;
+    if archive.len() > limits.max_entries {
+        return Err(bad(format!(
+            "the bundle has {} entries, more than the {} a bundle may hold",
+            archive.len(),
+            limits.max_entries
+        )));
+    }
     let mut out = Vec::new();
+    let mut left = limits.max_bytes;
     for i in 0..archive.len() {
-        let mut entry = archive.by_index(i).map_err(|e| bad(format!("entry {i}: {e}")))?;
+        let entry = archive.by_index(i).map_err(|e| bad(format!("entry {i}: {e}")))?;
         let name = entry_name(entry.name())?.to_owned();
         let mut data = Vec::new();
-        entry.read_to_end(&mut data).map_err(|e| bad(format!("entry `{name}`: {e}")))?;
+        entry.take(left + 1).read_to_end(&mut data).map_err(|e| bad(format!("entry `{name}`: {e}")))?;
+        if data.len() as u64 > left {
+            return Err(bad(format!(
+                "entry `{name}`: the bundle expands to more than {} bytes, the most a bundle may hold",
+                limits.max_bytes
+            )));
+        }
+        left -= data.len() as u64;
         out.push((name, data));
     }
     Ok(out)
@@ -244,6 +293,55 @@ mod tests {
             let err = write_all(&results, &[(evil.to_owned(), b"x".to_vec())]).expect_err(evil);
             assert!(err.to_string().contains("entry"), "{evil:?}: {err}");
         }
+    }
+
+    /// A package folder holding a link out of it (`data -> ~/.ssh`, say, left in a template) had
+    /// the linked files bundled and served to every claimant: the buyer's secrets left the machine.
+    #[cfg(unix)]
+    #[test]
+    fn attack_a_link_in_a_package_folder_cannot_ship_files_from_outside_it() {
+        let root = tempfile::tempdir().expect("tmp");
+        let secrets = root.path().join("home/.ssh");
+        fs::create_dir_all(&secrets).expect("mkdir");
+        fs::write(secrets.join("id_ed25519"), b"-----BEGIN OPENSSH PRIVATE KEY-----").expect("key");
+        let package = root.path().join("job");
+        fs::create_dir_all(&package).expect("mkdir");
+        fs::write(package.join("job.toml"), b"kind = \"embed\"").expect("manifest");
+        std::os::unix::fs::symlink(&secrets, package.join("data")).expect("link a folder");
+        let err = files(&package).expect_err("a linked folder is refused");
+        assert!(err.to_string().contains("data") && err.to_string().contains("link"), "{err}");
+        fs::remove_file(package.join("data")).expect("unlink");
+        std::os::unix::fs::symlink(secrets.join("id_ed25519"), package.join("input.txt")).expect("link a file");
+        let err = files(&package).expect_err("a linked file is refused");
+        assert!(err.to_string().contains("input.txt"), "{err}");
+    }
+
+    /// A bundle from a peer is read into memory: a few megabytes of deflated zeros claimed
+    /// gigabytes. It is refused once what it expands to passes the limit, whatever its headers say.
+    #[test]
+    fn attack_a_deflate_bomb_from_a_peer_is_refused_at_the_limit() {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let deflated = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file("bomb.bin", deflated).expect("entry");
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            zip.write_all(&zeros).expect("write");
+        }
+        let bytes = zip.finish().expect("zip").into_inner();
+        assert!(bytes.len() < 1 << 20, "64 MiB of zeros deflate to {} bytes", bytes.len());
+        let limits = BundleLimits { max_bytes: 8 << 20, max_entries: 100 };
+        let err = unbundle_within(&bytes, limits).expect_err("over the limit");
+        assert!(err.to_string().contains("bomb.bin") && err.to_string().contains("more than"), "{err}");
+        // Many small entries: the count is limited too.
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for i in 0..101 {
+            zip.start_file(format!("f{i}"), zip::write::SimpleFileOptions::default()).expect("entry");
+        }
+        let many = zip.finish().expect("zip").into_inner();
+        let err = unbundle_within(&many, limits).expect_err("too many entries");
+        assert!(err.to_string().contains("101 entries"), "{err}");
+        // Within the limits it reads as before.
+        assert_eq!(unbundle_within(&many, BundleLimits { max_entries: 101, ..limits }).expect("fits").len(), 101);
     }
 
     #[test]

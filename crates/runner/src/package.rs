@@ -3,6 +3,7 @@
 
 use std::{
     fs,
+    io::Read as _,
     path::{Component, Path, PathBuf},
 };
 
@@ -79,11 +80,25 @@ impl Package {
     }
 }
 
-/// Extracts a zip, refusing entries that would land outside the folder.
+/// The most a zip package may expand to, and the most files it may hold: a package is data a
+/// person collected, not an archive of a disk (a 10 MB deflate bomb would otherwise fill 10 GB).
+pub const MAX_PACKAGE_BYTES: u64 = 4 << 30;
+pub const MAX_PACKAGE_ENTRIES: usize = 10_000;
+
+/// Extracts a zip, refusing entries that would land outside the folder, and a zip with more than
+/// [`MAX_PACKAGE_ENTRIES`] entries or expanding to more than [`MAX_PACKAGE_BYTES`].
 fn extract_zip(path: &Path) -> Result<tempfile::TempDir, JobError> {
+    extract_zip_within(path, MAX_PACKAGE_BYTES, MAX_PACKAGE_ENTRIES)
+}
+
+fn extract_zip_within(path: &Path, max_bytes: u64, max_entries: usize) -> Result<tempfile::TempDir, JobError> {
     let bad = |message: String| JobError::Package { path: path.to_owned(), message };
     let file = fs::File::open(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| bad(format!("is not a readable zip: {e}")))?;
+    if archive.len() > max_entries {
+        return Err(bad(format!("has {} entries, more than the {max_entries} a package may hold", archive.len())));
+    }
+    let mut left = max_bytes;
     let dir = tempfile::Builder::new()
         .prefix("gridmint-package-")
         .tempdir()
@@ -102,7 +117,16 @@ fn extract_zip(path: &Path) -> Result<tempfile::TempDir, JobError> {
             fs::create_dir_all(parent).map_err(JobError::io("creating", parent))?;
         }
         let mut out = fs::File::create(&target).map_err(JobError::io("creating", &target))?;
-        std::io::copy(&mut entry, &mut out).map_err(|e| bad(format!("entry `{}`: {e}", entry.name())))?;
+        let name = entry.name().to_owned();
+        // What the entry expands to, read (its header may lie), at most one byte past the limit.
+        let written = std::io::copy(&mut (&mut entry).take(left + 1), &mut out)
+            .map_err(|e| bad(format!("entry `{name}`: {e}")))?;
+        if written > left {
+            return Err(bad(format!(
+                "entry `{name}`: the package expands to more than {max_bytes} bytes, the most a package may hold"
+            )));
+        }
+        left -= written;
     }
     Ok(dir)
 }
@@ -120,5 +144,37 @@ fn find_root(dir: &Path) -> Result<PathBuf, String> {
     match entries.as_slice() {
         [only] if only.join(MANIFEST_FILE).is_file() => Ok(only.clone()),
         _ => Err(format!("has no {MANIFEST_FILE} at its top level or in a single top-level folder")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    /// A hostile package: 64 MiB of zeros deflated into a zip under 1 MiB. Extracting it wrote
+    /// every byte the entry expanded to; now it stops at the limit and leaves nothing behind.
+    #[test]
+    fn attack_a_zip_bomb_package_is_refused_at_the_limit() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("bomb.zip");
+        let mut zip = zip::ZipWriter::new(fs::File::create(&path).expect("create"));
+        let deflated = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file("job.toml", deflated).expect("entry");
+        zip.write_all(b"kind = \"embed\"\n").expect("write");
+        zip.start_file("input.txt", deflated).expect("entry");
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            zip.write_all(&zeros).expect("write");
+        }
+        zip.finish().expect("zip");
+        assert!(fs::metadata(&path).expect("size").len() < 1 << 20);
+        let err = extract_zip_within(&path, 8 << 20, 100).expect_err("over the limit");
+        let message = err.to_string();
+        assert!(message.contains("input.txt") && message.contains("more than 8388608 bytes"), "{message}");
+        let err = extract_zip_within(&path, 128 << 20, 1).expect_err("too many entries");
+        assert!(err.to_string().contains("2 entries"), "{err}");
+        assert!(extract_zip_within(&path, 128 << 20, 2).is_ok(), "within the limits it extracts");
     }
 }

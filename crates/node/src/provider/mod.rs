@@ -86,7 +86,7 @@ pub enum Compute {
     /// In this process: the device opened once and reopened after a loss (the CLI).
     Here(DeviceSlot),
     /// In a worker process per job, benchmark or lookup (the desktop agent, which then never
-    /// loads the driver itself; see [`crate::worker`]).
+    /// loads the driver itself; see [`gridmint_runner::worker`]).
     Worker { worker: gridmint_runner::worker::DeviceWorker, device: Option<u32> },
 }
 
