@@ -148,11 +148,16 @@ fn main() -> ExitCode {
     // The data folder the owner chose (moved there first if a move waits): before anything
     // opens it.
     let (paths, move_error) = gridmint_node::paths::resolve_data(paths);
+    // A folder that cannot be narrowed (a file system without permissions) is said, not fatal.
+    let secured = gridmint_node::paths::secure_folders(&paths);
     let _log_guard = gridmint_node::logging::init(&paths.logs, "gridmint-agent.log", "info")
         .map_err(|e| eprintln!("warning: logging to {} is off: {e}", paths.logs.display()))
         .ok();
     if let Some(e) = move_error {
         tracing::error!(error = %e, data = %paths.data.display(), "the data folder did not move; it stays where it was");
+    }
+    if let Err(e) = secured {
+        tracing::warn!(error = %e, "the app's folders are not restricted to their owner");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(runtime) => runtime,

@@ -79,6 +79,9 @@ fn main() -> ExitCode {
     if let Some(e) = move_error {
         eprintln!("warning: the data folder did not move ({e}); using {}", paths.data.display());
     }
+    if let Err(e) = gridmint_node::paths::secure_folders(&paths) {
+        eprintln!("warning: the app's folders are not restricted to their owner ({e})");
+    }
     let _log_guard = gridmint_node::logging::init(&paths.logs, "gridmint.log", "warn")
         .map_err(|e| eprintln!("warning: logging to {} is off: {e}", paths.logs.display()))
         .ok();

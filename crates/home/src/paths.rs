@@ -50,6 +50,22 @@ pub fn request_data_move(paths: &Paths, to: &Path) -> Result<(), HomeError> {
     std::fs::write(&pending, to.display().to_string()).map_err(io("writing", &pending))
 }
 
+/// Creates the config, data, cache and log folders readable by the owner alone (0700), and
+/// narrows them to that if they exist wider: keys' metadata, job data, results, logs and the
+/// control socket live there. (The model cache is shared and holds public weights.)
+pub fn secure_folders(paths: &Paths) -> Result<(), HomeError> {
+    for dir in [&paths.config, &paths.data, &paths.cache, &paths.logs] {
+        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(io("restricting to its owner", dir))?;
+        }
+    }
+    Ok(())
+}
+
 /// Where the data folder will be after the next start, if a move waits.
 pub fn pending_data_move(paths: &Paths) -> Option<PathBuf> {
     std::fs::read_to_string(pending_move(paths)).ok().map(|p| PathBuf::from(p.trim()))
@@ -205,6 +221,23 @@ impl Paths {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Another user on the machine could list and read the data folder (job packages, results,
+    /// the node's state) and the logs: they were created with the umask's 0755.
+    #[cfg(unix)]
+    #[test]
+    fn attack_another_user_cannot_read_the_apps_folders() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let root = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::under(&root.path().join("home"));
+        std::fs::create_dir_all(&paths.data).expect("mkdir");
+        std::fs::set_permissions(&paths.data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        secure_folders(&paths).expect("secured");
+        for dir in [&paths.config, &paths.data, &paths.cache, &paths.logs] {
+            let mode = std::fs::metadata(dir).expect("exists").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{} is {mode:o}", dir.display());
+        }
+    }
 
     #[test]
     fn the_data_folder_moves_at_the_next_start_and_stays_there() {
