@@ -219,12 +219,16 @@ contract Gridmint is Settlement, IGridmintMarket {
     /// @notice Every call this contract does not implement runs in `extension`, in this storage.
     fallback() external {
         address target = extension;
+        // Calldata and the answer go past the free memory pointer (scratch the compiler leaves
+        // alone), not at offset 0: the block is then memory-safe as annotated, so the IR optimizer
+        // may keep `target` in memory without the copy overwriting it.
         assembly ("memory-safe") {
-            calldatacopy(0, 0, calldatasize())
-            let ok := delegatecall(gas(), target, 0, calldatasize(), 0, 0)
-            returndatacopy(0, 0, returndatasize())
-            if iszero(ok) { revert(0, returndatasize()) }
-            return(0, returndatasize())
+            let ptr := mload(0x40)
+            calldatacopy(ptr, 0, calldatasize())
+            let ok := delegatecall(gas(), target, ptr, calldatasize(), 0, 0)
+            returndatacopy(ptr, 0, returndatasize())
+            if iszero(ok) { revert(ptr, returndatasize()) }
+            return(ptr, returndatasize())
         }
     }
 }
