@@ -91,6 +91,11 @@ if matching -rnE 'open_gpu|open_device_slot|hardware_report\(\)|benchmark_with_p
   expect_none "found" "$MATCHES"
 else bad "$MATCHES_ERROR"; fi
 
+check "the node knows nothing of the desktop (tray, idle, local network)"
+if matching -rnE 'ksni|notify_rust|auto_launch|idle::|Yielder|LocalMarket|limits::' crates/node/src; then
+  expect_none "found" "$MATCHES"
+else bad "$MATCHES_ERROR"; fi
+
 check "the window talks to the network only through the agent"
 if matching -rnE 'LocalMarket|Network::connect|wallet::Wallet' src-tauri/src; then
   expect_none "found" "$MATCHES"

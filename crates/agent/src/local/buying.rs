@@ -123,17 +123,8 @@ impl LocalMarket {
         };
         let package = PathBuf::from(&preview.path);
         let spawned = std::thread::Builder::new().name(format!("job-{local_id}")).spawn(move || {
-            let result = inner.follow(local_id, &profile_path, &package, &options, results_dir);
-            if let Err(e) = result {
-                if inner.stopping.load(std::sync::atomic::Ordering::SeqCst) {
-                    tracing::info!(job = local_id, error = %e, "job stopped with the network");
-                    return;
-                }
-                tracing::warn!(job = local_id, error = %e, "job failed");
-                inner.update(local_id, |s| {
-                    s.status = JobStatus::Failed;
-                    s.detail = Some(e.to_string());
-                });
+            if let Err(e) = inner.follow(local_id, &profile_path, &package, &options, results_dir) {
+                inner.job_failed(local_id, &e);
             }
         });
         if let Err(e) = spawned {
@@ -261,6 +252,20 @@ impl Inner {
         })
     }
 
+    /// A job's thread ended in `e`: the job failed, unless the network is stopping (then it keeps
+    /// its state, and the next start takes it up or says it was interrupted).
+    fn job_failed(&self, local_id: u64, e: &NodeError) {
+        if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            tracing::info!(job = local_id, error = %e, "job stopped with the network");
+            return;
+        }
+        tracing::warn!(job = local_id, error = %e, "job failed");
+        self.update(local_id, |s| {
+            s.status = JobStatus::Failed;
+            s.detail = Some(e.to_string());
+        });
+    }
+
     /// The buyer's paths on this network: its blob store (the packages it serves) and state.
     fn buyer_paths(&self) -> Paths {
         Paths::under(&self.root.join("buyer")).with_models(self.paths.models.clone())
@@ -301,15 +306,7 @@ impl Inner {
                     })
                 })();
                 if let Err(e) = resumed {
-                    if inner.stopping.load(std::sync::atomic::Ordering::SeqCst) {
-                        tracing::info!(job = local_id, error = %e, "job stopped with the network");
-                        return;
-                    }
-                    tracing::warn!(job = local_id, error = %e, "job failed");
-                    inner.update(local_id, |s| {
-                        s.status = JobStatus::Failed;
-                        s.detail = Some(e.to_string());
-                    });
+                    inner.job_failed(local_id, &e);
                 }
             });
             if let Err(e) = spawned {
