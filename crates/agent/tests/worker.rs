@@ -5,7 +5,8 @@
 //! - `worker`: device enumeration and the registration facts in a worker; a training job steered
 //!   from this process (paused: no progress; resumed: done) whose result is bit for bit the one
 //!   an in-process run gives; a cancelled job fails as the job's failure; a worker killed
-//!   mid-job fails as the machine's (the provider tries again); bad requests are clear errors.
+//!   mid-job fails as the machine's (the provider tries again); bad requests are clear errors; a
+//!   run nobody steers (the buyer's spot check) runs to its end.
 
 mod worker {
     use std::{
@@ -103,6 +104,39 @@ mod worker {
             std::thread::sleep(Duration::from_millis(10));
         }
         Steered { control, seen, run }
+    }
+
+    /// A run nobody steers (the buyer's spot check: `control: None`) closed the worker's stdin at
+    /// once, which the worker reads as "nobody is there any more" and cancels: every spot check
+    /// in a worker failed after 0 dispatches, and the buyer settled the job unchecked.
+    #[test]
+    fn attack_an_unsteered_run_in_a_worker_is_not_cancelled_so_the_spot_check_runs() {
+        if !vulkan() {
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        let package = tmp.path().join("pkg");
+        training_package(&package, 2);
+        let out = tmp.path().join("out");
+        let units = worker().run(None, &package, &out, 100, None, &mut |_| {}).expect("an unsteered run completes");
+        assert!(units > 0 && out.join("result.json").is_file(), "the job ran to its end");
+        // The buyer's spot check, in a worker as the desktop runs it, re-runs the first epoch.
+        let read_all = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+            gridmint_peer::exchange::files(dir)
+                .expect("files")
+                .into_iter()
+                .map(|(n, p)| (n, std::fs::read(p).expect("read")))
+                .collect()
+        };
+        let bundle = gridmint_peer::exchange::bundle(&read_all(&package)).expect("bundle");
+        let check = gridmint_node::spot::SpotCheck {
+            paths: Paths::under(&tmp.path().join("home")).with_models(tmp.path().join("models")),
+            rows: 4,
+            device: None,
+            worker: Some(worker()),
+        };
+        let outcome = check.check(&bundle, &read_all(&out)).expect("the spot check runs");
+        assert_eq!(outcome, gridmint_node::spot::SpotOutcome::Agrees { rows: vec![0] });
     }
 
     #[test]

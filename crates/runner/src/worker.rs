@@ -184,12 +184,17 @@ impl DeviceWorker {
         let mut line = serde_json::to_vec(request).map_err(|e| gone(format!("the request: {e}")))?;
         line.push(b'\n');
         stdin.write_all(&line).and_then(|()| stdin.flush()).map_err(|e| gone(format!("writing the request: {e}")))?;
-        // The relay: every change of the control, as a line, until the worker is done.
+        // The relay: every change of the control, as a line, until the worker is done. Without a
+        // control the pipe is still held open until the worker ends: the worker reads its end as
+        // "nobody steers me any more" and cancels the run.
         let done = Arc::new(Mutex::new(false));
-        let relay = control.cloned().map(|control| {
-            let done = done.clone();
-            std::thread::spawn(move || relay_control(&control, stdin, &done))
-        });
+        let (relay, unsteered) = match control.cloned() {
+            Some(control) => {
+                let done = done.clone();
+                (Some(std::thread::spawn(move || relay_control(&control, stdin, &done))), None)
+            }
+            None => (None, Some(stdin)),
+        };
         let mut answer = None;
         for line in std::io::BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
@@ -203,6 +208,7 @@ impl DeviceWorker {
         }
         *done.lock().unwrap_or_else(|p| p.into_inner()) = true;
         let status = child.wait().map_err(|e| gone(format!("waiting for the worker: {e}")))?;
+        drop(unsteered);
         if let Some(relay) = relay {
             let _ = relay.join();
         }
