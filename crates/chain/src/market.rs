@@ -15,7 +15,6 @@ use alloy::{
 use crate::{
     ChainError, Deployment,
     bindings::{
-        GridToken,
         Gridmint::{self, GridmintErrors, GridmintInstance},
         GridmintDeploy, GridmintStorage, IERC20, MockStablecoin,
     },
@@ -191,29 +190,55 @@ impl<P: Provider + Clone> Market<P> {
         receipt.decoded_log::<E>().map(|log| log.data).ok_or(ChainError::MissingEvent { call, event: E::SIGNATURE })
     }
 
-    /// Approves the market to pull the sender's payment and stake tokens (without limit), unless
-    /// it already may: an approval is a transaction, so a block of waiting.
+    /// Approves the market to pull the sender's payment and stake tokens without limit. For tests
+    /// and benchmarks only: the node approves what each call needs ([`Market::approve_payment`],
+    /// [`Market::approve_stake`]), so a market that is not what it claims can take no more.
     /// `owner` is the sender's address.
     pub async fn approve_all(&self, owner: Address) -> Result<(), ChainError> {
-        self.approve_payment(owner).await?;
-        let provider = self.contract.provider().clone();
-        let unlimited = U256::MAX >> 1;
-        let grid = GridToken::new(self.deployment.stake_token, provider);
-        let grid_allowance = grid.allowance(owner, self.deployment.market).call().await.unwrap_or(U256::ZERO);
-        if grid_allowance < unlimited {
-            Self::send("approve stake token", grid.approve(self.deployment.market, U256::MAX)).await?;
-        }
-        Ok(())
+        self.approve_exactly(self.deployment.payment_token, "approve payment token", owner, U256::MAX).await?;
+        self.approve_exactly(self.deployment.stake_token, "approve stake token", owner, U256::MAX).await
     }
 
-    /// Approves the market to pull the sender's payment tokens (what a buyer needs), unless it
-    /// already may.
-    pub async fn approve_payment(&self, owner: Address) -> Result<(), ChainError> {
+    /// Lets the market pull `amount` of the payment token from `owner` (the sender): the escrow
+    /// of the job about to be posted, and not a unit more. Posting uses it up.
+    pub async fn approve_payment(&self, owner: Address, amount: U256) -> Result<(), ChainError> {
+        self.approve_exactly(self.deployment.payment_token, "approve payment token", owner, amount).await
+    }
+
+    /// Lets the market pull `amount` of the stake token from `owner` (the stake being added).
+    pub async fn approve_stake(&self, owner: Address, amount: U256) -> Result<(), ChainError> {
+        self.approve_exactly(self.deployment.stake_token, "approve stake token", owner, amount).await
+    }
+
+    /// The payment token the market may still pull from `owner`.
+    pub async fn payment_allowance(&self, owner: Address) -> Result<U256, ChainError> {
         let usd = IERC20::new(self.deployment.payment_token, self.contract.provider().clone());
-        let allowance = usd.allowance(owner, self.deployment.market).call().await.unwrap_or(U256::ZERO);
-        if allowance < U256::MAX >> 1 {
-            Self::send("approve payment token", usd.approve(self.deployment.market, U256::MAX)).await?;
+        usd.allowance(owner, self.deployment.market).call().await.map_err(|e| ChainError::from_contract("allowance", e))
+    }
+
+    /// Sets the market's allowance on `token` to `amount` unless it already is: a transaction, so
+    /// a block of waiting. A nonzero allowance is set to zero first (tokens such as USDT refuse
+    /// to change one nonzero allowance into another).
+    async fn approve_exactly(
+        &self,
+        token: Address,
+        call: &'static str,
+        owner: Address,
+        amount: U256,
+    ) -> Result<(), ChainError> {
+        let token = IERC20::new(token, self.contract.provider().clone());
+        let allowance = token
+            .allowance(owner, self.deployment.market)
+            .call()
+            .await
+            .map_err(|e| ChainError::from_contract("allowance", e))?;
+        if allowance == amount {
+            return Ok(());
         }
+        if !allowance.is_zero() && !amount.is_zero() {
+            Self::send(call, token.approve(self.deployment.market, U256::ZERO)).await?;
+        }
+        Self::send(call, token.approve(self.deployment.market, amount)).await?;
         Ok(())
     }
 

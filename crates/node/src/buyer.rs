@@ -134,7 +134,7 @@ pub async fn submit(
         .await
         .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("escrowFor", e)))?;
     // Approved before the deadlines are set: its round trip must not use up the claim window.
-    net.market.approve_payment(net.address()).await?;
+    net.market.approve_payment(net.address(), escrow.payment + escrow.fee).await?;
     // The deadlines count from the chain's latest block; on a loaded machine or chain the post can
     // be mined after a short claim window has already closed (the market refuses it: BadDeadlines).
     // Then the deadlines are set again from the new latest block and the job posted again.

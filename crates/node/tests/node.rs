@@ -443,6 +443,10 @@ mod shards {
         assert_eq!((refunded, reposted), (2, 2), "both first posts refunded, both posted again: {events:?}");
         assert!(sharded.verified(), "the second posts complete: {:?}", sharded.outcomes);
         assert_eq!(sharded.job_ids.len(), 4);
+        // The buyer approved each post's escrow and no more: the market (or a contract a network
+        // file passes off as one) can pull nothing further from the buyer's wallet.
+        let left = rt.block_on(buyer_net.market.payment_allowance(buyer_net.address())).expect("allowance");
+        assert_eq!(left, alloy::primitives::U256::ZERO, "an allowance left over after the jobs posted");
         let (rows, cols) = buyer::join_embeddings(&dirs, &scratch.path().join("joined")).expect("join");
         assert_eq!((rows, cols), (6, 384));
         let report = provider.join().expect("the provider thread").expect("the provider served");

@@ -270,7 +270,7 @@ pub async fn ensure_registered(
         .map_err(|e| NodeError::Chain(ChainError::from_contract("minStakePerUnit", e)))?;
     let stake = per_unit * U256::from(units);
     let memory_mib = (facts.memory_bytes / (1 << 20)).clamp(1, u64::from(u32::MAX)) as u32;
-    net.market.approve_all(net.address()).await?;
+    net.market.approve_stake(net.address(), stake).await?;
     let model = keccak256(facts.name.as_bytes());
     net.market.register(model, memory_mib, units, options.region, 0xff, stake, Address::ZERO).await?;
     tracing::info!(%me, units, memory_mib, "registered");
