@@ -246,6 +246,13 @@ fn now_ms() -> u64 {
 const INTERRUPTED_LOCAL: &str = "interrupted: the app stopped before this job ended, and the local network starts afresh each time (its test money went with it); submit it again";
 const INTERRUPTED_POSTING: &str = "interrupted: the app stopped while posting this job; if the post landed, the market refunds it once its claim window closes";
 
+/// Marks a job the app stopped under as failed, saying why (posted or not).
+fn mark_interrupted(s: &mut JobSummary) {
+    s.detail = Some(if s.job_id.is_none() { INTERRUPTED_POSTING } else { INTERRUPTED_LOCAL }.to_owned());
+    s.status = JobStatus::Failed;
+    s.stage = JobStage::Done;
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -502,12 +509,7 @@ impl LocalMarket {
                 .map(|j| j.summary.local_id)
                 .collect();
             for local_id in unfinished {
-                self.inner.update(local_id, |s| {
-                    s.detail =
-                        Some(if s.job_id.is_none() { INTERRUPTED_POSTING } else { INTERRUPTED_LOCAL }.to_owned());
-                    s.status = JobStatus::Failed;
-                    s.stage = JobStage::Done;
-                });
+                self.inner.update(local_id, mark_interrupted);
             }
         }
         self.stopper.stop();
@@ -642,11 +644,19 @@ impl Inner {
     /// when a block was mined since the last read (nothing on chain changes in between).
     fn chain_standing(&self, profile: &Path, provider: Address) -> Result<ChainStanding, gridmint_protocol::ApiError> {
         let mut reader = lock(&self.reader);
-        if reader.as_ref().is_none_or(|r| r.profile != profile) {
-            let (rt, net) = self.buyer(profile).map_err(|e| e.to_api())?;
-            *reader = Some(Reader { profile: profile.to_owned(), rt: Some(rt), net });
-        }
-        let Some(Reader { rt: Some(rt), net, .. }) = reader.as_ref() else { unreachable!("set above") };
+        let reader = match reader.take() {
+            Some(r) if r.profile == profile => reader.insert(r),
+            _ => {
+                let (rt, net) = self.buyer(profile).map_err(|e| e.to_api())?;
+                reader.insert(Reader { profile: profile.to_owned(), rt: Some(rt), net })
+            }
+        };
+        let (Some(rt), net) = (reader.rt.as_ref(), &reader.net) else {
+            return Err(gridmint_protocol::ApiError::new(
+                gridmint_protocol::ErrorCode::NetworkUnavailable,
+                "the local network was shut down",
+            ));
+        };
         let block = rt.block_on(net.block_number()).map_err(|e| e.to_api())?;
         if let Some((read_at, read)) = &*lock(&self.chain_read)
             && *read_at == block
@@ -694,12 +704,17 @@ impl Inner {
         }
     }
 
-    /// Changes one of the app's jobs and keeps its new state in the store.
+    /// Changes one of the app's jobs and keeps its new state in the store (only if it changed:
+    /// the stage is read every second while a job runs).
     fn update(&self, local_id: u64, change: impl FnOnce(&mut JobSummary)) {
         let stored = {
             let mut jobs = lock(&self.jobs);
             let Some(job) = jobs.iter_mut().find(|j| j.summary.local_id == local_id) else { return };
+            let before = job.summary.clone();
             change(&mut job.summary);
+            if job.summary == before {
+                return;
+            }
             if job.summary.status.is_final() && job.ended_ms.is_none() {
                 job.ended_ms = Some(now_ms());
             }
@@ -746,10 +761,7 @@ fn restore_jobs(store: &Store, network_key: &str) -> Vec<Job> {
         let mut job = Job { summary, network, submitted_ms, ended_ms, results_to };
         let resumable = job.network == network_key && job.summary.job_id.is_some();
         if !job.summary.status.is_final() && !resumable {
-            job.summary.status = JobStatus::Failed;
-            job.summary.stage = JobStage::Done;
-            job.summary.detail =
-                Some(if job.summary.job_id.is_none() { INTERRUPTED_POSTING } else { INTERRUPTED_LOCAL }.to_owned());
+            mark_interrupted(&mut job.summary);
             job.ended_ms = Some(now_ms());
             if let Err(e) = store.save_app_job(&job.stored()) {
                 tracing::error!(job = job.summary.local_id, error = %e, "could not keep the job's state");
