@@ -39,7 +39,10 @@ contract Deploy {
                 epochLength: 1 days,
                 initialEpochCap: 100_000e18,
                 halvingEpochs: 365,
-                rewardPerFee: 1e13
+                rewardPerFee: 1e13,
+                minStepWindow: 12,
+                checkWindow: 1 hours,
+                challengeBondBps: 1_000
             })
         );
         vm.stopBroadcast();

@@ -61,10 +61,21 @@ contract Gridmint is Settlement, IGridmintMarket {
             p.claimDeadline <= block.timestamp || p.commitDeadline <= p.claimDeadline
                 || p.revealDeadline <= p.commitDeadline
         ) revert BadDeadlines();
+        // Room for every replica's commit and reveal (a trail admits one change per transaction):
+        // a buyer must not post windows honest replicas cannot meet and collect their slashes.
+        uint256 minWindow = uint256(_minStepWindow) * (uint256(p.replicas) + 1);
+        if (p.commitDeadline - p.claimDeadline < minWindow) {
+            revert WindowTooShort(p.commitDeadline - p.claimDeadline, minWindow);
+        }
+        if (p.revealDeadline - p.commitDeadline < minWindow) {
+            revert WindowTooShort(p.revealDeadline - p.commitDeadline, minWindow);
+        }
         (uint256 payment, uint256 fee) = _escrowFor(p.pricePerUnit, p.maxWorkUnits, p.replicas);
         uint256 escrow = payment + fee;
         if (escrow + _totalEscrow + _totalBalances > type(uint96).max) revert InvalidParameter("escrow");
         jobId = ++_jobCount;
+        // A provider's last claimed job is kept in 32 bits (see `claim`).
+        if (jobId > type(uint32).max) revert InvalidParameter("jobCount");
         _jobs[jobId] = Job({
             buyer: msg.sender,
             claimDeadline: p.claimDeadline,
@@ -115,10 +126,17 @@ contract Gridmint is Settlement, IGridmintMarket {
         if (p.status != ProviderStatus.Active || p.stake < _minStakePerUnit * p.computeUnits) {
             revert NotEligible(jobId, msg.sender);
         }
+        // One claim per provider and job: claims go in job order (an Active provider's
+        // `lastJobOrUnstakeAt` is the last job it claimed), so no claimant fills the slots alone.
+        uint32 last = p.lastJobOrUnstakeAt;
+        if (jobId <= last) revert ClaimOutOfOrder(jobId, last);
+        p.lastJobOrUnstakeAt = uint32(jobId);
         p.activeJobs += 1;
         j.claimants = uint8(index + 1);
-        _trails[jobId] = TrailHash.claimed(_trails[jobId], msg.sender);
-        emit JobClaimed(jobId, msg.sender, index);
+        // The weight is fixed now: stake added after claiming does not steer the draw.
+        uint128 weight = _claimWeight(p.stake, p.agreed);
+        _trails[jobId] = TrailHash.claimed(_trails[jobId], msg.sender, weight);
+        emit JobClaimed(jobId, msg.sender, index, weight);
     }
 
     /// @inheritdoc IGridmintMarket
@@ -198,7 +216,13 @@ contract Gridmint is Settlement, IGridmintMarket {
             if (j.state != JobState.Running) revert WrongState(jobId, j.state);
             h = _verify(jobId, j, t);
         }
-        if (t.reveals.length < _popcount(j.selected) && block.timestamp <= t.terms.revealDeadline) {
+        if (msg.sender == j.buyer) {
+            // The buyer accepts what the chain has once every replica revealed or the time is up.
+            if (t.reveals.length < _popcount(j.selected) && block.timestamp <= t.terms.revealDeadline) {
+                revert NotFinalizable(jobId);
+            }
+        } else if (block.timestamp <= uint256(t.terms.revealDeadline) + _checkWindow) {
+            // Anyone else waits out the buyer's check: until then the buyer can challenge.
             revert NotFinalizable(jobId);
         }
         _decide(jobId, j, t, t.reveals, h);

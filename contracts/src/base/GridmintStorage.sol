@@ -5,7 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {GridToken} from "../tokens/GridToken.sol";
 import {IGridmintErrors, IGridmintEvents} from "../interfaces/IGridmint.sol";
-import {Account, EpochTotals, Job, Provider, Record} from "../libraries/Types.sol";
+import {Account, Dispute, EpochTotals, Job, Provider, Record} from "../libraries/Types.sol";
 
 /// @title GridmintStorage
 /// @notice The market's parameters and state, shared by the two contracts that run at its
@@ -26,11 +26,16 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         uint32 disputeWindow; // seconds the arbiter has to resolve a dispute
         uint16 feeBps; // protocol fee on paid work
         uint16 slashBps; // share of stake slashed per offence
-        uint16 buyerSlashShareBps; // share of a slash that goes to the job's buyer
+        uint16 buyerSlashShareBps; // share of a dissenter's slash that goes to the job's buyer (none
+        // of a missed deadline's: a buyer can cause that, so it must not profit from it)
         uint32 epochLength; // seconds
         uint256 initialEpochCap; // protocol-token emission cap of epoch 0
         uint32 halvingEpochs; // the schedule cap halves every this many epochs
         uint256 rewardPerFee; // protocol-token base units emitted per payment-token unit of fee
+        uint32 minStepWindow; // seconds the chain needs to take one transaction with margin: a job's
+        // commit and reveal windows are each at least (replicas + 1) of these
+        uint32 checkWindow; // seconds after the reveal deadline the buyer keeps to check and challenge
+        uint16 challengeBondBps; // the buyer's bond to challenge, in basis points of the job's escrow
     }
 
     uint256 internal constant BPS = 10_000;
@@ -53,6 +58,9 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     uint256 internal immutable _initialEpochCap;
     uint32 internal immutable _halvingEpochs;
     uint256 internal immutable _rewardPerFee;
+    uint32 internal immutable _minStepWindow;
+    uint32 internal immutable _checkWindow;
+    uint16 internal immutable _challengeBondBps;
 
     mapping(address => Provider) internal _providers;
     mapping(address => bytes32) internal _deviceModelOf;
@@ -79,7 +87,7 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     /// @dev A job's trail hash while it runs; once it settles by agreement or by the arbiter, the
     /// result root it paid for.
     mapping(uint256 => bytes32) internal _trails;
-    mapping(uint256 => uint40) internal _disputeDeadline;
+    mapping(uint256 => Dispute) internal _disputes;
 
     /// @dev Payment and fees per epoch, the basis of rewards.
     mapping(uint256 => EpochTotals) internal _epochTotals;
@@ -98,6 +106,8 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         if (c.slashBps == 0 || c.slashBps > BPS) revert InvalidParameter("slashBps");
         if (c.buyerSlashShareBps > BPS) revert InvalidParameter("buyerSlashShareBps");
         if (c.epochLength == 0 || c.halvingEpochs == 0) revert InvalidParameter("epochs");
+        if (c.minStepWindow == 0) revert InvalidParameter("minStepWindow");
+        if (c.challengeBondBps == 0 || c.challengeBondBps > BPS) revert InvalidParameter("challengeBondBps");
         _paymentToken = c.paymentToken;
         _stakeToken = stakeToken_;
         _treasury = c.treasury;
@@ -114,5 +124,8 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         _initialEpochCap = c.initialEpochCap;
         _halvingEpochs = c.halvingEpochs;
         _rewardPerFee = c.rewardPerFee;
+        _minStepWindow = c.minStepWindow;
+        _checkWindow = c.checkWindow;
+        _challengeBondBps = c.challengeBondBps;
     }
 }

@@ -8,6 +8,7 @@ import {GridmintStorage} from "./GridmintStorage.sol";
 import {TrailHash} from "../libraries/TrailHash.sol";
 import {
     Account,
+    Dispute,
     EpochTotals,
     Job,
     JobState,
@@ -70,16 +71,31 @@ abstract contract Settlement is GridmintStorage {
         return byDemand < cap ? byDemand : cap;
     }
 
+    /// @dev A claim's weight in the draw of the replicas: the stake, up to 8 times over for a
+    /// record of agreements (one eighth more per agreement, at most 56 counted). A slash already
+    /// weighs through the stake it took.
+    function _claimWeight(uint96 stake, uint32 agreed) internal pure returns (uint128) {
+        uint256 bonus = agreed < 56 ? agreed : 56;
+        return uint128((uint256(stake) * (8 + bonus)) / 8);
+    }
+
+    /// @dev The bond a challenge pulls: `challengeBondBps` of the job's escrow, at least 1.
+    function _challengeBond(Job storage j, Trail calldata t) internal view returns (uint256 bond) {
+        bond = (_escrowOf(j, t) * _challengeBondBps) / BPS;
+        if (bond == 0) bond = 1;
+    }
+
     /// @dev Checks `t` against the job's trail hash and returns the hash.
     function _verify(uint256 jobId, Job storage j, Trail calldata t) internal view returns (bytes32 h) {
-        if (t.claimants.length != j.claimants) revert TrailMismatch(jobId);
+        if (t.claimants.length != j.claimants || t.weights.length != t.claimants.length) revert TrailMismatch(jobId);
         h = TrailHash.ofTrail(jobId, t);
         if (h != _trails[jobId]) revert TrailMismatch(jobId);
     }
 
-    /// @dev After the claim window: select k eligible claimants (all of them if no more), weighted
-    /// by stake with the block's randomness, and start the job; refund it if none is eligible.
-    /// A provider's second claim on a job weighs nothing.
+    /// @dev After the claim window: select k eligible claimants (all of them if no more), each
+    /// weighted by the weight fixed when it claimed, with the randomness of the block that
+    /// selects (after the claim window: unknown to every claimant when it claimed), and start
+    /// the job; refund it if none is eligible. A provider claims a job at most once (`claim`).
     function _closeClaims(uint256 jobId, Job storage j, Trail calldata t) internal {
         if (j.state != JobState.Open || block.timestamp <= j.claimDeadline) return;
         uint256 n = t.claimants.length;
@@ -90,13 +106,8 @@ abstract contract Settlement is GridmintStorage {
         uint256 eligible;
         uint32 mask;
         for (uint256 i; i < n; ++i) {
-            address a = t.claimants[i];
-            bool repeated;
-            for (uint256 m; m < i; ++m) {
-                if (t.claimants[m] == a) repeated = true;
-            }
-            if (repeated || !_isEligible(a, t.terms.requirements)) continue;
-            weights[i] = uint256(_providers[a].stake) + 1;
+            if (!_isEligible(t.claimants[i], t.terms.requirements)) continue;
+            weights[i] = uint256(t.weights[i]) + 1;
             total += weights[i];
             eligible += 1;
             mask |= uint32(1 << i);
@@ -104,7 +115,7 @@ abstract contract Settlement is GridmintStorage {
         uint256 seed;
         if (eligible > k) {
             mask = 0;
-            seed = uint256(keccak256(abi.encode(block.prevrandao, jobId)));
+            seed = uint256(keccak256(abi.encode(block.prevrandao, jobId, n)));
             for (uint256 picked; picked < k; ++picked) {
                 uint256 x = uint256(keccak256(abi.encode(seed, picked))) % total;
                 for (uint256 i; i < n; ++i) {
@@ -173,7 +184,7 @@ abstract contract Settlement is GridmintStorage {
         bytes32 h = _verify(jobId, j, t);
         uint256 selectedCount = _popcount(j.selected);
         if (t.commits.length < selectedCount && block.timestamp <= t.terms.commitDeadline) revert RevealNotOpen(jobId);
-        if (block.timestamp > t.terms.revealDeadline) revert RevealWindowClosed(jobId);
+        if (batch.length != 0 && block.timestamp > t.terms.revealDeadline) revert RevealWindowClosed(jobId);
         uint256 before = t.reveals.length;
         Revealed[] memory all = new Revealed[](before + batch.length);
         uint256 revealedMask;
@@ -190,29 +201,41 @@ abstract contract Settlement is GridmintStorage {
             if (keccak256(abi.encode(r.resultRoot, r.workUnits, r.salt, provider)) != commitment) {
                 revert CommitmentMismatch(jobId, r.index);
             }
-            if (r.workUnits > t.terms.maxWorkUnits) revert WorkUnitsOverMax(r.workUnits, t.terms.maxWorkUnits);
+            // More work than the job allows is paid as the maximum: a reveal never fails on it, so
+            // a buyer cannot make honest reveals revert (and have them slashed as missed).
+            uint64 units = r.workUnits > t.terms.maxWorkUnits ? t.terms.maxWorkUnits : r.workUnits;
             revealedMask |= 1 << r.index;
-            all[before + n] = Revealed({index: r.index, resultRoot: r.resultRoot, workUnits: r.workUnits});
-            h = TrailHash.revealed(h, r.index, r.resultRoot, r.workUnits);
-            emit ResultRevealed(jobId, provider, r.index, r.resultRoot, r.workUnits);
+            all[before + n] = Revealed({index: r.index, resultRoot: r.resultRoot, workUnits: units});
+            h = TrailHash.revealed(h, r.index, r.resultRoot, units);
+            emit ResultRevealed(jobId, provider, r.index, r.resultRoot, units);
         }
         if (challenged) {
-            if (all.length != selectedCount) revert ChallengeIncomplete(jobId);
-            _openDispute(jobId, j, h);
-        } else if (all.length == selectedCount) {
+            if (all.length == 0 || (all.length != selectedCount && block.timestamp <= t.terms.revealDeadline)) {
+                revert ChallengeIncomplete(jobId);
+            }
+            if (block.timestamp > uint256(t.terms.revealDeadline) + _checkWindow) revert ChallengeWindowClosed(jobId);
+            uint256 bond = _challengeBond(j, t);
+            if (bond + _totalEscrow + _totalBalances > type(uint96).max) revert InvalidParameter("bond");
+            _totalEscrow += uint96(bond);
+            _openDispute(jobId, j, h, bond);
+            _paymentToken.safeTransferFrom(msg.sender, address(this), bond);
+        } else if (all.length == selectedCount && msg.sender == j.buyer) {
+            // The buyer sent the last reveal: it accepts the result now.
             _decide(jobId, j, t, all, h);
         } else {
+            // Every reveal but the buyer's waits for the buyer to check (`finalize`, `challenge`).
             _trails[jobId] = h;
         }
     }
 
-    /// @dev Hands the job to the _arbiter; `h` is the trail hash with every reveal.
-    function _openDispute(uint256 jobId, Job storage j, bytes32 h) internal {
+    /// @dev Hands the job to the arbiter; `h` is the trail hash with every reveal, `bond` what
+    /// the buyer put up to challenge (0: opened because the replicas had no majority).
+    function _openDispute(uint256 jobId, Job storage j, bytes32 h, uint256 bond) internal {
         j.state = JobState.Disputed;
         uint40 deadline = uint40(block.timestamp + _disputeWindow);
-        _disputeDeadline[jobId] = deadline;
+        _disputes[jobId] = Dispute({deadline: deadline, bond: uint96(bond), challenged: bond != 0});
         _trails[jobId] = h;
-        emit JobDisputed(jobId, deadline);
+        emit JobDisputed(jobId, deadline, bond);
     }
 
     function _commitmentOf(Trail calldata t, uint256 index) internal pure returns (bytes32) {
@@ -226,13 +249,15 @@ abstract contract Settlement is GridmintStorage {
     /// are every reveal of the job and `h` the trail hash with them, kept by a dispute.
     function _decide(uint256 jobId, Job storage j, Trail calldata t, Revealed[] memory reveals, bytes32 h) internal {
         (bytes32 root, uint64 workUnits, uint256 votes) = _majority(reveals);
-        if (votes * 2 > j.replicas) {
+        // The majority of the replicas actually selected (fewer than k when fewer were eligible or
+        // some left the job), on chain as in the client.
+        if (votes * 2 > _popcount(j.selected)) {
             _settle(jobId, j, t, reveals, root, workUnits);
         } else if (reveals.length == 0) {
             _slashNoShows(jobId, j, t, reveals); // nobody revealed: every selected replica missed
             _refundAll(jobId, j, t);
         } else {
-            _openDispute(jobId, j, h);
+            _openDispute(jobId, j, h, 0);
         }
     }
 
@@ -355,7 +380,9 @@ abstract contract Settlement is GridmintStorage {
         p.stake -= uint96(amount);
         _totalStake -= amount;
         _totalStakeCredit += amount;
-        uint256 toBuyer = (amount * _buyerSlashShareBps) / BPS;
+        // A missed deadline pays the buyer nothing: a buyer can cause one (data never served, a
+        // package that cannot run), and must not profit from it.
+        uint256 toBuyer = missed ? 0 : (amount * _buyerSlashShareBps) / BPS;
         _stakeCredit[buyer] += toBuyer;
         _stakeCredit[_treasury] += amount - toBuyer;
         emit ProviderSlashed(jobId, provider, amount, missed);

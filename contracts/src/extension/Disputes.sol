@@ -1,20 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-
 import {ExtensionBase} from "./ExtensionBase.sol";
 import {IGridmintExtension} from "../interfaces/IGridmint.sol";
-import {
-    Account, Job, JobState, Provider, ProviderStatus, Record, Reputation, Requirements, Revealed, Trail
-} from "../libraries/Types.sol";
+import {Dispute, Job, JobState, Revealed, Trail} from "../libraries/Types.sol";
 
 /// @title Dispute resolution
-/// @notice The arbiter settles a disputed job, or anyone refunds one the arbiter left past its deadline.
+/// @notice The arbiter settles a disputed job, or anyone ends one the arbiter left past its
+/// deadline; either way the challenge bond, if any, is released.
 abstract contract Disputes is ExtensionBase, IGridmintExtension {
-    using SafeERC20 for IERC20;
-
     /// @inheritdoc IGridmintExtension
     function resolveDispute(uint256 jobId, bytes32 resultRoot, Trail calldata t) external viaMarket {
         if (msg.sender != _arbiter) revert NotArbiter(msg.sender);
@@ -29,23 +23,71 @@ abstract contract Disputes is ExtensionBase, IGridmintExtension {
                 break;
             }
         }
+        // Whether the arbiter upheld the majority the buyer challenged: then the buyer lost.
+        (bytes32 root, uint64 units, uint256 votes) = _majority(reveals);
+        bool upheld = votes * 2 > _popcount(j.selected) && root == resultRoot && units == workUnits;
         emit DisputeResolved(jobId, resultRoot);
         _settle(jobId, j, t, reveals, resultRoot, workUnits);
         j.state = JobState.Resolved;
+        _releaseBond(jobId, j, t, reveals, upheld ? resultRoot : bytes32(0), workUnits);
     }
 
     /// @inheritdoc IGridmintExtension
     function expireDispute(uint256 jobId, Trail calldata t) external viaMarket {
         Job storage j = _jobs[jobId];
         if (j.state != JobState.Disputed) revert WrongState(jobId, j.state);
-        if (block.timestamp <= _disputeDeadline[jobId]) revert DisputeOpen(jobId);
+        Dispute memory d = _disputes[jobId];
+        if (block.timestamp <= d.deadline) revert DisputeOpen(jobId);
         _verify(jobId, j, t);
-        _slashNoShows(jobId, j, t, t.reveals);
-        _refundAll(jobId, j, t);
+        Revealed[] memory reveals = t.reveals;
+        (bytes32 root, uint64 units, uint256 votes) = _majority(reveals);
+        if (d.challenged && votes * 2 > _popcount(j.selected)) {
+            // Nobody ruled against the majority: it stands, and nobody lost the challenge.
+            _settle(jobId, j, t, reveals, root, units);
+        } else {
+            _slashNoShows(jobId, j, t, reveals);
+            _refundAll(jobId, j, t);
+        }
+        _releaseBond(jobId, j, t, reveals, bytes32(0), 0);
     }
 
     /// @inheritdoc IGridmintExtension
-    function disputeDeadline(uint256 jobId) external view returns (uint40) {
-        return _disputeDeadline[jobId];
+    function disputeOf(uint256 jobId) external view returns (Dispute memory) {
+        return _disputes[jobId];
+    }
+
+    /// @dev Releases the job's challenge bond: to the replicas that revealed (`upheldRoot`,
+    /// `upheldUnits`) in equal shares (the rest to the treasury) when the buyer lost its
+    /// challenge, else back to the buyer.
+    function _releaseBond(
+        uint256 jobId,
+        Job storage j,
+        Trail calldata t,
+        Revealed[] memory reveals,
+        bytes32 upheldRoot,
+        uint64 upheldUnits
+    ) internal {
+        uint256 bond = _disputes[jobId].bond;
+        if (bond == 0) return;
+        _disputes[jobId].bond = 0;
+        _totalEscrow -= uint96(bond);
+        _totalBalances += uint96(bond);
+        if (upheldRoot == bytes32(0)) {
+            _accounts[j.buyer].balance += uint128(bond);
+            emit ChallengeBondReleased(jobId, false, bond);
+            return;
+        }
+        uint256 count;
+        for (uint256 i; i < reveals.length; ++i) {
+            if (reveals[i].resultRoot == upheldRoot && reveals[i].workUnits == upheldUnits) ++count;
+        }
+        uint256 share = bond / count; // count > 0: the upheld root is the majority's
+        for (uint256 i; i < reveals.length; ++i) {
+            if (reveals[i].resultRoot == upheldRoot && reveals[i].workUnits == upheldUnits) {
+                _accounts[t.claimants[reveals[i].index]].balance += uint128(share);
+            }
+        }
+        _accounts[_treasury].balance += uint128(bond - share * count);
+        emit ChallengeBondReleased(jobId, true, bond);
     }
 }

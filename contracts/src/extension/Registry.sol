@@ -40,7 +40,7 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
             classes: classes,
             status: ProviderStatus.Active,
             activeJobs: 0,
-            unstakeAt: 0,
+            lastJobOrUnstakeAt: 0,
             agreed: _providers[msg.sender].agreed // a returning provider keeps its record
         });
         _deviceModelOf[msg.sender] = deviceModelHash;
@@ -66,15 +66,15 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
         Provider storage p = _providers[msg.sender];
         if (p.status != ProviderStatus.Active) revert NotRegistered(msg.sender);
         p.status = ProviderStatus.Unstaking;
-        p.unstakeAt = uint32(block.timestamp + _unstakeCooldown);
-        emit UnstakeRequested(msg.sender, p.unstakeAt);
+        p.lastJobOrUnstakeAt = uint32(block.timestamp + _unstakeCooldown);
+        emit UnstakeRequested(msg.sender, p.lastJobOrUnstakeAt);
     }
 
     /// @inheritdoc IGridmintExtension
     function withdrawStake() external viaMarket {
         Provider memory p = _providers[msg.sender];
         if (p.status != ProviderStatus.Unstaking) revert NotUnstaking(msg.sender);
-        if (block.timestamp < p.unstakeAt) revert CooldownActive(p.unstakeAt);
+        if (block.timestamp < p.lastJobOrUnstakeAt) revert CooldownActive(p.lastJobOrUnstakeAt);
         if (p.activeJobs != 0) revert HasActiveJobs(p.activeJobs);
         _providers[msg.sender] = Provider({
             stake: 0,
@@ -84,7 +84,7 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
             classes: 0,
             status: ProviderStatus.None,
             activeJobs: 0,
-            unstakeAt: 0,
+            lastJobOrUnstakeAt: 0,
             agreed: p.agreed
         });
         _totalStake -= p.stake;
@@ -127,7 +127,9 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
     function reputationOf(address provider) public view returns (Reputation memory) {
         Record memory r = _records[provider];
         uint32 agreed = _providers[provider].agreed;
-        return Reputation({completed: agreed, agreed: agreed, slashed: r.slashed, missed: r.missed, rewards: r.rewards});
+        return Reputation({
+            completed: agreed, agreed: agreed, slashed: r.slashed, missed: r.missed, rewards: r.rewards, left: r.left
+        });
     }
 
     /// @inheritdoc IGridmintExtension

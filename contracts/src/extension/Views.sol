@@ -165,4 +165,27 @@ abstract contract Views is ExtensionBase, IGridmintExtension {
     function rewardPerFee() external view returns (uint256) {
         return _rewardPerFee;
     }
+
+    /// @inheritdoc IGridmintExtension
+    function minStepWindow() external view returns (uint32) {
+        return _minStepWindow;
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function checkWindow() external view returns (uint32) {
+        return _checkWindow;
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function challengeBondBps() external view returns (uint16) {
+        return _challengeBondBps;
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function challengeBondOf(uint256 jobId, Trail calldata t) external view returns (uint256) {
+        Job storage j = _jobs[jobId];
+        if (j.state == JobState.None) revert UnknownJob(jobId);
+        _verify(jobId, j, t);
+        return _challengeBond(j, t);
+    }
 }

@@ -6,6 +6,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {GridToken} from "../tokens/GridToken.sol";
 import {
     Account,
+    Dispute,
     Job,
     JobParams,
     JobState,
@@ -49,8 +50,11 @@ interface IGridmintEvents {
         uint40 revealDeadline,
         uint256 escrow
     );
-    event JobClaimed(uint256 indexed jobId, address indexed provider, uint256 index);
+    /// @notice `weight` is the claim's weight in the draw of the replicas, fixed now (see `claim`).
+    event JobClaimed(uint256 indexed jobId, address indexed provider, uint256 index, uint128 weight);
     event ReplicasSelected(uint256 indexed jobId, uint32 selectedMask, uint256 seed);
+    /// @notice A selected replica's provider left the job before committing (see `leaveJob`).
+    event ReplicaLeft(uint256 indexed jobId, address indexed provider, uint256 index);
     event ResultCommitted(uint256 indexed jobId, address indexed provider, uint256 index, bytes32 commitment);
     event ResultRevealed(uint256 indexed jobId, address indexed provider, uint256 index, bytes32 resultRoot, uint64 workUnits);
     event ProviderSlashed(uint256 indexed jobId, address indexed provider, uint256 amount, bool missedDeadline);
@@ -64,7 +68,11 @@ interface IGridmintEvents {
         uint256 fee,
         uint256 refund
     );
-    event JobDisputed(uint256 indexed jobId, uint40 disputeDeadline);
+    /// @notice `bond` is what the buyer put up to challenge (0: the replicas had no majority).
+    event JobDisputed(uint256 indexed jobId, uint40 disputeDeadline, uint256 bond);
+    /// @notice The challenge bond went back to the buyer, or was `forfeited` to the replicas it
+    /// challenged and the arbiter upheld.
+    event ChallengeBondReleased(uint256 indexed jobId, bool forfeited, uint256 amount);
     event DisputeResolved(uint256 indexed jobId, bytes32 resultRoot);
     event JobRefunded(uint256 indexed jobId, uint256 refund);
     event Withdrawn(address indexed account, address indexed to, uint256 amount);
@@ -96,6 +104,10 @@ interface IGridmintErrors {
     error ZeroPrice();
     error ZeroWorkUnits();
     error BadDeadlines();
+    /// A commit or reveal window shorter than the market's minimum for the job's replicas.
+    error WindowTooShort(uint256 window, uint256 minimum);
+    /// A provider claims jobs in the order of their ids, each at most once.
+    error ClaimOutOfOrder(uint256 jobId, uint256 lastClaimed);
     error UnknownJob(uint256 jobId);
     error WrongState(uint256 jobId, JobState state);
     error ClaimWindowClosed(uint256 jobId);
@@ -111,13 +123,13 @@ interface IGridmintErrors {
     error NotCommitted(uint256 jobId, uint256 index);
     error CommitmentMismatch(uint256 jobId, uint256 index);
     error BadCommitSignature(uint256 jobId, uint256 index);
-    error WorkUnitsOverMax(uint256 reported, uint256 max);
     error NotFinalizable(uint256 jobId);
     /// The trail passed does not hash to the job's trail: rebuild it from the job's events.
     error TrailMismatch(uint256 jobId);
     error NotArbiter(address caller);
     error NotBuyer(uint256 jobId, address caller);
     error ChallengeIncomplete(uint256 jobId);
+    error ChallengeWindowClosed(uint256 jobId);
     error DisputeOpen(uint256 jobId);
     error NothingToWithdraw();
 
@@ -145,15 +157,20 @@ interface IGridmintMarket {
         view
         returns (uint256 payment, uint256 fee);
 
-    /// @notice Posts a job and escrows its payment for `replicas` providers plus the fee.
+    /// @notice Posts a job and escrows its payment for `replicas` providers plus the fee. The
+    /// commit and reveal windows are each at least `minStepWindow × (replicas + 1)` seconds: time
+    /// for every replica's transaction, so a buyer cannot post deadlines honest replicas must miss.
     /// @return jobId the new job's id (ids start at 1).
     function postJob(JobParams calldata p) external returns (uint256 jobId);
 
     /// @notice Claims a place among the candidates of an open job: any active, fully staked
-    /// provider may claim; whether it meets the job's requirements is checked when the replicas
-    /// are selected, so an unfit or repeated claim is never selected and only locks the
-    /// claimant's stake until the job ends. After the claim window, k of the eligible claimants
-    /// are chosen at random, weighted by stake.
+    /// provider may claim, once per job (claims go in job-id order); whether it meets the job's
+    /// requirements is checked when the replicas are selected, so an unfit claim is never
+    /// selected and only locks the claimant's stake until the job ends. The claim's weight in the
+    /// draw is fixed now, from the stake and the agreements so far: `stake × (8 + min(agreed, 56)) / 8`
+    /// (stake added later does not weigh). After the claim window, k of the eligible claimants are
+    /// drawn with the randomness of the block that selects them, which no claimant knows when it
+    /// claims.
     /// @return index the claimant index, used in commit and reveal.
     function claim(uint256 jobId) external returns (uint256 index);
 
@@ -178,26 +195,33 @@ interface IGridmintMarket {
 
     /// @notice Reveals a committed result. Anyone may reveal, since the commitment binds the
     /// provider; open once every selected replica committed or the commit deadline passed, so
-    /// nobody can copy a revealed root into a late commitment. The reveal that completes the job
-    /// also settles it.
+    /// nobody can copy a revealed root into a late commitment. A work-unit count over the job's
+    /// maximum counts as the maximum. The reveal that completes the job settles it when the buyer
+    /// sends it (the buyer accepts); otherwise the buyer checks and then settles with `finalize`
+    /// or challenges, and anyone may settle after the check window (see `finalize`).
     function reveal(uint256 jobId, uint256 index, bytes32 resultRoot, uint64 workUnits, bytes32 salt, Trail calldata t)
         external;
 
     /// @notice Reveals several replicas in one transaction (see `reveal`).
     function revealBatch(uint256 jobId, Trail calldata t, Reveal[] calldata reveals) external;
 
-    /// @notice The buyer's challenge: reveals the remaining replicas like `revealBatch`, but the
-    /// job goes to the arbiter instead of settling by majority. A buyer challenges when its own
-    /// re-execution of a sample of the result disagrees with what the replicas agree on (a
-    /// colluding or commonly wrong majority); the arbiter re-executes the disputed dispatch and
+    /// @notice The buyer's challenge: reveals the remaining replicas like `revealBatch` (or none,
+    /// when the chain has them all: a challenge needs nothing the providers keep), but the job goes
+    /// to the arbiter instead of settling by majority. A buyer challenges when its own
+    /// re-execution of a sample of the result disagrees with what the replicas agree on, or when no
+    /// replica delivered a result it can check; the arbiter re-executes the disputed dispatch and
     /// `resolveDispute` pays the replicas that revealed the correct root and slashes the rest.
-    /// Only the job's buyer; the batch must complete the reveals.
+    /// Only the job's buyer, once every selected replica revealed or the reveal deadline passed
+    /// with at least one reveal, and until the check window ends. Pulls a bond of
+    /// `challengeBondBps` of the job's escrow: returned if the arbiter does not uphold the
+    /// majority (or nobody rules in time), forfeited to the upheld replicas otherwise.
     function challenge(uint256 jobId, Trail calldata t, Reveal[] calldata reveals) external;
 
     /// @notice Moves a job on once its deadlines allow: refunds a job nobody (eligible) claimed;
-    /// settles a job whose replicas all revealed or whose reveal deadline passed (pays the
-    /// agreeing majority, slashes dissenters and no-shows, refunds unused escrow) or opens a
-    /// dispute when there is no majority. Anyone may call it.
+    /// settles a running job (pays the majority of the selected replicas, slashes dissenters and
+    /// no-shows, refunds unused escrow) or opens a dispute when there is no majority. The buyer may
+    /// settle once every selected replica revealed or the reveal deadline passed; anyone else
+    /// once the buyer's check window after the reveal deadline is over.
     function finalize(uint256 jobId, Trail calldata t) external;
 
     /// @notice Sends the caller's payment-token balance to its payout address.
@@ -265,11 +289,21 @@ interface IGridmintExtension {
     /// re-executing the disputed dispatch). Replicas that revealed it are paid; the rest slashed.
     function resolveDispute(uint256 jobId, bytes32 resultRoot, Trail calldata t) external;
 
-    /// @notice A dispute the arbiter did not resolve in time: the buyer is refunded in full and
-    /// no-shows are slashed. Anyone may call it.
+    /// @notice A dispute the arbiter did not resolve in time. A challenged majority stands (it is
+    /// paid, as if unchallenged, and the bond goes back); without a majority the buyer is refunded
+    /// in full and no-shows are slashed. Anyone may call it.
     function expireDispute(uint256 jobId, Trail calldata t) external;
 
-    function disputeDeadline(uint256 jobId) external view returns (uint40);
+    function disputeOf(uint256 jobId) external view returns (Dispute memory);
+
+    // --- Replicas ---------------------------------------------------------------------------
+
+    /// @notice A selected replica that cannot run the job (its data never arrived or does not
+    /// match the root, the model is missing, the device failed) leaves it before committing,
+    /// without a slash: a missed deadline proves nothing about honesty. The job goes on with the
+    /// other replicas (the majority is counted among those still selected), or is refunded when
+    /// none is left. Counted in the provider's reputation (`left`).
+    function leaveJob(uint256 jobId, uint256 index, Trail calldata t) external;
 
     // --- Fees and rewards -------------------------------------------------------------------
 
@@ -363,6 +397,11 @@ interface IGridmintExtension {
     function initialEpochCap() external view returns (uint256);
     function halvingEpochs() external view returns (uint32);
     function rewardPerFee() external view returns (uint256);
+    function minStepWindow() external view returns (uint32);
+    function checkWindow() external view returns (uint32);
+    function challengeBondBps() external view returns (uint16);
+    /// @notice The bond a challenge of `jobId` pulls from the buyer.
+    function challengeBondOf(uint256 jobId, Trail calldata t) external view returns (uint256);
 }
 
 /// @title Gridmint

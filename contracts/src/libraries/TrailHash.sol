@@ -18,9 +18,9 @@ library TrailHash {
         return keccak256(abi.encode(jobId, terms));
     }
 
-    /// @notice `h` extended by a claim.
-    function claimed(bytes32 h, address claimant) internal pure returns (bytes32) {
-        return keccak256(abi.encode(h, claimant));
+    /// @notice `h` extended by a claim and the claimant's selection weight.
+    function claimed(bytes32 h, address claimant, uint128 weight) internal pure returns (bytes32) {
+        return keccak256(abi.encode(h, claimant, weight));
     }
 
     /// @notice `h` extended by claimant `index`'s commitment.
@@ -37,7 +37,7 @@ library TrailHash {
     function ofTrail(uint256 jobId, Trail calldata t) internal pure returns (bytes32 h) {
         h = startCalldata(jobId, t.terms);
         for (uint256 i; i < t.claimants.length; ++i) {
-            h = claimed(h, t.claimants[i]);
+            h = claimed(h, t.claimants[i], t.weights[i]);
         }
         for (uint256 i; i < t.commits.length; ++i) {
             h = committed(h, t.commits[i].index, t.commits[i].commitment);

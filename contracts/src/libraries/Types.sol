@@ -31,7 +31,9 @@ struct Provider {
     uint8 classes; // bitmask of workload classes it runs
     ProviderStatus status;
     uint8 activeJobs; // claims on jobs not yet ended: stake cannot leave while > 0
-    uint32 unstakeAt; // end of the cool-down
+    /// Active: the last job it claimed (claims go in job order, so a provider claims a job at
+    /// most once); Unstaking: the end of its cool-down. One field, since a provider is never both.
+    uint32 lastJobOrUnstakeAt;
     uint32 agreed; // times it was in the agreeing majority (and paid); kept after unstaking
 }
 
@@ -48,6 +50,7 @@ struct Record {
     uint32 slashed; // times it was slashed for a dissenting result
     uint32 missed; // deadlines missed while selected
     uint128 rewards; // protocol-token rewards settled and not yet claimed
+    uint32 left; // jobs it left as a selected replica before committing (see `leaveJob`)
 }
 
 /// @notice A provider's reputation as `reputationOf` reports it.
@@ -57,6 +60,7 @@ struct Reputation {
     uint32 slashed;
     uint32 missed;
     uint128 rewards;
+    uint32 left;
 }
 
 /// @notice What a job asks of a provider.
@@ -103,6 +107,13 @@ struct Job {
     uint32 selected; // bit i set: claimant i is one of the k replicas (0 until selection)
 }
 
+/// @notice A job in dispute, one slot.
+struct Dispute {
+    uint40 deadline; // after it, anyone may end the dispute (see `expireDispute`)
+    uint96 bond; // payment token the buyer put up to challenge; 0 when the replicas disagreed
+    bool challenged; // opened by the buyer's challenge (else: the replicas had no majority)
+}
+
 /// @notice A commitment in a job's trail.
 struct Committed {
     uint256 index; // the claimant index
@@ -117,13 +128,14 @@ struct Revealed {
 }
 
 /// @notice A job's history, passed as calldata and checked against the job's trail hash:
-/// `keccak256(abi.encode(jobId, terms))`, then one link per claimant `(hash, address)`, per
+/// `keccak256(abi.encode(jobId, terms))`, then one link per claimant `(hash, address, weight)`, per
 /// commitment `(hash, index, commitment)` and per reveal `(hash, index, root, workUnits)`, in the
 /// order of the `JobClaimed`, `ResultCommitted` and `ResultRevealed` events. Anyone rebuilds it
 /// from the job's events; none of it costs storage.
 struct Trail {
     Terms terms;
     address[] claimants; // in claim order: a claimant's index is its position
+    uint128[] weights; // claimant i's selection weight, fixed when it claimed (see `Gridmint.claim`)
     Committed[] commits;
     Revealed[] reveals;
 }

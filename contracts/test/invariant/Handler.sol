@@ -5,7 +5,7 @@ import {Vm} from "../utils/Vm.sol";
 import {IGridmint, IGridmintExtension, IGridmintMarket} from "../../src/interfaces/IGridmint.sol";
 import {MockStablecoin} from "../../src/tokens/MockStablecoin.sol";
 import {GridToken} from "../../src/tokens/GridToken.sol";
-import {Job, JobParams, JobState, Requirements, Reveal, Terms, Trail} from "../../src/libraries/Types.sol";
+import {Job, JobParams, JobState, Provider, Requirements, Reveal, Terms, Trail} from "../../src/libraries/Types.sol";
 import {TrailBook} from "../utils/TrailBook.sol";
 
 /// @notice Drives the market with valid actions only (so the suite runs with fail_on_revert):
@@ -23,6 +23,7 @@ contract Handler is TrailBook {
     address[] public providers;
 
     bytes32 internal constant ROOT = keccak256("honest");
+    bytes32 internal constant COLLUDED = keccak256("colluded");
 
     // ghost state
     uint256[] public jobIds;
@@ -31,6 +32,12 @@ contract Handler is TrailBook {
     uint256 public overpaidJobs; // jobs whose credits exceeded their escrow
     uint256 public doublePaid; // a provider credited more than one replica's pay for one job
     mapping(bytes32 => uint256) public calls;
+    mapping(uint256 => uint256) public bondOf; // the buyer's challenge bond, if it challenged
+    mapping(uint256 => bool) public greedy; // replicas report more work than the job's maximum
+    uint256 public shortWindowsAccepted; // posts with windows too short for their replicas
+    uint256 public floodAccepted; // second claims of one provider on one job
+    uint256 public leaverSlashed; // replicas slashed for leaving a job they could not run
+    uint256 public buyerGainedFromMisses; // buyer stake credit from a settlement without a dissenter
 
     constructor(IGridmint market_, MockStablecoin usd_, address buyer_, address treasury_, address arbiter_, address[] memory providers_) {
         market = market_;
@@ -77,22 +84,93 @@ contract Handler is TrailBook {
         calls["postJob"]++;
     }
 
+    // ---- attackers -----------------------------------------------------------------------------
+
+    /// A buyer out to slash honest replicas: it tries windows too short for its replicas (refused)
+    /// and posts a job with a maximum of one work unit, which every honest reveal exceeds.
+    function slashingBuyer(uint8 k, uint16 window) external {
+        if (jobIds.length >= 40) return;
+        JobParams memory p;
+        p.specHash = keccak256(abi.encode("slashing buyer", jobIds.length));
+        p.replicas = uint8(1 + k % 4);
+        p.pricePerUnit = 1_000;
+        p.maxWorkUnits = 1;
+        p.claimDeadline = uint40(block.timestamp + 60);
+        uint256 minimum = uint256(market.minStepWindow()) * (p.replicas + 1);
+        p.commitDeadline = uint40(p.claimDeadline + window % minimum);
+        p.revealDeadline = p.commitDeadline + 600;
+        (uint256 payment, uint256 fee) = market.escrowFor(p.pricePerUnit, p.maxWorkUnits, p.replicas);
+        usd.mint(buyer, payment + fee);
+        vm.prank(buyer);
+        try market.postJob(p) {
+            shortWindowsAccepted++;
+        } catch {}
+        p.commitDeadline = uint40(p.claimDeadline + minimum);
+        p.revealDeadline = uint40(p.commitDeadline + minimum);
+        vm.prank(buyer);
+        uint256 jobId = market.postJob(p);
+        bookPost(jobId, p);
+        jobIds.push(jobId);
+        escrowOf[jobId] = payment + fee;
+        greedy[jobId] = true;
+        calls["slashingBuyer"]++;
+    }
+
+    /// A provider that claimed a job claims it again to take more slots (refused).
+    function floodClaims(uint256 jobSeed) external {
+        if (jobIds.length == 0) return;
+        uint256 jobId = jobIds[jobSeed % jobIds.length];
+        if (market.jobOf(jobId).claimants == 0) return;
+        address p = claimantAt(jobId, 0);
+        vm.prank(p);
+        try market.claim(jobId) {
+            floodAccepted++;
+        } catch {}
+        calls["floodClaims"]++;
+    }
+
+    /// A selected replica that cannot run the job (its data never came) leaves it uncommitted.
+    function leaveJob(uint256 jobSeed, uint256 indexSeed) external {
+        if (jobIds.length == 0) return;
+        uint256 jobId = jobIds[jobSeed % jobIds.length];
+        Job memory j = market.jobOf(jobId);
+        if (j.state != JobState.Running || block.timestamp > termsOf(jobId).commitDeadline) return;
+        uint256 index = indexSeed % j.claimants;
+        if ((j.selected >> index) & 1 == 0 || commitmentAt(jobId, index) != bytes32(0)) return;
+        uint96 stakeBefore = market.providerOf(claimantAt(jobId, index)).stake;
+        _measured(jobId, abi.encodeCall(IGridmintExtension.leaveJob, (jobId, index, trail(jobId))), claimantAt(jobId, index));
+        if (market.providerOf(claimantAt(jobId, index)).stake != stakeBefore) leaverSlashed++;
+        calls["leave"]++;
+    }
+
     function claim(uint256 jobSeed, uint256 providerSeed) external {
         if (jobIds.length == 0) return;
         uint256 jobId = jobIds[jobSeed % jobIds.length];
         Job memory j = market.jobOf(jobId);
         if (j.state != JobState.Open || block.timestamp > j.claimDeadline) return;
         address p = providers[providerSeed % providers.length];
-        // Unfit and repeated claims are allowed (never selected); a slashed-below-minimum
-        // provider is refused, so skip it.
+        // Unfit claims are allowed (never selected); a slashed-below-minimum provider and a second
+        // claim (claims go in job order) are refused, so skip them.
         if (!market.isEligible(p, Requirements(0, 0, 0, 0))) return;
+        Provider memory record = market.providerOf(p);
+        if (jobId <= record.lastJobOrUnstakeAt) return;
         vm.prank(p);
         market.claim(jobId);
-        bookClaim(jobId, p);
+        bookClaim(jobId, p, claimWeight(record.stake, record.agreed));
         calls["claim"]++;
     }
 
     function commit(uint256 jobSeed, uint256 indexSeed, bool corrupt) external {
+        _commitRoot(jobSeed, indexSeed, corrupt ? 1 : 0);
+    }
+
+    /// Colluding replicas commit one wrong root together: a majority if enough are selected.
+    function colludingCommit(uint256 jobSeed, uint256 indexSeed) external {
+        _commitRoot(jobSeed, indexSeed, 2);
+    }
+
+    /// kind 0: the honest root; 1: a wrong root of its own; 2: the colluders' shared wrong root.
+    function _commitRoot(uint256 jobSeed, uint256 indexSeed, uint256 kind) internal {
         if (jobIds.length == 0) return;
         uint256 jobId = jobIds[jobSeed % jobIds.length];
         Job memory j = market.jobOf(jobId);
@@ -104,8 +182,8 @@ contract Handler is TrailBook {
         address provider = claimantAt(jobId, index);
         if (commitmentAt(jobId, index) != bytes32(0)) return;
         if (j.state == JobState.Running && (j.selected >> index) & 1 == 0) return;
-        bytes32 root = corrupt ? keccak256(abi.encode("corrupt", provider)) : ROOT;
-        uint64 wu = terms.maxWorkUnits / 2;
+        bytes32 root = kind == 0 ? ROOT : kind == 1 ? keccak256(abi.encode("corrupt", provider)) : COLLUDED;
+        uint64 wu = _units(jobId);
         bytes32 c = keccak256(abi.encode(root, wu, bytes32(uint256(uint160(provider))), provider));
         if (j.state == JobState.Open) {
             // This call selects the replicas first; it may leave this claimant out (or, when no
@@ -136,39 +214,48 @@ contract Handler is TrailBook {
         bytes32 commitment = commitmentAt(jobId, index);
         if (commitment == bytes32(0) || revealedAt(jobId, index)) return;
         address provider = claimantAt(jobId, index);
-        // The reveal that completes the job settles it: measure it like a finalize. Anyone may
-        // reveal; half the time a stranger carries it.
-        address carrier = uint256(jobSeed >> 128) % 2 == 0 ? provider : address(0xCA11);
-        _measured(jobId, _revealCall(jobId, index, provider, commitment, terms.maxWorkUnits / 2), carrier);
+        // The reveal that completes the job settles it when the buyer carries it: measure it like a
+        // finalize. Anyone may reveal: the provider, a stranger or the buyer carries it.
+        uint256 who = uint256(keccak256(abi.encode(jobSeed, indexSeed))) % 3;
+        address carrier = who == 0 ? provider : who == 1 ? address(0xCA11) : buyer;
+        _measured(jobId, _revealCall(jobId, index, provider, commitment, _units(jobId)), carrier);
         calls["reveal"]++;
         if (market.jobOf(jobId).state != JobState.Running) calls["reveal-settled"]++;
     }
 
-    /// The buyer challenges the replicas' agreement (its spot check disagreed), with the reveals
-    /// that complete the job: the job goes to the arbiter whatever the majority.
+    /// The buyer challenges the replicas' agreement (its spot check disagreed): with the reveals
+    /// that complete the job, or from the chain alone once the reveals are in or the reveal
+    /// deadline passed. The job goes to the arbiter whatever the majority, and the buyer bonds.
     function challenge(uint256 jobSeed) external {
         if (jobIds.length == 0) return;
         uint256 jobId = jobIds[jobSeed % jobIds.length];
         Job memory j = market.jobOf(jobId);
         Terms memory terms = termsOf(jobId);
-        if (j.state != JobState.Running || block.timestamp > terms.revealDeadline) return;
+        if (j.state != JobState.Running) return;
+        if (block.timestamp > uint256(terms.revealDeadline) + market.checkWindow()) return;
         uint256 selected = _popcount(j.selected);
-        if (commitCount(jobId) < selected || revealCount(jobId) >= selected) return;
-        Reveal[] memory reveals = new Reveal[](selected - revealCount(jobId));
-        uint64 wu = terms.maxWorkUnits / 2;
+        uint256 pending;
+        if (block.timestamp > terms.revealDeadline) {
+            if (revealCount(jobId) == 0) return; // nothing to challenge: finalize refunds it
+        } else {
+            if (commitCount(jobId) < selected) return;
+            pending = selected - revealCount(jobId);
+        }
+        uint256 bond = market.challengeBondOf(jobId, trail(jobId));
+        usd.mint(buyer, bond);
+        bondOf[jobId] = bond;
+        Reveal[] memory reveals = new Reveal[](pending);
+        uint64 wu = _units(jobId);
         uint256 n;
         for (uint256 i; i < j.claimants && n < reveals.length; ++i) {
             if ((j.selected >> i) & 1 == 0 || revealedAt(jobId, i)) continue;
             address provider = claimantAt(jobId, i);
             bytes32 s = bytes32(uint256(uint160(provider)));
-            bytes32 root = ROOT;
-            if (keccak256(abi.encode(root, wu, s, provider)) != commitmentAt(jobId, i)) {
-                root = keccak256(abi.encode("corrupt", provider));
-            }
+            bytes32 root = _committedRoot(commitmentAt(jobId, i), wu, s, provider);
             reveals[n++] = Reveal({index: i, resultRoot: root, workUnits: wu, salt: s});
         }
         bytes memory data = abi.encodeCall(IGridmintMarket.challenge, (jobId, trail(jobId), reveals));
-        for (uint256 m; m < n; ++m) bookReveal(jobId, reveals[m].index, reveals[m].resultRoot, wu);
+        for (uint256 m; m < n; ++m) bookReveal(jobId, reveals[m].index, reveals[m].resultRoot, _paidUnits(jobId));
         _measured(jobId, data, buyer);
         calls["challenge"]++;
     }
@@ -181,12 +268,18 @@ contract Handler is TrailBook {
         if (j.state == JobState.Open) {
             if (block.timestamp <= j.claimDeadline) return;
             if (j.claimants > 0 && block.timestamp <= revealDeadline) return;
-        } else if (j.state == JobState.Running) {
-            if (revealCount(jobId) < _popcount(j.selected) && block.timestamp <= revealDeadline) return;
-        } else {
+        } else if (j.state != JobState.Running) {
             return;
         }
-        _measured(jobId, abi.encodeCall(IGridmintMarket.finalize, (jobId, trail(jobId))), address(this));
+        // The buyer settles once the reveals are in or the time is up; anyone else after the
+        // buyer's check window.
+        bool allRevealed = j.state == JobState.Running && revealCount(jobId) >= _popcount(j.selected);
+        address caller = address(this);
+        if (block.timestamp <= revealDeadline + market.checkWindow()) {
+            if (!allRevealed && block.timestamp <= revealDeadline) return;
+            caller = buyer;
+        }
+        _measured(jobId, abi.encodeCall(IGridmintMarket.finalize, (jobId, trail(jobId))), caller);
         calls["finalize"]++;
     }
 
@@ -198,7 +291,7 @@ contract Handler is TrailBook {
         if (resolve) {
             _measured(jobId, abi.encodeCall(IGridmintExtension.resolveDispute, (jobId, ROOT, trail(jobId))), arbiter);
             calls["resolve"]++;
-        } else if (block.timestamp > market.disputeDeadline(jobId)) {
+        } else if (block.timestamp > market.disputeOf(jobId).deadline) {
             _measured(jobId, abi.encodeCall(IGridmintExtension.expireDispute, (jobId, trail(jobId))), address(this));
             calls["expire"]++;
         }
@@ -253,6 +346,7 @@ contract Handler is TrailBook {
         uint256[] memory before = new uint256[](n);
         for (uint256 i; i < n; ++i) before[i] = market.accountOf(accountAt(i)).balance;
         uint256 feesBefore = market.uncollectedFees();
+        uint256 buyerCreditBefore = market.stakeCredit(buyer);
         vm.prank(caller);
         (bool ok, bytes memory err) = address(market).call(data);
         if (!ok) {
@@ -261,17 +355,19 @@ contract Handler is TrailBook {
             }
         }
         Job memory after_ = market.jobOf(jobId);
+        if (market.stakeCredit(buyer) > buyerCreditBefore && !_anyDissent(jobId)) buyerGainedFromMisses++;
         if (after_.state == JobState.Disputed) return;
         uint256 credited = market.uncollectedFees() - feesBefore; // the fee, owed to the treasury
         Terms memory terms = termsOf(jobId);
-        uint256 onePay = uint256(terms.pricePerUnit) * (terms.maxWorkUnits / 2);
+        uint256 onePay = uint256(terms.pricePerUnit) * _paidUnits(jobId);
         for (uint256 i; i < n; ++i) {
             uint256 delta = market.accountOf(accountAt(i)).balance - before[i];
             credited += delta;
-            if (i < providers.length && delta > onePay) doublePaid++;
+            // A replica upheld against a challenge also gets a share of the buyer's bond.
+            if (i < providers.length && delta > onePay + bondOf[jobId]) doublePaid++;
         }
         settledOut[jobId] = credited;
-        if (credited > escrowOf[jobId]) overpaidJobs++;
+        if (credited > escrowOf[jobId] + bondOf[jobId]) overpaidJobs++;
     }
 
     /// The reveal of claimant `index` (honest or corrupt, whichever it committed), recorded.
@@ -280,10 +376,40 @@ contract Handler is TrailBook {
         returns (bytes memory data)
     {
         bytes32 s = bytes32(uint256(uint160(provider)));
-        bytes32 root = ROOT;
-        if (keccak256(abi.encode(root, wu, s, provider)) != commitment) root = keccak256(abi.encode("corrupt", provider));
+        bytes32 root = _committedRoot(commitment, wu, s, provider);
         data = abi.encodeCall(IGridmintMarket.reveal, (jobId, index, root, wu, s, trail(jobId)));
-        bookReveal(jobId, index, root, wu);
+        bookReveal(jobId, index, root, _paidUnits(jobId)); // the market caps it at the maximum
+    }
+
+    /// Whether a replica revealed a root other than the honest one (a slash for dissent may pay
+    /// the buyer; a missed deadline must not).
+    function _anyDissent(uint256 jobId) internal view returns (bool) {
+        Trail memory t = trail(jobId);
+        for (uint256 i; i < t.reveals.length; ++i) {
+            if (t.reveals[i].resultRoot != t.reveals[0].resultRoot) return true;
+        }
+        return false;
+    }
+
+    /// Which root a replica committed to (honest, colluded or its own wrong one).
+    function _committedRoot(bytes32 commitment, uint64 wu, bytes32 s, address provider) internal pure returns (bytes32) {
+        if (keccak256(abi.encode(ROOT, wu, s, provider)) == commitment) return ROOT;
+        if (keccak256(abi.encode(COLLUDED, wu, s, provider)) == commitment) return COLLUDED;
+        return keccak256(abi.encode("corrupt", provider));
+    }
+
+    /// The work units replicas report: half the maximum, or (on a slashing buyer's job with a
+    /// maximum of 1) more than the maximum.
+    function _units(uint256 jobId) internal view returns (uint64) {
+        uint64 max = termsOf(jobId).maxWorkUnits;
+        return greedy[jobId] ? max + 500 : max / 2;
+    }
+
+    /// What the market counts of `_units`: never more than the maximum.
+    function _paidUnits(uint256 jobId) internal view returns (uint64) {
+        uint64 max = termsOf(jobId).maxWorkUnits;
+        uint64 wu = _units(jobId);
+        return wu > max ? max : wu;
     }
 
     function _popcount(uint32 x) internal pure returns (uint256 c) {

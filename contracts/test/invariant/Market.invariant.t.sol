@@ -62,7 +62,11 @@ contract MarketInvariantTest is Fixture {
             uint256 jobId = handler.jobIds(i);
             JobState s = market.jobOf(jobId).state;
             if (s == JobState.Finalized || s == JobState.Resolved || s == JobState.Refunded) {
-                assertEq(handler.settledOut(jobId), handler.escrowOf(jobId), "a settled job credits exactly its escrow");
+                assertEq(
+                    handler.settledOut(jobId),
+                    handler.escrowOf(jobId) + handler.bondOf(jobId),
+                    "a settled job credits exactly its escrow and any challenge bond"
+                );
             }
         }
     }
@@ -87,6 +91,16 @@ contract MarketInvariantTest is Fixture {
         }
         assertEq(market.totalEscrow(), 0, "no escrow stuck after every deadline");
         vm.revertToState(snapshot);
+    }
+
+    /// 5. The attackers gain nothing: a slashing buyer's short windows are refused and it earns
+    /// nothing from the misses it causes; a claim flooder gets one slot per job; a replica that
+    /// cannot run its job leaves without a slash.
+    function invariant_attacksDoNotPay() public view {
+        assertEq(handler.shortWindowsAccepted(), 0, "a window too short for the replicas was accepted");
+        assertEq(handler.buyerGainedFromMisses(), 0, "the buyer gained from a slash it could cause");
+        assertEq(handler.floodAccepted(), 0, "a provider claimed one job twice");
+        assertEq(handler.leaverSlashed(), 0, "a replica that left was slashed");
     }
 
     /// 4. Emissions per epoch never exceed min(schedule cap, ratio x fees).

@@ -91,22 +91,19 @@ contract MarketTest is Fixture {
         assertEq(market.trailOf(jobId), trailBefore, "trail unchanged");
     }
 
-    function test_repeatedClaim_isNeverSelectedAndReleasedAtTheEnd() public {
-        uint256 jobId = post(2);
-        claimAs(jobId, providers[0]);
-        claimAs(jobId, providers[0]); // a retry after a lost receipt, say
-        claimAs(jobId, providers[1]);
-        assertEq(market.providerOf(providers[0]).activeJobs, 2, "both claims lock the stake");
-        vm.warp(vm.getBlockTimestamp() + 11);
-        market.selectReplicas(jobId, trail(jobId));
-        assertEq(market.jobOf(jobId).selected, 0x5, "claimants 0 and 2: the repeat weighs nothing");
-        commitAs(jobId, 0, providers[0], ROOT, 5);
-        commitAs(jobId, 2, providers[1], ROOT, 5);
-        revealAs(jobId, 0, providers[0], ROOT, 5);
-        revealAs(jobId, 2, providers[1], ROOT, 5);
-        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled");
-        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "paid once");
-        assertEq(market.providerOf(providers[0]).activeJobs, 0, "both claims released");
+    function test_claimsGoInJobOrder_onePerJob() public {
+        uint256 first = post(2);
+        uint256 second = post(2);
+        claimAs(second, providers[0]);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(ClaimOutOfOrder.selector, first, second));
+        market.claim(first); // an older job after a newer one
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(ClaimOutOfOrder.selector, second, second));
+        market.claim(second); // a retry after a lost receipt, say
+        assertEq(market.providerOf(providers[0]).activeJobs, 1, "one claim locks the stake");
+        claimAs(first, providers[1]);
+        assertEq(market.providerOf(providers[0]).lastJobOrUnstakeAt, second, "the last job it claimed");
     }
 
     function test_selection_skipsClaimantsThatMissTheRequirements() public {
@@ -208,11 +205,34 @@ contract MarketTest is Fixture {
         assertEq(usd.balanceOf(address(market)), market.totalBalances(), "only the workers' balances remain");
     }
 
-    function test_lastReveal_settlesTheJobAndFinalizeThenRefuses() public {
-        uint256 jobId = runJob(2, same(2, ROOT), 300);
-        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled by the last reveal");
+    function test_lastReveal_waitsForTheBuyersCheck_thenFinalizeRefuses() public {
+        uint256 jobId = post(2);
+        for (uint256 i; i < 2; ++i) claimAs(jobId, providers[i]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        for (uint256 i; i < 2; ++i) commitAs(jobId, i, providers[i], ROOT, 300);
+        for (uint256 i; i < 2; ++i) revealAs(jobId, i, providers[i], ROOT, 300);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Running), "the buyer checks first");
+        Trail memory t = trail(jobId);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(NotFinalizable.selector, jobId));
+        market.finalize(jobId, t); // a replica cannot cut the buyer's check short
+        vm.warp(uint256(t.terms.revealDeadline) + market.checkWindow() + 1);
+        finalizeAs(providers[0], jobId); // after the check window anyone settles
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled");
         vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Finalized));
         finalize(jobId);
+    }
+
+    function test_buyersLastReveal_settlesAtOnce() public {
+        uint256 jobId = post(2);
+        for (uint256 i; i < 2; ++i) claimAs(jobId, providers[i]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        for (uint256 i; i < 2; ++i) commitAs(jobId, i, providers[i], ROOT, 300);
+        revealAs(jobId, 0, providers[0], ROOT, 300);
+        Reveal[] memory last = new Reveal[](1);
+        last[0] = Reveal({index: 1, resultRoot: ROOT, workUnits: 300, salt: salt(providers[1])});
+        revealBatchAs(buyer, jobId, last); // the buyer relays the last reveal: it accepts
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled by the buyer's reveal");
     }
 
     function test_commitSigned_andRevealBatch_settleAJobInTwoTransactions() public {
@@ -225,8 +245,8 @@ contract MarketTest is Fixture {
             commits[i] = signedCommit(jobId, i, i, ROOT, 450);
             reveals[i] = Reveal({index: i, resultRoot: ROOT, workUnits: 450, salt: salt(providers[i])});
         }
-        commitSignedAs(buyer, jobId, commits); // anyone may carry signed commitments
-        revealBatchAs(address(0xCAFE), jobId, reveals); // and anyone may reveal
+        commitSignedAs(address(0xCAFE), jobId, commits); // anyone may carry signed commitments
+        revealBatchAs(buyer, jobId, reveals); // the buyer relays the reveals and accepts
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled");
         assertEq(market.agreedRoot(jobId), ROOT, "agreed root");
         for (uint256 i; i < 3; ++i) {
@@ -397,14 +417,11 @@ contract MarketTest is Fixture {
         claimAs(jobId, providers[1]);
         vm.warp(vm.getBlockTimestamp() + 11);
         commitAs(jobId, 0, providers[0], ROOT, 5);
-        commitRaw(jobId, 1, providers[1], keccak256(abi.encode(ROOT, MAX_WU + 1, salt(providers[1]), providers[1])));
+        commitAs(jobId, 1, providers[1], ROOT, 5);
         Trail memory t = trail(jobId);
         vm.prank(providers[0]);
         vm.expectRevert(abi.encodeWithSelector(CommitmentMismatch.selector, jobId, uint256(0)));
         market.reveal(jobId, 0, BAD, 5, salt(providers[0]), t);
-        vm.prank(providers[1]);
-        vm.expectRevert(abi.encodeWithSelector(WorkUnitsOverMax.selector, uint256(MAX_WU + 1), uint256(MAX_WU)));
-        market.reveal(jobId, 1, ROOT, MAX_WU + 1, salt(providers[1]), t);
         revealAs(jobId, 0, providers[0], ROOT, 5);
         t = trail(jobId);
         vm.prank(providers[0]);
@@ -516,7 +533,8 @@ contract MarketTest is Fixture {
         vm.warp(p.claimDeadline + 1);
         for (uint256 i; i < k; ++i) commitAs(jobId, i, providers[i], ROOT, wu);
         for (uint256 i; i < k; ++i) revealAs(jobId, i, providers[i], ROOT, wu);
-        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "the last reveal settles");
+        finalize(jobId);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "the buyer's finalize settles");
         vm.prank(buyer);
         try market.withdraw() {} catch {}
         uint256 work = uint256(price) * wu * k;

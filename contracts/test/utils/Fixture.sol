@@ -8,7 +8,7 @@ import {IGridmint, IGridmintErrors} from "../../src/interfaces/IGridmint.sol";
 import {MockStablecoin} from "../../src/tokens/MockStablecoin.sol";
 import {GridToken} from "../../src/tokens/GridToken.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {JobParams, Requirements, Reveal, SignedCommit} from "../../src/libraries/Types.sol";
+import {JobParams, Provider, Requirements, Reveal, SignedCommit, Trail} from "../../src/libraries/Types.sol";
 import {TrailBook} from "./TrailBook.sol";
 import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 
@@ -66,7 +66,10 @@ abstract contract Fixture is Test, TrailBook, IGridmintErrors {
             epochLength: EPOCH,
             initialEpochCap: 1_000e18,
             halvingEpochs: 365,
-            rewardPerFee: 1e12
+            rewardPerFee: 1e12,
+            minStepWindow: 5,
+            checkWindow: 60,
+            challengeBondBps: 1_000
         });
     }
 
@@ -103,13 +106,21 @@ abstract contract Fixture is Test, TrailBook, IGridmintErrors {
     }
 
     function claimAs(uint256 jobId, address p) internal returns (uint256 index) {
+        Provider memory record = market.providerOf(p);
         vm.prank(p);
         index = market.claim(jobId);
-        bookClaim(jobId, p);
+        bookClaim(jobId, p, claimWeight(record.stake, record.agreed));
     }
 
+    /// The buyer moves the job on (anyone else must wait out the buyer's check window).
     function finalize(uint256 jobId) internal {
-        market.finalize(jobId, trail(jobId));
+        finalizeAs(buyer, jobId);
+    }
+
+    function finalizeAs(address caller, uint256 jobId) internal {
+        Trail memory t = trail(jobId);
+        vm.prank(caller);
+        market.finalize(jobId, t);
     }
 
     function salt(address p) internal pure returns (bytes32) {
@@ -168,6 +179,7 @@ abstract contract Fixture is Test, TrailBook, IGridmintErrors {
         vm.warp(vm.getBlockTimestamp() + 11);
         for (uint256 i; i < k; ++i) commitAs(jobId, i, providers[i], roots[i], wu);
         for (uint256 i; i < k; ++i) revealAs(jobId, i, providers[i], roots[i], wu);
+        finalize(jobId); // the buyer checked and accepts
     }
 
     function same(uint256 k, bytes32 root) internal pure returns (bytes32[] memory roots) {

@@ -32,6 +32,14 @@ abstract contract Test {
         if (left > right) revert AssertionFailed(message, left, right);
     }
 
+    function assertGt(uint256 left, uint256 right, string memory message) internal pure {
+        if (left <= right) revert AssertionFailed(message, left, right);
+    }
+
+    function assertLt(uint256 left, uint256 right, string memory message) internal pure {
+        if (left >= right) revert AssertionFailed(message, left, right);
+    }
+
     function assertGe(uint256 left, uint256 right, string memory message) internal pure {
         if (left < right) revert AssertionFailed(message, left, right);
     }

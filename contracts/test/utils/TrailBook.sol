@@ -19,8 +19,15 @@ abstract contract TrailBook {
         });
     }
 
-    function bookClaim(uint256 jobId, address provider) internal {
+    function bookClaim(uint256 jobId, address provider, uint128 weight) internal {
         _book[jobId].claimants.push(provider);
+        _book[jobId].weights.push(weight);
+    }
+
+    /// The weight a claim by a provider with this stake and record gets (`Gridmint.claim`).
+    function claimWeight(uint96 stake, uint32 agreed) internal pure returns (uint128) {
+        uint256 bonus = agreed < 56 ? agreed : 56;
+        return uint128((uint256(stake) * (8 + bonus)) / 8);
     }
 
     function bookCommit(uint256 jobId, uint256 index, bytes32 commitment) internal {

@@ -55,11 +55,17 @@ pub fn local_config(deployer: Address) -> GridmintStorage::Config {
         disputeWindow: 3 * 86_400,
         feeBps: 250,
         slashBps: 1_000,
-        buyerSlashShareBps: 5_000,
+        buyerSlashShareBps: 5_000, // of a dissenter's slash; none of a missed deadline's
         epochLength: 86_400,
         initialEpochCap: e(100_000, 18),
         halvingEpochs: 365,
         rewardPerFee: e(1, 13),
+        // The local chain mines a block a second: five per replica and window is ample.
+        minStepWindow: 5,
+        // The buyer's node checks within seconds; providers wait this long after the reveal
+        // deadline before they settle a job whose buyer went quiet.
+        checkWindow: 30,
+        challengeBondBps: 1_000,
     }
 }
 

@@ -312,18 +312,41 @@ impl<P: Provider + Clone> Market<P> {
         Ok(Mined { value: (), receipt })
     }
 
-    /// Reveals several replicas in one transaction; the reveal that completes the job settles it.
+    /// Reveals several replicas in one transaction. The reveal that completes the job settles it
+    /// when the buyer sends it (the buyer accepts); anyone else's waits for the buyer's check.
     pub async fn reveal_batch(&self, job_id: U256, reveals: Vec<Gridmint::Reveal>) -> Result<Mined<()>, ChainError> {
         let receipt =
             self.with_trail("revealBatch", job_id, |t| self.contract.revealBatch(job_id, t, reveals.clone())).await?;
         Ok(Mined { value: (), receipt })
     }
 
-    /// The buyer's challenge: reveals the remaining replicas and hands the job to the arbiter
-    /// instead of settling it (the buyer's own re-execution disagrees with the majority).
-    pub async fn challenge(&self, job_id: U256, reveals: Vec<Gridmint::Reveal>) -> Result<Mined<()>, ChainError> {
+    /// The buyer's challenge: reveals the remaining replicas (none when the chain has them all)
+    /// and hands the job to the arbiter instead of settling it (the buyer's own re-execution
+    /// disagrees with the majority, or nothing it can check was delivered). Approves the market's
+    /// challenge bond from `owner` (the sender) first, exactly that amount.
+    pub async fn challenge(
+        &self,
+        owner: Address,
+        job_id: U256,
+        reveals: Vec<Gridmint::Reveal>,
+    ) -> Result<Mined<()>, ChainError> {
+        let trail = self.trail(job_id).await?;
+        let bond = self
+            .contract
+            .challengeBondOf(job_id, trail)
+            .call()
+            .await
+            .map_err(|e| ChainError::from_contract("challengeBondOf", e))?;
+        self.approve_payment(owner, bond).await?;
         let receipt =
             self.with_trail("challenge", job_id, |t| self.contract.challenge(job_id, t, reveals.clone())).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
+    /// A selected replica that cannot run its job (data missing or not matching its root, model
+    /// missing, device failed) leaves it before committing, without a slash.
+    pub async fn leave_job(&self, job_id: U256, index: U256) -> Result<Mined<()>, ChainError> {
+        let receipt = self.with_trail("leaveJob", job_id, |t| self.contract.leaveJob(job_id, index, t)).await?;
         Ok(Mined { value: (), receipt })
     }
 
@@ -415,6 +438,7 @@ impl<P: Provider + Clone> Market<P> {
                 revealDeadline: Default::default(),
             },
             claimants: Vec::new(),
+            weights: Vec::new(),
             commits: Vec::new(),
             reveals: Vec::new(),
         };
@@ -433,7 +457,9 @@ impl<P: Provider + Clone> Market<P> {
                     posted = true;
                 }
                 Some(&Gridmint::JobClaimed::SIGNATURE_HASH) => {
-                    trail.claimants.push(log.log_decode::<Gridmint::JobClaimed>().map_err(decode)?.inner.data.provider);
+                    let c = log.log_decode::<Gridmint::JobClaimed>().map_err(decode)?.inner.data;
+                    trail.claimants.push(c.provider);
+                    trail.weights.push(c.weight);
                 }
                 Some(&Gridmint::ResultCommitted::SIGNATURE_HASH) => {
                     let c = log.log_decode::<Gridmint::ResultCommitted>().map_err(decode)?.inner.data;

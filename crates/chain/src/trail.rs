@@ -16,9 +16,9 @@ pub fn start(job_id: U256, terms: &Terms) -> B256 {
     keccak256((job_id, terms.clone()).abi_encode_params())
 }
 
-/// `h` extended by a claim.
-pub fn claimed(h: B256, claimant: Address) -> B256 {
-    keccak256((h, claimant).abi_encode_params())
+/// `h` extended by a claim and the claimant's selection weight.
+pub fn claimed(h: B256, claimant: Address, weight: u128) -> B256 {
+    keccak256((h, claimant, weight).abi_encode_params())
 }
 
 /// `h` extended by claimant `index`'s commitment.
@@ -34,8 +34,8 @@ pub fn revealed(h: B256, index: U256, result_root: B256, work_units: u64) -> B25
 /// The hash of a whole trail: what the job's trail hash is if `t` is its history.
 pub fn hash(job_id: U256, t: &Trail) -> B256 {
     let mut h = start(job_id, &t.terms);
-    for claimant in &t.claimants {
-        h = claimed(h, *claimant);
+    for (claimant, weight) in t.claimants.iter().zip(&t.weights) {
+        h = claimed(h, *claimant, *weight);
     }
     for c in &t.commits {
         h = committed(h, c.index, c.commitment);

@@ -194,12 +194,15 @@ mod lifecycle {
         };
         let (a, b, c) = tokio::join!(reveal(0), reveal(1), reveal(2));
         gas += a + b + c;
+        // The providers' own reveals wait for the buyer's check: the buyer accepts the result.
+        assert_eq!(buyer.job(job_id).await.expect("job").state, gridmint_chain::JobState::Running, "not settled yet");
+        gas += buyer.finalize(job_id).await.expect("the buyer accepts").receipt.gas_used;
         eprintln!(
             "receipt gas of the whole k=3 lifecycle, one transaction per step (first job on a fresh chain): {gas}"
         );
 
         let job = buyer.job(job_id).await.expect("job");
-        assert_eq!(job.state, gridmint_chain::JobState::Finalized, "Finalized by the last reveal");
+        assert_eq!(job.state, gridmint_chain::JobState::Finalized, "Finalized by the buyer");
         assert_eq!(buyer.agreed_root(job_id).await.expect("root"), root, "the agreed root is on chain");
         let (first, first_market) = &providers[0];
         let account = buyer.account(*first).await.expect("account");
@@ -208,7 +211,7 @@ mod lifecycle {
         first_market.withdraw().await.expect("withdraw");
 
         // The batched path: commitments signed off chain and carried by the buyer in one
-        // transaction, every reveal in another, which settles the job.
+        // transaction, every reveal in another (the buyer's: it accepts), which settles the job.
         let now = chain.now().await;
         let mut second = params.clone();
         second.claimDeadline = alloy::primitives::Uint::<40, 1>::from(now + 30);
@@ -251,6 +254,98 @@ mod lifecycle {
             U256::from(7_000_000u64),
             "earnings arrive"
         );
+    }
+}
+
+mod attacks {
+    use alloy::primitives::{Address, B256, U256, keccak256};
+    use gridmint_chain::{
+        bindings::{GridToken, Gridmint, MockStablecoin},
+        commitment,
+    };
+
+    use super::support::chain;
+
+    /// Through the bindings: a selected replica that cannot run its job leaves it without a
+    /// slash; the other reveals on chain itself, which does not settle the job before the buyer
+    /// checks; the buyer challenges from the chain alone, approving exactly the bond.
+    #[tokio::test]
+    async fn attack_colluders_who_reveal_themselves_meet_a_bonded_challenge_from_the_chain_alone() {
+        let Some(chain) = chain().await else { return };
+        let deployment = *chain.market.deployment();
+        let (_, deployer) = chain.wallet(0);
+        let stake = U256::from(10).pow(U256::from(21));
+        let grid = GridToken::new(deployment.stake_token, deployer.contract().provider().clone());
+        let mut providers = Vec::new();
+        for i in 1..=2 {
+            let (address, market) = chain.wallet(i);
+            grid.transfer(address, stake).send().await.expect("send").get_receipt().await.expect("fund GRID");
+            market.approve_stake(address, stake).await.expect("approve");
+            market.register(keccak256("llvmpipe"), 2048, 100, 3, 0xff, stake, Address::ZERO).await.expect("register");
+            providers.push((address, market));
+        }
+        let (buyer_address, buyer) = chain.wallet(4);
+        let usd = MockStablecoin::new(deployment.payment_token, buyer.contract().provider().clone());
+        usd.mint(buyer_address, U256::from(1_000_000_000u64))
+            .send()
+            .await
+            .expect("send")
+            .get_receipt()
+            .await
+            .expect("mint");
+        let now = chain.now().await;
+        let params = Gridmint::JobParams {
+            specHash: keccak256("job.toml"),
+            dataRoot: keccak256("sentences.txt"),
+            dataPeer: keccak256("endpoint"),
+            requirements: Gridmint::Requirements {
+                minMemoryMiB: 0,
+                minComputeUnits: 0,
+                regionMask: 0,
+                workloadClass: 0,
+            },
+            replicas: 2,
+            pricePerUnit: alloy::primitives::Uint::<96, 2>::from(1_000u64),
+            maxWorkUnits: 10_000,
+            claimDeadline: alloy::primitives::Uint::<40, 1>::from(now + 30),
+            commitDeadline: alloy::primitives::Uint::<40, 1>::from(now + 300),
+            revealDeadline: alloy::primitives::Uint::<40, 1>::from(now + 600),
+        };
+        let escrow =
+            buyer.contract().escrowFor(params.pricePerUnit, params.maxWorkUnits, 2).call().await.expect("escrow");
+        buyer.approve_payment(buyer_address, escrow.payment + escrow.fee).await.expect("approve escrow");
+        let job_id = buyer.post_job(params).await.expect("post").value;
+        for (_, market) in &providers {
+            market.claim(job_id).await.expect("claim");
+        }
+        chain.advance(31).await;
+        buyer.select_replicas(job_id).await.expect("select");
+        let (leaver, leaver_market) = &providers[1];
+        let stake_before = buyer.contract().providerOf(*leaver).call().await.expect("provider").stake;
+        leaver_market.leave_job(job_id, U256::from(1)).await.expect("the replica that cannot run leaves");
+        assert_eq!(buyer.slot(job_id).await.expect("slot").selected, 1, "one replica left");
+
+        let (address, market) = &providers[0];
+        let (root, units, salt) = (B256::repeat_byte(0xbd), 7_000u64, keccak256(address.as_slice()));
+        market.commit(job_id, U256::ZERO, commitment(root, units, salt, *address)).await.expect("commit");
+        market.reveal(job_id, U256::ZERO, root, units, salt).await.expect("reveal");
+        assert_eq!(
+            buyer.job(job_id).await.expect("job").state,
+            gridmint_chain::JobState::Running,
+            "a provider's own last reveal waits for the buyer's check"
+        );
+        let usd_before = usd.balanceOf(buyer_address).call().await.expect("balance");
+        buyer.challenge(buyer_address, job_id, Vec::new()).await.expect("a challenge from the chain alone");
+        assert_eq!(buyer.job(job_id).await.expect("job").state, gridmint_chain::JobState::Disputed, "disputed");
+        let bond = usd_before - usd.balanceOf(buyer_address).call().await.expect("balance");
+        assert_eq!(bond, (escrow.payment + escrow.fee) * U256::from(1_000) / U256::from(10_000), "10% of the escrow");
+        assert_eq!(buyer.payment_allowance(buyer_address).await.expect("allowance"), U256::ZERO, "exactly the bond");
+        let dispute = buyer.contract().disputeOf(job_id).call().await.expect("dispute");
+        assert!(dispute.challenged, "the buyer's challenge");
+        assert_eq!(U256::from(dispute.bond), bond, "the bond is held");
+        let after = buyer.contract().providerOf(*leaver).call().await.expect("provider").stake;
+        assert_eq!(after, stake_before, "leaving cost no stake");
+        assert_eq!(buyer.reputation(*leaver).await.expect("reputation").left, 1, "leaving is on the record");
     }
 }
 

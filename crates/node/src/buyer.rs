@@ -485,8 +485,9 @@ async fn delivered(net: &Network, job_id: U256, root: B256, poll: Duration) -> R
 }
 
 /// One look at the job's slot: true once it left Open and Running. Moves it on with `finalize`
-/// when its deadlines have passed (nobody claimed it, or the reveals are late). The reveal
-/// deadline (a term, fixed at posting) is read from the job's trail once, into `reveal_deadline`.
+/// when its deadlines have passed (nobody claimed it, or nobody revealed). Reveals on chain are
+/// checked before the buyer accepts them (see [`check_then_settle`]). The reveal deadline (a
+/// term, fixed at posting) is read from the job's trail once, into `reveal_deadline`.
 async fn poll_once(net: &Network, job_id: U256, reveal_deadline: &mut Option<u64>) -> Result<bool, NodeError> {
     let job = net.market.slot(job_id).await?;
     let state = job.job_state()?;
@@ -499,7 +500,7 @@ async fn poll_once(net: &Network, job_id: U256, reveal_deadline: &mut Option<u64
     };
     let now = net.now().await?;
     let claim_deadline: u64 = job.claimDeadline.to();
-    if now > deadline || (job.claimants == 0 && now > claim_deadline) {
+    if state == JobState::Open && (now > deadline || (job.claimants == 0 && now > claim_deadline)) {
         net.market.finalize(job_id).await?;
     } else if state == JobState::Open && job.claimants > 0 && now > claim_deadline {
         // Select the replicas as soon as the claim window closes, while they compute, so the
@@ -510,16 +511,104 @@ async fn poll_once(net: &Network, job_id: U256, reveal_deadline: &mut Option<u64
                 if matches!(*reason, gridmint_chain::bindings::Gridmint::GridmintErrors::WrongState(_)) => {}
             Err(e) => return Err(e.into()),
         }
-    } else if state == JobState::Running && submit_relayed(net, job_id, job.selected).await? {
-        // The batch of reveals settled the job.
-        return Ok(net.market.slot(job_id).await?.job_state()? != JobState::Running);
+    } else if state == JobState::Running {
+        if submit_relayed(net, job_id, job.selected).await? {
+            // The batch of reveals settled the job (or the buyer challenged it).
+            return Ok(net.market.slot(job_id).await?.job_state()? != JobState::Running);
+        }
+        if check_then_settle(net, job_id, job.selected, now, deadline).await? {
+            return Ok(net.market.slot(job_id).await?.job_state()? != JobState::Running);
+        }
     }
     Ok(false)
 }
 
+/// What the buyer's own run says of the result `root` the replicas agree on: `Some(true)`
+/// accept, `Some(false)` challenge, `None` not known yet (not delivered, still running, or the
+/// check could not run here). Without spot checks every result is accepted.
+async fn verdict(net: &Network, job_id: U256, root: B256) -> Result<Option<bool>, NodeError> {
+    let peer = net.peer()?;
+    if !peer.spot_checks_enabled() {
+        return Ok(Some(true));
+    }
+    Ok(match peer.spot_outcome(job_id, root, SPOT_WAIT).await {
+        Some(Ok(gridmint_peer::SpotOutcome::Differs { row })) => {
+            tracing::warn!(job = %job_id, %root, row, "the replicas agree on a result this node's own run contradicts");
+            Some(false)
+        }
+        Some(Ok(gridmint_peer::SpotOutcome::Unreadable { reason })) => {
+            tracing::warn!(job = %job_id, %root, reason, "the delivered result is not this job's output");
+            Some(false)
+        }
+        Some(Ok(outcome)) => {
+            tracing::info!(job = %job_id, %root, ?outcome, "spot check passed");
+            Some(true)
+        }
+        // A check that could not run here proves nothing either way: the result is not accepted
+        // (the market settles it after the check window if nobody challenges).
+        Some(Err(e)) => {
+            tracing::warn!(job = %job_id, error = %e, "spot check failed to run; not accepting the result");
+            None
+        }
+        None => None,
+    })
+}
+
+/// The replicas revealed on chain themselves (or the reveal deadline passed): the market waits
+/// for the buyer's check before it settles. Accepts (`finalize`) a result its spot check agrees
+/// with, challenges one it contradicts or that no replica delivered by half the check window,
+/// from the chain alone. True once it acted.
+async fn check_then_settle(
+    net: &Network,
+    job_id: U256,
+    selected: u32,
+    now: u64,
+    reveal_deadline: u64,
+) -> Result<bool, NodeError> {
+    let view = net.market.job(job_id).await?;
+    let replicas = selected.count_ones() as usize;
+    if view.revealed() < replicas && now <= reveal_deadline {
+        return Ok(false);
+    }
+    let roots: Vec<B256> = view.trail.reveals.iter().map(|r| r.resultRoot).collect();
+    let majority = roots.iter().find(|r| roots.iter().filter(|x| x == r).count() * 2 > replicas).copied();
+    // Nothing revealed (the no-shows are slashed, the escrow refunded) or no majority (the market
+    // opens a dispute itself): nothing to check.
+    let Some(root) = majority else {
+        net.market.finalize(job_id).await?;
+        return Ok(true);
+    };
+    let accept = match verdict(net, job_id, root).await? {
+        Some(accept) => accept,
+        None => {
+            let window: u32 = net
+                .market
+                .contract()
+                .checkWindow()
+                .call()
+                .await
+                .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("checkWindow", e)))?;
+            if now <= reveal_deadline + u64::from(window) / 2 {
+                return Ok(false);
+            }
+            tracing::warn!(job = %job_id, %root, "no replica delivered a result this node could check");
+            false
+        }
+    };
+    if accept {
+        net.market.finalize(job_id).await?;
+        tracing::info!(job = %job_id, %root, "result accepted");
+    } else {
+        net.market.challenge(net.address(), job_id, Vec::new()).await?;
+        tracing::warn!(job = %job_id, %root, "challenged");
+    }
+    Ok(true)
+}
+
 /// Submits the commitments the selected replicas' providers handed over, all in one
-/// transaction once every one missing on chain is here, then their reveals the same way (the
-/// last reveal settles the job). True once it submitted the reveals.
+/// transaction once every one missing on chain is here, then their reveals the same way once
+/// this node's spot check agrees with them (the buyer's last reveal settles the job; a result
+/// its check contradicts is challenged instead). True once it submitted the reveals.
 async fn submit_relayed(net: &Network, job_id: U256, selected: u32) -> Result<bool, NodeError> {
     let Ok(peer) = net.peer() else { return Ok(false) };
     let relayed = peer.relayed(job_id);
@@ -547,24 +636,21 @@ async fn submit_relayed(net: &Network, job_id: U256, selected: u32) -> Result<bo
     let pending: Vec<&U256> = selected.iter().filter(|i| !revealed.contains(i)).collect();
     if !pending.is_empty() && pending.iter().all(|i| relayed.contains_key(i)) {
         let reveals: Vec<Gridmint::Reveal> = pending.iter().map(|i| relayed[i].reveal.clone()).collect();
-        if peer.spot_checks_enabled() {
-            let roots: Vec<B256> =
-                view.trail.reveals.iter().map(|r| r.resultRoot).chain(reveals.iter().map(|r| r.resultRoot)).collect();
-            let majority = roots.iter().find(|r| roots.iter().filter(|x| x == r).count() * 2 > selected.len());
-            if let Some(&root) = majority {
-                match peer.spot_outcome(job_id, root, SPOT_WAIT).await {
-                    Some(Ok(gridmint_peer::SpotOutcome::Differs { row })) => {
-                        tracing::warn!(job = %job_id, %root, row, "the replicas agree on a result this node's own run contradicts: challenging");
-                        net.market.challenge(job_id, reveals).await?;
-                        return Ok(true);
-                    }
-                    Some(Ok(outcome)) => tracing::info!(job = %job_id, %root, ?outcome, "spot check passed"),
-                    // A check that could not run (no device, say) does not hold the job up.
-                    Some(Err(e)) => tracing::warn!(job = %job_id, error = %e, "spot check failed to run; settling"),
-                    // Not delivered, or still running: look again on the next round (the
-                    // providers reveal themselves if this takes too long).
-                    None => return Ok(false),
+        let roots: Vec<B256> =
+            view.trail.reveals.iter().map(|r| r.resultRoot).chain(reveals.iter().map(|r| r.resultRoot)).collect();
+        let majority = roots.iter().find(|r| roots.iter().filter(|x| x == r).count() * 2 > selected.len());
+        if let Some(&root) = majority {
+            match verdict(net, job_id, root).await? {
+                Some(false) => {
+                    net.market.challenge(net.address(), job_id, reveals).await?;
+                    tracing::warn!(job = %job_id, %root, "challenged");
+                    return Ok(true);
                 }
+                Some(true) => {}
+                // Not delivered, still running, or the check could not run: look again on the
+                // next round (the providers reveal themselves if this takes too long, and the
+                // job then waits for this node's check on chain).
+                None => return Ok(false),
             }
         }
         net.market.reveal_batch(job_id, reveals).await?;

@@ -69,11 +69,13 @@ impl SpotCheck {
         let out: PathBuf = scratch.path().join("out");
         self.run_here(&sample_dir, &out)?;
         let mine = matrix(&std::fs::read(out.join("embeddings.npy")).map_err(|e| bad(format!("own run: {e}")))?)?;
-        let theirs = result
-            .iter()
-            .find(|(name, _)| name == "embeddings.npy")
-            .ok_or_else(|| bad("the result has no embeddings.npy".to_owned()))?;
-        let theirs = matrix(&theirs.1)?;
+        let Some(theirs) = result.iter().find(|(name, _)| name == "embeddings.npy") else {
+            return Ok(SpotOutcome::Unreadable { reason: "the result has no embeddings.npy".into() });
+        };
+        let theirs = match matrix(&theirs.1) {
+            Ok(m) => m,
+            Err(e) => return Ok(SpotOutcome::Unreadable { reason: format!("embeddings.npy: {e}") }),
+        };
         if theirs.1 != lines.len() || theirs.2 != mine.2 {
             // The wrong shape is wrong in every row; name the first.
             return Ok(SpotOutcome::Differs { row: 0 });

@@ -97,6 +97,9 @@ pub enum SpotOutcome {
     Differs { row: usize },
     /// Nothing to sample in this job.
     NotSampled { reason: String },
+    /// The delivered result is not this job's output (a file missing, or not what the job kind
+    /// writes): the providers' fault, as good as a wrong result.
+    Unreadable { reason: String },
 }
 
 /// The job-data protocol: signed requests for a job's data and offers of results.

@@ -145,6 +145,12 @@ struct Task {
     /// When the job was first seen settled: delivery (from the commit on) is retried for
     /// [`DELIVERY_WINDOW`] after.
     settled_at: Option<Instant>,
+    /// Why the job cannot run here (its package failed on this node): the replica leaves the
+    /// job once selected instead of missing its deadline.
+    cannot_run: Option<String>,
+    /// When anyone may settle the job after the buyer's check (reveal deadline + check window),
+    /// read once a reveal is on chain: a replica whose buyer went quiet settles it then.
+    settle_after: Option<u64>,
 }
 
 impl Task {
@@ -168,6 +174,8 @@ impl Task {
             relay_failed: false,
             all_committed_at: None,
             delivery: None,
+            cannot_run: None,
+            settle_after: None,
             retry_delivery_at: None,
             settled_at: None,
         }
@@ -351,8 +359,8 @@ pub async fn serve(
                 // market refunds or reassigns it). Anything else (RPC, data not there yet) is
                 // tried again on the next round.
                 Err(NodeError::Job(e)) => {
-                    tracing::error!(job = %job_id, error = %e, "the job cannot run here; giving it up");
-                    finished.push(*job_id);
+                    tracing::error!(job = %job_id, error = %e, "the job cannot run here; leaving it once selected");
+                    task.cannot_run = Some(e.to_string());
                 }
                 Err(e) => tracing::warn!(job = %job_id, error = %e, "task step failed; retrying"),
             }
@@ -583,6 +591,9 @@ async fn step(
         let index: u32 = task.index.to();
         task.selected = Some((job.selected >> index) & 1 == 1);
     }
+    if let Some(why) = task.cannot_run.clone() {
+        return leave_when_selected(net, job_id, task, state, &why).await;
+    }
     if task.result.is_none() {
         if task.selected == Some(false) {
             // Drawn out before its turn on the device (or while it ran: the run is dropped).
@@ -690,8 +701,11 @@ async fn step(
         deliver_once(net, job_id, task).await;
         return Ok(false);
     }
-    if !task.committed || task.revealed {
+    if !task.committed {
         return Ok(false);
+    }
+    if task.revealed {
+        return settle_if_buyer_quiet(net, job_id, task, now).await;
     }
     let selected = job.selected.count_ones() as usize;
     let view = net.market.job(job_id).await?;
@@ -716,6 +730,61 @@ async fn step(
         task.revealed = true;
         tracing::info!(job = %job_id, "revealed");
         store.mark(key, &job_id.to_string(), true, true)?;
+    }
+    Ok(false)
+}
+
+/// A job this node cannot run: once the replicas are drawn, a selected replica that has not
+/// committed leaves the job (no slash: the market cannot tell a job that cannot run from a lazy
+/// replica, so the replica says so); one not drawn is done. True when the task is over.
+async fn leave_when_selected(
+    net: &Network,
+    job_id: U256,
+    task: &Task,
+    state: JobState,
+    why: &str,
+) -> Result<bool, NodeError> {
+    match (state, task.selected) {
+        (JobState::Open, _) => Ok(false), // the draw is still to come
+        (JobState::Running, Some(true)) if !task.committed => {
+            match net.market.leave_job(job_id, task.index).await {
+                Ok(_) => tracing::warn!(job = %job_id, reason = why, "left the job: it cannot run here"),
+                Err(e) => {
+                    tracing::warn!(job = %job_id, error = %e, "could not leave the job; trying again");
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        _ => Ok(true),
+    }
+}
+
+/// After this replica's reveal the buyer checks the result and settles the job; if the buyer
+/// went quiet, the replica settles it itself once the buyer's check window is over (the market
+/// refuses it before). True when the task is over.
+async fn settle_if_buyer_quiet(net: &Network, job_id: U256, task: &mut Task, now: u64) -> Result<bool, NodeError> {
+    let settle_after = match task.settle_after {
+        Some(at) => at,
+        None => {
+            let view = net.market.job(job_id).await?;
+            let window: u32 = net
+                .market
+                .contract()
+                .checkWindow()
+                .call()
+                .await
+                .map_err(|e| NodeError::Chain(ChainError::from_contract("checkWindow", e)))?;
+            *task.settle_after.insert(view.reveal_deadline() + u64::from(window))
+        }
+    };
+    if now <= settle_after {
+        return Ok(false);
+    }
+    match net.market.finalize(job_id).await {
+        Ok(_) => tracing::info!(job = %job_id, "settled the job its buyer left unchecked"),
+        Err(ChainError::Reverted { reason, .. }) if matches!(*reason, GridmintErrors::WrongState(_)) => {}
+        Err(e) => return Err(e.into()),
     }
     Ok(false)
 }

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Fixture} from "../utils/Fixture.sol";
+import {JobParams, JobState, Reveal, Trail} from "../../src/libraries/Types.sol";
+
+/// @notice The attacks of issue #21 on the contracts, each as the attacker would run it. Every
+/// test here failed on the market before the fix it names (see contracts/README.md, "Threat
+/// model", for the table of attacks, fixes and tests).
+contract AttacksTest is Fixture {
+    bytes32 internal constant ROOT = keccak256("result");
+    bytes32 internal constant BAD = keccak256("forged result");
+
+    function setUp() public override {
+        super.setUp();
+        registerAll(5);
+    }
+
+    // ---- 1. a buyer who slashes for profit ----------------------------------------------------------
+
+    /// The buyer posts a commit window of one second for three replicas: nobody can commit in
+    /// time, and every selected replica would be slashed with half to the buyer.
+    function test_attack_buyerPostsWindowsTooShortForItsReplicas() public {
+        JobParams memory p = params(3);
+        p.commitDeadline = p.claimDeadline + 1;
+        p.revealDeadline = p.commitDeadline + 1 hours;
+        uint256 minimum = uint256(market.minStepWindow()) * 4;
+        vm.prank(buyer);
+        vm.expectRevert(abi.encodeWithSelector(WindowTooShort.selector, uint256(1), minimum));
+        market.postJob(p);
+        p.commitDeadline = uint40(p.claimDeadline + minimum);
+        p.revealDeadline = p.commitDeadline + 2;
+        vm.prank(buyer);
+        vm.expectRevert(abi.encodeWithSelector(WindowTooShort.selector, uint256(2), minimum));
+        market.postJob(p);
+        p.revealDeadline = uint40(p.commitDeadline + minimum);
+        postWith(p); // the minimum itself is allowed
+    }
+
+    /// The buyer never serves the data: the selected replica cannot commit and misses its
+    /// deadline. The slash goes to the treasury, not to the buyer who caused it.
+    function test_attack_buyerEarnsNothingFromAMissedDeadline() public {
+        uint256 jobId = post(1);
+        claimAs(jobId, providers[0]);
+        uint96 stakeBefore = market.providerOf(providers[0]).stake;
+        vm.warp(vm.getBlockTimestamp() + 201);
+        finalize(jobId);
+        uint256 slashed = stakeBefore - market.providerOf(providers[0]).stake;
+        assertGt(slashed, 0, "a no-show is still slashed");
+        assertEq(market.stakeCredit(buyer), 0, "the buyer gets none of a missed deadline's slash");
+        assertEq(market.stakeCredit(treasury), slashed, "all of it to the treasury");
+    }
+
+    /// `maxWorkUnits = 1` made every honest reveal of more work revert (WorkUnitsOverMax), so
+    /// honest replicas missed the reveal deadline and were slashed.
+    function test_attack_aTinyMaxWorkUnitsCannotMakeHonestRevealsFail() public {
+        JobParams memory p = params(2);
+        p.maxWorkUnits = 1;
+        uint256 jobId = postWith(p);
+        for (uint256 i; i < 2; ++i) claimAs(jobId, providers[i]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        for (uint256 i; i < 2; ++i) commitAs(jobId, i, providers[i], ROOT, 500);
+        for (uint256 i; i < 2; ++i) {
+            vm.prank(providers[i]);
+            market.reveal(jobId, i, ROOT, 500, salt(providers[i]), trail(jobId));
+            bookReveal(jobId, i, ROOT, 1); // the market records the capped count
+        }
+        finalize(jobId);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled");
+        assertEq(market.accountOf(providers[0]).balance, PRICE, "paid the job's maximum");
+        assertEq(market.reputationOf(providers[0]).missed + market.reputationOf(providers[0]).slashed, 0, "no slash");
+    }
+
+    /// A replica that cannot run the job (its data never arrived) leaves before committing and
+    /// keeps its stake; the job goes on with the replica still selected.
+    function test_attack_aReplicaThatCannotRunTheJobLeavesWithoutASlash() public {
+        uint256 jobId = post(2);
+        for (uint256 i; i < 2; ++i) claimAs(jobId, providers[i]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        market.selectReplicas(jobId, trail(jobId));
+        uint96 stakeBefore = market.providerOf(providers[1]).stake;
+        Trail memory t = trail(jobId);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(NotYourReplica.selector, jobId, uint256(1)));
+        market.leaveJob(jobId, 1, t); // nobody leaves for another
+        vm.prank(providers[1]);
+        market.leaveJob(jobId, 1, t);
+        assertEq(market.jobOf(jobId).selected, 0x1, "one replica left");
+        commitAs(jobId, 0, providers[0], ROOT, 5);
+        t = trail(jobId);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(AlreadyCommitted.selector, jobId, uint256(0)));
+        market.leaveJob(jobId, 0, t); // a committed replica cannot walk away from its result
+        revealAs(jobId, 0, providers[0], ROOT, 5);
+        finalize(jobId);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "the remaining replica settles");
+        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "and is paid");
+        assertEq(market.providerOf(providers[1]).stake, stakeBefore, "the one that left keeps its stake");
+        assertEq(market.reputationOf(providers[1]).left, 1, "leaving is on its record");
+        assertEq(market.providerOf(providers[1]).activeJobs, 0, "and its stake is free again");
+    }
+
+    /// Every selected replica leaves: the buyer gets its escrow back, nobody is slashed.
+    function test_attack_whenEveryReplicaLeavesTheBuyerIsRefunded() public {
+        uint256 jobId = post(1);
+        claimAs(jobId, providers[0]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        market.selectReplicas(jobId, trail(jobId));
+        vm.prank(providers[0]);
+        market.leaveJob(jobId, 0, trail(jobId));
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Refunded), "refunded");
+        assertEq(market.totalEscrow(), 0, "no escrow stuck");
+    }
+
+    // ---- 2. claim flooding and a steered draw ----------------------------------------------------------
+
+    /// One address claimed a job over and over and took every claim slot.
+    function test_attack_oneProviderCannotTakeEveryClaimSlot() public {
+        uint256 jobId = post(3);
+        claimAs(jobId, providers[0]);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(ClaimOutOfOrder.selector, jobId, jobId));
+        market.claim(jobId);
+        assertEq(market.jobOf(jobId).claimants, 1, "one slot taken");
+    }
+
+    /// A claimant adds a huge stake after claiming (in the block that selects, say): the draw
+    /// used the stake at selection, so it was picked every time. Its weight is now fixed at the
+    /// claim, and over many draws it is picked about as often as its equals.
+    function test_attack_stakeAddedAfterClaimingDoesNotSteerTheDraw() public {
+        address attacker = providers[3];
+        grid.transfer(attacker, 1e27);
+        uint256[] memory jobs = new uint256[](16);
+        for (uint256 round; round < 16; ++round) {
+            jobs[round] = post(1);
+            for (uint256 i; i < 4; ++i) claimAs(jobs[round], providers[i]);
+        }
+        vm.prank(attacker);
+        market.addStake(uint96(1e25)); // 10,000x everybody else's stake, after claiming
+        vm.warp(vm.getBlockTimestamp() + 11);
+        uint256 picked;
+        for (uint256 round; round < 16; ++round) {
+            vm.prevrandao(keccak256(abi.encode("randomness", round)));
+            market.selectReplicas(jobs[round], trail(jobs[round]));
+            if (market.jobOf(jobs[round]).selected == 1 << 3) picked++;
+        }
+        assertLt(picked, 12, "a stake added after claiming does not win the draw");
+    }
+
+    // ---- 3. the majority of the replicas actually selected ---------------------------------------------
+
+    /// k = 3 but a single eligible provider claimed: its honest result went to dispute (one
+    /// vote is not a majority of three) and went unpaid.
+    function test_attack_fewerClaimantsThanKStillSettleByTheSelectedMajority() public {
+        uint256 jobId = post(3);
+        claimAs(jobId, providers[0]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        commitAs(jobId, 0, providers[0], ROOT, 5);
+        revealAs(jobId, 0, providers[0], ROOT, 5);
+        finalize(jobId);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled, not disputed");
+        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "the honest replica is paid");
+    }
+
+    // ---- 4. challenges that cost nothing ---------------------------------------------------------------
+
+    function _revealedJob(bytes32[3] memory roots) internal returns (uint256 jobId) {
+        jobId = post(3);
+        for (uint256 i; i < 3; ++i) claimAs(jobId, providers[i]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        for (uint256 i; i < 3; ++i) commitAs(jobId, i, providers[i], roots[i], 5);
+        for (uint256 i; i < 3; ++i) revealAs(jobId, i, providers[i], roots[i], 5);
+    }
+
+    function _challenge(uint256 jobId) internal returns (uint256 bond) {
+        Trail memory t = trail(jobId);
+        bond = market.challengeBondOf(jobId, t);
+        vm.prank(buyer);
+        market.challenge(jobId, t, new Reveal[](0)); // from the chain alone
+    }
+
+    /// The buyer challenged an honest, unanimous result and got everything back when nobody ruled
+    /// in time: results for free. Now the challenge costs a bond, and an unresolved challenge
+    /// leaves the majority standing: the replicas are paid.
+    function test_attack_anUnresolvedChallengeDoesNotRefundTheBuyer() public {
+        uint256 jobId = _revealedJob([ROOT, ROOT, ROOT]);
+        uint256 usdBefore = usd.balanceOf(buyer);
+        uint256 bond = _challenge(jobId);
+        assertEq(bond, (uint256(PRICE) * MAX_WU * 3 * 10_250 / 10_000) / 10, "10% of the escrow");
+        assertEq(usdBefore - usd.balanceOf(buyer), bond, "the bond is pulled");
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Disputed), "disputed");
+        vm.warp(vm.getBlockTimestamp() + 3 days + 1);
+        market.expireDispute(jobId, trail(jobId));
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "the majority stands");
+        for (uint256 i; i < 3; ++i) {
+            assertEq(market.accountOf(providers[i]).balance, uint256(PRICE) * 5, "each replica is paid");
+        }
+        uint256 escrow = uint256(PRICE) * MAX_WU * 3 * 10_250 / 10_000;
+        uint256 paid = uint256(PRICE) * 5 * 3;
+        assertEq(
+            market.accountOf(buyer).balance, escrow - paid - paid * 250 / 10_000 + bond, "unused escrow and the bond back"
+        );
+        assertEq(market.totalEscrow(), 0, "nothing stuck");
+    }
+
+    /// The arbiter upholds the majority the buyer challenged: the buyer forfeits its bond to the
+    /// replicas it held up.
+    function test_attack_aChallengeTheArbiterRejectsCostsTheBuyerItsBond() public {
+        uint256 jobId = _revealedJob([ROOT, ROOT, BAD]);
+        uint256 bond = _challenge(jobId);
+        vm.prank(arbiter);
+        market.resolveDispute(jobId, ROOT, trail(jobId));
+        uint256 pay = uint256(PRICE) * 5;
+        assertEq(market.accountOf(providers[0]).balance, pay + bond / 2, "pay and half the bond");
+        assertEq(market.accountOf(providers[1]).balance, pay + bond / 2, "pay and half the bond");
+        assertEq(market.accountOf(providers[2]).balance, 0, "the dissenter gets nothing");
+        uint256 escrow = uint256(PRICE) * MAX_WU * 3 * 10_250 / 10_000;
+        assertEq(market.accountOf(buyer).balance, escrow - 2 * pay - 2 * pay * 250 / 10_000, "no bond back");
+        assertEq(market.totalEscrow(), 0, "nothing stuck");
+    }
+
+    /// A challenge the arbiter upholds (the majority was wrong) returns the bond.
+    function test_attack_aRightfulChallengeGetsItsBondBack() public {
+        uint256 jobId = _revealedJob([BAD, BAD, ROOT]);
+        uint256 bond = _challenge(jobId);
+        uint256 before = market.accountOf(buyer).balance;
+        vm.prank(arbiter);
+        market.resolveDispute(jobId, ROOT, trail(jobId));
+        assertGe(market.accountOf(buyer).balance - before, bond, "the bond comes back");
+        assertEq(market.reputationOf(providers[0]).slashed, 1, "the wrong majority is slashed");
+    }
+
+    // ---- 8. colluders who keep the last reveal from the buyer --------------------------------------
+
+    /// Colluding replicas reveal on chain themselves instead of handing the reveals to the buyer:
+    /// the last reveal settled the job before the buyer could check or challenge. Now it waits for
+    /// the buyer, who challenges from the chain alone.
+    function test_attack_collidersRevealingThemselvesCannotSettleBeforeTheBuyerChecks() public {
+        uint256 jobId = _revealedJob([BAD, BAD, BAD]);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Running), "not settled by the colluders");
+        Trail memory t = trail(jobId);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(NotFinalizable.selector, jobId));
+        market.finalize(jobId, t);
+        _challenge(jobId);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Disputed), "the buyer's challenge lands");
+    }
+
+    /// The buyer's window to challenge closes: it cannot hold a job hostage after it.
+    function test_attack_aBuyerCannotChallengeAfterItsCheckWindow() public {
+        uint256 jobId = _revealedJob([ROOT, ROOT, ROOT]);
+        Trail memory t = trail(jobId);
+        vm.warp(uint256(t.terms.revealDeadline) + market.checkWindow() + 1);
+        vm.prank(buyer);
+        vm.expectRevert(abi.encodeWithSelector(ChallengeWindowClosed.selector, jobId));
+        market.challenge(jobId, t, new Reveal[](0));
+        finalizeAs(providers[0], jobId);
+        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "the replicas are paid");
+    }
+
+    /// A challenge before every replica revealed (while the others still may) is refused: it would
+    /// count them as no-shows.
+    function test_attack_aChallengeCannotCutTheRevealWindowShort() public {
+        uint256 jobId = post(3);
+        for (uint256 i; i < 3; ++i) claimAs(jobId, providers[i]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        for (uint256 i; i < 3; ++i) commitAs(jobId, i, providers[i], ROOT, 5);
+        revealAs(jobId, 0, providers[0], ROOT, 5);
+        Trail memory t = trail(jobId);
+        vm.prank(buyer);
+        vm.expectRevert(abi.encodeWithSelector(ChallengeIncomplete.selector, jobId));
+        market.challenge(jobId, t, new Reveal[](0));
+    }
+}
