@@ -8,25 +8,60 @@ import {IGridmint} from "../src/interfaces/IGridmint.sol";
 import {MockStablecoin} from "../src/tokens/MockStablecoin.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
-/// @notice Deploys the market (and, without PAYMENT_TOKEN, a mock stablecoin) and writes
-/// deployments/<chain id>.json, which the Rust side reads:
-///   forge script script/Deploy.s.sol --rpc-url $RPC --broadcast --private-key $KEY
-/// Environment: DEPLOYER_KEY (required with --broadcast), PAYMENT_TOKEN, TREASURY, ARBITER.
+/// @notice Deploys the market and writes deployments/<chain id>.json, which the Rust side reads:
+///   DEPLOYER_KEY=… TREASURY=0x… ARBITER=0x… PAYMENT_TOKEN=0x… \
+///     forge script script/Deploy.s.sol --rpc-url $RPC --broadcast
+/// Every role is explicit: the script has no default key, treasury, arbiter or token (a default
+/// once made anvil's public key the deployer, arbiter and treasury, and the payment token one
+/// anyone can mint). On the local chain only (chain id 31337), MOCK_PAYMENT_TOKEN=true deploys the
+/// mock stablecoin instead of naming a token. (The app's local network does not use this script:
+/// it deploys through the Rust bindings, `gridmint_chain::deployment::local_config`.)
 contract Deploy {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
+    /// anvil's first well-known account: its key is public, so it holds no role off the local chain.
+    address internal constant ANVIL_ACCOUNT_0 = 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266;
+    uint256 internal constant LOCAL_CHAIN_ID = 31337;
+
+    error MissingRole(string name);
+    error PublicKeyRole(string name);
+    error MockTokenOffLocalChain(uint256 chainId);
+
+    /// The roles a deployment names, checked before anything is sent.
+    function checkRoles(uint256 chainId, address deployer, address treasury, address arbiter, address payment, bool mock)
+        public
+        pure
+    {
+        if (treasury == address(0)) revert MissingRole("TREASURY");
+        if (arbiter == address(0)) revert MissingRole("ARBITER");
+        if (mock) {
+            if (chainId != LOCAL_CHAIN_ID) revert MockTokenOffLocalChain(chainId);
+        } else if (payment == address(0)) {
+            revert MissingRole("PAYMENT_TOKEN");
+        }
+        if (chainId != LOCAL_CHAIN_ID) {
+            if (deployer == ANVIL_ACCOUNT_0) revert PublicKeyRole("DEPLOYER_KEY");
+            if (treasury == ANVIL_ACCOUNT_0) revert PublicKeyRole("TREASURY");
+            if (arbiter == ANVIL_ACCOUNT_0) revert PublicKeyRole("ARBITER");
+        }
+    }
+
     function run() external {
-        uint256 key = vm.envOr("DEPLOYER_KEY", uint256(0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80));
+        uint256 key = vm.envUint("DEPLOYER_KEY");
         address deployer = vm.addr(key);
+        address treasury = vm.envOr("TREASURY", address(0));
+        address arbiter = vm.envOr("ARBITER", address(0));
+        address payment = vm.envOr("PAYMENT_TOKEN", address(0));
+        bool mock = vm.envOr("MOCK_PAYMENT_TOKEN", false);
+        checkRoles(block.chainid, deployer, treasury, arbiter, payment, mock);
         uint256 startBlock = block.number;
         vm.startBroadcast(key);
-        address payment = vm.envOr("PAYMENT_TOKEN", address(0));
-        if (payment == address(0)) payment = address(new MockStablecoin());
+        if (mock) payment = address(new MockStablecoin());
         Gridmint market = new Gridmint(
             GridmintStorage.Config({
                 paymentToken: IERC20(payment),
-                treasury: vm.envOr("TREASURY", deployer),
-                arbiter: vm.envOr("ARBITER", deployer),
+                treasury: treasury,
+                arbiter: arbiter,
                 initialStakeHolder: deployer,
                 initialStakeSupply: 1e27,
                 minStakePerUnit: 1e16,

@@ -112,7 +112,8 @@ fn check_interface(module: &naga::Module, spec: &KernelSpec) -> Result<(), Engin
         return Err(rejected(format!("{} buffers declared; 1 to {MAX_BINDINGS} allowed", spec.buffers.len())));
     }
     for b in &spec.buffers {
-        if b.len == 0 || b.len * 4 > MAX_BUFFER_BYTES {
+        // Checked: a length near u64::MAX would wrap `len * 4` to a small number in a release build.
+        if b.len == 0 || b.len.checked_mul(4).is_none_or(|bytes| bytes > MAX_BUFFER_BYTES) {
             return Err(rejected(format!(
                 "buffer {} has {} values; 1 to {} allowed",
                 b.binding,
@@ -248,7 +249,7 @@ impl ExternalKernel {
         {
             return Err(rejected(format!("{} does not reproduce the {} class", gpu.info().name, class.as_str())));
         }
-        let bytes: u64 = spec.buffers.iter().map(|b| b.len * 4).sum();
+        let bytes = spec.buffers.iter().fold(0u64, |sum, b| sum.saturating_add(b.len.saturating_mul(4)));
         gpu.check_memory("the kernel's buffers", bytes)?;
         let words = compile(source, &spec)?;
         let pipeline = gpu.pipeline_from_words(&words, &spec.entry_point)?;

@@ -759,6 +759,16 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         );
     }
 
+    /// A buyer's kernel declares 2^62 values in a buffer: 2^64 bytes, which `len * 4` wrapped to
+    /// 0 in a release build, so the size check passed (a debug build panicked on the overflow).
+    #[test]
+    fn attack_a_buffer_length_whose_byte_count_wraps_is_refused() {
+        let mut wraps = spec(64, Tier::Open);
+        wraps.buffers[0].len = 1 << 62;
+        let err = compile(&KernelSource::Wgsl(AXPY.into()), &wraps).expect_err("a wrapping length").to_string();
+        assert!(err.contains("buffer 0 has 4611686018427387904 values"), "{err}");
+    }
+
     #[test]
     fn bad_kernels_are_refused_with_the_validators_message() {
         let err = reject("fn main( {", Tier::Open);

@@ -21,6 +21,9 @@ interface Vm {
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function envOr(string calldata name, uint256 defaultValue) external view returns (uint256);
     function envOr(string calldata name, address defaultValue) external view returns (address);
+    function envOr(string calldata name, bool defaultValue) external view returns (bool);
+    function envUint(string calldata name) external view returns (uint256);
+    function envAddress(string calldata name) external view returns (address);
     function startBroadcast(uint256 privateKey) external;
     function stopBroadcast() external;
     function writeFile(string calldata path, string calldata data) external;

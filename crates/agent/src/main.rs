@@ -227,7 +227,10 @@ async fn run(paths: Paths) -> anyhow::Result<()> {
     if stored && let Err(e) = agent.background.apply(&agent, settings) {
         tracing::warn!(error = %e.message, "background settings only partly applied");
     }
-    let server = tokio::spawn(control::serve(listener, commands::handler(agent.clone()), pushes.clone()));
+    // Only the app's own window (and this executable) may call the agent: not every program of
+    // the owner (see `control::Admit`).
+    let admit = control::Admit::app_beside(&std::env::current_exe()?);
+    let server = tokio::spawn(control::serve(listener, commands::handler(agent.clone()), pushes.clone(), admit));
     let pusher = tokio::spawn(push_changes(agent.clone()));
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -132,19 +132,62 @@ pub async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
     Ok(listener)
 }
 
+/// Who may talk to the agent. The socket is the owner's alone (0600 in a 0700 folder), which
+/// keeps other users out but not the owner's other programs: any script the owner runs could ask
+/// the agent to export the wallet's recovery phrase or to change the payout address. So the agent
+/// also asks the kernel who connected (`SO_PEERCRED`) and admits only the processes running one
+/// of its own executables: the app's window (and the agent itself).
+#[derive(Debug, Clone)]
+pub enum Admit {
+    /// Processes whose executable (`/proc/<pid>/exe`) is one of these files.
+    Executables(Vec<PathBuf>),
+    /// Every process of the owner: for tests of the protocol itself.
+    Owner,
+}
+
+impl Admit {
+    /// The agent's own executable and the window beside it (`gridmint-app`, installed and built
+    /// side by side): the files a window's process may run.
+    pub fn app_beside(agent_exe: &Path) -> Self {
+        let mut files = vec![agent_exe.to_owned()];
+        if let Some(dir) = agent_exe.parent() {
+            files.push(dir.join(format!("gridmint-app{}", std::env::consts::EXE_SUFFIX)));
+        }
+        Admit::Executables(files.iter().map(|f| f.canonicalize().unwrap_or_else(|_| f.clone())).collect())
+    }
+
+    /// Whether the process at the other end of `stream` may call the agent; why not, if not.
+    fn check(&self, stream: &UnixStream) -> Result<(), String> {
+        let Admit::Executables(allowed) = self else { return Ok(()) };
+        let cred = stream.peer_cred().map_err(|e| format!("its credentials cannot be read: {e}"))?;
+        let pid = cred.pid().ok_or_else(|| "the kernel gave no process id".to_owned())?;
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+            .map_err(|e| format!("the executable of process {pid} cannot be read: {e}"))?;
+        if allowed.contains(&exe) {
+            Ok(())
+        } else {
+            Err(format!("process {pid} runs {}, not the Gridmint app", exe.display()))
+        }
+    }
+}
+
 /// What answers a window's calls: the command's name and arguments in, its value or error out.
 pub type Handler =
     Arc<dyn Fn(String, Value) -> std::pin::Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send>> + Send + Sync>;
 
 /// Serves windows on `listener` until the task is dropped (and every window with it): every call
 /// runs on its own task (a benchmark does not hold up a status read), and every window gets the
-/// `pushes`.
-pub async fn serve(listener: UnixListener, handler: Handler, pushes: broadcast::Sender<Message>) {
+/// `pushes`. A connection from a process `admit` refuses is closed before it can call anything.
+pub async fn serve(listener: UnixListener, handler: Handler, pushes: broadcast::Sender<Message>, admit: Admit) {
     let mut windows = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    if let Err(why) = admit.check(&stream) {
+                        tracing::warn!(reason = why, "refused a connection to the agent's socket");
+                        continue;
+                    }
                     windows.spawn(serve_window(stream, handler.clone(), pushes.subscribe()));
                 }
                 Err(e) => tracing::warn!(error = %e, "a window could not connect"),
@@ -319,7 +362,7 @@ mod tests {
         }
         assert!(matches!(bind(&path).await, Err(ControlError::AlreadyRunning { .. })), "one agent per home");
         let (pushes, _) = broadcast::channel(16);
-        let server = tokio::spawn(serve(listener, echo_handler(), pushes.clone()));
+        let server = tokio::spawn(serve(listener, echo_handler(), pushes.clone(), Admit::Owner));
         let (link, mut events) = AgentLink::connect(&path).await.expect("connect");
 
         let args = serde_json::json!({"request": {"refresh": true}});
@@ -359,6 +402,36 @@ mod tests {
         drop(link);
         let again = bind(&path).await;
         assert!(again.is_ok(), "{:?}", again.err());
+    }
+
+    /// Another program of the owner (a script, `socat`) connects to the agent's socket to export
+    /// the recovery phrase: the agent admits only processes that run the app's executables.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn attack_another_program_of_the_owner_cannot_call_the_agent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("run").join("agent.sock");
+        let (pushes, _) = broadcast::channel(16);
+        // An agent that admits only the app beside an agent in another folder: this test's
+        // process is neither.
+        let elsewhere = dir.path().join("bin").join("gridmint-agent");
+        let server = tokio::spawn(serve(
+            bind(&path).await.expect("bind"),
+            echo_handler(),
+            pushes.clone(),
+            Admit::app_beside(&elsewhere),
+        ));
+        let (link, _) = AgentLink::connect(&path).await.expect("the socket accepts, then closes");
+        let err = link.call("echo", Value::from(1)).await.expect_err("refused");
+        assert_eq!(err.code, ErrorCode::NetworkUnavailable, "{err:?}");
+        server.abort();
+        let _ = server.await;
+        // The same agent admitting this test's own executable answers it.
+        let me = std::env::current_exe().expect("exe");
+        let server =
+            tokio::spawn(serve(bind(&path).await.expect("bind"), echo_handler(), pushes, Admit::app_beside(&me)));
+        let (link, _) = AgentLink::connect(&path).await.expect("connect");
+        assert_eq!(link.call("echo", Value::from(1)).await, Ok(Value::from(1)), "its own executable is admitted");
+        server.abort();
     }
 
     #[tokio::test]

@@ -486,8 +486,8 @@ fn is_local(rpc_url: &str) -> bool {
     host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
 }
 
-/// The endpoint's view of the chain: this connection's wallet and market, a job's posting and
-/// claimants.
+/// The endpoint's view of the chain: this connection's wallet and market, a job's posting,
+/// claimants and replicas.
 impl gridmint_peer::Ledger for Network {
     fn signer(&self) -> &PrivateKeySigner {
         &self.signer
@@ -501,7 +501,8 @@ impl gridmint_peer::Ledger for Network {
         Network::posted_job(self, job_id).await.map_err(|e| gridmint_peer::PeerError::Ledger { message: e.to_string() })
     }
 
-    async fn claimants(&self, job_id: U256) -> Result<Vec<Address>, gridmint_peer::PeerError> {
-        Ok(self.market.trail(job_id).await?.claimants)
+    async fn claimants(&self, job_id: U256) -> Result<(Vec<Address>, u32), gridmint_peer::PeerError> {
+        let selected = self.market.slot(job_id).await?.selected;
+        Ok((self.market.trail(job_id).await?.claimants, selected))
     }
 }

@@ -226,10 +226,12 @@ mod peer {
             .expect("register");
     }
 
-    /// Job data only reaches claimants, sealed to them, and checks against the chain; results only
-    /// come from claimants, and only when their files hash to the root they are offered under.
+    /// Job data only reaches the replicas drawn, sealed to them, and checks against the chain;
+    /// results only come from them, and only when their files hash to the root they are offered
+    /// under. The attack: any staked address could claim and so receive the buyer's inputs (and
+    /// deliver a result), drawn or not.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn job_data_goes_only_to_claimants_and_results_must_match_their_root() {
+    async fn attack_job_data_goes_only_to_the_drawn_replicas_and_results_must_match_their_root() {
         let Some(anvil) = anvil() else { return };
         let scratch = tempfile::tempdir().expect("scratch");
         let chain_paths = Paths::under(&scratch.path().join("chain"));
@@ -273,7 +275,7 @@ mod peer {
             replicas: 1,
             pricePerUnit: Uint::<96, 2>::from(10u64),
             maxWorkUnits: 5,
-            claimDeadline: Uint::<40, 1>::from(now + 600),
+            claimDeadline: Uint::<40, 1>::from(now + 8),
             commitDeadline: Uint::<40, 1>::from(now + 1200),
             revealDeadline: Uint::<40, 1>::from(now + 1800),
         };
@@ -287,6 +289,11 @@ mod peer {
 
         register(&claimant).await;
         claimant.market.claim(job_id).await.expect("claim");
+        register(&outsider).await;
+        outsider.market.claim(job_id).await.expect("a second claim");
+        // Claimed, but the draw has not run: nobody gets the inputs yet.
+        let early = claimant_peer.fetch_job_data(&posted).await.expect_err("no data before the draw");
+        assert!(early.to_string().contains("not drawn yet"), "{early}");
         // Logs asked for a block at a time (as public RPC nodes require, in wider windows) find
         // the same events as one request over the whole chain.
         let narrow = claimant.clone().with_log_window(1);
@@ -300,7 +307,24 @@ mod peer {
             narrow.job_events(job_id).await.expect("events").len(),
             claimant.job_events(job_id).await.expect("events").len()
         );
-        let (bundle, buyer_key) = claimant_peer.fetch_job_data(&posted).await.expect("a claimant gets it");
+        // The claim window closes; one of the two is drawn (k = 1).
+        // (The chain mines on demand: its clock moves only with a new block.)
+        let mut attempts = 0;
+        while let Err(e) = buyer.market.select_replicas(job_id).await {
+            attempts += 1;
+            assert!(attempts < 40, "the draw never ran: {e}");
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            // An empty block, so the chain's clock catches up with the wall clock.
+            use alloy::providers::Provider as _;
+            let _: serde_json::Value =
+                buyer.market.contract().provider().raw_request("evm_mine".into(), ()).await.expect("evm_mine");
+        }
+        let drawn_first = buyer.market.slot(job_id).await.expect("slot").selected == 1;
+        let (claimant_peer, loser_peer) =
+            if drawn_first { (claimant_peer, outsider_peer) } else { (outsider_peer, claimant_peer) };
+        let not_drawn = loser_peer.fetch_job_data(&posted).await.expect_err("a claimant not drawn is refused");
+        assert!(not_drawn.to_string().contains("is not one of job"), "{not_drawn}");
+        let (bundle, buyer_key) = claimant_peer.fetch_job_data(&posted).await.expect("the drawn replica gets it");
         assert_eq!(bundle, package, "the data arrives whole, checked against the data root");
         let buyer_signer = net::dev_account(1).expect("key");
         assert_eq!(
@@ -320,10 +344,12 @@ mod peer {
         let foreign = gridmint_peer::seal::seal(&k256::SecretKey::random(&mut rand::rngs::OsRng).public_key(), &result);
         let unopened = claimant_peer.deliver_result(&posted, root, &foreign).await;
         assert!(unopened.expect_err("a blob not sealed to the buyer is refused").to_string().contains("not sealed"));
-        // An outsider cannot deliver.
-        let sealed_by_outsider = gridmint_peer::seal::seal(&buyer_key, &result);
-        let intruder = outsider_peer.deliver_result(&posted, root, &sealed_by_outsider).await;
-        assert!(intruder.expect_err("an outsider's result is refused").to_string().contains("has not claimed"));
+        // A claimant that was not drawn cannot deliver.
+        let sealed_by_loser = gridmint_peer::seal::seal(&buyer_key, &result);
+        let intruder = loser_peer.deliver_result(&posted, root, &sealed_by_loser).await;
+        assert!(
+            intruder.expect_err("a result not from a replica is refused").to_string().contains("is not one of job")
+        );
         assert!(buyer_peer.local().resolve(&format!("results/{root:x}")).expect("store").is_none());
 
         claimant_peer.deliver_result(&posted, root, &sealed).await.expect("the claimant's result is taken");

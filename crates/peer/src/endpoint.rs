@@ -66,7 +66,7 @@ pub struct Domain {
 }
 
 /// What an endpoint needs from its network: the wallet it signs with, the market it speaks for,
-/// and the chain's word on a job (its posting, its claimants). The node's `Network` implements
+/// and the chain's word on a job (its posting, its claimants and replicas). The node's `Network` implements
 /// it; the endpoint knows nothing else of the chain.
 pub trait Ledger: Send + Sync + std::fmt::Debug + 'static {
     /// This node's wallet key: it signs statements and opens what is sealed to this node.
@@ -77,8 +77,22 @@ pub trait Ledger: Send + Sync + std::fmt::Debug + 'static {
         &self,
         job_id: U256,
     ) -> impl std::future::Future<Output = Result<Option<JobPosted>, PeerError>> + Send;
-    /// The job's claimants, in claim order.
-    fn claimants(&self, job_id: U256) -> impl std::future::Future<Output = Result<Vec<Address>, PeerError>> + Send;
+    /// The job's claimants, in claim order, and which of them are its replicas (bit i set:
+    /// claimant i was drawn and has not left; 0 until the claim window closed and the draw ran).
+    fn claimants(
+        &self,
+        job_id: U256,
+    ) -> impl std::future::Future<Output = Result<(Vec<Address>, u32), PeerError>> + Send;
+}
+
+/// Who a request about a job must come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Party {
+    /// Any claimant (a commitment handed over: the market checks the selection itself).
+    Claimant,
+    /// One of the replicas drawn: only they get the job's data and deliver results, so a
+    /// claimant that was not drawn (any staked address can claim) never sees the buyer's inputs.
+    Replica,
 }
 
 /// A check the buyer's endpoint runs on each result it accepts (the node's spot check): it
@@ -566,15 +580,22 @@ impl<L: Ledger> JobData<L> {
         })
     }
 
-    /// The job and its claimants, if this node posted it and `who` claimed it.
-    async fn my_job(&self, job_id: U256, who: Address) -> Result<(JobPosted, Vec<Address>), PeerError> {
+    /// The job and its claimants, if this node posted it and `who` is the `party` asked for.
+    async fn my_job(&self, job_id: U256, who: Address, party: Party) -> Result<(JobPosted, Vec<Address>), PeerError> {
         let posted = self.ledger.posted_job(job_id).await?.ok_or_else(|| peer_error(format!("no job {job_id}")))?;
         if posted.buyer != self.ledger.signer().address() {
             return Err(peer_error(format!("job {job_id} is not this node's")));
         }
-        let claimants = self.ledger.claimants(job_id).await?;
-        if !claimants.contains(&who) {
+        let (claimants, selected) = self.ledger.claimants(job_id).await?;
+        let Some(position) = claimants.iter().position(|c| *c == who) else {
             return Err(peer_error(format!("{who} has not claimed job {job_id}")));
+        };
+        if party == Party::Replica && (selected >> position) & 1 == 0 {
+            return Err(peer_error(if selected == 0 {
+                format!("job {job_id}: its replicas are not drawn yet; ask again once they are")
+            } else {
+                format!("{who} is not one of job {job_id}'s replicas")
+            }));
         }
         Ok((posted, claimants))
     }
@@ -595,7 +616,7 @@ impl<L: Ledger> JobData<L> {
         let signer = Signature::from_raw(&signature)
             .and_then(|s| s.recover_address_from_msg(digest.as_slice()))
             .map_err(|e| peer_error(format!("job {job_id}: a commitment signature that recovers no key: {e}")))?;
-        let (_, claimants) = self.my_job(job_id, signer).await?;
+        let (_, claimants) = self.my_job(job_id, signer, Party::Claimant).await?;
         let position: usize = index.try_into().unwrap_or(usize::MAX);
         if claimants.get(position) != Some(&signer) {
             return Err(peer_error(format!("job {job_id}: claimant {index} is not {signer}")));
@@ -615,7 +636,7 @@ impl<L: Ledger> JobData<L> {
 
     async fn data(&self, from: EndpointId, job_id: U256, signature: &[u8]) -> Result<Response, PeerError> {
         let (who, key) = recover(signature, &statement(&self.ledger.domain(), "data request", job_id, &from, ""))?;
-        let (posted, _) = self.my_job(job_id, who).await?;
+        let (posted, _) = self.my_job(job_id, who, Party::Replica).await?;
         let bundle = self
             .local
             .get(&blake3::Hash::from_bytes(posted.dataRoot.0))?
@@ -637,7 +658,7 @@ impl<L: Ledger> JobData<L> {
     ) -> Result<Response, PeerError> {
         let message = statement(&self.ledger.domain(), "result", job_id, &from, &format!("\nroot {root}\nblob {blob}"));
         let (who, _) = recover(signature, &message)?;
-        let (posted, _) = self.my_job(job_id, who).await?;
+        let (posted, _) = self.my_job(job_id, who, Party::Replica).await?;
         let name = format!("results/{root:x}");
         if self.local.resolve(&name)?.is_some() {
             return Ok(Response::Accepted);

@@ -620,6 +620,19 @@ async fn step(
                 return Ok(false);
             }
             None if device_free => {
+                // The buyer's data goes to the drawn replicas only: wait for the draw, and run it
+                // once the claim window has closed if nobody did yet.
+                if task.selected != Some(true) {
+                    if state == JobState::Open && now > task.claim_deadline {
+                        match net.market.select_replicas(job_id).await {
+                            Ok(_) => tracing::info!(job = %job_id, "replicas selected"),
+                            Err(ChainError::Reverted { reason, .. })
+                                if matches!(*reason, GridmintErrors::WrongState(_)) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    return Ok(false);
+                }
                 task.started_at = Some(Instant::now());
                 task.computing = Some(tokio::spawn(compute(
                     ctx.paths.clone(),
