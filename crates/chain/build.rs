@@ -6,6 +6,7 @@ use std::path::PathBuf;
 const ARTIFACTS: &[&str] = &[
     "IGridmint.sol/IGridmint.json",
     "Gridmint.sol/Gridmint.json",
+    "GridmintExtension.sol/GridmintExtension.json",
     "IERC20.sol/IERC20.json",
     "MockStablecoin.sol/MockStablecoin.json",
     "GridToken.sol/GridToken.json",

@@ -3,6 +3,7 @@
 //! and deployment files.
 
 pub mod bindings;
+pub mod code;
 pub mod deployment;
 pub mod error;
 pub mod market;

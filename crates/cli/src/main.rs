@@ -46,6 +46,9 @@ enum Command {
     Job(market::JobCommand),
     /// This node's earnings, stake and reputation; `--withdraw` pays the balance out.
     Earnings(market::EarningsArgs),
+    /// Network files: trust a market that is not this app's build.
+    #[command(subcommand)]
+    Network(market::NetworkCommand),
     /// The whole market on this machine: local chain, three providers (one corrupt), a buyer.
     Demo(demo::DemoArgs),
     /// Run a job package (folder or .zip with job.toml) on this machine, with no network.
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
         Command::Job(command) => market::job(&node, command, cli.json),
         Command::Demo(args) => demo::run(&node, args, cli.json),
         Command::Earnings(args) => market::earnings(&node, args, cli.json),
+        Command::Network(command) => market::network(command, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -47,8 +47,55 @@ impl NetworkArgs {
             "--dev-account is only for the local network, not `{}`",
             net.profile.name
         );
+        // Before anything is approved or staked: the market must be a known Gridmint build.
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(net.check_market_code())?;
         Ok(net)
     }
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum NetworkCommand {
+    /// Trust a network whose market is not this app's build of the contracts: its code's
+    /// fingerprint (printed when the network was refused) is recorded in the network file.
+    Trust(TrustArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrustArgs {
+    /// The network file (a profile written by `gridmint devnet` or by hand).
+    #[arg(long)]
+    network: PathBuf,
+    /// The fingerprint the refusal printed: only this exact code is trusted.
+    #[arg(long)]
+    fingerprint: alloy::primitives::B256,
+}
+
+/// `gridmint network trust`: checks that the fingerprint is the code the network's market runs
+/// now, then records it in the network file.
+pub fn network(command: NetworkCommand, json: bool) -> anyhow::Result<()> {
+    let NetworkCommand::Trust(args) = command;
+    let net = Network::connect(&args.network, alloy::signers::local::PrivateKeySigner::random())?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    match runtime.block_on(net.market_code())? {
+        gridmint_node::net::MarketCode::Known => {
+            anyhow::bail!("the market of {} is this app's own build: there is nothing to trust", args.network.display())
+        }
+        gridmint_node::net::MarketCode::Unknown { fingerprint } => anyhow::ensure!(
+            fingerprint == args.fingerprint,
+            "the market of {} runs code with fingerprint {fingerprint}, not {}: nothing was recorded",
+            args.network.display(),
+            args.fingerprint
+        ),
+    }
+    let mut profile = gridmint_node::devnet::NetworkProfile::load(&args.network)?;
+    profile.trusted_market_code = Some(args.fingerprint);
+    profile.save(&args.network)?;
+    if json {
+        println!("{}", serde_json::json!({ "network": args.network, "trusted_market_code": args.fingerprint }));
+    } else {
+        println!("{}: the market's code {} is trusted", args.network.display(), args.fingerprint);
+    }
+    Ok(())
 }
 
 #[derive(Debug, clap::Subcommand)]

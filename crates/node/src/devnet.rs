@@ -33,6 +33,10 @@ pub struct NetworkProfile {
     /// by itself).
     #[serde(default)]
     pub confirmations: u64,
+    /// The fingerprint of a market's code the owner chose to trust although it is not this app's
+    /// build (`gridmint network trust`); `None`: only this app's build is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_market_code: Option<alloy::primitives::B256>,
 }
 
 impl NetworkProfile {
@@ -49,7 +53,7 @@ impl NetworkProfile {
         serde_json::from_str(&text).map_err(|e| NodeError::Profile { path: path.into(), message: e.to_string() })
     }
 
-    fn save(&self, path: &Path) -> Result<(), NodeError> {
+    pub fn save(&self, path: &Path) -> Result<(), NodeError> {
         let io = |source| NodeError::Io { what: "writing", path: path.into(), source };
         std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).map_err(io)?;
         let json = serde_json::to_string_pretty(self)
@@ -154,6 +158,7 @@ pub async fn start(paths: &Paths, options: DevnetOptions) -> Result<Devnet, Node
         deployment,
         funded_accounts: funded,
         confirmations: options.confirmations,
+        trusted_market_code: None,
     };
     let profile_path = NetworkProfile::path(paths, "local");
     profile.save(&profile_path)?;

@@ -21,6 +21,17 @@ pub enum NodeError {
     Store { message: String },
     #[error("market: {message}")]
     Market { message: String },
+    #[error(
+        "network {network}: the market at {market} runs code that is not a Gridmint build this app knows \
+         (fingerprint {fingerprint}); payments would be approved to it. If you trust it, run \
+         `gridmint network trust --network {profile} --fingerprint {fingerprint}`"
+    )]
+    UntrustedMarket {
+        network: String,
+        market: alloy::primitives::Address,
+        fingerprint: alloy::primitives::B256,
+        profile: std::path::PathBuf,
+    },
     #[error("the network is not available: {message}")]
     NetworkUnavailable { message: String },
     #[error("{message}")]
@@ -81,7 +92,7 @@ impl NodeError {
             NodeError::InvalidRequest { .. } => ErrorCode::InvalidInput,
             NodeError::Wallet(crate::wallet::WalletError::Keyring { .. }) => ErrorCode::Keyring,
             NodeError::Wallet(_) => ErrorCode::InvalidInput,
-            NodeError::NetworkUnavailable { .. } => ErrorCode::NetworkUnavailable,
+            NodeError::NetworkUnavailable { .. } | NodeError::UntrustedMarket { .. } => ErrorCode::NetworkUnavailable,
             _ => ErrorCode::Internal,
         };
         ApiError::new(code, self.to_string())

@@ -1,6 +1,7 @@
 //! A node's connection to a network: the profile (RPC, deployment), a signer, the market client,
 //! the chain clock and the job events.
 
+pub use gridmint_chain::code::MarketCode;
 use std::path::{Path, PathBuf};
 
 use alloy::{
@@ -99,6 +100,31 @@ impl Network {
             market,
             log_window: LOG_WINDOW,
         })
+    }
+
+    /// What runs at this network's market address: this app's build of the contracts or not.
+    pub async fn market_code(&self) -> Result<MarketCode, NodeError> {
+        Ok(gridmint_chain::code::market_code(self.market.contract().provider(), self.profile.deployment.market).await?)
+    }
+
+    /// Refuses a network whose market is not this app's build of the contracts, unless the owner
+    /// trusted its code's fingerprint (`NetworkProfile::trusted_market_code`): the wallet approves
+    /// payments and stake to whatever address a network file names.
+    pub async fn check_market_code(&self) -> Result<(), NodeError> {
+        let market = self.profile.deployment.market;
+        match self.market_code().await? {
+            MarketCode::Known => Ok(()),
+            MarketCode::Unknown { fingerprint } if self.profile.trusted_market_code == Some(fingerprint) => {
+                tracing::warn!(network = %self.profile.name, %market, %fingerprint, "a market of unknown code, trusted by the owner");
+                Ok(())
+            }
+            MarketCode::Unknown { fingerprint } => Err(NodeError::UntrustedMarket {
+                network: self.profile.name.clone(),
+                market,
+                fingerprint,
+                profile: self.profile_path.clone(),
+            }),
+        }
     }
 
     /// The same connection, asking for logs `blocks` at a time.

@@ -360,6 +360,65 @@ mod peer {
     }
 }
 
+/// A network file names the market the wallet approves payments and stake to: one that names
+/// something other than this app's build of the contracts is refused until the owner trusts
+/// exactly that code.
+mod market_code {
+    use super::anvil;
+
+    use gridmint_node::{
+        NodeError, Paths, devnet,
+        net::{self, Network},
+    };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn attack_a_network_file_naming_another_contract_as_the_market_is_refused() {
+        let Some(anvil) = anvil() else { return };
+        let scratch = tempfile::tempdir().expect("scratch");
+        let options = devnet::DevnetOptions {
+            anvil,
+            port: None,
+            block_time: None,
+            accounts: 2,
+            stop_with_thread: false,
+            confirmations: 0,
+        };
+        let chain = devnet::start(&Paths::under(&scratch.path().join("chain")), options).await.expect("devnet");
+        let key = || net::dev_account(1).expect("dev key");
+        let honest = Network::connect(&chain.profile_path, key()).expect("connect");
+        honest.check_market_code().await.expect("the local network runs this app's build");
+
+        // The same chain, but the file names the payment token as the market (any contract an
+        // attacker deployed would do).
+        let mut forged = chain.profile.clone();
+        forged.deployment.market = forged.deployment.payment_token;
+        let forged_path = scratch.path().join("forged.json");
+        forged.save(&forged_path).expect("save");
+        let net = Network::connect(&forged_path, key()).expect("connect");
+        let fingerprint = match net.check_market_code().await {
+            Err(NodeError::UntrustedMarket { fingerprint, market, .. }) => {
+                assert_eq!(market, forged.deployment.market);
+                fingerprint
+            }
+            other => panic!("expected UntrustedMarket, got {other:?}"),
+        };
+        let message = net.check_market_code().await.expect_err("refused").to_string();
+        assert!(message.contains("gridmint network trust") && message.contains(&fingerprint.to_string()), "{message}");
+
+        // Trusting another fingerprint changes nothing; trusting this one lets it through.
+        forged.trusted_market_code = Some(alloy::primitives::B256::repeat_byte(1));
+        forged.save(&forged_path).expect("save");
+        assert!(Network::connect(&forged_path, key()).expect("connect").check_market_code().await.is_err());
+        forged.trusted_market_code = Some(fingerprint);
+        forged.save(&forged_path).expect("save");
+        Network::connect(&forged_path, key())
+            .expect("connect")
+            .check_market_code()
+            .await
+            .expect("trusted by its owner");
+    }
+}
+
 mod shards {
     use std::{
         sync::{

@@ -31,6 +31,7 @@ impl Inner {
             funded_accounts: Vec::new(),
             // A real chain may reorg: act on postings a block deep.
             confirmations: 1,
+            trusted_market_code: None,
         };
         let profile_path = self.root.join("profile.json");
         std::fs::create_dir_all(&self.root).map_err(|source| NodeError::Io {
@@ -93,6 +94,8 @@ impl Inner {
         let gpu =
             Arc::new(provider::Compute::Worker { worker: self.options.worker.clone(), device: self.options.device });
         let net = Network::connect(profile_path, self.provider_key()?)?;
+        // Nothing is staked or approved to a market that is not this app's build.
+        net.check_market_code().await?;
         let mut owner = self.owner.subscribe();
         if owner.borrow().is_none() {
             self.set_activity("waiting for you to finish the set-up");
