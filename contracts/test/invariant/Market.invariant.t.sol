@@ -35,6 +35,7 @@ contract MarketInvariantTest is Fixture {
             uint256 jobId = handler.jobIds(i);
             JobState s = market.jobOf(jobId).state;
             if (s == JobState.Open || s == JobState.Running || s == JobState.Disputed) openEscrow += handler.escrowOf(jobId);
+            if (s == JobState.Disputed) openEscrow += handler.bondOf(jobId); // a challenge's bond, held
         }
         uint256 balances;
         for (uint256 i; i < handler.accountCount(); ++i) balances += market.accountOf(handler.accountAt(i)).balance;

@@ -485,6 +485,14 @@ impl<P: Provider + Clone> Market<P> {
         Ok(trail)
     }
 
+    /// Seconds after a job's reveal deadline during which only its buyer may settle it (and may
+    /// still challenge); anyone may settle after.
+    pub async fn check_window(&self) -> Result<u64, ChainError> {
+        let window =
+            self.contract.checkWindow().call().await.map_err(|e| ChainError::from_contract("checkWindow", e))?;
+        Ok(u64::from(window))
+    }
+
     /// Withdraws the sender's payment-token balance to its payout address.
     pub async fn withdraw(&self) -> Result<Mined<()>, ChainError> {
         let receipt = Self::send("withdraw", self.contract.withdraw()).await?;

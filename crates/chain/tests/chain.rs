@@ -13,12 +13,15 @@ mod support {
 
     use alloy::{
         node_bindings::{Anvil, AnvilInstance},
-        primitives::Address,
+        primitives::{Address, U256, keccak256},
         providers::ext::AnvilApi,
         providers::{DynProvider, Provider, ProviderBuilder},
         signers::local::PrivateKeySigner,
     };
-    use gridmint_chain::Market;
+    use gridmint_chain::{
+        Market,
+        bindings::{GridToken, MockStablecoin},
+    };
 
     pub fn anvil_binary() -> Option<PathBuf> {
         let bundled = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -40,6 +43,42 @@ mod support {
             let address = signer.address();
             let provider = ProviderBuilder::new().wallet(signer).connect_http(self.anvil.endpoint_url()).erased();
             (address, self.market.with_provider(provider))
+        }
+
+        /// Providers 1..=n, each given 1,000 GRID and registered with all of it as stake.
+        pub async fn providers(&self, n: usize) -> Vec<(Address, Market<DynProvider>)> {
+            let deployment = *self.market.deployment();
+            let (_, deployer) = self.wallet(0);
+            let stake = U256::from(10).pow(U256::from(21));
+            let grid = GridToken::new(deployment.stake_token, deployer.contract().provider().clone());
+            let mut providers = Vec::new();
+            for i in 1..=n {
+                let (address, market) = self.wallet(i);
+                grid.transfer(address, stake).send().await.expect("send").get_receipt().await.expect("fund GRID");
+                market.approve_stake(address, stake).await.expect("approve");
+                market
+                    .register(keccak256("llvmpipe"), 2048, 100, 3, 0xff, stake, Address::ZERO)
+                    .await
+                    .expect("register");
+                providers.push((address, market));
+            }
+            providers
+        }
+
+        /// Account 4, given a billion test-dollar base units.
+        pub async fn buyer(
+            &self,
+        ) -> (Address, Market<DynProvider>, MockStablecoin::MockStablecoinInstance<DynProvider>) {
+            let (address, buyer) = self.wallet(4);
+            let usd = MockStablecoin::new(self.market.deployment().payment_token, buyer.contract().provider().clone());
+            usd.mint(address, U256::from(1_000_000_000u64))
+                .send()
+                .await
+                .expect("send")
+                .get_receipt()
+                .await
+                .expect("mint");
+            (address, buyer, usd)
         }
 
         pub async fn advance(&self, seconds: u64) {
@@ -79,9 +118,9 @@ mod support {
 }
 
 mod lifecycle {
-    use alloy::primitives::{Address, B256, U256, keccak256};
+    use alloy::primitives::{B256, U256, keccak256};
     use gridmint_chain::{
-        bindings::{GridToken, Gridmint, MockStablecoin},
+        bindings::{Gridmint, MockStablecoin},
         commitment,
     };
 
@@ -91,28 +130,9 @@ mod lifecycle {
     async fn one_job_with_three_replicas_settles_through_the_bindings() {
         let Some(chain) = chain().await else { return };
         let deployment = *chain.market.deployment();
-        let (_, deployer) = chain.wallet(0);
-        let stake = U256::from(10).pow(U256::from(21)); // 1000 GRID
-        let grid = GridToken::new(deployment.stake_token, deployer.contract().provider().clone());
-
         // Three providers get stake and register; a buyer gets test dollars.
-        let mut providers = Vec::new();
-        for i in 1..=3 {
-            let (address, market) = chain.wallet(i);
-            grid.transfer(address, stake).send().await.expect("send").get_receipt().await.expect("fund GRID");
-            market.approve_all(address).await.expect("approve");
-            market.register(keccak256("llvmpipe"), 2048, 100, 3, 0xff, stake, Address::ZERO).await.expect("register");
-            providers.push((address, market));
-        }
-        let (buyer_address, buyer) = chain.wallet(4);
-        let usd = MockStablecoin::new(deployment.payment_token, buyer.contract().provider().clone());
-        usd.mint(buyer_address, U256::from(1_000_000_000u64))
-            .send()
-            .await
-            .expect("send")
-            .get_receipt()
-            .await
-            .expect("mint");
+        let providers = chain.providers(3).await;
+        let (buyer_address, buyer, _) = chain.buyer().await;
         buyer.approve_all(buyer_address).await.expect("approve");
 
         let now = chain.now().await;
@@ -258,11 +278,8 @@ mod lifecycle {
 }
 
 mod attacks {
-    use alloy::primitives::{Address, B256, U256, keccak256};
-    use gridmint_chain::{
-        bindings::{GridToken, Gridmint, MockStablecoin},
-        commitment,
-    };
+    use alloy::primitives::{B256, U256, keccak256};
+    use gridmint_chain::{bindings::Gridmint, commitment};
 
     use super::support::chain;
 
@@ -272,27 +289,8 @@ mod attacks {
     #[tokio::test]
     async fn attack_colluders_who_reveal_themselves_meet_a_bonded_challenge_from_the_chain_alone() {
         let Some(chain) = chain().await else { return };
-        let deployment = *chain.market.deployment();
-        let (_, deployer) = chain.wallet(0);
-        let stake = U256::from(10).pow(U256::from(21));
-        let grid = GridToken::new(deployment.stake_token, deployer.contract().provider().clone());
-        let mut providers = Vec::new();
-        for i in 1..=2 {
-            let (address, market) = chain.wallet(i);
-            grid.transfer(address, stake).send().await.expect("send").get_receipt().await.expect("fund GRID");
-            market.approve_stake(address, stake).await.expect("approve");
-            market.register(keccak256("llvmpipe"), 2048, 100, 3, 0xff, stake, Address::ZERO).await.expect("register");
-            providers.push((address, market));
-        }
-        let (buyer_address, buyer) = chain.wallet(4);
-        let usd = MockStablecoin::new(deployment.payment_token, buyer.contract().provider().clone());
-        usd.mint(buyer_address, U256::from(1_000_000_000u64))
-            .send()
-            .await
-            .expect("send")
-            .get_receipt()
-            .await
-            .expect("mint");
+        let providers = chain.providers(2).await;
+        let (buyer_address, buyer, usd) = chain.buyer().await;
         let now = chain.now().await;
         let params = Gridmint::JobParams {
             specHash: keccak256("job.toml"),

@@ -581,14 +581,7 @@ async fn check_then_settle(
     let accept = match verdict(net, job_id, root).await? {
         Some(accept) => accept,
         None => {
-            let window: u32 = net
-                .market
-                .contract()
-                .checkWindow()
-                .call()
-                .await
-                .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("checkWindow", e)))?;
-            if now <= reveal_deadline + u64::from(window) / 2 {
+            if now <= reveal_deadline + net.market.check_window().await? / 2 {
                 return Ok(false);
             }
             tracing::warn!(job = %job_id, %root, "no replica delivered a result this node could check");

@@ -781,14 +781,7 @@ async fn settle_if_buyer_quiet(net: &Network, job_id: U256, task: &mut Task, now
         Some(at) => at,
         None => {
             let view = net.market.job(job_id).await?;
-            let window: u32 = net
-                .market
-                .contract()
-                .checkWindow()
-                .call()
-                .await
-                .map_err(|e| NodeError::Chain(ChainError::from_contract("checkWindow", e)))?;
-            *task.settle_after.insert(view.reveal_deadline() + u64::from(window))
+            *task.settle_after.insert(view.reveal_deadline() + net.market.check_window().await?)
         }
     };
     if now <= settle_after {
