@@ -107,6 +107,8 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         if (c.buyerSlashShareBps > BPS) revert InvalidParameter("buyerSlashShareBps");
         if (c.epochLength == 0 || c.halvingEpochs == 0) revert InvalidParameter("epochs");
         if (c.minStepWindow == 0) revert InvalidParameter("minStepWindow");
+        // The buyer needs at least a step after the reveal deadline to challenge late reveals.
+        if (c.checkWindow < c.minStepWindow) revert InvalidParameter("checkWindow");
         if (c.challengeBondBps == 0 || c.challengeBondBps > BPS) revert InvalidParameter("challengeBondBps");
         _paymentToken = c.paymentToken;
         _stakeToken = stakeToken_;

@@ -71,11 +71,12 @@ abstract contract Settlement is GridmintStorage {
         return byDemand < cap ? byDemand : cap;
     }
 
-    /// @dev A claim's weight in the draw of the replicas: the stake, up to 8 times over for a
-    /// record of agreements (one eighth more per agreement, at most 56 counted). A slash already
-    /// weighs through the stake it took.
+    /// @dev A claim's weight in the draw of the replicas: the stake, up to twice over for a
+    /// record of agreements (one eighth more per agreement, at most 8 counted: agreements can be
+    /// bought with jobs to oneself, so they must not outweigh stake). A slash already weighs
+    /// through the stake it took.
     function _claimWeight(uint96 stake, uint32 agreed) internal pure returns (uint128) {
-        uint256 bonus = agreed < 56 ? agreed : 56;
+        uint256 bonus = agreed < 8 ? agreed : 8;
         return uint128((uint256(stake) * (8 + bonus)) / 8);
     }
 

@@ -10,19 +10,18 @@ import {Dispute, Job, JobState, Revealed, Trail} from "../libraries/Types.sol";
 /// deadline; either way the challenge bond, if any, is released.
 abstract contract Disputes is ExtensionBase, IGridmintExtension {
     /// @inheritdoc IGridmintExtension
-    function resolveDispute(uint256 jobId, bytes32 resultRoot, Trail calldata t) external viaMarket {
+    function resolveDispute(uint256 jobId, bytes32 resultRoot, uint64 workUnits, Trail calldata t)
+        external
+        viaMarket
+    {
         if (msg.sender != _arbiter) revert NotArbiter(msg.sender);
         Job storage j = _jobs[jobId];
         if (j.state != JobState.Disputed) revert WrongState(jobId, j.state);
         _verify(jobId, j, t);
         Revealed[] memory reveals = t.reveals;
-        uint64 workUnits;
-        for (uint256 i; i < reveals.length; ++i) {
-            if (reveals[i].resultRoot == resultRoot) {
-                workUnits = reveals[i].workUnits;
-                break;
-            }
-        }
+        // The arbiter names the work too: a replica that revealed the right root with other units
+        // (a front-runner claiming the maximum, say) must not set what the honest ones are paid,
+        // nor get them slashed as dissenters.
         // Whether the arbiter upheld the majority the buyer challenged: then the buyer lost.
         (bytes32 root, uint64 units, uint256 votes) = _majority(reveals);
         bool upheld = votes * 2 > _popcount(j.selected) && root == resultRoot && units == workUnits;

@@ -135,7 +135,7 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
     /// @inheritdoc IGridmintExtension
     function reputationScore(address provider) public view returns (uint256) {
         Reputation memory r = reputationOf(provider);
-        uint256 graded = uint256(r.agreed) + 4 * uint256(r.slashed) + 2 * uint256(r.missed);
+        uint256 graded = uint256(r.agreed) + 4 * uint256(r.slashed) + 2 * uint256(r.missed) + uint256(r.left);
         return graded == 0 ? 0 : (uint256(r.agreed) * BPS) / graded;
     }
 

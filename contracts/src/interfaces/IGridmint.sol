@@ -167,7 +167,7 @@ interface IGridmintMarket {
     /// provider may claim, once per job (claims go in job-id order); whether it meets the job's
     /// requirements is checked when the replicas are selected, so an unfit claim is never
     /// selected and only locks the claimant's stake until the job ends. The claim's weight in the
-    /// draw is fixed now, from the stake and the agreements so far: `stake × (8 + min(agreed, 56)) / 8`
+    /// draw is fixed now, from the stake and the agreements so far: `stake × (8 + min(agreed, 8)) / 8`
     /// (stake added later does not weigh). After the claim window, k of the eligible claimants are
     /// drawn with the randomness of the block that selects them, which no claimant knows when it
     /// claims.
@@ -273,7 +273,7 @@ interface IGridmintExtension {
     function reputationOf(address provider) external view returns (Reputation memory);
 
     /// @notice Reputation in basis points: agreements over all graded outcomes, where a slash
-    /// weighs four and a missed deadline two. 0 without history.
+    /// weighs four, a missed deadline two and a job left one. 0 without history.
     function reputationScore(address provider) external view returns (uint256);
 
     /// @notice Whether `provider` may claim a job with these requirements now.
@@ -285,9 +285,10 @@ interface IGridmintExtension {
 
     // --- Disputes ---------------------------------------------------------------------------
 
-    /// @notice The arbiter settles a dispute by naming the correct result root (found by
-    /// re-executing the disputed dispatch). Replicas that revealed it are paid; the rest slashed.
-    function resolveDispute(uint256 jobId, bytes32 resultRoot, Trail calldata t) external;
+    /// @notice The arbiter settles a dispute by naming the correct result root and work units
+    /// (found by re-executing the disputed dispatch). Replicas that revealed both are paid; the
+    /// rest slashed.
+    function resolveDispute(uint256 jobId, bytes32 resultRoot, uint64 workUnits, Trail calldata t) external;
 
     /// @notice A dispute the arbiter did not resolve in time. A challenged majority stands (it is
     /// paid, as if unchallenged, and the bond goes back); without a majority the buyer is refunded

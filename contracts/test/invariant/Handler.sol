@@ -289,7 +289,7 @@ contract Handler is TrailBook {
         Job memory j = market.jobOf(jobId);
         if (j.state != JobState.Disputed) return;
         if (resolve) {
-            _measured(jobId, abi.encodeCall(IGridmintExtension.resolveDispute, (jobId, ROOT, trail(jobId))), arbiter);
+            _measured(jobId, abi.encodeCall(IGridmintExtension.resolveDispute, (jobId, ROOT, _paidUnits(jobId), trail(jobId))), arbiter);
             calls["resolve"]++;
         } else if (block.timestamp > market.disputeOf(jobId).deadline) {
             _measured(jobId, abi.encodeCall(IGridmintExtension.expireDispute, (jobId, trail(jobId))), address(this));

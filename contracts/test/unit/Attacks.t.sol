@@ -209,7 +209,7 @@ contract AttacksTest is Fixture {
         uint256 jobId = _revealedJob([ROOT, ROOT, BAD]);
         uint256 bond = _challenge(jobId);
         vm.prank(arbiter);
-        market.resolveDispute(jobId, ROOT, trail(jobId));
+        market.resolveDispute(jobId, ROOT, 5, trail(jobId));
         uint256 pay = uint256(PRICE) * 5;
         assertEq(market.accountOf(providers[0]).balance, pay + bond / 2, "pay and half the bond");
         assertEq(market.accountOf(providers[1]).balance, pay + bond / 2, "pay and half the bond");
@@ -225,9 +225,36 @@ contract AttacksTest is Fixture {
         uint256 bond = _challenge(jobId);
         uint256 before = market.accountOf(buyer).balance;
         vm.prank(arbiter);
-        market.resolveDispute(jobId, ROOT, trail(jobId));
+        market.resolveDispute(jobId, ROOT, 5, trail(jobId));
         assertGe(market.accountOf(buyer).balance - before, bond, "the bond comes back");
         assertEq(market.reputationOf(providers[0]).slashed, 1, "the wrong majority is slashed");
+    }
+
+    /// A sybil drawn beside an honest replica reveals the right root with the maximum work units,
+    /// ahead of the honest reveal: the pair (root, units) ties, the job goes to dispute, and the
+    /// arbiter ruling the right root paid the sybil the maximum and slashed the honest replica as
+    /// a dissenter (the units were taken from the first reveal of that root). The arbiter now
+    /// names the units too.
+    function test_attack_aFrontRunnerWithInflatedUnitsCannotGetTheHonestReplicaSlashed() public {
+        uint256 jobId = post(2);
+        address sybil = providers[0];
+        address honest = providers[1];
+        claimAs(jobId, sybil);
+        claimAs(jobId, honest);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        commitAs(jobId, 0, sybil, ROOT, MAX_WU);
+        commitAs(jobId, 1, honest, ROOT, 5);
+        revealAs(jobId, 0, sybil, ROOT, MAX_WU);
+        revealAs(jobId, 1, honest, ROOT, 5);
+        finalize(jobId);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Disputed), "one vote each: disputed");
+        uint96 honestStake = market.providerOf(honest).stake;
+        vm.prank(arbiter);
+        market.resolveDispute(jobId, ROOT, 5, trail(jobId));
+        assertEq(market.providerOf(honest).stake, honestStake, "the honest replica keeps its stake");
+        assertEq(market.accountOf(honest).balance, uint256(PRICE) * 5, "and is paid for the true work");
+        assertEq(market.accountOf(sybil).balance, 0, "the inflated claim is not paid");
+        assertEq(market.reputationOf(sybil).slashed, 1, "but slashed");
     }
 
     // ---- 8. colluders who keep the last reveal from the buyer --------------------------------------

@@ -448,9 +448,9 @@ contract MarketTest is Fixture {
         uint256 jobId = _disputed();
         Trail memory t = trail(jobId);
         vm.expectRevert(abi.encodeWithSelector(NotArbiter.selector, address(this)));
-        market.resolveDispute(jobId, ROOT, t);
+        market.resolveDispute(jobId, ROOT, 400, t);
         vm.prank(arbiter);
-        market.resolveDispute(jobId, ROOT, t);
+        market.resolveDispute(jobId, ROOT, 400, t);
         assertEq(market.agreedRoot(jobId), ROOT, "the arbiter's root is the result");
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Resolved), "resolved");
         assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 400, "the correct replica is paid");
@@ -500,7 +500,7 @@ contract MarketTest is Fixture {
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Disputed), "the majority did not settle it");
         assertEq(market.accountOf(providers[1]).balance, 0, "nobody paid yet");
         vm.prank(arbiter);
-        market.resolveDispute(jobId, ROOT, trail(jobId));
+        market.resolveDispute(jobId, ROOT, 5, trail(jobId));
         assertEq(market.agreedRoot(jobId), ROOT, "the arbiter's root is the result");
         assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "the correct replica is paid");
         assertEq(market.reputationOf(providers[1]).slashed, 1, "the wrong majority is slashed");

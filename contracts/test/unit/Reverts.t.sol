@@ -45,7 +45,7 @@ contract RevertsTest is Fixture {
         Trail memory t = trail(jobId);
         vm.prank(arbiter);
         vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Finalized));
-        market.resolveDispute(jobId, keccak256("r"), t);
+        market.resolveDispute(jobId, keccak256("r"), 0, t);
     }
 
     function test_selectReplicas_withoutClaimants_isNotFinalizable() public {

@@ -26,7 +26,7 @@ abstract contract TrailBook {
 
     /// The weight a claim by a provider with this stake and record gets (`Gridmint.claim`).
     function claimWeight(uint96 stake, uint32 agreed) internal pure returns (uint128) {
-        uint256 bonus = agreed < 56 ? agreed : 56;
+        uint256 bonus = agreed < 8 ? agreed : 8;
         return uint128((uint256(stake) * (8 + bonus)) / 8);
     }
 

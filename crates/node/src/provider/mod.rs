@@ -747,56 +747,10 @@ async fn step(
     Ok(false)
 }
 
-/// A job this node cannot run: once the replicas are drawn, a selected replica that has not
-/// committed leaves the job (no slash: the market cannot tell a job that cannot run from a lazy
-/// replica, so the replica says so); one not drawn is done. True when the task is over.
-async fn leave_when_selected(
-    net: &Network,
-    job_id: U256,
-    task: &Task,
-    state: JobState,
-    why: &str,
-) -> Result<bool, NodeError> {
-    match (state, task.selected) {
-        (JobState::Open, _) => Ok(false), // the draw is still to come
-        (JobState::Running, Some(true)) if !task.committed => {
-            match net.market.leave_job(job_id, task.index).await {
-                Ok(_) => tracing::warn!(job = %job_id, reason = why, "left the job: it cannot run here"),
-                Err(e) => {
-                    tracing::warn!(job = %job_id, error = %e, "could not leave the job; trying again");
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        }
-        _ => Ok(true),
-    }
-}
-
-/// After this replica's reveal the buyer checks the result and settles the job; if the buyer
-/// went quiet, the replica settles it itself once the buyer's check window is over (the market
-/// refuses it before). True when the task is over.
-async fn settle_if_buyer_quiet(net: &Network, job_id: U256, task: &mut Task, now: u64) -> Result<bool, NodeError> {
-    let settle_after = match task.settle_after {
-        Some(at) => at,
-        None => {
-            let view = net.market.job(job_id).await?;
-            *task.settle_after.insert(view.reveal_deadline() + net.market.check_window().await?)
-        }
-    };
-    if now <= settle_after {
-        return Ok(false);
-    }
-    match net.market.finalize(job_id).await {
-        Ok(_) => tracing::info!(job = %job_id, "settled the job its buyer left unchecked"),
-        Err(ChainError::Reverted { reason, .. }) if matches!(*reason, GridmintErrors::WrongState(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(false)
-}
-
+mod closing;
 mod compute;
 
+use closing::{leave_when_selected, settle_if_buyer_quiet};
 use compute::{compute, deliver_once, find_posted};
 
 #[cfg(test)]
