@@ -98,6 +98,29 @@ mod support {
         }
     }
 
+    /// A job of `replicas` posted at chain time `now`: claims for 30 s, commits by 300 s, reveals
+    /// by 600 s, 1,000 base units per work unit up to 10,000, open to every provider.
+    pub fn job(now: u64, replicas: u8) -> gridmint_chain::bindings::Gridmint::JobParams {
+        use alloy::primitives::Uint;
+        gridmint_chain::bindings::Gridmint::JobParams {
+            specHash: keccak256("job.toml"),
+            dataRoot: keccak256("sentences.txt"),
+            dataPeer: keccak256("endpoint"),
+            requirements: gridmint_chain::bindings::Gridmint::Requirements {
+                minMemoryMiB: 0,
+                minComputeUnits: 0,
+                regionMask: 0,
+                workloadClass: 0,
+            },
+            replicas,
+            pricePerUnit: Uint::<96, 2>::from(1_000u64),
+            maxWorkUnits: 10_000,
+            claimDeadline: Uint::<40, 1>::from(now + 30),
+            commitDeadline: Uint::<40, 1>::from(now + 300),
+            revealDeadline: Uint::<40, 1>::from(now + 600),
+        }
+    }
+
     pub async fn chain() -> Option<Chain> {
         let Some(binary) = anvil_binary() else {
             assert!(
@@ -136,23 +159,9 @@ mod lifecycle {
         buyer.approve_all(buyer_address).await.expect("approve");
 
         let now = chain.now().await;
-        let params = Gridmint::JobParams {
-            specHash: keccak256("job.toml"),
-            dataRoot: keccak256("sentences.txt"),
-            dataPeer: keccak256("endpoint"),
-            requirements: Gridmint::Requirements {
-                minMemoryMiB: 1024,
-                minComputeUnits: 10,
-                regionMask: 0,
-                workloadClass: 1,
-            },
-            replicas: 3,
-            pricePerUnit: alloy::primitives::Uint::<96, 2>::from(1_000u64),
-            maxWorkUnits: 10_000,
-            claimDeadline: alloy::primitives::Uint::<40, 1>::from(now + 30),
-            commitDeadline: alloy::primitives::Uint::<40, 1>::from(now + 300),
-            revealDeadline: alloy::primitives::Uint::<40, 1>::from(now + 600),
-        };
+        let mut params = super::support::job(now, 3);
+        params.requirements =
+            Gridmint::Requirements { minMemoryMiB: 1024, minComputeUnits: 10, regionMask: 0, workloadClass: 1 };
         let mut gas = 0u64;
         let posted = buyer.post_job(params.clone()).await.expect("post");
         gas += posted.receipt.gas_used;
@@ -279,7 +288,7 @@ mod lifecycle {
 
 mod attacks {
     use alloy::primitives::{B256, U256, keccak256};
-    use gridmint_chain::{bindings::Gridmint, commitment};
+    use gridmint_chain::commitment;
 
     use super::support::chain;
 
@@ -292,23 +301,7 @@ mod attacks {
         let providers = chain.providers(2).await;
         let (buyer_address, buyer, usd) = chain.buyer().await;
         let now = chain.now().await;
-        let params = Gridmint::JobParams {
-            specHash: keccak256("job.toml"),
-            dataRoot: keccak256("sentences.txt"),
-            dataPeer: keccak256("endpoint"),
-            requirements: Gridmint::Requirements {
-                minMemoryMiB: 0,
-                minComputeUnits: 0,
-                regionMask: 0,
-                workloadClass: 0,
-            },
-            replicas: 2,
-            pricePerUnit: alloy::primitives::Uint::<96, 2>::from(1_000u64),
-            maxWorkUnits: 10_000,
-            claimDeadline: alloy::primitives::Uint::<40, 1>::from(now + 30),
-            commitDeadline: alloy::primitives::Uint::<40, 1>::from(now + 300),
-            revealDeadline: alloy::primitives::Uint::<40, 1>::from(now + 600),
-        };
+        let params = super::support::job(now, 2);
         let escrow =
             buyer.contract().escrowFor(params.pricePerUnit, params.maxWorkUnits, 2).call().await.expect("escrow");
         buyer.approve_payment(buyer_address, escrow.payment + escrow.fee).await.expect("approve escrow");
