@@ -505,12 +505,7 @@ async fn poll_once(net: &Network, job_id: U256, reveal_deadline: &mut Option<u64
     } else if state == JobState::Open && job.claimants > 0 && now > claim_deadline {
         // Select the replicas as soon as the claim window closes, while they compute, so the
         // selection is not on the way of their commitments.
-        match net.market.select_replicas(job_id).await {
-            Ok(_) => tracing::info!(job = %job_id, "replicas selected"),
-            Err(gridmint_chain::ChainError::Reverted { reason, .. })
-                if matches!(*reason, gridmint_chain::bindings::Gridmint::GridmintErrors::WrongState(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
+        net.draw_replicas(job_id).await?;
     } else if state == JobState::Running {
         if submit_relayed(net, job_id, job.selected).await? {
             // The batch of reveals settled the job (or the buyer challenged it).
@@ -521,6 +516,11 @@ async fn poll_once(net: &Network, job_id: U256, reveal_deadline: &mut Option<u64
         }
     }
     Ok(false)
+}
+
+/// The root more than half of `replicas` revealed, if any (the market's rule, by root).
+fn majority_root(roots: &[B256], replicas: usize) -> Option<B256> {
+    roots.iter().find(|r| roots.iter().filter(|x| x == r).count() * 2 > replicas).copied()
 }
 
 /// What the buyer's own run says of the result `root` the replicas agree on: `Some(true)`
@@ -571,7 +571,7 @@ async fn check_then_settle(
         return Ok(false);
     }
     let roots: Vec<B256> = view.trail.reveals.iter().map(|r| r.resultRoot).collect();
-    let majority = roots.iter().find(|r| roots.iter().filter(|x| x == r).count() * 2 > replicas).copied();
+    let majority = majority_root(&roots, replicas);
     // Nothing revealed (the no-shows are slashed, the escrow refunded) or no majority (the market
     // opens a dispute itself): nothing to check.
     let Some(root) = majority else {
@@ -631,8 +631,7 @@ async fn submit_relayed(net: &Network, job_id: U256, selected: u32) -> Result<bo
         let reveals: Vec<Gridmint::Reveal> = pending.iter().map(|i| relayed[i].reveal.clone()).collect();
         let roots: Vec<B256> =
             view.trail.reveals.iter().map(|r| r.resultRoot).chain(reveals.iter().map(|r| r.resultRoot)).collect();
-        let majority = roots.iter().find(|r| roots.iter().filter(|x| x == r).count() * 2 > selected.len());
-        if let Some(&root) = majority {
+        if let Some(root) = majority_root(&roots, selected.len()) {
             match verdict(net, job_id, root).await? {
                 Some(false) => {
                     net.market.challenge(net.address(), job_id, reveals).await?;

@@ -102,6 +102,19 @@ impl Network {
         })
     }
 
+    /// Draws the job's replicas (`selectReplicas`), unless someone already did: the buyer and
+    /// every claimant send it once the claim window closes, and all but the first find the job
+    /// running (`WrongState`), which is not an error here.
+    pub async fn draw_replicas(&self, job_id: U256) -> Result<(), NodeError> {
+        match self.market.select_replicas(job_id).await {
+            Ok(_) => tracing::info!(job = %job_id, "replicas selected"),
+            Err(gridmint_chain::ChainError::Reverted { reason, .. })
+                if matches!(*reason, Gridmint::GridmintErrors::WrongState(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
     /// What runs at this network's market address: this app's build of the contracts or not.
     pub async fn market_code(&self) -> Result<MarketCode, NodeError> {
         Ok(gridmint_chain::code::market_code(self.market.contract().provider(), self.profile.deployment.market).await?)

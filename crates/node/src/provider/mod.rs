@@ -624,12 +624,7 @@ async fn step(
                 // once the claim window has closed if nobody did yet.
                 if task.selected != Some(true) {
                     if state == JobState::Open && now > task.claim_deadline {
-                        match net.market.select_replicas(job_id).await {
-                            Ok(_) => tracing::info!(job = %job_id, "replicas selected"),
-                            Err(ChainError::Reverted { reason, .. })
-                                if matches!(*reason, GridmintErrors::WrongState(_)) => {}
-                            Err(e) => return Err(e.into()),
-                        }
+                        net.draw_replicas(job_id).await?;
                     }
                     return Ok(false);
                 }
@@ -653,11 +648,7 @@ async fn step(
         // refused commit would undo the selection and re-roll it for everyone.
         let mut job = job;
         if state == JobState::Open {
-            match net.market.select_replicas(job_id).await {
-                Ok(_) => {}
-                Err(ChainError::Reverted { reason, .. }) if matches!(*reason, GridmintErrors::WrongState(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
+            net.draw_replicas(job_id).await?;
             job = net.market.slot(job_id).await?;
         }
         let index: u32 = task.index.to();
