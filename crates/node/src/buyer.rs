@@ -444,7 +444,7 @@ pub async fn wait_and_fetch(
         }
     }
     if let Ok(peer) = net.peer() {
-        peer.forget_relayed(job_id);
+        peer.forget_job(job_id).await;
     }
     let job = net.market.slot(job_id).await?;
     let agreed_root = net.market.agreed_root(job_id).await?;

@@ -62,7 +62,7 @@ impl From<gridmint_peer::PeerError> for NodeError {
     fn from(e: gridmint_peer::PeerError) -> Self {
         use gridmint_peer::PeerError as P;
         match e {
-            P::Exchange { message } | P::Ledger { message } => NodeError::Exchange { message },
+            P::Exchange { message } | P::Ledger { message } | P::TooBig { message } => NodeError::Exchange { message },
             P::NetworkUnavailable { message } => NodeError::NetworkUnavailable { message },
             P::Chain(e) => NodeError::Chain(e),
             P::Io { what, path, source } => NodeError::Io { what, path, source },

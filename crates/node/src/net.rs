@@ -59,6 +59,8 @@ pub struct Network {
     peer: std::sync::Arc<tokio::sync::OnceCell<Peer>>,
     /// Blocks per `eth_getLogs` request: public RPC nodes refuse wider ranges.
     log_window: u64,
+    /// Postings already found: a job's `JobPosted` never changes, so it is searched for once.
+    posted: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<U256, Gridmint::JobPosted>>>,
 }
 
 /// Blocks per `eth_getLogs` request unless [`Network::with_log_window`] says otherwise (what
@@ -99,6 +101,7 @@ impl Network {
             signer,
             market,
             log_window: LOG_WINDOW,
+            posted: Default::default(),
         })
     }
 
@@ -236,9 +239,21 @@ impl Network {
     }
 
     /// The `JobPosted` event of one job (`jobId` is an indexed topic: the node filters, not us).
+    /// Found once per job and kept; a job that does not exist (its slot is empty) is answered
+    /// without a log query.
     pub async fn posted_job(&self, job_id: U256) -> Result<Option<Gridmint::JobPosted>, NodeError> {
+        if let Some(known) = self.posted.lock().unwrap_or_else(|p| p.into_inner()).get(&job_id) {
+            return Ok(Some(known.clone()));
+        }
+        if self.market.slot(job_id).await?.buyer == Address::ZERO {
+            return Ok(None);
+        }
         let head = self.block_number().await?;
-        Ok(self.posted(Some(job_id), self.profile.deployment.start_block, head).await?.into_iter().next())
+        let found = self.posted(Some(job_id), self.profile.deployment.start_block, head).await?.into_iter().next();
+        if let Some(posted) = &found {
+            self.posted.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id, posted.clone());
+        }
+        Ok(found)
     }
 
     async fn posted(&self, job: Option<U256>, from: u64, to: u64) -> Result<Vec<Gridmint::JobPosted>, NodeError> {
@@ -534,6 +549,10 @@ impl gridmint_peer::Ledger for Network {
 
     fn domain(&self) -> gridmint_peer::Domain {
         gridmint_peer::Domain { chain_id: self.profile.deployment.chain_id, market: self.profile.deployment.market }
+    }
+
+    async fn buyer_of(&self, job_id: U256) -> Result<Address, gridmint_peer::PeerError> {
+        Ok(self.market.slot(job_id).await?.buyer)
     }
 
     async fn posted_job(&self, job_id: U256) -> Result<Option<Gridmint::JobPosted>, gridmint_peer::PeerError> {

@@ -357,6 +357,31 @@ mod peer {
         assert_eq!(stored, Some(result), "the buyer filed the result under its root, in its own data folder");
         let shared = chain.profile_path.parent().expect("profile dir").join("blobs");
         assert!(!shared.exists(), "no folder the nodes share carries data: {}", shared.display());
+
+        // Exhaustion: one result per replica (a replica cannot fill the store or start a spot
+        // check per root it makes up) ...
+        let other = vec![("embeddings.npy".to_owned(), vec![9u8; 64])];
+        let other_root = B256::from(exchange::result_root(&other));
+        let other_sealed = gridmint_peer::seal::seal(&buyer_key, &exchange::bundle(&other).expect("bundle"));
+        let second = claimant_peer.deliver_result(&posted, other_root, &other_sealed).await;
+        assert!(second.expect_err("a second result is refused").to_string().contains("one result per replica"));
+        claimant_peer.deliver_result(&posted, root, &sealed).await.expect("the same result again is fine");
+        // ... one sealed copy of the data per replica however often it asks, dropped from the
+        // transfer store once the job is forgotten ...
+        for _ in 0..3 {
+            claimant_peer.fetch_job_data(&posted).await.expect("asked again");
+        }
+        // (The results fetched above are collected at the next sweep; the data copy is held.)
+        tokio::time::sleep(gridmint_peer::endpoint::TRANSFER_GC_INTERVAL * 3).await;
+        assert_eq!(buyer_peer.transfer_blobs().await.expect("count"), 1, "one sealed copy for one replica");
+        buyer_peer.forget_job(job_id).await;
+        tokio::time::sleep(gridmint_peer::endpoint::TRANSFER_GC_INTERVAL * 3).await;
+        assert_eq!(buyer_peer.transfer_blobs().await.expect("count"), 0, "collected once the job is forgotten");
+        // ... and a request about a job that does not exist is answered from its empty slot.
+        let mut unknown = posted.clone();
+        unknown.jobId = U256::from(1_000_000u64);
+        let none = claimant_peer.fetch_job_data(&unknown).await.expect_err("no such job");
+        assert!(none.to_string().contains("no job 1000000"), "{none}");
     }
 }
 

@@ -48,7 +48,10 @@ use iroh::{
     endpoint::{Connection, PortmapperConfig, presets},
     protocol::{AcceptError, ProtocolHandler, Router},
 };
-use iroh_blobs::{BlobsProtocol, store::mem::MemStore};
+use iroh_blobs::{
+    BlobsProtocol,
+    store::{GcConfig, mem::MemStore},
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -72,6 +75,9 @@ pub trait Ledger: Send + Sync + std::fmt::Debug + 'static {
     /// This node's wallet key: it signs statements and opens what is sealed to this node.
     fn signer(&self) -> &PrivateKeySigner;
     fn domain(&self) -> Domain;
+    /// The job's buyer from its storage slot (one call, no log query), zero if there is no such
+    /// job: what a request is checked against before anything costlier.
+    fn buyer_of(&self, job_id: U256) -> impl std::future::Future<Output = Result<Address, PeerError>> + Send;
     /// The job's posting, `None` if there is no such job.
     fn posted_job(
         &self,
@@ -123,6 +129,14 @@ const MAX_MESSAGE: usize = 64 * 1024;
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long reaching a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the transfer store collects the blobs no tag holds.
+pub const TRANSFER_GC_INTERVAL: Duration = Duration::from_secs(2);
+/// A fetch may take this long, plus a second per MiB.
+const FETCH_GRACE: Duration = Duration::from_secs(60);
+/// The most a job's data may hold (as the buyer's package limit).
+pub const MAX_DATA_BYTES: u64 = 4 << 30;
+/// The most a result bundle may hold (as [`exchange::BundleLimits::DEFAULT`]).
+pub const MAX_RESULT_BYTES: u64 = exchange::BundleLimits::DEFAULT.max_bytes;
 
 async fn connect(endpoint: &Endpoint, to: EndpointAddr, alpn: &[u8]) -> Result<Connection, PeerError> {
     let id = to.id;
@@ -160,6 +174,9 @@ type RelayBook = Arc<std::sync::Mutex<std::collections::BTreeMap<U256, std::coll
 
 /// Wakes the buyer's loop when a commitment arrives (the last one completes a batch).
 type RelayBell = Arc<tokio::sync::Notify>;
+
+/// Per (job, replica): the root of the result it delivered.
+type Delivered = Arc<std::sync::Mutex<std::collections::BTreeMap<(U256, Address), B256>>>;
 
 /// A finished spot check: its outcome, or why it could not run.
 type SpotResult = Result<SpotOutcome, String>;
@@ -300,6 +317,7 @@ pub struct Peer {
     relay: RelayBook,
     bell: RelayBell,
     spots: Spots,
+    delivered: Delivered,
 }
 
 impl Peer {
@@ -332,11 +350,24 @@ impl Peer {
         if let Some(book) = &book {
             book.publish(&endpoint.id(), &endpoint.bound_sockets())?;
         }
-        let transfers = MemStore::new();
+        // Sealed blobs wait here for their reader; what no tag holds (a served job's data once
+        // the job is forgotten, a delivered result, a fetched blob once read) is collected.
+        let store = BlobStore::new(data.join("blobs"));
+        match store.prune(std::time::SystemTime::now() - exchange::RETENTION) {
+            Ok(pruned) if pruned.files > 0 => {
+                tracing::info!(files = pruned.files, bytes = pruned.bytes, "pruned the store of old jobs' blobs");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not prune the store"),
+        }
+        let transfers = MemStore::new_with_opts(iroh_blobs::store::mem::Options {
+            gc_config: Some(GcConfig { interval: TRANSFER_GC_INTERVAL, add_protected: None }),
+        });
         let blobs = BlobsProtocol::new(&transfers, None);
         let relay = RelayBook::default();
         let bell = RelayBell::default();
         let spots = Spots::default();
+        let delivered = Delivered::default();
         let handler = JobData {
             spots: spots.clone(),
             relay: relay.clone(),
@@ -344,8 +375,9 @@ impl Peer {
             ledger,
             endpoint: endpoint.clone(),
             transfers: transfers.clone(),
-            local: BlobStore::new(data.join("blobs")),
+            local: store.clone(),
             book: book.clone(),
+            delivered: delivered.clone(),
         };
         let router =
             Router::builder(endpoint).accept(JOB_ALPN, Arc::new(handler)).accept(iroh_blobs::ALPN, blobs).spawn();
@@ -355,11 +387,12 @@ impl Peer {
             signer,
             domain,
             transfers,
-            local: BlobStore::new(data.join("blobs")),
+            local: store,
             book,
             relay,
             bell,
             spots,
+            delivered,
         })
     }
 
@@ -388,9 +421,9 @@ impl Peer {
         serde_json::from_slice(&answer).map_err(|e| peer_error(format!("a malformed answer: {e}")))
     }
 
-    /// Fetches a sealed blob from `from` into the transfer store and returns its bytes.
-    async fn fetch(&self, from: EndpointId, blob: B256) -> Result<Vec<u8>, PeerError> {
-        fetch(self.router.endpoint(), &self.transfers, self.addr(from), blob).await
+    /// Fetches a sealed blob of at most `max_bytes` from `from` and returns its bytes.
+    async fn fetch(&self, from: EndpointId, blob: B256, max_bytes: u64) -> Result<Vec<u8>, PeerError> {
+        fetch(self.router.endpoint(), &self.transfers, self.addr(from), blob, max_bytes).await
     }
 
     /// As a claimant of `posted`: fetches the job's data from its buyer, checked against the
@@ -418,7 +451,7 @@ impl Peer {
                 }
                 Response::Accepted => return Err(peer_error(format!("job {job_id}: an answer out of turn"))),
             };
-            let sealed = self.fetch(buyer, blob.0).await?;
+            let sealed = self.fetch(buyer, blob.0, MAX_DATA_BYTES + seal::OVERHEAD).await?;
             let bundle = seal::open(&wallet_secret(&self.signer), &sealed)
                 .map_err(|e| peer_error(format!("job {job_id}: the data: {e}")))?;
             if blake3::hash(&bundle).as_bytes() != &posted.dataRoot.0 {
@@ -493,10 +526,22 @@ impl Peer {
         let _ = tokio::time::timeout(timeout, self.bell.notified()).await;
     }
 
-    /// As a buyer: forgets a finished job's relayed commitments and spot checks.
-    pub fn forget_relayed(&self, job_id: U256) {
+    /// As a buyer: forgets a finished job: its relayed commitments, its spot checks, who
+    /// delivered results, and the sealed copies of its data made for its replicas (collected from
+    /// the transfer store at its next sweep).
+    pub async fn forget_job(&self, job_id: U256) {
         self.relay.lock().unwrap_or_else(|p| p.into_inner()).remove(&job_id);
         self.spots.outcomes.lock().unwrap_or_else(|p| p.into_inner()).retain(|(job, _), _| *job != job_id);
+        self.delivered.lock().unwrap_or_else(|p| p.into_inner()).retain(|(job, _), _| *job != job_id);
+        if let Err(e) = self.transfers.tags().delete_prefix(data_tag_prefix(job_id)).await {
+            tracing::warn!(job = %job_id, error = %e, "could not drop the job's sealed data");
+        }
+    }
+
+    /// How many sealed blobs the transfer store holds (what [`Peer::forget_job`] and the sweeps
+    /// keep bounded).
+    pub async fn transfer_blobs(&self) -> Result<usize, PeerError> {
+        Ok(self.transfers.blobs().list().hashes().await.map_err(|e| peer_error(e.to_string()))?.len())
     }
 
     /// As a buyer: spot-checks every delivered result before agreement may settle a job (see
@@ -536,18 +581,47 @@ impl Peer {
     }
 }
 
-async fn fetch(endpoint: &Endpoint, store: &MemStore, from: EndpointAddr, blob: B256) -> Result<Vec<u8>, PeerError> {
+/// Fetches blob `blob` from `from` if it holds at most `max_bytes` (its size is proven by the
+/// BLAKE3 tree before anything else is fetched) and returns its bytes, leaving nothing behind in
+/// `store` that its next sweep does not collect.
+async fn fetch(
+    endpoint: &Endpoint,
+    store: &MemStore,
+    from: EndpointAddr,
+    blob: B256,
+    max_bytes: u64,
+) -> Result<Vec<u8>, PeerError> {
     let hash = iroh_blobs::Hash::from_bytes(blob.0);
     let conn = connect(endpoint, from, iroh_blobs::ALPN).await?;
-    store
-        .remote()
-        .fetch(conn.clone(), hash)
-        .complete()
+    let (size, _) = iroh_blobs::get::request::get_verified_size(&conn, &hash)
         .await
-        .map_err(|e| peer_error(format!("fetching blob {blob}: {e}")))?;
+        .map_err(|e| peer_error(format!("the size of blob {blob}: {e}")))?;
+    if size > max_bytes {
+        conn.close(0u32.into(), b"too big");
+        return Err(PeerError::TooBig { message: format!("blob {blob} holds {size} bytes; at most {max_bytes} are taken") });
+    }
+    // Held while it arrives and is read, so that a sweep in between does not take it.
+    let _held = store.tags().temp_tag(hash).await.map_err(|e| peer_error(e.to_string()))?;
+    let transfer = async {
+        store.remote().fetch(conn.clone(), hash).complete().await.map_err(|e| peer_error(format!("fetching blob {blob}: {e}")))
+    };
+    // A peer that sends slower than ~1 MiB/s (after a grace of a minute) is dropped.
+    let time = FETCH_GRACE + Duration::from_secs(size >> 20);
+    tokio::time::timeout(time, transfer)
+        .await
+        .map_err(|_| peer_error(format!("fetching blob {blob} ({size} bytes) took over {}s", time.as_secs())))??;
     conn.close(0u32.into(), b"done");
     let bytes = store.get_bytes(hash).await.map_err(|e| peer_error(format!("reading blob {blob}: {e}")))?;
     Ok(bytes.to_vec())
+}
+
+/// The transfer store's tag for the data of `job_id` sealed to `who`.
+fn data_tag(job_id: U256, who: Address) -> String {
+    format!("{}{who}", data_tag_prefix(job_id))
+}
+
+fn data_tag_prefix(job_id: U256) -> String {
+    format!("data/{job_id}/")
 }
 
 /// The buyer's side of [`JOB_ALPN`].
@@ -561,6 +635,7 @@ struct JobData<L> {
     transfers: MemStore,
     local: BlobStore,
     book: Option<AddressBook>,
+    delivered: Delivered,
 }
 
 impl<L: Ledger> JobData<L> {
@@ -582,10 +657,16 @@ impl<L: Ledger> JobData<L> {
 
     /// The job and its claimants, if this node posted it and `who` is the `party` asked for.
     async fn my_job(&self, job_id: U256, who: Address, party: Party) -> Result<(JobPosted, Vec<Address>), PeerError> {
-        let posted = self.ledger.posted_job(job_id).await?.ok_or_else(|| peer_error(format!("no job {job_id}")))?;
-        if posted.buyer != self.ledger.signer().address() {
+        // The slot first: a request about a job that is not this node's (or none) costs one call,
+        // never a search of the chain's logs.
+        let buyer = self.ledger.buyer_of(job_id).await?;
+        if buyer == Address::ZERO {
+            return Err(peer_error(format!("no job {job_id}")));
+        }
+        if buyer != self.ledger.signer().address() {
             return Err(peer_error(format!("job {job_id} is not this node's")));
         }
+        let posted = self.ledger.posted_job(job_id).await?.ok_or_else(|| peer_error(format!("no job {job_id}")))?;
         let (claimants, selected) = self.ledger.claimants(job_id).await?;
         let Some(position) = claimants.iter().position(|c| *c == who) else {
             return Err(peer_error(format!("{who} has not claimed job {job_id}")));
@@ -641,8 +722,21 @@ impl<L: Ledger> JobData<L> {
             .local
             .get(&blake3::Hash::from_bytes(posted.dataRoot.0))?
             .ok_or_else(|| peer_error(format!("job {job_id}: its data is not on this node")))?;
-        let tag = self.transfers.add_bytes(seal::seal(&key, &bundle)).await.map_err(|e| peer_error(e.to_string()))?;
-        let blob = B256::from(*tag.hash.as_bytes());
+        // One sealed copy per replica and job, however often it asks: a replica that asks again
+        // is offered the same blob, and the copies go when the job is forgotten.
+        let tag = data_tag(job_id, who);
+        let known = self.transfers.tags().get(&tag).await.map_err(|e| peer_error(e.to_string()))?;
+        let hash = match known {
+            Some(info) => info.hash,
+            None => self
+                .transfers
+                .add_bytes(seal::seal(&key, &bundle))
+                .with_named_tag(&tag)
+                .await
+                .map_err(|e| peer_error(e.to_string()))?
+                .hash,
+        };
+        let blob = B256::from(*hash.as_bytes());
         let offer = statement(&self.ledger.domain(), "data offer", job_id, &from, &format!("\nblob {blob}"));
         tracing::info!(job = %job_id, provider = %who, "serving the job's data");
         Ok(Response::Data { blob, signature: sign(self.ledger.signer(), &offer)? })
@@ -659,17 +753,28 @@ impl<L: Ledger> JobData<L> {
         let message = statement(&self.ledger.domain(), "result", job_id, &from, &format!("\nroot {root}\nblob {blob}"));
         let (who, _) = recover(signature, &message)?;
         let (posted, _) = self.my_job(job_id, who, Party::Replica).await?;
+        // One result per replica and job: a replica cannot fill the store or start a spot check
+        // per root it makes up.
+        if let Some(earlier) = self.delivered.lock().unwrap_or_else(|p| p.into_inner()).get(&(job_id, who))
+            && *earlier != root
+        {
+            return Err(peer_error(format!(
+                "job {job_id}: {who} already delivered a result with root {earlier}; one result per replica"
+            )));
+        }
         let name = format!("results/{root:x}");
         if self.local.resolve(&name)?.is_some() {
             return Ok(Response::Accepted);
         }
-        let sealed = fetch(&self.endpoint, &self.transfers, endpoint_addr(self.book.as_ref(), from), blob).await?;
+        let from = endpoint_addr(self.book.as_ref(), from);
+        let sealed = fetch(&self.endpoint, &self.transfers, from, blob, MAX_RESULT_BYTES + seal::OVERHEAD).await?;
         let bundle = seal::open(&wallet_secret(self.ledger.signer()), &sealed)
             .map_err(|e| peer_error(format!("job {job_id}: the result: {e}")))?;
         let entries = exchange::unbundle(&bundle)?;
         if B256::from(exchange::result_root(&entries)) != root {
             return Err(peer_error(format!("job {job_id}: the result's files do not hash to {root}")));
         }
+        self.delivered.lock().unwrap_or_else(|p| p.into_inner()).insert((job_id, who), root);
         let hash = self.local.put(&bundle)?;
         self.local.link(&name, &hash)?;
         if let Some(package) = self.local.get(&blake3::Hash::from_bytes(posted.dataRoot.0))? {

@@ -7,6 +7,9 @@ pub enum PeerError {
     /// A request, transfer or bundle that failed or was refused; the message names the job.
     #[error("job data: {message}")]
     Exchange { message: String },
+    /// A blob or bundle from a peer over its limit, or a store over its quota.
+    #[error("too big: {message}")]
+    TooBig { message: String },
     #[error("the network is not available: {message}")]
     NetworkUnavailable { message: String },
     /// The chain's word on a job could not be read ([`crate::Ledger`]).

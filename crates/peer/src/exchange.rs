@@ -9,10 +9,28 @@ use std::{
 
 use crate::PeerError;
 
-/// A content-addressed blob folder.
+/// A content-addressed blob folder, with a quota: a `put` that would take the blobs over it is
+/// refused (nothing already stored is dropped to make room), and [`BlobStore::prune`] deletes
+/// what has not been written or linked for a while.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     dir: PathBuf,
+    quota: u64,
+}
+
+/// The most a node's store holds unless told otherwise.
+pub const DEFAULT_QUOTA: u64 = 64 << 30;
+
+/// How long a blob or name stays after it was last stored or linked: longer than any job lives
+/// (claim, commit and reveal windows of at most a week each, then the check window), so what a
+/// job in progress needs is never pruned.
+pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// What [`BlobStore::prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub files: u64,
+    pub bytes: u64,
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PeerError {
@@ -22,7 +40,65 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PeerErr
 
 impl BlobStore {
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
+        Self { dir, quota: DEFAULT_QUOTA }
+    }
+
+    /// The same folder with a quota of `bytes`.
+    pub fn with_quota(self, bytes: u64) -> Self {
+        Self { quota: bytes, ..self }
+    }
+
+    /// Bytes the blobs take (names are a few bytes each and not counted).
+    pub fn usage(&self) -> Result<u64, PeerError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(PeerError::Io { what: "listing", path: self.dir.clone(), source: e }),
+        };
+        let mut total = 0u64;
+        for entry in entries {
+            let entry = entry.map_err(io("listing", &self.dir))?;
+            let meta = entry.metadata().map_err(io("reading", &entry.path()))?;
+            if meta.is_file() {
+                total = total.saturating_add(meta.len());
+            }
+        }
+        Ok(total)
+    }
+
+    /// Deletes every blob and name last written before `cutoff` (callers pass now minus
+    /// [`RETENTION`]), and leftovers of interrupted writes; then empty folders of names.
+    pub fn prune(&self, cutoff: std::time::SystemTime) -> Result<Pruned, PeerError> {
+        let mut pruned = Pruned::default();
+        if !self.dir.exists() {
+            return Ok(pruned);
+        }
+        let mut stack = vec![self.dir.clone()];
+        let mut dirs = Vec::new();
+        while let Some(d) = stack.pop() {
+            for entry in fs::read_dir(&d).map_err(io("listing", &d))? {
+                let entry = entry.map_err(io("listing", &d))?;
+                let path = entry.path();
+                let meta = fs::symlink_metadata(&path).map_err(io("reading", &path))?;
+                if meta.is_dir() {
+                    stack.push(path.clone());
+                    dirs.push(path);
+                    continue;
+                }
+                let modified = meta.modified().map_err(io("reading the time of", &path))?;
+                if modified < cutoff {
+                    fs::remove_file(&path).map_err(io("deleting", &path))?;
+                    pruned.files += 1;
+                    pruned.bytes += meta.len();
+                }
+            }
+        }
+        // Deepest first, so a folder emptied by its children goes too.
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in dirs {
+            let _ = fs::remove_dir(&d); // fails while not empty: kept
+        }
+        Ok(pruned)
     }
 
     fn path(&self, hash: &blake3::Hash) -> PathBuf {
@@ -34,7 +110,22 @@ impl BlobStore {
     pub fn put(&self, bytes: &[u8]) -> Result<blake3::Hash, PeerError> {
         let hash = blake3::hash(bytes);
         let path = self.path(&hash);
-        if !path.exists() {
+        if path.exists() {
+            // Stored again: it is in use, so its retention starts over.
+            let file = fs::File::options().append(true).open(&path).map_err(io("opening", &path))?;
+            file.set_modified(std::time::SystemTime::now()).map_err(io("touching", &path))?;
+        } else {
+            let used = self.usage()?;
+            if used.saturating_add(bytes.len() as u64) > self.quota {
+                return Err(PeerError::TooBig {
+                    message: format!(
+                        "the store {} holds {used} bytes; {} more would pass its quota of {} bytes",
+                        self.dir.display(),
+                        bytes.len(),
+                        self.quota
+                    ),
+                });
+            }
             fs::create_dir_all(&self.dir).map_err(io("creating", &self.dir))?;
             let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
             fs::write(&tmp, bytes).map_err(io("writing", &tmp))?;
@@ -232,6 +323,48 @@ pub fn write_all(dir: &Path, entries: &[(String, Vec<u8>)]) -> Result<(), PeerEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A peer (or a buyer's replicas) cannot fill the disk: past its quota the store refuses new
+    /// blobs, says why, and keeps what it has.
+    #[test]
+    fn attack_a_store_refuses_blobs_past_its_quota() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = BlobStore::new(dir.path().join("blobs")).with_quota(1000);
+        let first = store.put(&[1u8; 600]).expect("under the quota");
+        let refused = store.put(&[2u8; 600]).expect_err("over the quota");
+        assert!(matches!(refused, PeerError::TooBig { .. }), "{refused}");
+        assert!(refused.to_string().contains("quota of 1000 bytes"), "{refused}");
+        assert_eq!(store.put(&[1u8; 600]).expect("stored again"), first, "what is there can be stored again");
+        assert_eq!(store.usage().expect("usage"), 600);
+        assert!(store.get(&first).expect("read").is_some());
+    }
+
+    /// Nothing stays forever: what was not stored or linked within the retention goes, what
+    /// was stays, and so do the folders of names still in use.
+    #[test]
+    fn prune_deletes_what_was_not_used_within_the_retention() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = BlobStore::new(dir.path().join("blobs"));
+        let old = store.put(b"an old job's package").expect("put");
+        store.link("results/old", &old).expect("link");
+        let now = std::time::SystemTime::now();
+        let long_ago = now - RETENTION - std::time::Duration::from_secs(3600);
+        for path in [dir.path().join("blobs").join(old.to_hex().as_str()), dir.path().join("blobs/results/old")] {
+            fs::File::options().append(true).open(&path).expect("open").set_modified(long_ago).expect("age");
+        }
+        let fresh = store.put(b"a job in progress").expect("put");
+        store.link("sealed/fresh", &fresh).expect("link");
+        let pruned = store.prune(now - RETENTION).expect("prune");
+        assert_eq!(pruned.files, 2, "the old blob and its name");
+        assert_eq!(pruned.bytes, b"an old job's package".len() as u64 + 64);
+        assert!(store.get(&old).expect("read").is_none());
+        assert!(!dir.path().join("blobs/results").exists(), "an emptied folder of names goes");
+        assert_eq!(store.resolve("sealed/fresh").expect("read").as_deref(), Some(&b"a job in progress"[..]));
+        // Stored again, an old blob starts over.
+        let again = store.put(b"an old job's package").expect("put");
+        assert_eq!(store.prune(now - RETENTION).expect("prune").files, 0);
+        assert!(store.get(&again).expect("read").is_some());
+    }
 
     #[test]
     fn bundles_are_deterministic_and_round_trip() {

@@ -10,6 +10,8 @@ use k256::{PublicKey, SecretKey, elliptic_curve::sec1::ToEncodedPoint};
 
 const CONTEXT: &str = "gridmint 2026-11 sealed blob v1";
 const POINT: usize = 33;
+/// How many bytes sealing adds: the ephemeral key and the tag.
+pub const OVERHEAD: u64 = (POINT + 16) as u64;
 
 /// Why a sealed blob did not open.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
