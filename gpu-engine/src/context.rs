@@ -103,6 +103,9 @@ pub struct Gpu {
     submissions: std::sync::atomic::AtomicUsize,
     /// The owner's cap on device memory for jobs, in bytes (0: none), under the option's limit.
     memory_cap: std::sync::atomic::AtomicU64,
+    /// Set when a submission overran the dispatch timeout: its work may still be running and
+    /// cannot be taken back, so nothing more is submitted (see [`EngineError::Hung`]).
+    hung: std::sync::atomic::AtomicBool,
 }
 
 impl Gpu {
@@ -174,10 +177,10 @@ impl Gpu {
             control: std::sync::RwLock::new(None),
             submissions: std::sync::atomic::AtomicUsize::new(0),
             memory_cap: std::sync::atomic::AtomicU64::new(0),
+            hung: std::sync::atomic::AtomicBool::new(false),
         };
         // The start-up probe is bounded by at least 10 s, not by the (possibly tight) bound set
-        // for jobs' dispatches: a device reopened after an overrun may still be finishing the
-        // abandoned work (a CPU driver shares its cores with it).
+        // for jobs' dispatches: a CPU driver shares its cores with whatever else runs.
         let job_timeout = gpu.options.dispatch_timeout;
         gpu.options.dispatch_timeout = job_timeout.max(Duration::from_secs(10));
         let probed = crate::kernels::fma_probe::device_fma_is_fused(&gpu);
@@ -382,7 +385,17 @@ impl Gpu {
         result
     }
 
+    /// Whether a submission overran its bound: the device then takes no more work in this
+    /// process (the hung work is torn down with the process: the desktop agent runs every job in
+    /// a worker process of its own, which exits after the job).
+    pub fn is_hung(&self) -> bool {
+        self.hung.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn submit_now(&self, kernel: &'static str, builder: Recorder) -> Result<(), EngineError> {
+        if self.is_hung() {
+            return Err(EngineError::Hung { device: self.info.name.clone(), timeout: self.options.dispatch_timeout });
+        }
         let commands = builder.build().map_err(|e| EngineError::vulkan("finishing a command buffer", e))?;
         let future = sync::now(self.device.clone())
             .then_execute(self.queue.clone(), commands)
@@ -392,8 +405,9 @@ impl Gpu {
         // Not `future.wait(Some(timeout))`: in vulkano 0.35 a wait that times out drops the
         // command buffer's future while the work runs, which submits the one-time command buffer
         // again and panics (measured). Poll the fence instead, and on a timeout or a lost device
-        // leak the future: the caller reopens the device (`recovery::DeviceSlot`), and the old
-        // one lives until its work is over.
+        // leak the future. A lost device is reopened (`recovery::DeviceSlot`); an overrun marks
+        // this one hung: Vulkan cannot take back submitted work, and opening a second device on
+        // the same GPU behind it would only queue more work behind a kernel that may never end.
         let timeout = self.options.dispatch_timeout;
         let started = std::time::Instant::now();
         let mut pause = Duration::from_micros(10);
@@ -406,6 +420,8 @@ impl Gpu {
                 }
                 Ok(false) => {
                     std::mem::forget(future);
+                    self.hung.store(true, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(device = %self.info.name, kernel, ?timeout, "a dispatch overran its bound; the device takes no more work in this process");
                     return Err(EngineError::Timeout { kernel, timeout });
                 }
                 Err(e) => {

@@ -23,6 +23,8 @@ pub enum EngineError {
     OverMemoryLimit { what: String, needed_bytes: u64, limit_bytes: u64, device: String },
     #[error("dispatch of {kernel} did not finish within {timeout:?}")]
     Timeout { kernel: &'static str, timeout: Duration },
+    #[error("{device} did not finish a dispatch within {timeout:?} and takes no more work until this program restarts")]
+    Hung { device: String, timeout: Duration },
     #[error("the device was lost while running {kernel}; the engine recreates it on the next open")]
     DeviceLost { kernel: &'static str },
     #[error("kernel rejected: {reason}")]

@@ -9,6 +9,13 @@
 //! workgroups of at most 1024 invocations and at most [`MAX_WORKGROUPS`] of them. In the
 //! verifiable tier also: no built-in transcendental or other driver-defined function (exp, tanh,
 //! inverseSqrt, dot, …), no float division or remainder, and `fma` only in the fused class.
+//!
+//! Running time: every loop runs under the declared `loop_budget` (iterations per invocation,
+//! shared by all its loops; see [`budget`]), and invocations × budget is at most
+//! [`MAX_DISPATCH_LOOP_ITERATIONS`], so no kernel runs forever; the dispatch timeout bounds the
+//! wall clock besides, and a device that overruns it takes no more work ([`crate::Gpu::is_hung`]).
+
+mod budget;
 
 use std::sync::Arc;
 
@@ -23,6 +30,8 @@ use crate::{EngineError, Gpu, ReproClass};
 pub const MAX_BINDINGS: usize = 8;
 pub const MAX_BUFFER_BYTES: u64 = 1 << 30;
 pub const MAX_WORKGROUPS: u64 = 1 << 24;
+/// The most loop iterations a dispatch may declare: invocations × `loop_budget`.
+pub const MAX_DISPATCH_LOOP_ITERATIONS: u64 = 1 << 40;
 
 /// The kernel's code.
 #[derive(Debug, Clone)]
@@ -53,6 +62,9 @@ pub struct KernelSpec {
     pub buffers: Vec<BufferSpec>,
     pub workgroups: [u32; 3],
     pub tier: Tier,
+    /// Loop iterations each invocation may run, all its loops together (at least 1); a loop
+    /// that would pass it breaks. The same on every device, so results still compare.
+    pub loop_budget: u32,
 }
 
 fn rejected(reason: impl Into<String>) -> EngineError {
@@ -79,6 +91,13 @@ pub fn compile(source: &KernelSource, spec: &KernelSpec) -> Result<Vec<u32>, Eng
     if let Tier::Verifiable(class) = spec.tier {
         check_determinism(&module, &info, class)?;
     }
+    let mut module = module;
+    let loops = budget::bound_loops(&mut module, spec.loop_budget);
+    // Validated again as rewritten (uniformity was checked on the kernel as written: a budget
+    // spent unevenly within a workgroup is what the dispatch timeout is there for).
+    let info = Validator::new(ValidationFlags::all() - ValidationFlags::CONTROL_FLOW_UNIFORMITY, Capabilities::empty())
+        .validate(&module)
+        .map_err(|e| rejected(format!("bounding its {loops} loops: {}", e.as_inner())))?;
     let mut options = naga::back::spv::Options::default();
     options.bounds_check_policies.index = naga::proc::BoundsCheckPolicy::Restrict;
     options.bounds_check_policies.buffer = naga::proc::BoundsCheckPolicy::Restrict;
@@ -127,6 +146,15 @@ fn check_interface(module: &naga::Module, spec: &KernelSpec) -> Result<(), Engin
         return Err(rejected(format!(
             "dispatch {:?}: each count 1 to 65535, at most {MAX_WORKGROUPS} workgroups",
             spec.workgroups
+        )));
+    }
+    let total = groups * invocations;
+    if spec.loop_budget == 0 || total.saturating_mul(u64::from(spec.loop_budget)) > MAX_DISPATCH_LOOP_ITERATIONS {
+        return Err(rejected(format!(
+            "a loop budget of {} per invocation over {total} invocations; 1 to {} allowed (at most \
+             {MAX_DISPATCH_LOOP_ITERATIONS} iterations a dispatch)",
+            spec.loop_budget,
+            (MAX_DISPATCH_LOOP_ITERATIONS / total).min(u64::from(u32::MAX))
         )));
     }
     let mut bound = Vec::new();

@@ -1,7 +1,9 @@
-//! Keeping a device usable: when the driver reports the device lost, or a dispatch overran its
-//! time bound (the device's state is then unknown), the device is opened again and the work runs
-//! once more from the start. Work in the verifiable tier is a pure function of its inputs, so a
-//! rerun gives the same bits.
+//! Keeping a device usable: when the driver reports the device lost, the device is opened again
+//! and the work runs once more from the start (work in the verifiable tier is a pure function of
+//! its inputs, so a rerun gives the same bits). A dispatch that overran its time bound is another
+//! matter: its work may still run and Vulkan cannot take it back, so the device is left hung
+//! ([`crate::Gpu::is_hung`]), the work fails, and no second device is opened on the same GPU behind
+//! it; the process's end tears it down (the desktop agent runs each job in a worker process).
 
 use std::sync::{
     Arc, Mutex, MutexGuard,
@@ -22,7 +24,7 @@ pub struct DeviceSlot {
 
 /// Whether an error leaves the device in a state that only reopening it clears.
 pub fn needs_reopen(error: &EngineError) -> bool {
-    matches!(error, EngineError::DeviceLost { .. } | EngineError::Timeout { .. })
+    matches!(error, EngineError::DeviceLost { .. })
 }
 
 impl DeviceSlot {
@@ -61,9 +63,14 @@ impl DeviceSlot {
         Ok(fresh)
     }
 
-    /// Runs `work` on the device. If it fails because the device was lost or a dispatch overran
-    /// its bound, the device is reopened and `work` runs once more on the new one; a second
-    /// failure is returned as it is.
+    /// Whether the device overran a dispatch's bound: it takes no more work in this process.
+    pub fn is_hung(&self) -> bool {
+        self.current().is_hung()
+    }
+
+    /// Runs `work` on the device. If it fails because the device was lost, the device is
+    /// reopened and `work` runs once more on the new one; a second failure is returned as it is.
+    /// On a hung device `work` does not run ([`EngineError::Hung`]).
     pub fn run<T>(&self, work: impl FnMut(&Gpu) -> Result<T, EngineError>) -> Result<T, EngineError> {
         self.run_or_reopen(work, needs_reopen)
     }
@@ -76,6 +83,12 @@ impl DeviceSlot {
         device_failed: impl Fn(&E) -> bool,
     ) -> Result<T, E> {
         let gpu = self.gpu();
+        if gpu.is_hung() {
+            return Err(E::from(EngineError::Hung {
+                device: gpu.info().name.clone(),
+                timeout: self.options.dispatch_timeout,
+            }));
+        }
         match work(&gpu) {
             Err(e) if device_failed(&e) => {
                 tracing::warn!(error = %e, "the device failed; reopening it and running the work again");

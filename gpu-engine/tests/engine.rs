@@ -12,7 +12,7 @@
 //! - `attention`: batched multi-head attention against its CPU twin, padding invariance.
 //! - `workloads`: the sentence encoder against its CPU twin in any batch; MLP training learns and
 //!   repeats bit for bit.
-//! - `recovery`: a lost or overrun device is reopened and the work repeated.
+//! - `recovery`: a lost device is reopened and the work repeated; an overrun one takes no more work.
 
 mod support {
     use gpu_engine::{DeviceChoice, Gpu, GpuOptions, Vulkan};
@@ -707,6 +707,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
             buffers: vec![BufferSpec { binding: 0, len: n }, BufferSpec { binding: 1, len: n }],
             workgroups: [n.div_ceil(64) as u32, 1, 1],
             tier,
+            loop_budget: 1 << 16,
         }
     }
 
@@ -767,6 +768,76 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         wraps.buffers[0].len = 1 << 62;
         let err = compile(&KernelSource::Wgsl(AXPY.into()), &wraps).expect_err("a wrapping length").to_string();
         assert!(err.contains("buffer 0 has 4611686018427387904 values"), "{err}");
+    }
+
+    /// A buyer's kernel that never ends (`loop {}`, or loops nested so deep they may as well not)
+    /// passed validation and held the device until the dispatch timeout, every time it was run.
+    /// Now every loop runs under the declared budget: the kernel ends, with the same bits on
+    /// every device (here: each invocation counts the iterations it was allowed).
+    #[test]
+    fn attack_a_kernel_that_never_ends_stops_at_its_loop_budget() {
+        let Some(gpu) = gpu() else { return };
+        let forever = r#"
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+fn spin(n: ptr<function, u32>) {
+    loop { *n = *n + 1u; }
+}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    var n: u32 = 0u;
+    loop {
+        n = n + 1u;
+        spin(&n);
+        loop { loop { n = n + 0u; } }
+    }
+    y[id.x] = f32(n) + x[id.x];
+}
+"#;
+        let mut spec = spec(64, Tier::Verifiable(ReproClass::Unfused));
+        spec.loop_budget = 1000;
+        let kernel = ExternalKernel::new(&gpu, &KernelSource::Wgsl(forever.into()), spec.clone()).expect("accepted");
+        let (bx, by) = (gpu.upload(&[0.5f32; 64]).expect("upload"), gpu.upload(&[0.0f32; 64]).expect("upload"));
+        let started = std::time::Instant::now();
+        kernel.run(&gpu, &[bx, by.clone()]).expect("it ends");
+        // The budget is spent in order: one iteration of the outer loop, then the other 999 in
+        // spin's; every loop after that breaks at once. n counts all 1000.
+        let got = gpu.download(&by).expect("read");
+        assert!(got.iter().all(|v| v.to_bits() == (1000.5f32).to_bits()), "{:?}", &got[..4]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+        // A budget over the dispatch's share is refused up front.
+        spec.loop_budget = u32::MAX;
+        spec.workgroups = [65_535, 4, 1];
+        let err = compile(&KernelSource::Wgsl(forever.into()), &spec).expect_err("too much").to_string();
+        assert!(err.contains("loop budget of 4294967295"), "{err}");
+    }
+
+    /// A kernel whose loops end on their own never notices the budget.
+    #[test]
+    fn a_kernel_that_ends_on_its_own_is_not_cut_short() {
+        let Some(gpu) = gpu() else { return };
+        let sums = r#"
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    var s: f32 = 0.0;
+    for (var j: u32 = 0u; j <= id.x; j = j + 1u) { s = s + x[j]; }
+    y[id.x] = s;
+}
+"#;
+        let mut spec = spec(64, Tier::Verifiable(ReproClass::Unfused));
+        spec.loop_budget = 64; // exactly enough for the last invocation
+        let kernel = ExternalKernel::new(&gpu, &KernelSource::Wgsl(sums.into()), spec).expect("accepted");
+        let x: Vec<f32> = (0..64).map(|i| i as f32 * 0.25).collect();
+        let (bx, by) = (gpu.upload(&x).expect("upload"), gpu.upload(&[0.0f32; 64]).expect("upload"));
+        kernel.run(&gpu, &[bx, by.clone()]).expect("runs");
+        let got = gpu.download(&by).expect("read");
+        let mut s = 0.0f32;
+        for (i, v) in x.iter().enumerate() {
+            s += v;
+            assert_eq!(got[i].to_bits(), s.to_bits(), "invocation {i}");
+        }
     }
 
     #[test]
@@ -1037,11 +1108,13 @@ mod recovery {
         assert_eq!(out, want);
     }
 
-    /// A real overrun: a 1024³ GEMM under a 20 ms bound times out on llvmpipe (about 0.1 s), the
-    /// device is reopened, the rerun overruns too and that error is returned; the reopened device
-    /// is usable.
+    /// A real overrun: a 1024³ GEMM under a 20 ms bound times out on llvmpipe (about 0.1 s).
+    /// The work cannot be taken back, so the device takes no more (the work after it fails at
+    /// once, without running) and no second device is opened on the same GPU behind it: the
+    /// attack was a buyer's kernel that overran, was rerun on a second device, and overran again,
+    /// leaking a device per try.
     #[test]
-    fn an_overrun_reopens_the_device_and_small_work_still_runs() {
+    fn attack_an_overrun_leaves_the_device_hung_and_opens_no_second_one() {
         let options = GpuOptions { dispatch_timeout: Duration::from_millis(20), ..GpuOptions::default() };
         let Some(slot) = slot(options) else { return };
         if slot.gpu().info().device_type != gpu_engine::DeviceType::Cpu {
@@ -1057,9 +1130,19 @@ mod recovery {
             })
             .expect_err("a 0.1 s GEMM overruns a 20 ms bound");
         assert!(matches!(err, EngineError::Timeout { .. }), "{err}");
-        assert_eq!(slot.reopened(), 1, "the device was reopened once");
-        let gpu = slot.gpu();
-        let round_trip = gpu.upload(&[1.5f32, -2.0]).and_then(|b| gpu.download(&b)).expect("the new device works");
-        assert_eq!(round_trip, [1.5, -2.0]);
+        assert_eq!(slot.reopened(), 0, "no second device");
+        assert!(slot.is_hung());
+        let ran = Cell::new(false);
+        let err = slot
+            .run(|gpu| {
+                ran.set(true);
+                small_gemm(gpu)
+            })
+            .expect_err("a hung device takes no work");
+        assert!(matches!(err, EngineError::Hung { .. }), "{err}");
+        assert!(err.to_string().contains("until this program restarts"), "{err}");
+        assert!(!ran.get(), "the work did not run");
+        let direct = small_gemm(&slot.gpu()).expect_err("nor is anything submitted to it directly");
+        assert!(matches!(direct, EngineError::Hung { .. }), "{direct}");
     }
 }

@@ -32,7 +32,6 @@
 //! beside the network profile (the local stand-in for DNS discovery).
 
 use std::{
-    net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -44,7 +43,7 @@ use alloy::{
 };
 use gridmint_chain::bindings::Gridmint::JobPosted;
 use iroh::{
-    Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey, TransportAddr,
+    Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey,
     endpoint::{Connection, PortmapperConfig, presets},
     protocol::{AcceptError, ProtocolHandler, Router},
 };
@@ -59,6 +58,9 @@ use crate::{
     exchange::{self, BlobStore},
     seal,
 };
+
+mod address_book;
+use address_book::{AddressBook, endpoint_addr};
 
 /// The chain and the market an endpoint speaks for: every signed statement names both, so it
 /// cannot be replayed on another network.
@@ -263,48 +265,6 @@ pub fn endpoint_key(signer: &PrivateKeySigner) -> SecretKey {
     SecretKey::from_bytes(&blake3::derive_key("gridmint 2026-11 iroh endpoint key", wallet.as_slice()))
 }
 
-/// Where peers on one machine find each other's addresses.
-#[derive(Debug, Clone)]
-struct AddressBook {
-    dir: PathBuf,
-}
-
-impl AddressBook {
-    fn path(&self, id: &EndpointId) -> PathBuf {
-        self.dir.join(id.to_string())
-    }
-
-    fn publish(&self, id: &EndpointId, addrs: &[SocketAddr]) -> Result<(), PeerError> {
-        let text: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-        std::fs::create_dir_all(&self.dir).map_err(|source| PeerError::Io {
-            what: "creating",
-            path: self.dir.clone(),
-            source,
-        })?;
-        let path = self.path(id);
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-        std::fs::write(&tmp, text.join("\n")).map_err(|source| PeerError::Io {
-            what: "writing",
-            path: tmp.clone(),
-            source,
-        })?;
-        std::fs::rename(&tmp, &path).map_err(|source| PeerError::Io { what: "writing", path, source })
-    }
-
-    fn lookup(&self, id: &EndpointId) -> Vec<SocketAddr> {
-        std::fs::read_to_string(self.path(id))
-            .map(|text| text.lines().filter_map(|l| l.trim().parse().ok()).collect())
-            .unwrap_or_default()
-    }
-}
-
-/// `id` with the addresses the local address book has for it (none on other networks: iroh's
-/// discovery finds them).
-fn endpoint_addr(book: Option<&AddressBook>, id: EndpointId) -> EndpointAddr {
-    let direct = book.map(|b| b.lookup(&id)).unwrap_or_default();
-    EndpointAddr::from_parts(id, direct.into_iter().map(TransportAddr::Ip))
-}
-
 /// A node's endpoint: the job-data protocol and the blob transfers behind it.
 #[derive(Debug, Clone)]
 pub struct Peer {
@@ -382,18 +342,7 @@ impl Peer {
         let router =
             Router::builder(endpoint).accept(JOB_ALPN, Arc::new(handler)).accept(iroh_blobs::ALPN, blobs).spawn();
         tracing::info!(endpoint = %router.endpoint().id(), local, "peer endpoint up");
-        Ok(Self {
-            router,
-            signer,
-            domain,
-            transfers,
-            local: store,
-            book,
-            relay,
-            bell,
-            spots,
-            delivered,
-        })
+        Ok(Self { router, signer, domain, transfers, local: store, book, relay, bell, spots, delivered })
     }
 
     /// This node's endpoint id: what a buyer puts on chain as the job's `dataPeer`.
@@ -598,12 +547,19 @@ async fn fetch(
         .map_err(|e| peer_error(format!("the size of blob {blob}: {e}")))?;
     if size > max_bytes {
         conn.close(0u32.into(), b"too big");
-        return Err(PeerError::TooBig { message: format!("blob {blob} holds {size} bytes; at most {max_bytes} are taken") });
+        return Err(PeerError::TooBig {
+            message: format!("blob {blob} holds {size} bytes; at most {max_bytes} are taken"),
+        });
     }
     // Held while it arrives and is read, so that a sweep in between does not take it.
     let _held = store.tags().temp_tag(hash).await.map_err(|e| peer_error(e.to_string()))?;
     let transfer = async {
-        store.remote().fetch(conn.clone(), hash).complete().await.map_err(|e| peer_error(format!("fetching blob {blob}: {e}")))
+        store
+            .remote()
+            .fetch(conn.clone(), hash)
+            .complete()
+            .await
+            .map_err(|e| peer_error(format!("fetching blob {blob}: {e}")))
     };
     // A peer that sends slower than ~1 MiB/s (after a grace of a minute) is dropped.
     let time = FETCH_GRACE + Duration::from_secs(size >> 20);
@@ -728,13 +684,14 @@ impl<L: Ledger> JobData<L> {
         let known = self.transfers.tags().get(&tag).await.map_err(|e| peer_error(e.to_string()))?;
         let hash = match known {
             Some(info) => info.hash,
-            None => self
-                .transfers
-                .add_bytes(seal::seal(&key, &bundle))
-                .with_named_tag(&tag)
-                .await
-                .map_err(|e| peer_error(e.to_string()))?
-                .hash,
+            None => {
+                self.transfers
+                    .add_bytes(seal::seal(&key, &bundle))
+                    .with_named_tag(&tag)
+                    .await
+                    .map_err(|e| peer_error(e.to_string()))?
+                    .hash
+            }
         };
         let blob = B256::from(*hash.as_bytes());
         let offer = statement(&self.ledger.domain(), "data offer", job_id, &from, &format!("\nblob {blob}"));

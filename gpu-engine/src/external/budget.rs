@@ -1,0 +1,97 @@
+//! A bound on every kernel's running time: each invocation gets one budget of loop iterations,
+//! shared by every loop it enters (in the entry point and in every function it calls), and a loop
+//! whose next iteration finds the budget spent breaks. WGSL and SPIR-V have no recursion and no
+//! `goto`, so loops are the only way back: with them bounded, every invocation ends after at
+//! most (its code's length) × (budget + 1) steps, whatever it was written to do. The budget is
+//! the same on every device, so a kernel that spends it gives the same (cut-short) bits
+//! everywhere; a kernel written to end on its own never notices it.
+//!
+//! The pass works on naga's IR: a private `u32` (per invocation) starts at the budget, and the
+//! first statements of every loop body are `if budget == 0 { break; } budget = budget - 1;`.
+//! (`break` leaves the innermost loop or switch; at the start of a loop body that is the loop.)
+
+use naga::{
+    AddressSpace, Arena, BinaryOperator, Block, Expression, Function, GlobalVariable, Handle, Literal, Module, Scalar,
+    Span, Statement, Type, TypeInner,
+};
+
+/// Bounds every loop of `module` by `budget` iterations per invocation; returns how many loops
+/// it found.
+pub(super) fn bound_loops(module: &mut Module, budget: u32) -> usize {
+    let ty = module.types.insert(Type { name: None, inner: TypeInner::Scalar(Scalar::U32) }, Span::UNDEFINED);
+    let init = module.global_expressions.append(Expression::Literal(Literal::U32(budget)), Span::UNDEFINED);
+    let counter = module.global_variables.append(
+        GlobalVariable {
+            name: Some("gridmint_loop_budget".into()),
+            space: AddressSpace::Private,
+            binding: None,
+            ty,
+            init: Some(init),
+            memory_decorations: Default::default(),
+        },
+        Span::UNDEFINED,
+    );
+    let mut loops = 0;
+    for (_, function) in module.functions.iter_mut() {
+        loops += bound_function(function, counter);
+    }
+    for entry in &mut module.entry_points {
+        loops += bound_function(&mut entry.function, counter);
+    }
+    loops
+}
+
+fn bound_function(function: &mut Function, counter: Handle<GlobalVariable>) -> usize {
+    let mut body = std::mem::take(&mut function.body);
+    let loops = bound_block(&mut body, &mut function.expressions, counter);
+    function.body = body;
+    loops
+}
+
+fn bound_block(block: &mut Block, expressions: &mut Arena<Expression>, counter: Handle<GlobalVariable>) -> usize {
+    let mut loops = 0;
+    for statement in block.iter_mut() {
+        match statement {
+            Statement::Block(inner) => loops += bound_block(inner, expressions, counter),
+            Statement::If { accept, reject, .. } => {
+                loops += bound_block(accept, expressions, counter);
+                loops += bound_block(reject, expressions, counter);
+            }
+            Statement::Switch { cases, .. } => {
+                for case in cases.iter_mut() {
+                    loops += bound_block(&mut case.body, expressions, counter);
+                }
+            }
+            Statement::Loop { body, continuing, .. } => {
+                loops += 1 + bound_block(body, expressions, counter) + bound_block(continuing, expressions, counter);
+                let mut guarded = guard(expressions, counter);
+                guarded.append(body);
+                *body = guarded;
+            }
+            _ => {}
+        }
+    }
+    loops
+}
+
+/// `if budget == 0 { break; } budget = budget - 1;`
+fn guard(expressions: &mut Arena<Expression>, counter: Handle<GlobalVariable>) -> Block {
+    let span = Span::UNDEFINED;
+    // Literals and the variable's pointer need no `Emit`; the load and the arithmetic do.
+    let zero = expressions.append(Expression::Literal(Literal::U32(0)), span);
+    let one = expressions.append(Expression::Literal(Literal::U32(1)), span);
+    let pointer = expressions.append(Expression::GlobalVariable(counter), span);
+    let first = expressions.len();
+    let left = expressions.append(Expression::Load { pointer }, span);
+    let spent = expressions.append(Expression::Binary { op: BinaryOperator::Equal, left, right: zero }, span);
+    let less = expressions.append(Expression::Binary { op: BinaryOperator::Subtract, left, right: one }, span);
+    let emitted = expressions.range_from(first);
+    let mut block = Block::with_capacity(3);
+    block.push(Statement::Emit(emitted), span);
+    block.push(
+        Statement::If { condition: spent, accept: Block::from_vec(vec![Statement::Break]), reject: Block::new() },
+        span,
+    );
+    block.push(Statement::Store { pointer, value: less }, span);
+    block
+}
