@@ -30,6 +30,8 @@ use crate::{EngineError, Gpu, ReproClass};
 pub const MAX_BINDINGS: usize = 8;
 pub const MAX_BUFFER_BYTES: u64 = 1 << 30;
 pub const MAX_WORKGROUPS: u64 = 1 << 24;
+/// The most a kernel's source (WGSL text or SPIR-V) may hold.
+pub const MAX_SOURCE_BYTES: usize = 1 << 20;
 /// The most loop iterations a dispatch may declare: invocations × `loop_budget`.
 pub const MAX_DISPATCH_LOOP_ITERATIONS: u64 = 1 << 40;
 
@@ -73,6 +75,13 @@ fn rejected(reason: impl Into<String>) -> EngineError {
 
 /// Parses, validates and rewrites a kernel to the SPIR-V words the engine will run.
 pub fn compile(source: &KernelSource, spec: &KernelSpec) -> Result<Vec<u32>, EngineError> {
+    let size = match source {
+        KernelSource::Wgsl(text) => text.len(),
+        KernelSource::Spirv(bytes) => bytes.len(),
+    };
+    if size > MAX_SOURCE_BYTES {
+        return Err(rejected(format!("its source holds {size} bytes; at most {MAX_SOURCE_BYTES}")));
+    }
     let module = match source {
         KernelSource::Wgsl(text) => {
             naga::front::wgsl::parse_str(text).map_err(|e| rejected(format!("WGSL: {}", e.emit_to_string(text))))?

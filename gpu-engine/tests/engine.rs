@@ -13,6 +13,7 @@
 //! - `workloads`: the sentence encoder against its CPU twin in any batch; MLP training learns and
 //!   repeats bit for bit.
 //! - `recovery`: a lost device is reopened and the work repeated; an overrun one takes no more work.
+//! - `hostile_input`: safetensors headers of any claim parsed or refused, never a panic.
 
 mod support {
     use gpu_engine::{DeviceChoice, Gpu, GpuOptions, Vulkan};
@@ -858,6 +859,8 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) { atomicAdd(&x[id.x], 1.0)
         too_big.workgroups = [70_000, 1, 1];
         let err = compile(&KernelSource::Wgsl(AXPY.into()), &too_big).expect_err("dispatch too large").to_string();
         assert!(err.contains("dispatch [70000, 1, 1]"), "{err}");
+        let huge = format!("{AXPY}{}", " ".repeat(gpu_engine::external::MAX_SOURCE_BYTES));
+        assert!(reject(&huge, Tier::Open).contains("at most 1048576"), "a source over the limit is not parsed");
         let err = compile(&KernelSource::Spirv(vec![1, 2, 3, 4, 5, 6, 7, 8]), &spec(64, Tier::Open))
             .expect_err("not SPIR-V")
             .to_string();
@@ -1144,5 +1147,38 @@ mod recovery {
         assert!(!ran.get(), "the work did not run");
         let direct = small_gemm(&slot.gpu()).expect_err("nor is anything submitted to it directly");
         assert!(matches!(direct, EngineError::Hung { .. }), "{direct}");
+    }
+}
+
+mod hostile_input {
+    use gpu_engine::workloads::tensors::TensorFile;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A model's weights from a package: parsed or refused, never a panic, whatever the
+        /// header claims (sizes, offsets past the end, shapes whose product overflows).
+        #[test]
+        fn safetensors_of_any_shape_are_read_or_refused(
+            shape in proptest::collection::vec(prop_oneof![0usize..8, any::<usize>()], 0..4),
+            offsets in (any::<u64>(), any::<u64>()),
+            dtype in prop_oneof![Just("F32"), Just("F16"), Just("I64"), Just("X")],
+            tail in proptest::collection::vec(any::<u8>(), 0..64),
+            junk in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let _ = TensorFile::parse(&junk);
+            let shape_text: Vec<String> = shape.iter().map(ToString::to_string).collect();
+            let header = format!(
+                r#"{{"w":{{"dtype":"{dtype}","shape":[{}],"data_offsets":[{},{}]}}}}"#,
+                shape_text.join(","),
+                offsets.0 % 80,
+                offsets.1 % 80
+            );
+            let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+            bytes.extend_from_slice(header.as_bytes());
+            bytes.extend_from_slice(&tail);
+            if let Ok(file) = TensorFile::parse(&bytes) {
+                let _ = file.f32("w", &shape);
+            }
+        }
     }
 }

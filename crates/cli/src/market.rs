@@ -281,6 +281,11 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
         JobCommand::Status(args) => return status(node, args, json),
         JobCommand::Wait(args) => return wait(node, args, json),
     };
+    // The package first: a bad one is refused before anything reaches the network.
+    let checked = match args.shard_size {
+        None => Some(buyer::check_package(node.paths(), &args.package)?),
+        Some(_) => None,
+    };
     let net = args.network.connect(node)?;
     let options = SubmitOptions {
         replicas: args.replicas,
@@ -295,8 +300,9 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
     if let Some(size) = args.shard_size {
         return runtime.block_on(submit_sharded(node, &net, &args, &options, size, json));
     }
+    let checked = checked.context("a package checked above")?;
     runtime.block_on(async {
-        let posted = buyer::submit(node.paths(), &net, &args.package, &options).await?;
+        let posted = buyer::post_checked(node.paths(), &net, checked, &options).await?;
         let out_dir = args.out.clone().unwrap_or_else(|| default_out(node, posted.job_id));
         Store::open(&node.paths().data.join("node.sqlite3"))?.insert_buyer_job(
             &buyer::state_key(&net),

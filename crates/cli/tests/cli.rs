@@ -8,6 +8,10 @@
 //!   buyer killed after posting finds its job again (`job wait`) and gets the verified result; a
 //!   provider whose RPC goes down for a while (a TCP proxy cut) waits and carries on.
 //! - `submit`: malformed packages are refused before anything is posted; no funds move.
+//! - `hostile`: the corpus of hostile packages in `tests/hostile/` (and a few made on the spot:
+//!   an oversized manifest, a link out of the package, a zip entry climbing out): `gridmint run`
+//!   and `gridmint job submit` refuse each with an error naming the file and the problem, never
+//!   a panic, and submit refuses before it touches the network.
 //! - `demo`: the market on a real anvil with three provider processes, one corrupt: verified result,
 //!   honest providers paid, the corrupt one slashed.
 
@@ -240,6 +244,124 @@ mod run {
         assert_eq!(api["message"], "d.csv: row 2, column 2: `oops` is not a finite number");
         assert!(!bad_out.exists(), "nothing written for a failed run");
         let _ = fs::remove_dir_all(&tmp);
+    }
+}
+
+mod hostile {
+    use std::path::{Path, PathBuf};
+
+    use super::support::{gridmint, vulkan_required};
+
+    /// Each package of `tests/hostile/` and what its refusal must say.
+    const CORPUS: &[(&str, &str)] = &[
+        ("manifest-not-toml", "job.toml: TOML parse error"),
+        ("manifest-unknown-kind", "unknown variant `mine-coins`"),
+        (
+            "input-outside-the-package",
+            "`input` = \"../../../../etc/passwd\" must be a relative path inside the package",
+        ),
+        ("input-absolute-path", "`data` = \"/etc/passwd\" must be a relative path inside the package"),
+        ("model-with-1e18-layers", "num_hidden_layers 1000000000000000000 is over 256"),
+        ("model-with-negative-size", "config.json: invalid value: integer `-1`"),
+        (
+            "model-weights-header-lies",
+            "model.safetensors: model weights: tensor `(header)`: invalid shape, data type, or offset",
+        ),
+        ("csv-ragged-rows", "d.csv: row 2 has 4 columns, expected 3"),
+        ("csv-infinite-value", "d.csv: row 2, column 1: `1e39` is not a finite number"),
+        ("train-trillion-unit-layer", "at most 16 layers of at most 65536 units"),
+        ("train-four-billion-classes", "4000000001 classes"),
+        ("train-endless-epochs", "epochs 4294967295"),
+        ("sentences-not-utf8", "s.txt: line 2: invalid UTF-8"),
+    ];
+
+    /// `gridmint run` and `gridmint job submit` both refuse `package`, saying `expect`.
+    fn refused(package: &Path, expect: &str) -> Result<(), String> {
+        let scratch = tempfile::tempdir().expect("scratch");
+        let out = scratch.path().join("out");
+        let network = scratch.path().join("no-such-network.toml");
+        let runs: [Vec<&str>; 2] = [
+            vec!["run", package.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")],
+            vec!["job", "submit", package.to_str().expect("utf-8"), "--network", network.to_str().expect("utf-8")],
+        ];
+        for args in runs {
+            let done = gridmint(&args, &[]);
+            let stderr = String::from_utf8_lossy(&done.stderr);
+            if stderr.contains("Vulkan") && !vulkan_required() {
+                eprintln!("SKIPPED: {stderr}");
+                continue;
+            }
+            if done.status.success() || stderr.contains("panicked") || !stderr.contains(expect) {
+                return Err(format!(
+                    "`gridmint {}`: exit {:?}, expected `{expect}` in:\n{stderr}",
+                    args[..2].join(" "),
+                    done.status.code()
+                ));
+            }
+            if out.exists() {
+                return Err(format!("{}: something was written to --out", package.display()));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn every_hostile_package_in_the_corpus_is_refused_by_run_and_submit() {
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile");
+        let listed: Vec<&str> = CORPUS.iter().map(|(name, _)| *name).collect();
+        let mut present: Vec<String> = std::fs::read_dir(&corpus)
+            .expect("the corpus")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "README.md")
+            .collect();
+        present.sort();
+        let mut sorted = listed.clone();
+        sorted.sort();
+        assert_eq!(present, sorted, "every package of tests/hostile/ has its expected refusal here, and no more");
+        let failures: Vec<String> =
+            CORPUS.iter().filter_map(|(name, expect)| refused(&corpus.join(name), expect).err()).collect();
+        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    }
+
+    fn train_package(dir: &Path) -> PathBuf {
+        std::fs::create_dir_all(dir).expect("dir");
+        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [3]\nlearning_rate = 0.1\nepochs = 1\nbatch_size = 4\n";
+        std::fs::write(dir.join("job.toml"), job).expect("manifest");
+        std::fs::write(dir.join("d.csv"), "1,2,0\n3,4,1\n").expect("csv");
+        dir.to_owned()
+    }
+
+    /// Packages a repository cannot hold as files: a manifest over its limit, a link to the
+    /// buyer's keys, a zip entry that climbs out of the folder it is extracted to.
+    #[test]
+    fn packages_made_on_the_spot_are_refused_by_run_and_submit() {
+        let scratch = tempfile::tempdir().expect("scratch");
+        let big = train_package(&scratch.path().join("big-manifest"));
+        let padding = format!("# {}\n", "x".repeat(70_000));
+        let manifest = std::fs::read_to_string(big.join("job.toml")).expect("read");
+        std::fs::write(big.join("job.toml"), padding + &manifest).expect("write");
+        let link = train_package(&scratch.path().join("link-out"));
+        std::fs::remove_file(link.join("d.csv")).expect("rm");
+        std::os::unix::fs::symlink("/etc/hostname", link.join("d.csv")).expect("symlink");
+        let zipped = scratch.path().join("climbs-out.zip");
+        {
+            use std::io::Write as _;
+            let mut zip = zip::ZipWriter::new(std::fs::File::create(&zipped).expect("zip"));
+            let options = zip::write::SimpleFileOptions::default();
+            zip.start_file("job.toml", options).expect("entry");
+            zip.write_all(b"kind = \"train\"\ndata = \"d.csv\"\n").expect("write");
+            zip.start_file("../../../../tmp/gridmint-zip-slip", options).expect("entry");
+            zip.write_all(b"written outside").expect("write");
+            zip.finish().expect("finish");
+        }
+        let cases: [(&Path, &str); 3] = [
+            (&big, "holds more than 65536 bytes"),
+            (&link, "is a symbolic link (to /etc/hostname)"),
+            (&zipped, "would be written outside the package"),
+        ];
+        let failures: Vec<String> = cases.iter().filter_map(|(p, expect)| refused(p, expect).err()).collect();
+        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+        assert!(!Path::new("/tmp/gridmint-zip-slip").exists(), "nothing landed outside");
     }
 }
 

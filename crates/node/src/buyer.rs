@@ -78,6 +78,22 @@ pub struct Outcome {
     pub verified: bool,
 }
 
+/// A package that opened, whose files are within the limits and whose work was estimated: what
+/// [`post_checked`] posts.
+#[derive(Debug)]
+pub struct CheckedPackage {
+    package: runner::Package,
+    files: Vec<(String, std::path::PathBuf)>,
+    work_units: u64,
+}
+
+impl CheckedPackage {
+    /// On-chain work units (see [`crate::net::chain_work_units`]).
+    pub fn work_units(&self) -> u64 {
+        self.work_units
+    }
+}
+
 /// Validates the package, publishes its data and posts it. Nothing is posted (and no funds move)
 /// unless the package opens, every file it names reads, and its work can be estimated.
 pub async fn submit(
@@ -86,6 +102,12 @@ pub async fn submit(
     package_path: &Path,
     options: &SubmitOptions,
 ) -> Result<Posted, NodeError> {
+    post_checked(paths, net, check_package(paths, package_path)?, options).await
+}
+
+/// Everything [`submit`] checks before it touches the network: the package opens, its files are
+/// within the limits, and its work can be estimated (the model loads, the inputs parse).
+pub fn check_package(paths: &Paths, package_path: &Path) -> Result<CheckedPackage, NodeError> {
     let package = runner::Package::open(package_path)?;
     let files = exchange::files(&package.root)?;
     let mut total = 0u64;
@@ -106,6 +128,17 @@ pub async fn submit(
         }
     }
     let work_units = crate::net::chain_work_units(runner::estimate(paths, &package)?);
+    Ok(CheckedPackage { package, files, work_units })
+}
+
+/// Publishes a checked package's data and posts it (see [`submit`]).
+pub async fn post_checked(
+    paths: &Paths,
+    net: &Network,
+    checked: CheckedPackage,
+    options: &SubmitOptions,
+) -> Result<Posted, NodeError> {
+    let CheckedPackage { package, files, work_units } = checked;
     let mut entries = Vec::new();
     for (name, path) in files {
         let bytes =
@@ -262,7 +295,8 @@ pub fn shard(
         return Err(bad("a shard needs at least one sentence".to_owned()));
     }
     let input = package.required("input", &package.manifest.input)?.to_owned();
-    let text = String::from_utf8(package.read("input", &input)?).map_err(|_| bad(format!("`{input}` is not UTF-8")))?;
+    let text = String::from_utf8(package.read("input", &input, gridmint_runner::embed::MAX_INPUT_BYTES)?)
+        .map_err(|_| bad(format!("`{input}` is not UTF-8")))?;
     let lines: Vec<&str> = text.lines().collect();
     if lines.len() <= sentences_per_shard {
         return Ok(vec![package_path.to_owned()]);

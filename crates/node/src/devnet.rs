@@ -44,12 +44,15 @@ impl NetworkProfile {
         paths.config.join("networks").join(format!("{name}.json"))
     }
 
+    /// Reads a network file (one that may have come from anyone: at most 1 MiB, or refused).
     pub fn load(path: &Path) -> Result<Self, NodeError> {
-        let text = std::fs::read_to_string(path).map_err(|source| NodeError::Io {
+        let bytes = gridmint_runner::package::read_within(path, 1 << 20).map_err(|source| NodeError::Io {
             what: "reading",
             path: path.into(),
             source,
         })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| NodeError::Profile { path: path.into(), message: format!("not UTF-8: {e}") })?;
         serde_json::from_str(&text).map_err(|e| NodeError::Profile { path: path.into(), message: e.to_string() })
     }
 

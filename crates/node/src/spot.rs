@@ -57,7 +57,8 @@ impl SpotCheck {
             return Ok(SpotOutcome::NotSampled { reason: format!("a {} job", job.manifest.kind.as_str()) });
         }
         let input = job.required("input", &job.manifest.input)?.to_owned();
-        let text = String::from_utf8(job.read("input", &input)?).map_err(|_| bad(format!("`{input}` is not UTF-8")))?;
+        let text = String::from_utf8(job.read("input", &input, gridmint_runner::embed::MAX_INPUT_BYTES)?)
+            .map_err(|_| bad(format!("`{input}` is not UTF-8")))?;
         let lines: Vec<&str> = text.lines().collect();
         let mut rows = sample(&mut rand::thread_rng(), lines.len(), self.rows.min(lines.len())).into_vec();
         rows.sort_unstable();

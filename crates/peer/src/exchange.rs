@@ -324,6 +324,50 @@ pub fn write_all(dir: &Path, entries: &[(String, Vec<u8>)]) -> Result<(), PeerEr
 mod tests {
     use super::*;
 
+    mod hostile_input {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn zip_of(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+            let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            for (name, bytes) in entries {
+                if zip.start_file(name.as_str(), zip::write::SimpleFileOptions::default()).is_err() {
+                    continue;
+                }
+                zip.write_all(bytes).expect("in memory");
+            }
+            zip.finish().expect("in memory").into_inner()
+        }
+
+        proptest! {
+            /// Bytes from a peer: a bundle, or an error; never a panic.
+            #[test]
+            fn any_bytes_unbundle_or_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+                let _ = unbundle(&bytes);
+            }
+
+            /// Whatever names a peer puts in a bundle, what is read back stays inside the folder
+            /// it is written to.
+            #[test]
+            fn every_name_read_from_a_bundle_stays_inside_its_folder(
+                names in proptest::collection::vec("[a-z./\\\\:\\x00-\\x1f]{0,24}", 1..8),
+            ) {
+                let entries: Vec<(String, Vec<u8>)> = names.into_iter().map(|n| (n, b"x".to_vec())).collect();
+                if let Ok(read) = unbundle(&zip_of(&entries)) {
+                    for (name, _) in read {
+                        let path = std::path::Path::new(&name);
+                        prop_assert!(
+                            path.components().all(|c| matches!(c, std::path::Component::Normal(_))),
+                            "{name:?} leaves its folder"
+                        );
+                        prop_assert!(!name.contains('\\'), "{name:?}");
+                    }
+                }
+            }
+        }
+    }
+
     /// A peer (or a buyer's replicas) cannot fill the disk: past its quota the store refuses new
     /// blobs, says why, and keeps what it has.
     #[test]

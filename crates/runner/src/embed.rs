@@ -2,7 +2,7 @@
 //! computes them (tokenize with truncation, encoder, mean pooling, L2 normalization).
 //! Output: `embeddings.npy`, float32 `[sentences, hidden]`, rows in input order.
 
-use std::{fs, path::Path, path::PathBuf};
+use std::{path::Path, path::PathBuf};
 
 use gpu_engine::{
     Gpu, ReproClass,
@@ -28,6 +28,17 @@ pub struct Model {
     /// Tokens per sentence after truncation, special tokens included.
     pub max_seq_length: usize,
 }
+
+/// The most a sentence file may hold (a few million sentences).
+pub const MAX_INPUT_BYTES: u64 = 256 << 20;
+/// The most a model's config.json (and sentence_bert_config.json) may hold.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// The most a model's tokenizer.json may hold (MiniLM's: 466 KB; large vocabularies: a few MB).
+pub const MAX_TOKENIZER_BYTES: u64 = 64 << 20;
+/// The most a model's weights may hold (read into memory: an encoder at the config limits).
+pub const MAX_WEIGHTS_BYTES: u64 = 4 << 30;
+/// The most tokens one batch may hold (`[embed] batch_tokens`).
+pub const MAX_BATCH_TOKENS: usize = 1 << 20;
 
 #[derive(Deserialize)]
 struct HfConfig {
@@ -70,9 +81,12 @@ impl Model {
                 return Err(bad(format!("{} is missing", dir.join(file).display())));
             }
         }
-        let read = |file: &str| fs::read(dir.join(file)).map_err(|e| bad(format!("{}: {e}", dir.join(file).display())));
-        let hf: HfConfig =
-            serde_json::from_slice(&read("config.json")?).map_err(|e| bad(format!("config.json: {e}")))?;
+        let read = |file: &str, max: u64| {
+            crate::package::read_within(&dir.join(file), max)
+                .map_err(|e| bad(format!("{}: {e}", dir.join(file).display())))
+        };
+        let hf: HfConfig = serde_json::from_slice(&read("config.json", MAX_CONFIG_BYTES)?)
+            .map_err(|e| bad(format!("config.json: {e}")))?;
         if hf.hidden_act != "gelu" {
             return Err(bad(format!("config.json: hidden_act `{}` is not supported (only erf `gelu`)", hf.hidden_act)));
         }
@@ -86,11 +100,14 @@ impl Model {
             type_vocab_size: hf.type_vocab_size,
             layer_norm_eps: hf.layer_norm_eps,
         };
-        let weights = EncoderWeights::from_safetensors(&read("model.safetensors")?, config)
+        // The shapes first: the weights are read only for a config within the limits.
+        config.validate().map_err(|e| bad(format!("config.json: {e}")))?;
+        let weights = EncoderWeights::from_safetensors(&read("model.safetensors", MAX_WEIGHTS_BYTES)?, config)
             .map_err(|e| bad(format!("model.safetensors: {e}")))?;
-        let tokenizer =
-            Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| bad(format!("tokenizer.json: {e}")))?;
-        let max_seq_length = match fs::read(dir.join("sentence_bert_config.json")) {
+        let tokenizer = Tokenizer::from_bytes(read("tokenizer.json", MAX_TOKENIZER_BYTES)?)
+            .map_err(|e| bad(format!("tokenizer.json: {e}")))?;
+        let max_seq_length = match crate::package::read_within(&dir.join("sentence_bert_config.json"), MAX_CONFIG_BYTES)
+        {
             Ok(bytes) => {
                 serde_json::from_slice::<SentenceBertConfig>(&bytes)
                     .map_err(|e| bad(format!("sentence_bert_config.json: {e}")))?
@@ -118,6 +135,9 @@ pub fn resolve_model(paths: &Paths, package: &Package, model: &str) -> Result<Pa
     if let Ok(inside) = package.file("model", model)
         && inside.is_dir()
     {
+        for file in MODEL_FILES.iter().chain(["sentence_bert_config.json"].iter()) {
+            package.refuse_links("model", &format!("{model}/{file}"), &inside.join(file))?;
+        }
         return Ok(inside);
     }
     let cached = paths.model(model);
@@ -163,7 +183,7 @@ fn prepare(paths: &Paths, package: &Package) -> Result<Prepared, JobError> {
     let model_name = package.required("model", &m.model)?;
     let input = package.required("input", &m.input)?;
     let settings = m.embed.clone().unwrap_or_default();
-    let text = textfile::utf8(input, package.read("input", input)?)?;
+    let text = textfile::utf8(input, package.read("input", input, MAX_INPUT_BYTES)?)?;
     let sentences = sentences(input, &text)?;
     let mut model = Model::load(model_name, &resolve_model(paths, package, model_name)?)?;
     let max_len = checked_max_len(&settings, &model)?;
@@ -209,6 +229,14 @@ pub fn run(
 }
 
 fn checked_max_len(settings: &EmbedSettings, model: &Model) -> Result<usize, JobError> {
+    if let Some(tokens) = settings.batch_tokens
+        && !(1..=MAX_BATCH_TOKENS).contains(&tokens)
+    {
+        return Err(JobError::Model {
+            model: model.name.clone(),
+            message: format!("job.toml: [embed] batch_tokens {tokens} is outside 1..={MAX_BATCH_TOKENS}"),
+        });
+    }
     let max_len = settings.max_seq_length.unwrap_or(model.max_seq_length);
     if !(3..=model.config.max_positions).contains(&max_len) {
         return Err(JobError::Model {

@@ -37,8 +37,8 @@ impl Package {
             return Err(bad("is neither a folder nor a .zip".to_owned()));
         };
         let manifest_path = root.join(MANIFEST_FILE);
-        let manifest_bytes =
-            fs::read(&manifest_path).map_err(|e| bad(format!("{MANIFEST_FILE} cannot be read: {e}")))?;
+        let manifest_bytes = read_within(&manifest_path, MAX_MANIFEST_BYTES)
+            .map_err(|e| bad(format!("{MANIFEST_FILE} cannot be read: {e}")))?;
         let text =
             std::str::from_utf8(&manifest_bytes).map_err(|e| bad(format!("{MANIFEST_FILE} is not UTF-8: {e}")))?;
         let manifest: JobManifest =
@@ -67,17 +67,68 @@ impl Package {
                 ),
             });
         }
-        Ok(self.root.join(rel))
+        let path = self.root.join(rel);
+        self.refuse_links(key, relative, &path)?;
+        Ok(path)
     }
 
-    /// Reads a file named by the manifest's `key`.
-    pub fn read(&self, key: &str, relative: &str) -> Result<Vec<u8>, JobError> {
+    /// Refuses `path` (inside the package) if it or a folder on the way is a symbolic link: a
+    /// link could lead anywhere on the machine (`data -> ~/.ssh`), and a package carries its own
+    /// files. What does not exist is left to the caller's read to report.
+    pub fn refuse_links(&self, key: &str, relative: &str, path: &Path) -> Result<(), JobError> {
+        let Ok(below) = path.strip_prefix(&self.root) else { return Ok(()) };
+        let mut at = self.root.clone();
+        for part in below.components() {
+            at.push(part);
+            match fs::symlink_metadata(&at) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    let to = fs::read_link(&at).map(|t| t.display().to_string()).unwrap_or_default();
+                    return Err(JobError::Package {
+                        path: self.source.clone(),
+                        message: format!(
+                            "`{key}` = \"{relative}\": `{}` is a symbolic link (to {to}); a package carries its own files, so copy them in",
+                            at.strip_prefix(&self.root).unwrap_or(&at).display()
+                        ),
+                    });
+                }
+                Ok(_) => {}
+                Err(_) => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a file named by the manifest's `key`, of at most `max_bytes`.
+    pub fn read(&self, key: &str, relative: &str, max_bytes: u64) -> Result<Vec<u8>, JobError> {
         let path = self.file(key, relative)?;
-        fs::read(&path).map_err(|e| JobError::Package {
+        read_within(&path, max_bytes).map_err(|e| JobError::Package {
             path: self.source.clone(),
             message: format!("`{key}` = \"{relative}\" cannot be read: {e}"),
         })
     }
+}
+
+/// The most a manifest may hold: it is a few lines of settings.
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 10;
+
+/// Reads `path` if it is a regular file of at most `max_bytes` (checked before reading, and
+/// while reading, in case it grows).
+pub fn read_within(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+    let file = fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let too_big = || std::io::Error::other(format!("it holds more than {max_bytes} bytes, the most it may"));
+    if meta.len() > max_bytes {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max_bytes + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_big());
+    }
+    Ok(bytes)
 }
 
 /// The most a zip package may expand to, and the most files it may hold: a package is data a

@@ -147,10 +147,30 @@ fn score(probs: &[f32], labels: &[u32], classes: usize) -> (f64, f64) {
     (round(loss / n), round(correct as f64 / n))
 }
 
+/// The most a CSV file may hold.
+pub const MAX_CSV_BYTES: u64 = 1 << 30;
+/// The most hidden layers, and the most units in a layer (features and classes included).
+pub const MAX_HIDDEN_LAYERS: usize = 16;
+pub const MAX_WIDTH: usize = 65_536;
+pub const MAX_EPOCHS: u32 = 100_000;
+pub const MAX_BATCH: usize = 1 << 20;
+/// The most weights a network may have, and weights × samples in one epoch (so the work of an
+/// epoch, about six multiply-adds per weight and sample, fits the market's counts).
+pub const MAX_PARAMETERS: u64 = 1 << 28;
+pub const MAX_EPOCH_PRODUCT: u64 = 1 << 52;
+
 /// The work units of a train job, from the data's shapes.
 pub fn estimate(package: &Package) -> Result<u64, JobError> {
     let job = prepare(package)?;
-    Ok(u64::from(job.settings.epochs) * mlp::epoch_work_units(&job.sizes, job.train.samples()))
+    u64::from(job.settings.epochs).checked_mul(mlp::epoch_work_units(&job.sizes, job.train.samples())).ok_or_else(
+        || JobError::Package {
+            path: package.source.clone(),
+            message: format!(
+                "job.toml: [train] {} epochs of this network are more work than a job may be",
+                job.settings.epochs
+            ),
+        },
+    )
 }
 
 /// A checked train job.
@@ -185,10 +205,22 @@ fn prepare(package: &Package) -> Result<Prepared<'_>, JobError> {
     if settings.hidden.contains(&0) {
         return Err(bad_setting("hidden layer sizes must be at least 1".to_owned()));
     }
-    let train = parse_csv(data_file, &textfile::utf8(data_file, package.read("data", data_file)?)?)?;
+    if settings.hidden.len() > MAX_HIDDEN_LAYERS || settings.hidden.iter().any(|&h| h > MAX_WIDTH) {
+        return Err(bad_setting(format!(
+            "hidden {:?}: at most {MAX_HIDDEN_LAYERS} layers of at most {MAX_WIDTH} units",
+            settings.hidden
+        )));
+    }
+    if settings.epochs > MAX_EPOCHS || settings.batch_size > MAX_BATCH {
+        return Err(bad_setting(format!(
+            "epochs {} and batch_size {}: at most {MAX_EPOCHS} and {MAX_BATCH}",
+            settings.epochs, settings.batch_size
+        )));
+    }
+    let train = parse_csv(data_file, &textfile::utf8(data_file, package.read("data", data_file, MAX_CSV_BYTES)?)?)?;
     let test = match &m.test {
         Some(file) => {
-            let set = parse_csv(file, &textfile::utf8(file, package.read("test", file)?)?)?;
+            let set = parse_csv(file, &textfile::utf8(file, package.read("test", file, MAX_CSV_BYTES)?)?)?;
             if set.columns != train.columns {
                 return Err(JobError::input(
                     file,
@@ -203,6 +235,17 @@ fn prepare(package: &Package) -> Result<Prepared<'_>, JobError> {
     if classes < 2 {
         return Err(bad_setting(format!("{classes} class: a classifier needs at least 2")));
     }
+    if classes > MAX_WIDTH {
+        return Err(bad_setting(format!(
+            "{classes} classes (from `classes` or the largest label): at most {MAX_WIDTH}"
+        )));
+    }
+    if train.feature_count() > MAX_WIDTH {
+        return Err(JobError::input(
+            data_file,
+            format!("has {} feature columns; at most {MAX_WIDTH}", train.feature_count()),
+        ));
+    }
     check_labels(data_file, &train, classes)?;
     if let Some((file, set)) = &test {
         check_labels(file, set, classes)?;
@@ -211,6 +254,15 @@ fn prepare(package: &Package) -> Result<Prepared<'_>, JobError> {
     let mut sizes = vec![train.feature_count()];
     sizes.extend(&settings.hidden);
     sizes.push(classes);
+    let params: u64 = sizes.windows(2).map(|io| (io[0] as u64 + 1) * io[1] as u64).sum();
+    let per_epoch = params.saturating_mul(train.samples() as u64);
+    if params > MAX_PARAMETERS || per_epoch > MAX_EPOCH_PRODUCT {
+        return Err(bad_setting(format!(
+            "a network of {params} parameters over {} samples: at most {MAX_PARAMETERS} parameters and \
+             {MAX_EPOCH_PRODUCT} parameter-samples an epoch",
+            train.samples()
+        )));
+    }
     Ok(Prepared { settings, train, test, classes, sizes })
 }
 

@@ -6,6 +6,9 @@
 //!
 //! Module map:
 //! - `runner`: one job package at a time through `gridmint_runner::run`.
+//! - `hostile_input`: property tests of every parser of bytes a package brings (job.toml, CSV,
+//!   sentence files, .npy, model config.json): an answer or an error, never a panic (debug
+//!   builds panic on an overflow, so sizes that overflow are found too).
 
 mod runner {
     use std::{
@@ -288,4 +291,143 @@ mod runner {
     const TINY_CONFIG: &str = r#"{"vocab_size": 20, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
         "intermediate_size": 16, "max_position_embeddings": 16, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
         "hidden_act": "gelu"}"#;
+}
+
+mod hostile_input {
+    use gpu_engine::workloads::encoder::EncoderConfig;
+    use gridmint_runner::{self as runner, Package, Paths};
+    use proptest::prelude::*;
+
+    /// A manifest from pieces a hostile one is made of: known and unknown keys, numbers of any
+    /// size, sign and form, strings, tables.
+    fn manifest() -> impl Strategy<Value = String> {
+        let number = prop_oneof![
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| format!("{f:?}")),
+            Just("1e400".to_owned()),
+            Just("nan".to_owned()),
+            Just("-inf".to_owned()),
+        ];
+        let value = prop_oneof![
+            number.clone(),
+            number.clone().prop_map(|n| format!("[{n}]")),
+            proptest::collection::vec(number.clone(), 0..20).prop_map(|v| format!("[{}]", v.join(", "))),
+            "\"[a-z./-]{0,12}\"".prop_map(String::from),
+            Just("\"d.csv\"".to_owned()),
+            Just("\"../d.csv\"".to_owned()),
+        ];
+        let key = prop_oneof![
+            Just("kind"),
+            Just("model"),
+            Just("input"),
+            Just("data"),
+            Just("test"),
+            Just("hidden"),
+            Just("epochs"),
+            Just("batch_size"),
+            Just("learning_rate"),
+            Just("momentum"),
+            Just("classes"),
+            Just("seed"),
+            Just("max_seq_length"),
+            Just("batch_tokens"),
+            Just("activation"),
+            Just("x"),
+        ];
+        let kind = prop_oneof![Just("train"), Just("embed"), Just("mine")];
+        (kind, proptest::collection::vec((key, value), 0..12), any::<bool>()).prop_map(|(kind, lines, table)| {
+            let mut text = format!("kind = \"{kind}\"\ndata = \"d.csv\"\ninput = \"s.txt\"\n");
+            // The table's settings: the drawn ones over working defaults (a key twice is only
+            // a TOML error, which would hide what the values do).
+            let mut settings: std::collections::BTreeMap<&str, String> = [
+                ("hidden", "[3]".to_owned()),
+                ("learning_rate", "0.1".to_owned()),
+                ("epochs", "1".to_owned()),
+                ("batch_size", "2".to_owned()),
+            ]
+            .into_iter()
+            .collect();
+            for (k, v) in lines {
+                settings.insert(k, v);
+            }
+            text += if table { "[train]\n" } else { "[embed]\n" };
+            for (k, v) in settings {
+                text += &format!("{k} = {v}\n");
+            }
+            text
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Opening a package and estimating its work: an answer or an error, never a panic.
+        #[test]
+        fn a_manifest_of_any_shape_is_answered_without_a_panic(text in manifest(), csv in "[0-9a-z,.\\-\n ]{0,200}") {
+            let dir = tempfile::tempdir().expect("dir");
+            std::fs::write(dir.path().join("job.toml"), &text).expect("manifest");
+            std::fs::write(dir.path().join("d.csv"), format!("1,2,0\n3,4,1\n{csv}")).expect("csv");
+            std::fs::write(dir.path().join("s.txt"), "one sentence\n").expect("sentences");
+            let paths = Paths::under(dir.path());
+            if let Ok(package) = Package::open(dir.path()) {
+                let _ = runner::estimate(&paths, &package);
+            }
+        }
+
+        #[test]
+        fn csv_of_any_bytes_is_parsed_or_refused(text in "[0-9a-zA-Z,.\\-+eE \r\n]{0,400}") {
+            if let Ok(set) = runner::train::parse_csv("d.csv", &text) {
+                prop_assert!(set.columns >= 2);
+                prop_assert_eq!(set.features.len(), set.labels.len() * (set.columns - 1));
+            }
+        }
+
+        #[test]
+        fn sentence_files_of_any_text_are_parsed_or_refused(text in any::<String>()) {
+            if let Ok(sentences) = runner::embed::sentences("s.txt", &text) {
+                prop_assert!(sentences.iter().all(|s| !s.trim().is_empty()));
+            }
+        }
+
+        #[test]
+        fn npy_of_any_bytes_is_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..300), header in "[ -~]{0,120}") {
+            let _ = runner::npy::read_f32_matrix(&bytes);
+            let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+            npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+            npy.extend_from_slice(header.as_bytes());
+            npy.extend_from_slice(&bytes);
+            let _ = runner::npy::read_f32_matrix(&npy);
+        }
+
+        /// A model's config.json: shapes of any size either pass the limits, and then every
+        /// size computed from them fits (the work of the longest sequence), or are refused.
+        #[test]
+        fn encoder_shapes_of_any_size_pass_the_limits_or_are_refused(
+            sizes in proptest::collection::vec(prop_oneof![0usize..=4, 0usize..=70_000, any::<usize>()], 7),
+            eps in any::<f32>(),
+        ) {
+            let config = EncoderConfig {
+                vocab_size: sizes[0],
+                hidden: sizes[1],
+                layers: sizes[2],
+                heads: sizes[3],
+                intermediate: sizes[4],
+                max_positions: sizes[5],
+                type_vocab_size: sizes[6],
+                layer_norm_eps: eps,
+            };
+            if config.validate().is_ok() {
+                let _ = config.work_units(config.max_positions);
+            }
+        }
+    }
+
+    /// The largest encoder the limits allow: its work still fits the counts.
+    #[test]
+    fn the_largest_encoder_within_the_limits_does_not_overflow() {
+        let max = EncoderConfig { layer_norm_eps: 1e-12, heads: 64, ..EncoderConfig::LIMITS };
+        max.validate().expect("within the limits");
+        assert!(max.work_units(max.max_positions) > 0);
+    }
 }

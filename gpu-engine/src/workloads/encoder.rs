@@ -45,13 +45,45 @@ impl EncoderConfig {
         self.hidden / self.heads
     }
 
-    /// Checks the shapes fit together and the kernels.
+    /// The largest shapes an encoder may have: far above any BERT-family sentence encoder
+    /// (BERT-large: 1024 wide, 24 layers, 4096 intermediate, 512 positions, 30,522 tokens), and
+    /// low enough that no size computed from them overflows (a `num_hidden_layers` of 10^18 in a
+    /// package's config.json used to overflow an allocation and crash the provider).
+    pub const LIMITS: EncoderConfig = EncoderConfig {
+        vocab_size: 1 << 20,
+        hidden: 8192,
+        layers: 256,
+        heads: 8192,
+        intermediate: 32_768,
+        max_positions: 1 << 16,
+        type_vocab_size: 1024,
+        layer_norm_eps: 1.0,
+    };
+
+    /// Checks the shapes fit together, the kernels and [`EncoderConfig::LIMITS`].
     pub fn validate(&self) -> Result<(), EngineError> {
         let bad = |message: String| Err(EngineError::Weights { tensor: "(config)".to_owned(), message });
         if [self.vocab_size, self.hidden, self.layers, self.heads, self.intermediate, self.max_positions].contains(&0)
             || self.type_vocab_size == 0
         {
             return bad(format!("every size must be at least 1: {self:?}"));
+        }
+        let max = Self::LIMITS;
+        for (name, value, limit) in [
+            ("vocab_size", self.vocab_size, max.vocab_size),
+            ("hidden_size", self.hidden, max.hidden),
+            ("num_hidden_layers", self.layers, max.layers),
+            ("num_attention_heads", self.heads, max.heads),
+            ("intermediate_size", self.intermediate, max.intermediate),
+            ("max_position_embeddings", self.max_positions, max.max_positions),
+            ("type_vocab_size", self.type_vocab_size, max.type_vocab_size),
+        ] {
+            if value > limit {
+                return bad(format!("{name} {value} is over {limit}, the most an encoder may have"));
+            }
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0 && self.layer_norm_eps < max.layer_norm_eps) {
+            return bad(format!("layer_norm_eps {} must be a positive number below 1", self.layer_norm_eps));
         }
         if !self.hidden.is_multiple_of(self.heads) {
             return bad(format!("hidden size {} is not a multiple of {} heads", self.hidden, self.heads));
