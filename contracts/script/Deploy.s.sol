@@ -72,9 +72,7 @@ contract Deploy {
                 slashBps: 1_000,
                 buyerSlashShareBps: 5_000,
                 epochLength: 1 days,
-                initialEpochCap: 100_000e18,
-                halvingEpochs: 365,
-                rewardPerFee: 1e13,
+                rebateBps: 5_000,
                 minStepWindow: 12,
                 checkWindow: 1 hours,
                 challengeBondBps: 1_000

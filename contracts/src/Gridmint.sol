@@ -34,7 +34,7 @@ contract Gridmint is Settlement, IGridmintMarket {
     /// @inheritdoc IGridmintMarket
     address public immutable extension;
 
-    /// @notice Deploys the protocol token (this contract is its only minter) and the extension,
+    /// @notice Deploys the protocol token (its whole supply to `initialStakeHolder`) and the extension,
     /// both from `c`.
     constructor(Config memory c)
         GridmintStorage(c, new GridToken(c.initialStakeHolder, c.initialStakeSupply), block.timestamp)

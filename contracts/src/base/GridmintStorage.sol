@@ -29,9 +29,8 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         uint16 buyerSlashShareBps; // share of a dissenter's slash that goes to the job's buyer (none
         // of a missed deadline's: a buyer can cause that, so it must not profit from it)
         uint32 epochLength; // seconds
-        uint256 initialEpochCap; // protocol-token emission cap of epoch 0
-        uint32 halvingEpochs; // the schedule cap halves every this many epochs
-        uint256 rewardPerFee; // protocol-token base units emitted per payment-token unit of fee
+        uint16 rebateBps; // share of each epoch's fees returned as rewards to the providers paid in it,
+        // in proportion to their pay; below 100%, so a fee paid to oneself never comes back whole
         uint32 minStepWindow; // seconds the chain needs to take one transaction with margin: a job's
         // commit and reveal windows are each at least (replicas + 1) of these
         uint32 checkWindow; // seconds after the reveal deadline the buyer keeps to check and challenge
@@ -55,9 +54,7 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     uint16 internal immutable _buyerSlashShareBps;
     uint32 internal immutable _epochLength;
     uint256 internal immutable _genesis;
-    uint256 internal immutable _initialEpochCap;
-    uint32 internal immutable _halvingEpochs;
-    uint256 internal immutable _rewardPerFee;
+    uint16 internal immutable _rebateBps;
     uint32 internal immutable _minStepWindow;
     uint32 internal immutable _checkWindow;
     uint16 internal immutable _challengeBondBps;
@@ -91,7 +88,7 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
 
     /// @dev Payment and fees per epoch, the basis of rewards.
     mapping(uint256 => EpochTotals) internal _epochTotals;
-    /// @dev Protocol tokens settled as rewards per epoch (≤ emissionCap).
+    /// @dev Payment token settled as rewards per epoch (≤ its reward pool).
     mapping(uint256 => uint256) internal _epochRewards;
 
     /// @dev Accounting totals (what the invariants check against token balances).
@@ -105,7 +102,9 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         if (c.feeBps > 2_000) revert InvalidParameter("feeBps");
         if (c.slashBps == 0 || c.slashBps > BPS) revert InvalidParameter("slashBps");
         if (c.buyerSlashShareBps > BPS) revert InvalidParameter("buyerSlashShareBps");
-        if (c.epochLength == 0 || c.halvingEpochs == 0) revert InvalidParameter("epochs");
+        if (c.epochLength == 0) revert InvalidParameter("epochs");
+        // Rewards come out of the fees, below 100% of them: wash trading cannot pay.
+        if (c.rebateBps >= BPS) revert InvalidParameter("rebateBps");
         if (c.minStepWindow == 0) revert InvalidParameter("minStepWindow");
         // The buyer needs at least a step after the reveal deadline to challenge late reveals.
         if (c.checkWindow < c.minStepWindow) revert InvalidParameter("checkWindow");
@@ -123,9 +122,7 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         _buyerSlashShareBps = c.buyerSlashShareBps;
         _epochLength = c.epochLength;
         _genesis = genesis_;
-        _initialEpochCap = c.initialEpochCap;
-        _halvingEpochs = c.halvingEpochs;
-        _rewardPerFee = c.rewardPerFee;
+        _rebateBps = c.rebateBps;
         _minStepWindow = c.minStepWindow;
         _checkWindow = c.checkWindow;
         _challengeBondBps = c.challengeBondBps;

@@ -43,8 +43,17 @@ abstract contract Settlement is GridmintStorage {
     /// @dev Whether `provider` may claim a job with these requirements now.
     function _isEligible(address provider, Requirements memory req) internal view returns (bool) {
         Provider memory p = _providers[provider];
-        return p.status == ProviderStatus.Active && p.stake >= _minStakePerUnit * p.computeUnits
-            && p.memoryMiB >= req.minMemoryMiB && p.computeUnits >= req.minComputeUnits
+        return _inStanding(p) && _fits(p, req);
+    }
+
+    /// @dev Active, with the stake its compute units need.
+    function _inStanding(Provider memory p) internal view returns (bool) {
+        return p.status == ProviderStatus.Active && p.stake >= _minStakePerUnit * p.computeUnits;
+    }
+
+    /// @dev What it registered meets the job's requirements.
+    function _fits(Provider memory p, Requirements memory req) internal pure returns (bool) {
+        return p.memoryMiB >= req.minMemoryMiB && p.computeUnits >= req.minComputeUnits
             && (req.regionMask == 0 || (req.regionMask >> p.region) & 1 == 1)
             && (p.classes >> req.workloadClass) & 1 == 1;
     }
@@ -58,17 +67,12 @@ abstract contract Settlement is GridmintStorage {
         return (block.timestamp - _genesis) / _epochLength;
     }
 
-    /// @dev The schedule's cap for `epoch`: halves every `halvingEpochs`.
-    function _scheduleCap(uint256 epoch) internal view returns (uint256) {
-        uint256 halvings = epoch / _halvingEpochs;
-        return halvings >= 256 ? 0 : _initialEpochCap >> halvings;
-    }
-
-    /// @dev Emission of an epoch: min(schedule cap, rewardPerFee × fees paid in it).
-    function _emissionCap(uint256 epoch) internal view returns (uint256) {
-        uint256 byDemand = _epochTotals[epoch].fees * _rewardPerFee;
-        uint256 cap = _scheduleCap(epoch);
-        return byDemand < cap ? byDemand : cap;
+    /// @dev The rewards of `epoch`: `rebateBps` of the fees paid in it (payment token), shared
+    /// by the providers paid in it in proportion to their pay. A provider's reward is then
+    /// rebateBps × feeBps of its own pay, whoever else worked: a trader who pays itself gets back
+    /// less than the fee it paid, whatever the token is worth (see contracts/README.md).
+    function _rewardPool(uint256 epoch) internal view returns (uint256) {
+        return (uint256(_epochTotals[epoch].fees) * _rebateBps) / BPS;
     }
 
     /// @dev A claim's weight in the draw of the replicas: the stake, up to twice over for a
@@ -107,7 +111,15 @@ abstract contract Settlement is GridmintStorage {
         uint256 eligible;
         uint32 mask;
         for (uint256 i; i < n; ++i) {
-            if (!_isEligible(t.claimants[i], t.terms.requirements)) continue;
+            address a = t.claimants[i];
+            Provider memory p = _providers[a];
+            if (!_inStanding(p)) continue;
+            if (!_fits(p, t.terms.requirements)) {
+                // It took a claim slot it could never use: flooding a job's slots with claims
+                // that do not fit (to shut honest providers out) costs their stake.
+                _slashUnfit(jobId, a, t.terms.requirements.minComputeUnits);
+                continue;
+            }
             weights[i] = uint256(t.weights[i]) + 1;
             total += weights[i];
             eligible += 1;
@@ -389,6 +401,25 @@ abstract contract Settlement is GridmintStorage {
         emit ProviderSlashed(jobId, provider, amount, missed);
     }
 
+    /// @dev Slashes a claimant whose registration does not meet the job's requirements (an honest
+    /// provider checks `isEligible` before it claims): `slashBps` of its stake, and at least the
+    /// stake a fitting claim would have needed (`minStakePerUnit × minComputeUnits`), up to all
+    /// of it; all to the treasury, so no buyer profits from claims on its own job.
+    function _slashUnfit(uint256 jobId, address provider, uint32 minComputeUnits) internal {
+        Provider storage p = _providers[provider];
+        uint256 stake = p.stake;
+        uint256 amount = (stake * _slashBps) / BPS;
+        uint256 floor = _minStakePerUnit * (minComputeUnits == 0 ? 1 : minComputeUnits);
+        if (amount < floor) amount = floor < stake ? floor : stake;
+        _records[provider].slashed += 1;
+        if (amount == 0) return;
+        p.stake -= uint96(amount);
+        _totalStake -= amount;
+        _totalStakeCredit += amount;
+        _stakeCredit[_treasury] += amount;
+        emit UnfitClaimSlashed(jobId, provider, amount);
+    }
+
     /// @dev Credits payment and the epoch's work of a provider, settling finished epochs first.
     function _creditWork(address provider, uint256 pay, uint256 epoch) internal {
         Account storage a = _accounts[provider];
@@ -400,12 +431,12 @@ abstract contract Settlement is GridmintStorage {
         a.epochPaid += uint96(pay);
     }
 
-    /// @dev Moves a provider's share of its last finished epoch's emission into its rewards.
+    /// @dev Moves a provider's share of its last finished epoch's reward pool into its rewards.
     function _settleRewards(address provider, Account storage a) internal {
         uint256 epoch = a.epoch;
         uint256 mine = a.epochPaid;
         if (mine == 0 || epoch >= _currentEpoch()) return;
-        uint256 reward = (mine * _emissionCap(epoch)) / _epochTotals[epoch].paid;
+        uint256 reward = (mine * _rewardPool(epoch)) / _epochTotals[epoch].paid;
         a.epochPaid = 0;
         if (reward == 0) return;
         _records[provider].rewards += uint128(reward);

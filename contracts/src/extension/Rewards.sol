@@ -11,7 +11,9 @@ import {
 } from "../libraries/Types.sol";
 
 /// @title Fees and rewards
-/// @notice Protocol fees sent to the treasury epoch by epoch, slash credits withdrawn, and protocol-token rewards: each epoch emits at most min(schedule cap, rewardPerFee × its fees), shared by the work paid in it.
+/// @notice Protocol fees sent to the treasury epoch by epoch (less the rebate), slash credits
+/// withdrawn, and rewards: `rebateBps` of each epoch's fees, paid back in the payment token to the
+/// providers paid in it, in proportion to their pay.
 abstract contract Rewards is ExtensionBase, IGridmintExtension {
     using SafeERC20 for IERC20;
 
@@ -23,7 +25,8 @@ abstract contract Rewards is ExtensionBase, IGridmintExtension {
         if (to <= from) revert NothingToWithdraw();
         uint256 amount;
         for (uint256 e = from; e < to; ++e) {
-            amount += _epochTotals[e].fees;
+            // The rebate stays for the providers' rewards (claimRewards).
+            amount += _epochTotals[e].fees - _rewardPool(e);
         }
         _feesCollectedThrough = to;
         _totalBalances -= uint96(amount);
@@ -34,7 +37,7 @@ abstract contract Rewards is ExtensionBase, IGridmintExtension {
     /// @inheritdoc IGridmintExtension
     function uncollectedFees() external view returns (uint256 amount) {
         for (uint256 e = _feesCollectedThrough; e <= _currentEpoch(); ++e) {
-            amount += _epochTotals[e].fees;
+            amount += _epochTotals[e].fees - _rewardPool(e);
         }
     }
 
@@ -57,8 +60,9 @@ abstract contract Rewards is ExtensionBase, IGridmintExtension {
         if (amount == 0) revert NothingToWithdraw();
         rec.rewards = 0;
         address to = _payoutOf(msg.sender);
+        _totalBalances -= uint96(amount);
         emit RewardsClaimed(msg.sender, to, amount);
-        _stakeToken.mint(to, amount);
+        _paymentToken.safeTransfer(to, amount);
     }
 
     /// @inheritdoc IGridmintExtension
@@ -67,13 +71,8 @@ abstract contract Rewards is ExtensionBase, IGridmintExtension {
     }
 
     /// @inheritdoc IGridmintExtension
-    function scheduleCap(uint256 epoch) external view returns (uint256) {
-        return _scheduleCap(epoch);
-    }
-
-    /// @inheritdoc IGridmintExtension
-    function emissionCap(uint256 epoch) external view returns (uint256) {
-        return _emissionCap(epoch);
+    function rewardPool(uint256 epoch) external view returns (uint256) {
+        return _rewardPool(epoch);
     }
 
     /// @inheritdoc IGridmintExtension

@@ -152,18 +152,8 @@ abstract contract Views is ExtensionBase, IGridmintExtension {
     }
 
     /// @inheritdoc IGridmintExtension
-    function initialEpochCap() external view returns (uint256) {
-        return _initialEpochCap;
-    }
-
-    /// @inheritdoc IGridmintExtension
-    function halvingEpochs() external view returns (uint32) {
-        return _halvingEpochs;
-    }
-
-    /// @inheritdoc IGridmintExtension
-    function rewardPerFee() external view returns (uint256) {
-        return _rewardPerFee;
+    function rebateBps() external view returns (uint16) {
+        return _rebateBps;
     }
 
     /// @inheritdoc IGridmintExtension

@@ -80,6 +80,9 @@ interface IGridmintEvents {
     event StakeTokenWithdrawn(address indexed account, uint256 amount);
 
     event RewardsSettled(address indexed provider, uint256 indexed epoch, uint256 amount);
+    /// @notice A claimant whose registration did not meet the job's requirements was slashed at
+    /// the draw: it took a claim slot it could not use.
+    event UnfitClaimSlashed(uint256 indexed jobId, address indexed provider, uint256 amount);
     event RewardsClaimed(address indexed provider, address indexed to, uint256 amount);
 }
 
@@ -309,34 +312,34 @@ interface IGridmintExtension {
     // --- Fees and rewards -------------------------------------------------------------------
 
     /// @notice Sends the protocol fees of up to `epochs` finished epochs, oldest first, to the
-    /// treasury. Anyone may call it.
+    /// treasury, less each epoch's rebate (its reward pool). Anyone may call it.
     function collectFees(uint256 epochs) external;
 
-    /// @notice Protocol fees paid and not yet sent to the treasury (the current epoch's included).
+    /// @notice The treasury's share of the fees paid and not yet sent to it (the current epoch's
+    /// included).
     function uncollectedFees() external view returns (uint256 amount);
 
     /// @notice Sends the caller's protocol-token credit from slashes.
     function withdrawStakeCredit() external;
 
-    /// @notice Settles the caller's share of finished epochs and mints its rewards to its
-    /// payout address.
+    /// @notice Settles the caller's share of finished epochs' reward pools and sends its rewards
+    /// (payment token) to its payout address.
     function claimRewards() external;
 
     function currentEpoch() external view returns (uint256);
 
-    /// @notice The schedule's cap for `epoch`: halves every `halvingEpochs`.
-    function scheduleCap(uint256 epoch) external view returns (uint256);
-
-    /// @notice Emission of an epoch: min(schedule cap, rewardPerFee × fees paid in it).
-    function emissionCap(uint256 epoch) external view returns (uint256);
+    /// @notice The rewards of `epoch`: `rebateBps` of its fees, shared by the providers paid in it
+    /// in proportion to their pay (so each gets rebateBps × feeBps of its own pay, and a fee paid
+    /// to oneself never comes back whole).
+    function rewardPool(uint256 epoch) external view returns (uint256);
 
     /// @notice Payment providers earned in `epoch` (the basis of its rewards).
     function epochPaid(uint256 epoch) external view returns (uint256);
 
-    /// @notice Protocol fees paid in `epoch` (the demand that bounds its emission).
+    /// @notice Protocol fees paid in `epoch` (its reward pool is `rebateBps` of them).
     function epochFees(uint256 epoch) external view returns (uint256);
 
-    /// @notice Protocol tokens settled as rewards per epoch (≤ emissionCap).
+    /// @notice Payment token settled as rewards per epoch (≤ its reward pool).
     function epochRewards(uint256 epoch) external view returns (uint256);
 
     /// @notice Protocol-token credit from slashes (buyers, treasury), withdrawable.
@@ -395,9 +398,7 @@ interface IGridmintExtension {
     function buyerSlashShareBps() external view returns (uint16);
     function epochLength() external view returns (uint32);
     function genesis() external view returns (uint256);
-    function initialEpochCap() external view returns (uint256);
-    function halvingEpochs() external view returns (uint32);
-    function rewardPerFee() external view returns (uint256);
+    function rebateBps() external view returns (uint16);
     function minStepWindow() external view returns (uint32);
     function checkWindow() external view returns (uint32);
     function challengeBondBps() external view returns (uint16);

@@ -124,6 +124,37 @@ contract AttacksTest is Fixture {
         assertEq(market.jobOf(jobId).claimants, 1, "one slot taken");
     }
 
+    /// Sybils whose registrations do not meet a job's requirements filled its claim slots (a
+    /// claim checks standing, not requirements: those travel in the trail), so the fitting
+    /// providers could not claim and the job was refunded, again and again, for the price of a
+    /// minimal stake locked for a while. Now a claim that does not fit is slashed at the draw:
+    /// at least the stake a fitting claim needs, all to the treasury. A fitting claimant among
+    /// them is drawn and keeps its stake.
+    function test_attack_claimsThatDoNotFitTheJobCostTheirStake() public {
+        JobParams memory p = params(1);
+        p.requirements.minComputeUnits = CU + 50; // no fixture provider registered that much
+        uint256 jobId = postWith(p);
+        address fitting = vm.addr(0xF17);
+        grid.transfer(fitting, 10 * uint256(STAKE));
+        vm.startPrank(fitting);
+        grid.approve(address(market), type(uint256).max);
+        market.register(keccak256("NVIDIA H100 80GB HBM3"), 81_559, CU + 50, 3, 0xff, STAKE * 2, address(0));
+        vm.stopPrank();
+        for (uint256 i; i < 3; ++i) claimAs(jobId, providers[i]);
+        claimAs(jobId, fitting);
+        uint256 treasuryBefore = market.stakeCredit(treasury);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        market.selectReplicas(jobId, trail(jobId));
+        assertEq(market.jobOf(jobId).selected, 1 << 3, "the fitting claimant is drawn");
+        uint256 floor = MIN_STAKE_PER_UNIT * (CU + 50);
+        for (uint256 i; i < 3; ++i) {
+            assertEq(market.providerOf(providers[i]).stake, STAKE - floor, "an unfit claim costs its stake");
+            assertEq(market.reputationOf(providers[i]).slashed, 1, "counted as an offence");
+        }
+        assertEq(market.stakeCredit(treasury) - treasuryBefore, 3 * floor, "all of it to the treasury");
+        assertEq(market.providerOf(fitting).stake, STAKE * 2, "the fitting claimant keeps its stake");
+    }
+
     /// A claimant adds a huge stake after claiming (in the block that selects, say): the draw
     /// used the stake at selection, so it was picked every time. Its weight is now fixed at the
     /// claim, and over many draws it is picked about as often as its equals.

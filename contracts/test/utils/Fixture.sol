@@ -64,9 +64,7 @@ abstract contract Fixture is Test, TrailBook, IGridmintErrors {
             slashBps: 1_000,
             buyerSlashShareBps: 5_000,
             epochLength: EPOCH,
-            initialEpochCap: 1_000e18,
-            halvingEpochs: 365,
-            rewardPerFee: 1e12,
+            rebateBps: 5_000,
             minStepWindow: 5,
             checkWindow: 60,
             challengeBondBps: 1_000

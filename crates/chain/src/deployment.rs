@@ -57,9 +57,9 @@ pub fn local_config(deployer: Address) -> GridmintStorage::Config {
         slashBps: 1_000,
         buyerSlashShareBps: 5_000, // of a dissenter's slash; none of a missed deadline's
         epochLength: 86_400,
-        initialEpochCap: e(100_000, 18),
-        halvingEpochs: 365,
-        rewardPerFee: e(1, 13),
+        // Half of each epoch's fees go back to the providers paid in it: rewards out of fees, never
+        // more than them, so paying oneself cannot earn (contracts/README.md).
+        rebateBps: 5_000,
         // The local chain mines a block a second: five per replica and window is ample.
         minStepWindow: 5,
         // The buyer's node checks within seconds; providers wait this long after the reveal

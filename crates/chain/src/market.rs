@@ -499,6 +499,19 @@ impl<P: Provider + Clone> Market<P> {
         Ok(Mined { value: (), receipt })
     }
 
+    /// Sends this provider's rewards (its share of the fee rebate of the finished epochs it was
+    /// paid in) to its payout address; `None` when there was none to claim.
+    pub async fn claim_rewards(&self) -> Result<Option<Mined<U256>>, ChainError> {
+        match Self::send("claimRewards", self.contract.claimRewards()).await {
+            Ok(receipt) => {
+                let claimed: Gridmint::RewardsClaimed = Self::event("claimRewards", &receipt)?;
+                Ok(Some(Mined { value: claimed.amount, receipt }))
+            }
+            Err(e) if matches!(e.revert_reason(), Some(GridmintErrors::NothingToWithdraw(_))) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Asks for a new payout address (a registered provider only); it takes effect after the
     /// market's payout delay, when anyone applies it.
     pub async fn request_payout_change(&self, payout: Address) -> Result<Mined<()>, ChainError> {

@@ -283,6 +283,21 @@ mod lifecycle {
             U256::from(7_000_000u64),
             "earnings arrive"
         );
+
+        // Rewards: half of each finished epoch's fees, back to the providers paid in it, in
+        // proportion to their pay; once claimed, there is nothing more.
+        assert!(first_market.claim_rewards().await.expect("claim").is_none(), "the epoch is not over");
+        chain.advance(86_400).await;
+        let claimed = first_market.claim_rewards().await.expect("claim").expect("rewards after the epoch");
+        // Both jobs paid 7,000,000 per provider (a third of the epoch's pay): fees 2.5%, half back.
+        let fees = U256::from(3u64 * 2 * 7_000_000 * 250 / 10_000);
+        assert_eq!(claimed.value, fees / U256::from(2u64) / U256::from(3u64), "a third of half the fees");
+        assert_eq!(
+            usd_view.balanceOf(*first).call().await.expect("balance"),
+            U256::from(7_000_000u64) + claimed.value,
+            "rewards arrive in the payment token"
+        );
+        assert!(first_market.claim_rewards().await.expect("claim").is_none(), "claimed once");
     }
 }
 

@@ -188,7 +188,7 @@ pub struct StatusArgs {
 pub struct EarningsArgs {
     #[command(flatten)]
     network: NetworkArgs,
-    /// Send the withdrawable balance to the payout address.
+    /// Send the withdrawable balance and the rewards (the fee rebate) to the payout address.
     #[arg(long)]
     withdraw: bool,
 }
@@ -203,9 +203,13 @@ pub fn earnings(node: &Node, args: EarningsArgs, json: bool) -> anyhow::Result<(
         let rep = net.market.reputation(me).await?;
         let (_, stake, score) = net.standing(me).await?;
         let mut withdrawn = 0u128;
-        if args.withdraw && account.balance > 0 {
-            net.market.withdraw().await?;
-            withdrawn = account.balance;
+        let mut rewards_claimed = 0u128;
+        if args.withdraw {
+            rewards_claimed = net.market.claim_rewards().await?.map_or(0, |m| m.value.saturating_to());
+            if account.balance > 0 {
+                net.market.withdraw().await?;
+                withdrawn = account.balance;
+            }
         }
         let value = serde_json::json!({
             "address": me.to_string(),
@@ -213,6 +217,7 @@ pub fn earnings(node: &Node, args: EarningsArgs, json: bool) -> anyhow::Result<(
             "withdrawn": withdrawn.to_string(),
             "stake": stake.to_string(),
             "rewards": rep.rewards.to_string(),
+            "rewardsClaimed": rewards_claimed.to_string(),
             "reputation": {
                 "score": score.to::<u64>(),
                 "completed": rep.completed,
@@ -227,7 +232,7 @@ pub fn earnings(node: &Node, args: EarningsArgs, json: bool) -> anyhow::Result<(
             println!("account       {me}");
             println!("withdrawable  {} gUSD base units (withdrawn now: {withdrawn})", account.balance - withdrawn);
             println!("stake         {stake} GRID base units");
-            println!("rewards       {} GRID base units", rep.rewards);
+            println!("rewards       {} gUSD base units (the fee rebate, to claim)", rep.rewards);
             println!(
                 "reputation    {} bps ({} completed, {} agreed, {} slashed, {} missed)",
                 score, rep.completed, rep.agreed, rep.slashed, rep.missed

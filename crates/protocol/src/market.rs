@@ -78,8 +78,9 @@ pub struct ChainStanding {
     pub payout_balance: Usd,
     /// A payout address asked for and when it takes effect (Unix seconds, chain time).
     pub pending_payout: Option<PendingPayout>,
-    /// Staking rewards settled to this provider and not yet claimed.
-    pub rewards: Grid,
+    /// Rewards settled to this provider and not yet claimed: its share of the fee rebate of the
+    /// epochs it was paid in, in the payment token.
+    pub rewards: Usd,
     /// The record behind the reputation score: jobs in the agreeing majority, slashed for a
     /// wrong result, slashed for a missed deadline.
     pub jobs_agreed: u32,

@@ -117,7 +117,7 @@ pub fn EarningAccount(live: Live) -> impl IntoView {
                         <dl class="specs">
                             <div><dt>"Earned, withdrawable"</dt><dd data-testid="wallet-withdrawable">{format!("${}", c.withdrawable)}</dd></div>
                             <div><dt>"Stake (locked)"</dt><dd data-testid="wallet-stake">{format!("{} GRID", c.stake)}</dd></div>
-                            <div><dt>"Rewards to claim"</dt><dd data-testid="wallet-rewards">{format!("{} GRID", c.rewards)}</dd></div>
+                            <div><dt>"Rewards to claim"</dt><dd data-testid="wallet-rewards">{format!("${}", c.rewards)}</dd></div>
                             <div><dt>"Payout address holds"</dt><dd data-testid="wallet-payout-balance">{format!("${}", c.payout_balance)}</dd></div>
                         </dl>
                     }

@@ -619,18 +619,22 @@ impl LocalMarket {
         let rt = runtime()?;
         let net = Network::connect(&profile_path, self.inner.provider_key()?)?;
         rt.block_on(async {
+            // Rewards first (the fee rebate of finished epochs): they go to the payout address too.
+            let claimed = net.market.claim_rewards().await?;
+            let rewards: u128 = claimed.as_ref().map_or(0, |m| m.value.saturating_to());
             let (amount, ..) = net.standing(net.address()).await?;
-            if amount == 0 {
+            if amount == 0 && rewards == 0 {
                 return Err(NodeError::InvalidRequest { message: "nothing to withdraw yet".into() });
             }
             let (to, _) = net.payout(net.address()).await?;
-            let mined = net.market.withdraw().await?;
-            tracing::info!(amount, %to, "withdrew earnings");
-            Ok(Withdrawal {
-                amount_usd: Usd::from_base_units(amount),
-                to: to.to_string(),
-                transaction: mined.receipt.transaction_hash.to_string(),
-            })
+            let transaction = if amount > 0 {
+                net.market.withdraw().await?.receipt.transaction_hash
+            } else {
+                claimed.map(|m| m.receipt.transaction_hash).unwrap_or_default()
+            }
+            .to_string();
+            tracing::info!(amount, rewards, %to, "withdrew earnings");
+            Ok(Withdrawal { amount_usd: Usd::from_base_units(amount + rewards), to: to.to_string(), transaction })
         })
     }
 }
@@ -680,7 +684,7 @@ impl Inner {
                 payout_balance: Usd::from_base_units(payout_balance),
                 pending_payout: pending
                     .map(|(address, at)| PendingPayout { address: address.to_string(), effective_at_unix_s: at }),
-                rewards: Grid::from_base_units(record.rewards),
+                rewards: Usd::from_base_units(record.rewards),
                 jobs_agreed: record.agreed,
                 jobs_slashed: record.slashed,
                 jobs_missed: record.missed,
