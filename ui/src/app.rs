@@ -77,6 +77,7 @@ pub fn NetworkBadge(live: Live) -> impl IntoView {
             NetworkPhase::Starting => ("starting", format!("{} network: starting…", s.network)),
             NetworkPhase::Ready => ("ready", format!("{} network", s.network)),
             NetworkPhase::Failed { .. } => ("failed", format!("{} network: failed", s.network)),
+            NetworkPhase::Untrusted { .. } => ("failed", format!("{} network: market not trusted", s.network)),
         },
     };
     view! {

@@ -182,6 +182,10 @@ pub async fn set_network(
     call::<commands::SetNetwork>(&gridmint_protocol::SetNetworkRequest { settings }).await
 }
 
+pub async fn trust_market(fingerprint: String) -> Result<gridmint_protocol::AppSettings, ApiError> {
+    call::<commands::TrustMarket>(&gridmint_protocol::TrustMarketRequest { fingerprint }).await
+}
+
 pub async fn open_results(local_id: u64) -> Result<(), ApiError> {
     call::<commands::OpenResults>(&gridmint_protocol::JobTimelineRequest { local_id }).await
 }

@@ -224,6 +224,29 @@ async fn set_network(state: State<'_>, request: SetNetworkRequest) -> Result<App
     Ok(settings_of(state))
 }
 
+/// Trusts the market code the status called untrusted, if the window confirmed exactly that
+/// fingerprint; joined at the next start.
+async fn trust_market(
+    state: State<'_>,
+    request: gridmint_protocol::TrustMarketRequest,
+) -> Result<AppSettings, ApiError> {
+    let confirmed = gridmint_node::settings::fingerprint(&request.fingerprint).map_err(|e| e.to_api())?;
+    match state.market.untrusted_market() {
+        Some((_, seen)) if seen == confirmed => {}
+        Some((market, seen)) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidInput,
+                format!("the market {market} has code {seen}, not {confirmed}: nothing was trusted"),
+            ));
+        }
+        None => {
+            return Err(ApiError::new(ErrorCode::InvalidInput, "no untrusted market to trust: nothing was changed"));
+        }
+    }
+    gridmint_node::settings::trust_market(state.node.paths(), confirmed).map_err(|e| e.to_api())?;
+    Ok(settings_of(state))
+}
+
 /// Checks the new data folder and keeps it for the next start (nothing has the data open then).
 async fn move_data_folder(
     state: State<'_>,

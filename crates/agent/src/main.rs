@@ -124,10 +124,18 @@ fn network_choice(paths: &Paths) -> NetworkChoice {
         Default::default()
     });
     let Some(custom) = stored.custom else { return NetworkChoice::Local };
+    let trusted_market_code = match custom.trusted_market_code.as_deref().map(gridmint_node::settings::fingerprint) {
+        None => None,
+        Some(Ok(code)) => Some(code),
+        Some(Err(e)) => return NetworkChoice::Unavailable(e.to_string()),
+    };
     match gridmint_node::wallet::Wallet::for_paths(paths).signer() {
-        Ok(signer) => {
-            NetworkChoice::Custom { rpc_url: custom.rpc_url, deployment: PathBuf::from(custom.deployment_file), signer }
-        }
+        Ok(signer) => NetworkChoice::Custom {
+            rpc_url: custom.rpc_url,
+            deployment: PathBuf::from(custom.deployment_file),
+            signer,
+            trusted_market_code,
+        },
         Err(e) => NetworkChoice::Unavailable(format!(
             "the custom network signs with your wallet, and there is none ({e}): create or import one on the Wallet page, then restart"
         )),

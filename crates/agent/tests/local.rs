@@ -83,6 +83,9 @@ mod local {
             match status.phase {
                 NetworkPhase::Ready => break status.provider.expect("a ready network reports the provider"),
                 NetworkPhase::Failed { message } => panic!("the local network failed: {message}"),
+                NetworkPhase::Untrusted { market, .. } => {
+                    panic!("the local network's own market {market} was untrusted")
+                }
                 NetworkPhase::Starting => {
                     assert!(Instant::now() < deadline, "the local network was not ready in 240 s");
                     std::thread::sleep(Duration::from_millis(500));
@@ -310,7 +313,7 @@ mod custom_network {
         let deployment = scratch.path().join("deployment.json");
         chain.profile.deployment.save(&deployment).expect("save the deployment");
         let owner = net::dev_account(2).expect("a funded key");
-        let start = |deployment: std::path::PathBuf, home: &str| {
+        let start_trusting = |deployment: std::path::PathBuf, home: &str, trusted: Option<alloy::primitives::B256>| {
             LocalMarket::start(
                 Paths::under(&scratch.path().join(home)),
                 LocalMarketOptions {
@@ -323,11 +326,13 @@ mod custom_network {
                         rpc_url: chain.profile.rpc_url.clone(),
                         deployment,
                         signer: owner.clone(),
+                        trusted_market_code: trusted,
                     },
                     worker: super::device_worker(),
                 },
             )
         };
+        let start = |deployment: std::path::PathBuf, home: &str| start_trusting(deployment, home, None);
         let wait = |market: &LocalMarket| {
             let deadline = Instant::now() + Duration::from_secs(240);
             loop {
@@ -348,6 +353,30 @@ mod custom_network {
             }
             other => panic!("a missing deployment file must fail the network: {other:?}"),
         }
+
+        // A deployment file naming some other contract as the market (here: the payment
+        // token): refused before anything is approved or staked, and the window is told the
+        // code's fingerprint to offer trusting it. Trusted, exactly that code gets past the check
+        // (and then fails, a token being no market; but not as untrusted).
+        let mut forged = chain.profile.deployment;
+        forged.market = chain.profile.deployment.payment_token;
+        let forged_file = scratch.path().join("forged-deployment.json");
+        forged.save(&forged_file).expect("save");
+        let refused = start(forged_file.clone(), "forged");
+        let status = wait(&refused);
+        let NetworkPhase::Untrusted { market, fingerprint } = status.phase else {
+            panic!("a market of unknown code must be untrusted: {status:?}")
+        };
+        assert_eq!(market, forged.market.to_string());
+        assert_eq!(refused.untrusted_market().map(|(_, f)| f.to_string()), Some(fingerprint.clone()));
+        refused.shutdown();
+        let trusted = start_trusting(forged_file, "forged-trusted", Some(fingerprint.parse().expect("fingerprint")));
+        let status = wait(&trusted);
+        assert!(
+            !matches!(status.phase, NetworkPhase::Untrusted { .. } | NetworkPhase::Ready),
+            "trusted, the code check passes (a token still cannot register anyone): {status:?}"
+        );
+        trusted.shutdown();
 
         let market = start(deployment, "home");
         let status = wait(&market);

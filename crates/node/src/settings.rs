@@ -84,8 +84,32 @@ pub fn store_network(paths: &Paths, settings: &NetworkSettings) -> Result<(), No
         let file = PathBuf::from(custom.deployment_file.trim());
         gridmint_chain::Deployment::load(&file)
             .map_err(|e| NodeError::InvalidRequest { message: format!("deployment file: {e}") })?;
+        if let Some(code) = &custom.trusted_market_code {
+            fingerprint(code)?;
+        }
     }
     crate::paths::write_json(&network_file(paths), settings).map_err(NodeError::from)
+}
+
+/// A market code fingerprint as the window sends it (0x-hex of 32 bytes).
+pub fn fingerprint(text: &str) -> Result<alloy::primitives::B256, NodeError> {
+    text.trim().parse().map_err(|_| NodeError::InvalidRequest {
+        message: format!("market code fingerprint {text:?}: expected 0x and 64 hex digits"),
+    })
+}
+
+/// Records that the owner trusts the market code of fingerprint `seen` on its stored network
+/// (the one the agent found untrusted, confirmed in the window); joined at the next start.
+pub fn trust_market(paths: &Paths, seen: alloy::primitives::B256) -> Result<NetworkSettings, NodeError> {
+    let mut settings = load_network(paths)?;
+    let Some(custom) = settings.custom.as_mut() else {
+        return Err(NodeError::InvalidRequest {
+            message: "the app is on its local network, whose market is always this app's build".into(),
+        });
+    };
+    custom.trusted_market_code = Some(seen.to_string());
+    store_network(paths, &settings)?;
+    Ok(settings)
 }
 
 #[cfg(test)]
@@ -144,7 +168,11 @@ mod tests {
         assert_eq!(load_network(&paths).expect("load"), NetworkSettings::default(), "local by default");
         let deployment = dir.path().join("deployment.json");
         let custom = |rpc: &str, file: &std::path::Path| NetworkSettings {
-            custom: Some(CustomNetwork { rpc_url: rpc.into(), deployment_file: file.display().to_string() }),
+            custom: Some(CustomNetwork {
+                rpc_url: rpc.into(),
+                deployment_file: file.display().to_string(),
+                trusted_market_code: None,
+            }),
         };
         let err = store_network(&paths, &custom("localhost:8545", &deployment)).expect_err("no scheme");
         assert!(err.to_string().contains("localhost:8545"), "{err}");
@@ -161,5 +189,19 @@ mod tests {
         store_network(&paths, &good).expect("a good custom network is stored");
         assert_eq!(load_network(&paths).expect("load"), good);
         assert!(!load(&paths).expect("load").1, "the network file is not the settings file");
+
+        // Trusting the market code the agent found untrusted: exactly that fingerprint is kept.
+        let seen = alloy::primitives::B256::repeat_byte(0xab);
+        let trusted = trust_market(&paths, seen).expect("trusted");
+        let code = trusted.custom.as_ref().and_then(|c| c.trusted_market_code.clone());
+        assert_eq!(code.as_deref().map(fingerprint).transpose().expect("parses"), Some(seen));
+        assert_eq!(load_network(&paths).expect("load"), trusted, "stored for the next start");
+        let mut bad = trusted.clone();
+        bad.custom.as_mut().expect("custom").trusted_market_code = Some("0xnothex".into());
+        let err = store_network(&paths, &bad).expect_err("not a fingerprint");
+        assert!(err.to_string().contains("64 hex digits"), "{err}");
+        store_network(&paths, &NetworkSettings::default()).expect("back to local");
+        let err = trust_market(&paths, seen).expect_err("nothing to trust on the local network");
+        assert!(err.to_string().contains("local network"), "{err}");
     }
 }

@@ -23,7 +23,8 @@ pub use market::{
     JobEvent, JobStage, JobStatus, JobSummary, JobTimeline, JobTimelineRequest, ListJobsRequest, MarketStatus,
     MarketStatusRequest, MoveDataFolderRequest, NetworkPhase, NetworkSettings, PackagePreview, PendingPayout,
     PriceSuggestion, ProviderStanding, RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest, SetNetworkRequest,
-    StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest, WithdrawEarningsRequest, Withdrawal,
+    StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest, TrustMarketRequest, WithdrawEarningsRequest,
+    Withdrawal,
 };
 pub use market::{ChainStanding, DeclinedJob, PickKind, PickPathRequest, PickedPath};
 pub use units::{Grid, JobId, Usd, WorkUnits};
@@ -83,6 +84,9 @@ macro_rules! for_each_command {
             MoveDataFolder = move_data_folder: $crate::MoveDataFolderRequest => $crate::AppSettings;
             /// Checks and stores the network joined at the next start.
             SetNetwork = set_network: $crate::SetNetworkRequest => $crate::AppSettings;
+            /// Trusts the owner's network's market code that the status called untrusted (its
+            /// fingerprint, confirmed in the window); joined at the next start.
+            TrustMarket = trust_market: $crate::TrustMarketRequest => $crate::AppSettings;
             /// The app's settings and folders.
             AppSettings = app_settings: $crate::AppSettingsRequest => $crate::AppSettings;
             /// Stores and applies the background settings (autostart entry, idle mode).

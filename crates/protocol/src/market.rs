@@ -22,6 +22,14 @@ pub enum NetworkPhase {
     Failed {
         message: String,
     },
+    /// The owner's network names a market whose code is not this app's build of the contracts:
+    /// nothing was approved or staked. The owner may trust exactly that code
+    /// ([`crate::commands::TrustMarket`]) and restart.
+    Untrusted {
+        market: String,
+        /// The code's fingerprint (0x-hex), what trusting it records.
+        fingerprint: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -271,6 +279,19 @@ pub struct CustomNetwork {
     pub rpc_url: String,
     /// A deployment file (JSON: chainId, startBlock, market, paymentToken, stakeToken).
     pub deployment_file: String,
+    /// The fingerprint (0x-hex) of a market code the owner trusted although it is not this
+    /// app's build of the contracts; `None`: only this app's build is joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_market_code: Option<String>,
+}
+
+/// Request of [`crate::commands::TrustMarket`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustMarketRequest {
+    /// The fingerprint the window showed (from [`NetworkPhase::Untrusted`]): only that code is
+    /// trusted.
+    pub fingerprint: String,
 }
 
 /// Request of [`crate::commands::MoveDataFolder`].

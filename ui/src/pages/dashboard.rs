@@ -15,13 +15,14 @@ use crate::{
 pub fn Dashboard(live: Live) -> impl IntoView {
     // Kept here, not in the standing (which is drawn again on every status refresh).
     let withdrawal = RwSignal::new(None::<Result<gridmint_protocol::Withdrawal, ApiError>>);
+    let trust = Trust { understood: RwSignal::new(false), outcome: RwSignal::new(None) };
     view! {
         <h1>"Dashboard"</h1>
         <p class="sub">"This machine earns by running verified jobs on the network."</p>
         {move || match live.status.get() {
             None => view! { <p class="loading">"Starting the local network…"</p> }.into_any(),
             Some(Err(error)) => view! { <ErrorBox error /> }.into_any(),
-            Some(Ok(status)) => view! { <Standing status live withdrawal /> }.into_any(),
+            Some(Ok(status)) => view! { <Standing status live withdrawal trust /> }.into_any(),
         }}
         {move || withdrawal.get().map(|o| match o {
             Ok(w) => view! {
@@ -36,24 +37,75 @@ pub fn Dashboard(live: Live) -> impl IntoView {
     }
 }
 
+/// The owner's confirmation that a market of unknown code may be joined (kept across status
+/// refreshes, which draw the standing again).
+#[derive(Clone, Copy)]
+pub struct Trust {
+    understood: RwSignal<bool>,
+    outcome: RwSignal<Option<Result<(), ApiError>>>,
+}
+
+/// A network whose market is not this app's build of the contracts: what it means, and trusting
+/// exactly that code once the owner says it knows who deployed it.
+#[component]
+fn UntrustedMarket(market: String, fingerprint: String, trust: Trust) -> impl IntoView {
+    let Trust { understood, outcome } = trust;
+    let confirm = {
+        let fingerprint = fingerprint.clone();
+        move |_| {
+            let fingerprint = fingerprint.clone();
+            spawn_local(async move { outcome.set(Some(ipc::trust_market(fingerprint).await.map(|_| ()))) });
+        }
+    };
+    view! {
+        <section class="card error" data-testid="untrusted-market">
+            <div class="row-title">"This network's market is not Gridmint's contracts"</div>
+            <p>{format!(
+                "The market at {market} runs code this app does not know (fingerprint {fingerprint}). \
+                 Nothing was approved or staked. It would hold your stake and your payments: join it \
+                 only if you know who deployed it and trust that code."
+            )}</p>
+            <label>
+                <input type="checkbox" data-testid="trust-understood" prop:checked=move || understood.get()
+                    on:change=move |ev| understood.set(event_target_checked(&ev)) />
+                " I know who deployed this market and I trust its code"
+            </label>
+            <button data-testid="trust-market" disabled=move || !understood.get() on:click=confirm>
+                "Trust this market"
+            </button>
+            {move || outcome.get().map(|o| match o {
+                Ok(()) => view! { <p class="ok" data-testid="market-trusted">"Trusted: restart Gridmint to join the network."</p> }.into_any(),
+                Err(error) => view! { <ErrorBox error /> }.into_any(),
+            })}
+        </section>
+    }
+}
+
 #[component]
 pub fn Standing(
     status: MarketStatus,
     live: Live,
     withdrawal: RwSignal<Option<Result<gridmint_protocol::Withdrawal, ApiError>>>,
+    trust: Trust,
 ) -> impl IntoView {
     let MarketStatus { phase, network, rpc_url, market, provider } = status;
     let phase_line = match &phase {
         NetworkPhase::Starting => "Starting: chain, contracts, then this machine registers.".to_owned(),
         NetworkPhase::Ready => format!("Ready on the {network} network"),
         NetworkPhase::Failed { message } => format!("The {network} network could not start: {message}"),
+        NetworkPhase::Untrusted { .. } => format!("The {network} network was not joined: its market is not trusted"),
     };
-    let failed = matches!(phase, NetworkPhase::Failed { .. });
+    let failed = matches!(phase, NetworkPhase::Failed { .. } | NetworkPhase::Untrusted { .. });
+    let untrusted = match phase {
+        NetworkPhase::Untrusted { market, fingerprint } => Some(view! { <UntrustedMarket market fingerprint trust /> }),
+        _ => None,
+    };
     view! {
         <section class="card" class:error=failed data-testid="network-phase">
             <div class="row-title">{phase_line}</div>
             {rpc_url.map(|url| view! { <div class="muted mono">{format!("RPC {url} · market {}", market.unwrap_or_default())}</div> })}
         </section>
+        {untrusted}
         {provider.map(|p| {
             let nothing_to_withdraw = p.chain.as_ref().map_or(true, |c| c.withdrawable.base_units() == 0);
             let telemetry_card = view! {

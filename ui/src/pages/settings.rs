@@ -91,12 +91,18 @@ pub fn NetworkChoice(current: gridmint_protocol::NetworkSettings) -> impl IntoVi
     let custom = RwSignal::new(current.custom.is_some());
     let rpc = RwSignal::new(current.custom.as_ref().map(|c| c.rpc_url.clone()).unwrap_or_default());
     let file = RwSignal::new(current.custom.as_ref().map(|c| c.deployment_file.clone()).unwrap_or_default());
+    // A market code trusted earlier stays trusted only for the same deployment file.
+    let trusted =
+        current.custom.as_ref().and_then(|c| c.trusted_market_code.clone().map(|t| (c.deployment_file.clone(), t)));
     let outcome = RwSignal::new(None::<Result<(), ApiError>>);
     let save = move |_| {
+        let deployment_file = file.get_untracked();
+        let trusted_market_code = trusted.as_ref().filter(|(f, _)| *f == deployment_file).map(|(_, code)| code.clone());
         let settings = gridmint_protocol::NetworkSettings {
             custom: custom.get_untracked().then(|| gridmint_protocol::CustomNetwork {
                 rpc_url: rpc.get_untracked(),
-                deployment_file: file.get_untracked(),
+                deployment_file,
+                trusted_market_code,
             }),
         };
         spawn_local(async move { outcome.set(Some(ipc::set_network(settings).await.map(|_| ()))) });

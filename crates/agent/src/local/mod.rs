@@ -72,7 +72,14 @@ pub enum NetworkChoice {
     Local,
     /// A network of the owner's: its RPC, its deployment file, and the owner's key (from the OS
     /// keyring) as both provider and buyer. This machine's state persists across starts.
-    Custom { rpc_url: String, deployment: PathBuf, signer: PrivateKeySigner },
+    /// `trusted_market_code`: the fingerprint of a market code the owner trusted although it is
+    /// not this app's build (see [`gridmint_node::Network::check_market_code`]).
+    Custom {
+        rpc_url: String,
+        deployment: PathBuf,
+        signer: PrivateKeySigner,
+        trusted_market_code: Option<alloy::primitives::B256>,
+    },
     /// A network that cannot start, and why (for example: a custom network without a wallet).
     Unavailable(String),
 }
@@ -169,8 +176,20 @@ struct Inner {
 #[derive(Debug, Clone)]
 enum Phase {
     Starting,
-    Ready { profile_path: PathBuf, market: Address, rpc_url: String, provider: Address, device: String },
+    Ready {
+        profile_path: PathBuf,
+        market: Address,
+        rpc_url: String,
+        provider: Address,
+        device: String,
+    },
     Failed(String),
+    /// The owner's network names a market whose code is not this app's build: nothing was
+    /// approved or staked; the window offers to trust exactly that code.
+    Untrusted {
+        market: Address,
+        fingerprint: alloy::primitives::B256,
+    },
 }
 
 /// What the machine is doing ([`LocalMarket::activity`]).
@@ -484,12 +503,23 @@ impl LocalMarket {
     pub fn activity(&self) -> Activity {
         match &*lock(&self.inner.phase) {
             Phase::Failed(message) => Activity::Failed(message.clone()),
+            Phase::Untrusted { market, .. } => {
+                Activity::Failed(format!("the market {market} is not this app's build: trust it in the window"))
+            }
             Phase::Starting if self.awaits_owner() => Activity::AwaitingSetUp,
             Phase::Starting => Activity::Starting,
             Phase::Ready { .. } => match &*lock(&self.inner.current_task) {
                 Some(task) => Activity::Computing { job_id: task.job_id },
                 None => Activity::Serving,
             },
+        }
+    }
+
+    /// The market and code fingerprint the owner's network was refused for, if it was.
+    pub fn untrusted_market(&self) -> Option<(Address, alloy::primitives::B256)> {
+        match &*lock(&self.inner.phase) {
+            Phase::Untrusted { market, fingerprint } => Some((*market, *fingerprint)),
+            _ => None,
         }
     }
 
@@ -533,6 +563,10 @@ impl LocalMarket {
         match phase {
             Phase::Starting => {}
             Phase::Failed(message) => status.phase = NetworkPhase::Failed { message },
+            Phase::Untrusted { market, fingerprint } => {
+                status.phase =
+                    NetworkPhase::Untrusted { market: market.to_string(), fingerprint: fingerprint.to_string() }
+            }
             Phase::Ready { profile_path, market, rpc_url, provider, device } => {
                 status.phase = NetworkPhase::Ready;
                 status.rpc_url = Some(rpc_url);

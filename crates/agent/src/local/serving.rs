@@ -9,20 +9,25 @@ impl Inner {
         if let Err(e) = result {
             tracing::error!(error = %e, "the local network stopped");
             let mut phase = lock(&self.phase);
-            match *phase {
-                Phase::Ready { .. } => self.set_activity(format!("stopped: {e}")),
-                _ => *phase = Phase::Failed(e.to_string()),
+            match (&*phase, e) {
+                (Phase::Ready { .. }, e) => self.set_activity(format!("stopped: {e}")),
+                (_, NodeError::UntrustedMarket { market, fingerprint, .. }) => {
+                    *phase = Phase::Untrusted { market, fingerprint };
+                }
+                (_, e) => *phase = Phase::Failed(e.to_string()),
             }
         }
     }
 
     async fn serve(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<(), NodeError> {
-        let (rpc_url, deployment) = match &self.options.network {
+        let (rpc_url, deployment, trusted_market_code) = match &self.options.network {
             NetworkChoice::Local => return self.serve_devnet(stop).await,
             NetworkChoice::Unavailable(why) => {
                 return Err(NodeError::NetworkUnavailable { message: why.clone() });
             }
-            NetworkChoice::Custom { rpc_url, deployment, .. } => (rpc_url.clone(), deployment.clone()),
+            NetworkChoice::Custom { rpc_url, deployment, trusted_market_code, .. } => {
+                (rpc_url.clone(), deployment.clone(), *trusted_market_code)
+            }
         };
         let profile = NetworkProfile {
             name: "custom".into(),
@@ -31,7 +36,7 @@ impl Inner {
             funded_accounts: Vec::new(),
             // A real chain may reorg: act on postings a block deep.
             confirmations: 1,
-            trusted_market_code: None,
+            trusted_market_code,
         };
         let profile_path = self.root.join("profile.json");
         std::fs::create_dir_all(&self.root).map_err(|source| NodeError::Io {
