@@ -304,6 +304,21 @@ abstract contract Settlement is GridmintStorage {
     ) internal {
         uint256 epoch = _currentEpoch();
         (uint256 paid, uint32 paidMask) = _payClaimants(jobId, j, t, reveals, root, workUnits, epoch);
+        _close(jobId, j, t, root, workUnits, paid, paidMask, epoch);
+    }
+
+    /// @dev Ends a job that paid `paid` (to the claimants in `paidMask`): charges the fee on it,
+    /// refunds the rest of the escrow, books the epoch's totals and keeps `root` as the result.
+    function _close(
+        uint256 jobId,
+        Job storage j,
+        Trail calldata t,
+        bytes32 root,
+        uint64 workUnits,
+        uint256 paid,
+        uint32 paidMask,
+        uint256 epoch
+    ) internal {
         uint256 escrow = _escrowOf(j, t);
         uint256 fee = (paid * _feeBps) / BPS;
         uint256 refund = escrow - paid - fee;

@@ -294,8 +294,10 @@ interface IGridmintExtension {
     function resolveDispute(uint256 jobId, bytes32 resultRoot, uint64 workUnits, Trail calldata t) external;
 
     /// @notice A dispute the arbiter did not resolve in time. A challenged majority stands (it is
-    /// paid, as if unchallenged, and the bond goes back); without a majority the buyer is refunded
-    /// in full and no-shows are slashed. Anyone may call it.
+    /// paid, as if unchallenged, and the bond goes back); without a majority every replica that
+    /// revealed is paid for the work it reported (the buyer holds results nobody proved wrong:
+    /// it must not keep them for free), no-shows are slashed, the rest of the escrow refunded, and
+    /// the job ends with no agreed root. Anyone may call it.
     function expireDispute(uint256 jobId, Trail calldata t) external;
 
     function disputeOf(uint256 jobId) external view returns (Dispute memory);

@@ -210,6 +210,30 @@ contract AttacksTest is Fixture {
         market.challenge(jobId, t, new Reveal[](0)); // from the chain alone
     }
 
+    /// The buyer's own sybil dissents from the one honest replica (k = 2): no majority, a
+    /// dispute, and when nobody ruled in time the buyer was refunded in full while holding the
+    /// honest result. Now an unresolved dispute without a majority pays every replica that
+    /// revealed: the buyer pays for what it received (its sybil's pay comes back to itself).
+    function test_attack_aBuyerCannotKeepResultsFreeByMakingATie() public {
+        uint256 jobId = post(2);
+        claimAs(jobId, providers[0]); // honest
+        claimAs(jobId, providers[1]); // the buyer's sybil
+        vm.warp(vm.getBlockTimestamp() + 11);
+        commitAs(jobId, 0, providers[0], ROOT, 5);
+        commitAs(jobId, 1, providers[1], BAD, 5);
+        revealAs(jobId, 0, providers[0], ROOT, 5);
+        revealAs(jobId, 1, providers[1], BAD, 5);
+        finalize(jobId);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Disputed), "a tie: disputed");
+        vm.warp(vm.getBlockTimestamp() + 3 days + 1);
+        market.expireDispute(jobId, trail(jobId)); // the arbiter stayed silent
+        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "the honest replica is paid");
+        uint256 escrow = uint256(PRICE) * MAX_WU * 2 * 10_250 / 10_000;
+        uint256 paid = uint256(PRICE) * 5 * 2;
+        assertEq(market.accountOf(buyer).balance, escrow - paid - paid * 250 / 10_000, "the buyer paid for the work");
+        assertEq(market.totalEscrow(), 0, "nothing stuck");
+    }
+
     /// The buyer challenged an honest, unanimous result and got everything back when nobody ruled
     /// in time: results for free. Now the challenge costs a bond, and an unresolved challenge
     /// leaves the majority standing: the replicas are paid.

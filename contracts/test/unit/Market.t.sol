@@ -460,16 +460,21 @@ contract MarketTest is Fixture {
         assertEq(market.totalEscrow(), 0, "escrow released");
     }
 
-    function test_dispute_expiresToAFullRefund() public {
+    function test_dispute_expiresPayingEveryReplicaThatRevealed() public {
         uint256 jobId = _disputed();
         Trail memory t = trail(jobId);
         vm.expectRevert(abi.encodeWithSelector(DisputeOpen.selector, jobId));
         market.expireDispute(jobId, t);
         vm.warp(vm.getBlockTimestamp() + 3 days + 1);
         market.expireDispute(jobId, t);
-        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Refunded), "refunded");
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "ended");
+        assertEq(market.agreedRoot(jobId), bytes32(0), "with no agreed root");
+        for (uint256 i; i < 3; ++i) {
+            assertEq(market.accountOf(providers[i]).balance, uint256(PRICE) * 400, "each revealer paid its work");
+            assertEq(market.reputationOf(providers[i]).slashed, 0, "nobody who revealed is slashed");
+        }
         assertEq(market.totalEscrow(), 0, "escrow released");
-        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Refunded));
+        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Finalized));
         market.expireDispute(jobId, t);
     }
 
