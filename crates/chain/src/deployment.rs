@@ -20,11 +20,19 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// Reads a deployment file: one that may have come from anyone, so at most 64 KiB (it holds
+    /// five fields) and read no further.
     pub fn load(path: &Path) -> Result<Self, ChainError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ChainError::Deployment { path: path.to_owned(), message: e.to_string() })?;
-        serde_json::from_str(&text)
-            .map_err(|e| ChainError::Deployment { path: path.to_owned(), message: e.to_string() })
+        use std::io::Read as _;
+        const MAX_BYTES: u64 = 64 << 10;
+        let err = |message: String| ChainError::Deployment { path: path.to_owned(), message };
+        let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+        let mut text = String::new();
+        file.take(MAX_BYTES + 1).read_to_string(&mut text).map_err(|e| err(e.to_string()))?;
+        if text.len() as u64 > MAX_BYTES {
+            return Err(err(format!("over {MAX_BYTES} bytes: not a deployment file")));
+        }
+        serde_json::from_str(&text).map_err(|e| err(e.to_string()))
     }
 
     pub fn save(&self, path: &Path) -> Result<(), ChainError> {
@@ -85,5 +93,17 @@ mod tests {
         let d: Deployment = serde_json::from_str(json).expect("parses the script's output");
         assert_eq!(d.chain_id, 31337);
         assert_eq!(d.market, "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512".parse::<Address>().expect("address"));
+    }
+
+    /// A deployment file from someone else: a huge one is refused without being read whole.
+    #[test]
+    fn attack_an_oversized_deployment_file_is_refused_with_its_path() {
+        let dir = std::env::temp_dir().join(format!("gridmint-deployment-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("huge.json");
+        std::fs::write(&path, format!("{{\"chainId\": 1, \"pad\": \"{}\"}}", "x".repeat(100_000))).expect("write");
+        let err = Deployment::load(&path).expect_err("too big").to_string();
+        assert!(err.contains("huge.json") && err.contains("over 65536 bytes"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
