@@ -137,6 +137,13 @@ pub async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
 /// the agent to export the wallet's recovery phrase or to change the payout address. So the agent
 /// also asks the kernel who connected (`SO_PEERCRED`) and admits only the processes running one
 /// of its own executables: the app's window (and the agent itself).
+/// Why a process was not admitted to the agent's socket.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Refusal {
+    pub reason: String,
+}
+
 #[derive(Debug, Clone)]
 pub enum Admit {
     /// Processes whose executable (`/proc/<pid>/exe`) is one of these files.
@@ -157,16 +164,17 @@ impl Admit {
     }
 
     /// Whether the process at the other end of `stream` may call the agent; why not, if not.
-    fn check(&self, stream: &UnixStream) -> Result<(), String> {
+    fn check(&self, stream: &UnixStream) -> Result<(), Refusal> {
         let Admit::Executables(allowed) = self else { return Ok(()) };
-        let cred = stream.peer_cred().map_err(|e| format!("its credentials cannot be read: {e}"))?;
-        let pid = cred.pid().ok_or_else(|| "the kernel gave no process id".to_owned())?;
+        let refuse = |reason: String| Refusal { reason };
+        let cred = stream.peer_cred().map_err(|e| refuse(format!("its credentials cannot be read: {e}")))?;
+        let pid = cred.pid().ok_or_else(|| refuse("the kernel gave no process id".to_owned()))?;
         let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-            .map_err(|e| format!("the executable of process {pid} cannot be read: {e}"))?;
+            .map_err(|e| refuse(format!("the executable of process {pid} cannot be read: {e}")))?;
         if allowed.contains(&exe) {
             Ok(())
         } else {
-            Err(format!("process {pid} runs {}, not the Gridmint app", exe.display()))
+            Err(refuse(format!("process {pid} runs {}, not the Gridmint app", exe.display())))
         }
     }
 }
@@ -185,7 +193,7 @@ pub async fn serve(listener: UnixListener, handler: Handler, pushes: broadcast::
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     if let Err(why) = admit.check(&stream) {
-                        tracing::warn!(reason = why, "refused a connection to the agent's socket");
+                        tracing::warn!(reason = %why, "refused a connection to the agent's socket");
                         continue;
                     }
                     windows.spawn(serve_window(stream, handler.clone(), pushes.subscribe()));

@@ -32,8 +32,8 @@ pub struct SpotCheck {
 
 /// The buyer's endpoint runs it on each result it accepts.
 impl gridmint_peer::ResultCheck for SpotCheck {
-    fn check(&self, package: &[u8], result: &[(String, Vec<u8>)]) -> Result<SpotOutcome, String> {
-        SpotCheck::check(self, package, result).map_err(|e| e.to_string())
+    fn check(&self, package: &[u8], result: &[(String, Vec<u8>)]) -> Result<SpotOutcome, gridmint_peer::CheckFailed> {
+        SpotCheck::check(self, package, result).map_err(|e| gridmint_peer::CheckFailed { message: e.to_string() })
     }
 }
 

@@ -106,7 +106,7 @@ enum Party {
 /// A check the buyer's endpoint runs on each result it accepts (the node's spot check): it
 /// re-runs a sample of the job whose package bundle is `package` and compares with `result`.
 pub trait ResultCheck: Send + Sync + std::fmt::Debug + 'static {
-    fn check(&self, package: &[u8], result: &[(String, Vec<u8>)]) -> Result<SpotOutcome, String>;
+    fn check(&self, package: &[u8], result: &[(String, Vec<u8>)]) -> Result<SpotOutcome, CheckFailed>;
 }
 
 /// What a spot check found.
@@ -122,6 +122,14 @@ pub enum SpotOutcome {
     /// The delivered result is not this job's output (a file missing, or not what the job kind
     /// writes): the providers' fault, as good as a wrong result.
     Unreadable { reason: String },
+}
+
+/// Why a spot check could not run (the package did not open on this node, the device failed):
+/// not the providers' fault, and not a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CheckFailed {
+    pub message: String,
 }
 
 /// The job-data protocol: signed requests for a job's data and offers of results.
@@ -181,7 +189,7 @@ type RelayBell = Arc<tokio::sync::Notify>;
 type Delivered = Arc<std::sync::Mutex<std::collections::BTreeMap<(U256, Address), B256>>>;
 
 /// A finished spot check: its outcome, or why it could not run.
-type SpotResult = Result<SpotOutcome, String>;
+type SpotResult = Result<SpotOutcome, CheckFailed>;
 /// Per (job, result root): `None` while the check runs.
 type SpotBook = std::collections::BTreeMap<(U256, B256), Option<SpotResult>>;
 
@@ -505,7 +513,12 @@ impl Peer {
 
     /// As a buyer: the spot check of `root` for `job_id`, waiting up to `wait` for it to finish;
     /// `None` if the result was not delivered or the check is still running.
-    pub async fn spot_outcome(&self, job_id: U256, root: B256, wait: Duration) -> Option<Result<SpotOutcome, String>> {
+    pub async fn spot_outcome(
+        &self,
+        job_id: U256,
+        root: B256,
+        wait: Duration,
+    ) -> Option<Result<SpotOutcome, CheckFailed>> {
         let until = std::time::Instant::now() + wait;
         loop {
             let state = self.spots.outcomes.lock().unwrap_or_else(|p| p.into_inner()).get(&(job_id, root)).cloned();

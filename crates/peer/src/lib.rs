@@ -16,5 +16,5 @@ pub mod error;
 pub mod exchange;
 pub mod seal;
 
-pub use endpoint::{Domain, JOB_ALPN, Ledger, Peer, Relayed, ResultCheck, SpotOutcome, endpoint_key};
+pub use endpoint::{CheckFailed, Domain, JOB_ALPN, Ledger, Peer, Relayed, ResultCheck, SpotOutcome, endpoint_key};
 pub use error::PeerError;

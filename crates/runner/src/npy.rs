@@ -18,24 +18,45 @@ pub fn f32_matrix(values: &[f32], rows: usize, cols: usize) -> Vec<u8> {
     bytes
 }
 
+/// Why bytes are not a float32 matrix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NpyError {
+    #[error("not a .npy file")]
+    NotNpy,
+    #[error("its header is cut short")]
+    Truncated,
+    #[error("its header is not ASCII")]
+    NotAscii,
+    #[error("not a C-order float32 array: {header}")]
+    NotF32 { header: String },
+    #[error("its header has no shape")]
+    NoShape,
+    #[error("shape ({shape}) is not 2-D")]
+    NotMatrix { shape: String },
+    #[error("{bytes} data bytes for shape ({rows}, {cols})")]
+    Size { bytes: usize, rows: usize, cols: usize },
+}
+
 /// Reads a C-order little-endian float32 matrix written by [`f32_matrix`] (or numpy): the values,
-/// rows and columns.
-pub fn read_f32_matrix(bytes: &[u8]) -> Result<(Vec<f32>, usize, usize), String> {
+/// rows and columns. The bytes may come from a peer: every size in the header is checked against
+/// the data before anything is allocated.
+pub fn read_f32_matrix(bytes: &[u8]) -> Result<(Vec<f32>, usize, usize), NpyError> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err("not a .npy file".to_owned());
+        return Err(NpyError::NotNpy);
     }
     let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = std::str::from_utf8(bytes.get(10..10 + header_len).ok_or("truncated header")?)
-        .map_err(|_| "header is not ASCII".to_owned())?;
+    let header = std::str::from_utf8(bytes.get(10..10 + header_len).ok_or(NpyError::Truncated)?)
+        .map_err(|_| NpyError::NotAscii)?;
     if !header.contains("'descr': '<f4'") || !header.contains("'fortran_order': False") {
-        return Err(format!("not a C-order float32 array: {header}"));
+        return Err(NpyError::NotF32 { header: header.to_owned() });
     }
-    let shape = header.split("'shape': (").nth(1).and_then(|r| r.split(')').next()).ok_or("no shape")?;
+    let shape = header.split("'shape': (").nth(1).and_then(|r| r.split(')').next()).ok_or(NpyError::NoShape)?;
     let dims: Vec<usize> = shape.split(',').filter_map(|d| d.trim().parse().ok()).collect();
-    let [rows, cols] = dims[..] else { return Err(format!("shape ({shape}) is not 2-D")) };
+    let [rows, cols] = dims[..] else { return Err(NpyError::NotMatrix { shape: shape.to_owned() }) };
     let data = &bytes[10 + header_len..];
-    if data.len() != rows * cols * 4 {
-        return Err(format!("{} data bytes for shape ({rows}, {cols})", data.len()));
+    // Checked: a header claiming (2^40, 2^40) must not wrap to the data's length.
+    if rows.checked_mul(cols).and_then(|n| n.checked_mul(4)) != Some(data.len()) {
+        return Err(NpyError::Size { bytes: data.len(), rows, cols });
     }
     Ok((data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(), rows, cols))
 }

@@ -32,7 +32,12 @@ impl Package {
             (path.to_owned(), None)
         } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) {
             let dir = extract_zip(path)?;
-            (find_root(dir.path()).map_err(bad)?, Some(dir))
+            (
+                find_root(dir.path()).ok_or_else(|| {
+                    bad(format!("has no {MANIFEST_FILE} at its top level or in a single top-level folder"))
+                })?,
+                Some(dir),
+            )
         } else {
             return Err(bad("is neither a folder nor a .zip".to_owned()));
         };
@@ -183,18 +188,15 @@ fn extract_zip_within(path: &Path, max_bytes: u64, max_entries: usize) -> Result
 }
 
 /// The folder holding `job.toml`: the zip's top level, or its one top-level folder.
-fn find_root(dir: &Path) -> Result<PathBuf, String> {
+fn find_root(dir: &Path) -> Option<PathBuf> {
     if dir.join(MANIFEST_FILE).is_file() {
-        return Ok(dir.to_owned());
+        return Some(dir.to_owned());
     }
-    let entries: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(|e| e.to_string())?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
+    let entries: Vec<PathBuf> =
+        fs::read_dir(dir).ok()?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
     match entries.as_slice() {
-        [only] if only.join(MANIFEST_FILE).is_file() => Ok(only.clone()),
-        _ => Err(format!("has no {MANIFEST_FILE} at its top level or in a single top-level folder")),
+        [only] if only.join(MANIFEST_FILE).is_file() => Some(only.clone()),
+        _ => None,
     }
 }
 

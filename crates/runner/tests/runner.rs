@@ -400,6 +400,19 @@ mod hostile_input {
             let _ = runner::npy::read_f32_matrix(&npy);
         }
 
+        /// A header that is right but for its shape: any sizes, even ones whose product wraps.
+        #[test]
+        fn npy_shapes_of_any_size_are_read_or_refused(rows in any::<usize>(), cols in prop_oneof![0usize..4, any::<usize>()], data in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+            let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+            npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+            npy.extend_from_slice(header.as_bytes());
+            npy.extend_from_slice(&data);
+            if let Ok((values, r, c)) = runner::npy::read_f32_matrix(&npy) {
+                prop_assert_eq!(values.len(), r * c);
+            }
+        }
+
         /// A model's config.json: shapes of any size either pass the limits, and then every
         /// size computed from them fits (the work of the longest sequence), or are refused.
         #[test]
