@@ -35,6 +35,10 @@ pub struct DemoArgs {
     /// agrees on a wrong result: the buyer's spot check must catch it and challenge.
     #[arg(long, default_value_t = 1)]
     corrupt: u32,
+    /// The providers commit and reveal on chain themselves instead of handing the buyer their
+    /// commitments: the buyer then checks the result and settles or challenges from the chain.
+    #[arg(long)]
+    no_relay: bool,
     /// Sentences the buyer re-executes before letting the providers' agreement settle the job.
     #[arg(long, default_value_t = 4)]
     spot_check: usize,
@@ -92,7 +96,14 @@ fn demo_sentences(n: usize) -> String {
         + "\n"
 }
 
-fn spawn_provider(dir: &Path, profile: &Path, models: &Path, account: u32, corrupt: bool) -> anyhow::Result<Child> {
+fn spawn_provider(
+    dir: &Path,
+    profile: &Path,
+    models: &Path,
+    account: u32,
+    corrupt: bool,
+    relay: bool,
+) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("locating the gridmint binary")?;
     let home = dir.join(format!("provider-{account}"));
     std::fs::create_dir_all(&home)?;
@@ -111,6 +122,9 @@ fn spawn_provider(dir: &Path, profile: &Path, models: &Path, account: u32, corru
         .stderr(log);
     if corrupt {
         cmd.arg("--corrupt-results");
+    }
+    if !relay {
+        cmd.arg("--no-relay");
     }
     Ok(cmd.spawn()?)
 }
@@ -153,7 +167,14 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
 
         let mut children = Children(Vec::new());
         for account in 1..=PROVIDERS {
-            children.0.push(spawn_provider(&dir, &profile, &models, account, account > PROVIDERS - corrupt)?);
+            children.0.push(spawn_provider(
+                &dir,
+                &profile,
+                &models,
+                account,
+                account > PROVIDERS - corrupt,
+                !args.no_relay,
+            )?);
         }
         let buyer_net = Network::connect(&profile, net::dev_account(BUYER_ACCOUNT)?)?;
         let addresses: Vec<Address> =

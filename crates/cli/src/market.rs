@@ -120,6 +120,10 @@ pub struct StartArgs {
     /// Test only: corrupt every result (the market must slash this provider).
     #[arg(long, hide = true)]
     corrupt_results: bool,
+    /// Commit and reveal on chain, never handing the buyer the commitment (test only: the path
+    /// of a buyer that does not answer).
+    #[arg(long, hide = true)]
+    no_relay: bool,
 }
 
 pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Result<()> {
@@ -133,6 +137,7 @@ pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Re
         region: 0,
         exit_after_jobs: args.exit_after_jobs,
         corrupt_results: args.corrupt_results,
+        relay_commitments: !args.no_relay,
         poll: Duration::from_millis(500),
         paused: None,
         control: None,

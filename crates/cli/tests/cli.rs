@@ -13,7 +13,8 @@
 //!   and `gridmint job submit` refuse each with an error naming the file and the problem, never
 //!   a panic, and submit refuses before it touches the network.
 //! - `demo`: the market on a real anvil with three provider processes, one corrupt: verified result,
-//!   honest providers paid, the corrupt one slashed.
+//!   honest providers paid, the corrupt one slashed; a corrupt majority challenged by the buyer's
+//!   spot check, with the replicas relaying their commitments and with them revealing on chain.
 
 mod support {
     use std::process::{Command, Output};
@@ -444,6 +445,41 @@ mod demo {
         for p in summary["providers"].as_array().expect("providers") {
             assert_eq!(p["earned"], "0", "nobody is paid before the arbiter decides: {p}");
             assert_eq!(p["slashed"], "0", "{p}");
+        }
+    }
+
+    /// The colluders' path of issue #21 point 8: the replicas commit and reveal on chain
+    /// themselves (they never hand the buyer their commitments), so their last reveal would have
+    /// settled the job before the buyer checked anything. The market now waits for the buyer,
+    /// whose spot check contradicts the corrupt majority and challenges it from the chain alone
+    /// (a bond, no reveals from the colluders); nobody is paid.
+    #[test]
+    fn replicas_that_reveal_on_chain_themselves_still_meet_the_buyers_check() {
+        let Some(anvil) = anvil() else { return };
+        let models = super::support::model_cache();
+        if !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
+            assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM in the model cache");
+            eprintln!("SKIPPED: no all-MiniLM-L6-v2 (make setup)");
+            return;
+        }
+        let models = models.to_string_lossy().into_owned();
+        let dir = tempfile::tempdir().expect("tmp");
+        let args = ["--models", &models, "demo", "--json", "--sentences", "6", "--corrupt", "2", "--no-relay", "--dir"];
+        let out =
+            gridmint(&[&args[..], &[&dir.path().to_string_lossy(), "--anvil", &anvil.to_string_lossy()]].concat(), &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "demo failed: {stderr}");
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        assert_eq!(summary["job_state"], "disputed", "{summary}");
+        assert_eq!(summary["job_verified"], false, "{summary}");
+        assert!(stderr.contains("challenged"), "the buyer challenged: {stderr}");
+        for p in summary["providers"].as_array().expect("providers") {
+            assert_eq!(p["earned"], "0", "nobody is paid before the arbiter decides: {p}");
+        }
+        // The providers committed themselves: nothing was relayed.
+        for account in 1..=3 {
+            let log = std::fs::read_to_string(dir.path().join(format!("provider-{account}.log"))).unwrap_or_default();
+            assert!(!log.contains("commitment handed to the buyer"), "provider {account} relayed:\n{log}");
         }
     }
 }

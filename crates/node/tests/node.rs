@@ -499,6 +499,7 @@ mod shards {
                         region: 0,
                         exit_after_jobs: Some(2),
                         corrupt_results: false,
+                        relay_commitments: true,
                         poll: Duration::from_millis(300),
                         paused: Some(paused),
                         control: None,

@@ -115,6 +115,7 @@ impl Inner {
             region: 0,
             exit_after_jobs: None,
             corrupt_results: false,
+            relay_commitments: true,
             poll: Duration::from_millis(500),
             paused: Some(self.paused.clone()),
             control: Some(self.gpu_control.clone()),

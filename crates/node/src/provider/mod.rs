@@ -39,6 +39,10 @@ pub struct ProviderOptions {
     pub exit_after_jobs: Option<usize>,
     /// Test only: flip a bit of every result before committing, to exercise slashing.
     pub corrupt_results: bool,
+    /// Hand the commitment and reveal to the buyer, who submits every replica's in two
+    /// transactions (else: commit and reveal on chain itself, as when the buyer does not answer;
+    /// the buyer then checks before it settles or challenges from the chain alone).
+    pub relay_commitments: bool,
     /// How often to poll the chain.
     pub poll: Duration,
     /// While set, the agent claims no new jobs (the ones it holds run to the end, so no job is
@@ -665,7 +669,7 @@ async fn step(
             return Ok(true);
         }
         // Hand the commitment and its reveal to the buyer, who submits every replica's together.
-        if task.relayed_at.is_none() && !task.relay_failed {
+        if ctx.options.relay_commitments && task.relayed_at.is_none() && !task.relay_failed {
             let posted = find_posted(net, job_id).await?;
             match net.peer()?.relay_commit(&posted, task.index, root, work_units, salt).await {
                 Ok(()) => {
