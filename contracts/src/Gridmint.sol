@@ -19,7 +19,7 @@ import {
 /// @title Gridmint
 /// @notice The settlement layer of the Gridmint compute market: a provider registry with stake,
 /// a job market with escrow and commit-reveal redundant verification, slashing, reputation, and
-/// protocol-token rewards capped by the fees real demand pays. Clients bind `IGridmint`.
+/// rewards paid back out of the fees (never more than them). Clients bind `IGridmint`.
 /// @dev The hot path (post, claim, select, commit, reveal, finalize, withdraw) runs here and never
 /// pays for an external call; every other call (the registry, dispute resolution, fees and
 /// rewards, views) falls through to `GridmintExtension`, delegated to in this contract's storage

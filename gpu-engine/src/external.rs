@@ -100,6 +100,7 @@ pub fn compile(source: &KernelSource, spec: &KernelSpec) -> Result<Vec<u32>, Eng
     if let Tier::Verifiable(class) = spec.tier {
         check_determinism(&module, &info, class)?;
     }
+    budget::check_shape(&module, matches!(spec.tier, Tier::Verifiable(_)))?;
     let mut module = module;
     let loops = budget::bound_loops(&mut module, spec.loop_budget);
     // Validated again as rewritten (uniformity was checked on the kernel as written: a budget

@@ -54,8 +54,16 @@ impl DeviceSlot {
     }
 
     /// Opens the device again, replacing the current one (work still holding the old one keeps
-    /// it alive until it finishes).
+    /// it alive until it finishes); never behind a hung one (its work may still run).
     pub fn reopen(&self) -> Result<Arc<Gpu>, EngineError> {
+        let current = self.gpu();
+        if current.is_hung() {
+            return Err(EngineError::Hung {
+                device: current.info().name.clone(),
+                timeout: self.options.dispatch_timeout,
+            });
+        }
+        drop(current);
         let fresh = Arc::new(Gpu::open(&self.vulkan, self.choice, self.options.clone())?);
         *self.current() = fresh.clone();
         self.reopened.fetch_add(1, Ordering::Relaxed);

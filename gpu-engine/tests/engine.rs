@@ -813,6 +813,51 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         assert!(err.contains("loop budget of 4294967295"), "{err}");
     }
 
+    /// Work without loops: calls nest, each function calling the one before twice, 2^n work in n
+    /// lines (and a driver that inlines them spends it compiling). Refused by its size with every
+    /// call written out.
+    #[test]
+    fn attack_calls_nested_to_exponential_work_are_refused() {
+        let mut source = String::from(
+            "@group(0) @binding(0) var<storage, read> x: array<f32>;\n\
+             @group(0) @binding(1) var<storage, read_write> y: array<f32>;\n\
+             fn f0(v: f32) -> f32 { return v * 1.5 + 0.25; }\n",
+        );
+        for n in 1..=24 {
+            source += &format!("fn f{n}(v: f32) -> f32 {{ return f{m}(f{m}(v)); }}\n", m = n - 1);
+        }
+        source += "@compute @workgroup_size(64)\nfn main(@builtin(global_invocation_id) id: vec3<u32>) { y[id.x] = f24(x[id.x]); }\n";
+        let err =
+            compile(&KernelSource::Wgsl(source), &spec(64, Tier::Open)).expect_err("too big written out").to_string();
+        assert!(err.contains("statements with every call written out"), "{err}");
+    }
+
+    /// A barrier inside a loop: invocations that spend their budgets unevenly would leave the
+    /// loop at different iterations and wait at the barrier forever (undefined behaviour, which
+    /// each driver resolves its own way: replicas that disagree). Refused in the verifiable tier.
+    #[test]
+    fn a_barrier_inside_a_loop_is_refused_in_the_verifiable_tier() {
+        let tiled = r#"
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+var<workgroup> tile: array<f32, 64>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(global_invocation_id) id: vec3<u32>) {
+    var s: f32 = 0.0;
+    for (var t: u32 = 0u; t < 4u; t = t + 1u) {
+        tile[lid.x] = x[(id.x + t * 7u) % 64u];
+        workgroupBarrier();
+        s = s + tile[(lid.x + 1u) % 64u];
+        workgroupBarrier();
+    }
+    y[id.x] = s;
+}
+"#;
+        let err = reject(tiled, Tier::Verifiable(ReproClass::Unfused));
+        assert!(err.contains("a barrier inside a loop"), "{err}");
+        assert!(compile(&KernelSource::Wgsl(tiled.into()), &spec(64, Tier::Open)).is_ok(), "the open tier allows it");
+    }
+
     /// A kernel whose loops end on their own never notices the budget.
     #[test]
     fn a_kernel_that_ends_on_its_own_is_not_cut_short() {
@@ -1147,6 +1192,9 @@ mod recovery {
         assert!(!ran.get(), "the work did not run");
         let direct = small_gemm(&slot.gpu()).expect_err("nor is anything submitted to it directly");
         assert!(matches!(direct, EngineError::Hung { .. }), "{direct}");
+        let reopened = slot.reopen().expect_err("no second device behind it, even when asked");
+        assert!(matches!(reopened, EngineError::Hung { .. }), "{reopened}");
+        assert_eq!(slot.reopened(), 0);
     }
 }
 

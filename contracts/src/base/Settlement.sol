@@ -113,13 +113,14 @@ abstract contract Settlement is GridmintStorage {
         for (uint256 i; i < n; ++i) {
             address a = t.claimants[i];
             Provider memory p = _providers[a];
-            if (!_inStanding(p)) continue;
             if (!_fits(p, t.terms.requirements)) {
                 // It took a claim slot it could never use: flooding a job's slots with claims
-                // that do not fit (to shut honest providers out) costs their stake.
+                // that do not fit (to shut honest providers out) costs their stake, also when
+                // the claimant started unstaking since (it can still be slashed then).
                 _slashUnfit(jobId, a, t.terms.requirements.minComputeUnits);
                 continue;
             }
+            if (!_inStanding(p)) continue;
             weights[i] = uint256(t.weights[i]) + 1;
             total += weights[i];
             eligible += 1;

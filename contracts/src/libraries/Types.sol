@@ -11,7 +11,8 @@ enum ProviderStatus {
 /// @notice Lifecycle of a job. Terminal states: Finalized, Refunded, Resolved.
 /// Open --(claim deadline, claimants)--> Running --(all revealed | reveal deadline)--> Finalized | Disputed
 /// Open --(claim deadline, no eligible claimant)--> Refunded
-/// Disputed --(arbiter)--> Resolved;  Disputed --(dispute deadline)--> Refunded
+/// Disputed --(arbiter)--> Resolved;  Disputed --(dispute deadline)--> Finalized (the challenged
+/// majority stands, or without one every revealer is paid its lowest reported work)
 enum JobState {
     None,
     Open,
@@ -49,7 +50,7 @@ struct Account {
 struct Record {
     uint32 slashed; // times it was slashed for a dissenting result
     uint32 missed; // deadlines missed while selected
-    uint128 rewards; // protocol-token rewards settled and not yet claimed
+    uint128 rewards; // rewards (the fee rebate, payment token) settled and not yet claimed
     uint32 left; // jobs it left as a selected replica before committing (see `leaveJob`)
 }
 

@@ -345,7 +345,7 @@ contract Handler is TrailBook {
         uint256 n = accountCount();
         uint256[] memory before = new uint256[](n);
         for (uint256 i; i < n; ++i) before[i] = market.accountOf(accountAt(i)).balance;
-        uint256 feesBefore = market.uncollectedFees();
+        uint256 feesBefore = market.epochFees(market.currentEpoch());
         uint256 buyerCreditBefore = market.stakeCredit(buyer);
         vm.prank(caller);
         (bool ok, bytes memory err) = address(market).call(data);
@@ -357,7 +357,8 @@ contract Handler is TrailBook {
         Job memory after_ = market.jobOf(jobId);
         if (market.stakeCredit(buyer) > buyerCreditBefore && !_anyDissent(jobId)) buyerGainedFromMisses++;
         if (after_.state == JobState.Disputed) return;
-        uint256 credited = market.uncollectedFees() - feesBefore; // the fee, owed to the treasury
+        // The fee (the treasury's share and the epoch's reward pool).
+        uint256 credited = market.epochFees(market.currentEpoch()) - feesBefore;
         Terms memory terms = termsOf(jobId);
         uint256 onePay = uint256(terms.pricePerUnit) * _paidUnits(jobId);
         for (uint256 i; i < n; ++i) {

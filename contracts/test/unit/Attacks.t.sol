@@ -155,6 +155,21 @@ contract AttacksTest is Fixture {
         assertEq(market.providerOf(fitting).stake, STAKE * 2, "the fitting claimant keeps its stake");
     }
 
+    /// The flooder starts unstaking after it claims, so that at the draw it is no longer in
+    /// standing and would be skipped rather than slashed: an unfit claim is slashed all the same.
+    function test_attack_unstakingAfterAnUnfitClaimDoesNotEscapeItsSlash() public {
+        JobParams memory p = params(1);
+        p.requirements.minComputeUnits = CU + 50;
+        uint256 jobId = postWith(p);
+        claimAs(jobId, providers[0]);
+        vm.prank(providers[0]);
+        market.requestUnstake();
+        vm.warp(vm.getBlockTimestamp() + 11);
+        market.selectReplicas(jobId, trail(jobId));
+        assertEq(market.providerOf(providers[0]).stake, STAKE - MIN_STAKE_PER_UNIT * (CU + 50), "slashed");
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Refunded), "nobody fit: refunded");
+    }
+
     /// A claimant adds a huge stake after claiming (in the block that selects, say): the draw
     /// used the stake at selection, so it was picked every time. Its weight is now fixed at the
     /// claim, and over many draws it is picked about as often as its equals.
@@ -232,6 +247,25 @@ contract AttacksTest is Fixture {
         uint256 paid = uint256(PRICE) * 5 * 2;
         assertEq(market.accountOf(buyer).balance, escrow - paid - paid * 250 / 10_000, "the buyer paid for the work");
         assertEq(market.totalEscrow(), 0, "nothing stuck");
+    }
+
+    /// A replica forces the tie itself (k = 2: garbage against the honest root, reporting the
+    /// maximum work) and hopes the arbiter stays silent: it is paid, but only for the least work
+    /// any revealer reported, never for the figure it named.
+    function test_attack_aReplicaForcingATieDoesNotNameItsPay() public {
+        uint256 jobId = post(2);
+        claimAs(jobId, providers[0]); // honest
+        claimAs(jobId, providers[1]); // forces the tie
+        vm.warp(vm.getBlockTimestamp() + 11);
+        commitAs(jobId, 0, providers[0], ROOT, 5);
+        commitAs(jobId, 1, providers[1], BAD, MAX_WU);
+        revealAs(jobId, 0, providers[0], ROOT, 5);
+        revealAs(jobId, 1, providers[1], BAD, MAX_WU);
+        finalize(jobId);
+        vm.warp(vm.getBlockTimestamp() + 3 days + 1);
+        market.expireDispute(jobId, trail(jobId));
+        assertEq(market.accountOf(providers[1]).balance, uint256(PRICE) * 5, "paid the least reported work");
+        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "as is the honest replica");
     }
 
     /// The buyer challenged an honest, unanimous result and got everything back when nobody ruled

@@ -133,7 +133,7 @@ fn network_choice(paths: &Paths) -> NetworkChoice {
         Ok(signer) => NetworkChoice::Custom {
             rpc_url: custom.rpc_url,
             deployment: PathBuf::from(custom.deployment_file),
-            signer,
+            signer: Box::new(signer),
             trusted_market_code,
         },
         Err(e) => NetworkChoice::Unavailable(format!(

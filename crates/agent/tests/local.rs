@@ -325,7 +325,7 @@ mod custom_network {
                     network: NetworkChoice::Custom {
                         rpc_url: chain.profile.rpc_url.clone(),
                         deployment,
-                        signer: owner.clone(),
+                        signer: Box::new(owner.clone()),
                         trusted_market_code: trusted,
                     },
                     worker: super::device_worker(),

@@ -477,15 +477,16 @@ pub async fn wait_and_fetch(
             Err(_) => tokio::time::sleep(poll).await,
         }
     }
-    if let Ok(peer) = net.peer() {
-        peer.forget_job(job_id).await;
-    }
     let job = net.market.slot(job_id).await?;
     let agreed_root = net.market.agreed_root(job_id).await?;
     let mut verified = false;
-    if agreed_root != B256::ZERO
-        && let Some(bundle) = delivered(net, job_id, agreed_root, poll).await?
-    {
+    // The result arrives from the providers once the job settled: only then is the job over for
+    // this node's endpoint (nothing more served or taken for it).
+    let bundle = if agreed_root != B256::ZERO { delivered(net, job_id, agreed_root, poll).await } else { Ok(None) };
+    if let Ok(peer) = net.peer() {
+        peer.forget_job(job_id).await;
+    }
+    if let Some(bundle) = bundle? {
         let entries = exchange::unbundle(&bundle)?;
         verified = B256::from(exchange::result_root(&entries)) == agreed_root;
         if let (true, Some(out)) = (verified, out) {

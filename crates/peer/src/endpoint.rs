@@ -60,7 +60,11 @@ use crate::{
 };
 
 mod address_book;
+mod guards;
+mod transfer;
 use address_book::{AddressBook, endpoint_addr};
+use guards::Guards;
+use transfer::{data_tag, data_tag_prefix, fetch};
 
 /// The chain and the market an endpoint speaks for: every signed statement names both, so it
 /// cannot be replayed on another network.
@@ -141,6 +145,9 @@ const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the transfer store collects the blobs no tag holds.
 pub const TRANSFER_GC_INTERVAL: Duration = Duration::from_secs(2);
+/// The longest a request is answered in (a result of the largest size, fetched at the slowest
+/// pace taken, and its checks).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// A fetch may take this long, plus a second per MiB.
 const FETCH_GRACE: Duration = Duration::from_secs(60);
 /// The most a job's data may hold (as the buyer's package limit).
@@ -184,9 +191,6 @@ type RelayBook = Arc<std::sync::Mutex<std::collections::BTreeMap<U256, std::coll
 
 /// Wakes the buyer's loop when a commitment arrives (the last one completes a batch).
 type RelayBell = Arc<tokio::sync::Notify>;
-
-/// Per (job, replica): the root of the result it delivered.
-type Delivered = Arc<std::sync::Mutex<std::collections::BTreeMap<(U256, Address), B256>>>;
 
 /// A finished spot check: its outcome, or why it could not run.
 type SpotResult = Result<SpotOutcome, CheckFailed>;
@@ -285,7 +289,7 @@ pub struct Peer {
     relay: RelayBook,
     bell: RelayBell,
     spots: Spots,
-    delivered: Delivered,
+    guards: Guards,
 }
 
 impl Peer {
@@ -335,7 +339,7 @@ impl Peer {
         let relay = RelayBook::default();
         let bell = RelayBell::default();
         let spots = Spots::default();
-        let delivered = Delivered::default();
+        let guards = Guards::default();
         let handler = JobData {
             spots: spots.clone(),
             relay: relay.clone(),
@@ -345,12 +349,12 @@ impl Peer {
             transfers: transfers.clone(),
             local: store.clone(),
             book: book.clone(),
-            delivered: delivered.clone(),
+            guards: guards.clone(),
         };
         let router =
             Router::builder(endpoint).accept(JOB_ALPN, Arc::new(handler)).accept(iroh_blobs::ALPN, blobs).spawn();
         tracing::info!(endpoint = %router.endpoint().id(), local, "peer endpoint up");
-        Ok(Self { router, signer, domain, transfers, local: store, book, relay, bell, spots, delivered })
+        Ok(Self { router, signer, domain, transfers, local: store, book, relay, bell, spots, guards })
     }
 
     /// This node's endpoint id: what a buyer puts on chain as the job's `dataPeer`.
@@ -483,13 +487,14 @@ impl Peer {
         let _ = tokio::time::timeout(timeout, self.bell.notified()).await;
     }
 
-    /// As a buyer: forgets a finished job: its relayed commitments, its spot checks, who
-    /// delivered results, and the sealed copies of its data made for its replicas (collected from
-    /// the transfer store at its next sweep).
+    /// As a buyer: the job is over (settled and its result taken). Nothing more is served or
+    /// taken for it; its relayed commitments, spot checks and the record of who delivered go,
+    /// and so do the sealed copies of its data made for its replicas (collected from the
+    /// transfer store at its next sweep).
     pub async fn forget_job(&self, job_id: U256) {
+        self.guards.end(job_id);
         self.relay.lock().unwrap_or_else(|p| p.into_inner()).remove(&job_id);
         self.spots.outcomes.lock().unwrap_or_else(|p| p.into_inner()).retain(|(job, _), _| *job != job_id);
-        self.delivered.lock().unwrap_or_else(|p| p.into_inner()).retain(|(job, _), _| *job != job_id);
         if let Err(e) = self.transfers.tags().delete_prefix(data_tag_prefix(job_id)).await {
             tracing::warn!(job = %job_id, error = %e, "could not drop the job's sealed data");
         }
@@ -543,56 +548,6 @@ impl Peer {
     }
 }
 
-/// Fetches blob `blob` from `from` if it holds at most `max_bytes` (its size is proven by the
-/// BLAKE3 tree before anything else is fetched) and returns its bytes, leaving nothing behind in
-/// `store` that its next sweep does not collect.
-async fn fetch(
-    endpoint: &Endpoint,
-    store: &MemStore,
-    from: EndpointAddr,
-    blob: B256,
-    max_bytes: u64,
-) -> Result<Vec<u8>, PeerError> {
-    let hash = iroh_blobs::Hash::from_bytes(blob.0);
-    let conn = connect(endpoint, from, iroh_blobs::ALPN).await?;
-    let (size, _) = iroh_blobs::get::request::get_verified_size(&conn, &hash)
-        .await
-        .map_err(|e| peer_error(format!("the size of blob {blob}: {e}")))?;
-    if size > max_bytes {
-        conn.close(0u32.into(), b"too big");
-        return Err(PeerError::TooBig {
-            message: format!("blob {blob} holds {size} bytes; at most {max_bytes} are taken"),
-        });
-    }
-    // Held while it arrives and is read, so that a sweep in between does not take it.
-    let _held = store.tags().temp_tag(hash).await.map_err(|e| peer_error(e.to_string()))?;
-    let transfer = async {
-        store
-            .remote()
-            .fetch(conn.clone(), hash)
-            .complete()
-            .await
-            .map_err(|e| peer_error(format!("fetching blob {blob}: {e}")))
-    };
-    // A peer that sends slower than ~1 MiB/s (after a grace of a minute) is dropped.
-    let time = FETCH_GRACE + Duration::from_secs(size >> 20);
-    tokio::time::timeout(time, transfer)
-        .await
-        .map_err(|_| peer_error(format!("fetching blob {blob} ({size} bytes) took over {}s", time.as_secs())))??;
-    conn.close(0u32.into(), b"done");
-    let bytes = store.get_bytes(hash).await.map_err(|e| peer_error(format!("reading blob {blob}: {e}")))?;
-    Ok(bytes.to_vec())
-}
-
-/// The transfer store's tag for the data of `job_id` sealed to `who`.
-fn data_tag(job_id: U256, who: Address) -> String {
-    format!("{}{who}", data_tag_prefix(job_id))
-}
-
-fn data_tag_prefix(job_id: U256) -> String {
-    format!("data/{job_id}/")
-}
-
 /// The buyer's side of [`JOB_ALPN`].
 #[derive(Debug)]
 struct JobData<L> {
@@ -604,7 +559,7 @@ struct JobData<L> {
     transfers: MemStore,
     local: BlobStore,
     book: Option<AddressBook>,
-    delivered: Delivered,
+    guards: Guards,
 }
 
 impl<L: Ledger> JobData<L> {
@@ -687,17 +642,23 @@ impl<L: Ledger> JobData<L> {
     async fn data(&self, from: EndpointId, job_id: U256, signature: &[u8]) -> Result<Response, PeerError> {
         let (who, key) = recover(signature, &statement(&self.ledger.domain(), "data request", job_id, &from, ""))?;
         let (posted, _) = self.my_job(job_id, who, Party::Replica).await?;
-        let bundle = self
-            .local
-            .get(&blake3::Hash::from_bytes(posted.dataRoot.0))?
-            .ok_or_else(|| peer_error(format!("job {job_id}: its data is not on this node")))?;
-        // One sealed copy per replica and job, however often it asks: a replica that asks again
-        // is offered the same blob, and the copies go when the job is forgotten.
+        // One request of a replica answered at a time, and one sealed copy per replica and job
+        // however often it asks: a replica that asks again is offered the same blob (sealed
+        // again only if a sweep took it), and the copies go when the job is forgotten.
+        let _answering = self.guards.begin_sealing(job_id, who)?;
         let tag = data_tag(job_id, who);
         let known = self.transfers.tags().get(&tag).await.map_err(|e| peer_error(e.to_string()))?;
-        let hash = match known {
-            Some(info) => info.hash,
+        let kept = match known {
+            Some(info) if self.transfers.blobs().has(info.hash).await.unwrap_or(false) => Some(info.hash),
+            _ => None,
+        };
+        let hash = match kept {
+            Some(hash) => hash,
             None => {
+                let bundle = self
+                    .local
+                    .get(&blake3::Hash::from_bytes(posted.dataRoot.0))?
+                    .ok_or_else(|| peer_error(format!("job {job_id}: its data is not on this node")))?;
                 self.transfers
                     .add_bytes(seal::seal(&key, &bundle))
                     .with_named_tag(&tag)
@@ -723,30 +684,40 @@ impl<L: Ledger> JobData<L> {
         let message = statement(&self.ledger.domain(), "result", job_id, &from, &format!("\nroot {root}\nblob {blob}"));
         let (who, _) = recover(signature, &message)?;
         let (posted, _) = self.my_job(job_id, who, Party::Replica).await?;
-        // One result per replica and job: a replica cannot fill the store or start a spot check
-        // per root it makes up.
-        if let Some(earlier) = self.delivered.lock().unwrap_or_else(|p| p.into_inner()).get(&(job_id, who))
-            && *earlier != root
-        {
-            return Err(peer_error(format!(
-                "job {job_id}: {who} already delivered a result with root {earlier}; one result per replica"
-            )));
-        }
-        let name = format!("results/{root:x}");
-        if self.local.resolve(&name)?.is_some() {
+        // One result per replica and job, reserved before anything is fetched (so concurrent
+        // offers of other roots are refused at once): a replica cannot fill the store or start a
+        // spot check per root it makes up. The same root again is taken as delivered.
+        let Some(delivery) = self.guards.reserve_result(job_id, who, root)? else {
             return Ok(Response::Accepted);
-        }
-        let from = endpoint_addr(self.book.as_ref(), from);
-        let sealed = fetch(&self.endpoint, &self.transfers, from, blob, MAX_RESULT_BYTES + seal::OVERHEAD).await?;
-        let bundle = seal::open(&wallet_secret(self.ledger.signer()), &sealed)
-            .map_err(|e| peer_error(format!("job {job_id}: the result: {e}")))?;
-        let entries = exchange::unbundle(&bundle)?;
-        if B256::from(exchange::result_root(&entries)) != root {
-            return Err(peer_error(format!("job {job_id}: the result's files do not hash to {root}")));
-        }
-        self.delivered.lock().unwrap_or_else(|p| p.into_inner()).insert((job_id, who), root);
-        let hash = self.local.put(&bundle)?;
-        self.local.link(&name, &hash)?;
+        };
+        let name = format!("results/{root:x}");
+        let entries = match self.local.resolve(&name)? {
+            // Stored for another job or replica already: this job's spot check still runs on it.
+            Some(bundle) => exchange::unbundle(&bundle)?,
+            None => {
+                let _turn = self.guards.fetches.acquire().await.map_err(|e| peer_error(e.to_string()))?;
+                let from = endpoint_addr(self.book.as_ref(), from);
+                let sealed =
+                    fetch(&self.endpoint, &self.transfers, from, blob, MAX_RESULT_BYTES + seal::OVERHEAD).await?;
+                // Opening, unbundling and hashing up to a GiB is work for a blocking thread.
+                let secret = wallet_secret(self.ledger.signer());
+                let (bundle, entries) = tokio::task::spawn_blocking(move || {
+                    let bundle = seal::open(&secret, &sealed)
+                        .map_err(|e| peer_error(format!("job {job_id}: the result: {e}")))?;
+                    let entries = exchange::unbundle(&bundle)?;
+                    if B256::from(exchange::result_root(&entries)) != root {
+                        return Err(peer_error(format!("job {job_id}: the result's files do not hash to {root}")));
+                    }
+                    Ok::<_, PeerError>((bundle, entries))
+                })
+                .await
+                .map_err(|e| peer_error(format!("job {job_id}: opening the result: {e}")))??;
+                let hash = self.local.put(&bundle)?;
+                self.local.link(&name, &hash)?;
+                entries
+            }
+        };
+        delivery.done();
         if let Some(package) = self.local.get(&blake3::Hash::from_bytes(posted.dataRoot.0))? {
             self.spots.start(job_id, root, package, entries);
         }
@@ -758,10 +729,19 @@ impl<L: Ledger> JobData<L> {
 impl<L: Ledger> ProtocolHandler for JobData<L> {
     async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
         let from = connection.remote_id();
-        let (mut send, mut recv) = connection.accept_bi().await?;
-        let body = recv.read_to_end(MAX_MESSAGE).await.map_err(AcceptError::from_err)?;
+        // A peer that opens a stream and sends nothing, or slower than the bounds, is dropped.
+        let quiet = || AcceptError::from_err(std::io::Error::new(std::io::ErrorKind::TimedOut, "a silent peer"));
+        let (mut send, mut recv) =
+            tokio::time::timeout(CONNECT_TIMEOUT, connection.accept_bi()).await.map_err(|_| quiet())??;
+        let body = tokio::time::timeout(CONNECT_TIMEOUT, recv.read_to_end(MAX_MESSAGE))
+            .await
+            .map_err(|_| quiet())?
+            .map_err(AcceptError::from_err)?;
         let response = match serde_json::from_slice::<Request>(&body) {
-            Ok(request) => self.answer(from, request).await,
+            Ok(request) => match tokio::time::timeout(ANSWER_TIMEOUT, self.answer(from, request)).await {
+                Ok(response) => response,
+                Err(_) => Response::Refused { message: "the answer took too long".into() },
+            },
             Err(e) => Response::Refused { message: format!("a malformed request: {e}") },
         };
         let body = serde_json::to_vec(&response).map_err(AcceptError::from_err)?;

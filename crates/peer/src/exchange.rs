@@ -246,6 +246,16 @@ pub fn unbundle(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, PeerError> {
 /// bytes (a deflate bomb), is refused as soon as reading shows it, without holding the excess.
 pub fn unbundle_within(bytes: &[u8], limits: BundleLimits) -> Result<Vec<(String, Vec<u8>)>, PeerError> {
     let bad = |message: String| PeerError::Exchange { message };
+    // The entry count from the end record first: the zip reader parses the whole central
+    // directory before anyone can count it (a GiB of 46-byte entries is millions of them).
+    if let Some(entries) = declared_entries(bytes)
+        && entries > limits.max_entries
+    {
+        return Err(bad(format!(
+            "the bundle declares {entries} entries, more than the {} a bundle may hold",
+            limits.max_entries
+        )));
+    }
     let mut archive =
         zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| bad(format!("not a bundle: {e}")))?;
     if archive.len() > limits.max_entries {
@@ -272,6 +282,16 @@ pub fn unbundle_within(bytes: &[u8], limits: BundleLimits) -> Result<Vec<(String
         out.push((name, data));
     }
     Ok(out)
+}
+
+/// The entry count a zip's end-of-central-directory record declares (`u16::MAX` for a ZIP64
+/// archive, which no bundle needs), if the record is found in the last 64 KiB.
+fn declared_entries(bytes: &[u8]) -> Option<usize> {
+    const EOCD: [u8; 4] = [0x50, 0x4b, 0x05, 0x06];
+    let from = bytes.len().saturating_sub(22 + 65_535);
+    let at = bytes[from..].windows(4).rposition(|w| w == EOCD)? + from;
+    let total = bytes.get(at + 10..at + 12)?;
+    Some(usize::from(u16::from_le_bytes([total[0], total[1]])))
 }
 
 /// The result root of output files held in memory ([`gridmint_runner::output::result_root`], the

@@ -37,6 +37,9 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 pub const MAX_TOKENIZER_BYTES: u64 = 64 << 20;
 /// The most a model's weights may hold (read into memory: an encoder at the config limits).
 pub const MAX_WEIGHTS_BYTES: u64 = 4 << 30;
+/// The most an embed job's embeddings may hold: what a buyer takes as one result (1 GiB, the
+/// peer layer's bundle limit), less room for result.json.
+pub const MAX_EMBEDDINGS_BYTES: u64 = (1 << 30) - (1 << 20);
 /// The most tokens one batch may hold (`[embed] batch_tokens`).
 pub const MAX_BATCH_TOKENS: usize = 1 << 20;
 
@@ -186,6 +189,18 @@ fn prepare(paths: &Paths, package: &Package) -> Result<Prepared, JobError> {
     let text = textfile::utf8(input, package.read("input", input, MAX_INPUT_BYTES)?)?;
     let sentences = sentences(input, &text)?;
     let mut model = Model::load(model_name, &resolve_model(paths, package, model_name)?)?;
+    // The embeddings must fit a result a buyer takes (a peer's bundle is read into memory).
+    let bytes = (sentences.len() as u64).saturating_mul(model.config.hidden as u64).saturating_mul(4);
+    if bytes > MAX_EMBEDDINGS_BYTES {
+        return Err(JobError::input(
+            input,
+            format!(
+                "{} sentences of {}-wide embeddings are {bytes} bytes; a result holds at most {MAX_EMBEDDINGS_BYTES} (split the input)",
+                sentences.len(),
+                model.config.hidden
+            ),
+        ));
+    }
     let max_len = checked_max_len(&settings, &model)?;
     let ids = model.tokenize(&sentences, max_len)?;
     let work_units = ids.iter().map(|s| model.config.work_units(s.len())).sum();

@@ -9,11 +9,95 @@
 //! The pass works on naga's IR: a private `u32` (per invocation) starts at the budget, and the
 //! first statements of every loop body are `if budget == 0 { break; } budget = budget - 1;`.
 //! (`break` leaves the innermost loop or switch; at the start of a loop body that is the loop.)
+//!
+//! Two shapes are refused before the pass ([`check_shape`]): a kernel whose code, with every call
+//! written out, passes [`MAX_EXPANDED_STATEMENTS`] (calls without loops nest: `f_n` calling
+//! `f_{n-1}` twice is 2^n work in n lines), and, in the verifiable tier, a barrier inside a loop
+//! (invocations may spend their budgets unevenly, and one that breaks out of a loop holding a
+//! barrier leaves the others waiting at it: undefined behaviour, different on every driver).
 
 use naga::{
     AddressSpace, Arena, BinaryOperator, Block, Expression, Function, GlobalVariable, Handle, Literal, Module, Scalar,
     Span, Statement, Type, TypeInner,
 };
+
+use crate::EngineError;
+
+/// The most statements a kernel may run per loop iteration with every call written out.
+pub const MAX_EXPANDED_STATEMENTS: u64 = 1 << 16;
+
+/// What a block does, calls written out: its statements, and whether it waits at a barrier.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    statements: u64,
+    barrier: bool,
+}
+
+/// Refuses what the loop budget cannot bound (see the module's notes).
+pub(super) fn check_shape(module: &Module, verifiable: bool) -> Result<(), EngineError> {
+    // A function calls only functions before it in the arena (naga allows no recursion), so one
+    // pass in order knows every callee's shape.
+    let mut shapes: Vec<Shape> = Vec::with_capacity(module.functions.len());
+    let check = |function: &Function, shapes: &[Shape]| -> Result<Shape, EngineError> {
+        let name = function.name.as_deref().unwrap_or("the entry point");
+        let shape = shape_of(&function.body, shapes, verifiable, name)?;
+        if shape.statements > MAX_EXPANDED_STATEMENTS {
+            return Err(super::rejected(format!(
+                "{name}: {} statements with every call written out; at most {MAX_EXPANDED_STATEMENTS}",
+                shape.statements
+            )));
+        }
+        Ok(shape)
+    };
+    for (_, function) in module.functions.iter() {
+        let shape = check(function, &shapes)?;
+        shapes.push(shape);
+    }
+    for entry in &module.entry_points {
+        check(&entry.function, &shapes)?;
+    }
+    Ok(())
+}
+
+fn shape_of(block: &Block, callees: &[Shape], verifiable: bool, name: &str) -> Result<Shape, EngineError> {
+    let mut shape = Shape { statements: 0, barrier: false };
+    let add = |inner: Shape, shape: &mut Shape| {
+        shape.statements = shape.statements.saturating_add(inner.statements);
+        shape.barrier |= inner.barrier;
+    };
+    for statement in block.iter() {
+        shape.statements = shape.statements.saturating_add(1);
+        match statement {
+            Statement::Block(inner) => add(shape_of(inner, callees, verifiable, name)?, &mut shape),
+            Statement::If { accept, reject, .. } => {
+                add(shape_of(accept, callees, verifiable, name)?, &mut shape);
+                add(shape_of(reject, callees, verifiable, name)?, &mut shape);
+            }
+            Statement::Switch { cases, .. } => {
+                for case in cases {
+                    add(shape_of(&case.body, callees, verifiable, name)?, &mut shape);
+                }
+            }
+            Statement::Loop { body, continuing, .. } => {
+                let mut inner = shape_of(body, callees, verifiable, name)?;
+                add(shape_of(continuing, callees, verifiable, name)?, &mut inner);
+                if verifiable && inner.barrier {
+                    return Err(super::rejected(format!(
+                        "{name}: a barrier inside a loop; the verifiable tier bounds every loop per invocation, \
+                         and invocations that leave a loop at different iterations would wait at it forever"
+                    )));
+                }
+                add(inner, &mut shape);
+            }
+            Statement::Call { function, .. } => {
+                add(callees.get(function.index()).copied().unwrap_or_default(), &mut shape);
+            }
+            Statement::ControlBarrier(_) | Statement::WorkGroupUniformLoad { .. } => shape.barrier = true,
+            _ => {}
+        }
+    }
+    Ok(shape)
+}
 
 /// Bounds every loop of `module` by `budget` iterations per invocation; returns how many loops
 /// it found.

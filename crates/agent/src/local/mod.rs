@@ -77,7 +77,7 @@ pub enum NetworkChoice {
     Custom {
         rpc_url: String,
         deployment: PathBuf,
-        signer: PrivateKeySigner,
+        signer: Box<PrivateKeySigner>,
         trusted_market_code: Option<alloy::primitives::B256>,
     },
     /// A network that cannot start, and why (for example: a custom network without a wallet).
@@ -288,7 +288,7 @@ impl Inner {
     /// The key this machine earns with: the devnet's provider account, or the owner's.
     fn provider_key(&self) -> Result<PrivateKeySigner, NodeError> {
         match &self.options.network {
-            NetworkChoice::Custom { signer, .. } => Ok(signer.clone()),
+            NetworkChoice::Custom { signer, .. } => Ok((**signer).clone()),
             _ => net::dev_account(PROVIDER_ACCOUNT),
         }
     }
@@ -296,7 +296,7 @@ impl Inner {
     /// The key this app's jobs are posted with: the devnet's buyer account, or the owner's.
     fn buyer_key(&self) -> Result<PrivateKeySigner, NodeError> {
         match &self.options.network {
-            NetworkChoice::Custom { signer, .. } => Ok(signer.clone()),
+            NetworkChoice::Custom { signer, .. } => Ok((**signer).clone()),
             _ => net::dev_account(BUYER_ACCOUNT),
         }
     }
@@ -590,142 +590,11 @@ impl LocalMarket {
         }
         status
     }
-
-    /// The connection profile of the ready network, or why there is none.
-    fn ready_profile(&self) -> Result<PathBuf, NodeError> {
-        match &*lock(&self.inner.phase) {
-            Phase::Ready { profile_path, .. } => Ok(profile_path.clone()),
-            _ => Err(NodeError::NetworkUnavailable { message: "the local network is not ready".into() }),
-        }
-    }
-
-    /// This machine's earnings over `period`, read from the chain's payment events.
-    pub fn earnings(&self, period: EarningsPeriod) -> Result<EarningsHistory, NodeError> {
-        let profile_path = self.ready_profile()?;
-        let rt = runtime()?;
-        let net = Network::connect(&profile_path, self.inner.provider_key()?)?;
-        rt.block_on(async {
-            let now = net.now().await?;
-            let since = net.registered_at(net.address()).await?.unwrap_or(now);
-            let payments = net.payments_to(net.address()).await?;
-            let pending = net.pending_for(net.address()).await?;
-            let mut offers: Vec<u128> = net
-                .posted_since(now.saturating_sub(86_400))
-                .await?
-                .iter()
-                .map(|p| p.pricePerUnit.to::<u128>())
-                .collect();
-            offers.sort_unstable();
-            Ok(EarningsHistory {
-                pending_usd: Usd::from_base_units(pending),
-                market_jobs_24h: offers.len() as u32,
-                market_median_usd_per_unit: offers.get(offers.len() / 2).map(|&p| Usd::from_base_units(p)),
-                ..gridmint_node::earnings::history(period, now, since, &payments)
-            })
-        })
-    }
-
-    /// Asks the market to send this machine's withdrawals to `address` from now on: the change
-    /// waits out the market's payout delay (a stolen key cannot redirect earnings at once).
-    pub fn change_payout(&self, address: &str) -> Result<(), NodeError> {
-        let to: Address = address.trim().parse().map_err(|e| NodeError::InvalidRequest {
-            message: format!("payout address `{}`: {e} (expected 0x and 40 hex digits)", address.trim()),
-        })?;
-        if to.is_zero() {
-            return Err(NodeError::InvalidRequest { message: "payout address: the zero address burns funds".into() });
-        }
-        let profile_path = self.ready_profile()?;
-        let rt = runtime()?;
-        let net = Network::connect(&profile_path, self.inner.provider_key()?)?;
-        rt.block_on(async {
-            let mined = net.market.request_payout_change(to).await?;
-            tracing::info!(%to, tx = %mined.receipt.transaction_hash, "payout address change requested");
-            Ok(())
-        })
-    }
-
-    /// Pays this machine's earned balance out to its payout address.
-    pub fn withdraw(&self) -> Result<Withdrawal, NodeError> {
-        let profile_path = match &*lock(&self.inner.phase) {
-            Phase::Ready { profile_path, .. } => profile_path.clone(),
-            _ => return Err(NodeError::NetworkUnavailable { message: "the local network is not ready".into() }),
-        };
-        let rt = runtime()?;
-        let net = Network::connect(&profile_path, self.inner.provider_key()?)?;
-        rt.block_on(async {
-            // Rewards first (the fee rebate of finished epochs): they go to the payout address too.
-            let claimed = net.market.claim_rewards().await?;
-            let rewards: u128 = claimed.as_ref().map_or(0, |m| m.value.saturating_to());
-            let (amount, ..) = net.standing(net.address()).await?;
-            if amount == 0 && rewards == 0 {
-                return Err(NodeError::InvalidRequest { message: "nothing to withdraw yet".into() });
-            }
-            let (to, _) = net.payout(net.address()).await?;
-            let transaction = if amount > 0 {
-                net.market.withdraw().await?.receipt.transaction_hash
-            } else {
-                claimed.map(|m| m.receipt.transaction_hash).unwrap_or_default()
-            }
-            .to_string();
-            tracing::info!(amount, rewards, %to, "withdrew earnings");
-            Ok(Withdrawal { amount_usd: Usd::from_base_units(amount + rewards), to: to.to_string(), transaction })
-        })
-    }
 }
 
 impl Inner {
     fn set_activity(&self, what: impl Into<String>) {
         *lock(&self.activity) = what.into();
-    }
-
-    /// What the chain says of `provider`, read through the status's one connection, and only
-    /// when a block was mined since the last read (nothing on chain changes in between).
-    fn chain_standing(&self, profile: &Path, provider: Address) -> Result<ChainStanding, gridmint_protocol::ApiError> {
-        let mut reader = lock(&self.reader);
-        let reader = match reader.take() {
-            Some(r) if r.profile == profile => reader.insert(r),
-            _ => {
-                let (rt, net) = self.buyer(profile).map_err(|e| e.to_api())?;
-                reader.insert(Reader { profile: profile.to_owned(), rt: Some(rt), net })
-            }
-        };
-        let (Some(rt), net) = (reader.rt.as_ref(), &reader.net) else {
-            return Err(gridmint_protocol::ApiError::new(
-                gridmint_protocol::ErrorCode::NetworkUnavailable,
-                "the local network was shut down",
-            ));
-        };
-        let block = rt.block_on(net.block_number()).map_err(|e| e.to_api())?;
-        if let Some((read_at, read)) = &*lock(&self.chain_read)
-            && *read_at == block
-        {
-            return read.clone();
-        }
-        let read = rt
-            .block_on(async {
-                let standing = net.standing(provider).await?;
-                let payout = net.payout(provider).await?;
-                let pending = net.pending_payout(provider).await?;
-                let record = net.market.reputation(provider).await?;
-                Ok::<_, NodeError>((standing, payout, pending, record))
-            })
-            .map(|((withdrawable, stake, score), (payout, payout_balance), pending, record)| ChainStanding {
-                registered: !stake.is_zero(),
-                withdrawable: Usd::from_base_units(withdrawable),
-                stake: Grid::from_base_units(stake.saturating_to()),
-                reputation_bps: score.saturating_to::<u64>(),
-                payout_address: payout.to_string(),
-                payout_balance: Usd::from_base_units(payout_balance),
-                pending_payout: pending
-                    .map(|(address, at)| PendingPayout { address: address.to_string(), effective_at_unix_s: at }),
-                rewards: Usd::from_base_units(record.rewards),
-                jobs_agreed: record.agreed,
-                jobs_slashed: record.slashed,
-                jobs_missed: record.missed,
-            })
-            .map_err(|e| e.to_api());
-        *lock(&self.chain_read) = Some((block, read.clone()));
-        read
     }
 
     /// The hottest GPU's temperature and its load, read at most every [`SENSOR_PERIOD`].
@@ -811,4 +680,5 @@ fn restore_jobs(store: &Store, network_key: &str) -> Vec<Job> {
 }
 
 mod buying;
+mod earning;
 mod serving;

@@ -224,6 +224,10 @@ fn next_for_device(tasks: &BTreeMap<U256, Task>) -> Option<U256> {
 /// decides to claim: the commitment's relay or transaction after the result.
 const CLAIM_MARGIN_S: u64 = 30;
 
+/// Room left between a job's reveal deadline and the end of the time a node keeps its files
+/// (the buyer's check window, and the delivery after it).
+const KEEP_MARGIN_S: u64 = 3 * 86_400;
+
 /// How long a provider waits for the buyer to submit a relayed commitment (or reveal) before it
 /// submits its own; never past [`RELAY_MARGIN_S`] before the deadline.
 const RELAY_GRACE: Duration = Duration::from_secs(10);
@@ -487,6 +491,12 @@ async fn consider(
     if now >= claim_deadline {
         return Ok(None);
     }
+    // A job must end well within the time this node keeps a job's files (its sealed result is
+    // delivered until the job settles): a buyer could post deadlines months away.
+    if let Some(why) = outlives_its_files(now, u64::try_from(posted.revealDeadline).unwrap_or(u64::MAX)) {
+        decline(options, posted.jobId, why);
+        return Ok(None);
+    }
     if let Some(why) = too_late(now, commit_deadline, posted.maxWorkUnits, tasks.values(), pace) {
         decline(options, posted.jobId, why);
         return Ok(None);
@@ -548,6 +558,14 @@ async fn consider(
     };
     tracing::info!(job = %posted.jobId, %index, "claimed");
     Ok(Some(Task::claimed(index, claim_deadline, commit_deadline, posted.maxWorkUnits)))
+}
+
+/// Why a job revealed at `reveal_deadline` (chain time `now`) would outlive the time this node
+/// keeps a job's files ([`gridmint_peer::exchange::RETENTION`], less [`KEEP_MARGIN_S`]).
+fn outlives_its_files(now: u64, reveal_deadline: u64) -> Option<String> {
+    let keeps = gridmint_peer::exchange::RETENTION.as_secs().saturating_sub(KEEP_MARGIN_S);
+    (reveal_deadline.saturating_sub(now) > keeps)
+        .then(|| format!("its reveal deadline is more than {} days away", keeps / 86_400))
 }
 
 /// Why a job of `work_units` due at `commit_deadline` cannot be finished in time behind `queue`
@@ -763,7 +781,20 @@ mod tests {
     use alloy::primitives::U256;
     use gpu_engine::control::{Control, RunState};
 
-    use super::{BTreeMap, CLAIM_MARGIN_S, Pace, Task, compute::DeadlineGuard, next_for_device, too_late};
+    use super::{
+        BTreeMap, CLAIM_MARGIN_S, Pace, Task, compute::DeadlineGuard, next_for_device, outlives_its_files, too_late,
+    };
+
+    /// A buyer posts deadlines months away: the provider's store would forget the job's sealed
+    /// result (30 days) before the job ends and the provider could not deliver it. Declined.
+    #[test]
+    fn attack_a_job_that_would_outlive_its_files_is_declined() {
+        let now = 1_700_000_000;
+        assert!(outlives_its_files(now, now + 14 * 86_400).is_none(), "two weeks is fine");
+        let why = outlives_its_files(now, now + 60 * 86_400).expect("declined");
+        assert!(why.contains("more than 27 days away"), "{why}");
+        assert!(outlives_its_files(now, u64::MAX).is_some());
+    }
 
     fn task(commit_deadline: u64, work_units: u64) -> Task {
         Task::claimed(U256::ZERO, 0, commit_deadline, work_units)
