@@ -1199,8 +1199,64 @@ mod recovery {
 }
 
 mod hostile_input {
-    use gpu_engine::workloads::tensors::TensorFile;
+    use gpu_engine::{
+        ReproClass,
+        external::{BufferSpec, KernelSource, KernelSpec, Tier, compile},
+        workloads::tensors::TensorFile,
+    };
     use proptest::prelude::*;
+
+    fn spec() -> KernelSpec {
+        KernelSpec {
+            entry_point: "main".into(),
+            buffers: vec![BufferSpec { binding: 0, len: 64 }, BufferSpec { binding: 1, len: 64 }],
+            workgroups: [1, 1, 1],
+            tier: Tier::Verifiable(ReproClass::Unfused),
+            loop_budget: 1000,
+        }
+    }
+
+    /// Pieces a kernel is written with, in any order: parsed and validated, or refused; never a
+    /// panic.
+    fn wgsl() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("@group(0) @binding(0) var<storage, read> x: array<f32>;\n".to_owned()),
+            Just("@group(0) @binding(1) var<storage, read_write> y: array<f32>;\n".to_owned()),
+            Just("@compute @workgroup_size(64)\n".to_owned()),
+            Just("fn main(@builtin(global_invocation_id) id: vec3<u32>) {".to_owned()),
+            Just("fn f(v: f32) -> f32 {".to_owned()),
+            Just("loop {".to_owned()),
+            Just("for (var i: u32 = 0u; i < 4u; i = i + 1u) {".to_owned()),
+            Just("if (id.x < 3u) {".to_owned()),
+            Just("}".to_owned()),
+            Just("break;".to_owned()),
+            Just("continue;".to_owned()),
+            Just("workgroupBarrier();".to_owned()),
+            Just("y[id.x] = x[id.x] * 2.0;".to_owned()),
+            Just("return f(1.0);".to_owned()),
+            Just("var n: u32 = 0u;".to_owned()),
+            Just("n = n + 1u;".to_owned()),
+            Just("let z = 1.0 / 0.0;".to_owned()),
+            "[a-z0-9(){}<>;:,.=+*/@ \n-]{0,12}".prop_map(String::from),
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn wgsl_of_any_shape_is_compiled_or_refused(source in wgsl()) {
+            let _ = compile(&KernelSource::Wgsl(source), &spec());
+        }
+
+        #[test]
+        fn spirv_of_any_bytes_is_compiled_or_refused(words in proptest::collection::vec(any::<u32>(), 0..120)) {
+            let mut bytes: Vec<u8> = [0x0723_0203u32, 0x0001_0000, 0, 100, 0].iter().flat_map(|w| w.to_le_bytes()).collect();
+            bytes.extend(words.iter().flat_map(|w| w.to_le_bytes()));
+            let _ = compile(&KernelSource::Spirv(bytes), &spec());
+        }
+    }
 
     proptest! {
         /// A model's weights from a package: parsed or refused, never a panic, whatever the

@@ -7,7 +7,7 @@
 //! Module map:
 //! - `runner`: one job package at a time through `gridmint_runner::run`.
 //! - `hostile_input`: property tests of every parser of bytes a package brings (job.toml, CSV,
-//!   sentence files, .npy, model config.json): an answer or an error, never a panic (debug
+//!   sentence files, .npy, model config.json, tokenizer.json): an answer or an error, never a panic (debug
 //!   builds panic on an overflow, so sizes that overflow are found too).
 
 mod runner {
@@ -411,6 +411,23 @@ mod hostile_input {
             if let Ok((values, r, c)) = runner::npy::read_f32_matrix(&npy) {
                 prop_assert_eq!(values.len(), r * c);
             }
+        }
+
+        /// A tokenizer.json from a package: read or refused (the tokenizers crate's parser), never
+        /// a panic, whatever the JSON holds.
+        #[test]
+        fn tokenizer_json_of_any_shape_is_read_or_refused(
+            model in prop_oneof![Just("WordPiece"), Just("BPE"), Just("Unigram"), Just("WordLevel"), Just("X")],
+            vocab in proptest::collection::vec(("[a-z#\\[\\]]{0,6}", any::<i64>()), 0..8),
+            junk in "[ -~]{0,80}",
+        ) {
+            let entries: Vec<String> = vocab.iter().map(|(k, v)| format!("{k:?}: {v}")).collect();
+            let json = format!(
+                r#"{{"version":"1.0","model":{{"type":"{model}","vocab":{{{}}},"unk_token":"[UNK]"}},"added_tokens":[{{"id":-1,"content":"{junk}"}}]}}"#,
+                entries.join(",")
+            );
+            let _ = tokenizers::Tokenizer::from_bytes(json.as_bytes());
+            let _ = tokenizers::Tokenizer::from_bytes(junk.as_bytes());
         }
 
         /// A model's config.json: shapes of any size either pass the limits, and then every
