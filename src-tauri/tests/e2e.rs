@@ -507,7 +507,14 @@ mod hardware {
         // "Stop earning and quit": the window's way out where the desktop has no tray.
         let (window, agent) = (harness::app_pid(&session.home.0), harness::agent_pid(&session.home.0));
         let agent = agent.expect("the agent runs");
-        harness::within("stop earning and quit", click("[data-testid=quit-agent]")).await;
+        // The window may close before WebDriver answers the click: that answer is no verdict,
+        // the processes below are.
+        let quit = async {
+            let button =
+                client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=quit-agent]"));
+            let _ = button.await.expect("the quit button").click().await;
+        };
+        harness::within("stop earning and quit", quit).await;
         let alive = |p: u32| std::path::Path::new(&format!("/proc/{p}")).exists();
         let until = std::time::Instant::now() + Duration::from_secs(20);
         while (alive(agent) || window.is_some_and(alive)) && std::time::Instant::now() < until {
