@@ -394,36 +394,35 @@ impl Peer {
         let job_id = posted.jobId;
         let buyer = data_peer(posted)?;
         let signature = sign(&self.signer, &statement(&self.domain, "data request", job_id, &self.id(), ""))?;
-        let work = async {
-            let blob = match self.ask(buyer, &Request::Data { job_id, signature }).await? {
-                Response::Data { blob, signature } => {
-                    let offer = statement(&self.domain, "data offer", job_id, &self.id(), &format!("\nblob {blob}"));
-                    let (signer, key) = recover(&signature, &offer)?;
-                    if signer != posted.buyer {
-                        return Err(peer_error(format!(
-                            "job {job_id}: the data was offered by {signer}, not the job's buyer {}",
-                            posted.buyer
-                        )));
-                    }
-                    (blob, key)
-                }
-                Response::Refused { message } => {
-                    return Err(peer_error(format!("job {job_id}: the buyer refused the data: {message}")));
-                }
-                Response::Accepted => return Err(peer_error(format!("job {job_id}: an answer out of turn"))),
-            };
-            let sealed = self.fetch(buyer, blob.0, MAX_DATA_BYTES + seal::OVERHEAD).await?;
-            let bundle = seal::open(&wallet_secret(&self.signer), &sealed)
-                .map_err(|e| peer_error(format!("job {job_id}: the data: {e}")))?;
-            if blake3::hash(&bundle).as_bytes() != &posted.dataRoot.0 {
-                return Err(peer_error(format!("job {job_id}: the data does not hash to the job's data root")));
-            }
-            self.local.put(&bundle)?;
-            Ok((bundle, blob.1))
-        };
-        tokio::time::timeout(EXCHANGE_TIMEOUT, work)
+        // The request has the exchange's bound; the transfer its own, from the blob's size.
+        let asked = tokio::time::timeout(EXCHANGE_TIMEOUT, self.ask(buyer, &Request::Data { job_id, signature }))
             .await
-            .map_err(|_| peer_error(format!("job {job_id}: fetching the data timed out")))?
+            .map_err(|_| peer_error(format!("job {job_id}: the buyer did not answer the data request in time")))?;
+        let blob = match asked? {
+            Response::Data { blob, signature } => {
+                let offer = statement(&self.domain, "data offer", job_id, &self.id(), &format!("\nblob {blob}"));
+                let (signer, key) = recover(&signature, &offer)?;
+                if signer != posted.buyer {
+                    return Err(peer_error(format!(
+                        "job {job_id}: the data was offered by {signer}, not the job's buyer {}",
+                        posted.buyer
+                    )));
+                }
+                (blob, key)
+            }
+            Response::Refused { message } => {
+                return Err(peer_error(format!("job {job_id}: the buyer refused the data: {message}")));
+            }
+            Response::Accepted => return Err(peer_error(format!("job {job_id}: an answer out of turn"))),
+        };
+        let sealed = self.fetch(buyer, blob.0, MAX_DATA_BYTES + seal::OVERHEAD).await?;
+        let bundle = seal::open(&wallet_secret(&self.signer), &sealed)
+            .map_err(|e| peer_error(format!("job {job_id}: the data: {e}")))?;
+        if blake3::hash(&bundle).as_bytes() != &posted.dataRoot.0 {
+            return Err(peer_error(format!("job {job_id}: the data does not hash to the job's data root")));
+        }
+        self.local.put(&bundle)?;
+        Ok((bundle, blob.1))
     }
 
     /// As a provider after its reveal: seals the result bundle to the buyer and offers it; true
