@@ -19,6 +19,8 @@
 //! - `wallet`: a wallet made in the real OS keyring (run under scripts/with-keyring.sh, as
 //!   `make e2e` does; skipped without a D-Bus session unless GRIDMINT_REQUIRE_KEYRING=1) shows its
 //!   address, and the recovery words only after the confirmation.
+//! - `untrusted`: on the owner's network whose market is not this app's build, the dashboard says
+//!   so and trusts exactly that code only after the owner ticks that it knows who deployed it.
 //! - `tray`: closing the window ends the window's process (and its WebKit processes); the agent
 //!   it started earns on with the local network; the window opened again attaches to the same
 //!   agent; the tray's menu over D-Bus pauses earning (the window shows it) and quits (agent,
@@ -153,15 +155,20 @@ mod harness {
     /// Starts Xvfb, tauri-driver and the app on a machine set up before (default settings
     /// stored); `None` (skip) when a tool is missing and not required.
     pub async fn start(name: &str) -> Option<Session> {
-        launch(name, false).await
+        launch(name, false, |_| {}).await
     }
 
     /// [`start`] on a machine that never ran Gridmint: the app opens on its set-up.
     pub async fn start_first_run(name: &str) -> Option<Session> {
-        launch(name, true).await
+        launch(name, true, |_| {}).await
     }
 
-    async fn launch(name: &str, first_run: bool) -> Option<Session> {
+    /// [`start`] with the machine's folders (under the session's home) set up by `prepare` first.
+    pub async fn start_prepared(name: &str, prepare: impl FnOnce(&gridmint_node::Paths)) -> Option<Session> {
+        launch(name, false, prepare).await
+    }
+
+    async fn launch(name: &str, first_run: bool, prepare: impl FnOnce(&gridmint_node::Paths)) -> Option<Session> {
         let missing: Vec<_> = ["Xvfb", "tauri-driver", "WebKitWebDriver"].into_iter().filter(|t| !on_path(t)).collect();
         if !missing.is_empty() {
             assert!(!required(), "GRIDMINT_REQUIRE_E2E=1 but {missing:?} not on PATH; run `make setup`");
@@ -182,6 +189,7 @@ mod harness {
         if !first_run {
             let paths = gridmint_node::Paths::under(&home.0);
             gridmint_node::settings::store(&paths, &Default::default()).expect("the settings of a set-up machine");
+            prepare(&paths);
         }
         let mut children = Vec::new();
 
@@ -1201,5 +1209,88 @@ mod wallet {
         harness::screenshot(&session, "wallet");
         let count = words.split_whitespace().count();
         assert!(count == 12 || count == 24, "a BIP-39 phrase: {count} words");
+    }
+}
+
+mod untrusted {
+    use std::time::Duration;
+
+    use fantoccini::{Client, Locator, elements::Element};
+
+    use super::harness;
+
+    async fn find(client: &Client, css: &str) -> Element {
+        let wait = client.wait().at_most(Duration::from_secs(120)).for_element(Locator::Css(css));
+        harness::within(css, wait).await.unwrap_or_else(|e| panic!("no {css} within 120 s: {e}"))
+    }
+
+    /// A network file naming some other contract as the market (here: the chain's payment
+    /// token): nothing is approved or staked; the dashboard explains, and the button that
+    /// trusts exactly that code waits for the owner's tick.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_market_of_unknown_code_is_joined_only_after_the_owner_trusts_it() {
+        if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+            assert!(
+                std::env::var("GRIDMINT_REQUIRE_KEYRING").as_deref() != Ok("1"),
+                "GRIDMINT_REQUIRE_KEYRING=1 but no D-Bus session: run under scripts/with-keyring.sh"
+            );
+            eprintln!("SKIPPED: no D-Bus session for the keyring");
+            return;
+        }
+        let anvil = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        if !anvil.is_file() {
+            assert!(std::env::var("GRIDMINT_REQUIRE_CHAIN").as_deref() != Ok("1"), "no anvil: run `make setup`");
+            eprintln!("SKIPPED: no anvil");
+            return;
+        }
+        let chain_home = tempfile::tempdir().expect("chain home");
+        let options = gridmint_node::devnet::DevnetOptions {
+            anvil,
+            port: None,
+            block_time: Some(1),
+            accounts: 2,
+            stop_with_thread: false,
+            confirmations: 0,
+        };
+        let chain = gridmint_node::devnet::start(&gridmint_node::Paths::under(chain_home.path()), options)
+            .await
+            .expect("a chain");
+        let mut forged = chain.profile.deployment;
+        forged.market = chain.profile.deployment.payment_token;
+        let forged_file = chain_home.path().join("forged-deployment.json");
+        forged.save(&forged_file).expect("save");
+        let rpc_url = chain.profile.rpc_url.clone();
+        let Some(session) = harness::start_prepared("untrusted", |paths| {
+            gridmint_node::wallet::Wallet::for_paths(paths).create().expect("a wallet in the keyring");
+            let settings = gridmint_protocol::NetworkSettings {
+                custom: Some(gridmint_protocol::CustomNetwork {
+                    rpc_url: rpc_url.clone(),
+                    deployment_file: forged_file.display().to_string(),
+                    trusted_market_code: None,
+                }),
+            };
+            gridmint_node::settings::store_network(paths, &settings).expect("the owner's network");
+        })
+        .await
+        else {
+            return;
+        };
+        let client = &session.client;
+        let card = find(client, "[data-testid=untrusted-market]").await;
+        let text = harness::within("reading the card", card.text()).await.expect("text");
+        assert!(text.contains(&forged.market.to_string()), "the card names the market: {text}");
+        let fingerprint =
+            text.split("fingerprint ").nth(1).and_then(|t| t.split(')').next()).expect("the fingerprint").to_owned();
+        let trust = find(client, "[data-testid=trust-market]").await;
+        let disabled = harness::within("reading the button", trust.attr("disabled")).await.expect("attribute");
+        assert!(disabled.is_some(), "nothing is trusted before the owner ticks: {text}");
+        harness::screenshot(&session, "untrusted-market");
+        harness::within("ticking", find(client, "[data-testid=trust-understood]").await.click()).await.expect("click");
+        harness::within("trusting", trust.click()).await.expect("click");
+        find(client, "[data-testid=market-trusted]").await;
+        let stored = std::fs::read_to_string(session.home.0.join("data/network.json")).expect("network.json");
+        assert!(stored.contains(&fingerprint), "exactly that code is trusted for the next start: {stored}");
+        drop(chain);
     }
 }

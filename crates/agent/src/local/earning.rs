@@ -9,7 +9,7 @@ impl LocalMarket {
     pub(super) fn ready_profile(&self) -> Result<PathBuf, NodeError> {
         match &*lock(&self.inner.phase) {
             Phase::Ready { profile_path, .. } => Ok(profile_path.clone()),
-            _ => Err(NodeError::NetworkUnavailable { message: "the local network is not ready".into() }),
+            _ => Err(NodeError::NetworkUnavailable { message: "the network is not ready".into() }),
         }
     }
 
@@ -62,7 +62,7 @@ impl LocalMarket {
     pub fn withdraw(&self) -> Result<Withdrawal, NodeError> {
         let profile_path = match &*lock(&self.inner.phase) {
             Phase::Ready { profile_path, .. } => profile_path.clone(),
-            _ => return Err(NodeError::NetworkUnavailable { message: "the local network is not ready".into() }),
+            _ => return Err(NodeError::NetworkUnavailable { message: "the network is not ready".into() }),
         };
         let rt = runtime()?;
         let net = Network::connect(&profile_path, self.inner.provider_key()?)?;
