@@ -263,6 +263,26 @@ mod harness {
         within(css, element.text()).await.unwrap_or_else(|e| panic!("the text of {css}: {e}"))
     }
 
+    /// Whether the OS keyring can be reached (a D-Bus session, as scripts/with-keyring.sh gives);
+    /// without one a test skips, or fails under GRIDMINT_REQUIRE_KEYRING=1.
+    pub fn keyring_session() -> bool {
+        if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+            return true;
+        }
+        assert!(
+            std::env::var("GRIDMINT_REQUIRE_KEYRING").as_deref() != Ok("1"),
+            "GRIDMINT_REQUIRE_KEYRING=1 but no D-Bus session: run under scripts/with-keyring.sh"
+        );
+        eprintln!("SKIPPED: no D-Bus session for the keyring");
+        false
+    }
+
+    /// The element `css`, once it appears (up to `within_s`).
+    pub async fn find(client: &Client, css: &str, within_s: u64) -> fantoccini::elements::Element {
+        let wait = client.wait().at_most(Duration::from_secs(within_s)).for_element(fantoccini::Locator::Css(css));
+        within(css, wait).await.unwrap_or_else(|e| panic!("no {css} within {within_s} s: {e}"))
+    }
+
     /// Every WebDriver step is bounded: a hung driver fails the test instead of stalling CI.
     pub async fn within<T>(what: &str, step: impl std::future::Future<Output = T>) -> T {
         match tokio::time::timeout(Duration::from_secs(90), step).await {
@@ -1168,25 +1188,17 @@ mod tray {
 }
 
 mod wallet {
-    use std::time::Duration;
-
-    use fantoccini::{Client, Locator, elements::Element};
+    use fantoccini::{Client, elements::Element};
 
     use super::harness;
 
     async fn find(client: &Client, css: &str) -> Element {
-        let wait = client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(css));
-        harness::within(css, wait).await.unwrap_or_else(|e| panic!("no {css} within 30 s: {e}"))
+        harness::find(client, css, 30).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_new_wallet_shows_its_address_and_the_words_only_after_confirmation() {
-        if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
-            assert!(
-                std::env::var("GRIDMINT_REQUIRE_KEYRING").as_deref() != Ok("1"),
-                "GRIDMINT_REQUIRE_KEYRING=1 but no D-Bus session: run under scripts/with-keyring.sh"
-            );
-            eprintln!("SKIPPED: no D-Bus session for the keyring");
+        if !harness::keyring_session() {
             return;
         }
         let Some(session) = harness::start("wallet").await else { return };
@@ -1213,15 +1225,12 @@ mod wallet {
 }
 
 mod untrusted {
-    use std::time::Duration;
-
-    use fantoccini::{Client, Locator, elements::Element};
+    use fantoccini::{Client, elements::Element};
 
     use super::harness;
 
     async fn find(client: &Client, css: &str) -> Element {
-        let wait = client.wait().at_most(Duration::from_secs(120)).for_element(Locator::Css(css));
-        harness::within(css, wait).await.unwrap_or_else(|e| panic!("no {css} within 120 s: {e}"))
+        harness::find(client, css, 120).await
     }
 
     /// A network file naming some other contract as the market (here: the chain's payment
@@ -1229,12 +1238,7 @@ mod untrusted {
     /// trusts exactly that code waits for the owner's tick.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_market_of_unknown_code_is_joined_only_after_the_owner_trusts_it() {
-        if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
-            assert!(
-                std::env::var("GRIDMINT_REQUIRE_KEYRING").as_deref() != Ok("1"),
-                "GRIDMINT_REQUIRE_KEYRING=1 but no D-Bus session: run under scripts/with-keyring.sh"
-            );
-            eprintln!("SKIPPED: no D-Bus session for the keyring");
+        if !harness::keyring_session() {
             return;
         }
         let anvil = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

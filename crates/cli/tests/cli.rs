@@ -419,26 +419,32 @@ mod demo {
         assert!((0.0..1.0).contains(&share), "{share}");
     }
 
+    /// `gridmint demo` with two corrupt providers of three, on 6 sentences, and `extra` flags: its
+    /// JSON summary, its stderr and its folder; `None` (a skip) without anvil or the model.
+    fn corrupt_majority_demo(extra: &[&str]) -> Option<(serde_json::Value, String, tempfile::TempDir)> {
+        let anvil = anvil()?;
+        let models = super::support::model_cache();
+        if !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
+            assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM in the model cache");
+            eprintln!("SKIPPED: no all-MiniLM-L6-v2 (make setup)");
+            return None;
+        }
+        let models = models.to_string_lossy().into_owned();
+        let dir = tempfile::tempdir().expect("tmp");
+        let (folder, anvil) = (dir.path().to_string_lossy().into_owned(), anvil.to_string_lossy().into_owned());
+        let args = ["--models", &models, "demo", "--json", "--sentences", "6", "--corrupt", "2", "--dir", &folder];
+        let out = gridmint(&[&args[..], extra, &["--anvil", &anvil]].concat(), &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "demo failed: {stderr}");
+        Some((serde_json::from_slice(&out.stdout).expect("one JSON object"), stderr, dir))
+    }
+
     /// Two of three providers corrupt their results the same way: they agree, but the buyer's spot
     /// check re-executes sentences and contradicts them, so it challenges instead of letting the
     /// majority be paid. Nobody is paid or slashed until the arbiter decides.
     #[test]
     fn a_corrupt_majority_is_caught_by_the_buyers_spot_check() {
-        let Some(anvil) = anvil() else { return };
-        let models = super::support::model_cache();
-        if !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
-            assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM in the model cache");
-            eprintln!("SKIPPED: no all-MiniLM-L6-v2 (make setup)");
-            return;
-        }
-        let models = models.to_string_lossy().into_owned();
-        let dir = tempfile::tempdir().expect("tmp");
-        let args = ["--models", &models, "demo", "--json", "--sentences", "6", "--corrupt", "2", "--dir"];
-        let out =
-            gridmint(&[&args[..], &[&dir.path().to_string_lossy(), "--anvil", &anvil.to_string_lossy()]].concat(), &[]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "demo failed: {stderr}");
-        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        let Some((summary, stderr, _dir)) = corrupt_majority_demo(&[]) else { return };
         assert_eq!(summary["job_state"], "disputed", "{summary}");
         assert_eq!(summary["job_verified"], false, "{summary}");
         assert!(stderr.contains("contradicts") && stderr.contains("challenged"), "the buyer said why: {stderr}");
@@ -455,21 +461,7 @@ mod demo {
     /// (a bond, no reveals from the colluders); nobody is paid.
     #[test]
     fn replicas_that_reveal_on_chain_themselves_still_meet_the_buyers_check() {
-        let Some(anvil) = anvil() else { return };
-        let models = super::support::model_cache();
-        if !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
-            assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM in the model cache");
-            eprintln!("SKIPPED: no all-MiniLM-L6-v2 (make setup)");
-            return;
-        }
-        let models = models.to_string_lossy().into_owned();
-        let dir = tempfile::tempdir().expect("tmp");
-        let args = ["--models", &models, "demo", "--json", "--sentences", "6", "--corrupt", "2", "--no-relay", "--dir"];
-        let out =
-            gridmint(&[&args[..], &[&dir.path().to_string_lossy(), "--anvil", &anvil.to_string_lossy()]].concat(), &[]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "demo failed: {stderr}");
-        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        let Some((summary, stderr, dir)) = corrupt_majority_demo(&["--no-relay"]) else { return };
         assert_eq!(summary["job_state"], "disputed", "{summary}");
         assert_eq!(summary["job_verified"], false, "{summary}");
         assert!(stderr.contains("challenged"), "the buyer challenged: {stderr}");
