@@ -46,27 +46,23 @@ abstract contract Disputes is ExtensionBase, IGridmintExtension {
         } else {
             // Nobody ruled and there is no majority: the buyer holds results it could not prove
             // wrong, so it pays every replica that revealed (a buyer must not keep results for
-            // free by making a tie, its own sybil dissenting), each for the least work any of
-            // them reported (a replica that forces a tie must not name its own pay); those that
-            // did not reveal are slashed as no-shows. Nobody who revealed is slashed.
+            // free by making a tie, its own sybil dissenting), each for the work it reported
+            // itself, within the job's maximum: no revealer sets another's pay (a sybil reporting
+            // no work must not zero the honest replica's). Those that did not reveal are slashed
+            // as no-shows; nobody who revealed is.
             _payEveryRevealer(jobId, j, t, reveals);
         }
         _releaseBond(jobId, j, t, reveals, bytes32(0), 0);
     }
 
-    /// @dev Releases every claimant, pays each selected replica that revealed for the least work
-    /// any revealer reported, slashes the selected ones that did not reveal, and ends the job
-    /// with no agreed root.
+    /// @dev Releases every claimant, pays each selected replica that revealed for the work it
+    /// reported (capped at the maximum when revealed), slashes the selected ones that did not
+    /// reveal, and ends the job with no agreed root.
     function _payEveryRevealer(uint256 jobId, Job storage j, Trail calldata t, Revealed[] memory reveals) internal {
         uint256 epoch = _currentEpoch();
         uint256 selected = j.selected;
         uint256 paid;
         uint32 paidMask;
-        uint64 least = type(uint64).max;
-        for (uint256 r; r < reveals.length; ++r) {
-            if (reveals[r].workUnits < least) least = reveals[r].workUnits;
-        }
-        uint256 pay = uint256(t.terms.pricePerUnit) * least;
         for (uint256 i; i < t.claimants.length; ++i) {
             address a = t.claimants[i];
             _providers[a].activeJobs -= 1;
@@ -74,6 +70,7 @@ abstract contract Disputes is ExtensionBase, IGridmintExtension {
             bool revealed;
             for (uint256 r; r < reveals.length; ++r) {
                 if (reveals[r].index != i) continue;
+                uint256 pay = uint256(t.terms.pricePerUnit) * reveals[r].workUnits;
                 paid += pay;
                 paidMask |= uint32(1 << i);
                 _creditWork(a, pay, epoch);

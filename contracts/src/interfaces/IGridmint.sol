@@ -295,8 +295,8 @@ interface IGridmintExtension {
 
     /// @notice A dispute the arbiter did not resolve in time. A challenged majority stands (it is
     /// paid, as if unchallenged, and the bond goes back); without a majority every replica that
-    /// revealed is paid for the least work any of them reported (the buyer holds results nobody
-    /// proved wrong: it must not keep them for free; a replica forcing a tie does not name its pay), no-shows are slashed, the rest of the escrow refunded, and
+    /// revealed is paid for the work it reported itself (the buyer holds results nobody proved
+    /// wrong: it must not keep them for free; no revealer sets another's pay), no-shows are slashed, the rest of the escrow refunded, and
     /// the job ends with no agreed root. Anyone may call it.
     function expireDispute(uint256 jobId, Trail calldata t) external;
 

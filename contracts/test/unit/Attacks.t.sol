@@ -249,23 +249,24 @@ contract AttacksTest is Fixture {
         assertEq(market.totalEscrow(), 0, "nothing stuck");
     }
 
-    /// A replica forces the tie itself (k = 2: garbage against the honest root, reporting the
-    /// maximum work) and hopes the arbiter stays silent: it is paid, but only for the least work
-    /// any revealer reported, never for the figure it named.
-    function test_attack_aReplicaForcingATieDoesNotNameItsPay() public {
+    /// The buyer's sybil forces the tie reporting no work at all, hoping the honest replica is
+    /// paid what the sybil reported (the rule of the review's first fix, "the least work any
+    /// revealer reported", paid it 0). Each revealer is paid for its own report: the honest one
+    /// its 5 units, the sybil nothing.
+    function test_attack_aSybilInATieCannotSetTheHonestReplicasPay() public {
         uint256 jobId = post(2);
         claimAs(jobId, providers[0]); // honest
-        claimAs(jobId, providers[1]); // forces the tie
+        claimAs(jobId, providers[1]); // the buyer's sybil
         vm.warp(vm.getBlockTimestamp() + 11);
         commitAs(jobId, 0, providers[0], ROOT, 5);
-        commitAs(jobId, 1, providers[1], BAD, MAX_WU);
+        commitAs(jobId, 1, providers[1], BAD, 0);
         revealAs(jobId, 0, providers[0], ROOT, 5);
-        revealAs(jobId, 1, providers[1], BAD, MAX_WU);
+        revealAs(jobId, 1, providers[1], BAD, 0);
         finalize(jobId);
         vm.warp(vm.getBlockTimestamp() + 3 days + 1);
         market.expireDispute(jobId, trail(jobId));
-        assertEq(market.accountOf(providers[1]).balance, uint256(PRICE) * 5, "paid the least reported work");
-        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "as is the honest replica");
+        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "the honest replica is paid its work");
+        assertEq(market.accountOf(providers[1]).balance, 0, "the sybil reported none");
     }
 
     /// The buyer challenged an honest, unanimous result and got everything back when nobody ruled
