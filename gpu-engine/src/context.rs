@@ -392,10 +392,16 @@ impl Gpu {
         self.hung.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn submit_now(&self, kernel: &'static str, builder: Recorder) -> Result<(), EngineError> {
+    /// [`EngineError::Hung`] if the device is hung ([`Gpu::is_hung`]).
+    pub fn refuse_if_hung(&self) -> Result<(), EngineError> {
         if self.is_hung() {
             return Err(EngineError::Hung { device: self.info.name.clone(), timeout: self.options.dispatch_timeout });
         }
+        Ok(())
+    }
+
+    fn submit_now(&self, kernel: &'static str, builder: Recorder) -> Result<(), EngineError> {
+        self.refuse_if_hung()?;
         let commands = builder.build().map_err(|e| EngineError::vulkan("finishing a command buffer", e))?;
         let future = sync::now(self.device.clone())
             .then_execute(self.queue.clone(), commands)

@@ -56,14 +56,7 @@ impl DeviceSlot {
     /// Opens the device again, replacing the current one (work still holding the old one keeps
     /// it alive until it finishes); never behind a hung one (its work may still run).
     pub fn reopen(&self) -> Result<Arc<Gpu>, EngineError> {
-        let current = self.gpu();
-        if current.is_hung() {
-            return Err(EngineError::Hung {
-                device: current.info().name.clone(),
-                timeout: self.options.dispatch_timeout,
-            });
-        }
-        drop(current);
+        self.gpu().refuse_if_hung()?;
         let fresh = Arc::new(Gpu::open(&self.vulkan, self.choice, self.options.clone())?);
         *self.current() = fresh.clone();
         self.reopened.fetch_add(1, Ordering::Relaxed);
@@ -91,12 +84,7 @@ impl DeviceSlot {
         device_failed: impl Fn(&E) -> bool,
     ) -> Result<T, E> {
         let gpu = self.gpu();
-        if gpu.is_hung() {
-            return Err(E::from(EngineError::Hung {
-                device: gpu.info().name.clone(),
-                timeout: self.options.dispatch_timeout,
-            }));
-        }
+        gpu.refuse_if_hung()?;
         match work(&gpu) {
             Err(e) if device_failed(&e) => {
                 tracing::warn!(error = %e, "the device failed; reopening it and running the work again");

@@ -100,7 +100,8 @@ abstract contract Settlement is GridmintStorage {
     /// @dev After the claim window: select k eligible claimants (all of them if no more), each
     /// weighted by the weight fixed when it claimed, with the randomness of the block that
     /// selects (after the claim window: unknown to every claimant when it claimed), and start
-    /// the job; refund it if none is eligible. A provider claims a job at most once (`claim`).
+    /// the job; refund it if none is eligible. A claimant whose registration does not meet the
+    /// requirements is slashed (`_slashUnfit`). A provider claims a job at most once (`claim`).
     function _closeClaims(uint256 jobId, Job storage j, Trail calldata t) internal {
         if (j.state != JobState.Open || block.timestamp <= j.claimDeadline) return;
         uint256 n = t.claimants.length;
@@ -110,14 +111,15 @@ abstract contract Settlement is GridmintStorage {
         uint256 total;
         uint256 eligible;
         uint32 mask;
+        Requirements memory req = t.terms.requirements;
         for (uint256 i; i < n; ++i) {
             address a = t.claimants[i];
             Provider memory p = _providers[a];
-            if (!_fits(p, t.terms.requirements)) {
+            if (!_fits(p, req)) {
                 // It took a claim slot it could never use: flooding a job's slots with claims
                 // that do not fit (to shut honest providers out) costs their stake, also when
                 // the claimant started unstaking since (it can still be slashed then).
-                _slashUnfit(jobId, a, t.terms.requirements.minComputeUnits);
+                _slashUnfit(jobId, a, req.minComputeUnits);
                 continue;
             }
             if (!_inStanding(p)) continue;
@@ -406,15 +408,20 @@ abstract contract Settlement is GridmintStorage {
         if (missed) rec.missed += 1;
         else rec.slashed += 1;
         if (amount == 0) return;
+        // A missed deadline pays the buyer nothing: a buyer can cause one (data never served, a
+        // package that cannot run), and must not profit from it.
+        _takeStake(p, amount, buyer, missed ? 0 : (amount * _buyerSlashShareBps) / BPS);
+        emit ProviderSlashed(jobId, provider, amount, missed);
+    }
+
+    /// @dev Moves `amount` of `p`'s stake into slash credits: `toBuyer` to `buyer`, the rest to
+    /// the treasury.
+    function _takeStake(Provider storage p, uint256 amount, address buyer, uint256 toBuyer) internal {
         p.stake -= uint96(amount);
         _totalStake -= amount;
         _totalStakeCredit += amount;
-        // A missed deadline pays the buyer nothing: a buyer can cause one (data never served, a
-        // package that cannot run), and must not profit from it.
-        uint256 toBuyer = missed ? 0 : (amount * _buyerSlashShareBps) / BPS;
-        _stakeCredit[buyer] += toBuyer;
+        if (toBuyer != 0) _stakeCredit[buyer] += toBuyer;
         _stakeCredit[_treasury] += amount - toBuyer;
-        emit ProviderSlashed(jobId, provider, amount, missed);
     }
 
     /// @dev Slashes a claimant whose registration does not meet the job's requirements (an honest
@@ -429,10 +436,7 @@ abstract contract Settlement is GridmintStorage {
         if (amount < floor) amount = floor < stake ? floor : stake;
         _records[provider].slashed += 1;
         if (amount == 0) return;
-        p.stake -= uint96(amount);
-        _totalStake -= amount;
-        _totalStakeCredit += amount;
-        _stakeCredit[_treasury] += amount;
+        _takeStake(p, amount, address(0), 0);
         emit UnfitClaimSlashed(jobId, provider, amount);
     }
 

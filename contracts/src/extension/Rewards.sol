@@ -25,8 +25,7 @@ abstract contract Rewards is ExtensionBase, IGridmintExtension {
         if (to <= from) revert NothingToWithdraw();
         uint256 amount;
         for (uint256 e = from; e < to; ++e) {
-            // The rebate stays for the providers' rewards (claimRewards).
-            amount += _epochTotals[e].fees - _rewardPool(e);
+            amount += _treasuryShare(e);
         }
         _feesCollectedThrough = to;
         _totalBalances -= uint96(amount);
@@ -37,8 +36,15 @@ abstract contract Rewards is ExtensionBase, IGridmintExtension {
     /// @inheritdoc IGridmintExtension
     function uncollectedFees() external view returns (uint256 amount) {
         for (uint256 e = _feesCollectedThrough; e <= _currentEpoch(); ++e) {
-            amount += _epochTotals[e].fees - _rewardPool(e);
+            amount += _treasuryShare(e);
         }
+    }
+
+    /// @dev The treasury's part of `epoch`'s fees: the rest (the reward pool) stays for the
+    /// providers' rewards (`claimRewards`).
+    function _treasuryShare(uint256 epoch) internal view returns (uint256) {
+        uint256 fees = _epochTotals[epoch].fees;
+        return fees - (fees * _rebateBps) / BPS;
     }
 
     /// @inheritdoc IGridmintExtension

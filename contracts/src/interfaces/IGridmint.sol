@@ -168,8 +168,8 @@ interface IGridmintMarket {
 
     /// @notice Claims a place among the candidates of an open job: any active, fully staked
     /// provider may claim, once per job (claims go in job-id order); whether it meets the job's
-    /// requirements is checked when the replicas are selected, so an unfit claim is never
-    /// selected and only locks the claimant's stake until the job ends. The claim's weight in the
+    /// requirements is checked when the replicas are selected, where a claim that does not fit
+    /// is never selected and is slashed (see `UnfitClaimSlashed`): check `isEligible` first. The claim's weight in the
     /// draw is fixed now, from the stake and the agreements so far: `stake × (8 + min(agreed, 8)) / 8`
     /// (stake added later does not weigh). After the claim window, k of the eligible claimants are
     /// drawn with the randomness of the block that selects them, which no claimant knows when it
@@ -178,7 +178,8 @@ interface IGridmintMarket {
     function claim(uint256 jobId) external returns (uint256 index);
 
     /// @notice Closes the claim window: selects the k replicas among the eligible claimants (all
-    /// of them if no more claimed) and starts the job, or refunds it if none is eligible. Anyone
+    /// of them if no more claimed) and starts the job, or refunds it if none is eligible; slashes
+    /// the claimants whose registration does not meet the job's requirements. Anyone
     /// may call it once the claim deadline has passed; the first commit does it too. Claimants
     /// call it before committing, so that a claimant who is not selected learns it from the job
     /// without a reverted commit undoing the selection.
@@ -279,7 +280,8 @@ interface IGridmintExtension {
     /// weighs four, a missed deadline two and a job left one. 0 without history.
     function reputationScore(address provider) external view returns (uint256);
 
-    /// @notice Whether `provider` may claim a job with these requirements now.
+    /// @notice Whether `provider` may claim a job with these requirements now (and not be slashed
+    /// for the claim at the draw).
     function isEligible(address provider, Requirements memory req) external view returns (bool);
 
     function deviceModelOf(address provider) external view returns (bytes32);

@@ -48,7 +48,7 @@ struct Account {
 /// @notice A provider's offences and unclaimed rewards, one slot: written by slashes and reward
 /// settlements only, never on the paid path of a job.
 struct Record {
-    uint32 slashed; // times it was slashed for a dissenting result
+    uint32 slashed; // times it was slashed for a dissenting result or a claim that did not fit
     uint32 missed; // deadlines missed while selected
     uint128 rewards; // rewards (the fee rebate, payment token) settled and not yet claimed
     uint32 left; // jobs it left as a selected replica before committing (see `leaveJob`)

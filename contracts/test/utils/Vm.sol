@@ -23,7 +23,6 @@ interface Vm {
     function envOr(string calldata name, address defaultValue) external view returns (address);
     function envOr(string calldata name, bool defaultValue) external view returns (bool);
     function envUint(string calldata name) external view returns (uint256);
-    function envAddress(string calldata name) external view returns (address);
     function startBroadcast(uint256 privateKey) external;
     function stopBroadcast() external;
     function writeFile(string calldata path, string calldata data) external;

@@ -87,7 +87,7 @@ pub fn network(command: NetworkCommand, json: bool) -> anyhow::Result<()> {
             args.fingerprint
         ),
     }
-    let mut profile = gridmint_node::devnet::NetworkProfile::load(&args.network)?;
+    let mut profile = net.profile.clone();
     profile.trusted_market_code = Some(args.fingerprint);
     profile.save(&args.network)?;
     if json {
@@ -292,10 +292,7 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
         JobCommand::Wait(args) => return wait(node, args, json),
     };
     // The package first: a bad one is refused before anything reaches the network.
-    let checked = match args.shard_size {
-        None => Some(buyer::check_package(node.paths(), &args.package)?),
-        Some(_) => None,
-    };
+    let checked = args.shard_size.is_none().then(|| buyer::check_package(node.paths(), &args.package)).transpose()?;
     let net = args.network.connect(node)?;
     let options = SubmitOptions {
         replicas: args.replicas,

@@ -132,11 +132,6 @@ pub async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
     Ok(listener)
 }
 
-/// Who may talk to the agent. The socket is the owner's alone (0600 in a 0700 folder), which
-/// keeps other users out but not the owner's other programs: any script the owner runs could ask
-/// the agent to export the wallet's recovery phrase or to change the payout address. So the agent
-/// also asks the kernel who connected (`SO_PEERCRED`) and admits only the processes running one
-/// of its own executables: the app's window (and the agent itself).
 /// Why a process was not admitted to the agent's socket.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
@@ -144,6 +139,11 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// Who may talk to the agent. The socket is the owner's alone (0600 in a 0700 folder), which
+/// keeps other users out but not the owner's other programs: any script the owner runs could ask
+/// the agent to export the wallet's recovery phrase or to change the payout address. So the agent
+/// also asks the kernel who connected (`SO_PEERCRED`) and admits only the processes running one
+/// of its own executables: the app's window (and the agent itself).
 #[derive(Debug, Clone)]
 pub enum Admit {
     /// Processes whose executable (`/proc/<pid>/exe`) is one of these files.

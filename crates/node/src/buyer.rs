@@ -16,7 +16,7 @@ use crate::{NodeError, Paths, net::Network};
 /// The largest file a package may hold, and the largest package: bigger data should be sharded
 /// or fetched by providers from its source.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
-pub const MAX_PACKAGE_BYTES: u64 = 4 << 30;
+pub const MAX_PACKAGE_BYTES: u64 = gridmint_peer::endpoint::MAX_DATA_BYTES;
 
 /// How to post a job.
 #[derive(Debug, Clone)]
@@ -85,13 +85,6 @@ pub struct CheckedPackage {
     package: runner::Package,
     files: Vec<(String, std::path::PathBuf)>,
     work_units: u64,
-}
-
-impl CheckedPackage {
-    /// On-chain work units (see [`crate::net::chain_work_units`]).
-    pub fn work_units(&self) -> u64 {
-        self.work_units
-    }
 }
 
 /// Validates the package, publishes its data and posts it. Nothing is posted (and no funds move)

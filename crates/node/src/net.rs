@@ -551,16 +551,16 @@ impl gridmint_peer::Ledger for Network {
         gridmint_peer::Domain { chain_id: self.profile.deployment.chain_id, market: self.profile.deployment.market }
     }
 
-    async fn buyer_of(&self, job_id: U256) -> Result<Address, gridmint_peer::PeerError> {
-        Ok(self.market.slot(job_id).await?.buyer)
+    async fn job_slot(&self, job_id: U256) -> Result<(Address, u32), gridmint_peer::PeerError> {
+        let slot = self.market.slot(job_id).await?;
+        Ok((slot.buyer, slot.selected))
     }
 
     async fn posted_job(&self, job_id: U256) -> Result<Option<Gridmint::JobPosted>, gridmint_peer::PeerError> {
         Network::posted_job(self, job_id).await.map_err(|e| gridmint_peer::PeerError::Ledger { message: e.to_string() })
     }
 
-    async fn claimants(&self, job_id: U256) -> Result<(Vec<Address>, u32), gridmint_peer::PeerError> {
-        let selected = self.market.slot(job_id).await?.selected;
-        Ok((self.market.trail(job_id).await?.claimants, selected))
+    async fn claimants(&self, job_id: U256) -> Result<Vec<Address>, gridmint_peer::PeerError> {
+        Ok(self.market.trail(job_id).await?.claimants)
     }
 }

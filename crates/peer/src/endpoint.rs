@@ -81,20 +81,18 @@ pub trait Ledger: Send + Sync + std::fmt::Debug + 'static {
     /// This node's wallet key: it signs statements and opens what is sealed to this node.
     fn signer(&self) -> &PrivateKeySigner;
     fn domain(&self) -> Domain;
-    /// The job's buyer from its storage slot (one call, no log query), zero if there is no such
-    /// job: what a request is checked against before anything costlier.
-    fn buyer_of(&self, job_id: U256) -> impl std::future::Future<Output = Result<Address, PeerError>> + Send;
+    /// The job's buyer and which of its claimants are its replicas (bit i set: claimant i was
+    /// drawn and has not left; 0 until the claim window closed and the draw ran), from its
+    /// storage slot (one call, no log query); a zero buyer if there is no such job. What a
+    /// request is checked against before anything costlier.
+    fn job_slot(&self, job_id: U256) -> impl std::future::Future<Output = Result<(Address, u32), PeerError>> + Send;
     /// The job's posting, `None` if there is no such job.
     fn posted_job(
         &self,
         job_id: U256,
     ) -> impl std::future::Future<Output = Result<Option<JobPosted>, PeerError>> + Send;
-    /// The job's claimants, in claim order, and which of them are its replicas (bit i set:
-    /// claimant i was drawn and has not left; 0 until the claim window closed and the draw ran).
-    fn claimants(
-        &self,
-        job_id: U256,
-    ) -> impl std::future::Future<Output = Result<(Vec<Address>, u32), PeerError>> + Send;
+    /// The job's claimants, in claim order.
+    fn claimants(&self, job_id: U256) -> impl std::future::Future<Output = Result<Vec<Address>, PeerError>> + Send;
 }
 
 /// Who a request about a job must come from.
@@ -210,7 +208,7 @@ impl Spots {
     fn start(&self, job_id: U256, root: B256, package: Vec<u8>, result: Vec<(String, Vec<u8>)>) {
         let Some(checker) = self.checker.get().cloned() else { return };
         {
-            let mut outcomes = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+            let mut outcomes = crate::lock(&self.outcomes);
             if outcomes.contains_key(&(job_id, root)) {
                 return;
             }
@@ -220,7 +218,7 @@ impl Spots {
         tokio::task::spawn_blocking(move || {
             let outcome = checker.check(&package, &result);
             tracing::info!(job = %job_id, %root, ?outcome, "spot check");
-            outcomes.lock().unwrap_or_else(|p| p.into_inner()).insert((job_id, root), Some(outcome));
+            crate::lock(&outcomes).insert((job_id, root), Some(outcome));
         });
     }
 }
@@ -418,10 +416,11 @@ impl Peer {
         let sealed = self.fetch(buyer, blob.0, MAX_DATA_BYTES + seal::OVERHEAD).await?;
         let bundle = seal::open(&wallet_secret(&self.signer), &sealed)
             .map_err(|e| peer_error(format!("job {job_id}: the data: {e}")))?;
-        if blake3::hash(&bundle).as_bytes() != &posted.dataRoot.0 {
+        let hash = blake3::hash(&bundle);
+        if hash.as_bytes() != &posted.dataRoot.0 {
             return Err(peer_error(format!("job {job_id}: the data does not hash to the job's data root")));
         }
-        self.local.put(&bundle)?;
+        self.local.put_hashed(&bundle, hash)?;
         Ok((bundle, blob.1))
     }
 
@@ -478,7 +477,7 @@ impl Peer {
 
     /// As a buyer: the commitments and reveals the providers of `job_id` handed over.
     pub fn relayed(&self, job_id: U256) -> std::collections::BTreeMap<U256, Relayed> {
-        self.relay.lock().unwrap_or_else(|p| p.into_inner()).get(&job_id).cloned().unwrap_or_default()
+        crate::lock(&self.relay).get(&job_id).cloned().unwrap_or_default()
     }
 
     /// As a buyer: waits up to `timeout` for a provider to hand over a commitment.
@@ -492,8 +491,8 @@ impl Peer {
     /// transfer store at its next sweep).
     pub async fn forget_job(&self, job_id: U256) {
         self.guards.end(job_id);
-        self.relay.lock().unwrap_or_else(|p| p.into_inner()).remove(&job_id);
-        self.spots.outcomes.lock().unwrap_or_else(|p| p.into_inner()).retain(|(job, _), _| *job != job_id);
+        crate::lock(&self.relay).remove(&job_id);
+        crate::lock(&self.spots.outcomes).retain(|(job, _), _| *job != job_id);
         if let Err(e) = self.transfers.tags().delete_prefix(data_tag_prefix(job_id)).await {
             tracing::warn!(job = %job_id, error = %e, "could not drop the job's sealed data");
         }
@@ -525,7 +524,7 @@ impl Peer {
     ) -> Option<Result<SpotOutcome, CheckFailed>> {
         let until = std::time::Instant::now() + wait;
         loop {
-            let state = self.spots.outcomes.lock().unwrap_or_else(|p| p.into_inner()).get(&(job_id, root)).cloned();
+            let state = crate::lock(&self.spots.outcomes).get(&(job_id, root)).cloned();
             match state {
                 Some(Some(done)) => return Some(done),
                 Some(None) if std::time::Instant::now() < until => {
@@ -582,7 +581,7 @@ impl<L: Ledger> JobData<L> {
     async fn my_job(&self, job_id: U256, who: Address, party: Party) -> Result<(JobPosted, Vec<Address>), PeerError> {
         // The slot first: a request about a job that is not this node's (or none) costs one call,
         // never a search of the chain's logs.
-        let buyer = self.ledger.buyer_of(job_id).await?;
+        let (buyer, selected) = self.ledger.job_slot(job_id).await?;
         if buyer == Address::ZERO {
             return Err(peer_error(format!("no job {job_id}")));
         }
@@ -590,7 +589,7 @@ impl<L: Ledger> JobData<L> {
             return Err(peer_error(format!("job {job_id} is not this node's")));
         }
         let posted = self.ledger.posted_job(job_id).await?.ok_or_else(|| peer_error(format!("no job {job_id}")))?;
-        let (claimants, selected) = self.ledger.claimants(job_id).await?;
+        let claimants = self.ledger.claimants(job_id).await?;
         let Some(position) = claimants.iter().position(|c| *c == who) else {
             return Err(peer_error(format!("{who} has not claimed job {job_id}")));
         };
@@ -632,7 +631,7 @@ impl<L: Ledger> JobData<L> {
             signed: gridmint_chain::bindings::Gridmint::SignedCommit { index, commitment, signature },
             reveal: gridmint_chain::bindings::Gridmint::Reveal { index, resultRoot: root, workUnits: work_units, salt },
         };
-        self.relay.lock().unwrap_or_else(|p| p.into_inner()).entry(job_id).or_default().insert(index, relayed);
+        crate::lock(&self.relay).entry(job_id).or_default().insert(index, relayed);
         tracing::info!(job = %job_id, provider = %signer, %index, "took a relayed commitment");
         self.bell.notify_waiters();
         Ok(Response::Accepted)
@@ -698,22 +697,21 @@ impl<L: Ledger> JobData<L> {
                 let from = endpoint_addr(self.book.as_ref(), from);
                 let sealed =
                     fetch(&self.endpoint, &self.transfers, from, blob, MAX_RESULT_BYTES + seal::OVERHEAD).await?;
-                // Opening, unbundling and hashing up to a GiB is work for a blocking thread.
-                let secret = wallet_secret(self.ledger.signer());
-                let (bundle, entries) = tokio::task::spawn_blocking(move || {
+                // Opening, unbundling, hashing and storing up to a GiB is work for a blocking thread.
+                let (secret, local) = (wallet_secret(self.ledger.signer()), self.local.clone());
+                tokio::task::spawn_blocking(move || {
                     let bundle = seal::open(&secret, &sealed)
                         .map_err(|e| peer_error(format!("job {job_id}: the result: {e}")))?;
                     let entries = exchange::unbundle(&bundle)?;
                     if B256::from(exchange::result_root(&entries)) != root {
                         return Err(peer_error(format!("job {job_id}: the result's files do not hash to {root}")));
                     }
-                    Ok::<_, PeerError>((bundle, entries))
+                    let hash = local.put(&bundle)?;
+                    local.link(&name, &hash)?;
+                    Ok::<_, PeerError>(entries)
                 })
                 .await
-                .map_err(|e| peer_error(format!("job {job_id}: opening the result: {e}")))??;
-                let hash = self.local.put(&bundle)?;
-                self.local.link(&name, &hash)?;
-                entries
+                .map_err(|e| peer_error(format!("job {job_id}: opening the result: {e}")))??
             }
         };
         delivery.done();

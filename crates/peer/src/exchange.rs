@@ -108,7 +108,11 @@ impl BlobStore {
     /// Stores `bytes` under their BLAKE3 (written to a temporary name, then renamed: readers never
     /// see half a blob).
     pub fn put(&self, bytes: &[u8]) -> Result<blake3::Hash, PeerError> {
-        let hash = blake3::hash(bytes);
+        self.put_hashed(bytes, blake3::hash(bytes))
+    }
+
+    /// [`BlobStore::put`] of bytes whose BLAKE3 the caller computed already (`hash` must be it).
+    pub fn put_hashed(&self, bytes: &[u8], hash: blake3::Hash) -> Result<blake3::Hash, PeerError> {
         let path = self.path(&hash);
         if path.exists() {
             // Stored again: it is in use, so its retention starts over.

@@ -18,3 +18,9 @@ pub mod seal;
 
 pub use endpoint::{CheckFailed, Domain, JOB_ALPN, Ledger, Peer, Relayed, ResultCheck, SpotOutcome, endpoint_key};
 pub use error::PeerError;
+
+/// The guard of `m`, also after a thread panicked holding it (every value kept under these locks
+/// stays valid between statements).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -59,9 +59,9 @@ pub fn estimate(paths: &Paths, package: &Package) -> Result<u64, JobError> {
 /// Runs the package at `package` (a folder or a .zip) on `gpu` and writes its outputs to `out`,
 /// which must not exist or be empty. On error nothing is left in `out`.
 /// [`run`] on a device slot, as providers run their jobs: under `memory_share_pct` of the
-/// device's memory (10 to 100) and steered by `control`; a lost (or overrun) device is reopened
-/// and the job run again from the start (the runner leaves nothing in `out` on failure, and the
-/// result's bits do not depend on the run).
+/// device's memory (10 to 100) and steered by `control`; a lost device is reopened and the job
+/// run again from the start (the runner leaves nothing in `out` on failure, and the result's bits
+/// do not depend on the run); a hung one (it overran a dispatch) fails the job.
 pub fn run_in_slot(
     paths: &Paths,
     slot: &gpu_engine::DeviceSlot,

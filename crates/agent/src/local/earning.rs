@@ -60,10 +60,7 @@ impl LocalMarket {
 
     /// Pays this machine's earned balance out to its payout address.
     pub fn withdraw(&self) -> Result<Withdrawal, NodeError> {
-        let profile_path = match &*lock(&self.inner.phase) {
-            Phase::Ready { profile_path, .. } => profile_path.clone(),
-            _ => return Err(NodeError::NetworkUnavailable { message: "the network is not ready".into() }),
-        };
+        let profile_path = self.ready_profile()?;
         let rt = runtime()?;
         let net = Network::connect(&profile_path, self.inner.provider_key()?)?;
         rt.block_on(async {

@@ -326,11 +326,8 @@ pub async fn serve(
     loop {
         // A device that overran a dispatch takes no more work in this process: stop here (the
         // tasks are stored and resume at the next start) rather than claim jobs it cannot run.
-        if let Compute::Here(slot) = &**gpu
-            && slot.is_hung()
-        {
-            let timeout = slot.gpu().options().dispatch_timeout;
-            return Err(gpu_engine::EngineError::Hung { device: slot.gpu().info().name.clone(), timeout }.into());
+        if let Compute::Here(slot) = &**gpu {
+            slot.gpu().refuse_if_hung()?;
         }
         // A failed scan (the RPC is down, say) is retried with backoff; the cursor only moves
         // past blocks whose events were all handled.

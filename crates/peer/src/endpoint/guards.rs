@@ -5,19 +5,15 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex},
 };
 
 use alloy::primitives::{Address, B256, U256};
 
-use crate::PeerError;
+use crate::{PeerError, lock};
 
 /// Results fetched (and opened, unbundled, hashed) at once by one endpoint.
 pub(super) const RESULT_FETCHES_AT_ONCE: usize = 4;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 fn refused(message: String) -> PeerError {
     PeerError::Exchange { message }
