@@ -21,11 +21,22 @@ contract Deploy {
 
     /// anvil's first well-known account: its key is public, so it holds no role off the local chain.
     address internal constant ANVIL_ACCOUNT_0 = 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266;
+
+    /// Whether `a` is one of the ten accounts of anvil's public test mnemonic (their keys are
+    /// printed by every anvil).
+    function isPublicTestAccount(address a) public pure returns (bool) {
+        return a == ANVIL_ACCOUNT_0 || a == 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
+            || a == 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC || a == 0x90F79bf6EB2c4f870365E785982E1f101E93b906
+            || a == 0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65 || a == 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc
+            || a == 0x976EA74026E726554dB657fA54763abd0C3a0aa9 || a == 0x14dC79964da2C08b23698B3D3cc7Ca32193d9955
+            || a == 0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f || a == 0xa0Ee7A142d267C1f36714E4a8F75612F20a79720;
+    }
     uint256 internal constant LOCAL_CHAIN_ID = 31337;
 
     error MissingRole(string name);
     error PublicKeyRole(string name);
     error MockTokenOffLocalChain(uint256 chainId);
+    error MockAndNamedToken(address payment);
 
     /// The roles a deployment names, checked before anything is sent.
     function checkRoles(uint256 chainId, address deployer, address treasury, address arbiter, address payment, bool mock)
@@ -36,13 +47,15 @@ contract Deploy {
         if (arbiter == address(0)) revert MissingRole("ARBITER");
         if (mock) {
             if (chainId != LOCAL_CHAIN_ID) revert MockTokenOffLocalChain(chainId);
+            // Both asked for: the mock would silently replace the token named.
+            if (payment != address(0)) revert MockAndNamedToken(payment);
         } else if (payment == address(0)) {
             revert MissingRole("PAYMENT_TOKEN");
         }
         if (chainId != LOCAL_CHAIN_ID) {
-            if (deployer == ANVIL_ACCOUNT_0) revert PublicKeyRole("DEPLOYER_KEY");
-            if (treasury == ANVIL_ACCOUNT_0) revert PublicKeyRole("TREASURY");
-            if (arbiter == ANVIL_ACCOUNT_0) revert PublicKeyRole("ARBITER");
+            if (isPublicTestAccount(deployer)) revert PublicKeyRole("DEPLOYER_KEY");
+            if (isPublicTestAccount(treasury)) revert PublicKeyRole("TREASURY");
+            if (isPublicTestAccount(arbiter)) revert PublicKeyRole("ARBITER");
         }
     }
 

@@ -33,6 +33,21 @@ contract DeployTest is Test {
         script.checkRoles(31337, ANVIL_0, ANVIL_0, ANVIL_0, TOKEN, false); // the local chain may
     }
 
+    /// Not only account 0: every account of anvil's public mnemonic has a published key.
+    function test_attack_noAccountOfAnvilsPublicMnemonicHoldsARoleOffTheLocalChain() public {
+        address ninth = 0xa0Ee7A142d267C1f36714E4a8F75612F20a79720;
+        vm.expectRevert(abi.encodeWithSelector(Deploy.PublicKeyRole.selector, "TREASURY"));
+        script.checkRoles(8453, address(0xD0), ninth, ARBITER, TOKEN, false);
+        vm.expectRevert(abi.encodeWithSelector(Deploy.PublicKeyRole.selector, "ARBITER"));
+        script.checkRoles(8453, address(0xD0), TREASURY, 0x70997970C51812dc3A010C7d01b50e0d17dc79C8, TOKEN, false);
+    }
+
+    /// A named token and the mock both asked for: the mock would have replaced the token silently.
+    function test_aMockAndANamedTokenTogetherAreRefused() public {
+        vm.expectRevert(abi.encodeWithSelector(Deploy.MockAndNamedToken.selector, TOKEN));
+        script.checkRoles(31337, address(0xD0), TREASURY, ARBITER, TOKEN, true);
+    }
+
     function test_attack_aMintableMockTokenOnlyOnTheLocalChain() public {
         vm.expectRevert(abi.encodeWithSelector(Deploy.MockTokenOffLocalChain.selector, uint256(8453)));
         script.checkRoles(8453, address(0xD0), TREASURY, ARBITER, address(0), true);
