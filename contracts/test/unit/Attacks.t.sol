@@ -225,23 +225,29 @@ contract AttacksTest is Fixture {
         market.challenge(jobId, t, new Reveal[](0)); // from the chain alone
     }
 
+    /// A k = 2 job: providers[0] reveals ROOT with 5 units, providers[1] (the buyer's sybil) BAD
+    /// with `sybilUnits`; a tie, a dispute, and the arbiter stays silent past its deadline.
+    function _expiredTie(uint64 sybilUnits) internal returns (uint256 jobId) {
+        jobId = post(2);
+        claimAs(jobId, providers[0]);
+        claimAs(jobId, providers[1]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        commitAs(jobId, 0, providers[0], ROOT, 5);
+        commitAs(jobId, 1, providers[1], BAD, sybilUnits);
+        revealAs(jobId, 0, providers[0], ROOT, 5);
+        revealAs(jobId, 1, providers[1], BAD, sybilUnits);
+        finalize(jobId);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Disputed), "a tie: disputed");
+        vm.warp(vm.getBlockTimestamp() + 3 days + 1);
+        market.expireDispute(jobId, trail(jobId));
+    }
+
     /// The buyer's own sybil dissents from the one honest replica (k = 2): no majority, a
     /// dispute, and when nobody ruled in time the buyer was refunded in full while holding the
     /// honest result. Now an unresolved dispute without a majority pays every replica that
     /// revealed: the buyer pays for what it received (its sybil's pay comes back to itself).
     function test_attack_aBuyerCannotKeepResultsFreeByMakingATie() public {
-        uint256 jobId = post(2);
-        claimAs(jobId, providers[0]); // honest
-        claimAs(jobId, providers[1]); // the buyer's sybil
-        vm.warp(vm.getBlockTimestamp() + 11);
-        commitAs(jobId, 0, providers[0], ROOT, 5);
-        commitAs(jobId, 1, providers[1], BAD, 5);
-        revealAs(jobId, 0, providers[0], ROOT, 5);
-        revealAs(jobId, 1, providers[1], BAD, 5);
-        finalize(jobId);
-        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Disputed), "a tie: disputed");
-        vm.warp(vm.getBlockTimestamp() + 3 days + 1);
-        market.expireDispute(jobId, trail(jobId)); // the arbiter stayed silent
+        _expiredTie(5);
         assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "the honest replica is paid");
         uint256 escrow = uint256(PRICE) * MAX_WU * 2 * 10_250 / 10_000;
         uint256 paid = uint256(PRICE) * 5 * 2;
@@ -254,17 +260,7 @@ contract AttacksTest is Fixture {
     /// revealer reported", paid it 0). Each revealer is paid for its own report: the honest one
     /// its 5 units, the sybil nothing.
     function test_attack_aSybilInATieCannotSetTheHonestReplicasPay() public {
-        uint256 jobId = post(2);
-        claimAs(jobId, providers[0]); // honest
-        claimAs(jobId, providers[1]); // the buyer's sybil
-        vm.warp(vm.getBlockTimestamp() + 11);
-        commitAs(jobId, 0, providers[0], ROOT, 5);
-        commitAs(jobId, 1, providers[1], BAD, 0);
-        revealAs(jobId, 0, providers[0], ROOT, 5);
-        revealAs(jobId, 1, providers[1], BAD, 0);
-        finalize(jobId);
-        vm.warp(vm.getBlockTimestamp() + 3 days + 1);
-        market.expireDispute(jobId, trail(jobId));
+        _expiredTie(0);
         assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "the honest replica is paid its work");
         assertEq(market.accountOf(providers[1]).balance, 0, "the sybil reported none");
     }
