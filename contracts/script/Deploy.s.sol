@@ -3,19 +3,21 @@ pragma solidity ^0.8.28;
 
 import {Vm} from "../test/utils/Vm.sol";
 import {Gridmint} from "../src/Gridmint.sol";
+import {GridmintCourt} from "../src/GridmintCourt.sol";
 import {GridmintStorage} from "../src/base/GridmintStorage.sol";
 import {IGridmint} from "../src/interfaces/IGridmint.sol";
 import {MockStablecoin} from "../src/tokens/MockStablecoin.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 /// @notice Deploys the market and writes deployments/<chain id>.json, which the Rust side reads:
-///   DEPLOYER_KEY=… TREASURY=0x… ARBITER=0x… PAYMENT_TOKEN=0x… \
+///   DEPLOYER_KEY=… TREASURY=0x… PAYMENT_TOKEN=0x… \
 ///     forge script script/Deploy.s.sol --rpc-url $RPC --broadcast
-/// Every role is explicit: the script has no default key, treasury, arbiter or token (a default
-/// once made anvil's public key the deployer, arbiter and treasury, and the payment token one
+/// Every role is explicit: the script has no default key, treasury or token (a default once made
+/// anvil's public key the deployer, arbiter and treasury, and the payment token one
 /// anyone can mint). On the local chain only (chain id 31337), MOCK_PAYMENT_TOKEN=true deploys the
 /// mock stablecoin instead of naming a token. (The app's local network does not use this script:
-/// it deploys through the Rust bindings, `gridmint_chain::deployment::local_config`.)
+/// it deploys through the Rust bindings, `gridmint_chain::deployment::local_config`.) There is no
+/// arbiter: disputes are settled by the court (`GridmintCourt`), deployed first from the same config.
 contract Deploy {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
@@ -39,12 +41,11 @@ contract Deploy {
     error MockAndNamedToken(address payment);
 
     /// The roles a deployment names, checked before anything is sent.
-    function checkRoles(uint256 chainId, address deployer, address treasury, address arbiter, address payment, bool mock)
+    function checkRoles(uint256 chainId, address deployer, address treasury, address payment, bool mock)
         public
         pure
     {
         if (treasury == address(0)) revert MissingRole("TREASURY");
-        if (arbiter == address(0)) revert MissingRole("ARBITER");
         if (mock) {
             if (chainId != LOCAL_CHAIN_ID) revert MockTokenOffLocalChain(chainId);
             // Both asked for: the mock would silently replace the token named.
@@ -55,7 +56,6 @@ contract Deploy {
         if (chainId != LOCAL_CHAIN_ID) {
             if (isPublicTestAccount(deployer)) revert PublicKeyRole("DEPLOYER_KEY");
             if (isPublicTestAccount(treasury)) revert PublicKeyRole("TREASURY");
-            if (isPublicTestAccount(arbiter)) revert PublicKeyRole("ARBITER");
         }
     }
 
@@ -63,34 +63,37 @@ contract Deploy {
         uint256 key = vm.envUint("DEPLOYER_KEY");
         address deployer = vm.addr(key);
         address treasury = vm.envOr("TREASURY", address(0));
-        address arbiter = vm.envOr("ARBITER", address(0));
         address payment = vm.envOr("PAYMENT_TOKEN", address(0));
         bool mock = vm.envOr("MOCK_PAYMENT_TOKEN", false);
-        checkRoles(block.chainid, deployer, treasury, arbiter, payment, mock);
+        checkRoles(block.chainid, deployer, treasury, payment, mock);
         uint256 startBlock = block.number;
         vm.startBroadcast(key);
         if (mock) payment = address(new MockStablecoin());
-        Gridmint market = new Gridmint(
-            GridmintStorage.Config({
-                paymentToken: IERC20(payment),
-                treasury: treasury,
-                arbiter: arbiter,
-                initialStakeHolder: deployer,
-                initialStakeSupply: 1e27,
-                minStakePerUnit: 1e16,
-                unstakeCooldown: 7 days,
-                payoutDelay: 2 days,
-                disputeWindow: 3 days,
-                feeBps: 250,
-                slashBps: 1_000,
-                buyerSlashShareBps: 5_000,
-                epochLength: 1 days,
-                rebateBps: 5_000,
-                minStepWindow: 12,
-                checkWindow: 1 hours,
-                challengeBondBps: 1_000
-            })
-        );
+        GridmintStorage.Config memory c = GridmintStorage.Config({
+            paymentToken: IERC20(payment),
+            treasury: treasury,
+            court: address(0),
+            genesis: block.timestamp,
+            initialStakeHolder: deployer,
+            initialStakeSupply: 1e27,
+            minStakePerUnit: 1e16,
+            unstakeCooldown: 7 days,
+            payoutDelay: 2 days,
+            moveWindow: 1 hours,
+            feeBps: 250,
+            slashBps: 1_000,
+            buyerSlashShareBps: 5_000,
+            epochLength: 1 days,
+            rebateBps: 5_000,
+            minStepWindow: 12,
+            checkWindow: 1 hours,
+            challengeBondBps: 1_000,
+            jurySize: 5,
+            jurorShareBps: 5_000,
+            jurorSlashBps: 500
+        });
+        c.court = address(new GridmintCourt(c));
+        Gridmint market = new Gridmint(c);
         vm.stopBroadcast();
         string memory json = string.concat(
             "{\n  \"chainId\": ", vm.toString(block.chainid),

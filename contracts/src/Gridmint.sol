@@ -16,6 +16,11 @@ import {
     Account, Job, JobParams, JobState, Provider, ProviderStatus, Reveal, SignedCommit, Terms, Trail
 } from "./libraries/Types.sol";
 
+/// @dev What the market asks of the court it is given.
+interface ICourtConfig {
+    function configHash() external view returns (bytes32);
+}
+
 /// @title Gridmint
 /// @notice The settlement layer of the Gridmint compute market: a provider registry with stake,
 /// a job market with escrow and commit-reveal redundant verification, slashing, reputation, and
@@ -36,10 +41,15 @@ contract Gridmint is Settlement, IGridmintMarket {
 
     /// @notice Deploys the protocol token (its whole supply to `initialStakeHolder`) and the extension,
     /// both from `c`.
-    constructor(Config memory c)
-        GridmintStorage(c, new GridToken(c.initialStakeHolder, c.initialStakeSupply), block.timestamp)
-    {
-        extension = address(new GridmintExtension(c, _stakeToken, _genesis));
+    /// The court must have been built from `c` (with `court` zero): its parameters are this
+    /// market's.
+    constructor(Config memory c) GridmintStorage(c, new GridToken(c.initialStakeHolder, c.initialStakeSupply)) {
+        address court = c.court;
+        if (court.code.length == 0) revert InvalidParameter("court");
+        c.court = address(0);
+        if (ICourtConfig(court).configHash() != keccak256(abi.encode(c))) revert InvalidParameter("court");
+        c.court = court;
+        extension = address(new GridmintExtension(c, _stakeToken));
     }
 
     /// @inheritdoc IGridmintMarket
@@ -194,7 +204,6 @@ contract Gridmint is Settlement, IGridmintMarket {
 
     /// @inheritdoc IGridmintMarket
     function challenge(uint256 jobId, Trail calldata t, Reveal[] calldata reveals) external {
-        if (msg.sender != _jobs[jobId].buyer) revert NotBuyer(jobId, msg.sender);
         _revealAll(jobId, t, reveals, true);
     }
 
@@ -216,8 +225,9 @@ contract Gridmint is Settlement, IGridmintMarket {
             if (j.state != JobState.Running) revert WrongState(jobId, j.state);
             h = _verify(jobId, j, t);
         }
-        if (msg.sender == j.buyer) {
+        if (msg.sender == j.buyer && _unanimous(t.reveals)) {
             // The buyer accepts what the chain has once every replica revealed or the time is up.
+            // Reveals that disagree wait out the check window (a dissenting replica may challenge).
             if (t.reveals.length < _popcount(j.selected) && block.timestamp <= t.terms.revealDeadline) {
                 revert NotFinalizable(jobId);
             }

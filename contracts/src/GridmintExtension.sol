@@ -2,8 +2,8 @@
 pragma solidity ^0.8.28;
 
 import {GridmintStorage} from "./base/GridmintStorage.sol";
-import {Disputes} from "./extension/Disputes.sol";
 import {ExtensionBase} from "./extension/ExtensionBase.sol";
+import {Jury} from "./extension/Jury.sol";
 import {Registry} from "./extension/Registry.sol";
 import {Replicas} from "./extension/Replicas.sol";
 import {Rewards} from "./extension/Rewards.sol";
@@ -12,10 +12,23 @@ import {GridToken} from "./tokens/GridToken.sol";
 
 /// @title GridmintExtension
 /// @notice The market's cold paths (`IGridmintExtension`): the registry and stake, a replica
-/// leaving its job, dispute resolution, fees and rewards, and every view. Deployed by `Gridmint` and run only delegated to
+/// leaving its job, fees and rewards, and every view. Deployed by `Gridmint` and run only delegated to
 /// from it, in its storage; each concern is an abstract contract of its own under extension/.
-contract GridmintExtension is Registry, Replicas, Disputes, Rewards, Views {
-    constructor(Config memory c, GridToken stakeToken_, uint256 genesis_)
-        GridmintStorage(c, stakeToken_, genesis_)
-    {}
+/// What it does not implement (the dispute court, `IGridmintCourt`) it delegates in turn to
+/// `GridmintCourt`, in the same storage.
+contract GridmintExtension is Registry, Replicas, Rewards, Views, Jury {
+    constructor(Config memory c, GridToken stakeToken_) GridmintStorage(c, stakeToken_) {}
+
+    /// @notice Every call neither the market nor this implements runs in the court.
+    fallback() external {
+        address target = _court;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, 0, calldatasize())
+            let ok := delegatecall(gas(), target, ptr, calldatasize(), 0, 0)
+            returndatacopy(ptr, 0, returndatasize())
+            if iszero(ok) { revert(ptr, returndatasize()) }
+            return(ptr, returndatasize())
+        }
+    }
 }

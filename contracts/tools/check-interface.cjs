@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Fails unless IGridmint (what clients bind) declares exactly the functions that Gridmint and
-// GridmintExtension implement at the market's address, and every event and error they can emit:
+// GridmintExtension implement at the market's address (with GridmintCourt, which the extension
+// delegates to), and every event and error they can emit:
 // a function added to either contract and not to the interface (or the other way round) is
 // found here, not by a client. Reads the artifacts under out/ (run after `forge build`).
 'use strict';
@@ -13,6 +14,7 @@ const set = (entries, types) => new Set(entries.filter((e) => types.includes(e.t
 const iface = abi('IGridmint.sol', 'IGridmint');
 const market = abi('Gridmint.sol', 'Gridmint');
 const extension = abi('GridmintExtension.sol', 'GridmintExtension');
+const court = abi('GridmintCourt.sol', 'GridmintCourt');
 let failed = false;
 const compare = (what, declared, implemented) => {
   const missing = [...implemented].filter((s) => !declared.has(s));
@@ -23,7 +25,7 @@ const compare = (what, declared, implemented) => {
   }
   console.log(`  IGridmint ${what.padEnd(9)} ${declared.size} declared, ${implemented.size} implemented ${missing.length || extra.length ? 'DIFFER' : 'ok'}`);
 };
-const both = [...market, ...extension];
+const both = [...market, ...extension, ...court];
 compare('functions', set(iface, ['function']), set(both, ['function']));
 // Events and errors: the interface declares every one; each contract emits a subset.
 compare('events', set(iface, ['event']), new Set([...set(both, ['event']), ...set(iface, ['event'])]));
@@ -31,7 +33,10 @@ compare('errors', set(iface, ['error']), new Set([...set(both, ['error']), ...se
 const undeclared = [...set(both, ['event', 'error'])].filter((s) => !set(iface, ['event', 'error']).has(s));
 if (undeclared.length) { failed = true; console.error(`interface check: emitted but not declared: ${undeclared.join('; ')}`); }
 // Both halves must not both implement one selector: the market's would shadow the extension's.
-const twice = [...set(market, ['function'])].filter((s) => set(extension, ['function']).has(s));
+const twice = [
+  ...[...set(market, ['function'])].filter((s) => set(extension, ['function']).has(s) || set(court, ['function']).has(s)),
+  ...[...set(extension, ['function'])].filter((s) => set(court, ['function']).has(s)),
+];
 if (twice.length) { failed = true; console.error(`interface check: implemented by both contracts: ${twice.join('; ')}`); }
 // The hot path of a job's life is never delegated: each of these is the market's own.
 const HOT = ['postJob', 'claim', 'selectReplicas', 'commit', 'commitSigned', 'reveal', 'revealBatch', 'challenge', 'finalize', 'withdraw'];

@@ -17,13 +17,16 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     struct Config {
         IERC20 paymentToken;
         address treasury;
-        address arbiter;
+        address court; // the dispute court (`GridmintCourt`), deployed first from this config with
+        // `court` zero; the market checks it was (see `Gridmint`'s constructor)
+        uint256 genesis; // start of epoch 0 (a timestamp, not in the future)
         address initialStakeHolder; // receives the protocol token's initial supply
         uint256 initialStakeSupply;
         uint256 minStakePerUnit; // protocol token per compute unit claimed
         uint32 unstakeCooldown; // seconds
         uint32 payoutDelay; // seconds before a new payout address takes effect
-        uint32 disputeWindow; // seconds the arbiter has to resolve a dispute
+        uint32 moveWindow; // seconds each move of a dispute's game may take (a bisection round, the
+        // leaf, jury claims, votes); past it the side that had to move loses, or anyone moves it on
         uint16 feeBps; // protocol fee on paid work
         uint16 slashBps; // share of stake slashed per offence
         uint16 buyerSlashShareBps; // share of a dissenter's slash that goes to the job's buyer (none
@@ -34,21 +37,31 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         uint32 minStepWindow; // seconds the chain needs to take one transaction with margin: a job's
         // commit and reveal windows are each at least (replicas + 1) of these
         uint32 checkWindow; // seconds after the reveal deadline the buyer keeps to check and challenge
-        uint16 challengeBondBps; // the buyer's bond to challenge, in basis points of the job's escrow
+        uint16 challengeBondBps; // the bond to challenge (buyer or dissenting replica), in basis points of the job's escrow
+        uint8 jurySize; // jurors drawn to re-run a disputed step (odd; fewer when fewer claim duty)
+        uint16 jurorShareBps; // share of a game's loss (the loser's slash or bond) paid to the jurors
+        // who voted with the majority
+        uint16 jurorSlashBps; // share of its stake a drawn juror loses for not voting or voting
+        // against the majority
     }
 
     uint256 internal constant BPS = 10_000;
     uint256 internal constant _MAX_REPLICAS = 15;
     uint256 internal constant _MAX_CLAIMANTS = 32;
+    uint256 internal constant _MAX_SEATS = 15; // jurors drawn per game
+    uint256 internal constant _MAX_JURY_CLAIMS = 32; // jury-duty claims per game
+    uint8 internal constant _BUYER = 255; // `Dispute.challenger` when the buyer challenges
+    uint8 internal constant _NEXT = 254; // start a game against the next claim left
+    uint256 internal constant _MAX_TRACE_STEPS = 1 << 24;
 
     IERC20 internal immutable _paymentToken;
     GridToken internal immutable _stakeToken;
     address internal immutable _treasury;
-    address internal immutable _arbiter;
+    address internal immutable _court;
     uint256 internal immutable _minStakePerUnit;
     uint32 internal immutable _unstakeCooldown;
     uint32 internal immutable _payoutDelay;
-    uint32 internal immutable _disputeWindow;
+    uint32 internal immutable _moveWindow;
     uint16 internal immutable _feeBps;
     uint16 internal immutable _slashBps;
     uint16 internal immutable _buyerSlashShareBps;
@@ -58,6 +71,9 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     uint32 internal immutable _minStepWindow;
     uint32 internal immutable _checkWindow;
     uint16 internal immutable _challengeBondBps;
+    uint8 internal immutable _jurySize;
+    uint16 internal immutable _jurorShareBps;
+    uint16 internal immutable _jurorSlashBps;
 
     mapping(address => Provider) internal _providers;
     mapping(address => bytes32) internal _deviceModelOf;
@@ -85,6 +101,9 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     /// result root it paid for.
     mapping(uint256 => bytes32) internal _trails;
     mapping(uint256 => Dispute) internal _disputes;
+    /// @dev A disputed job's jury: seat => juror, and seat => the juror's committed vote.
+    mapping(uint256 => mapping(uint256 => address)) internal _jurors;
+    mapping(uint256 => mapping(uint256 => bytes32)) internal _votes;
 
     /// @dev Payment and fees per epoch, the basis of rewards.
     mapping(uint256 => EpochTotals) internal _epochTotals;
@@ -95,10 +114,9 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     uint256 internal _totalStake; // protocol token staked
     uint256 internal _totalStakeCredit; // protocol token owed from slashes
 
-    constructor(Config memory c, GridToken stakeToken_, uint256 genesis_) {
-        if (address(c.paymentToken) == address(0) || c.treasury == address(0) || c.arbiter == address(0)) {
-            revert ZeroAddress();
-        }
+    constructor(Config memory c, GridToken stakeToken_) {
+        if (address(c.paymentToken) == address(0) || c.treasury == address(0)) revert ZeroAddress();
+        if (c.genesis == 0 || c.genesis > block.timestamp) revert InvalidParameter("genesis");
         if (c.feeBps > 2_000) revert InvalidParameter("feeBps");
         if (c.slashBps == 0 || c.slashBps > BPS) revert InvalidParameter("slashBps");
         if (c.buyerSlashShareBps > BPS) revert InvalidParameter("buyerSlashShareBps");
@@ -109,22 +127,29 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         // The buyer needs at least a step after the reveal deadline to challenge late reveals.
         if (c.checkWindow < c.minStepWindow) revert InvalidParameter("checkWindow");
         if (c.challengeBondBps == 0 || c.challengeBondBps > BPS) revert InvalidParameter("challengeBondBps");
+        if (c.moveWindow < c.minStepWindow) revert InvalidParameter("moveWindow");
+        if (c.jurySize == 0 || c.jurySize > _MAX_SEATS || c.jurySize % 2 == 0) revert InvalidParameter("jurySize");
+        if (c.jurorShareBps > BPS) revert InvalidParameter("jurorShareBps");
+        if (c.jurorSlashBps > BPS) revert InvalidParameter("jurorSlashBps");
         _paymentToken = c.paymentToken;
         _stakeToken = stakeToken_;
         _treasury = c.treasury;
-        _arbiter = c.arbiter;
+        _court = c.court;
         _minStakePerUnit = c.minStakePerUnit;
         _unstakeCooldown = c.unstakeCooldown;
         _payoutDelay = c.payoutDelay;
-        _disputeWindow = c.disputeWindow;
+        _moveWindow = c.moveWindow;
         _feeBps = c.feeBps;
         _slashBps = c.slashBps;
         _buyerSlashShareBps = c.buyerSlashShareBps;
         _epochLength = c.epochLength;
-        _genesis = genesis_;
+        _genesis = c.genesis;
         _rebateBps = c.rebateBps;
         _minStepWindow = c.minStepWindow;
         _checkWindow = c.checkWindow;
         _challengeBondBps = c.challengeBondBps;
+        _jurySize = c.jurySize;
+        _jurorShareBps = c.jurorShareBps;
+        _jurorSlashBps = c.jurorSlashBps;
     }
 }

@@ -9,6 +9,7 @@ import {TrailHash} from "../libraries/TrailHash.sol";
 import {
     Account,
     Dispute,
+    DisputePhase,
     EpochTotals,
     Job,
     JobState,
@@ -88,6 +89,14 @@ abstract contract Settlement is GridmintStorage {
     function _challengeBond(Job storage j, Trail calldata t) internal view returns (uint256 bond) {
         bond = (_escrowOf(j, t) * _challengeBondBps) / BPS;
         if (bond == 0) bond = 1;
+    }
+
+    /// @dev The job's game, checked to be in `phase` with its deadline not passed.
+    function _move(uint256 jobId, DisputePhase phase) internal view returns (Dispute storage g) {
+        if (_jobs[jobId].state != JobState.Disputed) revert WrongState(jobId, _jobs[jobId].state);
+        g = _disputes[jobId];
+        if (g.phase != phase) revert WrongPhase(jobId, g.phase);
+        if (block.timestamp > g.deadline) revert MoveTooLate(jobId);
     }
 
     /// @dev Checks `t` against the job's trail hash and returns the hash.
@@ -230,13 +239,20 @@ abstract contract Settlement is GridmintStorage {
                 revert ChallengeIncomplete(jobId);
             }
             if (block.timestamp > uint256(t.terms.revealDeadline) + _checkWindow) revert ChallengeWindowClosed(jobId);
+            uint8 challenger = _challengerOf(jobId, j, t, all);
             uint256 bond = _challengeBond(j, t);
             if (bond + _totalEscrow + _totalBalances > type(uint96).max) revert InvalidParameter("bond");
             _totalEscrow += uint96(bond);
-            _openDispute(jobId, j, h, bond);
+            j.state = JobState.Disputed;
+            _trails[jobId] = h;
+            _disputes[jobId].bond = uint96(bond);
+            emit JobDisputed(jobId, challenger, bond);
+            _startGame(jobId, j, t, all, 0, challenger);
             _paymentToken.safeTransferFrom(msg.sender, address(this), bond);
-        } else if (all.length == selectedCount && msg.sender == j.buyer) {
-            // The buyer sent the last reveal: it accepts the result now.
+        } else if (all.length == selectedCount && msg.sender == j.buyer && _unanimous(all)) {
+            // The buyer sent the last reveal and every replica agrees: it accepts the result now.
+            // A split waits out the check window whoever reveals last, so a dissenting replica
+            // can challenge the majority (a buyer must not settle its sybils' majority at once).
             _decide(jobId, j, t, all, h);
         } else {
             // Every reveal but the buyer's waits for the buyer to check (`finalize`, `challenge`).
@@ -244,14 +260,86 @@ abstract contract Settlement is GridmintStorage {
         }
     }
 
-    /// @dev Hands the job to the arbiter; `h` is the trail hash with every reveal, `bond` what
-    /// the buyer put up to challenge (0: opened because the replicas had no majority).
-    function _openDispute(uint256 jobId, Job storage j, bytes32 h, uint256 bond) internal {
-        j.state = JobState.Disputed;
-        uint40 deadline = uint40(block.timestamp + _disputeWindow);
-        _disputes[jobId] = Dispute({deadline: deadline, bond: uint96(bond), challenged: bond != 0});
-        _trails[jobId] = h;
-        emit JobDisputed(jobId, deadline, bond);
+    /// @dev Who challenges: the buyer, or a selected replica that revealed a claim other than
+    /// the one with most votes (it disputes the majority it dissents from).
+    function _challengerOf(uint256 jobId, Job storage j, Trail calldata t, Revealed[] memory all)
+        internal
+        view
+        returns (uint8)
+    {
+        if (msg.sender == j.buyer) return _BUYER;
+        (bytes32 root, uint64 units,) = _majority(all);
+        for (uint256 i; i < all.length; ++i) {
+            Revealed memory r = all[i];
+            if (t.claimants[r.index] == msg.sender && (r.resultRoot != root || r.workUnits != units)) {
+                return uint8(r.index);
+            }
+        }
+        revert CannotChallenge(jobId, msg.sender);
+    }
+
+    /// @dev Whether every reveal is the same claim (root and work units).
+    function _unanimous(Revealed[] memory reveals) internal pure returns (bool) {
+        for (uint256 i = 1; i < reveals.length; ++i) {
+            if (reveals[i].resultRoot != reveals[0].resultRoot || reveals[i].workUnits != reveals[0].workUnits) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// @dev Starts a game of the job's dispute (see `GridmintCourt`): the claim revealed by most
+    /// replicas not in `eliminated` (the earliest on a tie) defends, against `challenger` (the
+    /// buyer, a replica's claimant index, or `_NEXT`: the first other claim not eliminated).
+    /// Returns false, starting nothing, when no other claim is left to challenge.
+    function _startGame(
+        uint256 jobId,
+        Job storage j,
+        Trail calldata t,
+        Revealed[] memory reveals,
+        uint256 eliminated,
+        uint8 challenger
+    ) internal returns (bool) {
+        uint256 best = type(uint256).max;
+        uint256 bestVotes;
+        for (uint256 i; i < reveals.length; ++i) {
+            if ((eliminated >> reveals[i].index) & 1 == 1) continue;
+            uint256 votes;
+            for (uint256 m; m < reveals.length; ++m) {
+                if ((eliminated >> reveals[m].index) & 1 == 0 && _sameClaim(reveals[m], reveals[i])) ++votes;
+            }
+            if (votes > bestVotes) (best, bestVotes) = (i, votes);
+        }
+        if (best == type(uint256).max) return false;
+        Revealed memory d = reveals[best];
+        if (challenger == _NEXT) {
+            for (uint256 i; i < reveals.length && challenger == _NEXT; ++i) {
+                if ((eliminated >> reveals[i].index) & 1 == 0 && !_sameClaim(reveals[i], d)) {
+                    challenger = uint8(reveals[i].index);
+                }
+            }
+            if (challenger == _NEXT) return false;
+        }
+        Dispute storage g = _disputes[jobId];
+        uint40 deadline = uint40(block.timestamp + _moveWindow);
+        g.deadline = deadline;
+        g.phase = DisputePhase.Trace;
+        g.defender = uint8(d.index);
+        g.challenger = challenger;
+        g.depth = 0;
+        g.position = 0;
+        g.challengerTurn = false;
+        g.capped = d.workUnits == t.terms.maxWorkUnits;
+        g.node = d.resultRoot;
+        g.steerer = challenger == _BUYER ? j.buyer : t.claimants[challenger];
+        g.units = d.workUnits;
+        delete g.jury;
+        emit GameStarted(jobId, d.index, challenger, d.resultRoot, d.workUnits, deadline);
+        return true;
+    }
+
+    function _sameClaim(Revealed memory a, Revealed memory b) internal pure returns (bool) {
+        return a.resultRoot == b.resultRoot && a.workUnits == b.workUnits;
     }
 
     function _commitmentOf(Trail calldata t, uint256 index) internal pure returns (bytes32) {
@@ -268,12 +356,17 @@ abstract contract Settlement is GridmintStorage {
         // The majority of the replicas actually selected (fewer than k when fewer were eligible or
         // some left the job), on chain as in the client.
         if (votes * 2 > _popcount(j.selected)) {
-            _settle(jobId, j, t, reveals, root, workUnits);
+            _settle(jobId, j, t, reveals, root, workUnits, 0);
         } else if (reveals.length == 0) {
             _slashNoShows(jobId, j, t, reveals); // nobody revealed: every selected replica missed
             _refundAll(jobId, j, t);
         } else {
-            _openDispute(jobId, j, h, 0);
+            // No majority. Two claims or more: they play it out in the court. One claim (the
+            // others did not reveal): nobody contests it, and the buyer had its check window.
+            j.state = JobState.Disputed;
+            _trails[jobId] = h;
+            emit JobDisputed(jobId, _NEXT, 0);
+            if (!_startGame(jobId, j, t, reveals, 0, _NEXT)) _settle(jobId, j, t, reveals, root, workUnits, 0);
         }
     }
 
@@ -303,10 +396,11 @@ abstract contract Settlement is GridmintStorage {
         Trail calldata t,
         Revealed[] memory reveals,
         bytes32 root,
-        uint64 workUnits
+        uint64 workUnits,
+        uint256 eliminated
     ) internal {
         uint256 epoch = _currentEpoch();
-        (uint256 paid, uint32 paidMask) = _payClaimants(jobId, j, t, reveals, root, workUnits, epoch);
+        (uint256 paid, uint32 paidMask) = _payClaimants(jobId, j, t, reveals, root, workUnits, epoch, eliminated);
         _close(jobId, j, t, root, workUnits, paid, paidMask, epoch);
     }
 
@@ -337,7 +431,8 @@ abstract contract Settlement is GridmintStorage {
     }
 
     /// @dev Releases every claimant, pays the selected ones that revealed (root, workUnits) and
-    /// slashes the other selected ones; returns what was paid and to which claimants.
+    /// slashes the other selected ones but those in `eliminated` (slashed already, when their
+    /// claim lost a game); returns what was paid and to which claimants.
     function _payClaimants(
         uint256 jobId,
         Job storage j,
@@ -345,7 +440,8 @@ abstract contract Settlement is GridmintStorage {
         Revealed[] memory reveals,
         bytes32 root,
         uint64 workUnits,
-        uint256 epoch
+        uint256 epoch,
+        uint256 eliminated
     ) internal returns (uint256 paid, uint32 paidMask) {
         uint256 agreeing;
         uint256 revealed;
@@ -365,7 +461,7 @@ abstract contract Settlement is GridmintStorage {
                 paid += pay;
                 paidMask |= uint32(1 << i);
                 _creditWork(a, pay, epoch);
-            } else {
+            } else if ((eliminated >> i) & 1 == 0) {
                 _slash(jobId, j.buyer, a, (revealed >> i) & 1 == 0);
             }
         }

@@ -102,8 +102,8 @@ abstract contract Views is ExtensionBase, IGridmintExtension {
     }
 
     /// @inheritdoc IGridmintExtension
-    function arbiter() external view returns (address) {
-        return _arbiter;
+    function court() external view returns (address) {
+        return _court;
     }
 
     /// @inheritdoc IGridmintExtension
@@ -122,8 +122,23 @@ abstract contract Views is ExtensionBase, IGridmintExtension {
     }
 
     /// @inheritdoc IGridmintExtension
-    function disputeWindow() external view returns (uint32) {
-        return _disputeWindow;
+    function moveWindow() external view returns (uint32) {
+        return _moveWindow;
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function jurySize() external view returns (uint8) {
+        return _jurySize;
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function jurorShareBps() external view returns (uint16) {
+        return _jurorShareBps;
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function jurorSlashBps() external view returns (uint16) {
+        return _jurorSlashBps;
     }
 
     /// @inheritdoc IGridmintExtension

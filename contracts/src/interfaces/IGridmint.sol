@@ -7,6 +7,7 @@ import {GridToken} from "../tokens/GridToken.sol";
 import {
     Account,
     Dispute,
+    DisputePhase,
     Job,
     JobParams,
     JobState,
@@ -68,12 +69,51 @@ interface IGridmintEvents {
         uint256 fee,
         uint256 refund
     );
-    /// @notice `bond` is what the buyer put up to challenge (0: the replicas had no majority).
-    event JobDisputed(uint256 indexed jobId, uint40 disputeDeadline, uint256 bond);
-    /// @notice The challenge bond went back to the buyer, or was `forfeited` to the replicas it
-    /// challenged and the arbiter upheld.
+    /// @notice A challenge (or replicas without a majority) put the job in the court. `challenger`
+    /// is the challenging replica's claimant index, 255 for the buyer, 254 when the replicas had
+    /// no majority; `bond` what the challenger put up.
+    event JobDisputed(uint256 indexed jobId, uint8 challenger, uint256 bond);
+    /// @notice The challenge bond went back to the challenger, or was `forfeited` to the jurors
+    /// of the majority and the replicas of the claim it challenged, which won.
     event ChallengeBondReleased(uint256 indexed jobId, bool forfeited, uint256 amount);
-    event DisputeResolved(uint256 indexed jobId, bytes32 resultRoot);
+    /// @notice A game of the court: claimant `defender`'s claim (root, work units) against
+    /// `challenger` (claimant index, or 255: the buyer). The defender opens its trace by `deadline`.
+    event GameStarted(
+        uint256 indexed jobId, uint256 defender, uint8 challenger, bytes32 resultRoot, uint64 workUnits, uint40 deadline
+    );
+    event TraceOpened(
+        uint256 indexed jobId, bytes32 outputsRoot, bytes32 traceRoot, uint64 flops, uint32 steps, uint40 deadline
+    );
+    /// @notice The defender split the node at (`depth`, `position`); the challenger picks a half.
+    event NodeSplit(
+        uint256 indexed jobId,
+        uint8 depth,
+        uint32 position,
+        bytes32 left,
+        uint64 leftFlops,
+        bytes32 right,
+        uint64 rightFlops,
+        uint40 deadline
+    );
+    /// @notice The challenger disputes the node at (`depth`, `position`): the defender splits it
+    /// next, or at depth 0 opens the step.
+    event HalfPicked(uint256 indexed jobId, uint8 depth, uint32 position, uint40 deadline);
+    /// @notice The step in dispute, as the defender's trace has it. Jurors claim duty until `deadline`.
+    event LeafOpened(
+        uint256 indexed jobId, uint32 step, uint64 flops, uint32 prev, bytes32 inHash, bytes32 outHash, uint40 deadline
+    );
+    event JuryDutyClaimed(uint256 indexed jobId, address indexed juror, uint256 index, uint128 weight);
+    event JurorSeated(uint256 indexed jobId, uint256 seat, address indexed juror);
+    /// @notice Jurors commit their votes until `deadline`, then reveal them for one move window.
+    event JuryDrawn(uint256 indexed jobId, uint256 seats, uint256 seed, uint40 deadline);
+    event VoteCommitted(uint256 indexed jobId, uint256 seat, address indexed juror);
+    /// @notice `output` is the step's output hash the juror computed; `agrees`: it is the defender's.
+    event VoteRevealed(uint256 indexed jobId, uint256 seat, address indexed juror, bytes32 output, bool agrees);
+    event JurorSlashed(uint256 indexed jobId, address indexed juror, uint256 amount, bool missed);
+    event GameDecided(uint256 indexed jobId, bool defenderWon, uint8 votesFor, uint8 votesAgainst);
+    /// @notice One claim is left that the buyer has not contested: it may challenge it until
+    /// `deadline` (`challengeSurvivor`), then anyone settles it (`advanceDispute`).
+    event SurvivorChecking(uint256 indexed jobId, uint40 deadline);
     event JobRefunded(uint256 indexed jobId, uint256 refund);
     event Withdrawn(address indexed account, address indexed to, uint256 amount);
     event FeesCollected(address indexed treasury, uint256 fromEpoch, uint256 toEpoch, uint256 amount);
@@ -129,8 +169,18 @@ interface IGridmintErrors {
     error NotFinalizable(uint256 jobId);
     /// The trail passed does not hash to the job's trail: rebuild it from the job's events.
     error TrailMismatch(uint256 jobId);
-    error NotArbiter(address caller);
     error NotBuyer(uint256 jobId, address caller);
+    /// Only the buyer, or a selected replica whose revealed claim is not the majority's, challenges.
+    error CannotChallenge(uint256 jobId, address caller);
+    error WrongPhase(uint256 jobId, DisputePhase phase);
+    /// The move's deadline passed: the game is moved on by `advanceDispute`.
+    error MoveTooLate(uint256 jobId);
+    error NotYourMove(uint256 jobId);
+    /// What was opened does not hash to what the defender committed.
+    error TraceMismatch(uint256 jobId);
+    error JuryMismatch(uint256 jobId);
+    error NotJuror(uint256 jobId, uint256 seat);
+    error VoteMismatch(uint256 jobId, uint256 seat);
     error ChallengeIncomplete(uint256 jobId);
     error ChallengeWindowClosed(uint256 jobId);
     error DisputeOpen(uint256 jobId);
@@ -209,16 +259,15 @@ interface IGridmintMarket {
     /// @notice Reveals several replicas in one transaction (see `reveal`).
     function revealBatch(uint256 jobId, Trail calldata t, Reveal[] calldata reveals) external;
 
-    /// @notice The buyer's challenge: reveals the remaining replicas like `revealBatch` (or none,
-    /// when the chain has them all: a challenge needs nothing the providers keep), but the job goes
-    /// to the arbiter instead of settling by majority. A buyer challenges when its own
-    /// re-execution of a sample of the result disagrees with what the replicas agree on, or when no
-    /// replica delivered a result it can check; the arbiter re-executes the disputed dispatch and
-    /// `resolveDispute` pays the replicas that revealed the correct root and slashes the rest.
-    /// Only the job's buyer, once every selected replica revealed or the reveal deadline passed
-    /// with at least one reveal, and until the check window ends. Pulls a bond of
-    /// `challengeBondBps` of the job's escrow: returned if the arbiter does not uphold the
-    /// majority (or nobody rules in time), forfeited to the upheld replicas otherwise.
+    /// @notice A challenge: reveals the remaining replicas like `revealBatch` (or none, when the
+    /// chain has them all: a challenge needs nothing the providers keep), but the job goes to the
+    /// court (`IGridmintCourt`) instead of settling by majority. The buyer challenges when its own
+    /// re-execution of a sample disagrees with what the replicas agree on (or no replica delivered
+    /// a result it can check); a selected replica whose revealed claim is not the majority's
+    /// challenges the majority. Once every selected replica revealed or the reveal deadline
+    /// passed with at least one reveal, and until the check window ends. Pulls a bond of
+    /// `challengeBondBps` of the job's escrow: returned if the challenged claim loses its game,
+    /// forfeited to the majority of the jury and the claim's replicas if it wins.
     function challenge(uint256 jobId, Trail calldata t, Reveal[] calldata reveals) external;
 
     /// @notice Moves a job on once its deadlines allow: refunds a job nobody (eligible) claimed;
@@ -287,22 +336,6 @@ interface IGridmintExtension {
     function deviceModelOf(address provider) external view returns (bytes32);
     function pendingPayout(address provider) external view returns (address);
     function pendingPayoutAt(address provider) external view returns (uint256);
-
-    // --- Disputes ---------------------------------------------------------------------------
-
-    /// @notice The arbiter settles a dispute by naming the correct result root and work units
-    /// (found by re-executing the disputed dispatch). Replicas that revealed both are paid; the
-    /// rest slashed.
-    function resolveDispute(uint256 jobId, bytes32 resultRoot, uint64 workUnits, Trail calldata t) external;
-
-    /// @notice A dispute the arbiter did not resolve in time. A challenged majority stands (it is
-    /// paid, as if unchallenged, and the bond goes back); without a majority every replica that
-    /// revealed is paid for the work it reported itself (the buyer holds results nobody proved
-    /// wrong: it must not keep them for free; no revealer sets another's pay), no-shows are slashed, the rest of the escrow refunded, and
-    /// the job ends with no agreed root. Anyone may call it.
-    function expireDispute(uint256 jobId, Trail calldata t) external;
-
-    function disputeOf(uint256 jobId) external view returns (Dispute memory);
 
     // --- Replicas ---------------------------------------------------------------------------
 
@@ -392,11 +425,15 @@ interface IGridmintExtension {
     function paymentToken() external view returns (IERC20);
     function stakeToken() external view returns (GridToken);
     function treasury() external view returns (address);
-    function arbiter() external view returns (address);
+    /// @notice The dispute court the extension delegates to (`IGridmintCourt`).
+    function court() external view returns (address);
     function minStakePerUnit() external view returns (uint256);
     function unstakeCooldown() external view returns (uint32);
     function payoutDelay() external view returns (uint32);
-    function disputeWindow() external view returns (uint32);
+    function moveWindow() external view returns (uint32);
+    function jurySize() external view returns (uint8);
+    function jurorShareBps() external view returns (uint16);
+    function jurorSlashBps() external view returns (uint16);
     function feeBps() external view returns (uint16);
     function slashBps() external view returns (uint16);
     function buyerSlashShareBps() external view returns (uint16);
@@ -410,7 +447,64 @@ interface IGridmintExtension {
     function challengeBondOf(uint256 jobId, Trail calldata t) external view returns (uint256);
 }
 
+/// @title The dispute court
+/// @notice Games between a claim and its challenger, decided by bisection to one step and a jury
+/// that re-runs it (see `Court`). Implemented by `GridmintCourt`; called at the market's address,
+/// which delegates them there (through the extension). Every move has a deadline (`moveWindow`);
+/// past it, `advanceDispute` moves the game on and the side that had to move loses.
+interface IGridmintCourt {
+    /// @notice The defender opens its committed root: `keccak256(abi.encode(outputsRoot,
+    /// traceRoot, flops, steps))`, with work units that are those flops (`WorkUnits::from_flops`),
+    /// or fewer when capped at the job's maximum. Anyone holding the trace may send it.
+    function openTrace(uint256 jobId, bytes32 outputsRoot, bytes32 traceRoot, uint64 flops, uint32 steps) external;
+
+    /// @notice The defender splits the disputed node into its halves (hash and flops each).
+    function splitNode(uint256 jobId, bytes32 left, uint64 leftFlops, bytes32 right, uint64 rightFlops) external;
+
+    /// @notice The challenger (the buyer, or its replica that challenged) picks the half it disputes.
+    function pickHalf(uint256 jobId, bool right) external;
+
+    /// @notice The defender opens the step in dispute: its leaf's preimage (all zero past the trace's end).
+    function openLeaf(uint256 jobId, uint32 prev, bytes32 inHash, bytes32 outHash) external;
+
+    /// @notice A staked provider that is not a party offers to judge the step (its stake stays
+    /// locked until the game ends). Returns its index among the claims.
+    function claimJuryDuty(uint256 jobId) external returns (uint256 index);
+
+    /// @notice After the claim window: draws up to `jurySize` jurors from the claims (`claims`
+    /// and `weights` in the order of `JuryDutyClaimed`), weighted by stake, parties excluded.
+    /// Without any, the defender's claim stands.
+    function drawJury(uint256 jobId, address[] calldata claims, uint128[] calldata weights, Trail calldata t)
+        external;
+
+    /// @notice A drawn juror commits `voteDigest(jobId, seat, output, salt, juror)`, until the vote deadline.
+    function commitVote(uint256 jobId, uint256 seat, bytes32 commitment) external;
+
+    /// @notice What a juror commits to: the output hash it computed for the step.
+    function voteDigest(uint256 jobId, uint256 seat, bytes32 output, bytes32 salt, address juror)
+        external
+        pure
+        returns (bytes32);
+
+    /// @notice After the vote deadline, within one move window: the juror reveals its vote.
+    function revealVote(uint256 jobId, uint256 seat, bytes32 output, bytes32 salt) external;
+
+    /// @notice The buyer challenges the one claim left (`SurvivorChecking`), with a bond.
+    function challengeSurvivor(uint256 jobId, Trail calldata t) external;
+
+    /// @notice Moves the game on once its deadline passed: the side that had to move loses; the
+    /// jury's revealed votes decide (a tie leaves the defender standing); the claim left is
+    /// settled (the buyer may settle it at once). Anyone may call it.
+    function advanceDispute(uint256 jobId, Trail calldata t) external;
+
+    function disputeOf(uint256 jobId) external view returns (Dispute memory);
+    function jurorOf(uint256 jobId, uint256 seat) external view returns (address);
+    /// @notice `keccak256(abi.encode(config))` of the config the court was built from.
+    function configHash() external view returns (bytes32);
+}
+
 /// @title Gridmint
 /// @notice The whole market at one address: the hot path (`IGridmintMarket`), the cold paths it
-/// delegates (`IGridmintExtension`), and every event and error. Clients bind this interface.
-interface IGridmint is IGridmintEvents, IGridmintErrors, IGridmintMarket, IGridmintExtension {}
+/// delegates (`IGridmintExtension`), the court they delegate in turn (`IGridmintCourt`), and every
+/// event and error. Clients bind this interface.
+interface IGridmint is IGridmintEvents, IGridmintErrors, IGridmintMarket, IGridmintExtension, IGridmintCourt {}

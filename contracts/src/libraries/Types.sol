@@ -11,8 +11,10 @@ enum ProviderStatus {
 /// @notice Lifecycle of a job. Terminal states: Finalized, Refunded, Resolved.
 /// Open --(claim deadline, claimants)--> Running --(all revealed | reveal deadline)--> Finalized | Disputed
 /// Open --(claim deadline, no eligible claimant)--> Refunded
-/// Disputed --(arbiter)--> Resolved;  Disputed --(dispute deadline)--> Finalized (the challenged
-/// majority stands, or without one every revealer is paid its lowest reported work)
+/// Disputed --(games: bisection to one step, a jury re-runs it)--> Finalized (the claim that
+/// survives is paid) | Refunded (no claim survives)
+/// `Resolved` is no longer reached (an arbiter settled disputes before the court); kept so the
+/// numbering clients decode stays the same.
 enum JobState {
     None,
     Open,
@@ -108,11 +110,54 @@ struct Job {
     uint32 selected; // bit i set: claimant i is one of the k replicas (0 until selection)
 }
 
-/// @notice A job in dispute, one slot.
+/// @notice Where a dispute's current game stands (see `GridmintCourt`).
+enum DisputePhase {
+    None,
+    Trace, // the defender opens its committed root: outputs root, trace root, flops, steps
+    Bisect, // descending the defender's trace tree: it splits the node, the challenger picks a half
+    Leaf, // at one step: the defender opens the leaf (the step's input and output hashes)
+    JuryClaims, // staked providers that are not parties claim jury duty
+    JuryVote, // the drawn jurors re-run the step and commit, then reveal, its output hash
+    Checking // one claim survives: its buyer may still challenge it, else anyone settles it
+}
+
+/// @notice A disputed job's game: one claim (root, work units) defends against a challenger (a
+/// replica with another claim, or the buyer). Four slots and the jury's; every phase has a deadline
+/// after which anyone moves it on (`GridmintCourt.timeoutDispute`).
 struct Dispute {
-    uint40 deadline; // after it, anyone may end the dispute (see `expireDispute`)
-    uint96 bond; // payment token the buyer put up to challenge; 0 when the replicas disagreed
-    bool challenged; // opened by the buyer's challenge (else: the replicas had no majority)
+    uint40 deadline; // the current phase ends; then the side that had to move loses
+    uint96 bond; // payment token the challenger (the buyer or a dissenting replica) put up
+    DisputePhase phase;
+    uint8 defender; // claimant index of a replica whose claim defends
+    uint8 challenger; // claimant index of a replica whose claim challenges, or 255: the buyer
+    uint8 depth; // levels of the trace tree below the current node (0: a leaf, one step)
+    uint32 position; // the current node's index in its level; at a leaf, the step
+    uint32 eliminated; // claimants whose claim lost a game (already slashed)
+    bool buyerLost; // the buyer challenged and lost: it cannot challenge again in this dispute
+    bool challengerTurn; // Bisect: the defender has split the node, the challenger picks a half
+    bool capped; // the defender's work units were capped at the job's maximum when revealed
+    bytes32 node; // the defender's value at the current node: its result root (Trace), a tree node
+    // (Bisect, Leaf), the step's output hash (JuryClaims, JuryVote)
+    address steerer; // who moves for the challenger: the buyer, or the challenging replica
+    uint64 nodeFlops; // floating-point operations under the current node (the tree sums them)
+    uint32 steps; // steps in the defender's trace
+    bytes32 left; // the defender's halves of the current node, while the challenger picks
+    bytes32 right;
+    uint64 leftFlops;
+    uint64 rightFlops;
+    uint64 units; // the defender's reported work units (checked against its trace's flops)
+    JuryState jury; // the current game's jury
+}
+
+/// @notice A game's jury: who claimed duty, who was drawn, how they voted.
+struct JuryState {
+    uint8 claims; // how many claimed jury duty
+    uint8 seats; // jurors drawn
+    uint8 votesFor; // jurors who revealed the defender's output hash
+    uint8 votesAgainst; // jurors who revealed another
+    uint16 revealedSeats; // bit s: seat s revealed
+    uint16 votedFor; // bit s: seat s revealed the defender's output hash
+    bytes32 claimsHash; // hash of the jury-duty claims so far: (hash, juror, weight) per claim
 }
 
 /// @notice A commitment in a job's trail.

@@ -2,10 +2,13 @@
 pragma solidity ^0.8.28;
 
 import {Vm} from "../utils/Vm.sol";
-import {IGridmint, IGridmintExtension, IGridmintMarket} from "../../src/interfaces/IGridmint.sol";
+import {IGridmint, IGridmintCourt, IGridmintExtension, IGridmintMarket} from "../../src/interfaces/IGridmint.sol";
 import {MockStablecoin} from "../../src/tokens/MockStablecoin.sol";
 import {GridToken} from "../../src/tokens/GridToken.sol";
-import {Job, JobParams, JobState, Provider, Requirements, Reveal, Terms, Trail} from "../../src/libraries/Types.sol";
+import {
+    Dispute, DisputePhase, Job, JobParams, JobState, Provider, Requirements, Reveal, Terms, Trail
+} from "../../src/libraries/Types.sol";
+import {Leaf, Traces, Tree} from "../utils/Traces.sol";
 import {TrailBook} from "../utils/TrailBook.sol";
 
 /// @notice Drives the market with valid actions only (so the suite runs with fail_on_revert):
@@ -19,11 +22,21 @@ contract Handler is TrailBook {
     GridToken public immutable grid;
     address public immutable buyer;
     address public immutable treasury;
-    address public immutable arbiter;
     address[] public providers;
 
-    bytes32 internal constant ROOT = keccak256("honest");
-    bytes32 internal constant COLLUDED = keccak256("colluded");
+    uint32 internal constant STEPS = 8; // steps in every replica's trace
+
+    /// The trace behind each root a replica committed: from which step it goes wrong (STEPS:
+    /// never), with which tag, for how many flops.
+    struct TraceId {
+        uint32 wrongFrom;
+        bytes32 tag;
+        uint64 flops;
+    }
+
+    mapping(bytes32 => TraceId) internal _traces;
+    mapping(uint256 => address[]) internal _juryClaims;
+    mapping(uint256 => uint128[]) internal _juryWeights;
 
     // ghost state
     uint256[] public jobIds;
@@ -38,14 +51,14 @@ contract Handler is TrailBook {
     uint256 public floodAccepted; // second claims of one provider on one job
     uint256 public leaverSlashed; // replicas slashed for leaving a job they could not run
     uint256 public buyerGainedFromMisses; // buyer stake credit from a settlement without a dissenter
+    uint256 public honestLostInCourt; // a replica of the honest claim slashed by a court move
 
-    constructor(IGridmint market_, MockStablecoin usd_, address buyer_, address treasury_, address arbiter_, address[] memory providers_) {
+    constructor(IGridmint market_, MockStablecoin usd_, address buyer_, address treasury_, address[] memory providers_) {
         market = market_;
         usd = usd_;
         grid = market_.stakeToken();
         buyer = buyer_;
         treasury = treasury_;
-        arbiter = arbiter_;
         providers = providers_;
     }
 
@@ -182,8 +195,8 @@ contract Handler is TrailBook {
         address provider = claimantAt(jobId, index);
         if (commitmentAt(jobId, index) != bytes32(0)) return;
         if (j.state == JobState.Running && (j.selected >> index) & 1 == 0) return;
-        bytes32 root = kind == 0 ? ROOT : kind == 1 ? keccak256(abi.encode("corrupt", provider)) : COLLUDED;
         uint64 wu = _units(jobId);
+        bytes32 root = _root(kind, provider, wu);
         bytes32 c = keccak256(abi.encode(root, wu, bytes32(uint256(uint160(provider))), provider));
         if (j.state == JobState.Open) {
             // This call selects the replicas first; it may leave this claimant out (or, when no
@@ -277,24 +290,183 @@ contract Handler is TrailBook {
         address caller = address(this);
         if (block.timestamp <= revealDeadline + market.checkWindow()) {
             if (!allRevealed && block.timestamp <= revealDeadline) return;
+            // Reveals that disagree wait out the check window: a dissenter may challenge.
+            if (j.state == JobState.Running && _anyDissent(jobId)) return;
             caller = buyer;
         }
         _measured(jobId, abi.encodeCall(IGridmintMarket.finalize, (jobId, trail(jobId))), caller);
         calls["finalize"]++;
     }
 
-    function resolveOrExpire(uint256 jobSeed, bool resolve) external {
+    /// One move of a disputed job's game, as its players would make it: honest parties always
+    /// move in time; a dishonest defender or steerer sometimes lets its deadline pass; the
+    /// jurors re-run the step truthfully, and at most one of them lies.
+    function court(uint256 jobSeed, uint256 moveSeed) external {
         if (jobIds.length == 0) return;
         uint256 jobId = jobIds[jobSeed % jobIds.length];
-        Job memory j = market.jobOf(jobId);
-        if (j.state != JobState.Disputed) return;
-        if (resolve) {
-            _measured(jobId, abi.encodeCall(IGridmintExtension.resolveDispute, (jobId, ROOT, _paidUnits(jobId), trail(jobId))), arbiter);
-            calls["resolve"]++;
-        } else if (block.timestamp > market.disputeOf(jobId).deadline) {
-            _measured(jobId, abi.encodeCall(IGridmintExtension.expireDispute, (jobId, trail(jobId))), address(this));
-            calls["expire"]++;
+        if (market.jobOf(jobId).state != JobState.Disputed) return;
+        Dispute memory g = market.disputeOf(jobId);
+        Trail memory t = trail(jobId);
+        bytes32 defRoot = _revealedRoot(t, g.defender);
+        bool honestDefender = _traces[defRoot].wrongFrom == STEPS;
+        // Only a dishonest mover lets its deadline pass: honest parties always move in time.
+        bool defenderMoves = g.phase != DisputePhase.Bisect || !g.challengerTurn;
+        bool honestMover = defenderMoves ? honestDefender : _isHonestReplica(t, g.steerer);
+        bool stall = (moveSeed / 100) % 3 == 1 && !honestMover;
+        if (block.timestamp > g.deadline) {
+            _timeOut(jobId, moveSeed); // the mover's deadline passed while time went by
+            return;
         }
+        bool drawNow = g.phase == DisputePhase.JuryClaims && g.jury.claims != 0;
+        if (g.phase == DisputePhase.Checking || g.phase == DisputePhase.JuryVote || stall || drawNow) {
+            if (g.phase == DisputePhase.JuryVote) _vote(jobId, g, moveSeed);
+            _timeOut(jobId, moveSeed);
+            return;
+        }
+        Tree memory tree = _treeOf(defRoot);
+        if (g.phase == DisputePhase.Trace) {
+            market.openTrace(jobId, tree.outputs, Traces.root(tree), tree.flops, tree.steps);
+        } else if (g.phase == DisputePhase.Bisect && !g.challengerTurn) {
+            uint256 l = g.depth - 1;
+            uint256 p = g.position;
+            market.splitNode(jobId, tree.h[l][2 * p], tree.f[l][2 * p], tree.h[l][2 * p + 1], tree.f[l][2 * p + 1]);
+        } else if (g.phase == DisputePhase.Bisect) {
+            // Towards the defender's first wrong step when it has one; anywhere otherwise.
+            uint32 target = honestDefender ? uint32(moveSeed % STEPS) : _traces[defRoot].wrongFrom;
+            vm.prank(g.steerer);
+            market.pickHalf(jobId, (target >> (g.depth - 1)) & 1 == 1);
+        } else if (g.phase == DisputePhase.Leaf) {
+            Leaf memory leaf = tree.leaves[g.position];
+            market.openLeaf(jobId, leaf.prev, leaf.inHash, leaf.outHash);
+        } else if (g.phase == DisputePhase.JuryClaims) {
+            if (g.jury.claims == 0) {
+                delete _juryClaims[jobId];
+                delete _juryWeights[jobId];
+            }
+            for (uint256 i; i < providers.length; ++i) {
+                address p = providers[(moveSeed + i) % providers.length];
+                Provider memory rec = market.providerOf(p);
+                if (_isParty(t, p) || !market.isEligible(p, _anywhere())) continue;
+                if (_juryClaims[jobId].length >= 6) break;
+                vm.prank(p);
+                market.claimJuryDuty(jobId);
+                _juryClaims[jobId].push(p);
+                _juryWeights[jobId].push(rec.stake);
+            }
+            calls["jury-claims"]++;
+            return;
+        }
+        calls["court-move"]++;
+    }
+
+    /// The deadline passes and anyone moves the game on (or draws the jury).
+    function _timeOut(uint256 jobId, uint256 moveSeed) internal {
+        Dispute memory g = market.disputeOf(jobId);
+        uint256 wait = g.phase == DisputePhase.JuryVote ? 2 * uint256(market.moveWindow()) : 0;
+        vm.warp(uint256(g.deadline) + wait + 1);
+        _settleMove(jobId, g, moveSeed % 7 == 0 ? buyer : address(this));
+    }
+
+    function _settleMove(uint256 jobId, Dispute memory g, address caller) internal {
+        Trail memory t = trail(jobId);
+        address[] memory honestOnes = _honestReplicas(t);
+        uint32[] memory before = new uint32[](honestOnes.length);
+        for (uint256 i; i < honestOnes.length; ++i) before[i] = market.reputationOf(honestOnes[i]).slashed;
+        bytes memory data = g.phase == DisputePhase.JuryClaims && g.jury.claims != 0
+            ? abi.encodeCall(IGridmintCourt.drawJury, (jobId, _juryClaims[jobId], _juryWeights[jobId], t))
+            : abi.encodeCall(IGridmintCourt.advanceDispute, (jobId, t));
+        _measured(jobId, data, caller);
+        for (uint256 i; i < honestOnes.length; ++i) {
+            if (market.reputationOf(honestOnes[i]).slashed > before[i]) honestLostInCourt++;
+        }
+        calls["court-settle"]++;
+    }
+
+    /// Every drawn juror commits the step's true output (seat 0 lies when `moveSeed` says so),
+    /// and reveals after the commit deadline.
+    function _vote(uint256 jobId, Dispute memory g, uint256 moveSeed) internal {
+        Tree memory honest = _treeOf(_honestRoot(jobId));
+        bytes32 truth = g.position < honest.steps ? honest.leaves[g.position].outHash : bytes32(0);
+        bytes32[] memory outputs = new bytes32[](g.jury.seats);
+        for (uint256 s; s < g.jury.seats; ++s) {
+            // One liar among three or more, so the jury's majority stays honest.
+            outputs[s] = s == 0 && g.jury.seats >= 3 && moveSeed % 3 == 0 ? keccak256("a lie") : truth;
+            address juror = market.jurorOf(jobId, s);
+            bytes32 digest = market.voteDigest(jobId, s, outputs[s], bytes32(s), juror);
+            vm.prank(juror);
+            market.commitVote(jobId, s, digest);
+        }
+        vm.warp(uint256(g.deadline) + 1);
+        for (uint256 s; s < g.jury.seats; ++s) {
+            if (s == 1 && g.jury.seats >= 5 && moveSeed % 4 == 1) continue; // a juror that never reveals
+            vm.prank(market.jurorOf(jobId, s));
+            market.revealVote(jobId, s, outputs[s], bytes32(s));
+        }
+        calls["jury-votes"]++;
+    }
+
+    function _anywhere() internal pure returns (Requirements memory) {}
+
+    function _isParty(Trail memory t, address a) internal view returns (bool) {
+        if (a == buyer) return true;
+        for (uint256 i; i < t.claimants.length; ++i) {
+            if (t.claimants[i] == a) return true;
+        }
+        return false;
+    }
+
+    function _isHonestReplica(Trail memory t, address a) internal view returns (bool) {
+        for (uint256 i; i < t.reveals.length; ++i) {
+            bytes32 root = t.reveals[i].resultRoot;
+            if (t.claimants[t.reveals[i].index] == a) return _traces[root].wrongFrom == STEPS && _traces[root].flops != 0;
+        }
+        return false;
+    }
+
+    function _revealedRoot(Trail memory t, uint256 index) internal pure returns (bytes32) {
+        for (uint256 i; i < t.reveals.length; ++i) {
+            if (t.reveals[i].index == index) return t.reveals[i].resultRoot;
+        }
+        return bytes32(0);
+    }
+
+    function _honestRoot(uint256 jobId) internal returns (bytes32) {
+        return _root(0, address(0), _units(jobId));
+    }
+
+    function _honestReplicas(Trail memory t) internal view returns (address[] memory list) {
+        list = new address[](t.reveals.length);
+        uint256 n;
+        for (uint256 i; i < t.reveals.length; ++i) {
+            if (_traces[t.reveals[i].resultRoot].wrongFrom == STEPS && _traces[t.reveals[i].resultRoot].flops != 0) {
+                list[n++] = t.claimants[t.reveals[i].index];
+            }
+        }
+        assembly {
+            mstore(list, n)
+        }
+    }
+
+    /// The root a replica of `kind` reveals (0: honest; 1: wrong in its own way; 2: the
+    /// colluders' shared wrong trace), recorded so the court's moves can rebuild its trace.
+    function _root(uint256 kind, address provider, uint64 wu) internal returns (bytes32 root) {
+        TraceId memory id = TraceId({
+            wrongFrom: kind == 0 ? STEPS : kind == 2 ? 3 : uint32(uint160(provider) % STEPS),
+            tag: kind == 1 ? keccak256(abi.encode("corrupt", provider)) : bytes32("colluded"),
+            flops: wu * 1e9
+        });
+        root = Traces.claimRoot(Traces.build(STEPS, id.flops, id.wrongFrom, id.tag));
+        _traces[root] = id;
+    }
+
+    function _treeOf(bytes32 root) internal view returns (Tree memory) {
+        TraceId memory id = _traces[root];
+        return Traces.build(STEPS, id.flops, id.wrongFrom, id.tag);
+    }
+
+    /// What the invariants need to play a dispute out by its deadlines.
+    function juryOf(uint256 jobId) external view returns (address[] memory, uint128[] memory) {
+        return (_juryClaims[jobId], _juryWeights[jobId]);
     }
 
     function withdraw(uint256 accountSeed) external {
@@ -393,17 +565,19 @@ contract Handler is TrailBook {
     }
 
     /// Which root a replica committed to (honest, colluded or its own wrong one).
-    function _committedRoot(bytes32 commitment, uint64 wu, bytes32 s, address provider) internal pure returns (bytes32) {
-        if (keccak256(abi.encode(ROOT, wu, s, provider)) == commitment) return ROOT;
-        if (keccak256(abi.encode(COLLUDED, wu, s, provider)) == commitment) return COLLUDED;
-        return keccak256(abi.encode("corrupt", provider));
+    function _committedRoot(bytes32 commitment, uint64 wu, bytes32 s, address provider) internal returns (bytes32) {
+        for (uint256 kind; kind < 2; ++kind) {
+            bytes32 root = _root(kind == 0 ? 0 : 2, provider, wu);
+            if (keccak256(abi.encode(root, wu, s, provider)) == commitment) return root;
+        }
+        return _root(1, provider, wu);
     }
 
     /// The work units replicas report: half the maximum, or (on a slashing buyer's job with a
     /// maximum of 1) more than the maximum.
     function _units(uint256 jobId) internal view returns (uint64) {
         uint64 max = termsOf(jobId).maxWorkUnits;
-        return greedy[jobId] ? max + 500 : max / 2;
+        return greedy[jobId] ? max + 500 : max < 2 ? 1 : max / 2;
     }
 
     /// What the market counts of `_units`: never more than the maximum.

@@ -3,12 +3,13 @@ pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
 import {Handler} from "./Handler.sol";
+import {JobState} from "../../src/libraries/Types.sol";
 
 /// @notice The handler's actions are not vacuous: a scripted run reaches every late state.
 contract HandlerReachTest is Fixture {
     function test_handlerReachesCommitRevealFinalizeDisputesAndChallenges() public {
-        registerAll(5);
-        Handler h = new Handler(market, usd, buyer, treasury, arbiter, providers);
+        registerAll(12);
+        Handler h = new Handler(market, usd, buyer, treasury, providers);
         for (uint256 round; round < 12; ++round) {
             h.postJob(uint8(round), 1_000, 1_000, 10);
             for (uint256 p; p < 5; ++p) h.claim(round, p);
@@ -21,7 +22,12 @@ contract HandlerReachTest is Fixture {
             // Round 9: the buyer challenges from the chain alone once the reveals are in.
             if (round == 9) h.challenge(round);
             h.finalize(round);
-            h.resolveOrExpire(round, round % 2 == 0);
+            // Reveals that disagree wait out the buyer's check window, then anyone settles.
+            if (market.jobOf(round + 1).state == JobState.Running) {
+                h.warp(2 hours - 1);
+                h.finalize(round);
+            }
+            for (uint256 move = 1; move <= 60; ++move) h.court(round, move);
             h.withdraw(round);
         }
         // The attackers: a slashing buyer's job with colluding replicas, a flooder and a replica
@@ -31,12 +37,14 @@ contract HandlerReachTest is Fixture {
         for (uint256 p; p < 5; ++p) h.claim(job, p);
         h.floodClaims(job);
         h.warp(61);
-        h.colludingCommit(job, 0);
+        // The first selected claimant commits (which selects the replicas); another leaves.
+        uint256 commits = h.calls("commit");
+        for (uint256 i; i < 5 && h.calls("commit") == commits; ++i) h.colludingCommit(job, i);
         for (uint256 i; i < 5; ++i) h.leaveJob(job, i);
         for (uint256 i; i < 5; ++i) h.colludingCommit(job, i);
         for (uint256 i; i < 5; ++i) h.reveal(job, i);
         h.challenge(job);
-        h.resolveOrExpire(job, true);
+        for (uint256 move; move < 60; ++move) h.court(job, move + 1);
         assertEq(h.calls("slashingBuyer"), 1, "the slashing buyer posts");
         assertEq(h.calls("floodClaims"), 1, "the flooder tries");
         assertGe(h.calls("leave"), 1, "a replica leaves");
@@ -44,9 +52,12 @@ contract HandlerReachTest is Fixture {
         assertGe(h.calls("commit"), 12, "commits happen");
         assertGe(h.calls("reveal"), 12, "reveals happen");
         assertGe(h.calls("reveal-settled"), 1, "the buyer's last reveal settles jobs");
-        assertGe(h.calls("finalize") + h.calls("reveal-settled"), 10, "jobs settle");
-        assertGe(h.calls("resolve") + h.calls("expire"), 1, "disputes are reached and settled");
+        assertGe(h.calls("finalize") + h.calls("reveal-settled") + h.calls("court-settle"), 10, "jobs settle");
+        assertGe(h.calls("court-move"), 10, "the court's games are played");
+        assertGe(h.calls("jury-votes"), 1, "juries vote");
+        assertGe(h.calls("court-settle"), 3, "games are decided and disputes settled");
+        assertEq(h.honestLostInCourt(), 0, "no honest claim lost");
         assertGe(h.calls("withdraw"), 1, "withdrawals happen");
-        assertEq(h.calls("challenge"), 3, "the buyer's challenges are reached, with reveals and without");
+        assertGe(h.calls("challenge"), 2, "the buyer's challenges are reached, with reveals and without");
     }
 }

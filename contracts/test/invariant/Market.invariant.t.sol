@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 import {Fixture} from "../utils/Fixture.sol";
 import {Handler} from "./Handler.sol";
 import {Gridmint} from "../../src/Gridmint.sol";
-import {Job, JobState, Provider} from "../../src/libraries/Types.sol";
+import {Dispute, DisputePhase, Job, JobState, Provider} from "../../src/libraries/Types.sol";
 
 /// @notice The invariants of test/invariant/README.md, checked after every handler call.
 contract MarketInvariantTest is Fixture {
@@ -12,8 +12,8 @@ contract MarketInvariantTest is Fixture {
 
     function setUp() public override {
         super.setUp();
-        registerAll(5);
-        handler = new Handler(market, usd, buyer, treasury, arbiter, providers);
+        registerAll(12); // five work, the rest judge disputes too
+        handler = new Handler(market, usd, buyer, treasury, providers);
         targetContract(address(handler));
     }
 
@@ -35,7 +35,7 @@ contract MarketInvariantTest is Fixture {
             uint256 jobId = handler.jobIds(i);
             JobState s = market.jobOf(jobId).state;
             if (s == JobState.Open || s == JobState.Running || s == JobState.Disputed) openEscrow += handler.escrowOf(jobId);
-            if (s == JobState.Disputed) openEscrow += handler.bondOf(jobId); // a challenge's bond, held
+            if (s == JobState.Disputed) openEscrow += market.disputeOf(jobId).bond; // a challenge's bond, held
         }
         uint256 balances;
         for (uint256 i; i < handler.accountCount(); ++i) balances += market.accountOf(handler.accountAt(i)).balance;
@@ -86,12 +86,20 @@ contract MarketInvariantTest is Fixture {
                 market.finalize(jobId, handler.trailOf(jobId));
                 s = market.jobOf(jobId).state;
             }
-            if (s == JobState.Disputed) {
-                vm.warp(vm.getBlockTimestamp() + 4 days);
-                market.expireDispute(jobId, handler.trailOf(jobId));
+            // Every dispute ends by its deadlines alone: each move not made loses, each jury
+            // drawn from the claims made; bounded by the games (one per claim) and their moves.
+            for (uint256 n; s == JobState.Disputed && n < 100; ++n) {
+                Dispute memory g = market.disputeOf(jobId);
+                vm.warp(uint256(g.deadline) + 2 * uint256(market.moveWindow()) + market.checkWindow() + 1);
+                if (g.phase == DisputePhase.JuryClaims && g.jury.claims != 0) {
+                    (address[] memory claims, uint128[] memory weights) = handler.juryOf(jobId);
+                    market.drawJury(jobId, claims, weights, handler.trailOf(jobId));
+                } else {
+                    market.advanceDispute(jobId, handler.trailOf(jobId));
+                }
                 s = market.jobOf(jobId).state;
             }
-            assertTrue(s == JobState.Finalized || s == JobState.Refunded || s == JobState.Resolved, "terminal state reached");
+            assertTrue(s == JobState.Finalized || s == JobState.Refunded, "terminal state reached");
         }
         assertEq(market.totalEscrow(), 0, "no escrow stuck after every deadline");
         vm.revertToState(snapshot);
@@ -105,6 +113,12 @@ contract MarketInvariantTest is Fixture {
         assertEq(handler.buyerGainedFromMisses(), 0, "the buyer gained from a slash it could cause");
         assertEq(handler.floodAccepted(), 0, "a provider claimed one job twice");
         assertEq(handler.leaverSlashed(), 0, "a replica that left was slashed");
+    }
+
+    /// 6. The court: a claim whose trace is right is never slashed by a game while the jury's
+    /// majority is honest and its replicas move in time (every game's end is checked).
+    function invariant_anHonestClaimNeverLosesInCourt() public view {
+        assertEq(handler.honestLostInCourt(), 0, "an honest claim lost a game");
     }
 
     /// 4. Rewards per epoch never exceed its pool, and the pool is less than the epoch's fees:

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {Fixture} from "../utils/Fixture.sol";
+import {CourtFixture} from "../utils/CourtFixture.sol";
+import {Leaf, Tree} from "../utils/Traces.sol";
 import {JobParams, JobState, Reveal, Trail} from "../../src/libraries/Types.sol";
 
 /// @notice The attacks of issue #21 on the contracts, each as the attacker would run it. Every
 /// test here failed on the market before the fix it names (see contracts/README.md, "Threat
 /// model", for the table of attacks, fixes and tests).
-contract AttacksTest is Fixture {
+contract AttacksTest is CourtFixture {
     bytes32 internal constant ROOT = keccak256("result");
     bytes32 internal constant BAD = keccak256("forged result");
 
@@ -225,118 +226,122 @@ contract AttacksTest is Fixture {
         market.challenge(jobId, t, new Reveal[](0)); // from the chain alone
     }
 
-    /// A k = 2 job: providers[0] reveals ROOT with 5 units, providers[1] (the buyer's sybil) BAD
-    /// with `sybilUnits`; a tie, a dispute, and the arbiter stays silent past its deadline.
-    function _expiredTie(uint64 sybilUnits) internal returns (uint256 jobId) {
+    /// A k = 2 job: providers[0] reveals the honest claim, providers[1] (the buyer's sybil) a
+    /// corrupt trace with `sybilUnits`; a tie, the court. The sybil steers the bisection where it
+    /// likes; the jury re-runs that step and the honest trace is right there, as everywhere.
+    function _courtTie(uint64 sybilUnits) internal returns (uint256 jobId) {
+        Tree memory honest = traceOf(8, 5, 8);
+        Tree memory sybil = traceOf(8, sybilUnits, 3);
         jobId = post(2);
         claimAs(jobId, providers[0]);
         claimAs(jobId, providers[1]);
         vm.warp(vm.getBlockTimestamp() + 11);
-        commitAs(jobId, 0, providers[0], ROOT, 5);
-        commitAs(jobId, 1, providers[1], BAD, sybilUnits);
-        revealAs(jobId, 0, providers[0], ROOT, 5);
-        revealAs(jobId, 1, providers[1], BAD, sybilUnits);
+        commitAs(jobId, 0, providers[0], claimRoot(honest), 5);
+        commitAs(jobId, 1, providers[1], claimRoot(sybil), sybilUnits);
+        revealAs(jobId, 0, providers[0], claimRoot(honest), 5);
+        revealAs(jobId, 1, providers[1], claimRoot(sybil), sybilUnits);
+        vm.warp(trail(jobId).terms.revealDeadline + 61);
         finalize(jobId);
-        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Disputed), "a tie: disputed");
-        vm.warp(vm.getBlockTimestamp() + 3 days + 1);
-        market.expireDispute(jobId, trail(jobId));
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Disputed), "a tie: the court");
+        bisectTo(jobId, honest, 5, providers[1]);
+        seatJury(jobId, 5);
+        voteAll(jobId, truth(honest, 5));
+        vm.warp(uint256(market.disputeOf(jobId).deadline) + 1);
+        advance(jobId); // the buyer never accepts: anyone settles after its check window
     }
 
-    /// The buyer's own sybil dissents from the one honest replica (k = 2): no majority, a
-    /// dispute, and when nobody ruled in time the buyer was refunded in full while holding the
-    /// honest result. Now an unresolved dispute without a majority pays every replica that
-    /// revealed: the buyer pays for what it received (its sybil's pay comes back to itself).
+    /// The buyer's own sybil dissents from the one honest replica (k = 2): a tie, and a buyer
+    /// refunded when nobody ruled kept the honest result for free. Now the tie is played out:
+    /// the sybil loses its game and is slashed, the honest replica is paid, the buyer pays for
+    /// the work it received.
     function test_attack_aBuyerCannotKeepResultsFreeByMakingATie() public {
-        _expiredTie(5);
+        uint256 jobId = _courtTie(5);
         assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "the honest replica is paid");
+        assertEq(market.reputationOf(providers[1]).slashed, 1, "the sybil is slashed");
         uint256 escrow = uint256(PRICE) * MAX_WU * 2 * 10_250 / 10_000;
-        uint256 paid = uint256(PRICE) * 5 * 2;
+        uint256 paid = uint256(PRICE) * 5;
         assertEq(market.accountOf(buyer).balance, escrow - paid - paid * 250 / 10_000, "the buyer paid for the work");
         assertEq(market.totalEscrow(), 0, "nothing stuck");
+        jobId;
     }
 
-    /// The buyer's sybil forces the tie reporting no work at all, hoping the honest replica is
-    /// paid what the sybil reported (the rule of the review's first fix, "the least work any
-    /// revealer reported", paid it 0). Each revealer is paid for its own report: the honest one
-    /// its 5 units, the sybil nothing.
+    /// The sybil forces the tie reporting no work at all (the review's first rule paid the
+    /// honest replica what the sybil reported). The honest replica is paid its own work.
     function test_attack_aSybilInATieCannotSetTheHonestReplicasPay() public {
-        _expiredTie(0);
+        _courtTie(1);
         assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "the honest replica is paid its work");
-        assertEq(market.accountOf(providers[1]).balance, 0, "the sybil reported none");
+        assertEq(market.accountOf(providers[1]).balance, 0, "the sybil nothing");
     }
 
-    /// The buyer challenged an honest, unanimous result and got everything back when nobody ruled
-    /// in time: results for free. Now the challenge costs a bond, and an unresolved challenge
-    /// leaves the majority standing: the replicas are paid.
-    function test_attack_anUnresolvedChallengeDoesNotRefundTheBuyer() public {
-        uint256 jobId = _revealedJob([ROOT, ROOT, ROOT]);
+    /// The buyer challenges an honest, unanimous result hoping to be refunded (when nobody ruled
+    /// it used to be: results for free). The replicas defend, the jury upholds the step the buyer
+    /// picked, the buyer loses its bond and the replicas are paid.
+    function test_attack_aChallengeOfAnHonestResultCostsTheBuyerItsBond() public {
+        Tree memory honest = traceOf(8, 5, 8);
+        bytes32 r = claimRoot(honest);
+        uint256 jobId = _revealedJob([r, r, r]);
         uint256 usdBefore = usd.balanceOf(buyer);
         uint256 bond = _challenge(jobId);
         assertEq(bond, (uint256(PRICE) * MAX_WU * 3 * 10_250 / 10_000) / 10, "10% of the escrow");
         assertEq(usdBefore - usd.balanceOf(buyer), bond, "the bond is pulled");
-        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Disputed), "disputed");
-        vm.warp(vm.getBlockTimestamp() + 3 days + 1);
-        market.expireDispute(jobId, trail(jobId));
+        bisectTo(jobId, honest, 6, buyer);
+        seatJury(jobId, 5);
+        voteAll(jobId, truth(honest, 6));
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "the majority stands");
+        uint256 toJurors = (bond * 5_000 / 10_000) / 5 * 5;
         for (uint256 i; i < 3; ++i) {
-            assertEq(market.accountOf(providers[i]).balance, uint256(PRICE) * 5, "each replica is paid");
+            assertEq(
+                market.accountOf(providers[i]).balance, uint256(PRICE) * 5 + (bond - toJurors) / 3, "pay and bond share"
+            );
         }
         uint256 escrow = uint256(PRICE) * MAX_WU * 3 * 10_250 / 10_000;
         uint256 paid = uint256(PRICE) * 5 * 3;
-        assertEq(
-            market.accountOf(buyer).balance, escrow - paid - paid * 250 / 10_000 + bond, "unused escrow and the bond back"
-        );
+        assertEq(market.accountOf(buyer).balance, escrow - paid - paid * 250 / 10_000, "no bond back");
         assertEq(market.totalEscrow(), 0, "nothing stuck");
     }
 
-    /// The arbiter upholds the majority the buyer challenged: the buyer forfeits its bond to the
-    /// replicas it held up.
-    function test_attack_aChallengeTheArbiterRejectsCostsTheBuyerItsBond() public {
-        uint256 jobId = _revealedJob([ROOT, ROOT, BAD]);
-        uint256 bond = _challenge(jobId);
-        vm.prank(arbiter);
-        market.resolveDispute(jobId, ROOT, 5, trail(jobId));
-        uint256 pay = uint256(PRICE) * 5;
-        assertEq(market.accountOf(providers[0]).balance, pay + bond / 2, "pay and half the bond");
-        assertEq(market.accountOf(providers[1]).balance, pay + bond / 2, "pay and half the bond");
-        assertEq(market.accountOf(providers[2]).balance, 0, "the dissenter gets nothing");
-        uint256 escrow = uint256(PRICE) * MAX_WU * 3 * 10_250 / 10_000;
-        assertEq(market.accountOf(buyer).balance, escrow - 2 * pay - 2 * pay * 250 / 10_000, "no bond back");
-        assertEq(market.totalEscrow(), 0, "nothing stuck");
-    }
-
-    /// A challenge the arbiter upholds (the majority was wrong) returns the bond.
+    /// A rightful challenge (the majority was wrong) returns the bond and slashes the majority.
     function test_attack_aRightfulChallengeGetsItsBondBack() public {
-        uint256 jobId = _revealedJob([BAD, BAD, ROOT]);
+        Tree memory honest = traceOf(8, 5, 8);
+        Tree memory bad = traceOf(8, 5, 2);
+        uint256 jobId = _revealedJob([claimRoot(bad), claimRoot(bad), claimRoot(honest)]);
         uint256 bond = _challenge(jobId);
         uint256 before = market.accountOf(buyer).balance;
-        vm.prank(arbiter);
-        market.resolveDispute(jobId, ROOT, 5, trail(jobId));
-        assertGe(market.accountOf(buyer).balance - before, bond, "the bond comes back");
+        bisectTo(jobId, bad, 2, buyer);
+        seatJury(jobId, 5);
+        voteAll(jobId, truth(honest, 2));
+        assertEq(market.accountOf(buyer).balance - before, bond, "the bond comes back");
         assertEq(market.reputationOf(providers[0]).slashed, 1, "the wrong majority is slashed");
+        assertEq(market.reputationOf(providers[1]).slashed, 1, "the wrong majority is slashed");
     }
 
     /// A sybil drawn beside an honest replica reveals the right root with the maximum work units,
-    /// ahead of the honest reveal: the pair (root, units) ties, the job goes to dispute, and the
-    /// arbiter ruling the right root paid the sybil the maximum and slashed the honest replica as
-    /// a dissenter (the units were taken from the first reveal of that root). The arbiter now
-    /// names the units too.
+    /// ahead of the honest reveal: a tie of claims (root, units). The arbiter once took the units
+    /// of the first reveal and slashed the honest replica. Now the sybil's claim defends first and
+    /// cannot: its root commits to the trace's flops, which are not the units it reported.
     function test_attack_aFrontRunnerWithInflatedUnitsCannotGetTheHonestReplicaSlashed() public {
+        Tree memory honestTrace = traceOf(8, 5, 8);
+        bytes32 root = claimRoot(honestTrace);
         uint256 jobId = post(2);
         address sybil = providers[0];
         address honest = providers[1];
         claimAs(jobId, sybil);
         claimAs(jobId, honest);
         vm.warp(vm.getBlockTimestamp() + 11);
-        commitAs(jobId, 0, sybil, ROOT, MAX_WU);
-        commitAs(jobId, 1, honest, ROOT, 5);
-        revealAs(jobId, 0, sybil, ROOT, MAX_WU);
-        revealAs(jobId, 1, honest, ROOT, 5);
+        commitAs(jobId, 0, sybil, root, MAX_WU);
+        commitAs(jobId, 1, honest, root, 5);
+        revealAs(jobId, 0, sybil, root, MAX_WU);
+        revealAs(jobId, 1, honest, root, 5);
+        vm.warp(trail(jobId).terms.revealDeadline + 61);
         finalize(jobId);
-        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Disputed), "one vote each: disputed");
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Disputed), "one vote each: the court");
         uint96 honestStake = market.providerOf(honest).stake;
-        vm.prank(arbiter);
-        market.resolveDispute(jobId, ROOT, 5, trail(jobId));
+        vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
+        openTraceOf(jobId, honestTrace);
+        vm.warp(uint256(market.disputeOf(jobId).deadline) + 1);
+        advance(jobId);
+        vm.warp(uint256(market.disputeOf(jobId).deadline) + 1);
+        advance(jobId);
         assertEq(market.providerOf(honest).stake, honestStake, "the honest replica keeps its stake");
         assertEq(market.accountOf(honest).balance, uint256(PRICE) * 5, "and is paid for the true work");
         assertEq(market.accountOf(sybil).balance, 0, "the inflated claim is not paid");

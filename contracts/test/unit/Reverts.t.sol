@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {Fixture} from "../utils/Fixture.sol";
 import {JobState, SignedCommit, Trail} from "../../src/libraries/Types.sol";
 import {Gridmint} from "../../src/Gridmint.sol";
+import {GridmintCourt} from "../../src/GridmintCourt.sol";
 import {GridmintStorage} from "../../src/base/GridmintStorage.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
@@ -40,12 +41,15 @@ contract RevertsTest is Fixture {
         market.reveal(5, 0, bytes32(0), 0, bytes32(0), none);
     }
 
-    function test_resolveDispute_onlyDisputedJobs() public {
+    function test_courtMoves_onlyDisputedJobs() public {
         uint256 jobId = runJob(1, same(1, keccak256("r")), 1);
         Trail memory t = trail(jobId);
-        vm.prank(arbiter);
         vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Finalized));
-        market.resolveDispute(jobId, keccak256("r"), 0, t);
+        market.advanceDispute(jobId, t);
+        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Finalized));
+        market.openTrace(jobId, bytes32(0), bytes32(0), 0, 1);
+        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Finalized));
+        market.claimJuryDuty(jobId);
     }
 
     function test_selectReplicas_withoutClaimants_isNotFinalizable() public {
@@ -101,23 +105,31 @@ contract RevertsTest is Fixture {
         GridmintStorage.Config memory c = config();
         c.treasury = address(0);
         vm.expectRevert(ZeroAddress.selector);
-        new Gridmint(c);
+        new GridmintCourt(c);
         c = config();
         c.feeBps = 2_001;
         vm.expectRevert(abi.encodeWithSelector(InvalidParameter.selector, "feeBps"));
-        new Gridmint(c);
+        new GridmintCourt(c);
         c = config();
         c.slashBps = 0;
         vm.expectRevert(abi.encodeWithSelector(InvalidParameter.selector, "slashBps"));
-        new Gridmint(c);
+        new GridmintCourt(c);
         c = config();
         c.epochLength = 0;
         vm.expectRevert(abi.encodeWithSelector(InvalidParameter.selector, "epochs"));
-        new Gridmint(c);
+        new GridmintCourt(c);
         c = config();
         c.rebateBps = 10_000; // a full rebate would make paying oneself free
         vm.expectRevert(abi.encodeWithSelector(InvalidParameter.selector, "rebateBps"));
-        new Gridmint(c);
+        new GridmintCourt(c);
+        c = config();
+        c.jurySize = 4; // an even jury can tie
+        vm.expectRevert(abi.encodeWithSelector(InvalidParameter.selector, "jurySize"));
+        new GridmintCourt(c);
+        c = config();
+        c.genesis = vm.getBlockTimestamp() + 1;
+        vm.expectRevert(abi.encodeWithSelector(InvalidParameter.selector, "genesis"));
+        new GridmintCourt(c);
     }
 
     function test_stakeToken_nothingMintsIt() public {

@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {Test} from "./Test.sol";
 import {Gridmint} from "../../src/Gridmint.sol";
+import {GridmintCourt} from "../../src/GridmintCourt.sol";
 import {GridmintStorage} from "../../src/base/GridmintStorage.sol";
 import {IGridmint, IGridmintErrors} from "../../src/interfaces/IGridmint.sol";
 import {MockStablecoin} from "../../src/tokens/MockStablecoin.sol";
@@ -19,7 +20,6 @@ abstract contract Fixture is Test, TrailBook, IGridmintErrors {
     GridToken internal grid;
 
     address internal treasury = address(0x7EA5);
-    address internal arbiter = address(0xA4B1);
     address internal buyer = address(0xB0B);
     address[] internal providers;
 
@@ -35,9 +35,9 @@ abstract contract Fixture is Test, TrailBook, IGridmintErrors {
     function setUp() public virtual {
         vm.warp(1_700_000_000);
         usd = new MockStablecoin();
-        market = IGridmint(address(new Gridmint(config())));
+        market = deploy(config());
         grid = market.stakeToken();
-        for (uint256 i; i < 5; ++i) {
+        for (uint256 i; i < 12; ++i) {
             address p = vm.addr(PROVIDER_KEY + i);
             providers.push(p);
             grid.transfer(p, 10 * uint256(STAKE));
@@ -49,17 +49,24 @@ abstract contract Fixture is Test, TrailBook, IGridmintErrors {
         usd.approve(address(market), type(uint256).max);
     }
 
+    /// The court from `c`, then the market with it.
+    function deploy(GridmintStorage.Config memory c) internal returns (IGridmint) {
+        c.court = address(new GridmintCourt(c));
+        return IGridmint(address(new Gridmint(c)));
+    }
+
     function config() internal view virtual returns (GridmintStorage.Config memory) {
         return GridmintStorage.Config({
             paymentToken: IERC20(address(usd)),
             treasury: treasury,
-            arbiter: arbiter,
+            court: address(0),
+            genesis: vm.getBlockTimestamp(),
             initialStakeHolder: address(this),
             initialStakeSupply: 1e30,
             minStakePerUnit: MIN_STAKE_PER_UNIT,
             unstakeCooldown: 7 days,
             payoutDelay: 2 days,
-            disputeWindow: 3 days,
+            moveWindow: 60,
             feeBps: 250,
             slashBps: 1_000,
             buyerSlashShareBps: 5_000,
@@ -67,7 +74,10 @@ abstract contract Fixture is Test, TrailBook, IGridmintErrors {
             rebateBps: 5_000,
             minStepWindow: 5,
             checkWindow: 60,
-            challengeBondBps: 1_000
+            challengeBondBps: 1_000,
+            jurySize: 5,
+            jurorShareBps: 5_000,
+            jurorSlashBps: 500
         });
     }
 
@@ -177,7 +187,12 @@ abstract contract Fixture is Test, TrailBook, IGridmintErrors {
         vm.warp(vm.getBlockTimestamp() + 11);
         for (uint256 i; i < k; ++i) commitAs(jobId, i, providers[i], roots[i], wu);
         for (uint256 i; i < k; ++i) revealAs(jobId, i, providers[i], roots[i], wu);
-        finalize(jobId); // the buyer checked and accepts
+        bool unanimous = true;
+        for (uint256 i = 1; i < k; ++i) unanimous = unanimous && roots[i] == roots[0];
+        // The buyer checked and accepts; reveals that disagree wait out the check window (a
+        // dissenting replica may challenge until then).
+        if (!unanimous) vm.warp(trail(jobId).terms.revealDeadline + 61);
+        finalize(jobId);
     }
 
     function same(uint256 k, bytes32 root) internal pure returns (bytes32[] memory roots) {

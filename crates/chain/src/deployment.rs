@@ -48,19 +48,23 @@ impl Deployment {
 }
 
 /// The market parameters of the local network and of the tests (also in
-/// contracts/script/Deploy.s.sol). The payment token is filled in by [`crate::Market::deploy`].
+/// contracts/script/Deploy.s.sol). The payment token, the court and the genesis are filled in
+/// by [`crate::Market::deploy`].
 pub fn local_config(deployer: Address) -> GridmintStorage::Config {
     let e = |n: u64, d: u64| U256::from(n) * U256::from(10).pow(U256::from(d));
     GridmintStorage::Config {
         paymentToken: Address::ZERO,
         treasury: deployer,
-        arbiter: deployer,
+        court: Address::ZERO,
+        genesis: U256::ZERO,
         initialStakeHolder: deployer,
         initialStakeSupply: e(1, 27),
         minStakePerUnit: e(1, 16),
         unstakeCooldown: 7 * 86_400,
         payoutDelay: 2 * 86_400,
-        disputeWindow: 3 * 86_400,
+        // Each move of a dispute's game (a bisection round, the leaf, jury duty, votes): the
+        // local chain mines a block a second, the agents answer within a few.
+        moveWindow: 20,
         feeBps: 250,
         slashBps: 1_000,
         buyerSlashShareBps: 5_000, // of a dissenter's slash; none of a missed deadline's
@@ -74,6 +78,9 @@ pub fn local_config(deployer: Address) -> GridmintStorage::Config {
         // deadline before they settle a job whose buyer went quiet.
         checkWindow: 30,
         challengeBondBps: 1_000,
+        jurySize: 5,
+        jurorShareBps: 5_000,
+        jurorSlashBps: 500,
     }
 }
 

@@ -16,7 +16,7 @@ use crate::{
     ChainError, Deployment,
     bindings::{
         Gridmint::{self, GridmintErrors, GridmintInstance},
-        GridmintDeploy, GridmintStorage, IERC20, MockStablecoin,
+        GridmintDeploy, GridmintStorage, IERC20, MockStablecoin, court::GridmintCourtDeploy,
     },
 };
 
@@ -133,8 +133,9 @@ impl<P: Provider + Clone> Market<P> {
         &self.contract
     }
 
-    /// Deploys a mock stablecoin and the market with `config` (its payment token is replaced by
-    /// the mock), from the provider's default sender.
+    /// Deploys a mock stablecoin, the dispute court and the market with `config` (its payment
+    /// token is replaced by the mock, its genesis is the latest block's time), from the
+    /// provider's default sender.
     pub async fn deploy(provider: P, mut config: GridmintStorage::Config) -> Result<Self, ChainError> {
         let start_block = provider
             .get_block_number()
@@ -148,6 +149,23 @@ impl<P: Provider + Clone> Market<P> {
             .await
             .map_err(|e| ChainError::from_contract("deploy MockStablecoin", e))?;
         config.paymentToken = *usd.address();
+        let now = provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| ChainError::Receipt { call: "get_block", message: e.to_string() })?
+            .map(|b| b.header.timestamp)
+            .unwrap_or_default();
+        config.genesis = U256::from(now);
+        config.court = Address::ZERO;
+        // The court's constructor takes the market's `Config` (one ABI encoding for both).
+        let code = [GridmintCourtDeploy::BYTECODE.as_ref(), &alloy::sol_types::SolValue::abi_encode(&config)].concat();
+        let deploy = alloy::network::TransactionBuilder::with_deploy_code(alloy::rpc::types::TransactionRequest::default(), code);
+        let receipt = Self::mined("deploy GridmintCourt", provider.send_transaction(deploy).await.map_err(|e| e.into()))
+            .await?;
+        config.court = receipt.contract_address.ok_or(ChainError::Failed {
+            call: "deploy GridmintCourt",
+            tx: receipt.transaction_hash,
+        })?;
         let deployed = GridmintDeploy::deploy(provider.clone(), config)
             .await
             .map_err(|e| ChainError::from_contract("deploy Gridmint", e))?;

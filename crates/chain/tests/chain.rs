@@ -347,7 +347,8 @@ mod attacks {
         assert_eq!(bond, (escrow.payment + escrow.fee) * U256::from(1_000) / U256::from(10_000), "10% of the escrow");
         assert_eq!(buyer.payment_allowance(buyer_address).await.expect("allowance"), U256::ZERO, "exactly the bond");
         let dispute = buyer.contract().disputeOf(job_id).call().await.expect("dispute");
-        assert!(dispute.challenged, "the buyer's challenge");
+        assert_eq!(dispute.challenger, 255, "the buyer challenges (a game of the court, no arbiter)");
+        assert_eq!(dispute.steerer, buyer_address, "and steers the bisection");
         assert_eq!(U256::from(dispute.bond), bond, "the bond is held");
         let after = buyer.contract().providerOf(*leaver).call().await.expect("provider").stake;
         assert_eq!(after, stake_before, "leaving cost no stake");

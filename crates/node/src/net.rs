@@ -334,7 +334,7 @@ impl Network {
     /// Every event of one job, oldest first, as the app's timeline shows them.
     pub async fn job_events(&self, job_id: U256) -> Result<Vec<gridmint_protocol::JobEvent>, NodeError> {
         use Gridmint::{
-            DisputeResolved, JobClaimed, JobDisputed, JobFinalized, JobPosted, JobRefunded, ProviderSlashed,
+            GameDecided, JobClaimed, JobDisputed, JobFinalized, JobPosted, JobRefunded, ProviderSlashed,
             ReplicasSelected, ResultCommitted, ResultRevealed,
         };
         let signatures = vec![
@@ -346,7 +346,7 @@ impl Network {
             JobFinalized::SIGNATURE_HASH,
             JobRefunded::SIGNATURE_HASH,
             JobDisputed::SIGNATURE_HASH,
-            DisputeResolved::SIGNATURE_HASH,
+            GameDecided::SIGNATURE_HASH,
             ProviderSlashed::SIGNATURE_HASH,
         ];
         let filter = Filter::new()
@@ -421,9 +421,15 @@ impl Network {
                     event("refunded", None, None, Some(format!("${} back to the buyer", usd(r.refund))))
                 }
                 Some(&JobDisputed::SIGNATURE_HASH) => event("disputed", None, None, None),
-                Some(&DisputeResolved::SIGNATURE_HASH) => {
-                    let d = log.log_decode::<DisputeResolved>().map_err(decode_error)?.inner.data;
-                    event("resolved", None, None, Some(format!("root {}", d.resultRoot)))
+                Some(&GameDecided::SIGNATURE_HASH) => {
+                    let d = log.log_decode::<GameDecided>().map_err(decode_error)?.inner.data;
+                    let verdict = if d.defenderWon { "the defending claim stands" } else { "the defending claim lost" };
+                    event(
+                        "game decided",
+                        None,
+                        None,
+                        Some(format!("{verdict} (jury {} for, {} against)", d.votesFor, d.votesAgainst)),
+                    )
                 }
                 Some(&ProviderSlashed::SIGNATURE_HASH) => {
                     let s = log.log_decode::<ProviderSlashed>().map_err(decode_error)?.inner.data;
@@ -442,9 +448,7 @@ impl Network {
     /// times the work units it revealed (before a reveal: the job's maximum), unless the
     /// selection left it out. Payment-token base units.
     pub async fn pending_for(&self, provider: Address) -> Result<u128, NodeError> {
-        use Gridmint::{
-            DisputeResolved, JobClaimed, JobFinalized, JobPosted, JobRefunded, ReplicasSelected, ResultRevealed,
-        };
+        use Gridmint::{JobClaimed, JobFinalized, JobPosted, JobRefunded, ReplicasSelected, ResultRevealed};
         let claimed = self.events::<JobClaimed>(&[(2, vec![provider.into_word()])]).await?;
         if claimed.is_empty() {
             return Ok(0);
@@ -456,9 +460,6 @@ impl Network {
         }
         for (r, _) in self.events::<JobRefunded>(&[(1, jobs.clone())]).await? {
             settled.insert(r.jobId);
-        }
-        for (d, _) in self.events::<DisputeResolved>(&[(1, jobs.clone())]).await? {
-            settled.insert(d.jobId);
         }
         let open: Vec<&JobClaimed> = claimed.iter().map(|(c, _)| c).filter(|c| !settled.contains(&c.jobId)).collect();
         if open.is_empty() {

@@ -1,0 +1,395 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+
+import {Settlement} from "../base/Settlement.sol";
+import {Dispute, DisputePhase, Job, JobState, Provider, Revealed, Trail} from "../libraries/Types.sol";
+
+/// @title Court
+/// @notice Disputes without an arbiter. A disputed job plays games, one at a time: a claim (a
+/// result root and work units that replicas revealed) defends against a challenger (the buyer,
+/// whose spot check failed, or a replica with another claim). The defender's root commits to an
+/// execution trace, a Merkle tree over the steps it ran with the flops of each; the two sides
+/// descend it (the defender splits a node, the challenger picks the half it disputes), one level
+/// per round, down to one step. A jury drawn at random, weighted by stake, from staked providers
+/// that are not parties re-runs that step and commits, then reveals, its output hash; the
+/// majority decides. The losing claim is slashed (the jurors who voted with the majority take a
+/// share), or the losing challenger forfeits its bond. Games go on until one claim is left; it is
+/// paid. Every phase has a deadline after which anyone moves the game on: the side that had to
+/// move loses, so every dispute ends, and every token is accounted for on every path.
+/// @dev A claim's root is `keccak256(abi.encode(outputsRoot, traceRoot, flops, steps))`; a
+/// trace node is `keccak256(abi.encode(left, leftFlops, right, rightFlops))` over `2^depth`
+/// leaves, `depth = ⌈log2 steps⌉`, a step's leaf `keccak256(abi.encode(step, flops, prev, inHash,
+/// outHash))` (prev: 1 + the step whose output is this one's input, 0 when the input comes from
+/// the package) and a leaf past the last step zero with no flops. What the jurors check at a
+/// leaf is the client's (`gridmint_runner::trace`); the court compares hashes only.
+abstract contract Court is Settlement {
+    using SafeERC20 for IERC20;
+
+    /// @dev This contract's own address: every state-changing call runs delegated to, in the
+    /// market's storage, never here.
+    address internal immutable _self;
+
+    constructor() {
+        _self = address(this);
+    }
+
+    modifier delegated() {
+        if (address(this) == _self) revert OnlyThroughMarket(address(0));
+        _;
+    }
+
+    function _next(Dispute storage g, DisputePhase phase) internal returns (uint40 deadline) {
+        deadline = uint40(block.timestamp + _moveWindow);
+        g.phase = phase;
+        g.deadline = deadline;
+    }
+
+    /// @notice See `IGridmintCourt`.
+    function openTrace(uint256 jobId, bytes32 outputsRoot, bytes32 traceRoot, uint64 flops, uint32 steps)
+        external
+        delegated
+    {
+        Dispute storage g = _move(jobId, DisputePhase.Trace);
+        if (keccak256(abi.encode(outputsRoot, traceRoot, flops, steps)) != g.node) revert TraceMismatch(jobId);
+        if (steps == 0 || steps > _MAX_TRACE_STEPS) revert TraceMismatch(jobId);
+        // The work it reported is the work its trace ran (`WorkUnits::from_flops`), or the
+        // maximum the job pays when it ran more: a replica cannot report more than it traced.
+        uint256 units = flops == 0 ? 1 : (uint256(flops) + 999_999_999) / 1_000_000_000;
+        if (g.capped ? units < g.units : units != g.units) revert TraceMismatch(jobId);
+        uint8 depth;
+        while ((uint256(1) << depth) < steps) ++depth;
+        g.node = traceRoot;
+        g.nodeFlops = flops;
+        g.steps = steps;
+        g.depth = depth;
+        uint40 deadline = _next(g, depth == 0 ? DisputePhase.Leaf : DisputePhase.Bisect);
+        emit TraceOpened(jobId, outputsRoot, traceRoot, flops, steps, deadline);
+    }
+
+    /// @notice See `IGridmintCourt`.
+    function splitNode(uint256 jobId, bytes32 left, uint64 leftFlops, bytes32 right, uint64 rightFlops)
+        external
+        delegated
+    {
+        Dispute storage g = _move(jobId, DisputePhase.Bisect);
+        if (g.challengerTurn) revert NotYourMove(jobId);
+        if (
+            keccak256(abi.encode(left, leftFlops, right, rightFlops)) != g.node
+                || uint256(leftFlops) + rightFlops != g.nodeFlops
+        ) revert TraceMismatch(jobId);
+        g.left = left;
+        g.right = right;
+        g.leftFlops = leftFlops;
+        g.rightFlops = rightFlops;
+        g.challengerTurn = true;
+        uint40 deadline = _next(g, DisputePhase.Bisect);
+        emit NodeSplit(jobId, g.depth, g.position, left, leftFlops, right, rightFlops, deadline);
+    }
+
+    /// @notice See `IGridmintCourt`.
+    function pickHalf(uint256 jobId, bool right) external delegated {
+        Dispute storage g = _move(jobId, DisputePhase.Bisect);
+        if (!g.challengerTurn || msg.sender != g.steerer) revert NotYourMove(jobId);
+        (g.node, g.nodeFlops) = right ? (g.right, g.rightFlops) : (g.left, g.leftFlops);
+        uint8 depth = g.depth - 1;
+        uint32 position = g.position * 2 + (right ? 1 : 0);
+        g.depth = depth;
+        g.position = position;
+        g.challengerTurn = false;
+        uint40 deadline = _next(g, depth == 0 ? DisputePhase.Leaf : DisputePhase.Bisect);
+        emit HalfPicked(jobId, depth, position, deadline);
+    }
+
+    /// @notice See `IGridmintCourt`.
+    function openLeaf(uint256 jobId, uint32 prev, bytes32 inHash, bytes32 outHash) external delegated {
+        Dispute storage g = _move(jobId, DisputePhase.Leaf);
+        uint32 step = g.position;
+        if (step >= g.steps) {
+            // Past its last step: the defender's tree must be empty there (the jury then judges
+            // whether the job has such a step: a trace that stops short loses).
+            if (g.node != bytes32(0) || g.nodeFlops != 0 || prev != 0 || inHash != 0 || outHash != 0) {
+                revert TraceMismatch(jobId);
+            }
+        } else if (keccak256(abi.encode(step, g.nodeFlops, prev, inHash, outHash)) != g.node) {
+            revert TraceMismatch(jobId);
+        }
+        g.node = outHash;
+        uint40 deadline = _next(g, DisputePhase.JuryClaims);
+        emit LeafOpened(jobId, step, g.nodeFlops, prev, inHash, outHash, deadline);
+    }
+
+    /// @notice See `IGridmintCourt`.
+    function drawJury(uint256 jobId, address[] calldata claims, uint128[] calldata weights, Trail calldata t)
+        external
+        delegated
+    {
+        Job storage j = _jobs[jobId];
+        if (j.state != JobState.Disputed) revert WrongState(jobId, j.state);
+        Dispute storage g = _disputes[jobId];
+        if (g.phase != DisputePhase.JuryClaims) revert WrongPhase(jobId, g.phase);
+        if (block.timestamp <= g.deadline) revert DisputeOpen(jobId);
+        _verify(jobId, j, t);
+        uint256 n = claims.length;
+        bytes32 h;
+        for (uint256 i; i < n; ++i) {
+            h = keccak256(abi.encode(h, claims[i], weights[i]));
+        }
+        if (n != g.jury.claims || weights.length != n || h != g.jury.claimsHash) revert JuryMismatch(jobId);
+        // Parties (the job's claimants) and repeated claims are released, never drawn.
+        uint256[] memory w = new uint256[](n);
+        uint256 total;
+        uint256 eligible;
+        for (uint256 i; i < n; ++i) {
+            address a = claims[i];
+            bool party;
+            for (uint256 c; c < t.claimants.length && !party; ++c) {
+                party = t.claimants[c] == a;
+            }
+            for (uint256 e; e < i && !party; ++e) {
+                party = claims[e] == a;
+            }
+            if (party) continue;
+            w[i] = uint256(weights[i]) + 1;
+            total += w[i];
+            ++eligible;
+        }
+        uint256 seats = eligible < _jurySize ? eligible : _jurySize;
+        uint256 seed = uint256(keccak256(abi.encode(block.prevrandao, jobId, h)));
+        uint256 drawn;
+        for (uint256 s; s < seats; ++s) {
+            uint256 x = uint256(keccak256(abi.encode(seed, s))) % total;
+            for (uint256 i; i < n; ++i) {
+                if (w[i] == 0) continue;
+                if (x < w[i]) {
+                    total -= w[i];
+                    w[i] = 0;
+                    drawn |= 1 << i;
+                    _jurors[jobId][s] = claims[i];
+                    emit JurorSeated(jobId, s, claims[i]);
+                    break;
+                }
+                x -= w[i];
+            }
+        }
+        for (uint256 i; i < n; ++i) {
+            if ((drawn >> i) & 1 == 0) _providers[claims[i]].activeJobs -= 1;
+        }
+        g.jury.seats = uint8(seats);
+        if (seats == 0) {
+            // Nobody who could judge claimed duty: the defender's claim stands.
+            _decided(jobId, j, t, g, true, false);
+            return;
+        }
+        uint40 deadline = _next(g, DisputePhase.JuryVote);
+        emit JuryDrawn(jobId, seats, seed, deadline);
+    }
+
+    /// @notice See `IGridmintCourt`.
+    function challengeSurvivor(uint256 jobId, Trail calldata t) external delegated {
+        Job storage j = _jobs[jobId];
+        if (j.state != JobState.Disputed) revert WrongState(jobId, j.state);
+        Dispute storage g = _disputes[jobId];
+        if (g.phase != DisputePhase.Checking) revert WrongPhase(jobId, g.phase);
+        if (block.timestamp > g.deadline) revert MoveTooLate(jobId);
+        if (msg.sender != j.buyer || g.buyerLost) revert CannotChallenge(jobId, msg.sender);
+        _verify(jobId, j, t);
+        uint256 bond = _challengeBond(j, t);
+        if (bond + _totalEscrow + _totalBalances > type(uint96).max) revert InvalidParameter("bond");
+        _totalEscrow += uint96(bond);
+        g.bond = uint96(bond);
+        emit JobDisputed(jobId, _BUYER, bond);
+        _startGame(jobId, j, t, t.reveals, g.eliminated, _BUYER);
+        _paymentToken.safeTransferFrom(msg.sender, address(this), bond);
+    }
+
+    /// @notice See `IGridmintCourt`.
+    function advanceDispute(uint256 jobId, Trail calldata t) external delegated {
+        Job storage j = _jobs[jobId];
+        if (j.state != JobState.Disputed) revert WrongState(jobId, j.state);
+        _verify(jobId, j, t);
+        Dispute storage g = _disputes[jobId];
+        DisputePhase phase = g.phase;
+        if (phase == DisputePhase.Checking) {
+            // The buyer accepts the claim left at once; anyone settles it after the check window.
+            if (block.timestamp <= g.deadline && msg.sender != j.buyer) revert DisputeOpen(jobId);
+            _settleSurvivor(jobId, j, t, g);
+        } else if (phase == DisputePhase.JuryVote) {
+            uint256 seats = g.jury.seats;
+            bool allRevealed = _popcount(uint32(g.jury.revealedSeats)) == seats;
+            if (block.timestamp <= uint256(g.deadline) + (allRevealed ? 0 : _moveWindow)) revert DisputeOpen(jobId);
+            // A tie (or no vote) leaves the defender's claim standing.
+            _decided(jobId, j, t, g, g.jury.votesFor >= g.jury.votesAgainst, true);
+        } else {
+            if (block.timestamp <= g.deadline) revert DisputeOpen(jobId);
+            if (phase == DisputePhase.JuryClaims) {
+                // Claims to draw from are drawn by `drawJury`; without any, the defender stands.
+                if (g.jury.claims != 0) revert WrongPhase(jobId, phase);
+                _decided(jobId, j, t, g, true, false);
+            } else {
+                // Trace, Bisect, Leaf: the side that had to move did not. Only the challenger picks.
+                bool challengerLate = phase == DisputePhase.Bisect && g.challengerTurn;
+                _decided(jobId, j, t, g, challengerLate, false);
+            }
+        }
+    }
+
+    /// @dev Ends the current game: the loser's claim is slashed (the coherent jurors take
+    /// `jurorShareBps`) or the losing challenger's bond forfeited; the drawn jurors are released,
+    /// those that did not vote with the majority lightly slashed. Then the next game, or the end.
+    function _decided(uint256 jobId, Job storage j, Trail calldata t, Dispute storage g, bool defenderWon, bool voted)
+        internal
+    {
+        uint256 seats = voted ? g.jury.seats : 0;
+        uint256 coherent = defenderWon ? g.jury.votedFor : g.jury.revealedSeats & ~uint256(g.jury.votedFor);
+        emit GameDecided(jobId, defenderWon, g.jury.votesFor, g.jury.votesAgainst);
+        address[] memory paid = new address[](_popcount(uint32(coherent)));
+        uint256 c;
+        for (uint256 s; s < seats; ++s) {
+            address juror = _jurors[jobId][s];
+            delete _jurors[jobId][s];
+            delete _votes[jobId][s];
+            _providers[juror].activeJobs -= 1;
+            if ((coherent >> s) & 1 == 1) {
+                paid[c++] = juror;
+            } else {
+                _slashJuror(jobId, juror, (g.jury.revealedSeats >> s) & 1 == 0);
+            }
+        }
+        Revealed[] memory reveals = t.reveals;
+        uint8 loser = defenderWon ? g.challenger : g.defender;
+        uint256 bond = g.bond;
+        address bondOwner = g.challenger == _BUYER ? j.buyer : t.claimants[g.challenger];
+        if (bond != 0) {
+            g.bond = 0;
+            _totalEscrow -= uint96(bond);
+            _totalBalances += uint96(bond);
+            if (defenderWon) {
+                _forfeitBond(jobId, t, reveals, g, bond, paid);
+            } else {
+                _accounts[bondOwner].balance += uint128(bond);
+                emit ChallengeBondReleased(jobId, false, bond);
+            }
+        }
+        if (loser == _BUYER) {
+            g.buyerLost = true;
+        } else {
+            Revealed memory lost = _revealOf(reveals, loser);
+            uint32 eliminated = g.eliminated;
+            for (uint256 i; i < reveals.length; ++i) {
+                uint256 index = reveals[i].index;
+                if ((eliminated >> index) & 1 == 1 || !_sameClaim(reveals[i], lost)) continue;
+                eliminated |= uint32(1 << index);
+                _slashLoser(jobId, j.buyer, t.claimants[index], paid);
+            }
+            g.eliminated = eliminated;
+        }
+        if (_startGame(jobId, j, t, reveals, g.eliminated, _NEXT)) return;
+        if (!_anyLeft(reveals, g.eliminated)) {
+            // Every claim lost: nothing to pay for. No-shows are slashed, the buyer refunded.
+            g.phase = DisputePhase.None;
+            _slashNoShows(jobId, j, t, reveals);
+            _refundAll(jobId, j, t);
+        } else if (g.buyerLost) {
+            // The buyer contested and lost: the claim left is paid now.
+            _settleSurvivor(jobId, j, t, g);
+        } else {
+            // One claim left that the buyer has not contested: it may still (`challengeSurvivor`).
+            uint40 deadline = uint40(block.timestamp + _checkWindow);
+            g.phase = DisputePhase.Checking;
+            g.deadline = deadline;
+            emit SurvivorChecking(jobId, deadline);
+        }
+    }
+
+    /// @dev Pays the one claim left (its replicas), slashes the selected replicas that neither
+    /// revealed it nor were slashed already, and ends the job.
+    function _settleSurvivor(uint256 jobId, Job storage j, Trail calldata t, Dispute storage g) internal {
+        Revealed[] memory reveals = t.reveals;
+        uint256 eliminated = g.eliminated;
+        for (uint256 i; i < reveals.length; ++i) {
+            if ((eliminated >> reveals[i].index) & 1 == 0) {
+                g.phase = DisputePhase.None;
+                _settle(jobId, j, t, reveals, reveals[i].resultRoot, reveals[i].workUnits, eliminated);
+                return;
+            }
+        }
+    }
+
+    function _anyLeft(Revealed[] memory reveals, uint256 eliminated) internal pure returns (bool) {
+        for (uint256 i; i < reveals.length; ++i) {
+            if ((eliminated >> reveals[i].index) & 1 == 0) return true;
+        }
+        return false;
+    }
+
+    function _revealOf(Revealed[] memory reveals, uint256 index) internal pure returns (Revealed memory r) {
+        for (uint256 i; i < reveals.length; ++i) {
+            if (reveals[i].index == index) return reveals[i];
+        }
+    }
+
+    /// @dev A challenger lost: `jurorShareBps` of its bond to the jurors who voted with the
+    /// majority, the rest in equal shares to the defending claim's replicas (what does not divide
+    /// to the treasury).
+    function _forfeitBond(
+        uint256 jobId,
+        Trail calldata t,
+        Revealed[] memory reveals,
+        Dispute storage g,
+        uint256 bond,
+        address[] memory jurors
+    ) internal {
+        uint256 toJurors = jurors.length == 0 ? 0 : (bond * _jurorShareBps) / BPS;
+        uint256 each = jurors.length == 0 ? 0 : toJurors / jurors.length;
+        for (uint256 i; i < jurors.length; ++i) {
+            _accounts[jurors[i]].balance += uint128(each);
+        }
+        uint256 rest = bond - each * jurors.length;
+        Revealed memory d = _revealOf(reveals, g.defender);
+        uint256 count;
+        for (uint256 i; i < reveals.length; ++i) {
+            if (_sameClaim(reveals[i], d)) ++count;
+        }
+        uint256 share = rest / count; // count > 0: the defender's own reveal
+        for (uint256 i; i < reveals.length; ++i) {
+            if (_sameClaim(reveals[i], d)) _accounts[t.claimants[reveals[i].index]].balance += uint128(share);
+        }
+        _accounts[_treasury].balance += uint128(rest - share * count);
+        emit ChallengeBondReleased(jobId, true, bond);
+    }
+
+    /// @dev Slashes a replica whose claim lost a game, as a dissenter, and pays `jurorShareBps`
+    /// of the slash to the jurors who voted with the majority.
+    function _slashLoser(uint256 jobId, address buyer, address provider, address[] memory jurors) internal {
+        Provider storage p = _providers[provider];
+        uint256 amount = (uint256(p.stake) * _slashBps) / BPS;
+        _records[provider].slashed += 1;
+        if (amount == 0) return;
+        uint256 toJurors = jurors.length == 0 ? 0 : (amount * _jurorShareBps) / BPS;
+        uint256 each = jurors.length == 0 ? 0 : toJurors / jurors.length;
+        uint256 rest = amount - each * jurors.length;
+        _takeStake(p, amount, buyer, (rest * _buyerSlashShareBps) / BPS);
+        if (each != 0) {
+            _stakeCredit[_treasury] -= each * jurors.length;
+            for (uint256 i; i < jurors.length; ++i) {
+                _stakeCredit[jurors[i]] += each;
+            }
+        }
+        emit ProviderSlashed(jobId, provider, amount, false);
+    }
+
+    /// @dev A drawn juror that did not vote (`missed`) or voted against the majority loses
+    /// `jurorSlashBps` of its stake, to the treasury.
+    function _slashJuror(uint256 jobId, address juror, bool missed) internal {
+        Provider storage p = _providers[juror];
+        uint256 amount = (uint256(p.stake) * _jurorSlashBps) / BPS;
+        if (missed) _records[juror].missed += 1;
+        else _records[juror].slashed += 1;
+        if (amount == 0) return;
+        _takeStake(p, amount, address(0), 0);
+        emit JurorSlashed(jobId, juror, amount, missed);
+    }
+}

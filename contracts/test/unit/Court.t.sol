@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {CourtFixture} from "../utils/CourtFixture.sol";
+import {Leaf, Tree} from "../utils/Traces.sol";
+import {DisputePhase, JobState, Reveal, Trail} from "../../src/libraries/Types.sol";
+import {Gridmint} from "../../src/Gridmint.sol";
+import {GridmintCourt} from "../../src/GridmintCourt.sol";
+import {GridmintStorage} from "../../src/base/GridmintStorage.sol";
+import {IGridmint} from "../../src/interfaces/IGridmint.sol";
+
+/// @notice The dispute court (issue #22): every transition of a game and every revert, played
+/// with traces built the way runners build them.
+contract CourtTest is CourtFixture {
+    uint64 internal constant WU = 5;
+    uint32 internal constant STEPS = 16;
+    uint32 internal constant WRONG = 11; // the corrupt trace's first wrong step
+
+    Tree internal honest;
+    Tree internal corrupt;
+
+    function setUp() public override {
+        super.setUp();
+        registerAll(12);
+        honest = traceOf(STEPS, WU, STEPS);
+        corrupt = traceOf(STEPS, WU, WRONG);
+    }
+
+    /// A k = 3 job whose replicas reveal `roots`; the buyer has not settled it.
+    function revealed3(bytes32[3] memory roots) internal returns (uint256 jobId) {
+        jobId = post(3);
+        for (uint256 i; i < 3; ++i) claimAs(jobId, providers[i]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        for (uint256 i; i < 3; ++i) commitAs(jobId, i, providers[i], roots[i], WU);
+        for (uint256 i; i < 3; ++i) revealAs(jobId, i, providers[i], roots[i], WU);
+    }
+
+    function challengeAs(address who, uint256 jobId) internal returns (uint256 bond) {
+        Trail memory t = trail(jobId);
+        bond = market.challengeBondOf(jobId, t);
+        if (who != buyer) {
+            usd.mint(who, bond);
+            vm.prank(who);
+            usd.approve(address(market), bond);
+        }
+        vm.prank(who);
+        market.challenge(jobId, t, new Reveal[](0));
+    }
+
+    /// Two colluding replicas (0, 1) agree on a corrupt result, one (2) is honest; the buyer's
+    /// spot check found step WRONG wrong. It challenges, bisects to that step, and the jury
+    /// re-runs it: the colluders are slashed, the honest replica is paid, the buyer gets its
+    /// bond back and pays only for the right result. No privileged key anywhere.
+    function test_colludingMajority_isSlashedThroughBisectionAndAJury() public {
+        uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
+        uint256 bond = challengeAs(buyer, jobId);
+        assertEq(uint256(phase(jobId)), uint256(DisputePhase.Trace), "the majority defends");
+        assertEq(game(jobId).defender, 0, "replica 0's claim defends");
+        assertEq(game(jobId).challenger, 255, "against the buyer");
+        bisectTo(jobId, corrupt, WRONG, buyer);
+        assertEq(game(jobId).position, WRONG, "bisection ends at the wrong step");
+        assertEq(uint256(phase(jobId)), uint256(DisputePhase.JuryClaims), "a jury is called");
+        seatJury(jobId, 7);
+        assertEq(game(jobId).jury.seats, 5, "five jurors drawn from seven claims");
+        uint256 creditBefore = market.stakeCredit(providers[FIRST_JUROR]);
+        voteAll(jobId, truth(honest, WRONG));
+        assertEq(market.reputationOf(providers[0]).slashed, 1, "colluder slashed");
+        assertEq(market.reputationOf(providers[1]).slashed, 1, "colluder slashed");
+        assertEq(uint256(phase(jobId)), uint256(DisputePhase.Checking), "the honest claim is left to the buyer");
+        vm.prank(buyer);
+        market.advanceDispute(jobId, trail(jobId)); // the buyer accepts it at once
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled");
+        assertEq(market.agreedRoot(jobId), claimRoot(honest), "the honest result");
+        assertEq(market.accountOf(providers[2]).balance, uint256(PRICE) * WU, "the honest replica is paid");
+        assertEq(market.accountOf(providers[0]).balance, 0, "the colluders are not");
+        uint256 escrow = uint256(PRICE) * MAX_WU * 3 * 10_250 / 10_000;
+        uint256 paid = uint256(PRICE) * WU;
+        assertEq(market.accountOf(buyer).balance, escrow - paid - paid * 250 / 10_000 + bond, "buyer made whole");
+        assertEq(market.totalEscrow(), 0, "nothing stuck");
+        // Jurors who voted with the majority share half of each colluder's slash.
+        bool someJurorPaid;
+        for (uint256 i = FIRST_JUROR; i < FIRST_JUROR + 7; ++i) {
+            if (market.stakeCredit(providers[i]) > (i == FIRST_JUROR ? creditBefore : 0)) someJurorPaid = true;
+        }
+        assertTrue(someJurorPaid, "the jury is paid from the colluders' slash");
+    }
+
+    /// The buyer challenges an honest unanimous result: the jury upholds it, the buyer forfeits
+    /// its bond (to the jurors and the replicas) and the replicas are paid at once.
+    function test_aWrongChallenge_costsTheBuyerItsBond() public {
+        bytes32 r = claimRoot(honest);
+        uint256 jobId = revealed3([r, r, r]);
+        uint256 bond = challengeAs(buyer, jobId);
+        bisectTo(jobId, honest, 3, buyer);
+        seatJury(jobId, 5);
+        voteAll(jobId, truth(honest, 3));
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled: the buyer lost");
+        uint256 pay = uint256(PRICE) * WU;
+        uint256 toReplicas = bond - (bond * 5_000 / 10_000) / 5 * 5;
+        for (uint256 i; i < 3; ++i) {
+            assertEq(market.accountOf(providers[i]).balance, pay + toReplicas / 3, "pay and a share of the bond");
+        }
+        assertEq(market.accountOf(providers[FIRST_JUROR]).balance, (bond * 5_000 / 10_000) / 5, "each juror a share");
+        assertEq(market.totalEscrow(), 0, "nothing stuck");
+    }
+
+    /// Replicas split with no majority (one each): the earliest claim defends; the other
+    /// replica steers the bisection; the jury decides.
+    function test_aSplit_isPlayedOutBetweenTheClaims() public {
+        bytes32 third = claimRoot(traceOf(STEPS, WU, 2));
+        uint256 jobId = revealed3([claimRoot(honest), claimRoot(corrupt), third]);
+        vm.warp(trail(jobId).terms.revealDeadline + 61);
+        finalizeAs(address(0xCAFE), jobId);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Disputed), "no majority: the court");
+        assertEq(game(jobId).defender, 0, "the earliest claim defends");
+        assertEq(game(jobId).challenger, 1, "against the next one");
+        assertEq(game(jobId).steerer, providers[1], "whose replica steers");
+        bisectTo(jobId, honest, WRONG, providers[1]);
+        seatJury(jobId, 5);
+        voteAll(jobId, truth(honest, WRONG));
+        assertEq(market.reputationOf(providers[1]).slashed, 1, "the losing claim is slashed");
+        // The next game: the winner against the third claim.
+        assertEq(uint256(phase(jobId)), uint256(DisputePhase.Trace), "the next game");
+        assertEq(game(jobId).challenger, 2, "the third claim challenges");
+        bisectTo(jobId, honest, 2, providers[2]);
+        seatJury(jobId, 5);
+        voteAll(jobId, truth(honest, 2));
+        assertEq(uint256(phase(jobId)), uint256(DisputePhase.Checking), "one claim left");
+        vm.warp(uint256(game(jobId).deadline) + 1);
+        advance(jobId);
+        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * WU, "the survivor is paid");
+        assertEq(market.reputationOf(providers[2]).slashed, 1, "the third claim is slashed");
+        assertEq(market.totalEscrow(), 0, "nothing stuck");
+    }
+
+    /// A dissenting replica (honest, in the minority) challenges the colluding majority itself.
+    function test_aDissentingReplica_challengesTheMajority() public {
+        uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
+        // The buyer cannot settle a split at once: the minority has the check window.
+        Trail memory t = trail(jobId);
+        vm.prank(buyer);
+        vm.expectRevert(abi.encodeWithSelector(NotFinalizable.selector, jobId));
+        market.finalize(jobId, t);
+        // A replica of the majority cannot challenge its own claim.
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(CannotChallenge.selector, jobId, providers[0]));
+        market.challenge(jobId, t, new Reveal[](0));
+        uint256 bond = challengeAs(providers[2], jobId);
+        assertEq(game(jobId).challenger, 2, "the dissenter challenges");
+        bisectTo(jobId, corrupt, WRONG, providers[2]);
+        seatJury(jobId, 5);
+        voteAll(jobId, truth(honest, WRONG));
+        assertEq(market.accountOf(providers[2]).balance, bond, "its bond back");
+        vm.warp(uint256(game(jobId).deadline) + 1);
+        advance(jobId);
+        assertEq(market.agreedRoot(jobId), claimRoot(honest), "the dissenter was right");
+        assertEq(market.accountOf(providers[2]).balance, bond + uint256(PRICE) * WU, "and is paid");
+    }
+
+    // ---- deadlines: the side that does not move loses --------------------------------------
+
+    function test_aDefenderThatNeverOpensItsTrace_loses() public {
+        uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
+        challengeAs(buyer, jobId);
+        Trail memory t = trail(jobId);
+        vm.expectRevert(abi.encodeWithSelector(DisputeOpen.selector, jobId));
+        market.advanceDispute(jobId, t);
+        vm.warp(uint256(game(jobId).deadline) + 1);
+        vm.expectRevert(abi.encodeWithSelector(MoveTooLate.selector, jobId));
+        openTraceOf(jobId, corrupt);
+        advance(jobId);
+        assertEq(market.reputationOf(providers[0]).slashed, 1, "the silent defender loses");
+        assertEq(uint256(phase(jobId)), uint256(DisputePhase.Checking), "the other claim is left");
+    }
+
+    /// A party that stops answering mid-bisection loses: here the defender after two rounds.
+    function test_aDefenderThatStopsMidBisection_loses() public {
+        uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
+        challengeAs(buyer, jobId);
+        openTraceOf(jobId, corrupt);
+        for (uint256 level = corrupt.depth; level > corrupt.depth - 2; --level) {
+            uint256 p = WRONG >> level;
+            market.splitNode(jobId, corrupt.h[level - 1][2 * p], corrupt.f[level - 1][2 * p], corrupt.h[level - 1][2 * p + 1], corrupt.f[level - 1][2 * p + 1]);
+            vm.prank(buyer);
+            market.pickHalf(jobId, (WRONG >> (level - 1)) & 1 == 1);
+        }
+        vm.warp(uint256(game(jobId).deadline) + 1);
+        advance(jobId);
+        assertEq(market.reputationOf(providers[0]).slashed, 1, "the defender that stopped loses");
+    }
+
+    /// The challenger stops picking: it loses (the buyer's bond is forfeited).
+    function test_aChallengerThatStopsPicking_loses() public {
+        bytes32 r = claimRoot(honest);
+        uint256 jobId = revealed3([r, r, r]);
+        uint256 bond = challengeAs(buyer, jobId);
+        openTraceOf(jobId, honest);
+        market.splitNode(jobId, honest.h[honest.depth - 1][0], honest.f[honest.depth - 1][0], honest.h[honest.depth - 1][1], honest.f[honest.depth - 1][1]);
+        vm.warp(uint256(game(jobId).deadline) + 1);
+        advance(jobId);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled for the replicas");
+        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * WU + bond / 3, "the bond to the replicas (no jury)");
+    }
+
+    function test_aDefenderThatNeverOpensTheLeaf_loses() public {
+        uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
+        challengeAs(buyer, jobId);
+        openTraceOf(jobId, corrupt);
+        descend(jobId, corrupt, WRONG, buyer);
+        assertEq(uint256(phase(jobId)), uint256(DisputePhase.Leaf), "at the leaf");
+        vm.warp(uint256(game(jobId).deadline) + 1);
+        advance(jobId);
+        assertEq(market.reputationOf(providers[0]).slashed, 1, "no leaf, no defence");
+    }
+
+    /// Nobody claims jury duty: the defender's claim stands.
+    function test_withoutJurors_theDefenderStands() public {
+        bytes32 r = claimRoot(honest);
+        uint256 jobId = revealed3([r, r, r]);
+        challengeAs(buyer, jobId);
+        bisectTo(jobId, honest, 0, buyer);
+        vm.warp(uint256(game(jobId).deadline) + 1);
+        advance(jobId);
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "the replicas are paid");
+    }
+
+    /// A juror that lies is outvoted and slashed lightly; jurors that never vote are slashed
+    /// lightly; the majority is paid.
+    function test_aLyingJurorAndAbsentJurors_areSlashedAndOutvoted() public {
+        uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
+        challengeAs(buyer, jobId);
+        bisectTo(jobId, corrupt, WRONG, buyer);
+        seatJury(jobId, 5);
+        bytes32[] memory outputs = new bytes32[](5);
+        outputs[0] = corrupt.leaves[WRONG].outHash; // a colluders' juror backs the defender
+        outputs[1] = truth(honest, WRONG);
+        outputs[2] = truth(honest, WRONG);
+        outputs[3] = bytes32(0); // never votes
+        outputs[4] = truth(honest, WRONG);
+        address liar = market.jurorOf(jobId, 0);
+        address absent = market.jurorOf(jobId, 3);
+        address honestJuror = market.jurorOf(jobId, 1);
+        uint96 liarStake = market.providerOf(liar).stake;
+        uint96 absentStake = market.providerOf(absent).stake;
+        uint256 honestCredit = market.stakeCredit(honestJuror);
+        vote(jobId, outputs);
+        assertEq(market.reputationOf(providers[0]).slashed, 1, "the colluding defender loses 3 to 1");
+        assertEq(market.providerOf(liar).stake, liarStake - liarStake * 500 / 10_000, "the lying juror is slashed");
+        assertEq(market.providerOf(absent).stake, absentStake - absentStake * 500 / 10_000, "the absent juror is slashed");
+        assertEq(market.reputationOf(absent).missed, 1, "and counted as missed");
+        assertGt(market.stakeCredit(honestJuror), honestCredit, "the honest juror is paid");
+        assertEq(market.providerOf(liar).activeJobs, 0, "every juror is released");
+    }
+
+    /// A trace that stops short (fewer steps than the job has): the challenger picks a leaf past
+    /// its end, the defender can only open it empty, and the jury knows the step exists.
+    function test_aTraceThatStopsShort_losesAtAnEmptyLeaf() public {
+        Tree memory short_ = traceOf(STEPS - 4, WU, STEPS);
+        uint256 jobId = revealed3([claimRoot(short_), claimRoot(short_), claimRoot(honest)]);
+        challengeAs(buyer, jobId);
+        bisectTo(jobId, short_, STEPS - 2, buyer);
+        assertEq(game(jobId).node, bytes32(0), "an empty leaf: no output");
+        seatJury(jobId, 5);
+        voteAll(jobId, truth(honest, STEPS - 2));
+        assertEq(market.reputationOf(providers[0]).slashed, 1, "the short trace loses");
+    }
+
+    /// Work units the trace does not add up to cannot be defended: a sybil revealing the honest
+    /// root with the maximum units cannot open it.
+    function test_unitsMustBeTheTracesFlops() public {
+        uint256 jobId = post(2);
+        claimAs(jobId, providers[0]);
+        claimAs(jobId, providers[1]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        commitAs(jobId, 0, providers[0], claimRoot(honest), MAX_WU);
+        commitAs(jobId, 1, providers[1], claimRoot(honest), WU);
+        revealAs(jobId, 0, providers[0], claimRoot(honest), MAX_WU);
+        revealAs(jobId, 1, providers[1], claimRoot(honest), WU);
+        vm.warp(trail(jobId).terms.revealDeadline + 61);
+        finalize(jobId);
+        vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
+        openTraceOf(jobId, honest);
+        vm.warp(uint256(game(jobId).deadline) + 1);
+        advance(jobId);
+        assertEq(market.reputationOf(providers[0]).slashed, 1, "the inflated claim loses");
+        vm.warp(uint256(game(jobId).deadline) + 1);
+        advance(jobId);
+        assertEq(market.accountOf(providers[1]).balance, uint256(PRICE) * WU, "the true work is paid");
+    }
+
+    /// When every claim loses, the buyer is refunded in full (and its bond comes back).
+    function test_whenEveryClaimLoses_theBuyerIsRefunded() public {
+        bytes32 c = claimRoot(corrupt);
+        uint256 jobId = revealed3([c, c, c]);
+        challengeAs(buyer, jobId);
+        bisectTo(jobId, corrupt, WRONG, buyer);
+        seatJury(jobId, 5);
+        voteAll(jobId, truth(honest, WRONG));
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Refunded), "refunded");
+        vm.prank(buyer);
+        market.withdraw();
+        assertEq(usd.balanceOf(buyer), 1e15, "every token back (escrow and bond): all it was minted");
+        for (uint256 i; i < 3; ++i) assertEq(market.providerOf(providers[i]).activeJobs, 0, "released");
+    }
+
+    /// After a replicas' game, the buyer may still challenge the claim left.
+    function test_theBuyerMayChallengeTheSurvivor() public {
+        Tree memory other = traceOf(STEPS, WU, 3);
+        uint256 jobId = post(2);
+        claimAs(jobId, providers[0]);
+        claimAs(jobId, providers[1]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        commitAs(jobId, 0, providers[0], claimRoot(corrupt), WU);
+        commitAs(jobId, 1, providers[1], claimRoot(other), WU);
+        revealAs(jobId, 0, providers[0], claimRoot(corrupt), WU);
+        revealAs(jobId, 1, providers[1], claimRoot(other), WU);
+        vm.warp(trail(jobId).terms.revealDeadline + 61);
+        finalize(jobId);
+        // Replica 1 steers to step 3, where its rival is right (its own trace went wrong there).
+        bisectTo(jobId, corrupt, 3, providers[1]);
+        seatJury(jobId, 5);
+        voteAll(jobId, truth(honest, 3));
+        assertEq(uint256(phase(jobId)), uint256(DisputePhase.Checking), "corrupt claim left");
+        Trail memory t = trail(jobId);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(CannotChallenge.selector, jobId, providers[0]));
+        market.challengeSurvivor(jobId, t);
+        vm.prank(buyer);
+        market.challengeSurvivor(jobId, t);
+        bisectTo(jobId, corrupt, WRONG, buyer);
+        seatJury(jobId, 5);
+        voteAll(jobId, truth(honest, WRONG));
+        assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Refunded), "no claim survives");
+        assertEq(market.totalEscrow(), 0, "nothing stuck");
+    }
+
+    // ---- reverts ------------------------------------------------------------------------------
+
+    function test_moves_revertOutOfTurnAndOnForgedData() public {
+        uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
+        challengeAs(buyer, jobId);
+        vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
+        market.openTrace(jobId, honest.outputs, traceRoot(corrupt), corrupt.flops, STEPS);
+        vm.expectRevert(abi.encodeWithSelector(WrongPhase.selector, jobId, DisputePhase.Trace));
+        market.pickHalf(jobId, true);
+        openTraceOf(jobId, corrupt);
+        uint8 d = corrupt.depth - 1;
+        vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
+        market.splitNode(jobId, corrupt.h[d][1], corrupt.f[d][1], corrupt.h[d][0], corrupt.f[d][0]);
+        vm.expectRevert(abi.encodeWithSelector(NotYourMove.selector, jobId));
+        vm.prank(buyer);
+        market.pickHalf(jobId, true);
+        market.splitNode(jobId, corrupt.h[d][0], corrupt.f[d][0], corrupt.h[d][1], corrupt.f[d][1]);
+        vm.expectRevert(abi.encodeWithSelector(NotYourMove.selector, jobId));
+        market.splitNode(jobId, corrupt.h[d][0], corrupt.f[d][0], corrupt.h[d][1], corrupt.f[d][1]);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(NotYourMove.selector, jobId));
+        market.pickHalf(jobId, true);
+        vm.prank(buyer);
+        market.pickHalf(jobId, true);
+        descendFrom(jobId, WRONG);
+        Leaf memory l = corrupt.leaves[WRONG];
+        vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
+        market.openLeaf(jobId, l.prev, l.inHash, truth(honest, WRONG));
+        market.openLeaf(jobId, l.prev, l.inHash, l.outHash);
+        vm.prank(buyer);
+        vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, jobId, buyer));
+        market.claimJuryDuty(jobId);
+        vm.prank(address(0xDEAD));
+        vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, jobId, address(0xDEAD)));
+        market.claimJuryDuty(jobId);
+        address[] memory claims = new address[](1);
+        claims[0] = providers[FIRST_JUROR];
+        uint128[] memory weights = new uint128[](1);
+        weights[0] = market.providerOf(claims[0]).stake;
+        vm.prank(claims[0]);
+        market.claimJuryDuty(jobId);
+        Trail memory t = trail(jobId);
+        vm.expectRevert(abi.encodeWithSelector(DisputeOpen.selector, jobId));
+        market.drawJury(jobId, claims, weights, t);
+        vm.warp(uint256(game(jobId).deadline) + 1);
+        weights[0] += 1;
+        vm.expectRevert(abi.encodeWithSelector(JuryMismatch.selector, jobId));
+        market.drawJury(jobId, claims, weights, t);
+        weights[0] -= 1;
+        market.drawJury(jobId, claims, weights, t);
+        bytes32 out = truth(honest, WRONG);
+        bytes32 digest = market.voteDigest(jobId, 0, out, bytes32(0), claims[0]);
+        vm.expectRevert(abi.encodeWithSelector(NotJuror.selector, jobId, uint256(0)));
+        market.commitVote(jobId, 0, digest);
+        vm.prank(claims[0]);
+        market.commitVote(jobId, 0, digest);
+        vm.prank(claims[0]);
+        vm.expectRevert(abi.encodeWithSelector(DisputeOpen.selector, jobId));
+        market.revealVote(jobId, 0, out, bytes32(0));
+        vm.warp(uint256(game(jobId).deadline) + 1);
+        vm.prank(claims[0]);
+        vm.expectRevert(abi.encodeWithSelector(VoteMismatch.selector, jobId, uint256(0)));
+        market.revealVote(jobId, 0, keccak256("another"), bytes32(0));
+        vm.prank(claims[0]);
+        market.revealVote(jobId, 0, out, bytes32(0));
+        advance(jobId);
+        assertEq(market.reputationOf(providers[0]).slashed, 1, "one honest juror suffices");
+    }
+
+    function descendFrom(uint256 jobId, uint32 step) internal {
+        for (uint256 level = corrupt.depth - 1; level > 0; --level) {
+            uint256 p = step >> level;
+            market.splitNode(jobId, corrupt.h[level - 1][2 * p], corrupt.f[level - 1][2 * p], corrupt.h[level - 1][2 * p + 1], corrupt.f[level - 1][2 * p + 1]);
+            vm.prank(buyer);
+            market.pickHalf(jobId, (step >> (level - 1)) & 1 == 1);
+        }
+    }
+
+    /// Called at the court's own address, a move would act on the court's empty storage.
+    function test_theCourtRefusesCallsAtItsOwnAddress() public {
+        address court = market.court();
+        vm.expectRevert(abi.encodeWithSelector(OnlyThroughMarket.selector, address(0)));
+        IGridmint(court).pickHalf(1, true);
+        Trail memory t;
+        vm.expectRevert(abi.encodeWithSelector(OnlyThroughMarket.selector, address(0)));
+        IGridmint(court).advanceDispute(1, t);
+    }
+
+    /// A market built with a court of another configuration is refused.
+    function test_aCourtOfAnotherConfig_isRefused() public {
+        GridmintStorage.Config memory c = config();
+        c.jurySize = 3;
+        address court = address(new GridmintCourt(c));
+        c.jurySize = 5;
+        c.court = court;
+        vm.expectRevert(abi.encodeWithSelector(InvalidParameter.selector, "court"));
+        new Gridmint(c);
+    }
+
+    // ---- fuzz ---------------------------------------------------------------------------------
+
+    /// Any trace length and any wrong step: the bisection takes ⌈log2 steps⌉ rounds and ends at
+    /// the wrong step, which the jury finds wrong; the honest replica is paid.
+    function testFuzz_bisectionFindsTheWrongStepInLog2Rounds(uint16 stepsSeed, uint16 wrongSeed) public {
+        uint32 steps = uint32(bound(stepsSeed, 1, 600));
+        uint32 wrong = uint32(bound(wrongSeed, 0, steps - 1));
+        Tree memory good = traceOf(steps, WU, steps);
+        Tree memory bad = traceOf(steps, WU, wrong);
+        uint256 jobId = revealed3([claimRoot(bad), claimRoot(bad), claimRoot(good)]);
+        challengeAs(buyer, jobId);
+        openTraceOf(jobId, bad);
+        uint256 rounds = game(jobId).depth;
+        uint256 expected;
+        while ((uint256(1) << expected) < steps) ++expected;
+        assertEq(rounds, expected, "rounds = ceil(log2 steps)");
+        descend(jobId, bad, wrong, buyer);
+        openLeafOf(jobId, bad, wrong);
+        assertEq(game(jobId).position, wrong, "at the wrong step");
+        seatJury(jobId, 5);
+        voteAll(jobId, truth(good, wrong));
+        vm.prank(buyer);
+        market.advanceDispute(jobId, trail(jobId));
+        assertEq(market.agreedRoot(jobId), claimRoot(good), "the honest claim wins");
+        assertEq(market.totalEscrow(), 0, "nothing stuck");
+    }
+}
