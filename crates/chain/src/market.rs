@@ -339,7 +339,7 @@ impl<P: Provider + Clone> Market<P> {
     }
 
     /// The buyer's challenge: reveals the remaining replicas (none when the chain has them all)
-    /// and hands the job to the arbiter instead of settling it (the buyer's own re-execution
+    /// and puts the job in the court instead of settling it (the buyer's own re-execution
     /// disagrees with the majority, or nothing it can check was delivered). Approves the market's
     /// challenge bond from `owner` (the sender) first, exactly that amount.
     pub async fn challenge(

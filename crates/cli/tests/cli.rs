@@ -441,7 +441,7 @@ mod demo {
 
     /// Two of three providers corrupt their results the same way: they agree, but the buyer's spot
     /// check re-executes sentences and contradicts them, so it challenges instead of letting the
-    /// majority be paid. Nobody is paid or slashed until the arbiter decides.
+    /// majority be paid. Nobody is paid or slashed until the court's game ends.
     #[test]
     fn a_corrupt_majority_is_caught_by_the_buyers_spot_check() {
         let Some((summary, stderr, _dir)) = corrupt_majority_demo(&[]) else { return };
@@ -449,7 +449,7 @@ mod demo {
         assert_eq!(summary["job_verified"], false, "{summary}");
         assert!(stderr.contains("contradicts") && stderr.contains("challenged"), "the buyer said why: {stderr}");
         for p in summary["providers"].as_array().expect("providers") {
-            assert_eq!(p["earned"], "0", "nobody is paid before the arbiter decides: {p}");
+            assert_eq!(p["earned"], "0", "nobody is paid before the court decides: {p}");
             assert_eq!(p["slashed"], "0", "{p}");
         }
     }
@@ -466,7 +466,7 @@ mod demo {
         assert_eq!(summary["job_verified"], false, "{summary}");
         assert!(stderr.contains("challenged"), "the buyer challenged: {stderr}");
         for p in summary["providers"].as_array().expect("providers") {
-            assert_eq!(p["earned"], "0", "nobody is paid before the arbiter decides: {p}");
+            assert_eq!(p["earned"], "0", "nobody is paid before the court decides: {p}");
         }
         // The providers committed themselves: nothing was relayed.
         for account in 1..=3 {

@@ -3,7 +3,8 @@
 //! compares bits. Embedding rows do not depend on the batch they ran in, so a sample of sentences
 //! run alone must give exactly the result's rows for them. A mismatch means the agreeing replicas
 //! are wrong together (colluding, or a common bug): the buyer challenges instead of settling and
-//! the arbiter decides. A training run's sample is its first epoch.
+//! the court decides (bisection to one step, a jury re-runs it; the clients do not play it yet,
+//! #22). A training run's sample is its first epoch.
 
 use std::path::PathBuf;
 

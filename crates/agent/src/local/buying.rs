@@ -151,7 +151,7 @@ impl LocalMarket {
                 summary.detail.as_deref().unwrap_or("agreed root")
             )),
             JobStatus::Disputed => {
-                Some("disputed: the replicas or this machine's spot check disagreed; the arbiter settles".into())
+                Some("disputed: the replicas or this machine's spot check disagreed; the court plays it out (bisection to one step, a jury re-runs it)".into())
             }
             JobStatus::Refunded => Some("refunded: too few providers claimed it in time".into()),
             JobStatus::Failed => summary.detail.clone().map(|d| format!("failed: {d}")),
