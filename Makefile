@@ -25,7 +25,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help setup run app ui contracts test lint test-rust test-architecture test-contracts test-ui e2e \
-        bench bench-engine bench-workloads bench-gas bench-e2e bench-app bench-yield test-contracts-deep demo package clean
+        bench bench-engine bench-workloads bench-gas bench-dispute bench-e2e bench-app bench-yield test-contracts-deep demo package clean
 
 help:
 	@echo "make run     install what is missing, build, start the desktop app"
@@ -101,7 +101,7 @@ e2e: setup ui
 	scripts/with-keyring.sh cargo test -p gridmint-app --features custom-protocol --test e2e -- --test-threads=1
 
 # --- benchmarks ---------------------------------------------------------------------------------
-bench: setup bench-engine bench-workloads bench-gas bench-e2e bench-app bench-yield
+bench: setup bench-engine bench-workloads bench-gas bench-dispute bench-e2e bench-app bench-yield
 	@echo "benchmarks written to target/bench/"
 
 bench-engine: setup
@@ -147,6 +147,15 @@ bench-yield: setup
 bench-gas: contracts
 	@mkdir -p target/bench
 	cargo run -q -p gridmint-chain --example gas_bench -- $(FOUNDRY)/anvil-linux-amd64/bin/anvil target/bench/gas.json
+
+# A whole dispute of the court (bisection, jury, verdict) over the trace of a real 4,096-sentence
+# embed job: gas, rounds, the jury's compute share -> target/bench/dispute.json.
+bench-dispute: setup contracts
+	@mkdir -p target/bench
+	cargo build --release -p gridmint-cli
+	cargo build -q -p gridmint-node --example dispute_bench
+	python3 scripts/bench/dispute.py $(RELEASE_BIN)/gridmint $(CARGO_TARGET_DIR)/debug/examples/dispute_bench \
+		$(FOUNDRY)/anvil-linux-amd64/bin/anvil target/bench/dispute.json --sentences 4096
 
 # --- demo and packages -------------------------------------------------------------------------
 # The market on this machine: local chain, three provider processes (one corrupt), a buyer.

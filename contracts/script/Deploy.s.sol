@@ -88,6 +88,7 @@ contract Deploy {
             minStepWindow: 12,
             checkWindow: 1 hours,
             challengeBondBps: 1_000,
+            levelsPerMove: 3,
             jurySize: 5,
             jurorShareBps: 5_000,
             jurorSlashBps: 500

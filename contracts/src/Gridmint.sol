@@ -9,7 +9,7 @@ import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/Messa
 import {GridmintExtension} from "./GridmintExtension.sol";
 import {GridmintStorage} from "./base/GridmintStorage.sol";
 import {Settlement} from "./base/Settlement.sol";
-import {IGridmintMarket} from "./interfaces/IGridmint.sol";
+import {IGridmintCourt, IGridmintMarket} from "./interfaces/IGridmint.sol";
 import {TrailHash} from "./libraries/TrailHash.sol";
 import {GridToken} from "./tokens/GridToken.sol";
 import {
@@ -250,19 +250,15 @@ contract Gridmint is Settlement, IGridmintMarket {
         _paymentToken.safeTransfer(to, amount);
     }
 
-    /// @notice Every call this contract does not implement runs in `extension`, in this storage.
+    /// @notice Every call this contract does not implement runs in `extension`, in this storage;
+    /// the court's moves go straight to the court (one delegation, not two: a dispute is dozens of
+    /// calls).
     fallback() external {
-        address target = extension;
-        // Calldata and the answer go past the free memory pointer (scratch the compiler leaves
-        // alone), not at offset 0: the block is then memory-safe as annotated, so the IR optimizer
-        // may keep `target` in memory without the copy overwriting it.
-        assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            calldatacopy(ptr, 0, calldatasize())
-            let ok := delegatecall(gas(), target, ptr, calldatasize(), 0, 0)
-            returndatacopy(ptr, 0, returndatasize())
-            if iszero(ok) { revert(ptr, returndatasize()) }
-            return(ptr, returndatasize())
-        }
+        bytes4 s = msg.sig;
+        bool court = s == IGridmintCourt.openTrace.selector || s == IGridmintCourt.splitNode.selector
+            || s == IGridmintCourt.pickPart.selector || s == IGridmintCourt.openLeaf.selector
+            || s == IGridmintCourt.drawJury.selector || s == IGridmintCourt.advanceDispute.selector
+            || s == IGridmintCourt.challengeSurvivor.selector;
+        _delegate(court ? _court : extension);
     }
 }

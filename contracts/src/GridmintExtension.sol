@@ -21,14 +21,6 @@ contract GridmintExtension is Registry, Replicas, Rewards, Views, Jury {
 
     /// @notice Every call neither the market nor this implements runs in the court.
     fallback() external {
-        address target = _court;
-        assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            calldatacopy(ptr, 0, calldatasize())
-            let ok := delegatecall(gas(), target, ptr, calldatasize(), 0, 0)
-            returndatacopy(ptr, 0, returndatasize())
-            if iszero(ok) { revert(ptr, returndatasize()) }
-            return(ptr, returndatasize())
-        }
+        _delegate(_court);
     }
 }

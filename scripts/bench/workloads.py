@@ -132,6 +132,11 @@ def main() -> None:
         "reference_sentences_per_s": ref_rate,
         "embed_ratio": embed_rate / ref_rate,
         "embed_min_cosine_vs_reference": float(cosine.min()),
+        # The execution trace (#22): hashing every sentence's tokens and row, the file and the
+        # tree, within the same run (target: at most 3% of it).
+        "embed_trace_steps": embed["traceSteps"],
+        "embed_trace_seconds": embed["traceSeconds"],
+        "embed_trace_share": embed["traceSeconds"] / embed["seconds"],
         "train_epoch_s": train_epoch_s,
         "reference_train_epoch_s": ref_epoch_s,
         "train_ratio": ref_epoch_s / train_epoch_s,

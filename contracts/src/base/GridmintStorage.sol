@@ -5,7 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {GridToken} from "../tokens/GridToken.sol";
 import {IGridmintErrors, IGridmintEvents} from "../interfaces/IGridmint.sol";
-import {Account, Dispute, EpochTotals, Job, Provider, Record} from "../libraries/Types.sol";
+import {Account, Dispute, EpochTotals, Job, Provider, Record, Seat} from "../libraries/Types.sol";
 
 /// @title GridmintStorage
 /// @notice The market's parameters and state, shared by the two contracts that run at its
@@ -38,6 +38,8 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         // commit and reveal windows are each at least (replicas + 1) of these
         uint32 checkWindow; // seconds after the reveal deadline the buyer keeps to check and challenge
         uint16 challengeBondBps; // the bond to challenge (buyer or dissenting replica), in basis points of the job's escrow
+        uint8 levelsPerMove; // levels of a trace tree one move of a dispute descends (1: bisection;
+        // 3: the node's 8 parts three levels down, a third of the rounds)
         uint8 jurySize; // jurors drawn to re-run a disputed step (odd; fewer when fewer claim duty)
         uint16 jurorShareBps; // share of a game's loss (the loser's slash or bond) paid to the jurors
         // who voted with the majority
@@ -71,6 +73,7 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     uint32 internal immutable _minStepWindow;
     uint32 internal immutable _checkWindow;
     uint16 internal immutable _challengeBondBps;
+    uint8 internal immutable _levelsPerMove;
     uint8 internal immutable _jurySize;
     uint16 internal immutable _jurorShareBps;
     uint16 internal immutable _jurorSlashBps;
@@ -101,9 +104,8 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     /// result root it paid for.
     mapping(uint256 => bytes32) internal _trails;
     mapping(uint256 => Dispute) internal _disputes;
-    /// @dev A disputed job's jury: seat => juror, and seat => the juror's committed vote.
-    mapping(uint256 => mapping(uint256 => address)) internal _jurors;
-    mapping(uint256 => mapping(uint256 => bytes32)) internal _votes;
+    /// @dev A disputed job's jury: seat => the juror and its committed vote.
+    mapping(uint256 => mapping(uint256 => Seat)) internal _seats;
 
     /// @dev Payment and fees per epoch, the basis of rewards.
     mapping(uint256 => EpochTotals) internal _epochTotals;
@@ -128,6 +130,7 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         if (c.checkWindow < c.minStepWindow) revert InvalidParameter("checkWindow");
         if (c.challengeBondBps == 0 || c.challengeBondBps > BPS) revert InvalidParameter("challengeBondBps");
         if (c.moveWindow < c.minStepWindow) revert InvalidParameter("moveWindow");
+        if (c.levelsPerMove == 0 || c.levelsPerMove > 4) revert InvalidParameter("levelsPerMove");
         if (c.jurySize == 0 || c.jurySize > _MAX_SEATS || c.jurySize % 2 == 0) revert InvalidParameter("jurySize");
         if (c.jurorShareBps > BPS) revert InvalidParameter("jurorShareBps");
         if (c.jurorSlashBps > BPS) revert InvalidParameter("jurorSlashBps");
@@ -148,8 +151,25 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         _minStepWindow = c.minStepWindow;
         _checkWindow = c.checkWindow;
         _challengeBondBps = c.challengeBondBps;
+        _levelsPerMove = c.levelsPerMove;
         _jurySize = c.jurySize;
         _jurorShareBps = c.jurorShareBps;
         _jurorSlashBps = c.jurorSlashBps;
+    }
+
+    /// @dev Runs the call in `target`'s code, in this storage, and returns or reverts with its
+    /// answer: how the market reaches its extension and the extension the court. Calldata and
+    /// the answer go past the free memory pointer (scratch the compiler leaves alone), not at
+    /// offset 0: the block is then memory-safe as annotated, so the IR optimizer may keep
+    /// `target` in memory without the copy overwriting it.
+    function _delegate(address target) internal {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, 0, calldatasize())
+            let ok := delegatecall(gas(), target, ptr, calldatasize(), 0, 0)
+            returndatacopy(ptr, 0, returndatasize())
+            if iszero(ok) { revert(ptr, returndatasize()) }
+            return(ptr, returndatasize())
+        }
     }
 }

@@ -92,8 +92,8 @@ abstract contract Settlement is GridmintStorage {
     }
 
     /// @dev The job's game, checked to be in `phase` with its deadline not passed.
+    /// A phase other than None means the job is Disputed: every end of a dispute resets it.
     function _move(uint256 jobId, DisputePhase phase) internal view returns (Dispute storage g) {
-        if (_jobs[jobId].state != JobState.Disputed) revert WrongState(jobId, _jobs[jobId].state);
         g = _disputes[jobId];
         if (g.phase != phase) revert WrongPhase(jobId, g.phase);
         if (block.timestamp > g.deadline) revert MoveTooLate(jobId);
@@ -332,7 +332,7 @@ abstract contract Settlement is GridmintStorage {
         g.capped = d.workUnits == t.terms.maxWorkUnits;
         g.node = d.resultRoot;
         g.steerer = challenger == _BUYER ? j.buyer : t.claimants[challenger];
-        g.units = d.workUnits;
+        g.nodeFlops = d.workUnits; // until the trace is opened (`openTrace` checks them)
         delete g.jury;
         emit GameStarted(jobId, d.index, challenger, d.resultRoot, d.workUnits, deadline);
         return true;

@@ -13,7 +13,7 @@ import {Dispute, DisputePhase, Job, JobState, Provider, Revealed, Trail} from ".
 /// whose spot check failed, or a replica with another claim). The defender's root commits to an
 /// execution trace, a Merkle tree over the steps it ran with the flops of each; the two sides
 /// descend it (the defender splits a node, the challenger picks the half it disputes), one level
-/// per round, down to one step. A jury drawn at random, weighted by stake, from staked providers
+/// per round (or `levelsPerMove` levels: the parts of the node that many levels down), down to one step. A jury drawn at random, weighted by stake, from staked providers
 /// that are not parties re-runs that step and commits, then reveals, its output hash; the
 /// majority decides. The losing claim is slashed (the jurors who voted with the majority take a
 /// share), or the losing challenger forfeits its bond. Games go on until one claim is left; it is
@@ -58,7 +58,8 @@ abstract contract Court is Settlement {
         // The work it reported is the work its trace ran (`WorkUnits::from_flops`), or the
         // maximum the job pays when it ran more: a replica cannot report more than it traced.
         uint256 units = flops == 0 ? 1 : (uint256(flops) + 999_999_999) / 1_000_000_000;
-        if (g.capped ? units < g.units : units != g.units) revert TraceMismatch(jobId);
+        uint256 reported = g.nodeFlops; // the work units, until now
+        if (g.capped ? units < reported : units != reported) revert TraceMismatch(jobId);
         uint8 depth;
         while ((uint256(1) << depth) < steps) ++depth;
         g.node = traceRoot;
@@ -70,37 +71,58 @@ abstract contract Court is Settlement {
     }
 
     /// @notice See `IGridmintCourt`.
-    function splitNode(uint256 jobId, bytes32 left, uint64 leftFlops, bytes32 right, uint64 rightFlops)
+    function splitNode(uint256 jobId, bytes32[] calldata parts, uint64[] calldata partFlops) external delegated {
+        Dispute storage g = _move(jobId, DisputePhase.Bisect);
+        if (g.challengerTurn) revert NotYourMove(jobId);
+        _checkParts(jobId, g, parts, partFlops);
+        // The parts are in the event, not in storage: the challenger passes them back to pick.
+        g.challengerTurn = true;
+        uint40 deadline = _next(g, DisputePhase.Bisect);
+        emit NodeSplit(jobId, g.depth, g.position, parts, partFlops, deadline);
+    }
+
+    /// @notice See `IGridmintCourt`.
+    function pickPart(uint256 jobId, uint256 index, bytes32[] calldata parts, uint64[] calldata partFlops)
         external
         delegated
     {
         Dispute storage g = _move(jobId, DisputePhase.Bisect);
-        if (g.challengerTurn) revert NotYourMove(jobId);
-        if (
-            keccak256(abi.encode(left, leftFlops, right, rightFlops)) != g.node
-                || uint256(leftFlops) + rightFlops != g.nodeFlops
-        ) revert TraceMismatch(jobId);
-        g.left = left;
-        g.right = right;
-        g.leftFlops = leftFlops;
-        g.rightFlops = rightFlops;
-        g.challengerTurn = true;
-        uint40 deadline = _next(g, DisputePhase.Bisect);
-        emit NodeSplit(jobId, g.depth, g.position, left, leftFlops, right, rightFlops, deadline);
-    }
-
-    /// @notice See `IGridmintCourt`.
-    function pickHalf(uint256 jobId, bool right) external delegated {
-        Dispute storage g = _move(jobId, DisputePhase.Bisect);
         if (!g.challengerTurn || msg.sender != g.steerer) revert NotYourMove(jobId);
-        (g.node, g.nodeFlops) = right ? (g.right, g.rightFlops) : (g.left, g.leftFlops);
-        uint8 depth = g.depth - 1;
-        uint32 position = g.position * 2 + (right ? 1 : 0);
+        uint8 levels = _checkParts(jobId, g, parts, partFlops);
+        if (index >= parts.length) revert TraceMismatch(jobId);
+        g.node = parts[index];
+        g.nodeFlops = partFlops[index];
+        uint8 depth = g.depth - levels;
+        uint32 position = uint32((uint256(g.position) << levels) | index);
         g.depth = depth;
         g.position = position;
         g.challengerTurn = false;
         uint40 deadline = _next(g, depth == 0 ? DisputePhase.Leaf : DisputePhase.Bisect);
-        emit HalfPicked(jobId, depth, position, deadline);
+        emit PartPicked(jobId, depth, position, deadline);
+    }
+
+    /// @dev The parts are the disputed node's descendants `levels` levels down (`levelsPerMove`,
+    /// fewer at the bottom): they fold, pair by pair, into its hash and its flops. Returns `levels`.
+    function _checkParts(uint256 jobId, Dispute storage g, bytes32[] calldata parts, uint64[] calldata partFlops)
+        internal
+        view
+        returns (uint8 levels)
+    {
+        levels = g.depth < _levelsPerMove ? g.depth : _levelsPerMove;
+        uint256 n = uint256(1) << levels;
+        if (parts.length != n || partFlops.length != n) revert TraceMismatch(jobId);
+        bytes32[] memory h = parts;
+        uint256[] memory f = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            f[i] = partFlops[i];
+        }
+        for (; n > 1; n /= 2) {
+            for (uint256 i; i < n / 2; ++i) {
+                h[i] = keccak256(abi.encode(h[2 * i], f[2 * i], h[2 * i + 1], f[2 * i + 1]));
+                f[i] = f[2 * i] + f[2 * i + 1];
+            }
+        }
+        if (h[0] != g.node || f[0] != g.nodeFlops) revert TraceMismatch(jobId);
     }
 
     /// @notice See `IGridmintCourt`.
@@ -144,7 +166,7 @@ abstract contract Court is Settlement {
         uint256 eligible;
         for (uint256 i; i < n; ++i) {
             address a = claims[i];
-            bool party;
+            bool party = a == j.buyer;
             for (uint256 c; c < t.claimants.length && !party; ++c) {
                 party = t.claimants[c] == a;
             }
@@ -167,7 +189,7 @@ abstract contract Court is Settlement {
                     total -= w[i];
                     w[i] = 0;
                     drawn |= 1 << i;
-                    _jurors[jobId][s] = claims[i];
+                    _seats[jobId][s].juror = claims[i];
                     emit JurorSeated(jobId, s, claims[i]);
                     break;
                 }
@@ -248,9 +270,8 @@ abstract contract Court is Settlement {
         address[] memory paid = new address[](_popcount(uint32(coherent)));
         uint256 c;
         for (uint256 s; s < seats; ++s) {
-            address juror = _jurors[jobId][s];
-            delete _jurors[jobId][s];
-            delete _votes[jobId][s];
+            address juror = _seats[jobId][s].juror;
+            delete _seats[jobId][s];
             _providers[juror].activeJobs -= 1;
             if ((coherent >> s) & 1 == 1) {
                 paid[c++] = juror;
@@ -278,13 +299,15 @@ abstract contract Court is Settlement {
         } else {
             Revealed memory lost = _revealOf(reveals, loser);
             uint32 eliminated = g.eliminated;
+            uint256 pot;
             for (uint256 i; i < reveals.length; ++i) {
                 uint256 index = reveals[i].index;
                 if ((eliminated >> index) & 1 == 1 || !_sameClaim(reveals[i], lost)) continue;
                 eliminated |= uint32(1 << index);
-                _slashLoser(jobId, j.buyer, t.claimants[index], paid);
+                pot += _slashLoser(jobId, j.buyer, t.claimants[index], paid.length != 0);
             }
             g.eliminated = eliminated;
+            _payJurors(paid, pot);
         }
         if (_startGame(jobId, j, t, reveals, g.eliminated, _NEXT)) return;
         if (!_anyLeft(reveals, g.eliminated)) {
@@ -361,24 +384,36 @@ abstract contract Court is Settlement {
         emit ChallengeBondReleased(jobId, true, bond);
     }
 
-    /// @dev Slashes a replica whose claim lost a game, as a dissenter, and pays `jurorShareBps`
-    /// of the slash to the jurors who voted with the majority.
-    function _slashLoser(uint256 jobId, address buyer, address provider, address[] memory jurors) internal {
+    /// @dev Slashes a replica whose claim lost a game, as a dissenter; returns the share of the
+    /// slash kept for the jurors who voted with the majority (`jurorShareBps`, when there are any),
+    /// which stays stake (see `_payJurors`).
+    function _slashLoser(uint256 jobId, address buyer, address provider, bool jury) internal returns (uint256 toJurors) {
         Provider storage p = _providers[provider];
         uint256 amount = (uint256(p.stake) * _slashBps) / BPS;
         _records[provider].slashed += 1;
-        if (amount == 0) return;
-        uint256 toJurors = jurors.length == 0 ? 0 : (amount * _jurorShareBps) / BPS;
-        uint256 each = jurors.length == 0 ? 0 : toJurors / jurors.length;
-        uint256 rest = amount - each * jurors.length;
-        _takeStake(p, amount, buyer, (rest * _buyerSlashShareBps) / BPS);
-        if (each != 0) {
-            _stakeCredit[_treasury] -= each * jurors.length;
-            for (uint256 i; i < jurors.length; ++i) {
-                _stakeCredit[jurors[i]] += each;
-            }
-        }
+        if (amount == 0) return 0;
+        toJurors = jury ? (amount * _jurorShareBps) / BPS : 0;
+        uint256 rest = amount - toJurors;
+        p.stake -= uint96(toJurors);
+        _takeStake(p, rest, buyer, (rest * _buyerSlashShareBps) / BPS);
         emit ProviderSlashed(jobId, provider, amount, false);
+    }
+
+    /// @dev Adds `pot` (stake taken from losers) to the stake of the jurors who voted with the
+    /// majority, in equal shares: stake moves from the losers to them (what does not divide goes
+    /// to the treasury's slash credit). Their weight in later draws grows with it.
+    function _payJurors(address[] memory jurors, uint256 pot) internal {
+        if (pot == 0) return;
+        uint256 each = pot / jurors.length;
+        for (uint256 i; i < jurors.length; ++i) {
+            _providers[jurors[i]].stake += uint96(each);
+        }
+        uint256 dust = pot - each * jurors.length;
+        if (dust != 0) {
+            _totalStake -= dust;
+            _totalStakeCredit += dust;
+            _stakeCredit[_treasury] += dust;
+        }
     }
 
     /// @dev A drawn juror that did not vote (`missed`) or voted against the majority loses

@@ -127,6 +127,11 @@ abstract contract Views is ExtensionBase, IGridmintExtension {
     }
 
     /// @inheritdoc IGridmintExtension
+    function levelsPerMove() external view returns (uint8) {
+        return _levelsPerMove;
+    }
+
+    /// @inheritdoc IGridmintExtension
     function jurySize() external view returns (uint8) {
         return _jurySize;
     }

@@ -84,20 +84,14 @@ interface IGridmintEvents {
     event TraceOpened(
         uint256 indexed jobId, bytes32 outputsRoot, bytes32 traceRoot, uint64 flops, uint32 steps, uint40 deadline
     );
-    /// @notice The defender split the node at (`depth`, `position`); the challenger picks a half.
+    /// @notice The defender split the node at (`depth`, `position`) into its parts
+    /// `levelsPerMove` levels down (hashes and flops); the challenger picks one.
     event NodeSplit(
-        uint256 indexed jobId,
-        uint8 depth,
-        uint32 position,
-        bytes32 left,
-        uint64 leftFlops,
-        bytes32 right,
-        uint64 rightFlops,
-        uint40 deadline
+        uint256 indexed jobId, uint8 depth, uint32 position, bytes32[] parts, uint64[] partFlops, uint40 deadline
     );
     /// @notice The challenger disputes the node at (`depth`, `position`): the defender splits it
     /// next, or at depth 0 opens the step.
-    event HalfPicked(uint256 indexed jobId, uint8 depth, uint32 position, uint40 deadline);
+    event PartPicked(uint256 indexed jobId, uint8 depth, uint32 position, uint40 deadline);
     /// @notice The step in dispute, as the defender's trace has it. Jurors claim duty until `deadline`.
     event LeafOpened(
         uint256 indexed jobId, uint32 step, uint64 flops, uint32 prev, bytes32 inHash, bytes32 outHash, uint40 deadline
@@ -431,6 +425,7 @@ interface IGridmintExtension {
     function unstakeCooldown() external view returns (uint32);
     function payoutDelay() external view returns (uint32);
     function moveWindow() external view returns (uint32);
+    function levelsPerMove() external view returns (uint8);
     function jurySize() external view returns (uint8);
     function jurorShareBps() external view returns (uint16);
     function jurorSlashBps() external view returns (uint16);
@@ -458,11 +453,14 @@ interface IGridmintCourt {
     /// or fewer when capped at the job's maximum. Anyone holding the trace may send it.
     function openTrace(uint256 jobId, bytes32 outputsRoot, bytes32 traceRoot, uint64 flops, uint32 steps) external;
 
-    /// @notice The defender splits the disputed node into its halves (hash and flops each).
-    function splitNode(uint256 jobId, bytes32 left, uint64 leftFlops, bytes32 right, uint64 rightFlops) external;
+    /// @notice The defender splits the disputed node into its parts `levelsPerMove` levels down
+    /// (fewer at the bottom of the tree): 2^levels hashes and their flops, left to right.
+    function splitNode(uint256 jobId, bytes32[] calldata parts, uint64[] calldata partFlops) external;
 
-    /// @notice The challenger (the buyer, or its replica that challenged) picks the half it disputes.
-    function pickHalf(uint256 jobId, bool right) external;
+    /// @notice The challenger (the buyer, or its replica that challenged) picks the part it
+    /// disputes, passing back the parts of the defender's split (from its `NodeSplit` event: they
+    /// are not stored).
+    function pickPart(uint256 jobId, uint256 index, bytes32[] calldata parts, uint64[] calldata partFlops) external;
 
     /// @notice The defender opens the step in dispute: its leaf's preimage (all zero past the trace's end).
     function openLeaf(uint256 jobId, uint32 prev, bytes32 inHash, bytes32 outHash) external;

@@ -139,14 +139,17 @@ struct Dispute {
     bytes32 node; // the defender's value at the current node: its result root (Trace), a tree node
     // (Bisect, Leaf), the step's output hash (JuryClaims, JuryVote)
     address steerer; // who moves for the challenger: the buyer, or the challenging replica
-    uint64 nodeFlops; // floating-point operations under the current node (the tree sums them)
+    uint64 nodeFlops; // floating-point operations under the current node (the tree sums them);
+    // before the trace is opened, the work units the defender reported
     uint32 steps; // steps in the defender's trace
-    bytes32 left; // the defender's halves of the current node, while the challenger picks
-    bytes32 right;
-    uint64 leftFlops;
-    uint64 rightFlops;
-    uint64 units; // the defender's reported work units (checked against its trace's flops)
     JuryState jury; // the current game's jury
+}
+
+/// @notice A drawn juror's seat, one slot: the juror and its committed vote, truncated to 96 bits
+/// (changing a vote after seeing others' would take a 96-bit second preimage: 2^96 hashes).
+struct Seat {
+    address juror;
+    bytes12 vote; // the first 12 bytes of `voteDigest(...)`; zero until committed, and after reveal
 }
 
 /// @notice A game's jury: who claimed duty, who was drawn, how they voted.

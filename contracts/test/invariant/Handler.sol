@@ -326,15 +326,23 @@ contract Handler is TrailBook {
         Tree memory tree = _treeOf(defRoot);
         if (g.phase == DisputePhase.Trace) {
             market.openTrace(jobId, tree.outputs, Traces.root(tree), tree.flops, tree.steps);
-        } else if (g.phase == DisputePhase.Bisect && !g.challengerTurn) {
-            uint256 l = g.depth - 1;
-            uint256 p = g.position;
-            market.splitNode(jobId, tree.h[l][2 * p], tree.f[l][2 * p], tree.h[l][2 * p + 1], tree.f[l][2 * p + 1]);
         } else if (g.phase == DisputePhase.Bisect) {
-            // Towards the defender's first wrong step when it has one; anywhere otherwise.
-            uint32 target = honestDefender ? uint32(moveSeed % STEPS) : _traces[defRoot].wrongFrom;
-            vm.prank(g.steerer);
-            market.pickHalf(jobId, (target >> (g.depth - 1)) & 1 == 1);
+            uint256 levels = g.depth < market.levelsPerMove() ? g.depth : market.levelsPerMove();
+            uint256 n = uint256(1) << levels;
+            bytes32[] memory parts = new bytes32[](n);
+            uint64[] memory flops = new uint64[](n);
+            for (uint256 i; i < n; ++i) {
+                parts[i] = tree.h[g.depth - levels][(uint256(g.position) << levels) + i];
+                flops[i] = tree.f[g.depth - levels][(uint256(g.position) << levels) + i];
+            }
+            if (!g.challengerTurn) {
+                market.splitNode(jobId, parts, flops);
+            } else {
+                // Towards the defender's first wrong step when it has one; anywhere otherwise.
+                uint32 target = honestDefender ? uint32(moveSeed % STEPS) : _traces[defRoot].wrongFrom;
+                vm.prank(g.steerer);
+                market.pickPart(jobId, (target >> (g.depth - levels)) & (n - 1), parts, flops);
+            }
         } else if (g.phase == DisputePhase.Leaf) {
             Leaf memory leaf = tree.leaves[g.position];
             market.openLeaf(jobId, leaf.prev, leaf.inHash, leaf.outHash);

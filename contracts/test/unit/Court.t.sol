@@ -19,7 +19,7 @@ contract CourtTest is CourtFixture {
     Tree internal honest;
     Tree internal corrupt;
 
-    function setUp() public override {
+    function setUp() public virtual override {
         super.setUp();
         registerAll(12);
         honest = traceOf(STEPS, WU, STEPS);
@@ -62,7 +62,8 @@ contract CourtTest is CourtFixture {
         assertEq(uint256(phase(jobId)), uint256(DisputePhase.JuryClaims), "a jury is called");
         seatJury(jobId, 7);
         assertEq(game(jobId).jury.seats, 5, "five jurors drawn from seven claims");
-        uint256 creditBefore = market.stakeCredit(providers[FIRST_JUROR]);
+        uint96[] memory stakesBefore = new uint96[](7);
+        for (uint256 i; i < 7; ++i) stakesBefore[i] = market.providerOf(providers[FIRST_JUROR + i]).stake;
         voteAll(jobId, truth(honest, WRONG));
         assertEq(market.reputationOf(providers[0]).slashed, 1, "colluder slashed");
         assertEq(market.reputationOf(providers[1]).slashed, 1, "colluder slashed");
@@ -77,12 +78,20 @@ contract CourtTest is CourtFixture {
         uint256 paid = uint256(PRICE) * WU;
         assertEq(market.accountOf(buyer).balance, escrow - paid - paid * 250 / 10_000 + bond, "buyer made whole");
         assertEq(market.totalEscrow(), 0, "nothing stuck");
-        // Jurors who voted with the majority share half of each colluder's slash.
-        bool someJurorPaid;
-        for (uint256 i = FIRST_JUROR; i < FIRST_JUROR + 7; ++i) {
-            if (market.stakeCredit(providers[i]) > (i == FIRST_JUROR ? creditBefore : 0)) someJurorPaid = true;
+        // The five jurors who voted with the majority share half of the colluders' slashes, as stake.
+        uint256 gained;
+        uint256 paidJurors;
+        for (uint256 i; i < 7; ++i) {
+            uint96 stake = market.providerOf(providers[FIRST_JUROR + i]).stake;
+            if (stake > stakesBefore[i]) {
+                gained += stake - stakesBefore[i];
+                ++paidJurors;
+            }
         }
-        assertTrue(someJurorPaid, "the jury is paid from the colluders' slash");
+        uint256 slash = uint256(STAKE) * 1_000 / 10_000;
+        assertEq(paidJurors, 5, "every juror of the majority is paid");
+        // Each colluder loses `slash`, half to the jury: one slash in all, less what does not divide.
+        assertLe(slash - gained, 4, "half of both slashes, to the last indivisible unit");
     }
 
     /// The buyer challenges an honest unanimous result: the jury upholds it, the buyer forfeits
@@ -178,12 +187,7 @@ contract CourtTest is CourtFixture {
         uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
         challengeAs(buyer, jobId);
         openTraceOf(jobId, corrupt);
-        for (uint256 level = corrupt.depth; level > corrupt.depth - 2; --level) {
-            uint256 p = WRONG >> level;
-            market.splitNode(jobId, corrupt.h[level - 1][2 * p], corrupt.f[level - 1][2 * p], corrupt.h[level - 1][2 * p + 1], corrupt.f[level - 1][2 * p + 1]);
-            vm.prank(buyer);
-            market.pickHalf(jobId, (WRONG >> (level - 1)) & 1 == 1);
-        }
+        descendMoves(jobId, corrupt, 1, WRONG, buyer); // a round, then silence
         vm.warp(uint256(game(jobId).deadline) + 1);
         advance(jobId);
         assertEq(market.reputationOf(providers[0]).slashed, 1, "the defender that stopped loses");
@@ -195,7 +199,7 @@ contract CourtTest is CourtFixture {
         uint256 jobId = revealed3([r, r, r]);
         uint256 bond = challengeAs(buyer, jobId);
         openTraceOf(jobId, honest);
-        market.splitNode(jobId, honest.h[honest.depth - 1][0], honest.f[honest.depth - 1][0], honest.h[honest.depth - 1][1], honest.f[honest.depth - 1][1]);
+        split(jobId, honest);
         vm.warp(uint256(game(jobId).deadline) + 1);
         advance(jobId);
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled for the replicas");
@@ -242,13 +246,13 @@ contract CourtTest is CourtFixture {
         address honestJuror = market.jurorOf(jobId, 1);
         uint96 liarStake = market.providerOf(liar).stake;
         uint96 absentStake = market.providerOf(absent).stake;
-        uint256 honestCredit = market.stakeCredit(honestJuror);
+        uint96 honestStake = market.providerOf(honestJuror).stake;
         vote(jobId, outputs);
         assertEq(market.reputationOf(providers[0]).slashed, 1, "the colluding defender loses 3 to 1");
         assertEq(market.providerOf(liar).stake, liarStake - liarStake * 500 / 10_000, "the lying juror is slashed");
         assertEq(market.providerOf(absent).stake, absentStake - absentStake * 500 / 10_000, "the absent juror is slashed");
         assertEq(market.reputationOf(absent).missed, 1, "and counted as missed");
-        assertGt(market.stakeCredit(honestJuror), honestCredit, "the honest juror is paid");
+        assertGt(market.providerOf(honestJuror).stake, honestStake, "the honest juror is paid, in stake");
         assertEq(market.providerOf(liar).activeJobs, 0, "every juror is released");
     }
 
@@ -341,24 +345,38 @@ contract CourtTest is CourtFixture {
         challengeAs(buyer, jobId);
         vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
         market.openTrace(jobId, honest.outputs, traceRoot(corrupt), corrupt.flops, STEPS);
+        (bytes32[] memory none, uint64[] memory noFlops) = (new bytes32[](0), new uint64[](0));
         vm.expectRevert(abi.encodeWithSelector(WrongPhase.selector, jobId, DisputePhase.Trace));
-        market.pickHalf(jobId, true);
+        market.pickPart(jobId, 0, none, noFlops);
         openTraceOf(jobId, corrupt);
-        uint8 d = corrupt.depth - 1;
+        (bytes32[] memory parts, uint64[] memory flops) = partsOf(corrupt, jobId, moveLevels(jobId));
+        (bytes32[] memory swapped, uint64[] memory swappedFlops) = partsOf(corrupt, jobId, moveLevels(jobId));
+        (swapped[0], swapped[1]) = (swapped[1], swapped[0]);
+        (swappedFlops[0], swappedFlops[1]) = (swappedFlops[1], swappedFlops[0]);
         vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
-        market.splitNode(jobId, corrupt.h[d][1], corrupt.f[d][1], corrupt.h[d][0], corrupt.f[d][0]);
+        market.splitNode(jobId, swapped, swappedFlops);
+        vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
+        market.splitNode(jobId, none, noFlops);
         vm.expectRevert(abi.encodeWithSelector(NotYourMove.selector, jobId));
         vm.prank(buyer);
-        market.pickHalf(jobId, true);
-        market.splitNode(jobId, corrupt.h[d][0], corrupt.f[d][0], corrupt.h[d][1], corrupt.f[d][1]);
+        market.pickPart(jobId, 0, parts, flops);
+        market.splitNode(jobId, parts, flops);
         vm.expectRevert(abi.encodeWithSelector(NotYourMove.selector, jobId));
-        market.splitNode(jobId, corrupt.h[d][0], corrupt.f[d][0], corrupt.h[d][1], corrupt.f[d][1]);
+        market.splitNode(jobId, parts, flops);
         vm.prank(providers[0]);
         vm.expectRevert(abi.encodeWithSelector(NotYourMove.selector, jobId));
-        market.pickHalf(jobId, true);
+        market.pickPart(jobId, 0, parts, flops);
+        // Parts other than the split's are refused: the picked node must be the defender's.
+        (bytes32[] memory others, uint64[] memory otherFlops) = partsOf(honest, jobId, moveLevels(jobId));
+        others[0] = keccak256("another part");
         vm.prank(buyer);
-        market.pickHalf(jobId, true);
-        descendFrom(jobId, WRONG);
+        vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
+        market.pickPart(jobId, 0, others, otherFlops);
+        vm.prank(buyer);
+        vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
+        market.pickPart(jobId, parts.length, parts, flops);
+        pickAs(buyer, jobId, corrupt, WRONG);
+        descend(jobId, corrupt, WRONG, buyer);
         Leaf memory l = corrupt.leaves[WRONG];
         vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
         market.openLeaf(jobId, l.prev, l.inHash, truth(honest, WRONG));
@@ -403,20 +421,11 @@ contract CourtTest is CourtFixture {
         assertEq(market.reputationOf(providers[0]).slashed, 1, "one honest juror suffices");
     }
 
-    function descendFrom(uint256 jobId, uint32 step) internal {
-        for (uint256 level = corrupt.depth - 1; level > 0; --level) {
-            uint256 p = step >> level;
-            market.splitNode(jobId, corrupt.h[level - 1][2 * p], corrupt.f[level - 1][2 * p], corrupt.h[level - 1][2 * p + 1], corrupt.f[level - 1][2 * p + 1]);
-            vm.prank(buyer);
-            market.pickHalf(jobId, (step >> (level - 1)) & 1 == 1);
-        }
-    }
-
     /// Called at the court's own address, a move would act on the court's empty storage.
     function test_theCourtRefusesCallsAtItsOwnAddress() public {
         address court = market.court();
         vm.expectRevert(abi.encodeWithSelector(OnlyThroughMarket.selector, address(0)));
-        IGridmint(court).pickHalf(1, true);
+        IGridmint(court).pickPart(1, 0, new bytes32[](0), new uint64[](0));
         Trail memory t;
         vm.expectRevert(abi.encodeWithSelector(OnlyThroughMarket.selector, address(0)));
         IGridmint(court).advanceDispute(1, t);
@@ -445,11 +454,16 @@ contract CourtTest is CourtFixture {
         uint256 jobId = revealed3([claimRoot(bad), claimRoot(bad), claimRoot(good)]);
         challengeAs(buyer, jobId);
         openTraceOf(jobId, bad);
-        uint256 rounds = game(jobId).depth;
-        uint256 expected;
-        while ((uint256(1) << expected) < steps) ++expected;
-        assertEq(rounds, expected, "rounds = ceil(log2 steps)");
-        descend(jobId, bad, wrong, buyer);
+        uint256 depth;
+        while ((uint256(1) << depth) < steps) ++depth;
+        assertEq(game(jobId).depth, depth, "a tree of ceil(log2 steps) levels");
+        uint256 per = market.levelsPerMove();
+        uint256 moves;
+        while (game(jobId).depth > 0) {
+            descendMoves(jobId, bad, 1, wrong, buyer);
+            ++moves;
+        }
+        assertEq(moves, (depth + per - 1) / per, "rounds = ceil(log2 steps / levelsPerMove)");
         openLeafOf(jobId, bad, wrong);
         assertEq(game(jobId).position, wrong, "at the wrong step");
         seatJury(jobId, 5);
@@ -458,5 +472,13 @@ contract CourtTest is CourtFixture {
         market.advanceDispute(jobId, trail(jobId));
         assertEq(market.agreedRoot(jobId), claimRoot(good), "the honest claim wins");
         assertEq(market.totalEscrow(), 0, "nothing stuck");
+    }
+}
+
+/// @notice Every game of `CourtTest` again with one level per move: plain bisection, ⌈log2 steps⌉ rounds.
+contract CourtBisectionTest is CourtTest {
+    function config() internal view override returns (GridmintStorage.Config memory c) {
+        c = super.config();
+        c.levelsPerMove = 1;
     }
 }

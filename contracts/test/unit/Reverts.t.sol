@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
-import {JobState, SignedCommit, Trail} from "../../src/libraries/Types.sol";
+import {DisputePhase, JobState, SignedCommit, Trail} from "../../src/libraries/Types.sol";
 import {Gridmint} from "../../src/Gridmint.sol";
 import {GridmintCourt} from "../../src/GridmintCourt.sol";
 import {GridmintStorage} from "../../src/base/GridmintStorage.sol";
@@ -46,9 +46,9 @@ contract RevertsTest is Fixture {
         Trail memory t = trail(jobId);
         vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Finalized));
         market.advanceDispute(jobId, t);
-        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Finalized));
+        vm.expectRevert(abi.encodeWithSelector(WrongPhase.selector, jobId, DisputePhase.None));
         market.openTrace(jobId, bytes32(0), bytes32(0), 0, 1);
-        vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Finalized));
+        vm.expectRevert(abi.encodeWithSelector(WrongPhase.selector, jobId, DisputePhase.None));
         market.claimJuryDuty(jobId);
     }
 

@@ -38,13 +38,55 @@ abstract contract CourtFixture is Fixture {
         market.openTrace(jobId, t.outputs, traceRoot(t), t.flops, t.steps);
     }
 
-    /// The defender (anyone holding its tree) splits and `steerer` picks halves down to `step`.
+    /// How many levels the next move descends.
+    function moveLevels(uint256 jobId) internal view returns (uint256) {
+        uint256 depth = game(jobId).depth;
+        uint256 per = market.levelsPerMove();
+        return depth < per ? depth : per;
+    }
+
+    /// The parts of the disputed node `levels` levels down in tree `t`.
+    function partsOf(Tree memory t, uint256 jobId, uint256 levels)
+        internal
+        view
+        returns (bytes32[] memory parts, uint64[] memory flops)
+    {
+        Dispute memory g = game(jobId);
+        uint256 level = g.depth - levels;
+        uint256 n = uint256(1) << levels;
+        parts = new bytes32[](n);
+        flops = new uint64[](n);
+        for (uint256 i; i < n; ++i) {
+            parts[i] = t.h[level][(uint256(g.position) << levels) + i];
+            flops[i] = t.f[level][(uint256(g.position) << levels) + i];
+        }
+    }
+
+    /// The defender (anyone holding its tree) splits the disputed node.
+    function split(uint256 jobId, Tree memory t) internal {
+        (bytes32[] memory parts, uint64[] memory flops) = partsOf(t, jobId, moveLevels(jobId));
+        market.splitNode(jobId, parts, flops);
+    }
+
+    /// `who` picks the part of the disputed node that holds `step`, passing back `t`'s parts.
+    function pickAs(address who, uint256 jobId, Tree memory t, uint32 step) internal {
+        uint256 levels = moveLevels(jobId);
+        (bytes32[] memory parts, uint64[] memory flops) = partsOf(t, jobId, levels);
+        uint256 index = (uint256(step) >> (game(jobId).depth - levels)) & ((uint256(1) << levels) - 1);
+        vm.prank(who);
+        market.pickPart(jobId, index, parts, flops);
+    }
+
+    /// The defender splits and `steerer` picks down to `step`.
     function descend(uint256 jobId, Tree memory t, uint32 step, address steerer) internal {
-        for (uint256 level = t.depth; level > 0; --level) {
-            uint256 p = step >> level;
-            market.splitNode(jobId, t.h[level - 1][2 * p], t.f[level - 1][2 * p], t.h[level - 1][2 * p + 1], t.f[level - 1][2 * p + 1]);
-            vm.prank(steerer);
-            market.pickHalf(jobId, (step >> (level - 1)) & 1 == 1);
+        descendMoves(jobId, t, type(uint256).max, step, steerer);
+    }
+
+    /// At most `moves` rounds of the same (a split and a pick each).
+    function descendMoves(uint256 jobId, Tree memory t, uint256 moves, uint32 step, address steerer) internal {
+        for (uint256 m; m < moves && game(jobId).depth > 0; ++m) {
+            split(jobId, t);
+            pickAs(steerer, jobId, t, step);
         }
     }
 

@@ -75,6 +75,7 @@ abstract contract Fixture is Test, TrailBook, IGridmintErrors {
             minStepWindow: 5,
             checkWindow: 60,
             challengeBondBps: 1_000,
+            levelsPerMove: 3,
             jurySize: 5,
             jurorShareBps: 5_000,
             jurorSlashBps: 500

@@ -78,6 +78,9 @@ pub fn local_config(deployer: Address) -> GridmintStorage::Config {
         // deadline before they settle a job whose buyer went quiet.
         checkWindow: 30,
         challengeBondBps: 1_000,
+        // A move of a dispute descends three levels of the trace tree (the node's 8 parts): four
+        // rounds for 4,096 steps instead of twelve (bench/RESULTS.md, the dispute's gas).
+        levelsPerMove: 3,
         jurySize: 5,
         jurorShareBps: 5_000,
         jurorSlashBps: 500,

@@ -16,7 +16,8 @@ use crate::{
     ChainError, Deployment,
     bindings::{
         Gridmint::{self, GridmintErrors, GridmintInstance},
-        GridmintDeploy, GridmintStorage, IERC20, MockStablecoin, court::GridmintCourtDeploy,
+        GridmintDeploy, GridmintStorage, IERC20, MockStablecoin,
+        court::GridmintCourtDeploy,
     },
 };
 
@@ -159,13 +160,15 @@ impl<P: Provider + Clone> Market<P> {
         config.court = Address::ZERO;
         // The court's constructor takes the market's `Config` (one ABI encoding for both).
         let code = [GridmintCourtDeploy::BYTECODE.as_ref(), &alloy::sol_types::SolValue::abi_encode(&config)].concat();
-        let deploy = alloy::network::TransactionBuilder::with_deploy_code(alloy::rpc::types::TransactionRequest::default(), code);
-        let receipt = Self::mined("deploy GridmintCourt", provider.send_transaction(deploy).await.map_err(|e| e.into()))
-            .await?;
-        config.court = receipt.contract_address.ok_or(ChainError::Failed {
-            call: "deploy GridmintCourt",
-            tx: receipt.transaction_hash,
-        })?;
+        let deploy = alloy::network::TransactionBuilder::with_deploy_code(
+            alloy::rpc::types::TransactionRequest::default(),
+            code,
+        );
+        let receipt =
+            Self::mined("deploy GridmintCourt", provider.send_transaction(deploy).await.map_err(|e| e.into())).await?;
+        config.court = receipt
+            .contract_address
+            .ok_or(ChainError::Failed { call: "deploy GridmintCourt", tx: receipt.transaction_hash })?;
         let deployed = GridmintDeploy::deploy(provider.clone(), config)
             .await
             .map_err(|e| ChainError::from_contract("deploy Gridmint", e))?;

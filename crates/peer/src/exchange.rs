@@ -298,12 +298,22 @@ fn declared_entries(bytes: &[u8]) -> Option<usize> {
     Some(usize::from(u16::from_le_bytes([total[0], total[1]])))
 }
 
-/// The result root of output files held in memory ([`gridmint_runner::output::result_root`], the
-/// one definition; `result.json` carries the same).
+/// The root a replica commits for output files held in memory: the claim root
+/// ([`gridmint_runner::trace::claim_root`]) of their outputs root
+/// ([`gridmint_runner::output::result_root`], the one definition) and the trace among them;
+/// `result.json` carries the same. Outputs whose trace file is missing or unreadable count as an
+/// empty trace: a root no honest run commits, and one no court accepts.
 pub fn result_root(entries: &[(String, Vec<u8>)]) -> [u8; 32] {
+    use gridmint_runner::trace::{TRACE_FILE, Trace, claim_root};
     let hashes: Vec<(&str, blake3::Hash)> =
         entries.iter().map(|(name, bytes)| (name.as_str(), blake3::hash(bytes))).collect();
-    gridmint_runner::output::result_root(hashes.iter().map(|(name, hash)| (*name, hash)))
+    let outputs = gridmint_runner::output::result_root(hashes.iter().map(|(name, hash)| (*name, hash)));
+    let trace = entries
+        .iter()
+        .find(|(name, _)| name == TRACE_FILE)
+        .and_then(|(_, bytes)| Trace::decode(bytes).ok())
+        .unwrap_or_default();
+    claim_root(&outputs, &trace)
 }
 
 /// A bundle entry's name as it may be written under a folder: relative, `/`-separated, every

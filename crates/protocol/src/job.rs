@@ -145,9 +145,17 @@ pub struct RunReport {
     pub items: u64,
     /// Work units from the job's shapes alone: the same on every device.
     pub work_units: u64,
-    /// The Merkle root (hex) over the outputs' BLAKE3 hashes in path order: what a provider
-    /// commits to, and what redundant providers must agree on.
+    /// What a provider commits to, and what redundant providers must agree on (hex): the claim
+    /// root `keccak256(abi.encode(outputsRoot, traceRoot, flops, steps))` (see `trace`).
     pub result_root: String,
+    /// The Merkle root (hex) over the outputs' BLAKE3 hashes in path order (the trace file among them).
+    pub outputs_root: String,
+    /// The root (hex) of the execution trace's tree: the steps, each with its flops and the
+    /// hashes of its input and output.
+    pub trace_root: String,
+    pub trace_steps: u64,
+    /// Seconds spent hashing the steps and building the trace's tree (its cost within `seconds`).
+    pub trace_seconds: f64,
     pub outputs: Vec<OutputFile>,
     pub device: String,
     /// The reproducibility class the kernels ran in.

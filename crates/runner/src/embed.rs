@@ -12,7 +12,11 @@ use gridmint_protocol::job::EmbedSettings;
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 
-use super::{JobError, Package, Progress, ProgressFn, npy, output::Staging, textfile};
+use super::{
+    JobError, Package, Progress, ProgressFn, npy,
+    output::{Staging, Traced},
+    textfile, trace,
+};
 use crate::Paths;
 
 /// The files of a model folder.
@@ -215,7 +219,8 @@ pub fn estimate(paths: &Paths, package: &Package) -> Result<u64, JobError> {
 /// The batch size, in tokens, of an embed job on a CPU driver whose owner may take it back.
 const STEERED_CPU_BATCH_TOKENS: usize = 512;
 
-/// Runs an embed job: returns (sentences, work units).
+/// Runs an embed job: returns the sentences and the trace (one step per sentence: its tokens in,
+/// its embedding row out, through the whole encoder).
 pub fn run(
     paths: &Paths,
     gpu: &Gpu,
@@ -223,7 +228,7 @@ pub fn run(
     package: &Package,
     staging: &mut Staging,
     progress: ProgressFn,
-) -> Result<(u64, u64), JobError> {
+) -> Result<(u64, Traced), JobError> {
     let Prepared { model, ids, max_len, batch_tokens, work_units } = prepare(paths, package)?;
     let hidden = model.config.hidden;
     let total = ids.len() as u64;
@@ -238,9 +243,22 @@ pub fn run(
     let embeddings = encoder.encode(gpu, &ids, batch_tokens, |done| {
         progress(&Progress { stage: "embedding".to_owned(), done: done as u64, total });
     })?;
+    let started = std::time::Instant::now();
+    let steps = ids
+        .iter()
+        .zip(&embeddings)
+        .map(|(tokens, row)| trace::Step {
+            flops: model.config.work_units(tokens.len()),
+            prev: 0,
+            input: trace::hash_u32s(tokens),
+            output: trace::hash_f32s(row),
+        })
+        .collect();
+    let traced = Traced { trace: trace::Trace { steps }, seconds: started.elapsed().as_secs_f64() };
+    debug_assert_eq!(traced.flops(), work_units, "the steps' flops are the job's");
     let flat: Vec<f32> = embeddings.concat();
     staging.write("embeddings.npy", &npy::f32_matrix(&flat, ids.len(), hidden))?;
-    Ok((total, work_units))
+    Ok((total, traced))
 }
 
 fn checked_max_len(settings: &EmbedSettings, model: &Model) -> Result<usize, JobError> {

@@ -24,6 +24,7 @@ pub mod npy;
 pub mod output;
 pub mod package;
 mod textfile;
+pub mod trace;
 pub mod train;
 pub mod worker;
 
@@ -89,16 +90,23 @@ pub fn run(paths: &Paths, gpu: &Gpu, package: &Path, out: &Path, progress: Progr
     let package = Package::open(package)?;
     let mut staging = output::Staging::create(out)?;
     let class = ReproClass::Unfused;
-    let (items, work_units) = match package.manifest.kind {
+    let (items, trace) = match package.manifest.kind {
         JobKind::Embed => embed::run(paths, gpu, class, &package, &mut staging, progress)?,
         JobKind::Train => train::run(gpu, class, &package, &mut staging, progress)?,
     };
     let device = gpu.info().name.clone();
-    staging.commit(|outputs, result_root| RunReport {
+    // The work is the trace's: the flops of its steps, from the shapes alone.
+    let work_units = trace.flops();
+    let steps = trace.steps.len() as u64;
+    staging.commit(&trace, |outputs, roots| RunReport {
         kind: package.manifest.kind,
         items,
         work_units,
-        result_root,
+        result_root: roots.claim,
+        outputs_root: roots.outputs,
+        trace_root: roots.trace,
+        trace_steps: steps,
+        trace_seconds: trace.seconds + roots.seconds,
         outputs,
         device,
         class: class.as_str().to_owned(),

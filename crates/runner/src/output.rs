@@ -43,6 +43,30 @@ pub fn result_root<'a>(files: impl IntoIterator<Item = (&'a str, &'a blake3::Has
     commitment::root(&leaves)
 }
 
+/// A run's trace and the seconds spent building it.
+#[derive(Debug, Clone, Default)]
+pub struct Traced {
+    pub trace: crate::trace::Trace,
+    pub seconds: f64,
+}
+
+impl std::ops::Deref for Traced {
+    type Target = crate::trace::Trace;
+    fn deref(&self) -> &Self::Target {
+        &self.trace
+    }
+}
+
+/// The roots of a committed run (hex): the claim root a provider commits, the outputs root and
+/// the trace root under it, and the seconds spent on the trace's file and tree.
+#[derive(Debug, Clone)]
+pub struct Roots {
+    pub claim: String,
+    pub outputs: String,
+    pub trace: String,
+    pub seconds: f64,
+}
+
 #[derive(Debug)]
 pub struct Staging {
     target: PathBuf,
@@ -87,9 +111,23 @@ impl Staging {
 
     /// Writes the report (built from the outputs and their Merkle root) and moves the folder into
     /// place.
-    pub fn commit(mut self, report: impl FnOnce(Vec<OutputFile>, String) -> RunReport) -> Result<RunReport, JobError> {
+    /// Writes the trace among the outputs, then the report, and moves the folder into place.
+    pub fn commit(
+        mut self,
+        trace: &Traced,
+        report: impl FnOnce(Vec<OutputFile>, Roots) -> RunReport,
+    ) -> Result<RunReport, JobError> {
+        let started = std::time::Instant::now();
+        self.write(crate::trace::TRACE_FILE, &trace.trace.encode())?;
         self.files.sort_by(|a, b| a.0.cmp(&b.0));
         let root = result_root(self.files.iter().map(|(path, _, hash)| (path.as_str(), hash)));
+        let hex = |bytes: &[u8; 32]| blake3::Hash::from_bytes(*bytes).to_hex().to_string();
+        let roots = Roots {
+            claim: hex(&crate::trace::claim_root(&root, &trace.trace)),
+            outputs: hex(&root),
+            trace: hex(&trace.trace.root()),
+            seconds: started.elapsed().as_secs_f64(),
+        };
         let outputs = self
             .files
             .iter()
@@ -99,7 +137,7 @@ impl Staging {
                 blake3: hash.to_hex().to_string(),
             })
             .collect();
-        let report = report(outputs, blake3::Hash::from_bytes(root).to_hex().to_string());
+        let report = report(outputs, roots);
         let json = serde_json::to_vec_pretty(&report).expect("a report always serializes");
         let path = self.dir.join(REPORT_FILE);
         fs::write(&path, json).map_err(JobError::io("writing", &path))?;

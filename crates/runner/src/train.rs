@@ -14,7 +14,11 @@ use gpu_engine::{
 use gridmint_protocol::job::{ActivationName, TrainSettings};
 use serde::Serialize;
 
-use super::{JobError, Package, Progress, ProgressFn, output::Staging, textfile};
+use super::{
+    JobError, Package, Progress, ProgressFn,
+    output::{Staging, Traced},
+    textfile, trace,
+};
 
 /// A parsed CSV data set.
 #[derive(Debug, Clone, PartialEq)]
@@ -273,7 +277,7 @@ pub fn run(
     package: &Package,
     staging: &mut Staging,
     progress: ProgressFn,
-) -> Result<(u64, u64), JobError> {
+) -> Result<(u64, Traced), JobError> {
     let Prepared { settings, train, test, classes, sizes } = prepare(package)?;
     let activation = match settings.activation {
         ActivationName::Relu => Activation::Relu,
@@ -286,6 +290,11 @@ pub fn run(
     };
     let trainer = Trainer::new(gpu, &MlpParams::seeded(&sizes, settings.seed)?, options, class)?;
     let mut chain = blake3::hash(&package.manifest_bytes);
+    // One step per epoch: the parameters before it in (the package's seed for the first), the
+    // checkpoint after it out.
+    let mut traced = Traced::default();
+    let epoch_flops = mlp::epoch_work_units(&sizes, train.samples());
+    let mut input = *chain.as_bytes();
     let mut checkpoints = Vec::new();
     let mut metrics = Vec::new();
     let steps = train.samples().div_ceil(settings.batch_size) as u64;
@@ -304,6 +313,8 @@ pub fn run(
         let bytes = trainer.params(gpu)?.to_safetensors()?;
         let file = format!("checkpoints/epoch-{:03}.safetensors", epoch + 1);
         let hash = blake3::hash(&bytes);
+        traced.trace.steps.push(trace::Step { flops: epoch_flops, prev: epoch, input, output: *hash.as_bytes() });
+        input = *hash.as_bytes();
         let mut hasher = blake3::Hasher::new();
         hasher.update(chain.as_bytes()).update(hash.as_bytes());
         chain = hasher.finalize();
@@ -325,8 +336,7 @@ pub fn run(
         Activation::Tanh => "tanh",
     };
     staging.write("model.json", &json(&serde_json::json!({ "sizes": sizes, "activation": activation_name })))?;
-    let work_units = u64::from(settings.epochs) * mlp::epoch_work_units(&sizes, train.samples());
-    Ok((train.samples() as u64, work_units))
+    Ok((train.samples() as u64, traced))
 }
 
 /// Pretty JSON bytes of plain data.

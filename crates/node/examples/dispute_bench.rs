@@ -1,0 +1,262 @@
+//! `make bench-dispute`: one whole dispute of the court on a real anvil, written as JSON.
+//!
+//! usage: dispute_bench <anvil> <trace.bin> <out.json> [levels-per-move]
+//!
+//! (levels-per-move: how many levels of the trace tree one move descends; the local network's
+//! parameter, 3, when left out.)
+//!
+//! The trace is a real run's (`gridmint run` of a 4,096-sentence embed job writes `trace.bin`
+//! among its outputs). Three replicas: two collude on a copy of it with one step wrong, one is
+//! honest; the buyer (its spot check failed) challenges; the colluders' claim defends and the
+//! buyer steers the bisection to the wrong step (⌈log2 steps / levelsPerMove⌉ rounds, each a split
+//! and a pick);
+//! the defender opens the leaf; seven staked providers claim jury duty, five are drawn, commit and
+//! reveal the step's true output hash; the verdict slashes the colluders; the buyer accepts the
+//! honest claim left. `gas_total` sums the receipts of every transaction of the dispute, from the
+//! challenge to the settlement; `jury_compute_share` is the jurors' re-runs of the step (five
+//! times its flops) over the job's flops.
+
+use std::time::Instant;
+
+use alloy::{
+    node_bindings::Anvil,
+    primitives::{Address, B256, U256, Uint, keccak256},
+    providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
+    rpc::types::TransactionReceipt,
+    signers::local::PrivateKeySigner,
+};
+use gridmint_chain::{
+    Market,
+    bindings::{GridToken, Gridmint, MockStablecoin},
+    commitment,
+};
+use gridmint_runner::trace::{Trace, claim_root};
+
+const JURORS: usize = 7;
+
+/// Node `i` of tree level `level` (0: the leaves).
+fn levels_of(levels: &[Vec<gridmint_runner::trace::Node>], level: usize, i: usize) -> gridmint_runner::trace::Node {
+    levels[level][i]
+}
+
+struct Net {
+    url: alloy::transports::http::reqwest::Url,
+    keys: Vec<PrivateKeySigner>,
+    market: Market<DynProvider>,
+}
+
+impl Net {
+    fn as_wallet(&self, i: usize) -> Market<DynProvider> {
+        let provider = ProviderBuilder::new().wallet(self.keys[i].clone()).connect_http(self.url.clone()).erased();
+        self.market.with_provider(provider)
+    }
+
+    async fn advance(&self, seconds: u64) -> anyhow::Result<()> {
+        let provider = ProviderBuilder::new().connect_http(self.url.clone());
+        provider.anvil_increase_time(seconds).await?;
+        provider.anvil_mine(Some(1), None).await?;
+        Ok(())
+    }
+
+    async fn now(&self) -> anyhow::Result<u64> {
+        let provider = ProviderBuilder::new().connect_http(self.url.clone());
+        let block = provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await?;
+        Ok(block.ok_or_else(|| anyhow::anyhow!("no latest block"))?.header.timestamp)
+    }
+}
+
+/// Sends a call and returns its receipt, failing on a revert. The gas limit is set, not
+/// estimated: the jury's draw depends on the mining block's randomness, so an estimate made on
+/// another block can fall short (the receipt's `gasUsed` is what is counted either way).
+macro_rules! send {
+    ($call:expr) => {{
+        let receipt: TransactionReceipt = $call.gas(3_000_000).send().await?.get_receipt().await?;
+        anyhow::ensure!(receipt.status(), "{} reverted", stringify!($call));
+        receipt
+    }};
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (anvil, trace_file, out, levels_per_move) = match args.as_slice() {
+        [anvil, trace, out] => (anvil, trace, out, None),
+        [anvil, trace, out, levels] => (anvil, trace, out, Some(levels.parse::<u8>()?)),
+        _ => anyhow::bail!("usage: dispute_bench <anvil> <trace.bin> <out.json> [levels-per-move]"),
+    };
+    let honest = Trace::decode(&std::fs::read(trace_file)?)?;
+    let steps = honest.steps.len();
+    anyhow::ensure!(steps > 1, "{trace_file}: a trace of {steps} steps has nothing to bisect");
+    // The colluders' trace: the same run with one step's output wrong (two thirds in).
+    let wrong = steps * 2 / 3;
+    let mut corrupt = honest.clone();
+    corrupt.steps[wrong].output[0] ^= 1;
+    let outputs = keccak256("outputs").0;
+    let (honest_root, corrupt_root) =
+        (B256::from(claim_root(&outputs, &honest)), B256::from(claim_root(&outputs, &corrupt)));
+    let units = gridmint_protocol::WorkUnits::from_flops(honest.flops()).get();
+
+    let anvil = Anvil::at(anvil).arg("--accounts").arg("12").try_spawn()?;
+    let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
+    let deployer = ProviderBuilder::new().wallet(keys[0].clone()).connect_http(anvil.endpoint_url()).erased();
+    let mut config = gridmint_chain::deployment::local_config(keys[0].address());
+    if let Some(levels) = levels_per_move {
+        config.levelsPerMove = levels;
+    }
+    let market = Market::deploy(deployer, config).await?;
+    let net = Net { url: anvil.endpoint_url(), keys, market };
+    let deployment = *net.market.deployment();
+    let admin = net.as_wallet(0);
+    let grid = GridToken::new(deployment.stake_token, admin.contract().provider().clone());
+    let stake = U256::from(10).pow(U256::from(21));
+    // Accounts 1..=3 are the replicas, 4..=10 the jurors, 11 the buyer.
+    for i in 1..=10 {
+        let address = net.keys[i].address();
+        send!(grid.transfer(address, stake));
+        let provider = net.as_wallet(i);
+        provider.approve_all(address).await?;
+        provider.register(keccak256("llvmpipe"), 2048, 100, 3, 0xff, stake, Address::ZERO).await?;
+    }
+    let buyer_key = 11;
+    let buyer = net.as_wallet(buyer_key);
+    let buyer_address = net.keys[buyer_key].address();
+    let usd = MockStablecoin::new(deployment.payment_token, buyer.contract().provider().clone());
+    send!(usd.mint(buyer_address, U256::from(10u64).pow(U256::from(18))));
+    buyer.approve_all(buyer_address).await?;
+
+    let now = net.now().await?;
+    let params = Gridmint::JobParams {
+        specHash: keccak256("job.toml"),
+        dataRoot: keccak256("data"),
+        dataPeer: keccak256("peer"),
+        requirements: Gridmint::Requirements {
+            minMemoryMiB: 1024,
+            minComputeUnits: 10,
+            regionMask: 0,
+            workloadClass: 1,
+        },
+        replicas: 3,
+        pricePerUnit: Uint::<96, 2>::from(1_000u64),
+        maxWorkUnits: units.max(1) * 2,
+        claimDeadline: Uint::<40, 1>::from(now + 30),
+        commitDeadline: Uint::<40, 1>::from(now + 300),
+        revealDeadline: Uint::<40, 1>::from(now + 600),
+    };
+    let job_id = buyer.post_job(params).await?.value;
+    for i in 1..=3 {
+        net.as_wallet(i).claim(job_id).await?;
+    }
+    net.advance(31).await?;
+    let roots = [corrupt_root, corrupt_root, honest_root];
+    for i in 1..=3 {
+        let address = net.keys[i].address();
+        let salt = keccak256(address.as_slice());
+        net.as_wallet(i).commit(job_id, U256::from(i - 1), commitment(roots[i - 1], units, salt, address)).await?;
+    }
+    for i in 1..=3 {
+        let address = net.keys[i].address();
+        let salt = keccak256(address.as_slice());
+        net.as_wallet(i).reveal(job_id, U256::from(i - 1), roots[i - 1], units, salt).await?;
+    }
+
+    // The dispute, every transaction's gas counted.
+    let started = Instant::now();
+    let mut gas: Vec<(&'static str, u64)> = Vec::new();
+    gas.push(("challenge", buyer.challenge(buyer_address, job_id, Vec::new()).await?.receipt.gas_used));
+    let court = buyer.contract();
+    let defender = net.as_wallet(1);
+    let defence = defender.contract();
+    let levels_tree = corrupt.levels();
+    let depth = corrupt.depth() as usize;
+    let r = send!(defence.openTrace(
+        job_id,
+        B256::from(outputs),
+        B256::from(corrupt.root()),
+        corrupt.flops(),
+        steps as u32
+    ));
+    gas.push(("openTrace", r.gas_used));
+    let per = usize::from(court.levelsPerMove().call().await?);
+    let mut rounds = 0;
+    let (mut level, mut position) = (depth, 0usize);
+    while level > 0 {
+        let levels = per.min(level);
+        let below = level - levels;
+        let first = position << levels;
+        let parts: Vec<B256> =
+            (0..1 << levels).map(|i| B256::from(levels_of(&levels_tree, below, first + i).0)).collect();
+        let flops: Vec<u64> = (0..1 << levels).map(|i| levels_of(&levels_tree, below, first + i).1).collect();
+        let r = send!(defence.splitNode(job_id, parts.clone(), flops.clone()));
+        gas.push(("splitNode", r.gas_used));
+        let index = (wrong >> below) & ((1 << levels) - 1);
+        let r = send!(court.pickPart(job_id, U256::from(index), parts, flops));
+        gas.push(("pickPart", r.gas_used));
+        position = first + index;
+        level = below;
+        rounds += 1;
+    }
+    let leaf = corrupt.steps[wrong];
+    let r = send!(defence.openLeaf(job_id, leaf.prev, B256::from(leaf.input), B256::from(leaf.output)));
+    gas.push(("openLeaf", r.gas_used));
+    let mut claims = Vec::new();
+    let mut weights = Vec::new();
+    for i in 4..4 + JURORS {
+        let juror = net.as_wallet(i);
+        let r = send!(juror.contract().claimJuryDuty(job_id));
+        gas.push(("claimJuryDuty", r.gas_used));
+        claims.push(net.keys[i].address());
+        weights.push(juror.contract().providerOf(net.keys[i].address()).call().await?.stake.to::<u128>());
+    }
+    let move_window = u64::from(court.moveWindow().call().await?);
+    net.advance(move_window + 1).await?;
+    let trail = buyer.trail(job_id).await?;
+    let r = send!(court.drawJury(job_id, claims.clone(), weights, trail.clone()));
+    gas.push(("drawJury", r.gas_used));
+    let truth = B256::from(honest.steps[wrong].output);
+    let seats = court.disputeOf(job_id).call().await?.jury.seats;
+    let mut seated = Vec::new();
+    for seat in 0..u64::from(seats) {
+        let juror = court.jurorOf(job_id, U256::from(seat)).call().await?;
+        let i = (1..net.keys.len()).find(|&i| net.keys[i].address() == juror).expect("a juror is one of ours");
+        let salt = keccak256(juror.as_slice());
+        let digest = court.voteDigest(job_id, U256::from(seat), truth, salt, juror).call().await?;
+        let r = send!(net.as_wallet(i).contract().commitVote(job_id, U256::from(seat), digest));
+        gas.push(("commitVote", r.gas_used));
+        seated.push((i, seat, salt));
+    }
+    net.advance(move_window + 1).await?;
+    for (i, seat, salt) in seated {
+        let r = send!(net.as_wallet(i).contract().revealVote(job_id, U256::from(seat), truth, salt));
+        gas.push(("revealVote", r.gas_used));
+    }
+    let r = send!(court.advanceDispute(job_id, trail.clone()));
+    gas.push(("advanceDispute (verdict)", r.gas_used));
+    let r = send!(court.advanceDispute(job_id, trail));
+    gas.push(("advanceDispute (the buyer accepts the claim left)", r.gas_used));
+    let wall_s = started.elapsed().as_secs_f64();
+    anyhow::ensure!(buyer.agreed_root(job_id).await? == honest_root, "the honest claim did not win");
+    let slashed = buyer.reputation(net.keys[1].address()).await?.slashed;
+    anyhow::ensure!(slashed == 1, "the colluder was not slashed");
+
+    let gas_total: u64 = gas.iter().map(|(_, g)| g).sum();
+    let step_flops = honest.steps[wrong].flops as f64;
+    let json = serde_json::json!({
+        "steps": steps,
+        "rounds": rounds,
+        "tree_depth": depth,
+        "levels_per_move": per,
+        "step": wrong,
+        "jury_seats": seats,
+        "gas_total": gas_total,
+        "target_gas_total": 2_000_000,
+        "wall_s": wall_s,
+        "jury_compute_share": f64::from(seats) * step_flops / honest.flops() as f64,
+        "step_compute_share": step_flops / honest.flops() as f64,
+        "target_jury_compute_share": 0.01,
+        "transactions": gas.iter().map(|(call, g)| serde_json::json!({"call": call, "gas": g})).collect::<Vec<_>>(),
+        "measured": "sum of receipt gasUsed on anvil from the challenge to the settlement (crates/node/examples/dispute_bench.rs); wall_s on the local chain with instant blocks, deadlines advanced by anvil",
+    });
+    std::fs::write(out, serde_json::to_string_pretty(&json)?)?;
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(())
+}
