@@ -5,7 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {GridToken} from "../tokens/GridToken.sol";
 import {IGridmintErrors, IGridmintEvents} from "../interfaces/IGridmint.sol";
-import {Account, Dispute, EpochTotals, Job, Provider, Record, Seat} from "../libraries/Types.sol";
+import {Account, Dispute, EpochTotals, Job, Provider, Record} from "../libraries/Types.sol";
 
 /// @title GridmintStorage
 /// @notice The market's parameters and state, shared by the two contracts that run at its
@@ -104,8 +104,9 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     /// result root it paid for.
     mapping(uint256 => bytes32) internal _trails;
     mapping(uint256 => Dispute) internal _disputes;
-    /// @dev A disputed job's jury: seat => the juror and its committed vote.
-    mapping(uint256 => mapping(uint256 => Seat)) internal _seats;
+    /// @dev A disputed job's jury: seat => the juror, and seat => its committed vote.
+    mapping(uint256 => mapping(uint256 => address)) internal _jurors;
+    mapping(uint256 => mapping(uint256 => bytes32)) internal _votes;
 
     /// @dev Payment and fees per epoch, the basis of rewards.
     mapping(uint256 => EpochTotals) internal _epochTotals;

@@ -138,7 +138,10 @@ abstract contract Court is Settlement {
         } else if (keccak256(abi.encode(step, g.nodeFlops, prev, inHash, outHash)) != g.node) {
             revert TraceMismatch(jobId);
         }
-        g.node = outHash;
+        // The jury judges the step's output, its flops and the trace's length at once: a juror's
+        // answer is the same hash of what it computed (and of the job's true step count), so a
+        // trace with inflated flops or cut short loses at any leaf.
+        g.node = keccak256(abi.encode(outHash, g.nodeFlops, g.steps));
         uint40 deadline = _next(g, DisputePhase.JuryClaims);
         emit LeafOpened(jobId, step, g.nodeFlops, prev, inHash, outHash, deadline);
     }
@@ -179,6 +182,8 @@ abstract contract Court is Settlement {
             ++eligible;
         }
         uint256 seats = eligible < _jurySize ? eligible : _jurySize;
+        // An odd jury: an even one could tie, and a tie leaves the defender standing.
+        if (seats % 2 == 0 && seats != 0) --seats;
         uint256 seed = uint256(keccak256(abi.encode(block.prevrandao, jobId, h)));
         uint256 drawn;
         for (uint256 s; s < seats; ++s) {
@@ -189,7 +194,7 @@ abstract contract Court is Settlement {
                     total -= w[i];
                     w[i] = 0;
                     drawn |= 1 << i;
-                    _seats[jobId][s].juror = claims[i];
+                    _jurors[jobId][s] = claims[i];
                     emit JurorSeated(jobId, s, claims[i]);
                     break;
                 }
@@ -270,8 +275,9 @@ abstract contract Court is Settlement {
         address[] memory paid = new address[](_popcount(uint32(coherent)));
         uint256 c;
         for (uint256 s; s < seats; ++s) {
-            address juror = _seats[jobId][s].juror;
-            delete _seats[jobId][s];
+            address juror = _jurors[jobId][s];
+            delete _jurors[jobId][s];
+            delete _votes[jobId][s];
             _providers[juror].activeJobs -= 1;
             if ((coherent >> s) & 1 == 1) {
                 paid[c++] = juror;

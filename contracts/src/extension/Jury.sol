@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {ExtensionBase} from "./ExtensionBase.sol";
-import {Dispute, DisputePhase, Job, JobState, Provider, Seat} from "../libraries/Types.sol";
+import {Dispute, DisputePhase, Job, JobState, Provider, Record} from "../libraries/Types.sol";
 
 /// @title Jury
 /// @notice The jury's side of a dispute: claiming duty, committing and revealing votes, and the
@@ -15,8 +15,14 @@ abstract contract Jury is ExtensionBase {
         index = g.jury.claims;
         if (index >= _MAX_JURY_CLAIMS) revert TooManyClaimants(jobId);
         Provider storage p = _providers[msg.sender];
-        // Parties (the buyer, the job's claimants) may claim but are never drawn (`drawJury`).
-        if (!_inStanding(p)) revert NotEligible(jobId, msg.sender);
+        // The buyer is refused here; the job's claimants may claim but are never drawn (`drawJury`).
+        if (!_inStanding(p) || msg.sender == _jobs[jobId].buyer) revert NotEligible(jobId, msg.sender);
+        // One claim per provider and game (the game's claim deadline tells games apart): one
+        // address cannot fill the claim slots.
+        Record storage rec = _records[msg.sender];
+        uint32 mark = uint32(uint256(keccak256(abi.encode(jobId, g.deadline))));
+        if (rec.juryMark == mark) revert NotEligible(jobId, msg.sender);
+        rec.juryMark = mark;
         // Its stake stays until the game ends: a juror cannot vote and leave before the verdict.
         p.activeJobs += 1;
         uint128 weight = p.stake;
@@ -28,10 +34,9 @@ abstract contract Jury is ExtensionBase {
     /// @notice See `IGridmintCourt`.
     function commitVote(uint256 jobId, uint256 seat, bytes32 commitment) external viaMarket {
         Dispute storage g = _move(jobId, DisputePhase.JuryVote);
-        Seat storage s = _seats[jobId][seat];
-        if (seat >= g.jury.seats || s.juror != msg.sender) revert NotJuror(jobId, seat);
-        if (s.vote != bytes12(0) || bytes12(commitment) == bytes12(0)) revert VoteMismatch(jobId, seat);
-        s.vote = bytes12(commitment);
+        if (seat >= g.jury.seats || _jurors[jobId][seat] != msg.sender) revert NotJuror(jobId, seat);
+        if (_votes[jobId][seat] != bytes32(0) || commitment == bytes32(0)) revert VoteMismatch(jobId, seat);
+        _votes[jobId][seat] = commitment;
         emit VoteCommitted(jobId, seat, msg.sender);
     }
 
@@ -51,12 +56,11 @@ abstract contract Jury is ExtensionBase {
         // Votes are revealed after the commit deadline, within one move window more.
         if (block.timestamp <= g.deadline) revert DisputeOpen(jobId);
         if (block.timestamp > uint256(g.deadline) + _moveWindow) revert MoveTooLate(jobId);
-        Seat storage s = _seats[jobId][seat];
-        if (seat >= g.jury.seats || s.juror != msg.sender) revert NotJuror(jobId, seat);
-        bytes12 committed = s.vote;
+        if (seat >= g.jury.seats || _jurors[jobId][seat] != msg.sender) revert NotJuror(jobId, seat);
+        bytes32 committed = _votes[jobId][seat];
         if (
-            committed == bytes12(0) || (g.jury.revealedSeats >> seat) & 1 == 1
-                || bytes12(voteDigest(jobId, seat, output, salt, msg.sender)) != committed
+            committed == bytes32(0) || (g.jury.revealedSeats >> seat) & 1 == 1
+                || voteDigest(jobId, seat, output, salt, msg.sender) != committed
         ) revert VoteMismatch(jobId, seat);
         bool agrees = output == g.node;
         g.jury.revealedSeats |= uint16(1 << seat);
@@ -76,6 +80,6 @@ abstract contract Jury is ExtensionBase {
 
     /// @notice See `IGridmintCourt`.
     function jurorOf(uint256 jobId, uint256 seat) external view returns (address) {
-        return _seats[jobId][seat].juror;
+        return _jurors[jobId][seat];
     }
 }

@@ -101,7 +101,7 @@ interface IGridmintEvents {
     /// @notice Jurors commit their votes until `deadline`, then reveal them for one move window.
     event JuryDrawn(uint256 indexed jobId, uint256 seats, uint256 seed, uint40 deadline);
     event VoteCommitted(uint256 indexed jobId, uint256 seat, address indexed juror);
-    /// @notice `output` is the step's output hash the juror computed; `agrees`: it is the defender's.
+    /// @notice `output` is the juror's answer for the step (`voteDigest`); `agrees`: it is the defender's.
     event VoteRevealed(uint256 indexed jobId, uint256 seat, address indexed juror, bytes32 output, bool agrees);
     event JurorSlashed(uint256 indexed jobId, address indexed juror, uint256 amount, bool missed);
     event GameDecided(uint256 indexed jobId, bool defenderWon, uint8 votesFor, uint8 votesAgainst);
@@ -478,7 +478,13 @@ interface IGridmintCourt {
     /// @notice A drawn juror commits `voteDigest(jobId, seat, output, salt, juror)`, until the vote deadline.
     function commitVote(uint256 jobId, uint256 seat, bytes32 commitment) external;
 
-    /// @notice What a juror commits to: the output hash it computed for the step.
+    /// @notice What a juror commits to: its answer for the step,
+    /// `keccak256(abi.encode(outHash, uint64 flops, uint32 steps))` of the output it computed, the
+    /// step's flops from the shapes and the job's step count (all zero but `steps` past the last
+    /// step). It also checks the defender's input before it runs the step: the package's for a
+    /// step with `prev` 0, else the output of leaf `prev - 1` of the defender's tree, which the
+    /// defender serves with its Merkle path; an input it cannot get or check is answered with any
+    /// other hash.
     function voteDigest(uint256 jobId, uint256 seat, bytes32 output, bytes32 salt, address juror)
         external
         pure

@@ -54,6 +54,8 @@ struct Record {
     uint32 missed; // deadlines missed while selected
     uint128 rewards; // rewards (the fee rebate, payment token) settled and not yet claimed
     uint32 left; // jobs it left as a selected replica before committing (see `leaveJob`)
+    uint32 juryMark; // the last game it claimed jury duty in (a hash of the job and the game's
+    // claim deadline): one claim per provider and game
 }
 
 /// @notice A provider's reputation as `reputationOf` reports it.
@@ -137,19 +139,13 @@ struct Dispute {
     bool challengerTurn; // Bisect: the defender has split the node, the challenger picks a half
     bool capped; // the defender's work units were capped at the job's maximum when revealed
     bytes32 node; // the defender's value at the current node: its result root (Trace), a tree node
-    // (Bisect, Leaf), the step's output hash (JuryClaims, JuryVote)
+    // (Bisect, Leaf), then its answer for the step (JuryClaims, JuryVote):
+    // keccak256(abi.encode(outHash, flops, steps)), what each juror computes for itself
     address steerer; // who moves for the challenger: the buyer, or the challenging replica
     uint64 nodeFlops; // floating-point operations under the current node (the tree sums them);
     // before the trace is opened, the work units the defender reported
     uint32 steps; // steps in the defender's trace
     JuryState jury; // the current game's jury
-}
-
-/// @notice A drawn juror's seat, one slot: the juror and its committed vote, truncated to 96 bits
-/// (changing a vote after seeing others' would take a 96-bit second preimage: 2^96 hashes).
-struct Seat {
-    address juror;
-    bytes12 vote; // the first 12 bytes of `voteDigest(...)`; zero until committed, and after reveal
 }
 
 /// @notice A game's jury: who claimed duty, who was drawn, how they voted.

@@ -394,7 +394,10 @@ contract Handler is TrailBook {
     /// and reveals after the commit deadline.
     function _vote(uint256 jobId, Dispute memory g, uint256 moveSeed) internal {
         Tree memory honest = _treeOf(_honestRoot(jobId));
-        bytes32 truth = g.position < honest.steps ? honest.leaves[g.position].outHash : bytes32(0);
+        (bytes32 out, uint64 flops) = g.position < honest.steps
+            ? (honest.leaves[g.position].outHash, honest.leaves[g.position].flops)
+            : (bytes32(0), uint64(0));
+        bytes32 truth = keccak256(abi.encode(out, flops, honest.steps));
         bytes32[] memory outputs = new bytes32[](g.jury.seats);
         for (uint256 s; s < g.jury.seats; ++s) {
             // One liar among three or more, so the jury's majority stays honest.

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {CourtFixture} from "../utils/CourtFixture.sol";
-import {Leaf, Tree} from "../utils/Traces.sol";
+import {Leaf, Traces, Tree} from "../utils/Traces.sol";
 import {DisputePhase, JobState, Reveal, Trail} from "../../src/libraries/Types.sol";
 import {Gridmint} from "../../src/Gridmint.sol";
 import {GridmintCourt} from "../../src/GridmintCourt.sol";
@@ -236,7 +236,7 @@ contract CourtTest is CourtFixture {
         bisectTo(jobId, corrupt, WRONG, buyer);
         seatJury(jobId, 5);
         bytes32[] memory outputs = new bytes32[](5);
-        outputs[0] = corrupt.leaves[WRONG].outHash; // a colluders' juror backs the defender
+        outputs[0] = answer(corrupt, WRONG); // a colluders' juror backs the defender
         outputs[1] = truth(honest, WRONG);
         outputs[2] = truth(honest, WRONG);
         outputs[3] = bytes32(0); // never votes
@@ -263,10 +263,63 @@ contract CourtTest is CourtFixture {
         uint256 jobId = revealed3([claimRoot(short_), claimRoot(short_), claimRoot(honest)]);
         challengeAs(buyer, jobId);
         bisectTo(jobId, short_, STEPS - 2, buyer);
-        assertEq(game(jobId).node, bytes32(0), "an empty leaf: no output");
+        assertEq(game(jobId).node, answer(short_, STEPS - 2), "an empty leaf: no output, no flops");
         seatJury(jobId, 5);
         voteAll(jobId, truth(honest, STEPS - 2));
         assertEq(market.reputationOf(providers[0]).slashed, 1, "the short trace loses");
+    }
+
+    /// A trace whose flops are inflated (the outputs right) loses at any leaf: the jury's answer
+    /// binds the step's flops; and one cut to a power of two (steps skipped) loses too: it binds
+    /// the trace's length.
+    function test_inflatedFlopsOrAShortTrace_loseAtAnyLeaf() public {
+        Tree memory inflated = Traces.build(STEPS, uint64(WU) * 1e9 * 2, STEPS, "wrong");
+        Tree memory short_ = Traces.build(STEPS / 2, uint64(WU) * 1e9, STEPS, "wrong");
+        for (uint256 k; k < 2; ++k) {
+            Tree memory bad = k == 0 ? inflated : short_;
+            uint64 units = uint64(bad.flops / 1e9);
+            uint256 jobId = post(2);
+            claimAs(jobId, providers[0]);
+            claimAs(jobId, providers[1]);
+            vm.warp(vm.getBlockTimestamp() + 11);
+            commitAs(jobId, 0, providers[0], claimRoot(bad), units);
+            commitAs(jobId, 1, providers[1], claimRoot(honest), WU);
+            revealAs(jobId, 0, providers[0], claimRoot(bad), units);
+            revealAs(jobId, 1, providers[1], claimRoot(honest), WU);
+            vm.warp(trail(jobId).terms.revealDeadline + 61);
+            finalize(jobId);
+            assertEq(game(jobId).defender, 0, "the bad claim defends (it revealed first)");
+            // The honest replica steers to step 1, where the bad trace's output is right.
+            bisectTo(jobId, bad, 1, providers[1]);
+            seatJury(jobId, 5);
+            voteAll(jobId, truth(honest, 1));
+            assertEq(market.reputationOf(providers[0]).slashed, k + 1, "the bad claim loses");
+            vm.warp(uint256(game(jobId).deadline) + 1);
+            advance(jobId);
+            assertEq(market.agreedRoot(jobId), claimRoot(honest), "the honest claim is paid");
+        }
+    }
+
+    /// One provider claims jury duty once per game: one address cannot fill the 32 claim slots
+    /// (and the buyer cannot claim on its own job).
+    function test_aJurorClaimsOncePerGame() public {
+        uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
+        challengeAs(buyer, jobId);
+        bisectTo(jobId, corrupt, WRONG, buyer);
+        vm.prank(providers[FIRST_JUROR]);
+        market.claimJuryDuty(jobId);
+        vm.prank(providers[FIRST_JUROR]);
+        vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, jobId, providers[FIRST_JUROR]));
+        market.claimJuryDuty(jobId);
+    }
+
+    /// Two eligible claims: one juror, not two (an even jury could tie).
+    function test_theJuryIsOdd() public {
+        uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
+        challengeAs(buyer, jobId);
+        bisectTo(jobId, corrupt, WRONG, buyer);
+        seatJury(jobId, 2);
+        assertEq(game(jobId).jury.seats, 1, "two claims, one seat");
     }
 
     /// Work units the trace does not add up to cannot be defended: a sybil revealing the honest

@@ -158,9 +158,16 @@ abstract contract CourtFixture is Fixture {
         vote(jobId, outputs);
     }
 
-    /// The right output of step `step` of an honest trace like `t`.
+    /// A tree's answer for step `step`, as the court asks the jury: its output hash, its flops
+    /// and the trace's length (all zero past the last step).
+    function answer(Tree memory t, uint32 step) internal pure returns (bytes32) {
+        (bytes32 out, uint64 flops) = step >= t.steps ? (bytes32(0), uint64(0)) : (t.leaves[step].outHash, t.leaves[step].flops);
+        return keccak256(abi.encode(out, flops, t.steps));
+    }
+
+    /// The right answer for step `step`: what an honest juror computes (an honest trace's).
     function truth(Tree memory honest, uint32 step) internal pure returns (bytes32) {
-        return step >= honest.steps ? bytes32(0) : honest.leaves[step].outHash;
+        return answer(honest, step);
     }
 
     function phase(uint256 jobId) internal view returns (DisputePhase) {

@@ -4,6 +4,7 @@
 
 pub mod bindings;
 pub mod code;
+pub mod court;
 pub mod deployment;
 pub mod error;
 pub mod market;

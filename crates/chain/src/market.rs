@@ -199,7 +199,7 @@ impl<P: Provider + Clone> Market<P> {
     /// Estimates, pads the gas limit and sends: gas used depends on state (how many claimed
     /// before, whose commit closes the claims, who settles), and another transaction in the same
     /// block can change it after the estimate. An unpadded limit runs out of gas in that race.
-    async fn send<D: alloy::contract::CallDecoder>(
+    pub(crate) async fn send<D: alloy::contract::CallDecoder>(
         call: &'static str,
         builder: alloy::contract::CallBuilder<&P, D>,
     ) -> Result<TransactionReceipt, ChainError> {
@@ -379,7 +379,7 @@ impl<P: Provider + Clone> Market<P> {
     /// Sends a call that carries the job's trail, rebuilt from the job's events. When another
     /// transaction on the job lands first (the trail is stale: `TrailMismatch`, or the mined
     /// call failed), rebuilds the trail and tries again.
-    async fn with_trail<'a, D, F>(
+    pub(crate) async fn with_trail<'a, D, F>(
         &'a self,
         call: &'static str,
         job_id: U256,

@@ -63,8 +63,14 @@ struct ProviderLine {
 #[derive(Debug, Serialize)]
 struct Summary {
     job_verified: bool,
-    /// `finalized` (settled by agreement) or `disputed` (the buyer challenged the agreement).
+    /// `finalized` (settled by agreement, or by the court after a challenge), `refunded`, or
+    /// `disputed` (a game still under way).
     job_state: String,
+    /// What the court did, if the job was disputed: games, bisection rounds, the step judged, the
+    /// jurors' votes, each game's verdict (true: the defending claim stood).
+    dispute: Option<gridmint_node::net::CourtRecord>,
+    /// Who could rule a dispute by fiat: nobody (the court has no arbiter).
+    arbiter: Option<String>,
     result_matches_local_run: bool,
     job_id: String,
     agreed_root: String,
@@ -82,6 +88,8 @@ struct Summary {
 }
 
 const PROVIDERS: u32 = 3;
+/// Jury-only providers started when a provider corrupts its results (a dispute is expected).
+const JURORS: u32 = 5;
 const BUYER_ACCOUNT: u32 = 4;
 
 fn demo_sentences(n: usize) -> String {
@@ -103,6 +111,7 @@ fn spawn_provider(
     account: u32,
     corrupt: bool,
     relay: bool,
+    juror: bool,
 ) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("locating the gridmint binary")?;
     let home = dir.join(format!("provider-{account}"));
@@ -116,10 +125,16 @@ fn spawn_provider(
         .arg(models)
         .args(["--json", "provider", "start", "--network"])
         .arg(profile)
-        .args(["--dev-account", &account.to_string(), "--exit-after-jobs", "1"])
+        .args(["--dev-account", &account.to_string()])
         .stdin(Stdio::null())
         .stdout(report)
         .stderr(log);
+    if juror {
+        // Serves on juries only, until the demo ends.
+        cmd.arg("--jury-only");
+    } else {
+        cmd.args(["--exit-after-jobs", "1"]);
+    }
     if corrupt {
         cmd.arg("--corrupt-results");
     }
@@ -143,6 +158,9 @@ impl Drop for Children {
 pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let corrupt = args.corrupt.min(PROVIDERS);
+    // A corrupt result is disputed: staked providers that are no party judge the step the game
+    // comes down to (jury-only providers on the next accounts).
+    let jurors = if corrupt > 0 { JURORS } else { 0 };
     let dir = args.dir.clone().unwrap_or_else(|| node.paths().data.join("demo"));
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
@@ -157,7 +175,7 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
             anvil: args.anvil.clone(),
             port: None,
             block_time: Some(1),
-            accounts: 5,
+            accounts: 4 + jurors as usize,
             stop_with_thread: true,
             confirmations: 0,
         };
@@ -174,22 +192,34 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
                 account,
                 account > PROVIDERS - corrupt,
                 !args.no_relay,
+                false,
             )?);
+        }
+        let mut juror_children = Children(Vec::new());
+        for account in BUYER_ACCOUNT + 1..=BUYER_ACCOUNT + jurors {
+            juror_children.0.push(spawn_provider(&dir, &profile, &models, account, false, true, true)?);
         }
         let buyer_net = Network::connect(&profile, net::dev_account(BUYER_ACCOUNT)?)?;
         let addresses: Vec<Address> =
             (1..=PROVIDERS).map(|a| net::dev_account(a).map(|s| s.address())).collect::<Result<_, _>>()?;
-        // Wait for the three registrations (each benchmarks its device first).
+        let juror_addresses: Vec<Address> = (BUYER_ACCOUNT + 1..=BUYER_ACCOUNT + jurors)
+            .map(|a| net::dev_account(a).map(|s| s.address()))
+            .collect::<Result<_, _>>()?;
+        // Wait for the registrations (each benchmarks its device first).
         let deadline = Instant::now() + Duration::from_secs(180);
         let mut stakes = vec![U256::ZERO; addresses.len()];
         loop {
             for (i, a) in addresses.iter().enumerate() {
                 stakes[i] = buyer_net.standing(*a).await?.1;
             }
-            if stakes.iter().all(|s| !s.is_zero()) {
+            let mut jurors_in = true;
+            for a in &juror_addresses {
+                jurors_in &= !buyer_net.standing(*a).await?.1.is_zero();
+            }
+            if stakes.iter().all(|s| !s.is_zero()) && jurors_in {
                 break;
             }
-            for child in &mut children.0 {
+            for child in children.0.iter_mut().chain(juror_children.0.iter_mut()) {
                 if let Some(status) = child.try_wait()? {
                     anyhow::bail!("a provider exited early ({status}); see the logs in {}", dir.display());
                 }
@@ -201,7 +231,7 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        eprintln!("3 providers registered; submitting an embedding job with k = 3");
+        eprintln!("3 providers ({jurors} more on juries) registered; submitting an embedding job with k = 3");
 
         let package = dir.join("job");
         std::fs::create_dir_all(&package)?;
@@ -270,10 +300,13 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
                 reputation: score.to::<u64>(),
             });
         }
+        let court = buyer_net.court_record(posted.job_id).await?;
         drop(devnet);
         anyhow::Ok(Summary {
             job_verified: outcome.verified,
             job_state: outcome.state.name().to_owned(),
+            dispute: (court.games > 0).then_some(court),
+            arbiter: None,
             result_matches_local_run: matches,
             job_id: posted.job_id.to_string(),
             agreed_root: outcome.agreed_root.to_string(),
@@ -308,15 +341,21 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
             summary.submit_to_verified_s, summary.local_run_s, summary.elapsed_s, summary.folder
         );
     }
+    anyhow::ensure!(summary.job_verified && summary.result_matches_local_run, "the demo job was not verified");
     if corrupt * 2 > PROVIDERS {
-        // A corrupt majority: the demo shows the buyer's spot check refusing its agreement.
-        anyhow::ensure!(
-            summary.job_state == "disputed",
-            "the corrupt majority's result was not challenged (job {})",
-            summary.job_state
-        );
-    } else {
-        anyhow::ensure!(summary.job_verified && summary.result_matches_local_run, "the demo job was not verified");
+        // A corrupt majority: the buyer's spot check refuses its agreement, the court plays it out,
+        // the colluders lose and the honest result is paid.
+        anyhow::ensure!(summary.dispute.is_some(), "the corrupt majority's result was not challenged");
+        for p in &summary.providers {
+            let slashed = p.slashed != "0";
+            anyhow::ensure!(
+                slashed == p.corrupt,
+                "provider {} (corrupt: {}) slashed: {}",
+                p.address,
+                p.corrupt,
+                p.slashed
+            );
+        }
     }
     Ok(())
 }

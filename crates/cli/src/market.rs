@@ -124,6 +124,9 @@ pub struct StartArgs {
     /// of a buyer that does not answer).
     #[arg(long, hide = true)]
     no_relay: bool,
+    /// Claim no jobs: only serve on juries of other jobs' court games.
+    #[arg(long)]
+    jury_only: bool,
 }
 
 pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Result<()> {
@@ -137,6 +140,8 @@ pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Re
         region: 0,
         exit_after_jobs: args.exit_after_jobs,
         corrupt_results: args.corrupt_results,
+        jury_duty: true,
+        claim_jobs: !args.jury_only,
         relay_commitments: !args.no_relay,
         poll: Duration::from_millis(500),
         paused: None,

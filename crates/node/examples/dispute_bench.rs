@@ -212,7 +212,14 @@ async fn main() -> anyhow::Result<()> {
     let trail = buyer.trail(job_id).await?;
     let r = send!(court.drawJury(job_id, claims.clone(), weights, trail.clone()));
     gas.push(("drawJury", r.gas_used));
-    let truth = B256::from(honest.steps[wrong].output);
+    // A juror's answer: the step's output hash, its flops and the trace's length, as it computed
+    // them (`Court.openLeaf`).
+    let step = honest.steps[wrong];
+    let truth = alloy::primitives::keccak256(alloy::sol_types::SolValue::abi_encode(&(
+        B256::from(step.output),
+        step.flops,
+        steps as u32,
+    )));
     let seats = court.disputeOf(job_id).call().await?.jury.seats;
     let mut seated = Vec::new();
     for seat in 0..u64::from(seats) {

@@ -519,6 +519,11 @@ async fn delivered(net: &Network, job_id: U256, root: B256, poll: Duration) -> R
 async fn poll_once(net: &Network, job_id: U256, reveal_deadline: &mut Option<u64>) -> Result<bool, NodeError> {
     let job = net.market.slot(job_id).await?;
     let state = job.job_state()?;
+    if state == JobState::Disputed {
+        // The buyer plays its part in the court until the job ends (see `court`).
+        crate::court::play_as_buyer(net, job_id).await?;
+        return Ok(net.market.slot(job_id).await?.job_state()? != JobState::Disputed);
+    }
     if !state.in_progress() {
         return Ok(true);
     }
@@ -535,12 +540,12 @@ async fn poll_once(net: &Network, job_id: U256, reveal_deadline: &mut Option<u64
         // selection is not on the way of their commitments.
         net.draw_replicas(job_id).await?;
     } else if state == JobState::Running {
+        // Done once the job ended; a challenge puts it in the court, which the buyer then plays.
         if submit_relayed(net, job_id, job.selected).await? {
-            // The batch of reveals settled the job (or the buyer challenged it).
-            return Ok(net.market.slot(job_id).await?.job_state()? != JobState::Running);
+            return Ok(!net.market.slot(job_id).await?.job_state()?.unsettled());
         }
         if check_then_settle(net, job_id, job.selected, now, deadline).await? {
-            return Ok(net.market.slot(job_id).await?.job_state()? != JobState::Running);
+            return Ok(!net.market.slot(job_id).await?.job_state()?.unsettled());
         }
     }
     Ok(false)
@@ -554,7 +559,7 @@ fn majority_root(roots: &[B256], replicas: usize) -> Option<B256> {
 /// What the buyer's own run says of the result `root` the replicas agree on: `Some(true)`
 /// accept, `Some(false)` challenge, `None` not known yet (not delivered, still running, or the
 /// check could not run here). Without spot checks every result is accepted.
-async fn verdict(net: &Network, job_id: U256, root: B256) -> Result<Option<bool>, NodeError> {
+pub(crate) async fn verdict(net: &Network, job_id: U256, root: B256) -> Result<Option<bool>, NodeError> {
     let peer = net.peer()?;
     if !peer.spot_checks_enabled() {
         return Ok(Some(true));

@@ -444,6 +444,20 @@ impl Network {
         Ok(events)
     }
 
+    /// What the court did with job `job_id`, from its events: the games played, the rounds of
+    /// bisection (splits), the step the last game came down to, the jurors' revealed votes, and
+    /// each game's verdict (true: the defending claim stood).
+    pub async fn court_record(&self, job_id: U256) -> Result<CourtRecord, NodeError> {
+        use Gridmint::{GameDecided, LeafOpened, NodeSplit, VoteRevealed};
+        let job = vec![alloy::primitives::B256::from(job_id)];
+        let verdicts: Vec<bool> =
+            self.events::<GameDecided>(&[(1, job.clone())]).await?.into_iter().map(|(d, _)| d.defenderWon).collect();
+        let rounds = self.events::<NodeSplit>(&[(1, job.clone())]).await?.len();
+        let step = self.events::<LeafOpened>(&[(1, job.clone())]).await?.last().map(|(l, _)| l.step);
+        let jury_votes = self.events::<VoteRevealed>(&[(1, job)]).await?.len();
+        Ok(CourtRecord { games: verdicts.len(), rounds, step, jury_votes, verdicts })
+    }
+
     /// What `provider` may still earn from jobs it claimed that have not settled: the job's price
     /// times the work units it revealed (before a reveal: the job's maximum), unless the
     /// selection left it out. Payment-token base units.
@@ -564,4 +578,31 @@ impl gridmint_peer::Ledger for Network {
     async fn claimants(&self, job_id: U256) -> Result<Vec<Address>, gridmint_peer::PeerError> {
         Ok(self.market.trail(job_id).await?.claimants)
     }
+
+    async fn jurors(&self, job_id: U256) -> Result<Vec<Address>, gridmint_peer::PeerError> {
+        let g = self.market.dispute(job_id).await?;
+        let mut jurors = Vec::new();
+        for seat in 0..g.jury.seats {
+            let juror = self
+                .market
+                .contract()
+                .jurorOf(job_id, U256::from(seat))
+                .call()
+                .await
+                .map_err(|e| gridmint_peer::PeerError::Ledger { message: format!("jurorOf: {e}") })?;
+            jurors.push(juror);
+        }
+        Ok(jurors)
+    }
+}
+
+/// What the court did with a job ([`Network::court_record`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CourtRecord {
+    pub games: usize,
+    pub rounds: usize,
+    pub step: Option<u32>,
+    pub jury_votes: usize,
+    /// Per game: whether the defending claim stood.
+    pub verdicts: Vec<bool>,
 }

@@ -499,6 +499,8 @@ mod shards {
                         region: 0,
                         exit_after_jobs: Some(2),
                         corrupt_results: false,
+                        jury_duty: true,
+                        claim_jobs: true,
                         relay_commitments: true,
                         poll: Duration::from_millis(300),
                         paused: Some(paused),

@@ -93,6 +93,12 @@ pub trait Ledger: Send + Sync + std::fmt::Debug + 'static {
     ) -> impl std::future::Future<Output = Result<Option<JobPosted>, PeerError>> + Send;
     /// The job's claimants, in claim order.
     fn claimants(&self, job_id: U256) -> impl std::future::Future<Output = Result<Vec<Address>, PeerError>> + Send;
+    /// The jurors seated in the job's current court game (they re-run one step: they get the
+    /// job's data too). None by default.
+    fn jurors(&self, job_id: U256) -> impl std::future::Future<Output = Result<Vec<Address>, PeerError>> + Send {
+        let _ = job_id;
+        async { Ok(Vec::new()) }
+    }
 }
 
 /// Who a request about a job must come from.
@@ -100,9 +106,12 @@ pub trait Ledger: Send + Sync + std::fmt::Debug + 'static {
 enum Party {
     /// Any claimant (a commitment handed over: the market checks the selection itself).
     Claimant,
-    /// One of the replicas drawn: only they get the job's data and deliver results, so a
-    /// claimant that was not drawn (any staked address can claim) never sees the buyer's inputs.
+    /// One of the replicas drawn: only they deliver results, and with the jurors only they get
+    /// the job's data, so a claimant that was not drawn (any staked address can claim) never
+    /// sees the buyer's inputs.
     Replica,
+    /// A replica drawn, or a juror seated in the job's current court game (it re-runs one step).
+    ReplicaOrJuror,
 }
 
 /// A check the buyer's endpoint runs on each result it accepts (the node's spot check): it
@@ -591,9 +600,13 @@ impl<L: Ledger> JobData<L> {
         let posted = self.ledger.posted_job(job_id).await?.ok_or_else(|| peer_error(format!("no job {job_id}")))?;
         let claimants = self.ledger.claimants(job_id).await?;
         let Some(position) = claimants.iter().position(|c| *c == who) else {
+            // A juror seated in the job's court game re-runs one step: it gets the job's data.
+            if party == Party::ReplicaOrJuror && self.ledger.jurors(job_id).await?.contains(&who) {
+                return Ok((posted, claimants));
+            }
             return Err(peer_error(format!("{who} has not claimed job {job_id}")));
         };
-        if party == Party::Replica && (selected >> position) & 1 == 0 {
+        if party != Party::Claimant && (selected >> position) & 1 == 0 {
             return Err(peer_error(if selected == 0 {
                 format!("job {job_id}: its replicas are not drawn yet; ask again once they are")
             } else {
@@ -639,7 +652,7 @@ impl<L: Ledger> JobData<L> {
 
     async fn data(&self, from: EndpointId, job_id: U256, signature: &[u8]) -> Result<Response, PeerError> {
         let (who, key) = recover(signature, &statement(&self.ledger.domain(), "data request", job_id, &from, ""))?;
-        let (posted, _) = self.my_job(job_id, who, Party::Replica).await?;
+        let (posted, _) = self.my_job(job_id, who, Party::ReplicaOrJuror).await?;
         // One request of a replica answered at a time, and one sealed copy per replica and job
         // however often it asks: a replica that asks again is offered the same blob (sealed
         // again only if a sweep took it), and the copies go when the job is forgotten.

@@ -304,7 +304,14 @@ fn declared_entries(bytes: &[u8]) -> Option<usize> {
 /// `result.json` carries the same. Outputs whose trace file is missing or unreadable count as an
 /// empty trace: a root no honest run commits, and one no court accepts.
 pub fn result_root(entries: &[(String, Vec<u8>)]) -> [u8; 32] {
-    use gridmint_runner::trace::{TRACE_FILE, Trace, claim_root};
+    let (outputs, trace) = claim_parts(entries);
+    gridmint_runner::trace::claim_root(&outputs, &trace)
+}
+
+/// What a result root commits to: the outputs root of the files and the trace among them (an
+/// empty one when it is missing or unreadable). A replica opens these in the court.
+pub fn claim_parts(entries: &[(String, Vec<u8>)]) -> ([u8; 32], gridmint_runner::trace::Trace) {
+    use gridmint_runner::trace::{TRACE_FILE, Trace};
     let hashes: Vec<(&str, blake3::Hash)> =
         entries.iter().map(|(name, bytes)| (name.as_str(), blake3::hash(bytes))).collect();
     let outputs = gridmint_runner::output::result_root(hashes.iter().map(|(name, hash)| (*name, hash)));
@@ -313,7 +320,7 @@ pub fn result_root(entries: &[(String, Vec<u8>)]) -> [u8; 32] {
         .find(|(name, _)| name == TRACE_FILE)
         .and_then(|(_, bytes)| Trace::decode(bytes).ok())
         .unwrap_or_default();
-    claim_root(&outputs, &trace)
+    (outputs, trace)
 }
 
 /// A bundle entry's name as it may be written under a folder: relative, `/`-separated, every

@@ -115,6 +115,8 @@ impl Inner {
             region: 0,
             exit_after_jobs: None,
             corrupt_results: false,
+            jury_duty: true,
+            claim_jobs: true,
             relay_commitments: true,
             poll: Duration::from_millis(500),
             paused: Some(self.paused.clone()),

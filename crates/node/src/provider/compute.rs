@@ -145,6 +145,8 @@ pub(super) async fn compute_posted(
         }
     }
     let root = B256::from(exchange::result_root(&entries));
+    // What the root commits to, kept beside the job's files: the court may ask for it.
+    court::keep_claim(&dir, &entries)?;
     let mut salt = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut salt);
     net.peer()?.keep_sealed(&sealed_name(job_id, root), &buyer_key, &exchange::bundle(&entries)?)?;

@@ -62,6 +62,10 @@ pub struct ProviderOptions {
     pub declined: Option<std::sync::Arc<std::sync::Mutex<Vec<gridmint_protocol::DeclinedJob>>>>,
     /// Where the agent posts the job it is computing and its progress (a dashboard reads it).
     pub current_task: Option<std::sync::Arc<std::sync::Mutex<Option<gridmint_protocol::CurrentTask>>>>,
+    /// Serve on juries of other jobs' court games (see `jury`): paid from the losers' stake.
+    pub jury_duty: bool,
+    /// Claim jobs (a provider that only serves on juries does not).
+    pub claim_jobs: bool,
 }
 
 /// Jobs not taken that the agent keeps for the owner to see.
@@ -323,6 +327,7 @@ pub async fn serve(
     }
     let work_dir = paths.data.join("provider");
     let mut backoff = options.poll;
+    let (mut duties, mut jury_cursor) = (jury::Duties::new(), 0u64);
     loop {
         // A device that overran a dispatch takes no more work in this process: stop here (the
         // tasks are stored and resume at the next start) rather than claim jobs it cannot run.
@@ -376,6 +381,12 @@ pub async fn serve(
                     task.cannot_run = Some(e.to_string());
                 }
                 Err(e) => tracing::warn!(job = %job_id, error = %e, "task step failed; retrying"),
+            }
+        }
+        if options.jury_duty {
+            let ctx = jury::JuryContext { net, paths, gpu, work_dir: &work_dir };
+            if let Err(e) = jury::round(&ctx, &mut duties, &mut jury_cursor).await {
+                tracing::warn!(error = %e, "jury duty: retrying");
             }
         }
         for job_id in finished {
@@ -504,6 +515,9 @@ async fn consider(
         decline(options, posted.jobId, why);
         return Ok(None);
     }
+    if !options.claim_jobs {
+        return Ok(None);
+    }
     if options.paused.as_ref().is_some_and(|p| p.load(std::sync::atomic::Ordering::Relaxed)) {
         decline(options, posted.jobId, "earning is paused".into());
         return Ok(None);
@@ -604,6 +618,20 @@ async fn step(
     let job = net.market.slot(job_id).await?;
     let state = job.job_state()?;
     deliver_once(net, job_id, task).await;
+    if state == JobState::Disputed {
+        // In the court: a replica whose reveal is on chain (its own, or the buyer's batch) plays
+        // its claim's game until the job ends.
+        let Some((root, _, _)) = task.result else { return Ok(true) };
+        if !task.revealed {
+            let revealed = net.market.trail(job_id).await?.reveals.iter().any(|r| r.index == task.index);
+            if !revealed {
+                return Ok(true);
+            }
+            task.revealed = true;
+        }
+        court::play(net, ctx.work_dir, job_id, root).await?;
+        return Ok(false);
+    }
     if !state.in_progress() {
         let settled_at = *task.settled_at.get_or_insert_with(Instant::now);
         if task.committed && !task.delivered && settled_at.elapsed() < DELIVERY_WINDOW {
@@ -767,6 +795,8 @@ async fn step(
 
 mod closing;
 mod compute;
+mod court;
+mod jury;
 
 use closing::{leave_when_selected, settle_if_buyer_quiet};
 use compute::{compute, deliver_once, find_posted};

@@ -1,0 +1,141 @@
+//! The court's moves (`IGridmintCourt`), for the clients that play a disputed job's game: the
+//! defender opening its trace, splitting nodes and opening the step; the challenger picking
+//! parts; anyone moving the game on past a deadline.
+
+use alloy::{
+    primitives::{B256, U256},
+    providers::Provider,
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+
+use crate::{ChainError, Market, bindings::Gridmint, market::Mined};
+
+/// Where a dispute's game stands (`DisputePhase` in Types.sol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    None,
+    Trace,
+    Bisect,
+    Leaf,
+    JuryClaims,
+    JuryVote,
+    Checking,
+}
+
+impl Phase {
+    pub fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Self::Trace,
+            2 => Self::Bisect,
+            3 => Self::Leaf,
+            4 => Self::JuryClaims,
+            5 => Self::JuryVote,
+            6 => Self::Checking,
+            _ => Self::None,
+        }
+    }
+}
+
+/// How far back to look for the defender's last split: it happened within one move window.
+const SPLIT_LOOKBACK_BLOCKS: u64 = 10_000;
+
+impl<P: Provider + Clone> Market<P> {
+    /// The job's game as the court has it.
+    pub async fn dispute(&self, job_id: U256) -> Result<Gridmint::Dispute, ChainError> {
+        self.contract().disputeOf(job_id).call().await.map_err(|e| ChainError::from_contract("disputeOf", e))
+    }
+
+    /// Levels of the trace tree one move descends.
+    pub async fn levels_per_move(&self) -> Result<u8, ChainError> {
+        self.contract().levelsPerMove().call().await.map_err(|e| ChainError::from_contract("levelsPerMove", e))
+    }
+
+    pub async fn open_trace(
+        &self,
+        job_id: U256,
+        outputs_root: B256,
+        trace_root: B256,
+        flops: u64,
+        steps: u32,
+    ) -> Result<Mined<()>, ChainError> {
+        let call = self.contract().openTrace(job_id, outputs_root, trace_root, flops, steps);
+        Ok(Mined { value: (), receipt: Self::send("openTrace", call).await? })
+    }
+
+    pub async fn split_node(&self, job_id: U256, parts: Vec<B256>, flops: Vec<u64>) -> Result<Mined<()>, ChainError> {
+        Ok(Mined {
+            value: (),
+            receipt: Self::send("splitNode", self.contract().splitNode(job_id, parts, flops)).await?,
+        })
+    }
+
+    pub async fn pick_part(
+        &self,
+        job_id: U256,
+        index: usize,
+        parts: Vec<B256>,
+        flops: Vec<u64>,
+    ) -> Result<Mined<()>, ChainError> {
+        let call = self.contract().pickPart(job_id, U256::from(index), parts, flops);
+        Ok(Mined { value: (), receipt: Self::send("pickPart", call).await? })
+    }
+
+    pub async fn open_leaf(&self, job_id: U256, prev: u32, input: B256, output: B256) -> Result<Mined<()>, ChainError> {
+        let call = self.contract().openLeaf(job_id, prev, input, output);
+        Ok(Mined { value: (), receipt: Self::send("openLeaf", call).await? })
+    }
+
+    /// The buyer challenges the one claim left (`SurvivorChecking`), approving its bond from
+    /// `owner` (the sender) first, exactly that amount.
+    pub async fn challenge_survivor(
+        &self,
+        owner: alloy::primitives::Address,
+        job_id: U256,
+    ) -> Result<Mined<()>, ChainError> {
+        let trail = self.trail(job_id).await?;
+        let bond = self
+            .contract()
+            .challengeBondOf(job_id, trail)
+            .call()
+            .await
+            .map_err(|e| ChainError::from_contract("challengeBondOf", e))?;
+        self.approve_payment(owner, bond).await?;
+        let receipt =
+            self.with_trail("challengeSurvivor", job_id, |t| self.contract().challengeSurvivor(job_id, t)).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
+    /// Moves the game on once its deadline passed (or, for the buyer, accepts the claim left).
+    pub async fn advance_dispute(&self, job_id: U256) -> Result<Mined<()>, ChainError> {
+        let receipt = self.with_trail("advanceDispute", job_id, |t| self.contract().advanceDispute(job_id, t)).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
+    /// The defender's last split of the job's disputed node (its `NodeSplit` event: the court
+    /// does not store the parts): the node's depth and position, the parts and their flops.
+    pub async fn last_split(&self, job_id: U256) -> Result<Option<Gridmint::NodeSplit>, ChainError> {
+        let provider = self.contract().provider();
+        let head = provider
+            .get_block_number()
+            .await
+            .map_err(|e| ChainError::Receipt { call: "get_block_number", message: e.to_string() })?;
+        let filter = Filter::new()
+            .address(self.deployment().market)
+            .event_signature(Gridmint::NodeSplit::SIGNATURE_HASH)
+            .topic1(B256::from(job_id))
+            .from_block(head.saturating_sub(SPLIT_LOOKBACK_BLOCKS))
+            .to_block(head);
+        let logs = provider
+            .get_logs(&filter)
+            .await
+            .map_err(|e| ChainError::Receipt { call: "get_logs", message: e.to_string() })?;
+        let Some(last) = logs.last() else { return Ok(None) };
+        let split = last
+            .log_decode::<Gridmint::NodeSplit>()
+            .map_err(|e| ChainError::Receipt { call: "decode NodeSplit", message: e.to_string() })?
+            .inner
+            .data;
+        Ok(Some(split))
+    }
+}
