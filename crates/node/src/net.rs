@@ -334,8 +334,8 @@ impl Network {
     /// Every event of one job, oldest first, as the app's timeline shows them.
     pub async fn job_events(&self, job_id: U256) -> Result<Vec<gridmint_protocol::JobEvent>, NodeError> {
         use Gridmint::{
-            GameDecided, JobClaimed, JobDisputed, JobFinalized, JobPosted, JobRefunded, ProviderSlashed,
-            ReplicasSelected, ResultCommitted, ResultRevealed,
+            GameDecided, GameStarted, JobClaimed, JobDisputed, JobFinalized, JobPosted, JobRefunded, LeafOpened,
+            NodeSplit, ProviderSlashed, ReplicasSelected, ResultCommitted, ResultRevealed, VoteRevealed,
         };
         let signatures = vec![
             JobPosted::SIGNATURE_HASH,
@@ -346,6 +346,10 @@ impl Network {
             JobFinalized::SIGNATURE_HASH,
             JobRefunded::SIGNATURE_HASH,
             JobDisputed::SIGNATURE_HASH,
+            GameStarted::SIGNATURE_HASH,
+            NodeSplit::SIGNATURE_HASH,
+            LeafOpened::SIGNATURE_HASH,
+            VoteRevealed::SIGNATURE_HASH,
             GameDecided::SIGNATURE_HASH,
             ProviderSlashed::SIGNATURE_HASH,
         ];
@@ -421,6 +425,35 @@ impl Network {
                     event("refunded", None, None, Some(format!("${} back to the buyer", usd(r.refund))))
                 }
                 Some(&JobDisputed::SIGNATURE_HASH) => event("disputed", None, None, None),
+                Some(&GameStarted::SIGNATURE_HASH) => {
+                    let g = log.log_decode::<GameStarted>().map_err(decode_error)?.inner.data;
+                    let against =
+                        if g.challenger == 255 { "the buyer".to_owned() } else { format!("replica {}", g.challenger) };
+                    event(
+                        "court game",
+                        Some(g.defender),
+                        None,
+                        Some(format!("replica {}'s claim defends against {against}", g.defender)),
+                    )
+                }
+                Some(&NodeSplit::SIGNATURE_HASH) => {
+                    let n = log.log_decode::<NodeSplit>().map_err(decode_error)?.inner.data;
+                    event(
+                        "bisection round",
+                        None,
+                        None,
+                        Some(format!("{} levels above the steps, {} parts", n.depth, n.parts.len())),
+                    )
+                }
+                Some(&LeafOpened::SIGNATURE_HASH) => {
+                    let l = log.log_decode::<LeafOpened>().map_err(decode_error)?.inner.data;
+                    event("step in dispute", None, None, Some(format!("step {}: a jury re-runs it", l.step)))
+                }
+                Some(&VoteRevealed::SIGNATURE_HASH) => {
+                    let v = log.log_decode::<VoteRevealed>().map_err(decode_error)?.inner.data;
+                    let how = if v.agrees { "with the defender" } else { "against the defender" };
+                    event("juror voted", None, Some(v.juror), Some(format!("seat {}: {how}", v.seat)))
+                }
                 Some(&GameDecided::SIGNATURE_HASH) => {
                     let d = log.log_decode::<GameDecided>().map_err(decode_error)?.inner.data;
                     let verdict = if d.defenderWon { "the defending claim stands" } else { "the defending claim lost" };
