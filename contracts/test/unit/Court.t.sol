@@ -35,6 +35,21 @@ contract CourtTest is CourtFixture {
         for (uint256 i; i < 3; ++i) revealAs(jobId, i, providers[i], roots[i], WU);
     }
 
+    /// A k = 2 job whose replicas reveal (rootA, unitsA) and (rootB, unitsB), in that order: a
+    /// tie the court plays once the check window passed (the first claim defends).
+    function tied2(bytes32 rootA, uint64 unitsA, bytes32 rootB, uint64 unitsB) internal returns (uint256 jobId) {
+        jobId = post(2);
+        claimAs(jobId, providers[0]);
+        claimAs(jobId, providers[1]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        commitAs(jobId, 0, providers[0], rootA, unitsA);
+        commitAs(jobId, 1, providers[1], rootB, unitsB);
+        revealAs(jobId, 0, providers[0], rootA, unitsA);
+        revealAs(jobId, 1, providers[1], rootB, unitsB);
+        vm.warp(trail(jobId).terms.revealDeadline + 61);
+        finalize(jobId);
+    }
+
     function challengeAs(address who, uint256 jobId) internal returns (uint256 bond) {
         Trail memory t = trail(jobId);
         bond = market.challengeBondOf(jobId, t);
@@ -135,8 +150,7 @@ contract CourtTest is CourtFixture {
         seatJury(jobId, 5);
         voteAll(jobId, truth(honest, 2));
         assertEq(uint256(phase(jobId)), uint256(DisputePhase.Checking), "one claim left");
-        vm.warp(uint256(game(jobId).deadline) + 1);
-        advance(jobId);
+        timeOut(jobId);
         assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * WU, "the survivor is paid");
         assertEq(market.reputationOf(providers[2]).slashed, 1, "the third claim is slashed");
         assertEq(market.totalEscrow(), 0, "nothing stuck");
@@ -160,8 +174,7 @@ contract CourtTest is CourtFixture {
         seatJury(jobId, 5);
         voteAll(jobId, truth(honest, WRONG));
         assertEq(market.accountOf(providers[2]).balance, bond, "its bond back");
-        vm.warp(uint256(game(jobId).deadline) + 1);
-        advance(jobId);
+        timeOut(jobId);
         assertEq(market.agreedRoot(jobId), claimRoot(honest), "the dissenter was right");
         assertEq(market.accountOf(providers[2]).balance, bond + uint256(PRICE) * WU, "and is paid");
     }
@@ -188,8 +201,7 @@ contract CourtTest is CourtFixture {
         challengeAs(buyer, jobId);
         openTraceOf(jobId, corrupt);
         descendMoves(jobId, corrupt, 1, WRONG, buyer); // a round, then silence
-        vm.warp(uint256(game(jobId).deadline) + 1);
-        advance(jobId);
+        timeOut(jobId);
         assertEq(market.reputationOf(providers[0]).slashed, 1, "the defender that stopped loses");
     }
 
@@ -200,8 +212,7 @@ contract CourtTest is CourtFixture {
         uint256 bond = challengeAs(buyer, jobId);
         openTraceOf(jobId, honest);
         split(jobId, honest);
-        vm.warp(uint256(game(jobId).deadline) + 1);
-        advance(jobId);
+        timeOut(jobId);
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled for the replicas");
         assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * WU + bond / 3, "the bond to the replicas (no jury)");
     }
@@ -212,8 +223,7 @@ contract CourtTest is CourtFixture {
         openTraceOf(jobId, corrupt);
         descend(jobId, corrupt, WRONG, buyer);
         assertEq(uint256(phase(jobId)), uint256(DisputePhase.Leaf), "at the leaf");
-        vm.warp(uint256(game(jobId).deadline) + 1);
-        advance(jobId);
+        timeOut(jobId);
         assertEq(market.reputationOf(providers[0]).slashed, 1, "no leaf, no defence");
     }
 
@@ -223,8 +233,7 @@ contract CourtTest is CourtFixture {
         uint256 jobId = revealed3([r, r, r]);
         challengeAs(buyer, jobId);
         bisectTo(jobId, honest, 0, buyer);
-        vm.warp(uint256(game(jobId).deadline) + 1);
-        advance(jobId);
+        timeOut(jobId);
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "the replicas are paid");
     }
 
@@ -277,17 +286,7 @@ contract CourtTest is CourtFixture {
         Tree memory short_ = Traces.build(STEPS / 2, uint64(WU) * 1e9, STEPS, "wrong");
         for (uint256 k; k < 2; ++k) {
             Tree memory bad = k == 0 ? inflated : short_;
-            uint64 units = uint64(bad.flops / 1e9);
-            uint256 jobId = post(2);
-            claimAs(jobId, providers[0]);
-            claimAs(jobId, providers[1]);
-            vm.warp(vm.getBlockTimestamp() + 11);
-            commitAs(jobId, 0, providers[0], claimRoot(bad), units);
-            commitAs(jobId, 1, providers[1], claimRoot(honest), WU);
-            revealAs(jobId, 0, providers[0], claimRoot(bad), units);
-            revealAs(jobId, 1, providers[1], claimRoot(honest), WU);
-            vm.warp(trail(jobId).terms.revealDeadline + 61);
-            finalize(jobId);
+            uint256 jobId = tied2(claimRoot(bad), uint64(bad.flops / 1e9), claimRoot(honest), WU);
             assertEq(game(jobId).defender, 0, "the bad claim defends (it revealed first)");
             // The honest replica steers to step 1, where the bad trace's output is right.
             bisectTo(jobId, bad, 1, providers[1]);
@@ -325,23 +324,12 @@ contract CourtTest is CourtFixture {
     /// Work units the trace does not add up to cannot be defended: a sybil revealing the honest
     /// root with the maximum units cannot open it.
     function test_unitsMustBeTheTracesFlops() public {
-        uint256 jobId = post(2);
-        claimAs(jobId, providers[0]);
-        claimAs(jobId, providers[1]);
-        vm.warp(vm.getBlockTimestamp() + 11);
-        commitAs(jobId, 0, providers[0], claimRoot(honest), MAX_WU);
-        commitAs(jobId, 1, providers[1], claimRoot(honest), WU);
-        revealAs(jobId, 0, providers[0], claimRoot(honest), MAX_WU);
-        revealAs(jobId, 1, providers[1], claimRoot(honest), WU);
-        vm.warp(trail(jobId).terms.revealDeadline + 61);
-        finalize(jobId);
+        uint256 jobId = tied2(claimRoot(honest), MAX_WU, claimRoot(honest), WU);
         vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
         openTraceOf(jobId, honest);
-        vm.warp(uint256(game(jobId).deadline) + 1);
-        advance(jobId);
+        timeOut(jobId);
         assertEq(market.reputationOf(providers[0]).slashed, 1, "the inflated claim loses");
-        vm.warp(uint256(game(jobId).deadline) + 1);
-        advance(jobId);
+        timeOut(jobId);
         assertEq(market.accountOf(providers[1]).balance, uint256(PRICE) * WU, "the true work is paid");
     }
 
@@ -363,16 +351,7 @@ contract CourtTest is CourtFixture {
     /// After a replicas' game, the buyer may still challenge the claim left.
     function test_theBuyerMayChallengeTheSurvivor() public {
         Tree memory other = traceOf(STEPS, WU, 3);
-        uint256 jobId = post(2);
-        claimAs(jobId, providers[0]);
-        claimAs(jobId, providers[1]);
-        vm.warp(vm.getBlockTimestamp() + 11);
-        commitAs(jobId, 0, providers[0], claimRoot(corrupt), WU);
-        commitAs(jobId, 1, providers[1], claimRoot(other), WU);
-        revealAs(jobId, 0, providers[0], claimRoot(corrupt), WU);
-        revealAs(jobId, 1, providers[1], claimRoot(other), WU);
-        vm.warp(trail(jobId).terms.revealDeadline + 61);
-        finalize(jobId);
+        uint256 jobId = tied2(claimRoot(corrupt), WU, claimRoot(other), WU);
         // Replica 1 steers to step 3, where its rival is right (its own trace went wrong there).
         bisectTo(jobId, corrupt, 3, providers[1]);
         seatJury(jobId, 5);

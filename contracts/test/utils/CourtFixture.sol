@@ -174,6 +174,12 @@ abstract contract CourtFixture is Fixture {
         return game(jobId).phase;
     }
 
+    /// The current move's deadline passes and anyone moves the game on.
+    function timeOut(uint256 jobId) internal {
+        vm.warp(uint256(game(jobId).deadline) + 1);
+        advance(jobId);
+    }
+
     function advance(uint256 jobId) internal {
         Trail memory t = trail(jobId);
         market.advanceDispute(jobId, t);

@@ -15,124 +15,95 @@
 
 use alloy::{
     node_bindings::Anvil,
-    primitives::{Address, B256, U256, Uint, keccak256},
-    providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
-    signers::local::PrivateKeySigner,
+    primitives::{B256, U256, Uint, keccak256},
 };
 use gridmint_chain::{
-    Market,
-    bindings::{GridToken, Gridmint, MockStablecoin},
+    bindings::{Gridmint, MockStablecoin},
     commitment, sign_commit,
 };
 
-struct Net {
-    url: alloy::transports::http::reqwest::Url,
-    keys: Vec<PrivateKeySigner>,
-    chain_id: u64,
-    market: Market<DynProvider>,
-}
+#[path = "support/anvil_net.rs"]
+mod anvil_net;
+use anvil_net::Net;
 
-impl Net {
-    fn as_wallet(&self, i: usize) -> Market<DynProvider> {
-        let provider = ProviderBuilder::new().wallet(self.keys[i].clone()).connect_http(self.url.clone()).erased();
-        self.market.with_provider(provider)
+/// One job with `k` replicas on `net`; returns the summed receipt gas and each transaction's.
+async fn lifecycle(net: &Net, k: usize, batched: bool) -> anyhow::Result<(u64, Vec<(&'static str, u64)>)> {
+    let buyer = net.as_wallet(9);
+    let now = net.now().await?;
+    let params = Gridmint::JobParams {
+        specHash: keccak256("job.toml"),
+        dataRoot: keccak256("data"),
+        dataPeer: keccak256("peer"), // a realistic (non-zero) endpoint id: its calldata costs what a real one does
+        requirements: Gridmint::Requirements {
+            minMemoryMiB: 1024,
+            minComputeUnits: 10,
+            regionMask: 0,
+            workloadClass: 1,
+        },
+        replicas: k as u8,
+        pricePerUnit: Uint::<96, 2>::from(1_000u64),
+        maxWorkUnits: 10_000,
+        claimDeadline: Uint::<40, 1>::from(now + 30),
+        commitDeadline: Uint::<40, 1>::from(now + 300),
+        revealDeadline: Uint::<40, 1>::from(now + 600),
+    };
+    let posted = buyer.post_job(params).await?;
+    let job_id = posted.value;
+    let mut gas = posted.receipt.gas_used;
+    let mut steps = vec![("postJob", posted.receipt.gas_used)];
+    for i in 1..=k {
+        let g = net.as_wallet(i).claim(job_id).await?.receipt.gas_used;
+        steps.push(("claim", g));
+        gas += g;
     }
-
-    async fn advance(&self, seconds: u64) -> anyhow::Result<()> {
-        let provider = ProviderBuilder::new().connect_http(self.url.clone());
-        provider.anvil_increase_time(seconds).await?;
-        provider.anvil_mine(Some(1), None).await?;
-        Ok(())
-    }
-
-    async fn now(&self) -> anyhow::Result<u64> {
-        let provider = ProviderBuilder::new().connect_http(self.url.clone());
-        let block = provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await?;
-        Ok(block.ok_or_else(|| anyhow::anyhow!("no latest block"))?.header.timestamp)
-    }
-
-    /// One job with `k` replicas; returns the summed receipt gas and each transaction's.
-    async fn lifecycle(&self, k: usize, batched: bool) -> anyhow::Result<(u64, Vec<(&'static str, u64)>)> {
-        let buyer = self.as_wallet(9);
-        let now = self.now().await?;
-        let params = Gridmint::JobParams {
-            specHash: keccak256("job.toml"),
-            dataRoot: keccak256("data"),
-            dataPeer: keccak256("peer"), // a realistic (non-zero) endpoint id: its calldata costs what a real one does
-            requirements: Gridmint::Requirements {
-                minMemoryMiB: 1024,
-                minComputeUnits: 10,
-                regionMask: 0,
-                workloadClass: 1,
-            },
-            replicas: k as u8,
-            pricePerUnit: Uint::<96, 2>::from(1_000u64),
-            maxWorkUnits: 10_000,
-            claimDeadline: Uint::<40, 1>::from(now + 30),
-            commitDeadline: Uint::<40, 1>::from(now + 300),
-            revealDeadline: Uint::<40, 1>::from(now + 600),
-        };
-        let posted = buyer.post_job(params).await?;
-        let job_id = posted.value;
-        let mut gas = posted.receipt.gas_used;
-        let mut steps = vec![("postJob", posted.receipt.gas_used)];
-        for i in 1..=k {
-            let g = self.as_wallet(i).claim(job_id).await?.receipt.gas_used;
-            steps.push(("claim", g));
-            gas += g;
-        }
-        self.advance(31).await?;
-        let root = B256::repeat_byte(0xab);
-        let work_units = 7_000u64;
-        let mut commits = Vec::new();
-        let mut reveals = Vec::new();
-        for i in 1..=k {
-            let address = self.keys[i].address();
-            let salt = keccak256(address.as_slice());
-            let c = commitment(root, work_units, salt, address);
-            let index = U256::from(i - 1);
-            if batched {
-                commits.push(
-                    sign_commit(&self.keys[i], self.chain_id, self.market.deployment().market, job_id, index, c)
-                        .await?,
-                );
-                reveals.push(Gridmint::Reveal { index, resultRoot: root, workUnits: work_units, salt });
-            } else {
-                let g = self.as_wallet(i).commit(job_id, index, c).await?.receipt.gas_used;
-                steps.push(("commit", g));
-                gas += g;
-            }
-        }
+    net.advance(31).await?;
+    let root = B256::repeat_byte(0xab);
+    let work_units = 7_000u64;
+    let mut commits = Vec::new();
+    let mut reveals = Vec::new();
+    for i in 1..=k {
+        let address = net.keys[i].address();
+        let salt = keccak256(address.as_slice());
+        let c = commitment(root, work_units, salt, address);
+        let index = U256::from(i - 1);
         if batched {
-            // The buyer carries both, as its node does (the replicas hand it their signed
-            // commitments and reveals): its reveal settles the job at once.
-            let g = buyer.commit_signed(job_id, commits).await?.receipt.gas_used;
-            steps.push(("commitSigned", g));
-            gas += g;
-            let g = buyer.reveal_batch(job_id, reveals).await?.receipt.gas_used;
-            steps.push(("revealBatch", g));
-            gas += g;
+            commits
+                .push(sign_commit(&net.keys[i], net.chain_id, net.market.deployment().market, job_id, index, c).await?);
+            reveals.push(Gridmint::Reveal { index, resultRoot: root, workUnits: work_units, salt });
         } else {
-            for i in 1..=k {
-                let address = self.keys[i].address();
-                let salt = keccak256(address.as_slice());
-                let g =
-                    self.as_wallet(i).reveal(job_id, U256::from(i - 1), root, work_units, salt).await?.receipt.gas_used;
-                steps.push(("reveal", g));
-                gas += g;
-            }
-            // The replicas' own reveals wait for the buyer's check: it accepts.
-            let g = buyer.finalize(job_id).await?.receipt.gas_used;
-            steps.push(("finalize", g));
+            let g = net.as_wallet(i).commit(job_id, index, c).await?.receipt.gas_used;
+            steps.push(("commit", g));
             gas += g;
         }
-        anyhow::ensure!(
-            buyer.slot(job_id).await?.job_state()? == gridmint_chain::JobState::Finalized,
-            "job {job_id} did not settle"
-        );
-        eprintln!("k={k} batched={batched}: {steps:?} total {gas}");
-        Ok((gas, steps))
     }
+    if batched {
+        // The buyer carries both, as its node does (the replicas hand it their signed
+        // commitments and reveals): its reveal settles the job at once.
+        let g = buyer.commit_signed(job_id, commits).await?.receipt.gas_used;
+        steps.push(("commitSigned", g));
+        gas += g;
+        let g = buyer.reveal_batch(job_id, reveals).await?.receipt.gas_used;
+        steps.push(("revealBatch", g));
+        gas += g;
+    } else {
+        for i in 1..=k {
+            let address = net.keys[i].address();
+            let salt = keccak256(address.as_slice());
+            let g = net.as_wallet(i).reveal(job_id, U256::from(i - 1), root, work_units, salt).await?.receipt.gas_used;
+            steps.push(("reveal", g));
+            gas += g;
+        }
+        // The replicas' own reveals wait for the buyer's check: it accepts.
+        let g = buyer.finalize(job_id).await?.receipt.gas_used;
+        steps.push(("finalize", g));
+        gas += g;
+    }
+    anyhow::ensure!(
+        buyer.slot(job_id).await?.job_state()? == gridmint_chain::JobState::Finalized,
+        "job {job_id} did not settle"
+    );
+    eprintln!("k={k} batched={batched}: {steps:?} total {gas}");
+    Ok((gas, steps))
 }
 
 #[tokio::main]
@@ -140,32 +111,19 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [anvil, out] = args.as_slice() else { anyhow::bail!("usage: gas_bench <anvil> <out.json>") };
     let anvil = Anvil::at(anvil).arg("--accounts").arg("10").try_spawn()?;
-    let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
-    let deployer = ProviderBuilder::new().wallet(keys[0].clone()).connect_http(anvil.endpoint_url()).erased();
-    let config = gridmint_chain::deployment::local_config(keys[0].address());
-    let market = Market::deploy(deployer, config).await?;
-    let net = Net { url: anvil.endpoint_url(), keys, chain_id: anvil.chain_id(), market };
+    let net = Net::deploy(&anvil, gridmint_chain::deployment::local_config(anvil.addresses()[0])).await?;
     let deployment = *net.market.deployment();
-    let admin = net.as_wallet(0);
-    let grid = GridToken::new(deployment.stake_token, admin.contract().provider().clone());
-    let stake = U256::from(10).pow(U256::from(21));
-    for i in 1..=3 {
-        let address = net.keys[i].address();
-        grid.transfer(address, stake).send().await?.get_receipt().await?;
-        let provider = net.as_wallet(i);
-        provider.approve_all(address).await?;
-        provider.register(keccak256("llvmpipe"), 2048, 100, 3, 0xff, stake, Address::ZERO).await?;
-    }
+    net.register(1..=3).await?;
     let buyer = net.as_wallet(9);
     let usd = MockStablecoin::new(deployment.payment_token, buyer.contract().provider().clone());
     usd.mint(net.keys[9].address(), U256::from(10u64).pow(U256::from(15))).send().await?.get_receipt().await?;
     buyer.approve_all(net.keys[9].address()).await?;
 
-    let (first_job_k3, _) = net.lifecycle(3, true).await?;
-    let (k1, _) = net.lifecycle(1, true).await?;
-    let (k3, k3_steps) = net.lifecycle(3, true).await?;
-    let (k1_per_replica, _) = net.lifecycle(1, false).await?;
-    let (k3_per_replica, _) = net.lifecycle(3, false).await?;
+    let (first_job_k3, _) = lifecycle(&net, 3, true).await?;
+    let (k1, _) = lifecycle(&net, 1, true).await?;
+    let (k3, k3_steps) = lifecycle(&net, 3, true).await?;
+    let (k1_per_replica, _) = lifecycle(&net, 1, false).await?;
+    let (k3_per_replica, _) = lifecycle(&net, 3, false).await?;
     let json = serde_json::json!({
         "k1": k1,
         "k3": k3,

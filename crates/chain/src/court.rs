@@ -93,14 +93,7 @@ impl<P: Provider + Clone> Market<P> {
         owner: alloy::primitives::Address,
         job_id: U256,
     ) -> Result<Mined<()>, ChainError> {
-        let trail = self.trail(job_id).await?;
-        let bond = self
-            .contract()
-            .challengeBondOf(job_id, trail)
-            .call()
-            .await
-            .map_err(|e| ChainError::from_contract("challengeBondOf", e))?;
-        self.approve_payment(owner, bond).await?;
+        self.approve_bond(owner, job_id).await?;
         let receipt =
             self.with_trail("challengeSurvivor", job_id, |t| self.contract().challengeSurvivor(job_id, t)).await?;
         Ok(Mined { value: (), receipt })

@@ -351,6 +351,14 @@ impl<P: Provider + Clone> Market<P> {
         job_id: U256,
         reveals: Vec<Gridmint::Reveal>,
     ) -> Result<Mined<()>, ChainError> {
+        self.approve_bond(owner, job_id).await?;
+        let receipt =
+            self.with_trail("challenge", job_id, |t| self.contract.challenge(job_id, t, reveals.clone())).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
+    /// Approves the market's challenge bond for `job_id` from `owner` (the sender), exactly that.
+    pub(crate) async fn approve_bond(&self, owner: Address, job_id: U256) -> Result<(), ChainError> {
         let trail = self.trail(job_id).await?;
         let bond = self
             .contract
@@ -358,10 +366,7 @@ impl<P: Provider + Clone> Market<P> {
             .call()
             .await
             .map_err(|e| ChainError::from_contract("challengeBondOf", e))?;
-        self.approve_payment(owner, bond).await?;
-        let receipt =
-            self.with_trail("challenge", job_id, |t| self.contract.challenge(job_id, t, reveals.clone())).await?;
-        Ok(Mined { value: (), receipt })
+        self.approve_payment(owner, bond).await
     }
 
     /// A selected replica that cannot run its job (data missing or not matching its root, model

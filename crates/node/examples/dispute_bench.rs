@@ -20,14 +20,11 @@ use std::time::Instant;
 
 use alloy::{
     node_bindings::Anvil,
-    primitives::{Address, B256, U256, Uint, keccak256},
-    providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
+    primitives::{B256, U256, Uint, keccak256},
     rpc::types::TransactionReceipt,
-    signers::local::PrivateKeySigner,
 };
 use gridmint_chain::{
-    Market,
-    bindings::{GridToken, Gridmint, MockStablecoin},
+    bindings::{Gridmint, MockStablecoin},
     commitment,
 };
 use gridmint_runner::trace::{Trace, claim_root};
@@ -39,31 +36,9 @@ fn levels_of(levels: &[Vec<gridmint_runner::trace::Node>], level: usize, i: usiz
     levels[level][i]
 }
 
-struct Net {
-    url: alloy::transports::http::reqwest::Url,
-    keys: Vec<PrivateKeySigner>,
-    market: Market<DynProvider>,
-}
-
-impl Net {
-    fn as_wallet(&self, i: usize) -> Market<DynProvider> {
-        let provider = ProviderBuilder::new().wallet(self.keys[i].clone()).connect_http(self.url.clone()).erased();
-        self.market.with_provider(provider)
-    }
-
-    async fn advance(&self, seconds: u64) -> anyhow::Result<()> {
-        let provider = ProviderBuilder::new().connect_http(self.url.clone());
-        provider.anvil_increase_time(seconds).await?;
-        provider.anvil_mine(Some(1), None).await?;
-        Ok(())
-    }
-
-    async fn now(&self) -> anyhow::Result<u64> {
-        let provider = ProviderBuilder::new().connect_http(self.url.clone());
-        let block = provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await?;
-        Ok(block.ok_or_else(|| anyhow::anyhow!("no latest block"))?.header.timestamp)
-    }
-}
+#[path = "../../chain/examples/support/anvil_net.rs"]
+mod anvil_net;
+use anvil_net::Net;
 
 /// Sends a call and returns its receipt, failing on a revert. The gas limit is set, not
 /// estimated: the jury's draw depends on the mining block's randomness, so an estimate made on
@@ -97,26 +72,14 @@ async fn main() -> anyhow::Result<()> {
     let units = gridmint_protocol::WorkUnits::from_flops(honest.flops()).get();
 
     let anvil = Anvil::at(anvil).arg("--accounts").arg("12").try_spawn()?;
-    let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
-    let deployer = ProviderBuilder::new().wallet(keys[0].clone()).connect_http(anvil.endpoint_url()).erased();
-    let mut config = gridmint_chain::deployment::local_config(keys[0].address());
+    let mut config = gridmint_chain::deployment::local_config(anvil.addresses()[0]);
     if let Some(levels) = levels_per_move {
         config.levelsPerMove = levels;
     }
-    let market = Market::deploy(deployer, config).await?;
-    let net = Net { url: anvil.endpoint_url(), keys, market };
+    let net = Net::deploy(&anvil, config).await?;
     let deployment = *net.market.deployment();
-    let admin = net.as_wallet(0);
-    let grid = GridToken::new(deployment.stake_token, admin.contract().provider().clone());
-    let stake = U256::from(10).pow(U256::from(21));
     // Accounts 1..=3 are the replicas, 4..=10 the jurors, 11 the buyer.
-    for i in 1..=10 {
-        let address = net.keys[i].address();
-        send!(grid.transfer(address, stake));
-        let provider = net.as_wallet(i);
-        provider.approve_all(address).await?;
-        provider.register(keccak256("llvmpipe"), 2048, 100, 3, 0xff, stake, Address::ZERO).await?;
-    }
+    net.register(1..=10).await?;
     let buyer_key = 11;
     let buyer = net.as_wallet(buyer_key);
     let buyer_address = net.keys[buyer_key].address();
@@ -248,6 +211,7 @@ async fn main() -> anyhow::Result<()> {
     let gas_total: u64 = gas.iter().map(|(_, g)| g).sum();
     let step_flops = honest.steps[wrong].flops as f64;
     let json = serde_json::json!({
+        "chain_id": net.chain_id,
         "steps": steps,
         "rounds": rounds,
         "tree_depth": depth,
