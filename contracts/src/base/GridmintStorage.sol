@@ -100,7 +100,7 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     uint256 internal _feesCollectedThrough;
 
     mapping(uint256 => Job) internal _jobs;
-    /// @dev A job's trail hash while it runs; once it settles by agreement or by the arbiter, the
+    /// @dev A job's trail hash while it runs; once it settles by agreement or by the court, the
     /// result root it paid for.
     mapping(uint256 => bytes32) internal _trails;
     mapping(uint256 => Dispute) internal _disputes;

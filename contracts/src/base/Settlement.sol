@@ -26,7 +26,7 @@ import {
 /// @notice What both halves of the market share: checking a job's trail, selecting its
 /// replicas, revealing, deciding by majority, paying, slashing, refunding, opening a dispute, and
 /// crediting work towards rewards. Internal only: the hot path (`Gridmint`) settles a job that
-/// completes; the cold path (`GridmintExtension`) settles one the arbiter resolved or that
+/// completes; the court (`GridmintCourt`) settles one a dispute decided or that
 /// expired.
 abstract contract Settlement is GridmintStorage {
     using SafeERC20 for IERC20;

@@ -125,7 +125,7 @@ enum DisputePhase {
 
 /// @notice A disputed job's game: one claim (root, work units) defends against a challenger (a
 /// replica with another claim, or the buyer). Four slots and the jury's; every phase has a deadline
-/// after which anyone moves it on (`GridmintCourt.timeoutDispute`).
+/// after which anyone moves it on (`advanceDispute`).
 struct Dispute {
     uint40 deadline; // the current phase ends; then the side that had to move loses
     uint96 bond; // payment token the challenger (the buyer or a dissenting replica) put up
