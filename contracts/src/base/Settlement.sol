@@ -27,7 +27,7 @@ import {
 /// replicas, revealing, deciding by majority, paying, slashing, refunding, opening a dispute, and
 /// crediting work towards rewards. Internal only: the hot path (`Gridmint`) settles a job that
 /// completes; the court (`GridmintCourt`) settles one a dispute decided or that
-/// expired.
+/// no jury could judge.
 abstract contract Settlement is GridmintStorage {
     using SafeERC20 for IERC20;
 
