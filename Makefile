@@ -83,7 +83,7 @@ test-rust: contracts
 
 test-contracts: setup
 	@mkdir -p target/bench
-	cd contracts && forge build --sizes --json --skip test --skip script | node tools/check-sizes.cjs
+	cd contracts && forge build --sizes --json --skip test --skip script --skip '*/test/**' | node tools/check-sizes.cjs
 	cd contracts && node tools/check-interface.cjs
 	cd contracts && forge test
 

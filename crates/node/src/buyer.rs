@@ -489,9 +489,6 @@ pub async fn wait_and_fetch(
     Ok(Outcome { job_id, state: job.job_state()?, agreed_root, verified })
 }
 
-/// How long one round of the buyer's loop waits for a running spot check.
-const SPOT_WAIT: Duration = Duration::from_secs(5);
-
 /// How long a settled job's result may take to arrive from its providers (each delivers it once
 /// its commitment is relayed or on chain, and retries while this node is unreachable).
 const RESULT_WAIT: Duration = Duration::from_secs(120);
@@ -556,37 +553,6 @@ fn majority_root(roots: &[B256], replicas: usize) -> Option<B256> {
     roots.iter().find(|r| roots.iter().filter(|x| x == r).count() * 2 > replicas).copied()
 }
 
-/// What the buyer's own run says of the result `root` the replicas agree on: `Some(true)`
-/// accept, `Some(false)` challenge, `None` not known yet (not delivered, still running, or the
-/// check could not run here). Without spot checks every result is accepted.
-pub(crate) async fn verdict(net: &Network, job_id: U256, root: B256) -> Result<Option<bool>, NodeError> {
-    let peer = net.peer()?;
-    if !peer.spot_checks_enabled() {
-        return Ok(Some(true));
-    }
-    Ok(match peer.spot_outcome(job_id, root, SPOT_WAIT).await {
-        Some(Ok(gridmint_peer::SpotOutcome::Differs { row })) => {
-            tracing::warn!(job = %job_id, %root, row, "the replicas agree on a result this node's own run contradicts");
-            Some(false)
-        }
-        Some(Ok(gridmint_peer::SpotOutcome::Unreadable { reason })) => {
-            tracing::warn!(job = %job_id, %root, reason, "the delivered result is not this job's output");
-            Some(false)
-        }
-        Some(Ok(outcome)) => {
-            tracing::info!(job = %job_id, %root, ?outcome, "spot check passed");
-            Some(true)
-        }
-        // A check that could not run here proves nothing either way: the result is not accepted
-        // (the market settles it after the check window if nobody challenges).
-        Some(Err(e)) => {
-            tracing::warn!(job = %job_id, error = %e, "spot check failed to run; not accepting the result");
-            None
-        }
-        None => None,
-    })
-}
-
 /// The replicas revealed on chain themselves (or the reveal deadline passed): the market waits
 /// for the buyer's check before it settles. Accepts (`finalize`) a result its spot check agrees
 /// with, challenges one it contradicts or that no replica delivered by half the check window,
@@ -611,7 +577,7 @@ async fn check_then_settle(
         net.market.finalize(job_id).await?;
         return Ok(true);
     };
-    let accept = match verdict(net, job_id, root).await? {
+    let accept = match crate::spot::verdict(net, job_id, root).await? {
         Some(accept) => accept,
         None => {
             if now <= reveal_deadline + net.market.check_window().await? / 2 {
@@ -665,7 +631,7 @@ async fn submit_relayed(net: &Network, job_id: U256, selected: u32) -> Result<bo
         let roots: Vec<B256> =
             view.trail.reveals.iter().map(|r| r.resultRoot).chain(reveals.iter().map(|r| r.resultRoot)).collect();
         if let Some(root) = majority_root(&roots, selected.len()) {
-            match verdict(net, job_id, root).await? {
+            match crate::spot::verdict(net, job_id, root).await? {
                 Some(false) => {
                     net.market.challenge(net.address(), job_id, reveals).await?;
                     tracing::warn!(job = %job_id, %root, "challenged");

@@ -29,7 +29,7 @@ pub async fn play_as_buyer(net: &Network, job_id: U256) -> Result<(), NodeError>
                 return Ok(());
             };
             let root = left.resultRoot;
-            match crate::buyer::verdict(net, job_id, root).await? {
+            match crate::spot::verdict(net, job_id, root).await? {
                 Some(true) => {
                     tracing::info!(job = %job_id, %root, "court: the claim left agrees with this node's run; accepting it");
                     quietly(job_id, "advanceDispute", net.market.advance_dispute(job_id).await.map(drop))

@@ -15,7 +15,9 @@ use gridmint_runner as runner;
 
 use gridmint_peer::exchange;
 
-use crate::{NodeError, Paths};
+use alloy::primitives::{B256, U256};
+
+use crate::{NodeError, Paths, net::Network};
 
 pub use gridmint_peer::SpotOutcome;
 
@@ -139,4 +141,38 @@ impl SpotCheck {
 
 fn matrix(bytes: &[u8]) -> Result<(Vec<f32>, usize, usize), NodeError> {
     runner::npy::read_f32_matrix(bytes).map_err(|m| bad(format!("embeddings.npy: {m}")))
+}
+
+/// How long one round of the buyer's loop waits for a running spot check.
+const SPOT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What the buyer's own run says of the result `root` the replicas agree on: `Some(true)`
+/// accept, `Some(false)` challenge, `None` not known yet (not delivered, still running, or the
+/// check could not run here). Without spot checks every result is accepted.
+pub async fn verdict(net: &Network, job_id: U256, root: B256) -> Result<Option<bool>, NodeError> {
+    let peer = net.peer()?;
+    if !peer.spot_checks_enabled() {
+        return Ok(Some(true));
+    }
+    Ok(match peer.spot_outcome(job_id, root, SPOT_WAIT).await {
+        Some(Ok(gridmint_peer::SpotOutcome::Differs { row })) => {
+            tracing::warn!(job = %job_id, %root, row, "the replicas agree on a result this node's own run contradicts");
+            Some(false)
+        }
+        Some(Ok(gridmint_peer::SpotOutcome::Unreadable { reason })) => {
+            tracing::warn!(job = %job_id, %root, reason, "the delivered result is not this job's output");
+            Some(false)
+        }
+        Some(Ok(outcome)) => {
+            tracing::info!(job = %job_id, %root, ?outcome, "spot check passed");
+            Some(true)
+        }
+        // A check that could not run here proves nothing either way: the result is not accepted
+        // (the market settles it after the check window if nobody challenges).
+        Some(Err(e)) => {
+            tracing::warn!(job = %job_id, error = %e, "spot check failed to run; not accepting the result");
+            None
+        }
+        None => None,
+    })
 }

@@ -35,8 +35,27 @@ fn load_claim(work_dir: &Path, job_id: U256, root: B256) -> Option<([u8; 32], Tr
     (B256::from(claim_root(&outputs, &trace)) == root).then_some((outputs, trace))
 }
 
+/// A replica whose reveal is on chain (its own, or the buyer's batch) plays its claim's game
+/// until the job ends; true (the task is over) when it has no part in it.
+pub(super) async fn take_part(
+    net: &Network,
+    work_dir: &Path,
+    job_id: U256,
+    task: &mut Task,
+) -> Result<bool, NodeError> {
+    let Some((root, _, _)) = task.result else { return Ok(true) };
+    if !task.revealed {
+        if !net.market.trail(job_id).await?.reveals.iter().any(|r| r.index == task.index) {
+            return Ok(true);
+        }
+        task.revealed = true;
+    }
+    play(net, work_dir, job_id, root).await?;
+    Ok(false)
+}
+
 /// One look at the game of disputed job `job_id`, in which this replica revealed `root`.
-pub(super) async fn play(net: &Network, work_dir: &Path, job_id: U256, root: B256) -> Result<(), NodeError> {
+async fn play(net: &Network, work_dir: &Path, job_id: U256, root: B256) -> Result<(), NodeError> {
     let g = net.market.dispute(job_id).await?;
     let phase = Phase::from_u8(g.phase);
     if phase == Phase::None {

@@ -619,18 +619,7 @@ async fn step(
     let state = job.job_state()?;
     deliver_once(net, job_id, task).await;
     if state == JobState::Disputed {
-        // In the court: a replica whose reveal is on chain (its own, or the buyer's batch) plays
-        // its claim's game until the job ends.
-        let Some((root, _, _)) = task.result else { return Ok(true) };
-        if !task.revealed {
-            let revealed = net.market.trail(job_id).await?.reveals.iter().any(|r| r.index == task.index);
-            if !revealed {
-                return Ok(true);
-            }
-            task.revealed = true;
-        }
-        court::play(net, ctx.work_dir, job_id, root).await?;
-        return Ok(false);
+        return court::take_part(net, ctx.work_dir, job_id, task).await;
     }
     if !state.in_progress() {
         let settled_at = *task.settled_at.get_or_insert_with(Instant::now);
