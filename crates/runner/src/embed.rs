@@ -175,6 +175,18 @@ pub fn sentences<'a>(file: &str, text: &'a str) -> Result<Vec<&'a str>, JobError
     Ok(out)
 }
 
+/// A sentence is a step of the job's trace, and the court opens traces of at most
+/// [`trace::MAX_STEPS`] steps: a job with more could not be defended by its honest replicas.
+fn within_court_steps(file: &str, sentences: usize) -> Result<(), JobError> {
+    if sentences > trace::MAX_STEPS {
+        return Err(JobError::input(
+            file,
+            format!("{sentences} sentences; a job holds at most {} (one step each in its trace)", trace::MAX_STEPS),
+        ));
+    }
+    Ok(())
+}
+
 /// An embed job read and tokenized, ready for the device.
 struct Prepared {
     model: Model,
@@ -192,6 +204,7 @@ fn prepare(paths: &Paths, package: &Package) -> Result<Prepared, JobError> {
     let settings = m.embed.clone().unwrap_or_default();
     let text = textfile::utf8(input, package.read("input", input, MAX_INPUT_BYTES)?)?;
     let sentences = sentences(input, &text)?;
+    within_court_steps(input, sentences.len())?;
     let mut model = Model::load(model_name, &resolve_model(paths, package, model_name)?)?;
     // The embeddings must fit a result a buyer takes (a peer's bundle is read into memory).
     let bytes = (sentences.len() as u64).saturating_mul(model.config.hidden as u64).saturating_mul(4);
@@ -278,4 +291,16 @@ fn checked_max_len(settings: &EmbedSettings, model: &Model) -> Result<usize, Job
         });
     }
     Ok(max_len)
+}
+
+#[cfg(test)]
+mod tests {
+    /// A buyer posts more sentences than the court opens trace steps: its honest replicas could
+    /// not open their trace in a dispute, so they would lose it and be slashed. Refused up front.
+    #[test]
+    fn attack_a_job_with_more_sentences_than_a_trace_holds_is_refused() {
+        assert!(super::within_court_steps("s.txt", crate::trace::MAX_STEPS).is_ok());
+        let e = super::within_court_steps("s.txt", crate::trace::MAX_STEPS + 1).expect_err("refused");
+        assert!(e.to_string().contains("s.txt") && e.to_string().contains("at most 16777216"), "{e}");
+    }
 }
