@@ -46,6 +46,17 @@ impl<P: Provider + Clone> Market<P> {
         self.contract().disputeOf(job_id).call().await.map_err(|e| ChainError::from_contract("disputeOf", e))
     }
 
+    /// The jurors seated in the job's current game, by seat.
+    pub async fn jurors(&self, job_id: U256) -> Result<Vec<alloy::primitives::Address>, ChainError> {
+        let seats = self.dispute(job_id).await?.jury.seats;
+        let mut jurors = Vec::with_capacity(usize::from(seats));
+        for seat in 0..seats {
+            let call = self.contract().jurorOf(job_id, U256::from(seat));
+            jurors.push(call.call().await.map_err(|e| ChainError::from_contract("jurorOf", e))?);
+        }
+        Ok(jurors)
+    }
+
     /// Levels of the trace tree one move descends.
     pub async fn levels_per_move(&self) -> Result<u8, ChainError> {
         self.contract().levelsPerMove().call().await.map_err(|e| ChainError::from_contract("levelsPerMove", e))

@@ -613,19 +613,7 @@ impl gridmint_peer::Ledger for Network {
     }
 
     async fn jurors(&self, job_id: U256) -> Result<Vec<Address>, gridmint_peer::PeerError> {
-        let g = self.market.dispute(job_id).await?;
-        let mut jurors = Vec::new();
-        for seat in 0..g.jury.seats {
-            let juror = self
-                .market
-                .contract()
-                .jurorOf(job_id, U256::from(seat))
-                .call()
-                .await
-                .map_err(|e| gridmint_peer::PeerError::Ledger { message: format!("jurorOf: {e}") })?;
-            jurors.push(juror);
-        }
-        Ok(jurors)
+        Ok(self.market.jurors(job_id).await?)
     }
 }
 

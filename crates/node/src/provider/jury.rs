@@ -122,7 +122,7 @@ async fn serve(ctx: &JuryContext<'_>, job_id: U256, duty: &mut Duty) -> Result<b
         }
         Phase::JuryClaims => Ok(false),
         Phase::JuryVote => {
-            let Some(seat) = seat_of(net, job_id, g.jury.seats).await? else { return Ok(true) };
+            let Some(seat) = seat_of(net, job_id).await? else { return Ok(true) };
             if duty.committed.is_none() && now <= deadline {
                 let answer = answer(ctx, job_id, &duty.leaf).await?;
                 let salt = B256::from(rand::random::<[u8; 32]>());
@@ -164,20 +164,8 @@ async fn serve(ctx: &JuryContext<'_>, job_id: U256, duty: &mut Duty) -> Result<b
 }
 
 /// The seat this node holds in the job's jury, if any.
-async fn seat_of(net: &Network, job_id: U256, seats: u8) -> Result<Option<u64>, NodeError> {
-    for seat in 0..u64::from(seats) {
-        let juror = net
-            .market
-            .contract()
-            .jurorOf(job_id, U256::from(seat))
-            .call()
-            .await
-            .map_err(|e| NodeError::Chain(ChainError::from_contract("jurorOf", e)))?;
-        if juror == net.address() {
-            return Ok(Some(seat));
-        }
-    }
-    Ok(None)
+async fn seat_of(net: &Network, job_id: U256) -> Result<Option<u64>, NodeError> {
+    Ok(net.market.jurors(job_id).await?.iter().position(|j| *j == net.address()).map(|s| s as u64))
 }
 
 /// Draws the jury from the game's claims (its `JuryDutyClaimed` events since `from_block`).
