@@ -257,7 +257,7 @@ contract Gridmint is Settlement, IGridmintMarket {
         bytes4 s = msg.sig;
         bool court = s == IGridmintCourt.openTrace.selector || s == IGridmintCourt.splitNode.selector
             || s == IGridmintCourt.pickPart.selector || s == IGridmintCourt.openLeaf.selector
-            || s == IGridmintCourt.drawJury.selector || s == IGridmintCourt.advanceDispute.selector
+            || s == IGridmintCourt.advanceDispute.selector
             || s == IGridmintCourt.challengeSurvivor.selector;
         _delegate(court ? _court : extension);
     }

@@ -5,7 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {GridToken} from "../tokens/GridToken.sol";
 import {IGridmintErrors, IGridmintEvents} from "../interfaces/IGridmint.sol";
-import {Account, Dispute, EpochTotals, Job, Provider, Record} from "../libraries/Types.sol";
+import {Account, Dispute, EpochTotals, Job, JurySeat, Provider, Record} from "../libraries/Types.sol";
 
 /// @title GridmintStorage
 /// @notice The market's parameters and state, shared by the two contracts that run at its
@@ -26,7 +26,7 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         uint32 unstakeCooldown; // seconds
         uint32 payoutDelay; // seconds before a new payout address takes effect
         uint32 moveWindow; // seconds each move of a dispute's game may take (a bisection round, the
-        // leaf, jury claims, votes); past it the side that had to move loses, or anyone moves it on
+        // leaf, the jury's commitments, its reveals); past it the side that had to move loses, or anyone moves it on
         uint16 feeBps; // protocol fee on paid work
         uint16 slashBps; // share of stake slashed per offence
         uint16 buyerSlashShareBps; // share of a dissenter's slash that goes to the job's buyer (none
@@ -40,7 +40,7 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         uint16 challengeBondBps; // the bond to challenge (buyer or dissenting replica), in basis points of the job's escrow
         uint8 levelsPerMove; // levels of a trace tree one move of a dispute descends (1: bisection;
         // 3: the node's 8 parts three levels down, a third of the rounds)
-        uint8 jurySize; // jurors drawn to re-run a disputed step (odd; fewer when fewer claim duty)
+        uint8 jurySize; // jurors that re-run a disputed step (odd; fewer when fewer take a seat)
         uint16 jurorShareBps; // share of a game's loss (the loser's slash or bond) paid to the jurors
         // who voted with the majority
         uint16 jurorSlashBps; // share of its stake a drawn juror loses for not voting or voting
@@ -51,7 +51,6 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     uint256 internal constant _MAX_REPLICAS = 15;
     uint256 internal constant _MAX_CLAIMANTS = 32;
     uint256 internal constant _MAX_SEATS = 15; // jurors drawn per game
-    uint256 internal constant _MAX_JURY_CLAIMS = 32; // jury-duty claims per game
     uint8 internal constant _BUYER = 255; // `Dispute.challenger` when the buyer challenges
     uint8 internal constant _NEXT = 254; // start a game against the next claim left
     uint256 internal constant _MAX_TRACE_STEPS = 1 << 24;
@@ -104,8 +103,8 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     /// result root it paid for.
     mapping(uint256 => bytes32) internal _trails;
     mapping(uint256 => Dispute) internal _disputes;
-    /// @dev A disputed job's jury: seat => the juror, and seat => its committed vote.
-    mapping(uint256 => mapping(uint256 => address)) internal _jurors;
+    /// @dev A disputed job's jury: seat => the juror and its ticket, and seat => its committed vote.
+    mapping(uint256 => mapping(uint256 => JurySeat)) internal _jurors;
     mapping(uint256 => mapping(uint256 => bytes32)) internal _votes;
 
     /// @dev Payment and fees per epoch, the basis of rewards.

@@ -334,8 +334,19 @@ abstract contract Settlement is GridmintStorage {
         g.steerer = challenger == _BUYER ? j.buyer : t.claimants[challenger];
         g.nodeFlops = d.workUnits; // until the trace is opened (`openTrace` checks them)
         delete g.jury;
+        g.jury.parties = _partiesOf(j.buyer, t.claimants);
         emit GameStarted(jobId, d.index, challenger, d.resultRoot, d.workUnits, deadline);
         return true;
+    }
+
+    /// @dev The job's parties (the buyer, then its claimants), as `JuryState.parties` keeps them.
+    function _partiesOf(address buyer, address[] memory claimants) internal pure returns (uint80) {
+        address[] memory parties = new address[](claimants.length + 1);
+        parties[0] = buyer;
+        for (uint256 i; i < claimants.length; ++i) {
+            parties[i + 1] = claimants[i];
+        }
+        return uint80(uint256(keccak256(abi.encode(parties))));
     }
 
     function _sameClaim(Revealed memory a, Revealed memory b) internal pure returns (bool) {

@@ -13,8 +13,9 @@ import {Dispute, DisputePhase, Job, JobState, Provider, Revealed, Trail} from ".
 /// whose spot check failed, or a replica with another claim). The defender's root commits to an
 /// execution trace, a Merkle tree over the steps it ran with the flops of each; the two sides
 /// descend it (the defender splits a node, the challenger picks the half it disputes), one level
-/// per round (or `levelsPerMove` levels: the parts of the node that many levels down), down to one step. A jury drawn at random, weighted by stake, from staked providers
-/// that are not parties re-runs that step and commits, then reveals, its output hash; the
+/// per round (or `levelsPerMove` levels: the parts of the node that many levels down), down to
+/// one step. A jury drawn at random, weighted by stake, from the jury pool's members that are
+/// not parties (see `Jury`) re-runs that step and commits, then reveals, its output hash; the
 /// majority decides. The losing claim is slashed (the jurors who voted with the majority take a
 /// share), or the losing challenger forfeits its bond. Games go on until one claim is left; it is
 /// paid. Every phase has a deadline after which anyone moves the game on: the side that had to
@@ -142,76 +143,10 @@ abstract contract Court is Settlement {
         // answer is the same hash of what it computed (and of the job's true step count), so a
         // trace with inflated flops or cut short loses at any leaf.
         g.node = keccak256(abi.encode(outHash, g.nodeFlops, g.steps));
-        uint40 deadline = _next(g, DisputePhase.JuryClaims);
-        emit LeafOpened(jobId, step, g.nodeFlops, prev, inHash, outHash, deadline);
-    }
-
-    /// @notice See `IGridmintCourt`.
-    function drawJury(uint256 jobId, address[] calldata claims, uint128[] calldata weights, Trail calldata t)
-        external
-        delegated
-    {
-        Job storage j = _jobs[jobId];
-        if (j.state != JobState.Disputed) revert WrongState(jobId, j.state);
-        Dispute storage g = _disputes[jobId];
-        if (g.phase != DisputePhase.JuryClaims) revert WrongPhase(jobId, g.phase);
-        if (block.timestamp <= g.deadline) revert DisputeOpen(jobId);
-        _verify(jobId, j, t);
-        uint256 n = claims.length;
-        bytes32 h;
-        for (uint256 i; i < n; ++i) {
-            h = keccak256(abi.encode(h, claims[i], weights[i]));
-        }
-        if (n != g.jury.claims || weights.length != n || h != g.jury.claimsHash) revert JuryMismatch(jobId);
-        // Parties (the job's claimants) and repeated claims are released, never drawn.
-        uint256[] memory w = new uint256[](n);
-        uint256 total;
-        uint256 eligible;
-        for (uint256 i; i < n; ++i) {
-            address a = claims[i];
-            bool party = a == j.buyer;
-            for (uint256 c; c < t.claimants.length && !party; ++c) {
-                party = t.claimants[c] == a;
-            }
-            for (uint256 e; e < i && !party; ++e) {
-                party = claims[e] == a;
-            }
-            if (party) continue;
-            w[i] = uint256(weights[i]) + 1;
-            total += w[i];
-            ++eligible;
-        }
-        uint256 seats = eligible < _jurySize ? eligible : _jurySize;
-        // An odd jury: an even one could tie, and a tie leaves the defender standing.
-        if (seats % 2 == 0 && seats != 0) --seats;
-        uint256 seed = uint256(keccak256(abi.encode(block.prevrandao, jobId, h)));
-        uint256 drawn;
-        for (uint256 s; s < seats; ++s) {
-            uint256 x = uint256(keccak256(abi.encode(seed, s))) % total;
-            for (uint256 i; i < n; ++i) {
-                if (w[i] == 0) continue;
-                if (x < w[i]) {
-                    total -= w[i];
-                    w[i] = 0;
-                    drawn |= 1 << i;
-                    _jurors[jobId][s] = claims[i];
-                    emit JurorSeated(jobId, s, claims[i]);
-                    break;
-                }
-                x -= w[i];
-            }
-        }
-        for (uint256 i; i < n; ++i) {
-            if ((drawn >> i) & 1 == 0) _providers[claims[i]].activeJobs -= 1;
-        }
-        g.jury.seats = uint8(seats);
-        if (seats == 0) {
-            // Nobody who could judge claimed duty: the defender's claim stands.
-            _decided(jobId, j, t, g, true, false);
-            return;
-        }
+        // This block's hash seeds the jury's draw: nobody knows it when the leaf is sent.
+        g.jury.seedBlock = uint32(block.number);
         uint40 deadline = _next(g, DisputePhase.JuryVote);
-        emit JuryDrawn(jobId, seats, seed, deadline);
+        emit LeafOpened(jobId, step, g.nodeFlops, prev, inHash, outHash, deadline);
     }
 
     /// @notice See `IGridmintCourt`.
@@ -247,19 +182,13 @@ abstract contract Court is Settlement {
             uint256 seats = g.jury.seats;
             bool allRevealed = _popcount(uint32(g.jury.revealedSeats)) == seats;
             if (block.timestamp <= uint256(g.deadline) + (allRevealed ? 0 : _moveWindow)) revert DisputeOpen(jobId);
-            // A tie (or no vote) leaves the defender's claim standing.
+            // A tie (or no vote, or nobody who took a seat) leaves the defender's claim standing.
             _decided(jobId, j, t, g, g.jury.votesFor >= g.jury.votesAgainst, true);
         } else {
             if (block.timestamp <= g.deadline) revert DisputeOpen(jobId);
-            if (phase == DisputePhase.JuryClaims) {
-                // Claims to draw from are drawn by `drawJury`; without any, the defender stands.
-                if (g.jury.claims != 0) revert WrongPhase(jobId, phase);
-                _decided(jobId, j, t, g, true, false);
-            } else {
-                // Trace, Bisect, Leaf: the side that had to move did not. Only the challenger picks.
-                bool challengerLate = phase == DisputePhase.Bisect && g.challengerTurn;
-                _decided(jobId, j, t, g, challengerLate, false);
-            }
+            // Trace, Bisect, Leaf: the side that had to move did not. Only the challenger picks.
+            bool challengerLate = phase == DisputePhase.Bisect && g.challengerTurn;
+            _decided(jobId, j, t, g, challengerLate, false);
         }
     }
 
@@ -275,9 +204,9 @@ abstract contract Court is Settlement {
         address[] memory paid = new address[](_popcount(uint32(coherent)));
         uint256 c;
         for (uint256 s; s < seats; ++s) {
-            address juror = _jurors[jobId][s];
+            address juror = _jurors[jobId][s].juror;
             delete _jurors[jobId][s];
-            delete _votes[jobId][s];
+            if ((g.jury.revealedSeats >> s) & 1 == 0) delete _votes[jobId][s]; // a revealed one is spent
             _providers[juror].activeJobs -= 1;
             if ((coherent >> s) & 1 == 1) {
                 paid[c++] = juror;

@@ -43,6 +43,8 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
             lastJobOrUnstakeAt: 0,
             agreed: _providers[msg.sender].agreed // a returning provider keeps its record
         });
+        // A returning provider is not in the jury pool: its old entry must not carry a new stake.
+        if (_records[msg.sender].jurySince != 0) _records[msg.sender].jurySince = 0;
         _deviceModelOf[msg.sender] = deviceModelHash;
         _payout[msg.sender] = payout == address(0) ? msg.sender : payout;
         _totalStake += stake;
@@ -57,6 +59,10 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
         if (amount == 0) revert ZeroAmount();
         p.stake += amount;
         _totalStake += amount;
+        // A member's new weight counts from the next block on, like a new member's: stake added
+        // after a draw's seed is known must not enter that draw.
+        Record storage r = _records[msg.sender];
+        if (r.jurySince != 0) r.jurySince = uint32(block.number);
         emit StakeAdded(msg.sender, amount, p.stake);
         IERC20(address(_stakeToken)).safeTransferFrom(msg.sender, address(this), amount);
     }

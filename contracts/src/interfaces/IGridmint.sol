@@ -92,15 +92,21 @@ interface IGridmintEvents {
     /// @notice The challenger disputes the node at (`depth`, `position`): the defender splits it
     /// next, or at depth 0 opens the step.
     event PartPicked(uint256 indexed jobId, uint8 depth, uint32 position, uint40 deadline);
-    /// @notice The step in dispute, as the defender's trace has it. Jurors claim duty until `deadline`.
+    /// @notice The step in dispute, as the defender's trace has it. Members of the jury pool that
+    /// are not parties re-run it and commit their votes until `deadline`, then reveal them for
+    /// one move window; the hash of this block seeds the draw.
     event LeafOpened(
         uint256 indexed jobId, uint32 step, uint64 flops, uint32 prev, bytes32 inHash, bytes32 outHash, uint40 deadline
     );
-    event JuryDutyClaimed(uint256 indexed jobId, address indexed juror, uint256 index, uint128 weight);
-    event JurorSeated(uint256 indexed jobId, uint256 seat, address indexed juror);
-    /// @notice Jurors commit their votes until `deadline`, then reveal them for one move window.
-    event JuryDrawn(uint256 indexed jobId, uint256 seats, uint256 seed, uint40 deadline);
-    event VoteCommitted(uint256 indexed jobId, uint256 seat, address indexed juror);
+    /// @notice A provider joined the jury pool (or refreshed its entry), with `stake` as its weight.
+    event JuryPoolJoined(address indexed provider, uint96 stake);
+    event JuryPoolLeft(address indexed provider);
+    /// @notice Nobody took a seat within 256 blocks of the leaf: `seedBlock` seeds the draw now.
+    event JuryReseeded(uint256 indexed jobId, uint256 seedBlock);
+    /// @notice `juror` took `seat` with its ticket and committed its vote.
+    event VoteCommitted(uint256 indexed jobId, uint256 seat, address indexed juror, uint64 ticket);
+    /// @notice A better ticket took `seat` from `juror` (released, not slashed).
+    event JurorUnseated(uint256 indexed jobId, uint256 seat, address indexed juror);
     /// @notice `output` is the juror's answer for the step (`voteDigest`); `agrees`: it is the defender's.
     event VoteRevealed(uint256 indexed jobId, uint256 seat, address indexed juror, bytes32 output, bool agrees);
     event JurorSlashed(uint256 indexed jobId, address indexed juror, uint256 amount, bool missed);
@@ -172,7 +178,12 @@ interface IGridmintErrors {
     error NotYourMove(uint256 jobId);
     /// What was opened does not hash to what the defender committed.
     error TraceMismatch(uint256 jobId);
+    /// The parties passed are not the job's buyer and claimants.
     error JuryMismatch(uint256 jobId);
+    /// The draw's seed is the hash of the leaf's block: commit from the next block on.
+    error JuryNotSeeded(uint256 jobId);
+    /// The jury is full and every seat holds a better (lower) ticket.
+    error TicketTooLow(uint256 jobId, uint64 ticket, uint64 worst);
     error NotJuror(uint256 jobId, uint256 seat);
     error VoteMismatch(uint256 jobId, uint256 seat);
     error ChallengeIncomplete(uint256 jobId);
@@ -465,18 +476,23 @@ interface IGridmintCourt {
     /// @notice The defender opens the step in dispute: its leaf's preimage (all zero past the trace's end).
     function openLeaf(uint256 jobId, uint32 prev, bytes32 inHash, bytes32 outHash) external;
 
-    /// @notice A staked provider that is not a party offers to judge the step (its stake stays
-    /// locked until the game ends). Returns its index among the claims.
-    function claimJuryDuty(uint256 jobId) external returns (uint256 index);
+    /// @notice A registered, active provider enters the jury pool with its stake as its weight
+    /// (again: refreshes its entry). It judges only steps opened in later blocks; adding stake
+    /// refreshes the entry the same way. A member is never obliged to judge: it takes a seat by
+    /// committing a vote.
+    function joinJuryPool() external;
 
-    /// @notice After the claim window: draws up to `jurySize` jurors from the claims (`claims`
-    /// and `weights` in the order of `JuryDutyClaimed`), weighted by stake, parties excluded.
-    /// Without any, the defender's claim stands.
-    function drawJury(uint256 jobId, address[] calldata claims, uint128[] calldata weights, Trail calldata t)
-        external;
+    function leaveJuryPool() external;
 
-    /// @notice A drawn juror commits `voteDigest(jobId, seat, output, salt, juror)`, until the vote deadline.
-    function commitVote(uint256 jobId, uint256 seat, bytes32 commitment) external;
+    /// @notice A member of the jury pool that is not a party (`parties`: the job's buyer, then its
+    /// claimants in claim order) takes a seat with its ticket and commits
+    /// `voteDigest(jobId, output, salt, juror)`, until the vote deadline: any seat while the jury
+    /// has fewer than `jurySize`, else the worst seat if its ticket is better (its holder is
+    /// released). Its stake stays locked until the game ends. Returns the seat (`type(uint256).max`
+    /// when the draw was reseeded instead: nobody voted within 256 blocks of the leaf).
+    function commitVote(uint256 jobId, bytes32 commitment, address[] calldata parties)
+        external
+        returns (uint256 seat);
 
     /// @notice What a juror commits to: its answer for the step,
     /// `keccak256(abi.encode(outHash, uint64 flops, uint32 steps))` of the output it computed, the
@@ -485,10 +501,7 @@ interface IGridmintCourt {
     /// step with `prev` 0, else the output of leaf `prev - 1` of the defender's tree, which the
     /// defender serves with its Merkle path; an input it cannot get or check is answered with any
     /// other hash.
-    function voteDigest(uint256 jobId, uint256 seat, bytes32 output, bytes32 salt, address juror)
-        external
-        pure
-        returns (bytes32);
+    function voteDigest(uint256 jobId, bytes32 output, bytes32 salt, address juror) external pure returns (bytes32);
 
     /// @notice After the vote deadline, within one move window: the juror reveals its vote.
     function revealVote(uint256 jobId, uint256 seat, bytes32 output, bytes32 salt) external;
@@ -503,6 +516,12 @@ interface IGridmintCourt {
 
     function disputeOf(uint256 jobId) external view returns (Dispute memory);
     function jurorOf(uint256 jobId, uint256 seat) external view returns (address);
+    /// @notice `juror`'s ticket in the job's current draw (lower is better) and whether it may
+    /// take a seat (a pool member since before the seed's block, in standing, not the buyer; the
+    /// claimants are checked by `commitVote`). (0, false) before the seed's block has passed.
+    function juryTicketOf(uint256 jobId, address juror) external view returns (uint64 ticket, bool eligible);
+    /// @notice The block `provider` joined the jury pool in (or last refreshed its entry); 0: not in it.
+    function jurySinceOf(address provider) external view returns (uint256);
     /// @notice `keccak256(abi.encode(config))` of the config the court was built from.
     function configHash() external view returns (bytes32);
 }

@@ -54,8 +54,8 @@ struct Record {
     uint32 missed; // deadlines missed while selected
     uint128 rewards; // rewards (the fee rebate, payment token) settled and not yet claimed
     uint32 left; // jobs it left as a selected replica before committing (see `leaveJob`)
-    uint32 juryMark; // the last game it claimed jury duty in (a hash of the job and the game's
-    // claim deadline): one claim per provider and game
+    uint32 jurySince; // in the jury pool since this block (0: not in it); it judges only steps
+    // opened after this block (see `IGridmintCourt.commitVote`)
 }
 
 /// @notice A provider's reputation as `reputationOf` reports it.
@@ -118,8 +118,8 @@ enum DisputePhase {
     Trace, // the defender opens its committed root: outputs root, trace root, flops, steps
     Bisect, // descending the defender's trace tree: it splits the node, the challenger picks a half
     Leaf, // at one step: the defender opens the leaf (the step's input and output hashes)
-    JuryClaims, // staked providers that are not parties claim jury duty
-    JuryVote, // the drawn jurors re-run the step and commit, then reveal, its output hash
+    JuryVote, // members of the jury pool that are not parties re-run the step and commit (the
+    // best tickets hold the seats), then reveal, its output hash
     Checking // one claim survives: its buyer may still challenge it, else anyone settles it
 }
 
@@ -139,7 +139,7 @@ struct Dispute {
     bool challengerTurn; // Bisect: the defender has split the node, the challenger picks a half
     bool capped; // the defender's work units were capped at the job's maximum when revealed
     bytes32 node; // the defender's value at the current node: its result root (Trace), a tree node
-    // (Bisect, Leaf), then its answer for the step (JuryClaims, JuryVote):
+    // (Bisect, Leaf), then its answer for the step (JuryVote):
     // keccak256(abi.encode(outHash, flops, steps)), what each juror computes for itself
     address steerer; // who moves for the challenger: the buyer, or the challenging replica
     uint64 nodeFlops; // floating-point operations under the current node (the tree sums them);
@@ -148,15 +148,29 @@ struct Dispute {
     JuryState jury; // the current game's jury
 }
 
-/// @notice A game's jury: who claimed duty, who was drawn, how they voted.
+/// @notice A game's jury: who holds the seats, how they voted, the draw's randomness and who may
+/// not judge. One slot.
 struct JuryState {
-    uint8 claims; // how many claimed jury duty
-    uint8 seats; // jurors drawn
+    uint8 seats; // seats taken
     uint8 votesFor; // jurors who revealed the defender's output hash
     uint8 votesAgainst; // jurors who revealed another
     uint16 revealedSeats; // bit s: seat s revealed
     uint16 votedFor; // bit s: seat s revealed the defender's output hash
-    bytes32 claimsHash; // hash of the jury-duty claims so far: (hash, juror, weight) per claim
+    uint32 seedBlock; // the block the leaf was opened in: its hash is the draw's seed, and only pool
+    // members that joined before it are drawn
+    uint64 seed; // that hash (64 bits), kept at the first vote: a block hash is readable for 256
+    // blocks only
+    uint24 seatedBloom; // three bits per juror that took a seat: a juror whose bits are not all set
+    // holds no seat, so its commitment need not read the seats to know
+    uint80 parties; // the first 80 bits of keccak256(abi.encode([buyer, claimants...])): the
+    // job's parties, who never judge it (a second preimage of 80 bits is out of reach)
+}
+
+/// @notice A juror's seat: who holds it, and its ticket (`Jury`: the lower, the better; a
+/// better ticket takes the worst seat when the jury is full).
+struct JurySeat {
+    address juror;
+    uint64 ticket;
 }
 
 /// @notice A commitment in a job's trail.

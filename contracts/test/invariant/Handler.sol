@@ -2,7 +2,9 @@
 pragma solidity ^0.8.28;
 
 import {Vm} from "../utils/Vm.sol";
-import {IGridmint, IGridmintCourt, IGridmintExtension, IGridmintMarket} from "../../src/interfaces/IGridmint.sol";
+import {
+    IGridmint, IGridmintCourt, IGridmintErrors, IGridmintExtension, IGridmintMarket
+} from "../../src/interfaces/IGridmint.sol";
 import {MockStablecoin} from "../../src/tokens/MockStablecoin.sol";
 import {GridToken} from "../../src/tokens/GridToken.sol";
 import {
@@ -35,8 +37,6 @@ contract Handler is TrailBook {
     }
 
     mapping(bytes32 => TraceId) internal _traces;
-    mapping(uint256 => address[]) internal _juryClaims;
-    mapping(uint256 => uint128[]) internal _juryWeights;
 
     // ghost state
     uint256[] public jobIds;
@@ -51,6 +51,7 @@ contract Handler is TrailBook {
     uint256 public floodAccepted; // second claims of one provider on one job
     uint256 public leaverSlashed; // replicas slashed for leaving a job they could not run
     uint256 public buyerGainedFromMisses; // buyer stake credit from a settlement without a dissenter
+    // or a wrong result
     uint256 public honestLostInCourt; // a replica of the honest claim slashed by a court move
 
     constructor(IGridmint market_, MockStablecoin usd_, address buyer_, address treasury_, address[] memory providers_) {
@@ -317,8 +318,7 @@ contract Handler is TrailBook {
             _timeOut(jobId, moveSeed); // the mover's deadline passed while time went by
             return;
         }
-        bool drawNow = g.phase == DisputePhase.JuryClaims && g.jury.claims != 0;
-        if (g.phase == DisputePhase.Checking || g.phase == DisputePhase.JuryVote || stall || drawNow) {
+        if (g.phase == DisputePhase.Checking || g.phase == DisputePhase.JuryVote || stall) {
             if (g.phase == DisputePhase.JuryVote) _vote(jobId, g, moveSeed);
             _timeOut(jobId, moveSeed);
             return;
@@ -346,28 +346,11 @@ contract Handler is TrailBook {
         } else if (g.phase == DisputePhase.Leaf) {
             Leaf memory leaf = tree.leaves[g.position];
             market.openLeaf(jobId, leaf.prev, leaf.inHash, leaf.outHash);
-        } else if (g.phase == DisputePhase.JuryClaims) {
-            if (g.jury.claims == 0) {
-                delete _juryClaims[jobId];
-                delete _juryWeights[jobId];
-            }
-            for (uint256 i; i < providers.length; ++i) {
-                address p = providers[(moveSeed + i) % providers.length];
-                Provider memory rec = market.providerOf(p);
-                if (_isParty(t, p) || !market.isEligible(p, _anywhere())) continue;
-                if (_juryClaims[jobId].length >= 6) break;
-                vm.prank(p);
-                market.claimJuryDuty(jobId);
-                _juryClaims[jobId].push(p);
-                _juryWeights[jobId].push(rec.stake);
-            }
-            calls["jury-claims"]++;
-            return;
         }
         calls["court-move"]++;
     }
 
-    /// The deadline passes and anyone moves the game on (or draws the jury).
+    /// The deadline passes and anyone moves the game on.
     function _timeOut(uint256 jobId, uint256 moveSeed) internal {
         Dispute memory g = market.disputeOf(jobId);
         uint256 wait = g.phase == DisputePhase.JuryVote ? 2 * uint256(market.moveWindow()) : 0;
@@ -380,9 +363,7 @@ contract Handler is TrailBook {
         address[] memory honestOnes = _honestReplicas(t);
         uint32[] memory before = new uint32[](honestOnes.length);
         for (uint256 i; i < honestOnes.length; ++i) before[i] = market.reputationOf(honestOnes[i]).slashed;
-        bytes memory data = g.phase == DisputePhase.JuryClaims && g.jury.claims != 0
-            ? abi.encodeCall(IGridmintCourt.drawJury, (jobId, _juryClaims[jobId], _juryWeights[jobId], t))
-            : abi.encodeCall(IGridmintCourt.advanceDispute, (jobId, t));
+        bytes memory data = abi.encodeCall(IGridmintCourt.advanceDispute, (jobId, t));
         _measured(jobId, data, caller);
         for (uint256 i; i < honestOnes.length; ++i) {
             if (market.reputationOf(honestOnes[i]).slashed > before[i]) honestLostInCourt++;
@@ -390,30 +371,56 @@ contract Handler is TrailBook {
         calls["court-settle"]++;
     }
 
-    /// Every drawn juror commits the step's true output (seat 0 lies when `moveSeed` says so),
-    /// and reveals after the commit deadline.
+    /// Every eligible pool member that is no party comes, in an order `moveSeed` picks: better
+    /// tickets take the worst seats once the jury is full, worse ones are refused. They commit the
+    /// step's true output (the first comer lies when `moveSeed` says so and at least three come,
+    /// so the majority stays honest), and reveal after the commit deadline (one seated juror of
+    /// five never does, when `moveSeed` says so).
     function _vote(uint256 jobId, Dispute memory g, uint256 moveSeed) internal {
+        vm.roll(vm.getBlockNumber() + 1); // the seed is the leaf's block's hash
         Tree memory honest = _treeOf(_honestRoot(jobId));
         (bytes32 out, uint64 flops) = g.position < honest.steps
             ? (honest.leaves[g.position].outHash, honest.leaves[g.position].flops)
             : (bytes32(0), uint64(0));
         bytes32 truth = keccak256(abi.encode(out, flops, honest.steps));
-        bytes32[] memory outputs = new bytes32[](g.jury.seats);
-        for (uint256 s; s < g.jury.seats; ++s) {
-            // One liar among three or more, so the jury's majority stays honest.
-            outputs[s] = s == 0 && g.jury.seats >= 3 && moveSeed % 3 == 0 ? keccak256("a lie") : truth;
-            address juror = market.jurorOf(jobId, s);
-            bytes32 digest = market.voteDigest(jobId, s, outputs[s], bytes32(s), juror);
-            vm.prank(juror);
-            market.commitVote(jobId, s, digest);
+        Trail memory t = trail(jobId);
+        address[] memory comers = new address[](providers.length);
+        uint256 n;
+        for (uint256 i; i < providers.length; ++i) {
+            address p = providers[(moveSeed + i) % providers.length];
+            (, bool eligible) = market.juryTicketOf(jobId, p);
+            if (eligible && !_isParty(t, p)) comers[n++] = p;
         }
+        bytes32 lie = keccak256("a lie");
+        address[] memory parties = _partiesOf(jobId, t);
+        for (uint256 i; i < n; ++i) {
+            bytes32 output = i == 0 && n >= 3 && moveSeed % 3 == 0 ? lie : truth;
+            bytes32 digest = market.voteDigest(jobId, output, bytes32(i), comers[i]);
+            vm.prank(comers[i]);
+            try market.commitVote(jobId, digest, parties) {}
+            catch (bytes memory reason) {
+                require(bytes4(reason) == IGridmintErrors.TicketTooLow.selector, "only a worse ticket is refused");
+            }
+        }
+        uint256 seats = market.disputeOf(jobId).jury.seats;
         vm.warp(uint256(g.deadline) + 1);
-        for (uint256 s; s < g.jury.seats; ++s) {
-            if (s == 1 && g.jury.seats >= 5 && moveSeed % 4 == 1) continue; // a juror that never reveals
-            vm.prank(market.jurorOf(jobId, s));
-            market.revealVote(jobId, s, outputs[s], bytes32(s));
+        for (uint256 s; s < seats; ++s) {
+            if (s == 1 && seats >= 5 && moveSeed % 4 == 1) continue; // a juror that never reveals
+            address juror = market.jurorOf(jobId, s);
+            uint256 i;
+            while (comers[i] != juror) ++i;
+            bytes32 output = i == 0 && n >= 3 && moveSeed % 3 == 0 ? lie : truth;
+            vm.prank(juror);
+            market.revealVote(jobId, s, output, bytes32(i));
         }
         calls["jury-votes"]++;
+    }
+
+    /// The job's parties as `commitVote` takes them: its buyer, then its claimants.
+    function _partiesOf(uint256 jobId, Trail memory t) internal view returns (address[] memory parties) {
+        parties = new address[](t.claimants.length + 1);
+        parties[0] = market.jobOf(jobId).buyer;
+        for (uint256 i; i < t.claimants.length; ++i) parties[i + 1] = t.claimants[i];
     }
 
     function _anywhere() internal pure returns (Requirements memory) {}
@@ -473,11 +480,6 @@ contract Handler is TrailBook {
     function _treeOf(bytes32 root) internal view returns (Tree memory) {
         TraceId memory id = _traces[root];
         return Traces.build(STEPS, id.flops, id.wrongFrom, id.tag);
-    }
-
-    /// What the invariants need to play a dispute out by its deadlines.
-    function juryOf(uint256 jobId) external view returns (address[] memory, uint128[] memory) {
-        return (_juryClaims[jobId], _juryWeights[jobId]);
     }
 
     function withdraw(uint256 accountSeed) external {
@@ -567,10 +569,15 @@ contract Handler is TrailBook {
 
     /// Whether a replica revealed a root other than the honest one (a slash for dissent may pay
     /// the buyer; a missed deadline must not).
+    /// Whether a replica of the job revealed something other than the others, or a wrong result
+    /// (a trace with a wrong step, even if all agree on it: the court slashes it rightly, with the
+    /// buyer's share).
     function _anyDissent(uint256 jobId) internal view returns (bool) {
         Trail memory t = trail(jobId);
         for (uint256 i; i < t.reveals.length; ++i) {
             if (t.reveals[i].resultRoot != t.reveals[0].resultRoot) return true;
+            TraceId memory id = _traces[t.reveals[i].resultRoot];
+            if (id.wrongFrom != STEPS || id.flops == 0) return true;
         }
         return false;
     }

@@ -9,6 +9,7 @@ import {JobState} from "../../src/libraries/Types.sol";
 contract HandlerReachTest is Fixture {
     function test_handlerReachesCommitRevealFinalizeDisputesAndChallenges() public {
         registerAll(12);
+        enterJuryPool(0, 12);
         Handler h = new Handler(market, usd, buyer, treasury, providers);
         for (uint256 round; round < 12; ++round) {
             h.postJob(uint8(round), 1_000, 1_000, 10);

@@ -13,6 +13,7 @@ contract MarketInvariantTest is Fixture {
     function setUp() public override {
         super.setUp();
         registerAll(12); // five work, the rest judge disputes too
+        enterJuryPool(0, 12);
         handler = new Handler(market, usd, buyer, treasury, providers);
         targetContract(address(handler));
     }
@@ -86,17 +87,12 @@ contract MarketInvariantTest is Fixture {
                 market.finalize(jobId, handler.trailOf(jobId));
                 s = market.jobOf(jobId).state;
             }
-            // Every dispute ends by its deadlines alone: each move not made loses, each jury
-            // drawn from the claims made; bounded by the games (one per claim) and their moves.
+            // Every dispute ends by its deadlines alone: each move not made loses, a jury that
+            // nobody sat on leaves the defender; bounded by the games (one per claim) and their moves.
             for (uint256 n; s == JobState.Disputed && n < 100; ++n) {
                 Dispute memory g = market.disputeOf(jobId);
                 vm.warp(uint256(g.deadline) + 2 * uint256(market.moveWindow()) + market.checkWindow() + 1);
-                if (g.phase == DisputePhase.JuryClaims && g.jury.claims != 0) {
-                    (address[] memory claims, uint128[] memory weights) = handler.juryOf(jobId);
-                    market.drawJury(jobId, claims, weights, handler.trailOf(jobId));
-                } else {
-                    market.advanceDispute(jobId, handler.trailOf(jobId));
-                }
+                market.advanceDispute(jobId, handler.trailOf(jobId));
                 s = market.jobOf(jobId).state;
             }
             assertTrue(s == JobState.Finalized || s == JobState.Refunded, "terminal state reached");

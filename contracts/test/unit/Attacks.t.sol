@@ -15,6 +15,7 @@ contract AttacksTest is CourtFixture {
     function setUp() public override {
         super.setUp();
         registerAll(5);
+        joinPool(5);
     }
 
     // ---- 1. a buyer who slashes for profit ----------------------------------------------------------

@@ -22,6 +22,7 @@ contract CourtTest is CourtFixture {
     function setUp() public virtual override {
         super.setUp();
         registerAll(12);
+        joinPool(7);
         honest = traceOf(STEPS, WU, STEPS);
         corrupt = traceOf(STEPS, WU, WRONG);
     }
@@ -74,9 +75,9 @@ contract CourtTest is CourtFixture {
         assertEq(game(jobId).challenger, 255, "against the buyer");
         bisectTo(jobId, corrupt, WRONG, buyer);
         assertEq(game(jobId).position, WRONG, "bisection ends at the wrong step");
-        assertEq(uint256(phase(jobId)), uint256(DisputePhase.JuryClaims), "a jury is called");
+        assertEq(uint256(phase(jobId)), uint256(DisputePhase.JuryVote), "a jury is called");
         seatJury(jobId, 7);
-        assertEq(game(jobId).jury.seats, 5, "five jurors drawn from seven claims");
+        assertEq(jury.length, 5, "the five best tickets of seven pool members");
         uint96[] memory stakesBefore = new uint96[](7);
         for (uint256 i; i < 7; ++i) stakesBefore[i] = market.providerOf(providers[FIRST_JUROR + i]).stake;
         voteAll(jobId, truth(honest, WRONG));
@@ -227,7 +228,7 @@ contract CourtTest is CourtFixture {
         assertEq(market.reputationOf(providers[0]).slashed, 1, "no leaf, no defence");
     }
 
-    /// Nobody claims jury duty: the defender's claim stands.
+    /// Nobody takes a seat: the defender's claim stands.
     function test_withoutJurors_theDefenderStands() public {
         bytes32 r = claimRoot(honest);
         uint256 jobId = revealed3([r, r, r]);
@@ -248,11 +249,11 @@ contract CourtTest is CourtFixture {
         outputs[0] = answer(corrupt, WRONG); // a colluders' juror backs the defender
         outputs[1] = truth(honest, WRONG);
         outputs[2] = truth(honest, WRONG);
-        outputs[3] = bytes32(0); // never votes
+        outputs[3] = ABSENT; // takes a seat, never reveals
         outputs[4] = truth(honest, WRONG);
-        address liar = market.jurorOf(jobId, 0);
-        address absent = market.jurorOf(jobId, 3);
-        address honestJuror = market.jurorOf(jobId, 1);
+        address liar = jury[0];
+        address absent = jury[3];
+        address honestJuror = jury[1];
         uint96 liarStake = market.providerOf(liar).stake;
         uint96 absentStake = market.providerOf(absent).stake;
         uint96 honestStake = market.providerOf(honestJuror).stake;
@@ -297,28 +298,6 @@ contract CourtTest is CourtFixture {
             advance(jobId);
             assertEq(market.agreedRoot(jobId), claimRoot(honest), "the honest claim is paid");
         }
-    }
-
-    /// One provider claims jury duty once per game: one address cannot fill the 32 claim slots
-    /// (and the buyer cannot claim on its own job).
-    function test_aJurorClaimsOncePerGame() public {
-        uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
-        challengeAs(buyer, jobId);
-        bisectTo(jobId, corrupt, WRONG, buyer);
-        vm.prank(providers[FIRST_JUROR]);
-        market.claimJuryDuty(jobId);
-        vm.prank(providers[FIRST_JUROR]);
-        vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, jobId, providers[FIRST_JUROR]));
-        market.claimJuryDuty(jobId);
-    }
-
-    /// Two eligible claims: one juror, not two (an even jury could tie).
-    function test_theJuryIsOdd() public {
-        uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
-        challengeAs(buyer, jobId);
-        bisectTo(jobId, corrupt, WRONG, buyer);
-        seatJury(jobId, 2);
-        assertEq(game(jobId).jury.seats, 1, "two claims, one seat");
     }
 
     /// Work units the trace does not add up to cannot be defended: a sybil revealing the honest
@@ -413,44 +392,175 @@ contract CourtTest is CourtFixture {
         vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
         market.openLeaf(jobId, l.prev, l.inHash, truth(honest, WRONG));
         market.openLeaf(jobId, l.prev, l.inHash, l.outHash);
+        address[] memory parties = partiesOf(jobId);
+        address member = providers[FIRST_JUROR];
+        bytes32 out = truth(honest, WRONG);
+        bytes32 digest = market.voteDigest(jobId, out, bytes32(0), member);
+        // The seed is the leaf block's hash: nobody commits in that block.
+        vm.prank(member);
+        vm.expectRevert(abi.encodeWithSelector(JuryNotSeeded.selector, jobId));
+        market.commitVote(jobId, digest, parties);
+        vm.roll(vm.getBlockNumber() + 1);
         vm.prank(buyer);
         vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, jobId, buyer));
-        market.claimJuryDuty(jobId);
+        market.commitVote(jobId, digest, parties);
         vm.prank(address(0xDEAD));
         vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, jobId, address(0xDEAD)));
-        market.claimJuryDuty(jobId);
-        address[] memory claims = new address[](1);
-        claims[0] = providers[FIRST_JUROR];
-        uint128[] memory weights = new uint128[](1);
-        weights[0] = market.providerOf(claims[0]).stake;
-        vm.prank(claims[0]);
-        market.claimJuryDuty(jobId);
-        Trail memory t = trail(jobId);
-        vm.expectRevert(abi.encodeWithSelector(DisputeOpen.selector, jobId));
-        market.drawJury(jobId, claims, weights, t);
-        vm.warp(uint256(game(jobId).deadline) + 1);
-        weights[0] += 1;
+        market.commitVote(jobId, digest, parties);
+        vm.prank(member);
+        vm.expectRevert(abi.encodeWithSelector(VoteMismatch.selector, jobId, uint256(0)));
+        market.commitVote(jobId, bytes32(0), parties);
+        vm.prank(member);
         vm.expectRevert(abi.encodeWithSelector(JuryMismatch.selector, jobId));
-        market.drawJury(jobId, claims, weights, t);
-        weights[0] -= 1;
-        market.drawJury(jobId, claims, weights, t);
-        bytes32 out = truth(honest, WRONG);
-        bytes32 digest = market.voteDigest(jobId, 0, out, bytes32(0), claims[0]);
-        vm.expectRevert(abi.encodeWithSelector(NotJuror.selector, jobId, uint256(0)));
-        market.commitVote(jobId, 0, digest);
-        vm.prank(claims[0]);
-        market.commitVote(jobId, 0, digest);
-        vm.prank(claims[0]);
+        market.commitVote(jobId, digest, new address[](0));
+        vm.prank(member);
+        assertEq(market.commitVote(jobId, digest, parties), 0, "the first seat");
+        vm.prank(member);
+        vm.expectRevert(abi.encodeWithSelector(VoteMismatch.selector, jobId, uint256(0)));
+        market.commitVote(jobId, digest, parties);
+        vm.prank(member);
         vm.expectRevert(abi.encodeWithSelector(DisputeOpen.selector, jobId));
         market.revealVote(jobId, 0, out, bytes32(0));
         vm.warp(uint256(game(jobId).deadline) + 1);
-        vm.prank(claims[0]);
+        vm.prank(providers[FIRST_JUROR + 1]);
+        vm.expectRevert(abi.encodeWithSelector(NotJuror.selector, jobId, uint256(0)));
+        market.revealVote(jobId, 0, out, bytes32(0));
+        vm.prank(member);
         vm.expectRevert(abi.encodeWithSelector(VoteMismatch.selector, jobId, uint256(0)));
         market.revealVote(jobId, 0, keccak256("another"), bytes32(0));
-        vm.prank(claims[0]);
+        vm.prank(member);
         market.revealVote(jobId, 0, out, bytes32(0));
         advance(jobId);
         assertEq(market.reputationOf(providers[0]).slashed, 1, "one honest juror suffices");
+    }
+
+    /// A pool member with `stake` (registered with one compute unit, so the minimum stake is 1e18).
+    function sybil(uint256 i, uint96 stake) internal returns (address a) {
+        a = vm.addr(0x5000 + i);
+        grid.transfer(a, stake);
+        vm.startPrank(a);
+        grid.approve(address(market), type(uint256).max);
+        market.register(keccak256("sybil"), 1_024, 1, 3, 0xff, stake, address(0));
+        market.joinJuryPool();
+        vm.stopPrank();
+    }
+
+    /// The review's flood: 24 sybil addresses with the minimum stake fill the jury before the
+    /// honest members come. They hold seats only while their tickets beat the comers': every
+    /// honest member whose ticket is better takes the worst seat, its holder released unslashed,
+    /// and the jury ends as the five best tickets of everyone who came. Once full, a worse
+    /// ticket is refused.
+    function test_attack_aSybilFloodHoldsOnlyTheSeatsItsTicketsWin() public {
+        address[] memory sybils = new address[](24);
+        for (uint256 i; i < sybils.length; ++i) sybils[i] = sybil(i, 1e18);
+        vm.roll(vm.getBlockNumber() + 1);
+        uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
+        challengeAs(buyer, jobId);
+        bisectTo(jobId, corrupt, WRONG, buyer);
+        vm.roll(vm.getBlockNumber() + 1);
+        address[] memory parties = partiesOf(jobId);
+        uint256 came;
+        address[] memory comers = new address[](sybils.length + 7);
+        for (uint256 i; i < comers.length; ++i) {
+            address who = i < sybils.length ? sybils[i] : providers[FIRST_JUROR + i - sybils.length];
+            (uint64 ticket,) = market.juryTicketOf(jobId, who);
+            uint64 worst;
+            uint256 seats = game(jobId).jury.seats;
+            for (uint256 s; s < seats; ++s) {
+                (uint64 t,) = market.juryTicketOf(jobId, market.jurorOf(jobId, s));
+                if (t > worst) worst = t;
+            }
+            bytes32 digest = market.voteDigest(jobId, truth(honest, WRONG), voteSalt(who), who);
+            vm.prank(who);
+            if (seats == 5 && ticket >= worst) {
+                vm.expectRevert(abi.encodeWithSelector(TicketTooLow.selector, jobId, ticket, worst));
+                market.commitVote(jobId, digest, parties);
+            } else {
+                market.commitVote(jobId, digest, parties);
+                comers[came++] = who;
+            }
+        }
+        // The seated are the five best tickets of all 31 that came.
+        for (uint256 s; s < 5; ++s) {
+            address seated = market.jurorOf(jobId, s);
+            (uint64 mine,) = market.juryTicketOf(jobId, seated);
+            uint256 better;
+            for (uint256 i; i < sybils.length + 7; ++i) {
+                address who = i < sybils.length ? sybils[i] : providers[FIRST_JUROR + i - sybils.length];
+                (uint64 t,) = market.juryTicketOf(jobId, who);
+                if (t < mine) ++better;
+            }
+            assertLt(better, 5, "only the best five tickets hold seats");
+        }
+        // The honest members carry 7 000e18 of stake against the sybils' 24e18: they win every seat.
+        for (uint256 s; s < 5; ++s) {
+            bool isSybil;
+            for (uint256 i; i < sybils.length; ++i) isSybil = isSybil || market.jurorOf(jobId, s) == sybils[i];
+            assertTrue(!isSybil, "a flood of minimum stakes wins no seat against real stake");
+        }
+        for (uint256 i; i < sybils.length; ++i) {
+            bool seated;
+            for (uint256 s; s < 5; ++s) seated = seated || market.jurorOf(jobId, s) == sybils[i];
+            if (!seated) assertEq(market.providerOf(sybils[i]).activeJobs, 0, "an unseated member is released");
+        }
+        assertGt(came, 5, "the flood took seats first");
+    }
+
+    /// Entering the pool, or adding stake, once the leaf's block is known is too late for that
+    /// draw: nobody who can compute the seed enters the race or raises its weight in it. A
+    /// returning provider re-enters the pool itself.
+    function test_attack_joiningOrAddingStakeAfterTheSeed_isNotDrawn() public {
+        uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
+        challengeAs(buyer, jobId);
+        bisectTo(jobId, corrupt, WRONG, buyer);
+        vm.roll(vm.getBlockNumber() + 1);
+        address[] memory parties = partiesOf(jobId);
+        address late = sybil(99, 5_000e18);
+        address member = providers[FIRST_JUROR];
+        vm.prank(member);
+        market.addStake(1e18);
+        for (uint256 k; k < 2; ++k) {
+            address who = k == 0 ? late : member;
+            (, bool eligible) = market.juryTicketOf(jobId, who);
+            assertTrue(!eligible, "not eligible");
+            bytes32 digest = market.voteDigest(jobId, truth(honest, WRONG), voteSalt(who), who);
+            vm.prank(who);
+            vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, jobId, who));
+            market.commitVote(jobId, digest, parties);
+        }
+        // A party in the pool never judges its own job.
+        vm.prank(providers[0]);
+        market.joinJuryPool();
+        vm.roll(vm.getBlockNumber() + 1);
+        bytes32 partyDigest = market.voteDigest(jobId, bytes32(0), 0, providers[0]);
+        vm.prank(providers[0]);
+        vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, jobId, providers[0]));
+        market.commitVote(jobId, partyDigest, parties);
+        // Leaving the pool: not eligible in later games either.
+        vm.prank(providers[FIRST_JUROR + 1]);
+        market.leaveJuryPool();
+        assertEq(market.jurySinceOf(providers[FIRST_JUROR + 1]), 0, "left");
+        vm.prank(providers[FIRST_JUROR + 1]);
+        vm.expectRevert(abi.encodeWithSelector(NotRegistered.selector, providers[FIRST_JUROR + 1]));
+        market.leaveJuryPool();
+    }
+
+    /// Nobody takes a seat within 256 blocks of the leaf (its hash is gone): the first vote
+    /// reseeds the draw from its own block, and takes a seat from the next.
+    function test_aStaleSeed_isReseeded() public {
+        uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
+        challengeAs(buyer, jobId);
+        bisectTo(jobId, corrupt, WRONG, buyer);
+        vm.roll(vm.getBlockNumber() + 300);
+        address member = providers[FIRST_JUROR];
+        address[] memory parties = partiesOf(jobId);
+        bytes32 digest = market.voteDigest(jobId, truth(honest, WRONG), voteSalt(member), member);
+        vm.prank(member);
+        assertEq(market.commitVote(jobId, digest, parties), type(uint256).max, "reseeded, no seat");
+        assertEq(game(jobId).jury.seedBlock, vm.getBlockNumber(), "seeded by this block");
+        vm.roll(vm.getBlockNumber() + 1);
+        vm.prank(member);
+        assertEq(market.commitVote(jobId, digest, parties), 0, "then a seat");
     }
 
     /// Called at the court's own address, a move would act on the court's empty storage.

@@ -106,46 +106,76 @@ abstract contract CourtFixture is Fixture {
         openLeafOf(jobId, t, step);
     }
 
-    /// Providers[FIRST_JUROR + i] for i < n claim jury duty; the window passes; the jury is drawn.
-    function seatJury(uint256 jobId, uint256 n) internal returns (address[] memory claims) {
-        claims = new address[](n);
-        uint128[] memory weights = new uint128[](n);
+    /// What a juror that takes a seat and never reveals commits (see `vote`).
+    bytes32 internal constant ABSENT = keccak256("commits, never reveals");
+
+    /// The jurors `seatJury` expects to take the seats, in seat order.
+    address[] internal jury;
+
+    /// Providers[FIRST_JUROR + i] for i < n enter the jury pool.
+    function joinPool(uint256 n) internal {
+        enterJuryPool(FIRST_JUROR, n);
+    }
+
+    /// After the leaf: of the n pool members providers[FIRST_JUROR..+n) (entered with `joinPool`
+    /// before), the `jurySize` with the best tickets come (what an honest client does: it
+    /// computes its rank), in the order of their index. The block moves past the seed's.
+    function seatJury(uint256 jobId, uint256 n) internal returns (address[] memory) {
+        vm.roll(vm.getBlockNumber() + 1);
+        delete jury;
+        uint256 size = market.jurySize();
+        uint64[] memory tickets = new uint64[](n);
         for (uint256 i; i < n; ++i) {
-            claims[i] = providers[FIRST_JUROR + i];
-            if (market.providerOf(claims[i]).stake == 0) registerProvider(claims[i]);
-            Provider memory p = market.providerOf(claims[i]);
-            weights[i] = p.stake;
-            vm.prank(claims[i]);
-            market.claimJuryDuty(jobId);
+            (uint64 ticket, bool eligible) = market.juryTicketOf(jobId, providers[FIRST_JUROR + i]);
+            require(eligible, "a pool member is eligible");
+            tickets[i] = ticket;
         }
-        vm.warp(uint256(game(jobId).deadline) + 1);
-        market.drawJury(jobId, claims, weights, trail(jobId));
+        for (uint256 i; i < n; ++i) {
+            uint256 better;
+            for (uint256 o; o < n; ++o) {
+                if (tickets[o] < tickets[i]) ++better;
+            }
+            if (better < size) jury.push(providers[FIRST_JUROR + i]);
+        }
+        return jury;
+    }
+
+    /// The job's parties as `commitVote` takes them: its buyer, then its claimants.
+    function partiesOf(uint256 jobId) internal view returns (address[] memory parties) {
+        address[] memory claimants = trail(jobId).claimants;
+        parties = new address[](claimants.length + 1);
+        parties[0] = market.jobOf(jobId).buyer;
+        for (uint256 i; i < claimants.length; ++i) parties[i + 1] = claimants[i];
     }
 
     function voteSalt(address juror) internal pure returns (bytes32) {
         return keccak256(abi.encode("vote salt", juror));
     }
 
-    /// Every seat commits `outputs[seat]` (bytes32(0): the juror never commits), the votes are
-    /// revealed after the commit deadline, and the game is moved on.
+    /// Juror `s` of `jury` votes `outputs[s]` (bytes32(0): it never comes; `ABSENT`: it commits
+    /// and never reveals): the commitments take the seats, the votes are revealed after the
+    /// commit deadline, and the game is moved on.
     function vote(uint256 jobId, bytes32[] memory outputs) internal {
+        uint256[] memory seatOf = new uint256[](jury.length);
+        address[] memory parties = partiesOf(jobId);
+        for (uint256 s; s < jury.length; ++s) {
+            if (outputs[s] == bytes32(0)) continue;
+            address juror = jury[s];
+            bytes32 digest = market.voteDigest(jobId, outputs[s], voteSalt(juror), juror);
+            vm.prank(juror);
+            seatOf[s] = market.commitVote(jobId, digest, parties);
+            assertEq(market.jurorOf(jobId, seatOf[s]), juror, "the juror holds the seat it took");
+        }
         uint256 seats = game(jobId).jury.seats;
-        for (uint256 s; s < seats; ++s) {
-            if (outputs[s] == bytes32(0)) continue;
-            address juror = market.jurorOf(jobId, s);
-            bytes32 digest = market.voteDigest(jobId, s, outputs[s], voteSalt(juror), juror);
-            vm.prank(juror);
-            market.commitVote(jobId, s, digest);
-        }
         vm.warp(uint256(game(jobId).deadline) + 1);
-        for (uint256 s; s < seats; ++s) {
-            if (outputs[s] == bytes32(0)) continue;
-            address juror = market.jurorOf(jobId, s);
+        for (uint256 s; s < jury.length; ++s) {
+            if (outputs[s] == bytes32(0) || outputs[s] == ABSENT) continue;
+            address juror = jury[s];
             vm.prank(juror);
-            market.revealVote(jobId, s, outputs[s], voteSalt(juror));
+            market.revealVote(jobId, seatOf[s], outputs[s], voteSalt(juror));
         }
-        // A seat that never voted: the verdict waits out the reveal window.
-        if (game(jobId).jury.revealedSeats + 1 != 1 << seats) {
+        // A seat that never revealed: the verdict waits out the reveal window.
+        if (uint256(game(jobId).jury.revealedSeats) + 1 != 1 << seats) {
             vm.warp(uint256(game(jobId).deadline) + market.moveWindow() + 1);
         }
         market.advanceDispute(jobId, trail(jobId));
@@ -153,7 +183,7 @@ abstract contract CourtFixture is Fixture {
 
     /// Every seat votes `output`.
     function voteAll(uint256 jobId, bytes32 output) internal {
-        bytes32[] memory outputs = new bytes32[](game(jobId).jury.seats);
+        bytes32[] memory outputs = new bytes32[](jury.length);
         for (uint256 s; s < outputs.length; ++s) outputs[s] = output;
         vote(jobId, outputs);
     }

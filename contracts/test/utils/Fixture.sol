@@ -87,6 +87,18 @@ abstract contract Fixture is Test, TrailBook, IGridmintErrors {
         market.register(keccak256("NVIDIA H100 80GB HBM3"), 81_559, CU, 3, 0xff, STAKE, address(0));
     }
 
+    /// Providers[from..from+n) enter the jury pool (registered first if need be); the block moves
+    /// on, so that they judge the steps opened from now on.
+    function enterJuryPool(uint256 from, uint256 n) internal {
+        for (uint256 i; i < n; ++i) {
+            address p = providers[from + i];
+            if (market.providerOf(p).stake == 0) registerProvider(p);
+            vm.prank(p);
+            market.joinJuryPool();
+        }
+        vm.roll(vm.getBlockNumber() + 1);
+    }
+
     function registerAll(uint256 n) internal {
         for (uint256 i; i < n; ++i) registerProvider(providers[i]);
     }

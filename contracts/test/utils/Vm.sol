@@ -9,6 +9,7 @@ interface Vm {
     function deal(address who, uint256 newBalance) external;
     function warp(uint256 newTimestamp) external;
     function getBlockTimestamp() external view returns (uint256);
+    function getBlockNumber() external view returns (uint256);
     function roll(uint256 newHeight) external;
     function prevrandao(bytes32 newPrevrandao) external;
     function expectRevert(bytes calldata revertData) external;

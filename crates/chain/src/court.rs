@@ -18,7 +18,6 @@ pub enum Phase {
     Trace,
     Bisect,
     Leaf,
-    JuryClaims,
     JuryVote,
     Checking,
 }
@@ -29,9 +28,8 @@ impl Phase {
             1 => Self::Trace,
             2 => Self::Bisect,
             3 => Self::Leaf,
-            4 => Self::JuryClaims,
-            5 => Self::JuryVote,
-            6 => Self::Checking,
+            4 => Self::JuryVote,
+            5 => Self::Checking,
             _ => Self::None,
         }
     }
@@ -55,6 +53,94 @@ impl<P: Provider + Clone> Market<P> {
             jurors.push(call.call().await.map_err(|e| ChainError::from_contract("jurorOf", e))?);
         }
         Ok(jurors)
+    }
+
+    /// Enters the jury pool (or refreshes this account's entry): it may judge steps opened from
+    /// the next block on.
+    pub async fn join_jury_pool(&self) -> Result<Mined<()>, ChainError> {
+        Ok(Mined { value: (), receipt: Self::send("joinJuryPool", self.contract().joinJuryPool()).await? })
+    }
+
+    /// The block `provider` entered the jury pool in; 0 when it is not in it.
+    pub async fn jury_since(&self, provider: alloy::primitives::Address) -> Result<u64, ChainError> {
+        let since = self.contract().jurySinceOf(provider).call().await;
+        since.map(|b| b.saturating_to()).map_err(|e| ChainError::from_contract("jurySinceOf", e))
+    }
+
+    /// `juror`'s ticket in the job's current draw (lower is better) and whether it may take a
+    /// seat (claimants aside).
+    pub async fn jury_ticket(
+        &self,
+        job_id: U256,
+        juror: alloy::primitives::Address,
+    ) -> Result<(u64, bool), ChainError> {
+        let r = self.contract().juryTicketOf(job_id, juror).call().await;
+        let r = r.map_err(|e| ChainError::from_contract("juryTicketOf", e))?;
+        Ok((r.ticket, r.eligible))
+    }
+
+    /// Takes a seat in the job's jury with `commitment` (`voteDigest`); the seat taken, or None
+    /// when the draw was reseeded instead (nobody voted within 256 blocks of the leaf).
+    pub async fn commit_vote(
+        &self,
+        job_id: U256,
+        commitment: B256,
+        parties: Vec<alloy::primitives::Address>,
+    ) -> Result<Mined<Option<u64>>, ChainError> {
+        let receipt = Self::send("commitVote", self.contract().commitVote(job_id, commitment, parties)).await?;
+        let seat = receipt.decoded_log::<Gridmint::VoteCommitted>().map(|l| l.data.seat.saturating_to::<u64>());
+        Ok(Mined { value: seat, receipt })
+    }
+
+    pub async fn reveal_vote(
+        &self,
+        job_id: U256,
+        seat: u64,
+        output: B256,
+        salt: B256,
+    ) -> Result<Mined<()>, ChainError> {
+        let call = self.contract().revealVote(job_id, U256::from(seat), output, salt);
+        Ok(Mined { value: (), receipt: Self::send("revealVote", call).await? })
+    }
+
+    /// The digest a juror commits (`voteDigest`).
+    pub async fn vote_digest(
+        &self,
+        job_id: U256,
+        output: B256,
+        salt: B256,
+        juror: alloy::primitives::Address,
+    ) -> Result<B256, ChainError> {
+        let call = self.contract().voteDigest(job_id, output, salt, juror);
+        call.call().await.map_err(|e| ChainError::from_contract("voteDigest", e))
+    }
+
+    /// The accounts that entered the jury pool since `from_block` (some may have left since:
+    /// `jury_ticket` tells).
+    pub async fn jury_pool(&self, from_block: u64) -> Result<Vec<alloy::primitives::Address>, ChainError> {
+        let provider = self.contract().provider();
+        let head = provider
+            .get_block_number()
+            .await
+            .map_err(|e| ChainError::Receipt { call: "eth_blockNumber", message: e.to_string() })?;
+        let filter = Filter::new()
+            .address(*self.contract().address())
+            .event_signature(Gridmint::JuryPoolJoined::SIGNATURE_HASH)
+            .from_block(from_block)
+            .to_block(head);
+        let logs = provider
+            .get_logs(&filter)
+            .await
+            .map_err(|e| ChainError::Receipt { call: "get_logs", message: e.to_string() })?;
+        let mut pool: Vec<alloy::primitives::Address> = Vec::new();
+        for log in logs {
+            if let Ok(j) = log.log_decode::<Gridmint::JuryPoolJoined>()
+                && !pool.contains(&j.inner.data.provider)
+            {
+                pool.push(j.inner.data.provider);
+            }
+        }
+        Ok(pool)
     }
 
     /// Levels of the trace tree one move descends.

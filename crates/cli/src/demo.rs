@@ -35,6 +35,10 @@ pub struct DemoArgs {
     /// agrees on a wrong result: the buyer's spot check must catch it and challenge.
     #[arg(long, default_value_t = 1)]
     corrupt: u32,
+    /// Test only: how many of the jury-only providers vote against the step's truth (the first
+    /// ones). While the honest jurors are the majority, the court outvotes and slashes them.
+    #[arg(long, default_value_t = 0, hide = true)]
+    lying_jurors: u32,
     /// The providers commit and reveal on chain themselves instead of handing the buyer their
     /// commitments: the buyer then checks the result and settles or challenges from the chain.
     #[arg(long)]
@@ -61,6 +65,17 @@ struct ProviderLine {
 }
 
 #[derive(Debug, Serialize)]
+struct JurorLine {
+    address: String,
+    /// Started to vote against the step's truth (`--lying-jurors`).
+    lied: bool,
+    /// Stake it gained as a juror of the majority, and lost as one against it or absent
+    /// (protocol-token base units).
+    gained: String,
+    lost: String,
+}
+
+#[derive(Debug, Serialize)]
 struct Summary {
     job_verified: bool,
     /// `finalized` (settled by agreement, or by the court after a challenge), `refunded`, or
@@ -75,6 +90,8 @@ struct Summary {
     job_id: String,
     agreed_root: String,
     providers: Vec<ProviderLine>,
+    /// The jury-only providers (started when a dispute is expected).
+    jurors: Vec<JurorLine>,
     /// From the buyer starting `submit` (package check, estimate, publish, post) to the verified
     /// result on disk.
     submit_to_verified_s: f64,
@@ -104,15 +121,21 @@ fn demo_sentences(n: usize) -> String {
         + "\n"
 }
 
-fn spawn_provider(
-    dir: &Path,
-    profile: &Path,
-    models: &Path,
-    account: u32,
+/// How a demo provider behaves.
+#[derive(Debug, Clone, Copy, Default)]
+struct Role {
+    /// Corrupts its results (test only).
     corrupt: bool,
+    /// Hands the buyer its commitment (else commits and reveals on chain itself).
     relay: bool,
+    /// Serves on juries only.
     juror: bool,
-) -> anyhow::Result<Child> {
+    /// As a juror, votes against the step's truth (test only).
+    lie: bool,
+}
+
+fn spawn_provider(dir: &Path, profile: &Path, models: &Path, account: u32, role: Role) -> anyhow::Result<Child> {
+    let Role { corrupt, relay, juror, lie } = role;
     let exe = std::env::current_exe().context("locating the gridmint binary")?;
     let home = dir.join(format!("provider-{account}"));
     std::fs::create_dir_all(&home)?;
@@ -137,6 +160,9 @@ fn spawn_provider(
     }
     if corrupt {
         cmd.arg("--corrupt-results");
+    }
+    if lie {
+        cmd.arg("--lie-as-juror");
     }
     if !relay {
         cmd.arg("--no-relay");
@@ -185,19 +211,14 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
 
         let mut children = Children(Vec::new());
         for account in 1..=PROVIDERS {
-            children.0.push(spawn_provider(
-                &dir,
-                &profile,
-                &models,
-                account,
-                account > PROVIDERS - corrupt,
-                !args.no_relay,
-                false,
-            )?);
+            let role = Role { corrupt: account > PROVIDERS - corrupt, relay: !args.no_relay, ..Role::default() };
+            children.0.push(spawn_provider(&dir, &profile, &models, account, role)?);
         }
         let mut juror_children = Children(Vec::new());
         for account in BUYER_ACCOUNT + 1..=BUYER_ACCOUNT + jurors {
-            juror_children.0.push(spawn_provider(&dir, &profile, &models, account, false, true, true)?);
+            let lie = account <= BUYER_ACCOUNT + args.lying_jurors;
+            let role = Role { relay: true, juror: true, lie, ..Role::default() };
+            juror_children.0.push(spawn_provider(&dir, &profile, &models, account, role)?);
         }
         let buyer_net = Network::connect(&profile, net::dev_account(BUYER_ACCOUNT)?)?;
         let addresses: Vec<Address> =
@@ -212,9 +233,10 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
             for (i, a) in addresses.iter().enumerate() {
                 stakes[i] = buyer_net.standing(*a).await?.1;
             }
+            // The jurors are in once they entered the jury pool (after registering).
             let mut jurors_in = true;
             for a in &juror_addresses {
-                jurors_in &= !buyer_net.standing(*a).await?.1.is_zero();
+                jurors_in &= buyer_net.market.jury_since(*a).await? != 0;
             }
             if stakes.iter().all(|s| !s.is_zero()) && jurors_in {
                 break;
@@ -230,6 +252,10 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
                 dir.display()
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let mut juror_stakes = Vec::with_capacity(juror_addresses.len());
+        for a in &juror_addresses {
+            juror_stakes.push(buyer_net.standing(*a).await?.1);
         }
         eprintln!("3 providers ({jurors} more on juries) registered; submitting an embedding job with k = 3");
 
@@ -300,6 +326,16 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
                 reputation: score.to::<u64>(),
             });
         }
+        let mut juror_lines = Vec::new();
+        for (i, a) in juror_addresses.iter().enumerate() {
+            let stake = buyer_net.standing(*a).await?.1;
+            juror_lines.push(JurorLine {
+                address: a.to_string(),
+                lied: (i as u32) < args.lying_jurors,
+                gained: stake.saturating_sub(juror_stakes[i]).to_string(),
+                lost: juror_stakes[i].saturating_sub(stake).to_string(),
+            });
+        }
         let court = buyer_net.court_record(posted.job_id).await?;
         drop(devnet);
         anyhow::Ok(Summary {
@@ -311,6 +347,7 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
             job_id: posted.job_id.to_string(),
             agreed_root: outcome.agreed_root.to_string(),
             providers,
+            jurors: juror_lines,
             submit_to_verified_s,
             local_run_s,
             overhead_share,
@@ -355,6 +392,12 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
                 p.corrupt,
                 p.slashed
             );
+        }
+        // A lying juror votes with the minority in every game it sits in: it loses stake; an
+        // honest one never does.
+        for j in &summary.jurors {
+            let lost = j.lost != "0";
+            anyhow::ensure!(lost == j.lied, "juror {} (lied: {}) lost {} of its stake", j.address, j.lied, j.lost);
         }
     }
     Ok(())

@@ -124,6 +124,10 @@ pub struct StartArgs {
     /// of a buyer that does not answer).
     #[arg(long, hide = true)]
     no_relay: bool,
+    /// Test only: as a juror, vote for the side the step proves wrong (the court must outvote
+    /// and slash this provider).
+    #[arg(long, hide = true)]
+    lie_as_juror: bool,
     /// Claim no jobs: only serve on juries of other jobs' court games.
     #[arg(long)]
     jury_only: bool,
@@ -140,6 +144,7 @@ pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Re
         region: 0,
         exit_after_jobs: args.exit_after_jobs,
         corrupt_results: args.corrupt_results,
+        lie_as_juror: args.lie_as_juror,
         jury_duty: true,
         claim_jobs: !args.jury_only,
         relay_commitments: !args.no_relay,

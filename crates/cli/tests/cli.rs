@@ -14,7 +14,8 @@
 //!   a panic, and submit refuses before it touches the network.
 //! - `demo`: the market on a real anvil with three provider processes, one corrupt: verified result,
 //!   honest providers paid, the corrupt one slashed; a corrupt majority challenged by the buyer's
-//!   spot check, with the replicas relaying their commitments and with them revealing on chain.
+//!   spot check, with the replicas relaying their commitments and with them revealing on chain;
+//!   two lying jurors of five outvoted and slashed.
 
 mod support {
     use std::process::{Command, Output};
@@ -494,6 +495,30 @@ mod demo {
             let log = std::fs::read_to_string(dir.path().join(format!("provider-{account}.log"))).unwrap_or_default();
             assert!(!log.contains("commitment handed to the buyer"), "provider {account} relayed:\n{log}");
         }
+    }
+
+    /// Issue #22's lying juror, end to end: two of the five jury-only providers vote against the
+    /// truth of every step they judge (for the colluders' claim where it is wrong, against the
+    /// defender where it is right). The three honest jurors are the majority: the court still
+    /// slashes the colluders and pays the honest replica, and each liar loses stake while no
+    /// honest juror does (the demo checks both, and so does this).
+    #[test]
+    fn lying_jurors_are_outvoted_and_slashed() {
+        let Some((summary, _stderr, _dir)) = corrupt_majority_demo(&["--lying-jurors", "2"]) else { return };
+        assert_the_court_paid_the_honest_replica(&summary);
+        let jurors = summary["jurors"].as_array().expect("jurors");
+        assert_eq!(jurors.len(), 5, "{summary}");
+        for j in jurors {
+            if j["lied"] == true {
+                assert_ne!(j["lost"], "0", "a lying juror is slashed: {j}");
+            } else {
+                assert_eq!(j["lost"], "0", "an honest juror keeps its stake: {j}");
+            }
+        }
+        assert!(
+            jurors.iter().any(|j| j["lied"] == false && j["gained"] != "0"),
+            "the honest majority is paid: {summary}"
+        );
     }
 }
 

@@ -10,8 +10,9 @@
 //! honest; the buyer (its spot check failed) challenges; the colluders' claim defends and the
 //! buyer steers the bisection to the wrong step (⌈log2 steps / levelsPerMove⌉ rounds, each a split
 //! and a pick);
-//! the defender opens the leaf; seven staked providers claim jury duty, five are drawn, commit and
-//! reveal the step's true output hash; the verdict slashes the colluders; the buyer accepts the
+//! the defender opens the leaf; of seven providers in the jury pool (entered before the job, not
+//! counted), the five with the best tickets in the leaf's draw take the seats by committing, then
+//! reveal, the step's true output hash; the verdict slashes the colluders; the buyer accepts the
 //! honest claim left. `gas_total` sums the receipts of every transaction of the dispute, from the
 //! challenge to the settlement; `jury_compute_share` is the jurors' re-runs of the step (five
 //! times its flops) over the job's flops.
@@ -20,7 +21,7 @@ use std::time::Instant;
 
 use alloy::{
     node_bindings::Anvil,
-    primitives::{B256, U256, Uint, keccak256},
+    primitives::{Address, B256, U256, Uint, keccak256},
     rpc::types::TransactionReceipt,
 };
 use gridmint_chain::{
@@ -78,8 +79,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let net = Net::deploy(&anvil, config).await?;
     let deployment = *net.market.deployment();
-    // Accounts 1..=3 are the replicas, 4..=10 the jurors, 11 the buyer.
+    // Accounts 1..=3 are the replicas, 4..=10 the jury pool, 11 the buyer.
     net.register(1..=10).await?;
+    // Entering the pool is once per provider, like registering: not part of a dispute's cost.
+    let mut join_gas = Vec::new();
+    for i in 4..4 + JURORS {
+        join_gas.push(send!(net.as_wallet(i).contract().joinJuryPool()).gas_used);
+    }
     let buyer_key = 11;
     let buyer = net.as_wallet(buyer_key);
     let buyer_address = net.keys[buyer_key].address();
@@ -161,20 +167,20 @@ async fn main() -> anyhow::Result<()> {
     let leaf = corrupt.steps[wrong];
     let r = send!(defence.openLeaf(job_id, leaf.prev, B256::from(leaf.input), B256::from(leaf.output)));
     gas.push(("openLeaf", r.gas_used));
-    let mut claims = Vec::new();
-    let mut weights = Vec::new();
-    for i in 4..4 + JURORS {
-        let juror = net.as_wallet(i);
-        let r = send!(juror.contract().claimJuryDuty(job_id));
-        gas.push(("claimJuryDuty", r.gas_used));
-        claims.push(net.keys[i].address());
-        weights.push(juror.contract().providerOf(net.keys[i].address()).call().await?.stake.to::<u128>());
-    }
     let move_window = u64::from(court.moveWindow().call().await?);
-    net.advance(move_window + 1).await?;
     let trail = buyer.trail(job_id).await?;
-    let r = send!(court.drawJury(job_id, claims.clone(), weights, trail.clone()));
-    gas.push(("drawJury", r.gas_used));
+    // The draw's seed is the leaf's block hash: the members look up their tickets in the next
+    // block, and the five best come (what the agent does: `provider::jury`).
+    net.advance(1).await?;
+    let mut tickets = Vec::new();
+    for i in 4..4 + JURORS {
+        let r = court.juryTicketOf(job_id, net.keys[i].address()).call().await?;
+        anyhow::ensure!(r.eligible, "pool member {i} is not eligible");
+        tickets.push((r.ticket, i));
+    }
+    tickets.sort();
+    let size = usize::from(court.jurySize().call().await?);
+    let parties: Vec<Address> = std::iter::once(buyer_address).chain(trail.claimants.iter().copied()).collect();
     // A juror's answer: the step's output hash, its flops and the trace's length, as it computed
     // them (`Court.openLeaf`).
     let step = honest.steps[wrong];
@@ -183,20 +189,23 @@ async fn main() -> anyhow::Result<()> {
         step.flops,
         steps as u32,
     )));
-    let seats = court.disputeOf(job_id).call().await?.jury.seats;
     let mut seated = Vec::new();
-    for seat in 0..u64::from(seats) {
-        let juror = court.jurorOf(job_id, U256::from(seat)).call().await?;
-        let i = (1..net.keys.len()).find(|&i| net.keys[i].address() == juror).expect("a juror is one of ours");
+    for &(_, i) in tickets.iter().take(size) {
+        let juror = net.keys[i].address();
         let salt = keccak256(juror.as_slice());
-        let digest = court.voteDigest(job_id, U256::from(seat), truth, salt, juror).call().await?;
-        let r = send!(net.as_wallet(i).contract().commitVote(job_id, U256::from(seat), digest));
+        let digest = court.voteDigest(job_id, truth, salt, juror).call().await?;
+        let r = send!(net.as_wallet(i).contract().commitVote(job_id, digest, parties.clone()));
         gas.push(("commitVote", r.gas_used));
+        let seat = r
+            .decoded_log::<Gridmint::VoteCommitted>()
+            .map(|l| l.data.seat)
+            .ok_or_else(|| anyhow::anyhow!("commitVote took no seat"))?;
         seated.push((i, seat, salt));
     }
+    let seats = court.disputeOf(job_id).call().await?.jury.seats;
     net.advance(move_window + 1).await?;
     for (i, seat, salt) in seated {
-        let r = send!(net.as_wallet(i).contract().revealVote(job_id, U256::from(seat), truth, salt));
+        let r = send!(net.as_wallet(i).contract().revealVote(job_id, seat, truth, salt));
         gas.push(("revealVote", r.gas_used));
     }
     let r = send!(court.advanceDispute(job_id, trail.clone()));
@@ -218,6 +227,8 @@ async fn main() -> anyhow::Result<()> {
         "levels_per_move": per,
         "step": wrong,
         "jury_seats": seats,
+        "jury_pool": JURORS,
+        "join_jury_pool_gas": join_gas.first().copied().unwrap_or(0),
         "gas_total": gas_total,
         "target_gas_total": 2_000_000,
         "wall_s": wall_s,

@@ -88,11 +88,10 @@ pub(crate) async fn advance_if_due(
                 .call()
                 .await
                 .map_err(|e| NodeError::Chain(ChainError::from_contract("moveWindow", e)))?;
-            now > deadline + u64::from(window)
+            // Every seat revealed (or nobody sat): the verdict need not wait out the reveal window.
+            let all_revealed = g.jury.revealedSeats.count_ones() == u32::from(g.jury.seats);
+            now > deadline + u64::from(window) || (now > deadline && all_revealed)
         }
-        // A draw needs the claims' list: the jurors' clients draw; without claims the defender's
-        // claim stands.
-        Phase::JuryClaims => now > deadline && g.jury.claims == 0,
         _ => now > deadline,
     };
     if due {

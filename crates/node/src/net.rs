@@ -612,8 +612,27 @@ impl gridmint_peer::Ledger for Network {
         Ok(self.market.trail(job_id).await?.claimants)
     }
 
-    async fn jurors(&self, job_id: U256) -> Result<Vec<Address>, gridmint_peer::PeerError> {
-        Ok(self.market.jurors(job_id).await?)
+    async fn may_judge(&self, job_id: U256, who: Address) -> Result<bool, gridmint_peer::PeerError> {
+        let jurors = self.market.jurors(job_id).await?;
+        if jurors.contains(&who) {
+            return Ok(true);
+        }
+        // A pool member that could take a seat now: it needs the data before it commits. The
+        // claimants are parties; the contract's eligibility covers the rest.
+        let (ticket, eligible) = self.market.jury_ticket(job_id, who).await?;
+        if !eligible || self.market.trail(job_id).await?.claimants.contains(&who) {
+            return Ok(false);
+        }
+        let size = self.market.contract().jurySize().call().await;
+        let size = size.map_err(|e| gridmint_chain::ChainError::from_contract("jurySize", e))?;
+        if jurors.len() < usize::from(size) {
+            return Ok(true);
+        }
+        let mut worst = 0;
+        for juror in jurors {
+            worst = worst.max(self.market.jury_ticket(job_id, juror).await?.0);
+        }
+        Ok(ticket < worst)
     }
 }
 

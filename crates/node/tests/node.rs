@@ -499,6 +499,7 @@ mod shards {
                         region: 0,
                         exit_after_jobs: Some(2),
                         corrupt_results: false,
+                        lie_as_juror: false,
                         jury_duty: true,
                         claim_jobs: true,
                         relay_commitments: true,

@@ -93,11 +93,16 @@ pub trait Ledger: Send + Sync + std::fmt::Debug + 'static {
     ) -> impl std::future::Future<Output = Result<Option<JobPosted>, PeerError>> + Send;
     /// The job's claimants, in claim order.
     fn claimants(&self, job_id: U256) -> impl std::future::Future<Output = Result<Vec<Address>, PeerError>> + Send;
-    /// The jurors seated in the job's current court game (they re-run one step: they get the
-    /// job's data too). None by default.
-    fn jurors(&self, job_id: U256) -> impl std::future::Future<Output = Result<Vec<Address>, PeerError>> + Send {
-        let _ = job_id;
-        async { Ok(Vec::new()) }
+    /// Whether `who` may judge the step of the job's current court game (it re-runs one step, so
+    /// it gets the job's data too): a juror seated, or a member of the jury pool that could take a
+    /// seat now. Nobody by default.
+    fn may_judge(
+        &self,
+        job_id: U256,
+        who: Address,
+    ) -> impl std::future::Future<Output = Result<bool, PeerError>> + Send {
+        let _ = (job_id, who);
+        async { Ok(false) }
     }
 }
 
@@ -110,7 +115,7 @@ enum Party {
     /// the job's data, so a claimant that was not drawn (any staked address can claim) never
     /// sees the buyer's inputs.
     Replica,
-    /// A replica drawn, or a juror seated in the job's current court game (it re-runs one step).
+    /// A replica drawn, or a juror of the job's current court game (it re-runs one step).
     ReplicaOrJuror,
 }
 
@@ -600,8 +605,8 @@ impl<L: Ledger> JobData<L> {
         let posted = self.ledger.posted_job(job_id).await?.ok_or_else(|| peer_error(format!("no job {job_id}")))?;
         let claimants = self.ledger.claimants(job_id).await?;
         let Some(position) = claimants.iter().position(|c| *c == who) else {
-            // A juror seated in the job's court game re-runs one step: it gets the job's data.
-            if party == Party::ReplicaOrJuror && self.ledger.jurors(job_id).await?.contains(&who) {
+            // A juror of the job's court game re-runs one step: it gets the job's data.
+            if party == Party::ReplicaOrJuror && self.ledger.may_judge(job_id, who).await? {
                 return Ok((posted, claimants));
             }
             return Err(peer_error(format!("{who} has not claimed job {job_id}")));

@@ -115,6 +115,7 @@ impl Inner {
             region: 0,
             exit_after_jobs: None,
             corrupt_results: false,
+            lie_as_juror: false,
             jury_duty: true,
             claim_jobs: true,
             relay_commitments: true,

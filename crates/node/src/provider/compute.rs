@@ -188,3 +188,16 @@ impl Drop for DeadlineGuard {
 pub(super) async fn find_posted(net: &Network, job_id: U256) -> Result<Gridmint::JobPosted, NodeError> {
     net.posted_job(job_id).await?.ok_or_else(|| market_error(format!("job {job_id} has no JobPosted event")))
 }
+
+/// Removes the folders of jobs this node no longer holds (it stopped before their end was
+/// handled): a job's folder lives exactly as long as its task.
+pub(super) fn sweep_ended_jobs(work_dir: &std::path::Path, tasks: &BTreeMap<U256, Task>) {
+    let Ok(entries) = std::fs::read_dir(work_dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(id) = name.to_str().and_then(|n| n.strip_prefix("job-")) else { continue };
+        if id.parse::<U256>().is_ok_and(|id| !tasks.contains_key(&id)) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}

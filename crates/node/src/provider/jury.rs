@@ -1,11 +1,15 @@
-//! Jury duty: the provider agent judges other jobs' court games (`contracts/src/court`). When a
-//! game comes down to one step (`LeafOpened`) of a job this node is no party to, it claims duty;
-//! after the claim window anyone draws the jury (this node too, from the `JuryDutyClaimed`
-//! events); if seated, it fetches the job's data from the buyer (seated jurors get it), re-runs
-//! that one step here (an embed job's step is one sentence through the encoder) and commits its
-//! answer, `keccak256(abi.encode(outHash, flops, steps))`, then reveals it after the commit
-//! deadline. A juror of the majority is paid in stake from the losers; one that does not vote is
-//! slashed lightly, so a seated juror always votes.
+//! Jury duty: the provider agent judges other jobs' court games (`contracts/src/court`). It
+//! enters the jury pool when it starts; when a game comes down to one step (`LeafOpened`) of a job
+//! this node is no party to, it looks up its ticket in that game's draw (`juryTicketOf`: a race of
+//! stake-weighted tickets seeded by the leaf's block) and its rank among the pool. A member whose
+//! ticket is among the jury's size best comes at once; one further down comes in the second half
+//! of the commit window while a seat is free or held by a worse ticket (a backup for members that
+//! do not come); the others stay home. Coming means fetching the job's data from the buyer (a
+//! member that could take a seat gets it), re-running that one step here (an embed job's step is
+//! one sentence through the encoder) and committing the answer,
+//! `keccak256(abi.encode(outHash, flops, steps))`, which takes a seat; then revealing it after the
+//! commit deadline. A juror of the majority is paid in stake from the losers; a seated juror that
+//! does not reveal is slashed lightly, so a seated juror always reveals.
 
 use std::collections::BTreeMap;
 
@@ -22,22 +26,37 @@ use gridmint_runner as runner;
 
 use super::*;
 
-/// A game this node claimed duty in.
+/// A game this node may judge.
 #[derive(Debug, Clone)]
 pub(super) struct Duty {
-    /// The block of the game's `LeafOpened`: its claims are in the logs from there.
-    from_block: u64,
     leaf: Gridmint::LeafOpened,
-    /// Seat, answer and salt once committed.
-    committed: Option<(u64, B256, B256)>,
+    /// The block the leaf was opened in: its hash seeds the draw, readable from the next block.
+    leaf_block: u64,
+    /// The job's buyer and claimants (parties, never jurors), as `commitVote` takes them.
+    parties: Vec<Address>,
+    /// This node's rank among the pool's eligible tickets (0: the best), once looked up.
+    rank: Option<usize>,
+    /// Its answer for the step, once computed.
+    answer: Option<B256>,
+    /// Seat and salt once committed.
+    committed: Option<(u64, B256)>,
     revealed: bool,
 }
 
 /// The games this node judges, by job.
 pub(super) type Duties = BTreeMap<U256, Duty>;
 
-/// One round of jury duty: claims new games, draws juries, votes. `cursor` is the next block to
-/// look for `LeafOpened` in.
+/// Enters the jury pool unless this account is in it already.
+pub(super) async fn join_pool(net: &Network) -> Result<(), NodeError> {
+    if net.market.jury_since(net.address()).await? == 0 {
+        net.market.join_jury_pool().await?;
+        tracing::info!("entered the jury pool");
+    }
+    Ok(())
+}
+
+/// One round of jury duty: new games, then a look at each. `cursor` is the next block to look
+/// for `LeafOpened` in.
 pub(super) async fn round(ctx: &JuryContext<'_>, duties: &mut Duties, cursor: &mut u64) -> Result<(), NodeError> {
     let net = ctx.net;
     let head = net.block_number().await?;
@@ -53,10 +72,16 @@ pub(super) async fn round(ctx: &JuryContext<'_>, duties: &mut Duties, cursor: &m
         for log in net.market.contract().provider().get_logs(&filter).await.map_err(|e| logs_error(&e))? {
             let Ok(leaf) = log.log_decode::<Gridmint::LeafOpened>() else { continue };
             let leaf = leaf.inner.data;
-            if claim(net, &leaf).await? {
-                let from_block = log.block_number.unwrap_or(head);
-                duties.insert(leaf.jobId, Duty { from_block, leaf, committed: None, revealed: false });
+            let me = net.address();
+            // The parties as the court keeps them: the buyer, then the claimants.
+            let mut parties = vec![net.market.slot(leaf.jobId).await?.buyer];
+            parties.extend(net.market.trail(leaf.jobId).await?.claimants);
+            if parties.contains(&me) {
+                continue;
             }
+            let leaf_block = log.block_number.unwrap_or(head);
+            let duty = Duty { leaf, leaf_block, parties, rank: None, answer: None, committed: None, revealed: false };
+            duties.insert(duty.leaf.jobId, duty);
         }
         *cursor = head + 1;
     }
@@ -80,120 +105,154 @@ pub(super) struct JuryContext<'a> {
     pub paths: &'a Paths,
     pub gpu: &'a std::sync::Arc<Compute>,
     pub work_dir: &'a std::path::Path,
+    /// Test only: vote for the side the step proves wrong.
+    pub lie: bool,
 }
 
 fn logs_error(e: &impl std::fmt::Display) -> NodeError {
     NodeError::Chain(ChainError::Receipt { call: "get_logs", message: e.to_string() })
 }
 
-/// Claims duty in the game of `leaf` unless this node is a party (the buyer or a claimant of
-/// the job). True when it claimed.
-async fn claim(net: &Network, leaf: &Gridmint::LeafOpened) -> Result<bool, NodeError> {
-    let me = net.address();
-    let job = net.market.slot(leaf.jobId).await?;
-    if job.buyer == me || net.market.trail(leaf.jobId).await?.claimants.contains(&me) {
-        return Ok(false);
-    }
-    match net.market.contract().claimJuryDuty(leaf.jobId).send().await {
-        Ok(pending) => match pending.get_receipt().await {
-            Ok(r) if r.status() => {
-                tracing::info!(job = %leaf.jobId, step = leaf.step, "jury duty claimed");
-                Ok(true)
-            }
-            _ => Ok(false),
-        },
-        Err(e) => {
-            tracing::debug!(job = %leaf.jobId, error = %e, "jury duty not claimed");
-            Ok(false)
-        }
-    }
+/// Whether this node comes to the game now.
+#[derive(Debug, PartialEq, Eq)]
+enum Coming {
+    Now,
+    Later,
+    Never,
 }
 
-/// One look at a game this node claimed duty in; true once its part is over.
+/// Its rank among the eligible members of the pool (who are no party), by ticket.
+async fn rank(net: &Network, job_id: U256, mine: u64, parties: &[Address]) -> Result<usize, NodeError> {
+    let me = net.address();
+    let mut better = 0;
+    for member in net.market.jury_pool(net.profile.deployment.start_block).await? {
+        if member == me || parties.contains(&member) {
+            continue;
+        }
+        let (ticket, eligible) = net.market.jury_ticket(job_id, member).await?;
+        if eligible && ticket < mine {
+            better += 1;
+        }
+    }
+    Ok(better)
+}
+
+/// Comes at once with a ticket among the jury's size best; with a worse one, in the second half
+/// of the commit window while it could still take a seat (a free one, or one a worse ticket
+/// holds); never once it could not.
+async fn coming(
+    net: &Network,
+    job_id: U256,
+    duty: &mut Duty,
+    g: &Gridmint::Dispute,
+    now: u64,
+) -> Result<Coming, NodeError> {
+    if net.block_number().await? <= duty.leaf_block {
+        return Ok(Coming::Later); // the seed's block is the newest: no ticket yet
+    }
+    let (mine, eligible) = net.market.jury_ticket(job_id, net.address()).await?;
+    if !eligible {
+        return Ok(Coming::Never);
+    }
+    let size = usize::from(
+        net.market
+            .contract()
+            .jurySize()
+            .call()
+            .await
+            .map_err(|e| NodeError::Chain(ChainError::from_contract("jurySize", e)))?,
+    );
+    let rank = match duty.rank {
+        Some(r) => r,
+        None => {
+            let r = rank(net, job_id, mine, &duty.parties).await?;
+            duty.rank = Some(r);
+            r
+        }
+    };
+    if rank < size {
+        return Ok(Coming::Now);
+    }
+    let seats = usize::from(g.jury.seats);
+    let mut worst = 0u64;
+    for seat in 0..seats {
+        let juror = net.market.contract().jurorOf(job_id, U256::from(seat)).call().await;
+        let juror = juror.map_err(|e| NodeError::Chain(ChainError::from_contract("jurorOf", e)))?;
+        worst = worst.max(net.market.jury_ticket(job_id, juror).await?.0);
+    }
+    if seats >= size && mine >= worst {
+        return Ok(Coming::Never);
+    }
+    let window = net.market.contract().moveWindow().call().await;
+    let window = u64::from(window.map_err(|e| NodeError::Chain(ChainError::from_contract("moveWindow", e)))?);
+    let deadline: u64 = g.deadline.to();
+    Ok(if now + window / 2 >= deadline { Coming::Now } else { Coming::Later })
+}
+
+/// One look at a game this node may judge; true once its part is over.
 async fn serve(ctx: &JuryContext<'_>, job_id: U256, duty: &mut Duty) -> Result<bool, NodeError> {
     let net = ctx.net;
     let g = net.market.dispute(job_id).await?;
     let now = net.now().await?;
     let deadline: u64 = g.deadline.to();
-    match Phase::from_u8(g.phase) {
-        Phase::JuryClaims if now > deadline => {
-            draw(net, job_id, duty.from_block).await?;
+    if Phase::from_u8(g.phase) != Phase::JuryVote {
+        return Ok(true);
+    }
+    let me = net.address();
+    match duty.committed {
+        None if now <= deadline => {
+            match coming(net, job_id, duty, &g, now).await? {
+                Coming::Never => {
+                    tracing::info!(job = %job_id, "jury duty: this node cannot take a seat in this game");
+                    return Ok(true);
+                }
+                Coming::Later => return Ok(false),
+                Coming::Now => {}
+            }
+            let answer = match duty.answer {
+                Some(a) => a,
+                None => {
+                    let mut a = answer(ctx, job_id, &duty.leaf).await?;
+                    if ctx.lie {
+                        // The other side: the defender's answer when it is wrong, any other when right.
+                        a = if a == g.node { keccak256(b"gridmint: a lying juror") } else { g.node };
+                        tracing::warn!(job = %job_id, "jury duty: voting against the step's truth (test only)");
+                    }
+                    duty.answer = Some(a);
+                    a
+                }
+            };
+            let salt = B256::from(rand::random::<[u8; 32]>());
+            let digest = net.market.vote_digest(job_id, answer, salt, me).await?;
+            let mined = net.market.commit_vote(job_id, digest, duty.parties.clone()).await?;
+            let Some(seat) = mined.value else {
+                tracing::info!(job = %job_id, "the jury's draw was reseeded; coming again");
+                return Ok(false);
+            };
+            tracing::info!(job = %job_id, seat, step = duty.leaf.step, "jury seat taken, vote committed");
+            duty.committed = Some((seat, salt));
             Ok(false)
         }
-        Phase::JuryClaims => Ok(false),
-        Phase::JuryVote => {
-            let Some(seat) = seat_of(net, job_id).await? else { return Ok(true) };
-            if duty.committed.is_none() && now <= deadline {
-                let answer = answer(ctx, job_id, &duty.leaf).await?;
-                let salt = B256::from(rand::random::<[u8; 32]>());
-                let digest = net
-                    .market
-                    .contract()
-                    .voteDigest(job_id, U256::from(seat), answer, salt, net.address())
-                    .call()
-                    .await
-                    .map_err(|e| NodeError::Chain(ChainError::from_contract("voteDigest", e)))?;
-                let sent = net.market.contract().commitVote(job_id, U256::from(seat), digest).send().await;
-                let receipt = sent.map_err(|e| NodeError::Chain(ChainError::from_contract("commitVote", e)))?;
-                receipt.get_receipt().await.map_err(|e| {
-                    NodeError::Chain(ChainError::Receipt { call: "commitVote", message: e.to_string() })
-                })?;
-                tracing::info!(job = %job_id, seat, step = duty.leaf.step, "jury vote committed");
-                duty.committed = Some((seat, answer, salt));
-            } else if let Some((seat, answer, salt)) = duty.committed
-                && !duty.revealed
-                && now > deadline
-            {
-                let call = net.market.contract().revealVote(job_id, U256::from(seat), answer, salt);
-                let sent =
-                    call.send().await.map_err(|e| NodeError::Chain(ChainError::from_contract("revealVote", e)))?;
-                sent.get_receipt().await.map_err(|e| {
-                    NodeError::Chain(ChainError::Receipt { call: "revealVote", message: e.to_string() })
-                })?;
+        None => Ok(true),
+        Some((seat, salt)) => {
+            let holder = net.market.contract().jurorOf(job_id, U256::from(seat)).call().await;
+            if holder.map_err(|e| NodeError::Chain(ChainError::from_contract("jurorOf", e)))? != me {
+                tracing::info!(job = %job_id, seat, "a better ticket took this seat; released");
+                return Ok(true);
+            }
+            if !duty.revealed && now > deadline {
+                let answer = duty.answer.unwrap_or_default();
+                net.market.reveal_vote(job_id, seat, answer, salt).await?;
                 tracing::info!(job = %job_id, seat, agrees = (answer == g.node), "jury vote revealed");
                 duty.revealed = true;
             }
             if duty.revealed {
-                // The verdict: anyone moves the game on once the reveal window passed.
+                // The verdict: anyone moves the game on once the reveals are in or their window passed.
                 crate::court::advance_if_due(net, job_id, &g, now).await?;
             }
             Ok(false)
         }
-        _ => Ok(true),
     }
-}
-
-/// The seat this node holds in the job's jury, if any.
-async fn seat_of(net: &Network, job_id: U256) -> Result<Option<u64>, NodeError> {
-    Ok(net.market.jurors(job_id).await?.iter().position(|j| *j == net.address()).map(|s| s as u64))
-}
-
-/// Draws the jury from the game's claims (its `JuryDutyClaimed` events since `from_block`).
-async fn draw(net: &Network, job_id: U256, from_block: u64) -> Result<(), NodeError> {
-    let head = net.block_number().await?;
-    let filter = Filter::new()
-        .address(net.profile.deployment.market)
-        .event_signature(Gridmint::JuryDutyClaimed::SIGNATURE_HASH)
-        .topic1(B256::from(job_id))
-        .from_block(from_block)
-        .to_block(head);
-    let logs = net.market.contract().provider().get_logs(&filter).await.map_err(|e| logs_error(&e))?;
-    let (mut claims, mut weights): (Vec<Address>, Vec<u128>) = (Vec::new(), Vec::new());
-    for log in logs {
-        let Ok(c) = log.log_decode::<Gridmint::JuryDutyClaimed>() else { continue };
-        claims.push(c.inner.data.juror);
-        weights.push(c.inner.data.weight);
-    }
-    let trail = net.market.trail(job_id).await?;
-    let call = net.market.contract().drawJury(job_id, claims, weights, trail);
-    let sent = match call.gas(3_000_000).send().await {
-        Ok(pending) => pending.get_receipt().await.map(drop).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(e) = sent {
-        tracing::debug!(job = %job_id, error = %e, "jury not drawn (someone drew it first)");
-    }
-    Ok(())
 }
 
 /// This node's answer for the step of `leaf`: it re-runs the step from the job's package and

@@ -39,6 +39,8 @@ pub struct ProviderOptions {
     pub exit_after_jobs: Option<usize>,
     /// Test only: flip a bit of every result before committing, to exercise slashing.
     pub corrupt_results: bool,
+    /// Test only: as a juror, vote for the side the step proves wrong (to be outvoted, slashed).
+    pub lie_as_juror: bool,
     /// Hand the commitment and reveal to the buyer, who submits every replica's in two
     /// transactions (else: commit and reveal on chain itself, as when the buyer does not answer;
     /// the buyer then checks before it settles or challenges from the chain alone).
@@ -305,6 +307,9 @@ pub async fn serve(
     options: &ProviderOptions,
 ) -> Result<ProviderReport, NodeError> {
     ensure_registered(net, gpu, options).await?;
+    if options.jury_duty {
+        jury::join_pool(net).await?;
+    }
     net.start_peer(&paths.data).await?;
     let me = net.address();
     let mut report = ProviderReport { address: me, ..ProviderReport::default() };
@@ -326,6 +331,7 @@ pub async fn serve(
         tracing::info!(tasks = tasks.len(), "resuming tasks from the node state");
     }
     let work_dir = paths.data.join("provider");
+    compute::sweep_ended_jobs(&work_dir, &tasks);
     let mut backoff = options.poll;
     let (mut duties, mut jury_cursor) = (jury::Duties::new(), 0u64);
     loop {
@@ -384,13 +390,15 @@ pub async fn serve(
             }
         }
         if options.jury_duty {
-            let ctx = jury::JuryContext { net, paths, gpu, work_dir: &work_dir };
+            let ctx = jury::JuryContext { net, paths, gpu, work_dir: &work_dir, lie: options.lie_as_juror };
             if let Err(e) = jury::round(&ctx, &mut duties, &mut jury_cursor).await {
                 tracing::warn!(error = %e, "jury duty: retrying");
             }
         }
         for job_id in finished {
             store.remove_task(&key, &job_id.to_string())?;
+            // The job ended (its court games too): its files and its kept claim go.
+            let _ = std::fs::remove_dir_all(work_dir.join(format!("job-{job_id}")));
             if let Some(task) = tasks.remove(&job_id) {
                 if let Some(running) = task.computing {
                     running.abort();
@@ -814,6 +822,22 @@ mod tests {
 
     fn task(commit_deadline: u64, work_units: u64) -> Task {
         Task::claimed(U256::ZERO, 0, commit_deadline, work_units)
+    }
+
+    /// A provider keeps a job's files (and the claim the court may ask it to defend) while it
+    /// holds the job, and no longer: folders of jobs it no longer holds go at start, whatever
+    /// else is in its folder stays.
+    #[test]
+    fn the_folders_of_jobs_no_longer_held_are_swept() {
+        let dir = tempfile::tempdir().expect("tmp");
+        for name in ["job-1", "job-2", "job-x", "jury-3-0"] {
+            std::fs::create_dir_all(dir.path().join(name).join("out")).expect("mkdir");
+        }
+        let tasks = BTreeMap::from([(U256::from(1), task(0, 1))]);
+        super::compute::sweep_ended_jobs(dir.path(), &tasks);
+        assert!(dir.path().join("job-1").is_dir(), "a job held keeps its folder");
+        assert!(!dir.path().join("job-2").exists(), "an ended job's folder is gone");
+        assert!(dir.path().join("job-x").is_dir() && dir.path().join("jury-3-0").is_dir(), "nothing else is touched");
     }
 
     #[test]
