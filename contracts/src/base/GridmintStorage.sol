@@ -43,14 +43,14 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         uint8 jurySize; // jurors that re-run a disputed step (odd; fewer when fewer take a seat)
         uint16 jurorShareBps; // share of a game's loss (the loser's slash or bond) paid to the jurors
         // who voted with the majority
-        uint16 jurorSlashBps; // share of its stake a drawn juror loses for not voting or voting
+        uint16 jurorSlashBps; // share of its stake a seated juror loses for not revealing or voting
         // against the majority
     }
 
     uint256 internal constant BPS = 10_000;
     uint256 internal constant _MAX_REPLICAS = 15;
     uint256 internal constant _MAX_CLAIMANTS = 32;
-    uint256 internal constant _MAX_SEATS = 15; // jurors drawn per game
+    uint256 internal constant _MAX_SEATS = 15; // jury seats per game
     uint8 internal constant _BUYER = 255; // `Dispute.challenger` when the buyer challenges
     uint8 internal constant _NEXT = 254; // start a game against the next claim left
     uint256 internal constant _MAX_TRACE_STEPS = 1 << 24;

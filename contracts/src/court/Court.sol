@@ -193,7 +193,7 @@ abstract contract Court is Settlement {
     }
 
     /// @dev Ends the current game: the loser's claim is slashed (the coherent jurors take
-    /// `jurorShareBps`) or the losing challenger's bond forfeited; the drawn jurors are released,
+    /// `jurorShareBps`) or the losing challenger's bond forfeited; the seated jurors are released,
     /// those that did not vote with the majority lightly slashed. Then the next game, or the end.
     function _decided(uint256 jobId, Job storage j, Trail calldata t, Dispute storage g, bool defenderWon, bool voted)
         internal
@@ -351,7 +351,7 @@ abstract contract Court is Settlement {
         }
     }
 
-    /// @dev A drawn juror that did not vote (`missed`) or voted against the majority loses
+    /// @dev A seated juror that did not reveal (`missed`) or voted against the majority loses
     /// `jurorSlashBps` of its stake, to the treasury.
     function _slashJuror(uint256 jobId, address juror, bool missed) internal {
         Provider storage p = _providers[juror];

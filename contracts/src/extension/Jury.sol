@@ -11,15 +11,16 @@ import {Dispute, DisputePhase, JurySeat, Provider, ProviderStatus, Record} from 
 /// no money, so they live here, where there is room.
 /// @dev The draw is a race of tickets (`JuryTicket`), one per pool member and game. A member's ticket is
 /// `E / stake` with `E = -ln(u)`, `u` uniform from the hash of the game's seed (the hash of the
-/// block its leaf was opened in) and the member's address: `E` is exponential, so the member
-/// with the lowest ticket is one drawn with probability proportional to stake, the `jurySize`
-/// lowest a draw without replacement, and splitting a stake over many addresses does not change
-/// what they win together (the least of exponentials of rates `w_i` is one of rate `Σ w_i`).
+/// block its leaf was opened in, or a reseed's) and the member's address: `E` is exponential, so
+/// the member with the lowest ticket is one drawn with probability proportional to stake, the
+/// `jurySize` lowest a draw without replacement, and splitting a stake over many addresses does
+/// not change how often they win the first seat (the least of exponentials of rates `w_i` is one
+/// of rate `Σ w_i`); an address holds one seat, so a split stake can win more of the later ones.
 /// Only members that joined (or last added stake) before the seed's block take part, so nobody
 /// who knows the seed can enter the race or raise its weight in it. Seats go to members that
 /// commit a vote: while the jury is not full any eligible member takes a seat; once it is, a
 /// better ticket takes the worst seat. Who does not come is not waited for; a flood of members
-/// with little stake holds seats only with tickets that beat the others'.
+/// with little stake holds seats only with tickets that beat those of the others that come.
 abstract contract Jury is ExtensionBase {
     /// @notice See `IGridmintCourt`.
     function joinJuryPool() external viaMarket {

@@ -180,7 +180,7 @@ interface IGridmintErrors {
     error TraceMismatch(uint256 jobId);
     /// The parties passed are not the job's buyer and claimants.
     error JuryMismatch(uint256 jobId);
-    /// The draw's seed is the hash of the leaf's block: commit from the next block on.
+    /// The draw's seed is the hash of the leaf's block (or a reseed's): commit from the next block on.
     error JuryNotSeeded(uint256 jobId);
     /// The jury is full and every seat holds a better (lower) ticket.
     error TicketTooLow(uint256 jobId, uint64 ticket, uint64 worst);
@@ -518,7 +518,8 @@ interface IGridmintCourt {
     function jurorOf(uint256 jobId, uint256 seat) external view returns (address);
     /// @notice `juror`'s ticket in the job's current draw (lower is better) and whether it may
     /// take a seat (a pool member since before the seed's block, in standing, not the buyer; the
-    /// claimants are checked by `commitVote`). (0, false) before the seed's block has passed.
+    /// claimants are checked by `commitVote`). (0, false) outside a vote, before the seed's block
+    /// has passed, and once its hash is gone with nobody seated (the next commitment reseeds).
     function juryTicketOf(uint256 jobId, address juror) external view returns (uint64 ticket, bool eligible);
     /// @notice The block `provider` joined the jury pool in (or last refreshed its entry); 0: not in it.
     function jurySinceOf(address provider) external view returns (uint256);

@@ -50,8 +50,9 @@ struct Account {
 /// @notice A provider's offences and unclaimed rewards, one slot: written by slashes and reward
 /// settlements only, never on the paid path of a job.
 struct Record {
-    uint32 slashed; // times it was slashed for a dissenting result or a claim that did not fit
-    uint32 missed; // deadlines missed while selected
+    uint32 slashed; // times it was slashed for a dissenting result, a claim that did not fit, a
+    // claim that lost a court game, or a jury vote against the majority
+    uint32 missed; // deadlines missed while selected, and jury seats not revealed
     uint128 rewards; // rewards (the fee rebate, payment token) settled and not yet claimed
     uint32 left; // jobs it left as a selected replica before committing (see `leaveJob`)
     uint32 jurySince; // in the jury pool since this block (0: not in it); it judges only steps
@@ -124,7 +125,7 @@ enum DisputePhase {
 }
 
 /// @notice A disputed job's game: one claim (root, work units) defends against a challenger (a
-/// replica with another claim, or the buyer). Four slots and the jury's; every phase has a deadline
+/// replica with another claim, or the buyer). Three slots and the jury's one; every phase has a deadline
 /// after which anyone moves it on (`advanceDispute`).
 struct Dispute {
     uint40 deadline; // the current phase ends; then the side that had to move loses
@@ -156,8 +157,8 @@ struct JuryState {
     uint8 votesAgainst; // jurors who revealed another
     uint16 revealedSeats; // bit s: seat s revealed
     uint16 votedFor; // bit s: seat s revealed the defender's output hash
-    uint32 seedBlock; // the block the leaf was opened in: its hash is the draw's seed, and only pool
-    // members that joined before it are drawn
+    uint32 seedBlock; // the block the leaf was opened in (or a reseed's): its hash is the draw's
+    // seed, and only pool members that joined before it take part
     uint64 seed; // that hash (64 bits), kept at the first vote: a block hash is readable for 256
     // blocks only
     uint24 seatedBloom; // three bits per juror that took a seat: a juror whose bits are not all set

@@ -33,8 +33,9 @@ contract JuryTicketTest is Test {
         assertLe(wins, 1_500 + 78, "three races in four");
     }
 
-    /// The same stake split over three addresses wins half the races against one address holding
-    /// it whole: no more (sybils gain nothing), no less.
+    /// The same stake split over three addresses wins the first seat in half the races against
+    /// one address holding it whole: no more, no less (later seats: contracts/README.md, "One
+    /// seat per address").
     function test_splittingAStake_changesNothing() public pure {
         uint256 wins;
         for (uint256 i; i < RUNS; ++i) {

@@ -1,6 +1,7 @@
 //! The court's moves (`IGridmintCourt`), for the clients that play a disputed job's game: the
 //! defender opening its trace, splitting nodes and opening the step; the challenger picking
-//! parts; anyone moving the game on past a deadline.
+//! parts; anyone moving the game on past a deadline; and the jury's: entering the jury pool,
+//! reading tickets and the pool's members, committing (which takes a seat) and revealing votes.
 
 use alloy::{
     primitives::{B256, U256},

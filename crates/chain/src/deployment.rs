@@ -62,7 +62,7 @@ pub fn local_config(deployer: Address) -> GridmintStorage::Config {
         minStakePerUnit: e(1, 16),
         unstakeCooldown: 7 * 86_400,
         payoutDelay: 2 * 86_400,
-        // Each move of a dispute's game (a bisection round, the leaf, jury duty, votes): the
+        // Each move of a dispute's game (a bisection round, the leaf, the jury's commitments, its reveals): the
         // local chain mines a block a second, the agents answer within a few.
         moveWindow: 20,
         feeBps: 250,

@@ -12,7 +12,8 @@
 //!   an oversized manifest, a link out of the package, a zip entry climbing out): `gridmint run`
 //!   and `gridmint job submit` refuse each with an error naming the file and the problem, never
 //!   a panic, and submit refuses before it touches the network.
-//! - `demo`: the market on a real anvil with three provider processes, one corrupt: verified result,
+//! - `demo`: the market on a real anvil with three provider processes (and five jury-only ones), one
+//!   corrupt: verified result,
 //!   honest providers paid, the corrupt one slashed; a corrupt majority challenged by the buyer's
 //!   spot check, with the replicas relaying their commitments and with them revealing on chain;
 //!   two lying jurors of five outvoted and slashed.

@@ -42,8 +42,8 @@ mod anvil_net;
 use anvil_net::Net;
 
 /// Sends a call and returns its receipt, failing on a revert. The gas limit is set, not
-/// estimated: the jury's draw depends on the mining block's randomness, so an estimate made on
-/// another block can fall short (the receipt's `gasUsed` is what is counted either way).
+/// estimated: a commitment's gas depends on the seats taken before it when it lands, so an
+/// estimate made on another state can fall short (the receipt's `gasUsed` is what is counted).
 macro_rules! send {
     ($call:expr) => {{
         let receipt: TransactionReceipt = $call.gas(3_000_000).send().await?.get_receipt().await?;

@@ -69,8 +69,9 @@ pub async fn play_as_buyer(net: &Network, job_id: U256) -> Result<(), NodeError>
 }
 
 /// Moves the game on when its deadline passed (anyone may): the side that had to move loses,
-/// the revealed votes decide one window after the commit deadline, a jury nobody claimed leaves
-/// the defender standing, the claim left is settled. True when it was due.
+/// the revealed votes decide one window after the commit deadline (at the deadline once every
+/// seat revealed), a jury nobody sat on leaves the defender standing, the claim left is settled.
+/// True when it was due.
 pub(crate) async fn advance_if_due(
     net: &Network,
     job_id: U256,

@@ -17,6 +17,9 @@ pub enum NodeError {
     Profile { path: std::path::PathBuf, message: String },
     #[error("job data: {message}")]
     Exchange { message: String },
+    /// A juror could not get the job's data from the buyer.
+    #[error("job {job}: the buyer did not give this juror the job's data: {message}")]
+    DataWithheld { job: String, message: String },
     #[error("node state: {message}")]
     Store { message: String },
     #[error("market: {message}")]

@@ -111,11 +111,12 @@ pub trait Ledger: Send + Sync + std::fmt::Debug + 'static {
 enum Party {
     /// Any claimant (a commitment handed over: the market checks the selection itself).
     Claimant,
-    /// One of the replicas drawn: only they deliver results, and with the jurors only they get
-    /// the job's data, so a claimant that was not drawn (any staked address can claim) never
-    /// sees the buyer's inputs.
+    /// One of the replicas drawn: only they deliver results, and with a court game's jurors only
+    /// they get the job's data, so a claimant that was not drawn (any staked address can claim)
+    /// never sees the buyer's inputs outside a court game.
     Replica,
-    /// A replica drawn, or a juror of the job's current court game (it re-runs one step).
+    /// A replica drawn, or a juror of the job's current court game: seated, or a pool member
+    /// that could take a seat now (it re-runs one step).
     ReplicaOrJuror,
 }
 

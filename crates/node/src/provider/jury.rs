@@ -5,7 +5,9 @@
 //! ticket is among the jury's size best comes at once; one further down comes in the second half
 //! of the commit window while a seat is free or held by a worse ticket (a backup for members that
 //! do not come); the others stay home. Coming means fetching the job's data from the buyer (a
-//! member that could take a seat gets it), re-running that one step here (an embed job's step is
+//! member that could take a seat gets it; a challenging buyer that withholds it past half the
+//! window gets a vote for the defender, so its own pool addresses cannot hold the seats alone),
+//! re-running that one step here (an embed job's step is
 //! one sentence through the encoder) and committing the answer,
 //! `keccak256(abi.encode(outHash, flops, steps))`, which takes a seat; then revealing it after the
 //! commit deadline. A juror of the majority is paid in stake from the losers; a seated juror that
@@ -30,12 +32,11 @@ use super::*;
 #[derive(Debug, Clone)]
 pub(super) struct Duty {
     leaf: Gridmint::LeafOpened,
-    /// The block the leaf was opened in: its hash seeds the draw, readable from the next block.
-    leaf_block: u64,
     /// The job's buyer and claimants (parties, never jurors), as `commitVote` takes them.
     parties: Vec<Address>,
-    /// This node's rank among the pool's eligible tickets (0: the best), once looked up.
-    rank: Option<usize>,
+    /// This node's rank among the pool's eligible tickets (0: the best), once looked up, and the
+    /// seed's block it was looked up for.
+    rank: Option<(u64, usize)>,
     /// Its answer for the step, once computed.
     answer: Option<B256>,
     /// Seat and salt once committed.
@@ -45,6 +46,18 @@ pub(super) struct Duty {
 
 /// The games this node judges, by job.
 pub(super) type Duties = BTreeMap<U256, Duty>;
+
+/// `Dispute.challenger` when the buyer challenges.
+const BUYER_CHALLENGES: u8 = 255;
+
+/// The court's move window, in seconds.
+async fn net_window(net: &Network) -> Result<u64, NodeError> {
+    let window = net.market.contract().moveWindow().call().await;
+    Ok(u64::from(window.map_err(|e| NodeError::Chain(ChainError::from_contract("moveWindow", e)))?))
+}
+
+/// How far back a starting node looks for games at one step (a vote lasts two move windows).
+const GAMES_LOOKBACK_BLOCKS: u64 = 5_000;
 
 /// Enters the jury pool unless this account is in it already.
 pub(super) async fn join_pool(net: &Network) -> Result<(), NodeError> {
@@ -61,7 +74,8 @@ pub(super) async fn round(ctx: &JuryContext<'_>, duties: &mut Duties, cursor: &m
     let net = ctx.net;
     let head = net.block_number().await?;
     if *cursor == 0 {
-        *cursor = head; // games from now on
+        // Games whose step was opened lately too: a node restarted during a vote still reveals.
+        *cursor = head.saturating_sub(GAMES_LOOKBACK_BLOCKS);
     }
     if head >= *cursor {
         let filter = Filter::new()
@@ -79,8 +93,7 @@ pub(super) async fn round(ctx: &JuryContext<'_>, duties: &mut Duties, cursor: &m
             if parties.contains(&me) {
                 continue;
             }
-            let leaf_block = log.block_number.unwrap_or(head);
-            let duty = Duty { leaf, leaf_block, parties, rank: None, answer: None, committed: None, revealed: false };
+            let duty = Duty { leaf, parties, rank: None, answer: None, committed: None, revealed: false };
             duties.insert(duty.leaf.jobId, duty);
         }
         *cursor = head + 1;
@@ -117,6 +130,8 @@ fn logs_error(e: &impl std::fmt::Display) -> NodeError {
 #[derive(Debug, PartialEq, Eq)]
 enum Coming {
     Now,
+    /// The seed's block hash is gone and nobody voted: a commitment (of anything) reseeds the draw.
+    Reseed,
     Later,
     Never,
 }
@@ -147,8 +162,17 @@ async fn coming(
     g: &Gridmint::Dispute,
     now: u64,
 ) -> Result<Coming, NodeError> {
-    if net.block_number().await? <= duty.leaf_block {
-        return Ok(Coming::Later); // the seed's block is the newest: no ticket yet
+    // The draw's seed is the hash of `seedBlock` (the leaf's, or a later one after a reseed):
+    // readable from the next block, for 256 blocks, then kept by the first vote.
+    let seed_block = u64::from(g.jury.seedBlock);
+    let head = net.block_number().await?;
+    if head <= seed_block {
+        return Ok(Coming::Later);
+    }
+    if g.jury.seed == 0 && head > seed_block + 256 {
+        // Nobody voted while the seed was readable: a commitment reseeds the draw (it takes no
+        // seat then) and this node comes again from the next block.
+        return Ok(Coming::Reseed);
     }
     let (mine, eligible) = net.market.jury_ticket(job_id, net.address()).await?;
     if !eligible {
@@ -163,10 +187,10 @@ async fn coming(
             .map_err(|e| NodeError::Chain(ChainError::from_contract("jurySize", e)))?,
     );
     let rank = match duty.rank {
-        Some(r) => r,
-        None => {
+        Some((seeded, r)) if seeded == seed_block => r,
+        _ => {
             let r = rank(net, job_id, mine, &duty.parties).await?;
-            duty.rank = Some(r);
+            duty.rank = Some((seed_block, r));
             r
         }
     };
@@ -183,8 +207,7 @@ async fn coming(
     if seats >= size && mine >= worst {
         return Ok(Coming::Never);
     }
-    let window = net.market.contract().moveWindow().call().await;
-    let window = u64::from(window.map_err(|e| NodeError::Chain(ChainError::from_contract("moveWindow", e)))?);
+    let window = net_window(net).await?;
     let deadline: u64 = g.deadline.to();
     Ok(if now + window / 2 >= deadline { Coming::Now } else { Coming::Later })
 }
@@ -199,6 +222,16 @@ async fn serve(ctx: &JuryContext<'_>, job_id: U256, duty: &mut Duty) -> Result<b
         return Ok(true);
     }
     let me = net.address();
+    // The salt is derived from this node's key and the game, so a seat taken by a commitment
+    // whose receipt this node never saw (or before a restart) can still be revealed.
+    let salt = keccak256(
+        (B256::from(net.signer.to_bytes()), job_id, u64::from(g.jury.seedBlock), "gridmint.vote salt").abi_encode(),
+    );
+    if duty.committed.is_none()
+        && let Some(seat) = net.market.jurors(job_id).await?.iter().position(|j| *j == me)
+    {
+        duty.committed = Some((seat as u64, salt));
+    }
     match duty.committed {
         None if now <= deadline => {
             match coming(net, job_id, duty, &g, now).await? {
@@ -207,26 +240,29 @@ async fn serve(ctx: &JuryContext<'_>, job_id: U256, duty: &mut Duty) -> Result<b
                     return Ok(true);
                 }
                 Coming::Later => return Ok(false),
+                Coming::Reseed => {
+                    // A vote of "could not check", revealable: should another node have reseeded
+                    // first and this commitment take a seat after all, it is still revealed.
+                    let unchecked = keccak256(b"gridmint: this juror could not check the step");
+                    let digest = net.market.vote_digest(job_id, unchecked, salt, me).await?;
+                    let mined = net.market.commit_vote(job_id, digest, duty.parties.clone()).await?;
+                    if let Some(seat) = mined.value {
+                        duty.answer = Some(unchecked);
+                        duty.committed = Some((seat, salt));
+                    } else {
+                        tracing::info!(job = %job_id, "the jury's seed had expired: reseeded");
+                        duty.rank = None;
+                    }
+                    return Ok(false);
+                }
                 Coming::Now => {}
             }
-            let answer = match duty.answer {
-                Some(a) => a,
-                None => {
-                    let mut a = answer(ctx, job_id, &duty.leaf).await?;
-                    if ctx.lie {
-                        // The other side: the defender's answer when it is wrong, any other when right.
-                        a = if a == g.node { keccak256(b"gridmint: a lying juror") } else { g.node };
-                        tracing::warn!(job = %job_id, "jury duty: voting against the step's truth (test only)");
-                    }
-                    duty.answer = Some(a);
-                    a
-                }
-            };
-            let salt = B256::from(rand::random::<[u8; 32]>());
+            let answer = my_answer(ctx, job_id, duty, &g, now).await?;
             let digest = net.market.vote_digest(job_id, answer, salt, me).await?;
             let mined = net.market.commit_vote(job_id, digest, duty.parties.clone()).await?;
             let Some(seat) = mined.value else {
                 tracing::info!(job = %job_id, "the jury's draw was reseeded; coming again");
+                duty.rank = None;
                 return Ok(false);
             };
             tracing::info!(job = %job_id, seat, step = duty.leaf.step, "jury seat taken, vote committed");
@@ -241,7 +277,7 @@ async fn serve(ctx: &JuryContext<'_>, job_id: U256, duty: &mut Duty) -> Result<b
                 return Ok(true);
             }
             if !duty.revealed && now > deadline {
-                let answer = duty.answer.unwrap_or_default();
+                let answer = my_answer(ctx, job_id, duty, &g, now).await?;
                 net.market.reveal_vote(job_id, seat, answer, salt).await?;
                 tracing::info!(job = %job_id, seat, agrees = (answer == g.node), "jury vote revealed");
                 duty.revealed = true;
@@ -255,6 +291,42 @@ async fn serve(ctx: &JuryContext<'_>, job_id: U256, duty: &mut Duty) -> Result<b
     }
 }
 
+/// This node's vote for the game's step, computed once (see [`answer`]).
+async fn my_answer(
+    ctx: &JuryContext<'_>,
+    job_id: U256,
+    duty: &mut Duty,
+    g: &Gridmint::Dispute,
+    now: u64,
+) -> Result<B256, NodeError> {
+    if let Some(a) = duty.answer {
+        return Ok(a);
+    }
+    let mut a = match answer(ctx, job_id, &duty.leaf).await {
+        Ok(a) => a,
+        // The buyer serves the job's data. One that challenged and withholds it cannot make its
+        // case (a party that cannot supply the data it must serve loses): once half the vote's
+        // window is gone without the data, this juror votes for the defender. It comes anyway, so
+        // a buyer's own pool addresses cannot hold the seats by being the only ones with data.
+        Err(NodeError::DataWithheld { message, .. }) if g.challenger == BUYER_CHALLENGES => {
+            let window = net_window(ctx.net).await?;
+            if now + window / 2 < g.deadline.to::<u64>() {
+                return Err(NodeError::DataWithheld { job: job_id.to_string(), message });
+            }
+            tracing::warn!(job = %job_id, reason = %message, "the challenging buyer withholds the job's data: voting for the defender");
+            g.node
+        }
+        Err(e) => return Err(e),
+    };
+    if ctx.lie {
+        // The other side: the defender's answer when it is wrong, any other when right.
+        a = if a == g.node { keccak256(b"gridmint: a lying juror") } else { g.node };
+        tracing::warn!(job = %job_id, "jury duty: voting against the step's truth (test only)");
+    }
+    duty.answer = Some(a);
+    Ok(a)
+}
+
 /// This node's answer for the step of `leaf`: it re-runs the step from the job's package and
 /// hashes (output, flops, the job's step count). A step whose input the defender committed
 /// wrongly, or a job kind this node cannot re-run one step of, is answered with a hash that is
@@ -263,7 +335,10 @@ async fn answer(ctx: &JuryContext<'_>, job_id: U256, leaf: &Gridmint::LeafOpened
     let net = ctx.net;
     let none = keccak256(b"gridmint: this juror could not check the step");
     let posted = compute::find_posted(net, job_id).await?;
-    let (bundle, _) = net.peer()?.fetch_job_data(&posted).await?;
+    let (bundle, _) = match net.peer()?.fetch_job_data(&posted).await {
+        Ok(data) => data,
+        Err(e) => return Err(NodeError::DataWithheld { job: job_id.to_string(), message: e.to_string() }),
+    };
     let dir = ctx.work_dir.join(format!("jury-{job_id}-{}", leaf.step));
     let _ = std::fs::remove_dir_all(&dir);
     let files = exchange::unbundle(&bundle)?;
