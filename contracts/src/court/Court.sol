@@ -186,10 +186,34 @@ abstract contract Court is Settlement {
             _decided(jobId, j, t, g, g.jury.votesFor >= g.jury.votesAgainst, true);
         } else {
             if (block.timestamp <= g.deadline) revert DisputeOpen(jobId);
-            // Trace, Bisect, Leaf: the side that had to move did not. Only the challenger picks.
+            // Trace, Bisect, Leaf: the side that had to move did not. Only the challenger picks;
+            // a challenging replica's claim loses only once none of its replicas steers.
             bool challengerLate = phase == DisputePhase.Bisect && g.challengerTurn;
+            if (challengerLate && g.challenger != _BUYER && _handOver(jobId, t, g)) return;
             _decided(jobId, j, t, g, challengerLate, false);
         }
+    }
+
+    /// @dev The challenging replica that steers missed its pick: the next replica (in claim order)
+    /// that revealed the same claim steers now, with a fresh deadline. False when none is left.
+    function _handOver(uint256 jobId, Trail calldata t, Dispute storage g) internal returns (bool) {
+        address from = g.steerer;
+        uint256 after_;
+        while (t.claimants[after_] != from) ++after_;
+        Revealed memory claim = _revealOf(t.reveals, g.challenger);
+        uint256 next = type(uint256).max;
+        for (uint256 i; i < t.reveals.length; ++i) {
+            uint256 index = t.reveals[i].index;
+            if (index <= after_ || index >= next || (g.eliminated >> index) & 1 == 1) continue;
+            if (_sameClaim(t.reveals[i], claim)) next = index;
+        }
+        if (next == type(uint256).max) return false;
+        address to = t.claimants[next];
+        g.steerer = to;
+        uint40 deadline = _next(g, DisputePhase.Bisect);
+        _records[from].missed += 1;
+        emit SteererReplaced(jobId, from, to, deadline);
+        return true;
     }
 
     /// @dev Ends the current game: the loser's claim is slashed (the coherent jurors take

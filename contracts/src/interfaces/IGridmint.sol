@@ -111,6 +111,9 @@ interface IGridmintEvents {
     event VoteRevealed(uint256 indexed jobId, uint256 seat, address indexed juror, bytes32 output, bool agrees);
     event JurorSlashed(uint256 indexed jobId, address indexed juror, uint256 amount, bool missed);
     event GameDecided(uint256 indexed jobId, bool defenderWon, uint8 votesFor, uint8 votesAgainst);
+    /// @notice The challenging replica `from` let its pick's deadline pass: `to`, a later
+    /// replica of the same claim, steers for it until `deadline` (`from`'s miss is counted).
+    event SteererReplaced(uint256 indexed jobId, address indexed from, address indexed to, uint40 deadline);
     /// @notice One claim is left that the buyer has not contested: it may challenge it until
     /// `deadline` (`challengeSurvivor`), then anyone settles it (`advanceDispute`).
     event SurvivorChecking(uint256 indexed jobId, uint40 deadline);
@@ -509,7 +512,9 @@ interface IGridmintCourt {
     /// @notice The buyer challenges the one claim left (`SurvivorChecking`), with a bond.
     function challengeSurvivor(uint256 jobId, Trail calldata t) external;
 
-    /// @notice Moves the game on once its deadline passed: the side that had to move loses; the
+    /// @notice Moves the game on once its deadline passed: the side that had to move loses (a
+    /// challenging replica that missed its pick hands the steering to the next replica of its
+    /// claim first, in claim order; its claim loses when none is left); the
     /// jury's revealed votes decide (a tie leaves the defender standing); the claim left is
     /// settled (the buyer may settle it at once). Anyone may call it.
     function advanceDispute(uint256 jobId, Trail calldata t) external;

@@ -182,6 +182,58 @@ contract CourtTest is CourtFixture {
 
     // ---- deadlines: the side that does not move loses --------------------------------------
 
+    /// A k = 4 job split two against two: replicas 0 and 1 reveal the corrupt claim (it defends:
+    /// the earliest of the tie), 2 and 3 the honest one, which challenges with replica 2
+    /// steering. The defender has split the root; it is the challenger's turn.
+    function splitTwoAgainstTwo() internal returns (uint256 jobId) {
+        jobId = post(4);
+        for (uint256 i; i < 4; ++i) claimAs(jobId, providers[i]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        bytes32[4] memory roots = [claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest), claimRoot(honest)];
+        for (uint256 i; i < 4; ++i) commitAs(jobId, i, providers[i], roots[i], WU);
+        for (uint256 i; i < 4; ++i) revealAs(jobId, i, providers[i], roots[i], WU);
+        vm.warp(trail(jobId).terms.revealDeadline + 61);
+        finalize(jobId);
+        assertEq(game(jobId).defender, 0, "the corrupt claim defends");
+        assertEq(game(jobId).challenger, 2, "the honest claim challenges");
+        assertEq(game(jobId).steerer, providers[2], "replica 2 steers");
+        openTraceOf(jobId, corrupt);
+        split(jobId, corrupt);
+    }
+
+    /// The review's "only the first replica steers": the challenging replica that steers goes
+    /// silent; its claim does not lose for it. The next replica of the claim steers, the game
+    /// goes on to the jury, and the corrupt claim loses. The silent one's miss is counted.
+    function test_aSilentSteeringReplica_isReplacedByAnotherOfItsClaim() public {
+        uint256 jobId = splitTwoAgainstTwo();
+        timeOut(jobId);
+        assertEq(uint256(phase(jobId)), uint256(DisputePhase.Bisect), "the game goes on");
+        assertEq(game(jobId).steerer, providers[3], "replica 3 steers now");
+        assertEq(market.reputationOf(providers[2]).missed, 1, "replica 2's miss is counted");
+        (bytes32[] memory parts, uint64[] memory flops) = partsOf(corrupt, jobId, moveLevels(jobId));
+        vm.prank(providers[2]);
+        vm.expectRevert(abi.encodeWithSelector(NotYourMove.selector, jobId));
+        market.pickPart(jobId, 0, parts, flops);
+        pickAs(providers[3], jobId, corrupt, WRONG);
+        descend(jobId, corrupt, WRONG, providers[3]);
+        openLeafOf(jobId, corrupt, WRONG);
+        seatJury(jobId, 5);
+        voteAll(jobId, truth(honest, WRONG));
+        assertEq(market.reputationOf(providers[0]).slashed, 1, "the corrupt claim loses");
+        assertEq(market.reputationOf(providers[2]).slashed, 0, "the honest ones keep their stake");
+        assertEq(market.reputationOf(providers[3]).slashed, 0, "the honest ones keep their stake");
+    }
+
+    /// When every replica of the challenging claim is silent, the claim loses: the handover
+    /// ends, so does the game.
+    function test_whenNoReplicaOfTheClaimSteers_itLoses() public {
+        uint256 jobId = splitTwoAgainstTwo();
+        timeOut(jobId);
+        timeOut(jobId);
+        assertEq(market.reputationOf(providers[2]).slashed, 1, "a claim nobody defends loses");
+        assertEq(market.reputationOf(providers[3]).slashed, 1, "a claim nobody defends loses");
+    }
+
     function test_aDefenderThatNeverOpensItsTrace_loses() public {
         uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
         challengeAs(buyer, jobId);

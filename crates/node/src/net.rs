@@ -335,7 +335,8 @@ impl Network {
     pub async fn job_events(&self, job_id: U256) -> Result<Vec<gridmint_protocol::JobEvent>, NodeError> {
         use Gridmint::{
             GameDecided, GameStarted, JobClaimed, JobDisputed, JobFinalized, JobPosted, JobRefunded, LeafOpened,
-            NodeSplit, ProviderSlashed, ReplicasSelected, ResultCommitted, ResultRevealed, VoteRevealed,
+            NodeSplit, ProviderSlashed, ReplicasSelected, ResultCommitted, ResultRevealed, SteererReplaced,
+            VoteRevealed,
         };
         let signatures = vec![
             JobPosted::SIGNATURE_HASH,
@@ -349,6 +350,7 @@ impl Network {
             GameStarted::SIGNATURE_HASH,
             NodeSplit::SIGNATURE_HASH,
             LeafOpened::SIGNATURE_HASH,
+            SteererReplaced::SIGNATURE_HASH,
             VoteRevealed::SIGNATURE_HASH,
             GameDecided::SIGNATURE_HASH,
             ProviderSlashed::SIGNATURE_HASH,
@@ -448,6 +450,10 @@ impl Network {
                 Some(&LeafOpened::SIGNATURE_HASH) => {
                     let l = log.log_decode::<LeafOpened>().map_err(decode_error)?.inner.data;
                     event("step in dispute", None, None, Some(format!("step {}: a jury re-runs it", l.step)))
+                }
+                Some(&SteererReplaced::SIGNATURE_HASH) => {
+                    let r = log.log_decode::<SteererReplaced>().map_err(decode_error)?.inner.data;
+                    event("steering handed over", None, Some(r.to), Some(format!("{} missed its pick", r.from)))
                 }
                 Some(&VoteRevealed::SIGNATURE_HASH) => {
                     let v = log.log_decode::<VoteRevealed>().map_err(decode_error)?.inner.data;
