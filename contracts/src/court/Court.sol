@@ -194,21 +194,25 @@ abstract contract Court is Settlement {
         }
     }
 
-    /// @dev The challenging replica that steers missed its pick: the next replica (in claim order)
-    /// that revealed the same claim steers now, with a fresh deadline. False when none is left.
+    /// @dev The challenging replica that steers missed its pick: the next replica that revealed
+    /// the same claim steers now, with a fresh deadline; "next" in claim order going round from
+    /// the challenger (which steered first, whatever its index), so every replica of the claim
+    /// gets its turn once. False when none is left.
     function _handOver(uint256 jobId, Trail calldata t, Dispute storage g) internal returns (bool) {
         address from = g.steerer;
-        uint256 after_;
-        while (t.claimants[after_] != from) ++after_;
-        Revealed memory claim = _revealOf(t.reveals, g.challenger);
+        uint256 challenger = g.challenger;
+        uint256 index;
+        while (t.claimants[index] != from) ++index;
+        uint256 after_ = (index + _MAX_CLAIMANTS - challenger) % _MAX_CLAIMANTS; // its turn
+        Revealed memory claim = _revealOf(t.reveals, challenger);
         uint256 next = type(uint256).max;
         for (uint256 i; i < t.reveals.length; ++i) {
-            uint256 index = t.reveals[i].index;
-            if (index <= after_ || index >= next || (g.eliminated >> index) & 1 == 1) continue;
-            if (_sameClaim(t.reveals[i], claim)) next = index;
+            uint256 turn = (t.reveals[i].index + _MAX_CLAIMANTS - challenger) % _MAX_CLAIMANTS;
+            if (turn <= after_ || turn >= next || !_sameClaim(t.reveals[i], claim)) continue;
+            next = turn;
         }
         if (next == type(uint256).max) return false;
-        address to = t.claimants[next];
+        address to = t.claimants[(next + challenger) % _MAX_CLAIMANTS];
         g.steerer = to;
         uint40 deadline = _next(g, DisputePhase.Bisect);
         _records[from].missed += 1;

@@ -183,20 +183,22 @@ contract CourtTest is CourtFixture {
     // ---- deadlines: the side that does not move loses --------------------------------------
 
     /// A k = 4 job split two against two: replicas 0 and 1 reveal the corrupt claim (it defends:
-    /// the earliest of the tie), 2 and 3 the honest one, which challenges with replica 2
-    /// steering. The defender has split the root; it is the challenger's turn.
-    function splitTwoAgainstTwo() internal returns (uint256 jobId) {
+    /// the earliest of the tie), 2 and 3 the honest one, which challenges; the honest replica
+    /// that revealed first steers (`first`: 2 or 3). The defender has split the root; it is the
+    /// challenger's turn.
+    function splitTwoAgainstTwo(uint256 first) internal returns (uint256 jobId) {
         jobId = post(4);
         for (uint256 i; i < 4; ++i) claimAs(jobId, providers[i]);
         vm.warp(vm.getBlockTimestamp() + 11);
         bytes32[4] memory roots = [claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest), claimRoot(honest)];
         for (uint256 i; i < 4; ++i) commitAs(jobId, i, providers[i], roots[i], WU);
-        for (uint256 i; i < 4; ++i) revealAs(jobId, i, providers[i], roots[i], WU);
+        uint256[4] memory order = [uint256(0), 1, first, 5 - first];
+        for (uint256 k; k < 4; ++k) revealAs(jobId, order[k], providers[order[k]], roots[order[k]], WU);
         vm.warp(trail(jobId).terms.revealDeadline + 61);
         finalize(jobId);
         assertEq(game(jobId).defender, 0, "the corrupt claim defends");
-        assertEq(game(jobId).challenger, 2, "the honest claim challenges");
-        assertEq(game(jobId).steerer, providers[2], "replica 2 steers");
+        assertEq(game(jobId).challenger, first, "the honest claim challenges");
+        assertEq(game(jobId).steerer, providers[first], "the first honest replica to reveal steers");
         openTraceOf(jobId, corrupt);
         split(jobId, corrupt);
     }
@@ -204,34 +206,45 @@ contract CourtTest is CourtFixture {
     /// The review's "only the first replica steers": the challenging replica that steers goes
     /// silent; its claim does not lose for it. The next replica of the claim steers, the game
     /// goes on to the jury, and the corrupt claim loses. The silent one's miss is counted.
+    /// (The review's finding on the first handover: it went up the claim order only, so a claim
+    /// whose highest replica steered first lost with a lower one ready; hence both orders.)
     function test_aSilentSteeringReplica_isReplacedByAnotherOfItsClaim() public {
-        uint256 jobId = splitTwoAgainstTwo();
-        timeOut(jobId);
-        assertEq(uint256(phase(jobId)), uint256(DisputePhase.Bisect), "the game goes on");
-        assertEq(game(jobId).steerer, providers[3], "replica 3 steers now");
-        assertEq(market.reputationOf(providers[2]).missed, 1, "replica 2's miss is counted");
-        (bytes32[] memory parts, uint64[] memory flops) = partsOf(corrupt, jobId, moveLevels(jobId));
-        vm.prank(providers[2]);
-        vm.expectRevert(abi.encodeWithSelector(NotYourMove.selector, jobId));
-        market.pickPart(jobId, 0, parts, flops);
-        pickAs(providers[3], jobId, corrupt, WRONG);
-        descend(jobId, corrupt, WRONG, providers[3]);
-        openLeafOf(jobId, corrupt, WRONG);
-        seatJury(jobId, 5);
-        voteAll(jobId, truth(honest, WRONG));
-        assertEq(market.reputationOf(providers[0]).slashed, 1, "the corrupt claim loses");
-        assertEq(market.reputationOf(providers[2]).slashed, 0, "the honest ones keep their stake");
-        assertEq(market.reputationOf(providers[3]).slashed, 0, "the honest ones keep their stake");
+        for (uint256 first = 2; first <= 3; ++first) {
+            uint256 other = 5 - first;
+            uint256 jobId = splitTwoAgainstTwo(first);
+            timeOut(jobId);
+            assertEq(uint256(phase(jobId)), uint256(DisputePhase.Bisect), "the game goes on");
+            assertEq(game(jobId).steerer, providers[other], "the other honest replica steers now");
+            assertEq(market.reputationOf(providers[first]).missed, 1, "the silent one's miss is counted");
+            (bytes32[] memory parts, uint64[] memory flops) = partsOf(corrupt, jobId, moveLevels(jobId));
+            vm.prank(providers[first]);
+            vm.expectRevert(abi.encodeWithSelector(NotYourMove.selector, jobId));
+            market.pickPart(jobId, 0, parts, flops);
+            pickAs(providers[other], jobId, corrupt, WRONG);
+            descend(jobId, corrupt, WRONG, providers[other]);
+            openLeafOf(jobId, corrupt, WRONG);
+            seatJury(jobId, 5);
+            voteAll(jobId, truth(honest, WRONG));
+            assertEq(market.reputationOf(providers[0]).slashed, first - 1, "the corrupt claim loses");
+            assertEq(market.reputationOf(providers[2]).slashed, 0, "the honest ones keep their stake");
+            assertEq(market.reputationOf(providers[3]).slashed, 0, "the honest ones keep their stake");
+        }
     }
 
     /// When every replica of the challenging claim is silent, the claim loses: the handover
-    /// ends, so does the game.
+    /// goes round the claim once, then the game ends.
     function test_whenNoReplicaOfTheClaimSteers_itLoses() public {
-        uint256 jobId = splitTwoAgainstTwo();
+        uint256 jobId = splitTwoAgainstTwo(3);
         timeOut(jobId);
+        assertEq(uint256(phase(jobId)), uint256(DisputePhase.Bisect), "handed over first");
+        assertEq(game(jobId).steerer, providers[2], "to the other replica, below the first");
         timeOut(jobId);
-        assertEq(market.reputationOf(providers[2]).slashed, 1, "a claim nobody defends loses");
-        assertEq(market.reputationOf(providers[3]).slashed, 1, "a claim nobody defends loses");
+        assertEq(uint256(phase(jobId)), uint256(DisputePhase.Checking), "then the claim lost");
+        assertEq(market.reputationOf(providers[3]).missed, 1, "each silent steerer missed");
+        assertEq(market.reputationOf(providers[2]).missed, 0, "the last one lost the game instead");
+        assertEq(market.reputationOf(providers[2]).slashed, 1, "a claim nobody steers loses");
+        assertEq(market.reputationOf(providers[3]).slashed, 1, "a claim nobody steers loses");
+        assertEq(market.reputationOf(providers[0]).slashed, 0, "the defending claim stands");
     }
 
     function test_aDefenderThatNeverOpensItsTrace_loses() public {
