@@ -119,20 +119,9 @@ impl<P: Provider + Clone> Market<P> {
     /// The accounts that entered the jury pool since `from_block` (some may have left since:
     /// `jury_ticket` tells).
     pub async fn jury_pool(&self, from_block: u64) -> Result<Vec<alloy::primitives::Address>, ChainError> {
-        let provider = self.contract().provider();
-        let head = provider
-            .get_block_number()
-            .await
-            .map_err(|e| ChainError::Receipt { call: "eth_blockNumber", message: e.to_string() })?;
-        let filter = Filter::new()
-            .address(*self.contract().address())
-            .event_signature(Gridmint::JuryPoolJoined::SIGNATURE_HASH)
-            .from_block(from_block)
-            .to_block(head);
-        let logs = provider
-            .get_logs(&filter)
-            .await
-            .map_err(|e| ChainError::Receipt { call: "get_logs", message: e.to_string() })?;
+        let filter =
+            Filter::new().address(self.deployment().market).event_signature(Gridmint::JuryPoolJoined::SIGNATURE_HASH);
+        let logs = self.logs_since(&filter, |_| from_block, "jury pool").await?;
         let mut pool: Vec<alloy::primitives::Address> = Vec::new();
         for log in logs {
             if let Ok(j) = log.log_decode::<Gridmint::JuryPoolJoined>()
@@ -206,21 +195,11 @@ impl<P: Provider + Clone> Market<P> {
     /// The defender's last split of the job's disputed node (its `NodeSplit` event: the court
     /// does not store the parts): the node's depth and position, the parts and their flops.
     pub async fn last_split(&self, job_id: U256) -> Result<Option<Gridmint::NodeSplit>, ChainError> {
-        let provider = self.contract().provider();
-        let head = provider
-            .get_block_number()
-            .await
-            .map_err(|e| ChainError::Receipt { call: "get_block_number", message: e.to_string() })?;
         let filter = Filter::new()
             .address(self.deployment().market)
             .event_signature(Gridmint::NodeSplit::SIGNATURE_HASH)
-            .topic1(B256::from(job_id))
-            .from_block(head.saturating_sub(SPLIT_LOOKBACK_BLOCKS))
-            .to_block(head);
-        let logs = provider
-            .get_logs(&filter)
-            .await
-            .map_err(|e| ChainError::Receipt { call: "get_logs", message: e.to_string() })?;
+            .topic1(B256::from(job_id));
+        let logs = self.logs_since(&filter, |head| head.saturating_sub(SPLIT_LOOKBACK_BLOCKS), "last split").await?;
         let Some(last) = logs.last() else { return Ok(None) };
         let split = last
             .log_decode::<Gridmint::NodeSplit>()

@@ -412,6 +412,35 @@ impl<P: Provider + Clone> Market<P> {
         matches!(e, ChainError::Failed { .. }) || matches!(e.revert_reason(), Some(GridmintErrors::TrailMismatch(_)))
     }
 
+    /// The market's logs matching `filter` from block `from(head)` to the head, in order, asked
+    /// for `log_window` blocks at a time (public RPC nodes refuse wider ranges).
+    pub(crate) async fn logs_since(
+        &self,
+        filter: &Filter,
+        from: impl FnOnce(u64) -> u64,
+        what: &'static str,
+    ) -> Result<Vec<alloy::rpc::types::Log>, ChainError> {
+        let provider = self.contract.provider();
+        let head = provider
+            .get_block_number()
+            .await
+            .map_err(|e| ChainError::Receipt { call: "get_block_number", message: format!("{what}: {e}") })?;
+        let mut logs = Vec::new();
+        let mut start = from(head);
+        while start <= head {
+            let end = start.saturating_add(self.log_window - 1).min(head);
+            let window = filter.clone().from_block(start).to_block(end);
+            let found = provider
+                .get_logs(&window)
+                .await
+                .map_err(|e| ChainError::Receipt { call: "get_logs", message: format!("{what}: {e}") })?;
+            logs.extend(found);
+            start = end + 1;
+        }
+        logs.sort_by_key(|l| (l.block_number, l.log_index));
+        Ok(logs)
+    }
+
     /// The job's trail: its terms (from `JobPosted`), claimants, commitments and reveals in the
     /// order of their events, which is the order the market hashed them.
     pub async fn trail(&self, job_id: U256) -> Result<Gridmint::Trail, ChainError> {
@@ -425,24 +454,8 @@ impl<P: Provider + Clone> Market<P> {
             ])
             .topic1(B256::from(job_id));
         let known = self.posted_in.lock().unwrap_or_else(|p| p.into_inner()).get(&job_id).copied();
-        let provider = self.contract.provider();
-        let head = provider
-            .get_block_number()
-            .await
-            .map_err(|e| ChainError::Receipt { call: "get_block_number (trail)", message: e.to_string() })?;
-        let mut logs = Vec::new();
-        let mut start = known.unwrap_or(self.deployment.start_block);
-        while start <= head {
-            let end = start.saturating_add(self.log_window - 1).min(head);
-            let window = filter.clone().from_block(start).to_block(end);
-            let found = provider
-                .get_logs(&window)
-                .await
-                .map_err(|e| ChainError::Receipt { call: "get_logs (trail)", message: e.to_string() })?;
-            logs.extend(found);
-            start = end + 1;
-        }
-        logs.sort_by_key(|l| (l.block_number, l.log_index));
+        let from = known.unwrap_or(self.deployment.start_block);
+        let logs = self.logs_since(&filter, |_| from, "trail").await?;
         if known.is_none()
             && let Some(block) = logs.first().and_then(|l| l.block_number)
         {

@@ -41,20 +41,45 @@ pub(super) struct Duty {
     answer: Option<B256>,
     /// Seat and salt once committed.
     committed: Option<(u64, B256)>,
+    /// Whether the seats were searched for this node's address since its last commitment was
+    /// sent (a seat whose receipt was lost, or held before a restart, is found once).
+    seat_looked_up: bool,
     revealed: bool,
 }
 
-/// The games this node judges, by job.
-pub(super) type Duties = BTreeMap<U256, Duty>;
+/// The games this node judges, by job, and the court's parameters (immutables, read once).
+#[derive(Debug, Default)]
+pub(super) struct Duties {
+    games: BTreeMap<U256, Duty>,
+    court: Option<CourtParams>,
+}
+
+impl Duties {
+    pub(super) fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// What the court fixed at deployment that jury duty reads.
+#[derive(Debug, Clone, Copy)]
+struct CourtParams {
+    jury_size: usize,
+    /// Seconds each phase of a game lasts.
+    move_window: u64,
+}
+
+impl CourtParams {
+    async fn read(net: &Network) -> Result<Self, NodeError> {
+        let c = net.market.contract();
+        let size = c.jurySize().call().await.map_err(|e| NodeError::Chain(ChainError::from_contract("jurySize", e)))?;
+        let window =
+            c.moveWindow().call().await.map_err(|e| NodeError::Chain(ChainError::from_contract("moveWindow", e)))?;
+        Ok(Self { jury_size: usize::from(size), move_window: u64::from(window) })
+    }
+}
 
 /// `Dispute.challenger` when the buyer challenges.
 const BUYER_CHALLENGES: u8 = 255;
-
-/// The court's move window, in seconds.
-async fn net_window(net: &Network) -> Result<u64, NodeError> {
-    let window = net.market.contract().moveWindow().call().await;
-    Ok(u64::from(window.map_err(|e| NodeError::Chain(ChainError::from_contract("moveWindow", e)))?))
-}
 
 /// How far back a starting node looks for games at one step (a vote lasts two move windows).
 const GAMES_LOOKBACK_BLOCKS: u64 = 5_000;
@@ -72,6 +97,10 @@ pub(super) async fn join_pool(net: &Network) -> Result<(), NodeError> {
 /// for `LeafOpened` in.
 pub(super) async fn round(ctx: &JuryContext<'_>, duties: &mut Duties, cursor: &mut u64) -> Result<(), NodeError> {
     let net = ctx.net;
+    let court = match duties.court {
+        Some(c) => c,
+        None => *duties.court.insert(CourtParams::read(net).await?),
+    };
     let head = net.block_number().await?;
     if *cursor == 0 {
         // Games whose step was opened lately too: a node restarted during a vote still reveals.
@@ -93,21 +122,29 @@ pub(super) async fn round(ctx: &JuryContext<'_>, duties: &mut Duties, cursor: &m
             if parties.contains(&me) {
                 continue;
             }
-            let duty = Duty { leaf, parties, rank: None, answer: None, committed: None, revealed: false };
-            duties.insert(duty.leaf.jobId, duty);
+            let duty = Duty {
+                leaf,
+                parties,
+                rank: None,
+                answer: None,
+                committed: None,
+                seat_looked_up: false,
+                revealed: false,
+            };
+            duties.games.insert(duty.leaf.jobId, duty);
         }
         *cursor = head + 1;
     }
     let mut done = Vec::new();
-    for (job_id, duty) in duties.iter_mut() {
-        match serve(ctx, *job_id, duty).await {
+    for (job_id, duty) in duties.games.iter_mut() {
+        match serve(ctx, court, *job_id, duty).await {
             Ok(true) => done.push(*job_id),
             Ok(false) => {}
             Err(e) => tracing::warn!(job = %job_id, error = %e, "jury duty: retrying"),
         }
     }
     for job_id in done {
-        duties.remove(&job_id);
+        duties.games.remove(&job_id);
     }
     Ok(())
 }
@@ -157,6 +194,7 @@ async fn rank(net: &Network, job_id: U256, mine: u64, parties: &[Address]) -> Re
 /// holds); never once it could not.
 async fn coming(
     net: &Network,
+    court: CourtParams,
     job_id: U256,
     duty: &mut Duty,
     g: &Gridmint::Dispute,
@@ -178,14 +216,7 @@ async fn coming(
     if !eligible {
         return Ok(Coming::Never);
     }
-    let size = usize::from(
-        net.market
-            .contract()
-            .jurySize()
-            .call()
-            .await
-            .map_err(|e| NodeError::Chain(ChainError::from_contract("jurySize", e)))?,
-    );
+    let size = court.jury_size;
     let rank = match duty.rank {
         Some((seeded, r)) if seeded == seed_block => r,
         _ => {
@@ -207,13 +238,12 @@ async fn coming(
     if seats >= size && mine >= worst {
         return Ok(Coming::Never);
     }
-    let window = net_window(net).await?;
     let deadline: u64 = g.deadline.to();
-    Ok(if now + window / 2 >= deadline { Coming::Now } else { Coming::Later })
+    Ok(if now + court.move_window / 2 >= deadline { Coming::Now } else { Coming::Later })
 }
 
 /// One look at a game this node may judge; true once its part is over.
-async fn serve(ctx: &JuryContext<'_>, job_id: U256, duty: &mut Duty) -> Result<bool, NodeError> {
+async fn serve(ctx: &JuryContext<'_>, court: CourtParams, job_id: U256, duty: &mut Duty) -> Result<bool, NodeError> {
     let net = ctx.net;
     let g = net.market.dispute(job_id).await?;
     let now = net.now().await?;
@@ -227,14 +257,15 @@ async fn serve(ctx: &JuryContext<'_>, job_id: U256, duty: &mut Duty) -> Result<b
     let salt = keccak256(
         (B256::from(net.signer.to_bytes()), job_id, u64::from(g.jury.seedBlock), "gridmint.vote salt").abi_encode(),
     );
-    if duty.committed.is_none()
-        && let Some(seat) = net.market.jurors(job_id).await?.iter().position(|j| *j == me)
-    {
-        duty.committed = Some((seat as u64, salt));
+    if duty.committed.is_none() && !duty.seat_looked_up {
+        if let Some(seat) = net.market.jurors(job_id).await?.iter().position(|j| *j == me) {
+            duty.committed = Some((seat as u64, salt));
+        }
+        duty.seat_looked_up = true;
     }
     match duty.committed {
         None if now <= deadline => {
-            match coming(net, job_id, duty, &g, now).await? {
+            match coming(net, court, job_id, duty, &g, now).await? {
                 Coming::Never => {
                     tracing::info!(job = %job_id, "jury duty: this node cannot take a seat in this game");
                     return Ok(true);
@@ -245,6 +276,7 @@ async fn serve(ctx: &JuryContext<'_>, job_id: U256, duty: &mut Duty) -> Result<b
                     // first and this commitment take a seat after all, it is still revealed.
                     let unchecked = keccak256(b"gridmint: this juror could not check the step");
                     let digest = net.market.vote_digest(job_id, unchecked, salt, me).await?;
+                    duty.seat_looked_up = false; // if its receipt is lost, the seat is looked for
                     let mined = net.market.commit_vote(job_id, digest, duty.parties.clone()).await?;
                     if let Some(seat) = mined.value {
                         duty.answer = Some(unchecked);
@@ -257,8 +289,9 @@ async fn serve(ctx: &JuryContext<'_>, job_id: U256, duty: &mut Duty) -> Result<b
                 }
                 Coming::Now => {}
             }
-            let answer = my_answer(ctx, job_id, duty, &g, now).await?;
+            let answer = my_answer(ctx, court, job_id, duty, &g, now).await?;
             let digest = net.market.vote_digest(job_id, answer, salt, me).await?;
+            duty.seat_looked_up = false; // if its receipt is lost, the seat is looked for
             let mined = net.market.commit_vote(job_id, digest, duty.parties.clone()).await?;
             let Some(seat) = mined.value else {
                 tracing::info!(job = %job_id, "the jury's draw was reseeded; coming again");
@@ -277,7 +310,7 @@ async fn serve(ctx: &JuryContext<'_>, job_id: U256, duty: &mut Duty) -> Result<b
                 return Ok(true);
             }
             if !duty.revealed && now > deadline {
-                let answer = my_answer(ctx, job_id, duty, &g, now).await?;
+                let answer = my_answer(ctx, court, job_id, duty, &g, now).await?;
                 net.market.reveal_vote(job_id, seat, answer, salt).await?;
                 tracing::info!(job = %job_id, seat, agrees = (answer == g.node), "jury vote revealed");
                 duty.revealed = true;
@@ -294,6 +327,7 @@ async fn serve(ctx: &JuryContext<'_>, job_id: U256, duty: &mut Duty) -> Result<b
 /// This node's vote for the game's step, computed once (see [`answer`]).
 async fn my_answer(
     ctx: &JuryContext<'_>,
+    court: CourtParams,
     job_id: U256,
     duty: &mut Duty,
     g: &Gridmint::Dispute,
@@ -309,8 +343,7 @@ async fn my_answer(
         // window is gone without the data, this juror votes for the defender. It comes anyway, so
         // a buyer's own pool addresses cannot hold the seats by being the only ones with data.
         Err(NodeError::DataWithheld { message, .. }) if g.challenger == BUYER_CHALLENGES => {
-            let window = net_window(ctx.net).await?;
-            if now + window / 2 < g.deadline.to::<u64>() {
+            if now + court.move_window / 2 < g.deadline.to::<u64>() {
                 return Err(NodeError::DataWithheld { job: job_id.to_string(), message });
             }
             tracing::warn!(job = %job_id, reason = %message, "the challenging buyer withholds the job's data: voting for the defender");
