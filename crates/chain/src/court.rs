@@ -10,6 +10,7 @@ use alloy::{
     sol_types::SolEvent,
 };
 
+pub use crate::market::CourtParams;
 use crate::{ChainError, Market, bindings::Gridmint, market::Mined};
 
 /// Where a dispute's game stands (`DisputePhase` in Types.sol).
@@ -133,9 +134,27 @@ impl<P: Provider + Clone> Market<P> {
         Ok(pool)
     }
 
+    /// The court's parameters, read once: they are immutables of the deployment.
+    pub async fn court_params(&self) -> Result<CourtParams, ChainError> {
+        if let Some(params) = self.court_cache().get() {
+            return Ok(*params);
+        }
+        let c = self.contract();
+        let params = CourtParams {
+            levels_per_move: c
+                .levelsPerMove()
+                .call()
+                .await
+                .map_err(|e| ChainError::from_contract("levelsPerMove", e))?,
+            jury_size: c.jurySize().call().await.map_err(|e| ChainError::from_contract("jurySize", e))?,
+            move_window: c.moveWindow().call().await.map_err(|e| ChainError::from_contract("moveWindow", e))?,
+        };
+        Ok(*self.court_cache().get_or_init(|| params))
+    }
+
     /// Levels of the trace tree one move descends.
     pub async fn levels_per_move(&self) -> Result<u8, ChainError> {
-        self.contract().levelsPerMove().call().await.map_err(|e| ChainError::from_contract("levelsPerMove", e))
+        Ok(self.court_params().await?.levels_per_move)
     }
 
     pub async fn open_trace(

@@ -100,6 +100,19 @@ pub struct Market<P> {
     log_window: u64,
     /// The block each job was posted in, once a trail found it: later trails start there.
     posted_in: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<U256, u64>>>,
+    /// The court's parameters (immutables of the deployment), once read.
+    court: std::sync::Arc<std::sync::OnceLock<CourtParams>>,
+}
+
+/// What the court fixed at deployment that its clients read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CourtParams {
+    /// Levels of the trace tree one move descends.
+    pub levels_per_move: u8,
+    /// Jurors a game seats at most.
+    pub jury_size: u8,
+    /// Seconds each phase of a game lasts.
+    pub move_window: u32,
 }
 
 /// Blocks per `eth_getLogs` request unless [`Market::with_log_window`] says otherwise.
@@ -118,7 +131,7 @@ impl<P: Provider + Clone> Market<P> {
     }
 
     fn at(contract: GridmintInstance<P>, deployment: Deployment) -> Self {
-        Self { contract, deployment, log_window: LOG_WINDOW, posted_in: Default::default() }
+        Self { contract, deployment, log_window: LOG_WINDOW, posted_in: Default::default(), court: Default::default() }
     }
 
     /// The same market, asking for logs `blocks` at a time.
@@ -128,6 +141,10 @@ impl<P: Provider + Clone> Market<P> {
 
     pub fn deployment(&self) -> &Deployment {
         &self.deployment
+    }
+
+    pub(crate) fn court_cache(&self) -> &std::sync::OnceLock<CourtParams> {
+        &self.court
     }
 
     pub fn contract(&self) -> &GridmintInstance<P> {

@@ -82,13 +82,7 @@ pub(crate) async fn advance_if_due(
     let due = match Phase::from_u8(g.phase) {
         Phase::None => false,
         Phase::JuryVote => {
-            let window = net
-                .market
-                .contract()
-                .moveWindow()
-                .call()
-                .await
-                .map_err(|e| NodeError::Chain(ChainError::from_contract("moveWindow", e)))?;
+            let window = net.market.court_params().await?.move_window;
             // Every seat revealed (or nobody sat): the verdict need not wait out the reveal window.
             let all_revealed = g.jury.revealedSeats.count_ones() == u32::from(g.jury.seats);
             now > deadline + u64::from(window) || (now > deadline && all_revealed)

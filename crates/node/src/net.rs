@@ -629,9 +629,7 @@ impl gridmint_peer::Ledger for Network {
         if !eligible || self.market.trail(job_id).await?.claimants.contains(&who) {
             return Ok(false);
         }
-        let size = self.market.contract().jurySize().call().await;
-        let size = size.map_err(|e| gridmint_chain::ChainError::from_contract("jurySize", e))?;
-        if jurors.len() < usize::from(size) {
+        if jurors.len() < usize::from(self.market.court_params().await?.jury_size) {
             return Ok(true);
         }
         let mut worst = 0;

@@ -68,9 +68,21 @@ async fn play(net: &Network, work_dir: &Path, job_id: U256, root: B256) -> Resul
     let revealed = |index: u8| trail.reveals.iter().find(|r| r.index == U256::from(index)).map(|r| r.resultRoot);
     let defending = revealed(g.defender) == Some(root);
     let challenging = g.steerer == net.address() && g.challenger != 255 && revealed(g.challenger) == Some(root);
-    if !defending && !challenging {
+    let moves = match phase {
+        Phase::Trace | Phase::Leaf => defending,
+        Phase::Bisect => {
+            if g.challengerTurn {
+                challenging
+            } else {
+                defending
+            }
+        }
+        _ => false,
+    };
+    if !moves {
         return Ok(());
     }
+    // Only now the kept claim is read (its trace decoded): on this replica's own move.
     let Some((outputs, trace)) = load_claim(work_dir, job_id, root) else {
         tracing::warn!(job = %job_id, "in the court, but the trace behind this replica's root is not here");
         return Ok(());

@@ -21,7 +21,11 @@ use alloy::{
     rpc::types::Filter,
     sol_types::{SolEvent, SolValue},
 };
-use gridmint_chain::{ChainError, bindings::Gridmint, court::Phase};
+use gridmint_chain::{
+    ChainError,
+    bindings::Gridmint,
+    court::{CourtParams, Phase},
+};
 use gridmint_peer::exchange;
 use gridmint_protocol::JobKind;
 use gridmint_runner as runner;
@@ -47,36 +51,8 @@ pub(super) struct Duty {
     revealed: bool,
 }
 
-/// The games this node judges, by job, and the court's parameters (immutables, read once).
-#[derive(Debug, Default)]
-pub(super) struct Duties {
-    games: BTreeMap<U256, Duty>,
-    court: Option<CourtParams>,
-}
-
-impl Duties {
-    pub(super) fn new() -> Self {
-        Self::default()
-    }
-}
-
-/// What the court fixed at deployment that jury duty reads.
-#[derive(Debug, Clone, Copy)]
-struct CourtParams {
-    jury_size: usize,
-    /// Seconds each phase of a game lasts.
-    move_window: u64,
-}
-
-impl CourtParams {
-    async fn read(net: &Network) -> Result<Self, NodeError> {
-        let c = net.market.contract();
-        let size = c.jurySize().call().await.map_err(|e| NodeError::Chain(ChainError::from_contract("jurySize", e)))?;
-        let window =
-            c.moveWindow().call().await.map_err(|e| NodeError::Chain(ChainError::from_contract("moveWindow", e)))?;
-        Ok(Self { jury_size: usize::from(size), move_window: u64::from(window) })
-    }
-}
+/// The games this node judges, by job.
+pub(super) type Duties = BTreeMap<U256, Duty>;
 
 /// `Dispute.challenger` when the buyer challenges.
 const BUYER_CHALLENGES: u8 = 255;
@@ -97,10 +73,7 @@ pub(super) async fn join_pool(net: &Network) -> Result<(), NodeError> {
 /// for `LeafOpened` in.
 pub(super) async fn round(ctx: &JuryContext<'_>, duties: &mut Duties, cursor: &mut u64) -> Result<(), NodeError> {
     let net = ctx.net;
-    let court = match duties.court {
-        Some(c) => c,
-        None => *duties.court.insert(CourtParams::read(net).await?),
-    };
+    let court = net.market.court_params().await?;
     let head = net.block_number().await?;
     if *cursor == 0 {
         // Games whose step was opened lately too: a node restarted during a vote still reveals.
@@ -131,12 +104,12 @@ pub(super) async fn round(ctx: &JuryContext<'_>, duties: &mut Duties, cursor: &m
                 seat_looked_up: false,
                 revealed: false,
             };
-            duties.games.insert(duty.leaf.jobId, duty);
+            duties.insert(duty.leaf.jobId, duty);
         }
         *cursor = head + 1;
     }
     let mut done = Vec::new();
-    for (job_id, duty) in duties.games.iter_mut() {
+    for (job_id, duty) in duties.iter_mut() {
         match serve(ctx, court, *job_id, duty).await {
             Ok(true) => done.push(*job_id),
             Ok(false) => {}
@@ -144,7 +117,7 @@ pub(super) async fn round(ctx: &JuryContext<'_>, duties: &mut Duties, cursor: &m
         }
     }
     for job_id in done {
-        duties.games.remove(&job_id);
+        duties.remove(&job_id);
     }
     Ok(())
 }
@@ -216,7 +189,7 @@ async fn coming(
     if !eligible {
         return Ok(Coming::Never);
     }
-    let size = court.jury_size;
+    let size = usize::from(court.jury_size);
     let rank = match duty.rank {
         Some((seeded, r)) if seeded == seed_block => r,
         _ => {
@@ -239,7 +212,7 @@ async fn coming(
         return Ok(Coming::Never);
     }
     let deadline: u64 = g.deadline.to();
-    Ok(if now + court.move_window / 2 >= deadline { Coming::Now } else { Coming::Later })
+    Ok(if now + u64::from(court.move_window) / 2 >= deadline { Coming::Now } else { Coming::Later })
 }
 
 /// One look at a game this node may judge; true once its part is over.
@@ -343,7 +316,7 @@ async fn my_answer(
         // window is gone without the data, this juror votes for the defender. It comes anyway, so
         // a buyer's own pool addresses cannot hold the seats by being the only ones with data.
         Err(NodeError::DataWithheld { message, .. }) if g.challenger == BUYER_CHALLENGES => {
-            if now + court.move_window / 2 < g.deadline.to::<u64>() {
+            if now + u64::from(court.move_window) / 2 < g.deadline.to::<u64>() {
                 return Err(NodeError::DataWithheld { job: job_id.to_string(), message });
             }
             tracing::warn!(job = %job_id, reason = %message, "the challenging buyer withholds the job's data: voting for the defender");
