@@ -68,6 +68,13 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
     }
 
     /// @inheritdoc IGridmintExtension
+    function announcePeer(bytes32 peer) external viaMarket {
+        if (_providers[msg.sender].status == ProviderStatus.None) revert NotRegistered(msg.sender);
+        if (peer == bytes32(0)) revert InvalidPeer();
+        emit PeerAnnounced(msg.sender, peer);
+    }
+
+    /// @inheritdoc IGridmintExtension
     function requestUnstake() external viaMarket {
         Provider storage p = _providers[msg.sender];
         if (p.status != ProviderStatus.Active) revert NotRegistered(msg.sender);

@@ -35,6 +35,9 @@ interface IGridmintEvents {
     event StakeWithdrawn(address indexed provider, uint256 amount);
     event PayoutChangeRequested(address indexed provider, address payout, uint256 effectiveAt);
     event PayoutChanged(address indexed provider, address payout);
+    /// @notice Where a provider's node takes peer-to-peer requests (an iroh endpoint id, derived
+    /// from its wallet key): a court's jurors fetch a disputed job's data from its replicas there.
+    event PeerAnnounced(address indexed provider, bytes32 peer);
 
     event JobPosted(
         uint256 indexed jobId,
@@ -137,6 +140,7 @@ interface IGridmintErrors {
     error StakeTooLow(uint256 stake, uint256 required);
     error InvalidHardware();
     error InvalidRegion(uint16 region);
+    error InvalidPeer();
     error NotUnstaking(address provider);
     error CooldownActive(uint256 until);
     error HasActiveJobs(uint256 count);
@@ -328,6 +332,10 @@ interface IGridmintExtension {
 
     /// @notice Applies a requested payout address after its delay. Anyone may call it.
     function applyPayoutChange(address provider) external;
+
+    /// @notice A registered provider tells where its node takes peer-to-peer requests (the last
+    /// announcement counts). Nothing is stored: clients read the event.
+    function announcePeer(bytes32 peer) external;
 
     function providerOf(address provider) external view returns (Provider memory);
     function payoutOf(address account) external view returns (address);

@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
 import {Provider, ProviderStatus} from "../../src/libraries/Types.sol";
+import {IGridmintEvents} from "../../src/interfaces/IGridmint.sol";
 
 contract RegistryTest is Fixture {
     address internal p;
@@ -129,6 +130,27 @@ contract RegistryTest is Fixture {
         vm.prank(p);
         vm.expectRevert(abi.encodeWithSelector(NotRegistered.selector, p));
         market.requestUnstake();
+    }
+
+    function test_announcePeer_emitsTheEndpointForJurorsToFind() public {
+        registerProvider(p);
+        bytes32 peer = keccak256("an iroh endpoint id");
+        vm.expectEmit(true, false, false, true);
+        emit IGridmintEvents.PeerAnnounced(p, peer);
+        vm.prank(p);
+        market.announcePeer(peer);
+    }
+
+    /// A stranger cannot announce an endpoint (jurors look up parties, which are registered),
+    /// and an empty endpoint is refused rather than hiding an earlier, good one.
+    function test_announcePeer_needsRegistrationAndAnEndpoint() public {
+        vm.prank(p);
+        vm.expectRevert(abi.encodeWithSelector(NotRegistered.selector, p));
+        market.announcePeer(keccak256("peer"));
+        registerProvider(p);
+        vm.prank(p);
+        vm.expectRevert(InvalidPeer.selector);
+        market.announcePeer(bytes32(0));
     }
 
     function test_payoutChange_takesEffectAfterDelay() public {

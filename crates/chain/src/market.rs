@@ -575,6 +575,37 @@ impl<P: Provider + Clone> Market<P> {
         Ok(Mined { value: (), receipt })
     }
 
+    /// Announces where this node takes peer-to-peer requests (`peer`: its endpoint id); a
+    /// registered provider only. A court's jurors fetch a disputed job's data from its replicas
+    /// there.
+    pub async fn announce_peer(&self, peer: B256) -> Result<Mined<()>, ChainError> {
+        let receipt = Self::send("announcePeer", self.contract.announcePeer(peer)).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
+    /// The endpoint each of `providers` announced last since `from_block` (none: absent).
+    pub async fn announced_peers(
+        &self,
+        providers: &[Address],
+        from_block: u64,
+    ) -> Result<std::collections::BTreeMap<Address, B256>, ChainError> {
+        let mut peers = std::collections::BTreeMap::new();
+        if providers.is_empty() {
+            return Ok(peers);
+        }
+        let filter = Filter::new()
+            .address(self.deployment.market)
+            .event_signature(Gridmint::PeerAnnounced::SIGNATURE_HASH)
+            .topic1(providers.iter().map(|a| a.into_word()).collect::<Vec<B256>>());
+        for log in self.logs_since(&filter, |_| from_block, "announced peers").await? {
+            if let Ok(a) = log.log_decode::<Gridmint::PeerAnnounced>() {
+                // In block order: a later announcement replaces an earlier one.
+                peers.insert(a.inner.data.provider, a.inner.data.peer);
+            }
+        }
+        Ok(peers)
+    }
+
     /// The job's storage slot alone (state, claimants, selection, claim deadline): one call,
     /// for loops that poll a job. A job that does not exist has state 0.
     pub async fn slot(&self, job_id: U256) -> Result<Gridmint::Job, ChainError> {

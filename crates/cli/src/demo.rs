@@ -40,6 +40,15 @@ pub struct DemoArgs {
     /// ones). While the honest jurors are the majority, the court outvotes and slashes them.
     #[arg(long, default_value_t = 0, hide = true)]
     lying_jurors: u32,
+    /// Test only: the buyer refuses the job's data to its court's jurors (what a buyer colluding
+    /// with a challenging replica would do); the jurors must get it from the job's replicas.
+    #[arg(long, hide = true)]
+    withholding_buyer: bool,
+    /// Test only: the corrupt providers' processes are killed once the court game's first
+    /// bisection round is on chain: a party that stops answering mid-bisection loses the game on
+    /// its next deadline, and is slashed.
+    #[arg(long, hide = true)]
+    colluders_quit_mid_game: bool,
     /// The providers commit and reveal on chain themselves instead of handing the buyer their
     /// commitments: the buyer then checks the result and settles or challenges from the chain.
     #[arg(long)]
@@ -182,6 +191,29 @@ impl Drop for Children {
     }
 }
 
+/// With `quit`: kills `colluders` once the job's court game has its first bisection round on
+/// chain (they stop answering mid-bisection). Returns at once without `quit`, and once the job
+/// left the court or was never disputed.
+async fn quit_mid_game(net: &Network, job_id: U256, colluders: &mut [Child], quit: bool) -> anyhow::Result<()> {
+    if !quit {
+        return Ok(());
+    }
+    loop {
+        if net.court_record(job_id).await?.rounds >= 1 {
+            for child in colluders.iter_mut() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            eprintln!("the colluding providers stopped mid-bisection (test)");
+            return Ok(());
+        }
+        if !net.market.slot(job_id).await?.job_state()?.unsettled() {
+            anyhow::bail!("job {job_id} ended before its court game had a bisection round");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let corrupt = args.corrupt.min(PROVIDERS);
@@ -221,7 +253,10 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
             let role = Role { relay: true, juror: true, lie, ..Role::default() };
             juror_children.0.push(spawn_provider(&dir, &profile, &models, account, role)?);
         }
-        let buyer_net = Network::connect(&profile, net::dev_account(BUYER_ACCOUNT)?)?;
+        let mut buyer_net = Network::connect(&profile, net::dev_account(BUYER_ACCOUNT)?)?;
+        if args.withholding_buyer {
+            buyer_net = buyer_net.withholding_from_jurors();
+        }
         let addresses: Vec<Address> =
             (1..=PROVIDERS).map(|a| net::dev_account(a).map(|s| s.address())).collect::<Result<_, _>>()?;
         let juror_addresses: Vec<Address> = (BUYER_ACCOUNT + 1..=BUYER_ACCOUNT + jurors)
@@ -278,7 +313,13 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
         let posted = buyer::submit(&buyer_paths, &buyer_net, &package, &options).await?;
         eprintln!("job {} posted ({} work units); waiting for the market", posted.job_id, posted.work_units);
         let result_dir = dir.join("result");
-        let outcome = buyer::wait_and_fetch(&buyer_net, posted.job_id, Some(&result_dir), options.poll).await?;
+        let waited = buyer::wait_and_fetch(&buyer_net, posted.job_id, Some(&result_dir), options.poll);
+        let colluders = (PROVIDERS - corrupt) as usize..PROVIDERS as usize;
+        let quitting =
+            quit_mid_game(&buyer_net, posted.job_id, &mut children.0[colluders], args.colluders_quit_mid_game);
+        let (outcome, quit) = tokio::join!(waited, quitting);
+        let outcome = outcome?;
+        quit?;
         let submit_to_verified_s = submitted.elapsed().as_secs_f64();
         buyer_net.close_peer().await;
         let claimants = buyer_net.market.slot(posted.job_id).await?.claimants;

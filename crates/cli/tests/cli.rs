@@ -12,11 +12,13 @@
 //!   an oversized manifest, a link out of the package, a zip entry climbing out): `gridmint run`
 //!   and `gridmint job submit` refuse each with an error naming the file and the problem, never
 //!   a panic, and submit refuses before it touches the network.
-//! - `demo`: the market on a real anvil with three provider processes (and five jury-only ones), one
-//!   corrupt: verified result,
-//!   honest providers paid, the corrupt one slashed; a corrupt majority challenged by the buyer's
-//!   spot check, with the replicas relaying their commitments and with them revealing on chain;
-//!   two lying jurors of five outvoted and slashed.
+//! - `demo`: the market on a real anvil with three provider processes (and five jury-only ones).
+//!   One corrupt: it challenges the honest majority and loses; verified result, honest providers
+//!   paid, the corrupt one slashed. A corrupt majority challenged by the buyer's spot check, with
+//!   the replicas relaying their commitments and with them revealing on chain; two lying jurors
+//!   of five outvoted and slashed; a buyer that checks nothing and withholds the job's data from
+//!   the jurors (the honest minority challenges, the jurors get the data from the replicas);
+//!   colluders that stop answering mid-bisection lose on their deadline.
 
 mod support {
     use std::process::{Command, Output};
@@ -495,6 +497,67 @@ mod demo {
         for account in 1..=3 {
             let log = std::fs::read_to_string(dir.path().join(format!("provider-{account}.log"))).unwrap_or_default();
             assert!(!log.contains("commitment handed to the buyer"), "provider {account} relayed:\n{log}");
+        }
+    }
+
+    /// The logs a demo's provider `account` wrote under its home (`provider-<account>/logs`).
+    fn provider_logs(dir: &std::path::Path, account: u32) -> String {
+        let logs = dir.join(format!("provider-{account}")).join("logs");
+        let mut text = String::new();
+        for entry in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
+            text += &std::fs::read_to_string(entry.path()).unwrap_or_default();
+        }
+        text
+    }
+
+    /// Issue #22's withheld step inputs, as an attack: the buyer checks nothing (`--spot-check
+    /// 0`: its two sybils' wrong majority would settle) and refuses the job's data to the court's
+    /// jurors. The honest minority replica challenges the majority it is outvoted by (else it
+    /// would be slashed); the jurors get the data from the job's replicas (at the endpoints they
+    /// announced on chain), re-run the step and vote; the colluders lose. Without the replicas'
+    /// data the jurors cannot vote and the defending colluders stand: measured, the demo then
+    /// fails "not verified".
+    #[test]
+    fn a_buyer_withholding_the_data_from_the_jury_cannot_sink_the_honest_replica() {
+        let args = ["--spot-check", "0", "--withholding-buyer"];
+        let Some((summary, stderr, dir)) = corrupt_majority_demo(&args) else { return };
+        assert!(stderr.contains("withholding the job's data from a juror"), "the buyer withheld: {stderr}");
+        assert_the_court_paid_the_honest_replica(&summary);
+        assert!(
+            provider_logs(dir.path(), 1).contains("outvoted by a majority"),
+            "the honest replica challenged:\n{}",
+            provider_logs(dir.path(), 1)
+        );
+        let from_replicas = (5..=9).filter(|a| provider_logs(dir.path(), *a).contains("came from a replica")).count();
+        assert!(from_replicas >= 3, "the jurors got the data from the replicas ({from_replicas} of 5)");
+        for j in summary["jurors"].as_array().expect("jurors") {
+            assert_eq!(j["lost"], "0", "an honest juror keeps its stake: {j}");
+        }
+    }
+
+    /// Issue #22's party that stops answering mid-bisection: once the court game's first
+    /// bisection round is on chain the colluding defenders' processes are killed. The game waits
+    /// for their next move until its deadline, then anyone moves it on and their claim loses:
+    /// they are slashed, the honest replica is paid, no jury was needed.
+    #[test]
+    fn colluders_that_stop_answering_mid_bisection_lose_on_their_deadline() {
+        let Some((summary, stderr, _dir)) = corrupt_majority_demo(&["--colluders-quit-mid-game"]) else { return };
+        assert!(stderr.contains("stopped mid-bisection"), "{stderr}");
+        assert_eq!(summary["job_state"], "finalized", "{summary}");
+        assert_eq!(summary["job_verified"], true, "{summary}");
+        assert_eq!(summary["result_matches_local_run"], true, "{summary}");
+        let dispute = &summary["dispute"];
+        assert!(dispute["rounds"].as_u64().is_some_and(|r| r >= 1), "a bisection round was played: {summary}");
+        assert_eq!(dispute["jury_votes"], 0, "decided by the deadline, not a jury: {summary}");
+        assert!(dispute["verdicts"].as_array().expect("verdicts").contains(&false.into()), "{summary}");
+        for p in summary["providers"].as_array().expect("providers") {
+            if p["corrupt"] == true {
+                assert_ne!(p["slashed"], "0", "a colluder is slashed: {p}");
+                assert_eq!(p["earned"], "0", "{p}");
+            } else {
+                assert_ne!(p["earned"], "0", "the honest replica is paid: {p}");
+                assert_eq!(p["slashed"], "0", "{p}");
+            }
         }
     }
 

@@ -588,6 +588,13 @@ async fn check_then_settle(
         }
     };
     if accept {
+        // Reveals that disagree wait out the check window (a dissenting replica may challenge
+        // the majority until then): the market refuses an earlier `finalize`.
+        let claims: Vec<(B256, u64)> = view.trail.reveals.iter().map(|r| (r.resultRoot, r.workUnits)).collect();
+        let unanimous = claims.windows(2).all(|w| w[0] == w[1]);
+        if !unanimous && now <= reveal_deadline + net.market.check_window().await? {
+            return Ok(false);
+        }
         net.market.finalize(job_id).await?;
         tracing::info!(job = %job_id, %root, "result accepted");
     } else {

@@ -5,7 +5,7 @@ pub use gridmint_chain::code::MarketCode;
 use std::path::{Path, PathBuf};
 
 use alloy::{
-    primitives::{Address, U256},
+    primitives::{Address, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::Filter,
     signers::local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English},
@@ -61,6 +61,8 @@ pub struct Network {
     log_window: u64,
     /// Postings already found: a job's `JobPosted` never changes, so it is searched for once.
     posted: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<U256, Gridmint::JobPosted>>>,
+    /// Test only: as a buyer, refuses the job's data to its court's jurors ([`Network::withholding_from_jurors`]).
+    withhold_from_jurors: bool,
 }
 
 /// Blocks per `eth_getLogs` request unless [`Network::with_log_window`] says otherwise (what
@@ -102,6 +104,7 @@ impl Network {
             market,
             log_window: LOG_WINDOW,
             posted: Default::default(),
+            withhold_from_jurors: false,
         })
     }
 
@@ -146,6 +149,27 @@ impl Network {
     /// The same connection, asking for logs `blocks` at a time.
     pub fn with_log_window(self, blocks: u64) -> Self {
         Self { log_window: blocks.max(1), ..self }
+    }
+
+    /// Test only: the same connection, whose endpoint refuses a job's data to the jurors of its
+    /// court games (what a buyer that colludes with a challenging replica would do); the jurors
+    /// must get it from the job's replicas.
+    pub fn withholding_from_jurors(self) -> Self {
+        Self { withhold_from_jurors: true, ..self }
+    }
+
+    /// Announces this node's endpoint on chain (`PeerAnnounced`) unless its last announcement
+    /// names it already, so a court's jurors can fetch a disputed job's data from this node as
+    /// one of its replicas. The endpoint must be started; the account registered.
+    pub async fn announce_peer(&self) -> Result<(), NodeError> {
+        let peer = B256::from(*self.peer()?.id().as_bytes());
+        let me = self.address();
+        let announced = self.market.announced_peers(&[me], self.profile.deployment.start_block).await?;
+        if announced.get(&me) != Some(&peer) {
+            self.market.announce_peer(peer).await?;
+            tracing::info!(endpoint = %peer, "announced this node's endpoint");
+        }
+        Ok(())
     }
 
     /// The logs `filter` matches in blocks `from..=to` (`to`: the head when `None`), asked for
@@ -619,6 +643,10 @@ impl gridmint_peer::Ledger for Network {
     }
 
     async fn may_judge(&self, job_id: U256, who: Address) -> Result<bool, gridmint_peer::PeerError> {
+        if self.withhold_from_jurors {
+            tracing::warn!(job = %job_id, juror = %who, "withholding the job's data from a juror (test only)");
+            return Ok(false);
+        }
         let jurors = self.market.jurors(job_id).await?;
         if jurors.contains(&who) {
             return Ok(true);

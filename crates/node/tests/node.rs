@@ -333,6 +333,27 @@ mod peer {
             "the offer was signed by the job's buyer"
         );
 
+        // A juror's other source: a replica serves the job's data to the jurors of the job's
+        // court game, and to nobody else. It announces its endpoint on chain (once); there is no
+        // game here, so a staked claimant asking it is refused, and a claimant that was not
+        // drawn has nothing to serve.
+        let (replica_net, loser_net) = if drawn_first { (&claimant, &outsider) } else { (&outsider, &claimant) };
+        for _ in 0..2 {
+            replica_net.announce_peer().await.expect("announce");
+        }
+        let (replica, loser) = (replica_net.address(), loser_net.address());
+        let peers = buyer.market.announced_peers(&[replica, loser], 0).await.expect("announced peers");
+        assert_eq!(peers.get(&replica), Some(&B256::from(*claimant_peer.id().as_bytes())), "{peers:?}");
+        assert!(!peers.contains_key(&loser), "only what was announced: {peers:?}");
+        let refused = loser_peer.fetch_job_data_from_replica(&posted, replica, peers[&replica]).await;
+        let refused = refused.expect_err("not a juror: refused").to_string();
+        assert!(refused.contains("is no juror"), "{refused}");
+        loser_net.announce_peer().await.expect("announce");
+        let loser_peer_id = buyer.market.announced_peers(&[loser], 0).await.expect("peers")[&loser];
+        let nothing = claimant_peer.fetch_job_data_from_replica(&posted, loser, loser_peer_id).await;
+        let nothing = nothing.expect_err("a claimant not drawn serves nothing").to_string();
+        assert!(nothing.contains("nor one it computed"), "{nothing}");
+
         // A result whose files do not hash to the root it is offered under is refused.
         let entries = vec![("embeddings.npy".to_owned(), vec![1u8, 2, 3])];
         let result = exchange::bundle(&entries).expect("bundle");

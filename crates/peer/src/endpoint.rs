@@ -10,7 +10,10 @@
 //!   signer is a claimant of its job, seals the package to the signer's public key (recovered from
 //!   the signature) and answers with the sealed blob's hash, signed in turn: the provider learns
 //!   the buyer's public key and that it speaks to the job's buyer. The provider fetches the blob,
-//!   opens it and checks it against the job's `dataRoot`.
+//!   opens it and checks it against the job's `dataRoot`. The jurors of a job's court game get
+//!   the data the same way, from the buyer or from any of the job's replicas (at the endpoint
+//!   each announced on chain, `PeerAnnounced`): a buyer that withholds it cannot leave them
+//!   unable to check the step in dispute.
 //! - **Results.** After its reveal the provider seals its result bundle to the buyer's key and
 //!   offers it (job, result root, blob hash, signed). The buyer fetches it from the provider,
 //!   opens it, checks that its files hash to the offered root and files it under
@@ -404,31 +407,56 @@ impl Peer {
     /// job's data root. Returns the package bundle and the buyer's public key (results are sealed
     /// to it).
     pub async fn fetch_job_data(&self, posted: &JobPosted) -> Result<(Vec<u8>, k256::PublicKey), PeerError> {
+        self.fetch_job_data_from(posted, data_peer(posted)?, posted.buyer, "the buyer").await
+    }
+
+    /// As a juror of the job's court game: fetches the job's data from one of its replicas,
+    /// `replica` at the endpoint it announced on chain (`peer`), checked against the job's data
+    /// root like the buyer's. The buyer may withhold it; a replica that fetched it can serve it.
+    pub async fn fetch_job_data_from_replica(
+        &self,
+        posted: &JobPosted,
+        replica: Address,
+        peer: B256,
+    ) -> Result<Vec<u8>, PeerError> {
+        let endpoint = EndpointId::from_bytes(&peer.0).map_err(|e| {
+            peer_error(format!("job {}: replica {replica} announced no endpoint id ({e})", posted.jobId))
+        })?;
+        Ok(self.fetch_job_data_from(posted, endpoint, replica, "the replica").await?.0)
+    }
+
+    /// The job's data from `server` (`who`: the address that must sign the offer), with the
+    /// offerer's public key.
+    async fn fetch_job_data_from(
+        &self,
+        posted: &JobPosted,
+        server: EndpointId,
+        who: Address,
+        role: &str,
+    ) -> Result<(Vec<u8>, k256::PublicKey), PeerError> {
         let job_id = posted.jobId;
-        let buyer = data_peer(posted)?;
         let signature = sign(&self.signer, &statement(&self.domain, "data request", job_id, &self.id(), ""))?;
         // The request has the exchange's bound; the transfer its own, from the blob's size.
-        let asked = tokio::time::timeout(EXCHANGE_TIMEOUT, self.ask(buyer, &Request::Data { job_id, signature }))
+        let asked = tokio::time::timeout(EXCHANGE_TIMEOUT, self.ask(server, &Request::Data { job_id, signature }))
             .await
-            .map_err(|_| peer_error(format!("job {job_id}: the buyer did not answer the data request in time")))?;
+            .map_err(|_| peer_error(format!("job {job_id}: {role} did not answer the data request in time")))?;
         let blob = match asked? {
             Response::Data { blob, signature } => {
                 let offer = statement(&self.domain, "data offer", job_id, &self.id(), &format!("\nblob {blob}"));
                 let (signer, key) = recover(&signature, &offer)?;
-                if signer != posted.buyer {
+                if signer != who {
                     return Err(peer_error(format!(
-                        "job {job_id}: the data was offered by {signer}, not the job's buyer {}",
-                        posted.buyer
+                        "job {job_id}: the data was offered by {signer}, not {role} {who}"
                     )));
                 }
                 (blob, key)
             }
             Response::Refused { message } => {
-                return Err(peer_error(format!("job {job_id}: the buyer refused the data: {message}")));
+                return Err(peer_error(format!("job {job_id}: {role} refused the data: {message}")));
             }
             Response::Accepted => return Err(peer_error(format!("job {job_id}: an answer out of turn"))),
         };
-        let sealed = self.fetch(buyer, blob.0, MAX_DATA_BYTES + seal::OVERHEAD).await?;
+        let sealed = self.fetch(server, blob.0, MAX_DATA_BYTES + seal::OVERHEAD).await?;
         let bundle = seal::open(&wallet_secret(&self.signer), &sealed)
             .map_err(|e| peer_error(format!("job {job_id}: the data: {e}")))?;
         let hash = blake3::hash(&bundle);
@@ -500,10 +528,10 @@ impl Peer {
         let _ = tokio::time::timeout(timeout, self.bell.notified()).await;
     }
 
-    /// As a buyer: the job is over (settled and its result taken). Nothing more is served or
-    /// taken for it; its relayed commitments, spot checks and the record of who delivered go,
-    /// and so do the sealed copies of its data made for its replicas (collected from the
-    /// transfer store at its next sweep).
+    /// The job is over (as a buyer: settled and its result taken; as a replica: settled, its
+    /// court games too). Nothing more is served or taken for it; its relayed commitments, spot
+    /// checks and the record of who delivered go, and so do the sealed copies of its data made
+    /// for its replicas or jurors (collected from the transfer store at its next sweep).
     pub async fn forget_job(&self, job_id: U256) {
         self.guards.end(job_id);
         crate::lock(&self.relay).remove(&job_id);
@@ -561,7 +589,7 @@ impl Peer {
     }
 }
 
-/// The buyer's side of [`JOB_ALPN`].
+/// What a node answers on [`JOB_ALPN`]: as a buyer, to its replicas and jurors; as a replica, to jurors.
 #[derive(Debug)]
 struct JobData<L> {
     spots: Spots,
@@ -622,6 +650,22 @@ impl<L: Ledger> JobData<L> {
         Ok((posted, claimants))
     }
 
+    /// The job, if this node is one of its replicas and `who` may judge its court game's step: a
+    /// replica serves the job's data to the jurors, so a buyer that withholds it (one that
+    /// colludes with a challenging replica, say) cannot leave them unable to check the step.
+    async fn judged_job(&self, job_id: U256, selected: u32, who: Address) -> Result<JobPosted, PeerError> {
+        let me = self.ledger.signer().address();
+        let claimants = self.ledger.claimants(job_id).await?;
+        let replica = claimants.iter().position(|c| *c == me).is_some_and(|i| (selected >> i) & 1 == 1);
+        if !replica {
+            return Err(peer_error(format!("job {job_id} is not this node's, nor one it computed")));
+        }
+        if !self.ledger.may_judge(job_id, who).await? {
+            return Err(peer_error(format!("{who} is no juror of job {job_id}'s court game")));
+        }
+        self.ledger.posted_job(job_id).await?.ok_or_else(|| peer_error(format!("no job {job_id}")))
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn commit(
         &self,
@@ -658,7 +702,12 @@ impl<L: Ledger> JobData<L> {
 
     async fn data(&self, from: EndpointId, job_id: U256, signature: &[u8]) -> Result<Response, PeerError> {
         let (who, key) = recover(signature, &statement(&self.ledger.domain(), "data request", job_id, &from, ""))?;
-        let (posted, _) = self.my_job(job_id, who, Party::ReplicaOrJuror).await?;
+        let (buyer, selected) = self.ledger.job_slot(job_id).await?;
+        let posted = if buyer == self.ledger.signer().address() || buyer == Address::ZERO {
+            self.my_job(job_id, who, Party::ReplicaOrJuror).await?.0
+        } else {
+            self.judged_job(job_id, selected, who).await?
+        };
         // One request of a replica answered at a time, and one sealed copy per replica and job
         // however often it asks: a replica that asks again is offered the same blob (sealed
         // again only if a sweep took it), and the copies go when the job is forgotten.
@@ -686,7 +735,11 @@ impl<L: Ledger> JobData<L> {
         };
         let blob = B256::from(*hash.as_bytes());
         let offer = statement(&self.ledger.domain(), "data offer", job_id, &from, &format!("\nblob {blob}"));
-        tracing::info!(job = %job_id, provider = %who, "serving the job's data");
+        if buyer == self.ledger.signer().address() {
+            tracing::info!(job = %job_id, provider = %who, "serving the job's data");
+        } else {
+            tracing::info!(job = %job_id, juror = %who, "serving the job's data to a juror of its court game");
+        }
         Ok(Response::Data { blob, signature: sign(self.ledger.signer(), &offer)? })
     }
 

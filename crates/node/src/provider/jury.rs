@@ -311,10 +311,12 @@ async fn my_answer(
     }
     let mut a = match answer(ctx, job_id, &duty.leaf).await {
         Ok(a) => a,
-        // The buyer serves the job's data. One that challenged and withholds it cannot make its
-        // case (a party that cannot supply the data it must serve loses): once half the vote's
-        // window is gone without the data, this juror votes for the defender. It comes anyway, so
-        // a buyer's own pool addresses cannot hold the seats by being the only ones with data.
+        // The buyer serves the job's data, and so does every replica (a buyer that withholds it
+        // cannot leave the jurors unable to check a replica's step). When none does and the
+        // buyer challenged, the buyer cannot make its case (a party that cannot supply the data
+        // it must serve loses): once half the vote's window is gone without the data, this juror
+        // votes for the defender. It comes anyway, so a buyer's own pool addresses cannot hold
+        // the seats by being the only ones with data.
         Err(NodeError::DataWithheld { message, .. }) if g.challenger == BUYER_CHALLENGES => {
             if now + u64::from(court.move_window) / 2 < g.deadline.to::<u64>() {
                 return Err(NodeError::DataWithheld { job: job_id.to_string(), message });
@@ -341,9 +343,12 @@ async fn answer(ctx: &JuryContext<'_>, job_id: U256, leaf: &Gridmint::LeafOpened
     let net = ctx.net;
     let none = keccak256(b"gridmint: this juror could not check the step");
     let posted = compute::find_posted(net, job_id).await?;
-    let (bundle, _) = match net.peer()?.fetch_job_data(&posted).await {
-        Ok(data) => data,
-        Err(e) => return Err(NodeError::DataWithheld { job: job_id.to_string(), message: e.to_string() }),
+    let bundle = match net.peer()?.fetch_job_data(&posted).await {
+        Ok((data, _)) => data,
+        Err(from_buyer) => {
+            tracing::warn!(job = %job_id, error = %from_buyer, "jury duty: no data from the buyer; asking the replicas");
+            data_from_replicas(net, &posted, &from_buyer.to_string()).await?
+        }
     };
     let dir = ctx.work_dir.join(format!("jury-{job_id}-{}", leaf.step));
     let _ = std::fs::remove_dir_all(&dir);
@@ -395,4 +400,36 @@ async fn answer(ctx: &JuryContext<'_>, job_id: U256, leaf: &Gridmint::LeafOpened
         return Ok(none);
     }
     Ok(keccak256((B256::from(mine.output), mine.flops, steps).abi_encode()))
+}
+
+/// The job's data from one of its replicas (each fetched it, checked against the data root, to
+/// compute): what a juror falls back on when the buyer does not serve it (`from_buyer`: why).
+/// [`NodeError::DataWithheld`] when none does, saying why for each.
+async fn data_from_replicas(
+    net: &Network,
+    posted: &Gridmint::JobPosted,
+    from_buyer: &str,
+) -> Result<Vec<u8>, NodeError> {
+    let job_id = posted.jobId;
+    let selected = net.market.slot(job_id).await?.selected;
+    let claimants = net.market.trail(job_id).await?.claimants;
+    let replicas: Vec<Address> =
+        claimants.into_iter().enumerate().filter(|(i, _)| (selected >> i) & 1 == 1).map(|(_, c)| c).collect();
+    let peers = net.market.announced_peers(&replicas, net.profile.deployment.start_block).await?;
+    let peer = net.peer()?;
+    let mut why = vec![from_buyer.to_owned()];
+    for replica in &replicas {
+        let Some(endpoint) = peers.get(replica) else {
+            why.push(format!("replica {replica} announced no endpoint"));
+            continue;
+        };
+        match peer.fetch_job_data_from_replica(posted, *replica, *endpoint).await {
+            Ok(data) => {
+                tracing::info!(job = %job_id, %replica, "jury duty: the job's data came from a replica");
+                return Ok(data);
+            }
+            Err(e) => why.push(e.to_string()),
+        }
+    }
+    Err(NodeError::DataWithheld { job: job_id.to_string(), message: why.join("; ") })
 }

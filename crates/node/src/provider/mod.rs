@@ -161,6 +161,9 @@ struct Task {
     /// When anyone may settle the job after the buyer's check (reveal deadline + check window),
     /// read once a reveal is on chain: a replica whose buyer went quiet settles it then.
     settle_after: Option<u64>,
+    /// Whether this replica looked, once every reveal was in (or the reveal window closed), for a
+    /// majority its own result contradicts (it challenges one: [`closing::challenge_if_outvoted`]).
+    dissent_checked: bool,
 }
 
 impl Task {
@@ -186,6 +189,7 @@ impl Task {
             delivery: None,
             cannot_run: None,
             settle_after: None,
+            dissent_checked: false,
             retry_delivery_at: None,
             settled_at: None,
         }
@@ -225,14 +229,6 @@ fn next_for_device(tasks: &BTreeMap<U256, Task>) -> Option<U256> {
         .min_by_key(|(_, t)| (t.selected != Some(true), t.commit_deadline))
         .map(|(id, _)| *id)
 }
-
-/// Seconds a provider keeps between its queue's estimated end and a job's commit deadline when it
-/// decides to claim: the commitment's relay or transaction after the result.
-const CLAIM_MARGIN_S: u64 = 30;
-
-/// Room left between a job's reveal deadline and the end of the time a node keeps its files
-/// (the buyer's check window, and the delivery after it).
-const KEEP_MARGIN_S: u64 = 3 * 86_400;
 
 /// How long a provider waits for the buyer to submit a relayed commitment (or reveal) before it
 /// submits its own; never past [`RELAY_MARGIN_S`] before the deadline.
@@ -311,6 +307,8 @@ pub async fn serve(
         jury::join_pool(net).await?;
     }
     net.start_peer(&paths.data).await?;
+    // Jurors of a court game fetch the job's data from its replicas too: they find them here.
+    net.announce_peer().await?;
     let me = net.address();
     let mut report = ProviderReport { address: me, ..ProviderReport::default() };
     let store = Store::open(&paths.data.join("node.sqlite3"))?;
@@ -342,7 +340,7 @@ pub async fn serve(
         }
         // A failed scan (the RPC is down, say) is retried with backoff; the cursor only moves
         // past blocks whose events were all handled.
-        match scan(net, &store, &key, cursor, &mut tasks, options, &pace).await {
+        match claims::scan(net, &store, &key, cursor, &mut tasks, options, &pace).await {
             Ok(next) => {
                 cursor = next;
                 backoff = options.poll;
@@ -399,6 +397,9 @@ pub async fn serve(
             store.remove_task(&key, &job_id.to_string())?;
             // The job ended (its court games too): its files and its kept claim go.
             let _ = std::fs::remove_dir_all(work_dir.join(format!("job-{job_id}")));
+            if let Ok(peer) = net.peer() {
+                peer.forget_job(job_id).await;
+            }
             if let Some(task) = tasks.remove(&job_id) {
                 if let Some(running) = task.computing {
                     running.abort();
@@ -430,35 +431,6 @@ struct StepContext<'a> {
     options: &'a ProviderOptions,
 }
 
-/// Reads new `JobPosted` events from `cursor` up to the newest block with the network's
-/// confirmations on top, and claims what fits; returns the next cursor.
-async fn scan(
-    net: &Network,
-    store: &Store,
-    key: &str,
-    cursor: u64,
-    tasks: &mut BTreeMap<U256, Task>,
-    options: &ProviderOptions,
-    pace: &Pace,
-) -> Result<u64, NodeError> {
-    let head = net.block_number().await?;
-    let Some(head) = head.checked_sub(net.profile.confirmations) else { return Ok(cursor) };
-    if head < cursor {
-        return Ok(cursor);
-    }
-    for posted in net.posted_jobs(cursor, head).await? {
-        if tasks.contains_key(&posted.jobId) {
-            continue;
-        }
-        if let Some(task) = consider(net, &posted, options, tasks, pace).await? {
-            store.insert_task(key, &posted.jobId.to_string(), &task.index.to_string(), task.claim_deadline)?;
-            tasks.insert(posted.jobId, task);
-        }
-    }
-    store.set_cursor(key, head + 1)?;
-    Ok(head + 1)
-}
-
 /// The tasks a previous run of this node left (it was stopped or killed mid-job).
 fn resume(store: &Store, key: &str) -> Result<BTreeMap<U256, Task>, NodeError> {
     let bad = |what: &str, v: &str| NodeError::Store { message: format!("stored {what} `{v}` is not valid") };
@@ -486,129 +458,6 @@ fn resume(store: &Store, key: &str) -> Result<BTreeMap<U256, Task>, NodeError> {
         );
     }
     Ok(tasks)
-}
-
-/// Claims a newly posted job if it fits this node: its price, the owner's pause and limits, the
-/// market's eligibility, and time: the device's queue (`tasks`) and this job, at `pace`, must
-/// finish [`CLAIM_MARGIN_S`] before the job's commit deadline. A job this node cannot finish in
-/// time is left to providers that can (or, unclaimed, back to its buyer to post again).
-async fn consider(
-    net: &Network,
-    posted: &Gridmint::JobPosted,
-    options: &ProviderOptions,
-    tasks: &BTreeMap<U256, Task>,
-    pace: &Pace,
-) -> Result<Option<Task>, NodeError> {
-    let price: u128 = posted.pricePerUnit.to();
-    let claim_deadline: u64 = posted.claimDeadline.to();
-    let commit_deadline: u64 = posted.commitDeadline.to();
-    // A job whose claim window closed (one seen late, after a restart) is not a choice.
-    let now = net.now().await?;
-    if now >= claim_deadline {
-        return Ok(None);
-    }
-    // A job must end well within the time this node keeps a job's files (its sealed result is
-    // delivered until the job settles): a buyer could post deadlines months away.
-    if let Some(why) = outlives_its_files(now, u64::try_from(posted.revealDeadline).unwrap_or(u64::MAX)) {
-        decline(options, posted.jobId, why);
-        return Ok(None);
-    }
-    if let Some(why) = too_late(now, commit_deadline, posted.maxWorkUnits, tasks.values(), pace) {
-        decline(options, posted.jobId, why);
-        return Ok(None);
-    }
-    let usd = |v: u128| gridmint_protocol::Usd::from_base_units(v).to_string();
-    if price < options.price_floor {
-        let why = format!("offers ${} per unit, below your floor of ${}", usd(price), usd(options.price_floor));
-        decline(options, posted.jobId, why);
-        return Ok(None);
-    }
-    if !options.claim_jobs {
-        return Ok(None);
-    }
-    if options.paused.as_ref().is_some_and(|p| p.load(std::sync::atomic::Ordering::Relaxed)) {
-        decline(options, posted.jobId, "earning is paused".into());
-        return Ok(None);
-    }
-    if let Some(reason) = options.held.as_ref().and_then(|h| h.lock().unwrap_or_else(|p| p.into_inner()).clone()) {
-        decline(options, posted.jobId, format!("held: {reason}"));
-        return Ok(None);
-    }
-    let eligible = net
-        .market
-        .contract()
-        .isEligible(net.address(), posted.requirements.clone())
-        .call()
-        .await
-        .map_err(|e| NodeError::Chain(ChainError::from_contract("isEligible", e)))?;
-    if !eligible {
-        let me = net
-            .market
-            .contract()
-            .providerOf(net.address())
-            .call()
-            .await
-            .map_err(|e| NodeError::Chain(ChainError::from_contract("providerOf", e)))?;
-        let req = &posted.requirements;
-        let why = if req.minMemoryMiB > me.memoryMiB {
-            format!("needs {} MiB of GPU memory; this device registered {} MiB", req.minMemoryMiB, me.memoryMiB)
-        } else if req.minComputeUnits > me.computeUnits {
-            format!("needs a compute score of {}; this device has {}", req.minComputeUnits, me.computeUnits)
-        } else if req.regionMask != 0 && req.regionMask.checked_shr(u32::from(me.region)).unwrap_or(0) & 1 == 0 {
-            format!("is not open to this machine's region ({})", me.region)
-        } else {
-            "this machine may not claim it now (its stake, its job limit or the job's workload class)".to_owned()
-        };
-        decline(options, posted.jobId, why);
-        return Ok(None);
-    }
-    // Claimed by this node before a crash that came before the claim was stored: a second
-    // claim would only lock stake (the market never selects a repeat), so find the first.
-    let earlier = net.market.trail(posted.jobId).await?.claimants.iter().position(|a| *a == net.address());
-    let index = match earlier {
-        Some(position) => U256::from(position),
-        None => match net.market.claim(posted.jobId).await {
-            Ok(claimed) => claimed.value,
-            Err(e) => {
-                tracing::warn!(job = %posted.jobId, error = %e, "claim refused");
-                return Ok(None);
-            }
-        },
-    };
-    tracing::info!(job = %posted.jobId, %index, "claimed");
-    Ok(Some(Task::claimed(index, claim_deadline, commit_deadline, posted.maxWorkUnits)))
-}
-
-/// Why a job revealed at `reveal_deadline` (chain time `now`) would outlive the time this node
-/// keeps a job's files ([`gridmint_peer::exchange::RETENTION`], less [`KEEP_MARGIN_S`]).
-fn outlives_its_files(now: u64, reveal_deadline: u64) -> Option<String> {
-    let keeps = gridmint_peer::exchange::RETENTION.as_secs().saturating_sub(KEEP_MARGIN_S);
-    (reveal_deadline.saturating_sub(now) > keeps)
-        .then(|| format!("its reveal deadline is more than {} days away", keeps / 86_400))
-}
-
-/// Why a job of `work_units` due at `commit_deadline` cannot be finished in time behind `queue`
-/// at `pace` (chain time `now`), or `None` when it can.
-fn too_late<'a>(
-    now: u64,
-    commit_deadline: u64,
-    work_units: u64,
-    queue: impl Iterator<Item = &'a Task>,
-    pace: &Pace,
-) -> Option<String> {
-    let (queued, ahead) = queue
-        .filter(|t| t.waiting_for_device())
-        .fold((Duration::ZERO, 0usize), |(d, n), t| (d + t.remaining(pace), n + 1));
-    let this = pace.estimate(work_units);
-    let done_at = now.saturating_add((queued + this).as_secs()).saturating_add(CLAIM_MARGIN_S);
-    (done_at > commit_deadline).then(|| {
-        format!(
-            "busy: {ahead} job(s) ahead ({} s) and this one ({} s) would end {} s after its commit deadline",
-            queued.as_secs(),
-            this.as_secs(),
-            done_at - commit_deadline
-        )
-    })
 }
 
 /// Moves one task on; true when the job is settled (or lost) and the task is done. `device_free`:
@@ -761,6 +610,9 @@ async fn step(
         return Ok(false);
     }
     if task.revealed {
+        if closing::challenge_if_outvoted(net, job_id, task, now).await? {
+            return Ok(false);
+        }
         return settle_if_buyer_quiet(net, job_id, task, now).await;
     }
     let selected = job.selected.count_ones() as usize;
@@ -790,6 +642,7 @@ async fn step(
     Ok(false)
 }
 
+mod claims;
 mod closing;
 mod compute;
 mod court;
@@ -806,7 +659,10 @@ mod tests {
     use gpu_engine::control::{Control, RunState};
 
     use super::{
-        BTreeMap, CLAIM_MARGIN_S, Pace, Task, compute::DeadlineGuard, next_for_device, outlives_its_files, too_late,
+        BTreeMap, Pace, Task,
+        claims::{CLAIM_MARGIN_S, outlives_its_files, too_late},
+        compute::DeadlineGuard,
+        next_for_device,
     };
 
     /// A buyer posts deadlines months away: the provider's store would forget the job's sealed

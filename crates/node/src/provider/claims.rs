@@ -1,0 +1,171 @@
+//! Which posted jobs this node claims: the market's new postings, read from a cursor, each
+//! weighed against the owner's price floor, pause and hold, the market's eligibility, the time
+//! this node keeps a job's files, and the device's queue at its measured pace.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use alloy::primitives::U256;
+use gridmint_chain::{ChainError, bindings::Gridmint};
+
+use super::{ProviderOptions, Task, decline};
+use crate::{NodeError, net::Network, pace::Pace, store::Store};
+
+/// Seconds a provider keeps between its queue's estimated end and a job's commit deadline when it
+/// decides to claim: the commitment's relay or transaction after the result.
+pub(super) const CLAIM_MARGIN_S: u64 = 30;
+
+/// Room left between a job's reveal deadline and the end of the time a node keeps its files
+/// (the buyer's check window, and the delivery after it).
+const KEEP_MARGIN_S: u64 = 3 * 86_400;
+
+/// Reads new `JobPosted` events from `cursor` up to the newest block with the network's
+/// confirmations on top, and claims what fits; returns the next cursor.
+pub(super) async fn scan(
+    net: &Network,
+    store: &Store,
+    key: &str,
+    cursor: u64,
+    tasks: &mut BTreeMap<U256, Task>,
+    options: &ProviderOptions,
+    pace: &Pace,
+) -> Result<u64, NodeError> {
+    let head = net.block_number().await?;
+    let Some(head) = head.checked_sub(net.profile.confirmations) else { return Ok(cursor) };
+    if head < cursor {
+        return Ok(cursor);
+    }
+    for posted in net.posted_jobs(cursor, head).await? {
+        if tasks.contains_key(&posted.jobId) {
+            continue;
+        }
+        if let Some(task) = consider(net, &posted, options, tasks, pace).await? {
+            store.insert_task(key, &posted.jobId.to_string(), &task.index.to_string(), task.claim_deadline)?;
+            tasks.insert(posted.jobId, task);
+        }
+    }
+    store.set_cursor(key, head + 1)?;
+    Ok(head + 1)
+}
+
+/// Claims a newly posted job if it fits this node: its price, the owner's pause and limits, the
+/// market's eligibility, and time: the device's queue (`tasks`) and this job, at `pace`, must
+/// finish [`CLAIM_MARGIN_S`] before the job's commit deadline. A job this node cannot finish in
+/// time is left to providers that can (or, unclaimed, back to its buyer to post again).
+async fn consider(
+    net: &Network,
+    posted: &Gridmint::JobPosted,
+    options: &ProviderOptions,
+    tasks: &BTreeMap<U256, Task>,
+    pace: &Pace,
+) -> Result<Option<Task>, NodeError> {
+    let price: u128 = posted.pricePerUnit.to();
+    let claim_deadline: u64 = posted.claimDeadline.to();
+    let commit_deadline: u64 = posted.commitDeadline.to();
+    // A job whose claim window closed (one seen late, after a restart) is not a choice.
+    let now = net.now().await?;
+    if now >= claim_deadline {
+        return Ok(None);
+    }
+    // A job must end well within the time this node keeps a job's files (its sealed result is
+    // delivered until the job settles): a buyer could post deadlines months away.
+    if let Some(why) = outlives_its_files(now, u64::try_from(posted.revealDeadline).unwrap_or(u64::MAX)) {
+        decline(options, posted.jobId, why);
+        return Ok(None);
+    }
+    if let Some(why) = too_late(now, commit_deadline, posted.maxWorkUnits, tasks.values(), pace) {
+        decline(options, posted.jobId, why);
+        return Ok(None);
+    }
+    let usd = |v: u128| gridmint_protocol::Usd::from_base_units(v).to_string();
+    if price < options.price_floor {
+        let why = format!("offers ${} per unit, below your floor of ${}", usd(price), usd(options.price_floor));
+        decline(options, posted.jobId, why);
+        return Ok(None);
+    }
+    if !options.claim_jobs {
+        return Ok(None);
+    }
+    if options.paused.as_ref().is_some_and(|p| p.load(std::sync::atomic::Ordering::Relaxed)) {
+        decline(options, posted.jobId, "earning is paused".into());
+        return Ok(None);
+    }
+    if let Some(reason) = options.held.as_ref().and_then(|h| h.lock().unwrap_or_else(|p| p.into_inner()).clone()) {
+        decline(options, posted.jobId, format!("held: {reason}"));
+        return Ok(None);
+    }
+    let eligible = net
+        .market
+        .contract()
+        .isEligible(net.address(), posted.requirements.clone())
+        .call()
+        .await
+        .map_err(|e| NodeError::Chain(ChainError::from_contract("isEligible", e)))?;
+    if !eligible {
+        let me = net
+            .market
+            .contract()
+            .providerOf(net.address())
+            .call()
+            .await
+            .map_err(|e| NodeError::Chain(ChainError::from_contract("providerOf", e)))?;
+        let req = &posted.requirements;
+        let why = if req.minMemoryMiB > me.memoryMiB {
+            format!("needs {} MiB of GPU memory; this device registered {} MiB", req.minMemoryMiB, me.memoryMiB)
+        } else if req.minComputeUnits > me.computeUnits {
+            format!("needs a compute score of {}; this device has {}", req.minComputeUnits, me.computeUnits)
+        } else if req.regionMask != 0 && req.regionMask.checked_shr(u32::from(me.region)).unwrap_or(0) & 1 == 0 {
+            format!("is not open to this machine's region ({})", me.region)
+        } else {
+            "this machine may not claim it now (its stake, its job limit or the job's workload class)".to_owned()
+        };
+        decline(options, posted.jobId, why);
+        return Ok(None);
+    }
+    // Claimed by this node before a crash that came before the claim was stored: a second
+    // claim would only lock stake (the market never selects a repeat), so find the first.
+    let earlier = net.market.trail(posted.jobId).await?.claimants.iter().position(|a| *a == net.address());
+    let index = match earlier {
+        Some(position) => U256::from(position),
+        None => match net.market.claim(posted.jobId).await {
+            Ok(claimed) => claimed.value,
+            Err(e) => {
+                tracing::warn!(job = %posted.jobId, error = %e, "claim refused");
+                return Ok(None);
+            }
+        },
+    };
+    tracing::info!(job = %posted.jobId, %index, "claimed");
+    Ok(Some(Task::claimed(index, claim_deadline, commit_deadline, posted.maxWorkUnits)))
+}
+
+/// Why a job revealed at `reveal_deadline` (chain time `now`) would outlive the time this node
+/// keeps a job's files ([`gridmint_peer::exchange::RETENTION`], less [`KEEP_MARGIN_S`]).
+pub(super) fn outlives_its_files(now: u64, reveal_deadline: u64) -> Option<String> {
+    let keeps = gridmint_peer::exchange::RETENTION.as_secs().saturating_sub(KEEP_MARGIN_S);
+    (reveal_deadline.saturating_sub(now) > keeps)
+        .then(|| format!("its reveal deadline is more than {} days away", keeps / 86_400))
+}
+
+/// Why a job of `work_units` due at `commit_deadline` cannot be finished in time behind `queue`
+/// at `pace` (chain time `now`), or `None` when it can.
+pub(super) fn too_late<'a>(
+    now: u64,
+    commit_deadline: u64,
+    work_units: u64,
+    queue: impl Iterator<Item = &'a Task>,
+    pace: &Pace,
+) -> Option<String> {
+    let (queued, ahead) = queue
+        .filter(|t| t.waiting_for_device())
+        .fold((Duration::ZERO, 0usize), |(d, n), t| (d + t.remaining(pace), n + 1));
+    let this = pace.estimate(work_units);
+    let done_at = now.saturating_add((queued + this).as_secs()).saturating_add(CLAIM_MARGIN_S);
+    (done_at > commit_deadline).then(|| {
+        format!(
+            "busy: {ahead} job(s) ahead ({} s) and this one ({} s) would end {} s after its commit deadline",
+            queued.as_secs(),
+            this.as_secs(),
+            done_at - commit_deadline
+        )
+    })
+}
