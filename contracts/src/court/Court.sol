@@ -179,8 +179,7 @@ abstract contract Court is Settlement {
             if (block.timestamp <= g.deadline && msg.sender != j.buyer) revert DisputeOpen(jobId);
             _settleSurvivor(jobId, j, t, g);
         } else if (phase == DisputePhase.JuryVote) {
-            uint256 seats = g.jury.seats;
-            bool allRevealed = _popcount(uint32(g.jury.revealedSeats)) == seats;
+            bool allRevealed = g.jury.revealedSeats == g.jury.takenSeats;
             if (block.timestamp <= uint256(g.deadline) + (allRevealed ? 0 : _moveWindow)) revert DisputeOpen(jobId);
             // A tie (or no vote, or nobody who took a seat) leaves the defender's claim standing.
             _decided(jobId, j, t, g, g.jury.votesFor >= g.jury.votesAgainst, true);
@@ -226,12 +225,14 @@ abstract contract Court is Settlement {
     function _decided(uint256 jobId, Job storage j, Trail calldata t, Dispute storage g, bool defenderWon, bool voted)
         internal
     {
-        uint256 seats = voted ? g.jury.seats : 0;
+        uint256 taken = voted ? g.jury.takenSeats : 0; // seats are taken only in the jury's vote
         uint256 coherent = defenderWon ? g.jury.votedFor : g.jury.revealedSeats & ~uint256(g.jury.votedFor);
         emit GameDecided(jobId, defenderWon, g.jury.votesFor, g.jury.votesAgainst);
+        // One entry per coherent seat: a juror holding two seats is paid twice (two votes).
         address[] memory paid = new address[](_popcount(uint32(coherent)));
         uint256 c;
-        for (uint256 s; s < seats; ++s) {
+        for (uint256 s; taken >> s != 0; ++s) {
+            if ((taken >> s) & 1 == 0) continue;
             address juror = _jurors[jobId][s].juror;
             delete _jurors[jobId][s];
             if ((g.jury.revealedSeats >> s) & 1 == 0) delete _votes[jobId][s]; // a revealed one is spent

@@ -9,18 +9,19 @@ import {Dispute, DisputePhase, JurySeat, Provider, ProviderStatus, Record} from 
 /// @notice The jury's side of a dispute: the jury pool, taking a seat with a committed vote,
 /// revealing it, and the court's views. The court (`GridmintCourt`) decides; these calls touch
 /// no money, so they live here, where there is room.
-/// @dev The draw is a race of tickets (`JuryTicket`), one per pool member and game. A member's ticket is
-/// `E / stake` with `E = -ln(u)`, `u` uniform from the hash of the game's seed (the hash of the
-/// block its leaf was opened in, or a reseed's) and the member's address: `E` is exponential, so
-/// the member with the lowest ticket is one drawn with probability proportional to stake, the
-/// `jurySize` lowest a draw without replacement, and splitting a stake over many addresses does
-/// not change how often they win the first seat (the least of exponentials of rates `w_i` is one
-/// of rate `Σ w_i`); an address holds one seat, so a split stake can win more of the later ones.
-/// Only members that joined (or last added stake) before the seed's block take part, so nobody
-/// who knows the seed can enter the race or raise its weight in it. Seats go to members that
-/// commit a vote: while the jury is not full any eligible member takes a seat; once it is, a
-/// better ticket takes the worst seat. Who does not come is not waited for; a flood of members
-/// with little stake holds seats only with tickets that beat those of the others that come.
+/// @dev Each seat is a race of its own (`JuryTicket`), among the pool's members, seeded by the
+/// game's seed (the hash of the block its leaf was opened in, or a reseed's). A member's ticket
+/// for seat `s` is `E / stake` with `E = -ln(u)`, `u` uniform from the hash of the seed, `s` and
+/// its address: `E` is exponential, so the member with the lowest ticket for a seat is one drawn
+/// with probability proportional to stake, and every seat is such a draw, independent of the
+/// others (with replacement: a member may hold several seats, one vote each). Splitting a stake
+/// over many addresses changes nothing, for any seat (the least of exponentials of rates `w_i` is
+/// one of rate `Σ w_i`): a member's expected share of the seats is its share of the stake that
+/// comes. Only members that joined (or last added stake) before the seed's block take part, so
+/// nobody who knows the seed can enter the race or raise its weight in it. A member takes a seat
+/// by committing a vote for it: a free seat, or one held by a worse ticket for that seat (the
+/// holder is released). Who does not come is not waited for; a flood of members with little
+/// stake holds a seat only with a ticket that beats those of the others that come for it.
 abstract contract Jury is ExtensionBase {
     /// @notice See `IGridmintCourt`.
     function joinJuryPool() external viaMarket {
@@ -39,13 +40,14 @@ abstract contract Jury is ExtensionBase {
     }
 
     /// @notice See `IGridmintCourt`.
-    function commitVote(uint256 jobId, bytes32 commitment, address[] calldata parties)
+    function commitVote(uint256 jobId, uint256 seat, bytes32 commitment, address[] calldata parties)
         external
         viaMarket
-        returns (uint256 seat)
+        returns (bool seated)
     {
         Dispute storage g = _move(jobId, DisputePhase.JuryVote);
-        if (commitment == bytes32(0)) revert VoteMismatch(jobId, 0);
+        if (commitment == bytes32(0)) revert VoteMismatch(jobId, seat);
+        if (seat >= _jurySize) revert NotJuror(jobId, seat);
         uint256 seed = g.jury.seed;
         if (seed == 0) {
             uint256 seedBlock = g.jury.seedBlock;
@@ -55,7 +57,7 @@ abstract contract Jury is ExtensionBase {
                 // Nobody took a seat within 256 blocks of the leaf: the next block seeds the draw.
                 g.jury.seedBlock = uint32(block.number);
                 emit JuryReseeded(jobId, block.number);
-                return type(uint256).max;
+                return false;
             }
             seed = uint64(seed) | 1;
             g.jury.seed = uint64(seed);
@@ -68,45 +70,24 @@ abstract contract Jury is ExtensionBase {
         Provider storage p = _providers[juror];
         uint256 since = _records[juror].jurySince;
         if (!_inStanding(p) || since == 0 || since >= g.jury.seedBlock) revert NotEligible(jobId, juror);
-        uint64 ticket = JuryTicket.draw(seed, juror, p.stake);
-        uint256 seats = g.jury.seats;
-        uint24 bloom = g.jury.seatedBloom;
-        uint24 mine = _bloomBits(juror);
-        // The seats are read only to find a repeated juror (its bits are set) or the worst seat
-        // of a full jury.
-        bool full = seats >= _jurySize;
-        if (full || bloom & mine == mine) {
-            uint256 worst;
-            uint64 worstTicket;
-            for (uint256 s; s < seats; ++s) {
-                JurySeat memory taken = _jurors[jobId][s];
-                if (taken.juror == juror) revert VoteMismatch(jobId, s);
-                if (taken.ticket > worstTicket) (worst, worstTicket) = (s, taken.ticket);
-            }
-            if (full) {
-                if (ticket >= worstTicket) revert TicketTooLow(jobId, ticket, worstTicket);
-                seat = worst;
-                address out = _jurors[jobId][seat].juror;
-                _providers[out].activeJobs -= 1;
-                emit JurorUnseated(jobId, seat, out);
-            }
+        uint64 ticket = JuryTicket.draw(seed, seat, juror, p.stake);
+        JurySeat storage held = _jurors[jobId][seat];
+        address holder = held.juror;
+        if (holder == address(0)) {
+            g.jury.takenSeats |= uint16(1 << seat);
+        } else {
+            if (holder == juror) revert VoteMismatch(jobId, seat);
+            if (ticket >= held.ticket) revert TicketTooLow(jobId, ticket, held.ticket);
+            _providers[holder].activeJobs -= 1;
+            emit JurorUnseated(jobId, seat, holder);
         }
-        if (!full) {
-            seat = seats;
-            g.jury.seats = uint8(seats + 1);
-        }
-        g.jury.seatedBloom = bloom | mine;
-        _jurors[jobId][seat] = JurySeat({juror: juror, ticket: ticket});
+        held.juror = juror;
+        held.ticket = ticket;
         _votes[jobId][seat] = commitment;
         // Its stake stays until the game ends: a juror cannot vote and leave before the verdict.
         p.activeJobs += 1;
         emit VoteCommitted(jobId, seat, juror, ticket);
-    }
-
-    /// @dev Three of the 24 bits of `JuryState.seatedBloom`, from the juror's address.
-    function _bloomBits(address juror) internal pure returns (uint24) {
-        uint256 h = uint160(juror);
-        return uint24((1 << (h % 24)) | (1 << ((h >> 8) % 24)) | (1 << ((h >> 16) % 24)));
+        return true;
     }
 
     /// @notice See `IGridmintCourt`.
@@ -121,7 +102,7 @@ abstract contract Jury is ExtensionBase {
         // Votes are revealed after the commit deadline, within one move window more.
         if (block.timestamp <= g.deadline) revert DisputeOpen(jobId);
         if (block.timestamp > uint256(g.deadline) + _moveWindow) revert MoveTooLate(jobId);
-        if (seat >= g.jury.seats || _jurors[jobId][seat].juror != msg.sender) revert NotJuror(jobId, seat);
+        if (seat >= _jurySize || _jurors[jobId][seat].juror != msg.sender) revert NotJuror(jobId, seat);
         bytes32 committed = _votes[jobId][seat];
         if (committed == bytes32(0) || voteDigest(jobId, output, salt, msg.sender) != committed) {
             revert VoteMismatch(jobId, seat);
@@ -139,16 +120,19 @@ abstract contract Jury is ExtensionBase {
     }
 
     /// @notice See `IGridmintCourt`.
-    function juryTicketOf(uint256 jobId, address juror) external view returns (uint64 ticket, bool eligible) {
+    function juryTicketsOf(uint256 jobId, address juror) external view returns (uint64[] memory tickets, bool eligible) {
+        tickets = new uint64[](_jurySize);
         Dispute storage g = _disputes[jobId];
-        if (g.phase != DisputePhase.JuryVote) return (0, false);
+        if (g.phase != DisputePhase.JuryVote) return (tickets, false);
         uint256 seed = g.jury.seed;
         if (seed == 0 && block.number > g.jury.seedBlock) seed = uint64(uint256(blockhash(g.jury.seedBlock))) | 1;
-        if (seed == 0 || seed == 1) return (0, false);
+        if (seed == 0 || seed == 1) return (tickets, false);
         Provider memory p = _providers[juror];
         uint256 since = _records[juror].jurySince;
         eligible = juror != _jobs[jobId].buyer && _inStanding(p) && since != 0 && since < g.jury.seedBlock;
-        ticket = JuryTicket.draw(seed, juror, p.stake);
+        for (uint256 s; s < tickets.length; ++s) {
+            tickets[s] = JuryTicket.draw(seed, s, juror, p.stake);
+        }
     }
 
     /// @notice See `IGridmintCourt`.
@@ -162,7 +146,10 @@ abstract contract Jury is ExtensionBase {
     }
 
     /// @notice See `IGridmintCourt`.
-    function jurorOf(uint256 jobId, uint256 seat) external view returns (address) {
-        return _jurors[jobId][seat].juror;
+    function juryOf(uint256 jobId) external view returns (JurySeat[] memory seats) {
+        seats = new JurySeat[](_jurySize);
+        for (uint256 s; s < seats.length; ++s) {
+            seats[s] = _jurors[jobId][s];
+        }
     }
 }

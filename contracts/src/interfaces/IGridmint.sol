@@ -11,6 +11,7 @@ import {
     Job,
     JobParams,
     JobState,
+    JurySeat,
     Provider,
     Reputation,
     Requirements,
@@ -106,7 +107,7 @@ interface IGridmintEvents {
     event JuryPoolLeft(address indexed provider);
     /// @notice Nobody took a seat within 256 blocks of the leaf: `seedBlock` seeds the draw now.
     event JuryReseeded(uint256 indexed jobId, uint256 seedBlock);
-    /// @notice `juror` took `seat` with its ticket and committed its vote.
+    /// @notice `juror` took `seat` with its ticket for that seat and committed its vote.
     event VoteCommitted(uint256 indexed jobId, uint256 seat, address indexed juror, uint64 ticket);
     /// @notice A better ticket took `seat` from `juror` (released, not slashed).
     event JurorUnseated(uint256 indexed jobId, uint256 seat, address indexed juror);
@@ -189,8 +190,8 @@ interface IGridmintErrors {
     error JuryMismatch(uint256 jobId);
     /// The draw's seed is the hash of the leaf's block (or a reseed's): commit from the next block on.
     error JuryNotSeeded(uint256 jobId);
-    /// The jury is full and every seat holds a better (lower) ticket.
-    error TicketTooLow(uint256 jobId, uint64 ticket, uint64 worst);
+    /// The seat is held by a better (lower) ticket for it (`held`).
+    error TicketTooLow(uint256 jobId, uint64 ticket, uint64 held);
     error NotJuror(uint256 jobId, uint256 seat);
     error VoteMismatch(uint256 jobId, uint256 seat);
     error ChallengeIncomplete(uint256 jobId);
@@ -496,14 +497,15 @@ interface IGridmintCourt {
     function leaveJuryPool() external;
 
     /// @notice A member of the jury pool that is not a party (`parties`: the job's buyer, then its
-    /// claimants in claim order) takes a seat with its ticket and commits
-    /// `voteDigest(jobId, output, salt, juror)`, until the vote deadline: any seat while the jury
-    /// has fewer than `jurySize`, else the worst seat if its ticket is better (its holder is
-    /// released). Its stake stays locked until the game ends. Returns the seat (`type(uint256).max`
-    /// when the draw was reseeded instead: nobody voted within 256 blocks of the leaf).
-    function commitVote(uint256 jobId, bytes32 commitment, address[] calldata parties)
+    /// claimants in claim order) takes `seat` (below `jurySize`) with its ticket for that seat and
+    /// commits `voteDigest(jobId, output, salt, juror)`, until the vote deadline: a free seat, or
+    /// one whose holder's ticket is worse (the holder is released). Every seat is a race of its
+    /// own, so a member may hold several (one vote each). Its stake stays locked until the game
+    /// ends. False, taking no seat, when the draw was reseeded instead (nobody voted within 256
+    /// blocks of the leaf).
+    function commitVote(uint256 jobId, uint256 seat, bytes32 commitment, address[] calldata parties)
         external
-        returns (uint256 seat);
+        returns (bool seated);
 
     /// @notice What a juror commits to: its answer for the step,
     /// `keccak256(abi.encode(outHash, uint64 flops, uint32 steps))` of the output it computed, the
@@ -528,12 +530,19 @@ interface IGridmintCourt {
     function advanceDispute(uint256 jobId, Trail calldata t) external;
 
     function disputeOf(uint256 jobId) external view returns (Dispute memory);
-    function jurorOf(uint256 jobId, uint256 seat) external view returns (address);
-    /// @notice `juror`'s ticket in the job's current draw (lower is better) and whether it may
-    /// take a seat (a pool member since before the seed's block, in standing, not the buyer; the
-    /// claimants are checked by `commitVote`). (0, false) outside a vote, before the seed's block
-    /// has passed, and once its hash is gone with nobody seated (the next commitment reseeds).
-    function juryTicketOf(uint256 jobId, address juror) external view returns (uint64 ticket, bool eligible);
+    /// @notice The job's jury seats (`jurySize` of them; a free one's juror is zero), each with its
+    /// holder's ticket for it.
+    function juryOf(uint256 jobId) external view returns (JurySeat[] memory seats);
+    /// @notice `juror`'s ticket for each seat of the job's current draw (lower is better) and
+    /// whether it may take a seat (a pool member since before the seed's block, in standing, not
+    /// the buyer; the claimants, and the vote's deadline, are checked by `commitVote`). Zeros and
+    /// false outside a vote,
+    /// before the seed's block has passed, and once its hash is gone with nobody seated (the
+    /// next commitment reseeds).
+    function juryTicketsOf(uint256 jobId, address juror)
+        external
+        view
+        returns (uint64[] memory tickets, bool eligible);
     /// @notice The block `provider` joined the jury pool in (or last refreshed its entry); 0: not in it.
     function jurySinceOf(address provider) external view returns (uint256);
     /// @notice `keccak256(abi.encode(config))` of the config the court was built from.

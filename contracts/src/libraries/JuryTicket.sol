@@ -5,10 +5,11 @@ pragma solidity ^0.8.28;
 /// @notice A jury pool member's ticket in a game's draw (see `Jury`): the lower, the better.
 library JuryTicket {
     /// @dev `log2(E) - log2(weight)` in 32-bit fixed point, offset by 2^40 to stay positive, where
-    /// `E = -log2(u)` for `u = keccak256(seed, juror) / 2^256`: the log of an exponential race's
-    /// time (ln 2 scales every ticket alike, so the order is the race's).
-    function draw(uint256 seed, address juror, uint256 weight) internal pure returns (uint64) {
-        uint256 u = uint256(keccak256(abi.encode(seed, juror))) | 1;
+    /// `E = -log2(u)` for `u = keccak256(seed, seat, juror) / 2^256`: the log of an exponential
+    /// race's time (ln 2 scales every ticket alike, so the order is the race's). Each seat is a
+    /// race of its own.
+    function draw(uint256 seed, uint256 seat, address juror, uint256 weight) internal pure returns (uint64) {
+        uint256 u = uint256(keccak256(abi.encode(seed, seat, juror))) | 1;
         uint256 e = (uint256(256) << 32) - log2(u); // ≥ 1: log2(u) < 256
         return uint64((uint256(1) << 40) + log2(e) - log2(weight == 0 ? 1 : weight));
     }

@@ -152,23 +152,21 @@ struct Dispute {
 /// @notice A game's jury: who holds the seats, how they voted, the draw's randomness and who may
 /// not judge. One slot.
 struct JuryState {
-    uint8 seats; // seats taken
-    uint8 votesFor; // jurors who revealed the defender's output hash
-    uint8 votesAgainst; // jurors who revealed another
+    uint16 takenSeats; // bit s: seat s is held
+    uint8 votesFor; // seats whose juror revealed the defender's output hash
+    uint8 votesAgainst; // seats whose juror revealed another
     uint16 revealedSeats; // bit s: seat s revealed
     uint16 votedFor; // bit s: seat s revealed the defender's output hash
     uint32 seedBlock; // the block the leaf was opened in (or a reseed's): its hash is the draw's
     // seed, and only pool members that joined before it take part
     uint64 seed; // that hash (64 bits), kept at the first vote: a block hash is readable for 256
     // blocks only
-    uint24 seatedBloom; // three bits per juror that took a seat: a juror whose bits are not all set
-    // holds no seat, so its commitment need not read the seats to know
     uint80 parties; // the first 80 bits of keccak256(abi.encode([buyer, claimants...])): the
     // job's parties, who never judge it (a second preimage of 80 bits is out of reach)
 }
 
-/// @notice A juror's seat: who holds it, and its ticket (`Jury`: the lower, the better; a
-/// better ticket takes the worst seat when the jury is full).
+/// @notice A juror's seat: who holds it, and its ticket for that seat (`Jury`: the lower, the
+/// better; a better ticket for the seat takes it).
 struct JurySeat {
     address juror;
     uint64 ticket;

@@ -8,7 +8,7 @@ import {
 import {MockStablecoin} from "../../src/tokens/MockStablecoin.sol";
 import {GridToken} from "../../src/tokens/GridToken.sol";
 import {
-    Dispute, DisputePhase, Job, JobParams, JobState, Provider, Requirements, Reveal, Terms, Trail
+    Dispute, DisputePhase, Job, JobParams, JobState, JurySeat, Provider, Requirements, Reveal, Terms, Trail
 } from "../../src/libraries/Types.sol";
 import {Leaf, Traces, Tree} from "../utils/Traces.sol";
 import {TrailBook} from "../utils/TrailBook.sol";
@@ -371,11 +371,11 @@ contract Handler is TrailBook {
         calls["court-settle"]++;
     }
 
-    /// Every eligible pool member that is no party comes, in an order `moveSeed` picks: better
-    /// tickets take the worst seats once the jury is full, worse ones are refused. They commit the
-    /// step's true output (the first comer lies when `moveSeed` says so and at least three come,
-    /// so the majority stays honest), and reveal after the commit deadline (one seated juror of
-    /// five never does, when `moveSeed` says so).
+    /// Every eligible pool member that is no party comes, in an order `moveSeed` picks, for every
+    /// seat: a free seat is taken, a held one by a better ticket for it, a worse one is refused.
+    /// They commit the step's true output (the first comer lies when `moveSeed` says so and at
+    /// least three come, and comes for one seat only, so the majority stays honest), and reveal
+    /// after the commit deadline (one seat of five never does, when `moveSeed` says so).
     function _vote(uint256 jobId, Dispute memory g, uint256 moveSeed) internal {
         vm.roll(vm.getBlockNumber() + 1); // the seed is the leaf's block's hash
         Tree memory honest = _treeOf(_honestRoot(jobId));
@@ -388,32 +388,44 @@ contract Handler is TrailBook {
         uint256 n;
         for (uint256 i; i < providers.length; ++i) {
             address p = providers[(moveSeed + i) % providers.length];
-            (, bool eligible) = market.juryTicketOf(jobId, p);
+            (, bool eligible) = market.juryTicketsOf(jobId, p);
             if (eligible && !_isParty(t, p)) comers[n++] = p;
         }
         bytes32 lie = keccak256("a lie");
         address[] memory parties = _partiesOf(jobId, t);
+        uint256 size = market.jurySize();
         for (uint256 i; i < n; ++i) {
-            bytes32 output = i == 0 && n >= 3 && moveSeed % 3 == 0 ? lie : truth;
-            bytes32 digest = market.voteDigest(jobId, output, bytes32(i), comers[i]);
-            vm.prank(comers[i]);
-            try market.commitVote(jobId, digest, parties) {}
-            catch (bytes memory reason) {
-                require(bytes4(reason) == IGridmintErrors.TicketTooLow.selector, "only a worse ticket is refused");
+            // The liar comes for one seat only, so the honest comers hold the majority.
+            bool liar = i == 0 && n >= 3 && moveSeed % 3 == 0;
+            bytes32 digest = market.voteDigest(jobId, liar ? lie : truth, bytes32(i), comers[i]);
+            for (uint256 k; k < size; ++k) {
+                uint256 seat = (moveSeed + k) % size;
+                vm.prank(comers[i]);
+                try market.commitVote(jobId, seat, digest, parties) {
+                    if (liar) break;
+                } catch (bytes memory reason) {
+                    require(bytes4(reason) == IGridmintErrors.TicketTooLow.selector, "only a worse ticket is refused");
+                }
             }
         }
-        uint256 seats = market.disputeOf(jobId).jury.seats;
         vm.warp(uint256(g.deadline) + 1);
-        for (uint256 s; s < seats; ++s) {
-            if (s == 1 && seats >= 5 && moveSeed % 4 == 1) continue; // a juror that never reveals
-            address juror = market.jurorOf(jobId, s);
-            uint256 i;
-            while (comers[i] != juror) ++i;
-            bytes32 output = i == 0 && n >= 3 && moveSeed % 3 == 0 ? lie : truth;
-            vm.prank(juror);
-            market.revealVote(jobId, s, output, bytes32(i));
-        }
+        _reveal(jobId, comers, n >= 3 && moveSeed % 3 == 0 ? lie : truth, truth, moveSeed);
         calls["jury-votes"]++;
+    }
+
+    /// Every seat's juror reveals (the output it committed: `first` for `comers[0]`, else
+    /// `truth`), but seat 1 of five or more when `moveSeed` says so.
+    function _reveal(uint256 jobId, address[] memory comers, bytes32 first, bytes32 truth, uint256 moveSeed) internal {
+        uint256 taken = market.disputeOf(jobId).jury.takenSeats;
+        JurySeat[] memory seats = market.juryOf(jobId);
+        for (uint256 s; s < seats.length; ++s) {
+            if ((taken >> s) & 1 == 0) continue;
+            if (s == 1 && _popcount(uint32(taken)) >= 5 && moveSeed % 4 == 1) continue; // a seat never revealed
+            uint256 i;
+            while (comers[i] != seats[s].juror) ++i;
+            vm.prank(seats[s].juror);
+            market.revealVote(jobId, s, i == 0 ? first : truth, bytes32(i));
+        }
     }
 
     /// The job's parties as `commitVote` takes them: its buyer, then its claimants.

@@ -3,7 +3,7 @@ pragma solidity ^0.8.28;
 
 import {CourtFixture} from "../utils/CourtFixture.sol";
 import {Leaf, Traces, Tree} from "../utils/Traces.sol";
-import {DisputePhase, JobState, Reveal, Trail} from "../../src/libraries/Types.sol";
+import {DisputePhase, JobState, JurySeat, Reveal, Trail} from "../../src/libraries/Types.sol";
 import {Gridmint} from "../../src/Gridmint.sol";
 import {GridmintCourt} from "../../src/GridmintCourt.sol";
 import {GridmintStorage} from "../../src/base/GridmintStorage.sol";
@@ -77,7 +77,7 @@ contract CourtTest is CourtFixture {
         assertEq(game(jobId).position, WRONG, "bisection ends at the wrong step");
         assertEq(uint256(phase(jobId)), uint256(DisputePhase.JuryVote), "a jury is called");
         seatJury(jobId, 7);
-        assertEq(jury.length, 5, "the five best tickets of seven pool members");
+        assertEq(jury.length, 5, "each seat's best ticket of seven pool members");
         uint96[] memory stakesBefore = new uint96[](7);
         for (uint256 i; i < 7; ++i) stakesBefore[i] = market.providerOf(providers[FIRST_JUROR + i]).stake;
         voteAll(jobId, truth(honest, WRONG));
@@ -105,7 +105,7 @@ contract CourtTest is CourtFixture {
             }
         }
         uint256 slash = uint256(STAKE) * 1_000 / 10_000;
-        assertEq(paidJurors, 5, "every juror of the majority is paid");
+        assertEq(paidJurors, distinctJurors(), "every juror of the majority is paid");
         // Each colluder loses `slash`, half to the jury: one slash in all, less what does not divide.
         assertLe(slash - gained, 4, "half of both slashes, to the last indivisible unit");
     }
@@ -125,7 +125,13 @@ contract CourtTest is CourtFixture {
         for (uint256 i; i < 3; ++i) {
             assertEq(market.accountOf(providers[i]).balance, pay + toReplicas / 3, "pay and a share of the bond");
         }
-        assertEq(market.accountOf(providers[FIRST_JUROR]).balance, (bond * 5_000 / 10_000) / 5, "each juror a share");
+        // A share per seat: a member that holds two seats takes two.
+        for (uint256 i; i < 5; ++i) {
+            address member = providers[FIRST_JUROR + i];
+            uint256 held;
+            for (uint256 s; s < jury.length; ++s) if (jury[s] == member) ++held;
+            assertEq(market.accountOf(member).balance, held * ((bond * 5_000 / 10_000) / 5), "a share per seat");
+        }
         assertEq(market.totalEscrow(), 0, "nothing stuck");
     }
 
@@ -303,32 +309,68 @@ contract CourtTest is CourtFixture {
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "the replicas are paid");
     }
 
-    /// A juror that lies is outvoted and slashed lightly; jurors that never vote are slashed
-    /// lightly; the majority is paid.
+    /// The number of different members among the seats' jurors.
+    function distinctJurors() internal view returns (uint256 n) {
+        for (uint256 s; s < jury.length; ++s) {
+            bool seen;
+            for (uint256 o; o < s; ++o) seen = seen || jury[o] == jury[s];
+            if (!seen) ++n;
+        }
+    }
+
+    /// The seated member, other than `not`, that holds the fewest seats.
+    function fewestSeats(address not) internal view returns (address who) {
+        uint256 least = type(uint256).max;
+        for (uint256 s; s < jury.length; ++s) {
+            if (jury[s] == not) continue;
+            uint256 held;
+            for (uint256 o; o < jury.length; ++o) if (jury[o] == jury[s]) ++held;
+            if (held < least) (least, who) = (held, jury[s]);
+        }
+    }
+
+    /// A juror that lies is outvoted and slashed lightly (for each seat it lied in); a juror that
+    /// never reveals is slashed lightly; the majority is paid. (Every seat is a race of its own,
+    /// so a member may hold several: each role is played in every seat its member holds.)
     function test_aLyingJurorAndAbsentJurors_areSlashedAndOutvoted() public {
         uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
         challengeAs(buyer, jobId);
         bisectTo(jobId, corrupt, WRONG, buyer);
         seatJury(jobId, 5);
+        require(distinctJurors() >= 3, "the draw seated fewer than three members: pick another seed");
+        // The liar and the absent juror: the two members holding the fewest seats.
+        address liar = fewestSeats(address(0));
+        address absent = fewestSeats(liar);
+        address honestJuror;
+        for (uint256 s; s < jury.length; ++s) {
+            if (honestJuror == address(0) && jury[s] != liar && jury[s] != absent) honestJuror = jury[s];
+        }
         bytes32[] memory outputs = new bytes32[](5);
-        outputs[0] = answer(corrupt, WRONG); // a colluders' juror backs the defender
-        outputs[1] = truth(honest, WRONG);
-        outputs[2] = truth(honest, WRONG);
-        outputs[3] = ABSENT; // takes a seat, never reveals
-        outputs[4] = truth(honest, WRONG);
-        address liar = jury[0];
-        address absent = jury[3];
-        address honestJuror = jury[1];
+        uint256 lies;
+        uint256 truths;
+        for (uint256 s; s < jury.length; ++s) {
+            if (jury[s] == liar) {
+                outputs[s] = answer(corrupt, WRONG); // a colluders' juror backs the defender
+                ++lies;
+            } else if (jury[s] == absent) {
+                outputs[s] = ABSENT; // takes a seat, never reveals
+            } else {
+                outputs[s] = truth(honest, WRONG);
+                ++truths;
+            }
+        }
+        require(truths > lies, "the draw gave the liar the majority: pick another seed");
         uint96 liarStake = market.providerOf(liar).stake;
         uint96 absentStake = market.providerOf(absent).stake;
         uint96 honestStake = market.providerOf(honestJuror).stake;
         vote(jobId, outputs);
-        assertEq(market.reputationOf(providers[0]).slashed, 1, "the colluding defender loses 3 to 1");
-        assertEq(market.providerOf(liar).stake, liarStake - liarStake * 500 / 10_000, "the lying juror is slashed");
-        assertEq(market.providerOf(absent).stake, absentStake - absentStake * 500 / 10_000, "the absent juror is slashed");
-        assertEq(market.reputationOf(absent).missed, 1, "and counted as missed");
+        assertEq(market.reputationOf(providers[0]).slashed, 1, "the colluding defender loses");
+        assertLe(market.providerOf(liar).stake, liarStake - liarStake * 500 / 10_000, "the lying juror is slashed");
+        assertLe(market.providerOf(absent).stake, absentStake - absentStake * 500 / 10_000, "the absent juror is slashed");
+        assertGe(market.reputationOf(absent).missed, 1, "and counted as missed");
         assertGt(market.providerOf(honestJuror).stake, honestStake, "the honest juror is paid, in stake");
         assertEq(market.providerOf(liar).activeJobs, 0, "every juror is released");
+        assertEq(market.providerOf(absent).activeJobs, 0, "every juror is released");
     }
 
     /// A trace that stops short (fewer steps than the job has): the challenger picks a leaf past
@@ -443,20 +485,24 @@ contract CourtTest is CourtFixture {
         vm.expectRevert(abi.encodeWithSelector(NotYourMove.selector, jobId));
         market.pickPart(jobId, 0, parts, flops);
         // Parts other than the split's are refused: the picked node must be the defender's.
-        (bytes32[] memory others, uint64[] memory otherFlops) = partsOf(honest, jobId, moveLevels(jobId));
-        others[0] = keccak256("another part");
-        vm.prank(buyer);
-        vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
-        market.pickPart(jobId, 0, others, otherFlops);
+        {
+            (bytes32[] memory others, uint64[] memory otherFlops) = partsOf(honest, jobId, moveLevels(jobId));
+            others[0] = keccak256("another part");
+            vm.prank(buyer);
+            vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
+            market.pickPart(jobId, 0, others, otherFlops);
+        }
         vm.prank(buyer);
         vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
         market.pickPart(jobId, parts.length, parts, flops);
         pickAs(buyer, jobId, corrupt, WRONG);
         descend(jobId, corrupt, WRONG, buyer);
-        Leaf memory l = corrupt.leaves[WRONG];
-        vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
-        market.openLeaf(jobId, l.prev, l.inHash, truth(honest, WRONG));
-        market.openLeaf(jobId, l.prev, l.inHash, l.outHash);
+        {
+            Leaf memory l = corrupt.leaves[WRONG];
+            vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
+            market.openLeaf(jobId, l.prev, l.inHash, truth(honest, WRONG));
+            market.openLeaf(jobId, l.prev, l.inHash, l.outHash);
+        }
         address[] memory parties = partiesOf(jobId);
         address member = providers[FIRST_JUROR];
         bytes32 out = truth(honest, WRONG);
@@ -464,25 +510,28 @@ contract CourtTest is CourtFixture {
         // The seed is the leaf block's hash: nobody commits in that block.
         vm.prank(member);
         vm.expectRevert(abi.encodeWithSelector(JuryNotSeeded.selector, jobId));
-        market.commitVote(jobId, digest, parties);
+        market.commitVote(jobId, 0, digest, parties);
         vm.roll(vm.getBlockNumber() + 1);
         vm.prank(buyer);
         vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, jobId, buyer));
-        market.commitVote(jobId, digest, parties);
+        market.commitVote(jobId, 0, digest, parties);
         vm.prank(address(0xDEAD));
         vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, jobId, address(0xDEAD)));
-        market.commitVote(jobId, digest, parties);
+        market.commitVote(jobId, 0, digest, parties);
         vm.prank(member);
         vm.expectRevert(abi.encodeWithSelector(VoteMismatch.selector, jobId, uint256(0)));
-        market.commitVote(jobId, bytes32(0), parties);
+        market.commitVote(jobId, 0, bytes32(0), parties);
         vm.prank(member);
         vm.expectRevert(abi.encodeWithSelector(JuryMismatch.selector, jobId));
-        market.commitVote(jobId, digest, new address[](0));
+        market.commitVote(jobId, 0, digest, new address[](0));
         vm.prank(member);
-        assertEq(market.commitVote(jobId, digest, parties), 0, "the first seat");
+        vm.expectRevert(abi.encodeWithSelector(NotJuror.selector, jobId, uint256(5)));
+        market.commitVote(jobId, 5, digest, parties); // seats 0 to 4
+        vm.prank(member);
+        assertTrue(market.commitVote(jobId, 0, digest, parties), "the first seat");
         vm.prank(member);
         vm.expectRevert(abi.encodeWithSelector(VoteMismatch.selector, jobId, uint256(0)));
-        market.commitVote(jobId, digest, parties);
+        market.commitVote(jobId, 0, digest, parties);
         vm.prank(member);
         vm.expectRevert(abi.encodeWithSelector(DisputeOpen.selector, jobId));
         market.revealVote(jobId, 0, out, bytes32(0));
@@ -510,10 +559,10 @@ contract CourtTest is CourtFixture {
         vm.stopPrank();
     }
 
-    /// The review's flood: 24 sybil addresses with the minimum stake fill the jury before the
-    /// honest members come. They hold seats only while their tickets beat the comers': every
-    /// honest member whose ticket is better takes the worst seat, its holder released unslashed,
-    /// and the jury ends as the five best tickets of everyone who came. Once full, a worse
+    /// The review's flood: 24 sybil addresses with the minimum stake take every seat before the
+    /// honest members come. They hold a seat only while their ticket for it beats the comers':
+    /// every honest member whose ticket for a seat is better takes it, its holder released
+    /// unslashed, and each seat ends with the best ticket for it of everyone who came. A worse
     /// ticket is refused.
     function test_attack_aSybilFloodHoldsOnlyTheSeatsItsTicketsWin() public {
         address[] memory sybils = new address[](24);
@@ -524,51 +573,41 @@ contract CourtTest is CourtFixture {
         bisectTo(jobId, corrupt, WRONG, buyer);
         vm.roll(vm.getBlockNumber() + 1);
         address[] memory parties = partiesOf(jobId);
-        uint256 came;
+        uint256 size = market.jurySize();
+        uint256 taken;
         address[] memory comers = new address[](sybils.length + 7);
         for (uint256 i; i < comers.length; ++i) {
-            address who = i < sybils.length ? sybils[i] : providers[FIRST_JUROR + i - sybils.length];
-            (uint64 ticket,) = market.juryTicketOf(jobId, who);
-            uint64 worst;
-            uint256 seats = game(jobId).jury.seats;
-            for (uint256 s; s < seats; ++s) {
-                (uint64 t,) = market.juryTicketOf(jobId, market.jurorOf(jobId, s));
-                if (t > worst) worst = t;
-            }
-            bytes32 digest = market.voteDigest(jobId, truth(honest, WRONG), voteSalt(who), who);
-            vm.prank(who);
-            if (seats == 5 && ticket >= worst) {
-                vm.expectRevert(abi.encodeWithSelector(TicketTooLow.selector, jobId, ticket, worst));
-                market.commitVote(jobId, digest, parties);
-            } else {
-                market.commitVote(jobId, digest, parties);
-                comers[came++] = who;
+            comers[i] = i < sybils.length ? sybils[i] : providers[FIRST_JUROR + i - sybils.length];
+            (uint64[] memory tickets,) = market.juryTicketsOf(jobId, comers[i]);
+            bytes32 digest = market.voteDigest(jobId, truth(honest, WRONG), voteSalt(comers[i]), comers[i]);
+            for (uint256 s; s < size; ++s) {
+                JurySeat memory held = market.juryOf(jobId)[s];
+                vm.prank(comers[i]);
+                if (held.juror != address(0) && tickets[s] >= held.ticket) {
+                    vm.expectRevert(abi.encodeWithSelector(TicketTooLow.selector, jobId, tickets[s], held.ticket));
+                    market.commitVote(jobId, s, digest, parties);
+                } else {
+                    market.commitVote(jobId, s, digest, parties);
+                    ++taken;
+                }
             }
         }
-        // The seated are the five best tickets of all 31 that came.
-        for (uint256 s; s < 5; ++s) {
-            address seated = market.jurorOf(jobId, s);
-            (uint64 mine,) = market.juryTicketOf(jobId, seated);
-            uint256 better;
-            for (uint256 i; i < sybils.length + 7; ++i) {
-                address who = i < sybils.length ? sybils[i] : providers[FIRST_JUROR + i - sybils.length];
-                (uint64 t,) = market.juryTicketOf(jobId, who);
-                if (t < mine) ++better;
+        JurySeat[] memory seats = market.juryOf(jobId);
+        for (uint256 s; s < size; ++s) {
+            // Each seat holds the best ticket for it of all 31 that came ...
+            for (uint256 i; i < comers.length; ++i) {
+                (uint64[] memory tickets,) = market.juryTicketsOf(jobId, comers[i]);
+                assertGe(tickets[s], seats[s].ticket, "only the best ticket for a seat holds it");
             }
-            assertLt(better, 5, "only the best five tickets hold seats");
-        }
-        // The honest members carry 7 000e18 of stake against the sybils' 24e18: they win every seat.
-        for (uint256 s; s < 5; ++s) {
-            bool isSybil;
-            for (uint256 i; i < sybils.length; ++i) isSybil = isSybil || market.jurorOf(jobId, s) == sybils[i];
-            assertTrue(!isSybil, "a flood of minimum stakes wins no seat against real stake");
+            // ... and the honest members carry 7 000e18 of stake against the sybils' 24e18.
+            for (uint256 i; i < sybils.length; ++i) {
+                assertTrue(seats[s].juror != sybils[i], "a flood of minimum stakes wins no seat against real stake");
+            }
         }
         for (uint256 i; i < sybils.length; ++i) {
-            bool seated;
-            for (uint256 s; s < 5; ++s) seated = seated || market.jurorOf(jobId, s) == sybils[i];
-            if (!seated) assertEq(market.providerOf(sybils[i]).activeJobs, 0, "an unseated member is released");
+            assertEq(market.providerOf(sybils[i]).activeJobs, 0, "an unseated member is released");
         }
-        assertGt(came, 5, "the flood took seats first");
+        assertGt(taken, size, "the flood took seats first");
     }
 
     /// Entering the pool, or adding stake, once the leaf's block is known is too late for that
@@ -586,12 +625,12 @@ contract CourtTest is CourtFixture {
         market.addStake(1e18);
         for (uint256 k; k < 2; ++k) {
             address who = k == 0 ? late : member;
-            (, bool eligible) = market.juryTicketOf(jobId, who);
+            (, bool eligible) = market.juryTicketsOf(jobId, who);
             assertTrue(!eligible, "not eligible");
             bytes32 digest = market.voteDigest(jobId, truth(honest, WRONG), voteSalt(who), who);
             vm.prank(who);
             vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, jobId, who));
-            market.commitVote(jobId, digest, parties);
+            market.commitVote(jobId, 0, digest, parties);
         }
         // A party in the pool never judges its own job.
         vm.prank(providers[0]);
@@ -600,7 +639,7 @@ contract CourtTest is CourtFixture {
         bytes32 partyDigest = market.voteDigest(jobId, bytes32(0), 0, providers[0]);
         vm.prank(providers[0]);
         vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, jobId, providers[0]));
-        market.commitVote(jobId, partyDigest, parties);
+        market.commitVote(jobId, 0, partyDigest, parties);
         // Leaving the pool: not eligible in later games either.
         vm.prank(providers[FIRST_JUROR + 1]);
         market.leaveJuryPool();
@@ -608,6 +647,85 @@ contract CourtTest is CourtFixture {
         vm.prank(providers[FIRST_JUROR + 1]);
         vm.expectRevert(abi.encodeWithSelector(NotRegistered.selector, providers[FIRST_JUROR + 1]));
         market.leaveJuryPool();
+    }
+
+    /// A game of a corrupt majority the buyer challenged, at its jury's vote on step WRONG, the
+    /// seed's block passed. (Called as `this.atTheVote()`: inlined, the test runs out of stack
+    /// under the IR compiler.)
+    function atTheVote() external returns (uint256 jobId) {
+        jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
+        challengeAs(buyer, jobId);
+        bisectTo(jobId, corrupt, WRONG, buyer);
+        vm.roll(vm.getBlockNumber() + 1);
+    }
+
+    /// `who` commits `output` for `seat`.
+    function commitFor(uint256 jobId, address who, uint256 seat, bytes32 output) internal returns (bool) {
+        bytes32 digest = market.voteDigest(jobId, output, voteSalt(who), who);
+        address[] memory parties = partiesOf(jobId);
+        vm.prank(who);
+        return market.commitVote(jobId, seat, digest, parties);
+    }
+
+    /// `who` reveals `output` for `seat`.
+    function revealFor(uint256 jobId, address who, uint256 seat, bytes32 output) internal {
+        vm.prank(who);
+        market.revealVote(jobId, seat, output, voteSalt(who));
+    }
+
+    /// A pool member other than `a` whose ticket for `seat` beats `a`'s.
+    function betterFor(uint256 jobId, address a, uint256 seat) internal view returns (address) {
+        (uint64[] memory mine,) = market.juryTicketsOf(jobId, a);
+        for (uint256 i; i < 7; ++i) {
+            address m = providers[FIRST_JUROR + i];
+            (uint64[] memory theirs,) = market.juryTicketsOf(jobId, m);
+            if (m != a && theirs[seat] < mine[seat]) return m;
+        }
+        revert("no member beats it for the seat: pick another seed");
+    }
+
+    /// A member may hold several seats, one vote each, and is counted per seat: evicted from one
+    /// it keeps the others; at the verdict it is paid once per seat that voted with the majority,
+    /// slashed once per seat that did not (a member hedging its seats pays for it), and released
+    /// from all of them.
+    function test_aMemberHoldingSeveralSeats_isCountedPerSeat() public {
+        uint256 jobId = this.atTheVote();
+        address a = providers[FIRST_JUROR];
+        bytes32 right = truth(honest, WRONG);
+        // A takes seats 0, 1 and 2 (free seats), voting right in 0 and 2, wrong in 1.
+        for (uint256 s; s < 3; ++s) {
+            assertTrue(commitFor(jobId, a, s, s == 1 ? answer(corrupt, WRONG) : right), "a free seat");
+        }
+        assertEq(market.providerOf(a).activeJobs, 3, "locked once per seat");
+        // The member whose ticket for seat 2 beats A's takes it from A.
+        address b = betterFor(jobId, a, 2);
+        commitFor(jobId, b, 2, right);
+        assertEq(market.juryOf(jobId)[2].juror, b, "B holds seat 2");
+        assertEq(market.providerOf(a).activeJobs, 2, "A keeps seats 0 and 1");
+        // Two more members take seats 3 and 4.
+        address[] memory others = new address[](2);
+        for (uint256 i = 1; others[1] == address(0); ++i) {
+            address m = providers[FIRST_JUROR + i];
+            if (m == b) continue;
+            others[others[0] == address(0) ? 0 : 1] = m;
+        }
+        commitFor(jobId, others[0], 3, right);
+        commitFor(jobId, others[1], 4, right);
+        uint96 aBefore = market.providerOf(a).stake;
+        uint96 bBefore = market.providerOf(b).stake;
+        vm.warp(uint256(game(jobId).deadline) + 1);
+        revealFor(jobId, a, 0, right);
+        revealFor(jobId, a, 1, answer(corrupt, WRONG));
+        revealFor(jobId, b, 2, right);
+        revealFor(jobId, others[0], 3, right);
+        revealFor(jobId, others[1], 4, right);
+        advance(jobId);
+        assertEq(market.reputationOf(providers[0]).slashed, 1, "four seats to one: the colluders lose");
+        uint96 share = market.providerOf(b).stake - bBefore; // one coherent seat's pay
+        assertGt(share, 0, "B is paid");
+        assertEq(market.providerOf(a).stake, aBefore - aBefore * 500 / 10_000 + share, "A: one seat paid, one slashed");
+        assertEq(market.providerOf(a).activeJobs, 0, "A released from every seat");
+        assertEq(market.providerOf(b).activeJobs, 0, "B released");
     }
 
     /// Nobody takes a seat within 256 blocks of the leaf (its hash is gone): the first vote
@@ -621,11 +739,13 @@ contract CourtTest is CourtFixture {
         address[] memory parties = partiesOf(jobId);
         bytes32 digest = market.voteDigest(jobId, truth(honest, WRONG), voteSalt(member), member);
         vm.prank(member);
-        assertEq(market.commitVote(jobId, digest, parties), type(uint256).max, "reseeded, no seat");
+        assertTrue(!market.commitVote(jobId, 2, digest, parties), "reseeded, no seat");
         assertEq(game(jobId).jury.seedBlock, vm.getBlockNumber(), "seeded by this block");
+        assertEq(game(jobId).jury.takenSeats, 0, "no seat taken");
         vm.roll(vm.getBlockNumber() + 1);
         vm.prank(member);
-        assertEq(market.commitVote(jobId, digest, parties), 0, "then a seat");
+        assertTrue(market.commitVote(jobId, 2, digest, parties), "then a seat");
+        assertEq(game(jobId).jury.takenSeats, 1 << 2, "seat 2");
     }
 
     /// Called at the court's own address, a move would act on the court's empty storage.

@@ -26,29 +26,53 @@ contract JuryTicketTest is Test {
         uint256 wins;
         for (uint256 i; i < RUNS; ++i) {
             uint256 seed = uint256(keccak256(abi.encode("seed", i)));
-            if (JuryTicket.draw(seed, address(0xA), 3e21) < JuryTicket.draw(seed, address(0xB), 1e21)) ++wins;
+            if (JuryTicket.draw(seed, 0, address(0xA), 3e21) < JuryTicket.draw(seed, 0, address(0xB), 1e21)) ++wins;
         }
         // 1 500 expected, σ = 19.4
         assertGe(wins, 1_500 - 78, "three races in four");
         assertLe(wins, 1_500 + 78, "three races in four");
     }
 
-    /// The same stake split over three addresses wins the first seat in half the races against
-    /// one address holding it whole: no more, no less (later seats: contracts/README.md, "One
-    /// seat per address").
+    /// The same stake split over three addresses wins a seat in half the races against one
+    /// address holding it whole: no more, no less (and so every seat, each a race of its own:
+    /// `test_attack_aSplitStakeWinsNoMoreSeatsThanWhole`).
     function test_splittingAStake_changesNothing() public pure {
         uint256 wins;
         for (uint256 i; i < RUNS; ++i) {
             uint256 seed = uint256(keccak256(abi.encode("split", i)));
-            uint64 whole = JuryTicket.draw(seed, address(0xA), 3e21);
+            uint64 whole = JuryTicket.draw(seed, 0, address(0xA), 3e21);
             bool splitWins;
             for (uint160 k; k < 3; ++k) {
-                splitWins = splitWins || JuryTicket.draw(seed, address(0xB0 + k), 1e21) < whole;
+                splitWins = splitWins || JuryTicket.draw(seed, 0, address(0xB0 + k), 1e21) < whole;
             }
             if (splitWins) ++wins;
         }
         // 1 000 expected, σ = 22.4
         assertGe(wins, 1_000 - 90, "half the races");
         assertLe(wins, 1_000 + 90, "half the races");
+    }
+
+    /// The review's split stake: one seat per address let a stake split over many addresses win
+    /// more seats than whole. Every seat is a race of its own now: over 400 draws of five seats,
+    /// a stake of 3 split over three addresses wins as many seats as the same stake whole, against
+    /// it (within 3.5 standard deviations of the even share).
+    function test_attack_aSplitStakeWinsNoMoreSeatsThanWhole() public pure {
+        uint256 splitSeats;
+        uint256 draws = 400;
+        uint256 seatsPerDraw = 5;
+        for (uint256 d; d < draws; ++d) {
+            uint256 seed = uint256(keccak256(abi.encode("split draw", d)));
+            for (uint256 s; s < seatsPerDraw; ++s) {
+                uint64 whole = JuryTicket.draw(seed, s, address(0xA), 3e21);
+                bool splitWins;
+                for (uint256 k; k < 3; ++k) {
+                    splitWins = splitWins || JuryTicket.draw(seed, s, address(uint160(0xB0 + k)), 1e21) < whole;
+                }
+                if (splitWins) ++splitSeats;
+            }
+        }
+        // 2,000 races with p = 1/2: mean 1,000, standard deviation ~22.4.
+        assertGt(splitSeats, 1_000 - 79, "the split stake wins about half the seats");
+        assertLt(splitSeats, 1_000 + 79, "and no more");
     }
 }

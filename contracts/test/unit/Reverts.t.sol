@@ -49,7 +49,7 @@ contract RevertsTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(WrongPhase.selector, jobId, DisputePhase.None));
         market.openTrace(jobId, bytes32(0), bytes32(0), 0, 1);
         vm.expectRevert(abi.encodeWithSelector(WrongPhase.selector, jobId, DisputePhase.None));
-        market.commitVote(jobId, bytes32(uint256(1)), new address[](0));
+        market.commitVote(jobId, 0, bytes32(uint256(1)), new address[](0));
     }
 
     function test_selectReplicas_withoutClaimants_isNotFinalizable() public {

@@ -109,7 +109,7 @@ abstract contract CourtFixture is Fixture {
     /// What a juror that takes a seat and never reveals commits (see `vote`).
     bytes32 internal constant ABSENT = keccak256("commits, never reveals");
 
-    /// The jurors `seatJury` expects to take the seats, in seat order.
+    /// The jurors `seatJury` expects to take the seats, by seat (a member may hold several).
     address[] internal jury;
 
     /// Providers[FIRST_JUROR + i] for i < n enter the jury pool.
@@ -118,24 +118,24 @@ abstract contract CourtFixture is Fixture {
     }
 
     /// After the leaf: of the n pool members providers[FIRST_JUROR..+n) (entered with `joinPool`
-    /// before), the `jurySize` with the best tickets come (what an honest client does: it
-    /// computes its rank), in the order of their index. The block moves past the seed's.
+    /// before), the best ticket for each seat comes for it (what an honest client does: it
+    /// computes its rank for every seat). The block moves past the seed's.
     function seatJury(uint256 jobId, uint256 n) internal returns (address[] memory) {
         vm.roll(vm.getBlockNumber() + 1);
         delete jury;
         uint256 size = market.jurySize();
-        uint64[] memory tickets = new uint64[](n);
+        uint64[][] memory tickets = new uint64[][](n);
         for (uint256 i; i < n; ++i) {
-            (uint64 ticket, bool eligible) = market.juryTicketOf(jobId, providers[FIRST_JUROR + i]);
+            bool eligible;
+            (tickets[i], eligible) = market.juryTicketsOf(jobId, providers[FIRST_JUROR + i]);
             require(eligible, "a pool member is eligible");
-            tickets[i] = ticket;
         }
-        for (uint256 i; i < n; ++i) {
-            uint256 better;
-            for (uint256 o; o < n; ++o) {
-                if (tickets[o] < tickets[i]) ++better;
+        for (uint256 s; s < size; ++s) {
+            uint256 best;
+            for (uint256 i = 1; i < n; ++i) {
+                if (tickets[i][s] < tickets[best][s]) best = i;
             }
-            if (better < size) jury.push(providers[FIRST_JUROR + i]);
+            jury.push(providers[FIRST_JUROR + best]);
         }
         return jury;
     }
@@ -152,30 +152,28 @@ abstract contract CourtFixture is Fixture {
         return keccak256(abi.encode("vote salt", juror));
     }
 
-    /// Juror `s` of `jury` votes `outputs[s]` (bytes32(0): it never comes; `ABSENT`: it commits
-    /// and never reveals): the commitments take the seats, the votes are revealed after the
-    /// commit deadline, and the game is moved on.
+    /// Seat `s`'s juror (`jury[s]`) votes `outputs[s]` (bytes32(0): it never comes for it;
+    /// `ABSENT`: it commits and never reveals): the commitments take the seats, the votes are
+    /// revealed after the commit deadline, and the game is moved on.
     function vote(uint256 jobId, bytes32[] memory outputs) internal {
-        uint256[] memory seatOf = new uint256[](jury.length);
         address[] memory parties = partiesOf(jobId);
         for (uint256 s; s < jury.length; ++s) {
             if (outputs[s] == bytes32(0)) continue;
             address juror = jury[s];
             bytes32 digest = market.voteDigest(jobId, outputs[s], voteSalt(juror), juror);
             vm.prank(juror);
-            seatOf[s] = market.commitVote(jobId, digest, parties);
-            assertEq(market.jurorOf(jobId, seatOf[s]), juror, "the juror holds the seat it took");
+            assertTrue(market.commitVote(jobId, s, digest, parties), "seated");
+            assertEq(market.juryOf(jobId)[s].juror, juror, "the juror holds the seat it took");
         }
-        uint256 seats = game(jobId).jury.seats;
         vm.warp(uint256(game(jobId).deadline) + 1);
         for (uint256 s; s < jury.length; ++s) {
             if (outputs[s] == bytes32(0) || outputs[s] == ABSENT) continue;
             address juror = jury[s];
             vm.prank(juror);
-            market.revealVote(jobId, seatOf[s], outputs[s], voteSalt(juror));
+            market.revealVote(jobId, s, outputs[s], voteSalt(juror));
         }
         // A seat that never revealed: the verdict waits out the reveal window.
-        if (uint256(game(jobId).jury.revealedSeats) + 1 != 1 << seats) {
+        if (game(jobId).jury.revealedSeats != game(jobId).jury.takenSeats) {
             vm.warp(uint256(game(jobId).deadline) + market.moveWindow() + 1);
         }
         market.advanceDispute(jobId, trail(jobId));

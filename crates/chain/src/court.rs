@@ -1,7 +1,8 @@
 //! The court's moves (`IGridmintCourt`), for the clients that play a disputed job's game: the
 //! defender opening its trace, splitting nodes and opening the step; the challenger picking
 //! parts; anyone moving the game on past a deadline; and the jury's: entering the jury pool,
-//! reading tickets and the pool's members, committing (which takes a seat) and revealing votes.
+//! reading tickets (one per seat) and the pool's members, committing (which takes a seat) and
+//! revealing votes.
 
 use alloy::{
     primitives::{B256, U256},
@@ -46,15 +47,16 @@ impl<P: Provider + Clone> Market<P> {
         self.contract().disputeOf(job_id).call().await.map_err(|e| ChainError::from_contract("disputeOf", e))
     }
 
-    /// The jurors seated in the job's current game, by seat.
+    /// The job's jury seats (`jurySize` of them): each holder (zero: a free seat) with its
+    /// ticket for the seat.
+    pub async fn jury(&self, job_id: U256) -> Result<Vec<Gridmint::JurySeat>, ChainError> {
+        self.contract().juryOf(job_id).call().await.map_err(|e| ChainError::from_contract("juryOf", e))
+    }
+
+    /// Who holds each seat of the job's current jury (zero: a free seat); a member may hold
+    /// several.
     pub async fn jurors(&self, job_id: U256) -> Result<Vec<alloy::primitives::Address>, ChainError> {
-        let seats = self.dispute(job_id).await?.jury.seats;
-        let mut jurors = Vec::with_capacity(usize::from(seats));
-        for seat in 0..seats {
-            let call = self.contract().jurorOf(job_id, U256::from(seat));
-            jurors.push(call.call().await.map_err(|e| ChainError::from_contract("jurorOf", e))?);
-        }
-        Ok(jurors)
+        Ok(self.jury(job_id).await?.into_iter().map(|seat| seat.juror).collect())
     }
 
     /// Enters the jury pool (or refreshes this account's entry): it may judge steps opened from
@@ -69,29 +71,31 @@ impl<P: Provider + Clone> Market<P> {
         since.map(|b| b.saturating_to()).map_err(|e| ChainError::from_contract("jurySinceOf", e))
     }
 
-    /// `juror`'s ticket in the job's current draw (lower is better) and whether it may take a
-    /// seat (claimants aside).
-    pub async fn jury_ticket(
+    /// `juror`'s ticket for each seat of the job's current draw (lower is better) and whether it
+    /// may take a seat (claimants aside).
+    pub async fn jury_tickets(
         &self,
         job_id: U256,
         juror: alloy::primitives::Address,
-    ) -> Result<(u64, bool), ChainError> {
-        let r = self.contract().juryTicketOf(job_id, juror).call().await;
-        let r = r.map_err(|e| ChainError::from_contract("juryTicketOf", e))?;
-        Ok((r.ticket, r.eligible))
+    ) -> Result<(Vec<u64>, bool), ChainError> {
+        let r = self.contract().juryTicketsOf(job_id, juror).call().await;
+        let r = r.map_err(|e| ChainError::from_contract("juryTicketsOf", e))?;
+        Ok((r.tickets, r.eligible))
     }
 
-    /// Takes a seat in the job's jury with `commitment` (`voteDigest`); the seat taken, or None
+    /// Takes `seat` of the job's jury with `commitment` (`voteDigest`): true once seated, false
     /// when the draw was reseeded instead (nobody voted within 256 blocks of the leaf).
     pub async fn commit_vote(
         &self,
         job_id: U256,
+        seat: u64,
         commitment: B256,
         parties: Vec<alloy::primitives::Address>,
-    ) -> Result<Mined<Option<u64>>, ChainError> {
-        let receipt = Self::send("commitVote", self.contract().commitVote(job_id, commitment, parties)).await?;
-        let seat = receipt.decoded_log::<Gridmint::VoteCommitted>().map(|l| l.data.seat.saturating_to::<u64>());
-        Ok(Mined { value: seat, receipt })
+    ) -> Result<Mined<bool>, ChainError> {
+        let call = self.contract().commitVote(job_id, U256::from(seat), commitment, parties);
+        let receipt = Self::send("commitVote", call).await?;
+        let seated = receipt.decoded_log::<Gridmint::VoteCommitted>().is_some();
+        Ok(Mined { value: seated, receipt })
     }
 
     pub async fn reveal_vote(
@@ -118,7 +122,7 @@ impl<P: Provider + Clone> Market<P> {
     }
 
     /// The accounts that entered the jury pool since `from_block` (some may have left since:
-    /// `jury_ticket` tells).
+    /// `jury_tickets` tells).
     pub async fn jury_pool(&self, from_block: u64) -> Result<Vec<alloy::primitives::Address>, ChainError> {
         let filter =
             Filter::new().address(self.deployment().market).event_signature(Gridmint::JuryPoolJoined::SIGNATURE_HASH);

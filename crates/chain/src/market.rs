@@ -300,6 +300,16 @@ impl<P: Provider + Clone> Market<P> {
         Ok(Mined { value: (), receipt })
     }
 
+    /// Adds `amount` to this provider's stake (approve it first: `approve_stake`). A jury pool
+    /// member's new weight counts from the next block on.
+    pub async fn add_stake(&self, amount: U256) -> Result<Mined<()>, ChainError> {
+        if amount.bit_len() > 96 {
+            return Err(ChainError::InvalidInput { what: "stake", message: format!("{amount} exceeds 2^96 - 1") });
+        }
+        let call = self.contract.addStake(alloy::primitives::Uint::<96, 2>::from(amount.to::<u128>()));
+        Ok(Mined { value: (), receipt: Self::send("addStake", call).await? })
+    }
+
     /// Posts a job; returns its id.
     pub async fn post_job(&self, params: Gridmint::JobParams) -> Result<Mined<U256>, ChainError> {
         let receipt = Self::send("postJob", self.contract.postJob(params)).await?;

@@ -117,7 +117,8 @@ pub struct StartArgs {
     /// Stop after this many jobs settle.
     #[arg(long)]
     exit_after_jobs: Option<usize>,
-    /// Test only: corrupt every result (the market must slash this provider).
+    /// Test only: corrupt every result (the market must slash this provider), and refuse the
+    /// job's data to the court's jurors (a colluder does not help them check it).
     #[arg(long, hide = true)]
     corrupt_results: bool,
     /// Commit and reveal on chain, never handing the buyer the commitment (test only: the path
@@ -135,7 +136,11 @@ pub struct StartArgs {
 
 pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Result<()> {
     let ProviderCommand::Start(args) = command;
-    let net = args.network.connect(node)?;
+    let mut net = args.network.connect(node)?;
+    if args.corrupt_results {
+        // A colluder does not help the jury check it either: it refuses the job's data to jurors.
+        net = net.withholding_from_jurors();
+    }
     let gpu = std::sync::Arc::new(provider::Compute::Here(node.open_device_slot(args.gpu)?));
     let options = ProviderOptions {
         current_task: None,

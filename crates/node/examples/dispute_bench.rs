@@ -170,16 +170,20 @@ async fn main() -> anyhow::Result<()> {
     let move_window = u64::from(court.moveWindow().call().await?);
     let trail = buyer.trail(job_id).await?;
     // The draw's seed is the leaf's block hash: the members look up their tickets in the next
-    // block, and the five best come (what the agent does: `provider::jury`).
+    // block, and for every seat the best ticket for it comes (what the agent does:
+    // `provider::jury`; a member may hold several seats).
     net.advance(1).await?;
-    let mut tickets = Vec::new();
-    for i in 4..4 + JURORS {
-        let r = court.juryTicketOf(job_id, net.keys[i].address()).call().await?;
-        anyhow::ensure!(r.eligible, "pool member {i} is not eligible");
-        tickets.push((r.ticket, i));
-    }
-    tickets.sort();
     let size = usize::from(court.jurySize().call().await?);
+    let mut best: Vec<(u64, usize)> = vec![(u64::MAX, 0); size];
+    for i in 4..4 + JURORS {
+        let r = court.juryTicketsOf(job_id, net.keys[i].address()).call().await?;
+        anyhow::ensure!(r.eligible, "pool member {i} is not eligible");
+        for (seat, ticket) in r.tickets.iter().enumerate() {
+            if *ticket < best[seat].0 {
+                best[seat] = (*ticket, i);
+            }
+        }
+    }
     let parties: Vec<Address> = std::iter::once(buyer_address).chain(trail.claimants.iter().copied()).collect();
     // A juror's answer: the step's output hash, its flops and the trace's length, as it computed
     // them (`Court.openLeaf`).
@@ -190,19 +194,16 @@ async fn main() -> anyhow::Result<()> {
         steps as u32,
     )));
     let mut seated = Vec::new();
-    for &(_, i) in tickets.iter().take(size) {
+    for (seat, &(_, i)) in best.iter().enumerate() {
         let juror = net.keys[i].address();
         let salt = keccak256(juror.as_slice());
         let digest = court.voteDigest(job_id, truth, salt, juror).call().await?;
-        let r = send!(net.as_wallet(i).contract().commitVote(job_id, digest, parties.clone()));
+        let r = send!(net.as_wallet(i).contract().commitVote(job_id, U256::from(seat), digest, parties.clone()));
         gas.push(("commitVote", r.gas_used));
-        let seat = r
-            .decoded_log::<Gridmint::VoteCommitted>()
-            .map(|l| l.data.seat)
-            .ok_or_else(|| anyhow::anyhow!("commitVote took no seat"))?;
-        seated.push((i, seat, salt));
+        anyhow::ensure!(r.decoded_log::<Gridmint::VoteCommitted>().is_some(), "commitVote took no seat");
+        seated.push((i, U256::from(seat), salt));
     }
-    let seats = court.disputeOf(job_id).call().await?.jury.seats;
+    let seats = court.disputeOf(job_id).call().await?.jury.takenSeats.count_ones();
     net.advance(move_window + 1).await?;
     for (i, seat, salt) in seated {
         let r = send!(net.as_wallet(i).contract().revealVote(job_id, seat, truth, salt));

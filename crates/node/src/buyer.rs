@@ -573,7 +573,14 @@ async fn check_then_settle(
     let majority = majority_root(&roots, replicas);
     // Nothing revealed (the no-shows are slashed, the escrow refunded) or no majority (the market
     // opens a dispute itself): nothing to check.
+    // Reveals that disagree wait out the check window (a dissenting replica may challenge the
+    // majority until then): the market refuses an earlier `finalize`.
+    let claims: Vec<(B256, u64)> = view.trail.reveals.iter().map(|r| (r.resultRoot, r.workUnits)).collect();
+    let unanimous = claims.windows(2).all(|w| w[0] == w[1]);
     let Some(root) = majority else {
+        if !unanimous && now <= reveal_deadline + net.market.check_window().await? {
+            return Ok(false);
+        }
         net.market.finalize(job_id).await?;
         return Ok(true);
     };
@@ -588,10 +595,6 @@ async fn check_then_settle(
         }
     };
     if accept {
-        // Reveals that disagree wait out the check window (a dissenting replica may challenge
-        // the majority until then): the market refuses an earlier `finalize`.
-        let claims: Vec<(B256, u64)> = view.trail.reveals.iter().map(|r| (r.resultRoot, r.workUnits)).collect();
-        let unanimous = claims.windows(2).all(|w| w[0] == w[1]);
         if !unanimous && now <= reveal_deadline + net.market.check_window().await? {
             return Ok(false);
         }

@@ -84,7 +84,7 @@ pub(crate) async fn advance_if_due(
         Phase::JuryVote => {
             let window = net.market.court_params().await?.move_window;
             // Every seat revealed (or nobody sat): the verdict need not wait out the reveal window.
-            let all_revealed = g.jury.revealedSeats.count_ones() == u32::from(g.jury.seats);
+            let all_revealed = g.jury.revealedSeats == g.jury.takenSeats;
             now > deadline + u64::from(window) || (now > deadline && all_revealed)
         }
         _ => now > deadline,

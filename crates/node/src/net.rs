@@ -521,6 +521,14 @@ impl Network {
         Ok(CourtRecord { games: verdicts.len(), rounds, step, jury_votes, verdicts })
     }
 
+    /// The jurors' revealed votes in the job's court games: (juror, whether it agreed with the
+    /// defender), one per seat revealed.
+    pub async fn revealed_votes(&self, job_id: U256) -> Result<Vec<(Address, bool)>, NodeError> {
+        let job = vec![alloy::primitives::B256::from(job_id)];
+        let votes = self.events::<Gridmint::VoteRevealed>(&[(1, job)]).await?;
+        Ok(votes.into_iter().map(|(v, _)| (v.juror, v.agrees)).collect())
+    }
+
     /// What `provider` may still earn from jobs it claimed that have not settled: the job's price
     /// times the work units it revealed (before a reveal: the job's maximum), unless the
     /// selection left it out. Payment-token base units.
@@ -647,24 +655,23 @@ impl gridmint_peer::Ledger for Network {
             tracing::warn!(job = %job_id, juror = %who, "withholding the job's data from a juror (test only)");
             return Ok(false);
         }
-        let jurors = self.market.jurors(job_id).await?;
-        if jurors.contains(&who) {
+        let seats = self.market.jury(job_id).await?;
+        if seats.iter().any(|seat| seat.juror == who) {
             return Ok(true);
         }
-        // A pool member that could take a seat now: it needs the data before it commits. The
-        // claimants are parties; the contract's eligibility covers the rest.
-        let (ticket, eligible) = self.market.jury_ticket(job_id, who).await?;
+        // A pool member that could take a seat now (a free one, or one its ticket for it beats):
+        // it needs the data before it commits. The claimants are parties; the contract's
+        // eligibility covers the rest.
+        // Votes are committed until the game's deadline: after it, no new juror needs the data.
+        let deadline: u64 = self.market.dispute(job_id).await?.deadline.to();
+        if self.now().await.map_err(|e| gridmint_peer::PeerError::Ledger { message: e.to_string() })? > deadline {
+            return Ok(false);
+        }
+        let (tickets, eligible) = self.market.jury_tickets(job_id, who).await?;
         if !eligible || self.market.trail(job_id).await?.claimants.contains(&who) {
             return Ok(false);
         }
-        if jurors.len() < usize::from(self.market.court_params().await?.jury_size) {
-            return Ok(true);
-        }
-        let mut worst = 0;
-        for juror in jurors {
-            worst = worst.max(self.market.jury_ticket(job_id, juror).await?.0);
-        }
-        Ok(ticket < worst)
+        Ok(seats.iter().zip(tickets).any(|(seat, ticket)| seat.juror == Address::ZERO || ticket < seat.ticket))
     }
 }
 

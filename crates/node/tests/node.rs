@@ -345,6 +345,12 @@ mod peer {
         let peers = buyer.market.announced_peers(&[replica, loser], 0).await.expect("announced peers");
         assert_eq!(peers.get(&replica), Some(&B256::from(*claimant_peer.id().as_bytes())), "{peers:?}");
         assert!(!peers.contains_key(&loser), "only what was announced: {peers:?}");
+        // Before the replica computed the job it serves nothing, and says so before any lookup
+        // on chain; once it did (the agent marks the job), the asker must be a juror.
+        let early = loser_peer.fetch_job_data_from_replica(&posted, replica, peers[&replica]).await;
+        let early = early.expect_err("nothing computed yet: refused").to_string();
+        assert!(early.contains("nor one it computed"), "{early}");
+        claimant_peer.computed_job(job_id);
         let refused = loser_peer.fetch_job_data_from_replica(&posted, replica, peers[&replica]).await;
         let refused = refused.expect_err("not a juror: refused").to_string();
         assert!(refused.contains("is no juror"), "{refused}");

@@ -65,8 +65,9 @@ pub(super) async fn settle_if_buyer_quiet(
 }
 
 /// A replica outvoted: once every selected replica revealed (or the reveal window closed), a
-/// replica whose claim is not the strict majority's challenges that majority (a bond from its
-/// payment balance) while the buyer's check window is open. Without it the market would settle
+/// replica whose claim is not the strict majority's challenges that majority (a bond in payment
+/// tokens from its wallet, not its market balance: a wallet without them cannot challenge, and
+/// the error says so on every try) while the buyer's check window is open. Without it the market would settle
 /// the majority and slash this replica: a buyer's sybils agreeing on a wrong result would take
 /// an honest replica's stake. The court then plays it out, this replica steering (see
 /// `court::take_part`). With no strict majority the market opens the game itself at `finalize`.

@@ -81,6 +81,8 @@ pub(super) async fn compute_posted(
 ) -> Result<(B256, B256, u64), NodeError> {
     let posted = find_posted(net, job_id).await?;
     let (bundle, buyer_key) = net.peer()?.fetch_job_data(&posted).await?;
+    // A replica serves the job's data to the jurors of its court games.
+    net.peer()?.computed_job(job_id);
     post_task(options, Some(current(job_id, "loading", 0, 0)));
     let dir = work_dir.join(format!("job-{job_id}"));
     let _ = std::fs::remove_dir_all(&dir);

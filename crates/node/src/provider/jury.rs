@@ -1,17 +1,20 @@
 //! Jury duty: the provider agent judges other jobs' court games (`contracts/src/court`). It
 //! enters the jury pool when it starts; when a game comes down to one step (`LeafOpened`) of a job
-//! this node is no party to, it looks up its ticket in that game's draw (`juryTicketOf`: a race of
-//! stake-weighted tickets seeded by the leaf's block) and its rank among the pool. A member whose
-//! ticket is among the jury's size best comes at once; one further down comes in the second half
-//! of the commit window while a seat is free or held by a worse ticket (a backup for members that
-//! do not come); the others stay home. Coming means fetching the job's data from the buyer (a
-//! member that could take a seat gets it; a challenging buyer that withholds it past half the
-//! window gets a vote for the defender, so its own pool addresses cannot hold the seats alone),
-//! re-running that one step here (an embed job's step is
-//! one sentence through the encoder) and committing the answer,
-//! `keccak256(abi.encode(outHash, flops, steps))`, which takes a seat; then revealing it after the
-//! commit deadline. A juror of the majority is paid in stake from the losers; a seated juror that
-//! does not reveal is slashed lightly, so a seated juror always reveals.
+//! this node is no party to, it looks up its tickets in that game's draw (`juryTicketsOf`: one
+//! race of stake-weighted tickets per seat, seeded by the leaf's block) and its rank for each
+//! seat among the pool. It comes at once for every seat its ticket is the best for; for a seat
+//! where it is further down, it comes in the second half of the commit window while the seat is
+//! free or held by a worse ticket (a backup for members that do not come); it stays home once it
+//! could take no seat. A member may hold several seats (one vote each): each seat is a draw by
+//! stake of its own, so splitting a stake over many addresses wins no more seats. Coming means
+//! fetching the job's data from the buyer or, when the buyer does not serve it, from the job's
+//! replicas, all at once (the first that checks against the data root; a challenging buyer whose
+//! data nobody serves past half the window gets a vote for the defender, so its own pool
+//! addresses cannot hold the seats alone), re-running that one step here (an embed job's step is
+//! one sentence through the encoder) and committing the answer, `keccak256(abi.encode(outHash,
+//! flops, steps))`, for each seat it takes; then revealing them after the commit deadline. A
+//! juror of the majority is paid in stake from the losers; a seated juror that does not reveal
+//! is slashed lightly, so a seated juror always reveals.
 
 use std::collections::BTreeMap;
 
@@ -38,17 +41,17 @@ pub(super) struct Duty {
     leaf: Gridmint::LeafOpened,
     /// The job's buyer and claimants (parties, never jurors), as `commitVote` takes them.
     parties: Vec<Address>,
-    /// This node's rank among the pool's eligible tickets (0: the best), once looked up, and the
-    /// seed's block it was looked up for.
-    rank: Option<(u64, usize)>,
+    /// This node's rank for each seat among the pool's eligible tickets for it (0: the best),
+    /// once looked up, and the seed's block it was looked up for.
+    ranks: Option<(u64, Vec<usize>)>,
     /// Its answer for the step, once computed.
     answer: Option<B256>,
-    /// Seat and salt once committed.
-    committed: Option<(u64, B256)>,
+    /// The seats it committed a vote for, each with the answer committed (unknown for a seat
+    /// found on chain after a restart: this node's answer, computed again).
+    seats: BTreeMap<u64, Option<B256>>,
     /// Whether the seats were searched for this node's address since its last commitment was
     /// sent (a seat whose receipt was lost, or held before a restart, is found once).
-    seat_looked_up: bool,
-    revealed: bool,
+    seats_looked_up: bool,
 }
 
 /// The games this node judges, by job.
@@ -95,15 +98,8 @@ pub(super) async fn round(ctx: &JuryContext<'_>, duties: &mut Duties, cursor: &m
             if parties.contains(&me) {
                 continue;
             }
-            let duty = Duty {
-                leaf,
-                parties,
-                rank: None,
-                answer: None,
-                committed: None,
-                seat_looked_up: false,
-                revealed: false,
-            };
+            let duty =
+                Duty { leaf, parties, ranks: None, answer: None, seats: Default::default(), seats_looked_up: false };
             duties.insert(duty.leaf.jobId, duty);
         }
         *cursor = head + 1;
@@ -136,35 +132,44 @@ fn logs_error(e: &impl std::fmt::Display) -> NodeError {
     NodeError::Chain(ChainError::Receipt { call: "get_logs", message: e.to_string() })
 }
 
-/// Whether this node comes to the game now.
+/// Whether this node comes to the game now, and for which seats.
 #[derive(Debug, PartialEq, Eq)]
 enum Coming {
-    Now,
+    /// For these seats (none yet, but maybe later when `later`).
+    Seats {
+        now: Vec<u64>,
+        later: bool,
+    },
     /// The seed's block hash is gone and nobody voted: a commitment (of anything) reseeds the draw.
     Reseed,
     Later,
     Never,
 }
 
-/// Its rank among the eligible members of the pool (who are no party), by ticket.
-async fn rank(net: &Network, job_id: U256, mine: u64, parties: &[Address]) -> Result<usize, NodeError> {
+/// Its rank for each seat among the eligible members of the pool (who are no party), by ticket.
+async fn ranks(net: &Network, job_id: U256, mine: &[u64], parties: &[Address]) -> Result<Vec<usize>, NodeError> {
     let me = net.address();
-    let mut better = 0;
+    let mut better = vec![0; mine.len()];
     for member in net.market.jury_pool(net.profile.deployment.start_block).await? {
         if member == me || parties.contains(&member) {
             continue;
         }
-        let (ticket, eligible) = net.market.jury_ticket(job_id, member).await?;
-        if eligible && ticket < mine {
-            better += 1;
+        let (tickets, eligible) = net.market.jury_tickets(job_id, member).await?;
+        if !eligible {
+            continue;
+        }
+        for (seat, (theirs, ours)) in tickets.iter().zip(mine).enumerate() {
+            if theirs < ours {
+                better[seat] += 1;
+            }
         }
     }
     Ok(better)
 }
 
-/// Comes at once with a ticket among the jury's size best; with a worse one, in the second half
-/// of the commit window while it could still take a seat (a free one, or one a worse ticket
-/// holds); never once it could not.
+/// The seats to come for: at once those its ticket is the best for; in the second half of the
+/// commit window those it could still take (free, or held by a worse ticket for it); never once
+/// it could take none.
 async fn coming(
     net: &Network,
     court: CourtParams,
@@ -185,34 +190,37 @@ async fn coming(
         // seat then) and this node comes again from the next block.
         return Ok(Coming::Reseed);
     }
-    let (mine, eligible) = net.market.jury_ticket(job_id, net.address()).await?;
+    let (mine, eligible) = net.market.jury_tickets(job_id, net.address()).await?;
     if !eligible {
         return Ok(Coming::Never);
     }
-    let size = usize::from(court.jury_size);
-    let rank = match duty.rank {
-        Some((seeded, r)) if seeded == seed_block => r,
+    let ranks = match &duty.ranks {
+        Some((seeded, r)) if *seeded == seed_block => r.clone(),
         _ => {
-            let r = rank(net, job_id, mine, &duty.parties).await?;
-            duty.rank = Some((seed_block, r));
+            let r = ranks(net, job_id, &mine, &duty.parties).await?;
+            duty.ranks = Some((seed_block, r.clone()));
             r
         }
     };
-    if rank < size {
-        return Ok(Coming::Now);
+    let second_half = now + u64::from(court.move_window) / 2 >= g.deadline.to::<u64>();
+    let seats = net.market.jury(job_id).await?;
+    let (mut now_seats, mut later) = (Vec::new(), false);
+    for (seat, (held, ticket)) in seats.iter().zip(&mine).enumerate() {
+        let seat = seat as u64;
+        if duty.seats.contains_key(&seat) {
+            continue;
+        }
+        let takeable = held.juror == Address::ZERO || *ticket < held.ticket;
+        if takeable && (ranks.get(seat as usize) == Some(&0) || second_half) {
+            now_seats.push(seat);
+        } else if takeable {
+            later = true;
+        }
     }
-    let seats = usize::from(g.jury.seats);
-    let mut worst = 0u64;
-    for seat in 0..seats {
-        let juror = net.market.contract().jurorOf(job_id, U256::from(seat)).call().await;
-        let juror = juror.map_err(|e| NodeError::Chain(ChainError::from_contract("jurorOf", e)))?;
-        worst = worst.max(net.market.jury_ticket(job_id, juror).await?.0);
-    }
-    if seats >= size && mine >= worst {
+    if now_seats.is_empty() && !later && duty.seats.is_empty() {
         return Ok(Coming::Never);
     }
-    let deadline: u64 = g.deadline.to();
-    Ok(if now + u64::from(court.move_window) / 2 >= deadline { Coming::Now } else { Coming::Later })
+    Ok(Coming::Seats { now: now_seats, later })
 }
 
 /// One look at a game this node may judge; true once its part is over.
@@ -225,76 +233,95 @@ async fn serve(ctx: &JuryContext<'_>, court: CourtParams, job_id: U256, duty: &m
         return Ok(true);
     }
     let me = net.address();
-    // The salt is derived from this node's key and the game, so a seat taken by a commitment
-    // whose receipt this node never saw (or before a restart) can still be revealed.
-    let salt = keccak256(
-        (B256::from(net.signer.to_bytes()), job_id, u64::from(g.jury.seedBlock), "gridmint.vote salt").abi_encode(),
-    );
-    if duty.committed.is_none() && !duty.seat_looked_up {
-        if let Some(seat) = net.market.jurors(job_id).await?.iter().position(|j| *j == me) {
-            duty.committed = Some((seat as u64, salt));
-        }
-        duty.seat_looked_up = true;
-    }
-    match duty.committed {
-        None if now <= deadline => {
-            match coming(net, court, job_id, duty, &g, now).await? {
-                Coming::Never => {
-                    tracing::info!(job = %job_id, "jury duty: this node cannot take a seat in this game");
-                    return Ok(true);
-                }
-                Coming::Later => return Ok(false),
-                Coming::Reseed => {
-                    // A vote of "could not check", revealable: should another node have reseeded
-                    // first and this commitment take a seat after all, it is still revealed.
-                    let unchecked = keccak256(b"gridmint: this juror could not check the step");
-                    let digest = net.market.vote_digest(job_id, unchecked, salt, me).await?;
-                    duty.seat_looked_up = false; // if its receipt is lost, the seat is looked for
-                    let mined = net.market.commit_vote(job_id, digest, duty.parties.clone()).await?;
-                    if let Some(seat) = mined.value {
-                        duty.answer = Some(unchecked);
-                        duty.committed = Some((seat, salt));
-                    } else {
-                        tracing::info!(job = %job_id, "the jury's seed had expired: reseeded");
-                        duty.rank = None;
-                    }
-                    return Ok(false);
-                }
-                Coming::Now => {}
+    // The salt is derived from this node's key and the game (not the draw's seed, which a
+    // reseed changes), so a seat taken by a commitment whose receipt this node never saw (or
+    // before a restart) can still be revealed.
+    let game = U256::from(g.defender) << 40 | U256::from(g.challenger) << 32 | U256::from(g.position);
+    let salt = keccak256((B256::from(net.signer.to_bytes()), job_id, game, "gridmint.vote salt").abi_encode());
+    if !duty.seats_looked_up {
+        for (seat, juror) in net.market.jurors(job_id).await?.iter().enumerate() {
+            if *juror == me {
+                duty.seats.entry(seat as u64).or_insert(None);
             }
-            let answer = my_answer(ctx, court, job_id, duty, &g, now).await?;
-            let digest = net.market.vote_digest(job_id, answer, salt, me).await?;
-            duty.seat_looked_up = false; // if its receipt is lost, the seat is looked for
-            let mined = net.market.commit_vote(job_id, digest, duty.parties.clone()).await?;
-            let Some(seat) = mined.value else {
-                tracing::info!(job = %job_id, "the jury's draw was reseeded; coming again");
-                duty.rank = None;
-                return Ok(false);
-            };
-            tracing::info!(job = %job_id, seat, step = duty.leaf.step, "jury seat taken, vote committed");
-            duty.committed = Some((seat, salt));
-            Ok(false)
         }
-        None => Ok(true),
-        Some((seat, salt)) => {
-            let holder = net.market.contract().jurorOf(job_id, U256::from(seat)).call().await;
-            if holder.map_err(|e| NodeError::Chain(ChainError::from_contract("jurorOf", e)))? != me {
-                tracing::info!(job = %job_id, seat, "a better ticket took this seat; released");
+        duty.seats_looked_up = true;
+    }
+    if now <= deadline {
+        let wanted = match coming(net, court, job_id, duty, &g, now).await? {
+            Coming::Never => {
+                tracing::info!(job = %job_id, "jury duty: this node cannot take a seat in this game");
                 return Ok(true);
             }
-            if !duty.revealed && now > deadline {
-                let answer = my_answer(ctx, court, job_id, duty, &g, now).await?;
-                net.market.reveal_vote(job_id, seat, answer, salt).await?;
-                tracing::info!(job = %job_id, seat, agrees = (answer == g.node), "jury vote revealed");
-                duty.revealed = true;
+            Coming::Later => return Ok(false),
+            Coming::Reseed => {
+                // A vote of "could not check", revealable: should another node have reseeded
+                // first and this commitment take a seat after all, it is still revealed.
+                let unchecked = keccak256(b"gridmint: this juror could not check the step");
+                let digest = net.market.vote_digest(job_id, unchecked, salt, me).await?;
+                duty.seats_looked_up = false; // if its receipt is lost, the seat is looked for
+                if net.market.commit_vote(job_id, 0, digest, duty.parties.clone()).await?.value {
+                    duty.seats.insert(0, Some(unchecked));
+                } else {
+                    tracing::info!(job = %job_id, "the jury's seed had expired: reseeded");
+                    duty.ranks = None;
+                }
+                return Ok(false);
             }
-            if duty.revealed {
-                // The verdict: anyone moves the game on once the reveals are in or their window passed.
-                crate::court::advance_if_due(net, job_id, &g, now).await?;
+            Coming::Seats { now: wanted, .. } => wanted,
+        };
+        if wanted.is_empty() {
+            return Ok(false);
+        }
+        let answer = my_answer(ctx, court, job_id, duty, &g, now).await?;
+        let digest = net.market.vote_digest(job_id, answer, salt, me).await?;
+        for seat in wanted {
+            duty.seats_looked_up = false; // if its receipt is lost, the seat is looked for
+            match net.market.commit_vote(job_id, seat, digest, duty.parties.clone()).await {
+                Ok(mined) if mined.value => {
+                    tracing::info!(job = %job_id, seat, step = duty.leaf.step, "jury seat taken, vote committed");
+                    duty.seats.insert(seat, Some(answer));
+                }
+                Ok(_) => {
+                    tracing::info!(job = %job_id, "the jury's draw was reseeded; coming again");
+                    duty.ranks = None;
+                    return Ok(false);
+                }
+                // A better ticket came for this seat first: the others are still worth taking.
+                Err(ChainError::Reverted { reason, .. })
+                    if matches!(*reason, GridmintErrors::TicketTooLow(_) | GridmintErrors::NotEligible(_)) =>
+                {
+                    tracing::info!(job = %job_id, seat, "a better ticket holds this seat");
+                }
+                Err(e) => return Err(e.into()),
             }
-            Ok(false)
+        }
+        return Ok(false);
+    }
+    if duty.seats.is_empty() {
+        return Ok(true);
+    }
+    let jurors = net.market.jurors(job_id).await?;
+    for (seat, committed) in duty.seats.clone() {
+        if jurors.get(seat as usize) != Some(&me) {
+            tracing::info!(job = %job_id, seat, "a better ticket took this seat; released");
+            duty.seats.remove(&seat);
+            continue;
+        }
+        if (g.jury.revealedSeats >> seat) & 1 == 0 {
+            let answer = match committed {
+                Some(answer) => answer,
+                None => my_answer(ctx, court, job_id, duty, &g, now).await?,
+            };
+            net.market.reveal_vote(job_id, seat, answer, salt).await?;
+            tracing::info!(job = %job_id, seat, agrees = (answer == g.node), "jury vote revealed");
         }
     }
+    if duty.seats.is_empty() {
+        return Ok(true);
+    }
+    // The verdict: anyone moves the game on once the reveals are in or their window passed.
+    crate::court::advance_if_due(net, job_id, &g, now).await?;
+    Ok(false)
 }
 
 /// This node's vote for the game's step, computed once (see [`answer`]).
@@ -343,13 +370,10 @@ async fn answer(ctx: &JuryContext<'_>, job_id: U256, leaf: &Gridmint::LeafOpened
     let net = ctx.net;
     let none = keccak256(b"gridmint: this juror could not check the step");
     let posted = compute::find_posted(net, job_id).await?;
-    let bundle = match net.peer()?.fetch_job_data(&posted).await {
-        Ok((data, _)) => data,
-        Err(from_buyer) => {
-            tracing::warn!(job = %job_id, error = %from_buyer, "jury duty: no data from the buyer; asking the replicas");
-            data_from_replicas(net, &posted, &from_buyer.to_string()).await?
-        }
-    };
+    let g = net.market.dispute(job_id).await?;
+    let left = g.deadline.to::<u64>().saturating_sub(net.now().await?);
+    let budget = (left / 2).max(MIN_FETCH_S.min(left));
+    let bundle = job_data(net, &posted, std::time::Duration::from_secs(budget)).await?;
     let dir = ctx.work_dir.join(format!("jury-{job_id}-{}", leaf.step));
     let _ = std::fs::remove_dir_all(&dir);
     let files = exchange::unbundle(&bundle)?;
@@ -402,33 +426,78 @@ async fn answer(ctx: &JuryContext<'_>, job_id: U256, leaf: &Gridmint::LeafOpened
     Ok(keccak256((B256::from(mine.output), mine.flops, steps).abi_encode()))
 }
 
-/// The job's data from one of its replicas (each fetched it, checked against the data root, to
-/// compute): what a juror falls back on when the buyer does not serve it (`from_buyer`: why).
-/// [`NodeError::DataWithheld`] when none does, saying why for each.
-async fn data_from_replicas(
+/// How long a juror waits for the buyer alone before it asks the job's replicas too.
+const HEDGE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The least time a juror gives the job's data to arrive (if that much is left to vote).
+const MIN_FETCH_S: u64 = 30;
+
+/// The job's data for a juror, the first copy that checks against the job's data root: from the
+/// buyer, and from every drawn replica at once once the buyer has not delivered within
+/// [`HEDGE_AFTER`] (or refused: each replica fetched the data to compute, and serves it to the
+/// jurors). All of it within `budget`, so a source that serves slowly (a buyer that withholds by
+/// trickling, a colluding replica) cannot hold the juror past its vote. Aborts the rest once one
+/// arrives. [`NodeError::DataWithheld`] when none did, saying why for each.
+async fn job_data(
     net: &Network,
     posted: &Gridmint::JobPosted,
-    from_buyer: &str,
+    budget: std::time::Duration,
 ) -> Result<Vec<u8>, NodeError> {
     let job_id = posted.jobId;
+    let until = tokio::time::Instant::now() + budget;
+    let peer = net.peer()?.clone();
+    let mut sources = tokio::task::JoinSet::new();
+    {
+        let (peer, posted) = (peer.clone(), posted.clone());
+        sources.spawn(async move {
+            peer.fetch_job_data(&posted).await.map(|(data, _)| data).map_err(|e| format!("the buyer: {e}"))
+        });
+    }
+    let mut why = Vec::new();
+    // The buyer alone first (no copy sealed on the replicas for nothing), until it answers, fails
+    // or is slow.
+    match tokio::time::timeout_at(until.min(tokio::time::Instant::now() + HEDGE_AFTER), sources.join_next()).await {
+        Ok(Some(Ok(Ok(data)))) => return Ok(data),
+        Ok(Some(Ok(Err(e)))) => why.push(e),
+        Ok(Some(Err(e))) => why.push(format!("the buyer: {e}")),
+        Ok(None) | Err(_) => {}
+    }
+    tracing::warn!(job = %job_id, "jury duty: no data from the buyer yet; asking the replicas");
     let selected = net.market.slot(job_id).await?.selected;
     let claimants = net.market.trail(job_id).await?.claimants;
     let replicas: Vec<Address> =
         claimants.into_iter().enumerate().filter(|(i, _)| (selected >> i) & 1 == 1).map(|(_, c)| c).collect();
     let peers = net.market.announced_peers(&replicas, net.profile.deployment.start_block).await?;
-    let peer = net.peer()?;
-    let mut why = vec![from_buyer.to_owned()];
-    for replica in &replicas {
-        let Some(endpoint) = peers.get(replica) else {
+    for replica in replicas {
+        let Some(endpoint) = peers.get(&replica).copied() else {
             why.push(format!("replica {replica} announced no endpoint"));
             continue;
         };
-        match peer.fetch_job_data_from_replica(posted, *replica, *endpoint).await {
-            Ok(data) => {
-                tracing::info!(job = %job_id, %replica, "jury duty: the job's data came from a replica");
+        let (peer, posted) = (peer.clone(), posted.clone());
+        sources.spawn(async move {
+            match peer.fetch_job_data_from_replica(&posted, replica, endpoint).await {
+                Ok(data) => {
+                    tracing::info!(job = %posted.jobId, %replica, "jury duty: the job's data came from a replica");
+                    Ok(data)
+                }
+                Err(e) => Err(format!("replica {replica}: {e}")),
+            }
+        });
+    }
+    loop {
+        match tokio::time::timeout_at(until, sources.join_next()).await {
+            Ok(Some(Ok(Ok(data)))) => {
+                sources.abort_all();
                 return Ok(data);
             }
-            Err(e) => why.push(e.to_string()),
+            Ok(Some(Ok(Err(e)))) => why.push(e),
+            Ok(Some(Err(e))) => why.push(e.to_string()),
+            Ok(None) => break,
+            Err(_) => {
+                sources.abort_all();
+                why.push(format!("nothing arrived within {} s", budget.as_secs()));
+                break;
+            }
         }
     }
     Err(NodeError::DataWithheld { job: job_id.to_string(), message: why.join("; ") })

@@ -306,9 +306,10 @@ pub async fn serve(
     if options.jury_duty {
         jury::join_pool(net).await?;
     }
-    net.start_peer(&paths.data).await?;
-    // Jurors of a court game fetch the job's data from its replicas too: they find them here.
-    net.announce_peer().await?;
+    let peer = net.start_peer(&paths.data).await?;
+    // Jurors of a court game fetch the job's data from its replicas too: they find them by this
+    // announcement (tried again each round until it lands).
+    let mut announced = false;
     let me = net.address();
     let mut report = ProviderReport { address: me, ..ProviderReport::default() };
     let store = Store::open(&paths.data.join("node.sqlite3"))?;
@@ -327,6 +328,11 @@ pub async fn serve(
     report.resumed = tasks.len();
     if !tasks.is_empty() {
         tracing::info!(tasks = tasks.len(), "resuming tasks from the node state");
+    }
+    for (job_id, task) in &tasks {
+        if task.result.is_some() {
+            peer.computed_job(*job_id);
+        }
     }
     let work_dir = paths.data.join("provider");
     compute::sweep_ended_jobs(&work_dir, &tasks);
@@ -385,6 +391,12 @@ pub async fn serve(
                     task.cannot_run = Some(e.to_string());
                 }
                 Err(e) => tracing::warn!(job = %job_id, error = %e, "task step failed; retrying"),
+            }
+        }
+        if !announced {
+            match net.announce_peer().await {
+                Ok(()) => announced = true,
+                Err(e) => tracing::warn!(error = %e, "could not announce this node's endpoint; retrying"),
             }
         }
         if options.jury_duty {

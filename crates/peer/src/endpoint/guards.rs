@@ -1,7 +1,9 @@
-//! What keeps a buyer's endpoint from doing a peer's work twice: one result per replica and job
-//! (reserved before the fetch, so concurrent deliveries of other roots are refused at once), one
-//! answer to a data request per replica and job at a time, a bound on the results fetched at
-//! once, and the jobs already over, whose requests are refused.
+//! What keeps an endpoint from doing a peer's work twice, or for nothing: one result per replica
+//! and job (reserved before the fetch, so concurrent deliveries of other roots are refused at
+//! once), one answer to a data request per replica (or juror) and job at a time, a bound on the
+//! results fetched at once, the jobs this node computed as a replica (the only ones whose data it
+//! serves to jurors, so a request about any other is refused before any chain lookup), and the
+//! jobs already over, whose requests are refused.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -27,6 +29,8 @@ pub(super) struct Guards {
     sealing: Arc<Mutex<BTreeSet<(U256, Address)>>>,
     /// Jobs this node is done with: nothing more is served or taken for them.
     over: Arc<Mutex<BTreeSet<U256>>>,
+    /// Jobs this node computed as a replica: it serves their data to their court's jurors.
+    computed: Arc<Mutex<BTreeSet<U256>>>,
     pub(super) fetches: Arc<tokio::sync::Semaphore>,
 }
 
@@ -36,6 +40,7 @@ impl Default for Guards {
             delivered: Default::default(),
             sealing: Default::default(),
             over: Default::default(),
+            computed: Default::default(),
             fetches: Arc::new(tokio::sync::Semaphore::new(RESULT_FETCHES_AT_ONCE)),
         }
     }
@@ -112,9 +117,24 @@ impl Guards {
         Ok(Sealing { guards: self.clone(), key: (job_id, who) })
     }
 
+    /// This node holds the job's data as one of its replicas.
+    pub(super) fn computed(&self, job_id: U256) {
+        lock(&self.computed).insert(job_id);
+    }
+
+    /// Refused unless this node holds the job's data as one of its replicas.
+    pub(super) fn refuse_unless_computed(&self, job_id: U256) -> Result<(), PeerError> {
+        self.refuse_if_over(job_id)?;
+        if !lock(&self.computed).contains(&job_id) {
+            return Err(refused(format!("job {job_id} is not this node's, nor one it computed")));
+        }
+        Ok(())
+    }
+
     /// The job is over: later requests about it are refused, and what was kept for it dropped.
     pub(super) fn end(&self, job_id: U256) {
         lock(&self.over).insert(job_id);
+        lock(&self.computed).remove(&job_id);
         lock(&self.delivered).retain(|(job, _), _| *job != job_id);
     }
 }
