@@ -491,7 +491,8 @@ mod demo {
     #[test]
     fn replicas_that_reveal_on_chain_themselves_still_meet_the_buyers_check() {
         let Some((summary, stderr, dir)) = corrupt_majority_demo(&["--no-relay"]) else { return };
-        assert!(stderr.contains("challenged"), "the buyer challenged: {stderr}");
+        // The buyer challenges, unless the honest replica the majority outvoted did first.
+        assert!(stderr.contains("challenged"), "the buyer challenged, or saw a replica do it: {stderr}");
         assert_the_court_paid_the_honest_replica(&summary);
         // The providers committed themselves: nothing was relayed.
         for account in 1..=3 {

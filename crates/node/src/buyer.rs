@@ -601,10 +601,23 @@ async fn check_then_settle(
         net.market.finalize(job_id).await?;
         tracing::info!(job = %job_id, %root, "result accepted");
     } else {
-        net.market.challenge(net.address(), job_id, Vec::new()).await?;
-        tracing::warn!(job = %job_id, %root, "challenged");
+        challenge(net, job_id, root, Vec::new()).await?;
     }
     Ok(true)
+}
+
+/// Challenges the result `root` the replicas agree on (with `reveals` still to put on chain). A
+/// replica outvoted by that majority may have challenged it first: the job is in the court
+/// then, which this node plays all the same.
+async fn challenge(net: &Network, job_id: U256, root: B256, reveals: Vec<Gridmint::Reveal>) -> Result<(), NodeError> {
+    match net.market.challenge(net.address(), job_id, reveals).await {
+        Ok(_) => tracing::warn!(job = %job_id, %root, "challenged"),
+        Err(e) if matches!(e.revert_reason(), Some(Gridmint::GridmintErrors::WrongState(_))) => {
+            tracing::warn!(job = %job_id, %root, "a replica challenged this result first");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
 }
 
 /// Submits the commitments the selected replicas' providers handed over, all in one
@@ -643,8 +656,7 @@ async fn submit_relayed(net: &Network, job_id: U256, selected: u32) -> Result<bo
         if let Some(root) = majority_root(&roots, selected.len()) {
             match crate::spot::verdict(net, job_id, root).await? {
                 Some(false) => {
-                    net.market.challenge(net.address(), job_id, reveals).await?;
-                    tracing::warn!(job = %job_id, %root, "challenged");
+                    challenge(net, job_id, root, reveals).await?;
                     return Ok(true);
                 }
                 Some(true) => {}

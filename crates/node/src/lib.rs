@@ -10,6 +10,7 @@ pub mod court;
 pub mod devnet;
 pub mod earnings;
 pub mod error;
+pub mod judge;
 pub mod net;
 pub mod pace;
 pub mod provider;

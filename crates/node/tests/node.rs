@@ -174,6 +174,51 @@ mod spot {
         runner::run(paths, gpu, package, out, &mut |_| {})
     }
 
+    /// A juror judges a training run's first epoch by re-running the job with one epoch: its
+    /// answer is the one an honest defender opens at leaf 0 (output, flops, the run's epochs),
+    /// and a leaf whose input is not the posted package's gets a hash that is no one's. A later
+    /// epoch it cannot judge (the state the epoch before left is on no leaf): it takes no seat.
+    #[test]
+    fn a_juror_reruns_the_first_epoch_of_a_training_run() {
+        use alloy::{
+            primitives::{B256, keccak256},
+            sol_types::SolValue,
+        };
+        use gridmint_node::judge::{self, Judged};
+        use gridmint_peer::exchange;
+        if gpu().is_none() {
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = paths(tmp.path());
+        let rows: String = (0..48).map(|i| format!("{},{},{}\n", i % 3, (i * 5) % 7, i % 2)).collect();
+        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nmomentum = 0.9\nepochs = 3\nbatch_size = 8\n";
+        let folder = package(&tmp.path().join("job"), job, &[("d.csv", rows.as_bytes())]);
+        let gpu = gpu().expect("checked");
+        run(&paths, &gpu, &folder, &tmp.path().join("out")).expect("the job runs");
+        let trace =
+            runner::trace::Trace::decode(&fs::read(tmp.path().join("out/trace.bin")).expect("trace")).expect("a trace");
+        assert_eq!(trace.steps.len(), 3, "one step per epoch");
+        let first = trace.steps[0];
+        let honest = keccak256((B256::from(first.output), first.flops, 3u32).abi_encode());
+        let files = || -> Vec<(String, Vec<u8>)> {
+            exchange::files(&folder).expect("files").into_iter().map(|(n, p)| (n, fs::read(p).expect("read"))).collect()
+        };
+        let judged = |step: u32, in_hash: B256| judge::step_run(&folder, files(), step, 0, in_hash).expect("judged");
+        let Judged::Run(step_run) = judged(0, B256::from(first.input)) else { panic!("epoch 1 is re-run") };
+        let one = tmp.path().join("one");
+        exchange::write_all(&one, &step_run.files).expect("write");
+        run(&paths, &gpu, &one, &tmp.path().join("one-out")).expect("one epoch runs");
+        let mine = runner::trace::Trace::decode(&fs::read(tmp.path().join("one-out/trace.bin")).expect("trace"))
+            .expect("a trace");
+        assert_eq!(step_run.answer(&mine), honest, "the juror's answer is the honest defender's");
+        let Judged::Run(forged) = judged(0, B256::repeat_byte(7)) else { panic!("epoch 1 is re-run") };
+        assert_eq!(forged.answer(&mine), judge::unchecked(), "a leaf that starts elsewhere is no one's answer");
+        assert!(matches!(judged(1, B256::from(trace.steps[1].input)), Judged::CannotJudge(_)), "epoch 2: no seat");
+        let past = keccak256((B256::ZERO, 0u64, 3u32).abi_encode());
+        assert!(matches!(judged(3, B256::ZERO), Judged::Answer(a) if a == past), "past the last epoch: empty");
+    }
+
     /// The buyer's spot check of a training result re-runs its first epoch: a true result
     /// agrees, one whose first checkpoint was changed by one bit does not.
     #[test]

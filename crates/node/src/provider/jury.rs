@@ -10,9 +10,10 @@
 //! fetching the job's data from the buyer or, when the buyer does not serve it, from the job's
 //! replicas, all at once (the first that checks against the data root; a challenging buyer whose
 //! data nobody serves past half the window gets a vote for the defender, so its own pool
-//! addresses cannot hold the seats alone), re-running that one step here (an embed job's step is
-//! one sentence through the encoder) and committing the answer, `keccak256(abi.encode(outHash,
-//! flops, steps))`, for each seat it takes; then revealing them after the commit deadline. A
+//! addresses cannot hold the seats alone), re-running that one step here ([`crate::judge`]: an
+//! embed job's sentence, a training run's first epoch; a step it cannot re-run, it does not come
+//! for) and committing the answer, `keccak256(abi.encode(outHash, flops, steps))`, for each seat
+//! it takes; then revealing them after the commit deadline. A
 //! juror of the majority is paid in stake from the losers; a seated juror that does not reveal
 //! is slashed lightly, so a seated juror always reveals.
 
@@ -30,7 +31,6 @@ use gridmint_chain::{
     court::{CourtParams, Phase},
 };
 use gridmint_peer::exchange;
-use gridmint_protocol::JobKind;
 use gridmint_runner as runner;
 
 use super::*;
@@ -256,7 +256,7 @@ async fn serve(ctx: &JuryContext<'_>, court: CourtParams, job_id: U256, duty: &m
             Coming::Reseed => {
                 // A vote of "could not check", revealable: should another node have reseeded
                 // first and this commitment take a seat after all, it is still revealed.
-                let unchecked = keccak256(b"gridmint: this juror could not check the step");
+                let unchecked = crate::judge::unchecked();
                 let digest = net.market.vote_digest(job_id, unchecked, salt, me).await?;
                 duty.seats_looked_up = false; // if its receipt is lost, the seat is looked for
                 if net.market.commit_vote(job_id, 0, digest, duty.parties.clone()).await?.value {
@@ -272,7 +272,9 @@ async fn serve(ctx: &JuryContext<'_>, court: CourtParams, job_id: U256, duty: &m
         if wanted.is_empty() {
             return Ok(false);
         }
-        let answer = my_answer(ctx, court, job_id, duty, &g, now).await?;
+        let Some(answer) = my_answer(ctx, court, job_id, duty, &g, now).await? else {
+            return Ok(duty.seats.is_empty()); // it cannot judge this step: it takes no seat
+        };
         let digest = net.market.vote_digest(job_id, answer, salt, me).await?;
         for seat in wanted {
             duty.seats_looked_up = false; // if its receipt is lost, the seat is looked for
@@ -310,7 +312,12 @@ async fn serve(ctx: &JuryContext<'_>, court: CourtParams, job_id: U256, duty: &m
         if (g.jury.revealedSeats >> seat) & 1 == 0 {
             let answer = match committed {
                 Some(answer) => answer,
-                None => my_answer(ctx, court, job_id, duty, &g, now).await?,
+                // A seat found after a restart: the answer again (a node that cannot judge the
+                // step never took one; should it, its seat goes unrevealed).
+                None => match my_answer(ctx, court, job_id, duty, &g, now).await? {
+                    Some(answer) => answer,
+                    None => continue,
+                },
             };
             net.market.reveal_vote(job_id, seat, answer, salt).await?;
             tracing::info!(job = %job_id, seat, agrees = (answer == g.node), "jury vote revealed");
@@ -332,12 +339,13 @@ async fn my_answer(
     duty: &mut Duty,
     g: &Gridmint::Dispute,
     now: u64,
-) -> Result<B256, NodeError> {
+) -> Result<Option<B256>, NodeError> {
     if let Some(a) = duty.answer {
-        return Ok(a);
+        return Ok(Some(a));
     }
     let mut a = match answer(ctx, job_id, &duty.leaf).await {
-        Ok(a) => a,
+        Ok(Some(a)) => a,
+        Ok(None) => return Ok(None),
         // The buyer serves the job's data, and so does every replica (a buyer that withholds it
         // cannot leave the jurors unable to check a replica's step). When none does and the
         // buyer challenged, the buyer cannot make its case (a party that cannot supply the data
@@ -359,16 +367,14 @@ async fn my_answer(
         tracing::warn!(job = %job_id, "jury duty: voting against the step's truth (test only)");
     }
     duty.answer = Some(a);
-    Ok(a)
+    Ok(Some(a))
 }
 
-/// This node's answer for the step of `leaf`: it re-runs the step from the job's package and
-/// hashes (output, flops, the job's step count). A step whose input the defender committed
-/// wrongly, or a job kind this node cannot re-run one step of, is answered with a hash that is
-/// no one's.
-async fn answer(ctx: &JuryContext<'_>, job_id: U256, leaf: &Gridmint::LeafOpened) -> Result<B256, NodeError> {
+/// This node's answer for the step of `leaf` ([`crate::judge`]): it fetches the job's package,
+/// re-runs that one step on its device and hashes (output, flops, the job's step count); `None`
+/// when it cannot judge that step (it then takes no seat).
+async fn answer(ctx: &JuryContext<'_>, job_id: U256, leaf: &Gridmint::LeafOpened) -> Result<Option<B256>, NodeError> {
     let net = ctx.net;
-    let none = keccak256(b"gridmint: this juror could not check the step");
     let posted = compute::find_posted(net, job_id).await?;
     let g = net.market.dispute(job_id).await?;
     let left = g.deadline.to::<u64>().saturating_sub(net.now().await?);
@@ -378,24 +384,16 @@ async fn answer(ctx: &JuryContext<'_>, job_id: U256, leaf: &Gridmint::LeafOpened
     let _ = std::fs::remove_dir_all(&dir);
     let files = exchange::unbundle(&bundle)?;
     exchange::write_all(&dir.join("job"), &files)?;
-    let package = runner::Package::open(&dir.join("job"))?;
-    if package.manifest.kind != JobKind::Embed {
-        tracing::warn!(job = %job_id, "jury duty: one step of a {} job is not re-run here yet", package.manifest.kind.as_str());
-        return Ok(none);
-    }
-    let input = package.required("input", &package.manifest.input)?.to_owned();
-    let text = String::from_utf8(package.read("input", &input, runner::embed::MAX_INPUT_BYTES)?).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let steps = lines.len() as u32;
-    let step = leaf.step as usize;
-    let Some(sentence) = lines.get(step) else {
-        // Past the job's last step: no output, no flops.
-        return Ok(keccak256((B256::ZERO, 0u64, steps).abi_encode()));
+    let run = match crate::judge::step_run(&dir.join("job"), files, leaf.step, leaf.prev, leaf.inHash)? {
+        crate::judge::Judged::Run(run) => run,
+        crate::judge::Judged::Answer(answer) => return Ok(Some(answer)),
+        crate::judge::Judged::CannotJudge(why) => {
+            tracing::warn!(job = %job_id, step = leaf.step, why, "jury duty: this node cannot judge the step; not coming");
+            return Ok(None);
+        }
     };
-    let mut entries: Vec<(String, Vec<u8>)> = files.into_iter().filter(|(name, _)| *name != input).collect();
-    entries.push((input, format!("{sentence}\n").into_bytes()));
     let one = dir.join("step");
-    exchange::write_all(&one, &entries)?;
+    exchange::write_all(&one, &run.files)?;
     let out = dir.join("out");
     let (paths, gpu) = (ctx.paths.clone(), ctx.gpu.clone());
     let report = tokio::task::spawn_blocking(move || -> Result<(), NodeError> {
@@ -417,13 +415,7 @@ async fn answer(ctx: &JuryContext<'_>, job_id: U256, leaf: &Gridmint::LeafOpened
     )
     .map_err(|e| NodeError::Exchange { message: format!("jury duty: the step's trace: {e}") })?;
     let _ = std::fs::remove_dir_all(&dir);
-    let Some(mine) = trace.steps.first() else { return Ok(none) };
-    // The defender's input must be the package's: this sentence's tokens, from no earlier step.
-    if leaf.prev != 0 || leaf.inHash != B256::from(mine.input) {
-        tracing::warn!(job = %job_id, step, "jury duty: the defender's step does not start from the package's sentence");
-        return Ok(none);
-    }
-    Ok(keccak256((B256::from(mine.output), mine.flops, steps).abi_encode()))
+    Ok(Some(run.answer(&trace)))
 }
 
 /// How long a juror waits for the buyer alone before it asks the job's replicas too.

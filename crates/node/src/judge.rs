@@ -1,0 +1,131 @@
+//! What a juror computes for the one step a court game comes down to (`contracts/src/court`):
+//! that step alone, re-run from the job's package, answered as the court compares it,
+//! `keccak256(abi.encode(outHash, flops, steps))` (the defender opened the same at the leaf).
+//!
+//! - An embed job's step is one sentence through the encoder (rows do not depend on their
+//!   batch): the package with that sentence alone, whose one-step trace gives the answer. Its
+//!   input must be the package's (the sentence's tokens, from no earlier step).
+//! - A training run's step is one epoch, from the parameters (and optimizer state) the epoch
+//!   before left. The first epoch starts from the package alone (seeded parameters, no
+//!   momentum), so it is re-run as the job with one epoch: its checkpoint is the job's first,
+//!   whatever epochs follow. A later epoch needs the state the defender's previous epoch left,
+//!   which no trace leaf carries yet (the checkpoints hold the parameters, not the momentum):
+//!   a juror cannot judge it and does not take a seat, so a buyer cannot have honest replicas
+//!   slashed by steering to a step nobody can check (a game with no votes leaves the defender
+//!   standing).
+//! - A job kind to come must say here how one of its steps is re-run (the match is exhaustive).
+//!
+//! A step whose input the defender committed wrongly is answered with a hash that is no one's.
+
+use std::path::Path;
+
+use alloy::{
+    primitives::{B256, keccak256},
+    sol_types::SolValue,
+};
+use gridmint_protocol::JobKind;
+use gridmint_runner as runner;
+
+use crate::NodeError;
+
+/// What a juror does for a step.
+#[derive(Debug)]
+pub enum Judged {
+    /// Run this package (its files, by name) on the device and answer from its trace.
+    Run(StepRun),
+    /// The answer, with nothing to run (a step past the job's last: no output, no flops).
+    Answer(B256),
+    /// This node cannot re-run the step (why): it does not take a seat.
+    CannotJudge(String),
+}
+
+/// The package that re-runs one step, and what its trace is checked against.
+#[derive(Debug)]
+pub struct StepRun {
+    pub files: Vec<(String, Vec<u8>)>,
+    /// The job's step count (part of the answer).
+    steps: u32,
+    /// The input the defender's leaf must name: `None` when it is the re-run's own first input
+    /// (an embed step's tokens), else this hash (a training run's manifest as posted: the
+    /// re-run's manifest differs in its epochs).
+    input: Option<B256>,
+    prev: u32,
+    in_hash: B256,
+}
+
+/// The answer of a juror that found the defender's step wrong before its output (its input).
+pub fn unchecked() -> B256 {
+    keccak256(b"gridmint: this juror could not check the step")
+}
+
+impl StepRun {
+    /// The answer, from the trace of this package's run.
+    pub fn answer(&self, trace: &runner::trace::Trace) -> B256 {
+        let Some(mine) = trace.steps.first() else { return unchecked() };
+        let input = self.input.unwrap_or(B256::from(mine.input));
+        if self.prev != 0 || self.in_hash != input {
+            tracing::warn!(prev = self.prev, "jury duty: the defender's step does not start from the package's input");
+            return unchecked();
+        }
+        keccak256((B256::from(mine.output), mine.flops, self.steps).abi_encode())
+    }
+}
+
+fn bad(message: String) -> NodeError {
+    NodeError::Exchange { message: format!("jury duty: {message}") }
+}
+
+/// What re-runs step `step` of the job whose package (as posted, its files by name) is
+/// `files`, unbundled at `dir`; `prev` and `in_hash` are what the defender opened at the leaf.
+pub fn step_run(
+    dir: &Path,
+    files: Vec<(String, Vec<u8>)>,
+    step: u32,
+    prev: u32,
+    in_hash: B256,
+) -> Result<Judged, NodeError> {
+    let package = runner::Package::open(dir)?;
+    match package.manifest.kind {
+        JobKind::Embed => {
+            let input = package.required("input", &package.manifest.input)?.to_owned();
+            let text = package.read("input", &input, runner::embed::MAX_INPUT_BYTES)?;
+            let text = String::from_utf8(text).map_err(|_| bad(format!("{input} is not UTF-8")))?;
+            let lines: Vec<&str> = text.lines().collect();
+            let steps = lines.len() as u32;
+            let Some(sentence) = lines.get(step as usize) else {
+                return Ok(Judged::Answer(keccak256((B256::ZERO, 0u64, steps).abi_encode())));
+            };
+            let mut one: Vec<(String, Vec<u8>)> = files.into_iter().filter(|(name, _)| *name != input).collect();
+            one.push((input, format!("{sentence}\n").into_bytes()));
+            Ok(Judged::Run(StepRun { files: one, steps, input: None, prev, in_hash }))
+        }
+        JobKind::Train => {
+            let mut files = files;
+            let manifest = files
+                .iter_mut()
+                .find(|(name, _)| name == gridmint_protocol::job::MANIFEST_FILE)
+                .ok_or_else(|| bad("the package has no manifest".into()))?;
+            let posted = B256::from(*blake3::hash(&manifest.1).as_bytes());
+            let text = std::str::from_utf8(&manifest.1).map_err(|_| bad("job.toml is not UTF-8".into()))?;
+            let mut doc: toml::Table = text.parse().map_err(|e| bad(format!("job.toml: {e}")))?;
+            let train = doc
+                .get_mut("train")
+                .and_then(toml::Value::as_table_mut)
+                .ok_or_else(|| bad("job.toml: no [train] table".into()))?;
+            let epochs = train.get("epochs").and_then(toml::Value::as_integer).unwrap_or(0);
+            let steps = u32::try_from(epochs).map_err(|_| bad(format!("job.toml: epochs {epochs}")))?;
+            if step >= steps {
+                return Ok(Judged::Answer(keccak256((B256::ZERO, 0u64, steps).abi_encode())));
+            }
+            if step > 0 {
+                return Ok(Judged::CannotJudge(format!(
+                    "epoch {} of a training run starts from the state the epoch before left, which no leaf carries yet",
+                    step + 1
+                )));
+            }
+            train.insert("epochs".into(), toml::Value::Integer(1));
+            manifest.1 = toml::to_string(&doc).map_err(|e| bad(format!("job.toml: {e}")))?.into_bytes();
+            Ok(Judged::Run(StepRun { files, steps, input: Some(posted), prev, in_hash }))
+        }
+    }
+}
