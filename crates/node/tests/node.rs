@@ -174,6 +174,22 @@ mod spot {
         runner::run(paths, gpu, package, out, &mut |_| {})
     }
 
+    /// A small training job (three epochs of an MLP on 48 rows, `extra` added to its `[train]`
+    /// table) run here into `<tmp>/out`: the scratch folder, paths, device and package folder;
+    /// `None` (a skip) without a Vulkan device.
+    fn trained(extra: &str) -> Option<(tempfile::TempDir, Paths, Gpu, PathBuf)> {
+        let gpu = gpu()?;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = paths(tmp.path());
+        let rows: String = (0..48).map(|i| format!("{},{},{}\n", i % 3, (i * 5) % 7, i % 2)).collect();
+        let job = format!(
+            "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\n{extra}epochs = 3\nbatch_size = 8\n"
+        );
+        let folder = package(&tmp.path().join("job"), &job, &[("d.csv", rows.as_bytes())]);
+        run(&paths, &gpu, &folder, &tmp.path().join("out")).expect("the job runs");
+        Some((tmp, paths, gpu, folder))
+    }
+
     /// A juror judges a training run's first epoch by re-running the job with one epoch: its
     /// answer is the one an honest defender opens at leaf 0 (output, flops, the run's epochs),
     /// and a leaf whose input is not the posted package's gets a hash that is no one's. A later
@@ -186,16 +202,7 @@ mod spot {
         };
         use gridmint_node::judge::{self, Judged};
         use gridmint_peer::exchange;
-        if gpu().is_none() {
-            return;
-        }
-        let tmp = tempfile::tempdir().expect("tmp");
-        let paths = paths(tmp.path());
-        let rows: String = (0..48).map(|i| format!("{},{},{}\n", i % 3, (i * 5) % 7, i % 2)).collect();
-        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nmomentum = 0.9\nepochs = 3\nbatch_size = 8\n";
-        let folder = package(&tmp.path().join("job"), job, &[("d.csv", rows.as_bytes())]);
-        let gpu = gpu().expect("checked");
-        run(&paths, &gpu, &folder, &tmp.path().join("out")).expect("the job runs");
+        let Some((tmp, paths, gpu, folder)) = trained("momentum = 0.9\n") else { return };
         let trace =
             runner::trace::Trace::decode(&fs::read(tmp.path().join("out/trace.bin")).expect("trace")).expect("a trace");
         assert_eq!(trace.steps.len(), 3, "one step per epoch");
@@ -225,16 +232,7 @@ mod spot {
     fn a_training_spot_check_reruns_the_first_epoch() {
         use gridmint_node::spot::{SpotCheck, SpotOutcome};
         use gridmint_peer::exchange;
-        if gpu().is_none() {
-            return;
-        }
-        let tmp = tempfile::tempdir().expect("tmp");
-        let paths = paths(tmp.path());
-        let rows: String = (0..48).map(|i| format!("{},{},{}\n", i % 3, (i * 5) % 7, i % 2)).collect();
-        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nepochs = 3\nbatch_size = 8\n";
-        let folder = package(&tmp.path().join("job"), job, &[("d.csv", rows.as_bytes())]);
-        let gpu = gpu().expect("checked");
-        run(&paths, &gpu, &folder, &tmp.path().join("out")).expect("the job runs");
+        let Some((tmp, paths, _gpu, folder)) = trained("") else { return };
         let read_all = |dir: &Path| -> Vec<(String, Vec<u8>)> {
             exchange::files(dir).expect("files").into_iter().map(|(n, p)| (n, fs::read(p).expect("read"))).collect()
         };

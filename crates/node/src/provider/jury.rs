@@ -343,7 +343,9 @@ async fn my_answer(
     if let Some(a) = duty.answer {
         return Ok(Some(a));
     }
-    let mut a = match answer(ctx, job_id, &duty.leaf).await {
+    let mut a = match answer(ctx, job_id, &duty.leaf, &duty.parties[1..], g.deadline.to::<u64>().saturating_sub(now))
+        .await
+    {
         Ok(Some(a)) => a,
         Ok(None) => return Ok(None),
         // The buyer serves the job's data, and so does every replica (a buyer that withholds it
@@ -372,14 +374,19 @@ async fn my_answer(
 
 /// This node's answer for the step of `leaf` ([`crate::judge`]): it fetches the job's package,
 /// re-runs that one step on its device and hashes (output, flops, the job's step count); `None`
-/// when it cannot judge that step (it then takes no seat).
-async fn answer(ctx: &JuryContext<'_>, job_id: U256, leaf: &Gridmint::LeafOpened) -> Result<Option<B256>, NodeError> {
+/// when it cannot judge that step (it then takes no seat). `claimants`: the job's, in claim
+/// order; `left`: seconds left to vote.
+async fn answer(
+    ctx: &JuryContext<'_>,
+    job_id: U256,
+    leaf: &Gridmint::LeafOpened,
+    claimants: &[Address],
+    left: u64,
+) -> Result<Option<B256>, NodeError> {
     let net = ctx.net;
     let posted = compute::find_posted(net, job_id).await?;
-    let g = net.market.dispute(job_id).await?;
-    let left = g.deadline.to::<u64>().saturating_sub(net.now().await?);
     let budget = (left / 2).max(MIN_FETCH_S.min(left));
-    let bundle = job_data(net, &posted, std::time::Duration::from_secs(budget)).await?;
+    let bundle = job_data(net, &posted, claimants, std::time::Duration::from_secs(budget)).await?;
     let dir = ctx.work_dir.join(format!("jury-{job_id}-{}", leaf.step));
     let _ = std::fs::remove_dir_all(&dir);
     let files = exchange::unbundle(&bundle)?;
@@ -433,6 +440,7 @@ const MIN_FETCH_S: u64 = 30;
 async fn job_data(
     net: &Network,
     posted: &Gridmint::JobPosted,
+    claimants: &[Address],
     budget: std::time::Duration,
 ) -> Result<Vec<u8>, NodeError> {
     let job_id = posted.jobId;
@@ -456,9 +464,8 @@ async fn job_data(
     }
     tracing::warn!(job = %job_id, "jury duty: no data from the buyer yet; asking the replicas");
     let selected = net.market.slot(job_id).await?.selected;
-    let claimants = net.market.trail(job_id).await?.claimants;
     let replicas: Vec<Address> =
-        claimants.into_iter().enumerate().filter(|(i, _)| (selected >> i) & 1 == 1).map(|(_, c)| c).collect();
+        claimants.iter().copied().enumerate().filter(|(i, _)| (selected >> i) & 1 == 1).map(|(_, c)| c).collect();
     let peers = net.market.announced_peers(&replicas, net.profile.deployment.start_block).await?;
     for replica in replicas {
         let Some(endpoint) = peers.get(&replica).copied() else {

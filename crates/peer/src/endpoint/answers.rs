@@ -36,10 +36,16 @@ impl<L: Ledger> JobData<L> {
     }
 
     /// The job and its claimants, if this node posted it and `who` is the `party` asked for.
-    async fn my_job(&self, job_id: U256, who: Address, party: Party) -> Result<(JobPosted, Vec<Address>), PeerError> {
-        // The slot first: a request about a job that is not this node's (or none) costs one call,
-        // never a search of the chain's logs.
-        let (buyer, selected) = self.ledger.job_slot(job_id).await?;
+    /// `slot` is the job's (`Ledger::job_slot`), read first: a request about a job that is not
+    /// this node's (or none) costs that one call, never a search of the chain's logs.
+    async fn my_job(
+        &self,
+        job_id: U256,
+        slot: (Address, u32),
+        who: Address,
+        party: Party,
+    ) -> Result<(JobPosted, Vec<Address>), PeerError> {
+        let (buyer, selected) = slot;
         if buyer == Address::ZERO {
             return Err(peer_error(format!("no job {job_id}")));
         }
@@ -99,7 +105,8 @@ impl<L: Ledger> JobData<L> {
         let signer = Signature::from_raw(&signature)
             .and_then(|s| s.recover_address_from_msg(digest.as_slice()))
             .map_err(|e| peer_error(format!("job {job_id}: a commitment signature that recovers no key: {e}")))?;
-        let (_, claimants) = self.my_job(job_id, signer, Party::Claimant).await?;
+        let slot = self.ledger.job_slot(job_id).await?;
+        let (_, claimants) = self.my_job(job_id, slot, signer, Party::Claimant).await?;
         let position: usize = index.try_into().unwrap_or(usize::MAX);
         if claimants.get(position) != Some(&signer) {
             return Err(peer_error(format!("job {job_id}: claimant {index} is not {signer}")));
@@ -119,11 +126,12 @@ impl<L: Ledger> JobData<L> {
 
     async fn data(&self, from: EndpointId, job_id: U256, signature: &[u8]) -> Result<Response, PeerError> {
         let (who, key) = recover(signature, &statement(&self.ledger.domain(), "data request", job_id, &from, ""))?;
-        let (buyer, selected) = self.ledger.job_slot(job_id).await?;
+        let slot = self.ledger.job_slot(job_id).await?;
+        let buyer = slot.0;
         let posted = if buyer == self.ledger.signer().address() || buyer == Address::ZERO {
-            self.my_job(job_id, who, Party::ReplicaOrJuror).await?.0
+            self.my_job(job_id, slot, who, Party::ReplicaOrJuror).await?.0
         } else {
-            self.judged_job(job_id, selected, who).await?
+            self.judged_job(job_id, slot.1, who).await?
         };
         // One request of a replica answered at a time, and one sealed copy per replica and job
         // however often it asks: a replica that asks again is offered the same blob (sealed
@@ -170,7 +178,8 @@ impl<L: Ledger> JobData<L> {
     ) -> Result<Response, PeerError> {
         let message = statement(&self.ledger.domain(), "result", job_id, &from, &format!("\nroot {root}\nblob {blob}"));
         let (who, _) = recover(signature, &message)?;
-        let (posted, _) = self.my_job(job_id, who, Party::Replica).await?;
+        let slot = self.ledger.job_slot(job_id).await?;
+        let (posted, _) = self.my_job(job_id, slot, who, Party::Replica).await?;
         // One result per replica and job, reserved before anything is fetched (so concurrent
         // offers of other roots are refused at once): a replica cannot fill the store or start a
         // spot check per root it makes up. The same root again is taken as delivered.
