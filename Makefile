@@ -25,7 +25,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help setup run app ui contracts test lint test-rust test-architecture test-contracts test-ui e2e \
-        bench bench-engine bench-workloads bench-gas bench-dispute bench-e2e bench-app bench-yield test-contracts-deep demo package clean
+        bench bench-engine bench-workloads bench-gas bench-dispute bench-market bench-e2e bench-app bench-yield test-contracts-deep demo package clean
 
 help:
 	@echo "make run     install what is missing, build, start the desktop app"
@@ -101,7 +101,7 @@ e2e: setup ui
 	scripts/with-keyring.sh cargo test -p gridmint-app --features custom-protocol --test e2e -- --test-threads=1
 
 # --- benchmarks ---------------------------------------------------------------------------------
-bench: setup bench-engine bench-workloads bench-gas bench-dispute bench-e2e bench-app bench-yield
+bench: setup bench-engine bench-workloads bench-gas bench-dispute bench-market bench-e2e bench-app bench-yield
 	@echo "benchmarks written to target/bench/"
 
 bench-engine: setup
@@ -156,6 +156,15 @@ bench-dispute: setup contracts
 	cargo build -q -p gridmint-node --example dispute_bench
 	python3 scripts/bench/dispute.py $(RELEASE_BIN)/gridmint $(CARGO_TARGET_DIR)/debug/examples/dispute_bench \
 		$(FOUNDRY)/anvil-linux-amd64/bin/anvil target/bench/dispute.json --sentences 4096
+
+# The market's matching (issue #23): how closely the draw of replicas follows the claim weights
+# (the contract's own code, 10,000 draws in forge) -> target/bench/market.json.
+bench-market: setup contracts
+	@mkdir -p target/bench
+	rm -f target/bench/selection.json
+	cd contracts && GRIDMINT_BENCH_SELECTION=../target/bench/selection.json \
+		forge test --match-test test_selectionShare_followsTheWeightShare_over10000Draws
+	python3 scripts/bench/market.py target/bench/selection.json target/bench/market.json
 
 # --- demo and packages -------------------------------------------------------------------------
 # The market on this machine: local chain, three provider processes (one corrupt), a buyer.

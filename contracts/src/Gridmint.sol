@@ -144,7 +144,7 @@ contract Gridmint is Settlement, IGridmintMarket {
         p.activeJobs += 1;
         j.claimants = uint8(index + 1);
         // The weight is fixed now: stake added after claiming does not steer the draw.
-        uint128 weight = _claimWeight(p.stake, p.agreed);
+        uint128 weight = _claimWeight(msg.sender, p);
         _trails[jobId] = TrailHash.claimed(_trails[jobId], msg.sender, weight);
         emit JobClaimed(jobId, msg.sender, index, weight);
     }

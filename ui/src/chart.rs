@@ -103,15 +103,30 @@ pub fn Bars(history: EarningsHistory) -> impl IntoView {
             </div>
             <div data-testid="market-demand">
                 <span class="muted">"Market, last 24 h: "</span>
-                <strong>{match &history.market_median_usd_per_unit {
+                <strong>{match &history.market_median_usd_per_pflop {
                     Some(median) => format!(
-                        "{} job{}, median offer ${median} per unit",
+                        "{} job{}, median offer ${median} per PFLOP",
                         history.market_jobs_24h,
                         if history.market_jobs_24h == 1 { "" } else { "s" }
                     ),
                     None => "no jobs posted".to_owned(),
                 }}</strong>
             </div>
+            {history.electricity_usd.map(|e| {
+                let (total, cost) = (history.total_usd.base_units(), e.base_units());
+                let net = match total.checked_sub(cost) {
+                    Some(n) => format!("${}", gridmint_protocol::Usd::from_base_units(n)),
+                    None => format!("−${}", gridmint_protocol::Usd::from_base_units(cost - total)),
+                };
+                view! {
+                    <div title="the device time of the paid work, at its power draw and your tariff">
+                        <span class="muted">"Electricity for it: "</span>
+                        <strong data-testid="earnings-electricity">{format!("${e}")}</strong>
+                        <span class="muted">" · net: "</span>
+                        <strong data-testid="earnings-net">{net}</strong>
+                    </div>
+                }
+            })}
             <div title="in jobs this machine claimed that have not settled: paid if its result agrees">
                 <span class="muted">"Pending: "</span>
                 <strong data-testid="earnings-pending">{format!("${}", history.pending_usd)}</strong>

@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 
 import {GridmintStorage} from "./GridmintStorage.sol";
+import {ReplicaDraw} from "../libraries/ReplicaDraw.sol";
 import {TrailHash} from "../libraries/TrailHash.sol";
 import {
     Account,
@@ -31,13 +32,24 @@ import {
 abstract contract Settlement is GridmintStorage {
     using SafeERC20 for IERC20;
 
+    /// @dev A price is in millionths of a payment-token base unit per work unit (for a 6-decimal
+    /// dollar token: 10^-12 USD per 10^9 operations, the same number as micro-dollars per 10^15
+    /// operations): a whole base unit per work unit would price an H100 hour at about $90,000.
+    uint256 internal constant PRICE_SCALE = 1e6;
+
+    /// @dev What one replica is paid for `workUnits` at `pricePerUnit`, rounded up to a whole
+    /// base unit (at most one base unit more than the exact price; the escrow rounds alike).
+    function _payFor(uint96 pricePerUnit, uint64 workUnits) internal pure returns (uint256) {
+        return (uint256(pricePerUnit) * workUnits + PRICE_SCALE - 1) / PRICE_SCALE;
+    }
+
     /// @dev Escrow a job needs: payment for k replicas at the maximum work, plus the fee.
     function _escrowFor(uint96 pricePerUnit, uint64 maxWorkUnits, uint8 replicas)
         internal
         view
         returns (uint256 payment, uint256 fee)
     {
-        payment = uint256(pricePerUnit) * maxWorkUnits * replicas;
+        payment = _payFor(pricePerUnit, maxWorkUnits) * replicas;
         fee = (payment * _feeBps) / BPS;
     }
 
@@ -76,13 +88,12 @@ abstract contract Settlement is GridmintStorage {
         return (uint256(_epochTotals[epoch].fees) * _rebateBps) / BPS;
     }
 
-    /// @dev A claim's weight in the draw of the replicas: the stake, up to twice over for a
-    /// record of agreements (one eighth more per agreement, at most 8 counted: agreements can be
-    /// bought with jobs to oneself, so they must not outweigh stake). A slash already weighs
-    /// through the stake it took.
-    function _claimWeight(uint96 stake, uint32 agreed) internal pure returns (uint128) {
-        uint256 bonus = agreed < 8 ? agreed : 8;
-        return uint128((uint256(stake) * (8 + bonus)) / 8);
+    /// @dev A claim by `provider` (registered as `p`) weighs this in the draw of the replicas
+    /// (`ReplicaDraw.claimWeight`: the stake capped at a tenth of all stake, raised by agreements,
+    /// lowered by offences).
+    function _claimWeight(address provider, Provider memory p) internal view returns (uint128) {
+        Record memory r = _records[provider];
+        return ReplicaDraw.claimWeight(p.stake, _totalStake, p.agreed, r.slashed, r.missed, r.left);
     }
 
     /// @dev The bond a challenge pulls: `challengeBondBps` of the job's escrow, at least 1.
@@ -139,20 +150,8 @@ abstract contract Settlement is GridmintStorage {
         }
         uint256 seed;
         if (eligible > k) {
-            mask = 0;
             seed = uint256(keccak256(abi.encode(block.prevrandao, jobId, n)));
-            for (uint256 picked; picked < k; ++picked) {
-                uint256 x = uint256(keccak256(abi.encode(seed, picked))) % total;
-                for (uint256 i; i < n; ++i) {
-                    if ((mask >> i) & 1 == 1 || weights[i] == 0) continue;
-                    if (x < weights[i]) {
-                        mask |= uint32(1 << i);
-                        total -= weights[i];
-                        break;
-                    }
-                    x -= weights[i];
-                }
-            }
+            mask = ReplicaDraw.pick(weights, total, k, seed);
         }
         j.selected = mask;
         emit ReplicasSelected(jobId, mask, seed);
@@ -460,7 +459,7 @@ abstract contract Settlement is GridmintStorage {
             revealed |= 1 << reveals[i].index;
             if (reveals[i].resultRoot == root && reveals[i].workUnits == workUnits) agreeing |= 1 << reveals[i].index;
         }
-        uint256 pay = uint256(t.terms.pricePerUnit) * workUnits;
+        uint256 pay = _payFor(t.terms.pricePerUnit, workUnits);
         uint256 selected = j.selected;
         for (uint256 i; i < t.claimants.length; ++i) {
             address a = t.claimants[i];

@@ -75,6 +75,15 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
     }
 
     /// @inheritdoc IGridmintExtension
+    function setRegion(uint16 region) external viaMarket {
+        Provider storage p = _providers[msg.sender];
+        if (p.status == ProviderStatus.None) revert NotRegistered(msg.sender);
+        if (region > 31) revert InvalidRegion(region);
+        p.region = uint8(region);
+        emit RegionChanged(msg.sender, region);
+    }
+
+    /// @inheritdoc IGridmintExtension
     function requestUnstake() external viaMarket {
         Provider storage p = _providers[msg.sender];
         if (p.status != ProviderStatus.Active) revert NotRegistered(msg.sender);
@@ -150,6 +159,11 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
         Reputation memory r = reputationOf(provider);
         uint256 graded = uint256(r.agreed) + 4 * uint256(r.slashed) + 2 * uint256(r.missed) + uint256(r.left);
         return graded == 0 ? 0 : (uint256(r.agreed) * BPS) / graded;
+    }
+
+    /// @inheritdoc IGridmintExtension
+    function claimWeightOf(address provider) external view returns (uint128) {
+        return _claimWeight(provider, _providers[provider]);
     }
 
     /// @inheritdoc IGridmintExtension

@@ -39,6 +39,9 @@ interface IGridmintEvents {
     /// @notice Where a provider's node takes peer-to-peer requests (an iroh endpoint id, derived
     /// from its wallet key): a court's jurors fetch a disputed job's data from its replicas there.
     event PeerAnnounced(address indexed provider, bytes32 peer);
+    /// @notice A registered provider declared another region (its owner moved the machine, or
+    /// corrected the setting).
+    event RegionChanged(address indexed provider, uint16 region);
 
     event JobPosted(
         uint256 indexed jobId,
@@ -217,7 +220,9 @@ interface IGridmintErrors {
 /// @notice What a job's life calls: post, claim, select, commit, reveal, challenge, finalize, and
 /// withdrawing earnings. Implemented by `Gridmint` itself, so none of it pays for a delegation.
 interface IGridmintMarket {
-    /// @notice Escrow a job needs: payment for k replicas at the maximum work, plus the fee.
+    /// @notice Escrow a job needs: payment for k replicas at the maximum work, plus the fee. A
+    /// price is in millionths of a payment-token base unit per work unit (10^9 operations); a
+    /// replica's pay is rounded up to a whole base unit.
     function escrowFor(uint96 pricePerUnit, uint64 maxWorkUnits, uint8 replicas)
         external
         view
@@ -338,6 +343,11 @@ interface IGridmintExtension {
     /// announcement counts). Nothing is stored: clients read the event.
     function announcePeer(bytes32 peer) external;
 
+    /// @notice A registered provider declares the region its machine is in (0..31; 0: not said),
+    /// as `register` took it. Claims already made are checked against the new region when their
+    /// job's replicas are drawn (a claim that no longer fits is slashed as unfit).
+    function setRegion(uint16 region) external;
+
     function providerOf(address provider) external view returns (Provider memory);
     function payoutOf(address account) external view returns (address);
     function reputationOf(address provider) external view returns (Reputation memory);
@@ -345,6 +355,11 @@ interface IGridmintExtension {
     /// @notice Reputation in basis points: agreements over all graded outcomes, where a slash
     /// weighs four, a missed deadline two and a job left one. 0 without history.
     function reputationScore(address provider) external view returns (uint256);
+
+    /// @notice What a claim by `provider` would weigh now in the draw of a job's replicas:
+    /// `min(stake, totalStake / 10) × (8 + min(agreed, 8)) / (8 + 4·slashed + 2·missed + left)`
+    /// (`ReplicaDraw.claimWeight`). The market fixes it when the provider claims (`JobClaimed`).
+    function claimWeightOf(address provider) external view returns (uint128);
 
     /// @notice Whether `provider` may claim a job with these requirements now (and not be slashed
     /// for the claim at the draw).

@@ -84,7 +84,7 @@ struct JobParams {
     bytes32 dataPeer; // the buyer's peer-to-peer endpoint (an iroh endpoint id): where providers fetch the data
     Requirements requirements;
     uint8 replicas; // k
-    uint96 pricePerUnit; // payment-token base units per work unit
+    uint96 pricePerUnit; // millionths of a payment-token base unit per work unit (`Settlement.PRICE_SCALE`)
     uint64 maxWorkUnits;
     uint40 claimDeadline;
     uint40 commitDeadline;

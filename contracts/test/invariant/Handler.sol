@@ -83,7 +83,7 @@ contract Handler is TrailBook {
         JobParams memory p;
         p.specHash = keccak256(abi.encode(jobIds.length));
         p.replicas = uint8(1 + k % 4);
-        p.pricePerUnit = uint96(1 + price % 1e6);
+        p.pricePerUnit = uint96(1 + price % 1e12);
         p.maxWorkUnits = uint64(1 + maxWu % 1e5);
         p.claimDeadline = uint40(block.timestamp + 1 + claimWindow % 600);
         p.commitDeadline = p.claimDeadline + 600;
@@ -107,7 +107,7 @@ contract Handler is TrailBook {
         JobParams memory p;
         p.specHash = keccak256(abi.encode("slashing buyer", jobIds.length));
         p.replicas = uint8(1 + k % 4);
-        p.pricePerUnit = 1_000;
+        p.pricePerUnit = 1_000e6;
         p.maxWorkUnits = 1;
         p.claimDeadline = uint40(block.timestamp + 60);
         uint256 minimum = uint256(market.minStepWindow()) * (p.replicas + 1);
@@ -168,9 +168,10 @@ contract Handler is TrailBook {
         if (!market.isEligible(p, Requirements(0, 0, 0, 0))) return;
         Provider memory record = market.providerOf(p);
         if (jobId <= record.lastJobOrUnstakeAt) return;
+        uint128 weight = market.claimWeightOf(p);
         vm.prank(p);
         market.claim(jobId);
-        bookClaim(jobId, p, claimWeight(record.stake, record.agreed));
+        bookClaim(jobId, p, weight);
         calls["claim"]++;
     }
 
@@ -557,7 +558,7 @@ contract Handler is TrailBook {
         // The fee (the treasury's share and the epoch's reward pool).
         uint256 credited = market.epochFees(market.currentEpoch()) - feesBefore;
         Terms memory terms = termsOf(jobId);
-        uint256 onePay = uint256(terms.pricePerUnit) * _paidUnits(jobId);
+        uint256 onePay = payFor(terms.pricePerUnit, _paidUnits(jobId));
         for (uint256 i; i < n; ++i) {
             uint256 delta = market.accountOf(accountAt(i)).balance - before[i];
             credited += delta;

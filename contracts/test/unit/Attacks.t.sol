@@ -69,7 +69,7 @@ contract AttacksTest is CourtFixture {
         }
         finalize(jobId);
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled");
-        assertEq(market.accountOf(providers[0]).balance, PRICE, "paid the job's maximum");
+        assertEq(market.accountOf(providers[0]).balance, UNIT_PAY, "paid the job's maximum");
         assertEq(market.reputationOf(providers[0]).missed + market.reputationOf(providers[0]).slashed, 0, "no slash");
     }
 
@@ -96,7 +96,7 @@ contract AttacksTest is CourtFixture {
         revealAs(jobId, 0, providers[0], ROOT, 5);
         finalize(jobId);
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "the remaining replica settles");
-        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "and is paid");
+        assertEq(market.accountOf(providers[0]).balance, UNIT_PAY * 5, "and is paid");
         assertEq(market.providerOf(providers[1]).stake, stakeBefore, "the one that left keeps its stake");
         assertEq(market.reputationOf(providers[1]).left, 1, "leaving is on its record");
         assertEq(market.providerOf(providers[1]).activeJobs, 0, "and its stake is free again");
@@ -207,7 +207,7 @@ contract AttacksTest is CourtFixture {
         revealAs(jobId, 0, providers[0], ROOT, 5);
         finalize(jobId);
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled, not disputed");
-        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "the honest replica is paid");
+        assertEq(market.accountOf(providers[0]).balance, UNIT_PAY * 5, "the honest replica is paid");
     }
 
     // ---- 4. challenges that cost nothing ---------------------------------------------------------------
@@ -257,10 +257,10 @@ contract AttacksTest is CourtFixture {
     /// the work it received.
     function test_attack_aBuyerCannotKeepResultsFreeByMakingATie() public {
         uint256 jobId = _courtTie(5);
-        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "the honest replica is paid");
+        assertEq(market.accountOf(providers[0]).balance, UNIT_PAY * 5, "the honest replica is paid");
         assertEq(market.reputationOf(providers[1]).slashed, 1, "the sybil is slashed");
-        uint256 escrow = uint256(PRICE) * MAX_WU * 2 * 10_250 / 10_000;
-        uint256 paid = uint256(PRICE) * 5;
+        uint256 escrow = UNIT_PAY * MAX_WU * 2 * 10_250 / 10_000;
+        uint256 paid = UNIT_PAY * 5;
         assertEq(market.accountOf(buyer).balance, escrow - paid - paid * 250 / 10_000, "the buyer paid for the work");
         assertEq(market.totalEscrow(), 0, "nothing stuck");
         jobId;
@@ -270,7 +270,7 @@ contract AttacksTest is CourtFixture {
     /// honest replica what the sybil reported). The honest replica is paid its own work.
     function test_attack_aSybilInATieCannotSetTheHonestReplicasPay() public {
         _courtTie(1);
-        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "the honest replica is paid its work");
+        assertEq(market.accountOf(providers[0]).balance, UNIT_PAY * 5, "the honest replica is paid its work");
         assertEq(market.accountOf(providers[1]).balance, 0, "the sybil nothing");
     }
 
@@ -283,7 +283,7 @@ contract AttacksTest is CourtFixture {
         uint256 jobId = _revealedJob([r, r, r]);
         uint256 usdBefore = usd.balanceOf(buyer);
         uint256 bond = _challenge(jobId);
-        assertEq(bond, (uint256(PRICE) * MAX_WU * 3 * 10_250 / 10_000) / 10, "10% of the escrow");
+        assertEq(bond, (UNIT_PAY * MAX_WU * 3 * 10_250 / 10_000) / 10, "10% of the escrow");
         assertEq(usdBefore - usd.balanceOf(buyer), bond, "the bond is pulled");
         bisectTo(jobId, honest, 6, buyer);
         seatJury(jobId, 5);
@@ -292,11 +292,11 @@ contract AttacksTest is CourtFixture {
         uint256 toJurors = (bond * 5_000 / 10_000) / 5 * 5;
         for (uint256 i; i < 3; ++i) {
             assertEq(
-                market.accountOf(providers[i]).balance, uint256(PRICE) * 5 + (bond - toJurors) / 3, "pay and bond share"
+                market.accountOf(providers[i]).balance, UNIT_PAY * 5 + (bond - toJurors) / 3, "pay and bond share"
             );
         }
-        uint256 escrow = uint256(PRICE) * MAX_WU * 3 * 10_250 / 10_000;
-        uint256 paid = uint256(PRICE) * 5 * 3;
+        uint256 escrow = UNIT_PAY * MAX_WU * 3 * 10_250 / 10_000;
+        uint256 paid = UNIT_PAY * 5 * 3;
         assertEq(market.accountOf(buyer).balance, escrow - paid - paid * 250 / 10_000, "no bond back");
         assertEq(market.totalEscrow(), 0, "nothing stuck");
     }
@@ -344,7 +344,7 @@ contract AttacksTest is CourtFixture {
         vm.warp(uint256(market.disputeOf(jobId).deadline) + 1);
         advance(jobId);
         assertEq(market.providerOf(honest).stake, honestStake, "the honest replica keeps its stake");
-        assertEq(market.accountOf(honest).balance, uint256(PRICE) * 5, "and is paid for the true work");
+        assertEq(market.accountOf(honest).balance, UNIT_PAY * 5, "and is paid for the true work");
         assertEq(market.accountOf(sybil).balance, 0, "the inflated claim is not paid");
         assertEq(market.reputationOf(sybil).slashed, 1, "but slashed");
     }
@@ -374,7 +374,7 @@ contract AttacksTest is CourtFixture {
         vm.expectRevert(abi.encodeWithSelector(ChallengeWindowClosed.selector, jobId));
         market.challenge(jobId, t, new Reveal[](0));
         finalizeAs(providers[0], jobId);
-        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 5, "the replicas are paid");
+        assertEq(market.accountOf(providers[0]).balance, UNIT_PAY * 5, "the replicas are paid");
     }
 
     /// A challenge before every replica revealed (while the others still may) is refused: it would

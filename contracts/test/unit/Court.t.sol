@@ -88,10 +88,10 @@ contract CourtTest is CourtFixture {
         market.advanceDispute(jobId, trail(jobId)); // the buyer accepts it at once
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled");
         assertEq(market.agreedRoot(jobId), claimRoot(honest), "the honest result");
-        assertEq(market.accountOf(providers[2]).balance, uint256(PRICE) * WU, "the honest replica is paid");
+        assertEq(market.accountOf(providers[2]).balance, UNIT_PAY * WU, "the honest replica is paid");
         assertEq(market.accountOf(providers[0]).balance, 0, "the colluders are not");
-        uint256 escrow = uint256(PRICE) * MAX_WU * 3 * 10_250 / 10_000;
-        uint256 paid = uint256(PRICE) * WU;
+        uint256 escrow = UNIT_PAY * MAX_WU * 3 * 10_250 / 10_000;
+        uint256 paid = UNIT_PAY * WU;
         assertEq(market.accountOf(buyer).balance, escrow - paid - paid * 250 / 10_000 + bond, "buyer made whole");
         assertEq(market.totalEscrow(), 0, "nothing stuck");
         // The five jurors who voted with the majority share half of the colluders' slashes, as stake.
@@ -120,7 +120,7 @@ contract CourtTest is CourtFixture {
         seatJury(jobId, 5);
         voteAll(jobId, truth(honest, 3));
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled: the buyer lost");
-        uint256 pay = uint256(PRICE) * WU;
+        uint256 pay = UNIT_PAY * WU;
         uint256 toReplicas = bond - (bond * 5_000 / 10_000) / 5 * 5;
         for (uint256 i; i < 3; ++i) {
             assertEq(market.accountOf(providers[i]).balance, pay + toReplicas / 3, "pay and a share of the bond");
@@ -158,7 +158,7 @@ contract CourtTest is CourtFixture {
         voteAll(jobId, truth(honest, 2));
         assertEq(uint256(phase(jobId)), uint256(DisputePhase.Checking), "one claim left");
         timeOut(jobId);
-        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * WU, "the survivor is paid");
+        assertEq(market.accountOf(providers[0]).balance, UNIT_PAY * WU, "the survivor is paid");
         assertEq(market.reputationOf(providers[2]).slashed, 1, "the third claim is slashed");
         assertEq(market.totalEscrow(), 0, "nothing stuck");
     }
@@ -183,7 +183,7 @@ contract CourtTest is CourtFixture {
         assertEq(market.accountOf(providers[2]).balance, bond, "its bond back");
         timeOut(jobId);
         assertEq(market.agreedRoot(jobId), claimRoot(honest), "the dissenter was right");
-        assertEq(market.accountOf(providers[2]).balance, bond + uint256(PRICE) * WU, "and is paid");
+        assertEq(market.accountOf(providers[2]).balance, bond + UNIT_PAY * WU, "and is paid");
     }
 
     // ---- deadlines: the side that does not move loses --------------------------------------
@@ -286,7 +286,7 @@ contract CourtTest is CourtFixture {
         split(jobId, honest);
         timeOut(jobId);
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled for the replicas");
-        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * WU + bond / 3, "the bond to the replicas (no jury)");
+        assertEq(market.accountOf(providers[0]).balance, UNIT_PAY * WU + bond / 3, "the bond to the replicas (no jury)");
     }
 
     function test_aDefenderThatNeverOpensTheLeaf_loses() public {
@@ -416,7 +416,7 @@ contract CourtTest is CourtFixture {
         timeOut(jobId);
         assertEq(market.reputationOf(providers[0]).slashed, 1, "the inflated claim loses");
         timeOut(jobId);
-        assertEq(market.accountOf(providers[1]).balance, uint256(PRICE) * WU, "the true work is paid");
+        assertEq(market.accountOf(providers[1]).balance, UNIT_PAY * WU, "the true work is paid");
     }
 
     /// When every claim loses, the buyer is refunded in full (and its bond comes back).

@@ -19,7 +19,7 @@ contract MarketTest is Fixture {
         uint256 before = usd.balanceOf(buyer);
         uint256 jobId = post(3);
         (uint256 payment, uint256 fee) = market.escrowFor(PRICE, MAX_WU, 3);
-        assertEq(payment, uint256(PRICE) * MAX_WU * 3, "payment for 3 replicas");
+        assertEq(payment, UNIT_PAY * MAX_WU * 3, "payment for 3 replicas");
         assertEq(fee, payment * 250 / 10_000, "2.5% fee");
         assertEq(usd.balanceOf(buyer), before - payment - fee, "escrow pulled");
         assertEq(market.totalEscrow(), payment + fee, "escrow recorded");
@@ -27,6 +27,33 @@ contract MarketTest is Fixture {
         assertEq(uint256(j.state), uint256(JobState.Open), "open");
         assertEq(j.buyer, buyer, "buyer");
         assertEq(jobId, 1, "ids start at 1");
+    }
+
+    /// Issue #23 point 6: prices people recognize. A price is in millionths of a base unit per
+    /// work unit, so an H100 hour (about $2.49 for 24.9 TFLOP/s of deterministic GEMM: 27,800 per
+    /// work unit) is expressible; a whole base unit per work unit priced that hour at about $90.
+    /// A replica's pay rounds up to a whole base unit, and the escrow rounds alike per replica, so
+    /// it always covers what the replicas are paid.
+    function test_pricesBelowABaseUnitPerWorkUnit_roundUpPerReplicaAndTheEscrowCoversThem() public {
+        (uint256 payment,) = market.escrowFor(27_800, 89_665_200, 1); // one H100 hour of work units
+        assertEq(payment, 2_492_693, "an H100 hour: $2.49");
+        (payment,) = market.escrowFor(1, 1, 3);
+        assertEq(payment, 3, "a millionth of a base unit for one unit: one base unit each");
+        // 1.5 base units per work unit, one unit revealed: each replica is paid 2, within its escrow.
+        JobParams memory p = params(3);
+        p.pricePerUnit = 1_500_000; // 1.5 base units per work unit
+        p.maxWorkUnits = 3;
+        uint256 jobId = postWith(p);
+        (uint256 escrowed,) = market.escrowFor(p.pricePerUnit, 3, 3);
+        assertEq(escrowed, 15, "ceil(4.5) per replica");
+        for (uint256 i; i < 3; ++i) claimAs(jobId, providers[i]);
+        vm.warp(vm.getBlockTimestamp() + 11);
+        for (uint256 i; i < 3; ++i) commitAs(jobId, i, providers[i], ROOT, 1);
+        for (uint256 i; i < 3; ++i) revealAs(jobId, i, providers[i], ROOT, 1);
+        finalize(jobId);
+        for (uint256 i; i < 3; ++i) {
+            assertEq(market.accountOf(providers[i]).balance, 2, "1.5 rounds up to 2 for the work revealed");
+        }
     }
 
     function _expectPostRevert(JobParams memory p, bytes memory err) internal {
@@ -61,6 +88,7 @@ contract MarketTest is Fixture {
         _expectPostRevert(p, abi.encodeWithSelector(BadDeadlines.selector));
         p = params(3);
         p.pricePerUnit = type(uint96).max;
+        p.maxWorkUnits = type(uint64).max;
         _expectPostRevert(p, abi.encodeWithSelector(InvalidParameter.selector, "escrow"));
         p = params(3);
         p.requirements.workloadClass = 8;
@@ -122,7 +150,7 @@ contract MarketTest is Fixture {
         vm.warp(vm.getBlockTimestamp() + 11);
         finalize(otherRegion);
         assertEq(uint256(market.jobOf(otherRegion).state), uint256(JobState.Refunded), "wrong region: refunded");
-        assertEq(market.accountOf(buyer).balance, 2 * (uint256(PRICE) * MAX_WU * 1025 / 1000), "both escrows back");
+        assertEq(market.accountOf(buyer).balance, 2 * (UNIT_PAY * MAX_WU * 1025 / 1000), "both escrows back");
     }
 
     function test_aStaleOrForgedTrail_isRefusedAndChangesNothing() public {
@@ -184,7 +212,7 @@ contract MarketTest is Fixture {
         uint256 jobId = runJob(3, same(3, ROOT), wu);
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "finalized");
         assertEq(market.agreedRoot(jobId), ROOT, "agreed root");
-        uint256 pay = uint256(PRICE) * wu;
+        uint256 pay = UNIT_PAY * wu;
         for (uint256 i; i < 3; ++i) {
             assertEq(market.accountOf(providers[i]).balance, pay, "each replica paid for its work");
             assertEq(market.reputationOf(providers[i]).agreed, 1, "agreement recorded");
@@ -251,7 +279,7 @@ contract MarketTest is Fixture {
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "settled");
         assertEq(market.agreedRoot(jobId), ROOT, "agreed root");
         for (uint256 i; i < 3; ++i) {
-            assertEq(market.accountOf(providers[i]).balance, uint256(PRICE) * 450, "each replica paid");
+            assertEq(market.accountOf(providers[i]).balance, UNIT_PAY * 450, "each replica paid");
         }
     }
 
@@ -290,7 +318,7 @@ contract MarketTest is Fixture {
         assertEq(market.stakeCredit(buyer), slashed / 2, "half to the buyer");
         assertEq(market.stakeCredit(treasury), slashed - slashed / 2, "the rest to the treasury");
         assertEq(market.reputationOf(providers[2]).slashed, 1, "slash recorded");
-        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 500, "honest replica paid");
+        assertEq(market.accountOf(providers[0]).balance, UNIT_PAY * 500, "honest replica paid");
         vm.prank(buyer);
         market.withdrawStakeCredit();
         assertEq(grid.balanceOf(buyer), slashed / 2, "buyer withdraws its share of the slash");
@@ -315,7 +343,7 @@ contract MarketTest is Fixture {
         vm.warp(vm.getBlockTimestamp() + 100);
         finalize(jobId);
         assertEq(market.reputationOf(providers[2]).missed, 1, "missed deadline recorded");
-        assertEq(market.accountOf(providers[0]).balance, uint256(PRICE) * 500, "2 of 3 is a majority");
+        assertEq(market.accountOf(providers[0]).balance, UNIT_PAY * 500, "2 of 3 is a majority");
     }
 
     function test_unclaimedJob_isRefundedInFull() public {
@@ -443,7 +471,7 @@ contract MarketTest is Fixture {
         public
     {
         k = uint8(bound(k, 1, 5));
-        price = uint96(bound(price, 1, 1e9));
+        price = uint96(bound(price, 1, 1e15));
         maxWu = uint64(bound(maxWu, 1, 1e9));
         wu = uint64(bound(wu, 0, maxWu));
         claimWindow = uint32(bound(claimWindow, 1, 30 days));
@@ -465,7 +493,7 @@ contract MarketTest is Fixture {
         assertEq(uint256(market.jobOf(jobId).state), uint256(JobState.Finalized), "the buyer's finalize settles");
         vm.prank(buyer);
         try market.withdraw() {} catch {}
-        uint256 work = uint256(price) * wu * k;
+        uint256 work = payFor(price, wu) * k;
         assertEq(buyerBefore - usd.balanceOf(buyer), work + work * 250 / 10_000, "buyer pays work + fee");
         assertEq(usd.balanceOf(address(market)), market.totalBalances(), "only balances remain");
     }

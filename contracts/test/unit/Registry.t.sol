@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
-import {Provider, ProviderStatus} from "../../src/libraries/Types.sol";
+import {Provider, ProviderStatus, Requirements} from "../../src/libraries/Types.sol";
 import {IGridmintEvents} from "../../src/interfaces/IGridmint.sol";
 
 contract RegistryTest is Fixture {
@@ -153,6 +153,27 @@ contract RegistryTest is Fixture {
         market.announcePeer(bytes32(0));
     }
 
+    /// Issue #23 point 5: a provider declares where its machine is; a job open to some regions
+    /// only is eligible to it once it declares one of them. A stranger cannot declare a region,
+    /// and a code outside 0..31 is refused.
+    function test_setRegion_movesAProviderIntoTheJobsItMayClaim() public {
+        vm.prank(p);
+        vm.expectRevert(abi.encodeWithSelector(NotRegistered.selector, p));
+        market.setRegion(4);
+        registerProvider(p); // region 3
+        Requirements memory euWest = Requirements({minMemoryMiB: 0, minComputeUnits: 0, regionMask: 1 << 4, workloadClass: 0});
+        assertTrue(!market.isEligible(p, euWest), "region 3 is not eu-west");
+        vm.expectEmit(true, false, false, true);
+        emit IGridmintEvents.RegionChanged(p, 4);
+        vm.prank(p);
+        market.setRegion(4);
+        assertEq(market.providerOf(p).region, 4, "declared");
+        assertTrue(market.isEligible(p, euWest), "now eligible");
+        vm.prank(p);
+        vm.expectRevert(abi.encodeWithSelector(InvalidRegion.selector, uint16(32)));
+        market.setRegion(32);
+    }
+
     function test_payoutChange_takesEffectAfterDelay() public {
         registerProvider(p);
         address newPayout = address(0xCAFE);
@@ -183,7 +204,7 @@ contract RegistryTest is Fixture {
         runJob(1, same(1, keccak256("r")), 500);
         vm.prank(p);
         market.withdraw();
-        assertEq(usd.balanceOf(newPayout), uint256(PRICE) * 500, "earnings at the payout address");
+        assertEq(usd.balanceOf(newPayout), UNIT_PAY * 500, "earnings at the payout address");
         vm.prank(p);
         vm.expectRevert(NothingToWithdraw.selector);
         market.withdraw();

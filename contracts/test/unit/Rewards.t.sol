@@ -21,7 +21,7 @@ contract RewardsTest is Fixture {
         runJob(3, same(3, ROOT), 1_000);
         uint256 epoch = market.currentEpoch();
         uint256 fees = market.epochFees(epoch);
-        assertEq(fees, 3 * uint256(PRICE) * 1_000 * 250 / 10_000, "fees of the epoch");
+        assertEq(fees, 3 * UNIT_PAY * 1_000 * 250 / 10_000, "fees of the epoch");
         assertEq(market.rewardPool(epoch), fees * 5_000 / 10_000, "half of them come back");
         assertEq(market.uncollectedFees(), fees - market.rewardPool(epoch), "the treasury's share");
     }

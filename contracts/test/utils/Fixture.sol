@@ -26,7 +26,10 @@ abstract contract Fixture is Test, TrailBook, IGridmintErrors {
     uint256 internal constant MIN_STAKE_PER_UNIT = 1e18;
     uint96 internal constant STAKE = 1_000e18;
     uint32 internal constant CU = 100;
-    uint96 internal constant PRICE = 1_000; // gUSD base units per work unit
+    /// Millionths of a gUSD base unit per work unit: 1,000 base units per work unit.
+    uint96 internal constant PRICE = 1_000e6;
+    /// What a work unit pays at PRICE, in gUSD base units.
+    uint256 internal constant UNIT_PAY = 1_000;
     uint64 internal constant MAX_WU = 1_000;
     uint32 internal constant EPOCH = 1 days;
     /// Provider i's private key is PROVIDER_KEY + i (they sign commitments).
@@ -127,10 +130,10 @@ abstract contract Fixture is Test, TrailBook, IGridmintErrors {
     }
 
     function claimAs(uint256 jobId, address p) internal returns (uint256 index) {
-        Provider memory record = market.providerOf(p);
+        uint128 weight = market.claimWeightOf(p);
         vm.prank(p);
         index = market.claim(jobId);
-        bookClaim(jobId, p, claimWeight(record.stake, record.agreed));
+        bookClaim(jobId, p, weight);
     }
 
     /// The buyer moves the job on (anyone else must wait out the buyer's check window).

@@ -24,10 +24,10 @@ abstract contract TrailBook {
         _book[jobId].weights.push(weight);
     }
 
-    /// The weight a claim by a provider with this stake and record gets (`Gridmint.claim`).
-    function claimWeight(uint96 stake, uint32 agreed) internal pure returns (uint128) {
-        uint256 bonus = agreed < 8 ? agreed : 8;
-        return uint128((uint256(stake) * (8 + bonus)) / 8);
+    /// What a replica is paid for `units` at `price` (millionths of a base unit per work unit),
+    /// rounded up to a whole base unit, as `Settlement._payFor`.
+    function payFor(uint256 price, uint256 units) internal pure returns (uint256) {
+        return (price * units + 1e6 - 1) / 1e6;
     }
 
     function bookCommit(uint256 jobId, uint256 index, bytes32 commitment) internal {

@@ -23,6 +23,7 @@ interface Vm {
     function envOr(string calldata name, uint256 defaultValue) external view returns (uint256);
     function envOr(string calldata name, address defaultValue) external view returns (address);
     function envOr(string calldata name, bool defaultValue) external view returns (bool);
+    function envOr(string calldata name, string calldata defaultValue) external view returns (string memory);
     function envUint(string calldata name) external view returns (uint256);
     function startBroadcast(uint256 privateKey) external;
     function stopBroadcast() external;

@@ -130,6 +130,23 @@ impl Sensors {
         sysfs.or_else(|| self.nvidia_gpus::<f32>("temperature.gpu").into_iter().reduce(f32::max))
     }
 
+    /// The most power-hungry GPU's draw, watts: `class/drm/card*/device/hwmon/hwmon*/power1_average`
+    /// (or `power1_input`; microwatts: amdgpu), else `nvidia-smi`'s `power.draw`; `None` where
+    /// neither reports one (llvmpipe, most integrated GPUs).
+    pub fn gpu_power_w(&self) -> Option<f32> {
+        let sysfs = self
+            .card_devices()
+            .iter()
+            .filter_map(|d| std::fs::read_dir(d.join("hwmon")).ok())
+            .flat_map(|hwmons| hwmons.flatten().map(|h| h.path()))
+            .filter_map(|h| {
+                read_number::<f32>(&h.join("power1_average")).or_else(|| read_number(&h.join("power1_input")))
+            })
+            .map(|micro| micro / 1e6)
+            .reduce(f32::max);
+        sysfs.or_else(|| self.nvidia_gpus::<f32>("power.draw").into_iter().reduce(f32::max))
+    }
+
     /// `class/drm/card*/device` of each card sysfs lists.
     fn card_devices(&self) -> Vec<std::path::PathBuf> {
         std::fs::read_dir(self.sys.join("class/drm"))
@@ -214,6 +231,10 @@ mod tests {
         write("class/drm/card0/device/gpu_busy_percent", "12\n");
         write("class/drm/card1/device/gpu_busy_percent", "87\n");
         assert_eq!(sensors.gpu_busy_pct(), Some(87), "the busiest GPU");
+        assert_eq!(sensors.gpu_power_w(), None, "no power reported");
+        write("class/drm/card0/device/hwmon/hwmon3/power1_average", "212000000\n");
+        write("class/drm/card1/device/hwmon/hwmon4/power1_input", "35500000\n");
+        assert_eq!(sensors.gpu_power_w(), Some(212.0), "the most power-hungry GPU, from microwatts");
     }
 
     /// A stand-in `nvidia-smi` that prints what the real one prints for compute apps.
@@ -235,5 +256,8 @@ mod tests {
         assert_eq!(sensors.other_program(), None, "a compositor's few MiB are not heavy work");
         script(&format!("{me}, gridmint, 9000\\n4243, python3, 10240\\n"));
         assert_eq!(sensors.other_program().as_deref(), Some("python3 (pid 4243, 10240 MiB)"));
+        // The same tool's power query (one row per GPU, watts).
+        script("312.45\\n95.10\\n");
+        assert_eq!(sensors.gpu_power_w(), Some(312.45));
     }
 }

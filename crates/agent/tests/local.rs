@@ -228,13 +228,27 @@ mod local {
         assert_eq!(day.buckets[23].usd, day.total_usd, "paid within this hour: {day:?}");
         assert!(day.predicted_24h_usd.base_units() > 0, "{day:?}");
         assert_eq!(day.pending_usd.to_string(), "0.00", "nothing claimed is unsettled: {day:?}");
-        // Demand: both jobs were posted today, each offering $0.001 per unit.
+        // Demand: both jobs were posted today, each offering $0.001 per PFLOP.
         assert_eq!(
-            (day.market_jobs_24h, day.market_median_usd_per_unit.map(|u| u.to_string()).as_deref()),
+            (day.market_jobs_24h, day.market_median_usd_per_pflop.map(|u| u.to_string()).as_deref()),
             (2, Some("0.001"))
         );
-        let record = market.status().provider.expect("provider").chain.expect("the chain's record");
+        let standing = market.status().provider.expect("provider");
+        let record = standing.chain.clone().expect("the chain's record");
         assert_eq!((record.jobs_agreed, record.jobs_slashed, record.jobs_missed), (1, 0, 0), "{record:?}");
+        // An hour of this machine's work net of electricity (issue #23 point 7): at the default
+        // offer (no floor), on the rate it registered, at the region's default tariff.
+        let hour = standing.net_hour.expect("an hour net of electricity once registered");
+        assert!(record.compute_units > 0 && hour.gflops == record.compute_units, "{hour:?}");
+        assert_eq!(hour.price, gridmint_protocol::Price::H100_REFERENCE);
+        assert_eq!(hour.gross_usd_per_hour, hour.price.per_hour(f64::from(hour.gflops)));
+        assert_eq!(hour.usd_per_kwh.to_string(), "0.20", "no region declared: the middle value");
+        assert_eq!(
+            hour.break_even,
+            gridmint_protocol::Price::for_hourly(hour.electricity_usd_per_hour, f64::from(hour.gflops))
+        );
+        // The day's paid work, at that draw: the chart's electricity.
+        assert!(day.electricity_usd.is_some(), "{day:?}");
         let month = market.earnings(EarningsPeriod::Month).expect("the earnings history reads");
         assert_eq!((month.buckets.len(), month.total_usd), (30, day.total_usd));
 

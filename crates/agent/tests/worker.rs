@@ -17,7 +17,7 @@ mod worker {
 
     use gpu_engine::control::Control;
     use gridmint_node::{Node, Paths};
-    use gridmint_runner::{JobError, RunnerError, worker::DeviceWorker};
+    use gridmint_runner::{JobError, RunnerError, SlotRun, worker::DeviceWorker};
 
     fn worker() -> DeviceWorker {
         DeviceWorker::new(env!("CARGO_BIN_EXE_gridmint-agent").into(), vec!["--device-worker".into()])
@@ -93,7 +93,8 @@ mod worker {
         let run = {
             let (control, seen, out) = (control.clone(), seen.clone(), tmp.join(out));
             std::thread::spawn(move || {
-                worker().run(None, &package, &out, 100, Some(&control), &mut |p| {
+                let how = SlotRun { memory_share_pct: 100, control: Some(control), ..SlotRun::default() };
+                worker().run(None, &package, &out, &how, &mut |p| {
                     seen.lock().expect("lock").push(p.done);
                 })
             })
@@ -118,7 +119,8 @@ mod worker {
         let package = tmp.path().join("pkg");
         training_package(&package, 2);
         let out = tmp.path().join("out");
-        let units = worker().run(None, &package, &out, 100, None, &mut |_| {}).expect("an unsteered run completes");
+        let how = SlotRun { memory_share_pct: 100, ..SlotRun::default() };
+        let units = worker().run(None, &package, &out, &how, &mut |_| {}).expect("an unsteered run completes");
         assert!(units > 0 && out.join("result.json").is_file(), "the job ran to its end");
         // The buyer's spot check, in a worker as the desktop runs it, re-runs the first epoch.
         let read_all = |dir: &Path| -> Vec<(String, Vec<u8>)> {
@@ -183,7 +185,8 @@ mod worker {
         // A worker that dies is the machine's failure (the provider tries again), not the job's.
         let package = tmp.path().join("pkg");
         let dead = DeviceWorker::new("/bin/sh".into(), vec!["-c".into(), "read line; exit 3".into()]);
-        let err = dead.run(None, &package, &tmp.path().join("out2"), 100, None, &mut |_| {}).expect_err("no answer");
+        let how = SlotRun { memory_share_pct: 100, ..SlotRun::default() };
+        let err = dead.run(None, &package, &tmp.path().join("out2"), &how, &mut |_| {}).expect_err("no answer");
         assert!(matches!(err, RunnerError::Worker { .. }), "{err:?}");
         assert!(err.to_string().contains("without an answer"), "{err}");
         let bad = DeviceWorker::new(tmp.path().join("no-such-worker"), vec![]).hardware().expect_err("not there");

@@ -593,6 +593,12 @@ impl<P: Provider + Clone> Market<P> {
         Ok(Mined { value: (), receipt })
     }
 
+    /// Declares the region this provider's machine is in (`register` took the first).
+    pub async fn set_region(&self, region: u16) -> Result<Mined<()>, ChainError> {
+        let receipt = Self::send("setRegion", self.contract.setRegion(region)).await?;
+        Ok(Mined { value: (), receipt })
+    }
+
     /// The endpoint each of `providers` announced last since `from_block` (none: absent).
     pub async fn announced_peers(
         &self,

@@ -113,7 +113,8 @@ mod support {
                 workloadClass: 0,
             },
             replicas,
-            pricePerUnit: Uint::<96, 2>::from(1_000u64),
+            // 1,000 payment-token base units per work unit (prices are in millionths of one).
+            pricePerUnit: Uint::<96, 2>::from(1_000_000_000u64),
             maxWorkUnits: 10_000,
             claimDeadline: Uint::<40, 1>::from(now + 30),
             commitDeadline: Uint::<40, 1>::from(now + 300),

@@ -349,7 +349,14 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
         // The buyer's own check: run the same package here and compare roots.
         let gpu = node.open_gpu(None)?;
         let local_started = Instant::now();
-        let local = runner::run(&buyer_paths, &gpu, &package, &dir.join("local-run"), &mut |_| {})?;
+        let local = runner::run(
+            &buyer_paths,
+            &gpu,
+            &package,
+            &dir.join("local-run"),
+            gridmint_protocol::ReproClass::Unfused,
+            &mut |_| {},
+        )?;
         let local_run_s = local_started.elapsed().as_secs_f64();
         let matches = format!("0x{}", local.result_root) == outcome.agreed_root.to_string();
 

@@ -46,6 +46,8 @@ enum Command {
     Job(market::JobCommand),
     /// This node's earnings, stake and reputation; `--withdraw` pays the balance out.
     Earnings(market::EarningsArgs),
+    /// The regions a provider registers in and a buyer may allow, with what each covers.
+    Regions,
     /// Network files: trust a market that is not this app's build.
     #[command(subcommand)]
     Network(market::NetworkCommand),
@@ -100,6 +102,10 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&node, args, cli.json),
         Command::Earnings(args) => market::earnings(&node, args, cli.json),
         Command::Network(command) => market::network(command, cli.json),
+        Command::Regions => {
+            market::regions(cli.json);
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

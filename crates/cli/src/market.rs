@@ -11,6 +11,7 @@ use gridmint_node::{
     store::Store,
     wallet::Wallet,
 };
+use gridmint_protocol::Region;
 
 /// Which network and which key.
 #[derive(Debug, Clone, clap::Args)]
@@ -98,6 +99,20 @@ pub fn network(command: NetworkCommand, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `gridmint regions`: every region's name and code and what it covers.
+pub fn regions(json: bool) {
+    if json {
+        let list: Vec<_> = Region::all()
+            .map(|r| serde_json::json!({ "name": r.name(), "code": r.code(), "covers": r.covers() }))
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return;
+    }
+    for r in Region::all() {
+        println!("{:<20} {:>2}  {}", r.name(), r.code(), r.covers());
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum ProviderCommand {
     /// Register (if needed) and serve jobs until stopped.
@@ -108,12 +123,18 @@ pub enum ProviderCommand {
 pub struct StartArgs {
     #[command(flatten)]
     network: NetworkArgs,
-    /// Lowest accepted price per on-chain work unit (10^9 operations), in payment-token base units.
+    /// Lowest accepted price, in micro-dollars per PFLOP (price units per work unit: millionths
+    /// of a payment-token base unit per 10^9 operations). 27,800 pays an H100 $2.49 an hour.
     #[arg(long, default_value_t = 1)]
     price_floor: u128,
     /// Device index from `gridmint gpus` (default: the best).
     #[arg(long)]
     gpu: Option<u32>,
+    /// Where this machine is, by name (`eu-west`, `us-east`, ...; `gridmint regions` lists
+    /// them), registered with the market: jobs open to some regions only are matched against
+    /// it. Unspecified: only jobs open to anywhere.
+    #[arg(long, default_value = "unspecified")]
+    region: Region,
     /// Stop after this many jobs settle.
     #[arg(long)]
     exit_after_jobs: Option<usize>,
@@ -146,7 +167,7 @@ pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Re
         current_task: None,
         declined: None,
         price_floor: args.price_floor,
-        region: 0,
+        region: args.region,
         exit_after_jobs: args.exit_after_jobs,
         corrupt_results: args.corrupt_results,
         lie_as_juror: args.lie_as_juror,
@@ -211,6 +232,20 @@ pub struct EarningsArgs {
     /// Send the withdrawable balance and the rewards (the fee rebate) to the payout address.
     #[arg(long)]
     withdraw: bool,
+    /// The device's power draw while computing, watts [default: the rated power of the best
+    /// device `gridmint gpus` lists].
+    #[arg(long)]
+    watts: Option<u32>,
+    /// What a kWh costs you, dollars [default: the average of `--region`].
+    #[arg(long)]
+    tariff: Option<gridmint_protocol::Usd>,
+    /// Where this machine is, for the default tariff.
+    #[arg(long, default_value = "unspecified")]
+    region: Region,
+    /// The price to show an hour of work at, micro-dollars per PFLOP [default: the median offer
+    /// of the jobs posted in the last 24 hours, else the app's default offer].
+    #[arg(long)]
+    price: Option<u64>,
 }
 
 /// `gridmint earnings`: what this node earned, staked and is owed, and its reputation.
@@ -231,8 +266,39 @@ pub fn earnings(node: &Node, args: EarningsArgs, json: bool) -> anyhow::Result<(
                 withdrawn = account.balance;
             }
         }
+        // Net of electricity: the paid work's device time at the draw and the tariff, and an
+        // hour of work at a price.
+        let payments = net.payments_to(me).await?;
+        let units = net.market.contract().providerOf(me).call().await?.computeUnits;
+        let device = node.hardware_report()?.devices.into_iter().next();
+        let (name, kind) =
+            device.map_or(("unknown".to_owned(), gridmint_protocol::DeviceKind::Other), |d| (d.name, d.kind));
+        let power = gridmint_node::electricity::Electricity::new(&name, kind, args.watts, args.tariff, args.region);
+        let paid: u128 = payments.iter().map(|p| p.amount).sum();
+        let paid_units: u64 = payments.iter().map(|p| p.units).sum();
+        let electricity = power.for_work(paid_units, units);
+        let price = match args.price {
+            Some(p) => gridmint_protocol::Price(p),
+            None => {
+                let mut offers: Vec<u64> = net
+                    .posted_since(net.now().await?.saturating_sub(86_400))
+                    .await?
+                    .iter()
+                    .map(|p| p.pricePerUnit.saturating_to())
+                    .collect();
+                offers.sort_unstable();
+                gridmint_protocol::Price(
+                    offers.get(offers.len() / 2).copied().unwrap_or(gridmint_protocol::Price::H100_REFERENCE.get()),
+                )
+            }
+        };
+        let hour = power.hour_at(price, units);
         let value = serde_json::json!({
             "address": me.to_string(),
+            "paidJobs": payments.len(),
+            "paid": paid.to_string(),
+            "electricity": electricity.base_units().to_string(),
+            "netHour": hour,
             "withdrawable": (account.balance - withdrawn).to_string(),
             "withdrawn": withdrawn.to_string(),
             "stake": stake.to_string(),
@@ -257,6 +323,30 @@ pub fn earnings(node: &Node, args: EarningsArgs, json: bool) -> anyhow::Result<(
                 "reputation    {} bps ({} completed, {} agreed, {} slashed, {} missed)",
                 score, rep.completed, rep.agreed, rep.slashed, rep.missed
             );
+            let usd = gridmint_protocol::Usd::from_base_units;
+            let net_paid = paid.checked_sub(electricity.base_units());
+            println!(
+                "paid          ${} for {} jobs; electricity for that work ${}; net {}",
+                usd(paid),
+                payments.len(),
+                electricity,
+                net_paid
+                    .map_or_else(|| format!("-${}", usd(electricity.base_units() - paid)), |n| format!("${}", usd(n)))
+            );
+            println!(
+                "an hour      ${} at {} on {} GFLOP/s, less ${} of electricity ({} W {}, ${}/kWh: {}): {}${} net",
+                hour.gross_usd_per_hour,
+                hour.price,
+                hour.gflops,
+                hour.electricity_usd_per_hour,
+                hour.power_w,
+                if hour.power_measured { "given" } else { "rated" },
+                hour.usd_per_kwh,
+                hour.tariff_basis,
+                if hour.loses_money { "-" } else { "" },
+                hour.net_usd_per_hour
+            );
+            println!("break-even    below {} an hour of work costs more than it pays", hour.break_even);
         }
         Ok(())
     })
@@ -271,9 +361,18 @@ pub struct SubmitArgs {
     /// Providers that compute it independently (the majority's result is paid).
     #[arg(long, default_value_t = 3)]
     replicas: u8,
-    /// Price per on-chain work unit (10^9 operations), in payment-token base units.
-    #[arg(long, default_value_t = 1)]
+    /// Price in micro-dollars per PFLOP (price units per work unit: millionths of a
+    /// payment-token base unit per 10^9 operations) [default: 27,800, what an H100 rents for
+    /// an hour ($2.49) over its deterministic GEMM rate].
+    #[arg(long, default_value_t = u128::from(gridmint_protocol::Price::H100_REFERENCE.get()))]
     price: u128,
+    /// The regions its providers may be in, comma-separated names (`eu-west,eu-central`;
+    /// `gridmint regions` lists them) [default: anywhere].
+    #[arg(long, value_delimiter = ',')]
+    regions: Vec<Region>,
+    /// Providers need at least this much device memory, MiB.
+    #[arg(long, default_value_t = 0)]
+    min_memory: u32,
     /// Seconds providers have to claim it.
     #[arg(long, default_value_t = 10)]
     claim_window: u64,
@@ -316,6 +415,8 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
         commit_window_s: args.commit_window,
         reveal_window_s: args.reveal_window,
         spot_check_rows: args.spot_check,
+        region_mask: Region::mask(&args.regions),
+        min_memory_mib: args.min_memory,
         ..SubmitOptions::default()
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

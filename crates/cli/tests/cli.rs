@@ -3,6 +3,8 @@
 //! Module map:
 //! - `support`: running the built binary with a private home.
 //! - `gpus`: device listing, JSON shape, and the no-driver error.
+//! - `matching`: the regions by name, and a job's reproducibility class (a fused job refused where
+//!   the device's `fma` is not fused).
 //! - `run`: a job package end to end: the JSON report, the outputs, and a bad input's exit code.
 //! - `crash`: a provider killed with SIGKILL mid-job resumes from its node state and is paid; a
 //!   buyer killed after posting finds its job again (`job wait`) and gets the verified result; a
@@ -94,6 +96,73 @@ mod gpus {
         assert!(stderr.contains("mesa-vulkan-drivers"), "the error names the fix: {stderr}");
         let api: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints the error as JSON");
         assert_eq!(api["code"], "no_vulkan");
+    }
+}
+
+mod matching {
+    use super::support::{gridmint, vulkan_required};
+
+    /// Issue #23 point 5: the regions a provider declares and a buyer allows, by name; a name
+    /// that is no region is refused naming it and the known ones, before anything runs.
+    #[test]
+    fn regions_are_listed_and_a_region_that_is_none_is_named() {
+        let out = gridmint(&["regions", "--json"], &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let list = list.as_array().expect("a list");
+        assert_eq!(list[0]["name"], "unspecified");
+        assert!(list.iter().any(|r| r["name"] == "eu-west" && r["code"] == 4), "{list:?}");
+        let out = gridmint(&["job", "submit", "nowhere", "--regions", "eu-west,mars"], &[]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("\"mars\" is not a region; one of: unspecified, us-east"), "{stderr}");
+        let out = gridmint(&["provider", "start", "--region", "atlantis"], &[]);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("\"atlantis\" is not a region"));
+    }
+
+    /// Issue #23 point 4: a job names its reproducibility class; `gridmint run` computes it in
+    /// that class, and a device that does not reproduce the fused class (llvmpipe) refuses a
+    /// fused job with an error that says so, writing nothing. A class that is none is refused.
+    #[test]
+    fn a_fused_job_runs_only_where_fma_is_fused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let rows: String = (0..40).map(|i| format!("{},{},{}\n", i % 5, (i * 3) % 7, i % 2)).collect();
+        std::fs::write(dir.path().join("d.csv"), rows).expect("csv");
+        let manifest = |class: &str| {
+            let job = format!(
+                "kind = \"train\"\ndata = \"d.csv\"\nreproducibility = \"{class}\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nepochs = 1\nbatch_size = 8\n"
+            );
+            std::fs::write(dir.path().join("job.toml"), job).expect("manifest");
+        };
+        let pkg = dir.path().to_string_lossy().into_owned();
+        manifest("fma");
+        let out = gridmint(&["run", &pkg, "--out", &dir.path().join("o0").to_string_lossy()], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("unknown variant `fma`"), "{stderr}");
+        manifest("unfused");
+        let out = gridmint(&["run", &pkg, "--out", &dir.path().join("o1").to_string_lossy(), "--json"], &[]);
+        if !out.status.success() {
+            assert!(!vulkan_required(), "run failed: {}", String::from_utf8_lossy(&out.stderr));
+            return;
+        }
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(report["class"], "unfused");
+        manifest("fused");
+        let out = gridmint(&["run", &pkg, "--out", &dir.path().join("o2").to_string_lossy(), "--json"], &[]);
+        // llvmpipe computes fma unfused (shared/notes/determinism.md): there it must refuse.
+        let gpus: serde_json::Value =
+            serde_json::from_slice(&gridmint(&["gpus", "--json"], &[]).stdout).expect("gpus JSON");
+        let devices = gpus["devices"].as_array().expect("devices");
+        let llvmpipe_only = devices.iter().all(|d| d["name"].as_str().is_some_and(|n| n.contains("llvmpipe")));
+        if out.status.success() {
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+            assert_eq!(report["class"], "fused");
+            assert!(!llvmpipe_only, "llvmpipe ran a fused job: {report}");
+        } else {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("does not compute the fused class"), "{stderr}");
+            assert!(!dir.path().join("o2").exists(), "nothing written");
+        }
     }
 }
 

@@ -22,7 +22,8 @@ pub const MAX_PACKAGE_BYTES: u64 = gridmint_peer::endpoint::MAX_DATA_BYTES;
 #[derive(Debug, Clone)]
 pub struct SubmitOptions {
     pub replicas: u8,
-    /// Payment-token base units per on-chain work unit (10^9 floating-point operations).
+    /// Price units per on-chain work unit (10^9 floating-point operations): millionths of a
+    /// payment-token base unit ([`gridmint_protocol::Price`]).
     pub price_per_unit: u128,
     pub claim_window_s: u64,
     /// Seconds after the claim window for the commitments; `None`: from the job's work and the
@@ -45,7 +46,7 @@ impl Default for SubmitOptions {
     fn default() -> Self {
         Self {
             replicas: 3,
-            price_per_unit: 1,
+            price_per_unit: u128::from(gridmint_protocol::Price::H100_REFERENCE.get()),
             claim_window_s: 10,
             commit_window_s: None,
             reveal_window_s: 120,
@@ -146,7 +147,8 @@ pub async fn post_checked(
         minMemoryMiB: options.min_memory_mib,
         minComputeUnits: 0,
         regionMask: options.region_mask,
-        workloadClass: 0,
+        // The class the manifest names: only providers registered in it claim the job.
+        workloadClass: package.manifest.reproducibility.code(),
     };
     let commit_window_s = match options.commit_window_s {
         Some(window) => window,

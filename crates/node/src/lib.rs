@@ -9,6 +9,7 @@ pub mod buyer;
 pub mod court;
 pub mod devnet;
 pub mod earnings;
+pub mod electricity;
 pub mod error;
 pub mod judge;
 pub mod net;
@@ -79,7 +80,8 @@ impl Node {
     }
 
     /// Runs a job package locally (no network) on a device (the best one unless `device` names
-    /// one) and writes its outputs to `out`: the code path a provider runs assigned work with.
+    /// one), in the reproducibility class its manifest names, and writes its outputs to `out`:
+    /// the code path a provider runs assigned work with.
     pub fn run_job(
         &self,
         package: &Path,
@@ -87,8 +89,9 @@ impl Node {
         device: Option<u32>,
         progress: runner::ProgressFn,
     ) -> Result<RunReport, NodeError> {
+        let class = runner::Package::open(package)?.manifest.reproducibility;
         let gpu = bench::open(&self.paths, device)?;
-        let report = runner::run(&self.paths, &gpu, package, out, progress)?;
+        let report = runner::run(&self.paths, &gpu, package, out, class, progress)?;
         let _ = gpu.save_pipeline_cache();
         Ok(report)
     }

@@ -31,8 +31,8 @@ pub fn dev_account(index: u32) -> Result<PrivateKeySigner, NodeError> {
 }
 
 /// The on-chain work units of a job that the runner metered at `flops` floating-point operations
-/// (see [`gridmint_protocol::WorkUnits`]: GFLOPs rounded up, so prices per unit stay in whole
-/// token base units).
+/// (see [`gridmint_protocol::WorkUnits`]: GFLOPs rounded up; prices are per work unit, see
+/// [`gridmint_protocol::Price`]).
 pub fn chain_work_units(flops: u64) -> u64 {
     gridmint_protocol::WorkUnits::from_flops(flops).get()
 }
@@ -340,17 +340,18 @@ impl Network {
         if revealed.is_empty() {
             return Ok(Vec::new());
         }
-        let index_of: std::collections::HashMap<U256, U256> =
-            revealed.iter().map(|(r, _)| (r.jobId, r.index)).collect();
+        let index_of: std::collections::HashMap<U256, (U256, u64)> =
+            revealed.iter().map(|(r, _)| (r.jobId, (r.index, r.workUnits))).collect();
         let jobs: Vec<alloy::primitives::B256> = index_of.keys().map(|id| (*id).into()).collect();
         let finalized = self.events::<Gridmint::JobFinalized>(&[(1, jobs)]).await?;
         Ok(finalized
             .into_iter()
             .filter_map(|(f, at)| {
-                let index = index_of.get(&f.jobId)?.saturating_to::<u32>();
+                let (index, units) = index_of.get(&f.jobId)?;
+                let index = index.saturating_to::<u32>();
                 let paid_here = index < 32 && (f.paidMask >> index) & 1 == 1;
                 let share = f.paid.checked_div(U256::from(f.paidMask.count_ones()))?;
-                paid_here.then(|| crate::earnings::Payment { at, amount: share.saturating_to() })
+                paid_here.then(|| crate::earnings::Payment { at, amount: share.saturating_to(), units: *units })
             })
             .collect())
     }
@@ -575,7 +576,8 @@ impl Network {
             .filter_map(|c| {
                 let job = posted.get(&c.jobId)?;
                 let units = revealed.get(&c.jobId).copied().unwrap_or(job.maxWorkUnits);
-                Some(job.pricePerUnit.to::<u128>() * u128::from(units))
+                let price = gridmint_protocol::Price(job.pricePerUnit.saturating_to());
+                Some(price.pay_for(units).base_units())
             })
             .sum())
     }

@@ -48,6 +48,11 @@ pub fn store(paths: &Paths, settings: &BackgroundSettings) -> Result<(), NodeErr
     if !(10..=100).contains(&settings.gpu_memory_share_pct) {
         return bad(format!("GPU memory share: {} % is outside 10..=100", settings.gpu_memory_share_pct));
     }
+    // No household pays more than a few dollars a kWh: a typo (cents for dollars) would show
+    // every job as a loss.
+    if let Some(t) = settings.electricity_usd_per_kwh.filter(|t| t.base_units() > 5_000_000) {
+        return bad(format!("electricity tariff: ${t} per kWh is over $5"));
+    }
     crate::paths::write_json(&file(paths), settings).map_err(NodeError::from)
 }
 
@@ -133,6 +138,7 @@ mod tests {
             max_gpu_temp_c: Some(80),
             gpu_memory_share_pct: 50,
             yield_to_other_programs: false,
+            electricity_usd_per_kwh: Some("0.31".parse().expect("usd")),
             price_floor_per_unit: 2500,
             earning_device: Some(1),
         };
@@ -150,6 +156,10 @@ mod tests {
             (BackgroundSettings { earn_from_hour: Some(24), ..mine }, "earn from hour: 24"),
             (BackgroundSettings { earn_until_hour: None, ..mine }, "both the first and the last hour"),
             (BackgroundSettings { max_gpu_temp_c: Some(200), ..mine }, "200 °C"),
+            (
+                BackgroundSettings { electricity_usd_per_kwh: Some("30".parse().expect("usd")), ..mine },
+                "$30.00 per kWh",
+            ),
             (BackgroundSettings { gpu_memory_share_pct: 5, ..mine }, "5 %"),
         ] {
             let err = store(&paths, &bad).expect_err(says);
@@ -173,6 +183,7 @@ mod tests {
                 deployment_file: file.display().to_string(),
                 trusted_market_code: None,
             }),
+            region: "eu-north".parse().expect("a region"),
         };
         let err = store_network(&paths, &custom("localhost:8545", &deployment)).expect_err("no scheme");
         assert!(err.to_string().contains("localhost:8545"), "{err}");

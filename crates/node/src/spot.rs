@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use gridmint_protocol::JobKind;
+use gridmint_protocol::{JobKind, ReproClass};
 use rand::seq::index::sample;
 
 use gridmint_runner as runner;
@@ -53,8 +53,13 @@ impl SpotCheck {
         let files = exchange::unbundle(package)?;
         exchange::write_all(&dir, &files)?;
         let job = runner::Package::open(&dir)?;
+        let class = job.manifest.reproducibility;
+        if !self.computes(class)? {
+            // Its replicas' agreement and the court decide: a run here would not be the job's.
+            return Ok(SpotOutcome::NotSampled { reason: format!("this device does not compute the {class} class") });
+        }
         if job.manifest.kind == JobKind::Train {
-            return self.check_training(scratch.path(), files, result);
+            return self.check_training(scratch.path(), files, result, class);
         }
         if job.manifest.kind != JobKind::Embed {
             return Ok(SpotOutcome::NotSampled { reason: format!("a {} job", job.manifest.kind.as_str()) });
@@ -71,7 +76,7 @@ impl SpotCheck {
         entries.push((input, (picked.join("\n") + "\n").into_bytes()));
         exchange::write_all(&sample_dir, &entries)?;
         let out: PathBuf = scratch.path().join("out");
-        self.run_here(&sample_dir, &out)?;
+        self.run_here(&sample_dir, &out, class)?;
         let mine = matrix(&std::fs::read(out.join("embeddings.npy")).map_err(|e| bad(format!("own run: {e}")))?)?;
         let Some(theirs) = result.iter().find(|(name, _)| name == "embeddings.npy") else {
             return Ok(SpotOutcome::Unreadable { reason: "the result has no embeddings.npy".into() });
@@ -95,13 +100,26 @@ impl SpotCheck {
 }
 
 impl SpotCheck {
-    /// Runs the sample package in `dir` on this machine's device, into `out`.
-    fn run_here(&self, dir: &std::path::Path, out: &std::path::Path) -> Result<(), NodeError> {
+    /// Whether this machine's device computes `class` (every device computes unfused; fused is
+    /// measured, in the worker when there is one).
+    fn computes(&self, class: ReproClass) -> Result<bool, NodeError> {
+        if class == ReproClass::Unfused {
+            return Ok(true);
+        }
+        Ok(match &self.worker {
+            Some(worker) => worker.facts(self.device)?.classes.contains(&class),
+            None => runner::device_classes(&gridmint_runner::bench::open(&self.paths, self.device)?).contains(&class),
+        })
+    }
+
+    /// Runs the sample package in `dir` on this machine's device in `class`, into `out`.
+    fn run_here(&self, dir: &std::path::Path, out: &std::path::Path, class: ReproClass) -> Result<(), NodeError> {
         if let Some(worker) = &self.worker {
-            return Ok(worker.run(self.device, dir, out, 100, None, &mut |_| {}).map(drop)?);
+            let how = runner::SlotRun { class, memory_share_pct: 100, control: None };
+            return Ok(worker.run(self.device, dir, out, &how, &mut |_| {}).map(drop)?);
         }
         let gpu = gridmint_runner::bench::open(&self.paths, self.device)?;
-        runner::run(&self.paths, &gpu, dir, out, &mut |_| {})?;
+        runner::run(&self.paths, &gpu, dir, out, class, &mut |_| {})?;
         let _ = gpu.save_pipeline_cache();
         Ok(())
     }
@@ -114,6 +132,7 @@ impl SpotCheck {
         scratch: &std::path::Path,
         mut files: Vec<(String, Vec<u8>)>,
         result: &[(String, Vec<u8>)],
+        class: ReproClass,
     ) -> Result<SpotOutcome, NodeError> {
         const FIRST: &str = "checkpoints/epoch-001.safetensors";
         let manifest = files
@@ -132,7 +151,7 @@ impl SpotCheck {
         let sample_dir = scratch.join("sample");
         exchange::write_all(&sample_dir, &files)?;
         let out = scratch.join("out");
-        self.run_here(&sample_dir, &out)?;
+        self.run_here(&sample_dir, &out, class)?;
         let mine = std::fs::read(out.join(FIRST)).map_err(|e| bad(format!("own run: {e}")))?;
         let theirs = result.iter().find(|(name, _)| name == FIRST).map(|(_, bytes)| bytes);
         Ok(if theirs == Some(&mine) { SpotOutcome::Agrees { rows: vec![0] } } else { SpotOutcome::Differs { row: 0 } })

@@ -171,7 +171,7 @@ mod spot {
     }
 
     fn run(paths: &Paths, gpu: &Gpu, package: &Path, out: &Path) -> Result<RunReport, runner::JobError> {
-        runner::run(paths, gpu, package, out, &mut |_| {})
+        runner::run(paths, gpu, package, out, gridmint_protocol::ReproClass::Unfused, &mut |_| {})
     }
 
     /// A small training job (three epochs of an MLP on 48 rows, `extra` added to its `[train]`
@@ -566,7 +566,7 @@ mod shards {
                     let gpu = Arc::new(Compute::Here(Node::new(paths.clone()).open_device_slot(None)?));
                     let options = ProviderOptions {
                         price_floor: 0,
-                        region: 0,
+                        region: Default::default(),
                         exit_after_jobs: Some(2),
                         corrupt_results: false,
                         lie_as_juror: false,

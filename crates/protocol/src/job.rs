@@ -7,6 +7,7 @@
 //! kind = "embed"                 # sentence embeddings
 //! model = "all-MiniLM-L6-v2"     # a model-cache name, or a folder inside the package
 //! input = "sentences.txt"        # UTF-8, one sentence per line
+//! reproducibility = "fused"      # optional, any kind: "unfused" (default) or "fused"
 //!
 //! [embed]                        # optional
 //! max_seq_length = 256           # tokens per sentence after truncation (default: the model's)
@@ -59,6 +60,11 @@ impl JobKind {
 #[serde(deny_unknown_fields)]
 pub struct JobManifest {
     pub kind: JobKind,
+    /// The reproducibility class the job is computed in: "unfused" (the default: every
+    /// conformant device) or "fused" (devices whose `fma` is fused: faster where it is). The
+    /// buyer's client posts it as the job's `workloadClass`; only providers registered in it claim.
+    #[serde(default, skip_serializing_if = "is_unfused")]
+    pub reproducibility: crate::ReproClass,
     /// `embed`: the model, by model-cache name or package folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
@@ -75,6 +81,10 @@ pub struct JobManifest {
     pub embed: Option<EmbedSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train: Option<TrainSettings>,
+}
+
+fn is_unfused(class: &crate::ReproClass) -> bool {
+    *class == crate::ReproClass::Unfused
 }
 
 /// `[embed]`.

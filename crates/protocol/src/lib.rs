@@ -9,6 +9,7 @@ pub mod error;
 pub mod hardware;
 pub mod job;
 pub mod market;
+pub mod matching;
 pub mod units;
 pub mod wallet;
 
@@ -21,13 +22,14 @@ pub use market::{
     AppSettings, AppSettingsRequest, BackgroundSettings, BenchmarkProgress, ChangePayoutRequest, CurrentTask,
     CustomNetwork, EarningsBucket, EarningsHistory, EarningsHistoryRequest, EarningsPeriod, InspectPackageRequest,
     JobEvent, JobStage, JobStatus, JobSummary, JobTimeline, JobTimelineRequest, ListJobsRequest, MarketStatus,
-    MarketStatusRequest, MoveDataFolderRequest, NetworkPhase, NetworkSettings, PackagePreview, PendingPayout,
-    PriceSuggestion, ProviderStanding, RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest, SetNetworkRequest,
-    StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest, TrustMarketRequest, WithdrawEarningsRequest,
-    Withdrawal,
+    MarketStatusRequest, MoveDataFolderRequest, NetEarnings, NetworkPhase, NetworkSettings, PackagePreview,
+    PendingPayout, PriceSuggestion, ProviderStanding, RunBenchmarkRequest, SetBackgroundRequest, SetEarningRequest,
+    SetNetworkRequest, StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest, TrustMarketRequest,
+    WithdrawEarningsRequest, Withdrawal,
 };
 pub use market::{ChainStanding, DeclinedJob, PickKind, PickPathRequest, PickedPath};
-pub use units::{Grid, JobId, Usd, WorkUnits};
+pub use matching::{Region, ReproClass};
+pub use units::{Grid, JobId, Price, Usd, WorkUnits};
 pub use wallet::{
     CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus, WalletStatusRequest,
 };

@@ -66,8 +66,36 @@ pub struct ProviderStanding {
     pub gpu_temp_c: Option<f32>,
     #[serde(default)]
     pub gpu_busy_pct: Option<u32>,
+    /// An hour of this machine's work net of electricity, at the market's median offer of the
+    /// last 24 hours (else its price floor); `None` until it has registered its device's rate.
+    #[serde(default)]
+    pub net_hour: Option<NetEarnings>,
     /// What the chain says of this machine, or why it could not be read.
     pub chain: Result<ChainStanding, ApiError>,
+}
+
+/// An hour of a device's work net of electricity (issue #23 point 7): its power draw while
+/// computing times the owner's tariff, against what its deterministic GEMM rate earns at a price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetEarnings {
+    /// Watts while computing: a reading (hwmon, nvidia-smi), else the device's rated power.
+    pub power_w: u32,
+    pub power_measured: bool,
+    /// Dollars per kWh, and where that comes from (the owner's tariff, or a regional average).
+    pub usd_per_kwh: Usd,
+    pub tariff_basis: String,
+    /// The device's rate, GFLOP/s (its registered compute units).
+    pub gflops: u32,
+    /// The price the hour is worked at.
+    pub price: crate::Price,
+    pub gross_usd_per_hour: Usd,
+    pub electricity_usd_per_hour: Usd,
+    /// Gross less electricity; how much the hour loses when `loses_money`.
+    pub net_usd_per_hour: Usd,
+    pub loses_money: bool,
+    /// Below this price an hour of work costs more in electricity than it pays.
+    pub break_even: crate::Price,
 }
 
 /// This machine's record on the chain: its money, stake and reputation.
@@ -94,6 +122,9 @@ pub struct ChainStanding {
     pub jobs_agreed: u32,
     pub jobs_slashed: u32,
     pub jobs_missed: u32,
+    /// The compute units it registered: its device's deterministic GEMM rate, GFLOP/s.
+    #[serde(default)]
+    pub compute_units: u32,
 }
 
 /// A job a provider saw and did not take.
@@ -182,7 +213,11 @@ pub struct EarningsHistory {
     #[serde(default)]
     pub market_jobs_24h: u32,
     #[serde(default)]
-    pub market_median_usd_per_unit: Option<Usd>,
+    pub market_median_usd_per_pflop: Option<Usd>,
+    /// The electricity the period's paid work used (its device time at the power draw and the
+    /// owner's tariff), where the device's rate is known; net is `total_usd` less it.
+    #[serde(default)]
+    pub electricity_usd: Option<Usd>,
     /// How the prediction was made, in words.
     pub basis: String,
     /// The chain's clock when this was read.
@@ -269,6 +304,10 @@ pub struct NetworkSettings {
     /// `None`: the embedded local network.
     #[serde(default)]
     pub custom: Option<CustomNetwork>,
+    /// Where this machine is, as its owner declares it: registered with the market (and
+    /// changed there at the next start), matched against the regions a job allows.
+    #[serde(default)]
+    pub region: crate::Region,
 }
 
 /// A network of the owner's: where its chain answers and where its contracts are.
@@ -318,10 +357,10 @@ pub struct SuggestPriceFloorRequest {}
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PriceSuggestion {
-    /// Payment-token base units (10^-6 USD) per work unit.
+    /// Price units per work unit ([`crate::Price`]: millionths of a payment-token base unit).
     pub price_per_unit: u64,
-    /// The same in dollars.
-    pub usd_per_unit: Usd,
+    /// The same in dollars per PFLOP (10^15 operations), as the owner types a floor.
+    pub usd_per_pflop: Usd,
     /// Where it comes from, in words.
     pub basis: String,
 }
@@ -384,10 +423,14 @@ pub struct BackgroundSettings {
     /// Hold while another program runs compute work on the GPU (where the driver reports it).
     #[serde(default = "yes")]
     pub yield_to_other_programs: bool,
-    /// The lowest price this machine works for, payment-token base units (10^-6 USD) per work
-    /// unit; jobs offering less are left to others. Applied when the agent starts.
+    /// The lowest price this machine works for, in price units per work unit ([`crate::Price`]:
+    /// micro-dollars per PFLOP); jobs offering less are left to others. Applied when the agent
+    /// starts.
     #[serde(default)]
     pub price_floor_per_unit: u64,
+    /// What a kWh costs the owner, dollars; `None`: the average of the machine's region.
+    #[serde(default)]
+    pub electricity_usd_per_kwh: Option<Usd>,
     /// The device that earns (its index in the hardware report); `None`: the fastest. Applied
     /// when the agent starts.
     #[serde(default)]
@@ -415,6 +458,7 @@ impl Default for BackgroundSettings {
             gpu_memory_share_pct: 100,
             yield_to_other_programs: true,
             price_floor_per_unit: 0,
+            electricity_usd_per_kwh: None,
             earning_device: None,
         }
     }
@@ -432,7 +476,7 @@ pub struct SetBackgroundRequest {
 #[serde(rename_all = "camelCase")]
 pub struct InspectPackageRequest {
     pub path: String,
-    /// Replicas and price to estimate the cost with.
+    /// Replicas and price to estimate the cost with (price units per work unit, [`crate::Price`]).
     pub replicas: u8,
     pub price_per_unit: u64,
 }
@@ -451,6 +495,10 @@ pub struct PackagePreview {
     pub work_units: WorkUnits,
     /// Escrow the buyer pays when posting (price x units x replicas, plus the market fee).
     pub cost_usd: Option<Usd>,
+    /// The price as an hour of the reference device's time: what an hour of an H100's
+    /// deterministic GEMM (24,907 GFLOP/s) would cost at it ([`crate::Price::per_hour`]).
+    #[serde(default)]
+    pub usd_per_h100_hour: Usd,
 }
 
 /// Request of [`crate::commands::SubmitJob`].
@@ -459,7 +507,7 @@ pub struct PackagePreview {
 pub struct SubmitJobRequest {
     pub path: String,
     pub replicas: u8,
-    /// Payment-token base units (10^-6 USD) per work unit.
+    /// Price units per work unit ([`crate::Price`]: micro-dollars per PFLOP).
     pub price_per_unit: u64,
     /// Providers need at least this much device memory, MiB (0: any).
     #[serde(default)]

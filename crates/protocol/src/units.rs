@@ -96,6 +96,66 @@ impl fmt::Display for WorkUnits {
     }
 }
 
+/// A price on the market: millionths of a payment-token base unit per work unit (the contract's
+/// `pricePerUnit`). With the 6-decimal dollar token that is 10^-12 USD per GFLOP, which is the
+/// same number as micro-dollars per PFLOP (10^15 operations): [`Price::usd_per_pflop`] shows it.
+/// A replica's pay for its work units rounds up to a whole base unit ([`Price::pay_for`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Price(pub u64);
+
+impl Price {
+    /// Price units per payment-token base unit per work unit (`Settlement.PRICE_SCALE`).
+    pub const SCALE: u128 = 1_000_000;
+
+    /// The default offer, from a real price: an NVIDIA H100 SXM 80GB rents on demand for $2.49
+    /// an hour at the low end of the specialty GPU clouds (CoreWeave, Lambda, Crusoe, RunPod:
+    /// $2.49 to $3.99, pricegpu.pages.dev, "H100 vs A100 Cloud Pricing", early 2026; $1.99 to
+    /// $5.00 across 22 providers, mercatus-ai.com, May 2026), and computes 24,907 GFLOP/s in our
+    /// deterministic unfused GEMM (bench/RESULTS.md, session 10, 4096³). $2.49 / (24,907 GFLOP/s ×
+    /// 3,600 s) = $2.78 × 10^-8 per GFLOP: 27,800 price units, $0.0278 per PFLOP.
+    pub const H100_REFERENCE: Price = Price(27_800);
+    /// The reference device's deterministic GEMM rate behind [`Price::H100_REFERENCE`], GFLOP/s.
+    pub const H100_GFLOPS: f64 = 24_907.0;
+
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// Dollars per PFLOP (10^15 operations) with the 6-decimal dollar token.
+    pub fn usd_per_pflop(self) -> Usd {
+        Usd::from_base_units(u128::from(self.0))
+    }
+
+    /// What `units` of work pay at this price, per replica (rounded up, as the market pays).
+    pub fn pay_for(self, units: u64) -> Usd {
+        Usd::from_base_units((u128::from(self.0) * u128::from(units)).div_ceil(Self::SCALE))
+    }
+
+    /// What an hour of a device computing `gflops` GFLOP/s of work units pays at this price.
+    pub fn per_hour(self, gflops: f64) -> Usd {
+        let base_units = self.0 as f64 * gflops.max(0.0) * 3_600.0 / Self::SCALE as f64;
+        Usd::from_base_units(base_units.round() as u128)
+    }
+
+    /// The price at which an hour of a device computing `gflops` GFLOP/s pays `usd_per_hour`
+    /// (rounded up to a whole price unit; at least 1).
+    pub fn for_hourly(usd_per_hour: Usd, gflops: f64) -> Price {
+        if gflops <= 0.0 {
+            return Price(1);
+        }
+        let units = usd_per_hour.base_units() as f64 * Self::SCALE as f64 / (gflops * 3_600.0);
+        Price((units.ceil() as u64).max(1))
+    }
+}
+
+impl fmt::Display for Price {
+    /// "$0.0278 per PFLOP".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "${} per PFLOP", self.usd_per_pflop())
+    }
+}
+
 macro_rules! token_amount {
     ($(#[$doc:meta])* $name:ident, $decimals:expr, $symbol:expr, $what:expr) => {
         $(#[$doc])*
@@ -199,6 +259,27 @@ pub fn parse_units(text: &str, decimals: u32, what: &'static str) -> Result<u128
         frac.parse::<u128>().map_err(|_| bad("too large"))? * 10u128.pow(decimals - frac.len() as u32)
     };
     whole.checked_mul(scale).and_then(|w| w.checked_add(frac_units)).ok_or_else(|| bad("too large"))
+}
+
+#[cfg(test)]
+mod price_tests {
+    use super::*;
+
+    /// Issue #23 point 6: the default offer prices the reference H100's hour at the rental price
+    /// it came from, and pay rounds up as the market pays.
+    #[test]
+    fn the_default_price_pays_an_h100_hour_what_one_rents_for() {
+        let hour = Price::H100_REFERENCE.per_hour(Price::H100_GFLOPS);
+        assert_eq!(hour.to_string(), "2.492693", "$2.49 an hour");
+        assert_eq!(Price::H100_REFERENCE.to_string(), "$0.0278 per PFLOP");
+        assert_eq!(Price::for_hourly("2.49".parse().expect("valid"), Price::H100_GFLOPS), Price(27_770));
+        assert_eq!(Price(1_500_000).pay_for(1).base_units(), 2, "1.5 base units round up");
+        assert_eq!(Price(1).pay_for(1).base_units(), 1);
+        assert_eq!(Price(27_800).pay_for(0).base_units(), 0);
+        // The old default (1,000 base units per unit, then $0.001 per GFLOP) priced that hour at
+        // about $90,000; the same number now means $0.001 per PFLOP.
+        assert_eq!(Price(1_000).per_hour(Price::H100_GFLOPS).to_string(), "0.089665");
+    }
 }
 
 #[cfg(test)]

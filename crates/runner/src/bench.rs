@@ -338,7 +338,14 @@ pub fn yield_latency(
                     gpu.set_control(Some(control.clone()));
                     for run in 0.. {
                         let out = scratch.path().join(format!("run-{run}"));
-                        match crate::run(paths, &gpu, package, &out, &mut |_| {}) {
+                        match crate::run(
+                            paths,
+                            &gpu,
+                            package,
+                            &out,
+                            gridmint_protocol::ReproClass::Unfused,
+                            &mut |_| {},
+                        ) {
                             Ok(_) => {
                                 let _ = std::fs::remove_dir_all(&out);
                             }

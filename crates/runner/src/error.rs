@@ -18,6 +18,12 @@ pub enum JobError {
     Output { path: PathBuf, message: String },
     #[error(transparent)]
     Engine(#[from] gpu_engine::EngineError),
+    /// The job's reproducibility class is not one this device reproduces (a fused job on a
+    /// device whose `fma` is not fused): its results would not match the other replicas'.
+    #[error(
+        "{device} does not compute the {class} class this job is in (its results would not match the other replicas')"
+    )]
+    Class { class: gridmint_protocol::ReproClass, device: String },
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
     /// Reported by the device worker process that ran the job (`input`: the job's own input is
@@ -45,7 +51,7 @@ impl JobError {
             JobError::Engine(e) => {
                 matches!(e, gpu_engine::EngineError::Shape { .. } | gpu_engine::EngineError::Weights { .. })
             }
-            JobError::Io { .. } => false,
+            JobError::Io { .. } | JobError::Class { .. } => false,
             JobError::Worker { input, .. } => *input,
         }
     }

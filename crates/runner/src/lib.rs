@@ -30,8 +30,8 @@ pub mod worker;
 
 use std::{path::Path, time::Instant};
 
-use gpu_engine::{Gpu, ReproClass};
-use gridmint_protocol::{JobKind, RunReport};
+use gpu_engine::Gpu;
+use gridmint_protocol::{JobKind, ReproClass, RunReport};
 
 pub use error::{JobError, RunnerError};
 pub use package::Package;
@@ -59,25 +59,49 @@ pub fn estimate(paths: &Paths, package: &Package) -> Result<u64, JobError> {
 
 /// Runs the package at `package` (a folder or a .zip) on `gpu` and writes its outputs to `out`,
 /// which must not exist or be empty. On error nothing is left in `out`.
-/// [`run`] on a device slot, as providers run their jobs: under `memory_share_pct` of the
-/// device's memory (10 to 100) and steered by `control`; a lost device is reopened and the job
-/// run again from the start (the runner leaves nothing in `out` on failure, and the result's bits
-/// do not depend on the run); a hung one (it overran a dispatch) fails the job.
+/// The engine's class for the market's `class`.
+pub fn engine_class(class: ReproClass) -> gpu_engine::ReproClass {
+    match class {
+        ReproClass::Unfused => gpu_engine::ReproClass::Unfused,
+        ReproClass::Fused => gpu_engine::ReproClass::Fused,
+    }
+}
+
+/// The classes `gpu` reproduces, as the market names them (what a provider registers).
+pub fn device_classes(gpu: &Gpu) -> Vec<ReproClass> {
+    ReproClass::ALL.into_iter().filter(|c| gpu.supports(engine_class(*c))).collect()
+}
+
+/// How a provider runs a job on its device slot ([`run_in_slot`]).
+#[derive(Debug, Clone, Default)]
+pub struct SlotRun {
+    /// The job's reproducibility class.
+    pub class: ReproClass,
+    /// The share of the device's memory the job may use, 10 to 100 (percent).
+    pub memory_share_pct: u8,
+    /// Pauses and stops from the owner's input and the job's deadline.
+    pub control: Option<gpu_engine::control::Control>,
+}
+
+/// [`run`] on a device slot, as providers run their jobs: in `how.class`, under
+/// `how.memory_share_pct` of the device's memory (10 to 100) and steered by `how.control`; a lost
+/// device is reopened and the job run again from the start (the runner leaves nothing in `out` on
+/// failure, and the result's bits do not depend on the run); a hung one (it overran a dispatch)
+/// fails the job.
 pub fn run_in_slot(
     paths: &Paths,
     slot: &gpu_engine::DeviceSlot,
     package: &Path,
     out: &Path,
-    memory_share_pct: u8,
-    control: Option<gpu_engine::control::Control>,
+    how: &SlotRun,
     progress: ProgressFn,
 ) -> Result<RunReport, JobError> {
-    let share = memory_share_pct.clamp(10, 100);
+    let share = how.memory_share_pct.clamp(10, 100);
     slot.run_or_reopen(
         |gpu| {
             gpu.set_memory_cap((share < 100).then(|| gpu.info().device_local_memory_bytes / 100 * u64::from(share)));
-            gpu.set_control(control.clone());
-            let report = run(paths, gpu, package, out, &mut *progress);
+            gpu.set_control(how.control.clone());
+            let report = run(paths, gpu, package, out, how.class, &mut *progress);
             gpu.set_control(None);
             report
         },
@@ -85,11 +109,21 @@ pub fn run_in_slot(
     )
 }
 
-pub fn run(paths: &Paths, gpu: &Gpu, package: &Path, out: &Path, progress: ProgressFn) -> Result<RunReport, JobError> {
+pub fn run(
+    paths: &Paths,
+    gpu: &Gpu,
+    package: &Path,
+    out: &Path,
+    class: ReproClass,
+    progress: ProgressFn,
+) -> Result<RunReport, JobError> {
     let started = Instant::now();
+    if !gpu.supports(engine_class(class)) {
+        return Err(JobError::Class { class, device: gpu.info().name.clone() });
+    }
     let package = Package::open(package)?;
     let mut staging = output::Staging::create(out)?;
-    let class = ReproClass::Unfused;
+    let class = engine_class(class);
     let (items, trace) = match package.manifest.kind {
         JobKind::Embed => embed::run(paths, gpu, class, &package, &mut staging, progress)?,
         JobKind::Train => train::run(gpu, class, &package, &mut staging, progress)?,

@@ -18,7 +18,7 @@ use std::{
 };
 
 use gpu_engine::control::{Control, RunState};
-use gridmint_protocol::{BenchmarkProgress, BenchmarkReport, HardwareReport};
+use gridmint_protocol::{BenchmarkProgress, BenchmarkReport, HardwareReport, ReproClass};
 use serde::{Deserialize, Serialize};
 
 use crate::{self as runner, Paths, RunnerError};
@@ -31,6 +31,13 @@ pub struct DeviceFacts {
     pub memory_bytes: u64,
     /// Compute units: the deterministic GEMM's GFLOP/s (at least 1).
     pub units: u32,
+    /// The reproducibility classes the device proved (unfused always; fused where its `fma` is).
+    #[serde(default = "unfused_only")]
+    pub classes: Vec<ReproClass>,
+}
+
+fn unfused_only() -> Vec<ReproClass> {
+    vec![ReproClass::Unfused]
 }
 
 impl DeviceFacts {
@@ -41,6 +48,7 @@ impl DeviceFacts {
             name: gpu.info().name.clone(),
             memory_bytes: gpu.info().device_local_memory_bytes,
             units: rate.gflops.max(1.0) as u32,
+            classes: crate::device_classes(gpu),
         })
     }
 }
@@ -50,10 +58,25 @@ impl DeviceFacts {
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum WorkerRequest {
     Hardware,
-    Name { device: Option<u32> },
-    Facts { device: Option<u32> },
-    Benchmark { device: Option<u32>, reps: usize },
-    Run { device: Option<u32>, package: PathBuf, out: PathBuf, memory_share_pct: u8 },
+    Name {
+        device: Option<u32>,
+    },
+    Facts {
+        device: Option<u32>,
+    },
+    Benchmark {
+        device: Option<u32>,
+        reps: usize,
+    },
+    Run {
+        device: Option<u32>,
+        package: PathBuf,
+        out: PathBuf,
+        /// The job's reproducibility class.
+        #[serde(default)]
+        class: ReproClass,
+        memory_share_pct: u8,
+    },
 }
 
 /// A worker's lines: progress, then one answer.
@@ -138,18 +161,24 @@ impl DeviceWorker {
         }
     }
 
-    /// Runs the job package `package` into `out` in a worker, steered by `control`; returns its
-    /// work units.
+    /// Runs the job package `package` into `out` in a worker, as `how` says (the job's class, the
+    /// memory share, the control that steers it); returns its work units.
     pub fn run(
         &self,
         device: Option<u32>,
         package: &std::path::Path,
         out: &std::path::Path,
-        memory_share_pct: u8,
-        control: Option<&Control>,
+        how: &runner::SlotRun,
         progress: runner::ProgressFn,
     ) -> Result<u64, RunnerError> {
-        let request = WorkerRequest::Run { device, package: package.to_owned(), out: out.to_owned(), memory_share_pct };
+        let request = WorkerRequest::Run {
+            device,
+            package: package.to_owned(),
+            out: out.to_owned(),
+            class: how.class,
+            memory_share_pct: how.memory_share_pct,
+        };
+        let control = how.control.as_ref();
         let mut on_line = |line: WorkerReply| {
             if let WorkerReply::JobProgress { stage, done, total } = line {
                 progress(&runner::Progress { stage, done, total });
@@ -309,8 +338,9 @@ pub fn serve_stdio(paths: &Paths) -> bool {
             crate::bench::run_with_progress(paths, device, reps, &mut |p| write(&WorkerReply::BenchmarkProgress(p)))
                 .map(WorkerReply::Benchmark)
         }
-        WorkerRequest::Run { device, package, out, memory_share_pct } => {
-            run_here(paths, device, &package, &out, memory_share_pct, &control, &mut |p| {
+        WorkerRequest::Run { device, package, out, class, memory_share_pct } => {
+            let how = runner::SlotRun { class, memory_share_pct, control: Some(control.clone()) };
+            run_here(paths, device, &package, &out, &how, &mut |p| {
                 write(&WorkerReply::JobProgress { stage: p.stage.clone(), done: p.done, total: p.total })
             })
         }
@@ -337,12 +367,11 @@ fn run_here(
     device: Option<u32>,
     package: &std::path::Path,
     out: &std::path::Path,
-    memory_share_pct: u8,
-    control: &Control,
+    how: &runner::SlotRun,
     progress: runner::ProgressFn,
 ) -> Result<WorkerReply, RunnerError> {
     let slot = crate::bench::open_slot(paths, device)?;
-    let report = runner::run_in_slot(paths, &slot, package, out, memory_share_pct, Some(control.clone()), progress)?;
+    let report = runner::run_in_slot(paths, &slot, package, out, how, progress)?;
     let _ = slot.gpu().save_pipeline_cache();
     Ok(WorkerReply::Ran { work_units: report.work_units })
 }
@@ -360,7 +389,13 @@ mod tests {
             WorkerRequest::Name { device: Some(1) },
             WorkerRequest::Facts { device: None },
             WorkerRequest::Benchmark { device: None, reps: 3 },
-            WorkerRequest::Run { device: None, package: "/p".into(), out: "/o".into(), memory_share_pct: 50 },
+            WorkerRequest::Run {
+                device: None,
+                package: "/p".into(),
+                out: "/o".into(),
+                class: ReproClass::Fused,
+                memory_share_pct: 50,
+            },
         ];
         for request in requests {
             let line = serde_json::to_string(&request).expect("serializes");
@@ -381,7 +416,12 @@ mod tests {
                 devices: Vec::new(),
             }),
             WorkerReply::Name { name: "llvmpipe".into() },
-            WorkerReply::Facts(DeviceFacts { name: "d".into(), memory_bytes: 1, units: 2 }),
+            WorkerReply::Facts(DeviceFacts {
+                name: "d".into(),
+                memory_bytes: 1,
+                units: 2,
+                classes: ReproClass::ALL.to_vec(),
+            }),
             WorkerReply::Ran { work_units: 7 },
             WorkerReply::Failed { message: "m\nsecond line".into(), job: true, input: false },
         ];

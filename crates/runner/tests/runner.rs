@@ -18,7 +18,7 @@ mod runner {
     };
 
     use gpu_engine::{DeviceChoice, Gpu, GpuOptions, Vulkan};
-    use gridmint_protocol::RunReport;
+    use gridmint_protocol::{ReproClass, RunReport};
     use gridmint_runner::{self as runner, Paths};
 
     fn required(what: &str) -> bool {
@@ -79,7 +79,7 @@ mod runner {
     }
 
     fn run(paths: &Paths, gpu: &Gpu, package: &Path, out: &Path) -> Result<RunReport, runner::JobError> {
-        runner::run(paths, gpu, package, out, &mut |_| {})
+        runner::run(paths, gpu, package, out, ReproClass::Unfused, &mut |_| {})
     }
 
     /// Reads a `[n, d]` float32 .npy as written by numpy.save or by the runner.
@@ -217,6 +217,36 @@ mod runner {
         let a = run(&paths, &gpu, &folder, &tmp.path().join("out-folder")).expect("folder");
         let b = run(&paths, &gpu, &zipped, &tmp.path().join("out-zip")).expect("zip");
         assert_eq!(a.result_root, b.result_root);
+    }
+
+    /// A job runs in the reproducibility class it names (issue #23 point 4: the market's fused
+    /// class reaches buyers). A device whose `fma` is fused computes both classes, each bit for
+    /// bit again, and they differ; a device that is not (llvmpipe) refuses a fused job before
+    /// anything is written, as the machine's limit, not the package's fault.
+    #[test]
+    fn a_job_runs_in_the_class_it_names_or_is_refused_before_anything_is_written() {
+        let Some(gpu) = gpu() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = paths(tmp.path());
+        let rows: String = (0..64).map(|i| format!("{},{},{}\n", (i * 13) % 7, (i * 7) % 5, i % 2)).collect();
+        let job = "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [16]\nlearning_rate = 0.1\nepochs = 3\nbatch_size = 8\n";
+        let pkg = package(&tmp.path().join("job"), job, &[("d.csv", rows.as_bytes())]);
+        let in_class =
+            |class: ReproClass, out: &str| runner::run(&paths, &gpu, &pkg, &tmp.path().join(out), class, &mut |_| {});
+        let unfused = in_class(ReproClass::Unfused, "u1").expect("every device computes unfused");
+        assert_eq!(unfused.class, "unfused");
+        if runner::device_classes(&gpu).contains(&ReproClass::Fused) {
+            let fused = in_class(ReproClass::Fused, "f1").expect("fused");
+            assert_eq!(fused.class, "fused");
+            assert_eq!(fused.result_root, in_class(ReproClass::Fused, "f2").expect("again").result_root);
+            assert_ne!(fused.result_root, unfused.result_root, "the classes round differently");
+        } else {
+            let err = in_class(ReproClass::Fused, "f1").expect_err("no fused fma on this device");
+            assert!(matches!(err, runner::JobError::Class { class: ReproClass::Fused, .. }), "{err}");
+            assert!(!err.is_input_error(), "the machine's limit, not the package's fault: {err}");
+            assert!(err.to_string().contains("does not compute the fused class"), "{err}");
+            assert!(!tmp.path().join("f1").exists(), "nothing written");
+        }
     }
 
     /// Runs a bad package and checks the message and that nothing was written.

@@ -22,8 +22,10 @@ pub struct BackgroundForm {
     pub temp: RwSignal<String>,
     pub share: RwSignal<String>,
     pub others: RwSignal<bool>,
-    /// USD per work unit, as typed.
+    /// Dollars per PFLOP (10^15 operations), as typed.
     pub floor: RwSignal<String>,
+    /// Dollars per kWh, as typed; blank: the region's average.
+    pub tariff: RwSignal<String>,
     /// Chosen on the Hardware page; carried through.
     pub device: RwSignal<Option<u32>>,
 }
@@ -42,6 +44,7 @@ impl BackgroundForm {
             share: RwSignal::new(current.gpu_memory_share_pct.to_string()),
             others: RwSignal::new(current.yield_to_other_programs),
             floor: RwSignal::new(usd_of_units(current.price_floor_per_unit)),
+            tariff: RwSignal::new(current.electricity_usd_per_kwh.map(|t| t.to_string()).unwrap_or_default()),
             device: RwSignal::new(current.earning_device),
         }
     }
@@ -77,6 +80,10 @@ impl BackgroundForm {
                 .map_err(|_| invalid(format!("memory share: {share} % is too large")))?,
             yield_to_other_programs: self.others.get(),
             price_floor_per_unit: units_of_usd("price floor", &self.floor.get())?,
+            electricity_usd_per_kwh: match self.tariff.get().trim() {
+                "" => None,
+                t => Some(gridmint_protocol::Usd::from_base_units(u128::from(units_of_usd("electricity tariff", t)?))),
+            },
             earning_device: self.device.get(),
         })
     }
@@ -118,7 +125,13 @@ pub fn BackgroundFields(form: BackgroundForm) -> impl IntoView {
             " Take only jobs paying at least $"
             <input class="price" data-testid="price-floor" prop:value=move || form.floor.get()
                 on:input=move |ev| form.floor.set(event_target_value(&ev)) />
-            " per work unit (10⁹ operations)"
+            " per PFLOP (10¹⁵ operations; $0.0278 pays an H100 $2.49 an hour)"
+        </label>
+        <label class="check">
+            " Electricity costs me $"
+            <input class="price" data-testid="electricity-tariff" placeholder="my region's average"
+                prop:value=move || form.tariff.get() on:input=move |ev| form.tariff.set(event_target_value(&ev)) />
+            " per kWh (earnings are shown net of it)"
         </label>
     }
 }

@@ -15,7 +15,7 @@ use crate::{
 pub fn Buy(live: Live, page: RwSignal<Page>, dropped: RwSignal<Option<String>>) -> impl IntoView {
     let path = RwSignal::new(String::new());
     let replicas = RwSignal::new(1u8);
-    let price = RwSignal::new(1000u64);
+    let price = RwSignal::new(gridmint_protocol::Price::H100_REFERENCE.get());
     let memory = RwSignal::new(String::new());
     let regions = RwSignal::new(String::new());
     let results = RwSignal::new(String::new());
@@ -40,11 +40,18 @@ pub fn Buy(live: Live, page: RwSignal<Page>, dropped: RwSignal<Option<String>>) 
             "" => Ok(0),
             m => m.parse::<u32>().map_err(|_| invalid(format!("minimum memory: {m:?} is not a whole number of MiB"))),
         };
+        // Names (eu-west) or codes (4), comma- or space-separated.
         let region_codes = regions
             .get_untracked()
             .split([',', ' '])
             .filter(|r| !r.is_empty())
-            .map(|r| r.parse::<u8>().map_err(|_| invalid(format!("regions: {r:?} is not a region code"))))
+            .map(|r| match r.parse::<u8>() {
+                Ok(code) => Ok(code),
+                Err(_) => r
+                    .parse::<gridmint_protocol::Region>()
+                    .map(|r| r.code())
+                    .map_err(|e| invalid(format!("regions: {e}"))),
+            })
             .collect::<Result<Vec<u8>, ApiError>>();
         let (min_memory_mib, regions) = match (memory_mib, region_codes) {
             (Ok(m), Ok(r)) => (m, r),
@@ -118,7 +125,7 @@ pub fn Buy(live: Live, page: RwSignal<Page>, dropped: RwSignal<Option<String>>) 
                 />
             </label>
             <label class="field">
-                <span>"Price per work unit (µUSD)"</span>
+                <span>"Price (µ$ per PFLOP; 27,800: an H100 at $2.49 an hour)"</span>
                 <input
                     type="number" min="0" data-testid="price"
                     prop:value=move || price.get().to_string()
@@ -131,7 +138,7 @@ pub fn Buy(live: Live, page: RwSignal<Page>, dropped: RwSignal<Option<String>>) 
                     prop:value=move || memory.get() on:input=move |ev| memory.set(event_target_value(&ev)) />
             </label>
             <label class="field">
-                <span>"Regions (codes)"</span>
+                <span>"Regions (eu-west, us-east…)"</span>
                 <input type="text" data-testid="regions" placeholder="anywhere"
                     prop:value=move || regions.get() on:input=move |ev| regions.set(event_target_value(&ev)) />
             </label>
@@ -163,6 +170,7 @@ pub fn Buy(live: Live, page: RwSignal<Page>, dropped: RwSignal<Option<String>>) 
                     <dl class="specs">
                         <Spec label="Work units" value=units />
                         <Spec label="Cost (escrow)" value=cost />
+                        <Spec label="Price as device time" value=format!("${} per H100 hour", pkg.usd_per_h100_hour) />
                         <Spec label="Files" value=files />
                     </dl>
                     <div class="actions">

@@ -143,6 +143,7 @@ pub fn Standing(
                             )}</div>
                         </div>
                         {telemetry_card}
+                        {p.net_hour.clone().map(|h| view! { <NetHour hour=h /> })}
                     </section>
                 }
                 .into_any(),
@@ -249,5 +250,34 @@ mod tests {
     fn telemetry_shows_dashes_for_what_is_not_reported() {
         assert_eq!(telemetry(Some(87), Some(64.4)), "87% · 64 °C");
         assert_eq!(telemetry(None, None), "— · —");
+    }
+}
+
+/// An hour of this machine's work net of electricity (issue #23 point 7): gross at the price,
+/// the electricity, what is left, and the price below which the hour loses money.
+#[component]
+fn NetHour(hour: gridmint_protocol::NetEarnings) -> impl IntoView {
+    let power = format!(
+        "{} W {} at ${}/kWh ({})",
+        hour.power_w,
+        if hour.power_measured { "measured" } else { "rated" },
+        hour.usd_per_kwh,
+        hour.tariff_basis
+    );
+    let net = if hour.loses_money {
+        format!("−${} an hour", hour.net_usd_per_hour)
+    } else {
+        format!("${} an hour", hour.net_usd_per_hour)
+    };
+    view! {
+        <div class="card stat" class:error=hour.loses_money>
+            <div class="label">"An hour of work, net of electricity"</div>
+            <div class="value" data-testid="net-hour">{net}</div>
+            <div class="muted small" data-testid="net-hour-detail">{format!(
+                "${} at {} on {} GFLOP/s, less ${} of electricity: {power}",
+                hour.gross_usd_per_hour, hour.price, hour.gflops, hour.electricity_usd_per_hour
+            )}</div>
+            <div class="muted small" data-testid="break-even">{format!("Below {} an hour costs more than it pays", hour.break_even)}</div>
+        </div>
     }
 }

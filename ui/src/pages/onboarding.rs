@@ -40,7 +40,7 @@ pub fn Onboarding(done: impl Fn() + Copy + 'static) -> impl IntoView {
         spawn_local(async move {
             let answer = ipc::suggest_price_floor().await;
             if let Ok(s) = &answer {
-                form.floor.set(s.usd_per_unit.to_string());
+                form.floor.set(s.usd_per_pflop.to_string());
             }
             suggestion.set(Some(answer));
         })
@@ -125,7 +125,17 @@ pub fn Onboarding(done: impl Fn() + Copy + 'static) -> impl IntoView {
                 <div class="row-title">"3 · When and how much"</div>
                 <BackgroundFields form />
                 {move || suggestion.get().map(|s| match s {
-                    Ok(s) => view! { <p class="muted small" data-testid="price-suggestion">{format!("Suggested ${} per unit: {}.", s.usd_per_unit, s.basis)}</p> }.into_any(),
+                    // What an hour of this device's work pays at it, once its benchmark is in.
+                    Ok(s) => view! { <p class="muted small" data-testid="price-suggestion">{move || match benchmark.get() {
+                        Some(Ok(b)) => format!(
+                            "Suggested ${} per PFLOP: {}; this device ({} GFLOP/s) earns ${} an hour of work at it.",
+                            s.usd_per_pflop,
+                            s.basis,
+                            b.score,
+                            gridmint_protocol::Price(s.price_per_unit).per_hour(f64::from(b.score))
+                        ),
+                        _ => format!("Suggested ${} per PFLOP: {}.", s.usd_per_pflop, s.basis),
+                    }}</p> }.into_any(),
                     Err(e) => view! { <p class="muted small">{format!("No price suggestion yet ({}).", e.message)}</p> }.into_any(),
                 })}
             </section>

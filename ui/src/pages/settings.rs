@@ -94,6 +94,7 @@ pub fn NetworkChoice(current: gridmint_protocol::NetworkSettings) -> impl IntoVi
     // A market code trusted earlier stays trusted only for the same deployment file.
     let trusted =
         current.custom.as_ref().and_then(|c| c.trusted_market_code.clone().map(|t| (c.deployment_file.clone(), t)));
+    let region = RwSignal::new(current.region);
     let outcome = RwSignal::new(None::<Result<(), ApiError>>);
     let save = move |_| {
         let deployment_file = file.get_untracked();
@@ -104,6 +105,7 @@ pub fn NetworkChoice(current: gridmint_protocol::NetworkSettings) -> impl IntoVi
                 deployment_file,
                 trusted_market_code,
             }),
+            region: region.get_untracked(),
         };
         spawn_local(async move { outcome.set(Some(ipc::set_network(settings).await.map(|_| ()))) });
     };
@@ -126,6 +128,22 @@ pub fn NetworkChoice(current: gridmint_protocol::NetworkSettings) -> impl IntoVi
                 <input class="mono grow" data-testid="deployment-file" placeholder="/path/to/deployment.json"
                     prop:value=move || file.get() on:input=move |ev| file.set(event_target_value(&ev)) />
             </div>
+            <label class="field">
+                "Where this machine is: "
+                <select data-testid="region"
+                    on:change=move |ev| {
+                        if let Some(r) = event_target_value(&ev).parse::<u8>().ok().and_then(gridmint_protocol::Region::from_code) {
+                            region.set(r);
+                        }
+                    }>
+                    {gridmint_protocol::Region::all().map(|r| view! {
+                        <option value=r.code().to_string() prop:selected=move || region.get() == r>
+                            {format!("{}: {}", r.name(), r.covers())}
+                        </option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <p class="muted small">"Jobs open to some regions only go to machines declared in them; unspecified takes jobs open to anywhere."</p>
             <div class="actions">
                 <button data-testid="save-network" on:click=save>"Save"</button>
             </div>

@@ -38,6 +38,8 @@ impl LocalMarket {
             files,
             work_units: gridmint_protocol::WorkUnits(work_units),
             cost_usd,
+            usd_per_h100_hour: gridmint_protocol::Price(request.price_per_unit)
+                .per_hour(gridmint_protocol::Price::H100_GFLOPS),
         })
     }
 

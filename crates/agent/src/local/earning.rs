@@ -23,6 +23,19 @@ impl LocalMarket {
             let since = net.registered_at(net.address()).await?.unwrap_or(now);
             let payments = net.payments_to(net.address()).await?;
             let pending = net.pending_for(net.address()).await?;
+            let units = net
+                .market
+                .contract()
+                .providerOf(net.address())
+                .call()
+                .await
+                .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("providerOf", e)))?;
+            let device = match &*lock(&self.inner.phase) {
+                Phase::Ready { device, .. } => device.clone(),
+                _ => String::new(),
+            };
+            let paid_units = gridmint_node::earnings::units_in_period(period, now, &payments);
+            let electricity = self.inner.electricity(&device).for_work(paid_units, units.computeUnits);
             let mut offers: Vec<u128> = net
                 .posted_since(now.saturating_sub(86_400))
                 .await?
@@ -33,7 +46,8 @@ impl LocalMarket {
             Ok(EarningsHistory {
                 pending_usd: Usd::from_base_units(pending),
                 market_jobs_24h: offers.len() as u32,
-                market_median_usd_per_unit: offers.get(offers.len() / 2).map(|&p| Usd::from_base_units(p)),
+                market_median_usd_per_pflop: offers.get(offers.len() / 2).map(|&p| Usd::from_base_units(p)),
+                electricity_usd: (units.computeUnits > 0).then_some(electricity),
                 ..gridmint_node::earnings::history(period, now, since, &payments)
             })
         })
@@ -118,9 +132,16 @@ impl Inner {
                 let payout = net.payout(provider).await?;
                 let pending = net.pending_payout(provider).await?;
                 let record = net.market.reputation(provider).await?;
-                Ok::<_, NodeError>((standing, payout, pending, record))
+                let registered = net
+                    .market
+                    .contract()
+                    .providerOf(provider)
+                    .call()
+                    .await
+                    .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("providerOf", e)))?;
+                Ok::<_, NodeError>((standing, payout, pending, record, registered.computeUnits))
             })
-            .map(|((withdrawable, stake, score), (payout, payout_balance), pending, record)| ChainStanding {
+            .map(|((withdrawable, stake, score), (payout, payout_balance), pending, record, units)| ChainStanding {
                 registered: !stake.is_zero(),
                 withdrawable: Usd::from_base_units(withdrawable),
                 stake: Grid::from_base_units(stake.saturating_to()),
@@ -133,6 +154,7 @@ impl Inner {
                 jobs_agreed: record.agreed,
                 jobs_slashed: record.slashed,
                 jobs_missed: record.missed,
+                compute_units: units,
             })
             .map_err(|e| e.to_api());
         *lock(&self.chain_read) = Some((block, read.clone()));

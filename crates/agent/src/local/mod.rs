@@ -19,7 +19,7 @@ use alloy::{
 };
 use gridmint_protocol::{
     ChainStanding, EarningsHistory, EarningsPeriod, Grid, InspectPackageRequest, JobStage, JobStatus, JobSummary,
-    JobTimeline, MarketStatus, NetworkPhase, PackagePreview, PendingPayout, PriceSuggestion, ProviderStanding,
+    JobTimeline, MarketStatus, NetworkPhase, PackagePreview, PendingPayout, Price, PriceSuggestion, ProviderStanding,
     SubmitJobRequest, Usd, Withdrawal,
 };
 
@@ -38,9 +38,10 @@ const PROVIDER_ACCOUNT: u32 = 1;
 const BUYER_ACCOUNT: u32 = 2;
 /// Providers on the local network: this machine.
 pub const LOCAL_PROVIDERS: u8 = 1;
-/// What the app offers per work unit unless the buyer says otherwise (10^-6 USD): the price a
+/// What the app offers per work unit unless the buyer says otherwise: the reference H100's
+/// rental price ([`gridmint_protocol::Price::H100_REFERENCE`], $0.0278 per PFLOP), the price a
 /// new provider is suggested when the market has no jobs to learn from.
-pub const DEFAULT_PRICE_PER_UNIT: u64 = 1000;
+pub const DEFAULT_PRICE_PER_UNIT: u64 = gridmint_protocol::Price::H100_REFERENCE.get();
 
 /// How to start the local network.
 #[derive(Debug, Clone)]
@@ -147,9 +148,14 @@ struct Inner {
     /// changes only with a new block, so it is read again only then.
     reader: Mutex<Option<Reader>>,
     chain_read: Mutex<Option<(u64, Result<ChainStanding, gridmint_protocol::ApiError>)>>,
-    /// The GPU's temperature and load, read at most every [`SENSOR_PERIOD`] (nvidia-smi is a
-    /// process start).
+    /// The GPU's temperature, load and power, read at most every [`SENSOR_PERIOD`] (nvidia-smi
+    /// is a process start).
     sensed: Mutex<Option<Sensed>>,
+    /// The device's power draw read while it computed a job, watts (`None`: never read: its
+    /// rated power stands in).
+    computing_power_w: Mutex<Option<u32>>,
+    /// What a kWh costs the owner (the background settings); `None`: the region's average.
+    tariff: Mutex<Option<Usd>>,
     /// Where the app's jobs are kept (`<data>/node.sqlite3`); `None` if it could not be opened
     /// (then the jobs live in memory only, and the log says why).
     store: Option<Mutex<Store>>,
@@ -236,7 +242,7 @@ impl Job {
 const SENSOR_PERIOD: Duration = Duration::from_secs(5);
 
 /// When the sensors were read, and the temperature (°C) and load (%) they gave.
-type Sensed = (Instant, Option<f32>, Option<u32>);
+type Sensed = (Instant, Option<f32>, Option<u32>, Option<f32>);
 
 /// The status's connection to the ready network.
 #[derive(Debug)]
@@ -349,6 +355,8 @@ impl LocalMarket {
             reader: Mutex::new(None),
             chain_read: Mutex::new(None),
             sensed: Mutex::new(None),
+            computing_power_w: Mutex::new(None),
+            tariff: Mutex::new(None),
             store: store.map(Mutex::new),
             paused: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             gpu_control: gpu_engine::control::Control::new(),
@@ -392,6 +400,7 @@ impl LocalMarket {
         events: gridmint_runner::idle::YieldEvents,
     ) -> Result<(), NodeError> {
         use gridmint_runner::idle::{AlwaysAway, Gate, IdlePolicy, InputIdle, Yielder};
+        *lock(&self.inner.tariff) = settings.electricity_usd_per_kwh;
         self.inner
             .memory_share
             .store(settings.gpu_memory_share_pct.clamp(10, 100), std::sync::atomic::Ordering::Relaxed);
@@ -491,7 +500,7 @@ impl LocalMarket {
             0 => (DEFAULT_PRICE_PER_UNIT, "no jobs on this network yet: the app's default offer".to_owned()),
             n => (prices[n / 2], format!("the median offer of the {n} jobs posted on this network")),
         };
-        Ok(PriceSuggestion { price_per_unit: price, usd_per_unit: Usd::from_base_units(u128::from(price)), basis })
+        Ok(PriceSuggestion { price_per_unit: price, usd_per_pflop: Price(price).usd_per_pflop(), basis })
     }
 
     /// The control over the running job's device work.
@@ -574,7 +583,12 @@ impl LocalMarket {
                 let chain = self.inner.chain_standing(&profile_path, provider);
                 let current_task = lock(&self.inner.current_task).clone();
                 let declined_jobs = lock(&self.inner.declined).clone();
-                let (gpu_temp_c, gpu_busy_pct) = self.inner.sensors();
+                let (gpu_temp_c, gpu_busy_pct, power_w) = self.inner.sensors();
+                if let (Some(_), Some(watts)) = (&current_task, power_w) {
+                    // A reading while a job computes is the draw the work costs.
+                    *lock(&self.inner.computing_power_w) = Some(watts.round() as u32);
+                }
+                let net_hour = self.inner.net_hour(&device, &chain);
                 status.provider = Some(ProviderStanding {
                     address: provider.to_string(),
                     device,
@@ -582,6 +596,7 @@ impl LocalMarket {
                     paused,
                     gpu_temp_c,
                     gpu_busy_pct,
+                    net_hour,
                     current_task,
                     declined_jobs,
                     chain,
@@ -597,16 +612,39 @@ impl Inner {
         *lock(&self.activity) = what.into();
     }
 
-    /// The hottest GPU's temperature and its load, read at most every [`SENSOR_PERIOD`].
-    fn sensors(&self) -> (Option<f32>, Option<u32>) {
+    /// The device's electricity: its draw while computing (read during a job, else its rated
+    /// power) at the owner's tariff (else the average of the region the owner set).
+    pub(super) fn electricity(&self, device: &str) -> gridmint_node::electricity::Electricity {
+        use gridmint_node::electricity::{Electricity, kind_from_name};
+        let region = gridmint_node::settings::load_network(&self.paths).map(|s| s.region).unwrap_or_default();
+        let watts = *lock(&self.computing_power_w);
+        Electricity::new(device, kind_from_name(device), watts, *lock(&self.tariff), region)
+    }
+
+    /// An hour of this machine's work net of electricity, at the owner's price floor (else the
+    /// app's default offer), once the chain has its device's rate.
+    fn net_hour(
+        &self,
+        device: &str,
+        chain: &Result<ChainStanding, gridmint_protocol::ApiError>,
+    ) -> Option<gridmint_protocol::NetEarnings> {
+        let gflops = chain.as_ref().ok().map(|c| c.compute_units).filter(|u| *u > 0)?;
+        let floor = (*self.owner.borrow()).filter(|f| *f > 0);
+        let price = gridmint_protocol::Price(floor.unwrap_or(DEFAULT_PRICE_PER_UNIT));
+        Some(self.electricity(device).hour_at(price, gflops))
+    }
+
+    /// The hottest GPU's temperature, its load and the highest power draw, read at most every
+    /// [`SENSOR_PERIOD`].
+    fn sensors(&self) -> (Option<f32>, Option<u32>, Option<f32>) {
         let mut sensed = lock(&self.sensed);
         match *sensed {
-            Some((at, temp, busy)) if at.elapsed() < SENSOR_PERIOD => (temp, busy),
+            Some((at, temp, busy, power)) if at.elapsed() < SENSOR_PERIOD => (temp, busy, power),
             _ => {
                 let sensors = crate::limits::Sensors::default();
-                let (temp, busy) = (sensors.gpu_temp_c(), sensors.gpu_busy_pct());
-                *sensed = Some((Instant::now(), temp, busy));
-                (temp, busy)
+                let (temp, busy, power) = (sensors.gpu_temp_c(), sensors.gpu_busy_pct(), sensors.gpu_power_w());
+                *sensed = Some((Instant::now(), temp, busy, power));
+                (temp, busy, power)
             }
         }
     }

@@ -112,7 +112,8 @@ impl Inner {
             .map_err(|_| NodeError::NetworkUnavailable { message: "the app stopped during the set-up".into() })?;
         let options = ProviderOptions {
             price_floor: u128::from(price_floor),
-            region: 0,
+            // The owner's setting (Settings → Network); registered, or changed, at this start.
+            region: gridmint_node::settings::load_network(&self.paths).map(|s| s.region).unwrap_or_default(),
             exit_after_jobs: None,
             corrupt_results: false,
             lie_as_juror: false,

@@ -7,6 +7,8 @@ use std::{collections::BTreeMap, time::Duration};
 use alloy::primitives::U256;
 use gridmint_chain::{ChainError, bindings::Gridmint};
 
+use gridmint_protocol::{Region, ReproClass};
+
 use super::{ProviderOptions, Task, decline};
 use crate::{NodeError, net::Network, pace::Pace, store::Store};
 
@@ -76,9 +78,9 @@ async fn consider(
         decline(options, posted.jobId, why);
         return Ok(None);
     }
-    let usd = |v: u128| gridmint_protocol::Usd::from_base_units(v).to_string();
+    let shown = |v: u128| gridmint_protocol::Price(u64::try_from(v).unwrap_or(u64::MAX)).to_string();
     if price < options.price_floor {
-        let why = format!("offers ${} per unit, below your floor of ${}", usd(price), usd(options.price_floor));
+        let why = format!("offers {}, below your floor of {}", shown(price), shown(options.price_floor));
         decline(options, posted.jobId, why);
         return Ok(None);
     }
@@ -108,16 +110,7 @@ async fn consider(
             .call()
             .await
             .map_err(|e| NodeError::Chain(ChainError::from_contract("providerOf", e)))?;
-        let req = &posted.requirements;
-        let why = if req.minMemoryMiB > me.memoryMiB {
-            format!("needs {} MiB of GPU memory; this device registered {} MiB", req.minMemoryMiB, me.memoryMiB)
-        } else if req.minComputeUnits > me.computeUnits {
-            format!("needs a compute score of {}; this device has {}", req.minComputeUnits, me.computeUnits)
-        } else if req.regionMask != 0 && req.regionMask.checked_shr(u32::from(me.region)).unwrap_or(0) & 1 == 0 {
-            format!("is not open to this machine's region ({})", me.region)
-        } else {
-            "this machine may not claim it now (its stake, its job limit or the job's workload class)".to_owned()
-        };
+        let why = why_unfit(&me, &posted.requirements);
         decline(options, posted.jobId, why);
         return Ok(None);
     }
@@ -136,6 +129,29 @@ async fn consider(
     };
     tracing::info!(job = %posted.jobId, %index, "claimed");
     Ok(Some(Task::claimed(index, claim_deadline, commit_deadline, posted.maxWorkUnits)))
+}
+
+/// Why a provider registered as `me` may not claim a job with requirements `req`, in the order
+/// the owner can act on: the device's memory and score, the job's class, the region, and else its
+/// standing (stake, status).
+pub(super) fn why_unfit(me: &Gridmint::Provider, req: &Gridmint::Requirements) -> String {
+    let region = Region::from_code(me.region).unwrap_or_default();
+    if req.minMemoryMiB > me.memoryMiB {
+        format!("needs {} MiB of GPU memory; this device registered {} MiB", req.minMemoryMiB, me.memoryMiB)
+    } else if req.minComputeUnits > me.computeUnits {
+        format!("needs a compute score of {}; this device has {}", req.minComputeUnits, me.computeUnits)
+    } else if !ReproClass::from_code(req.workloadClass).is_some_and(|c| c.is_in(me.classes)) {
+        let theirs = ReproClass::from_code(req.workloadClass)
+            .map_or_else(|| format!("class {}", req.workloadClass), |c| format!("the {c} class"));
+        let mine: Vec<&str> =
+            ReproClass::ALL.into_iter().filter(|c| c.is_in(me.classes)).map(ReproClass::as_str).collect();
+        format!("is computed in {theirs}; this device computes {}", mine.join(" and "))
+    } else if !region.allowed_by(req.regionMask) {
+        let open: Vec<&str> = Region::all().filter(|r| r.allowed_by(req.regionMask)).map(Region::name).collect();
+        format!("is open to {} only; this machine is in {region}", open.join(", "))
+    } else {
+        "this machine may not claim it now (its stake or its standing)".to_owned()
+    }
 }
 
 /// Why a job revealed at `reveal_deadline` (chain time `now`) would outlive the time this node
@@ -168,4 +184,57 @@ pub(super) fn too_late<'a>(
             done_at - commit_deadline
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use gridmint_chain::bindings::Gridmint;
+    use gridmint_protocol::{Region, ReproClass};
+
+    use super::why_unfit;
+
+    fn provider(classes: u8, region: &str) -> Gridmint::Provider {
+        Gridmint::Provider {
+            stake: Default::default(),
+            computeUnits: 100,
+            memoryMiB: 8_192,
+            region: region.parse::<Region>().expect("region").code(),
+            classes,
+            status: 1,
+            activeJobs: 0,
+            lastJobOrUnstakeAt: 0,
+            agreed: 0,
+        }
+    }
+
+    fn job(class: u8, regions: &str) -> Gridmint::Requirements {
+        let regions = gridmint_protocol::matching::parse_regions(regions).expect("regions");
+        Gridmint::Requirements {
+            minMemoryMiB: 0,
+            minComputeUnits: 0,
+            regionMask: Region::mask(&regions),
+            workloadClass: class,
+        }
+    }
+
+    /// Issue #23 points 4 and 5: the owner reads why a job was not claimed in the market's own
+    /// terms: the class the job is computed in against the ones the device proved, the regions
+    /// the job is open to against the machine's.
+    #[test]
+    fn a_declined_job_names_the_class_or_the_region_that_kept_this_machine_out() {
+        let unfused = ReproClass::mask([ReproClass::Unfused]);
+        let why = why_unfit(&provider(unfused, "eu-west"), &job(ReproClass::Fused.code(), ""));
+        assert_eq!(why, "is computed in the fused class; this device computes unfused");
+        let why = why_unfit(&provider(unfused, "eu-west"), &job(7, ""));
+        assert_eq!(why, "is computed in class 7; this device computes unfused");
+        let why = why_unfit(&provider(ReproClass::mask(ReproClass::ALL), "us-east"), &job(1, "eu-west,eu-central"));
+        assert_eq!(why, "is open to eu-west, eu-central only; this machine is in us-east");
+        let why = why_unfit(&provider(unfused, "unspecified"), &job(0, "uk"));
+        assert_eq!(why, "is open to uk only; this machine is in unspecified");
+        let mut small = provider(unfused, "uk");
+        small.memoryMiB = 1_024;
+        let mut needs = job(0, "");
+        needs.minMemoryMiB = 4_096;
+        assert_eq!(why_unfit(&small, &needs), "needs 4096 MiB of GPU memory; this device registered 1024 MiB");
+    }
 }

@@ -106,20 +106,29 @@ pub(super) async fn compute_posted(
     // In this process or a worker, the same runner: a lost device is reopened and the job run
     // again (`runner::run_in_slot`).
     let share = options.memory_share.as_ref().map_or(100, |s| s.load(std::sync::atomic::Ordering::Relaxed));
+    // The class the job was posted in (the claim checked this node is registered in it).
+    let class = ReproClass::from_code(posted.requirements.workloadClass).ok_or_else(|| {
+        NodeError::Job(runner::JobError::Package {
+            path: package.clone(),
+            message: format!(
+                "posted in reproducibility class {}, which this node does not know",
+                posted.requirements.workloadClass
+            ),
+        })
+    })?;
+    let how = runner::SlotRun { class, memory_share_pct: share, control: options.control.clone() };
     let run_options = options.clone();
     let (run_package, run_out) = (package.clone(), out.clone());
     let work_units = tokio::task::spawn_blocking(move || {
         let options = run_options;
         let mut progress = |p: &runner::Progress| post_task(&options, Some(current(job_id, &p.stage, p.done, p.total)));
         match &*gpu {
-            Compute::Here(slot) => {
-                runner::run_in_slot(&paths, slot, &run_package, &run_out, share, options.control.clone(), &mut progress)
-                    .map(|report| report.work_units)
-                    .map_err(NodeError::from)
-            }
-            Compute::Worker { worker, device } => worker
-                .run(*device, &run_package, &run_out, share, options.control.as_ref(), &mut progress)
+            Compute::Here(slot) => runner::run_in_slot(&paths, slot, &run_package, &run_out, &how, &mut progress)
+                .map(|report| report.work_units)
                 .map_err(NodeError::from),
+            Compute::Worker { worker, device } => {
+                worker.run(*device, &run_package, &run_out, &how, &mut progress).map_err(NodeError::from)
+            }
         }
     })
     .await

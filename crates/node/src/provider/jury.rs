@@ -19,6 +19,8 @@
 
 use std::collections::BTreeMap;
 
+use gridmint_protocol::ReproClass;
+
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
     providers::Provider,
@@ -124,6 +126,8 @@ pub(super) struct JuryContext<'a> {
     pub paths: &'a Paths,
     pub gpu: &'a std::sync::Arc<Compute>,
     pub work_dir: &'a std::path::Path,
+    /// The reproducibility classes this node registered (bit mask): it judges jobs in them only.
+    pub classes: u8,
     /// Test only: vote for the side the step proves wrong.
     pub lie: bool,
 }
@@ -385,6 +389,14 @@ async fn answer(
 ) -> Result<Option<B256>, NodeError> {
     let net = ctx.net;
     let posted = compute::find_posted(net, job_id).await?;
+    let class = match ReproClass::from_code(posted.requirements.workloadClass) {
+        Some(class) if class.is_in(ctx.classes) => class,
+        _ => {
+            let class = posted.requirements.workloadClass;
+            tracing::info!(job = %job_id, class, "jury duty: the job is in a class this device does not compute; not coming");
+            return Ok(None);
+        }
+    };
     let budget = (left / 2).max(MIN_FETCH_S.min(left));
     let bundle = job_data(net, &posted, claimants, std::time::Duration::from_secs(budget)).await?;
     let dir = ctx.work_dir.join(format!("jury-{job_id}-{}", leaf.step));
@@ -403,10 +415,11 @@ async fn answer(
     exchange::write_all(&one, &run.files)?;
     let out = dir.join("out");
     let (paths, gpu) = (ctx.paths.clone(), ctx.gpu.clone());
+    let how = runner::SlotRun { class, memory_share_pct: 100, control: None };
     let report = tokio::task::spawn_blocking(move || -> Result<(), NodeError> {
         match &*gpu {
-            Compute::Here(slot) => runner::run_in_slot(&paths, slot, &one, &out, 100, None, &mut |_| {}).map(drop)?,
-            Compute::Worker { worker, device } => worker.run(*device, &one, &out, 100, None, &mut |_| {}).map(drop)?,
+            Compute::Here(slot) => runner::run_in_slot(&paths, slot, &one, &out, &how, &mut |_| {}).map(drop)?,
+            Compute::Worker { worker, device } => worker.run(*device, &one, &out, &how, &mut |_| {}).map(drop)?,
         }
         Ok(())
     })

@@ -20,6 +20,7 @@ use gridmint_chain::{
     bindings::Gridmint::{self, GridmintErrors},
     commitment,
 };
+use gridmint_protocol::{Region, ReproClass};
 use rand::RngCore;
 
 use gridmint_runner as runner;
@@ -31,10 +32,10 @@ use crate::{NodeError, Paths, net::Network, pace::Pace, store::Store};
 /// How the agent behaves.
 #[derive(Debug, Clone)]
 pub struct ProviderOptions {
-    /// The lowest price per work unit (payment-token base units) it accepts.
+    /// The lowest price it accepts, in price units per work unit ([`gridmint_protocol::Price`]).
     pub price_floor: u128,
-    /// Region code it registers with.
-    pub region: u16,
+    /// The region it registers in (what the owner declares: see [`Region`]).
+    pub region: Region,
     /// Stop after this many jobs settle (for demos and tests); run until stopped otherwise.
     pub exit_after_jobs: Option<usize>,
     /// Test only: flip a bit of every result before committing, to exercise slashing.
@@ -277,6 +278,12 @@ pub async fn ensure_registered(
     let record =
         c.providerOf(me).call().await.map_err(|e| NodeError::Chain(ChainError::from_contract("providerOf", e)))?;
     if record.status != 0 {
+        // The owner's region setting wins over the one registered (it moved the machine, or
+        // corrected it).
+        if record.region != options.region.code() {
+            net.market.set_region(options.region.code().into()).await?;
+            tracing::info!(from = record.region, to = %options.region, "region changed");
+        }
         return Ok(None);
     }
     let facts = gpu.facts()?;
@@ -290,8 +297,10 @@ pub async fn ensure_registered(
     let memory_mib = (facts.memory_bytes / (1 << 20)).clamp(1, u64::from(u32::MAX)) as u32;
     net.market.approve_stake(net.address(), stake).await?;
     let model = keccak256(facts.name.as_bytes());
-    net.market.register(model, memory_mib, units, options.region, 0xff, stake, Address::ZERO).await?;
-    tracing::info!(%me, units, memory_mib, "registered");
+    // The classes the device proved: only jobs in them are claimed (and judged) by this node.
+    let classes = ReproClass::mask(facts.classes.iter().copied());
+    net.market.register(model, memory_mib, units, options.region.code().into(), classes, stake, Address::ZERO).await?;
+    tracing::info!(%me, units, memory_mib, classes = ?facts.classes, region = %options.region, "registered");
     Ok(Some(facts))
 }
 
@@ -314,14 +323,14 @@ pub async fn serve(
     let mut report = ProviderReport { address: me, ..ProviderReport::default() };
     let store = Store::open(&paths.data.join("node.sqlite3"))?;
     let key = format!("{}:{}", net.profile.deployment.market, me);
-    let units = net
+    let registered = net
         .market
         .contract()
         .providerOf(me)
         .call()
         .await
-        .map_err(|e| NodeError::Chain(ChainError::from_contract("providerOf", e)))?
-        .computeUnits;
+        .map_err(|e| NodeError::Chain(ChainError::from_contract("providerOf", e)))?;
+    let (units, classes) = (registered.computeUnits, registered.classes);
     let mut pace = Pace::for_units(units).with_scale(store.pace_scale(&key)?.unwrap_or(1.0));
     let mut cursor = store.cursor(&key)?.unwrap_or(net.profile.deployment.start_block);
     let mut tasks = resume(&store, &key)?;
@@ -400,7 +409,7 @@ pub async fn serve(
             }
         }
         if options.jury_duty {
-            let ctx = jury::JuryContext { net, paths, gpu, work_dir: &work_dir, lie: options.lie_as_juror };
+            let ctx = jury::JuryContext { net, paths, gpu, work_dir: &work_dir, classes, lie: options.lie_as_juror };
             if let Err(e) = jury::round(&ctx, &mut duties, &mut jury_cursor).await {
                 tracing::warn!(error = %e, "jury duty: retrying");
             }
