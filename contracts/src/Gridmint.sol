@@ -10,6 +10,7 @@ import {GridmintExtension} from "./GridmintExtension.sol";
 import {GridmintStorage} from "./base/GridmintStorage.sol";
 import {Settlement} from "./base/Settlement.sol";
 import {IGridmintCourt, IGridmintMarket} from "./interfaces/IGridmint.sol";
+import {ReplicaDraw} from "./libraries/ReplicaDraw.sol";
 import {TrailHash} from "./libraries/TrailHash.sol";
 import {GridToken} from "./tokens/GridToken.sol";
 import {
@@ -132,10 +133,11 @@ contract Gridmint is Settlement, IGridmintMarket {
         if (block.timestamp > j.claimDeadline) revert ClaimWindowClosed(jobId);
         index = j.claimants;
         if (index >= _MAX_CLAIMANTS) revert TooManyClaimants(jobId);
+        // Fields of the provider's slot, not the struct: copying it to memory cost ~500 gas.
         Provider storage p = _providers[msg.sender];
-        if (p.status != ProviderStatus.Active || p.stake < _minStakePerUnit * p.computeUnits) {
-            revert NotEligible(jobId, msg.sender);
-        }
+        uint256 stake = p.stake;
+        uint256 minStake = _minStakePerUnit * p.computeUnits;
+        if (p.status != ProviderStatus.Active || stake < minStake) revert NotEligible(jobId, msg.sender);
         // One claim per provider and job: claims go in job order (an Active provider's
         // `lastJobOrUnstakeAt` is the last job it claimed), so no claimant fills the slots alone.
         uint32 last = p.lastJobOrUnstakeAt;
@@ -144,7 +146,7 @@ contract Gridmint is Settlement, IGridmintMarket {
         p.activeJobs += 1;
         j.claimants = uint8(index + 1);
         // The weight is fixed now: stake added after claiming does not steer the draw.
-        uint128 weight = _claimWeight(msg.sender, p);
+        uint128 weight = ReplicaDraw.claimWeight(stake, minStake, p.agreed, p.slashes);
         _trails[jobId] = TrailHash.claimed(_trails[jobId], msg.sender, weight);
         emit JobClaimed(jobId, msg.sender, index, weight);
     }

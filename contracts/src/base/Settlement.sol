@@ -88,12 +88,18 @@ abstract contract Settlement is GridmintStorage {
         return (uint256(_epochTotals[epoch].fees) * _rebateBps) / BPS;
     }
 
-    /// @dev A claim by `provider` (registered as `p`) weighs this in the draw of the replicas
-    /// (`ReplicaDraw.claimWeight`: the stake capped at a tenth of all stake, raised by agreements,
-    /// lowered by offences).
-    function _claimWeight(address provider, Provider memory p) internal view returns (uint128) {
-        Record memory r = _records[provider];
-        return ReplicaDraw.claimWeight(p.stake, _totalStake, p.agreed, r.slashed, r.missed, r.left);
+    /// @dev A claim by a provider registered as `p` weighs this in the draw of the replicas
+    /// (`ReplicaDraw.claimWeight`: the stake capped at four times what its compute requires,
+    /// raised by agreements, lowered by slashes). It reads nothing but the provider's slot.
+    function _claimWeight(Provider memory p) internal view returns (uint128) {
+        return ReplicaDraw.claimWeight(p.stake, _minStakePerUnit * p.computeUnits, p.agreed, p.slashes);
+    }
+
+    /// @dev Counts a slash of `provider` (registered as `p`): in its record, and in the claim
+    /// weight's count (saturating).
+    function _countSlash(address provider, Provider storage p) internal {
+        _records[provider].slashed += 1;
+        if (p.slashes != type(uint8).max) p.slashes += 1;
     }
 
     /// @dev The bond a challenge pulls: `challengeBondBps` of the job's escrow, at least 1.
@@ -467,7 +473,7 @@ abstract contract Settlement is GridmintStorage {
             p.activeJobs -= 1;
             if ((selected >> i) & 1 == 0) continue;
             if ((agreeing >> i) & 1 == 1) {
-                p.agreed += 1;
+                if (p.agreed != type(uint24).max) p.agreed += 1;
                 paid += pay;
                 paidMask |= uint32(1 << i);
                 _creditWork(a, pay, epoch);
@@ -510,9 +516,8 @@ abstract contract Settlement is GridmintStorage {
     function _slash(uint256 jobId, address buyer, address provider, bool missed) internal {
         Provider storage p = _providers[provider];
         uint256 amount = (uint256(p.stake) * _slashBps) / BPS;
-        Record storage rec = _records[provider];
-        if (missed) rec.missed += 1;
-        else rec.slashed += 1;
+        if (missed) _records[provider].missed += 1;
+        else _countSlash(provider, p);
         if (amount == 0) return;
         // A missed deadline pays the buyer nothing: a buyer can cause one (data never served, a
         // package that cannot run), and must not profit from it.
@@ -540,7 +545,7 @@ abstract contract Settlement is GridmintStorage {
         uint256 amount = (stake * _slashBps) / BPS;
         uint256 floor = _minStakePerUnit * (minComputeUnits == 0 ? 1 : minComputeUnits);
         if (amount < floor) amount = floor < stake ? floor : stake;
-        _records[provider].slashed += 1;
+        _countSlash(provider, p);
         if (amount == 0) return;
         _takeStake(p, amount, address(0), 0);
         emit UnfitClaimSlashed(jobId, provider, amount);

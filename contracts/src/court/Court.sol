@@ -354,7 +354,7 @@ abstract contract Court is Settlement {
     function _slashLoser(uint256 jobId, address buyer, address provider, bool jury) internal returns (uint256 toJurors) {
         Provider storage p = _providers[provider];
         uint256 amount = (uint256(p.stake) * _slashBps) / BPS;
-        _records[provider].slashed += 1;
+        _countSlash(provider, p);
         if (amount == 0) return 0;
         toJurors = jury ? (amount * _jurorShareBps) / BPS : 0;
         uint256 rest = amount - toJurors;
@@ -386,7 +386,7 @@ abstract contract Court is Settlement {
         Provider storage p = _providers[juror];
         uint256 amount = (uint256(p.stake) * _jurorSlashBps) / BPS;
         if (missed) _records[juror].missed += 1;
-        else _records[juror].slashed += 1;
+        else _countSlash(juror, p);
         if (amount == 0) return;
         _takeStake(p, amount, address(0), 0);
         emit JurorSlashed(jobId, juror, amount, missed);

@@ -31,6 +31,7 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
         }
         if (region > 31) revert InvalidRegion(region);
         uint256 required = _minStakePerUnit * computeUnits;
+        Provider memory before = _providers[msg.sender];
         if (stake < required || stake == 0) revert StakeTooLow(stake, required);
         _providers[msg.sender] = Provider({
             stake: stake,
@@ -41,7 +42,8 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
             status: ProviderStatus.Active,
             activeJobs: 0,
             lastJobOrUnstakeAt: 0,
-            agreed: _providers[msg.sender].agreed // a returning provider keeps its record
+            agreed: before.agreed, // a returning provider keeps its record
+            slashes: before.slashes
         });
         // A returning provider is not in the jury pool: its old entry must not carry a new stake.
         if (_records[msg.sender].jurySince != 0) _records[msg.sender].jurySince = 0;
@@ -79,6 +81,9 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
         Provider storage p = _providers[msg.sender];
         if (p.status == ProviderStatus.None) revert NotRegistered(msg.sender);
         if (region > 31) revert InvalidRegion(region);
+        // Claims are checked against the region when their job's replicas are drawn: moving
+        // under open claims would have them slashed as unfit.
+        if (p.activeJobs != 0) revert HasActiveJobs(p.activeJobs);
         p.region = uint8(region);
         emit RegionChanged(msg.sender, region);
     }
@@ -107,7 +112,8 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
             status: ProviderStatus.None,
             activeJobs: 0,
             lastJobOrUnstakeAt: 0,
-            agreed: p.agreed
+            agreed: p.agreed,
+            slashes: p.slashes
         });
         _totalStake -= p.stake;
         emit StakeWithdrawn(msg.sender, p.stake);
@@ -163,7 +169,7 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
 
     /// @inheritdoc IGridmintExtension
     function claimWeightOf(address provider) external view returns (uint128) {
-        return _claimWeight(provider, _providers[provider]);
+        return _claimWeight(_providers[provider]);
     }
 
     /// @inheritdoc IGridmintExtension

@@ -238,8 +238,8 @@ interface IGridmintMarket {
     /// provider may claim, once per job (claims go in job-id order); whether it meets the job's
     /// requirements is checked when the replicas are selected, where a claim that does not fit
     /// is never selected and is slashed (see `UnfitClaimSlashed`): check `isEligible` first. The claim's weight in the
-    /// draw is fixed now, from the stake and the agreements so far: `stake × (8 + min(agreed, 8)) / 8`
-    /// (stake added later does not weigh). After the claim window, k of the eligible claimants are
+    /// draw is fixed now, from the provider's registration: `claimWeightOf` (stake added later
+    /// does not weigh). After the claim window, k of the eligible claimants are
     /// drawn with the randomness of the block that selects them, which no claimant knows when it
     /// claims.
     /// @return index the claimant index, used in commit and reveal.
@@ -345,7 +345,7 @@ interface IGridmintExtension {
 
     /// @notice A registered provider declares the region its machine is in (0..31; 0: not said),
     /// as `register` took it. Claims already made are checked against the new region when their
-    /// job's replicas are drawn (a claim that no longer fits is slashed as unfit).
+    /// job's replicas are drawn, so it is refused while the provider holds claims (`HasActiveJobs`).
     function setRegion(uint16 region) external;
 
     function providerOf(address provider) external view returns (Provider memory);
@@ -357,7 +357,7 @@ interface IGridmintExtension {
     function reputationScore(address provider) external view returns (uint256);
 
     /// @notice What a claim by `provider` would weigh now in the draw of a job's replicas:
-    /// `min(stake, totalStake / 10) × (8 + min(agreed, 8)) / (8 + 4·slashed + 2·missed + left)`
+    /// `min(stake, 4 × minStakePerUnit × computeUnits) × (8 + min(agreed, 8)) / (8 + 4 × slashes)`
     /// (`ReplicaDraw.claimWeight`). The market fixes it when the provider claims (`JobClaimed`).
     function claimWeightOf(address provider) external view returns (uint128);
 

@@ -4,9 +4,9 @@ pragma solidity ^0.8.28;
 /// @title ReplicaDraw
 /// @notice How a job's replicas are drawn from its eligible claimants, and what a claim weighs.
 library ReplicaDraw {
-    /// @dev A claim's stake counts up to this share of all registered stake (basis points): no
-    /// single provider's stake weighs more than a tenth of the market's, however much it holds.
-    uint256 internal constant STAKE_CAP_BPS = 1_000;
+    /// @dev A claim's stake counts up to this many times the minimum its registered compute
+    /// needs: stake beyond what a provider's hardware warrants buys no more work.
+    uint256 internal constant STAKE_CAP_MULTIPLE = 4;
 
     /// @dev Agreements counted in a claim's weight, at most (they can be bought with jobs posted to
     /// oneself: they must not outweigh stake).
@@ -14,25 +14,27 @@ library ReplicaDraw {
 
     /// @dev A claim's weight in the draw of the replicas:
     ///
-    ///     weight = min(stake, totalStake / 10) × (8 + min(agreed, 8)) / (8 + 4·slashed + 2·missed + left)
+    ///     weight = min(stake, 4 × minStake) × (8 + min(agreed, 8)) / (8 + 4 × slashes)
     ///
-    /// The stake, capped at a tenth of all registered stake; raised up to twice over by a record
-    /// of agreements; lowered by its offences as `reputationScore` grades them (a slash four, a
-    /// missed deadline two, a job left one): one slash takes a new provider to 2/3 of its stake's
-    /// weight, three to 2/5.
-    function claimWeight(
-        uint256 stake,
-        uint256 totalStake,
-        uint256 agreed,
-        uint256 slashed,
-        uint256 missed,
-        uint256 left
-    ) internal pure returns (uint128) {
-        uint256 cap = (totalStake * STAKE_CAP_BPS) / 10_000;
-        uint256 counted = stake < cap ? stake : cap;
-        uint256 bonus = agreed < MAX_AGREEMENTS ? agreed : MAX_AGREEMENTS;
-        uint256 demerits = 4 * slashed + 2 * missed + left;
-        return uint128((counted * (8 + bonus)) / (8 + demerits));
+    /// where `minStake` is what the provider's registered compute units require. The stake,
+    /// capped at four times that minimum; raised up to twice over by a record of agreements;
+    /// lowered by the slashes it took (a wrong result, a lost court game, an unfit claim, a
+    /// juror's vote against the majority): one slash takes a new provider to 2/3 of its stake's
+    /// weight, three to 2/5. Missed deadlines and jobs left count in `reputationScore` only: a
+    /// buyer can cause them (data never served).
+    function claimWeight(uint256 stake, uint256 minStake, uint256 agreed, uint256 slashes)
+        internal
+        pure
+        returns (uint128)
+    {
+        // No overflow: the cap is taken only when it is at most the stake, and the callers pass a
+        // uint96 stake, a uint24 agreement count and a uint8 slash count (checked arithmetic cost
+        // every claim about 150 gas).
+        unchecked {
+            uint256 counted = stake / STAKE_CAP_MULTIPLE < minStake ? stake : STAKE_CAP_MULTIPLE * minStake;
+            uint256 bonus = agreed < MAX_AGREEMENTS ? agreed : MAX_AGREEMENTS;
+            return uint128((counted * (8 + bonus)) / (8 + 4 * slashes));
+        }
     }
 
     /// @dev Draws `k` of the entries whose `weights` are not 0, one after another without

@@ -37,7 +37,8 @@ struct Provider {
     /// Active: the last job it claimed (claims go in job order, so a provider claims a job at
     /// most once); Unstaking: the end of its cool-down. One field, since a provider is never both.
     uint32 lastJobOrUnstakeAt;
-    uint32 agreed; // times it was in the agreeing majority (and paid); kept after unstaking
+    uint24 agreed; // times it was in the agreeing majority (and paid), up to 2^24 - 1; kept after unstaking
+    uint8 slashes; // times it was slashed (not for a miss), up to 255: lowers its claim weight; kept
 }
 
 /// @notice A provider's money, one slot.

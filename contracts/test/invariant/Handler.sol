@@ -83,7 +83,8 @@ contract Handler is TrailBook {
         JobParams memory p;
         p.specHash = keccak256(abi.encode(jobIds.length));
         p.replicas = uint8(1 + k % 4);
-        p.pricePerUnit = uint96(1 + price % 1e12);
+        // Half the prices pay less than a base unit per work unit (rounded up per replica).
+        p.pricePerUnit = uint96(1 + (price % 2 == 0 ? price % 1e6 : price % 1e12));
         p.maxWorkUnits = uint64(1 + maxWu % 1e5);
         p.claimDeadline = uint40(block.timestamp + 1 + claimWindow % 600);
         p.commitDeadline = p.claimDeadline + 600;

@@ -172,6 +172,13 @@ contract RegistryTest is Fixture {
         vm.prank(p);
         vm.expectRevert(abi.encodeWithSelector(InvalidRegion.selector, uint16(32)));
         market.setRegion(32);
+        // Under an open claim the region stays: the draw checks claims against it, and a move
+        // would have them slashed as unfit (a restart without the setting must not cost stake).
+        uint256 jobId = post(1);
+        claimAs(jobId, p);
+        vm.prank(p);
+        vm.expectRevert(abi.encodeWithSelector(HasActiveJobs.selector, uint256(1)));
+        market.setRegion(0);
     }
 
     function test_payoutChange_takesEffectAfterDelay() public {

@@ -62,6 +62,10 @@ mod local {
             network: Default::default(),
             worker: super::device_worker(),
         };
+        // The owner declared where the machine is (Settings → Network): it registers there.
+        let eu_west =
+            gridmint_protocol::NetworkSettings { region: "eu-west".parse().expect("region"), ..Default::default() };
+        gridmint_node::settings::store_network(&paths, &eu_west).expect("network settings");
         let market = LocalMarket::start(paths.clone(), options());
 
         // A bad package is refused at once, naming the problem, before the network is even needed.
@@ -152,7 +156,8 @@ mod local {
         };
         // Requirements and the results folder are checked before anything is posted.
         for (bad, says) in [
-            (SubmitJobRequest { regions: vec![40], ..request.clone() }, "40 is not a region"),
+            (SubmitJobRequest { regions: vec![40], ..request.clone() }, "\"40\" is not a region code"),
+            (SubmitJobRequest { regions: vec![0], ..request.clone() }, "\"unspecified\" is not a place"),
             (SubmitJobRequest { results_dir: Some("relative/dir".into()), ..request.clone() }, "full path"),
             (SubmitJobRequest { results_dir: Some(good.display().to_string()), ..request.clone() }, "is not empty"),
         ] {
@@ -173,13 +178,13 @@ mod local {
         assert_eq!((Some(first.job_id), first.reason.as_str()), (unclaimed.job_id, "earning is paused"));
 
         market.set_paused(false);
-        // This machine (region 0, 2 GiB on llvmpipe) meets the requirements; the result goes
+        // This machine (eu-west, 2 GiB on llvmpipe) meets the requirements; the result goes
         // where the buyer chose.
         let chosen = scratch.path().join("chosen results");
         let submitted = market
             .submit(&SubmitJobRequest {
                 min_memory_mib: 1024,
-                regions: vec![0, 3],
+                regions: vec![4, 3],
                 results_dir: Some(chosen.display().to_string()),
                 ..request.clone()
             })
@@ -242,7 +247,7 @@ mod local {
         assert!(record.compute_units > 0 && hour.gflops == record.compute_units, "{hour:?}");
         assert_eq!(hour.price, gridmint_protocol::Price::H100_REFERENCE);
         assert_eq!(hour.gross_usd_per_hour, hour.price.per_hour(f64::from(hour.gflops)));
-        assert_eq!(hour.usd_per_kwh.to_string(), "0.20", "no region declared: the middle value");
+        assert_eq!(hour.usd_per_kwh.to_string(), "0.33", "eu-west: the EU household average");
         assert_eq!(
             hour.break_even,
             gridmint_protocol::Price::for_hourly(hour.electricity_usd_per_hour, f64::from(hour.gflops))

@@ -41,7 +41,8 @@ async fn lifecycle(net: &Net, k: usize, batched: bool) -> anyhow::Result<(u64, V
             workloadClass: 1,
         },
         replicas: k as u8,
-        pricePerUnit: Uint::<96, 2>::from(1_000u64),
+        // 1,000 payment-token base units per work unit (a price is in millionths of one).
+        pricePerUnit: Uint::<96, 2>::from(1_000_000_000u64),
         maxWorkUnits: 10_000,
         claimDeadline: Uint::<40, 1>::from(now + 30),
         commitDeadline: Uint::<40, 1>::from(now + 300),

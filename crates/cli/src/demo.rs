@@ -354,7 +354,7 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
             &gpu,
             &package,
             &dir.join("local-run"),
-            gridmint_protocol::ReproClass::Unfused,
+            runner::Package::open(&package)?.manifest.reproducibility,
             &mut |_| {},
         )?;
         let local_run_s = local_started.elapsed().as_secs_f64();

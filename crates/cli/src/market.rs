@@ -133,8 +133,9 @@ pub struct StartArgs {
     /// Where this machine is, by name (`eu-west`, `us-east`, ...; `gridmint regions` lists
     /// them), registered with the market: jobs open to some regions only are matched against
     /// it. Unspecified: only jobs open to anywhere.
-    #[arg(long, default_value = "unspecified")]
-    region: Region,
+    /// [default: the one registered; unspecified at the first registration]
+    #[arg(long)]
+    region: Option<Region>,
     /// Stop after this many jobs settle.
     #[arg(long)]
     exit_after_jobs: Option<usize>,
@@ -232,10 +233,13 @@ pub struct EarningsArgs {
     /// Send the withdrawable balance and the rewards (the fee rebate) to the payout address.
     #[arg(long)]
     withdraw: bool,
-    /// The device's power draw while computing, watts [default: the rated power of the best
-    /// device `gridmint gpus` lists].
+    /// The device's power draw while computing, watts [default: the rated power of the device
+    /// `--gpu` names, else of the first GPU `gridmint gpus` lists (a CPU device if none)].
     #[arg(long)]
     watts: Option<u32>,
+    /// The device index from `gridmint gpus` whose rated power stands in for `--watts`.
+    #[arg(long)]
+    gpu: Option<u32>,
     /// What a kWh costs you, dollars [default: the average of `--region`].
     #[arg(long)]
     tariff: Option<gridmint_protocol::Usd>,
@@ -270,7 +274,26 @@ pub fn earnings(node: &Node, args: EarningsArgs, json: bool) -> anyhow::Result<(
         // hour of work at a price.
         let payments = net.payments_to(me).await?;
         let units = net.market.contract().providerOf(me).call().await?.computeUnits;
-        let device = node.hardware_report()?.devices.into_iter().next();
+        anyhow::ensure!(
+            args.tariff.is_none_or(|t| t.base_units() <= 5_000_000),
+            "--tariff: ${} per kWh is over $5",
+            args.tariff.unwrap_or_default()
+        );
+        let devices = node.hardware_report()?.devices;
+        let device = match args.gpu {
+            Some(index) => Some(
+                devices
+                    .iter()
+                    .find(|d| d.index == index)
+                    .cloned()
+                    .with_context(|| format!("--gpu {index}: no such device (gridmint gpus lists them)"))?,
+            ),
+            None => devices
+                .iter()
+                .find(|d| d.kind != gridmint_protocol::DeviceKind::Cpu)
+                .or(devices.first())
+                .cloned(),
+        };
         let (name, kind) =
             device.map_or(("unknown".to_owned(), gridmint_protocol::DeviceKind::Other), |d| (d.name, d.kind));
         let power = gridmint_node::electricity::Electricity::new(&name, kind, args.watts, args.tariff, args.region);
@@ -292,7 +315,7 @@ pub fn earnings(node: &Node, args: EarningsArgs, json: bool) -> anyhow::Result<(
                 )
             }
         };
-        let hour = power.hour_at(price, units);
+        let hour = (units > 0).then(|| power.hour_at(price, units));
         let value = serde_json::json!({
             "address": me.to_string(),
             "paidJobs": payments.len(),
@@ -333,20 +356,25 @@ pub fn earnings(node: &Node, args: EarningsArgs, json: bool) -> anyhow::Result<(
                 net_paid
                     .map_or_else(|| format!("-${}", usd(electricity.base_units() - paid)), |n| format!("${}", usd(n)))
             );
-            println!(
-                "an hour      ${} at {} on {} GFLOP/s, less ${} of electricity ({} W {}, ${}/kWh: {}): {}${} net",
-                hour.gross_usd_per_hour,
-                hour.price,
-                hour.gflops,
-                hour.electricity_usd_per_hour,
-                hour.power_w,
-                if hour.power_measured { "given" } else { "rated" },
-                hour.usd_per_kwh,
-                hour.tariff_basis,
-                if hour.loses_money { "-" } else { "" },
-                hour.net_usd_per_hour
-            );
-            println!("break-even    below {} an hour of work costs more than it pays", hour.break_even);
+            match &hour {
+                Some(hour) => {
+                    println!(
+                        "an hour       ${} at {} on {} GFLOP/s, less ${} of electricity ({} W {}, ${}/kWh: {}): {}${} net",
+                        hour.gross_usd_per_hour,
+                        hour.price,
+                        hour.gflops,
+                        hour.electricity_usd_per_hour,
+                        hour.power_w,
+                        if hour.power_measured { "given" } else { "rated" },
+                        hour.usd_per_kwh,
+                        hour.tariff_basis,
+                        if hour.loses_money { "-" } else { "" },
+                        hour.net_usd_per_hour
+                    );
+                    println!("break-even    below {} an hour of work costs more than it pays", hour.break_even);
+                }
+                None => println!("an hour       not known: this machine has registered no device rate"),
+            }
         }
         Ok(())
     })
@@ -415,7 +443,10 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
         commit_window_s: args.commit_window,
         reveal_window_s: args.reveal_window,
         spot_check_rows: args.spot_check,
-        region_mask: Region::mask(&args.regions),
+        region_mask: gridmint_protocol::matching::job_region_mask(
+            &args.regions.iter().map(|r| r.code()).collect::<Vec<_>>(),
+        )
+        .map_err(|e| anyhow::anyhow!("--regions: {e}"))?,
         min_memory_mib: args.min_memory,
         ..SubmitOptions::default()
     };

@@ -105,7 +105,8 @@ async fn main() -> anyhow::Result<()> {
             workloadClass: 1,
         },
         replicas: 3,
-        pricePerUnit: Uint::<96, 2>::from(1_000u64),
+        // 1,000 payment-token base units per work unit (a price is in millionths of one).
+        pricePerUnit: Uint::<96, 2>::from(1_000_000_000u64),
         maxWorkUnits: units.max(1) * 2,
         claimDeadline: Uint::<40, 1>::from(now + 30),
         commitDeadline: Uint::<40, 1>::from(now + 300),

@@ -36,12 +36,13 @@ impl Electricity {
 
     /// Electricity for an hour of work.
     pub fn per_hour(&self) -> Usd {
-        Usd::from_base_units(u128::from(self.watts) * self.usd_per_kwh.base_units() / 1_000)
+        Usd::from_base_units(u128::from(self.watts).saturating_mul(self.usd_per_kwh.base_units()) / 1_000)
     }
 
     /// Electricity for `units` work units on a device computing `gflops` GFLOP/s of them.
     pub fn for_work(&self, units: u64, gflops: u32) -> Usd {
-        let joules_scaled = u128::from(units) * u128::from(self.watts) * self.usd_per_kwh.base_units();
+        let joules_scaled =
+            u128::from(units).saturating_mul(u128::from(self.watts)).saturating_mul(self.usd_per_kwh.base_units());
         // units GFLOP / gflops GFLOP/s = seconds; W × s / 3.6e6 = kWh.
         Usd::from_base_units(joules_scaled / (u128::from(gflops.max(1)) * 3_600_000))
     }

@@ -182,6 +182,10 @@ pub async fn verdict(net: &Network, job_id: U256, root: B256) -> Result<Option<b
             tracing::warn!(job = %job_id, %root, reason, "the delivered result is not this job's output");
             Some(false)
         }
+        Some(Ok(gridmint_peer::SpotOutcome::NotSampled { reason })) => {
+            tracing::info!(job = %job_id, %root, reason, "no spot check here: the replicas' agreement decides");
+            Some(true)
+        }
         Some(Ok(outcome)) => {
             tracing::info!(job = %job_id, %root, ?outcome, "spot check passed");
             Some(true)

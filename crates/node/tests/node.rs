@@ -566,7 +566,7 @@ mod shards {
                     let gpu = Arc::new(Compute::Here(Node::new(paths.clone()).open_device_slot(None)?));
                     let options = ProviderOptions {
                         price_floor: 0,
-                        region: Default::default(),
+                        region: None,
                         exit_after_jobs: Some(2),
                         corrupt_results: false,
                         lie_as_juror: false,

@@ -66,8 +66,8 @@ pub struct ProviderStanding {
     pub gpu_temp_c: Option<f32>,
     #[serde(default)]
     pub gpu_busy_pct: Option<u32>,
-    /// An hour of this machine's work net of electricity, at the market's median offer of the
-    /// last 24 hours (else its price floor); `None` until it has registered its device's rate.
+    /// An hour of this machine's work net of electricity, at the owner's price floor (else the
+    /// app's default offer); `None` until it has registered its device's rate.
     #[serde(default)]
     pub net_hour: Option<NetEarnings>,
     /// What the chain says of this machine, or why it could not be read.

@@ -199,6 +199,28 @@ impl FromStr for Region {
     }
 }
 
+/// The on-chain `regionMask` of the regions a job allows, by code: each a region of the table
+/// and a place (`unspecified` is where no machine is said to be: a job open to it would go only
+/// to undeclared machines); none: anywhere.
+pub fn job_region_mask(codes: &[u8]) -> Result<u32, UnknownName> {
+    let places = || REGIONS.iter().skip(1).map(|r| r.1).collect::<Vec<_>>().join(", ");
+    let mut regions = Vec::with_capacity(codes.len());
+    for &code in codes {
+        match Region::from_code(code) {
+            Some(r) if r != Region::UNSPECIFIED => regions.push(r),
+            Some(_) => {
+                return Err(UnknownName {
+                    what: "place a job can be limited to",
+                    name: "unspecified".into(),
+                    known: places(),
+                });
+            }
+            None => return Err(UnknownName { what: "region code", name: code.to_string(), known: places() }),
+        }
+    }
+    Ok(Region::mask(&regions))
+}
+
 /// Parses a comma-separated list of region names (`eu-west,eu-central`); empty: anywhere.
 pub fn parse_regions(list: &str) -> Result<Vec<Region>, UnknownName> {
     list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect()
@@ -248,6 +270,13 @@ mod tests {
         // Undeclared: only jobs open to anywhere.
         assert!(!Region::UNSPECIFIED.allowed_by(mask));
         assert!(Region::UNSPECIFIED.allowed_by(Region::mask(&[])));
+        assert_eq!(job_region_mask(&[4, 5]), Ok(mask));
+        let e = job_region_mask(&[0]).expect_err("refused");
+        assert!(
+            e.to_string().starts_with("\"unspecified\" is not a place a job can be limited to; one of: us-east"),
+            "{e}"
+        );
+        assert!(job_region_mask(&[29]).expect_err("refused").to_string().starts_with("\"29\" is not a region code"));
         let e = parse_regions("eu-west,mars").expect_err("refused");
         assert!(e.to_string().starts_with("\"mars\" is not a region; one of: unspecified, us-east"), "{e}");
     }

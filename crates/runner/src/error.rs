@@ -21,7 +21,7 @@ pub enum JobError {
     /// The job's reproducibility class is not one this device reproduces (a fused job on a
     /// device whose `fma` is not fused): its results would not match the other replicas'.
     #[error(
-        "{device} does not compute the {class} class this job is in (its results would not match the other replicas')"
+        "{device} does not compute the {class} class this job is in: its results would differ from every device that does"
     )]
     Class { class: gridmint_protocol::ReproClass, device: String },
     #[error("{what} {path}: {source}")]

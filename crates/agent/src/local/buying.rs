@@ -70,15 +70,8 @@ impl LocalMarket {
                 ),
             });
         }
-        let mut region_mask = 0u32;
-        for &r in &request.regions {
-            if r > 31 {
-                return Err(NodeError::InvalidRequest {
-                    message: format!("regions: {r} is not a region code (0 to 31)"),
-                });
-            }
-            region_mask |= 1 << r;
-        }
+        let region_mask = gridmint_protocol::matching::job_region_mask(&request.regions)
+            .map_err(|e| NodeError::InvalidRequest { message: format!("regions: {e}") })?;
         let results_dir =
             request.results_dir.as_deref().map(str::trim).filter(|d| !d.is_empty()).map(results_folder).transpose()?;
         let preview = self.inspect(&InspectPackageRequest {

@@ -36,17 +36,19 @@ impl LocalMarket {
             };
             let paid_units = gridmint_node::earnings::units_in_period(period, now, &payments);
             let electricity = self.inner.electricity(&device).for_work(paid_units, units.computeUnits);
-            let mut offers: Vec<u128> = net
+            let mut offers: Vec<u64> = net
                 .posted_since(now.saturating_sub(86_400))
                 .await?
                 .iter()
-                .map(|p| p.pricePerUnit.to::<u128>())
+                .map(|p| p.pricePerUnit.saturating_to::<u64>())
                 .collect();
             offers.sort_unstable();
             Ok(EarningsHistory {
                 pending_usd: Usd::from_base_units(pending),
                 market_jobs_24h: offers.len() as u32,
-                market_median_usd_per_pflop: offers.get(offers.len() / 2).map(|&p| Usd::from_base_units(p)),
+                market_median_usd_per_pflop: offers
+                    .get(offers.len() / 2)
+                    .map(|&p| gridmint_protocol::Price(p).usd_per_pflop()),
                 electricity_usd: (units.computeUnits > 0).then_some(electricity),
                 ..gridmint_node::earnings::history(period, now, since, &payments)
             })

@@ -471,7 +471,8 @@ impl LocalMarket {
     }
 
     /// The end of the set-up: this machine registers, stakes and serves jobs paying at least
-    /// `price_floor` (payment-token base units per work unit). Once it serves, a new floor
+    /// `price_floor` (price units per work unit: micro-dollars per PFLOP, see
+    /// [`gridmint_protocol::Price`]). Once it serves, a new floor
     /// applies from the next start.
     pub fn start_earning(&self, price_floor: u64) {
         self.inner.owner.send_if_modified(|floor| {
@@ -493,7 +494,7 @@ impl LocalMarket {
         let mut prices = rt.block_on(async {
             let head = net.block_number().await?;
             let posted = net.posted_jobs(net.profile.deployment.start_block, head).await?;
-            Ok::<_, NodeError>(posted.iter().map(|p| p.pricePerUnit.to::<u64>()).collect::<Vec<u64>>())
+            Ok::<_, NodeError>(posted.iter().map(|p| p.pricePerUnit.saturating_to::<u64>()).collect::<Vec<u64>>())
         })?;
         prices.sort_unstable();
         let (price, basis) = match prices.len() {
@@ -584,9 +585,13 @@ impl LocalMarket {
                 let current_task = lock(&self.inner.current_task).clone();
                 let declined_jobs = lock(&self.inner.declined).clone();
                 let (gpu_temp_c, gpu_busy_pct, power_w) = self.inner.sensors();
-                if let (Some(_), Some(watts)) = (&current_task, power_w) {
-                    // A reading while a job computes is the draw the work costs.
-                    *lock(&self.inner.computing_power_w) = Some(watts.round() as u32);
+                // The draw the work costs: the highest reading while a job computes (not while it
+                // fetches its data or loads).
+                let computing =
+                    current_task.as_ref().is_some_and(|t| !t.stage.starts_with("fetching") && t.stage != "loading");
+                if let (true, Some(watts)) = (computing, power_w) {
+                    let mut peak = lock(&self.inner.computing_power_w);
+                    *peak = Some(peak.unwrap_or(0).max(watts.round() as u32));
                 }
                 let net_hour = self.inner.net_hour(&device, &chain);
                 status.provider = Some(ProviderStanding {

@@ -20,6 +20,15 @@ pub(super) const CLAIM_MARGIN_S: u64 = 30;
 /// (the buyer's check window, and the delivery after it).
 const KEEP_MARGIN_S: u64 = 3 * 86_400;
 
+/// What this node's device takes: its pace on jobs, and the reproducibility classes it computes
+/// (the registered classes the device also proves now: a registration from before classes were
+/// checked, or a device changed since, claims only what it can run).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DeviceTerms<'a> {
+    pub pace: &'a Pace,
+    pub classes: u8,
+}
+
 /// Reads new `JobPosted` events from `cursor` up to the newest block with the network's
 /// confirmations on top, and claims what fits; returns the next cursor.
 pub(super) async fn scan(
@@ -29,7 +38,7 @@ pub(super) async fn scan(
     cursor: u64,
     tasks: &mut BTreeMap<U256, Task>,
     options: &ProviderOptions,
-    pace: &Pace,
+    device: DeviceTerms<'_>,
 ) -> Result<u64, NodeError> {
     let head = net.block_number().await?;
     let Some(head) = head.checked_sub(net.profile.confirmations) else { return Ok(cursor) };
@@ -40,7 +49,7 @@ pub(super) async fn scan(
         if tasks.contains_key(&posted.jobId) {
             continue;
         }
-        if let Some(task) = consider(net, &posted, options, tasks, pace).await? {
+        if let Some(task) = consider(net, &posted, options, tasks, device).await? {
             store.insert_task(key, &posted.jobId.to_string(), &task.index.to_string(), task.claim_deadline)?;
             tasks.insert(posted.jobId, task);
         }
@@ -58,9 +67,10 @@ async fn consider(
     posted: &Gridmint::JobPosted,
     options: &ProviderOptions,
     tasks: &BTreeMap<U256, Task>,
-    pace: &Pace,
+    device: DeviceTerms<'_>,
 ) -> Result<Option<Task>, NodeError> {
-    let price: u128 = posted.pricePerUnit.to();
+    let pace = device.pace;
+    let price: u128 = posted.pricePerUnit.saturating_to();
     let claim_deadline: u64 = posted.claimDeadline.to();
     let commit_deadline: u64 = posted.commitDeadline.to();
     // A job whose claim window closed (one seen late, after a restart) is not a choice.
@@ -93,6 +103,11 @@ async fn consider(
     }
     if let Some(reason) = options.held.as_ref().and_then(|h| h.lock().unwrap_or_else(|p| p.into_inner()).clone()) {
         decline(options, posted.jobId, format!("held: {reason}"));
+        return Ok(None);
+    }
+    // The class first, from what this device proves (the market checks only the registration).
+    if let Some(why) = class_refusal(posted.requirements.workloadClass, device.classes) {
+        decline(options, posted.jobId, why);
         return Ok(None);
     }
     let eligible = net
@@ -140,18 +155,25 @@ pub(super) fn why_unfit(me: &Gridmint::Provider, req: &Gridmint::Requirements) -
         format!("needs {} MiB of GPU memory; this device registered {} MiB", req.minMemoryMiB, me.memoryMiB)
     } else if req.minComputeUnits > me.computeUnits {
         format!("needs a compute score of {}; this device has {}", req.minComputeUnits, me.computeUnits)
-    } else if !ReproClass::from_code(req.workloadClass).is_some_and(|c| c.is_in(me.classes)) {
-        let theirs = ReproClass::from_code(req.workloadClass)
-            .map_or_else(|| format!("class {}", req.workloadClass), |c| format!("the {c} class"));
-        let mine: Vec<&str> =
-            ReproClass::ALL.into_iter().filter(|c| c.is_in(me.classes)).map(ReproClass::as_str).collect();
-        format!("is computed in {theirs}; this device computes {}", mine.join(" and "))
+    } else if let Some(why) = class_refusal(req.workloadClass, me.classes) {
+        why
     } else if !region.allowed_by(req.regionMask) {
         let open: Vec<&str> = Region::all().filter(|r| r.allowed_by(req.regionMask)).map(Region::name).collect();
         format!("is open to {} only; this machine is in {region}", open.join(", "))
     } else {
         "this machine may not claim it now (its stake or its standing)".to_owned()
     }
+}
+
+/// Why a job in class `code` is not for a device computing the classes of mask `classes`, or
+/// `None` when it is.
+fn class_refusal(code: u8, classes: u8) -> Option<String> {
+    if ReproClass::from_code(code).is_some_and(|c| c.is_in(classes)) {
+        return None;
+    }
+    let theirs = ReproClass::from_code(code).map_or_else(|| format!("class {code}"), |c| format!("the {c} class"));
+    let mine: Vec<&str> = ReproClass::ALL.into_iter().filter(|c| c.is_in(classes)).map(ReproClass::as_str).collect();
+    Some(format!("is computed in {theirs}; this device computes {}", mine.join(" and ")))
 }
 
 /// Why a job revealed at `reveal_deadline` (chain time `now`) would outlive the time this node
@@ -203,7 +225,8 @@ mod tests {
             status: 1,
             activeJobs: 0,
             lastJobOrUnstakeAt: 0,
-            agreed: 0,
+            agreed: Default::default(),
+            slashes: 0,
         }
     }
 

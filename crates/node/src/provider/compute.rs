@@ -80,6 +80,14 @@ pub(super) async fn compute_posted(
     options: &ProviderOptions,
 ) -> Result<(B256, B256, u64), NodeError> {
     let posted = find_posted(net, job_id).await?;
+    // The class the job was posted in (the claim checked this device computes it), before any
+    // data moves: a code this node does not know is the posting's fault.
+    let class = ReproClass::from_code(posted.requirements.workloadClass).ok_or_else(|| {
+        NodeError::Job(runner::JobError::Input {
+            file: format!("job {job_id}'s posting"),
+            message: format!("reproducibility class {} is not one this node knows", posted.requirements.workloadClass),
+        })
+    })?;
     let (bundle, buyer_key) = net.peer()?.fetch_job_data(&posted).await?;
     // A replica serves the job's data to the jurors of its court games.
     net.peer()?.computed_job(job_id);
@@ -106,16 +114,6 @@ pub(super) async fn compute_posted(
     // In this process or a worker, the same runner: a lost device is reopened and the job run
     // again (`runner::run_in_slot`).
     let share = options.memory_share.as_ref().map_or(100, |s| s.load(std::sync::atomic::Ordering::Relaxed));
-    // The class the job was posted in (the claim checked this node is registered in it).
-    let class = ReproClass::from_code(posted.requirements.workloadClass).ok_or_else(|| {
-        NodeError::Job(runner::JobError::Package {
-            path: package.clone(),
-            message: format!(
-                "posted in reproducibility class {}, which this node does not know",
-                posted.requirements.workloadClass
-            ),
-        })
-    })?;
     let how = runner::SlotRun { class, memory_share_pct: share, control: options.control.clone() };
     let run_options = options.clone();
     let (run_package, run_out) = (package.clone(), out.clone());

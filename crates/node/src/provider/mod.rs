@@ -34,8 +34,9 @@ use crate::{NodeError, Paths, net::Network, pace::Pace, store::Store};
 pub struct ProviderOptions {
     /// The lowest price it accepts, in price units per work unit ([`gridmint_protocol::Price`]).
     pub price_floor: u128,
-    /// The region it registers in (what the owner declares: see [`Region`]).
-    pub region: Region,
+    /// The region it registers in (what the owner declares: see [`Region`]); `None` keeps the
+    /// one registered (a new registration declares none).
+    pub region: Option<Region>,
     /// Stop after this many jobs settle (for demos and tests); run until stopped otherwise.
     pub exit_after_jobs: Option<usize>,
     /// Test only: flip a bit of every result before committing, to exercise slashing.
@@ -107,6 +108,15 @@ impl Compute {
         match self {
             Compute::Here(slot) => Ok(gridmint_runner::worker::DeviceFacts::measure(&slot.gpu())?),
             Compute::Worker { worker, device } => Ok(worker.facts(*device)?),
+        }
+    }
+
+    /// The reproducibility classes the device proves now (the fused probe; in a worker, its
+    /// short benchmark).
+    fn classes(&self) -> Result<Vec<ReproClass>, NodeError> {
+        match self {
+            Compute::Here(slot) => Ok(runner::device_classes(&slot.gpu())),
+            Compute::Worker { worker, device } => Ok(worker.facts(*device)?.classes),
         }
     }
 
@@ -279,10 +289,13 @@ pub async fn ensure_registered(
         c.providerOf(me).call().await.map_err(|e| NodeError::Chain(ChainError::from_contract("providerOf", e)))?;
     if record.status != 0 {
         // The owner's region setting wins over the one registered (it moved the machine, or
-        // corrected it).
-        if record.region != options.region.code() {
-            net.market.set_region(options.region.code().into()).await?;
-            tracing::info!(from = record.region, to = %options.region, "region changed");
+        // corrected it). The market refuses a move under open claims: then it waits for the
+        // next start, and the node serves in the region registered.
+        if let Some(region) = options.region.filter(|r| r.code() != record.region) {
+            match net.market.set_region(region.code().into()).await {
+                Ok(_) => tracing::info!(from = record.region, to = %region, "region changed"),
+                Err(e) => tracing::warn!(error = %e, to = %region, "the region stays as registered for now"),
+            }
         }
         return Ok(None);
     }
@@ -299,8 +312,9 @@ pub async fn ensure_registered(
     let model = keccak256(facts.name.as_bytes());
     // The classes the device proved: only jobs in them are claimed (and judged) by this node.
     let classes = ReproClass::mask(facts.classes.iter().copied());
-    net.market.register(model, memory_mib, units, options.region.code().into(), classes, stake, Address::ZERO).await?;
-    tracing::info!(%me, units, memory_mib, classes = ?facts.classes, region = %options.region, "registered");
+    let region = options.region.unwrap_or_default();
+    net.market.register(model, memory_mib, units, region.code().into(), classes, stake, Address::ZERO).await?;
+    tracing::info!(%me, units, memory_mib, classes = ?facts.classes, %region, "registered");
     Ok(Some(facts))
 }
 
@@ -311,7 +325,7 @@ pub async fn serve(
     gpu: &std::sync::Arc<Compute>,
     options: &ProviderOptions,
 ) -> Result<ProviderReport, NodeError> {
-    ensure_registered(net, gpu, options).await?;
+    let measured = ensure_registered(net, gpu, options).await?;
     if options.jury_duty {
         jury::join_pool(net).await?;
     }
@@ -330,7 +344,13 @@ pub async fn serve(
         .call()
         .await
         .map_err(|e| NodeError::Chain(ChainError::from_contract("providerOf", e)))?;
-    let (units, classes) = (registered.computeUnits, registered.classes);
+    // The classes registered that the device proves now (a registration from before classes
+    // were checked holds every bit; a device may have changed since).
+    let proven = match measured {
+        Some(facts) => facts.classes,
+        None => gpu.classes()?,
+    };
+    let (units, classes) = (registered.computeUnits, registered.classes & ReproClass::mask(proven));
     let mut pace = Pace::for_units(units).with_scale(store.pace_scale(&key)?.unwrap_or(1.0));
     let mut cursor = store.cursor(&key)?.unwrap_or(net.profile.deployment.start_block);
     let mut tasks = resume(&store, &key)?;
@@ -355,7 +375,8 @@ pub async fn serve(
         }
         // A failed scan (the RPC is down, say) is retried with backoff; the cursor only moves
         // past blocks whose events were all handled.
-        match claims::scan(net, &store, &key, cursor, &mut tasks, options, &pace).await {
+        let device = claims::DeviceTerms { pace: &pace, classes };
+        match claims::scan(net, &store, &key, cursor, &mut tasks, options, device).await {
             Ok(next) => {
                 cursor = next;
                 backoff = options.poll;
