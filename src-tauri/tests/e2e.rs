@@ -1287,6 +1287,7 @@ mod untrusted {
                     deployment_file: forged_file.display().to_string(),
                     trusted_market_code: None,
                 }),
+                ..Default::default()
             };
             gridmint_node::settings::store_network(paths, &settings).expect("the owner's network");
         })
