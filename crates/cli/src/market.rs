@@ -273,7 +273,7 @@ pub fn earnings(node: &Node, args: EarningsArgs, json: bool) -> anyhow::Result<(
         // Net of electricity: the paid work's device time at the draw and the tariff, and an
         // hour of work at a price.
         let payments = net.payments_to(me).await?;
-        let units = net.market.contract().providerOf(me).call().await?.computeUnits;
+        let units = net.registration(me).await?.computeUnits;
         anyhow::ensure!(
             args.tariff.is_none_or(|t| t.base_units() <= 5_000_000),
             "--tariff: ${} per kWh is over $5",
@@ -302,18 +302,7 @@ pub fn earnings(node: &Node, args: EarningsArgs, json: bool) -> anyhow::Result<(
         let electricity = power.for_work(paid_units, units);
         let price = match args.price {
             Some(p) => gridmint_protocol::Price(p),
-            None => {
-                let mut offers: Vec<u64> = net
-                    .posted_since(net.now().await?.saturating_sub(86_400))
-                    .await?
-                    .iter()
-                    .map(|p| p.pricePerUnit.saturating_to())
-                    .collect();
-                offers.sort_unstable();
-                gridmint_protocol::Price(
-                    offers.get(offers.len() / 2).copied().unwrap_or(gridmint_protocol::Price::H100_REFERENCE.get()),
-                )
-            }
+            None => net.offers_24h(net.now().await?).await?.1.unwrap_or(gridmint_protocol::Price::H100_REFERENCE),
         };
         let hour = (units > 0).then(|| power.hour_at(price, units));
         let value = serde_json::json!({

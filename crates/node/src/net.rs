@@ -582,6 +582,23 @@ impl Network {
             .sum())
     }
 
+    /// What `provider` registered (a zeroed record when it has not).
+    pub async fn registration(&self, provider: Address) -> Result<Gridmint::Provider, NodeError> {
+        self.market.contract().providerOf(provider).call().await.map_err(contract_error("providerOf"))
+    }
+
+    /// The jobs posted in the 24 hours before `now` (chain time) and their median offer.
+    pub async fn offers_24h(&self, now: u64) -> Result<(usize, Option<gridmint_protocol::Price>), NodeError> {
+        let mut offers: Vec<u64> = self
+            .posted_since(now.saturating_sub(86_400))
+            .await?
+            .iter()
+            .map(|p| p.pricePerUnit.saturating_to())
+            .collect();
+        offers.sort_unstable();
+        Ok((offers.len(), offers.get(offers.len() / 2).map(|&p| gridmint_protocol::Price(p))))
+    }
+
     /// The jobs posted at or after `since` (chain time).
     pub async fn posted_since(&self, since: u64) -> Result<Vec<Gridmint::JobPosted>, NodeError> {
         let posted = self.events::<Gridmint::JobPosted>(&[]).await?;

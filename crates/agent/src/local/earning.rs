@@ -23,32 +23,18 @@ impl LocalMarket {
             let since = net.registered_at(net.address()).await?.unwrap_or(now);
             let payments = net.payments_to(net.address()).await?;
             let pending = net.pending_for(net.address()).await?;
-            let units = net
-                .market
-                .contract()
-                .providerOf(net.address())
-                .call()
-                .await
-                .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("providerOf", e)))?;
+            let units = net.registration(net.address()).await?;
             let device = match &*lock(&self.inner.phase) {
                 Phase::Ready { device, .. } => device.clone(),
                 _ => String::new(),
             };
             let paid_units = gridmint_node::earnings::units_in_period(period, now, &payments);
             let electricity = self.inner.electricity(&device).for_work(paid_units, units.computeUnits);
-            let mut offers: Vec<u64> = net
-                .posted_since(now.saturating_sub(86_400))
-                .await?
-                .iter()
-                .map(|p| p.pricePerUnit.saturating_to::<u64>())
-                .collect();
-            offers.sort_unstable();
+            let (jobs_24h, median) = net.offers_24h(now).await?;
             Ok(EarningsHistory {
                 pending_usd: Usd::from_base_units(pending),
-                market_jobs_24h: offers.len() as u32,
-                market_median_usd_per_pflop: offers
-                    .get(offers.len() / 2)
-                    .map(|&p| gridmint_protocol::Price(p).usd_per_pflop()),
+                market_jobs_24h: jobs_24h as u32,
+                market_median_usd_per_pflop: median.map(gridmint_protocol::Price::usd_per_pflop),
                 electricity_usd: (units.computeUnits > 0).then_some(electricity),
                 ..gridmint_node::earnings::history(period, now, since, &payments)
             })
@@ -134,13 +120,7 @@ impl Inner {
                 let payout = net.payout(provider).await?;
                 let pending = net.pending_payout(provider).await?;
                 let record = net.market.reputation(provider).await?;
-                let registered = net
-                    .market
-                    .contract()
-                    .providerOf(provider)
-                    .call()
-                    .await
-                    .map_err(|e| NodeError::Chain(gridmint_chain::ChainError::from_contract("providerOf", e)))?;
+                let registered = net.registration(provider).await?;
                 Ok::<_, NodeError>((standing, payout, pending, record, registered.computeUnits))
             })
             .map(|((withdrawable, stake, score), (payout, payout_balance), pending, record, units)| ChainStanding {

@@ -156,6 +156,9 @@ struct Inner {
     computing_power_w: Mutex<Option<u32>>,
     /// What a kWh costs the owner (the background settings); `None`: the region's average.
     tariff: Mutex<Option<Usd>>,
+    /// The region the owner set, read once at start (it applies from a start on; `None`: the
+    /// settings could not be read, the region registered stays).
+    region: Option<gridmint_protocol::Region>,
     /// Where the app's jobs are kept (`<data>/node.sqlite3`); `None` if it could not be opened
     /// (then the jobs live in memory only, and the log says why).
     store: Option<Mutex<Store>>,
@@ -344,6 +347,13 @@ impl LocalMarket {
             }
         };
         let jobs = store.as_ref().map(|s| restore_jobs(s, &network_key)).unwrap_or_default();
+        let region = match gridmint_node::settings::load_network(&paths) {
+            Ok(settings) => Some(settings.region),
+            Err(e) => {
+                tracing::warn!(error = %e, "the network settings cannot be read: the registered region stays");
+                None
+            }
+        };
         let inner = Arc::new(Inner {
             paths,
             root,
@@ -356,6 +366,7 @@ impl LocalMarket {
             chain_read: Mutex::new(None),
             sensed: Mutex::new(None),
             computing_power_w: Mutex::new(None),
+            region,
             tariff: Mutex::new(None),
             store: store.map(Mutex::new),
             paused: Arc::new(std::sync::atomic::AtomicBool::new(false)),
@@ -621,7 +632,7 @@ impl Inner {
     /// power) at the owner's tariff (else the average of the region the owner set).
     pub(super) fn electricity(&self, device: &str) -> gridmint_node::electricity::Electricity {
         use gridmint_node::electricity::{Electricity, kind_from_name};
-        let region = gridmint_node::settings::load_network(&self.paths).map(|s| s.region).unwrap_or_default();
+        let region = self.region.unwrap_or_default();
         let watts = *lock(&self.computing_power_w);
         Electricity::new(device, kind_from_name(device), watts, *lock(&self.tariff), region)
     }

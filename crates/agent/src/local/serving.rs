@@ -113,13 +113,7 @@ impl Inner {
         let options = ProviderOptions {
             price_floor: u128::from(price_floor),
             // The owner's setting (Settings → Network); registered, or changed, at this start.
-            region: match gridmint_node::settings::load_network(&self.paths) {
-                Ok(settings) => Some(settings.region),
-                Err(e) => {
-                    tracing::warn!(error = %e, "the network settings cannot be read: the registered region stays");
-                    None
-                }
-            },
+            region: self.region,
             exit_after_jobs: None,
             corrupt_results: false,
             lie_as_juror: false,

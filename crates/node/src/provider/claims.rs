@@ -118,13 +118,7 @@ async fn consider(
         .await
         .map_err(|e| NodeError::Chain(ChainError::from_contract("isEligible", e)))?;
     if !eligible {
-        let me = net
-            .market
-            .contract()
-            .providerOf(net.address())
-            .call()
-            .await
-            .map_err(|e| NodeError::Chain(ChainError::from_contract("providerOf", e)))?;
+        let me = net.registration(net.address()).await?;
         let why = why_unfit(&me, &posted.requirements);
         decline(options, posted.jobId, why);
         return Ok(None);

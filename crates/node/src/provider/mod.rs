@@ -337,13 +337,7 @@ pub async fn serve(
     let mut report = ProviderReport { address: me, ..ProviderReport::default() };
     let store = Store::open(&paths.data.join("node.sqlite3"))?;
     let key = format!("{}:{}", net.profile.deployment.market, me);
-    let registered = net
-        .market
-        .contract()
-        .providerOf(me)
-        .call()
-        .await
-        .map_err(|e| NodeError::Chain(ChainError::from_contract("providerOf", e)))?;
+    let registered = net.registration(me).await?;
     // The classes registered that the device proves now (a registration from before classes
     // were checked holds every bit; a device may have changed since).
     let proven = match measured {
