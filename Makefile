@@ -161,10 +161,11 @@ bench-dispute: setup contracts
 # (the contract's own code, 10,000 draws in forge) -> target/bench/market.json.
 bench-market: setup contracts
 	@mkdir -p target/bench
-	rm -f target/bench/selection.json
+	rm -f target/bench/selection.json target/bench/challenge.json
 	cd contracts && GRIDMINT_BENCH_SELECTION=../target/bench/selection.json \
 		forge test --match-test test_selectionShare_followsTheWeightShare_over10000Draws
-	python3 scripts/bench/market.py target/bench/selection.json target/bench/market.json
+	cargo run -q -p gridmint-node --example challenge_bench -- target/bench/challenge.json 1024 1000
+	python3 scripts/bench/market.py target/bench/selection.json target/bench/challenge.json target/bench/market.json
 
 # --- demo and packages -------------------------------------------------------------------------
 # The market on this machine: local chain, three provider processes (one corrupt), a buyer.

@@ -91,7 +91,9 @@ contract Deploy {
             levelsPerMove: 3,
             jurySize: 5,
             jurorShareBps: 5_000,
-            jurorSlashBps: 500
+            jurorSlashBps: 500,
+            // The local network: one machine, no jury pool to verify device checks.
+            verifiedMatching: false
         });
         c.court = address(new GridmintCourt(c));
         Gridmint market = new Gridmint(c);

@@ -14,7 +14,7 @@ import {ReplicaDraw} from "./libraries/ReplicaDraw.sol";
 import {TrailHash} from "./libraries/TrailHash.sol";
 import {GridToken} from "./tokens/GridToken.sol";
 import {
-    Account, Job, JobParams, JobState, Provider, ProviderStatus, Reveal, SignedCommit, Terms, Trail
+    Account, Job, JobParams, JobState, Provider, Reveal, SignedCommit, Terms, Trail
 } from "./libraries/Types.sol";
 
 /// @dev What the market asks of the court it is given.
@@ -137,7 +137,7 @@ contract Gridmint is Settlement, IGridmintMarket {
         Provider storage p = _providers[msg.sender];
         uint256 stake = p.stake;
         uint256 minStake = _minStakePerUnit * p.computeUnits;
-        if (p.status != ProviderStatus.Active || stake < minStake) revert NotEligible(jobId, msg.sender);
+        if (!_active(p.status) || stake < minStake) revert NotEligible(jobId, msg.sender);
         // One claim per provider and job: claims go in job order (an Active provider's
         // `lastJobOrUnstakeAt` is the last job it claimed), so no claimant fills the slots alone.
         uint32 last = p.lastJobOrUnstakeAt;

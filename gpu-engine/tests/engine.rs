@@ -12,6 +12,8 @@
 //! - `attention`: batched multi-head attention against its CPU twin, padding invariance.
 //! - `workloads`: the sentence encoder against its CPU twin in any batch; MLP training learns and
 //!   repeats bit for bit.
+//! - `challenge`: a device challenge answered on the device is the CPU's answer, bit for bit; its
+//!   sampled rows open and check; a fill over the device's memory is refused before it allocates.
 //! - `recovery`: a lost device is reopened and the work repeated; an overrun one takes no more work.
 //! - `hostile_input`: safetensors headers of any claim parsed or refused, never a panic.
 
@@ -1107,6 +1109,49 @@ mod workloads {
             assert_ne!(first, start, "training moved the weights");
             let round = MlpParams::from_safetensors(&first.to_safetensors().expect("bytes"), &[4, 8, 3]).expect("load");
             assert_eq!(round, first, "checkpoints round-trip");
+        }
+    }
+}
+
+mod challenge {
+    use gpu_engine::{
+        EngineError, GpuOptions, ReproClass,
+        workloads::challenge::{ChallengeProver, ChallengeSpec, Transcript, check_answer},
+    };
+
+    use super::support::{gpu, gpu_with};
+
+    #[test]
+    fn the_device_answers_as_the_cpu_does_and_its_samples_check() {
+        let Some(gpu) = gpu() else { return };
+        for class in gpu.classes() {
+            let spec = ChallengeSpec::new([3; 32], 32, 10, 12, class).expect("a valid shape");
+            let prover = ChallengeProver::new(&gpu, class).expect("the kernels build");
+            let answer = prover.answer(&gpu, &spec).expect("the device answers");
+            let cpu = Transcript::compute(&spec);
+            assert_eq!(answer.leaves, cpu.leaves, "{class:?}: every matrix, bit for bit");
+            assert_eq!(answer.root, cpu.root);
+            let samples = spec.samples([9; 32], 24);
+            assert!(samples.iter().any(|s| s.step >= 10) && samples.iter().any(|s| s.step < 10));
+            let openings = prover.open(&gpu, &spec, &answer, &samples).expect("the device opens its answer");
+            assert_eq!(openings, samples.iter().map(|&s| cpu.open(&spec, s)).collect::<Vec<_>>());
+            let mut opened = openings.into_iter();
+            check_answer(&spec, &answer.root, &answer.origin_proof(), &samples, |_| opened.next().expect("one each"))
+                .expect("an honest device passes");
+        }
+    }
+
+    #[test]
+    fn a_fill_beyond_the_device_memory_is_refused_before_anything_runs() {
+        let options = GpuOptions { memory_limit_bytes: Some(8 << 20), ..GpuOptions::default() };
+        let Some(gpu) = gpu_with(options) else { return };
+        let spec = ChallengeSpec::for_fill([1; 32], 64 << 20, ReproClass::Unfused).expect("a valid fill");
+        let prover = ChallengeProver::new(&gpu, ReproClass::Unfused).expect("the kernels build");
+        match prover.answer(&gpu, &spec) {
+            Err(EngineError::OverMemoryLimit { needed_bytes, limit_bytes, .. }) => {
+                assert!(needed_bytes > 64 << 20 && limit_bytes == 8 << 20, "{needed_bytes} over {limit_bytes}");
+            }
+            other => panic!("a 64 MiB fill on an 8 MiB device answered {other:?}"),
         }
     }
 }

@@ -1270,6 +1270,7 @@ mod untrusted {
             accounts: 2,
             stop_with_thread: false,
             confirmations: 0,
+            verified_matching: false,
         };
         let chain = gridmint_node::devnet::start(&gridmint_node::Paths::under(chain_home.path()), options)
             .await

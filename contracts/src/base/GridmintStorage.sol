@@ -5,7 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {GridToken} from "../tokens/GridToken.sol";
 import {IGridmintErrors, IGridmintEvents} from "../interfaces/IGridmint.sol";
-import {Account, Dispute, EpochTotals, Job, JurySeat, Provider, Record} from "../libraries/Types.sol";
+import {Account, DeviceCheck, Dispute, EpochTotals, Job, JurySeat, Provider, Record} from "../libraries/Types.sol";
 
 /// @title GridmintStorage
 /// @notice The market's parameters and state, shared by the two contracts that run at its
@@ -45,6 +45,9 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         // who voted with the majority
         uint16 jurorSlashBps; // share of its stake a seated juror loses for not revealing or voting
         // against the majority
+        bool verifiedMatching; // a job that asks for memory, compute or the fused class fits only
+        // providers a device check verified (a network with a jury pool to judge the checks; a
+        // one-machine local network has none and matches on the declared figures)
     }
 
     uint256 internal constant BPS = 10_000;
@@ -54,6 +57,11 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     uint8 internal constant _BUYER = 255; // `Dispute.challenger` when the buyer challenges
     uint8 internal constant _NEXT = 254; // start a game against the next claim left
     uint256 internal constant _MAX_TRACE_STEPS = 1 << 24;
+    /// @dev A device check's jury sits in `_disputes` under the provider's address with this bit
+    /// set: job ids are below 2^64, so the two never meet.
+    uint256 internal constant _CHECK_CASE = 1 << 255;
+    /// @dev A verified provider is checked again at a random time 0.5 to 1.5 of this after its pass.
+    uint256 internal constant _CHECK_INTERVAL = 1 days;
 
     IERC20 internal immutable _paymentToken;
     GridToken internal immutable _stakeToken;
@@ -76,6 +84,7 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     uint8 internal immutable _jurySize;
     uint16 internal immutable _jurorShareBps;
     uint16 internal immutable _jurorSlashBps;
+    bool internal immutable _verifiedMatching;
 
     mapping(address => Provider) internal _providers;
     mapping(address => bytes32) internal _deviceModelOf;
@@ -116,6 +125,9 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
     uint256 internal _totalStake; // protocol token staked
     uint256 internal _totalStakeCredit; // protocol token owed from slashes
 
+    /// @dev Each provider's device check.
+    mapping(address => DeviceCheck) internal _deviceChecks;
+
     constructor(Config memory c, GridToken stakeToken_) {
         if (address(c.paymentToken) == address(0) || c.treasury == address(0)) revert ZeroAddress();
         if (c.genesis == 0 || c.genesis > block.timestamp) revert InvalidParameter("genesis");
@@ -155,6 +167,7 @@ abstract contract GridmintStorage is IGridmintEvents, IGridmintErrors {
         _jurySize = c.jurySize;
         _jurorShareBps = c.jurorShareBps;
         _jurorSlashBps = c.jurorSlashBps;
+        _verifiedMatching = c.verifiedMatching;
     }
 
     /// @dev Runs the call in `target`'s code, in this storage, and returns or reverts with its

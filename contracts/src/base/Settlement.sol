@@ -59,16 +59,53 @@ abstract contract Settlement is GridmintStorage {
         return _inStanding(p) && _fits(p, req);
     }
 
-    /// @dev Active, with the stake its compute units need.
+    /// @dev Active (verified or not), with the stake its compute units need.
     function _inStanding(Provider memory p) internal view returns (bool) {
-        return p.status == ProviderStatus.Active && p.stake >= _minStakePerUnit * p.computeUnits;
+        return _active(p.status) && p.stake >= _minStakePerUnit * p.computeUnits;
     }
 
-    /// @dev What it registered meets the job's requirements.
-    function _fits(Provider memory p, Requirements memory req) internal pure returns (bool) {
+    /// @dev May claim: `Active` or `Verified`.
+    function _active(ProviderStatus status) internal pure returns (bool) {
+        return status >= ProviderStatus.Active;
+    }
+
+    /// @dev What it registered meets the job's requirements. With `verifiedMatching`, a job that
+    /// asks for memory, compute or the fused class counts only figures a device check verified:
+    /// an unverified provider fits only jobs that ask for none of them (`DeviceChecks`).
+    function _fits(Provider memory p, Requirements memory req) internal view returns (bool) {
+        return (!_verifiedOnly(req) || p.status == ProviderStatus.Verified) && _declaredFits(p, req);
+    }
+
+    /// @dev Whether the job's requirements are matched against verified figures only.
+    function _verifiedOnly(Requirements memory req) internal view returns (bool) {
+        return _verifiedMatching && (uint256(req.minMemoryMiB) | req.minComputeUnits | req.workloadClass) != 0;
+    }
+
+    /// @dev What it declared meets the job's requirements.
+    function _declaredFits(Provider memory p, Requirements memory req) internal pure returns (bool) {
         return p.memoryMiB >= req.minMemoryMiB && p.computeUnits >= req.minComputeUnits
             && (req.regionMask == 0 || (req.regionMask >> p.region) & 1 == 1)
             && (p.classes >> req.workloadClass) & 1 == 1;
+    }
+
+    /// @dev Seconds a provider that declared `memoryMiB` and `gflops` has to answer its device
+    /// check: the challenge it gets fills 90% of the memory with blocks of the smallest power-of-two
+    /// side (at least 16) that keeps them at most 4,096, then walks as many steps
+    /// (`gpu_engine::workloads::challenge::ChallengeSpec::for_fill`); the deadline is 1.5 times
+    /// its GEMMs at the declared rate plus hashing every matrix at 1 GiB/s, plus 120 s
+    /// (`gridmint_protocol::challenge::deadline_s`: the two are tested against the same figures).
+    function _checkDeadline(uint256 memoryMiB, uint256 gflops) internal pure returns (uint256) {
+        uint256 fill = (memoryMiB << 20) * 90 / 100;
+        uint256 side = 16;
+        while (side < 4096 && fill / (4 * side * side) > 4096) side *= 2;
+        uint256 blocks = fill / (4 * side * side);
+        if (blocks > 4096) blocks = 4096;
+        if (blocks < 2) blocks = 2;
+        uint256 flops = (2 * blocks - 1) * 2 * side * side * side + blocks * 8 * side * side;
+        uint256 hashed = 2 * blocks * 4 * side * side;
+        uint256 rate = gflops == 0 ? 1e9 : gflops * 1e9;
+        uint256 work = (flops + rate - 1) / rate + (hashed + (1 << 30) - 1) / (1 << 30);
+        return (work * 3 + 1) / 2 + 120;
     }
 
     function _payoutOf(address account) internal view returns (address) {
@@ -138,10 +175,11 @@ abstract contract Settlement is GridmintStorage {
         uint256 eligible;
         uint32 mask;
         Requirements memory req = t.terms.requirements;
+        bool verifiedOnly = _verifiedOnly(req);
         for (uint256 i; i < n; ++i) {
             address a = t.claimants[i];
             Provider memory p = _providers[a];
-            if (!_fits(p, req)) {
+            if (!_declaredFits(p, req) || (verifiedOnly && p.status != ProviderStatus.Verified)) {
                 // It took a claim slot it could never use: flooding a job's slots with claims
                 // that do not fit (to shut honest providers out) costs their stake, also when
                 // the claimant started unstaking since (it can still be slashed then).

@@ -5,7 +5,9 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 
 import {Settlement} from "../base/Settlement.sol";
-import {Dispute, DisputePhase, Job, JobState, Provider, Revealed, Trail} from "../libraries/Types.sol";
+import {
+    Dispute, DisputePhase, Job, JobState, Provider, Revealed, Trail
+} from "../libraries/Types.sol";
 
 /// @title Court
 /// @notice Disputes without an arbiter. A disputed job plays games, one at a time: a claim (a
@@ -225,24 +227,9 @@ abstract contract Court is Settlement {
     function _decided(uint256 jobId, Job storage j, Trail calldata t, Dispute storage g, bool defenderWon, bool voted)
         internal
     {
-        uint256 taken = voted ? g.jury.takenSeats : 0; // seats are taken only in the jury's vote
-        uint256 coherent = defenderWon ? g.jury.votedFor : g.jury.revealedSeats & ~uint256(g.jury.votedFor);
         emit GameDecided(jobId, defenderWon, g.jury.votesFor, g.jury.votesAgainst);
-        // One entry per coherent seat: a juror holding two seats is paid twice (two votes).
-        address[] memory paid = new address[](_popcount(uint32(coherent)));
-        uint256 c;
-        for (uint256 s; taken >> s != 0; ++s) {
-            if ((taken >> s) & 1 == 0) continue;
-            address juror = _jurors[jobId][s].juror;
-            delete _jurors[jobId][s];
-            if ((g.jury.revealedSeats >> s) & 1 == 0) delete _votes[jobId][s]; // a revealed one is spent
-            _providers[juror].activeJobs -= 1;
-            if ((coherent >> s) & 1 == 1) {
-                paid[c++] = juror;
-            } else {
-                _slashJuror(jobId, juror, (g.jury.revealedSeats >> s) & 1 == 0);
-            }
-        }
+        // Seats are taken only in the jury's vote.
+        address[] memory paid = voted ? _releaseJury(jobId, g, defenderWon) : new address[](0);
         Revealed[] memory reveals = t.reveals;
         uint8 loser = defenderWon ? g.challenger : g.defender;
         uint256 bond = g.bond;
@@ -288,6 +275,28 @@ abstract contract Court is Settlement {
             g.phase = DisputePhase.Checking;
             g.deadline = deadline;
             emit SurvivorChecking(jobId, deadline);
+        }
+    }
+
+    /// @dev Releases the seated jurors of case `caseId` (a game's or a device check's): those that
+    /// did not vote with the majority (`defenderWon`: the defender's side) are lightly slashed;
+    /// returns those that did, one entry per seat (a juror holding two seats is paid twice).
+    function _releaseJury(uint256 caseId, Dispute storage g, bool defenderWon) internal returns (address[] memory paid) {
+        uint256 taken = g.jury.takenSeats;
+        uint256 coherent = defenderWon ? g.jury.votedFor : g.jury.revealedSeats & ~uint256(g.jury.votedFor);
+        paid = new address[](_popcount(uint32(coherent)));
+        uint256 c;
+        for (uint256 s; taken >> s != 0; ++s) {
+            if ((taken >> s) & 1 == 0) continue;
+            address juror = _jurors[caseId][s].juror;
+            delete _jurors[caseId][s];
+            if ((g.jury.revealedSeats >> s) & 1 == 0) delete _votes[caseId][s]; // a revealed one is spent
+            _providers[juror].activeJobs -= 1;
+            if ((coherent >> s) & 1 == 1) {
+                paid[c++] = juror;
+            } else {
+                _slashJuror(caseId, juror, (g.jury.revealedSeats >> s) & 1 == 0);
+            }
         }
     }
 
@@ -359,7 +368,8 @@ abstract contract Court is Settlement {
         toJurors = jury ? (amount * _jurorShareBps) / BPS : 0;
         uint256 rest = amount - toJurors;
         p.stake -= uint96(toJurors);
-        _takeStake(p, rest, buyer, (rest * _buyerSlashShareBps) / BPS);
+        // No buyer (a device check's case): the rest goes to the treasury.
+        _takeStake(p, rest, buyer, buyer == address(0) ? 0 : (rest * _buyerSlashShareBps) / BPS);
         emit ProviderSlashed(jobId, provider, amount, false);
     }
 

@@ -3,7 +3,7 @@ pragma solidity ^0.8.28;
 
 import {ExtensionBase} from "./ExtensionBase.sol";
 import {JuryTicket} from "../libraries/JuryTicket.sol";
-import {Dispute, DisputePhase, JurySeat, Provider, ProviderStatus, Record} from "../libraries/Types.sol";
+import {Dispute, DisputePhase, JurySeat, Provider, Record} from "../libraries/Types.sol";
 
 /// @title Jury
 /// @notice The jury's side of a dispute: the jury pool, taking a seat with a committed vote,
@@ -26,7 +26,7 @@ abstract contract Jury is ExtensionBase {
     /// @notice See `IGridmintCourt`.
     function joinJuryPool() external viaMarket {
         Provider storage p = _providers[msg.sender];
-        if (p.status != ProviderStatus.Active) revert NotRegistered(msg.sender);
+        if (!_active(p.status)) revert NotRegistered(msg.sender);
         _records[msg.sender].jurySince = uint32(block.number);
         emit JuryPoolJoined(msg.sender, p.stake);
     }
@@ -129,7 +129,10 @@ abstract contract Jury is ExtensionBase {
         if (seed == 0 || seed == 1) return (tickets, false);
         Provider memory p = _providers[juror];
         uint256 since = _records[juror].jurySince;
-        eligible = juror != _jobs[jobId].buyer && _inStanding(p) && since != 0 && since < g.jury.seedBlock;
+        // A device check's party is its provider (the case id carries its address), a job's its buyer
+        // (its claimants are parties too: `commitVote` refuses them by the parties it is given).
+        address party = jobId & _CHECK_CASE != 0 ? address(uint160(jobId)) : _jobs[jobId].buyer;
+        eligible = juror != party && _inStanding(p) && since != 0 && since < g.jury.seedBlock;
         for (uint256 s; s < tickets.length; ++s) {
             tickets[s] = JuryTicket.draw(seed, s, juror, p.stake);
         }

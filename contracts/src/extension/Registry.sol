@@ -57,7 +57,7 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
     /// @inheritdoc IGridmintExtension
     function addStake(uint96 amount) external viaMarket {
         Provider storage p = _providers[msg.sender];
-        if (p.status != ProviderStatus.Active) revert NotRegistered(msg.sender);
+        if (!_active(p.status)) revert NotRegistered(msg.sender);
         if (amount == 0) revert ZeroAmount();
         p.stake += amount;
         _totalStake += amount;
@@ -91,7 +91,7 @@ abstract contract Registry is ExtensionBase, IGridmintExtension {
     /// @inheritdoc IGridmintExtension
     function requestUnstake() external viaMarket {
         Provider storage p = _providers[msg.sender];
-        if (p.status != ProviderStatus.Active) revert NotRegistered(msg.sender);
+        if (!_active(p.status)) revert NotRegistered(msg.sender);
         p.status = ProviderStatus.Unstaking;
         p.lastJobOrUnstakeAt = uint32(block.timestamp + _unstakeCooldown);
         emit UnstakeRequested(msg.sender, p.lastJobOrUnstakeAt);

@@ -147,6 +147,11 @@ abstract contract Views is ExtensionBase, IGridmintExtension {
     }
 
     /// @inheritdoc IGridmintExtension
+    function verifiedMatching() external view returns (bool) {
+        return _verifiedMatching;
+    }
+
+    /// @inheritdoc IGridmintExtension
     function feeBps() external view returns (uint16) {
         return _feeBps;
     }

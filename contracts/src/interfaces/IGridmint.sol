@@ -6,6 +6,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {GridToken} from "../tokens/GridToken.sol";
 import {
     Account,
+    DeviceCheck,
     Dispute,
     DisputePhase,
     Job,
@@ -42,6 +43,31 @@ interface IGridmintEvents {
     /// @notice A registered provider declared another region (its owner moved the machine, or
     /// corrected the setting).
     event RegionChanged(address indexed provider, uint16 region);
+    /// @notice A device check opened: the hash of block `seedBlock` seeds the challenge, answered by
+    /// `deadline`, for the figures the provider declared.
+    event DeviceCheckOpened(
+        address indexed provider,
+        uint256 seedBlock,
+        uint256 deadline,
+        uint32 memoryMiB,
+        uint32 computeUnits,
+        uint8 classes
+    );
+    /// @notice The provider answered its check with `root`; the hash of block `answerBlock` seeds
+    /// the sampled rows and the draw of the jury (case `caseId` in the jury's calls), which votes
+    /// by `juryDeadline`.
+    event DeviceCheckAnswered(
+        address indexed provider, uint256 caseId, bytes32 root, uint256 answerBlock, uint256 juryDeadline
+    );
+    /// @notice The jury found the sampled rows right: the provider is verified; its next check is
+    /// due at `nextDueAt`.
+    event DeviceCheckPassed(address indexed provider, uint256 nextDueAt);
+    /// @notice No answer by the deadline (`answered` false: the provider is unverified, a miss
+    /// counted), or more than half the jury found a sampled row wrong (slashed too,
+    /// `ProviderSlashed` under the case id).
+    event DeviceCheckFailed(address indexed provider, bool answered);
+    /// @notice No side had more than half the seats: nothing changes but the next due time.
+    event DeviceCheckVoid(address indexed provider);
 
     event JobPosted(
         uint256 indexed jobId,
@@ -148,6 +174,10 @@ interface IGridmintErrors {
     error NotUnstaking(address provider);
     error CooldownActive(uint256 until);
     error HasActiveJobs(uint256 count);
+    error DeviceCheckOpen(address provider);
+    error DeviceCheckNotDue(address provider, uint256 dueAt);
+    error NoDeviceCheck(address provider);
+    error DeviceCheckNotSeeded(address provider);
     error NoPendingPayout(address provider);
     error PayoutNotYetEffective(uint256 effectiveAt);
     error ZeroAddress();
@@ -467,6 +497,9 @@ interface IGridmintExtension {
     function jurySize() external view returns (uint8);
     function jurorShareBps() external view returns (uint16);
     function jurorSlashBps() external view returns (uint16);
+    /// @notice Whether a job that asks for memory, compute or the fused class fits only verified
+    /// providers (`IGridmintCourt.openDeviceCheck`).
+    function verifiedMatching() external view returns (bool);
     function feeBps() external view returns (uint16);
     function slashBps() external view returns (uint16);
     function buyerSlashShareBps() external view returns (uint16);
@@ -486,6 +519,37 @@ interface IGridmintExtension {
 /// which delegates them there (through the extension). Every move has a deadline (`moveWindow`);
 /// past it, `advanceDispute` moves the game on and the side that had to move loses.
 interface IGridmintCourt {
+    /// @notice Opens a device check of `provider` (see `DeviceChecks`): the provider itself, at any
+    /// time none is open; anyone else, once a verified provider's next check is due
+    /// (`DeviceCheckNotDue`). The provider must answer (`answerDeviceCheck`) within
+    /// `deviceCheckDeadline` of its figures, or lose its verification; its stake stays until the
+    /// check ends.
+    function openDeviceCheck(address provider) external;
+
+    /// @notice The provider answers its open check with the Merkle root of its challenge's
+    /// matrices (`gpu_engine::workloads::challenge`), after the opening block and by the deadline;
+    /// a jury is then drawn to re-run sampled rows (`commitVote` and `revealVote` with the case id
+    /// of `DeviceCheckAnswered`, parties `[provider]`, output `checkPassDigest(root)` when every
+    /// sampled row holds); `closeDeviceCheck` ends it.
+    function answerDeviceCheck(bytes32 root) external;
+
+    /// @notice What a juror reveals when every sampled row of the answer `root` holds.
+    function checkPassDigest(bytes32 root) external pure returns (bytes32);
+
+    function deviceCheckOf(address provider) external view returns (DeviceCheck memory);
+
+    /// @notice Seconds a provider declaring `memoryMiB` and `computeUnits` (GFLOP/s) has to answer.
+    function deviceCheckDeadline(uint32 memoryMiB, uint32 computeUnits) external pure returns (uint256);
+
+    /// @notice Ends a device check: after its deadline when unanswered (the provider is left
+    /// unverified and a miss counted, no stake taken), else after the jury's reveals. More than half
+    /// the seats voting that the sampled rows hold verify the provider (its next check due at a
+    /// random time 0.5 to 1.5 days on); more than half voting that they do not slash it (the
+    /// coherent jurors take `jurorShareBps`) and leave it unverified; otherwise the check is void
+    /// (due again in half a day). Jurors against the verdict, or that did not reveal, are lightly
+    /// slashed. Anyone may call it.
+    function closeDeviceCheck(address provider) external;
+
     /// @notice The defender opens its committed root: `keccak256(abi.encode(outputsRoot,
     /// traceRoot, flops, steps))`, with work units that are those flops (`WorkUnits::from_flops`),
     /// or fewer when capped at the job's maximum. Anyone holding the trace may send it.

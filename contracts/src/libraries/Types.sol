@@ -4,8 +4,22 @@ pragma solidity ^0.8.28;
 /// @notice Lifecycle of a provider in the registry.
 enum ProviderStatus {
     None, // never registered, or fully withdrawn
+    Unstaking, // cooling down: claims no new jobs, can still be slashed
     Active, // may claim jobs
-    Unstaking // cooling down: claims no new jobs, can still be slashed
+    Verified // Active, and its declared memory, compute and classes passed a device check (its
+    // last one: a failed re-check makes it Active again); Active and Verified last, so that one
+    // comparison tells both (`Settlement._active`)
+}
+
+/// @notice A provider's device check (`IGridmintExtension.openDeviceCheck`): a challenge seeded by
+/// the hash of the block it was opened in, answered with a Merkle root by a deadline derived
+/// from the declared figures, then judged by a jury that re-runs sampled rows. Two slots.
+struct DeviceCheck {
+    uint32 seedBlock; // the block the challenge was opened in (0: none open)
+    uint40 deadline; // the answer is due by this time
+    uint40 dueAt; // a verified provider's next check may be opened by anyone from this time on
+    uint32 answerBlock; // the block the answer landed in: its hash draws the rows the jury samples
+    bytes32 root; // the answer (0: not answered yet); the jury's case is `_CHECK_CASE | provider`
 }
 
 /// @notice Lifecycle of a job. Terminal states: Finalized, Refunded, Resolved.

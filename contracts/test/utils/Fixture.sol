@@ -81,7 +81,8 @@ abstract contract Fixture is Test, TrailBook, IGridmintErrors {
             levelsPerMove: 3,
             jurySize: 5,
             jurorShareBps: 5_000,
-            jurorSlashBps: 500
+            jurorSlashBps: 500,
+            verifiedMatching: false
         });
     }
 

@@ -327,6 +327,7 @@ mod custom_network {
             accounts: 3,
             stop_with_thread: false,
             confirmations: 0,
+            verified_matching: false,
         };
         let chain = rt.block_on(devnet::start(&Paths::under(&scratch.path().join("chain")), options)).expect("devnet");
         let deployment = scratch.path().join("deployment.json");

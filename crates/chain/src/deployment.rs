@@ -50,7 +50,10 @@ impl Deployment {
 /// The market parameters of the local network and of the tests (also in
 /// contracts/script/Deploy.s.sol). The payment token, the court and the genesis are filled in
 /// by [`crate::Market::deploy`].
-pub fn local_config(deployer: Address) -> GridmintStorage::Config {
+///
+/// `verified_matching`: whether jobs that ask for memory, compute or the fused class fit only
+/// providers a device check verified (a network with a jury pool to judge the checks).
+pub fn local_config(deployer: Address, verified_matching: bool) -> GridmintStorage::Config {
     let e = |n: u64, d: u64| U256::from(n) * U256::from(10).pow(U256::from(d));
     GridmintStorage::Config {
         paymentToken: Address::ZERO,
@@ -84,6 +87,7 @@ pub fn local_config(deployer: Address) -> GridmintStorage::Config {
         jurySize: 5,
         jurorShareBps: 5_000,
         jurorSlashBps: 500,
+        verifiedMatching: verified_matching,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod bindings;
 pub mod code;
 pub mod court;
 pub mod deployment;
+pub mod device_check;
 pub mod error;
 pub mod market;
 pub mod state;

@@ -240,6 +240,8 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
             accounts: 4 + jurors as usize,
             stop_with_thread: true,
             confirmations: 0,
+            // The demo's jury-only providers can judge device checks.
+            verified_matching: true,
         };
         let devnet = devnet::start(&chain_paths, options).await?;
         let profile = devnet.profile_path.clone();

@@ -24,6 +24,10 @@ pub struct DevnetArgs {
     /// Blocks a job's posting must be under before providers act on it (written to the profile).
     #[arg(long, default_value_t = 0)]
     confirmations: u64,
+    /// Jobs that ask for memory, compute or the fused class go only to providers whose device
+    /// check passed (start jury-only providers and providers with `--device-check` too).
+    #[arg(long)]
+    verified_matching: bool,
 }
 
 pub fn run(node: &Node, args: DevnetArgs, json: bool) -> anyhow::Result<()> {
@@ -37,6 +41,7 @@ pub fn run(node: &Node, args: DevnetArgs, json: bool) -> anyhow::Result<()> {
             // Started from the main thread, which lives as long as the devnet.
             stop_with_thread: true,
             confirmations: args.confirmations,
+            verified_matching: args.verified_matching,
         };
         let devnet = devnet::start(node.paths(), options).await?;
         let p = &devnet.profile;

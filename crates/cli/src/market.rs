@@ -154,6 +154,14 @@ pub struct StartArgs {
     /// Claim no jobs: only serve on juries of other jobs' court games.
     #[arg(long)]
     jury_only: bool,
+    /// Have this device's registered memory and compute checked by the network (a device check:
+    /// a challenge computed on the device, judged by a jury); a provider that passes is verified.
+    #[arg(long)]
+    device_check: bool,
+    /// The device memory offered to the market, in MiB (registered as such; a device check
+    /// fills 90% of it). The whole device's when left out.
+    #[arg(long, value_name = "MIB")]
+    memory_mib: Option<u32>,
 }
 
 pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Result<()> {
@@ -181,6 +189,8 @@ pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Re
         deadline_margin: Duration::from_secs(30),
         held: None,
         memory_share: None,
+        device_check: args.device_check,
+        memory_mib: args.memory_mib,
     };
     eprintln!("provider {} on {} serving {}", net.address(), gpu.device_name()?, net.profile.rpc_url);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -83,6 +83,10 @@ pub struct DevnetOptions {
     pub stop_with_thread: bool,
     /// Written into the profile (see [`NetworkProfile::confirmations`]).
     pub confirmations: u64,
+    /// Jobs that ask for memory, compute or the fused class fit only providers a device check
+    /// verified (the market's `verifiedMatching`): for a network with a jury pool to judge the
+    /// checks; a one-machine network without one matches on the declared figures.
+    pub verified_matching: bool,
 }
 
 /// A launcher that execs anvil with the parent-death signal set, so that a killed node leaves no
@@ -136,7 +140,7 @@ pub async fn start(paths: &Paths, options: DevnetOptions) -> Result<Devnet, Node
     let deployer: PrivateKeySigner = anvil.keys()[0].clone().into();
     let deployer_address = deployer.address();
     let provider = ProviderBuilder::new().wallet(deployer).connect_http(anvil.endpoint_url()).erased();
-    let market = Market::deploy(provider.clone(), local_config(deployer_address)).await?;
+    let market = Market::deploy(provider.clone(), local_config(deployer_address, options.verified_matching)).await?;
     let deployment = *market.deployment();
     let usd = MockStablecoin::new(deployment.payment_token, provider.clone());
     let grid = GridToken::new(deployment.stake_token, provider.clone());

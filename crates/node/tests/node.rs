@@ -7,6 +7,10 @@
 //!   tests are in crates/runner/tests).
 //! - `peer`: job data between real iroh endpoints on a real anvil: only claimants get a job's data,
 //!   sealed to them; only claimants deliver results, sealed to the buyer and matching their root.
+//! - `device_checks`: a provider's device check on a real anvil, answered on llvmpipe, its sampled
+//!   rows judged by three jury-only providers: it is verified; a provider that registered more
+//!   memory than its device has cannot answer and stays unverified, a miss counted; a job that
+//!   asks for memory then goes to the verified provider only.
 //! - `shards`: a sharded embedding job whose shards nobody could take in time (the only provider
 //!   is paused) is refunded, posted again by the buyer, and completes on the provider (in-process,
 //!   on llvmpipe, on a real anvil).
@@ -285,6 +289,7 @@ mod peer {
             accounts: 4,
             stop_with_thread: false,
             confirmations: 0,
+            verified_matching: true,
         };
         let chain = devnet::start(&chain_paths, options).await.expect("devnet");
         let node = |account: u32| {
@@ -477,6 +482,7 @@ mod market_code {
             accounts: 2,
             stop_with_thread: false,
             confirmations: 0,
+            verified_matching: true,
         };
         let chain = devnet::start(&Paths::under(&scratch.path().join("chain")), options).await.expect("devnet");
         let key = || net::dev_account(1).expect("dev key");
@@ -551,6 +557,7 @@ mod shards {
             accounts: 3,
             stop_with_thread: false,
             confirmations: 0,
+            verified_matching: true,
         };
         let chain = rt.block_on(devnet::start(&Paths::under(&scratch.path().join("chain")), options)).expect("devnet");
 
@@ -581,6 +588,8 @@ mod shards {
                         memory_share: None,
                         declined: None,
                         current_task: None,
+                        device_check: false,
+                        memory_mib: None,
                     };
                     provider::serve(&paths, &net, &gpu, &options).await
                 })
@@ -636,6 +645,200 @@ mod shards {
         let report = provider.join().expect("the provider thread").expect("the provider served");
         assert_eq!(report.jobs_settled, 2);
         rt.block_on(buyer_net.close_peer());
+        drop(chain);
+    }
+}
+
+mod device_checks {
+    use std::{
+        sync::Arc,
+        time::{Duration, Instant},
+    };
+
+    use super::anvil;
+
+    use alloy::{
+        primitives::{Address, U256, keccak256},
+        providers::ext::AnvilApi,
+    };
+    use gridmint_node::{
+        Node, Paths,
+        buyer::{self, SubmitOptions},
+        devnet,
+        net::{self, Network},
+        provider::{self, Compute, ProviderOptions},
+    };
+
+    type Declined = Arc<std::sync::Mutex<Vec<gridmint_protocol::DeclinedJob>>>;
+
+    fn node_options(device_check: bool, claim_jobs: bool, memory_mib: u32) -> ProviderOptions {
+        ProviderOptions {
+            price_floor: 0,
+            region: None,
+            exit_after_jobs: None,
+            corrupt_results: false,
+            lie_as_juror: false,
+            jury_duty: true,
+            claim_jobs,
+            relay_commitments: true,
+            poll: Duration::from_millis(300),
+            paused: None,
+            control: None,
+            deadline_margin: Duration::from_secs(20),
+            held: None,
+            memory_share: None,
+            declined: Some(Declined::default()),
+            current_task: None,
+            device_check,
+            memory_mib: Some(memory_mib),
+        }
+    }
+
+    /// A provider node on account `account`, in a thread of its own, until the test ends.
+    fn start(scratch: &std::path::Path, profile: &std::path::Path, account: u32, options: ProviderOptions) {
+        let models = Paths::discover().map(|p| p.models).unwrap_or_default();
+        let paths = Paths::under(&scratch.join(format!("provider-{account}"))).with_models(models);
+        let profile = profile.to_owned();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let served = rt.block_on(async move {
+                let net = Network::connect(&profile, net::dev_account(account)?)?;
+                let gpu = Arc::new(Compute::Here(Node::new(paths.clone()).open_device_slot(None)?));
+                provider::serve(&paths, &net, &gpu, &options).await
+            });
+            eprintln!("provider {account} stopped: {served:?}");
+        });
+    }
+
+    #[test]
+    fn an_honest_device_is_verified_by_the_jury_and_one_that_overstates_its_memory_is_not() {
+        let Some(anvil) = anvil() else { return };
+        // The nodes' logs, should it fail (RUST_LOG=info shows them).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let scratch = tempfile::tempdir().expect("scratch");
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let options = devnet::DevnetOptions {
+            anvil,
+            port: None,
+            block_time: Some(1),
+            accounts: 6,
+            stop_with_thread: false,
+            confirmations: 0,
+            verified_matching: true,
+        };
+        let chain = rt.block_on(devnet::start(&Paths::under(&scratch.path().join("chain")), options)).expect("devnet");
+        let observer = Network::connect(&chain.profile_path, net::dev_account(6).expect("key")).expect("connect");
+        let until = Instant::now() + Duration::from_secs(240);
+        let wait = |what: &str, done: &dyn Fn() -> bool| {
+            while !done() {
+                assert!(Instant::now() < until, "timed out waiting until {what}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        };
+        let record = |who: Address| rt.block_on(observer.registration(who)).expect("providerOf");
+
+        // Three jury-only providers enter the pool first.
+        for account in 3..=5 {
+            start(scratch.path(), &chain.profile_path, account, node_options(false, false, 8));
+        }
+        let jurors: Vec<Address> = (3..=5).map(|a| net::dev_account(a).expect("key").address()).collect();
+        wait("the jurors are in the pool", &|| {
+            jurors.iter().all(|j| rt.block_on(observer.market.jury_since(*j)).expect("jurySince") != 0)
+        });
+
+        // The liar registers four times its device's memory (llvmpipe offers 2 GiB) before its
+        // node starts (which keeps the registration it finds).
+        let liar = net::dev_account(2).expect("key");
+        let liar_net = Network::connect(&chain.profile_path, liar.clone()).expect("connect");
+        rt.block_on(async {
+            let stake = U256::from(1_000u64) * U256::from(10u64).pow(U256::from(18u64));
+            liar_net.market.approve_stake(liar.address(), stake).await.expect("approve");
+            liar_net
+                .market
+                .register(keccak256("llvmpipe"), 8_192, 20, 0, 1, stake, Address::ZERO)
+                .await
+                .expect("the liar registers");
+        });
+        // Both take jobs too: a job that asks for memory must go to the verified one only.
+        // 256 MiB offered: enough for the job below; its check fills 230 MiB (3,686 blocks of 128²,
+        // seconds on llvmpipe).
+        let (honest_options, liar_options) = (node_options(true, true, 256), node_options(true, true, 256));
+        let declined = |o: &ProviderOptions| o.declined.as_ref().map(|d| d.lock().expect("lock").clone());
+        let seen = (honest_options.clone(), liar_options.clone());
+        start(scratch.path(), &chain.profile_path, 1, honest_options);
+        start(scratch.path(), &chain.profile_path, 2, liar_options);
+
+        let honest = net::dev_account(1).expect("key").address();
+        wait("the honest provider is verified", &|| {
+            record(honest).status == gridmint_chain::device_check::STATUS_VERIFIED
+        });
+        let check = rt.block_on(observer.market.device_check(honest)).expect("deviceCheckOf");
+        assert_eq!(check.seedBlock, 0, "its check is closed");
+        assert!(check.dueAt.to::<u64>() > 0, "its next check is due some time");
+        let rep = rt.block_on(observer.market.reputation(honest)).expect("reputation");
+        assert_eq!((rep.slashed, rep.missed), (0, 0));
+
+        // The liar's check is open and unanswered: its device refuses a fill of 7.2 GiB.
+        let open = rt.block_on(observer.market.device_check(liar.address())).expect("deviceCheckOf");
+        assert!(open.seedBlock != 0 && open.root.is_zero(), "the liar's check is open and unanswered: {open:?}");
+        // Its deadline is minutes away at its declared rate: the local chain's clock moves there.
+        let left = open.deadline.to::<u64>().saturating_sub(rt.block_on(observer.now()).expect("now")) + 5;
+        rt.block_on(observer.market.contract().provider().anvil_increase_time(left)).expect("warp");
+        wait("the liar's check is closed", &|| {
+            rt.block_on(observer.market.device_check(liar.address())).expect("deviceCheckOf").seedBlock == 0
+        });
+        let after = record(liar.address());
+        assert_eq!(after.status, gridmint_chain::device_check::STATUS_ACTIVE, "the liar is not verified");
+        assert_eq!(rt.block_on(observer.market.reputation(liar.address())).expect("reputation").missed, 1);
+
+        // This network matches on verified figures: a job that asks for 128 MiB goes to the
+        // verified provider, never to the liar, whatever memory it registered.
+        let models = Paths::discover().map(|p| p.models).unwrap_or_default();
+        if !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
+            assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM (make setup)");
+            eprintln!("SKIPPED the job: no MiniLM");
+            return;
+        }
+        let matching = observer.market.contract().verifiedMatching();
+        assert!(rt.block_on(async { matching.call().await }).expect("verifiedMatching"), "a network with a jury");
+        let pkg = scratch.path().join("job");
+        std::fs::create_dir_all(&pkg).expect("package");
+        std::fs::write(pkg.join("job.toml"), "kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"s.txt\"\n")
+            .expect("manifest");
+        std::fs::write(pkg.join("s.txt"), "A verified device computes this.\nAnd this.\n").expect("sentences");
+        let buyer_paths = Paths::under(&scratch.path().join("buyer")).with_models(models);
+        let submit = SubmitOptions {
+            replicas: 1,
+            claim_window_s: 5,
+            spot_check_rows: 0,
+            min_memory_mib: 128,
+            ..SubmitOptions::default()
+        };
+        let outcome = rt.block_on(async {
+            buyer::start_buyer_peer(&buyer_paths, &observer, 0, None).await.expect("the buyer's endpoint");
+            let posted = buyer::submit(&buyer_paths, &observer, &pkg, &submit).await.expect("posts");
+            buyer::wait_and_fetch(&observer, posted.job_id, Some(&scratch.path().join("out")), submit.poll)
+                .await
+                .expect("the job ends")
+        });
+        assert!(
+            outcome.verified,
+            "{outcome:?}; declined by the honest provider: {:?}, by the liar: {:?}; the job's events: {:?}",
+            declined(&seen.0),
+            declined(&seen.1),
+            rt.block_on(observer.job_events(outcome.job_id))
+        );
+        let liar_declined = declined(&seen.1).unwrap_or_default();
+        assert!(
+            liar_declined.iter().any(|d| d.reason.contains("not verified")),
+            "the liar's node says why it left the job: {liar_declined:?}"
+        );
+        let claimants = rt.block_on(observer.market.trail(outcome.job_id)).expect("trail").claimants;
+        assert_eq!(claimants, vec![honest], "only the verified provider claimed the job");
+        rt.block_on(observer.close_peer());
         drop(chain);
     }
 }

@@ -170,6 +170,13 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const FETCH_GRACE: Duration = Duration::from_secs(60);
 /// The most a job's data may hold (as the buyer's package limit).
 pub const MAX_DATA_BYTES: u64 = 4 << 30;
+/// The most a device check's openings may hold: 48 sampled rows, each with ten rows of at most
+/// 4,096 floats and their proofs (as JSON, about 40 MiB at the largest block side).
+pub const MAX_OPENINGS_BYTES: u64 = 128 << 20;
+/// Where a provider keeps its device check's openings in its blob store.
+fn openings_name(root: B256) -> String {
+    format!("check/{root:x}")
+}
 /// The most a result bundle may hold (as [`exchange::BundleLimits::DEFAULT`]).
 pub const MAX_RESULT_BYTES: u64 = exchange::BundleLimits::DEFAULT.max_bytes;
 
@@ -195,6 +202,9 @@ enum Request {
     Result { job_id: U256, root: B256, blob: B256, signature: Bytes },
     /// A provider hands over its signed commitment and the reveal that opens it.
     Commit { job_id: U256, index: U256, commitment: B256, signature: Bytes, root: B256, work_units: u64, salt: B256 },
+    /// Anyone asks a provider for the openings of its device check's answer `root` (the rows its
+    /// jury samples; they prove themselves against the root on chain, so they are no secret).
+    Openings { root: B256 },
 }
 
 /// A replica's commitment and reveal, as its provider handed them to the buyer.
@@ -467,6 +477,29 @@ impl Peer {
         }
         self.local.put_hashed(&bundle, hash)?;
         Ok((bundle, blob.1))
+    }
+
+    /// As a juror of a device check: the openings of the provider's answer `root`, from the
+    /// endpoint it announced on chain (`peer`). Unchecked: the juror checks them against the root.
+    pub async fn fetch_openings(&self, provider: Address, peer: B256, root: B256) -> Result<Vec<u8>, PeerError> {
+        let endpoint = EndpointId::from_bytes(&peer.0)
+            .map_err(|e| peer_error(format!("provider {provider} announced no endpoint id ({e})")))?;
+        let asked = tokio::time::timeout(EXCHANGE_TIMEOUT, self.ask(endpoint, &Request::Openings { root }))
+            .await
+            .map_err(|_| peer_error(format!("provider {provider} did not answer for its device check in time")))?;
+        match asked? {
+            Response::Data { blob, .. } => self.fetch(endpoint, blob, MAX_OPENINGS_BYTES).await,
+            Response::Refused { message } => {
+                Err(peer_error(format!("provider {provider} refused its device check's openings: {message}")))
+            }
+            Response::Accepted => Err(peer_error(format!("provider {provider}: an answer out of turn"))),
+        }
+    }
+
+    /// As a provider: keeps the openings of its device check's answer `root` for its jurors.
+    pub fn keep_openings(&self, root: B256, openings: &[u8]) -> Result<(), PeerError> {
+        let hash = self.local.put(openings)?;
+        self.local.link(&openings_name(root), &hash)
     }
 
     /// As a provider after its reveal: seals the result bundle to the buyer and offers it; true

@@ -5,6 +5,7 @@
 //! but serde. Token amounts travel as decimal strings, never as floats ([`units`]).
 
 pub mod bench;
+pub mod challenge;
 pub mod error;
 pub mod hardware;
 pub mod job;

@@ -11,11 +11,13 @@
 //! - [`bench`]: opening a device with this machine's pipeline cache and layouts, benchmarks, the
 //!   determinism suite and the yield benchmark;
 //! - [`hardware`]: the devices and host this machine reports;
+//! - [`challenge`]: device checks: a challenge answered and opened on the device, a juror's check;
 //! - [`worker`]: device work in a child process (the protocol on its stdin and stdout);
 //! - [`idle`]: the owner's input and the GPU yield that follows it;
 //! - [`error`]: the errors, [`JobError`] (the package's fault or the machine's) and [`RunnerError`].
 
 pub mod bench;
+pub mod challenge;
 pub mod embed;
 pub mod error;
 pub mod hardware;

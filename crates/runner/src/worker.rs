@@ -21,7 +21,10 @@ use gpu_engine::control::{Control, RunState};
 use gridmint_protocol::{BenchmarkProgress, BenchmarkReport, HardwareReport, ReproClass};
 use serde::{Deserialize, Serialize};
 
-use crate::{self as runner, Paths, RunnerError};
+use crate::{
+    self as runner, Paths, RunnerError,
+    challenge::{ChallengeTerms, Openings},
+};
 
 /// What a device offers the market: measured once, when the machine registers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +80,17 @@ pub enum WorkerRequest {
         class: ReproClass,
         memory_share_pct: u8,
     },
+    /// A device check's challenge: its root ([`crate::challenge::answer`]).
+    ChallengeAnswer {
+        device: Option<u32>,
+        challenge: ChallengeTerms,
+    },
+    /// The rows a jury samples ([`crate::challenge::open`]).
+    ChallengeOpen {
+        device: Option<u32>,
+        challenge: ChallengeTerms,
+        sample_seed: [u8; 32],
+    },
 }
 
 /// A worker's lines: progress, then one answer.
@@ -98,6 +112,10 @@ pub enum WorkerReply {
     Ran {
         work_units: u64,
     },
+    ChallengeAnswered {
+        root: [u8; 32],
+    },
+    ChallengeOpened(Openings),
     /// The request failed; `job` says the job itself could not run (not the machine), and
     /// `input` that its own input is at fault.
     Failed {
@@ -157,6 +175,28 @@ impl DeviceWorker {
         };
         match self.call(&WorkerRequest::Benchmark { device, reps }, None, &mut on_line)? {
             WorkerReply::Benchmark(report) => Ok(report),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Answers a device check's challenge in a worker: its root.
+    pub fn answer_challenge(&self, device: Option<u32>, challenge: &ChallengeTerms) -> Result<[u8; 32], RunnerError> {
+        match self.call(&WorkerRequest::ChallengeAnswer { device, challenge: *challenge }, None, &mut |_| {})? {
+            WorkerReply::ChallengeAnswered { root } => Ok(root),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Opens the rows a device check's jury samples, in a worker.
+    pub fn open_challenge(
+        &self,
+        device: Option<u32>,
+        challenge: &ChallengeTerms,
+        sample_seed: [u8; 32],
+    ) -> Result<Openings, RunnerError> {
+        let request = WorkerRequest::ChallengeOpen { device, challenge: *challenge, sample_seed };
+        match self.call(&request, None, &mut |_| {})? {
+            WorkerReply::ChallengeOpened(openings) => Ok(openings),
             other => Err(unexpected(&other)),
         }
     }
@@ -338,6 +378,12 @@ pub fn serve_stdio(paths: &Paths) -> bool {
             crate::bench::run_with_progress(paths, device, reps, &mut |p| write(&WorkerReply::BenchmarkProgress(p)))
                 .map(WorkerReply::Benchmark)
         }
+        WorkerRequest::ChallengeAnswer { device, challenge } => crate::bench::open(paths, device)
+            .and_then(|gpu| crate::challenge::answer(&gpu, &challenge))
+            .map(|root| WorkerReply::ChallengeAnswered { root }),
+        WorkerRequest::ChallengeOpen { device, challenge, sample_seed } => crate::bench::open(paths, device)
+            .and_then(|gpu| crate::challenge::open(&gpu, &challenge, sample_seed))
+            .map(WorkerReply::ChallengeOpened),
         WorkerRequest::Run { device, package, out, class, memory_share_pct } => {
             let how = runner::SlotRun { class, memory_share_pct, control: Some(control.clone()) };
             run_here(paths, device, &package, &out, &how, &mut |p| {
@@ -395,6 +441,15 @@ mod tests {
                 out: "/o".into(),
                 class: ReproClass::Fused,
                 memory_share_pct: 50,
+            },
+            WorkerRequest::ChallengeAnswer {
+                device: None,
+                challenge: ChallengeTerms { seed: [9; 32], memory_mib: 1024, class: ReproClass::Unfused },
+            },
+            WorkerRequest::ChallengeOpen {
+                device: Some(0),
+                challenge: ChallengeTerms { seed: [9; 32], memory_mib: 1024, class: ReproClass::Fused },
+                sample_seed: [1; 32],
             },
         ];
         for request in requests {

@@ -5,6 +5,7 @@
 //! Workloads take tensors and token ids, never files or jobs: reading packages, tokenizing and
 //! writing outputs is the node's runner.
 
+pub mod challenge;
 pub mod encoder;
 pub mod mlp;
 pub mod tensors;

@@ -77,6 +77,8 @@ impl Inner {
                 // This thread lives until shutdown: a killed app takes anvil with it.
                 stop_with_thread: true,
                 confirmations: 0,
+                // The one machine of the embedded network has no jury pool to verify device checks.
+                verified_matching: false,
             },
         );
         let devnet = tokio::select! {
@@ -128,6 +130,9 @@ impl Inner {
             memory_share: Some(self.memory_share.clone()),
             current_task: Some(self.current_task.clone()),
             declined: Some(self.declined.clone()),
+            // Not yet in the app: its embedded network has no jury to judge a check (issue #23).
+            device_check: false,
+            memory_mib: None,
         };
         self.set_activity("registering: benchmarking the device and staking");
         // The device's name from the registration's measurement, else (registered before) asked for.

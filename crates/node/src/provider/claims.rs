@@ -140,6 +140,8 @@ async fn consider(
     Ok(Some(Task::claimed(index, claim_deadline, commit_deadline, posted.maxWorkUnits)))
 }
 
+use gridmint_chain::device_check::STATUS_VERIFIED as VERIFIED;
+
 /// Why a provider registered as `me` may not claim a job with requirements `req`, in the order
 /// the owner can act on: the device's memory and score, the job's class, the region, and else its
 /// standing (stake, status).
@@ -154,6 +156,11 @@ pub(super) fn why_unfit(me: &Gridmint::Provider, req: &Gridmint::Requirements) -
     } else if !region.allowed_by(req.regionMask) {
         let open: Vec<&str> = Region::all().filter(|r| r.allowed_by(req.regionMask)).map(Region::name).collect();
         format!("is open to {} only; this machine is in {region}", open.join(", "))
+    } else if me.status != VERIFIED && (req.minMemoryMiB != 0 || req.minComputeUnits != 0 || req.workloadClass != 0) {
+        // The market's `verifiedMatching`: what a job asks for counts only once a check proved it.
+        "asks for memory, compute or a class that this network counts only once a device check proved it; \
+         this device is not verified (start the provider with --device-check)"
+            .to_owned()
     } else {
         "this machine may not claim it now (its stake or its standing)".to_owned()
     }
@@ -253,5 +260,10 @@ mod tests {
         let mut needs = job(0, "");
         needs.minMemoryMiB = 4_096;
         assert_eq!(why_unfit(&small, &needs), "needs 4096 MiB of GPU memory; this device registered 1024 MiB");
+        // It has the memory, but the network counts only verified figures.
+        needs.minMemoryMiB = 512;
+        assert!(why_unfit(&small, &needs).contains("this device is not verified"), "{}", why_unfit(&small, &needs));
+        small.status = super::VERIFIED;
+        assert!(why_unfit(&small, &needs).contains("its stake or its standing"));
     }
 }

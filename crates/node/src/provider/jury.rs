@@ -151,7 +151,12 @@ enum Coming {
 }
 
 /// Its rank for each seat among the eligible members of the pool (who are no party), by ticket.
-async fn ranks(net: &Network, job_id: U256, mine: &[u64], parties: &[Address]) -> Result<Vec<usize>, NodeError> {
+pub(super) async fn ranks(
+    net: &Network,
+    job_id: U256,
+    mine: &[u64],
+    parties: &[Address],
+) -> Result<Vec<usize>, NodeError> {
     let me = net.address();
     let mut better = vec![0; mine.len()];
     for member in net.market.jury_pool(net.profile.deployment.start_block).await? {

@@ -70,6 +70,12 @@ pub struct ProviderOptions {
     pub jury_duty: bool,
     /// Claim jobs (a provider that only serves on juries does not).
     pub claim_jobs: bool,
+    /// Have the device's registered figures checked (see `device_check`): open this node's own
+    /// check while it is not verified, answer every check opened on it.
+    pub device_check: bool,
+    /// The device memory it offers the market, in MiB (registered as such, and what a device
+    /// check fills 90% of); `None`: the whole device's.
+    pub memory_mib: Option<u32>,
 }
 
 /// Jobs not taken that the agent keeps for the owner to see.
@@ -307,7 +313,8 @@ pub async fn ensure_registered(
         .await
         .map_err(|e| NodeError::Chain(ChainError::from_contract("minStakePerUnit", e)))?;
     let stake = per_unit * U256::from(units);
-    let memory_mib = (facts.memory_bytes / (1 << 20)).clamp(1, u64::from(u32::MAX)) as u32;
+    let device_mib = (facts.memory_bytes / (1 << 20)).clamp(1, u64::from(u32::MAX)) as u32;
+    let memory_mib = options.memory_mib.map_or(device_mib, |offered| offered.clamp(1, device_mib));
     net.market.approve_stake(net.address(), stake).await?;
     let model = keccak256(facts.name.as_bytes());
     // The classes the device proved: only jobs in them are claimed (and judged) by this node.
@@ -361,6 +368,8 @@ pub async fn serve(
     compute::sweep_ended_jobs(&work_dir, &tasks);
     let mut backoff = options.poll;
     let (mut duties, mut jury_cursor) = (jury::Duties::new(), 0u64);
+    let mut own_check = device_check::OwnCheck::default();
+    let (mut check_duties, mut check_cursor) = (check_jury::CheckDuties::new(), 0u64);
     loop {
         // A device that overran a dispatch takes no more work in this process: stop here (the
         // tasks are stored and resume at the next start) rather than claim jobs it cannot run.
@@ -423,7 +432,17 @@ pub async fn serve(
                 Err(e) => tracing::warn!(error = %e, "could not announce this node's endpoint; retrying"),
             }
         }
+        // Its own device check once its endpoint is announced (the jurors fetch its rows there).
+        if options.device_check
+            && announced
+            && let Err(e) = device_check::round(net, gpu, &mut own_check, tasks.is_empty()).await
+        {
+            tracing::warn!(error = %e, "device check: retrying");
+        }
         if options.jury_duty {
+            if let Err(e) = check_jury::round(net, &mut check_duties, &mut check_cursor, options.lie_as_juror).await {
+                tracing::warn!(error = %e, "device check jury: retrying");
+            }
             let ctx = jury::JuryContext { net, paths, gpu, work_dir: &work_dir, classes, lie: options.lie_as_juror };
             if let Err(e) = jury::round(&ctx, &mut duties, &mut jury_cursor).await {
                 tracing::warn!(error = %e, "jury duty: retrying");
@@ -678,10 +697,12 @@ async fn step(
     Ok(false)
 }
 
+mod check_jury;
 mod claims;
 mod closing;
 mod compute;
 mod court;
+mod device_check;
 mod jury;
 
 use closing::{leave_when_selected, settle_if_buyer_quiet};

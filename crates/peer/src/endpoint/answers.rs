@@ -28,11 +28,31 @@ impl<L: Ledger> JobData<L> {
             Request::Commit { job_id, index, commitment, signature, root, work_units, salt } => {
                 self.commit(job_id, index, commitment, signature, root, work_units, salt).await
             }
+            Request::Openings { root } => self.openings(root).await,
         };
         result.unwrap_or_else(|e| {
             tracing::warn!(peer = %from.fmt_short(), error = %e, "refused a peer's request");
             Response::Refused { message: e.to_string() }
         })
+    }
+
+    /// The openings of this node's device check answered with `root`, if it keeps them: one copy
+    /// in the transfer store however often it is asked (a juror each, at most a jury).
+    async fn openings(&self, root: B256) -> Result<Response, PeerError> {
+        let tag = format!("openings/{root:x}");
+        let known = self.transfers.tags().get(&tag).await.map_err(|e| peer_error(e.to_string()))?;
+        let hash = match known {
+            Some(info) if self.transfers.blobs().has(info.hash).await.unwrap_or(false) => info.hash,
+            _ => {
+                let bytes = self
+                    .local
+                    .resolve(&super::openings_name(root))?
+                    .ok_or_else(|| peer_error(format!("no device check answered {root} on this node")))?;
+                self.transfers.add_bytes(bytes).with_named_tag(&tag).await.map_err(|e| peer_error(e.to_string()))?.hash
+            }
+        };
+        tracing::info!(%root, "serving the device check's openings");
+        Ok(Response::Data { blob: B256::from(*hash.as_bytes()), signature: Bytes::new() })
     }
 
     /// The job and its claimants, if this node posted it and `who` is the `party` asked for.
