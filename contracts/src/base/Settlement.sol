@@ -179,7 +179,9 @@ abstract contract Settlement is GridmintStorage {
         for (uint256 i; i < n; ++i) {
             address a = t.claimants[i];
             Provider memory p = _providers[a];
-            if (!_declaredFits(p, req) || (verifiedOnly && p.status != ProviderStatus.Verified)) {
+            // Under `verifiedMatching`, an active provider that is not verified claimed what it
+            // may not (an unstaking one is skipped below, as before: it may have been verified).
+            if (!_declaredFits(p, req) || (verifiedOnly && p.status == ProviderStatus.Active)) {
                 // It took a claim slot it could never use: flooding a job's slots with claims
                 // that do not fit (to shut honest providers out) costs their stake, also when
                 // the claimant started unstaking since (it can still be slashed then).

@@ -11,7 +11,7 @@ enum ProviderStatus {
     // comparison tells both (`Settlement._active`)
 }
 
-/// @notice A provider's device check (`IGridmintExtension.openDeviceCheck`): a challenge seeded by
+/// @notice A provider's device check (`IGridmintCourt.openDeviceCheck`): a challenge seeded by
 /// the hash of the block it was opened in, answered with a Merkle root by a deadline derived
 /// from the declared figures, then judged by a jury that re-runs sampled rows. Two slots.
 struct DeviceCheck {

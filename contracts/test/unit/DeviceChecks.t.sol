@@ -318,4 +318,29 @@ contract DeviceChecksTest is CourtFixture {
         anything.requirements.workloadClass = 0;
         assertTrue(market.isEligible(unverified, anything.requirements), "no asks: no check needed");
     }
+
+    /// A verified provider that claims and then starts unstaking is skipped at the draw, not
+    /// slashed as unfit: it was verified when it claimed.
+    function test_aVerifiedClaimantThatStartsUnstaking_isSkippedNotSlashed() public {
+        judge(openAndAnswer(), all(market.checkPassDigest(ROOT)));
+        address other = providers[1];
+        vm.prank(other);
+        market.openDeviceCheck(other);
+        vm.roll(vm.getBlockNumber() + 1);
+        vm.prank(other);
+        market.answerDeviceCheck(ROOT);
+        address keep = p;
+        p = other;
+        judge((uint256(1) << 255) | uint160(other), all(market.checkPassDigest(ROOT)));
+        p = keep;
+        uint256 jobId = postWith(params(1));
+        claimAs(jobId, p);
+        claimAs(jobId, other);
+        vm.prank(p);
+        market.requestUnstake();
+        vm.warp(vm.getBlockTimestamp() + 11);
+        market.selectReplicas(jobId, trail(jobId));
+        assertEq(market.jobOf(jobId).selected, 1 << 1, "the verified one in standing is drawn");
+        assertEq(market.providerOf(p).stake, STAKE, "the unstaking claimant keeps its stake");
+    }
 }

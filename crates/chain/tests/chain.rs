@@ -136,7 +136,7 @@ mod support {
         let deployer_address = deployer.address();
         let provider = ProviderBuilder::new().wallet(deployer).connect_http(anvil.endpoint_url()).erased();
         // Declared figures matched: these tests' providers pass no device check (the node's
-        // `device_checks` test runs a network that matches verified ones).
+        // `device_checks` test checks a network that matches verified ones).
         let config = gridmint_chain::deployment::local_config(deployer_address, false);
         let market = Market::deploy(provider, config).await.expect("the market deploys");
         Some(Chain { anvil, market })

@@ -240,7 +240,8 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
             accounts: 4 + jurors as usize,
             stop_with_thread: true,
             confirmations: 0,
-            // The demo's jury-only providers can judge device checks.
+            // Jobs that ask for memory, compute or the fused class take verified providers only
+            // (the demo's jobs ask for none: its providers run no device check).
             verified_matching: true,
         };
         let devnet = devnet::start(&chain_paths, options).await?;

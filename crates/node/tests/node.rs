@@ -8,7 +8,7 @@
 //! - `peer`: job data between real iroh endpoints on a real anvil: only claimants get a job's data,
 //!   sealed to them; only claimants deliver results, sealed to the buyer and matching their root.
 //! - `device_checks`: a provider's device check on a real anvil, answered on llvmpipe, its sampled
-//!   rows judged by three jury-only providers: it is verified; a provider that registered more
+//!   rows judged by the jury pool (three jury-only providers and the other provider): it is verified; a provider that registered more
 //!   memory than its device has cannot answer and stays unverified, a miss counted; a job that
 //!   asks for memory then goes to the verified provider only.
 //! - `shards`: a sharded embedding job whose shards nobody could take in time (the only provider

@@ -6,8 +6,9 @@
 /// walk's working buffers. A provider declares the memory it offers to jobs, not more.
 pub const FILL_PERCENT: u64 = 90;
 
-/// Rows a checker re-runs, each at a sampled step. A prover that wrote a share `f` of its steps
-/// wrong passes with probability `(1 - f)^SAMPLES`: 0.8% at `f` = 0.1, under 10^-5 at `f` = 0.25.
+/// Rows a checker re-runs, each at a sampled step. A prover that wrote a share `f` of its
+/// (step, row) pairs wrong passes with probability `(1 - f)^SAMPLES`: 0.64% at `f` = 0.1, under
+/// 10^-5 at `f` = 0.25.
 pub const SAMPLES: usize = 48;
 
 /// The deadline's slack over the time the declared rate needs, as a ratio: a device may run

@@ -16,8 +16,8 @@
 //! samples steps and rows from a seed the prover did not know when it answered, and re-runs each
 //! sampled row from its opened input rows ([`check_opening`]): rows of a GEMM are independent,
 //! so one row of a step costs `2 · side²` flops and its opening a few rows and two proofs.
-//! A wrong step is caught when one of its rows is sampled; a prover that wrote a share `f` of its
-//! steps wrong passes `S` samples with probability about `(1 - f)^S`.
+//! A wrong row is caught when it is sampled; a prover that wrote a share `f` of its (step, row)
+//! pairs wrong passes `S` samples with probability about `(1 - f)^S`.
 //!
 //! The engine knows nothing of who asks, of deadlines or of stake: the node derives the seed
 //! and the deadline from the chain.

@@ -4,8 +4,8 @@
 //! seat fetches the rows the answer block's hash samples from the provider's endpoint, checks
 //! them on the CPU against the root on chain ([`gridmint_runner::challenge::check`]: a row of a
 //! GEMM each, in the check's class) and commits `checkPassDigest(root)` when every row holds, a
-//! digest of the fault otherwise; a provider that does not serve its rows by half the vote's
-//! window gets a vote against (it must make its case). It reveals after the commit deadline and
+//! digest of the fault otherwise; a provider that has not served its rows when half a move window
+//! is left before the commit deadline gets a vote against (it must make its case). It reveals after the commit deadline and
 //! closes the check once the reveals are over.
 
 use alloy::primitives::keccak256;

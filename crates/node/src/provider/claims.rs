@@ -119,7 +119,9 @@ async fn consider(
         .map_err(|e| NodeError::Chain(ChainError::from_contract("isEligible", e)))?;
     if !eligible {
         let me = net.registration(net.address()).await?;
-        let why = why_unfit(&me, &posted.requirements);
+        // Whether this network counts verified figures only (a read, on a job declined anyway).
+        let verified_only = net.market.contract().verifiedMatching().call().await.unwrap_or(false);
+        let why = why_unfit(&me, &posted.requirements, verified_only);
         decline(options, posted.jobId, why);
         return Ok(None);
     }
@@ -145,7 +147,8 @@ use gridmint_chain::device_check::STATUS_VERIFIED as VERIFIED;
 /// Why a provider registered as `me` may not claim a job with requirements `req`, in the order
 /// the owner can act on: the device's memory and score, the job's class, the region, and else its
 /// standing (stake, status).
-pub(super) fn why_unfit(me: &Gridmint::Provider, req: &Gridmint::Requirements) -> String {
+/// `verified_only`: the market's `verifiedMatching`.
+pub(super) fn why_unfit(me: &Gridmint::Provider, req: &Gridmint::Requirements, verified_only: bool) -> String {
     let region = Region::from_code(me.region).unwrap_or_default();
     if req.minMemoryMiB > me.memoryMiB {
         format!("needs {} MiB of GPU memory; this device registered {} MiB", req.minMemoryMiB, me.memoryMiB)
@@ -156,7 +159,10 @@ pub(super) fn why_unfit(me: &Gridmint::Provider, req: &Gridmint::Requirements) -
     } else if !region.allowed_by(req.regionMask) {
         let open: Vec<&str> = Region::all().filter(|r| r.allowed_by(req.regionMask)).map(Region::name).collect();
         format!("is open to {} only; this machine is in {region}", open.join(", "))
-    } else if me.status != VERIFIED && (req.minMemoryMiB != 0 || req.minComputeUnits != 0 || req.workloadClass != 0) {
+    } else if verified_only
+        && me.status != VERIFIED
+        && (req.minMemoryMiB != 0 || req.minComputeUnits != 0 || req.workloadClass != 0)
+    {
         // The market's `verifiedMatching`: what a job asks for counts only once a check proved it.
         "asks for memory, compute or a class that this network counts only once a device check proved it; \
          this device is not verified (start the provider with --device-check)"
@@ -247,23 +253,28 @@ mod tests {
     #[test]
     fn a_declined_job_names_the_class_or_the_region_that_kept_this_machine_out() {
         let unfused = ReproClass::mask([ReproClass::Unfused]);
-        let why = why_unfit(&provider(unfused, "eu-west"), &job(ReproClass::Fused.code(), ""));
+        let why = why_unfit(&provider(unfused, "eu-west"), &job(ReproClass::Fused.code(), ""), false);
         assert_eq!(why, "is computed in the fused class; this device computes unfused");
-        let why = why_unfit(&provider(unfused, "eu-west"), &job(7, ""));
+        let why = why_unfit(&provider(unfused, "eu-west"), &job(7, ""), false);
         assert_eq!(why, "is computed in class 7; this device computes unfused");
-        let why = why_unfit(&provider(ReproClass::mask(ReproClass::ALL), "us-east"), &job(1, "eu-west,eu-central"));
+        let why =
+            why_unfit(&provider(ReproClass::mask(ReproClass::ALL), "us-east"), &job(1, "eu-west,eu-central"), false);
         assert_eq!(why, "is open to eu-west, eu-central only; this machine is in us-east");
-        let why = why_unfit(&provider(unfused, "unspecified"), &job(0, "uk"));
+        let why = why_unfit(&provider(unfused, "unspecified"), &job(0, "uk"), false);
         assert_eq!(why, "is open to uk only; this machine is in unspecified");
         let mut small = provider(unfused, "uk");
         small.memoryMiB = 1_024;
         let mut needs = job(0, "");
         needs.minMemoryMiB = 4_096;
-        assert_eq!(why_unfit(&small, &needs), "needs 4096 MiB of GPU memory; this device registered 1024 MiB");
+        assert_eq!(why_unfit(&small, &needs, true), "needs 4096 MiB of GPU memory; this device registered 1024 MiB");
         // It has the memory, but the network counts only verified figures.
         needs.minMemoryMiB = 512;
-        assert!(why_unfit(&small, &needs).contains("this device is not verified"), "{}", why_unfit(&small, &needs));
+        assert!(why_unfit(&small, &needs, true).contains("this device is not verified"));
+        assert!(
+            why_unfit(&small, &needs, false).contains("its stake or its standing"),
+            "a network of declared figures"
+        );
         small.status = super::VERIFIED;
-        assert!(why_unfit(&small, &needs).contains("its stake or its standing"));
+        assert!(why_unfit(&small, &needs, true).contains("its stake or its standing"));
     }
 }

@@ -1,5 +1,6 @@
-//! Device checks, the provider's side (`contracts/src/extension/DeviceChecks.sol`): a provider
-//! that is not verified opens its own check; it answers every open check on its device (the
+//! Device checks, the provider's side (`contracts/src/court/DeviceChecks.sol`): a provider
+//! that is not verified opens its own check (when it holds no job, once per start: a void or
+//! failed check waits for the next start); it answers every open check on its device (the
 //! challenge seeded by the opening block's hash, for the memory it registered), as soon as the
 //! seed is known; once the answer's block draws the jury's samples it opens them
 //! ([`gridmint_runner::challenge::open`]: the challenge computed again, the sampled rows kept)
