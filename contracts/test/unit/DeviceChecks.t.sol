@@ -32,20 +32,31 @@ contract DeviceChecksTest is CourtFixture {
     }
 
     function openAndAnswer() internal returns (uint256 caseId) {
-        vm.prank(p);
-        market.openDeviceCheck(p);
+        return openAndAnswerFor(p);
+    }
+
+    /// `who` opens its own check and answers it in the next block.
+    function openAndAnswerFor(address who) internal returns (uint256 caseId) {
+        vm.prank(who);
+        market.openDeviceCheck(who);
+        return answerAs(who);
+    }
+
+    /// `who` answers its open check in the next block.
+    function answerAs(address who) internal returns (uint256 caseId) {
         vm.roll(vm.getBlockNumber() + 1);
-        vm.prank(p);
+        vm.prank(who);
         market.answerDeviceCheck(ROOT);
-        caseId = caseOf(p);
+        return caseOf(who);
     }
 
     /// The seats of the check's jury vote `outputs` (bytes32(0): never comes), reveal, and the
-    /// check is closed.
+    /// check (of the provider the case id carries) is closed.
     function judge(uint256 caseId, bytes32[] memory outputs) internal {
+        address provider = address(uint160(caseId));
         seatJury(caseId, 7);
         address[] memory parties = new address[](1);
-        parties[0] = p;
+        parties[0] = provider;
         for (uint256 s; s < jury.length; ++s) {
             if (outputs[s] == bytes32(0)) continue;
             bytes32 digest = market.voteDigest(caseId, outputs[s], voteSalt(jury[s]), jury[s]);
@@ -58,7 +69,7 @@ contract DeviceChecksTest is CourtFixture {
             vm.prank(jury[s]);
             market.revealVote(caseId, s, outputs[s], voteSalt(jury[s]));
         }
-        market.closeDeviceCheck(p);
+        market.closeDeviceCheck(provider);
     }
 
     function all(bytes32 output) internal view returns (bytes32[] memory outputs) {
@@ -175,9 +186,7 @@ contract DeviceChecksTest is CourtFixture {
         address stranger = providers[4];
         vm.prank(stranger);
         market.openDeviceCheck(p);
-        vm.roll(vm.getBlockNumber() + 1);
-        vm.prank(p);
-        market.answerDeviceCheck(ROOT);
+        answerAs(p);
         bytes32[] memory outputs = all(keccak256("a sampled row did not hold"));
         outputs[0] = market.checkPassDigest(ROOT); // one juror lies for the provider
         judge(caseOf(p), outputs); // every juror held STAKE before: the first check slashed nobody
@@ -324,15 +333,7 @@ contract DeviceChecksTest is CourtFixture {
     function test_aVerifiedClaimantThatStartsUnstaking_isSkippedNotSlashed() public {
         judge(openAndAnswer(), all(market.checkPassDigest(ROOT)));
         address other = providers[1];
-        vm.prank(other);
-        market.openDeviceCheck(other);
-        vm.roll(vm.getBlockNumber() + 1);
-        vm.prank(other);
-        market.answerDeviceCheck(ROOT);
-        address keep = p;
-        p = other;
-        judge((uint256(1) << 255) | uint160(other), all(market.checkPassDigest(ROOT)));
-        p = keep;
+        judge(openAndAnswerFor(other), all(market.checkPassDigest(ROOT)));
         uint256 jobId = postWith(params(1));
         claimAs(jobId, p);
         claimAs(jobId, other);

@@ -81,18 +81,21 @@ pub(crate) async fn advance_if_due(
     let deadline: u64 = g.deadline.to();
     let due = match Phase::from_u8(g.phase) {
         Phase::None => false,
-        Phase::JuryVote => {
-            let window = net.market.court_params().await?.move_window;
-            // Every seat revealed (or nobody sat): the verdict need not wait out the reveal window.
-            let all_revealed = g.jury.revealedSeats == g.jury.takenSeats;
-            now > deadline + u64::from(window) || (now > deadline && all_revealed)
-        }
+        Phase::JuryVote => verdict_due(g, net.market.court_params().await?.move_window, now),
         _ => now > deadline,
     };
     if due {
         quietly(job_id, "advanceDispute", net.market.advance_dispute(job_id).await.map(drop))?;
     }
     Ok(due)
+}
+
+/// Whether a jury's verdict may be taken at `now` (a game's, or a device check's): one move window
+/// after the commit deadline, or at the deadline once every seat revealed (or nobody sat).
+pub(crate) fn verdict_due(g: &gridmint_chain::bindings::Gridmint::Dispute, move_window: u32, now: u64) -> bool {
+    let deadline: u64 = g.deadline.to();
+    let all_revealed = g.jury.revealedSeats == g.jury.takenSeats;
+    now > deadline + u64::from(move_window) || (now > deadline && all_revealed)
 }
 
 /// The step the buyer's spot check contradicted in the defending claim's result (an embed job:

@@ -169,13 +169,10 @@ async fn serve(net: &Network, court: CourtParams, duty: &mut CheckDuty, lie: boo
             tracing::info!(%provider, seat, passes = (vote == g.node), "device check jury: vote revealed");
         }
     }
-    let all_revealed = g.jury.revealedSeats == g.jury.takenSeats;
-    if now > deadline + if all_revealed { 0 } else { u64::from(court.move_window) } {
-        // The verdict: anyone closes the check (the provider too); the first to land wins.
-        match net.market.close_device_check(provider).await {
-            Ok(_) => tracing::info!(%provider, "device check closed"),
-            Err(e) => tracing::info!(%provider, error = %e, "device check: closed by another"),
-        }
+    if crate::court::verdict_due(&g, court.move_window, now) {
+        // The verdict: anyone closes the check (the provider too); the first to land wins, the
+        // others' reverts are no error.
+        crate::court::quietly(case, "closeDeviceCheck", net.market.close_device_check(provider).await.map(drop))?;
         return Ok(true);
     }
     Ok(false)

@@ -86,9 +86,8 @@ pub(super) async fn round(
     let check = net.market.device_check(me).await?;
     let seed_block = u64::from(check.seedBlock);
     if seed_block == 0 {
-        let registered = net.registration(me).await?;
         // Active and not verified: it asks for its check, once per start.
-        if registered.status == STATUS_ACTIVE && !own.opened && idle {
+        if !own.opened && idle && net.registration(me).await?.status == STATUS_ACTIVE {
             own.opened = true;
             net.market.open_device_check(me).await?;
             tracing::info!("device check opened: the device proves the memory and compute it registered");
@@ -108,22 +107,11 @@ pub(super) async fn round(
         if head <= seed_block {
             return Ok(()); // the seed is the opening block's hash: known from the next block
         }
-        if let Some((_, root)) = own.computed.filter(|(seeded, _)| *seeded == seed_block) {
-            net.market.answer_device_check(root).await?;
-            own.computed = None;
-            tracing::info!(%root, "device check answered");
-            return Ok(());
-        }
         match own.answering.take() {
             Some((seeded, handle)) if seeded == seed_block && handle.is_finished() => {
                 match handle.await.unwrap_or_else(|e| Err(NodeError::Exchange { message: e.to_string() })) {
-                    Ok(root) => {
-                        // Kept until its transaction lands: a failed send is sent again next round.
-                        own.computed = Some((seed_block, B256::from(root)));
-                        net.market.answer_device_check(B256::from(root)).await?;
-                        own.computed = None;
-                        tracing::info!(root = %B256::from(root), "device check answered");
-                    }
+                    // Kept until its transaction lands: a failed send is sent again next round.
+                    Ok(root) => own.computed = Some((seed_block, B256::from(root))),
                     // Nothing to retry: the device cannot hold the fill, or failed computing it.
                     Err(e) => {
                         tracing::error!(error = %e, "device check: this device cannot answer");
@@ -132,7 +120,7 @@ pub(super) async fn round(
                 }
             }
             Some(running) => own.answering = Some(running),
-            None if own.gave_up == Some(seed_block) => {}
+            None if own.gave_up == Some(seed_block) || own.computed.is_some_and(|(s, _)| s == seed_block) => {}
             None => {
                 let registered = net.registration(me).await?;
                 let challenge = terms_of(net, seed_block, &registered).await?;
@@ -141,6 +129,11 @@ pub(super) async fn round(
                 own.answering =
                     Some((seed_block, tokio::task::spawn_blocking(move || gpu.answer_challenge(&challenge))));
             }
+        }
+        if let Some((_, root)) = own.computed.filter(|(seeded, _)| *seeded == seed_block) {
+            net.market.answer_device_check(root).await?;
+            own.computed = None;
+            tracing::info!(%root, "device check answered");
         }
         return Ok(());
     }
@@ -180,11 +173,9 @@ pub(super) async fn round(
     // The verdict, once the jury's reveals are in or their window has passed.
     let case = gridmint_chain::device_check::check_case(me);
     let g = net.market.dispute(case).await?;
-    let court = net.market.court_params().await?;
-    let all_revealed = g.jury.revealedSeats == g.jury.takenSeats;
-    let due = g.deadline.to::<u64>() + if all_revealed { 0 } else { u64::from(court.move_window) };
-    if now > due {
-        net.market.close_device_check(me).await?;
+    if crate::court::verdict_due(&g, net.market.court_params().await?.move_window, now) {
+        // A juror may have closed it first: its revert is no error.
+        crate::court::quietly(case, "closeDeviceCheck", net.market.close_device_check(me).await.map(drop))?;
         let after = net.registration(me).await?;
         tracing::info!(
             verified = after.status == STATUS_VERIFIED,
