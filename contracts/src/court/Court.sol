@@ -22,8 +22,10 @@ import {
 /// share), or the losing challenger forfeits its bond. Games go on until one claim is left; it is
 /// paid. Every phase has a deadline after which anyone moves the game on: the side that had to
 /// move loses, so every dispute ends, and every token is accounted for on every path.
-/// @dev A claim's root is `keccak256(abi.encode(outputsRoot, traceRoot, flops, steps))`; a
-/// trace node is `keccak256(abi.encode(left, leftFlops, right, rightFlops))` over `2^depth`
+/// @dev A claim's root is `keccak256(abi.encode(traceRoot, flops, steps))`: the trace binds
+/// every byte of the result (each output file is its steps' outputs, or made from them: the
+/// client's `gridmint_runner::binding`), so two claims that agree on every step agree on every
+/// file, and a wrong file is a wrong step the court can find. A trace node is `keccak256(abi.encode(left, leftFlops, right, rightFlops))` over `2^depth`
 /// leaves, `depth = ⌈log2 steps⌉`, a step's leaf `keccak256(abi.encode(step, flops, prev, inHash,
 /// outHash))` (prev: 1 + the step whose output is this one's input, 0 when the input comes from
 /// the package) and a leaf past the last step zero with no flops. What the jurors check at a
@@ -51,12 +53,9 @@ abstract contract Court is Settlement {
     }
 
     /// @notice See `IGridmintCourt`.
-    function openTrace(uint256 jobId, bytes32 outputsRoot, bytes32 traceRoot, uint64 flops, uint32 steps)
-        external
-        delegated
-    {
+    function openTrace(uint256 jobId, bytes32 traceRoot, uint64 flops, uint32 steps) external delegated {
         Dispute storage g = _move(jobId, DisputePhase.Trace);
-        if (keccak256(abi.encode(outputsRoot, traceRoot, flops, steps)) != g.node) revert TraceMismatch(jobId);
+        if (keccak256(abi.encode(traceRoot, flops, steps)) != g.node) revert TraceMismatch(jobId);
         if (steps == 0 || steps > _MAX_TRACE_STEPS) revert TraceMismatch(jobId);
         // The work it reported is the work its trace ran (`WorkUnits::from_flops`), or the
         // maximum the job pays when it ran more: a replica cannot report more than it traced.
@@ -70,7 +69,7 @@ abstract contract Court is Settlement {
         g.steps = steps;
         g.depth = depth;
         uint40 deadline = _next(g, depth == 0 ? DisputePhase.Leaf : DisputePhase.Bisect);
-        emit TraceOpened(jobId, outputsRoot, traceRoot, flops, steps, deadline);
+        emit TraceOpened(jobId, traceRoot, flops, steps, deadline);
     }
 
     /// @notice See `IGridmintCourt`.

@@ -114,9 +114,7 @@ interface IGridmintEvents {
     event GameStarted(
         uint256 indexed jobId, uint256 defender, uint8 challenger, bytes32 resultRoot, uint64 workUnits, uint40 deadline
     );
-    event TraceOpened(
-        uint256 indexed jobId, bytes32 outputsRoot, bytes32 traceRoot, uint64 flops, uint32 steps, uint40 deadline
-    );
+    event TraceOpened(uint256 indexed jobId, bytes32 traceRoot, uint64 flops, uint32 steps, uint40 deadline);
     /// @notice The defender split the node at (`depth`, `position`) into its parts
     /// `levelsPerMove` levels down (hashes and flops); the challenger picks one.
     event NodeSplit(
@@ -550,10 +548,10 @@ interface IGridmintCourt {
     /// slashed. Anyone may call it.
     function closeDeviceCheck(address provider) external;
 
-    /// @notice The defender opens its committed root: `keccak256(abi.encode(outputsRoot,
-    /// traceRoot, flops, steps))`, with work units that are those flops (`WorkUnits::from_flops`),
-    /// or fewer when capped at the job's maximum. Anyone holding the trace may send it.
-    function openTrace(uint256 jobId, bytes32 outputsRoot, bytes32 traceRoot, uint64 flops, uint32 steps) external;
+    /// @notice The defender opens its committed root: `keccak256(abi.encode(traceRoot, flops,
+    /// steps))`, with work units that are those flops (`WorkUnits::from_flops`), or fewer when
+    /// capped at the job's maximum. Anyone holding the trace may send it.
+    function openTrace(uint256 jobId, bytes32 traceRoot, uint64 flops, uint32 steps) external;
 
     /// @notice The defender splits the disputed node into its parts `levelsPerMove` levels down
     /// (fewer at the bottom of the tree): 2^levels hashes and their flops, left to right.

@@ -131,7 +131,7 @@ struct Job {
 /// @notice Where a dispute's current game stands (see `GridmintCourt`).
 enum DisputePhase {
     None,
-    Trace, // the defender opens its committed root: outputs root, trace root, flops, steps
+    Trace, // the defender opens its committed root: trace root, flops, steps
     Bisect, // descending the defender's trace tree: it splits the node, the challenger picks a half
     Leaf, // at one step: the defender opens the leaf (the step's input and output hashes)
     JuryVote, // members of the jury pool that are not parties re-run the step and commit (the

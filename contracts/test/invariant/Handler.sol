@@ -327,7 +327,7 @@ contract Handler is TrailBook {
         }
         Tree memory tree = _treeOf(defRoot);
         if (g.phase == DisputePhase.Trace) {
-            market.openTrace(jobId, tree.outputs, Traces.root(tree), tree.flops, tree.steps);
+            market.openTrace(jobId, Traces.root(tree), tree.flops, tree.steps);
         } else if (g.phase == DisputePhase.Bisect) {
             uint256 levels = g.depth < market.levelsPerMove() ? g.depth : market.levelsPerMove();
             uint256 n = uint256(1) << levels;

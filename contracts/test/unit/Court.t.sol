@@ -462,7 +462,7 @@ contract CourtTest is CourtFixture {
         uint256 jobId = revealed3([claimRoot(corrupt), claimRoot(corrupt), claimRoot(honest)]);
         challengeAs(buyer, jobId);
         vm.expectRevert(abi.encodeWithSelector(TraceMismatch.selector, jobId));
-        market.openTrace(jobId, honest.outputs, traceRoot(corrupt), corrupt.flops, STEPS);
+        market.openTrace(jobId, traceRoot(honest), honest.flops, STEPS);
         (bytes32[] memory none, uint64[] memory noFlops) = (new bytes32[](0), new uint64[](0));
         vm.expectRevert(abi.encodeWithSelector(WrongPhase.selector, jobId, DisputePhase.Trace));
         market.pickPart(jobId, 0, none, noFlops);

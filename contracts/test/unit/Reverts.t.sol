@@ -47,7 +47,7 @@ contract RevertsTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(WrongState.selector, jobId, JobState.Finalized));
         market.advanceDispute(jobId, t);
         vm.expectRevert(abi.encodeWithSelector(WrongPhase.selector, jobId, DisputePhase.None));
-        market.openTrace(jobId, bytes32(0), bytes32(0), 0, 1);
+        market.openTrace(jobId, bytes32(0), 0, 1);
         vm.expectRevert(abi.encodeWithSelector(WrongPhase.selector, jobId, DisputePhase.None));
         market.commitVote(jobId, 0, bytes32(uint256(1)), new address[](0));
     }

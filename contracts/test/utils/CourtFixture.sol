@@ -35,7 +35,7 @@ abstract contract CourtFixture is Fixture {
     }
 
     function openTraceOf(uint256 jobId, Tree memory t) internal {
-        market.openTrace(jobId, t.outputs, traceRoot(t), t.flops, t.steps);
+        market.openTrace(jobId, traceRoot(t), t.flops, t.steps);
     }
 
     /// How many levels the next move descends.

@@ -17,7 +17,6 @@ struct Tree {
     uint8 depth;
     uint32 steps;
     uint64 flops;
-    bytes32 outputs;
     Leaf[] leaves;
 }
 
@@ -39,7 +38,6 @@ library Traces {
             l.outHash = i >= wrongFrom ? keccak256(abi.encode(tag, i, prevOut)) : rightOutput(i, prevOut);
             prevOut = l.outHash;
         }
-        t.outputs = keccak256(abi.encode("outputs", prevOut));
         while ((uint256(1) << t.depth) < steps) ++t.depth;
         t.h = new bytes32[][](t.depth + 1);
         t.f = new uint64[][](t.depth + 1);
@@ -75,6 +73,6 @@ library Traces {
 
     /// The result root a replica with this trace reveals.
     function claimRoot(Tree memory t) internal pure returns (bytes32) {
-        return keccak256(abi.encode(t.outputs, root(t), t.flops, t.steps));
+        return keccak256(abi.encode(root(t), t.flops, t.steps));
     }
 }

@@ -164,12 +164,11 @@ impl<P: Provider + Clone> Market<P> {
     pub async fn open_trace(
         &self,
         job_id: U256,
-        outputs_root: B256,
         trace_root: B256,
         flops: u64,
         steps: u32,
     ) -> Result<Mined<()>, ChainError> {
-        let call = self.contract().openTrace(job_id, outputs_root, trace_root, flops, steps);
+        let call = self.contract().openTrace(job_id, trace_root, flops, steps);
         Ok(Mined { value: (), receipt: Self::send("openTrace", call).await? })
     }
 

@@ -18,6 +18,18 @@ pub const STATUS_ACTIVE: u8 = 2;
 /// `ProviderStatus.Verified`: active, and its last device check passed.
 pub const STATUS_VERIFIED: u8 = 3;
 
+/// What a device check's event says of its provider's checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckEvent {
+    /// A pass, or a void verdict: its next check may be opened by anyone from this time on (the
+    /// chain opens it only for a verified provider).
+    Due(u64),
+    /// A check was opened: it must be answered by `deadline`, else anyone may close it.
+    Opened { deadline: u64 },
+    /// A check failed (no answer, or the jury found a row wrong): nothing is due until a pass.
+    Failed,
+}
+
 /// The id under which a device check's jury sits in the court (`_CHECK_CASE | provider`).
 pub fn check_case(provider: Address) -> U256 {
     U256::from(1) << 255 | U256::from_be_slice(provider.as_slice())
@@ -74,6 +86,34 @@ impl<P: Provider + Clone> Market<P> {
             .filter_map(|l| l.log_decode::<Gridmint::DeviceCheckAnswered>().ok())
             .map(|l| l.inner.data)
             .collect())
+    }
+
+    /// What the device checks' events in blocks `from..` to the head say of each provider's
+    /// checks, in block order ([`CheckEvent`]). A void verdict's next due time is read now.
+    pub async fn check_schedule(&self, from: u64) -> Result<Vec<(Address, CheckEvent)>, ChainError> {
+        let filter = Filter::new().address(self.deployment().market).event_signature(vec![
+            Gridmint::DeviceCheckPassed::SIGNATURE_HASH,
+            Gridmint::DeviceCheckVoid::SIGNATURE_HASH,
+            Gridmint::DeviceCheckOpened::SIGNATURE_HASH,
+            Gridmint::DeviceCheckFailed::SIGNATURE_HASH,
+        ]);
+        let mut schedule = Vec::new();
+        for log in self.logs_since(&filter, |_| from, "device checks").await? {
+            if let Ok(passed) = log.log_decode::<Gridmint::DeviceCheckPassed>() {
+                let e = passed.inner.data;
+                schedule.push((e.provider, CheckEvent::Due(e.nextDueAt.saturating_to())));
+            } else if let Ok(void) = log.log_decode::<Gridmint::DeviceCheckVoid>() {
+                let provider = void.inner.data.provider;
+                let due = self.device_check(provider).await?.dueAt.to::<u64>();
+                schedule.push((provider, CheckEvent::Due(due)));
+            } else if let Ok(opened) = log.log_decode::<Gridmint::DeviceCheckOpened>() {
+                let e = opened.inner.data;
+                schedule.push((e.provider, CheckEvent::Opened { deadline: e.deadline.saturating_to() }));
+            } else if let Ok(failed) = log.log_decode::<Gridmint::DeviceCheckFailed>() {
+                schedule.push((failed.inner.data.provider, CheckEvent::Failed));
+            }
+        }
+        Ok(schedule)
     }
 
     /// The hash of block `number` (a device check's seed, or its samples' seed).

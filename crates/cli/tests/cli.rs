@@ -512,10 +512,11 @@ mod demo {
         Some((serde_json::from_slice(&out.stdout).expect("one JSON object"), stderr, dir))
     }
 
-    /// The court's outcome of a corrupt majority, checked the same way for both paths below: the
-    /// colluders' claim cannot be defended (its trace does not open: their results were corrupted
-    /// after the run), so it loses its game and is slashed; the honest replica is paid; the buyer
-    /// gets the honest result, verified, and nobody holds an arbiter's role.
+    /// The court's outcome of a corrupt majority, checked the same way for every path below: the
+    /// colluders' claim (every row wrong, bound to a trace made from the wrong rows, as a cheater
+    /// who knows the rules makes it) loses a game at a step a jury re-runs and is slashed; the
+    /// honest replica is paid; the buyer gets the honest result, verified, and nobody holds an
+    /// arbiter's role.
     fn assert_the_court_paid_the_honest_replica(summary: &serde_json::Value) {
         assert_eq!(summary["job_state"], "finalized", "{summary}");
         assert_eq!(summary["job_verified"], true, "{summary}");
@@ -523,11 +524,9 @@ mod demo {
         assert!(summary["arbiter"].is_null(), "no arbiter: {summary}");
         let dispute = &summary["dispute"];
         assert!(dispute["games"].as_u64().is_some_and(|g| g >= 1), "a game was played: {summary}");
-        // The colluders' claim loses a game: the buyer's (when the step it steers to is wrong in
-        // their trace) or else the honest replica's, which steers by comparing trees. (Their
-        // corruption flips bits of the files and of the trace independently, so the row the
-        // buyer's check contradicted is not always a wrong leaf: the outputs are not yet bound to
-        // the trace, contracts/README.md.)
+        // The colluders' claim loses a game: the buyer's (the row its check contradicted is a
+        // wrong step of their trace: the files are bound to it) or the honest replica's, which
+        // steers by comparing trees.
         let verdicts = dispute["verdicts"].as_array().expect("verdicts");
         assert!(verdicts.contains(&serde_json::Value::Bool(false)), "the colluders' claim lost a game: {summary}");
         assert!(dispute["jury_votes"].as_u64().is_some_and(|v| v >= 3), "a jury voted: {summary}");

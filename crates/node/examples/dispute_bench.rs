@@ -67,9 +67,7 @@ async fn main() -> anyhow::Result<()> {
     let wrong = steps * 2 / 3;
     let mut corrupt = honest.clone();
     corrupt.steps[wrong].output[0] ^= 1;
-    let outputs = keccak256("outputs").0;
-    let (honest_root, corrupt_root) =
-        (B256::from(claim_root(&outputs, &honest)), B256::from(claim_root(&outputs, &corrupt)));
+    let (honest_root, corrupt_root) = (B256::from(claim_root(&honest)), B256::from(claim_root(&corrupt)));
     let units = gridmint_protocol::WorkUnits::from_flops(honest.flops()).get();
 
     let anvil = Anvil::at(anvil).arg("--accounts").arg("12").try_spawn()?;
@@ -140,13 +138,7 @@ async fn main() -> anyhow::Result<()> {
     let defence = defender.contract();
     let levels_tree = corrupt.levels();
     let depth = corrupt.depth() as usize;
-    let r = send!(defence.openTrace(
-        job_id,
-        B256::from(outputs),
-        B256::from(corrupt.root()),
-        corrupt.flops(),
-        steps as u32
-    ));
+    let r = send!(defence.openTrace(job_id, B256::from(corrupt.root()), corrupt.flops(), steps as u32));
     gas.push(("openTrace", r.gas_used));
     let per = usize::from(court.levelsPerMove().call().await?);
     let mut rounds = 0;

@@ -3,8 +3,9 @@
 //! compares bits. Embedding rows do not depend on the batch they ran in, so a sample of sentences
 //! run alone must give exactly the result's rows for them. A mismatch means the agreeing replicas
 //! are wrong together (colluding, or a common bug): the buyer challenges instead of settling and
-//! the court decides (bisection to one step, a jury re-runs it; the clients do not play it yet,
-//! #22). A training run's sample is its first epoch.
+//! the court decides (bisection to one step, a jury re-runs it). A row is a step's output (the
+//! files are bound to the trace), so a row it contradicts is a step the court finds wrong. A
+//! training run's sample is its first epoch.
 
 use std::path::PathBuf;
 
@@ -126,7 +127,9 @@ impl SpotCheck {
 
     /// A training run's sample is its first epoch: it depends on the seed, the data and the
     /// optimizer settings, not on how many epochs follow, so the job run here with one epoch must
-    /// write exactly the result's first checkpoint.
+    /// give exactly the result's first step: its output covers the first checkpoint, the epoch's
+    /// metrics and `model.json` (`runner::train::epoch_output`; a delivered result's files are
+    /// bound to its trace).
     fn check_training(
         &self,
         scratch: &std::path::Path,
@@ -134,7 +137,6 @@ impl SpotCheck {
         result: &[(String, Vec<u8>)],
         class: ReproClass,
     ) -> Result<SpotOutcome, NodeError> {
-        const FIRST: &str = "checkpoints/epoch-001.safetensors";
         let manifest = files
             .iter_mut()
             .find(|(name, _)| name == gridmint_protocol::job::MANIFEST_FILE)
@@ -152,9 +154,15 @@ impl SpotCheck {
         exchange::write_all(&sample_dir, &files)?;
         let out = scratch.join("out");
         self.run_here(&sample_dir, &out, class)?;
-        let mine = std::fs::read(out.join(FIRST)).map_err(|e| bad(format!("own run: {e}")))?;
-        let theirs = result.iter().find(|(name, _)| name == FIRST).map(|(_, bytes)| bytes);
-        Ok(if theirs == Some(&mine) { SpotOutcome::Agrees { rows: vec![0] } } else { SpotOutcome::Differs { row: 0 } })
+        let first = |bytes: &[u8]| runner::trace::Trace::decode(bytes).ok()?.steps.first().map(|s| s.output);
+        let trace = std::fs::read(out.join(runner::trace::TRACE_FILE)).map_err(|e| bad(format!("own run: {e}")))?;
+        let mine = first(&trace).ok_or_else(|| bad("own run: no first step".to_owned()))?;
+        let Some(theirs) =
+            result.iter().find(|(name, _)| name == runner::trace::TRACE_FILE).and_then(|(_, b)| first(b))
+        else {
+            return Ok(SpotOutcome::Unreadable { reason: "the result has no readable trace".into() });
+        };
+        Ok(if theirs == mine { SpotOutcome::Agrees { rows: vec![0] } } else { SpotOutcome::Differs { row: 0 } })
     }
 }
 
@@ -169,6 +177,12 @@ const SPOT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// accept, `Some(false)` challenge, `None` not known yet (not delivered, still running, or the
 /// check could not run here). Without spot checks every result is accepted.
 pub async fn verdict(net: &Network, job_id: U256, root: B256) -> Result<Option<bool>, NodeError> {
+    if root == B256::from(exchange::unbound_root()) {
+        // Files bound to no trace: no result has this root, and its claim cannot be opened in
+        // the court, so a challenge wins.
+        tracing::warn!(job = %job_id, %root, "the replicas agree on the root of no result; challenging");
+        return Ok(Some(false));
+    }
     let peer = net.peer()?;
     if !peer.spot_checks_enabled() {
         return Ok(Some(true));

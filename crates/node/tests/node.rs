@@ -8,9 +8,10 @@
 //! - `peer`: job data between real iroh endpoints on a real anvil: only claimants get a job's data,
 //!   sealed to them; only claimants deliver results, sealed to the buyer and matching their root.
 //! - `device_checks`: a provider's device check on a real anvil, answered on llvmpipe, its sampled
-//!   rows judged by the jury pool (three jury-only providers and the other provider): it is verified; a provider that registered more
-//!   memory than its device has cannot answer and stays unverified, a miss counted; a job that
-//!   asks for memory then goes to the verified provider only.
+//!   rows judged by the jury pool (three jury-only providers and the other provider): it is
+//!   verified; a provider that registered more memory than its device has cannot answer and
+//!   stays unverified, a miss counted; once its next check is due a pool member opens it and the
+//!   provider passes again; a job that asks for memory then goes to the verified provider only.
 //! - `shards`: a sharded embedding job whose shards nobody could take in time (the only provider
 //!   is paused) is refunded, posted again by the buyer, and completes on the provider (in-process,
 //!   on llvmpipe, on a real anvil).
@@ -231,7 +232,7 @@ mod spot {
     }
 
     /// The buyer's spot check of a training result re-runs its first epoch: a true result
-    /// agrees, one whose first checkpoint was changed by one bit does not.
+    /// agrees, a wrong one (its checkpoints changed, bound to a trace made from them) does not.
     #[test]
     fn a_training_spot_check_reruns_the_first_epoch() {
         use gridmint_node::spot::{SpotCheck, SpotOutcome};
@@ -242,11 +243,13 @@ mod spot {
         };
         let bundle = exchange::bundle(&read_all(&folder)).expect("bundle");
         let mut result = read_all(&tmp.path().join("out"));
+        // As a replica delivers it: the files, not the runner's report.
+        result.retain(|(name, _)| name != gridmint_runner::output::REPORT_FILE);
         let check = SpotCheck { paths: paths.clone(), rows: 4, device: None, worker: None };
         assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0] });
-        let first = result.iter_mut().find(|(n, _)| n == "checkpoints/epoch-001.safetensors").expect("epoch 1");
-        let last = first.1.len() - 1;
-        first.1[last] ^= 1;
+        // A wrong result as it is delivered (its files bound to its own trace, or the buyer would
+        // not take it): every checkpoint changed, the steps made from them.
+        gridmint_runner::binding::consistent_lie(&mut result).expect("a bound lie");
         assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Differs { row: 0 });
     }
 }
@@ -271,6 +274,17 @@ mod peer {
             .register(keccak256("test device"), 8_192, units, 0, 0xff, per_unit * U256::from(units), Address::ZERO)
             .await
             .expect("register");
+    }
+
+    /// A one-row embed result whose files are bound to its trace (a result with a claim).
+    fn bound_result(value: f32) -> Vec<(String, Vec<u8>)> {
+        use gridmint_runner::{npy, trace};
+        let row = [value, -value, 0.5];
+        let step = trace::Step { flops: 3, prev: 0, input: [2; 32], output: trace::hash_f32s(&row) };
+        vec![
+            ("embeddings.npy".to_owned(), npy::f32_matrix(&row, 1, 3)),
+            (trace::TRACE_FILE.to_owned(), trace::Trace { steps: vec![step] }.encode()),
+        ]
     }
 
     /// Job data only reaches the replicas drawn, sealed to them, and checks against the chain;
@@ -409,12 +423,24 @@ mod peer {
         assert!(nothing.contains("nor one it computed"), "{nothing}");
 
         // A result whose files do not hash to the root it is offered under is refused.
-        let entries = vec![("embeddings.npy".to_owned(), vec![1u8, 2, 3])];
+        let entries = bound_result(1.0);
         let result = exchange::bundle(&entries).expect("bundle");
         let root = B256::from(exchange::result_root(&entries));
         let sealed = gridmint_peer::seal::seal(&buyer_key, &result);
         let wrong = claimant_peer.deliver_result(&posted, B256::repeat_byte(7), &sealed).await;
         assert!(wrong.expect_err("a mismatched root is refused").to_string().contains("do not hash"));
+        // The right steps with a wrong file (a row that is not its step's output) have no claim:
+        // refused under the root of the steps (issue #22: the files are bound to the trace).
+        let mut unbound = entries.clone();
+        unbound[0].1 = gridmint_runner::npy::f32_matrix(&[5.0, -1.0, 0.5], 1, 3);
+        let unbound = gridmint_peer::seal::seal(&buyer_key, &exchange::bundle(&unbound).expect("bundle"));
+        let refused = claimant_peer.deliver_result(&posted, root, &unbound).await;
+        assert!(refused.expect_err("a file not bound to the trace is refused").to_string().contains("do not hash"));
+        // Under the one root every unbound set of files hashes to: refused before anything is
+        // fetched (it is no result's).
+        let unbound_root = B256::from(exchange::unbound_root());
+        let no_claim = claimant_peer.deliver_result(&posted, unbound_root, &unbound).await;
+        assert!(no_claim.expect_err("the unbound root is refused").to_string().contains("bound to no trace"));
         // Not sealed to the buyer: it cannot open it.
         let foreign = gridmint_peer::seal::seal(&k256::SecretKey::random(&mut rand::rngs::OsRng).public_key(), &result);
         let unopened = claimant_peer.deliver_result(&posted, root, &foreign).await;
@@ -435,7 +461,7 @@ mod peer {
 
         // Exhaustion: one result per replica (a replica cannot fill the store or start a spot
         // check per root it makes up) ...
-        let other = vec![("embeddings.npy".to_owned(), vec![9u8; 64])];
+        let other = bound_result(9.0);
         let other_root = B256::from(exchange::result_root(&other));
         let other_sealed = gridmint_peer::seal::seal(&buyer_key, &exchange::bundle(&other).expect("bundle"));
         let second = claimant_peer.deliver_result(&posted, other_root, &other_sealed).await;
@@ -659,8 +685,11 @@ mod device_checks {
 
     use alloy::{
         primitives::{Address, U256, keccak256},
-        providers::ext::AnvilApi,
+        providers::{Provider, ext::AnvilApi},
+        rpc::types::Filter,
+        sol_types::SolEvent,
     };
+    use gridmint_chain::bindings::Gridmint;
     use gridmint_node::{
         Node, Paths,
         buyer::{self, SubmitOptions},
@@ -731,7 +760,7 @@ mod device_checks {
         };
         let chain = rt.block_on(devnet::start(&Paths::under(&scratch.path().join("chain")), options)).expect("devnet");
         let observer = Network::connect(&chain.profile_path, net::dev_account(6).expect("key")).expect("connect");
-        let until = Instant::now() + Duration::from_secs(240);
+        let until = Instant::now() + Duration::from_secs(420);
         let wait = |what: &str, done: &dyn Fn() -> bool| {
             while !done() {
                 assert!(Instant::now() < until, "timed out waiting until {what}");
@@ -793,6 +822,54 @@ mod device_checks {
         let after = record(liar.address());
         assert_eq!(after.status, gridmint_chain::device_check::STATUS_ACTIVE, "the liar is not verified");
         assert_eq!(rt.block_on(observer.market.reputation(liar.address())).expect("reputation").missed, 1);
+
+        // A verified figure is challenged again at a random time: once the next check is due (the
+        // local chain's clock moves there), a pool member opens it, not the provider; the provider
+        // answers on its device and the jury passes it again.
+        let anvil_api = observer.market.contract().provider().clone();
+        let due = check.dueAt.to::<u64>();
+        let now = rt.block_on(observer.now()).expect("now");
+        rt.block_on(anvil_api.anvil_increase_time(due.saturating_sub(now) + 5)).expect("warp to the due time");
+        wait("a pool member opens the verified provider's next check", &|| {
+            rt.block_on(observer.market.device_check(honest)).expect("deviceCheckOf").seedBlock != 0
+        });
+        let opener = rt.block_on(async {
+            let filter = Filter::new()
+                .address(observer.profile.deployment.market)
+                .event_signature(Gridmint::DeviceCheckOpened::SIGNATURE_HASH)
+                .from_block(0);
+            let logs = anvil_api.get_logs(&filter).await.expect("logs");
+            let last = logs
+                .iter()
+                .rev()
+                .find(|l| l.log_decode::<Gridmint::DeviceCheckOpened>().is_ok_and(|e| e.inner.data.provider == honest))
+                .expect("the re-check's event");
+            let hash = last.transaction_hash.expect("its transaction");
+            anvil_api.get_transaction_receipt(hash).await.expect("receipt").expect("mined").from
+        });
+        let member = rt.block_on(observer.market.jury_since(opener)).expect("jurySince") != 0;
+        assert!(opener != honest && member, "a pool member opened it, not the provider: {opener}");
+        wait("the provider answers its re-check", &|| {
+            !rt.block_on(observer.market.device_check(honest)).expect("deviceCheckOf").root.is_zero()
+        });
+        let case = gridmint_chain::device_check::check_case(honest);
+        let seats = rt.block_on(async { observer.market.contract().jurySize().call().await }).expect("jurySize");
+        wait("most of the re-check's jury seats are taken", &|| {
+            let g = rt.block_on(observer.market.dispute(case)).expect("disputeOf");
+            u32::from(g.jury.takenSeats).count_ones() * 2 > u32::from(seats)
+        });
+        // The jurors' window is minutes at the declared rate: the clock moves past it.
+        let g = rt.block_on(observer.market.dispute(case)).expect("disputeOf");
+        let now = rt.block_on(observer.now()).expect("now");
+        rt.block_on(anvil_api.anvil_increase_time(g.deadline.to::<u64>().saturating_sub(now) + 2)).expect("warp");
+        wait("the re-check is closed", &|| {
+            rt.block_on(observer.market.device_check(honest)).expect("deviceCheckOf").seedBlock == 0
+        });
+        assert_eq!(record(honest).status, gridmint_chain::device_check::STATUS_VERIFIED, "verified again");
+        let next = rt.block_on(observer.market.device_check(honest)).expect("deviceCheckOf").dueAt.to::<u64>();
+        assert!(next > due, "its next check is due later again: {next} after {due}");
+        let rep = rt.block_on(observer.market.reputation(honest)).expect("reputation");
+        assert_eq!((rep.slashed, rep.missed), (0, 0), "the re-check cost it nothing");
 
         // This network matches on verified figures: a job that asks for 128 MiB goes to the
         // verified provider, never to the liar, whatever memory it registered.

@@ -299,28 +299,37 @@ fn declared_entries(bytes: &[u8]) -> Option<usize> {
 }
 
 /// The root a replica commits for output files held in memory: the claim root
-/// ([`gridmint_runner::trace::claim_root`]) of their outputs root
-/// ([`gridmint_runner::output::result_root`], the one definition) and the trace among them;
-/// `result.json` carries the same. Outputs whose trace file is missing or unreadable count as an
-/// empty trace: a root no honest run commits, and one no court accepts.
+/// ([`gridmint_runner::trace::claim_root`], the one definition; `result.json` carries the same)
+/// of the trace among them, when every file is bound to it ([`gridmint_runner::binding`]).
+/// Files that are not, or whose trace is missing or unreadable, count as an empty trace: a root
+/// no honest run commits, and one no court accepts.
 pub fn result_root(entries: &[(String, Vec<u8>)]) -> [u8; 32] {
-    let (outputs, trace) = claim_parts(entries);
-    gridmint_runner::trace::claim_root(&outputs, &trace)
+    gridmint_runner::trace::claim_root(&claim_trace(entries))
 }
 
-/// What a result root commits to: the outputs root of the files and the trace among them (an
-/// empty one when it is missing or unreadable). A replica opens these in the court.
-pub fn claim_parts(entries: &[(String, Vec<u8>)]) -> ([u8; 32], gridmint_runner::trace::Trace) {
+/// The one root every set of files not bound to a trace hashes to (an empty trace's claim): no
+/// result has it. A buyer refuses a delivery under it, challenges replicas that agree on it (they
+/// cannot open it in the court), and never takes it as verified; a provider never commits it.
+pub fn unbound_root() -> [u8; 32] {
+    gridmint_runner::trace::claim_root(&gridmint_runner::trace::Trace::default())
+}
+
+/// What a result root commits to: the trace among the files, when every file is bound to it
+/// (else an empty trace). A replica opens it in the court.
+pub fn claim_trace(entries: &[(String, Vec<u8>)]) -> gridmint_runner::trace::Trace {
     use gridmint_runner::trace::{TRACE_FILE, Trace};
-    let hashes: Vec<(&str, blake3::Hash)> =
-        entries.iter().map(|(name, bytes)| (name.as_str(), blake3::hash(bytes))).collect();
-    let outputs = gridmint_runner::output::result_root(hashes.iter().map(|(name, hash)| (*name, hash)));
-    let trace = entries
-        .iter()
-        .find(|(name, _)| name == TRACE_FILE)
-        .and_then(|(_, bytes)| Trace::decode(bytes).ok())
-        .unwrap_or_default();
-    (outputs, trace)
+    let Some(trace) =
+        entries.iter().find(|(name, _)| name == TRACE_FILE).and_then(|(_, bytes)| Trace::decode(bytes).ok())
+    else {
+        return Trace::default();
+    };
+    match gridmint_runner::binding::check(entries, &trace) {
+        Ok(()) => trace,
+        Err(e) => {
+            tracing::warn!(error = %e, "a result's files are not bound to its trace");
+            Trace::default()
+        }
+    }
 }
 
 /// A bundle entry's name as it may be written under a folder: relative, `/`-separated, every
@@ -462,7 +471,46 @@ mod tests {
         let mut want = entries.clone();
         want.sort();
         assert_eq!(back, want);
-        assert_eq!(result_root(&entries), result_root(&reversed));
+        let result = bound_result();
+        let reversed: Vec<_> = result.iter().rev().cloned().collect();
+        assert_eq!(result_root(&result), result_root(&reversed), "order does not matter");
+    }
+
+    /// An embed result of two rows as the runner writes it: its files bound to its trace.
+    fn bound_result() -> Vec<(String, Vec<u8>)> {
+        use gridmint_runner::{npy, trace};
+        let rows = [[0.5f32, -1.0, 2.0], [3.0, 0.25, -0.125]];
+        let steps = rows
+            .iter()
+            .map(|row| trace::Step { flops: 7, prev: 0, input: [1; 32], output: trace::hash_f32s(row) })
+            .collect();
+        vec![
+            ("embeddings.npy".to_owned(), npy::f32_matrix(&rows.concat(), 2, 3)),
+            (trace::TRACE_FILE.to_owned(), trace::Trace { steps }.encode()),
+        ]
+    }
+
+    /// A delivered result is checked against the root it was offered for: replicas that agree on
+    /// the right steps but deliver a wrong file deliver files with no claim (the buyer refuses
+    /// them), and a replica committing such files commits a root no court opens.
+    #[test]
+    fn attack_files_not_bound_to_their_trace_hash_to_no_claim() {
+        use gridmint_runner::trace::{Trace, claim_root};
+        let result = bound_result();
+        let trace = claim_trace(&result);
+        assert_eq!(trace.steps.len(), 2);
+        assert_eq!(result_root(&result), claim_root(&trace), "the claim is the trace's");
+        let mut wrong_row = result.clone();
+        let last = wrong_row[0].1.len() - 1;
+        wrong_row[0].1[last] ^= 1;
+        let unbound = claim_root(&Trace::default());
+        assert_eq!(unbound, unbound_root());
+        assert_eq!(result_root(&wrong_row), unbound, "a row that is not its step's output");
+        assert_eq!(claim_trace(&wrong_row), Trace::default());
+        let mut extra = result.clone();
+        extra.push(("readme.txt".to_owned(), b"made by no step".to_vec()));
+        assert_eq!(result_root(&extra), unbound, "a file no step made");
+        assert_eq!(result_root(&result[..1]), unbound, "no trace");
     }
 
     /// A peer's result bundle naming an entry with backslashes (`..\\..\\x`) passed

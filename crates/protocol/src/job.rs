@@ -156,9 +156,11 @@ pub struct RunReport {
     /// Work units from the job's shapes alone: the same on every device.
     pub work_units: u64,
     /// What a provider commits to, and what redundant providers must agree on (hex): the claim
-    /// root `keccak256(abi.encode(outputsRoot, traceRoot, flops, steps))` (see `trace`).
+    /// root `keccak256(abi.encode(traceRoot, flops, steps))`: the trace binds every output file
+    /// (see the runner's `trace` and `binding`).
     pub result_root: String,
-    /// The Merkle root (hex) over the outputs' BLAKE3 hashes in path order (the trace file among them).
+    /// The Merkle root (hex) over the outputs' BLAKE3 hashes in path order (the trace file among
+    /// them): the files' content address, not part of the claim.
     pub outputs_root: String,
     /// The root (hex) of the execution trace's tree: the steps, each with its flops and the
     /// hashes of its input and output.

@@ -17,6 +17,7 @@
 //! - [`error`]: the errors, [`JobError`] (the package's fault or the machine's) and [`RunnerError`].
 
 pub mod bench;
+pub mod binding;
 pub mod challenge;
 pub mod embed;
 pub mod error;

@@ -57,8 +57,9 @@ impl std::ops::Deref for Traced {
     }
 }
 
-/// The roots of a committed run (hex): the claim root a provider commits, the outputs root and
-/// the trace root under it, and the seconds spent on the trace's file and tree.
+/// The roots of a committed run (hex): the claim root a provider commits (the trace's, which
+/// binds the files), the outputs root (the files' content address, the trace among them), the
+/// trace root, and the seconds spent on the trace's file and tree.
 #[derive(Debug, Clone)]
 pub struct Roots {
     pub claim: String,
@@ -109,8 +110,6 @@ impl Staging {
         Ok(())
     }
 
-    /// Writes the report (built from the outputs and their Merkle root) and moves the folder into
-    /// place.
     /// Writes the trace among the outputs, then the report, and moves the folder into place.
     pub fn commit(
         mut self,
@@ -123,7 +122,7 @@ impl Staging {
         let root = result_root(self.files.iter().map(|(path, _, hash)| (path.as_str(), hash)));
         let hex = |bytes: &[u8; 32]| blake3::Hash::from_bytes(*bytes).to_hex().to_string();
         let roots = Roots {
-            claim: hex(&crate::trace::claim_root(&root, &trace.trace)),
+            claim: hex(&crate::trace::claim_root(&trace.trace)),
             outputs: hex(&root),
             trace: hex(&trace.trace.root()),
             seconds: started.elapsed().as_secs_f64(),

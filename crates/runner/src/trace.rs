@@ -4,10 +4,11 @@
 //!
 //! A step is a unit any machine can re-run alone and get the same bits: for an embed job one
 //! sentence through the whole encoder (the rows do not depend on the batch they ran in, so the
-//! steps are the same on every device, however it batches); for a training run, today, the whole
-//! run (one step). The trace is written among the outputs as [`TRACE_FILE`], so the outputs root
-//! covers it; what a replica commits on chain is the [`claim_root`]:
-//! `keccak256(abi.encode(outputsRoot, traceRoot, flops, steps))`, with the trace root a Merkle
+//! steps are the same on every device, however it batches); for a training run one epoch. The
+//! trace is written among the outputs as [`TRACE_FILE`]. What a replica commits on chain is the
+//! [`claim_root`], `keccak256(abi.encode(traceRoot, flops, steps))`: the trace alone, because it
+//! binds every byte of the other outputs (each is its steps' outputs, or made from them:
+//! [`crate::binding`]), so a claim cannot pair right steps with wrong files. The trace root is a Merkle
 //! tree whose nodes sum the flops beneath them (keccak, so the court checks every node it is
 //! shown): leaf `keccak256(abi.encode(uint32 step, uint64 flops, uint32 prev, bytes32 input,
 //! bytes32 output))`, node `keccak256(abi.encode(left, uint64 leftFlops, right, uint64
@@ -167,10 +168,11 @@ impl Trace {
     }
 }
 
-/// What a replica commits on chain for outputs with this trace: `keccak256(abi.encode(
-/// outputsRoot, traceRoot, uint64 flops, uint32 steps))`.
-pub fn claim_root(outputs_root: &[u8; 32], trace: &Trace) -> [u8; 32] {
-    keccak(&[outputs_root, &trace.root(), &word(trace.flops()), &word(trace.steps.len() as u64)])
+/// What a replica commits on chain for a result with this trace: `keccak256(abi.encode(traceRoot,
+/// uint64 flops, uint32 steps))`. The result's files are bound to the trace
+/// ([`crate::binding::check`]); files that are not have no claim.
+pub fn claim_root(trace: &Trace) -> [u8; 32] {
+    keccak(&[&trace.root(), &word(trace.flops()), &word(trace.steps.len() as u64)])
 }
 
 /// BLAKE3 of 32-bit values as little-endian bytes (token ids, embedding rows).

@@ -5,6 +5,11 @@
 //! `model.safetensors` (the final weights, `layers.{l}.weight` as `[in, out]`), `model.json`
 //! (the layer sizes and activation) and `metrics.json` (loss and accuracies per epoch).
 //! Every output is a function of the package alone, so redundant runs agree on every byte.
+//!
+//! An epoch is a step of the trace: its input the step before's output (the BLAKE3 of `job.toml`
+//! for the first), its output [`epoch_output`] over its checkpoint, its metrics and `model.json`.
+//! The other files are made from those ([`summary_files`]), so the trace binds every byte of the
+//! result ([`crate::binding`]).
 
 use gpu_engine::{
     Gpu, ReproClass,
@@ -117,14 +122,66 @@ pub fn det_ln(x: f64) -> f64 {
     2.0 * sum + exponent as f64 * std::f64::consts::LN_2
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EpochMetrics {
-    epoch: u32,
-    loss: f64,
-    train_accuracy: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    test_accuracy: Option<f64>,
+/// One epoch's line of `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EpochMetrics {
+    pub epoch: u32,
+    pub loss: f64,
+    pub train_accuracy: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
+}
+
+/// `metrics.json`: every epoch's line, and the classes.
+#[derive(Debug, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    pub epochs: Vec<EpochMetrics>,
+    pub classes: usize,
+}
+
+/// The checkpoint file of epoch `epoch` (from 1).
+pub fn checkpoint_file(epoch: usize) -> String {
+    format!("checkpoints/epoch-{epoch:03}.safetensors")
+}
+
+/// The output of epoch `metrics.epoch`'s step: BLAKE3 over a domain tag, the BLAKE3 of its
+/// checkpoint, of its metrics line (compact JSON) and of `model.json`. A juror that re-runs the
+/// epoch writes the same three.
+pub fn epoch_output(checkpoint: &blake3::Hash, metrics: &EpochMetrics, model: &blake3::Hash) -> [u8; 32] {
+    let line = serde_json::to_vec(metrics).expect("plain data always serializes");
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"gridmint.epoch.v1");
+    hasher.update(checkpoint.as_bytes()).update(blake3::hash(&line).as_bytes()).update(model.as_bytes());
+    *hasher.finalize().as_bytes()
+}
+
+/// The files made from the epochs' outputs: `checkpoints.json` (each checkpoint's BLAKE3 and the
+/// hash chain over them from `start`, the BLAKE3 of `job.toml`) and `metrics.json`.
+pub fn summary_files(
+    start: [u8; 32],
+    checkpoints: &[blake3::Hash],
+    metrics: &[EpochMetrics],
+    classes: usize,
+) -> [(&'static str, Vec<u8>); 2] {
+    let mut chain = blake3::Hash::from_bytes(start);
+    let list: Vec<Checkpoint> = checkpoints
+        .iter()
+        .enumerate()
+        .map(|(i, hash)| {
+            let mut hasher = blake3::Hasher::new();
+            hasher.update(chain.as_bytes()).update(hash.as_bytes());
+            chain = hasher.finalize();
+            Checkpoint {
+                epoch: i as u32 + 1,
+                file: checkpoint_file(i + 1),
+                blake3: hash.to_hex().to_string(),
+                chain: chain.to_hex().to_string(),
+            }
+        })
+        .collect();
+    [("checkpoints.json", json(&list)), ("metrics.json", json(&Metrics { epochs: metrics.to_vec(), classes }))]
 }
 
 #[derive(Debug, Serialize)]
@@ -289,12 +346,18 @@ pub fn run(
         batch_size: settings.batch_size,
     };
     let trainer = Trainer::new(gpu, &MlpParams::seeded(&sizes, settings.seed)?, options, class)?;
-    let mut chain = blake3::hash(&package.manifest_bytes);
-    // One step per epoch: the parameters before it in (the package's seed for the first), the
-    // checkpoint after it out.
+    let activation_name = match activation {
+        Activation::Relu => "relu",
+        Activation::Tanh => "tanh",
+    };
+    let model = json(&serde_json::json!({ "sizes": sizes, "activation": activation_name }));
+    let model_hash = blake3::hash(&model);
+    let start = *blake3::hash(&package.manifest_bytes).as_bytes();
+    // One step per epoch: the step before's output in (the manifest's hash for the first), the
+    // epoch's checkpoint, metrics and model description out.
     let mut traced = Traced::default();
     let epoch_flops = mlp::epoch_work_units(&sizes, train.samples());
-    let mut input = *chain.as_bytes();
+    let mut input = start;
     let mut checkpoints = Vec::new();
     let mut metrics = Vec::new();
     let steps = train.samples().div_ceil(settings.batch_size) as u64;
@@ -309,33 +372,23 @@ pub fn run(
             Some((_, set)) => Some(score(&trainer.predict(gpu, &set.features)?, &set.labels, classes).1),
             None => None,
         };
-        metrics.push(EpochMetrics { epoch: epoch + 1, loss, train_accuracy, test_accuracy });
+        let line = EpochMetrics { epoch: epoch + 1, loss, train_accuracy, test_accuracy };
         let bytes = trainer.params(gpu)?.to_safetensors()?;
-        let file = format!("checkpoints/epoch-{:03}.safetensors", epoch + 1);
         let hash = blake3::hash(&bytes);
-        traced.trace.steps.push(trace::Step { flops: epoch_flops, prev: epoch, input, output: *hash.as_bytes() });
-        input = *hash.as_bytes();
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(chain.as_bytes()).update(hash.as_bytes());
-        chain = hasher.finalize();
-        staging.write(&file, &bytes)?;
-        checkpoints.push(Checkpoint {
-            epoch: epoch + 1,
-            file,
-            blake3: hash.to_hex().to_string(),
-            chain: chain.to_hex().to_string(),
-        });
+        let output = epoch_output(&hash, &line, &model_hash);
+        traced.trace.steps.push(trace::Step { flops: epoch_flops, prev: epoch, input, output });
+        input = output;
+        staging.write(&checkpoint_file(epoch as usize + 1), &bytes)?;
+        checkpoints.push(hash);
+        metrics.push(line);
         if epoch + 1 == settings.epochs {
             staging.write("model.safetensors", &bytes)?;
         }
     }
-    staging.write("checkpoints.json", &json(&checkpoints))?;
-    staging.write("metrics.json", &json(&serde_json::json!({ "epochs": metrics, "classes": classes })))?;
-    let activation_name = match activation {
-        Activation::Relu => "relu",
-        Activation::Tanh => "tanh",
-    };
-    staging.write("model.json", &json(&serde_json::json!({ "sizes": sizes, "activation": activation_name })))?;
+    for (name, bytes) in summary_files(start, &checkpoints, &metrics, classes) {
+        staging.write(name, &bytes)?;
+    }
+    staging.write("model.json", &model)?;
     Ok((train.samples() as u64, traced))
 }
 

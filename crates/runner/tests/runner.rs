@@ -82,6 +82,45 @@ mod runner {
         runner::run(paths, gpu, package, out, ReproClass::Unfused, &mut |_| {})
     }
 
+    /// The output folder's files as a receiver gets them (the report aside), by `/`-separated name.
+    fn result_files(out: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut files = Vec::new();
+        let mut folders = vec![out.to_owned()];
+        while let Some(folder) = folders.pop() {
+            for entry in fs::read_dir(&folder).expect("read the output folder") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    folders.push(path);
+                    continue;
+                }
+                let name = path.strip_prefix(out).expect("inside").to_string_lossy().replace('\\', "/");
+                if name != runner::output::REPORT_FILE {
+                    files.push((name, fs::read(&path).expect("read an output")));
+                }
+            }
+        }
+        files
+    }
+
+    /// A real run's files are bound to its trace and the report's root is the trace's claim
+    /// (what a provider commits and a buyer checks); any file changed leaves them unbound.
+    fn assert_bound(out: &Path, report: &RunReport) {
+        use runner::{binding, trace};
+        let files = result_files(out);
+        let trace = trace::Trace::decode(&fs::read(out.join(trace::TRACE_FILE)).expect("trace")).expect("decodes");
+        binding::check(&files, &trace).expect("the files are bound to the trace");
+        let hex: String = trace::claim_root(&trace).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(report.result_root, hex, "the report's root is the trace's claim");
+        for (i, (name, _)) in files.iter().enumerate() {
+            if name == trace::TRACE_FILE {
+                continue;
+            }
+            let mut forged = files.clone();
+            *forged[i].1.last_mut().expect("not empty") ^= 1;
+            assert!(binding::check(&forged, &trace).is_err(), "{name} changed, still bound");
+        }
+    }
+
     /// Reads a `[n, d]` float32 .npy as written by numpy.save or by the runner.
     fn npy(path: &Path) -> (Vec<f32>, usize, usize) {
         let bytes = fs::read(path).expect("npy");
@@ -135,6 +174,7 @@ mod runner {
         assert!(report.work_units > 0);
         let (got, rows, dim) = npy(&tmp.path().join("out/embeddings.npy"));
         assert_eq!((rows, dim), (n, 384));
+        assert_bound(&tmp.path().join("out"), &report);
 
         // One sentence per batch: the same file, byte for byte.
         let one =
@@ -190,6 +230,7 @@ mod runner {
         let chain = |dir: &str| fs::read(tmp.path().join(dir).join("checkpoints.json")).expect("chain");
         assert_eq!(chain("a"), chain("b"), "two runs, the same checkpoint hashes");
         assert_eq!(first.result_root, second.result_root);
+        assert_bound(&tmp.path().join("a"), &first);
         let checkpoints: serde_json::Value = serde_json::from_slice(&chain("a")).expect("json");
         let hashes: Vec<&str> =
             checkpoints.as_array().expect("list").iter().map(|c| c["blake3"].as_str().expect("hash")).collect();

@@ -5,8 +5,13 @@
 //! them on the CPU against the root on chain ([`gridmint_runner::challenge::check`]: a row of a
 //! GEMM each, in the check's class) and commits `checkPassDigest(root)` when every row holds, a
 //! digest of the fault otherwise; a provider that has not served its rows when half a move window
-//! is left before the commit deadline gets a vote against (it must make its case). It reveals after the commit deadline and
-//! closes the check once the reveals are over.
+//! is left before the commit deadline gets a vote against (it must make its case). It reveals
+//! after the commit deadline and closes the check once the reveals are over.
+//!
+//! A member also opens the next check of every verified provider once it is due
+//! ([`open_due_rechecks`]: at the random time the pass set, 0.5 to 1.5 days on), so a verified
+//! figure is challenged again without its provider asking; the first member's transaction opens
+//! it, the others' are refused and are no error.
 
 use alloy::primitives::keccak256;
 use alloy::sol_types::SolValue;
@@ -39,6 +44,90 @@ pub(super) struct CheckDuty {
 
 /// The checks this node judges, by provider.
 pub(super) type CheckDuties = std::collections::BTreeMap<Address, CheckDuty>;
+
+/// Other providers' device checks as the chain's events schedule them (read from the deployment's
+/// first block at start, then as they come): when a verified provider's next check may be opened,
+/// and the deadlines of open ones, so one left unanswered is closed.
+#[derive(Debug, Default)]
+pub(super) struct Rechecks {
+    due: std::collections::BTreeMap<Address, u64>,
+    open: std::collections::BTreeMap<Address, u64>,
+    cursor: u64,
+}
+
+/// How long after a re-check is due a member may wait before it opens it, at most: each waits
+/// its own share (from its address and the provider's), so the members of a pool do not all send
+/// the same opening in one block, of which all but the first would revert and pay for it.
+const RECHECK_STAGGER_S: u64 = 30;
+
+/// Opens every verified provider's device check that is due, and closes every check left
+/// unanswered past its deadline (this node's own aside: it answers its checks and closes its own).
+/// An opening the chain refuses as not due yet is tried again; one refused otherwise (another
+/// member opened it first, or the provider is no longer verified) is dropped until the next
+/// pass; an RPC failure is retried next round.
+pub(super) async fn open_due_rechecks(net: &Network, rechecks: &mut Rechecks) -> Result<(), NodeError> {
+    use gridmint_chain::device_check::CheckEvent;
+    let me = net.address();
+    let head = net.block_number().await?;
+    let from = if rechecks.cursor == 0 { net.profile.deployment.start_block } else { rechecks.cursor };
+    if head >= from {
+        for (provider, event) in net.market.check_schedule(from).await? {
+            if provider == me {
+                continue;
+            }
+            rechecks.due.remove(&provider);
+            rechecks.open.remove(&provider);
+            match event {
+                CheckEvent::Due(at) => rechecks.due.insert(provider, at),
+                CheckEvent::Opened { deadline } => rechecks.open.insert(provider, deadline),
+                CheckEvent::Failed => None,
+            };
+        }
+        rechecks.cursor = head + 1;
+    }
+    let now = net.now().await?;
+    let stagger = |provider: &Address| {
+        let h = keccak256((*provider, me).abi_encode());
+        u64::from_be_bytes(h[..8].try_into().expect("8 bytes")) % RECHECK_STAGGER_S
+    };
+    let due: Vec<Address> = rechecks.due.iter().filter(|(p, at)| now >= **at + stagger(p)).map(|(p, _)| *p).collect();
+    for provider in due {
+        let verified = net.registration(provider).await?.status == gridmint_chain::device_check::STATUS_VERIFIED;
+        if !verified || net.market.device_check(provider).await?.seedBlock != 0 {
+            rechecks.due.remove(&provider);
+            continue;
+        }
+        match net.market.open_device_check(provider).await {
+            Ok(_) => tracing::info!(%provider, "device check: a verified provider's next check was due; opened"),
+            Err(e) if matches!(e.revert_reason(), Some(GridmintErrors::DeviceCheckNotDue(_))) => continue,
+            // Another member's opening landed first (refused at the estimate, or mined after it).
+            Err(e @ (ChainError::Reverted { .. } | ChainError::Failed { .. })) => {
+                tracing::debug!(%provider, error = %e, "device check: the re-check was not opened here")
+            }
+            Err(e) => return Err(e.into()),
+        }
+        rechecks.due.remove(&provider);
+    }
+    // A check its provider left unanswered past the deadline: closed, so it is unverified (a
+    // provider that ignores its re-checks does not stay verified).
+    let overdue: Vec<Address> = rechecks.open.iter().filter(|(p, d)| now > **d + stagger(p)).map(|(p, _)| *p).collect();
+    for provider in overdue {
+        let check = net.market.device_check(provider).await?;
+        if check.seedBlock != 0 && check.root.is_zero() {
+            match net.market.close_device_check(provider).await {
+                Ok(_) => {
+                    tracing::warn!(%provider, "device check: left unanswered; closed (the provider is unverified)")
+                }
+                Err(e @ (ChainError::Reverted { .. } | ChainError::Failed { .. })) => {
+                    tracing::debug!(%provider, error = %e, "device check: the overdue check was not closed here")
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        rechecks.open.remove(&provider);
+    }
+    Ok(())
+}
 
 /// One round: checks answered since `cursor`, then a look at each.
 pub(super) async fn round(

@@ -143,17 +143,27 @@ pub(super) async fn compute_posted(
         entries.push((name, bytes));
     }
     if options.corrupt_results {
-        // Test only: a wrong answer everywhere (one bit in every 64 bytes from the end, clear of a
-        // file's first 128 bytes: an .npy header stays readable, every embedding row is wrong),
-        // so the market and a buyer's spot check must catch it.
-        for (_, bytes) in &mut entries {
-            let len = bytes.len();
-            for back in (0..len.saturating_sub(128)).step_by(64) {
-                bytes[len - 1 - back] ^= 1;
-            }
-        }
+        // Test only: a wrong answer everywhere (every embedding value, or every checkpoint), bound
+        // to a trace made from the wrong files as a cheater who knows the rules makes it, so the
+        // market, a buyer's spot check and the court must catch it.
+        gridmint_runner::binding::consistent_lie(&mut entries)
+            .map_err(|e| NodeError::Exchange { message: format!("job {job_id}: corrupting the result: {e}") })?;
     }
     let root = B256::from(exchange::result_root(&entries));
+    if root == B256::from(exchange::unbound_root()) {
+        // A run whose files its trace does not make (a runner's fault): committing would lose
+        // the job's game, so it is not committed.
+        let why = match entries.iter().find(|(n, _)| n == runner::trace::TRACE_FILE) {
+            Some((_, bytes)) => match runner::trace::Trace::decode(bytes) {
+                Ok(trace) => runner::binding::check(&entries, &trace).err().map_or_else(String::new, |e| e.to_string()),
+                Err(e) => format!("{}: {e}", runner::trace::TRACE_FILE),
+            },
+            None => format!("no {}", runner::trace::TRACE_FILE),
+        };
+        return Err(NodeError::Exchange {
+            message: format!("job {job_id}: the result is not bound to its trace: {why}"),
+        });
+    }
     // What the root commits to, kept beside the job's files: the court may ask for it.
     court::keep_claim(&dir, &entries)?;
     let mut salt = [0u8; 32];

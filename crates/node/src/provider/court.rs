@@ -15,24 +15,21 @@ use gridmint_runner::trace::{Node, Trace, claim_root};
 
 use super::*;
 
-/// The claim file beside a job's files: the outputs root, then the trace file's bytes.
+/// The claim file beside a job's files: the trace file's bytes.
 const CLAIM_FILE: &str = "claim.bin";
 
-/// Keeps what `entries`' root commits to (the outputs root and the trace) in the job's folder.
+/// Keeps what `entries`' root commits to (the trace that binds them) in the job's folder.
 pub(super) fn keep_claim(dir: &Path, entries: &[(String, Vec<u8>)]) -> Result<(), NodeError> {
-    let (outputs, trace) = gridmint_peer::exchange::claim_parts(entries);
-    let mut bytes = outputs.to_vec();
-    bytes.extend_from_slice(&trace.encode());
+    let trace = gridmint_peer::exchange::claim_trace(entries);
     let path = dir.join(CLAIM_FILE);
-    std::fs::write(&path, bytes).map_err(|e| NodeError::Io { what: "writing", path, source: e })
+    std::fs::write(&path, trace.encode()).map_err(|e| NodeError::Io { what: "writing", path, source: e })
 }
 
 /// The kept claim of job `job_id`, if it is the one that hashes to `root`.
-fn load_claim(work_dir: &Path, job_id: U256, root: B256) -> Option<([u8; 32], Trace)> {
+fn load_claim(work_dir: &Path, job_id: U256, root: B256) -> Option<Trace> {
     let bytes = std::fs::read(work_dir.join(format!("job-{job_id}")).join(CLAIM_FILE)).ok()?;
-    let outputs: [u8; 32] = bytes.get(..32)?.try_into().ok()?;
-    let trace = Trace::decode(&bytes[32..]).ok()?;
-    (B256::from(claim_root(&outputs, &trace)) == root).then_some((outputs, trace))
+    let trace = Trace::decode(&bytes).ok()?;
+    (B256::from(claim_root(&trace)) == root).then_some(trace)
 }
 
 /// A replica whose reveal is on chain (its own, or the buyer's batch) plays its claim's game
@@ -83,7 +80,7 @@ async fn play(net: &Network, work_dir: &Path, job_id: U256, root: B256) -> Resul
         return Ok(());
     }
     // Only now the kept claim is read (its trace decoded): on this replica's own move.
-    let Some((outputs, trace)) = load_claim(work_dir, job_id, root) else {
+    let Some(trace) = load_claim(work_dir, job_id, root) else {
         tracing::warn!(job = %job_id, "in the court, but the trace behind this replica's root is not here");
         return Ok(());
     };
@@ -92,7 +89,7 @@ async fn play(net: &Network, work_dir: &Path, job_id: U256, root: B256) -> Resul
     match phase {
         Phase::Trace if defending => {
             let (flops, steps) = (trace.flops(), trace.steps.len() as u32);
-            let call = net.market.open_trace(job_id, B256::from(outputs), B256::from(trace.root()), flops, steps);
+            let call = net.market.open_trace(job_id, B256::from(trace.root()), flops, steps);
             tracing::info!(job = %job_id, steps, "court: opening the trace this replica committed");
             quietly(job_id, "openTrace", call.await.map(drop))
         }

@@ -370,6 +370,7 @@ pub async fn serve(
     let (mut duties, mut jury_cursor) = (jury::Duties::new(), 0u64);
     let mut own_check = device_check::OwnCheck::default();
     let (mut check_duties, mut check_cursor) = (check_jury::CheckDuties::new(), 0u64);
+    let mut rechecks = check_jury::Rechecks::default();
     loop {
         // A device that overran a dispatch takes no more work in this process: stop here (the
         // tasks are stored and resume at the next start) rather than claim jobs it cannot run.
@@ -440,6 +441,9 @@ pub async fn serve(
             tracing::warn!(error = %e, "device check: retrying");
         }
         if options.jury_duty {
+            if let Err(e) = check_jury::open_due_rechecks(net, &mut rechecks).await {
+                tracing::warn!(error = %e, "device checks due: retrying");
+            }
             if let Err(e) = check_jury::round(net, &mut check_duties, &mut check_cursor, options.lie_as_juror).await {
                 tracing::warn!(error = %e, "device check jury: retrying");
             }

@@ -200,6 +200,11 @@ impl<L: Ledger> JobData<L> {
         let (who, _) = recover(signature, &message)?;
         let slot = self.ledger.job_slot(job_id).await?;
         let (posted, _) = self.my_job(job_id, slot, who, Party::Replica).await?;
+        if root == B256::from(exchange::unbound_root()) {
+            return Err(peer_error(format!(
+                "job {job_id}: {root} is the root of files bound to no trace; no result has it"
+            )));
+        }
         // One result per replica and job, reserved before anything is fetched (so concurrent
         // offers of other roots are refused at once): a replica cannot fill the store or start a
         // spot check per root it makes up. The same root again is taken as delivered.

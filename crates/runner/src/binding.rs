@@ -1,0 +1,385 @@
+//! A result is bound to its trace: every byte of every output file is a step's output, or made
+//! from the steps' outputs, so the trace alone is what a replica commits
+//! ([`crate::trace::claim_root`]). Two claims that agree on every step agree on every file, and a
+//! result whose files are wrong is a result whose steps are wrong: the court finds the step, and a
+//! jury re-runs it where it can (an embed job's sentence, a training run's first epoch; a later
+//! epoch starts from state no leaf carries yet, issue #25). When the claim committed the files
+//! apart from the trace, a replica could pair a right trace with wrong files and win every step
+//! it was taken to. Files bound to no trace all hash to one root no result has
+//! (`gridmint_peer::exchange::unbound_root`): refused at delivery, challenged, never committed.
+//!
+//! [`check`] is what every receiver runs (the buyer on a delivery, a replica on its own files
+//! before it commits, `gridmint_peer::exchange::result_root`):
+//! - an embed job: exactly `embeddings.npy` and the trace; the matrix written as the runner
+//!   writes it ([`crate::npy::f32_matrix`]), one row per step, row `i`'s BLAKE3 (its floats,
+//!   little-endian) step `i`'s output;
+//! - a training run: exactly the trace, `model.json`, one checkpoint per epoch,
+//!   `model.safetensors` (the last checkpoint's bytes), and `checkpoints.json` and
+//!   `metrics.json` as [`crate::train::summary_files`] makes them from the checkpoints, the
+//!   epochs' metrics and the first step's input; epoch `e`'s output
+//!   [`crate::train::epoch_output`] over its checkpoint, its metrics line and `model.json`.
+//!
+//! A job kind to come must say here how its files are made from its steps.
+
+use std::collections::BTreeMap;
+
+use crate::{
+    npy,
+    trace::{self, TRACE_FILE, Trace},
+    train,
+};
+
+/// Why a result's files are not bound to its trace: the file, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct Unbound {
+    pub file: String,
+    pub message: String,
+}
+
+fn unbound(file: &str, message: impl Into<String>) -> Unbound {
+    Unbound { file: file.to_owned(), message: message.into() }
+}
+
+/// The embed job's one output file besides the trace.
+pub const EMBEDDINGS_FILE: &str = "embeddings.npy";
+
+/// The files (name, bytes) of a result, checked against `trace` (see the module's rules).
+pub fn check(files: &[(String, Vec<u8>)], trace: &Trace) -> Result<(), Unbound> {
+    let mut by_name: BTreeMap<&str, &[u8]> = BTreeMap::new();
+    for (name, bytes) in files {
+        if by_name.insert(name.as_str(), bytes.as_slice()).is_some() {
+            return Err(unbound(name, "appears twice"));
+        }
+    }
+    if !by_name.contains_key(TRACE_FILE) {
+        return Err(unbound(TRACE_FILE, "is missing"));
+    }
+    if trace.steps.is_empty() {
+        return Err(unbound(TRACE_FILE, "has no step"));
+    }
+    if by_name.contains_key(EMBEDDINGS_FILE) {
+        check_embed(&by_name, trace)
+    } else if by_name.contains_key("checkpoints.json") {
+        check_train(&by_name, trace)
+    } else {
+        Err(unbound("(the result)", format!("holds neither {EMBEDDINGS_FILE} nor checkpoints.json")))
+    }
+}
+
+/// Names a file that is not `expected`, then refuses a result of other than `count` files besides
+/// the trace: before any file is read, at a cost per file and none per step (a trace of millions
+/// of steps costs nothing).
+fn exactly(files: &BTreeMap<&str, &[u8]>, count: usize, expected: impl Fn(&str) -> bool) -> Result<(), Unbound> {
+    if let Some(name) = files.keys().find(|name| **name != TRACE_FILE && !expected(name)) {
+        return Err(unbound(name, "is made by no step of the trace"));
+    }
+    if files.len() != count + 1 {
+        return Err(unbound(
+            "(the result)",
+            format!("holds {} files besides the trace; its steps make {count}", files.len() - 1),
+        ));
+    }
+    Ok(())
+}
+
+/// The most bytes of `model.json` (the layer sizes and the activation).
+const MAX_MODEL_JSON: usize = 64 << 10;
+/// The most bytes of one epoch's line of `metrics.json` (a pretty-printed record is ~150).
+const MAX_METRICS_PER_EPOCH: usize = 512;
+
+fn check_embed(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Unbound> {
+    exactly(files, 1, |name| name == EMBEDDINGS_FILE)?;
+    let bytes = files[EMBEDDINGS_FILE];
+    let (values, rows, cols) = npy::read_f32_matrix(bytes).map_err(|e| unbound(EMBEDDINGS_FILE, e.to_string()))?;
+    if rows != trace.steps.len() {
+        return Err(unbound(EMBEDDINGS_FILE, format!("has {rows} rows; the trace has {} steps", trace.steps.len())));
+    }
+    if npy::f32_matrix(&values, rows, cols) != bytes {
+        return Err(unbound(EMBEDDINGS_FILE, "is not written as the runner writes a matrix"));
+    }
+    if cols == 0 {
+        return Err(unbound(EMBEDDINGS_FILE, "has rows of no value"));
+    }
+    for (i, (row, step)) in values.chunks_exact(cols).zip(&trace.steps).enumerate() {
+        if trace::hash_f32s(row) != step.output {
+            return Err(unbound(EMBEDDINGS_FILE, format!("row {i} is not step {i}'s output")));
+        }
+    }
+    Ok(())
+}
+
+fn check_train(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Unbound> {
+    let epochs = trace.steps.len();
+    const SUMMARY: [&str; 4] = ["model.safetensors", "model.json", "checkpoints.json", "metrics.json"];
+    // A checkpoint's name for an epoch the trace has (`checkpoint_file` of 1..=epochs).
+    let checkpoint = |name: &str| {
+        name.strip_prefix("checkpoints/epoch-")
+            .and_then(|n| n.strip_suffix(".safetensors"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|e| (1..=epochs).contains(&e) && train::checkpoint_file(e) == name)
+    };
+    let file = |name: &str| files.get(name).copied().ok_or_else(|| unbound(name, "is missing"));
+    for name in SUMMARY {
+        file(name)?;
+    }
+    exactly(files, epochs + SUMMARY.len(), |name| SUMMARY.contains(&name) || checkpoint(name))?;
+    let model = file("model.json")?;
+    if model.len() > MAX_MODEL_JSON {
+        return Err(unbound(
+            "model.json",
+            format!("is {} bytes; a model's description is at most {MAX_MODEL_JSON}", model.len()),
+        ));
+    }
+    let metrics_bytes = file("metrics.json")?;
+    if metrics_bytes.len() > epochs.saturating_mul(MAX_METRICS_PER_EPOCH).saturating_add(1024) {
+        return Err(unbound("metrics.json", format!("is {} bytes for {epochs} epochs", metrics_bytes.len())));
+    }
+    #[derive(serde::Deserialize)]
+    struct Model {
+        sizes: Vec<usize>,
+    }
+    let sizes = serde_json::from_slice::<Model>(model).map_err(|e| unbound("model.json", e.to_string()))?.sizes;
+    let metrics: train::Metrics =
+        serde_json::from_slice(metrics_bytes).map_err(|e| unbound("metrics.json", e.to_string()))?;
+    if metrics.epochs.len() != epochs || sizes.last() != Some(&metrics.classes) {
+        return Err(unbound(
+            "metrics.json",
+            format!(
+                "has {} epochs of {} classes; the trace has {epochs} epochs and model.json {:?} classes",
+                metrics.epochs.len(),
+                metrics.classes,
+                sizes.last()
+            ),
+        ));
+    }
+    let model_hash = blake3::hash(model);
+    let mut hashes = Vec::with_capacity(epochs);
+    for (i, (step, line)) in trace.steps.iter().zip(&metrics.epochs).enumerate() {
+        let name = train::checkpoint_file(i + 1);
+        let hash = blake3::hash(file(&name)?);
+        if train::epoch_output(&hash, line, &model_hash) != step.output {
+            return Err(unbound(
+                &name,
+                format!("with epoch {}'s metrics and model.json, is not step {i}'s output", i + 1),
+            ));
+        }
+        hashes.push(hash);
+    }
+    if file("model.safetensors")? != file(&train::checkpoint_file(epochs))? {
+        return Err(unbound("model.safetensors", "is not the last epoch's checkpoint"));
+    }
+    for (name, bytes) in train::summary_files(trace.steps[0].input, &hashes, &metrics.epochs, metrics.classes) {
+        if file(name)? != bytes.as_slice() {
+            return Err(unbound(name, "is not made from the epochs' outputs as the runner makes it"));
+        }
+    }
+    Ok(())
+}
+
+#[doc(hidden)]
+/// Test only (the node's `corrupt_results`): a wrong result that is bound to its own trace, as a
+/// cheater who knows the rules makes it: every embedding value, or the last byte of every
+/// checkpoint, changed, and the trace's outputs (and the training chain's inputs) made again from
+/// the changed files. `files` must be bound to their trace to begin with.
+pub fn consistent_lie(files: &mut [(String, Vec<u8>)]) -> Result<(), Unbound> {
+    let trace_at = files.iter().position(|(n, _)| n == TRACE_FILE).ok_or_else(|| unbound(TRACE_FILE, "is missing"))?;
+    let mut trace = Trace::decode(&files[trace_at].1).map_err(|e| unbound(TRACE_FILE, e.to_string()))?;
+    check(files, &trace)?;
+    if let Some(at) = files.iter().position(|(n, _)| n == EMBEDDINGS_FILE) {
+        let (mut values, rows, cols) =
+            npy::read_f32_matrix(&files[at].1).map_err(|e| unbound(EMBEDDINGS_FILE, e.to_string()))?;
+        for v in &mut values {
+            *v = f32::from_bits(v.to_bits() ^ 1);
+        }
+        for (row, step) in values.chunks_exact(cols).zip(&mut trace.steps) {
+            step.output = trace::hash_f32s(row);
+        }
+        files[at].1 = npy::f32_matrix(&values, rows, cols);
+    } else {
+        let metrics: train::Metrics =
+            serde_json::from_slice(&files.iter().find(|(n, _)| n == "metrics.json").expect("checked").1)
+                .map_err(|e| unbound("metrics.json", e.to_string()))?;
+        let model_hash = blake3::hash(&files.iter().find(|(n, _)| n == "model.json").expect("checked").1);
+        let epochs = trace.steps.len();
+        let mut hashes = Vec::new();
+        for (name, bytes) in files.iter_mut() {
+            if let Some(last) =
+                bytes.last_mut().filter(|_| name.starts_with("checkpoints/") || name == "model.safetensors")
+            {
+                *last ^= 1;
+            }
+        }
+        let mut input = trace.steps[0].input;
+        for (e, (step, line)) in trace.steps.iter_mut().zip(&metrics.epochs).enumerate() {
+            let name = train::checkpoint_file(e + 1);
+            let hash = blake3::hash(&files.iter().find(|(n, _)| *n == name).expect("checked").1);
+            step.input = input;
+            step.output = train::epoch_output(&hash, line, &model_hash);
+            input = step.output;
+            hashes.push(hash);
+        }
+        debug_assert_eq!(hashes.len(), epochs);
+        for (name, bytes) in train::summary_files(trace.steps[0].input, &hashes, &metrics.epochs, metrics.classes) {
+            files.iter_mut().find(|(n, _)| n == name).expect("checked").1 = bytes;
+        }
+    }
+    files[trace_at].1 = trace.encode();
+    check(files, &trace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{Step, claim_root};
+
+    /// An embed result of `rows` rows as the runner writes it, and its trace.
+    fn embed_result(rows: usize) -> (Vec<(String, Vec<u8>)>, Trace) {
+        let cols = 4;
+        let values: Vec<f32> = (0..rows * cols).map(|i| i as f32 * 0.25 - 1.0).collect();
+        let steps = values
+            .chunks_exact(cols)
+            .enumerate()
+            .map(|(i, row)| Step { flops: 10, prev: 0, input: [i as u8; 32], output: trace::hash_f32s(row) })
+            .collect();
+        let trace = Trace { steps };
+        let files = vec![
+            (EMBEDDINGS_FILE.to_owned(), npy::f32_matrix(&values, rows, cols)),
+            (TRACE_FILE.to_owned(), trace.encode()),
+        ];
+        (files, trace)
+    }
+
+    /// A training result of `epochs` epochs as the runner writes it (checkpoints of made-up
+    /// bytes), and its trace.
+    fn train_result(epochs: usize) -> (Vec<(String, Vec<u8>)>, Trace) {
+        let model = br#"{"sizes":[3,4,2],"activation":"relu"}"#.to_vec();
+        let model_hash = blake3::hash(&model);
+        let start = *blake3::hash(b"job.toml").as_bytes();
+        let (mut files, mut steps, mut hashes, mut lines) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut input = start;
+        for e in 1..=epochs {
+            let bytes = format!("checkpoint {e}: tensors").into_bytes();
+            let line = train::EpochMetrics {
+                epoch: e as u32,
+                loss: 1.0 / e as f64 + 0.1,
+                train_accuracy: 0.3 + e as f64 / 7.0,
+                test_accuracy: (e % 2 == 0).then_some(0.1 * e as f64),
+            };
+            let hash = blake3::hash(&bytes);
+            let output = train::epoch_output(&hash, &line, &model_hash);
+            steps.push(Step { flops: 100, prev: e as u32 - 1, input, output });
+            input = output;
+            if e == epochs {
+                files.push(("model.safetensors".to_owned(), bytes.clone()));
+            }
+            files.push((train::checkpoint_file(e), bytes));
+            hashes.push(hash);
+            lines.push(line);
+        }
+        for (name, bytes) in train::summary_files(start, &hashes, &lines, 2) {
+            files.push((name.to_owned(), bytes));
+        }
+        files.push(("model.json".to_owned(), model));
+        let trace = Trace { steps };
+        files.push((TRACE_FILE.to_owned(), trace.encode()));
+        (files, trace)
+    }
+
+    fn with(files: &[(String, Vec<u8>)], name: &str, change: impl FnOnce(&mut Vec<u8>)) -> Vec<(String, Vec<u8>)> {
+        let mut files = files.to_vec();
+        change(&mut files.iter_mut().find(|(n, _)| n == name).expect("the file").1);
+        files
+    }
+
+    #[test]
+    fn results_as_the_runner_writes_them_are_bound() {
+        for (files, trace) in [embed_result(3), train_result(1), train_result(3)] {
+            check(&files, &trace).expect("bound");
+        }
+    }
+
+    /// The attack the binding closes: replicas agree on the right steps and deliver wrong files.
+    /// When the claim committed the files apart from the trace, every step the court could take
+    /// them to was right, and they won. Now a file that is not made from the trace's steps leaves
+    /// the result without a claim: every byte of every file is refused once changed.
+    #[test]
+    fn attack_right_steps_with_wrong_files_are_refused_byte_by_byte() {
+        for (files, trace) in [embed_result(3), train_result(2)] {
+            for (name, bytes) in &files {
+                if name == TRACE_FILE {
+                    continue;
+                }
+                for at in 0..bytes.len() {
+                    let forged = with(&files, name, |b| b[at] ^= 0x20);
+                    assert!(check(&forged, &trace).is_err(), "{name}: byte {at} changed, still bound");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn attack_files_added_missing_or_twice_are_refused() {
+        let (files, trace) = embed_result(2);
+        let mut extra = files.clone();
+        extra.push(("notes.txt".to_owned(), b"not made by any step".to_vec()));
+        let e = check(&extra, &trace).expect_err("an extra file");
+        assert_eq!(e.file, "notes.txt", "{e}");
+        let mut twice = files.clone();
+        twice.push(files[0].clone());
+        assert!(check(&twice, &trace).is_err(), "a file twice");
+        assert!(check(&files[1..], &trace).is_err(), "the embeddings missing");
+        assert!(check(&files[..1], &trace).is_err(), "the trace missing");
+        let (mut train, trace) = train_result(2);
+        train.retain(|(n, _)| n != "metrics.json");
+        assert_eq!(check(&train, &trace).expect_err("metrics missing").file, "metrics.json");
+        // One row short, one epoch short: the trace has more steps than the files have outputs.
+        let (rows, short) = embed_result(3);
+        let (fewer, _) = embed_result(2);
+        let mut fewer = fewer;
+        fewer[1].1 = short.encode();
+        assert!(check(&fewer, &short).is_err());
+        assert!(check(&rows, &Trace { steps: short.steps[..2].to_vec() }).is_err());
+    }
+
+    /// A peer's result is checked for its file count before any file is read or any name made
+    /// (a trace of millions of steps, or thousands of checkpoint names, costs nothing), and the
+    /// small files are bounded before they are parsed.
+    #[test]
+    fn attack_hostile_sizes_are_refused_before_they_cost() {
+        let (files, _) = train_result(2);
+        let long = Trace { steps: vec![Step { flops: 1, prev: 0, input: [0; 32], output: [0; 32] }; 1 << 20] };
+        let e = check(&files, &long).expect_err("a million epochs, seven files");
+        assert!(e.message.contains("steps make"), "{e}");
+        let renamed = {
+            let mut f = files.clone();
+            f.iter_mut().find(|(n, _)| n == "checkpoints/epoch-002.safetensors").expect("epoch 2").0 =
+                "checkpoints/epoch-2.safetensors".to_owned();
+            f
+        };
+        let (_, trace) = train_result(2);
+        assert_eq!(
+            check(&renamed, &trace).expect_err("a name not the runner's").file,
+            "checkpoints/epoch-2.safetensors"
+        );
+        let huge = with(&files, "model.json", |b| b.resize(MAX_MODEL_JSON + 1, b' '));
+        assert!(check(&huge, &trace).expect_err("a huge model.json").message.contains("at most"));
+        let metrics = with(&files, "metrics.json", |b| b.resize(2 * MAX_METRICS_PER_EPOCH + 1025, b' '));
+        assert!(check(&metrics, &trace).expect_err("a huge metrics.json").message.contains("bytes for 2 epochs"));
+    }
+
+    /// A wrong result made to bind to its own wrong trace (what a cheater who knows the rules
+    /// delivers) is bound, with another claim: the court then finds a wrong step.
+    #[test]
+    fn a_consistent_lie_binds_to_another_trace() {
+        for (files, trace) in [embed_result(3), train_result(3)] {
+            let mut lie = files.clone();
+            consistent_lie(&mut lie).expect("a lie");
+            let lied = Trace::decode(&lie.iter().find(|(n, _)| n == TRACE_FILE).expect("trace").1).expect("decodes");
+            check(&lie, &lied).expect("bound to its own trace");
+            assert!(check(&lie, &trace).is_err(), "not to the honest one");
+            assert_ne!(claim_root(&lied), claim_root(&trace));
+            assert!(lied.steps.iter().zip(&trace.steps).all(|(a, b)| a.output != b.output), "every step wrong");
+        }
+    }
+}
