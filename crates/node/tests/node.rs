@@ -10,8 +10,8 @@
 //! - `device_checks`: a provider's device check on a real anvil, answered on llvmpipe, its sampled
 //!   rows judged by the jury pool (three jury-only providers and the other provider): it is
 //!   verified; a provider that registered more memory than its device has cannot answer and
-//!   stays unverified, a miss counted; once its next check is due a pool member opens it and the
-//!   provider passes again; a job that asks for memory then goes to the verified provider only.
+//!   stays unverified, a miss counted; once the verified provider's next check is due a pool
+//!   member opens it and it passes again; a job that asks for memory then goes to the verified provider only.
 //! - `shards`: a sharded embedding job whose shards nobody could take in time (the only provider
 //!   is paused) is refunded, posted again by the buyer, and completes on the provider (in-process,
 //!   on llvmpipe, on a real anvil).

@@ -326,7 +326,10 @@ pub fn claim_trace(entries: &[(String, Vec<u8>)]) -> gridmint_runner::trace::Tra
     match gridmint_runner::binding::check(entries, &trace) {
         Ok(()) => trace,
         Err(e) => {
-            tracing::warn!(error = %e, "a result's files are not bound to its trace");
+            // The message may quote the peer's bytes (an .npy header, a JSON error): shortened
+            // and escaped.
+            let message: String = e.message.chars().take(160).collect();
+            tracing::warn!(file = %e.file.escape_debug(), why = %message.escape_debug(), "a result's files are not bound to its trace");
             Trace::default()
         }
     }

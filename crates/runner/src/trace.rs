@@ -33,9 +33,11 @@ pub struct Step {
     /// 1 + the index of the step whose output is this step's input; 0 when the input comes from
     /// the package (a sentence's tokens).
     pub prev: u32,
-    /// BLAKE3 of the step's input bytes.
+    /// The hash of the step's input: BLAKE3 of a sentence's token ids; for a training epoch, the
+    /// epoch before's output (BLAKE3 of `job.toml` for the first).
     pub input: [u8; 32],
-    /// BLAKE3 of the step's output bytes (an embedding row: its 32-bit floats, little-endian).
+    /// The hash of the step's output: BLAKE3 of an embedding row (its 32-bit floats,
+    /// little-endian); for a training epoch, [`crate::train::epoch_output`].
     pub output: [u8; 32],
 }
 

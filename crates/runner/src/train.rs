@@ -8,8 +8,9 @@
 //!
 //! An epoch is a step of the trace: its input the step before's output (the BLAKE3 of `job.toml`
 //! for the first), its output [`epoch_output`] over its checkpoint, its metrics and `model.json`.
-//! The other files are made from those ([`summary_files`]), so the trace binds every byte of the
-//! result ([`crate::binding`]).
+//! The other files are made from those and the first step's input (`model.safetensors` is the
+//! last checkpoint; [`summary_files`] the rest), so the trace binds every byte of the result
+//! ([`crate::binding`]).
 
 use gpu_engine::{
     Gpu, ReproClass,

@@ -9,9 +9,10 @@
 //! after the commit deadline and closes the check once the reveals are over.
 //!
 //! A member also opens the next check of every verified provider once it is due
-//! ([`open_due_rechecks`]: at the random time the pass set, 0.5 to 1.5 days on), so a verified
-//! figure is challenged again without its provider asking; the first member's transaction opens
-//! it, the others' are refused and are no error.
+//! ([`open_due_rechecks`]: at the time the last pass drew, 0.5 to 1.5 days on, or half a day
+//! after a void verdict), so a verified figure is challenged again without its provider asking;
+//! each member waits a delay of its own first, and a losing opening (refused at the estimate, or
+//! mined and reverted) is no error. It closes a check left unanswered past its deadline.
 
 use alloy::primitives::keccak256;
 use alloy::sol_types::SolValue;
@@ -64,7 +65,7 @@ const RECHECK_STAGGER_S: u64 = 30;
 /// unanswered past its deadline (this node's own aside: it answers its checks and closes its own).
 /// An opening the chain refuses as not due yet is tried again; one refused otherwise (another
 /// member opened it first, or the provider is no longer verified) is dropped until the next
-/// pass; an RPC failure is retried next round.
+/// pass or void verdict; an RPC failure is retried next round.
 pub(super) async fn open_due_rechecks(net: &Network, rechecks: &mut Rechecks) -> Result<(), NodeError> {
     use gridmint_chain::device_check::CheckEvent;
     let me = net.address();

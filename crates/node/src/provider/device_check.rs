@@ -1,10 +1,12 @@
 //! Device checks, the provider's side (`contracts/src/court/DeviceChecks.sol`): a provider
-//! that is not verified opens its own check (when it holds no job, once per start: a void or
-//! failed check waits for the next start); it answers every open check on its device (the
-//! challenge seeded by the opening block's hash, for the memory it registered), as soon as the
-//! seed is known; once the answer's block draws the jury's samples it opens them
-//! ([`gridmint_runner::challenge::open`]: the challenge computed again, the sampled rows kept)
-//! and serves them to the jurors on its endpoint; and it closes its check when the jury is done.
+//! that is not verified opens its own check (when it holds no job, once per start, and once more
+//! after each pass: a verified provider whose re-check fails or goes unanswered asks again once;
+//! a void or failed check it opened itself waits for the next start); it answers every open
+//! check on its device (the challenge seeded by the opening block's hash, for the memory it
+//! registered), as soon as the seed is known; once the answer's block draws the jury's samples
+//! it opens them ([`gridmint_runner::challenge::open`]: the challenge computed again, the sampled
+//! rows kept) and serves them to the jurors on its endpoint; and it closes its check when the
+//! jury is done.
 //! A device that cannot answer (it registered more memory than it has, say) lets the deadline
 //! pass: the check then leaves it unverified.
 //!
@@ -22,8 +24,9 @@ type Running<T> = JoinHandle<Result<T, NodeError>>;
 /// Where this node's own check stands between rounds.
 #[derive(Debug, Default)]
 pub(super) struct OwnCheck {
-    /// A check was opened by this process (once per start: a void or failed check is not retried
-    /// until the next start, so a device that cannot answer does not recompute in a loop).
+    /// A check was opened by this process and none has passed since (a void or failed check it
+    /// opened is not retried until the next start, so a device that cannot answer does not
+    /// recompute in a loop).
     opened: bool,
     /// The answer being computed, for the check seeded at this block.
     answering: Option<(u64, Running<[u8; 32]>)>,
@@ -86,7 +89,13 @@ pub(super) async fn round(
     let check = net.market.device_check(me).await?;
     let seed_block = u64::from(check.seedBlock);
     if seed_block == 0 {
-        // Active and not verified: it asks for its check, once per start.
+        if own.opened && net.registration(me).await?.status == STATUS_VERIFIED {
+            // Passed since it asked: should a later check (a re-check others open) fail or go
+            // unanswered, it may ask for one again, once per pass (a device that cannot answer
+            // does not loop).
+            own.opened = false;
+        }
+        // Active and not verified: it asks for its check, once per start and per pass.
         if !own.opened && idle && net.registration(me).await?.status == STATUS_ACTIVE {
             own.opened = true;
             net.market.open_device_check(me).await?;

@@ -39,7 +39,8 @@ pub struct ProviderOptions {
     pub region: Option<Region>,
     /// Stop after this many jobs settle (for demos and tests); run until stopped otherwise.
     pub exit_after_jobs: Option<usize>,
-    /// Test only: flip a bit of every result before committing, to exercise slashing.
+    /// Test only: a wrong result bound to a trace made from it (every embedding value, or every
+    /// checkpoint's last byte, changed: `runner::binding::consistent_lie`), to exercise slashing.
     pub corrupt_results: bool,
     /// Test only: as a juror, vote for the side the step proves wrong (to be outvoted, slashed).
     pub lie_as_juror: bool,

@@ -207,7 +207,8 @@ impl<L: Ledger> JobData<L> {
         }
         // One result per replica and job, reserved before anything is fetched (so concurrent
         // offers of other roots are refused at once): a replica cannot fill the store or start a
-        // spot check per root it makes up. The same root again is taken as delivered.
+        // spot check per root it makes up. The same root again is taken as delivered once it
+        // was; while it is being fetched it is refused, and the replica offers it again.
         let Some(delivery) = self.guards.reserve_result(job_id, who, root)? else {
             return Ok(Response::Accepted);
         };

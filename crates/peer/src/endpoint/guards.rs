@@ -24,7 +24,7 @@ fn refused(message: String) -> PeerError {
 #[derive(Debug, Clone)]
 pub(super) struct Guards {
     /// Per (job, replica): the root it delivered, or is delivering.
-    delivered: Arc<Mutex<BTreeMap<(U256, Address), B256>>>,
+    delivered: Arc<Mutex<BTreeMap<(U256, Address), Delivered>>>,
     /// Data requests being answered, per (job, replica).
     sealing: Arc<Mutex<BTreeSet<(U256, Address)>>>,
     /// Jobs this node is done with: nothing more is served or taken for them.
@@ -46,6 +46,9 @@ impl Default for Guards {
     }
 }
 
+/// A replica's result for a job: its root, and whether it was fetched (else it is being fetched).
+type Delivered = (B256, bool);
+
 /// A result being delivered: released (so the replica may try again) unless [`Delivery::done`].
 #[derive(Debug)]
 pub(super) struct Delivery {
@@ -57,6 +60,9 @@ pub(super) struct Delivery {
 impl Delivery {
     pub(super) fn done(mut self) {
         self.done = true;
+        if let Some(entry) = lock(&self.guards.delivered).get_mut(&self.key) {
+            entry.1 = true;
+        }
     }
 }
 
@@ -90,17 +96,22 @@ impl Guards {
     }
 
     /// Reserves the one result `who` may deliver for `job_id`: `None` when it already delivered
-    /// (or is delivering) this very root, an error when it is another.
+    /// this very root, an error when it is another or while this one is being fetched.
     pub(super) fn reserve_result(&self, job_id: U256, who: Address, root: B256) -> Result<Option<Delivery>, PeerError> {
         self.refuse_if_over(job_id)?;
         let mut delivered = lock(&self.delivered);
         match delivered.get(&(job_id, who)) {
-            Some(earlier) if *earlier == root => Ok(None),
-            Some(earlier) => Err(refused(format!(
+            Some((earlier, true)) if *earlier == root => Ok(None),
+            // Still being fetched: a replica that restarted while the buyer fetched from its old
+            // process must not be told it delivered (the fetch may yet fail): it offers again.
+            Some((earlier, false)) if *earlier == root => Err(refused(format!(
+                "job {job_id}: the result with root {root} is being fetched; offer it again after that"
+            ))),
+            Some((earlier, _)) => Err(refused(format!(
                 "job {job_id}: {who} already delivered a result with root {earlier}; one result per replica"
             ))),
             None => {
-                delivered.insert((job_id, who), root);
+                delivered.insert((job_id, who), (root, false));
                 Ok(Some(Delivery { guards: self.clone(), key: (job_id, who), done: false }))
             }
         }
@@ -152,13 +163,18 @@ mod tests {
         let first = guards.reserve_result(job, who, B256::repeat_byte(1)).expect("first").expect("fresh");
         let second = guards.reserve_result(job, who, B256::repeat_byte(2)).expect_err("another root while pending");
         assert!(second.to_string().contains("one result per replica"), "{second}");
-        assert!(
-            guards.reserve_result(job, who, B256::repeat_byte(1)).expect("same root").is_none(),
-            "taken as delivered"
-        );
+        // The same root again while it is fetched (a replica that restarted while the buyer
+        // fetched from its old process; CI saw the result lost when this said "delivered" and
+        // that fetch then failed): refused, offered again later.
+        let again = guards.reserve_result(job, who, B256::repeat_byte(1)).expect_err("same root while pending");
+        assert!(again.to_string().contains("being fetched"), "{again}");
         drop(first); // the fetch failed
         let retry = guards.reserve_result(job, who, B256::repeat_byte(2)).expect("free again").expect("fresh");
         retry.done();
+        assert!(
+            guards.reserve_result(job, who, B256::repeat_byte(2)).expect("same root").is_none(),
+            "once fetched, the same root again is taken as delivered"
+        );
         assert!(guards.reserve_result(job, who, B256::repeat_byte(3)).is_err(), "kept once done");
         let other = Address::repeat_byte(2);
         assert!(guards.reserve_result(job, other, B256::repeat_byte(3)).expect("another replica").is_some());
