@@ -6,7 +6,8 @@
 //! GEMM each, in the check's class) and commits `checkPassDigest(root)` when every row holds, a
 //! digest of the fault otherwise; a provider that has not served its rows when half a move window
 //! is left before the commit deadline gets a vote against (it must make its case). It reveals
-//! after the commit deadline and closes the check once the reveals are over.
+//! after the commit deadline and, when the provider has not closed the check a while after the
+//! reveals are over, closes it.
 //!
 //! A member also opens the next check of every verified provider once it is due
 //! ([`open_due_rechecks`]: at the time the last pass drew, 0.5 to 1.5 days on, or half a day
@@ -61,6 +62,12 @@ pub(super) struct Rechecks {
 /// the same opening in one block, of which all but the first would revert and pay for it.
 const RECHECK_STAGGER_S: u64 = 30;
 
+/// This member's own share of [`RECHECK_STAGGER_S`] for `provider`'s check (from both addresses).
+fn member_delay(provider: Address, me: Address) -> u64 {
+    let h = keccak256((provider, me).abi_encode());
+    u64::from_be_bytes(h[..8].try_into().expect("8 bytes")) % RECHECK_STAGGER_S
+}
+
 /// Opens every verified provider's device check that is due, and closes every check left
 /// unanswered past its deadline (this node's own aside: it answers its checks and closes its own).
 /// An opening the chain refuses as not due yet is tried again; one refused otherwise (another
@@ -87,10 +94,7 @@ pub(super) async fn open_due_rechecks(net: &Network, rechecks: &mut Rechecks) ->
         rechecks.cursor = head + 1;
     }
     let now = net.now().await?;
-    let stagger = |provider: &Address| {
-        let h = keccak256((*provider, me).abi_encode());
-        u64::from_be_bytes(h[..8].try_into().expect("8 bytes")) % RECHECK_STAGGER_S
-    };
+    let stagger = |provider: &Address| member_delay(*provider, me);
     let due: Vec<Address> = rechecks.due.iter().filter(|(p, at)| now >= **at + stagger(p)).map(|(p, _)| *p).collect();
     for provider in due {
         let verified = net.registration(provider).await?.status == gridmint_chain::device_check::STATUS_VERIFIED;
@@ -259,9 +263,11 @@ async fn serve(net: &Network, court: CourtParams, duty: &mut CheckDuty, lie: boo
             tracing::info!(%provider, seat, passes = (vote == g.node), "device check jury: vote revealed");
         }
     }
-    if crate::court::verdict_due(&g, court.move_window, now) {
-        // The verdict: anyone closes the check (the provider too); the first to land wins, the
-        // others' reverts are no error.
+    // The verdict: anyone closes the check. The provider does at once; a juror only once it is
+    // still open a while later (its own share of the stagger on top), so the jurors' closes do not
+    // all land beside the provider's and revert, paying gas. A close that lost anyway is no error.
+    let later = now.saturating_sub(RECHECK_STAGGER_S + member_delay(provider, me));
+    if crate::court::verdict_due(&g, court.move_window, later) {
         crate::court::quietly(case, "closeDeviceCheck", net.market.close_device_check(provider).await.map(drop))?;
         return Ok(true);
     }
