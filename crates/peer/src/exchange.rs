@@ -314,23 +314,33 @@ pub fn unbound_root() -> [u8; 32] {
     gridmint_runner::trace::claim_root(&gridmint_runner::trace::Trace::default())
 }
 
+/// The trace among the files when every file is bound to it, else why not (the file, and what).
+pub fn bound_trace(
+    entries: &[(String, Vec<u8>)],
+) -> Result<gridmint_runner::trace::Trace, gridmint_runner::binding::Unbound> {
+    use gridmint_runner::{
+        binding::Unbound,
+        trace::{TRACE_FILE, Trace},
+    };
+    let unbound = |message: String| Unbound { file: TRACE_FILE.to_owned(), message };
+    let (_, bytes) =
+        entries.iter().find(|(name, _)| name == TRACE_FILE).ok_or_else(|| unbound("is missing".to_owned()))?;
+    let trace = Trace::decode(bytes).map_err(|e| unbound(e.to_string()))?;
+    gridmint_runner::binding::check(entries, &trace)?;
+    Ok(trace)
+}
+
 /// What a result root commits to: the trace among the files, when every file is bound to it
 /// (else an empty trace). A replica opens it in the court.
 pub fn claim_trace(entries: &[(String, Vec<u8>)]) -> gridmint_runner::trace::Trace {
-    use gridmint_runner::trace::{TRACE_FILE, Trace};
-    let Some(trace) =
-        entries.iter().find(|(name, _)| name == TRACE_FILE).and_then(|(_, bytes)| Trace::decode(bytes).ok())
-    else {
-        return Trace::default();
-    };
-    match gridmint_runner::binding::check(entries, &trace) {
-        Ok(()) => trace,
+    match bound_trace(entries) {
+        Ok(trace) => trace,
         Err(e) => {
             // The message may quote the peer's bytes (an .npy header, a JSON error): shortened
             // and escaped.
             let message: String = e.message.chars().take(160).collect();
             tracing::warn!(file = %e.file.escape_debug(), why = %message.escape_debug(), "a result's files are not bound to its trace");
-            Trace::default()
+            gridmint_runner::trace::Trace::default()
         }
     }
 }

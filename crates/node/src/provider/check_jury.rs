@@ -62,6 +62,20 @@ pub(super) struct Rechecks {
 /// the same opening in one block, of which all but the first would revert and pay for it.
 const RECHECK_STAGGER_S: u64 = 30;
 
+/// A move every member may send, as one of them sent it: true when it landed; false when another
+/// member's landed first (refused at the estimate, or mined and reverted: no error); an RPC
+/// failure is the caller's to retry.
+fn raced<T>(provider: Address, call: &str, sent: Result<T, ChainError>) -> Result<bool, NodeError> {
+    match sent {
+        Ok(_) => Ok(true),
+        Err(e @ (ChainError::Reverted { .. } | ChainError::Failed { .. })) => {
+            tracing::debug!(%provider, call, error = %e, "device check: another member's move landed first");
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// This member's own share of [`RECHECK_STAGGER_S`] for `provider`'s check (from both addresses).
 fn member_delay(provider: Address, me: Address) -> u64 {
     let h = keccak256((provider, me).abi_encode());
@@ -103,13 +117,12 @@ pub(super) async fn open_due_rechecks(net: &Network, rechecks: &mut Rechecks) ->
             continue;
         }
         match net.market.open_device_check(provider).await {
-            Ok(_) => tracing::info!(%provider, "device check: a verified provider's next check was due; opened"),
             Err(e) if matches!(e.revert_reason(), Some(GridmintErrors::DeviceCheckNotDue(_))) => continue,
-            // Another member's opening landed first (refused at the estimate, or mined after it).
-            Err(e @ (ChainError::Reverted { .. } | ChainError::Failed { .. })) => {
-                tracing::debug!(%provider, error = %e, "device check: the re-check was not opened here")
+            sent => {
+                if raced(provider, "openDeviceCheck", sent)? {
+                    tracing::info!(%provider, "device check: a verified provider's next check was due; opened");
+                }
             }
-            Err(e) => return Err(e.into()),
         }
         rechecks.due.remove(&provider);
     }
@@ -118,16 +131,11 @@ pub(super) async fn open_due_rechecks(net: &Network, rechecks: &mut Rechecks) ->
     let overdue: Vec<Address> = rechecks.open.iter().filter(|(p, d)| now > **d + stagger(p)).map(|(p, _)| *p).collect();
     for provider in overdue {
         let check = net.market.device_check(provider).await?;
-        if check.seedBlock != 0 && check.root.is_zero() {
-            match net.market.close_device_check(provider).await {
-                Ok(_) => {
-                    tracing::warn!(%provider, "device check: left unanswered; closed (the provider is unverified)")
-                }
-                Err(e @ (ChainError::Reverted { .. } | ChainError::Failed { .. })) => {
-                    tracing::debug!(%provider, error = %e, "device check: the overdue check was not closed here")
-                }
-                Err(e) => return Err(e.into()),
-            }
+        if check.seedBlock != 0
+            && check.root.is_zero()
+            && raced(provider, "closeDeviceCheck", net.market.close_device_check(provider).await)?
+        {
+            tracing::warn!(%provider, "device check: left unanswered; closed (the provider is unverified)");
         }
         rechecks.open.remove(&provider);
     }

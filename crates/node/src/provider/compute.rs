@@ -149,23 +149,14 @@ pub(super) async fn compute_posted(
         gridmint_runner::binding::consistent_lie(&mut entries)
             .map_err(|e| NodeError::Exchange { message: format!("job {job_id}: corrupting the result: {e}") })?;
     }
-    let root = B256::from(exchange::result_root(&entries));
-    if root == B256::from(exchange::unbound_root()) {
-        // A run whose files its trace does not make (a runner's fault): committing would lose
-        // the job's game, so it is not committed.
-        let why = match entries.iter().find(|(n, _)| n == runner::trace::TRACE_FILE) {
-            Some((_, bytes)) => match runner::trace::Trace::decode(bytes) {
-                Ok(trace) => runner::binding::check(&entries, &trace).err().map_or_else(String::new, |e| e.to_string()),
-                Err(e) => format!("{}: {e}", runner::trace::TRACE_FILE),
-            },
-            None => format!("no {}", runner::trace::TRACE_FILE),
-        };
-        return Err(NodeError::Exchange {
-            message: format!("job {job_id}: the result is not bound to its trace: {why}"),
-        });
-    }
+    // The files checked against their trace once: a run whose files its trace does not make (a
+    // runner's fault) is not committed, since it would lose the job's game.
+    let trace = exchange::bound_trace(&entries).map_err(|why| NodeError::Exchange {
+        message: format!("job {job_id}: the result is not bound to its trace: {why}"),
+    })?;
+    let root = B256::from(runner::trace::claim_root(&trace));
     // What the root commits to, kept beside the job's files: the court may ask for it.
-    court::keep_claim(&dir, &entries)?;
+    court::keep_claim(&dir, &trace)?;
     let mut salt = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut salt);
     net.peer()?.keep_sealed(&sealed_name(job_id, root), &buyer_key, &exchange::bundle(&entries)?)?;

@@ -18,9 +18,8 @@ use super::*;
 /// The claim file beside a job's files: the trace file's bytes.
 const CLAIM_FILE: &str = "claim.bin";
 
-/// Keeps what `entries`' root commits to (the trace that binds them) in the job's folder.
-pub(super) fn keep_claim(dir: &Path, entries: &[(String, Vec<u8>)]) -> Result<(), NodeError> {
-    let trace = gridmint_peer::exchange::claim_trace(entries);
+/// Keeps what a result's root commits to (the trace that binds its files) in the job's folder.
+pub(super) fn keep_claim(dir: &Path, trace: &Trace) -> Result<(), NodeError> {
     let path = dir.join(CLAIM_FILE);
     std::fs::write(&path, trace.encode()).map_err(|e| NodeError::Io { what: "writing", path, source: e })
 }
