@@ -488,6 +488,7 @@ mod hardware {
         assert!(error.contains("GPU memory share: 5 %"), "the error names the field and value: {error}");
         harness::within("a memory share", fill("[data-testid=memory-share]", "50")).await;
         harness::within("a temperature limit", fill("[data-testid=max-temp]", "85")).await;
+        harness::within("jobs at a time", fill("[data-testid=jobs-at-once]", "2")).await;
         harness::within("saving", click("[data-testid=save-background]")).await;
         let saved =
             client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=background-saved]"));
@@ -505,6 +506,7 @@ mod hardware {
         assert!(stored.contains("\"startAtLogin\": false"), "login entry off stored: {stored}");
         assert!(stored.contains("\"gpuMemorySharePct\": 50"), "memory share stored: {stored}");
         assert!(stored.contains("\"maxGpuTempC\": 85"), "temperature limit stored: {stored}");
+        assert!(stored.contains("\"jobsAtOnce\": 2"), "jobs at a time stored: {stored}");
 
         // A second launch (the desktop entry clicked again) hands over to this instance and exits.
         let app = std::env::var_os("GRIDMINT_E2E_APP")

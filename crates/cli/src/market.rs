@@ -162,6 +162,11 @@ pub struct StartArgs {
     /// fills 90% of it). The whole device's when left out.
     #[arg(long, value_name = "MIB")]
     memory_mib: Option<u32>,
+    /// Jobs this device holds at a time (claimed and not yet computed; it computes one at a
+    /// time): a job over it is declined.
+    #[arg(long, value_name = "JOBS", default_value_t = provider::DEFAULT_CAPACITY,
+          value_parser = clap::value_parser!(u8).range(1..=64))]
+    capacity: u8,
 }
 
 pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Result<()> {
@@ -191,6 +196,7 @@ pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Re
         memory_share: None,
         device_check: args.device_check,
         memory_mib: args.memory_mib,
+        capacity: provider::Capacity::new(args.capacity),
     };
     eprintln!("provider {} on {} serving {}", net.address(), gpu.device_name()?, net.profile.rpc_url);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -140,9 +140,18 @@ pub async fn post_checked(
         entries.push((name, bytes));
     }
     let bundle = exchange::bundle(&entries)?;
+    // What providers read before they claim: the manifest exactly as its spec hash is taken.
+    let manifest = String::from_utf8(package.manifest_bytes.clone()).map_err(|_| {
+        NodeError::Job(runner::JobError::Package {
+            path: package.source.clone(),
+            message: "job.toml is not UTF-8".into(),
+        })
+    })?;
+    let card = gridmint_protocol::JobCard::new(manifest, entries.iter().map(|(n, b)| (n.as_str(), b.len() as u64)));
     // Providers fetch the data from this node's endpoint: it must be up before the job is posted.
     let peer = start_buyer_peer(paths, net, options.spot_check_rows, options.spot_check_worker.clone()).await?;
     let data = peer.local().put(&bundle)?;
+    peer.publish_card(B256::from(*data.as_bytes()), &card)?;
     let requirements = Gridmint::Requirements {
         minMemoryMiB: options.min_memory_mib,
         minComputeUnits: 0,

@@ -20,6 +20,10 @@ pub enum NodeError {
     /// A juror could not get the job's data from the buyer.
     #[error("job {job}: the buyer did not give this juror the job's data: {message}")]
     DataWithheld { job: String, message: String },
+    /// A replica did not get its job's data in time: the buyer answered no, or not at all, or too
+    /// late, or this node's store had no room for it.
+    #[error("job {job}: its data did not arrive: {message}")]
+    DataUnavailable { job: String, message: String },
     #[error("node state: {message}")]
     Store { message: String },
     #[error("market: {message}")]

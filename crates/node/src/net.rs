@@ -669,6 +669,23 @@ impl gridmint_peer::Ledger for Network {
         Ok(self.market.trail(job_id).await?.claimants)
     }
 
+    async fn may_claim(&self, job_id: U256, who: Address) -> Result<bool, gridmint_peer::PeerError> {
+        // Claims are open: the job is posted and its claim window has not closed.
+        let slot = self.market.slot(job_id).await?;
+        let open = slot.job_state().is_ok_and(|s| s == gridmint_chain::JobState::Open);
+        let now = self.now().await.map_err(|e| gridmint_peer::PeerError::Ledger { message: e.to_string() })?;
+        if !open || now >= slot.claimDeadline.to::<u64>() {
+            return Ok(false);
+        }
+        let Some(posted) = gridmint_peer::Ledger::posted_job(self, job_id).await? else { return Ok(false) };
+        self.market
+            .contract()
+            .isEligible(who, posted.requirements)
+            .call()
+            .await
+            .map_err(|e| gridmint_peer::PeerError::Ledger { message: format!("isEligible: {e}") })
+    }
+
     async fn may_judge(&self, job_id: U256, who: Address) -> Result<bool, gridmint_peer::PeerError> {
         if self.withhold_from_jurors {
             tracing::warn!(job = %job_id, juror = %who, "withholding the job's data from a juror (test only)");

@@ -45,6 +45,9 @@ pub fn store(paths: &Paths, settings: &BackgroundSettings) -> Result<(), NodeErr
     if let Some(t) = settings.max_gpu_temp_c.filter(|t| !(30..=110).contains(t)) {
         return bad(format!("GPU temperature limit: {t} °C is outside 30..=110"));
     }
+    if !(1..=64).contains(&settings.jobs_at_once) {
+        return bad(format!("jobs at a time: {} is outside 1..=64", settings.jobs_at_once));
+    }
     if !(10..=100).contains(&settings.gpu_memory_share_pct) {
         return bad(format!("GPU memory share: {} % is outside 10..=100", settings.gpu_memory_share_pct));
     }
@@ -141,6 +144,7 @@ mod tests {
             electricity_usd_per_kwh: Some("0.31".parse().expect("usd")),
             price_floor_per_unit: 2500,
             earning_device: Some(1),
+            jobs_at_once: 2,
         };
         store(&paths, &mine).expect("store");
         assert_eq!(load(&paths).expect("load"), (mine, true));
@@ -148,6 +152,7 @@ mod tests {
         let older = r#"{"startAtLogin":false,"earnOnlyWhenIdle":false,"idleMinutes":10}"#;
         std::fs::write(paths.data.join("settings.json"), older).expect("write");
         assert_eq!(load(&paths).expect("load").0.price_floor_per_unit, 0);
+        assert_eq!(load(&paths).expect("load").0.jobs_at_once, 4, "and the default jobs at a time");
         store(&paths, &mine).expect("store");
         let err = store(&paths, &BackgroundSettings { idle_minutes: 0, ..mine }).expect_err("0 minutes");
         assert!(err.to_string().contains("idle minutes: 0"), "{err}");
@@ -161,6 +166,8 @@ mod tests {
                 "$30.00 per kWh",
             ),
             (BackgroundSettings { gpu_memory_share_pct: 5, ..mine }, "5 %"),
+            (BackgroundSettings { jobs_at_once: 0, ..mine }, "jobs at a time: 0"),
+            (BackgroundSettings { jobs_at_once: 65, ..mine }, "jobs at a time: 65"),
         ] {
             let err = store(&paths, &bad).expect_err(says);
             assert!(err.to_string().contains(says), "{err}");

@@ -12,6 +12,9 @@
 //!   verified; a provider that registered more memory than its device has cannot answer and
 //!   stays unverified, a miss counted; once the verified provider's next check is due a pool
 //!   member opens it and it passes again; a job that asks for memory then goes to the verified provider only.
+//! - `claims`: a provider reads a job's card before it claims: one without the job's model declines
+//!   it, one with it runs it; a replica whose buyer stops serving the data leaves the job unslashed
+//!   (refunded) before its commit deadline.
 //! - `shards`: a sharded embedding job whose shards nobody could take in time (the only provider
 //!   is paused) is refunded, posted again by the buyer, and completes on the provider (in-process,
 //!   on llvmpipe, on a real anvil).
@@ -321,11 +324,12 @@ mod peer {
         let key = gridmint_peer::endpoint_key(&net::dev_account(1).expect("key"));
         assert_eq!(key.public(), buyer_peer.id(), "the endpoint id follows the wallet (stable across restarts)");
 
-        let package = exchange::bundle(&[("job.toml".into(), b"kind = \"embed\"\n".to_vec())]).expect("bundle");
+        let manifest = "kind = \"embed\"\n";
+        let package = exchange::bundle(&[("job.toml".into(), manifest.as_bytes().to_vec())]).expect("bundle");
         let data = buyer_peer.local().put(&package).expect("put");
         let now = buyer.now().await.expect("clock");
         let params = Gridmint::JobParams {
-            specHash: keccak256("job.toml"),
+            specHash: keccak256(manifest),
             dataRoot: B256::from(*data.as_bytes()),
             dataPeer: B256::from(*buyer_peer.id().as_bytes()),
             requirements: Gridmint::Requirements {
@@ -349,7 +353,19 @@ mod peer {
         let refused = outsider_peer.fetch_job_data(&posted).await.expect_err("an outsider is refused");
         assert!(refused.to_string().contains("has not claimed"), "{refused}");
 
+        // The job's card (issue #23 point 2): only to an address the market would let claim the
+        // job, and only with the manifest the job's spec hash names.
+        let card = |manifest: &str| gridmint_protocol::JobCard::new(manifest.to_owned(), [("job.toml", 1u64)]);
+        let data_root = B256::from(*data.as_bytes());
+        buyer_peer.publish_card(data_root, &card(manifest)).expect("card");
+        let unregistered = outsider_peer.fetch_job_card(&posted).await.expect_err("not a provider");
+        assert!(unregistered.to_string().contains("may not claim job"), "{unregistered}");
         register(&claimant).await;
+        assert_eq!(claimant_peer.fetch_job_card(&posted).await.expect("a provider reads it"), card(manifest));
+        // A buyer's card whose manifest is not the job's: the provider will not take its word.
+        buyer_peer.publish_card(data_root, &card("kind = \"train\"\n")).expect("card");
+        let lying = claimant_peer.fetch_job_card(&posted).await.expect_err("another manifest");
+        assert!(lying.to_string().contains("does not hash to the job's spec hash"), "{lying}");
         claimant.market.claim(job_id).await.expect("claim");
         register(&outsider).await;
         outsider.market.claim(job_id).await.expect("a second claim");
@@ -616,6 +632,7 @@ mod shards {
                         current_task: None,
                         device_check: false,
                         memory_mib: None,
+                        capacity: provider::Capacity::default(),
                     };
                     provider::serve(&paths, &net, &gpu, &options).await
                 })
@@ -700,7 +717,7 @@ mod device_checks {
 
     type Declined = Arc<std::sync::Mutex<Vec<gridmint_protocol::DeclinedJob>>>;
 
-    fn node_options(device_check: bool, claim_jobs: bool, memory_mib: u32) -> ProviderOptions {
+    pub(super) fn node_options(device_check: bool, claim_jobs: bool, memory_mib: u32) -> ProviderOptions {
         ProviderOptions {
             price_floor: 0,
             region: None,
@@ -720,12 +737,24 @@ mod device_checks {
             current_task: None,
             device_check,
             memory_mib: Some(memory_mib),
+            capacity: provider::Capacity::default(),
         }
     }
 
     /// A provider node on account `account`, in a thread of its own, until the test ends.
     fn start(scratch: &std::path::Path, profile: &std::path::Path, account: u32, options: ProviderOptions) {
         let models = Paths::discover().map(|p| p.models).unwrap_or_default();
+        start_with_models(scratch, profile, account, options, models);
+    }
+
+    /// [`start`] with the model cache `models`.
+    pub(super) fn start_with_models(
+        scratch: &std::path::Path,
+        profile: &std::path::Path,
+        account: u32,
+        options: ProviderOptions,
+        models: std::path::PathBuf,
+    ) {
         let paths = Paths::under(&scratch.join(format!("provider-{account}"))).with_models(models);
         let profile = profile.to_owned();
         std::thread::spawn(move || {
@@ -916,6 +945,126 @@ mod device_checks {
         let claimants = rt.block_on(observer.market.trail(outcome.job_id)).expect("trail").claimants;
         assert_eq!(claimants, vec![honest], "only the verified provider claimed the job");
         rt.block_on(observer.close_peer());
+        drop(chain);
+    }
+}
+
+mod claims {
+    use std::time::{Duration, Instant};
+
+    use super::{
+        anvil,
+        device_checks::{node_options, start_with_models},
+    };
+
+    use gridmint_node::{
+        JobState, Paths,
+        buyer::{self, SubmitOptions},
+        devnet,
+        net::{self, Network},
+    };
+
+    /// Issue #23 point 2. A provider reads a job's card before it claims: one without the job's
+    /// model declines it (saying which model) and never claims, while one with it runs it. And a
+    /// claim the provider cannot honour is withdrawn unslashed: when the buyer stops serving the
+    /// data after the claim (the attack: post, let providers claim, withhold the data so they miss
+    /// the deadline and are slashed), the replica asks again while the job could still be
+    /// computed in time, then leaves it; the job is refunded and the replica's stake is whole.
+    #[test]
+    fn a_provider_claims_only_a_job_it_can_run_and_leaves_one_whose_data_never_comes() {
+        let Some(anvil) = anvil() else { return };
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let models = Paths::discover().map(|p| p.models).unwrap_or_default();
+        if !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
+            assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM (make setup)");
+            eprintln!("SKIPPED: no MiniLM");
+            return;
+        }
+        let scratch = tempfile::tempdir().expect("scratch");
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let options = devnet::DevnetOptions {
+            anvil,
+            port: None,
+            block_time: Some(1),
+            accounts: 3,
+            stop_with_thread: false,
+            confirmations: 0,
+            verified_matching: true,
+        };
+        let chain = rt.block_on(devnet::start(&Paths::under(&scratch.path().join("chain")), options)).expect("devnet");
+        let buyer_net = Network::connect(&chain.profile_path, net::dev_account(3).expect("key")).expect("connect");
+        let until = Instant::now() + Duration::from_secs(300);
+        let wait = |what: &str, done: &dyn Fn() -> bool| {
+            while !done() {
+                assert!(Instant::now() < until, "timed out waiting until {what}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        };
+        let (with_model, without_model) = (node_options(false, true, 256), node_options(false, true, 256));
+        let declined_by_the_other = without_model.declined.clone().expect("a list");
+        let empty_cache = scratch.path().join("no-models");
+        std::fs::create_dir_all(&empty_cache).expect("an empty model cache");
+        start_with_models(scratch.path(), &chain.profile_path, 1, with_model, models.clone());
+        start_with_models(scratch.path(), &chain.profile_path, 2, without_model, empty_cache);
+        let (able, unable) = (net::dev_account(1).expect("key").address(), net::dev_account(2).expect("key").address());
+        let record = |who| rt.block_on(buyer_net.registration(who)).expect("providerOf");
+        wait("both providers registered", &|| record(able).status != 0 && record(unable).status != 0);
+
+        let package = |name: &str, text: &str| {
+            let pkg = scratch.path().join(name);
+            std::fs::create_dir_all(&pkg).expect("package");
+            std::fs::write(pkg.join("job.toml"), "kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"s.txt\"\n")
+                .expect("manifest");
+            std::fs::write(pkg.join("s.txt"), text).expect("sentences");
+            pkg
+        };
+        let buyer_paths = Paths::under(&scratch.path().join("buyer")).with_models(models);
+        let submit = SubmitOptions { replicas: 1, claim_window_s: 8, spot_check_rows: 0, ..SubmitOptions::default() };
+        let first = rt.block_on(async {
+            let posted = buyer::submit(&buyer_paths, &buyer_net, &package("first", "A model at hand.\n"), &submit)
+                .await
+                .expect("posts");
+            buyer::wait_and_fetch(&buyer_net, posted.job_id, Some(&scratch.path().join("out")), submit.poll)
+                .await
+                .expect("the job ends")
+        });
+        let declined = || declined_by_the_other.lock().expect("lock").clone();
+        assert!(first.verified, "{first:?}; declined by the node without the model: {:?}", declined());
+        let claimants = rt.block_on(buyer_net.market.trail(first.job_id)).expect("trail").claimants;
+        assert_eq!(claimants, vec![able], "only the provider with the model claimed");
+        let reason = declined()
+            .into_iter()
+            .find(|d| d.job_id == net::job_id(first.job_id))
+            .map(|d| d.reason)
+            .unwrap_or_default();
+        assert!(
+            reason.contains("model all-MiniLM-L6-v2") && reason.contains("model cache"),
+            "the node without the model says so: {:?}",
+            declined()
+        );
+
+        // The second job: the buyer's endpoint goes away once the provider claimed.
+        let stake_before = record(able).stake;
+        let second = SubmitOptions { commit_window_s: Some(60), ..submit.clone() };
+        let posted = rt
+            .block_on(buyer::submit(&buyer_paths, &buyer_net, &package("second", "Data never served.\n"), &second))
+            .expect("posts");
+        wait("the provider claimed the second job", &|| {
+            rt.block_on(buyer_net.market.trail(posted.job_id)).expect("trail").claimants.contains(&able)
+        });
+        rt.block_on(buyer_net.close_peer());
+        let ended = rt
+            .block_on(buyer::wait_and_fetch(&buyer_net, posted.job_id, None, Duration::from_millis(500)))
+            .expect("the job ends");
+        assert_eq!(ended.state, JobState::Refunded, "{:?}", rt.block_on(buyer_net.job_events(posted.job_id)));
+        let after = record(able);
+        assert_eq!((after.stake, after.slashes), (stake_before, 0), "the replica that left is not slashed");
+        let call = buyer_net.market.contract().reputationOf(able);
+        let left = rt.block_on(async { call.call().await }).expect("reputationOf");
+        assert_eq!(left.left, 1, "its record counts the job it left");
         drop(chain);
     }
 }

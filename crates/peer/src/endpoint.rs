@@ -5,6 +5,13 @@
 //! The buyer's endpoint id goes on chain with the job (`dataPeer`). Two exchanges, each a signed
 //! request on [`JOB_ALPN`] followed by a BLAKE3-verified iroh-blobs transfer of a sealed blob:
 //!
+//! - **Job cards.** Before it claims a job, a provider that the market finds eligible for it asks
+//!   its buyer for the job's card (a signed request, as for the data): the manifest, which it
+//!   checks against the job's spec hash, and the package's folders and size. It claims only a
+//!   job it can run now (an embed job's model in the package or in its model cache, say). The
+//!   card holds no input data; it goes only to an address the market would let claim the job
+//!   now (the job open, its claim window too), so a manifest is public to the staked providers
+//!   that fit it.
 //! - **Job data.** A provider that claimed the job asks the buyer for it, signing the request
 //!   with its wallet key and binding it to its endpoint id. The buyer checks, on chain, that the
 //!   signer is a claimant of its job, seals the package to the signer's public key (recovered from
@@ -98,6 +105,16 @@ pub trait Ledger: Send + Sync + std::fmt::Debug + 'static {
     ) -> impl std::future::Future<Output = Result<Option<JobPosted>, PeerError>> + Send;
     /// The job's claimants, in claim order.
     fn claimants(&self, job_id: U256) -> impl std::future::Future<Output = Result<Vec<Address>, PeerError>> + Send;
+    /// Whether `who` may claim the job now (the market's eligibility for its requirements): who
+    /// may read its card before claiming. Nobody by default.
+    fn may_claim(
+        &self,
+        job_id: U256,
+        who: Address,
+    ) -> impl std::future::Future<Output = Result<bool, PeerError>> + Send {
+        let _ = (job_id, who);
+        async { Ok(false) }
+    }
     /// Whether `who` may judge the step of the job's current court game (it re-runs one step, so
     /// it gets the job's data too): a juror seated, or a member of the jury pool that could take a
     /// seat now. Nobody by default.
@@ -177,6 +194,15 @@ pub const MAX_OPENINGS_BYTES: u64 = 128 << 20;
 fn openings_name(root: B256) -> String {
     format!("check/{root:x}")
 }
+/// The most a job card's answer may hold: a manifest of at most 64 KiB, and the package's folders.
+const MAX_CARD_MESSAGE: usize = 1 << 20;
+/// How long a buyer has to answer for its job's card: a provider reads cards as it scans the
+/// market, one posting after another.
+const CARD_TIMEOUT: Duration = Duration::from_secs(15);
+/// Where a buyer keeps the card of the job whose data is `data_root` in its blob store.
+fn card_name(data_root: B256) -> String {
+    format!("cards/{data_root:x}")
+}
 /// The most a result bundle may hold (as [`exchange::BundleLimits::DEFAULT`]).
 pub const MAX_RESULT_BYTES: u64 = exchange::BundleLimits::DEFAULT.max_bytes;
 
@@ -202,6 +228,8 @@ enum Request {
     Result { job_id: U256, root: B256, blob: B256, signature: Bytes },
     /// A provider hands over its signed commitment and the reveal that opens it.
     Commit { job_id: U256, index: U256, commitment: B256, signature: Bytes, root: B256, work_units: u64, salt: B256 },
+    /// A provider that may claim a job asks its buyer for the job's card.
+    Card { job_id: U256, signature: Bytes },
     /// Anyone asks a provider for the openings of its device check's answer `root` (the rows its
     /// jury samples; they prove themselves against the root on chain, so they are no secret).
     Openings { root: B256 },
@@ -260,6 +288,10 @@ enum Response {
     Data {
         blob: B256,
         signature: Bytes,
+    },
+    /// The job's card (the manifest is checked against the job's spec hash by the asker).
+    Card {
+        card: gridmint_protocol::JobCard,
     },
     Accepted,
     Refused {
@@ -400,12 +432,16 @@ impl Peer {
     }
 
     async fn ask(&self, to: EndpointId, request: &Request) -> Result<Response, PeerError> {
+        self.ask_within(to, request, MAX_MESSAGE).await
+    }
+
+    async fn ask_within(&self, to: EndpointId, request: &Request, limit: usize) -> Result<Response, PeerError> {
         let conn = connect(self.router.endpoint(), self.addr(to), JOB_ALPN).await?;
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| peer_error(format!("opening a stream: {e}")))?;
         let body = serde_json::to_vec(request).map_err(|e| peer_error(e.to_string()))?;
         send.write_all(&body).await.map_err(|e| peer_error(format!("sending: {e}")))?;
         send.finish().map_err(|e| peer_error(format!("sending: {e}")))?;
-        let answer = recv.read_to_end(MAX_MESSAGE).await.map_err(|e| peer_error(format!("reading the answer: {e}")))?;
+        let answer = recv.read_to_end(limit).await.map_err(|e| peer_error(format!("reading the answer: {e}")))?;
         conn.close(0u32.into(), b"done");
         serde_json::from_slice(&answer).map_err(|e| peer_error(format!("a malformed answer: {e}")))
     }
@@ -413,6 +449,50 @@ impl Peer {
     /// Fetches a sealed blob of at most `max_bytes` from `from` and returns its bytes.
     async fn fetch(&self, from: EndpointId, blob: B256, max_bytes: u64) -> Result<Vec<u8>, PeerError> {
         fetch(self.router.endpoint(), &self.transfers, self.addr(from), blob, max_bytes).await
+    }
+
+    /// As a buyer: keeps the card of the job whose data is `data_root`, for the providers that
+    /// may claim it (see [`Peer::fetch_job_card`]).
+    pub fn publish_card(&self, data_root: B256, card: &gridmint_protocol::JobCard) -> Result<(), PeerError> {
+        let bytes = serde_json::to_vec(card).map_err(|e| peer_error(format!("the job's card: {e}")))?;
+        if bytes.len() > MAX_CARD_MESSAGE - 1024 {
+            return Err(peer_error(format!(
+                "the job's card is {} bytes (its manifest and the package's folders), over the {MAX_CARD_MESSAGE}-byte limit",
+                bytes.len()
+            )));
+        }
+        let hash = self.local.put(&bytes)?;
+        self.local.link(&card_name(data_root), &hash)
+    }
+
+    /// As a provider that may claim `posted` (the market's eligibility): the job's card from its
+    /// buyer, before claiming. Its manifest is checked against the job's spec hash; its folders
+    /// and size are the buyer's word.
+    pub async fn fetch_job_card(&self, posted: &JobPosted) -> Result<gridmint_protocol::JobCard, PeerError> {
+        let job_id = posted.jobId;
+        let signature = sign(&self.signer, &statement(&self.domain, "card request", job_id, &self.id(), ""))?;
+        let request = Request::Card { job_id, signature };
+        let asked = tokio::time::timeout(CARD_TIMEOUT, self.ask_within(data_peer(posted)?, &request, MAX_CARD_MESSAGE))
+            .await
+            .map_err(|_| peer_error(format!("job {job_id}: its buyer did not answer for the job's card in time")))?;
+        match asked? {
+            Response::Card { card } => {
+                if alloy::primitives::keccak256(card.manifest.as_bytes()) != posted.specHash {
+                    return Err(peer_error(format!(
+                        "job {job_id}: the buyer's manifest does not hash to the job's spec hash"
+                    )));
+                }
+                let limits = exchange::BundleLimits::DEFAULT;
+                if let Some(flaw) = card.flaw(limits.max_entries, MAX_DATA_BYTES) {
+                    return Err(peer_error(format!("job {job_id}: the buyer's card: {flaw}")));
+                }
+                Ok(card)
+            }
+            Response::Refused { message } => {
+                Err(peer_error(format!("job {job_id}: the buyer refused the job's card: {message}")))
+            }
+            _ => Err(peer_error(format!("job {job_id}: an answer out of turn"))),
+        }
     }
 
     /// As a claimant of `posted`: fetches the job's data from its buyer, checked against the
@@ -466,7 +546,9 @@ impl Peer {
             Response::Refused { message } => {
                 return Err(peer_error(format!("job {job_id}: {role} refused the data: {message}")));
             }
-            Response::Accepted => return Err(peer_error(format!("job {job_id}: an answer out of turn"))),
+            Response::Accepted | Response::Card { .. } => {
+                return Err(peer_error(format!("job {job_id}: an answer out of turn")));
+            }
         };
         let sealed = self.fetch(server, blob.0, MAX_DATA_BYTES + seal::OVERHEAD).await?;
         let bundle = seal::open(&wallet_secret(&self.signer), &sealed)
@@ -492,7 +574,9 @@ impl Peer {
             Response::Refused { message } => {
                 Err(peer_error(format!("provider {provider} refused its device check's openings: {message}")))
             }
-            Response::Accepted => Err(peer_error(format!("provider {provider}: an answer out of turn"))),
+            Response::Accepted | Response::Card { .. } => {
+                Err(peer_error(format!("provider {provider}: an answer out of turn")))
+            }
         }
     }
 
@@ -520,7 +604,9 @@ impl Peer {
             Response::Refused { message } => {
                 Err(peer_error(format!("job {job_id}: the buyer refused the result: {message}")))
             }
-            Response::Data { .. } => Err(peer_error(format!("job {job_id}: an answer out of turn"))),
+            Response::Data { .. } | Response::Card { .. } => {
+                Err(peer_error(format!("job {job_id}: an answer out of turn")))
+            }
         }
     }
 
@@ -549,7 +635,9 @@ impl Peer {
             Response::Refused { message } => {
                 Err(peer_error(format!("job {job_id}: the buyer refused the commitment: {message}")))
             }
-            Response::Data { .. } => Err(peer_error(format!("job {job_id}: an answer out of turn"))),
+            Response::Data { .. } | Response::Card { .. } => {
+                Err(peer_error(format!("job {job_id}: an answer out of turn")))
+            }
         }
     }
 

@@ -48,6 +48,11 @@ impl BlobStore {
         Self { quota: bytes, ..self }
     }
 
+    /// Bytes the quota still leaves for new blobs.
+    pub fn room(&self) -> Result<u64, PeerError> {
+        Ok(self.quota.saturating_sub(self.usage()?))
+    }
+
     /// Bytes the blobs take (names are a few bytes each and not counted).
     pub fn usage(&self) -> Result<u64, PeerError> {
         let entries = match fs::read_dir(&self.dir) {

@@ -135,6 +135,66 @@ pub struct TrainSettings {
     pub classes: Option<usize>,
 }
 
+/// What a provider reads of a posted job before it claims it: the job's manifest, byte for byte
+/// (the job's spec hash on chain is its keccak256, so the manifest is the buyer's word on chain),
+/// and what of its package the manifest may name (the folders), with the package's size. The
+/// folders and the size are the buyer's word alone: a buyer that misstates them gets providers
+/// that claim its job and, once they see the package, leave it unslashed; the job is refunded,
+/// and each leave counts in its provider's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobCard {
+    pub manifest: String,
+    /// Every folder of the package (relative, `/`-separated), sorted.
+    pub folders: Vec<String>,
+    /// The package's files, in bytes.
+    pub bytes: u64,
+}
+
+impl JobCard {
+    /// The card of a package with `manifest` and its files (relative `/`-separated names and sizes).
+    pub fn new<'a>(manifest: String, files: impl IntoIterator<Item = (&'a str, u64)>) -> Self {
+        let mut folders = std::collections::BTreeSet::new();
+        let mut bytes = 0u64;
+        for (name, size) in files {
+            bytes = bytes.saturating_add(size);
+            let mut end = 0;
+            while let Some(slash) = name[end..].find('/') {
+                end += slash;
+                folders.insert(name[..end].to_owned());
+                end += 1;
+            }
+        }
+        Self { manifest, folders: folders.into_iter().collect(), bytes }
+    }
+
+    /// Whether the package holds the folder `path` (as a manifest names it: empty and `.`
+    /// segments aside; a path with `..` or `\\` is no folder of the package).
+    pub fn has_folder(&self, path: &str) -> bool {
+        if path.contains('\\') {
+            return false;
+        }
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+        if segments.is_empty() || segments.contains(&"..") {
+            return false;
+        }
+        self.folders.binary_search_by(|f| f.as_str().cmp(&segments.join("/"))).is_ok()
+    }
+
+    /// What makes a card from a peer unusable: more than `max_folders` folders, folders not
+    /// sorted and distinct (the order [`JobCard::new`] gives and [`JobCard::has_folder`] needs),
+    /// or more than `max_bytes` of data. `None` when it is usable.
+    pub fn flaw(&self, max_folders: usize, max_bytes: u64) -> Option<String> {
+        if self.folders.len() > max_folders {
+            return Some(format!("{} folders, over the {max_folders} a package may hold", self.folders.len()));
+        }
+        if self.folders.windows(2).any(|w| w[0] >= w[1]) {
+            return Some("its folders are not sorted and distinct".into());
+        }
+        (self.bytes > max_bytes).then(|| format!("{} bytes of data, over the {max_bytes} a job may hold", self.bytes))
+    }
+}
+
 /// One output file of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -173,4 +233,29 @@ pub struct RunReport {
     /// The reproducibility class the kernels ran in.
     pub class: String,
     pub seconds: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobCard;
+
+    #[test]
+    fn a_card_lists_every_folder_of_the_package_and_its_size() {
+        let files =
+            [("job.toml", 10), ("models/mini/config.json", 5), ("models/mini/model.safetensors", 100), ("a.txt", 1)];
+        let card = JobCard::new("kind = \"embed\"\n".into(), files);
+        assert_eq!(card.folders, ["models", "models/mini"]);
+        assert_eq!(card.bytes, 116);
+        assert!(card.has_folder("models/mini") && card.has_folder("./models/mini/") && card.has_folder("models"));
+        assert!(!card.has_folder("mini") && !card.has_folder("models/min") && !card.has_folder("a.txt"));
+        assert!(card.has_folder("models//mini") && card.has_folder("models/./mini"), "as the package reads paths");
+        assert!(!card.has_folder("models/../models/mini") && !card.has_folder("") && !card.has_folder("."));
+        assert_eq!(card.flaw(2, 116), None);
+        assert!(card.flaw(1, 116).expect("too many").contains("2 folders"));
+        assert!(card.flaw(2, 115).expect("too big").contains("116 bytes"));
+        let unsorted = JobCard { folders: vec!["b".into(), "a".into()], ..card.clone() };
+        assert!(unsorted.flaw(9, 999).expect("unsorted").contains("not sorted"));
+        let twice = JobCard { folders: vec!["a".into(), "a".into()], ..card };
+        assert!(twice.flaw(9, 999).is_some(), "a folder twice");
+    }
 }

@@ -17,7 +17,7 @@ pub mod wallet;
 pub use bench::{BenchmarkReport, DeterminismCase, GemmLayoutRate};
 pub use error::{ApiError, ErrorCode};
 pub use hardware::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
-pub use job::{JobKind, JobManifest, RunReport};
+pub use job::{JobCard, JobKind, JobManifest, RunReport};
 pub use market::QuitAgentRequest;
 pub use market::{
     AppSettings, AppSettingsRequest, BackgroundSettings, BenchmarkProgress, ChangePayoutRequest, CurrentTask,

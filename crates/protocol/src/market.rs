@@ -435,6 +435,17 @@ pub struct BackgroundSettings {
     /// when the agent starts.
     #[serde(default)]
     pub earning_device: Option<u32>,
+    /// How many jobs the device holds at a time, 1..=64: claimed and still to compute (it
+    /// computes one at a time); a job over it is left to others.
+    #[serde(default = "jobs_at_once")]
+    pub jobs_at_once: u8,
+}
+
+/// [`BackgroundSettings::jobs_at_once`] unless the owner says otherwise.
+pub const DEFAULT_JOBS_AT_ONCE: u8 = 4;
+
+fn jobs_at_once() -> u8 {
+    DEFAULT_JOBS_AT_ONCE
 }
 
 fn yes() -> bool {
@@ -460,6 +471,7 @@ impl Default for BackgroundSettings {
             price_floor_per_unit: 0,
             electricity_usd_per_kwh: None,
             earning_device: None,
+            jobs_at_once: DEFAULT_JOBS_AT_ONCE,
         }
     }
 }

@@ -147,17 +147,27 @@ pub fn resolve_model(paths: &Paths, package: &Package, model: &str) -> Result<Pa
         }
         return Ok(inside);
     }
+    cached_model(paths, model)
+}
+
+/// The folder of the model named `model` in this node's model cache, holding every file a model
+/// needs; else why not.
+pub fn cached_model(paths: &Paths, model: &str) -> Result<PathBuf, JobError> {
     let cached = paths.model(model);
-    if !model.contains(['/', '\\']) && cached.is_dir() {
-        return Ok(cached);
+    let bad = |message: String| Err(JobError::Model { model: model.to_owned(), message });
+    if model.is_empty() || model.contains(['/', '\\']) || model.starts_with('.') {
+        return bad("is not a folder in the package, nor a name in the model cache".into());
     }
-    Err(JobError::Model {
-        model: model.to_owned(),
-        message: format!(
+    if !cached.is_dir() {
+        return bad(format!(
             "not a folder in the package and not in the model cache ({}); `make setup` puts all-MiniLM-L6-v2 there",
             cached.display()
-        ),
-    })
+        ));
+    }
+    if let Some(missing) = MODEL_FILES.iter().find(|f| !cached.join(f).is_file()) {
+        return bad(format!("the model cache's copy ({}) has no {missing}", cached.display()));
+    }
+    Ok(cached)
 }
 
 /// The sentences of the input file, one per line; empty lines and empty files are errors.

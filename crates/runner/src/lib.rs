@@ -34,7 +34,7 @@ pub mod worker;
 use std::{path::Path, time::Instant};
 
 use gpu_engine::Gpu;
-use gridmint_protocol::{JobKind, ReproClass, RunReport};
+use gridmint_protocol::{JobKind, JobManifest, ReproClass, RunReport};
 
 pub use error::{JobError, RunnerError};
 pub use package::Package;
@@ -58,6 +58,41 @@ pub fn estimate(paths: &Paths, package: &Package) -> Result<u64, JobError> {
         JobKind::Embed => embed::estimate(paths, package),
         JobKind::Train => train::estimate(package),
     }
+}
+
+/// Whether this node can take the job `card` describes, before it has the job's data: its
+/// manifest reads (this version of the runner knows its kind and every key), names what its kind
+/// requires, and what the job needs on this node is here (an embed job's model: a folder of the
+/// package, or in this node's model cache). Returns the manifest. `job` names the job in messages.
+pub fn check_card(paths: &Paths, job: &str, card: &gridmint_protocol::JobCard) -> Result<JobManifest, JobError> {
+    let source = Path::new(job);
+    let manifest = package::parse_manifest(source, card.manifest.as_bytes())?;
+    let required = |key: &str, value: &Option<String>| {
+        value.is_some().then_some(()).ok_or_else(|| JobError::Package {
+            path: source.to_owned(),
+            message: format!("job.toml: `{key}` is required for kind = \"{}\"", manifest.kind.as_str()),
+        })
+    };
+    match manifest.kind {
+        JobKind::Embed => {
+            required("input", &manifest.input)?;
+            required("model", &manifest.model)?;
+            let model = manifest.model.as_deref().unwrap_or_default();
+            if !card.has_folder(model) {
+                embed::cached_model(paths, model)?;
+            }
+        }
+        JobKind::Train => {
+            required("data", &manifest.data)?;
+            if manifest.train.is_none() {
+                return Err(JobError::Package {
+                    path: source.to_owned(),
+                    message: "job.toml: a [train] section is required for kind = \"train\"".into(),
+                });
+            }
+        }
+    }
+    Ok(manifest)
 }
 
 /// Runs the package at `package` (a folder or a .zip) on `gpu` and writes its outputs to `out`,
@@ -149,4 +184,66 @@ pub fn run(
         class: class.as_str().to_owned(),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use gridmint_protocol::JobCard;
+
+    use super::{JobError, Paths, check_card};
+
+    fn card(manifest: &str, files: &[&str]) -> JobCard {
+        JobCard::new(manifest.to_owned(), files.iter().map(|f| (*f, 1u64)))
+    }
+
+    /// Issue #23 point 2: a provider claims an embed job only with its model at hand: in the
+    /// package, or complete in its own model cache. A name that would leave the cache is no model.
+    #[test]
+    fn a_card_is_runnable_only_with_its_model_in_the_package_or_complete_in_the_cache() {
+        let home = tempfile::tempdir().expect("temp");
+        let paths = Paths::under(home.path());
+        let embed = |model: &str| format!("kind = \"embed\"\nmodel = \"{model}\"\ninput = \"s.txt\"\n");
+        let packaged = card(&embed("mine"), &["job.toml", "s.txt", "mine/config.json"]);
+        assert_eq!(check_card(&paths, "job 1", &packaged).expect("packaged model").model.as_deref(), Some("mine"));
+
+        let cached = card(&embed("mini"), &["job.toml", "s.txt"]);
+        let missing = check_card(&paths, "job 1", &cached).expect_err("no such model here");
+        assert!(matches!(&missing, JobError::Model { .. }) && missing.to_string().contains("not in the model cache"));
+        let dir = paths.model("mini");
+        std::fs::create_dir_all(&dir).expect("dir");
+        for file in ["config.json", "model.safetensors"] {
+            std::fs::write(dir.join(file), b"{}").expect("write");
+        }
+        let partial = check_card(&paths, "job 1", &cached).expect_err("an incomplete copy");
+        assert!(partial.to_string().contains("has no tokenizer.json"), "{partial}");
+        std::fs::write(dir.join("tokenizer.json"), b"{}").expect("write");
+        check_card(&paths, "job 1", &cached).expect("a complete copy in the cache");
+
+        // The cache's parent is a folder, but no model's.
+        for name in ["..", ".", "", "../models/mini", "a\\b"] {
+            let err = check_card(&paths, "job 1", &card(&embed(name), &["job.toml"])).expect_err(name);
+            assert!(matches!(err, JobError::Model { .. }), "{name}: {err}");
+        }
+    }
+
+    /// A manifest this node cannot read (a kind or key of a later version), or one missing what
+    /// its kind requires, is named before the claim, with the job.
+    #[test]
+    fn a_card_this_runner_cannot_read_or_incomplete_is_refused_with_the_reason() {
+        let paths = Paths::under(tempfile::tempdir().expect("temp").path());
+        let cases = [
+            ("kind = \"generate\"\nmodel = \"gpt2\"\n", "unknown variant `generate`"),
+            ("kind = \"train\"\ndata = \"d.csv\"\nsteps = 3\n", "unknown field `steps`"),
+            ("kind = \"train\"\ndata = \"d.csv\"\n", "a [train] section is required"),
+            ("kind = \"embed\"\nmodel = \"m\"\n", "`input` is required"),
+            ("kind = ", "job.toml"),
+        ];
+        for (manifest, expected) in cases {
+            let err = check_card(&paths, "job 9", &card(manifest, &["job.toml", "m/config.json"])).expect_err(manifest);
+            let text = err.to_string();
+            assert!(text.contains(expected) && text.contains("job 9"), "{manifest:?}: {text}");
+        }
+        let big = format!("kind = \"train\"\n#{}\n", "x".repeat(70_000));
+        assert!(check_card(&paths, "job 9", &card(&big, &[])).expect_err("too big").to_string().contains("over"));
+    }
 }

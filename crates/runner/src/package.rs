@@ -24,6 +24,16 @@ pub struct Package {
     _extracted: Option<tempfile::TempDir>,
 }
 
+/// The manifest `bytes` of the package at `path` (named in messages), parsed.
+pub fn parse_manifest(path: &Path, bytes: &[u8]) -> Result<JobManifest, JobError> {
+    let bad = |message: String| JobError::Package { path: path.to_owned(), message };
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(bad(format!("{MANIFEST_FILE} is over {MAX_MANIFEST_BYTES} bytes")));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| bad(format!("{MANIFEST_FILE} is not UTF-8: {e}")))?;
+    toml::from_str(text).map_err(|e| bad(format!("{MANIFEST_FILE}: {}", e.to_string().trim_end())))
+}
+
 impl Package {
     pub fn open(path: &Path) -> Result<Self, JobError> {
         let bad = |message: String| JobError::Package { path: path.to_owned(), message };
@@ -44,10 +54,7 @@ impl Package {
         let manifest_path = root.join(MANIFEST_FILE);
         let manifest_bytes = read_within(&manifest_path, MAX_MANIFEST_BYTES)
             .map_err(|e| bad(format!("{MANIFEST_FILE} cannot be read: {e}")))?;
-        let text =
-            std::str::from_utf8(&manifest_bytes).map_err(|e| bad(format!("{MANIFEST_FILE} is not UTF-8: {e}")))?;
-        let manifest: JobManifest =
-            toml::from_str(text).map_err(|e| bad(format!("{MANIFEST_FILE}: {}", e.to_string().trim_end())))?;
+        let manifest = parse_manifest(path, &manifest_bytes)?;
         Ok(Self { root, source: path.to_owned(), manifest, manifest_bytes, _extracted: extracted })
     }
 

@@ -1,7 +1,7 @@
 //! The background settings as typed (start at login, idle only, hours, power, temperature,
 //! memory share, price floor): one form for the Settings page and the first-run set-up.
 
-use gridmint_protocol::{ApiError, BackgroundSettings, ErrorCode};
+use gridmint_protocol::{ApiError, BackgroundSettings, ErrorCode, market::DEFAULT_JOBS_AT_ONCE};
 use leptos::prelude::*;
 
 use crate::{
@@ -28,6 +28,7 @@ pub struct BackgroundForm {
     pub tariff: RwSignal<String>,
     /// Chosen on the Hardware page; carried through.
     pub device: RwSignal<Option<u32>>,
+    pub jobs: RwSignal<String>,
 }
 
 impl BackgroundForm {
@@ -46,6 +47,7 @@ impl BackgroundForm {
             floor: RwSignal::new(usd_of_units(current.price_floor_per_unit)),
             tariff: RwSignal::new(current.electricity_usd_per_kwh.map(|t| t.to_string()).unwrap_or_default()),
             device: RwSignal::new(current.earning_device),
+            jobs: RwSignal::new(current.jobs_at_once.to_string()),
         }
     }
 
@@ -68,6 +70,7 @@ impl BackgroundForm {
         let idle_minutes =
             number("idle minutes", self.minutes.get())?.ok_or_else(|| invalid("idle minutes: required".into()))?;
         let share = number("memory share", self.share.get())?.unwrap_or(100);
+        let jobs = number("jobs at a time", self.jobs.get())?.unwrap_or(u32::from(DEFAULT_JOBS_AT_ONCE));
         Ok(BackgroundSettings {
             start_at_login: self.login.get(),
             earn_only_when_idle: self.idle.get(),
@@ -85,6 +88,7 @@ impl BackgroundForm {
                 t => Some(gridmint_protocol::Usd::from_base_units(u128::from(units_of_usd("electricity tariff", t)?))),
             },
             earning_device: self.device.get(),
+            jobs_at_once: u8::try_from(jobs).map_err(|_| invalid(format!("jobs at a time: {jobs} is too many")))?,
         })
     }
 }
@@ -120,6 +124,11 @@ pub fn BackgroundFields(form: BackgroundForm) -> impl IntoView {
             " Let a job use at most "
             <NumberField testid="memory-share" value=form.share min=10 max=100 />
             " % of the GPU's memory"
+        </label>
+        <label class="check">
+            " Hold at most "
+            <NumberField testid="jobs-at-once" value=form.jobs min=1 max=64 />
+            " jobs at a time (claimed and still to compute; the GPU runs one at a time)"
         </label>
         <label class="check">
             " Take only jobs paying at least $"

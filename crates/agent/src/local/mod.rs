@@ -172,6 +172,8 @@ struct Inner {
     held: Arc<Mutex<Option<String>>>,
     /// The share of device memory a job may use, in percent.
     memory_share: Arc<std::sync::atomic::AtomicU8>,
+    /// The owner's jobs at a time (Settings).
+    capacity: gridmint_node::provider::Capacity,
     /// The price floor once the owner said to start earning: the agent registers then.
     owner: tokio::sync::watch::Sender<Option<u64>>,
     /// The chain's profile once it is up (before this machine registers).
@@ -374,6 +376,7 @@ impl LocalMarket {
             yielder: Mutex::new(None),
             held: Arc::new(Mutex::new(None)),
             memory_share: Arc::new(std::sync::atomic::AtomicU8::new(100)),
+            capacity: gridmint_node::provider::Capacity::default(),
             owner: tokio::sync::watch::Sender::new(options.price_floor),
             chain: Mutex::new(None),
             current_task: Arc::new(Mutex::new(None)),
@@ -403,8 +406,9 @@ impl LocalMarket {
     /// while away", jobs' device work waits until the desktop has had no input for
     /// `idle_minutes` and is paused at the next submission boundary on input; with limits
     /// (hours, AC power, GPU temperature) it waits, and no job is claimed, while one holds; the
-    /// memory share caps each job. `events` hears each change. Fails (and earns as without idle
-    /// mode) where idle detection is unavailable: no X server, no screensaver extension.
+    /// memory share caps each job, and the jobs at a time what is claimed. `events` hears each
+    /// change. Fails (and earns as without idle mode) where idle detection is unavailable: no X
+    /// server, no screensaver extension.
     pub fn set_background(
         &self,
         settings: &gridmint_protocol::BackgroundSettings,
@@ -415,6 +419,7 @@ impl LocalMarket {
         self.inner
             .memory_share
             .store(settings.gpu_memory_share_pct.clamp(10, 100), std::sync::atomic::Ordering::Relaxed);
+        self.inner.capacity.set(settings.jobs_at_once);
         let mut yielder = lock(&self.inner.yielder);
         // A yielder that stops leaves the GPU paused.
         *yielder = None;

@@ -133,6 +133,7 @@ impl Inner {
             // Not yet in the app: its embedded network has no jury to judge a check (issue #23).
             device_check: false,
             memory_mib: None,
+            capacity: self.capacity.clone(),
         };
         self.set_activity("registering: benchmarking the device and staking");
         // The device's name from the registration's measurement, else (registered before) asked for.

@@ -51,18 +51,22 @@ pub(super) fn sealed_name(job_id: U256, root: B256) -> String {
 
 /// Fetches the job data from the buyer, runs it (on a blocking thread: the agent's loop goes on),
 /// keeps the outputs sealed to the buyer (offered after the reveal), and returns (result root,
-/// salt, on-chain work units) with the seconds it took.
+/// salt, on-chain work units) with the seconds it took. Data that arrives with less than
+/// `needs_s` left before the commit deadline is not computed (a `DataUnavailable`: the replica
+/// leaves the job rather than commit late).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn compute(
     paths: Paths,
     net: Network,
     gpu: std::sync::Arc<Compute>,
     work_dir: std::path::PathBuf,
     job_id: U256,
+    needs_s: u64,
     options: ProviderOptions,
 ) -> Result<Computed, NodeError> {
     let started = Instant::now();
     post_task(&options, Some(current(job_id, "fetching the data", 0, 0)));
-    let computed = compute_posted(paths, &net, gpu, &work_dir, job_id, &options).await;
+    let computed = compute_posted(paths, &net, gpu, &work_dir, job_id, needs_s, &options).await;
     post_task(&options, None);
     computed.map(|c| (c, started.elapsed().as_secs_f64()))
 }
@@ -77,6 +81,7 @@ pub(super) async fn compute_posted(
     gpu: std::sync::Arc<Compute>,
     work_dir: &std::path::Path,
     job_id: U256,
+    needs_s: u64,
     options: &ProviderOptions,
 ) -> Result<(B256, B256, u64), NodeError> {
     let posted = find_posted(net, job_id).await?;
@@ -88,7 +93,20 @@ pub(super) async fn compute_posted(
             message: format!("reproducibility class {} is not one this node knows", posted.requirements.workloadClass),
         })
     })?;
-    let (bundle, buyer_key) = net.peer()?.fetch_job_data(&posted).await?;
+    let (bundle, buyer_key) = net
+        .peer()?
+        .fetch_job_data(&posted)
+        .await
+        .map_err(|e| NodeError::DataUnavailable { job: job_id.to_string(), message: e.to_string() })?;
+    let left = u64::try_from(posted.commitDeadline).unwrap_or(u64::MAX).saturating_sub(net.now().await?);
+    if left < needs_s {
+        return Err(NodeError::DataUnavailable {
+            job: job_id.to_string(),
+            message: format!(
+                "it arrived with {left} s left before the commit deadline; computing it needs about {needs_s} s"
+            ),
+        });
+    }
     // A replica serves the job's data to the jurors of its court games.
     net.peer()?.computed_job(job_id);
     post_task(options, Some(current(job_id, "loading", 0, 0)));

@@ -28,6 +28,7 @@ use gridmint_runner as runner;
 use gridmint_peer::exchange;
 
 use crate::{NodeError, Paths, net::Network, pace::Pace, store::Store};
+pub use claims::Capacity;
 
 /// How the agent behaves.
 #[derive(Debug, Clone)]
@@ -74,10 +75,16 @@ pub struct ProviderOptions {
     /// Have the device's registered figures checked (see `device_check`): open this node's own
     /// check while it is not verified, answer every check opened on it.
     pub device_check: bool,
+    /// How many jobs this device holds at a time: claimed and not yet computed, the running one
+    /// among them (it computes one at a time). A job over it is declined, whatever its deadline.
+    pub capacity: Capacity,
     /// The device memory it offers the market, in MiB (registered as such, and what a device
     /// check fills 90% of); `None`: the whole device's.
     pub memory_mib: Option<u32>,
 }
+
+/// Jobs a device holds at a time unless its owner says otherwise ([`ProviderOptions::capacity`]).
+pub const DEFAULT_CAPACITY: u8 = gridmint_protocol::market::DEFAULT_JOBS_AT_ONCE;
 
 /// Jobs not taken that the agent keeps for the owner to see.
 pub const DECLINED_KEPT: usize = 10;
@@ -176,6 +183,12 @@ struct Task {
     /// Why the job cannot run here (its package failed on this node): the replica leaves the
     /// job once selected instead of missing its deadline.
     cannot_run: Option<String>,
+    /// The job's data, in bytes, as its card said (0 when not known: a task resumed): room is
+    /// kept for it in the store until it arrives.
+    data_bytes: u64,
+    /// When to ask for the job's data again after its buyer did not give it (the device computes
+    /// other jobs meanwhile).
+    retry_data_at: Option<Instant>,
     /// When anyone may settle the job after the buyer's check (reveal deadline + check window),
     /// read once a reveal is on chain: a replica whose buyer went quiet settles it then.
     settle_after: Option<u64>,
@@ -206,6 +219,8 @@ impl Task {
             all_committed_at: None,
             delivery: None,
             cannot_run: None,
+            data_bytes: 0,
+            retry_data_at: None,
             settle_after: None,
             dissent_checked: false,
             retry_delivery_at: None,
@@ -216,6 +231,18 @@ impl Task {
     /// Still to be computed (and not known to be passed over).
     fn waiting_for_device(&self) -> bool {
         self.result.is_none() && self.selected != Some(false)
+    }
+
+    /// Why this task, not started, can no longer be computed before its commit deadline (chain
+    /// time `now`): its data's transfer, its computation at `pace` and [`claims::CLAIM_MARGIN_S`]
+    /// would end after it. `None` while it can.
+    fn no_time_left(&self, now: u64, pace: &Pace) -> Option<String> {
+        let fetch_s = if self.data_bytes == 0 { 0 } else { 10 + self.data_bytes / DATA_BYTES_PER_S };
+        let needs = fetch_s + pace.estimate(self.max_work_units).as_secs() + claims::CLAIM_MARGIN_S;
+        let left = self.commit_deadline.saturating_sub(now);
+        (left < needs).then(|| {
+            format!("{left} s left before its commit deadline; fetching and computing it needs about {needs} s")
+        })
     }
 
     /// How much device time this task still needs, at `pace`.
@@ -232,6 +259,12 @@ impl Task {
     }
 }
 
+/// How long a replica waits before asking again for data its buyer did not give.
+const DATA_RETRY: Duration = Duration::from_secs(15);
+
+/// The pace a job's data is taken to arrive at, for deciding whether it still can in time.
+const DATA_BYTES_PER_S: u64 = 4 << 20;
+
 /// A finished computation: (result root, salt, on-chain work units) and its seconds.
 type Computed = ((B256, B256, u64), f64);
 
@@ -243,7 +276,7 @@ fn next_for_device(tasks: &BTreeMap<U256, Task>) -> Option<U256> {
     }
     tasks
         .iter()
-        .filter(|(_, t)| t.waiting_for_device())
+        .filter(|(_, t)| t.waiting_for_device() && t.retry_data_at.is_none_or(|at| Instant::now() >= at))
         .min_by_key(|(_, t)| (t.selected != Some(true), t.commit_deadline))
         .map(|(id, _)| *id)
 }
@@ -372,6 +405,7 @@ pub async fn serve(
     let mut own_check = device_check::OwnCheck::default();
     let (mut check_duties, mut check_cursor) = (check_jury::CheckDuties::new(), 0u64);
     let mut rechecks = check_jury::Rechecks::default();
+    let mut cards = claims::CardReads::default();
     loop {
         // A device that overran a dispatch takes no more work in this process: stop here (the
         // tasks are stored and resume at the next start) rather than claim jobs it cannot run.
@@ -380,8 +414,8 @@ pub async fn serve(
         }
         // A failed scan (the RPC is down, say) is retried with backoff; the cursor only moves
         // past blocks whose events were all handled.
-        let device = claims::DeviceTerms { pace: &pace, classes };
-        match claims::scan(net, &store, &key, cursor, &mut tasks, options, device).await {
+        let device = claims::DeviceTerms { pace: &pace, classes, memory_mib: registered.memoryMiB };
+        match claims::scan(paths, net, &store, &key, cursor, &mut tasks, options, device, &mut cards).await {
             Ok(next) => {
                 cursor = next;
                 backoff = options.poll;
@@ -392,6 +426,9 @@ pub async fn serve(
                 backoff = (backoff * 2).min(Duration::from_secs(30));
                 continue;
             }
+        }
+        if let Err(e) = claims::claim_ready(net, &store, &key, &mut tasks, options, device, &mut cards).await {
+            tracing::warn!(error = %e, "claiming the jobs whose cards were read: retrying");
         }
         // Resumed tasks learn their terms once the chain answers.
         for (job_id, task) in tasks.iter_mut().filter(|(_, t)| t.commit_deadline == u64::MAX) {
@@ -425,6 +462,20 @@ pub async fn serve(
                     tracing::error!(job = %job_id, error = %e, "the job cannot run here; leaving it once selected");
                     task.cannot_run = Some(e.to_string());
                 }
+                // Data the buyer does not serve is asked for again while the job can still be
+                // computed in time after it; then the replica leaves (a missed deadline would be
+                // slashed, and the buyer could cause it).
+                Err(e @ NodeError::DataUnavailable { .. }) => match task.no_time_left(now, &pace) {
+                    Some(why) => {
+                        tracing::error!(job = %job_id, error = %e, %why, "no data in time; leaving the job");
+                        task.cannot_run = Some(format!("{e} ({why})"));
+                    }
+                    None => {
+                        // Asked again later: meanwhile the device computes the jobs behind it.
+                        tracing::warn!(job = %job_id, error = %e, "no data yet; asking again");
+                        task.retry_data_at = Some(Instant::now() + DATA_RETRY);
+                    }
+                },
                 Err(e) => tracing::warn!(job = %job_id, error = %e, "task step failed; retrying"),
             }
         }
@@ -589,13 +640,22 @@ async fn step(
                     }
                     return Ok(false);
                 }
+                // A job the queue delayed past the time it needs (or whose data came late) is left
+                // now, unslashed, rather than committed late and slashed.
+                if let Some(why) = task.no_time_left(now, pace) {
+                    tracing::error!(job = %job_id, %why, "no time left to compute the job; leaving it");
+                    task.cannot_run = Some(why.clone());
+                    return leave_when_selected(net, job_id, task, state, &why).await;
+                }
                 task.started_at = Some(Instant::now());
+                let needs_s = pace.estimate(task.max_work_units).as_secs() + claims::CLAIM_MARGIN_S;
                 task.computing = Some(tokio::spawn(compute(
                     ctx.paths.clone(),
                     net.clone(),
                     ctx.gpu.clone(),
                     ctx.work_dir.to_owned(),
                     job_id,
+                    needs_s,
                     ctx.options.clone(),
                 )));
                 return Ok(false);
@@ -779,6 +839,23 @@ mod tests {
             loaded.observe(1, pace.estimate(1) * 4);
         }
         assert!(too_late(1_000, 1_000 + 2 * one + CLAIM_MARGIN_S, 1, std::iter::empty(), &loaded).is_some());
+    }
+
+    /// Issue #23 point 2: a claim that cannot be honoured is left, not committed late (slashed).
+    /// A job not started needs its data's transfer (from its card's size), its computation and
+    /// the margin before its commit deadline; a resumed task, whose size is not known, its
+    /// computation and the margin.
+    #[test]
+    fn a_job_is_left_once_its_data_and_computation_no_longer_fit_before_its_deadline() {
+        let pace = Pace::for_units(10);
+        let one = pace.estimate(1).as_secs();
+        let mut job = task(1_000 + one + CLAIM_MARGIN_S, 1);
+        assert_eq!(job.no_time_left(1_000, &pace), None, "known nothing of its data: it fits");
+        job.data_bytes = 40 << 20; // 10 s to connect, 10 s at 4 MiB/s
+        let why = job.no_time_left(1_000, &pace).expect("the transfer does not fit");
+        assert!(why.contains(&format!("{} s left", one + CLAIM_MARGIN_S)), "{why}");
+        assert_eq!(job.no_time_left(1_000 - 20, &pace), None, "20 s earlier it fits");
+        assert!(job.no_time_left(u64::MAX, &pace).is_some(), "no overflow past the deadline");
     }
 
     #[test]

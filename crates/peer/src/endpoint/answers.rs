@@ -29,6 +29,7 @@ impl<L: Ledger> JobData<L> {
                 self.commit(job_id, index, commitment, signature, root, work_units, salt).await
             }
             Request::Openings { root } => self.openings(root).await,
+            Request::Card { job_id, signature } => self.card(from, job_id, &signature).await,
         };
         result.unwrap_or_else(|e| {
             tracing::warn!(peer = %from.fmt_short(), error = %e, "refused a peer's request");
@@ -142,6 +143,28 @@ impl<L: Ledger> JobData<L> {
         tracing::info!(job = %job_id, provider = %signer, %index, "took a relayed commitment");
         self.bell.notify_waiters();
         Ok(Response::Accepted)
+    }
+
+    /// The card of a job this node posted, to a provider that may claim it now.
+    async fn card(&self, from: EndpointId, job_id: U256, signature: &[u8]) -> Result<Response, PeerError> {
+        let (who, _) = recover(signature, &statement(&self.ledger.domain(), "card request", job_id, &from, ""))?;
+        let (buyer, _) = self.ledger.job_slot(job_id).await?;
+        if buyer == Address::ZERO {
+            return Err(peer_error(format!("no job {job_id}")));
+        }
+        if buyer != self.ledger.signer().address() {
+            return Err(peer_error(format!("job {job_id} is not this node's")));
+        }
+        if !self.ledger.may_claim(job_id, who).await? {
+            return Err(peer_error(format!("{who} may not claim job {job_id}")));
+        }
+        let posted = self.ledger.posted_job(job_id).await?.ok_or_else(|| peer_error(format!("no job {job_id}")))?;
+        let bytes = self
+            .local
+            .resolve(&super::card_name(posted.dataRoot))?
+            .ok_or_else(|| peer_error(format!("job {job_id}: its card is not on this node")))?;
+        let card = serde_json::from_slice(&bytes).map_err(|e| peer_error(format!("job {job_id}: its card: {e}")))?;
+        Ok(Response::Card { card })
     }
 
     async fn data(&self, from: EndpointId, job_id: U256, signature: &[u8]) -> Result<Response, PeerError> {
