@@ -71,6 +71,14 @@ float det_erf(float x) {
     return x < 0.0 ? -y : y;
 }
 
+// GELU as GPT-2 computes it: x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))) / 2.
+float det_gelu_tanh(float x) {
+    precise float c = 0.044715 * x * x * x;
+    precise float inner = x + c;
+    precise float g = 0.5 * x * (1.0 + det_tanh(0.797884561 * inner));
+    return g;
+}
+
 // GELU as BERT computes it: x * (1 + erf(x / sqrt 2)) / 2.
 float det_gelu(float x) {
     precise float g = 0.5 * x * (1.0 + det_erf(x * 0.707106781));

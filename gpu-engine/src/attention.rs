@@ -1,6 +1,7 @@
 //! Multi-head self-attention over a batch of padded sequences in one dispatch
 //! (`shaders/attention.comp`, or `shaders/attention_texel.comp` on CPU drivers: the same sums,
-//! with QKV fetched as texels), and its CPU twin [`reference`].
+//! with QKV fetched as texels), and its CPU twin [`reference`]; a decoder's causal attention over
+//! its key-value cache is [`cache`].
 //!
 //! The input is the packed projection `QKV[batch * seq, 3 * heads * head_dim]` (rows `q | k | v`)
 //! and the number of real tokens of each sequence; padding keys never enter a sum, so a row's bits
@@ -21,6 +22,8 @@ use crate::{
     numeric::canonicalize,
     shaders,
 };
+
+pub mod cache;
 
 const KERNEL: &str = "attention";
 /// The largest head width the kernel is built for (its per-invocation arrays).

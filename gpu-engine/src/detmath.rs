@@ -91,6 +91,13 @@ pub fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * 0.707_106_781))
 }
 
+/// GELU as GPT-2 computes it (PyTorch's `gelu(approximate="tanh")`):
+/// `x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))) / 2`.
+pub fn gelu_tanh(x: f32) -> f32 {
+    let inner = x + 0.044_715 * x * x * x;
+    0.5 * x * (1.0 + tanh(0.797_884_561 * inner))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +142,14 @@ mod tests {
                 (gelu(x) as f64 - gelu_ref).abs() < 2e-6 * (1.0 + x.abs() as f64),
                 "gelu({x}) = {} vs {gelu_ref}",
                 gelu(x)
+            );
+            let xd = x as f64;
+            let tanh_ref =
+                0.5 * xd * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (xd + 0.044715 * xd.powi(3))).tanh());
+            assert!(
+                (gelu_tanh(x) as f64 - tanh_ref).abs() < 2e-6 * (1.0 + x.abs() as f64),
+                "gelu_tanh({x}) = {} vs {tanh_ref}",
+                gelu_tanh(x)
             );
             x += 0.0317;
         }

@@ -63,6 +63,8 @@ pub enum UnaryOp {
     Rsqrt = 4,
     /// `x > 0 ? x : +0`.
     Relu = 5,
+    /// GELU with the tanh approximation (GPT-2's).
+    GeluTanh = 6,
 }
 
 impl UnaryOp {
@@ -72,6 +74,7 @@ impl UnaryOp {
             UnaryOp::Exp => m::exp(x),
             UnaryOp::Tanh => m::tanh(x),
             UnaryOp::Gelu => m::gelu(x),
+            UnaryOp::GeluTanh => m::gelu_tanh(x),
             UnaryOp::Recip => m::recip(x),
             UnaryOp::Rsqrt => m::rsqrt(x),
             UnaryOp::Relu => {

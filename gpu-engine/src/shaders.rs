@@ -46,6 +46,8 @@ pub(crate) const REDUCE_ROWS: &[u8] = spirv!("reduce_rows");
 pub(crate) const ATTENTION: &[u8] = spirv!("attention");
 pub(crate) const ATTENTION_TEXEL: &[u8] = spirv!("attention_texel");
 pub(crate) const SGD_MOMENTUM: &[u8] = spirv!("sgd_momentum");
+pub(crate) const KV_APPEND: &[u8] = spirv!("kv_append");
+pub(crate) const KV_ATTENTION: &[u8] = spirv!("kv_attention");
 
 #[cfg(test)]
 mod tests {
@@ -138,6 +140,8 @@ mod tests {
             "gemm",
             "gemm_stream",
             "gemm_texel",
+            "kv_append",
+            "kv_attention",
             "layernorm_rows",
             "reduce_rows",
             "sgd_momentum",
@@ -193,7 +197,7 @@ mod tests {
     fn every_kernel_file_is_in_the_census() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
         let files = std::fs::read_dir(dir).expect("shaders/").filter_map(|e| e.ok()).count();
-        // 16 kernels and canon.glsl, detmath.glsl.
-        assert_eq!(files, 18, "a kernel was added or removed: update the census list above");
+        // 18 kernels and canon.glsl, detmath.glsl.
+        assert_eq!(files, 20, "a kernel was added or removed: update the census list above");
     }
 }

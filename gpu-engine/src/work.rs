@@ -12,6 +12,8 @@ pub const RSQRT: u64 = 9;
 pub const TANH: u64 = EXP + RECIP + 3;
 /// GELU = erf (recip + exp + 12) + 4.
 pub const GELU: u64 = EXP + RECIP + 16;
+/// GELU (tanh) = tanh + 8.
+pub const GELU_TANH: u64 = TANH + 8;
 
 /// A GEMM of shape M x K by K x N.
 pub fn gemm(m: u64, n: u64, k: u64) -> u64 {

@@ -16,6 +16,10 @@
 //!   sampled rows open and check; a fill over the device's memory is refused before it allocates.
 //! - `recovery`: a lost device is reopened and the work repeated; an overrun one takes no more work.
 //! - `hostile_input`: safetensors headers of any claim parsed or refused, never a panic.
+//! - `decoder`: a GPT-2 written by transformers (scripts/reference/gpt2.py) loads, and the
+//!   decoder's CPU twin gives transformers' logits and greedy tokens.
+//! - `decoder_device`: the decoder on the device (prefill, decode over the key-value cache, greedy
+//!   generation of a batch) against its CPU twin, bit for bit.
 
 mod support {
     use gpu_engine::{DeviceChoice, Gpu, GpuOptions, Vulkan};
@@ -363,6 +367,7 @@ mod rows {
             (UnaryOp::Exp, -100.0, 90.0),
             (UnaryOp::Tanh, -12.0, 12.0),
             (UnaryOp::Gelu, -10.0, 10.0),
+            (UnaryOp::GeluTanh, -10.0, 10.0),
             (UnaryOp::Recip, 1e-3, 1e6),
             (UnaryOp::Rsqrt, 1e-9, 1e9),
         ];
@@ -1328,6 +1333,183 @@ mod hostile_input {
             if let Ok(file) = TensorFile::parse(&bytes) {
                 let _ = file.f32("w", &shape);
             }
+        }
+    }
+}
+
+mod decoder {
+    use gpu_engine::{
+        ReproClass,
+        workloads::decoder::{DecoderConfig, DecoderWeights, KvCache, reference_greedy, reference_step},
+    };
+
+    /// The reference: `scripts/reference/gpt2.py` writes a small GPT-2 with seeded weights through
+    /// transformers and prints what transformers computes with it. A skip without Python's
+    /// packages, unless GRIDMINT_REQUIRE_REFERENCE=1 (set by `make test`).
+    fn transformers(dir: &std::path::Path) -> Option<serde_json::Value> {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/reference/gpt2.py");
+        let out = std::process::Command::new("python3").arg(&script).arg(dir).output().expect("python3 runs");
+        if out.status.success() {
+            return Some(serde_json::from_slice(&out.stdout).expect("the reference prints JSON"));
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"),
+            "GRIDMINT_REQUIRE_REFERENCE=1 but gpt2.py failed: {stderr}"
+        );
+        eprintln!("SKIPPED: gpt2.py failed (pip install torch transformers): {stderr}");
+        None
+    }
+
+    /// The decoder's shapes from a GPT-2 `config.json`.
+    fn config(dir: &std::path::Path) -> DecoderConfig {
+        let text = std::fs::read_to_string(dir.join("config.json")).expect("config.json");
+        let c: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let n = |key: &str| c[key].as_u64().unwrap_or_else(|| panic!("config.json: {key}")) as usize;
+        assert_eq!(c["activation_function"], "gelu_new", "GPT-2's tanh GELU");
+        DecoderConfig {
+            vocab_size: n("vocab_size"),
+            hidden: n("n_embd"),
+            layers: n("n_layer"),
+            heads: n("n_head"),
+            intermediate: c["n_inner"].as_u64().map_or(4 * n("n_embd"), |i| i as usize),
+            max_positions: n("n_positions"),
+            layer_norm_eps: c["layer_norm_epsilon"].as_f64().expect("layer_norm_epsilon") as f32,
+        }
+    }
+
+    /// Issue #24 point 4, on the CPU twin: a GPT-2 written by transformers loads; its
+    /// teacher-forced logits agree with transformers' within 1e-4 (of the larger of the logit and
+    /// 1) in both classes, and greedy decoding gives `model.generate`'s tokens.
+    #[test]
+    fn the_cpu_twin_matches_transformers_logits_and_greedy_tokens() {
+        let dir = tempfile::tempdir().expect("temp");
+        let Some(reference) = transformers(dir.path()) else { return };
+        let config = config(dir.path());
+        let bytes = std::fs::read(dir.path().join("model.safetensors")).expect("weights");
+        let weights = DecoderWeights::from_safetensors(&bytes, config).expect("a GPT-2 checkpoint loads");
+        let prompts = reference["prompts"].as_array().expect("prompts");
+        for class in [ReproClass::Unfused, ReproClass::Fused] {
+            for (p, prompt) in prompts.iter().enumerate() {
+                let ids: Vec<u32> =
+                    prompt.as_array().expect("ids").iter().map(|v| v.as_u64().expect("id") as u32).collect();
+                let want: Vec<f64> =
+                    reference["logits"][p].as_array().expect("logits").iter().map(|v| v.as_f64().expect("f")).collect();
+                let got = reference_step(&weights, class, &mut KvCache::default(), &ids, true).expect("forward");
+                assert_eq!(got.len(), want.len(), "prompt {p}: rows x vocab");
+                let worst = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(&g, &w)| (g as f64 - w).abs() / w.abs().max(1.0))
+                    .fold(0.0f64, f64::max);
+                eprintln!("{class:?} prompt {p}: logits within {worst:e} of transformers' (relative)");
+                assert!(worst < 1e-4, "{class:?} prompt {p}: logits differ by {worst:e} (relative)");
+                let greedy: Vec<u32> = reference["greedy"][p]
+                    .as_array()
+                    .expect("greedy")
+                    .iter()
+                    .map(|v| v.as_u64().expect("id") as u32)
+                    .collect();
+                let ours = reference_greedy(&weights, class, &ids, greedy.len(), None).expect("greedy");
+                assert_eq!(ours, greedy, "{class:?} prompt {p}: greedy tokens");
+            }
+        }
+        // And on the device, every prompt in one batch.
+        let Some(gpu) = super::support::gpu() else { return };
+        let ids = |v: &serde_json::Value| -> Vec<u32> {
+            v.as_array().expect("ids").iter().map(|v| v.as_u64().expect("id") as u32).collect()
+        };
+        let prompts: Vec<Vec<u32>> = prompts.iter().map(ids).collect();
+        let want: Vec<Vec<u32>> = reference["greedy"].as_array().expect("greedy").iter().map(ids).collect();
+        let decoder =
+            gpu_engine::workloads::decoder::Decoder::new(&gpu, weights, ReproClass::Unfused).expect("decoder");
+        let got = decoder.greedy(&gpu, &prompts, want[0].len(), None).expect("greedy on the device");
+        assert_eq!(got, want, "the device's greedy tokens are transformers'");
+    }
+
+    /// Shapes read from a file are checked before anything is allocated: a config over the limits
+    /// or a weight of the wrong shape is an error naming it, never a panic.
+    #[test]
+    fn a_checkpoint_of_the_wrong_shapes_is_refused_with_the_tensor() {
+        let dir = tempfile::tempdir().expect("temp");
+        let Some(_) = transformers(dir.path()) else { return };
+        let bytes = std::fs::read(dir.path().join("model.safetensors")).expect("weights");
+        let config = config(dir.path());
+        let wider = DecoderConfig { intermediate: config.intermediate + 1, ..config };
+        let err = DecoderWeights::from_safetensors(&bytes, wider).expect_err("wrong shape");
+        assert!(err.to_string().contains("h.0.mlp.c_fc.weight"), "{err}");
+        let huge = DecoderConfig { layers: 1 << 40, ..config };
+        let err = DecoderWeights::from_safetensors(&bytes, huge).expect_err("over the limits");
+        assert!(err.to_string().contains("n_layer"), "{err}");
+        let odd = DecoderConfig { heads: 3, ..config };
+        assert!(DecoderWeights::from_safetensors(&bytes, odd).is_err(), "64 is not a multiple of 3 heads");
+    }
+}
+
+mod decoder_device {
+    use gpu_engine::{
+        ReproClass,
+        workloads::decoder::{Decoder, DecoderConfig, DecoderWeights, KvCache, reference_greedy, reference_step},
+    };
+
+    use super::support::first_difference;
+
+    fn tiny() -> DecoderWeights {
+        let config = DecoderConfig {
+            vocab_size: 301,
+            hidden: 64,
+            layers: 2,
+            heads: 4,
+            intermediate: 256,
+            max_positions: 48,
+            layer_norm_eps: 1e-5,
+        };
+        DecoderWeights::seeded(config, 11).expect("weights")
+    }
+
+    /// Issue #24 point 3: a batch of prompts of different lengths in one prefill, then decode
+    /// steps with some sequences finished, on the device: every sequence's logits are the CPU
+    /// twin's bits for that sequence alone, step by step, in both classes the device computes.
+    #[test]
+    fn prefill_and_decode_on_the_device_are_the_cpu_twins_bits_in_any_batch() {
+        let Some(gpu) = super::support::gpu() else { return };
+        let w = tiny();
+        let prompts: Vec<Vec<u32>> = vec![vec![7, 300, 12, 5, 9, 1, 2], vec![42], vec![3, 3, 3, 200]];
+        for class in [ReproClass::Unfused, ReproClass::Fused].into_iter().filter(|c| gpu.supports(*c)) {
+            let decoder = Decoder::new(&gpu, w.clone(), class).expect("decoder");
+            let mut cache = decoder.cache(&gpu, prompts.len(), 20).expect("cache");
+            let work: Vec<(usize, &[u32])> = prompts.iter().enumerate().map(|(s, p)| (s, p.as_slice())).collect();
+            let got = decoder.step(&gpu, &mut cache, &work).expect("prefill");
+            let mut twins: Vec<KvCache> = vec![KvCache::default(); prompts.len()];
+            for (s, p) in prompts.iter().enumerate() {
+                let want = reference_step(&w, class, &mut twins[s], p, false).expect("twin");
+                if let Some((j, g, c)) = first_difference(&got[s], &want) {
+                    panic!("{class:?} prefill of prompt {s}: logit {j} is {g:e} on the device, {c:e} on the CPU");
+                }
+            }
+            // Decode: sequence 1 alone, then sequences 2 and 0 together (another batch, order).
+            for step in [vec![(1usize, 17u32)], vec![(2, 250), (0, 4)], vec![(0, 8), (1, 9), (2, 10)]] {
+                let ids: Vec<[u32; 1]> = step.iter().map(|(_, t)| [*t]).collect();
+                let work: Vec<(usize, &[u32])> = step.iter().zip(&ids).map(|((s, _), t)| (*s, &t[..])).collect();
+                let got = decoder.step(&gpu, &mut cache, &work).expect("decode");
+                for ((s, t), row) in step.iter().zip(&got) {
+                    let want = reference_step(&w, class, &mut twins[*s], &[*t], false).expect("twin");
+                    if let Some((j, g, c)) = first_difference(row, &want) {
+                        panic!("{class:?} decode of {s} after {step:?}: logit {j}: {g:e} vs {c:e}");
+                    }
+                }
+            }
+            // Greedy generation of the batch is each prompt's own greedy continuation.
+            let greedy = decoder.greedy(&gpu, &prompts, 6, None).expect("greedy");
+            for (s, p) in prompts.iter().enumerate() {
+                assert_eq!(greedy[s], reference_greedy(&w, class, p, 6, None).expect("twin"), "{class:?} prompt {s}");
+            }
+            // A row past its cache is refused with where, before anything runs.
+            let mut small = decoder.cache(&gpu, 1, 2).expect("cache");
+            let err = decoder.step(&gpu, &mut small, &[(0, &[1, 2, 3][..])]).expect_err("over the cache");
+            assert!(err.to_string().contains("its cache holds 2"), "{err}");
+            let err = decoder.step(&gpu, &mut small, &[(3, &[1][..])]).expect_err("no such slot");
+            assert!(err.to_string().contains("slot 3"), "{err}");
         }
     }
 }

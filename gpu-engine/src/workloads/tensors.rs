@@ -48,6 +48,29 @@ impl<'a> TensorFile<'a> {
     }
 }
 
+impl TensorFile<'_> {
+    /// The tensor `name` stored as F32, F16 or BF16, which must have exactly `shape`, widened to
+    /// f32 (exactly: every F16 and BF16 value is an f32) and canonicalized.
+    pub fn floats(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, EngineError> {
+        let view = self.inner.tensor(name).map_err(|_| weights_error(name, "missing from the file"))?;
+        if view.shape() != shape {
+            return Err(weights_error(name, format!("shape is {:?}, expected {shape:?}", view.shape())));
+        }
+        let mut values: Vec<f32> = match view.dtype() {
+            Dtype::F32 => return self.f32(name, shape),
+            Dtype::F16 => {
+                view.data().chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect()
+            }
+            Dtype::BF16 => {
+                view.data().chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect()
+            }
+            other => return Err(weights_error(name, format!("dtype is {other:?}; F32, F16 or BF16 expected"))),
+        };
+        canonicalize_all(&mut values);
+        Ok(values)
+    }
+}
+
 /// Serializes named f32 tensors (name -> (shape, values)) to safetensors bytes. The layout is a
 /// function of the names, shapes and values only, so equal tensors give equal bytes.
 pub fn to_bytes(tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>) -> Result<Vec<u8>, EngineError> {
