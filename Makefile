@@ -118,6 +118,9 @@ bench-workloads: setup
 	@mkdir -p target/bench
 	cargo build --release -p gridmint-cli
 	python3 scripts/bench/workloads.py $(RELEASE_BIN)/gridmint $(MODEL_DIR) target/bench/workloads.json
+	$(RELEASE_BIN)/gridmint bench --generate --json > target/bench/generate.json
+	python3 -c "import json; p = 'target/bench/workloads.json'; w = json.load(open(p)); \
+	  w['generate'] = json.load(open('target/bench/generate.json')); json.dump(w, open(p, 'w'), indent=2)"
 
 # Submit to verified result: a 100-sentence embedding job, k = 3, anvil with 1-second blocks.
 bench-e2e: contracts

@@ -4,6 +4,8 @@
 // the same bits on every device. Inputs are canonical (see canon.glsl).
 
 float det_exp(float x) {
+    // NaN in, the canonical NaN out (int(NaN) below is undefined in GLSL: drivers differ).
+    if ((floatBitsToUint(x) & 0x7fffffffu) > 0x7f800000u) return uintBitsToFloat(0x7fc00000u);
     if (x > 88.0) return uintBitsToFloat(0x7f800000u);
     if (x < -87.0) return 0.0;
     precise float t = x * 1.44269504;       // x / ln 2

@@ -14,6 +14,10 @@ fn from(u: u32) -> f32 {
 }
 
 pub fn exp(x: f32) -> f32 {
+    // NaN in, the canonical NaN out (as the GLSL, where converting NaN to an integer is undefined).
+    if bits(x) & 0x7fff_ffff > 0x7f80_0000 {
+        return from(0x7fc0_0000);
+    }
     if x > 88.0 {
         return f32::INFINITY;
     }

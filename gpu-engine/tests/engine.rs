@@ -378,6 +378,18 @@ mod rows {
             kernel.run(&gpu, &bx, &by).expect("runs");
             same(&format!("{op:?}"), &gpu.download(&by).expect("read"), &reference::unary(op, &x));
         }
+        // NaN and the infinities (a hostile model's overflowed scores reach exp): the same bits.
+        let special = [f32::from_bits(0x7fc0_0000), f32::INFINITY, f32::NEG_INFINITY, 0.0, 1.0];
+        for op in [UnaryOp::Exp, UnaryOp::Tanh, UnaryOp::Gelu, UnaryOp::GeluTanh] {
+            let kernel = Unary::new(&gpu, op).expect("pipeline");
+            let (bx, by) = (gpu.upload(&special).expect("upload"), gpu.output::<f32>(5).expect("alloc"));
+            kernel.run(&gpu, &bx, &by).expect("runs");
+            same(
+                &format!("{op:?} of NaN and infinities"),
+                &gpu.download(&by).expect("read"),
+                &reference::unary(op, &special),
+            );
+        }
     }
 
     #[test]
@@ -1427,8 +1439,8 @@ mod decoder {
         assert_eq!(got, want, "the device's greedy tokens are transformers'");
     }
 
-    /// Shapes read from a file are checked before anything is allocated: a config over the limits
-    /// or a weight of the wrong shape is an error naming it, never a panic.
+    /// A config over the limits is refused before any tensor is read, and a weight of the wrong
+    /// shape is an error naming it, never a panic.
     #[test]
     fn a_checkpoint_of_the_wrong_shapes_is_refused_with_the_tensor() {
         let dir = tempfile::tempdir().expect("temp");

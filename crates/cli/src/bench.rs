@@ -42,6 +42,10 @@ pub struct BenchArgs {
     /// GEMM dispatches.
     #[arg(long, requires = "yield")]
     job: Option<std::path::PathBuf>,
+    /// Measure text generation instead: prefill and decode tokens per second of a
+    /// GPT-2-small-shaped decoder at batch 1 and 32, beside transformers on the CPU.
+    #[arg(long)]
+    generate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -114,6 +118,9 @@ pub fn run(node: &Node, args: BenchArgs, json: bool) -> anyhow::Result<()> {
             );
         }
         return Ok(());
+    }
+    if args.generate {
+        return generate(node, &args, json);
     }
     let report = node.benchmark(args.gpu, args.reps)?;
     let on_gpu = !report.gemm_layouts.is_empty();
@@ -221,6 +228,63 @@ for n in (1024, 4096):
     out[f"gflops_{n}"] = 2 * n**3 / ts[len(ts) // 2] / 1e9
 print(json.dumps(out))
 "#;
+
+/// `gridmint bench --generate`: the decoder's tokens per second and transformers' in the same run.
+fn generate(node: &Node, args: &BenchArgs, json: bool) -> anyhow::Result<()> {
+    use gridmint_runner::bench::{GENERATE_DECODE_STEPS, GENERATE_PROMPT};
+    let batches = [1usize, 32];
+    let report = gridmint_runner::bench::generate_speed(node.paths(), args.gpu, &batches)
+        .map_err(gridmint_node::NodeError::from)?;
+    let reference = if args.no_reference {
+        None
+    } else {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench/generate_reference.py");
+        let mut command = Command::new("python3");
+        command.arg(&script).args([GENERATE_PROMPT, GENERATE_DECODE_STEPS].map(|n| n.to_string()));
+        command.args(batches.map(|b| b.to_string()));
+        let out =
+            command.output().context("running python3 for the transformers reference (or pass --no-reference)")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "the transformers reference failed (pip install torch transformers, or pass --no-reference): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Some(serde_json::from_slice::<serde_json::Value>(&out.stdout).context("reading the transformers reference")?)
+    };
+    let mut out = serde_json::to_value(&report)?;
+    if let Some(reference) = &reference {
+        out["reference"] = reference.clone();
+        for (rate, theirs) in report.rates.iter().zip(reference["rates"].as_array().into_iter().flatten()) {
+            let b = rate.batch;
+            let ratio = |ours: f64, key: &str| theirs[key].as_f64().map(|t| ours / t);
+            out[format!("ratio_prefill_batch{b}")] = ratio(rate.prefill_tokens_per_s, "prefillTokensPerS").into();
+            out[format!("ratio_decode_batch{b}")] = ratio(rate.decode_tokens_per_s, "decodeTokensPerS").into();
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("device      {} ({}, {} class)", report.device, report.model, report.class);
+    for r in &report.rates {
+        println!(
+            "batch {:>3}   prefill {:>8.1} tokens/s   decode {:>8.1} tokens/s",
+            r.batch, r.prefill_tokens_per_s, r.decode_tokens_per_s
+        );
+    }
+    if let Some(reference) = reference {
+        println!("reference   {}", reference["name"].as_str().unwrap_or("transformers"));
+        for r in reference["rates"].as_array().into_iter().flatten() {
+            println!(
+                "batch {:>3}   prefill {:>8.1} tokens/s   decode {:>8.1} tokens/s",
+                r["batch"],
+                r["prefillTokensPerS"].as_f64().unwrap_or(f64::NAN),
+                r["decodeTokensPerS"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    Ok(())
+}
 
 fn python_json(script: &str, what: &str) -> anyhow::Result<serde_json::Value> {
     let out = Command::new("python3")

@@ -22,7 +22,7 @@ pub enum NodeError {
     DataWithheld { job: String, message: String },
     /// A replica did not get its job's data in time: the buyer answered no, or not at all, or too
     /// late, or this node's store had no room for it.
-    #[error("job {job}: its data did not arrive: {message}")]
+    #[error("job {job}'s data: {message}")]
     DataUnavailable { job: String, message: String },
     #[error("node state: {message}")]
     Store { message: String },

@@ -85,6 +85,88 @@ fn fastest_per_class(rates: &[Measured]) -> Vec<Measured> {
     best
 }
 
+/// Decoder throughput on one device and class (issue #24's measure): a GPT-2-small-shaped model
+/// (124M parameters) with seeded weights; prompts of [`GENERATE_PROMPT`] tokens, `batch` of them
+/// in one prefill, then [`GENERATE_DECODE_STEPS`] decode steps of one token each.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateRate {
+    pub batch: usize,
+    pub prefill_tokens_per_s: f64,
+    pub decode_tokens_per_s: f64,
+}
+
+/// What [`generate_speed`] measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateReport {
+    pub device: String,
+    pub model: String,
+    pub class: String,
+    pub prompt_tokens: usize,
+    pub decode_steps: usize,
+    pub rates: Vec<GenerateRate>,
+}
+
+/// Tokens of each prompt in the generation benchmark.
+pub const GENERATE_PROMPT: usize = 32;
+/// Decode steps timed per batch size.
+pub const GENERATE_DECODE_STEPS: usize = 16;
+
+/// GPT-2 small's shapes (the Hugging Face `gpt2` checkpoint's config).
+pub fn gpt2_small() -> gpu_engine::workloads::decoder::DecoderConfig {
+    gpu_engine::workloads::decoder::DecoderConfig {
+        vocab_size: 50_257,
+        hidden: 768,
+        layers: 12,
+        heads: 12,
+        intermediate: 3072,
+        max_positions: 1024,
+        layer_norm_eps: 1e-5,
+    }
+}
+
+/// Measures prefill and decode tokens per second of a GPT-2-small-shaped decoder (seeded
+/// weights) at each of `batches`, in the unfused class, on a device (the best by default).
+pub fn generate_speed(paths: &Paths, device: Option<u32>, batches: &[usize]) -> Result<GenerateReport, RunnerError> {
+    use gpu_engine::workloads::decoder::{Decoder, DecoderWeights};
+    let gpu = open(paths, device)?;
+    let config = gpt2_small();
+    let class = gpu_engine::ReproClass::Unfused;
+    let decoder = Decoder::new(&gpu, DecoderWeights::seeded(config, 2026)?, class)?;
+    let mut rates = Vec::with_capacity(batches.len());
+    for &batch in batches {
+        let prompts: Vec<Vec<u32>> = (0..batch)
+            .map(|b| (0..GENERATE_PROMPT).map(|t| ((b * 7919 + t * 104_729) % config.vocab_size) as u32).collect())
+            .collect();
+        let mut cache = decoder.cache(&gpu, batch, GENERATE_PROMPT + GENERATE_DECODE_STEPS + 1)?;
+        let work: Vec<(usize, &[u32])> = prompts.iter().enumerate().map(|(s, p)| (s, p.as_slice())).collect();
+        let started = std::time::Instant::now();
+        let mut logits = decoder.step(&gpu, &mut cache, &work)?;
+        let prefill = started.elapsed().as_secs_f64();
+        let started = std::time::Instant::now();
+        for _ in 0..GENERATE_DECODE_STEPS {
+            let next: Vec<[u32; 1]> = logits.iter().map(|l| [gpu_engine::workloads::decoder::argmax(l)]).collect();
+            let work: Vec<(usize, &[u32])> = next.iter().enumerate().map(|(s, t)| (s, &t[..])).collect();
+            logits = decoder.step(&gpu, &mut cache, &work)?;
+        }
+        let decode = started.elapsed().as_secs_f64();
+        rates.push(GenerateRate {
+            batch,
+            prefill_tokens_per_s: (batch * GENERATE_PROMPT) as f64 / prefill,
+            decode_tokens_per_s: (batch * GENERATE_DECODE_STEPS) as f64 / decode,
+        });
+    }
+    Ok(GenerateReport {
+        device: gpu.info().name.clone(),
+        model: "GPT-2 small shapes (124M parameters), seeded weights".into(),
+        class: class.as_str().to_owned(),
+        prompt_tokens: GENERATE_PROMPT,
+        decode_steps: GENERATE_DECODE_STEPS,
+        rates,
+    })
+}
+
 /// Opens a device (the best unless `device` names one) with this machine's pipeline cache and
 /// GEMM layouts.
 pub fn open(paths: &Paths, device: Option<u32>) -> Result<Gpu, RunnerError> {

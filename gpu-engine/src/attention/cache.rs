@@ -104,6 +104,7 @@ impl KvAppend {
     ) -> Result<(), EngineError> {
         shape.check()?;
         let w = shape.width();
+        check_u32("kv_append", "rows * 3 * width", rows * 3 * w)?;
         check_len("kv_append", "qkv", qkv.len(), (rows * 3 * w) as u64)?;
         check_len("kv_append", "rows", meta.len(), (rows * 2) as u64)?;
         check_len("kv_append", "cache", cache.len(), shape.len() as u64)?;
@@ -186,6 +187,7 @@ impl KvAttention {
         }
         shape.check()?;
         let w = shape.width();
+        check_u32("kv_attention", "rows * 3 * width", rows * 3 * w)?;
         check_len("kv_attention", "qkv", qkv.len(), (rows * 3 * w) as u64)?;
         check_len("kv_attention", "rows", meta.len(), (rows * 2) as u64)?;
         check_len("kv_attention", "cache", cache.len(), shape.len() as u64)?;

@@ -233,6 +233,44 @@ impl DecoderWeights {
         })
     }
 
+    /// Checks the config and that every tensor has its config's length (the fields are public:
+    /// weights built by hand must hold what the device path reads).
+    pub fn check(&self) -> Result<(), EngineError> {
+        let c = self.config;
+        c.validate()?;
+        let (h, i, v) = (c.hidden, c.intermediate, c.vocab_size);
+        let mut lengths = vec![
+            ("wte", self.wte.len(), v * h),
+            ("wpe", self.wpe.len(), c.max_positions * h),
+            ("ln_f.weight", self.lnf_g.len(), h),
+            ("ln_f.bias", self.lnf_b.len(), h),
+            ("head", self.head.len(), h * v),
+        ];
+        if self.layers.len() != c.layers {
+            return Err(EngineError::Weights {
+                tensor: "h".into(),
+                message: format!("{} layers, the config says {}", self.layers.len(), c.layers),
+            });
+        }
+        for l in &self.layers {
+            lengths.extend([
+                ("ln_1", l.ln1_g.len() + l.ln1_b.len(), 2 * h),
+                ("attn.c_attn", l.qkv_w.len() + l.qkv_b.len(), h * 3 * h + 3 * h),
+                ("attn.c_proj", l.proj_w.len() + l.proj_b.len(), h * h + h),
+                ("ln_2", l.ln2_g.len() + l.ln2_b.len(), 2 * h),
+                ("mlp.c_fc", l.fc_w.len() + l.fc_b.len(), h * i + i),
+                ("mlp.c_proj", l.fc_proj_w.len() + l.fc_proj_b.len(), i * h + h),
+            ]);
+        }
+        match lengths.into_iter().find(|(_, got, want)| got != want) {
+            Some((tensor, got, want)) => Err(EngineError::Weights {
+                tensor: tensor.into(),
+                message: format!("{got} values, the config asks for {want}"),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Checks `t` new ids after `past` cached rows: ids in the vocabulary, positions in the table.
     pub fn check_tokens(&self, sequence: usize, past: usize, ids: &[u32]) -> Result<(), EngineError> {
         let bad = |message: String| Err(EngineError::Shape { kernel: "decoder", message });
@@ -336,6 +374,12 @@ pub fn reference_step(
     all_rows: bool,
 ) -> Result<Vec<f32>, EngineError> {
     let c = weights.config;
+    if cache.layers.len() != c.layers && cache.rows != 0 {
+        return Err(EngineError::Shape {
+            kernel: "decoder",
+            message: format!("the cache holds {} layers, the model {}", cache.layers.len(), c.layers),
+        });
+    }
     let past = cache.rows;
     weights.check_tokens(0, past, ids)?;
     let (t, h, i, v) = (ids.len(), c.hidden, c.intermediate, c.vocab_size);
@@ -388,9 +432,10 @@ pub fn reference_greedy(
     max_new: usize,
     eos: Option<u32>,
 ) -> Result<Vec<u32>, EngineError> {
+    let max_new = max_new.min(weights.config.max_positions);
     let mut cache = KvCache::default();
     let mut logits = reference_step(weights, class, &mut cache, prompt, false)?;
-    let mut out = Vec::with_capacity(max_new);
+    let mut out = Vec::new();
     while out.len() < max_new {
         let next = argmax(&logits);
         out.push(next);
@@ -453,9 +498,10 @@ impl Decoder {
     /// Uploads the weights and builds the pipelines.
     pub fn new(gpu: &Gpu, weights: DecoderWeights, class: ReproClass) -> Result<Self, EngineError> {
         let c = weights.config;
+        weights.check()?;
         let layer_bytes = (c.hidden * 4 * c.hidden + 2 * c.hidden * c.intermediate) as u64 * 4;
-        let table_bytes = (2 * c.vocab_size + c.max_positions) as u64 * c.hidden as u64 * 4;
-        gpu.check_memory("the decoder weights", layer_bytes * c.layers as u64 + table_bytes)?;
+        let head_bytes = (c.vocab_size * c.hidden) as u64 * 4;
+        gpu.check_memory("the decoder weights", layer_bytes * c.layers as u64 + head_bytes)?;
         let layers = weights
             .layers
             .iter()
@@ -543,7 +589,8 @@ impl Decoder {
         }
         let rows = meta.len() / 2;
         cache.shape.check_rows(&meta)?;
-        gpu.check_memory("one decoder step", (rows * (5 * h + 2 * 3 * h + 2 * i)) as u64 * 4)?;
+        let head_stage = work.len() * (2 * h + v);
+        gpu.check_memory("one decoder step", (rows * (5 * h + 2 * 3 * h + 2 * i) + head_stage) as u64 * 4)?;
         let x = gpu.upload(&x)?;
         let meta_dev = gpu.upload(&meta)?;
         let wide = |n: usize| gpu.output::<f32>((rows * n) as u64);
@@ -623,11 +670,16 @@ impl Decoder {
         max_new: usize,
         eos: Option<u32>,
     ) -> Result<Vec<Vec<u32>>, EngineError> {
+        if prompts.is_empty() {
+            return Ok(Vec::new());
+        }
+        // No sequence holds more than the model's positions: neither may a request's count.
+        let max_new = max_new.min(self.weights.config.max_positions);
         let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
-        let mut cache = self.cache(gpu, prompts.len(), longest + max_new)?;
+        let mut cache = self.cache(gpu, prompts.len(), longest.saturating_add(max_new))?;
         let work: Vec<(usize, &[u32])> = prompts.iter().enumerate().map(|(s, p)| (s, p.as_slice())).collect();
         let mut logits = self.step(gpu, &mut cache, &work)?;
-        let mut out = vec![Vec::with_capacity(max_new); prompts.len()];
+        let mut out = vec![Vec::new(); prompts.len()];
         let mut active: Vec<usize> = (0..prompts.len()).collect();
         while !active.is_empty() && max_new > 0 {
             let mut next = Vec::with_capacity(active.len());

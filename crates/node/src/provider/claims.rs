@@ -88,12 +88,15 @@ pub(super) async fn scan(
             continue;
         }
         match screen(net, &posted, options, tasks, device).await? {
-            Some(Some(index)) => hold(store, key, tasks, &posted, index, 0)?,
-            Some(None) => cards.start(paths, net, posted).await?,
+            Some(Some(index)) => hold(store, key, tasks, &posted, index, 0),
+            Some(None) => cards.start(paths, net, posted, cursor).await?,
             None => {}
         }
     }
-    store.set_cursor(key, head + 1)?;
+    // What is stored stays at the first block of a job still being read or claimed: after a
+    // crash between a claim and its task being stored, the job is screened again and found
+    // claimed (else the node, drawn, would never commit and be slashed).
+    store.set_cursor(key, cards.pending_from().unwrap_or(head + 1).min(head + 1))?;
     Ok(head + 1)
 }
 
@@ -108,6 +111,16 @@ pub(super) async fn claim_ready(
     device: DeviceTerms<'_>,
     cards: &mut CardReads,
 ) -> Result<(), NodeError> {
+    if cards.reads.is_empty() {
+        return Ok(());
+    }
+    // The chain's clock and the store's room first (listing the store is a blocking thread's
+    // work): if either fails, the verdicts wait for the next round.
+    let now = net.now().await?;
+    let local = net.peer()?.local().clone();
+    let room = tokio::task::spawn_blocking(move || local.room())
+        .await
+        .map_err(|e| NodeError::Exchange { message: format!("reading the store's room stopped: {e}") })??;
     let mut read = Vec::new();
     while let Some(done) = cards.reads.try_join_next() {
         match done {
@@ -116,17 +129,10 @@ pub(super) async fn claim_ready(
             Err(e) => tracing::warn!(error = %e, "reading a job's card stopped"),
         }
     }
-    if read.is_empty() {
-        return Ok(());
-    }
-    let now = net.now().await?;
-    // The store's room, once for the verdicts of this round (listing the store is a blocking
-    // thread's work).
-    let local = net.peer()?.local().clone();
-    let room = tokio::task::spawn_blocking(move || local.room())
-        .await
-        .map_err(|e| NodeError::Exchange { message: format!("reading the store's room stopped: {e}") })??;
+    let paused = options.paused.as_ref().is_some_and(|p| p.load(std::sync::atomic::Ordering::Relaxed));
+    let held = options.held.as_ref().and_then(|h| h.lock().unwrap_or_else(|p| p.into_inner()).clone());
     for (posted, verdict) in read {
+        cards.done(posted.jobId);
         let data_bytes = match verdict {
             Verdict::Runs { data_bytes } => data_bytes,
             Verdict::Unready(why) => {
@@ -136,6 +142,10 @@ pub(super) async fn claim_ready(
         };
         let why = if now >= posted.claimDeadline.to::<u64>() {
             Some("its claim window closed while its card was read".to_owned())
+        } else if paused {
+            Some("earning is paused".to_owned())
+        } else if let Some(reason) = &held {
+            Some(format!("held: {reason}"))
         } else {
             over_capacity(tasks.values(), options.capacity.get())
                 .or_else(|| too_late(now, posted.commitDeadline.to(), posted.maxWorkUnits, tasks.values(), device.pace))
@@ -146,14 +156,16 @@ pub(super) async fn claim_ready(
             continue;
         }
         match net.market.claim(posted.jobId).await {
-            Ok(claimed) => hold(store, key, tasks, &posted, claimed.value, data_bytes)?,
+            Ok(claimed) => hold(store, key, tasks, &posted, claimed.value, data_bytes),
             Err(e) => decline(options, posted.jobId, format!("the market refused the claim: {e}")),
         }
     }
     Ok(())
 }
 
-/// Takes `posted` on as claimant `index`: stored first, then held.
+/// Takes `posted` on as claimant `index`: held, and stored (a store that fails is logged: the
+/// task is held in memory all the same, and the stored cursor keeps the job to be screened again
+/// after a restart, where it is found claimed).
 fn hold(
     store: &Store,
     key: &str,
@@ -161,15 +173,16 @@ fn hold(
     posted: &Gridmint::JobPosted,
     index: U256,
     data_bytes: u64,
-) -> Result<(), NodeError> {
+) {
     tracing::info!(job = %posted.jobId, %index, "claimed");
     let task = Task {
         data_bytes,
         ..Task::claimed(index, posted.claimDeadline.to(), posted.commitDeadline.to(), posted.maxWorkUnits)
     };
-    store.insert_task(key, &posted.jobId.to_string(), &task.index.to_string(), task.claim_deadline)?;
+    if let Err(e) = store.insert_task(key, &posted.jobId.to_string(), &task.index.to_string(), task.claim_deadline) {
+        tracing::error!(job = %posted.jobId, error = %e, "the claimed job could not be stored; held in memory");
+    }
     tasks.insert(posted.jobId, task);
-    Ok(())
 }
 
 /// The furthest a job's claim deadline may be for this node to claim it: a claim holds a place in
@@ -199,6 +212,8 @@ pub(super) struct CardReads {
     at_once: std::sync::Arc<tokio::sync::Semaphore>,
     /// The jobs whose card was asked for, with their claim deadlines (forgotten after them).
     asked: BTreeMap<U256, u64>,
+    /// The jobs read or being claimed, with the first block of the scan that found them.
+    pending: BTreeMap<U256, u64>,
 }
 
 impl Default for CardReads {
@@ -207,17 +222,39 @@ impl Default for CardReads {
             reads: tokio::task::JoinSet::new(),
             at_once: std::sync::Arc::new(tokio::sync::Semaphore::new(CARDS_AT_ONCE)),
             asked: BTreeMap::new(),
+            pending: BTreeMap::new(),
         }
     }
 }
 
 impl CardReads {
-    /// Starts reading the card of `posted`.
-    async fn start(&mut self, paths: &Paths, net: &Network, posted: Gridmint::JobPosted) -> Result<(), NodeError> {
+    /// The first block of a scan whose job is still read or claimed, if any.
+    fn pending_from(&self) -> Option<u64> {
+        self.pending.values().min().copied()
+    }
+
+    /// The job's verdict was acted on (claimed, or declined).
+    fn done(&mut self, job_id: U256) {
+        self.pending.remove(&job_id);
+    }
+
+    /// Starts reading the card of `posted`, found by a scan from block `from`.
+    async fn start(
+        &mut self,
+        paths: &Paths,
+        net: &Network,
+        posted: Gridmint::JobPosted,
+        from: u64,
+    ) -> Result<(), NodeError> {
         let now = net.now().await?;
         let claim_deadline: u64 = posted.claimDeadline.to();
         self.asked.retain(|_, deadline| *deadline > now);
+        // A read that stopped leaves no verdict: its job stops holding the stored cursor back
+        // once its claim window closed (a restart then finds a claim by the closed window's rule).
+        let asked = &self.asked;
+        self.pending.retain(|job, _| asked.contains_key(job));
         self.asked.insert(posted.jobId, claim_deadline);
+        self.pending.insert(posted.jobId, from);
         let within = Duration::from_secs(claim_deadline.saturating_sub(now).max(1));
         let (paths, net, at_once) = (paths.clone(), net.clone(), self.at_once.clone());
         self.reads.spawn(async move {
@@ -257,10 +294,17 @@ async fn screen(
     let price: u128 = posted.pricePerUnit.saturating_to();
     let claim_deadline: u64 = posted.claimDeadline.to();
     let commit_deadline: u64 = posted.commitDeadline.to();
-    // A job whose claim window closed (one seen late, after a restart) is not a choice.
+    // A job whose claim window closed (one seen late, after a restart) is not a choice, unless
+    // this node claimed it before a crash that came before the claim was stored: then it is held
+    // (to be computed, or left unslashed), never forgotten.
     let now = net.now().await?;
     if now >= claim_deadline {
-        return Ok(None);
+        // Only a job still in progress can need this node (a slot read; the claimants are a log query).
+        if !net.market.slot(posted.jobId).await?.job_state()?.in_progress() {
+            return Ok(None);
+        }
+        let mine = net.market.trail(posted.jobId).await?.claimants.iter().position(|a| *a == net.address());
+        return Ok(mine.map(|index| Some(U256::from(index))));
     }
     // A claim holds a place in the device's queue (and stake) until the draw: not for long.
     if claim_deadline - now > MAX_CLAIM_AHEAD_S {

@@ -93,19 +93,23 @@ pub(super) async fn compute_posted(
             message: format!("reproducibility class {} is not one this node knows", posted.requirements.workloadClass),
         })
     })?;
-    let (bundle, buyer_key) = net
-        .peer()?
-        .fetch_job_data(&posted)
-        .await
-        .map_err(|e| NodeError::DataUnavailable { job: job_id.to_string(), message: e.to_string() })?;
-    let left = u64::try_from(posted.commitDeadline).unwrap_or(u64::MAX).saturating_sub(net.now().await?);
+    // The fetch may take what the run leaves of the time before the commit deadline, no more: a
+    // buyer that takes the request and never answers must not run the replica past the point
+    // where it can still leave the job unslashed.
+    let commit_deadline = u64::try_from(posted.commitDeadline).unwrap_or(u64::MAX);
+    let unavailable = |message: String| NodeError::DataUnavailable { job: job_id.to_string(), message };
+    let budget = commit_deadline.saturating_sub(net.now().await?).saturating_sub(needs_s);
+    let fetched = tokio::time::timeout(Duration::from_secs(budget), net.peer()?.fetch_job_data(&posted)).await;
+    let (bundle, buyer_key) = match fetched {
+        Ok(Ok(data)) => data,
+        Ok(Err(e)) => return Err(unavailable(e.to_string())),
+        Err(_) => return Err(unavailable(format!("not fetched within the {budget} s the job's deadline leaves"))),
+    };
+    let left = commit_deadline.saturating_sub(net.now().await?);
     if left < needs_s {
-        return Err(NodeError::DataUnavailable {
-            job: job_id.to_string(),
-            message: format!(
-                "it arrived with {left} s left before the commit deadline; computing it needs about {needs_s} s"
-            ),
-        });
+        return Err(unavailable(format!(
+            "it came with {left} s left before the commit deadline; computing it needs about {needs_s} s"
+        )));
     }
     // A replica serves the job's data to the jurors of its court games.
     net.peer()?.computed_job(job_id);

@@ -234,15 +234,21 @@ impl Task {
     }
 
     /// Why this task, not started, can no longer be computed before its commit deadline (chain
-    /// time `now`): its data's transfer, its computation at `pace` and [`claims::CLAIM_MARGIN_S`]
-    /// would end after it. `None` while it can.
+    /// time `now`) even if it started now: its fetch and computation at `pace` and
+    /// [`claims::CLAIM_MARGIN_S`] would end after it. `None` while it can.
     fn no_time_left(&self, now: u64, pace: &Pace) -> Option<String> {
-        let fetch_s = if self.data_bytes == 0 { 0 } else { 10 + self.data_bytes / DATA_BYTES_PER_S };
-        let needs = fetch_s + pace.estimate(self.max_work_units).as_secs() + claims::CLAIM_MARGIN_S;
+        let needs = self.needs_s(pace);
         let left = self.commit_deadline.saturating_sub(now);
         (left < needs).then(|| {
             format!("{left} s left before its commit deadline; fetching and computing it needs about {needs} s")
         })
+    }
+
+    /// Seconds this task needs before its commit deadline, from the start of its fetch: its run
+    /// at `pace` (whose estimate counts the fetch: the pace learns from runs timed from it) and
+    /// [`claims::CLAIM_MARGIN_S`].
+    fn needs_s(&self, pace: &Pace) -> u64 {
+        pace.estimate(self.max_work_units).as_secs().saturating_add(claims::CLAIM_MARGIN_S)
     }
 
     /// How much device time this task still needs, at `pace`.
@@ -261,9 +267,6 @@ impl Task {
 
 /// How long a replica waits before asking again for data its buyer did not give.
 const DATA_RETRY: Duration = Duration::from_secs(15);
-
-/// The pace a job's data is taken to arrive at, for deciding whether it still can in time.
-const DATA_BYTES_PER_S: u64 = 4 << 20;
 
 /// A finished computation: (result root, salt, on-chain work units) and its seconds.
 type Computed = ((B256, B256, u64), f64);
@@ -612,6 +615,16 @@ async fn step(
             tracing::info!(job = %job_id, "not selected");
             return Ok(true);
         }
+        // A drawn job the queue (or data that does not come) delayed past the time it needs is
+        // left now, unslashed, whoever has the device: committed late it would be slashed.
+        if task.computing.is_none()
+            && task.selected == Some(true)
+            && let Some(why) = task.no_time_left(now, pace)
+        {
+            tracing::error!(job = %job_id, %why, "no time left to compute the job; leaving it");
+            task.cannot_run = Some(why.clone());
+            return leave_when_selected(net, job_id, task, state, &why).await;
+        }
         match task.computing.take() {
             Some(running) if running.is_finished() => {
                 task.started_at = None;
@@ -640,15 +653,8 @@ async fn step(
                     }
                     return Ok(false);
                 }
-                // A job the queue delayed past the time it needs (or whose data came late) is left
-                // now, unslashed, rather than committed late and slashed.
-                if let Some(why) = task.no_time_left(now, pace) {
-                    tracing::error!(job = %job_id, %why, "no time left to compute the job; leaving it");
-                    task.cannot_run = Some(why.clone());
-                    return leave_when_selected(net, job_id, task, state, &why).await;
-                }
                 task.started_at = Some(Instant::now());
-                let needs_s = pace.estimate(task.max_work_units).as_secs() + claims::CLAIM_MARGIN_S;
+                let needs_s = task.needs_s(pace);
                 task.computing = Some(tokio::spawn(compute(
                     ctx.paths.clone(),
                     net.clone(),
@@ -842,20 +848,19 @@ mod tests {
     }
 
     /// Issue #23 point 2: a claim that cannot be honoured is left, not committed late (slashed).
-    /// A job not started needs its data's transfer (from its card's size), its computation and
-    /// the margin before its commit deadline; a resumed task, whose size is not known, its
-    /// computation and the margin.
+    /// A drawn job not started needs its run at the device's pace (which counts the fetch) and the
+    /// margin before its commit deadline; it is left only once even starting now would miss it.
     #[test]
-    fn a_job_is_left_once_its_data_and_computation_no_longer_fit_before_its_deadline() {
+    fn a_job_is_left_once_its_run_no_longer_fits_before_its_deadline() {
         let pace = Pace::for_units(10);
         let one = pace.estimate(1).as_secs();
-        let mut job = task(1_000 + one + CLAIM_MARGIN_S, 1);
-        assert_eq!(job.no_time_left(1_000, &pace), None, "known nothing of its data: it fits");
-        job.data_bytes = 40 << 20; // 10 s to connect, 10 s at 4 MiB/s
-        let why = job.no_time_left(1_000, &pace).expect("the transfer does not fit");
-        assert!(why.contains(&format!("{} s left", one + CLAIM_MARGIN_S)), "{why}");
-        assert_eq!(job.no_time_left(1_000 - 20, &pace), None, "20 s earlier it fits");
+        let job = task(1_000 + one + CLAIM_MARGIN_S, 1);
+        assert_eq!(job.no_time_left(1_000, &pace), None, "it just fits");
+        let why = job.no_time_left(1_001, &pace).expect("a second later it does not");
+        assert!(why.contains(&format!("{} s left", one + CLAIM_MARGIN_S - 1)), "{why}");
         assert!(job.no_time_left(u64::MAX, &pace).is_some(), "no overflow past the deadline");
+        let unknown = task(u64::MAX, 1);
+        assert_eq!(unknown.no_time_left(1_000, &pace), None, "a resumed task whose deadline is not read yet");
     }
 
     #[test]
