@@ -70,22 +70,7 @@ impl Attention {
     /// The attention pipeline, reading QKV as texels (`texels`, needs `head_dim` a multiple of 4)
     /// or as a storage buffer. Both give the same bits.
     pub fn with_texels(gpu: &Gpu, class: ReproClass, head_dim: usize, texels: bool) -> Result<Self, EngineError> {
-        if head_dim == 0 || head_dim > MAX_HEAD_DIM {
-            return Err(EngineError::Shape {
-                kernel: KERNEL,
-                message: format!("head_dim {head_dim} is outside 1..={MAX_HEAD_DIM}"),
-            });
-        }
-        if !gpu.supports(class) {
-            return Err(EngineError::Shape {
-                kernel: KERNEL,
-                message: format!("{} does not reproduce the {} class", gpu.info().name, class.as_str()),
-            });
-        }
-        let constants = [
-            (0, SpecializationConstant::Bool(class == ReproClass::Fused)),
-            (1, SpecializationConstant::U32(head_dim as u32)),
-        ];
+        let constants = constants(gpu, KERNEL, class, head_dim)?;
         if texels && !head_dim.is_multiple_of(4) {
             return Err(EngineError::Shape {
                 kernel: KERNEL,
@@ -177,10 +162,6 @@ pub fn reference(class: ReproClass, qkv: &[f32], lens: &[u32], s: AttentionShape
     let stride = 3 * w;
     assert_eq!(qkv.len(), s.rows() * stride, "qkv must be [batch * seq, 3 * width]");
     let mut out = vec![0.0f32; s.rows() * w];
-    let score = |q: &[f32], k: &[f32]| {
-        let acc = q.iter().zip(k).fold(0.0f32, |acc, (&a, &b)| class.mul_add(a, b, acc));
-        canonicalize(canonicalize(acc) * scale)
-    };
     for (b, &len) in lens.iter().enumerate().take(s.batch) {
         let len = len as usize;
         let first = b * s.seq;
@@ -189,27 +170,73 @@ pub fn reference(class: ReproClass, qkv: &[f32], lens: &[u32], s: AttentionShape
             let value = |j: usize| &qkv[(first + j) * stride + 2 * w + h * d..][..d];
             for i in 0..len.min(s.seq) {
                 let q = &qkv[(first + i) * stride + h * d..][..d];
-                let mut m = 0.0f32;
-                for j in 0..len {
-                    let sj = score(q, key(j));
-                    m = if j == 0 || m < sj { sj } else { m };
-                }
-                let mut z = 0.0f32;
-                let mut a = vec![0.0f32; d];
-                for j in 0..len {
-                    let e = canonicalize(crate::detmath::exp(score(q, key(j)) - m));
-                    z += e;
-                    for (acc, &v) in a.iter_mut().zip(value(j)) {
-                        *acc = class.mul_add(e, v, *acc);
-                    }
-                }
-                let inv = crate::detmath::recip(z);
-                let o = &mut out[(first + i) * w + h * d..][..d];
-                for (o, acc) in o.iter_mut().zip(a) {
-                    *o = canonicalize(canonicalize(acc) * inv);
-                }
+                attend(class, q, len, key, value, scale, &mut out[(first + i) * w + h * d..][..d]);
             }
         }
     }
     out
+}
+
+/// One query's attention over `keys` keys and values (`key(j)`, `value(j)`, in increasing `j`),
+/// written to `out`: the order every attention kernel keeps (`shaders/attention.comp`,
+/// `shaders/kv_attention.comp`):
+/// `s_j = canon(canon(q · k_j) * scale)`, `m = max s_j`, `e_j = canon(exp(s_j - m))`,
+/// `z = Σ e_j`, `a = Σ e_j v_j`, `out = canon(canon(a) * recip(z))`.
+pub(crate) fn attend<'a>(
+    class: ReproClass,
+    q: &[f32],
+    keys: usize,
+    key: impl Fn(usize) -> &'a [f32],
+    value: impl Fn(usize) -> &'a [f32],
+    scale: f32,
+    out: &mut [f32],
+) {
+    let score = |k: &[f32]| {
+        let acc = q.iter().zip(k).fold(0.0f32, |acc, (&a, &b)| class.mul_add(a, b, acc));
+        canonicalize(canonicalize(acc) * scale)
+    };
+    let mut m = 0.0f32;
+    for j in 0..keys {
+        let sj = score(key(j));
+        m = if j == 0 || m < sj { sj } else { m };
+    }
+    let mut z = 0.0f32;
+    let mut a = vec![0.0f32; q.len()];
+    for j in 0..keys {
+        let e = canonicalize(crate::detmath::exp(score(key(j)) - m));
+        z += e;
+        for (acc, &v) in a.iter_mut().zip(value(j)) {
+            *acc = class.mul_add(e, v, *acc);
+        }
+    }
+    let inv = crate::detmath::recip(z);
+    for (o, acc) in out.iter_mut().zip(a) {
+        *o = canonicalize(canonicalize(acc) * inv);
+    }
+}
+
+/// The specialization constants of an attention kernel for `class` and `head_dim`, after checking
+/// the kernel is built for that width and the device reproduces the class.
+pub(crate) fn constants(
+    gpu: &Gpu,
+    kernel: &'static str,
+    class: ReproClass,
+    head_dim: usize,
+) -> Result<[(u32, SpecializationConstant); 2], EngineError> {
+    if head_dim == 0 || head_dim > MAX_HEAD_DIM {
+        return Err(EngineError::Shape {
+            kernel,
+            message: format!("head_dim {head_dim} is outside 1..={MAX_HEAD_DIM}"),
+        });
+    }
+    if !gpu.supports(class) {
+        return Err(EngineError::Shape {
+            kernel,
+            message: format!("{} does not reproduce the {} class", gpu.info().name, class.as_str()),
+        });
+    }
+    Ok([
+        (0, SpecializationConstant::Bool(class == ReproClass::Fused)),
+        (1, SpecializationConstant::U32(head_dim as u32)),
+    ])
 }

@@ -741,6 +741,44 @@ mod device_checks {
         }
     }
 
+    /// The nodes' logs, should a test fail (RUST_LOG=info shows them).
+    pub(super) fn logs() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+
+    /// A local network (1-second blocks, verified matching) with `accounts` funded accounts.
+    pub(super) fn local_chain(
+        rt: &tokio::runtime::Runtime,
+        anvil: std::path::PathBuf,
+        scratch: &std::path::Path,
+        accounts: usize,
+    ) -> devnet::Devnet {
+        let options = devnet::DevnetOptions {
+            anvil,
+            port: None,
+            block_time: Some(1),
+            accounts,
+            stop_with_thread: false,
+            confirmations: 0,
+            verified_matching: true,
+        };
+        rt.block_on(devnet::start(&Paths::under(&scratch.join("chain")), options)).expect("devnet")
+    }
+
+    /// Waits (polling every 500 ms) until `done`, failing the test after `seconds` in all.
+    pub(super) fn waiter(seconds: u64) -> impl Fn(&str, &dyn Fn() -> bool) {
+        let until = Instant::now() + Duration::from_secs(seconds);
+        move |what: &str, done: &dyn Fn() -> bool| {
+            while !done() {
+                assert!(Instant::now() < until, "timed out waiting until {what}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+
     /// A provider node on account `account`, in a thread of its own, until the test ends.
     fn start(scratch: &std::path::Path, profile: &std::path::Path, account: u32, options: ProviderOptions) {
         let models = Paths::discover().map(|p| p.models).unwrap_or_default();
@@ -771,31 +809,12 @@ mod device_checks {
     #[test]
     fn an_honest_device_is_verified_by_the_jury_and_one_that_overstates_its_memory_is_not() {
         let Some(anvil) = anvil() else { return };
-        // The nodes' logs, should it fail (RUST_LOG=info shows them).
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
+        logs();
         let scratch = tempfile::tempdir().expect("scratch");
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-        let options = devnet::DevnetOptions {
-            anvil,
-            port: None,
-            block_time: Some(1),
-            accounts: 6,
-            stop_with_thread: false,
-            confirmations: 0,
-            verified_matching: true,
-        };
-        let chain = rt.block_on(devnet::start(&Paths::under(&scratch.path().join("chain")), options)).expect("devnet");
+        let chain = local_chain(&rt, anvil, scratch.path(), 6);
         let observer = Network::connect(&chain.profile_path, net::dev_account(6).expect("key")).expect("connect");
-        let until = Instant::now() + Duration::from_secs(420);
-        let wait = |what: &str, done: &dyn Fn() -> bool| {
-            while !done() {
-                assert!(Instant::now() < until, "timed out waiting until {what}");
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        };
+        let wait = waiter(420);
         let record = |who: Address| rt.block_on(observer.registration(who)).expect("providerOf");
 
         // Three jury-only providers enter the pool first.
@@ -950,17 +969,16 @@ mod device_checks {
 }
 
 mod claims {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use super::{
         anvil,
-        device_checks::{node_options, start_with_models},
+        device_checks::{local_chain, logs, node_options, start_with_models, waiter},
     };
 
     use gridmint_node::{
         JobState, Paths,
         buyer::{self, SubmitOptions},
-        devnet,
         net::{self, Network},
     };
 
@@ -973,10 +991,7 @@ mod claims {
     #[test]
     fn a_provider_claims_only_a_job_it_can_run_and_leaves_one_whose_data_never_comes() {
         let Some(anvil) = anvil() else { return };
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
+        logs();
         let models = Paths::discover().map(|p| p.models).unwrap_or_default();
         if !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
             assert!(std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"), "no MiniLM (make setup)");
@@ -985,24 +1000,9 @@ mod claims {
         }
         let scratch = tempfile::tempdir().expect("scratch");
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-        let options = devnet::DevnetOptions {
-            anvil,
-            port: None,
-            block_time: Some(1),
-            accounts: 3,
-            stop_with_thread: false,
-            confirmations: 0,
-            verified_matching: true,
-        };
-        let chain = rt.block_on(devnet::start(&Paths::under(&scratch.path().join("chain")), options)).expect("devnet");
+        let chain = local_chain(&rt, anvil, scratch.path(), 3);
         let buyer_net = Network::connect(&chain.profile_path, net::dev_account(3).expect("key")).expect("connect");
-        let until = Instant::now() + Duration::from_secs(300);
-        let wait = |what: &str, done: &dyn Fn() -> bool| {
-            while !done() {
-                assert!(Instant::now() < until, "timed out waiting until {what}");
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        };
+        let wait = waiter(300);
         let (with_model, without_model) = (node_options(false, true, 256), node_options(false, true, 256));
         let declined_by_the_other = without_model.declined.clone().expect("a list");
         let empty_cache = scratch.path().join("no-models");

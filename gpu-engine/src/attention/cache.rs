@@ -9,10 +9,8 @@ use std::sync::Arc;
 use vulkano::{
     buffer::{BufferContents, Subbuffer},
     pipeline::ComputePipeline,
-    shader::SpecializationConstant,
 };
 
-use super::MAX_HEAD_DIM;
 use crate::{
     EngineError, Gpu, Recorder, ReproClass,
     kernels::{check_len, check_u32, linear_groups, record_library},
@@ -145,22 +143,7 @@ pub struct KvAttention {
 
 impl KvAttention {
     pub fn new(gpu: &Gpu, class: ReproClass, head_dim: usize) -> Result<Self, EngineError> {
-        if head_dim == 0 || head_dim > MAX_HEAD_DIM {
-            return Err(EngineError::Shape {
-                kernel: "kv_attention",
-                message: format!("head_dim {head_dim} is outside 1..={MAX_HEAD_DIM}"),
-            });
-        }
-        if !gpu.supports(class) {
-            return Err(EngineError::Shape {
-                kernel: "kv_attention",
-                message: format!("{} does not reproduce the {} class", gpu.info().name, class.as_str()),
-            });
-        }
-        let constants = [
-            (0, SpecializationConstant::Bool(class == ReproClass::Fused)),
-            (1, SpecializationConstant::U32(head_dim as u32)),
-        ];
+        let constants = super::constants(gpu, "kv_attention", class, head_dim)?;
         Ok(Self { pipeline: gpu.pipeline(shaders::KV_ATTENTION, &constants)?, head_dim })
     }
 

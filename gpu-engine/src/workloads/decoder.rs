@@ -68,33 +68,17 @@ impl DecoderConfig {
 
     /// Checks the shapes fit together, the kernels and [`DecoderConfig::LIMITS`].
     pub fn validate(&self) -> Result<(), EngineError> {
-        let bad = |message: String| Err(EngineError::Weights { tensor: "(config)".to_owned(), message });
-        if [self.vocab_size, self.hidden, self.layers, self.heads, self.intermediate, self.max_positions].contains(&0) {
-            return bad(format!("every size must be at least 1: {self:?}"));
-        }
         let max = Self::LIMITS;
-        for (name, value, limit) in [
+        let sizes = [
             ("vocab_size", self.vocab_size, max.vocab_size),
             ("n_embd", self.hidden, max.hidden),
             ("n_layer", self.layers, max.layers),
             ("n_head", self.heads, max.heads),
             ("n_inner", self.intermediate, max.intermediate),
             ("n_positions", self.max_positions, max.max_positions),
-        ] {
-            if value > limit {
-                return bad(format!("{name} {value} is over {limit}, the most a decoder may have"));
-            }
-        }
-        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0 && self.layer_norm_eps < max.layer_norm_eps) {
-            return bad(format!("layer_norm_epsilon {} must be a positive number below 1", self.layer_norm_eps));
-        }
-        if !self.hidden.is_multiple_of(self.heads) {
-            return bad(format!("n_embd {} is not a multiple of {} heads", self.hidden, self.heads));
-        }
-        if self.head_dim() > attention::MAX_HEAD_DIM {
-            return bad(format!("head width {} is over {}", self.head_dim(), attention::MAX_HEAD_DIM));
-        }
-        Ok(())
+        ];
+        let eps = ("layer_norm_epsilon", self.layer_norm_eps);
+        super::check_shapes("a decoder", &sizes, eps, ("n_embd", self.hidden), self.heads)
     }
 
     /// Work units of running `t` new rows of one sequence after `past` cached ones, up to the
@@ -201,9 +185,7 @@ impl DecoderWeights {
     pub fn seeded(config: DecoderConfig, seed: u64) -> Result<Self, EngineError> {
         config.validate()?;
         let mut rng = SplitMix64::new(seed);
-        let mut values = |len: usize, scale: f32, offset: f32| -> Vec<f32> {
-            (0..len).map(|_| canonicalize(offset + rng.range(-scale, scale))).collect()
-        };
+        let mut values = |len: usize, scale: f32, offset: f32| super::uniform(&mut rng, len, scale, offset);
         let (h, i, v) = (config.hidden, config.intermediate, config.vocab_size);
         let layers = (0..config.layers)
             .map(|_| DecoderLayer {
@@ -329,35 +311,13 @@ pub fn causal_attention(
     let w = heads * head_dim;
     let t = q.len() / w;
     let mut out = vec![0.0f32; t * w];
-    let score = |q: &[f32], k: &[f32]| {
-        let acc = q.iter().zip(k).fold(0.0f32, |acc, (&a, &b)| class.mul_add(a, b, acc));
-        canonicalize(canonicalize(acc) * scale)
-    };
     for j in 0..t {
-        let keys = past + j + 1;
         for hd in 0..heads {
             let d = head_dim;
             let key = |p: usize| &kv[p * 2 * w + hd * d..][..d];
             let value = |p: usize| &kv[p * 2 * w + w + hd * d..][..d];
-            let qr = &q[j * w + hd * d..][..d];
-            let mut m = 0.0f32;
-            for p in 0..keys {
-                let s = score(qr, key(p));
-                m = if p == 0 || m < s { s } else { m };
-            }
-            let mut z = 0.0f32;
-            let mut acc = vec![0.0f32; d];
-            for p in 0..keys {
-                let e = canonicalize(crate::detmath::exp(score(qr, key(p)) - m));
-                z += e;
-                for (a, &v) in acc.iter_mut().zip(value(p)) {
-                    *a = class.mul_add(e, v, *a);
-                }
-            }
-            let inv = crate::detmath::recip(z);
-            for (o, a) in out[j * w + hd * d..][..d].iter_mut().zip(acc) {
-                *o = canonicalize(canonicalize(a) * inv);
-            }
+            let q = &q[j * w + hd * d..][..d];
+            attention::attend(class, q, past + j + 1, key, value, scale, &mut out[j * w + hd * d..][..d]);
         }
     }
     out

@@ -62,14 +62,8 @@ impl EncoderConfig {
 
     /// Checks the shapes fit together, the kernels and [`EncoderConfig::LIMITS`].
     pub fn validate(&self) -> Result<(), EngineError> {
-        let bad = |message: String| Err(EngineError::Weights { tensor: "(config)".to_owned(), message });
-        if [self.vocab_size, self.hidden, self.layers, self.heads, self.intermediate, self.max_positions].contains(&0)
-            || self.type_vocab_size == 0
-        {
-            return bad(format!("every size must be at least 1: {self:?}"));
-        }
         let max = Self::LIMITS;
-        for (name, value, limit) in [
+        let sizes = [
             ("vocab_size", self.vocab_size, max.vocab_size),
             ("hidden_size", self.hidden, max.hidden),
             ("num_hidden_layers", self.layers, max.layers),
@@ -77,21 +71,9 @@ impl EncoderConfig {
             ("intermediate_size", self.intermediate, max.intermediate),
             ("max_position_embeddings", self.max_positions, max.max_positions),
             ("type_vocab_size", self.type_vocab_size, max.type_vocab_size),
-        ] {
-            if value > limit {
-                return bad(format!("{name} {value} is over {limit}, the most an encoder may have"));
-            }
-        }
-        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0 && self.layer_norm_eps < max.layer_norm_eps) {
-            return bad(format!("layer_norm_eps {} must be a positive number below 1", self.layer_norm_eps));
-        }
-        if !self.hidden.is_multiple_of(self.heads) {
-            return bad(format!("hidden size {} is not a multiple of {} heads", self.hidden, self.heads));
-        }
-        if self.head_dim() > attention::MAX_HEAD_DIM {
-            return bad(format!("head width {} is over {}", self.head_dim(), attention::MAX_HEAD_DIM));
-        }
-        Ok(())
+        ];
+        let eps = ("layer_norm_eps", self.layer_norm_eps);
+        super::check_shapes("an encoder", &sizes, eps, ("hidden_size", self.hidden), self.heads)
     }
 
     /// Work units of encoding one sequence of `tokens` tokens (pooling included), from the shapes.
@@ -213,9 +195,7 @@ impl EncoderWeights {
     pub fn seeded(config: EncoderConfig, seed: u64) -> Result<Self, EngineError> {
         config.validate()?;
         let mut rng = SplitMix64::new(seed);
-        let mut values = |len: usize, scale: f32, offset: f32| -> Vec<f32> {
-            (0..len).map(|_| canonicalize(offset + rng.range(-scale, scale))).collect()
-        };
+        let mut values = |len: usize, scale: f32, offset: f32| super::uniform(&mut rng, len, scale, offset);
         let (h, i) = (config.hidden, config.intermediate);
         let layers = (0..config.layers)
             .map(|_| LayerWeights {

@@ -10,3 +10,44 @@ pub mod decoder;
 pub mod encoder;
 pub mod mlp;
 pub mod tensors;
+
+use crate::{EngineError, attention::MAX_HEAD_DIM, numeric::canonicalize, seeded::SplitMix64};
+
+/// A transformer's shapes as its `config.json` names them: the rules the encoder's and the
+/// decoder's configs share. Each size at least 1 and within its limit (`(name, value, limit)`),
+/// the layer norm's epsilon a positive number below 1, the width a multiple of the heads and each
+/// head within the attention kernels. `model` names the kind in messages ("an encoder").
+pub(crate) fn check_shapes(
+    model: &str,
+    sizes: &[(&str, usize, usize)],
+    eps: (&str, f32),
+    width: (&str, usize),
+    heads: usize,
+) -> Result<(), EngineError> {
+    let bad = |message: String| Err(EngineError::Weights { tensor: "(config)".to_owned(), message });
+    for &(name, value, limit) in sizes {
+        if value == 0 {
+            return bad(format!("{name} must be at least 1"));
+        }
+        if value > limit {
+            return bad(format!("{name} {value} is over {limit}, the most {model} may have"));
+        }
+    }
+    let (eps_name, eps) = eps;
+    if !(eps.is_finite() && eps > 0.0 && eps < 1.0) {
+        return bad(format!("{eps_name} {eps} must be a positive number below 1"));
+    }
+    let (width_name, width) = width;
+    if heads == 0 || !width.is_multiple_of(heads) {
+        return bad(format!("{width_name} {width} is not a multiple of {heads} heads"));
+    }
+    if width / heads > MAX_HEAD_DIM {
+        return bad(format!("head width {} is over {MAX_HEAD_DIM}", width / heads));
+    }
+    Ok(())
+}
+
+/// `len` values drawn uniformly from `offset ± scale`, canonicalized: weights made from a seed.
+pub(crate) fn uniform(rng: &mut SplitMix64, len: usize, scale: f32, offset: f32) -> Vec<f32> {
+    (0..len).map(|_| canonicalize(offset + rng.range(-scale, scale))).collect()
+}
