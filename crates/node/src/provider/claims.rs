@@ -83,13 +83,15 @@ pub(super) async fn scan(
     if head < cursor {
         return Ok(cursor);
     }
+    // The chain's clock once per scan: every posting of it is weighed at the same time.
+    let now = net.now().await?;
     for posted in net.posted_jobs(cursor, head).await? {
         if tasks.contains_key(&posted.jobId) || cards.asked.contains_key(&posted.jobId) {
             continue;
         }
-        match screen(net, &posted, options, tasks, device).await? {
+        match screen(net, &posted, now, options, tasks, device).await? {
             Some(Some(index)) => hold(store, key, tasks, &posted, index, 0),
-            Some(None) => cards.start(paths, net, posted, cursor).await?,
+            Some(None) => cards.start(paths, net, posted, cursor, now),
             None => {}
         }
     }
@@ -238,15 +240,8 @@ impl CardReads {
         self.pending.remove(&job_id);
     }
 
-    /// Starts reading the card of `posted`, found by a scan from block `from`.
-    async fn start(
-        &mut self,
-        paths: &Paths,
-        net: &Network,
-        posted: Gridmint::JobPosted,
-        from: u64,
-    ) -> Result<(), NodeError> {
-        let now = net.now().await?;
+    /// Starts reading the card of `posted`, found by a scan from block `from` at chain time `now`.
+    fn start(&mut self, paths: &Paths, net: &Network, posted: Gridmint::JobPosted, from: u64, now: u64) {
         let claim_deadline: u64 = posted.claimDeadline.to();
         self.asked.retain(|_, deadline| *deadline > now);
         // A read that stopped leaves no verdict: its job stops holding the stored cursor back
@@ -272,7 +267,6 @@ impl CardReads {
             };
             (posted, verdict)
         });
-        Ok(())
     }
 }
 
@@ -286,6 +280,7 @@ impl CardReads {
 async fn screen(
     net: &Network,
     posted: &Gridmint::JobPosted,
+    now: u64,
     options: &ProviderOptions,
     tasks: &BTreeMap<U256, Task>,
     device: DeviceTerms<'_>,
@@ -297,7 +292,6 @@ async fn screen(
     // A job whose claim window closed (one seen late, after a restart) is not a choice, unless
     // this node claimed it before a crash that came before the claim was stored: then it is held
     // (to be computed, or left unslashed), never forgotten.
-    let now = net.now().await?;
     if now >= claim_deadline {
         // Only a job still in progress can need this node (a slot read; the claimants are a log query).
         if !net.market.slot(posted.jobId).await?.job_state()?.in_progress() {
