@@ -1352,7 +1352,7 @@ mod hostile_input {
 mod decoder {
     use gpu_engine::{
         ReproClass,
-        workloads::decoder::{DecoderConfig, DecoderWeights, KvCache, reference_greedy, reference_step},
+        workloads::decoder::{DecoderConfig, DecoderWeights, Head, KvCache, reference_greedy, reference_step},
     };
 
     /// The reference: `scripts/reference/gpt2.py` writes a small GPT-2 with seeded weights through
@@ -1399,7 +1399,7 @@ mod decoder {
         let Some(reference) = transformers(dir.path()) else { return };
         let config = config(dir.path());
         let bytes = std::fs::read(dir.path().join("model.safetensors")).expect("weights");
-        let weights = DecoderWeights::from_safetensors(&bytes, config).expect("a GPT-2 checkpoint loads");
+        let weights = DecoderWeights::from_safetensors(&bytes, config, Head::Tied).expect("a GPT-2 checkpoint loads");
         let prompts = reference["prompts"].as_array().expect("prompts");
         for class in [ReproClass::Unfused, ReproClass::Fused] {
             for (p, prompt) in prompts.iter().enumerate() {
@@ -1448,20 +1448,24 @@ mod decoder {
         let bytes = std::fs::read(dir.path().join("model.safetensors")).expect("weights");
         let config = config(dir.path());
         let wider = DecoderConfig { intermediate: config.intermediate + 1, ..config };
-        let err = DecoderWeights::from_safetensors(&bytes, wider).expect_err("wrong shape");
+        let err = DecoderWeights::from_safetensors(&bytes, wider, Head::Tied).expect_err("wrong shape");
         assert!(err.to_string().contains("h.0.mlp.c_fc.weight"), "{err}");
         let huge = DecoderConfig { layers: 1 << 40, ..config };
-        let err = DecoderWeights::from_safetensors(&bytes, huge).expect_err("over the limits");
+        let err = DecoderWeights::from_safetensors(&bytes, huge, Head::Tied).expect_err("over the limits");
         assert!(err.to_string().contains("n_layer"), "{err}");
         let odd = DecoderConfig { heads: 3, ..config };
-        assert!(DecoderWeights::from_safetensors(&bytes, odd).is_err(), "64 is not a multiple of 3 heads");
+        assert!(DecoderWeights::from_safetensors(&bytes, odd, Head::Tied).is_err(), "64 is not a multiple of 3 heads");
     }
 }
 
 mod decoder_device {
     use gpu_engine::{
         ReproClass,
-        workloads::decoder::{Decoder, DecoderConfig, DecoderWeights, KvCache, reference_greedy, reference_step},
+        seeded::SplitMix64,
+        workloads::{
+            decoder::{Decoder, DecoderConfig, DecoderWeights, KvCache, reference_greedy, reference_step},
+            generation::{Next, Sampling, choose},
+        },
     };
 
     use super::support::first_difference;
@@ -1515,6 +1519,31 @@ mod decoder_device {
             let greedy = decoder.greedy(&gpu, &prompts, 6, None).expect("greedy");
             for (s, p) in prompts.iter().enumerate() {
                 assert_eq!(greedy[s], reference_greedy(&w, class, p, 6, None).expect("twin"), "{class:?} prompt {s}");
+            }
+            // Generation two slots at a time, a slot taking the next prompt as one ends, sampled:
+            // each prompt's tokens are its own sampled continuation on the CPU twin.
+            let sampling = Sampling { temperature: 0.8, top_k: Some(50), top_p: Some(0.9) };
+            let lengths = [6usize, 2, 9, 4];
+            let prompts4: Vec<Vec<u32>> = prompts.iter().chain([&vec![11u32, 12]]).cloned().collect();
+            let mut got: Vec<Vec<u32>> = vec![Vec::new(); 4];
+            let mut draws: Vec<SplitMix64> = (0..4).map(|p| SplitMix64::new(p as u64)).collect();
+            decoder
+                .generate(&gpu, &prompts4, 2, 20, |p, logits| -> Result<Next, gpu_engine::EngineError> {
+                    let token = choose(logits, &sampling, draws[p].next_u64());
+                    got[p].push(token);
+                    Ok(if got[p].len() == lengths[p] { Next::End } else { Next::Feed(token) })
+                })
+                .expect("generate");
+            for (p, prompt) in prompts4.iter().enumerate() {
+                let (mut twin, mut rng, mut ids) = (KvCache::default(), SplitMix64::new(p as u64), prompt.clone());
+                let mut want = Vec::new();
+                while want.len() < lengths[p] {
+                    let logits = reference_step(&w, class, &mut twin, &ids, false).expect("twin");
+                    let token = choose(&logits, &sampling, rng.next_u64());
+                    want.push(token);
+                    ids = vec![token];
+                }
+                assert_eq!(got[p], want, "{class:?} prompt {p}: sampled in slots of two");
             }
             // A row past its cache is refused with where, before anything runs.
             let mut small = decoder.cache(&gpu, 1, 2).expect("cache");

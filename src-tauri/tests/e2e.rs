@@ -637,6 +637,10 @@ mod market {
 
         type_path(client, &good).await;
         find(client, "[data-testid=package-preview]", 60).await;
+        // What the job is, as its kind describes it: the model and the sentences.
+        let facts = wait_text(client, "[data-testid=package-facts]", 30, |t| t.contains("Sentences")).await;
+        let facts = facts.unwrap_or_else(|t| panic!("the preview does not describe the job: {t:?}"));
+        assert!(facts.contains("BERT-family encoder, 6 layers, 384 wide"), "{facts}");
         // Submit is enabled once the local network is up and this machine registered.
         let ready = wait_text(client, "[data-testid=submit]", 240, |t| t.contains("Submit")).await;
         harness::screenshot(&session, "buy-preview");

@@ -653,7 +653,12 @@ async fn submit_sharded(
     let shard_outs: Vec<PathBuf> = (0..n).map(|i| out.join("shards").join(format!("shard-{i:03}"))).collect();
     let verified = sharded.verified();
     let posted = &sharded.job_ids;
-    let (rows, cols) = if verified { buyer::join_embeddings(&shard_outs, &out)? } else { (0, 0) };
+    let generate = gridmint_runner::Package::open(&args.package)?.manifest.kind == gridmint_protocol::JobKind::Generate;
+    let (rows, cols) = match (verified, generate) {
+        (false, _) => (0, 0),
+        (true, true) => (buyer::join_completions(&shard_outs, &out)?, 0),
+        (true, false) => buyer::join_embeddings(&shard_outs, &out)?,
+    };
     let value = serde_json::json!({
         "jobIds": posted.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
         "shards": n,
@@ -665,6 +670,8 @@ async fn submit_sharded(
     });
     if json {
         println!("{}", serde_json::to_string_pretty(&value)?);
+    } else if generate {
+        println!("{n} shards, verified {verified}: {rows} completions in {}", out.join("completions.jsonl").display());
     } else {
         println!("{n} shards, verified {verified}: {rows} x {cols} embeddings in {}", out.display());
     }

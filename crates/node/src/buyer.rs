@@ -282,33 +282,36 @@ pub async fn start_buyer_peer<'a>(
     Ok(peer)
 }
 
-/// Splits an embedding package into packages of at most `sentences_per_shard` lines each, under
-/// `dir` (`shard-000`, …), in input order. Each shard is a whole package: the manifest and every
-/// other file, with its slice of the input. A package that fits in one shard is returned as is.
-pub fn shard(
-    package_path: &Path,
-    dir: &Path,
-    sentences_per_shard: usize,
-) -> Result<Vec<std::path::PathBuf>, NodeError> {
+/// Splits an embedding or generation package into packages of at most `items_per_shard`
+/// sentences or prompts each, under `dir` (`shard-000`, …), in input order. Each shard is a whole
+/// package: the manifest and every other file, with its slice of the input (a prompt with its
+/// index written in, so that its sampled tokens are the ones it has in the whole job). A package
+/// that fits in one shard is returned as is.
+pub fn shard(package_path: &Path, dir: &Path, items_per_shard: usize) -> Result<Vec<std::path::PathBuf>, NodeError> {
     let package = runner::Package::open(package_path)?;
     let bad = |message: String| NodeError::Job(runner::JobError::Package { path: package_path.to_owned(), message });
-    if package.manifest.kind != gridmint_protocol::JobKind::Embed {
-        return Err(bad("only embed jobs shard (a training run is one model)".to_owned()));
+    let kind = package.manifest.kind;
+    if !matches!(kind, gridmint_protocol::JobKind::Embed | gridmint_protocol::JobKind::Generate) {
+        return Err(bad("only embed and generate jobs shard (a training run is one model)".to_owned()));
     }
-    if sentences_per_shard == 0 {
-        return Err(bad("a shard needs at least one sentence".to_owned()));
+    if items_per_shard == 0 {
+        return Err(bad("a shard needs at least one sentence or prompt".to_owned()));
     }
     let input = package.required("input", &package.manifest.input)?.to_owned();
     let text = String::from_utf8(package.read("input", &input, gridmint_runner::embed::MAX_INPUT_BYTES)?)
         .map_err(|_| bad(format!("`{input}` is not UTF-8")))?;
-    let lines: Vec<&str> = text.lines().collect();
-    if lines.len() <= sentences_per_shard {
+    let lines: Vec<String> = if kind == gridmint_protocol::JobKind::Generate {
+        runner::prompts::indexed_lines(&input, &text)?
+    } else {
+        text.lines().map(str::to_owned).collect()
+    };
+    if lines.len() <= items_per_shard {
         return Ok(vec![package_path.to_owned()]);
     }
     let others: Vec<(String, std::path::PathBuf)> =
         exchange::files(&package.root)?.into_iter().filter(|(name, _)| *name != input).collect();
     let mut shards = Vec::new();
-    for (i, chunk) in lines.chunks(sentences_per_shard).enumerate() {
+    for (i, chunk) in lines.chunks(items_per_shard).enumerate() {
         let shard_dir = dir.join(format!("shard-{i:03}"));
         let mut entries = Vec::new();
         for (name, path) in &others {
@@ -403,6 +406,29 @@ pub async fn run_shards(
         outcomes[shard] = Some(outcome);
     }
     Ok(Sharded { outcomes: outcomes.into_iter().map(|o| o.expect("every shard ended")).collect(), job_ids })
+}
+
+/// Puts the verified completions of a generate job's shards (each `completions.jsonl`) back
+/// into one `out/completions.jsonl`, in shard order; returns the completions.
+pub fn join_completions(shard_dirs: &[std::path::PathBuf], out: &Path) -> Result<usize, NodeError> {
+    let file = runner::generate::COMPLETIONS_FILE;
+    let mut all = Vec::new();
+    for dir in shard_dirs {
+        let path = dir.join(file);
+        let bytes =
+            std::fs::read(&path).map_err(|e| NodeError::Io { what: "reading", path: path.clone(), source: e })?;
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            return Err(NodeError::Exchange {
+                message: format!("{}: the last line has no line ending", path.display()),
+            });
+        }
+        all.extend_from_slice(&bytes);
+    }
+    let lines = all.iter().filter(|b| **b == b'\n').count();
+    std::fs::create_dir_all(out).map_err(|e| NodeError::Io { what: "creating", path: out.to_owned(), source: e })?;
+    let path = out.join(file);
+    std::fs::write(&path, all).map_err(|e| NodeError::Io { what: "writing", path, source: e })?;
+    Ok(lines)
 }
 
 /// Joins the shards' `embeddings.npy` (each under `shard_dirs[i]`) into one, rows in shard order.

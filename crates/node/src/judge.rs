@@ -5,6 +5,9 @@
 //! - An embed job's step is one sentence through the encoder (rows do not depend on their
 //!   batch): the package with that sentence alone, whose one-step trace gives the answer. Its
 //!   input must be the package's (the sentence's tokens, from no earlier step).
+//! - A generate job's step is one prompt's completion (it depends on neither its batch nor the
+//!   prompts beside it): the package with that prompt alone, its index written in, so that its
+//!   draws are the ones it had in the job.
 //! - A training run's step is one epoch, from the parameters (and optimizer state) the epoch
 //!   before left. The first epoch starts from the package alone (seeded parameters, no
 //!   momentum), so it is re-run as the job with one epoch: its checkpoint is the job's first,
@@ -97,6 +100,19 @@ pub fn step_run(
             };
             let mut one: Vec<(String, Vec<u8>)> = files.into_iter().filter(|(name, _)| *name != input).collect();
             one.push((input, format!("{sentence}\n").into_bytes()));
+            Ok(Judged::Run(StepRun { files: one, steps, input: None, prev, in_hash }))
+        }
+        JobKind::Generate => {
+            let input = package.required("input", &package.manifest.input)?.to_owned();
+            let text = package.read("input", &input, runner::prompts::MAX_PROMPTS_BYTES)?;
+            let text = String::from_utf8(text).map_err(|_| bad(format!("{input} is not UTF-8")))?;
+            let lines = runner::prompts::indexed_lines(&input, &text)?;
+            let steps = lines.len() as u32;
+            let Some(prompt) = lines.get(step as usize) else {
+                return Ok(Judged::Answer(keccak256((B256::ZERO, 0u64, steps).abi_encode())));
+            };
+            let mut one: Vec<(String, Vec<u8>)> = files.into_iter().filter(|(name, _)| *name != input).collect();
+            one.push((input, format!("{prompt}\n").into_bytes()));
             Ok(Judged::Run(StepRun { files: one, steps, input: None, prev, in_hash }))
         }
         JobKind::Train => {

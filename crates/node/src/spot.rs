@@ -5,7 +5,8 @@
 //! are wrong together (colluding, or a common bug): the buyer challenges instead of settling and
 //! the court decides (bisection to one step, a jury re-runs it). A row is a step's output (the
 //! files are bound to the trace), so a row it contradicts is a step the court finds wrong. A
-//! training run's sample is its first epoch.
+//! generate job's sample is a set of its prompts (a completion does not depend on its batch
+//! either); a training run's is its first epoch.
 
 use std::path::PathBuf;
 
@@ -61,6 +62,9 @@ impl SpotCheck {
         }
         if job.manifest.kind == JobKind::Train {
             return self.check_training(scratch.path(), files, result, class);
+        }
+        if job.manifest.kind == JobKind::Generate {
+            return self.check_generation(scratch.path(), &job, files, result, class);
         }
         if job.manifest.kind != JobKind::Embed {
             return Ok(SpotOutcome::NotSampled { reason: format!("a {} job", job.manifest.kind.as_str()) });
@@ -163,6 +167,53 @@ impl SpotCheck {
             return Ok(SpotOutcome::Unreadable { reason: "the result has no readable trace".into() });
         };
         Ok(if theirs == mine { SpotOutcome::Agrees { rows: vec![0] } } else { SpotOutcome::Differs { row: 0 } })
+    }
+}
+
+impl SpotCheck {
+    /// A generate job's sample is a random set of its prompts, each with its index written in:
+    /// run as a package of their own, they must give exactly the result's lines for them (a
+    /// completion depends on neither its batch nor the prompts beside it).
+    fn check_generation(
+        &self,
+        scratch: &std::path::Path,
+        job: &runner::Package,
+        files: Vec<(String, Vec<u8>)>,
+        result: &[(String, Vec<u8>)],
+        class: ReproClass,
+    ) -> Result<SpotOutcome, NodeError> {
+        let input = job.required("input", &job.manifest.input)?.to_owned();
+        let text = String::from_utf8(job.read("input", &input, runner::prompts::MAX_PROMPTS_BYTES)?)
+            .map_err(|_| bad(format!("`{input}` is not UTF-8")))?;
+        let lines = runner::prompts::indexed_lines(&input, &text)?;
+        let mut rows = sample(&mut rand::thread_rng(), lines.len(), self.rows.min(lines.len())).into_vec();
+        rows.sort_unstable();
+        let picked: Vec<&str> = rows.iter().map(|&r| lines[r].as_str()).collect();
+        let sample_dir = scratch.join("sample");
+        let mut entries: Vec<(String, Vec<u8>)> = files.into_iter().filter(|(name, _)| *name != input).collect();
+        entries.push((input, (picked.join("\n") + "\n").into_bytes()));
+        exchange::write_all(&sample_dir, &entries)?;
+        let out: PathBuf = scratch.join("out");
+        self.run_here(&sample_dir, &out, class)?;
+        let file = runner::generate::COMPLETIONS_FILE;
+        let mine = std::fs::read_to_string(out.join(file)).map_err(|e| bad(format!("own run: {e}")))?;
+        let Some((_, theirs)) = result.iter().find(|(name, _)| name == file) else {
+            return Ok(SpotOutcome::Unreadable { reason: format!("the result has no {file}") });
+        };
+        let Ok(theirs) = std::str::from_utf8(theirs) else {
+            return Ok(SpotOutcome::Unreadable { reason: format!("{file} is not UTF-8") });
+        };
+        let theirs: Vec<&str> = theirs.lines().collect();
+        if theirs.len() != lines.len() {
+            // A completion too few or too many: which prompt's is wrong is not known; the first.
+            return Ok(SpotOutcome::Differs { row: 0 });
+        }
+        for (mine, &row) in mine.lines().zip(&rows) {
+            if mine != theirs[row] {
+                return Ok(SpotOutcome::Differs { row });
+            }
+        }
+        Ok(SpotOutcome::Agrees { rows })
     }
 }
 

@@ -5,6 +5,8 @@
 //!   the suite under scripts/with-keyring.sh). Skips without one unless GRIDMINT_REQUIRE_KEYRING=1.
 //! - `spot`: the buyer's spot check of a training result on the real engine (the runner's own
 //!   tests are in crates/runner/tests).
+//! - `generation`: a generate job's shards, the buyer's spot check of a sample of its prompts and
+//!   a juror's re-run of one prompt, each against the whole job's run (llvmpipe).
 //! - `peer`: job data between real iroh endpoints on a real anvil: only claimants get a job's data,
 //!   sealed to them; only claimants deliver results, sealed to the buyer and matching their root.
 //! - `device_checks`: a provider's device check on a real anvil, answered on llvmpipe, its sampled
@@ -144,12 +146,12 @@ mod spot {
     use gridmint_protocol::RunReport;
     use gridmint_runner as runner;
 
-    fn required(what: &str) -> bool {
+    pub(super) fn required(what: &str) -> bool {
         let var = if what == "vulkan" { "GRIDMINT_REQUIRE_VULKAN" } else { "GRIDMINT_REQUIRE_REFERENCE" };
         std::env::var(var).as_deref() == Ok("1")
     }
 
-    fn gpu() -> Option<Gpu> {
+    pub(super) fn gpu() -> Option<Gpu> {
         match Vulkan::load().and_then(|vk| Gpu::open(&vk, DeviceChoice::Best, GpuOptions::default())) {
             Ok(gpu) => Some(gpu),
             Err(e) if !required("vulkan") => {
@@ -161,7 +163,7 @@ mod spot {
     }
 
     /// The user's model cache (where `make setup` put MiniLM), with a scratch home otherwise.
-    fn paths(scratch: &Path) -> Paths {
+    pub(super) fn paths(scratch: &Path) -> Paths {
         let paths = Paths::under(scratch);
         match Paths::discover() {
             Some(real) => paths.with_models(real.models),
@@ -178,7 +180,7 @@ mod spot {
         dir.to_owned()
     }
 
-    fn run(paths: &Paths, gpu: &Gpu, package: &Path, out: &Path) -> Result<RunReport, runner::JobError> {
+    pub(super) fn run(paths: &Paths, gpu: &Gpu, package: &Path, out: &Path) -> Result<RunReport, runner::JobError> {
         runner::run(paths, gpu, package, out, gridmint_protocol::ReproClass::Unfused, &mut |_| {})
     }
 
@@ -254,6 +256,102 @@ mod spot {
         // not take it): every checkpoint changed, the steps made from them.
         gridmint_runner::binding::consistent_lie(&mut result).expect("a bound lie");
         assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Differs { row: 0 });
+    }
+}
+
+mod generation {
+    use std::{fs, path::Path};
+
+    use alloy::{
+        primitives::{B256, keccak256},
+        sol_types::SolValue,
+    };
+    use gridmint_node::{
+        buyer,
+        judge::{self, Judged},
+        spot::{SpotCheck, SpotOutcome},
+    };
+    use gridmint_peer::exchange;
+    use gridmint_runner as runner;
+
+    fn read_all(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> =
+            exchange::files(dir).expect("files").into_iter().map(|(n, p)| (n, fs::read(p).expect("read"))).collect();
+        files.retain(|(name, _)| name != runner::output::REPORT_FILE);
+        files
+    }
+
+    /// Issue #24 point 5: a generate job with sampled prompts, split into shards, gives the
+    /// whole job's completions shard by shard; the buyer's spot check of a sample of prompts
+    /// agrees with a true result and not with a wrong one bound to its own trace; a juror's
+    /// re-run of one prompt answers what the honest defender opens at its leaf.
+    #[test]
+    fn shards_samples_and_a_jurors_step_give_the_whole_jobs_completions() {
+        let Some(gpu) = super::spot::gpu() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = super::spot::paths(tmp.path());
+        let pkg = tmp.path().join("job");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference/gpt2_job.py");
+        let made = std::process::Command::new("python3").arg(&script).arg(&pkg).output().expect("python3 runs");
+        if !made.status.success() {
+            assert!(
+                !super::spot::required("reference"),
+                "gpt2_job.py failed: {}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+            eprintln!("SKIPPED: gpt2_job.py failed");
+            return;
+        }
+        let prompts: String = (0..5)
+            .map(|i| {
+                format!(
+                    "{{\"prompt\": \"The quick {i}\", \"temperature\": 0.8, \"seed\": {i}, \"max_new_tokens\": {}}}\n",
+                    4 + i
+                )
+            })
+            .collect();
+        fs::write(pkg.join("prompts.jsonl"), &prompts).expect("prompts");
+        super::spot::run(&paths, &gpu, &pkg, &tmp.path().join("out")).expect("the job runs");
+        let file = runner::generate::COMPLETIONS_FILE;
+        let completions = fs::read_to_string(tmp.path().join("out").join(file)).expect("completions");
+
+        let shards = buyer::shard(&pkg, &tmp.path().join("shards"), 2).expect("shards");
+        assert_eq!(shards.len(), 3);
+        let mut outs = Vec::new();
+        for (i, shard) in shards.iter().enumerate() {
+            outs.push(tmp.path().join(format!("shard-out-{i}")));
+            super::spot::run(&paths, &gpu, shard, &outs[i]).expect("a shard runs");
+        }
+        assert_eq!(buyer::join_completions(&outs, &tmp.path().join("joined")).expect("joined"), 5);
+        let joined = fs::read_to_string(tmp.path().join("joined").join(file)).expect("joined");
+        assert_eq!(joined, completions, "the shards' completions are the whole job's");
+
+        let bundle = exchange::bundle(&read_all(&pkg)).expect("bundle");
+        let mut result = read_all(&tmp.path().join("out"));
+        let check = SpotCheck { paths: paths.clone(), rows: 2, device: None, worker: None };
+        let SpotOutcome::Agrees { rows } = check.check(&bundle, &result).expect("checks") else {
+            panic!("a true result agrees")
+        };
+        assert_eq!(rows.len(), 2);
+        runner::binding::consistent_lie(&mut result).expect("a bound lie");
+        assert!(matches!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Differs { .. }));
+
+        let trace =
+            runner::trace::Trace::decode(&fs::read(tmp.path().join("out/trace.bin")).expect("trace")).expect("trace");
+        assert_eq!(trace.steps.len(), 5);
+        let step = trace.steps[3];
+        let honest = keccak256((B256::from(step.output), step.flops, 5u32).abi_encode());
+        let Judged::Run(step_run) =
+            judge::step_run(&pkg, read_all(&pkg), 3, 0, B256::from(step.input)).expect("judged")
+        else {
+            panic!("a prompt is re-run")
+        };
+        let one = tmp.path().join("one");
+        exchange::write_all(&one, &step_run.files).expect("write");
+        super::spot::run(&paths, &gpu, &one, &tmp.path().join("one-out")).expect("one prompt runs");
+        let mine = runner::trace::Trace::decode(&fs::read(tmp.path().join("one-out/trace.bin")).expect("trace"))
+            .expect("trace");
+        assert_eq!(step_run.answer(&mine), honest, "the juror's answer is the honest defender's");
     }
 }
 

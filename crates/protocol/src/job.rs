@@ -30,6 +30,32 @@
 //! seed = 7
 //! classes = 10                   # optional: default 1 + the largest label in `data`
 //! ```
+//!
+//! ```toml
+//! kind = "generate"              # text generation with a decoder language model
+//! model = "my-gpt2"              # a Hugging Face folder in the package, or a model-cache name
+//! input = "prompts.jsonl"        # one JSON object per line
+//!
+//! [generate]                     # optional
+//! seed = 7                       # the job's sampling seed (default 0)
+//! batch = 32                     # sequences on the device at once (speed only, never the bits)
+//! ```
+//!
+//! A generate job's model folder holds `config.json` (`GPT2LMHeadModel`), `model.safetensors`
+//! (F32, F16 or BF16) and `tokenizer.json`, as people download them. Each line of the input is
+//! an object with `prompt` (text, tokenized as transformers' `tokenizer(prompt)`) or
+//! `prompt_ids` (token ids), and optionally `max_new_tokens` (default 64), `temperature` (0, the
+//! default, is greedy), `top_k`, `top_p`, `seed` and `stop` (strings that end the completion).
+//! `index` is the prompt's place in the job (default: its line's, counted from 0); the buyer's
+//! client writes it when it splits a job into shards, so that a prompt's sampled tokens are the
+//! same in any shard. A sampled token is drawn from a generator seeded by the job's seed, the
+//! prompt's seed and its index: a sampled completion is as reproducible as a greedy one.
+//!
+//! The output is `completions.jsonl`, a line per prompt in input order:
+//! `{"index":0,"token_ids":[...],"text":"...","finish_reason":"length"}`, where `token_ids` are
+//! the new tokens only, `text` is their decoding (special tokens skipped) cut before the first
+//! stop string, and `finish_reason` is `"stop"` (the model's end-of-sequence token, or a stop
+//! string, whose tokens stay in `token_ids`) or `"length"` (`max_new_tokens`).
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +70,8 @@ pub enum JobKind {
     Embed,
     /// Training an MLP classifier on a CSV data set.
     Train,
+    /// Text generation with a decoder language model.
+    Generate,
 }
 
 impl JobKind {
@@ -51,6 +79,7 @@ impl JobKind {
         match self {
             JobKind::Embed => "embed",
             JobKind::Train => "train",
+            JobKind::Generate => "generate",
         }
     }
 }
@@ -65,10 +94,10 @@ pub struct JobManifest {
     /// buyer's client posts it as the job's `workloadClass`; only providers registered in it claim.
     #[serde(default, skip_serializing_if = "is_unfused")]
     pub reproducibility: crate::ReproClass,
-    /// `embed`: the model, by model-cache name or package folder.
+    /// `embed`, `generate`: the model, by model-cache name or package folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// `embed`: the sentences file.
+    /// `embed`: the sentences file; `generate`: the prompts file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
     /// `train`: the training CSV.
@@ -81,6 +110,8 @@ pub struct JobManifest {
     pub embed: Option<EmbedSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train: Option<TrainSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate: Option<GenerateSettings>,
 }
 
 fn is_unfused(class: &crate::ReproClass) -> bool {
@@ -95,6 +126,19 @@ pub struct EmbedSettings {
     pub max_seq_length: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_tokens: Option<usize>,
+}
+
+/// `[generate]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateSettings {
+    /// The job's sampling seed: with each prompt's `seed` and index, it seeds the prompt's draws.
+    #[serde(default)]
+    pub seed: u64,
+    /// Sequences on the device at once (speed and memory only: a prompt's tokens do not depend
+    /// on which others share its batch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
 }
 
 /// The hidden layers' activation.

@@ -498,9 +498,13 @@ pub struct InspectPackageRequest {
 #[serde(rename_all = "camelCase")]
 pub struct PackagePreview {
     pub path: String,
-    /// "embed" or "train".
+    /// "embed", "train" or "generate".
     pub kind: String,
     pub model: Option<String>,
+    /// What the job is, as its kind describes it (label, value): the model's architecture and
+    /// size, the sentences, prompts or samples, the tokens to generate.
+    #[serde(default)]
+    pub facts: Vec<(String, String)>,
     /// The files that would be published, with their sizes in bytes.
     pub files: Vec<(String, u64)>,
     /// On-chain work units (10^9 floating-point operations, rounded up).

@@ -17,13 +17,16 @@
 //!   `model.safetensors` (the last checkpoint's bytes), and `checkpoints.json` and
 //!   `metrics.json` as [`crate::train::summary_files`] makes them from the checkpoints, the
 //!   epochs' metrics and the first step's input; epoch `e`'s output
-//!   [`crate::train::epoch_output`] over its checkpoint, its metrics line and `model.json`.
+//!   [`crate::train::epoch_output`] over its checkpoint, its metrics line and `model.json`;
+//! - a generate job: exactly `completions.jsonl` and the trace; one line per step, each ended by
+//!   `\n`, line `i`'s BLAKE3 (without its `\n`) step `i`'s output.
 //!
 //! A job kind to come must say here how its files are made from its steps.
 
 use std::collections::BTreeMap;
 
 use crate::{
+    generate::COMPLETIONS_FILE,
     npy,
     trace::{self, TRACE_FILE, Trace},
     train,
@@ -62,8 +65,13 @@ pub fn check(files: &[(String, Vec<u8>)], trace: &Trace) -> Result<(), Unbound> 
         check_embed(&by_name, trace)
     } else if by_name.contains_key("checkpoints.json") {
         check_train(&by_name, trace)
+    } else if by_name.contains_key(COMPLETIONS_FILE) {
+        check_generate(&by_name, trace)
     } else {
-        Err(unbound("(the result)", format!("holds neither {EMBEDDINGS_FILE} nor checkpoints.json")))
+        Err(unbound(
+            "(the result)",
+            format!("holds none of {EMBEDDINGS_FILE}, checkpoints.json and {COMPLETIONS_FILE}"),
+        ))
     }
 }
 
@@ -107,6 +115,32 @@ fn check_embed(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Unbou
         }
     }
     Ok(())
+}
+
+fn check_generate(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Unbound> {
+    exactly(files, 1, |name| name == COMPLETIONS_FILE)?;
+    let Some(body) = files[COMPLETIONS_FILE].strip_suffix(b"\n") else {
+        return Err(unbound(COMPLETIONS_FILE, "does not end with a line ending"));
+    };
+    let mut lines = body.split(|b| *b == b'\n');
+    for (i, step) in trace.steps.iter().enumerate() {
+        match lines.next() {
+            Some(line) if *blake3::hash(line).as_bytes() == step.output => {}
+            Some(_) => return Err(unbound(COMPLETIONS_FILE, format!("line {} is not step {i}'s output", i + 1))),
+            None => {
+                return Err(unbound(
+                    COMPLETIONS_FILE,
+                    format!("has {i} lines; the trace has {} steps", trace.steps.len()),
+                ));
+            }
+        }
+    }
+    match lines.next() {
+        Some(_) => {
+            Err(unbound(COMPLETIONS_FILE, format!("has more lines than the trace's {} steps", trace.steps.len())))
+        }
+        None => Ok(()),
+    }
 }
 
 fn check_train(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Unbound> {
@@ -196,6 +230,16 @@ pub fn consistent_lie(files: &mut [(String, Vec<u8>)]) -> Result<(), Unbound> {
             step.output = trace::hash_f32s(row);
         }
         files[at].1 = npy::f32_matrix(&values, rows, cols);
+    } else if let Some(at) = files.iter().position(|(n, _)| n == COMPLETIONS_FILE) {
+        // Every completion with a space more before its line ending (still a JSON object).
+        let mut lied = Vec::new();
+        for (line, step) in files[at].1.split(|b| *b == b'\n').zip(&mut trace.steps) {
+            let line = [line, b" "].concat();
+            step.output = *blake3::hash(&line).as_bytes();
+            lied.extend_from_slice(&line);
+            lied.push(b'\n');
+        }
+        files[at].1 = lied;
     } else {
         let metrics: train::Metrics =
             serde_json::from_slice(&files.iter().find(|(n, _)| n == "metrics.json").expect("checked").1)
@@ -286,6 +330,25 @@ mod tests {
         (files, trace)
     }
 
+    /// A generate result of `prompts` completions as the runner writes them, and its trace.
+    fn generate_result(prompts: usize) -> (Vec<(String, Vec<u8>)>, Trace) {
+        let mut file = Vec::new();
+        let mut steps = Vec::new();
+        for i in 0..prompts {
+            let line = format!("{{\"index\":{i},\"token_ids\":[{i},7],\"text\":\"a b\",\"finish_reason\":\"length\"}}");
+            steps.push(Step {
+                flops: 40,
+                prev: 0,
+                input: [i as u8; 32],
+                output: *blake3::hash(line.as_bytes()).as_bytes(),
+            });
+            file.extend_from_slice(line.as_bytes());
+            file.push(b'\n');
+        }
+        let trace = Trace { steps };
+        (vec![(COMPLETIONS_FILE.to_owned(), file), (TRACE_FILE.to_owned(), trace.encode())], trace)
+    }
+
     fn with(files: &[(String, Vec<u8>)], name: &str, change: impl FnOnce(&mut Vec<u8>)) -> Vec<(String, Vec<u8>)> {
         let mut files = files.to_vec();
         change(&mut files.iter_mut().find(|(n, _)| n == name).expect("the file").1);
@@ -294,7 +357,9 @@ mod tests {
 
     #[test]
     fn results_as_the_runner_writes_them_are_bound() {
-        for (files, trace) in [embed_result(3), train_result(1), train_result(3)] {
+        for (files, trace) in
+            [embed_result(3), train_result(1), train_result(3), generate_result(1), generate_result(3)]
+        {
             check(&files, &trace).expect("bound");
         }
     }
@@ -305,7 +370,7 @@ mod tests {
     /// the result without a claim: every byte of every file is refused once changed.
     #[test]
     fn attack_right_steps_with_wrong_files_are_refused_byte_by_byte() {
-        for (files, trace) in [embed_result(3), train_result(2)] {
+        for (files, trace) in [embed_result(3), train_result(2), generate_result(3)] {
             for (name, bytes) in &files {
                 if name == TRACE_FILE {
                     continue;
@@ -330,6 +395,23 @@ mod tests {
         assert!(check(&twice, &trace).is_err(), "a file twice");
         assert!(check(&files[1..], &trace).is_err(), "the embeddings missing");
         assert!(check(&files[..1], &trace).is_err(), "the trace missing");
+        // A completion short, one more, or the last line ending missing.
+        let (completions, trace3) = generate_result(3);
+        let (two, _) = generate_result(2);
+        assert!(
+            check(&[two[0].clone(), completions[1].clone()], &trace3).expect_err("short").message.contains("2 lines")
+        );
+        let (four, _) = generate_result(4);
+        assert!(
+            check(&[four[0].clone(), completions[1].clone()], &trace3)
+                .expect_err("long")
+                .message
+                .contains("more lines")
+        );
+        let open = with(&completions, COMPLETIONS_FILE, |b| {
+            b.pop();
+        });
+        assert!(check(&open, &trace3).is_err(), "no final line ending");
         let (mut train, trace) = train_result(2);
         train.retain(|(n, _)| n != "metrics.json");
         assert_eq!(check(&train, &trace).expect_err("metrics missing").file, "metrics.json");
@@ -372,7 +454,7 @@ mod tests {
     /// delivers) is bound, with another claim: the court then finds a wrong step.
     #[test]
     fn a_consistent_lie_binds_to_another_trace() {
-        for (files, trace) in [embed_result(3), train_result(3)] {
+        for (files, trace) in [embed_result(3), train_result(3), generate_result(2)] {
             let mut lie = files.clone();
             consistent_lie(&mut lie).expect("a lie");
             let lied = Trace::decode(&lie.iter().find(|(n, _)| n == TRACE_FILE).expect("trace").1).expect("decodes");

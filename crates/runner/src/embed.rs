@@ -234,9 +234,21 @@ fn prepare(paths: &Paths, package: &Package) -> Result<Prepared, JobError> {
     Ok(Prepared { model, ids, max_len, batch_tokens: settings.batch_tokens, work_units })
 }
 
-/// The work units of an embed job: the tokenizer's lengths through the model's shapes.
-pub fn estimate(paths: &Paths, package: &Package) -> Result<u64, JobError> {
-    Ok(prepare(paths, package)?.work_units)
+/// What an embed job is: its work units (the tokenizer's lengths through the model's shapes)
+/// and what a buyer reads of it.
+pub fn describe(paths: &Paths, package: &Package) -> Result<crate::Description, JobError> {
+    let p = prepare(paths, package)?;
+    let c = &p.model.config;
+    let tokens: usize = p.ids.iter().map(Vec::len).sum();
+    let facts = vec![
+        (
+            "Model".to_owned(),
+            format!("{}: BERT-family encoder, {} layers, {} wide, {} heads", p.model.name, c.layers, c.hidden, c.heads),
+        ),
+        ("Sentences".to_owned(), p.ids.len().to_string()),
+        ("Tokens".to_owned(), format!("{tokens} (at most {} per sentence)", p.max_len)),
+    ];
+    Ok(crate::Description { work_units: p.work_units, facts })
 }
 
 /// The batch size, in tokens, of an embed job on a CPU driver whose owner may take it back.

@@ -6,7 +6,8 @@
 //! - the crate root: [`run`] a package on a device (or a [`run_in_slot`] that survives a lost
 //!   device) and [`estimate`] its work units;
 //! - [`package`]: a job package (a folder or a .zip with `job.toml`), read with limits;
-//! - [`embed`], [`train`]: the runner of each job kind, with [`npy`] and `textfile` for their files;
+//! - [`embed`], [`train`], [`generate`]: the runner of each job kind, with [`npy`], `textfile`,
+//!   [`prompts`] for their files and [`lm`] for a generate job's language model;
 //! - [`output`]: outputs staged and committed all at once, and the one result root;
 //! - [`bench`]: opening a device with this machine's pipeline cache and layouts, benchmarks, the
 //!   determinism suite and the yield benchmark;
@@ -21,11 +22,14 @@ pub mod binding;
 pub mod challenge;
 pub mod embed;
 pub mod error;
+pub mod generate;
 pub mod hardware;
 pub mod idle;
+pub mod lm;
 pub mod npy;
 pub mod output;
 pub mod package;
+pub mod prompts;
 mod textfile;
 pub mod trace;
 pub mod train;
@@ -52,18 +56,33 @@ pub struct Progress {
 /// Reports progress; `&mut |_| {}` ignores it.
 pub type ProgressFn<'a> = &'a mut dyn FnMut(&Progress);
 
-/// What a package will cost, from its shapes alone (no device): the same figure the run reports.
+/// What a package will cost, from its shapes alone (no device): the figure the run reports (for
+/// a generate job, its most: every prompt generating its `max_new_tokens`).
 pub fn estimate(paths: &Paths, package: &Package) -> Result<u64, JobError> {
+    Ok(describe(paths, package)?.work_units)
+}
+
+/// What a job is, before it runs: its work units ([`estimate`]) and facts a buyer reads (label,
+/// value), as its kind describes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description {
+    pub work_units: u64,
+    pub facts: Vec<(String, String)>,
+}
+
+/// Reads the package as a run would (model, inputs, tokenizer; no device) and describes it.
+pub fn describe(paths: &Paths, package: &Package) -> Result<Description, JobError> {
     match package.manifest.kind {
-        JobKind::Embed => embed::estimate(paths, package),
-        JobKind::Train => train::estimate(package),
+        JobKind::Embed => embed::describe(paths, package),
+        JobKind::Train => train::describe(package),
+        JobKind::Generate => generate::describe(paths, package),
     }
 }
 
 /// Whether this node can take the job `card` describes, before it has the job's data: its
 /// manifest reads (this version of the runner knows its kind and every key), names what its kind
-/// requires, and what the job needs on this node is here (an embed job's model: a folder of the
-/// package, or in this node's model cache). Returns the manifest. `job` names the job in messages.
+/// requires, and what the job needs on this node is here (an embed or generate job's model: a
+/// folder of the package, or in this node's model cache). Returns the manifest. `job` names the job in messages.
 pub fn check_card(paths: &Paths, job: &str, card: &gridmint_protocol::JobCard) -> Result<JobManifest, JobError> {
     let source = Path::new(job);
     let manifest = package::parse_manifest(source, card.manifest.as_bytes())?;
@@ -74,7 +93,7 @@ pub fn check_card(paths: &Paths, job: &str, card: &gridmint_protocol::JobCard) -
         })
     };
     match manifest.kind {
-        JobKind::Embed => {
+        JobKind::Embed | JobKind::Generate => {
             required("input", &manifest.input)?;
             required("model", &manifest.model)?;
             let model = manifest.model.as_deref().unwrap_or_default();
@@ -165,6 +184,7 @@ pub fn run(
     let (items, trace) = match package.manifest.kind {
         JobKind::Embed => embed::run(paths, gpu, class, &package, &mut staging, progress)?,
         JobKind::Train => train::run(gpu, class, &package, &mut staging, progress)?,
+        JobKind::Generate => generate::run(paths, gpu, class, &package, &mut staging, progress)?,
     };
     let device = gpu.info().name.clone();
     // The work is the trace's: the flops of its steps, from the shapes alone.
@@ -232,7 +252,8 @@ mod tests {
     fn a_card_this_runner_cannot_read_or_incomplete_is_refused_with_the_reason() {
         let paths = Paths::under(tempfile::tempdir().expect("temp").path());
         let cases = [
-            ("kind = \"generate\"\nmodel = \"gpt2\"\n", "unknown variant `generate`"),
+            ("kind = \"fold\"\nmodel = \"gpt2\"\n", "unknown variant `fold`"),
+            ("kind = \"generate\"\nmodel = \"m\"\ninput = \"p.jsonl\"\n[generate]\ntemp = 1\n", "unknown field `temp`"),
             ("kind = \"train\"\ndata = \"d.csv\"\nsteps = 3\n", "unknown field `steps`"),
             ("kind = \"train\"\ndata = \"d.csv\"\n", "a [train] section is required"),
             ("kind = \"embed\"\nmodel = \"m\"\n", "`input` is required"),

@@ -221,9 +221,19 @@ pub const MAX_BATCH: usize = 1 << 20;
 pub const MAX_PARAMETERS: u64 = 1 << 28;
 pub const MAX_EPOCH_PRODUCT: u64 = 1 << 52;
 
-/// The work units of a train job, from the data's shapes.
-pub fn estimate(package: &Package) -> Result<u64, JobError> {
+/// What a train job is: its work units (from the data's shapes) and what a buyer reads of it.
+pub fn describe(package: &Package) -> Result<crate::Description, JobError> {
     let job = prepare(package)?;
+    let network = job.sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(" → ");
+    let facts = vec![
+        ("Network".to_owned(), format!("MLP {network} ({:?})", job.settings.activation).to_lowercase()),
+        ("Samples per epoch".to_owned(), job.train.samples().to_string()),
+        ("Epochs".to_owned(), job.settings.epochs.to_string()),
+    ];
+    Ok(crate::Description { work_units: work_units(package, &job)?, facts })
+}
+
+fn work_units(package: &Package, job: &Prepared) -> Result<u64, JobError> {
     u64::from(job.settings.epochs).checked_mul(mlp::epoch_work_units(&job.sizes, job.train.samples())).ok_or_else(
         || JobError::Package {
             path: package.source.clone(),

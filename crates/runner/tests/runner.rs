@@ -1,11 +1,12 @@
 //! Job packages on the real engine (llvmpipe in CI): MiniLM embeddings against
-//! sentence-transformers, digits training to 95% with repeatable checkpoint hashes, zip packages,
+//! sentence-transformers, GPT-2 generation against transformers, digits training to 95% with repeatable checkpoint hashes, zip packages,
 //! and every kind of bad input leaving nothing in the output folder. Parts that need the model
 //! cache or Python's reference packages skip without them unless GRIDMINT_REQUIRE_REFERENCE=1;
 //! without Vulkan they skip unless GRIDMINT_REQUIRE_VULKAN=1.
 //!
 //! Module map:
-//! - `runner`: one job package at a time through `gridmint_runner::run`.
+//! - `runner`: one job package at a time through `gridmint_runner::run` (embed, train and
+//!   generate jobs).
 //! - `hostile_input`: property tests of every parser of bytes a package brings (job.toml, CSV,
 //!   sentence files, .npy, model config.json, tokenizer.json): an answer or an error, never a panic (debug
 //!   builds panic on an overflow, so sizes that overflow are found too).
@@ -202,6 +203,128 @@ mod runner {
             let cosine = dot / (norm(g) * norm(w));
             assert!(cosine >= 0.9999, "sentence {} ({:?}): cosine {cosine}", r + 1, text.lines().nth(r));
         }
+    }
+
+    fn completions(out: &Path) -> Vec<serde_json::Value> {
+        let text = fs::read_to_string(out.join(runner::generate::COMPLETIONS_FILE)).expect("completions.jsonl");
+        text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+    }
+
+    fn ids(v: &serde_json::Value) -> Vec<u64> {
+        v.as_array().expect("ids").iter().map(|i| i.as_u64().expect("id")).collect()
+    }
+
+    /// Issue #24 points 1, 3 and 4: a generate job with a GPT-2 and tokenizer written by
+    /// transformers gives `model.generate`'s greedy tokens and `tokenizer.decode`'s text for every
+    /// prompt (text, tokenized as `tokenizer(prompt)`, or ids); the result is bound to its trace;
+    /// a prompt's completion, greedy or sampled, is the same bits in any batch and alone (with
+    /// its index) as in the whole job; a stop string ends a completion and cuts its text.
+    #[test]
+    fn generation_matches_transformers_and_ignores_batching() {
+        let Some(gpu) = gpu() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = paths(tmp.path());
+        let pkg = tmp.path().join("gen");
+        let Some(reference) = python("gpt2_job.py", &[&pkg.to_string_lossy()]) else { return };
+        let reference: serde_json::Value = serde_json::from_str(&reference).expect("JSON");
+        let eos = reference["eos"].as_u64().expect("eos");
+        let report = run(&paths, &gpu, &pkg, &tmp.path().join("out")).expect("generate job runs");
+        let want = reference["completions"].as_array().expect("completions");
+        let got = completions(&tmp.path().join("out"));
+        assert_eq!((report.items, got.len()), (want.len() as u64, want.len()));
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert_eq!(g["index"], i as u64);
+            assert_eq!(ids(&g["token_ids"]), ids(&w["token_ids"]), "prompt {i}: transformers' greedy tokens");
+            assert_eq!(g["text"], w["text"], "prompt {i}: transformers' text");
+            let ended = ids(&g["token_ids"]).last() == Some(&eos);
+            assert_eq!(g["finish_reason"], if ended { "stop" } else { "length" }, "prompt {i}");
+        }
+        assert_bound(&tmp.path().join("out"), &report);
+        let estimate = runner::estimate(&paths, &runner::Package::open(&pkg).expect("package")).expect("estimate");
+        assert!(report.work_units > 0 && report.work_units <= estimate, "{} of {estimate}", report.work_units);
+
+        // Sampled, stopped and greedy prompts, in batches of 1, 2 and 32: the same file.
+        let prompts = [
+            r#"{"prompt": "The quick brown fox", "temperature": 0.9, "top_k": 40, "top_p": 0.95, "seed": 5, "max_new_tokens": 16}"#,
+            r#"{"prompt": "Verifiable", "max_new_tokens": 20, "stop": [" by"]}"#,
+            r#"{"prompt": "The quick brown fox", "temperature": 0.9, "top_k": 40, "top_p": 0.95, "seed": 5, "max_new_tokens": 16}"#,
+            r#"{"prompt_ids": [5, 17, 42], "temperature": 1.3, "max_new_tokens": 30}"#,
+        ];
+        let job = |batch: usize| {
+            format!(
+                "kind = \"generate\"\nmodel = \"tiny-gpt2\"\ninput = \"p.jsonl\"\n[generate]\nseed = 9\nbatch = {batch}\n"
+            )
+        };
+        let file = prompts.join("\n") + "\n";
+        let mut runs = Vec::new();
+        for batch in [1, 2, 32] {
+            fs::write(pkg.join("job.toml"), job(batch)).expect("manifest");
+            fs::write(pkg.join("p.jsonl"), &file).expect("prompts");
+            let out = tmp.path().join(format!("b{batch}"));
+            let r = run(&paths, &gpu, &pkg, &out).expect("sampled job runs");
+            runs.push((r.result_root, fs::read(out.join(runner::generate::COMPLETIONS_FILE)).expect("file")));
+        }
+        assert!(runs.windows(2).all(|w| w[0] == w[1]), "the batch changed a completion");
+        let sampled = completions(&tmp.path().join("b1"));
+        assert_ne!(sampled[0]["token_ids"], sampled[2]["token_ids"], "the index seeds the draws");
+        let greedy_text = want[1]["text"].as_str().expect("text");
+        let cut = greedy_text.find(" by").expect("the greedy text holds the stop string");
+        assert_eq!(
+            (sampled[1]["text"].as_str(), &sampled[1]["finish_reason"]),
+            (Some(&greedy_text[..cut]), &"stop".into())
+        );
+        assert!(ids(&sampled[1]["token_ids"]).len() < 20);
+        // A prompt alone, with its index, as a shard, a spot check or a juror runs it.
+        let lines = runner::prompts::indexed_lines("p.jsonl", &file).expect("indexed");
+        fs::write(pkg.join("p.jsonl"), format!("{}\n", lines[2])).expect("one prompt");
+        let out = tmp.path().join("alone");
+        run(&paths, &gpu, &pkg, &out).expect("one prompt runs");
+        let whole = String::from_utf8(runs[0].1.clone()).expect("utf-8");
+        let alone = fs::read_to_string(out.join(runner::generate::COMPLETIONS_FILE)).expect("file");
+        assert_eq!(alone.trim_end(), whole.lines().nth(2).expect("line 3"));
+
+        // What the model cannot do is refused up front, with the line or the field.
+        fs::write(pkg.join("p.jsonl"), "{\"prompt_ids\": [1, 2], \"max_new_tokens\": 63}\n").expect("prompts");
+        refused(
+            &paths,
+            &gpu,
+            &pkg,
+            "line 1: 2 prompt tokens and max_new_tokens 63 are more than the model's 64 positions",
+        );
+        fs::write(pkg.join("p.jsonl"), "{\"prompt_ids\": [1, 320]}\n").expect("prompts");
+        refused(&paths, &gpu, &pkg, "line 1: token id 320 is outside the model's vocabulary of 320");
+        fs::write(pkg.join("p.jsonl"), "{\"prompt\": \"a\"}\n").expect("prompts");
+        let config = fs::read_to_string(pkg.join("tiny-gpt2/config.json")).expect("config");
+        for (from, to, want) in [
+            ("\"gelu_new\"", "\"gelu\"", "activation_function \"gelu\" is not supported"),
+            (
+                "\"model_type\": \"gpt2\"",
+                "\"model_type\": \"llama\"",
+                "is not supported; tiny-gpt2 must be a GPT2LMHeadModel",
+            ),
+            (
+                "\"scale_attn_by_inverse_layer_idx\": false",
+                "\"scale_attn_by_inverse_layer_idx\": true",
+                "scale_attn_by_inverse_layer_idx true",
+            ),
+            ("\"n_layer\": 2", "\"n_layer\": 1000000000000", "n_layer"),
+        ] {
+            assert!(config.contains(from), "{from}");
+            fs::write(pkg.join("tiny-gpt2/config.json"), config.replace(from, to)).expect("config");
+            refused(&paths, &gpu, &pkg, want);
+        }
+    }
+
+    /// The example package (examples/generate) reads as a package and its prompts as requests.
+    #[test]
+    fn the_generate_example_reads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/generate");
+        let package = runner::Package::open(&dir).expect("the example opens");
+        let input = package.manifest.input.clone().expect("input");
+        let text = String::from_utf8(package.read("input", &input, 1 << 20).expect("read")).expect("utf-8");
+        let requests = runner::prompts::read(&input, &text).expect("its prompts read");
+        assert_eq!(requests.len(), 4);
+        assert!(requests.iter().any(|r| r.sampling.temperature > 0.0) && requests.iter().any(|r| !r.stop.is_empty()));
     }
 
     const DIGITS_JOB: &str = "kind = \"train\"\ndata = \"train.csv\"\ntest = \"test.csv\"\n\n[train]\nhidden = [64]\n\
@@ -406,7 +529,7 @@ mod hostile_input {
             Just("activation"),
             Just("x"),
         ];
-        let kind = prop_oneof![Just("train"), Just("embed"), Just("mine")];
+        let kind = prop_oneof![Just("train"), Just("embed"), Just("generate"), Just("mine")];
         (kind, proptest::collection::vec((key, value), 0..12), any::<bool>()).prop_map(|(kind, lines, table)| {
             let mut text = format!("kind = \"{kind}\"\ndata = \"d.csv\"\ninput = \"s.txt\"\n");
             // The table's settings: the drawn ones over working defaults (a key twice is only
@@ -471,6 +594,57 @@ mod hostile_input {
             let _ = runner::npy::read_f32_matrix(&npy);
         }
 
+        /// A prompts file: lines of any text, or JSON objects of known and unknown keys with
+        /// values of any kind, read or refused; what is read holds a prompt, at least one token
+        /// to generate, checked settings and increasing indices.
+        #[test]
+        fn prompt_files_of_any_text_are_read_or_refused(
+            text in any::<String>(),
+            lines in proptest::collection::vec(proptest::collection::vec((
+                prop_oneof![Just("prompt"), Just("prompt_ids"), Just("max_new_tokens"), Just("temperature"), Just("top_k"),
+                    Just("top_p"), Just("seed"), Just("stop"), Just("index"), Just("x")],
+                prop_oneof![any::<i64>().prop_map(|n| n.to_string()), any::<f64>().prop_map(|f| format!("{f:?}")),
+                    Just("1e400".to_owned()), "\"[a-z ]{0,6}\"".prop_map(String::from), Just("[1, 2]".to_owned()),
+                    Just("[]".to_owned()), Just("[\"\"]".to_owned()), Just("null".to_owned())],
+            ), 0..5), 0..6),
+        ) {
+            let _ = runner::prompts::read("p.jsonl", &text);
+            let json: Vec<String> = lines
+                .iter()
+                .map(|l| format!("{{{}}}", l.iter().map(|(k, v)| format!("{k:?}: {v}")).collect::<Vec<_>>().join(", ")))
+                .collect();
+            if let Ok(requests) = runner::prompts::read("p.jsonl", &json.join("\n")) {
+                for r in &requests {
+                    prop_assert!(r.max_new_tokens >= 1 && r.sampling.check().is_ok());
+                }
+                prop_assert!(requests.windows(2).all(|w| w[0].index < w[1].index));
+                let indexed = runner::prompts::indexed_lines("p.jsonl", &json.join("\n")).expect("read once, read again");
+                prop_assert_eq!(indexed.len(), requests.len());
+            }
+        }
+
+        /// A decoder's shapes of any size either pass the limits, and then the work of its longest
+        /// sequence fits the counts, or are refused.
+        #[test]
+        fn decoder_shapes_of_any_size_pass_the_limits_or_are_refused(
+            sizes in proptest::collection::vec(prop_oneof![0usize..=4, 0usize..=70_000, any::<usize>()], 6),
+            eps in any::<f32>(),
+        ) {
+            let config = gpu_engine::workloads::decoder::DecoderConfig {
+                vocab_size: sizes[0],
+                hidden: sizes[1],
+                layers: sizes[2],
+                heads: sizes[3],
+                intermediate: sizes[4],
+                max_positions: sizes[5],
+                layer_norm_eps: eps,
+            };
+            if config.validate().is_ok() {
+                let _ = config.work_units(0, config.max_positions);
+                let _ = config.work_units(config.max_positions - 1, 1);
+            }
+        }
+
         /// A header that is right but for its shape: any sizes, even ones whose product wraps.
         #[test]
         fn npy_shapes_of_any_size_are_read_or_refused(rows in any::<usize>(), cols in prop_oneof![0usize..4, any::<usize>()], data in proptest::collection::vec(any::<u8>(), 0..64)) {
@@ -522,6 +696,16 @@ mod hostile_input {
                 let _ = config.work_units(config.max_positions);
             }
         }
+    }
+
+    /// The largest decoder the limits allow: the work of a prefill of every position, and of
+    /// the last token, still fits the counts.
+    #[test]
+    fn the_largest_decoder_within_the_limits_does_not_overflow() {
+        let c = gpu_engine::workloads::decoder::DecoderConfig::LIMITS;
+        assert!(c.work_units(0, c.max_positions) > 0);
+        assert!(c.work_units(c.max_positions - 1, 1) > 0);
+        assert!(runner::generate::sequence_flops(&c, 1, c.max_positions - 1) > 0);
     }
 
     /// The largest encoder the limits allow: its work still fits the counts.

@@ -135,10 +135,20 @@ pub struct DecoderWeights {
     pub head: Vec<f32>,
 }
 
+/// Where a checkpoint's output head comes from (`tie_word_embeddings` in Hugging Face's config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// The token embeddings, transposed (an `lm_head.weight` in the file is ignored, as
+    /// transformers ties it).
+    Tied,
+    /// `lm_head.weight`, which must be in the file.
+    Own,
+}
+
 impl DecoderWeights {
     /// Loads a Hugging Face GPT-2 checkpoint (names with or without a `transformer.` prefix;
-    /// F32, F16 or BF16 tensors).
-    pub fn from_safetensors(bytes: &[u8], config: DecoderConfig) -> Result<Self, EngineError> {
+    /// F32, F16 or BF16 tensors), its head as `head` says.
+    pub fn from_safetensors(bytes: &[u8], config: DecoderConfig, head: Head) -> Result<Self, EngineError> {
         config.validate()?;
         let file = TensorFile::parse(bytes)?;
         let (h, i, v) = (config.hidden, config.intermediate, config.vocab_size);
@@ -163,11 +173,9 @@ impl DecoderWeights {
             });
         }
         let wte = get("wte.weight", &[v, h])?;
-        // A head of its own (untied), else the token embeddings'.
-        let head = if file.contains("lm_head.weight") {
-            cpu::transpose(&file.floats("lm_head.weight", &[v, h])?, v, h)
-        } else {
-            cpu::transpose(&wte, v, h)
+        let head = match head {
+            Head::Own => cpu::transpose(&file.floats("lm_head.weight", &[v, h])?, v, h),
+            Head::Tied => cpu::transpose(&wte, v, h),
         };
         Ok(Self {
             config,
@@ -451,6 +459,18 @@ impl DeviceCache {
     /// Rows sequence `slot` holds.
     pub fn rows(&self, slot: usize) -> usize {
         self.rows.get(slot).copied().unwrap_or(0)
+    }
+
+    /// Positions each sequence may hold.
+    pub fn cap(&self) -> usize {
+        self.shape.cap
+    }
+
+    /// Empties sequence `slot`, for a new one (its old rows are overwritten as the new grows).
+    pub fn reset(&mut self, slot: usize) {
+        if let Some(rows) = self.rows.get_mut(slot) {
+            *rows = 0;
+        }
     }
 }
 

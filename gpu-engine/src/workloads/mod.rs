@@ -1,5 +1,5 @@
 //! Model workloads built from the kernel library: a BERT-family sentence encoder (inference), a
-//! GPT-2 decoder (generation; its CPU twin so far) and an MLP classifier (training). Each runs as a few command buffers of deterministic kernels, so
+//! GPT-2 decoder (generation, greedy and sampled) and an MLP classifier (training). Each runs as a few command buffers of deterministic kernels, so
 //! its outputs are the same bits on every device; each has a CPU twin for tests and referees.
 //!
 //! Workloads take tensors and token ids, never files or jobs: reading packages, tokenizing and
@@ -8,6 +8,7 @@
 pub mod challenge;
 pub mod decoder;
 pub mod encoder;
+pub mod generation;
 pub mod mlp;
 pub mod tensors;
 

@@ -35,7 +35,7 @@ pub fn NumberField(
 }
 
 #[component]
-pub fn Spec(label: &'static str, value: String) -> impl IntoView {
+pub fn Spec(#[prop(into)] label: String, value: String) -> impl IntoView {
     view! { <div><dt>{label}</dt><dd>{value}</dd></div> }
 }
 

@@ -164,10 +164,16 @@ pub fn Buy(live: Live, page: RwSignal<Page>, dropped: RwSignal<Option<String>>) 
                 let units = pkg.work_units.to_string();
                 let cost = pkg.cost_usd.map_or_else(|| "when the network is ready".to_owned(), |c| format!("${c}"));
                 let files = pkg.files.iter().map(|(n, b)| format!("{n} ({b} B)")).collect::<Vec<_>>().join(", ");
+                let facts = pkg
+                    .facts
+                    .iter()
+                    .map(|(label, value)| view! { <Spec label=label.clone() value=value.clone() /> })
+                    .collect::<Vec<_>>();
                 view! {
                 <section class="card" data-testid="package-preview">
                     <div class="row-title">{title}</div>
-                    <dl class="specs">
+                    <dl class="specs" data-testid="package-facts">
+                        {facts}
                         <Spec label="Work units" value=units />
                         <Spec label="Cost (escrow)" value=cost />
                         <Spec label="Price as device time" value=format!("${} per H100 hour", pkg.usd_per_h100_hour) />

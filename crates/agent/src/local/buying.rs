@@ -15,7 +15,8 @@ impl LocalMarket {
                 .len();
             files.push((name, bytes));
         }
-        let work_units = net::chain_work_units(runner::estimate(&self.inner.paths, &package)?);
+        let description = runner::describe(&self.inner.paths, &package)?;
+        let work_units = net::chain_work_units(description.work_units);
         let cost_usd = match lock(&self.inner.phase).clone() {
             Phase::Ready { profile_path, .. } if request.replicas > 0 => {
                 let (rt, net) = self.inner.buyer(&profile_path)?;
@@ -35,6 +36,7 @@ impl LocalMarket {
             path: path.display().to_string(),
             kind: package.manifest.kind.as_str().to_owned(),
             model: package.manifest.model.clone(),
+            facts: description.facts,
             files,
             work_units: gridmint_protocol::WorkUnits(work_units),
             cost_usd,
