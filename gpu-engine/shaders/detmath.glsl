@@ -81,6 +81,15 @@ float det_gelu_tanh(float x) {
     return g;
 }
 
+// SiLU (Llama's MLP): x / (1 + exp(-x)) as x * recip(1 + exp(-x)); below -80 the result is under
+// the canonical range and is +0 (exp(-x) would overflow recip's domain).
+float det_silu(float x) {
+    if (x < -80.0) return 0.0;
+    precise float d = 1.0 + det_exp(-x);
+    precise float r = x * det_recip(d);
+    return r;
+}
+
 // GELU as BERT computes it: x * (1 + erf(x / sqrt 2)) / 2.
 float det_gelu(float x) {
     precise float g = 0.5 * x * (1.0 + det_erf(x * 0.707106781));

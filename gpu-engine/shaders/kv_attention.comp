@@ -1,8 +1,10 @@
 #version 450
 // Causal multi-head attention of a decoder's new rows over its key-value cache: one invocation
 // per (new row r, head h). Row r is sequence slot meta[2r] at position meta[2r + 1] = P; its query
-// is in QKV (rows [q | k | v], width 3W, W = HEADS * DIM); the keys and values of positions
-// 0..=P are in the cache (rows [k | v] of width 2W, CAP rows per slot). With p increasing:
+// is in QKV (rows [q | k | v], width W + 2KW, W = heads * DIM, KW = kv_heads * DIM); the keys and
+// values of positions 0..=P are in the cache (rows [k | v] of width 2KW, CAP rows per slot); query
+// head h reads key-value head h / (heads / kv_heads) (grouped-query attention; GPT-2 has as many
+// key-value heads as query heads). With p increasing:
 //   s_p = canon(canon(sum_d q_d k_pd, increasing d) * scale);  m = max_p s_p
 //   e_p = canon(exp(s_p - m));  z = sum_p e_p;  a_d = sum_p e_p v_pd;  out_d = canon(a_d * recip(z))
 // the order of attention.comp, so a row's bits are the same in a prefill and in a decode step and
@@ -20,7 +22,7 @@ layout(set = 0, binding = 0) readonly buffer QKV { float qkv[]; };
 layout(set = 0, binding = 1) readonly buffer Rows { uint meta[]; };
 layout(set = 0, binding = 2) readonly buffer Cache { float cache[]; };
 layout(set = 0, binding = 3) writeonly buffer Out { float o[]; };
-layout(push_constant) uniform Shape { uint rows; uint heads; uint slots; uint cap; float scale; } s;
+layout(push_constant) uniform Shape { uint rows; uint heads; uint kv_heads; uint slots; uint cap; float scale; } s;
 
 float mul_add(float a, float b, float acc) {
     if (FUSED) return fma(a, b, acc);
@@ -35,7 +37,9 @@ void main() {
     uint h = id % s.heads;
     uint r = id / s.heads;
     uint width = s.heads * DIM;
-    uint w2 = 2u * width;
+    uint kv_width = s.kv_heads * DIM;
+    uint w2 = 2u * kv_width;
+    uint kv_h = h / (s.heads / s.kv_heads);
     uint out_base = r * width + h * DIM;
     uint slot = meta[2u * r];
     uint pos = meta[2u * r + 1u];
@@ -44,12 +48,12 @@ void main() {
         return;
     }
     float q[DIM];
-    [[unroll]] for (uint d = 0u; d < DIM; d++) q[d] = qkv[r * 3u * width + h * DIM + d];
+    [[unroll]] for (uint d = 0u; d < DIM; d++) q[d] = qkv[r * (width + w2) + h * DIM + d];
     uint first = slot * s.cap;
 
     float m = 0.0;
     for (uint p = 0u; p <= pos; p++) {
-        uint k_base = (first + p) * w2 + h * DIM;
+        uint k_base = (first + p) * w2 + kv_h * DIM;
         float acc = 0.0;
         [[unroll]] for (uint d = 0u; d < DIM; d++) acc = mul_add(q[d], cache[k_base + d], acc);
         precise float scaled = canon(acc) * s.scale;
@@ -61,8 +65,8 @@ void main() {
     float a[DIM];
     [[unroll]] for (uint d = 0u; d < DIM; d++) a[d] = 0.0;
     for (uint p = 0u; p <= pos; p++) {
-        uint k_base = (first + p) * w2 + h * DIM;
-        uint v_base = k_base + width;
+        uint k_base = (first + p) * w2 + kv_h * DIM;
+        uint v_base = k_base + kv_width;
         float acc = 0.0;
         [[unroll]] for (uint d = 0u; d < DIM; d++) acc = mul_add(q[d], cache[k_base + d], acc);
         precise float scaled = canon(acc) * s.scale;

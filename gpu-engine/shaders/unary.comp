@@ -5,7 +5,7 @@
 #include "detmath.glsl"
 
 layout(local_size_x = 256) in;
-layout(constant_id = 0) const uint OP = 0u; // 0 exp, 1 tanh, 2 gelu, 3 recip, 4 rsqrt, 5 relu, 6 gelu (tanh)
+layout(constant_id = 0) const uint OP = 0u; // 0 exp, 1 tanh, 2 gelu, 3 recip, 4 rsqrt, 5 relu, 6 gelu (tanh), 7 silu
 
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(set = 0, binding = 1) writeonly buffer Y { float y[]; };
@@ -22,6 +22,7 @@ void main() {
     else if (OP == 3u) r = det_recip(v);
     else if (OP == 4u) r = det_rsqrt(v);
     else if (OP == 6u) r = det_gelu_tanh(v);
+    else if (OP == 7u) r = det_silu(v);
     else r = v > 0.0 ? v : 0.0;
     y[i] = canon(r);
 }

@@ -102,9 +102,136 @@ pub fn gelu_tanh(x: f32) -> f32 {
     0.5 * x * (1.0 + tanh(0.797_884_561 * inner))
 }
 
+/// SiLU (Llama's MLP): `x / (1 + exp(-x))` as `x * recip(1 + exp(-x))`; +0 below -80 (under the
+/// canonical range, where `exp(-x)` would overflow `recip`'s domain).
+pub fn silu(x: f32) -> f32 {
+    if x < -80.0 {
+        return 0.0;
+    }
+    x * recip(1.0 + exp(-x))
+}
+
+// f64 functions for tables computed once on the host (a model's rotary embedding): the same
+// bits on every machine, from IEEE additions, multiplications and divisions only (the platform's
+// libm differs between systems). Accurate to a few units in the last place of f64, far below the
+// f32 the tables are rounded to.
+
+const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+
+/// `2^n` for `n` in the normal range.
+fn pow2_64(n: i64) -> f64 {
+    f64::from_bits(((n + 1023) as u64) << 52)
+}
+
+/// `e^x` for `|x| <= 700`.
+pub fn exp64(x: f64) -> f64 {
+    assert!(x.abs() <= 700.0, "exp64 is for |x| <= 700, not {x}");
+    let n = (x * (1.0 / LN2_HI)).round();
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    // Taylor to degree 16: |r| <= 0.35, the first term left out is below 1e-20.
+    let mut term = 1.0;
+    let mut sum = 1.0;
+    for k in 1..=16 {
+        term = term * r / k as f64;
+        sum += term;
+    }
+    sum * pow2_64(n as i64)
+}
+
+/// The natural logarithm of a positive normal `x`.
+pub fn ln64(x: f64) -> f64 {
+    assert!(x.is_normal() && x > 0.0, "ln64 is for positive normal numbers, not {x}");
+    let bits = x.to_bits();
+    let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mut m = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1023u64 << 52));
+    if m > std::f64::consts::SQRT_2 {
+        m *= 0.5;
+        e += 1;
+    }
+    // ln m = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172: the series to s^41.
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let mut power = s;
+    let mut sum = 0.0;
+    for k in 0..21 {
+        sum += power / (2 * k + 1) as f64;
+        power *= s2;
+    }
+    let e = e as f64;
+    (e * LN2_HI + 2.0 * sum) + e * LN2_LO
+}
+
+/// `x^y` for a positive normal `x`, as `e^(y ln x)`.
+pub fn pow64(x: f64, y: f64) -> f64 {
+    exp64(y * ln64(x))
+}
+
+/// `(sin a, cos a)` for `|a| <= 2^20`.
+pub fn sin_cos64(a: f64) -> (f64, f64) {
+    assert!(a.abs() <= (1u64 << 20) as f64, "sin_cos64 is for |a| <= 2^20, not {a}");
+    // pi/2 in three parts of 33 bits (fdlibm's): k * part is exact for |k| < 2^20.
+    const PIO2_1: f64 = 1.570_796_326_734_125_614_17;
+    const PIO2_2: f64 = 6.077_100_506_303_965_976_60e-11;
+    const PIO2_3: f64 = 2.022_266_248_711_166_455_80e-21;
+    const PIO2_3T: f64 = 8.478_427_660_368_899_569_97e-32;
+    let k = (a * std::f64::consts::FRAC_2_PI).round();
+    let r = ((a - k * PIO2_1) - k * PIO2_2) - k * PIO2_3 - k * PIO2_3T;
+    // Taylor to degree 21 on |r| <= pi/4 + a little: the first term left out is below 1e-21.
+    let r2 = r * r;
+    let (mut s_term, mut s) = (r, r);
+    let (mut c_term, mut c) = (1.0, 1.0);
+    for k in 1..=10 {
+        let k = k as f64;
+        s_term = -s_term * r2 / ((2.0 * k) * (2.0 * k + 1.0));
+        s += s_term;
+        c_term = -c_term * r2 / ((2.0 * k - 1.0) * (2.0 * k));
+        c += c_term;
+    }
+    match (k as i64).rem_euclid(4) {
+        0 => (s, c),
+        1 => (c, -s),
+        2 => (-s, -c),
+        _ => (-c, s),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_f64_table_functions_agree_with_the_platforms() {
+        for &x in &[1e-300, 1e-5, 0.5, 1.0, 1.5, 2.0, 10.0, 10_000.0, 500_000.0, 1e300] {
+            assert!((ln64(x) - x.ln()).abs() <= 2e-15 * x.ln().abs().max(1.0), "ln {x}: {} vs {}", ln64(x), x.ln());
+        }
+        for &x in &[-700.0, -20.0, -1.0, -1e-9, 0.0, 0.3, 1.0, 13.8, 100.0, 700.0] {
+            assert!(((exp64(x) - x.exp()) / x.exp()).abs() <= 2e-15, "exp {x}: {} vs {}", exp64(x), x.exp());
+        }
+        for &(x, y) in &[(10_000.0f64, 0.125f64), (500_000.0, 0.984375), (1e6, 0.5), (2.0, -3.0)] {
+            assert!(((pow64(x, y) - x.powf(y)) / x.powf(y)).abs() <= 1e-14, "pow {x} {y}");
+        }
+        let mut a = 0.0f64;
+        while a < 200_000.0 {
+            let (s, c) = sin_cos64(a);
+            assert!((s - a.sin()).abs() <= 1e-14 && (c - a.cos()).abs() <= 1e-14, "sin_cos {a}: {s} {c}");
+            a = a * 1.37 + 0.113;
+        }
+        assert_eq!(sin_cos64(0.0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn silu_is_accurate_and_finite_across_its_range() {
+        let mut x = -100.0f32;
+        while x < 100.0 {
+            let want = x as f64 / (1.0 + (-(x as f64)).exp());
+            let got = silu(x);
+            assert!(got.is_finite(), "silu({x})");
+            assert!((got as f64 - want).abs() <= 1e-5 * want.abs().max(1e-6), "silu({x}) = {got} vs {want}");
+            x += 0.37;
+        }
+        assert!(silu(f32::NAN).is_nan());
+    }
 
     fn rel(a: f32, b: f64) -> f64 {
         ((a as f64) - b).abs() / b.abs().max(1e-30)

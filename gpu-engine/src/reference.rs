@@ -65,6 +65,8 @@ pub enum UnaryOp {
     Relu = 5,
     /// GELU with the tanh approximation (GPT-2's).
     GeluTanh = 6,
+    /// `x * sigmoid(x)` (Llama's MLP).
+    Silu = 7,
 }
 
 impl UnaryOp {
@@ -75,6 +77,7 @@ impl UnaryOp {
             UnaryOp::Tanh => m::tanh(x),
             UnaryOp::Gelu => m::gelu(x),
             UnaryOp::GeluTanh => m::gelu_tanh(x),
+            UnaryOp::Silu => m::silu(x),
             UnaryOp::Recip => m::recip(x),
             UnaryOp::Rsqrt => m::rsqrt(x),
             UnaryOp::Relu => {
@@ -141,6 +144,28 @@ pub fn layernorm_rows(x: &[f32], gamma: &[f32], beta: &[f32], rows: usize, n: us
         for j in 0..n {
             let t = canonicalize((row[j] - mean) * inv);
             y[r * n + j] = canonicalize(t * gamma[j] + beta[j]);
+        }
+    }
+    y
+}
+
+/// Row RMS norm in `shaders/layernorm_rows.comp`'s order (its RMS variant).
+pub fn rmsnorm_rows(x: &[f32], gamma: &[f32], rows: usize, n: usize, eps: f32) -> Vec<f32> {
+    assert_eq!(x.len(), rows * n);
+    assert_eq!(gamma.len(), n);
+    let inv_n = crate::detmath::recip(n as f32);
+    let mut y = vec![0.0f32; rows * n];
+    for r in 0..rows {
+        let row = &x[r * n..(r + 1) * n];
+        let mut sq = 0.0f32;
+        for &v in row {
+            let d = v - 0.0;
+            sq += d * d;
+        }
+        let inv = crate::detmath::rsqrt(canonicalize(sq * inv_n) + eps);
+        for j in 0..n {
+            let t = canonicalize((row[j] - 0.0) * inv);
+            y[r * n + j] = canonicalize(t * gamma[j]);
         }
     }
     y

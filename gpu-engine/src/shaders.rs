@@ -48,6 +48,7 @@ pub(crate) const ATTENTION_TEXEL: &[u8] = spirv!("attention_texel");
 pub(crate) const SGD_MOMENTUM: &[u8] = spirv!("sgd_momentum");
 pub(crate) const KV_APPEND: &[u8] = spirv!("kv_append");
 pub(crate) const KV_ATTENTION: &[u8] = spirv!("kv_attention");
+pub(crate) const ROPE: &[u8] = spirv!("rope");
 
 #[cfg(test)]
 mod tests {
@@ -144,6 +145,7 @@ mod tests {
             "kv_attention",
             "layernorm_rows",
             "reduce_rows",
+            "rope",
             "sgd_momentum",
             "softmax_rows",
             "transpose",
@@ -197,7 +199,7 @@ mod tests {
     fn every_kernel_file_is_in_the_census() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
         let files = std::fs::read_dir(dir).expect("shaders/").filter_map(|e| e.ok()).count();
-        // 18 kernels and canon.glsl, detmath.glsl.
-        assert_eq!(files, 20, "a kernel was added or removed: update the census list above");
+        // 19 kernels and canon.glsl, detmath.glsl.
+        assert_eq!(files, 21, "a kernel was added or removed: update the census list above");
     }
 }

@@ -14,6 +14,8 @@ pub const TANH: u64 = EXP + RECIP + 3;
 pub const GELU: u64 = EXP + RECIP + 16;
 /// GELU (tanh) = tanh + 8.
 pub const GELU_TANH: u64 = TANH + 8;
+/// SiLU = exp + recip + 2.
+pub const SILU: u64 = EXP + RECIP + 2;
 
 /// A GEMM of shape M x K by K x N.
 pub fn gemm(m: u64, n: u64, k: u64) -> u64 {
@@ -34,6 +36,17 @@ pub fn unary(len: u64, per_value: u64) -> u64 {
 /// plus one reciprocal per row.
 pub fn softmax_rows(rows: u64, n: u64) -> u64 {
     rows * (n * (EXP + 4) + RECIP)
+}
+
+/// RMS norm of `rows` rows of `n`: square + add (2), normalize and scale (2), per value, plus a
+/// reciprocal square root per row.
+pub fn rmsnorm_rows(rows: u64, n: u64) -> u64 {
+    rows * (4 * n + RSQRT + 2)
+}
+
+/// Rotary position embedding of `rows` rows of `heads` heads of `dim`: 6 operations per pair.
+pub fn rope(rows: u64, heads: u64, dim: u64) -> u64 {
+    rows * heads * (dim / 2) * 6
 }
 
 /// Layer norm of `rows` rows of `n`: sum (1), centre + square + add (3), normalize, scale and

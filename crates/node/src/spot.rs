@@ -200,16 +200,20 @@ impl SpotCheck {
         let Some((_, theirs)) = result.iter().find(|(name, _)| name == file) else {
             return Ok(SpotOutcome::Unreadable { reason: format!("the result has no {file}") });
         };
-        let Ok(theirs) = std::str::from_utf8(theirs) else {
-            return Ok(SpotOutcome::Unreadable { reason: format!("{file} is not UTF-8") });
+        // Lines as the binding reads them: every byte but the `\n` that ends each.
+        let split = |bytes: &'_ [u8]| -> Option<Vec<Vec<u8>>> {
+            Some(bytes.strip_suffix(b"\n")?.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect())
         };
-        let theirs: Vec<&str> = theirs.lines().collect();
+        let Some(theirs) = split(theirs) else {
+            return Ok(SpotOutcome::Unreadable { reason: format!("{file} does not end with a line ending") });
+        };
+        let mine = split(mine.as_bytes()).ok_or_else(|| bad(format!("own run: {file} has no line ending")))?;
         if theirs.len() != lines.len() {
             // A completion too few or too many: which prompt's is wrong is not known; the first.
             return Ok(SpotOutcome::Differs { row: 0 });
         }
-        for (mine, &row) in mine.lines().zip(&rows) {
-            if mine != theirs[row] {
+        for (mine, &row) in mine.iter().zip(&rows) {
+            if *mine != theirs[row] {
                 return Ok(SpotOutcome::Differs { row });
             }
         }

@@ -41,8 +41,12 @@
 //! batch = 32                     # sequences on the device at once (speed only, never the bits)
 //! ```
 //!
-//! A generate job's model folder holds `config.json` (`GPT2LMHeadModel`), `model.safetensors`
-//! (F32, F16 or BF16) and `tokenizer.json`, as people download them. Each line of the input is
+//! A generate job's model folder holds `config.json` (`GPT2LMHeadModel`, `LlamaForCausalLM`,
+//! `Qwen2ForCausalLM` or `MistralForCausalLM`), `model.safetensors` (or its shards and
+//! `model.safetensors.index.json`; F32, F16 or BF16) and `tokenizer.json`, as people download them.
+//! A config field that would change the computation and that the runner does not compute (a
+//! scaled rotary embedding, a sliding window shorter than the positions, another activation) is
+//! refused by name. Each line of the input is
 //! an object with `prompt` (text, tokenized as transformers' `tokenizer(prompt)`) or
 //! `prompt_ids` (token ids), and optionally `max_new_tokens` (default 64), `temperature` (0, the
 //! default, is greedy), `top_k`, `top_p`, `seed` and `stop` (strings that end the completion).
@@ -55,7 +59,9 @@
 //! `{"index":0,"token_ids":[...],"text":"...","finish_reason":"length"}`, where `token_ids` are
 //! the new tokens only, `text` is their decoding (special tokens skipped) cut before the first
 //! stop string, and `finish_reason` is `"stop"` (the model's end-of-sequence token, or a stop
-//! string, whose tokens stay in `token_ids`) or `"length"` (`max_new_tokens`).
+//! string, whose tokens stay in `token_ids`) or `"length"` (`max_new_tokens`). A stop string is
+//! looked for after each token in the text of the last (its length + 8) tokens. `temperature` is 0
+//! or 0.001 to 100; `top_p` in (0, 1]; a prompt's text at most 16 bytes per model position.
 
 use serde::{Deserialize, Serialize};
 

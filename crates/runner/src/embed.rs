@@ -21,6 +21,8 @@ use crate::Paths;
 
 /// The files of a model folder.
 pub const MODEL_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+/// The index of a checkpoint in shards (a language model's weights, instead of model.safetensors).
+pub const SHARD_INDEX: &str = "model.safetensors.index.json";
 
 /// A sentence-encoder model folder, loaded.
 #[derive(Debug)]
@@ -142,7 +144,7 @@ pub fn resolve_model(paths: &Paths, package: &Package, model: &str) -> Result<Pa
     if let Ok(inside) = package.file("model", model)
         && inside.is_dir()
     {
-        for file in MODEL_FILES.iter().chain(["sentence_bert_config.json"].iter()) {
+        for file in MODEL_FILES.iter().chain(["sentence_bert_config.json", SHARD_INDEX].iter()) {
             package.refuse_links("model", &format!("{model}/{file}"), &inside.join(file))?;
         }
         return Ok(inside);
@@ -164,7 +166,10 @@ pub fn cached_model(paths: &Paths, model: &str) -> Result<PathBuf, JobError> {
             cached.display()
         ));
     }
-    if let Some(missing) = MODEL_FILES.iter().find(|f| !cached.join(f).is_file()) {
+    // A decoder's weights may be shards named by an index instead of one file.
+    let present =
+        |f: &&str| cached.join(f).is_file() || (*f == "model.safetensors" && cached.join(SHARD_INDEX).is_file());
+    if let Some(missing) = MODEL_FILES.iter().find(|f| !present(f)) {
         return bad(format!("the model cache's copy ({}) has no {missing}", cached.display()));
     }
     Ok(cached)

@@ -1,27 +1,176 @@
-//! A causal language model folder as people download it from Hugging Face: `config.json`,
-//! `model.safetensors` (F32, F16 or BF16) and `tokenizer.json`. GPT-2 (`GPT2LMHeadModel`) runs;
-//! every config field that would change what transformers computes and the engine does not is
-//! refused up front, by name.
+//! A causal language model folder as people download it from Hugging Face: `config.json`, the
+//! weights (`model.safetensors`, or shards named by `model.safetensors.index.json`; F32, F16 or
+//! BF16) and `tokenizer.json`. GPT-2 (`GPT2LMHeadModel`) and the Llama family
+//! (`LlamaForCausalLM`, `Qwen2ForCausalLM`, `MistralForCausalLM`) run; every config field that
+//! would change what transformers computes and the engine does not is refused up front, by name.
 
 use std::path::Path;
 
-use gpu_engine::workloads::decoder::{DecoderConfig, DecoderWeights, Head};
+use gpu_engine::{
+    EngineError, Gpu, ReproClass,
+    workloads::{
+        decoder::{Decoder, DecoderConfig, DecoderWeights, Head},
+        generation::CausalLm,
+        llama::{Biases, Llama, LlamaConfig, LlamaWeights},
+        sequences::DeviceCache,
+        tensors::Tensors,
+    },
+};
 use serde::Deserialize;
+use serde_json::Value;
 use tokenizers::Tokenizer;
 
 use crate::{
     JobError,
-    embed::{MAX_CONFIG_BYTES, MAX_TOKENIZER_BYTES, MAX_WEIGHTS_BYTES, MODEL_FILES},
+    embed::{MAX_CONFIG_BYTES, MAX_TOKENIZER_BYTES, MAX_WEIGHTS_BYTES},
 };
+
+/// The most end-of-sequence ids a config may name.
+pub const MAX_EOS_IDS: usize = 64;
+/// The most bytes one token may decode to: real vocabularies' longest pieces are a few hundred.
+pub const MAX_PIECE_BYTES: usize = 1024;
+
+/// A model's weights, by family.
+#[derive(Debug, Clone)]
+pub enum Weights {
+    Gpt2(DecoderWeights),
+    Llama(LlamaWeights),
+}
 
 /// A decoder model folder, loaded.
 #[derive(Debug)]
 pub struct LanguageModel {
     pub name: String,
-    pub weights: DecoderWeights,
+    pub weights: Weights,
     pub codec: TextCodec,
     /// The tokens that end a sequence (`eos_token_id`).
     pub eos: Vec<u32>,
+    /// The architecture, as its config names it (`GPT2LMHeadModel`, `LlamaForCausalLM`, ...).
+    pub architecture: String,
+    /// Whether the head is the token embeddings.
+    pub tied: bool,
+}
+
+impl LanguageModel {
+    /// The model's size in parameters (a tied head counted once).
+    pub fn parameters(&self) -> u64 {
+        let s = self.weights.shapes();
+        s.parameters + if self.tied { 0 } else { s.vocab_size as u64 * s.hidden as u64 }
+    }
+}
+
+/// The shapes every family has, for checks, estimates and descriptions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shapes {
+    pub vocab_size: usize,
+    pub max_positions: usize,
+    pub layers: usize,
+    pub hidden: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    /// The embeddings' and the blocks' (and GPT-2's positions'); a head of its own is not counted.
+    pub parameters: u64,
+}
+
+impl Weights {
+    pub fn shapes(&self) -> Shapes {
+        match self {
+            Weights::Gpt2(w) => {
+                let c = w.config;
+                let (h, i) = (c.hidden as u64, c.intermediate as u64);
+                let parameters = (c.vocab_size + c.max_positions) as u64 * h
+                    + c.layers as u64 * (4 * h * h + 2 * h * i + 9 * h + i)
+                    + 2 * h;
+                Shapes {
+                    vocab_size: c.vocab_size,
+                    max_positions: c.max_positions,
+                    layers: c.layers,
+                    hidden: c.hidden,
+                    heads: c.heads,
+                    kv_heads: c.heads,
+                    parameters,
+                }
+            }
+            Weights::Llama(w) => {
+                let c = w.config;
+                let (h, i) = (c.hidden as u64, c.intermediate as u64);
+                let (qw, kw) = (c.q_width() as u64, c.kv_width() as u64);
+                let per_layer = h * (qw + 2 * kw) + qw * h + 3 * h * i + 2 * h;
+                Shapes {
+                    vocab_size: c.vocab_size,
+                    max_positions: c.max_positions,
+                    layers: c.layers,
+                    hidden: c.hidden,
+                    heads: c.heads,
+                    kv_heads: c.kv_heads,
+                    parameters: c.vocab_size as u64 * h + c.layers as u64 * per_layer + h,
+                }
+            }
+        }
+    }
+
+    pub fn config(&self) -> ModelConfig {
+        match self {
+            Weights::Gpt2(w) => ModelConfig::Gpt2(w.config),
+            Weights::Llama(w) => ModelConfig::Llama(w.config),
+        }
+    }
+}
+
+/// A model's config, by family: what its work is computed from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ModelConfig {
+    Gpt2(DecoderConfig),
+    Llama(LlamaConfig),
+}
+
+impl ModelConfig {
+    /// Work units of `t` new rows after `past`, up to the last row's logits.
+    pub fn work_units(&self, past: usize, t: usize) -> u64 {
+        match self {
+            ModelConfig::Gpt2(c) => c.work_units(past, t),
+            ModelConfig::Llama(c) => c.work_units(past, t),
+        }
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            ModelConfig::Gpt2(c) => c.vocab_size,
+            ModelConfig::Llama(c) => c.vocab_size,
+        }
+    }
+}
+
+/// A model on a device: what generation drives.
+#[derive(Debug)]
+pub enum DeviceModel {
+    Gpt2(Decoder),
+    Llama(Llama),
+}
+
+impl DeviceModel {
+    pub fn new(gpu: &Gpu, weights: Weights, class: ReproClass) -> Result<Self, EngineError> {
+        Ok(match weights {
+            Weights::Gpt2(w) => DeviceModel::Gpt2(Decoder::new(gpu, w, class)?),
+            Weights::Llama(w) => DeviceModel::Llama(Llama::new(gpu, w, class)?),
+        })
+    }
+}
+
+impl CausalLm for DeviceModel {
+    fn cache(&self, gpu: &Gpu, slots: usize, cap: usize) -> Result<DeviceCache, EngineError> {
+        match self {
+            DeviceModel::Gpt2(m) => m.cache(gpu, slots, cap),
+            DeviceModel::Llama(m) => m.cache(gpu, slots, cap),
+        }
+    }
+
+    fn step(&self, gpu: &Gpu, cache: &mut DeviceCache, work: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, EngineError> {
+        match self {
+            DeviceModel::Gpt2(m) => m.step(gpu, cache, work),
+            DeviceModel::Llama(m) => m.step(gpu, cache, work),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -30,8 +179,14 @@ fn yes() -> bool {
 fn gpt2_eps() -> f32 {
     1e-5
 }
+fn llama_eps() -> f32 {
+    1e-6
+}
 fn gelu_new() -> String {
     "gelu_new".into()
+}
+fn silu() -> String {
+    "silu".into()
 }
 
 /// A GPT-2 `config.json`: the shapes, and the fields that change the computation.
@@ -58,120 +213,258 @@ struct Gpt2Config {
     add_cross_attention: bool,
     #[serde(default = "yes")]
     tie_word_embeddings: bool,
-    #[serde(default)]
-    eos_token_id: Option<serde_json::Value>,
 }
 
-/// The architectures named in a config that this runner cannot run yet, with what it runs.
-fn architecture(name: &str, config: &serde_json::Value) -> Result<(), String> {
-    let model_type = config.get("model_type").and_then(|t| t.as_str());
+/// A Llama-family `config.json` (Llama, Qwen2, Mistral).
+#[derive(Deserialize)]
+struct LlamaHfConfig {
+    vocab_size: usize,
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    #[serde(default)]
+    num_key_value_heads: Option<usize>,
+    #[serde(default)]
+    head_dim: Option<usize>,
+    intermediate_size: usize,
+    max_position_embeddings: usize,
+    #[serde(default = "llama_eps")]
+    rms_norm_eps: f32,
+    #[serde(default)]
+    rope_theta: Option<f64>,
+    #[serde(default)]
+    rope_parameters: Option<Value>,
+    #[serde(default)]
+    rope_scaling: Option<Value>,
+    #[serde(default)]
+    partial_rotary_factor: Option<f64>,
+    #[serde(default = "silu")]
+    hidden_act: String,
+    #[serde(default)]
+    attention_bias: bool,
+    #[serde(default)]
+    mlp_bias: bool,
+    #[serde(default)]
+    tie_word_embeddings: bool,
+    #[serde(default)]
+    use_sliding_window: bool,
+    #[serde(default)]
+    sliding_window: Option<Value>,
+    #[serde(default)]
+    layer_types: Option<Vec<String>>,
+}
+
+/// The architectures this runner runs, by `model_type`, with their class names.
+const FAMILIES: [(&str, &str); 4] = [
+    ("gpt2", "GPT2LMHeadModel"),
+    ("llama", "LlamaForCausalLM"),
+    ("qwen2", "Qwen2ForCausalLM"),
+    ("mistral", "MistralForCausalLM"),
+];
+
+/// The family a config names (its `model_type`, and its `architectures` if any, must agree).
+fn family(name: &str, config: &Value) -> Result<&'static str, String> {
+    let model_type = config.get("model_type").and_then(Value::as_str);
     let names: Vec<&str> = config
         .get("architectures")
-        .and_then(|a| a.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    if model_type.is_some_and(|t| t != "gpt2") || names.iter().any(|n| *n != "GPT2LMHeadModel") {
-        return Err(format!(
-            "config.json: architecture {} (model_type {}) is not supported; {name} must be a GPT2LMHeadModel \
-             (the Llama family is to come)",
+    let known =
+        FAMILIES.iter().find(|(t, class)| model_type == Some(*t) || (model_type.is_none() && names.contains(class)));
+    match known {
+        Some((family, class)) if names.iter().all(|n| n == class) => Ok(family),
+        _ => Err(format!(
+            "config.json: architecture {} (model_type {}) is not supported; {name} must be one of {}",
             if names.is_empty() { "(none named)".to_owned() } else { names.join(", ") },
-            model_type.unwrap_or("(none)")
-        ));
+            model_type.unwrap_or("(none)"),
+            FAMILIES.iter().map(|(_, c)| *c).collect::<Vec<_>>().join(", ")
+        )),
     }
-    if model_type.is_none() && names.is_empty() {
-        return Err("config.json: names no model_type or architectures; a GPT2LMHeadModel says so".into());
+}
+
+/// Reads `file` of the model folder `dir`, at most `max` bytes; a link or a name with a path in
+/// it is refused (a model in a package may not reach outside it).
+fn read_model_file(dir: &Path, file: &str, max: u64) -> Result<Vec<u8>, String> {
+    if file.is_empty() || file.contains(['/', '\\']) || file.starts_with('.') {
+        return Err(format!("{file:?} is not a file name in the model folder"));
     }
-    Ok(())
+    let path = dir.join(file);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_symlink() => return Err(format!("{} is a link", path.display())),
+        Ok(_) => {}
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    }
+    crate::package::read_within(&path, max).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The weights' files: `model.safetensors`, or the shards its index names (each once, in order
+/// of first mention), at most [`MAX_WEIGHTS_BYTES`] in all.
+fn weight_files(dir: &Path) -> Result<Vec<Vec<u8>>, String> {
+    if dir.join("model.safetensors").exists() {
+        return Ok(vec![read_model_file(dir, "model.safetensors", MAX_WEIGHTS_BYTES)?]);
+    }
+    let index = "model.safetensors.index.json";
+    let bytes = read_model_file(dir, index, MAX_CONFIG_BYTES * 16)
+        .map_err(|e| format!("neither model.safetensors nor {index}: {e}"))?;
+    let index: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{index}: {e}"))?;
+    let map = index.get("weight_map").and_then(Value::as_object).ok_or_else(|| format!("{index}: no weight_map"))?;
+    let mut files: Vec<&str> = Vec::new();
+    for file in map.values() {
+        let file = file.as_str().ok_or_else(|| format!("model.safetensors.index.json: {file} is not a file name"))?;
+        if !files.contains(&file) {
+            files.push(file);
+        }
+    }
+    let mut left = MAX_WEIGHTS_BYTES;
+    let mut out = Vec::with_capacity(files.len());
+    for file in files {
+        let bytes = read_model_file(dir, file, left)?;
+        left -= bytes.len() as u64;
+        out.push(bytes);
+    }
+    Ok(out)
 }
 
 impl LanguageModel {
     /// Loads the model folder `dir` (named `name` in messages).
     pub fn load(name: &str, dir: &Path) -> Result<Self, JobError> {
         let bad = |message: String| JobError::Model { model: name.to_owned(), message };
-        for file in MODEL_FILES {
-            if !dir.join(file).is_file() {
-                return Err(bad(format!("{} is missing", dir.join(file).display())));
-            }
-        }
-        let read = |file: &str, max: u64| {
-            crate::package::read_within(&dir.join(file), max)
-                .map_err(|e| bad(format!("{}: {e}", dir.join(file).display())))
-        };
-        let bytes = read("config.json", MAX_CONFIG_BYTES)?;
-        let raw: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("config.json: {e}")))?;
-        architecture(name, &raw).map_err(bad)?;
-        let c: Gpt2Config = serde_json::from_value(raw).map_err(|e| bad(format!("config.json: {e}")))?;
-        let refuse = |field: &str, value: String, why: &str| {
-            bad(format!("config.json: {field} {value} is not supported ({why})"))
-        };
-        if !matches!(c.activation_function.as_str(), "gelu_new" | "gelu_pytorch_tanh") {
-            return Err(refuse(
-                "activation_function",
-                format!("{:?}", c.activation_function),
-                "GPT-2's tanh GELU, gelu_new, is",
-            ));
-        }
-        for (field, value, want) in [
-            ("scale_attn_weights", c.scale_attn_weights, true),
-            ("scale_attn_by_inverse_layer_idx", c.scale_attn_by_inverse_layer_idx, false),
-            ("reorder_and_upcast_attn", c.reorder_and_upcast_attn, false),
-            ("add_cross_attention", c.add_cross_attention, false),
-        ] {
-            if value != want {
-                return Err(refuse(field, value.to_string(), &format!("only {want} is")));
-            }
-        }
-        let config = DecoderConfig {
-            vocab_size: c.vocab_size,
-            hidden: c.n_embd,
-            layers: c.n_layer,
-            heads: c.n_head,
-            intermediate: c.n_inner.unwrap_or(c.n_embd.saturating_mul(4)),
-            max_positions: c.n_positions,
-            layer_norm_eps: c.layer_norm_epsilon,
-        };
+        let raw: Value = serde_json::from_slice(&read_model_file(dir, "config.json", MAX_CONFIG_BYTES).map_err(bad)?)
+            .map_err(|e| bad(format!("config.json: {e}")))?;
+        let family = family(name, &raw).map_err(bad)?;
+        let architecture =
+            FAMILIES.iter().find(|(f, _)| *f == family).map(|(_, c)| (*c).to_owned()).unwrap_or_default();
+        let eos = eos_ids(&raw).map_err(bad)?;
         // The shapes first: the weights are read only for a config within the limits.
-        config.validate().map_err(|e| bad(format!("config.json: {e}")))?;
-        let eos = match c.eos_token_id {
-            None | Some(serde_json::Value::Null) => Vec::new(),
-            Some(value) => serde_json::from_value::<EosIds>(value)
-                .map_err(|e| bad(format!("config.json: eos_token_id: {e}")))?
-                .into_vec(),
-        };
-        if let Some(id) = eos.iter().find(|id| **id as usize >= config.vocab_size) {
-            return Err(bad(format!(
-                "config.json: eos_token_id {id} is outside the vocabulary of {}",
-                config.vocab_size
-            )));
+        let load = if family == "gpt2" { gpt2(raw) } else { llama(family, raw) };
+        let (loader, vocab, tied) = load.map_err(bad)?;
+        if let Some(id) = eos.iter().find(|id| **id as usize >= vocab) {
+            return Err(bad(format!("config.json: eos_token_id {id} is outside the vocabulary of {vocab}")));
         }
-        let head = if c.tie_word_embeddings { Head::Tied } else { Head::Own };
-        let weights = DecoderWeights::from_safetensors(&read("model.safetensors", MAX_WEIGHTS_BYTES)?, config, head)
-            .map_err(|e| bad(format!("model.safetensors: {e}")))?;
-        let tokenizer = Tokenizer::from_bytes(read("tokenizer.json", MAX_TOKENIZER_BYTES)?)
-            .map_err(|e| bad(format!("tokenizer.json: {e}")))?;
-        Ok(Self { name: name.to_owned(), weights, codec: TextCodec(tokenizer), eos })
-    }
-
-    pub fn config(&self) -> &DecoderConfig {
-        &self.weights.config
+        let files = weight_files(dir).map_err(bad)?;
+        let slices: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+        let tensors = Tensors::parse(&slices).map_err(|e| bad(format!("the weights: {e}")))?;
+        let weights = loader(&tensors).map_err(|e| bad(format!("the weights: {e}")))?;
+        let tokenizer =
+            Tokenizer::from_bytes(read_model_file(dir, "tokenizer.json", MAX_TOKENIZER_BYTES).map_err(bad)?)
+                .map_err(|e| bad(format!("tokenizer.json: {e}")))?;
+        let codec = TextCodec::new(tokenizer, vocab).map_err(|e| bad(format!("tokenizer.json: {e}")))?;
+        Ok(Self { name: name.to_owned(), weights, codec, eos, architecture, tied })
     }
 }
 
-/// A model's tokenizer: text to token ids and back.
-#[derive(Debug)]
-pub struct TextCodec(Tokenizer);
+type Loader = Box<dyn FnOnce(&Tensors) -> Result<Weights, EngineError>>;
 
-impl TextCodec {
-    /// A prompt's token ids as transformers' `tokenizer(prompt)` gives them (special tokens the
-    /// tokenizer adds included).
-    pub fn encode(&self, prompt: &str) -> Result<Vec<u32>, String> {
-        self.0.encode(prompt, true).map(|e| e.get_ids().to_vec()).map_err(|e| format!("tokenizing: {e}"))
+fn gpt2(raw: Value) -> Result<(Loader, usize, bool), String> {
+    let c: Gpt2Config = serde_json::from_value(raw).map_err(|e| format!("config.json: {e}"))?;
+    let refuse =
+        |field: &str, value: String, why: &str| format!("config.json: {field} {value} is not supported ({why})");
+    if !matches!(c.activation_function.as_str(), "gelu_new" | "gelu_pytorch_tanh") {
+        return Err(refuse(
+            "activation_function",
+            format!("{:?}", c.activation_function),
+            "GPT-2's tanh GELU, gelu_new, is",
+        ));
     }
+    for (field, value, want) in [
+        ("scale_attn_weights", c.scale_attn_weights, true),
+        ("scale_attn_by_inverse_layer_idx", c.scale_attn_by_inverse_layer_idx, false),
+        ("reorder_and_upcast_attn", c.reorder_and_upcast_attn, false),
+        ("add_cross_attention", c.add_cross_attention, false),
+    ] {
+        if value != want {
+            return Err(refuse(field, value.to_string(), &format!("only {want} is")));
+        }
+    }
+    let config = DecoderConfig {
+        vocab_size: c.vocab_size,
+        hidden: c.n_embd,
+        layers: c.n_layer,
+        heads: c.n_head,
+        intermediate: c.n_inner.unwrap_or(c.n_embd.saturating_mul(4)),
+        max_positions: c.n_positions,
+        layer_norm_eps: c.layer_norm_epsilon,
+    };
+    config.validate().map_err(|e| format!("config.json: {e}"))?;
+    let head = if c.tie_word_embeddings { Head::Tied } else { Head::Own };
+    let load = move |t: &Tensors| DecoderWeights::from_tensors(t, config, head).map(Weights::Gpt2);
+    Ok((Box::new(load), config.vocab_size, c.tie_word_embeddings))
+}
 
-    /// The text of `ids`, special tokens skipped (transformers' `decode(ids, skip_special_tokens=True)`).
-    pub fn decode(&self, ids: &[u32]) -> Result<String, String> {
-        self.0.decode(ids, true).map_err(|e| format!("decoding: {e}"))
+fn llama(family: &str, raw: Value) -> Result<(Loader, usize, bool), String> {
+    let c: LlamaHfConfig = serde_json::from_value(raw).map_err(|e| format!("config.json: {e}"))?;
+    let refuse =
+        |field: &str, value: String, why: &str| format!("config.json: {field} {value} is not supported ({why})");
+    if c.hidden_act != "silu" {
+        return Err(refuse("hidden_act", format!("{:?}", c.hidden_act), "the Llama family's silu is"));
     }
+    if let Some(scaling) = c.rope_scaling.as_ref().filter(|v| !v.is_null()) {
+        return Err(refuse("rope_scaling", scaling.to_string(), "only unscaled rotary embeddings are"));
+    }
+    if let Some(f) = c.partial_rotary_factor.filter(|f| *f != 1.0) {
+        return Err(refuse("partial_rotary_factor", f.to_string(), "only 1 is"));
+    }
+    let mut theta = c.rope_theta.unwrap_or(10_000.0);
+    if let Some(p) = c.rope_parameters.as_ref().filter(|v| !v.is_null()) {
+        let kind = p.get("rope_type").and_then(Value::as_str).unwrap_or("default");
+        if kind != "default" {
+            return Err(refuse("rope_parameters.rope_type", format!("{kind:?}"), "only \"default\" is"));
+        }
+        if let Some(extra) =
+            p.as_object().and_then(|o| o.keys().find(|k| !["rope_type", "rope_theta"].contains(&k.as_str())))
+        {
+            return Err(refuse("rope_parameters", format!("key {extra:?}"), "only rope_type and rope_theta are read"));
+        }
+        theta = p.get("rope_theta").and_then(Value::as_f64).unwrap_or(theta);
+    }
+    let window = c.sliding_window.as_ref().and_then(Value::as_u64);
+    let windowed = match family {
+        "qwen2" => c.use_sliding_window,
+        _ => window.is_some(),
+    };
+    if windowed && window.is_none_or(|w| w < c.max_position_embeddings as u64) {
+        return Err(refuse("sliding_window", format!("{window:?}"), "attention over every earlier position is"));
+    }
+    if let Some(kind) = c.layer_types.iter().flatten().find(|k| *k != "full_attention") {
+        return Err(refuse("layer_types", format!("{kind:?}"), "only full_attention is"));
+    }
+    let heads = c.num_attention_heads;
+    let config = LlamaConfig {
+        vocab_size: c.vocab_size,
+        hidden: c.hidden_size,
+        layers: c.num_hidden_layers,
+        heads,
+        kv_heads: c.num_key_value_heads.unwrap_or(heads),
+        head_dim: c.head_dim.unwrap_or(c.hidden_size.checked_div(heads).unwrap_or(0)),
+        intermediate: c.intermediate_size,
+        max_positions: c.max_position_embeddings,
+        rms_norm_eps: c.rms_norm_eps,
+        rope_theta: theta as f32,
+    };
+    config.validate().map_err(|e| format!("config.json: {e}"))?;
+    let biases = match family {
+        "qwen2" => Biases { qkv: true, o: false, mlp: false },
+        "mistral" => Biases::default(),
+        _ => Biases { qkv: c.attention_bias, o: c.attention_bias, mlp: c.mlp_bias },
+    };
+    let head = if c.tie_word_embeddings { Head::Tied } else { Head::Own };
+    let load = move |t: &Tensors| LlamaWeights::from_tensors(t, config, biases, head).map(Weights::Llama);
+    Ok((Box::new(load), config.vocab_size, c.tie_word_embeddings))
+}
+
+/// `eos_token_id`: absent, null, one id or a list (at most [`MAX_EOS_IDS`]).
+fn eos_ids(config: &Value) -> Result<Vec<u32>, String> {
+    let ids = match config.get("eos_token_id") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(v) => serde_json::from_value::<EosIds>(v.clone())
+            .map_err(|e| format!("config.json: eos_token_id: {e}"))?
+            .into_vec(),
+    };
+    if ids.len() > MAX_EOS_IDS {
+        return Err(format!("config.json: {} eos_token_id values; at most {MAX_EOS_IDS}", ids.len()));
+    }
+    Ok(ids)
 }
 
 /// `eos_token_id`: one id or several.
@@ -188,5 +481,83 @@ impl EosIds {
             EosIds::One(id) => vec![id],
             EosIds::Many(ids) => ids,
         }
+    }
+}
+
+/// A model's tokenizer: text to token ids and back, with the most bytes a token decodes to.
+#[derive(Debug)]
+pub struct TextCodec {
+    tokenizer: Tokenizer,
+    /// The most bytes any one token of the model's vocabulary decodes to.
+    pub max_piece_bytes: usize,
+}
+
+impl TextCodec {
+    /// Checks that no token of the model's `vocab` decodes to more than [`MAX_PIECE_BYTES`]: a
+    /// completion's text is then bounded by its tokens before it is made.
+    fn new(tokenizer: Tokenizer, vocab: usize) -> Result<Self, String> {
+        let mut max_piece_bytes = 0;
+        for id in 0..vocab as u32 {
+            let piece = tokenizer.decode(&[id], false).map(|s| s.len()).unwrap_or(0);
+            if piece > MAX_PIECE_BYTES {
+                return Err(format!(
+                    "token {id} decodes to {piece} bytes; a token may decode to at most {MAX_PIECE_BYTES}"
+                ));
+            }
+            max_piece_bytes = max_piece_bytes.max(piece);
+        }
+        Ok(Self { tokenizer, max_piece_bytes })
+    }
+
+    /// A prompt's token ids as transformers' `tokenizer(prompt)` gives them (special tokens the
+    /// tokenizer adds included).
+    pub fn encode(&self, prompt: &str) -> Result<Vec<u32>, String> {
+        self.tokenizer.encode(prompt, true).map(|e| e.get_ids().to_vec()).map_err(|e| format!("tokenizing: {e}"))
+    }
+
+    /// The text of `ids`, special tokens skipped (transformers' `decode(ids, skip_special_tokens=True)`).
+    pub fn decode(&self, ids: &[u32]) -> Result<String, String> {
+        self.tokenizer.decode(ids, true).map_err(|e| format!("decoding: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word_level(tokens: &[&str]) -> Tokenizer {
+        let vocab: Vec<String> = tokens.iter().enumerate().map(|(i, t)| format!("{t:?}: {i}")).collect();
+        let json = format!(
+            r#"{{"version":"1.0","model":{{"type":"WordLevel","vocab":{{{}}},"unk_token":"a"}},"pre_tokenizer":{{"type":"Whitespace"}}}}"#,
+            vocab.join(",")
+        );
+        Tokenizer::from_bytes(json.as_bytes()).expect("a tokenizer")
+    }
+
+    /// A buyer's tokenizer with a token that decodes to a megabyte would make every completion
+    /// that draws it a megabyte per token (and every replica and juror hold it): refused when the
+    /// model loads, before any work.
+    #[test]
+    fn attack_a_token_that_decodes_to_more_than_a_piece_is_refused() {
+        let long = "x".repeat(MAX_PIECE_BYTES + 1);
+        let err = TextCodec::new(word_level(&["a", "b", &long]), 3).expect_err("too long a piece");
+        assert!(err.contains("token 2 decodes to 1025 bytes"), "{err}");
+        let codec = TextCodec::new(word_level(&["a", "bb"]), 2).expect("short pieces");
+        assert_eq!(codec.max_piece_bytes, 2);
+    }
+
+    #[test]
+    fn configs_name_the_family_or_are_refused() {
+        let cfg = |v: &str| serde_json::from_str::<Value>(v).expect("json");
+        assert_eq!(family("m", &cfg(r#"{"model_type": "qwen2"}"#)), Ok("qwen2"));
+        assert_eq!(family("m", &cfg(r#"{"architectures": ["LlamaForCausalLM"]}"#)), Ok("llama"));
+        for bad in
+            [r#"{}"#, r#"{"model_type": "llama", "architectures": ["GPT2LMHeadModel"]}"#, r#"{"model_type": "t5"}"#]
+        {
+            assert!(family("m", &cfg(bad)).expect_err(bad).contains("must be one of"), "{bad}");
+        }
+        assert_eq!(eos_ids(&cfg(r#"{"eos_token_id": [1, 2]}"#)), Ok(vec![1, 2]));
+        let many = format!(r#"{{"eos_token_id": {:?}}}"#, vec![1; MAX_EOS_IDS + 1]);
+        assert!(eos_ids(&cfg(&many)).expect_err("too many").contains("at most 64"));
     }
 }

@@ -24,12 +24,14 @@ struct Line {
     prompt_ids: Option<Vec<u32>>,
     #[serde(default)]
     max_new_tokens: Option<usize>,
+    // Read as f64 and narrowed: the same f32 whether the line is the buyer's or re-written with
+    // its index (a decimal read straight to f32 and one re-printed from f64 can round apart).
     #[serde(default)]
-    temperature: Option<f32>,
+    temperature: Option<f64>,
     #[serde(default)]
     top_k: Option<usize>,
     #[serde(default)]
-    top_p: Option<f32>,
+    top_p: Option<f64>,
     #[serde(default)]
     seed: Option<u64>,
     #[serde(default)]
@@ -115,7 +117,11 @@ pub fn read(file: &str, text: &str) -> Result<Vec<Request>, JobError> {
         if max_new_tokens == 0 {
             return Err(bad("max_new_tokens must be at least 1".into()));
         }
-        let sampling = Sampling { temperature: l.temperature.unwrap_or(0.0), top_k: l.top_k, top_p: l.top_p };
+        let sampling = Sampling {
+            temperature: l.temperature.unwrap_or(0.0) as f32,
+            top_k: l.top_k,
+            top_p: l.top_p.map(|p| p as f32),
+        };
         sampling.check().map_err(bad)?;
         let stop = l.stop.unwrap_or_default();
         if stop.len() > MAX_STOPS {
@@ -123,6 +129,10 @@ pub fn read(file: &str, text: &str) -> Result<Vec<Request>, JobError> {
         }
         if let Some(s) = stop.iter().find(|s| s.is_empty() || s.len() > MAX_STOP_BYTES) {
             return Err(bad(format!("stop string {s:?} is not 1 to {MAX_STOP_BYTES} bytes")));
+        }
+        if let Some(s) = stop.iter().find(|s| s.contains('\u{FFFD}')) {
+            // A partly decoded character decodes as U+FFFD until its last byte comes.
+            return Err(bad(format!("stop string {s:?} holds U+FFFD, which a character not yet whole decodes to")));
         }
         let index = l.index.unwrap_or(line as u64 - 1);
         if let Some(before) = out.last()
@@ -180,6 +190,19 @@ mod tests {
         assert_ne!(r[0].draws(0).next_u64(), r[0].draws(1).next_u64(), "the job's seed counts");
     }
 
+    /// A value that reads one way from the buyer's line and another once the line is re-written
+    /// with its index would give honest replicas and the jurors who re-run a prompt alone
+    /// different settings: a decimal just above 1 in f32's terms reads the same on both paths.
+    #[test]
+    fn attack_a_setting_reads_the_same_from_the_line_and_its_indexed_copy() {
+        let text = "{\"prompt_ids\": [1], \"temperature\": 1.00000005960464477539062499, \"top_p\": 1.00000005960464477539062499}\n";
+        let direct = read("p.jsonl", text).expect("reads");
+        let indexed = indexed_lines("p.jsonl", text).expect("indexed");
+        let again = read("p.jsonl", &indexed[0]).expect("reads again");
+        assert_eq!(direct[0].sampling, again[0].sampling);
+        assert_eq!(direct[0].input_hash(0, &[1]), again[0].input_hash(0, &[1]));
+    }
+
     #[test]
     fn bad_lines_are_named() {
         let cases = [
@@ -194,6 +217,8 @@ mod tests {
             ("{\"prompt\": \"a\", \"temperature\": -1}", "temperature"),
             ("{\"prompt\": \"a\", \"top_p\": 2}", "top_p"),
             ("{\"prompt\": \"a\", \"stop\": [\"\"]}", "stop string"),
+            ("{\"prompt\": \"a\", \"stop\": [\"x\\ufffd\"]}", "holds U+FFFD"),
+            ("{\"prompt\": \"a\", \"temperature\": 1e-9}", "temperature"),
             ("{\"prompt\": \"a\", \"colour\": 1}", "unknown field `colour`"),
             ("{\"prompt\": \"a\", \"index\": 4}\n{\"prompt\": \"b\", \"index\": 4}", "line 2: index 4 does not follow"),
             ("{\"prompt\": \"a\", \"index\": 4}\n{\"prompt\": \"b\"}", "line 2: index 1 does not follow"),

@@ -225,7 +225,7 @@ mod runner {
         let tmp = tempfile::tempdir().expect("tmp");
         let paths = paths(tmp.path());
         let pkg = tmp.path().join("gen");
-        let Some(reference) = python("gpt2_job.py", &[&pkg.to_string_lossy()]) else { return };
+        let Some(reference) = python("lm_job.py", &[&pkg.to_string_lossy()]) else { return };
         let reference: serde_json::Value = serde_json::from_str(&reference).expect("JSON");
         let eos = reference["eos"].as_u64().expect("eos");
         let report = run(&paths, &gpu, &pkg, &tmp.path().join("out")).expect("generate job runs");
@@ -299,8 +299,8 @@ mod runner {
             ("\"gelu_new\"", "\"gelu\"", "activation_function \"gelu\" is not supported"),
             (
                 "\"model_type\": \"gpt2\"",
-                "\"model_type\": \"llama\"",
-                "is not supported; tiny-gpt2 must be a GPT2LMHeadModel",
+                "\"model_type\": \"bert\"",
+                "is not supported; tiny-gpt2 must be one of GPT2LMHeadModel",
             ),
             (
                 "\"scale_attn_by_inverse_layer_idx\": false",
@@ -312,6 +312,56 @@ mod runner {
             assert!(config.contains(from), "{from}");
             fs::write(pkg.join("tiny-gpt2/config.json"), config.replace(from, to)).expect("config");
             refused(&paths, &gpu, &pkg, want);
+        }
+    }
+
+    /// Issue #24 points 2 and 4 through a job: a Llama (grouped-query attention, its own head)
+    /// and a Qwen2 (q/k/v biases, tied head) folder as transformers writes them, with rope_theta
+    /// in `rope_parameters`, give transformers' greedy tokens and text; the Llama again with its
+    /// weights in two shards named by `model.safetensors.index.json` gives the same file; a
+    /// scaled rotary embedding is refused by name.
+    #[test]
+    fn llama_family_generation_matches_transformers() {
+        let Some(gpu) = gpu() else { return };
+        for family in ["llama", "qwen2"] {
+            let tmp = tempfile::tempdir().expect("tmp");
+            let paths = paths(tmp.path());
+            let pkg = tmp.path().join("gen");
+            let Some(reference) = python("lm_job.py", &[&pkg.to_string_lossy(), family]) else { return };
+            let reference: serde_json::Value = serde_json::from_str(&reference).expect("JSON");
+            let report = run(&paths, &gpu, &pkg, &tmp.path().join("out")).expect("generate job runs");
+            let want = reference["completions"].as_array().expect("completions");
+            let got = completions(&tmp.path().join("out"));
+            assert_eq!(got.len(), want.len());
+            for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                assert_eq!(
+                    ids(&g["token_ids"]),
+                    ids(&w["token_ids"]),
+                    "{family} prompt {i}: transformers' greedy tokens"
+                );
+                assert_eq!(g["text"], w["text"], "{family} prompt {i}: transformers' text");
+            }
+            assert_bound(&tmp.path().join("out"), &report);
+            let description =
+                runner::describe(&paths, &runner::Package::open(&pkg).expect("package")).expect("describes");
+            let model = &description.facts[0].1;
+            assert!(model.contains("heads (2 key-value)") && model.contains("ForCausalLM"), "{model}");
+            if family != "llama" {
+                continue;
+            }
+            // The same weights in two shards, as large checkpoints are published.
+            let dir = pkg.join(format!("tiny-{family}"));
+            if python("shard_safetensors.py", &[&dir.to_string_lossy()]).is_none() {
+                return;
+            }
+            assert!(!dir.join("model.safetensors").exists() && dir.join("model.safetensors.index.json").is_file());
+            let sharded = run(&paths, &gpu, &pkg, &tmp.path().join("sharded")).expect("a sharded checkpoint runs");
+            assert_eq!(sharded.result_root, report.result_root, "the same completions from shards");
+            let config = fs::read_to_string(dir.join("config.json")).expect("config");
+            let scaled = config.replace("\"rope_type\": \"default\"", "\"rope_type\": \"llama3\"");
+            assert_ne!(scaled, config);
+            fs::write(dir.join("config.json"), scaled).expect("config");
+            refused(&paths, &gpu, &pkg, "rope_parameters.rope_type \"llama3\" is not supported");
         }
     }
 
@@ -698,14 +748,19 @@ mod hostile_input {
         }
     }
 
-    /// The largest decoder the limits allow: the work of a prefill of every position, and of
-    /// the last token, still fits the counts.
+    /// The largest decoders the limits allow (GPT-2's and the Llama family's): the work of a
+    /// prefill of every position, of the last token, and of a whole sequence still fits the counts.
     #[test]
     fn the_largest_decoder_within_the_limits_does_not_overflow() {
         let c = gpu_engine::workloads::decoder::DecoderConfig::LIMITS;
         assert!(c.work_units(0, c.max_positions) > 0);
         assert!(c.work_units(c.max_positions - 1, 1) > 0);
-        assert!(runner::generate::sequence_flops(&c, 1, c.max_positions - 1) > 0);
+        let config = runner::lm::ModelConfig::Gpt2(c);
+        assert!(runner::generate::sequence_units(&config, 1, c.max_positions - 1, true) > 0);
+        let l = gpu_engine::workloads::llama::LlamaConfig::LIMITS;
+        assert!(l.work_units(0, l.max_positions) > 0 && l.work_units(l.max_positions - 1, 1) > 0);
+        let config = runner::lm::ModelConfig::Llama(l);
+        assert!(runner::generate::sequence_units(&config, 1, l.max_positions - 1, true) > 0);
     }
 
     /// The largest encoder the limits allow: its work still fits the counts.

@@ -95,15 +95,27 @@ impl SoftmaxRows {
     }
 }
 
-/// Layer norm over each row, with per-column scale and bias.
+/// Layer norm over each row, with per-column scale and bias; or RMS norm (no centring, no bias).
 #[derive(Debug)]
 pub struct LayerNormRows {
     pipeline: Arc<ComputePipeline>,
+    rms: bool,
 }
 
 impl LayerNormRows {
     pub fn new(gpu: &Gpu) -> Result<Self, EngineError> {
-        Ok(Self { pipeline: gpu.pipeline(shaders::LAYERNORM_ROWS, &[])? })
+        Ok(Self { pipeline: gpu.pipeline(shaders::LAYERNORM_ROWS, &[])?, rms: false })
+    }
+
+    /// RMS norm (Llama's): `y = x * rsqrt(mean(x^2) + eps) * gamma`; `beta` is not read (pass any
+    /// buffer of `n` values, e.g. `gamma`).
+    pub fn rms(gpu: &Gpu) -> Result<Self, EngineError> {
+        let constants = [(0, vulkano::shader::SpecializationConstant::Bool(true))];
+        Ok(Self { pipeline: gpu.pipeline(shaders::LAYERNORM_ROWS, &constants)?, rms: true })
+    }
+
+    pub fn is_rms(&self) -> bool {
+        self.rms
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -16,7 +16,8 @@
 
 use vulkano::buffer::Subbuffer;
 
-use super::tensors::TensorFile;
+pub use super::sequences::{DeviceCache, check_ids};
+use super::{sequences::head_logits, tensors::Tensors};
 use crate::{
     EngineError, Gpu, ReproClass,
     attention::{
@@ -26,7 +27,7 @@ use crate::{
     kernels::{
         Gemm,
         elementwise::Binary,
-        gemm::{Epilogue, GemmShape},
+        gemm::GemmShape,
         rows::{LayerNormRows, RowsShape, Unary},
     },
     numeric::canonicalize,
@@ -150,7 +151,12 @@ impl DecoderWeights {
     /// F32, F16 or BF16 tensors), its head as `head` says.
     pub fn from_safetensors(bytes: &[u8], config: DecoderConfig, head: Head) -> Result<Self, EngineError> {
         config.validate()?;
-        let file = TensorFile::parse(bytes)?;
+        Self::from_tensors(&Tensors::parse(&[bytes])?, config, head)
+    }
+
+    /// As [`DecoderWeights::from_safetensors`], from a checkpoint in one file or several.
+    pub fn from_tensors(file: &Tensors, config: DecoderConfig, head: Head) -> Result<Self, EngineError> {
+        config.validate()?;
         let (h, i, v) = (config.hidden, config.intermediate, config.vocab_size);
         let prefix = if file.contains("transformer.wte.weight") { "transformer." } else { "" };
         let get = |name: &str, shape: &[usize]| file.floats(&format!("{prefix}{name}"), shape);
@@ -263,21 +269,7 @@ impl DecoderWeights {
 
     /// Checks `t` new ids after `past` cached rows: ids in the vocabulary, positions in the table.
     pub fn check_tokens(&self, sequence: usize, past: usize, ids: &[u32]) -> Result<(), EngineError> {
-        let bad = |message: String| Err(EngineError::Shape { kernel: "decoder", message });
-        if ids.is_empty() {
-            return bad(format!("sequence {sequence} has no new tokens"));
-        }
-        if past + ids.len() > self.config.max_positions {
-            return bad(format!(
-                "sequence {sequence} would hold {} tokens, more than the {} positions of the model",
-                past + ids.len(),
-                self.config.max_positions
-            ));
-        }
-        if let Some((t, id)) = ids.iter().enumerate().find(|(_, id)| **id as usize >= self.config.vocab_size) {
-            return bad(format!("sequence {sequence}, token {}: id {id} is outside the vocabulary", past + t));
-        }
-        Ok(())
+        check_ids(sequence, past, ids, self.config.vocab_size, self.config.max_positions)
     }
 
     /// The input rows of `ids` at positions `past..`: `wte[id] + wpe[position]`, canonicalized.
@@ -304,26 +296,30 @@ pub struct KvCache {
 }
 
 /// Causal attention of `t` new rows at positions `past..past + t` (their queries `q`, `[t, width]`)
-/// over the keys and values of positions `0..=position` in `kv` (`[past + t, 2 * width]`), in the
+/// over the keys and values of positions `0..=position` in `kv` (`[past + t, 2 * kv width]`; query
+/// head `h` reads key-value head `h / (heads / kv_heads)`), in the
 /// order of [`attention::reference`]: so the same row gives the same bits in a prefill and a
 /// decode step.
+#[allow(clippy::too_many_arguments)]
 pub fn causal_attention(
     class: ReproClass,
     q: &[f32],
     kv: &[f32],
     past: usize,
     heads: usize,
+    kv_heads: usize,
     head_dim: usize,
     scale: f32,
 ) -> Vec<f32> {
-    let w = heads * head_dim;
+    let (w, kw) = (heads * head_dim, kv_heads * head_dim);
     let t = q.len() / w;
     let mut out = vec![0.0f32; t * w];
     for j in 0..t {
         for hd in 0..heads {
             let d = head_dim;
-            let key = |p: usize| &kv[p * 2 * w + hd * d..][..d];
-            let value = |p: usize| &kv[p * 2 * w + w + hd * d..][..d];
+            let kvh = hd / (heads / kv_heads);
+            let key = |p: usize| &kv[p * 2 * kw + kvh * d..][..d];
+            let value = |p: usize| &kv[p * 2 * kw + kw + kvh * d..][..d];
             let q = &q[j * w + hd * d..][..d];
             attention::attend(class, q, past + j + 1, key, value, scale, &mut out[j * w + hd * d..][..d]);
         }
@@ -367,7 +363,7 @@ pub fn reference_step(
             q.extend_from_slice(&row[..h]);
             kv.extend_from_slice(&row[h..]);
         }
-        let ctx = causal_attention(class, &q, kv, past, c.heads, c.head_dim(), scale);
+        let ctx = causal_attention(class, &q, kv, past, c.heads, c.heads, c.head_dim(), scale);
         x = add(&add_row(&cpu::gemm(class, &ctx, &l.proj_w, t, h, h), &l.proj_b, h), &x);
         let m = cpu::layernorm_rows(&x, &l.ln2_g, &l.ln2_b, t, h, eps);
         let f = cpu::unary(UnaryOp::GeluTanh, &add_row(&cpu::gemm(class, &m, &l.fc_w, t, i, h), &l.fc_b, i));
@@ -380,15 +376,16 @@ pub fn reference_step(
     Ok(cpu::gemm(class, &n, &weights.head, rows, v, h))
 }
 
-/// The index of the largest logit (the first of equals): greedy decoding's choice.
+/// The index of the largest logit (the first of equals; NaN never, unless every logit is NaN:
+/// then 0): greedy decoding's choice.
 pub fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0usize;
+    let mut best: Option<usize> = None;
     for (j, &l) in logits.iter().enumerate() {
-        if l > logits[best] {
-            best = j;
+        if !l.is_nan() && best.is_none_or(|b| l > logits[b]) {
+            best = Some(j);
         }
     }
-    best as u32
+    best.unwrap_or(0) as u32
 }
 
 /// Greedy generation on the CPU twin: the prompt in one prefill, then one token at a time, at most
@@ -446,34 +443,6 @@ pub struct Decoder {
     attention: KvAttention,
 }
 
-/// The key-value caches of a batch of sequences on the device: one buffer per layer, `slots`
-/// sequences of at most `cap` positions, and how many rows each sequence holds.
-#[derive(Debug)]
-pub struct DeviceCache {
-    shape: CacheShape,
-    layers: Vec<Subbuffer<[f32]>>,
-    rows: Vec<usize>,
-}
-
-impl DeviceCache {
-    /// Rows sequence `slot` holds.
-    pub fn rows(&self, slot: usize) -> usize {
-        self.rows.get(slot).copied().unwrap_or(0)
-    }
-
-    /// Positions each sequence may hold.
-    pub fn cap(&self) -> usize {
-        self.shape.cap
-    }
-
-    /// Empties sequence `slot`, for a new one (its old rows are overwritten as the new grows).
-    pub fn reset(&mut self, slot: usize) {
-        if let Some(rows) = self.rows.get_mut(slot) {
-            *rows = 0;
-        }
-    }
-}
-
 impl Decoder {
     /// Uploads the weights and builds the pipelines.
     pub fn new(gpu: &Gpu, weights: DecoderWeights, class: ReproClass) -> Result<Self, EngineError> {
@@ -522,11 +491,14 @@ impl Decoder {
     /// Caches for `slots` sequences of at most `cap` positions each (at most the model's).
     pub fn cache(&self, gpu: &Gpu, slots: usize, cap: usize) -> Result<DeviceCache, EngineError> {
         let c = self.weights.config;
-        let shape = CacheShape { slots, cap: cap.min(c.max_positions), heads: c.heads, head_dim: c.head_dim() };
-        shape.check()?;
-        gpu.check_memory("the decoder's key-value cache", (shape.len() * c.layers) as u64 * 4)?;
-        let layers = (0..c.layers).map(|_| gpu.output::<f32>(shape.len() as u64)).collect::<Result<Vec<_>, _>>()?;
-        Ok(DeviceCache { shape, layers, rows: vec![0; slots] })
+        let shape = CacheShape {
+            slots,
+            cap: cap.min(c.max_positions),
+            heads: c.heads,
+            kv_heads: c.heads,
+            head_dim: c.head_dim(),
+        };
+        DeviceCache::new(gpu, shape, c.layers, None)
     }
 
     /// Runs new tokens for some of the cache's sequences (`work`: slot and its new ids, each slot
@@ -540,104 +512,55 @@ impl Decoder {
     ) -> Result<Vec<Vec<f32>>, EngineError> {
         let c = self.weights.config;
         let (h, i, v) = (c.hidden, c.intermediate, c.vocab_size);
-        let bad = |message: String| Err(EngineError::Shape { kernel: "decoder", message });
-        if work.is_empty() {
-            return bad("a step needs at least one sequence".into());
-        }
-        let mut seen = vec![false; cache.shape.slots];
-        let mut x = Vec::new();
-        let mut meta = Vec::new();
-        let mut last = Vec::with_capacity(work.len());
-        for &(slot, ids) in work {
-            if slot >= cache.shape.slots || std::mem::replace(&mut seen[slot], true) {
-                return bad(format!("slot {slot} is not in the cache's {} or comes twice", cache.shape.slots));
-            }
-            let past = cache.rows[slot];
+        let batch = cache.batch(work, |slot, past, ids| {
             self.weights.check_tokens(slot, past, ids)?;
-            if past + ids.len() > cache.shape.cap {
-                return bad(format!(
-                    "sequence {slot} would hold {} rows; its cache holds {}",
-                    past + ids.len(),
-                    cache.shape.cap
-                ));
-            }
-            x.extend(self.weights.embed_rows(past, ids));
-            for j in 0..ids.len() {
-                meta.extend([slot as u32, (past + j) as u32]);
-            }
-            last.push(meta.len() / 2 - 1);
-        }
-        let rows = meta.len() / 2;
-        cache.shape.check_rows(&meta)?;
+            Ok(self.weights.embed_rows(past, ids))
+        })?;
+        let rows = batch.rows;
         let head_stage = work.len() * (2 * h + v);
         gpu.check_memory("one decoder step", (rows * (5 * h + 2 * 3 * h + 2 * i) + head_stage) as u64 * 4)?;
-        let x = gpu.upload(&x)?;
-        let meta_dev = gpu.upload(&meta)?;
+        let x = gpu.upload(&batch.x)?;
+        let meta_dev = gpu.upload(&batch.meta)?;
         let wide = |n: usize| gpu.output::<f32>((rows * n) as u64);
         let (a, b, t, y) = (wide(h)?, wide(h)?, wide(h)?, wide(h)?);
         let (qkv, qkv_tmp, f, f_tmp) = (wide(3 * h)?, wide(3 * h)?, wide(i)?, wide(i)?);
         let shape = RowsShape { rows, n: h };
+        let cache_shape = cache.shape();
         let eps = c.layer_norm_eps;
         let scale = crate::detmath::rsqrt(c.head_dim() as f32);
         let mut rec = gpu.recorder()?;
-        // out = x W + bias: one dispatch where the GEMM's layout adds the bias as it stores (the
-        // same bits), else the GEMM into `tmp` and the row-broadcast add.
-        macro_rules! linear {
-            ($x:expr, $w:expr, $bias:expr, $tmp:expr, $out:expr, $n:expr, $k:expr) => {{
-                let shape = GemmShape { m: rows, n: $n, k: $k };
-                if self.gemm.fuses(gpu, $x, $w, shape) {
-                    self.gemm.record_fused(gpu, &mut rec, $x, $w, $bias, Epilogue::Bias, $out, shape)?;
-                } else {
-                    self.gemm.record(gpu, &mut rec, $x, $w, $tmp, shape)?;
-                    self.add_row.record(gpu, &mut rec, $tmp, $bias, $out, $n)?;
-                }
-            }};
-        }
+        let linear = |rec: &mut crate::Recorder,
+                      x: &Subbuffer<[f32]>,
+                      w: &Subbuffer<[f32]>,
+                      bias: &Subbuffer<[f32]>,
+                      tmp: &Subbuffer<[f32]>,
+                      out: &Subbuffer<[f32]>,
+                      n: usize,
+                      k: usize| {
+            super::llama::linear(gpu, rec, &self.gemm, &self.add_row, x, w, bias, tmp, out, GemmShape { m: rows, n, k })
+        };
         // The residual stream lives in `x` then `y` (swapped each layer); `a`, `b`, `t` are scratch.
         let (cur, next) = (x, y);
-        for (l, layer_cache) in self.layers.iter().zip(&cache.layers) {
+        for (l, layer_cache) in self.layers.iter().zip(cache.layers()) {
             self.norm.record(gpu, &mut rec, &cur, &l.ln1.0, &l.ln1.1, &a, shape, eps)?;
-            linear!(&a, &l.qkv_w, &l.qkv_b, &qkv_tmp, &qkv, 3 * h, h);
-            self.append.record(gpu, &mut rec, &qkv, &meta_dev, layer_cache, rows, cache.shape)?;
-            self.attention.record(gpu, &mut rec, &qkv, &meta_dev, layer_cache, &b, rows, cache.shape, scale)?;
-            linear!(&b, &l.proj_w, &l.proj_b, &t, &a, h, h);
+            linear(&mut rec, &a, &l.qkv_w, &l.qkv_b, &qkv_tmp, &qkv, 3 * h, h)?;
+            self.append.record(gpu, &mut rec, &qkv, &meta_dev, layer_cache, rows, cache_shape)?;
+            self.attention.record(gpu, &mut rec, &qkv, &meta_dev, layer_cache, &b, rows, cache_shape, scale)?;
+            linear(&mut rec, &b, &l.proj_w, &l.proj_b, &t, &a, h, h)?;
             self.add.record(gpu, &mut rec, &a, &cur, &next, h)?;
             self.norm.record(gpu, &mut rec, &next, &l.ln2.0, &l.ln2.1, &a, shape, eps)?;
-            linear!(&a, &l.fc_w, &l.fc_b, &f_tmp, &f, i, h);
+            linear(&mut rec, &a, &l.fc_w, &l.fc_b, &f_tmp, &f, i, h)?;
             self.gelu.record(gpu, &mut rec, &f, &f_tmp)?;
-            linear!(&f_tmp, &l.fc_proj_w, &l.fc_proj_b, &t, &b, h, i);
+            linear(&mut rec, &f_tmp, &l.fc_proj_w, &l.fc_proj_b, &t, &b, h, i)?;
             // `cur` holds the block's output again; `next` is free.
             self.add.record(gpu, &mut rec, &b, &next, &cur, h)?;
         }
         gpu.submit("decoder", rec)?;
         // The last new row of each sequence: its final norm and the head, in a second submission.
-        let hidden = gpu.download(&cur)?;
-        let mut picked = Vec::with_capacity(last.len() * h);
-        for &r in &last {
-            picked.extend_from_slice(&hidden[r * h..(r + 1) * h]);
-        }
-        let m = last.len();
-        let picked = gpu.upload(&picked)?;
-        let normed = gpu.output::<f32>((m * h) as u64)?;
-        let logits = gpu.output::<f32>((m * v) as u64)?;
-        let mut rec = gpu.recorder()?;
-        self.norm.record(
-            gpu,
-            &mut rec,
-            &picked,
-            &self.lnf.0,
-            &self.lnf.1,
-            &normed,
-            RowsShape { rows: m, n: h },
-            eps,
-        )?;
-        self.gemm.record(gpu, &mut rec, &normed, &self.head, &logits, GemmShape { m, n: v, k: h })?;
-        gpu.submit("decoder head", rec)?;
-        for &(slot, ids) in work {
-            cache.rows[slot] += ids.len();
-        }
-        let logits = gpu.download(&logits)?;
-        Ok(logits.chunks_exact(v).map(<[f32]>::to_vec).collect())
+        let lnf = (&self.lnf.0, &self.lnf.1);
+        let logits = head_logits(gpu, &self.norm, &self.gemm, &cur, &batch.last, lnf, &self.head, (h, v), eps)?;
+        cache.advance(work);
+        Ok(logits)
     }
 
     /// Greedy generation for a batch of prompts on the device: every prompt in one prefill, then

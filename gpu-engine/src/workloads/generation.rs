@@ -1,5 +1,5 @@
-//! Generation with the decoder: choosing each next token from the logits (greedy, or sampled
-//! with temperature, top-k and top-p from a given random draw), and [`Decoder::generate`], which
+//! Generation with a decoder: choosing each next token from the logits (greedy, or sampled
+//! with temperature, top-k and top-p from a given random draw), and [`generate`], which
 //! keeps a fixed number of sequences on the device and starts the next prompt in a slot as soon
 //! as its sequence ends (a prefill beside the others' single tokens, in one step).
 //!
@@ -9,7 +9,14 @@
 
 use crate::{EngineError, Gpu, detmath};
 
-use super::decoder::{Decoder, argmax};
+use super::{
+    decoder::{Decoder, argmax},
+    llama::Llama,
+    sequences::DeviceCache,
+};
+
+/// The smallest temperature that samples (0 is greedy).
+pub const MIN_TEMPERATURE: f32 = 1e-3;
 
 /// How a next token is chosen. `temperature` 0 is greedy (`top_k` and `top_p` then change nothing).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,8 +33,10 @@ impl Sampling {
 
     /// Checks the settings; the message names the setting.
     pub fn check(&self) -> Result<(), String> {
-        if !(self.temperature.is_finite() && (0.0..=100.0).contains(&self.temperature)) {
-            return Err(format!("temperature {} is outside 0..=100", self.temperature));
+        // No temperature so small that a logit's distance over it leaves the normal range (a
+        // host that flushes subnormals would draw another token).
+        if !(self.temperature == 0.0 || (MIN_TEMPERATURE..=100.0).contains(&self.temperature)) {
+            return Err(format!("temperature {} is not 0 (greedy) or {MIN_TEMPERATURE} to 100", self.temperature));
         }
         if self.top_k == Some(0) {
             return Err("top_k must be at least 1".into());
@@ -102,60 +111,100 @@ pub enum Next {
     End,
 }
 
-impl Decoder {
-    /// Generates for `prompts` with at most `slots` sequences on the device at a time, each
-    /// holding at most `cap` positions: every step runs the new prompts' prefills and the other
-    /// sequences' last tokens in one batch. `next(prompt, logits)` hears each sequence's logits in
-    /// turn (the last prompt row's, then each fed token's) and says what follows; a sequence
-    /// that reaches `cap` positions ends there (`next` has heard its last logits). Returns when
-    /// every prompt has ended. A prompt's logits do not depend on the others or on `slots`.
-    pub fn generate<E: From<EngineError>>(
-        &self,
-        gpu: &Gpu,
-        prompts: &[Vec<u32>],
-        slots: usize,
-        cap: usize,
-        mut next: impl FnMut(usize, &[f32]) -> Result<Next, E>,
-    ) -> Result<(), E> {
-        if prompts.is_empty() {
+/// A decoder on the device that [`generate`] drives: GPT-2's ([`Decoder`]) or the Llama
+/// family's ([`Llama`]).
+pub trait CausalLm {
+    /// Caches for `slots` sequences of at most `cap` positions each.
+    fn cache(&self, gpu: &Gpu, slots: usize, cap: usize) -> Result<DeviceCache, EngineError>;
+    /// New tokens of some of the cache's sequences in one batch: the logits of each one's last row.
+    fn step(&self, gpu: &Gpu, cache: &mut DeviceCache, work: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, EngineError>;
+}
+
+impl CausalLm for Decoder {
+    fn cache(&self, gpu: &Gpu, slots: usize, cap: usize) -> Result<DeviceCache, EngineError> {
+        Decoder::cache(self, gpu, slots, cap)
+    }
+    fn step(&self, gpu: &Gpu, cache: &mut DeviceCache, work: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, EngineError> {
+        Decoder::step(self, gpu, cache, work)
+    }
+}
+
+impl CausalLm for Llama {
+    fn cache(&self, gpu: &Gpu, slots: usize, cap: usize) -> Result<DeviceCache, EngineError> {
+        Llama::cache(self, gpu, slots, cap)
+    }
+    fn step(&self, gpu: &Gpu, cache: &mut DeviceCache, work: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, EngineError> {
+        Llama::step(self, gpu, cache, work)
+    }
+}
+
+/// The most prompt rows one step starts (more prompts wait for the next step): a step's memory
+/// stays bounded however long the prompts are. It changes no bit of any sequence.
+pub const PREFILL_ROWS: usize = 4096;
+
+/// Generates for `prompts` with at most `slots` sequences on the device at a time (fewer when
+/// their caches do not fit the device's memory), each holding at most `cap` positions: every
+/// step runs the new prompts' prefills and the other sequences' last tokens in one batch.
+/// `next(prompt, logits)` hears each sequence's logits in turn (the last prompt row's, then each
+/// fed token's) and says what follows; a sequence that reaches `cap` positions ends there (`next`
+/// has heard its last logits). Returns when every prompt has ended. A prompt's logits depend
+/// neither on the others nor on `slots`.
+pub fn generate<E: From<EngineError>>(
+    model: &impl CausalLm,
+    gpu: &Gpu,
+    prompts: &[Vec<u32>],
+    slots: usize,
+    cap: usize,
+    mut next: impl FnMut(usize, &[f32]) -> Result<Next, E>,
+) -> Result<(), E> {
+    if prompts.is_empty() {
+        return Ok(());
+    }
+    let mut slots = slots.clamp(1, prompts.len());
+    let mut cache = loop {
+        match model.cache(gpu, slots, cap) {
+            Ok(cache) => break cache,
+            Err(EngineError::OverMemoryLimit { .. }) if slots > 1 => slots /= 2,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let cap = cache.cap();
+    // Each slot's prompt and the token it feeds next (None: it starts its prompt).
+    let mut held: Vec<Option<(usize, Option<u32>)>> = vec![None; slots];
+    let mut queue = (0..prompts.len()).peekable();
+    loop {
+        let mut prefill = 0;
+        for (slot, entry) in held.iter_mut().enumerate() {
+            if entry.is_none()
+                && let Some(&p) = queue.peek()
+                && (prefill == 0 || prefill + prompts[p].len() <= PREFILL_ROWS)
+            {
+                queue.next();
+                prefill += prompts[p].len();
+                cache.reset(slot);
+                *entry = Some((p, None));
+            }
+        }
+        let tokens: Vec<(usize, usize, [u32; 1])> =
+            held.iter().enumerate().filter_map(|(s, e)| e.and_then(|(p, t)| Some((s, p, [t?])))).collect();
+        let mut work: Vec<(usize, usize, &[u32])> = Vec::with_capacity(slots);
+        for (slot, entry) in held.iter().enumerate() {
+            if let Some((p, None)) = entry {
+                work.push((slot, *p, prompts[*p].as_slice()));
+            }
+        }
+        work.extend(tokens.iter().map(|(s, p, t)| (*s, *p, &t[..])));
+        if work.is_empty() {
             return Ok(());
         }
-        let slots = slots.clamp(1, prompts.len());
-        let mut cache = self.cache(gpu, slots, cap)?;
-        let cap = cache.cap();
-        // Each slot's prompt and the token it feeds next (None: it starts a prompt).
-        let mut held: Vec<Option<(usize, Option<u32>)>> = vec![None; slots];
-        let mut queue = 0..prompts.len();
-        loop {
-            for (slot, entry) in held.iter_mut().enumerate() {
-                if entry.is_none()
-                    && let Some(p) = queue.next()
-                {
-                    cache.reset(slot);
-                    *entry = Some((p, None));
-                }
-            }
-            let tokens: Vec<(usize, usize, [u32; 1])> =
-                held.iter().enumerate().filter_map(|(s, e)| e.and_then(|(p, t)| Some((s, p, [t?])))).collect();
-            let mut work: Vec<(usize, usize, &[u32])> = Vec::with_capacity(slots);
-            for (slot, entry) in held.iter().enumerate() {
-                if let Some((p, None)) = entry {
-                    work.push((slot, *p, prompts[*p].as_slice()));
-                }
-            }
-            work.extend(tokens.iter().map(|(s, p, t)| (*s, *p, &t[..])));
-            if work.is_empty() {
-                return Ok(());
-            }
-            work.sort_unstable_by_key(|w| w.0);
-            let batch: Vec<(usize, &[u32])> = work.iter().map(|(s, _, ids)| (*s, *ids)).collect();
-            let logits = self.step(gpu, &mut cache, &batch)?;
-            for ((slot, prompt, _), row) in work.iter().zip(&logits) {
-                held[*slot] = match next(*prompt, row)? {
-                    Next::Feed(token) if cache.rows(*slot) < cap => Some((*prompt, Some(token))),
-                    _ => None,
-                };
-            }
+        work.sort_unstable_by_key(|w| w.0);
+        let batch: Vec<(usize, &[u32])> = work.iter().map(|(s, _, ids)| (*s, *ids)).collect();
+        let logits = model.step(gpu, &mut cache, &batch)?;
+        for ((slot, prompt, _), row) in work.iter().zip(&logits) {
+            held[*slot] = match next(*prompt, row)? {
+                Next::Feed(token) if cache.rows(*slot) < cap => Some((*prompt, Some(token))),
+                _ => None,
+            };
         }
     }
 }

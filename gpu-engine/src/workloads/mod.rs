@@ -9,7 +9,9 @@ pub mod challenge;
 pub mod decoder;
 pub mod encoder;
 pub mod generation;
+pub mod llama;
 pub mod mlp;
+pub mod sequences;
 pub mod tensors;
 
 use crate::{EngineError, attention::MAX_HEAD_DIM, numeric::canonicalize, seeded::SplitMix64};

@@ -48,6 +48,41 @@ impl<'a> TensorFile<'a> {
     }
 }
 
+/// A checkpoint's tensors, in one file or sharded over several (Hugging Face's
+/// `model.safetensors.index.json`): each name is looked up in every file.
+#[derive(Debug)]
+pub struct Tensors<'a> {
+    files: Vec<TensorFile<'a>>,
+}
+
+impl<'a> Tensors<'a> {
+    /// Parses each file; a name in two of them is refused.
+    pub fn parse(files: &[&'a [u8]]) -> Result<Self, EngineError> {
+        let files = files.iter().map(|b| TensorFile::parse(b)).collect::<Result<Vec<_>, _>>()?;
+        let mut seen = std::collections::BTreeSet::new();
+        for file in &files {
+            for name in file.inner.names() {
+                if !seen.insert(name) {
+                    return Err(weights_error(name, "is in two of the checkpoint's files"));
+                }
+            }
+        }
+        Ok(Self { files })
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.files.iter().any(|f| f.contains(name))
+    }
+
+    /// As [`TensorFile::floats`], from whichever file holds `name`.
+    pub fn floats(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, EngineError> {
+        match self.files.iter().find(|f| f.contains(name)) {
+            Some(file) => file.floats(name, shape),
+            None => Err(weights_error(name, "missing from the checkpoint")),
+        }
+    }
+}
+
 impl TensorFile<'_> {
     /// The tensor `name` stored as F32, F16 or BF16, which must have exactly `shape`, widened to
     /// f32 (exactly: every F16 and BF16 value is an f32) and canonicalized.
