@@ -73,8 +73,22 @@ fn rejected(reason: impl Into<String>) -> EngineError {
     EngineError::KernelRejected { reason: reason.into() }
 }
 
+/// A kernel as the engine runs it: its SPIR-V words, and the most statements one dispatch can
+/// run (every invocation running the entry point's statements, calls written out, once and then
+/// once per iteration its loop budget allows): the work a buyer pays for, known before it runs.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub words: Vec<u32>,
+    pub work_bound: u64,
+}
+
 /// Parses, validates and rewrites a kernel to the SPIR-V words the engine will run.
 pub fn compile(source: &KernelSource, spec: &KernelSpec) -> Result<Vec<u32>, EngineError> {
+    Ok(compile_bounded(source, spec)?.words)
+}
+
+/// [`compile`], with the dispatch's work bound.
+pub fn compile_bounded(source: &KernelSource, spec: &KernelSpec) -> Result<Compiled, EngineError> {
     let size = match source {
         KernelSource::Wgsl(text) => text.len(),
         KernelSource::Spirv(bytes) => bytes.len(),
@@ -96,11 +110,13 @@ pub fn compile(source: &KernelSource, spec: &KernelSpec) -> Result<Vec<u32>, Eng
         };
         rejected(format!("validation: {text}"))
     })?;
-    check_interface(&module, spec)?;
+    let invocations = check_interface(&module, spec)?;
     if let Tier::Verifiable(class) = spec.tier {
         check_determinism(&module, &info, class)?;
     }
-    budget::check_shape(&module, matches!(spec.tier, Tier::Verifiable(_)))?;
+    let statements = budget::check_shape(&module, matches!(spec.tier, Tier::Verifiable(_)), &spec.entry_point)?;
+    let work_bound =
+        invocations.saturating_mul(statements.max(1)).saturating_mul(u64::from(spec.loop_budget).saturating_add(1));
     let mut module = module;
     let loops = budget::bound_loops(&mut module, spec.loop_budget);
     // Validated again as rewritten (uniformity was checked on the kernel as written: a budget
@@ -115,13 +131,15 @@ pub fn compile(source: &KernelSource, spec: &KernelSpec) -> Result<Vec<u32>, Eng
         naga::back::spv::PipelineOptions { shader_stage: ShaderStage::Compute, entry_point: spec.entry_point.clone() };
     let words = naga::back::spv::write_vec(&module, &info, &options, Some(&pipeline))
         .map_err(|e| rejected(format!("writing SPIR-V: {e}")))?;
-    Ok(match spec.tier {
+    let words = match spec.tier {
         Tier::Verifiable(_) => no_contraction(words),
         Tier::Open => words,
-    })
+    };
+    Ok(Compiled { words, work_bound })
 }
 
-fn check_interface(module: &naga::Module, spec: &KernelSpec) -> Result<(), EngineError> {
+/// Checks the kernel's interface against its spec; returns the dispatch's invocations.
+fn check_interface(module: &naga::Module, spec: &KernelSpec) -> Result<u64, EngineError> {
     let entry = module
         .entry_points
         .iter()
@@ -195,7 +213,7 @@ fn check_interface(module: &naga::Module, spec: &KernelSpec) -> Result<(), Engin
             return Err(rejected(format!("binding {} was declared but the kernel does not use it", b.binding)));
         }
     }
-    Ok(())
+    Ok(total)
 }
 
 fn check_determinism(module: &naga::Module, info: &ModuleInfo, class: ReproClass) -> Result<(), EngineError> {
@@ -278,6 +296,7 @@ pub fn no_contraction(words: Vec<u32>) -> Vec<u32> {
 pub struct ExternalKernel {
     pipeline: Arc<ComputePipeline>,
     spec: KernelSpec,
+    work_bound: u64,
 }
 
 impl ExternalKernel {
@@ -289,9 +308,14 @@ impl ExternalKernel {
         }
         let bytes = spec.buffers.iter().fold(0u64, |sum, b| sum.saturating_add(b.len.saturating_mul(4)));
         gpu.check_memory("the kernel's buffers", bytes)?;
-        let words = compile(source, &spec)?;
-        let pipeline = gpu.pipeline_from_words(&words, &spec.entry_point)?;
-        Ok(Self { pipeline, spec })
+        let compiled = compile_bounded(source, &spec)?;
+        let pipeline = gpu.pipeline_from_words(&compiled.words, &spec.entry_point)?;
+        Ok(Self { pipeline, spec, work_bound: compiled.work_bound })
+    }
+
+    /// The most statements one dispatch runs ([`Compiled::work_bound`]).
+    pub fn work_bound(&self) -> u64 {
+        self.work_bound
     }
 
     /// Dispatches once over `buffers`, given in the order of the declared bindings.

@@ -1456,6 +1456,10 @@ mod decoder {
         let huge = DecoderConfig { layers: 1 << 40, ..config };
         let err = DecoderWeights::from_safetensors(&bytes, huge, Head::Tied).expect_err("over the limits");
         assert!(err.to_string().contains("n_layer"), "{err}");
+        // A subnormal epsilon: a row of zeros would normalize differently where a device flushes.
+        let tiny = DecoderConfig { layer_norm_eps: 1e-39, ..config };
+        let err = DecoderWeights::from_safetensors(&bytes, tiny, Head::Tied).expect_err("a subnormal epsilon");
+        assert!(err.to_string().contains("from 2^-100"), "{err}");
         let odd = DecoderConfig { heads: 3, ..config };
         assert!(DecoderWeights::from_safetensors(&bytes, odd, Head::Tied).is_err(), "64 is not a multiple of 3 heads");
     }

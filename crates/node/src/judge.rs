@@ -16,6 +16,9 @@
 //!   a juror cannot judge it and does not take a seat, so a buyer cannot have honest replicas
 //!   slashed by steering to a step nobody can check (a game with no votes leaves the defender
 //!   standing).
+//! - A kernel job's step is one dispatch: the job re-run with the dispatches up to it (its input,
+//!   the state the dispatch before left, is recomputed from the package, not taken from the
+//!   defender), answered from that dispatch's step.
 //! - A job kind to come must say here how one of its steps is re-run (the match is exhaustive).
 //!
 //! A step whose input the defender committed wrongly is answered with a hash that is no one's.
@@ -48,6 +51,10 @@ pub struct StepRun {
     pub files: Vec<(String, Vec<u8>)>,
     /// The job's step count (part of the answer).
     steps: u32,
+    /// The step of this package's trace that is the disputed one (the last a kernel's re-run
+    /// dispatches; the first otherwise), and the `prev` its leaf must name.
+    at: usize,
+    expected_prev: u32,
     /// The input the defender's leaf must name: `None` when it is the re-run's own first input
     /// (an embed step's tokens), else this hash (a training run's manifest as posted: the
     /// re-run's manifest differs in its epochs).
@@ -64,9 +71,9 @@ pub fn unchecked() -> B256 {
 impl StepRun {
     /// The answer, from the trace of this package's run.
     pub fn answer(&self, trace: &runner::trace::Trace) -> B256 {
-        let Some(mine) = trace.steps.first() else { return unchecked() };
+        let Some(mine) = trace.steps.get(self.at) else { return unchecked() };
         let input = self.input.unwrap_or(B256::from(mine.input));
-        if self.prev != 0 || self.in_hash != input {
+        if self.prev != self.expected_prev || self.in_hash != input {
             tracing::warn!(prev = self.prev, "jury duty: the defender's step does not start from the package's input");
             return unchecked();
         }
@@ -100,7 +107,7 @@ pub fn step_run(
             };
             let mut one: Vec<(String, Vec<u8>)> = files.into_iter().filter(|(name, _)| *name != input).collect();
             one.push((input, format!("{sentence}\n").into_bytes()));
-            Ok(Judged::Run(StepRun { files: one, steps, input: None, prev, in_hash }))
+            Ok(Judged::Run(StepRun { files: one, steps, at: 0, expected_prev: 0, input: None, prev, in_hash }))
         }
         JobKind::Generate => {
             let input = package.required("input", &package.manifest.input)?.to_owned();
@@ -113,7 +120,37 @@ pub fn step_run(
             };
             let mut one: Vec<(String, Vec<u8>)> = files.into_iter().filter(|(name, _)| *name != input).collect();
             one.push((input, format!("{prompt}\n").into_bytes()));
-            Ok(Judged::Run(StepRun { files: one, steps, input: None, prev, in_hash }))
+            Ok(Judged::Run(StepRun { files: one, steps, at: 0, expected_prev: 0, input: None, prev, in_hash }))
+        }
+        JobKind::Kernel => {
+            let mut files = files;
+            let dispatches = package.manifest.kernel.as_ref().and_then(|k| k.dispatches).unwrap_or(1);
+            if step >= dispatches {
+                return Ok(Judged::Answer(keccak256((B256::ZERO, 0u64, dispatches).abi_encode())));
+            }
+            // The dispatches up to the disputed one, from the package: the step's input is the
+            // state the one before left, recomputed here, not taken from the defender.
+            let manifest = files
+                .iter_mut()
+                .find(|(name, _)| name == gridmint_protocol::job::MANIFEST_FILE)
+                .ok_or_else(|| bad("the package has no manifest".into()))?;
+            let text = std::str::from_utf8(&manifest.1).map_err(|_| bad("job.toml is not UTF-8".into()))?;
+            let mut doc: toml::Table = text.parse().map_err(|e| bad(format!("job.toml: {e}")))?;
+            let kernel = doc
+                .get_mut("kernel")
+                .and_then(toml::Value::as_table_mut)
+                .ok_or_else(|| bad("job.toml: no [kernel] table".into()))?;
+            kernel.insert("dispatches".into(), toml::Value::Integer(i64::from(step) + 1));
+            manifest.1 = toml::to_string(&doc).map_err(|e| bad(format!("job.toml: {e}")))?.into_bytes();
+            Ok(Judged::Run(StepRun {
+                files,
+                steps: dispatches,
+                at: step as usize,
+                expected_prev: step,
+                input: None,
+                prev,
+                in_hash,
+            }))
         }
         JobKind::Train => {
             let mut files = files;
@@ -141,7 +178,7 @@ pub fn step_run(
             }
             train.insert("epochs".into(), toml::Value::Integer(1));
             manifest.1 = toml::to_string(&doc).map_err(|e| bad(format!("job.toml: {e}")))?.into_bytes();
-            Ok(Judged::Run(StepRun { files, steps, input: Some(posted), prev, in_hash }))
+            Ok(Judged::Run(StepRun { files, steps, at: 0, expected_prev: 0, input: Some(posted), prev, in_hash }))
         }
     }
 }

@@ -6,7 +6,7 @@
 //! the court decides (bisection to one step, a jury re-runs it). A row is a step's output (the
 //! files are bound to the trace), so a row it contradicts is a step the court finds wrong. A
 //! generate job's sample is a set of its prompts (a completion does not depend on its batch
-//! either); a training run's is its first epoch.
+//! either); a training run's is its first epoch, a kernel job's its first dispatch.
 
 use std::path::PathBuf;
 
@@ -60,8 +60,12 @@ impl SpotCheck {
             // Its replicas' agreement and the court decide: a run here would not be the job's.
             return Ok(SpotOutcome::NotSampled { reason: format!("this device does not compute the {class} class") });
         }
-        if job.manifest.kind == JobKind::Train {
-            return self.check_training(scratch.path(), files, result, class);
+        match job.manifest.kind {
+            JobKind::Train => return self.check_first_step(scratch.path(), files, result, class, ("train", "epochs")),
+            JobKind::Kernel => {
+                return self.check_first_step(scratch.path(), files, result, class, ("kernel", "dispatches"));
+            }
+            _ => {}
         }
         if job.manifest.kind == JobKind::Generate {
             return self.check_generation(scratch.path(), &job, files, result, class);
@@ -129,17 +133,18 @@ impl SpotCheck {
         Ok(())
     }
 
-    /// A training run's sample is its first epoch: it depends on the seed, the data and the
-    /// optimizer settings, not on how many epochs follow, so the job run here with one epoch must
-    /// give exactly the result's first step: its output covers the first checkpoint, the epoch's
-    /// metrics and `model.json` (`runner::train::epoch_output`; a delivered result's files are
-    /// bound to its trace).
-    fn check_training(
+    /// A training run's sample is its first epoch, a kernel job's its first dispatch: neither
+    /// depends on how many follow, so the job run here with one (`count`: the table and key that
+    /// say how many) must give exactly the result's first step (a training epoch's output covers
+    /// its checkpoint, metrics and `model.json`, `runner::train::epoch_output`; a dispatch's the
+    /// state of every buffer; a delivered result's files are bound to its trace).
+    fn check_first_step(
         &self,
         scratch: &std::path::Path,
         mut files: Vec<(String, Vec<u8>)>,
         result: &[(String, Vec<u8>)],
         class: ReproClass,
+        (table, key): (&str, &str),
     ) -> Result<SpotOutcome, NodeError> {
         let manifest = files
             .iter_mut()
@@ -147,11 +152,11 @@ impl SpotCheck {
             .ok_or_else(|| bad("the package has no manifest".to_owned()))?;
         let text = std::str::from_utf8(&manifest.1).map_err(|_| bad("job.toml is not UTF-8".to_owned()))?;
         let mut doc: toml::Table = text.parse().map_err(|e| bad(format!("job.toml: {e}")))?;
-        match doc.get_mut("train").and_then(toml::Value::as_table_mut) {
-            Some(train) => {
-                train.insert("epochs".into(), toml::Value::Integer(1));
+        match doc.get_mut(table).and_then(toml::Value::as_table_mut) {
+            Some(settings) => {
+                settings.insert(key.into(), toml::Value::Integer(1));
             }
-            None => return Ok(SpotOutcome::NotSampled { reason: "no [train] table".into() }),
+            None => return Ok(SpotOutcome::NotSampled { reason: format!("no [{table}] table") }),
         }
         manifest.1 = toml::to_string(&doc).map_err(|e| bad(format!("job.toml: {e}")))?.into_bytes();
         let sample_dir = scratch.join("sample");

@@ -7,6 +7,8 @@
 //!   tests are in crates/runner/tests).
 //! - `generation`: a generate job's shards, the buyer's spot check of a sample of its prompts and
 //!   a juror's re-run of one prompt, each against the whole job's run (llvmpipe).
+//! - `kernel_jobs`: a juror's re-run of a kernel job's dispatches up to the disputed one, and the
+//!   buyer's spot check of its first dispatch (llvmpipe).
 //! - `peer`: job data between real iroh endpoints on a real anvil: only claimants get a job's data,
 //!   sealed to them; only claimants deliver results, sealed to the buyer and matching their root.
 //! - `device_checks`: a provider's device check on a real anvil, answered on llvmpipe, its sampled
@@ -364,6 +366,79 @@ mod generation {
         let mine = runner::trace::Trace::decode(&fs::read(tmp.path().join("one-out/trace.bin")).expect("trace"))
             .expect("trace");
         assert_eq!(step_run.answer(&mine), honest, "the juror's answer is the honest defender's");
+    }
+}
+
+mod kernel_jobs {
+    use std::{fs, path::Path};
+
+    use alloy::{
+        primitives::{B256, keccak256},
+        sol_types::SolValue,
+    };
+    use gridmint_node::{
+        judge::{self, Judged},
+        spot::{SpotCheck, SpotOutcome},
+    };
+    use gridmint_peer::exchange;
+    use gridmint_runner as runner;
+
+    /// Issue #24 point 6 in a dispute: a juror re-runs a kernel job's dispatches up to the
+    /// disputed one and answers what the honest defender opens at its leaf; a leaf that does not
+    /// start from the state the dispatch before left gets a hash that is no one's; the buyer's
+    /// spot check re-runs the first dispatch and agrees with a true result, not a wrong one.
+    #[test]
+    fn a_juror_reruns_a_kernel_job_up_to_the_disputed_dispatch() {
+        let Some(gpu) = super::spot::gpu() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = super::spot::paths(tmp.path());
+        let pkg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kernel-saxpy");
+        super::spot::run(&paths, &gpu, &pkg, &tmp.path().join("out")).expect("the job runs");
+        let trace =
+            runner::trace::Trace::decode(&fs::read(tmp.path().join("out/trace.bin")).expect("trace")).expect("trace");
+        assert_eq!(trace.steps.len(), 4);
+        let read_all = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+            let mut files: Vec<(String, Vec<u8>)> = exchange::files(dir)
+                .expect("files")
+                .into_iter()
+                .map(|(n, p)| (n, fs::read(p).expect("read")))
+                .collect();
+            files.retain(|(name, _)| name != runner::output::REPORT_FILE);
+            files
+        };
+        for step in [0u32, 2] {
+            let leaf = trace.steps[step as usize];
+            let honest = keccak256((B256::from(leaf.output), leaf.flops, 4u32).abi_encode());
+            let judged =
+                |in_hash: B256| judge::step_run(&pkg, read_all(&pkg), step, leaf.prev, in_hash).expect("judged");
+            let Judged::Run(step_run) = judged(B256::from(leaf.input)) else { panic!("a dispatch is re-run") };
+            let one = tmp.path().join(format!("step-{step}"));
+            exchange::write_all(&one, &step_run.files).expect("write");
+            super::spot::run(&paths, &gpu, &one, &tmp.path().join(format!("step-{step}-out"))).expect("re-run");
+            let mine = runner::trace::Trace::decode(
+                &fs::read(tmp.path().join(format!("step-{step}-out/trace.bin"))).expect("trace"),
+            )
+            .expect("trace");
+            assert_eq!(mine.steps.len(), step as usize + 1, "the dispatches up to the disputed one");
+            assert_eq!(step_run.answer(&mine), honest, "step {step}: the juror's answer is the honest defender's");
+            let Judged::Run(forged) = judged(B256::repeat_byte(7)) else { panic!("re-run") };
+            assert_eq!(forged.answer(&mine), judge::unchecked(), "a leaf that starts elsewhere");
+        }
+        let past = keccak256((B256::ZERO, 0u64, 4u32).abi_encode());
+        assert!(
+            matches!(judge::step_run(&pkg, read_all(&pkg), 4, 4, B256::ZERO).expect("judged"), Judged::Answer(a) if a == past)
+        );
+
+        let bundle = exchange::bundle(&read_all(&pkg)).expect("bundle");
+        let mut result = read_all(&tmp.path().join("out"));
+        let check = SpotCheck { paths: paths.clone(), rows: 4, device: None, worker: None };
+        assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0] });
+        // A lie in the first dispatch's state, bound to its own trace.
+        let at = result.iter().position(|(n, _)| n == runner::trace::TRACE_FILE).expect("trace");
+        let mut lied = runner::trace::Trace::decode(&result[at].1).expect("trace");
+        lied.steps[0].output = [9; 32];
+        result[at].1 = lied.encode();
+        assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Differs { row: 0 });
     }
 }
 

@@ -62,6 +62,42 @@
 //! string, whose tokens stay in `token_ids`) or `"length"` (`max_new_tokens`). A stop string is
 //! looked for after each token in the text of the last (its length + 8) tokens. `temperature` is 0
 //! or 0.001 to 100; `top_p` in (0, 1]; a prompt's text at most 16 bytes per model position.
+//!
+//! ```toml
+//! kind = "kernel"                # the buyer's own compute kernel, in the verifiable tier
+//!
+//! [kernel]
+//! shader = "saxpy.wgsl"          # WGSL, or SPIR-V (a .spv file), in the package
+//! entry_point = "main"           # optional (default "main")
+//! workgroups = [4, 1, 1]         # the dispatch's workgroup counts
+//! loop_budget = 1024             # optional: loop iterations per invocation (default 65536)
+//! dispatches = 1                 # optional: the dispatch run again over its own buffers (1 to 1024)
+//!
+//! [[kernel.buffers]]
+//! binding = 0
+//! input = "x.npy"                # initial contents: a .npy of float32, uint32 or int32, any shape
+//!
+//! [[kernel.buffers]]
+//! binding = 1
+//! input = "y.npy"
+//! output = "y.npy"               # written after the last dispatch, as a .npy of the buffer's type
+//!
+//! [[kernel.buffers]]
+//! binding = 2
+//! len = 256                      # no input: `len` zeros
+//! dtype = "u32"                  # "f32" (the default), "u32" or "i32" (for an output's .npy)
+//! shape = [16, 16]               # optional: an output's shape (default [len])
+//! output = "hist.npy"
+//! ```
+//!
+//! A kernel job runs under the engine's rules for buyer kernels (`gpu-engine/src/external.rs`):
+//! only storage buffers at the declared bindings, bounds-checked access, no built-in
+//! transcendental, no float division, `fma` only in the fused class, every loop under its budget.
+//! Its work units are the most statements its dispatches can run (invocations × the entry
+//! point's statements × (loop_budget + 1) × dispatches): the buyer pays for the bound it declares.
+//! Its outputs are the declared `.npy` files and `buffers.json` (every buffer's BLAKE3 after the
+//! last dispatch). Each dispatch is a step of the trace (the buffers' state in, the state after
+//! out), so a juror re-runs the dispatches up to the one in dispute.
 
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +114,8 @@ pub enum JobKind {
     Train,
     /// Text generation with a decoder language model.
     Generate,
+    /// The buyer's own compute kernel (WGSL or SPIR-V) over buffers from `.npy` files.
+    Kernel,
 }
 
 impl JobKind {
@@ -86,6 +124,7 @@ impl JobKind {
             JobKind::Embed => "embed",
             JobKind::Train => "train",
             JobKind::Generate => "generate",
+            JobKind::Kernel => "kernel",
         }
     }
 }
@@ -118,6 +157,8 @@ pub struct JobManifest {
     pub train: Option<TrainSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generate: Option<GenerateSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelSettings>,
 }
 
 fn is_unfused(class: &crate::ReproClass) -> bool {
@@ -145,6 +186,43 @@ pub struct GenerateSettings {
     /// on which others share its batch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<usize>,
+}
+
+/// `[kernel]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelSettings {
+    pub shader: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_point: Option<String>,
+    pub workgroups: [u32; 3],
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loop_budget: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatches: Option<u32>,
+    pub buffers: Vec<KernelBuffer>,
+}
+
+/// One `[[kernel.buffers]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelBuffer {
+    pub binding: u32,
+    /// A `.npy` in the package: the buffer's initial contents (its type and length).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// Without `input`: the buffer's length in elements, zeros.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub len: Option<u64>,
+    /// Without `input`: "f32" (the default), "u32" or "i32".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
+    /// An output's shape (its product the buffer's length; default: the input's, or `[len]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Vec<u64>>,
+    /// Where the buffer is written after the last dispatch (a `.npy` name among the outputs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// The hidden layers' activation.

@@ -19,7 +19,10 @@
 //!   epochs' metrics and the first step's input; epoch `e`'s output
 //!   [`crate::train::epoch_output`] over its checkpoint, its metrics line and `model.json`;
 //! - a generate job: exactly `completions.jsonl` and the trace; one line per step, each ended by
-//!   `\n`, line `i`'s BLAKE3 (without its `\n`) step `i`'s output.
+//!   `\n`, line `i`'s BLAKE3 (without its `\n`) step `i`'s output;
+//! - a kernel job: exactly `buffers.json`, the outputs it names and the trace; `buffers.json` as
+//!   the runner writes it, each output the `.npy` of its record's type, shape and BLAKE3, and the
+//!   records' state hash ([`crate::kernel::state_hash`]) the last step's output.
 //!
 //! A job kind to come must say here how its files are made from its steps.
 
@@ -27,6 +30,7 @@ use std::collections::BTreeMap;
 
 use crate::{
     generate::COMPLETIONS_FILE,
+    kernel::{BUFFERS_FILE, BufferRecord, state_hash, words_hash},
     npy,
     trace::{self, TRACE_FILE, Trace},
     train,
@@ -67,10 +71,12 @@ pub fn check(files: &[(String, Vec<u8>)], trace: &Trace) -> Result<(), Unbound> 
         check_train(&by_name, trace)
     } else if by_name.contains_key(COMPLETIONS_FILE) {
         check_generate(&by_name, trace)
+    } else if by_name.contains_key(BUFFERS_FILE) {
+        check_kernel(&by_name, trace)
     } else {
         Err(unbound(
             "(the result)",
-            format!("holds none of {EMBEDDINGS_FILE}, checkpoints.json and {COMPLETIONS_FILE}"),
+            format!("holds none of {EMBEDDINGS_FILE}, checkpoints.json, {COMPLETIONS_FILE} and {BUFFERS_FILE}"),
         ))
     }
 }
@@ -141,6 +147,58 @@ fn check_generate(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Un
         }
         None => Ok(()),
     }
+}
+
+/// The most bytes of `buffers.json` (at most 8 buffers of a few hundred bytes each).
+const MAX_BUFFERS_JSON: usize = 16 << 10;
+
+/// `buffers.json`'s records, checked as the runner writes them.
+fn kernel_records(files: &BTreeMap<&str, &[u8]>) -> Result<Vec<BufferRecord>, Unbound> {
+    let bytes = files[BUFFERS_FILE];
+    if bytes.len() > MAX_BUFFERS_JSON {
+        return Err(unbound(BUFFERS_FILE, format!("is {} bytes; at most {MAX_BUFFERS_JSON}", bytes.len())));
+    }
+    let records: Vec<BufferRecord> = serde_json::from_slice(bytes).map_err(|e| unbound(BUFFERS_FILE, e.to_string()))?;
+    if serde_json::to_vec_pretty(&records).ok().as_deref() != Some(bytes) {
+        return Err(unbound(BUFFERS_FILE, "is not written as the runner writes it"));
+    }
+    if records.is_empty() || records.len() > gpu_engine::external::MAX_BINDINGS {
+        return Err(unbound(BUFFERS_FILE, format!("records {} buffers", records.len())));
+    }
+    if records.windows(2).any(|w| w[0].binding >= w[1].binding) {
+        return Err(unbound(BUFFERS_FILE, "its bindings are not in increasing order"));
+    }
+    Ok(records)
+}
+
+fn check_kernel(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Unbound> {
+    let records = kernel_records(files)?;
+    let outputs: Vec<&str> = records.iter().filter_map(|r| r.output.as_deref()).collect();
+    exactly(files, outputs.len() + 1, |name| name == BUFFERS_FILE || outputs.contains(&name))?;
+    let mut state = Vec::with_capacity(records.len());
+    for r in &records {
+        let len = r.shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d)).unwrap_or(usize::MAX);
+        let hash = blake3::Hash::from_hex(&r.blake3).map_err(|_| unbound(BUFFERS_FILE, "a hash is not hex"))?;
+        if hash.to_hex().as_str() != r.blake3 {
+            return Err(unbound(BUFFERS_FILE, "a hash is not written in lowercase hex"));
+        }
+        if let Some(name) = &r.output {
+            let bytes = files.get(name.as_str()).copied().ok_or_else(|| unbound(name, "is missing"))?;
+            let array = npy::read_array(bytes).map_err(|e| unbound(name, e.to_string()))?;
+            if array.dtype != r.dtype || array.shape != r.shape || words_hash(&array.words) != hash {
+                return Err(unbound(name, format!("is not the buffer {}'s record", r.binding)));
+            }
+            if npy::write_array(&array) != bytes {
+                return Err(unbound(name, "is not written as the runner writes an array"));
+            }
+        }
+        state.push((r.binding, len as u64, hash));
+    }
+    let last = trace.steps.last().expect("checked: a step");
+    if state_hash(&state) != last.output {
+        return Err(unbound(BUFFERS_FILE, "the buffers it records are not the last step's output"));
+    }
+    Ok(())
 }
 
 fn check_train(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Unbound> {
@@ -230,6 +288,29 @@ pub fn consistent_lie(files: &mut [(String, Vec<u8>)]) -> Result<(), Unbound> {
             step.output = trace::hash_f32s(row);
         }
         files[at].1 = npy::f32_matrix(&values, rows, cols);
+    } else if let Some(at) = files.iter().position(|(n, _)| n == BUFFERS_FILE) {
+        // Every output value's last bit flipped; the records and the last step made again.
+        let mut records: Vec<BufferRecord> =
+            serde_json::from_slice(&files[at].1).map_err(|e| unbound(BUFFERS_FILE, e.to_string()))?;
+        let mut state = Vec::new();
+        for r in &mut records {
+            let len = r.shape.iter().product::<usize>() as u64;
+            if let Some(name) = r.output.clone() {
+                let file = files.iter_mut().find(|(n, _)| *n == name).ok_or_else(|| unbound(&name, "is missing"))?;
+                let mut array = npy::read_array(&file.1).map_err(|e| unbound(&name, e.to_string()))?;
+                for w in &mut array.words {
+                    *w ^= 1;
+                }
+                file.1 = npy::write_array(&array);
+                r.blake3 = words_hash(&array.words).to_hex().to_string();
+            }
+            let hash = blake3::Hash::from_hex(&r.blake3).map_err(|_| unbound(BUFFERS_FILE, "a hash is not hex"))?;
+            state.push((r.binding, len, hash));
+        }
+        files[at].1 = serde_json::to_vec_pretty(&records).map_err(|e| unbound(BUFFERS_FILE, e.to_string()))?;
+        if let Some(last) = trace.steps.last_mut() {
+            last.output = state_hash(&state);
+        }
     } else if let Some(at) = files.iter().position(|(n, _)| n == COMPLETIONS_FILE) {
         // Every completion with a space more before its line ending (still a JSON object).
         let mut lied = Vec::new();
@@ -349,6 +430,40 @@ mod tests {
         (vec![(COMPLETIONS_FILE.to_owned(), file), (TRACE_FILE.to_owned(), trace.encode())], trace)
     }
 
+    /// A kernel result of two dispatches as the runner writes it: one output, one buffer not.
+    fn kernel_result() -> (Vec<(String, Vec<u8>)>, Trace) {
+        let y = npy::Array { dtype: npy::Dtype::F32, shape: vec![2, 2], words: vec![1, 2, 3, 0x7f80_0001] };
+        let x_words = vec![9u32; 3];
+        let records = vec![
+            BufferRecord {
+                binding: 0,
+                dtype: npy::Dtype::U32,
+                shape: vec![3],
+                blake3: words_hash(&x_words).to_hex().to_string(),
+                output: None,
+            },
+            BufferRecord {
+                binding: 1,
+                dtype: npy::Dtype::F32,
+                shape: vec![2, 2],
+                blake3: words_hash(&y.words).to_hex().to_string(),
+                output: Some("y.npy".into()),
+            },
+        ];
+        let last = state_hash(&[(0, 3, words_hash(&x_words)), (1, 4, words_hash(&y.words))]);
+        let steps = vec![
+            Step { flops: 50, prev: 0, input: [1; 32], output: [2; 32] },
+            Step { flops: 50, prev: 1, input: [2; 32], output: last },
+        ];
+        let trace = Trace { steps };
+        let files = vec![
+            (BUFFERS_FILE.to_owned(), serde_json::to_vec_pretty(&records).expect("json")),
+            ("y.npy".to_owned(), npy::write_array(&y)),
+            (TRACE_FILE.to_owned(), trace.encode()),
+        ];
+        (files, trace)
+    }
+
     fn with(files: &[(String, Vec<u8>)], name: &str, change: impl FnOnce(&mut Vec<u8>)) -> Vec<(String, Vec<u8>)> {
         let mut files = files.to_vec();
         change(&mut files.iter_mut().find(|(n, _)| n == name).expect("the file").1);
@@ -370,7 +485,7 @@ mod tests {
     /// the result without a claim: every byte of every file is refused once changed.
     #[test]
     fn attack_right_steps_with_wrong_files_are_refused_byte_by_byte() {
-        for (files, trace) in [embed_result(3), train_result(2), generate_result(3)] {
+        for (files, trace) in [embed_result(3), train_result(2), generate_result(3), kernel_result()] {
             for (name, bytes) in &files {
                 if name == TRACE_FILE {
                     continue;
@@ -454,14 +569,17 @@ mod tests {
     /// delivers) is bound, with another claim: the court then finds a wrong step.
     #[test]
     fn a_consistent_lie_binds_to_another_trace() {
-        for (files, trace) in [embed_result(3), train_result(3), generate_result(2)] {
+        for (files, trace) in [embed_result(3), train_result(3), generate_result(2), kernel_result()] {
             let mut lie = files.clone();
             consistent_lie(&mut lie).expect("a lie");
             let lied = Trace::decode(&lie.iter().find(|(n, _)| n == TRACE_FILE).expect("trace").1).expect("decodes");
             check(&lie, &lied).expect("bound to its own trace");
             assert!(check(&lie, &trace).is_err(), "not to the honest one");
             assert_ne!(claim_root(&lied), claim_root(&trace));
-            assert!(lied.steps.iter().zip(&trace.steps).all(|(a, b)| a.output != b.output), "every step wrong");
+            // A kernel's lie is in its last state (the dispatches before it are not in the files).
+            let kernel = files.iter().any(|(n, _)| n == BUFFERS_FILE);
+            let wrong = lied.steps.iter().zip(&trace.steps).filter(|(a, b)| a.output != b.output).count();
+            assert_eq!(wrong, if kernel { 1 } else { trace.steps.len() }, "the steps a lie makes wrong");
         }
     }
 }

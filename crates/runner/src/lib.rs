@@ -6,7 +6,7 @@
 //! - the crate root: [`run`] a package on a device (or a [`run_in_slot`] that survives a lost
 //!   device) and [`estimate`] its work units;
 //! - [`package`]: a job package (a folder or a .zip with `job.toml`), read with limits;
-//! - [`embed`], [`train`], [`generate`]: the runner of each job kind, with [`npy`], `textfile`,
+//! - [`embed`], [`train`], [`generate`], [`kernel`]: the runner of each job kind, with [`npy`], `textfile`,
 //!   [`prompts`] for their files and [`lm`] for a generate job's language model;
 //! - [`output`]: outputs staged and committed all at once, and the one result root;
 //! - [`bench`]: opening a device with this machine's pipeline cache and layouts, benchmarks, the
@@ -25,6 +25,7 @@ pub mod error;
 pub mod generate;
 pub mod hardware;
 pub mod idle;
+pub mod kernel;
 pub mod lm;
 pub mod npy;
 pub mod output;
@@ -76,6 +77,7 @@ pub fn describe(paths: &Paths, package: &Package) -> Result<Description, JobErro
         JobKind::Embed => embed::describe(paths, package),
         JobKind::Train => train::describe(package),
         JobKind::Generate => generate::describe(paths, package),
+        JobKind::Kernel => kernel::describe(package),
     }
 }
 
@@ -107,6 +109,14 @@ pub fn check_card(paths: &Paths, job: &str, card: &gridmint_protocol::JobCard) -
                 return Err(JobError::Package {
                     path: source.to_owned(),
                     message: "job.toml: a [train] section is required for kind = \"train\"".into(),
+                });
+            }
+        }
+        JobKind::Kernel => {
+            if manifest.kernel.is_none() {
+                return Err(JobError::Package {
+                    path: source.to_owned(),
+                    message: "job.toml: a [kernel] section is required for kind = \"kernel\"".into(),
                 });
             }
         }
@@ -185,6 +195,7 @@ pub fn run(
         JobKind::Embed => embed::run(paths, gpu, class, &package, &mut staging, progress)?,
         JobKind::Train => train::run(gpu, class, &package, &mut staging, progress)?,
         JobKind::Generate => generate::run(paths, gpu, class, &package, &mut staging, progress)?,
+        JobKind::Kernel => kernel::run(gpu, class, &package, &mut staging, progress)?,
     };
     let device = gpu.info().name.clone();
     // The work is the trace's: the flops of its steps, from the shapes alone.
@@ -257,6 +268,11 @@ mod tests {
             ("kind = \"train\"\ndata = \"d.csv\"\nsteps = 3\n", "unknown field `steps`"),
             ("kind = \"train\"\ndata = \"d.csv\"\n", "a [train] section is required"),
             ("kind = \"embed\"\nmodel = \"m\"\n", "`input` is required"),
+            ("kind = \"kernel\"\n", "a [kernel] section is required"),
+            (
+                "kind = \"kernel\"\n[kernel]\nshader = \"k.wgsl\"\nworkgroups = [1, 1, 1]\nbuffers = []\nfast = true\n",
+                "unknown field `fast`",
+            ),
             ("kind = ", "job.toml"),
         ];
         for (manifest, expected) in cases {

@@ -29,6 +29,12 @@ use crate::{
 pub const MAX_EOS_IDS: usize = 64;
 /// The most bytes one token may decode to: real vocabularies' longest pieces are a few hundred.
 pub const MAX_PIECE_BYTES: usize = 1024;
+/// The most files a checkpoint may be sharded into, and the most its headers may hold together.
+pub const MAX_SHARDS: usize = 256;
+pub const MAX_HEADER_BYTES: u64 = 100 << 20;
+/// The most a tokenizer's `Replace` steps may grow a text, all of them together (Llama 2's
+/// normalizer writes a 3-byte "▁" for a space: 3).
+pub const MAX_REPLACE_GROWTH: f64 = 16.0;
 
 /// A model's weights, by family.
 #[derive(Debug, Clone)]
@@ -283,11 +289,36 @@ fn family(name: &str, config: &Value) -> Result<&'static str, String> {
     }
 }
 
-/// Reads `file` of the model folder `dir`, at most `max` bytes; a link or a name with a path in
-/// it is refused (a model in a package may not reach outside it).
+/// Whether the model folder holds `file` under exactly that name (a case-insensitive file system
+/// would open `Model.safetensors` for `model.safetensors`; a case-sensitive one would not).
+fn has_file(dir: &Path, file: &str) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| entries.flatten().any(|e| e.file_name() == file))
+}
+
+/// Refuses a model folder two of whose names differ only in case: which file a name opens would
+/// depend on the file system.
+fn check_names(dir: &Path) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_lowercase();
+        if !seen.insert(name.clone()) {
+            return Err(format!("two files in the model folder are named {name:?} but for case"));
+        }
+    }
+    Ok(())
+}
+
+/// Reads `file` of the model folder `dir`, at most `max` bytes; a link, a name that is not a
+/// plain file name (letters, digits, `.`, `-`, `_`; not starting or ending with `.`) or a name
+/// the folder does not hold exactly is refused (a model in a package may not reach outside it).
 fn read_model_file(dir: &Path, file: &str, max: u64) -> Result<Vec<u8>, String> {
-    if file.is_empty() || file.contains(['/', '\\']) || file.starts_with('.') {
+    let plain = file.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if file.is_empty() || !plain || file.starts_with('.') || file.ends_with('.') || file.len() > 255 {
         return Err(format!("{file:?} is not a file name in the model folder"));
+    }
+    if !has_file(dir, file) {
+        return Err(format!("{} is missing", dir.join(file).display()));
     }
     let path = dir.join(file);
     match std::fs::symlink_metadata(&path) {
@@ -301,7 +332,7 @@ fn read_model_file(dir: &Path, file: &str, max: u64) -> Result<Vec<u8>, String> 
 /// The weights' files: `model.safetensors`, or the shards its index names (each once, in order
 /// of first mention), at most [`MAX_WEIGHTS_BYTES`] in all.
 fn weight_files(dir: &Path) -> Result<Vec<Vec<u8>>, String> {
-    if dir.join("model.safetensors").exists() {
+    if has_file(dir, "model.safetensors") {
         return Ok(vec![read_model_file(dir, "model.safetensors", MAX_WEIGHTS_BYTES)?]);
     }
     let index = "model.safetensors.index.json";
@@ -310,17 +341,27 @@ fn weight_files(dir: &Path) -> Result<Vec<Vec<u8>>, String> {
     let index: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{index}: {e}"))?;
     let map = index.get("weight_map").and_then(Value::as_object).ok_or_else(|| format!("{index}: no weight_map"))?;
     let mut files: Vec<&str> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for file in map.values() {
         let file = file.as_str().ok_or_else(|| format!("model.safetensors.index.json: {file} is not a file name"))?;
-        if !files.contains(&file) {
+        if seen.insert(file) {
             files.push(file);
         }
+        if files.len() > MAX_SHARDS {
+            return Err(format!("model.safetensors.index.json names over {MAX_SHARDS} files"));
+        }
     }
-    let mut left = MAX_WEIGHTS_BYTES;
+    let (mut left, mut headers) = (MAX_WEIGHTS_BYTES, 0u64);
     let mut out = Vec::with_capacity(files.len());
     for file in files {
         let bytes = read_model_file(dir, file, left)?;
         left -= bytes.len() as u64;
+        // Every shard's header is held at once: their sizes together are bounded as one file's.
+        let header = bytes.get(..8).map_or(0, |h| u64::from_le_bytes(h.try_into().expect("8 bytes")));
+        headers = headers.saturating_add(header);
+        if headers > MAX_HEADER_BYTES {
+            return Err(format!("the shards' headers are over {MAX_HEADER_BYTES} bytes together"));
+        }
         out.push(bytes);
     }
     Ok(out)
@@ -330,12 +371,23 @@ impl LanguageModel {
     /// Loads the model folder `dir` (named `name` in messages).
     pub fn load(name: &str, dir: &Path) -> Result<Self, JobError> {
         let bad = |message: String| JobError::Model { model: name.to_owned(), message };
+        check_names(dir).map_err(bad)?;
         let raw: Value = serde_json::from_slice(&read_model_file(dir, "config.json", MAX_CONFIG_BYTES).map_err(bad)?)
             .map_err(|e| bad(format!("config.json: {e}")))?;
         let family = family(name, &raw).map_err(bad)?;
         let architecture =
             FAMILIES.iter().find(|(f, _)| *f == family).map(|(_, c)| (*c).to_owned()).unwrap_or_default();
-        let eos = eos_ids(&raw).map_err(bad)?;
+        // transformers' generate stops at generation_config.json's eos ids where it names them.
+        let generation = if has_file(dir, "generation_config.json") {
+            let bytes = read_model_file(dir, "generation_config.json", MAX_CONFIG_BYTES).map_err(bad)?;
+            Some(serde_json::from_slice::<Value>(&bytes).map_err(|e| bad(format!("generation_config.json: {e}")))?)
+        } else {
+            None
+        };
+        let eos = match generation.as_ref().filter(|g| g.get("eos_token_id").is_some_and(|e| !e.is_null())) {
+            Some(g) => eos_ids(g).map_err(|e| bad(e.replace("config.json", "generation_config.json")))?,
+            None => eos_ids(&raw).map_err(bad)?,
+        };
         // The shapes first: the weights are read only for a config within the limits.
         let load = if family == "gpt2" { gpt2(raw) } else { llama(family, raw) };
         let (loader, vocab, tied) = load.map_err(bad)?;
@@ -346,9 +398,11 @@ impl LanguageModel {
         let slices: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
         let tensors = Tensors::parse(&slices).map_err(|e| bad(format!("the weights: {e}")))?;
         let weights = loader(&tensors).map_err(|e| bad(format!("the weights: {e}")))?;
-        let tokenizer =
-            Tokenizer::from_bytes(read_model_file(dir, "tokenizer.json", MAX_TOKENIZER_BYTES).map_err(bad)?)
-                .map_err(|e| bad(format!("tokenizer.json: {e}")))?;
+        let tokenizer_bytes = read_model_file(dir, "tokenizer.json", MAX_TOKENIZER_BYTES).map_err(bad)?;
+        let tokenizer_json: Value =
+            serde_json::from_slice(&tokenizer_bytes).map_err(|e| bad(format!("tokenizer.json: {e}")))?;
+        check_growth(&tokenizer_json).map_err(|e| bad(format!("tokenizer.json: {e}")))?;
+        let tokenizer = Tokenizer::from_bytes(tokenizer_bytes).map_err(|e| bad(format!("tokenizer.json: {e}")))?;
         let codec = TextCodec::new(tokenizer, vocab).map_err(|e| bad(format!("tokenizer.json: {e}")))?;
         Ok(Self { name: name.to_owned(), weights, codec, eos, architecture, tied })
     }
@@ -418,11 +472,16 @@ fn llama(family: &str, raw: Value) -> Result<(Loader, usize, bool), String> {
         }
         theta = p.get("rope_theta").and_then(Value::as_f64).unwrap_or(theta);
     }
-    let window = c.sliding_window.as_ref().and_then(Value::as_u64);
-    let windowed = match family {
-        "qwen2" => c.use_sliding_window,
-        _ => window.is_some(),
+    // transformers' Mistral attends within a window of 4096 positions unless its config says
+    // otherwise (null: every position); Qwen2 only with use_sliding_window; Llama never.
+    let window = match (&c.sliding_window, family) {
+        (None, "mistral") => Some(4096),
+        (None | Some(Value::Null), _) => None,
+        (Some(v), _) => {
+            Some(v.as_u64().ok_or_else(|| refuse("sliding_window", v.to_string(), "a whole number or null is"))?)
+        }
     };
+    let windowed = if family == "qwen2" { c.use_sliding_window } else { window.is_some() };
     if windowed && window.is_none_or(|w| w < c.max_position_embeddings as u64) {
         return Err(refuse("sliding_window", format!("{window:?}"), "attention over every earlier position is"));
     }
@@ -451,6 +510,38 @@ fn llama(family: &str, raw: Value) -> Result<(Loader, usize, bool), String> {
     let head = if c.tie_word_embeddings { Head::Tied } else { Head::Own };
     let load = move |t: &Tensors| LlamaWeights::from_tensors(t, config, biases, head).map(Weights::Llama);
     Ok((Box::new(load), config.vocab_size, c.tie_word_embeddings))
+}
+
+/// Refuses a tokenizer whose `Replace` steps (in its normalizer and its decoder) could grow a
+/// text more than [`MAX_REPLACE_GROWTH`] times, all together: each grows it at most by its
+/// content's length over its pattern's (a regular expression may match one byte). Other steps do
+/// not grow a text by more than a few bytes per token; tokens are bounded by [`MAX_PIECE_BYTES`].
+fn check_growth(tokenizer: &Value) -> Result<(), String> {
+    fn walk(v: &Value, growth: &mut f64) {
+        match v {
+            Value::Object(o) => {
+                if o.get("type").and_then(Value::as_str) == Some("Replace") {
+                    let content = o.get("content").and_then(Value::as_str).map_or(0, str::len);
+                    let pattern = match o.get("pattern") {
+                        Some(Value::Object(p)) => p.get("String").and_then(Value::as_str).map_or(1, |s| s.len().max(1)),
+                        _ => 1,
+                    };
+                    *growth *= (content as f64 / pattern as f64).max(1.0);
+                }
+                o.values().for_each(|v| walk(v, growth));
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, growth)),
+            _ => {}
+        }
+    }
+    for part in ["normalizer", "decoder"] {
+        let mut growth = 1.0;
+        walk(tokenizer.get(part).unwrap_or(&Value::Null), &mut growth);
+        if growth > MAX_REPLACE_GROWTH {
+            return Err(format!("its {part}'s Replace steps grow a text {growth} times; at most {MAX_REPLACE_GROWTH}"));
+        }
+    }
+    Ok(())
 }
 
 /// `eos_token_id`: absent, null, one id or a list (at most [`MAX_EOS_IDS`]).
@@ -544,6 +635,44 @@ mod tests {
         assert!(err.contains("token 2 decodes to 1025 bytes"), "{err}");
         let codec = TextCodec::new(word_level(&["a", "bb"]), 2).expect("short pieces");
         assert_eq!(codec.max_piece_bytes, 2);
+    }
+
+    /// A decoder that replaces two bytes with megabytes would make a completion of a few tokens
+    /// gigabytes: refused when the model loads; Llama 2's normalizer (a space as "▁") is not.
+    #[test]
+    fn attack_a_tokenizer_that_grows_text_is_refused() {
+        let big = "x".repeat(1 << 20);
+        let fused = serde_json::json!({"decoder": {"type": "Sequence", "decoders": [
+            {"type": "Fuse"}, {"type": "Replace", "pattern": {"String": "ab"}, "content": big}]}});
+        assert!(check_growth(&fused).expect_err("grows").contains("decoder's Replace steps grow"));
+        let regex = serde_json::json!({"normalizer": {"type": "Replace", "pattern": {"Regex": "a+"},
+            "content": "bbbbbbbbbbbbbbbbbbbbbbbbb"}});
+        assert!(check_growth(&regex).is_err(), "a regular expression may match one byte");
+        let llama2 = serde_json::json!({
+            "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"},
+                {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]},
+            "decoder": {"type": "Sequence", "decoders": [
+                {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
+                {"type": "ByteFallback"}, {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}});
+        check_growth(&llama2).expect("Llama 2's tokenizer");
+    }
+
+    /// Names that open other files on other systems are refused: a name the folder holds only in
+    /// another case, a shard named with a drive or a path, two names but for case.
+    #[test]
+    fn attack_names_that_differ_between_file_systems_are_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("config.json"), b"{}").expect("write");
+        assert!(read_model_file(dir.path(), "Config.json", 100).expect_err("not that name").contains("missing"));
+        for name in ["C:x.safetensors", "../x", "a/b", ".hidden", "x.", ""] {
+            assert!(read_model_file(dir.path(), name, 100).expect_err(name).contains("not a file name"), "{name}");
+        }
+        check_names(dir.path()).expect("one name");
+        std::fs::write(dir.path().join("CONFIG.json"), b"{}").expect("write");
+        if has_file(dir.path(), "config.json") && has_file(dir.path(), "CONFIG.json") {
+            // A case-sensitive file system holds both.
+            assert!(check_names(dir.path()).expect_err("two").contains("but for case"));
+        }
     }
 
     #[test]

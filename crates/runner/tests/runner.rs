@@ -365,6 +365,112 @@ mod runner {
         }
     }
 
+    fn example(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)
+    }
+
+    fn floats(path: &Path) -> Vec<f32> {
+        let array = runner::npy::read_array(&fs::read(path).expect("npy")).expect("an array");
+        array.words.iter().map(|w| f32::from_bits(*w)).collect()
+    }
+
+    /// Issue #24 point 6: the kernel examples run as jobs and give, bit for bit, what the same
+    /// operations in the same order give on the CPU (a saxpy dispatched 4 times over its own
+    /// buffers, a sum with a fixed tree in workgroup memory, a stencil); each dispatch is a step
+    /// of the trace, the result bound to it; what the verifiable tier forbids is refused before
+    /// any device work, with the reason.
+    #[test]
+    fn kernel_examples_give_the_cpus_bits() {
+        let Some(gpu) = gpu() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = paths(tmp.path());
+        let out = tmp.path().join("saxpy");
+        let report = run(&paths, &gpu, &example("kernel-saxpy"), &out).expect("saxpy runs");
+        let x = floats(&example("kernel-saxpy/x.npy"));
+        let mut y = floats(&example("kernel-saxpy/y.npy"));
+        for _ in 0..4 {
+            for (yi, xi) in y.iter_mut().zip(&x) {
+                *yi += 2.5 * xi;
+            }
+        }
+        let got = floats(&out.join("y.npy"));
+        assert_eq!(got.len(), 256);
+        assert!(got.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()), "saxpy: the CPU's bits");
+        let trace = runner::trace::Trace::decode(&fs::read(out.join("trace.bin")).expect("trace")).expect("trace");
+        assert_eq!(trace.steps.iter().map(|s| s.prev).collect::<Vec<_>>(), [0, 1, 2, 3], "one step per dispatch");
+        assert!(trace.steps.windows(2).all(|w| w[1].input == w[0].output), "each dispatch starts where the last ended");
+        assert_bound(&out, &report);
+        let estimate = runner::estimate(&paths, &runner::Package::open(&example("kernel-saxpy")).expect("pkg"));
+        assert_eq!(report.work_units, estimate.expect("estimate"), "the bound is what is paid");
+
+        let out = tmp.path().join("reduce");
+        let report = run(&paths, &gpu, &example("kernel-reduce"), &out).expect("reduce runs");
+        let x = floats(&example("kernel-reduce/x.npy"));
+        let want: Vec<f32> = x
+            .chunks(1024)
+            .map(|block| {
+                let mut part: Vec<f32> = block.chunks(4).map(|q| ((q[0] + q[1]) + q[2]) + q[3]).collect();
+                let mut n = 256;
+                while n > 2 {
+                    n /= 2;
+                    for i in 0..n {
+                        part[i] += part[i + n];
+                    }
+                }
+                part[0] + part[1]
+            })
+            .collect();
+        let got = floats(&out.join("totals.npy"));
+        assert_eq!(
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert_bound(&out, &report);
+
+        let out = tmp.path().join("stencil");
+        run(&paths, &gpu, &example("kernel-stencil"), &out).expect("stencil runs");
+        let g = floats(&example("kernel-stencil/grid.npy"));
+        let n = 64;
+        let want: Vec<f32> = (0..n * n)
+            .map(|at| {
+                let (r, c) = (at / n, at % n);
+                if r == 0 || c == 0 || r == n - 1 || c == n - 1 {
+                    g[at]
+                } else {
+                    ((g[at - n] + g[at + n]) + (g[at - 1] + g[at + 1])) * 0.25
+                }
+            })
+            .collect();
+        let array = runner::npy::read_array(&fs::read(out.join("next.npy")).expect("npy")).expect("array");
+        assert_eq!((array.shape.as_slice(), array.words.len()), (&[64, 64][..], 4096));
+        assert!(array.words.iter().zip(&want).all(|(a, b)| *a == b.to_bits()), "stencil: the CPU's bits");
+
+        // What the verifiable tier forbids, or the manifest gets wrong, is refused up front.
+        let bad = tmp.path().join("bad");
+        fs::create_dir_all(&bad).expect("dir");
+        for file in ["x.npy", "y.npy", "job.toml"] {
+            fs::copy(example("kernel-saxpy").join(file), bad.join(file)).expect("copy");
+        }
+        let manifest = fs::read_to_string(bad.join("job.toml")).expect("manifest");
+        let shader = fs::read_to_string(example("kernel-saxpy/saxpy.wgsl")).expect("shader");
+        fs::write(bad.join("saxpy.wgsl"), shader.replace("2.5 * x[i]", "exp(x[i])")).expect("shader");
+        refused(&paths, &gpu, &bad, "uses Exp, which drivers compute differently");
+        fs::write(bad.join("saxpy.wgsl"), shader.replace("2.5 * x[i]", "x[i] / 3.0")).expect("shader");
+        refused(&paths, &gpu, &bad, "uses float Divide");
+        fs::write(bad.join("saxpy.wgsl"), &shader).expect("shader");
+        for (from, to, want) in [
+            ("dispatches = 4", "dispatches = 0", "dispatches 0 is outside 1..=1024"),
+            ("output = \"y.npy\"", "output = \"../y.npy\"", "must be a .npy file name"),
+            ("input = \"x.npy\"", "len = 256\ninput = \"x.npy\"", "give exactly one of `input` and `len`"),
+            ("binding = 1", "binding = 0", "binding 0 is declared twice"),
+            ("workgroups = [4, 1, 1]", "workgroups = [0, 1, 1]", "each count 1 to 65535"),
+        ] {
+            assert!(manifest.contains(from), "{from}");
+            fs::write(bad.join("job.toml"), manifest.replace(from, to)).expect("manifest");
+            refused(&paths, &gpu, &bad, want);
+        }
+    }
+
     /// The example package (examples/generate) reads as a package and its prompts as requests.
     #[test]
     fn the_generate_example_reads() {
@@ -579,7 +685,7 @@ mod hostile_input {
             Just("activation"),
             Just("x"),
         ];
-        let kind = prop_oneof![Just("train"), Just("embed"), Just("generate"), Just("mine")];
+        let kind = prop_oneof![Just("train"), Just("embed"), Just("generate"), Just("kernel"), Just("mine")];
         (kind, proptest::collection::vec((key, value), 0..12), any::<bool>()).prop_map(|(kind, lines, table)| {
             let mut text = format!("kind = \"{kind}\"\ndata = \"d.csv\"\ninput = \"s.txt\"\n");
             // The table's settings: the drawn ones over working defaults (a key twice is only

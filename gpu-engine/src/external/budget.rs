@@ -33,8 +33,10 @@ struct Shape {
     barrier: bool,
 }
 
-/// Refuses what the loop budget cannot bound (see the module's notes).
-pub(super) fn check_shape(module: &Module, verifiable: bool) -> Result<(), EngineError> {
+/// Refuses what the loop budget cannot bound (see the module's notes); returns the statements
+/// of the entry point `entry` with every call written out (an invocation runs at most these
+/// times (budget + 1)).
+pub(super) fn check_shape(module: &Module, verifiable: bool, entry: &str) -> Result<u64, EngineError> {
     // A function calls only functions before it in the arena (naga allows no recursion), so one
     // pass in order knows every callee's shape.
     let mut shapes: Vec<Shape> = Vec::with_capacity(module.functions.len());
@@ -53,10 +55,14 @@ pub(super) fn check_shape(module: &Module, verifiable: bool) -> Result<(), Engin
         let shape = check(function, &shapes)?;
         shapes.push(shape);
     }
-    for entry in &module.entry_points {
-        check(&entry.function, &shapes)?;
+    let mut statements = 0;
+    for point in &module.entry_points {
+        let shape = check(&point.function, &shapes)?;
+        if point.name == entry {
+            statements = shape.statements;
+        }
     }
-    Ok(())
+    Ok(statements)
 }
 
 fn shape_of(block: &Block, callees: &[Shape], verifiable: bool, name: &str) -> Result<Shape, EngineError> {

@@ -164,7 +164,8 @@ pub fn generate<E: From<EngineError>>(
     let mut cache = loop {
         match model.cache(gpu, slots, cap) {
             Ok(cache) => break cache,
-            Err(EngineError::OverMemoryLimit { .. }) if slots > 1 => slots /= 2,
+            // Too much for the device, or for the kernels' 32-bit indices: fewer sequences at once.
+            Err(EngineError::OverMemoryLimit { .. } | EngineError::Shape { .. }) if slots > 1 => slots /= 2,
             Err(e) => return Err(e.into()),
         }
     };

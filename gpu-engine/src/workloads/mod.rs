@@ -20,6 +20,9 @@ use crate::{EngineError, attention::MAX_HEAD_DIM, numeric::canonicalize, seeded:
 /// decoder's configs share. Each size at least 1 and within its limit (`(name, value, limit)`),
 /// the layer norm's epsilon a positive number below 1, the width a multiple of the heads and each
 /// head within the attention kernels. `model` names the kind in messages ("an encoder").
+/// The smallest epsilon a norm may add (2^-100).
+pub const MIN_NORM_EPS: f32 = f32::from_bits(0x0d80_0000);
+
 pub(crate) fn check_shapes(
     model: &str,
     sizes: &[(&str, usize, usize)],
@@ -37,8 +40,10 @@ pub(crate) fn check_shapes(
         }
     }
     let (eps_name, eps) = eps;
-    if !(eps.is_finite() && eps > 0.0 && eps < 1.0) {
-        return bad(format!("{eps_name} {eps} must be a positive number below 1"));
+    // Far from the subnormals: a norm of a row of zeros takes rsqrt(eps), whose first step halves
+    // it, and a device that flushes subnormals would differ from one that does not.
+    if !(eps.is_finite() && (MIN_NORM_EPS..1.0).contains(&eps)) {
+        return bad(format!("{eps_name} {eps} must be a number from 2^-100 to below 1"));
     }
     let (width_name, width) = width;
     if heads == 0 || !width.is_multiple_of(heads) {

@@ -1,0 +1,268 @@
+//! `kind = "kernel"`: the buyer's own compute kernel (WGSL or SPIR-V), run in the verifiable tier
+//! under the engine's rules for buyer kernels (`gpu_engine::external`), over buffers whose initial
+//! contents come from `.npy` files in the package (or zeros), dispatched `dispatches` times; the
+//! buffers named `output` are written as `.npy` files, and `buffers.json` records every buffer's
+//! BLAKE3 after the last dispatch.
+//!
+//! Each dispatch is a step of the trace: its input the hash of every buffer before it
+//! ([`state_hash`]), its output the hash after it; a later dispatch's input is the one before's
+//! output. The result's files are bound to the last step ([`crate::binding`]).
+
+use gpu_engine::{
+    Gpu, ReproClass,
+    external::{self, BufferSpec, ExternalKernel, KernelSource, KernelSpec, Tier},
+};
+use gridmint_protocol::job::KernelSettings;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    JobError, Package, Progress, ProgressFn,
+    npy::{self, Array, Dtype},
+    output::{Staging, Traced},
+    trace,
+};
+
+/// The record of every buffer after the last dispatch, among the outputs.
+pub const BUFFERS_FILE: &str = "buffers.json";
+/// The most dispatches a job may run, and the loop budget when the manifest gives none.
+pub const MAX_DISPATCHES: u32 = 1024;
+pub const DEFAULT_LOOP_BUDGET: u32 = 1 << 16;
+/// The most bytes all of a job's buffers may hold together (its outputs are a result a buyer takes).
+pub const MAX_STATE_BYTES: u64 = 768 << 20;
+
+/// One buffer's line in `buffers.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferRecord {
+    pub binding: u32,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    /// BLAKE3 of the buffer's bytes (its words, little-endian), hex.
+    pub blake3: String,
+    /// The `.npy` it was written to, if it is an output.
+    pub output: Option<String>,
+}
+
+/// The hash of the buffers' state: every buffer's binding, length and BLAKE3, in binding order.
+pub fn state_hash(records: &[(u32, u64, blake3::Hash)]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(b"gridmint kernel state v1");
+    h.update(&(records.len() as u64).to_le_bytes());
+    for (binding, len, hash) in records {
+        h.update(&binding.to_le_bytes());
+        h.update(&len.to_le_bytes());
+        h.update(hash.as_bytes());
+    }
+    *h.finalize().as_bytes()
+}
+
+/// BLAKE3 of words as little-endian bytes.
+pub fn words_hash(words: &[u32]) -> blake3::Hash {
+    let mut h = blake3::Hasher::new();
+    for w in words {
+        h.update(&w.to_le_bytes());
+    }
+    h.finalize()
+}
+
+/// A buffer as the job declares it, with its initial contents.
+#[derive(Debug)]
+struct Buffer {
+    binding: u32,
+    array: Array,
+    output: Option<String>,
+}
+
+/// A kernel job read and checked (the kernel compiled and validated), ready for the device.
+struct Prepared {
+    source: KernelSource,
+    spec: KernelSpec,
+    buffers: Vec<Buffer>,
+    dispatches: u32,
+    /// Work units of one dispatch: its statement bound, and the state's hashing.
+    dispatch_units: u64,
+}
+
+fn setting(package: &Package, message: String) -> JobError {
+    JobError::Package { path: package.source.clone(), message: format!("job.toml: [kernel] {message}") }
+}
+
+fn parse_dtype(package: &Package, name: &str) -> Result<Dtype, JobError> {
+    match name {
+        "f32" => Ok(Dtype::F32),
+        "u32" => Ok(Dtype::U32),
+        "i32" => Ok(Dtype::I32),
+        other => Err(setting(package, format!("dtype {other:?} is not \"f32\", \"u32\" or \"i32\""))),
+    }
+}
+
+/// An output's name: a `.npy` file name of letters, digits, `.`, `-` and `_`, not one the runner writes.
+fn check_output_name(package: &Package, name: &str) -> Result<(), JobError> {
+    let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !plain || !name.ends_with(".npy") || name.starts_with('.') || name.len() > 128 {
+        return Err(setting(package, format!("output {name:?} must be a .npy file name (letters, digits, . - _)")));
+    }
+    Ok(())
+}
+
+fn prepare(package: &Package, class: ReproClass) -> Result<Prepared, JobError> {
+    let settings: &KernelSettings = package
+        .manifest
+        .kernel
+        .as_ref()
+        .ok_or_else(|| setting(package, "a [kernel] table is required for kind = \"kernel\"".into()))?;
+    let dispatches = settings.dispatches.unwrap_or(1);
+    if !(1..=MAX_DISPATCHES).contains(&dispatches) {
+        return Err(setting(package, format!("dispatches {dispatches} is outside 1..={MAX_DISPATCHES}")));
+    }
+    let bytes = package.read("shader", &settings.shader, external::MAX_SOURCE_BYTES as u64)?;
+    let source = if settings.shader.ends_with(".wgsl") {
+        KernelSource::Wgsl(
+            String::from_utf8(bytes).map_err(|_| JobError::input(&settings.shader, "is not UTF-8 WGSL"))?,
+        )
+    } else if settings.shader.ends_with(".spv") {
+        KernelSource::Spirv(bytes)
+    } else {
+        return Err(setting(package, format!("shader {:?} must be a .wgsl or .spv file", settings.shader)));
+    };
+    let mut buffers = Vec::with_capacity(settings.buffers.len());
+    let mut state_bytes = 0u64;
+    for b in &settings.buffers {
+        if buffers.iter().any(|o: &Buffer| o.binding == b.binding) {
+            return Err(setting(package, format!("binding {} is declared twice", b.binding)));
+        }
+        let mut array = match (&b.input, b.len) {
+            (Some(input), None) => {
+                let bytes = package.read("input", input, MAX_STATE_BYTES + 4096)?;
+                let array = npy::read_array(&bytes).map_err(|e| JobError::input(input, e.to_string()))?;
+                if let Some(d) = &b.dtype
+                    && parse_dtype(package, d)? != array.dtype
+                {
+                    return Err(setting(package, format!("binding {}: dtype {d:?} is not {input}'s", b.binding)));
+                }
+                array
+            }
+            (None, Some(len)) => {
+                let dtype = parse_dtype(package, b.dtype.as_deref().unwrap_or("f32"))?;
+                let len = usize::try_from(len).ok().filter(|l| (*l as u64).saturating_mul(4) <= MAX_STATE_BYTES);
+                let len =
+                    len.ok_or_else(|| setting(package, format!("binding {}: len is over the limit", b.binding)))?;
+                Array { dtype, shape: vec![len], words: vec![0; len] }
+            }
+            _ => return Err(setting(package, format!("binding {}: give exactly one of `input` and `len`", b.binding))),
+        };
+        state_bytes = state_bytes.saturating_add(array.words.len() as u64 * 4);
+        if let Some(shape) = &b.shape {
+            let product = shape.iter().try_fold(1u64, |p, d| p.checked_mul(*d));
+            if shape.is_empty() || shape.len() > npy::MAX_DIMS || product != Some(array.words.len() as u64) {
+                return Err(setting(
+                    package,
+                    format!("binding {}: shape {shape:?} does not hold its {} values", b.binding, array.words.len()),
+                ));
+            }
+            array.shape = shape.iter().map(|d| *d as usize).collect();
+        }
+        if let Some(name) = &b.output {
+            check_output_name(package, name)?;
+            if buffers.iter().any(|o: &Buffer| o.output.as_deref() == Some(name)) {
+                return Err(setting(package, format!("output {name:?} is named twice")));
+            }
+        }
+        buffers.push(Buffer { binding: b.binding, array, output: b.output.clone() });
+    }
+    if state_bytes > MAX_STATE_BYTES {
+        return Err(setting(package, format!("the buffers hold {state_bytes} bytes; at most {MAX_STATE_BYTES}")));
+    }
+    buffers.sort_by_key(|b| b.binding);
+    let spec = KernelSpec {
+        entry_point: settings.entry_point.clone().unwrap_or_else(|| "main".into()),
+        buffers: buffers.iter().map(|b| BufferSpec { binding: b.binding, len: b.array.words.len() as u64 }).collect(),
+        workgroups: settings.workgroups,
+        tier: Tier::Verifiable(class),
+        loop_budget: settings.loop_budget.unwrap_or(DEFAULT_LOOP_BUDGET),
+    };
+    // The whole check before any device: the kernel's interface, determinism rules and bound.
+    let compiled =
+        external::compile_bounded(&source, &spec).map_err(|e| JobError::input(&settings.shader, e.to_string()))?;
+    let dispatch_units = compiled.work_bound.saturating_add(state_bytes / 4);
+    Ok(Prepared { source, spec, buffers, dispatches, dispatch_units })
+}
+
+/// What a kernel job is: its work units (the bound of every dispatch) and what a buyer reads.
+pub fn describe(package: &Package) -> Result<crate::Description, JobError> {
+    let class = crate::engine_class(package.manifest.reproducibility);
+    let p = prepare(package, class)?;
+    let buffers: Vec<String> = p
+        .buffers
+        .iter()
+        .map(|b| {
+            let out = b.output.as_deref().map(|o| format!(" → {o}")).unwrap_or_default();
+            format!("{}: {:?} {:?}{out}", b.binding, b.array.dtype, b.array.shape).to_lowercase()
+        })
+        .collect();
+    let shader = package.manifest.kernel.as_ref().map(|k| k.shader.clone()).unwrap_or_default();
+    let facts = vec![
+        ("Kernel".to_owned(), format!("{shader}, entry point {}", p.spec.entry_point)),
+        (
+            "Dispatch".to_owned(),
+            format!("{:?} workgroups, loop budget {}, {} time(s)", p.spec.workgroups, p.spec.loop_budget, p.dispatches),
+        ),
+        ("Buffers".to_owned(), buffers.join("; ")),
+    ];
+    Ok(crate::Description { work_units: p.dispatch_units.saturating_mul(u64::from(p.dispatches)), facts })
+}
+
+/// Runs a kernel job: returns the dispatches and the trace (one step per dispatch).
+pub fn run(
+    gpu: &Gpu,
+    class: ReproClass,
+    package: &Package,
+    staging: &mut Staging,
+    progress: ProgressFn,
+) -> Result<(u64, Traced), JobError> {
+    let Prepared { source, spec, mut buffers, dispatches, dispatch_units } = prepare(package, class)?;
+    let total = u64::from(dispatches);
+    progress(&Progress { stage: "dispatching".to_owned(), done: 0, total });
+    let kernel = ExternalKernel::new(gpu, &source, spec)?;
+    let device = buffers
+        .iter()
+        .map(|b| Ok(gpu.upload(&b.array.words)?.reinterpret::<[f32]>()))
+        .collect::<Result<Vec<_>, JobError>>()?;
+    let state = |buffers: &[Buffer]| {
+        let records: Vec<_> =
+            buffers.iter().map(|b| (b.binding, b.array.words.len() as u64, words_hash(&b.array.words))).collect();
+        state_hash(&records)
+    };
+    let mut input = state(&buffers);
+    let mut steps = Vec::with_capacity(dispatches as usize);
+    let mut hashing = 0.0;
+    for d in 0..dispatches {
+        kernel.run(gpu, &device)?;
+        for (b, buf) in buffers.iter_mut().zip(&device) {
+            b.array.words = gpu.download(&buf.clone().reinterpret::<[u32]>())?;
+        }
+        let started = std::time::Instant::now();
+        let output = state(&buffers);
+        hashing += started.elapsed().as_secs_f64();
+        steps.push(trace::Step { flops: dispatch_units, prev: d, input, output });
+        input = output;
+        progress(&Progress { stage: "dispatching".to_owned(), done: u64::from(d) + 1, total });
+    }
+    let mut records = Vec::with_capacity(buffers.len());
+    for b in &buffers {
+        if let Some(name) = &b.output {
+            staging.write(name, &npy::write_array(&b.array))?;
+        }
+        records.push(BufferRecord {
+            binding: b.binding,
+            dtype: b.array.dtype,
+            shape: b.array.shape.clone(),
+            blake3: words_hash(&b.array.words).to_hex().to_string(),
+            output: b.output.clone(),
+        });
+    }
+    let json = serde_json::to_vec_pretty(&records)
+        .map_err(|e| JobError::Output { path: BUFFERS_FILE.into(), message: e.to_string() })?;
+    staging.write(BUFFERS_FILE, &json)?;
+    Ok((total, Traced { trace: trace::Trace { steps }, seconds: hashing }))
+}
