@@ -689,6 +689,10 @@ mod market {
         let tx = harness::within("reading a transaction", text(client, "[data-testid=timeline-tx]")).await;
         assert!(tx.starts_with("0x"), "each step shows its transaction: {tx}");
         harness::screenshot(&session, "jobs-timeline");
+        // The result read for people: the embeddings' shape.
+        let shown = wait_text(client, "[data-testid=result-view]", 30, |t| t.contains("Embeddings")).await;
+        let shown = shown.unwrap_or_else(|t| panic!("the result is not shown ({t:?})"));
+        assert!(shown.contains("3 × 384 float32"), "{shown}");
         harness::within("opening the results", find(client, "[data-testid=open-results]", 10).await.click())
             .await
             .expect("click Open results");

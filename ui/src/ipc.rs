@@ -190,6 +190,10 @@ pub async fn open_results(local_id: u64) -> Result<(), ApiError> {
     call::<commands::OpenResults>(&gridmint_protocol::JobTimelineRequest { local_id }).await
 }
 
+pub async fn read_result(local_id: u64) -> Result<gridmint_protocol::ResultView, ApiError> {
+    call::<commands::ReadResult>(&gridmint_protocol::JobTimelineRequest { local_id }).await
+}
+
 pub async fn move_data_folder(path: String) -> Result<gridmint_protocol::AppSettings, ApiError> {
     call::<commands::MoveDataFolder>(&gridmint_protocol::MoveDataFolderRequest { path }).await
 }

@@ -13,9 +13,9 @@ use gridmint_protocol::{
     ApiError, AppSettings, AppSettingsRequest, BenchmarkProgress, BenchmarkReport, ChangePayoutRequest, Command,
     EarningsHistory, EarningsHistoryRequest, ErrorCode, HardwareReport, HardwareReportRequest, InspectPackageRequest,
     JobSummary, JobTimeline, JobTimelineRequest, ListJobsRequest, MarketStatus, MarketStatusRequest, PackagePreview,
-    PickPathRequest, PickedPath, PriceSuggestion, QuitAgentRequest, RunBenchmarkRequest, SetBackgroundRequest,
-    SetEarningRequest, SetNetworkRequest, StartEarningRequest, SubmitJobRequest, SuggestPriceFloorRequest,
-    WithdrawEarningsRequest, Withdrawal, commands,
+    PickPathRequest, PickedPath, PriceSuggestion, QuitAgentRequest, ResultView, RunBenchmarkRequest,
+    SetBackgroundRequest, SetEarningRequest, SetNetworkRequest, StartEarningRequest, SubmitJobRequest,
+    SuggestPriceFloorRequest, WithdrawEarningsRequest, Withdrawal, commands,
     wallet::{
         CreateWalletRequest, ExportMnemonicRequest, ImportWalletRequest, RecoveryWords, WalletStatus,
         WalletStatusRequest,
@@ -169,6 +169,11 @@ async fn open_results(state: State<'_>, request: JobTimelineRequest) -> Result<(
     std::process::Command::new(&opener).arg(&dir).spawn().map(drop).map_err(|e| {
         ApiError::new(ErrorCode::Internal, format!("could not open {} with {}: {e}", dir.display(), opener.display()))
     })
+}
+
+async fn read_result(state: State<'_>, request: JobTimelineRequest) -> Result<ResultView, ApiError> {
+    let market = state.market.clone();
+    blocking("reading the result", move || market.read_result(request.local_id).map_err(|e| e.to_api())).await
 }
 
 async fn suggest_price_floor(state: State<'_>, request: SuggestPriceFloorRequest) -> Result<PriceSuggestion, ApiError> {

@@ -58,6 +58,15 @@ pub fn run(node: &Node, args: RunArgs, json: bool) -> anyhow::Result<()> {
             let folder = first.path.split('/').next().unwrap_or_default();
             println!("  {} more files under {}", nested.len(), args.out.join(folder).display());
         }
+        // What the result says, for a person: a generate job's first completions.
+        if let Ok(view) = gridmint_runner::readback::read(&args.out) {
+            for c in view.completions.iter().take(3) {
+                println!("  [{}] ({} tokens, {}) {:?}", c.index, c.tokens, c.finish_reason, c.text);
+            }
+            if view.completions_total > 3 {
+                println!("  … {} completions in all", view.completions_total);
+            }
+        }
     }
     Ok(())
 }

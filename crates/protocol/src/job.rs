@@ -323,6 +323,34 @@ impl JobCard {
     }
 }
 
+/// A result folder read for people ([`crate::commands::ReadResult`]): what its kind's outputs
+/// say, and a generate job's completions as text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultView {
+    /// "embed", "train", "generate" or "kernel" (from the files it holds).
+    pub kind: String,
+    /// The folder's files (relative, `/`-separated) and sizes in bytes.
+    pub files: Vec<(String, u64)>,
+    /// What the outputs hold (label, value): an array's shape, a training run's last accuracy.
+    pub facts: Vec<(String, String)>,
+    /// A generate job's first completions, in order.
+    pub completions: Vec<CompletionView>,
+    /// The completions the result holds (more than shown when it is long).
+    pub completions_total: u64,
+}
+
+/// One completion as a person reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompletionView {
+    pub index: u64,
+    pub text: String,
+    pub finish_reason: String,
+    /// New tokens.
+    pub tokens: u64,
+}
+
 /// One output file of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

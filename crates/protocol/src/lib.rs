@@ -17,7 +17,7 @@ pub mod wallet;
 pub use bench::{BenchmarkReport, DeterminismCase, GemmLayoutRate};
 pub use error::{ApiError, ErrorCode};
 pub use hardware::{ComputeDevice, DeviceKind, HardwareReport, HostInfo};
-pub use job::{JobCard, JobKind, JobManifest, RunReport};
+pub use job::{CompletionView, JobCard, JobKind, JobManifest, ResultView, RunReport};
 pub use market::QuitAgentRequest;
 pub use market::{
     AppSettings, AppSettingsRequest, BackgroundSettings, BenchmarkProgress, ChangePayoutRequest, CurrentTask,
@@ -77,6 +77,8 @@ macro_rules! for_each_command {
             JobTimeline = job_timeline: $crate::JobTimelineRequest => $crate::JobTimeline;
             /// Opens a job's result folder in the desktop's file manager.
             OpenResults = open_results: $crate::JobTimelineRequest => ();
+            /// A verified job's result, read for people: completions as text, an array's shape.
+            ReadResult = read_result: $crate::JobTimelineRequest => $crate::ResultView;
             /// A price floor from the market's recent jobs.
             SuggestPriceFloor = suggest_price_floor: $crate::SuggestPriceFloorRequest => $crate::PriceSuggestion;
             /// Benchmarks a device, with `events::BENCHMARK_PROGRESS` on the way.

@@ -9,6 +9,7 @@
 //! - [`embed`], [`train`], [`generate`], [`kernel`]: the runner of each job kind, with [`npy`], `textfile`,
 //!   [`prompts`] for their files and [`lm`] for a generate job's language model;
 //! - [`output`]: outputs staged and committed all at once, and the one result root;
+//! - [`readback`]: a result folder read back for people (the app's result view);
 //! - [`bench`]: opening a device with this machine's pipeline cache and layouts, benchmarks, the
 //!   determinism suite and the yield benchmark;
 //! - [`hardware`]: the devices and host this machine reports;
@@ -31,6 +32,7 @@ pub mod npy;
 pub mod output;
 pub mod package;
 pub mod prompts;
+pub mod readback;
 mod textfile;
 pub mod trace;
 pub mod train;

@@ -1,10 +1,10 @@
 //! The jobs page: every job posted from this machine and, picked, its timeline on chain.
 
-use gridmint_protocol::{ApiError, JobTimeline};
+use gridmint_protocol::{ApiError, JobTimeline, ResultView};
 use leptos::{prelude::*, task::spawn_local};
 
 use crate::{
-    components::{ErrorBox, job_table::JobTable},
+    components::{ErrorBox, Spec, job_table::JobTable},
     ipc,
     live::Live,
 };
@@ -91,10 +91,46 @@ pub fn OpenResults(id: u64, live: Live) -> impl IntoView {
                 <span class="mono small grow">{dir}</span>
                 <button data-testid="open-results" on:click=open>"Open results"</button>
             </div>
+            <ResultPanel id />
         })}
         {move || outcome.get().map(|r| match r {
             Ok(()) => view! { <p class="ok" data-testid="results-opened">"Opened in your file manager."</p> }.into_any(),
             Err(error) => view! { <ErrorBox error /> }.into_any(),
+        })}
+    }
+}
+
+/// A saved result read for people: what its outputs hold, and a generate job's completions.
+#[component]
+pub fn ResultPanel(id: u64) -> impl IntoView {
+    let result = RwSignal::new(None::<Result<ResultView, ApiError>>);
+    spawn_local(async move { result.set(Some(ipc::read_result(id).await)) });
+    view! {
+        {move || result.get().map(|r| match r {
+            Err(error) => view! { <ErrorBox error /> }.into_any(),
+            Ok(view) => {
+                let shown = view.completions.len();
+                let more = (view.completions_total > shown as u64)
+                    .then(|| format!("The first {shown} of {} completions; all are in completions.jsonl.", view.completions_total));
+                view! {
+                    <div data-testid="result-view" data-kind=view.kind.clone()>
+                        <dl class="specs">
+                            {view.facts.into_iter().map(|(label, value)| view! { <Spec label value /> }).collect_view()}
+                        </dl>
+                        {(!view.completions.is_empty()).then(|| view! {
+                            <ol class="completions">
+                                {view.completions.into_iter().map(|c| view! {
+                                    <li data-testid="completion" value=c.index.to_string()>
+                                        <pre class="completion-text">{c.text}</pre>
+                                        <span class="muted small">{format!("{} tokens · {}", c.tokens, c.finish_reason)}</span>
+                                    </li>
+                                }).collect_view()}
+                            </ol>
+                        })}
+                        {more.map(|m| view! { <p class="muted small">{m}</p> })}
+                    </div>
+                }.into_any()
+            }
         })}
     }
 }

@@ -177,6 +177,11 @@ impl LocalMarket {
         })
     }
 
+    /// A saved result, read for people.
+    pub fn read_result(&self, local_id: u64) -> Result<gridmint_protocol::ResultView, NodeError> {
+        Ok(runner::readback::read(&self.result_dir(local_id)?)?)
+    }
+
     /// The buyer's jobs, newest first.
     pub fn jobs(&self) -> Vec<JobSummary> {
         let now = now_ms();

@@ -1,0 +1,140 @@
+//! A result folder read back for people (the app's result view): each kind's outputs summed up,
+//! a generate job's first completions as text. Reads only what it shows, with limits: a result
+//! may be large, and may come from a peer.
+
+use std::path::Path;
+
+use gridmint_protocol::{CompletionView, ResultView};
+
+use crate::{JobError, generate::COMPLETIONS_FILE, kernel::BUFFERS_FILE};
+
+/// The most completions shown, and the most bytes read to show them.
+pub const SHOWN_COMPLETIONS: usize = 100;
+pub const MAX_SHOWN_BYTES: u64 = 4 << 20;
+
+/// The first bytes of `path`, at most `max`.
+fn head(path: &Path, max: u64) -> Result<Vec<u8>, JobError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(JobError::io("reading", path))?;
+    let mut bytes = Vec::new();
+    file.take(max).read_to_end(&mut bytes).map_err(JobError::io("reading", path))?;
+    Ok(bytes)
+}
+
+/// Lines in the file at `path` (counted as it streams; nothing kept).
+fn count_lines(path: &Path) -> Result<u64, JobError> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(JobError::io("reading", path))?;
+    let (mut lines, mut buffer) = (0u64, vec![0u8; 1 << 16]);
+    loop {
+        let n = file.read(&mut buffer).map_err(JobError::io("reading", path))?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += buffer[..n].iter().filter(|b| **b == b'\n').count() as u64;
+    }
+}
+
+/// Reads the result folder `dir` for people.
+pub fn read(dir: &Path) -> Result<ResultView, JobError> {
+    let mut view = ResultView::default();
+    let mut folders = vec![dir.to_owned()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).map_err(JobError::io("reading", &folder))? {
+            let entry = entry.map_err(JobError::io("reading", &folder))?;
+            let meta = entry.metadata().map_err(JobError::io("reading", entry.path()))?;
+            if meta.is_dir() {
+                folders.push(entry.path());
+            } else if let Ok(name) = entry.path().strip_prefix(dir) {
+                view.files.push((name.to_string_lossy().replace('\\', "/"), meta.len()));
+            }
+        }
+    }
+    view.files.sort();
+    let has = |name: &str| view.files.iter().any(|(n, _)| n == name);
+    if has(COMPLETIONS_FILE) {
+        view.kind = "generate".into();
+        let path = dir.join(COMPLETIONS_FILE);
+        view.completions_total = count_lines(&path)?;
+        let bytes = head(&path, MAX_SHOWN_BYTES)?;
+        for line in bytes.split(|b| *b == b'\n').take(SHOWN_COMPLETIONS) {
+            #[derive(serde::Deserialize)]
+            struct Line {
+                index: u64,
+                token_ids: Vec<u32>,
+                text: String,
+                finish_reason: String,
+            }
+            // A line cut by the read's limit is not shown.
+            let Ok(l) = serde_json::from_slice::<Line>(line) else { continue };
+            view.completions.push(CompletionView {
+                index: l.index,
+                text: l.text,
+                finish_reason: l.finish_reason,
+                tokens: l.token_ids.len() as u64,
+            });
+        }
+        view.facts.push(("Completions".into(), view.completions_total.to_string()));
+    } else if has("embeddings.npy") {
+        view.kind = "embed".into();
+        let bytes = head(&dir.join("embeddings.npy"), 4096)?;
+        if let Some(shape) = npy_shape(&bytes) {
+            view.facts.push(("Embeddings".into(), format!("{shape} float32 (one row per sentence)")));
+        }
+    } else if has(BUFFERS_FILE) {
+        view.kind = "kernel".into();
+        let bytes = head(&dir.join(BUFFERS_FILE), 64 << 10)?;
+        let records: Vec<crate::kernel::BufferRecord> = serde_json::from_slice(&bytes).unwrap_or_default();
+        for r in records {
+            let label = format!("Buffer {}", r.binding);
+            let value =
+                format!("{:?} {:?}{}", r.dtype, r.shape, r.output.map(|o| format!(" → {o}")).unwrap_or_default());
+            view.facts.push((label, value.to_lowercase()));
+        }
+    } else if has("metrics.json") {
+        view.kind = "train".into();
+        let bytes = head(&dir.join("metrics.json"), 16 << 20)?;
+        if let Ok(metrics) = serde_json::from_slice::<crate::train::Metrics>(&bytes)
+            && let Some(last) = metrics.epochs.last()
+        {
+            view.facts.push(("Epochs".into(), metrics.epochs.len().to_string()));
+            view.facts.push(("Last loss".into(), format!("{:.4}", last.loss)));
+            view.facts.push(("Train accuracy".into(), format!("{:.2}%", last.train_accuracy * 100.0)));
+            if let Some(test) = last.test_accuracy {
+                view.facts.push(("Test accuracy".into(), format!("{:.2}%", test * 100.0)));
+            }
+        }
+    }
+    Ok(view)
+}
+
+/// A `.npy` header's shape, as written (`(3, 384)`).
+fn npy_shape(bytes: &[u8]) -> Option<String> {
+    let len = u16::from_le_bytes([*bytes.get(8)?, *bytes.get(9)?]) as usize;
+    let header = std::str::from_utf8(bytes.get(10..10 + len)?).ok()?;
+    let shape = header.split("'shape': ").nth(1)?.split(')').next()?;
+    Some(format!("{shape})").replace(", ", " × ").replace("(", "").replace(")", ""))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_generate_result_reads_as_its_completions() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lines: String = (0..150)
+            .map(|i| {
+                format!("{{\"index\":{i},\"token_ids\":[1,2,3],\"text\":\"line {i}\",\"finish_reason\":\"length\"}}\n")
+            })
+            .collect();
+        std::fs::write(dir.path().join("completions.jsonl"), &lines).expect("write");
+        std::fs::write(dir.path().join("trace.bin"), b"x").expect("write");
+        let view = super::read(dir.path()).expect("reads");
+        assert_eq!((view.kind.as_str(), view.completions_total, view.completions.len()), ("generate", 150, 100));
+        assert_eq!((view.completions[7].text.as_str(), view.completions[7].tokens), ("line 7", 3));
+        assert_eq!(view.files.len(), 2);
+        let e = tempfile::tempdir().expect("tmp");
+        std::fs::write(e.path().join("embeddings.npy"), crate::npy::f32_matrix(&[0.0; 6], 2, 3)).expect("write");
+        let view = super::read(e.path()).expect("reads");
+        assert_eq!(view.facts, [("Embeddings".to_owned(), "2 × 3 float32 (one row per sentence)".to_owned())]);
+    }
+}
