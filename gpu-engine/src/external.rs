@@ -73,9 +73,10 @@ fn rejected(reason: impl Into<String>) -> EngineError {
     EngineError::KernelRejected { reason: reason.into() }
 }
 
-/// A kernel as the engine runs it: its SPIR-V words, and the most statements one dispatch can
-/// run (every invocation running the entry point's statements, calls written out, once and then
-/// once per iteration its loop budget allows): the work a buyer pays for, known before it runs.
+/// A kernel as the engine runs it: its SPIR-V words, and the most work one dispatch can do
+/// (every invocation running the entry point's statements and expressions, calls written out and
+/// composites counted by their scalars, once, and with loops once more per iteration its loop
+/// budget allows): the work a buyer pays for, known before it runs.
 #[derive(Debug, Clone)]
 pub struct Compiled {
     pub words: Vec<u32>,
@@ -115,10 +116,12 @@ pub fn compile_bounded(source: &KernelSource, spec: &KernelSpec) -> Result<Compi
         check_determinism(&module, &info, class)?;
     }
     let statements = budget::check_shape(&module, matches!(spec.tier, Tier::Verifiable(_)), &spec.entry_point)?;
-    let work_bound =
-        invocations.saturating_mul(statements.max(1)).saturating_mul(u64::from(spec.loop_budget).saturating_add(1));
     let mut module = module;
     let loops = budget::bound_loops(&mut module, spec.loop_budget);
+    // A kernel without loops runs its statements once; with loops, at most once more per
+    // iteration its budget allows.
+    let passes = if loops == 0 { 1 } else { u64::from(spec.loop_budget).saturating_add(1) };
+    let work_bound = invocations.saturating_mul(statements.max(1)).saturating_mul(passes);
     // Validated again as rewritten (uniformity was checked on the kernel as written: a budget
     // spent unevenly within a workgroup is what the dispatch timeout is there for).
     let info = Validator::new(ValidationFlags::all() - ValidationFlags::CONTROL_FLOW_UNIFORMITY, Capabilities::empty())
@@ -192,10 +195,21 @@ fn check_interface(module: &naga::Module, spec: &KernelSpec) -> Result<u64, Engi
             AddressSpace::Storage { .. } => {
                 let rb =
                     var.binding.as_ref().ok_or_else(|| rejected(format!("storage buffer {name} has no binding")))?;
-                if rb.group != 0 || !spec.buffers.iter().any(|b| b.binding == rb.binding) {
+                let Some(declared) = spec.buffers.iter().find(|b| b.binding == rb.binding).filter(|_| rb.group == 0)
+                else {
                     return Err(rejected(format!(
                         "{name} is at @group({}) @binding({}), which was not declared",
                         rb.group, rb.binding
+                    )));
+                };
+                // A type larger than its buffer would index past the buffer's end, where what a
+                // read returns and where a write lands is the driver's choice.
+                let fixed = fixed_bytes(module, var.ty);
+                if fixed > declared.len.saturating_mul(4) {
+                    return Err(rejected(format!(
+                        "{name}'s type holds {fixed} bytes; its buffer (binding {}) holds {}",
+                        rb.binding,
+                        declared.len.saturating_mul(4)
                     )));
                 }
                 bound.push(rb.binding);
@@ -216,29 +230,81 @@ fn check_interface(module: &naga::Module, spec: &KernelSpec) -> Result<u64, Engi
     Ok(total)
 }
 
+/// The bytes a storage variable's type needs before any runtime-sized array it ends with.
+fn fixed_bytes(module: &naga::Module, ty: naga::Handle<naga::Type>) -> u64 {
+    use naga::{ArraySize, TypeInner};
+    match &module.types[ty].inner {
+        TypeInner::Array { size: ArraySize::Dynamic, .. } => 0,
+        TypeInner::Array { size: ArraySize::Constant(n), stride, .. } => u64::from(n.get()) * u64::from(*stride),
+        TypeInner::Struct { members, span } => match members.last() {
+            Some(last)
+                if fixed_bytes(module, last.ty) == 0
+                    && matches!(module.types[last.ty].inner, TypeInner::Array { .. }) =>
+            {
+                u64::from(last.offset)
+            }
+            _ => u64::from(*span),
+        },
+        inner => u64::from(inner.size(module.to_ctx())),
+    }
+}
+
 fn check_determinism(module: &naga::Module, info: &ModuleInfo, class: ReproClass) -> Result<(), EngineError> {
-    let allowed = |f: MathFunction| match f {
-        MathFunction::Abs
-        | MathFunction::Min
-        | MathFunction::Max
-        | MathFunction::Clamp
-        | MathFunction::Floor
-        | MathFunction::Ceil
-        | MathFunction::Trunc
-        | MathFunction::Sign => true,
+    // min, max, clamp and sign of a NaN are the driver's choice (GLSL's FMin, FMax, FClamp and
+    // FSign): allowed on integers only.
+    let allowed = |f: MathFunction, float: bool| match f {
+        MathFunction::Abs | MathFunction::Floor | MathFunction::Ceil | MathFunction::Trunc => true,
+        MathFunction::Min | MathFunction::Max | MathFunction::Clamp | MathFunction::Sign => !float,
         MathFunction::Fma => class == ReproClass::Fused,
         _ => false,
+    };
+    let is_constant = |function: &naga::Function, e: naga::Handle<Expression>| {
+        matches!(function.expressions[e], Expression::Literal(_) | Expression::Constant(_) | Expression::ZeroValue(_))
     };
     let functions = module.functions.iter().map(|(h, f)| (f, &info[h]));
     let entries = module.entry_points.iter().enumerate().map(|(i, e)| (&e.function, info.get_entry_point(i)));
     for (function, finfo) in functions.chain(entries) {
         let fname = function.name.as_deref().unwrap_or("entry point");
+        let kind = |e: naga::Handle<Expression>| finfo[e].ty.inner_with(&module.types).scalar_kind();
         for (handle, expr) in function.expressions.iter() {
             match expr {
-                Expression::Math { fun, .. } if !allowed(*fun) => {
+                Expression::Math { fun, arg, .. } if !allowed(*fun, kind(*arg) == Some(ScalarKind::Float)) => {
                     return Err(rejected(format!(
                         "{fname} uses {fun:?}, which drivers compute differently; the verifiable tier allows \
-                         abs, min, max, clamp, floor, ceil, trunc, sign (and fma in the fused class)"
+                         abs, floor, ceil, trunc (min, max, clamp, sign on integers; fma in the fused class)"
+                    )));
+                }
+                // A float's bits (a NaN's payload is the driver's) or a float out of an integer's
+                // range converted: the driver's choice.
+                Expression::As { expr, kind: to, convert }
+                    if kind(*expr) == Some(ScalarKind::Float)
+                        && (convert.is_none() || matches!(to, ScalarKind::Sint | ScalarKind::Uint)) =>
+                {
+                    return Err(rejected(format!(
+                        "{fname} converts a float to an integer or reads its bits, which drivers answer \
+                         differently for NaN and out-of-range values"
+                    )));
+                }
+                Expression::AtomicResult { .. } => {
+                    return Err(rejected(format!(
+                        "{fname} uses an atomic, whose results depend on the order invocations run in"
+                    )));
+                }
+                Expression::Binary { op: BinaryOperator::Multiply, left, right }
+                    if [left, right]
+                        .iter()
+                        .any(|e| matches!(finfo[**e].ty.inner_with(&module.types), naga::TypeInner::Matrix { .. })) =>
+                {
+                    return Err(rejected(format!(
+                        "{fname} multiplies by a matrix, whose sums drivers order differently; write the sums out"
+                    )));
+                }
+                Expression::Binary {
+                    op: op @ (BinaryOperator::ShiftLeft | BinaryOperator::ShiftRight), right, ..
+                } if !is_constant(function, *right) => {
+                    return Err(rejected(format!(
+                        "{fname} shifts by an amount known only when it runs ({op:?}): drivers differ past 31; \
+                         shift by a constant"
                     )));
                 }
                 Expression::Binary { op: op @ (BinaryOperator::Divide | BinaryOperator::Modulo), .. } => {

@@ -707,7 +707,7 @@ mod control {
 mod external {
     use gpu_engine::{
         ReproClass,
-        external::{BufferSpec, ExternalKernel, KernelSource, KernelSpec, Tier, compile},
+        external::{BufferSpec, ExternalKernel, KernelSource, KernelSpec, Tier, compile, compile_bounded},
     };
 
     use super::support::gpu;
@@ -780,6 +780,62 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         assert!(
             compile(&KernelSource::Wgsl(fma), &spec(64, Tier::Verifiable(ReproClass::Fused))).is_ok(),
             "fma is the fused class"
+        );
+    }
+
+    /// Issue #24 point 6, what a buyer's kernel could use to make honest devices disagree: min,
+    /// max, clamp and sign of floats (a NaN's is the driver's), a float's bits or its conversion to
+    /// an integer, atomics (their order), matrix products (their sums' order), shifts by a runtime
+    /// amount (past 31 drivers differ), a storage type larger than its buffer (reads past its end
+    /// are the driver's): all refused in the verifiable tier, with the reason; on integers, min
+    /// and a conversion to float pass.
+    #[test]
+    fn attack_what_drivers_answer_differently_is_refused_in_the_verifiable_tier() {
+        let verifiable = Tier::Verifiable(ReproClass::Unfused);
+        for (body, want) in [
+            ("min(x[i], 1.0)", "Min"),
+            ("clamp(x[i], 0.0, 1.0)", "Clamp"),
+            ("sign(x[i])", "Sign"),
+            ("f32(bitcast<u32>(x[i]) & 1u)", "reads its bits"),
+            ("f32(u32(x[i]))", "converts a float to an integer"),
+            ("(mat2x2<f32>(x[0], x[1], x[2], x[3]) * vec2<f32>(1.0, 2.0)).x", "multiplies by a matrix"),
+            ("f32(i << u32(x[0] > 0.0))", "shifts by an amount"),
+        ] {
+            let src = AXPY.replace("x[i] * 2.5 + y[i]", body);
+            let err = reject(&src, verifiable);
+            assert!(err.contains(want), "{body}: {err}");
+        }
+        let fine = AXPY.replace("x[i] * 2.5 + y[i]", "f32(min(i, 5u) << 2u) + floor(abs(x[i]))");
+        compile(&KernelSource::Wgsl(fine), &spec(64, verifiable)).expect("integer min, constant shifts, abs, floor");
+        let atomic = AXPY
+            .replace("var<storage, read_write> y: array<f32>;", "var<storage, read_write> y: array<atomic<u32>>;")
+            .replace("y[i] = x[i] * 2.5 + y[i];", "atomicAdd(&y[0], 1u);")
+            .replace("arrayLength(&y)", "arrayLength(&x)");
+        assert!(reject(&atomic, verifiable).contains("atomic"), "atomics");
+        let big = AXPY
+            .replace("var<storage, read> x: array<f32>;", "var<storage, read> x: array<f32, 100000>;")
+            .replace("arrayLength(&x)", "arrayLength(&y)");
+        let err = reject(&big, verifiable);
+        assert!(err.contains("type holds 400000 bytes"), "a type past its buffer: {err}");
+        // The work a dispatch is bounded by counts what one statement copies.
+        let small = compile_bounded(&KernelSource::Wgsl(AXPY.into()), &spec(64, verifiable)).expect("axpy").work_bound;
+        let copies = r#"
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+var<workgroup> a: array<f32, 4096>;
+var<workgroup> b: array<f32, 4096>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    b = a;
+    let i = id.x;
+    if (i < arrayLength(&y)) { y[i] = x[i] + b[i]; }
+}
+"#;
+        let copying = compile_bounded(&KernelSource::Wgsl(copies.into()), &spec(64, verifiable)).expect("copies");
+        assert!(
+            copying.work_bound >= small + 64 * 4096,
+            "{} vs {small}: an array copy is per element",
+            copying.work_bound
         );
     }
 

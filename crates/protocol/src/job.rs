@@ -93,8 +93,13 @@
 //! A kernel job runs under the engine's rules for buyer kernels (`gpu-engine/src/external.rs`):
 //! only storage buffers at the declared bindings, bounds-checked access, no built-in
 //! transcendental, no float division, `fma` only in the fused class, every loop under its budget.
-//! Its work units are the most statements its dispatches can run (invocations × the entry
-//! point's statements × (loop_budget + 1) × dispatches): the buyer pays for the bound it declares.
+//! Its work units are the most its dispatches can do (invocations × the entry point's statements
+//! and expressions, composites by their scalars, × (loop_budget + 1) if it has loops, × dispatches,
+//! and the state's way back each dispatch): the buyer pays for the bound it declares. Float32
+//! buffers are brought into the canonical domain (values below 2^-37 to zero, one NaN) before
+//! the first dispatch and after each. A kernel must not race (two invocations writing one element,
+//! or one reading what another writes in a dispatch) nor depend on a subnormal in the middle of
+//! its arithmetic: devices differ there, and the engine cannot see either.
 //! Its outputs are the declared `.npy` files and `buffers.json` (every buffer's BLAKE3 after the
 //! last dispatch). Each dispatch is a step of the trace (the buffers' state in, the state after
 //! out), so a juror re-runs the dispatches up to the one in dispute.

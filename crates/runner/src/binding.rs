@@ -48,8 +48,7 @@ fn unbound(file: &str, message: impl Into<String>) -> Unbound {
     Unbound { file: file.to_owned(), message: message.into() }
 }
 
-/// The embed job's one output file besides the trace.
-pub const EMBEDDINGS_FILE: &str = "embeddings.npy";
+pub use crate::embed::EMBEDDINGS_FILE;
 
 /// The files (name, bytes) of a result, checked against `trace` (see the module's rules).
 pub fn check(files: &[(String, Vec<u8>)], trace: &Trace) -> Result<(), Unbound> {
@@ -175,9 +174,7 @@ fn check_kernel(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Unbo
     let records = kernel_records(files)?;
     let outputs: Vec<&str> = records.iter().filter_map(|r| r.output.as_deref()).collect();
     exactly(files, outputs.len() + 1, |name| name == BUFFERS_FILE || outputs.contains(&name))?;
-    let mut state = Vec::with_capacity(records.len());
     for r in &records {
-        let len = r.shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d)).unwrap_or(usize::MAX);
         let hash = blake3::Hash::from_hex(&r.blake3).map_err(|_| unbound(BUFFERS_FILE, "a hash is not hex"))?;
         if hash.to_hex().as_str() != r.blake3 {
             return Err(unbound(BUFFERS_FILE, "a hash is not written in lowercase hex"));
@@ -192,10 +189,9 @@ fn check_kernel(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Unbo
                 return Err(unbound(name, "is not written as the runner writes an array"));
             }
         }
-        state.push((r.binding, len as u64, hash));
     }
     let last = trace.steps.last().expect("checked: a step");
-    if state_hash(&state) != last.output {
+    if state_hash(&records) != last.output {
         return Err(unbound(BUFFERS_FILE, "the buffers it records are not the last step's output"));
     }
     Ok(())
@@ -292,9 +288,7 @@ pub fn consistent_lie(files: &mut [(String, Vec<u8>)]) -> Result<(), Unbound> {
         // Every output value's last bit flipped; the records and the last step made again.
         let mut records: Vec<BufferRecord> =
             serde_json::from_slice(&files[at].1).map_err(|e| unbound(BUFFERS_FILE, e.to_string()))?;
-        let mut state = Vec::new();
         for r in &mut records {
-            let len = r.shape.iter().product::<usize>() as u64;
             if let Some(name) = r.output.clone() {
                 let file = files.iter_mut().find(|(n, _)| *n == name).ok_or_else(|| unbound(&name, "is missing"))?;
                 let mut array = npy::read_array(&file.1).map_err(|e| unbound(&name, e.to_string()))?;
@@ -304,12 +298,10 @@ pub fn consistent_lie(files: &mut [(String, Vec<u8>)]) -> Result<(), Unbound> {
                 file.1 = npy::write_array(&array);
                 r.blake3 = words_hash(&array.words).to_hex().to_string();
             }
-            let hash = blake3::Hash::from_hex(&r.blake3).map_err(|_| unbound(BUFFERS_FILE, "a hash is not hex"))?;
-            state.push((r.binding, len, hash));
         }
         files[at].1 = serde_json::to_vec_pretty(&records).map_err(|e| unbound(BUFFERS_FILE, e.to_string()))?;
         if let Some(last) = trace.steps.last_mut() {
-            last.output = state_hash(&state);
+            last.output = state_hash(&records);
         }
     } else if let Some(at) = files.iter().position(|(n, _)| n == COMPLETIONS_FILE) {
         // Every completion with a space more before its line ending (still a JSON object).
@@ -450,7 +442,7 @@ mod tests {
                 output: Some("y.npy".into()),
             },
         ];
-        let last = state_hash(&[(0, 3, words_hash(&x_words)), (1, 4, words_hash(&y.words))]);
+        let last = state_hash(&records);
         let steps = vec![
             Step { flops: 50, prev: 0, input: [1; 32], output: [2; 32] },
             Step { flops: 50, prev: 1, input: [2; 32], output: last },
@@ -563,6 +555,32 @@ mod tests {
         assert!(check(&huge, &trace).expect_err("a huge model.json").message.contains("at most"));
         let metrics = with(&files, "metrics.json", |b| b.resize(2 * MAX_METRICS_PER_EPOCH + 1025, b' '));
         assert!(check(&metrics, &trace).expect_err("a huge metrics.json").message.contains("bytes for 2 epochs"));
+    }
+
+    /// A provider that withholds a kernel job's output (its record says none) or writes it as
+    /// another type or shape delivers a result that is not the honest claim: the records' every
+    /// field is in the last step's output.
+    #[test]
+    fn attack_a_kernel_result_that_withholds_or_retypes_an_output_is_refused() {
+        let (files, trace) = kernel_result();
+        let records: Vec<BufferRecord> = serde_json::from_slice(&files[0].1).expect("records");
+        let trace_file = (TRACE_FILE.to_owned(), trace.encode());
+        let mut withheld = records.clone();
+        withheld[1].output = None;
+        let delivered =
+            vec![(BUFFERS_FILE.to_owned(), serde_json::to_vec_pretty(&withheld).expect("json")), trace_file.clone()];
+        assert!(check(&delivered, &trace).is_err(), "an output withheld");
+        let mut retyped = records.clone();
+        retyped[1].dtype = npy::Dtype::I32;
+        retyped[1].shape = vec![4];
+        let y = npy::read_array(&files[1].1).expect("y");
+        let as_ints = npy::Array { dtype: npy::Dtype::I32, shape: vec![4], words: y.words };
+        let delivered = vec![
+            (BUFFERS_FILE.to_owned(), serde_json::to_vec_pretty(&retyped).expect("json")),
+            ("y.npy".to_owned(), npy::write_array(&as_ints)),
+            trace_file,
+        ];
+        assert!(check(&delivered, &trace).is_err(), "an output retyped");
     }
 
     /// A wrong result made to bind to its own wrong trace (what a cheater who knows the rules

@@ -19,6 +19,9 @@ use super::{
 };
 use crate::Paths;
 
+/// The embed job's one output file besides the trace.
+pub const EMBEDDINGS_FILE: &str = "embeddings.npy";
+
 /// The files of a model folder.
 pub const MODEL_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
 /// The index of a checkpoint in shards (a language model's weights, instead of model.safetensors).
@@ -297,7 +300,7 @@ pub fn run(
     let traced = Traced { trace: trace::Trace { steps }, seconds: started.elapsed().as_secs_f64() };
     debug_assert_eq!(traced.flops(), work_units, "the steps' flops are the job's");
     let flat: Vec<f32> = embeddings.concat();
-    staging.write("embeddings.npy", &npy::f32_matrix(&flat, ids.len(), hidden))?;
+    staging.write(EMBEDDINGS_FILE, &npy::f32_matrix(&flat, ids.len(), hidden))?;
     Ok((total, traced))
 }
 

@@ -6,7 +6,16 @@
 //!
 //! Each dispatch is a step of the trace: its input the hash of every buffer before it
 //! ([`state_hash`]), its output the hash after it; a later dispatch's input is the one before's
-//! output. The result's files are bound to the last step ([`crate::binding`]).
+//! output. The result's files are bound to the last step ([`crate::binding`]). Float32 buffers are
+//! brought into the engine's canonical domain before the first dispatch and after each (so what
+//! a driver flushes or makes of a NaN does not reach the state or the outputs).
+//!
+//! What this does not make the same on every device, and the buyer's kernel must not do: a data
+//! race (two invocations writing one element, or one reading what another writes in the same
+//! dispatch) and a subnormal in the middle of a dispatch's arithmetic (a device that flushes
+//! it goes another way from there). The engine refuses what it can see (atomics, min/max/clamp
+//! and sign of floats, a float's bits or conversion to an integer, matrix products, shifts by a
+//! runtime amount, transcendentals, float division); races and subnormals it cannot.
 
 use gpu_engine::{
     Gpu, ReproClass,
@@ -43,17 +52,57 @@ pub struct BufferRecord {
     pub output: Option<String>,
 }
 
-/// The hash of the buffers' state: every buffer's binding, length and BLAKE3, in binding order.
-pub fn state_hash(records: &[(u32, u64, blake3::Hash)]) -> [u8; 32] {
+/// The hash of the buffers' state: every buffer's record (binding, type, shape, output name and
+/// BLAKE3), in binding order. The record's every field counts: a result that names other outputs,
+/// or none, or writes one as another type or shape, is another state.
+pub fn state_hash(records: &[BufferRecord]) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
-    h.update(b"gridmint kernel state v1");
+    h.update(b"gridmint kernel state v2");
     h.update(&(records.len() as u64).to_le_bytes());
-    for (binding, len, hash) in records {
-        h.update(&binding.to_le_bytes());
-        h.update(&len.to_le_bytes());
-        h.update(hash.as_bytes());
+    for r in records {
+        h.update(&r.binding.to_le_bytes());
+        h.update(r.dtype.descr().as_bytes());
+        h.update(&(r.shape.len() as u64).to_le_bytes());
+        for d in &r.shape {
+            h.update(&(*d as u64).to_le_bytes());
+        }
+        let output = r.output.as_deref().unwrap_or("");
+        h.update(&(output.len() as u64).to_le_bytes());
+        h.update(output.as_bytes());
+        h.update(r.blake3.as_bytes());
     }
     *h.finalize().as_bytes()
+}
+
+/// Maps a float32 buffer's values into the engine's canonical domain (subnormals and values
+/// below 2^-37 to zero, every NaN to one), as every kernel of the engine stores its values: the
+/// state between dispatches and the outputs do not carry what drivers flush or make differently.
+/// Integer buffers are left as they are. Returns whether any word changed.
+fn canonicalize(array: &mut Array) -> bool {
+    if array.dtype != Dtype::F32 {
+        return false;
+    }
+    let mut changed = false;
+    for w in &mut array.words {
+        let c = gpu_engine::numeric::canonicalize(f32::from_bits(*w)).to_bits();
+        changed |= c != *w;
+        *w = c;
+    }
+    changed
+}
+
+/// The records of the buffers as they are.
+fn records(buffers: &[Buffer]) -> Vec<BufferRecord> {
+    buffers
+        .iter()
+        .map(|b| BufferRecord {
+            binding: b.binding,
+            dtype: b.array.dtype,
+            shape: b.array.shape.clone(),
+            blake3: words_hash(&b.array.words).to_hex().to_string(),
+            output: b.output.clone(),
+        })
+        .collect()
 }
 
 /// BLAKE3 of words as little-endian bytes.
@@ -96,11 +145,23 @@ fn parse_dtype(package: &Package, name: &str) -> Result<Dtype, JobError> {
     }
 }
 
-/// An output's name: a `.npy` file name of letters, digits, `.`, `-` and `_`, not one the runner writes.
+/// An output's name: a `.npy` file name of letters, digits, `.`, `-` and `_`; not a name another
+/// kind's result is known by (`embeddings.npy`), nor one a system reserves (`CON`, `NUL`, ...).
 fn check_output_name(package: &Package, name: &str) -> Result<(), JobError> {
     let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if !plain || !name.ends_with(".npy") || name.starts_with('.') || name.len() > 128 {
         return Err(setting(package, format!("output {name:?} must be a .npy file name (letters, digits, . - _)")));
+    }
+    let stem = name.split('.').next().unwrap_or_default().to_ascii_uppercase();
+    let reserved = ["CON", "PRN", "AUX", "NUL"].contains(&stem.as_str())
+        || (stem.len() == 4
+            && (stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.as_bytes()[3].is_ascii_digit());
+    if reserved || name.eq_ignore_ascii_case(crate::embed::EMBEDDINGS_FILE) {
+        return Err(setting(
+            package,
+            format!("output {name:?} is a name reserved by a system or another kind's result"),
+        ));
     }
     Ok(())
 }
@@ -125,6 +186,16 @@ fn prepare(package: &Package, class: ReproClass) -> Result<Prepared, JobError> {
     } else {
         return Err(setting(package, format!("shader {:?} must be a .wgsl or .spv file", settings.shader)));
     };
+    // The inputs' sizes first: nothing is read of a job whose buffers could not fit.
+    let mut input_bytes = 0u64;
+    for input in settings.buffers.iter().filter_map(|b| b.input.as_deref()) {
+        let path = package.file("input", input)?;
+        let len = std::fs::metadata(&path).map_err(JobError::io("reading", &path))?.len();
+        input_bytes = input_bytes.saturating_add(len.saturating_sub(128));
+    }
+    if input_bytes > MAX_STATE_BYTES {
+        return Err(setting(package, format!("the inputs hold {input_bytes} bytes; at most {MAX_STATE_BYTES}")));
+    }
     let mut buffers = Vec::with_capacity(settings.buffers.len());
     let mut state_bytes = 0u64;
     for b in &settings.buffers {
@@ -164,9 +235,13 @@ fn prepare(package: &Package, class: ReproClass) -> Result<Prepared, JobError> {
         }
         if let Some(name) = &b.output {
             check_output_name(package, name)?;
-            if buffers.iter().any(|o: &Buffer| o.output.as_deref() == Some(name)) {
+            // Twice but for case is twice on a file system that ignores case.
+            if buffers.iter().any(|o: &Buffer| o.output.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name))) {
                 return Err(setting(package, format!("output {name:?} is named twice")));
             }
+        }
+        if state_bytes > MAX_STATE_BYTES {
+            return Err(setting(package, format!("the buffers hold over {MAX_STATE_BYTES} bytes")));
         }
         buffers.push(Buffer { binding: b.binding, array, output: b.output.clone() });
     }
@@ -184,7 +259,9 @@ fn prepare(package: &Package, class: ReproClass) -> Result<Prepared, JobError> {
     // The whole check before any device: the kernel's interface, determinism rules and bound.
     let compiled =
         external::compile_bounded(&source, &spec).map_err(|e| JobError::input(&settings.shader, e.to_string()))?;
-    let dispatch_units = compiled.work_bound.saturating_add(state_bytes / 4);
+    // And per dispatch: the state's way back, its canonicalization and hashing, a few operations
+    // per byte.
+    let dispatch_units = compiled.work_bound.saturating_add(state_bytes.saturating_mul(4));
     Ok(Prepared { source, spec, buffers, dispatches, dispatch_units })
 }
 
@@ -224,44 +301,38 @@ pub fn run(
     let total = u64::from(dispatches);
     progress(&Progress { stage: "dispatching".to_owned(), done: 0, total });
     let kernel = ExternalKernel::new(gpu, &source, spec)?;
-    let device = buffers
+    for b in &mut buffers {
+        canonicalize(&mut b.array);
+    }
+    let mut device = buffers
         .iter()
         .map(|b| Ok(gpu.upload(&b.array.words)?.reinterpret::<[f32]>()))
         .collect::<Result<Vec<_>, JobError>>()?;
-    let state = |buffers: &[Buffer]| {
-        let records: Vec<_> =
-            buffers.iter().map(|b| (b.binding, b.array.words.len() as u64, words_hash(&b.array.words))).collect();
-        state_hash(&records)
-    };
-    let mut input = state(&buffers);
+    let mut input = state_hash(&records(&buffers));
     let mut steps = Vec::with_capacity(dispatches as usize);
     let mut hashing = 0.0;
     for d in 0..dispatches {
         kernel.run(gpu, &device)?;
-        for (b, buf) in buffers.iter_mut().zip(&device) {
-            b.array.words = gpu.download(&buf.clone().reinterpret::<[u32]>())?;
-        }
         let started = std::time::Instant::now();
-        let output = state(&buffers);
+        for (b, buf) in buffers.iter_mut().zip(device.iter_mut()) {
+            b.array.words = gpu.download(&buf.clone().reinterpret::<[u32]>())?;
+            // The next dispatch starts from the canonical state, as every device has it.
+            if canonicalize(&mut b.array) && d + 1 < dispatches {
+                *buf = gpu.upload(&b.array.words)?.reinterpret::<[f32]>();
+            }
+        }
+        let output = state_hash(&records(&buffers));
         hashing += started.elapsed().as_secs_f64();
         steps.push(trace::Step { flops: dispatch_units, prev: d, input, output });
         input = output;
         progress(&Progress { stage: "dispatching".to_owned(), done: u64::from(d) + 1, total });
     }
-    let mut records = Vec::with_capacity(buffers.len());
     for b in &buffers {
         if let Some(name) = &b.output {
             staging.write(name, &npy::write_array(&b.array))?;
         }
-        records.push(BufferRecord {
-            binding: b.binding,
-            dtype: b.array.dtype,
-            shape: b.array.shape.clone(),
-            blake3: words_hash(&b.array.words).to_hex().to_string(),
-            output: b.output.clone(),
-        });
     }
-    let json = serde_json::to_vec_pretty(&records)
+    let json = serde_json::to_vec_pretty(&records(&buffers))
         .map_err(|e| JobError::Output { path: BUFFERS_FILE.into(), message: e.to_string() })?;
     staging.write(BUFFERS_FILE, &json)?;
     Ok((total, Traced { trace: trace::Trace { steps }, seconds: hashing }))

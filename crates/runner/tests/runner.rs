@@ -464,11 +464,50 @@ mod runner {
             ("input = \"x.npy\"", "len = 256\ninput = \"x.npy\"", "give exactly one of `input` and `len`"),
             ("binding = 1", "binding = 0", "binding 0 is declared twice"),
             ("workgroups = [4, 1, 1]", "workgroups = [0, 1, 1]", "each count 1 to 65535"),
+            ("output = \"y.npy\"", "output = \"CON.npy\"", "reserved by a system"),
+            ("output = \"y.npy\"", "output = \"embeddings.npy\"", "another kind's result"),
         ] {
             assert!(manifest.contains(from), "{from}");
             fs::write(bad.join("job.toml"), manifest.replace(from, to)).expect("manifest");
             refused(&paths, &gpu, &bad, want);
         }
+    }
+
+    /// A float32 buffer's subnormals and NaNs are what devices make differently: the state and
+    /// the outputs hold them canonical (zero, one NaN) on every device; integer buffers keep
+    /// every bit.
+    #[test]
+    fn kernel_buffers_are_canonical_between_dispatches() {
+        let Some(gpu) = gpu() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = paths(tmp.path());
+        let pkg = tmp.path().join("canon");
+        fs::create_dir_all(&pkg).expect("dir");
+        let shader = "@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n\
+                      @group(0) @binding(1) var<storage, read_write> n: array<u32>;\n\
+                      @compute @workgroup_size(4)\nfn main(@builtin(global_invocation_id) id: vec3<u32>) {\n\
+                      let i = id.x;\n    if (i < arrayLength(&y)) { y[i] = y[i] * 1.0; n[i] = n[i] + 1u; }\n}\n";
+        fs::write(pkg.join("k.wgsl"), shader).expect("shader");
+        let y = runner::npy::Array {
+            dtype: runner::npy::Dtype::F32,
+            shape: vec![4],
+            words: vec![0x0000_0001, 0x7fa0_0001, 0xffc1_2345, 1.5f32.to_bits()],
+        };
+        let n =
+            runner::npy::Array { dtype: runner::npy::Dtype::U32, shape: vec![4], words: vec![0x7fa0_0001, 1, 2, 3] };
+        fs::write(pkg.join("y.npy"), runner::npy::write_array(&y)).expect("y");
+        fs::write(pkg.join("n.npy"), runner::npy::write_array(&n)).expect("n");
+        let job = "kind = \"kernel\"\n[kernel]\nshader = \"k.wgsl\"\nworkgroups = [1, 1, 1]\ndispatches = 2\n\
+                   [[kernel.buffers]]\nbinding = 0\ninput = \"y.npy\"\noutput = \"y.npy\"\n\
+                   [[kernel.buffers]]\nbinding = 1\ninput = \"n.npy\"\noutput = \"n.npy\"\n";
+        fs::write(pkg.join("job.toml"), job).expect("manifest");
+        let out = tmp.path().join("out");
+        let report = run(&paths, &gpu, &pkg, &out).expect("runs");
+        let got = runner::npy::read_array(&fs::read(out.join("y.npy")).expect("y")).expect("array");
+        assert_eq!(got.words, [0, 0x7fc0_0000, 0x7fc0_0000, 1.5f32.to_bits()], "canonical floats");
+        let counts = runner::npy::read_array(&fs::read(out.join("n.npy")).expect("n")).expect("array");
+        assert_eq!(counts.words, [0x7fa0_0003, 3, 4, 5], "integers keep every bit");
+        assert_bound(&out, &report);
     }
 
     /// The example package (examples/generate) reads as a package and its prompts as requests.

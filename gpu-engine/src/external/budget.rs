@@ -33,16 +33,22 @@ struct Shape {
     barrier: bool,
 }
 
-/// Refuses what the loop budget cannot bound (see the module's notes); returns the statements
-/// of the entry point `entry` with every call written out (an invocation runs at most these
-/// times (budget + 1)).
+/// Refuses what the loop budget cannot bound (see the module's notes); returns the work of one
+/// pass of the entry point `entry` with every call written out: its statements, each expression
+/// it evaluates (a composite counted by its scalars: copying an array is work per element) and
+/// the zeroing of its variables (an invocation does at most this times (budget + 1)).
 pub(super) fn check_shape(module: &Module, verifiable: bool, entry: &str) -> Result<u64, EngineError> {
     // A function calls only functions before it in the arena (naga allows no recursion), so one
     // pass in order knows every callee's shape.
     let mut shapes: Vec<Shape> = Vec::with_capacity(module.functions.len());
     let check = |function: &Function, shapes: &[Shape]| -> Result<Shape, EngineError> {
         let name = function.name.as_deref().unwrap_or("the entry point");
-        let shape = shape_of(&function.body, shapes, verifiable, name)?;
+        let costs = Costs { module, function };
+        let mut shape = shape_of(&function.body, shapes, verifiable, name, &costs)?;
+        // Its variables are zeroed on every call.
+        for (_, local) in function.local_variables.iter() {
+            shape.statements = shape.statements.saturating_add(scalars(module, local.ty));
+        }
         if shape.statements > MAX_EXPANDED_STATEMENTS {
             return Err(super::rejected(format!(
                 "{name}: {} statements with every call written out; at most {MAX_EXPANDED_STATEMENTS}",
@@ -65,7 +71,72 @@ pub(super) fn check_shape(module: &Module, verifiable: bool, entry: &str) -> Res
     Ok(statements)
 }
 
-fn shape_of(block: &Block, callees: &[Shape], verifiable: bool, name: &str) -> Result<Shape, EngineError> {
+/// The scalars a value of type `ty` holds (an array of a runtime size: one element).
+fn scalars(module: &Module, ty: Handle<Type>) -> u64 {
+    match &module.types[ty].inner {
+        TypeInner::Vector { size, .. } => *size as u64,
+        TypeInner::Matrix { columns, rows, .. } => *columns as u64 * *rows as u64,
+        TypeInner::Array { base, size, .. } => {
+            let n = match size {
+                naga::ArraySize::Constant(n) => u64::from(n.get()),
+                _ => 1,
+            };
+            n.saturating_mul(scalars(module, *base))
+        }
+        TypeInner::Struct { members, .. } => members.iter().fold(0u64, |s, m| s.saturating_add(scalars(module, m.ty))),
+        _ => 1,
+    }
+}
+
+/// What a function's expressions cost: one each, a composite by its scalars (by its type where
+/// the expression names it: a load, a local, a composition).
+struct Costs<'a> {
+    module: &'a Module,
+    function: &'a Function,
+}
+
+impl Costs<'_> {
+    fn expression(&self, e: Handle<Expression>) -> u64 {
+        let f = self.function;
+        let ty = match &f.expressions[e] {
+            Expression::Compose { ty, .. } | Expression::ZeroValue(ty) => Some(*ty),
+            Expression::LocalVariable(v) => Some(f.local_variables[*v].ty),
+            Expression::GlobalVariable(v) => Some(self.module.global_variables[*v].ty),
+            Expression::Load { pointer } => self.pointee(*pointer),
+            _ => None,
+        };
+        ty.map_or(1, |ty| scalars(self.module, ty).max(1))
+    }
+
+    /// The type a pointer expression points to, where it is a variable or a field or element of one.
+    fn pointee(&self, pointer: Handle<Expression>) -> Option<Handle<Type>> {
+        let f = self.function;
+        match &f.expressions[pointer] {
+            Expression::LocalVariable(v) => Some(f.local_variables[*v].ty),
+            Expression::GlobalVariable(v) => Some(self.module.global_variables[*v].ty),
+            Expression::Access { base, .. } | Expression::AccessIndex { base, .. } => {
+                let base = self.pointee(*base)?;
+                match &self.module.types[base].inner {
+                    TypeInner::Array { base, .. } => Some(*base),
+                    TypeInner::Struct { members, .. } => match &f.expressions[pointer] {
+                        Expression::AccessIndex { index, .. } => members.get(*index as usize).map(|m| m.ty),
+                        _ => None,
+                    },
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+fn shape_of(
+    block: &Block,
+    callees: &[Shape],
+    verifiable: bool,
+    name: &str,
+    costs: &Costs,
+) -> Result<Shape, EngineError> {
     let mut shape = Shape { statements: 0, barrier: false };
     let add = |inner: Shape, shape: &mut Shape| {
         shape.statements = shape.statements.saturating_add(inner.statements);
@@ -74,19 +145,19 @@ fn shape_of(block: &Block, callees: &[Shape], verifiable: bool, name: &str) -> R
     for statement in block.iter() {
         shape.statements = shape.statements.saturating_add(1);
         match statement {
-            Statement::Block(inner) => add(shape_of(inner, callees, verifiable, name)?, &mut shape),
+            Statement::Block(inner) => add(shape_of(inner, callees, verifiable, name, costs)?, &mut shape),
             Statement::If { accept, reject, .. } => {
-                add(shape_of(accept, callees, verifiable, name)?, &mut shape);
-                add(shape_of(reject, callees, verifiable, name)?, &mut shape);
+                add(shape_of(accept, callees, verifiable, name, costs)?, &mut shape);
+                add(shape_of(reject, callees, verifiable, name, costs)?, &mut shape);
             }
             Statement::Switch { cases, .. } => {
                 for case in cases {
-                    add(shape_of(&case.body, callees, verifiable, name)?, &mut shape);
+                    add(shape_of(&case.body, callees, verifiable, name, costs)?, &mut shape);
                 }
             }
             Statement::Loop { body, continuing, .. } => {
-                let mut inner = shape_of(body, callees, verifiable, name)?;
-                add(shape_of(continuing, callees, verifiable, name)?, &mut inner);
+                let mut inner = shape_of(body, callees, verifiable, name, costs)?;
+                add(shape_of(continuing, callees, verifiable, name, costs)?, &mut inner);
                 if verifiable && inner.barrier {
                     return Err(super::rejected(format!(
                         "{name}: a barrier inside a loop; the verifiable tier bounds every loop per invocation, \
@@ -97,6 +168,13 @@ fn shape_of(block: &Block, callees: &[Shape], verifiable: bool, name: &str) -> R
             }
             Statement::Call { function, .. } => {
                 add(callees.get(function.index()).copied().unwrap_or_default(), &mut shape);
+            }
+            Statement::Emit(range) => {
+                let work = range.clone().fold(0u64, |w, e| w.saturating_add(costs.expression(e)));
+                shape.statements = shape.statements.saturating_add(work);
+            }
+            Statement::Store { value, .. } => {
+                shape.statements = shape.statements.saturating_add(costs.expression(*value));
             }
             Statement::ControlBarrier(_) | Statement::WorkGroupUniformLoad { .. } => shape.barrier = true,
             _ => {}
