@@ -17,7 +17,10 @@
 use vulkano::buffer::Subbuffer;
 
 pub use super::sequences::{DeviceCache, check_ids};
-use super::{sequences::head_logits, tensors::Tensors};
+use super::{
+    sequences::{head_logits, padded_head},
+    tensors::Tensors,
+};
 use crate::{
     EngineError, Gpu, ReproClass,
     attention::{
@@ -449,7 +452,7 @@ impl Decoder {
         let c = weights.config;
         weights.check()?;
         let layer_bytes = (c.hidden * 4 * c.hidden + 2 * c.hidden * c.intermediate) as u64 * 4;
-        let head_bytes = (c.vocab_size * c.hidden) as u64 * 4;
+        let head_bytes = (c.vocab_size.next_multiple_of(4) * c.hidden) as u64 * 4;
         gpu.check_memory("the decoder weights", layer_bytes * c.layers as u64 + head_bytes)?;
         let layers = weights
             .layers
@@ -472,7 +475,7 @@ impl Decoder {
         Ok(Self {
             layers,
             lnf: (gpu.upload(&weights.lnf_g)?, gpu.upload(&weights.lnf_b)?),
-            head: gpu.upload(&weights.head)?,
+            head: gpu.upload(&padded_head(&weights.head, c.hidden, c.vocab_size))?,
             gemm: Gemm::with_variant(gpu, class, gpu.gemm_layout(class))?,
             add_row: Binary::new(gpu, BinaryOp::Add, true)?,
             add: Binary::new(gpu, BinaryOp::Add, false)?,

@@ -395,7 +395,8 @@ impl Llama {
         let c = weights.config;
         let per_layer =
             (c.hidden * (c.qkv_width() + 1) + c.q_width() * c.hidden + 3 * c.hidden * c.intermediate) as u64;
-        gpu.check_memory("the decoder weights", (per_layer * c.layers as u64 + (c.vocab_size * c.hidden) as u64) * 4)?;
+        let head = (c.vocab_size.next_multiple_of(4) * c.hidden) as u64;
+        gpu.check_memory("the decoder weights", (per_layer * c.layers as u64 + head) * 4)?;
         let up = |v: &Vec<f32>| gpu.upload(v);
         let layers = weights
             .layers
@@ -420,7 +421,7 @@ impl Llama {
         Ok(Self {
             layers,
             norm_w: up(&weights.norm)?,
-            head: up(&weights.head)?,
+            head: gpu.upload(&super::sequences::padded_head(&weights.head, c.hidden, c.vocab_size))?,
             gemm: Gemm::with_variant(gpu, class, gpu.gemm_layout(class))?,
             add_row: Binary::new(gpu, BinaryOp::Add, true)?,
             add: Binary::new(gpu, BinaryOp::Add, false)?,

@@ -142,9 +142,26 @@ pub fn check_ids(sequence: usize, past: usize, ids: &[u32], vocab: usize, positi
     Ok(())
 }
 
+/// The head `[h, v]` as the device holds it: each row padded with zeros to a multiple of 4
+/// columns, so that the GEMM takes its fastest layout (texel loads need N a multiple of 4; a
+/// vocabulary of 50,257 fell back to one four times slower). A column's sums do not depend on the
+/// others: the first `v` columns are the same bits.
+pub(crate) fn padded_head(head: &[f32], h: usize, v: usize) -> Vec<f32> {
+    let padded = v.next_multiple_of(4);
+    if padded == v {
+        return head.to_vec();
+    }
+    let mut out = Vec::with_capacity(h * padded);
+    for row in head.chunks_exact(v) {
+        out.extend_from_slice(row);
+        out.resize(out.len() + padded - v, 0.0);
+    }
+    out
+}
+
 /// The logits of the rows `last` of `hidden` (`[rows, h]` on the device): their final norm
-/// (`final_norm` with its scale and bias; an RMS norm reads no bias) and the head (`[h, v]`), in a
-/// submission of their own.
+/// (`final_norm` with its scale and bias; an RMS norm reads no bias) and the head (as
+/// [`padded_head`] made it from `[h, v]`), in a submission of their own.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn head_logits(
     gpu: &Gpu,
@@ -163,13 +180,14 @@ pub(crate) fn head_logits(
         picked.extend_from_slice(&all[r * h..(r + 1) * h]);
     }
     let m = last.len();
+    let padded = v.next_multiple_of(4);
     let picked = gpu.upload(&picked)?;
     let normed = gpu.output::<f32>((m * h) as u64)?;
-    let logits = gpu.output::<f32>((m * v) as u64)?;
+    let logits = gpu.output::<f32>((m * padded) as u64)?;
     let mut rec = gpu.recorder()?;
     norm.record(gpu, &mut rec, &picked, final_norm.0, final_norm.1, &normed, RowsShape { rows: m, n: h }, eps)?;
-    gemm.record(gpu, &mut rec, &normed, head, &logits, GemmShape { m, n: v, k: h })?;
+    gemm.record(gpu, &mut rec, &normed, head, &logits, GemmShape { m, n: padded, k: h })?;
     gpu.submit("decoder head", rec)?;
     let logits = gpu.download(&logits)?;
-    Ok(logits.chunks_exact(v).map(<[f32]>::to_vec).collect())
+    Ok(logits.chunks_exact(padded).map(|row| row[..v].to_vec()).collect())
 }
