@@ -99,7 +99,9 @@
 //! buffers are brought into the canonical domain (values below 2^-37 to zero, one NaN) before
 //! the first dispatch and after each. A kernel must not race (two invocations writing one element,
 //! or one reading what another writes in a dispatch) nor depend on a subnormal in the middle of
-//! its arithmetic: devices differ there, and the engine cannot see either.
+//! its arithmetic: devices differ there, and the engine cannot see either. A provider runs the
+//! first dispatch a second time from the same buffers and leaves the job, unslashed, when the two
+//! differ (a race that shows on its device).
 //! Its outputs are the declared `.npy` files and `buffers.json` (every buffer's BLAKE3 after the
 //! last dispatch). Each dispatch is a step of the trace (the buffers' state in, the state after
 //! out), so a juror re-runs the dispatches up to the one in dispute.

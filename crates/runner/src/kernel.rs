@@ -128,7 +128,7 @@ struct Prepared {
     spec: KernelSpec,
     buffers: Vec<Buffer>,
     dispatches: u32,
-    /// Work units of one dispatch: its statement bound, and the state's hashing.
+    /// Work units of one dispatch: its bound, and the state's way back and hashing.
     dispatch_units: u64,
 }
 
@@ -260,7 +260,7 @@ fn prepare(package: &Package, class: ReproClass) -> Result<Prepared, JobError> {
     let compiled =
         external::compile_bounded(&source, &spec).map_err(|e| JobError::input(&settings.shader, e.to_string()))?;
     // And per dispatch: the state's way back, its canonicalization and hashing, a few operations
-    // per byte.
+    // per byte. The first dispatch runs twice (a race's check): its step counts both.
     let dispatch_units = compiled.work_bound.saturating_add(state_bytes.saturating_mul(4));
     Ok(Prepared { source, spec, buffers, dispatches, dispatch_units })
 }
@@ -286,7 +286,8 @@ pub fn describe(package: &Package) -> Result<crate::Description, JobError> {
         ),
         ("Buffers".to_owned(), buffers.join("; ")),
     ];
-    Ok(crate::Description { work_units: p.dispatch_units.saturating_mul(u64::from(p.dispatches)), facts })
+    let work_units = p.dispatch_units.saturating_mul(u64::from(p.dispatches) + 1);
+    Ok(crate::Description { work_units, facts })
 }
 
 /// Runs a kernel job: returns the dispatches and the trace (one step per dispatch).
@@ -308,6 +309,7 @@ pub fn run(
         .iter()
         .map(|b| Ok(gpu.upload(&b.array.words)?.reinterpret::<[f32]>()))
         .collect::<Result<Vec<_>, JobError>>()?;
+    let initial: Vec<Vec<u32>> = buffers.iter().map(|b| b.array.words.clone()).collect();
     let mut input = state_hash(&records(&buffers));
     let mut steps = Vec::with_capacity(dispatches as usize);
     let mut hashing = 0.0;
@@ -323,9 +325,33 @@ pub fn run(
         }
         let output = state_hash(&records(&buffers));
         hashing += started.elapsed().as_secs_f64();
-        steps.push(trace::Step { flops: dispatch_units, prev: d, input, output });
+        // The first dispatch's step counts its second run too (a step's flops do not depend on
+        // how many dispatches follow: a juror's re-run up to a step counts the same).
+        let flops = if d == 0 { dispatch_units.saturating_mul(2) } else { dispatch_units };
+        steps.push(trace::Step { flops, prev: d, input, output });
         input = output;
         progress(&Progress { stage: "dispatching".to_owned(), done: u64::from(d) + 1, total });
+    }
+    // The first dispatch again, from the same state: a kernel whose results vary from run to
+    // run (a data race) is refused here, unslashed, before its replicas disagree in the court.
+    let again = initial
+        .iter()
+        .map(|words| Ok(gpu.upload(words)?.reinterpret::<[f32]>()))
+        .collect::<Result<Vec<_>, JobError>>()?;
+    kernel.run(gpu, &again)?;
+    let mut rerun: Vec<Buffer> = Vec::with_capacity(buffers.len());
+    for (b, buf) in buffers.iter().zip(&again) {
+        let mut array = Array { words: gpu.download(&buf.clone().reinterpret::<[u32]>())?, ..b.array.clone() };
+        canonicalize(&mut array);
+        rerun.push(Buffer { binding: b.binding, array, output: b.output.clone() });
+    }
+    if steps.first().map(|s| s.output) != Some(state_hash(&records(&rerun))) {
+        let shader = package.manifest.kernel.as_ref().map(|k| k.shader.clone()).unwrap_or_default();
+        return Err(JobError::input(
+            &shader,
+            "its first dispatch gave other results when run again from the same buffers on this device: \
+             a data race (two invocations writing one element, or one reading what another writes)",
+        ));
     }
     for b in &buffers {
         if let Some(name) = &b.output {
