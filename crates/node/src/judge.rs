@@ -95,80 +95,46 @@ pub fn step_run(
     in_hash: B256,
 ) -> Result<Judged, NodeError> {
     let package = runner::Package::open(dir)?;
+    let past_the_end = |steps: u32| Ok(Judged::Answer(keccak256((B256::ZERO, 0u64, steps).abi_encode())));
     match package.manifest.kind {
-        JobKind::Embed => {
+        JobKind::Embed | JobKind::Generate => {
             let input = package.required("input", &package.manifest.input)?.to_owned();
-            let text = package.read("input", &input, runner::embed::MAX_INPUT_BYTES)?;
+            let text = package.read(
+                "input",
+                &input,
+                runner::prompts::MAX_PROMPTS_BYTES.max(runner::embed::MAX_INPUT_BYTES),
+            )?;
             let text = String::from_utf8(text).map_err(|_| bad(format!("{input} is not UTF-8")))?;
-            let lines: Vec<&str> = text.lines().collect();
-            let steps = lines.len() as u32;
-            let Some(sentence) = lines.get(step as usize) else {
-                return Ok(Judged::Answer(keccak256((B256::ZERO, 0u64, steps).abi_encode())));
+            // A generate job's prompt carries its index, so that its draws are the job's.
+            let lines: Vec<String> = if package.manifest.kind == JobKind::Generate {
+                runner::prompts::indexed_lines(&input, &text)?
+            } else {
+                text.lines().map(str::to_owned).collect()
             };
-            let mut one: Vec<(String, Vec<u8>)> = files.into_iter().filter(|(name, _)| *name != input).collect();
-            one.push((input, format!("{sentence}\n").into_bytes()));
-            Ok(Judged::Run(StepRun { files: one, steps, at: 0, expected_prev: 0, input: None, prev, in_hash }))
-        }
-        JobKind::Generate => {
-            let input = package.required("input", &package.manifest.input)?.to_owned();
-            let text = package.read("input", &input, runner::prompts::MAX_PROMPTS_BYTES)?;
-            let text = String::from_utf8(text).map_err(|_| bad(format!("{input} is not UTF-8")))?;
-            let lines = runner::prompts::indexed_lines(&input, &text)?;
             let steps = lines.len() as u32;
-            let Some(prompt) = lines.get(step as usize) else {
-                return Ok(Judged::Answer(keccak256((B256::ZERO, 0u64, steps).abi_encode())));
-            };
+            let Some(line) = lines.get(step as usize) else { return past_the_end(steps) };
             let mut one: Vec<(String, Vec<u8>)> = files.into_iter().filter(|(name, _)| *name != input).collect();
-            one.push((input, format!("{prompt}\n").into_bytes()));
+            one.push((input, format!("{line}\n").into_bytes()));
             Ok(Judged::Run(StepRun { files: one, steps, at: 0, expected_prev: 0, input: None, prev, in_hash }))
         }
         JobKind::Kernel => {
             let mut files = files;
             let dispatches = package.manifest.kernel.as_ref().and_then(|k| k.dispatches).unwrap_or(1);
             if step >= dispatches {
-                return Ok(Judged::Answer(keccak256((B256::ZERO, 0u64, dispatches).abi_encode())));
+                return past_the_end(dispatches);
             }
             // The dispatches up to the disputed one, from the package: the step's input is the
             // state the one before left, recomputed here, not taken from the defender.
-            let manifest = files
-                .iter_mut()
-                .find(|(name, _)| name == gridmint_protocol::job::MANIFEST_FILE)
-                .ok_or_else(|| bad("the package has no manifest".into()))?;
-            let text = std::str::from_utf8(&manifest.1).map_err(|_| bad("job.toml is not UTF-8".into()))?;
-            let mut doc: toml::Table = text.parse().map_err(|e| bad(format!("job.toml: {e}")))?;
-            let kernel = doc
-                .get_mut("kernel")
-                .and_then(toml::Value::as_table_mut)
+            set_count(&mut files, "kernel", "dispatches", i64::from(step) + 1)?
                 .ok_or_else(|| bad("job.toml: no [kernel] table".into()))?;
-            kernel.insert("dispatches".into(), toml::Value::Integer(i64::from(step) + 1));
-            manifest.1 = toml::to_string(&doc).map_err(|e| bad(format!("job.toml: {e}")))?.into_bytes();
-            Ok(Judged::Run(StepRun {
-                files,
-                steps: dispatches,
-                at: step as usize,
-                expected_prev: step,
-                input: None,
-                prev,
-                in_hash,
-            }))
+            let (at, expected_prev) = (step as usize, step);
+            Ok(Judged::Run(StepRun { files, steps: dispatches, at, expected_prev, input: None, prev, in_hash }))
         }
         JobKind::Train => {
             let mut files = files;
-            let manifest = files
-                .iter_mut()
-                .find(|(name, _)| name == gridmint_protocol::job::MANIFEST_FILE)
-                .ok_or_else(|| bad("the package has no manifest".into()))?;
-            let posted = B256::from(*blake3::hash(&manifest.1).as_bytes());
-            let text = std::str::from_utf8(&manifest.1).map_err(|_| bad("job.toml is not UTF-8".into()))?;
-            let mut doc: toml::Table = text.parse().map_err(|e| bad(format!("job.toml: {e}")))?;
-            let train = doc
-                .get_mut("train")
-                .and_then(toml::Value::as_table_mut)
-                .ok_or_else(|| bad("job.toml: no [train] table".into()))?;
-            let epochs = train.get("epochs").and_then(toml::Value::as_integer).unwrap_or(0);
-            let steps = u32::try_from(epochs).map_err(|_| bad(format!("job.toml: epochs {epochs}")))?;
-            if step >= steps {
-                return Ok(Judged::Answer(keccak256((B256::ZERO, 0u64, steps).abi_encode())));
+            let epochs = package.manifest.train.as_ref().map_or(0, |t| t.epochs);
+            if step >= epochs {
+                return past_the_end(epochs);
             }
             if step > 0 {
                 return Ok(Judged::CannotJudge(format!(
@@ -176,9 +142,40 @@ pub fn step_run(
                     step + 1
                 )));
             }
-            train.insert("epochs".into(), toml::Value::Integer(1));
-            manifest.1 = toml::to_string(&doc).map_err(|e| bad(format!("job.toml: {e}")))?.into_bytes();
-            Ok(Judged::Run(StepRun { files, steps, at: 0, expected_prev: 0, input: Some(posted), prev, in_hash }))
+            let posted =
+                set_count(&mut files, "train", "epochs", 1)?.ok_or_else(|| bad("job.toml: no [train] table".into()))?;
+            let posted = B256::from(*blake3::hash(&posted).as_bytes());
+            Ok(Judged::Run(StepRun {
+                files,
+                steps: epochs,
+                at: 0,
+                expected_prev: 0,
+                input: Some(posted),
+                prev,
+                in_hash,
+            }))
         }
     }
+}
+
+/// Sets `[table] key = count` in the manifest among a package's `files` (re-written as TOML), as
+/// a re-run of part of a job needs (a training run's first epoch, a kernel job's first dispatches).
+/// Returns the manifest's bytes as they were, or `None` when it has no such table.
+pub(crate) fn set_count(
+    files: &mut [(String, Vec<u8>)],
+    table: &str,
+    key: &str,
+    count: i64,
+) -> Result<Option<Vec<u8>>, NodeError> {
+    let bad = |message: String| NodeError::Exchange { message: format!("the package's manifest: {message}") };
+    let manifest = files
+        .iter_mut()
+        .find(|(name, _)| name == gridmint_protocol::job::MANIFEST_FILE)
+        .ok_or_else(|| bad("missing".into()))?;
+    let text = std::str::from_utf8(&manifest.1).map_err(|_| bad("job.toml is not UTF-8".into()))?;
+    let mut doc: toml::Table = text.parse().map_err(|e| bad(format!("job.toml: {e}")))?;
+    let Some(settings) = doc.get_mut(table).and_then(toml::Value::as_table_mut) else { return Ok(None) };
+    settings.insert(key.into(), toml::Value::Integer(count));
+    let rewritten = toml::to_string(&doc).map_err(|e| bad(format!("job.toml: {e}")))?.into_bytes();
+    Ok(Some(std::mem::replace(&mut manifest.1, rewritten)))
 }

@@ -146,19 +146,9 @@ impl SpotCheck {
         class: ReproClass,
         (table, key): (&str, &str),
     ) -> Result<SpotOutcome, NodeError> {
-        let manifest = files
-            .iter_mut()
-            .find(|(name, _)| name == gridmint_protocol::job::MANIFEST_FILE)
-            .ok_or_else(|| bad("the package has no manifest".to_owned()))?;
-        let text = std::str::from_utf8(&manifest.1).map_err(|_| bad("job.toml is not UTF-8".to_owned()))?;
-        let mut doc: toml::Table = text.parse().map_err(|e| bad(format!("job.toml: {e}")))?;
-        match doc.get_mut(table).and_then(toml::Value::as_table_mut) {
-            Some(settings) => {
-                settings.insert(key.into(), toml::Value::Integer(1));
-            }
-            None => return Ok(SpotOutcome::NotSampled { reason: format!("no [{table}] table") }),
+        if crate::judge::set_count(&mut files, table, key, 1)?.is_none() {
+            return Ok(SpotOutcome::NotSampled { reason: format!("no [{table}] table") });
         }
-        manifest.1 = toml::to_string(&doc).map_err(|e| bad(format!("job.toml: {e}")))?.into_bytes();
         let sample_dir = scratch.join("sample");
         exchange::write_all(&sample_dir, &files)?;
         let out = scratch.join("out");
