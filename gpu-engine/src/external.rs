@@ -81,6 +81,34 @@ fn rejected(reason: impl Into<String>) -> EngineError {
 pub struct Compiled {
     pub words: Vec<u32>,
     pub work_bound: u64,
+    /// Each declared binding's element type as the kernel declares its buffer (`None`: not an
+    /// array of one 32-bit scalar type, such as a struct).
+    pub elements: Vec<(u32, Option<Element>)>,
+}
+
+/// A buffer's element type as a kernel reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Element {
+    F32,
+    U32,
+    I32,
+}
+
+/// The element type of a storage variable's type: an array (or a value) of one 32-bit scalar
+/// type, or vectors of it.
+fn element(module: &naga::Module, ty: naga::Handle<naga::Type>) -> Option<Element> {
+    use naga::TypeInner;
+    let scalar = match &module.types[ty].inner {
+        TypeInner::Array { base, .. } => return element(module, *base),
+        TypeInner::Scalar(s) | TypeInner::Vector { scalar: s, .. } => *s,
+        _ => return None,
+    };
+    match (scalar.kind, scalar.width) {
+        (ScalarKind::Float, 4) => Some(Element::F32),
+        (ScalarKind::Uint, 4) => Some(Element::U32),
+        (ScalarKind::Sint, 4) => Some(Element::I32),
+        _ => None,
+    }
 }
 
 /// Parses, validates and rewrites a kernel to the SPIR-V words the engine will run.
@@ -111,7 +139,7 @@ pub fn compile_bounded(source: &KernelSource, spec: &KernelSpec) -> Result<Compi
         };
         rejected(format!("validation: {text}"))
     })?;
-    let invocations = check_interface(&module, spec)?;
+    let (invocations, elements) = check_interface(&module, spec)?;
     if let Tier::Verifiable(class) = spec.tier {
         check_determinism(&module, &info, class)?;
     }
@@ -138,11 +166,16 @@ pub fn compile_bounded(source: &KernelSource, spec: &KernelSpec) -> Result<Compi
         Tier::Verifiable(_) => no_contraction(words),
         Tier::Open => words,
     };
-    Ok(Compiled { words, work_bound })
+    Ok(Compiled { words, work_bound, elements })
 }
 
-/// Checks the kernel's interface against its spec; returns the dispatch's invocations.
-fn check_interface(module: &naga::Module, spec: &KernelSpec) -> Result<u64, EngineError> {
+/// Checks the kernel's interface against its spec; returns the dispatch's invocations and each
+/// binding's element type.
+#[allow(clippy::type_complexity)]
+fn check_interface(
+    module: &naga::Module,
+    spec: &KernelSpec,
+) -> Result<(u64, Vec<(u32, Option<Element>)>), EngineError> {
     let entry = module
         .entry_points
         .iter()
@@ -188,7 +221,7 @@ fn check_interface(module: &naga::Module, spec: &KernelSpec) -> Result<u64, Engi
             (MAX_DISPATCH_LOOP_ITERATIONS / total).min(u64::from(u32::MAX))
         )));
     }
-    let mut bound = Vec::new();
+    let (mut bound, mut elements) = (Vec::new(), Vec::new());
     for (_, var) in module.global_variables.iter() {
         let name = var.name.as_deref().unwrap_or("(unnamed)");
         match var.space {
@@ -213,6 +246,7 @@ fn check_interface(module: &naga::Module, spec: &KernelSpec) -> Result<u64, Engi
                     )));
                 }
                 bound.push(rb.binding);
+                elements.push((rb.binding, element(module, var.ty)));
             }
             AddressSpace::Private | AddressSpace::WorkGroup => {}
             other => {
@@ -227,7 +261,7 @@ fn check_interface(module: &naga::Module, spec: &KernelSpec) -> Result<u64, Engi
             return Err(rejected(format!("binding {} was declared but the kernel does not use it", b.binding)));
         }
     }
-    Ok(total)
+    Ok((total, elements))
 }
 
 /// The bytes a storage variable's type needs before any runtime-sized array it ends with.
@@ -258,9 +292,15 @@ fn check_determinism(module: &naga::Module, info: &ModuleInfo, class: ReproClass
         MathFunction::Fma => class == ReproClass::Fused,
         _ => false,
     };
-    let is_constant = |function: &naga::Function, e: naga::Handle<Expression>| {
-        matches!(function.expressions[e], Expression::Literal(_) | Expression::Constant(_) | Expression::ZeroValue(_))
-    };
+    fn is_constant(function: &naga::Function, e: naga::Handle<Expression>) -> bool {
+        match &function.expressions[e] {
+            Expression::Literal(_) | Expression::Constant(_) | Expression::ZeroValue(_) => true,
+            // A vector of constants (`v << 2u` shifts each lane by a splat of 2).
+            Expression::Splat { value, .. } => is_constant(function, *value),
+            Expression::Compose { components, .. } => components.iter().all(|c| is_constant(function, *c)),
+            _ => false,
+        }
+    }
     let functions = module.functions.iter().map(|(h, f)| (f, &info[h]));
     let entries = module.entry_points.iter().enumerate().map(|(i, e)| (&e.function, info.get_entry_point(i)));
     for (function, finfo) in functions.chain(entries) {

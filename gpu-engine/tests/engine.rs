@@ -805,7 +805,10 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
             let err = reject(&src, verifiable);
             assert!(err.contains(want), "{body}: {err}");
         }
-        let fine = AXPY.replace("x[i] * 2.5 + y[i]", "f32(min(i, 5u) << 2u) + floor(abs(x[i]))");
+        let fine = AXPY.replace(
+            "x[i] * 2.5 + y[i]",
+            "f32(min(i, 5u) << 2u) + floor(abs(x[i])) + f32((vec2<u32>(i, 1u) << vec2<u32>(2u)).x)",
+        );
         compile(&KernelSource::Wgsl(fine), &spec(64, verifiable)).expect("integer min, constant shifts, abs, floor");
         let atomic = AXPY
             .replace("var<storage, read_write> y: array<f32>;", "var<storage, read_write> y: array<atomic<u32>>;")

@@ -59,7 +59,9 @@ pub fn run(node: &Node, args: RunArgs, json: bool) -> anyhow::Result<()> {
             println!("  {} more files under {}", nested.len(), args.out.join(folder).display());
         }
         // What the result says, for a person: a generate job's first completions.
-        if let Ok(view) = gridmint_runner::readback::read(&args.out) {
+        if report.kind == gridmint_protocol::JobKind::Generate
+            && let Ok(view) = gridmint_runner::readback::read(&args.out)
+        {
             for c in view.completions.iter().take(3) {
                 println!("  [{}] ({} tokens, {}) {:?}", c.index, c.tokens, c.finish_reason, c.text);
             }

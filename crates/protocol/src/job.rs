@@ -221,7 +221,8 @@ pub struct KernelBuffer {
     /// Without `input`: the buffer's length in elements, zeros.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub len: Option<u64>,
-    /// Without `input`: "f32" (the default), "u32" or "i32".
+    /// Without `input`: "f32" (the default), "u32" or "i32". Either way the buffer's type must
+    /// be the element type the kernel declares for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dtype: Option<String>,
     /// An output's shape (its product the buffer's length; default: the input's, or `[len]`).

@@ -116,7 +116,8 @@ fn prepare(paths: &Paths, package: &Package) -> Result<Prepared, JobError> {
             ),
         ));
     }
-    let model = LanguageModel::load(model_name, &crate::embed::resolve_model(paths, package, model_name)?)?;
+    let packaged = package.file("model", model_name).is_ok_and(|dir| dir.is_dir());
+    let model = LanguageModel::load(model_name, &crate::embed::resolve_model(paths, package, model_name)?, packaged)?;
     let shapes = model.weights.shapes();
     let max_prompt_bytes = MAX_PROMPT_BYTES.min(shapes.max_positions.saturating_mul(PROMPT_BYTES_PER_POSITION));
     let mut ids = Vec::with_capacity(requests.len());

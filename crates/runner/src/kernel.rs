@@ -19,7 +19,7 @@
 
 use gpu_engine::{
     Gpu, ReproClass,
-    external::{self, BufferSpec, ExternalKernel, KernelSource, KernelSpec, Tier},
+    external::{self, BufferSpec, Element, ExternalKernel, KernelSource, KernelSpec, Tier},
 };
 use gridmint_protocol::job::KernelSettings;
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,8 @@ use crate::{
 
 /// The record of every buffer after the last dispatch, among the outputs.
 pub const BUFFERS_FILE: &str = "buffers.json";
+/// The most a .npy file's header may take (its length is a 16-bit field).
+const NPY_HEADER_MAX: u64 = 10 + (1 << 16);
 /// The most dispatches a job may run, and the loop budget when the manifest gives none.
 pub const MAX_DISPATCHES: u32 = 1024;
 pub const DEFAULT_LOOP_BUDGET: u32 = 1 << 16;
@@ -191,7 +193,7 @@ fn prepare(package: &Package, class: ReproClass) -> Result<Prepared, JobError> {
     for input in settings.buffers.iter().filter_map(|b| b.input.as_deref()) {
         let path = package.file("input", input)?;
         let len = std::fs::metadata(&path).map_err(JobError::io("reading", &path))?.len();
-        input_bytes = input_bytes.saturating_add(len.saturating_sub(128));
+        input_bytes = input_bytes.saturating_add(len.saturating_sub(NPY_HEADER_MAX));
     }
     if input_bytes > MAX_STATE_BYTES {
         return Err(setting(package, format!("the inputs hold {input_bytes} bytes; at most {MAX_STATE_BYTES}")));
@@ -204,7 +206,7 @@ fn prepare(package: &Package, class: ReproClass) -> Result<Prepared, JobError> {
         }
         let mut array = match (&b.input, b.len) {
             (Some(input), None) => {
-                let bytes = package.read("input", input, MAX_STATE_BYTES + 4096)?;
+                let bytes = package.read("input", input, MAX_STATE_BYTES + NPY_HEADER_MAX)?;
                 let array = npy::read_array(&bytes).map_err(|e| JobError::input(input, e.to_string()))?;
                 if let Some(d) = &b.dtype
                     && parse_dtype(package, d)? != array.dtype
@@ -259,6 +261,31 @@ fn prepare(package: &Package, class: ReproClass) -> Result<Prepared, JobError> {
     // The whole check before any device: the kernel's interface, determinism rules and bound.
     let compiled =
         external::compile_bounded(&source, &spec).map_err(|e| JobError::input(&settings.shader, e.to_string()))?;
+    // A buffer's type is the kernel's: canonicalization goes by it, so a manifest's float32 over
+    // an integer array (or the reverse) would change the kernel's values between dispatches.
+    for b in &buffers {
+        let declared = compiled.elements.iter().find(|(binding, _)| *binding == b.binding).and_then(|(_, e)| *e);
+        let want = match b.array.dtype {
+            Dtype::F32 => Element::F32,
+            Dtype::U32 => Element::U32,
+            Dtype::I32 => Element::I32,
+        };
+        match declared {
+            Some(e) if e == want => {}
+            Some(e) => {
+                return Err(setting(
+                    package,
+                    format!("binding {} holds {:?} values; the kernel reads it as {e:?}", b.binding, b.array.dtype),
+                ));
+            }
+            None => {
+                return Err(setting(
+                    package,
+                    format!("binding {}: the kernel's buffer must be an array of f32, u32 or i32 values", b.binding),
+                ));
+            }
+        }
+    }
     // And per dispatch: the state's way back, its canonicalization and hashing, a few operations
     // per byte. The first dispatch runs twice (a race's check): its step counts both.
     let dispatch_units = compiled.work_bound.saturating_add(state_bytes.saturating_mul(4));
@@ -310,6 +337,7 @@ pub fn run(
         .map(|b| Ok(gpu.upload(&b.array.words)?.reinterpret::<[f32]>()))
         .collect::<Result<Vec<_>, JobError>>()?;
     let initial: Vec<Vec<u32>> = buffers.iter().map(|b| b.array.words.clone()).collect();
+    let device_count = buffers.len();
     let mut input = state_hash(&records(&buffers));
     let mut steps = Vec::with_capacity(dispatches as usize);
     let mut hashing = 0.0;
@@ -334,6 +362,9 @@ pub fn run(
     }
     // The first dispatch again, from the same state: a kernel whose results vary from run to
     // run (a data race) is refused here, unslashed, before its replicas disagree in the court.
+    // The dispatches' buffers are in `buffers` on the host: the device holds one set at a time.
+    debug_assert_eq!(device.len(), device_count);
+    drop(device);
     let again = initial
         .iter()
         .map(|words| Ok(gpu.upload(words)?.reinterpret::<[f32]>()))

@@ -255,8 +255,6 @@ struct LlamaHfConfig {
     #[serde(default)]
     use_sliding_window: bool,
     #[serde(default)]
-    sliding_window: Option<Value>,
-    #[serde(default)]
     layer_types: Option<Vec<String>>,
 }
 
@@ -368,8 +366,10 @@ fn weight_files(dir: &Path) -> Result<Vec<Vec<u8>>, String> {
 }
 
 impl LanguageModel {
-    /// Loads the model folder `dir` (named `name` in messages).
-    pub fn load(name: &str, dir: &Path) -> Result<Self, JobError> {
+    /// Loads the model folder `dir` (named `name` in messages). `packaged`: the folder is the
+    /// job's own (its every file the job's data); a model-cache copy's generation_config.json is
+    /// not read, since nodes' copies may differ in it (config.json's eos ids then).
+    pub fn load(name: &str, dir: &Path, packaged: bool) -> Result<Self, JobError> {
         let bad = |message: String| JobError::Model { model: name.to_owned(), message };
         check_names(dir).map_err(bad)?;
         let raw: Value = serde_json::from_slice(&read_model_file(dir, "config.json", MAX_CONFIG_BYTES).map_err(bad)?)
@@ -378,7 +378,7 @@ impl LanguageModel {
         let architecture =
             FAMILIES.iter().find(|(f, _)| *f == family).map(|(_, c)| (*c).to_owned()).unwrap_or_default();
         // transformers' generate stops at generation_config.json's eos ids where it names them.
-        let generation = if has_file(dir, "generation_config.json") {
+        let generation = if packaged && has_file(dir, "generation_config.json") {
             let bytes = read_model_file(dir, "generation_config.json", MAX_CONFIG_BYTES).map_err(bad)?;
             Some(serde_json::from_slice::<Value>(&bytes).map_err(|e| bad(format!("generation_config.json: {e}")))?)
         } else {
@@ -447,6 +447,8 @@ fn gpt2(raw: Value) -> Result<(Loader, usize, bool), String> {
 }
 
 fn llama(family: &str, raw: Value) -> Result<(Loader, usize, bool), String> {
+    // Absent and null differ (serde reads both as None): Mistral's absent window is 4096.
+    let sliding_window = raw.get("sliding_window").cloned();
     let c: LlamaHfConfig = serde_json::from_value(raw).map_err(|e| format!("config.json: {e}"))?;
     let refuse =
         |field: &str, value: String, why: &str| format!("config.json: {field} {value} is not supported ({why})");
@@ -474,7 +476,7 @@ fn llama(family: &str, raw: Value) -> Result<(Loader, usize, bool), String> {
     }
     // transformers' Mistral attends within a window of 4096 positions unless its config says
     // otherwise (null: every position); Qwen2 only with use_sliding_window; Llama never.
-    let window = match (&c.sliding_window, family) {
+    let window = match (&sliding_window, family) {
         (None, "mistral") => Some(4096),
         (None | Some(Value::Null), _) => None,
         (Some(v), _) => {
@@ -673,6 +675,23 @@ mod tests {
             // A case-sensitive file system holds both.
             assert!(check_names(dir.path()).expect_err("two").contains("but for case"));
         }
+    }
+
+    /// Mistral's window: absent is transformers' 4096 (refused under 32,768 positions), null is
+    /// every position (v0.2 and later, accepted).
+    #[test]
+    fn a_mistral_window_absent_and_null_differ() {
+        let config = |window: &str| {
+            serde_json::from_str::<Value>(&format!(
+                r#"{{"model_type": "mistral", "vocab_size": 32, "hidden_size": 16, "num_hidden_layers": 1,
+                "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 32,
+                "max_position_embeddings": 32768{window}}}"#
+            ))
+            .expect("json")
+        };
+        assert!(llama("mistral", config("")).err().expect("absent: 4096").contains("sliding_window"));
+        assert!(llama("mistral", config(r#", "sliding_window": null"#)).is_ok(), "null: every position");
+        assert!(llama("mistral", config(r#", "sliding_window": 32768"#)).is_ok(), "as long as the positions");
     }
 
     #[test]

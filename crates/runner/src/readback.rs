@@ -35,18 +35,31 @@ fn count_lines(path: &Path) -> Result<u64, JobError> {
     }
 }
 
-/// Reads the result folder `dir` for people.
+/// The most entries, and folder levels, a result folder is read for.
+pub const MAX_ENTRIES: usize = 100_000;
+pub const MAX_DEPTH: usize = 4;
+
+/// Reads the result folder `dir` for people: its regular files (no link or device is followed
+/// or opened), at most [`MAX_ENTRIES`] of them, [`MAX_DEPTH`] folders deep.
 pub fn read(dir: &Path) -> Result<ResultView, JobError> {
     let mut view = ResultView::default();
-    let mut folders = vec![dir.to_owned()];
-    while let Some(folder) = folders.pop() {
+    let mut folders = vec![(dir.to_owned(), 0)];
+    let mut seen = 0usize;
+    while let Some((folder, depth)) = folders.pop() {
         for entry in std::fs::read_dir(&folder).map_err(JobError::io("reading", &folder))? {
+            seen += 1;
+            if seen > MAX_ENTRIES {
+                return Err(JobError::Output { path: dir.to_owned(), message: format!("over {MAX_ENTRIES} entries") });
+            }
             let entry = entry.map_err(JobError::io("reading", &folder))?;
-            let meta = entry.metadata().map_err(JobError::io("reading", entry.path()))?;
-            if meta.is_dir() {
-                folders.push(entry.path());
-            } else if let Ok(name) = entry.path().strip_prefix(dir) {
-                view.files.push((name.to_string_lossy().replace('\\', "/"), meta.len()));
+            let kind = entry.file_type().map_err(JobError::io("reading", entry.path()))?;
+            if kind.is_dir() && depth < MAX_DEPTH {
+                folders.push((entry.path(), depth + 1));
+            } else if kind.is_file()
+                && let Ok(name) = entry.path().strip_prefix(dir)
+            {
+                let len = entry.metadata().map_err(JobError::io("reading", entry.path()))?.len();
+                view.files.push((name.to_string_lossy().replace('\\', "/"), len));
             }
         }
     }

@@ -465,6 +465,12 @@ mod runner {
             ("binding = 1", "binding = 0", "binding 0 is declared twice"),
             ("workgroups = [4, 1, 1]", "workgroups = [0, 1, 1]", "each count 1 to 65535"),
             ("output = \"y.npy\"", "output = \"CON.npy\"", "reserved by a system"),
+            // The manifest's type is the kernel's: canonicalization between dispatches goes by it.
+            (
+                "input = \"x.npy\"",
+                "len = 256\ndtype = \"u32\"",
+                "binding 0 holds U32 values; the kernel reads it as F32",
+            ),
             ("output = \"y.npy\"", "output = \"embeddings.npy\"", "another kind's result"),
         ] {
             assert!(manifest.contains(from), "{from}");

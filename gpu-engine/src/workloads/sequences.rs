@@ -146,17 +146,17 @@ pub fn check_ids(sequence: usize, past: usize, ids: &[u32], vocab: usize, positi
 /// columns, so that the GEMM takes its fastest layout (texel loads need N a multiple of 4; a
 /// vocabulary of 50,257 fell back to one four times slower). A column's sums do not depend on the
 /// others: the first `v` columns are the same bits.
-pub(crate) fn padded_head(head: &[f32], h: usize, v: usize) -> Vec<f32> {
+pub(crate) fn padded_head(head: &[f32], h: usize, v: usize) -> std::borrow::Cow<'_, [f32]> {
     let padded = v.next_multiple_of(4);
     if padded == v {
-        return head.to_vec();
+        return std::borrow::Cow::Borrowed(head);
     }
     let mut out = Vec::with_capacity(h * padded);
     for row in head.chunks_exact(v) {
         out.extend_from_slice(row);
         out.resize(out.len() + padded - v, 0.0);
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// The logits of the rows `last` of `hidden` (`[rows, h]` on the device): their final norm
