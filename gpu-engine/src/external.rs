@@ -6,9 +6,14 @@
 //! Rules: one compute entry point of the declared name; only storage buffers, in group 0, at
 //! exactly the declared bindings (at most [`MAX_BINDINGS`], each at most [`MAX_BUFFER_BYTES`]);
 //! no capabilities beyond core (so no float atomics, no subgroup operations, no float64);
-//! workgroups of at most 1024 invocations and at most [`MAX_WORKGROUPS`] of them. In the
-//! verifiable tier also: no built-in transcendental or other driver-defined function (exp, tanh,
-//! inverseSqrt, dot, …), no float division or remainder, and `fma` only in the fused class.
+//! workgroups of at most 1024 invocations and at most [`MAX_WORKGROUPS`] of them; a storage type
+//! no larger than its buffer. In the verifiable tier also: no built-in transcendental or other
+//! driver-defined function (exp, tanh, inverseSqrt, dot, …), no min, max, clamp or sign of floats
+//! (a NaN's is the driver's), no float division or remainder, no reading a float's bits or
+//! converting it to an integer, no atomics, no matrix products, no shift by a runtime amount, no
+//! barrier in a loop, and `fma` only in the fused class. What it cannot see and a verifiable
+//! kernel must not do: race (two invocations writing one element, or one reading what another
+//! writes), or depend on a subnormal mid-dispatch (devices that flush it differ).
 //!
 //! Running time: every loop runs under the declared `loop_budget` (iterations per invocation,
 //! shared by all its loops; see [`budget`]), and invocations × budget is at most
@@ -50,7 +55,7 @@ pub enum Tier {
     Open,
 }
 
-/// One storage buffer of f32 values.
+/// One storage buffer of 32-bit values (f32, u32 or i32, as the kernel declares it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BufferSpec {
     pub binding: u32,

@@ -61,7 +61,8 @@
 //! stop string, and `finish_reason` is `"stop"` (the model's end-of-sequence token, or a stop
 //! string, whose tokens stay in `token_ids`) or `"length"` (`max_new_tokens`). A stop string is
 //! looked for after each token in the text of the last (its length + 8) tokens. `temperature` is 0
-//! or 0.001 to 100; `top_p` in (0, 1]; a prompt's text at most 16 bytes per model position.
+//! or 0.001 to 100; `top_p` in (0, 1]; a prompt's text at most 16 bytes per model position and
+//! 1 MiB; at most 16 stop strings of 1 to 256 bytes.
 //!
 //! ```toml
 //! kind = "kernel"                # the buyer's own compute kernel, in the verifiable tier
@@ -85,17 +86,21 @@
 //! [[kernel.buffers]]
 //! binding = 2
 //! len = 256                      # no input: `len` zeros
-//! dtype = "u32"                  # "f32" (the default), "u32" or "i32" (for an output's .npy)
+//! dtype = "u32"                  # "f32" (the default), "u32" or "i32": the kernel's element type
 //! shape = [16, 16]               # optional: an output's shape (default [len])
 //! output = "hist.npy"
 //! ```
 //!
 //! A kernel job runs under the engine's rules for buyer kernels (`gpu-engine/src/external.rs`):
-//! only storage buffers at the declared bindings, bounds-checked access, no built-in
-//! transcendental, no float division, `fma` only in the fused class, every loop under its budget.
-//! Its work units are the most its dispatches can do (invocations × the entry point's statements
-//! and expressions, composites by their scalars, × (loop_budget + 1) if it has loops, × dispatches,
-//! and the state's way back each dispatch): the buyer pays for the bound it declares. Float32
+//! only storage buffers at the declared bindings, each an array of the buffer's type and no
+//! larger than it, bounds-checked access; no built-in transcendental, no float division, no min,
+//! max, clamp or sign of floats, no reading a float's bits or converting it to an integer, no
+//! atomics, no matrix products, no shift by a runtime amount, no barrier in a loop, `fma` only
+//! in the fused class, every loop under its budget. Its work units are the most its dispatches
+//! can do: per dispatch, invocations × the entry point's statements and expressions (composites
+//! by their scalars) × (loop_budget + 1) if it has loops, plus 4 per byte of state brought back;
+//! × (dispatches + 1), the first dispatch running twice (a race's check). The buyer pays for the
+//! bound it declares. Input `.npy` files have 1 to 8 dimensions. Float32
 //! buffers are brought into the canonical domain (values below 2^-37 to zero, one NaN) before
 //! the first dispatch and after each. A kernel must not race (two invocations writing one element,
 //! or one reading what another writes in a dispatch) nor depend on a subnormal in the middle of
@@ -375,7 +380,7 @@ pub struct OutputFile {
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
     pub kind: JobKind,
-    /// Sentences embedded, or training samples per epoch.
+    /// Sentences embedded, training samples per epoch, prompts continued or dispatches run.
     pub items: u64,
     /// Work units from the job's shapes alone: the same on every device.
     pub work_units: u64,

@@ -2,8 +2,9 @@
 //! from the steps' outputs, so the trace alone is what a replica commits
 //! ([`crate::trace::claim_root`]). Two claims that agree on every step agree on every file, and a
 //! result whose files are wrong is a result whose steps are wrong: the court finds the step, and a
-//! jury re-runs it where it can (an embed job's sentence, a training run's first epoch; a later
-//! epoch starts from state no leaf carries yet, issue #25). When the claim committed the files
+//! jury re-runs it where it can (an embed job's sentence, a generate job's prompt, a kernel job's
+//! dispatches up to the step, a training run's first epoch; a later epoch starts from state no
+//! leaf carries yet, issue #25). When the claim committed the files
 //! apart from the trace, a replica could pair a right trace with wrong files and win every step
 //! it was taken to. Files bound to no trace all hash to one root no result has
 //! (`gridmint_peer::exchange::unbound_root`): refused at delivery, challenged, never committed.
@@ -267,9 +268,9 @@ fn check_train(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Unbou
 
 #[doc(hidden)]
 /// Test only (the node's `corrupt_results`): a wrong result that is bound to its own trace, as a
-/// cheater who knows the rules makes it: every embedding value, or the last byte of every
-/// checkpoint, changed, and the trace's outputs (and the training chain's inputs) made again from
-/// the changed files. `files` must be bound to their trace to begin with.
+/// cheater who knows the rules makes it: every embedding value, the last byte of every
+/// checkpoint, every completion line, or every kernel output value, changed, and the trace's
+/// outputs (and the training chain's inputs) made again from the changed files. `files` must be bound to their trace to begin with.
 pub fn consistent_lie(files: &mut [(String, Vec<u8>)]) -> Result<(), Unbound> {
     let trace_at = files.iter().position(|(n, _)| n == TRACE_FILE).ok_or_else(|| unbound(TRACE_FILE, "is missing"))?;
     let mut trace = Trace::decode(&files[trace_at].1).map_err(|e| unbound(TRACE_FILE, e.to_string()))?;

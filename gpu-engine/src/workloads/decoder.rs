@@ -1,7 +1,7 @@
 //! A GPT-2 decoder (`GPT2LMHeadModel`): learned positions, pre-norm blocks with LayerNorm, fused
 //! QKV, causal self-attention over a key-value cache, GELU with the tanh approximation, a final
-//! LayerNorm and the language-model head (tied to the token embeddings unless the checkpoint has
-//! its own).
+//! LayerNorm and the language-model head (the token embeddings, or the checkpoint's own
+//! `lm_head.weight`, as the caller's [`Head`] says: transformers' `tie_word_embeddings`).
 //!
 //! Per block, for the new rows `x` of a sequence at positions `past..past + t`:
 //!   qkv = LN1(x) Wqkv + b;  (k, v) of the new rows join the cache;
