@@ -379,14 +379,24 @@ async fn screen(
 /// give results in a class nobody agreed to; what the job needs on this node must be here (an
 /// embed job's model: in the package or in the model cache). The card's data size is checked
 /// against the store's room at the claim, with the data of the other jobs held.
+/// Pause between reads of a card its buyer did not answer.
+const CARD_RETRY: Duration = Duration::from_secs(2);
+
 async fn unready(paths: &Paths, net: &Network, posted: &Gridmint::JobPosted) -> Verdict {
     let peer = match net.peer() {
         Ok(peer) => peer,
         Err(e) => return Verdict::Unready(format!("this node's endpoint is not up to read the job's card: {e}")),
     };
-    let card = match peer.fetch_job_card(posted).await {
-        Ok(card) => card,
-        Err(e) => return Verdict::Unready(format!("its card could not be read: {e}")),
+    // A buyer restarting (or briefly unreachable) is asked again until it answers: the caller's
+    // timeout (the claim window's end) bounds the asking.
+    let card = loop {
+        match peer.fetch_job_card(posted).await {
+            Ok(card) => break card,
+            Err(e) => {
+                tracing::info!(job = %posted.jobId, error = %e, "its card could not be read yet; asking again");
+                tokio::time::sleep(CARD_RETRY).await;
+            }
+        }
     };
     let (paths, job, bytes) = (paths.clone(), format!("job {}", posted.jobId), card.bytes);
     // The model cache is on disk: a blocking thread's work.
