@@ -381,17 +381,24 @@ async fn screen(
 /// against the store's room at the claim, with the data of the other jobs held.
 /// Pause between reads of a card its buyer did not answer.
 const CARD_RETRY: Duration = Duration::from_secs(2);
+/// How long a card is asked for again.
+const CARD_ASKING: Duration = Duration::from_secs(60);
 
 async fn unready(paths: &Paths, net: &Network, posted: &Gridmint::JobPosted) -> Verdict {
     let peer = match net.peer() {
         Ok(peer) => peer,
         Err(e) => return Verdict::Unready(format!("this node's endpoint is not up to read the job's card: {e}")),
     };
-    // A buyer restarting (or briefly unreachable) is asked again until it answers: the caller's
-    // timeout (the claim window's end) bounds the asking.
+    // A buyer restarting (or briefly unreachable) is asked again, for at most CARD_ASKING (and
+    // the caller's timeout, the claim window's end): one that never answers holds a slot of the
+    // 16 card reads no longer than that.
+    let until = std::time::Instant::now() + CARD_ASKING;
     let card = loop {
         match peer.fetch_job_card(posted).await {
             Ok(card) => break card,
+            Err(e) if std::time::Instant::now() >= until => {
+                return Verdict::Unready(format!("its card could not be read: {e}"));
+            }
             Err(e) => {
                 tracing::info!(job = %posted.jobId, error = %e, "its card could not be read yet; asking again");
                 tokio::time::sleep(CARD_RETRY).await;
