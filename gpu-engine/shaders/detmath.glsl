@@ -95,3 +95,17 @@ float det_gelu(float x) {
     precise float g = 0.5 * x * (1.0 + det_erf(x * 0.707106781));
     return g;
 }
+
+// The derivative of det_gelu's function, for the backward pass:
+//   (1 + erf(x / sqrt 2)) / 2 + x * exp(-x^2 / 2) / sqrt(2 pi)
+// with every product's inputs canonical.
+float det_gelu_grad(float x) {
+    precise float u = x * 0.707106781;
+    precise float cdf = 0.5 * (1.0 + det_erf(canon(u)));
+    precise float x2 = x * x;
+    precise float half_x2 = canon(x2) * -0.5;
+    precise float pdf = det_exp(canon(half_x2)) * 0.398942280;
+    precise float xp = x * canon(pdf);
+    precise float d = canon(cdf) + canon(xp);
+    return d;
+}

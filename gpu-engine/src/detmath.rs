@@ -95,6 +95,16 @@ pub fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * 0.707_106_781))
 }
 
+/// The derivative of [`gelu`]'s function, `(1 + erf(x / sqrt 2)) / 2 + x exp(-x^2 / 2) / sqrt(2 pi)`,
+/// for the backward pass (`det_gelu_grad` in detmath.glsl).
+pub fn gelu_grad(x: f32) -> f32 {
+    use crate::numeric::canonicalize as c;
+    let cdf = 0.5 * (1.0 + erf(c(x * 0.707_106_781)));
+    let half_x2 = c(x * x) * -0.5;
+    let pdf = exp(c(half_x2)) * 0.398_942_280;
+    c(cdf) + c(x * c(pdf))
+}
+
 /// GELU as GPT-2 computes it (PyTorch's `gelu(approximate="tanh")`):
 /// `x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))) / 2`.
 pub fn gelu_tanh(x: f32) -> f32 {

@@ -33,6 +33,9 @@ pub enum BinaryOp {
     Sub = 2,
     /// `a` where `b > 0`, else `+0`: the backward pass of ReLU (`b` is the pre-activation).
     PassWherePositive = 3,
+    /// `a * gelu'(b)`: the backward pass of GELU (`a` is the output's gradient, `b` the
+    /// pre-activation).
+    GeluGrad = 4,
 }
 
 impl BinaryOp {
@@ -42,6 +45,7 @@ impl BinaryOp {
             BinaryOp::Add => a + b,
             BinaryOp::Mul => a * b,
             BinaryOp::Sub => a - b,
+            BinaryOp::GeluGrad => a * crate::numeric::canonicalize(crate::detmath::gelu_grad(b)),
             BinaryOp::PassWherePositive => {
                 if b > 0.0 {
                     a

@@ -49,6 +49,10 @@ pub(crate) const SGD_MOMENTUM: &[u8] = spirv!("sgd_momentum");
 pub(crate) const KV_APPEND: &[u8] = spirv!("kv_append");
 pub(crate) const KV_ATTENTION: &[u8] = spirv!("kv_attention");
 pub(crate) const ROPE: &[u8] = spirv!("rope");
+pub(crate) const ADAMW: &[u8] = spirv!("adamw");
+pub(crate) const LAYERNORM_BACKWARD: &[u8] = spirv!("layernorm_backward");
+pub(crate) const ATTENTION_BACKWARD: &[u8] = spirv!("attention_backward");
+pub(crate) const SCATTER_ROWS: &[u8] = spirv!("scatter_rows");
 
 #[cfg(test)]
 mod tests {
@@ -132,7 +136,9 @@ mod tests {
     #[test]
     fn every_float_op_is_precise_and_fma_appears_only_where_written() {
         let all = kernels!(
+            "adamw",
             "attention",
+            "attention_backward",
             "attention_texel",
             "binary",
             "copy",
@@ -143,9 +149,11 @@ mod tests {
             "gemm_texel",
             "kv_append",
             "kv_attention",
+            "layernorm_backward",
             "layernorm_rows",
             "reduce_rows",
             "rope",
+            "scatter_rows",
             "sgd_momentum",
             "softmax_rows",
             "transpose",
@@ -199,7 +207,7 @@ mod tests {
     fn every_kernel_file_is_in_the_census() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
         let files = std::fs::read_dir(dir).expect("shaders/").filter_map(|e| e.ok()).count();
-        // 19 kernels and canon.glsl, detmath.glsl.
-        assert_eq!(files, 21, "a kernel was added or removed: update the census list above");
+        // 23 kernels and canon.glsl, detmath.glsl.
+        assert_eq!(files, 25, "a kernel was added or removed: update the census list above");
     }
 }

@@ -20,6 +20,8 @@
 //!   decoder's CPU twin gives transformers' logits and greedy tokens.
 //! - `decoder_device`: the decoder on the device (prefill, decode over the key-value cache, greedy
 //!   generation of a batch, sampled generation in slots) against its CPU twin, bit for bit.
+//! - `finetune`: the backward kernels and AdamW against their CPU twins; fine-tuning a small
+//!   seeded encoder on the device gives its twin's losses and weights, bit for bit.
 //! - `llama`: Llama and Qwen2 checkpoints written by transformers (scripts/reference/lm_job.py):
 //!   the CPU twin gives transformers' logits and greedy tokens, the device its twin's bits.
 
@@ -1807,5 +1809,264 @@ mod llama {
                 assert_eq!(got[p], want, "{class:?} prompt {p}: sampled in slots of two");
             }
         }
+    }
+}
+
+mod finetune {
+    use gpu_engine::{
+        ReproClass,
+        attention::AttentionShape,
+        kernels::{
+            backward::{
+                AttentionBackward, LayerNormBackward, RowLists, ScatterRows, attention_backward, layernorm_backward,
+                record_zero, scatter_rows,
+            },
+            elementwise::{Binary, BinaryOp},
+            rows::RowsShape,
+            train::{AdamW, AdamWStep, adamw},
+        },
+        reference,
+        workloads::{
+            encoder::{EncoderConfig, EncoderWeights},
+            finetune::{ClassifierHead, FinetuneOptions, Finetuner, ReferenceFinetuner},
+        },
+    };
+
+    use super::support::{first_difference, gpu, mixed};
+
+    fn same(what: &str, got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len(), "{what}: lengths");
+        if let Some((i, g, w)) = first_difference(got, want) {
+            panic!("{what} differs at {i}: {g:e} (device) vs {w:e} (twin)");
+        }
+    }
+
+    /// Values in the range activations and gradients take (mixed() has 2^20 and 2^-36 magnitudes
+    /// too, which a layer norm's statistics turn into infinities and zeros on both sides alike).
+    fn moderate(seed: u64, n: usize) -> Vec<f32> {
+        let mut rng = gpu_engine::seeded::SplitMix64::new(seed);
+        (0..n).map(|_| gpu_engine::numeric::canonicalize(rng.range(-2.0, 2.0))).collect()
+    }
+
+    #[test]
+    fn backward_kernels_and_adamw_match_their_twins() {
+        let Some(gpu) = gpu() else { return };
+        let run = |record: &dyn Fn(&mut gpu_engine::Recorder)| {
+            let mut rec = gpu.recorder().expect("recorder");
+            record(&mut rec);
+            gpu.submit("test", rec).expect("runs");
+        };
+        // The layer norm's backward, on moderate and on mixed values.
+        for (rows, n, seed) in [(5, 384, 1), (3, 7, 2)] {
+            for x in [moderate(seed, rows * n), mixed(seed, rows * n)] {
+                let (g, dy) = (moderate(seed + 10, n), moderate(seed + 20, rows * n));
+                let (bx, bg, bdy) =
+                    (gpu.upload(&x).expect("up"), gpu.upload(&g).expect("up"), gpu.upload(&dy).expect("up"));
+                let (dx, xdy) = (
+                    gpu.output::<f32>((rows * n) as u64).expect("a"),
+                    gpu.output::<f32>((rows * n) as u64).expect("a"),
+                );
+                let kernel = LayerNormBackward::new(&gpu).expect("pipeline");
+                let shape = RowsShape { rows, n };
+                run(&|rec| kernel.record(&gpu, rec, &bx, &bg, &bdy, &dx, &xdy, shape, 1e-12).expect("records"));
+                let (want_dx, want_xdy) = layernorm_backward(&x, &g, &dy, rows, n, 1e-12);
+                same("layernorm dx", &gpu.download(&dx).expect("read"), &want_dx);
+                same("layernorm x^ dy", &gpu.download(&xdy).expect("read"), &want_xdy);
+            }
+        }
+        // Attention's backward with padding: sequences of 5, 1 and 3 tokens padded to 5.
+        let s = AttentionShape { batch: 3, seq: 5, heads: 2, head_dim: 8 };
+        let lens = [5u32, 1, 3];
+        let (qkv, dctx) = (moderate(3, s.rows() * 3 * s.width()), moderate(4, s.rows() * s.width()));
+        let kernel = AttentionBackward::new(&gpu).expect("pipeline");
+        let scratch = AttentionBackward::scratch_len(s);
+        let (p, ds) = (gpu.output::<f32>(scratch).expect("a"), gpu.output::<f32>(scratch).expect("a"));
+        let dqkv = gpu.output::<f32>(qkv.len() as u64).expect("a");
+        let (bq, bl, bd) =
+            (gpu.upload(&qkv).expect("up"), gpu.upload(&lens).expect("up"), gpu.upload(&dctx).expect("up"));
+        run(&|rec| kernel.record(&gpu, rec, &bq, &bl, &bd, (&p, &ds), &dqkv, s, 0.353_553_4).expect("records"));
+        let want = attention_backward(&qkv, &lens, &dctx, s, 0.353_553_4);
+        same("attention dqkv", &gpu.download(&dqkv).expect("read"), &want);
+        assert!(want.iter().any(|v| *v != 0.0), "the gradient is not all zeros");
+        let padded = (s.seq + 1) * 3 * s.width(); // sequence 1's second row: padding
+        assert!(want[padded..padded + 3 * s.width()].iter().all(|v| *v == 0.0), "a padding row's gradient is zero");
+
+        // Row lists into a table, the rows no list names kept.
+        let n = 6;
+        let x = moderate(5, 7 * n);
+        let lists = RowLists::group([Some(3), None, Some(0), Some(3), Some(9), None, Some(0)]);
+        assert_eq!(lists.dest, vec![0, 3, 9]);
+        assert_eq!((lists.start.clone(), lists.src.clone()), (vec![0, 2, 4, 5], vec![2, 6, 0, 3, 4]));
+        let kernel = ScatterRows::new(&gpu).expect("pipeline");
+        let (bx, table) = (gpu.upload(&x).expect("up"), gpu.upload(&vec![7.0f32; 10 * n]).expect("up"));
+        run(&|rec| {
+            record_zero(rec, &table).expect("zero");
+            kernel.record(&gpu, rec, &bx, &lists, &table, n).expect("records");
+        });
+        let mut want = vec![0.0f32; 10 * n];
+        scatter_rows(&x, &lists, &mut want, n);
+        same("scatter", &gpu.download(&table).expect("read"), &want);
+        let bad = RowLists { start: vec![0, 1], src: vec![7], dest: vec![0] };
+        let mut rec = gpu.recorder().expect("recorder");
+        let err = kernel.record(&gpu, &mut rec, &bx, &bad, &table, n).expect_err("row 7 is past x");
+        assert!(err.to_string().contains("row 7 is outside x's 7 rows"), "{err}");
+
+        // GELU's gradient and AdamW, gradients from 1e-9 to 1e3.
+        let (pre, dy) = (moderate(6, 999), mixed(7, 999));
+        let kernel = Binary::new(&gpu, BinaryOp::GeluGrad, false).expect("pipeline");
+        let (ba, bb, out) =
+            (gpu.upload(&dy).expect("up"), gpu.upload(&pre).expect("up"), gpu.output::<f32>(999).expect("a"));
+        run(&|rec| kernel.record(&gpu, rec, &ba, &bb, &out, 999).expect("records"));
+        same(
+            "gelu grad",
+            &gpu.download(&out).expect("read"),
+            &reference::binary(BinaryOp::GeluGrad, &dy, &pre, 999, false),
+        );
+        let mut rng = gpu_engine::seeded::SplitMix64::new(8);
+        let grad: Vec<f32> = (0..999).map(|_| rng.range(-1.0, 1.0) * 10f32.powi(rng.below(13) as i32 - 9)).collect();
+        let grad: Vec<f32> = grad.into_iter().map(gpu_engine::numeric::canonicalize).collect();
+        let (mut w, mut m, mut v) = (moderate(9, 999), vec![0.0f32; 999], vec![0.0f32; 999]);
+        let bufs = [&w, &m, &v, &grad].map(|t| gpu.upload(t).expect("up"));
+        let kernel = AdamW::new(&gpu).expect("pipeline");
+        for t in 1..=3 {
+            let step = AdamWStep::new(5e-5 * f64::from(t), 0.01, (0.9, 0.999), 1e-8, t);
+            run(&|rec| kernel.record(&gpu, rec, &bufs[0], (&bufs[1], &bufs[2]), &bufs[3], step).expect("records"));
+            adamw(&mut w, &mut m, &mut v, &grad, step);
+        }
+        same("adamw w", &gpu.download(&bufs[0]).expect("read"), &w);
+        same("adamw m", &gpu.download(&bufs[1]).expect("read"), &m);
+        same("adamw v", &gpu.download(&bufs[2]).expect("read"), &v);
+        // A gradient of 1e-6 moves its weight by about the learning rate, as in PyTorch (without
+        // the moments' scaling, its square would be flushed and the step 100 times larger).
+        let (mut w1, mut m1, mut v1) = (vec![1.0f32], vec![0.0f32], vec![0.0f32]);
+        adamw(&mut w1, &mut m1, &mut v1, &[1e-6], AdamWStep::new(1e-3, 0.0, (0.9, 0.999), 1e-8, 1));
+        assert!((1.0 - w1[0] - 1e-3).abs() < 2e-5, "a step of {}", 1.0 - w1[0]);
+    }
+
+    fn small() -> EncoderConfig {
+        EncoderConfig {
+            vocab_size: 40,
+            hidden: 16,
+            layers: 2,
+            heads: 2,
+            intermediate: 32,
+            max_positions: 12,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+        }
+    }
+
+    #[test]
+    fn fine_tuning_on_the_device_gives_its_twins_losses_and_weights() {
+        let Some(gpu) = gpu() else { return };
+        let config = small();
+        let weights = EncoderWeights::seeded(config, 11).expect("weights");
+        let mut rng = gpu_engine::seeded::SplitMix64::new(12);
+        let pooler = (0..16 * 16).map(|_| rng.range(-0.2, 0.2)).collect();
+        let head = ClassifierHead::new(pooler, vec![0.01; 16], 3, 13).expect("head");
+        // Sequences of 1 to 9 tokens, [CLS] = 1 first, the padding id 0 inside one of them.
+        let batches: Vec<(Vec<Vec<u32>>, Vec<u32>)> = (0..3u32)
+            .map(|b| {
+                let seqs: Vec<Vec<u32>> = (0..4u32)
+                    .map(|s| {
+                        let len = 1 + ((b * 4 + s) * 5 % 9) as usize;
+                        std::iter::once(1).chain((1..len).map(|t| (b * 7 + s * 3 + t as u32 * 5) % 40)).collect()
+                    })
+                    .collect();
+                let labels = (0..4).map(|s| (b + s) % 3).collect();
+                (seqs, labels)
+            })
+            .collect();
+        for (trained_layers, class) in [(2, ReproClass::Unfused), (1, ReproClass::Unfused), (2, ReproClass::Fused)] {
+            if !gpu.supports(class) {
+                eprintln!("SKIPPED: {} does not reproduce the {} class", gpu.info().name, class.as_str());
+                continue;
+            }
+            let options = FinetuneOptions {
+                labels: 3,
+                learning_rate: 1e-2,
+                weight_decay: 0.01,
+                warmup_steps: 1,
+                total_steps: 3,
+                trained_layers,
+                betas: FinetuneOptions::BETAS,
+                eps: FinetuneOptions::EPS,
+            };
+            let mut device = Finetuner::new(&gpu, weights.clone(), head.clone(), options, class).expect("finetuner");
+            let mut twin = ReferenceFinetuner::new(weights.clone(), head.clone(), options, class).expect("twin");
+            for (seqs, labels) in &batches {
+                let got = device.step(&gpu, seqs, labels).expect("a device step");
+                let want = twin.step(seqs, labels).expect("a twin step");
+                assert_eq!(got.to_bits(), want.to_bits(), "loss {got} vs {want} ({trained_layers} layers, {class:?})");
+            }
+            let (dw, dh) = device.weights(&gpu).expect("weights");
+            let (tw, th) = twin.weights();
+            assert_eq!(&dh, th, "the head");
+            for (l, (a, b)) in dw.layers.iter().zip(&tw.layers).enumerate() {
+                let (mut a, mut b) = (a.clone(), b.clone());
+                for (n, ((x, _), (y, _))) in a.tensors_mut().into_iter().zip(b.tensors_mut()).enumerate() {
+                    same(&format!("layer {l} tensor {n}"), x, y);
+                }
+            }
+            for (n, (x, y)) in [(&dw.word, &tw.word), (&dw.position, &tw.position), (&dw.emb_ln_g, &tw.emb_ln_g)]
+                .into_iter()
+                .enumerate()
+            {
+                same(&format!("embedding tensor {n}"), x, y);
+            }
+            // What was trained moved; what was not did not.
+            assert_ne!(tw.layers[1].qkv_w, weights.layers[1].qkv_w, "the top layer trained");
+            assert_eq!(tw.layers[0].qkv_w != weights.layers[0].qkv_w, trained_layers == 2);
+            assert_eq!(tw.word != weights.word, trained_layers == 2);
+            // The padding id's row: weight decay only, no gradient step.
+            if trained_layers == 2 {
+                let decayed: f32 = (0..3).fold(weights.word[0], |w, t| {
+                    gpu_engine::numeric::canonicalize(w * (1.0 - options.learning_rate_at(t) * 0.01) as f32)
+                });
+                assert_eq!(tw.word[0], decayed, "row 0 ([PAD]) is only decayed");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_batches_and_options_are_refused_with_what_is_wrong() {
+        let config = small();
+        let weights = EncoderWeights::seeded(config, 11).expect("weights");
+        let head = ClassifierHead::new(vec![0.0; 256], vec![0.0; 16], 2, 1).expect("head");
+        let options = FinetuneOptions {
+            labels: 2,
+            learning_rate: 1e-3,
+            weight_decay: 0.0,
+            warmup_steps: 0,
+            total_steps: 1,
+            trained_layers: 3,
+            betas: FinetuneOptions::BETAS,
+            eps: FinetuneOptions::EPS,
+        };
+        let err = ReferenceFinetuner::new(weights.clone(), head.clone(), options, ReproClass::Unfused)
+            .expect_err("3 > 2 layers");
+        assert!(err.to_string().contains("3 layers to train, but the model has 2"), "{err}");
+        let mut twin = ReferenceFinetuner::new(
+            weights,
+            head,
+            FinetuneOptions { trained_layers: 1, ..options },
+            ReproClass::Unfused,
+        )
+        .expect("twin");
+        for (seqs, labels, message) in [
+            (vec![vec![1, 2]], vec![2], "sequence 0 has label 2, but the classifier has 2 classes"),
+            (vec![vec![1, 40]], vec![0], "sequence 0: id 40 is outside the vocabulary"),
+            (vec![vec![1; 13]], vec![0], "sequence 0 has 13 tokens (1 to 12)"),
+            (vec![vec![]], vec![0], "sequence 0 has 0 tokens"),
+            (vec![vec![1]], vec![0, 1], "a batch of 1 sequences and 2 labels"),
+        ] {
+            let err = twin.step(&seqs, &labels).expect_err(message);
+            assert!(err.to_string().contains(message), "{err}");
+        }
+        assert_eq!(twin.steps(), 0, "a refused batch takes no step");
+        // The schedule: warm-up from 0, then down to 0.
+        let o = FinetuneOptions { learning_rate: 1.0, warmup_steps: 2, total_steps: 6, ..options };
+        let lrs: Vec<f64> = (0..7).map(|t| o.learning_rate_at(t)).collect();
+        assert_eq!(lrs, vec![0.0, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0]);
     }
 }

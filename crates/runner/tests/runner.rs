@@ -6,7 +6,7 @@
 //!
 //! Module map:
 //! - `runner`: one job package at a time through `gridmint_runner::run` (embed, train and
-//!   generate jobs).
+//!   generate jobs); fine-tuning MiniLM against transformers, loss for loss.
 //! - `hostile_input`: property tests of every parser of bytes a package brings (job.toml, CSV,
 //!   sentence files, .npy, model config.json, tokenizer.json): an answer or an error, never a panic (debug
 //!   builds panic on an overflow, so sizes that overflow are found too).
@@ -686,6 +686,106 @@ mod runner {
     const TINY_CONFIG: &str = r#"{"vocab_size": 20, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
         "intermediate_size": 16, "max_position_embeddings": 16, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
         "hidden_act": "gelu"}"#;
+
+    /// Fine-tuning MiniLM for classification (issue #25, point 1): the loss of each of 50 steps
+    /// matches transformers' (PyTorch, fp32, CPU) within 1e-4 relative, from the same weights,
+    /// token ids and batches, with every layer trained (the embeddings too) and with the top two.
+    #[test]
+    fn finetuning_minilm_matches_pytorch_loss_for_loss() {
+        use gpu_engine::workloads::{
+            encoder::{EncoderConfig, EncoderWeights},
+            finetune::{ClassifierHead, FinetuneOptions, Finetuner},
+            mlp::epoch_order,
+        };
+        let Some(gpu) = gpu() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = paths(tmp.path());
+        let Some(model) = minilm(&paths) else { return };
+        let hf: serde_json::Value =
+            serde_json::from_slice(&fs::read(model.join("config.json")).expect("config.json")).expect("JSON");
+        let size = |k: &str| hf[k].as_u64().expect(k) as usize;
+        let config = EncoderConfig {
+            vocab_size: size("vocab_size"),
+            hidden: size("hidden_size"),
+            layers: size("num_hidden_layers"),
+            heads: size("num_attention_heads"),
+            intermediate: size("intermediate_size"),
+            max_positions: size("max_position_embeddings"),
+            type_vocab_size: size("type_vocab_size"),
+            layer_norm_eps: hf["layer_norm_eps"].as_f64().expect("eps") as f32,
+        };
+        let bytes = fs::read(model.join("model.safetensors")).expect("weights");
+        let weights = EncoderWeights::from_safetensors(&bytes, config).expect("MiniLM");
+        let head = ClassifierHead::from_safetensors(&bytes, config.hidden, 2, 7).expect("the pooler");
+
+        // A small sentiment task: 64 sentences, label 1 for the praising ones.
+        let (good, bad) = (["great", "wonderful", "superb", "delightful"], ["awful", "boring", "dreadful", "clumsy"]);
+        let things = ["film", "meal", "concert", "book", "hotel", "game", "show", "trip"];
+        let (mut texts, mut labels) = (Vec::new(), Vec::new());
+        for (n, thing) in things.iter().enumerate() {
+            for k in 0..4 {
+                texts.push(format!("the {thing} was {} and I would go again", good[(n + k) % 4]));
+                labels.push(1u32);
+                texts.push(format!("that {thing} felt {}, a waste of an evening", bad[(n + k) % 4]));
+                labels.push(0u32);
+            }
+        }
+        let (steps, batch) = (50usize, 8usize);
+        let order: Vec<usize> = (0..).flat_map(|e| epoch_order(texts.len(), 3, e)).take(steps * batch).collect();
+        let batches: Vec<Vec<usize>> = order.chunks(batch).map(<[usize]>::to_vec).collect();
+
+        for trained_layers in [config.layers, 2] {
+            let options = FinetuneOptions {
+                labels: 2,
+                learning_rate: 1e-4,
+                weight_decay: 0.01,
+                warmup_steps: 10,
+                total_steps: steps as u32,
+                trained_layers,
+                betas: FinetuneOptions::BETAS,
+                eps: FinetuneOptions::EPS,
+            };
+            let classifier_w = gpu_engine::reference::transpose(&head.classifier_w, config.hidden, 2);
+            let spec = serde_json::json!({
+                "texts": texts, "labels": labels, "batches": batches, "num_labels": 2,
+                "trained_layers": trained_layers, "learning_rate": options.learning_rate,
+                "weight_decay": options.weight_decay, "warmup_steps": options.warmup_steps, "max_length": 128,
+                "classifier_w": classifier_w.chunks(config.hidden).collect::<Vec<_>>(),
+                "classifier_b": head.classifier_b,
+            });
+            let spec_path = tmp.path().join("spec.json");
+            fs::write(&spec_path, spec.to_string()).expect("spec");
+            let Some(out) = python("finetune.py", &[&model.to_string_lossy(), &spec_path.to_string_lossy()]) else {
+                return;
+            };
+            let reference: serde_json::Value = serde_json::from_str(&out).expect("the reference prints JSON");
+            let ids: Vec<Vec<u32>> = serde_json::from_value(reference["ids"].clone()).expect("ids");
+            let want: Vec<f64> = serde_json::from_value(reference["losses"].clone()).expect("losses");
+            assert_eq!(want.len(), steps);
+
+            let mut tuner =
+                Finetuner::new(&gpu, weights.clone(), head.clone(), options, gpu_engine::ReproClass::Unfused)
+                    .expect("the finetuner");
+            let mut worst = (0.0f64, 0);
+            for (step, rows) in batches.iter().enumerate() {
+                let seqs: Vec<Vec<u32>> = rows.iter().map(|&r| ids[r].clone()).collect();
+                let ys: Vec<u32> = rows.iter().map(|&r| labels[r]).collect();
+                let got = tuner.step(&gpu, &seqs, &ys).expect("a step");
+                let rel = (got - want[step]).abs() / want[step].abs();
+                if rel > worst.0 {
+                    worst = (rel, step);
+                }
+                assert!(
+                    rel <= 1e-4,
+                    "step {step} ({trained_layers} layers): loss {got} vs PyTorch's {}: {rel:.2e} relative",
+                    want[step]
+                );
+            }
+            let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
+            assert!(mean(&want[40..]) < 0.5 * mean(&want[..10]), "the task is learned: {want:?}");
+            eprintln!("{trained_layers} layers: worst relative difference {:.2e} at step {}", worst.0, worst.1);
+        }
+    }
 }
 
 mod hostile_input {

@@ -75,6 +75,31 @@ impl Gather {
         Ok(Self { pipeline: gpu.pipeline(shaders::GATHER, &[])? })
     }
 
+    /// Records the gather of `ids`' rows, ids already on the device: the caller has checked each
+    /// against the table's `table.len() / dim` rows (the kernel does not).
+    pub(crate) fn record(
+        &self,
+        gpu: &Gpu,
+        builder: &mut Recorder,
+        table: &Subbuffer<[f32]>,
+        ids: &Subbuffer<[u32]>,
+        out: &Subbuffer<[f32]>,
+        dim: usize,
+    ) -> Result<(), EngineError> {
+        let dim32 = check_u32("gather", "dim", dim)?;
+        let tokens = check_u32("gather", "tokens", ids.len() as usize)?;
+        check_len("gather", "out", out.len(), ids.len() * dim as u64)?;
+        let total = check_u32("gather", "output length", ids.len() as usize * dim)?;
+        record_library(
+            gpu,
+            builder,
+            &self.pipeline,
+            &[table.as_bytes(), ids.as_bytes(), out.as_bytes()],
+            [tokens, dim32],
+            linear_groups(total, 256),
+        )
+    }
+
     /// `ids` are checked against the table's `table.len() / dim` rows before anything runs.
     pub fn run(
         &self,

@@ -4,6 +4,7 @@
 //! waits within the dispatch timeout; `record` adds it to a caller's command buffer instead, so a
 //! whole model step is one submission.
 
+pub mod backward;
 pub mod copy;
 pub mod elementwise;
 pub mod fma_probe;

@@ -49,11 +49,11 @@ pub struct RowsShape {
 }
 
 impl RowsShape {
-    fn checked(self, kernel: &'static str) -> Result<[u32; 2], EngineError> {
+    pub(crate) fn checked(self, kernel: &'static str) -> Result<[u32; 2], EngineError> {
         Ok([check_u32(kernel, "rows", self.rows)?, check_u32(kernel, "n", self.n)?])
     }
 
-    fn len(self) -> u64 {
+    pub(crate) fn len(self) -> u64 {
         self.rows as u64 * self.n as u64
     }
 }

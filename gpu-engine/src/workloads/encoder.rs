@@ -118,6 +118,46 @@ pub struct LayerWeights {
     pub ln2_b: Vec<f32>,
 }
 
+impl LayerWeights {
+    /// The layer's tensors, each with whether weight decay applies to it when training (not to
+    /// biases and layer-norm gains: Hugging Face's convention).
+    pub fn tensors_mut(&mut self) -> [(&mut Vec<f32>, bool); 12] {
+        [
+            (&mut self.qkv_w, true),
+            (&mut self.qkv_b, false),
+            (&mut self.out_w, true),
+            (&mut self.out_b, false),
+            (&mut self.ln1_g, false),
+            (&mut self.ln1_b, false),
+            (&mut self.ffn_in_w, true),
+            (&mut self.ffn_in_b, false),
+            (&mut self.ffn_out_w, true),
+            (&mut self.ffn_out_b, false),
+            (&mut self.ln2_g, false),
+            (&mut self.ln2_b, false),
+        ]
+    }
+
+    /// A layer of the same shapes, all zeros (gradients and optimizer moments).
+    pub fn zeros_like(&self) -> Self {
+        let z = |v: &Vec<f32>| vec![0.0f32; v.len()];
+        Self {
+            qkv_w: z(&self.qkv_w),
+            qkv_b: z(&self.qkv_b),
+            out_w: z(&self.out_w),
+            out_b: z(&self.out_b),
+            ln1_g: z(&self.ln1_g),
+            ln1_b: z(&self.ln1_b),
+            ffn_in_w: z(&self.ffn_in_w),
+            ffn_in_b: z(&self.ffn_in_b),
+            ffn_out_w: z(&self.ffn_out_w),
+            ffn_out_b: z(&self.ffn_out_b),
+            ln2_g: z(&self.ln2_g),
+            ln2_b: z(&self.ln2_b),
+        }
+    }
+}
+
 /// Every weight of the encoder, canonicalized.
 #[derive(Debug, Clone)]
 pub struct EncoderWeights {

@@ -8,6 +8,7 @@
 pub mod challenge;
 pub mod decoder;
 pub mod encoder;
+pub mod finetune;
 pub mod generation;
 pub mod llama;
 pub mod mlp;

@@ -1,0 +1,122 @@
+#version 450
+// The backward pass of multi-head self-attention (attention.comp's layout: rows [q | k | v] of
+// width 3W, W = HEADS * DIM), in two passes chosen by PASS, unfused on every device.
+//
+// PASS 0, one invocation per (sequence b, head h, query i < len[b]), j over the real keys in
+// increasing order, sums over d in increasing order:
+//   s_j = canon(canon(sum_d q_d k_jd) * scale);  m = max_j s_j;  e_j = canon(exp(s_j - m))
+//   p_j = canon(e_j * recip(sum_j e_j));  dp_j = canon(sum_d dctx_d v_jd)
+//   t = canon(sum_j canon(p_j * dp_j));  ds_j = canon(canon(p_j * (dp_j - t)) * scale)
+// into P and DS ([b, h, i, j], SEQ x SEQ per head; entries of padding rows or keys not written).
+// PASS 1, one invocation per (b, h, token r, d), over the real tokens in increasing order:
+//   dq_rd = sum_j ds_rj k_jd;  dk_rd = sum_i ds_ir q_id;  dv_rd = sum_i p_ir dctx_id
+// written canonical into DQKV's [q | k | v] columns; a padding token's are +0.
+#extension GL_GOOGLE_include_directive : require
+#include "canon.glsl"
+#include "detmath.glsl"
+
+layout(local_size_x = 64) in;
+layout(constant_id = 0) const uint PASS = 0u;
+
+layout(set = 0, binding = 0) readonly buffer QKV { float qkv[]; };
+layout(set = 0, binding = 1) readonly buffer Lens { uint lens[]; };
+layout(set = 0, binding = 2) readonly buffer DCtx { float dctx[]; };
+layout(set = 0, binding = 3) buffer P { float pr[]; };
+layout(set = 0, binding = 4) buffer DS { float ds[]; };
+layout(set = 0, binding = 5) writeonly buffer DQKV { float dqkv[]; };
+layout(push_constant) uniform Shape { uint batch; uint seq; uint heads; uint dim; float scale; } s;
+
+void scores(uint b, uint h, uint i, uint len) {
+    uint width = s.heads * s.dim;
+    uint stride = 3u * width;
+    uint first = b * s.seq;
+    uint qrow = (first + i) * stride + h * s.dim;
+    uint at = ((b * s.heads + h) * s.seq + i) * s.seq;
+    float m = 0.0;
+    for (uint j = 0u; j < len; j++) {
+        uint k_base = (first + j) * stride + width + h * s.dim;
+        precise float acc = 0.0;
+        for (uint d = 0u; d < s.dim; d++) acc = acc + qkv[qrow + d] * qkv[k_base + d];
+        precise float scaled = canon(acc) * s.scale;
+        float sj = canon(scaled);
+        pr[at + j] = sj;
+        m = j == 0u ? sj : max(m, sj);
+    }
+    precise float z = 0.0;
+    for (uint j = 0u; j < len; j++) {
+        precise float shifted = pr[at + j] - m;
+        float e = canon(det_exp(shifted));
+        pr[at + j] = e;
+        z = z + e;
+    }
+    float rz = det_recip(canon(z));
+    uint row = (first + i) * width + h * s.dim;
+    precise float t = 0.0;
+    for (uint j = 0u; j < len; j++) {
+        precise float p_raw = pr[at + j] * rz;
+        float pj = canon(p_raw);
+        pr[at + j] = pj;
+        uint v_base = (first + j) * stride + 2u * width + h * s.dim;
+        precise float acc = 0.0;
+        for (uint d = 0u; d < s.dim; d++) acc = acc + dctx[row + d] * qkv[v_base + d];
+        float dpj = canon(acc);
+        ds[at + j] = dpj;
+        precise float pd = pj * dpj;
+        t = t + canon(pd);
+    }
+    float tc = canon(t);
+    for (uint j = 0u; j < len; j++) {
+        precise float diff = ds[at + j] - tc;
+        precise float g = pr[at + j] * diff;
+        precise float scaled = canon(g) * s.scale;
+        ds[at + j] = canon(scaled);
+    }
+}
+
+void grads(uint b, uint h, uint r, uint d, uint len) {
+    uint width = s.heads * s.dim;
+    uint stride = 3u * width;
+    uint first = b * s.seq;
+    uint out_base = (first + r) * stride + h * s.dim + d;
+    if (r >= len) {
+        dqkv[out_base] = 0.0;
+        dqkv[out_base + width] = 0.0;
+        dqkv[out_base + 2u * width] = 0.0;
+        return;
+    }
+    uint head = (b * s.heads + h) * s.seq;
+    precise float dq = 0.0;
+    precise float dk = 0.0;
+    precise float dv = 0.0;
+    for (uint j = 0u; j < len; j++) {
+        uint krow = (first + j) * stride + width + h * s.dim + d;
+        dq = dq + ds[(head + r) * s.seq + j] * qkv[krow];
+    }
+    for (uint i = 0u; i < len; i++) {
+        uint qrow = (first + i) * stride + h * s.dim + d;
+        dk = dk + ds[(head + i) * s.seq + r] * qkv[qrow];
+        dv = dv + pr[(head + i) * s.seq + r] * dctx[(first + i) * width + h * s.dim + d];
+    }
+    dqkv[out_base] = canon(dq);
+    dqkv[out_base + width] = canon(dk);
+    dqkv[out_base + 2u * width] = canon(dv);
+}
+
+void main() {
+    uint id = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * 64u;
+    if (PASS == 0u) {
+        if (id >= s.batch * s.heads * s.seq) return;
+        uint i = id % s.seq;
+        uint h = (id / s.seq) % s.heads;
+        uint b = id / (s.seq * s.heads);
+        uint len = lens[b];
+        if (i < len) scores(b, h, i, len);
+    } else {
+        if (id >= s.batch * s.heads * s.seq * s.dim) return;
+        uint d = id % s.dim;
+        uint r = (id / s.dim) % s.seq;
+        uint h = (id / (s.dim * s.seq)) % s.heads;
+        uint b = id / (s.dim * s.seq * s.heads);
+        grads(b, h, r, d, lens[b]);
+    }
+}

@@ -1,0 +1,337 @@
+//! Fine-tuning a BERT-family encoder for sequence classification, as Hugging Face's
+//! `BertForSequenceClassification` computes it without dropout: the encoder, then the first
+//! token's row (`[CLS]`) through the pooler (a dense layer and tanh) and a linear classifier;
+//! mean cross-entropy over the batch; AdamW in fp32 with a linear warm-up and decay of the
+//! learning rate; weight decay on every tensor but biases and layer-norm parameters.
+//!
+//! One step is a forward pass that keeps the activations of the trained layers, the backward pass
+//! (`kernels::backward`, GEMMs of transposes, and the head on the host) and AdamW
+//! ([`crate::kernels::train::AdamW`]). The top `trained_layers` layers, the pooler and the
+//! classifier are trained; with every layer trained, the embeddings are too (the padding token's
+//! row gets no gradient, as PyTorch's `padding_idx`). [`Finetuner`] runs on a device and
+//! [`ReferenceFinetuner`] is its CPU twin: the same bits after every step.
+//!
+//! A batch's sequences are padded to its longest with token 0 at their positions; padding rows
+//! never reach a real row, and their gradients are zero.
+
+mod device;
+mod twin;
+
+pub use device::Finetuner;
+pub use twin::ReferenceFinetuner;
+
+use super::encoder::EncoderConfig;
+use crate::{
+    EngineError, detmath,
+    kernels::{backward::RowLists, train::AdamWStep},
+    numeric::canonicalize as canon,
+    seeded::SplitMix64,
+};
+
+/// The hyper-parameters of a fine-tuning run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FinetuneOptions {
+    /// Classes of the classifier (at least 2).
+    pub labels: usize,
+    /// The peak learning rate.
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    /// Steps of linear warm-up from 0, then linear decay to 0 at `total_steps`.
+    pub warmup_steps: u32,
+    pub total_steps: u32,
+    /// The top layers trained (with the pooler and the classifier); all of them trains the
+    /// embeddings too.
+    pub trained_layers: usize,
+    pub betas: (f64, f64),
+    pub eps: f64,
+}
+
+impl FinetuneOptions {
+    /// PyTorch's AdamW defaults.
+    pub const BETAS: (f64, f64) = (0.9, 0.999);
+    pub const EPS: f64 = 1e-8;
+
+    /// The learning rate of step `step` (0 for the first), as `transformers`'
+    /// `get_linear_schedule_with_warmup` computes it.
+    pub fn learning_rate_at(&self, step: u32) -> f64 {
+        let (s, w, t) = (f64::from(step), f64::from(self.warmup_steps), f64::from(self.total_steps));
+        let factor = if step < self.warmup_steps { s / w.max(1.0) } else { ((t - s) / (t - w).max(1.0)).max(0.0) };
+        self.learning_rate * factor
+    }
+
+    /// AdamW's scalars for step `step` (0 for the first) with or without weight decay.
+    pub(crate) fn adamw(&self, step: u32, decay: bool) -> AdamWStep {
+        let wd = if decay { self.weight_decay } else { 0.0 };
+        AdamWStep::new(self.learning_rate_at(step), wd, self.betas, self.eps, step + 1)
+    }
+
+    fn check(&self, config: &EncoderConfig) -> Result<(), EngineError> {
+        let bad = |message: String| Err(EngineError::Shape { kernel: "finetune", message });
+        if !(2..=1 << 16).contains(&self.labels) {
+            return bad(format!("{} labels: a classifier needs 2 to 65,536", self.labels));
+        }
+        if self.trained_layers > config.layers {
+            return bad(format!("{} layers to train, but the model has {}", self.trained_layers, config.layers));
+        }
+        let finite = [self.learning_rate, self.weight_decay, self.betas.0, self.betas.1, self.eps];
+        if finite.iter().any(|v| !v.is_finite() || *v < 0.0) || self.betas.0 >= 1.0 || self.betas.1 >= 1.0 {
+            return bad(
+                "the learning rate, weight decay, betas and eps must be finite, non-negative, betas below 1".to_owned()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The classification head: the pooler's dense layer (`[in, out]`, applied to the `[CLS]` row,
+/// then tanh) and the classifier (`[hidden, labels]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassifierHead {
+    pub hidden: usize,
+    pub labels: usize,
+    pub pooler_w: Vec<f32>,
+    pub pooler_b: Vec<f32>,
+    pub classifier_w: Vec<f32>,
+    pub classifier_b: Vec<f32>,
+}
+
+/// The head's gradients, or its optimizer moments: the same shapes.
+type HeadTensors = [Vec<f32>; 4];
+
+impl ClassifierHead {
+    /// A head over a checkpoint's pooler (`[in, out]`), with a classifier drawn as Hugging Face
+    /// initializes one (normal with standard deviation 0.02, zero bias) from `seed`: Box-Muller
+    /// over SplitMix64 with this crate's f64 functions, the same bits on every machine.
+    pub fn new(pooler_w: Vec<f32>, pooler_b: Vec<f32>, labels: usize, seed: u64) -> Result<Self, EngineError> {
+        let hidden = pooler_b.len();
+        if pooler_w.len() != hidden * hidden || hidden == 0 {
+            return Err(EngineError::Shape {
+                kernel: "finetune",
+                message: format!("the pooler has {} weights for {hidden} outputs", pooler_w.len()),
+            });
+        }
+        let mut rng = SplitMix64::new(seed);
+        let mut normal = || {
+            let u1 = ((rng.next_u64() >> 11) as f64 + 1.0) * (1.0 / (1u64 << 53) as f64);
+            let u2 = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+            let radius = (-2.0 * detmath::ln64(u1)).sqrt();
+            let (sin, _) = detmath::sin_cos64(2.0 * std::f64::consts::PI * u2);
+            canon((0.02 * radius * sin) as f32)
+        };
+        let classifier_w = (0..hidden * labels).map(|_| normal()).collect();
+        Ok(Self { hidden, labels, pooler_w, pooler_b, classifier_w, classifier_b: vec![0.0; labels] })
+    }
+
+    /// A head over the pooler of a Hugging Face checkpoint (`pooler.dense`, with or without a
+    /// `bert.` prefix), with a classifier of `labels` classes drawn from `seed` ([`ClassifierHead::new`]).
+    pub fn from_safetensors(bytes: &[u8], hidden: usize, labels: usize, seed: u64) -> Result<Self, EngineError> {
+        let file = super::tensors::TensorFile::parse(bytes)?;
+        let prefix = if file.contains("bert.pooler.dense.weight") { "bert." } else { "" };
+        let w = file.f32(&format!("{prefix}pooler.dense.weight"), &[hidden, hidden])?;
+        let b = file.f32(&format!("{prefix}pooler.dense.bias"), &[hidden])?;
+        Self::new(crate::reference::transpose(&w, hidden, hidden), b, labels, seed)
+    }
+
+    fn tensors_mut(&mut self) -> [(&mut Vec<f32>, bool); 4] {
+        [
+            (&mut self.pooler_w, true),
+            (&mut self.pooler_b, false),
+            (&mut self.classifier_w, true),
+            (&mut self.classifier_b, false),
+        ]
+    }
+
+    fn zeros(&self) -> HeadTensors {
+        [
+            vec![0.0; self.pooler_w.len()],
+            vec![0.0; self.pooler_b.len()],
+            vec![0.0; self.classifier_w.len()],
+            vec![0.0; self.classifier_b.len()],
+        ]
+    }
+
+    /// Logits of `cls` (`[batch, hidden]` rows), with the pooled rows: `(logits, pooled)`.
+    fn forward(&self, cls: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let (h, l) = (self.hidden, self.labels);
+        let pooled: Vec<f32> =
+            linear(cls, &self.pooler_w, &self.pooler_b, h, h).iter().map(|&v| canon(detmath::tanh(v))).collect();
+        (linear(&pooled, &self.classifier_w, &self.classifier_b, h, l), pooled)
+    }
+
+    /// Class scores of `cls` rows.
+    pub fn logits(&self, cls: &[f32]) -> Vec<f32> {
+        self.forward(cls).0
+    }
+
+    /// The mean cross-entropy of the batch (`cls` rows and their labels), the gradient of `cls`,
+    /// and the head's gradients.
+    fn loss_and_grads(&self, cls: &[f32], labels: &[u32]) -> (f64, Vec<f32>, HeadTensors) {
+        let (h, l, batch) = (self.hidden, self.labels, labels.len());
+        let (logits, pooled) = self.forward(cls);
+        let inv_batch = canon(1.0 / batch as f32);
+        let mut loss = 0.0f64;
+        let mut dlogits = vec![0.0f32; batch * l];
+        for (b, &label) in labels.iter().enumerate() {
+            let row = &logits[b * l..(b + 1) * l];
+            let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f32> = row.iter().map(|&v| canon(detmath::exp(v - m))).collect();
+            let z = canon(e.iter().sum::<f32>());
+            loss += f64::from(m) - f64::from(row[label as usize]) + detmath::ln64(f64::from(z));
+            for (c, &ec) in e.iter().enumerate() {
+                let p = canon(ec / z);
+                let target = if c == label as usize { 1.0 } else { 0.0 };
+                dlogits[b * l + c] = canon(canon(p - target) * inv_batch);
+            }
+        }
+        let d_classifier_w = outer_sum(&pooled, &dlogits, batch, h, l);
+        let d_classifier_b = column_sums(&dlogits, batch, l);
+        let dpooled = back_through(&dlogits, &self.classifier_w, batch, h, l);
+        let dpre: Vec<f32> = dpooled.iter().zip(&pooled).map(|(&d, &p)| canon(d * canon(1.0 - canon(p * p)))).collect();
+        let d_pooler_w = outer_sum(cls, &dpre, batch, h, h);
+        let d_pooler_b = column_sums(&dpre, batch, h);
+        let dcls = back_through(&dpre, &self.pooler_w, batch, h, h);
+        (loss / batch as f64, dcls, [d_pooler_w, d_pooler_b, d_classifier_w, d_classifier_b])
+    }
+
+    /// One AdamW step of the head on the host (the CPU twin of the device's, so either runner
+    /// gives the same bits).
+    fn update(
+        &mut self,
+        grads: &HeadTensors,
+        moments: &mut (HeadTensors, HeadTensors),
+        options: &FinetuneOptions,
+        step: u32,
+    ) {
+        let (m, v) = moments;
+        for (((w, decay), g), (m, v)) in self.tensors_mut().into_iter().zip(grads).zip(m.iter_mut().zip(v.iter_mut())) {
+            crate::kernels::train::adamw(w, m, v, g, options.adamw(step, decay));
+        }
+    }
+}
+
+/// `x W + b` for `x` of `[rows, k]` rows and `W` of `[k, n]`: sums in increasing k.
+fn linear(x: &[f32], w: &[f32], b: &[f32], k: usize, n: usize) -> Vec<f32> {
+    let rows = x.len() / k;
+    let mut out = vec![0.0f32; rows * n];
+    for r in 0..rows {
+        for j in 0..n {
+            let acc = (0..k).fold(0.0f32, |acc, i| acc + x[r * k + i] * w[i * n + j]);
+            out[r * n + j] = canon(canon(acc) + b[j]);
+        }
+    }
+    out
+}
+
+/// `x^T dy` for `x` of `[rows, k]` and `dy` of `[rows, n]`: a weight's gradient, sums over rows in
+/// increasing order.
+fn outer_sum(x: &[f32], dy: &[f32], rows: usize, k: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; k * n];
+    for i in 0..k {
+        for j in 0..n {
+            out[i * n + j] = canon((0..rows).fold(0.0f32, |acc, r| acc + x[r * k + i] * dy[r * n + j]));
+        }
+    }
+    out
+}
+
+/// `dy W^T` for `dy` of `[rows, n]` and `W` of `[k, n]`: the input's gradient.
+fn back_through(dy: &[f32], w: &[f32], rows: usize, k: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; rows * k];
+    for r in 0..rows {
+        for i in 0..k {
+            out[r * k + i] = canon((0..n).fold(0.0f32, |acc, j| acc + dy[r * n + j] * w[i * n + j]));
+        }
+    }
+    out
+}
+
+/// Sums over the rows of `[rows, n]`, in increasing row order.
+fn column_sums(x: &[f32], rows: usize, n: usize) -> Vec<f32> {
+    (0..n).map(|j| canon((0..rows).fold(0.0f32, |acc, r| acc + x[r * n + j]))).collect()
+}
+
+/// A batch padded for the encoder: ids `[batch, seq]` (token 0 after each sequence's end), the
+/// lengths, and the lists the embeddings' gradients are summed by.
+#[derive(Debug, Clone)]
+struct Padded {
+    seq: usize,
+    ids: Vec<u32>,
+    lens: Vec<u32>,
+    /// The real tokens' rows by word id (the padding id 0 left out), by position, and all of
+    /// them (the token type, 0 for every token).
+    words: RowLists,
+    positions: RowLists,
+    types: RowLists,
+}
+
+/// The padding token's id (BERT's `[PAD]`), whose embedding row gets no gradient.
+const PAD_ID: u32 = 0;
+
+impl Padded {
+    fn new(
+        config: &EncoderConfig,
+        sequences: &[Vec<u32>],
+        labels: &[u32],
+        classes: usize,
+    ) -> Result<Self, EngineError> {
+        let bad = |message: String| Err(EngineError::Shape { kernel: "finetune", message });
+        if sequences.is_empty() || sequences.len() != labels.len() {
+            return bad(format!("a batch of {} sequences and {} labels", sequences.len(), labels.len()));
+        }
+        if let Some((b, l)) = labels.iter().enumerate().find(|(_, l)| **l as usize >= classes) {
+            return bad(format!("sequence {b} has label {l}, but the classifier has {classes} classes"));
+        }
+        for (s, ids) in sequences.iter().enumerate() {
+            if ids.is_empty() || ids.len() > config.max_positions {
+                return bad(format!("sequence {s} has {} tokens (1 to {})", ids.len(), config.max_positions));
+            }
+            if let Some(id) = ids.iter().find(|&&id| id as usize >= config.vocab_size) {
+                return bad(format!("sequence {s}: id {id} is outside the vocabulary"));
+            }
+        }
+        let seq = sequences.iter().map(Vec::len).max().unwrap_or(1);
+        let mut ids = vec![PAD_ID; sequences.len() * seq];
+        for (b, s) in sequences.iter().enumerate() {
+            ids[b * seq..b * seq + s.len()].copy_from_slice(s);
+        }
+        let real = |r: usize| r % seq < sequences[r / seq].len();
+        let rows = ids.len();
+        let words = RowLists::group((0..rows).map(|r| (real(r) && ids[r] != PAD_ID).then_some(ids[r])));
+        let positions = RowLists::group((0..rows).map(|r| real(r).then_some((r % seq) as u32)));
+        let types = RowLists::group((0..rows).map(|r| real(r).then_some(0)));
+        Ok(Self { seq, ids, lens: sequences.iter().map(|s| s.len() as u32).collect(), words, positions, types })
+    }
+
+    /// The `[CLS]` rows (each sequence's first) of `hidden` (`[batch * seq, h]`).
+    fn cls_rows(&self, hidden: &[f32], h: usize) -> Vec<f32> {
+        (0..self.lens.len()).flat_map(|b| hidden[b * self.seq * h..][..h].iter().copied()).collect()
+    }
+
+    /// A gradient of the whole hidden state that is `dcls` at the `[CLS]` rows, zero elsewhere.
+    fn spread_cls(&self, dcls: &[f32], h: usize) -> Vec<f32> {
+        let mut out = vec![0.0f32; self.ids.len() * h];
+        for b in 0..self.lens.len() {
+            out[b * self.seq * h..][..h].copy_from_slice(&dcls[b * h..(b + 1) * h]);
+        }
+        out
+    }
+}
+
+/// The head and the steps taken: what both runners share.
+#[derive(Debug, Clone)]
+struct HeadState {
+    head: ClassifierHead,
+    moments: (HeadTensors, HeadTensors),
+}
+
+impl HeadState {
+    fn new(head: ClassifierHead) -> Self {
+        let moments = (head.zeros(), head.zeros());
+        Self { head, moments }
+    }
+}
+
+/// The first layer trained.
+fn first_trained(config: &EncoderConfig, options: &FinetuneOptions) -> usize {
+    config.layers - options.trained_layers
+}
