@@ -130,6 +130,23 @@ pub fn step_run(
             let (at, expected_prev) = (step as usize, step);
             Ok(Judged::Run(StepRun { files, steps: dispatches, at, expected_prev, input: None, prev, in_hash }))
         }
+        JobKind::Finetune => {
+            let mut files = files;
+            let steps = runner::finetune::trace_steps(&package)?;
+            if step >= steps {
+                return past_the_end(steps);
+            }
+            if step > 0 {
+                return Ok(Judged::CannotJudge(format!(
+                    "step {} of a fine-tuning run starts from the state the segment before left, which no leaf carries yet",
+                    step + 1
+                )));
+            }
+            let posted = set_count(&mut files, "finetune", "segments", 1)?
+                .ok_or_else(|| bad("job.toml: no [finetune] table".into()))?;
+            let posted = B256::from(*blake3::hash(&posted).as_bytes());
+            Ok(Judged::Run(StepRun { files, steps, at: 0, expected_prev: 0, input: Some(posted), prev, in_hash }))
+        }
         JobKind::Train => {
             let mut files = files;
             let epochs = package.manifest.train.as_ref().map_or(0, |t| t.epochs);

@@ -65,6 +65,9 @@ impl SpotCheck {
             JobKind::Kernel => {
                 return self.check_first_step(scratch.path(), files, result, class, ("kernel", "dispatches"));
             }
+            JobKind::Finetune => {
+                return self.check_first_step(scratch.path(), files, result, class, ("finetune", "segments"));
+            }
             _ => {}
         }
         if job.manifest.kind == JobKind::Generate {

@@ -4,7 +4,8 @@
 //! - `wallet`: keys in the real Secret Service (gnome-keyring in a dbus session; `make test` runs
 //!   the suite under scripts/with-keyring.sh). Skips without one unless GRIDMINT_REQUIRE_KEYRING=1.
 //! - `spot`: the buyer's spot check of a training result on the real engine (the runner's own
-//!   tests are in crates/runner/tests).
+//!   tests are in crates/runner/tests); a fine-tuning run's first segment re-run by a spot check
+//!   and a juror.
 //! - `generation`: a generate job's shards, the buyer's spot check of a sample of its prompts and
 //!   a juror's re-run of one prompt, each against the whole job's run (llvmpipe).
 //! - `kernel_jobs`: a juror's re-run of a kernel job's dispatches up to the disputed one, and the
@@ -256,6 +257,73 @@ mod spot {
         assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0] });
         // A wrong result as it is delivered (its files bound to its own trace, or the buyer would
         // not take it): every checkpoint changed, the steps made from them.
+        gridmint_runner::binding::consistent_lie(&mut result).expect("a bound lie");
+        assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Differs { row: 0 });
+    }
+
+    /// Issue #25: a fine-tuning run (all-MiniLM-L6-v2 on examples/finetune's lines, one epoch in
+    /// two segments of five steps) is checked by its first segment. The buyer's spot check agrees
+    /// with a true result and not with a wrong one bound to its own trace; a juror's re-run of the
+    /// first segment answers what the honest defender opens at leaf 0, takes no seat for the second
+    /// segment or the last step, and answers past the end with the empty leaf.
+    #[test]
+    fn spot_checks_and_jurors_rerun_the_first_segment_of_a_fine_tuning_run() {
+        use alloy::{
+            primitives::{B256, keccak256},
+            sol_types::SolValue,
+        };
+        use gridmint_node::{
+            judge::{self, Judged},
+            spot::{SpotCheck, SpotOutcome},
+        };
+        use gridmint_peer::exchange;
+        let Some(gpu) = gpu() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = paths(tmp.path());
+        if !paths.model("all-MiniLM-L6-v2").join("model.safetensors").is_file() {
+            assert!(!required("reference"), "GRIDMINT_REQUIRE_REFERENCE=1 but no all-MiniLM-L6-v2 (make setup)");
+            eprintln!("SKIPPED: no all-MiniLM-L6-v2");
+            return;
+        }
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/finetune");
+        let data = fs::read(example.join("train.jsonl")).expect("lines");
+        let job = "kind = \"finetune\"\nmodel = \"all-MiniLM-L6-v2\"\ndata = \"train.jsonl\"\n[finetune]\nepochs = 1\n\
+                   learning_rate = 1e-4\nbatch_size = 8\nlayers = 2\nsegment_steps = 5\nseed = 3\n";
+        let folder = package(&tmp.path().join("job"), job, &[("train.jsonl", &data)]);
+        run(&paths, &gpu, &folder, &tmp.path().join("out")).expect("the job runs");
+        let read_all = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+            exchange::files(dir).expect("files").into_iter().map(|(n, p)| (n, fs::read(p).expect("read"))).collect()
+        };
+        let trace =
+            runner::trace::Trace::decode(&fs::read(tmp.path().join("out/trace.bin")).expect("trace")).expect("a trace");
+        assert_eq!(trace.steps.len(), 3, "two segments and the last step");
+
+        // The juror.
+        let first = trace.steps[0];
+        let honest = keccak256((B256::from(first.output), first.flops, 3u32).abi_encode());
+        let judged =
+            |step: u32, in_hash: B256| judge::step_run(&folder, read_all(&folder), step, 0, in_hash).expect("judged");
+        let Judged::Run(step_run) = judged(0, B256::from(first.input)) else { panic!("segment 1 is re-run") };
+        let one = tmp.path().join("one");
+        exchange::write_all(&one, &step_run.files).expect("write");
+        run(&paths, &gpu, &one, &tmp.path().join("one-out")).expect("one segment runs");
+        let mine = runner::trace::Trace::decode(&fs::read(tmp.path().join("one-out/trace.bin")).expect("trace"))
+            .expect("a trace");
+        assert_eq!(step_run.answer(&mine), honest, "the juror's answer is the honest defender's");
+        let Judged::Run(forged) = judged(0, B256::repeat_byte(7)) else { panic!("segment 1 is re-run") };
+        assert_eq!(forged.answer(&mine), judge::unchecked(), "a leaf that starts elsewhere is no one's answer");
+        for later in [1, 2] {
+            assert!(matches!(judged(later, B256::from(trace.steps[later as usize].input)), Judged::CannotJudge(_)));
+        }
+        let past = keccak256((B256::ZERO, 0u64, 3u32).abi_encode());
+        assert!(matches!(judged(3, B256::ZERO), Judged::Answer(a) if a == past), "past the last step: empty");
+
+        // The buyer's spot check.
+        let bundle = exchange::bundle(&read_all(&folder)).expect("bundle");
+        let mut result = read_all(&tmp.path().join("out"));
+        result.retain(|(name, _)| name != gridmint_runner::output::REPORT_FILE);
+        let check = SpotCheck { paths: paths.clone(), rows: 4, device: None, worker: None };
+        assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0] });
         gridmint_runner::binding::consistent_lie(&mut result).expect("a bound lie");
         assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Differs { row: 0 });
     }

@@ -32,6 +32,35 @@
 //! ```
 //!
 //! ```toml
+//! kind = "finetune"              # fine-tune a BERT-family encoder for classification
+//! model = "all-MiniLM-L6-v2"     # a model-cache name, or a folder inside the package
+//! data = "train.jsonl"           # one {"text": "...", "label": 0} per line
+//! test = "test.jsonl"            # optional: held-out lines for the test accuracy
+//!
+//! [finetune]
+//! epochs = 3
+//! learning_rate = 5e-5
+//! batch_size = 32
+//! weight_decay = 0.01            # default 0; never on biases and layer-norm parameters
+//! warmup_steps = 10              # linear warm-up from 0, then linear decay to 0 (default 0)
+//! seed = 7                       # the sample order and the classifier's first weights
+//! layers = "all"                 # or the number of top layers trained (default "all")
+//! segment_steps = 50             # optimizer steps per segment: a step of the trace each
+//! classes = 2                    # optional: default 1 + the largest label in `data`
+//! max_seq_length = 128           # tokens per text after truncation (default 128)
+//! ```
+//!
+//! A finetune job trains `BertForSequenceClassification` as transformers computes it without
+//! dropout: the `[CLS]` row through the checkpoint's pooler (drawn from the seed if it has none)
+//! and a new classifier, mean cross-entropy, AdamW (betas 0.9 and 0.999, eps 1e-8) in fp32. Each
+//! epoch visits the samples in an order drawn from the seed, in batches of `batch_size` (the last
+//! one smaller). Its outputs are `model.safetensors` (transformers' names: the folder loads with
+//! `AutoModelForSequenceClassification`), `config.json` and `tokenizer.json` beside it,
+//! `metrics.json` (every step's loss, the test accuracy) and `checkpoints.json` (each segment's
+//! weights' BLAKE3 and a hash chain over them from the BLAKE3 of `job.toml`). A segment is a step
+//! of the trace; `segments` (optional) stops after that many, as a re-run of part of a job does.
+//!
+//! ```toml
 //! kind = "generate"              # text generation with a decoder language model
 //! model = "my-gpt2"              # a Hugging Face folder in the package, or a model-cache name
 //! input = "prompts.jsonl"        # one JSON object per line
@@ -128,6 +157,8 @@ pub enum JobKind {
     Generate,
     /// The buyer's own compute kernel (WGSL or SPIR-V) over buffers from `.npy` files.
     Kernel,
+    /// Fine-tuning a BERT-family encoder for sequence classification.
+    Finetune,
 }
 
 impl JobKind {
@@ -137,6 +168,7 @@ impl JobKind {
             JobKind::Train => "train",
             JobKind::Generate => "generate",
             JobKind::Kernel => "kernel",
+            JobKind::Finetune => "finetune",
         }
     }
 }
@@ -151,16 +183,16 @@ pub struct JobManifest {
     /// buyer's client posts it as the job's `workloadClass`; only providers registered in it claim.
     #[serde(default, skip_serializing_if = "is_unfused")]
     pub reproducibility: crate::ReproClass,
-    /// `embed`, `generate`: the model, by model-cache name or package folder.
+    /// `embed`, `generate`, `finetune`: the model, by model-cache name or package folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// `embed`: the sentences file; `generate`: the prompts file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
-    /// `train`: the training CSV.
+    /// `train`: the training CSV; `finetune`: the training lines (JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
-    /// `train`: the held-out CSV.
+    /// `train`, `finetune`: the held-out samples.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,6 +203,8 @@ pub struct JobManifest {
     pub generate: Option<GenerateSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<KernelSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finetune: Option<FinetuneSettings>,
 }
 
 fn is_unfused(class: &crate::ReproClass) -> bool {
@@ -274,6 +308,56 @@ pub struct TrainSettings {
     pub seed: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<usize>,
+}
+
+/// `[finetune]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetuneSettings {
+    pub epochs: u32,
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default)]
+    pub warmup_steps: u32,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub layers: TrainedLayers,
+    #[serde(default = "FinetuneSettings::default_segment_steps")]
+    pub segment_steps: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seq_length: Option<usize>,
+    /// Stops after this many segments (a re-run of part of a job): the schedule is still the
+    /// whole job's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<u32>,
+}
+
+impl FinetuneSettings {
+    pub const DEFAULT_SEGMENT_STEPS: u32 = 50;
+
+    fn default_segment_steps() -> u32 {
+        Self::DEFAULT_SEGMENT_STEPS
+    }
+}
+
+/// `[finetune] layers`: `"all"` (the embeddings too) or how many of the top layers are trained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TrainedLayers {
+    Top(usize),
+    /// Only `"all"` is one; the runner refuses any other word.
+    Named(String),
+}
+
+impl Default for TrainedLayers {
+    fn default() -> Self {
+        TrainedLayers::Named("all".to_owned())
+    }
 }
 
 /// What a provider reads of a posted job before it claims it: the job's manifest, byte for byte

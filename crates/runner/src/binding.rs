@@ -19,6 +19,13 @@
 //!   `metrics.json` as [`crate::train::summary_files`] makes them from the checkpoints, the
 //!   epochs' metrics and the first step's input; epoch `e`'s output
 //!   [`crate::train::epoch_output`] over its checkpoint, its metrics line and `model.json`;
+//! - a finetune job: exactly the trace, `model.safetensors`, `config.json`, `tokenizer.json`,
+//!   `metrics.json` and `checkpoints.json`; one step per segment and a last one; segment `k`'s
+//!   output [`crate::finetune::segment_output`] over `checkpoints.json`'s hash `k` and
+//!   `metrics.json`'s line `k`, `checkpoints.json` made from those hashes and the first step's
+//!   input, `model.safetensors` the last hash's bytes, and the last step's output
+//!   [`crate::finetune::final_output`] over `config.json`, `tokenizer.json` and the evaluation
+//!   `metrics.json` holds, which is written as the runner writes it;
 //! - a generate job: exactly `completions.jsonl` and the trace; one line per step, each ended by
 //!   `\n`, line `i`'s BLAKE3 (without its `\n`) step `i`'s output;
 //! - a kernel job: exactly `buffers.json`, the outputs it names and the trace; `buffers.json` as
@@ -67,6 +74,8 @@ pub fn check(files: &[(String, Vec<u8>)], trace: &Trace) -> Result<(), Unbound> 
     }
     if by_name.contains_key(EMBEDDINGS_FILE) {
         check_embed(&by_name, trace)
+    } else if by_name.contains_key("checkpoints.json") && by_name.contains_key("config.json") {
+        check_finetune(&by_name, trace)
     } else if by_name.contains_key("checkpoints.json") {
         check_train(&by_name, trace)
     } else if by_name.contains_key(COMPLETIONS_FILE) {
@@ -266,10 +275,76 @@ fn check_train(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Unbou
     Ok(())
 }
 
+fn check_finetune(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Unbound> {
+    use crate::finetune::{self, Checkpoint, Metrics};
+    const FILES: [&str; 5] = ["model.safetensors", "config.json", "tokenizer.json", "metrics.json", "checkpoints.json"];
+    exactly(files, FILES.len(), |name| FILES.contains(&name))?;
+    let segments = trace.steps.len() - 1;
+    if segments == 0 {
+        return Err(unbound(TRACE_FILE, "has no segment before its last step"));
+    }
+    // Bounded before they are parsed: a loss per optimizer step (at most a job's steps, ~40 bytes
+    // each pretty-printed) and a line per segment; an entry per checkpoint.
+    let metrics_bytes = files["metrics.json"];
+    let most = 48 * crate::finetune::MAX_STEPS as usize + segments.saturating_mul(MAX_METRICS_PER_EPOCH);
+    if metrics_bytes.len() > most {
+        return Err(unbound("metrics.json", format!("is {} bytes for {segments} segments", metrics_bytes.len())));
+    }
+    let list_bytes = files["checkpoints.json"];
+    if list_bytes.len() > segments.saturating_mul(MAX_METRICS_PER_EPOCH).saturating_add(1024) {
+        return Err(unbound("checkpoints.json", format!("is {} bytes for {segments} segments", list_bytes.len())));
+    }
+    let metrics: Metrics = serde_json::from_slice(metrics_bytes).map_err(|e| unbound("metrics.json", e.to_string()))?;
+    let list: Vec<Checkpoint> =
+        serde_json::from_slice(list_bytes).map_err(|e| unbound("checkpoints.json", e.to_string()))?;
+    if metrics.segments.len() != segments || list.len() != segments {
+        return Err(unbound(
+            "metrics.json",
+            format!(
+                "has {} segments and checkpoints.json {}; the trace has {segments}",
+                metrics.segments.len(),
+                list.len()
+            ),
+        ));
+    }
+    let mut hashes = Vec::with_capacity(segments);
+    for (k, ((step, line), entry)) in trace.steps.iter().zip(&metrics.segments).zip(&list).enumerate() {
+        let hash = blake3::Hash::from_hex(&entry.blake3)
+            .map_err(|e| unbound("checkpoints.json", format!("segment {}: {e}", k + 1)))?;
+        if finetune::segment_output(&hash, line) != step.output {
+            return Err(unbound(
+                "checkpoints.json",
+                format!("segment {}'s hash, with its metrics line, is not step {k}'s output", k + 1),
+            ));
+        }
+        hashes.push(hash);
+    }
+    if finetune::checkpoints_file(trace.steps[0].input, &hashes) != list_bytes {
+        return Err(unbound("checkpoints.json", "is not made from the segments' outputs as the runner makes it"));
+    }
+    if finetune::metrics_file(&metrics) != metrics_bytes {
+        return Err(unbound("metrics.json", "is not written as the runner writes it"));
+    }
+    if blake3::hash(files["model.safetensors"]) != hashes[segments - 1] {
+        return Err(unbound("model.safetensors", "is not the last segment's weights"));
+    }
+    let last = &trace.steps[segments];
+    if finetune::final_output(files["config.json"], files["tokenizer.json"], metrics.classes, metrics.test_accuracy)
+        != last.output
+    {
+        return Err(unbound(
+            "config.json",
+            "with tokenizer.json and the evaluation in metrics.json, is not the last step's output",
+        ));
+    }
+    Ok(())
+}
+
 #[doc(hidden)]
 /// Test only (the node's `corrupt_results`): a wrong result that is bound to its own trace, as a
 /// cheater who knows the rules makes it: every embedding value, the last byte of every
-/// checkpoint, every completion line, or every kernel output value, changed, and the trace's
+/// checkpoint, every completion line, every kernel output value, or a fine-tuning run's every
+/// segment (its final weights' last byte, the others' hashes), changed, and the trace's
 /// outputs (and the training chain's inputs) made again from the changed files. `files` must be bound to their trace to begin with.
 pub fn consistent_lie(files: &mut [(String, Vec<u8>)]) -> Result<(), Unbound> {
     let trace_at = files.iter().position(|(n, _)| n == TRACE_FILE).ok_or_else(|| unbound(TRACE_FILE, "is missing"))?;
@@ -314,6 +389,30 @@ pub fn consistent_lie(files: &mut [(String, Vec<u8>)]) -> Result<(), Unbound> {
             lied.push(b'\n');
         }
         files[at].1 = lied;
+    } else if files.iter().any(|(n, _)| n == "config.json") {
+        // A fine-tuning run: the final weights' last byte changed, every earlier segment's hash
+        // replaced, the segments' outputs, the chain and the last step's input made again.
+        use crate::finetune;
+        let file =
+            |files: &[(String, Vec<u8>)], name: &str| files.iter().position(|(n, _)| n == name).expect("checked");
+        let metrics: finetune::Metrics = serde_json::from_slice(&files[file(files, "metrics.json")].1)
+            .map_err(|e| unbound("metrics.json", e.to_string()))?;
+        let model = file(files, "model.safetensors");
+        *files[model].1.last_mut().expect("not empty") ^= 1;
+        let last = blake3::hash(&files[model].1);
+        let segments = trace.steps.len() - 1;
+        let hashes: Vec<blake3::Hash> = (0..segments)
+            .map(|k| if k + 1 == segments { last } else { blake3::hash(format!("a lie {k}").as_bytes()) })
+            .collect();
+        let mut input = trace.steps[0].input;
+        for (step, (hash, line)) in trace.steps.iter_mut().zip(hashes.iter().zip(&metrics.segments)) {
+            step.input = input;
+            step.output = finetune::segment_output(hash, line);
+            input = step.output;
+        }
+        trace.steps[segments].input = input;
+        let list = file(files, "checkpoints.json");
+        files[list].1 = finetune::checkpoints_file(trace.steps[0].input, &hashes);
     } else {
         let metrics: train::Metrics =
             serde_json::from_slice(&files.iter().find(|(n, _)| n == "metrics.json").expect("checked").1)

@@ -36,6 +36,9 @@ pub struct Model {
     pub tokenizer: Tokenizer,
     /// Tokens per sentence after truncation, special tokens included.
     pub max_seq_length: usize,
+    /// The checkpoint's pooler (`[in, out]` weights, bias), if it has one: what fine-tuning
+    /// starts its classification head from.
+    pub pooler: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 /// The most a sentence file may hold (a few million sentences).
@@ -114,7 +117,10 @@ impl Model {
         };
         // The shapes first: the weights are read only for a config within the limits.
         config.validate().map_err(|e| bad(format!("config.json: {e}")))?;
-        let weights = EncoderWeights::from_safetensors(&read("model.safetensors", MAX_WEIGHTS_BYTES)?, config)
+        let bytes = read("model.safetensors", MAX_WEIGHTS_BYTES)?;
+        let weights =
+            EncoderWeights::from_safetensors(&bytes, config).map_err(|e| bad(format!("model.safetensors: {e}")))?;
+        let pooler = gpu_engine::workloads::finetune::pooler(&bytes, config.hidden)
             .map_err(|e| bad(format!("model.safetensors: {e}")))?;
         let tokenizer = Tokenizer::from_bytes(read("tokenizer.json", MAX_TOKENIZER_BYTES)?)
             .map_err(|e| bad(format!("tokenizer.json: {e}")))?;
@@ -127,7 +133,7 @@ impl Model {
             }
             Err(_) => config.max_positions,
         };
-        Ok(Self { name: name.to_owned(), config, weights, tokenizer, max_seq_length })
+        Ok(Self { name: name.to_owned(), config, weights, tokenizer, max_seq_length, pooler })
     }
 
     /// Token ids of each sentence, truncated to `max_len` tokens with [CLS] and [SEP].

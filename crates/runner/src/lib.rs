@@ -23,6 +23,7 @@ pub mod binding;
 pub mod challenge;
 pub mod embed;
 pub mod error;
+pub mod finetune;
 pub mod generate;
 pub mod hardware;
 pub mod idle;
@@ -80,6 +81,7 @@ pub fn describe(paths: &Paths, package: &Package) -> Result<Description, JobErro
         JobKind::Train => train::describe(package),
         JobKind::Generate => generate::describe(paths, package),
         JobKind::Kernel => kernel::describe(package),
+        JobKind::Finetune => finetune::describe(paths, package),
     }
 }
 
@@ -112,6 +114,20 @@ pub fn check_card(paths: &Paths, job: &str, card: &gridmint_protocol::JobCard) -
                     path: source.to_owned(),
                     message: "job.toml: a [train] section is required for kind = \"train\"".into(),
                 });
+            }
+        }
+        JobKind::Finetune => {
+            required("data", &manifest.data)?;
+            required("model", &manifest.model)?;
+            if manifest.finetune.is_none() {
+                return Err(JobError::Package {
+                    path: source.to_owned(),
+                    message: "job.toml: a [finetune] section is required for kind = \"finetune\"".into(),
+                });
+            }
+            let model = manifest.model.as_deref().unwrap_or_default();
+            if !card.has_folder(model) {
+                embed::cached_model(paths, model)?;
             }
         }
         JobKind::Kernel => {
@@ -198,6 +214,7 @@ pub fn run(
         JobKind::Train => train::run(gpu, class, &package, &mut staging, progress)?,
         JobKind::Generate => generate::run(paths, gpu, class, &package, &mut staging, progress)?,
         JobKind::Kernel => kernel::run(gpu, class, &package, &mut staging, progress)?,
+        JobKind::Finetune => finetune::run(paths, gpu, class, &package, &mut staging, progress)?,
     };
     let device = gpu.info().name.clone();
     // The work is the trace's: the flops of its steps, from the shapes alone.

@@ -687,6 +687,65 @@ mod runner {
         "intermediate_size": 16, "max_position_embeddings": 16, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
         "hidden_act": "gelu"}"#;
 
+    /// `kind = "finetune"` (issue #25, point 1): examples/finetune trains all-MiniLM-L6-v2 in three
+    /// segments; its result is bound to its trace, the folder loads in transformers and classifies
+    /// the test lines as the run's metrics say, and a re-run of the first segment alone (what a
+    /// spot check and a juror run) gives the first step's bits.
+    #[test]
+    fn the_finetune_example_trains_minilm_in_segments_and_loads_in_transformers() {
+        let Some(gpu) = gpu() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = paths(tmp.path());
+        if minilm(&paths).is_none() {
+            return;
+        }
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/finetune");
+        let out = tmp.path().join("out");
+        let report = run(&paths, &gpu, &example, &out).expect("fine-tunes");
+        assert_eq!(report.items, 80, "training samples");
+        assert_eq!(report.trace_steps, 4, "three segments of ten steps, and the last step");
+        assert_bound(&out, &report);
+        let metrics: serde_json::Value =
+            serde_json::from_slice(&fs::read(out.join("metrics.json")).expect("metrics")).expect("json");
+        let losses: Vec<f64> = metrics["segments"]
+            .as_array()
+            .expect("segments")
+            .iter()
+            .flat_map(|s| s["losses"].as_array().expect("losses").iter().map(|l| l.as_f64().expect("a loss")))
+            .collect();
+        assert_eq!(losses.len(), 30);
+        let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
+        assert!(mean(&losses[20..]) < 0.5 * mean(&losses[..10]), "the loss fell: {losses:?}");
+        let accuracy = metrics["test_accuracy"].as_f64().expect("a test accuracy");
+        assert!(accuracy >= 0.9, "test accuracy {accuracy}");
+
+        let Some(reference) =
+            python("classify.py", &[&out.to_string_lossy(), &example.join("test.jsonl").to_string_lossy()])
+        else {
+            return;
+        };
+        let reference: serde_json::Value = serde_json::from_str(&reference).expect("JSON");
+        assert_eq!(reference["accuracy"].as_f64(), Some(accuracy), "transformers loads the folder and agrees");
+
+        // The first segment alone, as a spot check re-runs it: the same first step.
+        let first = tmp.path().join("first");
+        fs::create_dir_all(&first).expect("folder");
+        for file in ["train.jsonl", "test.jsonl"] {
+            fs::copy(example.join(file), first.join(file)).expect("copy");
+        }
+        let manifest = fs::read_to_string(example.join("job.toml")).expect("manifest") + "segments = 1\n";
+        fs::write(first.join("job.toml"), manifest).expect("manifest");
+        let again = run(&paths, &gpu, &first, &tmp.path().join("again")).expect("the first segment");
+        assert_eq!(again.trace_steps, 2);
+        let step0 = |dir: &Path| {
+            let trace = runner::trace::Trace::decode(&fs::read(dir.join(runner::trace::TRACE_FILE)).expect("trace"))
+                .expect("decodes");
+            (trace.steps[0].output, trace.steps[0].flops)
+        };
+        assert_eq!(step0(&out), step0(&tmp.path().join("again")), "segment 1 does not depend on what follows");
+        assert_eq!(runner::finetune::trace_steps(&runner::Package::open(&example).expect("opens")).expect("steps"), 4);
+    }
+
     /// Fine-tuning MiniLM for classification (issue #25, point 1): the loss of each of 50 steps
     /// matches transformers' (PyTorch, fp32, CPU) within 1e-4 relative, from the same weights,
     /// token ids and batches, with every layer trained (the embeddings too) and with the top two.

@@ -171,23 +171,18 @@ impl Finetuner {
         self.steps
     }
 
-    /// One optimizer step on a batch; returns the batch's mean loss before the step.
-    pub fn step(&mut self, gpu: &Gpu, sequences: &[Vec<u32>], labels: &[u32]) -> Result<f64, EngineError> {
+    /// The forward pass of `batch`, keeping the activations of the layers from `keep_from` up:
+    /// `(the last layer's output, the embeddings' sum before their norm, the kept layers)`.
+    fn forward(
+        &self,
+        gpu: &Gpu,
+        batch: &Padded,
+        lens: &Subbuffer<[u32]>,
+        keep_from: usize,
+    ) -> Result<(Subbuffer<[f32]>, Subbuffer<[f32]>, Vec<Saved>), EngineError> {
         let c = self.weights.config;
-        let batch = Padded::new(&c, sequences, labels, self.head.head.labels)?;
         let (h, i, rows, eps) = (c.hidden, c.intermediate, batch.ids.len(), c.layer_norm_eps);
-        gpu.check_memory(
-            "one fine-tuning batch",
-            4 * (rows * (16 * h + 4 * i) * (self.trained_layers.len() + 1)) as u64
-                + 8 * AttentionBackward::scratch_len(AttentionShape {
-                    batch: sequences.len(),
-                    seq: batch.seq,
-                    heads: c.heads,
-                    head_dim: c.head_dim(),
-                }),
-        )?;
-        let first = first_trained(&c, &self.options);
-        let att = AttentionShape { batch: sequences.len(), seq: batch.seq, heads: c.heads, head_dim: c.head_dim() };
+        let att = AttentionShape { batch: batch.lens.len(), seq: batch.seq, heads: c.heads, head_dim: c.head_dim() };
         let scale = crate::detmath::rsqrt(c.head_dim() as f32);
         let k = &self.kernels;
         let out = |n: usize| gpu.output::<f32>((rows * n) as u64);
@@ -195,10 +190,7 @@ impl Finetuner {
         let ids = gpu.upload(&batch.ids)?;
         let positions: Vec<u32> = (0..rows).map(|r| (r % batch.seq) as u32).collect();
         let positions = gpu.upload(&positions)?;
-        let lens = gpu.upload(&batch.lens)?;
         let e = &self.embeddings;
-
-        // Forward.
         let mut rec = gpu.recorder()?;
         let (words, typed, pos, x_emb, mut a) = (out(h)?, out(h)?, out(h)?, out(h)?, out(h)?);
         k.gather.record(gpu, &mut rec, &e[0], &ids, &words, h)?;
@@ -231,7 +223,7 @@ impl Finetuner {
                 k.add_row.record(gpu, rec, &tmp, b, y, n)
             };
             linear(&mut rec, &a, &t[0], &t[1], &s.qkv, 3 * h, h)?;
-            k.attention.record(gpu, &mut rec, &s.qkv, &lens, &s.ctx, att, scale)?;
+            k.attention.record(gpu, &mut rec, &s.qkv, lens, &s.ctx, att, scale)?;
             let tmp = out(h)?;
             linear(&mut rec, &s.ctx, &t[2], &t[3], &tmp, h, h)?;
             k.add.record(gpu, &mut rec, &tmp, &a, &s.r1, h)?;
@@ -243,11 +235,39 @@ impl Finetuner {
             k.add.record(gpu, &mut rec, &tmp, &s.x1, &s.r2, h)?;
             a = out(h)?;
             k.norm.record(gpu, &mut rec, &s.r2, &t[10], &t[11], &a, shape, eps)?;
-            if l >= first {
+            if l >= keep_from {
                 saved.push(s);
             }
         }
         gpu.submit("finetune", rec)?;
+
+        Ok((a, x_emb, saved))
+    }
+
+    /// One optimizer step on a batch; returns the batch's mean loss before the step.
+    pub fn step(&mut self, gpu: &Gpu, sequences: &[Vec<u32>], labels: &[u32]) -> Result<f64, EngineError> {
+        let c = self.weights.config;
+        let batch = Padded::new(&c, sequences, labels, self.head.head.labels)?;
+        let (h, i, rows, eps) = (c.hidden, c.intermediate, batch.ids.len(), c.layer_norm_eps);
+        gpu.check_memory(
+            "one fine-tuning batch",
+            4 * (rows * (16 * h + 4 * i) * (self.trained_layers.len() + 1)) as u64
+                + 8 * AttentionBackward::scratch_len(AttentionShape {
+                    batch: sequences.len(),
+                    seq: batch.seq,
+                    heads: c.heads,
+                    head_dim: c.head_dim(),
+                }),
+        )?;
+        let first = first_trained(&c, &self.options);
+        let att = AttentionShape { batch: sequences.len(), seq: batch.seq, heads: c.heads, head_dim: c.head_dim() };
+        let scale = crate::detmath::rsqrt(c.head_dim() as f32);
+        let k = &self.kernels;
+        let out = |n: usize| gpu.output::<f32>((rows * n) as u64);
+        let shape = RowsShape { rows, n: h };
+        let lens = gpu.upload(&batch.lens)?;
+        let e = &self.embeddings;
+        let (a, x_emb, saved) = self.forward(gpu, &batch, &lens, first)?;
 
         // The head on the host.
         let hidden = gpu.download(&a)?;
@@ -336,6 +356,21 @@ impl Finetuner {
         self.head.head.update(&head_grads, &mut self.head.moments, &self.options, step);
         self.steps += 1;
         Ok(loss)
+    }
+
+    /// Class scores of `sequences` with the weights as trained so far, `batch` sequences a pass.
+    pub fn logits(&self, gpu: &Gpu, sequences: &[Vec<u32>], batch: usize) -> Result<Vec<Vec<f32>>, EngineError> {
+        let c = self.weights.config;
+        let labels = self.head.head.labels;
+        let mut out = Vec::with_capacity(sequences.len());
+        for chunk in sequences.chunks(batch.max(1)) {
+            let padded = Padded::new(&c, chunk, &vec![0; chunk.len()], labels)?;
+            let lens = gpu.upload(&padded.lens)?;
+            let (a, _, _) = self.forward(gpu, &padded, &lens, c.layers)?;
+            let logits = self.head.head.logits(&padded.cls_rows(&gpu.download(&a)?, c.hidden));
+            out.extend(logits.chunks(labels).map(<[f32]>::to_vec));
+        }
+        Ok(out)
     }
 
     /// The weights as trained so far, read back from the device.

@@ -20,7 +20,7 @@ mod twin;
 pub use device::Finetuner;
 pub use twin::ReferenceFinetuner;
 
-use super::encoder::EncoderConfig;
+use super::encoder::{EncoderConfig, EncoderWeights};
 use crate::{
     EngineError, detmath,
     kernels::{backward::RowLists, train::AdamWStep},
@@ -110,26 +110,27 @@ impl ClassifierHead {
                 message: format!("the pooler has {} weights for {hidden} outputs", pooler_w.len()),
             });
         }
-        let mut rng = SplitMix64::new(seed);
-        let mut normal = || {
-            let u1 = ((rng.next_u64() >> 11) as f64 + 1.0) * (1.0 / (1u64 << 53) as f64);
-            let u2 = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-            let radius = (-2.0 * detmath::ln64(u1)).sqrt();
-            let (sin, _) = detmath::sin_cos64(2.0 * std::f64::consts::PI * u2);
-            canon((0.02 * radius * sin) as f32)
-        };
-        let classifier_w = (0..hidden * labels).map(|_| normal()).collect();
+        let classifier_w = normal_draws(seed, hidden * labels);
         Ok(Self { hidden, labels, pooler_w, pooler_b, classifier_w, classifier_b: vec![0.0; labels] })
+    }
+
+    /// A head whose pooler is drawn like its classifier (for a checkpoint without one, as
+    /// transformers initializes it: normal with standard deviation 0.02, zero bias).
+    pub fn drawn(hidden: usize, labels: usize, seed: u64) -> Result<Self, EngineError> {
+        let pooler = normal_draws(seed ^ 0x706f_6f6c_6572, hidden * hidden);
+        Self::new(pooler, vec![0.0; hidden], labels, seed)
     }
 
     /// A head over the pooler of a Hugging Face checkpoint (`pooler.dense`, with or without a
     /// `bert.` prefix), with a classifier of `labels` classes drawn from `seed` ([`ClassifierHead::new`]).
     pub fn from_safetensors(bytes: &[u8], hidden: usize, labels: usize, seed: u64) -> Result<Self, EngineError> {
-        let file = super::tensors::TensorFile::parse(bytes)?;
-        let prefix = if file.contains("bert.pooler.dense.weight") { "bert." } else { "" };
-        let w = file.f32(&format!("{prefix}pooler.dense.weight"), &[hidden, hidden])?;
-        let b = file.f32(&format!("{prefix}pooler.dense.bias"), &[hidden])?;
-        Self::new(crate::reference::transpose(&w, hidden, hidden), b, labels, seed)
+        match pooler(bytes, hidden)? {
+            Some((w, b)) => Self::new(w, b, labels, seed),
+            None => Err(EngineError::Weights {
+                tensor: "pooler.dense.weight".to_owned(),
+                message: "is not in the checkpoint".to_owned(),
+            }),
+        }
     }
 
     fn tensors_mut(&mut self) -> [(&mut Vec<f32>, bool); 4] {
@@ -207,6 +208,76 @@ impl ClassifierHead {
             crate::kernels::train::adamw(w, m, v, g, options.adamw(step, decay));
         }
     }
+}
+
+/// Safetensors bytes of a fine-tuned model in transformers' `BertForSequenceClassification`
+/// names and layouts (`bert.`-prefixed encoder tensors, linear weights `[out, in]`, the pooler and
+/// `classifier.weight` `[labels, hidden]`).
+pub fn to_safetensors(weights: &EncoderWeights, head: &ClassifierHead) -> Result<Vec<u8>, EngineError> {
+    let c = weights.config;
+    let (h, i) = (c.hidden, c.intermediate);
+    let mut named = std::collections::BTreeMap::new();
+    let mut put = |name: String, shape: Vec<usize>, values: Vec<f32>| {
+        named.insert(name, (shape, values));
+    };
+    // Ours are [in, out]; theirs [out, in].
+    let linear = |w: &[f32], inp: usize, out: usize| crate::reference::transpose(w, inp, out);
+    put("bert.embeddings.word_embeddings.weight".into(), vec![c.vocab_size, h], weights.word.clone());
+    put("bert.embeddings.position_embeddings.weight".into(), vec![c.max_positions, h], weights.position.clone());
+    put("bert.embeddings.token_type_embeddings.weight".into(), vec![c.type_vocab_size, h], weights.token_type.clone());
+    put("bert.embeddings.LayerNorm.weight".into(), vec![h], weights.emb_ln_g.clone());
+    put("bert.embeddings.LayerNorm.bias".into(), vec![h], weights.emb_ln_b.clone());
+    for (l, lw) in weights.layers.iter().enumerate() {
+        let p = format!("bert.encoder.layer.{l}");
+        for (part, name) in ["query", "key", "value"].into_iter().enumerate() {
+            let cols: Vec<f32> = (0..h).flat_map(|r| lw.qkv_w[r * 3 * h + part * h..][..h].iter().copied()).collect();
+            put(format!("{p}.attention.self.{name}.weight"), vec![h, h], linear(&cols, h, h));
+            put(format!("{p}.attention.self.{name}.bias"), vec![h], lw.qkv_b[part * h..(part + 1) * h].to_vec());
+        }
+        put(format!("{p}.attention.output.dense.weight"), vec![h, h], linear(&lw.out_w, h, h));
+        put(format!("{p}.attention.output.dense.bias"), vec![h], lw.out_b.clone());
+        put(format!("{p}.attention.output.LayerNorm.weight"), vec![h], lw.ln1_g.clone());
+        put(format!("{p}.attention.output.LayerNorm.bias"), vec![h], lw.ln1_b.clone());
+        put(format!("{p}.intermediate.dense.weight"), vec![i, h], linear(&lw.ffn_in_w, h, i));
+        put(format!("{p}.intermediate.dense.bias"), vec![i], lw.ffn_in_b.clone());
+        put(format!("{p}.output.dense.weight"), vec![h, i], linear(&lw.ffn_out_w, i, h));
+        put(format!("{p}.output.dense.bias"), vec![h], lw.ffn_out_b.clone());
+        put(format!("{p}.output.LayerNorm.weight"), vec![h], lw.ln2_g.clone());
+        put(format!("{p}.output.LayerNorm.bias"), vec![h], lw.ln2_b.clone());
+    }
+    put("bert.pooler.dense.weight".into(), vec![h, h], linear(&head.pooler_w, h, h));
+    put("bert.pooler.dense.bias".into(), vec![h], head.pooler_b.clone());
+    put("classifier.weight".into(), vec![head.labels, h], linear(&head.classifier_w, h, head.labels));
+    put("classifier.bias".into(), vec![head.labels], head.classifier_b.clone());
+    super::tensors::to_bytes(&named)
+}
+
+/// The pooler of a Hugging Face BERT checkpoint (`pooler.dense`, with or without a `bert.` prefix)
+/// as `([in, out] weights, bias)`, or `None` when it has none.
+pub fn pooler(bytes: &[u8], hidden: usize) -> Result<Option<(Vec<f32>, Vec<f32>)>, EngineError> {
+    let file = super::tensors::TensorFile::parse(bytes)?;
+    let prefix = if file.contains("bert.pooler.dense.weight") { "bert." } else { "" };
+    if !file.contains(&format!("{prefix}pooler.dense.weight")) {
+        return Ok(None);
+    }
+    let w = file.f32(&format!("{prefix}pooler.dense.weight"), &[hidden, hidden])?;
+    let b = file.f32(&format!("{prefix}pooler.dense.bias"), &[hidden])?;
+    Ok(Some((crate::reference::transpose(&w, hidden, hidden), b)))
+}
+
+/// `n` draws from a normal distribution with standard deviation 0.02 (transformers' initializer
+/// range): Box-Muller over SplitMix64 with this crate's f64 functions, the same bits on every machine.
+fn normal_draws(seed: u64, n: usize) -> Vec<f32> {
+    let mut rng = SplitMix64::new(seed);
+    (0..n)
+        .map(|_| {
+            let u1 = ((rng.next_u64() >> 11) as f64 + 1.0) * (1.0 / (1u64 << 53) as f64);
+            let u2 = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+            let radius = (-2.0 * detmath::ln64(u1)).sqrt();
+            let (sin, _) = detmath::sin_cos64(2.0 * std::f64::consts::PI * u2);
+            canon((0.02 * radius * sin) as f32)
+        })
+        .collect()
 }
 
 /// `x W + b` for `x` of `[rows, k]` rows and `W` of `[k, n]`: sums in increasing k.

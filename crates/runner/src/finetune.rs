@@ -1,0 +1,470 @@
+//! `kind = "finetune"`: fine-tuning a BERT-family encoder for sequence classification
+//! (`gpu_engine::workloads::finetune`), on `{"text": ..., "label": ...}` lines.
+//!
+//! Outputs: `model.safetensors` in transformers' `BertForSequenceClassification` names, with the
+//! model's `config.json` (its architecture and labels set) and `tokenizer.json` beside it, so the
+//! folder loads with `AutoModelForSequenceClassification`; `metrics.json` (every step's loss and,
+//! with a test file, the test accuracy after the last step); `checkpoints.json` (each segment's
+//! weights' BLAKE3 and a hash chain over them from the BLAKE3 of `job.toml`).
+//!
+//! A segment (`segment_steps` optimizer steps) is a step of the trace: its input the segment
+//! before's output (the BLAKE3 of `job.toml` for the first), its output [`segment_output`] over
+//! the weights' BLAKE3 and the segment's losses; a segment's output does not depend on whether
+//! segments follow it (a re-run of the first alone gives its bits). One last step, from the last
+//! segment's output, covers what is made after the training: [`final_output`] over `config.json`,
+//! `tokenizer.json` and the test accuracy. `checkpoints.json` and `model.safetensors` are made
+//! from the segments' outputs, so the trace binds every byte of the result ([`crate::binding`]).
+
+use std::path::Path;
+
+use gpu_engine::{
+    Gpu, ReproClass,
+    workloads::{
+        encoder::EncoderConfig,
+        finetune::{self, ClassifierHead, FinetuneOptions, Finetuner},
+        mlp::epoch_order,
+    },
+};
+use gridmint_protocol::job::{FinetuneSettings, TrainedLayers};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    JobError, Package, Progress, ProgressFn,
+    embed::{self, Model},
+    output::{Staging, Traced},
+    textfile, trace,
+};
+use crate::Paths;
+
+/// The most a data file may hold.
+pub const MAX_DATA_BYTES: u64 = 256 << 20;
+/// The most epochs, samples a batch, and optimizer steps a job may have.
+pub const MAX_EPOCHS: u32 = 10_000;
+pub const MAX_BATCH: usize = 4096;
+pub const MAX_STEPS: u64 = 1 << 24;
+/// The most classes a classifier may have.
+pub const MAX_CLASSES: usize = 1 << 16;
+/// Tokens per text after truncation unless `max_seq_length` says otherwise.
+pub const DEFAULT_MAX_SEQ_LENGTH: usize = 128;
+
+/// One line of the data: a text and its class.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    text: String,
+    label: u32,
+}
+
+/// Reads `{"text": ..., "label": ...}` lines; errors name the line.
+pub fn parse_lines(file: &str, text: &str) -> Result<(Vec<String>, Vec<u32>), JobError> {
+    let (mut texts, mut labels) = (Vec::new(), Vec::new());
+    for (n, line) in textfile::lines(text) {
+        let parsed: Line = serde_json::from_str(line).map_err(|e| {
+            JobError::input(file, format!("line {n}: {e} (each line is {{\"text\": \"...\", \"label\": 0}})"))
+        })?;
+        if parsed.text.trim().is_empty() {
+            return Err(JobError::input(file, format!("line {n}: the text is empty")));
+        }
+        texts.push(parsed.text);
+        labels.push(parsed.label);
+    }
+    if texts.is_empty() {
+        return Err(JobError::input(file, "has no lines"));
+    }
+    Ok((texts, labels))
+}
+
+/// A checked finetune job, tokenized.
+struct Prepared<'a> {
+    settings: &'a FinetuneSettings,
+    model: Model,
+    model_dir: std::path::PathBuf,
+    train: (Vec<Vec<u32>>, Vec<u32>),
+    test: Option<(Vec<Vec<u32>>, Vec<u32>)>,
+    options: FinetuneOptions,
+    /// Every step's samples, in order.
+    batches: Vec<Vec<usize>>,
+    /// Segments run (all of them, or `segments`).
+    segments: usize,
+}
+
+fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobError> {
+    let m = &package.manifest;
+    let settings = m.finetune.as_ref().ok_or_else(|| JobError::Package {
+        path: package.source.clone(),
+        message: "job.toml: a [finetune] table is required for kind = \"finetune\"".to_owned(),
+    })?;
+    let bad = |message: String| JobError::Package {
+        path: package.source.clone(),
+        message: format!("job.toml: [finetune] {message}"),
+    };
+    if settings.epochs == 0 || settings.epochs > MAX_EPOCHS {
+        return Err(bad(format!("epochs {} must be from 1 to {MAX_EPOCHS}", settings.epochs)));
+    }
+    if settings.batch_size == 0 || settings.batch_size > MAX_BATCH {
+        return Err(bad(format!("batch_size {} must be from 1 to {MAX_BATCH}", settings.batch_size)));
+    }
+    if !(settings.learning_rate.is_finite() && settings.learning_rate > 0.0 && settings.learning_rate < 1.0) {
+        return Err(bad(format!("learning_rate {} must be a number above 0 and below 1", settings.learning_rate)));
+    }
+    if !(settings.weight_decay.is_finite() && (0.0..1.0).contains(&settings.weight_decay)) {
+        return Err(bad(format!("weight_decay {} must be from 0 to below 1", settings.weight_decay)));
+    }
+    if settings.segment_steps == 0 {
+        return Err(bad("segment_steps must be at least 1".to_owned()));
+    }
+    if settings.segments == Some(0) {
+        return Err(bad("segments, when given, must be at least 1".to_owned()));
+    }
+    let model_name = package.required("model", &m.model)?;
+    let data = package.required("data", &m.data)?;
+    let (texts, labels) = parse_lines(data, &textfile::utf8(data, package.read("data", data, MAX_DATA_BYTES)?)?)?;
+    let test = match &m.test {
+        Some(file) => Some((
+            file.as_str(),
+            parse_lines(file, &textfile::utf8(file, package.read("test", file, MAX_DATA_BYTES)?)?)?,
+        )),
+        None => None,
+    };
+    let classes = settings.classes.unwrap_or_else(|| 1 + *labels.iter().max().expect("not empty") as usize);
+    if !(2..=MAX_CLASSES).contains(&classes) {
+        return Err(bad(format!("{classes} classes (from `classes` or the largest label): 2 to {MAX_CLASSES}")));
+    }
+    for (file, set) in std::iter::once((data, &labels)).chain(test.iter().map(|(f, (_, l))| (*f, l))) {
+        if let Some((n, l)) = set.iter().enumerate().find(|(_, l)| **l as usize >= classes) {
+            return Err(JobError::input(
+                file,
+                format!("line {}: label {l} is out of range for {classes} classes", n + 1),
+            ));
+        }
+    }
+    let model_dir = embed::resolve_model(paths, package, model_name)?;
+    let mut model = Model::load(model_name, &model_dir)?;
+    let max_len = settings.max_seq_length.unwrap_or(DEFAULT_MAX_SEQ_LENGTH);
+    if max_len < 2 || max_len > model.config.max_positions {
+        return Err(bad(format!(
+            "max_seq_length {max_len} must be from 2 to the model's {} positions",
+            model.config.max_positions
+        )));
+    }
+    let trained_layers = match &settings.layers {
+        TrainedLayers::Top(n) if (1..=model.config.layers).contains(n) => *n,
+        TrainedLayers::Named(all) if all == "all" => model.config.layers,
+        other => {
+            return Err(bad(format!(
+                "layers {other:?} must be \"all\" or a number of top layers from 1 to the model's {}",
+                model.config.layers
+            )));
+        }
+    };
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let train = (model.tokenize(&refs, max_len)?, labels);
+    let test = match test {
+        Some((_, (texts, labels))) => {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            Some((model.tokenize(&refs, max_len)?, labels))
+        }
+        None => None,
+    };
+    let samples = train.0.len();
+    let per_epoch = samples.div_ceil(settings.batch_size) as u64;
+    let total = per_epoch * u64::from(settings.epochs);
+    if total > MAX_STEPS {
+        return Err(bad(format!("{total} optimizer steps; a job holds at most {MAX_STEPS}")));
+    }
+    if settings.warmup_steps as u64 > total {
+        return Err(bad(format!("warmup_steps {} is more than the job's {total} steps", settings.warmup_steps)));
+    }
+    let batches: Vec<Vec<usize>> = (0..settings.epochs)
+        .flat_map(|e| {
+            epoch_order(samples, settings.seed, e)
+                .chunks(settings.batch_size)
+                .map(<[usize]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let all_segments = batches.len().div_ceil(settings.segment_steps as usize);
+    if all_segments > trace::MAX_STEPS {
+        return Err(bad(format!("{all_segments} segments; a trace holds at most {}", trace::MAX_STEPS)));
+    }
+    let segments = settings.segments.map_or(all_segments, |s| (s as usize).min(all_segments));
+    let options = FinetuneOptions {
+        labels: classes,
+        learning_rate: settings.learning_rate,
+        weight_decay: settings.weight_decay,
+        warmup_steps: settings.warmup_steps,
+        total_steps: total as u32,
+        trained_layers,
+        betas: FinetuneOptions::BETAS,
+        eps: FinetuneOptions::EPS,
+    };
+    Ok(Prepared { settings, model, model_dir, train, test, options, batches, segments })
+}
+
+/// The steps of a finetune job's whole trace (its segments and the last step), from its manifest
+/// and the number of its data lines alone: what a juror needs before it re-runs a segment.
+pub fn trace_steps(package: &Package) -> Result<u32, JobError> {
+    let m = &package.manifest;
+    let settings = m.finetune.as_ref().ok_or_else(|| JobError::Package {
+        path: package.source.clone(),
+        message: "job.toml: a [finetune] table is required for kind = \"finetune\"".to_owned(),
+    })?;
+    let data = package.required("data", &m.data)?;
+    let (texts, _) = parse_lines(data, &textfile::utf8(data, package.read("data", data, MAX_DATA_BYTES)?)?)?;
+    let per_epoch = texts.len().div_ceil(settings.batch_size.max(1)) as u64;
+    let all = (per_epoch * u64::from(settings.epochs)).div_ceil(u64::from(settings.segment_steps.max(1)));
+    let segments = settings.segments.map_or(all, |s| all.min(u64::from(s)));
+    Ok(u32::try_from(segments + 1).unwrap_or(u32::MAX))
+}
+
+/// The work of one optimizer step on `batch` (sequence lengths): the forward pass's from the
+/// shapes, three times over for the backward pass, and AdamW's ten operations per trained weight.
+fn step_units(config: &EncoderConfig, lens: &[usize], trained_params: u64) -> u64 {
+    let seq = lens.iter().copied().max().unwrap_or(1);
+    3 * lens.len() as u64 * config.work_units(seq) + 10 * trained_params
+}
+
+/// The weights a run with `options` trains.
+fn trained_params(config: &EncoderConfig, options: &FinetuneOptions) -> u64 {
+    let (h, i) = (config.hidden as u64, config.intermediate as u64);
+    let layer = 4 * h * h + 2 * h * i + 9 * h + i;
+    let embeddings = if options.trained_layers == config.layers {
+        (config.vocab_size + config.max_positions + config.type_vocab_size) as u64 * h + 2 * h
+    } else {
+        0
+    };
+    options.trained_layers as u64 * layer + embeddings + h * h + h + (h + 1) * options.labels as u64
+}
+
+fn segment_units(p: &Prepared<'_>) -> Vec<u64> {
+    let params = trained_params(&p.model.config, &p.options);
+    p.batches
+        .chunks(p.settings.segment_steps as usize)
+        .take(p.segments)
+        .map(|steps| {
+            steps
+                .iter()
+                .map(|b| {
+                    step_units(&p.model.config, &b.iter().map(|&s| p.train.0[s].len()).collect::<Vec<_>>(), params)
+                })
+                .sum()
+        })
+        .collect()
+}
+
+/// What a finetune job is: its work units and what a buyer reads of it.
+pub fn describe(paths: &Paths, package: &Package) -> Result<crate::Description, JobError> {
+    let p = prepare(paths, package)?;
+    let test_units: u64 =
+        p.test.as_ref().map_or(0, |(ids, _)| ids.iter().map(|s| p.model.config.work_units(s.len())).sum());
+    let work_units = segment_units(&p).iter().sum::<u64>() + test_units + 1;
+    let layers = if p.options.trained_layers == p.model.config.layers {
+        "all, and the embeddings".to_owned()
+    } else {
+        format!("the top {} of {}", p.options.trained_layers, p.model.config.layers)
+    };
+    let facts = vec![
+        ("Model".to_owned(), format!("{} for {} classes", p.model.name, p.options.labels)),
+        ("Layers trained".to_owned(), layers),
+        ("Samples".to_owned(), p.train.0.len().to_string()),
+        (
+            "Optimizer steps".to_owned(),
+            format!("{} ({} epochs of batch {})", p.batches.len(), p.settings.epochs, p.settings.batch_size),
+        ),
+        ("Segments".to_owned(), format!("{} of {} steps", p.segments, p.settings.segment_steps)),
+    ];
+    Ok(crate::Description { work_units, facts })
+}
+
+/// A segment's line of `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentMetrics {
+    pub segment: u32,
+    /// The loss of each of its steps, before the step's update.
+    pub losses: Vec<f64>,
+}
+
+/// `metrics.json`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    pub segments: Vec<SegmentMetrics>,
+    pub classes: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
+}
+
+/// The output of a segment's step: BLAKE3 over a domain tag, the BLAKE3 of the weights after it
+/// (model.safetensors's bytes) and of its metrics line (compact JSON).
+pub fn segment_output(weights: &blake3::Hash, metrics: &SegmentMetrics) -> [u8; 32] {
+    let line = serde_json::to_vec(metrics).expect("plain data always serializes");
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"gridmint.segment.v1");
+    hasher.update(weights.as_bytes()).update(blake3::hash(&line).as_bytes());
+    *hasher.finalize().as_bytes()
+}
+
+/// What `metrics.json` says after the training (the last step's part of it).
+#[derive(Debug, Serialize)]
+struct Evaluation {
+    classes: usize,
+    test_accuracy: Option<f64>,
+}
+
+/// The output of the last step: BLAKE3 over a domain tag, the BLAKE3 of `config.json`, of
+/// `tokenizer.json` and of the evaluation (the classes and the test accuracy, compact JSON).
+pub fn final_output(config: &[u8], tokenizer: &[u8], classes: usize, test_accuracy: Option<f64>) -> [u8; 32] {
+    let line = serde_json::to_vec(&Evaluation { classes, test_accuracy }).expect("plain data always serializes");
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"gridmint.finetune.final.v1");
+    for part in [config, tokenizer, &line] {
+        hasher.update(blake3::hash(part).as_bytes());
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// One entry of `checkpoints.json`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    pub segment: u32,
+    pub blake3: String,
+    pub chain: String,
+}
+
+/// `checkpoints.json` from the segments' weights' hashes and the first step's input (the BLAKE3
+/// of `job.toml`): each entry's chain is BLAKE3(the chain before, its hash).
+pub fn checkpoints_file(start: [u8; 32], hashes: &[blake3::Hash]) -> Vec<u8> {
+    let mut chain = blake3::Hash::from_bytes(start);
+    let list: Vec<Checkpoint> = hashes
+        .iter()
+        .enumerate()
+        .map(|(k, hash)| {
+            let mut hasher = blake3::Hasher::new();
+            hasher.update(chain.as_bytes()).update(hash.as_bytes());
+            chain = hasher.finalize();
+            Checkpoint { segment: k as u32 + 1, blake3: hash.to_hex().to_string(), chain: chain.to_hex().to_string() }
+        })
+        .collect();
+    serde_json::to_vec_pretty(&list).expect("plain data always serializes")
+}
+
+/// `metrics.json` as the runner writes it.
+pub fn metrics_file(metrics: &Metrics) -> Vec<u8> {
+    serde_json::to_vec_pretty(metrics).expect("plain data always serializes")
+}
+
+/// Runs a finetune job: returns (training samples, the trace).
+pub fn run(
+    paths: &Paths,
+    gpu: &Gpu,
+    class: ReproClass,
+    package: &Package,
+    staging: &mut Staging,
+    progress: ProgressFn,
+) -> Result<(u64, Traced), JobError> {
+    let p = prepare(paths, package)?;
+    let c = p.model.config;
+    let head = match p.model.pooler.clone() {
+        Some((w, b)) => ClassifierHead::new(w, b, p.options.labels, p.settings.seed)?,
+        None => ClassifierHead::drawn(c.hidden, p.options.labels, p.settings.seed)?,
+    };
+    let mut tuner = Finetuner::new(gpu, p.model.weights.clone(), head, p.options, class)?;
+    let start = *blake3::hash(&package.manifest_bytes).as_bytes();
+    let units = segment_units(&p);
+    let (mut traced, mut input) = (Traced::default(), start);
+    let (mut segments, mut hashes, mut last) = (Vec::new(), Vec::new(), Vec::new());
+    let steps = p.batches.len().min(p.segments * p.settings.segment_steps as usize) as u64;
+    let mut done = 0u64;
+    for (k, batches) in p.batches.chunks(p.settings.segment_steps as usize).take(p.segments).enumerate() {
+        let mut losses = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let seqs: Vec<Vec<u32>> = batch.iter().map(|&s| p.train.0[s].clone()).collect();
+            let labels: Vec<u32> = batch.iter().map(|&s| p.train.1[s]).collect();
+            losses.push(tuner.step(gpu, &seqs, &labels)?);
+            done += 1;
+            progress(&Progress { stage: format!("segment {}/{}", k + 1, p.segments), done, total: steps });
+        }
+        let (weights, head) = tuner.weights(gpu)?;
+        let bytes = finetune::to_safetensors(&weights, &head)?;
+        let hash = blake3::hash(&bytes);
+        let line = SegmentMetrics { segment: k as u32 + 1, losses };
+        let output = segment_output(&hash, &line);
+        traced.trace.steps.push(trace::Step { flops: units[k], prev: k as u32, input, output });
+        input = output;
+        hashes.push(hash);
+        segments.push(line);
+        last = bytes;
+    }
+    progress(&Progress { stage: "test accuracy".to_owned(), done, total: steps });
+    let test_accuracy = match &p.test {
+        Some((ids, labels)) => {
+            let logits = tuner.logits(gpu, ids, p.settings.batch_size)?;
+            let right = logits.iter().zip(labels).filter(|(l, y)| argmax(l) == **y as usize).count();
+            Some((right as f64 / labels.len() as f64 * 1e6).round() / 1e6)
+        }
+        None => None,
+    };
+    let config = classifier_config(&p.model_dir, p.options.labels)?;
+    let tokenizer = read_model_file(&p.model_dir, "tokenizer.json", embed::MAX_TOKENIZER_BYTES)?;
+    let test_units = p.test.as_ref().map_or(0, |(ids, _)| ids.iter().map(|s| c.work_units(s.len())).sum());
+    let output = final_output(&config, &tokenizer, p.options.labels, test_accuracy);
+    traced.trace.steps.push(trace::Step { flops: test_units + 1, prev: p.segments as u32, input, output });
+    staging.write("model.safetensors", &last)?;
+    staging.write("config.json", &config)?;
+    staging.write("tokenizer.json", &tokenizer)?;
+    staging.write("metrics.json", &metrics_file(&Metrics { segments, classes: p.options.labels, test_accuracy }))?;
+    staging.write("checkpoints.json", &checkpoints_file(start, &hashes))?;
+    Ok((p.train.0.len() as u64, traced))
+}
+
+/// The index of the largest score (the first of equals).
+fn argmax(scores: &[f32]) -> usize {
+    (0..scores.len()).fold(0, |best, c| if scores[c] > scores[best] { c } else { best })
+}
+
+fn read_model_file(dir: &Path, file: &str, max: u64) -> Result<Vec<u8>, JobError> {
+    crate::package::read_within(&dir.join(file), max)
+        .map_err(|e| JobError::Model { model: dir.display().to_string(), message: format!("{file}: {e}") })
+}
+
+/// The model's `config.json` for the fine-tuned classifier: its architecture
+/// `BertForSequenceClassification` and `labels` classes (`id2label` and `label2id`).
+fn classifier_config(dir: &Path, labels: usize) -> Result<Vec<u8>, JobError> {
+    let bytes = read_model_file(dir, "config.json", embed::MAX_CONFIG_BYTES)?;
+    let mut config: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| JobError::Model { model: dir.display().to_string(), message: format!("config.json: {e}") })?;
+    let Some(object) = config.as_object_mut() else {
+        return Err(JobError::Model {
+            model: dir.display().to_string(),
+            message: "config.json is not an object".to_owned(),
+        });
+    };
+    object.insert("architectures".into(), serde_json::json!(["BertForSequenceClassification"]));
+    let names: serde_json::Map<String, serde_json::Value> =
+        (0..labels).map(|l| (l.to_string(), serde_json::Value::String(format!("LABEL_{l}")))).collect();
+    let ids: serde_json::Map<String, serde_json::Value> =
+        (0..labels).map(|l| (format!("LABEL_{l}"), serde_json::json!(l))).collect();
+    object.insert("id2label".into(), serde_json::Value::Object(names));
+    object.insert("label2id".into(), serde_json::Value::Object(ids));
+    Ok(serde_json::to_vec_pretty(&config).expect("a parsed value serializes"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn data_lines_are_checked_with_their_line_numbers() {
+        let err = |text: &str| super::parse_lines("t.jsonl", text).expect_err("bad").to_string();
+        assert!(
+            err("{\"text\": \"a\", \"label\": 0}\n{\"text\": \"b\"}\n")
+                .starts_with("t.jsonl: line 2: missing field `label`")
+        );
+        assert!(err("{\"text\": \" \", \"label\": 1}\n").contains("line 1: the text is empty"));
+        assert!(err("{\"text\": \"a\", \"label\": -1}\n").starts_with("t.jsonl: line 1:"));
+        assert!(err("{\"text\": \"a\", \"label\": 0, \"x\": 1}\n").contains("unknown field `x`"));
+        assert_eq!(err(""), "t.jsonl: has no lines");
+        let (texts, labels) = super::parse_lines("t.jsonl", "{\"text\": \"a b\", \"label\": 3}\n").expect("reads");
+        assert_eq!((texts, labels), (vec!["a b".to_owned()], vec![3]));
+    }
+}
