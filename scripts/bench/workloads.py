@@ -1,7 +1,9 @@
-"""`make bench-workloads`: Gridmint's embed and train workloads beside sentence-transformers and
-PyTorch, on the same machine in the same run. Writes target/bench/workloads.json.
+"""`make bench-workloads`: Gridmint's embed, train and finetune workloads beside
+sentence-transformers and PyTorch, on the same machine in the same run. Writes
+target/bench/workloads.json.
 
 usage: workloads.py GRIDMINT_BIN MODEL_DIR OUT_JSON [--sentences N] [--epochs E] [--batch-tokens T]
+                    [--finetune-samples S] [--only finetune]
 """
 import json
 import os
@@ -86,13 +88,70 @@ def reference_train(train_csv: str, test_csv: str, epochs: int) -> tuple:
     return float(np.median(times)), accuracy
 
 
+def finetune(binary: str, model_dir: str, tmp: str, samples: int) -> dict:
+    """Fine-tuning all-MiniLM-L6-v2 (every layer, the embeddings too) on `samples` texts of 128
+    tokens in batches of 32, one epoch: gridmint's whole job (model load, tokenizing, the weights'
+    hash after the one segment, outputs) against transformers' step loop alone (PyTorch fp32)."""
+    rng = random.Random(11)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(160)) for _ in range(samples)]
+    labels = [rng.randint(0, 1) for _ in range(samples)]
+    pkg = os.path.join(tmp, "finetune")
+    os.makedirs(pkg)
+    with open(os.path.join(pkg, "train.jsonl"), "w", encoding="utf-8") as f:
+        f.writelines(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels))
+    steps = (samples + 31) // 32
+    with open(os.path.join(pkg, "job.toml"), "w") as f:
+        f.write(
+            'kind = "finetune"\nmodel = "all-MiniLM-L6-v2"\ndata = "train.jsonl"\n[finetune]\nepochs = 1\n'
+            f"learning_rate = 5e-5\nbatch_size = 32\nweight_decay = 0.01\nwarmup_steps = 1\nseed = 7\nsegment_steps = {steps}\n"
+        )
+    ours = run_gridmint(binary, pkg, os.path.join(tmp, "finetune-out"))
+    spec = {
+        "texts": texts, "labels": labels, "batches": [list(range(i, min(i + 32, samples))) for i in range(0, samples, 32)],
+        "num_labels": 2, "trained_layers": 6, "learning_rate": 5e-5, "weight_decay": 0.01, "warmup_steps": 1,
+        "max_length": 128, "classifier_w": [[0.0] * 384, [0.0] * 384], "classifier_b": [0.0, 0.0],
+    }
+    spec_path = os.path.join(tmp, "finetune-spec.json")
+    with open(spec_path, "w") as f:
+        json.dump(spec, f)
+    here = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.run(
+        [sys.executable, os.path.join(here, "..", "reference", "finetune.py"), model_dir, spec_path],
+        capture_output=True, text=True, check=True,
+    )
+    ref = json.loads(proc.stdout)
+    assert all(len(ids) == 128 for ids in ref["ids"]), "every text fills 128 tokens"
+    import torch
+
+    rate, ref_rate = samples / ours["seconds"], samples / ref["seconds"]
+    return {
+        "finetune_samples": samples,
+        "finetune_seq_len": 128,
+        "finetune_batch": 32,
+        "finetune_seconds": ours["seconds"],
+        "finetune_samples_per_s": rate,
+        "reference_finetune_samples_per_s": ref_rate,
+        "ratio_finetune": rate / ref_rate,
+        "reference_finetune": f"transformers BertForSequenceClassification, torch {torch.__version__} (cpu, fp32, {torch.get_num_threads()} threads)",
+    }
+
+
 def main() -> None:
     binary, model_dir, out_json = sys.argv[1:4]
     n = int(sys.argv[sys.argv.index("--sentences") + 1]) if "--sentences" in sys.argv else 10000
     epochs = int(sys.argv[sys.argv.index("--epochs") + 1]) if "--epochs" in sys.argv else 10
     batch_tokens = int(sys.argv[sys.argv.index("--batch-tokens") + 1]) if "--batch-tokens" in sys.argv else None
+    samples = int(sys.argv[sys.argv.index("--finetune-samples") + 1]) if "--finetune-samples" in sys.argv else 256
     here = os.path.dirname(os.path.abspath(__file__))
+    if "--only" in sys.argv and sys.argv[sys.argv.index("--only") + 1] == "finetune":
+        with tempfile.TemporaryDirectory(prefix="gridmint-bench-") as tmp:
+            result = finetune(binary, model_dir, tmp, samples)
+        with open(out_json, "w") as f:
+            json.dump(result, f, indent=2)
+        print(json.dumps(result, indent=2))
+        return
     with tempfile.TemporaryDirectory(prefix="gridmint-bench-") as tmp:
+        tuned = finetune(binary, model_dir, tmp, samples)
         sentences = sentence_mix(n)
         pkg = os.path.join(tmp, "embed")
         os.makedirs(pkg)
@@ -142,6 +201,7 @@ def main() -> None:
         "train_ratio": ref_epoch_s / train_epoch_s,
         "train_test_accuracy": test_accuracy,
         "reference_train_test_accuracy": ref_accuracy,
+        **tuned,
         "reference": ref_name,
         "notes": "gridmint times are whole jobs (model load, tokenizing, writing outputs); the references time encode() and the epoch loop alone",
     }

@@ -48,6 +48,8 @@
 //! segment_steps = 50             # optimizer steps per segment: a step of the trace each
 //! classes = 2                    # optional: default 1 + the largest label in `data`
 //! max_seq_length = 128           # tokens per text after truncation (default 128)
+//! resume = "from"                # optional: a folder with an earlier run's model.safetensors
+//!                                # and optimizer.safetensors, at the end of a segment
 //! ```
 //!
 //! A finetune job trains `BertForSequenceClassification` as transformers computes it without
@@ -56,9 +58,12 @@
 //! epoch visits the samples in an order drawn from the seed, in batches of `batch_size` (the last
 //! one smaller). Its outputs are `model.safetensors` (transformers' names: the folder loads with
 //! `AutoModelForSequenceClassification`), `config.json` and `tokenizer.json` beside it,
-//! `metrics.json` (every step's loss, the test accuracy) and `checkpoints.json` (each segment's
-//! weights' BLAKE3 and a hash chain over them from the BLAKE3 of `job.toml`). A segment is a step
-//! of the trace; `segments` (optional) stops after that many, as a re-run of part of a job does.
+//! `optimizer.safetensors` (AdamW's steps and moments: with the weights, what a run resumes
+//! from), `metrics.json` (every step's loss, the test accuracy) and `checkpoints.json` (each
+//! segment's weights' and optimizer's BLAKE3 and a hash chain over them from the BLAKE3 of
+//! `job.toml`). A segment is a step of the trace; `segments` (optional) stops after that many, as
+//! a re-run of part of a job does, and `resume` starts from where an earlier run stopped: a long
+//! job runs as a chain of shorter ones, each settled on its own, to the uninterrupted run's bits.
 //!
 //! ```toml
 //! kind = "generate"              # text generation with a decoder language model
@@ -335,6 +340,11 @@ pub struct FinetuneSettings {
     /// whole job's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segments: Option<u32>,
+    /// A folder in the package holding `model.safetensors` and `optimizer.safetensors` from an
+    /// earlier run of this job, stopped at the end of a segment: the run resumes from there and
+    /// gives the bits the uninterrupted run gives from there on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<String>,
 }
 
 impl FinetuneSettings {

@@ -19,11 +19,12 @@
 //!   `metrics.json` as [`crate::train::summary_files`] makes them from the checkpoints, the
 //!   epochs' metrics and the first step's input; epoch `e`'s output
 //!   [`crate::train::epoch_output`] over its checkpoint, its metrics line and `model.json`;
-//! - a finetune job: exactly the trace, `model.safetensors`, `config.json`, `tokenizer.json`,
-//!   `metrics.json` and `checkpoints.json`; one step per segment and a last one; segment `k`'s
-//!   output [`crate::finetune::segment_output`] over `checkpoints.json`'s hash `k` and
-//!   `metrics.json`'s line `k`, `checkpoints.json` made from those hashes and the first step's
-//!   input, `model.safetensors` the last hash's bytes, and the last step's output
+//! - a finetune job: exactly the trace, `model.safetensors`, `optimizer.safetensors`,
+//!   `config.json`, `tokenizer.json`, `metrics.json` and `checkpoints.json`; one step per segment
+//!   and a last one; segment `k`'s output [`crate::finetune::segment_output`] over
+//!   `checkpoints.json`'s hashes `k` and `metrics.json`'s line `k`, `checkpoints.json` made from
+//!   those hashes and the first step's input, `model.safetensors` and `optimizer.safetensors` the
+//!   last hashes' bytes, and the last step's output
 //!   [`crate::finetune::final_output`] over `config.json`, `tokenizer.json` and the evaluation
 //!   `metrics.json` holds, which is written as the runner writes it;
 //! - a generate job: exactly `completions.jsonl` and the trace; one line per step, each ended by
@@ -276,8 +277,15 @@ fn check_train(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Unbou
 }
 
 fn check_finetune(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Unbound> {
-    use crate::finetune::{self, Checkpoint, Metrics};
-    const FILES: [&str; 5] = ["model.safetensors", "config.json", "tokenizer.json", "metrics.json", "checkpoints.json"];
+    use crate::finetune::{self, Checkpoint, Metrics, State};
+    const FILES: [&str; 6] = [
+        "model.safetensors",
+        "optimizer.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "metrics.json",
+        "checkpoints.json",
+    ];
     exactly(files, FILES.len(), |name| FILES.contains(&name))?;
     let segments = trace.steps.len() - 1;
     if segments == 0 {
@@ -307,26 +315,32 @@ fn check_finetune(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Un
             ),
         ));
     }
-    let mut hashes = Vec::with_capacity(segments);
+    let mut states = Vec::with_capacity(segments);
     for (k, ((step, line), entry)) in trace.steps.iter().zip(&metrics.segments).zip(&list).enumerate() {
-        let hash = blake3::Hash::from_hex(&entry.blake3)
-            .map_err(|e| unbound("checkpoints.json", format!("segment {}: {e}", k + 1)))?;
-        if finetune::segment_output(&hash, line) != step.output {
+        let hash = |hex: &str| {
+            blake3::Hash::from_hex(hex).map_err(|e| unbound("checkpoints.json", format!("entry {}: {e}", k + 1)))
+        };
+        let state = State { model: hash(&entry.model)?, optimizer: hash(&entry.optimizer)? };
+        if finetune::segment_output(&state, line) != step.output {
             return Err(unbound(
                 "checkpoints.json",
-                format!("segment {}'s hash, with its metrics line, is not step {k}'s output", k + 1),
+                format!("entry {}'s hashes, with its metrics line, are not step {k}'s output", k + 1),
             ));
         }
-        hashes.push(hash);
+        states.push(state);
     }
-    if finetune::checkpoints_file(trace.steps[0].input, &hashes) != list_bytes {
+    let first = metrics.segments[0].segment;
+    if finetune::checkpoints_file(trace.steps[0].input, first, &states) != list_bytes {
         return Err(unbound("checkpoints.json", "is not made from the segments' outputs as the runner makes it"));
     }
     if finetune::metrics_file(&metrics) != metrics_bytes {
         return Err(unbound("metrics.json", "is not written as the runner writes it"));
     }
-    if blake3::hash(files["model.safetensors"]) != hashes[segments - 1] {
+    if blake3::hash(files["model.safetensors"]) != states[segments - 1].model {
         return Err(unbound("model.safetensors", "is not the last segment's weights"));
+    }
+    if blake3::hash(files["optimizer.safetensors"]) != states[segments - 1].optimizer {
+        return Err(unbound("optimizer.safetensors", "is not the last segment's optimizer state"));
     }
     let last = &trace.steps[segments];
     if finetune::final_output(files["config.json"], files["tokenizer.json"], metrics.classes, metrics.test_accuracy)
@@ -390,29 +404,35 @@ pub fn consistent_lie(files: &mut [(String, Vec<u8>)]) -> Result<(), Unbound> {
         }
         files[at].1 = lied;
     } else if files.iter().any(|(n, _)| n == "config.json") {
-        // A fine-tuning run: the final weights' last byte changed, every earlier segment's hash
-        // replaced, the segments' outputs, the chain and the last step's input made again.
-        use crate::finetune;
+        // A fine-tuning run: the final weights' last byte changed, every earlier segment's
+        // weights' hash replaced, the segments' outputs, the chain and the last step's input made again.
+        use crate::finetune::{self, Checkpoint, State};
         let file =
             |files: &[(String, Vec<u8>)], name: &str| files.iter().position(|(n, _)| n == name).expect("checked");
         let metrics: finetune::Metrics = serde_json::from_slice(&files[file(files, "metrics.json")].1)
             .map_err(|e| unbound("metrics.json", e.to_string()))?;
+        let list = file(files, "checkpoints.json");
+        let entries: Vec<Checkpoint> =
+            serde_json::from_slice(&files[list].1).map_err(|e| unbound("checkpoints.json", e.to_string()))?;
         let model = file(files, "model.safetensors");
         *files[model].1.last_mut().expect("not empty") ^= 1;
         let last = blake3::hash(&files[model].1);
         let segments = trace.steps.len() - 1;
-        let hashes: Vec<blake3::Hash> = (0..segments)
-            .map(|k| if k + 1 == segments { last } else { blake3::hash(format!("a lie {k}").as_bytes()) })
-            .collect();
+        let mut states = Vec::with_capacity(segments);
+        for (k, entry) in entries.iter().enumerate() {
+            let optimizer =
+                blake3::Hash::from_hex(&entry.optimizer).map_err(|e| unbound("checkpoints.json", e.to_string()))?;
+            let model = if k + 1 == segments { last } else { blake3::hash(format!("a lie {k}").as_bytes()) };
+            states.push(State { model, optimizer });
+        }
         let mut input = trace.steps[0].input;
-        for (step, (hash, line)) in trace.steps.iter_mut().zip(hashes.iter().zip(&metrics.segments)) {
+        for (step, (state, line)) in trace.steps.iter_mut().zip(states.iter().zip(&metrics.segments)) {
             step.input = input;
-            step.output = finetune::segment_output(hash, line);
+            step.output = finetune::segment_output(state, line);
             input = step.output;
         }
         trace.steps[segments].input = input;
-        let list = file(files, "checkpoints.json");
-        files[list].1 = finetune::checkpoints_file(trace.steps[0].input, &hashes);
+        files[list].1 = finetune::checkpoints_file(trace.steps[0].input, metrics.segments[0].segment, &states);
     } else {
         let metrics: train::Metrics =
             serde_json::from_slice(&files.iter().find(|(n, _)| n == "metrics.json").expect("checked").1)

@@ -3,16 +3,19 @@
 //!
 //! Outputs: `model.safetensors` in transformers' `BertForSequenceClassification` names, with the
 //! model's `config.json` (its architecture and labels set) and `tokenizer.json` beside it, so the
-//! folder loads with `AutoModelForSequenceClassification`; `metrics.json` (every step's loss and,
-//! with a test file, the test accuracy after the last step); `checkpoints.json` (each segment's
-//! weights' BLAKE3 and a hash chain over them from the BLAKE3 of `job.toml`).
+//! folder loads with `AutoModelForSequenceClassification`; `optimizer.safetensors` (AdamW's steps
+//! and moments); `metrics.json` (every step's loss and, with a test file, the test accuracy after
+//! the last step); `checkpoints.json` (each segment's weights' and optimizer's BLAKE3 and a hash
+//! chain over them from the BLAKE3 of `job.toml`). `[finetune] resume` names a folder of the
+//! package with an earlier run's `model.safetensors` and `optimizer.safetensors`, stopped at the
+//! end of a segment: the run goes on from there to the bits the uninterrupted run has.
 //!
 //! A segment (`segment_steps` optimizer steps) is a step of the trace: its input the segment
 //! before's output (the BLAKE3 of `job.toml` for the first), its output [`segment_output`] over
-//! the weights' BLAKE3 and the segment's losses; a segment's output does not depend on whether
+//! the weights' and the optimizer's BLAKE3 and the segment's losses; a segment's output does not depend on whether
 //! segments follow it (a re-run of the first alone gives its bits). One last step, from the last
 //! segment's output, covers what is made after the training: [`final_output`] over `config.json`,
-//! `tokenizer.json` and the test accuracy. `checkpoints.json` and `model.safetensors` are made
+//! `tokenizer.json` and the test accuracy. `checkpoints.json`, `model.safetensors` and `optimizer.safetensors` are made
 //! from the segments' outputs, so the trace binds every byte of the result ([`crate::binding`]).
 
 use std::path::Path;
@@ -21,7 +24,7 @@ use gpu_engine::{
     Gpu, ReproClass,
     workloads::{
         encoder::EncoderConfig,
-        finetune::{self, ClassifierHead, FinetuneOptions, Finetuner},
+        finetune::{self, ClassifierHead, FinetuneOptions, Finetuner, Moments},
         mlp::epoch_order,
     },
 };
@@ -84,8 +87,12 @@ struct Prepared<'a> {
     options: FinetuneOptions,
     /// Every step's samples, in order.
     batches: Vec<Vec<usize>>,
-    /// Segments run (all of them, or `segments`).
+    /// The segment the run starts at (0, or where the state it resumes from stopped), and the
+    /// segments it runs (those left, or `segments`).
+    start_segment: usize,
     segments: usize,
+    /// The state it resumes from: `model.safetensors` and `optimizer.safetensors`'s bytes and names.
+    resume: Option<[(String, Vec<u8>); 2]>,
 }
 
 fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobError> {
@@ -187,7 +194,34 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
     if all_segments > trace::MAX_STEPS {
         return Err(bad(format!("{all_segments} segments; a trace holds at most {}", trace::MAX_STEPS)));
     }
-    let segments = settings.segments.map_or(all_segments, |s| (s as usize).min(all_segments));
+    let segment_steps = settings.segment_steps as usize;
+    let (start_segment, resume) = match &settings.resume {
+        None => (0, None),
+        Some(folder) => {
+            let folder = folder.trim_end_matches('/');
+            let read = |file: &str, max: u64| -> Result<(String, Vec<u8>), JobError> {
+                let name = format!("{folder}/{file}");
+                let bytes = package.read("resume", &name, max)?;
+                Ok((name, bytes))
+            };
+            let model = read("model.safetensors", embed::MAX_WEIGHTS_BYTES)?;
+            let optimizer = read("optimizer.safetensors", 3 * embed::MAX_WEIGHTS_BYTES)?;
+            let steps =
+                Moments::steps_in(&optimizer.1).map_err(|e| JobError::input(&optimizer.0, e.to_string()))? as usize;
+            if !steps.is_multiple_of(segment_steps) || steps >= batches.len() {
+                return Err(JobError::input(
+                    &optimizer.0,
+                    format!(
+                        "stopped after step {steps}: a run resumes at the end of a segment ({segment_steps} steps each) before the job's last step ({})",
+                        batches.len()
+                    ),
+                ));
+            }
+            (steps / segment_steps, Some([model, optimizer]))
+        }
+    };
+    let left = all_segments - start_segment;
+    let segments = settings.segments.map_or(left, |s| (s as usize).min(left));
     let options = FinetuneOptions {
         labels: classes,
         learning_rate: settings.learning_rate,
@@ -198,7 +232,7 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
         betas: FinetuneOptions::BETAS,
         eps: FinetuneOptions::EPS,
     };
-    Ok(Prepared { settings, model, model_dir, train, test, options, batches, segments })
+    Ok(Prepared { settings, model, model_dir, train, test, options, batches, start_segment, segments, resume })
 }
 
 /// The steps of a finetune job's whole trace (its segments and the last step), from its manifest
@@ -212,8 +246,18 @@ pub fn trace_steps(package: &Package) -> Result<u32, JobError> {
     let data = package.required("data", &m.data)?;
     let (texts, _) = parse_lines(data, &textfile::utf8(data, package.read("data", data, MAX_DATA_BYTES)?)?)?;
     let per_epoch = texts.len().div_ceil(settings.batch_size.max(1)) as u64;
-    let all = (per_epoch * u64::from(settings.epochs)).div_ceil(u64::from(settings.segment_steps.max(1)));
-    let segments = settings.segments.map_or(all, |s| all.min(u64::from(s)));
+    let segment_steps = u64::from(settings.segment_steps.max(1));
+    let all = (per_epoch * u64::from(settings.epochs)).div_ceil(segment_steps);
+    let start = match &settings.resume {
+        Some(folder) => {
+            let name = format!("{}/optimizer.safetensors", folder.trim_end_matches('/'));
+            let bytes = package.read("resume", &name, 3 * embed::MAX_WEIGHTS_BYTES)?;
+            u64::from(Moments::steps_in(&bytes).map_err(|e| JobError::input(&name, e.to_string()))?) / segment_steps
+        }
+        None => 0,
+    };
+    let left = all.saturating_sub(start);
+    let segments = settings.segments.map_or(left, |s| left.min(u64::from(s)));
     Ok(u32::try_from(segments + 1).unwrap_or(u32::MAX))
 }
 
@@ -240,6 +284,7 @@ fn segment_units(p: &Prepared<'_>) -> Vec<u64> {
     let params = trained_params(&p.model.config, &p.options);
     p.batches
         .chunks(p.settings.segment_steps as usize)
+        .skip(p.start_segment)
         .take(p.segments)
         .map(|steps| {
             steps
@@ -296,13 +341,21 @@ pub struct Metrics {
 }
 
 /// The output of a segment's step: BLAKE3 over a domain tag, the BLAKE3 of the weights after it
-/// (model.safetensors's bytes) and of its metrics line (compact JSON).
-pub fn segment_output(weights: &blake3::Hash, metrics: &SegmentMetrics) -> [u8; 32] {
+/// (model.safetensors's bytes), of the optimizer's state after it (optimizer.safetensors's) and
+/// of its metrics line (compact JSON).
+pub fn segment_output(state: &State, metrics: &SegmentMetrics) -> [u8; 32] {
     let line = serde_json::to_vec(metrics).expect("plain data always serializes");
     let mut hasher = blake3::Hasher::new();
-    hasher.update(b"gridmint.segment.v1");
-    hasher.update(weights.as_bytes()).update(blake3::hash(&line).as_bytes());
+    hasher.update(b"gridmint.segment.v2");
+    hasher.update(state.model.as_bytes()).update(state.optimizer.as_bytes()).update(blake3::hash(&line).as_bytes());
     *hasher.finalize().as_bytes()
+}
+
+/// A segment's end state: the BLAKE3 of its weights' and its optimizer's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct State {
+    pub model: blake3::Hash,
+    pub optimizer: blake3::Hash,
 }
 
 /// What `metrics.json` says after the training (the last step's part of it).
@@ -324,27 +377,35 @@ pub fn final_output(config: &[u8], tokenizer: &[u8], classes: usize, test_accura
     *hasher.finalize().as_bytes()
 }
 
-/// One entry of `checkpoints.json`.
+/// One entry of `checkpoints.json`: a segment (counted in the whole job, from 1), the BLAKE3 of
+/// its weights' and optimizer's files, and the chain.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     pub segment: u32,
-    pub blake3: String,
+    pub model: String,
+    pub optimizer: String,
     pub chain: String,
 }
 
-/// `checkpoints.json` from the segments' weights' hashes and the first step's input (the BLAKE3
-/// of `job.toml`): each entry's chain is BLAKE3(the chain before, its hash).
-pub fn checkpoints_file(start: [u8; 32], hashes: &[blake3::Hash]) -> Vec<u8> {
+/// `checkpoints.json` from the segments' states (the first of them segment `first`) and the
+/// first step's input (the BLAKE3 of `job.toml`): each entry's chain is BLAKE3(the chain
+/// before, its weights' hash, its optimizer's).
+pub fn checkpoints_file(start: [u8; 32], first: u32, states: &[State]) -> Vec<u8> {
     let mut chain = blake3::Hash::from_bytes(start);
-    let list: Vec<Checkpoint> = hashes
+    let list: Vec<Checkpoint> = states
         .iter()
         .enumerate()
-        .map(|(k, hash)| {
+        .map(|(k, state)| {
             let mut hasher = blake3::Hasher::new();
-            hasher.update(chain.as_bytes()).update(hash.as_bytes());
+            hasher.update(chain.as_bytes()).update(state.model.as_bytes()).update(state.optimizer.as_bytes());
             chain = hasher.finalize();
-            Checkpoint { segment: k as u32 + 1, blake3: hash.to_hex().to_string(), chain: chain.to_hex().to_string() }
+            Checkpoint {
+                segment: first + k as u32,
+                model: state.model.to_hex().to_string(),
+                optimizer: state.optimizer.to_hex().to_string(),
+                chain: chain.to_hex().to_string(),
+            }
         })
         .collect();
     serde_json::to_vec_pretty(&list).expect("plain data always serializes")
@@ -366,36 +427,56 @@ pub fn run(
 ) -> Result<(u64, Traced), JobError> {
     let p = prepare(paths, package)?;
     let c = p.model.config;
-    let head = match p.model.pooler.clone() {
-        Some((w, b)) => ClassifierHead::new(w, b, p.options.labels, p.settings.seed)?,
-        None => ClassifierHead::drawn(c.hidden, p.options.labels, p.settings.seed)?,
+    let mut tuner = match &p.resume {
+        None => {
+            let head = match p.model.pooler.clone() {
+                Some((w, b)) => ClassifierHead::new(w, b, p.options.labels, p.settings.seed)?,
+                None => ClassifierHead::drawn(c.hidden, p.options.labels, p.settings.seed)?,
+            };
+            Finetuner::new(gpu, p.model.weights.clone(), head, p.options, class)?
+        }
+        Some([(model_name, model), (optimizer_name, optimizer)]) => {
+            let (weights, head) = finetune::from_safetensors(model, c, p.options.labels)
+                .map_err(|e| JobError::input(model_name, e.to_string()))?;
+            let moments = Moments::from_safetensors(optimizer, &weights, &head, &p.options)
+                .map_err(|e| JobError::input(optimizer_name, e.to_string()))?;
+            Finetuner::resume(gpu, weights, head, p.options, class, moments)
+                .map_err(|e| JobError::input(optimizer_name, e.to_string()))?
+        }
     };
-    let mut tuner = Finetuner::new(gpu, p.model.weights.clone(), head, p.options, class)?;
     let start = *blake3::hash(&package.manifest_bytes).as_bytes();
     let units = segment_units(&p);
     let (mut traced, mut input) = (Traced::default(), start);
-    let (mut segments, mut hashes, mut last) = (Vec::new(), Vec::new(), Vec::new());
-    let steps = p.batches.len().min(p.segments * p.settings.segment_steps as usize) as u64;
+    let (mut segments, mut states, mut last) = (Vec::new(), Vec::new(), (Vec::new(), Vec::new()));
+    let segment_steps = p.settings.segment_steps as usize;
+    let first_step = p.start_segment * segment_steps;
+    let steps = (p.batches.len() - first_step).min(p.segments * segment_steps) as u64;
     let mut done = 0u64;
-    for (k, batches) in p.batches.chunks(p.settings.segment_steps as usize).take(p.segments).enumerate() {
+    let chunks = p.batches.chunks(segment_steps).enumerate().skip(p.start_segment).take(p.segments);
+    for (n, (k, batches)) in chunks.enumerate() {
         let mut losses = Vec::with_capacity(batches.len());
         for batch in batches {
             let seqs: Vec<Vec<u32>> = batch.iter().map(|&s| p.train.0[s].clone()).collect();
             let labels: Vec<u32> = batch.iter().map(|&s| p.train.1[s]).collect();
             losses.push(tuner.step(gpu, &seqs, &labels)?);
             done += 1;
-            progress(&Progress { stage: format!("segment {}/{}", k + 1, p.segments), done, total: steps });
+            progress(&Progress {
+                stage: format!("segment {}/{}", k + 1, p.start_segment + p.segments),
+                done,
+                total: steps,
+            });
         }
         let (weights, head) = tuner.weights(gpu)?;
-        let bytes = finetune::to_safetensors(&weights, &head)?;
-        let hash = blake3::hash(&bytes);
+        let model = finetune::to_safetensors(&weights, &head)?;
+        let optimizer = tuner.moments(gpu)?.to_safetensors()?;
+        let state = State { model: blake3::hash(&model), optimizer: blake3::hash(&optimizer) };
         let line = SegmentMetrics { segment: k as u32 + 1, losses };
-        let output = segment_output(&hash, &line);
-        traced.trace.steps.push(trace::Step { flops: units[k], prev: k as u32, input, output });
+        let output = segment_output(&state, &line);
+        traced.trace.steps.push(trace::Step { flops: units[n], prev: n as u32, input, output });
         input = output;
-        hashes.push(hash);
+        states.push(state);
         segments.push(line);
-        last = bytes;
+        last = (model, optimizer);
     }
     progress(&Progress { stage: "test accuracy".to_owned(), done, total: steps });
     let test_accuracy = match &p.test {
@@ -411,11 +492,12 @@ pub fn run(
     let test_units = p.test.as_ref().map_or(0, |(ids, _)| ids.iter().map(|s| c.work_units(s.len())).sum());
     let output = final_output(&config, &tokenizer, p.options.labels, test_accuracy);
     traced.trace.steps.push(trace::Step { flops: test_units + 1, prev: p.segments as u32, input, output });
-    staging.write("model.safetensors", &last)?;
+    staging.write("model.safetensors", &last.0)?;
+    staging.write("optimizer.safetensors", &last.1)?;
     staging.write("config.json", &config)?;
     staging.write("tokenizer.json", &tokenizer)?;
     staging.write("metrics.json", &metrics_file(&Metrics { segments, classes: p.options.labels, test_accuracy }))?;
-    staging.write("checkpoints.json", &checkpoints_file(start, &hashes))?;
+    staging.write("checkpoints.json", &checkpoints_file(start, p.start_segment as u32 + 1, &states))?;
     Ok((p.train.0.len() as u64, traced))
 }
 

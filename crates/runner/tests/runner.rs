@@ -744,6 +744,55 @@ mod runner {
         };
         assert_eq!(step0(&out), step0(&tmp.path().join("again")), "segment 1 does not depend on what follows");
         assert_eq!(runner::finetune::trace_steps(&runner::Package::open(&example).expect("opens")).expect("steps"), 4);
+
+        // Issue #25 point 2: the rest of the job, resumed from the first segment's result (its
+        // weights and optimizer state), ends with the uninterrupted run's bits.
+        let rest = tmp.path().join("rest");
+        fs::create_dir_all(rest.join("from")).expect("folder");
+        for file in ["train.jsonl", "test.jsonl"] {
+            fs::copy(example.join(file), rest.join(file)).expect("copy");
+        }
+        for file in ["model.safetensors", "optimizer.safetensors"] {
+            fs::copy(tmp.path().join("again").join(file), rest.join("from").join(file)).expect("copy");
+        }
+        let manifest = fs::read_to_string(example.join("job.toml")).expect("manifest") + "resume = \"from\"\n";
+        fs::write(rest.join("job.toml"), &manifest).expect("manifest");
+        assert_eq!(runner::finetune::trace_steps(&runner::Package::open(&rest).expect("opens")).expect("steps"), 3);
+        let resumed = run(&paths, &gpu, &rest, &tmp.path().join("resumed")).expect("the rest of the job");
+        assert_eq!(resumed.trace_steps, 3, "segments 2 and 3, and the last step");
+        assert_bound(&tmp.path().join("resumed"), &resumed);
+        for file in ["model.safetensors", "optimizer.safetensors"] {
+            assert!(
+                fs::read(out.join(file)).expect("whole")
+                    == fs::read(tmp.path().join("resumed").join(file)).expect("resumed"),
+                "{file}: the resumed run ends with the uninterrupted run's bytes"
+            );
+        }
+        let json = |dir: &Path, file: &str| -> serde_json::Value {
+            serde_json::from_slice(&fs::read(dir.join(file)).expect("read")).expect("JSON")
+        };
+        let (whole, part) = (json(&out, "checkpoints.json"), json(&tmp.path().join("resumed"), "checkpoints.json"));
+        for (a, b) in whole.as_array().expect("list")[1..].iter().zip(part.as_array().expect("list")) {
+            assert_eq!((&a["segment"], &a["model"], &a["optimizer"]), (&b["segment"], &b["model"], &b["optimizer"]));
+        }
+        assert_eq!(
+            json(&out, "metrics.json")["segments"].as_array().expect("segments")[1..],
+            json(&tmp.path().join("resumed"), "metrics.json")["segments"].as_array().expect("segments")[..],
+            "the same losses step for step"
+        );
+        // A state that did not stop at the end of a segment is refused, naming the file.
+        let mid = tmp.path().join("mid");
+        fs::create_dir_all(mid.join("from")).expect("folder");
+        for file in ["train.jsonl", "test.jsonl"] {
+            fs::copy(example.join(file), mid.join(file)).expect("copy");
+        }
+        fs::copy(tmp.path().join("again/model.safetensors"), mid.join("from/model.safetensors")).expect("copy");
+        fs::copy(tmp.path().join("again/optimizer.safetensors"), mid.join("from/optimizer.safetensors")).expect("copy");
+        let manifest = manifest.replace("segment_steps = 10", "segment_steps = 4");
+        fs::write(mid.join("job.toml"), manifest).expect("manifest");
+        let err = run(&paths, &gpu, &mid, &tmp.path().join("mid-out")).expect_err("step 10 is inside a segment of 4");
+        assert!(err.to_string().contains("from/optimizer.safetensors: stopped after step 10"), "{err}");
+        assert!(!tmp.path().join("mid-out").exists(), "nothing written");
     }
 
     /// Fine-tuning MiniLM for classification (issue #25, point 1): the loss of each of 50 steps

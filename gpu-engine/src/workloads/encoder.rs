@@ -102,7 +102,7 @@ impl EncoderConfig {
 
 /// One encoder layer's weights, with linear layers stored `[in, out]` (the transpose of PyTorch's
 /// `[out, in]`) and Q, K, V packed side by side.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LayerWeights {
     pub qkv_w: Vec<f32>,
     pub qkv_b: Vec<f32>,

@@ -5,7 +5,7 @@
 
 use vulkano::buffer::Subbuffer;
 
-use super::{ClassifierHead, FinetuneOptions, HeadState, Padded, first_trained};
+use super::{ClassifierHead, FinetuneOptions, HeadState, HeadTensors, Moments, Padded, first_trained};
 use crate::{
     EngineError, Gpu, Recorder, ReproClass,
     attention::{Attention, AttentionShape},
@@ -164,6 +164,79 @@ impl Finetuner {
             kernels,
             steps: 0,
         })
+    }
+
+    /// A run that resumes from `weights`, `head` and AdamW's `moments` as another run left them
+    /// ([`Finetuner::moments`]): its next steps give the bits the other run's next steps would.
+    pub fn resume(
+        gpu: &Gpu,
+        weights: EncoderWeights,
+        head: ClassifierHead,
+        options: FinetuneOptions,
+        class: ReproClass,
+        moments: Moments,
+    ) -> Result<Self, EngineError> {
+        let mut tuner = Self::new(gpu, weights, head, options, class)?;
+        let first = first_trained(&tuner.weights.config, &options);
+        let bad = |message: String| Err(EngineError::Shape { kernel: "finetune", message });
+        if moments.first_layer != first
+            || moments.layers.len() != tuner.trained_layers.len()
+            || moments.embeddings.is_some() != !tuner.trained_embeddings.is_empty()
+            || moments.steps > options.total_steps
+        {
+            return bad(format!(
+                "the optimizer's state is for layers {} up at step {}; this run trains layers {first} up over {} steps",
+                moments.first_layer, moments.steps, options.total_steps
+            ));
+        }
+        for (trained, (m, v)) in tuner.trained_layers.iter_mut().zip(moments.layers) {
+            let (mut m, mut v) = (m, v);
+            for (t, ((m, _), (v, _))) in trained.iter_mut().zip(m.tensors_mut().into_iter().zip(v.tensors_mut())) {
+                if m.len() as u64 != t.w.len() || v.len() as u64 != t.w.len() {
+                    return bad("a moment's length is not its tensor's".to_owned());
+                }
+                (t.m, t.v) = (gpu.upload(m)?, gpu.upload(v)?);
+            }
+        }
+        if let Some((m, v)) = moments.embeddings {
+            for (t, (m, v)) in tuner.trained_embeddings.iter_mut().zip(m.iter().zip(v.iter())) {
+                if m.len() as u64 != t.w.len() || v.len() as u64 != t.w.len() {
+                    return bad("an embedding moment's length is not its table's".to_owned());
+                }
+                (t.m, t.v) = (gpu.upload(m)?, gpu.upload(v)?);
+            }
+        }
+        let shapes = |h: &HeadTensors| h.iter().map(Vec::len).collect::<Vec<_>>();
+        let want = shapes(&tuner.head.moments.0);
+        if shapes(&moments.head.0) != want || shapes(&moments.head.1) != want {
+            return bad("the head's moments are not the head's shapes".to_owned());
+        }
+        tuner.head.moments = moments.head;
+        tuner.steps = moments.steps;
+        Ok(tuner)
+    }
+
+    /// AdamW's state as it is now (the steps taken and every trained tensor's moments), read back.
+    pub fn moments(&self, gpu: &Gpu) -> Result<Moments, EngineError> {
+        let first = first_trained(&self.weights.config, &self.options);
+        let mut layers = Vec::with_capacity(self.trained_layers.len());
+        for (trained, lw) in self.trained_layers.iter().zip(&self.weights.layers[first..]) {
+            let (mut m, mut v) = (lw.zeros_like(), lw.zeros_like());
+            for (t, ((m, _), (v, _))) in trained.iter().zip(m.tensors_mut().into_iter().zip(v.tensors_mut())) {
+                (*m, *v) = (gpu.download(&t.m)?, gpu.download(&t.v)?);
+            }
+            layers.push((m, v));
+        }
+        let embeddings = if self.trained_embeddings.is_empty() {
+            None
+        } else {
+            let mut pair: ([Vec<f32>; 5], [Vec<f32>; 5]) = Default::default();
+            for (t, (m, v)) in self.trained_embeddings.iter().zip(pair.0.iter_mut().zip(pair.1.iter_mut())) {
+                (*m, *v) = (gpu.download(&t.m)?, gpu.download(&t.v)?);
+            }
+            Some(pair)
+        };
+        Ok(Moments { steps: self.steps, first_layer: first, layers, embeddings, head: self.head.moments.clone() })
     }
 
     /// Steps taken.

@@ -20,7 +20,7 @@ mod twin;
 pub use device::Finetuner;
 pub use twin::ReferenceFinetuner;
 
-use super::encoder::{EncoderConfig, EncoderWeights};
+use super::encoder::{EncoderConfig, EncoderWeights, LayerWeights};
 use crate::{
     EngineError, detmath,
     kernels::{backward::RowLists, train::AdamWStep},
@@ -96,7 +96,7 @@ pub struct ClassifierHead {
 }
 
 /// The head's gradients, or its optimizer moments: the same shapes.
-type HeadTensors = [Vec<f32>; 4];
+pub type HeadTensors = [Vec<f32>; 4];
 
 impl ClassifierHead {
     /// A head over a checkpoint's pooler (`[in, out]`), with a classifier drawn as Hugging Face
@@ -263,6 +263,150 @@ pub fn pooler(bytes: &[u8], hidden: usize) -> Result<Option<(Vec<f32>, Vec<f32>)
     let w = file.f32(&format!("{prefix}pooler.dense.weight"), &[hidden, hidden])?;
     let b = file.f32(&format!("{prefix}pooler.dense.bias"), &[hidden])?;
     Ok(Some((crate::reference::transpose(&w, hidden, hidden), b)))
+}
+
+/// The names of an encoder layer's tensors in [`LayerWeights::tensors_mut`]'s order.
+const LAYER_FIELDS: [&str; 12] = [
+    "qkv_w",
+    "qkv_b",
+    "out_w",
+    "out_b",
+    "ln1_g",
+    "ln1_b",
+    "ffn_in_w",
+    "ffn_in_b",
+    "ffn_out_w",
+    "ffn_out_b",
+    "ln2_g",
+    "ln2_b",
+];
+/// The embeddings' tensors in training order, and the head's.
+const EMBEDDING_FIELDS: [&str; 5] = ["word", "position", "token_type", "ln_g", "ln_b"];
+const HEAD_FIELDS: [&str; 4] = ["pooler_w", "pooler_b", "classifier_w", "classifier_b"];
+
+/// AdamW's state besides the weights: the steps taken and the two moments of every trained
+/// tensor. With the weights it is all a run resumes from, elsewhere, to the same bits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moments {
+    pub steps: u32,
+    /// The first trained layer: `layers` holds it and those above.
+    pub first_layer: usize,
+    /// `(m, v)` of each trained layer, from the first trained layer up.
+    pub layers: Vec<(LayerWeights, LayerWeights)>,
+    /// `(m, v)` of the embeddings, when every layer is trained.
+    pub embeddings: Option<([Vec<f32>; 5], [Vec<f32>; 5])>,
+    pub head: (HeadTensors, HeadTensors),
+}
+
+/// The most steps a run counts (the step is stored as an f32, exact up to 2^24).
+pub const MAX_STEPS: u32 = 1 << 24;
+
+impl Moments {
+    /// Safetensors bytes: `adamw.steps` and `adamw.{m,v}.{layer.L,embeddings,head}.FIELD` (flat).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>, EngineError> {
+        let mut named = std::collections::BTreeMap::new();
+        named.insert("adamw.steps".to_owned(), (vec![1], vec![self.steps as f32]));
+        let mut put = |which: &str, part: String, values: &[f32]| {
+            named.insert(format!("adamw.{which}.{part}"), (vec![values.len()], values.to_vec()));
+        };
+        let first = self.first_layer;
+        for (l, (m, v)) in self.layers.iter().enumerate() {
+            for (which, t) in [("m", m), ("v", v)] {
+                let mut t = t.clone();
+                for ((values, _), field) in t.tensors_mut().into_iter().zip(LAYER_FIELDS) {
+                    put(which, format!("layer.{}.{field}", first + l), values);
+                }
+            }
+        }
+        if let Some((m, v)) = &self.embeddings {
+            for (which, t) in [("m", m), ("v", v)] {
+                for (values, field) in t.iter().zip(EMBEDDING_FIELDS) {
+                    put(which, format!("embeddings.{field}"), values);
+                }
+            }
+        }
+        for (which, t) in [("m", &self.head.0), ("v", &self.head.1)] {
+            for (values, field) in t.iter().zip(HEAD_FIELDS) {
+                put(which, format!("head.{field}"), values);
+            }
+        }
+        super::tensors::to_bytes(&named)
+    }
+
+    /// The steps an optimizer state's bytes say were taken (its `adamw.steps`), read alone.
+    pub fn steps_in(bytes: &[u8]) -> Result<u32, EngineError> {
+        let file = super::tensors::TensorFile::parse(bytes)?;
+        let steps = file.f32("adamw.steps", &[1])?[0];
+        if !(steps >= 0.0 && steps <= MAX_STEPS as f32 && steps.fract() == 0.0) {
+            return Err(EngineError::Weights {
+                tensor: "adamw.steps".to_owned(),
+                message: format!("{steps} is not a count of steps from 0 to {MAX_STEPS}"),
+            });
+        }
+        Ok(steps as u32)
+    }
+
+    /// Reads [`Moments::to_safetensors`]'s bytes for a run of `options` over `weights` and `head`
+    /// (their shapes): every tensor must be there, of its tensor's length.
+    pub fn from_safetensors(
+        bytes: &[u8],
+        weights: &EncoderWeights,
+        head: &ClassifierHead,
+        options: &FinetuneOptions,
+    ) -> Result<Self, EngineError> {
+        let steps = Self::steps_in(bytes)?;
+        let file = super::tensors::TensorFile::parse(bytes)?;
+        let read = |which: &str, part: String, len: usize| file.f32(&format!("adamw.{which}.{part}"), &[len]);
+        let first = first_trained(&weights.config, options);
+        let mut layers = Vec::new();
+        for (l, lw) in weights.layers.iter().enumerate().skip(first) {
+            let mut pair = (lw.zeros_like(), lw.zeros_like());
+            for (which, t) in [("m", &mut pair.0), ("v", &mut pair.1)] {
+                for ((values, _), field) in t.tensors_mut().into_iter().zip(LAYER_FIELDS) {
+                    *values = read(which, format!("layer.{l}.{field}"), values.len())?;
+                }
+            }
+            layers.push(pair);
+        }
+        let embeddings = if first == 0 {
+            let w = weights;
+            let lens = [&w.word, &w.position, &w.token_type, &w.emb_ln_g, &w.emb_ln_b].map(Vec::len);
+            let mut pair: ([Vec<f32>; 5], [Vec<f32>; 5]) = Default::default();
+            for (which, t) in [("m", &mut pair.0), ("v", &mut pair.1)] {
+                for ((values, field), len) in t.iter_mut().zip(EMBEDDING_FIELDS).zip(lens) {
+                    *values = read(which, format!("embeddings.{field}"), len)?;
+                }
+            }
+            Some(pair)
+        } else {
+            None
+        };
+        let mut pair = (head.zeros(), head.zeros());
+        for (which, t) in [("m", &mut pair.0), ("v", &mut pair.1)] {
+            for (values, field) in t.iter_mut().zip(HEAD_FIELDS) {
+                *values = read(which, format!("head.{field}"), values.len())?;
+            }
+        }
+        Ok(Self { steps, first_layer: first, layers, embeddings, head: pair })
+    }
+}
+
+/// The weights of a fine-tuned model from [`to_safetensors`]'s bytes: the encoder and the head.
+pub fn from_safetensors(
+    bytes: &[u8],
+    config: EncoderConfig,
+    labels: usize,
+) -> Result<(EncoderWeights, ClassifierHead), EngineError> {
+    let weights = EncoderWeights::from_safetensors(bytes, config)?;
+    let (pooler_w, pooler_b) = pooler(bytes, config.hidden)?.ok_or_else(|| EngineError::Weights {
+        tensor: "bert.pooler.dense.weight".to_owned(),
+        message: "is not in the checkpoint".to_owned(),
+    })?;
+    let file = super::tensors::TensorFile::parse(bytes)?;
+    let h = config.hidden;
+    let classifier_w = crate::reference::transpose(&file.f32("classifier.weight", &[labels, h])?, labels, h);
+    let classifier_b = file.f32("classifier.bias", &[labels])?;
+    Ok((weights, ClassifierHead { hidden: h, labels, pooler_w, pooler_b, classifier_w, classifier_b }))
 }
 
 /// `n` draws from a normal distribution with standard deviation 0.02 (transformers' initializer
