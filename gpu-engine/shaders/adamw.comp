@@ -6,6 +6,7 @@
 //   v  = canon(canon(b2 * v) + canon(c2 * canon(gs * gs)))   c2 = 1 - b2
 //   den = canon(canon(sqrt(v)) * inv_bc2) + eps_s        sqrt(v) = canon(v * rsqrt(v)), +0 at +0
 //   w  = canon(w - canon(canon(step * m) * recip(den)))  step = lr / (1 - b1^t)
+// (no step where v is infinite or NaN: the decayed w is kept)
 // The scalars are the host's (f64, rounded to f32 once); eps_s = eps * 2^24. Scaling leaves the
 // update as it is and keeps v out of the canonical domain's floor (2^-37): a gradient of 1e-6
 // squares to 1e-12, which would be flushed to zero and make the step 100 times too large.
@@ -48,6 +49,12 @@ void main() {
     float vi = canon(vn);
     m[i] = mi;
     v[i] = vi;
+    // An infinite v (a gradient past 2^40, or a NaN's) takes no step: m / sqrt(inf) is 0, and
+    // rsqrt and recip are defined on finite positive values only.
+    if ((floatBitsToUint(vi) & 0x7fffffffu) >= 0x7f800000u) {
+        w[i] = wi;
+        return;
+    }
     float root = 0.0;
     if (vi > 0.0) {
         precise float r = vi * det_rsqrt(vi);

@@ -4,7 +4,7 @@
 //
 // PASS 0, one invocation per (sequence b, head h, query i < len[b]), j over the real keys in
 // increasing order, sums over d in increasing order:
-//   s_j = canon(canon(sum_d q_d k_jd) * scale);  m = max_j s_j;  e_j = canon(exp(s_j - m))
+//   s_j = canon(canon(sum_d q_d k_jd) * scale);  m = the first s_j, then any greater;  e_j = canon(exp(s_j - m))
 //   p_j = canon(e_j * recip(sum_j e_j));  dp_j = canon(sum_d dctx_d v_jd)
 //   t = canon(sum_j canon(p_j * dp_j));  ds_j = canon(canon(p_j * (dp_j - t)) * scale)
 // into P and DS ([b, h, i, j], SEQ x SEQ per head; entries of padding rows or keys not written).
@@ -40,7 +40,7 @@ void scores(uint b, uint h, uint i, uint len) {
         precise float scaled = canon(acc) * s.scale;
         float sj = canon(scaled);
         pr[at + j] = sj;
-        m = j == 0u ? sj : max(m, sj);
+        if (j == 0u || sj > m) m = sj; // not max(): its NaN case is the driver's
     }
     precise float z = 0.0;
     for (uint j = 0u; j < len; j++) {

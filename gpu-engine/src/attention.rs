@@ -23,6 +23,7 @@ use crate::{
     shaders,
 };
 
+pub mod backward;
 pub mod cache;
 
 const KERNEL: &str = "attention";

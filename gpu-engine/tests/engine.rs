@@ -1815,12 +1815,12 @@ mod llama {
 mod finetune {
     use gpu_engine::{
         ReproClass,
-        attention::AttentionShape,
+        attention::{
+            AttentionShape,
+            backward::{AttentionBackward, attention_backward},
+        },
         kernels::{
-            backward::{
-                AttentionBackward, LayerNormBackward, RowLists, ScatterRows, attention_backward, layernorm_backward,
-                record_zero, scatter_rows,
-            },
+            backward::{LayerNormBackward, RowLists, ScatterRows, layernorm_backward, record_zero, scatter_rows},
             elementwise::{Binary, BinaryOp},
             rows::RowsShape,
             train::{AdamW, AdamWStep, adamw},
@@ -1882,9 +1882,11 @@ mod finetune {
         let scratch = AttentionBackward::scratch_len(s);
         let (p, ds) = (gpu.output::<f32>(scratch).expect("a"), gpu.output::<f32>(scratch).expect("a"));
         let dqkv = gpu.output::<f32>(qkv.len() as u64).expect("a");
-        let (bq, bl, bd) =
-            (gpu.upload(&qkv).expect("up"), gpu.upload(&lens).expect("up"), gpu.upload(&dctx).expect("up"));
-        run(&|rec| kernel.record(&gpu, rec, &bq, &bl, &bd, (&p, &ds), &dqkv, s, 0.353_553_4).expect("records"));
+        let (bq, bd) = (gpu.upload(&qkv).expect("up"), gpu.upload(&dctx).expect("up"));
+        run(&|rec| kernel.record(&gpu, rec, &bq, &lens, &bd, (&p, &ds), &dqkv, s, 0.353_553_4).expect("records"));
+        let mut rec = gpu.recorder().expect("recorder");
+        let err = kernel.record(&gpu, &mut rec, &bq, &[5, 6, 3], &bd, (&p, &ds), &dqkv, s, 0.5).expect_err("6 > 5");
+        assert!(err.to_string().contains("sequence 1 has 6 tokens, more than the padded length 5"), "{err}");
         let want = attention_backward(&qkv, &lens, &dctx, s, 0.353_553_4);
         same("attention dqkv", &gpu.download(&dqkv).expect("read"), &want);
         assert!(want.iter().any(|v| *v != 0.0), "the gradient is not all zeros");
@@ -1906,6 +1908,10 @@ mod finetune {
         let mut want = vec![0.0f32; 10 * n];
         scatter_rows(&x, &lists, &mut want, n);
         same("scatter", &gpu.download(&table).expect("read"), &want);
+        let twice = RowLists { start: vec![0, 1, 2], src: vec![0, 1], dest: vec![3, 3] };
+        let mut rec = gpu.recorder().expect("recorder");
+        let err = kernel.record(&gpu, &mut rec, &bx, &twice, &table, n).expect_err("row 3 twice would race");
+        assert!(err.to_string().contains("strictly increasing"), "{err}");
         let bad = RowLists { start: vec![0, 1], src: vec![7], dest: vec![0] };
         let mut rec = gpu.recorder().expect("recorder");
         let err = kernel.record(&gpu, &mut rec, &bx, &bad, &table, n).expect_err("row 7 is past x");
@@ -1936,6 +1942,17 @@ mod finetune {
         same("adamw w", &gpu.download(&bufs[0]).expect("read"), &w);
         same("adamw m", &gpu.download(&bufs[1]).expect("read"), &m);
         same("adamw v", &gpu.download(&bufs[2]).expect("read"), &v);
+        // A gradient past 2^40 makes v infinite: no step (m / inf is 0), the weight only decayed,
+        // on the device as on the CPU.
+        let huge = vec![3e12f32, -3e12, f32::from_bits(0x7fc0_0000), 1.0];
+        let (mut w2, mut m2, mut v2) = (vec![1.0f32; 4], vec![0.0f32; 4], vec![0.0f32; 4]);
+        let bufs2 = [&w2, &m2, &v2, &huge].map(|t| gpu.upload(t).expect("up"));
+        let step = AdamWStep::new(1e-3, 0.01, (0.9, 0.999), 1e-8, 1);
+        run(&|rec| kernel.record(&gpu, rec, &bufs2[0], (&bufs2[1], &bufs2[2]), &bufs2[3], step).expect("records"));
+        adamw(&mut w2, &mut m2, &mut v2, &huge, step);
+        same("adamw w past 2^40", &gpu.download(&bufs2[0]).expect("read"), &w2);
+        assert_eq!(&w2[..3], &[step.decay; 3], "decayed, no step");
+        assert!(w2[3] < step.decay, "a finite gradient steps");
         // A gradient of 1e-6 moves its weight by about the learning rate, as in PyTorch (without
         // the moments' scaling, its square would be flushed and the step 100 times larger).
         let (mut w1, mut m1, mut v1) = (vec![1.0f32], vec![0.0f32], vec![0.0f32]);
@@ -1991,6 +2008,7 @@ mod finetune {
                 trained_layers,
                 betas: FinetuneOptions::BETAS,
                 eps: FinetuneOptions::EPS,
+                pad_id: 0,
             };
             let mut device = Finetuner::new(&gpu, weights.clone(), head.clone(), options, class).expect("finetuner");
             let mut twin = ReferenceFinetuner::new(weights.clone(), head.clone(), options, class).expect("twin");
@@ -2042,6 +2060,7 @@ mod finetune {
             trained_layers: 3,
             betas: FinetuneOptions::BETAS,
             eps: FinetuneOptions::EPS,
+            pad_id: 0,
         };
         let err = ReferenceFinetuner::new(weights.clone(), head.clone(), options, ReproClass::Unfused)
             .expect_err("3 > 2 layers");

@@ -45,8 +45,12 @@ pub const MAX_DATA_BYTES: u64 = 256 << 20;
 pub const MAX_EPOCHS: u32 = 10_000;
 pub const MAX_BATCH: usize = 4096;
 pub const MAX_STEPS: u64 = 1 << 24;
-/// The most classes a classifier may have.
-pub const MAX_CLASSES: usize = 1 << 16;
+/// The most classes a classifier may have (its head runs on the host).
+pub const MAX_CLASSES: usize = 1024;
+/// The most samples a job visits (epochs times samples): each epoch's order is held in memory.
+pub const MAX_SAMPLE_VISITS: u64 = 1 << 24;
+/// The most work units a job may count (the trace's total must fit 64 bits with room).
+pub const MAX_WORK_UNITS: u64 = 1 << 62;
 /// Tokens per text after truncation unless `max_seq_length` says otherwise.
 pub const DEFAULT_MAX_SEQ_LENGTH: usize = 128;
 
@@ -158,14 +162,19 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
         TrainedLayers::Top(n) if (1..=model.config.layers).contains(n) => *n,
         TrainedLayers::Named(all) if all == "all" => model.config.layers,
         other => {
+            let given = match other {
+                TrainedLayers::Top(n) => n.to_string(),
+                TrainedLayers::Named(word) => format!("\"{word}\""),
+            };
             return Err(bad(format!(
-                "layers {other:?} must be \"all\" or a number of top layers from 1 to the model's {}",
+                "layers = {given} must be \"all\" or a number of top layers from 1 to the model's {}",
                 model.config.layers
             )));
         }
     };
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let train = (model.tokenize(&refs, max_len)?, labels);
+    let test_file = test.as_ref().map(|(file, _)| *file);
     let test = match test {
         Some((_, (texts, labels))) => {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -173,7 +182,20 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
         }
         None => None,
     };
+    for (file, ids) in
+        std::iter::once((data, &train.0)).chain(test.iter().map(|(ids, _)| (test_file.unwrap_or(""), ids)))
+    {
+        check_tokens(file, ids, &model.config)?;
+    }
+    let pad_id = pad_token_id(&model_dir, &model.config)?;
     let samples = train.0.len();
+    let visits = samples as u64 * u64::from(settings.epochs);
+    if visits > MAX_SAMPLE_VISITS {
+        return Err(bad(format!(
+            "{} epochs of {samples} samples are {visits} visits; a job makes at most {MAX_SAMPLE_VISITS}",
+            settings.epochs
+        )));
+    }
     let per_epoch = samples.div_ceil(settings.batch_size) as u64;
     let total = per_epoch * u64::from(settings.epochs);
     if total > MAX_STEPS {
@@ -231,6 +253,7 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
         trained_layers,
         betas: FinetuneOptions::BETAS,
         eps: FinetuneOptions::EPS,
+        pad_id,
     };
     Ok(Prepared { settings, model, model_dir, train, test, options, batches, start_segment, segments, resume })
 }
@@ -261,6 +284,40 @@ pub fn trace_steps(package: &Package) -> Result<u32, JobError> {
     Ok(u32::try_from(segments + 1).unwrap_or(u32::MAX))
 }
 
+/// Every text's tokens: at least one, each in the vocabulary (a package's tokenizer may not agree
+/// with its model); errors name the file's line.
+fn check_tokens(file: &str, ids: &[Vec<u32>], config: &EncoderConfig) -> Result<(), JobError> {
+    for (n, seq) in ids.iter().enumerate() {
+        if seq.is_empty() {
+            return Err(JobError::input(file, format!("line {}: the text has no tokens", n + 1)));
+        }
+        if let Some(id) = seq.iter().find(|&&id| id as usize >= config.vocab_size) {
+            return Err(JobError::input(
+                file,
+                format!("line {}: token id {id} is outside the model's {} tokens", n + 1, config.vocab_size),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The model's `pad_token_id` (BERT's 0 when its config.json names none).
+fn pad_token_id(dir: &Path, config: &EncoderConfig) -> Result<u32, JobError> {
+    let bytes = read_model_file(dir, "config.json", embed::MAX_CONFIG_BYTES)?;
+    let bad = |message: String| JobError::Model {
+        model: dir.display().to_string(),
+        message: format!("config.json: {message}"),
+    };
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    match value.get("pad_token_id") {
+        None | Some(serde_json::Value::Null) => Ok(0),
+        Some(v) => match v.as_u64() {
+            Some(id) if (id as usize) < config.vocab_size => Ok(id as u32),
+            _ => Err(bad(format!("pad_token_id {v} is not a token of the model's {}", config.vocab_size))),
+        },
+    }
+}
+
 /// The work of one optimizer step on `batch` (sequence lengths): the forward pass's from the
 /// shapes, three times over for the backward pass, and AdamW's ten operations per trained weight.
 fn step_units(config: &EncoderConfig, lens: &[usize], trained_params: u64) -> u64 {
@@ -280,9 +337,14 @@ fn trained_params(config: &EncoderConfig, options: &FinetuneOptions) -> u64 {
     options.trained_layers as u64 * layer + embeddings + h * h + h + (h + 1) * options.labels as u64
 }
 
-fn segment_units(p: &Prepared<'_>) -> Vec<u64> {
+/// Each segment's work: its steps' and the hashing of the state after it (the weights' file and
+/// the optimizer's, about their bytes). An error past [`MAX_WORK_UNITS`].
+fn segment_units(p: &Prepared<'_>) -> Result<Vec<u64>, JobError> {
     let params = trained_params(&p.model.config, &p.options);
-    p.batches
+    let all = all_params(&p.model.config, &p.options);
+    let state = 4 * all + 8 * params;
+    let units: Vec<u128> = p
+        .batches
         .chunks(p.settings.segment_steps as usize)
         .skip(p.start_segment)
         .take(p.segments)
@@ -290,11 +352,30 @@ fn segment_units(p: &Prepared<'_>) -> Vec<u64> {
             steps
                 .iter()
                 .map(|b| {
-                    step_units(&p.model.config, &b.iter().map(|&s| p.train.0[s].len()).collect::<Vec<_>>(), params)
+                    let lens: Vec<usize> = b.iter().map(|&s| p.train.0[s].len()).collect();
+                    u128::from(step_units(&p.model.config, &lens, params))
                 })
-                .sum()
+                .sum::<u128>()
+                + u128::from(state)
         })
-        .collect()
+        .collect();
+    let test: u128 =
+        p.test.as_ref().map_or(0, |(ids, _)| ids.iter().map(|s| u128::from(p.model.config.work_units(s.len()))).sum());
+    if units.iter().sum::<u128>() + test > u128::from(MAX_WORK_UNITS) {
+        return Err(JobError::Package {
+            path: "job.toml".into(),
+            message: format!(
+                "[finetune] the job is more than {MAX_WORK_UNITS} work units; split it (fewer epochs or samples)"
+            ),
+        });
+    }
+    Ok(units.into_iter().map(|u| u as u64).collect())
+}
+
+/// Every weight of the model and its head.
+fn all_params(config: &EncoderConfig, options: &FinetuneOptions) -> u64 {
+    let full = FinetuneOptions { trained_layers: config.layers, ..*options };
+    trained_params(config, &full)
 }
 
 /// What a finetune job is: its work units and what a buyer reads of it.
@@ -302,7 +383,7 @@ pub fn describe(paths: &Paths, package: &Package) -> Result<crate::Description, 
     let p = prepare(paths, package)?;
     let test_units: u64 =
         p.test.as_ref().map_or(0, |(ids, _)| ids.iter().map(|s| p.model.config.work_units(s.len())).sum());
-    let work_units = segment_units(&p).iter().sum::<u64>() + test_units + 1;
+    let work_units = segment_units(&p)?.iter().sum::<u64>() + test_units + 1;
     let layers = if p.options.trained_layers == p.model.config.layers {
         "all, and the embeddings".to_owned()
     } else {
@@ -445,7 +526,7 @@ pub fn run(
         }
     };
     let start = *blake3::hash(&package.manifest_bytes).as_bytes();
-    let units = segment_units(&p);
+    let units = segment_units(&p)?;
     let (mut traced, mut input) = (Traced::default(), start);
     let (mut segments, mut states, mut last) = (Vec::new(), Vec::new(), (Vec::new(), Vec::new()));
     let segment_steps = p.settings.segment_steps as usize;

@@ -795,6 +795,72 @@ mod runner {
         assert!(!tmp.path().join("mid-out").exists(), "nothing written");
     }
 
+    /// A finetune package a buyer got wrong is refused before anything runs, saying what and
+    /// where: settings out of range, labels past the classes, too many sample visits, a resume
+    /// folder without its files.
+    #[test]
+    fn finetune_packages_with_bad_settings_are_refused_saying_what_and_where() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let paths = paths(tmp.path());
+        if minilm(&paths).is_none() {
+            return;
+        }
+        let lines = "{\"text\": \"good\", \"label\": 1}\n{\"text\": \"bad\", \"label\": 0}\n";
+        let base = "kind = \"finetune\"\nmodel = \"all-MiniLM-L6-v2\"\ndata = \"d.jsonl\"\n";
+        for (n, (settings, data, message)) in [
+            (
+                "epochs = 1\nlearning_rate = 1e-4\nbatch_size = 2\nlayers = 7\n",
+                lines,
+                "layers = 7 must be \"all\" or a number of top layers from 1 to the model's 6",
+            ),
+            (
+                "epochs = 1\nlearning_rate = 1e-4\nbatch_size = 2\nlayers = \"most\"\n",
+                lines,
+                "layers = \"most\" must be",
+            ),
+            (
+                "epochs = 1\nlearning_rate = 2\nbatch_size = 2\n",
+                lines,
+                "learning_rate 2 must be a number above 0 and below 1",
+            ),
+            ("epochs = 1\nlearning_rate = 1e-4\nbatch_size = 0\n", lines, "batch_size 0 must be from 1 to 4096"),
+            ("epochs = 1\nlearning_rate = 1e-4\nbatch_size = 2\nclasses = 2000\n", lines, "2000 classes"),
+            (
+                "epochs = 1\nlearning_rate = 1e-4\nbatch_size = 2\nclasses = 2\n",
+                "{\"text\": \"x\", \"label\": 5}\n",
+                "d.jsonl: line 1: label 5 is out of range for 2 classes",
+            ),
+            (
+                "epochs = 10000\nlearning_rate = 1e-4\nbatch_size = 2\n",
+                &lines.repeat(900),
+                "10000 epochs of 1800 samples are 18000000 visits",
+            ),
+            (
+                "epochs = 1\nlearning_rate = 1e-4\nbatch_size = 2\nwarmup_steps = 5\n",
+                lines,
+                "warmup_steps 5 is more than the job's 1 steps",
+            ),
+            ("epochs = 1\nlearning_rate = 1e-4\nbatch_size = 2\nresume = \"gone\"\n", lines, "gone/model.safetensors"),
+            (
+                "epochs = 1\nlearning_rate = 1e-4\nbatch_size = 2\nmax_seq_length = 1000\n",
+                lines,
+                "max_seq_length 1000 must be from 2 to the model's 512 positions",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let dir = package(
+                &tmp.path().join(format!("p{n}")),
+                &format!("{base}[finetune]\n{settings}"),
+                &[("d.jsonl", data.as_bytes())],
+            );
+            let pkg = runner::Package::open(&dir).expect("the manifest reads");
+            let err = runner::describe(&paths, &pkg).expect_err(message).to_string();
+            assert!(err.contains(message), "{message}: {err}");
+        }
+    }
+
     /// Fine-tuning MiniLM for classification (issue #25, point 1): the loss of each of 50 steps
     /// matches transformers' (PyTorch, fp32, CPU) within 1e-4 relative, from the same weights,
     /// token ids and batches, with every layer trained (the embeddings too) and with the top two.
@@ -852,6 +918,7 @@ mod runner {
                 trained_layers,
                 betas: FinetuneOptions::BETAS,
                 eps: FinetuneOptions::EPS,
+                pad_id: 0,
             };
             let classifier_w = gpu_engine::reference::transpose(&head.classifier_w, config.hidden, 2);
             let spec = serde_json::json!({

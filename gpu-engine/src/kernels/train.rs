@@ -115,9 +115,19 @@ impl AdamWStep {
     /// The scalars of step `t` (1 for the first) at learning rate `lr` (the schedule's, this step).
     pub fn new(lr: f64, weight_decay: f64, betas: (f64, f64), eps: f64, t: u32) -> Self {
         let (b1, b2) = betas;
-        // b^t by t multiplications in order: the same bits on every machine (powi's order is the
-        // compiler's).
-        let pow = |b: f64| (0..t).fold(1.0f64, |acc, _| acc * b);
+        // b^t by squaring, in this fixed order: the same bits on every machine (powi's order is
+        // the compiler's), in log t multiplications.
+        let pow = |b: f64| {
+            let (mut acc, mut base, mut e) = (1.0f64, b, t);
+            while e > 0 {
+                if e & 1 == 1 {
+                    acc *= base;
+                }
+                base *= base;
+                e >>= 1;
+            }
+            acc
+        };
         let (bc1, bc2) = (1.0 - pow(b1), 1.0 - pow(b2));
         Self {
             len: 0,
@@ -174,6 +184,10 @@ pub fn adamw(weights: &mut [f32], m: &mut [f32], v: &mut [f32], grad: &[f32], p:
         let vi = canonicalize(canonicalize(p.b2 * v[i]) + canonicalize(p.c2 * canonicalize(gs * gs)));
         m[i] = mi;
         v[i] = vi;
+        if vi.to_bits() & 0x7fff_ffff >= 0x7f80_0000 {
+            weights[i] = w;
+            continue;
+        }
         let root = if vi > 0.0 { canonicalize(vi * rsqrt(vi)) } else { 0.0 };
         let den = canonicalize(root * p.inv_bc2) + p.eps_s;
         let upd = canonicalize(p.step * mi) * recip(canonicalize(den));

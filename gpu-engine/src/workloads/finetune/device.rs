@@ -5,13 +5,15 @@
 
 use vulkano::buffer::Subbuffer;
 
-use super::{ClassifierHead, FinetuneOptions, HeadState, HeadTensors, Moments, Padded, first_trained};
+use super::{
+    ClassifierHead, EmbeddingMoments, FinetuneOptions, HeadState, HeadTensors, Moments, Padded, first_trained,
+};
 use crate::{
     EngineError, Gpu, Recorder, ReproClass,
-    attention::{Attention, AttentionShape},
+    attention::{Attention, AttentionShape, backward::AttentionBackward},
     kernels::{
         Gemm,
-        backward::{AttentionBackward, LayerNormBackward, ScatterRows, record_zero},
+        backward::{LayerNormBackward, ScatterRows, record_zero},
         elementwise::{Binary, BinaryOp, Gather, Transpose},
         gemm::{GemmShape, GemmVariant},
         rows::{LayerNormRows, RowsShape, SumRows, Unary},
@@ -49,6 +51,10 @@ struct Saved {
     f: Subbuffer<[f32]>,
     r2: Subbuffer<[f32]>,
 }
+
+/// A forward pass's results: the last layer's output, the embeddings' sum before their norm, and
+/// the kept layers' activations.
+type Forward = (Subbuffer<[f32]>, Subbuffer<[f32]>, Vec<Saved>);
 
 /// The kernels a step records.
 #[derive(Debug)]
@@ -108,7 +114,7 @@ impl Finetuner {
         layout: GemmVariant,
     ) -> Result<Self, EngineError> {
         let c = weights.config;
-        options.check(&c)?;
+        options.check(&c, &head)?;
         let params: usize =
             weights.layers.iter_mut().map(|l| l.tensors_mut().iter().map(|t| t.0.len()).sum::<usize>()).sum();
         let table = weights.word.len() + weights.position.len() + weights.token_type.len();
@@ -181,7 +187,7 @@ impl Finetuner {
         let bad = |message: String| Err(EngineError::Shape { kernel: "finetune", message });
         if moments.first_layer != first
             || moments.layers.len() != tuner.trained_layers.len()
-            || moments.embeddings.is_some() != !tuner.trained_embeddings.is_empty()
+            || moments.embeddings.is_some() == tuner.trained_embeddings.is_empty()
             || moments.steps > options.total_steps
         {
             return bad(format!(
@@ -230,13 +236,31 @@ impl Finetuner {
         let embeddings = if self.trained_embeddings.is_empty() {
             None
         } else {
-            let mut pair: ([Vec<f32>; 5], [Vec<f32>; 5]) = Default::default();
+            let mut pair: EmbeddingMoments = Default::default();
             for (t, (m, v)) in self.trained_embeddings.iter().zip(pair.0.iter_mut().zip(pair.1.iter_mut())) {
                 (*m, *v) = (gpu.download(&t.m)?, gpu.download(&t.v)?);
             }
             Some(pair)
         };
         Ok(Moments { steps: self.steps, first_layer: first, layers, embeddings, head: self.head.moments.clone() })
+    }
+
+    /// Whether a step on `sequences` sequences padded to `seq` tokens fits the device's memory
+    /// (every layer's activations of one forward pass, the backward pass's scratch).
+    pub fn check_batch_memory(&self, gpu: &Gpu, sequences: usize, seq: usize) -> Result<(), EngineError> {
+        let c = self.weights.config;
+        let rows = sequences as u64 * seq as u64;
+        let per_row = (16 * c.hidden + 4 * c.intermediate) as u64 * (c.layers as u64 + 1);
+        let scratch = AttentionBackward::scratch_len(AttentionShape {
+            batch: sequences,
+            seq,
+            heads: c.heads,
+            head_dim: c.head_dim(),
+        });
+        gpu.check_memory(
+            "one fine-tuning batch",
+            rows.saturating_mul(per_row).saturating_add(2 * scratch).saturating_mul(4),
+        )
     }
 
     /// Steps taken.
@@ -252,7 +276,7 @@ impl Finetuner {
         batch: &Padded,
         lens: &Subbuffer<[u32]>,
         keep_from: usize,
-    ) -> Result<(Subbuffer<[f32]>, Subbuffer<[f32]>, Vec<Saved>), EngineError> {
+    ) -> Result<Forward, EngineError> {
         let c = self.weights.config;
         let (h, i, rows, eps) = (c.hidden, c.intermediate, batch.ids.len(), c.layer_norm_eps);
         let att = AttentionShape { batch: batch.lens.len(), seq: batch.seq, heads: c.heads, head_dim: c.head_dim() };
@@ -320,18 +344,9 @@ impl Finetuner {
     /// One optimizer step on a batch; returns the batch's mean loss before the step.
     pub fn step(&mut self, gpu: &Gpu, sequences: &[Vec<u32>], labels: &[u32]) -> Result<f64, EngineError> {
         let c = self.weights.config;
-        let batch = Padded::new(&c, sequences, labels, self.head.head.labels)?;
+        let batch = Padded::new(&c, sequences, labels, self.head.head.labels, self.options.pad_id)?;
         let (h, i, rows, eps) = (c.hidden, c.intermediate, batch.ids.len(), c.layer_norm_eps);
-        gpu.check_memory(
-            "one fine-tuning batch",
-            4 * (rows * (16 * h + 4 * i) * (self.trained_layers.len() + 1)) as u64
-                + 8 * AttentionBackward::scratch_len(AttentionShape {
-                    batch: sequences.len(),
-                    seq: batch.seq,
-                    heads: c.heads,
-                    head_dim: c.head_dim(),
-                }),
-        )?;
+        self.check_batch_memory(gpu, sequences.len(), batch.seq)?;
         let first = first_trained(&c, &self.options);
         let att = AttentionShape { batch: sequences.len(), seq: batch.seq, heads: c.heads, head_dim: c.head_dim() };
         let scale = crate::detmath::rsqrt(c.head_dim() as f32);
@@ -344,7 +359,8 @@ impl Finetuner {
 
         // The head on the host.
         let hidden = gpu.download(&a)?;
-        let (loss, dcls, head_grads) = self.head.head.loss_and_grads(&batch.cls_rows(&hidden, h), labels);
+        let (loss, dcls, head_grads) =
+            self.head.head.loss_and_grads(&batch.cls_rows(&hidden, h), labels, self.steps)?;
         let mut da = gpu.upload(&batch.spread_cls(&dcls, h))?;
 
         // Backward, one submission per layer.
@@ -399,7 +415,7 @@ impl Finetuner {
             let dctx = input_grad(&mut rec, &dr1, &t[2], h, h)?;
             let scratch = AttentionBackward::scratch_len(att);
             let (p, ds, dqkv) = (gpu.output::<f32>(scratch)?, gpu.output::<f32>(scratch)?, out(3 * h)?);
-            k.attention_back.record(gpu, &mut rec, &s.qkv, &lens, &dctx, (&p, &ds), &dqkv, att, scale)?;
+            k.attention_back.record(gpu, &mut rec, &s.qkv, &batch.lens, &dctx, (&p, &ds), &dqkv, att, scale)?;
             weight_grad(&mut rec, &s.input, h, &dqkv, 3 * h, &g[0].g)?;
             column_sums(&mut rec, &dqkv, 3 * h, &g[1].g)?;
             let back = input_grad(&mut rec, &dqkv, &t[0], h, 3 * h)?;
@@ -437,7 +453,9 @@ impl Finetuner {
         let labels = self.head.head.labels;
         let mut out = Vec::with_capacity(sequences.len());
         for chunk in sequences.chunks(batch.max(1)) {
-            let padded = Padded::new(&c, chunk, &vec![0; chunk.len()], labels)?;
+            let padded = Padded::new(&c, chunk, &vec![0; chunk.len()], labels, self.options.pad_id)?;
+            let rows = padded.ids.len();
+            gpu.check_memory("one batch of class scores", 4 * (rows * (8 * c.hidden + 2 * c.intermediate)) as u64)?;
             let lens = gpu.upload(&padded.lens)?;
             let (a, _, _) = self.forward(gpu, &padded, &lens, c.layers)?;
             let logits = self.head.head.logits(&padded.cls_rows(&gpu.download(&a)?, c.hidden));

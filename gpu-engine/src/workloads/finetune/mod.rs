@@ -11,8 +11,8 @@
 //! row gets no gradient, as PyTorch's `padding_idx`). [`Finetuner`] runs on a device and
 //! [`ReferenceFinetuner`] is its CPU twin: the same bits after every step.
 //!
-//! A batch's sequences are padded to its longest with token 0 at their positions; padding rows
-//! never reach a real row, and their gradients are zero.
+//! A batch's sequences are padded to its longest with the padding token at their positions;
+//! padding rows never reach a real row, and their gradients are zero.
 
 mod device;
 mod twin;
@@ -44,6 +44,9 @@ pub struct FinetuneOptions {
     pub trained_layers: usize,
     pub betas: (f64, f64),
     pub eps: f64,
+    /// The padding token's id (the model's `pad_token_id`): a batch is padded with it, and its
+    /// embedding row gets no gradient (PyTorch's `padding_idx`).
+    pub pad_id: u32,
 }
 
 impl FinetuneOptions {
@@ -65,8 +68,20 @@ impl FinetuneOptions {
         AdamWStep::new(self.learning_rate_at(step), wd, self.betas, self.eps, step + 1)
     }
 
-    fn check(&self, config: &EncoderConfig) -> Result<(), EngineError> {
+    fn check(&self, config: &EncoderConfig, head: &ClassifierHead) -> Result<(), EngineError> {
         let bad = |message: String| Err(EngineError::Shape { kernel: "finetune", message });
+        if head.hidden != config.hidden || head.labels != self.labels {
+            return bad(format!(
+                "a head of {} inputs and {} classes for a model of width {} and {} classes",
+                head.hidden, head.labels, config.hidden, self.labels
+            ));
+        }
+        if !self.eps.is_finite() || self.eps <= 0.0 {
+            return bad(format!("eps {} must be above 0", self.eps));
+        }
+        if self.pad_id as usize >= config.vocab_size {
+            return bad(format!("the padding id {} is outside the vocabulary", self.pad_id));
+        }
         if !(2..=1 << 16).contains(&self.labels) {
             return bad(format!("{} labels: a classifier needs 2 to 65,536", self.labels));
         }
@@ -165,8 +180,13 @@ impl ClassifierHead {
     }
 
     /// The mean cross-entropy of the batch (`cls` rows and their labels), the gradient of `cls`,
-    /// and the head's gradients.
-    fn loss_and_grads(&self, cls: &[f32], labels: &[u32]) -> (f64, Vec<f32>, HeadTensors) {
+    /// and the head's gradients; an error when a class score is not finite (step `step` diverged).
+    fn loss_and_grads(
+        &self,
+        cls: &[f32],
+        labels: &[u32],
+        step: u32,
+    ) -> Result<(f64, Vec<f32>, HeadTensors), EngineError> {
         let (h, l, batch) = (self.hidden, self.labels, labels.len());
         let (logits, pooled) = self.forward(cls);
         let inv_batch = canon(1.0 / batch as f32);
@@ -174,7 +194,17 @@ impl ClassifierHead {
         let mut dlogits = vec![0.0f32; batch * l];
         for (b, &label) in labels.iter().enumerate() {
             let row = &logits[b * l..(b + 1) * l];
-            let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            if let Some(c) = row.iter().position(|v| !v.is_finite()) {
+                return Err(EngineError::Shape {
+                    kernel: "finetune",
+                    message: format!(
+                        "step {}: sample {b}'s score for class {c} is {}: the training diverged (a smaller learning rate may not)",
+                        step + 1,
+                        row[c]
+                    ),
+                });
+            }
+            let m = row.iter().copied().fold(row[0], |m, v| if v > m { v } else { m });
             let e: Vec<f32> = row.iter().map(|&v| canon(detmath::exp(v - m))).collect();
             let z = canon(e.iter().sum::<f32>());
             loss += f64::from(m) - f64::from(row[label as usize]) + detmath::ln64(f64::from(z));
@@ -191,7 +221,7 @@ impl ClassifierHead {
         let d_pooler_w = outer_sum(cls, &dpre, batch, h, h);
         let d_pooler_b = column_sums(&dpre, batch, h);
         let dcls = back_through(&dpre, &self.pooler_w, batch, h, h);
-        (loss / batch as f64, dcls, [d_pooler_w, d_pooler_b, d_classifier_w, d_classifier_b])
+        Ok((loss / batch as f64, dcls, [d_pooler_w, d_pooler_b, d_classifier_w, d_classifier_b]))
     }
 
     /// One AdamW step of the head on the host (the CPU twin of the device's, so either runner
@@ -254,7 +284,7 @@ pub fn to_safetensors(weights: &EncoderWeights, head: &ClassifierHead) -> Result
 
 /// The pooler of a Hugging Face BERT checkpoint (`pooler.dense`, with or without a `bert.` prefix)
 /// as `([in, out] weights, bias)`, or `None` when it has none.
-pub fn pooler(bytes: &[u8], hidden: usize) -> Result<Option<(Vec<f32>, Vec<f32>)>, EngineError> {
+pub fn pooler(bytes: &[u8], hidden: usize) -> Result<Option<Pooler>, EngineError> {
     let file = super::tensors::TensorFile::parse(bytes)?;
     let prefix = if file.contains("bert.pooler.dense.weight") { "bert." } else { "" };
     if !file.contains(&format!("{prefix}pooler.dense.weight")) {
@@ -264,6 +294,11 @@ pub fn pooler(bytes: &[u8], hidden: usize) -> Result<Option<(Vec<f32>, Vec<f32>)
     let b = file.f32(&format!("{prefix}pooler.dense.bias"), &[hidden])?;
     Ok(Some((crate::reference::transpose(&w, hidden, hidden), b)))
 }
+
+/// A pooler's `[in, out]` weights and its bias.
+pub type Pooler = (Vec<f32>, Vec<f32>);
+/// `(m, v)` of the embeddings' five tensors (word, position, token type, the norm's gain and bias).
+pub type EmbeddingMoments = ([Vec<f32>; 5], [Vec<f32>; 5]);
 
 /// The names of an encoder layer's tensors in [`LayerWeights::tensors_mut`]'s order.
 const LAYER_FIELDS: [&str; 12] = [
@@ -294,7 +329,7 @@ pub struct Moments {
     /// `(m, v)` of each trained layer, from the first trained layer up.
     pub layers: Vec<(LayerWeights, LayerWeights)>,
     /// `(m, v)` of the embeddings, when every layer is trained.
-    pub embeddings: Option<([Vec<f32>; 5], [Vec<f32>; 5])>,
+    pub embeddings: Option<EmbeddingMoments>,
     pub head: (HeadTensors, HeadTensors),
 }
 
@@ -371,7 +406,7 @@ impl Moments {
         let embeddings = if first == 0 {
             let w = weights;
             let lens = [&w.word, &w.position, &w.token_type, &w.emb_ln_g, &w.emb_ln_b].map(Vec::len);
-            let mut pair: ([Vec<f32>; 5], [Vec<f32>; 5]) = Default::default();
+            let mut pair: EmbeddingMoments = Default::default();
             for (which, t) in [("m", &mut pair.0), ("v", &mut pair.1)] {
                 for ((values, field), len) in t.iter_mut().zip(EMBEDDING_FIELDS).zip(lens) {
                     *values = read(which, format!("embeddings.{field}"), len)?;
@@ -479,15 +514,13 @@ struct Padded {
     types: RowLists,
 }
 
-/// The padding token's id (BERT's `[PAD]`), whose embedding row gets no gradient.
-const PAD_ID: u32 = 0;
-
 impl Padded {
     fn new(
         config: &EncoderConfig,
         sequences: &[Vec<u32>],
         labels: &[u32],
         classes: usize,
+        pad_id: u32,
     ) -> Result<Self, EngineError> {
         let bad = |message: String| Err(EngineError::Shape { kernel: "finetune", message });
         if sequences.is_empty() || sequences.len() != labels.len() {
@@ -505,13 +538,13 @@ impl Padded {
             }
         }
         let seq = sequences.iter().map(Vec::len).max().unwrap_or(1);
-        let mut ids = vec![PAD_ID; sequences.len() * seq];
+        let mut ids = vec![pad_id; sequences.len() * seq];
         for (b, s) in sequences.iter().enumerate() {
             ids[b * seq..b * seq + s.len()].copy_from_slice(s);
         }
         let real = |r: usize| r % seq < sequences[r / seq].len();
         let rows = ids.len();
-        let words = RowLists::group((0..rows).map(|r| (real(r) && ids[r] != PAD_ID).then_some(ids[r])));
+        let words = RowLists::group((0..rows).map(|r| (real(r) && ids[r] != pad_id).then_some(ids[r])));
         let positions = RowLists::group((0..rows).map(|r| real(r).then_some((r % seq) as u32)));
         let types = RowLists::group((0..rows).map(|r| real(r).then_some(0)));
         Ok(Self { seq, ids, lens: sequences.iter().map(|s| s.len() as u32).collect(), words, positions, types })

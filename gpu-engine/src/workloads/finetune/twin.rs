@@ -3,9 +3,9 @@
 use super::{ClassifierHead, FinetuneOptions, HeadState, Padded, first_trained};
 use crate::{
     EngineError, ReproClass,
-    attention::{self, AttentionShape},
+    attention::{self, AttentionShape, backward::attention_backward},
     kernels::{
-        backward::{attention_backward, layernorm_backward, scatter_rows},
+        backward::{layernorm_backward, scatter_rows},
         train::adamw,
     },
     reference::{self as cpu, BinaryOp, UnaryOp},
@@ -54,7 +54,7 @@ impl ReferenceFinetuner {
         class: ReproClass,
     ) -> Result<Self, EngineError> {
         let c = weights.config;
-        options.check(&c)?;
+        options.check(&c, &head)?;
         let first = first_trained(&c, &options);
         let layer_moments = weights.layers[first..].iter().map(|l| (l.zeros_like(), l.zeros_like())).collect();
         let embedding_moments = (first == 0).then(|| {
@@ -79,7 +79,7 @@ impl ReferenceFinetuner {
     /// One optimizer step on a batch; returns the batch's mean loss before the step.
     pub fn step(&mut self, sequences: &[Vec<u32>], labels: &[u32]) -> Result<f64, EngineError> {
         let c = self.weights.config;
-        let batch = Padded::new(&c, sequences, labels, self.head.head.labels)?;
+        let batch = Padded::new(&c, sequences, labels, self.head.head.labels, self.options.pad_id)?;
         let (h, i, rows, eps) = (c.hidden, c.intermediate, batch.ids.len(), c.layer_norm_eps);
         let first = first_trained(&c, &self.options);
         let att = AttentionShape { batch: sequences.len(), seq: batch.seq, heads: c.heads, head_dim: c.head_dim() };
@@ -113,7 +113,7 @@ impl ReferenceFinetuner {
         }
 
         // The head on the host, then back through the trained layers.
-        let (loss, dcls, head_grads) = self.head.head.loss_and_grads(&batch.cls_rows(&a, h), labels);
+        let (loss, dcls, head_grads) = self.head.head.loss_and_grads(&batch.cls_rows(&a, h), labels, self.steps)?;
         let mut da = batch.spread_cls(&dcls, h);
         let mut grads: Vec<LayerWeights> = Vec::with_capacity(saved.len());
         for (s, lw) in saved.iter().zip(&w.layers[first..]).rev() {
