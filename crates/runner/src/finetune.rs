@@ -525,6 +525,11 @@ pub fn run(
                 .map_err(|e| JobError::input(optimizer_name, e.to_string()))?
         }
     };
+    // The largest batch is checked against the device's memory before the first step: a job
+    // that cannot fit fails here, not after hours of training.
+    let widest = p.batches.iter().map(Vec::len).max().unwrap_or(1);
+    let longest = p.train.0.iter().map(Vec::len).max().unwrap_or(1);
+    tuner.check_batch_memory(gpu, widest, longest)?;
     let start = *blake3::hash(&package.manifest_bytes).as_bytes();
     let units = segment_units(&p)?;
     let (mut traced, mut input) = (Traced::default(), start);
