@@ -1878,7 +1878,7 @@ mod finetune {
         let s = AttentionShape { batch: 3, seq: 5, heads: 2, head_dim: 8 };
         let lens = [5u32, 1, 3];
         let (qkv, dctx) = (moderate(3, s.rows() * 3 * s.width()), moderate(4, s.rows() * s.width()));
-        let kernel = AttentionBackward::new(&gpu).expect("pipeline");
+        let kernel = AttentionBackward::new(&gpu, s.head_dim).expect("pipeline");
         let scratch = AttentionBackward::scratch_len(s);
         let (p, ds) = (gpu.output::<f32>(scratch).expect("a"), gpu.output::<f32>(scratch).expect("a"));
         let dqkv = gpu.output::<f32>(qkv.len() as u64).expect("a");

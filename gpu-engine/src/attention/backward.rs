@@ -25,12 +25,23 @@ use crate::{
 pub struct AttentionBackward {
     scores: Arc<ComputePipeline>,
     grads: Arc<ComputePipeline>,
+    head_dim: usize,
 }
 
 impl AttentionBackward {
-    pub fn new(gpu: &Gpu) -> Result<Self, EngineError> {
-        let pass = |p: u32| gpu.pipeline(shaders::ATTENTION_BACKWARD, &[(0, SpecializationConstant::U32(p))]);
-        Ok(Self { scores: pass(0)?, grads: pass(1)? })
+    /// The pipelines for heads `head_dim` wide.
+    pub fn new(gpu: &Gpu, head_dim: usize) -> Result<Self, EngineError> {
+        if head_dim == 0 || head_dim > super::MAX_HEAD_DIM {
+            return Err(EngineError::Shape {
+                kernel: "attention_backward",
+                message: format!("head_dim {head_dim} is outside 1..={}", super::MAX_HEAD_DIM),
+            });
+        }
+        let pass = |p: u32| {
+            let constants = [(0, SpecializationConstant::U32(p)), (1, SpecializationConstant::U32(head_dim as u32))];
+            gpu.pipeline(shaders::ATTENTION_BACKWARD, &constants)
+        };
+        Ok(Self { scores: pass(0)?, grads: pass(1)?, head_dim })
     }
 
     /// The scratch each of `p` and `ds` needs for shape `s`.
@@ -53,12 +64,17 @@ impl AttentionBackward {
         scale: f32,
     ) -> Result<(), EngineError> {
         const KERNEL: &str = "attention_backward";
+        if s.head_dim != self.head_dim {
+            return Err(EngineError::Shape {
+                kernel: KERNEL,
+                message: format!("built for head_dim {}, called with {}", self.head_dim, s.head_dim),
+            });
+        }
         let batch = check_u32(KERNEL, "batch", s.batch)?;
         let seq = check_u32(KERNEL, "seq", s.seq)?;
         let heads = check_u32(KERNEL, "heads", s.heads)?;
         let dim = check_u32(KERNEL, "head_dim", s.head_dim)?;
         let rows = check_u32(KERNEL, "batch * heads * seq", s.batch * s.heads * s.seq)?;
-        let cells = check_u32(KERNEL, "batch * heads * seq * head_dim", s.batch * s.heads * s.seq * s.head_dim)?;
         check_u32(KERNEL, "the scratch", Self::scratch_len(s) as usize)?;
         check_len(KERNEL, "qkv", qkv.len(), (s.rows() * 3 * s.width()) as u64)?;
         check_len(KERNEL, "dqkv", dqkv.len(), (s.rows() * 3 * s.width()) as u64)?;
@@ -87,7 +103,7 @@ impl AttentionBackward {
             dqkv.as_bytes(),
         ];
         record_library(gpu, builder, &self.scores, &buffers, push, linear_groups(rows, 64))?;
-        record_library(gpu, builder, &self.grads, &buffers, push, linear_groups(cells, 64))
+        record_library(gpu, builder, &self.grads, &buffers, push, linear_groups(rows, 64))
     }
 }
 

@@ -152,7 +152,7 @@ impl Finetuner {
             norm: LayerNormRows::new(gpu)?,
             norm_back: LayerNormBackward::new(gpu)?,
             attention: Attention::new(gpu, class, c.head_dim())?,
-            attention_back: AttentionBackward::new(gpu)?,
+            attention_back: AttentionBackward::new(gpu, c.head_dim())?,
             gather: Gather::new(gpu)?,
             scatter: ScatterRows::new(gpu)?,
             transpose: Transpose::new(gpu)?,
