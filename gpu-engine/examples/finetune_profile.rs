@@ -61,7 +61,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             pad_id: 0,
         };
         let mut tuner = Finetuner::new(&gpu, weights.clone(), head.clone(), options, ReproClass::Unfused)?;
-        let seqs: Vec<Vec<u32>> = (0..batch).map(|b| (0..seq).map(|t| ((b * 31 + t * 7) % 30_000 + 1) as u32).collect()).collect();
+        let seqs: Vec<Vec<u32>> =
+            (0..batch).map(|b| (0..seq).map(|t| ((b * 31 + t * 7) % 30_000 + 1) as u32).collect()).collect();
         let labels: Vec<u32> = (0..batch).map(|b| (b % 2) as u32).collect();
         time(&format!("step, top {trained_layers} layer(s) trained"), || tuner.step(&gpu, &seqs, &labels).map(|_| ()))?;
         time("  forward alone (class scores)", || tuner.logits(&gpu, &seqs, batch).map(|_| ()))?;
@@ -79,7 +80,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         gpu.submit("profile", rec)
     })?;
     let norm = LayerNormBackward::new(&gpu)?;
-    let (x, g, dy, dx, xdy) = (buf(rows * h)?, buf(h)?, buf(rows * h)?, gpu.output::<f32>((rows * h) as u64)?, gpu.output::<f32>((rows * h) as u64)?);
+    let (x, g, dy, dx, xdy) = (
+        buf(rows * h)?,
+        buf(h)?,
+        buf(rows * h)?,
+        gpu.output::<f32>((rows * h) as u64)?,
+        gpu.output::<f32>((rows * h) as u64)?,
+    );
     time("layer norm backward (one)", || {
         let mut rec = gpu.recorder()?;
         norm.record(&gpu, &mut rec, &x, &g, &dy, &dx, &xdy, RowsShape { rows, n: h }, 1e-12)?;

@@ -8,7 +8,9 @@
 //! - `run`: a job package end to end: the JSON report, the outputs, and a bad input's exit code.
 //! - `crash`: a provider killed with SIGKILL mid-job resumes from its node state and is paid; a
 //!   buyer killed after posting finds its job again (`job wait`) and gets the verified result; a
-//!   provider whose RPC goes down for a while (a TCP proxy cut) waits and carries on.
+//!   provider whose RPC goes down for a while (a TCP proxy cut) waits and carries on; an embedding
+//!   job in shards, and a fine-tuning job as a chain of market jobs (each link resuming from the
+//!   one before's verified state), end with the bits of one local run.
 //! - `submit`: malformed packages are refused before anything is posted; no funds move.
 //! - `hostile`: the corpus of hostile packages in `tests/hostile/` (and a few made on the spot:
 //!   an oversized manifest, a link out of the package, a zip entry climbing out): `gridmint run`
@@ -1040,6 +1042,103 @@ mod crash {
             fs::read(local.join("embeddings.npy")).expect("local"),
             "three shards on the market give the bits of one local run"
         );
+    }
+
+    /// Issue #25 point 2: a fine-tuning job of two segments runs as a chain of two market jobs
+    /// (`--segments-per-job 1`): the second resumes from the first's verified weights and
+    /// optimizer state, and the chain ends with the bits of one uninterrupted local run.
+    #[test]
+    fn a_fine_tuning_job_as_a_chain_of_market_jobs_ends_with_the_bits_of_one_local_run() {
+        let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        let models = super::support::model_cache();
+        if !anvil.is_file() || !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
+            assert!(
+                std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"),
+                "no anvil or no MiniLM (make setup)"
+            );
+            eprintln!("SKIPPED: needs anvil and all-MiniLM-L6-v2");
+            return;
+        }
+        let models = models.to_string_lossy().into_owned();
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (_devnet, profile) = local_market(&tmp.path().join("chain"), &anvil);
+        let profile = profile.to_string_lossy().into_owned();
+        let home = tmp.path().join("p1");
+        let log = fs::File::create(tmp.path().join("provider.log")).expect("log");
+        let _provider = Kill(
+            gridmint(&home, &["--models", &models, "provider", "start", "--network", &profile, "--dev-account", "1"])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("provider starts"),
+        );
+        wait_for("a provider's state", Duration::from_secs(120), || home.join("data/node.sqlite3").is_file());
+        std::thread::sleep(Duration::from_secs(3));
+        let pkg = tmp.path().join("job");
+        fs::create_dir_all(&pkg).expect("package");
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/finetune");
+        fs::copy(example.join("train.jsonl"), pkg.join("train.jsonl")).expect("data");
+        fs::write(
+            pkg.join("job.toml"),
+            "kind = \"finetune\"\nmodel = \"all-MiniLM-L6-v2\"\ndata = \"train.jsonl\"\n[finetune]\nepochs = 1\n\
+             learning_rate = 1e-4\nbatch_size = 8\nlayers = 2\nsegment_steps = 5\nseed = 3\n",
+        )
+        .expect("manifest");
+        let out = tmp.path().join("result");
+        let submitted = gridmint(
+            &tmp.path().join("b"),
+            &[
+                "--models",
+                &models,
+                "--json",
+                "job",
+                "submit",
+                &pkg.to_string_lossy(),
+                "--network",
+                &profile,
+                "--dev-account",
+                "4",
+                "--replicas",
+                "1",
+                "--segments-per-job",
+                "1",
+                "--out",
+                &out.to_string_lossy(),
+            ],
+        )
+        .output()
+        .expect("chained submit");
+        assert!(
+            submitted.status.success(),
+            "{}\nthe provider's log:\n{}",
+            String::from_utf8_lossy(&submitted.stderr),
+            fs::read_to_string(tmp.path().join("provider.log")).unwrap_or_default()
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&submitted.stdout).expect("JSON");
+        assert_eq!(summary["links"], 2, "two segments, one a job: {summary}");
+        assert_eq!(summary["verified"], true, "{summary}");
+
+        let local = tmp.path().join("local");
+        let run = gridmint(
+            &tmp.path().join("b"),
+            &["--models", &models, "run", &pkg.to_string_lossy(), "--out", &local.to_string_lossy()],
+        )
+        .output()
+        .expect("local run");
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        for file in ["model.safetensors", "optimizer.safetensors"] {
+            assert!(
+                fs::read(out.join(file)).expect("the chain's") == fs::read(local.join(file)).expect("the local run's"),
+                "{file}: two jobs on the market give the bits of one local run"
+            );
+        }
+        let segments = |dir: &Path| -> serde_json::Value {
+            serde_json::from_slice::<serde_json::Value>(&fs::read(dir.join("metrics.json")).expect("metrics"))
+                .expect("JSON")["segments"]
+                .clone()
+        };
+        assert_eq!(segments(&out), segments(&local), "the same losses, step for step");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! by the binary and passed in.
 
 pub mod buyer;
+pub mod chain;
 pub mod court;
 pub mod devnet;
 pub mod earnings;
