@@ -1,11 +1,12 @@
 #version 450
-// One AdamW step, in place, elementwise and unfused on every device, in PyTorch's order:
+// One AdamW step, in place, elementwise and unfused on every device, in PyTorch's order of
+// operations (its arithmetic differs: b1 * m + c1 * g for lerp, a product by 1 / sqrt(bc2)):
 //   w  = canon(w * decay)                                decay = 1 - lr * weight_decay
 //   gs = g * 2^24 (exact)                                the moments are of the scaled gradient
 //   m  = canon(canon(b1 * m) + canon(c1 * gs))           c1 = 1 - b1
 //   v  = canon(canon(b2 * v) + canon(c2 * canon(gs * gs)))   c2 = 1 - b2
 //   den = canon(canon(sqrt(v)) * inv_bc2) + eps_s        sqrt(v) = canon(v * rsqrt(v)), +0 at +0
-//   w  = canon(w - canon(canon(step * m) * recip(den)))  step = lr / (1 - b1^t)
+//   w  = canon(w - canon(canon(step * m) * recip(canon(den))))  step = lr / (1 - b1^t)
 // (no step where v is infinite or NaN: the decayed w is kept)
 // The scalars are the host's (f64, rounded to f32 once); eps_s = eps * 2^24. Scaling leaves the
 // update as it is and keeps v out of the canonical domain's floor (2^-37): a gradient of 1e-6

@@ -5,7 +5,7 @@
 // PASS 0, one invocation per (sequence b, head h, query i < len[b]), j over the real keys in
 // increasing order, sums over d in increasing order:
 //   s_j = canon(canon(sum_d q_d k_jd) * scale);  m = the first s_j, then any greater;  e_j = canon(exp(s_j - m))
-//   p_j = canon(e_j * recip(sum_j e_j));  dp_j = canon(sum_d dctx_d v_jd)
+//   p_j = canon(e_j * recip(canon(sum_j e_j)));  dp_j = canon(sum_d dctx_d v_jd)
 //   t = canon(sum_j canon(p_j * dp_j));  ds_j = canon(canon(p_j * (dp_j - t)) * scale)
 // into P and DS ([b, h, j, i], SEQ x SEQ per head, the query fastest; entries of padding rows or
 // keys not written).

@@ -21,7 +21,9 @@
 //! - `decoder_device`: the decoder on the device (prefill, decode over the key-value cache, greedy
 //!   generation of a batch, sampled generation in slots) against its CPU twin, bit for bit.
 //! - `finetune`: the backward kernels and AdamW against their CPU twins; fine-tuning a small
-//!   seeded encoder on the device gives its twin's losses and weights, bit for bit.
+//!   seeded encoder on the device gives its twin's losses and weights, bit for bit; a run resumed
+//!   from its state as files gives the uninterrupted run's bits; bad batches and options refused,
+//!   the learning-rate schedule.
 //! - `llama`: Llama and Qwen2 checkpoints written by transformers (scripts/reference/lm_job.py):
 //!   the CPU twin gives transformers' logits and greedy tokens, the device its twin's bits.
 
@@ -2043,6 +2045,70 @@ mod finetune {
                 });
                 assert_eq!(tw.word[0], decayed, "row 0 ([PAD]) is only decayed");
             }
+        }
+    }
+
+    /// Issue #25 point 2: a run stopped after a step and resumed from its state as files (the
+    /// weights in transformers' names, the optimizer's steps and moments) gives the uninterrupted
+    /// run's losses, weights and moments, bit for bit; a state with a moment that no run leaves
+    /// (NaN) is refused naming the tensor.
+    #[test]
+    fn a_run_resumed_from_its_state_as_files_gives_the_uninterrupted_runs_bits() {
+        use gpu_engine::workloads::finetune::{self, Moments};
+        let Some(gpu) = gpu() else { return };
+        let config = small();
+        let weights = EncoderWeights::seeded(config, 21).expect("weights");
+        let head = ClassifierHead::drawn(16, 2, 22).expect("head");
+        let batches: Vec<(Vec<Vec<u32>>, Vec<u32>)> = (0..3u32)
+            .map(|b| {
+                let seqs = (0..3u32)
+                    .map(|s| (0..2 + (b + s) % 5).map(|t| 1 + (b * 5 + s * 3 + t * 7) % 39).collect())
+                    .collect();
+                (seqs, (0..3).map(|s| (b + s) % 2).collect())
+            })
+            .collect();
+        for trained_layers in [2, 1] {
+            let options = FinetuneOptions {
+                labels: 2,
+                learning_rate: 1e-2,
+                weight_decay: 0.01,
+                warmup_steps: 1,
+                total_steps: 3,
+                trained_layers,
+                betas: FinetuneOptions::BETAS,
+                eps: FinetuneOptions::EPS,
+                pad_id: 0,
+            };
+            let class = ReproClass::Unfused;
+            let mut whole = Finetuner::new(&gpu, weights.clone(), head.clone(), options, class).expect("finetuner");
+            let losses: Vec<f64> = batches.iter().map(|(s, l)| whole.step(&gpu, s, l).expect("a step")).collect();
+            let mut first = Finetuner::new(&gpu, weights.clone(), head.clone(), options, class).expect("finetuner");
+            assert_eq!(first.step(&gpu, &batches[0].0, &batches[0].1).expect("a step").to_bits(), losses[0].to_bits());
+            let (w, h) = first.weights(&gpu).expect("weights");
+            let model = finetune::to_safetensors(&w, &h).expect("model file");
+            let optimizer = first.moments(&gpu).expect("moments").to_safetensors().expect("optimizer file");
+            let (w, h) = finetune::from_safetensors(&model, config, 2).expect("read back");
+            let moments = Moments::from_safetensors(&optimizer, &w, &h, &options).expect("read back");
+            assert_eq!(moments.steps, 1);
+            let mut rest =
+                Finetuner::resume(&gpu, w.clone(), h.clone(), options, class, moments.clone()).expect("resumes");
+            for ((s, l), want) in batches[1..].iter().zip(&losses[1..]) {
+                assert_eq!(rest.step(&gpu, s, l).expect("a step").to_bits(), want.to_bits(), "{trained_layers} layers");
+            }
+            let end = |t: &Finetuner| {
+                let (w, h) = t.weights(&gpu).expect("weights");
+                (
+                    finetune::to_safetensors(&w, &h).expect("file"),
+                    t.moments(&gpu).expect("moments").to_safetensors().expect("file"),
+                )
+            };
+            assert!(end(&rest) == end(&whole), "{trained_layers} layers: the same weights and moments, byte for byte");
+
+            let mut poisoned = moments.clone();
+            poisoned.head.0[2][0] = f32::NAN;
+            let err = Moments::from_safetensors(&poisoned.to_safetensors().expect("file"), &w, &h, &options)
+                .expect_err("NaN is no run's moment");
+            assert!(err.to_string().contains("adamw.m.head.classifier_w"), "{err}");
         }
     }
 

@@ -418,13 +418,14 @@ pub struct SubmitArgs {
     reveal_window: u64,
     /// Split an embedding job into shards of at most this many sentences; each shard is its own
     /// market job (matched, run, verified and settled independently), results joined in order.
-    #[arg(long, conflicts_with = "segments_per_job")]
+    #[arg(long, conflicts_with = "chain")]
     shard_size: Option<usize>,
-    /// Run a finetune job as a chain of market jobs of this many segments each, one after the
-    /// other: each link resumes from the one before's verified weights and optimizer state, is
-    /// verified and paid on its own, and is posted again if its providers drop out.
+    /// Run a finetune job as a chain of market jobs, one segment each, one after the other: each
+    /// link resumes from the one before's verified weights and optimizer state, is verified and
+    /// paid on its own, and is posted again if its providers drop out. Run again with the same
+    /// `--out`, a stopped chain goes on from its last verified link.
     #[arg(long)]
-    segments_per_job: Option<u32>,
+    chain: bool,
     /// Where the verified result goes (requires waiting).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -444,10 +445,11 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
         JobCommand::Wait(args) => return wait(node, args, json),
     };
     // The package first: a bad one is refused before anything reaches the network.
-    let split = args.shard_size.is_some() || args.segments_per_job.is_some();
+    let split = args.shard_size.is_some() || args.chain;
     let checked = (!split).then(|| buyer::check_package(node.paths(), &args.package)).transpose()?;
-    if let Some(per_job) = args.segments_per_job {
-        gridmint_node::chain::links(&args.package, per_job)?;
+    if args.chain {
+        gridmint_node::chain::links(&args.package)?;
+        buyer::check_package(node.paths(), &args.package)?;
     }
     let net = args.network.connect(node)?;
     let options = SubmitOptions {
@@ -468,8 +470,8 @@ pub fn job(node: &Node, command: JobCommand, json: bool) -> anyhow::Result<()> {
     if let Some(size) = args.shard_size {
         return runtime.block_on(submit_sharded(node, &net, &args, &options, size, json));
     }
-    if let Some(per_job) = args.segments_per_job {
-        return runtime.block_on(submit_chained(node, &net, &args, &options, per_job, json));
+    if args.chain {
+        return runtime.block_on(submit_chained(node, &net, &args, &options, json));
     }
     let checked = checked.context("a package checked above")?;
     runtime.block_on(async {
@@ -604,13 +606,12 @@ fn wait(node: &Node, args: WaitArgs, json: bool) -> anyhow::Result<()> {
     })
 }
 
-/// `job submit --segments-per-job`: a finetune job as a chain of market jobs, one after the other.
+/// `job submit --chain`: a finetune job as a chain of market jobs, one segment each.
 async fn submit_chained(
     node: &Node,
     net: &Network,
     args: &SubmitArgs,
     options: &SubmitOptions,
-    per_job: u32,
     json: bool,
 ) -> anyhow::Result<()> {
     let scratch = tempfile::Builder::new().prefix("chain-").tempdir()?;
@@ -623,57 +624,52 @@ async fn submit_chained(
         }
     };
     std::fs::create_dir_all(&out)?;
-    let chained = gridmint_node::chain::run_chain(
-        node.paths(),
-        net,
-        &args.package,
-        scratch.path(),
-        &out,
-        per_job,
-        options,
-        &mut |e| match e.event {
-            buyer::ShardEvent::Posted { attempt, posted, .. } => {
-                let again = if attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
-                eprintln!(
-                    "link {}/{}: posted job {} ({} work units){again}",
+    eprintln!("the chain's links and result go to {} (run again with --out there to go on)", out.display());
+    let chained =
+        gridmint_node::chain::run_chain(node.paths(), net, &args.package, scratch.path(), &out, options, &mut |e| {
+            match e.event {
+                buyer::ShardEvent::Posted { attempt, posted, .. } => {
+                    let again = if attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+                    eprintln!(
+                        "link {}/{}: posted job {} ({} work units){again}",
+                        e.link + 1,
+                        e.links,
+                        posted.job_id,
+                        posted.work_units
+                    );
+                }
+                buyer::ShardEvent::Ended { outcome, .. } => eprintln!(
+                    "link {}/{}: job {} {}",
                     e.link + 1,
                     e.links,
-                    posted.job_id,
-                    posted.work_units
-                );
+                    outcome.job_id,
+                    if outcome.verified {
+                        "verified".to_owned()
+                    } else {
+                        format!("NOT verified (state {})", outcome.state)
+                    }
+                ),
+                buyer::ShardEvent::Reposting { attempt, .. } => eprintln!(
+                    "link {}/{}: refunded without a result; posting it again from the same state (attempt {attempt})",
+                    e.link + 1,
+                    e.links
+                ),
             }
-            buyer::ShardEvent::Ended { outcome, .. } => eprintln!(
-                "link {}/{}: job {} {}",
-                e.link + 1,
-                e.links,
-                outcome.job_id,
-                if outcome.verified {
-                    "verified".to_owned()
-                } else {
-                    format!("NOT verified (state {})", outcome.state)
-                }
-            ),
-            buyer::ShardEvent::Reposting { attempt, .. } => eprintln!(
-                "link {}/{}: refunded without a result; posting it again from the same state (attempt {attempt})",
-                e.link + 1,
-                e.links
-            ),
-        },
-    )
-    .await;
+        })
+        .await;
     net.close_peer().await;
     let chained = chained?;
     let verified = chained.verified();
     let value = serde_json::json!({
         "jobIds": chained.job_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
-        "links": chained.links,
+        "links": chained.total,
         "verified": verified,
         "out": out.display().to_string(),
     });
     if json {
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        println!("{} links, verified {verified}: the fine-tuned model in {}", chained.links, out.display());
+        println!("{} links, verified {verified}: the fine-tuned model in {}", chained.total, out.display());
     }
     if !verified {
         return Err(crate::AlreadyReported("a link of the chain ended without a verified result".to_owned()).into());

@@ -1045,7 +1045,7 @@ mod crash {
     }
 
     /// Issue #25 point 2: a fine-tuning job of two segments runs as a chain of two market jobs
-    /// (`--segments-per-job 1`): the second resumes from the first's verified weights and
+    /// (`--chain`, one segment a job): the second resumes from the first's verified weights and
     /// optimizer state, and the chain ends with the bits of one uninterrupted local run.
     #[test]
     fn a_fine_tuning_job_as_a_chain_of_market_jobs_ends_with_the_bits_of_one_local_run() {
@@ -1101,8 +1101,7 @@ mod crash {
                 "4",
                 "--replicas",
                 "1",
-                "--segments-per-job",
-                "1",
+                "--chain",
                 "--out",
                 &out.to_string_lossy(),
             ],
@@ -1139,6 +1138,36 @@ mod crash {
                 .clone()
         };
         assert_eq!(segments(&out), segments(&local), "the same losses, step for step");
+
+        // Run again into the same folder (as after a stop): verified links are not posted again.
+        let model = fs::read(out.join("model.safetensors")).expect("the chain's");
+        let again = gridmint(
+            &tmp.path().join("b"),
+            &[
+                "--models",
+                &models,
+                "--json",
+                "job",
+                "submit",
+                &pkg.to_string_lossy(),
+                "--network",
+                &profile,
+                "--dev-account",
+                "4",
+                "--replicas",
+                "1",
+                "--chain",
+                "--out",
+                &out.to_string_lossy(),
+            ],
+        )
+        .output()
+        .expect("the chain again");
+        assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&again.stdout).expect("JSON");
+        assert_eq!(summary["jobIds"].as_array().map(Vec::len), Some(0), "nothing posted: {summary}");
+        assert_eq!(summary["verified"], true, "{summary}");
+        assert!(fs::read(out.join("model.safetensors")).expect("again") == model, "the same result");
     }
 
     #[test]

@@ -1,12 +1,21 @@
-//! A long fine-tuning job as a chain of market jobs (issue #25 point 2). Each link runs
-//! `segments_per_job` segments from where the link before stopped: its package is the buyer's,
-//! with `[finetune] segments` set and, after the first, `[finetune] resume` naming a folder that
-//! holds the weights and optimizer state of the link before's verified result. Each link is
-//! posted, verified and paid on its own; a link the market refunded without a result (its
-//! providers dropped out, or nobody took it) is posted again from the same agreed state
-//! ([`crate::buyer::run_shards`]), so another provider goes on where the chain stopped. No window
-//! caps the whole job, only each link; and since a segment's bits do not depend on where the run
-//! started, the chain's last weights are the uninterrupted run's, bit for bit.
+//! A long fine-tuning job as a chain of market jobs, one segment each (issue #25 point 2). Link
+//! `k` is the buyer's package with `[finetune] segments = 1` and, after the first, `[finetune]
+//! resume` naming a folder that holds the weights and optimizer state of link `k - 1`'s verified
+//! result. Each link is posted, verified and paid on its own; a link the market refunded without a
+//! result (its providers dropped out, or nobody took it) is posted again from the same agreed state
+//! ([`crate::buyer::run_shards`], up to [`crate::buyer::SHARD_ATTEMPTS`] times), so another
+//! provider goes on where the chain stopped. No window caps the whole job, only each link; and
+//! since a segment's bits do not depend on where the run started, the chain's last weights are the
+//! uninterrupted run's, bit for bit.
+//!
+//! One segment a link because a juror re-runs a job's first segment and the buyer's spot check
+//! does too: a link of one segment is checked whole (its segment, and its last step, which a run
+//! of the one segment makes again), where a link of several would leave the later ones to the
+//! replicas' agreement alone, and pass them on to the next link as its starting state.
+//!
+//! A chain stopped (the buyer's process killed, or a link that ran out of attempts) goes on when
+//! it is run again into the same folder: a link whose verified result is there is not posted again,
+//! and a link whose job was posted (noted before the wait) is followed to its result first.
 
 use std::path::{Path, PathBuf};
 
@@ -26,36 +35,37 @@ use crate::{
 pub const RESUME_FOLDER: &str = "gridmint-resume";
 /// The files of the state a link resumes from.
 pub const STATE_FILES: [&str; 2] = ["model.safetensors", "optimizer.safetensors"];
+/// The file a link's folder gets once its result is verified (the job and its agreed root).
+pub const LINK_FILE: &str = "link.json";
 
 fn bad(message: String) -> NodeError {
     NodeError::Exchange { message: format!("a chained job: {message}") }
 }
 
-/// How many links a chain of `package` (a finetune package folder) needs at `segments_per_job`.
-pub fn links(package: &Path, segments_per_job: u32) -> Result<u32, NodeError> {
-    if segments_per_job == 0 {
-        return Err(bad("segments per job must be at least 1".to_owned()));
-    }
-    let opened = runner::Package::open(package)?;
-    if opened.manifest.kind != gridmint_protocol::JobKind::Finetune {
-        return Err(bad(format!("only a finetune job runs as a chain, not a {} job", opened.manifest.kind.as_str())));
-    }
-    let segments = runner::finetune::trace_steps(&opened)?.saturating_sub(1);
-    Ok(segments.div_ceil(segments_per_job))
-}
-
-/// Writes link `link`'s package into `dir`: `package`'s files (a folder), its manifest with
-/// `segments = segments_per_job` and, when `previous` (the link before's verified result) is
-/// given, `resume` naming its state, copied into [`RESUME_FOLDER`].
-pub fn link_package(
-    package: &Path,
-    dir: &Path,
-    segments_per_job: u32,
-    previous: Option<&Path>,
-) -> Result<PathBuf, NodeError> {
+/// How many links (segments) a chain of `package`, a finetune package folder, has.
+pub fn links(package: &Path) -> Result<u32, NodeError> {
     if !package.is_dir() {
         return Err(bad(format!("{} must be a folder (unpack a .zip first)", package.display())));
     }
+    let opened = runner::Package::open(package)?;
+    let settings = match (&opened.manifest.kind, &opened.manifest.finetune) {
+        (gridmint_protocol::JobKind::Finetune, Some(settings)) => settings,
+        (kind, _) => return Err(bad(format!("only a finetune job runs as a chain, not a {} job", kind.as_str()))),
+    };
+    if settings.segments.is_some() {
+        return Err(bad("its [finetune] segments is the chain's to set (one a link): remove it".to_owned()));
+    }
+    let links = runner::finetune::trace_steps(&opened)?.saturating_sub(1);
+    if links == 0 {
+        return Err(bad("it has no segment left to run".to_owned()));
+    }
+    Ok(links)
+}
+
+/// Writes link `link`'s package into `dir`: `package`'s files (a folder), its manifest with
+/// `segments = 1` and, when `previous` (the link before's verified result) is given, `resume`
+/// naming its state, copied into [`RESUME_FOLDER`].
+pub fn link_package(package: &Path, dir: &Path, previous: Option<&Path>) -> Result<PathBuf, NodeError> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, path) in exchange::files(package)? {
         if name == RESUME_FOLDER || name.starts_with(&format!("{RESUME_FOLDER}/")) {
@@ -74,7 +84,7 @@ pub fn link_package(
         .get_mut("finetune")
         .and_then(toml::Value::as_table_mut)
         .ok_or_else(|| bad("job.toml has no [finetune] table".to_owned()))?;
-    settings.insert("segments".into(), toml::Value::Integer(i64::from(segments_per_job)));
+    settings.insert("segments".into(), toml::Value::Integer(1));
     if previous.is_some() {
         settings.insert("resume".into(), toml::Value::String(RESUME_FOLDER.to_owned()));
     }
@@ -85,6 +95,9 @@ pub fn link_package(
             let bytes = std::fs::read(&path).map_err(|e| bad(format!("the link before's {}: {e}", path.display())))?;
             files.push((format!("{RESUME_FOLDER}/{file}"), bytes));
         }
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| bad(format!("clearing {}: {e}", dir.display())))?;
     }
     exchange::write_all(dir, &files)?;
     Ok(dir.to_owned())
@@ -98,18 +111,28 @@ pub struct ChainEvent {
     pub event: ShardEvent,
 }
 
-/// How a chain ended: each link's last job's outcome (up to the first that was not verified) and
-/// every job posted.
+/// How a chain ended: each link's job and agreed root (up to the first that was not verified;
+/// links verified by an earlier run of the chain included) and every job this run posted.
 #[derive(Debug, Clone)]
 pub struct Chained {
-    pub outcomes: Vec<Outcome>,
+    pub links: Vec<Link>,
     pub job_ids: Vec<U256>,
-    pub links: usize,
+    pub total: usize,
+}
+
+/// A verified link, as [`LINK_FILE`] records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Link {
+    pub link: usize,
+    pub job_id: String,
+    pub agreed_root: String,
+    pub verified: bool,
 }
 
 impl Chained {
     pub fn verified(&self) -> bool {
-        self.outcomes.len() == self.links && self.outcomes.iter().all(|o| o.verified)
+        self.links.len() == self.total && self.links.iter().all(|l| l.verified)
     }
 }
 
@@ -118,54 +141,123 @@ pub fn link_dir(out: &Path, link: usize) -> PathBuf {
     out.join("links").join(format!("link-{link:03}"))
 }
 
-/// Runs `package` as a chain of market jobs of `segments_per_job` segments each, one after the
-/// other, each result in [`link_dir`]; the packages are built in `scratch`. Stops at the first
-/// link that ends without a verified result (after its re-posts). When every link is verified,
-/// `out` gets the last link's weights, optimizer state, `config.json` and `tokenizer.json`, every
-/// link's segments in one `metrics.json`, and `chain.json` (each link's job and agreed root).
-#[allow(clippy::too_many_arguments)]
+/// A link an earlier run of the chain verified into `dir`, if any.
+fn verified_before(dir: &Path) -> Option<Link> {
+    let link: Link = serde_json::from_slice(&std::fs::read(dir.join(LINK_FILE)).ok()?).ok()?;
+    (link.verified && STATE_FILES.iter().all(|f| dir.join(f).is_file())).then_some(link)
+}
+
+/// Runs `package` as a chain of market jobs of one segment each, one after the other, each
+/// result in [`link_dir`]; the link packages are built in `scratch`. A link verified by an
+/// earlier run into the same `out` is taken as it is. Stops at the first link that ends without a
+/// verified result (after its re-posts). When every link is verified, `out` gets the last link's
+/// weights, optimizer state, `config.json` and `tokenizer.json`, every link's segment in one
+/// `metrics.json`, and `chain.json` (each link's job and agreed root).
 pub async fn run_chain(
     paths: &Paths,
     net: &Network,
     package: &Path,
     scratch: &Path,
     out: &Path,
-    segments_per_job: u32,
     options: &SubmitOptions,
     events: &mut dyn FnMut(ChainEvent),
 ) -> Result<Chained, NodeError> {
-    let links = links(package, segments_per_job)? as usize;
-    let mut chained = Chained { outcomes: Vec::new(), job_ids: Vec::new(), links };
-    for link in 0..links {
-        let previous = link.checked_sub(1).map(|l| link_dir(out, l));
-        let pkg =
-            link_package(package, &scratch.join(format!("link-{link:03}")), segments_per_job, previous.as_deref())?;
+    let total = links(package)? as usize;
+    let mut chained = Chained { links: Vec::new(), job_ids: Vec::new(), total };
+    for link in 0..total {
         let dir = link_dir(out, link);
-        let ran = buyer::run_shards(paths, net, &[pkg], std::slice::from_ref(&dir), options, &mut |event| {
-            events(ChainEvent { link, links, event })
-        })
-        .await?;
+        if let Some(done) = verified_before(&dir) {
+            chained.links.push(done);
+            continue;
+        }
+        // A link posted by a run that stopped before its result: its job is followed, not posted again.
+        if let Some(job_id) = posted_before(out, link) {
+            // Serving its data (to a provider that claimed it while this node was down) and checking its result.
+            buyer::start_buyer_peer(paths, net, options.spot_check_rows, options.spot_check_worker.clone()).await?;
+            let outcome = buyer::wait_and_fetch(net, job_id, Some(&dir), options.poll).await?;
+            events(ChainEvent { link, links: total, event: ShardEvent::Ended { shard: 0, outcome: outcome.clone() } });
+            if outcome.verified {
+                let record = Link {
+                    link: link + 1,
+                    job_id: job_id.to_string(),
+                    agreed_root: outcome.agreed_root.to_string(),
+                    verified: true,
+                };
+                write_link(&dir, &record)?;
+                chained.links.push(record);
+                continue;
+            }
+        }
+        let previous = link.checked_sub(1).map(|l| link_dir(out, l));
+        let pkg = link_package(package, &scratch.join(format!("link-{link:03}")), previous.as_deref())?;
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| bad(format!("clearing {}: {e}", dir.display())))?;
+        }
+        let ran = buyer::run_shards(
+            paths,
+            net,
+            std::slice::from_ref(&pkg),
+            std::slice::from_ref(&dir),
+            options,
+            &mut |event| {
+                if let ShardEvent::Posted { posted, .. } = &event {
+                    // Written before the wait: a chain stopped now follows this job when run again.
+                    let _ = std::fs::create_dir_all(out.join("links"));
+                    let _ = std::fs::write(pending_file(out, link), posted.job_id.to_string());
+                }
+                events(ChainEvent { link, links: total, event })
+            },
+        )
+        .await;
+        let _ = std::fs::remove_dir_all(&pkg);
+        let ran = ran?;
         chained.job_ids.extend(ran.job_ids);
-        let outcome = ran.outcomes.into_iter().next().expect("one link, one outcome");
-        let verified = outcome.verified;
-        chained.outcomes.push(outcome);
-        if !verified {
+        let outcome: Outcome = ran.outcomes.into_iter().next().expect("one link, one outcome");
+        let record = Link {
+            link: link + 1,
+            job_id: outcome.job_id.to_string(),
+            agreed_root: outcome.agreed_root.to_string(),
+            verified: outcome.verified,
+        };
+        chained.links.push(record.clone());
+        if !outcome.verified {
             return Ok(chained);
         }
+        write_link(&dir, &record)?;
     }
     join(out, &chained)?;
     Ok(chained)
 }
 
+/// Where the job last posted for link `link` is noted until its result is verified.
+fn pending_file(out: &Path, link: usize) -> PathBuf {
+    out.join("links").join(format!("link-{link:03}.posted"))
+}
+
+/// The job an earlier run of the chain posted for link `link`, if it noted one.
+fn posted_before(out: &Path, link: usize) -> Option<U256> {
+    std::fs::read_to_string(pending_file(out, link)).ok()?.trim().parse().ok()
+}
+
+/// Records a verified link in its folder, and forgets its pending job.
+fn write_link(dir: &Path, record: &Link) -> Result<(), NodeError> {
+    std::fs::write(dir.join(LINK_FILE), serde_json::to_vec_pretty(record).expect("plain JSON"))
+        .map_err(|e| bad(format!("writing {}: {e}", dir.join(LINK_FILE).display())))?;
+    if let Some(out) = dir.parent().and_then(Path::parent) {
+        let _ = std::fs::remove_file(pending_file(out, record.link - 1));
+    }
+    Ok(())
+}
+
 /// The chain's result in `out` from its links' (see [`run_chain`]).
 fn join(out: &Path, chained: &Chained) -> Result<(), NodeError> {
-    let last = link_dir(out, chained.links - 1);
+    let last = link_dir(out, chained.total - 1);
     for file in STATE_FILES.iter().chain(&["config.json", "tokenizer.json"]) {
         std::fs::copy(last.join(file), out.join(file)).map_err(|e| bad(format!("copying {file}: {e}")))?;
     }
     let mut segments = Vec::new();
     let mut last_metrics = serde_json::Value::Null;
-    for link in 0..chained.links {
+    for link in 0..chained.total {
         let path = link_dir(out, link).join("metrics.json");
         let bytes = std::fs::read(&path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
         let metrics: serde_json::Value =
@@ -178,18 +270,10 @@ fn join(out: &Path, chained: &Chained) -> Result<(), NodeError> {
         "classes": last_metrics["classes"],
         "test_accuracy": last_metrics["test_accuracy"],
     });
-    let chain: Vec<serde_json::Value> = chained
-        .outcomes
-        .iter()
-        .enumerate()
-        .map(|(link, o)| {
-            serde_json::json!({ "link": link + 1, "jobId": o.job_id.to_string(), "agreedRoot": o.agreed_root.to_string() })
-        })
-        .collect();
     let write = |name: &str, value: &serde_json::Value| {
         std::fs::write(out.join(name), serde_json::to_vec_pretty(value).expect("plain JSON"))
             .map_err(|e| bad(format!("writing {name}: {e}")))
     };
     write("metrics.json", &metrics)?;
-    write("chain.json", &serde_json::Value::Array(chain))
+    write("chain.json", &serde_json::to_value(&chained.links).expect("plain data"))
 }

@@ -136,10 +136,16 @@ pub fn step_run(
             if step >= steps {
                 return past_the_end(steps);
             }
+            if steps == 2 && step == 1 {
+                // A job of one segment: its last step (the evaluation) by running the whole job; its
+                // input is the segment's output as this run makes it.
+                return Ok(Judged::Run(StepRun { files, steps, at: 1, expected_prev: 1, input: None, prev, in_hash }));
+            }
             if step > 0 {
                 return Ok(Judged::CannotJudge(format!(
-                    "step {} of a fine-tuning run starts from the state the segment before left, which no leaf carries yet",
-                    step + 1
+                    "step {} of a fine-tuning run of {} segments starts from the state the segment before left, which no leaf carries yet",
+                    step + 1,
+                    steps - 1
                 )));
             }
             let posted = set_count(&mut files, "finetune", "segments", 1)?

@@ -6,7 +6,9 @@
 //! the court decides (bisection to one step, a jury re-runs it). A row is a step's output (the
 //! files are bound to the trace), so a row it contradicts is a step the court finds wrong. A
 //! generate job's sample is a set of its prompts (a completion does not depend on its batch
-//! either); a training run's is its first epoch, a kernel job's its first dispatch.
+//! either); a training run's is its first epoch, a fine-tuning run's its first segment (all of a
+//! run of one segment, and a result whose trace is not as long as the job's is refused), a
+//! kernel job's its first dispatch.
 
 use std::path::PathBuf;
 
@@ -66,6 +68,22 @@ impl SpotCheck {
                 return self.check_first_step(scratch.path(), files, result, class, ("kernel", "dispatches"));
             }
             JobKind::Finetune => {
+                // A result whose trace is shorter or longer than the job's is not its output; a
+                // job of one segment is re-run whole, so its last step (the evaluation) is checked too.
+                let expected = runner::finetune::trace_steps(&job)? as usize;
+                let theirs = result
+                    .iter()
+                    .find(|(name, _)| name == runner::trace::TRACE_FILE)
+                    .and_then(|(_, b)| runner::trace::Trace::decode(b).ok());
+                match theirs {
+                    Some(t) if t.steps.len() != expected => {
+                        return Ok(SpotOutcome::Unreadable {
+                            reason: format!("its trace has {} steps; the job has {expected}", t.steps.len()),
+                        });
+                    }
+                    None => return Ok(SpotOutcome::Unreadable { reason: "the result has no readable trace".into() }),
+                    Some(_) => {}
+                }
                 return self.check_first_step(scratch.path(), files, result, class, ("finetune", "segments"));
             }
             _ => {}
@@ -156,15 +174,22 @@ impl SpotCheck {
         exchange::write_all(&sample_dir, &files)?;
         let out = scratch.join("out");
         self.run_here(&sample_dir, &out, class)?;
-        let first = |bytes: &[u8]| runner::trace::Trace::decode(bytes).ok()?.steps.first().map(|s| s.output);
+        let outputs = |bytes: &[u8]| -> Option<Vec<[u8; 32]>> {
+            Some(runner::trace::Trace::decode(bytes).ok()?.steps.iter().map(|s| s.output).collect())
+        };
         let trace = std::fs::read(out.join(runner::trace::TRACE_FILE)).map_err(|e| bad(format!("own run: {e}")))?;
-        let mine = first(&trace).ok_or_else(|| bad("own run: no first step".to_owned()))?;
+        let mine = outputs(&trace).filter(|o| !o.is_empty()).ok_or_else(|| bad("own run: no first step".to_owned()))?;
         let Some(theirs) =
-            result.iter().find(|(name, _)| name == runner::trace::TRACE_FILE).and_then(|(_, b)| first(b))
+            result.iter().find(|(name, _)| name == runner::trace::TRACE_FILE).and_then(|(_, b)| outputs(b))
         else {
             return Ok(SpotOutcome::Unreadable { reason: "the result has no readable trace".into() });
         };
-        Ok(if theirs == mine { SpotOutcome::Agrees { rows: vec![0] } } else { SpotOutcome::Differs { row: 0 } })
+        // The first step always; every step when this run was the whole job (as many steps).
+        let compared = if theirs.len() == mine.len() { mine.len() } else { 1 };
+        Ok(match (0..compared).find(|&i| theirs.get(i) != Some(&mine[i])) {
+            None => SpotOutcome::Agrees { rows: (0..compared).collect() },
+            Some(row) => SpotOutcome::Differs { row },
+        })
     }
 }
 

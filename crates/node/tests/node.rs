@@ -326,6 +326,35 @@ mod spot {
         assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0] });
         gridmint_runner::binding::consistent_lie(&mut result).expect("a bound lie");
         assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Differs { row: 0 });
+        // A result whose trace is shorter than the job's is not its output.
+        let mut short = read_all(&tmp.path().join("out"));
+        short.retain(|(name, _)| name != gridmint_runner::output::REPORT_FILE);
+        let at = short.iter().position(|(n, _)| n == runner::trace::TRACE_FILE).expect("trace");
+        let mut cut = trace.clone();
+        cut.steps.truncate(2);
+        short[at].1 = cut.encode();
+        assert!(matches!(check.check(&bundle, &short).expect("checks"), SpotOutcome::Unreadable { .. }));
+
+        // A job of one segment is checked whole: the spot check compares both steps, and a juror
+        // re-runs the last one (the evaluation) from the segment it recomputes.
+        let job1 = job.replace("segment_steps = 5", "segment_steps = 10");
+        let folder1 = package(&tmp.path().join("job1"), &job1, &[("train.jsonl", &data)]);
+        run(&paths, &gpu, &folder1, &tmp.path().join("out1")).expect("the job runs");
+        let trace1 = runner::trace::Trace::decode(&fs::read(tmp.path().join("out1/trace.bin")).expect("trace"))
+            .expect("a trace");
+        assert_eq!(trace1.steps.len(), 2, "one segment and the last step");
+        let bundle1 = exchange::bundle(&read_all(&folder1)).expect("bundle");
+        let mut result1 = read_all(&tmp.path().join("out1"));
+        result1.retain(|(name, _)| name != gridmint_runner::output::REPORT_FILE);
+        assert_eq!(check.check(&bundle1, &result1).expect("checks"), SpotOutcome::Agrees { rows: vec![0, 1] });
+        let last = trace1.steps[1];
+        let judged = judge::step_run(&folder1, read_all(&folder1), 1, 1, B256::from(last.input)).expect("judged");
+        let Judged::Run(step_run) = judged else { panic!("the last step of a one-segment job is re-run") };
+        exchange::write_all(&tmp.path().join("juror"), &step_run.files).expect("write");
+        run(&paths, &gpu, &tmp.path().join("juror"), &tmp.path().join("juror-out")).expect("the juror's run");
+        let mine = runner::trace::Trace::decode(&fs::read(tmp.path().join("juror-out/trace.bin")).expect("trace"))
+            .expect("a trace");
+        assert_eq!(step_run.answer(&mine), keccak256((B256::from(last.output), last.flops, 2u32).abi_encode()));
     }
 }
 

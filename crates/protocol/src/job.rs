@@ -44,7 +44,8 @@
 //! weight_decay = 0.01            # default 0; never on biases and layer-norm parameters
 //! warmup_steps = 10              # linear warm-up from 0, then linear decay to 0 (default 0)
 //! seed = 7                       # the sample order and the classifier's first weights
-//! layers = "all"                 # or the number of top layers trained (default "all")
+//! layers = "all"                 # or the number of top layers trained (default "all"; every
+//!                                # layer, by either, trains the embeddings too)
 //! segment_steps = 50             # optimizer steps per segment: a step of the trace each
 //! classes = 2                    # optional: default 1 + the largest label in `data`
 //! max_seq_length = 128           # tokens per text after truncation (default 128)
@@ -355,7 +356,8 @@ impl FinetuneSettings {
     }
 }
 
-/// `[finetune] layers`: `"all"` (the embeddings too) or how many of the top layers are trained.
+/// `[finetune] layers`: `"all"` or how many of the top layers are trained; every layer (either
+/// way) trains the embeddings too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum TrainedLayers {

@@ -3,8 +3,9 @@
 //! ([`crate::trace::claim_root`]). Two claims that agree on every step agree on every file, and a
 //! result whose files are wrong is a result whose steps are wrong: the court finds the step, and a
 //! jury re-runs it where it can (an embed job's sentence, a generate job's prompt, a kernel job's
-//! dispatches up to the step, a training run's first epoch; a later epoch starts from state no
-//! leaf carries yet, issue #25). When the claim committed the files
+//! dispatches up to the step, a training run's first epoch, a fine-tuning run's first segment and
+//! the last step of a run of one segment; a later epoch or segment starts from state no leaf
+//! carries yet, issue #25). When the claim committed the files
 //! apart from the trace, a replica could pair a right trace with wrong files and win every step
 //! it was taken to. Files bound to no trace all hash to one root no result has
 //! (`gridmint_peer::exchange::unbound_root`): refused at delivery, challenged, never committed.

@@ -11,7 +11,7 @@
 //! end of a segment: the run goes on from there to the bits the uninterrupted run has.
 //!
 //! A segment (`segment_steps` optimizer steps) is a step of the trace: its input the segment
-//! before's output (the BLAKE3 of `job.toml` for the first), its output [`segment_output`] over
+//! before's output (the BLAKE3 of `job.toml` for the run's first, a resumed run's too), its output [`segment_output`] over
 //! the weights' and the optimizer's BLAKE3 and the segment's losses; a segment's output does not depend on whether
 //! segments follow it (a re-run of the first alone gives its bits). One last step, from the last
 //! segment's output, covers what is made after the training: [`final_output`] over `config.json`,
@@ -23,7 +23,7 @@ use std::path::Path;
 use gpu_engine::{
     Gpu, ReproClass,
     workloads::{
-        encoder::EncoderConfig,
+        encoder::{EncoderConfig, EncoderWeights},
         finetune::{self, ClassifierHead, FinetuneOptions, Finetuner, Moments},
         mlp::epoch_order,
     },
@@ -49,6 +49,9 @@ pub const MAX_STEPS: u64 = 1 << 24;
 pub const MAX_CLASSES: usize = 1024;
 /// The most samples a job visits (epochs times samples): each epoch's order is held in memory.
 pub const MAX_SAMPLE_VISITS: u64 = 1 << 24;
+/// The most bytes of a result (the weights and the optimizer's state; a result a buyer takes is at
+/// most 1 GiB, the peer layer's bundle limit), with room for the rest of its files.
+pub const MAX_RESULT_BYTES: u64 = (1 << 30) - (64 << 20);
 /// The most work units a job may count (the trace's total must fit 64 bits with room).
 pub const MAX_WORK_UNITS: u64 = 1 << 62;
 /// Tokens per text after truncation unless `max_seq_length` says otherwise.
@@ -95,8 +98,8 @@ struct Prepared<'a> {
     /// segments it runs (those left, or `segments`).
     start_segment: usize,
     segments: usize,
-    /// The state it resumes from: `model.safetensors` and `optimizer.safetensors`'s bytes and names.
-    resume: Option<[(String, Vec<u8>); 2]>,
+    /// The state it resumes from (read from the package's `resume` folder, checked).
+    resume: Option<(EncoderWeights, ClassifierHead, Moments)>,
 }
 
 fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobError> {
@@ -239,7 +242,7 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
                     ),
                 ));
             }
-            (steps / segment_steps, Some([model, optimizer]))
+            (steps / segment_steps, Some((model, optimizer)))
         }
     };
     let left = all_segments - start_segment;
@@ -255,6 +258,25 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
         eps: FinetuneOptions::EPS,
         pad_id,
     };
+    // The state resumed from, read whole and checked here: a bad one is refused before anything
+    // runs, naming its file (every value finite, v never negative, every tensor of this run).
+    let resume = match resume {
+        Some(((model_name, model_bytes), (optimizer_name, optimizer_bytes))) => {
+            let (weights, head) = finetune::from_safetensors(&model_bytes, model.config, classes)
+                .map_err(|e| JobError::input(&model_name, e.to_string()))?;
+            let moments = Moments::from_safetensors(&optimizer_bytes, &weights, &head, &options)
+                .map_err(|e| JobError::input(&optimizer_name, e.to_string()))?;
+            Some((weights, head, moments))
+        }
+        None => None,
+    };
+    // A result a buyer can take: the weights and the optimizer's state are in it.
+    let result_bytes = 4 * all_params(&model.config, &options) + 8 * trained_params(&model.config, &options);
+    if result_bytes > MAX_RESULT_BYTES {
+        return Err(bad(format!(
+            "layers: the weights and the optimizer's state would be {result_bytes} bytes; a result holds at most {MAX_RESULT_BYTES} (train fewer layers)"
+        )));
+    }
     Ok(Prepared { settings, model, model_dir, train, test, options, batches, start_segment, segments, resume })
 }
 
@@ -516,13 +538,8 @@ pub fn run(
             };
             Finetuner::new(gpu, p.model.weights.clone(), head, p.options, class)?
         }
-        Some([(model_name, model), (optimizer_name, optimizer)]) => {
-            let (weights, head) = finetune::from_safetensors(model, c, p.options.labels)
-                .map_err(|e| JobError::input(model_name, e.to_string()))?;
-            let moments = Moments::from_safetensors(optimizer, &weights, &head, &p.options)
-                .map_err(|e| JobError::input(optimizer_name, e.to_string()))?;
-            Finetuner::resume(gpu, weights, head, p.options, class, moments)
-                .map_err(|e| JobError::input(optimizer_name, e.to_string()))?
+        Some((weights, head, moments)) => {
+            Finetuner::resume(gpu, weights.clone(), head.clone(), p.options, class, moments.clone())?
         }
     };
     // The largest batch is checked against the device's memory before the first step: a job
@@ -530,6 +547,10 @@ pub fn run(
     let widest = p.batches.iter().map(Vec::len).max().unwrap_or(1);
     let longest = p.train.0.iter().map(Vec::len).max().unwrap_or(1);
     tuner.check_batch_memory(gpu, widest, longest)?;
+    if let Some((ids, _)) = &p.test {
+        let longest = ids.iter().map(Vec::len).max().unwrap_or(1);
+        tuner.check_batch_memory(gpu, p.settings.batch_size.min(ids.len()), longest)?;
+    }
     let start = *blake3::hash(&package.manifest_bytes).as_bytes();
     let units = segment_units(&p)?;
     let (mut traced, mut input) = (Traced::default(), start);

@@ -5,10 +5,13 @@
 //! without Vulkan they skip unless GRIDMINT_REQUIRE_VULKAN=1.
 //!
 //! Module map:
-//! - `runner`: one job package at a time through `gridmint_runner::run` (embed, train and
-//!   generate jobs); fine-tuning MiniLM against transformers, loss for loss.
+//! - `runner`: one job package at a time through `gridmint_runner::run` (embed, train, generate
+//!   and finetune jobs); fine-tuning MiniLM against transformers, loss for loss; the finetune
+//!   example in segments (bound to its trace, loaded by transformers, its first segment re-run
+//!   alone, the rest resumed from it to the same bytes); bad finetune settings refused.
 //! - `hostile_input`: property tests of every parser of bytes a package brings (job.toml, CSV,
-//!   sentence files, .npy, model config.json, tokenizer.json): an answer or an error, never a panic (debug
+//!   sentence files, prompts and fine-tuning lines, .npy, model config.json, tokenizer.json, an
+//!   optimizer state's step count): an answer or an error, never a panic (debug
 //!   builds panic on an overflow, so sizes that overflow are found too).
 
 mod runner {
@@ -1003,10 +1006,17 @@ mod hostile_input {
             Just("max_seq_length"),
             Just("batch_tokens"),
             Just("activation"),
+            Just("weight_decay"),
+            Just("warmup_steps"),
+            Just("layers"),
+            Just("segment_steps"),
+            Just("segments"),
+            Just("resume"),
             Just("x"),
         ];
-        let kind = prop_oneof![Just("train"), Just("embed"), Just("generate"), Just("kernel"), Just("mine")];
-        (kind, proptest::collection::vec((key, value), 0..12), any::<bool>()).prop_map(|(kind, lines, table)| {
+        let kind =
+            prop_oneof![Just("train"), Just("embed"), Just("generate"), Just("kernel"), Just("finetune"), Just("mine")];
+        (kind, proptest::collection::vec((key, value), 0..12), 0u8..3).prop_map(|(kind, lines, table)| {
             let mut text = format!("kind = \"{kind}\"\ndata = \"d.csv\"\ninput = \"s.txt\"\n");
             // The table's settings: the drawn ones over working defaults (a key twice is only
             // a TOML error, which would hide what the values do).
@@ -1021,7 +1031,7 @@ mod hostile_input {
             for (k, v) in lines {
                 settings.insert(k, v);
             }
-            text += if table { "[train]\n" } else { "[embed]\n" };
+            text += ["[train]\n", "[embed]\n", "[finetune]\n"][table as usize];
             for (k, v) in settings {
                 text += &format!("{k} = {v}\n");
             }
@@ -1096,6 +1106,39 @@ mod hostile_input {
                 prop_assert!(requests.windows(2).all(|w| w[0].index < w[1].index));
                 let indexed = runner::prompts::indexed_lines("p.jsonl", &json.join("\n")).expect("read once, read again");
                 prop_assert_eq!(indexed.len(), requests.len());
+            }
+        }
+
+        /// A finetune job's data lines, JSON or not: read or refused naming the line, never a panic.
+        #[test]
+        fn finetune_lines_of_any_shape_are_read_or_refused(
+            lines in proptest::collection::vec(prop_oneof![
+                ("[a-z ]{0,6}", any::<i64>()).prop_map(|(t, l)| format!("{{\"text\": \"{t}\", \"label\": {l}}}")),
+                "[ -~]{0,16}".prop_map(String::from),
+                Just("{\"text\": 1, \"label\": 0}".to_owned()),
+                Just("{\"text\": \"a\", \"label\": 1e40}".to_owned()),
+            ], 0..6),
+        ) {
+            if let Ok((texts, labels)) = runner::finetune::parse_lines("d.jsonl", &lines.join("\n")) {
+                prop_assert_eq!(texts.len(), labels.len());
+                prop_assert!(texts.iter().all(|t| !t.trim().is_empty()));
+            }
+        }
+
+        /// An optimizer state a package brings to resume from: its step count read from any bytes,
+        /// or from a file that holds any value there, and refused unless it is a count in range.
+        #[test]
+        fn an_optimizer_states_steps_are_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..96), steps in any::<f32>()) {
+            use gpu_engine::workloads::finetune::{MAX_STEPS, Moments};
+            let _ = Moments::steps_in(&bytes);
+            let named = std::iter::once(("adamw.steps".to_owned(), (vec![1], vec![steps]))).collect();
+            let file = gpu_engine::workloads::tensors::to_bytes(&named).expect("writes");
+            // Values are read canonical (below 2^-37 to zero), as every tensor.
+            let read = gpu_engine::numeric::canonicalize(steps);
+            let count = read >= 0.0 && read <= MAX_STEPS as f32 && read.fract() == 0.0;
+            match Moments::steps_in(&file) {
+                Ok(n) => prop_assert!(count && n as f32 == read),
+                Err(_) => prop_assert!(!count),
             }
         }
 

@@ -1,7 +1,8 @@
-//! Fine-tuning on a device: the weights, gradients and AdamW's moments stay there; per step the
-//! host uploads the batch's ids, reads back the `[CLS]` rows, runs the head and sends back their
-//! gradient. One submission for the forward pass, one per trained layer backward, one for the
-//! embeddings and the optimizer.
+//! Fine-tuning on a device: the encoder's weights, gradients and AdamW's moments stay there; per
+//! step the host uploads the batch's ids, reads back the last layer's output, runs the head (its
+//! weights and moments live on the host) on the `[CLS]` rows and uploads the output's gradient
+//! (the `[CLS]` rows', zeros elsewhere). One submission for the forward pass, one per trained
+//! layer backward, one for the embeddings and the optimizer.
 
 use vulkano::buffer::Subbuffer;
 

@@ -391,7 +391,19 @@ impl Moments {
     ) -> Result<Self, EngineError> {
         let steps = Self::steps_in(bytes)?;
         let file = super::tensors::TensorFile::parse(bytes)?;
-        let read = |which: &str, part: String, len: usize| file.f32(&format!("adamw.{which}.{part}"), &[len]);
+        // Every moment finite, and v (a mean of squares) never negative: a state no run leaves
+        // would turn the weights it touches into NaN, maybe hours later.
+        let read = |which: &str, part: String, len: usize| -> Result<Vec<f32>, EngineError> {
+            let name = format!("adamw.{which}.{part}");
+            let values = file.f32(&name, &[len])?;
+            if let Some(v) = values.iter().find(|v| !v.is_finite() || (which == "v" && **v < 0.0)) {
+                return Err(EngineError::Weights {
+                    tensor: name,
+                    message: format!("holds {v}; a moment is finite (and v not negative)"),
+                });
+            }
+            Ok(values)
+        };
         let first = first_trained(&weights.config, options);
         let mut layers = Vec::new();
         for (l, lw) in weights.layers.iter().enumerate().skip(first) {
@@ -441,7 +453,22 @@ pub fn from_safetensors(
     let h = config.hidden;
     let classifier_w = crate::reference::transpose(&file.f32("classifier.weight", &[labels, h])?, labels, h);
     let classifier_b = file.f32("classifier.bias", &[labels])?;
-    Ok((weights, ClassifierHead { hidden: h, labels, pooler_w, pooler_b, classifier_w, classifier_b }))
+    let head = ClassifierHead { hidden: h, labels, pooler_w, pooler_b, classifier_w, classifier_b };
+    // A run leaves finite weights: a state with others is no run's (and would diverge here).
+    let w = &weights;
+    let mut tensors: Vec<&Vec<f32>> = vec![&w.word, &w.position, &w.token_type, &w.emb_ln_g, &w.emb_ln_b];
+    for l in &w.layers {
+        tensors.extend([&l.qkv_w, &l.qkv_b, &l.out_w, &l.out_b, &l.ln1_g, &l.ln1_b]);
+        tensors.extend([&l.ffn_in_w, &l.ffn_in_b, &l.ffn_out_w, &l.ffn_out_b, &l.ln2_g, &l.ln2_b]);
+    }
+    tensors.extend([&head.pooler_w, &head.pooler_b, &head.classifier_w, &head.classifier_b]);
+    if tensors.iter().any(|t| t.iter().any(|v| !v.is_finite())) {
+        return Err(EngineError::Weights {
+            tensor: "(the weights)".to_owned(),
+            message: "hold a value that is not finite; a run leaves finite weights".to_owned(),
+        });
+    }
+    Ok((weights, head))
 }
 
 /// `n` draws from a normal distribution with standard deviation 0.02 (transformers' initializer
@@ -500,14 +527,14 @@ fn column_sums(x: &[f32], rows: usize, n: usize) -> Vec<f32> {
     (0..n).map(|j| canon((0..rows).fold(0.0f32, |acc, r| acc + x[r * n + j]))).collect()
 }
 
-/// A batch padded for the encoder: ids `[batch, seq]` (token 0 after each sequence's end), the
+/// A batch padded for the encoder: ids `[batch, seq]` (the padding id after each sequence's end), the
 /// lengths, and the lists the embeddings' gradients are summed by.
 #[derive(Debug, Clone)]
 struct Padded {
     seq: usize,
     ids: Vec<u32>,
     lens: Vec<u32>,
-    /// The real tokens' rows by word id (the padding id 0 left out), by position, and all of
+    /// The real tokens' rows by word id (the padding id left out), by position, and all of
     /// them (the token type, 0 for every token).
     words: RowLists,
     positions: RowLists,
