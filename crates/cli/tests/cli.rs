@@ -1086,28 +1086,13 @@ mod crash {
         )
         .expect("manifest");
         let out = tmp.path().join("result");
-        let submitted = gridmint(
-            &tmp.path().join("b"),
-            &[
-                "--models",
-                &models,
-                "--json",
-                "job",
-                "submit",
-                &pkg.to_string_lossy(),
-                "--network",
-                &profile,
-                "--dev-account",
-                "4",
-                "--replicas",
-                "1",
-                "--chain",
-                "--out",
-                &out.to_string_lossy(),
-            ],
-        )
-        .output()
-        .expect("chained submit");
+        let (package, into) = (pkg.to_string_lossy(), out.to_string_lossy());
+        let submit_chain = || {
+            let args = ["--models", &models, "--json", "job", "submit", &package, "--network", &profile];
+            let more = ["--dev-account", "4", "--replicas", "1", "--chain", "--out", &into];
+            gridmint(&tmp.path().join("b"), &[&args[..], &more[..]].concat()).output().expect("chained submit")
+        };
+        let submitted = submit_chain();
         assert!(
             submitted.status.success(),
             "{}\nthe provider's log:\n{}",
@@ -1141,28 +1126,7 @@ mod crash {
 
         // Run again into the same folder (as after a stop): verified links are not posted again.
         let model = fs::read(out.join("model.safetensors")).expect("the chain's");
-        let again = gridmint(
-            &tmp.path().join("b"),
-            &[
-                "--models",
-                &models,
-                "--json",
-                "job",
-                "submit",
-                &pkg.to_string_lossy(),
-                "--network",
-                &profile,
-                "--dev-account",
-                "4",
-                "--replicas",
-                "1",
-                "--chain",
-                "--out",
-                &out.to_string_lossy(),
-            ],
-        )
-        .output()
-        .expect("the chain again");
+        let again = submit_chain();
         assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
         let summary: serde_json::Value = serde_json::from_slice(&again.stdout).expect("JSON");
         assert_eq!(summary["jobIds"].as_array().map(Vec::len), Some(0), "nothing posted: {summary}");
