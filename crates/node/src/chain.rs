@@ -25,6 +25,8 @@ use gridmint_peer::exchange;
 use gridmint_protocol::job::MANIFEST_FILE;
 use gridmint_runner as runner;
 
+use gridmint_chain::JobState;
+
 use crate::{
     NodeError,
     buyer::{self, Outcome, ShardEvent, SubmitOptions},
@@ -176,16 +178,23 @@ pub async fn run_chain(
             buyer::start_buyer_peer(paths, net, options.spot_check_rows, options.spot_check_worker.clone()).await?;
             let outcome = buyer::wait_and_fetch(net, job_id, Some(&dir), options.poll).await?;
             events(ChainEvent { link, links: total, event: ShardEvent::Ended { shard: 0, outcome: outcome.clone() } });
+            let record = Link {
+                link: link + 1,
+                job_id: job_id.to_string(),
+                agreed_root: outcome.agreed_root.to_string(),
+                verified: outcome.verified,
+            };
             if outcome.verified {
-                let record = Link {
-                    link: link + 1,
-                    job_id: job_id.to_string(),
-                    agreed_root: outcome.agreed_root.to_string(),
-                    verified: true,
-                };
                 write_link(&dir, &record)?;
                 chained.links.push(record);
                 continue;
+            }
+            // Posted again only when the market refunded it without a result, as run_shards does;
+            // a job that ended otherwise (settled unverified, disputed) stops the chain here.
+            let refunded = outcome.state == JobState::Refunded && outcome.agreed_root == alloy::primitives::B256::ZERO;
+            if !refunded {
+                chained.links.push(record);
+                return Ok(chained);
             }
         }
         let previous = link.checked_sub(1).map(|l| link_dir(out, l));
