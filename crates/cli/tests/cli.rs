@@ -761,6 +761,23 @@ mod crash {
         (devnet, profile)
     }
 
+    /// The bundled anvil and the model cache holding all-MiniLM-L6-v2, or a skip (a failure under
+    /// GRIDMINT_REQUIRE_REFERENCE=1).
+    fn anvil_and_minilm() -> Option<(std::path::PathBuf, String)> {
+        let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        let models = super::support::model_cache();
+        if !anvil.is_file() || !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
+            assert!(
+                std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"),
+                "no anvil or no MiniLM (make setup)"
+            );
+            eprintln!("SKIPPED: needs anvil and all-MiniLM-L6-v2");
+            return None;
+        }
+        Some((anvil, models.to_string_lossy().into_owned()))
+    }
+
     /// What a node with this home logged (warnings and errors), for a failing test's message.
     fn log_of(home: &Path) -> String {
         fs::read_dir(home.join("logs"))
@@ -962,18 +979,7 @@ mod crash {
 
     #[test]
     fn an_embedding_job_in_shards_joins_to_the_bits_of_one_local_run() {
-        let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-        let models = super::support::model_cache();
-        if !anvil.is_file() || !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
-            assert!(
-                std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"),
-                "no anvil or no MiniLM (make setup)"
-            );
-            eprintln!("SKIPPED: needs anvil and all-MiniLM-L6-v2");
-            return;
-        }
-        let models = models.to_string_lossy().into_owned();
+        let Some((anvil, models)) = anvil_and_minilm() else { return };
         let tmp = tempfile::tempdir().expect("tmp");
         let chain_home = tmp.path().join("chain");
         let (_devnet, profile) = local_market(&chain_home, &anvil);
@@ -1049,18 +1055,7 @@ mod crash {
     /// optimizer state, and the chain ends with the bits of one uninterrupted local run.
     #[test]
     fn a_fine_tuning_job_as_a_chain_of_market_jobs_ends_with_the_bits_of_one_local_run() {
-        let anvil = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-        let models = super::support::model_cache();
-        if !anvil.is_file() || !models.join("all-MiniLM-L6-v2/model.safetensors").is_file() {
-            assert!(
-                std::env::var("GRIDMINT_REQUIRE_REFERENCE").as_deref() != Ok("1"),
-                "no anvil or no MiniLM (make setup)"
-            );
-            eprintln!("SKIPPED: needs anvil and all-MiniLM-L6-v2");
-            return;
-        }
-        let models = models.to_string_lossy().into_owned();
+        let Some((anvil, models)) = anvil_and_minilm() else { return };
         let tmp = tempfile::tempdir().expect("tmp");
         let (_devnet, profile) = local_market(&tmp.path().join("chain"), &anvil);
         let profile = profile.to_string_lossy().into_owned();
