@@ -323,6 +323,180 @@ mod run {
     }
 }
 
+/// Issue #25 point 3: a fine-tuning job's data read a chunk at a time. The process may hold half
+/// of its training file, as RLIMIT_DATA (`ulimit -d`, the heap and every private writable
+/// mapping) says; it trains to the bits of a run without the limit.
+#[cfg(target_os = "linux")]
+mod memory {
+    use std::{
+        fs,
+        io::Write,
+        path::Path,
+        process::{Command, Output},
+    };
+
+    use super::support::{model_cache, vulkan_required};
+
+    /// The training file's size, and what the limited process may hold.
+    const DATA_BYTES: u64 = 1 << 30;
+    const LIMIT_BYTES: u64 = DATA_BYTES / 2;
+
+    /// A small BERT (MiniLM's vocabulary, 16 wide, two layers), so that the process's own needs are
+    /// far under the limit and the data is what would not fit.
+    const CONFIG: &str = r#"{"architectures": ["BertModel"], "model_type": "bert", "vocab_size": 30522,
+        "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32,
+        "max_position_embeddings": 64, "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu",
+        "pad_token_id": 0}"#;
+
+    /// CONFIG's weights as safetensors, in transformers' names: layer norms at one, biases at
+    /// zero, the rest uniform in ±0.1 from a seed.
+    fn tiny_bert() -> Vec<u8> {
+        let (v, h, i) = (30522, 16, 32);
+        let mut shapes: Vec<(String, Vec<usize>)> = vec![
+            ("embeddings.word_embeddings.weight".into(), vec![v, h]),
+            ("embeddings.position_embeddings.weight".into(), vec![64, h]),
+            ("embeddings.token_type_embeddings.weight".into(), vec![2, h]),
+            ("embeddings.LayerNorm.weight".into(), vec![h]),
+            ("embeddings.LayerNorm.bias".into(), vec![h]),
+            ("pooler.dense.weight".into(), vec![h, h]),
+            ("pooler.dense.bias".into(), vec![h]),
+        ];
+        for l in 0..2 {
+            for (name, out, inp) in [
+                ("attention.self.query", h, h),
+                ("attention.self.key", h, h),
+                ("attention.self.value", h, h),
+                ("attention.output.dense", h, h),
+                ("intermediate.dense", i, h),
+                ("output.dense", h, i),
+            ] {
+                shapes.push((format!("encoder.layer.{l}.{name}.weight"), vec![out, inp]));
+                shapes.push((format!("encoder.layer.{l}.{name}.bias"), vec![out]));
+            }
+            for norm in ["attention.output.LayerNorm", "output.LayerNorm"] {
+                shapes.push((format!("encoder.layer.{l}.{norm}.weight"), vec![h]));
+                shapes.push((format!("encoder.layer.{l}.{norm}.bias"), vec![h]));
+            }
+        }
+        let (mut header, mut data, mut state) = (serde_json::Map::new(), Vec::new(), 0x9e37_79b9_7f4a_7c15u64);
+        for (name, shape) in shapes {
+            let len: usize = shape.iter().product();
+            let start = data.len();
+            for _ in 0..len {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let value = if name.ends_with("LayerNorm.weight") {
+                    1.0
+                } else if name.ends_with(".bias") {
+                    0.0
+                } else {
+                    ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+                };
+                data.extend_from_slice(&f32::to_le_bytes(value));
+            }
+            header
+                .insert(name, serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}));
+        }
+        let header = serde_json::to_vec(&header).expect("JSON");
+        let mut file = (header.len() as u64).to_le_bytes().to_vec();
+        file.extend(header);
+        file.extend(data);
+        file
+    }
+
+    /// `bytes` of lines: sentences of common words, the label whether "good" is among them.
+    fn write_data(path: &Path, bytes: u64) {
+        const WORDS: [&str; 16] = [
+            "the", "service", "was", "good", "slow", "and", "staff", "never", "food", "arrived", "cold", "warm",
+            "friendly", "again", "would", "return",
+        ];
+        let mut file = std::io::BufWriter::with_capacity(1 << 20, fs::File::create(path).expect("create"));
+        let (mut written, mut state) = (0u64, 7u64);
+        while written < bytes {
+            let mut text = Vec::with_capacity(40);
+            for _ in 0..8 + state % 32 {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                text.push(WORDS[(state >> 60) as usize]);
+            }
+            let line =
+                format!("{{\"text\": \"{}\", \"label\": {}}}\n", text.join(" "), u8::from(text.contains(&"good")));
+            file.write_all(line.as_bytes()).expect("write");
+            written += line.len() as u64;
+        }
+        file.flush().expect("flush");
+    }
+
+    /// `gridmint run` of `package` into `out`, in a process whose data may not pass `limit` bytes.
+    fn run(home: &Path, package: &Path, out: &Path, limit: Option<u64>) -> Output {
+        let script = match limit {
+            Some(bytes) => format!("ulimit -d {} && exec \"$0\" \"$@\"", bytes / 1024),
+            None => "exec \"$0\" \"$@\"".to_owned(),
+        };
+        Command::new("sh")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_gridmint"), "run"])
+            .arg(package)
+            .arg("--out")
+            .arg(out)
+            .arg("--json")
+            .env("GRIDMINT_HOME", home)
+            .output()
+            .expect("sh runs")
+    }
+
+    #[test]
+    fn a_finetune_dataset_twice_what_the_process_may_hold_trains_to_the_unlimited_runs_bits() {
+        let tokenizer = model_cache().join("all-MiniLM-L6-v2/tokenizer.json");
+        if !tokenizer.is_file() {
+            assert!(!vulkan_required(), "no {} (`make setup` puts it there)", tokenizer.display());
+            eprintln!("SKIPPED: no MiniLM tokenizer at {}", tokenizer.display());
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        let package = tmp.path().join("job");
+        fs::create_dir_all(package.join("tiny")).expect("folders");
+        fs::write(package.join("tiny/config.json"), CONFIG).expect("config");
+        fs::copy(&tokenizer, package.join("tiny/tokenizer.json")).expect("tokenizer");
+        fs::write(package.join("tiny/model.safetensors"), tiny_bert()).expect("weights");
+        // Two segments of four steps of the job's first epoch: what it reads is windows drawn from
+        // all over the file, and the whole file is read once to index it.
+        let manifest = "kind = \"finetune\"\nmodel = \"tiny\"\ndata = \"train.jsonl\"\n[finetune]\nepochs = 1\n\
+            learning_rate = 1e-3\nbatch_size = 64\nweight_decay = 0.01\nwarmup_steps = 2\nseed = 5\nlayers = \"all\"\n\
+            segment_steps = 4\nsegments = 2\nmax_seq_length = 32\n";
+        fs::write(package.join("job.toml"), manifest).expect("manifest");
+        write_data(&package.join("train.jsonl"), DATA_BYTES);
+
+        // The limit holds here: a process under it cannot hold the file.
+        if let Ok(control) = Command::new("sh")
+            .args(["-c", &format!("ulimit -d {} && exec python3 -c 'bytearray({DATA_BYTES})'", LIMIT_BYTES / 1024)])
+            .output()
+            && control.status.code() != Some(127)
+        {
+            assert!(!control.status.success(), "a process under the limit allocated the file's size");
+        }
+        let home = tmp.path().join("home");
+        let limited = run(&home, &package, &tmp.path().join("limited"), Some(LIMIT_BYTES));
+        let stderr = String::from_utf8_lossy(&limited.stderr);
+        if !limited.status.success() && stderr.contains("Vulkan") && !vulkan_required() {
+            eprintln!("SKIPPED: {stderr}");
+            return;
+        }
+        assert!(limited.status.success(), "the limited run: {stderr}");
+        let free = run(&home, &package, &tmp.path().join("free"), None);
+        assert!(free.status.success(), "the run without a limit: {}", String::from_utf8_lossy(&free.stderr));
+        let report =
+            |out: &Output| -> serde_json::Value { serde_json::from_slice(&out.stdout).expect("a JSON report") };
+        assert_eq!(report(&limited)["resultRoot"], report(&free)["resultRoot"]);
+        for file in ["model.safetensors", "optimizer.safetensors", "checkpoints.json", "metrics.json"] {
+            assert!(
+                fs::read(tmp.path().join("limited").join(file)).expect("limited")
+                    == fs::read(tmp.path().join("free").join(file)).expect("free"),
+                "{file}: the same bytes"
+            );
+        }
+        let samples = report(&free)["items"].as_u64().expect("items");
+        assert!(samples > 4_000_000, "{samples} training samples in the file");
+    }
+}
+
 mod hostile {
     use std::path::{Path, PathBuf};
 

@@ -143,7 +143,7 @@ impl Model {
         self.tokenizer.with_truncation(Some(truncation)).map_err(|e| bad(format!("truncation: {e}")))?;
         self.tokenizer.with_padding(None);
         let encodings =
-            self.tokenizer.encode_batch(sentences.to_vec(), true).map_err(|e| bad(format!("tokenizing: {e}")))?;
+            self.tokenizer.encode_batch_fast(sentences.to_vec(), true).map_err(|e| bad(format!("tokenizing: {e}")))?;
         Ok(encodings.iter().map(|e| e.get_ids().to_vec()).collect())
     }
 }

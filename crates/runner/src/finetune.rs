@@ -1,5 +1,7 @@
 //! `kind = "finetune"`: fine-tuning a BERT-family encoder for sequence classification
-//! (`gpu_engine::workloads::finetune`), on `{"text": ..., "label": ...}` lines.
+//! (`gpu_engine::workloads::finetune`), on `{"text": ..., "label": ...}` lines. The training and
+//! test files are read through [`crate::dataset`]: indexed in one pass, then a window of chunks at
+//! a time, so a file larger than memory trains as a small one does.
 //!
 //! Outputs: `model.safetensors` in transformers' `BertForSequenceClassification` names, with the
 //! model's `config.json` (its architecture and labels set) and `tokenizer.json` beside it, so the
@@ -25,7 +27,6 @@ use gpu_engine::{
     workloads::{
         encoder::{EncoderConfig, EncoderWeights},
         finetune::{self, ClassifierHead, FinetuneOptions, Finetuner, Moments},
-        mlp::epoch_order,
     },
 };
 use gridmint_protocol::job::{FinetuneSettings, TrainedLayers};
@@ -33,50 +34,41 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     JobError, Package, Progress, ProgressFn,
+    dataset::{Batches, Dataset, Order, Tokenize},
     embed::{self, Model},
     output::{Staging, Traced},
-    textfile, trace,
+    trace,
 };
 use crate::Paths;
 
-/// The most a data file may hold.
-pub const MAX_DATA_BYTES: u64 = 256 << 20;
+/// The most a data file may hold: it is read a chunk at a time ([`crate::dataset`]), and what a
+/// run keeps of it is two bytes a sample.
+pub const MAX_DATA_BYTES: u64 = 64 << 30;
 /// The most epochs, samples a batch, and optimizer steps a job may have.
 pub const MAX_EPOCHS: u32 = 10_000;
 pub const MAX_BATCH: usize = 4096;
 pub const MAX_STEPS: u64 = 1 << 24;
 /// The most classes a classifier may have (its head runs on the host).
 pub const MAX_CLASSES: usize = 1024;
-/// The most samples a job visits (epochs times samples): each epoch's order is held in memory.
+/// The most samples a job visits (epochs times samples).
 pub const MAX_SAMPLE_VISITS: u64 = 1 << 24;
 /// The most bytes of a result (the weights and the optimizer's state; a result a buyer takes is at
 /// most 1 GiB, the peer layer's bundle limit), with room for the rest of its files.
 pub const MAX_RESULT_BYTES: u64 = (1 << 30) - (64 << 20);
 /// The most work units a job may count (the trace's total must fit 64 bits with room).
 pub const MAX_WORK_UNITS: u64 = 1 << 62;
+/// The most samples a run holds at once.
+const WINDOW: usize = crate::dataset::WINDOW_CHUNKS * crate::dataset::CHUNK_LINES;
 /// Tokens per text after truncation unless `max_seq_length` says otherwise.
 pub const DEFAULT_MAX_SEQ_LENGTH: usize = 128;
 
-/// One line of the data: a text and its class.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Line {
-    text: String,
-    label: u32,
-}
-
-/// Reads `{"text": ..., "label": ...}` lines; errors name the line.
+/// Reads `{"text": ..., "label": ...}` lines from a text in memory; errors name the line.
 pub fn parse_lines(file: &str, text: &str) -> Result<(Vec<String>, Vec<u32>), JobError> {
     let (mut texts, mut labels) = (Vec::new(), Vec::new());
-    for (n, line) in textfile::lines(text) {
-        let parsed: Line = serde_json::from_str(line).map_err(|e| {
-            JobError::input(file, format!("line {n}: {e} (each line is {{\"text\": \"...\", \"label\": 0}})"))
-        })?;
-        if parsed.text.trim().is_empty() {
-            return Err(JobError::input(file, format!("line {n}: the text is empty")));
-        }
-        texts.push(parsed.text);
-        labels.push(parsed.label);
+    for (n, line) in crate::textfile::lines(text) {
+        let (text, label) = crate::dataset::parse_line(file, n, line)?;
+        texts.push(text);
+        labels.push(label);
     }
     if texts.is_empty() {
         return Err(JobError::input(file, "has no lines"));
@@ -84,16 +76,18 @@ pub fn parse_lines(file: &str, text: &str) -> Result<(Vec<String>, Vec<u32>), Jo
     Ok((texts, labels))
 }
 
-/// A checked finetune job, tokenized.
+/// A checked finetune job, its data indexed (read a window at a time when it runs).
 struct Prepared<'a> {
     settings: &'a FinetuneSettings,
     model: Model,
     model_dir: std::path::PathBuf,
-    train: (Vec<Vec<u32>>, Vec<u32>),
-    test: Option<(Vec<Vec<u32>>, Vec<u32>)>,
+    max_len: usize,
+    train: Dataset,
+    test: Option<Dataset>,
     options: FinetuneOptions,
-    /// Every step's samples, in order.
-    batches: Vec<Vec<usize>>,
+    /// The job's optimizer steps, and the steps of an epoch.
+    steps: u64,
+    per_epoch: u64,
     /// The segment the run starts at (0, or where the state it resumes from stopped), and the
     /// segments it runs (those left, or `segments`).
     start_segment: usize,
@@ -132,26 +126,6 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
     }
     let model_name = package.required("model", &m.model)?;
     let data = package.required("data", &m.data)?;
-    let (texts, labels) = parse_lines(data, &textfile::utf8(data, package.read("data", data, MAX_DATA_BYTES)?)?)?;
-    let test = match &m.test {
-        Some(file) => Some((
-            file.as_str(),
-            parse_lines(file, &textfile::utf8(file, package.read("test", file, MAX_DATA_BYTES)?)?)?,
-        )),
-        None => None,
-    };
-    let classes = settings.classes.unwrap_or_else(|| 1 + *labels.iter().max().expect("not empty") as usize);
-    if !(2..=MAX_CLASSES).contains(&classes) {
-        return Err(bad(format!("{classes} classes (from `classes` or the largest label): 2 to {MAX_CLASSES}")));
-    }
-    for (file, set) in std::iter::once((data, &labels)).chain(test.iter().map(|(f, (_, l))| (*f, l))) {
-        if let Some((n, l)) = set.iter().enumerate().find(|(_, l)| **l as usize >= classes) {
-            return Err(JobError::input(
-                file,
-                format!("line {}: label {l} is out of range for {classes} classes", n + 1),
-            ));
-        }
-    }
     let model_dir = embed::resolve_model(paths, package, model_name)?;
     let mut model = Model::load(model_name, &model_dir)?;
     let max_len = settings.max_seq_length.unwrap_or(DEFAULT_MAX_SEQ_LENGTH);
@@ -175,23 +149,30 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
             )));
         }
     };
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let train = (model.tokenize(&refs, max_len)?, labels);
-    let test_file = test.as_ref().map(|(file, _)| *file);
-    let test = match test {
-        Some((_, (texts, labels))) => {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            Some((model.tokenize(&refs, max_len)?, labels))
-        }
+    // One pass over each file: every line checked and tokenized, only the index kept.
+    let train = Dataset::index(
+        data,
+        &package.file("data", data)?,
+        MAX_DATA_BYTES,
+        settings.classes,
+        &mut tokenizer(&mut model, max_len),
+    )?;
+    let classes = settings.classes.unwrap_or(1 + train.max_label() as usize);
+    if !(2..=MAX_CLASSES).contains(&classes) {
+        return Err(bad(format!("{classes} classes (from `classes` or the largest label): 2 to {MAX_CLASSES}")));
+    }
+    let test = match &m.test {
+        Some(file) => Some(Dataset::index(
+            file,
+            &package.file("test", file)?,
+            MAX_DATA_BYTES,
+            Some(classes),
+            &mut tokenizer(&mut model, max_len),
+        )?),
         None => None,
     };
-    for (file, ids) in
-        std::iter::once((data, &train.0)).chain(test.iter().map(|(ids, _)| (test_file.unwrap_or(""), ids)))
-    {
-        check_tokens(file, ids, &model.config)?;
-    }
     let pad_id = pad_token_id(&model_dir, &model.config)?;
-    let samples = train.0.len();
+    let samples = train.samples();
     let visits = samples as u64 * u64::from(settings.epochs);
     if visits > MAX_SAMPLE_VISITS {
         return Err(bad(format!(
@@ -207,15 +188,7 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
     if settings.warmup_steps as u64 > total {
         return Err(bad(format!("warmup_steps {} is more than the job's {total} steps", settings.warmup_steps)));
     }
-    let batches: Vec<Vec<usize>> = (0..settings.epochs)
-        .flat_map(|e| {
-            epoch_order(samples, settings.seed, e)
-                .chunks(settings.batch_size)
-                .map(<[usize]>::to_vec)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let all_segments = batches.len().div_ceil(settings.segment_steps as usize);
+    let all_segments = total.div_ceil(u64::from(settings.segment_steps)) as usize;
     if all_segments > trace::MAX_STEPS {
         return Err(bad(format!("{all_segments} segments; a trace holds at most {}", trace::MAX_STEPS)));
     }
@@ -233,12 +206,12 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
             let optimizer = read("optimizer.safetensors", 3 * embed::MAX_WEIGHTS_BYTES)?;
             let steps =
                 Moments::steps_in(&optimizer.1).map_err(|e| JobError::input(&optimizer.0, e.to_string()))? as usize;
-            if !steps.is_multiple_of(segment_steps) || steps >= batches.len() {
+            if !steps.is_multiple_of(segment_steps) || steps as u64 >= total {
                 return Err(JobError::input(
                     &optimizer.0,
                     format!(
                         "stopped after step {steps}: a run resumes at the end of a segment ({segment_steps} steps each) before the job's last step ({})",
-                        batches.len()
+                        total
                     ),
                 ));
             }
@@ -277,7 +250,20 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
             "layers: the weights and the optimizer's state would be {result_bytes} bytes; a result holds at most {MAX_RESULT_BYTES} (train fewer layers)"
         )));
     }
-    Ok(Prepared { settings, model, model_dir, train, test, options, batches, start_segment, segments, resume })
+    Ok(Prepared {
+        settings,
+        model,
+        model_dir,
+        max_len,
+        train,
+        test,
+        options,
+        steps: total,
+        per_epoch,
+        start_segment,
+        segments,
+        resume,
+    })
 }
 
 /// The steps of a finetune job's whole trace (its segments and the last step), from its manifest
@@ -289,8 +275,8 @@ pub fn trace_steps(package: &Package) -> Result<u32, JobError> {
         message: "job.toml: a [finetune] table is required for kind = \"finetune\"".to_owned(),
     })?;
     let data = package.required("data", &m.data)?;
-    let (texts, _) = parse_lines(data, &textfile::utf8(data, package.read("data", data, MAX_DATA_BYTES)?)?)?;
-    let per_epoch = texts.len().div_ceil(settings.batch_size.max(1)) as u64;
+    let lines = Dataset::count_lines(data, &package.file("data", data)?, MAX_DATA_BYTES)?;
+    let per_epoch = lines.div_ceil(settings.batch_size.max(1)) as u64;
     let segment_steps = u64::from(settings.segment_steps.max(1));
     let all = (per_epoch * u64::from(settings.epochs)).div_ceil(segment_steps);
     let start = match &settings.resume {
@@ -306,17 +292,29 @@ pub fn trace_steps(package: &Package) -> Result<u32, JobError> {
     Ok(u32::try_from(segments + 1).unwrap_or(u32::MAX))
 }
 
-/// Every text's tokens: at least one, each in the vocabulary (a package's tokenizer may not agree
-/// with its model); errors name the file's line.
-fn check_tokens(file: &str, ids: &[Vec<u32>], config: &EncoderConfig) -> Result<(), JobError> {
+/// Tokenizes texts cut to `max_len` tokens, checked ([`check_tokens`]): how a run reads its data.
+fn tokenizer(
+    model: &mut Model,
+    max_len: usize,
+) -> impl FnMut(&str, usize, &[&str]) -> Result<Vec<Vec<u32>>, JobError> + '_ {
+    move |file, first, texts| {
+        let ids = model.tokenize(texts, max_len)?;
+        check_tokens(file, first, &ids, &model.config)?;
+        Ok(ids)
+    }
+}
+
+/// Every text's tokens (the first of them line `first`): at least one, each in the vocabulary (a
+/// package's tokenizer may not agree with its model); errors name the file's line.
+fn check_tokens(file: &str, first: usize, ids: &[Vec<u32>], config: &EncoderConfig) -> Result<(), JobError> {
     for (n, seq) in ids.iter().enumerate() {
         if seq.is_empty() {
-            return Err(JobError::input(file, format!("line {}: the text has no tokens", n + 1)));
+            return Err(JobError::input(file, format!("line {}: the text has no tokens", first + n)));
         }
         if let Some(id) = seq.iter().find(|&&id| id as usize >= config.vocab_size) {
             return Err(JobError::input(
                 file,
-                format!("line {}: token id {id} is outside the model's {} tokens", n + 1, config.vocab_size),
+                format!("line {}: token id {id} is outside the model's {} tokens", first + n, config.vocab_size),
             ));
         }
     }
@@ -360,30 +358,42 @@ fn trained_params(config: &EncoderConfig, options: &FinetuneOptions) -> u64 {
 }
 
 /// Each segment's work: its steps' and the hashing of the state after it (the weights' file and
-/// the optimizer's, about their bytes). An error past [`MAX_WORK_UNITS`].
+/// the optimizer's, about their bytes). An error past [`MAX_WORK_UNITS`]. Reads only the index.
 fn segment_units(p: &Prepared<'_>) -> Result<Vec<u64>, JobError> {
     let params = trained_params(&p.model.config, &p.options);
     let all = all_params(&p.model.config, &p.options);
     let state = 4 * all + 8 * params;
-    let units: Vec<u128> = p
-        .batches
-        .chunks(p.settings.segment_steps as usize)
-        .skip(p.start_segment)
-        .take(p.segments)
-        .map(|steps| {
-            steps
-                .iter()
-                .map(|b| {
-                    let lens: Vec<usize> = b.iter().map(|&s| p.train.0[s].len()).collect();
-                    u128::from(step_units(&p.model.config, &lens, params))
-                })
-                .sum::<u128>()
-                + u128::from(state)
-        })
-        .collect();
-    let test: u128 =
-        p.test.as_ref().map_or(0, |(ids, _)| ids.iter().map(|s| u128::from(p.model.config.work_units(s.len()))).sum());
-    if units.iter().sum::<u128>() + test > u128::from(MAX_WORK_UNITS) {
+    let segment_steps = u64::from(p.settings.segment_steps);
+    let first = p.start_segment as u64 * segment_steps;
+    let end = (first + p.segments as u64 * segment_steps).min(p.steps);
+    let mut units = vec![u128::from(state); p.segments];
+    let order = Order::new(&p.train, p.settings.seed);
+    let (mut step, mut lens) = (0u64, Vec::with_capacity(p.settings.batch_size));
+    let mut add = |step: u64, lens: &[usize]| {
+        if (first..end).contains(&step) {
+            units[((step - first) / segment_steps) as usize] += u128::from(step_units(&p.model.config, lens, params));
+        }
+    };
+    for epoch in 0..p.settings.epochs {
+        if step + p.per_epoch <= first || step >= end {
+            step += p.per_epoch;
+            continue;
+        }
+        order.for_each(epoch, |s| {
+            lens.push(p.train.tokens(s));
+            if lens.len() == p.settings.batch_size {
+                add(step, &lens);
+                step += 1;
+                lens.clear();
+            }
+        });
+        if !lens.is_empty() {
+            add(step, &lens);
+            step += 1;
+            lens.clear();
+        }
+    }
+    if units.iter().sum::<u128>() + u128::from(test_units(p)) > u128::from(MAX_WORK_UNITS) {
         return Err(JobError::Package {
             path: "job.toml".into(),
             message: format!(
@@ -392,6 +402,11 @@ fn segment_units(p: &Prepared<'_>) -> Result<Vec<u64>, JobError> {
         });
     }
     Ok(units.into_iter().map(|u| u as u64).collect())
+}
+
+/// The work of the test set's pass.
+fn test_units(p: &Prepared<'_>) -> u64 {
+    p.test.as_ref().map_or(0, |set| (0..set.samples()).map(|s| p.model.config.work_units(set.tokens(s))).sum())
 }
 
 /// Every weight of the model and its head.
@@ -403,9 +418,7 @@ fn all_params(config: &EncoderConfig, options: &FinetuneOptions) -> u64 {
 /// What a finetune job is: its work units and what a buyer reads of it.
 pub fn describe(paths: &Paths, package: &Package) -> Result<crate::Description, JobError> {
     let p = prepare(paths, package)?;
-    let test_units: u64 =
-        p.test.as_ref().map_or(0, |(ids, _)| ids.iter().map(|s| p.model.config.work_units(s.len())).sum());
-    let work_units = segment_units(&p)?.iter().sum::<u64>() + test_units + 1;
+    let work_units = segment_units(&p)?.iter().sum::<u64>() + test_units(&p) + 1;
     let layers = if p.options.trained_layers == p.model.config.layers {
         "all, and the embeddings".to_owned()
     } else {
@@ -414,10 +427,13 @@ pub fn describe(paths: &Paths, package: &Package) -> Result<crate::Description, 
     let facts = vec![
         ("Model".to_owned(), format!("{} for {} classes", p.model.name, p.options.labels)),
         ("Layers trained".to_owned(), layers),
-        ("Samples".to_owned(), p.train.0.len().to_string()),
+        (
+            "Samples".to_owned(),
+            format!("{} in {}, read a window of at most {} at a time", p.train.samples(), p.train.name(), WINDOW),
+        ),
         (
             "Optimizer steps".to_owned(),
-            format!("{} ({} epochs of batch {})", p.batches.len(), p.settings.epochs, p.settings.batch_size),
+            format!("{} ({} epochs of batch {})", p.steps, p.settings.epochs, p.settings.batch_size),
         ),
         ("Segments".to_owned(), format!("{} of {} steps", p.segments, p.settings.segment_steps)),
     ];
@@ -528,7 +544,7 @@ pub fn run(
     staging: &mut Staging,
     progress: ProgressFn,
 ) -> Result<(u64, Traced), JobError> {
-    let p = prepare(paths, package)?;
+    let mut p = prepare(paths, package)?;
     let c = p.model.config;
     let mut tuner = match &p.resume {
         None => {
@@ -544,27 +560,29 @@ pub fn run(
     };
     // The largest batch is checked against the device's memory before the first step: a job
     // that cannot fit fails here, not after hours of training.
-    let widest = p.batches.iter().map(Vec::len).max().unwrap_or(1);
-    let longest = p.train.0.iter().map(Vec::len).max().unwrap_or(1);
-    tuner.check_batch_memory(gpu, widest, longest)?;
-    if let Some((ids, _)) = &p.test {
-        let longest = ids.iter().map(Vec::len).max().unwrap_or(1);
-        tuner.check_batch_memory(gpu, p.settings.batch_size.min(ids.len()), longest)?;
+    tuner.check_batch_memory(gpu, p.settings.batch_size.min(p.train.samples()), p.train.longest())?;
+    if let Some(set) = &p.test {
+        tuner.check_batch_memory(gpu, p.settings.batch_size.min(set.samples()), set.longest())?;
     }
     let start = *blake3::hash(&package.manifest_bytes).as_bytes();
     let units = segment_units(&p)?;
     let (mut traced, mut input) = (Traced::default(), start);
     let (mut segments, mut states, mut last) = (Vec::new(), Vec::new(), (Vec::new(), Vec::new()));
-    let segment_steps = p.settings.segment_steps as usize;
-    let first_step = p.start_segment * segment_steps;
-    let steps = (p.batches.len() - first_step).min(p.segments * segment_steps) as u64;
+    let segment_steps = u64::from(p.settings.segment_steps);
+    let first_step = p.start_segment as u64 * segment_steps;
+    let end_step = (first_step + p.segments as u64 * segment_steps).min(p.steps);
+    let steps = end_step - first_step;
+    let test_work = test_units(&p) + 1;
+    let mut read = tokenizer(&mut p.model, p.max_len);
+    let read: &mut Tokenize<'_> = &mut read;
+    let mut batches = Batches::at(Order::new(&p.train, p.settings.seed), p.settings.batch_size, first_step, read)?;
     let mut done = 0u64;
-    let chunks = p.batches.chunks(segment_steps).enumerate().skip(p.start_segment).take(p.segments);
-    for (n, (k, batches)) in chunks.enumerate() {
-        let mut losses = Vec::with_capacity(batches.len());
-        for batch in batches {
-            let seqs: Vec<Vec<u32>> = batch.iter().map(|&s| p.train.0[s].clone()).collect();
-            let labels: Vec<u32> = batch.iter().map(|&s| p.train.1[s]).collect();
+    for (n, &flops) in units.iter().enumerate() {
+        let k = p.start_segment + n;
+        let segment_end = (first_step + (n as u64 + 1) * segment_steps).min(end_step);
+        let mut losses = Vec::with_capacity(p.settings.segment_steps as usize);
+        while first_step + done < segment_end {
+            let (seqs, labels) = batches.next_batch(read)?;
             losses.push(tuner.step(gpu, &seqs, &labels)?);
             done += 1;
             progress(&Progress {
@@ -579,33 +597,38 @@ pub fn run(
         let state = State { model: blake3::hash(&model), optimizer: blake3::hash(&optimizer) };
         let line = SegmentMetrics { segment: k as u32 + 1, losses };
         let output = segment_output(&state, &line);
-        traced.trace.steps.push(trace::Step { flops: units[n], prev: n as u32, input, output });
+        traced.trace.steps.push(trace::Step { flops, prev: n as u32, input, output });
         input = output;
         states.push(state);
         segments.push(line);
         last = (model, optimizer);
     }
+    drop(batches);
     progress(&Progress { stage: "test accuracy".to_owned(), done, total: steps });
     let test_accuracy = match &p.test {
-        Some((ids, labels)) => {
-            let logits = tuner.logits(gpu, ids, p.settings.batch_size)?;
-            let right = logits.iter().zip(labels).filter(|(l, y)| argmax(l) == **y as usize).count();
-            Some((right as f64 / labels.len() as f64 * 1e6).round() / 1e6)
+        Some(set) => {
+            let mut right = 0usize;
+            set.in_order(p.settings.batch_size, read, |batch| {
+                let (ids, labels): (Vec<Vec<u32>>, Vec<u32>) = batch.into_iter().unzip();
+                let logits = tuner.logits(gpu, &ids, p.settings.batch_size)?;
+                right += logits.iter().zip(&labels).filter(|(l, y)| argmax(l) == **y as usize).count();
+                Ok(())
+            })?;
+            Some((right as f64 / set.samples() as f64 * 1e6).round() / 1e6)
         }
         None => None,
     };
     let config = classifier_config(&p.model_dir, p.options.labels)?;
     let tokenizer = read_model_file(&p.model_dir, "tokenizer.json", embed::MAX_TOKENIZER_BYTES)?;
-    let test_units = p.test.as_ref().map_or(0, |(ids, _)| ids.iter().map(|s| c.work_units(s.len())).sum());
     let output = final_output(&config, &tokenizer, p.options.labels, test_accuracy);
-    traced.trace.steps.push(trace::Step { flops: test_units + 1, prev: p.segments as u32, input, output });
+    traced.trace.steps.push(trace::Step { flops: test_work, prev: p.segments as u32, input, output });
     staging.write("model.safetensors", &last.0)?;
     staging.write("optimizer.safetensors", &last.1)?;
     staging.write("config.json", &config)?;
     staging.write("tokenizer.json", &tokenizer)?;
     staging.write("metrics.json", &metrics_file(&Metrics { segments, classes: p.options.labels, test_accuracy }))?;
     staging.write("checkpoints.json", &checkpoints_file(start, p.start_segment as u32 + 1, &states))?;
-    Ok((p.train.0.len() as u64, traced))
+    Ok((p.train.samples() as u64, traced))
 }
 
 /// The index of the largest score (the first of equals).

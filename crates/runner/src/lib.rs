@@ -21,6 +21,7 @@
 pub mod bench;
 pub mod binding;
 pub mod challenge;
+pub mod dataset;
 pub mod embed;
 pub mod error;
 pub mod finetune;
