@@ -644,7 +644,7 @@ async fn submit_chained(
                     e.links,
                     outcome.job_id,
                     if outcome.verified {
-                        "verified".to_owned()
+                        format!("verified{}", segment_losses(&gridmint_node::chain::link_dir(&out, e.link)))
                     } else {
                         format!("NOT verified (state {})", outcome.state)
                     }
@@ -675,6 +675,23 @@ async fn submit_chained(
         return Err(crate::AlreadyReported("a link of the chain ended without a verified result".to_owned()).into());
     }
     Ok(())
+}
+
+/// A verified link's losses as the buyer reads its progress: `; loss 0.693 to 0.612 over 5
+/// steps` from the link's `metrics.json`, or nothing when it does not read.
+fn segment_losses(link: &std::path::Path) -> String {
+    let Ok(bytes) = std::fs::read(link.join("metrics.json")) else { return String::new() };
+    let Ok(metrics) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return String::new() };
+    let losses: Vec<f64> = metrics["segments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["losses"].as_array().into_iter().flatten().filter_map(serde_json::Value::as_f64))
+        .collect();
+    match (losses.first(), losses.last()) {
+        (Some(first), Some(last)) => format!("; loss {first:.4} to {last:.4} over {} steps", losses.len()),
+        _ => String::new(),
+    }
 }
 
 /// `job submit --shard-size`: one market job per shard, results joined in input order.

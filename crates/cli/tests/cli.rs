@@ -1303,6 +1303,118 @@ mod crash {
         assert!(fs::read(out.join("model.safetensors")).expect("again") == model, "the same result");
     }
 
+    /// Issue #25's test of a provider lost mid-segment: the only provider of a chain's first link
+    /// is killed with SIGKILL while it trains (its package unpacked, its run going); its job is
+    /// refunded at the commit deadline, the chain posts the link again from the same state,
+    /// another provider takes it and the rest, and the chain ends with the bits of one local run.
+    #[test]
+    fn a_training_provider_killed_mid_segment_is_replaced_and_the_chain_ends_with_the_local_runs_bits() {
+        let Some((anvil, models)) = anvil_and_minilm() else { return };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (_devnet, profile) = local_market(&tmp.path().join("chain"), &anvil);
+        let profile = profile.to_string_lossy().into_owned();
+        let provider = |home: &Path, account: &str, log: &str| {
+            let log = fs::File::create(tmp.path().join(log)).expect("log");
+            let args = ["--models", &models, "provider", "start", "--network", &profile, "--dev-account", account];
+            let child = gridmint(home, &args).stdout(Stdio::null()).stderr(log).spawn().expect("provider starts");
+            wait_for("a provider's state", Duration::from_secs(120), || home.join("data/node.sqlite3").is_file());
+            std::thread::sleep(Duration::from_secs(3)); // registration transactions
+            Kill(child)
+        };
+        let (first_home, second_home) = (tmp.path().join("p1"), tmp.path().join("p2"));
+        let mut first = provider(&first_home, "1", "provider-1.log");
+        let pkg = tmp.path().join("job");
+        fs::create_dir_all(&pkg).expect("package");
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/finetune");
+        fs::copy(example.join("train.jsonl"), pkg.join("train.jsonl")).expect("data");
+        fs::write(
+            pkg.join("job.toml"),
+            "kind = \"finetune\"\nmodel = \"all-MiniLM-L6-v2\"\ndata = \"train.jsonl\"\n[finetune]\nepochs = 1\n\
+             learning_rate = 1e-4\nbatch_size = 8\nlayers = 2\nsegment_steps = 5\nseed = 3\n",
+        )
+        .expect("manifest");
+        let out = tmp.path().join("result");
+        let buyer_log = tmp.path().join("buyer.log");
+        let args = [
+            "--models",
+            &models,
+            "--json",
+            "job",
+            "submit",
+            &pkg.to_string_lossy(),
+            "--network",
+            &profile,
+            "--dev-account",
+            "4",
+            "--replicas",
+            "1",
+            "--chain",
+            "--out",
+            &out.to_string_lossy(),
+        ]
+        .map(str::to_owned);
+        let buyer = gridmint(&tmp.path().join("b"), &args.each_ref().map(String::as_str))
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&buyer_log).expect("log"))
+            .spawn()
+            .expect("the chain starts");
+        // Killed while it trains the first link: its package is unpacked and its run under way.
+        let work = first_home.join("data/provider");
+        let running =
+            || fs::read_dir(&work).into_iter().flatten().flatten().any(|job| job.path().join("package.zip").is_file());
+        wait_for("the first provider running the first link", Duration::from_secs(300), running);
+        std::thread::sleep(Duration::from_secs(2));
+        let _ = first.0.kill();
+        let _ = first.0.wait();
+        let _second = provider(&second_home, "2", "provider-2.log");
+
+        let done = buyer.wait_with_output().expect("the chain ends");
+        let logs = || {
+            format!(
+                "buyer:\n{}\nprovider 2:\n{}",
+                fs::read_to_string(&buyer_log).unwrap_or_default(),
+                fs::read_to_string(tmp.path().join("provider-2.log")).unwrap_or_default()
+            )
+        };
+        assert!(done.status.success(), "{}", logs());
+        let summary: serde_json::Value = serde_json::from_slice(&done.stdout).expect("JSON");
+        assert_eq!(summary["verified"], true, "{summary}");
+        assert_eq!(summary["links"], 2, "{summary}");
+        assert_eq!(summary["jobIds"].as_array().map(Vec::len), Some(3), "the first link posted twice: {summary}");
+        let buyer_said = fs::read_to_string(&buyer_log).unwrap_or_default();
+        assert!(buyer_said.contains("link 1/2: refunded without a result; posting it again"), "{}", logs());
+        assert!(buyer_said.contains(" verified; loss "), "each link's losses as it ends: {}", logs());
+
+        let local = tmp.path().join("local");
+        let run = gridmint(
+            &tmp.path().join("b"),
+            &["--models", &models, "run", &pkg.to_string_lossy(), "--out", &local.to_string_lossy()],
+        )
+        .output()
+        .expect("local run");
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        for file in ["model.safetensors", "optimizer.safetensors"] {
+            assert!(
+                fs::read(out.join(file)).expect("the chain's") == fs::read(local.join(file)).expect("the local run's"),
+                "{file}: a provider lost mid-segment, and still the bits of one local run"
+            );
+        }
+
+        // The lost provider missed its deadline on chain; the one that took over was paid.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let net = gridmint_node::net::Network::connect(
+                Path::new(&profile),
+                gridmint_node::net::dev_account(4).expect("key"),
+            )
+            .expect("connect");
+            let lost = gridmint_node::net::dev_account(1).expect("key").address();
+            let took_over = gridmint_node::net::dev_account(2).expect("key").address();
+            assert_eq!(net.market.reputation(lost).await.expect("reputation").missed, 1);
+            assert_eq!(net.market.reputation(took_over).await.expect("reputation").completed, 2);
+        });
+    }
+
     #[test]
     fn a_provider_that_goes_silent_is_slashed_and_the_buyer_refunded() {
         let Some(anvil) = anvil() else { return };

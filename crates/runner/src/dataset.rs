@@ -19,7 +19,7 @@ use std::{
     collections::VecDeque,
     fs::File,
     io::{BufRead, BufReader, Read, Seek, SeekFrom},
-    path::{Path, PathBuf},
+    path::Path,
 };
 
 use gpu_engine::workloads::mlp::epoch_order;
@@ -35,6 +35,9 @@ pub const WINDOW_CHUNKS: usize = 64;
 pub const MAX_LINE_BYTES: usize = 64 << 10;
 /// The most samples a file may hold (a sample's token count is kept for each).
 pub const MAX_SAMPLES: usize = 1 << 24;
+/// Texts tokenized at once: a tokenizer holds every token of its batch (and the ones truncation
+/// cuts off), so a chunk of long lines goes through in small batches (the ids are the same).
+const TOKENIZE_BATCH: usize = 16;
 
 /// Tokenizes a chunk's texts: (the file's name, the chunk's first line number, the texts); checks
 /// them, naming the line.
@@ -67,11 +70,12 @@ struct Chunk {
     hash: blake3::Hash,
 }
 
-/// A data file, indexed: see the module's documentation.
+/// A data file, indexed: see the module's documentation. The file stays open: a chunk is read
+/// again from the file indexed, not from whatever its path names later.
 #[derive(Debug)]
 pub struct Dataset {
     name: String,
-    path: PathBuf,
+    file: File,
     chunks: Vec<Chunk>,
     tokens: Vec<u16>,
     max_label: u32,
@@ -125,27 +129,25 @@ impl<R: BufRead> LineReader<R> {
 type Samples = Vec<(Vec<u32>, u32)>;
 
 impl Dataset {
-    /// One pass over `path` (named `name` in errors), at most `max_bytes`: every line read,
-    /// checked (its label below `classes` when given) and tokenized, chunk by chunk.
+    /// One pass over `path` (named `name` in errors), at most `max_bytes` and `max_samples.0` lines
+    /// (`max_samples.1` says why, in an error): every line read, checked (its label below `classes`
+    /// when given) and tokenized, chunk by chunk.
     pub fn index(
         name: &str,
         path: &Path,
         max_bytes: u64,
+        max_samples: (usize, &str),
         classes: Option<usize>,
         tokenize: &mut Tokenize<'_>,
     ) -> Result<Self, JobError> {
+        let file = open_regular(name, path)?;
         let unreadable = |e: std::io::Error| JobError::input(name, format!("cannot be read: {e}"));
-        let file = File::open(path).map_err(unreadable)?;
-        let meta = file.metadata().map_err(unreadable)?;
-        if !meta.is_file() {
-            return Err(JobError::input(name, "is not a regular file"));
-        }
         let too_big = || JobError::input(name, format!("holds more than {max_bytes} bytes, the most it may"));
-        if meta.len() > max_bytes {
+        if file.metadata().map_err(unreadable)?.len() > max_bytes {
             return Err(too_big());
         }
         let mut reader = LineReader {
-            inner: BufReader::with_capacity(1 << 20, file),
+            inner: BufReader::with_capacity(1 << 20, &file),
             name: name.to_owned(),
             lines: 0,
             offset: 0,
@@ -177,11 +179,12 @@ impl Dataset {
             if texts.is_empty() {
                 break;
             }
-            if tokens.len() + texts.len() > MAX_SAMPLES {
-                return Err(JobError::input(name, format!("holds more than {MAX_SAMPLES} lines, the most it may")));
+            let most = max_samples.0.min(MAX_SAMPLES);
+            if tokens.len() + texts.len() > most {
+                let why = if most < max_samples.0 { "a file's most" } else { max_samples.1 };
+                return Err(JobError::input(name, format!("holds more than {most} lines ({why})")));
             }
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let ids = tokenize(name, tokens.len() + 1, &refs)?;
+            let ids = tokenize_all(tokenize, name, tokens.len() + 1, &texts)?;
             tokens.extend(ids.iter().map(|s| u16::try_from(s.len()).unwrap_or(u16::MAX)));
             chunks.push(Chunk { offset, bytes: reader.offset - offset, hash: reader.hasher.finalize() });
             if texts.len() < CHUNK_LINES {
@@ -191,14 +194,15 @@ impl Dataset {
         if tokens.is_empty() {
             return Err(JobError::input(name, "has no lines"));
         }
-        Ok(Self { name: name.to_owned(), path: path.to_owned(), chunks, tokens, max_label })
+        drop(reader);
+        Ok(Self { name: name.to_owned(), file, chunks, tokens, max_label })
     }
 
     /// The number of lines, without reading them (a `\n` ends a line; one final newline does not
     /// make an extra one).
     pub fn count_lines(name: &str, path: &Path, max_bytes: u64) -> Result<usize, JobError> {
         let unreadable = |e: std::io::Error| JobError::input(name, format!("cannot be read: {e}"));
-        let file = File::open(path).map_err(unreadable)?;
+        let file = open_regular(name, path)?;
         let (mut reader, mut buf) =
             (BufReader::with_capacity(1 << 20, file.take(max_bytes.saturating_add(1))), [0u8; 1 << 16]);
         let (mut lines, mut read, mut last) = (0usize, 0u64, b'\n');
@@ -246,43 +250,45 @@ impl Dataset {
         k * CHUNK_LINES..((k + 1) * CHUNK_LINES).min(self.samples())
     }
 
-    /// Reads chunk `k` again, checked against its BLAKE3, tokenized.
+    /// Reads chunk `k` again, checked against its BLAKE3 before anything is read from it, tokenized.
     fn read_chunk(&self, k: usize, tokenize: &mut Tokenize<'_>) -> Result<Samples, JobError> {
         let chunk = &self.chunks[k];
+        let range = self.chunk_lines(k);
         let changed = || {
             JobError::input(
                 &self.name,
                 format!(
                     "changed while the job ran: lines {} to {} no longer hash to {}",
-                    k * CHUNK_LINES + 1,
-                    self.chunk_lines(k).end,
+                    range.start + 1,
+                    range.end,
                     chunk.hash
                 ),
             )
         };
         let unreadable = |e: std::io::Error| JobError::input(&self.name, format!("cannot be read: {e}"));
-        let mut file = File::open(&self.path).map_err(unreadable)?;
-        file.seek(SeekFrom::Start(chunk.offset)).map_err(unreadable)?;
+        (&self.file).seek(SeekFrom::Start(chunk.offset)).map_err(unreadable)?;
+        let mut raw = Vec::with_capacity(chunk.bytes as usize);
+        (&self.file).take(chunk.bytes).read_to_end(&mut raw).map_err(unreadable)?;
+        if raw.len() as u64 != chunk.bytes || blake3::hash(&raw) != chunk.hash {
+            return Err(changed());
+        }
         let mut reader = LineReader {
-            inner: BufReader::with_capacity(1 << 20, file.take(chunk.bytes)),
+            inner: raw.as_slice(),
             name: self.name.clone(),
-            lines: k * CHUNK_LINES,
+            lines: range.start,
             offset: chunk.offset,
             hasher: blake3::Hasher::new(),
         };
-        let range = self.chunk_lines(k);
         let (mut texts, mut labels, mut text) = (Vec::with_capacity(range.len()), Vec::new(), String::new());
         while let Some(n) = reader.next_line(&mut text)? {
             let (sample, label) = parse_line(&self.name, n, &text)?;
             texts.push(sample);
             labels.push(label);
         }
-        if texts.len() != range.len() || reader.hasher.finalize() != chunk.hash {
-            return Err(changed());
-        }
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let ids = tokenize(&self.name, range.start + 1, &refs)?;
-        if ids.iter().zip(range).any(|(s, i)| u16::try_from(s.len()).unwrap_or(u16::MAX) != self.tokens[i]) {
+        let ids = tokenize_all(tokenize, &self.name, range.start + 1, &texts)?;
+        if ids.len() != range.len()
+            || ids.iter().zip(range.clone()).any(|(s, i)| u16::try_from(s.len()).unwrap_or(u16::MAX) != self.tokens[i])
+        {
             return Err(changed());
         }
         Ok(ids.into_iter().zip(labels).collect())
@@ -307,6 +313,34 @@ impl Dataset {
         }
         Ok(())
     }
+}
+
+/// `path` opened if it is a regular file (a FIFO or a device is refused before it is opened).
+fn open_regular(name: &str, path: &Path) -> Result<File, JobError> {
+    let unreadable = |e: std::io::Error| JobError::input(name, format!("cannot be read: {e}"));
+    if !std::fs::symlink_metadata(path).map_err(unreadable)?.is_file() {
+        return Err(JobError::input(name, "is not a regular file"));
+    }
+    let file = File::open(path).map_err(unreadable)?;
+    if !file.metadata().map_err(unreadable)?.is_file() {
+        return Err(JobError::input(name, "is not a regular file"));
+    }
+    Ok(file)
+}
+
+/// `texts` (the first of them line `first` of `name`) tokenized [`TOKENIZE_BATCH`] at a time.
+fn tokenize_all(
+    tokenize: &mut Tokenize<'_>,
+    name: &str,
+    first: usize,
+    texts: &[String],
+) -> Result<Vec<Vec<u32>>, JobError> {
+    let mut ids = Vec::with_capacity(texts.len());
+    for (i, batch) in texts.chunks(TOKENIZE_BATCH).enumerate() {
+        let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+        ids.extend(tokenize(name, first + i * TOKENIZE_BATCH, &refs)?);
+    }
+    Ok(ids)
 }
 
 /// Counts `\n` bytes.
@@ -480,7 +514,7 @@ mod tests {
     }
 
     fn index(path: &Path) -> Result<Dataset, JobError> {
-        Dataset::index("d.jsonl", path, u64::MAX, None, &mut words)
+        Dataset::index("d.jsonl", path, u64::MAX, (usize::MAX, ""), None, &mut words)
     }
 
     #[test]
@@ -551,6 +585,27 @@ mod tests {
     }
 
     #[test]
+    fn data_lines_are_checked_with_their_line_numbers() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("t.jsonl");
+        let err = |text: &str| {
+            fs::write(&path, text).expect("write");
+            index(&path).expect_err("bad").to_string()
+        };
+        assert!(
+            err("{\"text\": \"a\", \"label\": 0}\n{\"text\": \"b\"}\n")
+                .starts_with("d.jsonl: line 2: missing field `label`")
+        );
+        assert!(err("{\"text\": \" \", \"label\": 1}\n").contains("line 1: the text is empty"));
+        assert!(err("{\"text\": \"a\", \"label\": -1}\n").starts_with("d.jsonl: line 1:"));
+        assert!(err("{\"text\": \"a\", \"label\": 0, \"x\": 1}\n").contains("unknown field `x`"));
+        assert_eq!(err(""), "d.jsonl: has no lines");
+        fs::write(&path, "{\"text\": \"a b\", \"label\": 3}\r\n{\"text\": \"c\", \"label\": 1}").expect("write");
+        let set = index(&path).expect("reads");
+        assert_eq!((set.samples(), set.max_label(), set.tokens(0), set.tokens(1)), (2, 3, 2, 1));
+    }
+
+    #[test]
     fn a_file_changed_under_a_run_is_an_error_naming_the_lines() {
         let tmp = tempfile::tempdir().expect("tmp");
         let path = tmp.path().join("d.jsonl");
@@ -571,7 +626,9 @@ mod tests {
             write(&path, 1500);
             let mut file = fs::OpenOptions::new().append(true).open(&path).expect("open");
             file.write_all(tail).expect("append");
-            Dataset::index("d.jsonl", &path, u64::MAX, classes, &mut words).expect_err("refused").to_string()
+            Dataset::index("d.jsonl", &path, u64::MAX, (usize::MAX, ""), classes, &mut words)
+                .expect_err("refused")
+                .to_string()
         };
         assert_eq!(
             refused(b"{\"text\": \"a\", \"label\": 5}\n", Some(5)),
@@ -593,7 +650,19 @@ mod tests {
         fs::write(&path, "").expect("empty");
         assert_eq!(index(&path).expect_err("empty").to_string(), "d.jsonl: has no lines");
         write(&path, 100);
-        let err = Dataset::index("d.jsonl", &path, 1000, None, &mut words).expect_err("too big").to_string();
+        let err = Dataset::index("d.jsonl", &path, 1000, (usize::MAX, ""), None, &mut words)
+            .expect_err("too big")
+            .to_string();
         assert_eq!(err, "d.jsonl: holds more than 1000 bytes, the most it may");
+        write(&path, 2100);
+        let err = Dataset::index("d.jsonl", &path, u64::MAX, (2000, "the most it may"), None, &mut words)
+            .expect_err("too long")
+            .to_string();
+        assert_eq!(err, "d.jsonl: holds more than 2000 lines (the most it may)");
+        let fifo = tmp.path().join("fifo");
+        if std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()) {
+            let err = index(&fifo).expect_err("a FIFO").to_string();
+            assert_eq!(err, "d.jsonl: is not a regular file");
+        }
     }
 }

@@ -124,6 +124,7 @@ impl Model {
             .map_err(|e| bad(format!("model.safetensors: {e}")))?;
         let tokenizer = Tokenizer::from_bytes(read("tokenizer.json", MAX_TOKENIZER_BYTES)?)
             .map_err(|e| bad(format!("tokenizer.json: {e}")))?;
+        refuse_dropout(&tokenizer).map_err(|e| bad(format!("tokenizer.json: {e}")))?;
         let max_seq_length = match crate::package::read_within(&dir.join("sentence_bert_config.json"), MAX_CONFIG_BYTES)
         {
             Ok(bytes) => {
@@ -145,6 +146,18 @@ impl Model {
         let encodings =
             self.tokenizer.encode_batch_fast(sentences.to_vec(), true).map_err(|e| bad(format!("tokenizing: {e}")))?;
         Ok(encodings.iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+}
+
+/// A tokenizer that draws its tokens (BPE dropout) would tokenize a job differently on every run,
+/// so that no two replicas agree: refused.
+pub(crate) fn refuse_dropout(tokenizer: &Tokenizer) -> Result<(), String> {
+    match tokenizer.get_model() {
+        tokenizers::models::ModelWrapper::BPE(bpe) if bpe.dropout.is_some_and(|p| p > 0.0) => Err(format!(
+            "BPE dropout {} draws tokens at random, and a job's tokens must be the same on every run (set it to null)",
+            bpe.dropout.unwrap_or_default()
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -338,5 +351,22 @@ mod tests {
         assert!(super::within_court_steps("s.txt", crate::trace::MAX_STEPS).is_ok());
         let e = super::within_court_steps("s.txt", crate::trace::MAX_STEPS + 1).expect_err("refused");
         assert!(e.to_string().contains("s.txt") && e.to_string().contains("at most 16777216"), "{e}");
+    }
+
+    /// A package's tokenizer that draws tokens (BPE dropout) would make replicas disagree: refused.
+    #[test]
+    fn attack_a_tokenizer_with_bpe_dropout_is_refused() {
+        let json = |dropout: &str| {
+            format!(
+                r#"{{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
+                "pre_tokenizer": null, "post_processor": null, "decoder": null, "model": {{"type": "BPE",
+                "dropout": {dropout}, "unk_token": null, "continuing_subword_prefix": null, "end_of_word_suffix": null,
+                "fuse_unk": false, "byte_fallback": false, "vocab": {{"a": 0, "b": 1, "ab": 2}}, "merges": ["a b"]}}}}"#
+            )
+        };
+        let tokenizer = |dropout: &str| tokenizers::Tokenizer::from_bytes(json(dropout)).expect("a tokenizer");
+        let err = super::refuse_dropout(&tokenizer("0.5")).expect_err("draws");
+        assert!(err.starts_with("BPE dropout 0.5 draws tokens at random"), "{err}");
+        assert!(super::refuse_dropout(&tokenizer("null")).is_ok());
     }
 }

@@ -62,20 +62,6 @@ const WINDOW: usize = crate::dataset::WINDOW_CHUNKS * crate::dataset::CHUNK_LINE
 /// Tokens per text after truncation unless `max_seq_length` says otherwise.
 pub const DEFAULT_MAX_SEQ_LENGTH: usize = 128;
 
-/// Reads `{"text": ..., "label": ...}` lines from a text in memory; errors name the line.
-pub fn parse_lines(file: &str, text: &str) -> Result<(Vec<String>, Vec<u32>), JobError> {
-    let (mut texts, mut labels) = (Vec::new(), Vec::new());
-    for (n, line) in crate::textfile::lines(text) {
-        let (text, label) = crate::dataset::parse_line(file, n, line)?;
-        texts.push(text);
-        labels.push(label);
-    }
-    if texts.is_empty() {
-        return Err(JobError::input(file, "has no lines"));
-    }
-    Ok((texts, labels))
-}
-
 /// A checked finetune job, its data indexed (read a window at a time when it runs).
 struct Prepared<'a> {
     settings: &'a FinetuneSettings,
@@ -118,8 +104,13 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
     if !(settings.weight_decay.is_finite() && (0.0..1.0).contains(&settings.weight_decay)) {
         return Err(bad(format!("weight_decay {} must be from 0 to below 1", settings.weight_decay)));
     }
-    if settings.segment_steps == 0 {
-        return Err(bad("segment_steps must be at least 1".to_owned()));
+    if settings.segment_steps == 0 || u64::from(settings.segment_steps) > MAX_STEPS {
+        return Err(bad(format!("segment_steps {} must be from 1 to {MAX_STEPS}", settings.segment_steps)));
+    }
+    if let Some(classes) = settings.classes
+        && !(2..=MAX_CLASSES).contains(&classes)
+    {
+        return Err(bad(format!("classes {classes} must be from 2 to {MAX_CLASSES}")));
     }
     if settings.segments == Some(0) {
         return Err(bad("segments, when given, must be at least 1".to_owned()));
@@ -129,10 +120,11 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
     let model_dir = embed::resolve_model(paths, package, model_name)?;
     let mut model = Model::load(model_name, &model_dir)?;
     let max_len = settings.max_seq_length.unwrap_or(DEFAULT_MAX_SEQ_LENGTH);
-    if max_len < 2 || max_len > model.config.max_positions {
+    if max_len < 2 || max_len > model.config.max_positions.min(usize::from(u16::MAX)) {
         return Err(bad(format!(
-            "max_seq_length {max_len} must be from 2 to the model's {} positions",
-            model.config.max_positions
+            "max_seq_length {max_len} must be from 2 to the model's {} positions (at most {})",
+            model.config.max_positions,
+            u16::MAX
         )));
     }
     let trained_layers = match &settings.layers {
@@ -149,11 +141,16 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
             )));
         }
     };
-    // One pass over each file: every line checked and tokenized, only the index kept.
+    // One pass over each file: every line checked and tokenized, only the index kept; a file
+    // longer than the job may visit stops the pass there.
+    let most = usize::try_from(MAX_SAMPLE_VISITS / u64::from(settings.epochs)).unwrap_or(usize::MAX);
+    let why =
+        format!("with {} epochs, more would pass the {MAX_SAMPLE_VISITS} sample visits a job makes", settings.epochs);
     let train = Dataset::index(
         data,
         &package.file("data", data)?,
         MAX_DATA_BYTES,
+        (most, &why),
         settings.classes,
         &mut tokenizer(&mut model, max_len),
     )?;
@@ -166,6 +163,7 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
             file,
             &package.file("test", file)?,
             MAX_DATA_BYTES,
+            (usize::MAX, ""),
             Some(classes),
             &mut tokenizer(&mut model, max_len),
         )?),
@@ -173,13 +171,6 @@ fn prepare<'a>(paths: &Paths, package: &'a Package) -> Result<Prepared<'a>, JobE
     };
     let pad_id = pad_token_id(&model_dir, &model.config)?;
     let samples = train.samples();
-    let visits = samples as u64 * u64::from(settings.epochs);
-    if visits > MAX_SAMPLE_VISITS {
-        return Err(bad(format!(
-            "{} epochs of {samples} samples are {visits} visits; a job makes at most {MAX_SAMPLE_VISITS}",
-            settings.epochs
-        )));
-    }
     let per_epoch = samples.div_ceil(settings.batch_size) as u64;
     let total = per_epoch * u64::from(settings.epochs);
     if total > MAX_STEPS {
@@ -278,7 +269,7 @@ pub fn trace_steps(package: &Package) -> Result<u32, JobError> {
     let lines = Dataset::count_lines(data, &package.file("data", data)?, MAX_DATA_BYTES)?;
     let per_epoch = lines.div_ceil(settings.batch_size.max(1)) as u64;
     let segment_steps = u64::from(settings.segment_steps.max(1));
-    let all = (per_epoch * u64::from(settings.epochs)).div_ceil(segment_steps);
+    let all = per_epoch.saturating_mul(u64::from(settings.epochs)).div_ceil(segment_steps);
     let start = match &settings.resume {
         Some(folder) => {
             let name = format!("{}/optimizer.safetensors", folder.trim_end_matches('/'));
@@ -580,7 +571,7 @@ pub fn run(
     for (n, &flops) in units.iter().enumerate() {
         let k = p.start_segment + n;
         let segment_end = (first_step + (n as u64 + 1) * segment_steps).min(end_step);
-        let mut losses = Vec::with_capacity(p.settings.segment_steps as usize);
+        let mut losses = Vec::with_capacity((segment_end - first_step - done) as usize);
         while first_step + done < segment_end {
             let (seqs, labels) = batches.next_batch(read)?;
             losses.push(tuner.step(gpu, &seqs, &labels)?);
@@ -661,22 +652,4 @@ fn classifier_config(dir: &Path, labels: usize) -> Result<Vec<u8>, JobError> {
     object.insert("id2label".into(), serde_json::Value::Object(names));
     object.insert("label2id".into(), serde_json::Value::Object(ids));
     Ok(serde_json::to_vec_pretty(&config).expect("a parsed value serializes"))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn data_lines_are_checked_with_their_line_numbers() {
-        let err = |text: &str| super::parse_lines("t.jsonl", text).expect_err("bad").to_string();
-        assert!(
-            err("{\"text\": \"a\", \"label\": 0}\n{\"text\": \"b\"}\n")
-                .starts_with("t.jsonl: line 2: missing field `label`")
-        );
-        assert!(err("{\"text\": \" \", \"label\": 1}\n").contains("line 1: the text is empty"));
-        assert!(err("{\"text\": \"a\", \"label\": -1}\n").starts_with("t.jsonl: line 1:"));
-        assert!(err("{\"text\": \"a\", \"label\": 0, \"x\": 1}\n").contains("unknown field `x`"));
-        assert_eq!(err(""), "t.jsonl: has no lines");
-        let (texts, labels) = super::parse_lines("t.jsonl", "{\"text\": \"a b\", \"label\": 3}\n").expect("reads");
-        assert_eq!((texts, labels), (vec!["a b".to_owned()], vec![3]));
-    }
 }

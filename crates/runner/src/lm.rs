@@ -403,6 +403,7 @@ impl LanguageModel {
             serde_json::from_slice(&tokenizer_bytes).map_err(|e| bad(format!("tokenizer.json: {e}")))?;
         check_growth(&tokenizer_json).map_err(|e| bad(format!("tokenizer.json: {e}")))?;
         let tokenizer = Tokenizer::from_bytes(tokenizer_bytes).map_err(|e| bad(format!("tokenizer.json: {e}")))?;
+        crate::embed::refuse_dropout(&tokenizer).map_err(|e| bad(format!("tokenizer.json: {e}")))?;
         let codec = TextCodec::new(tokenizer, vocab).map_err(|e| bad(format!("tokenizer.json: {e}")))?;
         Ok(Self { name: name.to_owned(), weights, codec, eos, architecture, tied })
     }

@@ -827,7 +827,7 @@ mod runner {
                 "learning_rate 2 must be a number above 0 and below 1",
             ),
             ("epochs = 1\nlearning_rate = 1e-4\nbatch_size = 0\n", lines, "batch_size 0 must be from 1 to 4096"),
-            ("epochs = 1\nlearning_rate = 1e-4\nbatch_size = 2\nclasses = 2000\n", lines, "2000 classes"),
+            ("epochs = 1\nlearning_rate = 1e-4\nbatch_size = 2\nclasses = 2000\n", lines, "classes 2000 must be from 2 to 1024"),
             (
                 "epochs = 1\nlearning_rate = 1e-4\nbatch_size = 2\nclasses = 2\n",
                 "{\"text\": \"x\", \"label\": 5}\n",
@@ -836,7 +836,7 @@ mod runner {
             (
                 "epochs = 10000\nlearning_rate = 1e-4\nbatch_size = 2\n",
                 &lines.repeat(900),
-                "10000 epochs of 1800 samples are 18000000 visits",
+                "d.jsonl: holds more than 1677 lines (with 10000 epochs, more would pass the 16777216 sample visits a job makes)",
             ),
             (
                 "epochs = 1\nlearning_rate = 1e-4\nbatch_size = 2\nwarmup_steps = 5\n",
@@ -847,7 +847,7 @@ mod runner {
             (
                 "epochs = 1\nlearning_rate = 1e-4\nbatch_size = 2\nmax_seq_length = 1000\n",
                 lines,
-                "max_seq_length 1000 must be from 2 to the model's 512 positions",
+                "max_seq_length 1000 must be from 2 to the model's 512 positions (at most 65535)",
             ),
         ]
         .into_iter()
@@ -1109,19 +1109,46 @@ mod hostile_input {
             }
         }
 
-        /// A finetune job's data lines, JSON or not: read or refused naming the line, never a panic.
+        /// A finetune job's data file of any lines, JSON or not, with `\n` or `\r\n` endings, across
+        /// chunks: indexed or refused naming the file, never a panic; indexed, its line count is the
+        /// samples', and an epoch's batches read back every sample once.
         #[test]
-        fn finetune_lines_of_any_shape_are_read_or_refused(
+        fn finetune_data_files_of_any_shape_are_indexed_or_refused(
             lines in proptest::collection::vec(prop_oneof![
                 ("[a-z ]{0,6}", any::<i64>()).prop_map(|(t, l)| format!("{{\"text\": \"{t}\", \"label\": {l}}}")),
                 "[ -~]{0,16}".prop_map(String::from),
                 Just("{\"text\": 1, \"label\": 0}".to_owned()),
                 Just("{\"text\": \"a\", \"label\": 1e40}".to_owned()),
+                Just("{\"text\": \"ok then\", \"label\": 2}".to_owned()),
             ], 0..6),
+            copies in 1..800usize,
+            crlf in any::<bool>(),
+            last_newline in any::<bool>(),
         ) {
-            if let Ok((texts, labels)) = runner::finetune::parse_lines("d.jsonl", &lines.join("\n")) {
-                prop_assert_eq!(texts.len(), labels.len());
-                prop_assert!(texts.iter().all(|t| !t.trim().is_empty()));
+            use runner::dataset::{Batches, Dataset, Order};
+            let tmp = tempfile::tempdir().expect("tmp");
+            let path = tmp.path().join("d.jsonl");
+            let all: Vec<&str> = lines.iter().map(String::as_str).cycle().take(lines.len() * copies).collect();
+            let mut text = all.join(if crlf { "\r\n" } else { "\n" });
+            if last_newline && !all.is_empty() {
+                text.push('\n');
+            }
+            std::fs::write(&path, &text).expect("write");
+            let mut words = |_: &str, _: usize, texts: &[&str]| -> Result<Vec<Vec<u32>>, runner::JobError> {
+                Ok(texts.iter().map(|t| t.split_whitespace().map(|w| w.len() as u32).collect()).collect())
+            };
+            match Dataset::index("d.jsonl", &path, u64::MAX, (usize::MAX, ""), None, &mut words) {
+                Ok(set) => {
+                    prop_assert_eq!(set.samples(), Dataset::count_lines("d.jsonl", &path, u64::MAX).expect("counts"));
+                    prop_assert!((0..set.samples()).all(|s| set.tokens(s) >= 1));
+                    let mut batches = Batches::at(Order::new(&set, 3), 500, 0, &mut words).expect("positions");
+                    let mut read = 0;
+                    while read < set.samples() {
+                        read += batches.next_batch(&mut words).expect("reads").0.len();
+                    }
+                    prop_assert_eq!(read, set.samples());
+                }
+                Err(e) => prop_assert!(e.to_string().starts_with("d.jsonl: "), "{}", e),
             }
         }
 
