@@ -25,7 +25,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help setup run app ui contracts test lint test-rust test-architecture test-contracts test-ui e2e \
-        bench bench-engine bench-workloads bench-gas bench-dispute bench-market bench-e2e bench-app bench-yield test-contracts-deep demo package clean
+        bench bench-engine bench-workloads bench-gas bench-dispute bench-market bench-e2e bench-chain bench-app bench-yield test-contracts-deep demo package clean
 
 help:
 	@echo "make run     install what is missing, build, start the desktop app"
@@ -101,7 +101,7 @@ e2e: setup ui
 	scripts/with-keyring.sh cargo test -p gridmint-app --features custom-protocol --test e2e -- --test-threads=1
 
 # --- benchmarks ---------------------------------------------------------------------------------
-bench: setup bench-engine bench-workloads bench-gas bench-dispute bench-market bench-e2e bench-app bench-yield
+bench: setup bench-engine bench-workloads bench-gas bench-dispute bench-market bench-e2e bench-chain bench-app bench-yield
 	@echo "benchmarks written to target/bench/"
 
 bench-engine: setup
@@ -128,6 +128,13 @@ bench-e2e: contracts
 	cargo build --release -p gridmint-cli
 	$(RELEASE_BIN)/gridmint demo --json --sentences 100 --claim-window 4 --anvil $(FOUNDRY)/anvil-linux-amd64/bin/anvil > target/bench/e2e.json
 	@cat target/bench/e2e.json
+
+# The overhead of segmenting a fine-tuning job (issue #25): a chain of market jobs of one segment
+# each on the local network against the same job run in one local process.
+bench-chain: setup contracts
+	@mkdir -p target/bench
+	cargo build --release -p gridmint-cli
+	python3 scripts/bench/chain.py $(RELEASE_BIN)/gridmint $(FOUNDRY)/anvil-linux-amd64/bin/anvil $(MODEL_DIR)/.. target/bench/chain.json
 
 # The release app under Xvfb: cold start to a rendered dashboard, memory with the window open and
 # closed to the tray (src-tauri/tests/e2e.rs, module `tray`).

@@ -664,11 +664,16 @@ async fn submit_chained(
         "jobIds": chained.job_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
         "links": chained.total,
         "verified": verified,
+        "trainedBy": chained.links.iter().map(|l| l.trained_by.clone()).collect::<Vec<_>>(),
         "out": out.display().to_string(),
     });
     if json {
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
+        for link in &chained.links {
+            let by = if link.trained_by.is_empty() { "(not recorded)".to_owned() } else { link.trained_by.join(", ") };
+            println!("link {}: job {}, trained by {by}", link.link, link.job_id);
+        }
         println!("{} links, verified {verified}: the fine-tuned model in {}", chained.total, out.display());
     }
     if !verified {

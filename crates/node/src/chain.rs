@@ -130,6 +130,32 @@ pub struct Link {
     pub job_id: String,
     pub agreed_root: String,
     pub verified: bool,
+    /// Who trained it: the providers whose revealed result is the agreed one (from the job's
+    /// trail on chain; empty when it could not be read, or in a record written before this was).
+    #[serde(default)]
+    pub trained_by: Vec<String>,
+}
+
+/// The providers whose revealed result for `job_id` is `agreed`, as the market's trail has them:
+/// the root and the work units most of its reveals of that root give (the pair the market paid).
+async fn trained_by(net: &Network, job_id: U256, agreed: alloy::primitives::B256) -> Vec<String> {
+    match net.market.job(job_id).await {
+        Ok(view) => {
+            let reveals: Vec<_> = view.trail.reveals.iter().filter(|r| r.resultRoot == agreed).collect();
+            let count = |units: u64| reveals.iter().filter(|r| r.workUnits == units).count();
+            let Some(units) = reveals.iter().map(|r| r.workUnits).max_by_key(|u| count(*u)) else { return Vec::new() };
+            reveals
+                .iter()
+                .filter(|r| r.workUnits == units)
+                .filter_map(|r| usize::try_from(r.index).ok().and_then(|i| view.trail.claimants.get(i)))
+                .map(ToString::to_string)
+                .collect()
+        }
+        Err(e) => {
+            tracing::warn!(job = %job_id, error = %e, "cannot read who trained a link");
+            Vec::new()
+        }
+    }
 }
 
 impl Chained {
@@ -178,13 +204,15 @@ pub async fn run_chain(
             buyer::start_buyer_peer(paths, net, options.spot_check_rows, options.spot_check_worker.clone()).await?;
             let outcome = buyer::wait_and_fetch(net, job_id, Some(&dir), options.poll).await?;
             events(ChainEvent { link, links: total, event: ShardEvent::Ended { shard: 0, outcome: outcome.clone() } });
-            let record = Link {
+            let mut record = Link {
                 link: link + 1,
                 job_id: job_id.to_string(),
                 agreed_root: outcome.agreed_root.to_string(),
                 verified: outcome.verified,
+                trained_by: Vec::new(),
             };
             if outcome.verified {
+                record.trained_by = trained_by(net, job_id, outcome.agreed_root).await;
                 write_link(&dir, &record)?;
                 chained.links.push(record);
                 continue;
@@ -222,11 +250,14 @@ pub async fn run_chain(
         let ran = ran?;
         chained.job_ids.extend(ran.job_ids);
         let outcome: Outcome = ran.outcomes.into_iter().next().expect("one link, one outcome");
+        let trainers =
+            if outcome.verified { trained_by(net, outcome.job_id, outcome.agreed_root).await } else { Vec::new() };
         let record = Link {
             link: link + 1,
             job_id: outcome.job_id.to_string(),
             agreed_root: outcome.agreed_root.to_string(),
             verified: outcome.verified,
+            trained_by: trainers,
         };
         chained.links.push(record.clone());
         if !outcome.verified {

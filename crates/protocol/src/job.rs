@@ -434,10 +434,10 @@ impl JobCard {
 
 /// A result folder read for people ([`crate::commands::ReadResult`]): what its kind's outputs
 /// say, and a generate job's completions as text.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResultView {
-    /// "embed", "train", "generate" or "kernel" (from the files it holds).
+    /// "embed", "train", "finetune", "generate" or "kernel" (from the files it holds).
     pub kind: String,
     /// The folder's files (relative, `/`-separated) and sizes in bytes.
     pub files: Vec<(String, u64)>,
@@ -447,7 +447,14 @@ pub struct ResultView {
     pub completions: Vec<CompletionView>,
     /// The completions the result holds (more than shown when it is long).
     pub completions_total: u64,
+    /// A fine-tuning result's loss curve: the loss of each optimizer step in order, or of
+    /// [`MAX_LOSS_POINTS`] steps evenly spread over them when there are more.
+    #[serde(default)]
+    pub losses: Vec<f64>,
 }
+
+/// The most points of a loss curve a result view carries.
+pub const MAX_LOSS_POINTS: usize = 512;
 
 /// One completion as a person reads it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,7 +11,8 @@
 //! [`WINDOW_CHUNKS`] at a time as windows, and each window's samples shuffled among themselves; the
 //! epoch is the windows' samples one window after the other, and its batches are that sequence cut
 //! into `batch_size` (the last one short). A run holds one window's tokens at a time
-//! ([`Batches`]): at most `WINDOW_CHUNKS × CHUNK_LINES` samples, whatever the file's size. Data of
+//! ([`Batches`]): at most `WINDOW_CHUNKS × CHUNK_LINES` samples and what is left of a batch,
+//! whatever the file's size. Data of
 //! at most one window is one window: its order is `epoch_order(samples, seed, epoch)`, the order of
 //! every sample at once, as before windows.
 

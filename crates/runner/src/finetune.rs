@@ -280,7 +280,7 @@ pub fn trace_steps(package: &Package) -> Result<u32, JobError> {
     };
     let left = all.saturating_sub(start);
     let segments = settings.segments.map_or(left, |s| left.min(u64::from(s)));
-    Ok(u32::try_from(segments + 1).unwrap_or(u32::MAX))
+    Ok(u32::try_from(segments.saturating_add(1)).unwrap_or(u32::MAX))
 }
 
 /// Tokenizes texts cut to `max_len` tokens, checked ([`check_tokens`]): how a run reads its data.

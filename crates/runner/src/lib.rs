@@ -6,10 +6,12 @@
 //! - the crate root: [`run`] a package on a device (or a [`run_in_slot`] that survives a lost
 //!   device) and [`estimate`] its work units;
 //! - [`package`]: a job package (a folder or a .zip with `job.toml`), read with limits;
-//! - [`embed`], [`train`], [`generate`], [`kernel`]: the runner of each job kind, with [`npy`], `textfile`,
-//!   [`prompts`] for their files and [`lm`] for a generate job's language model;
+//! - [`embed`], [`train`], [`finetune`], [`generate`], [`kernel`]: the runner of each job kind, with
+//!   [`npy`], `textfile`, [`prompts`] and [`dataset`] (a fine-tuning file read in chunks) for their
+//!   files and [`lm`] for a generate job's language model;
 //! - [`output`]: outputs staged and committed all at once, and the one result root;
-//! - [`readback`]: a result folder read back for people (the app's result view);
+//! - [`readback`]: a result folder read back for people (the app's result view; a fine-tuning
+//!   result's segments and loss curve);
 //! - [`bench`]: opening a device with this machine's pipeline cache and layouts, benchmarks, the
 //!   determinism suite and the yield benchmark;
 //! - [`hardware`]: the devices and host this machine reports;

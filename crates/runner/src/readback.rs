@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use gridmint_protocol::{CompletionView, ResultView};
+use gridmint_protocol::{CompletionView, ResultView, job::MAX_LOSS_POINTS};
 
 use crate::{JobError, generate::COMPLETIONS_FILE, kernel::BUFFERS_FILE};
 
@@ -104,6 +104,22 @@ pub fn read(dir: &Path) -> Result<ResultView, JobError> {
                 format!("{:?} {:?}{}", r.dtype, r.shape, r.output.map(|o| format!(" → {o}")).unwrap_or_default());
             view.facts.push((label, value.to_lowercase()));
         }
+    } else if has("metrics.json")
+        && let Ok(metrics) =
+            serde_json::from_slice::<crate::finetune::Metrics>(&head(&dir.join("metrics.json"), 64 << 20)?)
+    {
+        view.kind = "finetune".into();
+        let losses: Vec<f64> = metrics.segments.iter().flat_map(|s| s.losses.iter().copied()).collect();
+        view.facts.push(("Segments".into(), metrics.segments.len().to_string()));
+        view.facts.push(("Optimizer steps".into(), losses.len().to_string()));
+        if let (Some(first), Some(last)) = (losses.first(), losses.last()) {
+            view.facts.push(("Loss".into(), format!("{first:.4} at the first step, {last:.4} at the last")));
+        }
+        view.facts.push(("Classes".into(), metrics.classes.to_string()));
+        if let Some(test) = metrics.test_accuracy {
+            view.facts.push(("Test accuracy".into(), format!("{:.2}%", test * 100.0)));
+        }
+        view.losses = loss_curve(&losses);
     } else if has("metrics.json") {
         view.kind = "train".into();
         let bytes = head(&dir.join("metrics.json"), 16 << 20)?;
@@ -119,6 +135,15 @@ pub fn read(dir: &Path) -> Result<ResultView, JobError> {
         }
     }
     Ok(view)
+}
+
+/// The losses as a curve of at most [`MAX_LOSS_POINTS`] points: every one, or that many evenly
+/// spread from the first to the last.
+fn loss_curve(losses: &[f64]) -> Vec<f64> {
+    if losses.len() <= MAX_LOSS_POINTS {
+        return losses.to_vec();
+    }
+    (0..MAX_LOSS_POINTS).map(|i| losses[i * (losses.len() - 1) / (MAX_LOSS_POINTS - 1)]).collect()
 }
 
 /// A `.npy` header's shape, as written (`(3, 384)`).
@@ -149,5 +174,28 @@ mod tests {
         std::fs::write(e.path().join("embeddings.npy"), crate::npy::f32_matrix(&[0.0; 6], 2, 3)).expect("write");
         let view = super::read(e.path()).expect("reads");
         assert_eq!(view.facts, [("Embeddings".to_owned(), "2 × 3 float32 (one row per sentence)".to_owned())]);
+    }
+
+    /// A fine-tuning result (a run's, or a chain's joined one) reads as its segments and loss
+    /// curve, not as an MLP's training.
+    #[test]
+    fn a_finetune_result_reads_as_its_loss_curve() {
+        use crate::finetune::{Metrics, SegmentMetrics, metrics_file};
+        let dir = tempfile::tempdir().expect("tmp");
+        let segments: Vec<SegmentMetrics> = (0..300)
+            .map(|k| SegmentMetrics { segment: k + 1, losses: vec![1.0 / f64::from(k + 1), 0.5 / f64::from(k + 1)] })
+            .collect();
+        let metrics = Metrics { segments, classes: 2, test_accuracy: Some(0.875) };
+        std::fs::write(dir.path().join("metrics.json"), metrics_file(&metrics)).expect("write");
+        let view = super::read(dir.path()).expect("reads");
+        assert_eq!(view.kind, "finetune");
+        let fact = |label: &str| view.facts.iter().find(|(l, _)| l == label).map(|(_, v)| v.as_str());
+        assert_eq!((fact("Segments"), fact("Optimizer steps")), (Some("300"), Some("600")));
+        assert_eq!(fact("Loss"), Some("1.0000 at the first step, 0.0017 at the last"));
+        assert_eq!(fact("Test accuracy"), Some("87.50%"));
+        assert_eq!(view.losses.len(), super::MAX_LOSS_POINTS);
+        assert_eq!((view.losses[0], view.losses[super::MAX_LOSS_POINTS - 1]), (1.0, 0.5 / 300.0));
+        assert_eq!(view.losses[1], 0.5, "step 1 of 599 is point 1 of 511");
+        assert_eq!(super::loss_curve(&[0.7, 0.6, 0.65]), [0.7, 0.6, 0.65], "a short curve whole");
     }
 }

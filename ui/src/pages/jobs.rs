@@ -108,8 +108,9 @@ pub fn ResultPanel(id: u64) -> impl IntoView {
     view! {
         {move || result.get().map(|r| match r {
             Err(error) => view! { <ErrorBox error /> }.into_any(),
-            Ok(view) => {
+            Ok(mut view) => {
                 let shown = view.completions.len();
+                let losses = std::mem::take(&mut view.losses);
                 let more = (view.completions_total > shown as u64)
                     .then(|| format!("The first {shown} of {} completions; all are in completions.jsonl.", view.completions_total));
                 view! {
@@ -128,10 +129,37 @@ pub fn ResultPanel(id: u64) -> impl IntoView {
                             </ol>
                         })}
                         {more.map(|m| view! { <p class="muted small">{m}</p> })}
+                        {(!losses.is_empty()).then(|| view! { <LossCurve losses /> })}
                     </div>
                 }.into_any()
             }
         })}
+    }
+}
+
+/// A fine-tuning result's loss, step by step, as a line from the first step to the last.
+#[component]
+pub fn LossCurve(losses: Vec<f64>) -> impl IntoView {
+    const W: f64 = 720.0;
+    const H: f64 = 120.0;
+    let shown = losses.len();
+    // One step is a flat line.
+    let losses = if shown == 1 { vec![losses[0]; 2] } else { losses };
+    let (low, high) = losses.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+    let span = (high - low).max(1e-12);
+    let step = W / (losses.len().max(2) - 1) as f64;
+    let points = losses
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| format!("{:.1},{:.1}", i as f64 * step, 4.0 + (high - x) / span * (H - 8.0)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    view! {
+        <svg class="loss-curve" viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img"
+            aria-label="the training loss at each step" data-testid="loss-curve" data-points=shown.to_string()>
+            <polyline points=points fill="none" stroke="currentColor" stroke-width="2" vector-effect="non-scaling-stroke" />
+        </svg>
+        <div class="axis muted small"><span>{format!("loss {high:.3}")}</span><span>{format!("{low:.3}")}</span></div>
     }
 }
 
