@@ -954,6 +954,60 @@ mod crash {
         Some((anvil, models.to_string_lossy().into_owned()))
     }
 
+    /// The fine-tuning package of the chain tests under `dir`: the example's lines, one epoch of
+    /// ten steps in two segments, the top two layers of MiniLM trained.
+    fn chain_package(dir: &Path) -> std::path::PathBuf {
+        fs::create_dir_all(dir).expect("package");
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/finetune");
+        fs::copy(example.join("train.jsonl"), dir.join("train.jsonl")).expect("data");
+        fs::write(
+            dir.join("job.toml"),
+            "kind = \"finetune\"\nmodel = \"all-MiniLM-L6-v2\"\ndata = \"train.jsonl\"\n[finetune]\nepochs = 1\n\
+             learning_rate = 1e-4\nbatch_size = 8\nlayers = 2\nsegment_steps = 5\nseed = 3\n",
+        )
+        .expect("manifest");
+        dir.to_owned()
+    }
+
+    /// `gridmint --json job submit <pkg> --chain --out <out>` as devnet account 4, one replica.
+    fn submit_chain(home: &Path, models: &str, profile: &str, pkg: &Path, out: &Path) -> Command {
+        let (pkg, out) = (pkg.to_string_lossy(), out.to_string_lossy());
+        let args = ["--models", models, "--json", "job", "submit", &pkg, "--network", profile];
+        gridmint(home, &[&args[..], &["--dev-account", "4", "--replicas", "1", "--chain", "--out", &out]].concat())
+    }
+
+    /// `gridmint run` of `pkg` into `tmp/local` (buyer home `tmp/b`): the local run a market's
+    /// result is compared with.
+    fn local_run(tmp: &Path, models: &str, pkg: &Path) -> std::path::PathBuf {
+        let local = tmp.join("local");
+        let args = ["--models", models, "run", &pkg.to_string_lossy(), "--out", &local.to_string_lossy()];
+        let run = gridmint(&tmp.join("b"), &args).output().expect("local run");
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        local
+    }
+
+    /// A chain's weights and optimizer state in `out` are those of one local run of `pkg`, byte
+    /// for byte; returns the local run's folder.
+    fn assert_the_local_runs_bits(tmp: &Path, models: &str, pkg: &Path, out: &Path) -> std::path::PathBuf {
+        let local = local_run(tmp, models, pkg);
+        for file in ["model.safetensors", "optimizer.safetensors"] {
+            assert!(
+                fs::read(out.join(file)).expect("the chain's") == fs::read(local.join(file)).expect("the local run's"),
+                "{file}: the chain's market jobs give the bits of one local run"
+            );
+        }
+        local
+    }
+
+    /// Runs `read` with the local network's chain as the buyer (devnet account 4).
+    fn as_buyer<T>(profile: &str, read: impl AsyncFnOnce(gridmint_node::net::Network) -> T) -> T {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let key = gridmint_node::net::dev_account(4).expect("key");
+            read(gridmint_node::net::Network::connect(Path::new(profile), key).expect("connect")).await
+        })
+    }
+
     /// What a node with this home logged (warnings and errors), for a failing test's message.
     fn log_of(home: &Path) -> String {
         fs::read_dir(home.join("logs"))
@@ -1211,14 +1265,7 @@ mod crash {
         assert_eq!(summary["shards"], 3, "20 sentences in shards of 8: {summary}");
         assert_eq!(summary["rows"], 20, "{summary}");
 
-        let local = tmp.path().join("local");
-        let run = gridmint(
-            &tmp.path().join("b"),
-            &["--models", &models, "run", &pkg.to_string_lossy(), "--out", &local.to_string_lossy()],
-        )
-        .output()
-        .expect("local run");
-        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let local = local_run(tmp.path(), &models, &pkg);
         assert_eq!(
             fs::read(out.join("embeddings.npy")).expect("joined"),
             fs::read(local.join("embeddings.npy")).expect("local"),
@@ -1246,24 +1293,10 @@ mod crash {
         );
         wait_for("a provider's state", Duration::from_secs(120), || home.join("data/node.sqlite3").is_file());
         std::thread::sleep(Duration::from_secs(3));
-        let pkg = tmp.path().join("job");
-        fs::create_dir_all(&pkg).expect("package");
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/finetune");
-        fs::copy(example.join("train.jsonl"), pkg.join("train.jsonl")).expect("data");
-        fs::write(
-            pkg.join("job.toml"),
-            "kind = \"finetune\"\nmodel = \"all-MiniLM-L6-v2\"\ndata = \"train.jsonl\"\n[finetune]\nepochs = 1\n\
-             learning_rate = 1e-4\nbatch_size = 8\nlayers = 2\nsegment_steps = 5\nseed = 3\n",
-        )
-        .expect("manifest");
+        let pkg = chain_package(&tmp.path().join("job"));
         let out = tmp.path().join("result");
-        let (package, into) = (pkg.to_string_lossy(), out.to_string_lossy());
-        let submit_chain = || {
-            let args = ["--models", &models, "--json", "job", "submit", &package, "--network", &profile];
-            let more = ["--dev-account", "4", "--replicas", "1", "--chain", "--out", &into];
-            gridmint(&tmp.path().join("b"), &[&args[..], &more[..]].concat()).output().expect("chained submit")
-        };
-        let submitted = submit_chain();
+        let submit = || submit_chain(&tmp.path().join("b"), &models, &profile, &pkg, &out).output().expect("submit");
+        let submitted = submit();
         assert!(
             submitted.status.success(),
             "{}\nthe provider's log:\n{}",
@@ -1274,20 +1307,7 @@ mod crash {
         assert_eq!(summary["links"], 2, "two segments, one a job: {summary}");
         assert_eq!(summary["verified"], true, "{summary}");
 
-        let local = tmp.path().join("local");
-        let run = gridmint(
-            &tmp.path().join("b"),
-            &["--models", &models, "run", &pkg.to_string_lossy(), "--out", &local.to_string_lossy()],
-        )
-        .output()
-        .expect("local run");
-        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-        for file in ["model.safetensors", "optimizer.safetensors"] {
-            assert!(
-                fs::read(out.join(file)).expect("the chain's") == fs::read(local.join(file)).expect("the local run's"),
-                "{file}: two jobs on the market give the bits of one local run"
-            );
-        }
+        let local = assert_the_local_runs_bits(tmp.path(), &models, &pkg, &out);
         let segments = |dir: &Path| -> serde_json::Value {
             serde_json::from_slice::<serde_json::Value>(&fs::read(dir.join("metrics.json")).expect("metrics"))
                 .expect("JSON")["segments"]
@@ -1297,7 +1317,7 @@ mod crash {
 
         // Run again into the same folder (as after a stop): verified links are not posted again.
         let model = fs::read(out.join("model.safetensors")).expect("the chain's");
-        let again = submit_chain();
+        let again = submit();
         assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
         let summary: serde_json::Value = serde_json::from_slice(&again.stdout).expect("JSON");
         assert_eq!(summary["jobIds"].as_array().map(Vec::len), Some(0), "nothing posted: {summary}");
@@ -1326,37 +1346,10 @@ mod crash {
         };
         let (first_home, second_home) = (tmp.path().join("p1"), tmp.path().join("p2"));
         let mut first = provider(&first_home, "1", "provider-1.log");
-        let pkg = tmp.path().join("job");
-        fs::create_dir_all(&pkg).expect("package");
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/finetune");
-        fs::copy(example.join("train.jsonl"), pkg.join("train.jsonl")).expect("data");
-        fs::write(
-            pkg.join("job.toml"),
-            "kind = \"finetune\"\nmodel = \"all-MiniLM-L6-v2\"\ndata = \"train.jsonl\"\n[finetune]\nepochs = 1\n\
-             learning_rate = 1e-4\nbatch_size = 8\nlayers = 2\nsegment_steps = 5\nseed = 3\n",
-        )
-        .expect("manifest");
+        let pkg = chain_package(&tmp.path().join("job"));
         let out = tmp.path().join("result");
         let buyer_log = tmp.path().join("buyer.log");
-        let args = [
-            "--models",
-            &models,
-            "--json",
-            "job",
-            "submit",
-            &pkg.to_string_lossy(),
-            "--network",
-            &profile,
-            "--dev-account",
-            "4",
-            "--replicas",
-            "1",
-            "--chain",
-            "--out",
-            &out.to_string_lossy(),
-        ]
-        .map(str::to_owned);
-        let buyer = gridmint(&tmp.path().join("b"), &args.each_ref().map(String::as_str))
+        let buyer = submit_chain(&tmp.path().join("b"), &models, &profile, &pkg, &out)
             .stdout(Stdio::piped())
             .stderr(fs::File::create(&buyer_log).expect("log"))
             .spawn()
@@ -1417,30 +1410,11 @@ mod crash {
         let (lost, took_over) = (key(1).to_string(), key(2).to_string());
         assert_eq!(summary["trainedBy"], serde_json::json!([[lost], [took_over]]), "who trained each link");
 
-        let local = tmp.path().join("local");
-        let run = gridmint(
-            &tmp.path().join("b"),
-            &["--models", &models, "run", &pkg.to_string_lossy(), "--out", &local.to_string_lossy()],
-        )
-        .output()
-        .expect("local run");
-        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-        for file in ["model.safetensors", "optimizer.safetensors"] {
-            assert!(
-                fs::read(out.join(file)).expect("the chain's") == fs::read(local.join(file)).expect("the local run's"),
-                "{file}: a provider lost mid-segment, and still the bits of one local run"
-            );
-        }
+        assert_the_local_runs_bits(tmp.path(), &models, &pkg, &out);
 
         // The lost provider was paid for the link it finished and missed the one it dropped; the
         // one that took over was paid for its link.
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        runtime.block_on(async {
-            let net = gridmint_node::net::Network::connect(
-                Path::new(&profile),
-                gridmint_node::net::dev_account(4).expect("key"),
-            )
-            .expect("connect");
+        as_buyer(&profile, async |net| {
             let lost = net.market.reputation(key(1)).await.expect("reputation");
             assert_eq!((lost.completed, lost.missed), (1, 1));
             assert_eq!(net.market.reputation(key(2)).await.expect("reputation").completed, 1);
@@ -1507,13 +1481,7 @@ mod crash {
             .unwrap_or_else(|e| panic!("buyer JSON: {e}: {}", String::from_utf8_lossy(&out.stdout)));
         assert_eq!(outcome["state"], 5, "refunded: {outcome}");
 
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        runtime.block_on(async {
-            let net = gridmint_node::net::Network::connect(
-                Path::new(&profile),
-                gridmint_node::net::dev_account(4).expect("key"),
-            )
-            .expect("connect");
+        as_buyer(&profile, async |net| {
             let buyer = net.address();
             let silent = gridmint_node::net::dev_account(1).expect("key").address();
             let escrow = net.market.account(buyer).await.expect("account").balance;

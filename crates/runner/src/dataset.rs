@@ -90,7 +90,8 @@ struct LineReader<R> {
     /// Lines read, and bytes read.
     lines: usize,
     offset: u64,
-    hasher: blake3::Hasher,
+    /// The bytes read, hashed (the index pass's; a chunk read again is hashed whole first).
+    hasher: Option<blake3::Hasher>,
 }
 
 impl<R: BufRead> LineReader<R> {
@@ -106,7 +107,9 @@ impl<R: BufRead> LineReader<R> {
         }
         self.lines += 1;
         let n = self.lines;
-        self.hasher.update(&raw);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&raw);
+        }
         let start = self.offset;
         self.offset += read as u64;
         let body = raw.strip_suffix(b"\n").unwrap_or(&raw);
@@ -152,13 +155,13 @@ impl Dataset {
             name: name.to_owned(),
             lines: 0,
             offset: 0,
-            hasher: blake3::Hasher::new(),
+            hasher: None,
         };
         let (mut chunks, mut tokens, mut max_label) = (Vec::new(), Vec::new(), 0u32);
         let mut text = String::new();
         loop {
             let offset = reader.offset;
-            reader.hasher.reset();
+            reader.hasher = Some(blake3::Hasher::new());
             let mut texts = Vec::with_capacity(CHUNK_LINES);
             while texts.len() < CHUNK_LINES {
                 let Some(n) = reader.next_line(&mut text)? else { break };
@@ -187,7 +190,8 @@ impl Dataset {
             }
             let ids = tokenize_all(tokenize, name, tokens.len() + 1, &texts)?;
             tokens.extend(ids.iter().map(|s| u16::try_from(s.len()).unwrap_or(u16::MAX)));
-            chunks.push(Chunk { offset, bytes: reader.offset - offset, hash: reader.hasher.finalize() });
+            let hash = reader.hasher.take().unwrap_or_default().finalize();
+            chunks.push(Chunk { offset, bytes: reader.offset - offset, hash });
             if texts.len() < CHUNK_LINES {
                 break;
             }
@@ -278,7 +282,7 @@ impl Dataset {
             name: self.name.clone(),
             lines: range.start,
             offset: chunk.offset,
-            hasher: blake3::Hasher::new(),
+            hasher: None,
         };
         let (mut texts, mut labels, mut text) = (Vec::with_capacity(range.len()), Vec::new(), String::new());
         while let Some(n) = reader.next_line(&mut text)? {
