@@ -18,6 +18,8 @@ APT_PACKAGES=(
   xvfb webkit2gtk-driver imagemagick binaryen
   gnome-keyring libsecret-tools dbus dbus-x11 libdbus-1-dev
   nodejs npm python3 python3-pip
+  sway grim
+  gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine64
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -45,6 +47,11 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   say "rustup: adding wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
+fi
+# The Windows build checked by `make test` (mingw-w64 links it).
+if ! rustup target list --installed 2>/dev/null | grep -qx x86_64-pc-windows-gnu; then
+  say "rustup: adding x86_64-pc-windows-gnu"
+  rustup target add x86_64-pc-windows-gnu
 fi
 
 # cargo_tool CRATE VERSION INSTALL-ARGS...: installs unless `cargo install --list` has CRATE vVERSION.

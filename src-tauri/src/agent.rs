@@ -44,7 +44,7 @@ fn agent_exe() -> Result<PathBuf, ApiError> {
     }
     let exe = std::env::current_exe()
         .map_err(|e| ApiError::new(ErrorCode::Internal, format!("could not find this program's folder: {e}")))?;
-    let beside = exe.with_file_name("gridmint-agent");
+    let beside = exe.with_file_name(format!("gridmint-agent{}", std::env::consts::EXE_SUFFIX));
     if beside.is_file() {
         Ok(beside)
     } else {
@@ -69,6 +69,16 @@ pub(crate) async fn connect_or_start(paths: &Paths) -> Result<(AgentLink, Unboun
     // Its own process group: a terminal's Ctrl-C to the window does not stop the earning.
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    // On Windows likewise its own group, and no console window of its own.
+    #[cfg(windows)]
+    {
+        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+        std::os::windows::process::CommandExt::creation_flags(
+            &mut command,
+            CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW,
+        );
+    }
     let mut child = command
         .spawn()
         .map_err(|e| ApiError::new(ErrorCode::Internal, format!("could not start {}: {e}", exe.display())))?;

@@ -1,4 +1,4 @@
-//! End-to-end tests of the real desktop app: Xvfb, tauri-driver and WebKitWebDriver, driven over
+//! End-to-end tests of the real desktop app: Xvfb (or sway), tauri-driver and WebKitWebDriver, driven over
 //! WebDriver. Screenshots land in `<repo>/target/e2e/`.
 //!
 //! Needs `Xvfb`, `tauri-driver` and `WebKitWebDriver` on PATH (`make setup` installs them) and a
@@ -26,6 +26,13 @@
 //!   agent; the tray's menu over D-Bus pauses earning (the window shows it) and quits (agent,
 //!   chain and window gone). With GRIDMINT_APP_BENCH=<file> it also writes the cold start and
 //!   memory figures there.
+//! - `wayland`: on a Wayland desktop (a headless sway, no X server), the app opens, and earning
+//!   only while away applies with the idle time from the compositor (the agent's log says so);
+//!   a screenshot through grim.
+
+// The harness is Linux's: Xvfb or sway, WebKitWebDriver, /proc. (On Windows tauri-driver drives
+// msedgedriver instead: not set up here.)
+#![cfg(target_os = "linux")]
 
 mod harness {
     use std::{
@@ -44,8 +51,13 @@ mod harness {
         /// The WebDriver endpoint and the capabilities that launch the app (to open it again).
         driver_url: String,
         capabilities: serde_json::Map<String, serde_json::Value>,
+        /// The X display (`:93`), or on Wayland the compositor's socket (a full path).
         pub display: String,
-        children: Vec<Child>,
+        /// The desktop is a Wayland compositor (sway), not Xvfb.
+        pub wayland: bool,
+        children: Children,
+        /// The compositor's runtime folder, on Wayland.
+        _runtime: Option<TempHome>,
         pub home: TempHome,
         /// When the WebDriver session (and so the app) was asked for.
         pub launched: Instant,
@@ -115,10 +127,26 @@ mod harness {
                 }
                 let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             }
-            for child in self.children.iter_mut().rev() {
+            self.children.stop();
+        }
+    }
+
+    /// The display and the driver, killed (last started first) when dropped: also when the
+    /// launch fails half-way, so a failed test leaves no compositor or driver behind.
+    pub struct Children(Vec<Child>);
+
+    impl Children {
+        fn stop(&mut self) {
+            for mut child in self.0.drain(..).rev() {
                 let _ = child.kill();
                 let _ = child.wait();
             }
+        }
+    }
+
+    impl Drop for Children {
+        fn drop(&mut self) {
+            self.stop();
         }
     }
 
@@ -155,21 +183,53 @@ mod harness {
     /// Starts Xvfb, tauri-driver and the app on a machine set up before (default settings
     /// stored); `None` (skip) when a tool is missing and not required.
     pub async fn start(name: &str) -> Option<Session> {
-        launch(name, false, |_| {}).await
+        launch(name, false, false, |_| {}).await
+    }
+
+    /// [`start`] on a Wayland desktop: a headless sway (scripts/sway-headless.sh), the app on
+    /// GTK's Wayland backend, no X server at all.
+    pub async fn start_on_wayland(name: &str) -> Option<Session> {
+        launch(name, false, true, |_| {}).await
     }
 
     /// [`start`] on a machine that never ran Gridmint: the app opens on its set-up.
     pub async fn start_first_run(name: &str) -> Option<Session> {
-        launch(name, true, |_| {}).await
+        launch(name, true, false, |_| {}).await
     }
 
     /// [`start`] with the machine's folders (under the session's home) set up by `prepare` first.
     pub async fn start_prepared(name: &str, prepare: impl FnOnce(&gridmint_node::Paths)) -> Option<Session> {
-        launch(name, false, prepare).await
+        launch(name, false, false, prepare).await
     }
 
-    async fn launch(name: &str, first_run: bool, prepare: impl FnOnce(&gridmint_node::Paths)) -> Option<Session> {
-        let missing: Vec<_> = ["Xvfb", "tauri-driver", "WebKitWebDriver"].into_iter().filter(|t| !on_path(t)).collect();
+    /// A headless sway whose sockets are in `runtime`; its Wayland socket once it listens.
+    fn sway(runtime: &std::path::Path, children: &mut Children) -> PathBuf {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/sway-headless.sh");
+        let sway = Command::new(script)
+            .arg(runtime)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("scripts/sway-headless.sh starts");
+        children.0.push(sway);
+        let socket = runtime.join("wayland-1");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "sway did not listen on {} within 20 s", socket.display());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        socket
+    }
+
+    async fn launch(
+        name: &str,
+        first_run: bool,
+        wayland: bool,
+        prepare: impl FnOnce(&gridmint_node::Paths),
+    ) -> Option<Session> {
+        let desktop: &[&str] = if wayland { &["sway", "grim"] } else { &["Xvfb"] };
+        let missing: Vec<_> =
+            desktop.iter().chain(&["tauri-driver", "WebKitWebDriver"]).filter(|t| !on_path(t)).collect();
         if !missing.is_empty() {
             assert!(!required(), "GRIDMINT_REQUIRE_E2E=1 but {missing:?} not on PATH; run `make setup`");
             eprintln!("SKIPPED: {missing:?} not on PATH");
@@ -191,17 +251,25 @@ mod harness {
             gridmint_node::settings::store(&paths, &Default::default()).expect("the settings of a set-up machine");
             prepare(&paths);
         }
-        let mut children = Vec::new();
+        let mut children = Children(Vec::new());
 
-        let display = format!(":{}", 90 + std::process::id() % 400);
-        let xvfb = Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", "1280x860x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb starts");
-        children.push(xvfb);
-        std::thread::sleep(Duration::from_millis(500));
+        let (display, runtime) = if wayland {
+            // Beside the home, not in it: sway runs as `nobody` under root and must reach it.
+            let runtime =
+                TempHome(std::env::temp_dir().join(format!("gridmint-e2e-sway-{name}-{}", std::process::id())));
+            (sway(&runtime.0, &mut children).display().to_string(), Some(runtime))
+        } else {
+            let display = format!(":{}", 90 + std::process::id() % 400);
+            let xvfb = Command::new("Xvfb")
+                .args([display.as_str(), "-screen", "0", "1280x860x24", "-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb starts");
+            children.0.push(xvfb);
+            std::thread::sleep(Duration::from_millis(500));
+            (display, None)
+        };
 
         let port = free_port();
         let native_port = free_port();
@@ -218,9 +286,22 @@ mod harness {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).expect("chmod the opener");
         }
-        let driver = Command::new("tauri-driver")
+        let mut driver = Command::new("tauri-driver");
+        if wayland {
+            // GTK finds the compositor by name in XDG_RUNTIME_DIR (it does not start from a full path
+            // in WAYLAND_DISPLAY, measured with GTK 3.24.38); the D-Bus session stays the one in
+            // DBUS_SESSION_BUS_ADDRESS.
+            let runtime = runtime.as_ref().map(|r| r.0.clone()).unwrap_or_default();
+            driver
+                .env("XDG_RUNTIME_DIR", runtime)
+                .env("WAYLAND_DISPLAY", "wayland-1")
+                .env("GDK_BACKEND", "wayland")
+                .env_remove("DISPLAY");
+        } else {
+            driver.env("DISPLAY", &display);
+        }
+        let driver = driver
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-            .env("DISPLAY", &display)
             .env("HOME", &user_home)
             .env("GRIDMINT_MODELS", &models)
             .env("GRIDMINT_HOME", &home.0)
@@ -231,7 +312,7 @@ mod harness {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("tauri-driver starts");
-        children.push(driver);
+        children.0.push(driver);
         assert!(wait_for_port(port, Duration::from_secs(20)), "tauri-driver did not listen on {port}");
 
         let mut caps = serde_json::Map::new();
@@ -240,7 +321,17 @@ mod harness {
         let url = format!("http://127.0.0.1:{port}");
         let launched = Instant::now();
         let client = connect(&url, &caps).await;
-        Some(Session { client, driver_url: url, capabilities: caps, display, children, home, launched })
+        Some(Session {
+            client,
+            driver_url: url,
+            capabilities: caps,
+            display,
+            wayland,
+            children,
+            _runtime: runtime,
+            home,
+            launched,
+        })
     }
 
     async fn connect(url: &str, caps: &serde_json::Map<String, serde_json::Value>) -> Client {
@@ -291,16 +382,21 @@ mod harness {
         }
     }
 
-    /// A screenshot of the whole X display. (WebKitWebDriver's own screenshot command hangs
-    /// under Xvfb, so the picture comes from the X server.)
+    /// A screenshot of the whole display. (WebKitWebDriver's own screenshot command hangs
+    /// under Xvfb, so the picture comes from the X server; on Wayland from the compositor,
+    /// through grim.)
     pub fn screenshot(session: &Session, name: &str) -> PathBuf {
         let path = screenshot_dir().join(format!("{name}.png"));
-        let status = Command::new("import")
-            .args(["-display", &session.display, "-window", "root"])
-            .arg(&path)
-            .status()
-            .expect("imagemagick's import runs");
-        assert!(status.success(), "import could not capture {}", session.display);
+        let status = if session.wayland {
+            Command::new("grim").env("WAYLAND_DISPLAY", &session.display).arg(&path).status().expect("grim runs")
+        } else {
+            Command::new("import")
+                .args(["-display", &session.display, "-window", "root"])
+                .arg(&path)
+                .status()
+                .expect("imagemagick's import runs")
+        };
+        assert!(status.success(), "could not capture {}", session.display);
         path
     }
 }
@@ -1322,5 +1418,68 @@ mod untrusted {
         let stored = std::fs::read_to_string(session.home.0.join("data/network.json")).expect("network.json");
         assert!(stored.contains(&fingerprint), "exactly that code is trusted for the next start: {stored}");
         drop(chain);
+    }
+}
+
+mod wayland {
+    use std::time::{Duration, Instant};
+
+    use fantoccini::Locator;
+
+    use super::harness;
+
+    /// Ubuntu's and Fedora's desktops are Wayland sessions: the app runs there with no X server
+    /// at all, and "earn only while away" reads the owner's presence from the compositor.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_app_runs_on_wayland_and_earns_only_while_the_owner_is_away() {
+        let Some(session) = harness::start_on_wayland("wayland").await else { return };
+        let client = &session.client;
+        let settings = harness::find(client, "[data-testid=nav-settings]", 60).await;
+        harness::within("opening Settings", settings.click()).await.expect("click Settings");
+        let idle = harness::find(client, "[data-testid=earn-when-idle]", 30).await;
+        let unavailable =
+            harness::within("the idle notice", client.find(Locator::Css("[data-testid=idle-unavailable]")));
+        if let Ok(notice) = unavailable.await {
+            panic!("idle detection is unavailable on Wayland: {}", notice.text().await.unwrap_or_default());
+        }
+        harness::within("ticking earn only while away", idle.click()).await.expect("tick");
+        let save = harness::find(client, "[data-testid=save-background]", 30).await;
+        harness::within("saving", save.click()).await.expect("save");
+        let saved =
+            client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid=background-saved]"));
+        if let Err(e) = harness::within("waiting for the settings to apply", saved).await {
+            let source = harness::within("reading the page", client.source()).await.unwrap_or_default();
+            panic!("earning only while away did not apply on Wayland ({e}); page:\n{source}");
+        }
+        let shot = harness::screenshot(&session, "wayland-settings");
+        eprintln!("screenshot: {}", shot.display());
+        // Not an empty desktop: the window's pixels vary (sway's own background is one colour).
+        let spread = std::process::Command::new("convert")
+            .arg(&shot)
+            .args(["-format", "%[fx:standard_deviation]", "info:"])
+            .output()
+            .expect("imagemagick's convert runs");
+        let spread: f64 = String::from_utf8_lossy(&spread.stdout).trim().parse().expect("a number");
+        assert!(spread > 0.05, "the screenshot {} is nearly one colour ({spread})", shot.display());
+        // The agent the window started reads the compositor (sway 1.7: org_kde_kwin_idle).
+        let logs = gridmint_node::Paths::under(&session.home.0).logs;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text: String = std::fs::read_dir(&logs)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect();
+            if text.contains("idle time from the Wayland compositor") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the agent's log in {} does not say where the idle time comes from",
+                logs.display()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }

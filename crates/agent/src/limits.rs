@@ -12,7 +12,7 @@ use gridmint_protocol::BackgroundSettings;
 pub struct Readings {
     /// Local hour of the day, 0..=23.
     pub hour: u8,
-    /// On mains power (`None`: no power-supply information, as on most desktops).
+    /// On mains power (`None`: no power-supply information, as on most Linux desktops).
     pub on_ac: Option<bool>,
     /// The hottest GPU, in °C.
     pub gpu_temp_c: Option<f32>,
@@ -95,8 +95,17 @@ impl Sensors {
         })
     }
 
-    /// Mains online per `class/power_supply/*/{type,online}`; `None` without a mains supply.
+    /// Mains online per `class/power_supply/*/{type,online}` (on Windows `GetSystemPowerStatus`);
+    /// `None` without a mains supply, or where the system does not know.
     pub fn on_ac(&self) -> Option<bool> {
+        #[cfg(windows)]
+        return windows_on_ac();
+        #[cfg(not(windows))]
+        self.sysfs_on_ac()
+    }
+
+    #[cfg_attr(windows, allow(dead_code))]
+    fn sysfs_on_ac(&self) -> Option<bool> {
         let entries = std::fs::read_dir(self.sys.join("class/power_supply")).ok()?;
         let mut mains = None;
         for entry in entries.flatten() {
@@ -164,6 +173,29 @@ impl Sensors {
             return Vec::new();
         };
         String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+    }
+}
+
+/// The AC line's status from Windows: 0 offline, 1 online, 255 unknown.
+#[cfg(windows)]
+fn windows_on_ac() -> Option<bool> {
+    use windows_sys::Win32::System::Power::{GetSystemPowerStatus, SYSTEM_POWER_STATUS};
+    let mut status = SYSTEM_POWER_STATUS {
+        ACLineStatus: 0,
+        BatteryFlag: 0,
+        BatteryLifePercent: 0,
+        SystemStatusFlag: 0,
+        BatteryLifeTime: 0,
+        BatteryFullLifeTime: 0,
+    };
+    // SAFETY: `status` is a valid SYSTEM_POWER_STATUS for the call to fill.
+    if unsafe { GetSystemPowerStatus(&mut status) } == 0 {
+        return None;
+    }
+    match status.ACLineStatus {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
     }
 }
 

@@ -4,12 +4,16 @@
 //! process of its own (`gridmint-app`), started from the tray or the desktop and gone when closed,
 //! so what stays in the tray is only what earns.
 //!
+//! On Windows it is a GUI-subsystem program: started at login or by the window, it opens no
+//! console.
+//!
 //! Module map:
 //! - `commands`: one function per UI command, over the node API, and the table that routes a
 //!   window's call to it.
 //! - `background`: the login entry, earning only while the owner is away, notifications.
 //! - `tray`: the StatusNotifierItem icon and its menu.
 //! - `tray_icon`: the icon's states, drawn from the app icon.
+#![cfg_attr(windows, windows_subsystem = "windows")]
 
 mod background;
 mod commands;
@@ -184,6 +188,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// Resolves when the system asks the agent to stop: SIGTERM on Unix; on Windows the console's
+/// close, logoff or shutdown events.
+fn terminated() -> anyhow::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        Ok(async move {
+            terminate.recv().await;
+        })
+    }
+    #[cfg(windows)]
+    {
+        use tokio::signal::windows;
+        let (mut close, mut logoff, mut shutdown) =
+            (windows::ctrl_close()?, windows::ctrl_logoff()?, windows::ctrl_shutdown()?);
+        Ok(async move {
+            tokio::select! {
+                _ = close.recv() => {}
+                _ = logoff.recv() => {}
+                _ = shutdown.recv() => {}
+            }
+        })
+    }
+}
+
 async fn run(paths: Paths) -> anyhow::Result<()> {
     let socket = control::socket_path(&paths);
     // First: one agent per home. A second start (the login entry while one runs) ends here.
@@ -241,10 +270,9 @@ async fn run(paths: Paths) -> anyhow::Result<()> {
     let server = tokio::spawn(control::serve(listener, commands::handler(agent.clone()), pushes.clone(), admit));
     let pusher = tokio::spawn(push_changes(agent.clone()));
 
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = agent.quit.notified() => tracing::info!("asked to quit (the tray or a window)"),
-        _ = terminate.recv() => tracing::info!("asked to stop (SIGTERM)"),
+        _ = terminated()? => tracing::info!("asked to stop (SIGTERM, or the session ends)"),
         _ = tokio::signal::ctrl_c() => tracing::info!("asked to stop (Ctrl-C)"),
     }
     // The windows close with the agent; then the chain (a child process) stops before we exit.
@@ -252,6 +280,7 @@ async fn run(paths: Paths) -> anyhow::Result<()> {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     server.abort();
     pusher.abort();
+    #[cfg(unix)]
     let _ = std::fs::remove_file(&socket);
     tokio::task::spawn_blocking(move || market.shutdown()).await?;
     tracing::info!("the agent stopped");

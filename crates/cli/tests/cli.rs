@@ -594,7 +594,10 @@ mod hostile {
         std::fs::write(big.join("job.toml"), padding + &manifest).expect("write");
         let link = train_package(&scratch.path().join("link-out"));
         std::fs::remove_file(link.join("d.csv")).expect("rm");
+        #[cfg(unix)]
         std::os::unix::fs::symlink("/etc/hostname", link.join("d.csv")).expect("symlink");
+        #[cfg(windows)]
+        std::os::windows::fs::symlink_file(r"C:\Windows\win.ini", link.join("d.csv")).expect("symlink");
         let zipped = scratch.path().join("climbs-out.zip");
         {
             use std::io::Write as _;

@@ -1,12 +1,10 @@
 //! Gridmint's home on one machine: what the window (`src-tauri`) and the agent (`crates/agent`)
 //! both need and nothing more: the app's folders ([`Paths`], the data folder's move), logging to
-//! stderr and a daily file, and the control socket the window talks to the agent over.
+//! stderr and a daily file, and the control channel the window talks to the agent over (a Unix socket, a Windows named pipe).
 //!
 //! It knows nothing of chains, peers, devices or wallets, so the window links none of them
 //! (`scripts/check-architecture.sh` holds it to that).
 
-// A Unix socket; Windows would take a named pipe (not built yet).
-#[cfg(unix)]
 pub mod control;
 pub mod logging;
 pub mod paths;

@@ -26,7 +26,6 @@ pub use gridmint_chain::JobState;
 use gridmint_runner::{self as runner, bench, hardware};
 // The app's folders, logging and the control socket live in `gridmint-home` (the window links
 // that crate alone); re-exported so the node's callers keep one import path.
-#[cfg(unix)]
 pub use gridmint_home::control;
 pub use gridmint_home::{Paths, logging, paths};
 

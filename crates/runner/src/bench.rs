@@ -330,6 +330,24 @@ impl crate::idle::InputIdle for ManualIdle {
     }
 }
 
+/// Moves the owner's mouse: the `i`th input of a yield benchmark.
+type SimulateInput = Box<dyn Fn(u32) -> Result<(), RunnerError>>;
+
+/// The X server's idle time, and XTEST input through it as the owner's mouse.
+#[cfg(target_os = "linux")]
+fn x11_input(display: &str) -> Result<(Box<dyn crate::idle::InputIdle>, SimulateInput), RunnerError> {
+    let detector = crate::idle::X11Idle::connect(Some(display))?;
+    let user = crate::idle::X11Idle::connect(Some(display))?;
+    Ok((Box::new(detector), Box::new(move |i| user.simulate_input((100 + (i % 200)) as i16, (100 + (i % 150)) as i16))))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn x11_input(display: &str) -> Result<(Box<dyn crate::idle::InputIdle>, SimulateInput), RunnerError> {
+    Err(RunnerError::IdleDetection {
+        message: format!("no X display {display} here: the X11 yield benchmark is Linux's"),
+    })
+}
+
 /// Runs a long job under a [`crate::idle::Yielder`] (the job package `job` again and again,
 /// through the runner as a provider runs it, or GEMM dispatches of about `target_dispatch_ms`
 /// each), and `trials` times: waits for the job to be working, simulates the owner's input at a
@@ -385,27 +403,21 @@ pub fn yield_latency(
     let policy =
         IdlePolicy { start_after: Duration::from_millis(400), notice: Duration::ZERO, poll: Duration::from_millis(10) };
     let manual = Arc::new(Mutex::new(Instant::now()));
-    type SimulateInput = Box<dyn Fn(u32) -> Result<(), RunnerError>>;
-    let (source, input, input_source): (Box<dyn InputIdle>, SimulateInput, _) =
-        match display.map(|d| (crate::idle::X11Idle::connect(Some(d)), crate::idle::X11Idle::connect(Some(d)))) {
-            Some((Ok(detector), Ok(user))) => (
-                Box::new(detector),
-                Box::new(move |i| user.simulate_input((100 + (i % 200)) as i16, (100 + (i % 150)) as i16)),
-                "x11-xtest",
-            ),
-            Some((Err(e), _)) | Some((_, Err(e))) => return Err(e),
-            None => {
-                let clock = manual.clone();
-                (
-                    Box::new(ManualIdle(manual.clone())),
-                    Box::new(move |_| {
-                        *clock.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-                        Ok(())
-                    }),
-                    "in-process",
-                )
-            }
-        };
+    let (source, input, input_source): (Box<dyn InputIdle>, SimulateInput, _) = match display.map(x11_input) {
+        Some(Ok((detector, input))) => (detector, input, "x11-xtest"),
+        Some(Err(e)) => return Err(e),
+        None => {
+            let clock = manual.clone();
+            (
+                Box::new(ManualIdle(manual.clone())),
+                Box::new(move |_| {
+                    *clock.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                    Ok(())
+                }),
+                "in-process",
+            )
+        }
+    };
     let control = Control::new();
     let (events_tx, events) = mpsc::channel();
     let yielder = Yielder::spawn(source, control.clone(), policy, move |e| {

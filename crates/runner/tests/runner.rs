@@ -13,6 +13,10 @@
 //!   sentence files, prompts and fine-tuning lines, .npy, model config.json, tokenizer.json, an
 //!   optimizer state's step count): an answer or an error, never a panic (debug
 //!   builds panic on an overflow, so sizes that overflow are found too).
+//! - `wayland_idle`: idle detection against a real headless compositor (sway): the idle time
+//!   grows without input, input through the compositor's seat resets it, and a run starts while
+//!   the owner is away and yields when they move the mouse. Skips without sway unless
+//!   GRIDMINT_REQUIRE_WAYLAND=1.
 
 mod runner {
     use std::{
@@ -1266,5 +1270,184 @@ mod hostile_input {
         let max = EncoderConfig { layer_norm_eps: 1e-12, heads: 64, ..EncoderConfig::LIMITS };
         max.validate().expect("within the limits");
         assert!(max.work_units(max.max_positions) > 0);
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod wayland_idle {
+    //! The owner's presence on Wayland, from a real compositor: sway, headless (Debian 12's 1.7
+    //! speaks `org_kde_kwin_idle`), with input through the compositor's own seat (a virtual
+    //! pointer, as a remote-desktop tool or a test harness moves the mouse).
+
+    use std::{
+        os::unix::net::UnixStream,
+        path::{Path, PathBuf},
+        process::{Child, Command, Stdio},
+        sync::mpsc,
+        time::{Duration, Instant},
+    };
+
+    use gpu_engine::control::{Control, RunState};
+    use gridmint_runner::idle::{IdlePolicy, InputIdle, WaylandIdle, YieldEvent, Yielder};
+    use wayland_client::{
+        Connection, Dispatch, EventQueue, QueueHandle,
+        globals::{GlobalListContents, registry_queue_init},
+        protocol::{wl_registry::WlRegistry, wl_seat::WlSeat},
+    };
+    use wayland_protocols_wlr::virtual_pointer::v1::client::{
+        zwlr_virtual_pointer_manager_v1::ZwlrVirtualPointerManagerV1, zwlr_virtual_pointer_v1::ZwlrVirtualPointerV1,
+    };
+
+    /// A headless sway of its own (scripts/sway-headless.sh), stopped on drop.
+    struct Sway {
+        child: Child,
+        dir: PathBuf,
+        socket: PathBuf,
+    }
+
+    impl Drop for Sway {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// Starts sway, or skips (`None`) where it is missing, unless GRIDMINT_REQUIRE_WAYLAND=1.
+    fn sway(name: &str) -> Option<Sway> {
+        if Command::new("sway").arg("--version").output().is_err() {
+            assert!(
+                std::env::var("GRIDMINT_REQUIRE_WAYLAND").as_deref() != Ok("1"),
+                "GRIDMINT_REQUIRE_WAYLAND=1 but there is no sway (make setup)"
+            );
+            eprintln!("SKIPPED: no sway (apt-get install sway)");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("gridmint-sway-{name}-{}", std::process::id()));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/sway-headless.sh");
+        let child = Command::new(script)
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("scripts/sway-headless.sh starts");
+        let socket = dir.join("wayland-1");
+        let mut sway = Sway { child, dir, socket };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while UnixStream::connect(&sway.socket).is_err() {
+            if let Ok(Some(status)) = sway.child.try_wait() {
+                panic!("sway exited at start: {status}");
+            }
+            assert!(Instant::now() < deadline, "sway did not listen on {} within 20 s", sway.socket.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(sway)
+    }
+
+    /// A client that moves the mouse through the compositor's seat.
+    struct Hand {
+        queue: EventQueue<Hand0>,
+        pointer: ZwlrVirtualPointerV1,
+        state: Hand0,
+    }
+
+    struct Hand0;
+
+    impl Hand {
+        fn new(socket: &Path) -> Self {
+            let conn = Connection::from_socket(UnixStream::connect(socket).expect("connect")).expect("wayland");
+            let (globals, mut queue) = registry_queue_init::<Hand0>(&conn).expect("globals");
+            let qh = queue.handle();
+            let seat: WlSeat = globals.bind(&qh, 1..=1, ()).expect("a seat");
+            let manager: ZwlrVirtualPointerManagerV1 =
+                globals.bind(&qh, 1..=1, ()).expect("sway offers zwlr_virtual_pointer_manager_v1");
+            let pointer = manager.create_virtual_pointer(Some(&seat), &qh, ());
+            let mut state = Hand0;
+            queue.roundtrip(&mut state).expect("roundtrip");
+            Self { queue, pointer, state }
+        }
+
+        fn touch(&mut self) {
+            self.pointer.motion(0, 5.0, 3.0);
+            self.pointer.frame();
+            self.queue.roundtrip(&mut self.state).expect("the motion reached the compositor");
+        }
+    }
+
+    macro_rules! ignore_events {
+        ($($proxy:ty, $data:ty);*) => {$(
+            impl Dispatch<$proxy, $data> for Hand0 {
+                fn event(_: &mut Self, _: &$proxy, _: <$proxy as wayland_client::Proxy>::Event, _: &$data, _: &Connection, _: &QueueHandle<Self>) {}
+            }
+        )*};
+    }
+    ignore_events!(WlRegistry, GlobalListContents; WlSeat, (); ZwlrVirtualPointerManagerV1, (); ZwlrVirtualPointerV1, ());
+
+    /// Reads `source` until `until` holds of its idle time, or panics after `within`.
+    fn wait_for(source: &mut WaylandIdle, within: Duration, what: &str, until: impl Fn(Duration) -> bool) -> Duration {
+        let deadline = Instant::now() + within;
+        loop {
+            let idle = source.idle_for().expect("the compositor answers");
+            if until(idle) {
+                return idle;
+            }
+            assert!(Instant::now() < deadline, "{what} within {within:?}: the idle time is {idle:?}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    #[test]
+    fn the_idle_time_grows_without_input_and_input_through_the_compositor_resets_it() {
+        let Some(sway) = sway("idle") else { return };
+        let mut idle = WaylandIdle::connect_to(&sway.socket).expect("sway gives idle time");
+        eprintln!("sway answers on {}", idle.protocol());
+        let mut hand = Hand::new(&sway.socket);
+
+        let grown = wait_for(&mut idle, Duration::from_secs(10), "no input: the idle time grows past 2 s", |d| {
+            d >= Duration::from_secs(2)
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let later = idle.idle_for().expect("idle time");
+        assert!(later >= grown + Duration::from_millis(250), "it keeps growing: {grown:?}, then {later:?}");
+
+        hand.touch();
+        let after = wait_for(&mut idle, Duration::from_secs(5), "input resets the idle time", |d| d < grown);
+        assert!(after < Duration::from_secs(1), "reset to under the notification's timeout: {after:?}");
+        wait_for(&mut idle, Duration::from_secs(10), "and it grows again", |d| d >= Duration::from_millis(1500));
+    }
+
+    /// The whole "earn only while away" path on Wayland: work starts (with its notice) once the
+    /// compositor says the owner has been away long enough, and pauses when they move the mouse.
+    #[test]
+    fn work_starts_while_the_owner_is_away_and_yields_when_they_move_the_mouse() {
+        let Some(sway) = sway("yield") else { return };
+        let idle = WaylandIdle::connect_to(&sway.socket).expect("sway gives idle time");
+        let mut hand = Hand::new(&sway.socket);
+        let control = Control::new();
+        let (tx, rx) = mpsc::channel();
+        let policy = IdlePolicy {
+            start_after: Duration::from_secs(3),
+            notice: Duration::from_secs(1),
+            poll: Duration::from_millis(25),
+        };
+        let _yielder = Yielder::spawn(Box::new(idle), control.clone(), policy, move |e| {
+            let _ = tx.send(e);
+        });
+        assert_eq!(control.state(), RunState::Paused);
+        let wait = Duration::from_secs(15);
+        assert!(matches!(rx.recv_timeout(wait), Ok(YieldEvent::Notice { .. })), "a notice first");
+        assert_eq!(rx.recv_timeout(wait), Ok(YieldEvent::Started));
+        assert_eq!(control.state(), RunState::Running);
+        hand.touch();
+        assert!(matches!(rx.recv_timeout(Duration::from_secs(5)), Ok(YieldEvent::Yielded { .. })), "input yields");
+        assert_eq!(control.state(), RunState::Paused, "the GPU is the owner's again");
+    }
+
+    #[test]
+    fn no_compositor_is_a_clear_error_naming_the_socket() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("wayland-9");
+        let err = WaylandIdle::connect_to(&socket).expect_err("nothing listens");
+        assert!(err.to_string().contains("wayland-9"), "{err}");
     }
 }

@@ -407,8 +407,9 @@ impl LocalMarket {
     /// `idle_minutes` and is paused at the next submission boundary on input; with limits
     /// (hours, AC power, GPU temperature) it waits, and no job is claimed, while one holds; the
     /// memory share caps each job, and the jobs at a time what is claimed. `events` hears each
-    /// change. Fails (and earns as without idle mode) where idle detection is unavailable: no X
-    /// server, no screensaver extension.
+    /// change. Fails (and earns as without idle mode) where idle detection is unavailable (no X
+    /// server or no screensaver extension; a Wayland compositor without an idle protocol, not
+    /// GNOME's): [`gridmint_runner::idle::desktop`] says what it tried.
     pub fn set_background(
         &self,
         settings: &gridmint_protocol::BackgroundSettings,
@@ -437,14 +438,9 @@ impl LocalMarket {
             return Ok(());
         }
         let (source, policy): (Box<dyn InputIdle>, IdlePolicy) = if settings.earn_only_when_idle {
-            #[cfg(target_os = "linux")]
-            let source = gridmint_runner::idle::X11Idle::connect(None);
-            #[cfg(not(target_os = "linux"))]
-            let source: Result<gridmint_runner::idle::X11Idle, NodeError> =
-                Err(NodeError::IdleDetection { message: "not on this platform yet".into() });
-            match source {
+            match gridmint_runner::idle::desktop() {
                 Ok(source) => (
-                    Box::new(source),
+                    source,
                     IdlePolicy {
                         start_after: Duration::from_secs(u64::from(settings.idle_minutes) * 60),
                         ..IdlePolicy::default()

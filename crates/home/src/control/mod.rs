@@ -2,7 +2,9 @@
 //!
 //! The agent (tray, local network, provider) is one process; each window is another, started and
 //! ended as the owner opens and closes it, so closing the window frees everything a webview holds.
-//! They speak newline-delimited JSON over a Unix socket in the config folder (the owner's alone):
+//! They speak newline-delimited JSON over a local channel that only the owner's processes reach
+//! (a Unix socket in the config folder on Linux and macOS, a named pipe on Windows: the
+//! platform's part is [`transport`]):
 //! the window sends [`Call`]s (a command's name and its arguments, as the UI sent them), the agent
 //! answers each with a [`Message::Reply`] and pushes [`Message::Event`]s (benchmark progress) and
 //! [`Message::Quit`] (the tray's "Quit") to every window.
@@ -21,11 +23,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
-    net::{UnixListener, UnixStream},
     sync::{broadcast, mpsc, oneshot},
 };
 
 use crate::Paths;
+
+#[cfg(unix)]
+#[path = "unix.rs"]
+mod transport;
+#[cfg(windows)]
+#[path = "windows.rs"]
+mod transport;
 
 /// A command from a window: its name and its arguments (`{"request": {...}}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,12 +62,14 @@ pub enum Message {
     Quit,
 }
 
-/// Where the agent of the home `paths` listens: `<config>/run/agent.sock`. In the config folder:
-/// a move of the data folder does not move it, and the window finds it before the agent has
-/// started. `run` is the owner's alone (0700), so nobody else reaches the socket, not even in the
-/// instant between binding it and restricting it.
+/// Where the agent of the home `paths` listens. On Unix `<config>/run/agent.sock`: in the config
+/// folder, a move of the data folder does not move it, and the window finds it before the agent
+/// has started; `run` is the owner's alone (0700), so nobody else reaches the socket, not even in
+/// the instant between binding it and restricting it. On Windows the named pipe
+/// `\\.\pipe\gridmint-agent-<hash of the config folder>` (pipes have no folder), whose access
+/// list admits the owner's account alone.
 pub fn socket_path(paths: &Paths) -> PathBuf {
-    paths.config.join("run").join("agent.sock")
+    transport::address(&paths.config)
 }
 
 /// Why the control socket failed.
@@ -84,52 +94,21 @@ fn agent_gone(detail: &str) -> ApiError {
     ApiError::new(ErrorCode::NetworkUnavailable, format!("the Gridmint agent is not answering ({detail})"))
 }
 
-fn check_len(path: &Path) -> Result<(), ControlError> {
-    let len = path.as_os_str().len();
-    if len > 100 {
-        return Err(ControlError::PathTooLong { path: path.to_owned(), len });
+/// The agent's end of the channel, bound by [`bind`].
+pub struct Listener(transport::Listener);
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener").finish_non_exhaustive()
     }
-    Ok(())
 }
 
-/// Binds the agent's socket: one agent per home. A socket file nobody answers on (an agent that
-/// crashed) is replaced; one that answers is another agent's, and this one must not start.
-pub async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
-    check_len(path)?;
-    if let Some(dir) = path.parent() {
-        let folder_error = |source| ControlError::Io { what: "creating the folder of", path: path.to_owned(), source };
-        std::fs::create_dir_all(dir).map_err(folder_error)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(folder_error)?;
-        }
-    }
-    if path.exists() {
-        if UnixStream::connect(path).await.is_ok() {
-            return Err(ControlError::AlreadyRunning { path: path.to_owned() });
-        }
-        std::fs::remove_file(path).map_err(|source| ControlError::Io {
-            what: "removing the stale",
-            path: path.to_owned(),
-            source,
-        })?;
-    }
-    let listener = UnixListener::bind(path).map_err(|source| ControlError::Io {
-        what: "binding",
-        path: path.to_owned(),
-        source,
-    })?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| ControlError::Io {
-            what: "restricting",
-            path: path.to_owned(),
-            source,
-        })?;
-    }
-    Ok(listener)
+/// Binds the agent's end at `path` ([`socket_path`]): one agent per home. On Unix a socket file
+/// nobody answers on (an agent that crashed) is replaced; one that answers is another agent's,
+/// and this one must not start ([`ControlError::AlreadyRunning`]). A Windows pipe ends with its
+/// process, and a second agent's first instance of the name is refused.
+pub async fn bind(path: &Path) -> Result<Listener, ControlError> {
+    transport::bind(path).await.map(Listener)
 }
 
 /// Why a process was not admitted to the agent's socket.
@@ -139,14 +118,16 @@ pub struct Refusal {
     pub reason: String,
 }
 
-/// Who may talk to the agent. The socket is the owner's alone (0600 in a 0700 folder), which
-/// keeps other users out but not the owner's other programs: any script the owner runs could ask
-/// the agent to export the wallet's recovery phrase or to change the payout address. So the agent
-/// also asks the kernel who connected (`SO_PEERCRED`) and admits only the processes running one
-/// of its own executables: the app's window (and the agent itself).
+/// Who may talk to the agent. The channel is the owner's alone (a 0600 socket in a 0700 folder;
+/// a pipe whose access list names the owner's account), which keeps other users out but not the
+/// owner's other programs: any script the owner runs could ask the agent to export the wallet's
+/// recovery phrase or to change the payout address. So the agent also asks the kernel who
+/// connected (`SO_PEERCRED`; `GetNamedPipeClientProcessId`) and admits only the processes running
+/// one of its own executables: the app's window (and the agent itself).
 #[derive(Debug, Clone)]
 pub enum Admit {
-    /// Processes whose executable (`/proc/<pid>/exe`) is one of these files.
+    /// Processes whose executable (`/proc/<pid>/exe`, the process's image name) is one of these
+    /// files.
     Executables(Vec<PathBuf>),
     /// Every process of the owner: for tests of the protocol itself.
     Owner,
@@ -164,17 +145,13 @@ impl Admit {
     }
 
     /// Whether the process at the other end of `stream` may call the agent; why not, if not.
-    fn check(&self, stream: &UnixStream) -> Result<(), Refusal> {
+    fn check(&self, stream: &transport::ServerStream) -> Result<(), Refusal> {
         let Admit::Executables(allowed) = self else { return Ok(()) };
-        let refuse = |reason: String| Refusal { reason };
-        let cred = stream.peer_cred().map_err(|e| refuse(format!("its credentials cannot be read: {e}")))?;
-        let pid = cred.pid().ok_or_else(|| refuse("the kernel gave no process id".to_owned()))?;
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-            .map_err(|e| refuse(format!("the executable of process {pid} cannot be read: {e}")))?;
+        let (pid, exe) = transport::peer_executable(stream)?;
         if allowed.contains(&exe) {
             Ok(())
         } else {
-            Err(refuse(format!("process {pid} runs {}, not the Gridmint app", exe.display())))
+            Err(Refusal { reason: format!("process {pid} runs {}, not the Gridmint app", exe.display()) })
         }
     }
 }
@@ -186,27 +163,32 @@ pub type Handler =
 /// Serves windows on `listener` until the task is dropped (and every window with it): every call
 /// runs on its own task (a benchmark does not hold up a status read), and every window gets the
 /// `pushes`. A connection from a process `admit` refuses is closed before it can call anything.
-pub async fn serve(listener: UnixListener, handler: Handler, pushes: broadcast::Sender<Message>, admit: Admit) {
+pub async fn serve(listener: Listener, handler: Handler, pushes: broadcast::Sender<Message>, admit: Admit) {
+    let Listener(mut listener) = listener;
     let mut windows = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok(stream) => {
                     if let Err(why) = admit.check(&stream) {
                         tracing::warn!(reason = %why, "refused a connection to the agent's socket");
                         continue;
                     }
                     windows.spawn(serve_window(stream, handler.clone(), pushes.subscribe()));
                 }
-                Err(e) => tracing::warn!(error = %e, "a window could not connect"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a window could not connect");
+                    // Not a busy loop where the channel keeps failing (no pipe instance to make).
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
             },
             Some(_) = windows.join_next() => {}
         }
     }
 }
 
-async fn serve_window(stream: UnixStream, handler: Handler, mut pushes: broadcast::Receiver<Message>) {
-    let (read, mut write) = stream.into_split();
+async fn serve_window(stream: transport::ServerStream, handler: Handler, mut pushes: broadcast::Receiver<Message>) {
+    let (read, mut write) = tokio::io::split(stream);
     let (replies, mut outgoing) = mpsc::unbounded_channel::<Message>();
     let mut calls = tokio::task::JoinSet::new();
     let mut lines = BufReader::new(read).lines();
@@ -266,13 +248,7 @@ impl AgentLink {
     /// Connects to the agent at `path`; the agent's events and requests (not replies) arrive on
     /// the receiver, which ends when the agent goes.
     pub async fn connect(path: &Path) -> Result<(Self, mpsc::UnboundedReceiver<Message>), ControlError> {
-        check_len(path)?;
-        let stream = UnixStream::connect(path).await.map_err(|source| ControlError::Io {
-            what: "connecting to",
-            path: path.to_owned(),
-            source,
-        })?;
-        let (read, mut write) = stream.into_split();
+        let (read, mut write) = tokio::io::split(transport::connect(path).await?);
         let pending: Pending = Arc::default();
         let (calls, mut outgoing) = mpsc::unbounded_channel::<Call>();
         let (pushes, received) = mpsc::unbounded_channel();
@@ -360,15 +336,17 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_window_calls_gets_errors_and_events_and_learns_when_the_agent_goes() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("run").join("agent.sock");
+        let path = transport::address(dir.path());
         let listener = bind(&path).await.expect("bind");
+        #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
             assert_eq!(mode(&dir.path().join("run")), 0o700, "the socket's folder is the owner's alone");
             assert_eq!(mode(&path), 0o600, "and so is the socket");
         }
-        assert!(matches!(bind(&path).await, Err(ControlError::AlreadyRunning { .. })), "one agent per home");
+        let second = bind(&path).await;
+        assert!(matches!(second, Err(ControlError::AlreadyRunning { .. })), "one agent per home: {second:?}");
         let (pushes, _) = broadcast::channel(16);
         let server = tokio::spawn(serve(listener, echo_handler(), pushes.clone(), Admit::Owner));
         let (link, mut events) = AgentLink::connect(&path).await.expect("connect");
@@ -417,7 +395,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn attack_another_program_of_the_owner_cannot_call_the_agent() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("run").join("agent.sock");
+        let path = transport::address(dir.path());
         let (pushes, _) = broadcast::channel(16);
         // An agent that admits only the app beside an agent in another folder: this test's
         // process is neither.
@@ -442,6 +420,7 @@ mod tests {
         server.abort();
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn a_socket_path_too_long_is_refused_with_its_length() {
         let long = PathBuf::from(format!("/tmp/{}/agent.sock", "x".repeat(120)));

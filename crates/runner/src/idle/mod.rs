@@ -3,9 +3,11 @@
 //! paused at its next dispatch boundary ([`gpu_engine::control::Control`]), so the GPU is theirs
 //! within one dispatch.
 //!
-//! Where the input comes from is an [`InputIdle`]: on Linux desktops the X server's screensaver
-//! extension (the time since the last key press or pointer motion of any client, which is what
-//! screensavers use), read with x11rb. [`X11Idle::simulate_input`] sends a real input event
+//! Where the input comes from is an [`InputIdle`], the desktop's chosen by [`desktop`]: on X11
+//! the X server's screensaver extension (the time since the last key press or pointer motion of
+//! any client, which is what screensavers use), read with x11rb; on Wayland the compositor's idle
+//! notifications ([`WaylandIdle`]) or GNOME Mutter's idle monitor; `GetLastInputInfo` on Windows
+//! and CoreGraphics on macOS (`platform`). [`X11Idle::simulate_input`] sends a real input event
 //! through XTEST, as a user (or xdotool) would: the yield benchmark's "user touches the mouse".
 
 use std::{
@@ -184,81 +186,17 @@ impl Drop for Yielder {
     }
 }
 
+mod platform;
+#[cfg(target_os = "linux")]
+mod wayland;
+#[cfg(target_os = "linux")]
+mod x11;
+
+pub use platform::desktop;
+#[cfg(target_os = "linux")]
+pub use wayland::WaylandIdle;
 #[cfg(target_os = "linux")]
 pub use x11::X11Idle;
-
-#[cfg(target_os = "linux")]
-mod x11 {
-    use std::time::Duration;
-
-    use x11rb::{
-        connection::Connection,
-        protocol::{screensaver::ConnectionExt as _, xproto::ConnectionExt as _, xtest::ConnectionExt as _},
-        rust_connection::RustConnection,
-    };
-
-    use super::InputIdle;
-    use crate::RunnerError;
-
-    fn x11_error(what: &'static str) -> impl Fn(String) -> RunnerError {
-        move |message| RunnerError::IdleDetection { message: format!("X11 {what}: {message}") }
-    }
-
-    /// The X server's idle time (MIT-SCREEN-SAVER), on the display named by `DISPLAY`.
-    pub struct X11Idle {
-        conn: RustConnection,
-        root: u32,
-    }
-
-    impl std::fmt::Debug for X11Idle {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("X11Idle").field("root", &self.root).finish_non_exhaustive()
-        }
-    }
-
-    impl X11Idle {
-        /// Connects to `display` (or `DISPLAY`); fails clearly without an X server or without
-        /// the screensaver extension (Wayland sessions without Xwayland, headless machines).
-        pub fn connect(display: Option<&str>) -> Result<Self, RunnerError> {
-            let (conn, screen) =
-                x11rb::connect(display).map_err(|e| x11_error("connecting to the X server")(e.to_string()))?;
-            let root = conn.setup().roots[screen].root;
-            conn.screensaver_query_version(1, 1)
-                .map_err(|e| x11_error("screensaver extension")(e.to_string()))?
-                .reply()
-                .map_err(|e| x11_error("screensaver extension")(e.to_string()))?;
-            Ok(Self { conn, root })
-        }
-
-        /// Sends one pointer motion through XTEST, as a user moving the mouse: the X server
-        /// resets its idle time exactly as for real input.
-        pub fn simulate_input(&self, x: i16, y: i16) -> Result<(), RunnerError> {
-            const MOTION_NOTIFY: u8 = 6;
-            self.conn
-                .xtest_fake_input(MOTION_NOTIFY, 0, x11rb::CURRENT_TIME, self.root, x, y, 0)
-                .map_err(|e| x11_error("XTEST input")(e.to_string()))?;
-            // A round trip: the event has reached the server when this returns.
-            self.conn
-                .get_input_focus()
-                .map_err(|e| x11_error("XTEST input")(e.to_string()))?
-                .reply()
-                .map_err(|e| x11_error("XTEST input")(e.to_string()))?;
-            Ok(())
-        }
-    }
-
-    impl InputIdle for X11Idle {
-        fn idle_for(&mut self) -> Result<Duration, RunnerError> {
-            let info = self
-                .conn
-                .screensaver_query_info(self.root)
-                .map_err(|e| x11_error("query")(e.to_string()))?
-                .reply()
-                .map_err(|e| x11_error("query")(e.to_string()))?;
-            Ok(Duration::from_millis(u64::from(info.ms_since_user_input)))
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
