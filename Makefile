@@ -25,7 +25,7 @@ export GRIDMINT_REQUIRE_WAYLAND := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help setup run app ui contracts test lint test-windows test-rust test-architecture test-contracts test-ui e2e \
+.PHONY: help setup run app ui contracts test lint test-windows check-macos test-rust test-architecture test-contracts test-ui e2e \
         bench bench-engine bench-workloads bench-gas bench-dispute bench-market bench-e2e bench-chain bench-app bench-yield test-contracts-deep demo package clean
 
 help:
@@ -60,7 +60,7 @@ run: setup app
 	WEBKIT_DISABLE_DMABUF_RENDERER=1 $(BIN)/gridmint-app
 
 # --- tests --------------------------------------------------------------------------------------
-test: setup test-architecture lint test-windows test-rust test-contracts test-ui e2e
+test: setup test-architecture lint test-windows check-macos test-rust test-contracts test-ui e2e
 	@echo "make test: every suite passed"
 
 test-architecture:
@@ -79,15 +79,23 @@ lint: contracts ui
 
 # Windows (x86_64-pc-windows-gnu, with Debian's mingw-w64): the CLI, the agent and the app build
 # clippy-clean for it, and the window-agent channel (a named pipe there) passes its tests under
-# Wine, the agent's executable check included. See installers/README.md for what is not checked.
+# Wine, the agent's executable check included (in a Wine prefix of this checkout's, made on first
+# use). See installers/README.md for what is not checked.
 WINDOWS := x86_64-pc-windows-gnu
 WINE := /usr/lib/wine/wine64
 test-windows: contracts ui
 	cargo clippy --target $(WINDOWS) -p gridmint-home -p gridmint-runner -p gridmint-cli -p gridmint-agent --all-targets -- -D warnings
 	cargo clippy --target $(WINDOWS) -p gridmint-app --features custom-protocol --all-targets -- -D warnings
-	scripts/wine/prefix.sh $(CARGO_TARGET_DIR)/wine
-	WINEPREFIX=$(CARGO_TARGET_DIR)/wine WINEDEBUG=-all CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=$(WINE) \
+	scripts/wine/prefix.sh $(CURDIR)/target/wine
+	WINEPREFIX=$(CURDIR)/target/wine WINEDEBUG=-all CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=$(WINE) \
 	  cargo test --target $(WINDOWS) -p gridmint-home
+
+# macOS, as far as Linux can check it: the crates without C dependencies (the window-agent
+# channel with its proc_pidpath, the wire types) under clippy for x86_64-apple-darwin. The rest
+# needs Apple's toolchain for its C parts (the runner stops at blake3's: Debian's cc has no
+# -arch): the first macOS build machine's (installers/README.md).
+check-macos: setup
+	cargo clippy --target x86_64-apple-darwin -p gridmint-home -p gridmint-protocol --all-targets -- -D warnings
 
 # The chain crate's bindings are generated from contracts/out: build the contracts first.
 # Inside a private D-Bus session with gnome-keyring: the wallet tests use the real Secret Service.

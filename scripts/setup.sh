@@ -48,11 +48,13 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   say "rustup: adding wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
 fi
-# The Windows build checked by `make test` (mingw-w64 links it).
-if ! rustup target list --installed 2>/dev/null | grep -qx x86_64-pc-windows-gnu; then
-  say "rustup: adding x86_64-pc-windows-gnu"
-  rustup target add x86_64-pc-windows-gnu
-fi
+# The Windows build (mingw-w64 links it) and the macOS check of `make test`.
+for target in x86_64-pc-windows-gnu x86_64-apple-darwin; do
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+    say "rustup: adding $target"
+    rustup target add "$target"
+  fi
+done
 
 # cargo_tool CRATE VERSION INSTALL-ARGS...: installs unless `cargo install --list` has CRATE vVERSION.
 installed_crates=$(cargo install --list 2>/dev/null || true)

@@ -156,41 +156,25 @@ impl Drop for WaylandIdle {
     }
 }
 
-impl Dispatch<WlRegistry, GlobalListContents> for Presence {
-    fn event(
-        _: &mut Self,
-        _: &WlRegistry,
-        _: <WlRegistry as wayland_client::Proxy>::Event,
-        _: &GlobalListContents,
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
+/// Objects whose events say nothing about presence (the registry after start, the seat's
+/// capabilities, the managers).
+macro_rules! no_presence_events {
+    ($($proxy:ty, $data:ty);*) => {$(
+        impl Dispatch<$proxy, $data> for Presence {
+            fn event(
+                _: &mut Self,
+                _: &$proxy,
+                _: <$proxy as wayland_client::Proxy>::Event,
+                _: &$data,
+                _: &Connection,
+                _: &QueueHandle<Self>,
+            ) {
+            }
+        }
+    )*};
 }
 
-impl Dispatch<WlSeat, ()> for Presence {
-    fn event(
-        _: &mut Self,
-        _: &WlSeat,
-        _: <WlSeat as wayland_client::Proxy>::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
-
-impl Dispatch<ExtIdleNotifierV1, ()> for Presence {
-    fn event(
-        _: &mut Self,
-        _: &ExtIdleNotifierV1,
-        _: <ExtIdleNotifierV1 as wayland_client::Proxy>::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
+no_presence_events!(WlRegistry, GlobalListContents; WlSeat, (); ExtIdleNotifierV1, (); OrgKdeKwinIdle, ());
 
 impl Dispatch<ExtIdleNotificationV1, ()> for Presence {
     fn event(
@@ -206,18 +190,6 @@ impl Dispatch<ExtIdleNotificationV1, ()> for Presence {
             ext_idle_notification_v1::Event::Resumed => presence.resumed(),
             _ => {}
         }
-    }
-}
-
-impl Dispatch<OrgKdeKwinIdle, ()> for Presence {
-    fn event(
-        _: &mut Self,
-        _: &OrgKdeKwinIdle,
-        _: <OrgKdeKwinIdle as wayland_client::Proxy>::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
     }
 }
 
