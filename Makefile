@@ -78,8 +78,9 @@ lint: contracts ui
 	cargo clippy -p gridmint-app --features custom-protocol --all-targets -- -D warnings
 
 # Windows (x86_64-pc-windows-gnu, with Debian's mingw-w64): the CLI, the agent and the app build
-# clippy-clean for it, and the window-agent channel (a named pipe there) passes its tests under
-# Wine, the agent's executable check included (in a Wine prefix of this checkout's, made on first
+# clippy-clean for it, the window-agent channel (a named pipe there) passes its tests under Wine,
+# the agent's executable check included, and gridmint.exe runs a kernel job under Wine (Vulkan:
+# llvmpipe through winevulkan) to the Linux CLI's bytes (in a Wine prefix of this checkout's, made on first
 # use). See installers/README.md for what is not checked.
 WINDOWS := x86_64-pc-windows-gnu
 WINE := /usr/lib/wine/wine64
@@ -89,6 +90,9 @@ test-windows: contracts ui
 	scripts/wine/prefix.sh $(CURDIR)/target/wine
 	WINEPREFIX=$(CURDIR)/target/wine WINEDEBUG=-all CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=$(WINE) \
 	  cargo test --target $(WINDOWS) -p gridmint-home
+	cargo build --target $(WINDOWS) -p gridmint-cli --bin gridmint
+	cargo build -p gridmint-cli --bin gridmint
+	scripts/wine/test-cli.sh $(CARGO_TARGET_DIR)/$(WINDOWS)/debug/gridmint.exe $(BIN)/gridmint $(CURDIR)/target/wine
 
 # macOS, as far as Linux can check it: the crates without C dependencies (the window-agent
 # channel with its proc_pidpath, the wire types) under clippy for x86_64-apple-darwin. The rest
