@@ -51,13 +51,8 @@ mod harness {
         /// The WebDriver endpoint and the capabilities that launch the app (to open it again).
         driver_url: String,
         capabilities: serde_json::Map<String, serde_json::Value>,
-        /// The X display (`:93`), or on Wayland the compositor's socket (a full path).
-        pub display: String,
-        /// The desktop is a Wayland compositor (sway), not Xvfb.
-        pub wayland: bool,
+        pub desktop: Desktop,
         children: Children,
-        /// The compositor's runtime folder, on Wayland.
-        _runtime: Option<TempHome>,
         pub home: TempHome,
         /// When the WebDriver session (and so the app) was asked for.
         pub launched: Instant,
@@ -128,6 +123,47 @@ mod harness {
                 let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             }
             self.children.stop();
+        }
+    }
+
+    /// Where the app's window shows.
+    pub enum Desktop {
+        /// An Xvfb display (`:93`).
+        X11 { display: String },
+        /// A headless sway whose sockets are in `runtime` (`wayland-1`).
+        Wayland { runtime: TempHome },
+    }
+
+    impl Desktop {
+        /// Points `command`'s GUI at this desktop. GTK finds a Wayland compositor by name in
+        /// XDG_RUNTIME_DIR (it does not start from a full path in WAYLAND_DISPLAY, measured with
+        /// GTK 3.24.38); the D-Bus session stays the one in DBUS_SESSION_BUS_ADDRESS.
+        pub fn show_on(&self, command: &mut Command) {
+            match self {
+                Desktop::X11 { display } => command.env("DISPLAY", display),
+                Desktop::Wayland { runtime } => command
+                    .env("XDG_RUNTIME_DIR", &runtime.0)
+                    .env("WAYLAND_DISPLAY", "wayland-1")
+                    .env("GDK_BACKEND", "wayland")
+                    .env_remove("DISPLAY"),
+            };
+        }
+
+        /// A picture of the whole screen into `path`.
+        fn capture(&self, path: &std::path::Path) -> std::process::ExitStatus {
+            match self {
+                Desktop::X11 { display } => Command::new("import")
+                    .args(["-display", display, "-window", "root"])
+                    .arg(path)
+                    .status()
+                    .expect("imagemagick's import runs"),
+                Desktop::Wayland { runtime } => Command::new("grim")
+                    .env("XDG_RUNTIME_DIR", &runtime.0)
+                    .env("WAYLAND_DISPLAY", "wayland-1")
+                    .arg(path)
+                    .status()
+                    .expect("grim runs"),
+            }
         }
     }
 
@@ -202,8 +238,8 @@ mod harness {
         launch(name, false, false, prepare).await
     }
 
-    /// A headless sway whose sockets are in `runtime`; its Wayland socket once it listens.
-    fn sway(runtime: &std::path::Path, children: &mut Children) -> PathBuf {
+    /// A headless sway whose sockets are in `runtime`, once it listens.
+    fn sway(runtime: &std::path::Path, children: &mut Children) {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/sway-headless.sh");
         let sway = Command::new(script)
             .arg(runtime)
@@ -218,7 +254,6 @@ mod harness {
             assert!(Instant::now() < deadline, "sway did not listen on {} within 20 s", socket.display());
             std::thread::sleep(Duration::from_millis(100));
         }
-        socket
     }
 
     async fn launch(
@@ -253,11 +288,12 @@ mod harness {
         }
         let mut children = Children(Vec::new());
 
-        let (display, runtime) = if wayland {
+        let desktop = if wayland {
             // Beside the home, not in it: sway runs as `nobody` under root and must reach it.
             let runtime =
                 TempHome(std::env::temp_dir().join(format!("gridmint-e2e-sway-{name}-{}", std::process::id())));
-            (sway(&runtime.0, &mut children).display().to_string(), Some(runtime))
+            sway(&runtime.0, &mut children);
+            Desktop::Wayland { runtime }
         } else {
             let display = format!(":{}", 90 + std::process::id() % 400);
             let xvfb = Command::new("Xvfb")
@@ -268,7 +304,7 @@ mod harness {
                 .expect("Xvfb starts");
             children.0.push(xvfb);
             std::thread::sleep(Duration::from_millis(500));
-            (display, None)
+            Desktop::X11 { display }
         };
 
         let port = free_port();
@@ -287,19 +323,7 @@ mod harness {
             std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).expect("chmod the opener");
         }
         let mut driver = Command::new("tauri-driver");
-        if wayland {
-            // GTK finds the compositor by name in XDG_RUNTIME_DIR (it does not start from a full path
-            // in WAYLAND_DISPLAY, measured with GTK 3.24.38); the D-Bus session stays the one in
-            // DBUS_SESSION_BUS_ADDRESS.
-            let runtime = runtime.as_ref().map(|r| r.0.clone()).unwrap_or_default();
-            driver
-                .env("XDG_RUNTIME_DIR", runtime)
-                .env("WAYLAND_DISPLAY", "wayland-1")
-                .env("GDK_BACKEND", "wayland")
-                .env_remove("DISPLAY");
-        } else {
-            driver.env("DISPLAY", &display);
-        }
+        desktop.show_on(&mut driver);
         let driver = driver
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
             .env("HOME", &user_home)
@@ -321,17 +345,7 @@ mod harness {
         let url = format!("http://127.0.0.1:{port}");
         let launched = Instant::now();
         let client = connect(&url, &caps).await;
-        Some(Session {
-            client,
-            driver_url: url,
-            capabilities: caps,
-            display,
-            wayland,
-            children,
-            _runtime: runtime,
-            home,
-            launched,
-        })
+        Some(Session { client, driver_url: url, capabilities: caps, desktop, children, home, launched })
     }
 
     async fn connect(url: &str, caps: &serde_json::Map<String, serde_json::Value>) -> Client {
@@ -387,16 +401,8 @@ mod harness {
     /// through grim.)
     pub fn screenshot(session: &Session, name: &str) -> PathBuf {
         let path = screenshot_dir().join(format!("{name}.png"));
-        let status = if session.wayland {
-            Command::new("grim").env("WAYLAND_DISPLAY", &session.display).arg(&path).status().expect("grim runs")
-        } else {
-            Command::new("import")
-                .args(["-display", &session.display, "-window", "root"])
-                .arg(&path)
-                .status()
-                .expect("imagemagick's import runs")
-        };
-        assert!(status.success(), "could not capture {}", session.display);
+        let status = session.desktop.capture(&path);
+        assert!(status.success(), "could not capture the screen into {}", path.display());
         path
     }
 }
@@ -608,8 +614,9 @@ mod hardware {
         let app = std::env::var_os("GRIDMINT_E2E_APP")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_BIN_EXE_gridmint-app")));
-        let mut second = std::process::Command::new(app)
-            .env("DISPLAY", &session.display)
+        let mut second = std::process::Command::new(app);
+        session.desktop.show_on(&mut second);
+        let mut second = second
             .env("HOME", session.home.0.join("user"))
             .env("GRIDMINT_HOME", &session.home.0)
             .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")

@@ -188,8 +188,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Resolves when the system asks the agent to stop: SIGTERM on Unix; on Windows the console's
-/// close, logoff or shutdown events.
+/// Resolves when the system asks the agent to stop: SIGTERM on Unix; on Windows a console's
+/// close, when it runs in one. (Windows sends logoff and shutdown console events to services
+/// only: a desktop program hears them as a window's WM_ENDSESSION, not built yet.)
 fn terminated() -> anyhow::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
@@ -200,15 +201,9 @@ fn terminated() -> anyhow::Result<impl Future<Output = ()>> {
     }
     #[cfg(windows)]
     {
-        use tokio::signal::windows;
-        let (mut close, mut logoff, mut shutdown) =
-            (windows::ctrl_close()?, windows::ctrl_logoff()?, windows::ctrl_shutdown()?);
+        let mut close = tokio::signal::windows::ctrl_close()?;
         Ok(async move {
-            tokio::select! {
-                _ = close.recv() => {}
-                _ = logoff.recv() => {}
-                _ = shutdown.recv() => {}
-            }
+            close.recv().await;
         })
     }
 }
@@ -272,7 +267,7 @@ async fn run(paths: Paths) -> anyhow::Result<()> {
 
     tokio::select! {
         _ = agent.quit.notified() => tracing::info!("asked to quit (the tray or a window)"),
-        _ = terminated()? => tracing::info!("asked to stop (SIGTERM, or the session ends)"),
+        _ = terminated()? => tracing::info!("asked to stop (SIGTERM, or its console closed)"),
         _ = tokio::signal::ctrl_c() => tracing::info!("asked to stop (Ctrl-C)"),
     }
     // The windows close with the agent; then the chain (a child process) stops before we exit.

@@ -1346,23 +1346,24 @@ mod wayland_idle {
 
     /// A client that moves the mouse through the compositor's seat.
     struct Hand {
-        queue: EventQueue<Hand0>,
+        queue: EventQueue<Unheard>,
         pointer: ZwlrVirtualPointerV1,
-        state: Hand0,
+        state: Unheard,
     }
 
-    struct Hand0;
+    /// The hand's event state: it hears nothing it needs.
+    struct Unheard;
 
     impl Hand {
         fn new(socket: &Path) -> Self {
             let conn = Connection::from_socket(UnixStream::connect(socket).expect("connect")).expect("wayland");
-            let (globals, mut queue) = registry_queue_init::<Hand0>(&conn).expect("globals");
+            let (globals, mut queue) = registry_queue_init::<Unheard>(&conn).expect("globals");
             let qh = queue.handle();
             let seat: WlSeat = globals.bind(&qh, 1..=1, ()).expect("a seat");
             let manager: ZwlrVirtualPointerManagerV1 =
                 globals.bind(&qh, 1..=1, ()).expect("sway offers zwlr_virtual_pointer_manager_v1");
             let pointer = manager.create_virtual_pointer(Some(&seat), &qh, ());
-            let mut state = Hand0;
+            let mut state = Unheard;
             queue.roundtrip(&mut state).expect("roundtrip");
             Self { queue, pointer, state }
         }
@@ -1376,7 +1377,7 @@ mod wayland_idle {
 
     macro_rules! ignore_events {
         ($($proxy:ty, $data:ty);*) => {$(
-            impl Dispatch<$proxy, $data> for Hand0 {
+            impl Dispatch<$proxy, $data> for Unheard {
                 fn event(_: &mut Self, _: &$proxy, _: <$proxy as wayland_client::Proxy>::Event, _: &$data, _: &Connection, _: &QueueHandle<Self>) {}
             }
         )*};
