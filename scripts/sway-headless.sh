@@ -6,8 +6,10 @@
 set -euo pipefail
 dir=${1:?usage: scripts/sway-headless.sh DIR}
 command -v sway >/dev/null || { echo "no sway (apt-get install sway, or make setup)" >&2; exit 127; }
-mkdir -p "$dir"
-chmod 700 "$dir"
+# Made here, never reused: DIR may sit in a shared /tmp, and a link planted there would otherwise
+# have this script (root, in CI) change and write through it. rm -rf removes a link, not its target.
+rm -rf -- "$dir"
+mkdir -m 700 -- "$dir"
 printf 'output HEADLESS-1 resolution 1280x860\n' > "$dir/config"
 export XDG_RUNTIME_DIR=$dir HOME=$dir WLR_BACKENDS=headless WLR_LIBINPUT_NO_DEVICES=1 WLR_RENDERER=pixman
 unset WAYLAND_DISPLAY DISPLAY
