@@ -26,7 +26,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help setup run app ui contracts test lint test-windows check-macos test-rust test-architecture test-contracts test-ui e2e \
-        bench bench-engine bench-workloads bench-gas bench-dispute bench-market bench-e2e bench-chain bench-app bench-yield test-contracts-deep demo package clean
+        bench bench-engine bench-workloads bench-gas bench-dispute bench-market bench-e2e bench-chain bench-app bench-yield test-contracts-deep demo package package-windows windows-release clean
 
 help:
 	@echo "make run     install what is missing, build, start the desktop app"
@@ -35,6 +35,7 @@ help:
 	@echo "make bench   benchmarks -> target/bench/*.json"
 	@echo "make demo    headless end-to-end demo on a local chain"
 	@echo "make package Linux packages of the app"
+	@echo "make package-windows  the Windows installer (NSIS), tested under Wine"
 
 setup:
 	@scripts/setup.sh
@@ -60,7 +61,7 @@ run: setup app
 	WEBKIT_DISABLE_DMABUF_RENDERER=1 $(BIN)/gridmint-app
 
 # --- tests --------------------------------------------------------------------------------------
-test: setup test-architecture lint test-windows check-macos test-rust test-contracts test-ui e2e
+test: setup test-architecture lint test-windows package-windows check-macos test-rust test-contracts test-ui e2e
 	@echo "make test: every suite passed"
 
 test-architecture:
@@ -79,20 +80,24 @@ lint: contracts ui
 
 # Windows (x86_64-pc-windows-gnu, with Debian's mingw-w64): the CLI, the agent and the app build
 # clippy-clean for it, the window-agent channel (a named pipe there) passes its tests under Wine,
-# the agent's executable check included, and gridmint.exe runs a kernel job under Wine (Vulkan:
-# llvmpipe through winevulkan) to the Linux CLI's bytes (in a Wine prefix of this checkout's, made on first
-# use). See installers/README.md for what is not checked.
+# the agent's executable check included, and the release gridmint.exe runs a kernel job under Wine
+# (Vulkan: llvmpipe through winevulkan) to the Linux CLI's bytes (in a Wine prefix of this
+# checkout's, made on first use). See installers/README.md for what is not checked.
 WINDOWS := x86_64-pc-windows-gnu
+WINDOWS_RELEASE := $(CARGO_TARGET_DIR)/$(WINDOWS)/release
 WINE := /usr/lib/wine/wine64
-test-windows: contracts ui
+test-windows: contracts windows-release
 	cargo clippy --target $(WINDOWS) -p gridmint-home -p gridmint-runner -p gridmint-cli -p gridmint-agent --all-targets -- -D warnings
 	cargo clippy --target $(WINDOWS) -p gridmint-app --features custom-protocol --all-targets -- -D warnings
 	scripts/wine/prefix.sh $(CURDIR)/target/wine
 	WINEPREFIX=$(CURDIR)/target/wine WINEDEBUG=-all CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=$(WINE) \
 	  cargo test --target $(WINDOWS) -p gridmint-home
-	cargo build --target $(WINDOWS) -p gridmint-cli --bin gridmint
 	cargo build -p gridmint-cli --bin gridmint
-	scripts/wine/test-cli.sh $(CARGO_TARGET_DIR)/$(WINDOWS)/debug/gridmint.exe $(BIN)/gridmint $(CURDIR)/target/wine
+	scripts/wine/test-cli.sh $(WINDOWS_RELEASE)/gridmint.exe $(BIN)/gridmint $(CURDIR)/target/wine
+
+# The release builds for Windows that the installer carries: the window, the agent, the CLI.
+windows-release: setup ui
+	cargo build --release --target $(WINDOWS) -p gridmint-cli -p gridmint-agent -p gridmint-app --features gridmint-app/custom-protocol
 
 # macOS, as far as Linux can check it: the crates without C dependencies (the window-agent
 # channel with its proc_pidpath, the wire types) under clippy for x86_64-apple-darwin. The rest
@@ -224,6 +229,17 @@ package: setup ui
 	@deb=$$(ls -t $(RELEASE_BIN)/bundle/deb/*.deb | head -1); rpm=$$(ls -t $(RELEASE_BIN)/bundle/rpm/*.rpm | head -1); \
 	  printf '{"deb": "%s", "deb_bytes": %d, "rpm": "%s", "rpm_bytes": %d}\n' "$$deb" "$$(stat -c %s "$$deb")" "$$rpm" "$$(stat -c %s "$$rpm")" \
 	  | tee target/bench/package.json
+
+# The Windows installer, built here: the release builds above, anvil for Windows (npm), Debian's
+# makensis over installers/windows/gridmint.nsi (Tauri's NSIS step downloads NSIS from GitHub).
+# Then installed, run, installed again over a running agent and uninstalled under Wine
+# (scripts/wine/test-installer.sh). Writes target/bench/package-windows.json (its size).
+package-windows: windows-release
+	@mkdir -p target/bench
+	scripts/package-windows.sh $(WINDOWS_RELEASE) $(WINDOWS_RELEASE)/bundle/nsis > target/bench/package-windows.json
+	@cat target/bench/package-windows.json
+	scripts/wine/prefix.sh $(CURDIR)/target/wine
+	scripts/wine/test-installer.sh "$$(sed -n 's/.*"installer": "\([^"]*\)".*/\1/p' target/bench/package-windows.json)" $(CURDIR)/target/wine
 
 clean:
 	cargo clean

@@ -19,7 +19,7 @@ APT_PACKAGES=(
   gnome-keyring libsecret-tools dbus dbus-x11 libdbus-1-dev
   nodejs npm python3 python3-pip
   sway grim
-  gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine64
+  gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine64 nsis
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -87,6 +87,13 @@ fi
 if [ ! -x installers/node_modules/.bin/tauri ] || [ installers/package-lock.json -nt installers/node_modules/.package-lock.json ]; then
   say "npm: installing installers/ packages (the Tauri CLI)"
   (cd installers && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+# anvil for Windows, which the Windows installer carries (`make package-windows`): an optional
+# dependency for win32, admitted here by npm's platform override.
+if [ ! -f installers/windows/node_modules/@foundry-rs/anvil-win32-amd64/bin/anvil.exe ] \
+   || [ installers/windows/package-lock.json -nt installers/windows/node_modules/.package-lock.json ]; then
+  say "npm: installing installers/windows/ packages (anvil for Windows)"
+  (cd installers/windows && npm ci --os=win32 --cpu=x64 --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 
 # --- Model weights: all-MiniLM-L6-v2 into the app's model cache -----------------------------------

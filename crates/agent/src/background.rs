@@ -22,14 +22,19 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorCode::Internal, format!("{what}: {e}"))
 }
 
-/// The login entry: this executable, started with no arguments (no window).
+/// The login entry: this executable, started with no arguments (no window), for this account
+/// only. On Windows a `Run` value of the current user's (never the machine's, which an agent
+/// started elevated would otherwise write, starting it for every account) with the path quoted
+/// (Program Files has a space); the installer writes the same value (installers/windows).
 fn login_entry() -> Result<auto_launch::AutoLaunch, ApiError> {
     let exe = std::env::current_exe().map_err(|e| internal("autostart: finding this program", e))?;
     let exe = exe.to_str().ok_or_else(|| internal("autostart", format!("{} is not UTF-8", exe.display())))?;
+    let path = if cfg!(windows) { format!("\"{exe}\"") } else { exe.to_owned() };
     auto_launch::AutoLaunchBuilder::new()
         .set_app_name(LOGIN_ENTRY)
-        .set_app_path(exe)
+        .set_app_path(&path)
         .set_args(&[] as &[&str])
+        .set_windows_enable_mode(auto_launch::WindowsEnableMode::CurrentUser)
         .build()
         .map_err(|e| internal("autostart", e))
 }

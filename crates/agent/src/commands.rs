@@ -166,7 +166,7 @@ async fn open_results(state: State<'_>, request: JobTimelineRequest) -> Result<(
             "xdg-open".into()
         }
     });
-    std::process::Command::new(&opener).arg(&dir).spawn().map(drop).map_err(|e| {
+    gridmint_agent::owner_program(&opener).arg(&dir).spawn().map(drop).map_err(|e| {
         ApiError::new(ErrorCode::Internal, format!("could not open {} with {}: {e}", dir.display(), opener.display()))
     })
 }

@@ -81,7 +81,7 @@ impl Sensors {
     /// Another process's compute work on an NVIDIA GPU with at least 256 MiB of memory
     /// (`nvidia-smi --query-compute-apps`); `None` without one, or without nvidia-smi.
     pub fn other_program(&self) -> Option<String> {
-        let out = std::process::Command::new(&self.nvidia_smi)
+        let out = crate::console_program(&self.nvidia_smi)
             .args(["--query-compute-apps=pid,process_name,used_memory", "--format=csv,noheader,nounits"])
             .output()
             .ok()?;
@@ -166,9 +166,8 @@ impl Sensors {
     /// One value of `field` per GPU from `nvidia-smi`; none without it.
     fn nvidia_gpus<T: std::str::FromStr>(&self, field: &str) -> Vec<T> {
         let query = format!("--query-gpu={field}");
-        let Ok(out) = std::process::Command::new(&self.nvidia_smi)
-            .args([query.as_str(), "--format=csv,noheader,nounits"])
-            .output()
+        let Ok(out) =
+            crate::console_program(&self.nvidia_smi).args([query.as_str(), "--format=csv,noheader,nounits"]).output()
         else {
             return Vec::new();
         };

@@ -13,12 +13,18 @@
 //! - `background`: the login entry, earning only while the owner is away, notifications.
 //! - `tray`: the StatusNotifierItem icon and its menu.
 //! - `tray_icon`: the icon's states, drawn from the app icon.
+//! - `stop_window` (Windows): the hidden window through which Windows asks the agent to stop.
+//! - `windows_process` (Windows): children without console windows that end with the agent.
 #![cfg_attr(windows, windows_subsystem = "windows")]
 
 mod background;
 mod commands;
+#[cfg(windows)]
+mod stop_window;
 mod tray;
 mod tray_icon;
+#[cfg(windows)]
+mod windows_process;
 
 use std::{path::PathBuf, process::ExitCode, sync::Mutex};
 
@@ -106,18 +112,19 @@ fn anvil() -> PathBuf {
     if let Some(beside) = beside_me("gridmint-anvil") {
         return beside;
     }
+    let name = format!("anvil{}", std::env::consts::EXE_SUFFIX);
     let on_path =
-        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("anvil")).find(|a| a.is_file()));
+        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(&name)).find(|a| a.is_file()));
     on_path.unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
     })
 }
 
-/// `name` in the folder of this executable, if it is there.
+/// The program `name` (`name.exe` on Windows) in the folder of this executable, if it is there.
 pub(crate) fn beside_me(name: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    Some(exe.parent()?.join(name)).filter(|p| p.is_file())
+    Some(exe.parent()?.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))).filter(|p| p.is_file())
 }
 
 /// The network stored for this start: the local one, or the owner's with the key from the
@@ -150,6 +157,11 @@ fn network_choice(paths: &Paths) -> NetworkChoice {
 const DEVICE_WORKER: &str = "--device-worker";
 
 fn main() -> ExitCode {
+    // This executable as anvil's launcher (the local network's, on Windows): nothing else.
+    #[cfg(windows)]
+    if let Some(anvil) = std::env::var_os(gridmint_node::devnet::ANVIL_LAUNCHER_ENV) {
+        return windows_process::launch_anvil(anvil);
+    }
     let paths = Paths::from_env();
     if std::env::args().any(|a| a == DEVICE_WORKER) {
         // One request on stdin, the answer on stdout; its log to stderr and its own file. The
@@ -171,6 +183,17 @@ fn main() -> ExitCode {
     if let Err(e) = secured {
         tracing::warn!(error = %e, "the app's folders are not restricted to their owner");
     }
+    #[cfg(windows)]
+    {
+        // Its children (the device workers, anvil's launcher) end with it, however it ends.
+        if let Err(e) = windows_process::end_children_with_me() {
+            tracing::warn!(error = %e, "the agent's children may outlive it (no job object)");
+        }
+        // Stop requests from the start: taskkill, the installer, logoff, shutdown.
+        if let Err(e) = stop_window::open() {
+            tracing::warn!(error = %e, "no stop window: logoff and the installer will end the agent outright");
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -178,7 +201,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(paths)) {
+    let ran = runtime.block_on(run(paths));
+    #[cfg(windows)]
+    stop_window::stopped();
+    match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "the agent stopped");
@@ -188,9 +214,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Resolves when the system asks the agent to stop: SIGTERM on Unix; on Windows a console's
-/// close, when it runs in one. (Windows sends logoff and shutdown console events to services
-/// only: a desktop program hears them as a window's WM_ENDSESSION, not built yet.)
+/// Resolves when the system asks the agent to stop: SIGTERM on Unix; on Windows a message to its
+/// hidden window (`stop_window`: taskkill, logoff, shutdown) or, when it runs in one, its
+/// console's close.
 fn terminated() -> anyhow::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
@@ -203,7 +229,10 @@ fn terminated() -> anyhow::Result<impl Future<Output = ()>> {
     {
         let mut close = tokio::signal::windows::ctrl_close()?;
         Ok(async move {
-            close.recv().await;
+            tokio::select! {
+                _ = close.recv() => {}
+                () = stop_window::requested() => {}
+            }
         })
     }
 }
@@ -232,6 +261,8 @@ async fn run(paths: Paths) -> anyhow::Result<()> {
         paths.clone(),
         LocalMarketOptions {
             anvil: anvil.clone(),
+            // On Windows this executable starts anvil (without a console window, in a job).
+            anvil_launcher: if cfg!(windows) { Some(std::env::current_exe()?) } else { None },
             block_time_s: 1,
             claim_window_s: 6,
             price_floor: stored.then_some(settings.price_floor_per_unit),
@@ -267,7 +298,7 @@ async fn run(paths: Paths) -> anyhow::Result<()> {
 
     tokio::select! {
         _ = agent.quit.notified() => tracing::info!("asked to quit (the tray or a window)"),
-        _ = terminated()? => tracing::info!("asked to stop (SIGTERM, or its console closed)"),
+        _ = terminated()? => tracing::info!("asked to stop (SIGTERM; on Windows taskkill, logoff or shutdown)"),
         _ = tokio::signal::ctrl_c() => tracing::info!("asked to stop (Ctrl-C)"),
     }
     // The windows close with the agent; then the chain (a child process) stops before we exit.

@@ -201,7 +201,7 @@ pub(crate) fn open_window() {
         tracing::error!("gridmint-app is not installed beside the agent; the window cannot open");
         return;
     };
-    match std::process::Command::new(&app).spawn() {
+    match gridmint_agent::owner_program(&app).spawn() {
         // Reaped on its own thread: the window outlives nothing here.
         Ok(mut child) => drop(std::thread::spawn(move || child.wait())),
         Err(e) => tracing::error!(error = %e, app = %app.display(), "the window could not open"),

@@ -55,6 +55,7 @@ mod local {
         }
         let options = || LocalMarketOptions {
             anvil: anvil.clone(),
+            anvil_launcher: None,
             block_time_s: 1,
             claim_window_s: 6,
             price_floor: Some(0),
@@ -326,6 +327,7 @@ mod custom_network {
             block_time: Some(1),
             accounts: 3,
             stop_with_thread: false,
+            launcher: None,
             confirmations: 0,
             verified_matching: false,
         };
@@ -338,6 +340,7 @@ mod custom_network {
                 Paths::under(&scratch.path().join(home)),
                 LocalMarketOptions {
                     anvil: anvil.clone(),
+                    anvil_launcher: None,
                     block_time_s: 1,
                     claim_window_s: 6,
                     price_floor: Some(0),

@@ -239,6 +239,7 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
             block_time: Some(1),
             accounts: 4 + jurors as usize,
             stop_with_thread: true,
+            launcher: None,
             confirmations: 0,
             // Jobs that ask for memory, compute or the fused class take verified providers only
             // (the demo's jobs ask for none: its providers run no device check).

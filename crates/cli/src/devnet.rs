@@ -40,6 +40,7 @@ pub fn run(node: &Node, args: DevnetArgs, json: bool) -> anyhow::Result<()> {
             accounts: args.accounts,
             // Started from the main thread, which lives as long as the devnet.
             stop_with_thread: true,
+            launcher: None,
             confirmations: args.confirmations,
             verified_matching: args.verified_matching,
         };

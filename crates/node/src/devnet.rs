@@ -81,6 +81,11 @@ pub struct DevnetOptions {
     /// killed outright (Linux `setpriv --pdeathsig`, where util-linux has it). Only for a caller
     /// whose starting thread lives as long as the network: the main thread, or a dedicated one.
     pub stop_with_thread: bool,
+    /// A program that starts anvil on the caller's behalf: run with anvil's arguments and
+    /// [`ANVIL_LAUNCHER_ENV`] naming the anvil binary, it runs it and ends it when it ends itself.
+    /// The desktop agent on Windows (no console window for anvil, anvil in a job object that
+    /// ends with the agent); `None` starts anvil directly.
+    pub launcher: Option<PathBuf>,
     /// Written into the profile (see [`NetworkProfile::confirmations`]).
     pub confirmations: u64,
     /// Jobs that ask for memory, compute or the fused class fit only providers a device check
@@ -89,8 +94,19 @@ pub struct DevnetOptions {
     pub verified_matching: bool,
 }
 
+/// The environment variable that names the anvil binary to a [`DevnetOptions::launcher`].
+pub const ANVIL_LAUNCHER_ENV: &str = "GRIDMINT_ANVIL_LAUNCH";
+
 /// A launcher that execs anvil with the parent-death signal set, so that a killed node leaves no
-/// anvil behind; `None` where `setpriv` is missing (anvil then outlives a SIGKILL of the node).
+/// anvil behind; `None` where `setpriv` is missing (anvil then outlives a SIGKILL of the node), or
+/// off Linux (where `setpriv` would be some other program).
+#[cfg(not(target_os = "linux"))]
+fn guarded_anvil(_paths: &Paths, _anvil: &Path) -> Option<PathBuf> {
+    None
+}
+
+/// See the other platforms' `guarded_anvil`.
+#[cfg(target_os = "linux")]
 fn guarded_anvil(paths: &Paths, anvil: &Path) -> Option<PathBuf> {
     let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].into_iter().map(Path::new).find(|p| p.is_file())?;
     let script = paths.data.join("anvil-guard.sh");
@@ -123,12 +139,14 @@ pub async fn start(paths: &Paths, options: DevnetOptions) -> Result<Devnet, Node
     // Keep the last 256 states in memory and none on disk: anvil otherwise dumps old states under
     // ~/.foundry/anvil/tmp, which grows without bound on a long-running local network. (Keeping
     // none breaks reads racing a new block: "block height is 7 but requested was 6".)
-    let program = if options.stop_with_thread && options.anvil.is_file() {
-        guarded_anvil(paths, &options.anvil).unwrap_or_else(|| options.anvil.clone())
-    } else {
-        options.anvil.clone()
+    let anvil = match &options.launcher {
+        Some(launcher) => Anvil::at(launcher).env(ANVIL_LAUNCHER_ENV, &options.anvil),
+        None if options.stop_with_thread && options.anvil.is_file() => {
+            Anvil::at(guarded_anvil(paths, &options.anvil).unwrap_or_else(|| options.anvil.clone()))
+        }
+        None => Anvil::at(&options.anvil),
     };
-    let mut anvil = Anvil::at(&program).args(["--prune-history", "256"]);
+    let mut anvil = anvil.args(["--prune-history", "256"]);
     if let Some(port) = options.port {
         anvil = anvil.port(port);
     }

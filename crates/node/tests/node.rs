@@ -587,6 +587,7 @@ mod peer {
             block_time: None,
             accounts: 4,
             stop_with_thread: false,
+            launcher: None,
             confirmations: 0,
             verified_matching: true,
         };
@@ -805,6 +806,7 @@ mod market_code {
             block_time: None,
             accounts: 2,
             stop_with_thread: false,
+            launcher: None,
             confirmations: 0,
             verified_matching: true,
         };
@@ -880,6 +882,7 @@ mod shards {
             block_time: Some(1),
             accounts: 3,
             stop_with_thread: false,
+            launcher: None,
             confirmations: 0,
             verified_matching: true,
         };
@@ -1044,6 +1047,7 @@ mod device_checks {
             block_time: Some(1),
             accounts,
             stop_with_thread: false,
+            launcher: None,
             confirmations: 0,
             verified_matching: true,
         };

@@ -48,6 +48,8 @@ pub const DEFAULT_PRICE_PER_UNIT: u64 = gridmint_protocol::Price::H100_REFERENCE
 pub struct LocalMarketOptions {
     /// The anvil binary.
     pub anvil: PathBuf,
+    /// The program that starts anvil on the agent's behalf (see `DevnetOptions::launcher`).
+    pub anvil_launcher: Option<PathBuf>,
     /// Seconds per block.
     pub block_time_s: u64,
     /// Seconds providers have to claim a posted job.
@@ -428,7 +430,7 @@ impl LocalMarket {
         let control = self.inner.gpu_control.clone();
         // Other programs' GPU work is only known through nvidia-smi: no gate for it without one.
         let nvidia = settings.yield_to_other_programs
-            && std::process::Command::new("nvidia-smi").arg("-L").output().is_ok_and(|o| o.status.success());
+            && crate::console_program("nvidia-smi").arg("-L").output().is_ok_and(|o| o.status.success());
         let limits = (settings.earn_from_hour.is_some() && settings.earn_until_hour.is_some())
             || settings.ac_power_only
             || settings.max_gpu_temp_c.is_some()

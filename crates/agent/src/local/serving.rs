@@ -76,6 +76,7 @@ impl Inner {
                 accounts: 3,
                 // This thread lives until shutdown: a killed app takes anvil with it.
                 stop_with_thread: true,
+                launcher: self.options.anvil_launcher.clone(),
                 confirmations: 0,
                 // The one machine of the embedded network has no jury pool to verify device checks.
                 verified_matching: false,
