@@ -6,7 +6,7 @@
 ;
 ; Per machine, not per user: the agent admits the window by its executable's path, so the
 ; folder must be one the owner's other programs cannot write to (installers/README.md). Hence
-; no folder page, and a folder given with /D must be under Program Files.
+; no folder page, and a folder given with /D must be Program Files\Gridmint itself.
 ;
 ; Defines (makensis -D...): VERSION (x.y.z), STAGE (the folder with the files to install),
 ; OUTFILE (the installer to write).
@@ -73,18 +73,18 @@ VIAddVersionKey "LegalCopyright" "Copyright 2026 Gridmint contributors"
 ; sessions', a CLI, a stuck agent) is ended. An account's own job data and wallet are not touched
 ; (the data folder is the account's, the key is in its Credential Manager).
 !macro StopGridmint
-  FindWindow $0 "GridmintAgent"
-  ${If} $0 <> 0
-    DetailPrint "Stopping Gridmint"
-    SendMessage $0 ${WM_CLOSE} 0 0 /TIMEOUT=5000
-    ${For} $1 1 60
-      Sleep 500
-      FindWindow $0 "GridmintAgent"
-      ${IfThen} $0 = 0 ${|} ${Break} ${|}
-    ${Next}
-  ${EndIf}
+  ; Each agent window of this session (another home's agent too) is asked, every half second.
+  ${For} $1 1 60
+    FindWindow $0 "GridmintAgent"
+    ${IfThen} $0 = 0 ${|} ${Break} ${|}
+    ${IfThen} $1 = 1 ${|} DetailPrint "Stopping Gridmint" ${|}
+    SendMessage $0 ${WM_CLOSE} 0 0 /TIMEOUT=2000
+    Sleep 500
+  ${Next}
   nsExec::ExecToLog '"$SYSDIR\taskkill.exe" /F /IM gridmint-app.exe /IM gridmint-agent.exe /IM gridmint.exe /IM gridmint-anvil.exe'
   Pop $0
+  ; Something was ended: give Windows the moment it takes to release the executables.
+  ${IfThen} $0 = 0 ${|} Sleep 2000 ${|}
 !macroend
 
 Var FirstInstall
@@ -96,11 +96,10 @@ Function .onInit
   ${EndIf}
   SetRegView 64
   SetShellVarContext all
-  ; Only Program Files (or a folder under it) keeps the executables out of other programs' reach.
-  StrLen $0 "$PROGRAMFILES64\"
-  StrCpy $1 "$INSTDIR" $0
-  ${If} $1 != "$PROGRAMFILES64\"
-    MessageBox MB_ICONSTOP "${PRODUCT} installs under $PROGRAMFILES64 only (not $INSTDIR): the app trusts its own programs by their folder." /SD IDOK
+  ; Program Files' own folder keeps the executables out of other programs' reach: exactly it (a
+  ; text prefix would admit "..", and a vendor's sub-folder may be writable by everyone).
+  ${If} $INSTDIR != "$PROGRAMFILES64\${PRODUCT}"
+    MessageBox MB_ICONSTOP "${PRODUCT} installs into $PROGRAMFILES64\${PRODUCT} only (not $INSTDIR): the app trusts its own programs by their folder." /SD IDOK
     Abort
   ${EndIf}
   ReadRegStr $0 HKLM "Software\${PRODUCT}" "InstallDir"
@@ -171,10 +170,14 @@ Section "Gridmint" SecMain
   ${OrIf} $0 == "0.0.0.0"
     DetailPrint "Installing Microsoft's WebView2 runtime (the window needs it)"
     StrCpy $2 "$INSTDIR\MicrosoftEdgeWebview2Setup.exe"
-    nsExec::ExecToLog `"$SYSDIR\WindowsPowerShell\v1.0\powershell.exe" -NoProfile -NonInteractive -ExecutionPolicy Bypass -Command "$$ErrorActionPreference = 'Stop'; Invoke-WebRequest -UseBasicParsing -Uri '${WEBVIEW2_BOOTSTRAPPER}' -OutFile '$2'; $$s = Get-AuthenticodeSignature -FilePath '$2'; if ($$s.Status -ne 'Valid' -or $$s.SignerCertificate.Subject -notmatch 'O=Microsoft Corporation') { Remove-Item '$2'; exit 3 }"`
+    ; PowerShell's own modules by their full path (a same-user program could shadow them through
+    ; the user's module path), TLS 1.2 on older Windows 10, the signer's organisation exactly.
+    nsExec::ExecToLog `"$SYSDIR\WindowsPowerShell\v1.0\powershell.exe" -NoProfile -NonInteractive -ExecutionPolicy Bypass -Command "$$ErrorActionPreference = 'Stop'; Import-Module (Join-Path $$PSHOME 'Modules\Microsoft.PowerShell.Utility'); Import-Module (Join-Path $$PSHOME 'Modules\Microsoft.PowerShell.Security'); [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12; Invoke-WebRequest -UseBasicParsing -Uri '${WEBVIEW2_BOOTSTRAPPER}' -OutFile '$2'; $$s = Get-AuthenticodeSignature -FilePath '$2'; if ($$s.Status -ne 'Valid' -or $$s.SignerCertificate.Subject -notmatch '(^|, )O=Microsoft Corporation(,|$$)') { Remove-Item '$2'; exit 3 }"`
     Pop $0
     ${If} $0 == 0
+      ClearErrors
       ExecWait '"$2" /silent /install' $0
+      ${IfThen} ${Errors} ${|} StrCpy $0 "not started" ${|}
     ${EndIf}
     Delete "$2"
     ${If} $0 != 0
@@ -186,17 +189,17 @@ SectionEnd
 Section "Uninstall"
   !insertmacro StopGridmint
 
-  Delete "$INSTDIR\gridmint-app.exe"
-  Delete "$INSTDIR\gridmint-agent.exe"
-  Delete "$INSTDIR\gridmint.exe"
-  Delete "$INSTDIR\gridmint-anvil.exe"
-  Delete "$INSTDIR\WebView2Loader.dll"
-  Delete "$INSTDIR\gridmint.ico"
-  Delete "$INSTDIR\LICENSE.txt"
-  Delete "$INSTDIR\README.md"
-  Delete "$INSTDIR\MicrosoftEdgeWebview2Setup.exe"
-  Delete "$INSTDIR\uninstall.exe"
-  RMDir "$INSTDIR"
+  Delete /REBOOTOK "$INSTDIR\gridmint-app.exe"
+  Delete /REBOOTOK "$INSTDIR\gridmint-agent.exe"
+  Delete /REBOOTOK "$INSTDIR\gridmint.exe"
+  Delete /REBOOTOK "$INSTDIR\gridmint-anvil.exe"
+  Delete /REBOOTOK "$INSTDIR\WebView2Loader.dll"
+  Delete /REBOOTOK "$INSTDIR\gridmint.ico"
+  Delete /REBOOTOK "$INSTDIR\LICENSE.txt"
+  Delete /REBOOTOK "$INSTDIR\README.md"
+  Delete /REBOOTOK "$INSTDIR\MicrosoftEdgeWebview2Setup.exe"
+  Delete /REBOOTOK "$INSTDIR\uninstall.exe"
+  RMDir /REBOOTOK "$INSTDIR"
 
   Delete "$SMPROGRAMS\${PRODUCT}.lnk"
   ; This account's login entry, whether the installer or the app wrote it (other accounts'

@@ -8,13 +8,16 @@ set -euo pipefail
 installer=${1:?usage: scripts/wine/test-installer.sh INSTALLER WINE_PREFIX} prefix=${2:?}
 wine=${WINE:-/usr/lib/wine/wine64}
 wineserver=$(dirname "$wine")/wineserver
-# A display of its own: Wine makes windows (the agent's hidden one among them) through X.
-display=":$((300 + $$ % 300))"
-Xvfb "$display" -screen 0 800x600x24 -nolisten tcp >/dev/null 2>&1 &
+export WINEPREFIX=$prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+home=$(mktemp -d)
+trap '"$wineserver" -k 2>/dev/null || true; kill ${xvfb:-} 2>/dev/null || true; rm -rf "$home"' EXIT
+# A display of its own (Wine makes windows, the agent's hidden one among them, through X): a
+# free number that Xvfb picks and says.
+Xvfb -displayfd 3 -screen 0 800x600x24 -nolisten tcp 3>"$home/display" >/dev/null 2>&1 &
 xvfb=$!
-trap 'kill $xvfb 2>/dev/null || true' EXIT
-sleep 1
-export WINEPREFIX=$prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" DISPLAY=$display
+for _ in $(seq 50); do [ -s "$home/display" ] && break; sleep 0.1; done
+[ -s "$home/display" ] && kill -0 $xvfb || { echo "installer: Xvfb did not start" >&2; exit 1; }
+export DISPLAY=":$(cat "$home/display")"
 dir="$prefix/drive_c/Program Files/Gridmint"
 menu="$prefix/drive_c/ProgramData/Microsoft/Windows/Start Menu/Programs/Gridmint.lnk"
 run_key='HKCU\Software\Microsoft\Windows\CurrentVersion\Run'
@@ -66,8 +69,6 @@ echo "the installed gridmint.exe and gridmint-anvil.exe run"
 # The installed agent, running its local network (anvil through its launcher: no console
 # window, in a job), while an upgrade is installed over it: asked to stop through its hidden
 # window, it stops cleanly, and anvil goes with it.
-home=$(mktemp -d)
-trap '"$wineserver" -k 2>/dev/null || true; kill $xvfb 2>/dev/null || true; rm -rf "$home"' EXIT
 GRIDMINT_HOME=$("$wine" winepath -w "$home" | tr -d '\r') "$wine" "$dir/gridmint-agent.exe" >"$home/agent.out" 2>&1 &
 agent=$!
 log() { cat "$home"/logs/gridmint-agent.log* 2>/dev/null || true; }
@@ -77,8 +78,16 @@ for _ in $(seq 180); do
   sleep 1
 done
 log | grep -q "devnet running" || { log >&2; fail "the installed agent's local network did not start in 180 s"; }
-# Wine's processes are this machine's, named by their Windows command lines.
-anvils() { pgrep -f 'gridmint-anvil\.exe' || true; }
+# Wine's processes are this machine's, named by their Windows command lines: this prefix's.
+anvils() {
+  local pid
+  for pid in $(pgrep -f 'gridmint-anvil\.exe' || true); do
+    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "WINEPREFIX=$prefix" && echo "$pid"
+  done
+  true
+}
+# Waits up to 15 s for this prefix's anvil to end.
+anvil_gone() { for _ in $(seq 30); do [ -z "$(anvils)" ] && return 0; sleep 0.5; done; return 1; }
 [ -n "$(anvils)" ] || fail "no anvil process while the local network runs"
 ! log | grep -q "no stop window" || { log >&2; fail "the agent made no stop window"; }
 echo "the installed agent runs its local network"
@@ -89,10 +98,34 @@ run_installer
 wait $agent || fail "the agent, stopped by the upgrade, exited $?"
 log | grep -q "asked to stop" || { log >&2; fail "the agent was not asked to stop (ended outright?)"; }
 log | grep -q "the agent stopped" || { log >&2; fail "the agent did not finish stopping"; }
-[ -z "$(anvils)" ] || fail "anvil outlived the agent: $(ps -o pid,args -p "$(anvils | paste -sd,)")"
+anvil_gone || fail "anvil outlived the agent: $(ps -o pid,args -p "$(anvils | paste -sd,)")"
 settled upgrade
 installed without-login
 echo "installed again over itself (an upgrade): the running agent stopped cleanly, anvil with it; the owner's login choice kept"
+
+# An agent ended outright (Task Manager, taskkill /F): its job object ends anvil with it.
+rm -rf "$home/logs"
+GRIDMINT_HOME=$("$wine" winepath -w "$home" | tr -d '\r') "$wine" "$dir/gridmint-agent.exe" >"$home/agent.out" 2>&1 &
+agent=$!
+for _ in $(seq 180); do
+  log | grep -q "devnet running" && break
+  kill -0 $agent 2>/dev/null || { log >&2; fail "the installed agent ended before its local network ran"; }
+  sleep 1
+done
+[ -n "$(anvils)" ] || { log >&2; fail "no anvil process while the second agent's local network runs"; }
+! log | grep -q "may outlive it" || { log >&2; fail "the agent made no job object"; }
+"$wine" taskkill /F /IM gridmint-agent.exe >/dev/null
+wait $agent || true
+anvil_gone || fail "anvil outlived an agent ended outright: $(ps -o pid,args -p "$(anvils | paste -sd,)")"
+settled "agent's end"
+echo "an agent ended outright: anvil ended with it"
+
+# A folder other than Program Files' own is refused, and nothing is written.
+outside="$prefix/drive_c/Gridmint-elsewhere"
+if "$wine" "$installer" /S '/D=C:\Gridmint-elsewhere'; then fail "the installer took C:\\Gridmint-elsewhere"; fi
+settled "refused install"
+[ ! -e "$outside" ] || fail "the refused install wrote $outside"
+echo "an install folder outside Program Files is refused"
 
 # The owner turned it on again in the app (the value the agent writes): the uninstall removes it.
 "$wine" reg add "$run_key" /v Gridmint /t REG_SZ /d '"C:\Program Files\Gridmint\gridmint-agent.exe" ' /f >/dev/null

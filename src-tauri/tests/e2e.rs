@@ -1382,6 +1382,7 @@ mod untrusted {
             block_time: Some(1),
             accounts: 2,
             stop_with_thread: false,
+            launcher: None,
             confirmations: 0,
             verified_matching: false,
         };
