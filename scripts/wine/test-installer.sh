@@ -69,15 +69,7 @@ echo "the installed gridmint.exe and gridmint-anvil.exe run"
 # The installed agent, running its local network (anvil through its launcher: no console
 # window, in a job), while an upgrade is installed over it: asked to stop through its hidden
 # window, it stops cleanly, and anvil goes with it.
-GRIDMINT_HOME=$("$wine" winepath -w "$home" | tr -d '\r') "$wine" "$dir/gridmint-agent.exe" >"$home/agent.out" 2>&1 &
-agent=$!
 log() { cat "$home"/logs/gridmint-agent.log* 2>/dev/null || true; }
-for _ in $(seq 180); do
-  log | grep -q "devnet running" && break
-  kill -0 $agent 2>/dev/null || { log >&2; fail "the installed agent ended before its local network ran"; }
-  sleep 1
-done
-log | grep -q "devnet running" || { log >&2; fail "the installed agent's local network did not start in 180 s"; }
 # Wine's processes are this machine's, named by their Windows command lines: this prefix's.
 anvils() {
   local pid
@@ -88,7 +80,21 @@ anvils() {
 }
 # Waits up to 15 s for this prefix's anvil to end.
 anvil_gone() { for _ in $(seq 30); do [ -z "$(anvils)" ] && return 0; sleep 0.5; done; return 1; }
-[ -n "$(anvils)" ] || fail "no anvil process while the local network runs"
+# Starts the installed agent on a fresh log (its pid in $agent) and waits for its local network.
+start_agent() {
+  rm -rf "$home/logs"
+  GRIDMINT_HOME=$("$wine" winepath -w "$home" | tr -d '\r') "$wine" "$dir/gridmint-agent.exe" >"$home/agent.out" 2>&1 &
+  agent=$!
+  for _ in $(seq 180); do
+    log | grep -q "devnet running" && break
+    kill -0 $agent 2>/dev/null || { log >&2; fail "the installed agent ended before its local network ran"; }
+    sleep 1
+  done
+  log | grep -q "devnet running" || { log >&2; fail "the installed agent's local network did not start in 180 s"; }
+  [ -n "$(anvils)" ] || { log >&2; fail "no anvil process while the local network runs"; }
+}
+
+start_agent
 ! log | grep -q "no stop window" || { log >&2; fail "the agent made no stop window"; }
 echo "the installed agent runs its local network"
 
@@ -104,15 +110,7 @@ installed without-login
 echo "installed again over itself (an upgrade): the running agent stopped cleanly, anvil with it; the owner's login choice kept"
 
 # An agent ended outright (Task Manager, taskkill /F): its job object ends anvil with it.
-rm -rf "$home/logs"
-GRIDMINT_HOME=$("$wine" winepath -w "$home" | tr -d '\r') "$wine" "$dir/gridmint-agent.exe" >"$home/agent.out" 2>&1 &
-agent=$!
-for _ in $(seq 180); do
-  log | grep -q "devnet running" && break
-  kill -0 $agent 2>/dev/null || { log >&2; fail "the installed agent ended before its local network ran"; }
-  sleep 1
-done
-[ -n "$(anvils)" ] || { log >&2; fail "no anvil process while the second agent's local network runs"; }
+start_agent
 ! log | grep -q "may outlive it" || { log >&2; fail "the agent made no job object"; }
 "$wine" taskkill /F /IM gridmint-agent.exe >/dev/null
 wait $agent || true

@@ -5,8 +5,8 @@
 //! - `WM_QUERYENDSESSION`, `WM_ENDSESSION`: the owner logs off, or the machine shuts down.
 //!   Windows ends the process once `WM_ENDSESSION` returns, so the window procedure holds it
 //!   until the agent says it has stopped ([`stopped`]: the chain and the device workers ended;
-//!   the log's last lines may still be in its writer's queue), at most [`SESSION_END_GRACE`] (Windows names the window, "Gridmint
-//!   agent", meanwhile).
+//!   the log's last lines may still be in its writer's queue), at most [`SESSION_END_GRACE`]
+//!   (Windows names the window, "Gridmint agent", meanwhile).
 //!
 //! The window opens first thing ([`open`]), so that a request during start-up is heard too.
 
