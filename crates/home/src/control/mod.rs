@@ -248,15 +248,23 @@ impl AgentLink {
     /// Connects to the agent at `path`; the agent's events and requests (not replies) arrive on
     /// the receiver, which ends when the agent goes.
     pub async fn connect(path: &Path) -> Result<(Self, mpsc::UnboundedReceiver<Message>), ControlError> {
-        let (read, mut write) = tokio::io::split(transport::connect(path).await?);
+        let (read, write) = tokio::io::split(transport::connect(path).await?);
+        // The writing half is shared with the reader, which drops it when the agent goes: the
+        // channel's handle must close then, not when the last clone of this link is dropped. A
+        // Windows pipe's name lives while a window's end of it is open, and the next agent could
+        // not take it ("already running") while a window held a link to the gone one.
+        let write = Arc::new(tokio::sync::Mutex::new(Some(write)));
         let pending: Pending = Arc::default();
         let (calls, mut outgoing) = mpsc::unbounded_channel::<Call>();
         let (pushes, received) = mpsc::unbounded_channel();
+        let writer = write.clone();
         tokio::spawn(async move {
             while let Some(call) = outgoing.recv().await {
                 let Ok(mut line) = serde_json::to_vec(&call) else { continue };
                 line.push(b'\n');
-                if write.write_all(&line).await.is_err() {
+                let mut write = writer.lock().await;
+                let Some(open) = write.as_mut() else { break };
+                if open.write_all(&line).await.is_err() {
                     break;
                 }
             }
@@ -284,7 +292,10 @@ impl AgentLink {
                     Err(e) => tracing::warn!(error = %e, "the agent sent a line that is not a message"),
                 }
             }
-            // The agent is gone: every call still waiting fails now, not never.
+            // The agent is gone: the channel closes (both halves dropped), then every call still
+            // waiting fails now, not never.
+            drop(lines);
+            write.lock().await.take();
             reader_closed.store(true, Ordering::Relaxed);
             for (_, waiter) in answered.lock().unwrap_or_else(|p| p.into_inner()).drain() {
                 let _ = waiter.send(Err(agent_gone("it closed the connection")));
@@ -331,6 +342,21 @@ mod tests {
                 }
             })
         })
+    }
+
+    /// Binds `path` again after this process's last agent end there was dropped. A dropped
+    /// Windows pipe instance with a connect pending closes when its cancellation completes, a
+    /// moment later (mio); an agent that exits frees its pipes at once.
+    async fn bind_when_free(path: &Path) -> Result<Listener, ControlError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            match bind(path).await {
+                Err(ControlError::AlreadyRunning { .. }) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -384,10 +410,11 @@ mod tests {
             .expect("a call to a gone agent fails, not hangs");
         assert_eq!(gone.expect_err("the agent is gone").code, ErrorCode::NetworkUnavailable);
         assert!(!link.is_open(), "the link knows the agent is gone");
-        // A stale socket file is replaced by the next agent.
-        drop(link);
-        let again = bind(&path).await;
+        // The next agent takes the channel while the window still holds its link to the gone one
+        // (a stale socket file is replaced; a pipe's name is free once the window's end closed).
+        let again = bind_when_free(&path).await;
         assert!(again.is_ok(), "{:?}", again.err());
+        drop(link);
     }
 
     /// Another program of the owner (a script, `socat`) connects to the agent's socket to export
@@ -413,8 +440,12 @@ mod tests {
         let _ = server.await;
         // The same agent admitting this test's own executable answers it.
         let me = std::env::current_exe().expect("exe");
-        let server =
-            tokio::spawn(serve(bind(&path).await.expect("bind"), echo_handler(), pushes, Admit::app_beside(&me)));
+        let server = tokio::spawn(serve(
+            bind_when_free(&path).await.expect("bind"),
+            echo_handler(),
+            pushes,
+            Admit::app_beside(&me),
+        ));
         let (link, _) = AgentLink::connect(&path).await.expect("connect");
         assert_eq!(link.call("echo", Value::from(1)).await, Ok(Value::from(1)), "its own executable is admitted");
         server.abort();
