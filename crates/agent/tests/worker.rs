@@ -122,7 +122,7 @@ mod worker {
         let how = SlotRun { memory_share_pct: 100, ..SlotRun::default() };
         let units = worker().run(None, &package, &out, &how, &mut |_| {}).expect("an unsteered run completes");
         assert!(units > 0 && out.join("result.json").is_file(), "the job ran to its end");
-        // The buyer's spot check, in a worker as the desktop runs it, re-runs the first epoch.
+        // The buyer's spot check, in a worker as the desktop runs it, re-runs the job through its last epoch.
         let read_all = |dir: &Path| -> Vec<(String, Vec<u8>)> {
             gridmint_peer::exchange::files(dir)
                 .expect("files")
@@ -137,8 +137,9 @@ mod worker {
             device: None,
             worker: Some(worker()),
         };
-        let outcome = check.check(&bundle, &read_all(&out)).expect("the spot check runs");
-        assert_eq!(outcome, gridmint_node::spot::SpotOutcome::Agrees { rows: vec![0] });
+        let outcome =
+            check.check_through(&bundle, &read_all(&out), &mut |epochs| epochs - 1).expect("the spot check runs");
+        assert_eq!(outcome, gridmint_node::spot::SpotOutcome::Agrees { rows: vec![0, 1] });
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `gridmint demo`: the whole market on this machine. Starts the local network, three provider
 //! nodes as separate processes (one of them corrupts its results, a test-only flag), five
 //! jury-only providers (some lying, with the test-only `--lying-jurors`) and a buyer that submits
-//! an embedding job with k = 3. The job must be verified, the buyer's result must match a local
+//! an embedding job (or the package given with `--job`) with k = 3. The job must be verified, the buyer's result must match a local
 //! run, the honest providers must be paid and the corrupt ones slashed, a lying juror too.
 
 use std::{
@@ -29,6 +29,9 @@ pub struct DemoArgs {
     /// Sentences in the demo's embedding job.
     #[arg(long, default_value_t = 100)]
     sentences: usize,
+    /// A job package (a folder with its `job.toml`) to submit instead of the embedding job.
+    #[arg(long, value_name = "DIR", conflicts_with = "sentences")]
+    job: Option<PathBuf>,
     /// Seconds the providers have to claim the job (each claim is a transaction in a 1-second block).
     #[arg(long, default_value_t = 10)]
     claim_window: u64,
@@ -36,6 +39,10 @@ pub struct DemoArgs {
     /// agrees on a wrong result: the buyer's spot check must catch it and challenge.
     #[arg(long, default_value_t = 1)]
     corrupt: u32,
+    /// Test only: the corrupt providers compute a training or fine-tuning job right before this
+    /// step (0 = the first epoch or segment) and wrongly from it on.
+    #[arg(long, hide = true, value_name = "STEP")]
+    corrupt_from_step: Option<usize>,
     /// Test only: how many of the jury-only providers vote against the step's truth (the first
     /// ones). While the honest jurors are the majority, the court outvotes and slashes them.
     #[arg(long, default_value_t = 0, hide = true)]
@@ -137,8 +144,8 @@ fn demo_sentences(n: usize) -> String {
 /// How a demo provider behaves.
 #[derive(Debug, Clone, Copy, Default)]
 struct Role {
-    /// Corrupts its results (test only).
-    corrupt: bool,
+    /// Corrupts its results (test only), from this step on.
+    corrupt: Option<usize>,
     /// Hands the buyer its commitment (else commits and reveals on chain itself).
     relay: bool,
     /// Serves on juries only.
@@ -171,8 +178,8 @@ fn spawn_provider(dir: &Path, profile: &Path, models: &Path, account: u32, role:
     } else {
         cmd.args(["--exit-after-jobs", "1"]);
     }
-    if corrupt {
-        cmd.arg("--corrupt-results");
+    if let Some(step) = corrupt {
+        cmd.args(["--corrupt-from-step", &step.to_string()]);
     }
     if lie {
         cmd.arg("--lie-as-juror");
@@ -220,6 +227,10 @@ async fn quit_mid_game(net: &Network, job_id: U256, colluders: &mut [Child], qui
 pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let corrupt = args.corrupt.min(PROVIDERS);
+    if let Some(job) = &args.job {
+        // A package that would be refused is refused before the network starts.
+        runner::Package::open(job).with_context(|| format!("the job package {}", job.display()))?;
+    }
     // A corrupt result is disputed: staked providers that are no party judge the step the game
     // comes down to (jury-only providers on the next accounts).
     let jurors = if corrupt > 0 { JURORS } else { 0 };
@@ -251,7 +262,8 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
 
         let mut children = Children(Vec::new());
         for account in 1..=PROVIDERS {
-            let role = Role { corrupt: account > PROVIDERS - corrupt, relay: !args.no_relay, ..Role::default() };
+            let corrupt = (account > PROVIDERS - corrupt).then(|| args.corrupt_from_step.unwrap_or(0));
+            let role = Role { corrupt, relay: !args.no_relay, ..Role::default() };
             children.0.push(spawn_provider(&dir, &profile, &models, account, role)?);
         }
         let mut juror_children = Children(Vec::new());
@@ -313,15 +325,21 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
         for a in &juror_addresses {
             juror_stakes.push(buyer_net.standing(*a).await?.1);
         }
-        eprintln!("3 providers ({jurors} more on juries) registered; submitting an embedding job with k = 3");
-
-        let package = dir.join("job");
-        std::fs::create_dir_all(&package)?;
-        std::fs::write(
-            package.join("job.toml"),
-            "kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"sentences.txt\"\n",
-        )?;
-        std::fs::write(package.join("sentences.txt"), demo_sentences(args.sentences))?;
+        let package = match &args.job {
+            Some(job) => job.clone(),
+            None => {
+                let package = dir.join("job");
+                std::fs::create_dir_all(&package)?;
+                std::fs::write(
+                    package.join("job.toml"),
+                    "kind = \"embed\"\nmodel = \"all-MiniLM-L6-v2\"\ninput = \"sentences.txt\"\n",
+                )?;
+                std::fs::write(package.join("sentences.txt"), demo_sentences(args.sentences))?;
+                package
+            }
+        };
+        let kind = runner::Package::open(&package)?.manifest.kind;
+        eprintln!("3 providers ({jurors} more on juries) registered; submitting a {} job with k = 3", kind.as_str());
         let buyer_paths = Paths::under(&dir.join("buyer")).with_models(models.clone());
         let options = SubmitOptions {
             replicas: 3,

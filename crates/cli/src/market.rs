@@ -143,6 +143,10 @@ pub struct StartArgs {
     /// job's data to the court's jurors (a colluder does not help them check it).
     #[arg(long, hide = true)]
     corrupt_results: bool,
+    /// Test only: as --corrupt-results, but a training or fine-tuning run is right before this
+    /// step (0 = the first epoch or segment) and wrong from it on.
+    #[arg(long, hide = true, value_name = "STEP")]
+    corrupt_from_step: Option<usize>,
     /// Commit and reveal on chain, never handing the buyer the commitment (test only: the path
     /// of a buyer that does not answer).
     #[arg(long, hide = true)]
@@ -172,7 +176,8 @@ pub struct StartArgs {
 pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Result<()> {
     let ProviderCommand::Start(args) = command;
     let mut net = args.network.connect(node)?;
-    if args.corrupt_results {
+    let corrupt_results = args.corrupt_from_step.or(args.corrupt_results.then_some(0));
+    if corrupt_results.is_some() {
         // A colluder does not help the jury check it either: it refuses the job's data to jurors.
         net = net.withholding_from_jurors();
     }
@@ -183,7 +188,7 @@ pub fn provider(node: &Node, command: ProviderCommand, json: bool) -> anyhow::Re
         price_floor: args.price_floor,
         region: args.region,
         exit_after_jobs: args.exit_after_jobs,
-        corrupt_results: args.corrupt_results,
+        corrupt_results,
         lie_as_juror: args.lie_as_juror,
         jury_duty: true,
         claim_jobs: !args.jury_only,

@@ -22,7 +22,9 @@
 //!   the replicas relaying their commitments and with them revealing on chain; two lying jurors
 //!   of five outvoted and slashed; a buyer that checks nothing and withholds the job's data from
 //!   the jurors (the honest minority challenges, the jurors get the data from the replicas);
-//!   colluders that stop answering mid-bisection lose on their deadline.
+//!   colluders that stop answering mid-bisection lose on their deadline; a training job whose
+//!   colluding majority computed the first epoch and skipped the rest loses at epoch 2, which
+//!   the jurors judge by re-running the job through it.
 
 mod support {
     use std::process::{Command, Output};
@@ -853,6 +855,56 @@ mod demo {
         assert!(
             jurors.iter().any(|j| j["lied"] == false && j["gained"] != "0"),
             "the honest majority is paid: {summary}"
+        );
+    }
+
+    /// Issue #22's hole in training jobs: a colluding majority computes a training job's first
+    /// epoch and skips the rest (its later checkpoints wrong, bound to a trace made from them).
+    /// The buyer checks nothing (`--spot-check 0`), so only the outvoted honest replica can
+    /// challenge; bisection comes down to epoch 2, whose starting state (parameters and momentum)
+    /// is on no leaf: the jurors re-run the job through epoch 2 from the package and vote, and
+    /// the colluders lose. Before, jurors took no seat for a later epoch and the defending
+    /// colluders stood.
+    #[test]
+    fn colluders_that_skipped_the_later_epochs_lose_at_the_first_one_they_skipped() {
+        let Some(anvil) = anvil() else { return };
+        let dir = tempfile::tempdir().expect("tmp");
+        let job = dir.path().join("job");
+        std::fs::create_dir_all(&job).expect("dir");
+        std::fs::write(
+            job.join("job.toml"),
+            "kind = \"train\"\ndata = \"d.csv\"\n[train]\nhidden = [4]\nlearning_rate = 0.1\nmomentum = 0.9\nepochs = 3\nbatch_size = 8\n",
+        )
+        .expect("manifest");
+        let rows: String = (0..48).map(|i| format!("{},{},{}\n", i % 3, (i * 5) % 7, i % 2)).collect();
+        std::fs::write(job.join("d.csv"), rows).expect("data");
+        let (demo, anvil) = (dir.path().join("demo"), anvil.to_string_lossy().into_owned());
+        let args = [
+            "demo",
+            "--json",
+            "--job",
+            &job.to_string_lossy(),
+            "--corrupt",
+            "2",
+            "--corrupt-from-step",
+            "1",
+            "--spot-check",
+            "0",
+            "--dir",
+            &demo.to_string_lossy(),
+            "--anvil",
+            &anvil,
+        ];
+        let out = gridmint(&args, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "demo failed: {stderr}");
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        assert_the_court_paid_the_honest_replica(&summary);
+        assert_eq!(summary["dispute"]["step"], 1, "the game came down to epoch 2: {summary}");
+        assert!(
+            provider_logs(&demo, 1).contains("outvoted by a majority"),
+            "the honest replica challenged:\n{}",
+            provider_logs(&demo, 1)
         );
     }
 }

@@ -8,10 +8,12 @@
 //! since a segment's bits do not depend on where the run started, the chain's last weights are the
 //! uninterrupted run's, bit for bit.
 //!
-//! One segment a link because a juror re-runs a job's first segment and the buyer's spot check
-//! does too: a link of one segment is checked whole (its segment, and its last step, which a run
-//! of the one segment makes again), where a link of several would leave the later ones to the
-//! replicas' agreement alone, and pass them on to the next link as its starting state.
+//! One segment a link because a juror re-runs a job through the disputed segment and the buyer's
+//! spot check through a drawn one: a link of one segment is checked whole by every spot check
+//! (its segment, and its last step, which a run of the one segment makes again) and a juror's
+//! re-run is one segment's work, where a link of several is checked whole only by a draw of its
+//! last segment, passes an unchecked state on to the next link otherwise, and costs a juror up
+//! to the whole link.
 //!
 //! A chain stopped (the buyer's process killed, or a link that ran out of attempts) goes on when
 //! it is run again into the same folder: a link whose verified result is there is not posted again,

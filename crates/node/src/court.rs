@@ -99,7 +99,7 @@ pub(crate) fn verdict_due(g: &gridmint_chain::bindings::Gridmint::Dispute, move_
 }
 
 /// The step the buyer's spot check contradicted in the defending claim's result (an embed job:
-/// the row; a training run: its first epoch), 0 when it has none (no readable result).
+/// the row; a chained run: its first step that differs), 0 when it has none (no readable result).
 async fn contradicted_step(
     net: &Network,
     job_id: U256,

@@ -8,14 +8,14 @@
 //! - A generate job's step is one prompt's completion (it depends on neither its batch nor the
 //!   prompts beside it): the package with that prompt alone, its index written in, so that its
 //!   draws are the ones it had in the job.
-//! - A training run's step is one epoch, from the parameters (and optimizer state) the epoch
-//!   before left. The first epoch starts from the package alone (seeded parameters, no
-//!   momentum), so it is re-run as the job with one epoch: its checkpoint is the job's first,
-//!   whatever epochs follow. A later epoch needs the state the defender's previous epoch left,
-//!   which no trace leaf carries yet (the checkpoints hold the parameters, not the momentum):
-//!   a juror cannot judge it and does not take a seat, so a buyer cannot have honest replicas
-//!   slashed by steering to a step nobody can check (a game with no votes leaves the defender
-//!   standing).
+//! - A training run's step is one epoch, from the parameters and optimizer state the epoch
+//!   before left; a fine-tuning run's, one segment. Neither state is on a leaf (an epoch's output
+//!   covers its checkpoint, not the momentum), so the juror recomputes it: the job re-run through
+//!   the disputed step (its epochs or segments cut there; a step's output does not depend on how
+//!   many follow), answered from that step, its input the step before's as this run made it.
+//!   The juror's work is the job's through the step, at most the whole job's; a juror that cannot
+//!   finish before the vote's deadline does not commit, so it takes no seat and is not slashed.
+//!   A fine-tuning run's last step (the evaluation) is the whole job re-run.
 //! - A kernel job's step is one dispatch: the job re-run with the dispatches up to it (its input,
 //!   the state the dispatch before left, is recomputed from the package, not taken from the
 //!   defender), answered from that dispatch's step.
@@ -41,8 +41,6 @@ pub enum Judged {
     Run(StepRun),
     /// The answer, with nothing to run (a step past the job's last: no output, no flops).
     Answer(B256),
-    /// This node cannot re-run the step (why): it does not take a seat.
-    CannotJudge(String),
 }
 
 /// The package that re-runs one step, and what its trace is checked against.
@@ -131,54 +129,53 @@ pub fn step_run(
             Ok(Judged::Run(StepRun { files, steps: dispatches, at, expected_prev, input: None, prev, in_hash }))
         }
         JobKind::Finetune => {
-            let mut files = files;
             let steps = runner::finetune::trace_steps(&package)?;
             if step >= steps {
                 return past_the_end(steps);
             }
-            if steps == 2 && step == 1 {
-                // A job of one segment: its last step (the evaluation) by running the whole job; its
-                // input is the segment's output as this run makes it.
-                return Ok(Judged::Run(StepRun { files, steps, at: 1, expected_prev: 1, input: None, prev, in_hash }));
+            if step + 1 == steps {
+                // The last step (the evaluation) by running the whole job; its input is the last
+                // segment's output as this run makes it.
+                return Ok(Judged::Run(StepRun {
+                    files,
+                    steps,
+                    at: step as usize,
+                    expected_prev: step,
+                    input: None,
+                    prev,
+                    in_hash,
+                }));
             }
-            if step > 0 {
-                return Ok(Judged::CannotJudge(format!(
-                    "step {} of a fine-tuning run of {} segments starts from the state the segment before left, which no leaf carries yet",
-                    step + 1,
-                    steps - 1
-                )));
-            }
-            let posted = set_count(&mut files, "finetune", "segments", 1)?
-                .ok_or_else(|| bad("job.toml: no [finetune] table".into()))?;
-            let posted = B256::from(*blake3::hash(&posted).as_bytes());
-            Ok(Judged::Run(StepRun { files, steps, at: 0, expected_prev: 0, input: Some(posted), prev, in_hash }))
+            prefix(files, ("finetune", "segments"), step, steps, prev, in_hash)
         }
         JobKind::Train => {
-            let mut files = files;
             let epochs = package.manifest.train.as_ref().map_or(0, |t| t.epochs);
             if step >= epochs {
                 return past_the_end(epochs);
             }
-            if step > 0 {
-                return Ok(Judged::CannotJudge(format!(
-                    "epoch {} of a training run starts from the state the epoch before left, which no leaf carries yet",
-                    step + 1
-                )));
-            }
-            let posted =
-                set_count(&mut files, "train", "epochs", 1)?.ok_or_else(|| bad("job.toml: no [train] table".into()))?;
-            let posted = B256::from(*blake3::hash(&posted).as_bytes());
-            Ok(Judged::Run(StepRun {
-                files,
-                steps: epochs,
-                at: 0,
-                expected_prev: 0,
-                input: Some(posted),
-                prev,
-                in_hash,
-            }))
+            prefix(files, ("train", "epochs"), step, epochs, prev, in_hash)
         }
     }
+}
+
+/// Step `step` of a run that is a chain of steps, each from the state the one before left (a
+/// training run's epochs, a fine-tuning run's segments): the job re-run through that step
+/// (`[table] key = step + 1`; a step's output depends on none that follow), so its input is
+/// recomputed from the package, not taken from the defender. The first step's input is the
+/// manifest as posted (the re-run's differs in its count); a later one's, the step before's
+/// output as this run makes it. The juror's work is the job's through that step.
+fn prefix(
+    mut files: Vec<(String, Vec<u8>)>,
+    (table, key): (&str, &str),
+    step: u32,
+    steps: u32,
+    prev: u32,
+    in_hash: B256,
+) -> Result<Judged, NodeError> {
+    let posted = set_count(&mut files, table, key, i64::from(step) + 1)?
+        .ok_or_else(|| bad(format!("job.toml: no [{table}] table")))?;
+    let input = (step == 0).then(|| B256::from(*blake3::hash(&posted).as_bytes()));
+    Ok(Judged::Run(StepRun { files, steps, at: step as usize, expected_prev: step, input, prev, in_hash }))
 }
 
 /// Sets `[table] key = count` in the manifest among a package's `files` (re-written as TOML), as

@@ -6,9 +6,10 @@
 //! the court decides (bisection to one step, a jury re-runs it). A row is a step's output (the
 //! files are bound to the trace), so a row it contradicts is a step the court finds wrong. A
 //! generate job's sample is a set of its prompts (a completion does not depend on its batch
-//! either); a training run's is its first epoch, a fine-tuning run's its first segment (all of a
-//! run of one segment, and a result whose trace is not as long as the job's is refused), a
-//! kernel job's its first dispatch.
+//! either). A chained run (a training run's epochs, a fine-tuning run's segments, a kernel job's
+//! dispatches) is re-run through a step drawn at random and compared step by step up to it (a
+//! fine-tuning result whose trace is not as long as the job's is refused): a run right at first
+//! and wrong from some step on is caught with the chance of the share of steps it got wrong.
 
 use std::path::PathBuf;
 
@@ -52,6 +53,18 @@ impl SpotCheck {
     /// Checks `result` (the files of a delivered result) against a local run of a random sample
     /// of the job whose package bundle is `package`.
     pub fn check(&self, package: &[u8], result: &[(String, Vec<u8>)]) -> Result<SpotOutcome, NodeError> {
+        self.check_through(package, result, &mut |steps| rand::Rng::gen_range(&mut rand::thread_rng(), 0..steps))
+    }
+
+    /// [`SpotCheck::check`] with the step a chained run (a training run's epochs, a fine-tuning
+    /// run's segments, a kernel job's dispatches) is checked through chosen by `pick` (given the
+    /// run's step count, it answers one below it); an embed or generate job's rows stay random.
+    pub fn check_through(
+        &self,
+        package: &[u8],
+        result: &[(String, Vec<u8>)],
+        pick: &mut dyn FnMut(u32) -> u32,
+    ) -> Result<SpotOutcome, NodeError> {
         let scratch = tempfile::tempdir().map_err(|e| bad(format!("a scratch folder: {e}")))?;
         let dir = scratch.path().join("job");
         let files = exchange::unbundle(package)?;
@@ -62,10 +75,17 @@ impl SpotCheck {
             // Its replicas' agreement and the court decide: a run here would not be the job's.
             return Ok(SpotOutcome::NotSampled { reason: format!("this device does not compute the {class} class") });
         }
+        let mut through = |steps: u32| pick(steps.max(1)).min(steps.saturating_sub(1));
         match job.manifest.kind {
-            JobKind::Train => return self.check_first_step(scratch.path(), files, result, class, ("train", "epochs")),
+            JobKind::Train => {
+                let epochs = job.manifest.train.as_ref().map_or(1, |t| t.epochs);
+                let at = through(epochs);
+                return self.check_through_step(scratch.path(), files, result, class, ("train", "epochs"), at);
+            }
             JobKind::Kernel => {
-                return self.check_first_step(scratch.path(), files, result, class, ("kernel", "dispatches"));
+                let dispatches = job.manifest.kernel.as_ref().and_then(|k| k.dispatches).unwrap_or(1);
+                let at = through(dispatches);
+                return self.check_through_step(scratch.path(), files, result, class, ("kernel", "dispatches"), at);
             }
             JobKind::Finetune => {
                 // A result whose trace is shorter or longer than the job's is not its output; a
@@ -84,7 +104,8 @@ impl SpotCheck {
                     None => return Ok(SpotOutcome::Unreadable { reason: "the result has no readable trace".into() }),
                     Some(_) => {}
                 }
-                return self.check_first_step(scratch.path(), files, result, class, ("finetune", "segments"));
+                let at = through(expected as u32 - 1);
+                return self.check_through_step(scratch.path(), files, result, class, ("finetune", "segments"), at);
             }
             _ => {}
         }
@@ -154,20 +175,26 @@ impl SpotCheck {
         Ok(())
     }
 
-    /// A training run's sample is its first epoch, a kernel job's its first dispatch: neither
-    /// depends on how many follow, so the job run here with one (`count`: the table and key that
-    /// say how many) must give exactly the result's first step (a training epoch's output covers
-    /// its checkpoint, metrics and `model.json`, `runner::train::epoch_output`; a dispatch's the
-    /// state of every buffer; a delivered result's files are bound to its trace).
-    fn check_first_step(
+    /// A chained run (a training run's epochs, a fine-tuning run's segments, a kernel job's
+    /// dispatches: each step from the state the one before left) is sampled by its steps through
+    /// `at`, drawn at random: no step depends on how many follow, so the job run here with
+    /// `at + 1` of them (`count`: the table and key that say how many) must give exactly the
+    /// result's steps through `at` (a training epoch's output covers its checkpoint, metrics and
+    /// `model.json`, `runner::train::epoch_output`; a dispatch's the state of every buffer; a
+    /// delivered result's files are bound to its trace). A run that computed the first steps and
+    /// skipped the rest is caught with the chance of the share it skipped (the draw lands at or
+    /// after its first wrong step); the check costs the job's work through `at`, half the job's on
+    /// average.
+    fn check_through_step(
         &self,
         scratch: &std::path::Path,
         mut files: Vec<(String, Vec<u8>)>,
         result: &[(String, Vec<u8>)],
         class: ReproClass,
         (table, key): (&str, &str),
+        at: u32,
     ) -> Result<SpotOutcome, NodeError> {
-        if crate::judge::set_count(&mut files, table, key, 1)?.is_none() {
+        if crate::judge::set_count(&mut files, table, key, i64::from(at) + 1)?.is_none() {
             return Ok(SpotOutcome::NotSampled { reason: format!("no [{table}] table") });
         }
         let sample_dir = scratch.join("sample");
@@ -178,14 +205,18 @@ impl SpotCheck {
             Some(runner::trace::Trace::decode(bytes).ok()?.steps.iter().map(|s| s.output).collect())
         };
         let trace = std::fs::read(out.join(runner::trace::TRACE_FILE)).map_err(|e| bad(format!("own run: {e}")))?;
-        let mine = outputs(&trace).filter(|o| !o.is_empty()).ok_or_else(|| bad("own run: no first step".to_owned()))?;
+        let compared = at as usize + 1;
+        let mine = outputs(&trace)
+            .filter(|o| o.len() >= compared)
+            .ok_or_else(|| bad(format!("own run: fewer than {compared} steps")))?;
         let Some(theirs) =
             result.iter().find(|(name, _)| name == runner::trace::TRACE_FILE).and_then(|(_, b)| outputs(b))
         else {
             return Ok(SpotOutcome::Unreadable { reason: "the result has no readable trace".into() });
         };
-        // The first step always; every step when this run was the whole job (as many steps).
-        let compared = if theirs.len() == mine.len() { mine.len() } else { 1 };
+        // The steps through `at`; every step when this run was the whole job (as many steps: a
+        // fine-tuning run's evaluation too).
+        let compared = if theirs.len() == mine.len() { mine.len() } else { compared };
         Ok(match (0..compared).find(|&i| theirs.get(i) != Some(&mine[i])) {
             None => SpotOutcome::Agrees { rows: (0..compared).collect() },
             Some(row) => SpotOutcome::Differs { row },

@@ -3,13 +3,13 @@
 //! Module map:
 //! - `wallet`: keys in the real Secret Service (gnome-keyring in a dbus session; `make test` runs
 //!   the suite under scripts/with-keyring.sh). Skips without one unless GRIDMINT_REQUIRE_KEYRING=1.
-//! - `spot`: the buyer's spot check of a training result on the real engine (the runner's own
-//!   tests are in crates/runner/tests); a fine-tuning run's first segment re-run by a spot check
-//!   and a juror.
+//! - `spot`: the buyer's spot check of a training result on the real engine, through a drawn
+//!   epoch, and a juror's re-run through the disputed one (the runner's own tests are in
+//!   crates/runner/tests); a fine-tuning run re-run through a segment by a spot check and a juror.
 //! - `generation`: a generate job's shards, the buyer's spot check of a sample of its prompts and
 //!   a juror's re-run of one prompt, each against the whole job's run (llvmpipe).
 //! - `kernel_jobs`: a juror's re-run of a kernel job's dispatches up to the disputed one, and the
-//!   buyer's spot check of its first dispatch (llvmpipe).
+//!   buyer's spot check through a drawn dispatch (llvmpipe).
 //! - `peer`: job data between real iroh endpoints on a real anvil: only claimants get a job's data,
 //!   sealed to them; only claimants deliver results, sealed to the buyer and matching their root.
 //! - `device_checks`: a provider's device check on a real anvil, answered on llvmpipe, its sampled
@@ -203,12 +203,13 @@ mod spot {
         Some((tmp, paths, gpu, folder))
     }
 
-    /// A juror judges a training run's first epoch by re-running the job with one epoch: its
-    /// answer is the one an honest defender opens at leaf 0 (output, flops, the run's epochs),
-    /// and a leaf whose input is not the posted package's gets a hash that is no one's. A later
-    /// epoch it cannot judge (the state the epoch before left is on no leaf): it takes no seat.
+    /// A juror judges a training run's epoch by re-running the job through it (its epochs cut
+    /// there): its answer is the one an honest defender opens at that leaf (output, flops, the
+    /// run's epochs), and a leaf whose input is not the posted package's (epoch 1) or the epoch
+    /// before's as the juror recomputed it (a later one: the momentum is on no leaf) gets a hash
+    /// that is no one's.
     #[test]
-    fn a_juror_reruns_the_first_epoch_of_a_training_run() {
+    fn a_juror_reruns_a_training_run_through_the_disputed_epoch() {
         use alloy::{
             primitives::{B256, keccak256},
             sol_types::SolValue,
@@ -224,7 +225,7 @@ mod spot {
         let files = || -> Vec<(String, Vec<u8>)> {
             exchange::files(&folder).expect("files").into_iter().map(|(n, p)| (n, fs::read(p).expect("read"))).collect()
         };
-        let judged = |step: u32, in_hash: B256| judge::step_run(&folder, files(), step, 0, in_hash).expect("judged");
+        let judged = |step: u32, in_hash: B256| judge::step_run(&folder, files(), step, step, in_hash).expect("judged");
         let Judged::Run(step_run) = judged(0, B256::from(first.input)) else { panic!("epoch 1 is re-run") };
         let one = tmp.path().join("one");
         exchange::write_all(&one, &step_run.files).expect("write");
@@ -234,15 +235,35 @@ mod spot {
         assert_eq!(step_run.answer(&mine), honest, "the juror's answer is the honest defender's");
         let Judged::Run(forged) = judged(0, B256::repeat_byte(7)) else { panic!("epoch 1 is re-run") };
         assert_eq!(forged.answer(&mine), judge::unchecked(), "a leaf that starts elsewhere is no one's answer");
-        assert!(matches!(judged(1, B256::from(trace.steps[1].input)), Judged::CannotJudge(_)), "epoch 2: no seat");
+        // Epochs 2 and 3: the job through them, from its own epochs before.
+        for step in [1u32, 2] {
+            let leaf = trace.steps[step as usize];
+            let honest = keccak256((B256::from(leaf.output), leaf.flops, 3u32).abi_encode());
+            let Judged::Run(step_run) = judged(step, B256::from(leaf.input)) else {
+                panic!("epoch {} is re-run", step + 1)
+            };
+            let dir = tmp.path().join(format!("through-{step}"));
+            exchange::write_all(&dir, &step_run.files).expect("write");
+            run(&paths, &gpu, &dir, &tmp.path().join(format!("through-{step}-out"))).expect("the epochs run");
+            let mine = runner::trace::Trace::decode(
+                &fs::read(tmp.path().join(format!("through-{step}-out/trace.bin"))).expect("trace"),
+            )
+            .expect("a trace");
+            assert_eq!(mine.steps.len(), step as usize + 1, "the epochs through the disputed one");
+            assert_eq!(step_run.answer(&mine), honest, "epoch {}: the honest defender's answer", step + 1);
+            let Judged::Run(forged) = judged(step, B256::repeat_byte(7)) else { panic!("re-run") };
+            assert_eq!(forged.answer(&mine), judge::unchecked(), "a leaf whose epoch before is not the juror's");
+        }
         let past = keccak256((B256::ZERO, 0u64, 3u32).abi_encode());
         assert!(matches!(judged(3, B256::ZERO), Judged::Answer(a) if a == past), "past the last epoch: empty");
     }
 
-    /// The buyer's spot check of a training result re-runs its first epoch: a true result
-    /// agrees, a wrong one (its checkpoints changed, bound to a trace made from them) does not.
+    /// The buyer's spot check of a training result re-runs it through a random epoch: a true
+    /// result agrees whatever the draw, a wrong one (its checkpoints changed, bound to a trace
+    /// made from them) does not; one right in epoch 1 and wrong after it (the rest skipped) is
+    /// caught by a draw past epoch 1 and missed by one at it.
     #[test]
-    fn a_training_spot_check_reruns_the_first_epoch() {
+    fn a_training_spot_check_reruns_the_job_through_a_random_epoch() {
         use gridmint_node::spot::{SpotCheck, SpotOutcome};
         use gridmint_peer::exchange;
         let Some((tmp, paths, _gpu, folder)) = trained("") else { return };
@@ -254,20 +275,37 @@ mod spot {
         // As a replica delivers it: the files, not the runner's report.
         result.retain(|(name, _)| name != gridmint_runner::output::REPORT_FILE);
         let check = SpotCheck { paths: paths.clone(), rows: 4, device: None, worker: None };
-        assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0] });
+        let through = |at: u32, result: &[(String, Vec<u8>)]| {
+            check.check_through(&bundle, result, &mut |epochs| {
+                assert_eq!(epochs, 3, "drawn among the job's epochs");
+                at
+            })
+        };
+        assert_eq!(through(0, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0] });
+        assert_eq!(through(1, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0, 1] });
+        assert_eq!(through(2, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0, 1, 2] });
+        assert!(matches!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Agrees { .. }));
+        // Right in epoch 1, wrong after it, bound to its own trace.
+        let mut skipped = result.clone();
+        gridmint_runner::binding::consistent_lie_from(&mut skipped, 1).expect("a bound lie");
+        assert_eq!(through(0, &skipped).expect("checks"), SpotOutcome::Agrees { rows: vec![0] }, "a draw at epoch 1");
+        assert_eq!(through(1, &skipped).expect("checks"), SpotOutcome::Differs { row: 1 });
+        assert_eq!(through(2, &skipped).expect("checks"), SpotOutcome::Differs { row: 1 });
         // A wrong result as it is delivered (its files bound to its own trace, or the buyer would
         // not take it): every checkpoint changed, the steps made from them.
         gridmint_runner::binding::consistent_lie(&mut result).expect("a bound lie");
+        assert_eq!(through(0, &result).expect("checks"), SpotOutcome::Differs { row: 0 });
         assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Differs { row: 0 });
     }
 
     /// Issue #25: a fine-tuning run (all-MiniLM-L6-v2 on examples/finetune's lines, one epoch in
-    /// two segments of five steps) is checked by its first segment. The buyer's spot check agrees
-    /// with a true result and not with a wrong one bound to its own trace; a juror's re-run of the
-    /// first segment answers what the honest defender opens at leaf 0, takes no seat for the second
-    /// segment or the last step, and answers past the end with the empty leaf.
+    /// two segments of five steps) is checked through a segment. The buyer's spot check agrees
+    /// with a true result through either segment and not with a wrong one bound to its own trace
+    /// (one right in the first segment is caught by a draw of the second); a juror's re-run
+    /// through a step answers what the honest defender opens at its leaf (the last step, the
+    /// evaluation, by the whole job), and answers past the end with the empty leaf.
     #[test]
-    fn spot_checks_and_jurors_rerun_the_first_segment_of_a_fine_tuning_run() {
+    fn spot_checks_and_jurors_rerun_a_fine_tuning_run_through_a_segment() {
         use alloy::{
             primitives::{B256, keccak256},
             sol_types::SolValue,
@@ -312,8 +350,23 @@ mod spot {
         assert_eq!(step_run.answer(&mine), honest, "the juror's answer is the honest defender's");
         let Judged::Run(forged) = judged(0, B256::repeat_byte(7)) else { panic!("segment 1 is re-run") };
         assert_eq!(forged.answer(&mine), judge::unchecked(), "a leaf that starts elsewhere is no one's answer");
-        for later in [1, 2] {
-            assert!(matches!(judged(later, B256::from(trace.steps[later as usize].input)), Judged::CannotJudge(_)));
+        // The second segment (the job through it) and the last step (the whole job), each from
+        // the juror's own steps before.
+        for later in [1u32, 2] {
+            let leaf = trace.steps[later as usize];
+            let honest = keccak256((B256::from(leaf.output), leaf.flops, 3u32).abi_encode());
+            let judged = |in_hash| judge::step_run(&folder, read_all(&folder), later, later, in_hash).expect("judged");
+            let Judged::Run(step_run) = judged(B256::from(leaf.input)) else { panic!("step {later} is re-run") };
+            let dir = tmp.path().join(format!("through-{later}"));
+            exchange::write_all(&dir, &step_run.files).expect("write");
+            run(&paths, &gpu, &dir, &tmp.path().join(format!("through-{later}-out"))).expect("the juror's run");
+            let mine = runner::trace::Trace::decode(
+                &fs::read(tmp.path().join(format!("through-{later}-out/trace.bin"))).expect("trace"),
+            )
+            .expect("a trace");
+            assert_eq!(step_run.answer(&mine), honest, "step {later}: the honest defender's answer");
+            let Judged::Run(forged) = judged(B256::repeat_byte(7)) else { panic!("re-run") };
+            assert_eq!(forged.answer(&mine), judge::unchecked(), "a leaf whose step before is not the juror's");
         }
         let past = keccak256((B256::ZERO, 0u64, 3u32).abi_encode());
         assert!(matches!(judged(3, B256::ZERO), Judged::Answer(a) if a == past), "past the last step: empty");
@@ -323,9 +376,22 @@ mod spot {
         let mut result = read_all(&tmp.path().join("out"));
         result.retain(|(name, _)| name != gridmint_runner::output::REPORT_FILE);
         let check = SpotCheck { paths: paths.clone(), rows: 4, device: None, worker: None };
-        assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0] });
+        let through = |at: u32, result: &[(String, Vec<u8>)]| {
+            check.check_through(&bundle, result, &mut |segments| {
+                assert_eq!(segments, 2, "drawn among the job's segments");
+                at
+            })
+        };
+        assert_eq!(through(0, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0] });
+        // Through the last segment: the whole job, its evaluation too.
+        assert_eq!(through(1, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0, 1, 2] });
+        // Right in the first segment, wrong after it: caught by a draw of the second.
+        let mut skipped = result.clone();
+        gridmint_runner::binding::consistent_lie_from(&mut skipped, 1).expect("a bound lie");
+        assert_eq!(through(0, &skipped).expect("checks"), SpotOutcome::Agrees { rows: vec![0] });
+        assert_eq!(through(1, &skipped).expect("checks"), SpotOutcome::Differs { row: 1 });
         gridmint_runner::binding::consistent_lie(&mut result).expect("a bound lie");
-        assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Differs { row: 0 });
+        assert_eq!(through(0, &result).expect("checks"), SpotOutcome::Differs { row: 0 });
         // A result whose trace is shorter than the job's is not its output.
         let mut short = read_all(&tmp.path().join("out"));
         short.retain(|(name, _)| name != gridmint_runner::output::REPORT_FILE);
@@ -529,13 +595,25 @@ mod kernel_jobs {
         let bundle = exchange::bundle(&read_all(&pkg)).expect("bundle");
         let mut result = read_all(&tmp.path().join("out"));
         let check = SpotCheck { paths: paths.clone(), rows: 4, device: None, worker: None };
-        assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0] });
-        // A lie in the first dispatch's state, bound to its own trace.
+        let through = |at: u32, result: &[(String, Vec<u8>)]| {
+            check.check_through(&bundle, result, &mut |dispatches| {
+                assert_eq!(dispatches, 4, "drawn among the job's dispatches");
+                at
+            })
+        };
+        assert_eq!(through(0, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0] });
+        assert_eq!(through(3, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0, 1, 2, 3] });
+        // A lie in the third dispatch's state: missed by a draw before it, caught at or after it.
         let at = result.iter().position(|(n, _)| n == runner::trace::TRACE_FILE).expect("trace");
         let mut lied = runner::trace::Trace::decode(&result[at].1).expect("trace");
+        lied.steps[2].output = [9; 32];
+        result[at].1 = lied.encode();
+        assert_eq!(through(1, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0, 1] });
+        assert_eq!(through(2, &result).expect("checks"), SpotOutcome::Differs { row: 2 });
+        // A lie in the first dispatch's state, bound to its own trace.
         lied.steps[0].output = [9; 32];
         result[at].1 = lied.encode();
-        assert_eq!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Differs { row: 0 });
+        assert_eq!(through(0, &result).expect("checks"), SpotOutcome::Differs { row: 0 });
     }
 }
 
@@ -902,7 +980,7 @@ mod shards {
                         price_floor: 0,
                         region: None,
                         exit_after_jobs: Some(2),
-                        corrupt_results: false,
+                        corrupt_results: None,
                         lie_as_juror: false,
                         jury_duty: true,
                         claim_jobs: true,
@@ -1007,7 +1085,7 @@ mod device_checks {
             price_floor: 0,
             region: None,
             exit_after_jobs: None,
-            corrupt_results: false,
+            corrupt_results: None,
             lie_as_juror: false,
             jury_duty: true,
             claim_jobs,

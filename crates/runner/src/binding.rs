@@ -3,9 +3,8 @@
 //! ([`crate::trace::claim_root`]). Two claims that agree on every step agree on every file, and a
 //! result whose files are wrong is a result whose steps are wrong: the court finds the step, and a
 //! jury re-runs it where it can (an embed job's sentence, a generate job's prompt, a kernel job's
-//! dispatches up to the step, a training run's first epoch, a fine-tuning run's first segment and
-//! the last step of a run of one segment; a later epoch or segment starts from state no leaf
-//! carries yet, issue #25). When the claim committed the files
+//! dispatches up to the step, a training or fine-tuning run through the epoch or segment, the
+//! state before it recomputed). When the claim committed the files
 //! apart from the trace, a replica could pair a right trace with wrong files and win every step
 //! it was taken to. Files bound to no trace all hash to one root no result has
 //! (`gridmint_peer::exchange::unbound_root`): refused at delivery, challenged, never committed.
@@ -362,6 +361,15 @@ fn check_finetune(files: &BTreeMap<&str, &[u8]>, trace: &Trace) -> Result<(), Un
 /// segment (its final weights' last byte, the others' hashes), changed, and the trace's
 /// outputs (and the training chain's inputs) made again from the changed files. `files` must be bound to their trace to begin with.
 pub fn consistent_lie(files: &mut [(String, Vec<u8>)]) -> Result<(), Unbound> {
+    consistent_lie_from(files, 0)
+}
+
+#[doc(hidden)]
+/// Test only: [`consistent_lie`] that leaves a training or fine-tuning run right before step
+/// `first` (its epochs' checkpoints, its segments' states) and wrong from it on, as a cheater who
+/// computes the first steps and skips the rest delivers it. Other kinds lie as
+/// [`consistent_lie`] does.
+pub fn consistent_lie_from(files: &mut [(String, Vec<u8>)], first: usize) -> Result<(), Unbound> {
     let trace_at = files.iter().position(|(n, _)| n == TRACE_FILE).ok_or_else(|| unbound(TRACE_FILE, "is missing"))?;
     let mut trace = Trace::decode(&files[trace_at].1).map_err(|e| unbound(TRACE_FILE, e.to_string()))?;
     check(files, &trace)?;
@@ -419,11 +427,16 @@ pub fn consistent_lie(files: &mut [(String, Vec<u8>)]) -> Result<(), Unbound> {
         *files[model].1.last_mut().expect("not empty") ^= 1;
         let last = blake3::hash(&files[model].1);
         let segments = trace.steps.len() - 1;
+        let first = first.min(segments - 1);
         let mut states = Vec::with_capacity(segments);
         for (k, entry) in entries.iter().enumerate() {
-            let optimizer =
-                blake3::Hash::from_hex(&entry.optimizer).map_err(|e| unbound("checkpoints.json", e.to_string()))?;
-            let model = if k + 1 == segments { last } else { blake3::hash(format!("a lie {k}").as_bytes()) };
+            let hash = |hex: &str| blake3::Hash::from_hex(hex).map_err(|e| unbound("checkpoints.json", e.to_string()));
+            let optimizer = hash(&entry.optimizer)?;
+            let model = match k {
+                k if k + 1 == segments => last,
+                k if k >= first => blake3::hash(format!("a lie {k}").as_bytes()),
+                _ => hash(&entry.model)?,
+            };
             states.push(State { model, optimizer });
         }
         let mut input = trace.steps[0].input;
@@ -440,11 +453,11 @@ pub fn consistent_lie(files: &mut [(String, Vec<u8>)]) -> Result<(), Unbound> {
                 .map_err(|e| unbound("metrics.json", e.to_string()))?;
         let model_hash = blake3::hash(&files.iter().find(|(n, _)| n == "model.json").expect("checked").1);
         let epochs = trace.steps.len();
+        let first = first.min(epochs - 1);
+        let lied: Vec<String> = (first..epochs).map(|e| train::checkpoint_file(e + 1)).collect();
         let mut hashes = Vec::new();
         for (name, bytes) in files.iter_mut() {
-            if let Some(last) =
-                bytes.last_mut().filter(|_| name.starts_with("checkpoints/") || name == "model.safetensors")
-            {
+            if let Some(last) = bytes.last_mut().filter(|_| lied.contains(name) || name == "model.safetensors") {
                 *last ^= 1;
             }
         }
@@ -719,6 +732,22 @@ mod tests {
             let kernel = files.iter().any(|(n, _)| n == BUFFERS_FILE);
             let wrong = lied.steps.iter().zip(&trace.steps).filter(|(a, b)| a.output != b.output).count();
             assert_eq!(wrong, if kernel { 1 } else { trace.steps.len() }, "the steps a lie makes wrong");
+        }
+    }
+
+    /// A training run right in its first epochs and wrong after them (a cheater that skipped the
+    /// rest) binds to its own trace, whose first steps are the honest ones.
+    #[test]
+    fn a_lie_from_a_later_epoch_keeps_the_epochs_before_it() {
+        let (files, trace) = train_result(3);
+        for first in 0..3 {
+            let mut lie = files.clone();
+            consistent_lie_from(&mut lie, first).expect("a lie");
+            let lied = Trace::decode(&lie.iter().find(|(n, _)| n == TRACE_FILE).expect("trace").1).expect("decodes");
+            check(&lie, &lied).expect("bound to its own trace");
+            for (i, (a, b)) in lied.steps.iter().zip(&trace.steps).enumerate() {
+                assert_eq!(a.output == b.output, i < first, "step {i} of a lie from {first}");
+            }
         }
     }
 }

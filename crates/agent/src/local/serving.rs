@@ -118,7 +118,7 @@ impl Inner {
             // The owner's setting (Settings → Network); registered, or changed, at this start.
             region: self.region,
             exit_after_jobs: None,
-            corrupt_results: false,
+            corrupt_results: None,
             lie_as_juror: false,
             jury_duty: true,
             claim_jobs: true,

@@ -164,11 +164,11 @@ pub(super) async fn compute_posted(
             std::fs::read(&path).map_err(|e| NodeError::Io { what: "reading", path: path.clone(), source: e })?;
         entries.push((name, bytes));
     }
-    if options.corrupt_results {
-        // Test only: a wrong answer everywhere (every embedding value, or every checkpoint), bound
-        // to a trace made from the wrong files as a cheater who knows the rules makes it, so the
-        // market, a buyer's spot check and the court must catch it.
-        gridmint_runner::binding::consistent_lie(&mut entries)
+    if let Some(first) = options.corrupt_results {
+        // Test only: a wrong answer everywhere (every embedding value, or every checkpoint from
+        // step `first`), bound to a trace made from the wrong files as a cheater who knows the
+        // rules makes it, so the market, a buyer's spot check and the court must catch it.
+        gridmint_runner::binding::consistent_lie_from(&mut entries, first)
             .map_err(|e| NodeError::Exchange { message: format!("job {job_id}: corrupting the result: {e}") })?;
     }
     // The files checked against their trace once: a run whose files its trace does not make (a

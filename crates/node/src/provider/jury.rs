@@ -11,8 +11,8 @@
 //! replicas, all at once (the first that checks against the data root; a challenging buyer whose
 //! data nobody serves past half the window gets a vote for the defender, so its own pool
 //! addresses cannot hold the seats alone), re-running that one step here ([`crate::judge`]: an
-//! embed job's sentence, a training run's first epoch; a step it cannot re-run, it does not come
-//! for) and committing the answer, `keccak256(abi.encode(outHash, flops, steps))`, for each seat
+//! embed job's sentence, a training run through the disputed epoch; a step it cannot re-run, it
+//! does not come for) and committing the answer, `keccak256(abi.encode(outHash, flops, steps))`, for each seat
 //! it takes; then revealing them after the commit deadline. A
 //! juror of the majority is paid in stake from the losers; a seated juror that does not reveal
 //! is slashed lightly, so a seated juror always reveals.
@@ -411,10 +411,6 @@ async fn answer(
     let run = match crate::judge::step_run(&dir.join("job"), files, leaf.step, leaf.prev, leaf.inHash)? {
         crate::judge::Judged::Run(run) => run,
         crate::judge::Judged::Answer(answer) => return Ok(Some(answer)),
-        crate::judge::Judged::CannotJudge(why) => {
-            tracing::warn!(job = %job_id, step = leaf.step, why, "jury duty: this node cannot judge the step; not coming");
-            return Ok(None);
-        }
     };
     let one = dir.join("step");
     exchange::write_all(&one, &run.files)?;

@@ -41,8 +41,10 @@ pub struct ProviderOptions {
     /// Stop after this many jobs settle (for demos and tests); run until stopped otherwise.
     pub exit_after_jobs: Option<usize>,
     /// Test only: a wrong result bound to a trace made from it (every embedding value, or every
-    /// checkpoint's last byte, changed: `runner::binding::consistent_lie`), to exercise slashing.
-    pub corrupt_results: bool,
+    /// checkpoint's last byte, changed: `runner::binding::consistent_lie`), to exercise slashing;
+    /// `Some(step)`: a training or fine-tuning run right before that step and wrong from it on
+    /// (`consistent_lie_from`: a cheater that computed the first epochs and skipped the rest).
+    pub corrupt_results: Option<usize>,
     /// Test only: as a juror, vote for the side the step proves wrong (to be outvoted, slashed).
     pub lie_as_juror: bool,
     /// Hand the commitment and reveal to the buyer, who submits every replica's in two
