@@ -760,6 +760,74 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         }
     }
 
+    /// Issue #24's subnormal hole: a chain of products of canonical values goes subnormal
+    /// mid-dispatch ((2^-37)^4 = 2^-148), and two multiplies by 2^100 bring it back to 2^52 on a
+    /// device that keeps subnormals (llvmpipe) and to 0 on one that flushes them (the H100). The
+    /// verifiable tier flushes every float operation's result, so every device gives the
+    /// flushing device's answer, the zero's sign kept (a scalar chain and a vector-by-scalar one).
+    /// Subnormal constants are refused. (That llvmpipe keeps the subnormal without the pass is
+    /// `external::tests` in the engine's unit tests.)
+    #[test]
+    fn a_subnormal_made_mid_dispatch_is_flushed_to_a_signed_zero_on_every_device() {
+        const CHAIN: &str = r#"
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = id.x;
+    if (i < arrayLength(&x)) {
+        let a = x[i];
+        let t = a * a * a * a;
+        y[2u * i] = t * 1.2676506e30 * 1.2676506e30;
+        let v = vec4<f32>(a, -a, a, a) * a * a * a;
+        let w = v * 1.2676506e30 * 1.2676506e30;
+        // A vector of u32 and one of bool of the kernel's own: the pass reuses them.
+        let kept = select(vec4<f32>(7.0), w, vec4<u32>(i) < vec4<u32>(1000000u));
+        y[2u * i + 1u] = kept.y;
+    }
+}
+"#;
+        let Some(gpu) = gpu() else { return };
+        let n = 64u64;
+        let spec = |tier| KernelSpec {
+            buffers: vec![BufferSpec { binding: 0, len: n }, BufferSpec { binding: 1, len: 2 * n }],
+            ..spec(n, tier)
+        };
+        let smallest_canonical = f32::from_bits(0x2d00_0000); // 2^-37
+        assert_eq!(smallest_canonical, 2f32.powi(-37));
+        let run = |tier| {
+            let kernel = ExternalKernel::new(&gpu, &KernelSource::Wgsl(CHAIN.into()), spec(tier)).expect("accepted");
+            let (x, y) = (
+                gpu.upload(&vec![smallest_canonical; n as usize]).expect("x"),
+                gpu.upload(&vec![7.0f32; 2 * n as usize]).expect("y"),
+            );
+            kernel.run(&gpu, &[x, y.clone()]).expect("runs");
+            gpu.download(&y).expect("read")
+        };
+        let flushed = run(Tier::Verifiable(ReproClass::Unfused));
+        for pair in flushed.chunks_exact(2) {
+            assert_eq!(pair[0].to_bits(), 0, "the scalar chain's subnormal is +0: {}", pair[0]);
+            assert_eq!(pair[1].to_bits(), 0x8000_0000, "the negative lane's is -0: {}", pair[1]);
+        }
+        // The rewritten module is valid SPIR-V for Vulkan (spirv-tools' validator, from make setup).
+        let words =
+            compile(&KernelSource::Wgsl(CHAIN.into()), &spec(Tier::Verifiable(ReproClass::Unfused))).expect("compiles");
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("chain.spv");
+        std::fs::write(&file, words.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>()).expect("write");
+        let checked = std::process::Command::new("spirv-val")
+            .args(["--target-env", "vulkan1.1"])
+            .arg(&file)
+            .output()
+            .expect("spirv-val (spirv-tools: make setup)");
+        assert!(checked.status.success(), "spirv-val: {}", String::from_utf8_lossy(&checked.stderr));
+        for tiny in ["x[i] * 1e-40", "x[i] + TINY"] {
+            let source = format!("const TINY: f32 = 1e-41;\n{}", AXPY.replace("x[i] * 2.5 + y[i]", tiny));
+            let err = reject(&source, Tier::Verifiable(ReproClass::Unfused));
+            assert!(err.contains("subnormal constant"), "{tiny}: {err}");
+        }
+    }
+
     #[test]
     fn verifiable_kernels_get_no_contraction_on_every_float_op() {
         let words = compile(&KernelSource::Wgsl(AXPY.into()), &spec(64, Tier::Verifiable(ReproClass::Unfused)))
