@@ -581,8 +581,14 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         let flushed = run_once(&gpu, CHAIN, &x, &y, true).1[0];
         eprintln!("{}: {unflushed:e} without the pass, {flushed:e} with it", gpu.info().name);
         assert_eq!(flushed.to_bits(), 0, "flushed to +0");
+        // The smallest subnormal from an integer's bits (known only when it runs), times 2^100.
+        let bits = CHAIN.replace("a * a * a * a * y[i]", "bitcast<f32>(i / 1000000u + 1u) * 1.2676506e30");
+        let from_bits = (run_once(&gpu, &bits, &x, &y, false).1[0], run_once(&gpu, &bits, &x, &y, true).1[0]);
+        eprintln!("{}: {:e} without the pass, {:e} with it", gpu.info().name, from_bits.0, from_bits.1);
+        assert_eq!(from_bits.1.to_bits(), 0, "flushed to +0");
         if gpu.info().name.contains("llvmpipe") {
             assert_eq!(unflushed, 2f32.powi(-28), "llvmpipe keeps the subnormal 2^-148");
+            assert_eq!(from_bits.0, 2f32.powi(-49), "and 2^-149 made from bits");
         }
     }
 }

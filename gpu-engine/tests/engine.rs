@@ -764,7 +764,8 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     /// mid-dispatch ((2^-37)^4 = 2^-148), and two multiplies by 2^100 bring it back to 2^52 on a
     /// device that keeps subnormals (llvmpipe) and to 0 on one that flushes them (the H100). The
     /// verifiable tier flushes every float operation's result, so every device gives the
-    /// flushing device's answer, the zero's sign kept (a scalar chain and a vector-by-scalar one).
+    /// flushing device's answer, the zero's sign kept (a scalar chain, a vector-by-scalar one, a
+    /// subnormal made from an integer's bits).
     /// Subnormal constants are refused. (That llvmpipe keeps the subnormal without the pass is
     /// `external::tests` in the engine's unit tests.)
     #[test]
@@ -778,19 +779,21 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     if (i < arrayLength(&x)) {
         let a = x[i];
         let t = a * a * a * a;
-        y[2u * i] = t * 1.2676506e30 * 1.2676506e30;
+        y[3u * i] = t * 1.2676506e30 * 1.2676506e30;
         let v = vec4<f32>(a, -a, a, a) * a * a * a;
         let w = v * 1.2676506e30 * 1.2676506e30;
         // A vector of u32 and one of bool of the kernel's own: the pass reuses them.
         let kept = select(vec4<f32>(7.0), w, vec4<u32>(i) < vec4<u32>(1000000u));
-        y[2u * i + 1u] = kept.y;
+        y[3u * i + 1u] = kept.y;
+        // The smallest subnormal from an integer's bits, known only when it runs.
+        y[3u * i + 2u] = bitcast<f32>(i / 1000000u + 1u) * 1.2676506e30;
     }
 }
 "#;
         let Some(gpu) = gpu() else { return };
         let n = 64u64;
         let spec = |tier| KernelSpec {
-            buffers: vec![BufferSpec { binding: 0, len: n }, BufferSpec { binding: 1, len: 2 * n }],
+            buffers: vec![BufferSpec { binding: 0, len: n }, BufferSpec { binding: 1, len: 3 * n }],
             ..spec(n, tier)
         };
         let smallest_canonical = f32::from_bits(0x2d00_0000); // 2^-37
@@ -799,15 +802,16 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
             let kernel = ExternalKernel::new(&gpu, &KernelSource::Wgsl(CHAIN.into()), spec(tier)).expect("accepted");
             let (x, y) = (
                 gpu.upload(&vec![smallest_canonical; n as usize]).expect("x"),
-                gpu.upload(&vec![7.0f32; 2 * n as usize]).expect("y"),
+                gpu.upload(&vec![7.0f32; 3 * n as usize]).expect("y"),
             );
             kernel.run(&gpu, &[x, y.clone()]).expect("runs");
             gpu.download(&y).expect("read")
         };
         let flushed = run(Tier::Verifiable(ReproClass::Unfused));
-        for pair in flushed.chunks_exact(2) {
-            assert_eq!(pair[0].to_bits(), 0, "the scalar chain's subnormal is +0: {}", pair[0]);
-            assert_eq!(pair[1].to_bits(), 0x8000_0000, "the negative lane's is -0: {}", pair[1]);
+        for three in flushed.chunks_exact(3) {
+            assert_eq!(three[0].to_bits(), 0, "the scalar chain's subnormal is +0: {}", three[0]);
+            assert_eq!(three[1].to_bits(), 0x8000_0000, "the negative lane's is -0: {}", three[1]);
+            assert_eq!(three[2].to_bits(), 0, "the subnormal made from bits is +0: {}", three[2]);
         }
         // The rewritten module is valid SPIR-V for Vulkan (spirv-tools' validator, from make setup).
         let words =

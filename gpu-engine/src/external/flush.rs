@@ -6,8 +6,8 @@
 //! by a large constant then gives 2^52 on one device and 0 on the other.
 //!
 //! The pass works on the SPIR-V naga writes, before NoContraction is added: the result of every
-//! float add, subtract, multiply (scalar, vector, vector by scalar) and fused multiply-add gets a
-//! fresh id, and its old id becomes the flushed value:
+//! float add, subtract, multiply (scalar, vector, vector by scalar), fused multiply-add and
+//! float made from an integer's bits gets a fresh id, and its old id becomes the flushed value:
 //!
 //! ```text
 //! bits = bitcast<u32>(r); zero_exponent = (bits & 0x7f800000) == 0
@@ -121,7 +121,9 @@ pub fn flush_subnormals(words: Vec<u32>) -> Vec<u32> {
         if ins.2 == op::FUNCTION && functions_at.is_none() {
             functions_at = Some(n);
         }
-        let arithmetic = matches!(ins.2, op::F_ADD | op::F_SUB | op::F_MUL | op::VECTOR_TIMES_SCALAR);
+        // A float made from an integer's bits (`bitcast<f32>(1u)`) is flushed too: it could be a
+        // subnormal that a device flushing its inputs reads as zero.
+        let arithmetic = matches!(ins.2, op::F_ADD | op::F_SUB | op::F_MUL | op::VECTOR_TIMES_SCALAR | op::BITCAST);
         let fma = ins.2 == op::EXT_INST && o.len() >= 4 && Some(o[2]) == glsl && o[3] == GLSL_FMA;
         if (arithmetic || fma)
             && o.len() >= 2
