@@ -6,7 +6,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 
 import {Settlement} from "../base/Settlement.sol";
 import {
-    Dispute, DisputePhase, Job, JobState, Provider, Record, Revealed, Trail
+    Dispute, DisputePhase, Job, JobState, Provider, Revealed, Trail
 } from "../libraries/Types.sol";
 
 /// @title Court
@@ -374,16 +374,12 @@ abstract contract Court is Settlement {
 
     /// @dev Adds `pot` (stake taken from losers) to the stake of the jurors who voted with the
     /// majority, in equal shares: stake moves from the losers to them (what does not divide goes
-    /// to the treasury's slash credit). Their weight in later draws grows with it, and only in
-    /// later ones: as with `addStake`, a member's pool entry counts from this block, so stake
-    /// gained once a draw's seed is known does not enter that draw.
+    /// to the treasury's slash credit). Their weight in later draws grows with it.
     function _payJurors(address[] memory jurors, uint256 pot) internal {
         if (pot == 0) return;
         uint256 each = pot / jurors.length;
         for (uint256 i; i < jurors.length; ++i) {
             _providers[jurors[i]].stake += uint96(each);
-            Record storage r = _records[jurors[i]];
-            if (each != 0 && r.jurySince != 0) r.jurySince = uint32(block.number);
         }
         uint256 dust = pot - each * jurors.length;
         if (dust != 0) {

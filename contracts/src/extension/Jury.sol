@@ -17,10 +17,10 @@ import {Dispute, DisputePhase, JurySeat, Provider, Record} from "../libraries/Ty
 /// others (with replacement: a member may hold several seats, one vote each). Splitting a stake
 /// over many addresses changes nothing, for any seat (the least of exponentials of rates `w_i` is
 /// one of rate `Σ w_i`): a member's expected share of the seats is its share of the stake that
-/// comes. Only members that joined (or last added stake, or were paid stake as jurors) before
-/// the seed's block take part, so nobody who knows the seed can enter the race or raise its
-/// weight in it. A member takes a seat by committing a vote for it: a free seat, or one held by
-/// a worse ticket for that seat (the holder is released). Who does not come is not waited for; a flood of members with little
+/// comes. Only members that joined (or last added stake) before the seed's block take part, so
+/// nobody who knows the seed can enter the race or raise its weight in it. A member takes a seat
+/// by committing a vote for it: a free seat, or one held by a worse ticket for that seat (the
+/// holder is released). Who does not come is not waited for; a flood of members with little
 /// stake holds a seat only with a ticket that beats those of the others that come for it.
 abstract contract Jury is ExtensionBase {
     /// @notice See `IGridmintCourt`.

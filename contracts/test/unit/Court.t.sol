@@ -649,52 +649,6 @@ contract CourtTest is CourtFixture {
         market.leaveJuryPool();
     }
 
-    /// A juror paid in stake by one game after another game's seed was known has not raised its
-    /// weight in that other draw: the pay refreshes its pool entry as adding stake does, so it
-    /// is out of the draws seeded before (and in every later one, with its new stake).
-    function test_attack_jurorPayAfterASeed_isNotWeightInThatDraw() public {
-        uint256 later = this.atTheVote();
-        uint256 seeded = game(later).jury.seedBlock;
-        uint96[] memory before = new uint96[](7);
-        for (uint256 i; i < 7; ++i) before[i] = market.providerOf(providers[FIRST_JUROR + i]).stake;
-        // Another game, judged and paid once the first one's seed is known.
-        this.judgedByTheTruth();
-        uint256 paid;
-        for (uint256 i; i < 7; ++i) {
-            if (checkDrawAfterPay(later, providers[FIRST_JUROR + i], before[i], seeded)) ++paid;
-        }
-        assertEq(paid, distinctJurors(), "the paying game's majority was paid");
-        assertLt(paid, 7, "and some members were not");
-    }
-
-    /// A corrupt majority's game, its jury seated from seven members and voting the truth.
-    function judgedByTheTruth() external {
-        uint256 jobId = this.atTheVote();
-        seatJury(jobId, 7);
-        voteAll(jobId, truth(honest, WRONG));
-    }
-
-    /// Whether `member` was paid (its stake above `before`); a paid member is out of the draw of
-    /// `jobId`, seeded at block `seeded`, and an unpaid one still in it.
-    function checkDrawAfterPay(uint256 jobId, address member, uint96 before, uint256 seeded) internal returns (bool paid) {
-        (, bool eligible) = market.juryTicketsOf(jobId, member);
-        paid = market.providerOf(member).stake > before;
-        if (!paid) {
-            assertTrue(eligible, "a member the pay did not reach still draws");
-            return false;
-        }
-        assertGt(market.jurySinceOf(member), seeded, "its entry counts from its pay");
-        assertTrue(!eligible, "a paid juror is out of the draw seeded before its pay");
-        bytes32 digest = market.voteDigest(jobId, truth(honest, WRONG), voteSalt(member), member);
-        address[] memory parties = partiesOf(jobId);
-        // The clock back inside this vote's window (the paying game's vote moved it past it):
-        // the pool entry goes by blocks, and the refusal must be the draw's, not the deadline's.
-        vm.warp(game(jobId).deadline);
-        vm.prank(member);
-        vm.expectRevert(abi.encodeWithSelector(NotEligible.selector, jobId, member));
-        market.commitVote(jobId, 0, digest, parties);
-    }
-
     /// A game of a corrupt majority the buyer challenged, at its jury's vote on step WRONG, the
     /// seed's block passed. (Called as `this.atTheVote()`: inlined, the test runs out of stack
     /// under the IR compiler.)

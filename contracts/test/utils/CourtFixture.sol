@@ -177,9 +177,6 @@ abstract contract CourtFixture is Fixture {
             vm.warp(uint256(game(jobId).deadline) + market.moveWindow() + 1);
         }
         market.advanceDispute(jobId, trail(jobId));
-        // The chain goes on: a next game's leaf opens in a later block than this verdict (its
-        // jurors' pay counts in the draws seeded after it, not in one seeded by the same block).
-        vm.roll(vm.getBlockNumber() + 1);
     }
 
     /// Every seat votes `output`.
