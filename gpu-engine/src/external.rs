@@ -2,8 +2,7 @@
 //! size. Nothing reaches the driver before naga has parsed and validated it and the rules below
 //! hold; the SPIR-V the driver sees is the one naga writes, with bounds checks forced on every
 //! access and, in the verifiable tier, NoContraction on every float add, subtract and multiply,
-//! and every such result's subnormals flushed to a signed zero on every device
-//! ([`flush_subnormals`]).
+//! and every such result's subnormals flushed to +0 on every device ([`flush_subnormals`]).
 //!
 //! Rules: one compute entry point of the declared name; only storage buffers, in group 0, at
 //! exactly the declared bindings (at most [`MAX_BINDINGS`], each at most [`MAX_BUFFER_BYTES`]);
@@ -13,7 +12,8 @@
 //! driver-defined function (exp, tanh, inverseSqrt, dot, …), no min, max, clamp or sign of floats
 //! (a NaN's is the driver's), no float division or remainder, no reading a float's bits or
 //! converting it to an integer, no atomics, no matrix products, no shift by a runtime amount, no
-//! barrier in a loop, no subnormal constant, and `fma` only in the fused class. What it cannot
+//! barrier in a loop, no subnormal constant, and `fma` only in the fused class. In both tiers, one
+//! variable a binding. What it cannot
 //! see and a verifiable kernel must not do: race (two invocations writing one element, or one
 //! reading what another writes).
 //!
@@ -174,7 +174,7 @@ pub fn compile_bounded(source: &KernelSource, spec: &KernelSpec) -> Result<Compi
         .map_err(|e| rejected(format!("writing SPIR-V: {e}")))?;
     let words = match spec.tier {
         // Subnormals flushed first: NoContraction then marks the float operations themselves.
-        Tier::Verifiable(_) => no_contraction(flush_subnormals(words)),
+        Tier::Verifiable(_) => no_contraction(flush_subnormals(words)?),
         Tier::Open => words,
     };
     Ok(Compiled { words, work_bound, elements })
@@ -246,6 +246,16 @@ fn check_interface(
                         rb.group, rb.binding
                     )));
                 };
+                // One variable a binding (used or not: naga checks only the entry point's). Two at
+                // one binding would let a kernel declare its buffer as u32 and read it as f32, so
+                // that the runner, which canonicalizes a buffer by its declared type, leaves its
+                // subnormals and NaN payloads for the kernel to read.
+                if bound.contains(&rb.binding) {
+                    return Err(rejected(format!(
+                        "{name} is a second variable at @group(0) @binding({}); one a binding",
+                        rb.binding
+                    )));
+                }
                 // A type larger than its buffer would index past the buffer's end, where what a
                 // read returns and where a write lands is the driver's choice.
                 let fixed = fixed_bytes(module, var.ty);
@@ -502,7 +512,7 @@ mod tests {
             loop_budget: 1 << 12,
         };
         let written = compile_bounded(&KernelSource::Wgsl(source.into()), &spec).expect("compiles").words;
-        let words = no_contraction(if flush { flush_subnormals(written) } else { written });
+        let words = no_contraction(if flush { flush_subnormals(written).expect("flushed") } else { written });
         let pipeline = gpu.pipeline_from_words(&words, "main").expect("pipeline");
         let mut took = std::time::Duration::ZERO;
         let mut out = Vec::new();
@@ -556,7 +566,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     }
 
     /// What `flush_subnormals` is for, on this machine's device: the kernel of the engine test
-    /// `a_subnormal_made_mid_dispatch_is_flushed_to_a_signed_zero_on_every_device` compiled as
+    /// `a_subnormal_made_mid_dispatch_is_flushed_to_zero_on_every_device` compiled as
     /// the verifiable tier but without the pass keeps (on llvmpipe) the subnormal its chain of
     /// products makes, and gives 2^-148 × 2^120 = 2^-28 where a flushing device gives 0; with the
     /// pass, 0 here too. Skips without a Vulkan device (GRIDMINT_REQUIRE_VULKAN=1 fails instead).

@@ -760,17 +760,11 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         }
     }
 
-    /// Issue #24's subnormal hole: a chain of products of canonical values goes subnormal
-    /// mid-dispatch ((2^-37)^4 = 2^-148), and two multiplies by 2^100 bring it back to 2^52 on a
-    /// device that keeps subnormals (llvmpipe) and to 0 on one that flushes them (the H100). The
-    /// verifiable tier flushes every float operation's result, so every device gives the
-    /// flushing device's answer, the zero's sign kept (a scalar chain, a vector-by-scalar one, a
-    /// subnormal made from an integer's bits).
-    /// Subnormal constants are refused. (That llvmpipe keeps the subnormal without the pass is
-    /// `external::tests` in the engine's unit tests.)
-    #[test]
-    fn a_subnormal_made_mid_dispatch_is_flushed_to_a_signed_zero_on_every_device() {
-        const CHAIN: &str = r#"
+    /// A chain of products of canonical values that goes subnormal mid-dispatch ((2^-37)^4 =
+    /// 2^-148) and comes back to 2^52 after two multiplies by 2^100 where a device keeps it: a
+    /// scalar chain, a vector-by-scalar one with a negative lane, and the smallest subnormal made
+    /// from an integer's bits; `y` holds three values per value of `x`.
+    const SUBNORMAL_CHAIN: &str = r#"
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @compute @workgroup_size(64)
@@ -790,45 +784,93 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     }
 }
 "#;
-        let Some(gpu) = gpu() else { return };
-        let n = 64u64;
-        let spec = |tier| KernelSpec {
+
+    fn chain_spec(n: u64, tier: Tier) -> KernelSpec {
+        KernelSpec {
             buffers: vec![BufferSpec { binding: 0, len: n }, BufferSpec { binding: 1, len: 3 * n }],
             ..spec(n, tier)
-        };
-        let smallest_canonical = f32::from_bits(0x2d00_0000); // 2^-37
-        assert_eq!(smallest_canonical, 2f32.powi(-37));
-        let run = |tier| {
-            let kernel = ExternalKernel::new(&gpu, &KernelSource::Wgsl(CHAIN.into()), spec(tier)).expect("accepted");
-            let (x, y) = (
-                gpu.upload(&vec![smallest_canonical; n as usize]).expect("x"),
-                gpu.upload(&vec![7.0f32; 3 * n as usize]).expect("y"),
-            );
-            kernel.run(&gpu, &[x, y.clone()]).expect("runs");
-            gpu.download(&y).expect("read")
-        };
-        let flushed = run(Tier::Verifiable(ReproClass::Unfused));
-        for three in flushed.chunks_exact(3) {
-            assert_eq!(three[0].to_bits(), 0, "the scalar chain's subnormal is +0: {}", three[0]);
-            assert_eq!(three[1].to_bits(), 0x8000_0000, "the negative lane's is -0: {}", three[1]);
-            assert_eq!(three[2].to_bits(), 0, "the subnormal made from bits is +0: {}", three[2]);
         }
-        // The rewritten module is valid SPIR-V for Vulkan (spirv-tools' validator, from make setup).
-        let words =
-            compile(&KernelSource::Wgsl(CHAIN.into()), &spec(Tier::Verifiable(ReproClass::Unfused))).expect("compiles");
-        let dir = tempfile::tempdir().expect("tmp");
-        let file = dir.path().join("chain.spv");
-        std::fs::write(&file, words.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>()).expect("write");
-        let checked = std::process::Command::new("spirv-val")
-            .args(["--target-env", "vulkan1.1"])
-            .arg(&file)
-            .output()
-            .expect("spirv-val (spirv-tools: make setup)");
-        assert!(checked.status.success(), "spirv-val: {}", String::from_utf8_lossy(&checked.stderr));
-        for tiny in ["x[i] * 1e-40", "x[i] + TINY"] {
-            let source = format!("const TINY: f32 = 1e-41;\n{}", AXPY.replace("x[i] * 2.5 + y[i]", tiny));
-            let err = reject(&source, Tier::Verifiable(ReproClass::Unfused));
-            assert!(err.contains("subnormal constant"), "{tiny}: {err}");
+    }
+
+    /// Issue #24's subnormal hole: [`SUBNORMAL_CHAIN`] gives 2^52 on a device that keeps
+    /// subnormals (llvmpipe) and 0 on one that flushes them (the H100). The verifiable tier
+    /// flushes every float operation's result to +0, so every device gives +0 in all three
+    /// places (a flushing device's zero of a negative lane too). That llvmpipe keeps the
+    /// subnormal without the pass is the engine's unit test `external::tests`.
+    #[test]
+    fn a_subnormal_made_mid_dispatch_is_flushed_to_zero_on_every_device() {
+        let Some(gpu) = gpu() else { return };
+        let n = 64u64;
+        let kernel = ExternalKernel::new(
+            &gpu,
+            &KernelSource::Wgsl(SUBNORMAL_CHAIN.into()),
+            chain_spec(n, Tier::Verifiable(ReproClass::Unfused)),
+        )
+        .expect("accepted");
+        let x = gpu.upload(&vec![2f32.powi(-37); n as usize]).expect("x");
+        let y = gpu.upload(&vec![7.0f32; 3 * n as usize]).expect("y");
+        kernel.run(&gpu, &[x, y.clone()]).expect("runs");
+        for (k, v) in gpu.download(&y).expect("read").iter().enumerate() {
+            assert_eq!(v.to_bits(), 0, "value {k} (place {} of 3) is +0: {v:e}", k % 3);
+        }
+    }
+
+    /// The flush pass's output is valid SPIR-V for Vulkan (spirv-tools' validator, installed by
+    /// make setup) for kernels that make it declare what they lack or reuse what they have:
+    /// scalar, vec2, vec3 and vec4 operations, a subtraction, fma in the fused class, a kernel
+    /// with no comparison; and subnormal constants, in a function or a module constant, are
+    /// refused. No device needed.
+    #[test]
+    fn the_flushed_spirv_validates_and_subnormal_constants_are_refused() {
+        const SHAPES: &str = r#"
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    let a = x[0];
+    let b = x[1];
+    let two = vec2<f32>(a, b) * vec2<f32>(b, a) - vec2<f32>(a);
+    let three = vec3<f32>(a, b, a) * b + vec3<f32>(b);
+    y[0] = two.x - two.y + three.z * FUSED;
+}
+"#;
+        let validate = |name: &str, words: Vec<u32>| {
+            let dir = tempfile::tempdir().expect("tmp");
+            let file = dir.path().join(format!("{name}.spv"));
+            std::fs::write(&file, words.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>()).expect("write");
+            let checked = std::process::Command::new("spirv-val")
+                .args(["--target-env", "vulkan1.1"])
+                .arg(&file)
+                .output()
+                .expect("spirv-val (spirv-tools: make setup)");
+            assert!(checked.status.success(), "{name}: spirv-val: {}", String::from_utf8_lossy(&checked.stderr));
+        };
+        let verifiable = Tier::Verifiable(ReproClass::Unfused);
+        validate(
+            "chain",
+            compile(&KernelSource::Wgsl(SUBNORMAL_CHAIN.into()), &chain_spec(64, verifiable)).expect("compiles"),
+        );
+        let unfused = SHAPES.replace("FUSED", "a");
+        validate("shapes", compile(&KernelSource::Wgsl(unfused), &spec(64, verifiable)).expect("compiles"));
+        let fused = SHAPES.replace("three.z * FUSED", "fma(three.z, a, b)");
+        let fused_tier = Tier::Verifiable(ReproClass::Fused);
+        validate("fused", compile(&KernelSource::Wgsl(fused), &spec(64, fused_tier)).expect("compiles"));
+        let in_function = AXPY.replace("x[i] * 2.5 + y[i]", "x[i] * 1e-40");
+        let err = reject(&in_function, verifiable);
+        assert!(err.contains("subnormal constant"), "in a function: {err}");
+        let in_module = format!("const TINY: f32 = 1e-41;\n{}", AXPY.replace("x[i] * 2.5 + y[i]", "x[i] + TINY"));
+        let err = reject(&in_module, verifiable);
+        assert!(err.contains("subnormal constant"), "a module constant: {err}");
+    }
+
+    /// Two variables at one binding (one unused, of another type) would let a kernel read a
+    /// buffer the runner canonicalized by the other's type: refused.
+    #[test]
+    fn a_second_variable_at_a_binding_is_refused() {
+        let twice = format!("@group(0) @binding(1) var<storage, read_write> d: array<u32>;\n{AXPY}");
+        for tier in [Tier::Verifiable(ReproClass::Unfused), Tier::Open] {
+            let err = reject(&twice, tier);
+            assert!(err.contains("second variable at @group(0) @binding(1)"), "{err}");
         }
     }
 

@@ -137,9 +137,9 @@
 //! × (dispatches + 1), the first dispatch running twice (a race's check). The buyer pays for the
 //! bound it declares. Input `.npy` files have 1 to 8 dimensions. Float32
 //! buffers are brought into the canonical domain (values below 2^-37 to zero, one NaN) before
-//! the first dispatch and after each; every float operation's result has its subnormals flushed
-//! to a signed zero, as a flushing device would (devices differ there, and a kernel can make one
-//! from canonical values: the engine flushes it everywhere), and a subnormal constant is refused.
+//! the first dispatch and after each; every float operation's result has its subnormals (and
+//! zeros) made +0 on every device (devices differ there, and a kernel can make one from canonical
+//! values), a subnormal constant is refused, and a binding holds one variable.
 //! A kernel must not race (two invocations writing one element, or one reading what another
 //! writes in a dispatch): devices differ there, and the engine cannot see it. A provider runs the
 //! first dispatch a second time from the same buffers and leaves the job, unslashed, when the two

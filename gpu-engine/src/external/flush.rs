@@ -10,18 +10,18 @@
 //! float made from an integer's bits gets a fresh id, and its old id becomes the flushed value:
 //!
 //! ```text
-//! bits = bitcast<u32>(r); zero_exponent = (bits & 0x7f800000) == 0
-//! r    = zero_exponent ? bitcast<f32>(bits & 0x80000000) : r
+//! r = (bitcast<u32>(r) & 0x7f800000) == 0 ? +0.0 : r
 //! ```
 //!
-//! Integer operations only, so a device that flushes gets the same bits it already had (a signed
-//! zero stays that zero) and one that keeps subnormals flushes them as the other did; every
-//! later use of the value reads the flushed one, so no subnormal ever enters an operation, and
-//! whether a device also flushes inputs no longer matters. Negation, `abs`, `floor`, `ceil`,
-//! `trunc` and integer-to-float conversion make no subnormal from a value that is not one, and
-//! the kernel's buffers and constants hold none (the runner canonicalizes its buffers; a
-//! subnormal literal is refused, `super::check_determinism`). The price is six integer
-//! operations per float operation.
+//! The test is on the bits (integer operations), so a device that flushes and one that keeps
+//! subnormals both take the zero; every zero becomes +0, whatever sign the device gave a flushed
+//! one (Vulkan promises none without `SignedZeroInfNanPreserve`, and the canonical domain makes
+//! -0 +0 anyway). Every later use of the value reads the flushed one, so no subnormal ever enters
+//! an operation, and whether a device also flushes inputs no longer matters. Negation, `abs`,
+//! `floor`, `ceil`, `trunc` and integer-to-float conversion make no subnormal from a value that
+//! is not one, and the kernel's buffers and constants hold none (the runner canonicalizes its
+//! buffers by their declared type, one variable a binding; a subnormal literal is refused,
+//! `super::check_determinism`). The price is four operations per float operation.
 
 /// SPIR-V opcodes the pass reads or writes.
 mod op {
@@ -44,10 +44,11 @@ mod op {
     pub const BITWISE_AND: u32 = 199;
 }
 
+use crate::EngineError;
+
 /// GLSL.std.450's `Fma`.
 const GLSL_FMA: u32 = 50;
 const EXPONENT_BITS: u32 = 0x7f80_0000;
-const SIGN_BIT: u32 = 0x8000_0000;
 
 fn instruction(opcode: u32, operands: &[u32]) -> Vec<u32> {
     let mut words = Vec::with_capacity(operands.len() + 1);
@@ -62,16 +63,21 @@ struct Lanes {
     uint: u32,
     boolean: u32,
     exponent: u32,
-    sign: u32,
     zero: u32,
+    /// +0.0 in the width's float type.
+    float_zero: u32,
 }
 
-/// `words` (a SPIR-V module) with every float operation's result flushed of subnormals; the
-/// module as it was when it has none, or when it is not one this pass understands (no 32-bit
-/// float type).
-pub fn flush_subnormals(words: Vec<u32>) -> Vec<u32> {
+fn malformed(why: &str) -> EngineError {
+    super::rejected(format!("flushing subnormals: the SPIR-V written for it {why}"))
+}
+
+/// `words` (a SPIR-V module naga wrote) with every float operation's result flushed of
+/// subnormals; as it was when it makes no float. A module the pass cannot read is refused, not
+/// passed on unflushed.
+pub fn flush_subnormals(words: Vec<u32>) -> Result<Vec<u32>, EngineError> {
     if words.len() < 5 {
-        return words;
+        return Err(malformed("has no header"));
     }
     // (start, length, opcode) of every instruction.
     let mut instructions = Vec::new();
@@ -79,7 +85,7 @@ pub fn flush_subnormals(words: Vec<u32>) -> Vec<u32> {
     while i < words.len() {
         let count = (words[i] >> 16) as usize;
         if count == 0 || i + count > words.len() {
-            return words;
+            return Err(malformed(&format!("has a malformed instruction at word {i}")));
         }
         instructions.push((i, count, words[i] & 0xffff));
         i += count;
@@ -106,7 +112,8 @@ pub fn flush_subnormals(words: Vec<u32>) -> Vec<u32> {
             _ => {}
         }
     }
-    let Some(float) = float else { return words };
+    // No 32-bit float type: no float to flush.
+    let Some(float) = float else { return Ok(words) };
     let lanes_of = |ty: u32| -> Option<u32> {
         if ty == float {
             return Some(1);
@@ -132,9 +139,9 @@ pub fn flush_subnormals(words: Vec<u32>) -> Vec<u32> {
             targets.push((n, o[0], lanes));
         }
     }
-    let Some(functions_at) = functions_at else { return words };
+    let Some(functions_at) = functions_at else { return Err(malformed("has no function")) };
     if targets.is_empty() {
-        return words;
+        return Ok(words);
     }
     let mut bound = words[3];
     let mut fresh = || {
@@ -152,20 +159,20 @@ pub fn flush_subnormals(words: Vec<u32>) -> Vec<u32> {
         declarations.extend(instruction(op::TYPE_BOOL, &[id]));
         id
     });
-    let mut constant = |declarations: &mut Vec<u32>, value: u32| {
+    let mut constant = |declarations: &mut Vec<u32>, ty: u32, value: u32| {
         let id = fresh();
-        declarations.extend(instruction(op::CONSTANT, &[uint, id, value]));
+        declarations.extend(instruction(op::CONSTANT, &[ty, id, value]));
         id
     };
     let scalar = Lanes {
         uint,
         boolean,
-        exponent: constant(&mut declarations, EXPONENT_BITS),
-        sign: constant(&mut declarations, SIGN_BIT),
-        zero: constant(&mut declarations, 0),
+        exponent: constant(&mut declarations, uint, EXPONENT_BITS),
+        zero: constant(&mut declarations, uint, 0),
+        float_zero: constant(&mut declarations, float, 0),
     };
     let mut widths: Vec<(u32, Lanes)> = vec![(1, scalar)];
-    for &(_, _, lanes) in &targets {
+    for &(_, result_type, lanes) in &targets {
         if widths.iter().any(|(n, _)| *n == lanes) {
             continue;
         }
@@ -180,9 +187,9 @@ pub fn flush_subnormals(words: Vec<u32>) -> Vec<u32> {
         };
         let uint_n = vector_of(&mut declarations, uint);
         let bool_n = vector_of(&mut declarations, boolean);
-        let mut splat = |declarations: &mut Vec<u32>, of: u32| {
+        let mut splat = |declarations: &mut Vec<u32>, ty: u32, of: u32| {
             let id = fresh();
-            let mut parts = vec![uint_n, id];
+            let mut parts = vec![ty, id];
             parts.extend(std::iter::repeat_n(of, lanes as usize));
             declarations.extend(instruction(op::CONSTANT_COMPOSITE, &parts));
             id
@@ -190,9 +197,10 @@ pub fn flush_subnormals(words: Vec<u32>) -> Vec<u32> {
         let lanes_ids = Lanes {
             uint: uint_n,
             boolean: bool_n,
-            exponent: splat(&mut declarations, scalar.exponent),
-            sign: splat(&mut declarations, scalar.sign),
-            zero: splat(&mut declarations, scalar.zero),
+            exponent: splat(&mut declarations, uint_n, scalar.exponent),
+            zero: splat(&mut declarations, uint_n, scalar.zero),
+            // The float vector type of this width is the operation's own (one id a width).
+            float_zero: splat(&mut declarations, result_type, scalar.float_zero),
         };
         widths.push((lanes, lanes_ids));
     }
@@ -212,14 +220,12 @@ pub fn flush_subnormals(words: Vec<u32>) -> Vec<u32> {
         let mut op = words[start..start + count].to_vec();
         op[2] = raw;
         out.extend_from_slice(&op);
-        let (bits, exponent, zero_exponent, sign, signed_zero) = (fresh(), fresh(), fresh(), fresh(), fresh());
+        let (bits, exponent, zero_exponent) = (fresh(), fresh(), fresh());
         out.extend(instruction(op::BITCAST, &[l.uint, bits, raw]));
         out.extend(instruction(op::BITWISE_AND, &[l.uint, exponent, bits, l.exponent]));
         out.extend(instruction(op::I_EQUAL, &[l.boolean, zero_exponent, exponent, l.zero]));
-        out.extend(instruction(op::BITWISE_AND, &[l.uint, sign, bits, l.sign]));
-        out.extend(instruction(op::BITCAST, &[result_type, signed_zero, sign]));
-        out.extend(instruction(op::SELECT, &[result_type, result, zero_exponent, signed_zero, raw]));
+        out.extend(instruction(op::SELECT, &[result_type, result, zero_exponent, l.float_zero, raw]));
     }
     out[3] = bound;
-    out
+    Ok(out)
 }
