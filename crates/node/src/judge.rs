@@ -13,8 +13,9 @@
 //!   covers its checkpoint, not the momentum), so the juror recomputes it: the job re-run through
 //!   the disputed step (its epochs or segments cut there; a step's output does not depend on how
 //!   many follow), answered from that step, its input the step before's as this run made it.
-//!   The juror's work is the job's through the step, at most the whole job's; a juror that cannot
-//!   finish before the vote's deadline does not commit, so it takes no seat and is not slashed.
+//!   The juror's work is the job's through the step, at most the whole job's; a juror whose pace
+//!   says the re-run cannot end before the vote's deadline does not start it (it takes no seat,
+//!   and is not slashed), so a game nobody can judge in time leaves the defender standing.
 //!   A fine-tuning run's last step (the evaluation) is the whole job re-run.
 //! - A kernel job's step is one dispatch: the job re-run with the dispatches up to it (its input,
 //!   the state the dispatch before left, is recomputed from the package, not taken from the
@@ -67,6 +68,12 @@ pub fn unchecked() -> B256 {
 }
 
 impl StepRun {
+    /// The share of the job's steps this re-run computes, as (steps run, the job's steps): the
+    /// steps through the disputed one of a chained run, one of an embed or generate job's.
+    pub fn share(&self) -> (u64, u64) {
+        (self.at as u64 + 1, u64::from(self.steps.max(1)))
+    }
+
     /// The answer, from the trace of this package's run.
     pub fn answer(&self, trace: &runner::trace::Trace) -> B256 {
         let Some(mine) = trace.steps.get(self.at) else { return unchecked() };

@@ -73,6 +73,13 @@ impl Pace {
         Duration::from_secs_f64((self.scale * self.model_s(work_units)).min(MAX_COMMIT_WINDOW_S as f64))
     }
 
+    /// How long the arithmetic of `work_units` takes here, without a job's overhead (a juror's
+    /// re-run of part of a job whose data it already has).
+    pub fn compute(&self, work_units: u64) -> Duration {
+        let s = self.scale * work_units as f64 / (self.gflops * WORK_EFFICIENCY);
+        Duration::from_secs_f64(if s.is_finite() { s.min(MAX_COMMIT_WINDOW_S as f64) } else { 0.0 })
+    }
+
     /// Learns from a job of `work_units` that took `took`.
     pub fn observe(&mut self, work_units: u64, took: Duration) {
         let ratio = took.as_secs_f64() / self.model_s(work_units);
@@ -112,6 +119,10 @@ mod tests {
         assert!(slow.estimate(10_000) > slow.estimate(1_000));
         // 1,000 GFLOP on 50 GFLOP/s at a quarter of it: 80 s, plus the overhead.
         assert_eq!(slow.estimate(1_000).as_secs(), 100);
+        // A juror's re-run: the arithmetic alone, at the learned scale.
+        assert_eq!(slow.compute(1_000).as_secs(), 80);
+        assert_eq!(slow.with_scale(2.0).compute(1_000).as_secs(), 160);
+        assert_eq!(slow.compute(0), Duration::ZERO, "a tiny step fits any vote");
     }
 
     #[test]

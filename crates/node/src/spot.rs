@@ -80,12 +80,14 @@ impl SpotCheck {
             JobKind::Train => {
                 let epochs = job.manifest.train.as_ref().map_or(1, |t| t.epochs);
                 let at = through(epochs);
-                return self.check_through_step(scratch.path(), files, result, class, ("train", "epochs"), at);
+                let run = ("train", "epochs", epochs);
+                return self.check_through_step(scratch.path(), files, result, class, run, at);
             }
             JobKind::Kernel => {
                 let dispatches = job.manifest.kernel.as_ref().and_then(|k| k.dispatches).unwrap_or(1);
                 let at = through(dispatches);
-                return self.check_through_step(scratch.path(), files, result, class, ("kernel", "dispatches"), at);
+                let run = ("kernel", "dispatches", dispatches);
+                return self.check_through_step(scratch.path(), files, result, class, run, at);
             }
             JobKind::Finetune => {
                 // A result whose trace is shorter or longer than the job's is not its output; a
@@ -105,7 +107,8 @@ impl SpotCheck {
                     Some(_) => {}
                 }
                 let at = through(expected as u32 - 1);
-                return self.check_through_step(scratch.path(), files, result, class, ("finetune", "segments"), at);
+                let run = ("finetune", "segments", expected as u32);
+                return self.check_through_step(scratch.path(), files, result, class, run, at);
             }
             _ => {}
         }
@@ -191,9 +194,23 @@ impl SpotCheck {
         mut files: Vec<(String, Vec<u8>)>,
         result: &[(String, Vec<u8>)],
         class: ReproClass,
-        (table, key): (&str, &str),
+        (table, key, steps): (&str, &str, u32),
         at: u32,
     ) -> Result<SpotOutcome, NodeError> {
+        // A trace of another length is not this job's (a run cut short would pass a draw before
+        // its end).
+        let length = result
+            .iter()
+            .find(|(name, _)| name == runner::trace::TRACE_FILE)
+            .and_then(|(_, bytes)| runner::trace::Trace::decode(bytes).ok())
+            .map(|t| t.steps.len());
+        match length {
+            None => return Ok(SpotOutcome::Unreadable { reason: "the result has no readable trace".into() }),
+            Some(n) if n != steps as usize => {
+                return Ok(SpotOutcome::Unreadable { reason: format!("its trace has {n} steps; the job has {steps}") });
+            }
+            Some(_) => {}
+        }
         if crate::judge::set_count(&mut files, table, key, i64::from(at) + 1)?.is_none() {
             return Ok(SpotOutcome::NotSampled { reason: format!("no [{table}] table") });
         }

@@ -285,6 +285,13 @@ mod spot {
         assert_eq!(through(1, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0, 1] });
         assert_eq!(through(2, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0, 1, 2] });
         assert!(matches!(check.check(&bundle, &result).expect("checks"), SpotOutcome::Agrees { .. }));
+        // A run cut short (two epochs of three), drawn within what it ran: not the job's output.
+        let mut short = result.clone();
+        let at = short.iter().position(|(n, _)| n == runner::trace::TRACE_FILE).expect("trace");
+        let mut cut = runner::trace::Trace::decode(&short[at].1).expect("trace");
+        cut.steps.truncate(2);
+        short[at].1 = cut.encode();
+        assert!(matches!(through(1, &short).expect("checks"), SpotOutcome::Unreadable { .. }), "a short trace");
         // Right in epoch 1, wrong after it, bound to its own trace.
         let mut skipped = result.clone();
         gridmint_runner::binding::consistent_lie_from(&mut skipped, 1).expect("a bound lie");

@@ -130,6 +130,8 @@ pub(super) struct JuryContext<'a> {
     pub classes: u8,
     /// Test only: vote for the side the step proves wrong.
     pub lie: bool,
+    /// This device's pace: a juror does not start a re-run it cannot finish before the vote.
+    pub pace: crate::pace::Pace,
 }
 
 fn logs_error(e: &impl std::fmt::Display) -> NodeError {
@@ -393,6 +395,7 @@ async fn answer(
     left: u64,
 ) -> Result<Option<B256>, NodeError> {
     let net = ctx.net;
+    let started = std::time::Instant::now();
     let posted = compute::find_posted(net, job_id).await?;
     let class = match ReproClass::from_code(posted.requirements.workloadClass) {
         Some(class) if class.is_in(ctx.classes) => class,
@@ -412,6 +415,23 @@ async fn answer(
         crate::judge::Judged::Run(run) => run,
         crate::judge::Judged::Answer(answer) => return Ok(Some(answer)),
     };
+    // A chained run's step is re-run through it, up to the whole job: a run that cannot end
+    // before the vote's deadline is not started (it would take no seat, and hold this node's loop).
+    let (run_steps, steps) = run.share();
+    let work = posted.maxWorkUnits.saturating_mul(run_steps) / steps;
+    let needs = ctx.pace.compute(work);
+    let remaining = std::time::Duration::from_secs(left).saturating_sub(started.elapsed());
+    if needs > remaining {
+        tracing::warn!(
+            job = %job_id,
+            step = leaf.step,
+            needs_s = needs.as_secs(),
+            remaining_s = remaining.as_secs(),
+            "jury duty: the step's re-run (the job through it) cannot end before the vote's deadline; not coming"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(None);
+    }
     let one = dir.join("step");
     exchange::write_all(&one, &run.files)?;
     let out = dir.join("out");

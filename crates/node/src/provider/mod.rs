@@ -504,7 +504,8 @@ pub async fn serve(
             if let Err(e) = check_jury::round(net, &mut check_duties, &mut check_cursor, options.lie_as_juror).await {
                 tracing::warn!(error = %e, "device check jury: retrying");
             }
-            let ctx = jury::JuryContext { net, paths, gpu, work_dir: &work_dir, classes, lie: options.lie_as_juror };
+            let ctx =
+                jury::JuryContext { net, paths, gpu, work_dir: &work_dir, classes, lie: options.lie_as_juror, pace };
             if let Err(e) = jury::round(&ctx, &mut duties, &mut jury_cursor).await {
                 tracing::warn!(error = %e, "jury duty: retrying");
             }
