@@ -187,6 +187,14 @@ mod spot {
         runner::run(paths, gpu, package, out, gridmint_protocol::ReproClass::Unfused, &mut |_| {})
     }
 
+    /// A juror's re-run: `files` (a step's package) written to `dir`, run into `<dir>-out`; its trace.
+    fn juror_run(paths: &Paths, gpu: &Gpu, dir: &Path, files: &[(String, Vec<u8>)]) -> runner::trace::Trace {
+        gridmint_peer::exchange::write_all(dir, files).expect("write");
+        let out = dir.with_extension("out");
+        run(paths, gpu, dir, &out).expect("the juror's run");
+        runner::trace::Trace::decode(&fs::read(out.join("trace.bin")).expect("trace")).expect("a trace")
+    }
+
     /// A small training job (three epochs of an MLP on 48 rows, `extra` added to its `[train]`
     /// table) run here into `<tmp>/out`: the scratch folder, paths, device and package folder;
     /// `None` (a skip) without a Vulkan device.
@@ -242,13 +250,7 @@ mod spot {
             let Judged::Run(step_run) = judged(step, B256::from(leaf.input)) else {
                 panic!("epoch {} is re-run", step + 1)
             };
-            let dir = tmp.path().join(format!("through-{step}"));
-            exchange::write_all(&dir, &step_run.files).expect("write");
-            run(&paths, &gpu, &dir, &tmp.path().join(format!("through-{step}-out"))).expect("the epochs run");
-            let mine = runner::trace::Trace::decode(
-                &fs::read(tmp.path().join(format!("through-{step}-out/trace.bin"))).expect("trace"),
-            )
-            .expect("a trace");
+            let mine = juror_run(&paths, &gpu, &tmp.path().join(format!("through-{step}")), &step_run.files);
             assert_eq!(mine.steps.len(), step as usize + 1, "the epochs through the disputed one");
             assert_eq!(step_run.answer(&mine), honest, "epoch {}: the honest defender's answer", step + 1);
             let Judged::Run(forged) = judged(step, B256::repeat_byte(7)) else { panic!("re-run") };
@@ -364,13 +366,7 @@ mod spot {
             let honest = keccak256((B256::from(leaf.output), leaf.flops, 3u32).abi_encode());
             let judged = |in_hash| judge::step_run(&folder, read_all(&folder), later, later, in_hash).expect("judged");
             let Judged::Run(step_run) = judged(B256::from(leaf.input)) else { panic!("step {later} is re-run") };
-            let dir = tmp.path().join(format!("through-{later}"));
-            exchange::write_all(&dir, &step_run.files).expect("write");
-            run(&paths, &gpu, &dir, &tmp.path().join(format!("through-{later}-out"))).expect("the juror's run");
-            let mine = runner::trace::Trace::decode(
-                &fs::read(tmp.path().join(format!("through-{later}-out/trace.bin"))).expect("trace"),
-            )
-            .expect("a trace");
+            let mine = juror_run(&paths, &gpu, &tmp.path().join(format!("through-{later}")), &step_run.files);
             assert_eq!(step_run.answer(&mine), honest, "step {later}: the honest defender's answer");
             let Judged::Run(forged) = judged(B256::repeat_byte(7)) else { panic!("re-run") };
             assert_eq!(forged.answer(&mine), judge::unchecked(), "a leaf whose step before is not the juror's");
