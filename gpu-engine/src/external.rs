@@ -2,7 +2,8 @@
 //! size. Nothing reaches the driver before naga has parsed and validated it and the rules below
 //! hold; the SPIR-V the driver sees is the one naga writes, with bounds checks forced on every
 //! access and, in the verifiable tier, NoContraction on every float add, subtract and multiply,
-//! and every such result's subnormals flushed to +0 on every device ([`flush_subnormals`]).
+//! and the subnormals of every float add, subtract, multiply, fma and float made from bits
+//! flushed to +0 on every device ([`flush_subnormals`]).
 //!
 //! Rules: one compute entry point of the declared name; only storage buffers, in group 0, at
 //! exactly the declared bindings (at most [`MAX_BINDINGS`], each at most [`MAX_BUFFER_BYTES`]);

@@ -763,7 +763,8 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     /// A chain of products of canonical values that goes subnormal mid-dispatch ((2^-37)^4 =
     /// 2^-148) and comes back to 2^52 after two multiplies by 2^100 where a device keeps it: a
     /// scalar chain, a vector-by-scalar one with a negative lane, and the smallest subnormal made
-    /// from an integer's bits; `y` holds three values per value of `x`.
+    /// from an integer's bits (2^-49 after one multiply by 2^100); `y` holds three values per
+    /// value of `x`.
     const SUBNORMAL_CHAIN: &str = r#"
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
@@ -792,10 +793,10 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         }
     }
 
-    /// Issue #24's subnormal hole: [`SUBNORMAL_CHAIN`] gives 2^52 on a device that keeps
-    /// subnormals (llvmpipe) and 0 on one that flushes them (the H100). The verifiable tier
-    /// flushes every float operation's result to +0, so every device gives +0 in all three
-    /// places (a flushing device's zero of a negative lane too). That llvmpipe keeps the
+    /// Issue #24's subnormal hole: [`SUBNORMAL_CHAIN`] gives 2^52 (2^-49 from the bits) on a
+    /// device that keeps subnormals (llvmpipe) and 0 on one that flushes them (the H100). The
+    /// verifiable tier makes every float operation's subnormal (or zero) result +0, so every
+    /// device gives +0 in all three places (a flushing device's zero of a negative lane too). That llvmpipe keeps the
     /// subnormal without the pass is the engine's unit test `external::tests`.
     #[test]
     fn a_subnormal_made_mid_dispatch_is_flushed_to_zero_on_every_device() {

@@ -60,7 +60,8 @@ pub struct DemoArgs {
     /// commitments: the buyer then checks the result and settles or challenges from the chain.
     #[arg(long)]
     no_relay: bool,
-    /// Sentences the buyer re-executes before letting the providers' agreement settle the job.
+    /// Sentences or prompts the buyer re-executes before letting the providers' agreement settle
+    /// the job (a training, fine-tuning or kernel job: above 0, one step drawn at random); 0: none.
     #[arg(long, default_value_t = 4)]
     spot_check: usize,
     /// Where the demo's folders go (chain profile, provider homes, logs, result); emptied first.
@@ -469,8 +470,8 @@ pub fn run(node: &Node, args: DemoArgs, json: bool) -> anyhow::Result<()> {
     }
     anyhow::ensure!(summary.job_verified && summary.result_matches_local_run, "the demo job was not verified");
     if corrupt * 2 > PROVIDERS {
-        // A corrupt majority: the buyer's spot check refuses its agreement, the court plays it out,
-        // the colluders lose and the honest result is paid.
+        // A corrupt majority: the buyer's spot check or the outvoted honest replica challenges
+        // its agreement, the court plays it out, the colluders lose and the honest result is paid.
         anyhow::ensure!(summary.dispute.is_some(), "the corrupt majority's result was not challenged");
         for p in &summary.providers {
             let slashed = p.slashed != "0";

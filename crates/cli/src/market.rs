@@ -437,8 +437,9 @@ pub struct SubmitArgs {
     /// Wait for the result.
     #[arg(long)]
     wait: bool,
-    /// Sentences of the agreed result re-executed on this machine before the job may settle (a
-    /// mismatch challenges the result instead); 0 turns the spot check off.
+    /// Sentences or prompts of the agreed result re-executed on this machine before the job may
+    /// settle (a training, fine-tuning or kernel job: any number above 0 re-runs it through one
+    /// step drawn at random); a mismatch challenges the result instead; 0 turns the check off.
     #[arg(long, default_value_t = 4)]
     spot_check: usize,
 }

@@ -50,13 +50,13 @@ pub struct StepRun {
     pub files: Vec<(String, Vec<u8>)>,
     /// The job's step count (part of the answer).
     steps: u32,
-    /// The step of this package's trace that is the disputed one (the last a kernel's re-run
-    /// dispatches; the first otherwise), and the `prev` its leaf must name.
+    /// The step of this package's trace that is the disputed one (the last step of a chained
+    /// run's re-run; 0 for an embed or generate step), and the `prev` its leaf must name.
     at: usize,
     expected_prev: u32,
-    /// The input the defender's leaf must name: `None` when it is the re-run's own first input
-    /// (an embed step's tokens), else this hash (a training run's manifest as posted: the
-    /// re-run's manifest differs in its epochs).
+    /// The input the defender's leaf must name: `None` when it is the re-run's own input at
+    /// `at` (an embed step's tokens, the recomputed state before a later step), else this hash
+    /// (a chained run's first step: the manifest as posted, the re-run's differs in its count).
     input: Option<B256>,
     prev: u32,
     in_hash: B256,
@@ -186,7 +186,7 @@ fn prefix(
 }
 
 /// Sets `[table] key = count` in the manifest among a package's `files` (re-written as TOML), as
-/// a re-run of part of a job needs (a training run's first epoch, a kernel job's first dispatches).
+/// a re-run of part of a job needs (a chained run's steps through the disputed or drawn one).
 /// Returns the manifest's bytes as they were, or `None` when it has no such table.
 pub(crate) fn set_count(
     files: &mut [(String, Vec<u8>)],

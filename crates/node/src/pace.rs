@@ -1,6 +1,8 @@
-//! How long a job takes on a device: the one estimate that a provider claims by (it never holds
-//! more claimed work than it can finish before the deadlines) and that a buyer sets deadlines by
-//! (they follow from the work and the providers' measured speed, not from fixed seconds).
+//! How long a job takes on a device: the estimate that a provider claims by (it never holds
+//! more claimed work than it can finish before the deadlines), that a buyer sets deadlines by
+//! (they follow from the work and the providers' measured speed, not from fixed seconds), and by
+//! which a juror decides whether its re-run ends before the vote ([`Pace::compute`], without a
+//! job's overhead).
 //!
 //! The model is `scale × (JOB_OVERHEAD_S + work / (gflops × WORK_EFFICIENCY))`:
 //! - `gflops` is the device's measured deterministic GEMM rate, the compute units it registered

@@ -8,8 +8,9 @@
 //! generate job's sample is a set of its prompts (a completion does not depend on its batch
 //! either). A chained run (a training run's epochs, a fine-tuning run's segments, a kernel job's
 //! dispatches) is re-run through a step drawn at random and compared step by step up to it (a
-//! fine-tuning result whose trace is not as long as the job's is refused): a run right at first
-//! and wrong from some step on is caught with the chance of the share of steps it got wrong.
+//! result whose trace is not as long as the job's is refused: a run cut short would pass a draw
+//! within it): a run right at first and wrong from some step on is caught with the chance of the
+//! share of steps it got wrong.
 
 use std::path::PathBuf;
 

@@ -552,7 +552,8 @@ mod kernel_jobs {
     /// Issue #24 point 6 in a dispute: a juror re-runs a kernel job's dispatches up to the
     /// disputed one and answers what the honest defender opens at its leaf; a leaf that does not
     /// start from the state the dispatch before left gets a hash that is no one's; the buyer's
-    /// spot check re-runs the first dispatch and agrees with a true result, not a wrong one.
+    /// spot check through a drawn dispatch agrees with a true result, misses a lie at dispatch 3
+    /// when it draws one before it and catches it at it, and catches a lie at dispatch 1.
     #[test]
     fn a_juror_reruns_a_kernel_job_up_to_the_disputed_dispatch() {
         let Some(gpu) = super::spot::gpu() else { return };
@@ -613,7 +614,7 @@ mod kernel_jobs {
         result[at].1 = lied.encode();
         assert_eq!(through(1, &result).expect("checks"), SpotOutcome::Agrees { rows: vec![0, 1] });
         assert_eq!(through(2, &result).expect("checks"), SpotOutcome::Differs { row: 2 });
-        // A lie in the first dispatch's state, bound to its own trace.
+        // A lie in the first dispatch's output in the trace.
         lied.steps[0].output = [9; 32];
         result[at].1 = lied.encode();
         assert_eq!(through(0, &result).expect("checks"), SpotOutcome::Differs { row: 0 });

@@ -413,8 +413,8 @@ pub fn consistent_lie_from(files: &mut [(String, Vec<u8>)], first: usize) -> Res
         }
         files[at].1 = lied;
     } else if files.iter().any(|(n, _)| n == "config.json") {
-        // A fine-tuning run: the final weights' last byte changed, every earlier segment's
-        // weights' hash replaced, the segments' outputs, the chain and the last step's input made again.
+        // A fine-tuning run: the final weights' last byte changed, the weights' hash of every
+        // earlier segment from `first` on replaced, the segments' outputs, the chain and the last step's input made again.
         use crate::finetune::{self, Checkpoint, State};
         let file =
             |files: &[(String, Vec<u8>)], name: &str| files.iter().position(|(n, _)| n == name).expect("checked");

@@ -12,10 +12,11 @@
 //!
 //! What this does not make the same on every device, and the buyer's kernel must not do: a data
 //! race (two invocations writing one element, or one reading what another writes in the same
-//! dispatch) and a subnormal in the middle of a dispatch's arithmetic (a device that flushes
-//! it goes another way from there). The engine refuses what it can see (atomics, min/max/clamp
-//! and sign of floats, a float's bits or conversion to an integer, matrix products, shifts by a
-//! runtime amount, transcendentals, float division); races and subnormals it cannot.
+//! dispatch). The engine refuses what it can see (atomics, min/max/clamp and sign of floats, a
+//! float's bits or conversion to an integer, matrix products, shifts by a runtime amount,
+//! transcendentals, float division, subnormal constants, two variables at one binding) and
+//! flushes a subnormal made in the middle of a dispatch's arithmetic to +0 on every device
+//! (`gpu_engine::external::flush_subnormals`); races it cannot see.
 
 use gpu_engine::{
     Gpu, ReproClass,

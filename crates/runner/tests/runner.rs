@@ -696,8 +696,8 @@ mod runner {
 
     /// `kind = "finetune"` (issue #25, point 1): examples/finetune trains all-MiniLM-L6-v2 in three
     /// segments; its result is bound to its trace, the folder loads in transformers and classifies
-    /// the test lines as the run's metrics say, and a re-run of the first segment alone (what a
-    /// spot check and a juror run) gives the first step's bits.
+    /// the test lines as the run's metrics say, and a re-run of the first segment alone (a spot
+    /// check's draw of segment 1, a juror's re-run of step 0) gives the first step's bits.
     #[test]
     fn the_finetune_example_trains_minilm_in_segments_and_loads_in_transformers() {
         let Some(gpu) = gpu() else { return };
@@ -734,7 +734,7 @@ mod runner {
         let reference: serde_json::Value = serde_json::from_str(&reference).expect("JSON");
         assert_eq!(reference["accuracy"].as_f64(), Some(accuracy), "transformers loads the folder and agrees");
 
-        // The first segment alone, as a spot check re-runs it: the same first step.
+        // The first segment alone, as a spot check's draw of it re-runs it: the same first step.
         let first = tmp.path().join("first");
         fs::create_dir_all(&first).expect("folder");
         for file in ["train.jsonl", "test.jsonl"] {

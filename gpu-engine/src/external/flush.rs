@@ -2,8 +2,8 @@
 //! handling of them reaches a result. Drivers disagree on denormals (the H100 flushes them to a
 //! signed zero, llvmpipe keeps them; neither lets a shader choose, `shaderDenormFlushToZeroFloat32`
 //! and `shaderDenormPreserveFloat32` both false), and a buyer's kernel can make one mid-dispatch
-//! from canonical inputs (`a * b * c * d` with every factor 2^-37 is 2^-148); a later multiply
-//! by a large constant then gives 2^52 on one device and 0 on the other.
+//! from canonical inputs (`a * b * c * d` with every factor 2^-37 is 2^-148); two later
+//! multiplies by 2^100 then give 2^52 on one device and 0 on the other.
 //!
 //! The pass works on the SPIR-V naga writes, before NoContraction is added: the result of every
 //! float add, subtract, multiply (scalar, vector, vector by scalar), fused multiply-add and

@@ -11,8 +11,8 @@
 //! replicas, all at once (the first that checks against the data root; a challenging buyer whose
 //! data nobody serves past half the window gets a vote for the defender, so its own pool
 //! addresses cannot hold the seats alone), re-running that one step here ([`crate::judge`]: an
-//! embed job's sentence, a training run through the disputed epoch; a step it cannot re-run, it
-//! does not come for) and committing the answer, `keccak256(abi.encode(outHash, flops, steps))`, for each seat
+//! embed job's sentence, a training run through the disputed epoch; it does not come for a job in
+//! a class it does not compute, or for a re-run its pace says cannot end before the vote) and committing the answer, `keccak256(abi.encode(outHash, flops, steps))`, for each seat
 //! it takes; then revealing them after the commit deadline. A
 //! juror of the majority is paid in stake from the losers; a seated juror that does not reveal
 //! is slashed lightly, so a seated juror always reveals.
@@ -384,8 +384,9 @@ async fn my_answer(
 }
 
 /// This node's answer for the step of `leaf` ([`crate::judge`]): it fetches the job's package,
-/// re-runs that one step on its device and hashes (output, flops, the job's step count); `None`
-/// when it cannot judge that step (it then takes no seat). `claimants`: the job's, in claim
+/// re-runs the step on its device (a chained run: the job through it) and hashes (output, flops,
+/// the job's step count); `None` for a job in a class it does not compute or a re-run it cannot
+/// finish before the vote's deadline (it then takes no seat). `claimants`: the job's, in claim
 /// order; `left`: seconds left to vote.
 async fn answer(
     ctx: &JuryContext<'_>,
