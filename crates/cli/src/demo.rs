@@ -1,8 +1,9 @@
 //! `gridmint demo`: the whole market on this machine. Starts the local network, three provider
 //! nodes as separate processes (one of them corrupts its results, a test-only flag), five
 //! jury-only providers (some lying, with the test-only `--lying-jurors`) and a buyer that submits
-//! an embedding job (or the package given with `--job`) with k = 3. The job must be verified, the buyer's result must match a local
-//! run, the honest providers must be paid and the corrupt ones slashed, a lying juror too.
+//! an embedding job (or the package given with `--job`) with k = 3. The job must be verified,
+//! the buyer's result must match a local run, the honest providers must be paid and the corrupt
+//! ones slashed, a lying juror too.
 
 use std::{
     path::{Path, PathBuf},

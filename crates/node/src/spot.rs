@@ -91,24 +91,11 @@ impl SpotCheck {
                 return self.check_through_step(scratch.path(), files, result, class, run, at);
             }
             JobKind::Finetune => {
-                // A result whose trace is shorter or longer than the job's is not its output; a
-                // job of one segment is re-run whole, so its last step (the evaluation) is checked too.
-                let expected = runner::finetune::trace_steps(&job)? as usize;
-                let theirs = result
-                    .iter()
-                    .find(|(name, _)| name == runner::trace::TRACE_FILE)
-                    .and_then(|(_, b)| runner::trace::Trace::decode(b).ok());
-                match theirs {
-                    Some(t) if t.steps.len() != expected => {
-                        return Ok(SpotOutcome::Unreadable {
-                            reason: format!("its trace has {} steps; the job has {expected}", t.steps.len()),
-                        });
-                    }
-                    None => return Ok(SpotOutcome::Unreadable { reason: "the result has no readable trace".into() }),
-                    Some(_) => {}
-                }
-                let at = through(expected as u32 - 1);
-                let run = ("finetune", "segments", expected as u32);
+                // Its segments and the evaluation; a draw of the last segment re-runs the whole
+                // job, so the evaluation is checked too.
+                let steps = runner::finetune::trace_steps(&job)?;
+                let at = through(steps - 1);
+                let run = ("finetune", "segments", steps);
                 return self.check_through_step(scratch.path(), files, result, class, run, at);
             }
             _ => {}
@@ -198,19 +185,19 @@ impl SpotCheck {
         (table, key, steps): (&str, &str, u32),
         at: u32,
     ) -> Result<SpotOutcome, NodeError> {
+        let outputs = |bytes: &[u8]| -> Option<Vec<[u8; 32]>> {
+            Some(runner::trace::Trace::decode(bytes).ok()?.steps.iter().map(|s| s.output).collect())
+        };
+        let Some(theirs) =
+            result.iter().find(|(name, _)| name == runner::trace::TRACE_FILE).and_then(|(_, b)| outputs(b))
+        else {
+            return Ok(SpotOutcome::Unreadable { reason: "the result has no readable trace".into() });
+        };
         // A trace of another length is not this job's (a run cut short would pass a draw before
         // its end).
-        let length = result
-            .iter()
-            .find(|(name, _)| name == runner::trace::TRACE_FILE)
-            .and_then(|(_, bytes)| runner::trace::Trace::decode(bytes).ok())
-            .map(|t| t.steps.len());
-        match length {
-            None => return Ok(SpotOutcome::Unreadable { reason: "the result has no readable trace".into() }),
-            Some(n) if n != steps as usize => {
-                return Ok(SpotOutcome::Unreadable { reason: format!("its trace has {n} steps; the job has {steps}") });
-            }
-            Some(_) => {}
+        if theirs.len() != steps as usize {
+            let n = theirs.len();
+            return Ok(SpotOutcome::Unreadable { reason: format!("its trace has {n} steps; the job has {steps}") });
         }
         if crate::judge::set_count(&mut files, table, key, i64::from(at) + 1)?.is_none() {
             return Ok(SpotOutcome::NotSampled { reason: format!("no [{table}] table") });
@@ -219,19 +206,11 @@ impl SpotCheck {
         exchange::write_all(&sample_dir, &files)?;
         let out = scratch.join("out");
         self.run_here(&sample_dir, &out, class)?;
-        let outputs = |bytes: &[u8]| -> Option<Vec<[u8; 32]>> {
-            Some(runner::trace::Trace::decode(bytes).ok()?.steps.iter().map(|s| s.output).collect())
-        };
         let trace = std::fs::read(out.join(runner::trace::TRACE_FILE)).map_err(|e| bad(format!("own run: {e}")))?;
         let compared = at as usize + 1;
         let mine = outputs(&trace)
             .filter(|o| o.len() >= compared)
             .ok_or_else(|| bad(format!("own run: fewer than {compared} steps")))?;
-        let Some(theirs) =
-            result.iter().find(|(name, _)| name == runner::trace::TRACE_FILE).and_then(|(_, b)| outputs(b))
-        else {
-            return Ok(SpotOutcome::Unreadable { reason: "the result has no readable trace".into() });
-        };
         // The steps through `at`; every step when this run was the whole job (as many steps: a
         // fine-tuning run's evaluation too).
         let compared = if theirs.len() == mine.len() { mine.len() } else { compared };

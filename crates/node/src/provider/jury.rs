@@ -12,8 +12,9 @@
 //! data nobody serves past half the window gets a vote for the defender, so its own pool
 //! addresses cannot hold the seats alone), re-running that one step here ([`crate::judge`]: an
 //! embed job's sentence, a training run through the disputed epoch; it does not come for a job in
-//! a class it does not compute, or for a re-run its pace says cannot end before the vote) and committing the answer, `keccak256(abi.encode(outHash, flops, steps))`, for each seat
-//! it takes; then revealing them after the commit deadline. A
+//! a class it does not compute, or for a re-run its pace says cannot end before the vote) and
+//! committing the answer, `keccak256(abi.encode(outHash, flops, steps))`, for each seat it
+//! takes; then revealing them after the commit deadline. A
 //! juror of the majority is paid in stake from the losers; a seated juror that does not reveal
 //! is slashed lightly, so a seated juror always reveals.
 
